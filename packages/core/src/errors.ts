@@ -1,0 +1,87 @@
+/** Stable error codes for all of Verity, and the one table that maps them to HTTP status. */
+
+/**
+ * Every code Verity returns. Codes are never renamed or reused; docs/errors.md lists them.
+ * Status is the HTTP status a server answers with when the error reaches a client.
+ */
+export const ERROR_CODES = {
+  ERR_REQUEST_MALFORMED_JSON: 400,
+  ERR_REQUEST_CONTENT_TYPE: 415,
+  ERR_REQUEST_TOO_LARGE: 413,
+  ERR_REQUEST_TOO_DEEP: 400,
+  ERR_REQUEST_INVALID: 400,
+  ERR_REQUEST_NOT_FOUND: 404,
+  ERR_METHOD_NOT_ALLOWED: 405,
+  ERR_AUTH_MISSING: 401,
+  ERR_AUTH_INVALID: 401,
+  ERR_AUTH_FORBIDDEN: 403,
+  ERR_TENANT_NOT_FOUND: 404,
+  ERR_TENANT_EXISTS: 409,
+  ERR_TENANT_INVALID: 400,
+  ERR_POLICY_PARSE: 422,
+  ERR_POLICY_VALIDATION: 422,
+  ERR_POLICY_SCHEMA_PARSE: 422,
+  ERR_POLICY_TEMPLATE_LINK: 422,
+  ERR_POLICY_NO_ACTIVE_VERSION: 409,
+  ERR_POLICY_VERSION_NOT_FOUND: 404,
+  ERR_POLICY_VERSION_CONFLICT: 409,
+  ERR_ENTITY_INVALID: 400,
+  ERR_ENTITY_NOT_FOUND: 404,
+  ERR_ENTITY_UNKNOWN_TYPE: 400,
+  ERR_DECISION_INVALID_REQUEST: 400,
+  ERR_DECISION_FAILED: 500,
+  ERR_SEARCH_INVALID_TOKEN: 400,
+  ERR_AUDIT_CHAIN_BROKEN: 409,
+  ERR_STORE_UNAVAILABLE: 503,
+  ERR_INTERNAL: 500,
+} as const;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+/** A source position inside a policy or schema text, as Cedar reports it. */
+export interface SourcePosition {
+  /** Policy id or file the position belongs to, when known. */
+  source?: string;
+  start: number;
+  end: number;
+  line?: number;
+  column?: number;
+  label?: string | null;
+}
+
+/** One diagnostic (from Cedar or from Verity's own checks) attached to an error. */
+export interface Diagnostic {
+  message: string;
+  policyId?: string;
+  help?: string | null;
+  positions?: SourcePosition[];
+}
+
+/**
+ * The one error type for untrusted input and operational failures. `message` is safe to
+ * show a client: it never contains a token, key, secret or certificate.
+ */
+export class VerityError extends Error {
+  readonly code: ErrorCode;
+  readonly status: number;
+  readonly diagnostics: Diagnostic[] | undefined;
+
+  constructor(code: ErrorCode, message: string, options?: { diagnostics?: Diagnostic[]; cause?: unknown }) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'VerityError';
+    this.code = code;
+    this.status = ERROR_CODES[code];
+    this.diagnostics = options?.diagnostics;
+  }
+
+  /** The body a client receives: `{code, message}` plus diagnostics for policy errors. */
+  toJSON(): { code: ErrorCode; message: string; diagnostics?: Diagnostic[] } {
+    return this.diagnostics === undefined
+      ? { code: this.code, message: this.message }
+      : { code: this.code, message: this.message, diagnostics: this.diagnostics };
+  }
+}
+
+export function isVerityError(error: unknown): error is VerityError {
+  return error instanceof VerityError;
+}

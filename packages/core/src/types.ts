@@ -1,0 +1,125 @@
+/** The data model shared by every Verity package: entities, policy stores, decisions, audit. */
+
+/** A Cedar entity uid (`Type::"id"`). */
+export interface EntityUid {
+  type: string;
+  id: string;
+}
+
+/** A Cedar attribute value in Cedar's JSON entity format. */
+export type CedarValue =
+  | { __entity: EntityUid }
+  | { __extn: { fn: string; arg: CedarValue } | { fn: string; args: CedarValue[] } }
+  | boolean
+  | number
+  | string
+  | CedarValue[]
+  | { [key: string]: CedarValue }
+  | null;
+
+/** A Cedar entity in Cedar's JSON entity format. */
+export interface Entity {
+  uid: EntityUid;
+  attrs: Record<string, CedarValue>;
+  parents: EntityUid[];
+  tags?: Record<string, CedarValue>;
+}
+
+export type ValidationMode = 'strict' | 'off';
+
+/** A template-linked policy: `templateId` instantiated with slot values as `id`. */
+export interface TemplateLink {
+  id: string;
+  templateId: string;
+  values: { '?principal'?: EntityUid; '?resource'?: EntityUid };
+}
+
+/**
+ * The whole content of one policy-store version. Immutable once stored. Policy and template
+ * ids are stable names (from `@id` annotations or file name and position).
+ */
+export interface PolicyStoreContent {
+  /** Cedar schema in Cedar's human-readable syntax; absent means no schema. */
+  schema?: string;
+  validationMode: ValidationMode;
+  /** Static policies by id, each one Cedar policy text. */
+  policies: Record<string, string>;
+  /** Templates by id, each one Cedar template text. */
+  templates: Record<string, string>;
+  links: TemplateLink[];
+}
+
+/** Metadata of one stored version. */
+export interface PolicyVersionInfo {
+  tenant: string;
+  version: number;
+  /** sha256 over the canonical JSON of the content, hex. */
+  hash: string;
+  createdAt: string;
+  createdBy: string;
+  message: string;
+  active: boolean;
+}
+
+export interface PolicyVersion extends PolicyVersionInfo {
+  content: PolicyStoreContent;
+}
+
+/** A tenant and its settings. */
+export interface Tenant {
+  id: string;
+  name: string;
+  createdAt: string;
+  activeVersion: number | null;
+  settings: TenantSettings;
+}
+
+export interface TenantSettings {
+  /**
+   * AuthZEN subject/resource `type` to Cedar entity type. Types not listed map to themselves
+   * (identity mapping).
+   */
+  typeMapping?: Record<string, string>;
+}
+
+/** A Cedar authorization request, as the engine sees it. */
+export interface CedarRequest {
+  principal: EntityUid;
+  action: EntityUid;
+  resource: EntityUid;
+  context: Record<string, CedarValue>;
+}
+
+/** The engine's answer. Deny is a value; errors are diagnostics, not exceptions. */
+export interface EngineResult {
+  decision: 'allow' | 'deny';
+  /** Ids of the policies that determined the decision. */
+  reasons: string[];
+  /** Policies that errored during evaluation (they were skipped, per Cedar semantics). */
+  errors: Array<{ policyId: string; message: string }>;
+}
+
+/** A recorded decision, as returned to callers and written to the audit log. */
+export interface DecisionRecord {
+  decisionId: string;
+  time: string;
+  tenant: string;
+  requestId: string | null;
+  /** The PEP or tier label the caller sent (x-verity-tier), if any. */
+  tier: string | null;
+  principal: EntityUid;
+  action: EntityUid;
+  resource: EntityUid;
+  decision: 'allow' | 'deny';
+  reasons: string[];
+  errors: Array<{ policyId: string; message: string }>;
+  policyVersion: number;
+  latencyUs: number;
+}
+
+/** One stored audit event: a decision record in its tenant's hash chain. */
+export interface AuditEvent extends DecisionRecord {
+  seq: number;
+  prevHash: string;
+  hash: string;
+}

@@ -1,0 +1,100 @@
+/** The storage port: repositories the server uses, implemented once in SQL over two drivers. */
+import type { AuditEvent, DecisionRecord, Entity, EntityUid, PolicyStoreContent, PolicyVersion, PolicyVersionInfo, Tenant, TenantSettings } from '@verity/core';
+
+/** The minimal SQL driver port. PGlite and `pg` both implement it. Placeholders are $1, $2, … */
+export interface SqlClient {
+  query<R = Record<string, unknown>>(sql: string, params?: readonly unknown[]): Promise<{ rows: R[] }>;
+}
+
+export interface Database extends SqlClient {
+  /** Run `fn` in one transaction; commits when it resolves, rolls back when it throws. */
+  transaction<T>(fn: (tx: SqlClient) => Promise<T>): Promise<T>;
+  close(): Promise<void>;
+  readonly kind: 'pglite' | 'postgres';
+}
+
+export interface CreateVersionInput {
+  content: PolicyStoreContent;
+  hash: string;
+  createdBy: string;
+  message: string;
+  /** Make the new version the active one in the same transaction (default true). */
+  activate: boolean;
+}
+
+export interface Credential {
+  id: string;
+  /** sha256 hex of the token. The token itself is never stored. */
+  tokenHash: string;
+  role: 'platform-admin' | 'policy-author' | 'pep';
+  tenant: string | null;
+  label: string;
+  createdAt: string;
+  revokedAt: string | null;
+}
+
+export interface AuditQuery {
+  /** Only events with seq greater than this. */
+  after?: number;
+  limit: number;
+  decision?: 'allow' | 'deny';
+  /** `Type::"id"` string form, compared exactly. */
+  principal?: string;
+  requestId?: string;
+}
+
+export interface EntityPage {
+  entities: Entity[];
+  /** Cursor for the next page (opaque to callers), or null at the end. */
+  next: string | null;
+}
+
+export interface Store {
+  readonly db: Database;
+  tenants: {
+    /** Throws VerityError ERR_TENANT_EXISTS when the id is taken. */
+    create(input: { id: string; name: string; settings: TenantSettings }): Promise<Tenant>;
+    get(id: string): Promise<Tenant | null>;
+    list(): Promise<Tenant[]>;
+  };
+  policies: {
+    /** Appends version max+1 atomically (and activates it when asked). */
+    createVersion(tenant: string, input: CreateVersionInput): Promise<PolicyVersionInfo>;
+    listVersions(tenant: string): Promise<PolicyVersionInfo[]>;
+    getVersion(tenant: string, version: number): Promise<PolicyVersion | null>;
+    getActive(tenant: string): Promise<PolicyVersion | null>;
+    /** Throws VerityError ERR_POLICY_VERSION_NOT_FOUND when the version does not exist. */
+    activate(tenant: string, version: number): Promise<PolicyVersionInfo>;
+  };
+  entities: {
+    /** Create or replace each entity, all in one transaction. */
+    upsert(tenant: string, entities: readonly Entity[]): Promise<number>;
+    /** Replace the tenant's whole entity set in one transaction. */
+    replaceAll(tenant: string, entities: readonly Entity[]): Promise<number>;
+    delete(tenant: string, uid: EntityUid): Promise<boolean>;
+    /** The stored entities among `uids` (missing ones are simply absent). */
+    getMany(tenant: string, uids: readonly EntityUid[]): Promise<Entity[]>;
+    list(tenant: string, options: { type?: string; after?: string; limit: number }): Promise<EntityPage>;
+    /** All ids of one entity type, sorted; used by search. */
+    listIds(tenant: string, type: string): Promise<string[]>;
+  };
+  audit: {
+    /**
+     * Append decision records. Each tenant's records are chained (seq, prevHash, hash via
+     * core's computeAuditHash) inside one transaction that locks that tenant's chain head, so
+     * concurrent writers (other replicas) never fork a chain.
+     */
+    append(records: readonly DecisionRecord[]): Promise<void>;
+    query(tenant: string, query: AuditQuery): Promise<AuditEvent[]>;
+    /** Events in seq order starting after `afterSeq`, for verification. */
+    readChain(tenant: string, afterSeq: number, limit: number): Promise<AuditEvent[]>;
+  };
+  credentials: {
+    create(credential: Omit<Credential, 'createdAt' | 'revokedAt'>): Promise<Credential>;
+    findByTokenHash(tokenHash: string): Promise<Credential | null>;
+    count(): Promise<number>;
+    list(): Promise<Credential[]>;
+    revoke(id: string): Promise<boolean>;
+  };
+  close(): Promise<void>;
+}

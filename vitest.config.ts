@@ -1,0 +1,11 @@
+import { defineConfig } from 'vitest/config';
+
+// The default suite: everything except the PostgreSQL-backed tests (vitest.pg.config.ts).
+export default defineConfig({
+  test: {
+    include: ['packages/*/src/**/*.test.ts', 'e2e/**/*.test.ts', 'examples/**/*.test.ts'],
+    exclude: ['**/node_modules/**', '**/*.pg.test.ts'],
+    testTimeout: 30_000,
+    hookTimeout: 60_000,
+  },
+});

@@ -1,0 +1,12 @@
+import { defineConfig } from 'vitest/config';
+
+// The PostgreSQL-backed suite. Needs VERITY_TEST_DATABASE_URL; fails (never skips) without it.
+export default defineConfig({
+  test: {
+    include: ['packages/*/src/**/*.pg.test.ts', 'e2e/**/*.pg.test.ts'],
+    exclude: ['**/node_modules/**'],
+    testTimeout: 30_000,
+    hookTimeout: 60_000,
+    fileParallelism: false,
+  },
+});
