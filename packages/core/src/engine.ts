@@ -21,9 +21,15 @@ export interface PreparedPolicySet {
   readonly key: string;
   /** Action ids the policy set (or its schema) names, for action search. */
   readonly actions: ReadonlyArray<{ type: string; id: string }>;
+  /** Entity types the schema declares, or null when the store has no schema. */
+  readonly entityTypes: ReadonlySet<string> | null;
 }
 
 export interface Engine {
+  /** The engine's own version, for diagnostics and the audit. */
+  readonly version: string;
+  /** Check entities (Cedar entity JSON) against an optional schema; empty means valid. */
+  checkEntities(entities: readonly Entity[], schema?: string): Diagnostic[];
   /** Split one policy file's text into its policies and templates, in source order. */
   splitPolicyText(text: string, source: string): ParsedPolicyText[];
   /** Parse and (when a schema is present and mode is strict) validate a whole store content. */

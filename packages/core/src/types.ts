@@ -80,6 +80,8 @@ export interface TenantSettings {
    * (identity mapping).
    */
   typeMapping?: Record<string, string>;
+  /** The Cedar entity type of actions (default `Action`; `NS::Action` for a namespaced schema). */
+  actionType?: string;
 }
 
 /** A Cedar authorization request, as the engine sees it. */

@@ -1,0 +1,72 @@
+import { describe, expect, it } from 'vitest';
+import { createCedarEngine } from './cedar-engine.js';
+import { buildPolicyStoreContent } from './policy-content.js';
+import { createLocalDecider } from './local-decider.js';
+import { parseEvaluationRequest, parseEvaluationsRequest, parseSearchRequest } from './authzen.js';
+import { sliceEntitiesSync } from './entity-slice.js';
+import { formatEntityUid, parseEntityUid } from './entity-uid.js';
+import type { Entity } from './types.js';
+
+const engine = createCedarEngine();
+const content = buildPolicyStoreContent(engine, {
+  files: {
+    'p.cedar': `@id("admins") permit(principal in Group::"admins", action, resource);
+@id("owner") permit(principal, action == Action::"edit", resource) when { resource has owner && resource.owner == principal.email };
+@id("mfa") forbid(principal, action == Action::"delete", resource) unless { context has mfa && context.mfa };
+@id("level") permit(principal, action == Action::"view", resource) when { context has action && context.action.level > 2 };`,
+  },
+});
+const entities: Entity[] = [
+  { uid: { type: 'User', id: 'alice' }, attrs: { email: 'alice@x' }, parents: [{ type: 'Group', id: 'staff' }] },
+  { uid: { type: 'Group', id: 'staff' }, attrs: {}, parents: [{ type: 'Group', id: 'admins' }] },
+  { uid: { type: 'User', id: 'bob' }, attrs: { email: 'bob@x' }, parents: [] },
+  { uid: { type: 'Unrelated', id: 'u' }, attrs: {}, parents: [] },
+];
+const decider = createLocalDecider({ engine, content, entities });
+const ask = (subject: string, action: string, resource: Record<string, unknown>, more: Record<string, unknown> = {}) =>
+  decider.evaluate(parseEvaluationRequest({ subject: { type: 'User', id: subject }, action: { name: action }, resource: { type: 'Doc', id: 'd', ...resource }, ...more }));
+
+describe('local decisions', () => {
+  it('follows transitive group membership', () => {
+    expect(ask('alice', 'read', {})).toMatchObject({ decision: 'allow', reasons: ['admins'] });
+    expect(ask('bob', 'read', {})).toMatchObject({ decision: 'deny', reasons: [] });
+  });
+  it('reads resource properties as attributes and forbids win', () => {
+    expect(ask('bob', 'edit', { properties: { owner: 'bob@x' } }).decision).toBe('allow');
+    expect(ask('bob', 'edit', { properties: { owner: 'alice@x' } }).decision).toBe('deny');
+    expect(ask('alice', 'delete', {})).toMatchObject({ decision: 'deny', reasons: ['mfa'] });
+    expect(ask('alice', 'delete', {}, { context: { mfa: true } }).decision).toBe('allow');
+  });
+  it('exposes action.properties as context.action', () => {
+    expect(decider.evaluate(parseEvaluationRequest({ subject: { type: 'User', id: 'bob' }, action: { name: 'view', properties: { level: 3 } }, resource: { type: 'Doc', id: 'd' } })).decision).toBe('allow');
+    expect(decider.evaluate(parseEvaluationRequest({ subject: { type: 'User', id: 'bob' }, action: { name: 'view', properties: { level: 1 } }, resource: { type: 'Doc', id: 'd' } })).decision).toBe('deny');
+  });
+  it('hands the engine only the entities a request needs', () => {
+    const byUid = new Map(entities.map((e) => [formatEntityUid(e.uid), e]));
+    const slice = sliceEntitiesSync([{ type: 'User', id: 'alice' }, { type: 'Doc', id: 'd' }], (uids) => uids.flatMap((u) => byUid.get(formatEntityUid(u)) ?? []));
+    // Group::"admins" is referenced but not stored; bob and Unrelated::"u" are not needed.
+    expect(slice.map((e) => e.uid.id).sort()).toEqual(['alice', 'staff']);
+  });
+});
+
+describe('AuthZEN request validation', () => {
+  it('rejects missing and mistyped fields with a stable code', () => {
+    for (const body of [null, [], {}, { subject: { type: 'u' }, action: { name: 'a' }, resource: { type: 'r', id: '1' } }, { subject: { type: 'u', id: 1 }, action: { name: 'a' }, resource: { type: 'r', id: '1' } }, { subject: { type: 'u', id: '1' }, action: 'a', resource: { type: 'r', id: '1' } }, { subject: { type: 'u', id: '1' }, action: { name: 'a' }, resource: { type: 'r', id: '1' }, context: [] }]) {
+      expect(() => parseEvaluationRequest(body)).toThrowError(expect.objectContaining({ code: 'ERR_DECISION_INVALID_REQUEST' }));
+    }
+  });
+  it('applies batch defaults item by item and treats an empty batch as one evaluation', () => {
+    const batch = parseEvaluationsRequest({ subject: { type: 'u', id: '1' }, action: { name: 'a' }, resource: {}, evaluations: [{ resource: { type: 'r', id: '1' } }, { action: { name: 'b' }, resource: { type: 'r', id: '2' } }] });
+    expect(batch.evaluations.map((e) => [e.action.name, e.resource.id])).toEqual([['a', '1'], ['b', '2']]);
+    expect(parseEvaluationsRequest({ subject: { type: 'u', id: '1' }, action: { name: 'a' }, resource: { type: 'r', id: '1' }, evaluations: [] }).batch).toBe(false);
+    expect(() => parseEvaluationsRequest({ evaluations: [{}], options: { evaluations_semantic: 'maybe' } })).toThrowError(expect.objectContaining({ code: 'ERR_DECISION_INVALID_REQUEST' }));
+  });
+  it('validates search pages', () => {
+    expect(parseSearchRequest('subject', { subject: { type: 'user' }, action: { name: 'view' }, resource: { type: 'record', id: '1' } }).page.limit).toBe(100);
+    expect(() => parseSearchRequest('subject', { subject: { type: 'user' }, action: { name: 'view' }, resource: { type: 'record', id: '1' }, page: { limit: 0 } })).toThrowError(expect.objectContaining({ code: 'ERR_DECISION_INVALID_REQUEST' }));
+  });
+  it('round-trips entity uid text', () => {
+    expect(parseEntityUid(formatEntityUid({ type: 'A::B', id: 'x"y' }))).toEqual({ type: 'A::B', id: 'x"y' });
+    expect(parseEntityUid('user:alice')).toEqual({ type: 'user', id: 'alice' });
+  });
+});

@@ -1,0 +1,68 @@
+import { describe, expect, it } from 'vitest';
+import { createCedarEngine } from './cedar-engine.js';
+import { buildPolicyStoreContent, diffPolicyContents, hashPolicyContent } from './policy-content.js';
+import { isVerityError, type VerityError } from './errors.js';
+
+const engine = createCedarEngine();
+const schema = `entity User { dept: String }; entity Doc { owner: User }; action read appliesTo { principal: User, resource: Doc };`;
+
+function failure(fn: () => unknown): VerityError {
+  try {
+    fn();
+  } catch (error) {
+    if (isVerityError(error)) return error;
+    throw error;
+  }
+  throw new Error('expected a VerityError');
+}
+
+describe('buildPolicyStoreContent', () => {
+  it('names policies by @id or by file and position, and keeps templates apart', () => {
+    const content = buildPolicyStoreContent(engine, {
+      files: {
+        'docs.cedar': `@id("owner-reads") permit(principal, action == Action::"read", resource) when { resource.owner == principal };\npermit(principal == ?principal, action, resource);\nforbid(principal, action, resource) when { principal.dept == "x" };`,
+      },
+      schema,
+      links: [{ id: 'alice-all', templateId: 'docs.1', values: { '?principal': { type: 'User', id: 'alice' } } }],
+    });
+    expect(Object.keys(content.policies).sort()).toEqual(['docs.2', 'owner-reads']);
+    expect(Object.keys(content.templates)).toEqual(['docs.1']);
+    expect(content.validationMode).toBe('strict');
+  });
+
+  it('rejects a parse error with a file position', () => {
+    const error = failure(() => buildPolicyStoreContent(engine, { files: { 'a.cedar': 'permit(principal, action, resource)\nwhen { principal.x == };' } }));
+    expect(error.code).toBe('ERR_POLICY_PARSE');
+    expect(error.diagnostics?.[0]?.positions?.[0]).toMatchObject({ source: 'a.cedar', line: 2 });
+  });
+
+  it('rejects a schema violation in strict mode, naming the policy and its line in the file', () => {
+    const error = failure(() =>
+      buildPolicyStoreContent(engine, { files: { 'a.cedar': `permit(principal, action, resource);\n@id("bad")\npermit(principal, action == Action::"read", resource) when { principal.age > 3 };` }, schema }),
+    );
+    expect(error.code).toBe('ERR_POLICY_VALIDATION');
+    expect(error.diagnostics?.[0]).toMatchObject({ policyId: 'bad' });
+    expect(error.diagnostics?.[0]?.positions?.[0]).toMatchObject({ source: 'a.cedar', line: 3 });
+  });
+
+  it('accepts the same policy with validation off', () => {
+    const content = buildPolicyStoreContent(engine, { files: { 'a.cedar': `permit(principal, action, resource) when { principal.age > 3 };` }, schema, validationMode: 'off' });
+    expect(content.validationMode).toBe('off');
+  });
+
+  it('rejects a broken schema, duplicate ids and links to unknown templates', () => {
+    expect(failure(() => buildPolicyStoreContent(engine, { files: {}, schema: 'entity User {' })).code).toBe('ERR_POLICY_SCHEMA_PARSE');
+    expect(failure(() => buildPolicyStoreContent(engine, { files: { 'a.cedar': '@id("x") permit(principal, action, resource);', 'b.cedar': '@id("x") forbid(principal, action, resource);' } })).code).toBe('ERR_POLICY_PARSE');
+    expect(failure(() => buildPolicyStoreContent(engine, { files: {}, links: [{ id: 'l', templateId: 'nope', values: {} }] })).code).toBe('ERR_POLICY_TEMPLATE_LINK');
+  });
+});
+
+describe('hash and diff', () => {
+  it('hashes equal contents equally and reports changes by id', () => {
+    const a = buildPolicyStoreContent(engine, { files: { 'p.cedar': '@id("a") permit(principal, action, resource);\n@id("b") forbid(principal, action, resource) when { context.x };' } });
+    const b = buildPolicyStoreContent(engine, { files: { 'p.cedar': '@id("a") permit(principal, action, resource) when { true };\n@id("c") permit(principal, action, resource);' } });
+    expect(hashPolicyContent(a)).toBe(hashPolicyContent(structuredClone(a)));
+    expect(hashPolicyContent(a)).not.toBe(hashPolicyContent(b));
+    expect(diffPolicyContents(a, b).policies).toEqual({ added: ['c'], removed: ['b'], changed: ['a'] });
+  });
+});
