@@ -27,7 +27,8 @@ export interface AuthzenEvaluationRequest {
 export type EvaluationsSemantic = 'execute_all' | 'deny_on_first_deny' | 'permit_on_first_permit';
 
 export interface AuthzenEvaluationsRequest {
-  evaluations: AuthzenEvaluationRequest[];
+  /** One entry per item: the merged request, or the validation error of that item alone. */
+  evaluations: Array<AuthzenEvaluationRequest | VerityError>;
   semantic: EvaluationsSemantic;
   /** False when the request had no (or an empty) `evaluations` array: answer as a single evaluation. */
   batch: boolean;
@@ -42,6 +43,7 @@ export interface AuthzenSearchRequest {
   action?: AuthzenAction;
   resource: { type: string; id?: string; properties?: Record<string, unknown> };
   context?: Record<string, unknown>;
+  /** `next_token` from a previous page (AuthZEN §8), and Verity's optional page size. */
   page: { token?: string; limit: number };
 }
 
@@ -116,14 +118,21 @@ export function parseEvaluationsRequest(body: unknown): AuthzenEvaluationsReques
   const items = (body.evaluations ?? []) as unknown[];
   if (items.length > MAX_BATCH) throw invalid(`evaluations holds more than ${MAX_BATCH} items`);
   if (items.length === 0) return { evaluations: [parseEvaluationRequest(body)], semantic, batch: false };
+  // An item that is wrong on its own is answered in place (decision false with
+  // context.error, AuthZEN §7.2), not by failing the whole batch.
   const evaluations = items.map((item, i) => {
-    if (!isObject(item)) throw invalid(`evaluations[${i}] must be an object`);
-    const merged: Record<string, unknown> = {};
-    for (const key of ['subject', 'action', 'resource', 'context'] as const) {
-      const value = item[key] !== undefined ? item[key] : body[key];
-      if (value !== undefined) merged[key] = value;
+    try {
+      if (!isObject(item)) throw invalid(`evaluations[${i}] must be an object`);
+      const merged: Record<string, unknown> = {};
+      for (const key of ['subject', 'action', 'resource', 'context'] as const) {
+        const value = item[key] !== undefined ? item[key] : body[key];
+        if (value !== undefined) merged[key] = value;
+      }
+      return parseEvaluationRequest(merged, `evaluations[${i}]`);
+    } catch (error) {
+      if (error instanceof VerityError) return error;
+      throw error;
     }
-    return parseEvaluationRequest(merged, `evaluations[${i}]`);
   });
   return { evaluations, semantic, batch: true };
 }
@@ -136,8 +145,8 @@ export function parseSearchRequest(kind: SearchKind, body: unknown): AuthzenSear
   const page = optionalObject(body.page, 'page');
   const limit = page?.limit ?? DEFAULT_PAGE;
   if (typeof limit !== 'number' || !Number.isInteger(limit) || limit < 1 || limit > MAX_PAGE) throw invalid(`page.limit must be an integer from 1 to ${MAX_PAGE}`);
-  const token = page?.token;
-  if (token !== undefined && typeof token !== 'string') throw invalid('page.token must be a string');
+  const token = page?.next_token ?? page?.token;
+  if (token !== undefined && typeof token !== 'string') throw invalid('page.next_token must be a string');
   const request: AuthzenSearchRequest = { kind, subject, resource, page: token === undefined || token === '' ? { limit } : { token, limit } };
   if (kind !== 'action') request.action = parseAction(body.action, 'action');
   const context = optionalObject(body.context, 'context');

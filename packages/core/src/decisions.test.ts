@@ -57,7 +57,9 @@ describe('AuthZEN request validation', () => {
   });
   it('applies batch defaults item by item and treats an empty batch as one evaluation', () => {
     const batch = parseEvaluationsRequest({ subject: { type: 'u', id: '1' }, action: { name: 'a' }, resource: {}, evaluations: [{ resource: { type: 'r', id: '1' } }, { action: { name: 'b' }, resource: { type: 'r', id: '2' } }] });
-    expect(batch.evaluations.map((e) => [e.action.name, e.resource.id])).toEqual([['a', '1'], ['b', '2']]);
+    expect(batch.evaluations.map((e) => (e instanceof Error ? e : [e.action.name, e.resource.id]))).toEqual([['a', '1'], ['b', '2']]);
+    const withBadItem = parseEvaluationsRequest({ subject: { type: 'u', id: '1' }, action: { name: 'a' }, evaluations: [{ resource: { type: 'r', id: '1' } }, { resource: { type: 'r' } }] });
+    expect(withBadItem.evaluations[1]).toMatchObject({ code: 'ERR_DECISION_INVALID_REQUEST' });
     expect(parseEvaluationsRequest({ subject: { type: 'u', id: '1' }, action: { name: 'a' }, resource: { type: 'r', id: '1' }, evaluations: [] }).batch).toBe(false);
     expect(() => parseEvaluationsRequest({ evaluations: [{}], options: { evaluations_semantic: 'maybe' } })).toThrowError(expect.objectContaining({ code: 'ERR_DECISION_INVALID_REQUEST' }));
   });
