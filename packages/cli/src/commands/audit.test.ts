@@ -1,0 +1,83 @@
+/** Tests for `audit tail` and `audit verify` against a recording server. */
+import type { AuditEvent } from '@verity/core';
+import { afterEach, describe, expect, it } from 'vitest';
+import { EXIT } from '../errors.js';
+import { run, startFakeServer, type FakeServer, type RecordedRequest } from '../test-helpers.js';
+
+let server: FakeServer | undefined;
+afterEach(async () => {
+  await server?.close();
+});
+
+function event(seq: number): AuditEvent {
+  return {
+    seq, prevHash: '0', hash: '1', decisionId: `d${seq}`, time: `2025-01-01T00:00:0${seq % 10}.000Z`, tenant: 'acme', requestId: null, tier: null,
+    principal: { type: 'User', id: 'alice' }, action: { type: 'Action', id: 'read' }, resource: { type: 'Doc', id: `d${seq}` },
+    decision: seq % 2 === 0 ? 'allow' : 'deny', reasons: seq % 2 === 0 ? ['p1'] : [], errors: [], policyVersion: 2, latencyUs: 10,
+  };
+}
+
+/** A log of `events`, paged two at a time, with `next` = last seq while more remain. */
+function pagedAudit(events: AuditEvent[]) {
+  return ({ query }: RecordedRequest) => {
+    const after = Number(query['after'] ?? 0);
+    const page = events.filter((e) => e.seq > after).slice(0, 2);
+    const last = page.at(-1);
+    const more = last !== undefined && events.some((e) => e.seq > last.seq);
+    return { status: 200, body: { events: page, next: more ? String(last.seq) : null } };
+  };
+}
+
+describe('verity audit tail', () => {
+  it('pages to the end and prints the last --limit events', async () => {
+    server = await startFakeServer({ 'GET /admin/v1/tenants/acme/audit': pagedAudit([1, 2, 3, 4, 5].map(event)) });
+    const { code, out } = await run(['audit', 'tail', '-t', 'acme', '-n', '2', '--url', server.url]);
+    expect(code).toBe(EXIT.OK);
+    expect(out).toBe([
+      '4 2025-01-01T00:00:04.000Z allow User::"alice" Action::"read" Doc::"d4" v2 by p1',
+      '5 2025-01-01T00:00:05.000Z deny  User::"alice" Action::"read" Doc::"d5" v2',
+      '',
+    ].join('\n'));
+    expect(server.requests.map((r) => r.query['after'])).toEqual([undefined, '2', '4']);
+  });
+
+  it('--follow polls for new events until the signal aborts; --json prints one event per line', async () => {
+    const log = [event(1)];
+    const controller = new AbortController();
+    server = await startFakeServer({
+      'GET /admin/v1/tenants/acme/audit': (request) => {
+        const reply = pagedAudit(log)(request);
+        if (log.length === 1) log.push(event(2));
+        else if (request.query['after'] === '2') controller.abort();
+        return reply;
+      },
+    });
+    const { code, out } = await run(['audit', 'tail', '-t', 'acme', '-f', '--interval', '5', '--json', '--url', server.url], { signal: controller.signal });
+    expect(code).toBe(EXIT.OK);
+    expect(out.trimEnd().split('\n').map((line) => (JSON.parse(line) as AuditEvent).seq)).toEqual([1, 2]);
+  });
+
+  it('rejects a bad --limit with exit 2', async () => {
+    expect((await run(['audit', 'tail', '-t', 'acme', '--limit', '0'])).code).toBe(EXIT.USAGE);
+  });
+});
+
+describe('verity audit verify', () => {
+  it('exits 0 when the chain is intact', async () => {
+    server = await startFakeServer({ 'GET /admin/v1/tenants/acme/audit/verify': { status: 200, body: { ok: true, checked: 12, problems: [] } } });
+    const { code, out } = await run(['audit', 'verify', '-t', 'acme', '--url', server.url]);
+    expect(code).toBe(EXIT.OK);
+    expect(out).toBe('ok: 12 events checked\n');
+  });
+
+  it('exits 1 and lists problems when it is not', async () => {
+    const body = { ok: false, checked: 12, problems: [{ seq: 7, kind: 'hash-mismatch' }] };
+    server = await startFakeServer({ 'GET /admin/v1/tenants/acme/audit/verify': { status: 200, body } });
+    const human = await run(['audit', 'verify', '-t', 'acme', '--url', server.url]);
+    expect(human.code).toBe(EXIT.CHECK_FAILED);
+    expect(human.out).toBe('problem at seq 7: hash-mismatch\nFAILED: 1 problems in 12 events checked\n');
+    const json = await run(['audit', 'verify', '-t', 'acme', '--json', '--url', server.url]);
+    expect(json.code).toBe(EXIT.CHECK_FAILED);
+    expect(JSON.parse(json.out)).toEqual(body);
+  });
+});

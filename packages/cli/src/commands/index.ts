@@ -1,0 +1,31 @@
+/** Every `verity` command, in the order `verity --help` lists them. */
+import type { Command } from '../command.js';
+import { auditTail } from './audit-tail.js';
+import { auditVerify } from './audit-verify.js';
+import { authorize } from './authorize.js';
+import { entitiesImport } from './entities-import.js';
+import { policyActivate } from './policy-activate.js';
+import { policyDiff } from './policy-diff.js';
+import { policyPush } from './policy-push.js';
+import { policyTest } from './policy-test.js';
+import { policyValidate } from './policy-validate.js';
+import { policyVersions } from './policy-versions.js';
+import { serve } from './serve.js';
+import { tenantCreate } from './tenant-create.js';
+import { tenantList } from './tenant-list.js';
+
+export const commands: readonly Command[] = [
+  serve,
+  tenantCreate,
+  tenantList,
+  policyValidate,
+  policyTest,
+  policyPush,
+  policyVersions,
+  policyActivate,
+  policyDiff,
+  entitiesImport,
+  authorize,
+  auditTail,
+  auditVerify,
+];

@@ -1,0 +1,65 @@
+/** Tests for `serve`: flags and env become startServer options; the server closes on abort. */
+import { resolveConfig, type RunningServer, type StartServerOptions } from '@verity/server';
+import { describe, expect, it } from 'vitest';
+import type { CommandIo } from '../command.js';
+import { EXIT } from '../errors.js';
+import { runCli } from '../run-cli.js';
+import { createTestIo } from '../test-helpers.js';
+import { createServeCommand } from './serve.js';
+
+type Started = Omit<StartServerOptions, 'print'>;
+
+async function serveWith(argv: string[], io: Partial<CommandIo> = {}) {
+  const started: Started[] = [];
+  let closed = 0;
+  const command = createServeCommand(async () => ({
+    resolveConfig,
+    startServer: async ({ print, ...options }: StartServerOptions = {}) => {
+      started.push(options);
+      print?.('notice');
+      const running = { url: `http://${options.host}:${options.port}`, bootstrapToken: null, close: async () => void closed++ };
+      return running as unknown as RunningServer; // The fake has no Fastify app or components.
+    },
+  }));
+  const controller = new AbortController();
+  const testIo = createTestIo({ cwd: '/srv', signal: controller.signal, ...io });
+  const pending = runCli(['serve', ...argv], testIo, [command]);
+  await new Promise((tick) => setTimeout(tick, 10));
+  const closedBeforeAbort = closed;
+  controller.abort();
+  const code = await pending;
+  return { code, started, closedBeforeAbort, closed, out: testIo.out(), err: testIo.err() };
+}
+
+describe('verity serve', () => {
+  it('starts with defaults and closes on abort', async () => {
+    const result = await serveWith([]);
+    expect(result.code).toBe(EXIT.OK);
+    expect(result.started).toEqual([{ port: 8181, host: '127.0.0.1', demo: false, decisionAuth: 'required', adminToken: null, dataDir: '/srv/.verity-data' }]);
+    expect(result.out).toBe('notice\nVerity listening on http://127.0.0.1:8181\n');
+    expect(result.err).toBe('Verity stopped\n');
+    expect([result.closedBeforeAbort, result.closed]).toEqual([0, 1]);
+  });
+
+  it('passes every flag on', async () => {
+    const argv = ['-p', '9000', '--host', '0.0.0.0', '--data', 'db', '--demo', '--open-decisions', '--default-tenant', 'acme', '--json'];
+    const result = await serveWith(argv, { env: { VERITY_ADMIN_TOKEN: 'vrt_x' } });
+    expect(result.started).toEqual([{ port: 9000, host: '0.0.0.0', demo: true, decisionAuth: 'open', adminToken: 'vrt_x', dataDir: '/srv/db', defaultTenant: 'acme' }]);
+    expect(JSON.parse(result.out)).toEqual({ url: 'http://0.0.0.0:9000' });
+    expect(result.err).toContain('notice\n');
+  });
+
+  it('uses --database-url, or VERITY_DATABASE_URL / DATABASE_URL, instead of a data dir', async () => {
+    const flag = await serveWith(['--database-url', 'postgres://a/b']);
+    expect(flag.started[0]).toMatchObject({ databaseUrl: 'postgres://a/b' });
+    expect(flag.started[0]).not.toHaveProperty('dataDir');
+    const env = await serveWith([], { env: { DATABASE_URL: 'postgres://x/y', VERITY_DATABASE_URL: 'postgres://v/w' } });
+    expect(env.started[0]).toMatchObject({ databaseUrl: 'postgres://v/w' });
+  });
+
+  it.each([[['--port', 'http']], [['--port', '70000']], [['--default-tenant', 'Not Valid']], [['--data', 'd', '--database-url', 'postgres://a/b']]])('rejects %j with exit 2', async (argv) => {
+    const result = await serveWith(argv);
+    expect(result.code).toBe(EXIT.USAGE);
+    expect(result.started).toEqual([]);
+  });
+});

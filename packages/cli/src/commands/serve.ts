@@ -1,0 +1,68 @@
+/** `verity serve`: run a Verity server until SIGINT/SIGTERM. */
+import { resolve } from 'node:path';
+import type { resolveConfig, startServer, StartServerOptions } from '@verity/server';
+import { parsePositiveInt } from '../arguments.js';
+import type { Command } from '../command.js';
+import { EXIT, usageError } from '../errors.js';
+import { wantsJson, writeLines, writeResult } from '../output.js';
+
+/** What `serve` needs from '@verity/server'; injectable so tests need no real server. */
+export interface ServerModule {
+  startServer: typeof startServer;
+  resolveConfig: typeof resolveConfig;
+}
+
+/** Builds the serve command around a server loader (the real one imports '@verity/server' lazily). */
+export function createServeCommand(loadServer: () => Promise<ServerModule>): Command {
+  return {
+    name: 'serve',
+    summary: 'Run the Verity server',
+    usage: '[--port N] [--host H] [--data DIR | --database-url URL] [--demo] [--open-decisions]',
+    arguments: [],
+    options: {
+      port: { type: 'string', short: 'p', valueName: 'N', description: 'port to listen on, 0 for any free one (default 8181)' },
+      host: { type: 'string', valueName: 'H', description: 'address to bind (default 127.0.0.1)' },
+      data: { type: 'string', valueName: 'DIR', description: 'embedded database directory (default .verity-data)' },
+      'database-url': { type: 'string', valueName: 'URL', description: 'PostgreSQL URL (env VERITY_DATABASE_URL or DATABASE_URL)' },
+      demo: { type: 'boolean', description: 'load the demo tenant at start when it does not exist' },
+      'open-decisions': { type: 'boolean', description: 'let decision endpoints answer without a credential' },
+      'default-tenant': { type: 'string', valueName: 'T', description: 'tenant served at the root AuthZEN paths (default demo)' },
+    },
+    details: 'The first start creates a platform-admin credential: VERITY_ADMIN_TOKEN when set,\notherwise a generated one printed once. Stops cleanly on SIGINT/SIGTERM.',
+    async run(args, io) {
+      const v = args.values;
+      const port = v['port'] === '0' ? 0 : parsePositiveInt((v['port'] as string | undefined) ?? '8181', '--port');
+      const databaseUrl = (v['database-url'] as string | undefined) ?? io.env['VERITY_DATABASE_URL'] ?? io.env['DATABASE_URL'];
+      if (databaseUrl !== undefined && v['data'] !== undefined) throw usageError('use either --data or --database-url, not both');
+      const options: StartServerOptions = {
+        port,
+        host: (v['host'] as string | undefined) ?? '127.0.0.1',
+        demo: v['demo'] === true,
+        decisionAuth: v['open-decisions'] === true ? 'open' : 'required',
+        adminToken: io.env['VERITY_ADMIN_TOKEN'] ?? null,
+        ...(databaseUrl === undefined ? { dataDir: resolve(io.cwd, (v['data'] as string | undefined) ?? '.verity-data') } : { databaseUrl }),
+        ...(typeof v['default-tenant'] === 'string' ? { defaultTenant: v['default-tenant'] } : {}),
+      };
+      const server = await loadServer();
+      try {
+        server.resolveConfig(options); // Validated here too, so a bad flag is a usage error (exit 2).
+      } catch (error) {
+        if (error instanceof TypeError) throw usageError(error.message);
+        throw error;
+      }
+      // Operator notices (the one-time generated token) keep stdout clean for --json.
+      const notices = wantsJson(args) ? io.stderr : io.stdout;
+      const running = await server.startServer({ ...options, print: (line) => writeLines(notices, line) });
+      writeResult(args, io, { url: running.url }, () => writeLines(io.stdout, `Verity listening on ${running.url}`));
+      await new Promise<void>((stop) => {
+        if (io.signal === undefined || io.signal.aborted) return stop();
+        io.signal.addEventListener('abort', () => stop(), { once: true });
+      });
+      await running.close();
+      writeLines(io.stderr, 'Verity stopped');
+      return EXIT.OK;
+    },
+  };
+}
+
+export const serve: Command = createServeCommand(() => import('@verity/server'));

@@ -1,0 +1,82 @@
+/** Exit codes and the CLI's one error type, mapping server and core errors to exit codes. */
+import { isVerityError } from '@verity/core';
+import type { Diagnostic } from '@verity/core';
+
+/** Exit codes; documented in README.md and `verity --help`. Never renumbered. */
+export const EXIT = {
+  OK: 0,
+  /** A check failed: `policy test` failures, `authorize` deny, `audit verify` problems. */
+  CHECK_FAILED: 1,
+  /** Unknown command or flag, missing or extra argument. */
+  USAGE: 2,
+  /** Invalid input: policy parse or validation error, bad folder or file. */
+  INVALID_INPUT: 3,
+  /** Server unreachable or server error (5xx). */
+  SERVER: 4,
+  /** Authentication or authorization refused (401/403). */
+  AUTH: 5,
+  /** Not found (404), e.g. unknown tenant or version. */
+  NOT_FOUND: 6,
+  /** Interrupted (SIGINT/SIGTERM) while waiting for the server; the shell convention 128 + 2. */
+  INTERRUPTED: 130,
+} as const;
+
+export type ExitCode = (typeof EXIT)[keyof typeof EXIT];
+
+/** An error that ends the command with `exitCode`; `message` is safe to print. */
+export class CliError extends Error {
+  readonly exitCode: ExitCode;
+  readonly code: string;
+  readonly diagnostics: Diagnostic[];
+  /** Policy texts by file name, so diagnostics with only offsets get line and column. */
+  sources: Readonly<Record<string, string>> = {};
+
+  constructor(exitCode: ExitCode, code: string, message: string, diagnostics: Diagnostic[] = []) {
+    super(message);
+    this.name = 'CliError';
+    this.exitCode = exitCode;
+    this.code = code;
+    this.diagnostics = diagnostics;
+  }
+}
+
+/** Runs `fn`; an error it throws becomes a CliError that knows the policy `sources`. */
+export async function withSources<T>(sources: Readonly<Record<string, string>>, fn: () => T | Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (error) {
+    const cliError = toCliError(error);
+    cliError.sources = sources;
+    throw cliError;
+  }
+}
+
+/** A usage error (exit 2). */
+export function usageError(message: string): CliError {
+  return new CliError(EXIT.USAGE, 'ERR_CLI_USAGE', message);
+}
+
+/** The exit code for an HTTP status (or a core error's status). */
+export function exitCodeForStatus(status: number): ExitCode {
+  if (status === 401 || status === 403) return EXIT.AUTH;
+  if (status === 404) return EXIT.NOT_FOUND;
+  if (status >= 400 && status < 500) return EXIT.INVALID_INPUT;
+  return EXIT.SERVER;
+}
+
+/**
+ * Turns anything thrown into a CliError: file-system errors (ENOENT, EACCES…) are invalid
+ * input (3); anything else unexpected is reported as an internal failure (4).
+ */
+export function toCliError(error: unknown): CliError {
+  if (error instanceof CliError) return error;
+  if (isVerityError(error)) {
+    return new CliError(exitCodeForStatus(error.status), error.code, error.message, error.diagnostics ?? []);
+  }
+  const errno = (error as NodeJS.ErrnoException | undefined)?.code;
+  if (error instanceof Error && typeof errno === 'string' && errno.startsWith('E')) {
+    return new CliError(EXIT.INVALID_INPUT, 'ERR_CLI_FILE', error.message);
+  }
+  const message = error instanceof Error ? error.message : String(error);
+  return new CliError(EXIT.SERVER, 'ERR_CLI_INTERNAL', message);
+}

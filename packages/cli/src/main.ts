@@ -1,0 +1,20 @@
+/** Process entry of `verity`: wires real stdio, env, fetch and signals into runCli. */
+import { runCli } from './run-cli.js';
+
+const controller = new AbortController();
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(signal, () => {
+    // First signal: let the command finish cleanly (serve closes, tail stops). Second: give up.
+    if (controller.signal.aborted) process.exit(130);
+    controller.abort();
+  });
+}
+
+process.exitCode = await runCli(process.argv.slice(2), {
+  stdout: process.stdout,
+  stderr: process.stderr,
+  env: process.env,
+  fetch: globalThis.fetch,
+  cwd: process.cwd(),
+  signal: controller.signal,
+});

@@ -1,0 +1,49 @@
+/** Output helpers: human-readable lines and tables, or one JSON document with `--json`. */
+import type { CommandIo, ParsedArgs, Writer } from './command.js';
+
+/** True when the command was asked for machine-readable output. */
+export function wantsJson(args: ParsedArgs): boolean {
+  return args.values['json'] === true;
+}
+
+/** Writes one JSON document (pretty, newline-terminated). */
+export function writeJson(out: Writer, value: unknown): void {
+  out.write(`${JSON.stringify(value, null, 2)}\n`);
+}
+
+/** Writes lines, each newline-terminated. */
+export function writeLines(out: Writer, ...lines: string[]): void {
+  for (const line of lines) out.write(`${line}\n`);
+}
+
+/** A table column: header and how to read the cell from a row. */
+export interface Column<Row> {
+  header: string;
+  cell: (row: Row) => string;
+}
+
+/** Writes rows as an aligned text table with a header; `empty` is printed when there are none. */
+export function writeTable<Row>(out: Writer, rows: readonly Row[], columns: ReadonlyArray<Column<Row>>, empty: string): void {
+  if (rows.length === 0) {
+    writeLines(out, empty);
+    return;
+  }
+  const cells = [columns.map((c) => c.header), ...rows.map((row) => columns.map((c) => c.cell(row)))];
+  const widths = columns.map((_, i) => Math.max(...cells.map((line) => (line[i] ?? '').length)));
+  for (const line of cells) {
+    const padded = line.map((cell, i) => (i === line.length - 1 ? cell : cell.padEnd(widths[i] ?? 0)));
+    writeLines(out, padded.join('  ').trimEnd());
+  }
+}
+
+/** Prints `value` as JSON with `--json`, otherwise calls `human`. */
+export function writeResult(args: ParsedArgs, io: CommandIo, value: unknown, human: () => void): void {
+  if (wantsJson(args)) writeJson(io.stdout, value);
+  else human();
+}
+
+/** Renders an optional value for a table cell. */
+export function show(value: unknown): string {
+  if (value === undefined || value === null) return '-';
+  return typeof value === 'string' ? value : JSON.stringify(value);
+}

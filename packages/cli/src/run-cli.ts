@@ -1,0 +1,84 @@
+/** The dispatcher: finds the command for argv, parses its flags, runs it and reports errors. */
+import { parseArgs } from 'node:util';
+import type { Command, CommandIo, ParsedArgs } from './command.js';
+import { commands as allCommands } from './commands/index.js';
+import { formatDiagnostics } from './diagnostics.js';
+import { CliError, EXIT, toCliError, usageError } from './errors.js';
+import { commandHelp, listHelp, sharedOptions } from './help.js';
+import { writeJson, writeLines } from './output.js';
+
+const isHelp = (arg: string | undefined): boolean => arg === '--help' || arg === '-h' || arg === 'help';
+
+function findCommand(argv: readonly string[], commands: readonly Command[]): { command: Command; rest: string[] } | undefined {
+  for (const words of [2, 1]) {
+    const name = argv.slice(0, words).join(' ');
+    const command = commands.find((c) => c.name === name);
+    if (command && argv.length >= words) return { command, rest: argv.slice(words) };
+  }
+  return undefined;
+}
+
+function parse(command: Command, rest: string[]): ParsedArgs {
+  const options = Object.fromEntries(
+    Object.entries({ ...command.options, ...sharedOptions }).map(([name, spec]) => [
+      name,
+      spec.short === undefined ? { type: spec.type } : { type: spec.type, short: spec.short },
+    ]),
+  );
+  let parsed: ReturnType<typeof parseArgs>;
+  try {
+    parsed = parseArgs({ args: rest, options, allowPositionals: true, strict: true });
+  } catch (error) {
+    throw usageError(`${(error as Error).message} (see 'verity ${command.name} --help')`);
+  }
+  const expected = command.arguments;
+  if (parsed.positionals.length !== expected.length) {
+    const what = parsed.positionals.length < expected.length ? `missing ${expected.slice(parsed.positionals.length).join(' ')}` : `unexpected argument ${parsed.positionals[expected.length]}`;
+    throw usageError(`${what} (usage: verity ${command.name} ${command.usage})`);
+  }
+  return { values: parsed.values as ParsedArgs['values'], positionals: parsed.positionals };
+}
+
+function report(error: CliError, json: boolean, io: CommandIo): number {
+  if (json) {
+    const body = { code: error.code, message: error.message, exitCode: error.exitCode, diagnostics: error.diagnostics };
+    writeJson(io.stdout, { error: body });
+  } else {
+    writeLines(io.stderr, `verity: ${error.message}`, ...formatDiagnostics(error.diagnostics, error.sources));
+  }
+  return error.exitCode;
+}
+
+/**
+ * Runs `verity` with `argv` (without the node and script paths) and resolves to the exit code.
+ * Never throws: every failure is printed and mapped to an exit code (see `EXIT`).
+ */
+export async function runCli(argv: readonly string[], io: CommandIo, commands: readonly Command[] = allCommands): Promise<number> {
+  const [first, second] = argv;
+  if (first === undefined || isHelp(first)) {
+    (first === undefined ? io.stderr : io.stdout).write(listHelp(commands));
+    return first === undefined ? EXIT.USAGE : EXIT.OK;
+  }
+  const found = findCommand(argv, commands);
+  const json = argv.includes('--json');
+  if (!found) {
+    const group = commands.filter((c) => c.name.startsWith(`${first} `));
+    if (group.length > 0 && (second === undefined || isHelp(second))) {
+      (second === undefined ? io.stderr : io.stdout).write(listHelp(group, first));
+      return second === undefined ? EXIT.USAGE : EXIT.OK;
+    }
+    const what = group.length > 0 ? `unknown command 'verity ${first} ${second ?? ''}'` : `unknown command '${first}'`;
+    return report(usageError(`${what.trimEnd()}; run 'verity --help' for the list`), json, io);
+  }
+  const { command, rest } = found;
+  const end = rest.indexOf('--');
+  if ((end === -1 ? rest : rest.slice(0, end)).some((arg) => arg === '--help' || arg === '-h')) {
+    io.stdout.write(commandHelp(command));
+    return EXIT.OK;
+  }
+  try {
+    return await command.run(parse(command, rest), io);
+  } catch (error) {
+    return report(toCliError(error), json, io);
+  }
+}

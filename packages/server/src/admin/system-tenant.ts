@@ -1,0 +1,92 @@
+/**
+ * The reserved `_system` tenant: its Cedar policies decide who may administer Verity, and its
+ * audit chain records every admin decision and refused credential.
+ */
+import { readFile } from 'node:fs/promises';
+import { hashPolicyContent, VerityError, type DecisionRecord } from '@verity/core';
+import type { Credential, Store } from '@verity/store';
+import type { AuditWriter } from '../audit-writer.js';
+import type { AuditMode, DecisionMeta, DecisionService } from '../decision-service.js';
+import type { PolicyService } from '../policy-service.js';
+
+export const SYSTEM_TENANT = '_system';
+
+export type AdminAction =
+  | 'tenant.create'
+  | 'tenant.list'
+  | 'credential.create'
+  | 'tenant.read'
+  | 'policy.read'
+  | 'policy.write'
+  | 'entity.read'
+  | 'entity.write'
+  | 'audit.read'
+  | 'decide';
+
+const PLATFORM_ACTIONS = new Set<AdminAction>(['tenant.create', 'tenant.list', 'credential.create']);
+
+/** Create the system tenant, or push a new version when the shipped policies changed. */
+export async function ensureSystemTenant(store: Store, policies: PolicyService): Promise<void> {
+  const here = new URL('./', import.meta.url);
+  const [policyText, schema] = await Promise.all([readFile(new URL('system-policies.cedar', here), 'utf8'), readFile(new URL('system-schema.cedarschema', here), 'utf8')]);
+  if (!(await store.tenants.get(SYSTEM_TENANT))) {
+    try {
+      await store.tenants.create({ id: SYSTEM_TENANT, name: 'Verity administration', settings: { actionType: 'Verity::Action' } });
+    } catch (error) {
+      // Another replica created it first.
+      if (!(error instanceof VerityError && error.code === 'ERR_TENANT_EXISTS')) throw error;
+    }
+  }
+  const content = policies.validate({ files: { 'system-policies.cedar': policyText }, schema });
+  const active = await store.policies.getActive(SYSTEM_TENANT);
+  if (active?.hash !== hashPolicyContent(content)) {
+    await policies.push(SYSTEM_TENANT, { files: { 'system-policies.cedar': policyText }, schema, createdBy: 'verity', message: 'system policies shipped with this Verity release' });
+  }
+}
+
+export interface AdminAuthorizer {
+  /** Throws ERR_AUTH_FORBIDDEN unless the system policies permit `action` on the tenant (or the platform). */
+  require(credential: Credential, action: AdminAction, tenant: string | null, meta: DecisionMeta): Promise<DecisionRecord>;
+  /** Record a refused credential (bad or missing token) in the system audit. */
+  recordAuthFailure(code: string, meta: DecisionMeta): Promise<void>;
+}
+
+export function createAdminAuthorizer(decisions: DecisionService, audit: AuditWriter): AdminAuthorizer {
+  return {
+    async require(credential, action, tenant, meta) {
+      const principal = { type: 'Verity::Credential', id: credential.id };
+      const resource = PLATFORM_ACTIONS.has(action) || tenant === null ? { type: 'Verity::Platform', id: 'verity' } : { type: 'Verity::Tenant', id: tenant };
+      const attrs: Record<string, unknown> = { role: credential.role };
+      if (credential.tenant !== null) attrs.tenant = { __entity: { type: 'Verity::Tenant', id: credential.tenant } };
+      // `decide` is checked on every PEP call: audit only its refusals there, all admin actions otherwise.
+      const auditMode: AuditMode = action === 'decide' ? 'deny-only' : 'always';
+      const record = await decisions.decide({
+        tenant: SYSTEM_TENANT,
+        cedar: { principal, action: { type: 'Verity::Action', id: action }, resource, context: {} },
+        entities: { overlays: [], provided: [{ uid: principal, attrs: attrs as never, parents: [] }] },
+        meta,
+        audit: auditMode,
+      });
+      if (record.decision !== 'allow') throw new VerityError('ERR_AUTH_FORBIDDEN', `this credential may not ${action}${tenant ? ` on tenant "${tenant}"` : ''}`);
+      return record;
+    },
+
+    async recordAuthFailure(code, meta) {
+      await audit.enqueue({
+        decisionId: crypto.randomUUID(),
+        time: new Date().toISOString(),
+        tenant: SYSTEM_TENANT,
+        requestId: meta.requestId,
+        tier: meta.tier,
+        principal: { type: 'Verity::Credential', id: 'unauthenticated' },
+        action: { type: 'Verity::Action', id: 'authenticate' },
+        resource: { type: 'Verity::Platform', id: 'verity' },
+        decision: 'deny',
+        reasons: [],
+        errors: [{ policyId: 'authentication', message: code }],
+        policyVersion: 0,
+        latencyUs: 0,
+      });
+    },
+  };
+}

@@ -1,0 +1,87 @@
+/** Server configuration: validated once, defaulted in one place, frozen. */
+import { VerityError } from '@verity/core';
+
+export interface ServerConfig {
+  /** TCP port; 0 picks a free one. */
+  port: number;
+  host: string;
+  /** PGlite data folder. Ignored when `databaseUrl` is set. `null` means in-memory. */
+  dataDir: string | null;
+  /** PostgreSQL connection string; when set, PostgreSQL is the store. */
+  databaseUrl: string | null;
+  /** Tenant served at the root AuthZEN paths. */
+  defaultTenant: string;
+  /**
+   * `required` (default): decision endpoints need a credential allowed to `decide` for the
+   * tenant. `open`: anyone who can reach the port may ask (interop harnesses, local demos).
+   */
+  decisionAuth: 'required' | 'open';
+  /** Largest decision request body, bytes. Conservative: decisions are small. */
+  maxBodyBytes: number;
+  /** Largest admin request body (policy pushes, entity imports), bytes. */
+  maxAdminBodyBytes: number;
+  /** Deepest JSON nesting accepted in any body (guards the parser and the engine). */
+  maxJsonDepth: number;
+  /** Audit batching: flush at least this often (ms) or at this many records. */
+  auditFlushMs: number;
+  auditBatchSize: number;
+  /** Records held in memory before decisions wait for the audit store (backpressure, never drop). */
+  auditMaxQueue: number;
+  /** Bootstrap platform-admin token; otherwise one is generated and printed once. */
+  adminToken: string | null;
+  /** Load the demo tenant (examples/demo) at start when it does not exist yet. */
+  demo: boolean;
+  /** Fastify request logging. */
+  logRequests: boolean;
+  /** Public base URL for metadata (defaults to http://host:port). */
+  publicUrl: string | null;
+}
+
+const DEFAULTS: ServerConfig = {
+  port: 8181,
+  host: '127.0.0.1',
+  dataDir: '.verity-data',
+  databaseUrl: null,
+  defaultTenant: 'demo',
+  decisionAuth: 'required',
+  maxBodyBytes: 1024 * 1024,
+  maxAdminBodyBytes: 32 * 1024 * 1024,
+  maxJsonDepth: 32,
+  auditFlushMs: 50,
+  auditBatchSize: 500,
+  auditMaxQueue: 50_000,
+  adminToken: null,
+  demo: false,
+  logRequests: false,
+  publicUrl: null,
+};
+
+/** Validate and default a partial config. Unknown keys and wrong types are errors. */
+export function resolveConfig(input: Partial<ServerConfig> = {}): Readonly<ServerConfig> {
+  const config: Record<string, unknown> = { ...DEFAULTS };
+  for (const [key, value] of Object.entries(input)) {
+    if (!(key in DEFAULTS)) throw new TypeError(`unknown server option "${key}"`);
+    if (value === undefined) continue;
+    const expected = DEFAULTS[key as keyof ServerConfig];
+    const nullable = expected === null || key === 'dataDir';
+    if (!(value === null && nullable) && expected !== null && typeof value !== typeof expected) {
+      throw new TypeError(`server option "${key}" must be a ${typeof expected}`);
+    }
+    config[key] = value;
+  }
+  const resolved = config as unknown as ServerConfig;
+  if (resolved.decisionAuth !== 'required' && resolved.decisionAuth !== 'open') throw new TypeError('decisionAuth must be "required" or "open"');
+  if (!Number.isInteger(resolved.port) || resolved.port < 0 || resolved.port > 65535) throw new TypeError('port must be 0..65535');
+  if (!/^[a-z0-9][a-z0-9-]{0,62}$/.test(resolved.defaultTenant)) throw new TypeError('defaultTenant is not a valid tenant id');
+  return Object.freeze(resolved);
+}
+
+/** Tenant ids: lower-case letters, digits and dashes. `_system` is reserved and cannot match. */
+export const TENANT_ID = /^[a-z0-9][a-z0-9-]{0,62}$/;
+
+export function assertTenantId(id: unknown): string {
+  if (typeof id !== 'string' || !TENANT_ID.test(id)) {
+    throw new VerityError('ERR_TENANT_INVALID', 'tenant id must be 1-63 lower-case letters, digits or dashes, starting with a letter or digit');
+  }
+  return id;
+}

@@ -1,0 +1,124 @@
+/** Tenants' entity stores (the PIP): validated writes, and a cache for the decision path. */
+import { formatEntityUid, VerityError, type Engine, type Entity, type EntityUid } from '@verity/core';
+import type { EntityPage, Store } from '@verity/store';
+import { Lru } from './lru.js';
+import type { PolicyService } from './policy-service.js';
+
+export interface EntityService {
+  /** Entities among `uids` for a decision (cached; misses are cached too). */
+  getMany(tenantId: string, uids: EntityUid[]): Promise<Entity[]>;
+  get(tenantId: string, uid: EntityUid): Promise<Entity>;
+  list(tenantId: string, options: { type?: string; after?: string; limit: number }): Promise<EntityPage>;
+  import(tenantId: string, entities: unknown, mode: 'merge' | 'replace'): Promise<number>;
+  remove(tenantId: string, uid: EntityUid): Promise<void>;
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function parseUid(value: unknown, path: string): EntityUid {
+  if (!isObject(value) || typeof value.type !== 'string' || typeof value.id !== 'string' || value.type === '' || value.id === '') {
+    throw new VerityError('ERR_ENTITY_INVALID', `${path} must be {"type": string, "id": string}`);
+  }
+  return { type: value.type, id: value.id };
+}
+
+/** Check the shape of Cedar entity JSON; the engine checks values and the schema after. */
+export function parseEntities(value: unknown): Entity[] {
+  if (!Array.isArray(value)) throw new VerityError('ERR_ENTITY_INVALID', 'entities must be an array of Cedar entities');
+  return value.map((item, i) => {
+    if (!isObject(item)) throw new VerityError('ERR_ENTITY_INVALID', `entities[${i}] must be an object`);
+    const entity: Entity = { uid: parseUid(item.uid, `entities[${i}].uid`), attrs: {}, parents: [] };
+    if (item.attrs !== undefined) {
+      if (!isObject(item.attrs)) throw new VerityError('ERR_ENTITY_INVALID', `entities[${i}].attrs must be an object`);
+      entity.attrs = item.attrs as Entity['attrs'];
+    }
+    if (item.parents !== undefined) {
+      if (!Array.isArray(item.parents)) throw new VerityError('ERR_ENTITY_INVALID', `entities[${i}].parents must be an array`);
+      entity.parents = item.parents.map((p, j) => parseUid(p, `entities[${i}].parents[${j}]`));
+    }
+    if (item.tags !== undefined) {
+      if (!isObject(item.tags)) throw new VerityError('ERR_ENTITY_INVALID', `entities[${i}].tags must be an object`);
+      entity.tags = item.tags as Entity['attrs'];
+    }
+    return entity;
+  });
+}
+
+export function createEntityService(store: Store, engine: Engine, policies: PolicyService, options: { cacheSize?: number } = {}): EntityService {
+  // Keys carry a per-tenant generation, bumped on every write, so a write invalidates at once.
+  const generation = new Map<string, number>();
+  const cache = new Lru<string, Entity | null>(options.cacheSize ?? 100_000);
+  const keyOf = (tenantId: string, uid: EntityUid) => `${tenantId}\u0000${generation.get(tenantId) ?? 0}\u0000${formatEntityUid(uid)}`;
+  const bump = (tenantId: string) => generation.set(tenantId, (generation.get(tenantId) ?? 0) + 1);
+
+  async function requireTenant(tenantId: string): Promise<void> {
+    if (!(await store.tenants.get(tenantId))) throw new VerityError('ERR_TENANT_NOT_FOUND', `no tenant "${tenantId}"`);
+  }
+
+  async function schemaOf(tenantId: string): Promise<{ schema?: string; types: ReadonlySet<string> | null }> {
+    try {
+      const active = await policies.active(tenantId);
+      return active.content.schema === undefined ? { types: null } : { schema: active.content.schema, types: active.prepared.entityTypes };
+    } catch (error) {
+      if (error instanceof VerityError && error.code === 'ERR_POLICY_NO_ACTIVE_VERSION') return { types: null };
+      throw error;
+    }
+  }
+
+  return {
+    async getMany(tenantId, uids) {
+      const found: Entity[] = [];
+      const missing: EntityUid[] = [];
+      for (const uid of uids) {
+        const hit = cache.get(keyOf(tenantId, uid));
+        if (hit === undefined) missing.push(uid);
+        else if (hit !== null) found.push(hit);
+      }
+      if (missing.length > 0) {
+        const loaded = await store.entities.getMany(tenantId, missing);
+        const byKey = new Map(loaded.map((e) => [formatEntityUid(e.uid), e]));
+        for (const uid of missing) {
+          const entity = byKey.get(formatEntityUid(uid)) ?? null;
+          cache.set(keyOf(tenantId, uid), entity);
+          if (entity) found.push(entity);
+        }
+      }
+      return found;
+    },
+
+    async get(tenantId, uid) {
+      await requireTenant(tenantId);
+      const [entity] = await store.entities.getMany(tenantId, [uid]);
+      if (!entity) throw new VerityError('ERR_ENTITY_NOT_FOUND', `no entity ${formatEntityUid(uid)}`);
+      return entity;
+    },
+
+    async list(tenantId, options) {
+      await requireTenant(tenantId);
+      return store.entities.list(tenantId, options);
+    },
+
+    async import(tenantId, value, mode) {
+      await requireTenant(tenantId);
+      const entities = parseEntities(value);
+      const { schema, types } = await schemaOf(tenantId);
+      if (types) {
+        const unknown = entities.find((e) => !types.has(e.uid.type) && !/(^|::)Action$/.test(e.uid.type));
+        if (unknown) throw new VerityError('ERR_ENTITY_UNKNOWN_TYPE', `entity type "${unknown.uid.type}" is not in the tenant's schema`);
+      }
+      const diagnostics = engine.checkEntities(entities, schema);
+      if (diagnostics.length > 0) throw new VerityError('ERR_ENTITY_INVALID', 'the entities are not valid Cedar entities', { diagnostics });
+      const count = mode === 'replace' ? await store.entities.replaceAll(tenantId, entities) : await store.entities.upsert(tenantId, entities);
+      bump(tenantId);
+      return count;
+    },
+
+    async remove(tenantId, uid) {
+      await requireTenant(tenantId);
+      if (!(await store.entities.delete(tenantId, uid))) throw new VerityError('ERR_ENTITY_NOT_FOUND', `no entity ${formatEntityUid(uid)}`);
+      bump(tenantId);
+    },
+  };
+}

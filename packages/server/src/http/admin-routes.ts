@@ -1,0 +1,142 @@
+/** Admin API: tenants, credentials, policy stores. Each call is a Cedar decision in `_system`. */
+import type { FastifyInstance } from 'fastify';
+import { VerityError, type TemplateLink, type TenantSettings } from '@verity/core';
+import { assertTenantId } from '../config.js';
+import { requireAdmin, tenantParam, type Components } from './context.js';
+
+function body(request: { body: unknown }): Record<string, unknown> {
+  const value = request.body;
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new VerityError('ERR_REQUEST_INVALID', 'the body must be a JSON object');
+  return value as Record<string, unknown>;
+}
+
+function optionalString(value: unknown, name: string, max = 4096): string | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'string' || value.length > max) throw new VerityError('ERR_REQUEST_INVALID', `${name} must be a string of at most ${max} characters`);
+  return value;
+}
+
+function versionParam(value: unknown, name: string): number {
+  const n = typeof value === 'number' ? value : typeof value === 'string' && /^\d{1,9}$/.test(value) ? Number(value) : NaN;
+  if (!Number.isInteger(n) || n < 1) throw new VerityError('ERR_REQUEST_INVALID', `${name} must be a positive version number`);
+  return n;
+}
+
+function parseSettings(value: unknown): TenantSettings {
+  if (value === undefined) return {};
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new VerityError('ERR_TENANT_INVALID', 'settings must be an object');
+  const { typeMapping, actionType, ...rest } = value as Record<string, unknown>;
+  if (Object.keys(rest).length > 0) throw new VerityError('ERR_TENANT_INVALID', `unknown settings: ${Object.keys(rest).join(', ')}`);
+  const settings: TenantSettings = {};
+  if (typeMapping !== undefined) {
+    if (typeof typeMapping !== 'object' || typeMapping === null || Object.values(typeMapping).some((v) => typeof v !== 'string')) {
+      throw new VerityError('ERR_TENANT_INVALID', 'settings.typeMapping must map strings to strings');
+    }
+    settings.typeMapping = typeMapping as Record<string, string>;
+  }
+  if (actionType !== undefined) settings.actionType = optionalString(actionType, 'settings.actionType', 256) as string;
+  return settings;
+}
+
+/** The policy-files part of a push body, checked for shape (Cedar checks the content). */
+function parsePushBody(b: Record<string, unknown>) {
+  const files = b.files ?? {};
+  if (typeof files !== 'object' || files === null || Array.isArray(files) || Object.entries(files).some(([name, text]) => typeof text !== 'string' || !/^[\w.-]{1,128}$/.test(name))) {
+    throw new VerityError('ERR_REQUEST_INVALID', 'files must map file names to Cedar policy text');
+  }
+  const mode = b.validationMode;
+  if (mode !== undefined && mode !== 'strict' && mode !== 'off') throw new VerityError('ERR_REQUEST_INVALID', 'validationMode must be "strict" or "off"');
+  const links = b.links ?? [];
+  if (!Array.isArray(links) || links.some((l) => typeof l !== 'object' || l === null || typeof l.id !== 'string' || typeof l.templateId !== 'string' || typeof l.values !== 'object' || l.values === null)) {
+    throw new VerityError('ERR_REQUEST_INVALID', 'links must be [{id, templateId, values}]');
+  }
+  const schema = optionalString(b.schema, 'schema', 1024 * 1024);
+  return {
+    files: files as Record<string, string>,
+    links: links as TemplateLink[],
+    ...(schema === undefined ? {} : { schema }),
+    ...(mode === undefined ? {} : { validationMode: mode as 'strict' | 'off' }),
+  };
+}
+
+export function registerAdminRoutes(app: FastifyInstance, c: Components): void {
+  const admin = { bodyLimit: c.config.maxAdminBodyBytes };
+
+  app.post('/admin/v1/tenants', admin, async (request, reply) => {
+    const b = body(request);
+    const id = assertTenantId(b.id);
+    await requireAdmin(c, request, 'tenant.create', null);
+    const tenant = await c.store.tenants.create({ id, name: optionalString(b.name, 'name', 256) ?? id, settings: parseSettings(b.settings) });
+    reply.code(201);
+    return tenant;
+  });
+
+  app.get('/admin/v1/tenants', async (request) => {
+    await requireAdmin(c, request, 'tenant.list', null);
+    return { tenants: (await c.store.tenants.list()).filter((t) => t.id !== '_system') };
+  });
+
+  app.get('/admin/v1/tenants/:tenant', async (request) => {
+    const tenant = tenantParam(request, { write: false });
+    await requireAdmin(c, request, 'tenant.read', tenant);
+    const found = await c.store.tenants.get(tenant);
+    if (!found) throw new VerityError('ERR_TENANT_NOT_FOUND', `no tenant "${tenant}"`);
+    return found;
+  });
+
+  app.post('/admin/v1/credentials', async (request, reply) => {
+    const b = body(request);
+    const role = b.role;
+    if (role !== 'platform-admin' && role !== 'policy-author' && role !== 'pep') throw new VerityError('ERR_REQUEST_INVALID', 'role must be platform-admin, policy-author or pep');
+    const tenant = role === 'platform-admin' ? null : assertTenantId(b.tenant);
+    await requireAdmin(c, request, 'credential.create', null);
+    if (tenant !== null && !(await c.store.tenants.get(tenant))) throw new VerityError('ERR_TENANT_NOT_FOUND', `no tenant "${tenant}"`);
+    const { credential, token } = await c.credentials.issue({ role, tenant, label: optionalString(b.label, 'label', 256) ?? '' });
+    reply.code(201);
+    return { id: credential.id, role, tenant, label: credential.label, token };
+  });
+
+  app.post('/admin/v1/tenants/:tenant/policies', admin, async (request, reply) => {
+    const tenant = tenantParam(request, { write: true });
+    const b = body(request);
+    const files = parsePushBody(b);
+    const credential = await requireAdmin(c, request, 'policy.write', tenant);
+    if (b.dryRun === true) {
+      c.policies.validate(files);
+      return { valid: true };
+    }
+    const info = await c.policies.push(tenant, { ...files, createdBy: credential.label || credential.id, message: optionalString(b.message, 'message') ?? '', activate: b.activate !== false });
+    reply.code(201);
+    return info;
+  });
+
+  app.get('/admin/v1/tenants/:tenant/policies/versions', async (request) => {
+    const tenant = tenantParam(request, { write: false });
+    await requireAdmin(c, request, 'policy.read', tenant);
+    if (!(await c.store.tenants.get(tenant))) throw new VerityError('ERR_TENANT_NOT_FOUND', `no tenant "${tenant}"`);
+    return { versions: await c.store.policies.listVersions(tenant) };
+  });
+
+  app.get('/admin/v1/tenants/:tenant/policies/versions/:version', async (request) => {
+    const tenant = tenantParam(request, { write: false });
+    await requireAdmin(c, request, 'policy.read', tenant);
+    const raw = (request.params as { version: string }).version;
+    const version = raw === 'active' ? await c.store.policies.getActive(tenant) : await c.store.policies.getVersion(tenant, versionParam(raw, 'version'));
+    if (!version) throw new VerityError('ERR_POLICY_VERSION_NOT_FOUND', `no policy version ${raw}`);
+    return version;
+  });
+
+  app.get('/admin/v1/tenants/:tenant/policies/diff', async (request) => {
+    const tenant = tenantParam(request, { write: false });
+    await requireAdmin(c, request, 'policy.read', tenant);
+    const q = request.query as Record<string, unknown>;
+    return c.policies.diff(tenant, versionParam(q.from, 'from'), versionParam(q.to, 'to'));
+  });
+
+  app.post('/admin/v1/tenants/:tenant/policies/activate', async (request) => {
+    const tenant = tenantParam(request, { write: true });
+    const version = versionParam(body(request).version, 'version');
+    await requireAdmin(c, request, 'policy.write', tenant);
+    return c.policies.activate(tenant, version);
+  });
+}

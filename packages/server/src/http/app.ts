@@ -1,0 +1,65 @@
+/** The Fastify application: body parsing, request ids, error mapping, and every route. */
+import { randomUUID } from 'node:crypto';
+import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
+import { VerityError } from '@verity/core';
+import { registerJsonBody } from './json-body.js';
+import { toVerityError } from './errors.js';
+import { authzenMetadata, registerAuthzenRoutes } from './authzen-routes.js';
+import { registerCedarRoutes } from './cedar-routes.js';
+import { registerAdminRoutes } from './admin-routes.js';
+import { registerDataRoutes } from './data-routes.js';
+import { tenantParam, type Components } from './context.js';
+
+const REQUEST_ID = /^[\w.:@/+=-]{1,128}$/;
+
+/** Base URL as the caller reached us (or the configured public URL). */
+function baseUrl(c: Components, request: FastifyRequest): string {
+  if (c.config.publicUrl) return c.config.publicUrl.replace(/\/$/, '');
+  return `${request.protocol}://${request.host}`;
+}
+
+export async function buildApp(c: Components): Promise<FastifyInstance> {
+  const app = Fastify({
+    logger: c.config.logRequests ? { redact: ['req.headers.authorization'] } : false,
+    bodyLimit: c.config.maxBodyBytes,
+    // The PEP's X-Request-ID is kept (AuthZEN §10) when it is a sane token; otherwise we make one.
+    genReqId: (request) => {
+      const given = request.headers['x-request-id'];
+      return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
+    },
+  });
+  registerJsonBody(app, c.config.maxJsonDepth);
+
+  app.addHook('onRequest', async (request, reply) => {
+    reply.header('x-request-id', request.id);
+  });
+
+  app.setErrorHandler((error, request, reply) => {
+    const verityError = toVerityError(error);
+    if (verityError.status >= 500) request.log.error({ err: error }, 'request failed');
+    reply.status(verityError.status).send(verityError.toJSON());
+  });
+
+  app.setNotFoundHandler((request, reply) => {
+    reply.status(404).send(new VerityError('ERR_REQUEST_NOT_FOUND', `no route ${request.method} ${request.url.split('?')[0]}`).toJSON());
+  });
+
+  app.get('/healthz', async () => ({ ok: true }));
+
+  app.get('/.well-known/authzen-configuration', async (request) => authzenMetadata(baseUrl(c, request)));
+  app.get('/.well-known/authzen-configuration/tenants/:tenant', async (request) => {
+    const tenant = tenantParam(request, { write: false });
+    if (!(await c.store.tenants.get(tenant))) throw new VerityError('ERR_TENANT_NOT_FOUND', `no tenant "${tenant}"`);
+    return authzenMetadata(`${baseUrl(c, request)}/tenants/${tenant}`);
+  });
+
+  registerAuthzenRoutes(app, c, () => c.config.defaultTenant);
+  await app.register(
+    async (scope) => registerAuthzenRoutes(scope, c, (request) => tenantParam(request, { write: false })),
+    { prefix: '/tenants/:tenant' },
+  );
+  registerCedarRoutes(app, c);
+  registerAdminRoutes(app, c);
+  registerDataRoutes(app, c);
+  return app;
+}

@@ -1,0 +1,64 @@
+/** What every route handler needs: the composed services, and per-request helpers. */
+import type { FastifyRequest } from 'fastify';
+import { VerityError, isVerityError } from '@verity/core';
+import type { Credential, Store } from '@verity/store';
+import type { ServerConfig } from '../config.js';
+import type { AdminAction, AdminAuthorizer } from '../admin/system-tenant.js';
+import type { CredentialService } from '../admin/credentials.js';
+import type { AuditWriter } from '../audit-writer.js';
+import type { DecisionMeta, DecisionService } from '../decision-service.js';
+import type { EntityService } from '../entity-service.js';
+import type { PolicyService } from '../policy-service.js';
+import type { SearchService } from '../search-service.js';
+import type { Engine } from '@verity/core';
+
+export interface Components {
+  config: Readonly<ServerConfig>;
+  store: Store;
+  engine: Engine;
+  policies: PolicyService;
+  entities: EntityService;
+  decisions: DecisionService;
+  search: SearchService;
+  credentials: CredentialService;
+  admin: AdminAuthorizer;
+  audit: AuditWriter;
+}
+
+const TIER = /^[A-Za-z0-9._:/-]{1,64}$/;
+
+/** Request id and the caller's tier label (`X-Verity-Tier`), as recorded in the audit. */
+export function metaOf(request: FastifyRequest): DecisionMeta {
+  const tier = request.headers['x-verity-tier'];
+  return { requestId: request.id, tier: typeof tier === 'string' && TIER.test(tier) ? tier : null };
+}
+
+/** Authenticate the caller and check `action` with the system policies. Failures are audited. */
+export async function requireAdmin(c: Components, request: FastifyRequest, action: AdminAction, tenant: string | null): Promise<Credential> {
+  const meta = metaOf(request);
+  let credential: Credential;
+  try {
+    credential = await c.credentials.authenticate(request.headers.authorization);
+  } catch (error) {
+    if (isVerityError(error)) await c.admin.recordAuthFailure(error.code, meta);
+    throw error;
+  }
+  await c.admin.require(credential, action, tenant, meta);
+  return credential;
+}
+
+/** Decision endpoints: a credential allowed to `decide` for the tenant, unless decisions are open. */
+export async function requireDecide(c: Components, request: FastifyRequest, tenant: string): Promise<void> {
+  if (c.config.decisionAuth === 'open') return;
+  await requireAdmin(c, request, 'decide', tenant);
+}
+
+/** A tenant path parameter; `_system` is readable (its audit) but never writable through the API. */
+export function tenantParam(request: FastifyRequest, options: { write: boolean }): string {
+  const tenant = (request.params as { tenant?: unknown }).tenant;
+  if (typeof tenant !== 'string' || !/^(_system|[a-z0-9][a-z0-9-]{0,62})$/.test(tenant)) {
+    throw new VerityError('ERR_TENANT_NOT_FOUND', 'no such tenant');
+  }
+  if (options.write && tenant === '_system') throw new VerityError('ERR_AUTH_FORBIDDEN', 'the system tenant is managed by Verity itself');
+  return tenant;
+}

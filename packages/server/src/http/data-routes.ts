@@ -1,0 +1,100 @@
+/** Admin API for a tenant's entities (the PIP) and its audit trail. */
+import type { FastifyInstance } from 'fastify';
+import { createAuditChainVerifier, VerityError } from '@verity/core';
+import { requireAdmin, tenantParam, type Components } from './context.js';
+
+function limitOf(value: unknown, fallback: number, max: number): number {
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1 || n > max) throw new VerityError('ERR_REQUEST_INVALID', `limit must be an integer from 1 to ${max}`);
+  return n;
+}
+
+function uidParam(params: unknown) {
+  const { type, id } = params as { type: string; id: string };
+  if (!type || !id) throw new VerityError('ERR_ENTITY_INVALID', 'entity type and id are required');
+  return { type, id };
+}
+
+async function requireTenantExists(c: Components, tenant: string): Promise<void> {
+  if (!(await c.store.tenants.get(tenant))) throw new VerityError('ERR_TENANT_NOT_FOUND', `no tenant "${tenant}"`);
+}
+
+export function registerDataRoutes(app: FastifyInstance, c: Components): void {
+  const admin = { bodyLimit: c.config.maxAdminBodyBytes };
+
+  app.put('/admin/v1/tenants/:tenant/entities', admin, async (request) => {
+    const tenant = tenantParam(request, { write: true });
+    const b = request.body as { entities?: unknown; mode?: unknown } | undefined;
+    const mode = b?.mode ?? 'merge';
+    if (mode !== 'merge' && mode !== 'replace') throw new VerityError('ERR_REQUEST_INVALID', 'mode must be "merge" or "replace"');
+    await requireAdmin(c, request, 'entity.write', tenant);
+    return { imported: await c.entities.import(tenant, b?.entities, mode) };
+  });
+
+  app.get('/admin/v1/tenants/:tenant/entities', async (request) => {
+    const tenant = tenantParam(request, { write: false });
+    await requireAdmin(c, request, 'entity.read', tenant);
+    const q = request.query as Record<string, string | undefined>;
+    return c.entities.list(tenant, { limit: limitOf(q.limit, 100, 1000), ...(q.type ? { type: q.type } : {}), ...(q.after ? { after: q.after } : {}) });
+  });
+
+  app.get('/admin/v1/tenants/:tenant/entities/:type/:id', async (request) => {
+    const tenant = tenantParam(request, { write: false });
+    await requireAdmin(c, request, 'entity.read', tenant);
+    return c.entities.get(tenant, uidParam(request.params));
+  });
+
+  app.put('/admin/v1/tenants/:tenant/entities/:type/:id', admin, async (request) => {
+    const tenant = tenantParam(request, { write: true });
+    const uid = uidParam(request.params);
+    const b = (request.body ?? {}) as Record<string, unknown>;
+    await requireAdmin(c, request, 'entity.write', tenant);
+    await c.entities.import(tenant, [{ ...b, uid }], 'merge');
+    return c.entities.get(tenant, uid);
+  });
+
+  app.delete('/admin/v1/tenants/:tenant/entities/:type/:id', async (request, reply) => {
+    const tenant = tenantParam(request, { write: true });
+    await requireAdmin(c, request, 'entity.write', tenant);
+    await c.entities.remove(tenant, uidParam(request.params));
+    reply.code(204);
+  });
+
+  app.get('/admin/v1/tenants/:tenant/audit', async (request) => {
+    const tenant = tenantParam(request, { write: false });
+    await requireAdmin(c, request, 'audit.read', tenant);
+    await requireTenantExists(c, tenant);
+    const q = request.query as Record<string, string | undefined>;
+    const decision = q.decision;
+    if (decision !== undefined && decision !== 'allow' && decision !== 'deny') throw new VerityError('ERR_REQUEST_INVALID', 'decision must be allow or deny');
+    const limit = limitOf(q.limit, 100, 1000);
+    // Read your own writes: what this replica decided is written before it is listed.
+    await c.audit.flush();
+    const events = await c.store.audit.query(tenant, {
+      limit,
+      ...(q.after === undefined ? {} : { after: limitOf(q.after, 0, Number.MAX_SAFE_INTEGER) }),
+      ...(decision === undefined ? {} : { decision }),
+      ...(q.principal === undefined ? {} : { principal: q.principal }),
+      ...(q.requestId === undefined ? {} : { requestId: q.requestId }),
+    });
+    const last = events.at(-1);
+    return { events, next: events.length === limit && last ? last.seq : null };
+  });
+
+  app.get('/admin/v1/tenants/:tenant/audit/verify', async (request) => {
+    const tenant = tenantParam(request, { write: false });
+    await requireAdmin(c, request, 'audit.read', tenant);
+    await requireTenantExists(c, tenant);
+    await c.audit.flush();
+    const verifier = createAuditChainVerifier();
+    for (let after = 0; ; ) {
+      const page = await c.store.audit.readChain(tenant, after, 1000);
+      verifier.push(page);
+      const last = page.at(-1);
+      if (!last || page.length < 1000) break;
+      after = last.seq;
+    }
+    return { ok: verifier.problems.length === 0, checked: verifier.checked, problems: verifier.problems };
+  });
+}

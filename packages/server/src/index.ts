@@ -1,0 +1,12 @@
+/** @verity/server: the Verity PDP service. */
+export { startServer, type RunningServer, type StartServerOptions } from './start-server.js';
+export { resolveConfig, type ServerConfig } from './config.js';
+export { createComponents } from './components.js';
+export { buildApp } from './http/app.js';
+export type { Components } from './http/context.js';
+export { openDatabase } from './open-database.js';
+export { loadTenantFromFolder, ensureDemoTenant, DEMO_FOLDER } from './demo.js';
+export { readPolicyFolder } from './policy-folder.js';
+export type { PolicyFolder } from './policy-folder.js';
+export { hashToken, generateToken } from './admin/credentials.js';
+export { SYSTEM_TENANT } from './admin/system-tenant.js';

@@ -1,0 +1,8 @@
+/** Chooses the storage driver from the configuration: PostgreSQL when a URL is given, else PGlite. */
+import { createPgliteDatabase, createPostgresDatabase, type Database } from '@verity/store';
+import type { ServerConfig } from './config.js';
+
+export async function openDatabase(config: Pick<ServerConfig, 'databaseUrl' | 'dataDir'>): Promise<Database> {
+  if (config.databaseUrl) return createPostgresDatabase({ connectionString: config.databaseUrl });
+  return createPgliteDatabase(config.dataDir === null ? {} : { dataDir: config.dataDir });
+}

@@ -1,0 +1,118 @@
+/**
+ * Tenants' policy stores: pushing versions, activating (rollback), diffing, and the
+ * in-memory view of each tenant's active, preparsed version that decisions run on.
+ */
+import {
+  buildPolicyStoreContent,
+  diffPolicyContents,
+  hashPolicyContent,
+  VerityError,
+  type Engine,
+  type PolicyContentDiff,
+  type PolicyFilesInput,
+  type PolicyStoreContent,
+  type PolicyVersionInfo,
+  type PreparedPolicySet,
+  type Tenant,
+} from '@verity/core';
+import type { Store } from '@verity/store';
+
+/** A tenant with its active version parsed and ready. */
+export interface ActivePolicy {
+  tenant: Tenant;
+  version: number;
+  hash: string;
+  content: PolicyStoreContent;
+  prepared: PreparedPolicySet;
+}
+
+export interface PushInput extends PolicyFilesInput {
+  message?: string;
+  activate?: boolean;
+  createdBy: string;
+}
+
+export interface PolicyService {
+  /** The tenant's active policy, parsed once per (tenant, version). */
+  active(tenantId: string): Promise<ActivePolicy>;
+  /** Check without storing: the same checks a push runs. */
+  validate(input: PolicyFilesInput): PolicyStoreContent;
+  push(tenantId: string, input: PushInput): Promise<PolicyVersionInfo>;
+  activate(tenantId: string, version: number): Promise<PolicyVersionInfo>;
+  diff(tenantId: string, from: number, to: number): Promise<PolicyContentDiff & { from: number; to: number }>;
+  /** Forget cached state of a tenant (after a change made elsewhere). */
+  invalidate(tenantId: string): void;
+}
+
+export function createPolicyService(store: Store, engine: Engine): PolicyService {
+  const cache = new Map<string, Promise<ActivePolicy>>();
+
+  async function load(tenantId: string): Promise<ActivePolicy> {
+    const tenant = await store.tenants.get(tenantId);
+    if (!tenant) throw new VerityError('ERR_TENANT_NOT_FOUND', `no tenant "${tenantId}"`);
+    const version = await store.policies.getActive(tenantId);
+    if (!version) throw new VerityError('ERR_POLICY_NO_ACTIVE_VERSION', `tenant "${tenantId}" has no active policy version`);
+    // The key names tenant, version and content hash: a re-created tenant never reuses a stale set.
+    const prepared = engine.prepare(`${tenantId}@${version.version}#${version.hash.slice(0, 16)}`, version.content);
+    return { tenant, version: version.version, hash: version.hash, content: version.content, prepared };
+  }
+
+  async function requireTenant(tenantId: string): Promise<void> {
+    if (!(await store.tenants.get(tenantId))) throw new VerityError('ERR_TENANT_NOT_FOUND', `no tenant "${tenantId}"`);
+  }
+
+  async function getVersion(tenantId: string, version: number) {
+    const found = await store.policies.getVersion(tenantId, version);
+    if (!found) throw new VerityError('ERR_POLICY_VERSION_NOT_FOUND', `tenant "${tenantId}" has no policy version ${version}`);
+    return found;
+  }
+
+  const service: PolicyService = {
+    active(tenantId) {
+      let entry = cache.get(tenantId);
+      if (!entry) {
+        entry = load(tenantId);
+        cache.set(tenantId, entry);
+        // A failed load is not cached: the next request tries again.
+        entry.catch(() => cache.delete(tenantId));
+      }
+      return entry;
+    },
+
+    validate(input) {
+      return buildPolicyStoreContent(engine, input);
+    },
+
+    async push(tenantId, input) {
+      await requireTenant(tenantId);
+      const content = buildPolicyStoreContent(engine, input);
+      const info = await store.policies.createVersion(tenantId, {
+        content,
+        hash: hashPolicyContent(content),
+        createdBy: input.createdBy,
+        message: input.message ?? '',
+        activate: input.activate ?? true,
+      });
+      cache.delete(tenantId);
+      return info;
+    },
+
+    async activate(tenantId, version) {
+      await requireTenant(tenantId);
+      const info = await store.policies.activate(tenantId, version);
+      cache.delete(tenantId);
+      return info;
+    },
+
+    async diff(tenantId, from, to) {
+      await requireTenant(tenantId);
+      const [a, b] = await Promise.all([getVersion(tenantId, from), getVersion(tenantId, to)]);
+      return { from, to, ...diffPolicyContents(a.content, b.content) };
+    },
+
+    invalidate(tenantId) {
+      cache.delete(tenantId);
+    },
+  };
+  return service;
+}

@@ -1,0 +1,81 @@
+/**
+ * AuthZEN search (subject, resource, action): enumerate candidates of the asked type from the
+ * tenant's entity store (or the actions its schema/policies name), decide each, return the
+ * permitted ones in pages. Transitive membership comes for free: each candidate is a full
+ * Cedar decision over its ancestors.
+ */
+import { hashCanonical, mapEntityType, unmapEntityType, VerityError, type AuthzenSearchRequest } from '@verity/core';
+import type { Store } from '@verity/store';
+import type { DecisionMeta, DecisionService } from './decision-service.js';
+import type { PolicyService } from './policy-service.js';
+
+export interface SearchResult {
+  results: Array<{ type: string; id: string } | { name: string }>;
+  page: { next_token: string };
+}
+
+export interface SearchService {
+  search(tenant: string, request: AuthzenSearchRequest, meta: DecisionMeta): Promise<SearchResult>;
+}
+
+interface PageToken {
+  /** Index of the next candidate to evaluate. */
+  o: number;
+  /** Binds the token to the request and policy version it was issued for. */
+  h: string;
+}
+
+function encodeToken(token: PageToken): string {
+  return Buffer.from(JSON.stringify(token)).toString('base64url');
+}
+
+function decodeToken(text: string, expectedHash: string): number {
+  try {
+    const token = JSON.parse(Buffer.from(text, 'base64url').toString('utf8')) as Partial<PageToken>;
+    if (typeof token.o === 'number' && Number.isSafeInteger(token.o) && token.o >= 0 && token.h === expectedHash) return token.o;
+  } catch {
+    // Fall through: any undecodable token is the same error.
+  }
+  throw new VerityError('ERR_SEARCH_INVALID_TOKEN', 'page.next_token does not belong to this search (or the policy version changed)');
+}
+
+export function createSearchService(store: Store, policies: PolicyService, decisions: DecisionService): SearchService {
+  return {
+    async search(tenant, request, meta) {
+      const active = await policies.active(tenant);
+      const settings = active.tenant.settings;
+      const { page, ...withoutPage } = request;
+      const requestHash = hashCanonical({ r: withoutPage, v: active.version }).slice(0, 24);
+      let index = page.token === undefined ? 0 : decodeToken(page.token, requestHash);
+
+      const actionType = settings.actionType ?? 'Action';
+      const candidates =
+        request.kind === 'action'
+          ? active.prepared.actions.filter((a) => a.type === actionType).map((a) => a.id).sort()
+          : await store.entities.listIds(tenant, mapEntityType(request.kind === 'subject' ? request.subject.type : request.resource.type, settings));
+
+      const results: SearchResult['results'] = [];
+      for (; index < candidates.length && results.length < page.limit; index++) {
+        const candidate = candidates[index] as string;
+        const decision = await decisions.decideAuthzen(
+          tenant,
+          {
+            subject: { ...request.subject, id: request.kind === 'subject' ? candidate : (request.subject.id as string) },
+            action: request.kind === 'action' ? { name: candidate } : (request.action as { name: string }),
+            resource: { ...request.resource, id: request.kind === 'resource' ? candidate : (request.resource.id as string) },
+            ...(request.context ? { context: request.context } : {}),
+          },
+          meta,
+          'never',
+        );
+        if (decision.decision !== 'allow') continue;
+        if (request.kind === 'action') results.push({ name: candidate });
+        else {
+          const uid = request.kind === 'subject' ? decision.principal : decision.resource;
+          results.push({ type: unmapEntityType(uid.type, settings), id: uid.id });
+        }
+      }
+      return { results, page: { next_token: index < candidates.length ? encodeToken({ o: index, h: requestHash }) : '' } };
+    },
+  };
+}

@@ -1,0 +1,128 @@
+/** Conformance cases for the audit repository: chaining, queries, tamper detection, concurrency. */
+import { describe, expect, it } from 'vitest';
+import { GENESIS_HASH, verifyAuditChain } from '@verity/core';
+import type { AuditEvent, DecisionRecord } from '@verity/core';
+import type { Store } from '../types.js';
+import { createTenants, decision, expectVerityError, useFreshStore } from './fixtures.js';
+import type { MakeDatabase } from './fixtures.js';
+
+/** The tenant's whole chain, read in small pages the way a verifier does. */
+async function readAll(store: Store, tenant: string): Promise<AuditEvent[]> {
+  const events: AuditEvent[] = [];
+  for (;;) {
+    const page = await store.audit.readChain(tenant, events.at(-1)?.seq ?? 0, 4);
+    if (page.length === 0) return events;
+    events.push(...page);
+  }
+}
+
+/** The decision-record part of an event, to compare with what was appended. */
+function recordOf(event: AuditEvent): DecisionRecord {
+  const { seq: _seq, prevHash: _prevHash, hash: _hash, ...record } = event;
+  return record;
+}
+
+/** Register the audit cases. */
+export function describeAudit(makeDatabase: MakeDatabase): void {
+  const handle = useFreshStore(makeDatabase);
+
+  describe('audit', () => {
+    it('chains several appends into one valid chain that round-trips every field', async () => {
+      const { store } = handle;
+      await createTenants(store, 'a');
+      const batches = [
+        [decision('a'), decision('a', { requestId: null, tier: null, decision: 'deny', reasons: [] })],
+        [decision('a', { errors: [{ policyId: 'p-2', message: 'attribute "x" missing' }], latencyUs: 0.1 + 0.2, policyVersion: 7 })],
+        [decision('a', { time: '2025-01-01T00:00:00Z' }), decision('a', { principal: { type: 'App::User', id: 'quote"and\\slash' } }), decision('a')],
+      ];
+      for (const batch of batches) await store.audit.append(batch);
+      const events = await readAll(store, 'a');
+      expect(events.map((event) => event.seq)).toEqual([1, 2, 3, 4, 5, 6]);
+      expect(events.map(recordOf)).toEqual(batches.flat());
+      expect(events[0]?.prevHash).toBe(GENESIS_HASH);
+      expect(events.slice(1).map((event) => event.prevHash)).toEqual(events.slice(0, -1).map((event) => event.hash));
+      expect(verifyAuditChain(events)).toEqual({ ok: true, checked: 6, problems: [] });
+      expect((await store.audit.readChain('a', 4, 10)).map((event) => event.seq)).toEqual([5, 6]);
+      expect(await store.audit.readChain('a', 6, 10)).toEqual([]);
+    });
+
+    it('chains each tenant separately within one append and never shows one tenant another’s events', async () => {
+      const { store } = handle;
+      await createTenants(store, 'a', 'b');
+      await store.audit.append([decision('a'), decision('b'), decision('a'), decision('b'), decision('a')]);
+      const a = await readAll(store, 'a');
+      const b = await readAll(store, 'b');
+      expect(a.map((event) => event.seq)).toEqual([1, 2, 3]);
+      expect(b.map((event) => event.seq)).toEqual([1, 2]);
+      expect(a.every((event) => event.tenant === 'a') && b.every((event) => event.tenant === 'b')).toBe(true);
+      expect(verifyAuditChain(a).ok && verifyAuditChain(b).ok).toBe(true);
+      expect(await store.audit.query('b', { limit: 100, principal: 'User::"alice"' })).toHaveLength(2);
+      await createTenants(store, 'c');
+      expect(await store.audit.query('c', { limit: 100 })).toEqual([]);
+      expect(await store.audit.readChain('c', 0, 100)).toEqual([]);
+    });
+
+    it('filters queries by decision, principal, request id, seq and limit', async () => {
+      const { store } = handle;
+      await createTenants(store, 'a');
+      await store.audit.append([
+        decision('a', { requestId: 'r-1' }),
+        decision('a', { requestId: 'r-2', decision: 'deny', principal: { type: 'User', id: 'bob' } }),
+        decision('a', { requestId: 'r-1', decision: 'deny' }),
+        decision('a', { requestId: 'r-3', principal: { type: 'User', id: 'bob' } }),
+      ]);
+      const seqs = async (query: Parameters<Store['audit']['query']>[1]): Promise<number[]> =>
+        (await store.audit.query('a', query)).map((event) => event.seq);
+      expect(await seqs({ limit: 10 })).toEqual([1, 2, 3, 4]);
+      expect(await seqs({ limit: 2 })).toEqual([1, 2]);
+      expect(await seqs({ limit: 10, after: 2 })).toEqual([3, 4]);
+      expect(await seqs({ limit: 10, decision: 'deny' })).toEqual([2, 3]);
+      expect(await seqs({ limit: 10, principal: 'User::"bob"' })).toEqual([2, 4]);
+      expect(await seqs({ limit: 10, principal: 'User::bob' })).toEqual([]);
+      expect(await seqs({ limit: 10, requestId: 'r-1' })).toEqual([1, 3]);
+      expect(await seqs({ limit: 10, requestId: 'r-1', decision: 'allow', principal: 'User::"alice"' })).toEqual([1]);
+    });
+
+    it('detects a row edited through raw SQL', async () => {
+      const { store } = handle;
+      await createTenants(store, 'a');
+      await store.audit.append([decision('a'), decision('a'), decision('a', { decision: 'deny' }), decision('a')]);
+      expect(verifyAuditChain(await readAll(store, 'a')).ok).toBe(true);
+      await store.db.query("UPDATE audit_events SET decision = 'allow' WHERE tenant_id = $1 AND seq = 3", ['a']);
+      const result = verifyAuditChain(await readAll(store, 'a'));
+      expect(result.ok).toBe(false);
+      expect(result.problems).toEqual([{ seq: 3, kind: 'edited' }]);
+    });
+
+    it('detects a row deleted through raw SQL', async () => {
+      const { store } = handle;
+      await createTenants(store, 'a');
+      await store.audit.append([decision('a'), decision('a'), decision('a')]);
+      await store.db.query('DELETE FROM audit_events WHERE tenant_id = $1 AND seq = 2', ['a']);
+      const result = verifyAuditChain(await readAll(store, 'a'));
+      expect(result.ok).toBe(false);
+      expect(result.problems).toContainEqual({ seq: 2, kind: 'gap' });
+    });
+
+    it('does not fork the chain under concurrent appends', async () => {
+      const { store } = handle;
+      await createTenants(store, 'a', 'b');
+      const appends = Array.from({ length: 10 }, (_, index) =>
+        store.audit.append(Array.from({ length: 5 }, () => decision(index % 3 === 0 ? 'b' : 'a'))).then(() => undefined),
+      );
+      await Promise.all(appends);
+      const a = await readAll(store, 'a');
+      const b = await readAll(store, 'b');
+      expect(a.map((event) => event.seq)).toEqual(Array.from({ length: 30 }, (_, index) => index + 1));
+      expect(b.map((event) => event.seq)).toEqual(Array.from({ length: 20 }, (_, index) => index + 1));
+      expect(verifyAuditChain(a)).toMatchObject({ ok: true, checked: 30 });
+      expect(verifyAuditChain(b)).toMatchObject({ ok: true, checked: 20 });
+      expect(new Set(a.map((event) => event.decisionId)).size).toBe(30);
+    });
+
+    it('rejects records of an unknown tenant with ERR_TENANT_NOT_FOUND', async () => {
+      await expectVerityError(handle.store.audit.append([decision('nobody')]), 'ERR_TENANT_NOT_FOUND');
+      await handle.store.audit.append([]);
+    });
+  });
+}

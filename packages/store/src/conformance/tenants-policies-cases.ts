@@ -1,0 +1,126 @@
+/** Conformance cases for the tenants and policies repositories. */
+import { describe, expect, it } from 'vitest';
+import { ISO_TIME, createTenants, expectVerityError, policyContent, useFreshStore, versionInput } from './fixtures.js';
+import type { MakeDatabase } from './fixtures.js';
+
+/** Register the tenants and policies cases. */
+export function describeTenantsAndPolicies(makeDatabase: MakeDatabase): void {
+  const handle = useFreshStore(makeDatabase);
+
+  describe('tenants', () => {
+    it('creates, gets and lists tenants with their settings', async () => {
+      const { store } = handle;
+      const created = await store.tenants.create({ id: 'beta', name: 'Beta', settings: { typeMapping: { user: 'App::User' } } });
+      await store.tenants.create({ id: 'alpha', name: 'Alpha', settings: {} });
+      expect(created).toEqual({ id: 'beta', name: 'Beta', createdAt: created.createdAt, activeVersion: null, settings: { typeMapping: { user: 'App::User' } } });
+      expect(created.createdAt).toMatch(ISO_TIME);
+      expect(await store.tenants.get('beta')).toEqual(created);
+      expect(await store.tenants.get('missing')).toBeNull();
+      expect((await store.tenants.list()).map((tenant) => tenant.id)).toEqual(['alpha', 'beta']);
+    });
+
+    it('rejects a duplicate tenant id with ERR_TENANT_EXISTS', async () => {
+      await createTenants(handle.store, 'acme');
+      await expectVerityError(handle.store.tenants.create({ id: 'acme', name: 'Again', settings: {} }), 'ERR_TENANT_EXISTS');
+      expect(await handle.store.tenants.list()).toHaveLength(1);
+    });
+  });
+
+  describe('policies', () => {
+    it('numbers versions 1, 2, 3 per tenant, independently of other tenants', async () => {
+      const { store } = handle;
+      await createTenants(store, 'a', 'b');
+      const a1 = await store.policies.createVersion('a', versionInput('a1'));
+      const a2 = await store.policies.createVersion('a', versionInput('a2'));
+      const b1 = await store.policies.createVersion('b', versionInput('b1'));
+      const a3 = await store.policies.createVersion('a', versionInput('a3'));
+      expect([a1.version, a2.version, a3.version, b1.version]).toEqual([1, 2, 3, 1]);
+      expect(a3).toEqual({ tenant: 'a', version: 3, hash: versionInput('a3').hash, createdAt: a3.createdAt, createdBy: 'tester', message: 'version a3', active: true });
+      expect(a3.createdAt).toMatch(ISO_TIME);
+      const listed = await store.policies.listVersions('a');
+      expect(listed.map((info) => [info.version, info.active])).toEqual([[1, false], [2, false], [3, true]]);
+    });
+
+    it('round-trips content, with and without a schema', async () => {
+      const { store } = handle;
+      await createTenants(store, 'a');
+      const withSchema = policyContent('s', 'entity User; action read appliesTo { principal: User, resource: User };');
+      await store.policies.createVersion('a', versionInput('one'));
+      await store.policies.createVersion('a', { ...versionInput('two'), content: withSchema });
+      expect((await store.policies.getVersion('a', 1))?.content).toEqual(policyContent('one'));
+      const two = await store.policies.getVersion('a', 2);
+      expect(two?.content).toEqual(withSchema);
+      expect(two).toMatchObject({ tenant: 'a', version: 2, active: true });
+      expect(await store.policies.getVersion('a', 3)).toBeNull();
+      expect(await store.policies.getVersion('a', 0)).toBeNull();
+    });
+
+    it('leaves the active version alone when activate is false', async () => {
+      const { store } = handle;
+      await createTenants(store, 'a');
+      expect(await store.policies.getActive('a')).toBeNull();
+      const draft = await store.policies.createVersion('a', versionInput('draft', { activate: false }));
+      expect(draft.active).toBe(false);
+      expect(await store.policies.getActive('a')).toBeNull();
+      expect((await store.tenants.get('a'))?.activeVersion).toBeNull();
+      await store.policies.createVersion('a', versionInput('live'));
+      await store.policies.createVersion('a', versionInput('draft2', { activate: false }));
+      expect((await store.policies.getActive('a'))?.version).toBe(2);
+      expect((await store.tenants.get('a'))?.activeVersion).toBe(2);
+    });
+
+    it('activates an older version (rollback) and a newer one again', async () => {
+      const { store } = handle;
+      await createTenants(store, 'a');
+      for (const label of ['v1', 'v2', 'v3']) await store.policies.createVersion('a', versionInput(label));
+      const rolledBack = await store.policies.activate('a', 1);
+      expect(rolledBack).toMatchObject({ tenant: 'a', version: 1, active: true, message: 'version v1' });
+      const active = await store.policies.getActive('a');
+      expect(active?.version).toBe(1);
+      expect(active?.content).toEqual(policyContent('v1'));
+      expect((await store.tenants.get('a'))?.activeVersion).toBe(1);
+      expect((await store.policies.listVersions('a')).filter((info) => info.active).map((info) => info.version)).toEqual([1]);
+      await store.policies.activate('a', 3);
+      expect((await store.tenants.get('a'))?.activeVersion).toBe(3);
+    });
+
+    it('reports unknown versions and tenants with their codes', async () => {
+      const { store } = handle;
+      await createTenants(store, 'a');
+      await store.policies.createVersion('a', versionInput('v1'));
+      await expectVerityError(store.policies.activate('a', 2), 'ERR_POLICY_VERSION_NOT_FOUND');
+      await expectVerityError(store.policies.activate('a', 1.5), 'ERR_POLICY_VERSION_NOT_FOUND');
+      await expectVerityError(store.policies.activate('nobody', 1), 'ERR_TENANT_NOT_FOUND');
+      await expectVerityError(store.policies.createVersion('nobody', versionInput('x')), 'ERR_TENANT_NOT_FOUND');
+      expect((await store.policies.getActive('a'))?.version).toBe(1);
+    });
+
+    it('gives concurrent createVersion calls distinct consecutive versions', async () => {
+      const { store } = handle;
+      await createTenants(store, 'a');
+      const labels = Array.from({ length: 12 }, (_, index) => `c${index}`);
+      const created = await Promise.all(labels.map((label) => store.policies.createVersion('a', versionInput(label))));
+      expect(created.map((info) => info.version).sort((x, y) => x - y)).toEqual(labels.map((_, index) => index + 1));
+      const listed = await store.policies.listVersions('a');
+      expect(listed.map((info) => info.version)).toEqual(labels.map((_, index) => index + 1));
+      // Each stored version holds the content its own call sent.
+      for (const info of created) {
+        const stored = await store.policies.getVersion('a', info.version);
+        expect(stored?.message).toBe(info.message);
+        expect(stored?.content).toEqual(policyContent(info.message.replace('version ', '')));
+      }
+      expect(listed.filter((info) => info.active)).toHaveLength(1);
+    });
+
+    it('never shows one tenant the versions of another', async () => {
+      const { store } = handle;
+      await createTenants(store, 'a', 'b');
+      await store.policies.createVersion('a', versionInput('secret'));
+      expect(await store.policies.listVersions('b')).toEqual([]);
+      expect(await store.policies.getVersion('b', 1)).toBeNull();
+      expect(await store.policies.getActive('b')).toBeNull();
+      await expectVerityError(store.policies.activate('b', 1), 'ERR_POLICY_VERSION_NOT_FOUND');
+      expect((await store.tenants.get('b'))?.activeVersion).toBeNull();
+    });
+  });
+}

@@ -1,0 +1,157 @@
+/** The one SQL schema, as ordered migrations applied identically by the PGlite and PostgreSQL drivers. */
+import type { Database } from './types.js';
+
+/** One schema change. Versions are applied in ascending order and never edited once released. */
+export interface Migration {
+  version: number;
+  name: string;
+  sql: string;
+}
+
+/**
+ * Every migration, oldest first. Text keys that are sorted or paginated use `COLLATE "C"` so
+ * ordering is byte order on every server, whatever the database's default collation.
+ */
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    name: 'initial schema',
+    sql: `
+CREATE TABLE tenants (
+  id text COLLATE "C" PRIMARY KEY,
+  name text NOT NULL,
+  settings jsonb NOT NULL DEFAULT '{}'::jsonb,
+  active_version integer NULL,
+  created_at timestamptz NOT NULL DEFAULT now()
+);
+
+CREATE TABLE policy_versions (
+  tenant_id text COLLATE "C" NOT NULL REFERENCES tenants (id),
+  version integer NOT NULL CHECK (version > 0),
+  hash text NOT NULL,
+  content jsonb NOT NULL,
+  created_by text NOT NULL,
+  message text NOT NULL,
+  created_at timestamptz NOT NULL DEFAULT now(),
+  CONSTRAINT policy_versions_pkey PRIMARY KEY (tenant_id, version)
+);
+
+-- Circular with policy_versions, so added afterwards; a NULL active_version is not checked.
+ALTER TABLE tenants ADD CONSTRAINT tenants_active_version_fkey
+  FOREIGN KEY (id, active_version) REFERENCES policy_versions (tenant_id, version);
+
+CREATE TABLE entities (
+  tenant_id text COLLATE "C" NOT NULL REFERENCES tenants (id),
+  type text COLLATE "C" NOT NULL,
+  id text COLLATE "C" NOT NULL,
+  attrs jsonb NOT NULL,
+  parents jsonb NOT NULL,
+  tags jsonb NULL,
+  PRIMARY KEY (tenant_id, type, id)
+);
+
+-- The lock row of each tenant's audit chain: appenders take it FOR UPDATE before chaining.
+CREATE TABLE audit_heads (
+  tenant_id text COLLATE "C" PRIMARY KEY REFERENCES tenants (id),
+  seq bigint NOT NULL,
+  hash text NOT NULL
+);
+
+-- Every hashed field is stored so the hash can be recomputed exactly: time is text (the ISO
+-- string as given), latency is float8 (round-trips any JS number), uids are kept as JSON.
+CREATE TABLE audit_events (
+  tenant_id text COLLATE "C" NOT NULL REFERENCES tenants (id),
+  seq bigint NOT NULL,
+  decision_id text NOT NULL,
+  time text NOT NULL,
+  request_id text NULL,
+  tier text NULL,
+  principal text COLLATE "C" NOT NULL,
+  principal_json jsonb NOT NULL,
+  action text COLLATE "C" NOT NULL,
+  action_json jsonb NOT NULL,
+  resource text COLLATE "C" NOT NULL,
+  resource_json jsonb NOT NULL,
+  decision text NOT NULL CHECK (decision IN ('allow', 'deny')),
+  reasons jsonb NOT NULL,
+  errors jsonb NOT NULL,
+  policy_version integer NOT NULL,
+  latency_us double precision NOT NULL,
+  prev_hash text NOT NULL,
+  hash text NOT NULL,
+  PRIMARY KEY (tenant_id, seq)
+);
+CREATE INDEX audit_events_principal_idx ON audit_events (tenant_id, principal, seq);
+CREATE INDEX audit_events_decision_idx ON audit_events (tenant_id, decision, seq);
+CREATE INDEX audit_events_request_id_idx ON audit_events (tenant_id, request_id) WHERE request_id IS NOT NULL;
+CREATE INDEX audit_events_decision_id_idx ON audit_events (tenant_id, decision_id);
+
+CREATE TABLE credentials (
+  id text COLLATE "C" PRIMARY KEY,
+  token_hash text NOT NULL CONSTRAINT credentials_token_hash_key UNIQUE,
+  role text NOT NULL CHECK (role IN ('platform-admin', 'policy-author', 'pep')),
+  tenant_id text COLLATE "C" NULL REFERENCES tenants (id),
+  label text NOT NULL,
+  created_at timestamptz NOT NULL DEFAULT now(),
+  revoked_at timestamptz NULL
+);
+`,
+  },
+];
+
+/**
+ * Any constant key works as long as every Verity process uses the same one: it serializes
+ * concurrent migrators (several replicas starting at once) on one database.
+ */
+const MIGRATION_LOCK_KEY = 7_465_726_974;
+
+/**
+ * Apply the migrations not yet recorded in `schema_migrations`, in order, in one transaction
+ * holding a transaction-scoped advisory lock. Idempotent: a second run finds every version
+ * recorded and does nothing; a concurrent run waits for the lock, then does the same.
+ *
+ * @returns the versions applied by this call (empty when the schema was already current).
+ */
+export async function runMigrations(db: Database, migrations: readonly Migration[] = MIGRATIONS): Promise<number[]> {
+  assertOrdered(migrations);
+  return db.transaction(async (tx) => {
+    await tx.query('SELECT pg_advisory_xact_lock($1::bigint)', [MIGRATION_LOCK_KEY]);
+    await tx.query(`CREATE TABLE IF NOT EXISTS schema_migrations (
+      version integer PRIMARY KEY,
+      name text NOT NULL,
+      applied_at timestamptz NOT NULL DEFAULT now()
+    )`);
+    const { rows } = await tx.query<{ version: unknown }>('SELECT version FROM schema_migrations');
+    const done = new Set(rows.map((row) => Number(row.version)));
+    const applied: number[] = [];
+    for (const migration of migrations) {
+      if (done.has(migration.version)) continue;
+      await execScript(tx, migration.sql);
+      await tx.query('INSERT INTO schema_migrations (version, name) VALUES ($1, $2)', [migration.version, migration.name]);
+      applied.push(migration.version);
+    }
+    return applied;
+  });
+}
+
+/**
+ * Run a multi-statement script one statement at a time: the extended query protocol (used by
+ * both drivers when parameters are possible) accepts only one statement per query. Splitting
+ * on `;` at line ends is enough for our own DDL, which has no semicolons inside literals.
+ */
+async function execScript(tx: Pick<Database, 'query'>, sql: string): Promise<void> {
+  const statements = sql
+    .split(/;\s*$/m)
+    .map((statement) => statement.replace(/^\s*--.*$/gm, '').trim())
+    .filter((statement) => statement.length > 0);
+  for (const statement of statements) await tx.query(statement);
+}
+
+function assertOrdered(migrations: readonly Migration[]): void {
+  migrations.forEach((migration, index) => {
+    const previous = migrations[index - 1];
+    if (!Number.isInteger(migration.version) || (previous !== undefined && migration.version <= previous.version)) {
+      throw new TypeError(`migration versions must be ascending integers (at "${migration.name}")`);
+    }
+  });
+}

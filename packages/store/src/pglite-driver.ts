@@ -1,0 +1,42 @@
+/** The embedded driver: PGlite (PostgreSQL compiled to WebAssembly), in memory or in a data folder. */
+import { PGlite } from '@electric-sql/pglite';
+import type { Database, SqlClient } from './types.js';
+
+/** Options of {@link createPgliteDatabase}. */
+export interface CreatePgliteDatabaseOptions {
+  /** Folder holding the database files; in memory when absent. */
+  dataDir?: string;
+}
+
+/**
+ * Open (creating when needed) an embedded PGlite database behind the {@link Database} port.
+ * PGlite is one connection: queries and transactions run one at a time, so a query issued
+ * outside `tx` while a transaction runs waits for it to finish.
+ *
+ * @example
+ * const db = await createPgliteDatabase({ dataDir: './data' });
+ * const store = await createStore(db);
+ */
+export async function createPgliteDatabase(options: CreatePgliteDatabaseOptions = {}): Promise<Database> {
+  const pglite = options.dataDir === undefined ? await PGlite.create() : await PGlite.create(options.dataDir);
+  return {
+    kind: 'pglite',
+    query: toSqlClient(pglite).query,
+    transaction: (fn) => pglite.transaction((tx) => fn(toSqlClient(tx))),
+    close: () => pglite.close(),
+  };
+}
+
+/** The slice of PGlite's query API that both the instance and its transactions share. */
+interface PgliteQueryable {
+  query<T>(sql: string, params?: unknown[]): Promise<{ rows: T[] }>;
+}
+
+function toSqlClient(target: PgliteQueryable): SqlClient {
+  return {
+    async query<R>(sql: string, params?: readonly unknown[]) {
+      const result = await target.query<R>(sql, params === undefined ? undefined : [...params]);
+      return { rows: result.rows };
+    },
+  };
+}

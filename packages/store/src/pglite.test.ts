@@ -1,0 +1,38 @@
+/** Runs the store conformance suite on PGlite, in memory and in a data folder that is reopened. */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { createPgliteDatabase } from './pglite-driver.js';
+import { createStore } from './store.js';
+import { describeStoreConformance } from './store-conformance.js';
+
+describeStoreConformance('pglite (in memory)', () => createPgliteDatabase());
+
+describe('pglite data folder', () => {
+  it('keeps tenants, versions and the audit chain across a reopen', async () => {
+    const dataDir = await mkdtemp(join(tmpdir(), 'verity-pglite-'));
+    try {
+      const first = await createStore(await createPgliteDatabase({ dataDir }));
+      await first.tenants.create({ id: 'acme', name: 'Acme', settings: {} });
+      await first.policies.createVersion('acme', {
+        content: { validationMode: 'off', policies: { p: 'permit (principal, action, resource);' }, templates: {}, links: [] },
+        hash: 'f'.repeat(64),
+        createdBy: 'tester',
+        message: 'first',
+        activate: true,
+      });
+      await first.close();
+
+      const reopened = await createStore(await createPgliteDatabase({ dataDir }));
+      try {
+        expect(await reopened.tenants.get('acme')).toMatchObject({ id: 'acme', activeVersion: 1 });
+        expect((await reopened.policies.getActive('acme'))?.content.policies).toEqual({ p: 'permit (principal, action, resource);' });
+      } finally {
+        await reopened.close();
+      }
+    } finally {
+      await rm(dataDir, { recursive: true, force: true });
+    }
+  });
+});

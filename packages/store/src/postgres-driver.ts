@@ -1,0 +1,86 @@
+/** The server driver: PostgreSQL through a `pg` connection pool. */
+import pg from 'pg';
+import { VerityError } from '@verity/core';
+import type { Database, SqlClient } from './types.js';
+
+/** Options of {@link createPostgresDatabase}. */
+export interface CreatePostgresDatabaseOptions {
+  /** `postgres://user:password@host:port/database`. Never logged. */
+  connectionString: string;
+  /** Maximum pool size (default 10). */
+  max?: number;
+}
+
+/**
+ * Connect a `pg` pool behind the {@link Database} port. `transaction` holds one pooled client
+ * for its whole duration (BEGIN … COMMIT, ROLLBACK when `fn` throws). Failures to reach the
+ * server become VerityError ERR_STORE_UNAVAILABLE; SQL errors pass through with their SQLSTATE.
+ *
+ * @example
+ * const db = await createPostgresDatabase({ connectionString: process.env.DATABASE_URL! });
+ */
+export async function createPostgresDatabase(options: CreatePostgresDatabaseOptions): Promise<Database> {
+  if (typeof options.connectionString !== 'string' || options.connectionString === '') {
+    throw new TypeError('createPostgresDatabase: connectionString is required');
+  }
+  const pool = new pg.Pool({ connectionString: options.connectionString, max: options.max ?? 10 });
+  // An idle client losing its connection emits 'error' on the pool; without a listener that
+  // would crash the process. The pool discards that client and the next query reconnects.
+  pool.on('error', () => {});
+  return {
+    kind: 'postgres',
+    query: toSqlClient(pool).query,
+    async transaction(fn) {
+      const client = await pool.connect().catch((error: unknown) => {
+        throw unavailable(error);
+      });
+      let broken: Error | undefined;
+      try {
+        await client.query('BEGIN');
+        const result = await fn(toSqlClient(client));
+        await client.query('COMMIT');
+        return result;
+      } catch (error) {
+        await client.query('ROLLBACK').catch((rollbackError: unknown) => {
+          broken = rollbackError instanceof Error ? rollbackError : new Error(String(rollbackError));
+        });
+        throw mapConnectionError(error);
+      } finally {
+        // Passing an error destroys the client instead of returning a connection in an unknown state.
+        client.release(broken);
+      }
+    },
+    close: () => pool.end(),
+  };
+}
+
+function toSqlClient(target: pg.Pool | pg.PoolClient): SqlClient {
+  return {
+    async query<R>(sql: string, params?: readonly unknown[]) {
+      try {
+        const result = await target.query(sql, params === undefined ? undefined : [...params]);
+        return { rows: result.rows as R[] };
+      } catch (error) {
+        throw mapConnectionError(error);
+      }
+    },
+  };
+}
+
+/**
+ * Connection-level failures: socket errors (ECONNREFUSED, ECONNRESET, …), SQLSTATE class 08
+ * (connection exception) and 57P (operator intervention: shutdown, crash recovery).
+ */
+function isConnectionError(error: unknown): boolean {
+  const code = typeof error === 'object' && error !== null ? (error as { code?: unknown }).code : undefined;
+  if (typeof code === 'string') return code.startsWith('E') || code.startsWith('08') || code.startsWith('57P');
+  return error instanceof Error && /Connection terminated|timeout exceeded when trying to connect/i.test(error.message);
+}
+
+function mapConnectionError(error: unknown): unknown {
+  return isConnectionError(error) ? unavailable(error) : error;
+}
+
+function unavailable(error: unknown): VerityError {
+  return new VerityError('ERR_STORE_UNAVAILABLE', 'the PostgreSQL store is unavailable', { cause: error });
+}

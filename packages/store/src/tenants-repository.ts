@@ -1,0 +1,54 @@
+/** Tenants: creation, lookup and listing. */
+import { VerityError } from '@verity/core';
+import type { Tenant, TenantSettings } from '@verity/core';
+import { isUniqueViolation } from './sql-errors.js';
+import { firstRow, fromJson, toIsoTime, toJsonParam, toNumber } from './sql-values.js';
+import type { Database, Store } from './types.js';
+
+interface TenantRow {
+  id: string;
+  name: string;
+  settings: unknown;
+  active_version: unknown;
+  created_at: unknown;
+}
+
+const COLUMNS = 'id, name, settings, active_version, created_at';
+
+/** The `tenants` repository of a {@link Store}. */
+export function createTenantsRepository(db: Database): Store['tenants'] {
+  return {
+    async create(input) {
+      try {
+        const { rows } = await db.query<TenantRow>(
+          `INSERT INTO tenants (id, name, settings) VALUES ($1, $2, $3::jsonb) RETURNING ${COLUMNS}`,
+          [input.id, input.name, toJsonParam(input.settings)],
+        );
+        return toTenant(firstRow(rows));
+      } catch (error) {
+        if (isUniqueViolation(error)) {
+          throw new VerityError('ERR_TENANT_EXISTS', `tenant "${input.id}" already exists`, { cause: error });
+        }
+        throw error;
+      }
+    },
+    async get(id) {
+      const { rows } = await db.query<TenantRow>(`SELECT ${COLUMNS} FROM tenants WHERE id = $1`, [id]);
+      return rows[0] === undefined ? null : toTenant(rows[0]);
+    },
+    async list() {
+      const { rows } = await db.query<TenantRow>(`SELECT ${COLUMNS} FROM tenants ORDER BY id`);
+      return rows.map(toTenant);
+    },
+  };
+}
+
+function toTenant(row: TenantRow): Tenant {
+  return {
+    id: row.id,
+    name: row.name,
+    createdAt: toIsoTime(row.created_at),
+    activeVersion: row.active_version === null ? null : toNumber(row.active_version),
+    settings: fromJson<TenantSettings>(row.settings),
+  };
+}
