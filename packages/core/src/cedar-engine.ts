@@ -1,9 +1,18 @@
 /** The Cedar adapter: the only file that imports cedar-wasm. Implements the Engine port. */
+import { setFlagsFromString } from 'node:v8';
 import * as cedar from '@cedar-policy/cedar-wasm/nodejs';
 import { VerityError, type Diagnostic } from './errors.js';
 import type { ContentCheck, Engine, ParsedPolicyText, PreparedPolicySet } from './engine.js';
 import type { CedarRequest, Entity, EngineResult, EntityUid, PolicyStoreContent } from './types.js';
 import { positionIn } from './source-position.js';
+
+// Node 20's V8 crashes the process ("Fatal error: unreachable code" in
+// Deoptimizer::DoComputeBuiltinContinuation) when TurboFan has inlined a JS-to-Wasm call into a
+// hot caller and that caller is lazily deoptimized while inside the Wasm call. Reproduced here
+// with a loop of audited decisions (statefulIsAuthorized inlined into the decision path).
+// Turning off only that inlining costs nothing measurable and must happen before any code is
+// optimized, hence at module load.
+setFlagsFromString('--no-turbo-inline-js-wasm-calls');
 
 export interface CedarEngineOptions {
   /**

@@ -15,8 +15,11 @@ export interface AuditWriterOptions {
 }
 
 export interface AuditWriter {
-  /** Queue a record. Resolves at once unless the queue is full, then when there is room. */
-  enqueue(record: DecisionRecord): Promise<void>;
+  /**
+   * Queue a record. Returns nothing when there is room, or a promise that resolves when there
+   * is (backpressure). Synchronous on purpose: the hot path awaits only when it must wait.
+   */
+  enqueue(record: DecisionRecord): Promise<void> | undefined;
   /** Write everything queued so far. */
   flush(): Promise<void>;
   close(): Promise<void>;
@@ -78,8 +81,8 @@ export function createAuditWriter(store: Store, options: AuditWriterOptions): Au
       queue.push(record);
       if (queue.length >= options.batchSize) void drain();
       else schedule();
-      if (queue.length <= options.maxQueue) return Promise.resolve();
-      return new Promise((resolve) => waiters.push(resolve));
+      if (queue.length <= options.maxQueue) return undefined;
+      return new Promise<void>((resolve) => waiters.push(resolve));
     },
 
     async flush() {

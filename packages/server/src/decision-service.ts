@@ -90,7 +90,10 @@ export function createDecisionService(options: DecisionServiceOptions): Decision
       latencyUs: Math.round((performance.now() - started) * 1000),
     };
     const mode = input.audit ?? 'always';
-    if (mode === 'always' || (mode === 'deny-only' && record.decision === 'deny')) await audit.enqueue(record);
+    if (mode === 'always' || (mode === 'deny-only' && record.decision === 'deny')) {
+      const backpressure = audit.enqueue(record);
+      if (backpressure) await backpressure;
+    }
     return record;
   }
 
