@@ -1,6 +1,7 @@
 /** Each tenant's entity store (Cedar entity JSON), with keyset pagination. */
 import { VerityError } from '@verity/core';
 import type { CedarValue, Entity, EntityUid } from '@verity/core';
+import { UNSTORABLE_TEXT_MESSAGE, isUnstorableText } from './sql-errors.js';
 import { fromJson, toJsonParam } from './sql-values.js';
 import { requireTenant } from './tenant-guard.js';
 import type { Database, SqlClient, Store } from './types.js';
@@ -102,7 +103,13 @@ async function insertBatch(tx: SqlClient, tenant: string, entities: readonly Ent
     parents: entity.parents,
     tags: entity.tags ?? null,
   }));
-  await tx.query(INSERT_BATCH + onConflict, [tenant, toJsonParam(batch)]);
+  try {
+    await tx.query(INSERT_BATCH + onConflict, [tenant, toJsonParam(batch)]);
+  } catch (error) {
+    // The transaction rolls back, so a batch holding one such entity writes nothing.
+    if (isUnstorableText(error)) throw new VerityError('ERR_ENTITY_INVALID', `an entity ${UNSTORABLE_TEXT_MESSAGE}`, { cause: error });
+    throw error;
+  }
 }
 
 /** Last occurrence wins, as if the batch were applied in order (ON CONFLICT cannot touch a row twice). */

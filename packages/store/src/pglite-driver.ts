@@ -1,5 +1,6 @@
 /** The embedded driver: PGlite (PostgreSQL compiled to WebAssembly), in memory or in a data folder. */
 import { PGlite } from '@electric-sql/pglite';
+import type { PGliteInterface } from '@electric-sql/pglite';
 import type { Database, SqlClient } from './types.js';
 
 /** Options of {@link createPgliteDatabase}. */
@@ -19,6 +20,14 @@ export interface CreatePgliteDatabaseOptions {
  */
 export async function createPgliteDatabase(options: CreatePgliteDatabaseOptions = {}): Promise<Database> {
   const pglite = options.dataDir === undefined ? await PGlite.create() : await PGlite.create(options.dataDir);
+  return wrapPglite(pglite);
+}
+
+/**
+ * Put an already open PGlite instance (for example one made with extensions, or a `clone()`)
+ * behind the {@link Database} port. Closing the database closes the instance.
+ */
+export function wrapPglite(pglite: PGliteInterface): Database {
   return {
     kind: 'pglite',
     query: toSqlClient(pglite).query,

@@ -1,7 +1,7 @@
 /** Policy-store versions: append-only per tenant, one of them active. */
 import { VerityError } from '@verity/core';
 import type { PolicyStoreContent, PolicyVersion, PolicyVersionInfo } from '@verity/core';
-import { isUniqueViolation } from './sql-errors.js';
+import { UNSTORABLE_TEXT_MESSAGE, isUniqueViolation, isUnstorableText } from './sql-errors.js';
 import { firstRow, fromJson, toIsoTime, toJsonParam, toNumber } from './sql-values.js';
 import { requireTenant } from './tenant-guard.js';
 import type { Database, SqlClient, Store } from './types.js';
@@ -50,6 +50,7 @@ export function createPoliciesRepository(db: Database): Store['policies'] {
             cause: error,
           });
         }
+        if (isUnstorableText(error)) throw new VerityError('ERR_REQUEST_INVALID', `the policy store ${UNSTORABLE_TEXT_MESSAGE}`, { cause: error });
         throw error;
       }
     },

@@ -34,17 +34,18 @@ export async function createPostgresDatabase(options: CreatePostgresDatabaseOpti
       const client = await pool.connect().catch((error: unknown) => {
         throw unavailable(error);
       });
+      const tx = toSqlClient(client);
       let broken: Error | undefined;
       try {
-        await client.query('BEGIN');
-        const result = await fn(toSqlClient(client));
-        await client.query('COMMIT');
+        await tx.query('BEGIN');
+        const result = await fn(tx);
+        await tx.query('COMMIT');
         return result;
       } catch (error) {
         await client.query('ROLLBACK').catch((rollbackError: unknown) => {
           broken = rollbackError instanceof Error ? rollbackError : new Error(String(rollbackError));
         });
-        throw mapConnectionError(error);
+        throw error;
       } finally {
         // Passing an error destroys the client instead of returning a connection in an unknown state.
         client.release(broken);
@@ -72,8 +73,9 @@ function toSqlClient(target: pg.Pool | pg.PoolClient): SqlClient {
  * (connection exception) and 57P (operator intervention: shutdown, crash recovery).
  */
 function isConnectionError(error: unknown): boolean {
+  if (error instanceof VerityError) return false;
   const code = typeof error === 'object' && error !== null ? (error as { code?: unknown }).code : undefined;
-  if (typeof code === 'string') return code.startsWith('E') || code.startsWith('08') || code.startsWith('57P');
+  if (typeof code === 'string') return /^E[A-Z]+$|^EAI_/.test(code) || code.startsWith('08') || code.startsWith('57P');
   return error instanceof Error && /Connection terminated|timeout exceeded when trying to connect/i.test(error.message);
 }
 

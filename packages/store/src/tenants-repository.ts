@@ -1,7 +1,7 @@
 /** Tenants: creation, lookup and listing. */
 import { VerityError } from '@verity/core';
 import type { Tenant, TenantSettings } from '@verity/core';
-import { isUniqueViolation } from './sql-errors.js';
+import { UNSTORABLE_TEXT_MESSAGE, isUniqueViolation, isUnstorableText } from './sql-errors.js';
 import { firstRow, fromJson, toIsoTime, toJsonParam, toNumber } from './sql-values.js';
 import type { Database, Store } from './types.js';
 
@@ -29,6 +29,7 @@ export function createTenantsRepository(db: Database): Store['tenants'] {
         if (isUniqueViolation(error)) {
           throw new VerityError('ERR_TENANT_EXISTS', `tenant "${input.id}" already exists`, { cause: error });
         }
+        if (isUnstorableText(error)) throw new VerityError('ERR_TENANT_INVALID', `the tenant ${UNSTORABLE_TEXT_MESSAGE}`, { cause: error });
         throw error;
       }
     },

@@ -103,6 +103,17 @@ export function describeEntities(makeDatabase: MakeDatabase): void {
       expect(await store.entities.listIds('a', 'Nothing')).toEqual([]);
     });
 
+    it('refuses a batch holding text the store cannot hold, writing none of it', async () => {
+      const { store } = handle;
+      await createTenants(store, 'a');
+      await store.entities.upsert('a', [user('kept')]);
+      for (const bad of [user('nul\u0000id'), user('x', { attrs: { email: 'a\u0000b' } }), user('y', { attrs: { s: 'a\udcfcb' } })]) {
+        await expectVerityError(store.entities.upsert('a', [user('good'), bad]), 'ERR_ENTITY_INVALID');
+        await expectVerityError(store.entities.replaceAll('a', [user('good'), bad]), 'ERR_ENTITY_INVALID');
+      }
+      expect(await store.entities.listIds('a', 'User')).toEqual(['kept']);
+    });
+
     it('rejects a malformed cursor with ERR_REQUEST_INVALID', async () => {
       await createTenants(handle.store, 'a');
       await expectVerityError(handle.store.entities.list('a', { limit: 5, after: 'not a cursor!' }), 'ERR_REQUEST_INVALID');

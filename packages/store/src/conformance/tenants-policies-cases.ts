@@ -24,6 +24,12 @@ export function describeTenantsAndPolicies(makeDatabase: MakeDatabase): void {
       await expectVerityError(handle.store.tenants.create({ id: 'acme', name: 'Again', settings: {} }), 'ERR_TENANT_EXISTS');
       expect(await handle.store.tenants.list()).toHaveLength(1);
     });
+
+    it('refuses a tenant holding text the store cannot hold with ERR_TENANT_INVALID', async () => {
+      await expectVerityError(handle.store.tenants.create({ id: 'nul\u0000', name: 'N', settings: {} }), 'ERR_TENANT_INVALID');
+      await expectVerityError(handle.store.tenants.create({ id: 'ok', name: 'N', settings: { typeMapping: { u: 'a\u0000' } } }), 'ERR_TENANT_INVALID');
+      expect(await handle.store.tenants.list()).toEqual([]);
+    });
   });
 
   describe('policies', () => {
