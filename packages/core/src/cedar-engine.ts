@@ -5,6 +5,7 @@ import { VerityError, type Diagnostic } from './errors.js';
 import type { ContentCheck, Engine, ParsedPolicyText, PreparedPolicySet } from './engine.js';
 import type { CedarRequest, Entity, EngineResult, EntityUid, PolicyStoreContent } from './types.js';
 import { positionIn } from './source-position.js';
+import { assertPolicyTextWithinLimits } from './policy-text-limits.js';
 
 // Node 20's V8 crashes the process ("Fatal error: unreachable code" in
 // Deoptimizer::DoComputeBuiltinContinuation) when TurboFan has inlined a JS-to-Wasm call into a
@@ -24,6 +25,30 @@ export interface CedarEngineOptions {
 }
 
 /** The engine adapter over `@cedar-policy/cedar-wasm`. One per process is enough. */
+/**
+ * cedar-wasm answers bad input with a failure value; a thrown error means the Wasm side hit a
+ * limit (stack, memory). Surface it as a domain error, never as an unexplained 500.
+ */
+function guarded<T>(code: 'ERR_POLICY_PARSE' | 'ERR_DECISION_FAILED' | 'ERR_ENTITY_INVALID', fn: () => T): T {
+  try {
+    return fn();
+  } catch (error) {
+    if (error instanceof VerityError) throw error;
+    throw new VerityError(code, 'the policy engine could not process this input', { cause: error });
+  }
+}
+
+/** Most policies and templates one store version may hold. */
+const MAX_POLICIES = 10_000;
+
+function assertContentWithinLimits(content: PolicyStoreContent): void {
+  if (Object.keys(content.policies).length + Object.keys(content.templates).length + content.links.length > MAX_POLICIES) {
+    throw new VerityError('ERR_POLICY_PARSE', `a policy store version may hold at most ${MAX_POLICIES} policies, templates and links`);
+  }
+  if (content.schema !== undefined) assertPolicyTextWithinLimits(content.schema, 'schema.cedarschema', 'schema');
+  for (const [id, text] of [...Object.entries(content.policies), ...Object.entries(content.templates)]) assertPolicyTextWithinLimits(text, id);
+}
+
 export function createCedarEngine(options: CedarEngineOptions = {}): Engine {
   const maxPrepared = options.maxPrepared ?? 10_000;
   const prepared = new Map<string, PreparedPolicySet>();
@@ -84,27 +109,40 @@ export function createCedarEngine(options: CedarEngineOptions = {}): Engine {
     return [...found.values()];
   }
 
-  return {
+  const impl: Engine = {
     version: cedar.getCedarVersion(),
 
     splitPolicyText(text, source) {
+      assertPolicyTextWithinLimits(text, source);
       const parts = cedar.policySetTextToParts(text);
       if (parts.type !== 'success') {
         throw new VerityError('ERR_POLICY_PARSE', `${source}: Cedar could not parse the policies`, { diagnostics: toDiagnostics(parts.errors, text, source) });
       }
-      const toParsed = (kind: 'policy' | 'template') => (part: string): ParsedPolicyText => {
-        const json = kind === 'policy' ? cedar.policyToJson(part) : cedar.templateToJson(part);
-        const annotatedId = json.type === 'success' ? json.json.annotations?.id : undefined;
-        return annotatedId === undefined ? { text: part, kind } : { text: part, kind, annotatedId };
+      // Each list is in source order, so one forward search per list finds every offset in
+      // linear time (a search from the start per part is quadratic on big files).
+      const locate = (kind: 'policy' | 'template', texts: string[]): ParsedPolicyText[] => {
+        let from = 0;
+        return texts.map((part) => {
+          const found = text.indexOf(part, from);
+          const offset = found < 0 ? from : found;
+          from = offset + part.length;
+          const json = kind === 'policy' ? cedar.policyToJson(part) : cedar.templateToJson(part);
+          const annotatedId = json.type === 'success' ? json.json.annotations?.id : undefined;
+          return annotatedId === undefined ? { text: part, kind, offset } : { text: part, kind, offset, annotatedId };
+        });
       };
-      const all = [...parts.policies.map(toParsed('policy')), ...parts.policy_templates.map(toParsed('template'))];
+      const all = [...locate('policy', parts.policies), ...locate('template', parts.policy_templates)];
+      if (all.length > MAX_POLICIES) {
+        throw new VerityError('ERR_POLICY_PARSE', `${source} holds more than ${MAX_POLICIES} policies and templates`);
+      }
       // Keep source order so generated ids (file.N) are stable for a given file.
-      return all.sort((a, b) => text.indexOf(a.text) - text.indexOf(b.text));
+      return all.sort((a, b) => a.offset - b.offset);
     },
 
     check(content): ContentCheck {
       const errors: Diagnostic[] = [];
       const warnings: Diagnostic[] = [];
+      assertContentWithinLimits(content);
       if (content.schema !== undefined) {
         const parsed = cedar.checkParseSchema(content.schema);
         if (parsed.type !== 'success') errors.push(...toDiagnostics(parsed.errors, content.schema, 'schema.cedarschema'));
@@ -136,6 +174,7 @@ export function createCedarEngine(options: CedarEngineOptions = {}): Engine {
     prepare(key, content) {
       const existing = prepared.get(key);
       if (existing) return existing;
+      assertContentWithinLimits(content);
       const answer = cedar.preparsePolicySet(key, policySetOf(content));
       if (answer.type !== 'success') {
         throw new VerityError('ERR_POLICY_PARSE', 'Cedar could not parse the policy set', { diagnostics: toDiagnostics(answer.errors, undefined) });
@@ -177,5 +216,14 @@ export function createCedarEngine(options: CedarEngineOptions = {}): Engine {
         errors: diagnostics.errors.map((e) => ({ policyId: e.policyId, message: e.error.message })),
       };
     },
+  };
+
+  return {
+    version: impl.version,
+    splitPolicyText: (text, source) => guarded('ERR_POLICY_PARSE', () => impl.splitPolicyText(text, source)),
+    check: (content) => guarded('ERR_POLICY_PARSE', () => impl.check(content)),
+    prepare: (key, content) => guarded('ERR_POLICY_PARSE', () => impl.prepare(key, content)),
+    checkEntities: (entities, schema) => guarded('ERR_ENTITY_INVALID', () => impl.checkEntities(entities, schema)),
+    authorize: (set, request, entities) => guarded('ERR_DECISION_FAILED', () => impl.authorize(set, request, entities)),
   };
 }

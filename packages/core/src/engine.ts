@@ -8,6 +8,8 @@ export interface ParsedPolicyText {
   annotatedId?: string;
   text: string;
   kind: 'policy' | 'template';
+  /** Where the text starts in the file (UTF-16 offset). */
+  offset: number;
 }
 
 /** The result of checking a store content: empty `errors` means valid. */

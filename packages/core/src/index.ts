@@ -13,3 +13,4 @@ export * from './request-entities.js';
 export * from './policy-content.js';
 export * from './local-decider.js';
 export * from './source-position.js';
+export * from './policy-text-limits.js';

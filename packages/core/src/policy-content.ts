@@ -31,7 +31,7 @@ export function buildPolicyStoreContent(engine: Engine, input: PolicyFilesInput)
     const stem = file.replace(/\.cedar$/, '');
     engine.splitPolicyText(fileText, file).forEach((part, index) => {
       const id = part.annotatedId ?? `${stem}.${index}`;
-      const offset = fileText.indexOf(part.text);
+      const offset = part.offset;
       if (!ID_PATTERN.test(id)) {
         duplicates.push({ message: `policy id "${id.slice(0, 140)}" must match ${ID_PATTERN.source}`, positions: [positionIn(fileText, offset, offset + part.text.length, { source: file })] });
       } else if (origin.has(id)) {

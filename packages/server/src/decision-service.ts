@@ -5,6 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import {
   formatEntityUid,
+  mapEntityType,
   mapEvaluationRequest,
   resolveWithRequestEntities,
   sliceEntities,
@@ -14,6 +15,7 @@ import {
   type DecisionRecord,
   type Engine,
   type Entity,
+  type EntityUid,
   type RequestEntities,
 } from '@verity/core';
 import type { AuditWriter } from './audit-writer.js';
@@ -40,6 +42,8 @@ export interface DecisionService {
   decide(input: DecideInput): Promise<DecisionRecord>;
   /** Map an AuthZEN request with the tenant's settings and decide it. */
   decideAuthzen(tenant: string, request: AuthzenEvaluationRequest, meta: DecisionMeta, audit?: AuditMode): Promise<DecisionRecord>;
+  /** Warm the entity cache for many requests with one store query (batches). */
+  prefetch(tenant: string, requests: readonly AuthzenEvaluationRequest[]): Promise<void>;
 }
 
 export interface DecisionServiceOptions {
@@ -100,6 +104,18 @@ export function createDecisionService(options: DecisionServiceOptions): Decision
   return {
     async decide(input) {
       return decideWith(await policies.active(input.tenant), input);
+    },
+
+    async prefetch(tenant, requests) {
+      const settings = (await policies.active(tenant)).tenant.settings;
+      const uids = new Map<string, EntityUid>();
+      for (const request of requests) {
+        for (const uid of [request.subject, request.resource]) {
+          const mapped = { type: mapEntityType(uid.type, settings), id: uid.id };
+          uids.set(formatEntityUid(mapped), mapped);
+        }
+      }
+      if (uids.size > 0) await entities.getMany(tenant, [...uids.values()]);
     },
 
     async decideAuthzen(tenant, request, meta, auditMode) {

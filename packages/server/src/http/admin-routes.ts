@@ -40,7 +40,9 @@ function parseSettings(value: unknown): TenantSettings {
 
 /** The policy-files part of a push body, checked for shape (Cedar checks the content). */
 function parsePushBody(b: Record<string, unknown>) {
-  const files = b.files ?? {};
+  // `files` is required (an empty object is a deliberate deny-everything version): a body
+  // without it is a mistake, not a request to empty the store.
+  const files = b.files;
   if (typeof files !== 'object' || files === null || Array.isArray(files) || Object.entries(files).some(([name, text]) => typeof text !== 'string' || !/^[\w.-]{1,128}$/.test(name))) {
     throw new VerityError('ERR_REQUEST_INVALID', 'files must map file names to Cedar policy text');
   }
@@ -101,6 +103,7 @@ export function registerAdminRoutes(app: FastifyInstance, c: Components): void {
     const b = body(request);
     const files = parsePushBody(b);
     const credential = await requireAdmin(c, request, 'policy.write', tenant);
+    if (!(await c.store.tenants.get(tenant))) throw new VerityError('ERR_TENANT_NOT_FOUND', `no tenant "${tenant}"`);
     if (b.dryRun === true) {
       c.policies.validate(files);
       return { valid: true };

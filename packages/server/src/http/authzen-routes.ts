@@ -5,6 +5,7 @@ import {
   parseEvaluationRequest,
   parseEvaluationsRequest,
   parseSearchRequest,
+  type AuthzenEvaluationRequest,
   type DecisionRecord,
   type SearchKind,
 } from '@verity/core';
@@ -33,11 +34,15 @@ export function registerAuthzenRoutes(app: FastifyInstance, c: Components, tenan
   app.post('/access/v1/evaluations', async (request) => {
     const tenant = tenantOf(request);
     await requireDecide(c, request, tenant);
+    // Resolve the tenant before anything else, so an unknown tenant is a 404 even when every
+    // item is invalid on its own.
+    await c.policies.active(tenant);
     const batch = parseEvaluationsRequest(request.body);
     const meta = metaOf(request);
     const options = (request.body as { options?: { verity_context?: unknown } }).options;
     // Items carry only `decision` unless asked: the interop harness compares items exactly.
     const withContext = !batch.batch || options?.verity_context === true;
+    await c.decisions.prefetch(tenant, batch.evaluations.filter((item): item is AuthzenEvaluationRequest => !isVerityError(item)));
     const evaluations: Array<Record<string, unknown>> = [];
     for (const item of batch.evaluations) {
       if (isVerityError(item)) {

@@ -48,7 +48,8 @@ export function registerDataRoutes(app: FastifyInstance, c: Components): void {
   app.put('/admin/v1/tenants/:tenant/entities/:type/:id', admin, async (request) => {
     const tenant = tenantParam(request, { write: true });
     const uid = uidParam(request.params);
-    const b = (request.body ?? {}) as Record<string, unknown>;
+    const b = request.body;
+    if (typeof b !== 'object' || b === null || Array.isArray(b)) throw new VerityError('ERR_ENTITY_INVALID', 'the body must be an entity object {attrs, parents, tags}');
     await requireAdmin(c, request, 'entity.write', tenant);
     await c.entities.import(tenant, [{ ...b, uid }], 'merge');
     return c.entities.get(tenant, uid);

@@ -2,16 +2,34 @@
 import type { FastifyInstance } from 'fastify';
 import { VerityError } from '@verity/core';
 
-/** Depth of a parsed JSON value, computed without recursion (a deep body cannot blow the stack). */
-export function jsonDepthExceeds(value: unknown, max: number): boolean {
+/** A string PostgreSQL and Cedar both take: well-formed UTF-16 (no lone surrogate) and no NUL. */
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+function acceptableString(text: string): boolean {
+  return !text.includes('\u0000') && !LONE_SURROGATE.test(text);
+}
+
+/**
+ * What is wrong with a parsed body, if anything: nesting deeper than `max`, or a string (value
+ * or key) that no later layer could store or evaluate. Iterative, so a deep body cannot blow
+ * the stack.
+ */
+export function jsonBodyProblem(value: unknown, max: number): 'depth' | 'string' | null {
   const stack: Array<[unknown, number]> = [[value, 1]];
   while (stack.length > 0) {
     const [item, depth] = stack.pop() as [unknown, number];
+    if (typeof item === 'string') {
+      if (!acceptableString(item)) return 'string';
+      continue;
+    }
     if (item === null || typeof item !== 'object') continue;
-    if (depth > max) return true;
-    for (const child of Object.values(item as object)) stack.push([child, depth + 1]);
+    if (depth > max) return 'depth';
+    for (const [key, child] of Object.entries(item as object)) {
+      if (!acceptableString(key)) return 'string';
+      stack.push([child, depth + 1]);
+    }
   }
-  return false;
+  return null;
 }
 
 export function registerJsonBody(app: FastifyInstance, maxDepth: number): void {
@@ -25,7 +43,9 @@ export function registerJsonBody(app: FastifyInstance, maxDepth: number): void {
     } catch {
       return done(new VerityError('ERR_REQUEST_MALFORMED_JSON', 'the body is not valid JSON'), undefined);
     }
-    if (jsonDepthExceeds(parsed, maxDepth)) return done(new VerityError('ERR_REQUEST_TOO_DEEP', `the body nests deeper than ${maxDepth} levels`), undefined);
+    const problem = jsonBodyProblem(parsed, maxDepth);
+    if (problem === 'depth') return done(new VerityError('ERR_REQUEST_TOO_DEEP', `the body nests deeper than ${maxDepth} levels`), undefined);
+    if (problem === 'string') return done(new VerityError('ERR_REQUEST_INVALID', 'strings must be well-formed Unicode without NUL characters'), undefined);
     done(null, parsed);
   };
   app.addContentTypeParser('application/json', { parseAs: 'string' }, parse);

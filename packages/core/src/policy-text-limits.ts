@@ -1,0 +1,68 @@
+/**
+ * Structural limits on Cedar text, checked lexically before Cedar sees it. cedar-wasm recurses
+ * on nesting: about 150 nested brackets overflow its stack while parsing, a few hundred chained
+ * operators while evaluating, and a trap there can leave the Wasm instance unusable for every
+ * tenant. So text past these limits is rejected as a parse error before any Cedar call.
+ */
+import { VerityError, type Diagnostic } from './errors.js';
+import { positionIn } from './source-position.js';
+
+/** Deepest bracket nesting (`(`, `[`, `{` together) a policy or schema may have. */
+export const MAX_BRACKET_DEPTH = 64;
+/** Most operators one policy may use; split larger conditions into several policies. */
+export const MAX_OPERATORS_PER_POLICY = 250;
+/** Largest single policy file or schema, in characters. */
+export const MAX_TEXT_LENGTH = 1024 * 1024;
+
+const WORD_OPERATORS = new Set(['in', 'has', 'like', 'is', 'if']);
+
+/** Problems with `text` against the limits above (empty when it is within them). */
+export function policyTextProblems(text: string, source: string, options: { countOperators?: boolean } = {}): Diagnostic[] {
+  const countOperators = options.countOperators ?? true;
+  if (text.length > MAX_TEXT_LENGTH) return [{ message: `${source} is longer than ${MAX_TEXT_LENGTH} characters` }];
+  const problems: Diagnostic[] = [];
+  let depth = 0;
+  let operators = 0;
+  let statementStart = 0;
+  const report = (message: string, at: number) => problems.push({ message, positions: [positionIn(text, at, at + 1, { source })] });
+  for (let i = 0; i < text.length && problems.length === 0; i++) {
+    const ch = text[i] as string;
+    if (ch === '"') {
+      // Skip a string literal, honouring backslash escapes.
+      for (i++; i < text.length && text[i] !== '"'; i++) if (text[i] === '\\') i++;
+    } else if (ch === '/' && text[i + 1] === '/') {
+      while (i < text.length && text[i] !== '\n') i++;
+    } else if (ch === '(' || ch === '[' || ch === '{') {
+      if (++depth > MAX_BRACKET_DEPTH) report(`brackets nest deeper than ${MAX_BRACKET_DEPTH} levels`, i);
+    } else if (ch === ')' || ch === ']' || ch === '}') {
+      depth = Math.max(0, depth - 1);
+    } else if (ch === ';' && depth === 0) {
+      operators = 0;
+      statementStart = i + 1;
+    } else if (!countOperators) {
+      continue;
+    } else if ('.+-*<>=!&|'.includes(ch)) {
+      // Two-character operators (==, !=, <=, >=, &&, ||) count once.
+      const next = text[i + 1];
+      if ((next === '=' && '=!<>'.includes(ch)) || (next === ch && (ch === '&' || ch === '|'))) i++;
+      if (++operators > MAX_OPERATORS_PER_POLICY) report(`one policy uses more than ${MAX_OPERATORS_PER_POLICY} operators`, statementStart);
+    } else if (/[A-Za-z_]/.test(ch) && (i === 0 || !/[\w]/.test(text[i - 1] as string))) {
+      let end = i;
+      while (end < text.length && /\w/.test(text[end] as string)) end++;
+      if (WORD_OPERATORS.has(text.slice(i, end)) && ++operators > MAX_OPERATORS_PER_POLICY) {
+        report(`one policy uses more than ${MAX_OPERATORS_PER_POLICY} operators`, statementStart);
+      }
+      i = end - 1;
+    }
+  }
+  return problems;
+}
+
+/** Throw ERR_POLICY_PARSE (or ERR_POLICY_SCHEMA_PARSE) when `text` is past the limits. */
+export function assertPolicyTextWithinLimits(text: string, source: string, kind: 'policy' | 'schema' = 'policy'): void {
+  // Schemas have no expressions (and `Set<…>` is not an operator): only nesting is limited.
+  const problems = policyTextProblems(text, source, { countOperators: kind === 'policy' });
+  if (problems.length > 0) {
+    throw new VerityError(kind === 'schema' ? 'ERR_POLICY_SCHEMA_PARSE' : 'ERR_POLICY_PARSE', `${source} is too complex for the engine`, { diagnostics: problems });
+  }
+}
