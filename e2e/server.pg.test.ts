@@ -43,18 +43,34 @@ describe('Verity on PostgreSQL', () => {
     expect(verdict.checked).toBeGreaterThanOrEqual(240);
   });
 
-  it('rolls back on one replica and the other sees the same active version', async () => {
-    const admin = replicaA.admin;
-    const pushed = await admin.post('/admin/v1/tenants/todo/policies', { files: { 'deny.cedar': 'forbid(principal, action, resource);' } });
-    expect(pushed.status).toBe(201);
+  it('a rollback or an entity change on one replica reaches the other replica through the change feed', async () => {
     const request = { subject: { type: 'user', id: 'CiRmZDA2MTRkMy1jMzlhLTQ3ODEtYjdiZC04Yjk2ZjVhNTEwMGQSBWxvY2Fs' }, action: { name: 'can_read_user' }, resource: { type: 'user', id: 'x' } };
-    expect((await admin.post('/tenants/todo/access/v1/evaluation', request)).body.decision).toBe(false);
-    expect((await admin.post('/admin/v1/tenants/todo/policies/activate', { version: 1 })).status).toBe(200);
-    expect((await admin.post('/tenants/todo/access/v1/evaluation', request)).body).toMatchObject({ decision: true, context: { reason_admin: { policy_version: 1 } } });
-    const versions = (await createClient(replicaB.url).get('/admin/v1/tenants/todo/policies/versions')).body.versions;
-    expect(versions.map((v: { version: number; active: boolean }) => [v.version, v.active])).toEqual([
-      [1, true],
-      [2, false],
-    ]);
+    const onB = () => replicaB.admin.post('/tenants/todo/access/v1/evaluation', request);
+    // B has the tenant's active version cached before A changes anything.
+    expect((await onB()).body).toMatchObject({ decision: true, context: { reason_admin: { policy_version: 1 } } });
+    expect((await replicaA.admin.post('/admin/v1/tenants/todo/policies', { files: { 'deny.cedar': 'forbid(principal, action, resource);' } })).status).toBe(201);
+    await eventually(async () => expect((await onB()).body).toMatchObject({ decision: false, context: { reason_admin: { policy_version: 2 } } }));
+    expect((await replicaA.admin.post('/admin/v1/tenants/todo/policies/activate', { version: 1 })).status).toBe(200);
+    await eventually(async () => expect((await onB()).body).toMatchObject({ decision: true, context: { reason_admin: { policy_version: 1 } } }));
+
+    // Entities: demote Rick to viewer on A; B stops letting him create todos.
+    const create = { ...request, action: { name: 'can_create_todo' }, resource: { type: 'todo', id: 't' } };
+    expect((await replicaB.admin.post('/tenants/todo/access/v1/evaluation', create)).body.decision).toBe(true);
+    const rick = (await replicaA.admin.get('/admin/v1/tenants/todo/entities/user/' + request.subject.id)).body;
+    expect((await replicaA.admin.request('PUT', '/admin/v1/tenants/todo/entities/user/' + request.subject.id, { attrs: rick.attrs, parents: [{ type: 'Role', id: 'viewer' }] })).status).toBe(200);
+    await eventually(async () => expect((await replicaB.admin.post('/tenants/todo/access/v1/evaluation', create)).body.decision).toBe(false));
   });
 });
+
+/** Retry an assertion for up to two seconds: NOTIFY reaches the other replica asynchronously. */
+async function eventually(check: () => Promise<void>): Promise<void> {
+  const deadline = Date.now() + 2000;
+  for (;;) {
+    try {
+      return await check();
+    } catch (error) {
+      if (Date.now() > deadline) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
+}

@@ -10,6 +10,7 @@ import { createSearchService } from './search-service.js';
 import { createCredentialService } from './admin/credentials.js';
 import { createAdminAuthorizer, ensureSystemTenant } from './admin/system-tenant.js';
 import type { Components } from './http/context.js';
+import { startChangeFeed, type ChangeFeed, type PublishChange } from './change-feed.js';
 
 let sharedEngine: Engine | undefined;
 
@@ -23,12 +24,22 @@ export async function createComponents(config: Readonly<ServerConfig>, db: Datab
     maxQueue: config.auditMaxQueue,
     ...(options.onAuditError ? { onError: options.onAuditError } : {}),
   });
-  const policies = createPolicyService(store, engine);
-  const entities = createEntityService(store, engine, policies);
+  // Late-bound so the services can publish through the feed that calls back into them.
+  let feed: ChangeFeed | undefined;
+  const publish: PublishChange = (change) => (feed as ChangeFeed).publish(change);
+  const policies = createPolicyService(store, engine, { publish });
+  const entities = createEntityService(store, engine, policies, { publish });
+  feed = await startChangeFeed(db, {
+    onChange: ({ tenant, kind }) => (kind === 'policy' ? policies.invalidate(tenant) : entities.invalidate(tenant)),
+    onResync: () => {
+      policies.invalidateAll();
+      entities.invalidateAll();
+    },
+  });
   const decisions = createDecisionService({ engine, policies, entities, audit });
   const search = createSearchService(store, policies, decisions);
   const credentials = createCredentialService(store);
   const admin = createAdminAuthorizer(decisions, audit);
   await ensureSystemTenant(store, policies);
-  return { config, store, engine, policies, entities, decisions, search, credentials, admin, audit };
+  return { config, store, engine, policies, entities, decisions, search, credentials, admin, audit, changes: feed };
 }

@@ -3,6 +3,7 @@ import { formatEntityUid, VerityError, type Engine, type Entity, type EntityUid 
 import type { EntityPage, Store } from '@verity/store';
 import { Lru } from './lru.js';
 import type { PolicyService } from './policy-service.js';
+import type { PublishChange } from './change-feed.js';
 
 export interface EntityService {
   /** Entities among `uids` for a decision (cached; misses are cached too). */
@@ -11,6 +12,9 @@ export interface EntityService {
   list(tenantId: string, options: { type?: string; after?: string; limit: number }): Promise<EntityPage>;
   import(tenantId: string, entities: unknown, mode: 'merge' | 'replace'): Promise<number>;
   remove(tenantId: string, uid: EntityUid): Promise<void>;
+  /** Forget cached entities of a tenant (after a change made elsewhere). */
+  invalidate(tenantId: string): void;
+  invalidateAll(): void;
 }
 
 function isObject(value: unknown): value is Record<string, unknown> {
@@ -46,12 +50,13 @@ export function parseEntities(value: unknown): Entity[] {
   });
 }
 
-export function createEntityService(store: Store, engine: Engine, policies: PolicyService, options: { cacheSize?: number } = {}): EntityService {
+export function createEntityService(store: Store, engine: Engine, policies: PolicyService, options: { cacheSize?: number; publish?: PublishChange } = {}): EntityService {
   // Keys carry a per-tenant generation, bumped on every write, so a write invalidates at once.
   const generation = new Map<string, number>();
   const cache = new Lru<string, Entity | null>(options.cacheSize ?? 100_000);
   const keyOf = (tenantId: string, uid: EntityUid) => `${tenantId}\u0000${generation.get(tenantId) ?? 0}\u0000${formatEntityUid(uid)}`;
   const bump = (tenantId: string) => generation.set(tenantId, (generation.get(tenantId) ?? 0) + 1);
+  const publish = options.publish ?? (async ({ tenant }) => void bump(tenant));
 
   async function requireTenant(tenantId: string): Promise<void> {
     if (!(await store.tenants.get(tenantId))) throw new VerityError('ERR_TENANT_NOT_FOUND', `no tenant "${tenantId}"`);
@@ -111,14 +116,22 @@ export function createEntityService(store: Store, engine: Engine, policies: Poli
       const diagnostics = engine.checkEntities(entities, schema);
       if (diagnostics.length > 0) throw new VerityError('ERR_ENTITY_INVALID', 'the entities are not valid Cedar entities', { diagnostics });
       const count = mode === 'replace' ? await store.entities.replaceAll(tenantId, entities) : await store.entities.upsert(tenantId, entities);
-      bump(tenantId);
+      await publish({ tenant: tenantId, kind: 'entities' });
       return count;
     },
 
     async remove(tenantId, uid) {
       await requireTenant(tenantId);
       if (!(await store.entities.delete(tenantId, uid))) throw new VerityError('ERR_ENTITY_NOT_FOUND', `no entity ${formatEntityUid(uid)}`);
+      await publish({ tenant: tenantId, kind: 'entities' });
+    },
+
+    invalidate(tenantId) {
       bump(tenantId);
+    },
+
+    invalidateAll() {
+      cache.clear();
     },
   };
 }

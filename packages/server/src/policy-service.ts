@@ -16,6 +16,7 @@ import {
   type Tenant,
 } from '@verity/core';
 import type { Store } from '@verity/store';
+import type { PublishChange } from './change-feed.js';
 
 /** A tenant with its active version parsed and ready. */
 export interface ActivePolicy {
@@ -42,10 +43,12 @@ export interface PolicyService {
   diff(tenantId: string, from: number, to: number): Promise<PolicyContentDiff & { from: number; to: number }>;
   /** Forget cached state of a tenant (after a change made elsewhere). */
   invalidate(tenantId: string): void;
+  invalidateAll(): void;
 }
 
-export function createPolicyService(store: Store, engine: Engine): PolicyService {
+export function createPolicyService(store: Store, engine: Engine, options: { publish?: PublishChange } = {}): PolicyService {
   const cache = new Map<string, Promise<ActivePolicy>>();
+  const publish = options.publish ?? (async ({ tenant }) => void cache.delete(tenant));
 
   async function load(tenantId: string): Promise<ActivePolicy> {
     const tenant = await store.tenants.get(tenantId);
@@ -93,14 +96,14 @@ export function createPolicyService(store: Store, engine: Engine): PolicyService
         message: input.message ?? '',
         activate: input.activate ?? true,
       });
-      cache.delete(tenantId);
+      await publish({ tenant: tenantId, kind: 'policy' });
       return info;
     },
 
     async activate(tenantId, version) {
       await requireTenant(tenantId);
       const info = await store.policies.activate(tenantId, version);
-      cache.delete(tenantId);
+      await publish({ tenant: tenantId, kind: 'policy' });
       return info;
     },
 
@@ -112,6 +115,10 @@ export function createPolicyService(store: Store, engine: Engine): PolicyService
 
     invalidate(tenantId) {
       cache.delete(tenantId);
+    },
+
+    invalidateAll() {
+      cache.clear();
     },
   };
   return service;

@@ -49,6 +49,7 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
       bootstrapToken: generatedToken,
       async close() {
         await running.close();
+        await components.changes.close();
         await components.audit.close();
         await db.close();
       },

@@ -32,6 +32,9 @@ export function wrapPglite(pglite: PGliteInterface): Database {
     kind: 'pglite',
     query: toSqlClient(pglite).query,
     transaction: (fn) => pglite.transaction((tx) => fn(toSqlClient(tx))),
+    // PGlite delivers NOTIFY to listeners of the same instance: one process, so this only
+    // matters for code that shares the instance, but it keeps one mechanism for both drivers.
+    listen: (channel, onPayload) => pglite.listen(channel, onPayload),
     close: () => pglite.close(),
   };
 }

@@ -51,7 +51,54 @@ export async function createPostgresDatabase(options: CreatePostgresDatabaseOpti
         client.release(broken);
       }
     },
+    listen: (channel, onPayload) => listen(options.connectionString, channel, onPayload),
     close: () => pool.end(),
+  };
+}
+
+/**
+ * LISTEN on a dedicated connection (a pooled one would be handed to other queries). When it
+ * drops, it reconnects with backoff and reports an empty payload, so the listener can treat
+ * "notifications may have been missed" like "everything changed".
+ */
+async function listen(connectionString: string, channel: string, onPayload: (payload: string) => void): Promise<() => Promise<void>> {
+  if (!/^[a-z_][a-z0-9_]{0,62}$/.test(channel)) throw new TypeError(`listen: invalid channel name "${channel}"`);
+  let client: pg.Client | null = null;
+  let stopped = false;
+  let delay = 100;
+  const connect = async (): Promise<void> => {
+    const next = new pg.Client({ connectionString });
+    next.on('notification', (message) => {
+      if (message.channel === channel) onPayload(message.payload ?? '');
+    });
+    next.on('error', () => {
+      if (stopped) return;
+      client = null;
+      next.end().catch(() => {});
+      setTimeout(() => void reconnect(), delay).unref();
+      delay = Math.min(delay * 2, 5000);
+    });
+    await next.connect();
+    await next.query(`LISTEN ${channel}`);
+    client = next;
+    delay = 100;
+  };
+  const reconnect = async (): Promise<void> => {
+    if (stopped) return;
+    try {
+      await connect();
+      onPayload('');
+    } catch {
+      setTimeout(() => void reconnect(), delay).unref();
+      delay = Math.min(delay * 2, 5000);
+    }
+  };
+  await connect().catch((error: unknown) => {
+    throw unavailable(error);
+  });
+  return async () => {
+    stopped = true;
+    await (client as pg.Client | null)?.end().catch(() => {});
   };
 }
 

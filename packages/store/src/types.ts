@@ -9,6 +9,11 @@ export interface SqlClient {
 export interface Database extends SqlClient {
   /** Run `fn` in one transaction; commits when it resolves, rolls back when it throws. */
   transaction<T>(fn: (tx: SqlClient) => Promise<T>): Promise<T>;
+  /**
+   * Subscribe to `NOTIFY` on a channel (the change feed between replicas). Resolves to an
+   * unsubscribe function once listening has started.
+   */
+  listen(channel: string, onPayload: (payload: string) => void): Promise<() => Promise<void>>;
   close(): Promise<void>;
   readonly kind: 'pglite' | 'postgres';
 }

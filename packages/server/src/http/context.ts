@@ -11,6 +11,7 @@ import type { EntityService } from '../entity-service.js';
 import type { PolicyService } from '../policy-service.js';
 import type { SearchService } from '../search-service.js';
 import type { Engine } from '@verity/core';
+import type { ChangeFeed } from '../change-feed.js';
 
 export interface Components {
   config: Readonly<ServerConfig>;
@@ -23,6 +24,7 @@ export interface Components {
   credentials: CredentialService;
   admin: AdminAuthorizer;
   audit: AuditWriter;
+  changes: ChangeFeed;
 }
 
 const TIER = /^[A-Za-z0-9._:/-]{1,64}$/;

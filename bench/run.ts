@@ -1,0 +1,121 @@
+/**
+ * `npm run bench`: decision latency on the demo tenant — raw cedar-wasm, Verity in-process,
+ * and Verity over HTTP — in one run, as numbers and ratios (see bench/RESULTS.md).
+ * `--json` prints the results as JSON instead of a table.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Worker } from 'node:worker_threads';
+import { fileURLToPath } from 'node:url';
+import * as cedar from '@cedar-policy/cedar-wasm/nodejs';
+import { startServer } from '@verity/server';
+import { buildCedarBaseline, decisionOf } from './cedar-baseline.js';
+import type { HttpJob, HttpResults } from './http-client.js';
+import { formatMachine, formatTable, machineFacts, withRatios } from './report.js';
+import { batchBody, MIX } from './requests.js';
+import { measure, summarize, type Summary } from './stats.js';
+
+const json = process.argv.includes('--json');
+// Progress goes to stderr in both modes, so a crash names its phase and --json stays clean.
+const log = (line: string) => process.stderr.write(`${line}\n`);
+const DEMO = fileURLToPath(new URL('../examples/demo', import.meta.url));
+const TENANT = 'demo';
+const BATCH = MIX.length;
+
+function runHttp(job: HttpJob): Promise<HttpResults> {
+  return new Promise((resolve, reject) => {
+    // Module hooks do not reach worker threads on Node 20, so the worker registers tsx itself.
+    const boot = `import(${JSON.stringify(import.meta.resolve('tsx/esm/api'))}).then((tsx) => { tsx.register(); return import(${JSON.stringify(new URL('./http-client.ts', import.meta.url).href)}); });`;
+    const worker = new Worker(boot, { eval: true, workerData: job });
+    worker.once('message', (message: { ok: true; results: HttpResults } | { ok: false; error: string }) => {
+      void worker.terminate();
+      if (message.ok) resolve(message.results);
+      else reject(new Error(`HTTP client: ${message.error}`));
+    });
+    worker.once('error', reject);
+  });
+}
+
+async function main(): Promise<void> {
+  const machine = machineFacts(cedar.getCedarVersion());
+  log(`machine: ${formatMachine(machine)}`);
+  const summaries: Summary[] = [];
+  const started = Date.now();
+
+  // 1. Raw cedar-wasm on the same policies, request and entity slice.
+  const baseline = await buildCedarBaseline(DEMO, MIX, 'bench-raw');
+  MIX.forEach((entry, i) => {
+    const raw = decisionOf(cedar.isAuthorized(baseline.calls[i] as cedar.AuthorizationCall));
+    const stateful = decisionOf(cedar.statefulIsAuthorized(baseline.statefulCalls[i] as cedar.StatefulAuthorizationCall));
+    if (raw !== entry.expect || stateful !== entry.expect) throw new Error(`${entry.name}: cedar said ${raw}/${stateful}, expected ${entry.expect}`);
+  });
+  let k = 0;
+  log('raw cedar-wasm isAuthorized (parses policies every call)…');
+  const raw = await measure(() => decisionOf(cedar.isAuthorized(baseline.calls[k++ % BATCH] as cedar.AuthorizationCall)), { warmup: 1000, n: 20_000, budgetMs: 6000 });
+  log('raw cedar-wasm statefulIsAuthorized (preparsed)…');
+  const stateful = await measure(() => decisionOf(cedar.statefulIsAuthorized(baseline.statefulCalls[k++ % BATCH] as cedar.StatefulAuthorizationCall)), { warmup: 2000, n: 50_000, budgetMs: 4000 });
+  summaries.push(summarize('cedar-wasm isAuthorized', raw.samples, raw.wallNs), summarize('cedar-wasm statefulIsAuthorized', stateful.samples, stateful.wallNs));
+
+  // 2. Verity in-process: mapping, entity slice (cache hot), engine, audit queueing.
+  // A throwaway on-disk store, as `npm start` uses, so audit writes cost what they cost there.
+  const dataDir = await mkdtemp(join(tmpdir(), 'verity-bench-'));
+  const server = await startServer({ port: 0, dataDir, demo: true, decisionAuth: 'open', adminToken: 'vrt_bench', print: () => {} });
+  try {
+    const { decisions, audit } = server.components;
+    const meta = { requestId: null, tier: null };
+    for (const entry of MIX) {
+      const record = await decisions.decideAuthzen(TENANT, entry.request, meta);
+      if (record.decision !== entry.expect) throw new Error(`${entry.name}: Verity said ${record.decision}, expected ${entry.expect}`);
+    }
+    log('Verity in-process decideAuthzen…');
+    const inProcess = await measure(() => decisions.decideAuthzen(TENANT, (MIX[k++ % BATCH] as (typeof MIX)[number]).request, meta), { warmup: 2000, n: 50_000, budgetMs: 8000 });
+    summaries.push(summarize('Verity in-process decideAuthzen', inProcess.samples, inProcess.wallNs));
+    // Write the audit backlog now so it does not land on the next figures.
+    await audit.flush();
+    // Diagnostic: the same path with auditing off, to show what the audit write costs.
+    log('Verity in-process decideAuthzen, audit off…');
+    const unaudited = await measure(() => decisions.decideAuthzen(TENANT, (MIX[k++ % BATCH] as (typeof MIX)[number]).request, meta, 'never'), { warmup: 2000, n: 50_000, budgetMs: 4000 });
+    summaries.push(summarize('Verity in-process, audit off (diagnostic)', unaudited.samples, unaudited.wallNs));
+
+    // 3–4. Over HTTP from a worker thread, so client and server have a core each.
+    log('Verity over HTTP (healthz floor, evaluation, evaluations ×10, concurrency 16)…');
+    const http = await runHttp({
+      url: server.url,
+      bodies: MIX.map((entry) => JSON.stringify(entry.request)),
+      expected: MIX.map((entry) => entry.expect === 'allow'),
+      batchBody: JSON.stringify(batchBody(MIX)),
+      batchExpected: MIX.map((entry) => entry.expect === 'allow'),
+      sequential: { warmup: 1000, n: 10_000, budgetMs: 6000 },
+      batch: { warmup: 200, n: 2000, budgetMs: 6000 },
+      concurrent: { workers: 16, n: 50_000, budgetMs: 8000 },
+    });
+    await audit.flush();
+    summaries.push(
+      summarize('HTTP GET /healthz (transport floor)', http.healthz.samples, http.healthz.wallNs),
+      summarize('HTTP POST evaluation, sequential', http.evaluation.samples, http.evaluation.wallNs),
+      summarize(`HTTP POST evaluations ×${BATCH}, per decision`, http.evaluations.samples, http.evaluations.wallNs, BATCH),
+      summarize('HTTP POST evaluation, concurrency 16', http.concurrent.samples, http.concurrent.wallNs),
+    );
+    const auditStats = audit.stats();
+    const baselineP50 = summaries[1]?.p50Us ?? Number.NaN;
+    const rows = withRatios(summaries, baselineP50);
+    const totalSeconds = (Date.now() - started) / 1000;
+    if (json) {
+      process.stdout.write(`${JSON.stringify({ command: 'npm run bench', machine, baseline: 'cedar-wasm statefulIsAuthorized p50', audit: auditStats, totalSeconds, results: rows }, null, 2)}\n`);
+    } else {
+      process.stdout.write(`\nmachine: ${formatMachine(machine)}\n`);
+      process.stdout.write(`demo tenant, ${BATCH}-request AuthZEN Todo/gateway mix; ratio = p50 / cedar-wasm statefulIsAuthorized p50\n\n`);
+      process.stdout.write(`${formatTable(rows)}\n\n`);
+      process.stdout.write(`audit records written: ${auditStats.written} (pending ${auditStats.pending}, failures ${auditStats.failures}); run took ${totalSeconds.toFixed(1)} s\n`);
+    }
+  } finally {
+    await server.close();
+    await rm(dataDir, { recursive: true, force: true });
+  }
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`bench failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+  process.exitCode = 1;
+});

@@ -1,0 +1,54 @@
+/**
+ * The change feed between replicas: after a write, a replica publishes `{tenant, kind}` with
+ * NOTIFY; every replica (itself included) drops what it cached for that tenant. PostgreSQL is
+ * the store of record, so a dropped cache entry is simply read again.
+ */
+import type { Database } from '@verity/store';
+
+export const CHANGES_CHANNEL = 'verity_changes';
+
+export type ChangeKind = 'policy' | 'entities';
+
+export interface Change {
+  tenant: string;
+  kind: ChangeKind;
+}
+
+export type PublishChange = (change: Change) => Promise<void>;
+
+export interface ChangeFeed {
+  publish: PublishChange;
+  close(): Promise<void>;
+}
+
+export interface ChangeHandlers {
+  onChange(change: Change): void;
+  /** Notifications may have been missed (the listener reconnected): forget everything. */
+  onResync(): void;
+}
+
+function parseChange(payload: string): Change | null {
+  try {
+    const value = JSON.parse(payload) as Partial<Change>;
+    if (typeof value.tenant === 'string' && (value.kind === 'policy' || value.kind === 'entities')) return { tenant: value.tenant, kind: value.kind };
+  } catch {
+    // Not ours, or damaged: treat as a resync below.
+  }
+  return null;
+}
+
+export async function startChangeFeed(db: Database, handlers: ChangeHandlers): Promise<ChangeFeed> {
+  const stop = await db.listen(CHANGES_CHANNEL, (payload) => {
+    const change = parseChange(payload);
+    if (change) handlers.onChange(change);
+    else handlers.onResync();
+  });
+  return {
+    async publish(change) {
+      // Apply locally at once (NOTIFY comes back asynchronously), then tell the others.
+      handlers.onChange(change);
+      await db.query('SELECT pg_notify($1, $2)', [CHANGES_CHANNEL, JSON.stringify(change)]);
+    },
+    close: stop,
+  };
+}
