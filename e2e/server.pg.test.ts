@@ -4,7 +4,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createScratchDatabase } from './helpers/postgres.js';
-import { createClient, createTenantFromFolder, examplePath, interopPath, readJson, startTestServer } from './helpers/verity.js';
+import { createTenantFromFolder, examplePath, interopPath, readJson, startTestServer } from './helpers/verity.js';
 
 let database: Awaited<ReturnType<typeof createScratchDatabase>>;
 let replicaA: Awaited<ReturnType<typeof startTestServer>>;

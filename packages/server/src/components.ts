@@ -3,14 +3,14 @@ import { createCedarEngine, type Engine } from '@verity/core';
 import { createStore, type Database } from '@verity/store';
 import type { ServerConfig } from './config.js';
 import { createAuditWriter } from './audit-writer.js';
-import { createPolicyService } from './policy-service.js';
-import { createEntityService } from './entity-service.js';
+import { createPolicyService, type PolicyService } from './policy-service.js';
+import { createEntityService, type EntityService } from './entity-service.js';
 import { createDecisionService } from './decision-service.js';
 import { createSearchService } from './search-service.js';
 import { createCredentialService } from './admin/credentials.js';
 import { createAdminAuthorizer, ensureSystemTenant } from './admin/system-tenant.js';
 import type { Components } from './http/context.js';
-import { startChangeFeed, type ChangeFeed, type PublishChange } from './change-feed.js';
+import { startChangeFeed } from './change-feed.js';
 
 let sharedEngine: Engine | undefined;
 
@@ -24,18 +24,18 @@ export async function createComponents(config: Readonly<ServerConfig>, db: Datab
     maxQueue: config.auditMaxQueue,
     ...(options.onAuditError ? { onError: options.onAuditError } : {}),
   });
-  // Late-bound so the services can publish through the feed that calls back into them.
-  let feed: ChangeFeed | undefined;
-  const publish: PublishChange = (change) => (feed as ChangeFeed).publish(change);
-  const policies = createPolicyService(store, engine, { publish });
-  const entities = createEntityService(store, engine, policies, { publish });
-  feed = await startChangeFeed(db, {
-    onChange: ({ tenant, kind }) => (kind === 'policy' ? policies.invalidate(tenant) : entities.invalidate(tenant)),
+  // The feed is started first so the services can publish through it; what it invalidates is
+  // looked up when a change arrives (a notification may come before both services exist).
+  const caches: { policies?: PolicyService; entities?: EntityService } = {};
+  const feed = await startChangeFeed(db, {
+    onChange: ({ tenant, kind }) => (kind === 'policy' ? caches.policies?.invalidate(tenant) : caches.entities?.invalidate(tenant)),
     onResync: () => {
-      policies.invalidateAll();
-      entities.invalidateAll();
+      caches.policies?.invalidateAll();
+      caches.entities?.invalidateAll();
     },
   });
+  const policies = (caches.policies = createPolicyService(store, engine, { publish: feed.publish }));
+  const entities = (caches.entities = createEntityService(store, engine, policies, { publish: feed.publish }));
   const decisions = createDecisionService({ engine, policies, entities, audit });
   const search = createSearchService(store, policies, decisions);
   const credentials = createCredentialService(store);
