@@ -230,3 +230,26 @@ describe('embedded storage survives a restart', () => {
     }
   });
 });
+
+describe('templates, links and type mapping', () => {
+  it('decides with template-linked policies and maps AuthZEN types to namespaced Cedar types', async () => {
+    const schema = `namespace Shop { entity Customer; entity Order; action view appliesTo { principal: Customer, resource: Order }; }`;
+    const created = await admin.post('/admin/v1/tenants', { id: 'shop', settings: { typeMapping: { customer: 'Shop::Customer', order: 'Shop::Order' }, actionType: 'Shop::Action' } });
+    expect(created.status).toBe(201);
+    const pushed = await admin.post('/admin/v1/tenants/shop/policies', {
+      files: { 'owner.cedar': '@id("can-view") permit(principal == ?principal, action == Shop::Action::"view", resource == ?resource);' },
+      schema,
+      links: [{ id: 'ann-o1', templateId: 'can-view', values: { '?principal': { type: 'Shop::Customer', id: 'ann' }, '?resource': { type: 'Shop::Order', id: 'o1' } } }],
+    });
+    expect(pushed.status).toBe(201);
+    const ask = (subject: string, order: string) => admin.post('/tenants/shop/access/v1/evaluation', { subject: { type: 'customer', id: subject }, action: { name: 'view' }, resource: { type: 'order', id: order } });
+    expect((await ask('ann', 'o1')).body).toMatchObject({ decision: true, context: { reason_admin: { determining_policies: ['ann-o1'] } } });
+    expect((await ask('ann', 'o2')).body.decision).toBe(false);
+    expect((await ask('bob', 'o1')).body.decision).toBe(false);
+    // A type the schema does not know (no mapping for "robot") is a clear error, not a silent deny.
+    const unknown = await admin.post('/tenants/shop/access/v1/evaluation', { subject: { type: 'robot', id: 'r' }, action: { name: 'view' }, resource: { type: 'order', id: 'o1' } });
+    expect(unknown).toMatchObject({ status: 400, body: { code: 'ERR_ENTITY_UNKNOWN_TYPE' } });
+    const badLink = await admin.post('/admin/v1/tenants/shop/policies', { files: {}, schema, links: [{ id: 'x', templateId: 'missing', values: {} }] });
+    expect(badLink).toMatchObject({ status: 422, body: { code: 'ERR_POLICY_TEMPLATE_LINK' } });
+  });
+});
