@@ -6,6 +6,9 @@ export default defineConfig({
     include: ['packages/*/src/**/*.test.ts', 'e2e/**/*.test.ts', 'examples/**/*.test.ts'],
     exclude: ['**/node_modules/**', '**/*.pg.test.ts'],
     testTimeout: 30_000,
+    // In CI, also write machine-readable results; .ci/run prints the closing "N passed, N failed".
+    reporters: process.env.CI ? ['default', 'json'] : ['default'],
+    outputFile: { json: '.ci-results/unit.json' },
     hookTimeout: 60_000,
   },
 });

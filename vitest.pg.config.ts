@@ -6,6 +6,9 @@ export default defineConfig({
     include: ['packages/*/src/**/*.pg.test.ts', 'e2e/**/*.pg.test.ts'],
     exclude: ['**/node_modules/**'],
     testTimeout: 30_000,
+    // In CI, also write machine-readable results; .ci/run prints the closing "N passed, N failed".
+    reporters: process.env.CI ? ['default', 'json'] : ['default'],
+    outputFile: { json: '.ci-results/postgres.json' },
     hookTimeout: 60_000,
     fileParallelism: false,
   },

@@ -1,4 +1,5 @@
 /** Tenants' entity stores (the PIP): validated writes, and a cache for the decision path. */
+import { requireTenant } from './require-tenant.js';
 import { formatEntityUid, VerityError, type Engine, type Entity, type EntityUid } from '@verity/core';
 import type { EntityPage, Store } from '@verity/store';
 import { Lru } from './lru.js';
@@ -58,10 +59,6 @@ export function createEntityService(store: Store, engine: Engine, policies: Poli
   const bump = (tenantId: string) => generation.set(tenantId, (generation.get(tenantId) ?? 0) + 1);
   const publish = options.publish ?? (async ({ tenant }) => void bump(tenant));
 
-  async function requireTenant(tenantId: string): Promise<void> {
-    if (!(await store.tenants.get(tenantId))) throw new VerityError('ERR_TENANT_NOT_FOUND', `no tenant "${tenantId}"`);
-  }
-
   async function schemaOf(tenantId: string): Promise<{ schema?: string; types: ReadonlySet<string> | null }> {
     try {
       const active = await policies.active(tenantId);
@@ -94,19 +91,19 @@ export function createEntityService(store: Store, engine: Engine, policies: Poli
     },
 
     async get(tenantId, uid) {
-      await requireTenant(tenantId);
+      await requireTenant(store, tenantId);
       const [entity] = await store.entities.getMany(tenantId, [uid]);
       if (!entity) throw new VerityError('ERR_ENTITY_NOT_FOUND', `no entity ${formatEntityUid(uid)}`);
       return entity;
     },
 
     async list(tenantId, options) {
-      await requireTenant(tenantId);
+      await requireTenant(store, tenantId);
       return store.entities.list(tenantId, options);
     },
 
     async import(tenantId, value, mode) {
-      await requireTenant(tenantId);
+      await requireTenant(store, tenantId);
       const entities = parseEntities(value);
       const { schema, types } = await schemaOf(tenantId);
       if (types) {
@@ -121,7 +118,7 @@ export function createEntityService(store: Store, engine: Engine, policies: Poli
     },
 
     async remove(tenantId, uid) {
-      await requireTenant(tenantId);
+      await requireTenant(store, tenantId);
       if (!(await store.entities.delete(tenantId, uid))) throw new VerityError('ERR_ENTITY_NOT_FOUND', `no entity ${formatEntityUid(uid)}`);
       await publish({ tenant: tenantId, kind: 'entities' });
     },

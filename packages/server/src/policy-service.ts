@@ -2,6 +2,7 @@
  * Tenants' policy stores: pushing versions, activating (rollback), diffing, and the
  * in-memory view of each tenant's active, preparsed version that decisions run on.
  */
+import { requireTenant } from './require-tenant.js';
 import {
   buildPolicyStoreContent,
   diffPolicyContents,
@@ -51,17 +52,12 @@ export function createPolicyService(store: Store, engine: Engine, options: { pub
   const publish = options.publish ?? (async ({ tenant }) => void cache.delete(tenant));
 
   async function load(tenantId: string): Promise<ActivePolicy> {
-    const tenant = await store.tenants.get(tenantId);
-    if (!tenant) throw new VerityError('ERR_TENANT_NOT_FOUND', `no tenant "${tenantId}"`);
+    const tenant = await requireTenant(store, tenantId);
     const version = await store.policies.getActive(tenantId);
     if (!version) throw new VerityError('ERR_POLICY_NO_ACTIVE_VERSION', `tenant "${tenantId}" has no active policy version`);
     // The key names tenant, version and content hash: a re-created tenant never reuses a stale set.
     const prepared = engine.prepare(`${tenantId}@${version.version}#${version.hash.slice(0, 16)}`, version.content);
     return { tenant, version: version.version, hash: version.hash, content: version.content, prepared };
-  }
-
-  async function requireTenant(tenantId: string): Promise<void> {
-    if (!(await store.tenants.get(tenantId))) throw new VerityError('ERR_TENANT_NOT_FOUND', `no tenant "${tenantId}"`);
   }
 
   async function getVersion(tenantId: string, version: number) {
@@ -87,7 +83,7 @@ export function createPolicyService(store: Store, engine: Engine, options: { pub
     },
 
     async push(tenantId, input) {
-      await requireTenant(tenantId);
+      await requireTenant(store, tenantId);
       const content = buildPolicyStoreContent(engine, input);
       const info = await store.policies.createVersion(tenantId, {
         content,
@@ -101,14 +97,14 @@ export function createPolicyService(store: Store, engine: Engine, options: { pub
     },
 
     async activate(tenantId, version) {
-      await requireTenant(tenantId);
+      await requireTenant(store, tenantId);
       const info = await store.policies.activate(tenantId, version);
       await publish({ tenant: tenantId, kind: 'policy' });
       return info;
     },
 
     async diff(tenantId, from, to) {
-      await requireTenant(tenantId);
+      await requireTenant(store, tenantId);
       const [a, b] = await Promise.all([getVersion(tenantId, from), getVersion(tenantId, to)]);
       return { from, to, ...diffPolicyContents(a.content, b.content) };
     },

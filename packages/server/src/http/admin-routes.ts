@@ -1,4 +1,5 @@
 /** Admin API: tenants, credentials, policy stores. Each call is a Cedar decision in `_system`. */
+import { requireTenant } from '../require-tenant.js';
 import type { FastifyInstance } from 'fastify';
 import { VerityError, type TemplateLink, type TenantSettings } from '@verity/core';
 import { assertTenantId } from '../config.js';
@@ -81,9 +82,7 @@ export function registerAdminRoutes(app: FastifyInstance, c: Components): void {
   app.get('/admin/v1/tenants/:tenant', async (request) => {
     const tenant = tenantParam(request, { write: false });
     await requireAdmin(c, request, 'tenant.read', tenant);
-    const found = await c.store.tenants.get(tenant);
-    if (!found) throw new VerityError('ERR_TENANT_NOT_FOUND', `no tenant "${tenant}"`);
-    return found;
+    return requireTenant(c.store, tenant);
   });
 
   app.post('/admin/v1/credentials', async (request, reply) => {
@@ -92,7 +91,7 @@ export function registerAdminRoutes(app: FastifyInstance, c: Components): void {
     if (role !== 'platform-admin' && role !== 'policy-author' && role !== 'pep') throw new VerityError('ERR_REQUEST_INVALID', 'role must be platform-admin, policy-author or pep');
     const tenant = role === 'platform-admin' ? null : assertTenantId(b.tenant);
     await requireAdmin(c, request, 'credential.create', null);
-    if (tenant !== null && !(await c.store.tenants.get(tenant))) throw new VerityError('ERR_TENANT_NOT_FOUND', `no tenant "${tenant}"`);
+    if (tenant !== null) await requireTenant(c.store, tenant);
     const { credential, token } = await c.credentials.issue({ role, tenant, label: optionalString(b.label, 'label', 256) ?? '' });
     reply.code(201);
     return { id: credential.id, role, tenant, label: credential.label, token };
@@ -103,7 +102,7 @@ export function registerAdminRoutes(app: FastifyInstance, c: Components): void {
     const b = body(request);
     const files = parsePushBody(b);
     const credential = await requireAdmin(c, request, 'policy.write', tenant);
-    if (!(await c.store.tenants.get(tenant))) throw new VerityError('ERR_TENANT_NOT_FOUND', `no tenant "${tenant}"`);
+    await requireTenant(c.store, tenant);
     if (b.dryRun === true) {
       c.policies.validate(files);
       return { valid: true };
@@ -116,7 +115,7 @@ export function registerAdminRoutes(app: FastifyInstance, c: Components): void {
   app.get('/admin/v1/tenants/:tenant/policies/versions', async (request) => {
     const tenant = tenantParam(request, { write: false });
     await requireAdmin(c, request, 'policy.read', tenant);
-    if (!(await c.store.tenants.get(tenant))) throw new VerityError('ERR_TENANT_NOT_FOUND', `no tenant "${tenant}"`);
+    await requireTenant(c.store, tenant);
     return { versions: await c.store.policies.listVersions(tenant) };
   });
 

@@ -1,4 +1,5 @@
 /** The Fastify application: body parsing, request ids, error mapping, and every route. */
+import { requireTenant } from '../require-tenant.js';
 import { randomUUID } from 'node:crypto';
 import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
 import { VerityError } from '@verity/core';
@@ -49,7 +50,7 @@ export async function buildApp(c: Components): Promise<FastifyInstance> {
   app.get('/.well-known/authzen-configuration', async (request) => authzenMetadata(baseUrl(c, request)));
   app.get('/.well-known/authzen-configuration/tenants/:tenant', async (request) => {
     const tenant = tenantParam(request, { write: false });
-    if (!(await c.store.tenants.get(tenant))) throw new VerityError('ERR_TENANT_NOT_FOUND', `no tenant "${tenant}"`);
+    await requireTenant(c.store, tenant);
     return authzenMetadata(`${baseUrl(c, request)}/tenants/${tenant}`);
   });
 

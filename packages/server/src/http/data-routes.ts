@@ -1,4 +1,5 @@
 /** Admin API for a tenant's entities (the PIP) and its audit trail. */
+import { requireTenant } from '../require-tenant.js';
 import type { FastifyInstance } from 'fastify';
 import { createAuditChainVerifier, VerityError } from '@verity/core';
 import { requireAdmin, tenantParam, type Components } from './context.js';
@@ -14,10 +15,6 @@ function uidParam(params: unknown) {
   const { type, id } = params as { type: string; id: string };
   if (!type || !id) throw new VerityError('ERR_ENTITY_INVALID', 'entity type and id are required');
   return { type, id };
-}
-
-async function requireTenantExists(c: Components, tenant: string): Promise<void> {
-  if (!(await c.store.tenants.get(tenant))) throw new VerityError('ERR_TENANT_NOT_FOUND', `no tenant "${tenant}"`);
 }
 
 export function registerDataRoutes(app: FastifyInstance, c: Components): void {
@@ -65,7 +62,7 @@ export function registerDataRoutes(app: FastifyInstance, c: Components): void {
   app.get('/admin/v1/tenants/:tenant/audit', async (request) => {
     const tenant = tenantParam(request, { write: false });
     await requireAdmin(c, request, 'audit.read', tenant);
-    await requireTenantExists(c, tenant);
+    await requireTenant(c.store, tenant);
     const q = request.query as Record<string, string | undefined>;
     const decision = q.decision;
     if (decision !== undefined && decision !== 'allow' && decision !== 'deny') throw new VerityError('ERR_REQUEST_INVALID', 'decision must be allow or deny');
@@ -86,7 +83,7 @@ export function registerDataRoutes(app: FastifyInstance, c: Components): void {
   app.get('/admin/v1/tenants/:tenant/audit/verify', async (request) => {
     const tenant = tenantParam(request, { write: false });
     await requireAdmin(c, request, 'audit.read', tenant);
-    await requireTenantExists(c, tenant);
+    await requireTenant(c.store, tenant);
     await c.audit.flush();
     const verifier = createAuditChainVerifier();
     for (let after = 0; ; ) {
