@@ -1,0 +1,63 @@
+/** The `verity` CLI against a real server: the README's tour, with its exit codes. */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runCli } from '@verity/cli';
+import { ADMIN_TOKEN, examplePath, startTestServer } from './helpers/verity.js';
+
+let server: Awaited<ReturnType<typeof startTestServer>>;
+
+async function verity(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
+  let out = '';
+  let err = '';
+  const code = await runCli(argv, {
+    stdout: { write: (s: string) => (out += s) },
+    stderr: { write: (s: string) => (err += s) },
+    env: { VERITY_URL: server.url, VERITY_ADMIN_TOKEN: ADMIN_TOKEN },
+    fetch: globalThis.fetch,
+    cwd: process.cwd(),
+  });
+  return { code, out, err };
+}
+
+const MORTY = 'CiRmZDE2MTRkMy1jMzlhLTQ3ODEtYjdiZC04Yjk2ZjVhNTEwMGQSBWxvY2Fs';
+const BETH = 'CiRmZDM2MTRkMy1jMzlhLTQ3ODEtYjdiZC04Yjk2ZjVhNTEwMGQSBWxvY2Fs';
+
+beforeAll(async () => {
+  server = await startTestServer();
+});
+
+afterAll(async () => {
+  await server?.close();
+});
+
+describe('verity CLI against a real server', () => {
+  it('creates a tenant, pushes a folder, imports entities and decides', async () => {
+    expect((await verity('tenant', 'create', 'acme')).code).toBe(0);
+    expect((await verity('tenant', 'create', 'acme')).code).not.toBe(0);
+    expect((await verity('policy', 'push', '--tenant', 'acme', examplePath('todo'), '-m', 'first')).code).toBe(0);
+    expect((await verity('entities', 'import', '--tenant', 'acme', examplePath('todo'))).code).toBe(0);
+    expect((await verity('authorize', '--tenant', 'acme', '--subject', `user:${MORTY}`, '--action', 'can_create_todo', '--resource', 'todo:t1')).code).toBe(0);
+    expect((await verity('authorize', '--tenant', 'acme', '--subject', `user:${BETH}`, '--action', 'can_create_todo', '--resource', 'todo:t1')).code).toBe(1);
+  });
+
+  it('lists, diffs and rolls back versions', async () => {
+    expect((await verity('policy', 'push', '--tenant', 'acme', examplePath('todo'), '-m', 'same again')).code).toBe(0);
+    const versions = JSON.parse((await verity('policy', 'versions', '--tenant', 'acme', '--json')).out);
+    expect(JSON.stringify(versions)).toContain('same again');
+    expect((await verity('policy', 'diff', '--tenant', 'acme', '1', '2')).code).toBe(0);
+    expect((await verity('policy', 'activate', '--tenant', 'acme', '1')).code).toBe(0);
+    expect((await verity('policy', 'activate', '--tenant', 'acme', '99')).code).toBe(6);
+  });
+
+  it('tails and verifies the audit, and refuses a wrong token', async () => {
+    const tail = await verity('audit', 'tail', '--tenant', 'acme', '--limit', '5', '--json');
+    expect(tail.code).toBe(0);
+    expect(tail.out.trim().split('\n').map((line) => JSON.parse(line).decision)).toEqual(['allow', 'deny']);
+    expect((await verity('audit', 'verify', '--tenant', 'acme')).code).toBe(0);
+    await server.components.store.db.query(`UPDATE audit_events SET decision = 'allow' WHERE tenant_id = 'acme' AND decision = 'deny'`);
+    expect((await verity('audit', 'verify', '--tenant', 'acme')).code).toBe(1);
+    expect((await verity('tenant', 'list', '--url', server.url, '--json')).code).toBe(0);
+    const refused = await runCli(['tenant', 'list'], { stdout: { write: () => true }, stderr: { write: () => true }, env: { VERITY_URL: server.url, VERITY_ADMIN_TOKEN: 'vrt_wrong' }, fetch: globalThis.fetch, cwd: process.cwd() });
+    expect(refused).toBe(5);
+    expect((await verity('authorize', '--tenant', 'nope', '--subject', 'user:x', '--action', 'a', '--resource', 'r:1')).code).toBe(6);
+  });
+});
