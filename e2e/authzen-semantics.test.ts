@@ -88,7 +88,7 @@ describe('transport', () => {
       [await raw(''), 'ERR_REQUEST_MALFORMED_JSON'],
     ] as const) {
       expect(response.status).toBe(400);
-      expect((await response.json()).code).toBe(code);
+      expect(((await response.json()) as { code: string }).code).toBe(code);
     }
   });
 });
