@@ -97,6 +97,46 @@ CREATE TABLE credentials (
 );
 `,
   },
+  {
+    version: 2,
+    name: 'identity: sources, token-service clients, signing keys, revocations',
+    sql: `
+CREATE TABLE identity_sources (
+  tenant_id text COLLATE "C" NOT NULL REFERENCES tenants (id),
+  id text COLLATE "C" NOT NULL,
+  config jsonb NOT NULL,
+  created_at timestamptz NOT NULL DEFAULT now(),
+  PRIMARY KEY (tenant_id, id)
+);
+
+CREATE TABLE sts_clients (
+  tenant_id text COLLATE "C" NOT NULL REFERENCES tenants (id),
+  id text COLLATE "C" NOT NULL,
+  config jsonb NOT NULL,
+  secret_hash text NULL,
+  created_at timestamptz NOT NULL DEFAULT now(),
+  PRIMARY KEY (tenant_id, id)
+);
+
+CREATE TABLE signing_keys (
+  tenant_id text COLLATE "C" NOT NULL REFERENCES tenants (id),
+  kid text COLLATE "C" NOT NULL,
+  sealed_key text NOT NULL,
+  created_at_ms bigint NOT NULL,
+  retire_after_ms bigint NOT NULL,
+  PRIMARY KEY (tenant_id, kid)
+);
+
+CREATE TABLE revocations (
+  tenant_id text COLLATE "C" NOT NULL REFERENCES tenants (id),
+  kind text NOT NULL CHECK (kind IN ('token', 'subject', 'client')),
+  value text COLLATE "C" NOT NULL,
+  at_sec bigint NOT NULL,
+  created_at timestamptz NOT NULL DEFAULT now(),
+  PRIMARY KEY (tenant_id, kind, value)
+);
+`,
+  },
 ];
 
 /**

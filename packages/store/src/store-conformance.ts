@@ -3,6 +3,7 @@ import { describe } from 'vitest';
 import { describeAudit } from './conformance/audit-cases.js';
 import { describeCredentialsAndMigrations } from './conformance/credentials-migrations-cases.js';
 import { describeEntities } from './conformance/entities-cases.js';
+import { describeIdentity } from './conformance/identity-cases.js';
 import type { MakeDatabase } from './conformance/fixtures.js';
 import { describeTenantsAndPolicies } from './conformance/tenants-policies-cases.js';
 
@@ -21,5 +22,6 @@ export function describeStoreConformance(name: string, makeDatabase: MakeDatabas
     describe('entities', () => describeEntities(makeDatabase));
     describe('audit', () => describeAudit(makeDatabase));
     describe('credentials and migrations', () => describeCredentialsAndMigrations(makeDatabase));
+    describe('identity', () => describeIdentity(makeDatabase));
   });
 }

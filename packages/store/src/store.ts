@@ -2,6 +2,7 @@
 import { createAuditRepository } from './audit-repository.js';
 import { createCredentialsRepository } from './credentials-repository.js';
 import { createEntitiesRepository } from './entities-repository.js';
+import { createIdentityRepository } from './identity-repository.js';
 import { runMigrations } from './migrations.js';
 import { createPoliciesRepository } from './policies-repository.js';
 import { createTenantsRepository } from './tenants-repository.js';
@@ -23,6 +24,7 @@ export async function createStore(db: Database): Promise<Store> {
     policies: createPoliciesRepository(db),
     entities: createEntitiesRepository(db),
     audit: createAuditRepository(db),
+    identity: createIdentityRepository(db),
     credentials: createCredentialsRepository(db),
     close: () => db.close(),
   };

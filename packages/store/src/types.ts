@@ -54,6 +54,32 @@ export interface EntityPage {
   next: string | null;
 }
 
+/** A stored identity source or token-service client: an opaque, already validated config. */
+export interface IdentityRecord {
+  id: string;
+  tenant: string;
+  config: Record<string, unknown>;
+}
+
+/** A token-signing key, sealed (encrypted) by the caller before it reaches the store. */
+export interface SealedSigningKey {
+  kid: string;
+  sealedKey: string;
+  createdAtMs: number;
+  retireAfterMs: number;
+}
+
+/**
+ * A revocation as stored: `token` rows hold the jti and the token's expiry (seconds), after
+ * which the row can go; `subject`/`client` rows hold the issued-before cut-off (seconds).
+ */
+export interface StoredRevocation {
+  tenant: string;
+  kind: 'token' | 'subject' | 'client';
+  value: string;
+  atSec: number;
+}
+
 export interface Store {
   readonly db: Database;
   tenants: {
@@ -93,6 +119,26 @@ export interface Store {
     query(tenant: string, query: AuditQuery): Promise<AuditEvent[]>;
     /** Events in seq order starting after `afterSeq`, for verification. */
     readChain(tenant: string, afterSeq: number, limit: number): Promise<AuditEvent[]>;
+  };
+  identity: {
+    /** Create or replace an identity source. Throws ERR_TENANT_NOT_FOUND for an unknown tenant. */
+    putSource(source: IdentityRecord): Promise<void>;
+    listSources(tenant: string): Promise<IdentityRecord[]>;
+    deleteSource(tenant: string, id: string): Promise<boolean>;
+    /** Create or replace a token-service client; the secret is stored only as its hash. */
+    putClient(client: IdentityRecord & { secretHash: string | null }): Promise<void>;
+    getClient(tenant: string, id: string): Promise<(IdentityRecord & { secretHash: string | null }) | null>;
+    listClients(tenant: string): Promise<Array<IdentityRecord & { secretHash: string | null }>>;
+    deleteClient(tenant: string, id: string): Promise<boolean>;
+    /** Replace the tenant's whole key ring in one transaction. */
+    saveSigningKeys(tenant: string, keys: readonly SealedSigningKey[]): Promise<void>;
+    loadSigningKeys(tenant: string): Promise<SealedSigningKey[]>;
+    /** Record a revocation; a later one of the same subject/client moves the cut-off forward only. */
+    addRevocation(revocation: StoredRevocation): Promise<void>;
+    /** Every revocation of every tenant (loaded at start; replicas follow the change feed). */
+    listRevocations(): Promise<StoredRevocation[]>;
+    /** Drop token revocations whose token has expired (nowSec past their expiry). */
+    forgetExpiredRevocations(nowSec: number): Promise<number>;
   };
   credentials: {
     create(credential: Omit<Credential, 'createdAt' | 'revokedAt'>): Promise<Credential>;

@@ -1,0 +1,107 @@
+/** Identity sources, token-service clients, sealed signing keys and revocations. */
+import { isForeignKeyViolation } from './sql-errors.js';
+import { fromJson, toJsonParam, toNumber } from './sql-values.js';
+import { requireTenant, tenantNotFound } from './tenant-guard.js';
+import type { Database, IdentityRecord, SealedSigningKey, Store, StoredRevocation } from './types.js';
+
+interface ConfigRow {
+  tenant_id: string;
+  id: string;
+  config: unknown;
+  secret_hash?: string | null;
+}
+
+/** Run a write, turning a foreign-key failure on tenant_id into ERR_TENANT_NOT_FOUND. */
+async function forTenant<T>(tenant: string, write: () => Promise<T>): Promise<T> {
+  try {
+    return await write();
+  } catch (error) {
+    if (isForeignKeyViolation(error)) throw tenantNotFound(tenant);
+    throw error;
+  }
+}
+
+const toRecord = (row: ConfigRow): IdentityRecord => ({ id: row.id, tenant: row.tenant_id, config: fromJson<Record<string, unknown>>(row.config) });
+const toClient = (row: ConfigRow) => ({ ...toRecord(row), secretHash: row.secret_hash ?? null });
+
+/** The `identity` repository of a {@link Store}. */
+export function createIdentityRepository(db: Database): Store['identity'] {
+  return {
+    putSource: (source) =>
+      forTenant(source.tenant, async () => {
+        await db.query(
+          `INSERT INTO identity_sources (tenant_id, id, config) VALUES ($1, $2, $3::jsonb)
+           ON CONFLICT (tenant_id, id) DO UPDATE SET config = EXCLUDED.config`,
+          [source.tenant, source.id, toJsonParam(source.config)],
+        );
+      }),
+    async listSources(tenant) {
+      const { rows } = await db.query<ConfigRow>('SELECT tenant_id, id, config FROM identity_sources WHERE tenant_id = $1 ORDER BY id', [tenant]);
+      return rows.map(toRecord);
+    },
+    async deleteSource(tenant, id) {
+      const { rows } = await db.query('DELETE FROM identity_sources WHERE tenant_id = $1 AND id = $2 RETURNING id', [tenant, id]);
+      return rows.length > 0;
+    },
+    putClient: (client) =>
+      forTenant(client.tenant, async () => {
+        await db.query(
+          `INSERT INTO sts_clients (tenant_id, id, config, secret_hash) VALUES ($1, $2, $3::jsonb, $4)
+           ON CONFLICT (tenant_id, id) DO UPDATE SET config = EXCLUDED.config, secret_hash = EXCLUDED.secret_hash`,
+          [client.tenant, client.id, toJsonParam(client.config), client.secretHash],
+        );
+      }),
+    async getClient(tenant, id) {
+      const { rows } = await db.query<ConfigRow>('SELECT tenant_id, id, config, secret_hash FROM sts_clients WHERE tenant_id = $1 AND id = $2', [tenant, id]);
+      return rows[0] === undefined ? null : toClient(rows[0]);
+    },
+    async listClients(tenant) {
+      const { rows } = await db.query<ConfigRow>('SELECT tenant_id, id, config, secret_hash FROM sts_clients WHERE tenant_id = $1 ORDER BY id', [tenant]);
+      return rows.map(toClient);
+    },
+    async deleteClient(tenant, id) {
+      const { rows } = await db.query('DELETE FROM sts_clients WHERE tenant_id = $1 AND id = $2 RETURNING id', [tenant, id]);
+      return rows.length > 0;
+    },
+    saveSigningKeys: (tenant, keys) =>
+      db.transaction(async (tx) => {
+        await requireTenant(tx, tenant, 'no-key-update');
+        await tx.query('DELETE FROM signing_keys WHERE tenant_id = $1', [tenant]);
+        for (const key of keys) {
+          await tx.query('INSERT INTO signing_keys (tenant_id, kid, sealed_key, created_at_ms, retire_after_ms) VALUES ($1, $2, $3, $4, $5)', [
+            tenant,
+            key.kid,
+            key.sealedKey,
+            key.createdAtMs,
+            key.retireAfterMs,
+          ]);
+        }
+      }),
+    async loadSigningKeys(tenant) {
+      const { rows } = await db.query<{ kid: string; sealed_key: string; created_at_ms: unknown; retire_after_ms: unknown }>(
+        'SELECT kid, sealed_key, created_at_ms, retire_after_ms FROM signing_keys WHERE tenant_id = $1 ORDER BY created_at_ms, kid',
+        [tenant],
+      );
+      return rows.map((row): SealedSigningKey => ({ kid: row.kid, sealedKey: row.sealed_key, createdAtMs: toNumber(row.created_at_ms), retireAfterMs: toNumber(row.retire_after_ms) }));
+    },
+    addRevocation: (revocation) =>
+      forTenant(revocation.tenant, async () => {
+        // Re-revoking moves a subject/client cut-off forward, never back.
+        await db.query(
+          `INSERT INTO revocations (tenant_id, kind, value, at_sec) VALUES ($1, $2, $3, $4)
+           ON CONFLICT (tenant_id, kind, value) DO UPDATE SET at_sec = GREATEST(revocations.at_sec, EXCLUDED.at_sec)`,
+          [revocation.tenant, revocation.kind, revocation.value, revocation.atSec],
+        );
+      }),
+    async listRevocations() {
+      const { rows } = await db.query<{ tenant_id: string; kind: StoredRevocation['kind']; value: string; at_sec: unknown }>(
+        'SELECT tenant_id, kind, value, at_sec FROM revocations ORDER BY tenant_id, kind, value',
+      );
+      return rows.map((row) => ({ tenant: row.tenant_id, kind: row.kind, value: row.value, atSec: toNumber(row.at_sec) }));
+    },
+    async forgetExpiredRevocations(nowSec) {
+      const { rows } = await db.query(`DELETE FROM revocations WHERE kind = 'token' AND at_sec < $1 RETURNING value`, [nowSec]);
+      return rows.length;
+    },
+  };
+}
