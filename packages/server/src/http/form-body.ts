@@ -1,0 +1,28 @@
+/**
+ * `application/x-www-form-urlencoded` bodies, for the OAuth endpoints only (RFC 6749 §4, RFC 7009
+ * §2.1, RFC 8693 §2.1). Registered inside their plugin scope, so every other route still
+ * answers a form body with ERR_REQUEST_CONTENT_TYPE.
+ */
+import type { FastifyInstance } from 'fastify';
+import { VerityError } from '@verity/core';
+
+/** Parse a form body into single-valued parameters. RFC 6749 §3.2: a parameter may appear once. */
+export function parseForm(text: string): Record<string, string> {
+  const params = new URLSearchParams(text);
+  const form: Record<string, string> = {};
+  for (const [key, value] of params) {
+    if (key in form) throw new VerityError('ERR_STS_INVALID_REQUEST', `parameter "${key.slice(0, 64)}" is repeated`);
+    form[key] = value;
+  }
+  return form;
+}
+
+export function registerFormBody(scope: FastifyInstance): void {
+  scope.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_request, body, done) => {
+    try {
+      done(null, parseForm(body.toString()));
+    } catch (error) {
+      done(error as Error, undefined);
+    }
+  });
+}
