@@ -1,0 +1,5 @@
+/** @verity/identity: user-token verification, the token service, revocation, secrets at rest. */
+export * from './types.js';
+export * from './verify-index.js';
+export * from './secret-box.js';
+export * from './sts-index.js';

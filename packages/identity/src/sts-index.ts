@@ -1,0 +1,6 @@
+/** The token service's public API (signing keys, issuing, client authentication, grants, revocation). */
+export * from './signing-keys.js';
+export * from './token-issuer.js';
+export * from './client-auth.js';
+export * from './token-exchange.js';
+export * from './revocation-list.js';

@@ -1,0 +1,174 @@
+import { describe, expect, it, vi } from 'vitest';
+import { createLocalJWKSet, jwtVerify, type JWTPayload } from 'jose';
+import { createMemorySigningKeyStore, createSigningKeyRing } from './signing-keys.js';
+import { createTokenIssuer, type ActorClaim } from './token-issuer.js';
+import { exchangeToken, issueForClient, MAX_ACTOR_CHAIN, TOKEN_TYPE_ACCESS_TOKEN, type ExchangeAuthorizationRequest, type ExchangeTokenOptions } from './token-exchange.js';
+import type { StsClient, VerifiedToken } from './types.js';
+
+const T0 = Date.UTC(2030, 0, 1);
+const NOW = T0 / 1000;
+const ISSUER = 'https://sts.example.com/t/acme';
+const GRANT = 'urn:ietf:params:oauth:grant-type:token-exchange';
+
+const keyRing = createSigningKeyRing({ store: createMemorySigningKeyStore(), now: () => T0 });
+const issuer = createTokenIssuer({ issuer: ISSUER, keyRing, now: () => T0 });
+
+function client(id: string, overrides: Partial<StsClient> = {}): StsClient {
+  return { id, tenant: 'acme', principal: { type: 'Service', id }, secretHash: null, jwks: null, audiences: ['https://svc2.example.com', 'https://svc3.example.com'], scopes: ['orders:read', 'orders:write', 'audit:read'], ...overrides };
+}
+
+/** What the token verifier would produce for a token; enough for the exchange. */
+function verified(subject: string, scopes: string[], overrides: Partial<VerifiedToken> = {}): VerifiedToken {
+  return {
+    sourceId: 'idp', issuer: 'https://idp.example.com', subject, tokenId: 'jti-1', issuedAt: NOW - 10, expiresAt: NOW + 3600, clientId: 'web',
+    scopes, actors: [], principal: { uid: { type: 'User', id: subject }, attrs: {}, parents: [] }, parents: [], context: {}, claims: { sub: subject }, ...overrides,
+  };
+}
+
+/** Verifies one of our tokens and maps it the way the verifier does (act chain → actors, outermost first). */
+async function verifyOurs(token: string, audience: string): Promise<{ payload: JWTPayload; asSubject: VerifiedToken }> {
+  const { payload } = await jwtVerify(token, createLocalJWKSet(await keyRing.jwks()), { issuer: ISSUER, audience, typ: 'at+jwt', currentDate: new Date(T0) });
+  const actors: string[] = [];
+  for (let act = payload['act'] as ActorClaim | undefined; act !== undefined; act = act.act) actors.push(act.sub);
+  const asSubject = verified(payload.sub!, String(payload['scope']).split(' '), { issuer: ISSUER, expiresAt: payload.exp!, actors, claims: payload as Record<string, unknown> });
+  return { payload, asSubject };
+}
+
+const form = (extra: Record<string, string> = {}) => ({
+  grant_type: GRANT,
+  subject_token: 'opaque-to-this-module',
+  subject_token_type: TOKEN_TYPE_ACCESS_TOKEN,
+  audience: 'https://svc2.example.com',
+  ...extra,
+});
+
+function exchange(overrides: Partial<ExchangeTokenOptions> = {}) {
+  return exchangeToken({ form: form(), client: client('svc1'), verifiedSubject: verified('alice', ['orders:read', 'orders:write']), issuer, authorize: async () => true, ...overrides });
+}
+
+async function code(promise: Promise<unknown>): Promise<string> {
+  return promise.then(() => 'resolved', (e: { code?: string; name: string }) => e.code ?? e.name);
+}
+
+describe('exchangeToken', () => {
+  it('narrows scope and records the client as actor', async () => {
+    const authorize = vi.fn(async (_: ExchangeAuthorizationRequest) => true);
+    const response = await exchange({ form: form({ scope: 'orders:read' }), authorize });
+    expect(response).toEqual({ access_token: expect.any(String), issued_token_type: TOKEN_TYPE_ACCESS_TOKEN, token_type: 'Bearer', expires_in: 300, scope: 'orders:read' });
+    const { payload } = await verifyOurs(response.access_token, 'https://svc2.example.com');
+    expect(payload).toMatchObject({ sub: 'alice', aud: 'https://svc2.example.com', scope: 'orders:read', client_id: 'svc1', act: { sub: 'svc1' }, exp: NOW + 300 });
+    expect(payload['act']).toEqual({ sub: 'svc1' });
+    expect(authorize).toHaveBeenCalledWith({
+      principal: { type: 'Service', id: 'svc1' },
+      action: 'exchange',
+      resource: { audience: 'https://svc2.example.com' },
+      context: { subject: 'alice', scopes: ['orders:read'], actors: ['svc1'] },
+    });
+  });
+
+  it('grants the intersection of subject and client scopes when none is requested', async () => {
+    const response = await exchange({ verifiedSubject: verified('alice', ['orders:read', 'profile', 'audit:read']) });
+    expect(response.scope).toBe('orders:read audit:read');
+  });
+
+  it('never widens scope', async () => {
+    // Held by the client but not the subject, and by the subject but not the client.
+    expect(await code(exchange({ form: form({ scope: 'orders:read audit:read' }) }))).toBe('ERR_STS_INVALID_SCOPE');
+    expect(await code(exchange({ verifiedSubject: verified('alice', ['orders:read', 'admin']), form: form({ scope: 'admin' }) }))).toBe('ERR_STS_INVALID_SCOPE');
+    expect(await code(exchange({ verifiedSubject: verified('alice', ['profile']) }))).toBe('ERR_STS_INVALID_SCOPE');
+    expect(await code(exchange({ form: form({ scope: 'orders:read  orders:write' }) }))).toBe('ERR_STS_INVALID_SCOPE');
+  });
+
+  it('caps exp at the subject token exp', async () => {
+    const response = await exchange({ verifiedSubject: verified('alice', ['orders:read'], { expiresAt: NOW + 42 }) });
+    expect(response.expires_in).toBe(42);
+    const { payload } = await verifyOurs(response.access_token, 'https://svc2.example.com');
+    expect(payload.exp).toBe(NOW + 42);
+    expect(await code(exchange({ verifiedSubject: verified('alice', ['orders:read'], { expiresAt: NOW - 5 }) }))).toBe('ERR_STS_INVALID_GRANT');
+  });
+
+  it('nests the act chain for A → svc1 → svc2', async () => {
+    const first = await exchange();
+    const { asSubject } = await verifyOurs(first.access_token, 'https://svc2.example.com');
+    const authorize = vi.fn(async (_: ExchangeAuthorizationRequest) => true);
+    const second = await exchangeToken({ form: form({ audience: 'https://svc3.example.com', scope: 'orders:read' }), client: client('svc2'), verifiedSubject: asSubject, issuer, authorize });
+    const { payload } = await verifyOurs(second.access_token, 'https://svc3.example.com');
+    expect(payload['act']).toEqual({ sub: 'svc2', act: { sub: 'svc1' } });
+    expect(payload).toMatchObject({ sub: 'alice', client_id: 'svc2', scope: 'orders:read' });
+    expect(authorize.mock.calls[0]![0].context.actors).toEqual(['svc2', 'svc1']);
+    // The second token cannot outlive the first.
+    expect(payload.exp).toBeLessThanOrEqual(asSubject.expiresAt);
+  });
+
+  it('uses the actor token subject as the newest actor', async () => {
+    const response = await exchange({ form: form({ actor_token: 'x', actor_token_type: TOKEN_TYPE_ACCESS_TOKEN }), verifiedActor: verified('robot-7', []) });
+    const { payload } = await verifyOurs(response.access_token, 'https://svc2.example.com');
+    expect(payload['act']).toEqual({ sub: 'robot-7' });
+  });
+
+  it('honours may_act and bounds the chain length', async () => {
+    expect(await code(exchange({ verifiedSubject: verified('alice', ['orders:read'], { claims: { may_act: { sub: 'svc9' } } }) }))).toBe('ERR_STS_EXCHANGE_DENIED');
+    expect(await code(exchange({ verifiedSubject: verified('alice', ['orders:read'], { claims: { may_act: { sub: 'svc1' } } }) }))).toBe('resolved');
+    const chain = (length: number) => verified('alice', ['orders:read'], { actors: Array.from({ length }, (_, i) => `s${i}`) });
+    expect(await code(exchange({ verifiedSubject: chain(MAX_ACTOR_CHAIN - 1) }))).toBe('resolved');
+    expect(await code(exchange({ verifiedSubject: chain(MAX_ACTOR_CHAIN) }))).toBe('ERR_STS_INVALID_GRANT');
+  });
+
+  it('rejects an audience the client may not target', async () => {
+    expect(await code(exchange({ form: form({ audience: 'https://payroll.example.com' }) }))).toBe('ERR_STS_INVALID_TARGET');
+    const { audience: _, ...withoutAudience } = form();
+    expect(await code(exchange({ form: { ...withoutAudience, resource: 'https://payroll.example.com/' } }))).toBe('ERR_STS_INVALID_TARGET');
+    expect(await code(exchange({ form: { ...withoutAudience, resource: 'https://svc2.example.com' }, client: client('svc1', { audiences: ['https://svc2.example.com'] }) }))).toBe('resolved');
+  });
+
+  it('rejects when the exchange decision denies, and propagates a failing decision', async () => {
+    expect(await code(exchange({ authorize: async () => false }))).toBe('ERR_STS_EXCHANGE_DENIED');
+    await expect(exchange({ authorize: async () => Promise.reject(new Error('engine down')) })).rejects.toThrow('engine down');
+  });
+
+  it('rejects missing or invalid parameters with ERR_STS_INVALID_REQUEST', async () => {
+    const { audience: _a, ...noTarget } = form();
+    const { grant_type: _g, ...noGrant } = form();
+    const { subject_token: _s, ...noSubject } = form();
+    const { subject_token_type: _t, ...noSubjectType } = form();
+    const bad: Array<ExchangeTokenOptions['form']> = [
+      noGrant,
+      noSubject,
+      noSubjectType,
+      form({ subject_token_type: 'urn:ietf:params:oauth:token-type:saml2' }),
+      noTarget,
+      form({ resource: 'https://svc2.example.com' }),
+      { ...form(), audience: ['https://svc2.example.com', 'https://svc3.example.com'] },
+      new URLSearchParams([...Object.entries(form()), ['scope', 'orders:read'], ['scope', 'orders:write']]),
+      form({ actor_token: 'x' }),
+      form({ actor_token_type: TOKEN_TYPE_ACCESS_TOKEN }),
+      form({ requested_token_type: 'urn:ietf:params:oauth:token-type:id_token' }),
+    ];
+    for (const f of bad) expect(await code(exchange({ form: f }))).toBe('ERR_STS_INVALID_REQUEST');
+    expect(await code(exchange({ form: form({ grant_type: 'password' }) }))).toBe('ERR_STS_UNSUPPORTED_GRANT_TYPE');
+    // A caller that forgot to verify the actor token is a programming error, not a client one.
+    expect(await code(exchange({ form: form({ actor_token: 'x', actor_token_type: TOKEN_TYPE_ACCESS_TOKEN }) }))).toBe('TypeError');
+  });
+});
+
+describe('issueForClient', () => {
+  it('issues a client_credentials token for the client principal', async () => {
+    const response = await issueForClient({ client: client('svc1'), issuer, scope: 'orders:read', audience: 'https://svc3.example.com' });
+    const { payload } = await verifyOurs(response.access_token, 'https://svc3.example.com');
+    expect(payload).toMatchObject({ sub: 'svc1', client_id: 'svc1', scope: 'orders:read' });
+    expect(payload).not.toHaveProperty('act');
+  });
+
+  it('defaults to all client scopes and its only audience', async () => {
+    const response = await issueForClient({ client: client('svc1', { audiences: ['https://svc2.example.com'] }), issuer });
+    expect(response.scope).toBe('orders:read orders:write audit:read');
+    const { payload } = await verifyOurs(response.access_token, 'https://svc2.example.com');
+    expect(payload.aud).toBe('https://svc2.example.com');
+  });
+
+  it('rejects scopes and audiences outside the client registration', async () => {
+    expect(await code(issueForClient({ client: client('svc1'), issuer, scope: 'admin', audience: 'https://svc2.example.com' }))).toBe('ERR_STS_INVALID_SCOPE');
+    expect(await code(issueForClient({ client: client('svc1'), issuer, audience: 'https://payroll.example.com' }))).toBe('ERR_STS_INVALID_TARGET');
+    expect(await code(issueForClient({ client: client('svc1'), issuer }))).toBe('ERR_STS_INVALID_REQUEST');
+  });
+});

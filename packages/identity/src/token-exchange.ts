@@ -1,0 +1,216 @@
+/** The token service's grants: RFC 8693 token exchange and the client_credentials grant, both narrowing, never widening. */
+import type { EntityUid } from '@verity/core';
+import { VerityError } from '@verity/core';
+import type { StsClient, VerifiedToken } from './types.js';
+import { readFormParam, type StsForm } from './client-auth.js';
+import { GRANT_TYPE_TOKEN_EXCHANGE, type ActorClaim, type IssuedToken, type TokenIssuer } from './token-issuer.js';
+
+export const TOKEN_TYPE_ACCESS_TOKEN = 'urn:ietf:params:oauth:token-type:access_token';
+export const TOKEN_TYPE_JWT = 'urn:ietf:params:oauth:token-type:jwt';
+const SUBJECT_TOKEN_TYPES: ReadonlySet<string> = new Set([TOKEN_TYPE_ACCESS_TOKEN, TOKEN_TYPE_JWT]);
+/** Longest delegation chain we mint; a deeper `act` nesting is refused rather than truncated. */
+export const MAX_ACTOR_CHAIN = 8;
+// RFC 6749 §3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E ).
+const SCOPE_TOKEN = /^[\x21\x23-\x5B\x5D-\x7E]+$/;
+
+/** What the exchange decision is asked (a Cedar request built by the caller). */
+export interface ExchangeAuthorizationRequest {
+  principal: EntityUid;
+  action: 'exchange';
+  resource: { audience: string };
+  context: {
+    /** The subject token's `sub`. */
+    subject: string;
+    /** The scopes the new token would carry. */
+    scopes: string[];
+    /** The new token's actor chain, outermost (newest) first. */
+    actors: string[];
+  };
+}
+
+/** RFC 8693 §2.2.1 / RFC 6749 §5.1 successful token response. */
+export interface TokenResponse {
+  access_token: string;
+  issued_token_type: typeof TOKEN_TYPE_ACCESS_TOKEN;
+  token_type: 'Bearer';
+  expires_in: number;
+  scope: string;
+}
+
+export interface ExchangeTokenOptions {
+  form: StsForm;
+  /** The authenticated client making the exchange. */
+  client: StsClient;
+  /** The form's `subject_token`, already verified by the caller. */
+  verifiedSubject: VerifiedToken;
+  /** The form's `actor_token`, verified; required exactly when the form has one. */
+  verifiedActor?: VerifiedToken;
+  issuer: TokenIssuer;
+  /** The Cedar decision: may this client exchange this subject's token for this audience? */
+  authorize: (request: ExchangeAuthorizationRequest) => Promise<boolean>;
+  /** Lifetime of the new token (default the issuer's); it never outlives the subject token. */
+  ttlSec?: number;
+}
+
+export interface IssueForClientOptions {
+  client: StsClient;
+  issuer: TokenIssuer;
+  /** Requested space-separated scopes (default all the client's scopes). */
+  scope?: string;
+  /** Requested audience (default the client's only audience, if it has exactly one). */
+  audience?: string;
+  ttlSec?: number;
+}
+
+/**
+ * RFC 8693 token exchange: a new access token for the subject, for one audience, with the
+ * client (or the actor token's subject) recorded as the newest actor in `act`.
+ *
+ * @example
+ * const response = await exchangeToken({ form, client, verifiedSubject, issuer, authorize });
+ */
+export async function exchangeToken(options: ExchangeTokenOptions): Promise<TokenResponse> {
+  const { form, client, verifiedSubject: subject, verifiedActor, issuer } = options;
+  const param = (name: string): string | undefined => readFormParam(form, name);
+
+  const grantType = param('grant_type');
+  if (grantType === undefined) throw invalidRequest('grant_type is required');
+  if (grantType !== GRANT_TYPE_TOKEN_EXCHANGE) throw new VerityError('ERR_STS_UNSUPPORTED_GRANT_TYPE', 'This grant type is not supported here');
+  if (param('subject_token') === undefined) throw invalidRequest('subject_token is required');
+  const subjectTokenType = param('subject_token_type');
+  if (subjectTokenType === undefined || !SUBJECT_TOKEN_TYPES.has(subjectTokenType)) throw invalidRequest('subject_token_type is missing or unsupported');
+  // RFC 8693 §2.1: actor_token_type is required with actor_token and forbidden without it.
+  const hasActorToken = param('actor_token') !== undefined;
+  const actorTokenType = param('actor_token_type');
+  if (hasActorToken !== (actorTokenType !== undefined)) throw invalidRequest('actor_token and actor_token_type go together');
+  if (actorTokenType !== undefined && !SUBJECT_TOKEN_TYPES.has(actorTokenType)) throw invalidRequest('actor_token_type is unsupported');
+  if (hasActorToken !== (verifiedActor !== undefined)) throw new TypeError('exchangeToken: verifiedActor must be given exactly when the form has an actor_token');
+  const requestedType = param('requested_token_type');
+  if (requestedType !== undefined && requestedType !== TOKEN_TYPE_ACCESS_TOKEN && requestedType !== TOKEN_TYPE_JWT) throw invalidRequest('requested_token_type is unsupported');
+
+  const audience = readTarget(form);
+  checkAudience(client, audience);
+  const requested = parseScope(param('scope'));
+  const scopes = grantScopes(requested, [subject.scopes, client.scopes]);
+
+  const actorSub = verifiedActor?.subject ?? client.principal.id;
+  checkMayAct(subject, actorSub);
+  const actors: [string, ...string[]] = [actorSub, ...subject.actors];
+  if (actors.length > MAX_ACTOR_CHAIN) throw new VerityError('ERR_STS_INVALID_GRANT', 'The delegation chain is too long');
+
+  const allowed = await options.authorize({
+    principal: client.principal,
+    action: 'exchange',
+    resource: { audience },
+    context: { subject: subject.subject, scopes, actors },
+  });
+  if (allowed !== true) throw new VerityError('ERR_STS_EXCHANGE_DENIED', 'The token exchange is not permitted');
+
+  const issued = await issuer.issue({
+    subject: subject.subject,
+    audience,
+    scopes,
+    clientId: client.id,
+    act: toActorClaim(actors),
+    // The new token never outlives the one it was exchanged for.
+    notAfter: subject.expiresAt,
+    ...(options.ttlSec === undefined ? {} : { ttlSec: options.ttlSec }),
+  });
+  return toTokenResponse(issued);
+}
+
+/**
+ * The client_credentials grant (RFC 6749 §4.4): a token whose subject is the client's own principal.
+ *
+ * @example
+ * const response = await issueForClient({ client, issuer, scope: 'orders:read' });
+ */
+export async function issueForClient(options: IssueForClientOptions): Promise<TokenResponse> {
+  const { client, issuer } = options;
+  let audience = options.audience;
+  if (audience === undefined) {
+    if (client.audiences.length !== 1) throw invalidRequest('audience is required');
+    audience = client.audiences[0] as string;
+  }
+  checkAudience(client, audience);
+  const scopes = grantScopes(parseScope(options.scope), [client.scopes]);
+  const issued = await issuer.issue({
+    // RFC 9068 §2.2: without a resource owner, `sub` identifies the client; ours is its Cedar principal id.
+    subject: client.principal.id,
+    audience,
+    scopes,
+    clientId: client.id,
+    ...(options.ttlSec === undefined ? {} : { ttlSec: options.ttlSec }),
+  });
+  return toTokenResponse(issued);
+}
+
+/** Exactly one target: one `audience` or one `resource` (an absolute URI without fragment, RFC 8707 §2). */
+function readTarget(form: StsForm): string {
+  let audience: string | undefined;
+  let resource: string | undefined;
+  try {
+    audience = readFormParam(form, 'audience');
+    resource = readFormParam(form, 'resource');
+  } catch {
+    throw invalidRequest('Exactly one audience or resource is required');
+  }
+  if ((audience === undefined) === (resource === undefined)) throw invalidRequest('Exactly one audience or resource is required');
+  if (resource !== undefined && (!URL.canParse(resource) || resource.includes('#'))) throw new VerityError('ERR_STS_INVALID_TARGET', 'The resource must be an absolute URI without a fragment');
+  return (audience ?? resource) as string;
+}
+
+function checkAudience(client: StsClient, audience: string): void {
+  if (!client.audiences.includes(audience)) throw new VerityError('ERR_STS_INVALID_TARGET', 'The client may not request tokens for this audience');
+}
+
+function parseScope(scope: string | undefined): string[] | undefined {
+  if (scope === undefined) return undefined;
+  const tokens = scope.split(' ');
+  if (tokens.some((token) => !SCOPE_TOKEN.test(token))) throw new VerityError('ERR_STS_INVALID_SCOPE', 'The scope is malformed');
+  return [...new Set(tokens)];
+}
+
+/**
+ * Requested scopes must lie inside every allowed set; with none requested, the intersection of
+ * them all is granted. An empty grant is refused: it would carry identity without any purpose.
+ */
+function grantScopes(requested: string[] | undefined, allowedSets: readonly string[][]): string[] {
+  const allowed = allowedSets.map((set) => new Set(set));
+  const inAll = (scope: string): boolean => allowed.every((set) => set.has(scope));
+  if (requested !== undefined) {
+    if (!requested.every(inAll)) throw new VerityError('ERR_STS_INVALID_SCOPE', 'The requested scope exceeds what may be granted');
+    return requested;
+  }
+  const granted = [...new Set(allowedSets[0] ?? [])].filter(inAll);
+  if (granted.length === 0) throw new VerityError('ERR_STS_INVALID_SCOPE', 'No scope can be granted');
+  return granted;
+}
+
+/** RFC 8693 §4.4: when the subject token names who may act for it, only that party may. */
+function checkMayAct(subject: VerifiedToken, actorSub: string): void {
+  const mayAct = subject.claims['may_act'];
+  if (mayAct === undefined) return;
+  const allowedSub = typeof mayAct === 'object' && mayAct !== null ? (mayAct as Record<string, unknown>)['sub'] : undefined;
+  if (allowedSub !== actorSub) throw new VerityError('ERR_STS_EXCHANGE_DENIED', 'The token exchange is not permitted');
+}
+
+/** Outermost actor first → `{ sub: newest, act: { sub: previous, ... } }` (RFC 8693 §4.1). */
+function toActorClaim([newest, ...previous]: [string, ...string[]]): ActorClaim {
+  const [next, ...rest] = previous;
+  return next === undefined ? { sub: newest } : { sub: newest, act: toActorClaim([next, ...rest]) };
+}
+
+function toTokenResponse(issued: IssuedToken): TokenResponse {
+  return {
+    access_token: issued.token,
+    issued_token_type: TOKEN_TYPE_ACCESS_TOKEN,
+    token_type: 'Bearer',
+    expires_in: issued.claims.exp - issued.claims.iat,
+    scope: issued.claims.scope,
+  };
+}
+
+function invalidRequest(message: string): VerityError {
+  return new VerityError('ERR_STS_INVALID_REQUEST', message);
+}
