@@ -28,8 +28,9 @@ const ALLOWED: Record<string, (specifier: string) => boolean> = {
   core: (s) => s.startsWith('.') || ['node:crypto', 'node:v8', '@cedar-policy/cedar-wasm/nodejs'].includes(s),
   identity: (s) => s.startsWith('.') || s.startsWith('node:') || s === '@verity/core' || s === 'jose',
   store: (s) => s.startsWith('.') || s === '@verity/core' || s === '@electric-sql/pglite' || s === 'pg',
-  server: (s) => s.startsWith('.') || s.startsWith('node:') || ['@verity/core', '@verity/store', 'fastify'].includes(s),
-  cli: (s) => s.startsWith('.') || s.startsWith('node:') || ['@verity/core', '@verity/server', '@verity/server/policy-folder'].includes(s),
+  server: (s) => s.startsWith('.') || s.startsWith('node:') || ['@verity/core', '@verity/identity', '@verity/store', 'fastify'].includes(s),
+  // jose, for `verity token inspect` (decoding only, no verification).
+  cli: (s) => s.startsWith('.') || s.startsWith('node:') || ['@verity/core', '@verity/server', '@verity/server/policy-folder', 'jose'].includes(s),
 };
 
 describe('layering', () => {

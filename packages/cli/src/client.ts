@@ -19,11 +19,20 @@ export const tenantOption: Readonly<Record<string, OptionSpec>> = {
 /** Text shared by remote commands' help. */
 export const remoteDetails = 'Authenticates with the credential in VERITY_ADMIN_TOKEN (sent as a Bearer token, never printed).';
 
+/** One request's payload and extras; `body` is sent as JSON, `form` as a form-urlencoded body (OAuth endpoints). */
+export interface RequestOptions {
+  body?: unknown;
+  form?: Readonly<Record<string, string | undefined>>;
+  query?: Record<string, string | undefined>;
+  /** Extra headers, e.g. a client's Basic credentials; they win over the client's own. */
+  headers?: Readonly<Record<string, string>>;
+}
+
 export interface VerityClient {
   /** The server's base URL without credentials, safe to print. */
   readonly url: string;
   /** Sends one request; resolves to the parsed JSON answer or throws CliError. */
-  request<T>(method: string, path: string, options?: { body?: unknown; query?: Record<string, string | undefined> }): Promise<T>;
+  request<T>(method: string, path: string, options?: RequestOptions): Promise<T>;
 }
 
 export interface CreateClientOptions {
@@ -66,7 +75,7 @@ export function createClient(options: CreateClientOptions): VerityClient {
   const root = base.href.replace(/\/+$/, '');
   return {
     url: root,
-    async request<T>(method: string, path: string, opts: { body?: unknown; query?: Record<string, string | undefined> } = {}) {
+    async request<T>(method: string, path: string, opts: RequestOptions = {}) {
       const target = new URL(root + path);
       for (const [key, value] of Object.entries(opts.query ?? {})) if (value !== undefined) target.searchParams.set(key, value);
       const headers: Record<string, string> = { accept: 'application/json' };
@@ -75,7 +84,11 @@ export function createClient(options: CreateClientOptions): VerityClient {
       if (opts.body !== undefined) {
         headers['content-type'] = 'application/json';
         init.body = JSON.stringify(opts.body);
+      } else if (opts.form !== undefined) {
+        headers['content-type'] = 'application/x-www-form-urlencoded';
+        init.body = formEncode(opts.form);
       }
+      Object.assign(headers, opts.headers);
       if (options.signal) init.signal = options.signal;
       let response: Response;
       try {
@@ -93,11 +106,22 @@ export function createClient(options: CreateClientOptions): VerityClient {
   };
 }
 
-/** A client configured from `--url`, VERITY_URL and VERITY_ADMIN_TOKEN. */
-export function clientFromArgs(args: ParsedArgs, io: CommandIo): VerityClient {
+/** `application/x-www-form-urlencoded` (WHATWG URLSearchParams rules); undefined values are left out. */
+export function formEncode(fields: Readonly<Record<string, string | undefined>>): string {
+  const params = new URLSearchParams();
+  for (const [key, value] of Object.entries(fields)) if (value !== undefined) params.append(key, value);
+  return params.toString();
+}
+
+/**
+ * A client configured from `--url` and VERITY_URL. It sends VERITY_ADMIN_TOKEN unless
+ * `credential` is `'none'` (OAuth endpoints, where the caller authenticates per request).
+ */
+export function clientFromArgs(args: ParsedArgs, io: CommandIo, credential: 'admin' | 'none' = 'admin'): VerityClient {
   const flag = args.values['url'];
   const url = typeof flag === 'string' ? flag : (io.env['VERITY_URL'] ?? DEFAULT_URL);
-  return createClient({ url, token: io.env['VERITY_ADMIN_TOKEN'], fetch: io.fetch, signal: io.signal });
+  const token = credential === 'admin' ? io.env['VERITY_ADMIN_TOKEN'] : undefined;
+  return createClient({ url, token, fetch: io.fetch, signal: io.signal });
 }
 
 /** The required `--tenant` value, URL-encoded for a path segment. */

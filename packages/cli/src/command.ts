@@ -14,6 +14,8 @@ export interface CommandIo {
   cwd: string;
   /** Aborted on SIGINT/SIGTERM: `serve` closes, `audit tail --follow` stops, requests are cancelled. */
   signal?: AbortSignal;
+  /** Standard input, for commands that read a file argument given as `-` (e.g. a token). */
+  stdin?: AsyncIterable<string | Uint8Array>;
 }
 
 /** One flag, in the shape `util.parseArgs` takes plus help text. */
@@ -23,11 +25,13 @@ export interface OptionSpec {
   description: string;
   /** Placeholder shown in help for string options (`--port N`). */
   valueName?: string;
+  /** The flag may be given more than once; its value is then an array of strings. */
+  multiple?: boolean;
 }
 
 /** Parsed flags and positionals, positionals already checked against `Command.arguments`. */
 export interface ParsedArgs {
-  values: Readonly<Record<string, string | boolean | undefined>>;
+  values: Readonly<Record<string, string | boolean | readonly string[] | undefined>>;
   positionals: readonly string[];
 }
 
@@ -40,6 +44,8 @@ export interface Command {
   usage: string;
   /** Required positional arguments, by placeholder name; the count is enforced. */
   arguments: readonly string[];
+  /** Optional positional arguments after the required ones (`[FILE]`), at most this many. */
+  optionalArguments?: readonly string[];
   /** Flags besides the shared `--help` and `--json`. */
   options: Readonly<Record<string, OptionSpec>>;
   /** Longer help text printed after the options, if any. */

@@ -23,7 +23,8 @@ export const EXIT_CODE_HELP = [
 function flagLine(name: string, spec: OptionSpec): [string, string] {
   const short = spec.short ? `-${spec.short}, ` : '    ';
   const value = spec.type === 'string' ? ` ${spec.valueName ?? 'VALUE'}` : '';
-  return [`${short}--${name}${value}`, spec.description];
+  const description = spec.multiple ? `${spec.description} (repeatable)` : spec.description;
+  return [`${short}--${name}${value}${spec.multiple ? '…' : ''}`, description];
 }
 
 function columns(rows: ReadonlyArray<[string, string]>): string[] {
@@ -48,7 +49,10 @@ export function listHelp(commands: readonly Command[], group?: string): string {
     lines.push(
       '',
       'Remote commands talk to --url (env VERITY_URL, default http://127.0.0.1:8181) and',
-      'authenticate with VERITY_ADMIN_TOKEN. Every command takes --json and --help.',
+      'authenticate with VERITY_ADMIN_TOKEN; token issue, token exchange and token revoke',
+      '--token-file authenticate as a token-service client with VERITY_CLIENT_ID and',
+      'VERITY_CLIENT_SECRET. Every command takes --json and --help. Credentials and tokens are',
+      'never printed, except the token that token issue or token exchange was asked for.',
       '',
       ...EXIT_CODE_HELP,
     );

@@ -17,4 +17,5 @@ process.exitCode = await runCli(process.argv.slice(2), {
   fetch: globalThis.fetch,
   cwd: process.cwd(),
   signal: controller.signal,
+  stdin: process.stdin,
 });

@@ -73,7 +73,8 @@ describe.each(commands.map((c) => [c.name, c] as const))('verity %s', (name, com
   });
 
   it('a wrong number of arguments exits 2', async () => {
-    const args = command.arguments.length === 0 ? ['extra'] : [];
+    const most = command.arguments.length + (command.optionalArguments?.length ?? 0);
+    const args = command.arguments.length === 0 ? Array.from({ length: most + 1 }, () => 'extra') : [];
     const { code, err } = await run([...argv, ...args]);
     expect(code).toBe(EXIT.USAGE);
     expect(err).toMatch(command.arguments.length === 0 ? /unexpected argument extra/ : /missing/);

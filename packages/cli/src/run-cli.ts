@@ -22,7 +22,7 @@ function parse(command: Command, rest: string[]): ParsedArgs {
   const options = Object.fromEntries(
     Object.entries({ ...command.options, ...sharedOptions }).map(([name, spec]) => [
       name,
-      spec.short === undefined ? { type: spec.type } : { type: spec.type, short: spec.short },
+      { type: spec.type, ...(spec.short === undefined ? {} : { short: spec.short }), ...(spec.multiple ? { multiple: true } : {}) },
     ]),
   );
   let parsed: ReturnType<typeof parseArgs>;
@@ -32,8 +32,10 @@ function parse(command: Command, rest: string[]): ParsedArgs {
     throw usageError(`${(error as Error).message} (see 'verity ${command.name} --help')`);
   }
   const expected = command.arguments;
-  if (parsed.positionals.length !== expected.length) {
-    const what = parsed.positionals.length < expected.length ? `missing ${expected.slice(parsed.positionals.length).join(' ')}` : `unexpected argument ${parsed.positionals[expected.length]}`;
+  const most = expected.length + (command.optionalArguments?.length ?? 0);
+  const count = parsed.positionals.length;
+  if (count < expected.length || count > most) {
+    const what = count < expected.length ? `missing ${expected.slice(count).join(' ')}` : `unexpected argument ${parsed.positionals[most]}`;
     throw usageError(`${what} (usage: verity ${command.name} ${command.usage})`);
   }
   return { values: parsed.values as ParsedArgs['values'], positionals: parsed.positionals };

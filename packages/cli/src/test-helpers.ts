@@ -49,6 +49,12 @@ export interface FakeServer {
   close(): Promise<void>;
 }
 
+/** JSON bodies parsed; form bodies (the OAuth endpoints) as a plain object of their fields. */
+function parseBody(raw: string, contentType: string | undefined): unknown {
+  if (contentType?.startsWith('application/x-www-form-urlencoded')) return Object.fromEntries(new URLSearchParams(raw));
+  return JSON.parse(raw);
+}
+
 /** A real node:http server answering `routes` (keyed `METHOD /path`), 404 `{code,message}` otherwise. */
 export async function startFakeServer(routes: Record<string, Route | Reply>): Promise<FakeServer> {
   const requests: RecordedRequest[] = [];
@@ -62,7 +68,7 @@ export async function startFakeServer(routes: Record<string, Route | Reply>): Pr
         path: url.pathname,
         query: Object.fromEntries(url.searchParams),
         headers: req.headers,
-        body: raw === '' ? undefined : JSON.parse(raw),
+        body: raw === '' ? undefined : parseBody(raw, req.headers['content-type']),
       };
       requests.push(recorded);
       const route = routes[`${recorded.method} ${recorded.path}`];

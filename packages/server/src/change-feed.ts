@@ -7,7 +7,9 @@ import type { Database } from '@verity/store';
 
 export const CHANGES_CHANNEL = 'verity_changes';
 
-export type ChangeKind = 'policy' | 'entities';
+export type ChangeKind = 'policy' | 'entities' | 'identity' | 'revocation';
+
+const KINDS = new Set<string>(['policy', 'entities', 'identity', 'revocation']);
 
 export interface Change {
   tenant: string;
@@ -29,8 +31,8 @@ export interface ChangeHandlers {
 
 function parseChange(payload: string): Change | null {
   try {
-    const value = JSON.parse(payload) as Partial<Change>;
-    if (typeof value.tenant === 'string' && (value.kind === 'policy' || value.kind === 'entities')) return { tenant: value.tenant, kind: value.kind };
+    const value = JSON.parse(payload) as { tenant?: unknown; kind?: ChangeKind };
+    if (typeof value.tenant === 'string' && typeof value.kind === 'string' && KINDS.has(value.kind)) return { tenant: value.tenant, kind: value.kind };
   } catch {
     // Not ours, or damaged: treat as a resync below.
   }

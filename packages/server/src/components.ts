@@ -11,6 +11,7 @@ import { createCredentialService } from './admin/credentials.js';
 import { createAdminAuthorizer, ensureSystemTenant } from './admin/system-tenant.js';
 import type { Components } from './http/context.js';
 import { startChangeFeed } from './change-feed.js';
+import { createIdentityService, type IdentityService } from './identity/identity-service.js';
 
 let sharedEngine: Engine | undefined;
 
@@ -26,12 +27,17 @@ export async function createComponents(config: Readonly<ServerConfig>, db: Datab
   });
   // The feed is started first so the services can publish through it; what it invalidates is
   // looked up when a change arrives (a notification may come before both services exist).
-  const caches: { policies?: PolicyService; entities?: EntityService } = {};
+  const caches: { policies?: PolicyService; entities?: EntityService; identity?: IdentityService } = {};
   const feed = await startChangeFeed(db, {
-    onChange: ({ tenant, kind }) => (kind === 'policy' ? caches.policies?.invalidate(tenant) : caches.entities?.invalidate(tenant)),
+    onChange: ({ tenant, kind }) => {
+      if (kind === 'policy') caches.policies?.invalidate(tenant);
+      else if (kind === 'entities') caches.entities?.invalidate(tenant);
+      else void caches.identity?.onChange(tenant, kind);
+    },
     onResync: () => {
       caches.policies?.invalidateAll();
       caches.entities?.invalidateAll();
+      void caches.identity?.reloadAll();
     },
   });
   const policies = (caches.policies = createPolicyService(store, engine, { publish: feed.publish }));
@@ -39,7 +45,8 @@ export async function createComponents(config: Readonly<ServerConfig>, db: Datab
   const decisions = createDecisionService({ engine, policies, entities, audit });
   const search = createSearchService(store, policies, decisions);
   const credentials = createCredentialService(store);
+  const identity = (caches.identity = await createIdentityService({ store, audit, publish: feed.publish }));
   const admin = createAdminAuthorizer(decisions, audit);
   await ensureSystemTenant(store, policies);
-  return { config, store, engine, policies, entities, decisions, search, credentials, admin, audit, changes: feed };
+  return { config, store, engine, policies, entities, decisions, search, credentials, admin, audit, identity, changes: feed };
 }

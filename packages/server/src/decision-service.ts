@@ -12,6 +12,7 @@ import {
   VerityError,
   type AuthzenEvaluationRequest,
   type CedarRequest,
+  type CedarValue,
   type DecisionRecord,
   type Engine,
   type Entity,
@@ -30,6 +31,11 @@ export interface DecisionMeta {
 /** Which decisions go to the audit: all (default), only denies (hot-path permission checks), none (search). */
 export type AuditMode = 'always' | 'deny-only' | 'never';
 
+export interface VerifiedSubject {
+  entities: Entity[];
+  context: Record<string, CedarValue>;
+}
+
 export interface DecideInput {
   tenant: string;
   cedar: CedarRequest;
@@ -40,8 +46,12 @@ export interface DecideInput {
 
 export interface DecisionService {
   decide(input: DecideInput): Promise<DecisionRecord>;
-  /** Map an AuthZEN request with the tenant's settings and decide it. */
-  decideAuthzen(tenant: string, request: AuthzenEvaluationRequest, meta: DecisionMeta, audit?: AuditMode): Promise<DecisionRecord>;
+  /**
+   * Map an AuthZEN request with the tenant's settings and decide it. `verified` carries what a
+   * verified subject token says: its principal and groups as entities, and context entries that
+   * win over the caller's (they are verified, the caller's are not).
+   */
+  decideAuthzen(tenant: string, request: AuthzenEvaluationRequest, meta: DecisionMeta, audit?: AuditMode, verified?: VerifiedSubject): Promise<DecisionRecord>;
   /** Warm the entity cache for many requests with one store query (batches). */
   prefetch(tenant: string, requests: readonly AuthzenEvaluationRequest[]): Promise<void>;
 }
@@ -118,10 +128,11 @@ export function createDecisionService(options: DecisionServiceOptions): Decision
       if (uids.size > 0) await entities.getMany(tenant, [...uids.values()]);
     },
 
-    async decideAuthzen(tenant, request, meta, auditMode) {
+    async decideAuthzen(tenant, request, meta, auditMode, verified) {
       const active = await policies.active(tenant);
       const mapped = mapEvaluationRequest(request, active.tenant.settings);
-      return decideWith(active, { tenant, cedar: mapped.cedar, entities: { overlays: mapped.overlays, provided: [] }, meta, ...(auditMode ? { audit: auditMode } : {}) });
+      const cedar = verified ? { ...mapped.cedar, context: { ...mapped.cedar.context, ...verified.context } } : mapped.cedar;
+      return decideWith(active, { tenant, cedar, entities: { overlays: mapped.overlays, provided: verified?.entities ?? [] }, meta, ...(auditMode ? { audit: auditMode } : {}) });
     },
   };
 }

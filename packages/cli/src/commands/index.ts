@@ -4,6 +4,9 @@ import { auditTail } from './audit-tail.js';
 import { auditVerify } from './audit-verify.js';
 import { authorize } from './authorize.js';
 import { entitiesImport } from './entities-import.js';
+import { identitySourceAdd } from './identity-source-add.js';
+import { identitySourceList } from './identity-source-list.js';
+import { identitySourceRemove } from './identity-source-remove.js';
 import { policyActivate } from './policy-activate.js';
 import { policyDiff } from './policy-diff.js';
 import { policyPush } from './policy-push.js';
@@ -13,6 +16,10 @@ import { policyVersions } from './policy-versions.js';
 import { serve } from './serve.js';
 import { tenantCreate } from './tenant-create.js';
 import { tenantList } from './tenant-list.js';
+import { tokenExchange } from './token-exchange.js';
+import { tokenInspect } from './token-inspect.js';
+import { tokenIssue } from './token-issue.js';
+import { tokenRevoke } from './token-revoke.js';
 
 export const commands: readonly Command[] = [
   serve,
@@ -28,4 +35,11 @@ export const commands: readonly Command[] = [
   authorize,
   auditTail,
   auditVerify,
+  identitySourceAdd,
+  identitySourceList,
+  identitySourceRemove,
+  tokenIssue,
+  tokenExchange,
+  tokenRevoke,
+  tokenInspect,
 ];

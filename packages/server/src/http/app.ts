@@ -9,6 +9,7 @@ import { authzenMetadata, registerAuthzenRoutes } from './authzen-routes.js';
 import { registerCedarRoutes } from './cedar-routes.js';
 import { registerAdminRoutes } from './admin-routes.js';
 import { registerDataRoutes } from './data-routes.js';
+import { registerIdentityRoutes } from './identity-routes.js';
 import { tenantParam, type Components } from './context.js';
 
 const REQUEST_ID = /^[\w.:@/+=-]{1,128}$/;
@@ -62,5 +63,6 @@ export async function buildApp(c: Components): Promise<FastifyInstance> {
   registerCedarRoutes(app, c);
   registerAdminRoutes(app, c);
   registerDataRoutes(app, c);
+  registerIdentityRoutes(app, c);
   return app;
 }

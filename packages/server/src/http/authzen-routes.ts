@@ -2,6 +2,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import {
   isVerityError,
+  VerityError,
   parseEvaluationRequest,
   parseEvaluationsRequest,
   parseSearchRequest,
@@ -10,6 +11,7 @@ import {
   type SearchKind,
 } from '@verity/core';
 import { metaOf, requireDecide, type Components } from './context.js';
+import type { VerifiedSubject } from '../decision-service.js';
 
 /** The decision's identity and provenance, in the response `context` (AuthZEN §6.2). */
 function decisionContext(record: DecisionRecord) {
@@ -17,6 +19,39 @@ function decisionContext(record: DecisionRecord) {
     id: record.decisionId,
     reason_admin: { policy_version: record.policyVersion, determining_policies: record.reasons, errors: record.errors },
   };
+}
+
+const JWT_SHAPE = /^[\w-]+\.[\w-]+\.[\w-]*$/;
+
+/**
+ * A token-in request's subject token: the body's `token`, or — only when decisions are open,
+ * since otherwise `Authorization` carries the PEP's own credential — a JWT bearer.
+ */
+function subjectTokenOf(c: Components, request: FastifyRequest): unknown {
+  const body = request.body as Record<string, unknown> | undefined;
+  if (body && typeof body === 'object' && 'token' in body) return body.token;
+  if (c.config.decisionAuth !== 'open') return undefined;
+  const match = /^Bearer\s+(\S+)$/i.exec(request.headers.authorization ?? '');
+  return match?.[1] && JWT_SHAPE.test(match[1]) ? match[1] : undefined;
+}
+
+/**
+ * Verify the request's subject token, if it has one, and put its principal in as the subject.
+ * A request may name a subject or carry a token, not both: the token is who is asking.
+ */
+async function withTokenSubject(c: Components, request: FastifyRequest, tenant: string): Promise<{ body: unknown; verified?: VerifiedSubject }> {
+  const token = subjectTokenOf(c, request);
+  if (token === undefined) return { body: request.body };
+  const verified = await c.identity.verifySubjectToken(tenant, token, metaOf(request));
+  const body = { ...(request.body as Record<string, unknown>) };
+  if (body.subject !== undefined) throw new VerityError('ERR_DECISION_INVALID_REQUEST', 'send a subject or a token, not both');
+  const items = body.evaluations;
+  if (Array.isArray(items) && items.some((item) => typeof item === 'object' && item !== null && 'subject' in item)) {
+    throw new VerityError('ERR_DECISION_INVALID_REQUEST', 'with a token, evaluations may not name their own subject');
+  }
+  delete body.token;
+  body.subject = { type: verified.principal.uid.type, id: verified.principal.uid.id };
+  return { body, verified: { entities: [verified.principal, ...verified.parents], context: verified.context } };
 }
 
 /**
@@ -27,7 +62,9 @@ export function registerAuthzenRoutes(app: FastifyInstance, c: Components, tenan
   app.post('/access/v1/evaluation', async (request) => {
     const tenant = tenantOf(request);
     await requireDecide(c, request, tenant);
-    const record = await c.decisions.decideAuthzen(tenant, parseEvaluationRequest(request.body), metaOf(request));
+    await c.policies.active(tenant);
+    const { body, verified } = await withTokenSubject(c, request, tenant);
+    const record = await c.decisions.decideAuthzen(tenant, parseEvaluationRequest(body), metaOf(request), undefined, verified);
     return { decision: record.decision === 'allow', context: decisionContext(record) };
   });
 
@@ -37,9 +74,10 @@ export function registerAuthzenRoutes(app: FastifyInstance, c: Components, tenan
     // Resolve the tenant before anything else, so an unknown tenant is a 404 even when every
     // item is invalid on its own.
     await c.policies.active(tenant);
-    const batch = parseEvaluationsRequest(request.body);
+    const { body, verified } = await withTokenSubject(c, request, tenant);
+    const batch = parseEvaluationsRequest(body);
     const meta = metaOf(request);
-    const options = (request.body as { options?: { verity_context?: unknown } }).options;
+    const options = (body as { options?: { verity_context?: unknown } }).options;
     // Items carry only `decision` unless asked: the interop harness compares items exactly.
     const withContext = !batch.batch || options?.verity_context === true;
     await c.decisions.prefetch(tenant, batch.evaluations.filter((item): item is AuthzenEvaluationRequest => !isVerityError(item)));
@@ -50,7 +88,7 @@ export function registerAuthzenRoutes(app: FastifyInstance, c: Components, tenan
         if (batch.semantic === 'deny_on_first_deny') break;
         continue;
       }
-      const record = await c.decisions.decideAuthzen(tenant, item, meta);
+      const record = await c.decisions.decideAuthzen(tenant, item, meta, undefined, verified);
       const allowed = record.decision === 'allow';
       evaluations.push(withContext ? { decision: allowed, context: decisionContext(record) } : { decision: allowed });
       if ((batch.semantic === 'deny_on_first_deny' && !allowed) || (batch.semantic === 'permit_on_first_permit' && allowed)) break;

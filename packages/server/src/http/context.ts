@@ -12,6 +12,7 @@ import type { PolicyService } from '../policy-service.js';
 import type { SearchService } from '../search-service.js';
 import type { Engine } from '@verity/core';
 import type { ChangeFeed } from '../change-feed.js';
+import type { IdentityService } from '../identity/identity-service.js';
 
 export interface Components {
   config: Readonly<ServerConfig>;
@@ -25,6 +26,7 @@ export interface Components {
   admin: AdminAuthorizer;
   audit: AuditWriter;
   changes: ChangeFeed;
+  identity: IdentityService;
 }
 
 const TIER = /^[A-Za-z0-9._:/-]{1,64}$/;

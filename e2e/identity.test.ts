@@ -1,0 +1,159 @@
+/**
+ * Token-in decisions against a real external OpenID provider (oidc-provider, via discovery),
+ * the JWT attack suite over HTTP (each refused with 401, a stable code, and an audit record),
+ * and revocation checked at decision time and kept across a restart.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { decodeJwt, exportJWK, generateKeyPair, SignJWT, type JWTPayload } from 'jose';
+import { createClient, startTestServer, type Client } from './helpers/verity.js';
+import { API_AUDIENCE, startTestIssuer, type TestIssuer } from './helpers/oidc-issuer.js';
+
+const POLICIES = `@id("users-read") permit(principal is User, action == Action::"read", resource);
+@id("editors-write") permit(principal in Group::"editors", action == Action::"write", resource) when { context has scopes && context.scopes.contains("todos:write") };`;
+
+let idp: TestIssuer;
+let other: TestIssuer;
+let server: Awaited<ReturnType<typeof startTestServer>>;
+let pdp: Client;
+
+const source = (issuer: string) => ({ issuer, keys: { kind: 'discovery' }, audiences: [API_AUDIENCE], claims: { principalType: 'User', groupsClaim: 'groups', context: { scopes: 'scope' } } });
+const ask = (token: string, action = 'read', tenant = 'acme') => pdp.post(`/tenants/${tenant}/access/v1/evaluation`, { token, action: { name: action }, resource: { type: 'Todo', id: 't1' } });
+
+beforeAll(async () => {
+  [idp, other] = await Promise.all([startTestIssuer(), startTestIssuer({ groups: ['editors'] })]);
+  server = await startTestServer({ decisionAuth: 'open' });
+  pdp = createClient(server.url, null);
+  for (const [tenant, issuer] of [['acme', idp.issuer], ['globex', other.issuer]] as const) {
+    expect((await server.admin.post('/admin/v1/tenants', { id: tenant })).status).toBe(201);
+    expect((await server.admin.post(`/admin/v1/tenants/${tenant}/policies`, { files: { 'p.cedar': POLICIES } })).status).toBe(201);
+    expect((await server.admin.request('PUT', `/admin/v1/tenants/${tenant}/identity-sources/corp`, source(issuer))).status).toBe(200);
+  }
+});
+
+afterAll(async () => {
+  await server?.close();
+  await idp?.close();
+  await other?.close();
+});
+
+/** Sign claims as the issuer would (we hold its key), with header overrides for attacks. */
+async function forge(claims: { [K in keyof JWTPayload]?: JWTPayload[K] | undefined } & Record<string, unknown>, header: Record<string, unknown> = {}, key = idp.privateKey): Promise<string> {
+  const now = Math.floor(Date.now() / 1000);
+  // jose signs an unknown `crit` extension only when told it is "recognized" (by the signer).
+  const crit = Array.isArray(header.crit) ? Object.fromEntries((header.crit as string[]).map((name) => [name, true])) : undefined;
+  return new SignJWT({ iss: idp.issuer, aud: API_AUDIENCE, sub: 'mallory', iat: now, exp: now + 300, jti: crypto.randomUUID(), ...claims } as JWTPayload)
+    .setProtectedHeader({ alg: 'RS256', kid: idp.kid, ...header } as never)
+    .sign(key, crit ? { crit } : {});
+}
+
+describe('token-in decisions with an external OpenID provider', () => {
+  it('verifies a real token through discovery and maps its claims to the principal', async () => {
+    const token = await idp.accessToken('todos:read todos:write');
+    const read = await ask(token);
+    expect(read.body).toMatchObject({ decision: true, context: { reason_admin: { determining_policies: ['users-read'] } } });
+    expect((await ask(token, 'write')).body.decision).toBe(true);
+    // The same provider without the write scope: the group alone is not enough.
+    expect((await ask(await idp.accessToken('todos:read'), 'write')).body.decision).toBe(false);
+    const events = (await server.admin.get('/admin/v1/tenants/acme/audit?limit=100')).body.events;
+    expect(events.at(-1).principal).toEqual({ type: 'User', id: 'app' });
+  });
+
+  it('takes the token from Authorization when decisions are open, and never with a subject', async () => {
+    const token = await idp.accessToken();
+    const viaHeader = await createClient(server.url, token).post('/tenants/acme/access/v1/evaluation', { action: { name: 'read' }, resource: { type: 'Todo', id: 't1' } });
+    expect(viaHeader.body.decision).toBe(true);
+    const both = await pdp.post('/tenants/acme/access/v1/evaluation', { token, subject: { type: 'User', id: 'x' }, action: { name: 'read' }, resource: { type: 'Todo', id: 't1' } });
+    expect(both.body.code).toBe('ERR_DECISION_INVALID_REQUEST');
+  });
+});
+
+describe('JWT attack suite (each 401 with a stable code, each audited)', async () => {
+  const attacker = await generateKeyPair('RS256', { extractable: true });
+  const attackerJwk = { ...(await exportJWK(attacker.publicKey)), kid: 'attacker' };
+  const b64 = (value: object) => Buffer.from(JSON.stringify(value)).toString('base64url');
+  const cases: Array<[string, () => Promise<string>, string]> = [
+    ['alg none', async () => `${b64({ alg: 'none', typ: 'JWT' })}.${b64({ iss: idp.issuer, aud: API_AUDIENCE, sub: 'mallory', exp: 9_999_999_999 })}.`, 'ERR_TOKEN_ALGORITHM'],
+    ['HS256 signed with the issuer public key', async () => new SignJWT({ iss: idp.issuer, aud: API_AUDIENCE, sub: 'mallory', exp: 9_999_999_999 }).setProtectedHeader({ alg: 'HS256', kid: idp.kid }).sign(Buffer.from(JSON.stringify(idp.publicJwk))), 'ERR_TOKEN_ALGORITHM'],
+    ['expired', () => forge({ exp: Math.floor(Date.now() / 1000) - 3600, iat: Math.floor(Date.now() / 1000) - 7200 }), 'ERR_TOKEN_EXPIRED'],
+    ['nbf in the future', () => forge({ nbf: Math.floor(Date.now() / 1000) + 3600 }), 'ERR_TOKEN_NOT_YET_VALID'],
+    ['wrong iss', () => forge({ iss: 'https://evil.example' }), 'ERR_TOKEN_ISSUER'],
+    ['wrong aud', () => forge({ aud: 'https://other-api.example' }), 'ERR_TOKEN_AUDIENCE'],
+    ['missing exp', () => forge({ exp: undefined }), 'ERR_TOKEN_CLAIMS'],
+    ['unknown kid', () => forge({}, { kid: 'no-such-key' }), 'ERR_TOKEN_UNKNOWN_KEY'],
+    ['kid with path characters', () => forge({}, { kid: '../../../etc/passwd' }), 'ERR_TOKEN_UNKNOWN_KEY'],
+    ['kid with SQL characters', () => forge({}, { kid: "' OR 1=1 --" }), 'ERR_TOKEN_UNKNOWN_KEY'],
+    ['jku header to an attacker key', () => forge({}, { jku: 'http://127.0.0.1:9/jwks.json' }, attacker.privateKey), 'ERR_TOKEN_SIGNATURE'],
+    ['x5u header', () => forge({}, { x5u: 'http://127.0.0.1:9/cert.pem' }, attacker.privateKey), 'ERR_TOKEN_SIGNATURE'],
+    ['embedded jwk header', () => forge({}, { jwk: attackerJwk }, attacker.privateKey), 'ERR_TOKEN_SIGNATURE'],
+    ['unknown crit header', () => forge({}, { crit: ['x-verity-unknown'], 'x-verity-unknown': true }), 'ERR_TOKEN_HEADER'],
+    ['tampered payload', async () => {
+      const [h, , s] = (await forge({})).split('.');
+      return `${h}.${b64({ iss: idp.issuer, aud: API_AUDIENCE, sub: 'admin', exp: 9_999_999_999 })}.${s}`;
+    }, 'ERR_TOKEN_SIGNATURE'],
+    ['truncated', async () => (await forge({})).slice(0, 40), 'ERR_TOKEN_MALFORMED'],
+    ['oversized', () => forge({ padding: 'x'.repeat(17 * 1024) }), 'ERR_TOKEN_TOO_LARGE'],
+    ["a valid token of another tenant's issuer", () => other.accessToken(), 'ERR_TOKEN_ISSUER'],
+  ];
+
+  it.each(cases)('%s', async (_name, make, code) => {
+    const requestId = `attack-${code}-${Math.random().toString(36).slice(2)}`;
+    const answer = await pdp.post('/tenants/acme/access/v1/evaluation', { token: await make(), action: { name: 'read' }, resource: { type: 'Todo', id: 't1' } }, { 'x-request-id': requestId });
+    expect(answer.status).toBe(401);
+    expect(answer.body.code).toBe(code);
+    const [event] = (await server.admin.get(`/admin/v1/tenants/acme/audit?requestId=${requestId}`)).body.events;
+    expect(event).toMatchObject({ decision: 'deny', action: { id: 'authenticate' }, errors: [{ policyId: 'token', message: code }] });
+  });
+});
+
+describe('revocation', () => {
+  it('refuses a revoked token, a revoked subject and a revoked client at decision time', async () => {
+    const byJti = await idp.accessToken();
+    expect((await ask(byJti)).body.decision).toBe(true);
+    const { jti, exp } = decodeJwt(byJti);
+    expect((await server.admin.post('/admin/v1/tenants/acme/revocations', { jti, exp })).status).toBe(201);
+    expect((await ask(byJti)).body.code).toBe('ERR_TOKEN_REVOKED');
+
+    const forged = await forge({ sub: 'erin', iat: Math.floor(Date.now() / 1000) - 5 });
+    expect((await ask(forged)).body.decision).toBe(true);
+    expect((await server.admin.post('/admin/v1/tenants/acme/revocations', { subject: 'erin' })).status).toBe(201);
+    expect((await ask(forged)).body.code).toBe('ERR_TOKEN_REVOKED');
+
+    const clientToken = await forge({ sub: 'frank', client_id: 'mobile', iat: Math.floor(Date.now() / 1000) - 5 });
+    expect((await server.admin.post('/admin/v1/tenants/acme/revocations', { client: 'mobile' })).status).toBe(201);
+    expect((await ask(clientToken)).body.code).toBe('ERR_TOKEN_REVOKED');
+    // Another tenant is not affected by acme's revocations.
+    expect((await server.admin.post('/admin/v1/tenants/acme/revocations', { nonsense: true })).body.code).toBe('ERR_REQUEST_INVALID');
+  });
+
+  it('keeps revocations across a restart', async () => {
+    const dataDir = await mkdtemp(join(tmpdir(), 'verity-identity-'));
+    try {
+      const first = await startTestServer({ dataDir, decisionAuth: 'open' });
+      await first.admin.post('/admin/v1/tenants', { id: 'acme' });
+      await first.admin.post('/admin/v1/tenants/acme/policies', { files: { 'p.cedar': POLICIES } });
+      await first.admin.request('PUT', '/admin/v1/tenants/acme/identity-sources/corp', source(idp.issuer));
+      await first.admin.post('/admin/v1/tenants/acme/revocations', { subject: 'grace' });
+      await first.close();
+      const second = await startTestServer({ dataDir, decisionAuth: 'open' });
+      const token = await forge({ sub: 'grace', iat: Math.floor(Date.now() / 1000) - 60 });
+      const answer = await createClient(second.url, null).post('/tenants/acme/access/v1/evaluation', { token, action: { name: 'read' }, resource: { type: 'Todo', id: 't1' } });
+      expect(answer.body.code).toBe('ERR_TOKEN_REVOKED');
+      await second.close();
+    } finally {
+      await rm(dataDir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('identity sources', () => {
+  it('are validated, listed per tenant and removable', async () => {
+    expect((await server.admin.request('PUT', '/admin/v1/tenants/acme/identity-sources/bad', { ...source(idp.issuer), algorithms: ['none'] })).body.code).toBe('ERR_IDENTITY_SOURCE_INVALID');
+    expect((await server.admin.request('PUT', '/admin/v1/tenants/acme/identity-sources/bad', { ...source(idp.issuer), audiences: [] })).body.code).toBe('ERR_IDENTITY_SOURCE_INVALID');
+    const list = (await server.admin.get('/admin/v1/tenants/acme/identity-sources')).body.sources;
+    expect(list.map((s: { id: string; issuer: string }) => [s.id, s.issuer])).toEqual([['corp', idp.issuer]]);
+    expect((await server.admin.request('DELETE', '/admin/v1/tenants/acme/identity-sources/nope')).status).toBe(404);
+  });
+});

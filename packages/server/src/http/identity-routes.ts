@@ -1,0 +1,52 @@
+/** Admin API for a tenant's identity sources and revocations. */
+import type { FastifyInstance } from 'fastify';
+import { VerityError } from '@verity/core';
+import { requireAdmin, tenantParam, type Components } from './context.js';
+import type { RevokeInput } from '../identity/identity-service.js';
+
+function idParam(params: unknown): string {
+  const id = (params as { id?: unknown }).id;
+  if (typeof id !== 'string' || !/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/.test(id)) throw new VerityError('ERR_IDENTITY_SOURCE_INVALID', 'identity source ids are 1-128 letters, digits, ".", "_" or "-"');
+  return id;
+}
+
+function revokeInput(body: unknown): RevokeInput {
+  const b = (typeof body === 'object' && body !== null && !Array.isArray(body) ? body : {}) as Record<string, unknown>;
+  const text = (value: unknown) => typeof value === 'string' && value.length > 0 && value.length <= 1024;
+  if (text(b.subject) && b.client === undefined && b.jti === undefined) return { subject: b.subject as string };
+  if (text(b.client) && b.subject === undefined && b.jti === undefined) return { client: b.client as string };
+  if (text(b.jti) && typeof b.exp === 'number' && Number.isSafeInteger(b.exp) && b.subject === undefined && b.client === undefined) return { jti: b.jti as string, exp: b.exp };
+  throw new VerityError('ERR_REQUEST_INVALID', 'send exactly one of {subject}, {client} or {jti, exp}');
+}
+
+export function registerIdentityRoutes(app: FastifyInstance, c: Components): void {
+  app.get('/admin/v1/tenants/:tenant/identity-sources', async (request) => {
+    const tenant = tenantParam(request, { write: false });
+    await requireAdmin(c, request, 'policy.read', tenant);
+    return { sources: await c.identity.listSources(tenant) };
+  });
+
+  app.put('/admin/v1/tenants/:tenant/identity-sources/:id', async (request) => {
+    const tenant = tenantParam(request, { write: true });
+    const id = idParam(request.params);
+    await requireAdmin(c, request, 'policy.write', tenant);
+    return c.identity.putSource(tenant, id, request.body);
+  });
+
+  app.delete('/admin/v1/tenants/:tenant/identity-sources/:id', async (request, reply) => {
+    const tenant = tenantParam(request, { write: true });
+    const id = idParam(request.params);
+    await requireAdmin(c, request, 'policy.write', tenant);
+    await c.identity.removeSource(tenant, id);
+    reply.code(204);
+  });
+
+  app.post('/admin/v1/tenants/:tenant/revocations', async (request, reply) => {
+    const tenant = tenantParam(request, { write: true });
+    const input = revokeInput(request.body);
+    await requireAdmin(c, request, 'policy.write', tenant);
+    await c.identity.revoke(tenant, input);
+    reply.code(201);
+    return { revoked: input };
+  });
+}

@@ -1,0 +1,146 @@
+/**
+ * The server's view of user identity: each tenant's identity sources (cached, invalidated
+ * through the change feed), token verification for token-in decisions, and revocations that
+ * are persisted, shared between replicas, and checked on every use of a token.
+ */
+import { VerityError, type DecisionRecord } from '@verity/core';
+import { createRevocationList, createTokenVerifier, parseIdentitySource, type IdentitySource, type Revocation, type VerifiedToken } from '@verity/identity';
+import type { StoredRevocation, Store } from '@verity/store';
+import type { AuditWriter } from '../audit-writer.js';
+import type { PublishChange } from '../change-feed.js';
+import type { DecisionMeta } from '../decision-service.js';
+import { requireTenant } from '../require-tenant.js';
+
+export interface IdentityServiceOptions {
+  store: Store;
+  audit: AuditWriter;
+  publish: PublishChange;
+  /** Injected for tests (issuer and JWKS servers on loopback) and to freeze time. */
+  fetch?: typeof globalThis.fetch;
+  now?: () => number;
+}
+
+export type RevokeInput = { subject: string } | { client: string } | { jti: string; exp: number };
+
+export interface IdentityService {
+  listSources(tenant: string): Promise<IdentitySource[]>;
+  putSource(tenant: string, id: string, config: unknown): Promise<IdentitySource>;
+  removeSource(tenant: string, id: string): Promise<void>;
+  /**
+   * Verify a subject token against the tenant's sources and its revocations. A failure is
+   * recorded in the tenant's audit (a security event) and rethrown as a 401 domain error.
+   */
+  verifySubjectToken(tenant: string, token: unknown, meta: DecisionMeta): Promise<VerifiedToken>;
+  revoke(tenant: string, input: RevokeInput): Promise<void>;
+  /** A change notification: reload what changed. */
+  onChange(tenant: string, kind: 'identity' | 'revocation'): Promise<void>;
+  reloadAll(): Promise<void>;
+}
+
+function fromStored(row: StoredRevocation): Revocation {
+  if (row.kind === 'token') return { kind: 'token', tenant: row.tenant, tokenId: row.value, expiresAt: row.atSec };
+  if (row.kind === 'subject') return { kind: 'subject', tenant: row.tenant, subject: row.value, issuedBefore: row.atSec };
+  return { kind: 'client', tenant: row.tenant, clientId: row.value, issuedBefore: row.atSec };
+}
+
+export async function createIdentityService(options: IdentityServiceOptions): Promise<IdentityService> {
+  const { store, audit, publish } = options;
+  const now = options.now ?? Date.now;
+  const verifier = createTokenVerifier({ now, ...(options.fetch ? { fetch: options.fetch } : {}) });
+  const revocations = createRevocationList({ now });
+  const sourcesByTenant = new Map<string, Promise<IdentitySource[]>>();
+
+  const loadRevocations = async () => revocations.load((await store.identity.listRevocations()).map(fromStored));
+  await loadRevocations();
+
+  function sources(tenant: string): Promise<IdentitySource[]> {
+    let entry = sourcesByTenant.get(tenant);
+    if (!entry) {
+      entry = store.identity.listSources(tenant).then((rows) => rows.map((row) => parseIdentitySource({ ...row.config, id: row.id, tenant })));
+      sourcesByTenant.set(tenant, entry);
+      entry.catch(() => sourcesByTenant.delete(tenant));
+    }
+    return entry;
+  }
+
+  async function recordRejection(tenant: string, code: string, meta: DecisionMeta): Promise<void> {
+    const record: DecisionRecord = {
+      decisionId: crypto.randomUUID(),
+      time: new Date(now()).toISOString(),
+      tenant,
+      requestId: meta.requestId,
+      tier: meta.tier,
+      principal: { type: 'Verity::Token', id: 'rejected' },
+      action: { type: 'Verity::Action', id: 'authenticate' },
+      resource: { type: 'Verity::Tenant', id: tenant },
+      decision: 'deny',
+      reasons: [],
+      errors: [{ policyId: 'token', message: code }],
+      policyVersion: 0,
+      latencyUs: 0,
+    };
+    const backpressure = audit.enqueue(record);
+    if (backpressure) await backpressure;
+  }
+
+  return {
+    listSources: async (tenant) => {
+      await requireTenant(store, tenant);
+      return sources(tenant);
+    },
+
+    async putSource(tenant, id, config) {
+      await requireTenant(store, tenant);
+      if (typeof config !== 'object' || config === null || Array.isArray(config)) throw new VerityError('ERR_IDENTITY_SOURCE_INVALID', 'the identity source must be an object');
+      const source = parseIdentitySource({ ...config, id, tenant });
+      const { id: _id, tenant: _tenant, ...stored } = source;
+      await store.identity.putSource({ tenant, id, config: stored as unknown as Record<string, unknown> });
+      await publish({ tenant, kind: 'identity' });
+      return source;
+    },
+
+    async removeSource(tenant, id) {
+      await requireTenant(store, tenant);
+      if (!(await store.identity.deleteSource(tenant, id))) throw new VerityError('ERR_IDENTITY_SOURCE_NOT_FOUND', `no identity source "${id.slice(0, 128)}"`);
+      await publish({ tenant, kind: 'identity' });
+    },
+
+    async verifySubjectToken(tenant, token, meta) {
+      try {
+        if (typeof token !== 'string' || token === '') throw new VerityError('ERR_TOKEN_MISSING', 'a subject token is required');
+        const verified = await verifier.verify(token, await sources(tenant));
+        if (revocations.isRevoked({ ...verified, tenant })) throw new VerityError('ERR_TOKEN_REVOKED', 'the token has been revoked');
+        return verified;
+      } catch (error) {
+        if (error instanceof VerityError && error.code.startsWith('ERR_TOKEN_')) await recordRejection(tenant, error.code, meta);
+        throw error;
+      }
+    },
+
+    async revoke(tenant, input) {
+      await requireTenant(store, tenant);
+      const nowSec = Math.floor(now() / 1000);
+      const stored: StoredRevocation =
+        'subject' in input
+          ? { tenant, kind: 'subject', value: input.subject, atSec: nowSec }
+          : 'client' in input
+            ? { tenant, kind: 'client', value: input.client, atSec: nowSec }
+            : { tenant, kind: 'token', value: input.jti, atSec: input.exp };
+      await store.identity.addRevocation(stored);
+      await publish({ tenant, kind: 'revocation' });
+    },
+
+    async onChange(tenant, kind) {
+      if (kind === 'identity') sourcesByTenant.delete(tenant);
+      else await loadRevocations();
+      // Verified tokens stay cached only as long as nothing about their tenant changed.
+      verifier.purge(() => true);
+    },
+
+    async reloadAll() {
+      sourcesByTenant.clear();
+      verifier.purge(() => true);
+      await loadRevocations();
+    },
+  };
+}
