@@ -72,3 +72,15 @@ describe('AuthZEN request validation', () => {
     expect(parseEntityUid('user:alice')).toEqual({ type: 'user', id: 'alice' });
   });
 });
+
+describe('request-time overlays', () => {
+  it('add parents to the stored ones and lay attributes over them', async () => {
+    const { resolveWithRequestEntities } = await import('./request-entities.js');
+    const stored = { uid: { type: 'User', id: 'alice' }, attrs: { email: 'a@x', level: 1 }, parents: [{ type: 'Group', id: 'staff' }] };
+    const lookup = resolveWithRequestEntities(
+      { overlays: [{ uid: stored.uid, attrs: { level: 2 }, parents: [{ type: 'Group', id: 'editors' }, { type: 'Group', id: 'staff' }] }], provided: [] },
+      () => [stored],
+    );
+    expect(lookup([stored.uid])).toEqual([{ uid: stored.uid, attrs: { email: 'a@x', level: 2 }, parents: [{ type: 'Group', id: 'staff' }, { type: 'Group', id: 'editors' }] }]);
+  });
+});

@@ -31,8 +31,9 @@ export interface DecisionMeta {
 /** Which decisions go to the audit: all (default), only denies (hot-path permission checks), none (search). */
 export type AuditMode = 'always' | 'deny-only' | 'never';
 
+/** What a verified subject token adds: attributes and groups over the stored principal, and context. */
 export interface VerifiedSubject {
-  entities: Entity[];
+  principal: Entity;
   context: Record<string, CedarValue>;
 }
 
@@ -132,7 +133,9 @@ export function createDecisionService(options: DecisionServiceOptions): Decision
       const active = await policies.active(tenant);
       const mapped = mapEvaluationRequest(request, active.tenant.settings);
       const cedar = verified ? { ...mapped.cedar, context: { ...mapped.cedar.context, ...verified.context } } : mapped.cedar;
-      return decideWith(active, { tenant, cedar, entities: { overlays: mapped.overlays, provided: verified?.entities ?? [] }, meta, ...(auditMode ? { audit: auditMode } : {}) });
+      // The token's principal overlays the stored one: stored groups and attributes still count.
+      const overlays = verified ? [...mapped.overlays, { uid: verified.principal.uid, attrs: verified.principal.attrs, parents: verified.principal.parents }] : mapped.overlays;
+      return decideWith(active, { tenant, cedar, entities: { overlays, provided: [] }, meta, ...(auditMode ? { audit: auditMode } : {}) });
     },
   };
 }

@@ -51,7 +51,7 @@ async function withTokenSubject(c: Components, request: FastifyRequest, tenant: 
   }
   delete body.token;
   body.subject = { type: verified.principal.uid.type, id: verified.principal.uid.id };
-  return { body, verified: { entities: [verified.principal, ...verified.parents], context: verified.context } };
+  return { body, verified: { principal: verified.principal, context: verified.context } };
 }
 
 /**
