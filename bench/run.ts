@@ -112,6 +112,7 @@ async function main(): Promise<void> {
   } finally {
     await server.close();
     await rm(dataDir, { recursive: true, force: true });
+      await rm(`${dataDir}.master-key`, { force: true });
   }
 }
 

@@ -227,6 +227,7 @@ describe('embedded storage survives a restart', () => {
       await second.close();
     } finally {
       await rm(dataDir, { recursive: true, force: true });
+      await rm(`${dataDir}.master-key`, { force: true });
     }
   });
 });

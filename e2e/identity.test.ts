@@ -144,6 +144,7 @@ describe('revocation', () => {
       await second.close();
     } finally {
       await rm(dataDir, { recursive: true, force: true });
+      await rm(`${dataDir}.master-key`, { force: true });
     }
   });
 });

@@ -82,6 +82,8 @@ export interface TenantSettings {
   typeMapping?: Record<string, string>;
   /** The Cedar entity type of actions (default `Action`; `NS::Action` for a namespaced schema). */
   actionType?: string;
+  /** The principal type of tokens this tenant's token service issues (default `User`). */
+  stsPrincipalType?: string;
 }
 
 /** A Cedar authorization request, as the engine sees it. */

@@ -12,10 +12,36 @@ import { createAdminAuthorizer, ensureSystemTenant } from './admin/system-tenant
 import type { Components } from './http/context.js';
 import { startChangeFeed } from './change-feed.js';
 import { createIdentityService, type IdentityService } from './identity/identity-service.js';
+import { createTokenServices } from './identity/token-services.js';
+import { readFile, writeFile } from 'node:fs/promises';
+import { createSecretBox, generateMasterKey, parseMasterKey } from '@verity/identity';
 
 let sharedEngine: Engine | undefined;
 
-export async function createComponents(config: Readonly<ServerConfig>, db: Database, options: { onAuditError?: (error: unknown, pending: number) => void } = {}): Promise<Components> {
+/** The master key that seals signing keys: configured, else a key file beside the data folder. */
+async function resolveMasterKey(config: Readonly<ServerConfig>, print: (line: string) => void): Promise<Buffer> {
+  if (config.masterKey) return parseMasterKey(config.masterKey);
+  if (config.databaseUrl === null && config.dataDir !== null) {
+    const file = `${config.dataDir.replace(/\/$/, '')}.master-key`;
+    try {
+      return parseMasterKey(await readFile(file, 'utf8'));
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+      const key = generateMasterKey();
+      await writeFile(file, key, { mode: 0o600, flag: 'wx' });
+      return parseMasterKey(key);
+    }
+  }
+  if (config.databaseUrl !== null) print('verity: no VERITY_MASTER_KEY: token-signing keys are sealed with a per-process key and replaced at every restart');
+  return parseMasterKey(generateMasterKey());
+}
+
+export async function createComponents(
+  config: Readonly<ServerConfig>,
+  db: Database,
+  options: { onAuditError?: (error: unknown, pending: number) => void; print?: (line: string) => void } = {},
+): Promise<Components> {
+  const print = options.print ?? (() => {});
   const store = await createStore(db);
   // One engine per process: cedar-wasm's preparsed sets live in the module's memory anyway.
   const engine = (sharedEngine ??= createCedarEngine());
@@ -45,8 +71,9 @@ export async function createComponents(config: Readonly<ServerConfig>, db: Datab
   const decisions = createDecisionService({ engine, policies, entities, audit });
   const search = createSearchService(store, policies, decisions);
   const credentials = createCredentialService(store);
-  const identity = (caches.identity = await createIdentityService({ store, audit, publish: feed.publish }));
+  const tokens = createTokenServices({ store, box: createSecretBox(await resolveMasterKey(config, print)) });
+  const identity = (caches.identity = await createIdentityService({ store, audit, publish: feed.publish, tokens }));
   const admin = createAdminAuthorizer(decisions, audit);
   await ensureSystemTenant(store, policies);
-  return { config, store, engine, policies, entities, decisions, search, credentials, admin, audit, identity, changes: feed };
+  return { config, store, engine, policies, entities, decisions, search, credentials, admin, audit, identity, tokens, changes: feed };
 }

@@ -29,6 +29,12 @@ export interface ServerConfig {
   auditMaxQueue: number;
   /** Bootstrap platform-admin token; otherwise one is generated and printed once. */
   adminToken: string | null;
+  /**
+   * 32 bytes, base64url: seals token-signing keys at rest. When absent, a key file next to the
+   * PGlite data folder is used (created once, mode 0600); with PostgreSQL and no key, keys are
+   * sealed with a per-process key and so are replaced at every restart.
+   */
+  masterKey: string | null;
   /** Load the demo tenant (examples/demo) at start when it does not exist yet. */
   demo: boolean;
   /** Fastify request logging. */
@@ -51,6 +57,7 @@ const DEFAULTS: ServerConfig = {
   auditBatchSize: 500,
   auditMaxQueue: 50_000,
   adminToken: null,
+  masterKey: null,
   demo: false,
   logRequests: false,
   publicUrl: null,

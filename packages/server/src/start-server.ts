@@ -28,6 +28,7 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
   let app: FastifyInstance | undefined;
   try {
     const components = await createComponents(config, db, {
+      print,
       onAuditError: (error, pending) => print(`verity: audit write failed (${pending} records held, will retry): ${(error as Error).message}`),
     });
     const { generatedToken } = await components.credentials.bootstrap(config.adminToken);
@@ -41,6 +42,7 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
     const address = app.server.address();
     const port = typeof address === 'object' && address ? address.port : config.port;
     const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
+    components.tokens.setBaseUrl(config.publicUrl ?? url);
     const running = app;
     return {
       url,

@@ -35,7 +35,7 @@ describe('verity serve', () => {
   it('starts with defaults and closes on abort', async () => {
     const result = await serveWith([]);
     expect(result.code).toBe(EXIT.OK);
-    expect(result.started).toEqual([{ port: 8181, host: '127.0.0.1', demo: false, decisionAuth: 'required', adminToken: null, dataDir: '/srv/.verity-data' }]);
+    expect(result.started).toEqual([{ port: 8181, host: '127.0.0.1', demo: false, decisionAuth: 'required', adminToken: null, masterKey: null, dataDir: '/srv/.verity-data' }]);
     expect(result.out).toBe('notice\nVerity listening on http://127.0.0.1:8181\n');
     expect(result.err).toBe('Verity stopped\n');
     expect([result.closedBeforeAbort, result.closed]).toEqual([0, 1]);
@@ -43,8 +43,8 @@ describe('verity serve', () => {
 
   it('passes every flag on', async () => {
     const argv = ['-p', '9000', '--host', '0.0.0.0', '--data', 'db', '--demo', '--open-decisions', '--default-tenant', 'acme', '--json'];
-    const result = await serveWith(argv, { env: { VERITY_ADMIN_TOKEN: 'vrt_x' } });
-    expect(result.started).toEqual([{ port: 9000, host: '0.0.0.0', demo: true, decisionAuth: 'open', adminToken: 'vrt_x', dataDir: '/srv/db', defaultTenant: 'acme' }]);
+    const result = await serveWith(argv, { env: { VERITY_ADMIN_TOKEN: 'vrt_x', VERITY_MASTER_KEY: 'mk' } });
+    expect(result.started).toEqual([{ port: 9000, host: '0.0.0.0', demo: true, decisionAuth: 'open', adminToken: 'vrt_x', masterKey: 'mk', dataDir: '/srv/db', defaultTenant: 'acme' }]);
     expect(JSON.parse(result.out)).toEqual({ url: 'http://0.0.0.0:9000' });
     expect(result.err).toContain('notice\n');
   });

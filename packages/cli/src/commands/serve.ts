@@ -28,7 +28,7 @@ export function createServeCommand(loadServer: () => Promise<ServerModule>): Com
       'open-decisions': { type: 'boolean', description: 'let decision endpoints answer without a credential' },
       'default-tenant': { type: 'string', valueName: 'T', description: 'tenant served at the root AuthZEN paths (default demo)' },
     },
-    details: 'The first start creates a platform-admin credential: VERITY_ADMIN_TOKEN when set,\notherwise a generated one printed once. Stops cleanly on SIGINT/SIGTERM.',
+    details: 'The first start creates a platform-admin credential: VERITY_ADMIN_TOKEN when set,\notherwise a generated one printed once. VERITY_MASTER_KEY (32 bytes, base64url) seals\ntoken-signing keys at rest; without it a key file beside --data is used. Stops cleanly on SIGINT/SIGTERM.',
     async run(args, io) {
       const v = args.values;
       const port = v['port'] === '0' ? 0 : parsePositiveInt((v['port'] as string | undefined) ?? '8181', '--port');
@@ -40,6 +40,7 @@ export function createServeCommand(loadServer: () => Promise<ServerModule>): Com
         demo: v['demo'] === true,
         decisionAuth: v['open-decisions'] === true ? 'open' : 'required',
         adminToken: io.env['VERITY_ADMIN_TOKEN'] ?? null,
+        masterKey: io.env['VERITY_MASTER_KEY'] ?? null,
         ...(databaseUrl === undefined ? { dataDir: resolve(io.cwd, (v['data'] as string | undefined) ?? '.verity-data') } : { databaseUrl }),
         ...(typeof v['default-tenant'] === 'string' ? { defaultTenant: v['default-tenant'] } : {}),
       };

@@ -26,7 +26,7 @@ function versionParam(value: unknown, name: string): number {
 function parseSettings(value: unknown): TenantSettings {
   if (value === undefined) return {};
   if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new VerityError('ERR_TENANT_INVALID', 'settings must be an object');
-  const { typeMapping, actionType, ...rest } = value as Record<string, unknown>;
+  const { typeMapping, actionType, stsPrincipalType, ...rest } = value as Record<string, unknown>;
   if (Object.keys(rest).length > 0) throw new VerityError('ERR_TENANT_INVALID', `unknown settings: ${Object.keys(rest).join(', ')}`);
   const settings: TenantSettings = {};
   if (typeMapping !== undefined) {
@@ -36,6 +36,7 @@ function parseSettings(value: unknown): TenantSettings {
     settings.typeMapping = typeMapping as Record<string, string>;
   }
   if (actionType !== undefined) settings.actionType = optionalString(actionType, 'settings.actionType', 256) as string;
+  if (stsPrincipalType !== undefined) settings.stsPrincipalType = optionalString(stsPrincipalType, 'settings.stsPrincipalType', 256) as string;
   return settings;
 }
 

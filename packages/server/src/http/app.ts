@@ -10,6 +10,7 @@ import { registerCedarRoutes } from './cedar-routes.js';
 import { registerAdminRoutes } from './admin-routes.js';
 import { registerDataRoutes } from './data-routes.js';
 import { registerIdentityRoutes } from './identity-routes.js';
+import { registerOAuthRoutes } from './oauth-routes.js';
 import { tenantParam, type Components } from './context.js';
 
 const REQUEST_ID = /^[\w.:@/+=-]{1,128}$/;
@@ -64,5 +65,6 @@ export async function buildApp(c: Components): Promise<FastifyInstance> {
   registerAdminRoutes(app, c);
   registerDataRoutes(app, c);
   registerIdentityRoutes(app, c);
+  await registerOAuthRoutes(app, c);
   return app;
 }

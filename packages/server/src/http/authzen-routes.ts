@@ -42,8 +42,12 @@ function subjectTokenOf(c: Components, request: FastifyRequest): unknown {
 async function withTokenSubject(c: Components, request: FastifyRequest, tenant: string): Promise<{ body: unknown; verified?: VerifiedSubject }> {
   const token = subjectTokenOf(c, request);
   if (token === undefined) return { body: request.body };
-  const verified = await c.identity.verifySubjectToken(tenant, token, metaOf(request));
   const body = { ...(request.body as Record<string, unknown>) };
+  // The PEP says which audience it is: a token issued for another service is refused here.
+  const audience = body.audience;
+  if (audience !== undefined && (typeof audience !== 'string' || audience === '' || audience.length > 512)) throw new VerityError('ERR_DECISION_INVALID_REQUEST', 'audience must be a non-empty string');
+  const verified = await c.identity.verifySubjectToken(tenant, token, metaOf(request), audience);
+  delete body.audience;
   if (body.subject !== undefined) throw new VerityError('ERR_DECISION_INVALID_REQUEST', 'send a subject or a token, not both');
   const items = body.evaluations;
   if (Array.isArray(items) && items.some((item) => typeof item === 'object' && item !== null && 'subject' in item)) {

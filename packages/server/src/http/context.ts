@@ -13,6 +13,7 @@ import type { SearchService } from '../search-service.js';
 import type { Engine } from '@verity/core';
 import type { ChangeFeed } from '../change-feed.js';
 import type { IdentityService } from '../identity/identity-service.js';
+import type { TokenServices } from '../identity/token-services.js';
 
 export interface Components {
   config: Readonly<ServerConfig>;
@@ -27,6 +28,7 @@ export interface Components {
   audit: AuditWriter;
   changes: ChangeFeed;
   identity: IdentityService;
+  tokens: TokenServices;
 }
 
 const TIER = /^[A-Za-z0-9._:/-]{1,64}$/;

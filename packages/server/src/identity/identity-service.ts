@@ -10,9 +10,12 @@ import type { AuditWriter } from '../audit-writer.js';
 import type { PublishChange } from '../change-feed.js';
 import type { DecisionMeta } from '../decision-service.js';
 import { requireTenant } from '../require-tenant.js';
+import type { TokenServices } from './token-services.js';
 
 export interface IdentityServiceOptions {
   store: Store;
+  /** The tenants' own token services: their tokens verify through the same path. */
+  tokens: TokenServices;
   audit: AuditWriter;
   publish: PublishChange;
   /** Injected for tests (issuer and JWKS servers on loopback) and to freeze time. */
@@ -30,7 +33,9 @@ export interface IdentityService {
    * Verify a subject token against the tenant's sources and its revocations. A failure is
    * recorded in the tenant's audit (a security event) and rethrown as a 401 domain error.
    */
-  verifySubjectToken(tenant: string, token: unknown, meta: DecisionMeta): Promise<VerifiedToken>;
+  verifySubjectToken(tenant: string, token: unknown, meta: DecisionMeta, audience?: string): Promise<VerifiedToken>;
+  /** A token this tenant's own token service issued, verified (signature, expiry), or null. */
+  verifyOwnToken(tenant: string, token: string): Promise<VerifiedToken | null>;
   revoke(tenant: string, input: RevokeInput): Promise<void>;
   /** A change notification: reload what changed. */
   onChange(tenant: string, kind: 'identity' | 'revocation'): Promise<void>;
@@ -46,7 +51,7 @@ function fromStored(row: StoredRevocation): Revocation {
 export async function createIdentityService(options: IdentityServiceOptions): Promise<IdentityService> {
   const { store, audit, publish } = options;
   const now = options.now ?? Date.now;
-  const verifier = createTokenVerifier({ now, ...(options.fetch ? { fetch: options.fetch } : {}) });
+  const verifier = createTokenVerifier({ now, fetch: options.fetch ?? options.tokens.fetch });
   const revocations = createRevocationList({ now });
   const sourcesByTenant = new Map<string, Promise<IdentitySource[]>>();
 
@@ -56,7 +61,10 @@ export async function createIdentityService(options: IdentityServiceOptions): Pr
   function sources(tenant: string): Promise<IdentitySource[]> {
     let entry = sourcesByTenant.get(tenant);
     if (!entry) {
-      entry = store.identity.listSources(tenant).then((rows) => rows.map((row) => parseIdentitySource({ ...row.config, id: row.id, tenant })));
+      entry = Promise.all([store.identity.listSources(tenant), options.tokens.ownSource(tenant)]).then(([rows, own]) => [
+        ...rows.map((row) => parseIdentitySource({ ...row.config, id: row.id, tenant })),
+        ...(own ? [own] : []),
+      ]);
       sourcesByTenant.set(tenant, entry);
       entry.catch(() => sourcesByTenant.delete(tenant));
     }
@@ -86,12 +94,13 @@ export async function createIdentityService(options: IdentityServiceOptions): Pr
   return {
     listSources: async (tenant) => {
       await requireTenant(store, tenant);
-      return sources(tenant);
+      return (await sources(tenant)).filter((source) => source.id !== 'verity-sts');
     },
 
     async putSource(tenant, id, config) {
       await requireTenant(store, tenant);
       if (typeof config !== 'object' || config === null || Array.isArray(config)) throw new VerityError('ERR_IDENTITY_SOURCE_INVALID', 'the identity source must be an object');
+      if (id === 'verity-sts') throw new VerityError('ERR_IDENTITY_SOURCE_INVALID', 'the id "verity-sts" is the tenant\'s own token service');
       const source = parseIdentitySource({ ...config, id, tenant });
       const { id: _id, tenant: _tenant, ...stored } = source;
       await store.identity.putSource({ tenant, id, config: stored as unknown as Record<string, unknown> });
@@ -105,15 +114,25 @@ export async function createIdentityService(options: IdentityServiceOptions): Pr
       await publish({ tenant, kind: 'identity' });
     },
 
-    async verifySubjectToken(tenant, token, meta) {
+    async verifySubjectToken(tenant, token, meta, audience) {
       try {
         if (typeof token !== 'string' || token === '') throw new VerityError('ERR_TOKEN_MISSING', 'a subject token is required');
-        const verified = await verifier.verify(token, await sources(tenant));
+        const verified = await verifier.verify(token, await sources(tenant), audience === undefined ? {} : { audience });
         if (revocations.isRevoked({ ...verified, tenant })) throw new VerityError('ERR_TOKEN_REVOKED', 'the token has been revoked');
         return verified;
       } catch (error) {
         if (error instanceof VerityError && error.code.startsWith('ERR_TOKEN_')) await recordRejection(tenant, error.code, meta);
         throw error;
+      }
+    },
+
+    async verifyOwnToken(tenant, token) {
+      const own = await options.tokens.ownSource(tenant);
+      if (!own) return null;
+      try {
+        return await verifier.verify(token, [own]);
+      } catch {
+        return null;
       }
     },
 

@@ -1,0 +1,117 @@
+/**
+ * The tenant's token service over HTTP: discovery and JWKS, client credentials, RFC 8693
+ * exchange (scope only narrows, expiry never later, `act` chain, a Cedar decision), the
+ * exchanged token refused at an audience it was not issued for, and RFC 7009 revocation.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createLocalJWKSet, decodeJwt, decodeProtectedHeader, jwtVerify, type JSONWebKeySet } from 'jose';
+import { createClient, startTestServer, type Client } from './helpers/verity.js';
+import { API_AUDIENCE, startTestIssuer, type TestIssuer } from './helpers/oidc-issuer.js';
+
+const POLICIES = `@id("orders-to-inventory") permit(principal == Client::"orders", action == Action::"exchange", resource == Audience::"inventory");
+@id("inventory-to-warehouse") permit(principal == Client::"inventory", action == Action::"exchange", resource == Audience::"warehouse");
+@id("readers") permit(principal is User, action == Action::"read", resource) when { context has scopes && context.scopes.contains("todos:read") };`;
+
+let idp: TestIssuer;
+let server: Awaited<ReturnType<typeof startTestServer>>;
+let pdp: Client;
+let base: string;
+const secrets: Record<string, string> = {};
+
+const EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';
+const ACCESS_TOKEN = 'urn:ietf:params:oauth:token-type:access_token';
+
+async function tokenEndpoint(client: string, params: Record<string, string>, secret = secrets[client] as string) {
+  const response = await fetch(`${base}/oauth2/token`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: `Basic ${Buffer.from(`${encodeURIComponent(client)}:${encodeURIComponent(secret)}`).toString('base64')}` },
+    body: new URLSearchParams(params).toString(),
+  });
+  return { status: response.status, body: (await response.json()) as Record<string, any> };
+}
+
+const exchange = (client: string, subjectToken: string, audience: string, scope?: string) =>
+  tokenEndpoint(client, { grant_type: EXCHANGE, subject_token: subjectToken, subject_token_type: ACCESS_TOKEN, audience, ...(scope ? { scope } : {}) });
+
+beforeAll(async () => {
+  idp = await startTestIssuer();
+  server = await startTestServer({ decisionAuth: 'open' });
+  pdp = createClient(server.url, null);
+  base = `${server.url}/tenants/shop`;
+  await server.admin.post('/admin/v1/tenants', { id: 'shop' });
+  await server.admin.post('/admin/v1/tenants/shop/policies', { files: { 'p.cedar': POLICIES } });
+  await server.admin.request('PUT', '/admin/v1/tenants/shop/identity-sources/corp', { issuer: idp.issuer, keys: { kind: 'discovery' }, audiences: [API_AUDIENCE], claims: { principalType: 'User', context: { scopes: 'scope' } } });
+  for (const [id, audiences] of [['orders', ['inventory', 'billing']], ['inventory', ['warehouse']]] as const) {
+    const answer = await server.admin.request('PUT', `/admin/v1/tenants/shop/clients/${id}`, { principal: { type: 'Client', id }, audiences, scopes: ['todos:read', 'todos:write'], secret: true });
+    expect(answer.status).toBe(200);
+    secrets[id] = answer.body.clientSecret;
+  }
+});
+
+afterAll(async () => {
+  await server?.close();
+  await idp?.close();
+});
+
+describe('token service', () => {
+  it('publishes discovery metadata and public keys only', async () => {
+    const discovery = (await (await fetch(`${base}/.well-known/openid-configuration`)).json()) as Record<string, any>;
+    expect(discovery).toMatchObject({ issuer: base, jwks_uri: `${base}/.well-known/jwks.json`, token_endpoint: `${base}/oauth2/token` });
+    expect(discovery.grant_types_supported).toContain(EXCHANGE);
+    const jwks = (await (await fetch(`${base}/.well-known/jwks.json`)).json()) as JSONWebKeySet;
+    expect(jwks.keys.length).toBeGreaterThan(0);
+    for (const key of jwks.keys) for (const member of ['d', 'p', 'q', 'dp', 'dq', 'qi', 'k']) expect(key).not.toHaveProperty(member);
+    const listed = (await server.admin.get('/admin/v1/tenants/shop/clients')).body.clients;
+    expect(JSON.stringify(listed)).not.toContain(secrets.orders);
+  });
+
+  it('issues short-lived client-credentials tokens that verify against its JWKS', async () => {
+    const answer = await tokenEndpoint('orders', { grant_type: 'client_credentials', audience: 'inventory', scope: 'todos:read' });
+    expect(answer.status).toBe(200);
+    const jwks = (await (await fetch(`${base}/.well-known/jwks.json`)).json()) as JSONWebKeySet;
+    const { payload, protectedHeader } = await jwtVerify(answer.body.access_token, createLocalJWKSet(jwks), { issuer: base, audience: 'inventory' });
+    expect(protectedHeader.typ).toBe('at+jwt');
+    expect(payload).toMatchObject({ sub: 'orders', scope: 'todos:read', client_id: 'orders' });
+    expect((payload.exp as number) - (payload.iat as number)).toBe(300);
+    expect((await tokenEndpoint('orders', { grant_type: 'client_credentials', audience: 'inventory' }, 'wrong-secret')).body).toMatchObject({ code: 'ERR_STS_INVALID_CLIENT', error: 'invalid_client' });
+  });
+
+  it('exchanges a user token for one audience: scopes only narrow, expiry never later, act records the chain', async () => {
+    const userToken = await idp.accessToken('todos:read todos:write');
+    const answer = await exchange('orders', userToken, 'inventory', 'todos:read');
+    expect(answer.status).toBe(200);
+    expect(answer.body).toMatchObject({ issued_token_type: ACCESS_TOKEN, token_type: 'Bearer', scope: 'todos:read' });
+    const exchanged = decodeJwt(answer.body.access_token);
+    expect(exchanged).toMatchObject({ iss: base, sub: 'app', aud: 'inventory', scope: 'todos:read', act: { sub: 'orders' } });
+    expect(exchanged.exp as number).toBeLessThanOrEqual(decodeJwt(userToken).exp as number);
+    expect(decodeProtectedHeader(answer.body.access_token).alg).toBe('ES256');
+
+    // The next service exchanges again: the chain nests, newest actor outermost.
+    const second = await exchange('inventory', answer.body.access_token, 'warehouse', 'todos:read');
+    expect(second.status).toBe(200);
+    expect(decodeJwt(second.body.access_token).act).toEqual({ sub: 'inventory', act: { sub: 'orders' } });
+  });
+
+  it('refuses wider scopes, audiences the client may not ask for, and exchanges the policy does not permit', async () => {
+    const userToken = await idp.accessToken('todos:read');
+    expect((await exchange('orders', userToken, 'inventory', 'todos:read todos:write')).body).toMatchObject({ code: 'ERR_STS_INVALID_SCOPE', error: 'invalid_scope' });
+    expect((await exchange('orders', userToken, 'payroll')).body).toMatchObject({ code: 'ERR_STS_INVALID_TARGET' });
+    expect((await exchange('orders', userToken, 'billing')).body).toMatchObject({ code: 'ERR_STS_EXCHANGE_DENIED', error: 'access_denied' });
+    expect((await exchange('orders', 'not-a-token', 'inventory')).body).toMatchObject({ code: 'ERR_STS_INVALID_GRANT', error: 'invalid_grant' });
+  });
+
+  it('an exchanged token is accepted at its audience only, and revocation stops it everywhere', async () => {
+    const exchanged = (await exchange('orders', await idp.accessToken('todos:read'), 'inventory', 'todos:read')).body.access_token as string;
+    const ask = (audience: string) => pdp.post('/tenants/shop/access/v1/evaluation', { token: exchanged, audience, action: { name: 'read' }, resource: { type: 'Todo', id: 't' } });
+    expect((await ask('inventory')).body).toMatchObject({ decision: true, context: { reason_admin: { determining_policies: ['readers'] } } });
+    expect((await ask('billing')).body.code).toBe('ERR_TOKEN_AUDIENCE');
+
+    const revoked = await fetch(`${base}/oauth2/revoke`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: `Basic ${Buffer.from(`orders:${secrets.orders}`).toString('base64')}` },
+      body: new URLSearchParams({ token: exchanged }).toString(),
+    });
+    expect(revoked.status).toBe(200);
+    expect((await ask('inventory')).body.code).toBe('ERR_TOKEN_REVOKED');
+  });
+});

@@ -1,0 +1,131 @@
+/**
+ * Each tenant's token service (STS): a signing-key ring sealed at rest in the store, an issuer
+ * at `{base}/tenants/{tenant}`, its clients, and the identity source through which Verity
+ * verifies the tokens it issued itself.
+ */
+import { VerityError } from '@verity/core';
+import {
+  createSigningKeyRing,
+  createTokenIssuer,
+  type IdentitySource,
+  type SecretBox,
+  type SigningKeyRing,
+  type SigningKeyStore,
+  type StoredSigningKey,
+  type StsClient,
+  type TokenIssuer,
+} from '@verity/identity';
+import type { Store } from '@verity/store';
+
+export interface TokenServicesOptions {
+  store: Store;
+  box: SecretBox;
+  now?: () => number;
+}
+
+export interface TokenServices {
+  /** Set once the server knows where it is reachable (its public URL, or the address it bound). */
+  setBaseUrl(url: string): void;
+  issuerUrl(tenant: string): string;
+  issuer(tenant: string): Promise<TokenIssuer>;
+  /** The published keys, read from the store (so every replica serves the same JWKS). */
+  jwks(tenant: string): Promise<{ keys: unknown[] }>;
+  /** The identity source for tokens this tenant's STS issued (null until the base URL is known). */
+  ownSource(tenant: string): Promise<IdentitySource | null>;
+  client(tenant: string, id: string): Promise<StsClient | null>;
+  /** Serve our own JWKS without a network round trip (the verifier's injected fetch). */
+  fetch: typeof globalThis.fetch;
+}
+
+/** The keys' stored form: the whole StoredSigningKey, sealed, bound to its tenant. */
+function keyStore(store: Store, box: SecretBox, tenant: string, maxAgeMs: number): SigningKeyStore {
+  const purpose = `signing-key:${tenant}`;
+  return {
+    async load() {
+      return (await store.identity.loadSigningKeys(tenant)).map((row) => JSON.parse(box.open(row.sealedKey, purpose)) as StoredSigningKey);
+    },
+    async save(keys) {
+      await store.identity.saveSigningKeys(
+        tenant,
+        keys.map((key) => ({ kid: key.kid, sealedKey: box.seal(JSON.stringify(key), purpose), createdAtMs: key.createdAt, retireAfterMs: key.createdAt + maxAgeMs })),
+      );
+    },
+  };
+}
+
+const ROTATE_EVERY_MS = 24 * 60 * 60 * 1000;
+
+export function createTokenServices(options: TokenServicesOptions): TokenServices {
+  const { store, box } = options;
+  const now = options.now ?? Date.now;
+  let baseUrl: string | null = null;
+  const rings = new Map<string, { ring: SigningKeyRing; issuer: TokenIssuer }>();
+
+  const base = () => {
+    if (baseUrl === null) throw new VerityError('ERR_INTERNAL', 'the token service has no base URL yet');
+    return baseUrl;
+  };
+  const issuerUrl = (tenant: string) => `${base()}/tenants/${tenant}`;
+  const ringFor = (tenant: string) => createSigningKeyRing({ store: keyStore(store, box, tenant, 2 * ROTATE_EVERY_MS), now, rotateEveryMs: ROTATE_EVERY_MS });
+
+  function entry(tenant: string) {
+    let found = rings.get(tenant);
+    if (!found) {
+      const ring = ringFor(tenant);
+      found = { ring, issuer: createTokenIssuer({ issuer: issuerUrl(tenant), keyRing: ring, now }) };
+      rings.set(tenant, found);
+    }
+    return found;
+  }
+
+  async function jwks(tenant: string) {
+    // A fresh ring reads the store: keys another replica rotated in are published here too.
+    return ringFor(tenant).jwks();
+  }
+
+  return {
+    setBaseUrl(url) {
+      baseUrl = url.replace(/\/$/, '');
+      rings.clear();
+    },
+    issuerUrl,
+    issuer: async (tenant) => entry(tenant).issuer,
+    jwks,
+
+    async ownSource(tenant) {
+      if (baseUrl === null) return null;
+      const [clients, tenantRow] = await Promise.all([store.identity.listClients(tenant), store.tenants.get(tenant)]);
+      const audiences = [...new Set(clients.flatMap((c) => (c.config.audiences as string[] | undefined) ?? []))];
+      return {
+        id: 'verity-sts',
+        tenant,
+        issuer: issuerUrl(tenant),
+        keys: { kind: 'jwks', jwksUri: `${issuerUrl(tenant)}/.well-known/jwks.json` },
+        audiences: audiences.length > 0 ? audiences : [issuerUrl(tenant)],
+        algorithms: ['ES256'],
+        clockToleranceSec: 30,
+        claims: {
+          principalType: tenantRow?.settings.stsPrincipalType ?? 'User',
+          idClaim: 'sub',
+          groupType: 'Group',
+          attributes: {},
+          context: { scopes: 'scope' },
+        },
+      };
+    },
+
+    async client(tenant, id) {
+      const row = await store.identity.getClient(tenant, id);
+      if (!row) return null;
+      const config = row.config as { principal: StsClient['principal']; audiences: string[]; scopes: string[]; jwks?: StsClient['jwks'] };
+      return { id, tenant, principal: config.principal, secretHash: row.secretHash, jwks: config.jwks ?? null, audiences: config.audiences, scopes: config.scopes };
+    },
+
+    async fetch(input, init) {
+      const url = typeof input === 'string' ? input : input instanceof URL ? input.href : input.url;
+      const match = baseUrl !== null && url.startsWith(`${baseUrl}/tenants/`) ? /\/tenants\/([a-z0-9][a-z0-9-]{0,62})\/\.well-known\/jwks\.json$/.exec(url) : null;
+      if (match?.[1]) return new Response(JSON.stringify(await jwks(match[1])), { headers: { 'content-type': 'application/json' } });
+      return globalThis.fetch(input, init);
+    },
+  };
+}
