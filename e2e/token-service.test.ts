@@ -115,3 +115,44 @@ describe('token service', () => {
     expect((await ask('inventory')).body.code).toBe('ERR_TOKEN_REVOKED');
   });
 });
+
+describe('private_key_jwt and token-in batches', () => {
+  it('authenticates a client by a signed assertion (RFC 7523) and refuses its replay', async () => {
+    const { generateKeyPair, exportJWK, SignJWT } = await import('jose');
+    const { privateKey, publicKey } = await generateKeyPair('ES256');
+    const jwk = { ...(await exportJWK(publicKey)), kid: 'svc-key', alg: 'ES256' };
+    expect((await server.admin.request('PUT', '/admin/v1/tenants/shop/clients/keyed', { principal: { type: 'Client', id: 'keyed' }, audiences: ['inventory'], scopes: ['todos:read'], jwks: [jwk] })).status).toBe(200);
+    const assertion = await new SignJWT({ jti: crypto.randomUUID() })
+      .setProtectedHeader({ alg: 'ES256', kid: 'svc-key' })
+      .setIssuer('keyed')
+      .setSubject('keyed')
+      .setAudience(`${base}/oauth2/token`)
+      .setIssuedAt()
+      .setExpirationTime('2m')
+      .sign(privateKey);
+    const send = () =>
+      fetch(`${base}/oauth2/token`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({ grant_type: 'client_credentials', client_id: 'keyed', client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer', client_assertion: assertion, audience: 'inventory' }).toString(),
+      });
+    const first = await send();
+    expect(first.status).toBe(200);
+    expect(decodeJwt(((await first.json()) as { access_token: string }).access_token)).toMatchObject({ sub: 'keyed', aud: 'inventory' });
+    const replay = await send();
+    expect(replay.status).toBe(401);
+    expect(((await replay.json()) as { code: string }).code).toBe('ERR_STS_INVALID_CLIENT');
+  });
+
+  it('decides a batch for the subject of one token', async () => {
+    const token = await idp.accessToken('todos:read');
+    const answer = await pdp.post('/tenants/shop/access/v1/evaluations', {
+      token,
+      action: { name: 'read' },
+      evaluations: [{ resource: { type: 'Todo', id: 'a' } }, { action: { name: 'delete' }, resource: { type: 'Todo', id: 'b' } }],
+    });
+    expect(answer.body.evaluations).toEqual([{ decision: true }, { decision: false }]);
+    const smuggled = await pdp.post('/tenants/shop/access/v1/evaluations', { token, action: { name: 'read' }, evaluations: [{ subject: { type: 'User', id: 'someone-else' }, resource: { type: 'Todo', id: 'a' } }] });
+    expect(smuggled.body.code).toBe('ERR_DECISION_INVALID_REQUEST');
+  });
+});
