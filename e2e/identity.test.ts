@@ -158,3 +158,14 @@ describe('identity sources', () => {
     expect((await server.admin.request('DELETE', '/admin/v1/tenants/acme/identity-sources/nope')).status).toBe(404);
   });
 });
+
+describe('change stream', () => {
+  it('tells a PEP about a revocation at once, and the server still closes with the stream open', async () => {
+    const { openEventStream } = await import('./helpers/sse.js');
+    const stream = await openEventStream(`${server.url}/tenants/acme/changes`);
+    expect(stream.status).toBe(200);
+    await server.admin.post('/admin/v1/tenants/acme/revocations', { subject: 'henry' });
+    expect(await stream.next('change', 1000)).toEqual({ tenant: 'acme', kind: 'revocation' });
+    // Left open on purpose: afterAll's server.close() must end it rather than hang.
+  });
+});

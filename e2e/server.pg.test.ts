@@ -4,7 +4,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createScratchDatabase } from './helpers/postgres.js';
-import { createTenantFromFolder, examplePath, interopPath, readJson, startTestServer } from './helpers/verity.js';
+import { openEventStream } from './helpers/sse.js';
+import { ADMIN_TOKEN, createTenantFromFolder, examplePath, interopPath, readJson, startTestServer } from './helpers/verity.js';
 
 let database: Awaited<ReturnType<typeof createScratchDatabase>>;
 let replicaA: Awaited<ReturnType<typeof startTestServer>>;
@@ -79,8 +80,13 @@ describe('revocation across replicas', () => {
     const onB = () => replicaB.admin.post('/tenants/rev/access/v1/evaluation', { token, action: { name: 'read' }, resource: { type: 'Doc', id: 'd' } });
     // B verifies and caches the token first.
     await eventually(async () => expect((await onB()).body.decision).toBe(true));
+    // A PEP following replica B's change stream hears of the revocation made on replica A.
+    const stream = await openEventStream(`${replicaB.url}/tenants/rev/changes`, { authorization: `Bearer ${ADMIN_TOKEN}` });
+    expect(stream.status).toBe(200);
     const revokedAt = Date.now();
     expect((await replicaA.admin.post('/admin/v1/tenants/rev/revocations', { subject: 'ann' })).status).toBe(201);
+    expect(await stream.next('change', 1000)).toEqual({ tenant: 'rev', kind: 'revocation' });
+    stream.close();
     await eventually(async () => expect((await onB()).body.code).toBe('ERR_TOKEN_REVOKED'), 1000);
     expect(Date.now() - revokedAt).toBeLessThan(1000);
   });

@@ -20,6 +20,11 @@ export type PublishChange = (change: Change) => Promise<void>;
 
 export interface ChangeFeed {
   publish: PublishChange;
+  /**
+   * Hear every change as it arrives through the database's NOTIFY (from this replica or any
+   * other), once each: what the server-sent change stream forwards to PEPs.
+   */
+  subscribe(listener: (change: Change) => void): () => void;
   close(): Promise<void>;
 }
 
@@ -40,12 +45,18 @@ function parseChange(payload: string): Change | null {
 }
 
 export async function startChangeFeed(db: Database, handlers: ChangeHandlers): Promise<ChangeFeed> {
+  const listeners = new Set<(change: Change) => void>();
   const stop = await db.listen(CHANGES_CHANNEL, (payload) => {
     const change = parseChange(payload);
     if (change) handlers.onChange(change);
     else handlers.onResync();
+    if (change) for (const listener of listeners) listener(change);
   });
   return {
+    subscribe(listener) {
+      listeners.add(listener);
+      return () => void listeners.delete(listener);
+    },
     async publish(change) {
       // Apply locally at once (NOTIFY comes back asynchronously), then tell the others.
       handlers.onChange(change);

@@ -11,6 +11,7 @@ import { registerAdminRoutes } from './admin-routes.js';
 import { registerDataRoutes } from './data-routes.js';
 import { registerIdentityRoutes } from './identity-routes.js';
 import { registerOAuthRoutes } from './oauth-routes.js';
+import { registerChangeStreamRoutes } from './change-stream-routes.js';
 import { tenantParam, type Components } from './context.js';
 
 const REQUEST_ID = /^[\w.:@/+=-]{1,128}$/;
@@ -66,5 +67,6 @@ export async function buildApp(c: Components): Promise<FastifyInstance> {
   registerDataRoutes(app, c);
   registerIdentityRoutes(app, c);
   await registerOAuthRoutes(app, c);
+  registerChangeStreamRoutes(app, c);
   return app;
 }

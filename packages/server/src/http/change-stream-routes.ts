@@ -1,0 +1,48 @@
+/**
+ * The server-sent change stream a PEP follows: one `change` event per policy, entity,
+ * identity or revocation change of the tenant, from whichever replica made it. A PEP that
+ * caches decisions drops what the event names (and, for revocations, denies the token).
+ */
+import type { FastifyInstance } from 'fastify';
+import { requireDecide, tenantParam, type Components } from './context.js';
+import { requireTenant } from '../require-tenant.js';
+
+/** Comment lines keep idle connections (and proxies in between) from timing out. */
+const HEARTBEAT_MS = 15_000;
+
+export function registerChangeStreamRoutes(app: FastifyInstance, c: Components): void {
+  // Open streams end when the server closes; otherwise they would hold the close forever.
+  const open = new Set<() => void>();
+  app.addHook('preClose', async () => {
+    for (const end of open) end();
+  });
+
+  app.get('/tenants/:tenant/changes', async (request, reply) => {
+    const tenant = tenantParam(request, { write: false });
+    await requireDecide(c, request, tenant);
+    await requireTenant(c.store, tenant);
+    reply.hijack();
+    const raw = reply.raw;
+    raw.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store', connection: 'keep-alive', 'x-request-id': request.id });
+    raw.write(`: verity change stream for ${tenant}\n\n`);
+    let sequence = 0;
+    const unsubscribe = c.changes.subscribe((change) => {
+      if (change.tenant !== tenant) return;
+      raw.write(`id: ${++sequence}\nevent: change\ndata: ${JSON.stringify(change)}\n\n`);
+    });
+    const heartbeat = setInterval(() => raw.write(': heartbeat\n\n'), HEARTBEAT_MS);
+    heartbeat.unref();
+    const stop = () => {
+      clearInterval(heartbeat);
+      unsubscribe();
+      open.delete(end);
+    };
+    const end = () => {
+      stop();
+      raw.end();
+    };
+    open.add(end);
+    request.raw.on('close', stop);
+    raw.on('error', stop);
+  });
+}
