@@ -36,7 +36,7 @@ const fixed = (value: number, digits: number) => (Number.isFinite(value) ? value
 
 export function formatTable(rows: readonly Row[]): string {
   const header = ['scenario', 'n', 'p50 µs', 'p99 µs', 'mean µs', 'ops/s', 'p50 ratio'];
-  const body = rows.map((r) => [r.scenario, String(r.n), fixed(r.p50Us, 1), fixed(r.p99Us, 1), fixed(r.meanUs, 1), fixed(r.opsPerSec, 0), `${fixed(r.ratio, 1)}×`]);
+  const body = rows.map((r) => [r.scenario, String(r.n), fixed(r.p50Us, 1), fixed(r.p99Us, 1), fixed(r.meanUs, 1), fixed(r.opsPerSec, 0), `${fixed(r.ratio, r.ratio < 1 ? 2 : 1)}×`]);
   const widths = header.map((h, i) => Math.max(h.length, ...body.map((cells) => (cells[i] as string).length)));
   const line = (cells: string[]) => cells.map((cell, i) => (i === 0 ? cell.padEnd(widths[i] as number) : cell.padStart(widths[i] as number))).join('  ');
   return [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...body.map(line)].join('\n');

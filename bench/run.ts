@@ -1,7 +1,7 @@
 /**
  * `npm run bench`: decision latency on the demo tenant — raw cedar-wasm, Verity in-process,
- * and Verity over HTTP — in one run, as numbers and ratios (see bench/RESULTS.md).
- * `--json` prints the results as JSON instead of a table.
+ * and Verity over HTTP — then token verification (bench/tokens.ts), in one run, as numbers and
+ * ratios (see bench/RESULTS.md). `--json` prints the results as JSON instead of tables.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -12,9 +12,10 @@ import * as cedar from '@cedar-policy/cedar-wasm/nodejs';
 import { startServer } from '@verity/server';
 import { buildCedarBaseline, decisionOf } from './cedar-baseline.js';
 import type { HttpJob, HttpResults } from './http-client.js';
-import { formatMachine, formatTable, machineFacts, withRatios } from './report.js';
+import { formatMachine, formatTable, machineFacts, withRatios, type Row } from './report.js';
 import { batchBody, MIX } from './requests.js';
 import { measure, summarize, type Summary } from './stats.js';
+import { formatTokenSection, runTokenBench } from './tokens.js';
 
 const json = process.argv.includes('--json');
 // Progress goes to stderr in both modes, so a crash names its phase and --json stays clean.
@@ -42,6 +43,8 @@ async function main(): Promise<void> {
   log(`machine: ${formatMachine(machine)}`);
   const summaries: Summary[] = [];
   const started = Date.now();
+  let rows: Row[];
+  let auditStats: { written: number; pending: number; failures: number };
 
   // 1. Raw cedar-wasm on the same policies, request and entity slice.
   const baseline = await buildCedarBaseline(DEMO, MIX, 'bench-raw');
@@ -97,22 +100,27 @@ async function main(): Promise<void> {
       summarize(`HTTP POST evaluations ×${BATCH}, per decision`, http.evaluations.samples, http.evaluations.wallNs, BATCH),
       summarize('HTTP POST evaluation, concurrency 16', http.concurrent.samples, http.concurrent.wallNs),
     );
-    const auditStats = audit.stats();
+    auditStats = audit.stats();
     const baselineP50 = summaries[1]?.p50Us ?? Number.NaN;
-    const rows = withRatios(summaries, baselineP50);
-    const totalSeconds = (Date.now() - started) / 1000;
-    if (json) {
-      process.stdout.write(`${JSON.stringify({ command: 'npm run bench', machine, baseline: 'cedar-wasm statefulIsAuthorized p50', audit: auditStats, totalSeconds, results: rows }, null, 2)}\n`);
-    } else {
-      process.stdout.write(`\nmachine: ${formatMachine(machine)}\n`);
-      process.stdout.write(`demo tenant, ${BATCH}-request AuthZEN Todo/gateway mix; ratio = p50 / cedar-wasm statefulIsAuthorized p50\n\n`);
-      process.stdout.write(`${formatTable(rows)}\n\n`);
-      process.stdout.write(`audit records written: ${auditStats.written} (pending ${auditStats.pending}, failures ${auditStats.failures}); run took ${totalSeconds.toFixed(1)} s\n`);
-    }
+    rows = withRatios(summaries, baselineP50);
   } finally {
     await server.close();
     await rm(dataDir, { recursive: true, force: true });
-      await rm(`${dataDir}.master-key`, { force: true });
+    await rm(`${dataDir}.master-key`, { force: true });
+  }
+
+  // 5. Token verification, after the server is gone so nothing else shares the event loop.
+  const tokens = await runTokenBench(log);
+  const totalSeconds = (Date.now() - started) / 1000;
+  if (json) {
+    process.stdout.write(`${JSON.stringify({ command: 'npm run bench', machine, baseline: 'cedar-wasm statefulIsAuthorized p50', audit: auditStats, totalSeconds, results: rows, tokens }, null, 2)}\n`);
+  } else {
+    process.stdout.write(`\nmachine: ${formatMachine(machine)}\n`);
+    process.stdout.write(`demo tenant, ${BATCH}-request AuthZEN Todo/gateway mix; ratio = p50 / cedar-wasm statefulIsAuthorized p50\n\n`);
+    process.stdout.write(`${formatTable(rows)}\n\n`);
+    process.stdout.write(`audit records written: ${auditStats.written} (pending ${auditStats.pending}, failures ${auditStats.failures})\n\n`);
+    process.stdout.write(`${formatTokenSection(tokens)}\n\n`);
+    process.stdout.write(`run took ${totalSeconds.toFixed(1)} s\n`);
   }
 }
 
