@@ -6,6 +6,7 @@ import { readFile } from 'node:fs/promises';
 import { hashPolicyContent, VerityError, type DecisionRecord } from '@verity/core';
 import type { Credential, Store } from '@verity/store';
 import type { AuditWriter } from '../audit-writer.js';
+import { recordSecurityEvent } from '../security-event.js';
 import type { AuditMode, DecisionMeta, DecisionService } from '../decision-service.js';
 import type { PolicyService } from '../policy-service.js';
 
@@ -72,20 +73,14 @@ export function createAdminAuthorizer(decisions: DecisionService, audit: AuditWr
     },
 
     async recordAuthFailure(code, meta) {
-      await audit.enqueue({
-        decisionId: crypto.randomUUID(),
-        time: new Date().toISOString(),
+      await recordSecurityEvent(audit, {
         tenant: SYSTEM_TENANT,
-        requestId: meta.requestId,
-        tier: meta.tier,
         principal: { type: 'Verity::Credential', id: 'unauthenticated' },
         action: { type: 'Verity::Action', id: 'authenticate' },
         resource: { type: 'Verity::Platform', id: 'verity' },
-        decision: 'deny',
-        reasons: [],
-        errors: [{ policyId: 'authentication', message: code }],
-        policyVersion: 0,
-        latencyUs: 0,
+        code,
+        check: 'authentication',
+        meta,
       });
     },
   };

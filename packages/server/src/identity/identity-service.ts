@@ -3,7 +3,7 @@
  * through the change feed), token verification for token-in decisions, and revocations that
  * are persisted, shared between replicas, and checked on every use of a token.
  */
-import { VerityError, type DecisionRecord } from '@verity/core';
+import { VerityError } from '@verity/core';
 import { createRevocationList, createTokenVerifier, parseIdentitySource, type IdentitySource, type Revocation, type VerifiedToken } from '@verity/identity';
 import type { StoredRevocation, Store } from '@verity/store';
 import type { AuditWriter } from '../audit-writer.js';
@@ -11,6 +11,7 @@ import type { PublishChange } from '../change-feed.js';
 import type { DecisionMeta } from '../decision-service.js';
 import { requireTenant } from '../require-tenant.js';
 import type { TokenServices } from './token-services.js';
+import { recordSecurityEvent } from '../security-event.js';
 
 export interface IdentityServiceOptions {
   store: Store;
@@ -71,25 +72,17 @@ export async function createIdentityService(options: IdentityServiceOptions): Pr
     return entry;
   }
 
-  async function recordRejection(tenant: string, code: string, meta: DecisionMeta): Promise<void> {
-    const record: DecisionRecord = {
-      decisionId: crypto.randomUUID(),
-      time: new Date(now()).toISOString(),
+  const recordRejection = (tenant: string, code: string, meta: DecisionMeta) =>
+    recordSecurityEvent(audit, {
       tenant,
-      requestId: meta.requestId,
-      tier: meta.tier,
       principal: { type: 'Verity::Token', id: 'rejected' },
       action: { type: 'Verity::Action', id: 'authenticate' },
       resource: { type: 'Verity::Tenant', id: tenant },
-      decision: 'deny',
-      reasons: [],
-      errors: [{ policyId: 'token', message: code }],
-      policyVersion: 0,
-      latencyUs: 0,
-    };
-    const backpressure = audit.enqueue(record);
-    if (backpressure) await backpressure;
-  }
+      code,
+      check: 'token',
+      meta,
+      now: now(),
+    });
 
   return {
     listSources: async (tenant) => {
