@@ -26,6 +26,8 @@ function importsOf(file: string): string[] {
 
 const ALLOWED: Record<string, (specifier: string) => boolean> = {
   core: (s) => s.startsWith('.') || ['node:crypto', 'node:v8', '@cedar-policy/cedar-wasm/nodejs'].includes(s),
+  // The PEP SDK: core only (the local decision source will add identity).
+  enforce: (s) => s.startsWith('.') || s.startsWith('node:') || s === '@verity/core',
   identity: (s) => s.startsWith('.') || s.startsWith('node:') || s === '@verity/core' || s === 'jose',
   store: (s) => s.startsWith('.') || s === '@verity/core' || s === '@electric-sql/pglite' || s === 'pg',
   server: (s) => s.startsWith('.') || s.startsWith('node:') || ['@verity/core', '@verity/identity', '@verity/store', 'fastify'].includes(s),

@@ -84,6 +84,11 @@ export interface TenantSettings {
   actionType?: string;
   /** The principal type of tokens this tenant's token service issues (default `User`). */
   stsPrincipalType?: string;
+  /**
+   * Route templates (`/todos/{todoId}`) the gateway endpoints match a forwarded path to; the
+   * matched template is the resource id of the decision. At most 500.
+   */
+  gatewayRoutes?: string[];
 }
 
 /** A Cedar authorization request, as the engine sees it. */

@@ -3,6 +3,7 @@ import { requireTenant } from '../require-tenant.js';
 import type { FastifyInstance } from 'fastify';
 import { VerityError, type TemplateLink, type TenantSettings } from '@verity/core';
 import { assertTenantId } from '../config.js';
+import { routeTemplatesProblem } from '../gateway/route-match.js';
 import { requireAdmin, tenantParam, type Components } from './context.js';
 
 function body(request: { body: unknown }): Record<string, unknown> {
@@ -26,7 +27,7 @@ function versionParam(value: unknown, name: string): number {
 function parseSettings(value: unknown): TenantSettings {
   if (value === undefined) return {};
   if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new VerityError('ERR_TENANT_INVALID', 'settings must be an object');
-  const { typeMapping, actionType, stsPrincipalType, ...rest } = value as Record<string, unknown>;
+  const { typeMapping, actionType, stsPrincipalType, gatewayRoutes, ...rest } = value as Record<string, unknown>;
   if (Object.keys(rest).length > 0) throw new VerityError('ERR_TENANT_INVALID', `unknown settings: ${Object.keys(rest).join(', ')}`);
   const settings: TenantSettings = {};
   if (typeMapping !== undefined) {
@@ -37,6 +38,11 @@ function parseSettings(value: unknown): TenantSettings {
   }
   if (actionType !== undefined) settings.actionType = optionalString(actionType, 'settings.actionType', 256) as string;
   if (stsPrincipalType !== undefined) settings.stsPrincipalType = optionalString(stsPrincipalType, 'settings.stsPrincipalType', 256) as string;
+  if (gatewayRoutes !== undefined) {
+    const problem = routeTemplatesProblem(gatewayRoutes);
+    if (problem) throw new VerityError('ERR_TENANT_INVALID', `settings.gatewayRoutes ${problem}`);
+    settings.gatewayRoutes = [...(gatewayRoutes as string[])];
+  }
   return settings;
 }
 

@@ -12,6 +12,7 @@ import { registerDataRoutes } from './data-routes.js';
 import { registerIdentityRoutes } from './identity-routes.js';
 import { registerOAuthRoutes } from './oauth-routes.js';
 import { registerChangeStreamRoutes } from './change-stream-routes.js';
+import { registerGatewayRoutes } from './gateway-routes.js';
 import { tenantParam, type Components } from './context.js';
 
 const REQUEST_ID = /^[\w.:@/+=-]{1,128}$/;
@@ -68,5 +69,6 @@ export async function buildApp(c: Components): Promise<FastifyInstance> {
   registerIdentityRoutes(app, c);
   await registerOAuthRoutes(app, c);
   registerChangeStreamRoutes(app, c);
+  await registerGatewayRoutes(app, c);
   return app;
 }

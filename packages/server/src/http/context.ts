@@ -39,12 +39,17 @@ export function metaOf(request: FastifyRequest): DecisionMeta {
   return { requestId: request.id, tier: typeof tier === 'string' && TIER.test(tier) ? tier : null };
 }
 
-/** Authenticate the caller and check `action` with the system policies. Failures are audited. */
-export async function requireAdmin(c: Components, request: FastifyRequest, action: AdminAction, tenant: string | null): Promise<Credential> {
+/**
+ * Authenticate the caller and check `action` with the system policies. Failures are audited.
+ * The credential is read from `Authorization`, or from another header where `Authorization`
+ * carries the user's token (gateways send theirs in `X-Verity-Credential`).
+ */
+export async function requireAdmin(c: Components, request: FastifyRequest, action: AdminAction, tenant: string | null, header = 'authorization'): Promise<Credential> {
   const meta = metaOf(request);
   let credential: Credential;
   try {
-    credential = await c.credentials.authenticate(request.headers.authorization);
+    const value = request.headers[header];
+    credential = await c.credentials.authenticate(typeof value === 'string' ? value : undefined);
   } catch (error) {
     if (isVerityError(error)) await c.admin.recordAuthFailure(error.code, meta);
     throw error;

@@ -1,0 +1,167 @@
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import { createDecisionCache } from './decision-cache.js';
+import { createEnforcer, type DecisionEvent, type EnforcerOptions } from './enforcer.js';
+import { EnforceError } from './errors.js';
+import { createRemoteDecisionSource } from './remote-source.js';
+import type { Decision, DecisionRequest, DecisionSource } from './types.js';
+
+const TOKEN = 'aaa.bbb.ccc';
+const RESOURCE = { type: 'Doc', id: 'd1' };
+const allow: Decision = { decision: 'allow', decisionId: 'dec-1', policyVersion: 1, reasons: ['p'] };
+const deny: Decision = { decision: 'deny', decisionId: 'dec-2', policyVersion: 1, reasons: [] };
+
+/** A source that answers from a function and records what it was asked. */
+function fakeSource(answer: (request: DecisionRequest) => Decision | Promise<Decision>) {
+  const asked: DecisionRequest[] = [];
+  const source: DecisionSource = { decide: async (request) => (asked.push(request), answer(request)) };
+  return { source, asked };
+}
+
+function enforcer(source: DecisionSource, options: Partial<EnforcerOptions> = {}) {
+  const events: DecisionEvent[] = [];
+  return { events, enforcer: createEnforcer({ source, tenant: 'acme', tier: 'orders', onDecision: (event) => events.push(event), ...options }) };
+}
+
+const closers: Array<() => void> = [];
+afterEach(() => closers.splice(0).forEach((close) => close()));
+
+describe('enforcer', () => {
+  it('allows with 200 and passes the identity on; denies with 403', async () => {
+    const { source, asked } = fakeSource((request) => (request.action === 'read' ? allow : deny));
+    const { enforcer: e } = enforcer(source, { audience: 'https://api.example' });
+    const allowed = await e.enforce({ token: TOKEN, action: 'read', resource: RESOURCE, requestId: 'req-1' });
+    expect(allowed).toMatchObject({ allowed: true, status: 200, requestId: 'req-1', decision: allow, identity: { tenant: 'acme', token: TOKEN, decisionId: 'dec-1', policyVersion: 1, requestId: 'req-1' } });
+    expect(asked[0]).toEqual({ tenant: 'acme', token: TOKEN, audience: 'https://api.example', action: 'read', resource: RESOURCE, context: {}, requestId: 'req-1', tier: 'orders' });
+    const denied = await e.enforce({ token: TOKEN, action: 'write', resource: RESOURCE });
+    expect(denied).toMatchObject({ allowed: false, status: 403, decision: deny });
+    expect(denied.identity).toBeUndefined();
+  });
+
+  it('a refused token is 401; no token and no subject is 401 without asking', async () => {
+    const { source, asked } = fakeSource(() => ({ decision: 'deny', decisionId: null, policyVersion: null, reasons: ['unauthenticated'], code: 'ERR_TOKEN_REVOKED' }));
+    const { enforcer: e } = enforcer(source);
+    expect(await e.enforce({ token: TOKEN, action: 'read', resource: RESOURCE })).toMatchObject({ allowed: false, status: 401, decision: { code: 'ERR_TOKEN_REVOKED' } });
+    expect(await e.enforce({ action: 'read', resource: RESOURCE })).toMatchObject({ allowed: false, status: 401, decision: { code: 'ERR_TOKEN_MISSING' } });
+    expect(asked).toHaveLength(1);
+  });
+
+  it('decides a subject when there is no token, and replaces a malformed request id', async () => {
+    const { source, asked } = fakeSource(() => allow);
+    const { enforcer: e } = enforcer(source);
+    const result = await e.enforce({ subject: { type: 'Service', id: 'billing' }, action: 'read', resource: RESOURCE, requestId: 'bad id\n' });
+    expect(result.identity?.subject).toEqual({ type: 'Service', id: 'billing' });
+    expect(result.requestId).toMatch(/^[0-9a-f-]{36}$/);
+    expect(asked[0]?.subject).toEqual({ type: 'Service', id: 'billing' });
+    expect(asked[0]?.token).toBeUndefined();
+  });
+
+  it('answers a second identical request from the cache, and asks again after invalidation', async () => {
+    const { source, asked } = fakeSource(() => allow);
+    const cache = createDecisionCache();
+    const { enforcer: e, events } = enforcer(source, { cache });
+    await e.enforce({ token: TOKEN, action: 'read', resource: RESOURCE, context: { x: 1 } });
+    await e.enforce({ token: TOKEN, action: 'read', resource: RESOURCE, context: { x: 1 } });
+    expect(asked).toHaveLength(1);
+    expect(events.map((event) => event.cached)).toEqual([false, true]);
+    cache.invalidateTenant('acme');
+    await e.enforce({ token: TOKEN, action: 'read', resource: RESOURCE, context: { x: 1 } });
+    expect(asked).toHaveLength(2);
+  });
+
+  it('reports every decision without the token', async () => {
+    const { source } = fakeSource(() => allow);
+    const { enforcer: e, events } = enforcer(source);
+    await e.enforce({ token: TOKEN, action: 'read', resource: RESOURCE });
+    expect(events[0]).toMatchObject({ tenant: 'acme', principal: 'token', allowed: true, status: 200, wouldDeny: false, observed: false, failedOpen: false });
+    expect(JSON.stringify(events[0])).not.toContain(TOKEN);
+  });
+
+  describe('fails closed', () => {
+    const pep = (url: string, options: Partial<EnforcerOptions> = {}) => enforcer(createRemoteDecisionSource({ url, timeoutMs: 200 }), options);
+
+    it('when the PDP stalls past the timeout', async () => {
+      const server = createServer(() => {
+        /* accepts, never answers */
+      });
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+      closers.push(() => (server.closeAllConnections(), server.close()));
+      const { enforcer: e, events } = pep(`http://127.0.0.1:${(server.address() as AddressInfo).port}`);
+      const result = await e.enforce({ token: TOKEN, action: 'read', resource: RESOURCE });
+      expect(result).toMatchObject({ allowed: false, status: 503, error: { code: 'ERR_ENFORCE_PDP_TIMEOUT' } });
+      expect(events[0]).toMatchObject({ wouldDeny: true, allowed: false, status: 503 });
+    });
+
+    it('when the PDP is closed (connection refused)', async () => {
+      const server = createServer();
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+      const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      const result = await pep(url).enforcer.enforce({ token: TOKEN, action: 'read', resource: RESOURCE });
+      expect(result).toMatchObject({ allowed: false, status: 503, error: { code: 'ERR_ENFORCE_PDP_UNREACHABLE' } });
+    });
+
+    it('when the PDP answers 5xx', async () => {
+      const server = createServer((_request, response) => response.writeHead(500, { 'content-type': 'application/json' }).end('{"code":"ERR_INTERNAL","message":"bug"}'));
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+      closers.push(() => server.close());
+      const result = await pep(`http://127.0.0.1:${(server.address() as AddressInfo).port}`).enforcer.enforce({ token: TOKEN, action: 'read', resource: RESOURCE });
+      expect(result).toMatchObject({ allowed: false, status: 503, error: { code: 'ERR_ENFORCE_PDP_FAILED' } });
+    });
+
+    it('when a source throws something that is not an EnforceError', async () => {
+      const { enforcer: e } = enforcer({ decide: () => Promise.reject(new Error('boom')) });
+      expect(await e.enforce({ token: TOKEN, action: 'read', resource: RESOURCE })).toMatchObject({ allowed: false, status: 503, error: { code: 'ERR_ENFORCE_UNAVAILABLE' } });
+    });
+
+    it('and does not cache the failure', async () => {
+      let down = true;
+      const { source, asked } = fakeSource(() => {
+        if (down) throw new EnforceError('ERR_ENFORCE_PDP_UNREACHABLE', 'down');
+        return allow;
+      });
+      const { enforcer: e } = enforcer(source, { cache: createDecisionCache() });
+      expect((await e.enforce({ token: TOKEN, action: 'read', resource: RESOURCE })).status).toBe(503);
+      down = false;
+      expect((await e.enforce({ token: TOKEN, action: 'read', resource: RESOURCE })).status).toBe(200);
+      expect(asked).toHaveLength(2);
+    });
+  });
+
+  it('fails open only when told to, and says so', async () => {
+    const { enforcer: e, events } = enforcer({ decide: () => Promise.reject(new EnforceError('ERR_ENFORCE_PDP_TIMEOUT', 'slow')) }, { failMode: 'open' });
+    const result = await e.enforce({ token: TOKEN, action: 'read', resource: RESOURCE });
+    expect(result).toMatchObject({ allowed: true, status: 200, error: { code: 'ERR_ENFORCE_PDP_TIMEOUT' }, identity: { token: TOKEN, decisionId: null } });
+    expect(events[0]).toMatchObject({ failedOpen: true, wouldDeny: false });
+  });
+
+  it('observe mode decides but lets a deny, a refused token and an outage through, flagged', async () => {
+    let answer: () => Decision = () => deny;
+    const { source, asked } = fakeSource(() => answer());
+    const { enforcer: e, events } = enforcer(source, { observe: true });
+    expect(await e.enforce({ token: TOKEN, action: 'write', resource: RESOURCE })).toMatchObject({ allowed: true, status: 200, observed: true, wouldDeny: true, decision: deny, identity: { decisionId: 'dec-2' } });
+    answer = () => allow;
+    expect(await e.enforce({ token: TOKEN, action: 'read', resource: RESOURCE })).toMatchObject({ allowed: true, observed: true, wouldDeny: false });
+    answer = () => {
+      throw new EnforceError('ERR_ENFORCE_PDP_UNREACHABLE', 'down');
+    };
+    expect(await e.enforce({ token: TOKEN, action: 'read', resource: RESOURCE })).toMatchObject({ allowed: true, observed: true, wouldDeny: true });
+    expect(asked).toHaveLength(3);
+    expect(events.map((event) => event.wouldDeny)).toEqual([true, false, true]);
+    expect(events.every((event) => event.observed && event.allowed)).toBe(true);
+  });
+
+  it('a throwing onDecision does not change the answer', async () => {
+    const e = createEnforcer({ source: fakeSource(() => allow).source, tenant: 'acme', tier: 'orders', onDecision: () => { throw new Error('logger down'); } });
+    expect((await e.enforce({ token: TOKEN, action: 'read', resource: RESOURCE })).allowed).toBe(true);
+  });
+
+  it('refuses bad options at construction', () => {
+    const { source } = fakeSource(() => allow);
+    expect(() => createEnforcer({ source, tenant: 'acme', tier: 'has space' })).toThrow(TypeError);
+    expect(() => createEnforcer({ source, tenant: 'Not A Tenant', tier: 't' })).toThrow(TypeError);
+    expect(() => createEnforcer({ source, tenant: 'acme', tier: 't', failMode: 'maybe' as never })).toThrow(TypeError);
+    expect(() => createEnforcer({ source, tenant: 'acme', tier: 't', failOpen: true } as never)).toThrow(TypeError);
+  });
+});

@@ -1,0 +1,247 @@
+/**
+ * The enforcer: one decision per request from a decision source (through the cache), failing
+ * closed when no decision can be had, or only observing in observe mode.
+ */
+import { randomUUID } from 'node:crypto';
+import type { DecisionCache } from './decision-cache.js';
+import { EnforceError, isEnforceError } from './errors.js';
+import { tokenExpiry } from './token-expiry.js';
+import type { Decision, DecisionSource, EntityRef } from './types.js';
+
+/** What to decide: who (a token, or a subject), the action, the resource. */
+export interface EnforceInput {
+  /** The caller's access token (usually the `Authorization: Bearer` of the request). */
+  token?: string;
+  /** The principal, when the service established it otherwise; ignored when a token is given. */
+  subject?: EntityRef;
+  action: string;
+  resource: EntityRef;
+  context?: Record<string, unknown>;
+  /** The request id to audit and propagate; generated when absent or malformed. */
+  requestId?: string;
+}
+
+/** Who the caller is, as far as this decision proved it. Attached to the request by adapters. */
+export interface VerifiedIdentity {
+  tenant: string;
+  /** The subject the request named (token-in decisions leave it to the PDP's audit). */
+  subject?: EntityRef;
+  /** The caller's token, to pass on downstream (never log it). */
+  token?: string;
+  decisionId: string | null;
+  policyVersion: number | null;
+  requestId: string;
+}
+
+export interface EnforceResult {
+  /** Whether the handler may run: the decision's allow, or true in observe mode. */
+  allowed: boolean;
+  /** 200 allowed, 401 no or refused token, 403 denied, 503 no decision (fail closed). */
+  status: 200 | 401 | 403 | 503;
+  requestId: string;
+  decision?: Decision;
+  identity?: VerifiedIdentity;
+  /** Observe mode let this through; `wouldDeny` says whether enforcement would have refused. */
+  observed?: boolean;
+  wouldDeny?: boolean;
+  /** Why no decision could be had (the 503 case, or a fail-open pass). */
+  error?: EnforceError;
+}
+
+/** Reported once per `enforce` call, for logs and metrics. Never holds the token. */
+export interface DecisionEvent {
+  tenant: string;
+  requestId: string;
+  action: string;
+  resource: EntityRef;
+  subject?: EntityRef;
+  /** How the principal was given: a token (verified by the source) or a subject. */
+  principal: 'token' | 'subject' | 'none';
+  decision?: Decision;
+  allowed: boolean;
+  status: EnforceResult['status'];
+  observed: boolean;
+  /** The request would have been refused had the enforcer enforced. */
+  wouldDeny: boolean;
+  /** The decision came from the cache. */
+  cached: boolean;
+  /** `failMode: 'open'` let a request through without a decision. */
+  failedOpen: boolean;
+  error?: EnforceError;
+  latencyMs: number;
+}
+
+export interface EnforcerOptions {
+  source: DecisionSource;
+  cache?: DecisionCache;
+  tenant: string;
+  /** The audience this service is; tokens issued for another audience are refused. */
+  audience?: string;
+  /**
+   * What happens when no decision can be had (PDP down, timeout, error). `closed` (the default)
+   * denies with 503. `open` lets the request through: only for paths whose availability matters
+   * more than their protection, chosen explicitly and watched through `onDecision`.
+   */
+  failMode?: 'closed' | 'open';
+  /**
+   * Decide (the PDP audits every decision) but never refuse: the migration step before
+   * enforcing. `onDecision` reports `wouldDeny`.
+   */
+  observe?: boolean;
+  /** This tier's label in the PDP's audit, e.g. `gateway` or `orders` (`[A-Za-z0-9._:/-]{1,64}`). */
+  tier: string;
+  onDecision?: (event: DecisionEvent) => void;
+  /** Clock for latency, in milliseconds (default `performance.now`). */
+  now?: () => number;
+}
+
+export interface Enforcer {
+  readonly tenant: string;
+  readonly observe: boolean;
+  enforce(input: EnforceInput): Promise<EnforceResult>;
+}
+
+const OPTION_KEYS = new Set(['source', 'cache', 'tenant', 'audience', 'failMode', 'observe', 'tier', 'onDecision', 'now']);
+const TIER = /^[A-Za-z0-9._:/-]{1,64}$/;
+/** The PDP keeps a request id of this shape and replaces any other; we do the same. */
+const REQUEST_ID = /^[\w.:@/+=-]{1,128}$/;
+
+/**
+ * A usable request id: the caller's when well-formed (the shape the PDP keeps), else a new one.
+ *
+ * @example
+ * ```ts
+ * const requestId = requestIdOf(request.headers['x-request-id'] as string | undefined);
+ * ```
+ */
+export function requestIdOf(given: string | undefined): string {
+  return given !== undefined && REQUEST_ID.test(given) ? given : randomUUID();
+}
+
+function validate(options: EnforcerOptions): void {
+  for (const key of Object.keys(options)) if (!OPTION_KEYS.has(key)) throw new TypeError(`createEnforcer: unknown option "${key}"`);
+  if (!options.source || typeof options.source.decide !== 'function') throw new TypeError('createEnforcer: source must be a DecisionSource');
+  if (typeof options.tenant !== 'string' || !/^[a-z0-9][a-z0-9-]{0,62}$/.test(options.tenant)) throw new TypeError('createEnforcer: tenant must be a tenant id');
+  if (typeof options.tier !== 'string' || !TIER.test(options.tier)) throw new TypeError('createEnforcer: tier must match [A-Za-z0-9._:/-]{1,64}');
+  if (options.failMode !== undefined && options.failMode !== 'closed' && options.failMode !== 'open') throw new TypeError('createEnforcer: failMode must be "closed" or "open"');
+  if (options.audience !== undefined && (typeof options.audience !== 'string' || options.audience === '')) throw new TypeError('createEnforcer: audience must be a non-empty string');
+}
+
+/**
+ * Create an enforcer for one tenant. `enforce` never throws for a failing source: it resolves
+ * to 503 (fail closed) unless `failMode: 'open'` was chosen.
+ *
+ * @example
+ * ```ts
+ * const enforcer = createEnforcer({
+ *   source: createRemoteDecisionSource({ url: 'http://verity.internal:8181' }),
+ *   cache: createDecisionCache(),
+ *   tenant: 'acme', audience: 'https://api.acme.example', tier: 'orders',
+ * });
+ * const result = await enforcer.enforce({ token, action: 'GET', resource: { type: 'route', id: '/orders/:id' } });
+ * if (!result.allowed) return reply(result.status);
+ * ```
+ */
+export function createEnforcer(options: EnforcerOptions): Enforcer {
+  validate(options);
+  const { source, cache, tenant, audience, tier, onDecision } = options;
+  const failMode = options.failMode ?? 'closed';
+  const observe = options.observe ?? false;
+  const now = options.now ?? (() => performance.now());
+
+  function report(event: DecisionEvent): void {
+    try {
+      onDecision?.(event);
+    } catch {
+      // Reporting must never change the answer.
+    }
+  }
+
+  /** The decision, from the cache or the source, or the reason there is none. */
+  async function decide(input: EnforceInput, requestId: string): Promise<{ decision: Decision; cached: boolean } | { error: EnforceError }> {
+    const key = {
+      tenant,
+      action: input.action,
+      resource: input.resource,
+      context: input.context ?? {},
+      ...(input.token !== undefined ? { token: input.token, ...(audience === undefined ? {} : { audience }) } : { subject: input.subject as EntityRef }),
+    };
+    const hit = cache?.get(key);
+    if (hit) return { decision: hit, cached: true };
+    const epoch = cache?.epoch(tenant) ?? 0;
+    try {
+      const decision = await source.decide({ ...key, requestId, tier });
+      // An allow for a token must not outlive the token.
+      cache?.set(key, decision, epoch, input.token === undefined ? undefined : tokenExpiry(input.token));
+      return { decision, cached: false };
+    } catch (error) {
+      return { error: isEnforceError(error) ? error : new EnforceError('ERR_ENFORCE_UNAVAILABLE', 'the decision source failed', { cause: error }) };
+    }
+  }
+
+  return {
+    tenant,
+    observe,
+    async enforce(input) {
+      const started = now();
+      const requestId = requestIdOf(input.requestId);
+      const principal = input.token !== undefined ? 'token' : input.subject !== undefined ? 'subject' : 'none';
+      const outcome =
+        principal === 'none'
+          ? // No identity at all: nothing to ask the PDP about.
+            { decision: { decision: 'deny', decisionId: null, policyVersion: null, reasons: ['unauthenticated'], code: 'ERR_TOKEN_MISSING' } satisfies Decision, cached: false }
+          : await decide(input, requestId);
+
+      let status: EnforceResult['status'];
+      let failedOpen = false;
+      if ('error' in outcome) {
+        status = 503;
+        failedOpen = failMode === 'open';
+      } else if (outcome.decision.decision === 'allow') status = 200;
+      else status = outcome.decision.reasons.includes('unauthenticated') ? 401 : 403;
+      const wouldDeny = status !== 200 && !failedOpen;
+      const allowed = !wouldDeny || observe;
+
+      const decision = 'decision' in outcome ? outcome.decision : undefined;
+      // Whatever passes carries its identity on (observe mode and fail-open included).
+      const identity: VerifiedIdentity | undefined = allowed
+        ? {
+            tenant,
+            requestId,
+            decisionId: decision?.decisionId ?? null,
+            policyVersion: decision?.policyVersion ?? null,
+            ...(principal === 'subject' && input.subject ? { subject: input.subject } : {}),
+            ...(input.token === undefined ? {} : { token: input.token }),
+          }
+          : undefined;
+      const error = 'error' in outcome ? outcome.error : undefined;
+      const result: EnforceResult = {
+        allowed,
+        status: allowed ? 200 : status,
+        requestId,
+        ...(decision ? { decision } : {}),
+        ...(identity ? { identity } : {}),
+        ...(observe ? { observed: true, wouldDeny } : {}),
+        ...(error ? { error } : {}),
+      };
+      report({
+        tenant,
+        requestId,
+        action: input.action,
+        resource: input.resource,
+        ...(principal === 'subject' && input.subject ? { subject: input.subject } : {}),
+        principal,
+        ...(decision ? { decision } : {}),
+        allowed,
+        status: result.status,
+        observed: observe,
+        wouldDeny,
+        cached: 'cached' in outcome && outcome.cached,
+        failedOpen,
+        ...(error ? { error } : {}),
+        latencyMs: now() - started,
+      });
+      return result;
+    },
+  };
+}

@@ -1,0 +1,62 @@
+/** Stable error codes of the enforcement SDK and the HTTP status a PEP answers with for each. */
+
+/**
+ * Codes are never renamed or reused. The `PDP_*` codes say why no decision could be had; a
+ * client of the protected service only ever sees `ERR_ENFORCE_UNAVAILABLE` for them.
+ */
+export const ENFORCE_ERROR_CODES = {
+  /** The policy denies the request. */
+  ERR_ENFORCE_DENIED: 403,
+  /** No decision could be had, and the PEP fails closed. */
+  ERR_ENFORCE_UNAVAILABLE: 503,
+  /** The PDP could not be reached (connection refused, reset, DNS). */
+  ERR_ENFORCE_PDP_UNREACHABLE: 503,
+  /** The PDP did not answer within the time budget. */
+  ERR_ENFORCE_PDP_TIMEOUT: 503,
+  /** The PDP answered 5xx (after the retries). */
+  ERR_ENFORCE_PDP_FAILED: 503,
+  /** The PDP refused the PEP's request (4xx other than a refused user token): misconfiguration. */
+  ERR_ENFORCE_PDP_REFUSED: 503,
+  /** The PDP's answer was not an AuthZEN decision. */
+  ERR_ENFORCE_PDP_RESPONSE: 503,
+} as const;
+
+export type EnforceErrorCode = keyof typeof ENFORCE_ERROR_CODES;
+
+/**
+ * Why a decision source could not decide. Messages never hold a token or credential.
+ *
+ * @example
+ * ```ts
+ * const result = await enforcer.enforce(input);
+ * if (result.error?.code === 'ERR_ENFORCE_PDP_TIMEOUT') metrics.increment('pdp.timeout');
+ * ```
+ */
+export class EnforceError extends Error {
+  readonly code: EnforceErrorCode;
+  readonly status: number;
+  /** The PDP's HTTP status and error code, when it answered. */
+  readonly pdpStatus: number | undefined;
+  readonly pdpCode: string | undefined;
+
+  constructor(code: EnforceErrorCode, message: string, options: { pdpStatus?: number; pdpCode?: string; cause?: unknown } = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'EnforceError';
+    this.code = code;
+    this.status = ENFORCE_ERROR_CODES[code];
+    this.pdpStatus = options.pdpStatus;
+    this.pdpCode = options.pdpCode;
+  }
+}
+
+/**
+ * Whether `error` is an {@link EnforceError}.
+ *
+ * @example
+ * ```ts
+ * try { await source.decide(request); } catch (error) { if (isEnforceError(error)) log.warn(error.code); }
+ * ```
+ */
+export function isEnforceError(error: unknown): error is EnforceError {
+  return error instanceof EnforceError;
+}

@@ -1,0 +1,10 @@
+/** @verity/enforce: the policy enforcement point — decision sources, cache, enforcer, propagation. */
+export type { Decision, DecisionRequest, DecisionSource, EntityRef } from './types.js';
+export { ENFORCE_ERROR_CODES, EnforceError, isEnforceError, type EnforceErrorCode } from './errors.js';
+export { createRemoteDecisionSource, type RemoteDecisionSourceOptions } from './remote-source.js';
+export { createDecisionCache, tokenFingerprint, type CacheKeyInput, type DecisionCache, type DecisionCacheOptions } from './decision-cache.js';
+export { createChangeFollower, type Change, type ChangeFollower, type ChangeFollowerOptions, type ChangeKind } from './change-follower.js';
+export { createEnforcer, requestIdOf, type DecisionEvent, type EnforceInput, type EnforceResult, type Enforcer, type EnforcerOptions, type VerifiedIdentity } from './enforcer.js';
+export { bearerToken, resolveRouteRule, type RequestFacts, type RouteRule } from './route-rule.js';
+export { downstreamHeaders, isSpoofableHeader, nextTraceparent, SPOOFABLE_HEADERS, stripSpoofableHeaders, type DownstreamIdentity } from './propagation.js';
+export { refusalBody } from './refusal.js';

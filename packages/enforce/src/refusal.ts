@@ -1,0 +1,19 @@
+/** The `{code, message}` a PEP answers a refused request with, the same for every adapter. */
+import type { EnforceResult } from './enforcer.js';
+
+/**
+ * The body for a 401, 403 or 503. A refused token keeps the PDP's `ERR_TOKEN_*` code (the
+ * client can act on "expired"); a PDP outage is only ever `ERR_ENFORCE_UNAVAILABLE`, with no
+ * detail of what failed behind us.
+ *
+ * @example
+ * ```ts
+ * // in an adapter
+ * if (!result.allowed) return reply.status(result.status).send(refusalBody(result));
+ * ```
+ */
+export function refusalBody(result: EnforceResult): { code: string; message: string } {
+  if (result.status === 401) return { code: result.decision?.code ?? 'ERR_TOKEN_MISSING', message: 'a valid bearer token is required' };
+  if (result.status === 403) return { code: 'ERR_ENFORCE_DENIED', message: 'the policy does not permit this request' };
+  return { code: 'ERR_ENFORCE_UNAVAILABLE', message: 'authorization is unavailable; the request was not allowed' };
+}

@@ -1,0 +1,140 @@
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import { createRemoteDecisionSource } from './remote-source.js';
+import type { DecisionRequest } from './types.js';
+
+type Handler = (request: IncomingMessage, body: any, response: ServerResponse) => void;
+const servers: Array<() => Promise<void>> = [];
+afterEach(async () => {
+  await Promise.all(servers.splice(0).map((close) => close()));
+});
+
+/** A real PDP stand-in on a loopback port; it records what it was asked. */
+async function pdp(handler: Handler) {
+  const seen: Array<{ url: string; headers: IncomingMessage['headers']; body: any }> = [];
+  const server = createServer((request, response) => {
+    let text = '';
+    request.on('data', (chunk) => (text += chunk));
+    request.on('end', () => {
+      const body = text ? JSON.parse(text) : undefined;
+      seen.push({ url: request.url ?? '', headers: request.headers, body });
+      handler(request, body, response);
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  servers.push(() => new Promise((resolve) => (server.closeAllConnections(), server.close(() => resolve()))));
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, seen };
+}
+
+const json = (response: ServerResponse, status: number, body: unknown) => {
+  response.writeHead(status, { 'content-type': 'application/json' });
+  response.end(JSON.stringify(body));
+};
+const ALLOW = { decision: true, context: { id: 'dec-1', reason_admin: { policy_version: 3, determining_policies: ['p1'], errors: [] } } };
+const REQUEST: DecisionRequest = { tenant: 'acme', token: 'tok.en.sig', audience: 'https://api.example', action: 'read', resource: { type: 'Doc', id: 'd1' }, context: { ip: '10.0.0.1' }, requestId: 'req-1', tier: 'orders' };
+
+async function freePort(): Promise<string> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return `http://127.0.0.1:${port}`;
+}
+
+describe('remote decision source', () => {
+  it('asks the tenant evaluation endpoint with the token, audience, request id, tier and credential', async () => {
+    const server = await pdp((_request, _body, response) => json(response, 200, ALLOW));
+    const source = createRemoteDecisionSource({ url: `${server.url}/`, credential: 'vrt_pep' });
+    expect(await source.decide(REQUEST)).toEqual({ decision: 'allow', decisionId: 'dec-1', policyVersion: 3, reasons: ['p1'] });
+    const [seen] = server.seen;
+    expect(seen?.url).toBe('/tenants/acme/access/v1/evaluation');
+    expect(seen?.headers).toMatchObject({ 'x-request-id': 'req-1', 'x-verity-tier': 'orders', authorization: 'Bearer vrt_pep', 'content-type': 'application/json' });
+    expect(seen?.body).toEqual({ token: 'tok.en.sig', audience: 'https://api.example', action: { name: 'read' }, resource: { type: 'Doc', id: 'd1' }, context: { ip: '10.0.0.1' } });
+  });
+
+  it('sends a subject instead when there is no token, and no Authorization without a credential', async () => {
+    const server = await pdp((_request, _body, response) => json(response, 200, { ...ALLOW, decision: false }));
+    const { token: _token, audience: _audience, ...rest } = REQUEST;
+    const decision = await createRemoteDecisionSource({ url: server.url, keepAlive: false }).decide({ ...rest, subject: { type: 'User', id: 'alice' } });
+    expect(decision.decision).toBe('deny');
+    expect(server.seen[0]?.body).toEqual({ subject: { type: 'User', id: 'alice' }, action: { name: 'read' }, resource: { type: 'Doc', id: 'd1' }, context: { ip: '10.0.0.1' } });
+    expect(server.seen[0]?.headers.authorization).toBeUndefined();
+    expect(server.seen[0]?.headers.connection).toBe('close');
+  });
+
+  it('a refused user token is a deny with reason unauthenticated; a refused PEP credential is an error', async () => {
+    let code = 'ERR_TOKEN_EXPIRED';
+    const server = await pdp((_request, _body, response) => json(response, 401, { code, message: 'no' }));
+    const source = createRemoteDecisionSource({ url: server.url });
+    expect(await source.decide(REQUEST)).toEqual({ decision: 'deny', decisionId: null, policyVersion: null, reasons: ['unauthenticated'], code: 'ERR_TOKEN_EXPIRED' });
+    code = 'ERR_AUTH_INVALID';
+    await expect(source.decide(REQUEST)).rejects.toMatchObject({ code: 'ERR_ENFORCE_PDP_REFUSED', pdpStatus: 401, pdpCode: 'ERR_AUTH_INVALID' });
+    expect(server.seen).toHaveLength(2);
+  });
+
+  it('retries a 5xx once by default, and never a 4xx', async () => {
+    let status = 503;
+    const server = await pdp((_request, _body, response) => json(response, status, { code: 'ERR_STORE_UNAVAILABLE', message: 'down' }));
+    const source = createRemoteDecisionSource({ url: server.url });
+    await expect(source.decide(REQUEST)).rejects.toMatchObject({ code: 'ERR_ENFORCE_PDP_FAILED', pdpStatus: 503 });
+    expect(server.seen).toHaveLength(2);
+    status = 404;
+    await expect(source.decide(REQUEST)).rejects.toMatchObject({ code: 'ERR_ENFORCE_PDP_REFUSED', pdpStatus: 404 });
+    expect(server.seen).toHaveLength(3);
+    await expect(createRemoteDecisionSource({ url: server.url, retries: 3 }).decide({ ...REQUEST })).rejects.toMatchObject({ code: 'ERR_ENFORCE_PDP_REFUSED' });
+    expect(server.seen).toHaveLength(4);
+  });
+
+  it('a retry after a 5xx can succeed', async () => {
+    let calls = 0;
+    const server = await pdp((_request, _body, response) => (++calls === 1 ? json(response, 500, { code: 'ERR_DECISION_FAILED' }) : json(response, 200, ALLOW)));
+    expect((await createRemoteDecisionSource({ url: server.url }).decide(REQUEST)).decision).toBe('allow');
+    expect(server.seen).toHaveLength(2);
+  });
+
+  it('bounds retries on connection refused', async () => {
+    const url = await freePort();
+    let calls = 0;
+    const counting: typeof fetch = (input, init) => (calls++, fetch(input, init));
+    await expect(createRemoteDecisionSource({ url, fetch: counting, retries: 2 }).decide(REQUEST)).rejects.toMatchObject({ code: 'ERR_ENFORCE_PDP_UNREACHABLE' });
+    expect(calls).toBe(3);
+  });
+
+  it('gives up within the time budget when the PDP stalls, without another try', async () => {
+    const server = await pdp(() => {
+      /* never answers */
+    });
+    const started = performance.now();
+    await expect(createRemoteDecisionSource({ url: server.url, timeoutMs: 150 }).decide(REQUEST)).rejects.toMatchObject({ code: 'ERR_ENFORCE_PDP_TIMEOUT' });
+    expect(performance.now() - started).toBeLessThan(1000);
+    expect(server.seen).toHaveLength(1);
+  });
+
+  it('times out a PDP that sends headers and then stalls the body', async () => {
+    const server = await pdp((_request, _body, response) => {
+      response.writeHead(200, { 'content-type': 'application/json' });
+      response.write('{"decision":');
+    });
+    await expect(createRemoteDecisionSource({ url: server.url, timeoutMs: 150 }).decide(REQUEST)).rejects.toMatchObject({ code: 'ERR_ENFORCE_PDP_TIMEOUT' });
+  });
+
+  it('an answer that is not a decision is an error, not an allow', async () => {
+    const server = await pdp((_request, _body, response) => json(response, 200, { decision: true }));
+    await expect(createRemoteDecisionSource({ url: server.url }).decide(REQUEST)).rejects.toMatchObject({ code: 'ERR_ENFORCE_PDP_RESPONSE' });
+  });
+
+  it('never puts the token or credential into an error message', async () => {
+    const server = await pdp((_request, _body, response) => json(response, 403, { code: 'ERR_AUTH_FORBIDDEN', message: 'no' }));
+    const error = await createRemoteDecisionSource({ url: server.url, credential: 'vrt_secret' }).decide(REQUEST).catch((e: Error) => e);
+    expect(String((error as Error).message)).not.toMatch(/vrt_secret|tok\.en\.sig/);
+  });
+
+  it('refuses bad options at construction', () => {
+    expect(() => createRemoteDecisionSource({ url: 'not a url' })).toThrow(TypeError);
+    expect(() => createRemoteDecisionSource({ url: 'ftp://x' })).toThrow(TypeError);
+    expect(() => createRemoteDecisionSource({ url: 'http://x', timeoutMs: 0 })).toThrow(TypeError);
+    expect(() => createRemoteDecisionSource({ url: 'http://x', retries: -1 })).toThrow(TypeError);
+    expect(() => createRemoteDecisionSource({ url: 'http://x', timeout: 5 } as never)).toThrow(TypeError);
+  });
+});

@@ -1,0 +1,163 @@
+/** The remote decision source: AuthZEN evaluations against the Verity PDP over HTTP. */
+import { EnforceError, isEnforceError } from './errors.js';
+import type { Decision, DecisionRequest, DecisionSource } from './types.js';
+
+export interface RemoteDecisionSourceOptions {
+  /** The PDP's base URL, e.g. `https://verity.internal:8181`. */
+  url: string;
+  /** The PEP's own Verity credential (`vrt_…`, role `pep`), sent as `Authorization: Bearer`. */
+  credential?: string;
+  /** Injected for tests and custom transports; defaults to the global fetch. */
+  fetch?: typeof fetch;
+  /**
+   * The whole budget for one decision, retries included, in milliseconds (default 1000). When it
+   * runs out the source rejects with `ERR_ENFORCE_PDP_TIMEOUT` and the enforcer fails closed.
+   */
+  timeoutMs?: number;
+  /** Further attempts after a network error or a 5xx (default 1). A 4xx is never retried. */
+  retries?: number;
+  /** Reuse connections to the PDP (default true); false sends `connection: close`. */
+  keepAlive?: boolean;
+}
+
+const OPTION_KEYS = new Set(['url', 'credential', 'fetch', 'timeoutMs', 'retries', 'keepAlive']);
+
+interface ResolvedOptions {
+  base: string;
+  credential: string | undefined;
+  fetch: typeof fetch;
+  timeoutMs: number;
+  retries: number;
+  keepAlive: boolean;
+}
+
+function resolveOptions(options: RemoteDecisionSourceOptions): Readonly<ResolvedOptions> {
+  for (const key of Object.keys(options)) if (!OPTION_KEYS.has(key)) throw new TypeError(`createRemoteDecisionSource: unknown option "${key}"`);
+  let base: URL;
+  try {
+    base = new URL(options.url);
+  } catch {
+    throw new TypeError('createRemoteDecisionSource: url must be an absolute http(s) URL');
+  }
+  if (base.protocol !== 'http:' && base.protocol !== 'https:') throw new TypeError('createRemoteDecisionSource: url must be http(s)');
+  const timeoutMs = options.timeoutMs ?? 1000;
+  const retries = options.retries ?? 1;
+  if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) throw new TypeError('createRemoteDecisionSource: timeoutMs must be a positive number');
+  if (!Number.isInteger(retries) || retries < 0 || retries > 5) throw new TypeError('createRemoteDecisionSource: retries must be an integer from 0 to 5');
+  if (options.credential !== undefined && (typeof options.credential !== 'string' || options.credential === '')) throw new TypeError('createRemoteDecisionSource: credential must be a non-empty string');
+  return Object.freeze({
+    base: base.href.replace(/\/$/, ''),
+    credential: options.credential,
+    fetch: options.fetch ?? globalThis.fetch,
+    timeoutMs,
+    retries,
+    keepAlive: options.keepAlive ?? true,
+  });
+}
+
+/** The AuthZEN evaluation body: the token (and the audience we are) or the subject. */
+function evaluationBody(request: DecisionRequest): Record<string, unknown> {
+  const identity =
+    request.token !== undefined
+      ? { token: request.token, ...(request.audience === undefined ? {} : { audience: request.audience }) }
+      : { subject: request.subject };
+  return { ...identity, action: { name: request.action }, resource: request.resource, context: request.context };
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** An AuthZEN answer with Verity's decision context (`context.id`, `context.reason_admin`). */
+function parseDecision(body: unknown): Decision {
+  if (isRecord(body) && typeof body.decision === 'boolean' && isRecord(body.context)) {
+    const { id, reason_admin: admin } = body.context;
+    if (typeof id === 'string' && isRecord(admin) && typeof admin.policy_version === 'number') {
+      const reasons = Array.isArray(admin.determining_policies) ? admin.determining_policies.filter((r): r is string => typeof r === 'string') : [];
+      return { decision: body.decision ? 'allow' : 'deny', decisionId: id, policyVersion: admin.policy_version, reasons };
+    }
+  }
+  throw new EnforceError('ERR_ENFORCE_PDP_RESPONSE', 'the PDP answered without a decision, decision id and policy version');
+}
+
+async function readJson(response: Response): Promise<unknown> {
+  const text = await response.text();
+  try {
+    return text === '' ? undefined : (JSON.parse(text) as unknown);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * A decision source that asks the Verity PDP (`POST {url}/tenants/{tenant}/access/v1/evaluation`).
+ * Network errors and 5xx are retried (bounded); a 4xx never is. A user token the PDP refuses
+ * (401 `ERR_TOKEN_*`) is a deny with reason `unauthenticated`; any other failure rejects with
+ * an {@link EnforceError}, and the enforcer fails closed.
+ *
+ * @example
+ * ```ts
+ * const source = createRemoteDecisionSource({ url: 'http://verity.internal:8181', credential: process.env.VERITY_PEP_TOKEN });
+ * const decision = await source.decide({
+ *   tenant: 'acme', token: userToken, audience: 'https://api.acme.example', action: 'read',
+ *   resource: { type: 'Doc', id: 'd1' }, context: {}, requestId: randomUUID(), tier: 'orders',
+ * });
+ * ```
+ */
+export function createRemoteDecisionSource(options: RemoteDecisionSourceOptions): DecisionSource {
+  const config = resolveOptions(options);
+
+  async function attempt(request: DecisionRequest, signal: AbortSignal): Promise<Decision> {
+    const url = `${config.base}/tenants/${encodeURIComponent(request.tenant)}/access/v1/evaluation`;
+    const headers: Record<string, string> = {
+      'content-type': 'application/json',
+      accept: 'application/json',
+      'x-request-id': request.requestId,
+      'x-verity-tier': request.tier,
+      ...(config.credential === undefined ? {} : { authorization: `Bearer ${config.credential}` }),
+      ...(config.keepAlive ? {} : { connection: 'close' }),
+    };
+    let response: Response;
+    try {
+      response = await config.fetch(url, { method: 'POST', headers, body: JSON.stringify(evaluationBody(request)), signal });
+    } catch (error) {
+      if (signal.aborted) throw new EnforceError('ERR_ENFORCE_PDP_TIMEOUT', `the PDP did not answer within ${config.timeoutMs} ms`, { cause: error });
+      throw new EnforceError('ERR_ENFORCE_PDP_UNREACHABLE', 'the PDP could not be reached', { cause: error });
+    }
+    let body: unknown;
+    try {
+      body = await readJson(response);
+    } catch (error) {
+      if (signal.aborted) throw new EnforceError('ERR_ENFORCE_PDP_TIMEOUT', `the PDP did not answer within ${config.timeoutMs} ms`, { cause: error });
+      throw new EnforceError('ERR_ENFORCE_PDP_UNREACHABLE', 'the connection to the PDP broke', { cause: error });
+    }
+    const pdpCode = isRecord(body) && typeof body.code === 'string' ? body.code : undefined;
+    if (response.status === 200) return parseDecision(body);
+    // The user's token was refused: a deny the adapter answers with 401, not an outage. A 401
+    // for the PEP's own credential (ERR_AUTH_*) is a misconfiguration and fails closed.
+    if (response.status === 401 && pdpCode?.startsWith('ERR_TOKEN_')) {
+      return { decision: 'deny', decisionId: null, policyVersion: null, reasons: ['unauthenticated'], code: pdpCode };
+    }
+    const detail = { pdpStatus: response.status, ...(pdpCode === undefined ? {} : { pdpCode }) };
+    if (response.status >= 500) throw new EnforceError('ERR_ENFORCE_PDP_FAILED', `the PDP failed (${response.status})`, detail);
+    throw new EnforceError('ERR_ENFORCE_PDP_REFUSED', `the PDP refused the request (${response.status}${pdpCode ? ` ${pdpCode}` : ''})`, detail);
+  }
+
+  return {
+    async decide(request) {
+      const signal = AbortSignal.timeout(config.timeoutMs);
+      let lastError: EnforceError | undefined;
+      for (let tries = 0; tries <= config.retries; tries++) {
+        try {
+          return await attempt(request, signal);
+        } catch (error) {
+          if (!isEnforceError(error)) throw error;
+          lastError = error;
+          const retryable = error.code === 'ERR_ENFORCE_PDP_UNREACHABLE' || error.code === 'ERR_ENFORCE_PDP_FAILED';
+          if (!retryable || signal.aborted) break;
+        }
+      }
+      throw lastError as EnforceError;
+    },
+  };
+}

@@ -1,0 +1,78 @@
+/**
+ * Per-route rules, framework-neutral: how a request becomes an enforce input. Adapters supply
+ * the request facts (method, path, route template, headers); rules may read the request itself.
+ */
+import type { EnforceInput } from './enforcer.js';
+import type { EntityRef } from './types.js';
+
+/** What every adapter can tell about a request, whatever the framework. */
+export interface RequestFacts {
+  method: string;
+  /** The path without the query string. */
+  path: string;
+  /** The route template (`/orders/:id`), when the framework knows it. */
+  route?: string;
+  headers: Readonly<Record<string, string | string[] | undefined>>;
+}
+
+/**
+ * How one route is enforced. Every part is optional: the action defaults to the HTTP method,
+ * the resource to `{type: 'route', id: <route template or path>}`, the token to the
+ * `Authorization: Bearer` credential.
+ */
+export interface RouteRule<Req = unknown> {
+  action?: string | ((request: Req) => string);
+  resource?: (request: Req) => EntityRef;
+  token?: (request: Req) => string | undefined;
+  /** The principal, for routes whose caller is established without a token (e.g. mTLS). */
+  subject?: (request: Req) => EntityRef | undefined;
+  context?: (request: Req) => Record<string, unknown>;
+  /** The route template, for adapters whose framework does not know it (node:http). */
+  route?: string;
+}
+
+function headerOf(headers: RequestFacts['headers'], name: string): string | undefined {
+  const value = headers[name];
+  return Array.isArray(value) ? value[0] : value;
+}
+
+/**
+ * The `Authorization: Bearer` credential of a request (RFC 6750 §2.1), if it has one.
+ *
+ * @example
+ * ```ts
+ * bearerToken({ authorization: 'Bearer eyJ…' }); // 'eyJ…'
+ * ```
+ */
+export function bearerToken(headers: RequestFacts['headers']): string | undefined {
+  const match = /^Bearer[ ]+([A-Za-z0-9\-._~+/]+=*)$/i.exec(headerOf(headers, 'authorization') ?? '');
+  return match?.[1];
+}
+
+/**
+ * Apply a rule to a request. Throws only when a rule function throws (a bug in the rule):
+ * adapters answer that with 500 and do not call the handler.
+ *
+ * @example
+ * ```ts
+ * // in an adapter
+ * const input = resolveRouteRule(rule, req, { method: req.method, path: req.path, route: req.routeTemplate, headers: req.headers });
+ * const result = await enforcer.enforce(input);
+ * ```
+ */
+export function resolveRouteRule<Req>(rule: RouteRule<Req>, request: Req, facts: RequestFacts): EnforceInput {
+  const action = typeof rule.action === 'function' ? rule.action(request) : (rule.action ?? facts.method.toUpperCase());
+  const resource = rule.resource ? rule.resource(request) : { type: 'route', id: rule.route ?? facts.route ?? facts.path };
+  const token = rule.token ? rule.token(request) : bearerToken(facts.headers);
+  const subject = token === undefined ? rule.subject?.(request) : undefined;
+  const context = rule.context?.(request);
+  const requestId = headerOf(facts.headers, 'x-request-id');
+  return {
+    action,
+    resource,
+    ...(token === undefined ? {} : { token }),
+    ...(subject === undefined ? {} : { subject }),
+    ...(context === undefined ? {} : { context }),
+    ...(requestId === undefined ? {} : { requestId }),
+  };
+}

@@ -1,0 +1,54 @@
+/** The shapes every decision source and the enforcer share: what is asked, and what is answered. */
+
+/** An AuthZEN entity reference (subject or resource), with optional request-time properties. */
+export interface EntityRef {
+  type: string;
+  id: string;
+  properties?: Record<string, unknown>;
+}
+
+/** One question to a decision source. Send a `token` (token-in) or a `subject`, not both. */
+export interface DecisionRequest {
+  tenant: string;
+  /** The caller's own access token: the PDP verifies it and maps it to the principal. */
+  token?: string;
+  /** The principal, when the PEP established it otherwise (mTLS peer, session). */
+  subject?: EntityRef;
+  action: string;
+  resource: EntityRef;
+  context: Record<string, unknown>;
+  /** The audience this service is: a token issued for another service is refused. */
+  audience?: string;
+  /** Echoed by the PDP and recorded in its audit (`X-Request-ID`). */
+  requestId: string;
+  /** The calling tier's label in the audit (`X-Verity-Tier`). */
+  tier: string;
+}
+
+/**
+ * A decision. Deny is a value, not an error. A token the PDP refused (forged, expired, revoked,
+ * wrong audience) is a deny with reason `unauthenticated`, no decision id and no policy version,
+ * and `code` says why (`ERR_TOKEN_*`).
+ */
+export interface Decision {
+  decision: 'allow' | 'deny';
+  /** The PDP's decision id (its audit record), or null when the token was refused first. */
+  decisionId: string | null;
+  /** The policy version that decided, or null when the token was refused first. */
+  policyVersion: number | null;
+  /** Determining policy ids, or `['unauthenticated']`. */
+  reasons: string[];
+  /** The PDP's `ERR_TOKEN_*` code for an unauthenticated deny. */
+  code?: string;
+}
+
+/**
+ * Where decisions come from: the remote PDP now, an in-process engine on the tenant's policy
+ * bundle later. A source resolves to a decision, or rejects with an `EnforceError` when it
+ * cannot decide (the enforcer then fails closed).
+ */
+export interface DecisionSource {
+  decide(request: DecisionRequest): Promise<Decision>;
+  /** Release connections and timers. */
+  close?(): Promise<void>;
+}

@@ -1,0 +1,206 @@
+/**
+ * Gateway route templates (`/todos/{todoId}`): validating a tenant's list, and matching the
+ * path a gateway forwards to the most specific template.
+ */
+
+/** Most templates a tenant may configure. */
+export const MAX_ROUTE_TEMPLATES = 500;
+/** Longest template, and longest forwarded URI, in characters. */
+const MAX_TEMPLATE_LENGTH = 1024;
+const MAX_URI_LENGTH = 8192;
+
+// A name starts with a letter: `__entity`-like names would read as Cedar JSON escapes in context.
+const PARAM = /^\{([A-Za-z][A-Za-z0-9_]{0,63})\}$/;
+// RFC 3986 pchar without `%` (a template names decoded segments) and without `{` `}`.
+const LITERAL = /^[A-Za-z0-9._~!$&'()*+,;=:@-]+$/;
+
+type Segment = { literal: string } | { param: string };
+
+/** What a forwarded path matched: the template (the Cedar resource id) and its parameters. */
+export interface RouteMatch {
+  template: string;
+  params: Record<string, string>;
+}
+
+/**
+ * A forwarded path, decoded: `ok` with its segments, or refused because it is not in normal
+ * form (`.`/`..` segments, `//`, a trailing `/`, encoded `/` or `\`) or cannot be decoded.
+ */
+export type ParsedPath = { ok: true; path: string; segments: string[] } | { ok: false; reason: 'malformed' | 'not-normalized' };
+
+/** The outcome of matching a URI against a table: a match, no template, or a refused path. */
+export type RouteOutcome = ({ kind: 'matched' } & RouteMatch & { path: string }) | { kind: 'unmatched'; path: string } | { kind: 'refused'; reason: 'malformed' | 'not-normalized' };
+
+export interface RouteTable {
+  match(uri: string): RouteOutcome;
+}
+
+/** Why a template is not acceptable, or null when it is. */
+export function routeTemplateProblem(template: string): string | null {
+  if (template.length > MAX_TEMPLATE_LENGTH) return `is longer than ${MAX_TEMPLATE_LENGTH} characters`;
+  if (!template.startsWith('/')) return 'must start with "/"';
+  if (template === '/') return null;
+  const names = new Set<string>();
+  for (const segment of template.slice(1).split('/')) {
+    const param = PARAM.exec(segment);
+    if (param) {
+      const name = param[1] as string;
+      if (names.has(name)) return `repeats the parameter {${name}}`;
+      names.add(name);
+      continue;
+    }
+    if (segment === '') return 'has an empty segment ("//" or a trailing "/")';
+    if (segment === '.' || segment === '..' || !LITERAL.test(segment)) return `has a segment "${segment.slice(0, 64)}" that is neither a literal nor {name}`;
+  }
+  return null;
+}
+
+function segmentsOf(template: string): Segment[] {
+  if (template === '/') return [];
+  return template
+    .slice(1)
+    .split('/')
+    .map((segment) => {
+      const param = PARAM.exec(segment);
+      return param ? { param: param[1] as string } : { literal: segment };
+    });
+}
+
+/** Two templates with the same shape (`/a/{x}` and `/a/{y}`) match the same paths: ambiguous. */
+function shapeOf(template: string): string {
+  return segmentsOf(template)
+    .map((segment) => ('literal' in segment ? `/${segment.literal}` : '/{}'))
+    .join('');
+}
+
+/**
+ * Why a list of templates is not acceptable as a tenant's `gatewayRoutes`, or null. Each must
+ * be valid, and no two may have the same shape.
+ */
+export function routeTemplatesProblem(templates: unknown): string | null {
+  if (!Array.isArray(templates)) return 'must be an array of route templates';
+  if (templates.length > MAX_ROUTE_TEMPLATES) return `holds more than ${MAX_ROUTE_TEMPLATES} templates`;
+  const shapes = new Map<string, string>();
+  for (const template of templates) {
+    if (typeof template !== 'string') return 'must hold only strings';
+    const problem = routeTemplateProblem(template);
+    if (problem) return `template "${template.slice(0, 64)}" ${problem}`;
+    const shape = shapeOf(template);
+    const other = shapes.get(shape);
+    if (other !== undefined) return `templates "${other.slice(0, 64)}" and "${template.slice(0, 64)}" match the same paths`;
+    shapes.set(shape, template);
+  }
+  return null;
+}
+
+// Control characters, and `/` or `\` that were percent-encoded: an upstream may read either
+// as a separator, so a segment holding one would not mean the same thing on both sides.
+const FORBIDDEN_DECODED = /[\u0000-\u001f\u007f/\\]/;
+
+function decodeSegment(raw: string): string | null {
+  try {
+    return decodeURIComponent(raw);
+  } catch {
+    return null;
+  }
+}
+
+/** A dot segment, also as `..;x` (servlet containers drop path parameters, then resolve). */
+function isDotSegment(segment: string): boolean {
+  const bare = segment.split(';', 1)[0] as string;
+  return bare === '.' || bare === '..';
+}
+
+/**
+ * Parse the path of a forwarded request URI (the query is dropped). Only a path in normal form
+ * is accepted: the decision must be about the resource the upstream will serve, so anything an
+ * upstream could resolve differently is refused rather than normalised here.
+ */
+export function parseRequestPath(uri: string): ParsedPath {
+  if (uri.length > MAX_URI_LENGTH) return { ok: false, reason: 'malformed' };
+  const path = uri.split('?', 1)[0] as string;
+  if (!path.startsWith('/') || path.includes('#') || /[\s\\]/.test(path)) return { ok: false, reason: 'malformed' };
+  if (path === '/') return { ok: true, path, segments: [] };
+  const segments: string[] = [];
+  for (const raw of path.slice(1).split('/')) {
+    if (raw === '') return { ok: false, reason: 'not-normalized' };
+    const decoded = decodeSegment(raw);
+    if (decoded === null) return { ok: false, reason: 'malformed' };
+    if (FORBIDDEN_DECODED.test(decoded) || isDotSegment(decoded)) return { ok: false, reason: 'not-normalized' };
+    segments.push(decoded);
+  }
+  return { ok: true, path, segments };
+}
+
+interface TrieNode {
+  literals: Map<string, TrieNode>;
+  param?: TrieNode;
+  template?: string;
+}
+
+const newNode = (): TrieNode => ({ literals: new Map() });
+
+/**
+ * Depth-first, literal child before parameter child: the first template found is the most
+ * specific one (at the first segment where two candidates differ, the literal one wins).
+ */
+function search(node: TrieNode, segments: readonly string[], index: number, params: string[]): string | undefined {
+  if (index === segments.length) return node.template;
+  const segment = segments[index] as string;
+  const literal = node.literals.get(segment);
+  if (literal) {
+    const found = search(literal, segments, index + 1, params);
+    if (found !== undefined) return found;
+  }
+  if (node.param) {
+    params.push(segment);
+    const found = search(node.param, segments, index + 1, params);
+    if (found !== undefined) return found;
+    params.pop();
+  }
+  return undefined;
+}
+
+/**
+ * A matcher over templates already validated with `routeTemplatesProblem` (a template that is
+ * not valid is a programming error here).
+ *
+ * @example
+ * const routes = createRouteTable(['/todos', '/todos/{todoId}', '/todos/archive']);
+ * routes.match('/todos/42?x=1'); // {kind: 'matched', template: '/todos/{todoId}', params: {todoId: '42'}, path: '/todos/42'}
+ */
+export function createRouteTable(templates: readonly string[]): RouteTable {
+  const root = newNode();
+  const names = new Map<string, string[]>();
+  for (const template of templates) {
+    const problem = routeTemplateProblem(template);
+    if (problem) throw new TypeError(`route template ${problem}`);
+    let node = root;
+    const params: string[] = [];
+    for (const segment of segmentsOf(template)) {
+      if ('literal' in segment) {
+        let next = node.literals.get(segment.literal);
+        if (!next) node.literals.set(segment.literal, (next = newNode()));
+        node = next;
+      } else {
+        // Templates share parameter nodes whatever their names; values are named per template below.
+        node.param ??= newNode();
+        params.push(segment.param);
+        node = node.param;
+      }
+    }
+    node.template ??= template;
+    names.set(template, params);
+  }
+  return {
+    match(uri) {
+      const parsed = parseRequestPath(uri);
+      if (!parsed.ok) return { kind: 'refused', reason: parsed.reason };
+      const values: string[] = [];
+      const template = search(root, parsed.segments, 0, values);
+      if (template === undefined) return { kind: 'unmatched', path: parsed.path };
+      const params = Object.fromEntries((names.get(template) ?? []).map((name, i) => [name, values[i] as string]));
+      return { kind: 'matched', template, params, path: parsed.path };
+    },
+  };
+}

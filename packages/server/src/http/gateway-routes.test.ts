@@ -1,0 +1,272 @@
+/**
+ * The gateway endpoints without sockets (`inject`): nginx, Envoy and Caddy header conventions,
+ * the user's token as the only source of the subject, the gateway's own credential in
+ * X-Verity-Credential, and every answer recorded in the tenant's audit with tier `gateway`.
+ */
+import { request } from 'node:http';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { exportJWK, generateKeyPair, SignJWT, type CryptoKey } from 'jose';
+import { readPolicyFolder } from '../policy-folder.js';
+import { startServer, type RunningServer } from '../start-server.js';
+
+const ADMIN = 'vrt_gateway_routes_test_admin';
+const AUDIENCE = 'https://shop.example';
+const ISSUER = 'https://idp.shop.example';
+const ROUTES = ['/todos', '/todos/{todoId}', '/users/{userId}', '/users/me'];
+
+let server: RunningServer;
+let key: CryptoKey;
+let pep: string;
+let otherPep: string;
+
+type InjectOptions = { method?: string; url: string; headers?: Record<string, string>; payload?: string };
+
+async function inject(options: InjectOptions, credential: string | null = pep) {
+  return server.app.inject({
+    method: (options.method ?? 'GET') as 'GET',
+    url: options.url,
+    headers: { ...(credential ? { 'x-verity-credential': `Bearer ${credential}` } : {}), ...options.headers },
+    ...(options.payload === undefined ? {} : { payload: options.payload }),
+  });
+}
+
+/** One request over a socket with the path sent byte for byte. */
+function rawRequest(method: string, path: string, headers: Record<string, string>): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const { hostname, port } = new URL(server.url);
+    const sent = request({ hostname, port, method, path, headers }, (response) => {
+      response.resume();
+      response.on('end', () => resolve(response.statusCode ?? 0));
+    });
+    sent.on('error', reject);
+    sent.end();
+  });
+}
+
+async function admin(method: string, url: string, payload?: unknown) {
+  const answer = await server.app.inject({ method: method as 'GET', url, headers: { authorization: `Bearer ${ADMIN}` }, ...(payload === undefined ? {} : { payload: payload as object }) });
+  return { status: answer.statusCode, body: answer.body === '' ? undefined : answer.json() };
+}
+
+async function tokenFor(sub: string, signWith: CryptoKey = key): Promise<string> {
+  return new SignJWT({ sub }).setProtectedHeader({ alg: 'ES256', kid: 'k1' }).setIssuer(ISSUER).setAudience(AUDIENCE).setIssuedAt().setExpirationTime('5m').sign(signWith);
+}
+
+const bearer = async (sub: string) => ({ authorization: `Bearer ${await tokenFor(sub)}` });
+
+async function auditOf(requestId: string) {
+  const { body } = await admin('GET', `/admin/v1/tenants/shop/audit?requestId=${requestId}`);
+  return body.events as Array<Record<string, any>>;
+}
+
+let counter = 0;
+const nextId = () => `gw-${++counter}-${Date.now()}`;
+
+beforeAll(async () => {
+  server = await startServer({ port: 0, dataDir: null, adminToken: ADMIN, print: () => {}, auditFlushMs: 5, decisionAuth: 'required' });
+  const pair = await generateKeyPair('ES256', { extractable: true });
+  key = pair.privateKey;
+  const folder = await readPolicyFolder(fileURLToPath(new URL('../../../../examples/gateway', import.meta.url)));
+  expect((await admin('POST', '/admin/v1/tenants', { id: 'shop', settings: { gatewayRoutes: ROUTES } })).status).toBe(201);
+  expect((await admin('POST', '/admin/v1/tenants', { id: 'other' })).status).toBe(201);
+  expect((await admin('POST', '/admin/v1/tenants/shop/policies', { files: folder.files, schema: folder.schema })).status).toBe(201);
+  const people = [
+    { uid: { type: 'identity', id: 'alice' }, attrs: {}, parents: [{ type: 'Role', id: 'editor' }] },
+    { uid: { type: 'identity', id: 'bob' }, attrs: {}, parents: [{ type: 'Role', id: 'viewer' }] },
+    { uid: { type: 'identity', id: 'josé smith@shop' }, attrs: {}, parents: [{ type: 'Role', id: 'viewer' }] },
+  ];
+  expect((await admin('PUT', '/admin/v1/tenants/shop/entities', { entities: [...folder.entities, ...people] })).status).toBe(200);
+  const source = { issuer: ISSUER, keys: { kind: 'inline', keys: [{ ...(await exportJWK(pair.publicKey)), kid: 'k1', alg: 'ES256' }] }, audiences: [AUDIENCE], claims: { principalType: 'identity' } };
+  expect((await admin('PUT', '/admin/v1/tenants/shop/identity-sources/corp', source)).status).toBe(200);
+  pep = (await admin('POST', '/admin/v1/credentials', { role: 'pep', tenant: 'shop' })).body.token;
+  otherPep = (await admin('POST', '/admin/v1/credentials', { role: 'pep', tenant: 'other' })).body.token;
+});
+
+afterAll(async () => {
+  await server?.close();
+});
+
+describe('nginx auth_request (X-Original-Method, X-Original-URI)', () => {
+  it('allows with the verified subject, the decision id and the policy version, and audits with tier gateway', async () => {
+    const requestId = nextId();
+    const answer = await inject({
+      url: '/tenants/shop/gateway/v1/nginx',
+      headers: { ...(await bearer('alice')), 'x-original-method': 'GET', 'x-original-uri': '/todos/42?expand=1', 'x-request-id': requestId },
+    });
+    expect(answer.statusCode).toBe(200);
+    expect(answer.body).toBe('');
+    expect(answer.headers).toMatchObject({ 'x-verity-subject': 'alice', 'x-verity-policy-version': '1', 'x-request-id': requestId, 'cache-control': 'no-store' });
+    const [event, ...rest] = await auditOf(requestId);
+    expect(rest).toEqual([]);
+    expect(event).toMatchObject({
+      decisionId: answer.headers['x-verity-decision-id'],
+      decision: 'allow',
+      tier: 'gateway',
+      principal: { type: 'identity', id: 'alice' },
+      action: { type: 'Action', id: 'GET' },
+      resource: { type: 'route', id: '/todos/{todoId}' },
+      reasons: ['gateway.viewer-get'],
+    });
+  });
+
+  it('takes the original method from the header, not the subrequest method', async () => {
+    const headers = { ...(await bearer('bob')), 'x-original-method': 'POST', 'x-original-uri': '/todos' };
+    const denied = await inject({ method: 'GET', url: '/tenants/shop/gateway/v1/nginx', headers });
+    expect(denied.statusCode).toBe(403);
+    expect(denied.headers['x-verity-decision-id']).toMatch(/^[0-9a-f-]{36}$/);
+    expect(denied.headers['x-verity-subject']).toBeUndefined();
+    expect(denied.body).toBe('');
+  });
+
+  it('refuses a gateway that does not send the original method or URI (400)', async () => {
+    for (const headers of [{ 'x-original-uri': '/todos' }, { 'x-original-method': 'GET' }, { 'x-original-method': 'G T', 'x-original-uri': '/todos' }]) {
+      const answer = await inject({ url: '/tenants/shop/gateway/v1/nginx', headers: { ...(await bearer('alice')), ...headers } });
+      expect(answer.statusCode).toBe(400);
+      expect(answer.json().code).toBe('ERR_DECISION_INVALID_REQUEST');
+    }
+  });
+});
+
+describe('Envoy ext_authz HTTP service (original method, path after the prefix)', () => {
+  it('decides the request method on the path after the prefix, query dropped', async () => {
+    const requestId = nextId();
+    const answer = await inject({ method: 'DELETE', url: '/tenants/shop/gateway/v1/envoy/todos/7?force=true', headers: { ...(await bearer('alice')), 'x-request-id': requestId, 'content-length': '0' } });
+    expect(answer.statusCode).toBe(200);
+    expect(answer.headers['x-verity-subject']).toBe('alice');
+    const [event] = await auditOf(requestId);
+    expect(event).toMatchObject({ decision: 'allow', tier: 'gateway', action: { id: 'DELETE' }, resource: { type: 'route', id: '/todos/{todoId}' } });
+  });
+
+  it('ignores a forwarded body of any content type', async () => {
+    for (const [type, payload] of [['application/json', '{"title":"x"}'], ['application/json', ''], ['application/json', '{not json'], ['text/plain', 'hello'], ['application/x-www-form-urlencoded', 'a=b'], [null, 'raw']] as const) {
+      const answer = await inject({ method: 'POST', url: '/tenants/shop/gateway/v1/envoy/todos', headers: { ...(await bearer('alice')), ...(type ? { 'content-type': type } : {}) }, payload });
+      expect(answer.statusCode).toBe(200);
+    }
+  });
+
+  it('denies a viewer writing (403 with the decision id)', async () => {
+    const answer = await inject({ method: 'PUT', url: '/tenants/shop/gateway/v1/envoy/todos/7', headers: await bearer('bob') });
+    expect(answer.statusCode).toBe(403);
+    expect(answer.headers['x-verity-decision-id']).toBeDefined();
+  });
+
+  it('reads the raw path: an encoded dot segment is refused, not resolved', async () => {
+    // Over a socket: inject (like fetch) parses the URL as WHATWG does, which resolves `%2e%2e`.
+    const requestId = nextId();
+    const status = await rawRequest('GET', '/tenants/shop/gateway/v1/envoy/users/%2e%2e/todos', { ...(await bearer('alice')), 'x-request-id': requestId, 'x-verity-credential': `Bearer ${pep}` });
+    expect(status).toBe(403);
+    const [event] = await auditOf(requestId);
+    expect(event).toMatchObject({ decision: 'deny', tier: 'gateway', resource: { type: 'route', id: '(unmatched)' }, errors: [{ policyId: 'gateway-route', message: 'the path is not-normalized' }] });
+  });
+});
+
+describe('Caddy forward_auth (X-Forwarded-Method, X-Forwarded-Uri)', () => {
+  it('allows and denies by the forwarded method and URI', async () => {
+    const allowed = await inject({ url: '/tenants/shop/gateway/v1/forward-auth', headers: { ...(await bearer('alice')), 'x-forwarded-method': 'POST', 'x-forwarded-uri': '/todos' } });
+    expect(allowed.statusCode).toBe(200);
+    expect(allowed.headers['x-verity-subject']).toBe('alice');
+    const denied = await inject({ url: '/tenants/shop/gateway/v1/forward-auth', headers: { ...(await bearer('bob')), 'x-forwarded-method': 'POST', 'x-forwarded-uri': '/todos' } });
+    expect(denied.statusCode).toBe(403);
+  });
+
+  it('prefers a literal template over a parameter', async () => {
+    const requestId = nextId();
+    await inject({ url: '/tenants/shop/gateway/v1/forward-auth', headers: { ...(await bearer('bob')), 'x-forwarded-method': 'GET', 'x-forwarded-uri': '/users/me', 'x-request-id': requestId } });
+    expect((await auditOf(requestId))[0]?.resource).toEqual({ type: 'route', id: '/users/me' });
+  });
+});
+
+describe('the subject comes from the verified token only', () => {
+  const nginx = (headers: Record<string, string>) => inject({ url: '/tenants/shop/gateway/v1/nginx', headers: { 'x-original-method': 'GET', 'x-original-uri': '/todos', ...headers } });
+
+  it('no token: 401, WWW-Authenticate: Bearer, audited as a rejected token', async () => {
+    const requestId = nextId();
+    const answer = await nginx({ 'x-request-id': requestId });
+    expect(answer.statusCode).toBe(401);
+    expect(answer.headers['www-authenticate']).toBe('Bearer');
+    expect(answer.json().code).toBe('ERR_TOKEN_MISSING');
+    const [event] = await auditOf(requestId);
+    expect(event).toMatchObject({ decision: 'deny', tier: 'gateway', action: { id: 'authenticate' }, errors: [{ policyId: 'token', message: 'ERR_TOKEN_MISSING' }] });
+  });
+
+  it('a token signed by another key, or not a JWT: 401 invalid_token', async () => {
+    const stranger = (await generateKeyPair('ES256')).privateKey;
+    for (const [authorization, code] of [[`Bearer ${await tokenFor('alice', stranger)}`, 'ERR_TOKEN_SIGNATURE'], [`Bearer ${pep}`, 'ERR_TOKEN_MALFORMED'], ['Basic YWxpY2U6eA==', 'ERR_TOKEN_MISSING']] as const) {
+      const answer = await nginx({ authorization });
+      expect(answer.statusCode).toBe(401);
+      expect(answer.json().code).toBe(code);
+      expect(answer.headers['www-authenticate']).toBe(code === 'ERR_TOKEN_MISSING' ? 'Bearer' : 'Bearer error="invalid_token"');
+    }
+  });
+
+  it('ignores a forged X-Verity-Subject, x-tenant-id and X-Verity-Tier', async () => {
+    const requestId = nextId();
+    const answer = await nginx({ ...(await bearer('bob')), 'x-verity-subject': 'alice', 'x-tenant-id': 'other', 'x-verity-tier': 'trusted', 'x-request-id': requestId });
+    expect(answer.statusCode).toBe(200);
+    expect(answer.headers['x-verity-subject']).toBe('bob');
+    const [event] = await auditOf(requestId);
+    expect(event).toMatchObject({ tenant: 'shop', tier: 'gateway', principal: { type: 'identity', id: 'bob' } });
+    // A forged subject with no token is still no token.
+    expect((await nginx({ 'x-verity-subject': 'alice' })).statusCode).toBe(401);
+  });
+
+  it('percent-encodes a subject outside the header-safe characters', async () => {
+    const answer = await nginx(await bearer('josé smith@shop'));
+    expect(answer.statusCode).toBe(200);
+    expect(answer.headers['x-verity-subject']).toBe('jos%C3%A9%20smith@shop');
+    expect(decodeURIComponent(answer.headers['x-verity-subject'] as string)).toBe('josé smith@shop');
+  });
+});
+
+describe('routes that match no template', () => {
+  it('are denied without asking Cedar, and recorded as (unmatched)', async () => {
+    // The example policies allow GET on any `route`: an unknown path must not become one.
+    const requestId = nextId();
+    const answer = await inject({ url: '/tenants/shop/gateway/v1/nginx', headers: { ...(await bearer('alice')), 'x-original-method': 'GET', 'x-original-uri': '/admin/users', 'x-request-id': requestId } });
+    expect(answer.statusCode).toBe(403);
+    const [event] = await auditOf(requestId);
+    expect(event).toMatchObject({
+      decisionId: answer.headers['x-verity-decision-id'],
+      decision: 'deny',
+      tier: 'gateway',
+      principal: { type: 'identity', id: 'alice' },
+      action: { type: 'Action', id: 'GET' },
+      resource: { type: 'route', id: '(unmatched)' },
+      policyVersion: 1,
+      errors: [{ policyId: 'gateway-route', message: 'no route template matches the path' }],
+    });
+  });
+});
+
+describe("the gateway's own credential (X-Verity-Credential)", () => {
+  const ask = async (credential: string | null, extra: Record<string, string> = {}) =>
+    inject({ url: '/tenants/shop/gateway/v1/nginx', headers: { ...(await bearer('alice')), 'x-original-method': 'GET', 'x-original-uri': '/todos', ...extra } }, credential);
+
+  it('is required when decisions are not open, and Authorization does not stand in for it', async () => {
+    expect((await ask(null)).json().code).toBe('ERR_AUTH_MISSING');
+    expect((await ask(null, { authorization: `Bearer ${ADMIN}` })).json().code).toBe('ERR_AUTH_MISSING');
+    expect((await ask('vrt_not_a_credential')).json().code).toBe('ERR_AUTH_INVALID');
+    const forbidden = await ask(otherPep);
+    expect(forbidden.statusCode).toBe(403);
+    expect(forbidden.json().code).toBe('ERR_AUTH_FORBIDDEN');
+    expect((await ask(pep)).statusCode).toBe(200);
+  });
+
+  it('an unknown tenant is 404', async () => {
+    const answer = await inject({ url: '/tenants/nope/gateway/v1/nginx', headers: { 'x-original-method': 'GET', 'x-original-uri': '/todos' } }, ADMIN);
+    expect(answer.statusCode).toBe(404);
+    expect(answer.json().code).toBe('ERR_TENANT_NOT_FOUND');
+  });
+});
+
+describe('settings.gatewayRoutes', () => {
+  it('is validated when a tenant is created', async () => {
+    for (const gatewayRoutes of ['/todos', ['todos'], ['/todos/{id}', '/todos/{other}'], ['/a//b'], Array.from({ length: 501 }, (_, i) => `/r${i}`)]) {
+      const answer = await admin('POST', '/admin/v1/tenants', { id: 'bad-routes', settings: { gatewayRoutes } });
+      expect(answer.status).toBe(400);
+      expect(answer.body.code).toBe('ERR_TENANT_INVALID');
+    }
+    expect((await admin('GET', '/admin/v1/tenants/shop')).body.settings.gatewayRoutes).toEqual(ROUTES);
+  });
+});

@@ -1,0 +1,161 @@
+/**
+ * The PDP endpoints real gateways call before forwarding: nginx `auth_request`, Envoy
+ * `ext_authz` (HTTP service) and Caddy `forward_auth`. One decision path serves all three.
+ */
+import { randomUUID } from 'node:crypto';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { isVerityError, mapEvaluationRequest, parseEvaluationRequest, VerityError, type AuthzenEvaluationRequest, type DecisionRecord, type TenantSettings } from '@verity/core';
+import { createRouteTable, type RouteOutcome, type RouteTable } from '../gateway/route-match.js';
+import type { DecisionMeta } from '../decision-service.js';
+import type { ActivePolicy } from '../policy-service.js';
+import { tenantParam, type Components, requireAdmin } from './context.js';
+
+/** The original request, as the gateway reports it. */
+interface OriginalRequest {
+  method: string;
+  uri: string;
+}
+
+/** The resource id recorded when no template matches (templates start with `/`, so no clash). */
+export const UNMATCHED_ROUTE = '(unmatched)';
+
+// An HTTP method is a token (RFC 9110 §9.1); methods are case-sensitive, so none is rewritten.
+const METHOD = /^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,32}$/;
+const ENVOY_MARKER = '/gateway/v1/envoy';
+
+function headerOf(request: FastifyRequest, name: string): string | undefined {
+  const value = request.headers[name];
+  return typeof value === 'string' ? value : undefined;
+}
+
+/** The original method and URI from the gateway's headers; a gateway without them is misconfigured. */
+function originalFromHeaders(request: FastifyRequest, methodHeader: string, uriHeader: string): OriginalRequest {
+  const method = headerOf(request, methodHeader);
+  const uri = headerOf(request, uriHeader);
+  if (method === undefined || !METHOD.test(method)) throw new VerityError('ERR_DECISION_INVALID_REQUEST', `the gateway must send the original method in ${methodHeader}`);
+  if (uri === undefined || uri === '') throw new VerityError('ERR_DECISION_INVALID_REQUEST', `the gateway must send the original URI in ${uriHeader}`);
+  return { method, uri };
+}
+
+/** Envoy's HTTP ext_authz service: the original method, and the original path after our prefix. */
+function originalFromEnvoy(request: FastifyRequest): OriginalRequest {
+  // The raw URL, not the decoded wildcard parameter: the path is parsed exactly once, by the matcher.
+  const at = request.url.indexOf(ENVOY_MARKER);
+  return { method: request.method, uri: request.url.slice(at + ENVOY_MARKER.length) };
+}
+
+/**
+ * The gateway's own Verity credential. `Authorization` carries the user's token on these
+ * routes, so the gateway presents its credential in `X-Verity-Credential` instead.
+ */
+/** The gateway's own Verity credential, in `X-Verity-Credential` (its `Authorization` is the user's). */
+async function requireGatewayCredential(c: Components, request: FastifyRequest, tenant: string): Promise<void> {
+  if (c.config.decisionAuth === 'open') return;
+  await requireAdmin(c, request, 'decide', tenant, 'x-verity-credential');
+}
+
+/** The user's bearer token; anything else is handed on as missing or malformed to the verifier. */
+function bearerOf(request: FastifyRequest): string | undefined {
+  return /^Bearer\s+(\S+)$/i.exec(request.headers.authorization ?? '')?.[1];
+}
+
+/** RFC 6750 §3: no error code when no token was sent, `invalid_token` when one was refused. */
+function wwwAuthenticate(error: VerityError): string {
+  return error.code === 'ERR_TOKEN_MISSING' ? 'Bearer' : 'Bearer error="invalid_token"';
+}
+
+// Characters kept as they are in X-Verity-Subject; everything else is percent-encoded (UTF-8),
+// so a subject can never split or smuggle a header and decodeURIComponent gives it back.
+const SUBJECT_UNSAFE = /[^A-Za-z0-9._~@:+=/!$&'()*,;-]/gu;
+
+function subjectHeader(id: string): string {
+  return id.replace(SUBJECT_UNSAFE, (char) => [...Buffer.from(char, 'utf8')].map((byte) => `%${byte.toString(16).toUpperCase().padStart(2, '0')}`).join(''));
+}
+
+/** Route tables compiled once per settings object (settings are replaced, never mutated). */
+const tables = new WeakMap<TenantSettings, RouteTable>();
+
+function routesOf(settings: TenantSettings): RouteTable {
+  let table = tables.get(settings);
+  if (!table) tables.set(settings, (table = createRouteTable(settings.gatewayRoutes ?? [])));
+  return table;
+}
+
+/**
+ * No template matches (or the path is refused as not normal): a deny that Cedar is not asked
+ * about — a policy like `resource is route` must not allow an unknown path — recorded like any
+ * decision, with the resource id `(unmatched)`.
+ */
+async function recordUnmatched(c: Components, active: ActivePolicy, request: AuthzenEvaluationRequest, outcome: Exclude<RouteOutcome, { kind: 'matched' }>, meta: DecisionMeta): Promise<DecisionRecord> {
+  const { cedar } = mapEvaluationRequest(request, active.tenant.settings);
+  const record: DecisionRecord = {
+    decisionId: randomUUID(),
+    time: new Date().toISOString(),
+    tenant: active.tenant.id,
+    requestId: meta.requestId,
+    tier: meta.tier,
+    principal: cedar.principal,
+    action: cedar.action,
+    resource: cedar.resource,
+    decision: 'deny',
+    reasons: [],
+    errors: [{ policyId: 'gateway-route', message: outcome.kind === 'unmatched' ? 'no route template matches the path' : `the path is ${outcome.reason}` }],
+    policyVersion: active.version,
+    latencyUs: 0,
+  };
+  const backpressure = c.audit.enqueue(record);
+  if (backpressure) await backpressure;
+  return record;
+}
+
+/** Decide one forwarded request and answer in the gateways' shared convention. */
+async function decideForwarded(c: Components, request: FastifyRequest, reply: FastifyReply, original: () => OriginalRequest): Promise<FastifyReply> {
+  const tenant = tenantParam(request, { write: false });
+  // The tier is fixed: a client's X-Verity-Tier is forwarded by most gateways and proves nothing.
+  const meta: DecisionMeta = { requestId: request.id, tier: 'gateway' };
+  reply.header('cache-control', 'no-store');
+  await requireGatewayCredential(c, request, tenant);
+  const { method, uri } = original();
+  const active = await c.policies.active(tenant);
+  let verified;
+  try {
+    verified = await c.identity.verifySubjectToken(tenant, bearerOf(request), meta);
+  } catch (error) {
+    if (isVerityError(error) && error.status === 401) reply.header('www-authenticate', wwwAuthenticate(error));
+    throw error;
+  }
+  const subject = { type: verified.principal.uid.type, id: verified.principal.uid.id };
+  const outcome = routesOf(active.tenant.settings).match(uri);
+  const resourceId = outcome.kind === 'matched' ? outcome.template : UNMATCHED_ROUTE;
+  const context = outcome.kind === 'matched' ? { path: outcome.path, params: outcome.params } : {};
+  // Parsed like any AuthZEN request: the same checks on ids and context values (NUL, surrogates).
+  const evaluation = parseEvaluationRequest({ subject, action: { name: method }, resource: { type: 'route', id: resourceId }, context });
+  const record =
+    outcome.kind === 'matched'
+      ? await c.decisions.decideAuthzen(tenant, evaluation, meta, undefined, { principal: verified.principal, context: verified.context })
+      : await recordUnmatched(c, active, evaluation, outcome, meta);
+  reply.header('x-verity-decision-id', record.decisionId).header('x-verity-policy-version', String(record.policyVersion));
+  if (record.decision !== 'allow') return reply.code(403).send();
+  return reply.header('x-verity-subject', subjectHeader(subject.id)).code(200).send();
+}
+
+/**
+ * `/tenants/{t}/gateway/v1/nginx` (X-Original-Method, X-Original-URI),
+ * `/tenants/{t}/gateway/v1/envoy/*` (the original method and path) and
+ * `/tenants/{t}/gateway/v1/forward-auth` (X-Forwarded-Method, X-Forwarded-Uri), any method.
+ */
+export async function registerGatewayRoutes(app: FastifyInstance, c: Components): Promise<void> {
+  await app.register(async (scope) => {
+    // Gateways may forward the original request's body (or only its headers): it is never read.
+    scope.removeAllContentTypeParsers();
+    scope.addContentTypeParser('*', (_request, _payload, done) => done(null, undefined));
+
+    scope.all('/tenants/:tenant/gateway/v1/nginx', (request, reply) =>
+      decideForwarded(c, request, reply, () => originalFromHeaders(request, 'x-original-method', 'x-original-uri')),
+    );
+    scope.all('/tenants/:tenant/gateway/v1/envoy/*', (request, reply) => decideForwarded(c, request, reply, () => originalFromEnvoy(request)));
+    scope.all('/tenants/:tenant/gateway/v1/forward-auth', (request, reply) =>
+      decideForwarded(c, request, reply, () => originalFromHeaders(request, 'x-forwarded-method', 'x-forwarded-uri')),
+    );
+  });
+}
