@@ -3,3 +3,4 @@ export * from './types.js';
 export * from './verify-index.js';
 export * from './secret-box.js';
 export * from './sts-index.js';
+export * from './policy-bundle.js';

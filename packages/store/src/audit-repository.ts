@@ -41,10 +41,10 @@ const INSERT_BATCH = `INSERT INTO audit_events (tenant_id, seq, decision_id, tim
 /** The `audit` repository of a {@link Store}. */
 export function createAuditRepository(db: Database): Store['audit'] {
   return {
-    async append(records) {
+    async append(records, options = {}) {
       // Tenants are chained one transaction each, so no transaction ever holds two head locks.
       for (const [tenant, batch] of groupByTenant(records)) {
-        await db.transaction((tx) => appendToChain(tx, tenant, batch));
+        await db.transaction((tx) => appendToChain(tx, tenant, batch, options.skipExisting === true));
       }
     },
     async query(tenant, query) {
@@ -66,8 +66,9 @@ export function createAuditRepository(db: Database): Store['audit'] {
   };
 }
 
-async function appendToChain(tx: SqlClient, tenant: string, records: readonly DecisionRecord[]): Promise<void> {
+async function appendToChain(tx: SqlClient, tenant: string, input: readonly DecisionRecord[], skipExisting: boolean): Promise<void> {
   await requireTenant(tx, tenant);
+  let records = input;
   await tx.query('INSERT INTO audit_heads (tenant_id, seq, hash) VALUES ($1, 0, $2) ON CONFLICT (tenant_id) DO NOTHING', [
     tenant,
     GENESIS_HASH,
@@ -77,6 +78,14 @@ async function appendToChain(tx: SqlClient, tenant: string, records: readonly De
     (await tx.query<{ seq: unknown; hash: string }>('SELECT seq, hash FROM audit_heads WHERE tenant_id = $1 FOR UPDATE', [tenant]))
       .rows,
   );
+  if (skipExisting) {
+    // Under the head lock, so a batch delivered twice (at-least-once shipping) chains once.
+    const ids = [...new Set(records.map((record) => record.decisionId))];
+    const { rows: existing } = await tx.query<{ decision_id: string }>('SELECT decision_id FROM audit_events WHERE tenant_id = $1 AND decision_id = ANY($2::text[])', [tenant, ids]);
+    const seen = new Set(existing.map((row) => row.decision_id));
+    records = records.filter((record) => (seen.has(record.decisionId) ? false : (seen.add(record.decisionId), true)));
+    if (records.length === 0) return;
+  }
   let seq = toNumber(head.seq);
   let prevHash = head.hash;
   const rows = records.map((input) => {

@@ -115,7 +115,7 @@ export interface Store {
      * core's computeAuditHash) inside one transaction that locks that tenant's chain head, so
      * concurrent writers (other replicas) never fork a chain.
      */
-    append(records: readonly DecisionRecord[]): Promise<void>;
+    append(records: readonly DecisionRecord[], options?: { /** Drop records whose decisionId the tenant's chain already holds (PEP batches delivered twice). */ skipExisting?: boolean }): Promise<void>;
     query(tenant: string, query: AuditQuery): Promise<AuditEvent[]>;
     /** Events in seq order starting after `afterSeq`, for verification. */
     readChain(tenant: string, afterSeq: number, limit: number): Promise<AuditEvent[]>;

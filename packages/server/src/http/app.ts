@@ -12,6 +12,8 @@ import { registerDataRoutes } from './data-routes.js';
 import { registerIdentityRoutes } from './identity-routes.js';
 import { registerOAuthRoutes } from './oauth-routes.js';
 import { registerChangeStreamRoutes } from './change-stream-routes.js';
+import { registerBundleRoutes } from './bundle-routes.js';
+import { registerPepAuditRoutes } from './pep-audit-routes.js';
 import { registerGatewayRoutes } from './gateway-routes.js';
 import { tenantParam, type Components } from './context.js';
 
@@ -69,6 +71,8 @@ export async function buildApp(c: Components): Promise<FastifyInstance> {
   registerIdentityRoutes(app, c);
   await registerOAuthRoutes(app, c);
   registerChangeStreamRoutes(app, c);
+  registerBundleRoutes(app, c);
+  registerPepAuditRoutes(app, c);
   await registerGatewayRoutes(app, c);
   return app;
 }

@@ -38,6 +38,8 @@ export interface IdentityService {
   /** A token this tenant's own token service issued, verified (signature, expiry), or null. */
   verifyOwnToken(tenant: string, token: string): Promise<VerifiedToken | null>;
   revoke(tenant: string, input: RevokeInput): Promise<void>;
+  /** The tenant's live revocations (for policy bundles). */
+  revocationsOf(tenant: string): Revocation[];
   /** A change notification: reload what changed. */
   onChange(tenant: string, kind: 'identity' | 'revocation'): Promise<void>;
   reloadAll(): Promise<void>;
@@ -140,6 +142,10 @@ export async function createIdentityService(options: IdentityServiceOptions): Pr
             : { tenant, kind: 'token', value: input.jti, atSec: input.exp };
       await store.identity.addRevocation(stored);
       await publish({ tenant, kind: 'revocation' });
+    },
+
+    revocationsOf(tenant) {
+      return revocations.snapshot().filter((revocation) => revocation.tenant === tenant);
     },
 
     async onChange(tenant, kind) {

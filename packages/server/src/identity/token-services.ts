@@ -28,6 +28,8 @@ export interface TokenServices {
   setBaseUrl(url: string): void;
   issuerUrl(tenant: string): string;
   issuer(tenant: string): Promise<TokenIssuer>;
+  /** The tenant's signing-key ring (also signs policy bundles). */
+  ring(tenant: string): SigningKeyRing;
   /** The published keys, read from the store (so every replica serves the same JWKS). */
   jwks(tenant: string): Promise<{ keys: unknown[] }>;
   /** The identity source for tokens this tenant's STS issued (null until the base URL is known). */
@@ -90,6 +92,7 @@ export function createTokenServices(options: TokenServicesOptions): TokenService
     },
     issuerUrl,
     issuer: async (tenant) => entry(tenant).issuer,
+    ring: (tenant) => entry(tenant).ring,
     jwks,
 
     async ownSource(tenant) {

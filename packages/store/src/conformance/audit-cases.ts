@@ -62,6 +62,18 @@ export function describeAudit(makeDatabase: MakeDatabase): void {
       expect(await store.audit.readChain('c', 0, 100)).toEqual([]);
     });
 
+    it('chains a batch delivered twice only once when asked to skip existing decisions', async () => {
+      const { store } = handle;
+      await createTenants(store, 'acme');
+      const batch = [decision('acme'), decision('acme')];
+      await store.audit.append(batch, { skipExisting: true });
+      await store.audit.append([...batch, decision('acme')], { skipExisting: true });
+      const events = await store.audit.readChain('acme', 0, 100);
+      expect(events.map((e) => e.decisionId)).toEqual([batch[0]?.decisionId, batch[1]?.decisionId, events[2]?.decisionId]);
+      expect(new Set(events.map((e) => e.decisionId)).size).toBe(3);
+      expect(verifyAuditChain(events).ok).toBe(true);
+    });
+
     it('filters queries by decision, principal, request id, seq and limit', async () => {
       const { store } = handle;
       await createTenants(store, 'a');

@@ -1,0 +1,107 @@
+/**
+ * What the PDP gives PEPs that decide in-process: a signed policy bundle (verified against the
+ * tenant's JWKS, deciding like the PDP), an at-least-once audit ingest, and the drift check
+ * that flags tiers of one request that disagree on policy version or decision.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createCedarEngine, createLocalDecider, parseEvaluationRequest } from '@verity/core';
+import { verifyBundle } from '@verity/identity';
+import type { JSONWebKeySet } from 'jose';
+import { createClient, startTestServer } from './helpers/verity.js';
+
+let server: Awaited<ReturnType<typeof startTestServer>>;
+const POLICY_V1 = '@id("staff-read") permit(principal in Group::"staff", action == Action::"read", resource);';
+const POLICY_V2 = `${POLICY_V1}\n@id("staff-write") permit(principal in Group::"staff", action == Action::"write", resource);`;
+const ENTITIES = [
+  { uid: { type: 'User', id: 'ann' }, attrs: {}, parents: [{ type: 'Group', id: 'staff' }] },
+  { uid: { type: 'User', id: 'bob' }, attrs: {}, parents: [] },
+];
+
+beforeAll(async () => {
+  server = await startTestServer();
+  await server.admin.post('/admin/v1/tenants', { id: 'acme' });
+  await server.admin.post('/admin/v1/tenants/acme/policies', { files: { 'p.cedar': POLICY_V1 } });
+  await server.admin.request('PUT', '/admin/v1/tenants/acme/entities', { entities: ENTITIES });
+  await server.admin.post('/admin/v1/tenants/acme/revocations', { subject: 'mallory' });
+});
+
+afterAll(async () => {
+  await server?.close();
+});
+
+describe('policy bundles', () => {
+  it('are signed by the tenant key and decide locally exactly as the PDP does', async () => {
+    const answer = await server.admin.get('/tenants/acme/bundle');
+    expect(answer.status).toBe(200);
+    const jwks = (await (await fetch(`${server.url}/tenants/acme/.well-known/jwks.json`)).json()) as JSONWebKeySet;
+    const bundle = await verifyBundle(answer.body.bundle, { issuer: `${server.url}/tenants/acme`, tenant: 'acme', keys: jwks });
+    expect(bundle).toMatchObject({ tenant: 'acme', version: 1 });
+    expect(bundle.entities.map((e) => e.uid.id).sort()).toEqual(['ann', 'bob']);
+    expect(bundle.revocations).toEqual([expect.objectContaining({ kind: 'subject', subject: 'mallory' })]);
+
+    const local = createLocalDecider({ engine: createCedarEngine(), content: bundle.content, entities: bundle.entities, settings: bundle.settings });
+    for (const [subject, action] of [['ann', 'read'], ['bob', 'read'], ['ann', 'write']] as const) {
+      const request = { subject: { type: 'User', id: subject }, action: { name: action }, resource: { type: 'Doc', id: 'd' } };
+      const remote = await server.admin.post('/tenants/acme/access/v1/evaluation', request);
+      expect(local.evaluate(parseEvaluationRequest(request)).decision === 'allow').toBe(remote.body.decision);
+    }
+  });
+
+  it('are refused to callers without a decide credential, and do not verify when altered', async () => {
+    expect((await createClient(server.url, null).get('/tenants/acme/bundle')).status).toBe(401);
+    const token = (await server.admin.get('/tenants/acme/bundle')).body.bundle as string;
+    const jwks = (await (await fetch(`${server.url}/tenants/acme/.well-known/jwks.json`)).json()) as JSONWebKeySet;
+    const [h, p, s] = token.split('.');
+    const payload = JSON.parse(Buffer.from(p as string, 'base64url').toString());
+    payload.bundle.content.policies['backdoor'] = 'permit(principal, action, resource);';
+    const altered = `${h}.${Buffer.from(JSON.stringify(payload)).toString('base64url')}.${s}`;
+    await expect(verifyBundle(altered, { issuer: `${server.url}/tenants/acme`, tenant: 'acme', keys: jwks })).rejects.toMatchObject({ code: 'ERR_TOKEN_SIGNATURE' });
+  });
+});
+
+describe('decisions shipped by PEPs, and drift', () => {
+  const record = (decisionId: string, overrides: Record<string, unknown> = {}) => ({
+    decisionId,
+    time: new Date().toISOString(),
+    tenant: 'acme',
+    requestId: 'req-drift',
+    tier: 'orders-service',
+    principal: { type: 'User', id: 'ann' },
+    action: { type: 'Action', id: 'write' },
+    resource: { type: 'Doc', id: 'd' },
+    decision: 'deny',
+    reasons: [],
+    errors: [],
+    policyVersion: 1,
+    latencyUs: 40,
+    ...overrides,
+  });
+
+  it('chains a batch delivered twice once, and refuses records of another tenant', async () => {
+    const batch = { records: [record('pep-1'), record('pep-2', { requestId: 'req-other' })] };
+    expect((await server.admin.post('/tenants/acme/audit/v1/decisions', batch)).body).toEqual({ accepted: 2 });
+    expect((await server.admin.post('/tenants/acme/audit/v1/decisions', batch)).status).toBe(200);
+    const events = (await server.admin.get('/admin/v1/tenants/acme/audit?limit=1000')).body.events as Array<{ decisionId: string }>;
+    expect(events.filter((e) => e.decisionId === 'pep-1')).toHaveLength(1);
+    expect((await server.admin.get('/admin/v1/tenants/acme/audit/verify')).body.ok).toBe(true);
+    expect((await server.admin.post('/tenants/acme/audit/v1/decisions', { records: [record('pep-3', { tenant: 'globex' })] })).body.code).toBe('ERR_REQUEST_INVALID');
+  });
+
+  it('flags tiers of one request that enforced different policy versions or decisions', async () => {
+    // The gateway asks the PDP on version 2; a service decided locally on a stale version 1.
+    await server.admin.post('/admin/v1/tenants/acme/policies', { files: { 'p.cedar': POLICY_V2 } });
+    const gateway = await server.admin.post('/tenants/acme/access/v1/evaluation', { subject: { type: 'User', id: 'ann' }, action: { name: 'write' }, resource: { type: 'Doc', id: 'd' } }, { 'x-request-id': 'req-drift', 'x-verity-tier': 'gateway' });
+    expect(gateway.body).toMatchObject({ decision: true, context: { reason_admin: { policy_version: 2 } } });
+    const drift = (await server.admin.get('/admin/v1/tenants/acme/audit/drift?requestId=req-drift')).body.requests;
+    expect(drift).toEqual([
+      expect.objectContaining({
+        requestId: 'req-drift',
+        versionDrift: true,
+        decisionDrift: true,
+        tiers: expect.arrayContaining([expect.objectContaining({ tier: 'gateway', policyVersion: 2, decision: 'allow' }), expect.objectContaining({ tier: 'orders-service', policyVersion: 1, decision: 'deny' })]),
+      }),
+    ]);
+    const scan = (await server.admin.get('/admin/v1/tenants/acme/audit/drift')).body.requests as Array<{ requestId: string }>;
+    expect(scan.map((r) => r.requestId)).toEqual(['req-drift']);
+  });
+});
