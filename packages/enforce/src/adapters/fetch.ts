@@ -1,0 +1,132 @@
+/** The fetch-style core: enforce on a WHATWG `Request`, refuse with a `Response`; the other adapters build on it. */
+import { requestIdOf, type Enforcer, type EnforceResult } from '../enforcer.js';
+import { isSpoofableHeader, stripSpoofableHeaders } from '../propagation.js';
+import { refusalBody } from '../refusal.js';
+import { resolveRouteRule, type RequestFacts, type RouteRule } from '../route-rule.js';
+import type { VerityRequestIdentity } from './node-http.js';
+
+export type { VerityRequestIdentity } from './node-http.js';
+
+export interface VerityFetchOptions {
+  /** Further headers to strip before the handler runs (the defaults always are). */
+  stripHeaders?: readonly string[];
+}
+
+/** One request enforced, for any framework to answer: let it through with its identity, or refuse it. */
+export type VerityOutcome =
+  | { allowed: true; requestId: string; identity: VerityRequestIdentity }
+  | { allowed: false; requestId: string; status: 401 | 403 | 500 | 503; headers: Record<string, string>; body: { code: string; message: string } };
+
+/** A node request kept beside a framework's own (Fastify's `request.raw`, @hono/node-server's `c.env.incoming`). */
+export interface NodeRequestHeaders {
+  headers: Record<string, string | string[] | undefined>;
+  rawHeaders: string[];
+}
+
+function headerOf(headers: RequestFacts['headers'], name: string): string | undefined {
+  const value = headers[name];
+  return Array.isArray(value) ? value[0] : value;
+}
+
+function refusal(status: 401 | 403 | 500 | 503, requestId: string, body: { code: string; message: string }, extra: Record<string, string> = {}): VerityOutcome {
+  return { allowed: false, requestId, status, body, headers: { 'content-type': 'application/json', 'cache-control': 'no-store', 'x-request-id': requestId, ...extra } };
+}
+
+/**
+ * Enforce `rule` on one request: the framework-neutral step every adapter takes. Never throws:
+ * a rule function that throws is a 500 (`ERR_INTERNAL`), and the handler must not run.
+ *
+ * @example
+ * ```ts
+ * const outcome = await enforceRequest(enforcer, rule, request, { method, path, route: '/todos/:id', headers });
+ * if (!outcome.allowed) return reply.code(outcome.status).headers(outcome.headers).send(outcome.body);
+ * request.verity = outcome.identity;
+ * ```
+ */
+export async function enforceRequest<Req>(enforcer: Enforcer, rule: RouteRule<Req>, request: Req, facts: RequestFacts): Promise<VerityOutcome> {
+  let result: EnforceResult;
+  try {
+    result = await enforcer.enforce(resolveRouteRule(rule, request, facts));
+  } catch {
+    // A rule function threw: a bug in the rule. Fail closed without running the handler.
+    return refusal(500, requestIdOf(headerOf(facts.headers, 'x-request-id')), { code: 'ERR_INTERNAL', message: 'the authorization rule failed' });
+  }
+  if (!result.allowed || !result.identity) {
+    // RFC 6750 §3: tell the client a bearer token is expected, and whether the one sent failed.
+    const challenge = result.status === 401 ? { 'www-authenticate': result.decision?.code === 'ERR_TOKEN_MISSING' ? 'Bearer' : 'Bearer error="invalid_token"' } : {};
+    return refusal(result.status as 401 | 403 | 503, result.requestId, refusalBody(result), challenge);
+  }
+  const traceparent = headerOf(facts.headers, 'traceparent');
+  const identity: VerityRequestIdentity = {
+    ...result.identity,
+    ...(traceparent === undefined ? {} : { traceparent }),
+    ...(result.observed ? { observed: true, wouldDeny: result.wouldDeny ?? false } : {}),
+  };
+  return { allowed: true, requestId: result.requestId, identity };
+}
+
+/** The refusal of an outcome as a `Response`. */
+export function refusalResponse(outcome: Extract<VerityOutcome, { allowed: false }>): Response {
+  return new Response(JSON.stringify(outcome.body), { status: outcome.status, headers: outcome.headers });
+}
+
+/** What the core needs to know of a `Request` (the route template comes from the rule, if anywhere). */
+export function requestFacts(request: Request, route?: string): RequestFacts {
+  return { method: request.method, path: new URL(request.url).pathname, headers: Object.fromEntries(request.headers), ...(route === undefined ? {} : { route }) };
+}
+
+/** A new `Request` (headers are often immutable) with the same body and no identity-claiming header. */
+export function stripRequest(request: Request, options: VerityFetchOptions = {}): Request {
+  return new Request(request, { headers: stripSpoofableHeaders(request.headers, options.stripHeaders ? { also: options.stripHeaders } : {}) });
+}
+
+/** Strip identity-claiming headers from a node request in place, `headers` and `rawHeaders` alike. */
+export function stripNodeHeaders(message: NodeRequestHeaders, options: VerityFetchOptions = {}): void {
+  const strip = options.stripHeaders ? { also: options.stripHeaders } : {};
+  message.headers = stripSpoofableHeaders(message.headers, strip);
+  message.rawHeaders = message.rawHeaders.flatMap((value, index, raw) => (index % 2 === 1 || isSpoofableHeader(value, strip) ? [] : [value, raw[index + 1] ?? '']));
+}
+
+/** `response` with `x-request-id`, copied when its headers are immutable (a response from `fetch`). */
+export function withRequestId(response: Response, requestId: string): Response {
+  try {
+    response.headers.set('x-request-id', requestId);
+    return response;
+  } catch {
+    const copy = new Response(response.body, response);
+    copy.headers.set('x-request-id', requestId);
+    return copy;
+  }
+}
+
+/**
+ * Wrap a fetch handler (`(Request) => Response`, as in Deno, Bun, Cloudflare Workers or
+ * @hono/node-server): enforce the rule, answer 401/403/503 with `{code, message}`, or call the
+ * handler with a copy of the request without identity-claiming headers and the verified
+ * identity. Arguments after the request (`env`, `ctx`) are passed on. The route template comes
+ * from `rule.route`; without it the resource id is the path.
+ *
+ * @example
+ * ```ts
+ * import { verityFetch } from '@verity/enforce/fetch';
+ *
+ * export default {
+ *   fetch: verityFetch(enforcer, { route: '/orders/:id', action: 'read' }, async (request, verity) => {
+ *     const stock = await fetch('http://inventory.internal/stock', { headers: downstreamHeaders(verity) });
+ *     return Response.json({ stock: stock.status, decision: verity.decisionId });
+ *   }),
+ * };
+ * ```
+ */
+export function verityFetch<Rest extends unknown[] = []>(
+  enforcer: Enforcer,
+  rule: RouteRule<Request>,
+  handler: (request: Request, verity: VerityRequestIdentity, ...rest: Rest) => Response | Promise<Response>,
+  options: VerityFetchOptions = {},
+): (request: Request, ...rest: Rest) => Promise<Response> {
+  return async (request, ...rest) => {
+    const outcome = await enforceRequest(enforcer, rule, request, requestFacts(request));
+    if (!outcome.allowed) return refusalResponse(outcome);
+    return withRequestId(await handler(stripRequest(request, options), outcome.identity, ...rest), outcome.requestId);
+  };
+}
