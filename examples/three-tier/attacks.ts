@@ -1,0 +1,275 @@
+/**
+ * The attack script: each attack under its own request id, what it got, where it was stopped,
+ * and what every tier recorded in the PDP's audit under that request id.
+ */
+import { randomBytes } from 'node:crypto';
+import { request as httpRequest } from 'node:http';
+import { hostOf } from './gateway.js';
+import { exchangeToken } from './orders-service.js';
+import type { Stack } from './stack.js';
+import { DB_AUDIENCE, type Tenant } from './tenancy.js';
+
+export type Tier = 'gateway' | 'orders' | 'sts' | 'orders-db';
+export const TIERS: readonly Tier[] = ['gateway', 'orders', 'sts', 'orders-db'];
+
+/** One audit record, as the admin API returns it. */
+export interface AuditRecord {
+  seq: number;
+  decisionId: string;
+  requestId: string | null;
+  tier: string | null;
+  decision: 'allow' | 'deny';
+  principal: { type: string; id: string };
+  action: { type: string; id: string };
+  resource: { type: string; id: string };
+  errors: Array<{ policyId: string; message: string }>;
+}
+
+export interface AttackOutcome {
+  status: number;
+  /** What the caller got back, for the assertions (a body or a summary). */
+  body?: unknown;
+}
+
+export interface Attack {
+  id: string;
+  title: string;
+  /** Where it is expected to be stopped, for the table. */
+  stoppedAt: string;
+  /** The answer status and, per tier, the one decision it records (absent: no record). */
+  expect: { status: number; tiers: Partial<Record<Tier, 'allow' | 'deny'>> };
+  run(context: AttackContext): Promise<AttackOutcome>;
+}
+
+export interface AttackContext {
+  stack: Stack;
+  requestId: string;
+}
+
+export interface AttackResult {
+  attack: Attack;
+  requestId: string;
+  outcome: AttackOutcome;
+  records: AuditRecord[];
+  /** The status and the audit records are exactly as expected. */
+  ok: boolean;
+}
+
+/** One HTTP request, sent byte for byte (fetch would not let us choose the Host). */
+export function call(baseUrl: string, input: { path: string; tenant?: Tenant; token?: string; requestId: string; headers?: Record<string, string> }): Promise<{ status: number; body: unknown }> {
+  const url = new URL(baseUrl);
+  const headers: Record<string, string> = {
+    'x-request-id': input.requestId,
+    ...(input.tenant === undefined ? {} : { host: hostOf(input.tenant) }),
+    ...(input.token === undefined ? {} : { authorization: `Bearer ${input.token}` }),
+    ...input.headers,
+  };
+  return new Promise((resolve, reject) => {
+    const outgoing = httpRequest({ host: url.hostname, port: url.port, method: 'GET', path: input.path, headers }, (response) => {
+      let text = '';
+      response.setEncoding('utf8');
+      response.on('data', (chunk: string) => (text += chunk));
+      response.on('end', () => {
+        let body: unknown = text;
+        try {
+          body = text === '' ? undefined : JSON.parse(text);
+        } catch {
+          // nginx's own error pages are HTML
+        }
+        resolve({ status: response.statusCode ?? 0, body });
+      });
+    });
+    outgoing.on('error', reject);
+    outgoing.end();
+  });
+}
+
+const alice = { sub: 'alice', tenant: 'acme', scope: 'orders:read' } as const;
+const bob = { sub: 'bob', tenant: 'acme', scope: 'profile' } as const;
+
+/** The script, in order. The first row is not an attack: the legitimate request, for contrast. */
+export const ATTACKS: readonly Attack[] = [
+  {
+    id: 'baseline',
+    title: 'alice (acme) reads her own order o-a1 (not an attack)',
+    stoppedAt: '— allowed at every tier',
+    expect: { status: 200, tiers: { gateway: 'allow', orders: 'allow', sts: 'allow', 'orders-db': 'allow' } },
+    run: async ({ stack, requestId }) => call(stack.gateway.url, { tenant: 'acme', path: '/orders/o-a1', token: await stack.idp.mint(alice), requestId }),
+  },
+  {
+    id: 'forged-tenant-header',
+    title: 'forged x-tenant-id: globex on alice\'s order list',
+    stoppedAt: 'gateway drops the header; orders uses the token\'s tenant: acme rows only',
+    expect: { status: 200, tiers: { gateway: 'allow', orders: 'allow', sts: 'allow', 'orders-db': 'allow' } },
+    run: async ({ stack, requestId }) => call(stack.gateway.url, { tenant: 'acme', path: '/orders', token: await stack.idp.mint(alice), requestId, headers: { 'x-tenant-id': 'globex' } }),
+  },
+  {
+    id: 'direct-no-token',
+    title: 'direct call to the service, no token, forged x-verity-subject: alice',
+    stoppedAt: 'orders (tier 2): 401, no token, nothing to decide; gateway bypassed',
+    expect: { status: 401, tiers: {} },
+    run: ({ stack, requestId }) => call(stack.orders.url, { path: '/orders/o-a1', requestId, headers: { 'x-verity-subject': 'alice', 'x-tenant-id': 'acme' } }),
+  },
+  {
+    id: 'direct-with-token',
+    title: 'direct call to the service with bob\'s token (no orders:read)',
+    stoppedAt: 'orders (tier 2) decides; no gateway record: bypassed',
+    expect: { status: 403, tiers: { orders: 'deny' } },
+    run: async ({ stack, requestId }) => call(stack.orders.url, { path: '/orders/o-a1', token: await stack.idp.mint(bob), requestId }),
+  },
+  {
+    id: 'compromised-gateway',
+    title: 'compromised gateway forwards a forged token + x-verity-subject: alice',
+    stoppedAt: 'orders (tier 2): the PDP refuses the signature; the gateway never asked',
+    expect: { status: 401, tiers: { orders: 'deny' } },
+    run: async ({ stack, requestId }) =>
+      call(stack.compromisedGateway.url, { path: '/orders/o-a1', token: await stack.idp.forge(alice), requestId, headers: { 'x-verity-subject': 'alice', 'x-tenant-id': 'acme' } }),
+  },
+  {
+    id: 'revoked-via-gateway',
+    title: 'alice\'s revoked token replayed through the gateway',
+    stoppedAt: 'gateway (tier 1): ERR_TOKEN_REVOKED',
+    expect: { status: 401, tiers: { gateway: 'deny' } },
+    run: async ({ stack, requestId }) => call(stack.gateway.url, { tenant: 'acme', path: '/orders/o-a1', token: await revokedToken(stack), requestId }),
+  },
+  {
+    id: 'revoked-direct',
+    title: 'the same revoked token straight to the service',
+    stoppedAt: 'orders (tier 2): its cached allow was dropped by the change stream',
+    expect: { status: 401, tiers: { orders: 'deny' } },
+    run: async ({ stack, requestId }) => call(stack.orders.url, { path: '/orders/o-a1', token: await revokedToken(stack), requestId }),
+  },
+  {
+    id: 'other-tenants-order',
+    title: 'alice (acme) asks for globex\'s order o-g1',
+    stoppedAt: 'orders (tier 2): the order\'s stored tenant is globex',
+    expect: { status: 403, tiers: { gateway: 'allow', orders: 'deny' } },
+    run: async ({ stack, requestId }) => call(stack.gateway.url, { tenant: 'acme', path: '/orders/o-g1', token: await stack.idp.mint(alice), requestId }),
+  },
+  {
+    id: 'other-tenants-order-unchecked',
+    title: '…and had the orders service skipped its check (a bug): straight to the database',
+    stoppedAt: 'orders-db (tier 3): row-level security as acme returns no row',
+    expect: { status: 404, tiers: { sts: 'allow', 'orders-db': 'allow' } },
+    async run({ stack, requestId }) {
+      // The script stands in for a buggy orders service: a correct delegation, no decision of its own.
+      const exchanged = await exchangeToken({ pdpUrl: stack.pdp.url, tenant: 'acme', clientId: 'orders', clientSecret: stack.stsSecrets.acme, subjectToken: await stack.idp.mint(alice), audience: DB_AUDIENCE, scope: 'orders:read', requestId });
+      const answer = await stack.dataTier.select({ token: exchanged.body.access_token, requestId, orderId: 'o-g1' });
+      return answer.status === 200 ? { status: answer.rows.length === 0 ? 404 : 200, body: { tenant: answer.tenant, rows: answer.rows } } : { status: answer.status, body: answer };
+    },
+  },
+  {
+    id: 'over-scoped-exchange',
+    title: 'orders asks the token service for orders:write on alice\'s orders:read token',
+    stoppedAt: 'token service: invalid_scope, before any policy decision (so no record)',
+    expect: { status: 400, tiers: {} },
+    run: async ({ stack, requestId }) => {
+      const answer = await exchangeToken({ pdpUrl: stack.pdp.url, tenant: 'acme', clientId: 'orders', clientSecret: stack.stsSecrets.acme, subjectToken: await stack.idp.mint(alice), audience: DB_AUDIENCE, scope: 'orders:read orders:write', requestId });
+      return { status: answer.status, body: answer.body };
+    },
+  },
+  {
+    id: 'wrong-audience',
+    title: 'a token alice\'s delegation got for `inventory`, used at the database',
+    stoppedAt: 'orders-db (tier 3): ERR_TOKEN_AUDIENCE',
+    expect: { status: 401, tiers: { sts: 'allow', 'orders-db': 'deny' } },
+    async run({ stack, requestId }) {
+      const exchanged = await exchangeToken({ pdpUrl: stack.pdp.url, tenant: 'acme', clientId: 'orders', clientSecret: stack.stsSecrets.acme, subjectToken: await stack.idp.mint(alice), audience: 'inventory', scope: 'orders:read', requestId });
+      const answer = await stack.dataTier.select({ token: exchanged.body.access_token, requestId });
+      return { status: answer.status, body: answer };
+    },
+  },
+];
+
+/**
+ * A token of alice's that was used (and its allow cached by the orders service), then revoked
+ * by its id; resolves once the orders service heard of the revocation. Made once per stack.
+ */
+const revoked = new WeakMap<Stack, Promise<string>>();
+function revokedToken(stack: Stack): Promise<string> {
+  let token = revoked.get(stack);
+  if (!token) {
+    token = (async () => {
+      const value = await stack.idp.mint(alice);
+      const used = await call(stack.gateway.url, { tenant: 'acme', path: '/orders/o-a1', token: value, requestId: `setup-${randomBytes(4).toString('hex')}` });
+      if (used.status !== 200) throw new Error(`the token to revoke did not work first: ${used.status}`);
+      const claims = JSON.parse(Buffer.from(value.split('.')[1] as string, 'base64url').toString('utf8')) as { jti: string; exp: number };
+      const heard = stack.nextChange('acme', 'revocation');
+      const answer = await stack.admin('POST', '/admin/v1/tenants/acme/revocations', { jti: claims.jti, exp: claims.exp });
+      if (answer.status !== 201) throw new Error(`revocation failed: ${answer.status}`);
+      await heard;
+      return value;
+    })();
+    revoked.set(stack, token);
+  }
+  return token;
+}
+
+/** The tenant's audit records of one request id. */
+export async function auditOf(stack: Stack, tenant: Tenant, requestId: string): Promise<AuditRecord[]> {
+  const answer = await stack.admin<{ events: AuditRecord[] }>('GET', `/admin/v1/tenants/${tenant}/audit?requestId=${encodeURIComponent(requestId)}&limit=100`);
+  return answer.body.events;
+}
+
+function matches(attack: Attack, outcome: AttackOutcome, records: AuditRecord[]): boolean {
+  if (outcome.status !== attack.expect.status) return false;
+  const expected = Object.entries(attack.expect.tiers).sort(([a], [b]) => a.localeCompare(b));
+  const got = records.map((record) => [record.tier ?? '', record.decision] as const).sort(([a], [b]) => a.localeCompare(b));
+  return JSON.stringify(got) === JSON.stringify(expected);
+}
+
+/** Run every attack (each with its own request id), then read the audit for each. */
+export async function runAttacks(stack: Stack, attacks: readonly Attack[] = ATTACKS): Promise<AttackResult[]> {
+  const run = randomBytes(3).toString('hex');
+  const done: Array<{ attack: Attack; requestId: string; outcome: AttackOutcome }> = [];
+  for (const [index, attack] of attacks.entries()) {
+    const requestId = `${run}-${index}-${attack.id}`;
+    done.push({ attack, requestId, outcome: await attack.run({ stack, requestId }) });
+  }
+  // The audit writer batches; wait until every record of every attack is stored.
+  const results: AttackResult[] = [];
+  for (const { attack, requestId, outcome } of done) {
+    let records = await auditOf(stack, 'acme', requestId);
+    for (let tries = 0; tries < 50 && !matches(attack, outcome, records); tries++) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      records = await auditOf(stack, 'acme', requestId);
+    }
+    results.push({ attack, requestId, outcome, records, ok: matches(attack, outcome, records) });
+  }
+  return results;
+}
+
+/** The audit chain verification of each tenant. */
+export async function verifyAudit(stack: Stack): Promise<Record<Tenant, { ok: boolean; checked: number }>> {
+  const result = {} as Record<Tenant, { ok: boolean; checked: number }>;
+  for (const tenant of ['acme', 'globex'] as const) result[tenant] = (await stack.admin<{ ok: boolean; checked: number }>('GET', `/admin/v1/tenants/${tenant}/audit/verify`)).body;
+  return result;
+}
+
+/** The printed table: attack | stopped at | status | decision ids (one line per audit record). */
+export function formatTable(results: readonly AttackResult[]): string {
+  const rows = results.map((result, index) => ({
+    attack: `${index}. ${result.attack.title}`,
+    stopped: result.attack.stoppedAt,
+    status: `${result.outcome.status}${result.ok ? '' : ' (!)'}`,
+    decisions:
+      result.records.length === 0
+        ? ['— none: nothing reached a decision']
+        : TIERS.flatMap((tier) =>
+            result.records
+              .filter((record) => record.tier === tier)
+              .map((record) => `${tier.padEnd(9)} ${record.decision.padEnd(5)} ${record.decisionId}${record.errors[0] ? ` ${record.errors[0].message}` : ''}`),
+          ),
+  }));
+  const widths = {
+    attack: Math.max(6, ...rows.map((row) => row.attack.length)),
+    stopped: Math.max(10, ...rows.map((row) => row.stopped.length)),
+    status: 6,
+  };
+  const line = (a: string, s: string, st: string, d: string) => `${a.padEnd(widths.attack)} | ${s.padEnd(widths.stopped)} | ${st.padEnd(widths.status)} | ${d}`.trimEnd();
+  const out = [line('attack', 'stopped at', 'status', 'decision ids (tier, decision, id)'), `${'-'.repeat(widths.attack)}-|-${'-'.repeat(widths.stopped)}-|-${'-'.repeat(widths.status)}-|-${'-'.repeat(60)}`];
+  for (const row of rows) {
+    row.decisions.forEach((decision, index) => out.push(index === 0 ? line(row.attack, row.stopped, row.status, decision) : line('', '', '', decision)));
+  }
+  return out.join('\n');
+}

@@ -1,0 +1,277 @@
+/**
+ * Tier 1, the gateway. The tenant is chosen by host name (`acme.orders.localhost`), so the
+ * gateway knows which tenant's PDP to ask; that tenant's PDP then accepts only its own users'
+ * tokens. Three gateways:
+ *
+ * - nginx with `auth_request` to Verity's `/tenants/{t}/gateway/v1/nginx` (docs/gateways.md),
+ *   when nginx is installed: `nginxConfig` writes its config, `startNginxGateway` runs it;
+ * - a Node gateway doing the same with the enforcement SDK, when nginx is absent;
+ * - a compromised gateway that forwards everything without asking (for the attack script).
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { accessSync, constants } from 'node:fs';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { connect, type AddressInfo } from 'node:net';
+import { tmpdir, userInfo } from 'node:os';
+import { join } from 'node:path';
+import { bearerToken, createEnforcer, createRemoteDecisionSource, downstreamHeaders, refusalBody, requestIdOf, type Enforcer } from '@verity/enforce';
+import { TENANTS, type Tenant } from './tenancy.js';
+
+/** The public routes, as the tenants' `settings.gatewayRoutes` list them. */
+export const GATEWAY_ROUTES = ['/orders', '/orders/{orderId}'];
+export const hostOf = (tenant: Tenant): string => `${tenant}.orders.localhost`;
+
+export interface RunningGateway {
+  kind: 'nginx' | 'node' | 'compromised';
+  url: string;
+  port: number;
+  close(): Promise<void>;
+}
+
+export interface GatewayOptions {
+  pdpUrl: string;
+  /** The orders service (the upstream). */
+  upstreamUrl: string;
+  /** Each tenant's `pep` credential for the gateway. */
+  credentials: Record<Tenant, string>;
+}
+
+// ---------------------------------------------------------------- nginx
+
+/** The nginx binary: on PATH, or in the usual sbin folders; undefined when not installed. */
+export function findNginx(): string | undefined {
+  const found = spawnSync('sh', ['-c', 'command -v nginx'], { encoding: 'utf8' }).stdout.trim();
+  for (const path of [found, '/usr/sbin/nginx', '/usr/local/sbin/nginx', '/usr/bin/nginx']) {
+    if (path === '') continue;
+    try {
+      accessSync(path, constants.X_OK);
+      return path;
+    } catch {
+      // not here
+    }
+  }
+  return undefined;
+}
+
+/**
+ * The `http { … }` content for nginx in front of the orders service: every request is decided by
+ * the host's tenant (auth_request), identity headers come only from Verity's answer, a client's
+ * tenant header never passes, and one request id runs through nginx, Verity and the service.
+ */
+export function nginxConfig(options: { port: number; pdpUrl: string; upstreamUrl: string; credentials: Record<Tenant, string> }): string {
+  const hostPort = (url: string) => new URL(url).host;
+  return `
+  map $host $verity_tenant {
+    default "";
+${TENANTS.map((tenant) => `    ${hostOf(tenant)} ${tenant};`).join('\n')}
+  }
+  map $verity_tenant $verity_credential {
+    default "";
+${TENANTS.map((tenant) => `    ${tenant} "Bearer ${options.credentials[tenant]}";`).join('\n')}
+  }
+  # The client's request id when it sent one, else nginx's own.
+  map $http_x_request_id $rid {
+    "" $request_id;
+    default $http_x_request_id;
+  }
+  upstream verity { server ${hostPort(options.pdpUrl)}; }
+  upstream orders { server ${hostPort(options.upstreamUrl)}; }
+
+  server {
+    listen 127.0.0.1:${options.port};
+    if ($verity_tenant = "") { return 404; }
+
+    location / {
+      auth_request /_verity;
+      auth_request_set $verity_subject  $upstream_http_x_verity_subject;
+      auth_request_set $verity_decision $upstream_http_x_verity_decision_id;
+      proxy_set_header X-Verity-Subject     $verity_subject;
+      proxy_set_header X-Verity-Decision-Id $verity_decision;
+      proxy_set_header X-Tenant-Id "";
+      proxy_set_header X-User-Id "";
+      proxy_set_header X-Request-ID $rid;
+      proxy_pass http://orders;
+    }
+
+    location = /_verity {
+      internal;
+      proxy_pass http://verity/tenants/$verity_tenant/gateway/v1/nginx;
+      proxy_pass_request_body off;
+      proxy_set_header Content-Length "";
+      proxy_set_header X-Original-Method $request_method;
+      proxy_set_header X-Original-URI    $request_uri;
+      proxy_set_header X-Request-ID      $rid;
+      proxy_set_header X-Verity-Credential $verity_credential;
+    }
+  }`;
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+function canConnect(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect(port, '127.0.0.1');
+    socket.once('connect', () => (socket.destroy(), resolve(true)));
+    socket.once('error', () => resolve(false));
+  });
+}
+
+/** nginx in the foreground, its config, logs and temp files in a temporary folder. */
+export async function startNginxGateway(binary: string, options: GatewayOptions): Promise<RunningGateway> {
+  const dir = await mkdtemp(join(tmpdir(), 'verity-three-tier-nginx-'));
+  const port = await freePort();
+  const config = join(dir, 'nginx.conf');
+  await writeFile(
+    config,
+    `${process.getuid?.() === 0 ? `user ${userInfo().username};` : ''}
+worker_processes 1;
+pid ${dir}/nginx.pid;
+error_log ${dir}/error.log warn;
+events { worker_connections 64; }
+http {
+  access_log off;
+  client_body_temp_path ${dir}/client-body;
+  proxy_temp_path ${dir}/proxy;
+  fastcgi_temp_path ${dir}/fastcgi;
+  uwsgi_temp_path ${dir}/uwsgi;
+  scgi_temp_path ${dir}/scgi;
+${nginxConfig({ port, ...options })}
+}
+`,
+  );
+  const args = ['-p', dir, '-c', config, '-e', join(dir, 'error.log')];
+  const checked = spawnSync(binary, ['-t', ...args], { encoding: 'utf8' });
+  if (checked.status !== 0) throw new Error(`nginx -t refused the config:\n${checked.stderr}`);
+  const child: ChildProcess = spawn(binary, [...args, '-g', 'daemon off;'], { stdio: 'ignore' });
+  const deadline = Date.now() + 10_000;
+  while (!(await canConnect(port))) {
+    if (child.exitCode !== null || Date.now() > deadline) {
+      child.kill('SIGKILL');
+      throw new Error(`nginx did not start: ${await readFile(join(dir, 'error.log'), 'utf8').catch(() => '')}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  return {
+    kind: 'nginx',
+    url: `http://127.0.0.1:${port}`,
+    port,
+    async close() {
+      if (child.exitCode === null && child.signalCode === null) {
+        const exited = new Promise((resolve) => child.once('exit', resolve));
+        child.kill('SIGTERM');
+        await exited;
+      }
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+// ---------------------------------------------------------------- Node gateways
+
+/** The route template a path matches (`/orders/o-1` → `/orders/{orderId}`), with its params. */
+function matchRoute(path: string): { template: string; params: Record<string, string> } | undefined {
+  if (path === '/orders') return { template: '/orders', params: {} };
+  const match = /^\/orders\/([A-Za-z0-9._~-]+)$/.exec(path);
+  return match ? { template: '/orders/{orderId}', params: { orderId: match[1] as string } } : undefined;
+}
+
+function tenantOfHost(request: IncomingMessage): Tenant | undefined {
+  const host = (request.headers.host ?? '').replace(/:\d+$/, '');
+  return TENANTS.find((tenant) => hostOf(tenant) === host);
+}
+
+function send(response: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  response.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store', ...headers }).end(JSON.stringify(body));
+}
+
+/** Forward to the upstream with `headers`, and relay its answer. */
+async function forward(request: IncomingMessage, response: ServerResponse, upstreamUrl: string, headers: Record<string, string>): Promise<void> {
+  const answer = await fetch(upstreamUrl + (request.url ?? '/'), { method: request.method ?? 'GET', headers });
+  const relayed: Record<string, string> = {};
+  for (const name of ['content-type', 'www-authenticate', 'x-request-id']) {
+    const value = answer.headers.get(name);
+    if (value !== null) relayed[name] = value;
+  }
+  response.writeHead(answer.status, relayed).end(Buffer.from(await answer.arrayBuffer()));
+}
+
+async function listen(kind: RunningGateway['kind'], handler: (request: IncomingMessage, response: ServerResponse) => Promise<void>): Promise<RunningGateway> {
+  const server: Server = createServer((request, response) => {
+    handler(request, response).catch(() => {
+      if (!response.headersSent) send(response, 502, { code: 'ERR_GATEWAY', message: 'the upstream failed' });
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    kind,
+    url: `http://127.0.0.1:${port}`,
+    port,
+    close: () => new Promise<void>((resolve) => (server.closeAllConnections(), server.close(() => resolve()))),
+  };
+}
+
+/**
+ * The Node gateway (when nginx is absent): the same decision nginx gets from Verity's gateway
+ * endpoint — the method on the route template, with the path and params as context — asked with
+ * the SDK (tier `gateway`), then the caller's token and request id passed on, nothing else.
+ */
+export function startNodeGateway(options: GatewayOptions): Promise<RunningGateway> {
+  const enforcers = {} as Record<Tenant, Enforcer>;
+  for (const tenant of TENANTS) {
+    const source = createRemoteDecisionSource({ url: options.pdpUrl, credential: options.credentials[tenant], timeoutMs: 2000 });
+    enforcers[tenant] = createEnforcer({ source, tenant, tier: 'gateway' });
+  }
+  return listen('node', async (request, response) => {
+    const tenant = tenantOfHost(request);
+    const requestId = requestIdOf(typeof request.headers['x-request-id'] === 'string' ? request.headers['x-request-id'] : undefined);
+    if (tenant === undefined) return send(response, 404, { code: 'ERR_NOT_FOUND', message: 'unknown host' });
+    const path = (request.url ?? '/').split('?')[0] ?? '/';
+    const route = matchRoute(path);
+    // Like Verity's gateway endpoint: a path no template matches is refused, not guessed at.
+    if (route === undefined) return send(response, 403, { code: 'ERR_ENFORCE_DENIED', message: 'no such route' }, { 'x-request-id': requestId });
+    const token = bearerToken(request.headers);
+    const result = await enforcers[tenant].enforce({
+      ...(token === undefined ? {} : { token }),
+      requestId,
+      action: request.method ?? 'GET',
+      resource: { type: 'route', id: route.template },
+      context: { path, params: route.params },
+    });
+    if (!result.allowed) {
+      const challenge: Record<string, string> = result.status === 401 ? { 'www-authenticate': 'Bearer' } : {};
+      return send(response, result.status, refusalBody(result), { 'x-request-id': requestId, ...challenge });
+    }
+    const traceparent = typeof request.headers.traceparent === 'string' ? request.headers.traceparent : undefined;
+    // The next tier gets the caller's own token and the request id: it decides again itself.
+    await forward(request, response, options.upstreamUrl, { accept: 'application/json', ...downstreamHeaders({ ...(token === undefined ? {} : { token }), requestId, ...(traceparent === undefined ? {} : { traceparent }) }) });
+  });
+}
+
+/**
+ * Tier 1 compromised: forwards every request with every header the client sent, forged ones
+ * included, without asking anyone. What it lets through is the next tier's problem.
+ */
+export function startCompromisedGateway(options: { upstreamUrl: string }): Promise<RunningGateway> {
+  return listen('compromised', async (request, response) => {
+    const headers: Record<string, string> = {};
+    for (const [name, value] of Object.entries(request.headers)) if (typeof value === 'string' && name !== 'host' && name !== 'connection') headers[name] = value;
+    await forward(request, response, options.upstreamUrl, headers);
+  });
+}
+
+/** nginx when installed (unless `prefer` is `node`), else the Node gateway. */
+export async function startGateway(options: GatewayOptions & { prefer?: 'nginx' | 'node' }): Promise<RunningGateway> {
+  const binary = options.prefer === 'node' ? undefined : findNginx();
+  return binary ? startNginxGateway(binary, options) : startNodeGateway(options);
+}
