@@ -8,3 +8,6 @@ export { createEnforcer, requestIdOf, type DecisionEvent, type EnforceInput, typ
 export { bearerToken, resolveRouteRule, type RequestFacts, type RouteRule } from './route-rule.js';
 export { downstreamHeaders, isSpoofableHeader, nextTraceparent, SPOOFABLE_HEADERS, stripSpoofableHeaders, type DownstreamIdentity } from './propagation.js';
 export { refusalBody } from './refusal.js';
+export { createLocalDecisionSource, type LocalDecisionSource, type LocalDecisionSourceOptions } from './local-source.js';
+export { createBundleLoader, type BundleLoader, type BundleLoaderOptions } from './bundle-loader.js';
+export { createAuditShipper, type AuditShipper, type AuditShipperEvent, type AuditShipperOptions, type AuditShipperStats } from './audit-shipper.js';

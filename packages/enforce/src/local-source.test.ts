@@ -1,0 +1,238 @@
+import { exportJWK, generateKeyPair, SignJWT, type CryptoKey } from 'jose';
+import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { createCedarEngine, createLocalDecider, type DecisionRecord } from '@verity/core';
+import type { PolicyBundle } from '@verity/identity';
+import { createAuditShipper, type AuditShipper } from './audit-shipper.js';
+import { createEnforcer } from './enforcer.js';
+import { startFakePdp, until, type FakePdp } from './local-test-helpers.js';
+import { createLocalDecisionSource, type LocalDecisionSource, type LocalDecisionSourceOptions } from './local-source.js';
+import type { DecisionRequest } from './types.js';
+
+const IDP = 'http://127.0.0.1/idp';
+const POLICIES = {
+  'staff-read': 'permit(principal in Group::"staff", action == Action::"read", resource);',
+  'senior-write': 'permit(principal, action == Action::"write", resource) when { principal has level && principal.level >= 5 };',
+  scoped: 'permit(principal, action == Action::"list", resource) when { context has scopes && context.scopes.contains("docs:list") };',
+  'service-ping': 'permit(principal is Svc, action == Action::"ping", resource);',
+  'no-secrets': 'forbid(principal, action, resource == Doc::"secret");',
+};
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+let idpKey: CryptoKey;
+let bundle: PolicyBundle;
+let pdp: FakePdp;
+const sources: LocalDecisionSource[] = [];
+
+beforeAll(async () => {
+  const { privateKey, publicKey } = await generateKeyPair('ES256');
+  idpKey = privateKey;
+  bundle = {
+    tenant: 'acme',
+    version: 3,
+    hash: 'b'.repeat(64),
+    content: { validationMode: 'off', policies: POLICIES, templates: {}, links: [] },
+    settings: { stsPrincipalType: 'Svc' },
+    entities: [
+      { uid: { type: 'User', id: 'ann' }, attrs: {}, parents: [{ type: 'Group', id: 'staff' }] },
+      { uid: { type: 'User', id: 'bob' }, attrs: {}, parents: [] },
+    ],
+    identitySources: [
+      {
+        id: 'corp',
+        issuer: IDP,
+        keys: { kind: 'inline', keys: [{ ...(await exportJWK(publicKey)), kid: 'k1', alg: 'ES256' }] },
+        audiences: ['api'],
+        claims: { principalType: 'User', groupsClaim: 'groups', attributes: { level: 'lvl' }, context: { scopes: 'scope' } },
+      },
+    ],
+    revocations: [{ kind: 'subject', tenant: 'acme', subject: 'mallory', issuedBefore: Math.floor(Date.now() / 1000) + 60 }],
+  };
+});
+
+beforeEach(async () => {
+  pdp = await startFakePdp(structuredClone(bundle));
+});
+
+afterEach(async () => {
+  for (const source of sources.splice(0)) await source.close();
+  await pdp.close();
+});
+
+
+function start(options: Partial<LocalDecisionSourceOptions> = {}): LocalDecisionSource {
+  const source = createLocalDecisionSource({ url: pdp.url, tenant: 'acme', retryBackoff: { initialMs: 20, maxMs: 50 }, ...options });
+  sources.push(source);
+  return source;
+}
+
+function userToken(sub: string, claims: Record<string, unknown> = {}, audience = 'api'): Promise<string> {
+  return new SignJWT(claims).setProtectedHeader({ alg: 'ES256', kid: 'k1' }).setIssuer(IDP).setAudience(audience).setSubject(sub).setIssuedAt().setExpirationTime('5m').sign(idpKey);
+}
+
+const ask = (overrides: Partial<DecisionRequest>): DecisionRequest => ({
+  tenant: 'acme',
+  action: 'read',
+  resource: { type: 'Doc', id: 'd1' },
+  context: {},
+  requestId: 'req-1',
+  tier: 'orders',
+  ...overrides,
+});
+
+describe('createLocalDecisionSource', () => {
+  it('decides subject-in requests as the core local decider does, with the bundle version and a fresh decision id', async () => {
+    const source = start({ follow: false });
+    await source.ready;
+    expect(source.policyVersion).toBe(3);
+    const reference = createLocalDecider({ engine: createCedarEngine(), content: bundle.content, entities: bundle.entities, settings: bundle.settings });
+    const cases: Array<[string, string, string]> = [
+      ['ann', 'read', 'd1'],
+      ['bob', 'read', 'd1'],
+      ['ann', 'read', 'secret'],
+      ['ann', 'write', 'd1'],
+    ];
+    const ids = new Set<string>();
+    for (const [subject, action, resource] of cases) {
+      const decision = await source.decide(ask({ subject: { type: 'User', id: subject }, action, resource: { type: 'Doc', id: resource } }));
+      const expected = reference.evaluate({ subject: { type: 'User', id: subject }, action: { name: action }, resource: { type: 'Doc', id: resource } });
+      expect(decision).toEqual({ decision: expected.decision, decisionId: expect.stringMatching(UUID), policyVersion: 3, reasons: expected.reasons });
+      ids.add(decision.decisionId as string);
+    }
+    expect(ids.size).toBe(cases.length);
+    // Request-time properties overlay the stored entity, as at the PDP.
+    expect((await source.decide(ask({ subject: { type: 'User', id: 'bob', properties: { level: 9 } }, action: 'write' }))).decision).toBe('allow');
+  });
+
+  it('verifies tokens in-process: the token principal overlays the stored entity, claims become attributes and context', async () => {
+    const source = start({ follow: false });
+    const decide = async (token: string, action: string) => source.decide(ask({ token, audience: 'api', action }));
+    // Stored groups count (ann), and so do the token's (bob).
+    expect((await decide(await userToken('ann'), 'read')).decision).toBe('allow');
+    expect((await decide(await userToken('bob'), 'read')).decision).toBe('deny');
+    expect((await decide(await userToken('bob', { groups: ['staff'] }), 'read')).decision).toBe('allow');
+    expect((await decide(await userToken('bob', { lvl: 7 }), 'write')).decision).toBe('allow');
+    expect((await decide(await userToken('bob', { scope: 'docs:list' }), 'list')).decision).toBe('allow');
+    expect((await decide(await userToken('bob', { scope: 'docs:read' }), 'list')).decision).toBe('deny');
+  });
+
+  it('refuses bad, foreign and revoked tokens with the ERR_TOKEN_* code, as the remote source reports them', async () => {
+    const source = start({ follow: false });
+    const refused = (code: string) => ({ decision: 'deny', decisionId: null, policyVersion: null, reasons: ['unauthenticated'], code });
+    expect(await source.decide(ask({ token: 'not.a.jwt', audience: 'api' }))).toEqual(refused('ERR_TOKEN_MALFORMED'));
+    expect(await source.decide(ask({ token: await userToken('ann', {}, 'other'), audience: 'api' }))).toEqual(refused('ERR_TOKEN_AUDIENCE'));
+    expect(await source.decide(ask({ token: await userToken('ann'), audience: 'billing' }))).toEqual(refused('ERR_TOKEN_AUDIENCE'));
+    expect(await source.decide(ask({ token: await userToken('mallory', { groups: ['staff'] }), audience: 'api' }))).toEqual(refused('ERR_TOKEN_REVOKED'));
+    const { privateKey } = await generateKeyPair('ES256');
+    const forged = await new SignJWT({}).setProtectedHeader({ alg: 'ES256', kid: 'k1' }).setIssuer(IDP).setAudience('api').setSubject('ann').setIssuedAt().setExpirationTime('5m').sign(privateKey);
+    expect(await source.decide(ask({ token: forged, audience: 'api' }))).toEqual(refused('ERR_TOKEN_SIGNATURE'));
+  });
+
+  it("verifies the tenant token service's own tokens against the PDP's JWKS, as the tenant's STS principal type", async () => {
+    const source = start({ follow: false });
+    const key = await pdp.ring.current();
+    const sts = (audience: string) =>
+      new SignJWT({ scope: 'x' }).setProtectedHeader({ alg: key.alg, kid: key.kid, typ: 'at+jwt' }).setIssuer(pdp.issuer).setAudience(audience).setSubject('billing-job').setIssuedAt().setExpirationTime('5m').sign(key.key);
+    expect(await source.decide(ask({ token: await sts('api'), audience: 'api', action: 'ping' }))).toMatchObject({ decision: 'allow', reasons: ['service-ping'] });
+    expect((await source.decide(ask({ token: await sts('elsewhere'), audience: 'api', action: 'ping' }))).code).toBe('ERR_TOKEN_AUDIENCE');
+  });
+
+  it('reloads the bundle on a change from the stream: policies and revocations reach decisions within a second', async () => {
+    const source = start();
+    await source.ready;
+    const token = await userToken('ann');
+    const annRead = async () => (await source.decide(ask({ token, audience: 'api' }))).decision;
+    expect(await annRead()).toBe('allow');
+    pdp.bundle = { ...pdp.bundle, version: 4, content: { ...pdp.bundle.content, policies: { ...pdp.bundle.content.policies, lockdown: 'forbid(principal, action, resource);' } } };
+    pdp.publish('policy');
+    expect(await until(async () => (await annRead()) === 'deny', 1000)).toBe(true);
+    expect(source.policyVersion).toBe(4);
+    const token2 = await userToken('bob', { groups: ['staff'] });
+    pdp.bundle = { ...bundle, version: 5 };
+    pdp.publish('policy');
+    expect(await until(async () => (await source.decide(ask({ token: token2, audience: 'api' }))).decision === 'allow', 1000)).toBe(true);
+    pdp.bundle = { ...pdp.bundle, revocations: [...bundle.revocations, { kind: 'subject', tenant: 'acme', subject: 'bob', issuedBefore: Math.floor(Date.now() / 1000) + 1 }] };
+    pdp.publish('revocation');
+    expect(await until(async () => (await source.decide(ask({ token: token2, audience: 'api' }))).code === 'ERR_TOKEN_REVOKED', 1000)).toBe(true);
+  });
+
+  it('reloads the bundle when the stream reconnects (changes may have been missed)', async () => {
+    const source = start();
+    await source.ready;
+    await until(() => pdp.paths.filter((p) => p.endsWith('/changes')).length === 1);
+    pdp.bundle = { ...pdp.bundle, version: 9 };
+    pdp.dropStreams();
+    expect(await until(() => source.policyVersion === 9)).toBe(true);
+  });
+
+  it('fails closed without a bundle (PDP down or bundle unverifiable), and recovers when one verifies', async () => {
+    pdp.mode = 'down';
+    const errors: unknown[] = [];
+    const source = start({ follow: false, onError: (error) => errors.push(error) });
+    await expect(source.decide(ask({ subject: { type: 'User', id: 'ann' } }))).rejects.toMatchObject({ code: 'ERR_ENFORCE_PDP_FAILED', pdpStatus: 503 });
+    const enforcer = createEnforcer({ source, tenant: 'acme', tier: 'orders' });
+    expect(await enforcer.enforce({ subject: { type: 'User', id: 'ann' }, action: 'read', resource: { type: 'Doc', id: 'd1' } })).toMatchObject({ allowed: false, status: 503 });
+    pdp.mode = 'tamper';
+    expect(await until(() => pdp.paths.filter((p) => p.endsWith('/bundle')).length >= 3)).toBe(true);
+    await expect(source.decide(ask({ subject: { type: 'User', id: 'ann' } }))).rejects.toMatchObject({ code: 'ERR_ENFORCE_PDP_RESPONSE' });
+    expect((await enforcer.enforce({ subject: { type: 'User', id: 'ann' }, action: 'read', resource: { type: 'Doc', id: 'd1' } })).status).toBe(503);
+    expect(errors.length).toBeGreaterThan(1);
+    // The retry picks the bundle up by itself once it verifies.
+    pdp.mode = 'up';
+    expect(await until(() => source.policyVersion === 3)).toBe(true);
+    expect((await enforcer.enforce({ subject: { type: 'User', id: 'ann' }, action: 'read', resource: { type: 'Doc', id: 'd1' } })).status).toBe(200);
+    // An altered bundle later on never replaces the good one.
+    pdp.mode = 'tamper';
+    await expect(source.refresh()).rejects.toMatchObject({ code: 'ERR_ENFORCE_PDP_RESPONSE' });
+    expect((await source.decide(ask({ subject: { type: 'User', id: 'bob' } }))).decision).toBe('deny');
+  });
+
+  it('fails closed once the bundle has expired and no new one can be had', async () => {
+    let clock = Date.now();
+    const source = start({ follow: false, now: () => clock });
+    await source.ready;
+    expect((await source.decide(ask({ subject: { type: 'User', id: 'ann' } }))).decision).toBe('allow');
+    pdp.mode = 'down';
+    clock += 2 * 3_600_000;
+    await expect(source.decide(ask({ subject: { type: 'User', id: 'ann' } }))).rejects.toMatchObject({ code: expect.stringMatching(/^ERR_ENFORCE_/) });
+  });
+
+  it('ships every decision to the audit with tier, request id and the principal the token proved', async () => {
+    const shipped: DecisionRecord[] = [];
+    const shipper: AuditShipper = { tenant: 'acme', ship: (record) => (shipped.push(record), true), flush: async () => undefined, close: async () => undefined, stats: () => ({ pending: 0, delivered: 0, dropped: 0, failedAttempts: 0 }) };
+    const source = start({ follow: false, shipper });
+    const decision = await source.decide(ask({ token: await userToken('bob', { groups: ['staff'] }), audience: 'api', requestId: 'req-42', tier: 'orders' }));
+    await source.decide(ask({ subject: { type: 'User', id: 'bob' }, requestId: 'bad id with spaces', tier: 'orders' }));
+    await source.decide(ask({ token: 'not.a.jwt' }));
+    expect(shipped).toHaveLength(2);
+    expect(shipped[0]).toEqual({
+      decisionId: decision.decisionId,
+      time: expect.any(String),
+      tenant: 'acme',
+      requestId: 'req-42',
+      tier: 'orders',
+      principal: { type: 'User', id: 'bob' },
+      action: { type: 'Action', id: 'read' },
+      resource: { type: 'Doc', id: 'd1' },
+      decision: 'allow',
+      reasons: ['staff-read'],
+      errors: [],
+      policyVersion: 3,
+      latencyUs: expect.any(Number),
+    });
+    expect(shipped[1]).toMatchObject({ requestId: null, decision: 'deny' });
+  });
+
+  it('refuses requests it cannot decide: another tenant, no principal', async () => {
+    const source = start({ follow: false });
+    await expect(source.decide(ask({ tenant: 'globex', subject: { type: 'User', id: 'ann' } }))).rejects.toMatchObject({ code: 'ERR_ENFORCE_PDP_REFUSED' });
+    await expect(source.decide(ask({}))).rejects.toMatchObject({ code: 'ERR_ENFORCE_PDP_REFUSED', pdpCode: 'ERR_DECISION_INVALID_REQUEST' });
+  });
+
+  it('refuses bad options at construction', () => {
+    expect(() => createLocalDecisionSource({ url: pdp.url, tenant: 'acme', follow: 'yes' as never })).toThrow(TypeError);
+    expect(() => createLocalDecisionSource({ url: pdp.url, tenant: 'acme', shipper: {} as never })).toThrow(TypeError);
+    expect(() => createLocalDecisionSource({ url: pdp.url, tenant: 'acme', shipper: createAuditShipper({ url: pdp.url, tenant: 'globex' }) })).toThrow(/another tenant/);
+    expect(() => createLocalDecisionSource({ url: pdp.url, tenant: 'acme', refreshIntervalMs: -1 })).toThrow(TypeError);
+    expect(() => createLocalDecisionSource({ url: pdp.url, tenant: 'acme', mode: 'local' } as never)).toThrow(/unknown option "mode"/);
+  });
+});

@@ -1,0 +1,237 @@
+/**
+ * The local decision source: decides in-process with the core engine on the tenant's signed
+ * policy bundle, kept current from the PDP's change stream, and ships its decisions to the
+ * PDP's audit. Without a verified, unexpired bundle it decides nothing (the enforcer fails closed).
+ */
+import { randomUUID } from 'node:crypto';
+import { createCedarEngine, type DecisionRecord, type Engine } from '@verity/core';
+import { createTokenVerifier, type PolicyBundle } from '@verity/identity';
+import type { AuditShipper } from './audit-shipper.js';
+import { createBundleDecider, type BundleDecider, type TokenPrincipal } from './bundle-decider.js';
+import { createBundleLoader } from './bundle-loader.js';
+import { createChangeFollower, type ChangeFollower } from './change-follower.js';
+import { EnforceError } from './errors.js';
+import { checkCommonOptions, positive } from './pdp-request.js';
+import type { Decision, DecisionRequest, DecisionSource } from './types.js';
+
+export interface LocalDecisionSourceOptions {
+  /** The PDP's base URL. */
+  url: string;
+  /** The one tenant this source decides for (its bundle holds only that tenant). */
+  tenant: string;
+  /** The PEP's Verity credential (a `decide` credential): for the bundle, the change stream and the JWKS. */
+  credential?: string;
+  fetch?: typeof fetch;
+  /** Clock in epoch milliseconds (default `Date.now`): bundle expiry, token times, audit times. */
+  now?: () => number;
+  /**
+   * Follow the change stream and reload the bundle on every change and reconnect (default true).
+   * Without it the bundle is only reloaded every `refreshIntervalMs`: decisions may lag changes.
+   */
+  follow?: boolean;
+  /** Where decisions go to be audited by the PDP. Without one, local decisions are not audited. */
+  shipper?: AuditShipper;
+  /** The engine (one per process is enough); default a new Cedar engine. */
+  engine?: Engine;
+  /**
+   * Reload the bundle this often even without a change (default 300 000 ms): catches changes a
+   * broken stream missed, and renews the bundle well before its one-hour expiry.
+   */
+  refreshIntervalMs?: number;
+  /** Budget for each bundle or JWKS request, in ms (default 5000). */
+  timeoutMs?: number;
+  /** While there is no bundle, retry after this delay, doubled per failure up to `maxMs` (defaults 250, 10 000). */
+  retryBackoff?: { initialMs?: number; maxMs?: number };
+  /** Told about failed bundle loads and change-stream failures (the source recovers by itself). */
+  onError?: (error: unknown) => void;
+}
+
+export interface LocalDecisionSource extends DecisionSource {
+  /** Settles once the first bundle load was tried (it never rejects; `policyVersion` says if it worked). */
+  readonly ready: Promise<void>;
+  /** The version of the bundle in use, or null when there is none (then every decision fails closed). */
+  readonly policyVersion: number | null;
+  /** Reload the bundle now; rejects (keeping the old one) when the new one cannot be had or verified. */
+  refresh(): Promise<void>;
+  close(): Promise<void>;
+}
+
+const OPTION_KEYS = new Set(['url', 'tenant', 'credential', 'fetch', 'now', 'follow', 'shipper', 'engine', 'refreshIntervalMs', 'timeoutMs', 'retryBackoff', 'onError']);
+const CALLER = 'createLocalDecisionSource';
+/** What the PDP's audit keeps as request id and tier; anything else is recorded as null. */
+const AUDIT_TEXT = /^[\w.:@/+=-]{1,128}$/;
+
+function unauthenticated(code: string): Decision {
+  return { decision: 'deny', decisionId: null, policyVersion: null, reasons: ['unauthenticated'], code };
+}
+
+/**
+ * Create a local decision source for one tenant. It starts loading the bundle at once; until one
+ * verified, `decide` rejects with the reason (an {@link EnforceError}) and the enforcer answers 503.
+ *
+ * @example
+ * ```ts
+ * const url = 'http://verity.internal:8181';
+ * const credential = process.env.VERITY_PEP_TOKEN;
+ * const shipper = createAuditShipper({ url, tenant: 'acme', credential });
+ * const source = createLocalDecisionSource({ url, tenant: 'acme', credential, shipper });
+ * await source.ready;
+ * const enforcer = createEnforcer({ source, tenant: 'acme', audience: 'https://api.acme.example', tier: 'orders' });
+ * ```
+ */
+export function createLocalDecisionSource(options: LocalDecisionSourceOptions): LocalDecisionSource {
+  for (const key of Object.keys(options)) if (!OPTION_KEYS.has(key)) throw new TypeError(`${CALLER}: unknown option "${key}"`);
+  checkCommonOptions(options, CALLER);
+  if (options.shipper !== undefined && typeof options.shipper.ship !== 'function') throw new TypeError(`${CALLER}: shipper must be an AuditShipper`);
+  if (options.shipper !== undefined && options.shipper.tenant !== options.tenant) throw new TypeError(`${CALLER}: the shipper feeds another tenant's audit`);
+  if (options.follow !== undefined && typeof options.follow !== 'boolean') throw new TypeError(`${CALLER}: follow must be a boolean`);
+  const refreshIntervalMs = positive(options.refreshIntervalMs, 300_000, 'refreshIntervalMs', CALLER);
+  const initialMs = positive(options.retryBackoff?.initialMs, 250, 'retryBackoff.initialMs', CALLER);
+  const maxMs = positive(options.retryBackoff?.maxMs, 10_000, 'retryBackoff.maxMs', CALLER);
+  const { tenant, credential, shipper } = options;
+  const fetchImpl = options.fetch ?? globalThis.fetch;
+  const now = options.now ?? Date.now;
+  const engine = options.engine ?? createCedarEngine();
+  const verifier = createTokenVerifier({ now, fetch: fetchImpl });
+
+  function report(error: unknown): void {
+    try {
+      options.onError?.(error);
+    } catch {
+      // A failing logger must not stop the source.
+    }
+  }
+
+  const loader = createBundleLoader({
+    url: options.url,
+    tenant,
+    fetch: fetchImpl,
+    now,
+    onError: report,
+    ...(credential === undefined ? {} : { credential }),
+    ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }),
+  });
+
+  let decider: BundleDecider | null = null;
+  let closed = false;
+  let failures = 0;
+  let retryTimer: NodeJS.Timeout | undefined;
+
+  /** The decider for the bundle in use, built once per bundle. */
+  function deciderFor(bundle: PolicyBundle): BundleDecider {
+    if (decider?.bundle !== bundle) {
+      decider = createBundleDecider({ engine, bundle, issuer: loader.issuer, verifier, now });
+      // Verified tokens are cached; the new bundle's sources and revocations must decide again.
+      verifier.purge(() => true);
+      if (decider.skippedSources.length > 0) report(new Error(`identity sources that do not parse were skipped: ${decider.skippedSources.join(', ')}`));
+    }
+    return decider;
+  }
+
+  function scheduleRetry(): void {
+    if (closed || retryTimer !== undefined) return;
+    const ceiling = Math.min(maxMs, initialMs * 2 ** failures);
+    failures += 1;
+    retryTimer = setTimeout(() => {
+      retryTimer = undefined;
+      void load().catch(() => undefined);
+    }, ceiling);
+    retryTimer.unref();
+  }
+
+  /** Reload; on success prepare the new bundle off the request path, on failure retry while there is none. */
+  async function load(): Promise<void> {
+    try {
+      const bundle = await loader.refresh();
+      failures = 0;
+      try {
+        deciderFor(bundle);
+      } catch (error) {
+        report(error);
+      }
+    } catch (error) {
+      if (loader.current() === null) scheduleRetry();
+      throw error;
+    }
+  }
+
+  const ready = load().catch(() => undefined);
+  const interval = setInterval(() => void load().catch(() => undefined), refreshIntervalMs);
+  interval.unref();
+  const follower: ChangeFollower | undefined =
+    options.follow === false
+      ? undefined
+      : createChangeFollower({
+          url: options.url,
+          tenant,
+          fetch: fetchImpl,
+          onError: report,
+          // Every change, and every (re)connect (changes may have been missed): load the bundle again.
+          onChange: () => void load().catch(() => undefined),
+          ...(credential === undefined ? {} : { credential }),
+        });
+
+  async function currentDecider(): Promise<BundleDecider> {
+    if (loader.current() === null) await ready;
+    const bundle = loader.current();
+    if (bundle === null) {
+      const why = loader.lastError;
+      throw new EnforceError(why?.code ?? 'ERR_ENFORCE_UNAVAILABLE', `no verified policy bundle${why ? `: ${why.message}` : ' (it expired)'}`, {
+        ...(why?.pdpStatus === undefined ? {} : { pdpStatus: why.pdpStatus }),
+        ...(why?.pdpCode === undefined ? {} : { pdpCode: why.pdpCode }),
+        ...(why ? { cause: why } : {}),
+      });
+    }
+    return deciderFor(bundle);
+  }
+
+  function recordOf(request: DecisionRequest, result: ReturnType<BundleDecider['evaluate']>, version: number, started: number): DecisionRecord {
+    return {
+      decisionId: randomUUID(),
+      time: new Date(now()).toISOString(),
+      tenant,
+      requestId: AUDIT_TEXT.test(request.requestId) ? request.requestId : null,
+      tier: AUDIT_TEXT.test(request.tier) ? request.tier : null,
+      principal: result.principal,
+      action: result.action,
+      resource: result.resource,
+      decision: result.decision,
+      reasons: result.reasons,
+      errors: result.errors,
+      policyVersion: version,
+      latencyUs: Math.round((performance.now() - started) * 1000),
+    };
+  }
+
+  return {
+    ready,
+    get policyVersion() {
+      return loader.current()?.version ?? null;
+    },
+
+    async decide(request) {
+      const started = performance.now();
+      if (request.tenant !== tenant) throw new EnforceError('ERR_ENFORCE_PDP_REFUSED', `this local source decides for tenant "${tenant}" only`);
+      const active = await currentDecider();
+      let verified: TokenPrincipal | undefined;
+      if (request.token !== undefined) {
+        const outcome = await active.authenticate(request.token, request.audience);
+        if ('code' in outcome) return unauthenticated(outcome.code);
+        verified = outcome;
+      }
+      const result = active.evaluate(request, verified);
+      const record = recordOf(request, result, active.bundle.version, started);
+      shipper?.ship(record);
+      return { decision: record.decision, decisionId: record.decisionId, policyVersion: record.policyVersion, reasons: record.reasons };
+    },
+
+    refresh: load,
+
+    async close() {
+      closed = true;
+      clearInterval(interval);
+      clearTimeout(retryTimer);
+      follower?.close();
+    },
+  };
+}
