@@ -163,8 +163,23 @@ describe('@verity/enforce, remote PDP, node:http', () => {
     const answer = await call(`${observedUrl}/docs`, reader, 'POST', { 'x-request-id': 'e2e-observe-1' });
     expect(answer).toMatchObject({ status: 200, body: { observed: true, wouldDeny: true } });
     const [record] = await auditOf('e2e-observe-1');
-    expect(record).toMatchObject({ decision: 'deny', tier: 'observer', decisionId: answer.body.decisionId });
+    // The audit marks it: a would-have-denied decision, recorded but not enforced.
+    expect(record).toMatchObject({ decision: 'deny', tier: 'observer', decisionId: answer.body.decisionId, observed: true });
     expect(events.at(-1)).toMatchObject({ observed: true, wouldDeny: true, allowed: true });
+  });
+
+  it('observe mode can be set per route while the rest of the tenant enforces', async () => {
+    const enforcing = createEnforcer({ source: createRemoteDecisionSource({ url: pdp.url }), tenant: TENANT, audience: API_AUDIENCE, tier: 'per-route' });
+    const url = await listen(
+      withVerity(enforcing, { route: '/docs', observe: true }, (_request, response) => response.writeHead(200).end('{}')),
+    );
+    const reader = await idp.accessToken('todos:read');
+    expect((await call(`${url}/docs`, reader, 'POST', { 'x-request-id': 'e2e-observe-route' })).status).toBe(200);
+    const [record] = await auditOf('e2e-observe-route');
+    expect(record).toMatchObject({ decision: 'deny', observed: true });
+    const normal = await call(`${docsUrl}/docs`, reader, 'POST', { 'x-request-id': 'e2e-enforced' });
+    expect(normal.status).toBe(403);
+    expect((await auditOf('e2e-enforced'))[0]).not.toHaveProperty('observed');
   });
 
   it('passes the caller token and request id to the next tier, which verifies again; a tenant header never travels', async () => {

@@ -32,3 +32,15 @@ describe('audit chain', () => {
     expect(verifyAuditChain(events).ok).toBe(false);
   });
 });
+
+describe('observed decisions', () => {
+  it('hash like before when not observed, and differently when marked observed', () => {
+    const [event] = chain(1);
+    const { seq, prevHash, hash, ...record } = event!;
+    expect(computeAuditHash(record, seq, prevHash)).toBe(hash);
+    expect(computeAuditHash({ ...record, observed: true }, seq, prevHash)).not.toBe(hash);
+    // Removing the mark from a stored observed record is an edit the chain finds.
+    const observedHash = computeAuditHash({ ...record, observed: true }, seq, prevHash);
+    expect(verifyAuditChain([{ ...record, seq, prevHash, hash: observedHash }]).problems).toContainEqual({ seq: 1, kind: 'edited' });
+  });
+});

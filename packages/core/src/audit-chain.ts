@@ -12,10 +12,12 @@ export const GENESIS_HASH = '0'.repeat(64);
  */
 export function computeAuditHash(record: DecisionRecord, seq: number, prevHash: string): string {
   const { decisionId, time, tenant, requestId, tier, principal, action, resource, decision, reasons, errors, policyVersion, latencyUs } = record;
+  // `observed` joins the hashed fields only when set, so records without it hash as they always did.
+  const observed = record.observed === true ? true : undefined;
   return hashCanonical({
     seq,
     prevHash,
-    record: { decisionId, time, tenant, requestId, tier, principal, action, resource, decision, reasons, errors, policyVersion, latencyUs },
+    record: { decisionId, time, tenant, requestId, tier, principal, action, resource, decision, reasons, errors, policyVersion, latencyUs, observed },
   });
 }
 

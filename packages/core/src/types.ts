@@ -124,6 +124,11 @@ export interface DecisionRecord {
   errors: Array<{ policyId: string; message: string }>;
   policyVersion: number;
   latencyUs: number;
+  /**
+   * Set (true) when the PEP enforced in observe mode: a deny here was recorded but not
+   * enforced (a would-have-denied decision). Absent otherwise.
+   */
+  observed?: true;
 }
 
 /** One stored audit event: a decision record in its tenant's hash chain. */

@@ -19,6 +19,8 @@ export interface EnforceInput {
   context?: Record<string, unknown>;
   /** The request id to audit and propagate; generated when absent or malformed. */
   requestId?: string;
+  /** Observe mode for this request (a route's setting); the enforcer's `observe` otherwise. */
+  observe?: boolean;
 }
 
 /** Who the caller is, as far as this decision proved it. Attached to the request by adapters. */
@@ -158,7 +160,7 @@ export function createEnforcer(options: EnforcerOptions): Enforcer {
   }
 
   /** The decision, from the cache or the source, or the reason there is none. */
-  async function decide(input: EnforceInput, requestId: string): Promise<{ decision: Decision; cached: boolean } | { error: EnforceError }> {
+  async function decide(input: EnforceInput, requestId: string, observing: boolean): Promise<{ decision: Decision; cached: boolean } | { error: EnforceError }> {
     const key = {
       tenant,
       action: input.action,
@@ -170,7 +172,7 @@ export function createEnforcer(options: EnforcerOptions): Enforcer {
     if (hit) return { decision: hit, cached: true };
     const epoch = cache?.epoch(tenant) ?? 0;
     try {
-      const decision = await source.decide({ ...key, requestId, tier });
+      const decision = await source.decide({ ...key, requestId, tier, ...(observing ? { observe: true } : {}) });
       // An allow for a token must not outlive the token.
       cache?.set(key, decision, epoch, input.token === undefined ? undefined : tokenExpiry(input.token));
       return { decision, cached: false };
@@ -185,12 +187,14 @@ export function createEnforcer(options: EnforcerOptions): Enforcer {
     async enforce(input) {
       const started = now();
       const requestId = requestIdOf(input.requestId);
+      // A route may observe while the rest of the tenant enforces (or the other way round).
+      const observing = input.observe ?? observe;
       const principal = input.token !== undefined ? 'token' : input.subject !== undefined ? 'subject' : 'none';
       const outcome =
         principal === 'none'
           ? // No identity at all: nothing to ask the PDP about.
             { decision: { decision: 'deny', decisionId: null, policyVersion: null, reasons: ['unauthenticated'], code: 'ERR_TOKEN_MISSING' } satisfies Decision, cached: false }
-          : await decide(input, requestId);
+          : await decide(input, requestId, observing);
 
       let status: EnforceResult['status'];
       let failedOpen = false;
@@ -200,7 +204,7 @@ export function createEnforcer(options: EnforcerOptions): Enforcer {
       } else if (outcome.decision.decision === 'allow') status = 200;
       else status = outcome.decision.reasons.includes('unauthenticated') ? 401 : 403;
       const wouldDeny = status !== 200 && !failedOpen;
-      const allowed = !wouldDeny || observe;
+      const allowed = !wouldDeny || observing;
 
       const decision = 'decision' in outcome ? outcome.decision : undefined;
       // Whatever passes carries its identity on (observe mode and fail-open included).
@@ -221,7 +225,7 @@ export function createEnforcer(options: EnforcerOptions): Enforcer {
         requestId,
         ...(decision ? { decision } : {}),
         ...(identity ? { identity } : {}),
-        ...(observe ? { observed: true, wouldDeny } : {}),
+        ...(observing ? { observed: true, wouldDeny } : {}),
         ...(error ? { error } : {}),
       };
       report({
@@ -234,7 +238,7 @@ export function createEnforcer(options: EnforcerOptions): Enforcer {
         ...(decision ? { decision } : {}),
         allowed,
         status: result.status,
-        observed: observe,
+        observed: observing,
         wouldDeny,
         cached: 'cached' in outcome && outcome.cached,
         failedOpen,

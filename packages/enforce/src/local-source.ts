@@ -200,6 +200,7 @@ export function createLocalDecisionSource(options: LocalDecisionSourceOptions): 
       errors: result.errors,
       policyVersion: version,
       latencyUs: Math.round((performance.now() - started) * 1000),
+      ...(request.observe ? { observed: true as const } : {}),
     };
   }
 

@@ -114,6 +114,7 @@ export function createRemoteDecisionSource(options: RemoteDecisionSourceOptions)
       accept: 'application/json',
       'x-request-id': request.requestId,
       'x-verity-tier': request.tier,
+      ...(request.observe ? { 'x-verity-observe': 'true' } : {}),
       ...(config.credential === undefined ? {} : { authorization: `Bearer ${config.credential}` }),
       ...(config.keepAlive ? {} : { connection: 'close' }),
     };

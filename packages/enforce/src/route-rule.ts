@@ -29,6 +29,8 @@ export interface RouteRule<Req = unknown> {
   context?: (request: Req) => Record<string, unknown>;
   /** The route template, for adapters whose framework does not know it (node:http). */
   route?: string;
+  /** Observe this route only: decide and audit (marked observed), never block. */
+  observe?: boolean;
 }
 
 function headerOf(headers: RequestFacts['headers'], name: string): string | undefined {
@@ -68,6 +70,7 @@ export function resolveRouteRule<Req>(rule: RouteRule<Req>, request: Req, facts:
   const context = rule.context?.(request);
   const requestId = headerOf(facts.headers, 'x-request-id');
   return {
+    ...(rule.observe === undefined ? {} : { observe: rule.observe }),
     action,
     resource,
     ...(token === undefined ? {} : { token }),

@@ -23,6 +23,8 @@ export interface DecisionRequest {
   requestId: string;
   /** The calling tier's label in the audit (`X-Verity-Tier`). */
   tier: string;
+  /** Observe mode: the decision is audited as observed (a deny is recorded, not enforced). */
+  observe?: boolean;
 }
 
 /**

@@ -26,6 +26,8 @@ import type { ActivePolicy, PolicyService } from './policy-service.js';
 export interface DecisionMeta {
   requestId: string | null;
   tier: string | null;
+  /** The PEP enforces in observe mode (`X-Verity-Observe: true`): its denies are not enforced. */
+  observed?: boolean;
 }
 
 /** Which decisions go to the audit: all (default), only denies (hot-path permission checks), none (search). */
@@ -103,6 +105,7 @@ export function createDecisionService(options: DecisionServiceOptions): Decision
       errors: result.errors,
       policyVersion: active.version,
       latencyUs: Math.round((performance.now() - started) * 1000),
+      ...(input.meta.observed ? { observed: true as const } : {}),
     };
     const mode = input.audit ?? 'always';
     if (mode === 'always' || (mode === 'deny-only' && record.decision === 'deny')) {

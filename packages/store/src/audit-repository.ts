@@ -21,22 +21,23 @@ interface AuditRow {
   errors: unknown;
   policy_version: unknown;
   latency_us: unknown;
+  observed: boolean | null;
   prev_hash: string;
   hash: string;
 }
 
 const COLUMNS = `tenant_id, seq, decision_id, time, request_id, tier, principal_json, action_json, resource_json,
-  decision, reasons, errors, policy_version, latency_us, prev_hash, hash`;
+  decision, reasons, errors, policy_version, latency_us, prev_hash, hash, observed`;
 
 /** One jsonb parameter carries the whole batch: one INSERT per transaction, any batch size. */
 const INSERT_BATCH = `INSERT INTO audit_events (tenant_id, seq, decision_id, time, request_id, tier, principal, principal_json,
-    action, action_json, resource, resource_json, decision, reasons, errors, policy_version, latency_us, prev_hash, hash)
+    action, action_json, resource, resource_json, decision, reasons, errors, policy_version, latency_us, prev_hash, hash, observed)
   SELECT $1, e.seq, e.decision_id, e.time, e.request_id, e.tier, e.principal, e.principal_json, e.action, e.action_json,
-    e.resource, e.resource_json, e.decision, e.reasons, e.errors, e.policy_version, e.latency_us, e.prev_hash, e.hash
+    e.resource, e.resource_json, e.decision, e.reasons, e.errors, e.policy_version, e.latency_us, e.prev_hash, e.hash, COALESCE(e.observed, false)
   FROM jsonb_to_recordset($2::jsonb) AS e(seq bigint, decision_id text, time text, request_id text, tier text,
     principal text, principal_json jsonb, action text, action_json jsonb, resource text, resource_json jsonb,
     decision text, reasons jsonb, errors jsonb, policy_version integer, latency_us double precision,
-    prev_hash text, hash text)`;
+    prev_hash text, hash text, observed boolean)`;
 
 /** The `audit` repository of a {@link Store}. */
 export function createAuditRepository(db: Database): Store['audit'] {
@@ -130,6 +131,7 @@ function normalizeRecord(record: DecisionRecord): DecisionRecord {
     errors: record.errors.map((error) => ({ policyId: error.policyId, message: error.message })),
     policyVersion: record.policyVersion,
     latencyUs: record.latencyUs,
+    ...(record.observed === true ? { observed: true as const } : {}),
   };
 }
 
@@ -155,6 +157,7 @@ function toInsertRow(record: DecisionRecord, seq: number, prevHash: string, hash
     errors: record.errors,
     policy_version: record.policyVersion,
     latency_us: record.latencyUs,
+    observed: record.observed === true,
     prev_hash: prevHash,
     hash,
   };
@@ -190,6 +193,7 @@ function toEvent(row: AuditRow): AuditEvent {
     errors: fromJson<Array<{ policyId: string; message: string }>>(row.errors),
     policyVersion: toNumber(row.policy_version),
     latencyUs: toNumber(row.latency_us),
+    ...(row.observed === true ? { observed: true as const } : {}),
     seq: toNumber(row.seq),
     prevHash: row.prev_hash,
     hash: row.hash,

@@ -137,6 +137,13 @@ CREATE TABLE revocations (
 );
 `,
   },
+  {
+    version: 3,
+    name: 'audit: decisions enforced in observe mode',
+    sql: `
+ALTER TABLE audit_events ADD COLUMN observed boolean NOT NULL DEFAULT false;
+`,
+  },
 ];
 
 /**

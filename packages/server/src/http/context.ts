@@ -36,7 +36,8 @@ const TIER = /^[A-Za-z0-9._:/-]{1,64}$/;
 /** Request id and the caller's tier label (`X-Verity-Tier`), as recorded in the audit. */
 export function metaOf(request: FastifyRequest): DecisionMeta {
   const tier = request.headers['x-verity-tier'];
-  return { requestId: request.id, tier: typeof tier === 'string' && TIER.test(tier) ? tier : null };
+  const observed = request.headers['x-verity-observe'] === 'true';
+  return { requestId: request.id, tier: typeof tier === 'string' && TIER.test(tier) ? tier : null, ...(observed ? { observed } : {}) };
 }
 
 /**

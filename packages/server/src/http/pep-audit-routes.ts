@@ -53,6 +53,7 @@ function parseRecord(value: unknown, tenant: string, i: number): DecisionRecord 
     errors: (errors as Array<{ policyId: string; message: string }>).map((e) => ({ policyId: e.policyId.slice(0, 256), message: e.message.slice(0, 1024) })),
     policyVersion: r.policyVersion,
     latencyUs: r.latencyUs,
+    ...(r.observed === true ? { observed: true as const } : {}),
   };
 }
 
