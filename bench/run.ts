@@ -1,7 +1,8 @@
 /**
  * `npm run bench`: decision latency on the demo tenant — raw cedar-wasm, Verity in-process,
- * and Verity over HTTP — then token verification (bench/tokens.ts), in one run, as numbers and
- * ratios (see bench/RESULTS.md). `--json` prints the results as JSON instead of tables.
+ * and Verity over HTTP — then token verification (bench/tokens.ts), then enforcement on an HTTP
+ * route (bench/enforce.ts), in one run, as numbers and ratios (see bench/RESULTS.md). `--json`
+ * prints the results as JSON instead of tables.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -11,6 +12,7 @@ import { fileURLToPath } from 'node:url';
 import * as cedar from '@cedar-policy/cedar-wasm/nodejs';
 import { startServer } from '@verity/server';
 import { buildCedarBaseline, decisionOf } from './cedar-baseline.js';
+import { formatEnforceSection, runEnforceBench } from './enforce.js';
 import type { HttpJob, HttpResults } from './http-client.js';
 import { formatMachine, formatTable, machineFacts, withRatios, type Row } from './report.js';
 import { batchBody, MIX } from './requests.js';
@@ -111,15 +113,18 @@ async function main(): Promise<void> {
 
   // 5. Token verification, after the server is gone so nothing else shares the event loop.
   const tokens = await runTokenBench(log);
+  // 6. Enforcement on an HTTP route: the SDK, its PDP (a child process) and the peers.
+  const enforce = await runEnforceBench(log);
   const totalSeconds = (Date.now() - started) / 1000;
   if (json) {
-    process.stdout.write(`${JSON.stringify({ command: 'npm run bench', machine, baseline: 'cedar-wasm statefulIsAuthorized p50', audit: auditStats, totalSeconds, results: rows, tokens }, null, 2)}\n`);
+    process.stdout.write(`${JSON.stringify({ command: 'npm run bench', machine, baseline: 'cedar-wasm statefulIsAuthorized p50', audit: auditStats, totalSeconds, results: rows, tokens, enforce }, null, 2)}\n`);
   } else {
     process.stdout.write(`\nmachine: ${formatMachine(machine)}\n`);
     process.stdout.write(`demo tenant, ${BATCH}-request AuthZEN Todo/gateway mix; ratio = p50 / cedar-wasm statefulIsAuthorized p50\n\n`);
     process.stdout.write(`${formatTable(rows)}\n\n`);
     process.stdout.write(`audit records written: ${auditStats.written} (pending ${auditStats.pending}, failures ${auditStats.failures})\n\n`);
     process.stdout.write(`${formatTokenSection(tokens)}\n\n`);
+    process.stdout.write(`${formatEnforceSection(enforce)}\n\n`);
     process.stdout.write(`run took ${totalSeconds.toFixed(1)} s\n`);
   }
 }
