@@ -125,3 +125,16 @@ export function stripSpoofableHeaders(headers: Headers | Record<string, string |
   }
   return Object.fromEntries(Object.entries(headers).filter(([name]) => !isSpoofable(name, also)));
 }
+
+/** A node request kept beside a framework's own (Fastify's `request.raw`, @hono/node-server's `c.env.incoming`). */
+export interface NodeRequestHeaders {
+  headers: Record<string, string | string[] | undefined>;
+  rawHeaders: string[];
+}
+
+/** Strip identity-claiming headers from a node request in place, `headers` and `rawHeaders` alike. */
+export function stripNodeHeaders(message: NodeRequestHeaders, options: { stripHeaders?: readonly string[] } = {}): void {
+  const strip = options.stripHeaders ? { also: options.stripHeaders } : {};
+  message.headers = stripSpoofableHeaders(message.headers, strip);
+  message.rawHeaders = message.rawHeaders.flatMap((value, index, raw) => (index % 2 === 1 || isSpoofableHeader(value, strip) ? [] : [value, raw[index + 1] ?? '']));
+}

@@ -17,3 +17,12 @@ export function refusalBody(result: EnforceResult): { code: string; message: str
   if (result.status === 403) return { code: 'ERR_ENFORCE_DENIED', message: 'the policy does not permit this request' };
   return { code: 'ERR_ENFORCE_UNAVAILABLE', message: 'authorization is unavailable; the request was not allowed' };
 }
+
+/**
+ * RFC 6750 §3: a 401 tells the client a bearer token is expected, and whether the one it sent
+ * failed. Headers to add to a refusal (none for 403/503).
+ */
+export function bearerChallenge(result: Pick<EnforceResult, 'status' | 'decision'>): Record<string, string> {
+  if (result.status !== 401) return {};
+  return { 'www-authenticate': result.decision?.code === 'ERR_TOKEN_MISSING' ? 'Bearer' : 'Bearer error="invalid_token"' };
+}

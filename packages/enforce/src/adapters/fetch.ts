@@ -1,7 +1,8 @@
 /** The fetch-style core: enforce on a WHATWG `Request`, refuse with a `Response`; the other adapters build on it. */
 import { requestIdOf, type Enforcer, type EnforceResult } from '../enforcer.js';
-import { isSpoofableHeader, stripSpoofableHeaders } from '../propagation.js';
-import { refusalBody } from '../refusal.js';
+import { stripSpoofableHeaders } from '../propagation.js';
+export { stripNodeHeaders, type NodeRequestHeaders } from '../propagation.js';
+import { bearerChallenge, refusalBody } from '../refusal.js';
 import { resolveRouteRule, type RequestFacts, type RouteRule } from '../route-rule.js';
 import type { VerityRequestIdentity } from './node-http.js';
 
@@ -17,11 +18,6 @@ export type VerityOutcome =
   | { allowed: true; requestId: string; identity: VerityRequestIdentity }
   | { allowed: false; requestId: string; status: 401 | 403 | 500 | 503; headers: Record<string, string>; body: { code: string; message: string } };
 
-/** A node request kept beside a framework's own (Fastify's `request.raw`, @hono/node-server's `c.env.incoming`). */
-export interface NodeRequestHeaders {
-  headers: Record<string, string | string[] | undefined>;
-  rawHeaders: string[];
-}
 
 function headerOf(headers: RequestFacts['headers'], name: string): string | undefined {
   const value = headers[name];
@@ -52,9 +48,7 @@ export async function enforceRequest<Req>(enforcer: Enforcer, rule: RouteRule<Re
     return refusal(500, requestIdOf(headerOf(facts.headers, 'x-request-id')), { code: 'ERR_INTERNAL', message: 'the authorization rule failed' });
   }
   if (!result.allowed || !result.identity) {
-    // RFC 6750 §3: tell the client a bearer token is expected, and whether the one sent failed.
-    const challenge = result.status === 401 ? { 'www-authenticate': result.decision?.code === 'ERR_TOKEN_MISSING' ? 'Bearer' : 'Bearer error="invalid_token"' } : {};
-    return refusal(result.status as 401 | 403 | 503, result.requestId, refusalBody(result), challenge);
+    return refusal(result.status as 401 | 403 | 503, result.requestId, refusalBody(result), bearerChallenge(result));
   }
   const traceparent = headerOf(facts.headers, 'traceparent');
   const identity: VerityRequestIdentity = {
@@ -80,12 +74,6 @@ export function stripRequest(request: Request, options: VerityFetchOptions = {})
   return new Request(request, { headers: stripSpoofableHeaders(request.headers, options.stripHeaders ? { also: options.stripHeaders } : {}) });
 }
 
-/** Strip identity-claiming headers from a node request in place, `headers` and `rawHeaders` alike. */
-export function stripNodeHeaders(message: NodeRequestHeaders, options: VerityFetchOptions = {}): void {
-  const strip = options.stripHeaders ? { also: options.stripHeaders } : {};
-  message.headers = stripSpoofableHeaders(message.headers, strip);
-  message.rawHeaders = message.rawHeaders.flatMap((value, index, raw) => (index % 2 === 1 || isSpoofableHeader(value, strip) ? [] : [value, raw[index + 1] ?? '']));
-}
 
 /** `response` with `x-request-id`, copied when its headers are immutable (a response from `fetch`). */
 export function withRequestId(response: Response, requestId: string): Response {

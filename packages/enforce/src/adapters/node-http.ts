@@ -2,8 +2,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { requestIdOf, type Enforcer, type EnforceResult, type VerifiedIdentity } from '../enforcer.js';
 import { resolveRouteRule, type RouteRule } from '../route-rule.js';
-import { isSpoofableHeader, stripSpoofableHeaders } from '../propagation.js';
-import { refusalBody } from '../refusal.js';
+import { stripNodeHeaders } from '../propagation.js';
+import { bearerChallenge, refusalBody } from '../refusal.js';
 
 /** What the handler finds on the request: who the caller is, and how to pass that on. */
 export interface VerityRequestIdentity extends VerifiedIdentity {
@@ -27,10 +27,7 @@ function send(response: ServerResponse, status: number, requestId: string, body:
 }
 
 function refuse(response: ServerResponse, result: EnforceResult): void {
-  const body = refusalBody(result);
-  // RFC 6750 §3: tell the client a bearer token is expected, and whether the one sent failed.
-  const challenge = result.status === 401 ? { 'www-authenticate': result.decision?.code === 'ERR_TOKEN_MISSING' ? 'Bearer' : 'Bearer error="invalid_token"' } : {};
-  send(response, result.status, result.requestId, body, challenge);
+  send(response, result.status, result.requestId, refusalBody(result), bearerChallenge(result));
 }
 
 /**
@@ -70,9 +67,7 @@ export function withVerity<Req extends IncomingMessage = IncomingMessage>(
       refuse(response, result);
       return;
     }
-    const strip = options.stripHeaders ? { also: options.stripHeaders } : {};
-    request.headers = stripSpoofableHeaders(request.headers, strip);
-    request.rawHeaders = request.rawHeaders.flatMap((value, index, raw) => (index % 2 === 1 ? [] : isSpoofableHeader(value, strip) ? [] : [value, raw[index + 1] ?? '']));
+    stripNodeHeaders(request, options);
     const verity: VerityRequestIdentity = {
       ...result.identity,
       ...(traceparent === undefined ? {} : { traceparent }),
