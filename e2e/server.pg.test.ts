@@ -63,6 +63,14 @@ describe('Verity on PostgreSQL', () => {
   });
 });
 
+describe('bootstrap', () => {
+  it('creates the VERITY_ADMIN_TOKEN credential once when replicas race to', async () => {
+    const token = `vrt_race_${Date.now()}`;
+    const results = await Promise.all([replicaA, replicaB, replicaA, replicaB].map((replica) => replica.components.credentials.bootstrap(token)));
+    expect(results.filter((r) => r.created)).toHaveLength(1);
+  });
+});
+
 describe('revocation across replicas', () => {
   it('a token revoked on one replica is refused by the other within one second', async () => {
     const { generateKeyPair, exportJWK, SignJWT } = await import('jose');

@@ -59,8 +59,15 @@ export function createCredentialService(store: Store, options: { cacheMs?: numbe
 
     async bootstrap(adminToken) {
       if (adminToken !== null) {
-        if (await store.credentials.findByTokenHash(hashToken(adminToken))) return { generatedToken: null, created: false };
-        await store.credentials.create({ id: randomUUID(), tokenHash: hashToken(adminToken), role: 'platform-admin', tenant: null, label: 'VERITY_ADMIN_TOKEN' });
+        const tokenHash = hashToken(adminToken);
+        if (await store.credentials.findByTokenHash(tokenHash)) return { generatedToken: null, created: false };
+        try {
+          await store.credentials.create({ id: randomUUID(), tokenHash, role: 'platform-admin', tenant: null, label: 'VERITY_ADMIN_TOKEN' });
+        } catch (error) {
+          // Replicas starting together race to create it: the loser finds the winner's.
+          if (await store.credentials.findByTokenHash(tokenHash)) return { generatedToken: null, created: false };
+          throw error;
+        }
         return { generatedToken: null, created: true };
       }
       if ((await store.credentials.count()) > 0) return { generatedToken: null, created: false };
