@@ -156,3 +156,26 @@ describe('private_key_jwt and token-in batches', () => {
     expect(smuggled.body.code).toBe('ERR_DECISION_INVALID_REQUEST');
   });
 });
+
+describe('the SDK exchanges for the next tier', () => {
+  it('gets a token for the downstream audience, reuses it until near expiry, and reports refusals', async () => {
+    const { createTokenExchanger } = await import('@verity/enforce');
+    let calls = 0;
+    const exchanger = createTokenExchanger({
+      url: server.url,
+      tenant: 'shop',
+      clientId: 'orders',
+      clientSecret: secrets.orders as string,
+      fetch: (input, init) => {
+        calls++;
+        return fetch(input, init);
+      },
+    });
+    const userToken = await idp.accessToken('todos:read todos:write');
+    const downstream = await exchanger.exchange(userToken, 'inventory', 'todos:read');
+    expect(decodeJwt(downstream)).toMatchObject({ aud: 'inventory', scope: 'todos:read', act: { sub: 'orders' } });
+    expect(await exchanger.exchange(userToken, 'inventory', 'todos:read')).toBe(downstream);
+    expect(calls).toBe(1);
+    await expect(exchanger.exchange(await idp.accessToken('todos:read'), 'inventory', 'todos:write')).rejects.toMatchObject({ code: 'ERR_STS_INVALID_SCOPE' });
+  });
+});

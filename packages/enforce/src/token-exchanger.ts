@@ -1,0 +1,77 @@
+/**
+ * The downstream half of identity propagation: exchange the caller's token for one issued to
+ * the next service's audience (RFC 8693, at the tenant's token service), with narrowed scope,
+ * so the next tier gets a token it alone accepts and no more than it needs.
+ */
+import { tokenFingerprint } from './decision-cache.js';
+import { tokenExpiry } from './token-expiry.js';
+
+export interface TokenExchangerOptions {
+  /** The PDP's base URL; the token service is `{url}/tenants/{tenant}/oauth2/token`. */
+  url: string;
+  tenant: string;
+  /** This service's client registration at the tenant's token service (secret from the environment). */
+  clientId: string;
+  clientSecret: string;
+  fetch?: typeof globalThis.fetch;
+  now?: () => number;
+  /** Exchanged tokens are reused until this many seconds before they expire (default 30). */
+  reuseMarginSec?: number;
+  /** Bound on remembered exchanges (default 1,000). */
+  maxEntries?: number;
+}
+
+export interface TokenExchanger {
+  /**
+   * A token for `audience` (with `scope`, when given) acting for the caller's `token`. Throws
+   * an Error with the token service's `code` (e.g. ERR_STS_INVALID_SCOPE) when it refuses.
+   */
+  exchange(token: string, audience: string, scope?: string): Promise<string>;
+}
+
+const EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';
+const ACCESS_TOKEN = 'urn:ietf:params:oauth:token-type:access_token';
+
+/**
+ * @example
+ * ```ts
+ * const exchanger = createTokenExchanger({ url, tenant: 'acme', clientId: 'orders', clientSecret: process.env.ORDERS_SECRET! });
+ * const token = await exchanger.exchange(request.verity.token, 'inventory', 'stock:read');
+ * await fetch('http://inventory.internal/stock', { headers: downstreamHeaders({ ...request.verity, token }) });
+ * ```
+ */
+export function createTokenExchanger(options: TokenExchangerOptions): TokenExchanger {
+  const fetchImpl = options.fetch ?? globalThis.fetch;
+  const now = options.now ?? Date.now;
+  const margin = (options.reuseMarginSec ?? 30) * 1000;
+  const max = options.maxEntries ?? 1000;
+  const endpoint = `${options.url.replace(/\/$/, '')}/tenants/${encodeURIComponent(options.tenant)}/oauth2/token`;
+  // RFC 6749 §2.3.1: id and secret are form-urlencoded before the Basic encoding.
+  const basic = Buffer.from(`${encodeURIComponent(options.clientId)}:${encodeURIComponent(options.clientSecret)}`).toString('base64');
+  // Keyed by a hash of the caller's token: the raw token is never kept as a key.
+  const cache = new Map<string, { token: string; expiresAtMs: number }>();
+
+  return {
+    async exchange(token, audience, scope) {
+      const key = `${tokenFingerprint(token)}\u0000${audience}\u0000${scope ?? ''}`;
+      const hit = cache.get(key);
+      if (hit && hit.expiresAtMs - margin > now()) return hit.token;
+      const response = await fetchImpl(endpoint, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: `Basic ${basic}` },
+        body: new URLSearchParams({ grant_type: EXCHANGE, subject_token: token, subject_token_type: ACCESS_TOKEN, audience, ...(scope ? { scope } : {}) }).toString(),
+      });
+      const body = (await response.json().catch(() => ({}))) as { access_token?: unknown; code?: unknown };
+      if (!response.ok || typeof body.access_token !== 'string') {
+        throw Object.assign(new Error(`the token service refused the exchange (${typeof body.code === 'string' ? body.code : response.status})`), {
+          code: typeof body.code === 'string' ? body.code : 'ERR_ENFORCE_PDP_FAILED',
+          status: response.status,
+        });
+      }
+      const expiresAtMs = tokenExpiry(body.access_token) ?? 0;
+      if (cache.size >= max) cache.delete(cache.keys().next().value as string);
+      cache.set(key, { token: body.access_token, expiresAtMs });
+      return body.access_token;
+    },
+  };
+}
