@@ -7,22 +7,34 @@ export interface PdpRequestOptions {
   credential: string | undefined;
   timeoutMs: number;
   body?: unknown;
+  /** More request headers (request id, tier, …). */
+  headers?: Record<string, string>;
+  /** A deadline shared by several attempts; otherwise one of `timeoutMs` for this request. */
+  signal?: AbortSignal;
 }
 
-function isRecord(value: unknown): value is Record<string, unknown> {
+/** What the PDP answered: its status, its JSON body (if any) and its error code (if any). */
+export interface PdpAnswer {
+  status: number;
+  body: unknown;
+  pdpCode: string | undefined;
+}
+
+export function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
 /**
- * Send one request and read its JSON answer. Resolves only for a 2xx; the rest rejects with the
- * code the remote source uses for the same failure (unreachable, timeout, 5xx, other 4xx).
+ * Send one request and read its answer, whatever its status. Only a failure to get an answer
+ * rejects: `ERR_ENFORCE_PDP_TIMEOUT` past the deadline, `ERR_ENFORCE_PDP_UNREACHABLE` otherwise.
  */
-export async function requestPdp(url: string, options: PdpRequestOptions): Promise<unknown> {
-  const signal = AbortSignal.timeout(options.timeoutMs);
+export async function sendPdp(url: string, options: PdpRequestOptions): Promise<PdpAnswer> {
+  const signal = options.signal ?? AbortSignal.timeout(options.timeoutMs);
   const headers: Record<string, string> = {
     accept: 'application/json',
     ...(options.body === undefined ? {} : { 'content-type': 'application/json' }),
     ...(options.credential === undefined ? {} : { authorization: `Bearer ${options.credential}` }),
+    ...options.headers,
   };
   let status: number;
   let text: string;
@@ -40,11 +52,21 @@ export async function requestPdp(url: string, options: PdpRequestOptions): Promi
   } catch {
     body = undefined;
   }
-  if (status >= 200 && status < 300) return body;
-  const pdpCode = isRecord(body) && typeof body.code === 'string' ? body.code : undefined;
-  const detail = { pdpStatus: status, ...(pdpCode === undefined ? {} : { pdpCode }) };
-  if (status >= 500) throw new EnforceError('ERR_ENFORCE_PDP_FAILED', `the PDP failed (${status})`, detail);
-  throw new EnforceError('ERR_ENFORCE_PDP_REFUSED', `the PDP refused the request (${status}${pdpCode ? ` ${pdpCode}` : ''})`, detail);
+  return { status, body, pdpCode: isRecord(body) && typeof body.code === 'string' ? body.code : undefined };
+}
+
+/** The error for an answer that is not a success: 5xx failed, anything else refused. */
+export function pdpFailure(answer: PdpAnswer): EnforceError {
+  const detail = { pdpStatus: answer.status, ...(answer.pdpCode === undefined ? {} : { pdpCode: answer.pdpCode }) };
+  if (answer.status >= 500) return new EnforceError('ERR_ENFORCE_PDP_FAILED', `the PDP failed (${answer.status})`, detail);
+  return new EnforceError('ERR_ENFORCE_PDP_REFUSED', `the PDP refused the request (${answer.status}${answer.pdpCode ? ` ${answer.pdpCode}` : ''})`, detail);
+}
+
+/** Send one request and resolve with its JSON body for a 2xx; reject otherwise (see above). */
+export async function requestPdp(url: string, options: PdpRequestOptions): Promise<unknown> {
+  const answer = await sendPdp(url, options);
+  if (answer.status >= 200 && answer.status < 300) return answer.body;
+  throw pdpFailure(answer);
 }
 
 /** `{url}/tenants/{tenant}` without a trailing slash: the tenant's base, and its issuer. */

@@ -1,6 +1,7 @@
 /** The remote decision source: AuthZEN evaluations against the Verity PDP over HTTP. */
 import { EnforceError, isEnforceError } from './errors.js';
 import type { Decision, DecisionRequest, DecisionSource } from './types.js';
+import { isRecord, pdpFailure, sendPdp } from './pdp-request.js';
 
 export interface RemoteDecisionSourceOptions {
   /** The PDP's base URL, e.g. `https://verity.internal:8181`. */
@@ -64,10 +65,6 @@ function evaluationBody(request: DecisionRequest): Record<string, unknown> {
   return { ...identity, action: { name: request.action }, resource: request.resource, context: request.context };
 }
 
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
 /** An AuthZEN answer with Verity's decision context (`context.id`, `context.reason_admin`). */
 function parseDecision(body: unknown): Decision {
   if (isRecord(body) && typeof body.decision === 'boolean' && isRecord(body.context)) {
@@ -78,15 +75,6 @@ function parseDecision(body: unknown): Decision {
     }
   }
   throw new EnforceError('ERR_ENFORCE_PDP_RESPONSE', 'the PDP answered without a decision, decision id and policy version');
-}
-
-async function readJson(response: Response): Promise<unknown> {
-  const text = await response.text();
-  try {
-    return text === '' ? undefined : (JSON.parse(text) as unknown);
-  } catch {
-    return undefined;
-  }
 }
 
 /**
@@ -109,39 +97,27 @@ export function createRemoteDecisionSource(options: RemoteDecisionSourceOptions)
 
   async function attempt(request: DecisionRequest, signal: AbortSignal): Promise<Decision> {
     const url = `${config.base}/tenants/${encodeURIComponent(request.tenant)}/access/v1/evaluation`;
-    const headers: Record<string, string> = {
-      'content-type': 'application/json',
-      accept: 'application/json',
-      'x-request-id': request.requestId,
-      'x-verity-tier': request.tier,
-      ...(request.observe ? { 'x-verity-observe': 'true' } : {}),
-      ...(config.credential === undefined ? {} : { authorization: `Bearer ${config.credential}` }),
-      ...(config.keepAlive ? {} : { connection: 'close' }),
-    };
-    let response: Response;
-    try {
-      response = await config.fetch(url, { method: 'POST', headers, body: JSON.stringify(evaluationBody(request)), signal });
-    } catch (error) {
-      if (signal.aborted) throw new EnforceError('ERR_ENFORCE_PDP_TIMEOUT', `the PDP did not answer within ${config.timeoutMs} ms`, { cause: error });
-      throw new EnforceError('ERR_ENFORCE_PDP_UNREACHABLE', 'the PDP could not be reached', { cause: error });
-    }
-    let body: unknown;
-    try {
-      body = await readJson(response);
-    } catch (error) {
-      if (signal.aborted) throw new EnforceError('ERR_ENFORCE_PDP_TIMEOUT', `the PDP did not answer within ${config.timeoutMs} ms`, { cause: error });
-      throw new EnforceError('ERR_ENFORCE_PDP_UNREACHABLE', 'the connection to the PDP broke', { cause: error });
-    }
-    const pdpCode = isRecord(body) && typeof body.code === 'string' ? body.code : undefined;
-    if (response.status === 200) return parseDecision(body);
+    const answer = await sendPdp(url, {
+      fetch: config.fetch,
+      method: 'POST',
+      credential: config.credential,
+      timeoutMs: config.timeoutMs,
+      signal,
+      body: evaluationBody(request),
+      headers: {
+        'x-request-id': request.requestId,
+        'x-verity-tier': request.tier,
+        ...(request.observe ? { 'x-verity-observe': 'true' } : {}),
+        ...(config.keepAlive ? {} : { connection: 'close' }),
+      },
+    });
+    if (answer.status === 200) return parseDecision(answer.body);
     // The user's token was refused: a deny the adapter answers with 401, not an outage. A 401
     // for the PEP's own credential (ERR_AUTH_*) is a misconfiguration and fails closed.
-    if (response.status === 401 && pdpCode?.startsWith('ERR_TOKEN_')) {
-      return { decision: 'deny', decisionId: null, policyVersion: null, reasons: ['unauthenticated'], code: pdpCode };
+    if (answer.status === 401 && answer.pdpCode?.startsWith('ERR_TOKEN_')) {
+      return { decision: 'deny', decisionId: null, policyVersion: null, reasons: ['unauthenticated'], code: answer.pdpCode };
     }
-    const detail = { pdpStatus: response.status, ...(pdpCode === undefined ? {} : { pdpCode }) };
-    if (response.status >= 500) throw new EnforceError('ERR_ENFORCE_PDP_FAILED', `the PDP failed (${response.status})`, detail);
-    throw new EnforceError('ERR_ENFORCE_PDP_REFUSED', `the PDP refused the request (${response.status}${pdpCode ? ` ${pdpCode}` : ''})`, detail);
+    throw pdpFailure(answer);
   }
 
   return {
