@@ -5,7 +5,7 @@
 import { readFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as cedar from '@cedar-policy/cedar-wasm/nodejs';
-import { formatEntityUid, mapEvaluationRequest, resolveWithRequestEntities, sliceEntitiesSync, type Entity, type EntityUid } from '@verity/core';
+import { formatEntityUid, mapEvaluationRequest, resolveWithRequestEntities, sliceEntities, type Entity, type EntityUid } from '@verity/core';
 import type { MixEntry } from './requests.js';
 
 export interface CedarBaseline {
@@ -43,8 +43,8 @@ export async function buildCedarBaseline(folder: string, mix: readonly MixEntry[
     // The demo tenant has default settings: identity type mapping, `Action` actions.
     const mapped = mapEvaluationRequest(entry.request, {});
     const { principal, action, resource, context } = mapped.cedar;
-    const slice = sliceEntitiesSync([principal, action, resource], resolveWithRequestEntities({ overlays: mapped.overlays, provided: [] }, lookup));
-    const common = { principal, action, resource, context: context as cedar.Context, entities: slice as cedar.EntityJson[] };
+    const slice = await sliceEntities([principal, action, resource], resolveWithRequestEntities({ overlays: mapped.overlays, provided: [] }, lookup));
+    const common = { principal, action, resource, context: context as cedar.Context, entities: slice.entities as cedar.EntityJson[] };
     calls.push({ ...common, policies });
     statefulCalls.push({ ...common, preparsedPolicySetId: preparsedId });
   }

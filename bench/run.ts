@@ -70,17 +70,17 @@ async function main(): Promise<void> {
     const { decisions, audit } = server.components;
     const meta = { requestId: null, tier: null };
     for (const entry of MIX) {
-      const record = await decisions.decideAuthzen(TENANT, entry.request, meta);
+      const record = await decisions.decide({ tenant: TENANT, request: { kind: 'authzen', request: entry.request }, meta });
       if (record.decision !== entry.expect) throw new Error(`${entry.name}: Verity said ${record.decision}, expected ${entry.expect}`);
     }
     log('Verity in-process decideAuthzen…');
-    const inProcess = await measure(() => decisions.decideAuthzen(TENANT, (MIX[k++ % BATCH] as (typeof MIX)[number]).request, meta), { warmup: 2000, n: 50_000, budgetMs: 8000 });
+    const inProcess = await measure(() => decisions.decide({ tenant: TENANT, request: { kind: 'authzen', request: (MIX[k++ % BATCH] as (typeof MIX)[number]).request }, meta }), { warmup: 2000, n: 50_000, budgetMs: 8000 });
     summaries.push(summarize('Verity in-process decideAuthzen', inProcess.samples, inProcess.wallNs));
     // Write the audit backlog now so it does not land on the next figures.
     await audit.flush();
     // Diagnostic: the same path with auditing off, to show what the audit write costs.
     log('Verity in-process decideAuthzen, audit off…');
-    const unaudited = await measure(() => decisions.decideAuthzen(TENANT, (MIX[k++ % BATCH] as (typeof MIX)[number]).request, meta, 'never'), { warmup: 2000, n: 50_000, budgetMs: 4000 });
+    const unaudited = await measure(() => decisions.decide({ tenant: TENANT, request: { kind: 'authzen', request: (MIX[k++ % BATCH] as (typeof MIX)[number]).request }, meta, audit: 'never' }), { warmup: 2000, n: 50_000, budgetMs: 4000 });
     summaries.push(summarize('Verity in-process, audit off (diagnostic)', unaudited.samples, unaudited.wallNs));
 
     // 3–4. Over HTTP from a worker thread, so client and server have a core each.

@@ -178,7 +178,10 @@ describe('@verity/enforce, local decision source against a real PDP', () => {
       const body = (await response.json()) as { bundle: string };
       const [header, payload, signature] = body.bundle.split('.');
       const claims = JSON.parse(Buffer.from(payload as string, 'base64url').toString('utf8'));
-      claims.bundle.content.policies.backdoor = 'permit(principal, action, resource);';
+      // The bundle travels as JSON text in its claim.
+      const inner = JSON.parse(claims.bundle);
+      inner.content.policies.backdoor = 'permit(principal, action, resource);';
+      claims.bundle = JSON.stringify(inner);
       return Response.json({ ...body, bundle: `${header}.${Buffer.from(JSON.stringify(claims)).toString('base64url')}.${signature}` });
     };
     const errors: any[] = [];

@@ -59,7 +59,7 @@ beforeAll(async () => {
   pdp = await startTestServer({ decisionAuth: 'open' });
   expect((await pdp.admin.post('/admin/v1/tenants', { id: TENANT })).status).toBe(201);
   expect((await pdp.admin.post(`/admin/v1/tenants/${TENANT}/policies`, { files: { 'p.cedar': POLICIES } })).status).toBe(201);
-  const source = { issuer: idp.issuer, keys: { kind: 'discovery' }, audiences: [API_AUDIENCE], claims: { principalType: 'User', context: { scopes: 'scope' } } };
+  const source = { issuer: idp.issuer, keys: { kind: 'discovery' }, audiences: [API_AUDIENCE], claims: { principalType: 'User', clientPrincipalType: 'User', context: { scopes: 'scope' } } };
   expect((await pdp.admin.request('PUT', `/admin/v1/tenants/${TENANT}/identity-sources/corp`, source)).status).toBe(200);
 
   const counting: typeof fetch = (input, init) => {

@@ -130,7 +130,7 @@ beforeAll(async () => {
     { uid: { type: 'identity', id: 'viewer-1' }, attrs: {}, parents: [{ type: 'Role', id: 'viewer' }] },
   ];
   expect((await admin.request('PUT', `/admin/v1/tenants/${TENANT}/entities`, { entities: [...folder.entities, ...people], mode: 'replace' })).status).toBe(200);
-  const source = { issuer: idp.issuer, keys: { kind: 'discovery' }, audiences: [API_AUDIENCE], claims: { principalType: 'identity' } };
+  const source = { issuer: idp.issuer, keys: { kind: 'discovery' }, audiences: [API_AUDIENCE], claims: { principalType: 'identity', clientPrincipalType: 'identity' } };
   expect((await admin.request('PUT', `/admin/v1/tenants/${TENANT}/identity-sources/corp`, source)).status).toBe(200);
   upstream = await startUpstream();
   const verityPort = Number(new URL(server.url).port);

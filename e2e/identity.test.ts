@@ -19,7 +19,7 @@ let other: TestIssuer;
 let server: Awaited<ReturnType<typeof startTestServer>>;
 let pdp: Client;
 
-const source = (issuer: string) => ({ issuer, keys: { kind: 'discovery' }, audiences: [API_AUDIENCE], claims: { principalType: 'User', groupsClaim: 'groups', context: { scopes: 'scope' } } });
+const source = (issuer: string) => ({ issuer, keys: { kind: 'discovery' }, audiences: [API_AUDIENCE], claims: { principalType: 'User', clientPrincipalType: 'User', groupsClaim: 'groups', context: { scopes: 'scope' } } });
 const ask = (token: string, action = 'read', tenant = 'acme') => pdp.post(`/tenants/${tenant}/access/v1/evaluation`, { token, action: { name: action }, resource: { type: 'Todo', id: 't1' } });
 
 beforeAll(async () => {

@@ -3,6 +3,7 @@
  * framework or driver; only the Cedar adapter imports cedar-wasm; packages import each other
  * only downwards.
  */
+import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -10,12 +11,12 @@ import { describe, expect, it } from 'vitest';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
-function sourceFiles(dir: string): string[] {
+function sourceFiles(dir: string, extensions: readonly string[] = ['.ts']): string[] {
   return readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
     const path = join(dir, entry.name);
-    if (entry.isDirectory()) return sourceFiles(path);
+    if (entry.isDirectory()) return sourceFiles(path, extensions);
     // Test code (tests and the store's shared conformance suite) may import vitest.
-    return entry.name.endsWith('.ts') && !entry.name.endsWith('.test.ts') && !path.includes('conformance') ? [path] : [];
+    return extensions.some((ext) => entry.name.endsWith(ext)) && !entry.name.endsWith('.test.ts') && !path.includes('conformance') ? [path] : [];
   });
 }
 
@@ -29,15 +30,16 @@ function importsOf(file: string, runtimeOnly = false): string[] {
 }
 
 const ALLOWED: Record<string, (specifier: string) => boolean> = {
-  core: (s) => s.startsWith('.') || ['node:crypto', 'node:v8', '@cedar-policy/cedar-wasm/nodejs'].includes(s),
+  // Core does no I/O; its Cedar adapter (src/cedar/) runs cedar-wasm on threads of its own.
+  core: (s) => s.startsWith('.') || ['node:crypto', 'node:v8', 'node:worker_threads', 'lossless-json'].includes(s),
   // The PEP SDK: core, and identity for local mode (bundles, in-process token checks).
   // Framework adapters may import their framework's types only (checked below).
-  enforce: (s) => s.startsWith('.') || s.startsWith('node:') || s === '@verity/core' || s === '@verity/identity',
+  enforce: (s) => s.startsWith('.') || s.startsWith('node:') || ['@verity/core', '@verity/core/cedar', '@verity/identity'].includes(s),
   identity: (s) => s.startsWith('.') || s.startsWith('node:') || s === '@verity/core' || s === 'jose',
   store: (s) => s.startsWith('.') || s === '@verity/core' || s === '@electric-sql/pglite' || s === 'pg',
-  server: (s) => s.startsWith('.') || s.startsWith('node:') || ['@verity/core', '@verity/identity', '@verity/store', 'fastify'].includes(s),
+  server: (s) => s.startsWith('.') || s.startsWith('node:') || ['@verity/core', '@verity/core/cedar', '@verity/identity', '@verity/store', 'fastify'].includes(s),
   // jose, for `verity token inspect` (decoding only, no verification).
-  cli: (s) => s.startsWith('.') || s.startsWith('node:') || ['@verity/core', '@verity/server', '@verity/server/policy-folder', 'jose'].includes(s),
+  cli: (s) => s.startsWith('.') || s.startsWith('node:') || ['@verity/core', '@verity/core/cedar', '@verity/server', '@verity/server/policy-folder', 'jose'].includes(s),
 };
 
 describe('layering', () => {
@@ -52,11 +54,21 @@ describe('layering', () => {
     });
   }
 
-  it('only the Cedar adapter imports cedar-wasm', () => {
-    const importers = Object.keys(ALLOWED)
-      .flatMap((pkg) => sourceFiles(join(ROOT, 'packages', pkg, 'src')))
-      .filter((file) => importsOf(file).some((s) => s.startsWith('@cedar-policy/')))
-      .map((file) => relative(ROOT, file));
-    expect(importers).toEqual(['packages/core/src/cedar-engine.ts']);
+  it('only the Cedar adapter loads cedar-wasm, on its engine thread', () => {
+    const files = Object.keys(ALLOWED).flatMap((pkg) => sourceFiles(join(ROOT, 'packages', pkg, 'src'), ['.ts', '.mjs']));
+    const loaders = files.filter((file) => /['"]@cedar-policy\/cedar-wasm/.test(readFileSync(file, 'utf8'))).map((file) => relative(ROOT, file));
+    expect(loaders).toEqual(['packages/core/src/cedar/cedar-worker.mjs']);
+  });
+
+  it('importing @verity/identity or @verity/enforce leaves cedar-wasm unloaded', () => {
+    const script = [
+      "import '@verity/identity';",
+      "import '@verity/enforce';",
+      "import { createRequire } from 'node:module';",
+      "const loaded = Object.keys(createRequire(import.meta.url).cache).filter((path) => path.includes('cedar-wasm'));",
+      'process.stdout.write(JSON.stringify(loaded));',
+    ].join('\n');
+    const output = execFileSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { cwd: ROOT, encoding: 'utf8' });
+    expect(JSON.parse(output)).toEqual([]);
   });
 });

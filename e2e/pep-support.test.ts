@@ -4,7 +4,8 @@
  * that flags tiers of one request that disagree on policy version or decision.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createCedarEngine, createLocalDecider, parseEvaluationRequest } from '@verity/core';
+import { createLocalDecider, parseEvaluationRequest } from '@verity/core';
+import { sharedCedarEngine } from '@verity/core/cedar';
 import { verifyBundle } from '@verity/identity';
 import type { JSONWebKeySet } from 'jose';
 import { createClient, startTestServer } from './helpers/verity.js';
@@ -39,11 +40,11 @@ describe('policy bundles', () => {
     expect(bundle.entities.map((e) => e.uid.id).sort()).toEqual(['ann', 'bob']);
     expect(bundle.revocations).toEqual([expect.objectContaining({ kind: 'subject', subject: 'mallory' })]);
 
-    const local = createLocalDecider({ engine: createCedarEngine(), content: bundle.content, entities: bundle.entities, settings: bundle.settings });
+    const local = await createLocalDecider({ engine: sharedCedarEngine(), content: bundle.content, entities: bundle.entities, settings: bundle.settings });
     for (const [subject, action] of [['ann', 'read'], ['bob', 'read'], ['ann', 'write']] as const) {
       const request = { subject: { type: 'User', id: subject }, action: { name: action }, resource: { type: 'Doc', id: 'd' } };
       const remote = await server.admin.post('/tenants/acme/access/v1/evaluation', request);
-      expect(local.evaluate(parseEvaluationRequest(request)).decision === 'allow').toBe(remote.body.decision);
+      expect((await local.evaluate(parseEvaluationRequest(request))).decision === 'allow').toBe(remote.body.decision);
     }
   });
 
@@ -53,7 +54,10 @@ describe('policy bundles', () => {
     const jwks = (await (await fetch(`${server.url}/tenants/acme/.well-known/jwks.json`)).json()) as JSONWebKeySet;
     const [h, p, s] = token.split('.');
     const payload = JSON.parse(Buffer.from(p as string, 'base64url').toString());
-    payload.bundle.content.policies['backdoor'] = 'permit(principal, action, resource);';
+    // The bundle travels as JSON text in its claim.
+    const inner = JSON.parse(payload.bundle);
+    inner.content.policies.backdoor = 'permit(principal, action, resource);';
+    payload.bundle = JSON.stringify(inner);
     const altered = `${h}.${Buffer.from(JSON.stringify(payload)).toString('base64url')}.${s}`;
     await expect(verifyBundle(altered, { issuer: `${server.url}/tenants/acme`, tenant: 'acme', keys: jwks })).rejects.toMatchObject({ code: 'ERR_TOKEN_SIGNATURE' });
   });

@@ -40,7 +40,7 @@ beforeAll(async () => {
   base = `${server.url}/tenants/shop`;
   await server.admin.post('/admin/v1/tenants', { id: 'shop' });
   await server.admin.post('/admin/v1/tenants/shop/policies', { files: { 'p.cedar': POLICIES } });
-  await server.admin.request('PUT', '/admin/v1/tenants/shop/identity-sources/corp', { issuer: idp.issuer, keys: { kind: 'discovery' }, audiences: [API_AUDIENCE], claims: { principalType: 'User', context: { scopes: 'scope' } } });
+  await server.admin.request('PUT', '/admin/v1/tenants/shop/identity-sources/corp', { issuer: idp.issuer, keys: { kind: 'discovery' }, audiences: [API_AUDIENCE], claims: { principalType: 'User', clientPrincipalType: 'User', context: { scopes: 'scope' } } });
   for (const [id, audiences] of [['orders', ['inventory', 'billing']], ['inventory', ['warehouse']]] as const) {
     const answer = await server.admin.request('PUT', `/admin/v1/tenants/shop/clients/${id}`, { principal: { type: 'Client', id }, audiences, scopes: ['todos:read', 'todos:write'], secret: true });
     expect(answer.status).toBe(200);

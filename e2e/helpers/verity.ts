@@ -1,6 +1,7 @@
 /** Test helpers: a real Verity server on a free port, and a small JSON-over-HTTP client. */
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
+import { stringifyJson } from '@verity/core';
 import { readPolicyFolder, startServer, type RunningServer, type StartServerOptions } from '@verity/server';
 
 export const ADMIN_TOKEN = 'vrt_e2e_platform_admin_token';
@@ -36,7 +37,7 @@ export function createClient(url: string, token: string | null = ADMIN_TOKEN): C
     const response = await fetch(url + path, {
       method,
       headers: { ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...(token ? { authorization: `Bearer ${token}` } : {}), ...headers },
-      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+      ...(body === undefined ? {} : { body: stringifyJson(body) }),
     });
     const text = await response.text();
     return { status: response.status, body: text === '' ? undefined : JSON.parse(text), headers: response.headers };

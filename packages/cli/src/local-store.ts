@@ -1,6 +1,7 @@
 /** Loads a policy-store folder and builds its content with the local engine, for commands without a server. */
 import { resolve } from 'node:path';
-import { buildPolicyStoreContent, createCedarEngine } from '@verity/core';
+import { buildPolicyStoreContent } from '@verity/core';
+import { sharedCedarEngine } from '@verity/core/cedar';
 import type { Engine, PolicyStoreContent } from '@verity/core';
 import type { CommandIo } from './command.js';
 import { withSources } from './errors.js';
@@ -20,7 +21,7 @@ export async function loadLocalStore(dir: string, io: CommandIo): Promise<LocalS
   const folder = await withSources({}, () => readPolicyFolder(resolve(io.cwd, dir)));
   const sources: Record<string, string> = { ...folder.files };
   if (folder.schema !== undefined) sources['schema.cedarschema'] = folder.schema;
-  const engine = createCedarEngine();
+  const engine = sharedCedarEngine();
   const content = await withSources(sources, () =>
     buildPolicyStoreContent(engine, {
       files: folder.files,

@@ -71,11 +71,18 @@ function nonEmptyString(value: unknown, path: string): string {
   return value;
 }
 
+/** An entity id: any string up to 1024 characters (Cedar allows the empty string). */
+function entityId(value: unknown, path: string): string {
+  if (typeof value !== 'string') throw invalid(`${path} must be a string`);
+  if (value.length > 1024) throw invalid(`${path} is longer than 1024 characters`);
+  return value;
+}
+
 function parseEntity(value: unknown, path: string, needId: boolean): { type: string; id?: string; properties?: Record<string, unknown> } {
   if (!isObject(value)) throw invalid(`${path} must be an object`);
   const type = nonEmptyString(value.type, `${path}.type`);
   const entity: { type: string; id?: string; properties?: Record<string, unknown> } = { type };
-  if (needId || value.id !== undefined) entity.id = nonEmptyString(value.id, `${path}.id`);
+  if (needId || value.id !== undefined) entity.id = entityId(value.id, `${path}.id`);
   const properties = optionalObject(value.properties, `${path}.properties`);
   if (properties !== undefined) entity.properties = properties;
   return entity;

@@ -3,6 +3,8 @@ import { createHash } from 'node:crypto';
 
 /** Serialize `value` with object keys sorted at every depth. */
 export function canonicalJson(value: unknown): string {
+  // A Long beyond 2^53 (see json.ts) is written as the JSON number it is.
+  if (typeof value === 'bigint') return value.toString();
   if (value === null || typeof value !== 'object') return JSON.stringify(value) ?? 'null';
   if (Array.isArray(value)) {
     let out = '[';

@@ -12,6 +12,8 @@ const DECIMAL = /^-?\d{1,15}(\.\d{1,4})?$/;
 export function toCedarValue(value: unknown, path: string): CedarValue | undefined {
   if (value === null || value === undefined) return undefined;
   if (typeof value === 'string' || typeof value === 'boolean') return value;
+  // An integer beyond 2^53, parsed exactly (see json.ts): Cedar checks its 64-bit range.
+  if (typeof value === 'bigint') return value;
   if (typeof value === 'number') {
     if (Number.isSafeInteger(value)) return value;
     const text = String(value);

@@ -1,14 +1,14 @@
-import { describe, expect, it } from 'vitest';
-import { createCedarEngine } from './cedar-engine.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createCedarEngine } from './cedar/cedar-engine.js';
 import { buildPolicyStoreContent } from './policy-content.js';
-import { createLocalDecider } from './local-decider.js';
+import { createLocalDecider, type LocalDecider } from './local-decider.js';
 import { parseEvaluationRequest, parseEvaluationsRequest, parseSearchRequest } from './authzen.js';
-import { sliceEntitiesSync } from './entity-slice.js';
+import { sliceEntities } from './entity-slice.js';
 import { formatEntityUid, parseEntityUid } from './entity-uid.js';
 import type { Entity } from './types.js';
 
 const engine = createCedarEngine();
-const content = buildPolicyStoreContent(engine, {
+const contentOf = () => buildPolicyStoreContent(engine, {
   files: {
     'p.cedar': `@id("admins") permit(principal in Group::"admins", action, resource);
 @id("owner") permit(principal, action == Action::"edit", resource) when { resource has owner && resource.owner == principal.email };
@@ -22,30 +22,34 @@ const entities: Entity[] = [
   { uid: { type: 'User', id: 'bob' }, attrs: { email: 'bob@x' }, parents: [] },
   { uid: { type: 'Unrelated', id: 'u' }, attrs: {}, parents: [] },
 ];
-const decider = createLocalDecider({ engine, content, entities });
+let decider: LocalDecider;
+beforeAll(async () => {
+  decider = await createLocalDecider({ engine, content: await contentOf(), entities });
+});
+afterAll(() => engine.close());
 const ask = (subject: string, action: string, resource: Record<string, unknown>, more: Record<string, unknown> = {}) =>
   decider.evaluate(parseEvaluationRequest({ subject: { type: 'User', id: subject }, action: { name: action }, resource: { type: 'Doc', id: 'd', ...resource }, ...more }));
 
 describe('local decisions', () => {
-  it('follows transitive group membership', () => {
-    expect(ask('alice', 'read', {})).toMatchObject({ decision: 'allow', reasons: ['admins'] });
-    expect(ask('bob', 'read', {})).toMatchObject({ decision: 'deny', reasons: [] });
+  it('follows transitive group membership', async () => {
+    expect(await ask('alice', 'read', {})).toMatchObject({ decision: 'allow', reasons: ['admins'] });
+    expect(await ask('bob', 'read', {})).toMatchObject({ decision: 'deny', reasons: [] });
   });
-  it('reads resource properties as attributes and forbids win', () => {
-    expect(ask('bob', 'edit', { properties: { owner: 'bob@x' } }).decision).toBe('allow');
-    expect(ask('bob', 'edit', { properties: { owner: 'alice@x' } }).decision).toBe('deny');
-    expect(ask('alice', 'delete', {})).toMatchObject({ decision: 'deny', reasons: ['mfa'] });
-    expect(ask('alice', 'delete', {}, { context: { mfa: true } }).decision).toBe('allow');
+  it('reads resource properties as attributes and forbids win', async () => {
+    expect((await ask('bob', 'edit', { properties: { owner: 'bob@x' } })).decision).toBe('allow');
+    expect((await ask('bob', 'edit', { properties: { owner: 'alice@x' } })).decision).toBe('deny');
+    expect(await ask('alice', 'delete', {})).toMatchObject({ decision: 'deny', reasons: ['mfa'] });
+    expect((await ask('alice', 'delete', {}, { context: { mfa: true } })).decision).toBe('allow');
   });
-  it('exposes action.properties as context.action', () => {
-    expect(decider.evaluate(parseEvaluationRequest({ subject: { type: 'User', id: 'bob' }, action: { name: 'view', properties: { level: 3 } }, resource: { type: 'Doc', id: 'd' } })).decision).toBe('allow');
-    expect(decider.evaluate(parseEvaluationRequest({ subject: { type: 'User', id: 'bob' }, action: { name: 'view', properties: { level: 1 } }, resource: { type: 'Doc', id: 'd' } })).decision).toBe('deny');
+  it('exposes action.properties as context.action', async () => {
+    expect((await decider.evaluate(parseEvaluationRequest({ subject: { type: 'User', id: 'bob' }, action: { name: 'view', properties: { level: 3 } }, resource: { type: 'Doc', id: 'd' } }))).decision).toBe('allow');
+    expect((await decider.evaluate(parseEvaluationRequest({ subject: { type: 'User', id: 'bob' }, action: { name: 'view', properties: { level: 1 } }, resource: { type: 'Doc', id: 'd' } }))).decision).toBe('deny');
   });
-  it('hands the engine only the entities a request needs', () => {
+  it('hands the engine only the entities a request needs', async () => {
     const byUid = new Map(entities.map((e) => [formatEntityUid(e.uid), e]));
-    const slice = sliceEntitiesSync([{ type: 'User', id: 'alice' }, { type: 'Doc', id: 'd' }], (uids) => uids.flatMap((u) => byUid.get(formatEntityUid(u)) ?? []));
+    const slice = await sliceEntities([{ type: 'User', id: 'alice' }, { type: 'Doc', id: 'd' }], (uids) => uids.flatMap((u) => byUid.get(formatEntityUid(u)) ?? []));
     // Group::"admins" is referenced but not stored; bob and Unrelated::"u" are not needed.
-    expect(slice.map((e) => e.uid.id).sort()).toEqual(['alice', 'staff']);
+    expect(slice.entities.map((e) => e.uid.id).sort()).toEqual(['alice', 'staff']);
   });
 });
 
@@ -81,6 +85,6 @@ describe('request-time overlays', () => {
       { overlays: [{ uid: stored.uid, attrs: { level: 2 }, parents: [{ type: 'Group', id: 'editors' }, { type: 'Group', id: 'staff' }] }], provided: [] },
       () => [stored],
     );
-    expect(lookup([stored.uid])).toEqual([{ uid: stored.uid, attrs: { email: 'a@x', level: 2 }, parents: [{ type: 'Group', id: 'staff' }, { type: 'Group', id: 'editors' }] }]);
+    expect(await lookup([stored.uid])).toEqual([{ uid: stored.uid, attrs: { email: 'a@x', level: 2 }, parents: [{ type: 'Group', id: 'staff' }, { type: 'Group', id: 'editors' }] }]);
   });
 });

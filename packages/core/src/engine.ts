@@ -1,6 +1,7 @@
-/** The engine port: what Verity needs from a policy engine. The Cedar adapter implements it. */
-import type { CedarRequest, Entity, EngineResult, PolicyStoreContent } from './types.js';
+/** The engine port: what Verity needs from a policy engine. The Cedar adapter (`@verity/core/cedar`) implements it. */
+import type { CedarRequest, Entity, EngineResult, EntityUid, PolicyStoreContent } from './types.js';
 import type { Diagnostic } from './errors.js';
+import type { CedarPolicyJson, PolicySetAnalysis } from './policy-analysis.js';
 
 /** One policy or template split out of a policy file. */
 export interface ParsedPolicyText {
@@ -10,6 +11,8 @@ export interface ParsedPolicyText {
   kind: 'policy' | 'template';
   /** Where the text starts in the file (UTF-16 offset). */
   offset: number;
+  /** Cedar's JSON form of the policy, for structural checks. */
+  json: CedarPolicyJson;
 }
 
 /** The result of checking a store content: empty `errors` means valid. */
@@ -18,29 +21,65 @@ export interface ContentCheck {
   warnings: Diagnostic[];
 }
 
+/** What the schema says, for decisions: declared types and the action hierarchy. */
+export interface SchemaFacts {
+  /** Entity types the schema declares (with their namespace). */
+  entityTypes: ReadonlySet<string>;
+  /** Entity types of actions (`Action`, `NS::Action`): their entities come from the schema. */
+  actionTypes: ReadonlySet<string>;
+  /** Every declared action. */
+  actions: readonly EntityUid[];
+  /** Each action's groups, transitively, by `Type::"id"`. */
+  actionAncestors: ReadonlyMap<string, ReadonlySet<string>>;
+}
+
 /** A policy set the engine has parsed once, ready for many decisions. */
 export interface PreparedPolicySet {
   readonly key: string;
+  /** The content it was prepared from (an engine instance that is replaced prepares it again). */
+  readonly content: PolicyStoreContent;
   /** Action ids the policy set (or its schema) names, for action search. */
-  readonly actions: ReadonlyArray<{ type: string; id: string }>;
+  readonly actions: ReadonlyArray<EntityUid>;
   /** Entity types the schema declares, or null when the store has no schema. */
   readonly entityTypes: ReadonlySet<string> | null;
+  /** The schema's facts, or null when the store has no schema. */
+  readonly schema: SchemaFacts | null;
+  /** Structure of the policies: observed entities and `like` work. */
+  readonly analysis: PolicySetAnalysis;
 }
 
+/** Per-call options of {@link Engine.authorize}. */
+export interface AuthorizeOptions {
+  /** Validate the request against the schema (Cedar's `validateRequest`); needs a schema. */
+  validateRequest?: boolean;
+}
+
+/**
+ * A policy engine. Every method is asynchronous: the Cedar adapter runs cedar-wasm on its own
+ * thread, so no policy or request can block or break the caller's event loop.
+ */
 export interface Engine {
-  /** The engine's own version, for diagnostics and the audit. */
-  readonly version: string;
+  /** The engine's own version, for diagnostics. */
+  version(): Promise<string>;
   /** Check entities (Cedar entity JSON) against an optional schema; empty means valid. */
-  checkEntities(entities: readonly Entity[], schema?: string): Diagnostic[];
+  checkEntities(entities: readonly Entity[], schema?: string): Promise<Diagnostic[]>;
   /** Split one policy file's text into its policies and templates, in source order. */
-  splitPolicyText(text: string, source: string): ParsedPolicyText[];
+  splitPolicyText(text: string, source: string): Promise<ParsedPolicyText[]>;
   /** Parse and (when a schema is present and mode is strict) validate a whole store content. */
-  check(content: PolicyStoreContent): ContentCheck;
+  check(content: PolicyStoreContent): Promise<ContentCheck>;
   /**
-   * Parse a content once under `key` (e.g. `tenant@version`). Throws VerityError
-   * ERR_POLICY_PARSE when the content does not parse. Preparing the same key twice is cheap.
+   * Parse a content once under `key` (e.g. `tenant@version#hash`). Rejects with VerityError
+   * ERR_POLICY_PARSE when it does not parse, ERR_POLICY_TOO_COMPLEX when it is past a limit.
    */
-  prepare(key: string, content: PolicyStoreContent): PreparedPolicySet;
-  /** Decide one request against a prepared set. Deny is a value; throws only if it could not evaluate. */
-  authorize(set: PreparedPolicySet, request: CedarRequest, entities: Entity[]): EngineResult;
+  prepare(key: string, content: PolicyStoreContent): Promise<PreparedPolicySet>;
+  /**
+   * Decide one request against a prepared set with exactly these entities. Deny is a value;
+   * rejects with ERR_DECISION_INVALID_REQUEST when Cedar refuses the input, ERR_DECISION_FAILED
+   * when the engine could not evaluate (its instance is then replaced).
+   */
+  authorize(set: PreparedPolicySet, request: CedarRequest, entities: readonly Entity[], options?: AuthorizeOptions): Promise<EngineResult>;
+  /** True when the engine answers a trivial decision now (for readiness probes). */
+  ready(): Promise<boolean>;
+  /** Stop the engine's threads. */
+  close(): Promise<void>;
 }

@@ -1,75 +1,191 @@
 /**
- * Picks the entities one request needs: the roots (principal, action, resource), their
- * ancestors, and entities their attributes reference, transitively. cedar-wasm's cost grows
- * with every entity it is handed, so the engine never sees a whole entity store.
+ * Picks the entities one request needs: the roots (principal, action, resource, entities the
+ * context and the tenant's policies name), their ancestors, and entities their attributes
+ * reference, transitively. cedar-wasm's cost grows with every entity it is handed, so the
+ * engine never sees a whole entity store — and never a partial slice either: a request that
+ * needs more than the limits is refused with ERR_DECISION_LIMIT, never decided on what fit.
  */
+import { VerityError } from './errors.js';
 import type { CedarValue, Entity, EntityUid } from './types.js';
 import { formatEntityUid } from './entity-uid.js';
+import { MAX_ANCESTOR_PAIRS, MAX_SLICE_ENTITIES, MAX_VALUE_DEPTH } from './limits.js';
 
 export interface SliceLimits {
-  /** Stop following references after this many entities (default 2,000). */
+  /** Most entities the slice may hold (default MAX_SLICE_ENTITIES). */
   maxEntities?: number;
+  /** Most (entity, ancestor) pairs in its transitive closure (default MAX_ANCESTOR_PAIRS). */
+  maxAncestorPairs?: number;
+  /**
+   * Entity types never looked up: with a schema, action entities come from the schema and
+   * Cedar refuses action entities that differ from it.
+   */
+  skipTypes?: ReadonlySet<string>;
 }
 
-/** Every uid an entity points at: parents and `__entity` references inside attributes and tags. */
-export function referencedUids(entity: Entity): EntityUid[] {
-  const found: EntityUid[] = [...entity.parents];
-  const visit = (value: CedarValue | undefined): void => {
-    if (value === null || value === undefined || typeof value !== 'object') return;
-    if (Array.isArray(value)) return value.forEach(visit);
-    if ('__entity' in value && typeof value.__entity === 'object' && value.__entity !== null) {
-      found.push(value.__entity as EntityUid);
-      return;
+/** The slice and what the limits of the caller need to know about it. */
+export interface Slice {
+  entities: Entity[];
+  /** Length of the longest string in any attribute or tag of the slice (feeds `like`). */
+  longestString: number;
+}
+
+/** Most uids one decision may look up, found or not: a request cannot make the PIP scan. */
+const MAX_LOOKUPS_PER_ENTITY = 4;
+
+function limit(message: string): VerityError {
+  return new VerityError('ERR_DECISION_LIMIT', message);
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/**
+ * The entity a value refers to: `{__entity: {type, id}}`, or a record of exactly `type` and
+ * `id` strings, which a schema may declare as an entity reference. Treating the second as a
+ * reference when it is only a record loads one entity too many, which changes no decision.
+ */
+export function entityReferenceOf(value: unknown): EntityUid | null {
+  if (!isRecord(value)) return null;
+  const inner = isRecord(value.__entity) ? value.__entity : value;
+  if (inner !== value && Object.keys(value).length !== 1) return null;
+  const keys = Object.keys(inner);
+  if (keys.length !== 2 || typeof inner.type !== 'string' || typeof inner.id !== 'string') return null;
+  return { type: inner.type, id: inner.id };
+}
+
+/** What a walk over values found: references, the longest string, and the deepest nesting. */
+export interface ValueScan {
+  references: EntityUid[];
+  longestString: number;
+  depth: number;
+}
+
+/** Scan values (iteratively) for entity references, string lengths and nesting depth. */
+export function scanValues(values: Iterable<CedarValue | undefined>, into: ValueScan = { references: [], longestString: 0, depth: 0 }): ValueScan {
+  const stack: Array<[unknown, number]> = [];
+  for (const value of values) stack.push([value, 1]);
+  while (stack.length > 0) {
+    const [value, depth] = stack.pop() as [unknown, number];
+    if (typeof value === 'string') {
+      if (value.length > into.longestString) into.longestString = value.length;
+      continue;
     }
-    Object.values(value).forEach((v) => visit(v as CedarValue));
-  };
-  Object.values(entity.attrs).forEach(visit);
-  if (entity.tags) Object.values(entity.tags).forEach(visit);
-  return found;
+    if (typeof value !== 'object' || value === null) continue;
+    if (depth > into.depth) into.depth = depth;
+    const reference = entityReferenceOf(value);
+    if (reference) {
+      into.references.push(reference);
+      continue;
+    }
+    const record = value as Record<string, unknown>;
+    // An extension value (`{__extn: {fn, arg}}`) holds strings, not references.
+    for (const child of Array.isArray(value) ? value : Object.values(record)) stack.push([child, depth + 1]);
+  }
+  return into;
+}
+
+/** Every uid an entity points at: parents and references inside attributes and tags. */
+export function referencedUids(entity: Entity): EntityUid[] {
+  const scan = scanValues([...Object.values(entity.attrs), ...Object.values(entity.tags ?? {})]);
+  return [...entity.parents, ...scan.references];
+}
+
+/** Refuse values nested deeper than MAX_VALUE_DEPTH (cedar-wasm parses them by recursion). */
+export function assertValueDepth(depth: number, what: string): void {
+  if (depth > MAX_VALUE_DEPTH) throw limit(`${what} nests values ${depth} levels deep; at most ${MAX_VALUE_DEPTH} are allowed (MAX_VALUE_DEPTH)`);
+}
+
+/**
+ * Count (entity, ancestor) pairs of the slice's transitive closure, stopping as soon as the
+ * count passes `max`. Ancestors include parents that are not in the slice, as Cedar counts them.
+ */
+function countAncestorPairs(entities: readonly Entity[], max: number): number {
+  const byKey = new Map(entities.map((e) => [formatEntityUid(e.uid), e]));
+  const ancestors = new Map<string, Set<string>>();
+  let total = 0;
+  for (const entity of entities) {
+    const root = formatEntityUid(entity.uid);
+    if (ancestors.has(root)) continue;
+    // Iterative post-order over the parent graph (it may be deep, or even cyclic).
+    const stack: Array<{ key: string; expanded: boolean }> = [{ key: root, expanded: false }];
+    const onPath = new Set<string>();
+    while (stack.length > 0) {
+      const top = stack[stack.length - 1] as { key: string; expanded: boolean };
+      if (ancestors.has(top.key)) {
+        stack.pop();
+        continue;
+      }
+      const node = byKey.get(top.key);
+      const parents = (node?.parents ?? []).map(formatEntityUid);
+      if (!top.expanded) {
+        top.expanded = true;
+        onPath.add(top.key);
+        for (const parent of parents) if (!ancestors.has(parent) && !onPath.has(parent) && byKey.has(parent)) stack.push({ key: parent, expanded: false });
+        continue;
+      }
+      stack.pop();
+      onPath.delete(top.key);
+      const set = new Set<string>();
+      for (const parent of parents) {
+        set.add(parent);
+        for (const above of ancestors.get(parent) ?? []) set.add(above);
+      }
+      set.delete(top.key);
+      ancestors.set(top.key, set);
+      if (byKey.has(top.key)) {
+        total += set.size;
+        if (total > max) return total;
+      }
+    }
+  }
+  return total;
 }
 
 /**
  * The walk, one frontier at a time, as a generator: it yields the uids it wants next and is
  * resumed with the entities found among them. The sync and async drivers below share it.
  */
-function* walk(roots: readonly EntityUid[], limits: SliceLimits): Generator<EntityUid[], Entity[], Entity[]> {
-  const max = limits.maxEntities ?? 2000;
+function* walk(roots: readonly EntityUid[], limits: SliceLimits): Generator<EntityUid[], Slice, Entity[]> {
+  const maxEntities = limits.maxEntities ?? MAX_SLICE_ENTITIES;
+  const maxPairs = limits.maxAncestorPairs ?? MAX_ANCESTOR_PAIRS;
+  const maxLookups = maxEntities * MAX_LOOKUPS_PER_ENTITY;
+  const skip = limits.skipTypes;
   const seen = new Set<string>();
-  const result: Entity[] = [];
-  let frontier = roots.filter((uid) => {
+  const entities: Entity[] = [];
+  const scan: ValueScan = { references: [], longestString: 0, depth: 0 };
+  const admit = (uid: EntityUid, into: EntityUid[]) => {
+    if (skip?.has(uid.type)) return;
     const key = formatEntityUid(uid);
-    return seen.has(key) ? false : (seen.add(key), true);
-  });
-  while (frontier.length > 0 && result.length < max) {
+    if (seen.has(key)) return;
+    seen.add(key);
+    into.push(uid);
+  };
+  let frontier: EntityUid[] = [];
+  for (const uid of roots) admit(uid, frontier);
+  while (frontier.length > 0) {
+    if (seen.size > maxLookups) throw limit(`the decision refers to more than ${maxLookups} entities (${MAX_LOOKUPS_PER_ENTITY} × MAX_SLICE_ENTITIES)`);
     const found: Entity[] = yield frontier;
     frontier = [];
     for (const entity of found) {
-      if (result.length >= max) break;
-      result.push(entity);
-      for (const uid of referencedUids(entity)) {
-        const key = formatEntityUid(uid);
-        if (!seen.has(key)) {
-          seen.add(key);
-          frontier.push(uid);
-        }
-      }
+      entities.push(entity);
+      if (entities.length > maxEntities) throw limit(`the decision needs more than ${maxEntities} entities (MAX_SLICE_ENTITIES); it is refused rather than decided on part of them`);
+      scan.references = [];
+      scanValues([...Object.values(entity.attrs), ...Object.values(entity.tags ?? {})], scan);
+      assertValueDepth(scan.depth, `entity ${formatEntityUid(entity.uid)}`);
+      for (const uid of entity.parents) admit(uid, frontier);
+      for (const uid of scan.references) admit(uid, frontier);
     }
   }
-  return result;
+  const pairs = countAncestorPairs(entities, maxPairs);
+  if (pairs > maxPairs) throw limit(`the entities of this decision have more than ${maxPairs} (entity, ancestor) pairs (MAX_ANCESTOR_PAIRS): the hierarchy is too deep or too wide to decide in time`);
+  return { entities, longestString: scan.longestString };
 }
 
 /** Slice from a store reached asynchronously (the server's entity repository or cache). */
-export async function sliceEntities(roots: readonly EntityUid[], fetchMany: (uids: EntityUid[]) => Promise<Entity[]>, limits: SliceLimits = {}): Promise<Entity[]> {
+export async function sliceEntities(roots: readonly EntityUid[], fetchMany: (uids: EntityUid[]) => Promise<Entity[]> | Entity[], limits: SliceLimits = {}): Promise<Slice> {
   const steps = walk(roots, limits);
   let step = steps.next([]);
   while (!step.done) step = steps.next(await fetchMany(step.value));
-  return step.value;
-}
-
-/** Slice from entities reached synchronously (held in memory). */
-export function sliceEntitiesSync(roots: readonly EntityUid[], fetchMany: (uids: EntityUid[]) => Entity[], limits: SliceLimits = {}): Entity[] {
-  const steps = walk(roots, limits);
-  let step = steps.next([]);
-  while (!step.done) step = steps.next(fetchMany(step.value));
   return step.value;
 }

@@ -1,36 +1,41 @@
 /** Decisions in memory from one content and entity set: `verity policy test` and embedded use. */
 import type { Engine, PreparedPolicySet } from './engine.js';
-import type { Entity, EngineResult, PolicyStoreContent, TenantSettings } from './types.js';
-import { mapEvaluationRequest, type AuthzenEvaluationRequest } from './authzen.js';
+import type { DecisionRecord, Entity, PolicyStoreContent, TenantSettings } from './types.js';
+import type { AuthzenEvaluationRequest } from './authzen.js';
 import { formatEntityUid } from './entity-uid.js';
-import { sliceEntitiesSync } from './entity-slice.js';
-import { resolveWithRequestEntities } from './request-entities.js';
 import { hashPolicyContent } from './policy-content.js';
+import { createDecisionPipeline } from './decision-pipeline.js';
+import { assertNoDuplicateEntities } from './request-entities.js';
 
 export interface LocalDeciderOptions {
   engine: Engine;
   content: PolicyStoreContent;
   entities: readonly Entity[];
   settings?: TenantSettings;
+  /** The tenant the records name (default `local`). */
+  tenant?: string;
 }
 
 export interface LocalDecider {
   readonly prepared: PreparedPolicySet;
-  /** Decide one AuthZEN request with the same mapping the server uses. */
-  evaluate(request: AuthzenEvaluationRequest): EngineResult;
+  /** Decide one AuthZEN request through the same pipeline the PDP uses. */
+  evaluate(request: AuthzenEvaluationRequest): Promise<DecisionRecord>;
 }
 
-export function createLocalDecider(options: LocalDeciderOptions): LocalDecider {
+/**
+ * Prepare `content` and decide requests against it and `entities`, exactly as the PDP would
+ * with the same store. Rejects like {@link Engine.prepare} when the content does not prepare.
+ */
+export async function createLocalDecider(options: LocalDeciderOptions): Promise<LocalDecider> {
   const { engine, content, settings = {} } = options;
-  const prepared = engine.prepare(`local:${hashPolicyContent(content)}`, content);
+  assertNoDuplicateEntities(options.entities, 'the entities');
+  const prepared = await engine.prepare(`local@0#${hashPolicyContent(content).slice(0, 16)}`, content);
   const byUid = new Map(options.entities.map((e) => [formatEntityUid(e.uid), e]));
+  const lookup = (uids: Entity['uid'][]) => uids.flatMap((uid) => byUid.get(formatEntityUid(uid)) ?? []);
+  const pipeline = createDecisionPipeline({ engine });
+  const view = { tenant: options.tenant ?? 'local', version: 0, settings, prepared };
   return {
     prepared,
-    evaluate(request) {
-      const mapped = mapEvaluationRequest(request, settings);
-      const fetch = resolveWithRequestEntities({ overlays: mapped.overlays, provided: [] }, (uids) => uids.flatMap((uid) => byUid.get(formatEntityUid(uid)) ?? []));
-      const { principal, action, resource } = mapped.cedar;
-      return engine.authorize(prepared, mapped.cedar, sliceEntitiesSync([principal, action, resource], fetch));
-    },
+    evaluate: (request) => pipeline.decide(view, { kind: 'authzen', request }, lookup, { requestId: null, tier: null }),
   };
 }

@@ -1,14 +1,15 @@
-import { describe, expect, it } from 'vitest';
-import { createCedarEngine } from './cedar-engine.js';
+import { afterAll, describe, expect, it } from 'vitest';
+import { createCedarEngine } from './cedar/cedar-engine.js';
 import { buildPolicyStoreContent, diffPolicyContents, hashPolicyContent } from './policy-content.js';
 import { isVerityError, type VerityError } from './errors.js';
 
 const engine = createCedarEngine();
+afterAll(() => engine.close());
 const schema = `entity User { dept: String }; entity Doc { owner: User }; action read appliesTo { principal: User, resource: Doc };`;
 
-function failure(fn: () => unknown): VerityError {
+async function failure(fn: () => Promise<unknown>): Promise<VerityError> {
   try {
-    fn();
+    await fn();
   } catch (error) {
     if (isVerityError(error)) return error;
     throw error;
@@ -17,8 +18,8 @@ function failure(fn: () => unknown): VerityError {
 }
 
 describe('buildPolicyStoreContent', () => {
-  it('names policies by @id or by file and position, and keeps templates apart', () => {
-    const content = buildPolicyStoreContent(engine, {
+  it('names policies by @id or by file and position, and keeps templates apart', async () => {
+    const content = await buildPolicyStoreContent(engine, {
       files: {
         'docs.cedar': `@id("owner-reads") permit(principal, action == Action::"read", resource) when { resource.owner == principal };\npermit(principal == ?principal, action, resource);\nforbid(principal, action, resource) when { principal.dept == "x" };`,
       },
@@ -30,14 +31,14 @@ describe('buildPolicyStoreContent', () => {
     expect(content.validationMode).toBe('strict');
   });
 
-  it('rejects a parse error with a file position', () => {
-    const error = failure(() => buildPolicyStoreContent(engine, { files: { 'a.cedar': 'permit(principal, action, resource)\nwhen { principal.x == };' } }));
+  it('rejects a parse error with a file position', async () => {
+    const error = await failure(() => buildPolicyStoreContent(engine, { files: { 'a.cedar': 'permit(principal, action, resource)\nwhen { principal.x == };' } }));
     expect(error.code).toBe('ERR_POLICY_PARSE');
     expect(error.diagnostics?.[0]?.positions?.[0]).toMatchObject({ source: 'a.cedar', line: 2 });
   });
 
-  it('rejects a schema violation in strict mode, naming the policy and its line in the file', () => {
-    const error = failure(() =>
+  it('rejects a schema violation in strict mode, naming the policy and its line in the file', async () => {
+    const error = await failure(() =>
       buildPolicyStoreContent(engine, { files: { 'a.cedar': `permit(principal, action, resource);\n@id("bad")\npermit(principal, action == Action::"read", resource) when { principal.age > 3 };` }, schema }),
     );
     expect(error.code).toBe('ERR_POLICY_VALIDATION');
@@ -45,22 +46,22 @@ describe('buildPolicyStoreContent', () => {
     expect(error.diagnostics?.[0]?.positions?.[0]).toMatchObject({ source: 'a.cedar', line: 3 });
   });
 
-  it('accepts the same policy with validation off', () => {
-    const content = buildPolicyStoreContent(engine, { files: { 'a.cedar': `permit(principal, action, resource) when { principal.age > 3 };` }, schema, validationMode: 'off' });
+  it('accepts the same policy with validation off', async () => {
+    const content = await buildPolicyStoreContent(engine, { files: { 'a.cedar': `permit(principal, action, resource) when { principal.age > 3 };` }, schema, validationMode: 'off' });
     expect(content.validationMode).toBe('off');
   });
 
-  it('rejects a broken schema, duplicate ids and links to unknown templates', () => {
-    expect(failure(() => buildPolicyStoreContent(engine, { files: {}, schema: 'entity User {' })).code).toBe('ERR_POLICY_SCHEMA_PARSE');
-    expect(failure(() => buildPolicyStoreContent(engine, { files: { 'a.cedar': '@id("x") permit(principal, action, resource);', 'b.cedar': '@id("x") forbid(principal, action, resource);' } })).code).toBe('ERR_POLICY_PARSE');
-    expect(failure(() => buildPolicyStoreContent(engine, { files: {}, links: [{ id: 'l', templateId: 'nope', values: {} }] })).code).toBe('ERR_POLICY_TEMPLATE_LINK');
+  it('rejects a broken schema, duplicate ids and links to unknown templates', async () => {
+    expect((await failure(() => buildPolicyStoreContent(engine, { files: {}, schema: 'entity User {' }))).code).toBe('ERR_POLICY_SCHEMA_PARSE');
+    expect((await failure(() => buildPolicyStoreContent(engine, { files: { 'a.cedar': '@id("x") permit(principal, action, resource);', 'b.cedar': '@id("x") forbid(principal, action, resource);' } }))).code).toBe('ERR_POLICY_PARSE');
+    expect((await failure(() => buildPolicyStoreContent(engine, { files: {}, links: [{ id: 'l', templateId: 'nope', values: {} }] }))).code).toBe('ERR_POLICY_TEMPLATE_LINK');
   });
 });
 
 describe('hash and diff', () => {
-  it('hashes equal contents equally and reports changes by id', () => {
-    const a = buildPolicyStoreContent(engine, { files: { 'p.cedar': '@id("a") permit(principal, action, resource);\n@id("b") forbid(principal, action, resource) when { context.x };' } });
-    const b = buildPolicyStoreContent(engine, { files: { 'p.cedar': '@id("a") permit(principal, action, resource) when { true };\n@id("c") permit(principal, action, resource);' } });
+  it('hashes equal contents equally and reports changes by id', async () => {
+    const a = await buildPolicyStoreContent(engine, { files: { 'p.cedar': '@id("a") permit(principal, action, resource);\n@id("b") forbid(principal, action, resource) when { context.x };' } });
+    const b = await buildPolicyStoreContent(engine, { files: { 'p.cedar': '@id("a") permit(principal, action, resource) when { true };\n@id("c") permit(principal, action, resource);' } });
     expect(hashPolicyContent(a)).toBe(hashPolicyContent(structuredClone(a)));
     expect(hashPolicyContent(a)).not.toBe(hashPolicyContent(b));
     expect(diffPolicyContents(a, b).policies).toEqual({ added: ['c'], removed: ['b'], changed: ['a'] });

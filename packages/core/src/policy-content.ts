@@ -4,6 +4,7 @@ import type { Engine } from './engine.js';
 import type { PolicyStoreContent, TemplateLink, ValidationMode } from './types.js';
 import { hashCanonical } from './canonical-json.js';
 import { positionIn } from './source-position.js';
+import { analyzePolicySet, assertWithinPolicyLimits, type CedarPolicyJson } from './policy-analysis.js';
 
 export interface PolicyFilesInput {
   /** Policy files by name (e.g. `todo.cedar`), each holding any number of policies and templates. */
@@ -18,18 +19,20 @@ const ID_PATTERN = /^[A-Za-z0-9_.:@/-]{1,128}$/;
 
 /**
  * Split the files into policies and templates with stable ids (the `@id` annotation, else
- * `<file stem>.<n>`), check the whole content with the engine, and return it. Throws
- * VerityError (ERR_POLICY_PARSE, ERR_POLICY_SCHEMA_PARSE, ERR_POLICY_VALIDATION,
- * ERR_POLICY_TEMPLATE_LINK) with Cedar's diagnostics; positions point into the files.
+ * `<file stem>.<n>`), check the structural limits on Cedar's parsed form (docs/security.md),
+ * check the whole content with the engine, and return it. Rejects with VerityError
+ * (ERR_POLICY_PARSE, ERR_POLICY_TOO_COMPLEX, ERR_POLICY_SCHEMA_PARSE, ERR_POLICY_VALIDATION,
+ * ERR_POLICY_TEMPLATE_LINK) with diagnostics whose positions point into the files.
  */
-export function buildPolicyStoreContent(engine: Engine, input: PolicyFilesInput): PolicyStoreContent {
+export async function buildPolicyStoreContent(engine: Engine, input: PolicyFilesInput): Promise<PolicyStoreContent> {
   const policies: Record<string, string> = {};
   const templates: Record<string, string> = {};
-  const origin = new Map<string, { file: string; offset: number; fileText: string }>();
+  const origin = new Map<string, { file: string; offset: number; fileText: string; length: number }>();
+  const parsed = new Map<string, CedarPolicyJson>();
   const duplicates: Diagnostic[] = [];
   for (const [file, fileText] of Object.entries(input.files).sort(([a], [b]) => a.localeCompare(b))) {
     const stem = file.replace(/\.cedar$/, '');
-    engine.splitPolicyText(fileText, file).forEach((part, index) => {
+    (await engine.splitPolicyText(fileText, file)).forEach((part, index) => {
       const id = part.annotatedId ?? `${stem}.${index}`;
       const offset = part.offset;
       if (!ID_PATTERN.test(id)) {
@@ -37,11 +40,19 @@ export function buildPolicyStoreContent(engine: Engine, input: PolicyFilesInput)
       } else if (origin.has(id)) {
         duplicates.push({ message: `policy id "${id}" is used twice`, policyId: id, positions: [positionIn(fileText, offset, offset + part.text.length, { source: file })] });
       }
-      origin.set(id, { file, offset, fileText });
+      origin.set(id, { file, offset, fileText, length: part.text.length });
+      parsed.set(id, part.json);
       (part.kind === 'policy' ? policies : templates)[id] = part.text;
     });
   }
   if (duplicates.length > 0) throw new VerityError('ERR_POLICY_PARSE', 'policy ids must be unique and well formed', { diagnostics: duplicates });
+  assertWithinPolicyLimits(analyzePolicySet(parsed).problems, (problem) => {
+    const from = origin.get(problem.policyId);
+    const diagnostic: Diagnostic = { message: problem.message };
+    if (problem.policyId) diagnostic.policyId = problem.policyId;
+    if (from) diagnostic.positions = [positionIn(from.fileText, from.offset, from.offset + from.length, { source: from.file })];
+    return diagnostic;
+  });
 
   const links = input.links ?? [];
   const linkProblems = checkLinks(links, templates, policies);
@@ -55,7 +66,7 @@ export function buildPolicyStoreContent(engine: Engine, input: PolicyFilesInput)
   };
   if (input.schema !== undefined) content.schema = input.schema;
 
-  const { errors } = engine.check(content);
+  const { errors } = await engine.check(content);
   if (errors.length > 0) {
     // Re-anchor positions from the policy's own text to its file.
     for (const diagnostic of errors) {

@@ -1,8 +1,9 @@
 /**
- * Structural limits on Cedar text, checked lexically before Cedar sees it. cedar-wasm recurses
- * on nesting: about 150 nested brackets overflow its stack while parsing, a few hundred chained
- * operators while evaluating, and a trap there can leave the Wasm instance unusable for every
- * tenant. So text past these limits is rejected as a parse error before any Cedar call.
+ * The parser's guard: limits on Cedar text, checked lexically before Cedar sees it. cedar-wasm's
+ * parser recurses on nesting (about 150 nested brackets overflow its stack, and a trap can
+ * leave the instance unusable), so text past these limits never reaches it. The structural
+ * limits that matter for evaluation are checked afterwards on Cedar's own parsed form
+ * (policy-analysis.ts).
  */
 import { VerityError, type Diagnostic } from './errors.js';
 import { positionIn } from './source-position.js';
@@ -19,7 +20,7 @@ const WORD_OPERATORS = new Set(['in', 'has', 'like', 'is', 'if']);
 /** Problems with `text` against the limits above (empty when it is within them). */
 export function policyTextProblems(text: string, source: string, options: { countOperators?: boolean } = {}): Diagnostic[] {
   const countOperators = options.countOperators ?? true;
-  if (text.length > MAX_TEXT_LENGTH) return [{ message: `${source} is longer than ${MAX_TEXT_LENGTH} characters` }];
+  if (text.length > MAX_TEXT_LENGTH) return [{ message: `${source} is longer than ${MAX_TEXT_LENGTH} characters (MAX_TEXT_LENGTH)` }];
   const problems: Diagnostic[] = [];
   let depth = 0;
   let operators = 0;
@@ -33,7 +34,7 @@ export function policyTextProblems(text: string, source: string, options: { coun
     } else if (ch === '/' && text[i + 1] === '/') {
       while (i < text.length && text[i] !== '\n') i++;
     } else if (ch === '(' || ch === '[' || ch === '{') {
-      if (++depth > MAX_BRACKET_DEPTH) report(`brackets nest deeper than ${MAX_BRACKET_DEPTH} levels`, i);
+      if (++depth > MAX_BRACKET_DEPTH) report(`brackets nest deeper than ${MAX_BRACKET_DEPTH} levels (MAX_BRACKET_DEPTH)`, i);
     } else if (ch === ')' || ch === ']' || ch === '}') {
       depth = Math.max(0, depth - 1);
     } else if (ch === ';' && depth === 0) {
@@ -45,12 +46,12 @@ export function policyTextProblems(text: string, source: string, options: { coun
       // Two-character operators (==, !=, <=, >=, &&, ||) count once.
       const next = text[i + 1];
       if ((next === '=' && '=!<>'.includes(ch)) || (next === ch && (ch === '&' || ch === '|'))) i++;
-      if (++operators > MAX_OPERATORS_PER_POLICY) report(`one policy uses more than ${MAX_OPERATORS_PER_POLICY} operators`, statementStart);
+      if (++operators > MAX_OPERATORS_PER_POLICY) report(`one policy uses more than ${MAX_OPERATORS_PER_POLICY} operators (MAX_OPERATORS_PER_POLICY): split it into several policies`, statementStart);
     } else if (/[A-Za-z_]/.test(ch) && (i === 0 || !/[\w]/.test(text[i - 1] as string))) {
       let end = i;
       while (end < text.length && /\w/.test(text[end] as string)) end++;
       if (WORD_OPERATORS.has(text.slice(i, end)) && ++operators > MAX_OPERATORS_PER_POLICY) {
-        report(`one policy uses more than ${MAX_OPERATORS_PER_POLICY} operators`, statementStart);
+        report(`one policy uses more than ${MAX_OPERATORS_PER_POLICY} operators (MAX_OPERATORS_PER_POLICY): split it into several policies`, statementStart);
       }
       i = end - 1;
     }
@@ -58,11 +59,11 @@ export function policyTextProblems(text: string, source: string, options: { coun
   return problems;
 }
 
-/** Throw ERR_POLICY_PARSE (or ERR_POLICY_SCHEMA_PARSE) when `text` is past the limits. */
+/** Throw ERR_POLICY_TOO_COMPLEX, naming the limit, when `text` is past the limits. */
 export function assertPolicyTextWithinLimits(text: string, source: string, kind: 'policy' | 'schema' = 'policy'): void {
   // Schemas have no expressions (and `Set<…>` is not an operator): only nesting is limited.
   const problems = policyTextProblems(text, source, { countOperators: kind === 'policy' });
   if (problems.length > 0) {
-    throw new VerityError(kind === 'schema' ? 'ERR_POLICY_SCHEMA_PARSE' : 'ERR_POLICY_PARSE', `${source} is too complex for the engine`, { diagnostics: problems });
+    throw new VerityError('ERR_POLICY_TOO_COMPLEX', `${source}: ${(problems[0] as Diagnostic).message}`, { diagnostics: problems });
   }
 }

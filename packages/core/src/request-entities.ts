@@ -1,52 +1,77 @@
 /**
- * Request-time entities: AuthZEN `properties` overlay stored attributes, and entities sent
- * with a Cedar-native request replace stored ones of the same uid.
+ * Request-time entities and what they may change. A request may describe its own principal and
+ * resource (AuthZEN `properties`, or the Cedar-native `entities` naming them): their attributes
+ * and tags win over the stored ones and their parents are added. It may add entities the
+ * tenant's store does not hold. It can never rewrite another stored entity, nor the principal
+ * a verified token proved.
  */
+import { VerityError } from './errors.js';
 import type { CedarValue, Entity, EntityUid } from './types.js';
 import { formatEntityUid } from './entity-uid.js';
 
+/** What the request says about one entity, laid over the stored one. */
+export interface EntityOverlay {
+  uid: EntityUid;
+  attrs: Record<string, CedarValue>;
+  /** Added to the stored parents (a verified token's groups, a Cedar-native entity's parents). */
+  parents?: readonly EntityUid[];
+  tags?: Record<string, CedarValue>;
+}
+
 export interface RequestEntities {
-  /**
-   * Attributes to lay over the stored entity (or to make one from, if none is stored), and
-   * parents to add to the stored ones (a verified token's groups).
-   */
-  overlays: ReadonlyArray<{ uid: EntityUid; attrs: Record<string, CedarValue>; parents?: readonly EntityUid[] }>;
-  /** Whole entities sent with the request; they win over stored ones. */
+  /** Descriptions of the request's principal and resource (and a token's principal). */
+  overlays: readonly EntityOverlay[];
+  /** Entities sent with the request that the store must not already hold. */
   provided: readonly Entity[];
 }
 
-/**
- * Wrap a store lookup so that request-time entities take part in the entity slice: provided
- * entities shadow stored ones and are never looked up; overlays merge per attribute.
- */
-export function resolveWithRequestEntities<R extends Entity[] | Promise<Entity[]>>(
-  request: RequestEntities,
-  lookup: (uids: EntityUid[]) => R,
-): (uids: EntityUid[]) => R {
-  if (request.overlays.length === 0 && request.provided.length === 0) return lookup;
-  const provided = new Map(request.provided.map((e) => [formatEntityUid(e.uid), e]));
-  const overlays = new Map<string, { attrs: Record<string, CedarValue>; parents: EntityUid[] }>();
-  for (const o of request.overlays) {
-    const key = formatEntityUid(o.uid);
-    const previous = overlays.get(key);
-    overlays.set(key, { attrs: { ...previous?.attrs, ...o.attrs }, parents: [...(previous?.parents ?? []), ...(o.parents ?? [])] });
+function merge(base: Entity | undefined, uid: EntityUid, overlay: EntityOverlay): Entity {
+  const parents = [...(base?.parents ?? [])];
+  const keys = new Set(parents.map(formatEntityUid));
+  for (const parent of overlay.parents ?? []) {
+    const key = formatEntityUid(parent);
+    if (!keys.has(key)) {
+      keys.add(key);
+      parents.push(parent);
+    }
   }
-  const combine = (uids: EntityUid[], stored: Entity[]): Entity[] => {
+  const entity: Entity = { uid, attrs: { ...base?.attrs, ...overlay.attrs }, parents };
+  const tags = base?.tags || overlay.tags ? { ...base?.tags, ...overlay.tags } : undefined;
+  if (tags !== undefined) entity.tags = tags;
+  return entity;
+}
+
+/**
+ * Wrap a store lookup so that request-time entities take part in the entity slice. Throws
+ * ERR_DECISION_INVALID_REQUEST when a provided entity is one the store holds (the request may
+ * not rewrite what the tenant stored).
+ */
+export function resolveWithRequestEntities(request: RequestEntities, lookup: (uids: EntityUid[]) => Promise<Entity[]> | Entity[]): (uids: EntityUid[]) => Promise<Entity[]> {
+  const provided = new Map(request.provided.map((e) => [formatEntityUid(e.uid), e]));
+  const overlays = new Map(request.overlays.map((o) => [formatEntityUid(o.uid), o]));
+  return async (uids) => {
+    const stored = uids.length === 0 ? [] : await lookup(uids);
     const byKey = new Map(stored.map((e) => [formatEntityUid(e.uid), e]));
     return uids.flatMap((uid) => {
       const key = formatEntityUid(uid);
-      const base = provided.get(key) ?? byKey.get(key);
+      const base = byKey.get(key);
+      const given = provided.get(key);
+      if (given && base) {
+        throw new VerityError('ERR_DECISION_INVALID_REQUEST', `the request describes ${key.slice(0, 200)}, which the tenant's entity store holds: a request may describe only its principal and resource, and entities the store does not hold`);
+      }
       const overlay = overlays.get(key);
-      if (overlay === undefined) return base ?? [];
-      if (!base) return { uid, attrs: overlay.attrs, parents: overlay.parents };
-      const parents = [...base.parents];
-      for (const parent of overlay.parents) if (!parents.some((p) => p.type === parent.type && p.id === parent.id)) parents.push(parent);
-      return { ...base, attrs: { ...base.attrs, ...overlay.attrs }, parents };
+      if (overlay) return merge(base, uid, overlay);
+      return given ?? base ?? [];
     });
   };
-  return ((uids: EntityUid[]) => {
-    const toFetch = uids.filter((uid) => !provided.has(formatEntityUid(uid)));
-    const stored = toFetch.length === 0 ? [] : lookup(toFetch);
-    return stored instanceof Promise ? stored.then((found) => combine(uids, found)) : combine(uids, stored);
-  }) as (uids: EntityUid[]) => R;
+}
+
+/** Refuse a list that names one entity twice (Cedar refuses it too: which one would count?). */
+export function assertNoDuplicateEntities(entities: readonly Entity[], what: string): void {
+  const seen = new Set<string>();
+  for (const entity of entities) {
+    const key = formatEntityUid(entity.uid);
+    if (seen.has(key)) throw new VerityError('ERR_DECISION_DUPLICATE_ENTITY', `${what} names ${key.slice(0, 200)} more than once`);
+    seen.add(key);
+  }
 }

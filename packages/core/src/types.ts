@@ -12,6 +12,8 @@ export type CedarValue =
   | { __extn: { fn: string; arg: CedarValue } | { fn: string; args: CedarValue[] } }
   | boolean
   | number
+  /** A Long beyond ±2^53, kept exact (JSON numbers are parsed to bigint there). */
+  | bigint
   | string
   | CedarValue[]
   | { [key: string]: CedarValue }
@@ -89,6 +91,12 @@ export interface TenantSettings {
    * matched template is the resource id of the decision. At most 500.
    */
   gatewayRoutes?: string[];
+  /**
+   * Validate every decision request against the tenant's schema (Cedar's request validation:
+   * principal, resource and context types must match the action's `appliesTo`). Off by
+   * default; without a schema it has no effect.
+   */
+  validateRequests?: boolean;
 }
 
 /** A Cedar authorization request, as the engine sees it. */

@@ -4,37 +4,32 @@
  * slice and engine. Built once per bundle; the engine keeps one prepared set per version.
  */
 import {
+  createDecisionPipeline,
   formatEntityUid,
   isVerityError,
-  mapEvaluationRequest,
   parseEvaluationRequest,
-  resolveWithRequestEntities,
-  sliceEntitiesSync,
-  VerityError,
-  type CedarValue,
-  type EngineResult,
+  type DecisionMeta,
+  type DecisionRecord,
   type Engine,
   type Entity,
-  type PreparedPolicySet,
+  type PolicyView,
+  type VerifiedPrincipal,
 } from '@verity/core';
-import { createRevocationList, parseIdentitySource, type IdentitySource, type PolicyBundle, type TokenVerifier } from '@verity/identity';
+import { createRevocationList, parseIdentitySource, stsIdentitySource, type IdentitySource, type PolicyBundle, type TokenVerifier } from '@verity/identity';
 import { EnforceError } from './errors.js';
 import type { DecisionRequest } from './types.js';
-
-/** What a verified token adds, as the PDP's decision service takes it. */
-export interface TokenPrincipal {
-  principal: Entity;
-  context: Record<string, CedarValue>;
-}
 
 export interface BundleDecider {
   readonly bundle: PolicyBundle;
   /** Identity sources that did not parse (never used; tokens from them are refused). */
   readonly skippedSources: string[];
   /** The token's principal, or the `ERR_TOKEN_*` code it was refused with. Rejects only when it cannot tell. */
-  authenticate(token: string, audience: string | undefined): Promise<TokenPrincipal | { code: string }>;
-  /** Decide, given the principal a token proved (if any). Throws an EnforceError for a request the PDP would refuse. */
-  evaluate(request: DecisionRequest, verified?: TokenPrincipal): EngineResult & { principal: Entity['uid']; action: Entity['uid']; resource: Entity['uid'] };
+  authenticate(token: string, audience: string | undefined): Promise<VerifiedPrincipal | { code: string }>;
+  /**
+   * Decide through core's decision pipeline, given the principal a token proved (if any), and
+   * return the record to audit. Rejects with an EnforceError for a request the PDP would refuse.
+   */
+  decide(request: DecisionRequest, verified: VerifiedPrincipal | undefined, meta: DecisionMeta): Promise<DecisionRecord>;
 }
 
 export interface BundleDeciderOptions {
@@ -60,35 +55,19 @@ function asEnforceError(error: unknown): EnforceError {
   return new EnforceError('ERR_ENFORCE_PDP_FAILED', 'the local decision failed', { cause: error });
 }
 
-/**
- * The tenant token service's own source, as the PDP builds it (`verity-sts`): it is not in the
- * bundle. The PDP accepts the audiences of the tenant's STS clients, which a PEP cannot see, so
- * here it is the audience this PEP is (or the issuer, as the PDP does when there are none).
- */
-function stsSource(bundle: PolicyBundle, issuer: string, audience: string | undefined): IdentitySource {
-  return Object.freeze({
-    id: 'verity-sts',
-    tenant: bundle.tenant,
-    issuer,
-    keys: { kind: 'jwks', jwksUri: `${issuer}/.well-known/jwks.json` },
-    audiences: [audience ?? issuer],
-    algorithms: ['ES256'],
-    clockToleranceSec: 30,
-    claims: { principalType: bundle.settings.stsPrincipalType ?? 'User', idClaim: 'sub', groupType: 'Group', attributes: {}, context: { scopes: 'scope' } },
-  } satisfies IdentitySource);
-}
-
-/** Build the decider for one verified bundle. Throws (an EnforceError) if its policies do not prepare. */
-export function createBundleDecider(options: BundleDeciderOptions): BundleDecider {
+/** Build the decider for one verified bundle. Rejects (with an EnforceError) if its policies do not prepare. */
+export async function createBundleDecider(options: BundleDeciderOptions): Promise<BundleDecider> {
   const { engine, bundle, issuer, verifier } = options;
-  const settings = bundle.settings;
-  let prepared: PreparedPolicySet;
+  let view: PolicyView;
   try {
-    prepared = engine.prepare(`bundle:${bundle.tenant}@${bundle.version}#${bundle.hash}`, bundle.content);
+    const prepared = await engine.prepare(`bundle:${bundle.tenant}@${bundle.version}#${bundle.hash}`, bundle.content);
+    view = { tenant: bundle.tenant, version: bundle.version, settings: bundle.settings, prepared };
   } catch (error) {
     throw asEnforceError(error);
   }
+  const pipeline = createDecisionPipeline({ engine, now: options.now });
   const byUid = new Map(bundle.entities.map((entity) => [formatEntityUid(entity.uid), entity]));
+  const lookup = (uids: Entity['uid'][]) => uids.flatMap((uid) => byUid.get(formatEntityUid(uid)) ?? []);
   const revocations = createRevocationList({ now: options.now });
   revocations.load(bundle.revocations);
 
@@ -107,7 +86,10 @@ export function createBundleDecider(options: BundleDeciderOptions): BundleDecide
     const key = audience ?? '';
     let list = withSts.get(key);
     if (list === undefined) {
-      list = [...sources, stsSource(bundle, issuer, audience)];
+      // The PDP accepts the audiences of the tenant's STS clients, which a PEP cannot see: here
+      // it is the audience this PEP is (or the issuer, as the PDP does when there are none).
+      const principalType = bundle.settings.stsPrincipalType;
+      list = [...sources, stsIdentitySource({ tenant: bundle.tenant, issuer, audiences: audience === undefined ? [] : [audience], ...(principalType === undefined ? {} : { principalType }) })];
       withSts.set(key, list);
     }
     return list;
@@ -129,23 +111,11 @@ export function createBundleDecider(options: BundleDeciderOptions): BundleDecide
       }
     },
 
-    evaluate(request, verified) {
+    async decide(request, verified, meta) {
       try {
         const subject = verified ? { type: verified.principal.uid.type, id: verified.principal.uid.id } : request.subject;
-        const parsed = parseEvaluationRequest({ subject, action: { name: request.action }, resource: request.resource, context: request.context });
-        const mapped = mapEvaluationRequest(parsed, settings);
-        const cedar = verified ? { ...mapped.cedar, context: { ...mapped.cedar.context, ...verified.context } } : mapped.cedar;
-        // The token's principal overlays the stored one: stored groups and attributes still count.
-        const overlays = verified ? [...mapped.overlays, { uid: verified.principal.uid, attrs: verified.principal.attrs, parents: verified.principal.parents }] : mapped.overlays;
-        const types = prepared.entityTypes;
-        if (types) {
-          for (const uid of [cedar.principal, cedar.resource]) {
-            if (!types.has(uid.type)) throw new VerityError('ERR_ENTITY_UNKNOWN_TYPE', `entity type "${uid.type}" is not in the tenant's schema`);
-          }
-        }
-        const lookup = resolveWithRequestEntities({ overlays, provided: [] }, (uids) => uids.flatMap((uid) => byUid.get(formatEntityUid(uid)) ?? []));
-        const slice = sliceEntitiesSync([cedar.principal, cedar.action, cedar.resource], lookup);
-        return { ...engine.authorize(prepared, cedar, slice), principal: cedar.principal, action: cedar.action, resource: cedar.resource };
+        const evaluation = parseEvaluationRequest({ subject, action: { name: request.action }, resource: request.resource, context: request.context });
+        return await pipeline.decide(view, { kind: 'authzen', request: evaluation, ...(verified ? { token: verified } : {}) }, lookup, meta);
       } catch (error) {
         throw asEnforceError(error);
       }

@@ -1,6 +1,7 @@
 import { exportJWK, generateKeyPair, SignJWT, type CryptoKey } from 'jose';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { createCedarEngine, createLocalDecider, type DecisionRecord } from '@verity/core';
+import { createLocalDecider, type DecisionRecord } from '@verity/core';
+import { sharedCedarEngine } from '@verity/core/cedar';
 import type { PolicyBundle } from '@verity/identity';
 import { createAuditShipper, type AuditShipper } from './audit-shipper.js';
 import { createEnforcer } from './enforcer.js';
@@ -84,7 +85,7 @@ describe('createLocalDecisionSource', () => {
     const source = start({ follow: false });
     await source.ready;
     expect(source.policyVersion).toBe(3);
-    const reference = createLocalDecider({ engine: createCedarEngine(), content: bundle.content, entities: bundle.entities, settings: bundle.settings });
+    const reference = await createLocalDecider({ engine: sharedCedarEngine(), content: bundle.content, entities: bundle.entities, settings: bundle.settings });
     const cases: Array<[string, string, string]> = [
       ['ann', 'read', 'd1'],
       ['bob', 'read', 'd1'],
@@ -94,7 +95,7 @@ describe('createLocalDecisionSource', () => {
     const ids = new Set<string>();
     for (const [subject, action, resource] of cases) {
       const decision = await source.decide(ask({ subject: { type: 'User', id: subject }, action, resource: { type: 'Doc', id: resource } }));
-      const expected = reference.evaluate({ subject: { type: 'User', id: subject }, action: { name: action }, resource: { type: 'Doc', id: resource } });
+      const expected = await reference.evaluate({ subject: { type: 'User', id: subject }, action: { name: action }, resource: { type: 'Doc', id: resource } });
       expect(decision).toEqual({ decision: expected.decision, decisionId: expect.stringMatching(UUID), policyVersion: 3, reasons: expected.reasons });
       ids.add(decision.decisionId as string);
     }

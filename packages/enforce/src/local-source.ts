@@ -3,16 +3,16 @@
  * policy bundle, kept current from the PDP's change stream, and ships its decisions to the
  * PDP's audit. Without a verified, unexpired bundle it decides nothing (the enforcer fails closed).
  */
-import { randomUUID } from 'node:crypto';
-import { createCedarEngine, type DecisionRecord, type Engine } from '@verity/core';
+import type { Engine, VerifiedPrincipal } from '@verity/core';
+import { sharedCedarEngine } from '@verity/core/cedar';
 import { createTokenVerifier, type PolicyBundle } from '@verity/identity';
 import type { AuditShipper } from './audit-shipper.js';
-import { createBundleDecider, type BundleDecider, type TokenPrincipal } from './bundle-decider.js';
+import { createBundleDecider, type BundleDecider } from './bundle-decider.js';
 import { createBundleLoader } from './bundle-loader.js';
 import { createChangeFollower, type ChangeFollower } from './change-follower.js';
 import { EnforceError } from './errors.js';
 import { checkCommonOptions, positive } from './pdp-request.js';
-import type { Decision, DecisionRequest, DecisionSource } from './types.js';
+import type { Decision, DecisionSource } from './types.js';
 
 export interface LocalDecisionSourceOptions {
   /** The PDP's base URL. */
@@ -31,7 +31,7 @@ export interface LocalDecisionSourceOptions {
   follow?: boolean;
   /** Where decisions go to be audited by the PDP. Without one, local decisions are not audited. */
   shipper?: AuditShipper;
-  /** The engine (one per process is enough); default a new Cedar engine. */
+  /** The engine; default the process's shared Cedar engine (`sharedCedarEngine()`). */
   engine?: Engine;
   /**
    * Reload the bundle this often even without a change (default 300 000 ms): catches changes a
@@ -91,7 +91,7 @@ export function createLocalDecisionSource(options: LocalDecisionSourceOptions): 
   const { tenant, credential, shipper } = options;
   const fetchImpl = options.fetch ?? globalThis.fetch;
   const now = options.now ?? Date.now;
-  const engine = options.engine ?? createCedarEngine();
+  const engine = options.engine ?? sharedCedarEngine();
   const verifier = createTokenVerifier({ now, fetch: fetchImpl });
 
   function report(error: unknown): void {
@@ -112,20 +112,27 @@ export function createLocalDecisionSource(options: LocalDecisionSourceOptions): 
     ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }),
   });
 
-  let decider: BundleDecider | null = null;
+  let decider: { bundle: PolicyBundle; ready: Promise<BundleDecider> } | null = null;
   let closed = false;
   let failures = 0;
   let retryTimer: NodeJS.Timeout | undefined;
 
-  /** The decider for the bundle in use, built once per bundle. */
-  function deciderFor(bundle: PolicyBundle): BundleDecider {
+  /** The decider for the bundle in use, built once per bundle (a failed build is tried again). */
+  function deciderFor(bundle: PolicyBundle): Promise<BundleDecider> {
     if (decider?.bundle !== bundle) {
-      decider = createBundleDecider({ engine, bundle, issuer: loader.issuer, verifier, now });
-      // Verified tokens are cached; the new bundle's sources and revocations must decide again.
-      verifier.purge(() => true);
-      if (decider.skippedSources.length > 0) report(new Error(`identity sources that do not parse were skipped: ${decider.skippedSources.join(', ')}`));
+      const ready = createBundleDecider({ engine, bundle, issuer: loader.issuer, verifier, now }).then((built) => {
+        // Verified tokens are cached; the new bundle's sources and revocations must decide again.
+        verifier.purge(() => true);
+        if (built.skippedSources.length > 0) report(new Error(`identity sources that do not parse were skipped: ${built.skippedSources.join(', ')}`));
+        return built;
+      });
+      const entry = { bundle, ready };
+      decider = entry;
+      ready.catch(() => {
+        if (decider === entry) decider = null;
+      });
     }
-    return decider;
+    return decider.ready;
   }
 
   function scheduleRetry(): void {
@@ -144,11 +151,7 @@ export function createLocalDecisionSource(options: LocalDecisionSourceOptions): 
     try {
       const bundle = await loader.refresh();
       failures = 0;
-      try {
-        deciderFor(bundle);
-      } catch (error) {
-        report(error);
-      }
+      await deciderFor(bundle).catch(report);
     } catch (error) {
       if (loader.current() === null) scheduleRetry();
       throw error;
@@ -185,25 +188,6 @@ export function createLocalDecisionSource(options: LocalDecisionSourceOptions): 
     return deciderFor(bundle);
   }
 
-  function recordOf(request: DecisionRequest, result: ReturnType<BundleDecider['evaluate']>, version: number, started: number): DecisionRecord {
-    return {
-      decisionId: randomUUID(),
-      time: new Date(now()).toISOString(),
-      tenant,
-      requestId: AUDIT_TEXT.test(request.requestId) ? request.requestId : null,
-      tier: AUDIT_TEXT.test(request.tier) ? request.tier : null,
-      principal: result.principal,
-      action: result.action,
-      resource: result.resource,
-      decision: result.decision,
-      reasons: result.reasons,
-      errors: result.errors,
-      policyVersion: version,
-      latencyUs: Math.round((performance.now() - started) * 1000),
-      ...(request.observe ? { observed: true as const } : {}),
-    };
-  }
-
   return {
     ready,
     get policyVersion() {
@@ -211,17 +195,19 @@ export function createLocalDecisionSource(options: LocalDecisionSourceOptions): 
     },
 
     async decide(request) {
-      const started = performance.now();
       if (request.tenant !== tenant) throw new EnforceError('ERR_ENFORCE_PDP_REFUSED', `this local source decides for tenant "${tenant}" only`);
       const active = await currentDecider();
-      let verified: TokenPrincipal | undefined;
+      let verified: VerifiedPrincipal | undefined;
       if (request.token !== undefined) {
         const outcome = await active.authenticate(request.token, request.audience);
         if ('code' in outcome) return unauthenticated(outcome.code);
         verified = outcome;
       }
-      const result = active.evaluate(request, verified);
-      const record = recordOf(request, result, active.bundle.version, started);
+      const record = await active.decide(request, verified, {
+        requestId: AUDIT_TEXT.test(request.requestId) ? request.requestId : null,
+        tier: AUDIT_TEXT.test(request.tier) ? request.tier : null,
+        ...(request.observe ? { observed: true } : {}),
+      });
       shipper?.ship(record);
       return { decision: record.decision, decisionId: record.decisionId, policyVersion: record.policyVersion, reasons: record.reasons };
     },

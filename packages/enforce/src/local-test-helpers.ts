@@ -43,7 +43,10 @@ export async function startFakePdp(bundle: PolicyBundle): Promise<FakePdp> {
         if (pdp.mode !== 'tamper') return json(200, { tenant: pdp.tenant, version: pdp.bundle.version, bundle: token });
         const [header, payload, signature] = token.split('.');
         const claims = JSON.parse(Buffer.from(payload as string, 'base64url').toString('utf8'));
-        claims.bundle.content.policies.backdoor = 'permit(principal, action, resource);';
+        // The bundle travels as JSON text in its claim.
+        const inner = JSON.parse(claims.bundle);
+        inner.content.policies.backdoor = 'permit(principal, action, resource);';
+        claims.bundle = JSON.stringify(inner);
         json(200, { tenant: pdp.tenant, version: pdp.bundle.version, bundle: `${header}.${Buffer.from(JSON.stringify(claims)).toString('base64url')}.${signature}` });
       });
     }

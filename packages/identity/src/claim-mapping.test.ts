@@ -4,6 +4,7 @@ import type { ClaimMapping } from './types.js';
 
 const mapping: ClaimMapping = {
   principalType: 'User',
+  clientPrincipalType: 'Client',
   idClaim: 'sub',
   groupsClaim: 'groups',
   groupType: 'Group',

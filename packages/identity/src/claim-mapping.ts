@@ -99,6 +99,24 @@ function readGroups(claims: Claims, claim: string | undefined): string[] {
   return [...new Set(groups as string[])];
 }
 
+const ENTITY_TYPE = /^[A-Za-z_][A-Za-z0-9_]*(::[A-Za-z_][A-Za-z0-9_]*)*$/;
+
+/**
+ * The principal's Cedar type: the type claim when the source names one and the token has it,
+ * else the client type for a client's own token (`sub` is its `client_id`, RFC 9068 §2.2),
+ * else the user type.
+ */
+export function principalTypeOf(claims: Claims, mapping: ClaimMapping): string {
+  if (mapping.principalTypeClaim !== undefined && claims[mapping.principalTypeClaim] !== undefined) {
+    const type = claims[mapping.principalTypeClaim];
+    if (typeof type !== 'string' || !ENTITY_TYPE.test(type)) throw invalidClaims(`the "${mapping.principalTypeClaim}" claim must be a Cedar entity type`);
+    return type;
+  }
+  const clientId = claims.client_id ?? claims.azp;
+  if (typeof clientId === 'string' && clientId === claims.sub) return mapping.clientPrincipalType;
+  return mapping.principalType;
+}
+
 /**
  * Map verified claims to Cedar following a source's {@link ClaimMapping}. Missing attribute and
  * context claims are left out (Cedar's `has` then answers false). A context entry mapped from
@@ -124,7 +142,7 @@ export function mapClaims(claims: Claims, mapping: ClaimMapping): MappedClaims {
     if (value !== undefined) context[key] = value;
   }
   return {
-    principal: { uid: { type: mapping.principalType, id }, attrs, parents: parents.map((parent) => parent.uid) },
+    principal: { uid: { type: principalTypeOf(claims, mapping), id }, attrs, parents: parents.map((parent) => parent.uid) },
     parents,
     context,
     scopes,

@@ -27,7 +27,7 @@ describe('parseIdentitySource', () => {
       keys: { kind: 'discovery' },
       algorithms: ['RS256', 'ES256', 'EdDSA'],
       clockToleranceSec: 30,
-      claims: { principalType: 'User', idClaim: 'sub', groupType: 'Group', attributes: {}, context: {} },
+      claims: { principalType: 'User', clientPrincipalType: 'Client', idClaim: 'sub', groupType: 'Group', attributes: {}, context: {} },
     });
     expect(Object.isFrozen(source.claims)).toBe(true);
     expect(Object.isFrozen(source.audiences)).toBe(true);

@@ -17,6 +17,8 @@ const DEFAULT_CLOCK_TOLERANCE_SEC = 30;
 const MAX_CLOCK_TOLERANCE_SEC = 300;
 const DEFAULT_ID_CLAIM = 'sub';
 const DEFAULT_GROUP_TYPE = 'Group';
+/** A client's own token is a machine: never a `User` unless a source says so. */
+const DEFAULT_CLIENT_PRINCIPAL_TYPE = 'Client';
 /** Bounds on lists in untrusted config, so one source cannot bloat every verification. */
 const MAX_AUDIENCES = 32;
 const MAX_INLINE_KEYS = 32;
@@ -133,19 +135,23 @@ function parseKeySource(value: unknown): KeySource {
 }
 
 function parseClaimMapping(value: unknown): ClaimMapping {
-  const claims = record(value, 'claims', ['principalType', 'idClaim', 'groupsClaim', 'groupType', 'attributes', 'context']);
+  const claims = record(value, 'claims', ['principalType', 'clientPrincipalType', 'principalTypeClaim', 'idClaim', 'groupsClaim', 'groupType', 'attributes', 'context']);
   const principalType = string(claims.principalType, 'claims.principalType');
   if (!ENTITY_TYPE.test(principalType)) throw invalid('claims.principalType must be a Cedar entity type');
+  const clientPrincipalType = claims.clientPrincipalType === undefined ? DEFAULT_CLIENT_PRINCIPAL_TYPE : string(claims.clientPrincipalType, 'claims.clientPrincipalType');
+  if (!ENTITY_TYPE.test(clientPrincipalType)) throw invalid('claims.clientPrincipalType must be a Cedar entity type');
   const groupType = claims.groupType === undefined ? DEFAULT_GROUP_TYPE : string(claims.groupType, 'claims.groupType');
   if (!ENTITY_TYPE.test(groupType)) throw invalid('claims.groupType must be a Cedar entity type');
   const mapping: ClaimMapping = {
     principalType,
+    clientPrincipalType,
     idClaim: claims.idClaim === undefined ? DEFAULT_ID_CLAIM : string(claims.idClaim, 'claims.idClaim'),
     groupType,
     attributes: stringMap(claims.attributes, 'claims.attributes'),
     context: stringMap(claims.context, 'claims.context'),
   };
   if (claims.groupsClaim !== undefined) mapping.groupsClaim = string(claims.groupsClaim, 'claims.groupsClaim');
+  if (claims.principalTypeClaim !== undefined) mapping.principalTypeClaim = string(claims.principalTypeClaim, 'claims.principalTypeClaim');
   return mapping;
 }
 

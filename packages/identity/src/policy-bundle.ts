@@ -4,7 +4,7 @@
  * token-service key so a PEP can check it came from the PDP and was not altered on the way.
  */
 import { createLocalJWKSet, createRemoteJWKSet, jwtVerify, SignJWT, type JSONWebKeySet } from 'jose';
-import { VerityError, type Entity, type PolicyStoreContent, type TenantSettings } from '@verity/core';
+import { parseJson, stringifyJson, VerityError, type Entity, type PolicyStoreContent, type TenantSettings } from '@verity/core';
 import type { Revocation } from './types.js';
 import type { SigningKeyRing } from './signing-keys.js';
 
@@ -34,11 +34,15 @@ export interface SignBundleOptions {
   now?: () => number;
 }
 
-/** Sign a bundle as a JWT with the tenant's current signing key. */
+/**
+ * Sign a bundle as a JWT with the tenant's current signing key. The bundle travels as JSON text
+ * in the `bundle` claim: a JWT payload is parsed with JSON.parse, which would round the Cedar
+ * integers beyond 2^53 an entity may hold.
+ */
 export async function signBundle(ring: SigningKeyRing, options: SignBundleOptions): Promise<string> {
   const nowSec = Math.floor((options.now ?? Date.now)() / 1000);
   const key = await ring.current();
-  return new SignJWT({ bundle: options.bundle })
+  return new SignJWT({ bundle: stringifyJson(options.bundle) })
     .setProtectedHeader({ alg: key.alg, kid: key.kid, typ: BUNDLE_TYPE })
     .setIssuer(options.issuer)
     .setAudience(BUNDLE_AUDIENCE)
@@ -75,7 +79,12 @@ export async function verifyBundle(token: string, options: VerifyBundleOptions):
   } catch (error) {
     throw new VerityError('ERR_TOKEN_SIGNATURE', 'the policy bundle does not verify', { cause: error });
   }
-  const bundle = payload.bundle as PolicyBundle | undefined;
+  let bundle: PolicyBundle | undefined;
+  try {
+    bundle = typeof payload.bundle === 'string' ? (parseJson(payload.bundle) as PolicyBundle) : undefined;
+  } catch {
+    bundle = undefined;
+  }
   if (!bundle || bundle.tenant !== options.tenant || typeof bundle.version !== 'number' || typeof bundle.content !== 'object') {
     throw new VerityError('ERR_TOKEN_CLAIMS', 'the policy bundle is incomplete');
   }

@@ -4,3 +4,4 @@ export * from './token-issuer.js';
 export * from './client-auth.js';
 export * from './token-exchange.js';
 export * from './revocation-list.js';
+export * from './sts-source.js';

@@ -108,6 +108,8 @@ export async function exchangeToken(options: ExchangeTokenOptions): Promise<Toke
 
   const issued = await issuer.issue({
     subject: subject.subject,
+    // The exchanged token names the same principal, of the same type (a service stays a service).
+    principalType: subject.principal.uid.type,
     audience,
     scopes,
     clientId: client.id,
@@ -135,8 +137,10 @@ export async function issueForClient(options: IssueForClientOptions): Promise<To
   checkAudience(client, audience);
   const scopes = grantScopes(parseScope(options.scope), [client.scopes]);
   const issued = await issuer.issue({
-    // RFC 9068 §2.2: without a resource owner, `sub` identifies the client; ours is its Cedar principal id.
+    // RFC 9068 §2.2: without a resource owner, `sub` identifies the client; ours is its Cedar
+    // principal, whose type travels in `principal_type` (it is not a user).
     subject: client.principal.id,
+    principalType: client.principal.type,
     audience,
     scopes,
     clientId: client.id,

@@ -26,8 +26,13 @@ export interface AccessTokenClaims {
   [claim: string]: unknown;
 }
 
+/** The claim naming the principal's Cedar entity type in tokens the token service issues. */
+export const PRINCIPAL_TYPE_CLAIM = 'principal_type';
+
 export interface IssueTokenRequest {
   subject: string;
+  /** The subject's Cedar entity type (`principal_type`): a client's registered principal keeps its type. */
+  principalType?: string;
   audience: string | string[];
   scopes: string[];
   clientId?: string;
@@ -80,7 +85,7 @@ export const GRANT_TYPE_CLIENT_CREDENTIALS = 'client_credentials';
 /** Algorithms accepted on `private_key_jwt` client assertions. */
 export const CLIENT_ASSERTION_ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA'] as const;
 
-const REGISTERED_CLAIMS: ReadonlySet<string> = new Set(['iss', 'sub', 'aud', 'exp', 'iat', 'nbf', 'jti', 'scope', 'client_id', 'act']);
+const REGISTERED_CLAIMS: ReadonlySet<string> = new Set(['iss', 'sub', 'aud', 'exp', 'iat', 'nbf', 'jti', 'scope', 'client_id', 'act', 'principal_type']);
 const OPTION_KEYS: ReadonlySet<string> = new Set(['issuer', 'keyRing', 'now', 'defaultTtlSec']);
 
 /**
@@ -122,6 +127,7 @@ export function createTokenIssuer(options: TokenIssuerOptions): TokenIssuer {
       jti: randomUUID(),
       scope: request.scopes.join(' '),
       ...(request.clientId === undefined ? {} : { client_id: request.clientId }),
+      ...(request.principalType === undefined ? {} : { [PRINCIPAL_TYPE_CLAIM]: request.principalType }),
       ...(request.act === undefined ? {} : { act: request.act }),
     };
     const signingKey = await keyRing.current();

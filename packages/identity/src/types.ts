@@ -6,8 +6,20 @@ export type AsymmetricAlgorithm = 'RS256' | 'RS384' | 'RS512' | 'PS256' | 'PS384
 
 /** How a verified token's claims become a Cedar principal (like Verified Permissions' identity sources). */
 export interface ClaimMapping {
-  /** Cedar entity type of the principal, e.g. `User` or `Acme::User`. */
+  /** Cedar entity type of the principal of a token that names a user, e.g. `User` or `Acme::User`. */
   principalType: string;
+  /**
+   * Cedar entity type of the principal of a client's own token — one whose `sub` is its
+   * `client_id` (RFC 9068 §2.2: a client-credentials grant has no resource owner). Default
+   * `Client`: a machine is never decided as a user unless configured so.
+   */
+  clientPrincipalType: string;
+  /**
+   * A claim naming the principal's Cedar entity type, which wins over both types above when a
+   * token has it. Only for claims the issuer alone controls: Verity's token service sets
+   * `principal_type` to the registered principal type of a client, and keeps it on exchange.
+   */
+  principalTypeClaim?: string;
   /** Claim holding the principal id (default `sub`). */
   idClaim: string;
   /** Claim holding a list of group names that become parent entities, if any. */

@@ -1,5 +1,5 @@
 /** The composition root: one place that builds every service from the config and a store. */
-import { createCedarEngine, type Engine } from '@verity/core';
+import { sharedCedarEngine } from '@verity/core/cedar';
 import { createStore, type Database } from '@verity/store';
 import type { ServerConfig } from './config.js';
 import { createAuditWriter } from './audit-writer.js';
@@ -15,8 +15,6 @@ import { createIdentityService, type IdentityService } from './identity/identity
 import { createTokenServices } from './identity/token-services.js';
 import { readFile, writeFile } from 'node:fs/promises';
 import { createSecretBox, generateMasterKey, parseMasterKey } from '@verity/identity';
-
-let sharedEngine: Engine | undefined;
 
 /** The master key that seals signing keys: configured, else a key file beside the data folder. */
 async function resolveMasterKey(config: Readonly<ServerConfig>, print: (line: string) => void): Promise<Buffer> {
@@ -43,8 +41,8 @@ export async function createComponents(
 ): Promise<Components> {
   const print = options.print ?? (() => {});
   const store = await createStore(db);
-  // One engine per process: cedar-wasm's preparsed sets live in the module's memory anyway.
-  const engine = (sharedEngine ??= createCedarEngine());
+  // One engine per process (its threads are shared by every server in it, as in tests).
+  const engine = sharedCedarEngine();
   const audit = createAuditWriter(store, {
     flushMs: config.auditFlushMs,
     batchSize: config.auditBatchSize,

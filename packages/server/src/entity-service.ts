@@ -22,9 +22,10 @@ function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
+/** An entity uid: a non-empty type and any id (Cedar allows the empty string as an id). */
 function parseUid(value: unknown, path: string): EntityUid {
-  if (!isObject(value) || typeof value.type !== 'string' || typeof value.id !== 'string' || value.type === '' || value.id === '') {
-    throw new VerityError('ERR_ENTITY_INVALID', `${path} must be {"type": string, "id": string}`);
+  if (!isObject(value) || typeof value.type !== 'string' || typeof value.id !== 'string' || value.type === '') {
+    throw new VerityError('ERR_ENTITY_INVALID', `${path} must be {"type": non-empty string, "id": string}`);
   }
   return { type: value.type, id: value.id };
 }
@@ -110,7 +111,7 @@ export function createEntityService(store: Store, engine: Engine, policies: Poli
         const unknown = entities.find((e) => !types.has(e.uid.type) && !/(^|::)Action$/.test(e.uid.type));
         if (unknown) throw new VerityError('ERR_ENTITY_UNKNOWN_TYPE', `entity type "${unknown.uid.type}" is not in the tenant's schema`);
       }
-      const diagnostics = engine.checkEntities(entities, schema);
+      const diagnostics = await engine.checkEntities(entities, schema);
       if (diagnostics.length > 0) throw new VerityError('ERR_ENTITY_INVALID', 'the entities are not valid Cedar entities', { diagnostics });
       const count = mode === 'replace' ? await store.entities.replaceAll(tenantId, entities) : await store.entities.upsert(tenantId, entities);
       await publish({ tenant: tenantId, kind: 'entities' });

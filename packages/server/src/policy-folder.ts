@@ -1,7 +1,7 @@
 /** Reads a policy-store folder (the git-friendly layout the CLI pushes and tests) into memory. */
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { isVerityError, parseEvaluationRequest, VerityError } from '@verity/core';
+import { isVerityError, parseEvaluationRequest, parseJson as parseExactJson, VerityError } from '@verity/core';
 import type { AuthzenEvaluationRequest, CedarValue, Entity, EntityUid, TemplateLink, ValidationMode } from '@verity/core';
 
 /** One case from `tests/*.json`. */
@@ -41,7 +41,8 @@ function isObject(value: Json): value is Record<string, Json> {
 
 function parseJson(text: string, file: string): Json {
   try {
-    return JSON.parse(text) as Json;
+    // Exact: an entity's Long beyond 2^53 stays a bigint.
+    return parseExactJson(text) as Json;
   } catch (error) {
     throw invalid(file, `not valid JSON (${(error as Error).message})`);
   }

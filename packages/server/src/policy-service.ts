@@ -38,7 +38,7 @@ export interface PolicyService {
   /** The tenant's active policy, parsed once per (tenant, version). */
   active(tenantId: string): Promise<ActivePolicy>;
   /** Check without storing: the same checks a push runs. */
-  validate(input: PolicyFilesInput): PolicyStoreContent;
+  validate(input: PolicyFilesInput): Promise<PolicyStoreContent>;
   push(tenantId: string, input: PushInput): Promise<PolicyVersionInfo>;
   activate(tenantId: string, version: number): Promise<PolicyVersionInfo>;
   diff(tenantId: string, from: number, to: number): Promise<PolicyContentDiff & { from: number; to: number }>;
@@ -56,7 +56,7 @@ export function createPolicyService(store: Store, engine: Engine, options: { pub
     const version = await store.policies.getActive(tenantId);
     if (!version) throw new VerityError('ERR_POLICY_NO_ACTIVE_VERSION', `tenant "${tenantId}" has no active policy version`);
     // The key names tenant, version and content hash: a re-created tenant never reuses a stale set.
-    const prepared = engine.prepare(`${tenantId}@${version.version}#${version.hash.slice(0, 16)}`, version.content);
+    const prepared = await engine.prepare(`${tenantId}@${version.version}#${version.hash.slice(0, 16)}`, version.content);
     return { tenant, version: version.version, hash: version.hash, content: version.content, prepared };
   }
 
@@ -84,7 +84,7 @@ export function createPolicyService(store: Store, engine: Engine, options: { pub
 
     async push(tenantId, input) {
       await requireTenant(store, tenantId);
-      const content = buildPolicyStoreContent(engine, input);
+      const content = await buildPolicyStoreContent(engine, input);
       const info = await store.policies.createVersion(tenantId, {
         content,
         hash: hashPolicyContent(content),

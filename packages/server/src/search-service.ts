@@ -4,9 +4,9 @@
  * permitted ones in pages. Transitive membership comes for free: each candidate is a full
  * Cedar decision over its ancestors.
  */
-import { hashCanonical, mapEntityType, unmapEntityType, VerityError, type AuthzenSearchRequest } from '@verity/core';
+import { hashCanonical, mapEntityType, unmapEntityType, VerityError, type AuthzenSearchRequest, type DecisionMeta } from '@verity/core';
 import type { Store } from '@verity/store';
-import type { DecisionMeta, DecisionService } from './decision-service.js';
+import type { DecisionService } from './decision-service.js';
 import type { PolicyService } from './policy-service.js';
 
 export interface SearchResult {
@@ -44,8 +44,10 @@ export function createSearchService(store: Store, policies: PolicyService, decis
     async search(tenant, request, meta) {
       const active = await policies.active(tenant);
       const settings = active.tenant.settings;
-      const { page, ...withoutPage } = request;
-      const requestHash = hashCanonical({ r: withoutPage, v: active.version }).slice(0, 24);
+      const { page } = request;
+      // The token binds everything that defines the result set: the request, its page size,
+      // and the policy version (AuthZEN §8: a token is only valid for the search it came from).
+      const requestHash = hashCanonical({ r: { ...request, page: { limit: page.limit } }, v: active.version }).slice(0, 24);
       let index = page.token === undefined ? 0 : decodeToken(page.token, requestHash);
 
       const actionType = settings.actionType ?? 'Action';
@@ -57,17 +59,21 @@ export function createSearchService(store: Store, policies: PolicyService, decis
       const results: SearchResult['results'] = [];
       for (; index < candidates.length && results.length < page.limit; index++) {
         const candidate = candidates[index] as string;
-        const decision = await decisions.decideAuthzen(
-          tenant,
-          {
-            subject: { ...request.subject, id: request.kind === 'subject' ? candidate : (request.subject.id as string) },
-            action: request.kind === 'action' ? { name: candidate } : (request.action as { name: string }),
-            resource: { ...request.resource, id: request.kind === 'resource' ? candidate : (request.resource.id as string) },
-            ...(request.context ? { context: request.context } : {}),
-          },
-          meta,
-          'never',
-        );
+        const evaluation = {
+          subject: { ...request.subject, id: request.kind === 'subject' ? candidate : (request.subject.id as string) },
+          action: request.kind === 'action' ? { name: candidate } : (request.action as { name: string }),
+          resource: { ...request.resource, id: request.kind === 'resource' ? candidate : (request.resource.id as string) },
+          ...(request.context ? { context: request.context } : {}),
+        };
+        let decision;
+        try {
+          decision = await decisions.decide({ tenant, request: { kind: 'authzen', request: evaluation }, meta, audit: 'never' });
+        } catch (error) {
+          // A candidate past a decision limit is not listed: search answers only what a
+          // decision would permit. Any other failure fails the search.
+          if (error instanceof VerityError && error.code === 'ERR_DECISION_LIMIT') continue;
+          throw error;
+        }
         if (decision.decision !== 'allow') continue;
         if (request.kind === 'action') results.push({ name: candidate });
         else {

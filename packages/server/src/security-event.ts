@@ -1,8 +1,6 @@
 /** A refused credential or token, recorded in the audit as a deny (security failures are audited). */
-import { randomUUID } from 'node:crypto';
-import type { EntityUid } from '@verity/core';
+import { buildDecisionRecord, type DecisionMeta, type EntityUid } from '@verity/core';
 import type { AuditWriter } from './audit-writer.js';
-import type { DecisionMeta } from './decision-service.js';
 
 export interface SecurityEvent {
   tenant: string;
@@ -18,21 +16,21 @@ export interface SecurityEvent {
 }
 
 export async function recordSecurityEvent(audit: AuditWriter, event: SecurityEvent): Promise<void> {
-  const backpressure = audit.enqueue({
-    decisionId: randomUUID(),
-    time: new Date(event.now ?? Date.now()).toISOString(),
-    tenant: event.tenant,
-    requestId: event.meta.requestId,
-    tier: event.meta.tier,
-    principal: event.principal,
-    action: event.action,
-    resource: event.resource,
-    decision: 'deny',
-    reasons: [],
-    errors: [{ policyId: event.check, message: event.code }],
-    // No policy version decided this: the request never reached the policies.
-    policyVersion: 0,
-    latencyUs: 0,
-  });
+  const backpressure = audit.enqueue(
+    buildDecisionRecord({
+      tenant: event.tenant,
+      principal: event.principal,
+      action: event.action,
+      resource: event.resource,
+      decision: 'deny',
+      reasons: [],
+      errors: [{ policyId: event.check, message: event.code }],
+      // No policy version decided this: the request never reached the policies.
+      policyVersion: 0,
+      meta: event.meta,
+      time: event.now ?? Date.now(),
+      latencyUs: 0,
+    }),
+  );
   if (backpressure) await backpressure;
 }

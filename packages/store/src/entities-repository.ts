@@ -14,7 +14,8 @@ interface EntityRow {
   tags: unknown;
 }
 
-const COLUMNS = 'type, id, attrs, parents, tags';
+// As text: the drivers' own jsonb parsing would round integers beyond 2^53 (see fromJson).
+const COLUMNS = 'type, id, attrs::text AS attrs, parents::text AS parents, tags::text AS tags';
 
 /**
  * Writes pass the whole batch as one jsonb parameter expanded by jsonb_to_recordset: one

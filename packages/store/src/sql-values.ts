@@ -1,4 +1,5 @@
 /** Normalizes values the PGlite and `pg` drivers decode differently, so both return identical JS values. */
+import { parseJson, stringifyJson } from '@verity/core';
 
 /**
  * A bigint/int column as a JS number. `pg` returns int8 as a string, PGlite as a number
@@ -23,19 +24,21 @@ export function toIsoTimeOrNull(value: unknown): string | null {
 }
 
 /**
- * A json/jsonb column as a JS value. Both drivers parse jsonb by default; a string is parsed
- * here in case a driver is configured not to (so the repositories never depend on it).
+ * A json/jsonb column as a JS value. Both drivers parse jsonb by default, with JSON.parse, which
+ * rounds integers beyond 2^53: columns that can hold Cedar values (entity attributes and tags)
+ * are selected as `::text` and parsed here exactly (such integers become bigint).
  */
 export function fromJson<T>(value: unknown): T {
-  return (typeof value === 'string' ? JSON.parse(value) : value) as T;
+  return (typeof value === 'string' ? parseJson(value) : value) as T;
 }
 
 /**
  * A JS value as a jsonb parameter. Always pass JSON text and cast with `$n::jsonb`: `pg`
  * would turn a JS array into a Postgres array literal, and PGlite passes strings through as-is.
+ * bigint values are written digit for digit (jsonb keeps them exactly).
  */
 export function toJsonParam(value: unknown): string {
-  return JSON.stringify(value);
+  return stringifyJson(value);
 }
 
 /** The single row a `RETURNING` statement produced. */

@@ -1,7 +1,7 @@
 /** `verity policy test DIR`: run a folder's tests/*.json cases against its policies locally, like `opa test`. */
 import { createLocalDecider, isVerityError } from '@verity/core';
 import type { Command } from '../command.js';
-import { EXIT } from '../errors.js';
+import { EXIT, withSources } from '../errors.js';
 import { loadLocalStore } from '../local-store.js';
 import { writeLines, writeResult } from '../output.js';
 
@@ -36,17 +36,18 @@ export const policyTest: Command = {
   ].join('\n'),
   async run(args, io) {
     const { folder, engine, content } = await loadLocalStore(args.positionals[0] ?? '', io);
-    const decider = createLocalDecider({ engine, content, entities: folder.entities });
-    const results: CaseResult[] = folder.tests.map((test) => {
+    const decider = await withSources({}, () => createLocalDecider({ engine, content, entities: folder.entities }));
+    const results: CaseResult[] = [];
+    for (const test of folder.tests) {
       const base = { file: test.file, name: test.name, expect: test.expect };
       try {
-        const result = decider.evaluate(test.request);
-        return { ...base, ok: result.decision === test.expect, got: result.decision, reasons: result.reasons, errors: result.errors };
+        const result = await decider.evaluate(test.request);
+        results.push({ ...base, ok: result.decision === test.expect, got: result.decision, reasons: result.reasons, errors: result.errors });
       } catch (error) {
         if (!isVerityError(error)) throw error;
-        return { ...base, ok: false, got: 'error', reasons: [], errors: [{ message: `${error.code}: ${error.message}` }] };
+        results.push({ ...base, ok: false, got: 'error', reasons: [], errors: [{ message: `${error.code}: ${error.message}` }] });
       }
-    });
+    }
     const passed = results.filter((r) => r.ok).length;
     const failed = results.length - passed;
     writeResult(args, io, { passed, failed, results }, () => {

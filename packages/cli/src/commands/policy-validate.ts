@@ -19,7 +19,7 @@ export const policyValidate: Command = {
   ].join('\n'),
   async run(args, io) {
     const { folder, engine, content } = await loadLocalStore(args.positionals[0] ?? '', io);
-    const { warnings } = engine.check(content);
+    const { warnings } = await engine.check(content);
     const summary = {
       valid: true,
       policies: Object.keys(content.policies),

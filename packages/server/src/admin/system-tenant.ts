@@ -7,7 +7,8 @@ import { hashPolicyContent, VerityError, type DecisionRecord } from '@verity/cor
 import type { Credential, Store } from '@verity/store';
 import type { AuditWriter } from '../audit-writer.js';
 import { recordSecurityEvent } from '../security-event.js';
-import type { AuditMode, DecisionMeta, DecisionService } from '../decision-service.js';
+import type { DecisionMeta } from '@verity/core';
+import type { AuditMode, DecisionService } from '../decision-service.js';
 import type { PolicyService } from '../policy-service.js';
 
 export const SYSTEM_TENANT = '_system';
@@ -38,7 +39,7 @@ export async function ensureSystemTenant(store: Store, policies: PolicyService):
       if (!(error instanceof VerityError && error.code === 'ERR_TENANT_EXISTS')) throw error;
     }
   }
-  const content = policies.validate({ files: { 'system-policies.cedar': policyText }, schema });
+  const content = await policies.validate({ files: { 'system-policies.cedar': policyText }, schema });
   const active = await store.policies.getActive(SYSTEM_TENANT);
   if (active?.hash !== hashPolicyContent(content)) {
     await policies.push(SYSTEM_TENANT, { files: { 'system-policies.cedar': policyText }, schema, createdBy: 'verity', message: 'system policies shipped with this Verity release' });
@@ -63,8 +64,11 @@ export function createAdminAuthorizer(decisions: DecisionService, audit: AuditWr
       const auditMode: AuditMode = action === 'decide' ? 'deny-only' : 'always';
       const record = await decisions.decide({
         tenant: SYSTEM_TENANT,
-        cedar: { principal, action: { type: 'Verity::Action', id: action }, resource, context: {} },
-        entities: { overlays: [], provided: [{ uid: principal, attrs: attrs as never, parents: [] }] },
+        request: {
+          kind: 'cedar',
+          request: { principal, action: { type: 'Verity::Action', id: action }, resource, context: {} },
+          entities: [{ uid: principal, attrs: attrs as never, parents: [] }],
+        },
         meta,
         audit: auditMode,
       });

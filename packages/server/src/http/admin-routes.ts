@@ -111,7 +111,7 @@ export function registerAdminRoutes(app: FastifyInstance, c: Components): void {
     const credential = await requireAdmin(c, request, 'policy.write', tenant);
     await requireTenant(c.store, tenant);
     if (b.dryRun === true) {
-      c.policies.validate(files);
+      await c.policies.validate(files);
       return { valid: true };
     }
     const info = await c.policies.push(tenant, { ...files, createdBy: credential.label || credential.id, message: optionalString(b.message, 'message') ?? '', activate: b.activate !== false });

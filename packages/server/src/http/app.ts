@@ -2,7 +2,7 @@
 import { requireTenant } from '../require-tenant.js';
 import { randomUUID } from 'node:crypto';
 import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
-import { VerityError } from '@verity/core';
+import { stringifyJson, VerityError } from '@verity/core';
 import { registerJsonBody } from './json-body.js';
 import { toVerityError } from './errors.js';
 import { authzenMetadata, registerAuthzenRoutes } from './authzen-routes.js';
@@ -36,6 +36,8 @@ export async function buildApp(c: Components): Promise<FastifyInstance> {
     },
   });
   registerJsonBody(app, c.config.maxJsonDepth);
+  // Entities may hold integers beyond 2^53 (bigint): written back digit for digit.
+  app.setReplySerializer((payload) => stringifyJson(payload));
 
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id);
@@ -51,7 +53,21 @@ export async function buildApp(c: Components): Promise<FastifyInstance> {
     reply.status(404).send(new VerityError('ERR_REQUEST_NOT_FOUND', `no route ${request.method} ${request.url.split('?')[0]}`).toJSON());
   });
 
+  // Liveness: the process answers. Never tied to the engine or the store, so an orchestrator
+  // does not restart every replica because one tenant's input troubled the engine.
   app.get('/healthz', async () => ({ ok: true }));
+  // Readiness: the engine decides a trivial request and the store answers, right now.
+  app.get('/readyz', async (_request, reply) => {
+    const [engine, store] = await Promise.all([
+      c.engine.ready(),
+      c.store.db.query('SELECT 1').then(
+        () => true,
+        () => false,
+      ),
+    ]);
+    const ready = engine && store;
+    return reply.code(ready ? 200 : 503).send({ ready, checks: { engine, store } });
+  });
 
   app.get('/.well-known/authzen-configuration', async (request) => authzenMetadata(baseUrl(c, request)));
   app.get('/.well-known/authzen-configuration/tenants/:tenant', async (request) => {

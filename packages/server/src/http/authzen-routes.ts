@@ -9,9 +9,9 @@ import {
   type AuthzenEvaluationRequest,
   type DecisionRecord,
   type SearchKind,
+  type VerifiedPrincipal,
 } from '@verity/core';
 import { metaOf, requireDecide, type Components } from './context.js';
-import type { VerifiedSubject } from '../decision-service.js';
 
 /** The decision's identity and provenance, in the response `context` (AuthZEN §6.2). */
 function decisionContext(record: DecisionRecord) {
@@ -39,7 +39,7 @@ function subjectTokenOf(c: Components, request: FastifyRequest): unknown {
  * Verify the request's subject token, if it has one, and put its principal in as the subject.
  * A request may name a subject or carry a token, not both: the token is who is asking.
  */
-async function withTokenSubject(c: Components, request: FastifyRequest, tenant: string): Promise<{ body: unknown; verified?: VerifiedSubject }> {
+async function withTokenSubject(c: Components, request: FastifyRequest, tenant: string): Promise<{ body: unknown; verified?: VerifiedPrincipal }> {
   const token = subjectTokenOf(c, request);
   if (token === undefined) return { body: request.body };
   const body = { ...(request.body as Record<string, unknown>) };
@@ -68,7 +68,8 @@ export function registerAuthzenRoutes(app: FastifyInstance, c: Components, tenan
     await requireDecide(c, request, tenant);
     await c.policies.active(tenant);
     const { body, verified } = await withTokenSubject(c, request, tenant);
-    const record = await c.decisions.decideAuthzen(tenant, parseEvaluationRequest(body), metaOf(request), undefined, verified);
+    const evaluation = parseEvaluationRequest(body);
+    const record = await c.decisions.decide({ tenant, request: { kind: 'authzen', request: evaluation, ...(verified ? { token: verified } : {}) }, meta: metaOf(request) });
     return { decision: record.decision === 'allow', context: decisionContext(record) };
   });
 
@@ -82,8 +83,14 @@ export function registerAuthzenRoutes(app: FastifyInstance, c: Components, tenan
     const batch = parseEvaluationsRequest(body);
     const meta = metaOf(request);
     const options = (body as { options?: { verity_context?: unknown } }).options;
+    const decide = (item: AuthzenEvaluationRequest) => c.decisions.decide({ tenant, request: { kind: 'authzen', request: item, ...(verified ? { token: verified } : {}) }, meta });
+    if (!batch.batch) {
+      // AuthZEN §7.1: no (or an empty) `evaluations` array is the single Access Evaluation API.
+      const record = await decide(batch.evaluations[0] as AuthzenEvaluationRequest);
+      return { decision: record.decision === 'allow', context: decisionContext(record) };
+    }
     // Items carry only `decision` unless asked: the interop harness compares items exactly.
-    const withContext = !batch.batch || options?.verity_context === true;
+    const withContext = options?.verity_context === true;
     await c.decisions.prefetch(tenant, batch.evaluations.filter((item): item is AuthzenEvaluationRequest => !isVerityError(item)));
     const evaluations: Array<Record<string, unknown>> = [];
     for (const item of batch.evaluations) {
@@ -92,7 +99,7 @@ export function registerAuthzenRoutes(app: FastifyInstance, c: Components, tenan
         if (batch.semantic === 'deny_on_first_deny') break;
         continue;
       }
-      const record = await c.decisions.decideAuthzen(tenant, item, meta, undefined, verified);
+      const record = await decide(item);
       const allowed = record.decision === 'allow';
       evaluations.push(withContext ? { decision: allowed, context: decisionContext(record) } : { decision: allowed });
       if ((batch.semantic === 'deny_on_first_deny' && !allowed) || (batch.semantic === 'permit_on_first_permit' && allowed)) break;

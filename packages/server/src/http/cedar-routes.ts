@@ -1,6 +1,6 @@
 /** Cedar-native decisions, like Verified Permissions' IsAuthorized and BatchIsAuthorized. */
 import type { FastifyInstance } from 'fastify';
-import { parseEntityUid, toCedarRecord, VerityError, type CedarRequest, type DecisionRecord, type EntityUid } from '@verity/core';
+import { assertNoDuplicateEntities, parseEntityUid, toCedarRecord, VerityError, type CedarRequest, type DecisionRecord, type EntityUid } from '@verity/core';
 import { parseEntities } from '../entity-service.js';
 import { metaOf, requireDecide, tenantParam, type Components } from './context.js';
 
@@ -44,7 +44,7 @@ export function registerCedarRoutes(app: FastifyInstance, c: Components): void {
     await requireDecide(c, request, tenant);
     const body = (request.body ?? {}) as Record<string, unknown>;
     const provided = body.entities === undefined ? [] : parseEntities(body.entities);
-    const record = await c.decisions.decide({ tenant, cedar: requestOf(request.body, 'request'), entities: { overlays: [], provided }, meta: metaOf(request) });
+    const record = await c.decisions.decide({ tenant, request: { kind: 'cedar', request: requestOf(request.body, 'request'), entities: provided }, meta: metaOf(request) });
     return resultOf(record);
   });
 
@@ -56,11 +56,13 @@ export function registerCedarRoutes(app: FastifyInstance, c: Components): void {
       throw invalid(`requests must be an array of 1 to ${MAX_BATCH} requests`);
     }
     const provided = body.entities === undefined ? [] : parseEntities(body.entities);
-    // Validate every item before deciding any, so a bad batch leaves no partial audit trail.
+    // Validate every item (and the shared entities) before deciding any, so a bad batch
+    // leaves no partial audit trail.
+    assertNoDuplicateEntities(provided, 'entities');
     const requests = body.requests.map((item, i) => requestOf(item, `requests[${i}]`));
     const meta = metaOf(request);
     const results = [];
-    for (const cedar of requests) results.push(resultOf(await c.decisions.decide({ tenant, cedar, entities: { overlays: [], provided }, meta })));
+    for (const cedar of requests) results.push(resultOf(await c.decisions.decide({ tenant, request: { kind: 'cedar', request: cedar, entities: provided }, meta })));
     return { results };
   });
 }

@@ -2,11 +2,21 @@
  * The PDP endpoints real gateways call before forwarding: nginx `auth_request`, Envoy
  * `ext_authz` (HTTP service) and Caddy `forward_auth`. One decision path serves all three.
  */
-import { randomUUID } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { isVerityError, mapEvaluationRequest, parseEvaluationRequest, VerityError, type AuthzenEvaluationRequest, type DecisionRecord, type TenantSettings } from '@verity/core';
-import { createRouteTable, type RouteOutcome, type RouteTable } from '../gateway/route-match.js';
-import type { DecisionMeta } from '../decision-service.js';
+import {
+  buildDecisionRecord,
+  isVerityError,
+  mapEvaluationRequest,
+  parseEvaluationRequest,
+  VerityError,
+  type AuthzenEvaluationRequest,
+  type DecisionMeta,
+  type DecisionRecord,
+  type EntityUid,
+  type TenantSettings,
+  type VerifiedPrincipal,
+} from '@verity/core';
+import { createRouteTable, type RouteTable } from '../gateway/route-match.js';
 import type { ActivePolicy } from '../policy-service.js';
 import { tenantParam, type Components, requireAdmin } from './context.js';
 
@@ -82,30 +92,40 @@ function routesOf(settings: TenantSettings): RouteTable {
 }
 
 /**
- * No template matches (or the path is refused as not normal): a deny that Cedar is not asked
- * about — a policy like `resource is route` must not allow an unknown path — recorded like any
- * decision, with the resource id `(unmatched)`.
+ * A gateway deny the policies were not asked about, recorded like any decision: no template
+ * matches (or the path is refused) — a policy like `resource is route` must not allow an
+ * unknown path, so the resource is `(unmatched)` — or the pipeline refused the request (past a
+ * limit, or a context the schema does not declare). auth_request and forward_auth know only
+ * 2xx, 401 and 403, so either is a 403.
  */
-async function recordUnmatched(c: Components, active: ActivePolicy, request: AuthzenEvaluationRequest, outcome: Exclude<RouteOutcome, { kind: 'matched' }>, meta: DecisionMeta): Promise<DecisionRecord> {
+async function recordGatewayDeny(c: Components, active: ActivePolicy, request: AuthzenEvaluationRequest, principal: EntityUid, error: { policyId: string; message: string }, meta: DecisionMeta): Promise<DecisionRecord> {
   const { cedar } = mapEvaluationRequest(request, active.tenant.settings);
-  const record: DecisionRecord = {
-    decisionId: randomUUID(),
-    time: new Date().toISOString(),
+  const record = buildDecisionRecord({
     tenant: active.tenant.id,
-    requestId: meta.requestId,
-    tier: meta.tier,
-    principal: cedar.principal,
+    principal,
     action: cedar.action,
     resource: cedar.resource,
     decision: 'deny',
     reasons: [],
-    errors: [{ policyId: 'gateway-route', message: outcome.kind === 'unmatched' ? 'no route template matches the path' : `the path is ${outcome.reason}` }],
+    errors: [error],
     policyVersion: active.version,
+    meta,
+    time: Date.now(),
     latencyUs: 0,
-  };
+  });
   const backpressure = c.audit.enqueue(record);
   if (backpressure) await backpressure;
   return record;
+}
+
+/** A matched route, decided; a request the pipeline refuses with a 4xx is a recorded deny. */
+async function decideMatched(c: Components, active: ActivePolicy, evaluation: AuthzenEvaluationRequest, token: VerifiedPrincipal, meta: DecisionMeta): Promise<DecisionRecord> {
+  try {
+    return await c.decisions.decide({ tenant: active.tenant.id, request: { kind: 'authzen', request: evaluation, token }, meta });
+  } catch (error) {
+    if (!isVerityError(error) || error.status >= 500 || error.status === 401) throw error;
+    return recordGatewayDeny(c, active, evaluation, token.principal.uid, { policyId: 'gateway-refused', message: error.code }, meta);
+  }
 }
 
 /** Decide one forwarded request and answer in the gateways' shared convention. */
@@ -132,8 +152,8 @@ async function decideForwarded(c: Components, request: FastifyRequest, reply: Fa
   const evaluation = parseEvaluationRequest({ subject, action: { name: method }, resource: { type: 'route', id: resourceId }, context });
   const record =
     outcome.kind === 'matched'
-      ? await c.decisions.decideAuthzen(tenant, evaluation, meta, undefined, { principal: verified.principal, context: verified.context })
-      : await recordUnmatched(c, active, evaluation, outcome, meta);
+      ? await decideMatched(c, active, evaluation, verified, meta)
+      : await recordGatewayDeny(c, active, evaluation, verified.principal.uid, { policyId: 'gateway-route', message: outcome.kind === 'unmatched' ? 'no route template matches the path' : `the path is ${outcome.reason}` }, meta);
   reply.header('x-verity-decision-id', record.decisionId).header('x-verity-policy-version', String(record.policyVersion));
   if (record.decision !== 'allow') return reply.code(403).send();
   return reply.header('x-verity-subject', subjectHeader(subject.id)).code(200).send();

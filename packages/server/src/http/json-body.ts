@@ -1,6 +1,6 @@
 /** The only body parser: JSON, bounded in size by Fastify and in nesting depth here. */
 import type { FastifyInstance } from 'fastify';
-import { VerityError } from '@verity/core';
+import { parseJson, VerityError } from '@verity/core';
 
 /** A string PostgreSQL and Cedar both take: well-formed UTF-16 (no lone surrogate) and no NUL. */
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
@@ -39,7 +39,8 @@ export function registerJsonBody(app: FastifyInstance, maxDepth: number): void {
     if (text.trim() === '') return done(new VerityError('ERR_REQUEST_MALFORMED_JSON', 'the body is empty'), undefined);
     let parsed: unknown;
     try {
-      parsed = JSON.parse(text);
+      // Exact: a Cedar Long beyond 2^53 stays a bigint instead of being rounded.
+      parsed = parseJson(text);
     } catch {
       return done(new VerityError('ERR_REQUEST_MALFORMED_JSON', 'the body is not valid JSON'), undefined);
     }

@@ -111,11 +111,14 @@ export async function registerOAuthRoutes(app: FastifyInstance, c: Components): 
         authorize: async (ask) => {
           const record = await c.decisions.decide({
             tenant,
-            cedar: {
-              principal: ask.principal,
-              action: { type: 'Action', id: 'exchange' },
-              resource: { type: 'Audience', id: ask.resource.audience },
-              context: { subject: ask.context.subject, scopes: ask.context.scopes, actors: ask.context.actors },
+            request: {
+              kind: 'cedar',
+              request: {
+                principal: ask.principal,
+                action: { type: 'Action', id: 'exchange' },
+                resource: { type: 'Audience', id: ask.resource.audience },
+                context: { subject: ask.context.subject, scopes: ask.context.scopes, actors: ask.context.actors },
+              },
             },
             meta,
           });

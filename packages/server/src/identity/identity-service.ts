@@ -8,7 +8,7 @@ import { createRevocationList, createTokenVerifier, parseIdentitySource, type Id
 import type { StoredRevocation, Store } from '@verity/store';
 import type { AuditWriter } from '../audit-writer.js';
 import type { PublishChange } from '../change-feed.js';
-import type { DecisionMeta } from '../decision-service.js';
+import type { DecisionMeta } from '@verity/core';
 import { requireTenant } from '../require-tenant.js';
 import type { TokenServices } from './token-services.js';
 import { recordSecurityEvent } from '../security-event.js';

@@ -7,6 +7,7 @@ import { VerityError } from '@verity/core';
 import {
   createSigningKeyRing,
   createTokenIssuer,
+  stsIdentitySource,
   type IdentitySource,
   type SecretBox,
   type SigningKeyRing,
@@ -99,22 +100,8 @@ export function createTokenServices(options: TokenServicesOptions): TokenService
       if (baseUrl === null) return null;
       const [clients, tenantRow] = await Promise.all([store.identity.listClients(tenant), store.tenants.get(tenant)]);
       const audiences = [...new Set(clients.flatMap((c) => (c.config.audiences as string[] | undefined) ?? []))];
-      return {
-        id: 'verity-sts',
-        tenant,
-        issuer: issuerUrl(tenant),
-        keys: { kind: 'jwks', jwksUri: `${issuerUrl(tenant)}/.well-known/jwks.json` },
-        audiences: audiences.length > 0 ? audiences : [issuerUrl(tenant)],
-        algorithms: ['ES256'],
-        clockToleranceSec: 30,
-        claims: {
-          principalType: tenantRow?.settings.stsPrincipalType ?? 'User',
-          idClaim: 'sub',
-          groupType: 'Group',
-          attributes: {},
-          context: { scopes: 'scope' },
-        },
-      };
+      const principalType = tenantRow?.settings.stsPrincipalType;
+      return stsIdentitySource({ tenant, issuer: issuerUrl(tenant), audiences, ...(principalType === undefined ? {} : { principalType }) });
     },
 
     async client(tenant, id) {

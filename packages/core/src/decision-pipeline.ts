@@ -1,0 +1,228 @@
+/**
+ * The one decision pipeline: AuthZEN/Cedar mapping → request-time overlays → type checks →
+ * entity slice → engine → decision record. The PDP, the SDK's local mode and `verity policy
+ * test` all decide through it, so a fix here holds on every path at once.
+ */
+import { randomUUID } from 'node:crypto';
+import { VerityError } from './errors.js';
+import type { Engine, PreparedPolicySet } from './engine.js';
+import type { CedarRequest, CedarValue, DecisionRecord, Entity, EntityUid, TenantSettings } from './types.js';
+import { mapEvaluationRequest, type AuthzenEvaluationRequest } from './authzen.js';
+import { formatEntityUid } from './entity-uid.js';
+import { assertValueDepth, scanValues, sliceEntities } from './entity-slice.js';
+import { assertNoDuplicateEntities, resolveWithRequestEntities, type EntityOverlay } from './request-entities.js';
+import { observedEntitiesFor } from './policy-analysis.js';
+import { MAX_LIKE_WORK } from './limits.js';
+
+/** Who asked, for the audit. */
+export interface DecisionMeta {
+  requestId: string | null;
+  /** The calling tier's label (`X-Verity-Tier`), if any. */
+  tier: string | null;
+  /** The PEP enforces in observe mode: its denies are recorded but not enforced. */
+  observed?: boolean;
+}
+
+/**
+ * A principal a verified token proved: its entity (attributes from claims, parents from its
+ * groups) and the context entries its claims map to. Identity's `VerifiedToken` is one.
+ */
+export interface VerifiedPrincipal {
+  principal: Entity;
+  context: Record<string, CedarValue>;
+}
+
+/** What a decision runs on: one tenant's active policy version, prepared. */
+export interface PolicyView {
+  tenant: string;
+  version: number;
+  settings: TenantSettings;
+  prepared: PreparedPolicySet;
+}
+
+/** Where stored entities come from (the PDP's cache, a bundle, a folder's entities.json). */
+export type EntityLookup = (uids: EntityUid[]) => Promise<Entity[]> | Entity[];
+
+/** A decision request in either wire form. */
+export type DecisionRequest =
+  /** AuthZEN 1.0 evaluation; with `token`, its subject is the token's principal. */
+  | { kind: 'authzen'; request: AuthzenEvaluationRequest; token?: VerifiedPrincipal }
+  /** Cedar-native (Verified Permissions' IsAuthorized shape), with request-time entities. */
+  | { kind: 'cedar'; request: CedarRequest; entities?: readonly Entity[] };
+
+export interface DecisionPipelineOptions {
+  engine: Engine;
+  /** Clock in epoch milliseconds (default `Date.now`): the record's time. */
+  now?: () => number;
+}
+
+export interface DecisionPipeline {
+  /**
+   * Decide and return the record (the caller audits it). Rejects with a VerityError for a
+   * request that cannot be decided as asked: 4xx for the request's fault (invalid, past a
+   * limit), 5xx when the engine could not evaluate.
+   */
+  decide(policy: PolicyView, request: DecisionRequest, lookup: EntityLookup, meta: DecisionMeta): Promise<DecisionRecord>;
+}
+
+function invalid(message: string): VerityError {
+  return new VerityError('ERR_DECISION_INVALID_REQUEST', message);
+}
+
+const sameUid = (a: EntityUid, b: EntityUid) => a.type === b.type && a.id === b.id;
+
+interface Mapped {
+  cedar: CedarRequest;
+  overlays: EntityOverlay[];
+  provided: readonly Entity[];
+}
+
+/** AuthZEN → Cedar, with what the request may say about its own entities. */
+function mapAuthzen(request: AuthzenEvaluationRequest, settings: TenantSettings, token: VerifiedPrincipal | undefined): Mapped {
+  const mapped = mapEvaluationRequest(request, settings);
+  if (!token) {
+    const [first, second] = mapped.overlays;
+    if (first && second && sameUid(first.uid, second.uid)) {
+      throw new VerityError('ERR_DECISION_DUPLICATE_ENTITY', 'subject and resource are the same entity and both carry properties: send them once');
+    }
+    return { cedar: mapped.cedar, overlays: mapped.overlays, provided: [] };
+  }
+  // The token is who is asking: its principal, never what the request says about it.
+  const principal = token.principal.uid;
+  if (mapped.overlays.some((o) => sameUid(o.uid, principal))) {
+    throw invalid(`properties may not describe ${formatEntityUid(principal).slice(0, 200)}: it is the principal the token proved`);
+  }
+  const overlays: EntityOverlay[] = [...mapped.overlays, { uid: principal, attrs: token.principal.attrs, parents: token.principal.parents }];
+  // Context entries from the token's claims are verified: they win over the caller's.
+  return { cedar: { ...mapped.cedar, principal, context: { ...mapped.cedar.context, ...token.context } }, overlays, provided: [] };
+}
+
+/** Cedar-native: entities naming the principal or resource describe them; others must be new. */
+function mapCedar(request: CedarRequest, entities: readonly Entity[]): Mapped {
+  assertNoDuplicateEntities(entities, 'entities');
+  const overlays: EntityOverlay[] = [];
+  const provided: Entity[] = [];
+  for (const entity of entities) {
+    if (sameUid(entity.uid, request.principal) || sameUid(entity.uid, request.resource)) {
+      overlays.push({ uid: entity.uid, attrs: entity.attrs, parents: entity.parents, ...(entity.tags ? { tags: entity.tags } : {}) });
+    } else {
+      provided.push(entity);
+    }
+  }
+  return { cedar: request, overlays, provided };
+}
+
+/** The fields of a {@link DecisionRecord} that vary; ids and the observe mark are filled in. */
+export interface DecisionRecordFields {
+  tenant: string;
+  principal: EntityUid;
+  action: EntityUid;
+  resource: EntityUid;
+  decision: 'allow' | 'deny';
+  reasons: string[];
+  errors: Array<{ policyId: string; message: string }>;
+  /** 0 when no policy version decided (a refusal before the policies were asked). */
+  policyVersion: number;
+  meta: DecisionMeta;
+  /** Epoch milliseconds. */
+  time: number;
+  latencyUs: number;
+}
+
+/** The one place a decision record is put together (decisions, refusals, unmatched routes). */
+export function buildDecisionRecord(fields: DecisionRecordFields): DecisionRecord {
+  return {
+    decisionId: randomUUID(),
+    time: new Date(fields.time).toISOString(),
+    tenant: fields.tenant,
+    requestId: fields.meta.requestId,
+    tier: fields.meta.tier,
+    principal: fields.principal,
+    action: fields.action,
+    resource: fields.resource,
+    decision: fields.decision,
+    reasons: fields.reasons,
+    errors: fields.errors,
+    policyVersion: fields.policyVersion,
+    latencyUs: fields.latencyUs,
+    ...(fields.meta.observed ? { observed: true as const } : {}),
+  };
+}
+
+export function createDecisionPipeline(options: DecisionPipelineOptions): DecisionPipeline {
+  const { engine } = options;
+  const now = options.now ?? Date.now;
+
+  return {
+    async decide(policy, request, lookup, meta) {
+      const started = performance.now();
+      const { prepared, settings } = policy;
+      const mapped = request.kind === 'authzen' ? mapAuthzen(request.request, settings, request.token) : mapCedar(request.request, request.entities ?? []);
+      const { principal, action, resource, context } = mapped.cedar;
+
+      const types = prepared.entityTypes;
+      if (types) {
+        for (const uid of [principal, resource]) {
+          if (!types.has(uid.type)) throw new VerityError('ERR_ENTITY_UNKNOWN_TYPE', `entity type "${uid.type.slice(0, 200)}" is not in the tenant's schema`);
+        }
+      }
+
+      const schema = prepared.schema;
+      if (schema && !schema.actionAncestors.has(formatEntityUid(action))) {
+        // Cedar refuses a request for an action its schema does not declare; for AuthZEN
+        // that is simply not permitted: a deny no policy determined, with the reason.
+        return buildDecisionRecord({
+          tenant: policy.tenant,
+          principal,
+          action,
+          resource,
+          decision: 'deny',
+          reasons: [],
+          errors: [{ policyId: 'schema', message: `action ${formatEntityUid(action).slice(0, 200)} is not declared in the tenant's schema` }],
+          policyVersion: policy.version,
+          meta,
+          time: now(),
+          latencyUs: Math.round((performance.now() - started) * 1000),
+        });
+      }
+
+      const contextScan = scanValues(Object.values(context));
+      assertValueDepth(contextScan.depth, 'the context');
+      const actionAncestors = schema ? (schema.actionAncestors.get(formatEntityUid(action)) ?? new Set<string>()) : null;
+      // Every entity the decision can observe: the request's own, what its context names,
+      // what request-time entities add, and what the policies that may apply read.
+      const roots: EntityUid[] = [
+        principal,
+        action,
+        resource,
+        ...contextScan.references,
+        ...mapped.provided.map((e) => e.uid),
+        ...observedEntitiesFor(prepared.analysis, mapped.cedar, actionAncestors),
+      ];
+      const slice = await sliceEntities(roots, resolveWithRequestEntities(mapped, lookup), schema ? { skipTypes: schema.actionTypes } : {});
+
+      const longest = Math.max(slice.longestString, contextScan.longestString);
+      const likeWork = prepared.analysis.patternElements * longest;
+      if (likeWork > MAX_LIKE_WORK) {
+        throw new VerityError(
+          'ERR_DECISION_LIMIT',
+          `a string of ${longest} characters against this policy version's ${prepared.analysis.patternElements} like-pattern elements is past the like work limit (MAX_LIKE_WORK ${MAX_LIKE_WORK})`,
+        );
+      }
+
+      const validateRequest = settings.validateRequests === true && schema !== null;
+      const result = await engine.authorize(prepared, mapped.cedar, slice.entities, { validateRequest });
+      return buildDecisionRecord({
+        tenant: policy.tenant,
+        principal,
+        action,
+        resource,
+        ...result,
+        policyVersion: policy.version,
+        meta,
+        time: now(),
+        latencyUs: Math.round((performance.now() - started) * 1000),
+      });
+    },
+  };
+}

@@ -1,0 +1,49 @@
+/**
+ * The limits that keep one tenant's policies and requests from breaking or stalling the engine
+ * for every other tenant. Each is documented, with the measurement behind it, in
+ * docs/security.md; a push or request past one is refused with an error that names it.
+ */
+
+/** Most policies, templates and links one policy-store version may hold. */
+export const MAX_POLICIES = 10_000;
+
+/**
+ * Deepest expression nesting of one policy, counted on Cedar's own parsed form (every
+ * operator, access, call and literal is one level). cedar-wasm evaluates by recursion on a
+ * 1 MiB stack in Wasm memory that overflows near 370 levels and then breaks the instance; 128
+ * leaves a threefold margin. A long `a || b || …` chain nests one level per operand.
+ */
+export const MAX_EXPRESSION_DEPTH = 128;
+
+/** Most elements (characters and wildcards) in one `like` pattern. */
+export const MAX_PATTERN_LENGTH = 1_024;
+
+/** Most `like` pattern elements in all the policies of one version together. */
+export const MAX_PATTERN_TOTAL = 8_192;
+
+/**
+ * Largest `like` work per decision: the version's pattern elements times the longest string
+ * the request can hand to `like` (context, and attributes and tags of the entities it
+ * reaches). Cedar's matcher is O(pattern × string) in the worst case, about 8 ns a step in
+ * cedar-wasm: 4,000,000 steps stay near 30 ms.
+ */
+export const MAX_LIKE_WORK = 4_000_000;
+
+/**
+ * Most entities one decision may need (the entity slice). cedar-wasm spends about 8 µs per
+ * entity it is handed; a request that needs more is refused, never decided on a partial slice.
+ */
+export const MAX_SLICE_ENTITIES = 2_000;
+
+/**
+ * Most (entity, ancestor) pairs in the slice's transitive closure. cedar-wasm computes the
+ * closure for every decision, at about 0.7 µs a pair: a chain of 500 nested groups alone
+ * (125,000 pairs) costs 75 ms, one of 2,000 over 1.5 s.
+ */
+export const MAX_ANCESTOR_PAIRS = 10_000;
+
+/** Deepest nesting of a value (records and sets) in a context or an entity attribute. */
+export const MAX_VALUE_DEPTH = 32;
+
+/** Longest time one engine call may run before its engine instance is replaced and the call fails. */
+export const ENGINE_CALL_TIMEOUT_MS = 2_000;
