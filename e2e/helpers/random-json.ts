@@ -90,19 +90,28 @@ function randomNumber(rng: Rng): number | RawNumber {
   return (rng.next() - 0.5) * 10 ** rng.int(0, 20);
 }
 
-/** Any JSON value; `depth` bounds nesting. */
-export function randomJson(rng: Rng, depth = 4): FuzzValue {
+/** Values one {@link randomJson} call may make (big arrays nested in big arrays would make millions). */
+const MAX_VALUES = 20_000;
+
+/**
+ * Any JSON value; `depth` bounds nesting and `budget` the number of values. Without the budget
+ * an array of up to 1500 values per level, 6 levels deep, is a tree of tens of millions of
+ * values: seconds of synchronous work (on the event loop the server under test shares), all
+ * for a body toJsonText then throws away as too large.
+ */
+export function randomJson(rng: Rng, depth = 4, budget = { left: MAX_VALUES }): FuzzValue {
+  budget.left--;
   const roll = rng.next();
-  if (depth <= 0 || roll < 0.1) return rng.pick([null, true, false]);
+  if (depth <= 0 || budget.left <= 0 || roll < 0.1) return rng.pick([null, true, false]);
   if (roll < 0.25) return randomNumber(rng);
   if (roll < 0.5) return randomString(rng);
   if (roll < 0.7) {
     const n = rng.chance(0.05) ? rng.int(50, 1500) : rng.int(0, 5);
-    return Array.from({ length: n }, () => randomJson(rng, depth - 1));
+    return Array.from({ length: n }, () => randomJson(rng, depth - 1, budget));
   }
   const obj: { [key: string]: FuzzValue } = {};
   const n = rng.int(0, 6);
-  for (let i = 0; i < n; i++) setKey(obj, rng.chance(0.7) ? rng.pick(FIELD_NAMES) : randomString(rng).slice(0, 40), randomJson(rng, depth - 1));
+  for (let i = 0; i < n; i++) setKey(obj, rng.chance(0.7) ? rng.pick(FIELD_NAMES) : randomString(rng).slice(0, 40), randomJson(rng, depth - 1, budget));
   return obj;
 }
 
