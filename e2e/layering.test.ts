@@ -15,8 +15,8 @@ function sourceFiles(dir: string, extensions: readonly string[] = ['.ts']): stri
   return readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
     const path = join(dir, entry.name);
     if (entry.isDirectory()) return sourceFiles(path, extensions);
-    // Test code (tests and the store's shared conformance suite) may import vitest.
-    return extensions.some((ext) => entry.name.endsWith(ext)) && !entry.name.endsWith('.test.ts') && !path.includes('conformance') ? [path] : [];
+    // Tests may import vitest; shared test suites live outside src (packages/store/test/).
+    return extensions.some((ext) => entry.name.endsWith(ext)) && !entry.name.endsWith('.test.ts') ? [path] : [];
   });
 }
 

@@ -6,7 +6,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { PGlite } from '@electric-sql/pglite';
 import { createPgliteDatabase, wrapPglite } from './pglite-driver.js';
 import { createStore } from './store.js';
-import { describeStoreConformance } from './store-conformance.js';
+import { describeStoreConformance } from '../test/store-conformance.js';
 
 // Cloning one empty, never-migrated instance is several times faster than booting a new one
 // per test, and still gives every test its own fresh, unmigrated database.

@@ -4,7 +4,7 @@ import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createPostgresDatabase } from './postgres-driver.js';
 import { createStore } from './store.js';
-import { describeStoreConformance } from './store-conformance.js';
+import { describeStoreConformance } from '../test/store-conformance.js';
 import type { Database } from './types.js';
 
 const adminUrl = process.env.VERITY_TEST_DATABASE_URL;

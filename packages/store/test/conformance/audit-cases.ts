@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { GENESIS_HASH, verifyAuditChain } from '@verity/core';
 import type { AuditEvent, DecisionRecord } from '@verity/core';
-import type { Store } from '../types.js';
+import type { Store } from '../../src/types.js';
 import { createTenants, decision, expectVerityError, useFreshStore } from './fixtures.js';
 import type { MakeDatabase } from './fixtures.js';
 

@@ -1,7 +1,7 @@
 /** Conformance cases for the credentials repository and for migrations. */
 import { describe, expect, it } from 'vitest';
-import { MIGRATIONS } from '../migrations.js';
-import { createStore } from '../store.js';
+import { MIGRATIONS } from '../../src/migrations.js';
+import { createStore } from '../../src/store.js';
 import { ISO_TIME, createTenants, expectVerityError, useFreshStore, versionInput } from './fixtures.js';
 import type { MakeDatabase } from './fixtures.js';
 

@@ -1,8 +1,8 @@
 /** Test data and helpers shared by the store conformance suite. */
 import { afterEach, beforeEach, expect } from 'vitest';
 import type { DecisionRecord, Entity, PolicyStoreContent } from '@verity/core';
-import { createStore } from '../store.js';
-import type { CreateVersionInput, Database, Store } from '../types.js';
+import { createStore } from '../../src/store.js';
+import type { CreateVersionInput, Database, Store } from '../../src/types.js';
 
 /** Produces a fresh, empty database for each test. */
 export type MakeDatabase = () => Promise<Database>;
