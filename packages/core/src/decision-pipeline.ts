@@ -9,10 +9,10 @@ import type { Engine, PreparedPolicySet } from './engine.js';
 import type { CedarRequest, CedarValue, DecisionRecord, Entity, EntityUid, TenantSettings } from './types.js';
 import { mapEvaluationRequest, type AuthzenEvaluationRequest } from './authzen.js';
 import { formatEntityUid } from './entity-uid.js';
-import { assertValueDepth, scanValues, sliceEntities } from './entity-slice.js';
+import { assertValueDepth, scanValues, sliceEntities, type Slice, type ValueScan } from './entity-slice.js';
 import { assertNoDuplicateEntities, resolveWithRequestEntities, type EntityOverlay } from './request-entities.js';
 import { observedEntitiesFor } from './policy-analysis.js';
-import { MAX_LIKE_WORK } from './limits.js';
+import { ENGINE_COST_US, MAX_DECISION_ESTIMATE_MS, MAX_LIKE_WORK } from './limits.js';
 
 /** Who asked, for the audit. */
 export interface DecisionMeta {
@@ -149,6 +149,28 @@ export function buildDecisionRecord(fields: DecisionRecordFields): DecisionRecor
   };
 }
 
+/**
+ * Refuse a decision whose estimated engine time (ENGINE_COST_US over the version's policies,
+ * the slice and the context) passes MAX_DECISION_ESTIMATE_MS: it would hold the engine, which
+ * every tenant shares, too long.
+ */
+function assertWithinEngineBudget(policiesUs: number, slice: Slice, context: ValueScan, likeWork: number): void {
+  const c = ENGINE_COST_US;
+  const us =
+    policiesUs +
+    slice.entities.length * c.perEntity +
+    (slice.values + context.values) * c.perValue +
+    (slice.references + context.referenceCount) * c.perReference +
+    slice.ancestorPairs * c.perAncestorPair +
+    likeWork * c.perLikeStep;
+  if (us / 1000 > MAX_DECISION_ESTIMATE_MS) {
+    throw new VerityError(
+      'ERR_DECISION_LIMIT',
+      `this decision would take about ${(us / 1000).toFixed(0)} ms of engine time (${slice.entities.length} entities, ${slice.values + context.values} values, ${slice.ancestorPairs} ancestor pairs); at most ${MAX_DECISION_ESTIMATE_MS} ms are allowed (MAX_DECISION_ESTIMATE_MS)`,
+    );
+  }
+}
+
 export function createDecisionPipeline(options: DecisionPipelineOptions): DecisionPipeline {
   const { engine } = options;
   const now = options.now ?? Date.now;
@@ -209,6 +231,7 @@ export function createDecisionPipeline(options: DecisionPipelineOptions): Decisi
           `a string of ${longest} characters against this policy version's ${prepared.analysis.patternElements} like-pattern elements is past the like work limit (MAX_LIKE_WORK ${MAX_LIKE_WORK})`,
         );
       }
+      assertWithinEngineBudget(prepared.analysis.costUs, slice, contextScan, likeWork);
 
       const validateRequest = settings.validateRequests === true && schema !== null;
       const result = await engine.authorize(prepared, mapped.cedar, slice.entities, { validateRequest });

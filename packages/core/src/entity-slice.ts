@@ -22,11 +22,16 @@ export interface SliceLimits {
   skipTypes?: ReadonlySet<string>;
 }
 
-/** The slice and what the limits of the caller need to know about it. */
+/** The slice and what the caller's cost estimate needs to know about it. */
 export interface Slice {
   entities: Entity[];
   /** Length of the longest string in any attribute or tag of the slice (feeds `like`). */
   longestString: number;
+  /** Attribute and tag values (every record, set and scalar), and entity references among them. */
+  values: number;
+  references: number;
+  /** (entity, ancestor) pairs of the slice's transitive closure. */
+  ancestorPairs: number;
 }
 
 /** Most uids one decision may look up, found or not: a request cannot make the PIP scan. */
@@ -54,19 +59,23 @@ export function entityReferenceOf(value: unknown): EntityUid | null {
   return { type: inner.type, id: inner.id };
 }
 
-/** What a walk over values found: references, the longest string, and the deepest nesting. */
+/** What a walk over values found: references, the longest string, the deepest nesting, and how many values. */
 export interface ValueScan {
   references: EntityUid[];
   longestString: number;
   depth: number;
+  /** Values seen (records, sets, scalars), and references among them, over every scan into this object. */
+  values: number;
+  referenceCount: number;
 }
 
 /** Scan values (iteratively) for entity references, string lengths and nesting depth. */
-export function scanValues(values: Iterable<CedarValue | undefined>, into: ValueScan = { references: [], longestString: 0, depth: 0 }): ValueScan {
+export function scanValues(values: Iterable<CedarValue | undefined>, into: ValueScan = emptyScan()): ValueScan {
   const stack: Array<[unknown, number]> = [];
   for (const value of values) stack.push([value, 1]);
   while (stack.length > 0) {
     const [value, depth] = stack.pop() as [unknown, number];
+    into.values++;
     if (typeof value === 'string') {
       if (value.length > into.longestString) into.longestString = value.length;
       continue;
@@ -76,6 +85,7 @@ export function scanValues(values: Iterable<CedarValue | undefined>, into: Value
     const reference = entityReferenceOf(value);
     if (reference) {
       into.references.push(reference);
+      into.referenceCount++;
       continue;
     }
     const record = value as Record<string, unknown>;
@@ -83,6 +93,11 @@ export function scanValues(values: Iterable<CedarValue | undefined>, into: Value
     for (const child of Array.isArray(value) ? value : Object.values(record)) stack.push([child, depth + 1]);
   }
   return into;
+}
+
+/** A scan with nothing seen yet. */
+export function emptyScan(): ValueScan {
+  return { references: [], longestString: 0, depth: 0, values: 0, referenceCount: 0 };
 }
 
 /** Every uid an entity points at: parents and references inside attributes and tags. */
@@ -153,7 +168,7 @@ function* walk(roots: readonly EntityUid[], limits: SliceLimits): Generator<Enti
   const skip = limits.skipTypes;
   const seen = new Set<string>();
   const entities: Entity[] = [];
-  const scan: ValueScan = { references: [], longestString: 0, depth: 0 };
+  const scan = emptyScan();
   const admit = (uid: EntityUid, into: EntityUid[]) => {
     if (skip?.has(uid.type)) return;
     const key = formatEntityUid(uid);
@@ -179,7 +194,7 @@ function* walk(roots: readonly EntityUid[], limits: SliceLimits): Generator<Enti
   }
   const pairs = countAncestorPairs(entities, maxPairs);
   if (pairs > maxPairs) throw limit(`the entities of this decision have more than ${maxPairs} (entity, ancestor) pairs (MAX_ANCESTOR_PAIRS): the hierarchy is too deep or too wide to decide in time`);
-  return { entities, longestString: scan.longestString };
+  return { entities, longestString: scan.longestString, values: scan.values, references: scan.referenceCount, ancestorPairs: pairs };
 }
 
 /** Slice from a store reached asynchronously (the server's entity repository or cache). */

@@ -45,5 +45,39 @@ export const MAX_ANCESTOR_PAIRS = 10_000;
 /** Deepest nesting of a value (records and sets) in a context or an entity attribute. */
 export const MAX_VALUE_DEPTH = 32;
 
+/**
+ * What a decision costs cedar-wasm, in microseconds per unit, measured with bench/limits.ts on
+ * cedar-wasm 4.13 (2 cores, Node 20). The pipeline adds up a request's units and refuses one
+ * whose estimate passes MAX_DECISION_ESTIMATE_MS, before the engine is asked: one tenant's
+ * request never holds the engine long. The estimate is deliberately simple; the engine
+ * thread's time budget (ENGINE_CALL_TIMEOUT_MS) stays the backstop.
+ */
+export const ENGINE_COST_US = {
+  /** Every policy and template link is looked at (its scope at least). */
+  perPolicy: 2.5,
+  /** Every node of a condition, for a policy whose scope matches. */
+  perConditionNode: 0.35,
+  /** Every entity handed to the engine. */
+  perEntity: 10,
+  /** Every attribute, tag or context value (a record, set or scalar). */
+  perValue: 3,
+  /** Every entity reference inside values (they are parsed and resolved one by one). */
+  perReference: 16,
+  /** Every (entity, ancestor) pair of the transitive closure. */
+  perAncestorPair: 0.75,
+  /** Every step of `like` matching (pattern elements × string length, the worst case). */
+  perLikeStep: 0.0025,
+} as const;
+
+/** Largest estimated engine time of one decision, in ms; above it the request is refused (ERR_DECISION_LIMIT). */
+export const MAX_DECISION_ESTIMATE_MS = 40;
+
+/**
+ * Largest estimated engine time of a policy version alone (its policies and their conditions),
+ * in ms; above it the push is refused (ERR_POLICY_TOO_COMPLEX), so that every version leaves
+ * room for the request's own entities.
+ */
+export const MAX_VERSION_ESTIMATE_MS = 25;
+
 /** Longest time one engine call may run before its engine instance is replaced and the call fails. */
 export const ENGINE_CALL_TIMEOUT_MS = 2_000;

@@ -4,7 +4,7 @@
  * `like` work it can ask for, and which entities it names in a way that reads their data.
  */
 import { VerityError, type Diagnostic } from './errors.js';
-import { MAX_EXPRESSION_DEPTH, MAX_PATTERN_LENGTH, MAX_PATTERN_TOTAL, MAX_POLICIES } from './limits.js';
+import { ENGINE_COST_US, MAX_EXPRESSION_DEPTH, MAX_PATTERN_LENGTH, MAX_PATTERN_TOTAL, MAX_POLICIES, MAX_VERSION_ESTIMATE_MS } from './limits.js';
 import { formatEntityUid } from './entity-uid.js';
 import type { EntityUid } from './types.js';
 
@@ -35,8 +35,8 @@ export type ScopeSummary = { kind: 'any' } | { kind: 'eq'; uid: EntityUid } | { 
 export interface ObservedEntities {
   policyId: string;
   principal: ScopeSummary;
-  /** Action uids the scope allows (`==` or `in`), or null for any action. */
-  actions: EntityUid[] | null;
+  /** The action scope: one action (`==`), actions or their groups (`in`), or null for any. */
+  actions: { op: '==' | 'in'; uids: EntityUid[] } | null;
   resource: ScopeSummary;
   uids: EntityUid[];
 }
@@ -49,6 +49,8 @@ export interface PolicySetAnalysis {
   observed: ObservedEntities[];
   /** Actions named in scope constraints, for action search when there is no schema. */
   actions: EntityUid[];
+  /** Estimated engine time of the policies alone, per decision, in µs (see ENGINE_COST_US). */
+  costUs: number;
 }
 
 /** One policy's limit problem, before it is anchored to a file position. */
@@ -77,9 +79,9 @@ function summarize(scope: CedarScopeJson): ScopeSummary {
   return { kind: 'any' };
 }
 
-function scopeActions(scope: CedarScopeJson): EntityUid[] | null {
-  if (scope.op === '==') return [uidOf(scope.entity)].filter((uid): uid is EntityUid => uid !== null);
-  if (scope.op === 'in') return (scope.entities ?? [scope.entity]).map(uidOf).filter((uid): uid is EntityUid => uid !== null);
+function scopeActions(scope: CedarScopeJson): ObservedEntities['actions'] {
+  if (scope.op === '==') return { op: '==', uids: [uidOf(scope.entity)].filter((uid): uid is EntityUid => uid !== null) };
+  if (scope.op === 'in') return { op: 'in', uids: (scope.entities ?? [scope.entity]).map(uidOf).filter((uid): uid is EntityUid => uid !== null) };
   return null;
 }
 
@@ -90,6 +92,8 @@ const READING_LEFT = new Set(['.', 'has', 'getTag', 'hasTag', 'like', 'in']);
 
 interface WalkResult {
   depth: number;
+  /** Expression nodes: what evaluating the condition visits at most. */
+  nodes: number;
   patterns: number[];
   observed: EntityUid[];
 }
@@ -99,11 +103,12 @@ interface WalkResult {
  * value is only compared, never read: an entity literal there needs no load.
  */
 function walkExpression(root: unknown): WalkResult {
-  const result: WalkResult = { depth: 0, patterns: [], observed: [] };
+  const result: WalkResult = { depth: 0, nodes: 0, patterns: [], observed: [] };
   const stack: Array<{ node: unknown; depth: number; free: boolean }> = [{ node: root, depth: 1, free: false }];
   while (stack.length > 0) {
     const { node, depth, free } = stack.pop() as { node: unknown; depth: number; free: boolean };
     if (depth > result.depth) result.depth = depth;
+    result.nodes++;
     if (!isObject(node)) continue;
     const push = (child: unknown, childFree: boolean) => stack.push({ node: child, depth: depth + 1, free: childFree });
     for (const [op, body] of Object.entries(node)) {
@@ -158,26 +163,33 @@ function collectLiteralEntities(value: unknown, into: EntityUid[]): void {
 /**
  * Analyse every policy and template of a version and check the structural limits. Problems
  * come back per policy so the caller can point at the file; an empty list means within limits.
+ * `links` gives, for each template, how many links instantiate it (a template counts once per
+ * link; ids not in it are static policies).
  */
-export function analyzePolicySet(policies: ReadonlyMap<string, CedarPolicyJson>): { analysis: PolicySetAnalysis; problems: PolicyLimitProblem[] } {
+export function analyzePolicySet(policies: ReadonlyMap<string, CedarPolicyJson>, links: ReadonlyMap<string, number> = new Map()): { analysis: PolicySetAnalysis; problems: PolicyLimitProblem[] } {
   const problems: PolicyLimitProblem[] = [];
   if (policies.size > MAX_POLICIES) problems.push({ policyId: '', message: `a policy-store version may hold at most ${MAX_POLICIES} policies and templates (MAX_POLICIES)` });
   const observed: ObservedEntities[] = [];
   const actions = new Map<string, EntityUid>();
   let patternElements = 0;
+  let costUs = 0;
   for (const [policyId, policy] of policies) {
-    for (const uid of scopeActions(policy.action) ?? []) actions.set(formatEntityUid(uid), uid);
+    const instances = links.get(policyId) ?? 1;
+    for (const uid of scopeActions(policy.action)?.uids ?? []) actions.set(formatEntityUid(uid), uid);
     const uids = new Map<string, EntityUid>();
     let depth = 0;
+    let nodes = 0;
     for (const condition of policy.conditions) {
       const walked = walkExpression(condition.body);
       depth = Math.max(depth, walked.depth);
+      nodes += walked.nodes;
       for (const length of walked.patterns) {
         patternElements += length;
         if (length > MAX_PATTERN_LENGTH) problems.push({ policyId, message: `a like pattern has ${length} elements; at most ${MAX_PATTERN_LENGTH} are allowed (MAX_PATTERN_LENGTH)` });
       }
       for (const uid of walked.observed) uids.set(formatEntityUid(uid), uid);
     }
+    costUs += instances * (ENGINE_COST_US.perPolicy + nodes * ENGINE_COST_US.perConditionNode);
     if (depth > MAX_EXPRESSION_DEPTH) {
       problems.push({ policyId, message: `the condition nests ${depth} levels deep; at most ${MAX_EXPRESSION_DEPTH} are allowed (MAX_EXPRESSION_DEPTH): split it into several policies` });
     }
@@ -188,7 +200,21 @@ export function analyzePolicySet(policies: ReadonlyMap<string, CedarPolicyJson>)
   if (patternElements > MAX_PATTERN_TOTAL) {
     problems.push({ policyId: '', message: `the like patterns of this version have ${patternElements} elements together; at most ${MAX_PATTERN_TOTAL} are allowed (MAX_PATTERN_TOTAL)` });
   }
-  return { analysis: { patternElements, observed, actions: [...actions.values()] }, problems };
+  if (costUs / 1000 > MAX_VERSION_ESTIMATE_MS) {
+    problems.push({
+      policyId: '',
+      message: `evaluating this version would take about ${(costUs / 1000).toFixed(0)} ms of engine time per decision; at most ${MAX_VERSION_ESTIMATE_MS} ms are allowed (MAX_VERSION_ESTIMATE_MS): fewer or smaller policies, or templates with scopes that rule them out`,
+    });
+  }
+  return { analysis: { patternElements, observed, actions: [...actions.values()], costUs }, problems };
+}
+
+/** How many links instantiate each template (0 for one nobody links): the `links` of {@link analyzePolicySet}. */
+export function templateInstances(templateIds: Iterable<string>, links: ReadonlyArray<{ templateId: string }>): Map<string, number> {
+  const counts = new Map<string, number>();
+  for (const id of templateIds) counts.set(id, 0);
+  for (const link of links) counts.set(link.templateId, (counts.get(link.templateId) ?? 0) + 1);
+  return counts;
 }
 
 /** Throw ERR_POLICY_TOO_COMPLEX with one diagnostic per problem (positions added by `anchor`). */
@@ -219,9 +245,11 @@ export function observedEntitiesFor(
   const action = formatEntityUid(request.action);
   for (const entry of analysis.observed) {
     if (!scopeMayMatch(entry.principal, request.principal) || !scopeMayMatch(entry.resource, request.resource)) continue;
-    if (entry.actions !== null && actionAncestors !== null) {
-      const named = entry.actions.map(formatEntityUid);
-      if (!named.some((key) => key === action || actionAncestors.has(key))) continue;
+    if (entry.actions !== null) {
+      const named = entry.actions.uids.map(formatEntityUid);
+      // `==` needs no hierarchy; `in` can be ruled out only when the action's groups are known.
+      if (entry.actions.op === '==' && !named.includes(action)) continue;
+      if (entry.actions.op === 'in' && actionAncestors !== null && !named.some((key) => key === action || actionAncestors.has(key))) continue;
     }
     found.push(...entry.uids);
   }

@@ -4,7 +4,7 @@ import type { Engine } from './engine.js';
 import type { PolicyStoreContent, TemplateLink, ValidationMode } from './types.js';
 import { hashCanonical } from './canonical-json.js';
 import { positionIn } from './source-position.js';
-import { analyzePolicySet, assertWithinPolicyLimits, type CedarPolicyJson } from './policy-analysis.js';
+import { analyzePolicySet, assertWithinPolicyLimits, templateInstances, type CedarPolicyJson } from './policy-analysis.js';
 
 export interface PolicyFilesInput {
   /** Policy files by name (e.g. `todo.cedar`), each holding any number of policies and templates. */
@@ -46,7 +46,7 @@ export async function buildPolicyStoreContent(engine: Engine, input: PolicyFiles
     });
   }
   if (duplicates.length > 0) throw new VerityError('ERR_POLICY_PARSE', 'policy ids must be unique and well formed', { diagnostics: duplicates });
-  assertWithinPolicyLimits(analyzePolicySet(parsed).problems, (problem) => {
+  assertWithinPolicyLimits(analyzePolicySet(parsed, templateInstances(Object.keys(templates), input.links ?? [])).problems, (problem) => {
     const from = origin.get(problem.policyId);
     const diagnostic: Diagnostic = { message: problem.message };
     if (problem.policyId) diagnostic.policyId = problem.policyId;

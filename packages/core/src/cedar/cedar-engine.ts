@@ -9,7 +9,7 @@ import type { AuthorizeOptions, ContentCheck, Engine, ParsedPolicyText, Prepared
 import type { CedarRequest, EngineResult, Entity, EntityUid, PolicyStoreContent } from '../types.js';
 import { positionIn } from '../source-position.js';
 import { assertPolicyTextWithinLimits } from '../policy-text-limits.js';
-import { analyzePolicySet, assertWithinPolicyLimits, type CedarPolicyJson } from '../policy-analysis.js';
+import { analyzePolicySet, assertWithinPolicyLimits, templateInstances, type CedarPolicyJson } from '../policy-analysis.js';
 import { ENGINE_CALL_TIMEOUT_MS, MAX_POLICIES } from '../limits.js';
 import { formatEntityUid } from '../entity-uid.js';
 import { createEngineHost, type CedarCall, type Preparation } from './engine-host.js';
@@ -173,7 +173,7 @@ export function createCedarEngine(options: CedarEngineOptions = {}): Engine {
       if (answer.type !== 'success') throw new VerityError('ERR_POLICY_PARSE', `Cedar could not parse policy "${id}"`, { diagnostics: toDiagnostics(answer.errors, undefined, undefined, id) });
       json.set(id, answer.json);
     });
-    const { analysis, problems } = analyzePolicySet(json);
+    const { analysis, problems } = analyzePolicySet(json, templateInstances(Object.keys(content.templates), content.links));
     assertWithinPolicyLimits(problems);
     let schema: SchemaFacts | null = null;
     if (content.schema !== undefined) {

@@ -1,0 +1,44 @@
+/**
+ * /healthz says the process is alive; /readyz says it can decide now. When the engine cannot
+ * decide, readiness fails (an orchestrator stops routing to this replica) while liveness holds
+ * (no crash loop), and decisions fail closed.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { sharedCedarEngine } from '@verity/core/cedar';
+import { createClient, startTestServer, type Client } from './helpers/verity.js';
+
+let server: Awaited<ReturnType<typeof startTestServer>>;
+let pdp: Client;
+
+beforeAll(async () => {
+  server = await startTestServer({ decisionAuth: 'open' });
+  pdp = createClient(server.url, null);
+  await server.admin.post('/admin/v1/tenants', { id: 'acme' });
+  await server.admin.post('/admin/v1/tenants/acme/policies', { files: { 'p.cedar': 'permit(principal, action, resource);' } });
+});
+
+afterAll(async () => {
+  await server?.close();
+});
+
+const ask = () => pdp.post('/tenants/acme/access/v1/evaluation', { subject: { type: 'User', id: 'u' }, action: { name: 'read' }, resource: { type: 'Doc', id: 'd' } });
+
+describe('readiness', () => {
+  it('is ready when the engine decides and the store answers', async () => {
+    expect((await pdp.get('/readyz')).body).toEqual({ ready: true, checks: { engine: true, store: true } });
+    expect((await ask()).body.decision).toBe(true);
+  });
+
+  it('fails readiness, not liveness, while the engine cannot decide; decisions fail closed', async () => {
+    // This file's process shares one engine with its server: stopping it stands for an engine
+    // that cannot decide.
+    await sharedCedarEngine().close();
+    const ready = await pdp.get('/readyz');
+    expect(ready.status).toBe(503);
+    expect(ready.body.checks).toEqual({ engine: false, store: true });
+    expect((await pdp.get('/healthz')).status).toBe(200);
+    const answer = await ask();
+    expect(answer.status).toBe(500);
+    expect(answer.body.code).toBe('ERR_DECISION_FAILED');
+  });
+});
