@@ -1,7 +1,8 @@
 /**
  * `npm run bench`: decision latency on the demo tenant — raw cedar-wasm, Verity in-process,
  * and Verity over HTTP — then token verification (bench/tokens.ts), then enforcement on an HTTP
- * route (bench/enforce.ts), in one run, as numbers and ratios (see bench/RESULTS.md). `--json`
+ * route (bench/enforce.ts), then engine time at the edge of every limit (bench/limits.ts), in
+ * one run, as numbers and ratios (see bench/RESULTS.md). `--json`
  * prints the results as JSON instead of tables.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -18,6 +19,7 @@ import { formatMachine, formatTable, machineFacts, withRatios, type Row } from '
 import { batchBody, MIX } from './requests.js';
 import { measure, summarize, type Summary } from './stats.js';
 import { formatTokenSection, runTokenBench } from './tokens.js';
+import { formatLimitsSection, runLimitsBench } from './limits.js';
 
 const json = process.argv.includes('--json');
 // Progress goes to stderr in both modes, so a crash names its phase and --json stays clean.
@@ -115,9 +117,11 @@ async function main(): Promise<void> {
   const tokens = await runTokenBench(log);
   // 6. Enforcement on an HTTP route: the SDK, its PDP (a child process) and the peers.
   const enforce = await runEnforceBench(log);
+  // 7. Engine time at the edge of every limit (docs/security.md).
+  const limits = await runLimitsBench(log);
   const totalSeconds = (Date.now() - started) / 1000;
   if (json) {
-    process.stdout.write(`${JSON.stringify({ command: 'npm run bench', machine, baseline: 'cedar-wasm statefulIsAuthorized p50', audit: auditStats, totalSeconds, results: rows, tokens, enforce }, null, 2)}\n`);
+    process.stdout.write(`${JSON.stringify({ command: 'npm run bench', machine, baseline: 'cedar-wasm statefulIsAuthorized p50', audit: auditStats, totalSeconds, results: rows, tokens, enforce, limits }, null, 2)}\n`);
   } else {
     process.stdout.write(`\nmachine: ${formatMachine(machine)}\n`);
     process.stdout.write(`demo tenant, ${BATCH}-request AuthZEN Todo/gateway mix; ratio = p50 / cedar-wasm statefulIsAuthorized p50\n\n`);
@@ -125,6 +129,7 @@ async function main(): Promise<void> {
     process.stdout.write(`audit records written: ${auditStats.written} (pending ${auditStats.pending}, failures ${auditStats.failures})\n\n`);
     process.stdout.write(`${formatTokenSection(tokens)}\n\n`);
     process.stdout.write(`${formatEnforceSection(enforce)}\n\n`);
+    process.stdout.write(`${formatLimitsSection(limits)}\n\n`);
     process.stdout.write(`run took ${totalSeconds.toFixed(1)} s\n`);
   }
 }
