@@ -1,5 +1,5 @@
 /** Parsers for flag and argument values; each failure is a usage error (exit 2). */
-import { parseEntityUid } from '@verity/core';
+import { isPlainObject, parseEntityUid } from '@verity/core';
 import type { EntityUid } from '@verity/core';
 import { usageError } from './errors.js';
 
@@ -25,6 +25,6 @@ export function parseJsonObjectFlag(text: string, flag: string): Record<string, 
   } catch {
     throw usageError(`--${flag} must be a JSON object`);
   }
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw usageError(`--${flag} must be a JSON object`);
-  return value as Record<string, unknown>;
+  if (!isPlainObject(value)) throw usageError(`--${flag} must be a JSON object`);
+  return value;
 }

@@ -20,3 +20,4 @@ export * from './decision-pipeline.js';
 export * from './local-decider.js';
 export * from './source-position.js';
 export * from './policy-text-limits.js';
+export * from './wire-format.js';

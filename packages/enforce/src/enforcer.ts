@@ -3,6 +3,7 @@
  * closed when no decision can be had, or only observing in observe mode.
  */
 import { randomUUID } from 'node:crypto';
+import { isRequestId, isTenantId, isTierLabel } from '@verity/core';
 import type { DecisionCache } from './decision-cache.js';
 import { EnforceError, isEnforceError } from './errors.js';
 import { tokenExpiry } from './token-expiry.js';
@@ -90,7 +91,7 @@ export interface EnforcerOptions {
    * enforcing. `onDecision` reports `wouldDeny`.
    */
   observe?: boolean;
-  /** This tier's label in the PDP's audit, e.g. `gateway` or `orders` (`[A-Za-z0-9._:/-]{1,64}`). */
+  /** This tier's label in the PDP's audit, e.g. `gateway` or `orders` (1 to 64 letters, digits or `._:/-`, see `isTierLabel`). */
   tier: string;
   onDecision?: (event: DecisionEvent) => void;
   /** Clock for latency, in milliseconds (default `performance.now`). */
@@ -104,9 +105,7 @@ export interface Enforcer {
 }
 
 const OPTION_KEYS = new Set(['source', 'cache', 'tenant', 'audience', 'failMode', 'observe', 'tier', 'onDecision', 'now']);
-const TIER = /^[A-Za-z0-9._:/-]{1,64}$/;
 /** The PDP keeps a request id of this shape and replaces any other; we do the same. */
-const REQUEST_ID = /^[\w.:@/+=-]{1,128}$/;
 
 /**
  * A usable request id: the caller's when well-formed (the shape the PDP keeps), else a new one.
@@ -117,14 +116,14 @@ const REQUEST_ID = /^[\w.:@/+=-]{1,128}$/;
  * ```
  */
 export function requestIdOf(given: string | undefined): string {
-  return given !== undefined && REQUEST_ID.test(given) ? given : randomUUID();
+  return isRequestId(given) ? given : randomUUID();
 }
 
 function validate(options: EnforcerOptions): void {
   for (const key of Object.keys(options)) if (!OPTION_KEYS.has(key)) throw new TypeError(`createEnforcer: unknown option "${key}"`);
   if (!options.source || typeof options.source.decide !== 'function') throw new TypeError('createEnforcer: source must be a DecisionSource');
-  if (typeof options.tenant !== 'string' || !/^[a-z0-9][a-z0-9-]{0,62}$/.test(options.tenant)) throw new TypeError('createEnforcer: tenant must be a tenant id');
-  if (typeof options.tier !== 'string' || !TIER.test(options.tier)) throw new TypeError('createEnforcer: tier must match [A-Za-z0-9._:/-]{1,64}');
+  if (!isTenantId(options.tenant)) throw new TypeError('createEnforcer: tenant must be a tenant id');
+  if (!isTierLabel(options.tier)) throw new TypeError('createEnforcer: tier must be 1 to 64 letters, digits or ._:/-');
   if (options.failMode !== undefined && options.failMode !== 'closed' && options.failMode !== 'open') throw new TypeError('createEnforcer: failMode must be "closed" or "open"');
   if (options.audience !== undefined && (typeof options.audience !== 'string' || options.audience === '')) throw new TypeError('createEnforcer: audience must be a non-empty string');
 }

@@ -3,7 +3,7 @@
  * policy bundle, kept current from the PDP's change stream, and ships its decisions to the
  * PDP's audit. Without a verified, unexpired bundle it decides nothing (the enforcer fails closed).
  */
-import type { Engine, VerifiedPrincipal } from '@verity/core';
+import { isRequestId, isTierLabel, type Engine, type VerifiedPrincipal } from '@verity/core';
 import { sharedCedarEngine } from '@verity/core/cedar';
 import { createTokenVerifier, type PolicyBundle } from '@verity/identity';
 import type { AuditShipper } from './audit-shipper.js';
@@ -58,8 +58,6 @@ export interface LocalDecisionSource extends DecisionSource {
 
 const OPTION_KEYS = new Set(['url', 'tenant', 'credential', 'fetch', 'now', 'follow', 'shipper', 'engine', 'refreshIntervalMs', 'timeoutMs', 'retryBackoff', 'onError']);
 const CALLER = 'createLocalDecisionSource';
-/** What the PDP's audit keeps as request id and tier; anything else is recorded as null. */
-const AUDIT_TEXT = /^[\w.:@/+=-]{1,128}$/;
 
 function unauthenticated(code: string): Decision {
   return { decision: 'deny', decisionId: null, policyVersion: null, reasons: ['unauthenticated'], code };
@@ -204,8 +202,9 @@ export function createLocalDecisionSource(options: LocalDecisionSourceOptions): 
         verified = outcome;
       }
       const record = await active.decide(request, verified, {
-        requestId: AUDIT_TEXT.test(request.requestId) ? request.requestId : null,
-        tier: AUDIT_TEXT.test(request.tier) ? request.tier : null,
+        // What the PDP's audit keeps as request id and tier; anything else is recorded as null.
+        requestId: isRequestId(request.requestId) ? request.requestId : null,
+        tier: isTierLabel(request.tier) ? request.tier : null,
         ...(request.observe ? { observed: true } : {}),
       });
       shipper?.ship(record);

@@ -1,4 +1,5 @@
 /** One HTTP exchange with the PDP for the local mode (bundle, JWKS, audit), failures as EnforceErrors. */
+import { isPlainObject, isTenantId } from '@verity/core';
 import { EnforceError } from './errors.js';
 
 export interface PdpRequestOptions {
@@ -20,9 +21,7 @@ export interface PdpAnswer {
   pdpCode: string | undefined;
 }
 
-export function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
+
 
 /**
  * Send one request and read its answer, whatever its status. Only a failure to get an answer
@@ -52,7 +51,7 @@ export async function sendPdp(url: string, options: PdpRequestOptions): Promise<
   } catch {
     body = undefined;
   }
-  return { status, body, pdpCode: isRecord(body) && typeof body.code === 'string' ? body.code : undefined };
+  return { status, body, pdpCode: isPlainObject(body) && typeof body.code === 'string' ? body.code : undefined };
 }
 
 /** The error for an answer that is not a success: 5xx failed, anything else refused. */
@@ -78,7 +77,7 @@ export function tenantBase(url: string, tenant: string, caller: string): string 
     throw new TypeError(`${caller}: url must be an absolute http(s) URL`);
   }
   if (base.protocol !== 'http:' && base.protocol !== 'https:') throw new TypeError(`${caller}: url must be http(s)`);
-  if (typeof tenant !== 'string' || !/^[a-z0-9][a-z0-9-]{0,62}$/.test(tenant)) throw new TypeError(`${caller}: tenant must be a tenant id`);
+  if (!isTenantId(tenant)) throw new TypeError(`${caller}: tenant must be a tenant id`);
   return `${base.href.replace(/\/$/, '')}/tenants/${tenant}`;
 }
 

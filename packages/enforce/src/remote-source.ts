@@ -1,7 +1,8 @@
 /** The remote decision source: AuthZEN evaluations against the Verity PDP over HTTP. */
+import { isPlainObject } from '@verity/core';
 import { EnforceError, isEnforceError } from './errors.js';
 import type { Decision, DecisionRequest, DecisionSource } from './types.js';
-import { isRecord, pdpFailure, sendPdp } from './pdp-request.js';
+import { pdpFailure, sendPdp } from './pdp-request.js';
 
 export interface RemoteDecisionSourceOptions {
   /** The PDP's base URL, e.g. `https://verity.internal:8181`. */
@@ -67,9 +68,9 @@ function evaluationBody(request: DecisionRequest): Record<string, unknown> {
 
 /** An AuthZEN answer with Verity's decision context (`context.id`, `context.reason_admin`). */
 function parseDecision(body: unknown): Decision {
-  if (isRecord(body) && typeof body.decision === 'boolean' && isRecord(body.context)) {
+  if (isPlainObject(body) && typeof body.decision === 'boolean' && isPlainObject(body.context)) {
     const { id, reason_admin: admin } = body.context;
-    if (typeof id === 'string' && isRecord(admin) && typeof admin.policy_version === 'number') {
+    if (typeof id === 'string' && isPlainObject(admin) && typeof admin.policy_version === 'number') {
       const reasons = Array.isArray(admin.determining_policies) ? admin.determining_policies.filter((r): r is string => typeof r === 'string') : [];
       return { decision: body.decision ? 'allow' : 'deny', decisionId: id, policyVersion: admin.policy_version, reasons };
     }

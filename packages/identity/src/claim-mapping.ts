@@ -1,5 +1,5 @@
 /** Maps a verified token's claims to a Cedar principal, its group parents, context, scopes and actors. */
-import { toCedarValue, type CedarValue, type Entity } from '@verity/core';
+import { isPlainObject, toCedarValue, type CedarValue, type Entity } from '@verity/core';
 import { tokenError } from './jwt-errors.js';
 import type { ClaimMapping } from './types.js';
 
@@ -57,7 +57,7 @@ export function readActors(claims: Claims): string[] {
   const actors: string[] = [];
   let act = claims.act;
   while (act !== undefined) {
-    if (typeof act !== 'object' || act === null || Array.isArray(act)) throw invalidClaims('the "act" claim must be an object');
+    if (!isPlainObject(act)) throw invalidClaims('the "act" claim must be an object');
     const { sub, act: prior } = act as Claims;
     if (typeof sub !== 'string' || sub === '') throw invalidClaims('every "act" claim must have a "sub"');
     if (actors.length === MAX_ACTOR_DEPTH) throw invalidClaims(`the "act" chain is deeper than ${MAX_ACTOR_DEPTH}`);

@@ -1,5 +1,5 @@
 /** Parses an identity source configuration from untrusted JSON into a validated, frozen IdentitySource. */
-import { VerityError } from '@verity/core';
+import { isPlainObject, VerityError } from '@verity/core';
 import { createLocalJWKSet } from 'jose';
 import type { AsymmetricAlgorithm, ClaimMapping, IdentitySource, KeySource } from './types.js';
 
@@ -36,12 +36,9 @@ function invalid(message: string): VerityError {
   return new VerityError('ERR_IDENTITY_SOURCE_INVALID', `identity source: ${message}`);
 }
 
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
 
 function record(value: unknown, path: string, allowed: readonly string[]): Record<string, unknown> {
-  if (!isRecord(value)) throw invalid(`${path} must be an object`);
+  if (!isPlainObject(value)) throw invalid(`${path} must be an object`);
   for (const key of Object.keys(value)) {
     if (!allowed.includes(key)) throw invalid(`${path} has an unknown key ${JSON.stringify(key.slice(0, 64))}`);
   }
@@ -57,7 +54,7 @@ function string(value: unknown, path: string): string {
 
 function stringMap(value: unknown, path: string): Record<string, string> {
   if (value === undefined) return {};
-  if (!isRecord(value)) throw invalid(`${path} must be an object of strings`);
+  if (!isPlainObject(value)) throw invalid(`${path} must be an object of strings`);
   const entries = Object.entries(value);
   if (entries.length > MAX_MAPPINGS) throw invalid(`${path} has more than ${MAX_MAPPINGS} entries`);
   return Object.fromEntries(entries.map(([key, claim]) => [string(key, `${path} key`), string(claim, `${path}.${key}`)]));
@@ -101,7 +98,7 @@ function parseInlineKeys(value: unknown): Array<Record<string, unknown>> {
     throw invalid(`keys.keys must be an array of 1 to ${MAX_INLINE_KEYS} JWKs`);
   }
   const keys = value.map((jwk, i) => {
-    if (!isRecord(jwk)) throw invalid(`keys.keys[${i}] must be a JWK object`);
+    if (!isPlainObject(jwk)) throw invalid(`keys.keys[${i}] must be a JWK object`);
     if (typeof jwk.kty !== 'string' || !PUBLIC_KEY_TYPES.has(jwk.kty)) throw invalid(`keys.keys[${i}].kty must be RSA, EC or OKP`);
     if (PRIVATE_JWK_MEMBERS.some((member) => member in jwk)) throw invalid(`keys.keys[${i}] must be a public key`);
     if (jwk.kid !== undefined && typeof jwk.kid !== 'string') throw invalid(`keys.keys[${i}].kid must be a string`);
@@ -116,7 +113,7 @@ function parseInlineKeys(value: unknown): Array<Record<string, unknown>> {
 }
 
 function parseKeySource(value: unknown): KeySource {
-  if (!isRecord(value)) throw invalid('keys must be an object');
+  if (!isPlainObject(value)) throw invalid('keys must be an object');
   switch (value.kind) {
     case 'discovery':
       record(value, 'keys', ['kind']);

@@ -1,5 +1,5 @@
 /** Server configuration: validated once, defaulted in one place, frozen. */
-import { VerityError } from '@verity/core';
+import { isTenantId, VerityError } from '@verity/core';
 
 export interface ServerConfig {
   /** TCP port; 0 picks a free one. */
@@ -79,15 +79,13 @@ export function resolveConfig(input: Partial<ServerConfig> = {}): Readonly<Serve
   const resolved = config as unknown as ServerConfig;
   if (resolved.decisionAuth !== 'required' && resolved.decisionAuth !== 'open') throw new TypeError('decisionAuth must be "required" or "open"');
   if (!Number.isInteger(resolved.port) || resolved.port < 0 || resolved.port > 65535) throw new TypeError('port must be 0..65535');
-  if (!/^[a-z0-9][a-z0-9-]{0,62}$/.test(resolved.defaultTenant)) throw new TypeError('defaultTenant is not a valid tenant id');
+  if (!isTenantId(resolved.defaultTenant)) throw new TypeError('defaultTenant is not a valid tenant id');
   return Object.freeze(resolved);
 }
 
-/** Tenant ids: lower-case letters, digits and dashes. `_system` is reserved and cannot match. */
-export const TENANT_ID = /^[a-z0-9][a-z0-9-]{0,62}$/;
-
+/** A tenant id from a request body, or ERR_TENANT_INVALID. `_system` is reserved and never one. */
 export function assertTenantId(id: unknown): string {
-  if (typeof id !== 'string' || !TENANT_ID.test(id)) {
+  if (!isTenantId(id)) {
     throw new VerityError('ERR_TENANT_INVALID', 'tenant id must be 1-63 lower-case letters, digits or dashes, starting with a letter or digit');
   }
   return id;

@@ -1,6 +1,6 @@
 /** Tenants' entity stores (the PIP): validated writes, and a cache for the decision path. */
 import { requireTenant } from './require-tenant.js';
-import { formatEntityUid, VerityError, type Engine, type Entity, type EntityUid } from '@verity/core';
+import { formatEntityUid, isPlainObject, VerityError, type Engine, type Entity, type EntityUid } from '@verity/core';
 import type { EntityPage, Store } from '@verity/store';
 import { Lru } from './lru.js';
 import type { PolicyService } from './policy-service.js';
@@ -18,13 +18,9 @@ export interface EntityService {
   invalidateAll(): void;
 }
 
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
 /** An entity uid: a non-empty type and any id (Cedar allows the empty string as an id). */
 function parseUid(value: unknown, path: string): EntityUid {
-  if (!isObject(value) || typeof value.type !== 'string' || typeof value.id !== 'string' || value.type === '') {
+  if (!isPlainObject(value) || typeof value.type !== 'string' || typeof value.id !== 'string' || value.type === '') {
     throw new VerityError('ERR_ENTITY_INVALID', `${path} must be {"type": non-empty string, "id": string}`);
   }
   return { type: value.type, id: value.id };
@@ -34,10 +30,10 @@ function parseUid(value: unknown, path: string): EntityUid {
 export function parseEntities(value: unknown): Entity[] {
   if (!Array.isArray(value)) throw new VerityError('ERR_ENTITY_INVALID', 'entities must be an array of Cedar entities');
   return value.map((item, i) => {
-    if (!isObject(item)) throw new VerityError('ERR_ENTITY_INVALID', `entities[${i}] must be an object`);
+    if (!isPlainObject(item)) throw new VerityError('ERR_ENTITY_INVALID', `entities[${i}] must be an object`);
     const entity: Entity = { uid: parseUid(item.uid, `entities[${i}].uid`), attrs: {}, parents: [] };
     if (item.attrs !== undefined) {
-      if (!isObject(item.attrs)) throw new VerityError('ERR_ENTITY_INVALID', `entities[${i}].attrs must be an object`);
+      if (!isPlainObject(item.attrs)) throw new VerityError('ERR_ENTITY_INVALID', `entities[${i}].attrs must be an object`);
       entity.attrs = item.attrs as Entity['attrs'];
     }
     if (item.parents !== undefined) {
@@ -45,7 +41,7 @@ export function parseEntities(value: unknown): Entity[] {
       entity.parents = item.parents.map((p, j) => parseUid(p, `entities[${i}].parents[${j}]`));
     }
     if (item.tags !== undefined) {
-      if (!isObject(item.tags)) throw new VerityError('ERR_ENTITY_INVALID', `entities[${i}].tags must be an object`);
+      if (!isPlainObject(item.tags)) throw new VerityError('ERR_ENTITY_INVALID', `entities[${i}].tags must be an object`);
       entity.tags = item.tags as Entity['attrs'];
     }
     return entity;

@@ -1,7 +1,7 @@
 /** Reads a policy-store folder (the git-friendly layout the CLI pushes and tests) into memory. */
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { isVerityError, parseEvaluationRequest, parseJson as parseExactJson, VerityError } from '@verity/core';
+import { isPlainObject, isVerityError, parseEvaluationRequest, parseJson as parseExactJson, VerityError } from '@verity/core';
 import type { AuthzenEvaluationRequest, CedarValue, Entity, EntityUid, TemplateLink, ValidationMode } from '@verity/core';
 
 /** One case from `tests/*.json`. */
@@ -35,10 +35,6 @@ function invalid(file: string, problem: string): VerityError {
   return new VerityError('ERR_REQUEST_INVALID', `${file}: ${problem}`);
 }
 
-function isObject(value: Json): value is Record<string, Json> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
 function parseJson(text: string, file: string): Json {
   try {
     // Exact: an entity's Long beyond 2^53 stays a bigint.
@@ -49,7 +45,7 @@ function parseJson(text: string, file: string): Json {
 }
 
 function checkUid(value: Json, file: string, where: string): EntityUid {
-  if (!isObject(value) || typeof value['type'] !== 'string' || typeof value['id'] !== 'string') {
+  if (!isPlainObject(value) || typeof value['type'] !== 'string' || typeof value['id'] !== 'string') {
     throw invalid(file, `${where} must be {"type": string, "id": string}`);
   }
   return { type: value['type'], id: value['id'] };
@@ -57,10 +53,10 @@ function checkUid(value: Json, file: string, where: string): EntityUid {
 
 function checkEntity(value: Json, file: string, index: number): Entity {
   const where = `entity #${index}`;
-  if (!isObject(value)) throw invalid(file, `${where} must be an object`);
+  if (!isPlainObject(value)) throw invalid(file, `${where} must be an object`);
   const attrs = value['attrs'] ?? {};
   const parents = value['parents'] ?? [];
-  if (!isObject(attrs)) throw invalid(file, `${where}: attrs must be an object`);
+  if (!isPlainObject(attrs)) throw invalid(file, `${where}: attrs must be an object`);
   if (!Array.isArray(parents)) throw invalid(file, `${where}: parents must be an array`);
   const entity: Entity = {
     uid: checkUid(value['uid'], file, `${where}: uid`),
@@ -68,7 +64,7 @@ function checkEntity(value: Json, file: string, index: number): Entity {
     parents: parents.map((parent, i) => checkUid(parent, file, `${where}: parents[${i}]`)),
   };
   if (value['tags'] !== undefined) {
-    if (!isObject(value['tags'])) throw invalid(file, `${where}: tags must be an object`);
+    if (!isPlainObject(value['tags'])) throw invalid(file, `${where}: tags must be an object`);
     entity.tags = value['tags'] as Record<string, CedarValue>;
   }
   return entity;
@@ -80,7 +76,7 @@ function checkEntity(value: Json, file: string, index: number): Entity {
  */
 export function parseEntitiesJson(text: string, file: string): Entity[] {
   const json = parseJson(text, file);
-  const list = isObject(json) ? json['entities'] : json;
+  const list = isPlainObject(json) ? json['entities'] : json;
   if (!Array.isArray(list)) throw invalid(file, 'must be an array of entities or {"entities": [...]}');
   return list.map((entity, i) => checkEntity(entity, file, i));
 }
@@ -90,11 +86,11 @@ function parseLinks(text: string, file: string): TemplateLink[] {
   if (!Array.isArray(json)) throw invalid(file, 'must be an array of {id, templateId, values}');
   return json.map((link, i) => {
     const where = `link #${i}`;
-    if (!isObject(link) || typeof link['id'] !== 'string' || typeof link['templateId'] !== 'string') {
+    if (!isPlainObject(link) || typeof link['id'] !== 'string' || typeof link['templateId'] !== 'string') {
       throw invalid(file, `${where} must have string "id" and "templateId"`);
     }
     const values = link['values'];
-    if (!isObject(values)) throw invalid(file, `${where}: values must be an object`);
+    if (!isPlainObject(values)) throw invalid(file, `${where}: values must be an object`);
     const checked: TemplateLink['values'] = {};
     for (const [slot, uid] of Object.entries(values)) {
       if (slot !== '?principal' && slot !== '?resource') throw invalid(file, `${where}: unknown slot ${slot}`);
@@ -120,7 +116,7 @@ function parseTests(text: string, file: string): PolicyTestCase[] {
   const list = Array.isArray(json) ? json : [json];
   return list.map((test, i) => {
     const where = `test #${i}`;
-    if (!isObject(test) || typeof test['name'] !== 'string') throw invalid(file, `${where} must have a string "name"`);
+    if (!isPlainObject(test) || typeof test['name'] !== 'string') throw invalid(file, `${where} must have a string "name"`);
     const expect = test['expect'];
     if (expect !== 'allow' && expect !== 'deny') throw invalid(file, `${where}: expect must be "allow" or "deny"`);
     const request = checkTestRequest(test['request'], file, `${where} (${test['name']})`);
@@ -130,7 +126,7 @@ function parseTests(text: string, file: string): PolicyTestCase[] {
 
 function parseSettings(text: string, file: string): { validationMode?: ValidationMode } {
   const json = parseJson(text, file);
-  if (!isObject(json)) throw invalid(file, 'must be an object');
+  if (!isPlainObject(json)) throw invalid(file, 'must be an object');
   for (const key of Object.keys(json)) {
     if (key !== 'validationMode') throw invalid(file, `unknown key "${key}"`);
   }

@@ -1,6 +1,7 @@
 /** `verity identity-source add --tenant T ID`: trust a token issuer for a tenant (create or replace). */
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
+import { isPlainObject } from '@verity/core';
 import type { Command, ParsedArgs } from '../command.js';
 import { adminTenantPath, clientFromArgs, remoteDetails, remoteOptions, tenantOption } from '../client.js';
 import { CliError, EXIT, usageError } from '../errors.js';
@@ -55,7 +56,7 @@ async function readInlineKeys(file: string, cwd: string): Promise<unknown[]> {
   const keys = Array.isArray(parsed) ? parsed : (parsed as { keys?: unknown } | null)?.keys;
   if (!Array.isArray(keys) || keys.length === 0) throw new CliError(EXIT.INVALID_INPUT, 'ERR_CLI_KEYS_FILE', `${file} must hold a JWKS {"keys": [...]} or an array of JWKs`);
   keys.forEach((jwk, i) => {
-    if (typeof jwk !== 'object' || jwk === null || Array.isArray(jwk)) throw new CliError(EXIT.INVALID_INPUT, 'ERR_CLI_KEYS_FILE', `${file}: key ${i} is not a JWK object`);
+    if (!isPlainObject(jwk)) throw new CliError(EXIT.INVALID_INPUT, 'ERR_CLI_KEYS_FILE', `${file}: key ${i} is not a JWK object`);
     // Refuse before sending: the server would reject it too, but by then the private key has left the machine.
     if (PRIVATE_JWK_MEMBERS.some((member) => member in jwk)) throw new CliError(EXIT.INVALID_INPUT, 'ERR_CLI_KEYS_FILE', `${file}: key ${i} is private or symmetric; give public keys only`);
   });

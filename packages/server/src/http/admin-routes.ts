@@ -1,15 +1,14 @@
 /** Admin API: tenants, credentials, policy stores. Each call is a Cedar decision in `_system`. */
 import { requireTenant } from '../require-tenant.js';
 import type { FastifyInstance } from 'fastify';
-import { VerityError, type TemplateLink, type TenantSettings } from '@verity/core';
+import { isPlainObject, VerityError, type TemplateLink, type TenantSettings } from '@verity/core';
 import { assertTenantId } from '../config.js';
 import { routeTemplatesProblem } from '../gateway/route-match.js';
 import { requireAdmin, tenantParam, type Components } from './context.js';
 
 function body(request: { body: unknown }): Record<string, unknown> {
-  const value = request.body;
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new VerityError('ERR_REQUEST_INVALID', 'the body must be a JSON object');
-  return value as Record<string, unknown>;
+  if (!isPlainObject(request.body)) throw new VerityError('ERR_REQUEST_INVALID', 'the body must be a JSON object');
+  return request.body;
 }
 
 function optionalString(value: unknown, name: string, max = 4096): string | undefined {
@@ -26,8 +25,8 @@ function versionParam(value: unknown, name: string): number {
 
 function parseSettings(value: unknown): TenantSettings {
   if (value === undefined) return {};
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new VerityError('ERR_TENANT_INVALID', 'settings must be an object');
-  const { typeMapping, actionType, stsPrincipalType, gatewayRoutes, ...rest } = value as Record<string, unknown>;
+  if (!isPlainObject(value)) throw new VerityError('ERR_TENANT_INVALID', 'settings must be an object');
+  const { typeMapping, actionType, stsPrincipalType, gatewayRoutes, ...rest } = value;
   if (Object.keys(rest).length > 0) throw new VerityError('ERR_TENANT_INVALID', `unknown settings: ${Object.keys(rest).join(', ')}`);
   const settings: TenantSettings = {};
   if (typeMapping !== undefined) {
@@ -51,7 +50,7 @@ function parsePushBody(b: Record<string, unknown>) {
   // `files` is required (an empty object is a deliberate deny-everything version): a body
   // without it is a mistake, not a request to empty the store.
   const files = b.files;
-  if (typeof files !== 'object' || files === null || Array.isArray(files) || Object.entries(files).some(([name, text]) => typeof text !== 'string' || !/^[\w.-]{1,128}$/.test(name))) {
+  if (!isPlainObject(files) || Object.entries(files).some(([name, text]) => typeof text !== 'string' || !/^[\w.-]{1,128}$/.test(name))) {
     throw new VerityError('ERR_REQUEST_INVALID', 'files must map file names to Cedar policy text');
   }
   const mode = b.validationMode;

@@ -2,7 +2,7 @@
 import { requireTenant } from '../require-tenant.js';
 import { randomUUID } from 'node:crypto';
 import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
-import { stringifyJson, VerityError } from '@verity/core';
+import { isRequestId, stringifyJson, VerityError } from '@verity/core';
 import { registerJsonBody } from './json-body.js';
 import { toVerityError } from './errors.js';
 import { authzenMetadata, registerAuthzenRoutes } from './authzen-routes.js';
@@ -17,8 +17,6 @@ import { registerPepAuditRoutes } from './pep-audit-routes.js';
 import { registerGatewayRoutes } from './gateway-routes.js';
 import { tenantParam, type Components } from './context.js';
 
-const REQUEST_ID = /^[\w.:@/+=-]{1,128}$/;
-
 /** Base URL as the caller reached us (or the configured public URL). */
 function baseUrl(c: Components, request: FastifyRequest): string {
   if (c.config.publicUrl) return c.config.publicUrl.replace(/\/$/, '');
@@ -32,7 +30,7 @@ export async function buildApp(c: Components): Promise<FastifyInstance> {
     // The PEP's X-Request-ID is kept (AuthZEN §10) when it is a sane token; otherwise we make one.
     genReqId: (request) => {
       const given = request.headers['x-request-id'];
-      return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
+      return isRequestId(given) ? given : randomUUID();
     },
   });
   registerJsonBody(app, c.config.maxJsonDepth);

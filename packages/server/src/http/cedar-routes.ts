@@ -1,6 +1,6 @@
 /** Cedar-native decisions, like Verified Permissions' IsAuthorized and BatchIsAuthorized. */
 import type { FastifyInstance } from 'fastify';
-import { assertNoDuplicateEntities, parseEntityUid, toCedarRecord, VerityError, type CedarRequest, type DecisionRecord, type EntityUid } from '@verity/core';
+import { assertNoDuplicateEntities, isPlainObject, parseEntityUid, toCedarRecord, VerityError, type CedarRequest, type DecisionRecord, type EntityUid } from '@verity/core';
 import { parseEntities } from '../entity-service.js';
 import { metaOf, requireDecide, tenantParam, type Components } from './context.js';
 
@@ -22,15 +22,14 @@ function uidOf(value: unknown, path: string): EntityUid {
 }
 
 function requestOf(value: unknown, path: string): CedarRequest {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw invalid(`${path} must be an object`);
-  const body = value as Record<string, unknown>;
-  const context = body.context ?? {};
-  if (typeof context !== 'object' || context === null || Array.isArray(context)) throw invalid(`${path}.context must be an object`);
+  if (!isPlainObject(value)) throw invalid(`${path} must be an object`);
+  const context = value.context ?? {};
+  if (!isPlainObject(context)) throw invalid(`${path}.context must be an object`);
   return {
-    principal: uidOf(body.principal, `${path}.principal`),
-    action: uidOf(body.action, `${path}.action`),
-    resource: uidOf(body.resource, `${path}.resource`),
-    context: toCedarRecord(context as Record<string, unknown>, `${path}.context`),
+    principal: uidOf(value.principal, `${path}.principal`),
+    action: uidOf(value.action, `${path}.action`),
+    resource: uidOf(value.resource, `${path}.resource`),
+    context: toCedarRecord(context, `${path}.context`),
   };
 }
 

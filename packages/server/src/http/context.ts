@@ -1,9 +1,9 @@
 /** What every route handler needs: the composed services, and per-request helpers. */
 import type { FastifyRequest } from 'fastify';
-import { VerityError, isVerityError } from '@verity/core';
+import { VerityError, isTenantId, isTierLabel, isVerityError } from '@verity/core';
 import type { Credential, Store } from '@verity/store';
 import type { ServerConfig } from '../config.js';
-import type { AdminAction, AdminAuthorizer } from '../admin/system-tenant.js';
+import { SYSTEM_TENANT, type AdminAction, type AdminAuthorizer } from '../admin/system-tenant.js';
 import type { CredentialService } from '../admin/credentials.js';
 import type { AuditWriter } from '../audit-writer.js';
 import type { DecisionMeta } from '@verity/core';
@@ -32,13 +32,11 @@ export interface Components {
   tokens: TokenServices;
 }
 
-const TIER = /^[A-Za-z0-9._:/-]{1,64}$/;
-
 /** Request id and the caller's tier label (`X-Verity-Tier`), as recorded in the audit. */
 export function metaOf(request: FastifyRequest): DecisionMeta {
   const tier = request.headers['x-verity-tier'];
   const observed = request.headers['x-verity-observe'] === 'true';
-  return { requestId: request.id, tier: typeof tier === 'string' && TIER.test(tier) ? tier : null, ...(observed ? { observed } : {}) };
+  return { requestId: request.id, tier: isTierLabel(tier) ? tier : null, ...(observed ? { observed } : {}) };
 }
 
 /**
@@ -69,9 +67,9 @@ export async function requireDecide(c: Components, request: FastifyRequest, tena
 /** A tenant path parameter; `_system` is readable (its audit) but never writable through the API. */
 export function tenantParam(request: FastifyRequest, options: { write: boolean }): string {
   const tenant = (request.params as { tenant?: unknown }).tenant;
-  if (typeof tenant !== 'string' || !/^(_system|[a-z0-9][a-z0-9-]{0,62})$/.test(tenant)) {
+  if (tenant !== SYSTEM_TENANT && !isTenantId(tenant)) {
     throw new VerityError('ERR_TENANT_NOT_FOUND', 'no such tenant');
   }
-  if (options.write && tenant === '_system') throw new VerityError('ERR_AUTH_FORBIDDEN', 'the system tenant is managed by Verity itself');
+  if (options.write && tenant === SYSTEM_TENANT) throw new VerityError('ERR_AUTH_FORBIDDEN', 'the system tenant is managed by Verity itself');
   return tenant;
 }

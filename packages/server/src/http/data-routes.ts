@@ -1,7 +1,7 @@
 /** Admin API for a tenant's entities (the PIP) and its audit trail. */
 import { requireTenant } from '../require-tenant.js';
 import type { FastifyInstance } from 'fastify';
-import { createAuditChainVerifier, VerityError } from '@verity/core';
+import { createAuditChainVerifier, isPlainObject, VerityError } from '@verity/core';
 import { requireAdmin, tenantParam, type Components } from './context.js';
 
 function limitOf(value: unknown, fallback: number, max: number): number {
@@ -46,7 +46,7 @@ export function registerDataRoutes(app: FastifyInstance, c: Components): void {
     const tenant = tenantParam(request, { write: true });
     const uid = uidParam(request.params);
     const b = request.body;
-    if (typeof b !== 'object' || b === null || Array.isArray(b)) throw new VerityError('ERR_ENTITY_INVALID', 'the body must be an entity object {attrs, parents, tags}');
+    if (!isPlainObject(b)) throw new VerityError('ERR_ENTITY_INVALID', 'the body must be an entity object {attrs, parents, tags}');
     await requireAdmin(c, request, 'entity.write', tenant);
     await c.entities.import(tenant, [{ ...b, uid }], 'merge');
     return c.entities.get(tenant, uid);

@@ -1,6 +1,6 @@
 /** Admin API for a tenant's identity sources and revocations. */
 import type { FastifyInstance } from 'fastify';
-import { VerityError } from '@verity/core';
+import { isPlainObject, VerityError } from '@verity/core';
 import { requireAdmin, tenantParam, type Components } from './context.js';
 import type { RevokeInput } from '../identity/identity-service.js';
 import { randomBytes } from 'node:crypto';
@@ -14,7 +14,7 @@ function idParam(params: unknown): string {
 }
 
 function revokeInput(body: unknown): RevokeInput {
-  const b = (typeof body === 'object' && body !== null && !Array.isArray(body) ? body : {}) as Record<string, unknown>;
+  const b = isPlainObject(body) ? body : {};
   const text = (value: unknown) => typeof value === 'string' && value.length > 0 && value.length <= 1024;
   if (text(b.subject) && b.client === undefined && b.jti === undefined) return { subject: b.subject as string };
   if (text(b.client) && b.subject === undefined && b.jti === undefined) return { client: b.client as string };
@@ -38,8 +38,8 @@ function stringList(value: unknown, name: string, pattern?: RegExp): string[] {
 
 /** A token-service client registration from untrusted JSON. */
 function parseClientBody(body: unknown) {
-  if (typeof body !== 'object' || body === null || Array.isArray(body)) throw invalidClient('the body must be an object');
-  const { principal, audiences, scopes, jwks, secret, ...rest } = body as Record<string, unknown>;
+  if (!isPlainObject(body)) throw invalidClient('the body must be an object');
+  const { principal, audiences, scopes, jwks, secret, ...rest } = body;
   if (Object.keys(rest).length > 0) throw invalidClient(`unknown keys: ${Object.keys(rest).slice(0, 5).join(', ')}`);
   const p = principal as { type?: unknown; id?: unknown } | undefined;
   if (typeof p?.type !== 'string' || typeof p.id !== 'string' || p.type === '' || p.id === '') throw invalidClient('principal must be {type, id}');

@@ -3,7 +3,7 @@
  * (client_credentials and RFC 8693 token exchange) and RFC 7009 revocation.
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { VerityError, isVerityError } from '@verity/core';
+import { VerityError, isPlainObject, isVerityError } from '@verity/core';
 import {
   authenticateClient,
   createMemorySeenJtiSet,
@@ -32,7 +32,7 @@ const OAUTH_ERRORS: Partial<Record<VerityError['code'], string>> = {
 
 function form(request: FastifyRequest): Record<string, string> {
   const body = request.body;
-  if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new VerityError('ERR_STS_INVALID_REQUEST', 'the body must be application/x-www-form-urlencoded');
+  if (!isPlainObject(body)) throw new VerityError('ERR_STS_INVALID_REQUEST', 'the body must be application/x-www-form-urlencoded');
   return body as Record<string, string>;
 }
 

@@ -3,12 +3,11 @@
  * least once, and the drift check that compares the tiers of one request.
  */
 import type { FastifyInstance } from 'fastify';
-import { VerityError, type AuditEvent, type DecisionRecord, type EntityUid } from '@verity/core';
+import { isRequestId, isTierLabel, VerityError, type AuditEvent, type DecisionRecord, type EntityUid } from '@verity/core';
 import { requireAdmin, requireDecide, tenantParam, type Components } from './context.js';
 import { requireTenant } from '../require-tenant.js';
 
 const MAX_RECORDS = 1000;
-const TEXT = /^[\w.:@/+=-]{1,128}$/;
 
 function invalid(message: string): VerityError {
   return new VerityError('ERR_REQUEST_INVALID', message);
@@ -24,15 +23,15 @@ function uid(value: unknown, path: string): EntityUid {
 function parseRecord(value: unknown, tenant: string, i: number): DecisionRecord {
   const r = (typeof value === 'object' && value !== null ? value : {}) as Record<string, unknown>;
   const path = `records[${i}]`;
-  if (typeof r.decisionId !== 'string' || !TEXT.test(r.decisionId)) throw invalid(`${path}.decisionId must be an id`);
+  if (!isRequestId(r.decisionId)) throw invalid(`${path}.decisionId must be an id`);
   if (typeof r.time !== 'string' || Number.isNaN(Date.parse(r.time)) || r.time.length > 40) throw invalid(`${path}.time must be an ISO time`);
   if (r.tenant !== tenant) throw invalid(`${path}.tenant must be "${tenant}"`);
   if (r.decision !== 'allow' && r.decision !== 'deny') throw invalid(`${path}.decision must be allow or deny`);
   if (typeof r.policyVersion !== 'number' || !Number.isInteger(r.policyVersion) || r.policyVersion < 0) throw invalid(`${path}.policyVersion must be a version number`);
   if (typeof r.latencyUs !== 'number' || !Number.isFinite(r.latencyUs) || r.latencyUs < 0) throw invalid(`${path}.latencyUs must be a number`);
-  const optionalText = (v: unknown, name: string) => {
+  const optional = (v: unknown, name: string, valid: (v: unknown) => v is string) => {
     if (v === null || v === undefined) return null;
-    if (typeof v !== 'string' || !TEXT.test(v)) throw invalid(`${path}.${name} must be a short token`);
+    if (!valid(v)) throw invalid(`${path}.${name} must be a short token`);
     return v;
   };
   const reasons = r.reasons ?? [];
@@ -43,8 +42,8 @@ function parseRecord(value: unknown, tenant: string, i: number): DecisionRecord 
     decisionId: r.decisionId,
     time: r.time,
     tenant,
-    requestId: optionalText(r.requestId, 'requestId'),
-    tier: optionalText(r.tier, 'tier'),
+    requestId: optional(r.requestId, 'requestId', isRequestId),
+    tier: optional(r.tier, 'tier', isTierLabel),
     principal: uid(r.principal, `${path}.principal`),
     action: uid(r.action, `${path}.action`),
     resource: uid(r.resource, `${path}.resource`),

@@ -3,7 +3,7 @@
  * through the change feed), token verification for token-in decisions, and revocations that
  * are persisted, shared between replicas, and checked on every use of a token.
  */
-import { VerityError } from '@verity/core';
+import { isPlainObject, VerityError } from '@verity/core';
 import { createRevocationList, createTokenVerifier, parseIdentitySource, type IdentitySource, type Revocation, type VerifiedToken } from '@verity/identity';
 import type { StoredRevocation, Store } from '@verity/store';
 import type { AuditWriter } from '../audit-writer.js';
@@ -94,7 +94,7 @@ export async function createIdentityService(options: IdentityServiceOptions): Pr
 
     async putSource(tenant, id, config) {
       await requireTenant(store, tenant);
-      if (typeof config !== 'object' || config === null || Array.isArray(config)) throw new VerityError('ERR_IDENTITY_SOURCE_INVALID', 'the identity source must be an object');
+      if (!isPlainObject(config)) throw new VerityError('ERR_IDENTITY_SOURCE_INVALID', 'the identity source must be an object');
       if (id === 'verity-sts') throw new VerityError('ERR_IDENTITY_SOURCE_INVALID', 'the id "verity-sts" is the tenant\'s own token service');
       const source = parseIdentitySource({ ...config, id, tenant });
       const { id: _id, tenant: _tenant, ...stored } = source;

@@ -3,7 +3,7 @@
  * at `{base}/tenants/{tenant}`, its clients, and the identity source through which Verity
  * verifies the tokens it issued itself.
  */
-import { VerityError } from '@verity/core';
+import { isTenantId, VerityError } from '@verity/core';
 import {
   createSigningKeyRing,
   createTokenIssuer,
@@ -113,8 +113,8 @@ export function createTokenServices(options: TokenServicesOptions): TokenService
 
     async fetch(input, init) {
       const url = typeof input === 'string' ? input : input instanceof URL ? input.href : input.url;
-      const match = baseUrl !== null && url.startsWith(`${baseUrl}/tenants/`) ? /\/tenants\/([a-z0-9][a-z0-9-]{0,62})\/\.well-known\/jwks\.json$/.exec(url) : null;
-      if (match?.[1]) return new Response(JSON.stringify(await jwks(match[1])), { headers: { 'content-type': 'application/json' } });
+      const tenant = baseUrl !== null && url.startsWith(`${baseUrl}/tenants/`) ? /\/tenants\/([^/]+)\/\.well-known\/jwks\.json$/.exec(url)?.[1] : undefined;
+      if (isTenantId(tenant)) return new Response(JSON.stringify(await jwks(tenant)), { headers: { 'content-type': 'application/json' } });
       return globalThis.fetch(input, init);
     },
   };
