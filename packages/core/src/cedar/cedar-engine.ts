@@ -137,7 +137,20 @@ export function createCedarEngine(options: CedarEngineOptions = {}): Engine {
   const prepared = new Map<string, Promise<PreparedPolicySet>>();
   const preparations = new WeakMap<PreparedPolicySet, Preparation>();
 
-  const runParse = (calls: CedarCall[]) => parse.run('parse', calls);
+  /**
+   * Parse untrusted input on the parsing thread. If Cedar cannot (its instance trapped or ran
+   * out of time — the lexical guard should prevent both), that is the input's fault: a 4xx.
+   */
+  const runParse = async (calls: CedarCall[], refusal: 'ERR_POLICY_TOO_COMPLEX' | 'ERR_ENTITY_INVALID' = 'ERR_POLICY_TOO_COMPLEX') => {
+    try {
+      return await parse.run('parse', calls);
+    } catch (error) {
+      if (error instanceof VerityError && (error.code === 'ERR_DECISION_FAILED' || error.code === 'ERR_DECISION_TIMEOUT')) {
+        throw new VerityError(refusal, 'Cedar could not parse this input within its limits', { cause: error });
+      }
+      throw error;
+    }
+  };
 
   function preparationOf(set: PreparedPolicySet): Preparation {
     let found = preparations.get(set);
@@ -282,7 +295,7 @@ export function createCedarEngine(options: CedarEngineOptions = {}): Engine {
     },
 
     async checkEntities(entities, schema) {
-      const [answer] = (await runParse([['checkParseEntities', { entities, schema: schema ?? null }]])) as [CheckAnswer];
+      const [answer] = (await runParse([['checkParseEntities', { entities, schema: schema ?? null }]], 'ERR_ENTITY_INVALID')) as [CheckAnswer];
       return answer.type === 'success' ? [] : toDiagnostics(answer.errors, undefined);
     },
 

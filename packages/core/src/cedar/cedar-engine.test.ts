@@ -1,0 +1,50 @@
+import { afterAll, describe, expect, it } from 'vitest';
+import { createCedarEngine } from './cedar-engine.js';
+import type { PolicyStoreContent } from '../types.js';
+
+const engine = createCedarEngine();
+afterAll(() => engine.close());
+
+const content = (policies: Record<string, string>, schema?: string): PolicyStoreContent => ({ validationMode: 'off', policies, templates: {}, links: [], ...(schema ? { schema } : {}) });
+const request = (action: string, context: Record<string, unknown> = {}) => ({ principal: { type: 'User', id: 'u' }, action: { type: 'Action', id: action }, resource: { type: 'Doc', id: 'd' }, context: context as never });
+
+describe('the Cedar engine', () => {
+  it('decides with the schema: its action groups and its typed context', async () => {
+    const schema = 'entity User; entity Doc; action readOnly; action view in [readOnly] appliesTo { principal: User, resource: Doc, context: { owner: User } };';
+    const set = await engine.prepare('schema@1', content({ p: 'permit(principal, action in Action::"readOnly", resource) when { context.owner == principal };' }, schema));
+    expect(set.schema?.actionAncestors.get('Action::"view"')).toEqual(new Set(['Action::"readOnly"']));
+    // A plain {type, id} where the schema declares an entity is an entity reference.
+    expect((await engine.authorize(set, request('view', { owner: { type: 'User', id: 'u' } }), [])).decision).toBe('allow');
+    expect((await engine.authorize(set, request('view', { owner: { type: 'User', id: 'v' } }), [])).decision).toBe('deny');
+  });
+
+  it('validates a request against the schema only when asked', async () => {
+    const schema = 'entity User; entity Doc; entity Other; action view appliesTo { principal: User, resource: Doc };';
+    const set = await engine.prepare('validate@1', content({ p: 'permit(principal, action, resource);' }, schema));
+    const wrong = { ...request('view'), resource: { type: 'Other', id: 'o' } };
+    expect((await engine.authorize(set, wrong, [])).decision).toBe('allow');
+    await expect(engine.authorize(set, wrong, [], { validateRequest: true })).rejects.toMatchObject({ code: 'ERR_DECISION_INVALID_REQUEST' });
+  });
+
+  it('refuses to prepare a stored version past a structural limit', async () => {
+    const deep = `permit(principal, action, resource) when { context${'.a'.repeat(200)} == 1 };`;
+    await expect(engine.prepare('deep@1', content({ p: deep }))).rejects.toMatchObject({ code: 'ERR_POLICY_TOO_COMPLEX' });
+  });
+
+  it('answers policy text Cedar cannot parse in time as too complex, not as a server failure', async () => {
+    const impatient = createCedarEngine({ callTimeoutMs: 1 });
+    try {
+      const text = Array.from({ length: 3000 }, (_, i) => `permit(principal == User::"u${i}", action, resource) when { context.a > ${i} && context.b like "*x${i}*" };`).join('\n');
+      await expect(impatient.splitPolicyText(text, 'big.cedar')).rejects.toMatchObject({ code: 'ERR_POLICY_TOO_COMPLEX' });
+    } finally {
+      await impatient.close();
+    }
+  });
+
+  it('is ready when it decides a trivial request, and not once closed', async () => {
+    const own = createCedarEngine();
+    expect(await own.ready()).toBe(true);
+    await own.close();
+    expect(await own.ready()).toBe(false);
+  });
+});
