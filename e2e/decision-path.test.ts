@@ -4,7 +4,10 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SignJWT } from 'jose';
-import { createClient, startTestServer, type Client } from './helpers/verity.js';
+import { createLocalDecider, parseEvaluationRequest, type Entity } from '@verity/core';
+import { sharedCedarEngine } from '@verity/core/cedar';
+import { createLocalDecisionSource } from '@verity/enforce';
+import { ADMIN_TOKEN, createClient, startTestServer, type Client } from './helpers/verity.js';
 import { API_AUDIENCE, startTestIssuer, type TestIssuer } from './helpers/oidc-issuer.js';
 
 let server: Awaited<ReturnType<typeof startTestServer>>;
@@ -348,5 +351,53 @@ describe('AuthZEN (item 10)', () => {
     const other = await pdp.post('/tenants/az/access/v1/search/resource', { subject: user('u'), action: { name: 'read' }, resource: { type: 'Doc' }, page: { limit: 3, next_token: first.body.page.next_token } });
     expect(other.status).toBe(400);
     expect(other.body.code).toBe('ERR_SEARCH_INVALID_TOKEN');
+  });
+});
+
+describe('every path decides alike: the PDP, the SDK local mode and policy test', () => {
+  const SCHEMA = `entity Group; entity User in [Group] { n: Long }; entity Doc { owner: User };
+action readOnly; action view in [readOnly] appliesTo { principal: User, resource: Doc };`;
+  const POLICIES = [
+    '@id("readers") permit(principal, action in Action::"readOnly", resource) when { principal.n == 9007199254740993 };',
+    '@id("banned") forbid(principal, action, resource) when { Group::"banned".members.contains(principal) };',
+  ].join('\n');
+  const ENTITIES: Entity[] = [
+    { uid: { type: 'User', id: 'exact' }, attrs: { n: 9007199254740993n }, parents: [] },
+    { uid: { type: 'User', id: 'rounded' }, attrs: { n: 9007199254740992n }, parents: [] },
+    { uid: { type: 'User', id: 'mallory' }, attrs: { n: 9007199254740993n }, parents: [] },
+    { uid: { type: 'Group', id: 'banned' }, attrs: { members: [{ type: 'User', id: 'mallory' }] } as never, parents: [] },
+    { uid: { type: 'Doc', id: 'd' }, attrs: { owner: { type: 'User', id: 'exact' } } as never, parents: [] },
+  ];
+  const SCHEMA_WITH_MEMBERS = SCHEMA.replace('entity Group;', 'entity Group { members: Set<User> };');
+
+  beforeAll(async () => {
+    await tenant('paths', { 'p.cedar': POLICIES }, { schema: SCHEMA_WITH_MEMBERS, entities: ENTITIES });
+  });
+
+  it.each([
+    ['exact', true],
+    ['rounded', false],
+    ['mallory', false],
+  ])('%s: schema action group, exact 64-bit integers, a policy-named group read through the schema', async (who, allowed) => {
+    const request = { subject: user(who), action: { name: 'view' }, resource: { type: 'Doc', id: 'd' } };
+    const remote = await evaluate('paths', request);
+    expect(remote.status, JSON.stringify(remote.body)).toBe(200);
+    expect(remote.body.decision).toBe(allowed);
+
+    const source = createLocalDecisionSource({ url: server.url, tenant: 'paths', credential: ADMIN_TOKEN, follow: false });
+    try {
+      await source.ready;
+      const local = await source.decide({ tenant: 'paths', subject: user(who), action: 'view', resource: { type: 'Doc', id: 'd' }, context: {}, requestId: 'paths', tier: 'test' });
+      expect(local.decision === 'allow').toBe(allowed);
+      expect(local.reasons).toEqual(remote.body.context.reason_admin.determining_policies);
+    } finally {
+      await source.close();
+    }
+
+    const content = (await server.admin.get('/admin/v1/tenants/paths/policies/versions/1')).body.content;
+    const decider = await createLocalDecider({ engine: sharedCedarEngine(), content, entities: ENTITIES });
+    const tested = await decider.evaluate(parseEvaluationRequest(request));
+    expect(tested.decision === 'allow').toBe(allowed);
+    expect(tested.reasons).toEqual(remote.body.context.reason_admin.determining_policies);
   });
 });
