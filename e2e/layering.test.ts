@@ -76,6 +76,13 @@ describe('layering', () => {
     expect(offending).toEqual([]);
   });
 
+  it('token-in handling (bearer parsing, verify plus revocation) lives once, in identity', () => {
+    const files = Object.keys(ALLOWED).flatMap((pkg) => sourceFiles(join(ROOT, 'packages', pkg, 'src'))).map((file) => relative(ROOT, file));
+    const where = (pattern: RegExp) => files.filter((file) => pattern.test(readFileSync(join(ROOT, file), 'utf8')));
+    expect(where(/\/\^Bearer/i)).toEqual(['packages/identity/src/bearer-token.ts']);
+    expect(where(/\.isRevoked\(/)).toEqual(['packages/identity/src/token-authenticator.ts']);
+  });
+
   it('only the Cedar adapter loads cedar-wasm, on its engine thread', () => {
     const files = Object.keys(ALLOWED).flatMap((pkg) => sourceFiles(join(ROOT, 'packages', pkg, 'src'), ['.ts', '.mjs']));
     const loaders = files.filter((file) => /['"]@cedar-policy\/cedar-wasm/.test(readFileSync(file, 'utf8'))).map((file) => relative(ROOT, file));

@@ -15,7 +15,7 @@ import {
   type PolicyView,
   type VerifiedPrincipal,
 } from '@verity/core';
-import { createRevocationList, parseIdentitySource, stsIdentitySource, type IdentitySource, type PolicyBundle, type TokenVerifier } from '@verity/identity';
+import { createRevocationList, createTokenAuthenticator, parseIdentitySource, stsIdentitySource, type IdentitySource, type PolicyBundle, type TokenVerifier } from '@verity/identity';
 import { EnforceError } from './errors.js';
 import type { DecisionRequest } from './types.js';
 
@@ -70,6 +70,7 @@ export async function createBundleDecider(options: BundleDeciderOptions): Promis
   const lookup = (uids: Entity['uid'][]) => uids.flatMap((uid) => byUid.get(formatEntityUid(uid)) ?? []);
   const revocations = createRevocationList({ now: options.now });
   revocations.load(bundle.revocations);
+  const tokens = createTokenAuthenticator({ verifier, revocations });
 
   const skippedSources: string[] = [];
   const sources: IdentitySource[] = [];
@@ -101,8 +102,7 @@ export async function createBundleDecider(options: BundleDeciderOptions): Promis
 
     async authenticate(token, audience) {
       try {
-        const verified = await verifier.verify(token, sourcesFor(audience), audience === undefined ? {} : { audience });
-        if (revocations.isRevoked({ ...verified, tenant: bundle.tenant })) return { code: 'ERR_TOKEN_REVOKED' };
+        const verified = await tokens.authenticate(token, { tenant: bundle.tenant, sources: sourcesFor(audience), ...(audience === undefined ? {} : { audience }) });
         return { principal: verified.principal, context: verified.context };
       } catch (error) {
         if (isVerityError(error) && error.code.startsWith('ERR_TOKEN_')) return { code: error.code };

@@ -2,6 +2,7 @@
  * Per-route rules, framework-neutral: how a request becomes an enforce input. Adapters supply
  * the request facts (method, path, route template, headers); rules may read the request itself.
  */
+import { parseBearerToken } from '@verity/identity';
 import type { EnforceInput } from './enforcer.js';
 import type { EntityRef } from './types.js';
 
@@ -47,8 +48,7 @@ function headerOf(headers: RequestFacts['headers'], name: string): string | unde
  * ```
  */
 export function bearerToken(headers: RequestFacts['headers']): string | undefined {
-  const match = /^Bearer[ ]+([A-Za-z0-9\-._~+/]+=*)$/i.exec(headerOf(headers, 'authorization') ?? '');
-  return match?.[1];
+  return parseBearerToken(headers['authorization']);
 }
 
 /**

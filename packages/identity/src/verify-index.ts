@@ -5,3 +5,5 @@ export * from './token-verifier.js';
 export * from './claim-mapping.js';
 export * from './verified-token-cache.js';
 export * from './jwt-errors.js';
+export * from './bearer-token.js';
+export * from './token-authenticator.js';

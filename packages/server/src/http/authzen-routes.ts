@@ -11,6 +11,7 @@ import {
   type SearchKind,
   type VerifiedPrincipal,
 } from '@verity/core';
+import { parseBearerToken } from '@verity/identity';
 import { metaOf, requireDecide, type Components } from './context.js';
 
 /** The decision's identity and provenance, in the response `context` (AuthZEN §6.2). */
@@ -31,8 +32,8 @@ function subjectTokenOf(c: Components, request: FastifyRequest): unknown {
   const body = request.body as Record<string, unknown> | undefined;
   if (body && typeof body === 'object' && 'token' in body) return body.token;
   if (c.config.decisionAuth !== 'open') return undefined;
-  const match = /^Bearer\s+(\S+)$/i.exec(request.headers.authorization ?? '');
-  return match?.[1] && JWT_SHAPE.test(match[1]) ? match[1] : undefined;
+  const token = parseBearerToken(request.headers.authorization);
+  return token !== undefined && JWT_SHAPE.test(token) ? token : undefined;
 }
 
 /**

@@ -16,6 +16,7 @@ import {
   type TenantSettings,
   type VerifiedPrincipal,
 } from '@verity/core';
+import { parseBearerToken } from '@verity/identity';
 import { createRouteTable, type RouteTable } from '../gateway/route-match.js';
 import type { ActivePolicy } from '../policy-service.js';
 import { tenantParam, type Components, requireAdmin } from './context.js';
@@ -62,11 +63,6 @@ function originalFromEnvoy(request: FastifyRequest): OriginalRequest {
 async function requireGatewayCredential(c: Components, request: FastifyRequest, tenant: string): Promise<void> {
   if (c.config.decisionAuth === 'open') return;
   await requireAdmin(c, request, 'decide', tenant, 'x-verity-credential');
-}
-
-/** The user's bearer token; anything else is handed on as missing or malformed to the verifier. */
-function bearerOf(request: FastifyRequest): string | undefined {
-  return /^Bearer\s+(\S+)$/i.exec(request.headers.authorization ?? '')?.[1];
 }
 
 /** RFC 6750 §3: no error code when no token was sent, `invalid_token` when one was refused. */
@@ -139,7 +135,7 @@ async function decideForwarded(c: Components, request: FastifyRequest, reply: Fa
   const active = await c.policies.active(tenant);
   let verified;
   try {
-    verified = await c.identity.verifySubjectToken(tenant, bearerOf(request), meta);
+    verified = await c.identity.verifySubjectToken(tenant, parseBearerToken(request.headers.authorization), meta);
   } catch (error) {
     if (isVerityError(error) && error.status === 401) reply.header('www-authenticate', wwwAuthenticate(error));
     throw error;

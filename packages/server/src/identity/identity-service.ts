@@ -4,7 +4,7 @@
  * are persisted, shared between replicas, and checked on every use of a token.
  */
 import { isPlainObject, VerityError } from '@verity/core';
-import { createRevocationList, createTokenVerifier, parseIdentitySource, type IdentitySource, type Revocation, type VerifiedToken } from '@verity/identity';
+import { createRevocationList, createTokenAuthenticator, createTokenVerifier, parseIdentitySource, type IdentitySource, type Revocation, type VerifiedToken } from '@verity/identity';
 import type { StoredRevocation, Store } from '@verity/store';
 import type { AuditWriter } from '../audit-writer.js';
 import type { PublishChange } from '../change-feed.js';
@@ -56,6 +56,7 @@ export async function createIdentityService(options: IdentityServiceOptions): Pr
   const now = options.now ?? Date.now;
   const verifier = createTokenVerifier({ now, fetch: options.fetch ?? options.tokens.fetch });
   const revocations = createRevocationList({ now });
+  const tokens = createTokenAuthenticator({ verifier, revocations });
   const sourcesByTenant = new Map<string, Promise<IdentitySource[]>>();
 
   const loadRevocations = async () => revocations.load((await store.identity.listRevocations()).map(fromStored));
@@ -111,10 +112,7 @@ export async function createIdentityService(options: IdentityServiceOptions): Pr
 
     async verifySubjectToken(tenant, token, meta, audience) {
       try {
-        if (typeof token !== 'string' || token === '') throw new VerityError('ERR_TOKEN_MISSING', 'a subject token is required');
-        const verified = await verifier.verify(token, await sources(tenant), audience === undefined ? {} : { audience });
-        if (revocations.isRevoked({ ...verified, tenant })) throw new VerityError('ERR_TOKEN_REVOKED', 'the token has been revoked');
-        return verified;
+        return await tokens.authenticate(token, { tenant, sources: await sources(tenant), ...(audience === undefined ? {} : { audience }) });
       } catch (error) {
         if (error instanceof VerityError && error.code.startsWith('ERR_TOKEN_')) await recordRejection(tenant, error.code, meta);
         throw error;
