@@ -6,6 +6,8 @@ export default defineConfig({
     include: ['packages/*/src/**/*.test.ts', 'e2e/**/*.test.ts', 'examples/**/*.test.ts'],
     exclude: ['**/node_modules/**', '**/*.pg.test.ts'],
     testTimeout: 30_000,
+    // Reports requests slower than VERITY_SLOW_REQUEST_MS when that is set; does nothing otherwise.
+    setupFiles: ['e2e/helpers/slow-requests.ts'],
     // In CI, also write machine-readable results; .ci/run prints the closing "N passed, N failed".
     reporters: process.env.CI ? ['default', 'json'] : ['default'],
     outputFile: { json: '.ci-results/unit.json' },
