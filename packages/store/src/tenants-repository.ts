@@ -1,4 +1,4 @@
-/** Tenants: creation, lookup and listing. */
+/** Tenants: creation, lookup, listing and settings updates. */
 import { VerityError } from '@verity/core';
 import type { Tenant, TenantSettings } from '@verity/core';
 import { UNSTORABLE_TEXT_MESSAGE, isUniqueViolation, isUnstorableText } from './sql-errors.js';
@@ -40,6 +40,19 @@ export function createTenantsRepository(db: Database): Store['tenants'] {
     async list() {
       const { rows } = await db.query<TenantRow>(`SELECT ${COLUMNS} FROM tenants ORDER BY id`);
       return rows.map(toTenant);
+    },
+    async updateSettings(id, change) {
+      // One statement: concurrent updates of different keys both land, and none is half-applied.
+      try {
+        const { rows } = await db.query<TenantRow>(
+          `UPDATE tenants SET settings = (settings || $2::jsonb) - $3::text[] WHERE id = $1 RETURNING ${COLUMNS}`,
+          [id, toJsonParam(change.set), [...change.remove]],
+        );
+        return rows[0] === undefined ? null : toTenant(rows[0]);
+      } catch (error) {
+        if (isUnstorableText(error)) throw new VerityError('ERR_TENANT_INVALID', `the settings ${UNSTORABLE_TEXT_MESSAGE}`, { cause: error });
+        throw error;
+      }
     },
   };
 }

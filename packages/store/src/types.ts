@@ -87,6 +87,12 @@ export interface Store {
     create(input: { id: string; name: string; settings: TenantSettings }): Promise<Tenant>;
     get(id: string): Promise<Tenant | null>;
     list(): Promise<Tenant[]>;
+    /**
+     * Change a tenant's settings in one statement: the keys of `set` replace (or add) those
+     * settings whole, the keys in `remove` go, every other setting stays. Null when there is
+     * no such tenant. Throws ERR_TENANT_INVALID for text the store cannot hold.
+     */
+    updateSettings(id: string, change: { set: TenantSettings; remove: readonly string[] }): Promise<Tenant | null>;
   };
   policies: {
     /** Appends version max+1 atomically (and activates it when asked). */

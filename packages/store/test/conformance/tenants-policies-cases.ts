@@ -19,6 +19,29 @@ export function describeTenantsAndPolicies(makeDatabase: MakeDatabase): void {
       expect((await store.tenants.list()).map((tenant) => tenant.id)).toEqual(['alpha', 'beta']);
     });
 
+    it('updates settings: given keys replace whole, removed keys go, the rest stay', async () => {
+      const { store } = handle;
+      const created = await store.tenants.create({ id: 'acme', name: 'Acme', settings: { typeMapping: { user: 'User', doc: 'Doc' }, actionType: 'App::Action' } });
+      const updated = await store.tenants.updateSettings('acme', { set: { typeMapping: { user: 'App::User' }, validateRequests: true }, remove: ['actionType', 'gatewayRoutes'] });
+      expect(updated).toEqual({ ...created, settings: { typeMapping: { user: 'App::User' }, validateRequests: true } });
+      expect(await store.tenants.get('acme')).toEqual(updated);
+      expect(await store.tenants.updateSettings('missing', { set: { validateRequests: true }, remove: [] })).toBeNull();
+    });
+
+    it('keeps concurrent settings updates of different keys, and refuses unstorable text whole', async () => {
+      const { store } = handle;
+      await createTenants(store, 'acme');
+      await Promise.all([
+        store.tenants.updateSettings('acme', { set: { actionType: 'A::Action' }, remove: [] }),
+        store.tenants.updateSettings('acme', { set: { gatewayRoutes: ['/a'] }, remove: [] }),
+        store.tenants.updateSettings('acme', { set: { validateRequests: false }, remove: [] }),
+      ]);
+      const settings = { actionType: 'A::Action', gatewayRoutes: ['/a'], validateRequests: false };
+      expect((await store.tenants.get('acme'))?.settings).toEqual(settings);
+      await expectVerityError(store.tenants.updateSettings('acme', { set: { actionType: 'B::Action', stsPrincipalType: 'a\u0000' }, remove: ['gatewayRoutes'] }), 'ERR_TENANT_INVALID');
+      expect((await store.tenants.get('acme'))?.settings).toEqual(settings);
+    });
+
     it('rejects a duplicate tenant id with ERR_TENANT_EXISTS', async () => {
       await createTenants(handle.store, 'acme');
       await expectVerityError(handle.store.tenants.create({ id: 'acme', name: 'Again', settings: {} }), 'ERR_TENANT_EXISTS');
