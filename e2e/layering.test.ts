@@ -83,6 +83,16 @@ describe('layering', () => {
     expect(where(/\.isRevoked\(/)).toEqual(['packages/identity/src/token-authenticator.ts']);
   });
 
+  it("the server's routes stay thin: nothing under http/ reaches the store", () => {
+    const offending = sourceFiles(join(ROOT, 'packages', 'server', 'src', 'http')).flatMap((file) => {
+      const text = readFileSync(file, 'utf8');
+      const found = importsOf(file).filter((s) => s === '@verity/store' || s.endsWith('/require-tenant.js'));
+      if (/\.store\b/.test(text)) found.push('.store');
+      return found.map((what) => `${relative(ROOT, file)}: ${what}`);
+    });
+    expect(offending).toEqual([]);
+  });
+
   it('only the Cedar adapter loads cedar-wasm, on its engine thread', () => {
     const files = Object.keys(ALLOWED).flatMap((pkg) => sourceFiles(join(ROOT, 'packages', pkg, 'src'), ['.ts', '.mjs']));
     const loaders = files.filter((file) => /['"]@cedar-policy\/cedar-wasm/.test(readFileSync(file, 'utf8'))).map((file) => relative(ROOT, file));

@@ -48,9 +48,10 @@ describe('change follower', () => {
     expect(follower.connected).toBe(true);
     pdp.send('{"tenant":"acme","kind":"policy"}');
     pdp.send('{"tenant":"acme","kind":"revocation"}');
+    pdp.send('{"tenant":"acme","kind":"settings"}');
     pdp.send('not json');
-    await until(() => changes.length === 4);
-    expect(changes.map((change) => change.kind)).toEqual(['resync', 'policy', 'revocation', 'resync']);
+    await until(() => changes.length === 5);
+    expect(changes.map((change) => change.kind)).toEqual(['resync', 'policy', 'revocation', 'settings', 'resync']);
     expect(pdp.state.authorization).toEqual(['Bearer vrt_pep']);
   });
 

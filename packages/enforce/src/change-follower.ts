@@ -5,8 +5,8 @@
  */
 import { createSseParser } from './sse.js';
 
-/** `policy`, `entities`, `identity`, `revocation` from the PDP, or `resync` after a (re)connect. */
-export type ChangeKind = 'policy' | 'entities' | 'identity' | 'revocation' | 'resync';
+/** `policy`, `entities`, `identity`, `revocation`, `settings` from the PDP, or `resync` after a (re)connect. */
+export type ChangeKind = 'policy' | 'entities' | 'identity' | 'revocation' | 'settings' | 'resync';
 
 export interface Change {
   tenant: string;
@@ -44,7 +44,7 @@ export interface ChangeFollower {
 }
 
 const OPTION_KEYS = new Set(['url', 'tenant', 'credential', 'fetch', 'onChange', 'onError', 'initialBackoffMs', 'maxBackoffMs', 'idleTimeoutMs', 'random']);
-const KINDS = new Set<string>(['policy', 'entities', 'identity', 'revocation']);
+const KINDS = new Set<string>(['policy', 'entities', 'identity', 'revocation', 'settings']);
 
 function parseChange(data: string, tenant: string): Change {
   try {

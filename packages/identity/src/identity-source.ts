@@ -26,10 +26,21 @@ const MAX_MAPPINGS = 64;
 const MAX_STRING = 512;
 
 const ENTITY_TYPE = /^[A-Za-z_][A-Za-z0-9_]*(::[A-Za-z_][A-Za-z0-9_]*)*$/;
-const SOURCE_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+const IDENTITY_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 const LOOPBACK_HOSTS = new Set(['127.0.0.1', 'localhost', '[::1]']);
-/** JWK members that only private or symmetric keys have: an inline key must be public. */
-const PRIVATE_JWK_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k'];
+/** JWK members that only private or symmetric keys have: a key Verity is given to verify with must be public. */
+export const PRIVATE_JWK_MEMBERS: readonly string[] = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k'];
+
+/**
+ * Whether `value` is an identity source or token-service client id: 1-128 letters, digits,
+ * `.`, `_` or `-`, starting with a letter or digit.
+ *
+ * @example
+ * isIdentityId('corp-okta'); // true
+ */
+export function isIdentityId(value: unknown): value is string {
+  return typeof value === 'string' && IDENTITY_ID.test(value);
+}
 const PUBLIC_KEY_TYPES = new Set(['RSA', 'EC', 'OKP']);
 
 function invalid(message: string): VerityError {
@@ -178,7 +189,7 @@ export function parseIdentitySource(input: unknown): IdentitySource {
     'id', 'tenant', 'issuer', 'keys', 'audiences', 'algorithms', 'clockToleranceSec', 'claims',
   ]);
   const id = string(config.id, 'id');
-  if (!SOURCE_ID.test(id)) throw invalid('id must be 1-128 letters, digits, ".", "_" or "-"');
+  if (!isIdentityId(id)) throw invalid('id must be 1-128 letters, digits, ".", "_" or "-"');
   const issuer = validateSourceUrl(config.issuer, 'issuer');
   if (new URL(issuer).search !== '') throw invalid('issuer must not contain a query');
   const audiences = config.audiences;

@@ -7,9 +7,10 @@ import type { Database } from '@verity/store';
 
 export const CHANGES_CHANNEL = 'verity_changes';
 
-export type ChangeKind = 'policy' | 'entities' | 'identity' | 'revocation';
+/** What changed: `settings` is the tenant's settings (they travel with its active policy and bundle). */
+export type ChangeKind = 'policy' | 'entities' | 'identity' | 'revocation' | 'settings';
 
-const KINDS = new Set<string>(['policy', 'entities', 'identity', 'revocation']);
+const KINDS = new Set<string>(['policy', 'entities', 'identity', 'revocation', 'settings']);
 
 export interface Change {
   tenant: string;

@@ -1,20 +1,53 @@
 /** The composition root: one place that builds every service from the config and a store. */
+import type { Engine } from '@verity/core';
 import { sharedCedarEngine } from '@verity/core/cedar';
-import { createStore, type Database } from '@verity/store';
+import { createStore, type Database, type Store } from '@verity/store';
 import type { ServerConfig } from './config.js';
-import { createAuditWriter } from './audit-writer.js';
+import { createAuditWriter, type AuditWriter } from './audit-writer.js';
+import { createAuditService, type AuditService } from './audit-service.js';
+import { createBundleService, type BundleService } from './bundle-service.js';
 import { createPolicyService, type PolicyService } from './policy-service.js';
 import { createEntityService, type EntityService } from './entity-service.js';
-import { createDecisionService } from './decision-service.js';
-import { createSearchService } from './search-service.js';
-import { createCredentialService } from './admin/credentials.js';
-import { createAdminAuthorizer, ensureSystemTenant } from './admin/system-tenant.js';
-import type { Components } from './http/context.js';
-import { startChangeFeed } from './change-feed.js';
+import { createDecisionService, type DecisionService } from './decision-service.js';
+import { createReadinessCheck, type ReadinessCheck } from './readiness.js';
+import { createSearchService, type SearchService } from './search-service.js';
+import { createTenantService, type TenantService } from './tenant-service.js';
+import { createCredentialService, type CredentialService } from './admin/credentials.js';
+import { createAdminAuthorizer, ensureSystemTenant, SYSTEM_TENANT, type AdminAuthorizer } from './admin/system-tenant.js';
+import { startChangeFeed, type ChangeFeed } from './change-feed.js';
+import { createClientService, type ClientService } from './identity/client-service.js';
 import { createIdentityService, type IdentityService } from './identity/identity-service.js';
-import { createTokenServices } from './identity/token-services.js';
+import { createTokenEndpoint, type TokenEndpoint } from './identity/token-endpoint.js';
+import { createTokenServices, type TokenServices } from './identity/token-services.js';
 import { readFile, writeFile } from 'node:fs/promises';
 import { createSecretBox, generateMasterKey, parseMasterKey } from '@verity/identity';
+
+/**
+ * Every service, composed once (createComponents). Routes call services only: `store` is here for
+ * the composition root, the demo loader and tests, never for `http/` (e2e/layering.test.ts).
+ */
+export interface Components {
+  config: Readonly<ServerConfig>;
+  store: Store;
+  tenants: TenantService;
+  /** Reading and checking the audit (the writer is `audit`). */
+  auditLog: AuditService;
+  bundles: BundleService;
+  clients: ClientService;
+  tokenEndpoint: TokenEndpoint;
+  readiness: ReadinessCheck;
+  engine: Engine;
+  policies: PolicyService;
+  entities: EntityService;
+  decisions: DecisionService;
+  search: SearchService;
+  credentials: CredentialService;
+  admin: AdminAuthorizer;
+  audit: AuditWriter;
+  changes: ChangeFeed;
+  identity: IdentityService;
+  tokens: TokenServices;
+}
 
 /** The master key that seals signing keys: configured, else a key file beside the data folder. */
 async function resolveMasterKey(config: Readonly<ServerConfig>, print: (line: string) => void): Promise<Buffer> {
@@ -34,6 +67,7 @@ async function resolveMasterKey(config: Readonly<ServerConfig>, print: (line: st
   return parseMasterKey(generateMasterKey());
 }
 
+/** Build every service from the config and an open database (its migrations run here). */
 export async function createComponents(
   config: Readonly<ServerConfig>,
   db: Database,
@@ -54,9 +88,12 @@ export async function createComponents(
   const caches: { policies?: PolicyService; entities?: EntityService; identity?: IdentityService } = {};
   const feed = await startChangeFeed(db, {
     onChange: ({ tenant, kind }) => {
-      if (kind === 'policy') caches.policies?.invalidate(tenant);
-      else if (kind === 'entities') caches.entities?.invalidate(tenant);
-      else void caches.identity?.onChange(tenant, kind);
+      // Settings travel with the active policy (type mapping, routes, request validation) and
+      // feed the tenant's own token-service source (its principal type).
+      if (kind === 'policy' || kind === 'settings') caches.policies?.invalidate(tenant);
+      if (kind === 'entities') caches.entities?.invalidate(tenant);
+      if (kind === 'identity' || kind === 'settings') void caches.identity?.onChange(tenant, 'identity');
+      if (kind === 'revocation') void caches.identity?.onChange(tenant, 'revocation');
     },
     onResync: () => {
       caches.policies?.invalidateAll();
@@ -73,5 +110,25 @@ export async function createComponents(
   const identity = (caches.identity = await createIdentityService({ store, audit, publish: feed.publish, tokens }));
   const admin = createAdminAuthorizer(decisions, audit);
   await ensureSystemTenant(store, policies);
-  return { config, store, engine, policies, entities, decisions, search, credentials, admin, audit, identity, tokens, changes: feed };
+  return {
+    config,
+    store,
+    engine,
+    tenants: createTenantService(store, { publish: feed.publish, systemTenant: SYSTEM_TENANT }),
+    policies,
+    entities,
+    decisions,
+    search,
+    credentials,
+    admin,
+    audit,
+    auditLog: createAuditService(store, audit),
+    bundles: createBundleService({ store, policies, identity, tokens }),
+    clients: createClientService(store, { publish: feed.publish }),
+    tokenEndpoint: createTokenEndpoint({ store, tokens, identity, decisions }),
+    readiness: createReadinessCheck(engine, store),
+    identity,
+    tokens,
+    changes: feed,
+  };
 }

@@ -1,5 +1,5 @@
 /** Server configuration: validated once, defaulted in one place, frozen. */
-import { isTenantId, VerityError } from '@verity/core';
+import { isTenantId } from '@verity/core';
 
 export interface ServerConfig {
   /** TCP port; 0 picks a free one. */
@@ -81,12 +81,4 @@ export function resolveConfig(input: Partial<ServerConfig> = {}): Readonly<Serve
   if (!Number.isInteger(resolved.port) || resolved.port < 0 || resolved.port > 65535) throw new TypeError('port must be 0..65535');
   if (!isTenantId(resolved.defaultTenant)) throw new TypeError('defaultTenant is not a valid tenant id');
   return Object.freeze(resolved);
-}
-
-/** A tenant id from a request body, or ERR_TENANT_INVALID. `_system` is reserved and never one. */
-export function assertTenantId(id: unknown): string {
-  if (!isTenantId(id)) {
-    throw new VerityError('ERR_TENANT_INVALID', 'tenant id must be 1-63 lower-case letters, digits or dashes, starting with a letter or digit');
-  }
-  return id;
 }

@@ -3,7 +3,7 @@ export { startServer, type RunningServer, type StartServerOptions } from './star
 export { resolveConfig, type ServerConfig } from './config.js';
 export { createComponents } from './components.js';
 export { buildApp } from './http/app.js';
-export type { Components } from './http/context.js';
+export type { Components } from './components.js';
 export { openDatabase } from './open-database.js';
 export { loadTenantFromFolder, ensureDemoTenant, DEMO_FOLDER } from './demo.js';
 export { readPolicyFolder } from './policy-folder.js';

@@ -12,6 +12,7 @@ import {
   type PolicyContentDiff,
   type PolicyFilesInput,
   type PolicyStoreContent,
+  type PolicyVersion,
   type PolicyVersionInfo,
   type PreparedPolicySet,
   type Tenant,
@@ -42,6 +43,10 @@ export interface PolicyService {
   push(tenantId: string, input: PushInput): Promise<PolicyVersionInfo>;
   activate(tenantId: string, version: number): Promise<PolicyVersionInfo>;
   diff(tenantId: string, from: number, to: number): Promise<PolicyContentDiff & { from: number; to: number }>;
+  /** The tenant's versions, oldest first (ERR_TENANT_NOT_FOUND for no tenant). */
+  versions(tenantId: string): Promise<PolicyVersionInfo[]>;
+  /** One stored version with its content, or the active one; ERR_POLICY_VERSION_NOT_FOUND when there is none. */
+  version(tenantId: string, version: number | 'active'): Promise<PolicyVersion>;
   /** Forget cached state of a tenant (after a change made elsewhere). */
   invalidate(tenantId: string): void;
   invalidateAll(): void;
@@ -107,6 +112,18 @@ export function createPolicyService(store: Store, engine: Engine, options: { pub
       await requireTenant(store, tenantId);
       const [a, b] = await Promise.all([getVersion(tenantId, from), getVersion(tenantId, to)]);
       return { from, to, ...diffPolicyContents(a.content, b.content) };
+    },
+
+    async versions(tenantId) {
+      await requireTenant(store, tenantId);
+      return store.policies.listVersions(tenantId);
+    },
+
+    async version(tenantId, version) {
+      if (version !== 'active') return getVersion(tenantId, version);
+      const active = await store.policies.getActive(tenantId);
+      if (!active) throw new VerityError('ERR_POLICY_VERSION_NOT_FOUND', `tenant "${tenantId}" has no active policy version`);
+      return active;
     },
 
     invalidate(tenantId) {

@@ -5,7 +5,7 @@ import { openDatabase } from './open-database.js';
 import { createComponents } from './components.js';
 import { buildApp } from './http/app.js';
 import { ensureDemoTenant } from './demo.js';
-import type { Components } from './http/context.js';
+import type { Components } from './components.js';
 
 export interface StartServerOptions extends Partial<ServerConfig> {
   /** Where to say things an operator must see once (the generated admin token). Default: stdout. */

@@ -3,6 +3,8 @@ import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypt
 import { VerityError } from '@verity/core';
 import { parseBearerToken } from '@verity/identity';
 import type { Credential, Store } from '@verity/store';
+
+export type { Credential } from '@verity/store';
 import { Lru } from '../lru.js';
 
 const TOKEN_PREFIX = 'vrt_';

@@ -18,6 +18,7 @@ export type AdminAction =
   | 'tenant.list'
   | 'credential.create'
   | 'tenant.read'
+  | 'tenant.update'
   | 'policy.read'
   | 'policy.write'
   | 'entity.read'

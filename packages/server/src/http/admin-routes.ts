@@ -1,9 +1,7 @@
 /** Admin API: tenants, credentials, policy stores. Each call is a Cedar decision in `_system`. */
-import { requireTenant } from '../require-tenant.js';
 import type { FastifyInstance } from 'fastify';
-import { isPlainObject, VerityError, type TemplateLink, type TenantSettings } from '@verity/core';
-import { assertTenantId } from '../config.js';
-import { routeTemplatesProblem } from '../gateway/route-match.js';
+import { isPlainObject, VerityError, type TemplateLink } from '@verity/core';
+import { assertTenantId } from '../tenant-service.js';
 import { requireAdmin, tenantParam, type Components } from './context.js';
 
 function body(request: { body: unknown }): Record<string, unknown> {
@@ -21,28 +19,6 @@ function versionParam(value: unknown, name: string): number {
   const n = typeof value === 'number' ? value : typeof value === 'string' && /^\d{1,9}$/.test(value) ? Number(value) : NaN;
   if (!Number.isInteger(n) || n < 1) throw new VerityError('ERR_REQUEST_INVALID', `${name} must be a positive version number`);
   return n;
-}
-
-function parseSettings(value: unknown): TenantSettings {
-  if (value === undefined) return {};
-  if (!isPlainObject(value)) throw new VerityError('ERR_TENANT_INVALID', 'settings must be an object');
-  const { typeMapping, actionType, stsPrincipalType, gatewayRoutes, ...rest } = value;
-  if (Object.keys(rest).length > 0) throw new VerityError('ERR_TENANT_INVALID', `unknown settings: ${Object.keys(rest).join(', ')}`);
-  const settings: TenantSettings = {};
-  if (typeMapping !== undefined) {
-    if (typeof typeMapping !== 'object' || typeMapping === null || Object.values(typeMapping).some((v) => typeof v !== 'string')) {
-      throw new VerityError('ERR_TENANT_INVALID', 'settings.typeMapping must map strings to strings');
-    }
-    settings.typeMapping = typeMapping as Record<string, string>;
-  }
-  if (actionType !== undefined) settings.actionType = optionalString(actionType, 'settings.actionType', 256) as string;
-  if (stsPrincipalType !== undefined) settings.stsPrincipalType = optionalString(stsPrincipalType, 'settings.stsPrincipalType', 256) as string;
-  if (gatewayRoutes !== undefined) {
-    const problem = routeTemplatesProblem(gatewayRoutes);
-    if (problem) throw new VerityError('ERR_TENANT_INVALID', `settings.gatewayRoutes ${problem}`);
-    settings.gatewayRoutes = [...(gatewayRoutes as string[])];
-  }
-  return settings;
 }
 
 /** The policy-files part of a push body, checked for shape (Cedar checks the content). */
@@ -73,22 +49,30 @@ export function registerAdminRoutes(app: FastifyInstance, c: Components): void {
 
   app.post('/admin/v1/tenants', admin, async (request, reply) => {
     const b = body(request);
-    const id = assertTenantId(b.id);
     await requireAdmin(c, request, 'tenant.create', null);
-    const tenant = await c.store.tenants.create({ id, name: optionalString(b.name, 'name', 256) ?? id, settings: parseSettings(b.settings) });
+    const tenant = await c.tenants.create({ id: b.id, name: b.name, settings: b.settings });
     reply.code(201);
     return tenant;
   });
 
   app.get('/admin/v1/tenants', async (request) => {
     await requireAdmin(c, request, 'tenant.list', null);
-    return { tenants: (await c.store.tenants.list()).filter((t) => t.id !== '_system') };
+    return { tenants: await c.tenants.list() };
   });
 
   app.get('/admin/v1/tenants/:tenant', async (request) => {
     const tenant = tenantParam(request, { write: false });
     await requireAdmin(c, request, 'tenant.read', tenant);
-    return requireTenant(c.store, tenant);
+    return c.tenants.get(tenant);
+  });
+
+  // A merge patch of the settings, one level deep (docs/http-api.md, "Tenant settings").
+  app.patch('/admin/v1/tenants/:tenant', admin, async (request) => {
+    const tenant = tenantParam(request, { write: true });
+    const { settings, ...rest } = body(request);
+    if (Object.keys(rest).length > 0 || settings === undefined) throw new VerityError('ERR_REQUEST_INVALID', 'the body must be {settings: {...}}');
+    await requireAdmin(c, request, 'tenant.update', tenant);
+    return c.tenants.updateSettings(tenant, settings);
   });
 
   app.post('/admin/v1/credentials', async (request, reply) => {
@@ -97,7 +81,7 @@ export function registerAdminRoutes(app: FastifyInstance, c: Components): void {
     if (role !== 'platform-admin' && role !== 'policy-author' && role !== 'pep') throw new VerityError('ERR_REQUEST_INVALID', 'role must be platform-admin, policy-author or pep');
     const tenant = role === 'platform-admin' ? null : assertTenantId(b.tenant);
     await requireAdmin(c, request, 'credential.create', null);
-    if (tenant !== null) await requireTenant(c.store, tenant);
+    if (tenant !== null) await c.tenants.get(tenant);
     const { credential, token } = await c.credentials.issue({ role, tenant, label: optionalString(b.label, 'label', 256) ?? '' });
     reply.code(201);
     return { id: credential.id, role, tenant, label: credential.label, token };
@@ -108,7 +92,7 @@ export function registerAdminRoutes(app: FastifyInstance, c: Components): void {
     const b = body(request);
     const files = parsePushBody(b);
     const credential = await requireAdmin(c, request, 'policy.write', tenant);
-    await requireTenant(c.store, tenant);
+    await c.tenants.get(tenant);
     if (b.dryRun === true) {
       await c.policies.validate(files);
       return { valid: true };
@@ -121,17 +105,14 @@ export function registerAdminRoutes(app: FastifyInstance, c: Components): void {
   app.get('/admin/v1/tenants/:tenant/policies/versions', async (request) => {
     const tenant = tenantParam(request, { write: false });
     await requireAdmin(c, request, 'policy.read', tenant);
-    await requireTenant(c.store, tenant);
-    return { versions: await c.store.policies.listVersions(tenant) };
+    return { versions: await c.policies.versions(tenant) };
   });
 
   app.get('/admin/v1/tenants/:tenant/policies/versions/:version', async (request) => {
     const tenant = tenantParam(request, { write: false });
     await requireAdmin(c, request, 'policy.read', tenant);
     const raw = (request.params as { version: string }).version;
-    const version = raw === 'active' ? await c.store.policies.getActive(tenant) : await c.store.policies.getVersion(tenant, versionParam(raw, 'version'));
-    if (!version) throw new VerityError('ERR_POLICY_VERSION_NOT_FOUND', `no policy version ${raw}`);
-    return version;
+    return c.policies.version(tenant, raw === 'active' ? 'active' : versionParam(raw, 'version'));
   });
 
   app.get('/admin/v1/tenants/:tenant/policies/diff', async (request) => {

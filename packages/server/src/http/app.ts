@@ -1,5 +1,4 @@
 /** The Fastify application: body parsing, request ids, error mapping, and every route. */
-import { requireTenant } from '../require-tenant.js';
 import { randomUUID } from 'node:crypto';
 import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
 import { isRequestId, stringifyJson, VerityError } from '@verity/core';
@@ -56,21 +55,14 @@ export async function buildApp(c: Components): Promise<FastifyInstance> {
   app.get('/healthz', async () => ({ ok: true }));
   // Readiness: the engine decides a trivial request and the store answers, right now.
   app.get('/readyz', async (_request, reply) => {
-    const [engine, store] = await Promise.all([
-      c.engine.ready(),
-      c.store.db.query('SELECT 1').then(
-        () => true,
-        () => false,
-      ),
-    ]);
-    const ready = engine && store;
-    return reply.code(ready ? 200 : 503).send({ ready, checks: { engine, store } });
+    const readiness = await c.readiness();
+    return reply.code(readiness.ready ? 200 : 503).send(readiness);
   });
 
   app.get('/.well-known/authzen-configuration', async (request) => authzenMetadata(baseUrl(c, request)));
   app.get('/.well-known/authzen-configuration/tenants/:tenant', async (request) => {
     const tenant = tenantParam(request, { write: false });
-    await requireTenant(c.store, tenant);
+    await c.tenants.get(tenant);
     return authzenMetadata(`${baseUrl(c, request)}/tenants/${tenant}`);
   });
 

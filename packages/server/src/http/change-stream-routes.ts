@@ -5,7 +5,6 @@
  */
 import type { FastifyInstance } from 'fastify';
 import { requireDecide, tenantParam, type Components } from './context.js';
-import { requireTenant } from '../require-tenant.js';
 
 /** Comment lines keep idle connections (and proxies in between) from timing out. */
 const HEARTBEAT_MS = 15_000;
@@ -20,7 +19,7 @@ export function registerChangeStreamRoutes(app: FastifyInstance, c: Components):
   app.get('/tenants/:tenant/changes', async (request, reply) => {
     const tenant = tenantParam(request, { write: false });
     await requireDecide(c, request, tenant);
-    await requireTenant(c.store, tenant);
+    await c.tenants.get(tenant);
     reply.hijack();
     const raw = reply.raw;
     raw.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store', connection: 'keep-alive', 'x-request-id': request.id });

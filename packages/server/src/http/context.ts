@@ -1,36 +1,11 @@
 /** What every route handler needs: the composed services, and per-request helpers. */
 import type { FastifyRequest } from 'fastify';
-import { VerityError, isTenantId, isTierLabel, isVerityError } from '@verity/core';
-import type { Credential, Store } from '@verity/store';
-import type { ServerConfig } from '../config.js';
-import { SYSTEM_TENANT, type AdminAction, type AdminAuthorizer } from '../admin/system-tenant.js';
-import type { CredentialService } from '../admin/credentials.js';
-import type { AuditWriter } from '../audit-writer.js';
-import type { DecisionMeta } from '@verity/core';
-import type { DecisionService } from '../decision-service.js';
-import type { EntityService } from '../entity-service.js';
-import type { PolicyService } from '../policy-service.js';
-import type { SearchService } from '../search-service.js';
-import type { Engine } from '@verity/core';
-import type { ChangeFeed } from '../change-feed.js';
-import type { IdentityService } from '../identity/identity-service.js';
-import type { TokenServices } from '../identity/token-services.js';
+import { VerityError, isTenantId, isTierLabel, isVerityError, type DecisionMeta } from '@verity/core';
+import { SYSTEM_TENANT, type AdminAction } from '../admin/system-tenant.js';
+import type { Credential } from '../admin/credentials.js';
+import type { Components } from '../components.js';
 
-export interface Components {
-  config: Readonly<ServerConfig>;
-  store: Store;
-  engine: Engine;
-  policies: PolicyService;
-  entities: EntityService;
-  decisions: DecisionService;
-  search: SearchService;
-  credentials: CredentialService;
-  admin: AdminAuthorizer;
-  audit: AuditWriter;
-  changes: ChangeFeed;
-  identity: IdentityService;
-  tokens: TokenServices;
-}
+export type { Components } from '../components.js';
 
 /** Request id and the caller's tier label (`X-Verity-Tier`), as recorded in the audit. */
 export function metaOf(request: FastifyRequest): DecisionMeta {

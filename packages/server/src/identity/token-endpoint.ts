@@ -1,0 +1,142 @@
+/**
+ * The work behind each tenant's token service endpoints: OIDC discovery, the JWKS, the token
+ * endpoint (client_credentials and RFC 8693 token exchange, whose permission is the tenant's
+ * own Cedar decision) and RFC 7009 revocation. The HTTP layer only reads forms and writes
+ * OAuth error bodies.
+ */
+import { isVerityError, VerityError, type DecisionMeta } from '@verity/core';
+import {
+  authenticateClient,
+  createMemorySeenJtiSet,
+  exchangeToken,
+  issueForClient,
+  readFormParam,
+  GRANT_TYPE_CLIENT_CREDENTIALS,
+  GRANT_TYPE_TOKEN_EXCHANGE,
+  type DiscoveryMetadata,
+  type ExchangeAuthorizationRequest,
+  type StsClient,
+} from '@verity/identity';
+import type { Store } from '@verity/store';
+import type { DecisionService } from '../decision-service.js';
+import { requireTenant } from '../require-tenant.js';
+import type { IdentityService } from './identity-service.js';
+import type { TokenServices } from './token-services.js';
+
+/** A token-endpoint request: its headers (client authentication) and its form fields. */
+export interface TokenRequest {
+  headers: Readonly<Record<string, string | string[] | undefined>>;
+  form: Record<string, string>;
+}
+
+export interface TokenEndpoint {
+  discovery(tenant: string): Promise<DiscoveryMetadata>;
+  jwks(tenant: string): Promise<{ keys: unknown[] }>;
+  /** `POST /oauth2/token`: an authenticated client's grant, answered as RFC 6749 §5.1 (a token response). */
+  token(tenant: string, request: TokenRequest, meta: DecisionMeta): Promise<unknown>;
+  /** `POST /oauth2/revoke` (RFC 7009): revokes the token if this service issued it to this client; never says whether. */
+  revoke(tenant: string, request: TokenRequest): Promise<void>;
+}
+
+export interface TokenEndpointOptions {
+  store: Store;
+  tokens: TokenServices;
+  identity: IdentityService;
+  decisions: DecisionService;
+}
+
+export function createTokenEndpoint(options: TokenEndpointOptions): TokenEndpoint {
+  const { store, tokens, identity, decisions } = options;
+  // Replay protection for private_key_jwt assertions; per process (see docs/design-notes.md).
+  const seenJti = createMemorySeenJtiSet();
+
+  async function authenticate(tenant: string, request: TokenRequest): Promise<StsClient> {
+    const result = await authenticateClient({ headers: request.headers as Record<string, string>, form: request.form }, (id) => tokens.client(tenant, id), {
+      tokenEndpointUrl: `${tokens.issuerUrl(tenant)}/oauth2/token`,
+      seenJti: { addIfAbsent: (key, exp) => seenJti.addIfAbsent(`${tenant}\u0000${key}`, exp) },
+    });
+    return result.client;
+  }
+
+  /** Whether this client may exchange at all is the tenant's own Cedar policy. */
+  function authorizeExchange(tenant: string, meta: DecisionMeta) {
+    return async (ask: ExchangeAuthorizationRequest) => {
+      const record = await decisions.decide({
+        tenant,
+        request: {
+          kind: 'cedar',
+          request: {
+            principal: ask.principal,
+            action: { type: 'Action', id: 'exchange' },
+            resource: { type: 'Audience', id: ask.resource.audience },
+            context: { subject: ask.context.subject, scopes: ask.context.scopes, actors: ask.context.actors },
+          },
+        },
+        meta,
+      });
+      return record.decision === 'allow';
+    };
+  }
+
+  async function exchange(tenant: string, client: StsClient, form: Record<string, string>, meta: DecisionMeta) {
+    const verifyGrant = async (token: string | undefined) => {
+      try {
+        return await identity.verifySubjectToken(tenant, token, meta);
+      } catch (error) {
+        // RFC 8693 §2.2.2: an unacceptable subject or actor token is invalid_grant.
+        if (isVerityError(error) && error.code.startsWith('ERR_TOKEN_')) throw new VerityError('ERR_STS_INVALID_GRANT', `the token was refused (${error.code})`);
+        throw error;
+      }
+    };
+    const verifiedSubject = await verifyGrant(readFormParam(form, 'subject_token'));
+    const actorToken = readFormParam(form, 'actor_token');
+    const verifiedActor = actorToken === undefined ? undefined : await verifyGrant(actorToken);
+    return exchangeToken({
+      form,
+      client,
+      verifiedSubject,
+      ...(verifiedActor ? { verifiedActor } : {}),
+      issuer: await tokens.issuer(tenant),
+      authorize: authorizeExchange(tenant, meta),
+    });
+  }
+
+  return {
+    async discovery(tenant) {
+      await requireTenant(store, tenant);
+      return (await tokens.issuer(tenant)).discoveryMetadata(tokens.issuerUrl(tenant));
+    },
+
+    async jwks(tenant) {
+      await requireTenant(store, tenant);
+      return tokens.jwks(tenant);
+    },
+
+    async token(tenant, request, meta) {
+      await requireTenant(store, tenant);
+      const client = await authenticate(tenant, request);
+      const grantType = readFormParam(request.form, 'grant_type');
+      if (grantType === GRANT_TYPE_CLIENT_CREDENTIALS) {
+        const scope = readFormParam(request.form, 'scope');
+        const audience = readFormParam(request.form, 'audience');
+        return issueForClient({ client, issuer: await tokens.issuer(tenant), ...(scope === undefined ? {} : { scope }), ...(audience === undefined ? {} : { audience }) });
+      }
+      if (grantType !== GRANT_TYPE_TOKEN_EXCHANGE) {
+        throw new VerityError(grantType === undefined ? 'ERR_STS_INVALID_REQUEST' : 'ERR_STS_UNSUPPORTED_GRANT_TYPE', 'grant_type must be client_credentials or token exchange');
+      }
+      return exchange(tenant, client, request.form, meta);
+    },
+
+    async revoke(tenant, request) {
+      await requireTenant(store, tenant);
+      const client = await authenticate(tenant, request);
+      const token = readFormParam(request.form, 'token');
+      if (token === undefined) throw new VerityError('ERR_STS_INVALID_REQUEST', 'token is required');
+      const verified = await identity.verifyOwnToken(tenant, token);
+      // Only tokens this service issued, to this client, are revoked by it (RFC 7009 §2.1).
+      if (verified && verified.clientId === client.id && verified.tokenId !== null) {
+        await identity.revoke(tenant, { jti: verified.tokenId, exp: verified.expiresAt });
+      }
+    },
+  };
+}

@@ -1,0 +1,61 @@
+/** Decisions a PEP made in-process and shipped to the PDP's audit, checked field by field. */
+import { isPlainObject, isRequestId, isTierLabel, VerityError, type DecisionRecord, type EntityUid } from '@verity/core';
+
+/** The most records one shipment may hold. */
+export const MAX_PEP_RECORDS = 1000;
+
+function invalid(message: string): VerityError {
+  return new VerityError('ERR_REQUEST_INVALID', message);
+}
+
+function uid(value: unknown, path: string): EntityUid {
+  const v = value as { type?: unknown; id?: unknown } | null;
+  if (typeof v?.type !== 'string' || typeof v.id !== 'string' || v.type === '' || v.type.length > 256 || v.id.length > 1024) throw invalid(`${path} must be {type, id}`);
+  return { type: v.type, id: v.id };
+}
+
+/** One PEP-made decision; it must belong to `tenant`, the tenant of the path it was sent to. */
+function parseRecord(value: unknown, tenant: string, i: number): DecisionRecord {
+  const r = isPlainObject(value) ? value : {};
+  const path = `records[${i}]`;
+  if (!isRequestId(r.decisionId)) throw invalid(`${path}.decisionId must be an id`);
+  if (typeof r.time !== 'string' || Number.isNaN(Date.parse(r.time)) || r.time.length > 40) throw invalid(`${path}.time must be an ISO time`);
+  if (r.tenant !== tenant) throw invalid(`${path}.tenant must be "${tenant}"`);
+  if (r.decision !== 'allow' && r.decision !== 'deny') throw invalid(`${path}.decision must be allow or deny`);
+  if (typeof r.policyVersion !== 'number' || !Number.isInteger(r.policyVersion) || r.policyVersion < 0) throw invalid(`${path}.policyVersion must be a version number`);
+  if (typeof r.latencyUs !== 'number' || !Number.isFinite(r.latencyUs) || r.latencyUs < 0) throw invalid(`${path}.latencyUs must be a number`);
+  const optional = (v: unknown, name: string, valid: (v: unknown) => v is string) => {
+    if (v === null || v === undefined) return null;
+    if (!valid(v)) throw invalid(`${path}.${name} must be a short token`);
+    return v;
+  };
+  const reasons = r.reasons ?? [];
+  if (!Array.isArray(reasons) || reasons.some((x) => typeof x !== 'string' || x.length > 256)) throw invalid(`${path}.reasons must be policy ids`);
+  const errors = r.errors ?? [];
+  if (!Array.isArray(errors) || errors.some((e) => typeof e?.policyId !== 'string' || typeof e?.message !== 'string')) throw invalid(`${path}.errors must be [{policyId, message}]`);
+  return {
+    decisionId: r.decisionId,
+    time: r.time,
+    tenant,
+    requestId: optional(r.requestId, 'requestId', isRequestId),
+    tier: optional(r.tier, 'tier', isTierLabel),
+    principal: uid(r.principal, `${path}.principal`),
+    action: uid(r.action, `${path}.action`),
+    resource: uid(r.resource, `${path}.resource`),
+    decision: r.decision,
+    reasons: reasons as string[],
+    errors: (errors as Array<{ policyId: string; message: string }>).map((e) => ({ policyId: e.policyId.slice(0, 256), message: e.message.slice(0, 1024) })),
+    policyVersion: r.policyVersion,
+    latencyUs: r.latencyUs,
+    ...(r.observed === true ? { observed: true as const } : {}),
+  };
+}
+
+/**
+ * A shipment's `records`: 1 to {@link MAX_PEP_RECORDS} decisions of `tenant`, or
+ * ERR_REQUEST_INVALID naming the first field that is wrong (nothing of a bad shipment is kept).
+ */
+export function parsePepRecords(records: unknown, tenant: string): DecisionRecord[] {
+  if (!Array.isArray(records) || records.length === 0 || records.length > MAX_PEP_RECORDS) throw invalid(`records must be an array of 1 to ${MAX_PEP_RECORDS} decisions`);
+  return records.map((record, i) => parseRecord(record, tenant, i));
+}

@@ -1,0 +1,78 @@
+/**
+ * Tenant settings from untrusted JSON: one validator for creation and for updates, so a
+ * setting means the same thing however it was given. Unknown keys are errors.
+ */
+import { isPlainObject, VerityError, type TenantSettings } from '@verity/core';
+import { routeTemplatesProblem } from './gateway/route-match.js';
+
+/** Every setting a tenant may have (docs/http-api.md, "Tenant settings"). */
+export const SETTING_KEYS: ReadonlySet<string> = new Set(['typeMapping', 'actionType', 'stsPrincipalType', 'gatewayRoutes', 'validateRequests']);
+
+/** A settings change: keys to set (each replaces that setting whole) and keys to remove. */
+export interface SettingsChange {
+  set: TenantSettings;
+  remove: string[];
+}
+
+function invalid(message: string): VerityError {
+  return new VerityError('ERR_TENANT_INVALID', message);
+}
+
+function typeName(value: unknown, name: string): string {
+  if (typeof value !== 'string' || value === '' || value.length > 256) throw invalid(`settings.${name} must be a non-empty string of at most 256 characters`);
+  return value;
+}
+
+function unknownKeys(value: Record<string, unknown>): void {
+  const unknown = Object.keys(value).filter((key) => !SETTING_KEYS.has(key));
+  if (unknown.length > 0) throw invalid(`unknown settings: ${unknown.slice(0, 5).join(', ')}`);
+}
+
+/**
+ * Settings as given at tenant creation (absent means none), or ERR_TENANT_INVALID.
+ *
+ * @example
+ * parseTenantSettings({ gatewayRoutes: ['/todos/{id}'], validateRequests: true });
+ */
+export function parseTenantSettings(value: unknown): TenantSettings {
+  if (value === undefined) return {};
+  if (!isPlainObject(value)) throw invalid('settings must be an object');
+  unknownKeys(value);
+  const { typeMapping, actionType, stsPrincipalType, gatewayRoutes, validateRequests } = value;
+  const settings: TenantSettings = {};
+  if (typeMapping !== undefined) {
+    if (!isPlainObject(typeMapping) || Object.values(typeMapping).some((v) => typeof v !== 'string' || v === '')) {
+      throw invalid('settings.typeMapping must map strings to non-empty strings');
+    }
+    settings.typeMapping = { ...(typeMapping as Record<string, string>) };
+  }
+  if (actionType !== undefined) settings.actionType = typeName(actionType, 'actionType');
+  if (stsPrincipalType !== undefined) settings.stsPrincipalType = typeName(stsPrincipalType, 'stsPrincipalType');
+  if (gatewayRoutes !== undefined) {
+    const problem = routeTemplatesProblem(gatewayRoutes);
+    if (problem) throw invalid(`settings.gatewayRoutes ${problem}`);
+    settings.gatewayRoutes = [...(gatewayRoutes as string[])];
+  }
+  if (validateRequests !== undefined) {
+    if (typeof validateRequests !== 'boolean') throw invalid('settings.validateRequests must be true or false');
+    settings.validateRequests = validateRequests;
+  }
+  return settings;
+}
+
+/**
+ * A settings update (a JSON merge patch one level deep, like RFC 7396): a key with a value
+ * replaces that setting whole, validated exactly as at creation; a key with `null` removes it;
+ * keys not named stay as they are.
+ *
+ * @example
+ * parseSettingsChange({ validateRequests: true, gatewayRoutes: null });
+ * // { set: { validateRequests: true }, remove: ['gatewayRoutes'] }
+ */
+export function parseSettingsChange(value: unknown): SettingsChange {
+  if (!isPlainObject(value)) throw invalid('settings must be an object');
+  unknownKeys(value);
+  const remove = Object.keys(value).filter((key) => value[key] === null);
+  const given = Object.fromEntries(Object.entries(value).filter(([, v]) => v !== null));
+  return { set: parseTenantSettings(given), remove };
+}
