@@ -30,6 +30,17 @@ afterAll(async () => {
 });
 
 describe('verity CLI against a real server', () => {
+  it("updates a tenant's settings, and an invalid change alters nothing (exit 3)", async () => {
+    expect((await verity('tenant', 'create', 'settings-cli')).code).toBe(0);
+    const updated = await verity('tenant', 'update', 'settings-cli', '--set', 'validateRequests=true', '--set', 'stsPrincipalType=Member', '--json');
+    expect(updated.code).toBe(0);
+    expect(JSON.parse(updated.out).settings).toEqual({ validateRequests: true, stsPrincipalType: 'Member' });
+    expect((await verity('tenant', 'update', 'settings-cli', '--unset', 'stsPrincipalType', '--set', 'gatewayRoutes=["nope"]')).code).toBe(3);
+    expect((await verity('tenant', 'update', 'settings-cli', '--unset', 'stsPrincipalType')).code).toBe(0);
+    const tenants = JSON.parse((await verity('tenant', 'list', '--json')).out).tenants;
+    expect(tenants.find((t: { id: string }) => t.id === 'settings-cli').settings).toEqual({ validateRequests: true });
+  });
+
   it('creates a tenant, pushes a folder, imports entities and decides', async () => {
     expect((await verity('tenant', 'create', 'acme')).code).toBe(0);
     expect((await verity('tenant', 'create', 'acme')).code).not.toBe(0);

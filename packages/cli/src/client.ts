@@ -1,7 +1,7 @@
 /** The HTTP client remote commands use: base URL from --url/VERITY_URL, token from VERITY_ADMIN_TOKEN. */
 import type { Diagnostic } from '@verity/core';
 import type { CommandIo, OptionSpec, ParsedArgs } from './command.js';
-import { CliError, EXIT, exitCodeForStatus, usageError } from './errors.js';
+import { cliError, CliError, exitCodeForStatus, usageError } from './errors.js';
 
 /** Where the CLI looks for a server when neither --url nor VERITY_URL is set. */
 export const DEFAULT_URL = 'http://127.0.0.1:8181';
@@ -94,10 +94,10 @@ export function createClient(options: CreateClientOptions): VerityClient {
       try {
         response = await options.fetch(target, init);
       } catch (error) {
-        if (options.signal?.aborted) throw new CliError(EXIT.INTERRUPTED, 'ERR_CLI_INTERRUPTED', 'interrupted');
+        if (options.signal?.aborted) throw cliError('ERR_CLI_INTERRUPTED', 'interrupted');
         const cause = (error as { cause?: { code?: unknown } }).cause?.code;
         const why = typeof cause === 'string' ? cause : (error as Error).message;
-        throw new CliError(EXIT.SERVER, 'ERR_CLI_UNREACHABLE', `cannot reach Verity at ${root} (${why})`);
+        throw cliError('ERR_CLI_UNREACHABLE', `cannot reach Verity at ${root} (${why})`);
       }
       if (!response.ok) throw await readError(response);
       const text = await response.text();

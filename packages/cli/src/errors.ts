@@ -23,6 +23,36 @@ export const EXIT = {
 
 export type ExitCode = (typeof EXIT)[keyof typeof EXIT];
 
+/**
+ * The CLI's own error codes — failures that are not the server's (whose codes pass through
+ * unchanged) — each with the exit code it ends the command with. Listed in README.md; never
+ * renamed or reused.
+ */
+export const CLI_ERROR_CODES = {
+  /** Unknown command or flag, missing or extra argument, a flag value of the wrong form. */
+  ERR_CLI_USAGE: EXIT.USAGE,
+  /** A file or folder that cannot be read. */
+  ERR_CLI_FILE: EXIT.INVALID_INPUT,
+  /** `identity-source add --keys`: not a JWKS, or a private key. */
+  ERR_CLI_KEYS_FILE: EXIT.INVALID_INPUT,
+  /** `tenant update --settings-file`: not a JSON object. */
+  ERR_CLI_SETTINGS_FILE: EXIT.INVALID_INPUT,
+  /** A token file (or stdin) that is empty. */
+  ERR_CLI_TOKEN_EMPTY: EXIT.INVALID_INPUT,
+  /** A token file that does not hold exactly one JWT. */
+  ERR_CLI_TOKEN_MALFORMED: EXIT.INVALID_INPUT,
+  /** The server answered 2xx with something that is not the expected answer. */
+  ERR_CLI_BAD_ANSWER: EXIT.SERVER,
+  /** The server cannot be reached. */
+  ERR_CLI_UNREACHABLE: EXIT.SERVER,
+  /** Anything unexpected (a bug). */
+  ERR_CLI_INTERNAL: EXIT.SERVER,
+  /** SIGINT/SIGTERM while waiting for the server. */
+  ERR_CLI_INTERRUPTED: EXIT.INTERRUPTED,
+} as const;
+
+export type CliErrorCode = keyof typeof CLI_ERROR_CODES;
+
 /** An error that ends the command with `exitCode`; `message` is safe to print. */
 export class CliError extends Error {
   readonly exitCode: ExitCode;
@@ -40,6 +70,11 @@ export class CliError extends Error {
   }
 }
 
+/** A CLI error with one of the CLI's own codes, ending the command with that code's exit code. */
+export function cliError(code: CliErrorCode, message: string): CliError {
+  return new CliError(CLI_ERROR_CODES[code], code, message);
+}
+
 /** Runs `fn`; an error it throws becomes a CliError that knows the policy `sources`. */
 export async function withSources<T>(sources: Readonly<Record<string, string>>, fn: () => T | Promise<T>): Promise<T> {
   try {
@@ -53,7 +88,7 @@ export async function withSources<T>(sources: Readonly<Record<string, string>>, 
 
 /** A usage error (exit 2). */
 export function usageError(message: string): CliError {
-  return new CliError(EXIT.USAGE, 'ERR_CLI_USAGE', message);
+  return cliError('ERR_CLI_USAGE', message);
 }
 
 /** The exit code for an HTTP status (or a core error's status). */
@@ -75,8 +110,8 @@ export function toCliError(error: unknown): CliError {
   }
   const errno = (error as NodeJS.ErrnoException | undefined)?.code;
   if (error instanceof Error && typeof errno === 'string' && errno.startsWith('E')) {
-    return new CliError(EXIT.INVALID_INPUT, 'ERR_CLI_FILE', error.message);
+    return cliError('ERR_CLI_FILE', error.message);
   }
   const message = error instanceof Error ? error.message : String(error);
-  return new CliError(EXIT.SERVER, 'ERR_CLI_INTERNAL', message);
+  return cliError('ERR_CLI_INTERNAL', message);
 }

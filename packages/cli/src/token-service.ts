@@ -3,7 +3,7 @@ import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import type { CommandIo, ParsedArgs } from './command.js';
 import { clientFromArgs, formEncode, tenantSegment } from './client.js';
-import { CliError, EXIT, usageError } from './errors.js';
+import { cliError, usageError } from './errors.js';
 import { writeJson, writeLines } from './output.js';
 
 /** Help text shared by the commands that authenticate as a token-service client. */
@@ -67,8 +67,8 @@ export async function readToken(file: string, io: CommandIo): Promise<string> {
   const text = file === '-' ? await readStdin(io) : await readFile(resolve(io.cwd, file), 'utf8');
   const token = text.trim();
   const where = file === '-' ? 'standard input' : file;
-  if (token === '') throw new CliError(EXIT.INVALID_INPUT, 'ERR_CLI_TOKEN_EMPTY', `no token in ${where}`);
-  if (token.length > MAX_TOKEN_INPUT || /\s/.test(token)) throw new CliError(EXIT.INVALID_INPUT, 'ERR_CLI_TOKEN_MALFORMED', `${where} does not hold exactly one token`);
+  if (token === '') throw cliError('ERR_CLI_TOKEN_EMPTY', `no token in ${where}`);
+  if (token.length > MAX_TOKEN_INPUT || /\s/.test(token)) throw cliError('ERR_CLI_TOKEN_MALFORMED', `${where} does not hold exactly one token`);
   return token;
 }
 
@@ -79,7 +79,7 @@ export async function readToken(file: string, io: CommandIo): Promise<string> {
  */
 export function writeTokenResponse(args: ParsedArgs, io: CommandIo, answer: TokenResponse): void {
   if (typeof answer.access_token !== 'string' || answer.access_token === '') {
-    throw new CliError(EXIT.SERVER, 'ERR_CLI_BAD_ANSWER', 'the token endpoint answered without an access_token');
+    throw cliError('ERR_CLI_BAD_ANSWER', 'the token endpoint answered without an access_token');
   }
   if (args.values['json'] === true) return writeJson(io.stdout, answer);
   writeLines(io.stdout, answer.access_token);

@@ -4,7 +4,7 @@ import { resolve } from 'node:path';
 import { isPlainObject } from '@verity/core';
 import type { Command, ParsedArgs } from '../command.js';
 import { adminTenantPath, clientFromArgs, remoteDetails, remoteOptions, tenantOption } from '../client.js';
-import { CliError, EXIT, usageError } from '../errors.js';
+import { cliError, EXIT, usageError } from '../errors.js';
 import { writeLines, writeResult } from '../output.js';
 
 type KeySource = { kind: 'discovery' } | { kind: 'jwks'; jwksUri: string } | { kind: 'inline'; keys: unknown[] };
@@ -51,14 +51,14 @@ async function readInlineKeys(file: string, cwd: string): Promise<unknown[]> {
   try {
     parsed = JSON.parse(text);
   } catch {
-    throw new CliError(EXIT.INVALID_INPUT, 'ERR_CLI_KEYS_FILE', `${file} is not JSON`);
+    throw cliError('ERR_CLI_KEYS_FILE', `${file} is not JSON`);
   }
   const keys = Array.isArray(parsed) ? parsed : (parsed as { keys?: unknown } | null)?.keys;
-  if (!Array.isArray(keys) || keys.length === 0) throw new CliError(EXIT.INVALID_INPUT, 'ERR_CLI_KEYS_FILE', `${file} must hold a JWKS {"keys": [...]} or an array of JWKs`);
+  if (!Array.isArray(keys) || keys.length === 0) throw cliError('ERR_CLI_KEYS_FILE', `${file} must hold a JWKS {"keys": [...]} or an array of JWKs`);
   keys.forEach((jwk, i) => {
-    if (!isPlainObject(jwk)) throw new CliError(EXIT.INVALID_INPUT, 'ERR_CLI_KEYS_FILE', `${file}: key ${i} is not a JWK object`);
+    if (!isPlainObject(jwk)) throw cliError('ERR_CLI_KEYS_FILE', `${file}: key ${i} is not a JWK object`);
     // Refuse before sending: the server would reject it too, but by then the private key has left the machine.
-    if (PRIVATE_JWK_MEMBERS.some((member) => member in jwk)) throw new CliError(EXIT.INVALID_INPUT, 'ERR_CLI_KEYS_FILE', `${file}: key ${i} is private or symmetric; give public keys only`);
+    if (PRIVATE_JWK_MEMBERS.some((member) => member in jwk)) throw cliError('ERR_CLI_KEYS_FILE', `${file}: key ${i} is private or symmetric; give public keys only`);
   });
   return keys;
 }

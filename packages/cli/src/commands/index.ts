@@ -16,6 +16,7 @@ import { policyVersions } from './policy-versions.js';
 import { serve } from './serve.js';
 import { tenantCreate } from './tenant-create.js';
 import { tenantList } from './tenant-list.js';
+import { tenantUpdate } from './tenant-update.js';
 import { tokenExchange } from './token-exchange.js';
 import { tokenInspect } from './token-inspect.js';
 import { tokenIssue } from './token-issue.js';
@@ -25,6 +26,7 @@ export const commands: readonly Command[] = [
   serve,
   tenantCreate,
   tenantList,
+  tenantUpdate,
   policyValidate,
   policyTest,
   policyPush,

@@ -1,4 +1,7 @@
-/** Tests for `tenant create` and `tenant list` against a recording server. */
+/** Tests for `tenant create`, `tenant list` and `tenant update` against a recording server. */
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { EXIT } from '../errors.js';
 import { run, startFakeServer, type FakeServer } from '../test-helpers.js';
@@ -38,5 +41,51 @@ describe('verity tenant', () => {
     expect(lines[2]).toMatch(/^globex\s+Acme Corp\s+-\s+/);
     const json = await run(['tenant', 'list', '--json', '--url', server.url]);
     expect(JSON.parse(json.out)).toEqual({ tenants: [acme, { ...acme, id: 'globex', activeVersion: null }] });
+  });
+
+  it('update sends the settings file, then --set (JSON, else a string) over it, then --unset as null', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'verity-cli-'));
+    try {
+      await writeFile(join(dir, 'settings.json'), JSON.stringify({ gatewayRoutes: ['/a'], actionType: 'Old::Action' }));
+      server = await startFakeServer({ 'PATCH /admin/v1/tenants/acme': ({ body }) => ({ status: 200, body: { ...acme, settings: (body as { settings: object }).settings } }) });
+      const argv = ['tenant', 'update', 'acme', '--settings-file', 'settings.json', '--set', 'actionType=App::Action', '--set', 'validateRequests=true', '--unset', 'typeMapping', '--url', server.url];
+      const { code, out } = await run(argv, { cwd: dir });
+      expect(code).toBe(EXIT.OK);
+      expect(server.requests[0]?.body).toEqual({ settings: { gatewayRoutes: ['/a'], actionType: 'App::Action', validateRequests: true, typeMapping: null } });
+      expect(out).toMatch(/^updated tenant acme; its settings are now:\n/);
+      const json = await run([...argv, '--json'], { cwd: dir });
+      expect(JSON.parse(json.out)).toMatchObject({ id: 'acme', settings: { validateRequests: true } });
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('update refuses bad input before asking, and maps the server refusals to exit codes', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'verity-cli-'));
+    try {
+      await writeFile(join(dir, 'list.json'), '[1]');
+      await writeFile(join(dir, 'broken.json'), '{');
+      server = await startFakeServer({});
+      const local = async (...flags: string[]) => (await run(['tenant', 'update', 'acme', ...flags, '--json', '--url', server?.url ?? ''], { cwd: dir })).out;
+      expect(JSON.parse(await local())).toMatchObject({ error: { code: 'ERR_CLI_USAGE', exitCode: EXIT.USAGE } });
+      expect(JSON.parse(await local('--set', '=x'))).toMatchObject({ error: { code: 'ERR_CLI_USAGE', exitCode: EXIT.USAGE } });
+      expect(JSON.parse(await local('--settings-file', 'list.json'))).toMatchObject({ error: { code: 'ERR_CLI_SETTINGS_FILE', exitCode: EXIT.INVALID_INPUT } });
+      expect(JSON.parse(await local('--settings-file', 'broken.json'))).toMatchObject({ error: { code: 'ERR_CLI_SETTINGS_FILE', exitCode: EXIT.INVALID_INPUT } });
+      expect(JSON.parse(await local('--settings-file', 'missing.json'))).toMatchObject({ error: { code: 'ERR_CLI_FILE', exitCode: EXIT.INVALID_INPUT } });
+      expect(server.requests).toEqual([]);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+    for (const [status, code, exit] of [[400, 'ERR_TENANT_INVALID', EXIT.INVALID_INPUT], [403, 'ERR_AUTH_FORBIDDEN', EXIT.AUTH], [404, 'ERR_TENANT_NOT_FOUND', EXIT.NOT_FOUND]] as const) {
+      await server?.close();
+      server = await startFakeServer({ 'PATCH /admin/v1/tenants/acme': { status, body: { code, message: 'no' } } });
+      expect((await run(['tenant', 'update', 'acme', '--set', 'validateRequests=1', '--url', server.url])).code, code).toBe(exit);
+    }
+  });
+
+  it('update --help names the settings and the flags', async () => {
+    const { code, out } = await run(['tenant', 'update', '--help']);
+    expect(code).toBe(EXIT.OK);
+    for (const text of ['--settings-file FILE', '--set KEY=VALUE', '--unset KEY', 'validateRequests', '--json']) expect(out).toContain(text);
   });
 });

@@ -1,7 +1,7 @@
 /** `verity token inspect [FILE|-]`: decode a JWT's header and claims locally, without verifying it. */
 import { decodeJwt, decodeProtectedHeader } from 'jose';
 import type { Command } from '../command.js';
-import { CliError, EXIT } from '../errors.js';
+import { cliError, EXIT } from '../errors.js';
 import { show, writeJson, writeLines } from '../output.js';
 import { readToken } from '../token-service.js';
 
@@ -15,12 +15,12 @@ function decode(token: string): { header: Record<string, unknown>; claims: Recor
   try {
     header = decodeProtectedHeader(token);
   } catch {
-    throw new CliError(EXIT.INVALID_INPUT, 'ERR_CLI_TOKEN_MALFORMED', 'not a JWT: the header does not decode');
+    throw cliError('ERR_CLI_TOKEN_MALFORMED', 'not a JWT: the header does not decode');
   }
   try {
     return { header, claims: decodeJwt(token) };
   } catch {
-    throw new CliError(EXIT.INVALID_INPUT, 'ERR_CLI_TOKEN_MALFORMED', 'not a JWT: the claims do not decode (a compact JWS with a JSON payload is expected)');
+    throw cliError('ERR_CLI_TOKEN_MALFORMED', 'not a JWT: the claims do not decode (a compact JWS with a JSON payload is expected)');
   }
 }
 
