@@ -4,7 +4,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SignJWT } from 'jose';
-import { createLocalDecider, parseEvaluationRequest, type Entity } from '@verity/core';
+import { createLocalDecider, MAX_SEARCH_CANDIDATES_PER_PAGE, parseEvaluationRequest, type Entity } from '@verity/core';
 import { sharedCedarEngine } from '@verity/core/cedar';
 import { createLocalDecisionSource } from '@verity/enforce';
 import { ADMIN_TOKEN, createClient, startTestServer, type Client } from './helpers/verity.js';
@@ -343,6 +343,17 @@ describe('AuthZEN (item 10)', () => {
     const answer = await pdp.post('/tenants/az/access/v1/evaluations', { subject: user('u'), action: { name: 'read' }, resource: { type: 'Doc', id: 'd0' } });
     expect(answer.status).toBe(200);
     expect(answer.body.decision).toBe(true);
+  });
+
+  it('decides at most MAX_SEARCH_CANDIDATES_PER_PAGE candidates per search request, and goes on by next_token', async () => {
+    const docs = Array.from({ length: MAX_SEARCH_CANDIDATES_PER_PAGE + 200 }, (_, i) => ({ uid: { type: 'Doc', id: `x${String(i).padStart(5, '0')}` }, attrs: {}, parents: [] }));
+    await tenant('needle', { 'p.cedar': `@id("one") permit(principal, action, resource == Doc::"x${String(MAX_SEARCH_CANDIDATES_PER_PAGE + 100).padStart(5, '0')}");` }, { entities: docs });
+    const body = (token?: string) => ({ subject: user('u'), action: { name: 'read' }, resource: { type: 'Doc' }, page: { limit: 10, ...(token ? { next_token: token } : {}) } });
+    const first = await pdp.post('/tenants/needle/access/v1/search/resource', body());
+    expect(first.body.results).toEqual([]);
+    expect(first.body.page.next_token).not.toBe('');
+    const second = await pdp.post('/tenants/needle/access/v1/search/resource', body(first.body.page.next_token));
+    expect(second.body).toEqual({ results: [{ type: 'Doc', id: `x${String(MAX_SEARCH_CANDIDATES_PER_PAGE + 100).padStart(5, '0')}` }], page: { next_token: '' } });
   });
 
   it('binds a search page token to the page limit it was issued for', async () => {

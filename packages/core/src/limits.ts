@@ -79,5 +79,12 @@ export const MAX_DECISION_ESTIMATE_MS = 40;
  */
 export const MAX_VERSION_ESTIMATE_MS = 25;
 
+/**
+ * Most candidates one search request decides. A page can hold fewer results than asked, with
+ * a `next_token` to go on: a search over a large store that matches little never turns into
+ * one request deciding every entity.
+ */
+export const MAX_SEARCH_CANDIDATES_PER_PAGE = 1_000;
+
 /** Longest time one engine call may run before its engine instance is replaced and the call fails. */
 export const ENGINE_CALL_TIMEOUT_MS = 2_000;

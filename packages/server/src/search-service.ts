@@ -4,7 +4,7 @@
  * permitted ones in pages. Transitive membership comes for free: each candidate is a full
  * Cedar decision over its ancestors.
  */
-import { hashCanonical, mapEntityType, unmapEntityType, VerityError, type AuthzenSearchRequest, type DecisionMeta } from '@verity/core';
+import { hashCanonical, mapEntityType, MAX_SEARCH_CANDIDATES_PER_PAGE, unmapEntityType, VerityError, type AuthzenSearchRequest, type DecisionMeta } from '@verity/core';
 import type { Store } from '@verity/store';
 import type { DecisionService } from './decision-service.js';
 import type { PolicyService } from './policy-service.js';
@@ -57,7 +57,8 @@ export function createSearchService(store: Store, policies: PolicyService, decis
           : await store.entities.listIds(tenant, mapEntityType(request.kind === 'subject' ? request.subject.type : request.resource.type, settings));
 
       const results: SearchResult['results'] = [];
-      for (; index < candidates.length && results.length < page.limit; index++) {
+      const last = Math.min(candidates.length, index + MAX_SEARCH_CANDIDATES_PER_PAGE);
+      for (; index < last && results.length < page.limit; index++) {
         const candidate = candidates[index] as string;
         const evaluation = {
           subject: { ...request.subject, id: request.kind === 'subject' ? candidate : (request.subject.id as string) },
