@@ -100,6 +100,22 @@ describe('revocation across replicas', () => {
   });
 });
 
+describe('settings across replicas', () => {
+  it("a settings change on one replica reaches the other's decisions and its change stream", async () => {
+    const schema = 'entity User; entity Doc; action read appliesTo { principal: User, resource: Doc };';
+    await replicaA.admin.post('/admin/v1/tenants', { id: 'cfg' });
+    await replicaA.admin.post('/admin/v1/tenants/cfg/policies', { files: { 'p.cedar': 'permit(principal is User, action, resource);' }, schema });
+    // A principal the action does not apply to: a deny, until requests are validated.
+    const onB = () => replicaB.admin.post('/tenants/cfg/access/v1/evaluation', { subject: { type: 'Doc', id: 'd' }, action: { name: 'read' }, resource: { type: 'Doc', id: 'd' } });
+    await eventually(async () => expect((await onB()).body.decision).toBe(false));
+    const stream = await openEventStream(`${replicaB.url}/tenants/cfg/changes`, { authorization: `Bearer ${ADMIN_TOKEN}` });
+    expect((await replicaA.admin.request('PATCH', '/admin/v1/tenants/cfg', { settings: { validateRequests: true } })).status).toBe(200);
+    expect(await stream.next('change', 1000)).toEqual({ tenant: 'cfg', kind: 'settings' });
+    stream.close();
+    await eventually(async () => expect((await onB()).body.code).toBe('ERR_DECISION_INVALID_REQUEST'), 1000);
+  });
+});
+
 /** Retry an assertion for up to two seconds: NOTIFY reaches the other replica asynchronously. */
 async function eventually(check: () => Promise<void>, withinMs = 2000): Promise<void> {
   const deadline = Date.now() + withinMs;
