@@ -15,6 +15,7 @@ import { createTenantService, type TenantService } from './tenant-service.js';
 import { createCredentialService, type CredentialService } from './admin/credentials.js';
 import { createAdminAuthorizer, ensureSystemTenant, SYSTEM_TENANT, type AdminAuthorizer } from './admin/system-tenant.js';
 import { startChangeFeed, type ChangeFeed } from './change-feed.js';
+import { createGatewayDecider, type GatewayDecider } from './gateway/gateway-decider.js';
 import { createClientService, type ClientService } from './identity/client-service.js';
 import { createIdentityService, type IdentityService } from './identity/identity-service.js';
 import { createTokenEndpoint, type TokenEndpoint } from './identity/token-endpoint.js';
@@ -35,6 +36,7 @@ export interface Components {
   bundles: BundleService;
   clients: ClientService;
   tokenEndpoint: TokenEndpoint;
+  gateway: GatewayDecider;
   readiness: ReadinessCheck;
   engine: Engine;
   policies: PolicyService;
@@ -126,6 +128,7 @@ export async function createComponents(
     bundles: createBundleService({ store, policies, identity, tokens }),
     clients: createClientService(store, { publish: feed.publish }),
     tokenEndpoint: createTokenEndpoint({ store, tokens, identity, decisions }),
+    gateway: createGatewayDecider({ decisions, policies, audit }),
     readiness: createReadinessCheck(engine, store),
     identity,
     tokens,

@@ -1,24 +1,11 @@
 /**
  * The PDP endpoints real gateways call before forwarding: nginx `auth_request`, Envoy
- * `ext_authz` (HTTP service) and Caddy `forward_auth`. One decision path serves all three.
+ * `ext_authz` (HTTP service) and Caddy `forward_auth`: their headers in, their conventions
+ * out. One decision path serves all three (gateway/gateway-decider.ts).
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import {
-  buildDecisionRecord,
-  isVerityError,
-  mapEvaluationRequest,
-  parseEvaluationRequest,
-  VerityError,
-  type AuthzenEvaluationRequest,
-  type DecisionMeta,
-  type DecisionRecord,
-  type EntityUid,
-  type TenantSettings,
-  type VerifiedPrincipal,
-} from '@verity/core';
+import { isVerityError, VerityError, type DecisionMeta } from '@verity/core';
 import { parseBearerToken } from '@verity/identity';
-import { createRouteTable, type RouteTable } from '../gateway/route-match.js';
-import type { ActivePolicy } from '../policy-service.js';
 import { tenantParam, type Components, requireAdmin } from './context.js';
 
 /** The original request, as the gateway reports it. */
@@ -26,9 +13,6 @@ interface OriginalRequest {
   method: string;
   uri: string;
 }
-
-/** The resource id recorded when no template matches (templates start with `/`, so no clash). */
-export const UNMATCHED_ROUTE = '(unmatched)';
 
 // An HTTP method is a token (RFC 9110 §9.1); methods are case-sensitive, so none is rewritten.
 const METHOD = /^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,32}$/;
@@ -55,10 +39,6 @@ function originalFromEnvoy(request: FastifyRequest): OriginalRequest {
   return { method: request.method, uri: request.url.slice(at + ENVOY_MARKER.length) };
 }
 
-/**
- * The gateway's own Verity credential. `Authorization` carries the user's token on these
- * routes, so the gateway presents its credential in `X-Verity-Credential` instead.
- */
 /** The gateway's own Verity credential, in `X-Verity-Credential` (its `Authorization` is the user's). */
 async function requireGatewayCredential(c: Components, request: FastifyRequest, tenant: string): Promise<void> {
   if (c.config.decisionAuth === 'open') return;
@@ -78,52 +58,6 @@ function subjectHeader(id: string): string {
   return id.replace(SUBJECT_UNSAFE, (char) => [...Buffer.from(char, 'utf8')].map((byte) => `%${byte.toString(16).toUpperCase().padStart(2, '0')}`).join(''));
 }
 
-/** Route tables compiled once per settings object (settings are replaced, never mutated). */
-const tables = new WeakMap<TenantSettings, RouteTable>();
-
-function routesOf(settings: TenantSettings): RouteTable {
-  let table = tables.get(settings);
-  if (!table) tables.set(settings, (table = createRouteTable(settings.gatewayRoutes ?? [])));
-  return table;
-}
-
-/**
- * A gateway deny the policies were not asked about, recorded like any decision: no template
- * matches (or the path is refused) — a policy like `resource is route` must not allow an
- * unknown path, so the resource is `(unmatched)` — or the pipeline refused the request (past a
- * limit, or a context the schema does not declare). auth_request and forward_auth know only
- * 2xx, 401 and 403, so either is a 403.
- */
-async function recordGatewayDeny(c: Components, active: ActivePolicy, request: AuthzenEvaluationRequest, principal: EntityUid, error: { policyId: string; message: string }, meta: DecisionMeta): Promise<DecisionRecord> {
-  const { cedar } = mapEvaluationRequest(request, active.tenant.settings);
-  const record = buildDecisionRecord({
-    tenant: active.tenant.id,
-    principal,
-    action: cedar.action,
-    resource: cedar.resource,
-    decision: 'deny',
-    reasons: [],
-    errors: [error],
-    policyVersion: active.version,
-    meta,
-    time: Date.now(),
-    latencyUs: 0,
-  });
-  const backpressure = c.audit.enqueue(record);
-  if (backpressure) await backpressure;
-  return record;
-}
-
-/** A matched route, decided; a request the pipeline refuses with a 4xx is a recorded deny. */
-async function decideMatched(c: Components, active: ActivePolicy, evaluation: AuthzenEvaluationRequest, token: VerifiedPrincipal, meta: DecisionMeta): Promise<DecisionRecord> {
-  try {
-    return await c.decisions.decide({ tenant: active.tenant.id, request: { kind: 'authzen', request: evaluation, token }, meta });
-  } catch (error) {
-    if (!isVerityError(error) || error.status >= 500 || error.status === 401) throw error;
-    return recordGatewayDeny(c, active, evaluation, token.principal.uid, { policyId: 'gateway-refused', message: error.code }, meta);
-  }
-}
-
 /** Decide one forwarded request and answer in the gateways' shared convention. */
 async function decideForwarded(c: Components, request: FastifyRequest, reply: FastifyReply, original: () => OriginalRequest): Promise<FastifyReply> {
   const tenant = tenantParam(request, { write: false });
@@ -132,7 +66,8 @@ async function decideForwarded(c: Components, request: FastifyRequest, reply: Fa
   reply.header('cache-control', 'no-store');
   await requireGatewayCredential(c, request, tenant);
   const { method, uri } = original();
-  const active = await c.policies.active(tenant);
+  // An unknown tenant, or one without policies, is refused before its token is looked at.
+  await c.policies.active(tenant);
   let verified;
   try {
     verified = await c.identity.verifySubjectToken(tenant, parseBearerToken(request.headers.authorization), meta);
@@ -140,19 +75,10 @@ async function decideForwarded(c: Components, request: FastifyRequest, reply: Fa
     if (isVerityError(error) && error.status === 401) reply.header('www-authenticate', wwwAuthenticate(error));
     throw error;
   }
-  const subject = { type: verified.principal.uid.type, id: verified.principal.uid.id };
-  const outcome = routesOf(active.tenant.settings).match(uri);
-  const resourceId = outcome.kind === 'matched' ? outcome.template : UNMATCHED_ROUTE;
-  const context = outcome.kind === 'matched' ? { path: outcome.path, params: outcome.params } : {};
-  // Parsed like any AuthZEN request: the same checks on ids and context values (NUL, surrogates).
-  const evaluation = parseEvaluationRequest({ subject, action: { name: method }, resource: { type: 'route', id: resourceId }, context });
-  const record =
-    outcome.kind === 'matched'
-      ? await decideMatched(c, active, evaluation, verified, meta)
-      : await recordGatewayDeny(c, active, evaluation, verified.principal.uid, { policyId: 'gateway-route', message: outcome.kind === 'unmatched' ? 'no route template matches the path' : `the path is ${outcome.reason}` }, meta);
+  const record = await c.gateway.decide({ tenant, method, uri, verified, meta });
   reply.header('x-verity-decision-id', record.decisionId).header('x-verity-policy-version', String(record.policyVersion));
   if (record.decision !== 'allow') return reply.code(403).send();
-  return reply.header('x-verity-subject', subjectHeader(subject.id)).code(200).send();
+  return reply.header('x-verity-subject', subjectHeader(verified.principal.uid.id)).code(200).send();
 }
 
 /**
