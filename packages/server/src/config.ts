@@ -1,5 +1,6 @@
 /** Server configuration: validated once, defaulted in one place, frozen. */
 import { isTenantId } from '@verity/core';
+import { isCredentialToken } from './admin/credentials.js';
 
 export interface ServerConfig {
   /** TCP port; 0 picks a free one. */
@@ -80,5 +81,9 @@ export function resolveConfig(input: Partial<ServerConfig> = {}): Readonly<Serve
   if (resolved.decisionAuth !== 'required' && resolved.decisionAuth !== 'open') throw new TypeError('decisionAuth must be "required" or "open"');
   if (!Number.isInteger(resolved.port) || resolved.port < 0 || resolved.port > 65535) throw new TypeError('port must be 0..65535');
   if (!isTenantId(resolved.defaultTenant)) throw new TypeError('defaultTenant is not a valid tenant id');
+  // A token no Authorization header could carry would create an admin no one can use.
+  if (resolved.adminToken !== null && !isCredentialToken(resolved.adminToken)) {
+    throw new TypeError('adminToken (VERITY_ADMIN_TOKEN) must be at most 512 letters, digits or - . _ ~ + /, optionally ending in =');
+  }
   return Object.freeze(resolved);
 }

@@ -11,6 +11,14 @@ const TOKEN_PREFIX = 'vrt_';
 /** Generated credentials are 47 characters; a chosen VERITY_ADMIN_TOKEN may be longer, up to this. */
 const MAX_CREDENTIAL_LENGTH = 512;
 
+/**
+ * Whether `token` can be presented as a credential: an RFC 6750 b64token of at most 512
+ * characters (what `authenticate` accepts). A chosen VERITY_ADMIN_TOKEN is checked with it.
+ */
+export function isCredentialToken(token: string): boolean {
+  return token.length <= MAX_CREDENTIAL_LENGTH && parseBearerToken(`Bearer ${token}`) === token;
+}
+
 /** A new token: 256 random bits. High entropy is why a plain SHA-256 is a sound hash at rest. */
 export function generateToken(): string {
   return TOKEN_PREFIX + randomBytes(32).toString('base64url');
@@ -47,7 +55,7 @@ export function createCredentialService(store: Store, options: { cacheMs?: numbe
       if (!authorization) throw new VerityError('ERR_AUTH_MISSING', 'an Authorization: Bearer credential is required');
       // Stricter than RFC 6750 alone: a credential is never longer than this.
       const token = parseBearerToken(authorization);
-      if (token === undefined || token.length > MAX_CREDENTIAL_LENGTH) throw new VerityError('ERR_AUTH_INVALID', 'the Authorization header is not a bearer credential');
+      if (token === undefined || !isCredentialToken(token)) throw new VerityError('ERR_AUTH_INVALID', 'the Authorization header is not a bearer credential');
       const hash = hashToken(token);
       const credential = await lookup(hash);
       // The lookup is by hash; the constant-time compare keeps the final check timing-flat.
