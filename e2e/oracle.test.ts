@@ -185,6 +185,17 @@ describe('differential oracle: minimal reproductions of its findings', () => {
     expect(answer.body.determiningPolicies).toEqual(['p.2']);
   });
 
+  it('keeps a set of sets in the request a set of sets (no allow Cedar would not give)', async () => {
+    const policy = '@id("one-in-s") permit(principal, action, resource) when { context.s.contains(1) };';
+    await tenant('repro-nested', policy);
+    const request = { principal: { type: 'User', id: 'u' }, action: { type: 'Action', id: 'read' }, resource: { type: 'Doc', id: 'd' }, context: { s: [[1]] } };
+    // [[1]].contains(1) is false: Cedar denies.
+    expect(oracleIsAuthorized({ ...request, schema: undefined, validateRequest: false, policies: { staticPolicies: policy }, entities: [] })).toEqual({ ok: true, decision: 'deny', reasons: [], errors: [] });
+    const native = await own.admin.post('/tenants/repro-nested/cedar/v1/is-authorized', request);
+    const authzen = await own.admin.post('/tenants/repro-nested/access/v1/evaluation', { subject: { type: 'User', id: 'u' }, action: { name: 'read' }, resource: { type: 'Doc', id: 'd' }, context: { s: [[1]] } });
+    expect([native.body.decision, authzen.body.decision]).toEqual(['deny', false]);
+  });
+
   it('decides (never a 5xx) when a policy names an entity whose id holds U+0000', async () => {
     const policies = '@id("named") forbid(principal, action, resource) when { User::"a\\0b" has x };\n@id("all") permit(principal, action, resource);';
     await tenant('repro-nul-uid', policies);

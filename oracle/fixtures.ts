@@ -334,12 +334,16 @@ const OPEN_POLICIES = [
   '@id("any-of") permit(principal, action == Action::"view", resource) when { [Team::"a", Team::"b"].contains(context.team) || resource in principal.home };',
   '@id("ip-dec") permit(principal, action == Action::"net", resource) when { ip(context.addr).isLoopback() || decimal(context.price) < decimal("1.5") };',
   '@id("is-in") permit(principal is Person in Team::"b", action, resource is Box) when { resource.level == 3 };',
+  // Sets of sets, in the context and in request-time properties.
+  '@id("nested-one") permit(principal, action == Action::"nest", resource) when { context.sets.contains(1) };',
+  '@id("nested-pair") forbid(principal, action == Action::"nest", resource) when { context.sets.contains([1, 2]) };',
+  '@id("grid") permit(principal, action == Action::"grid", resource) when { resource has matrix && resource.matrix.contains([2]) };',
 ];
 
 function openFixture(seed: number): FixtureParts {
   const r = new Random(prng(seed * 15485863 + 5));
   const entities: Entity[] = [];
-  const actions = ['read', 'list', 'edit', 'compute', 'tagged', 'delegate', 'exact', 'view', 'net'];
+  const actions = ['read', 'list', 'edit', 'compute', 'tagged', 'delegate', 'exact', 'view', 'net', 'nest', 'grid'];
   // Action groups from entity data (there is no schema): read, list in readOnly; readOnly in any.
   entities.push({ uid: uid('Action', 'any'), attrs: {}, parents: [] });
   entities.push({ uid: uid('Action', 'readOnly'), attrs: {}, parents: [uid('Action', 'any')] });
@@ -382,11 +386,12 @@ function openFixture(seed: number): FixtureParts {
       if (q.chance(0.5)) context.team = ref('Team', q.pick(['a', 'b', 'c']));
       if (q.chance(0.5)) context.addr = q.pick(['127.0.0.1', '10.0.0.1', 'not-an-ip']);
       if (q.chance(0.5)) context.price = q.pick(['1.25', '2.0', '1.5000', 'x']);
+      if (q.chance(0.5)) context.sets = q.pick<CedarValue>([[[1, 2]], [1, [2]], [[1], [2]], [1, 2], [], [[1, 2], 1]]);
       const overlay = !q.chance(0.2)
         ? undefined
         : q.chance(0.5)
           ? { on: 'principal' as const, attrs: q.pick<Record<string, CedarValue>>([{ level: q.int(5) }, { name: q.pick(people) }, { home: ref('Box', q.pick(boxes)) }, { id_num: 9007199254740993n }]) }
-          : { on: 'resource' as const, attrs: q.pick<Record<string, CedarValue>>([{ level: 3 }, { owner: q.pick(people) }, { level: 'high' }]) };
+          : { on: 'resource' as const, attrs: q.pick<Record<string, CedarValue>>([{ level: 3 }, { owner: q.pick(people) }, { level: 'high' }, { matrix: [[1], [2]] }, { matrix: [1, 2] }]) };
       return {
         principal: uid(q.chance(0.9) ? 'Person' : q.pick(['Team', 'Robot']), q.chance(0.9) ? q.pick(people) : q.pick(teams)),
         action: uid('Action', q.pick([...actions, 'readOnly', 'unknown'])),

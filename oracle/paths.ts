@@ -9,7 +9,7 @@ import { stringifyJson } from '@verity/core';
 import { createLocalDecisionSource, isEnforceError } from '@verity/enforce';
 import { runCli } from '@verity/cli';
 import type { OracleAnswer, OracleThreads } from './cedar-oracle.js';
-import { checkOracle, record, type Tally } from './judge.js';
+import { checkOracle, record as recordVerdict, type Tally } from './judge.js';
 import type { OracleRequest, OracleStore, Outcome, PathName } from './model.js';
 
 export interface Pdp {
@@ -27,6 +27,8 @@ export interface RunOptions {
   concurrency?: number;
   /** Where the oracle runs. */
   oracle: OracleThreads;
+  /** Told every verdict (for reports that follow particular requests). */
+  onJudged?: (event: { path: PathName; store: OracleStore; request: OracleRequest; oracle: OracleAnswer; outcome: Outcome; verdict: string; detail: string }) => void;
 }
 
 interface Answer {
@@ -322,8 +324,16 @@ async function runPolicyTest(store: OracleStore, answers: OracleAnswers[], tally
   }
 }
 
+const hooks = new WeakMap<Tally, NonNullable<RunOptions['onJudged']>>();
+
+function record(tally: Tally, path: PathName, store: OracleStore, request: OracleRequest, oracle: OracleAnswer, outcome: Outcome): void {
+  const judged = recordVerdict(tally, path, store, request, oracle, outcome);
+  hooks.get(tally)?.({ path, store, request, oracle, outcome, verdict: judged.verdict, detail: judged.detail });
+}
+
 /** Everything for one store: tenant, push, import, and every request through every path. */
 export async function runStore(pdp: Pdp, store: OracleStore, tally: Tally, options: RunOptions): Promise<void> {
+  if (options.onJudged) hooks.set(tally, options.onJudged);
   const paths = new Set<PathName>(options.paths ?? ['pdp-http', 'pdp-authzen', 'sdk-local', 'policy-test']);
   tally.stores += 1;
   tally.requests += store.requests.length;
