@@ -20,7 +20,15 @@ export function toCedarValue(value: unknown, path: string): CedarValue | undefin
     if (Number.isFinite(value) && DECIMAL.test(text)) return { __extn: { fn: 'decimal', arg: text.includes('.') ? text : `${text}.0` } };
     throw new VerityError('ERR_DECISION_INVALID_REQUEST', `${path}: the number ${text} is not a Cedar long or a decimal with at most four places`);
   }
-  if (Array.isArray(value)) return value.flatMap((item, i) => toCedarValue(item, `${path}[${i}]`) ?? []);
+  if (Array.isArray(value)) {
+    // Not flatMap: an element that is itself a set must stay a set ([[1]] is not [1]).
+    const items: CedarValue[] = [];
+    value.forEach((item, i) => {
+      const converted = toCedarValue(item, `${path}[${i}]`);
+      if (converted !== undefined) items.push(converted);
+    });
+    return items;
+  }
   if (typeof value === 'object') {
     const record = value as Record<string, unknown>;
     if ('__entity' in record || '__extn' in record) return record as CedarValue;
