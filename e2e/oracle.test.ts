@@ -211,7 +211,8 @@ describe('differential oracle: minimal reproductions of its findings', () => {
     await tenant('repro-calm', '@id("all") permit(principal, action, resource);');
     const request = { principal: 'User::"u"', action: 'Action::"read"', resource: 'Doc::"d"' };
     const poisoned = await own.admin.post('/tenants/repro-nul-error/cedar/v1/is-authorized', request);
-    expect(poisoned.body.errors).toEqual([{ policyId: 'nul', message: 'record does not have the attribute `a\u0000b`' }]);
+    // Records hold only storable text: the NUL Cedar quotes is written as U+FFFD (security.md).
+    expect(poisoned.body.errors).toEqual([{ policyId: 'nul', message: 'record does not have the attribute `a\uFFFDb`' }]);
     expect((await own.admin.post('/tenants/repro-calm/cedar/v1/is-authorized', request)).body.decision).toBe('allow');
     // Another tenant's audit: its decision must be recorded and readable.
     const audit = await own.admin.get('/admin/v1/tenants/repro-calm/audit');

@@ -12,6 +12,7 @@ import { formatEntityUid } from './entity-uid.js';
 import { assertValueDepth, scanValues, sliceEntities, type Slice, type ValueScan } from './entity-slice.js';
 import { assertNoDuplicateEntities, resolveWithRequestEntities, type EntityOverlay } from './request-entities.js';
 import { observedEntitiesFor } from './policy-analysis.js';
+import { storableText } from './wire-format.js';
 import { ENGINE_COST_US, MAX_DECISION_ESTIMATE_MS, MAX_LIKE_WORK } from './limits.js';
 
 /** Who asked, for the audit. */
@@ -129,20 +130,26 @@ export interface DecisionRecordFields {
   latencyUs: number;
 }
 
-/** The one place a decision record is put together (decisions, refusals, unmatched routes). */
+const storableUid = (uid: EntityUid): EntityUid => ({ type: storableText(uid.type), id: storableText(uid.id) });
+
+/**
+ * The one place a decision record is put together (decisions, refusals, unmatched routes). Its
+ * text is storable: a NUL or an unpaired surrogate (a Cedar error quoting a policy, an id from
+ * a token) becomes U+FFFD, so no record can stop the audit writer that every tenant shares.
+ */
 export function buildDecisionRecord(fields: DecisionRecordFields): DecisionRecord {
   return {
     decisionId: randomUUID(),
     time: new Date(fields.time).toISOString(),
     tenant: fields.tenant,
-    requestId: fields.meta.requestId,
-    tier: fields.meta.tier,
-    principal: fields.principal,
-    action: fields.action,
-    resource: fields.resource,
+    requestId: fields.meta.requestId === null ? null : storableText(fields.meta.requestId),
+    tier: fields.meta.tier === null ? null : storableText(fields.meta.tier),
+    principal: storableUid(fields.principal),
+    action: storableUid(fields.action),
+    resource: storableUid(fields.resource),
     decision: fields.decision,
-    reasons: fields.reasons,
-    errors: fields.errors,
+    reasons: fields.reasons.map(storableText),
+    errors: fields.errors.map((e) => ({ policyId: storableText(e.policyId), message: storableText(e.message) })),
     policyVersion: fields.policyVersion,
     latencyUs: fields.latencyUs,
     ...(fields.meta.observed ? { observed: true as const } : {}),

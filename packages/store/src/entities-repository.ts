@@ -1,5 +1,5 @@
 /** Each tenant's entity store (Cedar entity JSON), with keyset pagination. */
-import { VerityError } from '@verity/core';
+import { isStorableText, VerityError } from '@verity/core';
 import type { CedarValue, Entity, EntityUid } from '@verity/core';
 import { UNSTORABLE_TEXT_MESSAGE, isUnstorableText } from './sql-errors.js';
 import { fromJson, toJsonParam } from './sql-values.js';
@@ -52,6 +52,10 @@ export function createEntitiesRepository(db: Database): Store['entities'] {
       return unique.length;
     },
     async delete(tenant, uid) {
+      if (!storable(uid)) {
+        await requireTenant(db, tenant);
+        return false;
+      }
       const { rows } = await db.query('DELETE FROM entities WHERE tenant_id = $1 AND type = $2 AND id = $3 RETURNING id', [
         tenant,
         uid.type,
@@ -62,6 +66,8 @@ export function createEntitiesRepository(db: Database): Store['entities'] {
       return false;
     },
     async getMany(tenant, uids) {
+      // A uid the store cannot hold (a policy may name `User::"a\0b"`) is simply not there.
+      uids = uids.filter(storable);
       if (uids.length === 0) return [];
       const { rows } = await db.query<EntityRow>(
         `SELECT ${COLUMNS} FROM entities WHERE tenant_id = $1 AND (type, id) IN
@@ -111,6 +117,11 @@ async function insertBatch(tx: SqlClient, tenant: string, entities: readonly Ent
     if (isUnstorableText(error)) throw new VerityError('ERR_ENTITY_INVALID', `an entity ${UNSTORABLE_TEXT_MESSAGE}`, { cause: error });
     throw error;
   }
+}
+
+/** Whether a uid is text the store can hold (so it may be stored at all). */
+function storable(uid: EntityUid): boolean {
+  return isStorableText(uid.type) && isStorableText(uid.id);
 }
 
 /** Last occurrence wins, as if the batch were applied in order (ON CONFLICT cannot touch a row twice). */

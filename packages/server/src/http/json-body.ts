@@ -1,13 +1,7 @@
 /** The only body parser: JSON, bounded in size by Fastify and in nesting depth here. */
 import type { FastifyInstance } from 'fastify';
-import { parseJson, VerityError } from '@verity/core';
+import { isStorableText, parseJson, VerityError } from '@verity/core';
 
-/** A string PostgreSQL and Cedar both take: well-formed UTF-16 (no lone surrogate) and no NUL. */
-const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
-
-function acceptableString(text: string): boolean {
-  return !text.includes('\u0000') && !LONE_SURROGATE.test(text);
-}
 
 /**
  * What is wrong with a parsed body, if anything: nesting deeper than `max`, or a string (value
@@ -19,13 +13,13 @@ export function jsonBodyProblem(value: unknown, max: number): 'depth' | 'string'
   while (stack.length > 0) {
     const [item, depth] = stack.pop() as [unknown, number];
     if (typeof item === 'string') {
-      if (!acceptableString(item)) return 'string';
+      if (!isStorableText(item)) return 'string';
       continue;
     }
     if (item === null || typeof item !== 'object') continue;
     if (depth > max) return 'depth';
     for (const [key, child] of Object.entries(item as object)) {
-      if (!acceptableString(key)) return 'string';
+      if (!isStorableText(key)) return 'string';
       stack.push([child, depth + 1]);
     }
   }
