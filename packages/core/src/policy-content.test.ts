@@ -31,6 +31,14 @@ describe('buildPolicyStoreContent', () => {
     expect(content.validationMode).toBe('strict');
   });
 
+  it('numbers policies in file order, past ten and around comments that quote policies', async () => {
+    const policies = Array.from({ length: 12 }, (_, i) => `permit(principal, action, resource) when { context.n == ${i} };`);
+    const file = ['// permit(principal, action, resource) when { context.n == 11 };', ...policies.slice(0, 6), 'permit(principal == ?principal, action, resource);', ...policies.slice(6)].join('\n');
+    const content = await buildPolicyStoreContent(engine, { files: { 'p.cedar': file } });
+    expect(Object.keys(content.templates)).toEqual(['p.6']);
+    for (let i = 0; i < 12; i++) expect(content.policies[`p.${i < 6 ? i : i + 1}`]).toBe(policies[i]);
+  });
+
   it('rejects a parse error with a file position', async () => {
     const error = await failure(() => buildPolicyStoreContent(engine, { files: { 'a.cedar': 'permit(principal, action, resource)\nwhen { principal.x == };' } }));
     expect(error.code).toBe('ERR_POLICY_PARSE');

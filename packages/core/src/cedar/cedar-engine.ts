@@ -117,6 +117,27 @@ function schemaFactsOf(json: SchemaJson): SchemaFacts {
   return { entityTypes, actionTypes, actions, actionAncestors };
 }
 
+/**
+ * Which positions of a policy file are code (1) rather than inside a `//` comment or a string
+ * literal (0): the only places a policy can start.
+ */
+function codePositions(text: string): Uint8Array {
+  const code = new Uint8Array(text.length).fill(1);
+  for (let i = 0; i < text.length; i++) {
+    const ch = text[i];
+    if (ch === '"') {
+      const start = i;
+      for (i++; i < text.length && text[i] !== '"'; i++) if (text[i] === '\\') i++;
+      code.fill(0, start, Math.min(i + 1, text.length));
+    } else if (ch === '/' && text[i + 1] === '/') {
+      const start = i;
+      while (i < text.length && text[i] !== '\n') i++;
+      code.fill(0, start, i);
+    }
+  }
+  return code;
+}
+
 /** The tenant a prepared key belongs to (`tenant@version#hash`): decisions take tenants in turn. */
 function laneOf(key: string): string {
   const at = key.indexOf('@');
@@ -223,15 +244,18 @@ export function createCedarEngine(options: CedarEngineOptions = {}): Engine {
         ...parts.policies.map((part): CedarCall => ['policyToJson', part]),
         ...parts.policy_templates.map((part): CedarCall => ['templateToJson', part]),
       ])) as Array<JsonAnswer<CedarPolicyJson>>;
-      // Each list is in source order, so one forward search per list finds every offset in
-      // linear time (a search from the start per part is quadratic on big files).
+      // cedar-wasm returns each list sorted by its internal ids (policy0, policy1, policy10, …),
+      // not in file order: find each part where it stands in the file, outside comments and
+      // string literals (identical parts are interchangeable, so they take their places in turn).
+      const code = codePositions(text);
+      const taken = new Set<number>();
       let index = 0;
-      const locate = (kind: 'policy' | 'template', texts: string[]): ParsedPolicyText[] => {
-        let from = 0;
-        return texts.map((part) => {
-          const found = text.indexOf(part, from);
-          const offset = found < 0 ? from : found;
-          from = offset + part.length;
+      const locate = (kind: 'policy' | 'template', texts: string[]): ParsedPolicyText[] =>
+        texts.map((part) => {
+          let offset = text.indexOf(part);
+          while (offset >= 0 && (taken.has(offset) || code[offset] !== 1)) offset = text.indexOf(part, offset + 1);
+          if (offset < 0) throw new VerityError('ERR_POLICY_PARSE', `${source}: a policy Cedar split out of the file was not found in it`);
+          taken.add(offset);
           const answer = jsons[index++] as JsonAnswer<CedarPolicyJson>;
           if (answer.type !== 'success') throw new VerityError('ERR_POLICY_PARSE', `${source}: Cedar could not parse the policies`, { diagnostics: toDiagnostics(answer.errors, part) });
           const annotatedId = answer.json.annotations?.id ?? undefined;
@@ -239,7 +263,6 @@ export function createCedarEngine(options: CedarEngineOptions = {}): Engine {
           if (annotatedId !== undefined) parsed.annotatedId = annotatedId;
           return parsed;
         });
-      };
       const all = [...locate('policy', parts.policies), ...locate('template', parts.policy_templates)];
       // Keep source order so generated ids (file.N) are stable for a given file.
       return all.sort((a, b) => a.offset - b.offset);
