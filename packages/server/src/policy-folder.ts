@@ -2,7 +2,8 @@
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { isPlainObject, isVerityError, parseEvaluationRequest, parseJson as parseExactJson, VerityError } from '@verity/core';
-import type { AuthzenEvaluationRequest, CedarValue, Entity, EntityUid, TemplateLink, ValidationMode } from '@verity/core';
+import type { AuthzenEvaluationRequest, CedarValue, Entity, EntityUid, TemplateLink, TenantSettings, ValidationMode } from '@verity/core';
+import { parseTenantSettings } from './tenant-settings.js';
 
 /** One case from `tests/*.json`. */
 export interface PolicyTestCase {
@@ -27,6 +28,8 @@ export interface PolicyFolder {
   tests: PolicyTestCase[];
   /** `strict` when a schema exists, unless `verity.json` says `{"validationMode": "off"}`. */
   validationMode: ValidationMode;
+  /** Tenant settings from `verity.json`'s `settings` (as `PATCH /admin/v1/tenants/{t}` takes them): what `policy test` decides with. */
+  settings: TenantSettings;
 }
 
 type Json = unknown;
@@ -124,16 +127,28 @@ function parseTests(text: string, file: string): PolicyTestCase[] {
   });
 }
 
-function parseSettings(text: string, file: string): { validationMode?: ValidationMode } {
+function parseSettings(text: string, file: string): { validationMode?: ValidationMode; settings?: TenantSettings } {
   const json = parseJson(text, file);
   if (!isPlainObject(json)) throw invalid(file, 'must be an object');
   for (const key of Object.keys(json)) {
-    if (key !== 'validationMode') throw invalid(file, `unknown key "${key}"`);
+    if (key !== 'validationMode' && key !== 'settings') throw invalid(file, `unknown key "${key}"`);
   }
+  const result: { validationMode?: ValidationMode; settings?: TenantSettings } = {};
   const mode = json['validationMode'];
-  if (mode === undefined) return {};
-  if (mode !== 'strict' && mode !== 'off') throw invalid(file, 'validationMode must be "strict" or "off"');
-  return { validationMode: mode };
+  if (mode !== undefined) {
+    if (mode !== 'strict' && mode !== 'off') throw invalid(file, 'validationMode must be "strict" or "off"');
+    result.validationMode = mode;
+  }
+  if (json['settings'] !== undefined) {
+    try {
+      // The tenant settings `verity policy test` decides with, validated as the PDP validates them.
+      result.settings = parseTenantSettings(json['settings']);
+    } catch (error) {
+      if (isVerityError(error)) throw invalid(file, error.message);
+      throw error;
+    }
+  }
+  return result;
 }
 
 async function readOptional(path: string): Promise<string | undefined> {
@@ -181,6 +196,7 @@ export async function readPolicyFolder(dir: string): Promise<PolicyFolder> {
     links: linksText === undefined ? [] : parseLinks(linksText, 'links.json'),
     tests,
     validationMode: settings.validationMode ?? (schema === undefined ? 'off' : 'strict'),
+    settings: settings.settings ?? {},
   };
   if (schema !== undefined) folder.schema = schema;
   return folder;

@@ -80,6 +80,21 @@ describe('verity policy validate', () => {
 });
 
 describe('verity policy test', () => {
+  it("decides with the tenant settings in verity.json, as the PDP would", async () => {
+    await put('schema.cedarschema', 'entity Group; entity User in [Group]; entity Doc { owner?: User, readers?: Group }; entity Other; action read, delete appliesTo { principal: User, resource: Doc };');
+    await put('docs.cedar', '@id("all") permit(principal, action, resource);\n');
+    await put('tests/readers.json', JSON.stringify({ name: 'a resource of a type the action does not apply to', request: { subject: { type: 'User', id: 'bob' }, action: { name: 'read' }, resource: { type: 'Other', id: 'o' } }, expect: 'deny' }));
+    // Without request validation Cedar decides it (allow: the test fails); with it, it is refused.
+    const before = await run(['policy', 'test', dir, '--json']);
+    expect(JSON.parse(before.out).results.find((r: { name: string }) => r.name.startsWith('a resource')).got).toBe('allow');
+    await put('verity.json', JSON.stringify({ settings: { validateRequests: true } }));
+    const { code, out } = await run(['policy', 'test', dir, '--json']);
+    expect(code).toBe(EXIT.CHECK_FAILED);
+    expect(JSON.parse(out).results.find((r: { name: string }) => r.name.startsWith('a resource')).got).toBe('error');
+    await put('verity.json', JSON.stringify({ settings: { validateRequests: 'yes' } }));
+    expect((await run(['policy', 'test', dir])).code).toBe(EXIT.INVALID_INPUT);
+  });
+
   it('passes when every case passes', async () => {
     const { code, out } = await run(['policy', 'test', dir]);
     expect(code).toBe(EXIT.OK);

@@ -32,11 +32,12 @@ export const policyTest: Command = {
     'Each tests/*.json file holds one case or an array of cases:',
     '  {"name": "...", "request": {AuthZEN evaluation request}, "expect": "allow" | "deny"}',
     'Requests are decided against the folder\'s policies and entities.json, mapped the way the',
-    'server maps AuthZEN requests. Exits 1 if any case fails.',
+    'server maps AuthZEN requests, with the tenant settings in verity.json\'s "settings" (e.g.',
+    '{"settings": {"validateRequests": true, "actionType": "Acme::Action"}}). Exits 1 if any case fails.',
   ].join('\n'),
   async run(args, io) {
     const { folder, engine, content } = await loadLocalStore(args.positionals[0] ?? '', io);
-    const decider = await withSources({}, () => createLocalDecider({ engine, content, entities: folder.entities }));
+    const decider = await withSources({}, () => createLocalDecider({ engine, content, entities: folder.entities, settings: folder.settings }));
     const results: CaseResult[] = [];
     for (const test of folder.tests) {
       const base = { file: test.file, name: test.name, expect: test.expect };
