@@ -61,13 +61,8 @@ export interface Tally {
   /** The first mismatches, in full (all are counted). */
   mismatches: Mismatch[];
   /**
-   * `policy test` decides without the tenant's settings (no request validation): requests it
-   * allows that the tenant, validating, refuses (not mismatches: its oracle does not validate).
-   */
-  policyTestAllowsWhatTenantRefuses: number;
-  /**
-   * PDP decisions whose record holds a U+0000 (in a Cedar error message quoting policy text):
-   * such a record cannot be written to the audit store, and blocks the audit queue.
+   * PDP decisions whose audit record could not be written (a record holding text the store
+   * cannot hold once blocked the audit queue of every tenant): must stay 0.
    */
   unauditable: { count: number; stores: string[] };
   /** Push / entity-import refusals, by store. */
@@ -75,7 +70,7 @@ export interface Tally {
 }
 
 export function emptyTally(): Tally {
-  return { stores: 0, requests: 0, paths: {}, oracleVsExpected: { checked: 0, agree: 0, differ: 0, refused: 0 }, policyTestAllowsWhatTenantRefuses: 0, unauditable: { count: 0, stores: [] }, mismatches: [], setupRefusals: [] };
+  return { stores: 0, requests: 0, paths: {}, oracleVsExpected: { checked: 0, agree: 0, differ: 0, refused: 0 }, unauditable: { count: 0, stores: [] }, mismatches: [], setupRefusals: [] };
 }
 
 const MAX_KEPT = 200;
@@ -120,7 +115,6 @@ export function checkOracle(tally: Tally, request: OracleRequest, oracle: Oracle
 
 export function mergeTallies(into: Tally, from: Tally): void {
   into.stores += from.stores;
-  into.policyTestAllowsWhatTenantRefuses += from.policyTestAllowsWhatTenantRefuses;
   into.unauditable.count += from.unauditable.count;
   into.unauditable.stores.push(...from.unauditable.stores.slice(0, Math.max(0, 20 - into.unauditable.stores.length)));
   into.requests += from.requests;
@@ -157,7 +151,6 @@ export function formatTally(title: string, tally: Tally, maxMismatches = 20): st
     for (const [code, n] of Object.entries(t.refusals).sort((a, b) => b[1] - a[1])) lines.push(`      refused ${code}: ${n}`);
     for (const [why, n] of Object.entries(t.inexpressible).sort((a, b) => b[1] - a[1])) lines.push(`      inexpressible (${why}): ${n}`);
   }
-  if (tally.policyTestAllowsWhatTenantRefuses > 0) lines.push(`  policy test allowed ${tally.policyTestAllowsWhatTenantRefuses} requests that the tenant (validateRequests) refuses`);
   if (tally.unauditable.count > 0) lines.push(`  PDP decisions whose audit record holds U+0000 (unwritable, they block the audit queue): ${tally.unauditable.count}, e.g. in ${tally.unauditable.stores.slice(0, 3).join(', ')}`);
   if (tally.setupRefusals.length > 0) {
     const byCode = new Map<string, number>();
