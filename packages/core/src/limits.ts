@@ -54,7 +54,7 @@ export const MAX_VALUE_DEPTH = 32;
  */
 export const ENGINE_COST_US = {
   /** Every policy and template link is looked at (its scope at least). */
-  perPolicy: 2.5,
+  perPolicy: 2.0,
   /** Every node of a condition, for a policy whose scope matches. */
   perConditionNode: 0.35,
   /** Every entity handed to the engine. */
@@ -70,14 +70,14 @@ export const ENGINE_COST_US = {
 } as const;
 
 /** Largest estimated engine time of one decision, in ms; above it the request is refused (ERR_DECISION_LIMIT). */
-export const MAX_DECISION_ESTIMATE_MS = 40;
+export const MAX_DECISION_ESTIMATE_MS = 30;
 
 /**
  * Largest estimated engine time of a policy version alone (its policies and their conditions),
  * in ms; above it the push is refused (ERR_POLICY_TOO_COMPLEX), so that every version leaves
  * room for the request's own entities.
  */
-export const MAX_VERSION_ESTIMATE_MS = 25;
+export const MAX_VERSION_ESTIMATE_MS = 20;
 
 /**
  * Most candidates one search request decides. A page can hold fewer results than asked, with
