@@ -59,10 +59,10 @@ describe('readPolicyFolder', () => {
     ]);
   });
 
-  it('defaults: no schema means validation off, no entities, links or tests', async () => {
+  it('defaults: no schema means validation off, no entities, links, tests or settings', async () => {
     await put('p.cedar', 'permit(principal, action, resource);');
     const folder = await readPolicyFolder(dir);
-    expect(folder).toEqual({ files: { 'p.cedar': 'permit(principal, action, resource);' }, entities: [], links: [], tests: [], validationMode: 'off' });
+    expect(folder).toEqual({ files: { 'p.cedar': 'permit(principal, action, resource);' }, entities: [], links: [], tests: [], validationMode: 'off', settings: {} });
     expect('schema' in folder).toBe(false);
   });
 
