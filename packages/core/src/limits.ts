@@ -86,5 +86,16 @@ export const MAX_VERSION_ESTIMATE_MS = 20;
  */
 export const MAX_SEARCH_CANDIDATES_PER_PAGE = 1_000;
 
+/**
+ * Wall-clock time (milliseconds) after which a search page stops deciding new candidates and
+ * answers with what it has and a `next_token`. On a loaded machine 1,000 candidates can take
+ * seconds; a page never should. Results do not depend on it: the token resumes exactly where
+ * the page stopped.
+ */
+export const SEARCH_PAGE_BUDGET_MS = 250;
+
+/** Candidates one search page decides at a time (their store reads and engine calls overlap). */
+export const SEARCH_CANDIDATE_BATCH = 8;
+
 /** Longest time one engine call may run before its engine instance is replaced and the call fails. */
 export const ENGINE_CALL_TIMEOUT_MS = 2_000;

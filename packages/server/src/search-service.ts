@@ -4,7 +4,7 @@
  * permitted ones in pages. Transitive membership comes for free: each candidate is a full
  * Cedar decision over its ancestors.
  */
-import { hashCanonical, mapEntityType, MAX_SEARCH_CANDIDATES_PER_PAGE, unmapEntityType, VerityError, type AuthzenSearchRequest, type DecisionMeta } from '@verity/core';
+import { hashCanonical, mapEntityType, MAX_SEARCH_CANDIDATES_PER_PAGE, SEARCH_CANDIDATE_BATCH, SEARCH_PAGE_BUDGET_MS, unmapEntityType, VerityError, type AuthzenSearchRequest, type DecisionMeta } from '@verity/core';
 import type { Store } from '@verity/store';
 import type { DecisionService } from './decision-service.js';
 import type { PolicyService } from './policy-service.js';
@@ -58,8 +58,8 @@ export function createSearchService(store: Store, policies: PolicyService, decis
 
       const results: SearchResult['results'] = [];
       const last = Math.min(candidates.length, index + MAX_SEARCH_CANDIDATES_PER_PAGE);
-      for (; index < last && results.length < page.limit; index++) {
-        const candidate = candidates[index] as string;
+      const started = performance.now();
+      const decideCandidate = async (candidate: string): Promise<SearchResult['results'][number] | undefined> => {
         const evaluation = {
           subject: { ...request.subject, id: request.kind === 'subject' ? candidate : (request.subject.id as string) },
           action: request.kind === 'action' ? { name: candidate } : (request.action as { name: string }),
@@ -72,15 +72,27 @@ export function createSearchService(store: Store, policies: PolicyService, decis
         } catch (error) {
           // A candidate past a decision limit is not listed: search answers only what a
           // decision would permit. Any other failure fails the search.
-          if (error instanceof VerityError && error.code === 'ERR_DECISION_LIMIT') continue;
+          if (error instanceof VerityError && error.code === 'ERR_DECISION_LIMIT') return undefined;
           throw error;
         }
-        if (decision.decision !== 'allow') continue;
-        if (request.kind === 'action') results.push({ name: candidate });
-        else {
-          const uid = request.kind === 'subject' ? decision.principal : decision.resource;
-          results.push({ type: unmapEntityType(uid.type, settings), id: uid.id });
+        if (decision.decision !== 'allow') return undefined;
+        if (request.kind === 'action') return { name: candidate };
+        const uid = request.kind === 'subject' ? decision.principal : decision.resource;
+        return { type: unmapEntityType(uid.type, settings), id: uid.id };
+      };
+      // Candidates are decided a batch at a time and taken in order; the page stops at its
+      // limit, at the candidate cap, or when its time budget is spent (always after at least
+      // one batch, so every page makes progress).
+      while (index < last && results.length < page.limit) {
+        const batch = candidates.slice(index, Math.min(last, index + SEARCH_CANDIDATE_BATCH)) as string[];
+        const found = await Promise.all(batch.map(decideCandidate));
+        for (const result of found) {
+          index++;
+          if (result === undefined) continue;
+          results.push(result);
+          if (results.length === page.limit) break;
         }
+        if (performance.now() - started > SEARCH_PAGE_BUDGET_MS) break;
       }
       return { results, page: { next_token: index < candidates.length ? encodeToken({ o: index, h: requestHash }) : '' } };
     },
