@@ -18,7 +18,7 @@ export const MAX_EXPRESSION_DEPTH = 128;
 /** Most elements (characters and wildcards) in one `like` pattern. */
 export const MAX_PATTERN_LENGTH = 1_024;
 
-/** Most `like` pattern elements in all the policies of one version together. */
+/** Most `like` pattern elements in all the policies of one version together, a template's counted once per link. */
 export const MAX_PATTERN_TOTAL = 8_192;
 
 /**

@@ -89,4 +89,13 @@ describe('structural limits on the parsed form', () => {
     expect(analysis.patternElements).toBeGreaterThan(MAX_PATTERN_TOTAL);
     expect(problems.map((p) => p.message).join()).toMatch(/MAX_PATTERN_TOTAL/);
   });
+
+  it('counts a template\'s like pattern once per link: links multiply the matching work', async () => {
+    const template = await engine.splitPolicyText(`forbid(principal, action, resource in ?resource) when { context.s like "*${'a'.repeat(998)}b" };`, 't.cedar');
+    const json = new Map([['t', (template[0] as { json: CedarPolicyJson }).json]]);
+    expect(analyzePolicySet(json, new Map([['t', 1]])).analysis.patternElements).toBe(1000);
+    const linked = analyzePolicySet(json, new Map([['t', 400]]));
+    expect(linked.analysis.patternElements).toBe(400_000);
+    expect(linked.problems.map((p) => p.message).join()).toMatch(/MAX_PATTERN_TOTAL/);
+  });
 });

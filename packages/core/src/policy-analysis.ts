@@ -43,7 +43,7 @@ export interface ObservedEntities {
 
 /** The analysis of one policy-store version. */
 export interface PolicySetAnalysis {
-  /** Sum of the elements of every `like` pattern: multiplies the longest request string. */
+  /** Sum of the elements of every `like` pattern a decision can match (a template's once per link): multiplies the longest request string. */
   patternElements: number;
   /** Policies (and templates) that read the data of entities they name. */
   observed: ObservedEntities[];
@@ -184,7 +184,8 @@ export function analyzePolicySet(policies: ReadonlyMap<string, CedarPolicyJson>,
       depth = Math.max(depth, walked.depth);
       nodes += walked.nodes;
       for (const length of walked.patterns) {
-        patternElements += length;
+        // A template's pattern is matched once per link that instantiates it.
+        patternElements += length * instances;
         if (length > MAX_PATTERN_LENGTH) problems.push({ policyId, message: `a like pattern has ${length} elements; at most ${MAX_PATTERN_LENGTH} are allowed (MAX_PATTERN_LENGTH)` });
       }
       for (const uid of walked.observed) uids.set(formatEntityUid(uid), uid);

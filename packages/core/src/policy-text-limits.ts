@@ -8,7 +8,7 @@
 import { VerityError, type Diagnostic } from './errors.js';
 import { positionIn } from './source-position.js';
 
-/** Deepest bracket nesting (`(`, `[`, `{` together) a policy or schema may have. */
+/** Deepest bracket nesting (`(`, `[`, `{` together, and a schema's `<` type arguments) a policy or schema may have. */
 export const MAX_BRACKET_DEPTH = 64;
 /** Most operators one policy may use; split larger conditions into several policies. */
 export const MAX_OPERATORS_PER_POLICY = 250;
@@ -18,8 +18,12 @@ export const MAX_TEXT_LENGTH = 1024 * 1024;
 const WORD_OPERATORS = new Set(['in', 'has', 'like', 'is', 'if']);
 
 /** Problems with `text` against the limits above (empty when it is within them). */
-export function policyTextProblems(text: string, source: string, options: { countOperators?: boolean } = {}): Diagnostic[] {
+export function policyTextProblems(text: string, source: string, options: { countOperators?: boolean; angleBrackets?: boolean } = {}): Diagnostic[] {
   const countOperators = options.countOperators ?? true;
+  // In a schema `<…>` nests types (`Set<Set<…>>`) as deeply as Cedar's parser recurses; in a
+  // policy `<` and `>` are comparisons.
+  const opening = options.angleBrackets === true ? '([{<' : '([{';
+  const closing = options.angleBrackets === true ? ')]}>' : ')]}';
   if (text.length > MAX_TEXT_LENGTH) return [{ message: `${source} is longer than ${MAX_TEXT_LENGTH} characters (MAX_TEXT_LENGTH)` }];
   const problems: Diagnostic[] = [];
   let depth = 0;
@@ -33,9 +37,9 @@ export function policyTextProblems(text: string, source: string, options: { coun
       for (i++; i < text.length && text[i] !== '"'; i++) if (text[i] === '\\') i++;
     } else if (ch === '/' && text[i + 1] === '/') {
       while (i < text.length && text[i] !== '\n') i++;
-    } else if (ch === '(' || ch === '[' || ch === '{') {
+    } else if (opening.includes(ch)) {
       if (++depth > MAX_BRACKET_DEPTH) report(`brackets nest deeper than ${MAX_BRACKET_DEPTH} levels (MAX_BRACKET_DEPTH)`, i);
-    } else if (ch === ')' || ch === ']' || ch === '}') {
+    } else if (closing.includes(ch)) {
       depth = Math.max(0, depth - 1);
     } else if (ch === ';' && depth === 0) {
       operators = 0;
@@ -62,7 +66,7 @@ export function policyTextProblems(text: string, source: string, options: { coun
 /** Throw ERR_POLICY_TOO_COMPLEX, naming the limit, when `text` is past the limits. */
 export function assertPolicyTextWithinLimits(text: string, source: string, kind: 'policy' | 'schema' = 'policy'): void {
   // Schemas have no expressions (and `Set<…>` is not an operator): only nesting is limited.
-  const problems = policyTextProblems(text, source, { countOperators: kind === 'policy' });
+  const problems = policyTextProblems(text, source, { countOperators: kind === 'policy', angleBrackets: kind === 'schema' });
   if (problems.length > 0) {
     throw new VerityError('ERR_POLICY_TOO_COMPLEX', `${source}: ${(problems[0] as Diagnostic).message}`, { diagnostics: problems });
   }

@@ -31,6 +31,14 @@ describe('the Cedar engine', () => {
     await expect(engine.prepare('deep@1', content({ p: deep }))).rejects.toMatchObject({ code: 'ERR_POLICY_TOO_COMPLEX' });
   });
 
+  it('refuses a schema whose type arguments nest past the bracket limit before Cedar parses it, and goes on parsing', async () => {
+    // Cedar's schema parser traps on `Set<Set<…>>` a few hundred deep; the lexical guard counts `<`.
+    const deep = `entity User; entity Doc { a: ${'Set<'.repeat(300)}Long${'>'.repeat(300)} }; action read appliesTo { principal: User, resource: Doc };`;
+    for (let i = 0; i < 4; i++) await expect(engine.prepare(`deep-schema@${i}`, content({ p: 'permit(principal, action, resource);' }, deep))).rejects.toMatchObject({ code: 'ERR_POLICY_TOO_COMPLEX' });
+    const fine = `entity User; entity Doc { a: ${'Set<'.repeat(10)}Long${'>'.repeat(10)} }; action read appliesTo { principal: User, resource: Doc };`;
+    expect((await engine.prepare('fine-schema@1', content({ p: 'permit(principal, action, resource);' }, fine))).schema).not.toBeNull();
+  });
+
   it('answers policy text Cedar cannot parse in time as too complex, not as a server failure', async () => {
     const impatient = createCedarEngine({ callTimeoutMs: 1 });
     try {

@@ -154,7 +154,9 @@ export function createCedarEngine(options: CedarEngineOptions = {}): Engine {
   if (!Number.isInteger(maxPrepared) || maxPrepared <= 0) throw new TypeError('createCedarEngine: maxPrepared must be a positive integer');
   const decide = createEngineHost({ name: 'decide', callTimeoutMs, stackSizeMb, maxPreparations: maxPrepared });
   // Untrusted policy text is parsed here: if it ever traps, only this instance is replaced.
-  const parse = createEngineHost({ name: 'parse', callTimeoutMs, stackSizeMb, maxPreparations: maxPrepared });
+  // All tenants share its one lane, so no failure quarantines it: a tenant whose text Cedar
+  // cannot parse gets its own 4xx and never locks the others out of pushing.
+  const parse = createEngineHost({ name: 'parse', callTimeoutMs, stackSizeMb, maxPreparations: maxPrepared, quarantine: false });
   const prepared = new Map<string, Promise<PreparedPolicySet>>();
   const preparations = new WeakMap<PreparedPolicySet, Preparation>();
 

@@ -2,8 +2,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { createEngineHost, type EngineHost } from './engine-host.js';
 
 const hosts: EngineHost[] = [];
-function host(options: { callTimeoutMs?: number; maxPreparations?: number } = {}): EngineHost {
-  const created = createEngineHost({ name: 'test', callTimeoutMs: options.callTimeoutMs ?? 10_000, stackSizeMb: 32, maxPreparations: options.maxPreparations ?? 100 });
+function host(options: { callTimeoutMs?: number; maxPreparations?: number; quarantine?: boolean } = {}): EngineHost {
+  const created = createEngineHost({ name: 'test', callTimeoutMs: options.callTimeoutMs ?? 10_000, stackSizeMb: 32, maxPreparations: options.maxPreparations ?? 100, ...(options.quarantine === undefined ? {} : { quarantine: options.quarantine }) });
   hosts.push(created);
   return created;
 }
@@ -54,6 +54,12 @@ describe('the engine host', () => {
     for (let i = 0; i < 3; i++) await expect(engine.run('evil', [parse(TRAPPING)])).rejects.toMatchObject({ code: 'ERR_DECISION_FAILED' });
     await expect(engine.run('evil', [parse(OK)])).rejects.toThrow(/failed the engine repeatedly/);
     expect(await engine.run('good', [parse(OK)])).toEqual([{ type: 'success' }]);
+  });
+
+  it('never quarantines a host whose lane all tenants share (parsing): each failure fails only its own call', async () => {
+    const engine = host({ quarantine: false });
+    for (let i = 0; i < 4; i++) await expect(engine.run('parse', [parse(TRAPPING)])).rejects.toMatchObject({ code: 'ERR_DECISION_FAILED' });
+    expect(await engine.run('parse', [parse(OK)])).toEqual([{ type: 'success' }]);
   });
 
   it('takes lanes in turn: one lane\'s burst does not hold another lane back', async () => {

@@ -26,6 +26,12 @@ export interface EngineHostOptions {
   stackSizeMb: number;
   /** Replace the instance after this many preparations (cedar-wasm never frees a preparsed set). */
   maxPreparations: number;
+  /**
+   * Refuse a lane's jobs for a while after it failed the engine repeatedly (default true). Off
+   * for a host whose jobs share one lane across tenants (parsing): there a strike would punish
+   * every tenant for one tenant's input, and each failure already costs only its own caller.
+   */
+  quarantine?: boolean;
 }
 
 interface Job {
@@ -212,7 +218,7 @@ export function createEngineHost(options: EngineHostOptions): EngineHost {
       if (worker !== null && stopping !== null) return;
       const job = nextJob();
       if (!job) break;
-      if (quarantined(job.lane)) {
+      if (options.quarantine !== false && quarantined(job.lane)) {
         job.reject(failure('this tenant\'s requests failed the engine repeatedly and are refused for a few minutes; push a new policy version or check the request'));
         continue;
       }
