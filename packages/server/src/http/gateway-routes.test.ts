@@ -163,7 +163,7 @@ describe('Envoy ext_authz HTTP service (original method, path after the prefix)'
     const status = await rawRequest('GET', '/tenants/shop/gateway/v1/envoy/users/%2e%2e/todos', { ...(await bearer('alice')), 'x-request-id': requestId, 'x-verity-credential': `Bearer ${pep}` });
     expect(status).toBe(403);
     const [event] = await auditOf(requestId);
-    expect(event).toMatchObject({ decision: 'deny', tier: 'gateway', resource: { type: 'route', id: '(unmatched)' }, errors: [{ policyId: 'gateway-route', message: 'the path is not-normalized' }] });
+    expect(event).toMatchObject({ decision: 'deny', tier: 'gateway', resource: { type: 'route', id: '(unmatched)' }, errors: [{ policyId: 'gateway-route', message: 'the path is ambiguous' }] });
   });
 });
 
