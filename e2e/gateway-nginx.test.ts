@@ -122,7 +122,7 @@ beforeAll(async () => {
   server = await startTestServer({ decisionAuth: 'open' });
   const admin: Client = server.admin;
   const folder = await readPolicyFolder(examplePath('gateway'));
-  expect((await admin.post('/admin/v1/tenants', { id: TENANT, settings: { gatewayRoutes: ROUTES } })).status).toBe(201);
+  expect((await admin.post('/admin/v1/tenants', { id: TENANT, settings: { gatewayRoutes: ROUTES, gatewayAudience: API_AUDIENCE } })).status).toBe(201);
   expect((await admin.post(`/admin/v1/tenants/${TENANT}/policies`, { files: folder.files, schema: folder.schema, validationMode: folder.validationMode })).status).toBe(201);
   // The provider's client-credentials tokens have `sub: "app"`: an editor here; `viewer-1` only reads.
   const people = [

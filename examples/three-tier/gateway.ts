@@ -16,7 +16,7 @@ import { connect, type AddressInfo } from 'node:net';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { bearerToken, createEnforcer, createRemoteDecisionSource, downstreamHeaders, refusalBody, requestIdOf, type Enforcer } from '@verity/enforce';
-import { TENANTS, type Tenant } from './tenancy.js';
+import { ORDERS_AUDIENCE, TENANTS, type Tenant } from './tenancy.js';
 
 /** The public routes, as the tenants' `settings.gatewayRoutes` list them. */
 export const GATEWAY_ROUTES = ['/orders', '/orders/{orderId}'];
@@ -230,7 +230,8 @@ export function startNodeGateway(options: GatewayOptions): Promise<RunningGatewa
   const enforcers = {} as Record<Tenant, Enforcer>;
   for (const tenant of TENANTS) {
     const source = createRemoteDecisionSource({ url: options.pdpUrl, credential: options.credentials[tenant], timeoutMs: 2000 });
-    enforcers[tenant] = createEnforcer({ source, tenant, tier: 'gateway' });
+    // The audience nginx's gateway endpoint binds too (the tenants' settings.gatewayAudience).
+    enforcers[tenant] = createEnforcer({ source, tenant, audience: ORDERS_AUDIENCE, tier: 'gateway' });
   }
   return listen('node', async (request, response) => {
     const tenant = tenantOfHost(request);

@@ -100,7 +100,7 @@ export async function startStack(options: StartStackOptions = {}): Promise<Stack
     const stsSecrets = {} as Record<Tenant, string>;
     const credentials = { gateway: {}, orders: {}, db: {} } as Record<'gateway' | 'orders' | 'db', Record<Tenant, string>>;
     for (const tenant of TENANTS) {
-      await must(`create ${tenant}`, admin('POST', '/admin/v1/tenants', { id: tenant, settings: { gatewayRoutes: GATEWAY_ROUTES } }), 201);
+      await must(`create ${tenant}`, admin('POST', '/admin/v1/tenants', { id: tenant, settings: { gatewayRoutes: GATEWAY_ROUTES, gatewayAudience: ORDERS_AUDIENCE } }), 201);
       await must(`policies of ${tenant}`, admin('POST', `/admin/v1/tenants/${tenant}/policies`, { files: folder.files, links: folder.links, validationMode: folder.validationMode, message: 'three-tier example' }), 201);
       await must(`entities of ${tenant}`, admin('PUT', `/admin/v1/tenants/${tenant}/entities`, { entities: folder.entities, mode: 'replace' }), 200);
       // The tenant's users: tokens of its own issuer, signed with the provider's key.

@@ -21,3 +21,4 @@ export * from './local-decider.js';
 export * from './source-position.js';
 export * from './policy-text-limits.js';
 export * from './wire-format.js';
+export * from './request-path.js';

@@ -92,6 +92,13 @@ export interface TenantSettings {
    */
   gatewayRoutes?: string[];
   /**
+   * The audience a token must be issued for at the gateway endpoints (nginx, Envoy, Caddy): the
+   * audience of the API the gateway route set fronts. Default: the tenant's public base URL
+   * (`{publicUrl}/tenants/{tenant}`, its issuer), so a token exchanged for another service is
+   * never accepted at the gateway.
+   */
+  gatewayAudience?: string;
+  /**
    * Validate every decision request against the tenant's schema (Cedar's request validation:
    * principal, resource and context types must match the action's `appliesTo`). Off by
    * default; without a schema it has no effect.

@@ -78,7 +78,11 @@ export interface EnforcerOptions {
   source: DecisionSource;
   cache?: DecisionCache;
   tenant: string;
-  /** The audience this service is; tokens issued for another audience are refused. */
+  /**
+   * The audience this service is; tokens issued for another audience are refused. Set it on
+   * every enforcer that takes user tokens: without it a token passes for any audience the
+   * tenant's identity sources accept, e.g. one exchanged for another service (RFC 8693).
+   */
   audience?: string;
   /**
    * What happens when no decision can be had (PDP down, timeout, error). `closed` (the default)

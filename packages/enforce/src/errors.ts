@@ -19,6 +19,11 @@ export const ENFORCE_ERROR_CODES = {
   ERR_ENFORCE_PDP_REFUSED: 503,
   /** The PDP's answer was not an AuthZEN decision. */
   ERR_ENFORCE_PDP_RESPONSE: 503,
+  /**
+   * The request path is malformed or ambiguous (a `;` path parameter, a dot or empty segment,
+   * an encoded `/` `\` `%` `;` or control character): routers would disagree on its resource.
+   */
+  ERR_ENFORCE_PATH_AMBIGUOUS: 400,
 } as const;
 
 export type EnforceErrorCode = keyof typeof ENFORCE_ERROR_CODES;

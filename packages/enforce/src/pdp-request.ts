@@ -21,7 +21,22 @@ export interface PdpAnswer {
   pdpCode: string | undefined;
 }
 
-
+/**
+ * `work`, or a rejection once `signal` aborts, whichever comes first. The budget must not depend
+ * on the transport honouring `signal` (a custom `fetch` may ignore it): an answer that arrives
+ * after the deadline is dropped, never used.
+ */
+function withinDeadline<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    work.then(
+      (value) => (signal.removeEventListener('abort', onAbort), resolve(value)),
+      (error: unknown) => (signal.removeEventListener('abort', onAbort), reject(error)),
+    );
+  });
+}
 
 /**
  * Send one request and read its answer, whatever its status. Only a failure to get an answer
@@ -38,9 +53,11 @@ export async function sendPdp(url: string, options: PdpRequestOptions): Promise<
   let status: number;
   let text: string;
   try {
-    const response = await options.fetch(url, { method: options.method, headers, signal, ...(options.body === undefined ? {} : { body: JSON.stringify(options.body) }) });
-    status = response.status;
-    text = await response.text();
+    const exchange = async () => {
+      const response = await options.fetch(url, { method: options.method, headers, signal, ...(options.body === undefined ? {} : { body: JSON.stringify(options.body) }) });
+      return { status: response.status, text: await response.text() };
+    };
+    ({ status, text } = await withinDeadline(exchange(), signal));
   } catch (error) {
     if (signal.aborted) throw new EnforceError('ERR_ENFORCE_PDP_TIMEOUT', `the PDP did not answer within ${options.timeoutMs} ms`, { cause: error });
     throw new EnforceError('ERR_ENFORCE_PDP_UNREACHABLE', 'the PDP could not be reached', { cause: error });

@@ -1,6 +1,7 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
+import { createEnforcer } from './enforcer.js';
 import { createRemoteDecisionSource } from './remote-source.js';
 import type { DecisionRequest } from './types.js';
 
@@ -117,6 +118,22 @@ describe('remote decision source', () => {
       response.write('{"decision":');
     });
     await expect(createRemoteDecisionSource({ url: server.url, timeoutMs: 150 }).decide(REQUEST)).rejects.toMatchObject({ code: 'ERR_ENFORCE_PDP_TIMEOUT' });
+  });
+
+  it('never uses an answer that arrives after the budget, even from a fetch that ignores AbortSignal', async () => {
+    // A transport that does not honour `signal`: it answers allow, late.
+    const deaf: typeof fetch = () => new Promise((resolve) => setTimeout(() => resolve(Response.json(ALLOW)), 400));
+    const source = createRemoteDecisionSource({ url: 'http://pdp.invalid', fetch: deaf, timeoutMs: 50 });
+    await expect(source.decide(REQUEST)).rejects.toMatchObject({ code: 'ERR_ENFORCE_PDP_TIMEOUT' });
+    const enforcer = createEnforcer({ source, tenant: 'acme', audience: 'https://api.example', tier: 'orders' });
+    const result = await enforcer.enforce({ token: 'tok.en.sig', action: 'read', resource: { type: 'Doc', id: 'd1' } });
+    expect(result).toMatchObject({ allowed: false, status: 503, error: { code: 'ERR_ENFORCE_PDP_TIMEOUT' } });
+  });
+
+  it('times out a body that ignores AbortSignal after the headers came in time', async () => {
+    const stalled = new ReadableStream<Uint8Array>({ start: () => undefined });
+    const deaf: typeof fetch = async () => new Response(stalled, { status: 200, headers: { 'content-type': 'application/json' } });
+    await expect(createRemoteDecisionSource({ url: 'http://pdp.invalid', fetch: deaf, timeoutMs: 50 }).decide(REQUEST)).rejects.toMatchObject({ code: 'ERR_ENFORCE_PDP_TIMEOUT' });
   });
 
   it('an answer that is not a decision is an error, not an allow', async () => {

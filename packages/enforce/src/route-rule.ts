@@ -2,8 +2,10 @@
  * Per-route rules, framework-neutral: how a request becomes an enforce input. Adapters supply
  * the request facts (method, path, route template, headers); rules may read the request itself.
  */
+import { canonicalPath } from '@verity/core';
 import { parseBearerToken } from '@verity/identity';
 import type { EnforceInput } from './enforcer.js';
+import { EnforceError } from './errors.js';
 import type { EntityRef } from './types.js';
 
 /** What every adapter can tell about a request, whatever the framework. */
@@ -14,11 +16,13 @@ export interface RequestFacts {
   /** The route template (`/orders/:id`), when the framework knows it. */
   route?: string;
   headers: Readonly<Record<string, string | string[] | undefined>>;
+  /** Whether the router behind matches paths case-sensitively (default true); see {@link pathResource}. */
+  caseSensitive?: boolean;
 }
 
 /**
  * How one route is enforced. Every part is optional: the action defaults to the HTTP method,
- * the resource to `{type: 'route', id: <route template or path>}`, the token to the
+ * the resource to `{type: 'route', id: <route template or canonical path>}`, the token to the
  * `Authorization: Bearer` credential.
  */
 export interface RouteRule<Req = unknown> {
@@ -52,8 +56,27 @@ export function bearerToken(headers: RequestFacts['headers']): string | undefine
 }
 
 /**
- * Apply a rule to a request. Throws only when a rule function throws (a bug in the rule):
- * adapters answer that with 500 and do not call the handler.
+ * The resource id for a request without a route template: the canonical path (`canonicalPath`
+ * in `@verity/core`, the form the gateway matcher uses too), lowercased when the router is
+ * case-insensitive, so `/ADMIN`, `/Admin` and `/admin/` are all decided as `/admin` where the
+ * router routes them there. A path routers would resolve differently throws
+ * `ERR_ENFORCE_PATH_AMBIGUOUS` (adapters answer 400 and call no handler).
+ *
+ * @example
+ * ```ts
+ * pathResource({ method: 'GET', path: '/Admin/', headers: {}, caseSensitive: false }); // '/admin'
+ * ```
+ */
+export function pathResource(facts: RequestFacts): string {
+  const canonical = canonicalPath(facts.path, { caseSensitive: facts.caseSensitive ?? true });
+  if (!canonical.ok) throw new EnforceError('ERR_ENFORCE_PATH_AMBIGUOUS', `the request path is ${canonical.reason}`);
+  return canonical.path;
+}
+
+/**
+ * Apply a rule to a request. Throws an `EnforceError` (`ERR_ENFORCE_PATH_AMBIGUOUS`) for a path
+ * that cannot be decided on, and whatever a rule function throws (a bug in the rule): adapters
+ * answer 400 and 500 and do not call the handler.
  *
  * @example
  * ```ts
@@ -64,7 +87,7 @@ export function bearerToken(headers: RequestFacts['headers']): string | undefine
  */
 export function resolveRouteRule<Req>(rule: RouteRule<Req>, request: Req, facts: RequestFacts): EnforceInput {
   const action = typeof rule.action === 'function' ? rule.action(request) : (rule.action ?? facts.method.toUpperCase());
-  const resource = rule.resource ? rule.resource(request) : { type: 'route', id: rule.route ?? facts.route ?? facts.path };
+  const resource = rule.resource ? rule.resource(request) : { type: 'route', id: rule.route ?? facts.route ?? pathResource(facts) };
   const token = rule.token ? rule.token(request) : bearerToken(facts.headers);
   const subject = token === undefined ? rule.subject?.(request) : undefined;
   const context = rule.context?.(request);

@@ -4,6 +4,7 @@ import { resolveConfig, type ServerConfig } from './config.js';
 import { openDatabase } from './open-database.js';
 import { createComponents } from './components.js';
 import { buildApp } from './http/app.js';
+import { serverBaseUrl } from './tenant-base-url.js';
 import { ensureDemoTenant } from './demo.js';
 import type { Components } from './components.js';
 
@@ -41,8 +42,8 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
     await app.listen({ port: config.port, host: config.host });
     const address = app.server.address();
     const port = typeof address === 'object' && address ? address.port : config.port;
-    const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
-    components.tokens.setBaseUrl(config.publicUrl ?? url);
+    const url = serverBaseUrl({ ...config, publicUrl: null }, port);
+    components.tokens.setBaseUrl(serverBaseUrl(config, port));
     const running = app;
     return {
       url,

@@ -61,7 +61,8 @@ export const tenantUpdate: Command = {
     ...remoteOptions,
   },
   details: [
-    'Settings: typeMapping, actionType, stsPrincipalType, gatewayRoutes, validateRequests',
+    'Settings: typeMapping, actionType, stsPrincipalType, gatewayRoutes, gatewayAudience,',
+    'validateRequests',
     '(see docs/http-api.md). A setting given replaces that setting whole; settings not named',
     'stay as they are. The server checks them as at tenant creation: an invalid change alters',
     'nothing (exit 3).',

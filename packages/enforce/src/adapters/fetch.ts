@@ -1,5 +1,6 @@
 /** The fetch-style core: enforce on a WHATWG `Request`, refuse with a `Response`; the other adapters build on it. */
 import { requestIdOf, type Enforcer, type EnforceResult } from '../enforcer.js';
+import { isEnforceError } from '../errors.js';
 import { stripSpoofableHeaders } from '../propagation.js';
 export { stripNodeHeaders, type NodeRequestHeaders } from '../propagation.js';
 import { bearerChallenge, refusalBody } from '../refusal.js';
@@ -11,12 +12,18 @@ export type { VerityRequestIdentity } from './node-http.js';
 export interface VerityFetchOptions {
   /** Further headers to strip before the handler runs (the defaults always are). */
   stripHeaders?: readonly string[];
+  /**
+   * Whether the router behind the handler matches paths case-sensitively (default true). Only
+   * used when there is no route template and the path is the resource: set it to false in front
+   * of a case-insensitive router, so `/ADMIN` is decided as the `/admin` it will be routed to.
+   */
+  caseSensitive?: boolean;
 }
 
 /** One request enforced, for any framework to answer: let it through with its identity, or refuse it. */
 export type VerityOutcome =
   | { allowed: true; requestId: string; identity: VerityRequestIdentity }
-  | { allowed: false; requestId: string; status: 401 | 403 | 500 | 503; headers: Record<string, string>; body: { code: string; message: string } };
+  | { allowed: false; requestId: string; status: 400 | 401 | 403 | 500 | 503; headers: Record<string, string>; body: { code: string; message: string } };
 
 
 function headerOf(headers: RequestFacts['headers'], name: string): string | undefined {
@@ -24,13 +31,14 @@ function headerOf(headers: RequestFacts['headers'], name: string): string | unde
   return Array.isArray(value) ? value[0] : value;
 }
 
-function refusal(status: 401 | 403 | 500 | 503, requestId: string, body: { code: string; message: string }, extra: Record<string, string> = {}): VerityOutcome {
+function refusal(status: 400 | 401 | 403 | 500 | 503, requestId: string, body: { code: string; message: string }, extra: Record<string, string> = {}): VerityOutcome {
   return { allowed: false, requestId, status, body, headers: { 'content-type': 'application/json', 'cache-control': 'no-store', 'x-request-id': requestId, ...extra } };
 }
 
 /**
  * Enforce `rule` on one request: the framework-neutral step every adapter takes. Never throws:
- * a rule function that throws is a 500 (`ERR_INTERNAL`), and the handler must not run.
+ * a path that cannot be decided on is a 400 (`ERR_ENFORCE_PATH_AMBIGUOUS`), a rule function
+ * that throws is a 500 (`ERR_INTERNAL`), and in either case the handler must not run.
  *
  * @example
  * ```ts
@@ -43,9 +51,11 @@ export async function enforceRequest<Req>(enforcer: Enforcer, rule: RouteRule<Re
   let result: EnforceResult;
   try {
     result = await enforcer.enforce(resolveRouteRule(rule, request, facts));
-  } catch {
+  } catch (error) {
+    const requestId = requestIdOf(headerOf(facts.headers, 'x-request-id'));
+    if (isEnforceError(error) && error.code === 'ERR_ENFORCE_PATH_AMBIGUOUS') return refusal(400, requestId, { code: error.code, message: error.message });
     // A rule function threw: a bug in the rule. Fail closed without running the handler.
-    return refusal(500, requestIdOf(headerOf(facts.headers, 'x-request-id')), { code: 'ERR_INTERNAL', message: 'the authorization rule failed' });
+    return refusal(500, requestId, { code: 'ERR_INTERNAL', message: 'the authorization rule failed' });
   }
   if (!result.allowed || !result.identity) {
     return refusal(result.status as 401 | 403 | 503, result.requestId, refusalBody(result), bearerChallenge(result));
@@ -65,8 +75,14 @@ export function refusalResponse(outcome: Extract<VerityOutcome, { allowed: false
 }
 
 /** What the core needs to know of a `Request` (the route template comes from the rule, if anywhere). */
-export function requestFacts(request: Request, route?: string): RequestFacts {
-  return { method: request.method, path: new URL(request.url).pathname, headers: Object.fromEntries(request.headers), ...(route === undefined ? {} : { route }) };
+export function requestFacts(request: Request, route?: string, options: Pick<VerityFetchOptions, 'caseSensitive'> = {}): RequestFacts {
+  return {
+    method: request.method,
+    path: new URL(request.url).pathname,
+    headers: Object.fromEntries(request.headers),
+    ...(route === undefined ? {} : { route }),
+    ...(options.caseSensitive === undefined ? {} : { caseSensitive: options.caseSensitive }),
+  };
 }
 
 /** A new `Request` (headers are often immutable) with the same body and no identity-claiming header. */
@@ -92,7 +108,9 @@ export function withRequestId(response: Response, requestId: string): Response {
  * @hono/node-server): enforce the rule, answer 401/403/503 with `{code, message}`, or call the
  * handler with a copy of the request without identity-claiming headers and the verified
  * identity. Arguments after the request (`env`, `ctx`) are passed on. The route template comes
- * from `rule.route`; without it the resource id is the path.
+ * from `rule.route`; without it the resource id is the canonical path (see `pathResource`;
+ * `options.caseSensitive: false` in front of a case-insensitive router), and a path routers
+ * would disagree on is refused with 400 `ERR_ENFORCE_PATH_AMBIGUOUS`.
  *
  * @example
  * ```ts
@@ -113,7 +131,7 @@ export function verityFetch<Rest extends unknown[] = []>(
   options: VerityFetchOptions = {},
 ): (request: Request, ...rest: Rest) => Promise<Response> {
   return async (request, ...rest) => {
-    const outcome = await enforceRequest(enforcer, rule, request, requestFacts(request));
+    const outcome = await enforceRequest(enforcer, rule, request, requestFacts(request, undefined, options));
     if (!outcome.allowed) return refusalResponse(outcome);
     return withRequestId(await handler(stripRequest(request, options), outcome.identity, ...rest), outcome.requestId);
   };

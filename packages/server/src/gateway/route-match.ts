@@ -2,12 +2,12 @@
  * Gateway route templates (`/todos/{todoId}`): validating a tenant's list, and matching the
  * path a gateway forwards to the most specific template.
  */
+import { canonicalPath } from '@verity/core';
 
 /** Most templates a tenant may configure. */
 export const MAX_ROUTE_TEMPLATES = 500;
-/** Longest template, and longest forwarded URI, in characters. */
+/** Longest template, in characters (a forwarded URI: `MAX_REQUEST_URI_LENGTH`). */
 const MAX_TEMPLATE_LENGTH = 1024;
-const MAX_URI_LENGTH = 8192;
 
 // A name starts with a letter: `__entity`-like names would read as Cedar JSON escapes in context.
 const PARAM = /^\{([A-Za-z][A-Za-z0-9_]{0,63})\}$/;
@@ -22,14 +22,8 @@ export interface RouteMatch {
   params: Record<string, string>;
 }
 
-/**
- * A forwarded path, decoded: `ok` with its segments, or refused because it is not in normal
- * form (`.`/`..` segments, `//`, a trailing `/`, encoded `/` or `\`) or cannot be decoded.
- */
-export type ParsedPath = { ok: true; path: string; segments: string[] } | { ok: false; reason: 'malformed' | 'not-normalized' };
-
 /** The outcome of matching a URI against a table: a match, no template, or a refused path. */
-export type RouteOutcome = ({ kind: 'matched' } & RouteMatch & { path: string }) | { kind: 'unmatched'; path: string } | { kind: 'refused'; reason: 'malformed' | 'not-normalized' };
+export type RouteOutcome = ({ kind: 'matched' } & RouteMatch & { path: string }) | { kind: 'unmatched'; path: string } | { kind: 'refused'; reason: 'malformed' | 'ambiguous' };
 
 export interface RouteTable {
   match(uri: string): RouteOutcome;
@@ -91,45 +85,6 @@ export function routeTemplatesProblem(templates: unknown): string | null {
     shapes.set(shape, template);
   }
   return null;
-}
-
-// Control characters, and `/` or `\` that were percent-encoded: an upstream may read either
-// as a separator, so a segment holding one would not mean the same thing on both sides.
-const FORBIDDEN_DECODED = /[\u0000-\u001f\u007f/\\]/;
-
-function decodeSegment(raw: string): string | null {
-  try {
-    return decodeURIComponent(raw);
-  } catch {
-    return null;
-  }
-}
-
-/** A dot segment, also as `..;x` (servlet containers drop path parameters, then resolve). */
-function isDotSegment(segment: string): boolean {
-  const bare = segment.split(';', 1)[0] as string;
-  return bare === '.' || bare === '..';
-}
-
-/**
- * Parse the path of a forwarded request URI (the query is dropped). Only a path in normal form
- * is accepted: the decision must be about the resource the upstream will serve, so anything an
- * upstream could resolve differently is refused rather than normalised here.
- */
-export function parseRequestPath(uri: string): ParsedPath {
-  if (uri.length > MAX_URI_LENGTH) return { ok: false, reason: 'malformed' };
-  const path = uri.split('?', 1)[0] as string;
-  if (!path.startsWith('/') || path.includes('#') || /[\s\\]/.test(path)) return { ok: false, reason: 'malformed' };
-  if (path === '/') return { ok: true, path, segments: [] };
-  const segments: string[] = [];
-  for (const raw of path.slice(1).split('/')) {
-    if (raw === '') return { ok: false, reason: 'not-normalized' };
-    const decoded = decodeSegment(raw);
-    if (decoded === null) return { ok: false, reason: 'malformed' };
-    if (FORBIDDEN_DECODED.test(decoded) || isDotSegment(decoded)) return { ok: false, reason: 'not-normalized' };
-    segments.push(decoded);
-  }
-  return { ok: true, path, segments };
 }
 
 interface TrieNode {
@@ -194,13 +149,14 @@ export function createRouteTable(templates: readonly string[]): RouteTable {
   }
   return {
     match(uri) {
-      const parsed = parseRequestPath(uri);
+      // The one canonical form every enforcement point uses; literals match case-sensitively.
+      const parsed = canonicalPath(uri);
       if (!parsed.ok) return { kind: 'refused', reason: parsed.reason };
       const values: string[] = [];
       const template = search(root, parsed.segments, 0, values);
-      if (template === undefined) return { kind: 'unmatched', path: parsed.path };
+      if (template === undefined) return { kind: 'unmatched', path: parsed.rawPath };
       const params = Object.fromEntries((names.get(template) ?? []).map((name, i) => [name, values[i] as string]));
-      return { kind: 'matched', template, params, path: parsed.path };
+      return { kind: 'matched', template, params, path: parsed.rawPath };
     },
   };
 }

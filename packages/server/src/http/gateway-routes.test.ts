@@ -60,6 +60,12 @@ async function auditOf(requestId: string) {
   return body.events as Array<Record<string, any>>;
 }
 
+/** The example schema, also declaring the `scopes` the tenant's token service puts in context. */
+function withScopes(schema: unknown): unknown {
+  if (typeof schema !== 'string' || !schema.includes('path?: String,')) throw new Error('the gateway example schema changed');
+  return schema.replace('path?: String,', 'path?: String,\n  scopes?: Set<String>,');
+}
+
 let counter = 0;
 const nextId = () => `gw-${++counter}-${Date.now()}`;
 
@@ -68,9 +74,9 @@ beforeAll(async () => {
   const pair = await generateKeyPair('ES256', { extractable: true });
   key = pair.privateKey;
   const folder = await readPolicyFolder(fileURLToPath(new URL('../../../../examples/gateway', import.meta.url)));
-  expect((await admin('POST', '/admin/v1/tenants', { id: 'shop', settings: { gatewayRoutes: ROUTES } })).status).toBe(201);
+  expect((await admin('POST', '/admin/v1/tenants', { id: 'shop', settings: { gatewayRoutes: ROUTES, gatewayAudience: AUDIENCE } })).status).toBe(201);
   expect((await admin('POST', '/admin/v1/tenants', { id: 'other' })).status).toBe(201);
-  expect((await admin('POST', '/admin/v1/tenants/shop/policies', { files: folder.files, schema: folder.schema })).status).toBe(201);
+  expect((await admin('POST', '/admin/v1/tenants/shop/policies', { files: folder.files, schema: withScopes(folder.schema) })).status).toBe(201);
   const people = [
     { uid: { type: 'identity', id: 'alice' }, attrs: {}, parents: [{ type: 'Role', id: 'editor' }] },
     { uid: { type: 'identity', id: 'bob' }, attrs: {}, parents: [{ type: 'Role', id: 'viewer' }] },
@@ -157,7 +163,7 @@ describe('Envoy ext_authz HTTP service (original method, path after the prefix)'
     const status = await rawRequest('GET', '/tenants/shop/gateway/v1/envoy/users/%2e%2e/todos', { ...(await bearer('alice')), 'x-request-id': requestId, 'x-verity-credential': `Bearer ${pep}` });
     expect(status).toBe(403);
     const [event] = await auditOf(requestId);
-    expect(event).toMatchObject({ decision: 'deny', tier: 'gateway', resource: { type: 'route', id: '(unmatched)' }, errors: [{ policyId: 'gateway-route', message: 'the path is not-normalized' }] });
+    expect(event).toMatchObject({ decision: 'deny', tier: 'gateway', resource: { type: 'route', id: '(unmatched)' }, errors: [{ policyId: 'gateway-route', message: 'the path is ambiguous' }] });
   });
 });
 
@@ -257,6 +263,60 @@ describe("the gateway's own credential (X-Verity-Credential)", () => {
     const answer = await inject({ url: '/tenants/nope/gateway/v1/nginx', headers: { 'x-original-method': 'GET', 'x-original-uri': '/todos' } }, ADMIN);
     expect(answer.statusCode).toBe(404);
     expect(answer.json().code).toBe('ERR_TENANT_NOT_FOUND');
+  });
+});
+
+describe('the gateway audience', () => {
+  /** A token from the tenant's own token service (client credentials) for `audience`, acting as alice. */
+  async function stsToken(audience: string): Promise<string> {
+    const client = `as-alice-${audience.replace(/[^a-z]/g, '')}`;
+    const created = await admin('PUT', `/admin/v1/tenants/shop/clients/${client}`, { principal: { type: 'identity', id: 'alice' }, audiences: [audience], scopes: ['todos:write'], secret: true });
+    expect(created.status).toBe(200);
+    const answer = await server.app.inject({
+      method: 'POST',
+      url: '/tenants/shop/oauth2/token',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: `Basic ${Buffer.from(`${client}:${created.body.clientSecret}`).toString('base64')}` },
+      payload: new URLSearchParams({ grant_type: 'client_credentials', audience, scope: 'todos:write' }).toString(),
+    });
+    expect(answer.statusCode).toBe(200);
+    return answer.json().access_token as string;
+  }
+  const deleteTodo = (token: string, path: 'nginx' | 'envoy' | 'forward-auth') =>
+    path === 'envoy'
+      ? inject({ method: 'DELETE', url: '/tenants/shop/gateway/v1/envoy/todos/1', headers: { authorization: `Bearer ${token}` } })
+      : inject({ url: `/tenants/shop/gateway/v1/${path}`, headers: { authorization: `Bearer ${token}`, ...(path === 'nginx' ? { 'x-original-method': 'DELETE', 'x-original-uri': '/todos/1' } : { 'x-forwarded-method': 'DELETE', 'x-forwarded-uri': '/todos/1' }) } });
+
+  it('refuses a token exchanged for another service (audience inventory) at every gateway endpoint', async () => {
+    const inventory = await stsToken('inventory');
+    for (const path of ['nginx', 'envoy', 'forward-auth'] as const) {
+      const answer = await deleteTodo(inventory, path);
+      expect(answer.statusCode, path).toBe(401);
+      expect(answer.json().code, path).toBe('ERR_TOKEN_AUDIENCE');
+      expect(answer.headers['www-authenticate'], path).toBe('Bearer error="invalid_token"');
+    }
+  });
+
+  it("requires the tenant's settings.gatewayAudience when set, and the tenant's base URL otherwise", async () => {
+    const base = `${server.url}/tenants/shop`;
+    const forBase = await stsToken(base);
+    // The tenant in this file has gatewayAudience https://shop.example: its base URL is another audience.
+    expect((await deleteTodo(forBase, 'nginx')).json().code).toBe('ERR_TOKEN_AUDIENCE');
+    expect((await admin('PATCH', '/admin/v1/tenants/shop', { settings: { gatewayAudience: null } })).status).toBe(200);
+    try {
+      expect((await deleteTodo(forBase, 'nginx')).statusCode).toBe(200);
+      expect((await deleteTodo(await tokenFor('alice'), 'nginx')).json().code).toBe('ERR_TOKEN_AUDIENCE');
+    } finally {
+      expect((await admin('PATCH', '/admin/v1/tenants/shop', { settings: { gatewayAudience: AUDIENCE } })).status).toBe(200);
+    }
+    expect((await deleteTodo(await tokenFor('alice'), 'nginx')).statusCode).toBe(200);
+  });
+
+  it('is validated like any setting', async () => {
+    for (const gatewayAudience of ['', 42, ['a'], 'x'.repeat(513)]) {
+      const answer = await admin('PATCH', '/admin/v1/tenants/shop', { settings: { gatewayAudience } });
+      expect(answer.status).toBe(400);
+      expect(answer.body.code).toBe('ERR_TENANT_INVALID');
+    }
   });
 });
 

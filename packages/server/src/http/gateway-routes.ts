@@ -4,8 +4,9 @@
  * out. One decision path serves all three (gateway/gateway-decider.ts).
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { isVerityError, VerityError, type DecisionMeta } from '@verity/core';
+import { isVerityError, VerityError, type DecisionMeta, type TenantSettings } from '@verity/core';
 import { parseBearerToken } from '@verity/identity';
+import { tenantBaseUrl } from '../tenant-base-url.js';
 import { tenantParam, type Components, requireAdmin } from './context.js';
 
 /** The original request, as the gateway reports it. */
@@ -58,6 +59,18 @@ function subjectHeader(id: string): string {
   return id.replace(SUBJECT_UNSAFE, (char) => [...Buffer.from(char, 'utf8')].map((byte) => `%${byte.toString(16).toUpperCase().padStart(2, '0')}`).join(''));
 }
 
+/**
+ * The audience a token must have here: the tenant's `gatewayAudience`, or its public base URL.
+ * Never "any audience the tenant's sources accept": a token exchanged for a service behind the
+ * gateway (RFC 8693 `audience`) must not pass the gateway as if it were issued for it.
+ */
+function gatewayAudience(c: Components, request: FastifyRequest, tenant: string, settings: TenantSettings): string {
+  if (settings.gatewayAudience !== undefined) return settings.gatewayAudience;
+  // The port the server listens on (not the Host header); the configured one before it listens.
+  const address = request.server.server.address();
+  return tenantBaseUrl(c.config, tenant, typeof address === 'object' && address !== null ? address.port : undefined);
+}
+
 /** Decide one forwarded request and answer in the gateways' shared convention. */
 async function decideForwarded(c: Components, request: FastifyRequest, reply: FastifyReply, original: () => OriginalRequest): Promise<FastifyReply> {
   const tenant = tenantParam(request, { write: false });
@@ -67,10 +80,11 @@ async function decideForwarded(c: Components, request: FastifyRequest, reply: Fa
   await requireGatewayCredential(c, request, tenant);
   const { method, uri } = original();
   // An unknown tenant, or one without policies, is refused before its token is looked at.
-  await c.policies.active(tenant);
+  const active = await c.policies.active(tenant);
   let verified;
   try {
-    verified = await c.identity.verifySubjectToken(tenant, parseBearerToken(request.headers.authorization), meta);
+    const audience = gatewayAudience(c, request, tenant, active.tenant.settings);
+    verified = await c.identity.verifySubjectToken(tenant, parseBearerToken(request.headers.authorization), meta, audience);
   } catch (error) {
     if (isVerityError(error) && error.status === 401) reply.header('www-authenticate', wwwAuthenticate(error));
     throw error;
