@@ -3,7 +3,7 @@
  * unverifiable, expired or replayed bundle is reported and never replaces a good one. A bundle
  * verifies only with a key given out of band (a JWKS, or pinned RFC 7638 thumbprints).
  */
-import { bundleKeyThumbprints, verifyBundle, type PolicyBundle, type VerifyBundleOptions } from '@verity/identity';
+import { verifyBundle, type PolicyBundle, type VerifyBundleOptions } from '@verity/identity';
 import { bundleStateFile, isBundleState, replayReason, type BundleState, type BundleStateStore } from './bundle-state.js';
 import { EnforceError, isEnforceError } from './errors.js';
 import { checkCommonOptions, positive, requestPdp, tenantBase } from './pdp-request.js';
@@ -232,6 +232,3 @@ export function createBundleLoader(options: BundleLoaderOptions): BundleLoader {
     issuer,
   };
 }
-
-/** The thumbprints to pin for a JWKS (re-exported so a PEP need not depend on jose or identity). */
-export { bundleKeyThumbprints };
