@@ -308,10 +308,12 @@ export async function runEnforceBench(log: (line: string) => void = stderrLog): 
     const missEnforcer = createEnforcer({ source: remote('sdkMiss'), tenant: TENANT, audience: AUDIENCE, tier: 'bench-miss', onDecision: counted(missCounts) });
     // The local source: the tenant's signed bundle from the PDP, decided in-process (Cedar engine
     // and token check), every decision shipped to the PDP's audit. No cache either, so every
-    // request is decided. The admin credential stands in for a PEP's `decide` credential.
+    // request is decided. The admin credential stands in for a PEP's `pep-local` credential, and
+    // reads the bundle key's thumbprint to pin as an operator would.
     const localCounts: Counts = { cached: 0, asked: 0 };
     const shipper = createAuditShipper({ url: pdp.url, tenant: TENANT, credential: ADMIN_TOKEN });
-    const local = createLocalDecisionSource({ url: pdp.url, tenant: TENANT, credential: ADMIN_TOKEN, shipper });
+    const keys = (await (await fetch(`${pdp.url}/tenants/${TENANT}/bundle/keys`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })).json()) as { thumbprints: string[] };
+    const local = createLocalDecisionSource({ url: pdp.url, tenant: TENANT, credential: ADMIN_TOKEN, shipper, bundleKeyThumbprints: keys.thumbprints });
     closers.push(() => local.close(), () => shipper.close({ timeoutMs: 5000 }));
     await local.ready;
     if (local.policyVersion === null) throw new Error('the local decision source has no bundle');

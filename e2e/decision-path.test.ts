@@ -407,7 +407,8 @@ action readOnly; action view in [readOnly] appliesTo { principal: User, resource
     expect(remote.status, JSON.stringify(remote.body)).toBe(200);
     expect(remote.body.decision).toBe(allowed);
 
-    const source = createLocalDecisionSource({ url: server.url, tenant: 'paths', credential: ADMIN_TOKEN, follow: false });
+    const { thumbprints } = (await server.admin.get('/tenants/paths/bundle/keys')).body as { thumbprints: string[] };
+    const source = createLocalDecisionSource({ url: server.url, tenant: 'paths', credential: ADMIN_TOKEN, bundleKeyThumbprints: thumbprints, follow: false });
     try {
       await source.ready;
       const local = await source.decide({ tenant: 'paths', subject: user(who), action: 'view', resource: { type: 'Doc', id: 'd' }, context: {}, requestId: 'paths', tier: 'test' });

@@ -1,6 +1,7 @@
 /**
  * @verity/enforce in local mode against a real Verity PDP: decisions made in-process on the
- * signed bundle equal the PDP's; a policy push and a revocation reach the local source through
+ * signed bundle equal the PDP's; the bundle needs a pep-local credential and verifies only with
+ * the bundle key pinned out of band; a policy push and a revocation reach the local source through
  * the change stream within a second; an altered bundle is refused (the last good one stays; with
  * none, createEnforcer answers 503); local decisions reach the PDP's audit with tier and request
  * id, through a PDP outage, exactly once.
@@ -30,6 +31,10 @@ const ENTITIES = [
 let pdp: Awaited<ReturnType<typeof startTestServer>>;
 let idpKey: CryptoKey;
 let stsSecret: string;
+/** The bundle key's thumbprints, read over the admin API as `verity tenant bundle-key` does. */
+let pinned: string[];
+/** A pep-local credential for the tenant: decisions and its bundle. */
+let pepLocal: string;
 const closers: Array<() => Promise<unknown> | void> = [];
 
 function userToken(sub: string, claims: Record<string, unknown> = {}, audience = AUDIENCE): Promise<string> {
@@ -47,7 +52,7 @@ async function stsToken(): Promise<string> {
 }
 
 function localSource(options: Partial<Parameters<typeof createLocalDecisionSource>[0]> = {}): LocalDecisionSource {
-  const source = createLocalDecisionSource({ url: pdp.url, tenant: TENANT, credential: ADMIN_TOKEN, retryBackoff: { initialMs: 20, maxMs: 100 }, ...options });
+  const source = createLocalDecisionSource({ url: pdp.url, tenant: TENANT, credential: pepLocal, bundleKeyThumbprints: pinned, retryBackoff: { initialMs: 20, maxMs: 100 }, ...options });
   closers.push(() => source.close());
   return source;
 }
@@ -88,6 +93,8 @@ beforeAll(async () => {
   const client = await pdp.admin.request('PUT', `/admin/v1/tenants/${TENANT}/clients/jobs`, { principal: { type: 'Client', id: 'jobs' }, audiences: [AUDIENCE], scopes: ['docs:list'], secret: true });
   expect(client.status).toBe(200);
   stsSecret = client.body.clientSecret;
+  pinned = (await pdp.admin.get(`/tenants/${TENANT}/bundle/keys`)).body.thumbprints;
+  pepLocal = (await pdp.admin.post('/admin/v1/credentials', { role: 'pep-local', tenant: TENANT })).body.token;
 });
 
 afterAll(async () => {
@@ -204,6 +211,41 @@ describe('@verity/enforce, local decision source against a real PDP', () => {
     const closed = await createEnforcer({ source: fresh, tenant: TENANT, tier: 'orders-local' }).enforce({ subject: { type: 'User', id: 'bob' }, action: 'read', resource: { type: 'Doc', id: 'd1' } });
     expect(closed).toMatchObject({ allowed: false, status: 503, error: { code: 'ERR_ENFORCE_PDP_RESPONSE' } });
     tamper = false;
+  });
+
+  it('needs a pep-local credential: a plain pep one gets no bundle, and the source fails closed', async () => {
+    const pep = (await pdp.admin.post('/admin/v1/credentials', { role: 'pep', tenant: TENANT })).body.token as string;
+    const source = localSource({ follow: false, credential: pep });
+    await source.ready;
+    expect(source.policyVersion).toBeNull();
+    await expect(source.decide(ask({ subject: { type: 'User', id: 'ann' } }))).rejects.toMatchObject({ code: 'ERR_ENFORCE_PDP_REFUSED', pdpStatus: 403, pdpCode: 'ERR_AUTH_FORBIDDEN' });
+  });
+
+  it('refuses a bundle signed by whoever controls the channel, even served with their own keys', async () => {
+    const { privateKey, publicKey } = await generateKeyPair('ES256');
+    const rogueJwk = { ...(await exportJWK(publicKey)), kid: 'rogue', alg: 'ES256', use: 'sig' };
+    /** Between the PEP and the PDP: a bundle granting everything, signed with the channel's own key, and that key at /bundle/keys. */
+    const hijacking: typeof fetch = async (input, init) => {
+      const url = String(input);
+      if (url.endsWith('/bundle/keys')) return Response.json({ keys: [rogueJwk], thumbprints: ['rogue'] });
+      if (!url.endsWith('/bundle')) return fetch(input, init);
+      const body = (await (await fetch(input, init)).json()) as { bundle: string };
+      const inner = JSON.parse(JSON.parse(Buffer.from(body.bundle.split('.')[1] as string, 'base64url').toString('utf8')).bundle);
+      inner.content.policies.backdoor = 'permit(principal, action, resource);';
+      const forged = await new SignJWT({ bundle: JSON.stringify(inner) })
+        .setProtectedHeader({ alg: 'ES256', kid: 'rogue', typ: 'verity-bundle+jwt' })
+        .setIssuer(`${pdp.url}/tenants/${TENANT}`)
+        .setAudience('verity:pep')
+        .setSubject(TENANT)
+        .setIssuedAt()
+        .setExpirationTime('10m')
+        .sign(privateKey);
+      return Response.json({ ...body, bundle: forged });
+    };
+    const source = localSource({ follow: false, fetch: hijacking });
+    await source.ready;
+    expect(source.policyVersion).toBeNull();
+    await expect(source.decide(ask({ subject: { type: 'User', id: 'bob' } }))).rejects.toMatchObject({ code: 'ERR_ENFORCE_BUNDLE_KEY' });
   });
 
   it("ships local decisions to the PDP's audit with the tier and request id", async () => {

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLocalDecider, parseEvaluationRequest } from '@verity/core';
 import { sharedCedarEngine } from '@verity/core/cedar';
 import { verifyBundle } from '@verity/identity';
-import type { JSONWebKeySet } from 'jose';
+import { calculateJwkThumbprint, decodeJwt, decodeProtectedHeader, type JSONWebKeySet } from 'jose';
 import { createClient, startTestServer } from './helpers/verity.js';
 
 let server: Awaited<ReturnType<typeof startTestServer>>;
@@ -34,8 +34,12 @@ describe('policy bundles', () => {
   it('are signed by the tenant key and decide locally exactly as the PDP does', async () => {
     const answer = await server.admin.get('/tenants/acme/bundle');
     expect(answer.status).toBe(200);
-    const jwks = (await (await fetch(`${server.url}/tenants/acme/.well-known/jwks.json`)).json()) as JSONWebKeySet;
-    const bundle = await verifyBundle(answer.body.bundle, { issuer: `${server.url}/tenants/acme`, tenant: 'acme', keys: jwks });
+    const keys = await server.admin.get('/tenants/acme/bundle/keys');
+    expect(keys.status).toBe(200);
+    const jwks = keys.body as JSONWebKeySet & { thumbprints: string[] };
+    // The operator pins these (RFC 7638 SHA-256 thumbprints); the bundle verifies with them only.
+    expect(jwks.thumbprints).toEqual(await Promise.all(jwks.keys.map((key) => calculateJwkThumbprint(key, 'sha256'))));
+    const bundle = await verifyBundle(answer.body.bundle, { issuer: `${server.url}/tenants/acme`, tenant: 'acme', keys: jwks, thumbprints: jwks.thumbprints });
     expect(bundle).toMatchObject({ tenant: 'acme', version: 1 });
     expect(bundle.entities.map((e) => e.uid.id).sort()).toEqual(['ann', 'bob']);
     expect(bundle.revocations).toEqual([expect.objectContaining({ kind: 'subject', subject: 'mallory' })]);
@@ -51,7 +55,7 @@ describe('policy bundles', () => {
   it('are refused to callers without a decide credential, and do not verify when altered', async () => {
     expect((await createClient(server.url, null).get('/tenants/acme/bundle')).status).toBe(401);
     const token = (await server.admin.get('/tenants/acme/bundle')).body.bundle as string;
-    const jwks = (await (await fetch(`${server.url}/tenants/acme/.well-known/jwks.json`)).json()) as JSONWebKeySet;
+    const jwks = (await server.admin.get('/tenants/acme/bundle/keys')).body as JSONWebKeySet;
     const [h, p, s] = token.split('.');
     const payload = JSON.parse(Buffer.from(p as string, 'base64url').toString());
     // The bundle travels as JSON text in its claim.
@@ -60,6 +64,70 @@ describe('policy bundles', () => {
     payload.bundle = JSON.stringify(inner);
     const altered = `${h}.${Buffer.from(JSON.stringify(payload)).toString('base64url')}.${s}`;
     await expect(verifyBundle(altered, { issuer: `${server.url}/tenants/acme`, tenant: 'acme', keys: jwks })).rejects.toMatchObject({ code: 'ERR_TOKEN_SIGNATURE' });
+  });
+});
+
+describe('who may read a bundle (every entity, the policies, identity sources, revocations)', () => {
+  async function credential(role: string, tenant: string | null): Promise<string> {
+    const answer = await server.admin.post('/admin/v1/credentials', { role, ...(tenant === null ? {} : { tenant }) });
+    expect(answer.status).toBe(201);
+    return answer.body.token as string;
+  }
+
+  it('needs bundle.read for the tenant: a pep-local credential or a tenant author, never a plain pep', async () => {
+    await server.admin.post('/admin/v1/tenants', { id: 'globex' });
+    await server.admin.post('/admin/v1/tenants/globex/policies', { files: { 'p.cedar': POLICY_V1 } });
+    const read = async (token: string | null, tenant = 'acme') => (await createClient(server.url, token).get(`/tenants/${tenant}/bundle`)).status;
+    const pep = await credential('pep', 'acme');
+    // Consistent with the admin API, which refuses a pep entity.read and policy.read.
+    expect(await read(pep)).toBe(403);
+    expect((await createClient(server.url, pep).get('/admin/v1/tenants/acme/entities')).status).toBe(403);
+    expect((await createClient(server.url, pep).get('/tenants/acme/bundle/keys')).status).toBe(403);
+    const local = await credential('pep-local', 'acme');
+    expect(await read(local)).toBe(200);
+    expect((await createClient(server.url, local).get('/tenants/acme/bundle/keys')).status).toBe(200);
+    expect(await read(local, 'globex')).toBe(403);
+    // A pep-local credential decides too (it is a PEP), but administers nothing.
+    expect((await createClient(server.url, local).post('/tenants/acme/access/v1/evaluation', { subject: { type: 'User', id: 'ann' }, action: { name: 'read' }, resource: { type: 'Doc', id: 'd' } })).status).toBe(200);
+    expect((await createClient(server.url, local).get('/admin/v1/tenants/acme/entities')).status).toBe(403);
+    expect(await read(await credential('policy-author', 'acme'))).toBe(200);
+    expect(await read(await credential('policy-author', 'globex'))).toBe(403);
+  });
+
+  it('stays closed when decisions are open', async () => {
+    const open = await startTestServer({ decisionAuth: 'open' });
+    try {
+      await open.admin.post('/admin/v1/tenants', { id: 'acme' });
+      await open.admin.post('/admin/v1/tenants/acme/policies', { files: { 'p.cedar': POLICY_V1 } });
+      const anonymous = createClient(open.url, null);
+      expect((await anonymous.post('/tenants/acme/access/v1/evaluation', { subject: { type: 'User', id: 'ann' }, action: { name: 'read' }, resource: { type: 'Doc', id: 'd' } })).status).toBe(200);
+      expect(await anonymous.get('/tenants/acme/bundle')).toMatchObject({ status: 401, body: { code: 'ERR_AUTH_MISSING' } });
+      expect((await anonymous.get('/tenants/acme/bundle/keys')).status).toBe(401);
+      expect((await open.admin.get('/tenants/acme/bundle')).status).toBe(200);
+    } finally {
+      await open.close();
+    }
+  });
+
+  it('are signed with a bundle key of their own (not the rotating token key) and expire after 10 minutes by default', async () => {
+    const { bundle } = (await server.admin.get('/tenants/acme/bundle')).body as { bundle: string };
+    const { thumbprints } = (await server.admin.get('/tenants/acme/bundle/keys')).body as { thumbprints: string[] };
+    const tokenKeys = (await (await fetch(`${server.url}/tenants/acme/.well-known/jwks.json`)).json()) as JSONWebKeySet;
+    const kid = decodeProtectedHeader(bundle).kid;
+    expect(thumbprints).toContain(kid);
+    // A bundle key never verifies access tokens, and the token keys never sign bundles.
+    expect(tokenKeys.keys.map((key) => key.kid)).not.toContain(kid);
+    const { iat, exp } = decodeJwt(bundle);
+    expect((exp as number) - (iat as number)).toBe(600);
+    const short = await startTestServer({ bundleTtlSec: 60 });
+    try {
+      await short.admin.post('/admin/v1/tenants', { id: 'acme' });
+      await short.admin.post('/admin/v1/tenants/acme/policies', { files: { 'p.cedar': POLICY_V1 } });
+      const claims = decodeJwt((await short.admin.get('/tenants/acme/bundle')).body.bundle);
+      expect((claims.exp as number) - (claims.iat as number)).toBe(60);
+    } finally {
+      await short.close();
+    }
   });
 });
 

@@ -147,7 +147,8 @@ describe("a PEP's cache and bundle", () => {
 
   it("a local PEP's bundle carries the new settings (request validation turned on)", async () => {
     await patch(admin, 'acme', { settings: { validateRequests: null } });
-    const source = createLocalDecisionSource({ url: server.url, tenant: 'acme', credential: ADMIN_TOKEN, retryBackoff: { initialMs: 20, maxMs: 100 } });
+    const { thumbprints } = (await admin.get('/tenants/acme/bundle/keys')).body as { thumbprints: string[] };
+    const source = createLocalDecisionSource({ url: server.url, tenant: 'acme', credential: ADMIN_TOKEN, bundleKeyThumbprints: thumbprints, retryBackoff: { initialMs: 20, maxMs: 100 } });
     closers.push(() => source.close());
     await source.ready;
     const ask: DecisionRequest = { tenant: 'acme', subject: { type: 'Doc', id: 'ann' }, action: 'read', resource: { type: 'Doc', id: 'd1' }, context: { ip: '10.0.0.1' }, requestId: 'local-1', tier: 'docs' };

@@ -61,6 +61,13 @@ async function call(pdp: Pdp, method: string, path: string, body?: unknown, auth
   return { status: response.status, body: parsed };
 }
 
+/** The tenant's bundle-key thumbprints, read over the admin API as an operator pins them. */
+async function bundleKeyThumbprintsOf(pdp: Pdp, tenant: string): Promise<string[]> {
+  const thumbprints = field((await call(pdp, 'GET', `/tenants/${tenant}/bundle/keys`)).body, 'thumbprints');
+  if (!Array.isArray(thumbprints)) throw new Error(`no bundle keys for tenant ${tenant}`);
+  return thumbprints as string[];
+}
+
 const isRefusal = (a: Answer) => a.status >= 400 && a.status < 500 && typeof field(a.body, 'code') === 'string';
 
 /** Notes a decision whose record the audit store cannot hold (a U+0000 in it). */
@@ -226,7 +233,7 @@ async function runPdp(pdp: Pdp, store: OracleStore, prepared: Prepared, answers:
 }
 
 async function runSdk(pdp: Pdp, store: OracleStore, prepared: Prepared, answers: OracleAnswers[], tally: Tally): Promise<void> {
-  const source = prepared.setup ? null : createLocalDecisionSource({ url: pdp.url, tenant: store.tenant, credential: pdp.adminToken, follow: false, retryBackoff: { initialMs: 10_000, maxMs: 10_000 } });
+  const source = prepared.setup ? null : createLocalDecisionSource({ url: pdp.url, tenant: store.tenant, credential: pdp.adminToken, bundleKeyThumbprints: await bundleKeyThumbprintsOf(pdp, store.tenant), follow: false, retryBackoff: { initialMs: 10_000, maxMs: 10_000 } });
   try {
     if (source) await source.ready;
     for (const [i, request] of store.requests.entries()) {

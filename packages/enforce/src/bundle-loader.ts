@@ -1,21 +1,45 @@
 /**
  * Loads a tenant's signed policy bundle from the PDP and keeps the last one that verified: an
- * unverifiable, expired or replayed bundle is reported and never replaces a good one.
+ * unverifiable, expired or replayed bundle is reported and never replaces a good one. A bundle
+ * verifies only with a key given out of band (a JWKS, or pinned RFC 7638 thumbprints).
  */
 import { verifyBundle, type PolicyBundle, type VerifyBundleOptions } from '@verity/identity';
+import { bundleStateFile, isBundleState, replayReason, type BundleState, type BundleStateStore } from './bundle-state.js';
 import { EnforceError, isEnforceError } from './errors.js';
 import { checkCommonOptions, positive, requestPdp, tenantBase } from './pdp-request.js';
+
+export type { BundleState, BundleStateStore } from './bundle-state.js';
+
+/** A JWKS document (jose's `JSONWebKeySet`, named through identity so enforce needs no jose). */
+export type Jwks = VerifyBundleOptions['keys'];
 
 export interface BundleLoaderOptions {
   /** The PDP's base URL. */
   url: string;
   tenant: string;
-  /** The PEP's Verity credential (a `decide` credential): the bundle route always requires one unless decisions are open. */
+  /** The PEP's Verity credential: a `pep-local` credential for the tenant (reading a bundle is never open). */
   credential?: string;
+  /**
+   * The tenant's bundle keys, configured out of band (`verity tenant bundle-key TENANT --json`).
+   * With it no key is fetched. Give this or `bundleKeyThumbprints`.
+   */
+  bundleKeys?: Jwks;
+  /**
+   * RFC 7638 SHA-256 thumbprints (base64url) of the bundle keys to trust, configured out of band
+   * (`verity tenant bundle-key TENANT` prints them). Keys are fetched from `/tenants/{t}/bundle/keys`
+   * and any whose own thumbprint is not listed is ignored. List two while moving to a new key.
+   */
+  bundleKeyThumbprints?: readonly string[];
+  /**
+   * Where the newest accepted bundle's version and issue time are kept across restarts: a file
+   * path, or a store. With it a restarted PEP refuses a replayed older bundle. Without it, it
+   * is remembered only while the process runs.
+   */
+  bundleState?: string | BundleStateStore;
   fetch?: typeof fetch;
   /** Clock in epoch milliseconds (default `Date.now`): bundle expiry is checked against it. */
   now?: () => number;
-  /** Budget for each bundle or JWKS request, in milliseconds (default 5000). */
+  /** Budget for each bundle or key request, in milliseconds (default 5000). */
   timeoutMs?: number;
   /** Told about every failed refresh; the last good bundle stays in use. */
   onError?: (error: EnforceError) => void;
@@ -38,11 +62,10 @@ export interface BundleLoader {
   readonly issuer: string;
 }
 
-/** A JWKS document (jose's `JSONWebKeySet`, named through identity so enforce needs no jose). */
-type Jwks = Exclude<VerifyBundleOptions['keys'], URL>;
-
-const OPTION_KEYS = new Set(['url', 'tenant', 'credential', 'fetch', 'now', 'timeoutMs', 'onError']);
+const OPTION_KEYS = new Set(['url', 'tenant', 'credential', 'bundleKeys', 'bundleKeyThumbprints', 'bundleState', 'fetch', 'now', 'timeoutMs', 'onError']);
 const CALLER = 'createBundleLoader';
+/** A base64url SHA-256 digest: 43 characters. */
+const THUMBPRINT = /^[A-Za-z0-9_-]{43}$/;
 
 /** `iat` and `exp` of a JWT whose signature has already been checked. */
 function timesOf(token: string): { iat: number; exp: number } {
@@ -55,13 +78,36 @@ function refused(message: string, cause?: unknown): EnforceError {
   return new EnforceError('ERR_ENFORCE_PDP_RESPONSE', message, cause === undefined ? {} : { cause });
 }
 
+function stateFailure(message: string, cause: unknown): EnforceError {
+  return new EnforceError('ERR_ENFORCE_BUNDLE_STATE', message, { cause });
+}
+
+/** The pinning options, checked: at least one key or thumbprint, each well-formed. */
+function checkPinning(options: BundleLoaderOptions): void {
+  const { bundleKeys, bundleKeyThumbprints: thumbprints } = options;
+  if (bundleKeys === undefined && thumbprints === undefined) {
+    throw new TypeError(`${CALLER}: give bundleKeys or bundleKeyThumbprints (the bundle key, configured out of band; see verity tenant bundle-key)`);
+  }
+  if (bundleKeys !== undefined && (!Array.isArray(bundleKeys?.keys) || bundleKeys.keys.length === 0)) throw new TypeError(`${CALLER}: bundleKeys must be a JWKS with at least one key`);
+  if (thumbprints !== undefined && (!Array.isArray(thumbprints) || thumbprints.length === 0 || !thumbprints.every((t) => typeof t === 'string' && THUMBPRINT.test(t)))) {
+    throw new TypeError(`${CALLER}: bundleKeyThumbprints must be RFC 7638 SHA-256 thumbprints (43 base64url characters)`);
+  }
+  const state = options.bundleState;
+  if (state !== undefined && typeof state !== 'string' && (typeof state?.load !== 'function' || typeof state.save !== 'function')) {
+    throw new TypeError(`${CALLER}: bundleState must be a file path or a store with load() and save()`);
+  }
+}
+
 /**
  * Create a loader for one tenant's policy bundle (`GET {url}/tenants/{tenant}/bundle`), verified
- * with `verifyBundle` against the tenant's JWKS. Nothing is fetched until `refresh()`.
+ * with `verifyBundle` against the bundle keys pinned out of band. Nothing is fetched until `refresh()`.
  *
  * @example
  * ```ts
- * const loader = createBundleLoader({ url: 'http://verity.internal:8181', tenant: 'acme', credential: process.env.VERITY_PEP_TOKEN });
+ * const loader = createBundleLoader({
+ *   url: 'http://verity.internal:8181', tenant: 'acme', credential: process.env.VERITY_PEP_TOKEN,
+ *   bundleKeyThumbprints: [process.env.VERITY_BUNDLE_KEY!], bundleState: '/var/lib/orders/verity-bundle.json',
+ * });
  * await loader.refresh();
  * loader.current()?.version; // the active policy version
  * ```
@@ -69,52 +115,83 @@ function refused(message: string, cause?: unknown): EnforceError {
 export function createBundleLoader(options: BundleLoaderOptions): BundleLoader {
   for (const key of Object.keys(options)) if (!OPTION_KEYS.has(key)) throw new TypeError(`${CALLER}: unknown option "${key}"`);
   checkCommonOptions(options, CALLER);
+  checkPinning(options);
   if (options.onError !== undefined && typeof options.onError !== 'function') throw new TypeError(`${CALLER}: onError must be a function`);
   const issuer = tenantBase(options.url, options.tenant, CALLER);
   const { tenant, credential } = options;
+  const pinned = options.bundleKeyThumbprints === undefined ? undefined : [...options.bundleKeyThumbprints];
+  const configuredKeys = options.bundleKeys;
+  const stateStore = typeof options.bundleState === 'string' ? bundleStateFile(options.bundleState) : options.bundleState;
   const fetchImpl = options.fetch ?? globalThis.fetch;
   const now = options.now ?? Date.now;
   const timeoutMs = positive(options.timeoutMs, 5000, 'timeoutMs', CALLER);
   const get = (url: string) => requestPdp(url, { fetch: fetchImpl, method: 'GET', credential, timeoutMs });
 
-  let good: { bundle: PolicyBundle; iat: number; expiresAt: number } | null = null;
-  let jwks: Jwks | null = null;
+  let good: { bundle: PolicyBundle; expiresAt: number } | null = null;
+  /** The newest bundle accepted, by this process or (through the store) an earlier one. */
+  let accepted: BundleState | undefined;
+  let stateLoaded = false;
+  let fetchedKeys: Jwks | null = null;
   let lastError: EnforceError | null = null;
   let running: Promise<PolicyBundle> | null = null;
   let queued: Promise<PolicyBundle> | null = null;
 
-  async function fetchJwks(): Promise<Jwks> {
-    const body = (await get(`${issuer}/.well-known/jwks.json`)) as { keys?: unknown } | undefined;
-    if (!Array.isArray(body?.keys)) throw refused("the tenant's JWKS is not a key set");
-    jwks = body as Jwks;
-    return jwks;
+  async function fetchKeys(): Promise<Jwks> {
+    const body = (await get(`${issuer}/bundle/keys`)) as { keys?: unknown } | undefined;
+    if (!Array.isArray(body?.keys)) throw refused("the tenant's bundle keys are not a key set");
+    fetchedKeys = { keys: body.keys } as Jwks;
+    return fetchedKeys;
   }
 
   async function verify(token: string): Promise<PolicyBundle> {
-    const verifyWith = (keys: Jwks) => verifyBundle(token, { issuer, tenant, keys, now });
-    if (jwks) {
-      try {
-        return await verifyWith(jwks);
-      } catch {
-        // Perhaps the key rotated: one more try with the JWKS as published now.
-      }
-    }
+    const verifyWith = (keys: Jwks) => verifyBundle(token, { issuer, tenant, keys, now, ...(pinned === undefined ? {} : { thumbprints: pinned }) });
     try {
-      return await verifyWith(await fetchJwks());
+      if (configuredKeys !== undefined) return await verifyWith(configuredKeys);
+      if (fetchedKeys) {
+        try {
+          return await verifyWith(fetchedKeys);
+        } catch {
+          // Perhaps the PDP moved to another pinned key: one more try with the keys as published now.
+        }
+      }
+      return await verifyWith(await fetchKeys());
     } catch (error) {
-      throw isEnforceError(error) ? error : refused('the policy bundle does not verify', error);
+      if (isEnforceError(error)) throw error;
+      if ((error as { code?: unknown }).code === 'ERR_TOKEN_UNKNOWN_KEY') throw new EnforceError('ERR_ENFORCE_BUNDLE_KEY', 'the policy bundle is not signed by a pinned bundle key', { cause: error });
+      throw refused('the policy bundle does not verify', error);
     }
+  }
+
+  async function loadState(): Promise<void> {
+    if (stateLoaded || stateStore === undefined) return;
+    let saved: BundleState | undefined;
+    try {
+      saved = await stateStore.load();
+    } catch (error) {
+      throw stateFailure('the bundle state could not be read', error);
+    }
+    if (saved !== undefined && (!isBundleState(saved) || saved.tenant !== tenant)) throw stateFailure(`the bundle state is not a state of tenant "${tenant}"`, undefined);
+    accepted = saved;
+    stateLoaded = true;
   }
 
   async function load(): Promise<PolicyBundle> {
     try {
+      // Before anything is fetched: what was accepted before a restart must be known.
+      await loadState();
       const body = (await get(`${issuer}/bundle`)) as { bundle?: unknown } | undefined;
       if (typeof body?.bundle !== 'string') throw refused('the PDP answered without a bundle');
       const bundle = await verify(body.bundle);
       const { iat, exp } = timesOf(body.bundle);
-      // A bundle signed before the one in use is a replay (or a lagging replica): keep ours.
-      if (good && iat < good.iat) throw refused('the policy bundle is older than the one in use');
-      good = { bundle, iat, expiresAt: exp * 1000 };
+      const state: BundleState = { tenant, version: bundle.version, hash: bundle.hash, issuedAt: iat };
+      const replay = accepted === undefined ? null : replayReason(accepted, state);
+      if (replay !== null) throw new EnforceError('ERR_ENFORCE_BUNDLE_REPLAYED', replay);
+      if (stateStore !== undefined) {
+        // Kept before use: a bundle in use is one a restart will not go back behind.
+        await stateStore.save(state).catch((error: unknown) => Promise.reject(stateFailure('the bundle state could not be saved', error)));
+      }
+      accepted = state;
+      good = { bundle, expiresAt: exp * 1000 };
       lastError = null;
       return bundle;
     } catch (error) {

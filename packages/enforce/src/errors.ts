@@ -24,6 +24,14 @@ export const ENFORCE_ERROR_CODES = {
    * an encoded `/` `\` `%` `;` or control character): routers would disagree on its resource.
    */
   ERR_ENFORCE_PATH_AMBIGUOUS: 400,
+  /** Local mode: the bundle is not signed by a bundle key pinned out of band. */
+  ERR_ENFORCE_BUNDLE_KEY: 503,
+  /** Local mode: the bundle is older than one already accepted (a replay), or a version with other policies. */
+  ERR_ENFORCE_BUNDLE_REPLAYED: 503,
+  /** Local mode: the only bundle has expired and no new one could be had. */
+  ERR_ENFORCE_BUNDLE_EXPIRED: 503,
+  /** Local mode: the state of accepted bundles could not be read or saved (so no bundle is used). */
+  ERR_ENFORCE_BUNDLE_STATE: 503,
 } as const;
 
 export type EnforceErrorCode = keyof typeof ENFORCE_ERROR_CODES;

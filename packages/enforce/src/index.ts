@@ -9,6 +9,6 @@ export { bearerToken, resolveRouteRule, type RequestFacts, type RouteRule } from
 export { downstreamHeaders, isSpoofableHeader, nextTraceparent, SPOOFABLE_HEADERS, stripSpoofableHeaders, type DownstreamIdentity } from './propagation.js';
 export { refusalBody } from './refusal.js';
 export { createLocalDecisionSource, type LocalDecisionSource, type LocalDecisionSourceOptions } from './local-source.js';
-export { createBundleLoader, type BundleLoader, type BundleLoaderOptions } from './bundle-loader.js';
+export { createBundleLoader, type BundleLoader, type BundleLoaderOptions, type BundleState, type BundleStateStore } from './bundle-loader.js';
 export { createAuditShipper, type AuditShipper, type AuditShipperEvent, type AuditShipperOptions, type AuditShipperStats } from './audit-shipper.js';
 export { createTokenExchanger, type TokenExchanger, type TokenExchangerOptions } from './token-exchanger.js';

@@ -61,7 +61,7 @@ afterEach(async () => {
 
 
 function start(options: Partial<LocalDecisionSourceOptions> = {}): LocalDecisionSource {
-  const source = createLocalDecisionSource({ url: pdp.url, tenant: 'acme', retryBackoff: { initialMs: 20, maxMs: 50 }, ...options });
+  const source = createLocalDecisionSource({ url: pdp.url, tenant: 'acme', bundleKeyThumbprints: pdp.pinned, retryBackoff: { initialMs: 20, maxMs: 50 }, ...options });
   sources.push(source);
   return source;
 }
@@ -191,10 +191,45 @@ describe('createLocalDecisionSource', () => {
     let clock = Date.now();
     const source = start({ follow: false, now: () => clock });
     await source.ready;
-    expect((await source.decide(ask({ subject: { type: 'User', id: 'ann' } }))).decision).toBe('allow');
+    const enforcer = createEnforcer({ source, tenant: 'acme', tier: 'orders' });
+    const annReads = () => enforcer.enforce({ subject: { type: 'User', id: 'ann' }, action: 'read', resource: { type: 'Doc', id: 'd1' } });
+    expect((await annReads()).status).toBe(200);
     pdp.mode = 'down';
-    clock += 2 * 3_600_000;
-    await expect(source.decide(ask({ subject: { type: 'User', id: 'ann' } }))).rejects.toMatchObject({ code: expect.stringMatching(/^ERR_ENFORCE_/) });
+    clock += 599_000;
+    expect((await annReads()).status).toBe(200);
+    // Bundles last 10 minutes: past that, nothing is decided on it.
+    clock += 1_000;
+    await expect(source.decide(ask({ subject: { type: 'User', id: 'ann' } }))).rejects.toMatchObject({ code: 'ERR_ENFORCE_BUNDLE_EXPIRED' });
+    expect(await annReads()).toMatchObject({ allowed: false, status: 503, error: { code: 'ERR_ENFORCE_BUNDLE_EXPIRED' } });
+    // A new bundle, once it can be had, is picked up by the retry.
+    pdp.mode = 'up';
+    pdp.signNow = () => clock;
+    expect(await until(async () => (await annReads()).status === 200)).toBe(true);
+  });
+
+  it('renews a short-lived bundle before it expires, without a change or the interval', async () => {
+    pdp.ttlSec = 2;
+    const source = start({ follow: false });
+    await source.ready;
+    const firstExpiry = (Math.floor(Date.now() / 1000) + 2) * 1000;
+    // Past the first bundle's expiry, decisions still come from a renewed one.
+    expect(await until(() => Date.now() > firstExpiry + 200, 4000)).toBe(true);
+    expect((await source.decide(ask({ subject: { type: 'User', id: 'ann' } }))).decision).toBe('allow');
+    expect(pdp.paths.filter((p) => p.endsWith('/bundle')).length).toBeGreaterThanOrEqual(2);
+  });
+
+  it('passes the pinning and the state on: an unpinned key or a replay after a restart decides nothing', async () => {
+    const saved: unknown[] = [];
+    const bundleState = { load: async () => saved.at(-1) as never, save: async (state: unknown) => void saved.push(state) };
+    const first = start({ follow: false, bundleState });
+    await first.ready;
+    expect(first.policyVersion).toBe(3);
+    await first.close();
+    pdp.signNow = () => Date.now() - 120_000;
+    const restarted = start({ follow: false, bundleState });
+    await expect(restarted.decide(ask({ subject: { type: 'User', id: 'ann' } }))).rejects.toMatchObject({ code: 'ERR_ENFORCE_BUNDLE_REPLAYED' });
+    const unpinned = start({ follow: false, bundleKeyThumbprints: ['A'.repeat(43)] });
+    await expect(unpinned.decide(ask({ subject: { type: 'User', id: 'ann' } }))).rejects.toMatchObject({ code: 'ERR_ENFORCE_BUNDLE_KEY' });
   });
 
   it('ships every decision to the audit with tier, request id and the principal the token proved', async () => {
@@ -230,10 +265,12 @@ describe('createLocalDecisionSource', () => {
   });
 
   it('refuses bad options at construction', () => {
-    expect(() => createLocalDecisionSource({ url: pdp.url, tenant: 'acme', follow: 'yes' as never })).toThrow(TypeError);
-    expect(() => createLocalDecisionSource({ url: pdp.url, tenant: 'acme', shipper: {} as never })).toThrow(TypeError);
-    expect(() => createLocalDecisionSource({ url: pdp.url, tenant: 'acme', shipper: createAuditShipper({ url: pdp.url, tenant: 'globex' }) })).toThrow(/another tenant/);
-    expect(() => createLocalDecisionSource({ url: pdp.url, tenant: 'acme', refreshIntervalMs: -1 })).toThrow(TypeError);
-    expect(() => createLocalDecisionSource({ url: pdp.url, tenant: 'acme', mode: 'local' } as never)).toThrow(/unknown option "mode"/);
+    const base = { url: pdp.url, tenant: 'acme', bundleKeyThumbprints: pdp.pinned };
+    expect(() => createLocalDecisionSource({ ...base, follow: 'yes' as never })).toThrow(TypeError);
+    expect(() => createLocalDecisionSource({ ...base, shipper: {} as never })).toThrow(TypeError);
+    expect(() => createLocalDecisionSource({ ...base, shipper: createAuditShipper({ url: pdp.url, tenant: 'globex' }) })).toThrow(/another tenant/);
+    expect(() => createLocalDecisionSource({ ...base, refreshIntervalMs: -1 })).toThrow(TypeError);
+    expect(() => createLocalDecisionSource({ ...base, mode: 'local' } as never)).toThrow(/unknown option "mode"/);
+    expect(() => createLocalDecisionSource({ url: pdp.url, tenant: 'acme' })).toThrow(/bundleKeys or bundleKeyThumbprints/);
   });
 });

@@ -1,14 +1,15 @@
 /**
  * The local decision source: decides in-process with the core engine on the tenant's signed
- * policy bundle, kept current from the PDP's change stream, and ships its decisions to the
- * PDP's audit. Without a verified, unexpired bundle it decides nothing (the enforcer fails closed).
+ * policy bundle (verified with a key pinned out of band), kept current from the PDP's change
+ * stream and renewed before it expires, and ships its decisions to the PDP's audit. Without a
+ * verified, unexpired bundle it decides nothing (the enforcer fails closed).
  */
 import { isRequestId, isTierLabel, type Engine, type VerifiedPrincipal } from '@verity/core';
 import { sharedCedarEngine } from '@verity/core/cedar';
 import { createTokenVerifier, type PolicyBundle } from '@verity/identity';
 import type { AuditShipper } from './audit-shipper.js';
 import { createBundleDecider, type BundleDecider } from './bundle-decider.js';
-import { createBundleLoader } from './bundle-loader.js';
+import { createBundleLoader, type BundleLoaderOptions } from './bundle-loader.js';
 import { createChangeFollower, type ChangeFollower } from './change-follower.js';
 import { EnforceError } from './errors.js';
 import { checkCommonOptions, positive } from './pdp-request.js';
@@ -19,8 +20,14 @@ export interface LocalDecisionSourceOptions {
   url: string;
   /** The one tenant this source decides for (its bundle holds only that tenant). */
   tenant: string;
-  /** The PEP's Verity credential (a `decide` credential): for the bundle, the change stream and the JWKS. */
+  /** The PEP's Verity credential, a `pep-local` one for the tenant: for the bundle, the change stream and the keys. */
   credential?: string;
+  /** The tenant's bundle keys, configured out of band. Give this or `bundleKeyThumbprints` (see {@link BundleLoaderOptions}). */
+  bundleKeys?: BundleLoaderOptions['bundleKeys'];
+  /** RFC 7638 thumbprints of the bundle keys to trust, as `verity tenant bundle-key TENANT` prints them. */
+  bundleKeyThumbprints?: readonly string[];
+  /** A file path or store keeping the newest accepted bundle across restarts, so a replayed older one is refused. */
+  bundleState?: BundleLoaderOptions['bundleState'];
   fetch?: typeof fetch;
   /** Clock in epoch milliseconds (default `Date.now`): bundle expiry, token times, audit times. */
   now?: () => number;
@@ -34,8 +41,9 @@ export interface LocalDecisionSourceOptions {
   /** The engine; default the process's shared Cedar engine (`sharedCedarEngine()`). */
   engine?: Engine;
   /**
-   * Reload the bundle this often even without a change (default 300 000 ms): catches changes a
-   * broken stream missed, and renews the bundle well before its one-hour expiry.
+   * Reload the bundle at least this often even without a change (default 300 000 ms): catches
+   * changes a broken stream missed. It is reloaded sooner when half its remaining life is
+   * shorter (bundles last 10 minutes by default), so it is renewed before it expires.
    */
   refreshIntervalMs?: number;
   /** Budget for each bundle or JWKS request, in ms (default 5000). */
@@ -56,8 +64,10 @@ export interface LocalDecisionSource extends DecisionSource {
   close(): Promise<void>;
 }
 
-const OPTION_KEYS = new Set(['url', 'tenant', 'credential', 'fetch', 'now', 'follow', 'shipper', 'engine', 'refreshIntervalMs', 'timeoutMs', 'retryBackoff', 'onError']);
+const OPTION_KEYS = new Set(['url', 'tenant', 'credential', 'bundleKeys', 'bundleKeyThumbprints', 'bundleState', 'fetch', 'now', 'follow', 'shipper', 'engine', 'refreshIntervalMs', 'timeoutMs', 'retryBackoff', 'onError']);
 const CALLER = 'createLocalDecisionSource';
+/** Never reload more often than this to renew a bundle (a short-lived bundle halves toward it). */
+const MIN_RENEW_MS = 500;
 
 function unauthenticated(code: string): Decision {
   return { decision: 'deny', decisionId: null, policyVersion: null, reasons: ['unauthenticated'], code };
@@ -65,14 +75,19 @@ function unauthenticated(code: string): Decision {
 
 /**
  * Create a local decision source for one tenant. It starts loading the bundle at once; until one
- * verified, `decide` rejects with the reason (an {@link EnforceError}) and the enforcer answers 503.
+ * verified, and once the only one has expired, `decide` rejects with the reason (an
+ * {@link EnforceError}) and the enforcer answers 503.
  *
  * @example
  * ```ts
  * const url = 'http://verity.internal:8181';
- * const credential = process.env.VERITY_PEP_TOKEN;
+ * const credential = process.env.VERITY_PEP_TOKEN; // a pep-local credential for acme
  * const shipper = createAuditShipper({ url, tenant: 'acme', credential });
- * const source = createLocalDecisionSource({ url, tenant: 'acme', credential, shipper });
+ * const source = createLocalDecisionSource({
+ *   url, tenant: 'acme', credential, shipper,
+ *   bundleKeyThumbprints: [process.env.VERITY_BUNDLE_KEY!], // from `verity tenant bundle-key acme`
+ *   bundleState: '/var/lib/orders/verity-bundle.json',
+ * });
  * await source.ready;
  * const enforcer = createEnforcer({ source, tenant: 'acme', audience: 'https://api.acme.example', tier: 'orders' });
  * ```
@@ -107,6 +122,9 @@ export function createLocalDecisionSource(options: LocalDecisionSourceOptions): 
     now,
     onError: report,
     ...(credential === undefined ? {} : { credential }),
+    ...(options.bundleKeys === undefined ? {} : { bundleKeys: options.bundleKeys }),
+    ...(options.bundleKeyThumbprints === undefined ? {} : { bundleKeyThumbprints: options.bundleKeyThumbprints }),
+    ...(options.bundleState === undefined ? {} : { bundleState: options.bundleState }),
     ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }),
   });
 
@@ -114,6 +132,7 @@ export function createLocalDecisionSource(options: LocalDecisionSourceOptions): 
   let closed = false;
   let failures = 0;
   let retryTimer: NodeJS.Timeout | undefined;
+  let renewTimer: NodeJS.Timeout | undefined;
 
   /** The decider for the bundle in use, built once per bundle (a failed build is tried again). */
   function deciderFor(bundle: PolicyBundle): Promise<BundleDecider> {
@@ -144,6 +163,15 @@ export function createLocalDecisionSource(options: LocalDecisionSourceOptions): 
     retryTimer.unref();
   }
 
+  /** The next reload while a bundle is in use: every `refreshIntervalMs`, or at half its remaining life if sooner. */
+  function scheduleRenewal(): void {
+    clearTimeout(renewTimer);
+    if (closed) return;
+    const left = (loader.expiresAt ?? Number.POSITIVE_INFINITY) - now();
+    renewTimer = setTimeout(() => void load().catch(() => undefined), Math.min(refreshIntervalMs, Math.max(MIN_RENEW_MS, left / 2)));
+    renewTimer.unref();
+  }
+
   /** Reload; on success prepare the new bundle off the request path, on failure retry while there is none. */
   async function load(): Promise<void> {
     try {
@@ -153,12 +181,12 @@ export function createLocalDecisionSource(options: LocalDecisionSourceOptions): 
     } catch (error) {
       if (loader.current() === null) scheduleRetry();
       throw error;
+    } finally {
+      if (loader.current() !== null) scheduleRenewal();
     }
   }
 
   const ready = load().catch(() => undefined);
-  const interval = setInterval(() => void load().catch(() => undefined), refreshIntervalMs);
-  interval.unref();
   const follower: ChangeFollower | undefined =
     options.follow === false
       ? undefined
@@ -175,9 +203,15 @@ export function createLocalDecisionSource(options: LocalDecisionSourceOptions): 
   async function currentDecider(): Promise<BundleDecider> {
     if (loader.current() === null) await ready;
     const bundle = loader.current();
+    if (bundle === null && loader.expiresAt !== null) {
+      // The only bundle has expired (none newer could be had): decide nothing until one comes.
+      scheduleRetry();
+      const why = loader.lastError;
+      throw new EnforceError('ERR_ENFORCE_BUNDLE_EXPIRED', `the policy bundle expired${why ? ` and none newer could be had: ${why.message}` : ''}`, why ? { cause: why } : {});
+    }
     if (bundle === null) {
       const why = loader.lastError;
-      throw new EnforceError(why?.code ?? 'ERR_ENFORCE_UNAVAILABLE', `no verified policy bundle${why ? `: ${why.message}` : ' (it expired)'}`, {
+      throw new EnforceError(why?.code ?? 'ERR_ENFORCE_UNAVAILABLE', `no verified policy bundle${why ? `: ${why.message}` : ''}`, {
         ...(why?.pdpStatus === undefined ? {} : { pdpStatus: why.pdpStatus }),
         ...(why?.pdpCode === undefined ? {} : { pdpCode: why.pdpCode }),
         ...(why ? { cause: why } : {}),
@@ -215,7 +249,7 @@ export function createLocalDecisionSource(options: LocalDecisionSourceOptions): 
 
     async close() {
       closed = true;
-      clearInterval(interval);
+      clearTimeout(renewTimer);
       clearTimeout(retryTimer);
       follower?.close();
     },

@@ -1,17 +1,26 @@
-/** Test support for the local mode: a small fake PDP on a real socket (bundle, JWKS, change stream, audit ingest). */
+/** Test support for the local mode: a small fake PDP on a real socket (bundle, its keys, JWKS, change stream, audit ingest). */
 import { createServer, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { DecisionRecord } from '@verity/core';
-import { createMemorySigningKeyStore, createSigningKeyRing, signBundle, type PolicyBundle, type SigningKeyRing } from '@verity/identity';
+import { bundleKeyThumbprints, createMemorySigningKeyStore, createSigningKeyRing, signBundle, type PolicyBundle, type SigningKeyRing } from '@verity/identity';
 
 export interface FakePdp {
   url: string;
   tenant: string;
   /** `{url}/tenants/{tenant}`. */
   issuer: string;
+  /** The token service's keys (`/.well-known/jwks.json`). */
   ring: SigningKeyRing;
+  /** The keys bundles are signed with (`/bundle/keys`); replace it to play a PDP that signs with another key. */
+  bundleRing: SigningKeyRing;
+  /** RFC 7638 thumbprints of `bundleRing`'s keys when the PDP started: what a PEP pins. */
+  pinned: string[];
   /** What the next bundle request is served (signed on each request). */
   bundle: PolicyBundle;
+  /** Lifetime of the bundles served, seconds (default 600). */
+  ttlSec: number;
+  /** The clock bundles are signed with (default `Date.now`): set it back to sign an "older" bundle. */
+  signNow: () => number;
   /** `up` answers; `down` answers 503 to everything; `tamper` alters the bundle after signing it. */
   mode: 'up' | 'down' | 'tamper';
   /** Answer the audit ingest with this status (default 200). */
@@ -30,6 +39,7 @@ export interface FakePdp {
 /** Start a fake PDP for `bundle.tenant` on a free loopback port. */
 export async function startFakePdp(bundle: PolicyBundle): Promise<FakePdp> {
   const ring = createSigningKeyRing({ store: createMemorySigningKeyStore() });
+  const bundleRing = createSigningKeyRing({ store: createMemorySigningKeyStore() });
   const streams = new Set<ServerResponse>();
   const server = createServer((request, response) => {
     const path = request.url ?? '';
@@ -38,8 +48,9 @@ export async function startFakePdp(bundle: PolicyBundle): Promise<FakePdp> {
     if (pdp.mode === 'down') return json(503, { code: 'ERR_STORE_UNAVAILABLE', message: 'down' });
     const base = `/tenants/${pdp.tenant}`;
     if (path === `${base}/.well-known/jwks.json`) return void ring.jwks().then((jwks) => json(200, jwks));
+    if (path === `${base}/bundle/keys`) return void pdp.bundleRing.jwks().then(async (jwks) => json(200, { ...jwks, thumbprints: await bundleKeyThumbprints(jwks) }));
     if (path === `${base}/bundle`) {
-      return void signBundle(ring, { issuer: pdp.issuer, bundle: pdp.bundle }).then((token) => {
+      return void signBundle(pdp.bundleRing, { issuer: pdp.issuer, bundle: pdp.bundle, ttlSec: pdp.ttlSec, now: pdp.signNow }).then((token) => {
         if (pdp.mode !== 'tamper') return json(200, { tenant: pdp.tenant, version: pdp.bundle.version, bundle: token });
         const [header, payload, signature] = token.split('.');
         const claims = JSON.parse(Buffer.from(payload as string, 'base64url').toString('utf8'));
@@ -78,7 +89,11 @@ export async function startFakePdp(bundle: PolicyBundle): Promise<FakePdp> {
     tenant: bundle.tenant,
     issuer: `${url}/tenants/${bundle.tenant}`,
     ring,
+    bundleRing,
+    pinned: await bundleKeyThumbprints(await bundleRing.jwks()),
     bundle,
+    ttlSec: 600,
+    signNow: Date.now,
     mode: 'up',
     auditStatus: 200,
     paths: [],

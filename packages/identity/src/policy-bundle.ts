@@ -1,9 +1,10 @@
 /**
  * Signed policy bundles: what a PEP needs to decide in-process (a tenant's active policy
- * version, settings, entities, identity sources and revocations), signed by the tenant's
- * token-service key so a PEP can check it came from the PDP and was not altered on the way.
+ * version, settings, entities, identity sources and revocations), signed by the tenant's bundle
+ * key so a PEP can check it came from the PDP and was not altered on the way. The PEP trusts
+ * only keys it was given out of band (a JWKS, or RFC 7638 thumbprints), never the channel alone.
  */
-import { createLocalJWKSet, createRemoteJWKSet, jwtVerify, SignJWT, type JSONWebKeySet } from 'jose';
+import { calculateJwkThumbprint, createLocalJWKSet, jwtVerify, SignJWT, type JSONWebKeySet, type JWK } from 'jose';
 import { parseJson, stringifyJson, VerityError, type Entity, type PolicyStoreContent, type TenantSettings } from '@verity/core';
 import type { Revocation } from './types.js';
 import type { SigningKeyRing } from './signing-keys.js';
@@ -12,6 +13,8 @@ import type { SigningKeyRing } from './signing-keys.js';
 export const BUNDLE_TYPE = 'verity-bundle+jwt';
 /** The audience every bundle carries. */
 export const BUNDLE_AUDIENCE = 'verity:pep';
+/** Default bundle lifetime, seconds: a PEP refreshes before then and decides nothing after it. */
+export const BUNDLE_TTL_SEC = 600;
 
 export interface PolicyBundle {
   tenant: string;
@@ -29,7 +32,7 @@ export interface SignBundleOptions {
   /** The tenant's issuer URL (`iss`). */
   issuer: string;
   bundle: PolicyBundle;
-  /** Seconds the bundle is valid (default 3600); a PEP refreshes it before then. */
+  /** Seconds the bundle is valid (default {@link BUNDLE_TTL_SEC}); a PEP refreshes it before then. */
   ttlSec?: number;
   now?: () => number;
 }
@@ -48,27 +51,46 @@ export async function signBundle(ring: SigningKeyRing, options: SignBundleOption
     .setAudience(BUNDLE_AUDIENCE)
     .setSubject(options.bundle.tenant)
     .setIssuedAt(nowSec)
-    .setExpirationTime(nowSec + (options.ttlSec ?? 3600))
+    .setExpirationTime(nowSec + (options.ttlSec ?? BUNDLE_TTL_SEC))
     .sign(key.key);
 }
 
 export interface VerifyBundleOptions {
   issuer: string;
   tenant: string;
-  /** The tenant's JWKS: a document, or its URL (`{issuer}/.well-known/jwks.json`). */
-  keys: JSONWebKeySet | URL;
+  /** Keys the bundle may be signed with (a JWKS document), or only those of them `thumbprints` pins. */
+  keys: JSONWebKeySet;
+  /**
+   * RFC 7638 SHA-256 thumbprints (base64url) of the keys to trust: a key of `keys` whose own
+   * thumbprint is not listed is ignored, whatever its `kid` says. Required unless `keys` itself
+   * came out of band (configuration), never from the channel that carried the bundle.
+   */
+  thumbprints?: readonly string[];
   now?: () => number;
 }
 
+/** The RFC 7638 SHA-256 thumbprint of each key of `jwks`, in order (what an operator pins). */
+export async function bundleKeyThumbprints(jwks: JSONWebKeySet): Promise<string[]> {
+  return Promise.all(jwks.keys.map((key) => calculateJwkThumbprint(key as JWK, 'sha256')));
+}
+
+/** The keys of `jwks` whose thumbprint is pinned; a key that has none (malformed) is dropped. */
+async function pinnedKeys(jwks: JSONWebKeySet, thumbprints: readonly string[]): Promise<JSONWebKeySet> {
+  const pinned = new Set(thumbprints);
+  const kept = await Promise.all(jwks.keys.map(async (key) => pinned.has(await calculateJwkThumbprint(key as JWK, 'sha256').catch(() => '')) ? [key] : []));
+  return { keys: kept.flat() };
+}
+
 /**
- * Verify a bundle's signature, issuer, audience, tenant, type and expiry. Any failure is
- * ERR_TOKEN_SIGNATURE / ERR_TOKEN_CLAIMS (a PEP must then keep its last good bundle or deny).
+ * Verify a bundle's signature, issuer, audience, tenant, type and expiry. A bundle signed by no
+ * trusted key is ERR_TOKEN_UNKNOWN_KEY; any other failure ERR_TOKEN_SIGNATURE / ERR_TOKEN_CLAIMS
+ * (a PEP must then keep its last good bundle or deny).
  */
 export async function verifyBundle(token: string, options: VerifyBundleOptions): Promise<PolicyBundle> {
-  const keySet = options.keys instanceof URL ? createRemoteJWKSet(options.keys) : createLocalJWKSet(options.keys);
+  const keys = options.thumbprints === undefined ? options.keys : await pinnedKeys(options.keys, options.thumbprints);
   let payload: Record<string, unknown>;
   try {
-    ({ payload } = await jwtVerify(token, keySet, {
+    ({ payload } = await jwtVerify(token, createLocalJWKSet(keys), {
       issuer: options.issuer,
       audience: BUNDLE_AUDIENCE,
       subject: options.tenant,
@@ -77,6 +99,8 @@ export async function verifyBundle(token: string, options: VerifyBundleOptions):
       currentDate: new Date((options.now ?? Date.now)()),
     }));
   } catch (error) {
+    // jose's JWKSNoMatchingKey: no trusted key has the bundle's `kid` (and algorithm).
+    if ((error as { code?: unknown }).code === 'ERR_JWKS_NO_MATCHING_KEY') throw new VerityError('ERR_TOKEN_UNKNOWN_KEY', 'the policy bundle is signed by a key that is not trusted', { cause: error });
     throw new VerityError('ERR_TOKEN_SIGNATURE', 'the policy bundle does not verify', { cause: error });
   }
   let bundle: PolicyBundle | undefined;

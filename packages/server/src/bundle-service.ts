@@ -1,14 +1,15 @@
 /**
  * Signed policy bundles for PEPs that decide in-process: the tenant's active version, settings,
- * entities, identity sources and revocations, signed with the tenant's token-service key. A PEP
- * verifies it against `/tenants/{t}/.well-known/jwks.json` and refreshes it when the change
- * stream says something changed.
+ * entities, identity sources and revocations, signed with the tenant's bundle key. That key is a
+ * ring of its own (not the token service's, which rotates daily): PEPs pin its RFC 7638
+ * thumbprint, given to them out of band (`verity tenant bundle-key`), and refresh the bundle
+ * before it expires (`bundleTtlSec`, default 10 minutes).
  */
 import { VerityError, type Entity } from '@verity/core';
-import { signBundle } from '@verity/identity';
+import { bundleKeyThumbprints, createSigningKeyRing, signBundle, type PublishedJwk, type SecretBox, type SigningKeyRing } from '@verity/identity';
 import type { Store } from '@verity/store';
 import type { IdentityService } from './identity/identity-service.js';
-import type { TokenServices } from './identity/token-services.js';
+import { sealedKeyStore, type SealedKeyTable, type TokenServices } from './identity/token-services.js';
 import type { PolicyService } from './policy-service.js';
 
 /** A bundle carries every entity of the tenant; past this, PEPs must use the remote source. */
@@ -23,9 +24,17 @@ export interface SignedBundle {
   bundle: string;
 }
 
+/** The tenant's bundle keys: a JWKS, and the RFC 7638 SHA-256 thumbprint of each key to pin. */
+export interface BundleKeys {
+  keys: PublishedJwk[];
+  thumbprints: string[];
+}
+
 export interface BundleService {
   /** Assemble and sign the tenant's bundle now; ERR_REQUEST_TOO_LARGE past {@link MAX_BUNDLE_ENTITIES}. */
   build(tenant: string): Promise<SignedBundle>;
+  /** The keys bundles are signed with (created on first use). */
+  keys(tenant: string): Promise<BundleKeys>;
 }
 
 export interface BundleServiceOptions {
@@ -33,10 +42,26 @@ export interface BundleServiceOptions {
   policies: PolicyService;
   identity: IdentityService;
   tokens: TokenServices;
+  /** Seals the bundle keys at rest (the same master key as the token keys). */
+  box: SecretBox;
+  /** Lifetime of a bundle, seconds. */
+  ttlSec: number;
+  now?: () => number;
 }
 
+/**
+ * Bundle keys never rotate by schedule: PEPs pin them, so a new key is an operator's decision.
+ * The ring wants a finite period; this one is longer than any deployment.
+ */
+const NEVER_MS = 100 * 365 * 24 * 60 * 60 * 1000;
+
 export function createBundleService(options: BundleServiceOptions): BundleService {
-  const { store, policies, identity, tokens } = options;
+  const { store, policies, identity, tokens, box, ttlSec } = options;
+  const table: SealedKeyTable = { load: (tenant) => store.identity.loadBundleKeys(tenant), save: (tenant, keys) => store.identity.saveBundleKeys(tenant, keys) };
+  // A fresh ring per use reads the store: every replica signs with, and publishes, the stored key
+  // (if two replicas created one at once, the one saved last wins everywhere from then on).
+  const ringFor = (tenant: string): SigningKeyRing =>
+    createSigningKeyRing({ store: sealedKeyStore(table, box, tenant, 'bundle-key', NEVER_MS), rotateEveryMs: NEVER_MS, maxTokenTtlSec: ttlSec, ...(options.now ? { now: options.now } : {}) });
 
   async function allEntities(tenant: string): Promise<Entity[]> {
     const entities: Entity[] = [];
@@ -64,8 +89,13 @@ export function createBundleService(options: BundleServiceOptions): BundleServic
         identitySources,
         revocations: identity.revocationsOf(tenant),
       };
-      const token = await signBundle(tokens.ring(tenant), { issuer: tokens.issuerUrl(tenant), bundle });
+      const token = await signBundle(ringFor(tenant), { issuer: tokens.issuerUrl(tenant), bundle, ttlSec, ...(options.now ? { now: options.now } : {}) });
       return { tenant, version: active.version, hash: active.hash, bundle: token };
+    },
+
+    async keys(tenant) {
+      const jwks = await ringFor(tenant).jwks();
+      return { keys: jwks.keys, thumbprints: await bundleKeyThumbprints(jwks) };
     },
   };
 }

@@ -108,7 +108,8 @@ export async function createComponents(
   const decisions = createDecisionService({ engine, policies, entities, audit });
   const search = createSearchService(store, policies, decisions);
   const credentials = createCredentialService(store);
-  const tokens = createTokenServices({ store, box: createSecretBox(await resolveMasterKey(config, print)) });
+  const box = createSecretBox(await resolveMasterKey(config, print));
+  const tokens = createTokenServices({ store, box });
   const identity = (caches.identity = await createIdentityService({ store, audit, publish: feed.publish, tokens }));
   const admin = createAdminAuthorizer(decisions, audit);
   await ensureSystemTenant(store, policies);
@@ -125,7 +126,7 @@ export async function createComponents(
     admin,
     audit,
     auditLog: createAuditService(store, audit),
-    bundles: createBundleService({ store, policies, identity, tokens }),
+    bundles: createBundleService({ store, policies, identity, tokens, box, ttlSec: config.bundleTtlSec }),
     clients: createClientService(store, { publish: feed.publish }),
     tokenEndpoint: createTokenEndpoint({ store, tokens, identity, decisions }),
     gateway: createGatewayDecider({ decisions, policies, audit }),

@@ -12,4 +12,10 @@ describe('resolveConfig', () => {
     expect(() => resolveConfig({ nope: 1 } as never)).toThrow(/unknown server option "nope"/);
     expect(() => resolveConfig({ defaultTenant: '_system' })).toThrow(TypeError);
   });
+
+  it('gives bundles ten minutes by default and takes 10 s to a day', () => {
+    expect(resolveConfig().bundleTtlSec).toBe(600);
+    expect(resolveConfig({ bundleTtlSec: 60 }).bundleTtlSec).toBe(60);
+    for (const bundleTtlSec of [0, 9, 86_401, 1.5, Number.NaN]) expect(() => resolveConfig({ bundleTtlSec }), String(bundleTtlSec)).toThrow(TypeError);
+  });
 });

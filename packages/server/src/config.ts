@@ -1,5 +1,6 @@
 /** Server configuration: validated once, defaulted in one place, frozen. */
 import { isTenantId } from '@verity/core';
+import { BUNDLE_TTL_SEC } from '@verity/identity';
 import { isCredentialToken } from './admin/credentials.js';
 
 export interface ServerConfig {
@@ -42,6 +43,11 @@ export interface ServerConfig {
   logRequests: boolean;
   /** Public base URL for metadata (defaults to http://host:port). */
   publicUrl: string | null;
+  /**
+   * Lifetime of a signed policy bundle, seconds (default 600). A local-mode PEP refreshes before
+   * it and decides nothing after it: short, so a replayed or withheld bundle soon stops working.
+   */
+  bundleTtlSec: number;
 }
 
 const DEFAULTS: ServerConfig = {
@@ -64,6 +70,7 @@ const DEFAULTS: ServerConfig = {
   demo: false,
   logRequests: false,
   publicUrl: null,
+  bundleTtlSec: BUNDLE_TTL_SEC,
 };
 
 /** Validate and default a partial config. Unknown keys and wrong types are errors. */
@@ -82,6 +89,7 @@ export function resolveConfig(input: Partial<ServerConfig> = {}): Readonly<Serve
   const resolved = config as unknown as ServerConfig;
   if (resolved.decisionAuth !== 'required' && resolved.decisionAuth !== 'open') throw new TypeError('decisionAuth must be "required" or "open"');
   if (!Number.isInteger(resolved.port) || resolved.port < 0 || resolved.port > 65535) throw new TypeError('port must be 0..65535');
+  if (!Number.isInteger(resolved.bundleTtlSec) || resolved.bundleTtlSec < 10 || resolved.bundleTtlSec > 86_400) throw new TypeError('bundleTtlSec must be an integer from 10 to 86400');
   if (!isTenantId(resolved.defaultTenant)) throw new TypeError('defaultTenant is not a valid tenant id');
   // A token no Authorization header could carry would create an admin no one can use.
   if (resolved.adminToken !== null && !isCredentialToken(resolved.adminToken)) {

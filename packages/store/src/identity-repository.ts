@@ -24,6 +24,34 @@ async function forTenant<T>(tenant: string, write: () => Promise<T>): Promise<T>
 const toRecord = (row: ConfigRow): IdentityRecord => ({ id: row.id, tenant: row.tenant_id, config: fromJson<Record<string, unknown>>(row.config) });
 const toClient = (row: ConfigRow) => ({ ...toRecord(row), secretHash: row.secret_hash ?? null });
 
+/** The two key tables: token-service keys, and policy-bundle keys (a separate ring PEPs pin). */
+type KeyTable = 'signing_keys' | 'bundle_signing_keys';
+
+/** Replace the tenant's whole key ring in `table` in one transaction. */
+function saveKeys(db: Database, table: KeyTable, tenant: string, keys: readonly SealedSigningKey[]): Promise<void> {
+  return db.transaction(async (tx) => {
+    await requireTenant(tx, tenant, 'no-key-update');
+    await tx.query(`DELETE FROM ${table} WHERE tenant_id = $1`, [tenant]);
+    for (const key of keys) {
+      await tx.query(`INSERT INTO ${table} (tenant_id, kid, sealed_key, created_at_ms, retire_after_ms) VALUES ($1, $2, $3, $4, $5)`, [
+        tenant,
+        key.kid,
+        key.sealedKey,
+        key.createdAtMs,
+        key.retireAfterMs,
+      ]);
+    }
+  });
+}
+
+async function loadKeys(db: Database, table: KeyTable, tenant: string): Promise<SealedSigningKey[]> {
+  const { rows } = await db.query<{ kid: string; sealed_key: string; created_at_ms: unknown; retire_after_ms: unknown }>(
+    `SELECT kid, sealed_key, created_at_ms, retire_after_ms FROM ${table} WHERE tenant_id = $1 ORDER BY created_at_ms, kid`,
+    [tenant],
+  );
+  return rows.map((row): SealedSigningKey => ({ kid: row.kid, sealedKey: row.sealed_key, createdAtMs: toNumber(row.created_at_ms), retireAfterMs: toNumber(row.retire_after_ms) }));
+}
+
 /** The `identity` repository of a {@link Store}. */
 export function createIdentityRepository(db: Database): Store['identity'] {
   return {
@@ -63,27 +91,10 @@ export function createIdentityRepository(db: Database): Store['identity'] {
       const { rows } = await db.query('DELETE FROM sts_clients WHERE tenant_id = $1 AND id = $2 RETURNING id', [tenant, id]);
       return rows.length > 0;
     },
-    saveSigningKeys: (tenant, keys) =>
-      db.transaction(async (tx) => {
-        await requireTenant(tx, tenant, 'no-key-update');
-        await tx.query('DELETE FROM signing_keys WHERE tenant_id = $1', [tenant]);
-        for (const key of keys) {
-          await tx.query('INSERT INTO signing_keys (tenant_id, kid, sealed_key, created_at_ms, retire_after_ms) VALUES ($1, $2, $3, $4, $5)', [
-            tenant,
-            key.kid,
-            key.sealedKey,
-            key.createdAtMs,
-            key.retireAfterMs,
-          ]);
-        }
-      }),
-    async loadSigningKeys(tenant) {
-      const { rows } = await db.query<{ kid: string; sealed_key: string; created_at_ms: unknown; retire_after_ms: unknown }>(
-        'SELECT kid, sealed_key, created_at_ms, retire_after_ms FROM signing_keys WHERE tenant_id = $1 ORDER BY created_at_ms, kid',
-        [tenant],
-      );
-      return rows.map((row): SealedSigningKey => ({ kid: row.kid, sealedKey: row.sealed_key, createdAtMs: toNumber(row.created_at_ms), retireAfterMs: toNumber(row.retire_after_ms) }));
-    },
+    saveSigningKeys: (tenant, keys) => saveKeys(db, 'signing_keys', tenant, keys),
+    loadSigningKeys: (tenant) => loadKeys(db, 'signing_keys', tenant),
+    saveBundleKeys: (tenant, keys) => saveKeys(db, 'bundle_signing_keys', tenant, keys),
+    loadBundleKeys: (tenant) => loadKeys(db, 'bundle_signing_keys', tenant),
     addRevocation: (revocation) =>
       forTenant(revocation.tenant, async () => {
         // Re-revoking moves a subject/client cut-off forward, never back.

@@ -144,6 +144,23 @@ CREATE TABLE revocations (
 ALTER TABLE audit_events ADD COLUMN observed boolean NOT NULL DEFAULT false;
 `,
   },
+  {
+    version: 4,
+    name: 'bundles: a signing key of their own, and the pep-local role that may read them',
+    sql: `
+CREATE TABLE bundle_signing_keys (
+  tenant_id text COLLATE "C" NOT NULL REFERENCES tenants (id),
+  kid text COLLATE "C" NOT NULL,
+  sealed_key text NOT NULL,
+  created_at_ms bigint NOT NULL,
+  retire_after_ms bigint NOT NULL,
+  PRIMARY KEY (tenant_id, kid)
+);
+
+ALTER TABLE credentials DROP CONSTRAINT credentials_role_check;
+ALTER TABLE credentials ADD CONSTRAINT credentials_role_check CHECK (role IN ('platform-admin', 'policy-author', 'pep', 'pep-local'));
+`,
+  },
 ];
 
 /**

@@ -31,7 +31,8 @@ export interface Credential {
   id: string;
   /** sha256 hex of the token. The token itself is never stored. */
   tokenHash: string;
-  role: 'platform-admin' | 'policy-author' | 'pep';
+  /** `pep` decides; `pep-local` also reads the tenant's bundle (a PEP deciding in-process). */
+  role: 'platform-admin' | 'policy-author' | 'pep' | 'pep-local';
   tenant: string | null;
   label: string;
   createdAt: string;
@@ -139,6 +140,9 @@ export interface Store {
     /** Replace the tenant's whole key ring in one transaction. */
     saveSigningKeys(tenant: string, keys: readonly SealedSigningKey[]): Promise<void>;
     loadSigningKeys(tenant: string): Promise<SealedSigningKey[]>;
+    /** The tenant's policy-bundle signing keys: a ring of their own, pinned by PEPs (same shape). */
+    saveBundleKeys(tenant: string, keys: readonly SealedSigningKey[]): Promise<void>;
+    loadBundleKeys(tenant: string): Promise<SealedSigningKey[]>;
     /** Record a revocation; a later one of the same subject/client moves the cut-off forward only. */
     addRevocation(revocation: StoredRevocation): Promise<void>;
     /** Every revocation of every tenant (loaded at start; replicas follow the change feed). */

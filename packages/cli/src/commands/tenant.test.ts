@@ -1,4 +1,4 @@
-/** Tests for `tenant create`, `tenant list` and `tenant update` against a recording server. */
+/** Tests for `tenant create`, `tenant list`, `tenant update` and `tenant bundle-key` against a recording server. */
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -41,6 +41,15 @@ describe('verity tenant', () => {
     expect(lines[2]).toMatch(/^globex\s+Acme Corp\s+-\s+/);
     const json = await run(['tenant', 'list', '--json', '--url', server.url]);
     expect(JSON.parse(json.out)).toEqual({ tenants: [acme, { ...acme, id: 'globex', activeVersion: null }] });
+  });
+
+  it('bundle-key prints the thumbprints to pin, one a line, and the keys with --json', async () => {
+    const keys = { keys: [{ kty: 'EC', crv: 'P-256', x: 'x', y: 'y', kid: 'k', alg: 'ES256', use: 'sig' }], thumbprints: ['A'.repeat(43), 'B'.repeat(43)] };
+    server = await startFakeServer({ 'GET /tenants/acme/bundle/keys': { status: 200, body: keys } });
+    const { code, out } = await run(['tenant', 'bundle-key', 'acme', '--url', server.url]);
+    expect(code).toBe(EXIT.OK);
+    expect(out).toBe(`${'A'.repeat(43)}\n${'B'.repeat(43)}\n`);
+    expect(JSON.parse((await run(['tenant', 'bundle-key', 'acme', '--json', '--url', server.url])).out)).toEqual(keys);
   });
 
   it('update sends the settings file, then --set (JSON, else a string) over it, then --unset as null', async () => {

@@ -24,7 +24,8 @@ export type AdminAction =
   | 'entity.read'
   | 'entity.write'
   | 'audit.read'
-  | 'decide';
+  | 'decide'
+  | 'bundle.read';
 
 const PLATFORM_ACTIONS = new Set<AdminAction>(['tenant.create', 'tenant.list', 'credential.create']);
 

@@ -78,7 +78,9 @@ export function registerAdminRoutes(app: FastifyInstance, c: Components): void {
   app.post('/admin/v1/credentials', async (request, reply) => {
     const b = body(request);
     const role = b.role;
-    if (role !== 'platform-admin' && role !== 'policy-author' && role !== 'pep') throw new VerityError('ERR_REQUEST_INVALID', 'role must be platform-admin, policy-author or pep');
+    if (role !== 'platform-admin' && role !== 'policy-author' && role !== 'pep' && role !== 'pep-local') {
+      throw new VerityError('ERR_REQUEST_INVALID', 'role must be platform-admin, policy-author, pep or pep-local');
+    }
     const tenant = role === 'platform-admin' ? null : assertTenantId(b.tenant);
     await requireAdmin(c, request, 'credential.create', null);
     if (tenant !== null) await c.tenants.get(tenant);

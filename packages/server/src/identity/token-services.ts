@@ -16,7 +16,7 @@ import {
   type StsClient,
   type TokenIssuer,
 } from '@verity/identity';
-import type { Store } from '@verity/store';
+import type { SealedSigningKey, Store } from '@verity/store';
 
 export interface TokenServicesOptions {
   store: Store;
@@ -29,7 +29,7 @@ export interface TokenServices {
   setBaseUrl(url: string): void;
   issuerUrl(tenant: string): string;
   issuer(tenant: string): Promise<TokenIssuer>;
-  /** The tenant's signing-key ring (also signs policy bundles). */
+  /** The tenant's signing-key ring (access tokens; bundles have a ring of their own). */
   ring(tenant: string): SigningKeyRing;
   /** The published keys, read from the store (so every replica serves the same JWKS). */
   jwks(tenant: string): Promise<{ keys: unknown[] }>;
@@ -40,17 +40,26 @@ export interface TokenServices {
   fetch: typeof globalThis.fetch;
 }
 
-/** The keys' stored form: the whole StoredSigningKey, sealed, bound to its tenant. */
-function keyStore(store: Store, box: SecretBox, tenant: string, maxAgeMs: number): SigningKeyStore {
-  const purpose = `signing-key:${tenant}`;
+/** Where a sealed key ring lives: the token keys or the bundle keys of one tenant. */
+export interface SealedKeyTable {
+  load(tenant: string): Promise<SealedSigningKey[]>;
+  save(tenant: string, keys: readonly SealedSigningKey[]): Promise<void>;
+}
+
+/**
+ * A ring's keys in their stored form: the whole StoredSigningKey, sealed, bound to its tenant and
+ * to `purpose` (a sealed token key cannot be opened as a bundle key, nor the other way round).
+ */
+export function sealedKeyStore(table: SealedKeyTable, box: SecretBox, tenant: string, purpose: string, maxAgeMs: number): SigningKeyStore {
+  const boundTo = `${purpose}:${tenant}`;
   return {
     async load() {
-      return (await store.identity.loadSigningKeys(tenant)).map((row) => JSON.parse(box.open(row.sealedKey, purpose)) as StoredSigningKey);
+      return (await table.load(tenant)).map((row) => JSON.parse(box.open(row.sealedKey, boundTo)) as StoredSigningKey);
     },
     async save(keys) {
-      await store.identity.saveSigningKeys(
+      await table.save(
         tenant,
-        keys.map((key) => ({ kid: key.kid, sealedKey: box.seal(JSON.stringify(key), purpose), createdAtMs: key.createdAt, retireAfterMs: key.createdAt + maxAgeMs })),
+        keys.map((key) => ({ kid: key.kid, sealedKey: box.seal(JSON.stringify(key), boundTo), createdAtMs: key.createdAt, retireAfterMs: key.createdAt + maxAgeMs })),
       );
     },
   };
@@ -69,7 +78,8 @@ export function createTokenServices(options: TokenServicesOptions): TokenService
     return baseUrl;
   };
   const issuerUrl = (tenant: string) => `${base()}/tenants/${tenant}`;
-  const ringFor = (tenant: string) => createSigningKeyRing({ store: keyStore(store, box, tenant, 2 * ROTATE_EVERY_MS), now, rotateEveryMs: ROTATE_EVERY_MS });
+  const table: SealedKeyTable = { load: (tenant) => store.identity.loadSigningKeys(tenant), save: (tenant, keys) => store.identity.saveSigningKeys(tenant, keys) };
+  const ringFor = (tenant: string) => createSigningKeyRing({ store: sealedKeyStore(table, box, tenant, 'signing-key', 2 * ROTATE_EVERY_MS), now, rotateEveryMs: ROTATE_EVERY_MS });
 
   function entry(tenant: string) {
     let found = rings.get(tenant);

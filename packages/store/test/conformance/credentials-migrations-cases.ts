@@ -34,6 +34,14 @@ export function describeCredentialsAndMigrations(makeDatabase: MakeDatabase): vo
       expect((await store.credentials.findByTokenHash(HASH_A))?.revokedAt).toBeNull();
     });
 
+    it('stores every role, pep-local included, and no other', async () => {
+      const { store } = handle;
+      await createTenants(store, 'acme');
+      const local = await store.credentials.create({ id: 'cred-1', tokenHash: HASH_A, role: 'pep-local', tenant: 'acme', label: 'local pep' });
+      expect((await store.credentials.findByTokenHash(HASH_A))?.role).toBe(local.role);
+      await expect(store.credentials.create({ id: 'cred-2', tokenHash: HASH_B, role: 'root' as never, tenant: null, label: 'x' })).rejects.toThrow();
+    });
+
     it('rejects a reused token hash or id, and an unknown tenant', async () => {
       const { store } = handle;
       await store.credentials.create({ id: 'cred-1', tokenHash: HASH_A, role: 'pep', tenant: null, label: 'one' });

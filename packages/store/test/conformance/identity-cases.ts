@@ -41,6 +41,17 @@ export function describeIdentity(makeDatabase: MakeDatabase): void {
       expect(await store.identity.loadSigningKeys('acme')).toEqual([{ kid: 'k3', sealedKey: 'sealed-3', createdAtMs: 3000, retireAfterMs: 9999 }]);
       await expectVerityError(store.identity.saveSigningKeys('nope', []), 'ERR_TENANT_NOT_FOUND');
     });
+
+    it('keeps the bundle keys apart from the token keys', async () => {
+      const { store } = handle;
+      await createTenants(store, 'acme');
+      await store.identity.saveSigningKeys('acme', [{ kid: 't1', sealedKey: 'sealed-t1', createdAtMs: 1000, retireAfterMs: 5000 }]);
+      await store.identity.saveBundleKeys('acme', [{ kid: 'b1', sealedKey: 'sealed-b1', createdAtMs: 1000, retireAfterMs: 5000 }]);
+      await store.identity.saveSigningKeys('acme', [{ kid: 't2', sealedKey: 'sealed-t2', createdAtMs: 2000, retireAfterMs: 6000 }]);
+      expect((await store.identity.loadBundleKeys('acme')).map((k) => k.kid)).toEqual(['b1']);
+      expect((await store.identity.loadSigningKeys('acme')).map((k) => k.kid)).toEqual(['t2']);
+      await expectVerityError(store.identity.saveBundleKeys('nope', []), 'ERR_TENANT_NOT_FOUND');
+    });
   });
 
   describe('revocations', () => {
