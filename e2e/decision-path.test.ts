@@ -97,6 +97,32 @@ describe('engine isolation between tenants (items 1 and 2)', () => {
     expect(answer.body.message).toMatch(/MAX_LIKE_WORK/);
     await calmStillDecides();
   });
+
+  it('a batch shares one engine-time budget: items past it are answered in place with the limit, never the whole engine', async () => {
+    // Each item sits near MAX_LIKE_WORK (about 10 ms of engine time): a thousand of them would
+    // hold the engine for seconds. Found by an outsider attack.
+    expect((await server.admin.post('/admin/v1/tenants', { id: 'batchcost' })).status).toBe(201);
+    const pushed = await server.admin.post('/admin/v1/tenants/batchcost/policies', { files: { 'p.cedar': `permit(principal, action, resource) when { context.s like "*${'a'.repeat(998)}b" };` } });
+    expect(pushed.status, JSON.stringify(pushed.body)).toBe(201);
+    const item = { subject: user('u'), action: { name: 'read' }, resource: { type: 'Doc', id: 'd' } };
+    const answer = await pdp.post('/tenants/batchcost/access/v1/evaluations', { context: { s: `${'a'.repeat(3_900)}b` }, evaluations: Array.from({ length: 200 }, () => item) });
+    expect(answer.status, JSON.stringify(answer.body).slice(0, 300)).toBe(200);
+    const items = answer.body.evaluations as Array<{ decision: boolean; context?: { error?: { code: string } } }>;
+    expect(items).toHaveLength(200);
+    const decided = items.filter((e) => e.context?.error === undefined);
+    const cut = items.filter((e) => e.context?.error?.code === 'ERR_DECISION_LIMIT');
+    expect(decided.length).toBeGreaterThan(0);
+    expect(decided.every((e) => e.decision === true)).toBe(true);
+    expect(cut.length).toBeGreaterThan(100);
+    expect(cut.every((e) => e.decision === false)).toBe(true);
+    expect(decided.length + cut.length).toBe(200);
+    // An item with a value Cedar has no type for is answered in place too, not as a failed batch.
+    const mixed = await pdp.post('/tenants/calm/access/v1/evaluations', { evaluations: [{ subject: user('alice'), action: { name: 'read' }, resource: { type: 'Doc', id: 'd' }, context: { n: 0.123456 } }, { subject: user('alice'), action: { name: 'read' }, resource: { type: 'Doc', id: 'd' } }] });
+    expect(mixed.status, JSON.stringify(mixed.body)).toBe(200);
+    expect(mixed.body.evaluations[0]).toMatchObject({ decision: false, context: { error: { status: 400 } } });
+    expect(mixed.body.evaluations[1]).toEqual({ decision: true });
+    await calmStillDecides();
+  });
 });
 
 describe('the entity slice is never silently cut (item 3)', () => {
@@ -372,6 +398,21 @@ describe('AuthZEN (item 10)', () => {
     const first = await pdp.post('/tenants/az/access/v1/search/resource', { subject: user('u'), action: { name: 'read' }, resource: { type: 'Doc' }, page: { limit: 2 } });
     expect(first.body.page.next_token).not.toBe('');
     const other = await pdp.post('/tenants/az/access/v1/search/resource', { subject: user('u'), action: { name: 'read' }, resource: { type: 'Doc' }, page: { limit: 3, next_token: first.body.page.next_token } });
+    expect(other.status).toBe(400);
+    expect(other.body.code).toBe('ERR_SEARCH_INVALID_TOKEN');
+  });
+
+  it('binds a search page token to the tenant it was issued for', async () => {
+    // Two tenants with the same request and the same version number: the token of one is no
+    // token of the other.
+    const files = { 'p.cedar': '@id("all") permit(principal, action, resource);' };
+    const docs = Array.from({ length: 3 }, (_, i) => ({ uid: { type: 'Doc', id: `t${i}` }, attrs: {}, parents: [] }));
+    await tenant('twin-a', files, { entities: docs });
+    await tenant('twin-b', files, { entities: docs });
+    const body = { subject: user('u'), action: { name: 'read' }, resource: { type: 'Doc' }, page: { limit: 1 } };
+    const first = await pdp.post('/tenants/twin-a/access/v1/search/resource', body);
+    expect(first.body.page.next_token).not.toBe('');
+    const other = await pdp.post('/tenants/twin-b/access/v1/search/resource', { ...body, page: { limit: 1, next_token: first.body.page.next_token } });
     expect(other.status).toBe(400);
     expect(other.body.code).toBe('ERR_SEARCH_INVALID_TOKEN');
   });

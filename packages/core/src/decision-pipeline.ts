@@ -13,7 +13,7 @@ import { assertValueDepth, scanValues, sliceEntities, type Slice, type ValueScan
 import { assertNoDuplicateEntities, resolveWithRequestEntities, type EntityOverlay } from './request-entities.js';
 import { observedEntitiesFor } from './policy-analysis.js';
 import { storableText } from './wire-format.js';
-import { ENGINE_COST_US, MAX_DECISION_ESTIMATE_MS, MAX_LIKE_WORK } from './limits.js';
+import { ENGINE_COST_US, MAX_BATCH_ESTIMATE_MS, MAX_DECISION_ESTIMATE_MS, MAX_LIKE_WORK } from './limits.js';
 
 /** Who asked, for the audit. */
 export interface DecisionMeta {
@@ -63,7 +63,17 @@ export interface DecisionPipeline {
    * request that cannot be decided as asked: 4xx for the request's fault (invalid, past a
    * limit), 5xx when the engine could not evaluate.
    */
-  decide(policy: PolicyView, request: DecisionRequest, lookup: EntityLookup, meta: DecisionMeta): Promise<DecisionRecord>;
+  decide(policy: PolicyView, request: DecisionRequest, lookup: EntityLookup, meta: DecisionMeta, budget?: EngineBudget): Promise<DecisionRecord>;
+}
+
+/** Estimated engine time one request may still spend over its decisions (microseconds). */
+export interface EngineBudget {
+  remainingUs: number;
+}
+
+/** The budget of one batch request: MAX_BATCH_ESTIMATE_MS unless told otherwise (ms). */
+export function createEngineBudget(ms: number = MAX_BATCH_ESTIMATE_MS): EngineBudget {
+  return { remainingUs: ms * 1000 };
 }
 
 function invalid(message: string): VerityError {
@@ -161,7 +171,7 @@ export function buildDecisionRecord(fields: DecisionRecordFields): DecisionRecor
  * the slice and the context) passes MAX_DECISION_ESTIMATE_MS: it would hold the engine, which
  * every tenant shares, too long.
  */
-function assertWithinEngineBudget(policiesUs: number, slice: Slice, context: ValueScan, likeWork: number): void {
+function assertWithinEngineBudget(policiesUs: number, slice: Slice, context: ValueScan, likeWork: number, budget: EngineBudget | undefined): void {
   const c = ENGINE_COST_US;
   const us =
     policiesUs +
@@ -176,6 +186,12 @@ function assertWithinEngineBudget(policiesUs: number, slice: Slice, context: Val
       `this decision would take about ${(us / 1000).toFixed(0)} ms of engine time (${slice.entities.length} entities, ${slice.values + context.values} values, ${slice.ancestorPairs} ancestor pairs); at most ${MAX_DECISION_ESTIMATE_MS} ms are allowed (MAX_DECISION_ESTIMATE_MS)`,
     );
   }
+  if (budget !== undefined) {
+    if (us > budget.remainingUs) {
+      throw new VerityError('ERR_DECISION_LIMIT', `this batch's decisions together would take more than ${MAX_BATCH_ESTIMATE_MS} ms of engine time (MAX_BATCH_ESTIMATE_MS): send the rest in another request`);
+    }
+    budget.remainingUs -= us;
+  }
 }
 
 export function createDecisionPipeline(options: DecisionPipelineOptions): DecisionPipeline {
@@ -183,7 +199,7 @@ export function createDecisionPipeline(options: DecisionPipelineOptions): Decisi
   const now = options.now ?? Date.now;
 
   return {
-    async decide(policy, request, lookup, meta) {
+    async decide(policy, request, lookup, meta, budget) {
       const started = performance.now();
       const { prepared, settings } = policy;
       const mapped = request.kind === 'authzen' ? mapAuthzen(request.request, settings, request.token) : mapCedar(request.request, request.entities ?? []);
@@ -238,7 +254,7 @@ export function createDecisionPipeline(options: DecisionPipelineOptions): Decisi
           `a string of ${longest} characters against this policy version's ${prepared.analysis.patternElements} like-pattern elements is past the like work limit (MAX_LIKE_WORK ${MAX_LIKE_WORK})`,
         );
       }
-      assertWithinEngineBudget(prepared.analysis.costUs, slice, contextScan, likeWork);
+      assertWithinEngineBudget(prepared.analysis.costUs, slice, contextScan, likeWork, budget);
 
       const validateRequest = settings.validateRequests === true && schema !== null;
       const result = await engine.authorize(prepared, mapped.cedar, slice.entities, { validateRequest });

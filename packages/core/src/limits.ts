@@ -73,6 +73,14 @@ export const ENGINE_COST_US = {
 export const MAX_DECISION_ESTIMATE_MS = 30;
 
 /**
+ * Largest estimated engine time of all the decisions of one batch request together, in ms
+ * (AuthZEN evaluations, Cedar batch-is-authorized). A thousand ordinary decisions fit many
+ * times over; a batch of expensive ones is cut off: the items past it are refused with
+ * ERR_DECISION_LIMIT, so one request never holds the engine for seconds.
+ */
+export const MAX_BATCH_ESTIMATE_MS = 250;
+
+/**
  * Largest estimated engine time of a policy version alone (its policies and their conditions),
  * in ms; above it the push is refused (ERR_POLICY_TOO_COMPLEX), so that every version leaves
  * room for the request's own entities.

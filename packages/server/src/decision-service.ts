@@ -11,6 +11,7 @@ import {
   type DecisionRecord,
   type DecisionRequest,
   type Engine,
+  type EngineBudget,
   type EntityUid,
 } from '@verity/core';
 import type { AuditWriter } from './audit-writer.js';
@@ -25,6 +26,8 @@ export interface DecideInput {
   request: DecisionRequest;
   meta: DecisionMeta;
   audit?: AuditMode;
+  /** The engine-time budget the request's decisions share (batches: `createEngineBudget()`). */
+  budget?: EngineBudget;
 }
 
 export interface DecisionService {
@@ -51,7 +54,7 @@ export function createDecisionService(options: DecisionServiceOptions): Decision
     async decide(input) {
       const active = await policies.active(input.tenant);
       const view = { tenant: input.tenant, version: active.version, settings: active.tenant.settings, prepared: active.prepared };
-      const record = await pipeline.decide(view, input.request, (uids) => entities.getMany(input.tenant, uids), input.meta);
+      const record = await pipeline.decide(view, input.request, (uids) => entities.getMany(input.tenant, uids), input.meta, input.budget);
       const mode = input.audit ?? 'always';
       if (mode === 'always' || (mode === 'deny-only' && record.decision === 'deny')) {
         const backpressure = audit.enqueue(record);

@@ -45,9 +45,10 @@ export function createSearchService(store: Store, policies: PolicyService, decis
       const active = await policies.active(tenant);
       const settings = active.tenant.settings;
       const { page } = request;
-      // The token binds everything that defines the result set: the request, its page size,
-      // and the policy version (AuthZEN §8: a token is only valid for the search it came from).
-      const requestHash = hashCanonical({ r: { ...request, page: { limit: page.limit } }, v: active.version }).slice(0, 24);
+      // The token binds everything that defines the result set: the tenant, the request, its
+      // page size and the policy version (AuthZEN §8: a token is only valid for the search it
+      // came from).
+      const requestHash = hashCanonical({ t: tenant, r: { ...request, page: { limit: page.limit } }, v: active.version }).slice(0, 24);
       let index = page.token === undefined ? 0 : decodeToken(page.token, requestHash);
 
       const actionType = settings.actionType ?? 'Action';

@@ -1,6 +1,7 @@
 /** OpenID AuthZEN Authorization API 1.0: evaluation, evaluations, search, metadata. */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import {
+  createEngineBudget,
   isVerityError,
   VerityError,
   parseEvaluationRequest,
@@ -84,7 +85,9 @@ export function registerAuthzenRoutes(app: FastifyInstance, c: Components, tenan
     const batch = parseEvaluationsRequest(body);
     const meta = metaOf(request);
     const options = (body as { options?: { verity_context?: unknown } }).options;
-    const decide = (item: AuthzenEvaluationRequest) => c.decisions.decide({ tenant, request: { kind: 'authzen', request: item, ...(verified ? { token: verified } : {}) }, meta });
+    // All items share one engine-time budget: a batch never holds the engine for seconds.
+    const budget = createEngineBudget();
+    const decide = (item: AuthzenEvaluationRequest) => c.decisions.decide({ tenant, request: { kind: 'authzen', request: item, ...(verified ? { token: verified } : {}) }, meta, budget });
     if (!batch.batch) {
       // AuthZEN §7.1: no (or an empty) `evaluations` array is the single Access Evaluation API.
       const record = await decide(batch.evaluations[0] as AuthzenEvaluationRequest);
@@ -95,12 +98,18 @@ export function registerAuthzenRoutes(app: FastifyInstance, c: Components, tenan
     await c.decisions.prefetch(tenant, batch.evaluations.filter((item): item is AuthzenEvaluationRequest => !isVerityError(item)));
     const evaluations: Array<Record<string, unknown>> = [];
     for (const item of batch.evaluations) {
-      if (isVerityError(item)) {
-        evaluations.push({ decision: false, context: { error: { status: item.status, code: item.code, message: item.message } } });
+      // An item that cannot be decided as asked (invalid, or past a limit such as the batch's
+      // budget) is answered in place as not permitted, with its error; a server failure fails
+      // the whole request.
+      const record = isVerityError(item) ? item : await decide(item).catch((error: unknown) => {
+        if (isVerityError(error) && error.status < 500) return error;
+        throw error;
+      });
+      if (isVerityError(record)) {
+        evaluations.push({ decision: false, context: { error: { status: record.status, code: record.code, message: record.message } } });
         if (batch.semantic === 'deny_on_first_deny') break;
         continue;
       }
-      const record = await decide(item);
       const allowed = record.decision === 'allow';
       evaluations.push(withContext ? { decision: allowed, context: decisionContext(record) } : { decision: allowed });
       if ((batch.semantic === 'deny_on_first_deny' && !allowed) || (batch.semantic === 'permit_on_first_permit' && allowed)) break;

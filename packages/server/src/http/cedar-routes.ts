@@ -1,6 +1,6 @@
 /** Cedar-native decisions, like Verified Permissions' IsAuthorized and BatchIsAuthorized. */
 import type { FastifyInstance } from 'fastify';
-import { assertNoDuplicateEntities, isPlainObject, parseEntityUid, toCedarRecord, VerityError, type CedarRequest, type DecisionRecord, type EntityUid } from '@verity/core';
+import { assertNoDuplicateEntities, createEngineBudget, isPlainObject, parseEntityUid, toCedarRecord, VerityError, type CedarRequest, type DecisionRecord, type EntityUid } from '@verity/core';
 import { parseEntities } from '../entity-service.js';
 import { metaOf, requireDecide, tenantParam, type Components } from './context.js';
 
@@ -60,8 +60,11 @@ export function registerCedarRoutes(app: FastifyInstance, c: Components): void {
     assertNoDuplicateEntities(provided, 'entities');
     const requests = body.requests.map((item, i) => requestOf(item, `requests[${i}]`));
     const meta = metaOf(request);
+    // The requests share one engine-time budget (MAX_BATCH_ESTIMATE_MS): past it the batch is
+    // refused with ERR_DECISION_LIMIT (Cedar's batch answer has no per-request error).
+    const budget = createEngineBudget();
     const results = [];
-    for (const cedar of requests) results.push(resultOf(await c.decisions.decide({ tenant, request: { kind: 'cedar', request: cedar, entities: provided }, meta })));
+    for (const cedar of requests) results.push(resultOf(await c.decisions.decide({ tenant, request: { kind: 'cedar', request: cedar, entities: provided }, meta, budget })));
     return { results };
   });
 }
