@@ -79,6 +79,7 @@ describe('JWT attack suite (each 401 with a stable code, each audited)', async (
     ['HS256 signed with the issuer public key', async () => new SignJWT({ iss: idp.issuer, aud: API_AUDIENCE, sub: 'mallory', exp: 9_999_999_999 }).setProtectedHeader({ alg: 'HS256', kid: idp.kid }).sign(Buffer.from(JSON.stringify(idp.publicJwk))), 'ERR_TOKEN_ALGORITHM'],
     ['expired', () => forge({ exp: Math.floor(Date.now() / 1000) - 3600, iat: Math.floor(Date.now() / 1000) - 7200 }), 'ERR_TOKEN_EXPIRED'],
     ['nbf in the future', () => forge({ nbf: Math.floor(Date.now() / 1000) + 3600 }), 'ERR_TOKEN_NOT_YET_VALID'],
+    ['iat an hour in the future', () => forge({ iat: Math.floor(Date.now() / 1000) + 3600, exp: Math.floor(Date.now() / 1000) + 7200 }), 'ERR_TOKEN_NOT_YET_VALID'],
     ['wrong iss', () => forge({ iss: 'https://evil.example' }), 'ERR_TOKEN_ISSUER'],
     ['wrong aud', () => forge({ aud: 'https://other-api.example' }), 'ERR_TOKEN_AUDIENCE'],
     ['missing exp', () => forge({ exp: undefined }), 'ERR_TOKEN_CLAIMS'],
@@ -126,6 +127,26 @@ describe('revocation', () => {
     expect((await ask(clientToken)).body.code).toBe('ERR_TOKEN_REVOKED');
     // Another tenant is not affected by acme's revocations.
     expect((await server.admin.post('/admin/v1/tenants/acme/revocations', { nonsense: true })).body.code).toBe('ERR_REQUEST_INVALID');
+  });
+
+  it('revokes a token minted before the revocation by an issuer whose clock runs 20 s ahead', async () => {
+    const skewed = await forge({ sub: 'ivan', iat: Math.floor(Date.now() / 1000) + 20 });
+    expect((await ask(skewed)).body.decision).toBe(true);
+    expect((await server.admin.post('/admin/v1/tenants/acme/revocations', { subject: 'ivan' })).status).toBe(201);
+    expect((await ask(skewed)).body.code).toBe('ERR_TOKEN_REVOKED');
+  });
+
+  it('revokes the principal the identity source maps (id from email), not the raw sub', async () => {
+    expect((await server.admin.post('/admin/v1/tenants', { id: 'initech' })).status).toBe(201);
+    expect((await server.admin.post('/admin/v1/tenants/initech/policies', { files: { 'p.cedar': POLICIES } })).status).toBe(201);
+    const byEmail = { ...source(idp.issuer), claims: { ...source(idp.issuer).claims, idClaim: 'email' } };
+    expect((await server.admin.request('PUT', '/admin/v1/tenants/initech/identity-sources/corp', byEmail)).status).toBe(200);
+    const token = await forge({ sub: 'u-7', email: 'judy@initech.example', iat: Math.floor(Date.now() / 1000) - 5 });
+    expect((await ask(token, 'read', 'initech')).body.decision).toBe(true);
+    expect((await server.admin.post('/admin/v1/tenants/initech/revocations', { subject: 'u-7' })).status).toBe(201);
+    expect((await ask(token, 'read', 'initech')).body.decision).toBe(true);
+    expect((await server.admin.post('/admin/v1/tenants/initech/revocations', { subject: 'judy@initech.example' })).status).toBe(201);
+    expect((await ask(token, 'read', 'initech')).body.code).toBe('ERR_TOKEN_REVOKED');
   });
 
   it('keeps revocations across a restart', async () => {

@@ -20,7 +20,7 @@ function client(id: string, overrides: Partial<StsClient> = {}): StsClient {
 /** What the token verifier would produce for a token; enough for the exchange. */
 function verified(subject: string, scopes: string[], overrides: Partial<VerifiedToken> = {}): VerifiedToken {
   return {
-    sourceId: 'idp', issuer: 'https://idp.example.com', subject, tokenId: 'jti-1', issuedAt: NOW - 10, expiresAt: NOW + 3600, clientId: 'web',
+    sourceId: 'idp', issuer: 'https://idp.example.com', subject, tokenId: 'jti-1', issuedAt: NOW - 10, clockToleranceSec: 30, expiresAt: NOW + 3600, clientId: 'web',
     scopes, actors: [], principal: { uid: { type: 'User', id: subject }, attrs: {}, parents: [] }, parents: [], context: {}, claims: { sub: subject }, ...overrides,
   };
 }

@@ -79,6 +79,19 @@ describe('token verifier', () => {
     expect(verifier.stats()).toMatchObject({ discoveryFetches: 0, jwksFetches: 0 });
   });
 
+  it('refuses an iat later than now plus the clock tolerance, and accepts one within it', async () => {
+    const verifier = createTokenVerifier({ now });
+    const source = testSource('https://idp.example.com', { kind: 'inline', keys: [ec.jwk] });
+    const hourAhead = await signToken(ec, 'https://idp.example.com', { iat: NOW + 3600, exp: NOW + 7200 });
+    expect((await rejection(verifier.verify(hourAhead, [source]))).code).toBe('ERR_TOKEN_NOT_YET_VALID');
+    const justBeyond = await signToken(ec, 'https://idp.example.com', { iat: NOW + 31 });
+    expect((await rejection(verifier.verify(justBeyond, [source]))).code).toBe('ERR_TOKEN_NOT_YET_VALID');
+    const skewed = await verifier.verify(await signToken(ec, 'https://idp.example.com', { iat: NOW + 20 }), [source]);
+    expect(skewed).toMatchObject({ issuedAt: NOW + 20, clockToleranceSec: 30 });
+    const noTolerance = testSource('https://idp.example.com', { kind: 'inline', keys: [ec.jwk] }, { clockToleranceSec: 0 });
+    expect((await rejection(verifier.verify(await signToken(ec, 'https://idp.example.com', { iat: NOW + 1 }), [noTolerance]))).code).toBe('ERR_TOKEN_NOT_YET_VALID');
+  });
+
   it('maps id claim, groups, attributes, context, scopes and the act chain', async () => {
     const verifier = createTokenVerifier({ now });
     const source = testSource(idp.issuer, { kind: 'jwks', jwksUri: idp.jwksUri }, {

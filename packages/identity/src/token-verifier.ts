@@ -88,6 +88,17 @@ function checkHeader(header: ProtectedHeaderParameters, source: IdentitySource):
   }
 }
 
+/**
+ * jose checks only that `iat` is a number. An `iat` later than now plus the source's clock
+ * tolerance is a broken or lying issuer clock; within the tolerance it is the issue time
+ * revocation compares with (see RevocationCheck.clockToleranceSec).
+ */
+function checkIssuedAt(claims: JWTPayload, source: IdentitySource, nowMs: number): void {
+  if (typeof claims.iat === 'number' && claims.iat > nowMs / 1000 + source.clockToleranceSec) {
+    throw tokenError('ERR_TOKEN_NOT_YET_VALID', 'the token was issued in the future (beyond the clock tolerance)');
+  }
+}
+
 function optionalString(claims: JWTPayload, claim: string): string | null {
   const value = claims[claim];
   if (value === undefined) return null;
@@ -105,6 +116,7 @@ function toVerifiedToken(claims: JWTPayload, source: IdentitySource): VerifiedTo
     subject: claims.sub,
     tokenId: optionalString(claims, 'jti'),
     issuedAt: typeof claims.iat === 'number' ? claims.iat : null,
+    clockToleranceSec: source.clockToleranceSec,
     // jwtVerify has required exp and checked it is a number.
     expiresAt: claims.exp as number,
     clientId,
@@ -168,6 +180,7 @@ export function createTokenVerifier(options: TokenVerifierOptions = {}): TokenVe
       requiredClaims: REQUIRED_CLAIMS,
       currentDate: new Date(nowMs),
     });
+    checkIssuedAt(payload, source, nowMs);
     return { source, verified: deepFreeze(toVerifiedToken(payload, source)) };
   };
 
