@@ -106,6 +106,11 @@ export interface StsClient {
   jwks: Array<Record<string, unknown>> | null;
   /** Audiences it may ask tokens for. */
   audiences: string[];
+  /**
+   * Audiences of the subject tokens it may exchange: those it serves as a resource server. Its
+   * own id and the token service's issuer are always accepted (RFC 8693 §2.1 leaves this to us).
+   */
+  subjectAudiences: string[];
   /** Scopes it may ever hold. */
   scopes: string[];
 }

@@ -107,8 +107,8 @@ export function createTokenServices(options: TokenServicesOptions): TokenService
     async client(tenant, id) {
       const row = await store.identity.getClient(tenant, id);
       if (!row) return null;
-      const config = row.config as { principal: StsClient['principal']; audiences: string[]; scopes: string[]; jwks?: StsClient['jwks'] };
-      return { id, tenant, principal: config.principal, secretHash: row.secretHash, jwks: config.jwks ?? null, audiences: config.audiences, scopes: config.scopes };
+      const config = row.config as { principal: StsClient['principal']; audiences: string[]; subjectAudiences?: string[]; scopes: string[]; jwks?: StsClient['jwks'] };
+      return { id, tenant, principal: config.principal, secretHash: row.secretHash, jwks: config.jwks ?? null, audiences: config.audiences, subjectAudiences: config.subjectAudiences ?? [], scopes: config.scopes };
     },
 
     async fetch(input, init) {
