@@ -180,6 +180,41 @@ describe('identity sources', () => {
   });
 });
 
+describe('identity-source requests (SSRF guard)', () => {
+  it('by default never fetches over http or from loopback, and says nothing of the remote', async () => {
+    const guarded = await startTestServer({ decisionAuth: 'open', allowInsecureIdentitySources: false });
+    const seen: string[] = [];
+    const { createServer } = await import('node:http');
+    const internal = createServer((req, res) => {
+      seen.push(req.url ?? '');
+      res.writeHead(500).end('internal secret page');
+    });
+    await new Promise<void>((resolve) => internal.listen(0, '127.0.0.1', resolve));
+    try {
+      const port = (internal.address() as { port: number }).port;
+      await guarded.admin.post('/admin/v1/tenants', { id: 'acme' });
+      await guarded.admin.post('/admin/v1/tenants/acme/policies', { files: { 'p.cedar': POLICIES } });
+      const client = createClient(guarded.url, null);
+      for (const [id, config] of [
+        ['by-discovery', source(`http://127.0.0.1:${port}`)],
+        ['by-jwks', { ...source(`https://idp-${port}.example`), keys: { kind: 'jwks', jwksUri: `https://localhost:${port}/jwks` } }],
+      ] as const) {
+        expect((await guarded.admin.request('PUT', `/admin/v1/tenants/acme/identity-sources/${id}`, config)).status).toBe(200);
+        const iss = (config as { issuer: string }).issuer;
+        const token = await forge({ iss });
+        const answer = await client.post('/tenants/acme/access/v1/evaluation', { token, action: { name: 'read' }, resource: { type: 'Todo', id: 't1' } });
+        expect([answer.status, answer.body.code]).toEqual([503, 'ERR_IDENTITY_SOURCE_UNAVAILABLE']);
+        expect(JSON.stringify(answer.body)).not.toMatch(/500|secret|127\.0\.0\.1|localhost/);
+        await guarded.admin.request('DELETE', `/admin/v1/tenants/acme/identity-sources/${id}`);
+      }
+      expect(seen).toEqual([]);
+    } finally {
+      await new Promise<void>((resolve) => internal.close(() => resolve()));
+      await guarded.close();
+    }
+  });
+});
+
 describe('change stream', () => {
   it('tells a PEP about a revocation at once, and the server still closes with the stream open', async () => {
     const { openEventStream } = await import('./helpers/sse.js');

@@ -11,8 +11,13 @@ export const MAX_TOKEN_LENGTH = 16 * 1024;
 
 /** Options for {@link createTokenVerifier}. */
 export interface TokenVerifierOptions {
-  /** Injected fetch for discovery and JWKS requests (default: global fetch). */
+  /**
+   * Injected fetch for discovery and JWKS requests; it replaces the guard (default: the guarded
+   * source fetch, https to public addresses only, bounded in size and time).
+   */
   fetch?: FetchFunction;
+  /** With the default fetch: allow http and loopback/private addresses (development and tests only). */
+  allowInsecureSources?: boolean;
   /** Clock in milliseconds (default `Date.now`): token times and cache expiry use it. */
   now?: () => number;
   /** Verified tokens kept at most (default 10 000; 0 disables the cache). */
@@ -153,6 +158,7 @@ export function createTokenVerifier(options: TokenVerifierOptions = {}): TokenVe
   const resolver = createKeyResolver({
     now,
     ...(options.fetch === undefined ? {} : { fetch: options.fetch }),
+    ...(options.allowInsecureSources === undefined ? {} : { allowInsecureSources: options.allowInsecureSources }),
     ...(options.jwksCooldownMs === undefined ? {} : { jwksCooldownMs: options.jwksCooldownMs }),
   });
   const fingerprints = new WeakMap<IdentitySource, string>();

@@ -42,6 +42,12 @@ export interface ServerConfig {
   logRequests: boolean;
   /** Public base URL for metadata (defaults to http://host:port). */
   publicUrl: string | null;
+  /**
+   * Let identity sources' discovery and JWKS requests use plain http and reach loopback,
+   * private and link-local addresses. Off by default: a policy author could otherwise make the
+   * server call its own network. For development and tests with an issuer on this machine.
+   */
+  allowInsecureIdentitySources: boolean;
 }
 
 const DEFAULTS: ServerConfig = {
@@ -62,6 +68,7 @@ const DEFAULTS: ServerConfig = {
   demo: false,
   logRequests: false,
   publicUrl: null,
+  allowInsecureIdentitySources: false,
 };
 
 /** Validate and default a partial config. Unknown keys and wrong types are errors. */
