@@ -79,6 +79,7 @@ describe('JWT attack suite (each 401 with a stable code, each audited)', async (
     ['HS256 signed with the issuer public key', async () => new SignJWT({ iss: idp.issuer, aud: API_AUDIENCE, sub: 'mallory', exp: 9_999_999_999 }).setProtectedHeader({ alg: 'HS256', kid: idp.kid }).sign(Buffer.from(JSON.stringify(idp.publicJwk))), 'ERR_TOKEN_ALGORITHM'],
     ['expired', () => forge({ exp: Math.floor(Date.now() / 1000) - 3600, iat: Math.floor(Date.now() / 1000) - 7200 }), 'ERR_TOKEN_EXPIRED'],
     ['nbf in the future', () => forge({ nbf: Math.floor(Date.now() / 1000) + 3600 }), 'ERR_TOKEN_NOT_YET_VALID'],
+    ['iat an hour in the future', () => forge({ iat: Math.floor(Date.now() / 1000) + 3600, exp: Math.floor(Date.now() / 1000) + 7200 }), 'ERR_TOKEN_NOT_YET_VALID'],
     ['wrong iss', () => forge({ iss: 'https://evil.example' }), 'ERR_TOKEN_ISSUER'],
     ['wrong aud', () => forge({ aud: 'https://other-api.example' }), 'ERR_TOKEN_AUDIENCE'],
     ['missing exp', () => forge({ exp: undefined }), 'ERR_TOKEN_CLAIMS'],
@@ -128,6 +129,26 @@ describe('revocation', () => {
     expect((await server.admin.post('/admin/v1/tenants/acme/revocations', { nonsense: true })).body.code).toBe('ERR_REQUEST_INVALID');
   });
 
+  it('revokes a token minted before the revocation by an issuer whose clock runs 20 s ahead', async () => {
+    const skewed = await forge({ sub: 'ivan', iat: Math.floor(Date.now() / 1000) + 20 });
+    expect((await ask(skewed)).body.decision).toBe(true);
+    expect((await server.admin.post('/admin/v1/tenants/acme/revocations', { subject: 'ivan' })).status).toBe(201);
+    expect((await ask(skewed)).body.code).toBe('ERR_TOKEN_REVOKED');
+  });
+
+  it('revokes the principal the identity source maps (id from email), not the raw sub', async () => {
+    expect((await server.admin.post('/admin/v1/tenants', { id: 'initech' })).status).toBe(201);
+    expect((await server.admin.post('/admin/v1/tenants/initech/policies', { files: { 'p.cedar': POLICIES } })).status).toBe(201);
+    const byEmail = { ...source(idp.issuer), claims: { ...source(idp.issuer).claims, idClaim: 'email' } };
+    expect((await server.admin.request('PUT', '/admin/v1/tenants/initech/identity-sources/corp', byEmail)).status).toBe(200);
+    const token = await forge({ sub: 'u-7', email: 'judy@initech.example', iat: Math.floor(Date.now() / 1000) - 5 });
+    expect((await ask(token, 'read', 'initech')).body.decision).toBe(true);
+    expect((await server.admin.post('/admin/v1/tenants/initech/revocations', { subject: 'u-7' })).status).toBe(201);
+    expect((await ask(token, 'read', 'initech')).body.decision).toBe(true);
+    expect((await server.admin.post('/admin/v1/tenants/initech/revocations', { subject: 'judy@initech.example' })).status).toBe(201);
+    expect((await ask(token, 'read', 'initech')).body.code).toBe('ERR_TOKEN_REVOKED');
+  });
+
   it('keeps revocations across a restart', async () => {
     const dataDir = await mkdtemp(join(tmpdir(), 'verity-identity-'));
     try {
@@ -156,6 +177,41 @@ describe('identity sources', () => {
     const list = (await server.admin.get('/admin/v1/tenants/acme/identity-sources')).body.sources;
     expect(list.map((s: { id: string; issuer: string }) => [s.id, s.issuer])).toEqual([['corp', idp.issuer]]);
     expect((await server.admin.request('DELETE', '/admin/v1/tenants/acme/identity-sources/nope')).status).toBe(404);
+  });
+});
+
+describe('identity-source requests (SSRF guard)', () => {
+  it('by default never fetches over http or from loopback, and says nothing of the remote', async () => {
+    const guarded = await startTestServer({ decisionAuth: 'open', allowInsecureIdentitySources: false });
+    const seen: string[] = [];
+    const { createServer } = await import('node:http');
+    const internal = createServer((req, res) => {
+      seen.push(req.url ?? '');
+      res.writeHead(500).end('internal secret page');
+    });
+    await new Promise<void>((resolve) => internal.listen(0, '127.0.0.1', resolve));
+    try {
+      const port = (internal.address() as { port: number }).port;
+      await guarded.admin.post('/admin/v1/tenants', { id: 'acme' });
+      await guarded.admin.post('/admin/v1/tenants/acme/policies', { files: { 'p.cedar': POLICIES } });
+      const client = createClient(guarded.url, null);
+      for (const [id, config] of [
+        ['by-discovery', source(`http://127.0.0.1:${port}`)],
+        ['by-jwks', { ...source(`https://idp-${port}.example`), keys: { kind: 'jwks', jwksUri: `https://localhost:${port}/jwks` } }],
+      ] as const) {
+        expect((await guarded.admin.request('PUT', `/admin/v1/tenants/acme/identity-sources/${id}`, config)).status).toBe(200);
+        const iss = (config as { issuer: string }).issuer;
+        const token = await forge({ iss });
+        const answer = await client.post('/tenants/acme/access/v1/evaluation', { token, action: { name: 'read' }, resource: { type: 'Todo', id: 't1' } });
+        expect([answer.status, answer.body.code]).toEqual([503, 'ERR_IDENTITY_SOURCE_UNAVAILABLE']);
+        expect(JSON.stringify(answer.body)).not.toMatch(/500|secret|127\.0\.0\.1|localhost/);
+        await guarded.admin.request('DELETE', `/admin/v1/tenants/acme/identity-sources/${id}`);
+      }
+      expect(seen).toEqual([]);
+    } finally {
+      await new Promise<void>((resolve) => internal.close(() => resolve()));
+      await guarded.close();
+    }
   });
 });
 

@@ -4,7 +4,7 @@
  * exchanged token refused at an audience it was not issued for, and RFC 7009 revocation.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createLocalJWKSet, decodeJwt, decodeProtectedHeader, jwtVerify, type JSONWebKeySet } from 'jose';
+import { createLocalJWKSet, decodeJwt, decodeProtectedHeader, jwtVerify, SignJWT, type JSONWebKeySet } from 'jose';
 import { createClient, startTestServer, type Client } from './helpers/verity.js';
 import { API_AUDIENCE, startTestIssuer, type TestIssuer } from './helpers/oidc-issuer.js';
 
@@ -30,8 +30,23 @@ async function tokenEndpoint(client: string, params: Record<string, string>, sec
   return { status: response.status, body: (await response.json()) as Record<string, any> };
 }
 
-const exchange = (client: string, subjectToken: string, audience: string, scope?: string) =>
-  tokenEndpoint(client, { grant_type: EXCHANGE, subject_token: subjectToken, subject_token_type: ACCESS_TOKEN, audience, ...(scope ? { scope } : {}) });
+const exchange = (client: string, subjectToken: string, audience: string, scope?: string, extra: Record<string, string> = {}) =>
+  tokenEndpoint(client, { grant_type: EXCHANGE, subject_token: subjectToken, subject_token_type: ACCESS_TOKEN, audience, ...(scope ? { scope } : {}), ...extra });
+
+const revoke = (client: string, token: string) =>
+  fetch(`${base}/oauth2/revoke`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: `Basic ${Buffer.from(`${client}:${secrets[client]}`).toString('base64')}` },
+    body: new URLSearchParams({ token }).toString(),
+  });
+
+/** A user token "from the IdP" (we hold its key) with extra claims: may_act, a skewed iat, another audience. */
+async function userTokenWith(claims: Record<string, unknown> = {}): Promise<string> {
+  const now = Math.floor(Date.now() / 1000);
+  return new SignJWT({ iss: idp.issuer, aud: API_AUDIENCE, sub: 'kim', scope: 'todos:read', iat: now, exp: now + 300, jti: crypto.randomUUID(), ...claims })
+    .setProtectedHeader({ alg: 'RS256', kid: idp.kid })
+    .sign(idp.privateKey);
+}
 
 beforeAll(async () => {
   idp = await startTestIssuer();
@@ -41,8 +56,10 @@ beforeAll(async () => {
   await server.admin.post('/admin/v1/tenants', { id: 'shop' });
   await server.admin.post('/admin/v1/tenants/shop/policies', { files: { 'p.cedar': POLICIES } });
   await server.admin.request('PUT', '/admin/v1/tenants/shop/identity-sources/corp', { issuer: idp.issuer, keys: { kind: 'discovery' }, audiences: [API_AUDIENCE], claims: { principalType: 'User', clientPrincipalType: 'User', context: { scopes: 'scope' } } });
-  for (const [id, audiences] of [['orders', ['inventory', 'billing']], ['inventory', ['warehouse']]] as const) {
-    const answer = await server.admin.request('PUT', `/admin/v1/tenants/shop/clients/${id}`, { principal: { type: 'Client', id }, audiences, scopes: ['todos:read', 'todos:write'], secret: true });
+  // orders serves the API the IdP's tokens are for; each client may ask for a token for the token service (its actor token).
+  const clients: Array<[string, string[], string[]]> = [['orders', ['inventory', 'billing', base], [API_AUDIENCE]], ['inventory', ['warehouse'], []], ['billing', ['inventory', base], []]];
+  for (const [id, audiences, subjectAudiences] of clients) {
+    const answer = await server.admin.request('PUT', `/admin/v1/tenants/shop/clients/${id}`, { principal: { type: 'Client', id }, audiences, subjectAudiences, scopes: ['todos:read', 'todos:write'], secret: true });
     expect(answer.status).toBe(200);
     secrets[id] = answer.body.clientSecret;
   }
@@ -96,8 +113,43 @@ describe('token service', () => {
     const userToken = await idp.accessToken('todos:read');
     expect((await exchange('orders', userToken, 'inventory', 'todos:read todos:write')).body).toMatchObject({ code: 'ERR_STS_INVALID_SCOPE', error: 'invalid_scope' });
     expect((await exchange('orders', userToken, 'payroll')).body).toMatchObject({ code: 'ERR_STS_INVALID_TARGET' });
-    expect((await exchange('orders', userToken, 'billing')).body).toMatchObject({ code: 'ERR_STS_EXCHANGE_DENIED', error: 'access_denied' });
-    expect((await exchange('orders', 'not-a-token', 'inventory')).body).toMatchObject({ code: 'ERR_STS_INVALID_GRANT', error: 'invalid_grant' });
+    // RFC 8693 §2.2.2: unwilling to issue for that target is invalid_target; a bad subject token is invalid_request.
+    const denied = await exchange('orders', userToken, 'billing');
+    expect([denied.status, denied.body]).toMatchObject([400, { code: 'ERR_STS_EXCHANGE_DENIED', error: 'invalid_target' }]);
+    const expired = await exchange('orders', await userTokenWith({ iat: Math.floor(Date.now() / 1000) - 7200, exp: Math.floor(Date.now() / 1000) - 3600 }), 'inventory');
+    for (const refused of [await exchange('orders', 'not-a-token', 'inventory'), expired]) {
+      expect([refused.status, refused.body]).toMatchObject([400, { code: 'ERR_STS_INVALID_SUBJECT_TOKEN', error: 'invalid_request' }]);
+    }
+  });
+
+  it('refuses a subject token from an issuer whose clock is an hour ahead', async () => {
+    const ahead = await userTokenWith({ iat: Math.floor(Date.now() / 1000) + 3600, exp: Math.floor(Date.now() / 1000) + 7200 });
+    expect((await exchange('orders', ahead, 'inventory')).body).toMatchObject({ code: 'ERR_STS_INVALID_SUBJECT_TOKEN', error: 'invalid_request' });
+  });
+
+  it('refuses a subject token not issued for the exchanging client', async () => {
+    // The IdP's token is for the API orders serves; inventory may not trade it.
+    const answer = await exchange('inventory', await idp.accessToken('todos:read'), 'warehouse');
+    expect([answer.status, answer.body]).toMatchObject([400, { code: 'ERR_STS_INVALID_SUBJECT_TOKEN', error: 'invalid_request' }]);
+  });
+
+  it('binds the actor to the authenticated client: never another client, never the subject token', async () => {
+    const subject = await idp.accessToken('todos:read');
+    const actorParams = (token: string) => ({ actor_token: token, actor_token_type: ACCESS_TOKEN });
+    const ownToken = async (client: string) => (await tokenEndpoint(client, { grant_type: 'client_credentials', audience: base, scope: 'todos:read' })).body.access_token as string;
+    for (const actor of [await ownToken('billing'), subject]) {
+      const answer = await exchange('orders', subject, 'inventory', 'todos:read', actorParams(actor));
+      expect([answer.status, answer.body]).toMatchObject([400, { code: 'ERR_STS_INVALID_ACTOR_TOKEN', error: 'invalid_request' }]);
+    }
+    const own = await exchange('orders', subject, 'inventory', 'todos:read', actorParams(await ownToken('orders')));
+    expect(own.status).toBe(200);
+    expect(decodeJwt(own.body.access_token).act).toEqual({ sub: 'orders' });
+  });
+
+  it('checks may_act against the authenticated client (RFC 8693 §4.4)', async () => {
+    const billingOnly = await userTokenWith({ may_act: { sub: 'billing' } });
+    expect((await exchange('orders', billingOnly, 'inventory')).body).toMatchObject({ code: 'ERR_STS_INVALID_SUBJECT_TOKEN', error: 'invalid_request' });
+    expect((await exchange('orders', await userTokenWith({ may_act: { sub: 'orders' } }), 'inventory')).status).toBe(200);
   });
 
   it('an exchanged token is accepted at its audience only, and revocation stops it everywhere', async () => {
@@ -106,11 +158,13 @@ describe('token service', () => {
     expect((await ask('inventory')).body).toMatchObject({ decision: true, context: { reason_admin: { determining_policies: ['readers'] } } });
     expect((await ask('billing')).body.code).toBe('ERR_TOKEN_AUDIENCE');
 
-    const revoked = await fetch(`${base}/oauth2/revoke`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: `Basic ${Buffer.from(`orders:${secrets.orders}`).toString('base64')}` },
-      body: new URLSearchParams({ token: exchanged }).toString(),
-    });
+    // RFC 7009 §2.1: another client's token is refused, and stays valid.
+    const foreign = await revoke('inventory', exchanged);
+    expect([foreign.status, await foreign.json()]).toMatchObject([400, { code: 'ERR_STS_UNAUTHORIZED_CLIENT', error: 'unauthorized_client' }]);
+    expect((await ask('inventory')).body.decision).toBe(true);
+    // An invalid token is not an error (RFC 7009 §2.2).
+    expect((await revoke('orders', 'not-a-token')).status).toBe(200);
+    const revoked = await revoke('orders', exchanged);
     expect(revoked.status).toBe(200);
     expect((await ask('inventory')).body.code).toBe('ERR_TOKEN_REVOKED');
   });

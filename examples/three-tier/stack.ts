@@ -116,10 +116,11 @@ export async function startStack(options: StartStackOptions = {}): Promise<Stack
         200,
       );
       // The orders service as a token-service client: it may ask for these audiences and scopes
-      // at most; what it gets is also capped by the user's own scopes and by the policy.
+      // at most; what it gets is also capped by the user's own scopes and by the policy. It may
+      // exchange the users' tokens issued for it (subjectAudiences), no one else's.
       const client = await must<{ clientSecret: string }>(
         `client of ${tenant}`,
-        admin('PUT', `/admin/v1/tenants/${tenant}/clients/orders`, { principal: { type: 'Client', id: 'orders' }, audiences: [DB_AUDIENCE, 'inventory'], scopes: ['orders:read', 'orders:write'], secret: true }),
+        admin('PUT', `/admin/v1/tenants/${tenant}/clients/orders`, { principal: { type: 'Client', id: 'orders' }, audiences: [DB_AUDIENCE, 'inventory'], subjectAudiences: [ORDERS_AUDIENCE], scopes: ['orders:read', 'orders:write'], secret: true }),
         200,
       );
       stsSecrets[tenant] = client.clientSecret;

@@ -11,7 +11,7 @@ const SECRET = 'correct horse: battery+staple';
 const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
 
 function client(overrides: Partial<StsClient> = {}): StsClient {
-  return { id: 'svc-a', tenant: 'acme', principal: { type: 'Service', id: 'svc-a' }, secretHash: sha256(SECRET), jwks: null, audiences: [], scopes: [], ...overrides };
+  return { id: 'svc-a', tenant: 'acme', principal: { type: 'Service', id: 'svc-a' }, secretHash: sha256(SECRET), jwks: null, audiences: [], subjectAudiences: [], scopes: [], ...overrides };
 }
 
 async function jwtClient() {

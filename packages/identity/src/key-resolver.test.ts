@@ -57,6 +57,38 @@ describe('key resolver', () => {
     });
   });
 
+  it('never echoes the remote status or body in its error, and streams a discovery document only up to its limit', async () => {
+    const key = await createTestKey('ES256', 'k');
+    const [header, payload, signature] = (await signToken(key, ISSUER)).split('.') as [string, string, string];
+    const failing = (fetchStub: FetchFunction) =>
+      Promise.resolve(createKeyResolver({ fetch: fetchStub }).keysFor(testSource(ISSUER, { kind: 'discovery' }))({ alg: 'ES256', kid: 'k' }, { protected: header, payload, signature })).then(
+        () => ({ code: 'resolved', message: '' }),
+        (error: { code: string; message: string }) => error,
+      );
+    const teapot = await failing(async () => new Response('internal-hostname.corp secret page', { status: 418 }));
+    expect(teapot.code).toBe('ERR_IDENTITY_SOURCE_UNAVAILABLE');
+    expect(teapot.message).not.toMatch(/418|internal-hostname/);
+    // An endless body: reading stops at the limit instead of buffering it whole.
+    let pulled = 0;
+    const endless = new ReadableStream<Uint8Array>({
+      pull(controller) {
+        pulled += 1;
+        controller.enqueue(new Uint8Array(16 * 1024).fill(0x20));
+      },
+    });
+    const huge = await failing(async () => new Response(endless, { status: 200 }));
+    expect(huge).toMatchObject({ code: 'ERR_IDENTITY_SOURCE_UNAVAILABLE', message: 'the identity source answer is too large' });
+    expect(pulled).toBeLessThan(10);
+  });
+
+  it('bounds a JWKS answer whatever fetch is injected', async () => {
+    const key = await createTestKey('ES256', 'k');
+    const [header, payload, signature] = (await signToken(key, ISSUER)).split('.') as [string, string, string];
+    const endless = new ReadableStream<Uint8Array>({ pull: (controller) => controller.enqueue(new Uint8Array(64 * 1024).fill(0x20)) });
+    const keys = createKeyResolver({ fetch: async () => new Response(endless, { status: 200 }) }).keysFor(testSource(ISSUER, { kind: 'jwks', jwksUri: `${ISSUER}/jwks` }));
+    await expect(keys({ alg: 'ES256', kid: 'k' }, { protected: header, payload, signature })).rejects.toMatchObject({ code: 'ERR_IDENTITY_SOURCE_UNAVAILABLE' });
+  });
+
   it('checks its options', () => {
     expect(() => createKeyResolver({ jwksCooldownMs: -1 })).toThrow(TypeError);
   });

@@ -2,15 +2,20 @@
 import { VerityError } from '@verity/core';
 import { createLocalJWKSet, createRemoteJWKSet, customFetch, errors, type JSONWebKeySet, type JWTVerifyGetKey } from 'jose';
 import { validateSourceUrl } from './identity-source.js';
+import { createSourceFetch, MAX_SOURCE_RESPONSE_BYTES, type FetchFunction } from './source-fetch.js';
 import type { IdentitySource } from './types.js';
 
-/** The fetch signature the resolver needs (the global `fetch` fits). */
-export type FetchFunction = (url: string, init: RequestInit) => Promise<Response>;
+export type { FetchFunction } from './source-fetch.js';
 
 /** Options for {@link createKeyResolver}. */
 export interface KeyResolverOptions {
-  /** Injected fetch, for tests and proxies (default: global fetch). */
+  /**
+   * Injected fetch, for proxies and tests; it replaces the guard, so it must apply its own
+   * (default: {@link createSourceFetch}: https to public addresses only, bounded).
+   */
   fetch?: FetchFunction;
+  /** With the default fetch: allow http and non-public addresses (development only; default false). */
+  allowInsecureSources?: boolean;
   /** Clock in milliseconds (default `Date.now`); ages the discovery cache. */
   now?: () => number;
   /**
@@ -40,6 +45,8 @@ export interface KeyResolver {
 const DISCOVERY_MAX_AGE_MS = 60 * 60 * 1000;
 /** A discovery document is a few KiB; anything far larger is not one. */
 const MAX_DISCOVERY_BYTES = 64 * 1024;
+/** Key sets are read up to the guarded fetch's limit whatever fetch is injected. */
+const MAX_JWKS_BYTES = MAX_SOURCE_RESPONSE_BYTES;
 /** Key sources remembered at once (across tenants); the oldest is forgotten beyond this. */
 const MAX_KEY_SOURCES = 1024;
 
@@ -58,6 +65,28 @@ function unavailable(message: string, cause?: unknown): VerityError {
   return new VerityError('ERR_IDENTITY_SOURCE_UNAVAILABLE', message, cause === undefined ? undefined : { cause });
 }
 
+/**
+ * The body, read as a stream and abandoned past `maxBytes` (never buffered whole first).
+ * The caller's message stays generic: a remote status or body never reaches an API caller.
+ */
+async function readBounded(response: Response, maxBytes: number): Promise<Uint8Array> {
+  const reader = response.body?.getReader();
+  if (reader === undefined) return new Uint8Array();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > maxBytes) {
+      await reader.cancel().catch(() => {});
+      throw unavailable('the identity source answer is too large', new Error(`more than ${maxBytes} bytes`));
+    }
+    chunks.push(value);
+  }
+  return Buffer.concat(chunks);
+}
+
 /** Errors that are the token's fault (its kid or alg), as opposed to the issuer being unreachable. */
 function isTokenFault(error: unknown): boolean {
   return error instanceof errors.JWKSNoMatchingKey || error instanceof errors.JWKSMultipleMatchingKeys || error instanceof errors.JOSENotSupported;
@@ -74,10 +103,10 @@ function discoveryUrl(issuer: string): string {
  * up without a restart. Header-supplied keys (`jku`, `x5u`, `x5c`, `jwk`) are never consulted.
  */
 export function createKeyResolver(options: KeyResolverOptions = {}): KeyResolver {
-  const fetchImpl: FetchFunction = options.fetch ?? ((url, init) => fetch(url, init));
   const now = options.now ?? Date.now;
   const cooldownMs = options.jwksCooldownMs ?? 30_000;
   const timeoutMs = options.timeoutMs ?? 5_000;
+  const fetchImpl: FetchFunction = options.fetch ?? createSourceFetch({ allowInsecure: options.allowInsecureSources ?? false, timeoutMs });
   if (!Number.isFinite(cooldownMs) || cooldownMs < 0) throw new TypeError('jwksCooldownMs must be a non-negative number');
   if (!Number.isInteger(timeoutMs) || timeoutMs <= 0) throw new TypeError('timeoutMs must be a positive integer');
   const counts: KeyResolverStats = { discoveryFetches: 0, jwksFetches: 0 };
@@ -100,9 +129,15 @@ export function createKeyResolver(options: KeyResolverOptions = {}): KeyResolver
     const jwks = createRemoteJWKSet(new URL(jwksUri), {
       cooldownDuration: cooldownMs,
       timeoutDuration: timeoutMs,
-      [customFetch]: (url, init) => {
+      [customFetch]: async (url, init) => {
         counts.jwksFetches += 1;
-        return fetchImpl(url, init);
+        const response = await fetchImpl(url, init);
+        if (response.status !== 200) {
+          await response.body?.cancel().catch(() => {});
+          throw unavailable('the identity source JWKS could not be fetched', new Error(`HTTP ${response.status}`));
+        }
+        // jose reads the body whole: hand it one already bounded, whatever fetch was injected.
+        return new Response(await readBounded(response, MAX_JWKS_BYTES), { status: response.status, headers: response.headers });
       },
     });
     const keys: KeyFunction = async (header, token) => {
@@ -126,10 +161,11 @@ export function createKeyResolver(options: KeyResolverOptions = {}): KeyResolver
         headers: { accept: 'application/json' },
         signal: AbortSignal.timeout(timeoutMs),
       });
-      if (response.status !== 200) throw unavailable(`the discovery document answered HTTP ${response.status}`);
-      const text = await response.text();
-      if (text.length > MAX_DISCOVERY_BYTES) throw unavailable('the discovery document is too large');
-      document = JSON.parse(text);
+      if (response.status !== 200) {
+        await response.body?.cancel().catch(() => {});
+        throw unavailable('the discovery document could not be fetched', new Error(`HTTP ${response.status}`));
+      }
+      document = JSON.parse(new TextDecoder().decode(await readBounded(response, MAX_DISCOVERY_BYTES)));
     } catch (error) {
       throw error instanceof VerityError ? error : unavailable('the discovery document could not be fetched', error);
     }

@@ -33,6 +33,17 @@ describe('createRevocationList', () => {
     expect(list.isRevoked(token({ issuedAt: null }))).toBe(true);
   });
 
+  it('counts a token whose iat is ahead within its clock tolerance as issued before a cutoff it may predate', () => {
+    const { list } = setup();
+    list.add({ kind: 'subject', tenant: 'acme', subject: 'alice', issuedBefore: NOW });
+    list.add({ kind: 'client', tenant: 'acme', clientId: 'mobile', issuedBefore: NOW });
+    // Minted just before the revocation by an issuer whose clock runs 20 s ahead.
+    expect(list.isRevoked(token({ issuedAt: NOW + 20, clockToleranceSec: 30 }))).toBe(true);
+    expect(list.isRevoked(token({ subject: 'bob', clientId: 'mobile', issuedAt: NOW + 20, clockToleranceSec: 30 }))).toBe(true);
+    expect(list.isRevoked(token({ issuedAt: NOW + 31, clockToleranceSec: 30 }))).toBe(false);
+    expect(list.isRevoked(token({ issuedAt: NOW + 20 }))).toBe(false);
+  });
+
   it('revokes a client for tokens issued at or before the cutoff', () => {
     const { list } = setup();
     list.add({ kind: 'client', tenant: 'acme', clientId: 'web', issuedBefore: NOW });

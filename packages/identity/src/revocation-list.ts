@@ -5,10 +5,18 @@ import type { Revocation } from './types.js';
 export interface RevocationCheck {
   tenant: string;
   tokenId: string | null;
+  /** The principal id the identity source mapped the token to (not the raw `sub`). */
   subject: string;
   clientId: string | null;
   /** Seconds; a token without `iat` cannot prove it postdates a subject/client revocation, so it counts as revoked. */
   issuedAt: number | null;
+  /**
+   * How far the issuer's clock may run ahead of ours (the source's tolerance, default 0). A token
+   * minted just before a cutoff may carry an `iat` up to this much after it, so a cutoff revokes
+   * every `iat` up to cutoff + tolerance: a token minted within the tolerance after a revocation
+   * is refused too, until the issuer's clock has passed the cutoff by the tolerance.
+   */
+  clockToleranceSec?: number;
 }
 
 export interface RevocationList {
@@ -103,7 +111,8 @@ export function createRevocationList(options: RevocationListOptions = {}): Revoc
     if (entries === undefined) return false;
     if (token.tokenId !== null && entries.tokens.has(token.tokenId)) return true;
     // "Issued at or before the cutoff" is revoked; a token without iat cannot show it came later.
-    const revokedByCutoff = (cutoff: number | undefined): boolean => cutoff !== undefined && (token.issuedAt === null || token.issuedAt <= cutoff);
+    const skew = token.clockToleranceSec ?? 0;
+    const revokedByCutoff = (cutoff: number | undefined): boolean => cutoff !== undefined && (token.issuedAt === null || token.issuedAt <= cutoff + skew);
     if (revokedByCutoff(entries.subjects.get(token.subject))) return true;
     return token.clientId !== null && revokedByCutoff(entries.clients.get(token.clientId));
   }

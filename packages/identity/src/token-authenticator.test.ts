@@ -24,7 +24,7 @@ describe('token authenticator', () => {
 
   it('verifies, then refuses a token revoked after it was verified and cached', async () => {
     const revocations = createRevocationList({ now });
-    const tokens = createTokenAuthenticator({ verifier: createTokenVerifier({ now }), revocations });
+    const tokens = createTokenAuthenticator({ verifier: createTokenVerifier({ now, allowInsecureSources: true }), revocations });
     const sources = [testSource(idp.issuer, { kind: 'jwks', jwksUri: idp.jwksUri })];
     const token = await signToken(key, idp.issuer, { jti: 'tok-1' });
     expect((await tokens.authenticate(token, { tenant: 'acme', sources })).principal.uid).toEqual({ type: 'User', id: 'alice' });
@@ -35,8 +35,31 @@ describe('token authenticator', () => {
     expect(await codeOf(tokens.authenticate(token, { tenant: 'acme', sources }))).toBe('ERR_TOKEN_REVOKED');
   });
 
+  it('revokes a subject token minted before the revocation by an issuer whose clock runs ahead', async () => {
+    const revocations = createRevocationList({ now });
+    const tokens = createTokenAuthenticator({ verifier: createTokenVerifier({ now, allowInsecureSources: true }), revocations });
+    const sources = [testSource(idp.issuer, { kind: 'jwks', jwksUri: idp.jwksUri })];
+    const skewed = await signToken(key, idp.issuer, { iat: NOW + 20 });
+    expect(await codeOf(tokens.authenticate(skewed, { tenant: 'acme', sources }))).toBe('resolved');
+    revocations.add({ kind: 'subject', tenant: 'acme', subject: 'alice', issuedBefore: NOW });
+    expect(await codeOf(tokens.authenticate(skewed, { tenant: 'acme', sources }))).toBe('ERR_TOKEN_REVOKED');
+  });
+
+  it('matches a subject revocation against the principal id the source maps, not the raw sub', async () => {
+    const revocations = createRevocationList({ now });
+    const tokens = createTokenAuthenticator({ verifier: createTokenVerifier({ now, allowInsecureSources: true }), revocations });
+    const claims = { principalType: 'User', idClaim: 'email' };
+    const sources = [testSource(idp.issuer, { kind: 'jwks', jwksUri: idp.jwksUri }, { claims })];
+    const token = await signToken(key, idp.issuer, { sub: 'u-123', email: 'alice@example.com', iat: NOW - 5 });
+    expect((await tokens.authenticate(token, { tenant: 'acme', sources })).principal.uid.id).toBe('alice@example.com');
+    revocations.add({ kind: 'subject', tenant: 'acme', subject: 'u-123', issuedBefore: NOW });
+    expect(await codeOf(tokens.authenticate(token, { tenant: 'acme', sources }))).toBe('resolved');
+    revocations.add({ kind: 'subject', tenant: 'acme', subject: 'alice@example.com', issuedBefore: NOW });
+    expect(await codeOf(tokens.authenticate(token, { tenant: 'acme', sources }))).toBe('ERR_TOKEN_REVOKED');
+  });
+
   it('is ERR_TOKEN_MISSING without a token, and passes on the verifier refusals', async () => {
-    const tokens = createTokenAuthenticator({ verifier: createTokenVerifier({ now }), revocations: createRevocationList({ now }) });
+    const tokens = createTokenAuthenticator({ verifier: createTokenVerifier({ now, allowInsecureSources: true }), revocations: createRevocationList({ now }) });
     const sources = [testSource(idp.issuer, { kind: 'jwks', jwksUri: idp.jwksUri })];
     for (const missing of [undefined, '', 42, null]) expect(await codeOf(tokens.authenticate(missing, { tenant: 'acme', sources }))).toBe('ERR_TOKEN_MISSING');
     expect(await codeOf(tokens.authenticate('not.a.jwt', { tenant: 'acme', sources }))).toBe('ERR_TOKEN_MALFORMED');

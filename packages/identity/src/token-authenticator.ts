@@ -4,7 +4,7 @@
  * since a verification may come from the verifier's cache.
  */
 import { VerityError } from '@verity/core';
-import type { RevocationList } from './revocation-list.js';
+import type { RevocationCheck, RevocationList } from './revocation-list.js';
 import type { TokenVerifier } from './token-verifier.js';
 import type { IdentitySource, VerifiedToken } from './types.js';
 
@@ -33,6 +33,15 @@ export interface TokenAuthenticator {
 }
 
 /**
+ * What revocation compares: the principal id the source mapped (a subject revocation names the
+ * principal, whichever claim it comes from) and the `iat` the verifier bounded by the tolerance.
+ */
+export function revocationCheck(tenant: string, verified: VerifiedToken): RevocationCheck {
+  const { tokenId, clientId, issuedAt, clockToleranceSec } = verified;
+  return { tenant, tokenId, subject: verified.principal.uid.id, clientId, issuedAt, clockToleranceSec };
+}
+
+/**
  * Create the one verify-then-revocation check.
  *
  * @example
@@ -45,7 +54,7 @@ export function createTokenAuthenticator(options: TokenAuthenticatorOptions): To
     async authenticate(token: unknown, { tenant, sources, audience }: AuthenticateTokenOptions) {
       if (typeof token !== 'string' || token === '') throw new VerityError('ERR_TOKEN_MISSING', 'a subject token is required');
       const verified = await verifier.verify(token, sources, audience === undefined ? {} : { audience });
-      if (revocations.isRevoked({ ...verified, tenant })) throw new VerityError('ERR_TOKEN_REVOKED', 'the token has been revoked');
+      if (revocations.isRevoked(revocationCheck(tenant, verified))) throw new VerityError('ERR_TOKEN_REVOKED', 'the token has been revoked');
       return verified;
     },
   });

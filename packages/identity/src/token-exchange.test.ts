@@ -14,14 +14,17 @@ const keyRing = createSigningKeyRing({ store: createMemorySigningKeyStore(), now
 const issuer = createTokenIssuer({ issuer: ISSUER, keyRing, now: () => T0 });
 
 function client(id: string, overrides: Partial<StsClient> = {}): StsClient {
-  return { id, tenant: 'acme', principal: { type: 'Service', id }, secretHash: null, jwks: null, audiences: ['https://svc2.example.com', 'https://svc3.example.com'], scopes: ['orders:read', 'orders:write', 'audit:read'], ...overrides };
+  return {
+    id, tenant: 'acme', principal: { type: 'Service', id }, secretHash: null, jwks: null, audiences: ['https://svc2.example.com', 'https://svc3.example.com', ISSUER],
+    subjectAudiences: [`https://${id}.example.com`], scopes: ['orders:read', 'orders:write', 'audit:read'], ...overrides,
+  };
 }
 
-/** What the token verifier would produce for a token; enough for the exchange. */
+/** What the token verifier would produce for a token; enough for the exchange. Its audience is svc1's. */
 function verified(subject: string, scopes: string[], overrides: Partial<VerifiedToken> = {}): VerifiedToken {
   return {
-    sourceId: 'idp', issuer: 'https://idp.example.com', subject, tokenId: 'jti-1', issuedAt: NOW - 10, expiresAt: NOW + 3600, clientId: 'web',
-    scopes, actors: [], principal: { uid: { type: 'User', id: subject }, attrs: {}, parents: [] }, parents: [], context: {}, claims: { sub: subject }, ...overrides,
+    sourceId: 'idp', issuer: 'https://idp.example.com', subject, tokenId: 'jti-1', issuedAt: NOW - 10, clockToleranceSec: 30, expiresAt: NOW + 3600, clientId: 'web',
+    scopes, actors: [], principal: { uid: { type: 'User', id: subject }, attrs: {}, parents: [] }, parents: [], context: {}, claims: { sub: subject, aud: 'https://svc1.example.com' }, ...overrides,
   };
 }
 
@@ -84,7 +87,7 @@ describe('exchangeToken', () => {
     expect(response.expires_in).toBe(42);
     const { payload } = await verifyOurs(response.access_token, 'https://svc2.example.com');
     expect(payload.exp).toBe(NOW + 42);
-    expect(await code(exchange({ verifiedSubject: verified('alice', ['orders:read'], { expiresAt: NOW - 5 }) }))).toBe('ERR_STS_INVALID_GRANT');
+    expect(await code(exchange({ verifiedSubject: verified('alice', ['orders:read'], { expiresAt: NOW - 5 }) }))).toBe('ERR_STS_INVALID_SUBJECT_TOKEN');
   });
 
   it('nests the act chain for A → svc1 → svc2', async () => {
@@ -92,6 +95,8 @@ describe('exchangeToken', () => {
     const { asSubject } = await verifyOurs(first.access_token, 'https://svc2.example.com');
     const authorize = vi.fn(async (_: ExchangeAuthorizationRequest) => true);
     const second = await exchangeToken({ form: form({ audience: 'https://svc3.example.com', scope: 'orders:read' }), client: client('svc2'), verifiedSubject: asSubject, issuer, authorize });
+    // svc1's token was for svc2 only: svc3 may not exchange it.
+    expect(await code(exchangeToken({ form: form({ audience: 'https://svc2.example.com' }), client: client('svc3'), verifiedSubject: asSubject, issuer, authorize }))).toBe('ERR_STS_INVALID_SUBJECT_TOKEN');
     const { payload } = await verifyOurs(second.access_token, 'https://svc3.example.com');
     expect(payload['act']).toEqual({ sub: 'svc2', act: { sub: 'svc1' } });
     expect(payload).toMatchObject({ sub: 'alice', client_id: 'svc2', scope: 'orders:read' });
@@ -100,18 +105,69 @@ describe('exchangeToken', () => {
     expect(payload.exp).toBeLessThanOrEqual(asSubject.expiresAt);
   });
 
-  it('uses the actor token subject as the newest actor', async () => {
-    const response = await exchange({ form: form({ actor_token: 'x', actor_token_type: TOKEN_TYPE_ACCESS_TOKEN }), verifiedActor: verified('robot-7', []) });
-    const { payload } = await verifyOurs(response.access_token, 'https://svc2.example.com');
-    expect(payload['act']).toEqual({ sub: 'robot-7' });
+  describe('actor token', () => {
+    const withActor = form({ actor_token: 'x', actor_token_type: TOKEN_TYPE_ACCESS_TOKEN });
+    /** svc1's own client-credentials token for the token service, as the verifier maps it. */
+    const ownToken = (overrides: Partial<VerifiedToken> = {}, claims: Record<string, unknown> = {}) =>
+      verified('svc1', ['orders:read'], { issuer: ISSUER, tokenId: 'jti-actor', clientId: 'svc1', principal: { uid: { type: 'Service', id: 'svc1' }, attrs: {}, parents: [] }, claims: { sub: 'svc1', aud: ISSUER, client_id: 'svc1', ...claims }, ...overrides });
+
+    it("is accepted when it is the client's own client-credentials token for the token service", async () => {
+      const response = await exchange({ form: withActor, verifiedActor: ownToken() });
+      const { payload } = await verifyOurs(response.access_token, 'https://svc2.example.com');
+      expect(payload['act']).toEqual({ sub: 'svc1' });
+    });
+
+    it("is refused when it is another client's token, another subject, the subject token, exchanged, foreign, or for another audience", async () => {
+      const billing = ownToken({ subject: 'billing', clientId: 'billing', principal: { uid: { type: 'Service', id: 'billing' }, attrs: {}, parents: [] } }, { sub: 'billing', client_id: 'billing' });
+      const bad: VerifiedToken[] = [
+        billing,
+        ownToken({ clientId: 'billing' }),
+        ownToken({ subject: 'robot-7', principal: { uid: { type: 'Service', id: 'robot-7' }, attrs: {}, parents: [] } }),
+        verified('alice', ['orders:read', 'orders:write']),
+        ownToken({ actors: ['svc0'] }),
+        ownToken({ issuer: 'https://idp.example.com' }),
+        ownToken({}, { aud: 'https://svc2.example.com' }),
+      ];
+      for (const verifiedActor of bad) expect(await code(exchange({ form: withActor, verifiedActor }))).toBe('ERR_STS_INVALID_ACTOR_TOKEN');
+      // The subject token itself (here the client's own token, exchanged for itself) is no actor token.
+      expect(await code(exchange({ form: withActor, verifiedSubject: ownToken(), verifiedActor: ownToken() }))).toBe('ERR_STS_INVALID_ACTOR_TOKEN');
+      expect(await code(exchange({ verifiedSubject: ownToken() }))).toBe('resolved');
+    });
+
+    it('leaves may_act to be checked against the authenticated client', async () => {
+      const mayAct = (sub: string) => verified('alice', ['orders:read'], { claims: { sub: 'alice', aud: 'https://svc1.example.com', may_act: { sub } } });
+      expect(await code(exchange({ form: withActor, verifiedActor: ownToken(), verifiedSubject: mayAct('svc1') }))).toBe('resolved');
+      expect(await code(exchange({ form: withActor, verifiedActor: ownToken(), verifiedSubject: mayAct('billing') }))).toBe('ERR_STS_INVALID_SUBJECT_TOKEN');
+    });
   });
 
-  it('honours may_act and bounds the chain length', async () => {
-    expect(await code(exchange({ verifiedSubject: verified('alice', ['orders:read'], { claims: { may_act: { sub: 'svc9' } } }) }))).toBe('ERR_STS_EXCHANGE_DENIED');
-    expect(await code(exchange({ verifiedSubject: verified('alice', ['orders:read'], { claims: { may_act: { sub: 'svc1' } } }) }))).toBe('resolved');
+  it('honours may_act (RFC 8693 §4.4) against the client and bounds the chain length, as invalid_request', async () => {
+    const mayAct = (value: unknown) => verified('alice', ['orders:read'], { claims: { sub: 'alice', aud: 'https://svc1.example.com', may_act: value } });
+    expect(await code(exchange({ verifiedSubject: mayAct({ sub: 'svc9' }) }))).toBe('ERR_STS_INVALID_SUBJECT_TOKEN');
+    expect(await code(exchange({ verifiedSubject: mayAct('svc1') }))).toBe('ERR_STS_INVALID_SUBJECT_TOKEN');
+    expect(await code(exchange({ verifiedSubject: mayAct({ sub: 'svc1' }) }))).toBe('resolved');
     const chain = (length: number) => verified('alice', ['orders:read'], { actors: Array.from({ length }, (_, i) => `s${i}`) });
     expect(await code(exchange({ verifiedSubject: chain(MAX_ACTOR_CHAIN - 1) }))).toBe('resolved');
-    expect(await code(exchange({ verifiedSubject: chain(MAX_ACTOR_CHAIN) }))).toBe('ERR_STS_INVALID_GRANT');
+    expect(await code(exchange({ verifiedSubject: chain(MAX_ACTOR_CHAIN) }))).toBe('ERR_STS_INVALID_SUBJECT_TOKEN');
+  });
+
+  it('accepts a subject token issued for the client (its id, its subject audiences) or the token service, nothing else', async () => {
+    const forAudience = (aud: unknown) => verified('alice', ['orders:read'], { claims: { sub: 'alice', aud } });
+    for (const aud of ['https://svc1.example.com', 'svc1', ISSUER, ['https://other.example.com', 'svc1']]) {
+      expect(await code(exchange({ verifiedSubject: forAudience(aud) }))).toBe('resolved');
+    }
+    for (const aud of ['https://svc2.example.com', ['https://other.example.com'], undefined]) {
+      expect(await code(exchange({ verifiedSubject: forAudience(aud) }))).toBe('ERR_STS_INVALID_SUBJECT_TOKEN');
+    }
+  });
+
+  it('names the principal the subject token was mapped to, not its raw sub', async () => {
+    const authorize = vi.fn(async (_: ExchangeAuthorizationRequest) => true);
+    const mapped = verified('u-123', ['orders:read'], { principal: { uid: { type: 'User', id: 'alice@example.com' }, attrs: {}, parents: [] } });
+    const response = await exchange({ verifiedSubject: mapped, authorize });
+    const { payload } = await verifyOurs(response.access_token, 'https://svc2.example.com');
+    expect(payload.sub).toBe('alice@example.com');
+    expect(authorize.mock.calls[0]![0].context.subject).toBe('alice@example.com');
   });
 
   it('rejects an audience the client may not target', async () => {

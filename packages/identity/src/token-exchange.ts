@@ -19,7 +19,7 @@ export interface ExchangeAuthorizationRequest {
   action: 'exchange';
   resource: { audience: string };
   context: {
-    /** The subject token's `sub`. */
+    /** The principal id the subject token was mapped to (its source's `idClaim`). */
     subject: string;
     /** The scopes the new token would carry. */
     scopes: string[];
@@ -43,7 +43,10 @@ export interface ExchangeTokenOptions {
   client: StsClient;
   /** The form's `subject_token`, already verified by the caller. */
   verifiedSubject: VerifiedToken;
-  /** The form's `actor_token`, verified; required exactly when the form has one. */
+  /**
+   * The form's `actor_token`, verified and checked against revocation; required exactly when the
+   * form has one. It must be the client's own client-credentials token for the token service.
+   */
   verifiedActor?: VerifiedToken;
   issuer: TokenIssuer;
   /** The Cedar decision: may this client exchange this subject's token for this audience? */
@@ -63,8 +66,14 @@ export interface IssueForClientOptions {
 }
 
 /**
- * RFC 8693 token exchange: a new access token for the subject, for one audience, with the
- * client (or the actor token's subject) recorded as the newest actor in `act`.
+ * RFC 8693 token exchange: a new access token for the subject's principal, for one audience,
+ * with the authenticated client recorded as the newest actor in `act`. The actor is always the
+ * client: an `actor_token` is accepted only as the client's own token (proof, not a new actor).
+ *
+ * @throws VerityError `ERR_STS_INVALID_REQUEST` (malformed form), `ERR_STS_INVALID_SUBJECT_TOKEN`
+ *   / `ERR_STS_INVALID_ACTOR_TOKEN` (RFC 8693 §2.2.2 `invalid_request`: not for this client,
+ *   `may_act` names another actor, chain too long, expired), `ERR_STS_INVALID_TARGET`,
+ *   `ERR_STS_INVALID_SCOPE`, `ERR_STS_EXCHANGE_DENIED` (the Cedar decision; `invalid_target`).
  *
  * @example
  * const response = await exchangeToken({ form, client, verifiedSubject, issuer, authorize });
@@ -93,21 +102,23 @@ export async function exchangeToken(options: ExchangeTokenOptions): Promise<Toke
   const requested = parseScope(param('scope'));
   const scopes = grantScopes(requested, [subject.scopes, client.scopes]);
 
-  const actorSub = verifiedActor?.subject ?? client.principal.id;
-  checkMayAct(subject, actorSub);
-  const actors: [string, ...string[]] = [actorSub, ...subject.actors];
-  if (actors.length > MAX_ACTOR_CHAIN) throw new VerityError('ERR_STS_INVALID_GRANT', 'The delegation chain is too long');
+  checkSubjectToken(subject, client, issuer.issuer);
+  if (verifiedActor !== undefined) checkActorToken(verifiedActor, subject, client, issuer.issuer);
+  const principalId = subject.principal.uid.id;
+  const actors: [string, ...string[]] = [client.principal.id, ...subject.actors];
+  if (actors.length > MAX_ACTOR_CHAIN) throw invalidSubject('the subject token\'s delegation chain is too long');
 
   const allowed = await options.authorize({
     principal: client.principal,
     action: 'exchange',
     resource: { audience },
-    context: { subject: subject.subject, scopes, actors },
+    context: { subject: principalId, scopes, actors },
   });
   if (allowed !== true) throw new VerityError('ERR_STS_EXCHANGE_DENIED', 'The token exchange is not permitted');
 
   const issued = await issuer.issue({
-    subject: subject.subject,
+    // The principal, as the subject token's source mapped it: revocations and decisions name it.
+    subject: principalId,
     // The exchanged token names the same principal, of the same type (a service stays a service).
     principalType: subject.principal.uid.type,
     audience,
@@ -117,6 +128,11 @@ export async function exchangeToken(options: ExchangeTokenOptions): Promise<Toke
     // The new token never outlives the one it was exchanged for.
     notAfter: subject.expiresAt,
     ...(options.ttlSec === undefined ? {} : { ttlSec: options.ttlSec }),
+  }).catch((error: unknown) => {
+    // The issuer refuses a token that would already be expired: the subject token expired within
+    // the verifier's clock tolerance, which RFC 8693 §2.2.2 answers as an invalid subject token.
+    if (error instanceof VerityError && error.code === 'ERR_STS_INVALID_GRANT') throw invalidSubject('the subject token has expired');
+    throw error;
   });
   return toTokenResponse(issued);
 }
@@ -191,12 +207,42 @@ function grantScopes(requested: string[] | undefined, allowedSets: readonly stri
   return granted;
 }
 
-/** RFC 8693 §4.4: when the subject token names who may act for it, only that party may. */
-function checkMayAct(subject: VerifiedToken, actorSub: string): void {
+function audiencesOf(token: VerifiedToken): string[] {
+  const aud = token.claims['aud'];
+  if (typeof aud === 'string') return [aud];
+  return Array.isArray(aud) ? aud.filter((value): value is string => typeof value === 'string') : [];
+}
+
+/**
+ * The subject token must have been issued for the exchanging client (its id or a subject
+ * audience it registered) or for the token service itself, so a client cannot trade a token
+ * meant for another service; and when it names who may act for it (RFC 8693 §4.4 `may_act`),
+ * that must be this client's principal.
+ */
+function checkSubjectToken(subject: VerifiedToken, client: StsClient, serviceIssuer: string): void {
+  const accepted = new Set([client.id, serviceIssuer, ...client.subjectAudiences]);
+  if (!audiencesOf(subject).some((aud) => accepted.has(aud))) throw invalidSubject('the subject token was not issued for this client');
   const mayAct = subject.claims['may_act'];
   if (mayAct === undefined) return;
   const allowedSub = typeof mayAct === 'object' && mayAct !== null ? (mayAct as Record<string, unknown>)['sub'] : undefined;
-  if (allowedSub !== actorSub) throw new VerityError('ERR_STS_EXCHANGE_DENIED', 'The token exchange is not permitted');
+  if (allowedSub !== client.principal.id) throw invalidSubject('the subject token does not allow this client to act for it');
+}
+
+/**
+ * The actor is the authenticated client, never a party that did not authenticate here: an
+ * actor token must be the client's own client-credentials token from this token service, for
+ * the token service (its issuer in `aud`), distinct from the subject token.
+ */
+function checkActorToken(actor: VerifiedToken, subject: VerifiedToken, client: StsClient, serviceIssuer: string): void {
+  const own =
+    actor.issuer === serviceIssuer &&
+    actor.clientId === client.id &&
+    actor.subject === client.principal.id &&
+    actor.principal.uid.id === client.principal.id &&
+    actor.actors.length === 0 &&
+    audiencesOf(actor).includes(serviceIssuer);
+  const distinct = actor.tokenId === null || actor.tokenId !== subject.tokenId || actor.issuer !== subject.issuer;
+  if (!own || !distinct) throw new VerityError('ERR_STS_INVALID_ACTOR_TOKEN', "The actor token must be the client's own token for the token service");
 }
 
 /** Outermost actor first → `{ sub: newest, act: { sub: previous, ... } }` (RFC 8693 §4.1). */
@@ -213,6 +259,10 @@ function toTokenResponse(issued: IssuedToken): TokenResponse {
     expires_in: issued.claims.exp - issued.claims.iat,
     scope: issued.claims.scope,
   };
+}
+
+function invalidSubject(message: string): VerityError {
+  return new VerityError('ERR_STS_INVALID_SUBJECT_TOKEN', `The subject token is not acceptable: ${message}`);
 }
 
 function invalidRequest(message: string): VerityError {

@@ -35,7 +35,7 @@ describe('token verifier', () => {
   describe.each(['RS256', 'ES256', 'EdDSA'] as const)('happy path %s', (alg) => {
     it('verifies a token from a JWKS URL and maps it', async () => {
       const key = { RS256: () => rsa, ES256: () => ec, EdDSA: () => ed }[alg]();
-      const verifier = createTokenVerifier({ now });
+      const verifier = createTokenVerifier({ now, allowInsecureSources: true });
       const source = testSource(idp.issuer, { kind: 'jwks', jwksUri: idp.jwksUri });
       const token = await signToken(key, idp.issuer, { jti: 'tok-1', client_id: 'cli', scope: 'read write', email: 'a@example.com' });
       const verified = await verifier.verify(token, [source]);
@@ -50,7 +50,7 @@ describe('token verifier', () => {
   });
 
   it('finds keys through OIDC discovery and caches the discovery document', async () => {
-    const verifier = createTokenVerifier({ now });
+    const verifier = createTokenVerifier({ now, allowInsecureSources: true });
     const source = testSource(idp.issuer, { kind: 'discovery' });
     await verifier.verify(await signToken(rsa, idp.issuer, { sub: 'a' }), [source]);
     await verifier.verify(await signToken(ec, idp.issuer, { sub: 'b' }), [source]);
@@ -62,7 +62,7 @@ describe('token verifier', () => {
   it('refuses a discovery document naming another issuer', async () => {
     idp.discovery = { issuer: 'https://evil.example', jwks_uri: idp.jwksUri };
     try {
-      const verifier = createTokenVerifier({ now });
+      const verifier = createTokenVerifier({ now, allowInsecureSources: true });
       const error = await rejection(verifier.verify(await signToken(rsa, idp.issuer), [testSource(idp.issuer, { kind: 'discovery' })]));
       expect(error.code).toBe('ERR_IDENTITY_SOURCE_UNAVAILABLE');
       expect(idp.count('/jwks')).toBe(0);
@@ -79,8 +79,21 @@ describe('token verifier', () => {
     expect(verifier.stats()).toMatchObject({ discoveryFetches: 0, jwksFetches: 0 });
   });
 
+  it('refuses an iat later than now plus the clock tolerance, and accepts one within it', async () => {
+    const verifier = createTokenVerifier({ now, allowInsecureSources: true });
+    const source = testSource('https://idp.example.com', { kind: 'inline', keys: [ec.jwk] });
+    const hourAhead = await signToken(ec, 'https://idp.example.com', { iat: NOW + 3600, exp: NOW + 7200 });
+    expect((await rejection(verifier.verify(hourAhead, [source]))).code).toBe('ERR_TOKEN_NOT_YET_VALID');
+    const justBeyond = await signToken(ec, 'https://idp.example.com', { iat: NOW + 31 });
+    expect((await rejection(verifier.verify(justBeyond, [source]))).code).toBe('ERR_TOKEN_NOT_YET_VALID');
+    const skewed = await verifier.verify(await signToken(ec, 'https://idp.example.com', { iat: NOW + 20 }), [source]);
+    expect(skewed).toMatchObject({ issuedAt: NOW + 20, clockToleranceSec: 30 });
+    const noTolerance = testSource('https://idp.example.com', { kind: 'inline', keys: [ec.jwk] }, { clockToleranceSec: 0 });
+    expect((await rejection(verifier.verify(await signToken(ec, 'https://idp.example.com', { iat: NOW + 1 }), [noTolerance]))).code).toBe('ERR_TOKEN_NOT_YET_VALID');
+  });
+
   it('maps id claim, groups, attributes, context, scopes and the act chain', async () => {
-    const verifier = createTokenVerifier({ now });
+    const verifier = createTokenVerifier({ now, allowInsecureSources: true });
     const source = testSource(idp.issuer, { kind: 'jwks', jwksUri: idp.jwksUri }, {
       claims: {
         principalType: 'Acme::User', idClaim: 'oid', groupsClaim: 'roles', groupType: 'Acme::Role',
@@ -106,7 +119,7 @@ describe('token verifier', () => {
 
   it('serves a verified token from the cache without refetching or reverifying, until exp', async () => {
     let clock = NOW_MS;
-    const verifier = createTokenVerifier({ now: () => clock });
+    const verifier = createTokenVerifier({ now: () => clock, allowInsecureSources: true });
     const source = testSource(idp.issuer, { kind: 'jwks', jwksUri: idp.jwksUri });
     const token = await signToken(rsa, idp.issuer, { exp: NOW + 60 });
     const first = await verifier.verify(token, [source]);
@@ -125,7 +138,7 @@ describe('token verifier', () => {
   });
 
   it('reuses a cached verification only for the same sources and audience', async () => {
-    const verifier = createTokenVerifier({ now });
+    const verifier = createTokenVerifier({ now, allowInsecureSources: true });
     const source = testSource(idp.issuer, { kind: 'jwks', jwksUri: idp.jwksUri }, { audiences: ['api://verity', 'api://other'] });
     const token = await signToken(rsa, idp.issuer);
     await verifier.verify(token, [source]);
@@ -137,7 +150,7 @@ describe('token verifier', () => {
   });
 
   it('purges cached verifications so the next use reverifies', async () => {
-    const verifier = createTokenVerifier({ now });
+    const verifier = createTokenVerifier({ now, allowInsecureSources: true });
     const source = testSource(idp.issuer, { kind: 'jwks', jwksUri: idp.jwksUri });
     const alice = await signToken(rsa, idp.issuer, { jti: 'a' });
     const bob = await signToken(rsa, idp.issuer, { sub: 'bob', jti: 'b' });
@@ -152,7 +165,7 @@ describe('token verifier', () => {
   it('follows key rotation at the issuer with one refetch', async () => {
     vi.useFakeTimers({ toFake: ['Date'] });
     vi.setSystemTime(NOW_MS);
-    const verifier = createTokenVerifier({ now, jwksCooldownMs: 30_000 });
+    const verifier = createTokenVerifier({ now, jwksCooldownMs: 30_000, allowInsecureSources: true });
     const source = testSource(idp.issuer, { kind: 'jwks', jwksUri: idp.jwksUri });
     await verifier.verify(await signToken(rsa, idp.issuer, { jti: '1' }), [source]);
     const rotated = await createTestKey('RS256', 'rsa-2');
@@ -167,7 +180,7 @@ describe('token verifier', () => {
   it('refetches for unknown kids at most once per cooldown', async () => {
     vi.useFakeTimers({ toFake: ['Date'] });
     vi.setSystemTime(NOW_MS);
-    const verifier = createTokenVerifier({ now, jwksCooldownMs: 30_000 });
+    const verifier = createTokenVerifier({ now, jwksCooldownMs: 30_000, allowInsecureSources: true });
     const source = testSource(idp.issuer, { kind: 'jwks', jwksUri: idp.jwksUri });
     await verifier.verify(await signToken(rsa, idp.issuer), [source]);
     const stranger = await createTestKey('RS256', 'unknown');
@@ -185,7 +198,7 @@ describe('token verifier', () => {
   });
 
   it('honours jwksCooldownMs (0 refetches on every unknown kid)', async () => {
-    const verifier = createTokenVerifier({ now, jwksCooldownMs: 0 });
+    const verifier = createTokenVerifier({ now, jwksCooldownMs: 0, allowInsecureSources: true });
     const source = testSource(idp.issuer, { kind: 'jwks', jwksUri: idp.jwksUri });
     await verifier.verify(await signToken(rsa, idp.issuer), [source]);
     for (let i = 0; i < 3; i += 1) {
@@ -198,7 +211,7 @@ describe('token verifier', () => {
   it('reports an unreachable JWKS as ERR_IDENTITY_SOURCE_UNAVAILABLE', async () => {
     const down = await startTestIssuer([]);
     await down.close();
-    const verifier = createTokenVerifier({ now });
+    const verifier = createTokenVerifier({ now, allowInsecureSources: true });
     const token = await signToken(rsa, down.issuer);
     for (const keys of [{ kind: 'jwks', jwksUri: down.jwksUri }, { kind: 'discovery' }]) {
       const error = await rejection(verifier.verify(token, [testSource(down.issuer, keys)]));

@@ -11,8 +11,13 @@ export const MAX_TOKEN_LENGTH = 16 * 1024;
 
 /** Options for {@link createTokenVerifier}. */
 export interface TokenVerifierOptions {
-  /** Injected fetch for discovery and JWKS requests (default: global fetch). */
+  /**
+   * Injected fetch for discovery and JWKS requests; it replaces the guard (default: the guarded
+   * source fetch, https to public addresses only, bounded in size and time).
+   */
   fetch?: FetchFunction;
+  /** With the default fetch: allow http and loopback/private addresses (development and tests only). */
+  allowInsecureSources?: boolean;
   /** Clock in milliseconds (default `Date.now`): token times and cache expiry use it. */
   now?: () => number;
   /** Verified tokens kept at most (default 10 000; 0 disables the cache). */
@@ -88,6 +93,17 @@ function checkHeader(header: ProtectedHeaderParameters, source: IdentitySource):
   }
 }
 
+/**
+ * jose checks only that `iat` is a number. An `iat` later than now plus the source's clock
+ * tolerance is a broken or lying issuer clock; within the tolerance it is the issue time
+ * revocation compares with (see RevocationCheck.clockToleranceSec).
+ */
+function checkIssuedAt(claims: JWTPayload, source: IdentitySource, nowMs: number): void {
+  if (typeof claims.iat === 'number' && claims.iat > nowMs / 1000 + source.clockToleranceSec) {
+    throw tokenError('ERR_TOKEN_NOT_YET_VALID', 'the token was issued in the future (beyond the clock tolerance)');
+  }
+}
+
 function optionalString(claims: JWTPayload, claim: string): string | null {
   const value = claims[claim];
   if (value === undefined) return null;
@@ -105,6 +121,7 @@ function toVerifiedToken(claims: JWTPayload, source: IdentitySource): VerifiedTo
     subject: claims.sub,
     tokenId: optionalString(claims, 'jti'),
     issuedAt: typeof claims.iat === 'number' ? claims.iat : null,
+    clockToleranceSec: source.clockToleranceSec,
     // jwtVerify has required exp and checked it is a number.
     expiresAt: claims.exp as number,
     clientId,
@@ -141,6 +158,7 @@ export function createTokenVerifier(options: TokenVerifierOptions = {}): TokenVe
   const resolver = createKeyResolver({
     now,
     ...(options.fetch === undefined ? {} : { fetch: options.fetch }),
+    ...(options.allowInsecureSources === undefined ? {} : { allowInsecureSources: options.allowInsecureSources }),
     ...(options.jwksCooldownMs === undefined ? {} : { jwksCooldownMs: options.jwksCooldownMs }),
   });
   const fingerprints = new WeakMap<IdentitySource, string>();
@@ -168,6 +186,7 @@ export function createTokenVerifier(options: TokenVerifierOptions = {}): TokenVe
       requiredClaims: REQUIRED_CLAIMS,
       currentDate: new Date(nowMs),
     });
+    checkIssuedAt(payload, source, nowMs);
     return { source, verified: deepFreeze(toVerifiedToken(payload, source)) };
   };
 

@@ -62,7 +62,10 @@ export interface VerifiedToken {
   subject: string;
   /** `jti`, when the token has one (revocation by id needs it). */
   tokenId: string | null;
+  /** `iat` in seconds; never later than verification time plus `clockToleranceSec`. */
   issuedAt: number | null;
+  /** The source's clock tolerance: how far `iat` may lie ahead of the verifier's clock. */
+  clockToleranceSec: number;
   expiresAt: number;
   /** `client_id` or `azp`, when present (revocation by client). */
   clientId: string | null;
@@ -81,7 +84,14 @@ export interface VerifiedToken {
 /** One revocation. */
 export type Revocation =
   | { kind: 'token'; tenant: string; tokenId: string; /** seconds; the entry can be forgotten after the token's expiry */ expiresAt: number }
-  | { kind: 'subject'; tenant: string; subject: string; /** seconds; tokens issued at or before this are revoked */ issuedBefore: number }
+  | {
+      kind: 'subject';
+      tenant: string;
+      /** The principal id the identity source maps (its `idClaim`), not necessarily the raw `sub`. */
+      subject: string;
+      /** seconds; tokens issued at or before this are revoked */
+      issuedBefore: number;
+    }
   | { kind: 'client'; tenant: string; clientId: string; issuedBefore: number };
 
 /** A token-service client (a service that exchanges tokens or asks for its own). */
@@ -96,6 +106,11 @@ export interface StsClient {
   jwks: Array<Record<string, unknown>> | null;
   /** Audiences it may ask tokens for. */
   audiences: string[];
+  /**
+   * Audiences of the subject tokens it may exchange: those it serves as a resource server. Its
+   * own id and the token service's issuer are always accepted (RFC 8693 §2.1 leaves this to us).
+   */
+  subjectAudiences: string[];
   /** Scopes it may ever hold. */
   scopes: string[];
 }

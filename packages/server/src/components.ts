@@ -21,7 +21,7 @@ import { createIdentityService, type IdentityService } from './identity/identity
 import { createTokenEndpoint, type TokenEndpoint } from './identity/token-endpoint.js';
 import { createTokenServices, type TokenServices } from './identity/token-services.js';
 import { readFile, writeFile } from 'node:fs/promises';
-import { createSecretBox, generateMasterKey, parseMasterKey } from '@verity/identity';
+import { createSecretBox, createSourceFetch, generateMasterKey, parseMasterKey } from '@verity/identity';
 
 /**
  * Every service, composed once (createComponents). Routes call services only: `store` is here for
@@ -108,8 +108,11 @@ export async function createComponents(
   const decisions = createDecisionService({ engine, policies, entities, audit });
   const search = createSearchService(store, policies, decisions);
   const credentials = createCredentialService(store);
+  if (config.allowInsecureIdentitySources) {
+    print('verity: WARNING --allow-insecure-identity-sources: identity sources may be fetched over http and from loopback or private addresses (development only)');
+  }
   const box = createSecretBox(await resolveMasterKey(config, print));
-  const tokens = createTokenServices({ store, box });
+  const tokens = createTokenServices({ store, box, sourceFetch: createSourceFetch({ allowInsecure: config.allowInsecureIdentitySources }) });
   const identity = (caches.identity = await createIdentityService({ store, audit, publish: feed.publish, tokens }));
   const admin = createAdminAuthorizer(decisions, audit);
   await ensureSystemTenant(store, policies);

@@ -48,6 +48,12 @@ export interface ServerConfig {
    * it and decides nothing after it: short, so a replayed or withheld bundle soon stops working.
    */
   bundleTtlSec: number;
+  /**
+   * Let identity sources' discovery and JWKS requests use plain http and reach loopback,
+   * private and link-local addresses. Off by default: a policy author could otherwise make the
+   * server call its own network. For development and tests with an issuer on this machine.
+   */
+  allowInsecureIdentitySources: boolean;
 }
 
 const DEFAULTS: ServerConfig = {
@@ -71,6 +77,7 @@ const DEFAULTS: ServerConfig = {
   logRequests: false,
   publicUrl: null,
   bundleTtlSec: BUNDLE_TTL_SEC,
+  allowInsecureIdentitySources: false,
 };
 
 /** Validate and default a partial config. Unknown keys and wrong types are errors. */

@@ -42,9 +42,9 @@ describe('verity serve', () => {
   });
 
   it('passes every flag on', async () => {
-    const argv = ['-p', '9000', '--host', '0.0.0.0', '--data', 'db', '--demo', '--open-decisions', '--default-tenant', 'acme', '--json'];
+    const argv = ['-p', '9000', '--host', '0.0.0.0', '--data', 'db', '--demo', '--open-decisions', '--default-tenant', 'acme', '--allow-insecure-identity-sources', '--json'];
     const result = await serveWith(argv, { env: { VERITY_ADMIN_TOKEN: 'vrt_x', VERITY_MASTER_KEY: 'mk' } });
-    expect(result.started).toEqual([{ port: 9000, host: '0.0.0.0', demo: true, decisionAuth: 'open', adminToken: 'vrt_x', masterKey: 'mk', dataDir: '/srv/db', defaultTenant: 'acme' }]);
+    expect(result.started).toEqual([{ port: 9000, host: '0.0.0.0', demo: true, decisionAuth: 'open', allowInsecureIdentitySources: true, adminToken: 'vrt_x', masterKey: 'mk', dataDir: '/srv/db', defaultTenant: 'acme' }]);
     expect(JSON.parse(result.out)).toEqual({ url: 'http://0.0.0.0:9000' });
     expect(result.err).toContain('notice\n');
   });

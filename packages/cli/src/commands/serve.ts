@@ -17,7 +17,7 @@ export function createServeCommand(loadServer: () => Promise<ServerModule>): Com
   return {
     name: 'serve',
     summary: 'Run the Verity server',
-    usage: '[--port N] [--host H] [--data DIR | --database-url URL] [--demo] [--open-decisions]',
+    usage: '[--port N] [--host H] [--data DIR | --database-url URL] [--demo] [--open-decisions] [--allow-insecure-identity-sources]',
     arguments: [],
     options: {
       port: { type: 'string', short: 'p', valueName: 'N', description: 'port to listen on, 0 for any free one (default 8181)' },
@@ -27,6 +27,7 @@ export function createServeCommand(loadServer: () => Promise<ServerModule>): Com
       demo: { type: 'boolean', description: 'load the demo tenant at start when it does not exist' },
       'open-decisions': { type: 'boolean', description: 'let decision endpoints answer without a credential' },
       'default-tenant': { type: 'string', valueName: 'T', description: 'tenant served at the root AuthZEN paths (default demo)' },
+      'allow-insecure-identity-sources': { type: 'boolean', description: 'let identity sources use http and loopback/private addresses (development only)' },
     },
     details: 'The first start creates a platform-admin credential: VERITY_ADMIN_TOKEN when set,\notherwise a generated one printed once. VERITY_MASTER_KEY (32 bytes, base64url) seals\ntoken-signing keys at rest; without it a key file beside --data is used. Stops cleanly on SIGINT/SIGTERM.',
     async run(args, io) {
@@ -39,6 +40,7 @@ export function createServeCommand(loadServer: () => Promise<ServerModule>): Com
         host: (v['host'] as string | undefined) ?? '127.0.0.1',
         demo: v['demo'] === true,
         decisionAuth: v['open-decisions'] === true ? 'open' : 'required',
+        ...(v['allow-insecure-identity-sources'] === true ? { allowInsecureIdentitySources: true } : {}),
         adminToken: io.env['VERITY_ADMIN_TOKEN'] ?? null,
         masterKey: io.env['VERITY_MASTER_KEY'] ?? null,
         ...(databaseUrl === undefined ? { dataDir: resolve(io.cwd, (v['data'] as string | undefined) ?? '.verity-data') } : { databaseUrl }),

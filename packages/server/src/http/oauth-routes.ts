@@ -10,7 +10,7 @@ import { registerFormBody } from './form-body.js';
 import { toVerityError } from './errors.js';
 import { metaOf, tenantParam, type Components } from './context.js';
 
-/** RFC 6749 §5.2 error names, next to Verity's own code. */
+/** RFC 6749 §5.2 / RFC 8693 §2.2.2 / RFC 7009 §2.2.1 error names, next to Verity's own code. */
 const OAUTH_ERRORS: Partial<Record<VerityError['code'], string>> = {
   ERR_STS_INVALID_CLIENT: 'invalid_client',
   ERR_STS_INVALID_REQUEST: 'invalid_request',
@@ -18,7 +18,12 @@ const OAUTH_ERRORS: Partial<Record<VerityError['code'], string>> = {
   ERR_STS_INVALID_SCOPE: 'invalid_scope',
   ERR_STS_INVALID_TARGET: 'invalid_target',
   ERR_STS_UNSUPPORTED_GRANT_TYPE: 'unsupported_grant_type',
-  ERR_STS_EXCHANGE_DENIED: 'access_denied',
+  // RFC 8693 §2.2.2: unwilling to issue a token for the requested audience.
+  ERR_STS_EXCHANGE_DENIED: 'invalid_target',
+  // RFC 8693 §2.2.2: a subject or actor token invalid for any reason, or unacceptable by policy.
+  ERR_STS_INVALID_SUBJECT_TOKEN: 'invalid_request',
+  ERR_STS_INVALID_ACTOR_TOKEN: 'invalid_request',
+  ERR_STS_UNAUTHORIZED_CLIENT: 'unauthorized_client',
 };
 
 function tokenRequest(request: FastifyRequest): TokenRequest {
@@ -33,7 +38,7 @@ export async function registerOAuthRoutes(app: FastifyInstance, c: Components): 
     scope.setErrorHandler((error, request, reply) => {
       const verityError = toVerityError(error);
       if (verityError.status >= 500) request.log.error({ err: error }, 'token endpoint failed');
-      const oauth = OAUTH_ERRORS[verityError.code] ?? (verityError.code.startsWith('ERR_TOKEN_') ? 'invalid_grant' : undefined);
+      const oauth = OAUTH_ERRORS[verityError.code] ?? (verityError.code.startsWith('ERR_TOKEN_') ? 'invalid_request' : undefined);
       reply
         .status(verityError.status)
         .header('cache-control', 'no-store')
@@ -50,7 +55,7 @@ export async function registerOAuthRoutes(app: FastifyInstance, c: Components): 
       return c.tokenEndpoint.token(tenant, tokenRequest(request), metaOf(request));
     });
 
-    // RFC 7009: the answer is 200 whether or not the token was valid or known.
+    // RFC 7009 §2.2: 200 whether or not the token was valid or known; §2.1: 400 for another client's token.
     scope.post('/tenants/:tenant/oauth2/revoke', async (request, reply) => {
       const tenant = tenantParam(request, { write: false });
       await c.tokenEndpoint.revoke(tenant, tokenRequest(request));

@@ -16,6 +16,8 @@ export interface ClientView {
   tenant: string;
   principal: EntityUid;
   audiences: string[];
+  /** Audiences of the subject tokens it may exchange (besides its own id and the token service). */
+  subjectAudiences?: string[];
   scopes: string[];
   jwks?: Array<Record<string, unknown>>;
   /** A generated secret, shown once (only its hash is kept). */
@@ -25,7 +27,7 @@ export interface ClientView {
 }
 
 export interface ClientService {
-  /** Create or replace a client from untrusted JSON (`{principal, audiences, scopes?, jwks?, secret?}`). */
+  /** Create or replace a client from untrusted JSON (`{principal, audiences, subjectAudiences?, scopes?, jwks?, secret?}`). */
   put(tenant: string, id: string, body: unknown): Promise<ClientView>;
   list(tenant: string): Promise<ClientView[]>;
   /** ERR_REQUEST_NOT_FOUND when there is no such client. */
@@ -49,7 +51,7 @@ function stringList(value: unknown, name: string, pattern?: RegExp): string[] {
 /** A client registration from untrusted JSON. */
 function parseClientBody(body: unknown) {
   if (!isPlainObject(body)) throw invalidClient('the body must be an object');
-  const { principal, audiences, scopes, jwks, secret, ...rest } = body;
+  const { principal, audiences, subjectAudiences, scopes, jwks, secret, ...rest } = body;
   if (Object.keys(rest).length > 0) throw invalidClient(`unknown keys: ${Object.keys(rest).slice(0, 5).join(', ')}`);
   const p = principal as { type?: unknown; id?: unknown } | undefined;
   if (typeof p?.type !== 'string' || typeof p.id !== 'string' || p.type === '' || p.id === '') throw invalidClient('principal must be {type, id}');
@@ -62,7 +64,12 @@ function parseClientBody(body: unknown) {
   }
   if (secret !== undefined && typeof secret !== 'boolean') throw invalidClient('secret must be true or false');
   return {
-    config: { principal: { type: p.type, id: p.id }, audiences: stringList(audiences, 'audiences'), scopes: stringList(scopes ?? [], 'scopes', SCOPE_TOKEN), ...(keys ? { jwks: keys } : {}) },
+    config: {
+      principal: { type: p.type, id: p.id },
+      audiences: stringList(audiences, 'audiences'),
+      ...(subjectAudiences === undefined ? {} : { subjectAudiences: stringList(subjectAudiences, 'subjectAudiences') }),
+      scopes: stringList(scopes ?? [], 'scopes', SCOPE_TOKEN), ...(keys ? { jwks: keys } : {}),
+    },
     newSecret: secret === true,
   };
 }

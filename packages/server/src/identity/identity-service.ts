@@ -4,7 +4,7 @@
  * are persisted, shared between replicas, and checked on every use of a token.
  */
 import { isPlainObject, VerityError } from '@verity/core';
-import { createRevocationList, createTokenAuthenticator, createTokenVerifier, parseIdentitySource, type IdentitySource, type Revocation, type VerifiedToken } from '@verity/identity';
+import { createRevocationList, createTokenAuthenticator, createTokenVerifier, parseIdentitySource, type FetchFunction, type IdentitySource, type Revocation, type VerifiedToken } from '@verity/identity';
 import type { StoredRevocation, Store } from '@verity/store';
 import type { AuditWriter } from '../audit-writer.js';
 import type { PublishChange } from '../change-feed.js';
@@ -19,8 +19,8 @@ export interface IdentityServiceOptions {
   tokens: TokenServices;
   audit: AuditWriter;
   publish: PublishChange;
-  /** Injected for tests (issuer and JWKS servers on loopback) and to freeze time. */
-  fetch?: typeof globalThis.fetch;
+  /** Injected for tests and to freeze time; it replaces the guarded fetch of `tokens`. */
+  fetch?: FetchFunction;
   now?: () => number;
 }
 

@@ -34,7 +34,11 @@ export interface TokenEndpoint {
   jwks(tenant: string): Promise<{ keys: unknown[] }>;
   /** `POST /oauth2/token`: an authenticated client's grant, answered as RFC 6749 §5.1 (a token response). */
   token(tenant: string, request: TokenRequest, meta: DecisionMeta): Promise<unknown>;
-  /** `POST /oauth2/revoke` (RFC 7009): revokes the token if this service issued it to this client; never says whether. */
+  /**
+   * `POST /oauth2/revoke` (RFC 7009): revokes the token if this service issued it to this client.
+   * An invalid or unknown token is not an error (§2.2); a valid one issued to another client is
+   * refused with `ERR_STS_UNAUTHORIZED_CLIENT` and stays valid (§2.1, §2.2.1).
+   */
   revoke(tenant: string, request: TokenRequest): Promise<void>;
 }
 
@@ -79,18 +83,21 @@ export function createTokenEndpoint(options: TokenEndpointOptions): TokenEndpoin
   }
 
   async function exchange(tenant: string, client: StsClient, form: Record<string, string>, meta: DecisionMeta) {
-    const verifyGrant = async (token: string | undefined) => {
+    // RFC 8693 §2.2.2: a subject or actor token that is invalid for any reason is invalid_request;
+    // the refusal is audited by verifySubjectToken, and its ERR_TOKEN_* code named in the message.
+    const verifyGrant = async (token: string | undefined, code: 'ERR_STS_INVALID_SUBJECT_TOKEN' | 'ERR_STS_INVALID_ACTOR_TOKEN') => {
       try {
         return await identity.verifySubjectToken(tenant, token, meta);
       } catch (error) {
-        // RFC 8693 §2.2.2: an unacceptable subject or actor token is invalid_grant.
-        if (isVerityError(error) && error.code.startsWith('ERR_TOKEN_')) throw new VerityError('ERR_STS_INVALID_GRANT', `the token was refused (${error.code})`);
+        if (isVerityError(error) && error.code.startsWith('ERR_TOKEN_')) throw new VerityError(code, `the ${code === 'ERR_STS_INVALID_SUBJECT_TOKEN' ? 'subject' : 'actor'} token was refused (${error.code})`);
         throw error;
       }
     };
-    const verifiedSubject = await verifyGrant(readFormParam(form, 'subject_token'));
+    const subjectToken = readFormParam(form, 'subject_token');
     const actorToken = readFormParam(form, 'actor_token');
-    const verifiedActor = actorToken === undefined ? undefined : await verifyGrant(actorToken);
+    if (actorToken !== undefined && actorToken === subjectToken) throw new VerityError('ERR_STS_INVALID_ACTOR_TOKEN', 'the actor token may not be the subject token');
+    const verifiedSubject = await verifyGrant(subjectToken, 'ERR_STS_INVALID_SUBJECT_TOKEN');
+    const verifiedActor = actorToken === undefined ? undefined : await verifyGrant(actorToken, 'ERR_STS_INVALID_ACTOR_TOKEN');
     return exchangeToken({
       form,
       client,
@@ -133,10 +140,11 @@ export function createTokenEndpoint(options: TokenEndpointOptions): TokenEndpoin
       const token = readFormParam(request.form, 'token');
       if (token === undefined) throw new VerityError('ERR_STS_INVALID_REQUEST', 'token is required');
       const verified = await identity.verifyOwnToken(tenant, token);
-      // Only tokens this service issued, to this client, are revoked by it (RFC 7009 §2.1).
-      if (verified && verified.clientId === client.id && verified.tokenId !== null) {
-        await identity.revoke(tenant, { jti: verified.tokenId, exp: verified.expiresAt });
-      }
+      // RFC 7009 §2.2: a token that is invalid (or not ours) needs no revoking and is no error.
+      if (verified === null || verified.tokenId === null) return;
+      // RFC 7009 §2.1: only the client the token was issued to may revoke it; any other is refused.
+      if (verified.clientId !== client.id) throw new VerityError('ERR_STS_UNAUTHORIZED_CLIENT', 'the token was not issued to this client');
+      await identity.revoke(tenant, { jti: verified.tokenId, exp: verified.expiresAt });
     },
   };
 }

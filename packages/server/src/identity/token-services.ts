@@ -6,8 +6,10 @@
 import { isTenantId, VerityError } from '@verity/core';
 import {
   createSigningKeyRing,
+  createSourceFetch,
   createTokenIssuer,
   stsIdentitySource,
+  type FetchFunction,
   type IdentitySource,
   type SecretBox,
   type SigningKeyRing,
@@ -22,6 +24,8 @@ export interface TokenServicesOptions {
   store: Store;
   box: SecretBox;
   now?: () => number;
+  /** Every other identity-source request (default: the guarded source fetch, see createSourceFetch). */
+  sourceFetch?: FetchFunction;
 }
 
 export interface TokenServices {
@@ -36,8 +40,8 @@ export interface TokenServices {
   /** The identity source for tokens this tenant's STS issued (null until the base URL is known). */
   ownSource(tenant: string): Promise<IdentitySource | null>;
   client(tenant: string, id: string): Promise<StsClient | null>;
-  /** Serve our own JWKS without a network round trip (the verifier's injected fetch). */
-  fetch: typeof globalThis.fetch;
+  /** Serve our own JWKS without a network round trip (the verifier's injected fetch); anything else goes to `sourceFetch`. */
+  fetch: FetchFunction;
 }
 
 /** Where a sealed key ring lives: the token keys or the bundle keys of one tenant. */
@@ -70,6 +74,7 @@ const ROTATE_EVERY_MS = 24 * 60 * 60 * 1000;
 export function createTokenServices(options: TokenServicesOptions): TokenServices {
   const { store, box } = options;
   const now = options.now ?? Date.now;
+  const sourceFetch = options.sourceFetch ?? createSourceFetch();
   let baseUrl: string | null = null;
   const rings = new Map<string, { ring: SigningKeyRing; issuer: TokenIssuer }>();
 
@@ -117,15 +122,14 @@ export function createTokenServices(options: TokenServicesOptions): TokenService
     async client(tenant, id) {
       const row = await store.identity.getClient(tenant, id);
       if (!row) return null;
-      const config = row.config as { principal: StsClient['principal']; audiences: string[]; scopes: string[]; jwks?: StsClient['jwks'] };
-      return { id, tenant, principal: config.principal, secretHash: row.secretHash, jwks: config.jwks ?? null, audiences: config.audiences, scopes: config.scopes };
+      const config = row.config as { principal: StsClient['principal']; audiences: string[]; subjectAudiences?: string[]; scopes: string[]; jwks?: StsClient['jwks'] };
+      return { id, tenant, principal: config.principal, secretHash: row.secretHash, jwks: config.jwks ?? null, audiences: config.audiences, subjectAudiences: config.subjectAudiences ?? [], scopes: config.scopes };
     },
 
-    async fetch(input, init) {
-      const url = typeof input === 'string' ? input : input instanceof URL ? input.href : input.url;
+    async fetch(url, init) {
       const tenant = baseUrl !== null && url.startsWith(`${baseUrl}/tenants/`) ? /\/tenants\/([^/]+)\/\.well-known\/jwks\.json$/.exec(url)?.[1] : undefined;
       if (isTenantId(tenant)) return new Response(JSON.stringify(await jwks(tenant)), { headers: { 'content-type': 'application/json' } });
-      return globalThis.fetch(input, init);
+      return sourceFetch(url, init);
     },
   };
 }
