@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { computeAuditHash, GENESIS_HASH, verifyAuditChain } from './audit-chain.js';
+import { checkAuditCheckpoint, computeAuditHash, GENESIS_HASH, verifyAuditChain } from './audit-chain.js';
 import type { AuditEvent, DecisionRecord } from './types.js';
 
 function chain(n: number): AuditEvent[] {
@@ -133,5 +133,16 @@ describe('hashed fields', () => {
   it('covers seq and prevHash', () => {
     expect(computeAuditHash(record, seq + 1, prevHash)).not.toBe(hash);
     expect(computeAuditHash(record, seq, 'f'.repeat(64))).not.toBe(hash);
+  });
+});
+
+describe('checkpoints', () => {
+  it('hold while the chain has the checkpointed hash at that seq, and fail when it was deleted or rewritten', () => {
+    const events = chain(3);
+    const checkpoint = { seq: 2, hash: events[1]!.hash };
+    expect(checkAuditCheckpoint(events[1], checkpoint)).toBeNull();
+    expect(checkAuditCheckpoint(undefined, checkpoint)).toEqual({ seq: 2, kind: 'checkpoint-mismatch' });
+    expect(checkAuditCheckpoint({ seq: 2, hash: 'f'.repeat(64) }, checkpoint)).toEqual({ seq: 2, kind: 'checkpoint-mismatch' });
+    expect(checkAuditCheckpoint(undefined, { seq: 0, hash: GENESIS_HASH })).toBeNull();
   });
 });

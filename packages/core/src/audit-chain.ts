@@ -97,3 +97,13 @@ export function verifyAuditChain(events: readonly AuditEvent[], head?: AuditChai
   if (head !== undefined) verifier.end(head);
   return { ok: verifier.problems.length === 0, checked: verifier.checked, problems: [...verifier.problems] };
 }
+
+/**
+ * Whether a chain still holds the head a signed checkpoint names: `event` is the chain's event
+ * at `checkpoint.seq` (undefined when it has none). A checkpoint of the empty chain (seq 0)
+ * holds for any chain. Returns the problem, or null.
+ */
+export function checkAuditCheckpoint(event: AuditChainHead | undefined, checkpoint: AuditChainHead): AuditProblem | null {
+  if (checkpoint.seq === 0 && checkpoint.hash === GENESIS_HASH) return null;
+  return event?.seq === checkpoint.seq && event.hash === checkpoint.hash ? null : { seq: checkpoint.seq, kind: 'checkpoint-mismatch' };
+}
