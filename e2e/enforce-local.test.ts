@@ -35,6 +35,8 @@ let stsSecret: string;
 let pinned: string[];
 /** A pep-local credential for the tenant: decisions and its bundle. */
 let pepLocal: string;
+/** The audit ingest takes records only from a PEP credential of the tenant. */
+let pepToken: string;
 const closers: Array<() => Promise<unknown> | void> = [];
 
 function userToken(sub: string, claims: Record<string, unknown> = {}, audience = AUDIENCE): Promise<string> {
@@ -58,7 +60,7 @@ function localSource(options: Partial<Parameters<typeof createLocalDecisionSourc
 }
 
 function shipperTo(url: string): AuditShipper {
-  const shipper = createAuditShipper({ url, tenant: TENANT, credential: ADMIN_TOKEN, flushMs: 10, retryBackoff: { initialMs: 20, maxMs: 100 } });
+  const shipper = createAuditShipper({ url, tenant: TENANT, credential: pepToken, flushMs: 10, retryBackoff: { initialMs: 20, maxMs: 100 } });
   closers.push(() => shipper.close({ timeoutMs: 100 }));
   return shipper;
 }
@@ -83,6 +85,7 @@ beforeAll(async () => {
   expect((await pdp.admin.post('/admin/v1/tenants', { id: TENANT })).status).toBe(201);
   expect((await pdp.admin.post(`/admin/v1/tenants/${TENANT}/policies`, { files: { 'p.cedar': POLICIES } })).status).toBe(201);
   expect((await pdp.admin.request('PUT', `/admin/v1/tenants/${TENANT}/entities`, { entities: ENTITIES })).status).toBe(200);
+  pepToken = (await pdp.admin.post('/admin/v1/credentials', { role: 'pep', tenant: TENANT, label: 'orders-local' })).body.token;
   const source = {
     issuer: ISSUER,
     keys: { kind: 'inline', keys: [{ ...(await exportJWK(publicKey)), kid: 'k1', alg: 'ES256' }] },

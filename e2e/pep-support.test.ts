@@ -150,13 +150,15 @@ describe('decisions shipped by PEPs, and drift', () => {
   });
 
   it('chains a batch delivered twice once, and refuses records of another tenant', async () => {
+    const issued = (await server.admin.post('/admin/v1/credentials', { role: 'pep', tenant: 'acme', label: 'orders-service' })).body;
+    const pep = createClient(server.url, issued.token);
     const batch = { records: [record('pep-1'), record('pep-2', { requestId: 'req-other' })] };
-    expect((await server.admin.post('/tenants/acme/audit/v1/decisions', batch)).body).toEqual({ accepted: 2 });
-    expect((await server.admin.post('/tenants/acme/audit/v1/decisions', batch)).status).toBe(200);
+    expect((await pep.post('/tenants/acme/audit/v1/decisions', batch)).body).toEqual({ accepted: 2 });
+    expect((await pep.post('/tenants/acme/audit/v1/decisions', batch)).status).toBe(200);
     const events = (await server.admin.get('/admin/v1/tenants/acme/audit?limit=1000')).body.events as Array<{ decisionId: string }>;
     expect(events.filter((e) => e.decisionId === 'pep-1')).toHaveLength(1);
     expect((await server.admin.get('/admin/v1/tenants/acme/audit/verify')).body.ok).toBe(true);
-    expect((await server.admin.post('/tenants/acme/audit/v1/decisions', { records: [record('pep-3', { tenant: 'globex' })] })).body.code).toBe('ERR_REQUEST_INVALID');
+    expect((await pep.post('/tenants/acme/audit/v1/decisions', { records: [record('pep-3', { tenant: 'globex' })] })).body.code).toBe('ERR_REQUEST_INVALID');
   });
 
   it('flags tiers of one request that enforced different policy versions or decisions', async () => {

@@ -9,33 +9,54 @@ export const GENESIS_HASH = '0'.repeat(64);
  * hash = sha256(canonical JSON of {seq, prevHash, record}). Every field of the record is
  * covered, so editing any of them, removing an event (seq gap, prevHash mismatch) or
  * reordering events (prevHash mismatch) is detected by {@link verifyAuditChain}.
+ *
+ * Fields added after the first release (`observed`, `reportedBy`) join the hashed record only
+ * when set: canonical JSON drops absent keys, so a record written before they existed hashes
+ * exactly as it did then and old chains verify unchanged, while a record that has one cannot
+ * lose it without its hash changing.
  */
 export function computeAuditHash(record: DecisionRecord, seq: number, prevHash: string): string {
   const { decisionId, time, tenant, requestId, tier, principal, action, resource, decision, reasons, errors, policyVersion, latencyUs } = record;
-  // `observed` joins the hashed fields only when set, so records without it hash as they always did.
   const observed = record.observed === true ? true : undefined;
+  const reportedBy = record.reportedBy;
   return hashCanonical({
     seq,
     prevHash,
-    record: { decisionId, time, tenant, requestId, tier, principal, action, resource, decision, reasons, errors, policyVersion, latencyUs, observed },
+    record: { decisionId, time, tenant, requestId, tier, principal, action, resource, decision, reasons, errors, policyVersion, latencyUs, observed, reportedBy },
   });
 }
 
-export type AuditProblemKind = 'edited' | 'gap' | 'reordered' | 'broken-link';
+/**
+ * - `edited`: the event's hash is not the hash of its content.
+ * - `gap` / `reordered`: seq numbers skip or go back.
+ * - `broken-link`: the event hashes right but does not link to the event before it.
+ * - `truncated`: the chain head (stored apart from the events) is further on than the last event: the newest events were deleted.
+ * - `head-mismatch`: the last event is not the one the head names (rewritten, or events beyond the head).
+ * - `checkpoint-mismatch`: the chain no longer holds the event a signed checkpoint names.
+ */
+export type AuditProblemKind = 'edited' | 'gap' | 'reordered' | 'broken-link' | 'truncated' | 'head-mismatch' | 'checkpoint-mismatch';
 
 export interface AuditProblem {
   seq: number;
   kind: AuditProblemKind;
 }
 
-/** Incremental verifier: feed events in seq order (pages of any size), then read `problems`. */
+/** Where a chain ends: the seq and hash of its newest event (seq 0 and {@link GENESIS_HASH} when empty). */
+export interface AuditChainHead {
+  seq: number;
+  hash: string;
+}
+
+/** Incremental verifier: feed events in seq order (pages of any size), then `end` with the stored head, then read `problems`. */
 export interface AuditChainVerifier {
   push(events: readonly AuditEvent[]): void;
+  /** Compare where the events ended with the chain head recorded apart from them. */
+  end(head: AuditChainHead): void;
   readonly checked: number;
   readonly problems: readonly AuditProblem[];
 }
 
-export function createAuditChainVerifier(start?: { seq: number; hash: string }): AuditChainVerifier {
+export function createAuditChainVerifier(start?: AuditChainHead): AuditChainVerifier {
   let expectedSeq = (start?.seq ?? 0) + 1;
   let prevHash = start?.hash ?? GENESIS_HASH;
   let checked = 0;
@@ -55,6 +76,11 @@ export function createAuditChainVerifier(start?: { seq: number; hash: string }):
         prevHash = event.hash;
       }
     },
+    end(head) {
+      const lastSeq = expectedSeq - 1;
+      if (lastSeq < head.seq) problems.push({ seq: lastSeq + 1, kind: 'truncated' });
+      else if (lastSeq > head.seq || prevHash !== head.hash) problems.push({ seq: head.seq, kind: 'head-mismatch' });
+    },
     get checked() {
       return checked;
     },
@@ -64,9 +90,20 @@ export function createAuditChainVerifier(start?: { seq: number; hash: string }):
   };
 }
 
-/** Verify a whole chain held in memory. */
-export function verifyAuditChain(events: readonly AuditEvent[]): { ok: boolean; checked: number; problems: AuditProblem[] } {
+/** Verify a whole chain held in memory; with `head`, also that it ends where the head says. */
+export function verifyAuditChain(events: readonly AuditEvent[], head?: AuditChainHead): { ok: boolean; checked: number; problems: AuditProblem[] } {
   const verifier = createAuditChainVerifier();
   verifier.push(events);
+  if (head !== undefined) verifier.end(head);
   return { ok: verifier.problems.length === 0, checked: verifier.checked, problems: [...verifier.problems] };
+}
+
+/**
+ * Whether a chain still holds the head a signed checkpoint names: `event` is the chain's event
+ * at `checkpoint.seq` (undefined when it has none). A checkpoint of the empty chain (seq 0)
+ * holds for any chain. Returns the problem, or null.
+ */
+export function checkAuditCheckpoint(event: AuditChainHead | undefined, checkpoint: AuditChainHead): AuditProblem | null {
+  if (checkpoint.seq === 0 && checkpoint.hash === GENESIS_HASH) return null;
+  return event?.seq === checkpoint.seq && event.hash === checkpoint.hash ? null : { seq: checkpoint.seq, kind: 'checkpoint-mismatch' };
 }

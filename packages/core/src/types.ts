@@ -144,6 +144,11 @@ export interface DecisionRecord {
    * enforced (a would-have-denied decision). Absent otherwise.
    */
   observed?: true;
+  /**
+   * Set on records a PEP reported through the audit ingest (decisions it made in-process): the
+   * id of the PEP credential that sent them. Absent on decisions the PDP made itself.
+   */
+  reportedBy?: string;
 }
 
 /** One stored audit event: a decision record in its tenant's hash chain. */

@@ -4,3 +4,4 @@ export * from './verify-index.js';
 export * from './secret-box.js';
 export * from './sts-index.js';
 export * from './policy-bundle.js';
+export * from './audit-checkpoint.js';

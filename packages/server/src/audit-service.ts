@@ -2,7 +2,8 @@
  * Reading and checking tenants' audit: queries, chain verification, drift between the tiers
  * of a request, and decisions PEPs made in-process and shipped here (at least once).
  */
-import { createAuditChainVerifier, type AuditEvent, type AuditProblem } from '@verity/core';
+import { checkAuditCheckpoint, createAuditChainVerifier, VerityError, type AuditEvent, type AuditProblem } from '@verity/core';
+import { verifyAuditCheckpoint, type CheckpointKey } from '@verity/identity';
 import type { AuditQuery, Store } from '@verity/store';
 import type { AuditWriter } from './audit-writer.js';
 import { findDrift, type RequestDrift } from './audit-drift.js';
@@ -15,18 +16,44 @@ const CHAIN_PAGE = 1000;
 export interface AuditService {
   /** Events of the tenant after `query.after`, oldest first, and the cursor of the next page (null at the end). */
   query(tenant: string, query: AuditQuery): Promise<{ events: AuditEvent[]; next: number | null }>;
-  /** Re-check the tenant's whole hash chain. */
+  /**
+   * Re-check the tenant's whole hash chain up to its stored head: every event's hash and link,
+   * that the chain ends at the head (newest events deleted or rewritten), and that it still
+   * holds the head of the tenant's latest stored signed checkpoint.
+   */
   verify(tenant: string): Promise<{ ok: boolean; checked: number; problems: readonly AuditProblem[] }>;
   /**
    * The tiers that decided one request (with `requestId`), or the requests that drift among
    * `limit` events after `after`.
    */
   drift(tenant: string, query: { requestId?: string; after?: number; limit: number }): Promise<{ requests: RequestDrift[]; next: number | null }>;
-  /** Decisions a PEP made locally; a record whose decision id the chain holds is skipped. */
-  ingest(tenant: string, records: unknown): Promise<{ accepted: number }>;
+  /**
+   * Decisions a PEP made locally, reported by `reporter` (a PEP credential bound to `tenant`):
+   * each record is marked `reportedBy` the credential id; a record whose decision id the chain
+   * holds is skipped.
+   */
+  ingest(tenant: string, records: unknown, reporter: { id: string }): Promise<{ accepted: number }>;
 }
 
 export function createAuditService(store: Store, writer: AuditWriter): AuditService {
+  /**
+   * What the tenant's latest stored checkpoint states. One whose signature verifies with no
+   * stored key was not made by Verity: it is reported as a mismatch at its seq.
+   */
+  async function storedCheckpoint(tenant: string): Promise<{ seq: number; hash: string; forged: boolean } | null> {
+    const stored = await store.audit.latestCheckpoint(tenant);
+    if (!stored) return null;
+    for (const key of await store.audit.loadCheckpointKeys()) {
+      try {
+        const stated = await verifyAuditCheckpoint(stored.jws, key.publicJwk as CheckpointKey['publicJwk']);
+        if (stated.tenant === tenant) return { seq: stated.seq, hash: stated.hash, forged: false };
+      } catch (error) {
+        if (!(error instanceof VerityError)) throw error;
+      }
+    }
+    return { seq: stored.seq, hash: stored.hash, forged: true };
+  }
+
   /** Read your own writes: what this replica decided is written before it is read. */
   async function settled(tenant: string): Promise<void> {
     await requireTenant(store, tenant);
@@ -47,15 +74,24 @@ export function createAuditService(store: Store, writer: AuditWriter): AuditServ
 
     async verify(tenant) {
       await settled(tenant);
+      // The head is read first: events appended while the chain is read lie past it and wait for the next check.
+      const head = await store.audit.head(tenant);
+      const checkpoint = await storedCheckpoint(tenant);
       const verifier = createAuditChainVerifier();
-      for (let after = 0; ; ) {
-        const chunk = await store.audit.readChain(tenant, after, CHAIN_PAGE);
+      let atCheckpoint: AuditEvent | undefined;
+      for (let after = 0; after < head.seq; ) {
+        const chunk = (await store.audit.readChain(tenant, after, CHAIN_PAGE)).filter((event) => event.seq <= head.seq);
         verifier.push(chunk);
+        atCheckpoint ??= chunk.find((event) => event.seq === checkpoint?.seq);
         const last = chunk.at(-1);
         if (!last || chunk.length < CHAIN_PAGE) break;
         after = last.seq;
       }
-      return { ok: verifier.problems.length === 0, checked: verifier.checked, problems: verifier.problems };
+      verifier.end(head);
+      const problems = [...verifier.problems];
+      const lost = checkpoint?.forged ? { seq: checkpoint.seq, kind: 'checkpoint-mismatch' as const } : checkpoint ? checkAuditCheckpoint(atCheckpoint, checkpoint) : null;
+      if (lost) problems.push(lost);
+      return { ok: problems.length === 0, checked: verifier.checked, problems };
     },
 
     async drift(tenant, { requestId, after, limit }) {
@@ -65,9 +101,9 @@ export function createAuditService(store: Store, writer: AuditWriter): AuditServ
       return { requests, next: page(events, limit) };
     },
 
-    async ingest(tenant, records) {
+    async ingest(tenant, records, reporter) {
       await requireTenant(store, tenant);
-      const parsed = parsePepRecords(records, tenant);
+      const parsed = parsePepRecords(records, tenant, reporter.id);
       await writer.flush();
       await store.audit.append(parsed, { skipExisting: true });
       return { accepted: parsed.length };

@@ -5,6 +5,7 @@ import { createStore, type Database, type Store } from '@verity/store';
 import type { ServerConfig } from './config.js';
 import { createAuditWriter, type AuditWriter } from './audit-writer.js';
 import { createAuditService, type AuditService } from './audit-service.js';
+import { createAuditCheckpoints, type AuditCheckpoints } from './audit-checkpoints.js';
 import { createBundleService, type BundleService } from './bundle-service.js';
 import { createPolicyService, type PolicyService } from './policy-service.js';
 import { createEntityService, type EntityService } from './entity-service.js';
@@ -33,6 +34,8 @@ export interface Components {
   tenants: TenantService;
   /** Reading and checking the audit (the writer is `audit`). */
   auditLog: AuditService;
+  /** Signed checkpoints of the audit chains (made on request and every `auditCheckpointIntervalMs`). */
+  auditCheckpoints: AuditCheckpoints;
   bundles: BundleService;
   clients: ClientService;
   tokenEndpoint: TokenEndpoint;
@@ -129,6 +132,7 @@ export async function createComponents(
     admin,
     audit,
     auditLog: createAuditService(store, audit),
+    auditCheckpoints: createAuditCheckpoints({ store, writer: audit, box }),
     bundles: createBundleService({ store, policies, identity, tokens, box, ttlSec: config.bundleTtlSec }),
     clients: createClientService(store, { publish: feed.publish }),
     tokenEndpoint: createTokenEndpoint({ store, tokens, identity, decisions }),

@@ -29,6 +29,12 @@ export interface ServerConfig {
   auditBatchSize: number;
   /** Records held in memory before decisions wait for the audit store (backpressure, never drop). */
   auditMaxQueue: number;
+  /**
+   * How often (ms) the server signs a checkpoint of every tenant's audit chain that moved since
+   * its last one; 0 turns the timer off (checkpoints are then made only on request). Default one
+   * hour: a deleted or rewritten tail is provable from the first checkpoint kept elsewhere.
+   */
+  auditCheckpointIntervalMs: number;
   /** Bootstrap platform-admin token; otherwise one is generated and printed once. */
   adminToken: string | null;
   /**
@@ -71,6 +77,7 @@ const DEFAULTS: ServerConfig = {
   auditFlushMs: 50,
   auditBatchSize: 500,
   auditMaxQueue: 50_000,
+  auditCheckpointIntervalMs: 60 * 60 * 1000,
   adminToken: null,
   masterKey: null,
   demo: false,
@@ -97,6 +104,10 @@ export function resolveConfig(input: Partial<ServerConfig> = {}): Readonly<Serve
   if (resolved.decisionAuth !== 'required' && resolved.decisionAuth !== 'open') throw new TypeError('decisionAuth must be "required" or "open"');
   if (!Number.isInteger(resolved.port) || resolved.port < 0 || resolved.port > 65535) throw new TypeError('port must be 0..65535');
   if (!Number.isInteger(resolved.bundleTtlSec) || resolved.bundleTtlSec < 10 || resolved.bundleTtlSec > 86_400) throw new TypeError('bundleTtlSec must be an integer from 10 to 86400');
+  // setTimeout holds at most 2^31-1 ms (about 24.8 days); past that it fires at once.
+  if (!Number.isInteger(resolved.auditCheckpointIntervalMs) || resolved.auditCheckpointIntervalMs < 0 || resolved.auditCheckpointIntervalMs > 2 ** 31 - 1) {
+    throw new TypeError('auditCheckpointIntervalMs must be 0 (off) or a whole number of milliseconds up to 2147483647');
+  }
   if (!isTenantId(resolved.defaultTenant)) throw new TypeError('defaultTenant is not a valid tenant id');
   // A token no Authorization header could carry would create an admin no one can use.
   if (resolved.adminToken !== null && !isCredentialToken(resolved.adminToken)) {

@@ -10,3 +10,4 @@ export { readPolicyFolder } from './policy-folder.js';
 export type { PolicyFolder } from './policy-folder.js';
 export { hashToken, generateToken } from './admin/credentials.js';
 export { SYSTEM_TENANT } from './admin/system-tenant.js';
+export { verifyAuditCheckpoint, type AuditCheckpoint } from '@verity/identity';

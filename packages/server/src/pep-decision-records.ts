@@ -14,8 +14,11 @@ function uid(value: unknown, path: string): EntityUid {
   return { type: v.type, id: v.id };
 }
 
-/** One PEP-made decision; it must belong to `tenant`, the tenant of the path it was sent to. */
-function parseRecord(value: unknown, tenant: string, i: number): DecisionRecord {
+/**
+ * One PEP-made decision; it must belong to `tenant`, the tenant of the reporting credential. A
+ * `reportedBy` in the body is ignored: the record is marked with the credential that sent it.
+ */
+function parseRecord(value: unknown, tenant: string, reportedBy: string, i: number): DecisionRecord {
   const r = isPlainObject(value) ? value : {};
   const path = `records[${i}]`;
   if (!isRequestId(r.decisionId)) throw invalid(`${path}.decisionId must be an id`);
@@ -48,14 +51,16 @@ function parseRecord(value: unknown, tenant: string, i: number): DecisionRecord 
     policyVersion: r.policyVersion,
     latencyUs: r.latencyUs,
     ...(r.observed === true ? { observed: true as const } : {}),
+    reportedBy,
   };
 }
 
 /**
- * A shipment's `records`: 1 to {@link MAX_PEP_RECORDS} decisions of `tenant`, or
- * ERR_REQUEST_INVALID naming the first field that is wrong (nothing of a bad shipment is kept).
+ * A shipment's `records`: 1 to {@link MAX_PEP_RECORDS} decisions of `tenant`, each marked
+ * `reportedBy` the sending credential's id, or ERR_REQUEST_INVALID naming the first field that
+ * is wrong (nothing of a bad shipment is kept).
  */
-export function parsePepRecords(records: unknown, tenant: string): DecisionRecord[] {
+export function parsePepRecords(records: unknown, tenant: string, reportedBy: string): DecisionRecord[] {
   if (!Array.isArray(records) || records.length === 0 || records.length > MAX_PEP_RECORDS) throw invalid(`records must be an array of 1 to ${MAX_PEP_RECORDS} decisions`);
-  return records.map((record, i) => parseRecord(record, tenant, i));
+  return records.map((record, i) => parseRecord(record, tenant, reportedBy, i));
 }

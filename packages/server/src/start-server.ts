@@ -3,6 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import { resolveConfig, type ServerConfig } from './config.js';
 import { openDatabase } from './open-database.js';
 import { createComponents } from './components.js';
+import { scheduleAuditCheckpoints } from './audit-checkpoints.js';
 import { buildApp } from './http/app.js';
 import { serverBaseUrl } from './tenant-base-url.js';
 import { ensureDemoTenant } from './demo.js';
@@ -45,6 +46,9 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
     const url = serverBaseUrl({ ...config, publicUrl: null }, port);
     components.tokens.setBaseUrl(serverBaseUrl(config, port));
     const running = app;
+    const checkpoints = scheduleAuditCheckpoints(components.auditCheckpoints, config.auditCheckpointIntervalMs, (error) =>
+      print(`verity: audit checkpoint failed (will retry): ${(error as Error).message}`),
+    );
     return {
       url,
       app: running,
@@ -52,6 +56,7 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
       bootstrapToken: generatedToken,
       async close() {
         await running.close();
+        await checkpoints.stop();
         await components.changes.close();
         await components.audit.close();
         await db.close();

@@ -1,10 +1,10 @@
 /** The audit log: per-tenant hash-chained decision records, appended under a chain-head row lock. */
 import { GENESIS_HASH, computeAuditHash } from '@verity/core';
 import type { AuditEvent, DecisionRecord, EntityUid } from '@verity/core';
-import { formatEntityUid } from './entity-uid-text.js';
 import { firstRow, fromJson, toJsonParam, toNumber } from './sql-values.js';
-import { requireTenant } from './tenant-guard.js';
-import type { AuditQuery, Database, SqlClient, Store } from './types.js';
+import { isForeignKeyViolation } from './sql-errors.js';
+import { requireTenant, tenantNotFound } from './tenant-guard.js';
+import type { AuditQuery, Database, SealedCheckpointKey, SqlClient, Store, StoredAuditCheckpoint } from './types.js';
 
 interface AuditRow {
   tenant_id: string;
@@ -22,22 +22,26 @@ interface AuditRow {
   policy_version: unknown;
   latency_us: unknown;
   observed: boolean | null;
+  reported_by: string | null;
   prev_hash: string;
   hash: string;
 }
 
 const COLUMNS = `tenant_id, seq, decision_id, time, request_id, tier, principal_json, action_json, resource_json,
-  decision, reasons, errors, policy_version, latency_us, prev_hash, hash, observed`;
+  decision, reasons, errors, policy_version, latency_us, prev_hash, hash, observed, reported_by`;
 
-/** One jsonb parameter carries the whole batch: one INSERT per transaction, any batch size. */
-const INSERT_BATCH = `INSERT INTO audit_events (tenant_id, seq, decision_id, time, request_id, tier, principal, principal_json,
-    action, action_json, resource, resource_json, decision, reasons, errors, policy_version, latency_us, prev_hash, hash, observed)
-  SELECT $1, e.seq, e.decision_id, e.time, e.request_id, e.tier, e.principal, e.principal_json, e.action, e.action_json,
-    e.resource, e.resource_json, e.decision, e.reasons, e.errors, e.policy_version, e.latency_us, e.prev_hash, e.hash, COALESCE(e.observed, false)
+/**
+ * One jsonb parameter carries the whole batch: one INSERT per transaction, any batch size. The
+ * `principal`, `action` and `resource` text columns are generated from the hashed JSON.
+ */
+const INSERT_BATCH = `INSERT INTO audit_events (tenant_id, seq, decision_id, time, request_id, tier, principal_json,
+    action_json, resource_json, decision, reasons, errors, policy_version, latency_us, prev_hash, hash, observed, reported_by)
+  SELECT $1, e.seq, e.decision_id, e.time, e.request_id, e.tier, e.principal_json, e.action_json,
+    e.resource_json, e.decision, e.reasons, e.errors, e.policy_version, e.latency_us, e.prev_hash, e.hash, COALESCE(e.observed, false), e.reported_by
   FROM jsonb_to_recordset($2::jsonb) AS e(seq bigint, decision_id text, time text, request_id text, tier text,
-    principal text, principal_json jsonb, action text, action_json jsonb, resource text, resource_json jsonb,
+    principal_json jsonb, action_json jsonb, resource_json jsonb,
     decision text, reasons jsonb, errors jsonb, policy_version integer, latency_us double precision,
-    prev_hash text, hash text, observed boolean)`;
+    prev_hash text, hash text, observed boolean, reported_by text)`;
 
 /** The `audit` repository of a {@link Store}. */
 export function createAuditRepository(db: Database): Store['audit'] {
@@ -63,6 +67,47 @@ export function createAuditRepository(db: Database): Store['audit'] {
         [tenant, afterSeq, limit],
       );
       return rows.map(toEvent);
+    },
+    async head(tenant) {
+      const { rows } = await db.query<{ seq: unknown; hash: string }>('SELECT seq, hash FROM audit_heads WHERE tenant_id = $1', [tenant]);
+      const row = rows[0];
+      return row ? { seq: toNumber(row.seq), hash: row.hash } : { seq: 0, hash: GENESIS_HASH };
+    },
+    async saveCheckpoint(checkpoint) {
+      try {
+        await db.query('INSERT INTO audit_checkpoints (tenant_id, seq, hash, time, jws) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (tenant_id, seq) DO NOTHING', [
+          checkpoint.tenant,
+          checkpoint.seq,
+          checkpoint.hash,
+          checkpoint.time,
+          checkpoint.jws,
+        ]);
+      } catch (error) {
+        if (isForeignKeyViolation(error)) throw tenantNotFound(checkpoint.tenant);
+        throw error;
+      }
+    },
+    async latestCheckpoint(tenant) {
+      const { rows } = await db.query<{ seq: unknown; hash: string; time: string; jws: string }>(
+        'SELECT seq, hash, time, jws FROM audit_checkpoints WHERE tenant_id = $1 ORDER BY seq DESC LIMIT 1',
+        [tenant],
+      );
+      const row = rows[0];
+      return row ? ({ tenant, seq: toNumber(row.seq), hash: row.hash, time: row.time, jws: row.jws } satisfies StoredAuditCheckpoint) : null;
+    },
+    async addCheckpointKey(key) {
+      await db.query('INSERT INTO audit_checkpoint_keys (kid, sealed_key, public_jwk, created_at_ms) VALUES ($1, $2, $3::jsonb, $4) ON CONFLICT (kid) DO NOTHING', [
+        key.kid,
+        key.sealedKey,
+        toJsonParam(key.publicJwk),
+        key.createdAtMs,
+      ]);
+    },
+    async loadCheckpointKeys() {
+      const { rows } = await db.query<{ kid: string; sealed_key: string; public_jwk: unknown; created_at_ms: unknown }>(
+        'SELECT kid, sealed_key, public_jwk, created_at_ms FROM audit_checkpoint_keys ORDER BY created_at_ms, kid',
+      );
+      return rows.map((row): SealedCheckpointKey => ({ kid: row.kid, sealedKey: row.sealed_key, publicJwk: fromJson<Record<string, unknown>>(row.public_jwk), createdAtMs: toNumber(row.created_at_ms) }));
     },
   };
 }
@@ -132,6 +177,7 @@ function normalizeRecord(record: DecisionRecord): DecisionRecord {
     policyVersion: record.policyVersion,
     latencyUs: record.latencyUs,
     ...(record.observed === true ? { observed: true as const } : {}),
+    ...(record.reportedBy === undefined ? {} : { reportedBy: record.reportedBy }),
   };
 }
 
@@ -146,11 +192,8 @@ function toInsertRow(record: DecisionRecord, seq: number, prevHash: string, hash
     time: record.time,
     request_id: record.requestId,
     tier: record.tier,
-    principal: formatEntityUid(record.principal),
     principal_json: record.principal,
-    action: formatEntityUid(record.action),
     action_json: record.action,
-    resource: formatEntityUid(record.resource),
     resource_json: record.resource,
     decision: record.decision,
     reasons: record.reasons,
@@ -158,6 +201,7 @@ function toInsertRow(record: DecisionRecord, seq: number, prevHash: string, hash
     policy_version: record.policyVersion,
     latency_us: record.latencyUs,
     observed: record.observed === true,
+    reported_by: record.reportedBy ?? null,
     prev_hash: prevHash,
     hash,
   };
@@ -194,6 +238,7 @@ function toEvent(row: AuditRow): AuditEvent {
     policyVersion: toNumber(row.policy_version),
     latencyUs: toNumber(row.latency_us),
     ...(row.observed === true ? { observed: true as const } : {}),
+    ...(row.reported_by === null ? {} : { reportedBy: row.reported_by }),
     seq: toNumber(row.seq),
     prevHash: row.prev_hash,
     hash: row.hash,

@@ -4,4 +4,3 @@ export * from './store.js';
 export * from './migrations.js';
 export * from './pglite-driver.js';
 export * from './postgres-driver.js';
-export * from './entity-uid-text.js';

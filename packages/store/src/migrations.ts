@@ -161,6 +161,42 @@ ALTER TABLE credentials DROP CONSTRAINT credentials_role_check;
 ALTER TABLE credentials ADD CONSTRAINT credentials_role_check CHECK (role IN ('platform-admin', 'policy-author', 'pep', 'pep-local'));
 `,
   },
+  {
+    version: 5,
+    name: 'audit integrity: filter columns derived from hashed JSON, reporting PEP, signed checkpoints',
+    sql: `
+-- The text forms queries filter on are generated from the hashed JSON, so they cannot be edited
+-- apart from it (Postgres refuses an UPDATE of a generated column). Same text as formatEntityUid:
+-- Type::"id", the id JSON-quoted (jsonb's text output escapes as JSON.stringify does).
+ALTER TABLE audit_events DROP COLUMN principal, DROP COLUMN action, DROP COLUMN resource;
+ALTER TABLE audit_events
+  ADD COLUMN principal text COLLATE "C" GENERATED ALWAYS AS ((principal_json ->> 'type') || '::' || (principal_json -> 'id')::text) STORED,
+  ADD COLUMN action text COLLATE "C" GENERATED ALWAYS AS ((action_json ->> 'type') || '::' || (action_json -> 'id')::text) STORED,
+  ADD COLUMN resource text COLLATE "C" GENERATED ALWAYS AS ((resource_json ->> 'type') || '::' || (resource_json -> 'id')::text) STORED;
+CREATE INDEX audit_events_principal_idx ON audit_events (tenant_id, principal, seq);
+
+-- The PEP credential that reported a record through the audit ingest (hashed when set).
+ALTER TABLE audit_events ADD COLUMN reported_by text NULL;
+
+-- Signed checkpoints of each tenant's chain head (copies kept elsewhere prove the tail later).
+CREATE TABLE audit_checkpoints (
+  tenant_id text COLLATE "C" NOT NULL REFERENCES tenants (id),
+  seq bigint NOT NULL,
+  hash text NOT NULL,
+  time text NOT NULL,
+  jws text NOT NULL,
+  PRIMARY KEY (tenant_id, seq)
+);
+
+-- The keys that sign checkpoints: private part sealed with the master key, public JWK in the clear.
+CREATE TABLE audit_checkpoint_keys (
+  kid text COLLATE "C" PRIMARY KEY,
+  sealed_key text NOT NULL,
+  public_jwk jsonb NOT NULL,
+  created_at_ms bigint NOT NULL
+);
+`,
+  },
 ];
 
 /**

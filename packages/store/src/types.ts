@@ -1,5 +1,5 @@
 /** The storage port: repositories the server uses, implemented once in SQL over two drivers. */
-import type { AuditEvent, DecisionRecord, Entity, EntityUid, PolicyStoreContent, PolicyVersion, PolicyVersionInfo, Tenant, TenantSettings } from '@verity/core';
+import type { AuditChainHead, AuditEvent, DecisionRecord, Entity, EntityUid, PolicyStoreContent, PolicyVersion, PolicyVersionInfo, Tenant, TenantSettings } from '@verity/core';
 
 /** The minimal SQL driver port. PGlite and `pg` both implement it. Placeholders are $1, $2, … */
 export interface SqlClient {
@@ -47,6 +47,25 @@ export interface AuditQuery {
   /** `Type::"id"` string form, compared exactly. */
   principal?: string;
   requestId?: string;
+}
+
+/** A signed audit checkpoint as stored: the tenant's chain head at a moment, and its JWS. */
+export interface StoredAuditCheckpoint {
+  tenant: string;
+  seq: number;
+  hash: string;
+  /** ISO-8601 time it was made. */
+  time: string;
+  /** The signed checkpoint (compact JWS). */
+  jws: string;
+}
+
+/** A checkpoint-signing key: the private key sealed by the caller, the public JWK in the clear. */
+export interface SealedCheckpointKey {
+  kid: string;
+  sealedKey: string;
+  publicJwk: Record<string, unknown>;
+  createdAtMs: number;
 }
 
 export interface EntityPage {
@@ -126,6 +145,16 @@ export interface Store {
     query(tenant: string, query: AuditQuery): Promise<AuditEvent[]>;
     /** Events in seq order starting after `afterSeq`, for verification. */
     readChain(tenant: string, afterSeq: number, limit: number): Promise<AuditEvent[]>;
+    /** Where the tenant's chain ends, as recorded apart from its events (seq 0 and the genesis hash before any). */
+    head(tenant: string): Promise<AuditChainHead>;
+    /** Keep a signed checkpoint; one already kept for that tenant and seq stays. Throws ERR_TENANT_NOT_FOUND. */
+    saveCheckpoint(checkpoint: StoredAuditCheckpoint): Promise<void>;
+    /** The tenant's checkpoint with the highest seq, or null. */
+    latestCheckpoint(tenant: string): Promise<StoredAuditCheckpoint | null>;
+    /** Add a checkpoint-signing key; a key already stored under that kid stays (replicas racing to create one). */
+    addCheckpointKey(key: SealedCheckpointKey): Promise<void>;
+    /** Every checkpoint-signing key, oldest first. */
+    loadCheckpointKeys(): Promise<SealedCheckpointKey[]>;
   };
   identity: {
     /** Create or replace an identity source. Throws ERR_TENANT_NOT_FOUND for an unknown tenant. */

@@ -1,5 +1,9 @@
 /** Tests for `audit tail` and `audit verify` against a recording server. */
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { AuditEvent } from '@verity/core';
+import { CompactSign, exportJWK, generateKeyPair } from 'jose';
 import { afterEach, describe, expect, it } from 'vitest';
 import { EXIT } from '../errors.js';
 import { run, startFakeServer, type FakeServer, type RecordedRequest } from '../test-helpers.js';
@@ -79,5 +83,77 @@ describe('verity audit verify', () => {
     const json = await run(['audit', 'verify', '-t', 'acme', '--json', '--url', server.url]);
     expect(json.code).toBe(EXIT.CHECK_FAILED);
     expect(JSON.parse(json.out)).toEqual(body);
+  });
+});
+
+/** A checkpoint file as `audit checkpoint` writes it, signed by a fresh Ed25519 key made here. */
+async function checkpointFile(stated: { tenant: string; seq: number; hash: string }, options: { otherKey?: boolean } = {}) {
+  const signer = await generateKeyPair('Ed25519', { extractable: true });
+  const shown = options.otherKey ? await generateKeyPair('Ed25519', { extractable: true }) : signer;
+  const body = { ...stated, time: '2025-01-01T00:00:00.000Z' };
+  const jws = await new CompactSign(new TextEncoder().encode(JSON.stringify(body))).setProtectedHeader({ alg: 'Ed25519', typ: 'verity-audit-checkpoint+jws' }).sign(signer.privateKey);
+  return { ...body, jws, publicKey: await exportJWK(shown.publicKey) };
+}
+
+describe('verity audit checkpoint and verify --checkpoint', () => {
+  let dir: string;
+  afterEach(async () => {
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  /** A server whose chain verifies by itself and holds `events`. */
+  const chainServer = (events: AuditEvent[]) =>
+    startFakeServer({
+      'GET /admin/v1/tenants/acme/audit/verify': { status: 200, body: { ok: true, checked: events.length, problems: [] } },
+      'GET /admin/v1/tenants/acme/audit': pagedAudit(events),
+    });
+
+  const verifyWith = async (file: unknown) => {
+    dir = await mkdtemp(join(tmpdir(), 'verity-cp-'));
+    await writeFile(join(dir, 'cp.json'), typeof file === 'string' ? file : JSON.stringify(file));
+    return run(['audit', 'verify', '-t', 'acme', '--checkpoint', 'cp.json', '--url', server!.url], { cwd: dir });
+  };
+
+  it('writes the signed checkpoint the server makes, and never overwrites a file', async () => {
+    const body = await checkpointFile({ tenant: 'acme', seq: 2, hash: '1' });
+    server = await startFakeServer({ 'POST /admin/v1/tenants/acme/audit/checkpoints': { status: 201, body } });
+    dir = await mkdtemp(join(tmpdir(), 'verity-cp-'));
+    const first = await run(['audit', 'checkpoint', '-t', 'acme', '--out', 'cp.json', '--url', server.url], { cwd: dir });
+    expect(first).toMatchObject({ code: EXIT.OK, out: 'checkpoint of acme at seq 2 written to cp.json\n' });
+    expect(JSON.parse(await readFile(join(dir, 'cp.json'), 'utf8'))).toEqual(body);
+    expect((await run(['audit', 'checkpoint', '-t', 'acme', '--out', 'cp.json', '--url', server.url], { cwd: dir })).code).toBe(EXIT.INVALID_INPUT);
+    const printed = await run(['audit', 'checkpoint', '-t', 'acme', '--url', server.url]);
+    expect(JSON.parse(printed.out)).toEqual(body);
+  });
+
+  it('passes while the chain holds the checkpointed hash at its seq', async () => {
+    server = await chainServer([1, 2, 3].map(event));
+    const result = await verifyWith(await checkpointFile({ tenant: 'acme', seq: 2, hash: '1' }));
+    expect(result).toMatchObject({ code: EXIT.OK, out: 'ok: 3 events checked\n' });
+    expect(server.requests.find((r) => r.path === '/admin/v1/tenants/acme/audit')?.query).toMatchObject({ after: '1', limit: '1' });
+  });
+
+  it('fails when the tail was deleted or rewritten, even though the server finds the chain whole', async () => {
+    server = await chainServer([1].map(event));
+    const deleted = await verifyWith(await checkpointFile({ tenant: 'acme', seq: 2, hash: '1' }));
+    expect(deleted).toMatchObject({ code: EXIT.CHECK_FAILED, out: 'problem at seq 2: checkpoint-mismatch\nFAILED: 1 problems in 1 events checked\n' });
+    await server.close();
+    server = await chainServer([1, 2].map(event));
+    const rewritten = await verifyWith(await checkpointFile({ tenant: 'acme', seq: 2, hash: 'the hash before the rewrite' }));
+    expect(rewritten.code).toBe(EXIT.CHECK_FAILED);
+  });
+
+  it('fails when the checkpoint signature does not verify with the key in the file', async () => {
+    server = await chainServer([1, 2].map(event));
+    const result = await verifyWith(await checkpointFile({ tenant: 'acme', seq: 2, hash: '1' }, { otherKey: true }));
+    expect(result).toMatchObject({ code: EXIT.CHECK_FAILED, out: 'problem: the checkpoint signature does not verify\nFAILED: 1 problems in 2 events checked\n' });
+  });
+
+  it('refuses a file that is not a checkpoint, or one of another tenant, with exit 3', async () => {
+    server = await chainServer([1].map(event));
+    expect(await verifyWith('not json')).toMatchObject({ code: EXIT.INVALID_INPUT, err: 'verity: cp.json is not JSON\n' });
+    expect((await verifyWith({ jws: 'x' })).code).toBe(EXIT.INVALID_INPUT);
+    const other = await verifyWith(await checkpointFile({ tenant: 'globex', seq: 1, hash: '1' }));
+    expect(other).toMatchObject({ code: EXIT.INVALID_INPUT });
   });
 });

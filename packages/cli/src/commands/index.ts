@@ -1,5 +1,6 @@
 /** Every `verity` command, in the order `verity --help` lists them. */
 import type { Command } from '../command.js';
+import { auditCheckpoint } from './audit-checkpoint.js';
 import { auditTail } from './audit-tail.js';
 import { auditVerify } from './audit-verify.js';
 import { authorize } from './authorize.js';
@@ -39,6 +40,7 @@ export const commands: readonly Command[] = [
   authorize,
   auditTail,
   auditVerify,
+  auditCheckpoint,
   identitySourceAdd,
   identitySourceList,
   identitySourceRemove,

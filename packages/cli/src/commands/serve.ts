@@ -29,7 +29,7 @@ export function createServeCommand(loadServer: () => Promise<ServerModule>): Com
       'default-tenant': { type: 'string', valueName: 'T', description: 'tenant served at the root AuthZEN paths (default demo)' },
       'allow-insecure-identity-sources': { type: 'boolean', description: 'let identity sources use http and loopback/private addresses (development only)' },
     },
-    details: 'The first start creates a platform-admin credential: VERITY_ADMIN_TOKEN when set,\notherwise a generated one printed once. VERITY_MASTER_KEY (32 bytes, base64url) seals\ntoken-signing keys at rest; without it a key file beside --data is used. Stops cleanly on SIGINT/SIGTERM.',
+    details: 'The first start creates a platform-admin credential: VERITY_ADMIN_TOKEN when set,\notherwise a generated one printed once. VERITY_MASTER_KEY (32 bytes, base64url) seals\ntoken-signing keys at rest; without it a key file beside --data is used.\nVERITY_AUDIT_CHECKPOINT_INTERVAL_MS: how often audit chains are checkpointed (default 3600000; 0 = off).\nStops cleanly on SIGINT/SIGTERM.',
     async run(args, io) {
       const v = args.values;
       const port = v['port'] === '0' ? 0 : parsePositiveInt((v['port'] as string | undefined) ?? '8181', '--port');
@@ -45,6 +45,7 @@ export function createServeCommand(loadServer: () => Promise<ServerModule>): Com
         masterKey: io.env['VERITY_MASTER_KEY'] ?? null,
         ...(databaseUrl === undefined ? { dataDir: resolve(io.cwd, (v['data'] as string | undefined) ?? '.verity-data') } : { databaseUrl }),
         ...(typeof v['default-tenant'] === 'string' ? { defaultTenant: v['default-tenant'] } : {}),
+        ...checkpointInterval(io.env['VERITY_AUDIT_CHECKPOINT_INTERVAL_MS']),
       };
       const server = await loadServer();
       try {
@@ -69,3 +70,10 @@ export function createServeCommand(loadServer: () => Promise<ServerModule>): Com
 }
 
 export const serve: Command = createServeCommand(() => import('@verity/server'));
+
+/** VERITY_AUDIT_CHECKPOINT_INTERVAL_MS: 0 (off) or milliseconds; resolveConfig checks the range. */
+function checkpointInterval(text: string | undefined): { auditCheckpointIntervalMs?: number } {
+  if (text === undefined) return {};
+  if (!/^[0-9]{1,10}$/.test(text)) throw usageError(`VERITY_AUDIT_CHECKPOINT_INTERVAL_MS must be 0 or a number of milliseconds, got '${text}'`);
+  return { auditCheckpointIntervalMs: Number(text) };
+}

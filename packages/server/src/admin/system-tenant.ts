@@ -25,7 +25,8 @@ export type AdminAction =
   | 'entity.write'
   | 'audit.read'
   | 'decide'
-  | 'bundle.read';
+  | 'bundle.read'
+  | 'audit.report';
 
 const PLATFORM_ACTIONS = new Set<AdminAction>(['tenant.create', 'tenant.list', 'credential.create']);
 
@@ -62,8 +63,8 @@ export function createAdminAuthorizer(decisions: DecisionService, audit: AuditWr
       const resource = PLATFORM_ACTIONS.has(action) || tenant === null ? { type: 'Verity::Platform', id: 'verity' } : { type: 'Verity::Tenant', id: tenant };
       const attrs: Record<string, unknown> = { role: credential.role };
       if (credential.tenant !== null) attrs.tenant = { __entity: { type: 'Verity::Tenant', id: credential.tenant } };
-      // `decide` is checked on every PEP call: audit only its refusals there, all admin actions otherwise.
-      const auditMode: AuditMode = action === 'decide' ? 'deny-only' : 'always';
+      // `decide` and `audit.report` are checked on every PEP call: audit only their refusals there, all admin actions otherwise.
+      const auditMode: AuditMode = action === 'decide' || action === 'audit.report' ? 'deny-only' : 'always';
       const record = await decisions.decide({
         tenant: SYSTEM_TENANT,
         request: {

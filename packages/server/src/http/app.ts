@@ -13,6 +13,7 @@ import { registerOAuthRoutes } from './oauth-routes.js';
 import { registerChangeStreamRoutes } from './change-stream-routes.js';
 import { registerBundleRoutes } from './bundle-routes.js';
 import { registerPepAuditRoutes } from './pep-audit-routes.js';
+import { registerAuditCheckpointRoutes } from './audit-checkpoint-routes.js';
 import { registerGatewayRoutes } from './gateway-routes.js';
 import { tenantParam, type Components } from './context.js';
 
@@ -79,6 +80,7 @@ export async function buildApp(c: Components): Promise<FastifyInstance> {
   registerChangeStreamRoutes(app, c);
   registerBundleRoutes(app, c);
   registerPepAuditRoutes(app, c);
+  registerAuditCheckpointRoutes(app, c);
   await registerGatewayRoutes(app, c);
   return app;
 }

@@ -1,6 +1,6 @@
 /** Conformance cases for the audit repository: chaining, queries, tamper detection, concurrency. */
 import { describe, expect, it } from 'vitest';
-import { GENESIS_HASH, verifyAuditChain } from '@verity/core';
+import { GENESIS_HASH, computeAuditHash, verifyAuditChain } from '@verity/core';
 import type { AuditEvent, DecisionRecord } from '@verity/core';
 import type { Store } from '../../src/types.js';
 import { createTenants, decision, expectVerityError, useFreshStore } from './fixtures.js';
@@ -15,6 +15,31 @@ async function readAll(store: Store, tenant: string): Promise<AuditEvent[]> {
     events.push(...page);
   }
 }
+
+/** Verify the tenant's stored chain the way the server does: every event, then the stored head. */
+async function verifyStored(store: Store, tenant: string): Promise<ReturnType<typeof verifyAuditChain>> {
+  return verifyAuditChain(await readAll(store, tenant), await store.audit.head(tenant));
+}
+
+/** Every stored column of an event and a raw-SQL edit of it that a verifier must find. */
+const COLUMN_EDITS: Array<[string, string]> = [
+  ['decision_id', "decision_id = 'forged'"],
+  ['time', "time = '2031-01-01T00:00:00Z'"],
+  ['request_id', "request_id = 'req-forged'"],
+  ['tier', "tier = 'forged'"],
+  ['principal_json', `principal_json = '{"type":"User","id":"mallory"}'`],
+  ['action_json', `action_json = '{"type":"Action","id":"delete"}'`],
+  ['resource_json', `resource_json = '{"type":"Document","id":"secret"}'`],
+  ['decision', "decision = 'deny'"],
+  ['reasons', `reasons = '[]'`],
+  ['errors', `errors = '[{"policyId":"p","message":"m"}]'`],
+  ['policy_version', 'policy_version = 99'],
+  ['latency_us', 'latency_us = 1'],
+  ['observed', 'observed = true'],
+  ['reported_by', "reported_by = 'cred_forged'"],
+  ['prev_hash', `prev_hash = '${'f'.repeat(64)}'`],
+  ['hash', `hash = '${'f'.repeat(64)}'`],
+];
 
 /** The decision-record part of an event, to compare with what was appended. */
 function recordOf(event: AuditEvent): DecisionRecord {
@@ -114,6 +139,99 @@ export function describeAudit(makeDatabase: MakeDatabase): void {
       const result = verifyAuditChain(await readAll(store, 'a'));
       expect(result.ok).toBe(false);
       expect(result.problems).toContainEqual({ seq: 2, kind: 'gap' });
+    });
+
+    it('reads the chain head: genesis before any event, then the newest event', async () => {
+      const { store } = handle;
+      await createTenants(store, 'a');
+      expect(await store.audit.head('a')).toEqual({ seq: 0, hash: GENESIS_HASH });
+      await store.audit.append([decision('a'), decision('a')]);
+      const last = (await readAll(store, 'a')).at(-1);
+      expect(await store.audit.head('a')).toEqual({ seq: 2, hash: last?.hash });
+    });
+
+    it('detects a raw SQL edit of every stored column (one column edited in each row)', async () => {
+      const { store } = handle;
+      await createTenants(store, 'a');
+      // Every row carries reportedBy so that editing reported_by changes a value, not adds one.
+      await store.audit.append(Array.from({ length: COLUMN_EDITS.length + 1 }, () => decision('a', { reportedBy: 'cred_pep' })));
+      expect((await verifyStored(store, 'a')).ok).toBe(true);
+      for (const [index, [, assignment]] of COLUMN_EDITS.entries()) {
+        await store.db.query(`UPDATE audit_events SET ${assignment} WHERE tenant_id = $1 AND seq = $2`, ['a', index + 1]);
+      }
+      const found = new Set((await verifyStored(store, 'a')).problems.map((problem) => problem.seq));
+      const missed = COLUMN_EDITS.filter((_, index) => !found.has(index + 1)).map(([column]) => column);
+      expect(missed).toEqual([]);
+    });
+
+    it('derives the principal, action and resource columns queries filter on from the hashed JSON', async () => {
+      const { store } = handle;
+      await createTenants(store, 'a');
+      await store.audit.append([decision('a', { principal: { type: 'User', id: 'quote"and\\slash' } })]);
+      for (const column of ['principal', 'action', 'resource']) {
+        await expect(store.db.query(`UPDATE audit_events SET ${column} = 'User::"mallory"' WHERE tenant_id = $1`, ['a'])).rejects.toThrow();
+      }
+      expect(await store.audit.query('a', { limit: 10, principal: 'User::"quote\\"and\\\\slash"' })).toHaveLength(1);
+      // Editing the hashed JSON moves the filter column with it, and the edit is found.
+      await store.db.query(`UPDATE audit_events SET principal_json = '{"type":"User","id":"mallory"}' WHERE tenant_id = $1`, ['a']);
+      expect(await store.audit.query('a', { limit: 10, principal: 'User::"mallory"' })).toHaveLength(1);
+      expect((await verifyStored(store, 'a')).problems).toEqual([{ seq: 1, kind: 'edited' }]);
+    });
+
+    it('detects the newest rows deleted through raw SQL', async () => {
+      const { store } = handle;
+      await createTenants(store, 'a');
+      await store.audit.append([decision('a'), decision('a'), decision('a'), decision('a')]);
+      await store.db.query('DELETE FROM audit_events WHERE tenant_id = $1 AND seq > 2', ['a']);
+      expect(verifyAuditChain(await readAll(store, 'a')).ok).toBe(true);
+      expect((await verifyStored(store, 'a')).problems).toEqual([{ seq: 3, kind: 'truncated' }]);
+    });
+
+    it('detects the newest row edited through raw SQL with its hash recomputed', async () => {
+      const { store } = handle;
+      await createTenants(store, 'a');
+      await store.audit.append([decision('a'), decision('a'), decision('a', { decision: 'deny' })]);
+      const newest = (await readAll(store, 'a')).at(-1)!;
+      const { seq, prevHash, hash: _hash, ...record } = newest;
+      const forged = computeAuditHash({ ...record, decision: 'allow' }, seq, prevHash);
+      await store.db.query("UPDATE audit_events SET decision = 'allow', hash = $2 WHERE tenant_id = $1 AND seq = 3", ['a', forged]);
+      expect(verifyAuditChain(await readAll(store, 'a')).ok).toBe(true);
+      expect((await verifyStored(store, 'a')).problems).toEqual([{ seq: 3, kind: 'head-mismatch' }]);
+    });
+
+    it('round-trips reportedBy and chains it', async () => {
+      const { store } = handle;
+      await createTenants(store, 'a');
+      const records = [decision('a', { reportedBy: 'cred_pep' }), decision('a')];
+      await store.audit.append(records);
+      const events = await readAll(store, 'a');
+      expect(events.map(recordOf)).toEqual(records);
+      expect((await verifyStored(store, 'a')).ok).toBe(true);
+    });
+
+    it('keeps signed checkpoints per tenant and returns the latest', async () => {
+      const { store } = handle;
+      await createTenants(store, 'a', 'b');
+      expect(await store.audit.latestCheckpoint('a')).toBeNull();
+      const first = { tenant: 'a', seq: 2, hash: 'h2', time: '2025-01-01T00:00:00.000Z', jws: 'jws-2' };
+      const second = { tenant: 'a', seq: 5, hash: 'h5', time: '2025-01-01T01:00:00.000Z', jws: 'jws-5' };
+      await store.audit.saveCheckpoint(first);
+      await store.audit.saveCheckpoint(second);
+      // Another replica checkpointing the same head: kept once.
+      await store.audit.saveCheckpoint({ ...second, jws: 'jws-5-again' });
+      expect(await store.audit.latestCheckpoint('a')).toEqual(second);
+      expect(await store.audit.latestCheckpoint('b')).toBeNull();
+      await expectVerityError(store.audit.saveCheckpoint({ ...first, tenant: 'nobody' }), 'ERR_TENANT_NOT_FOUND');
+    });
+
+    it('keeps checkpoint signing keys; the first one added under a kid wins', async () => {
+      const { store } = handle;
+      expect(await store.audit.loadCheckpointKeys()).toEqual([]);
+      const key = { kid: 'k1', sealedKey: 'sealed-1', publicJwk: { kty: 'OKP', crv: 'Ed25519', x: 'abc' }, createdAtMs: 1000 };
+      await store.audit.addCheckpointKey(key);
+      await store.audit.addCheckpointKey({ ...key, sealedKey: 'sealed-other' });
+      await store.audit.addCheckpointKey({ ...key, kid: 'k2', createdAtMs: 2000 });
+      expect(await store.audit.loadCheckpointKeys()).toEqual([key, { ...key, kid: 'k2', createdAtMs: 2000 }]);
     });
 
     it('does not fork the chain under concurrent appends', async () => {
