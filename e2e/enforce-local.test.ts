@@ -12,7 +12,7 @@ import { exportJWK, generateKeyPair, SignJWT, type CryptoKey } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createEnforcer, type DecisionRequest } from '@verity/enforce';
 import { createAuditShipper, createLocalDecisionSource, type AuditShipper, type LocalDecisionSource } from '@verity/enforce';
-import { ADMIN_TOKEN, startTestServer } from './helpers/verity.js';
+import { startTestServer } from './helpers/verity.js';
 
 const TENANT = 'shop';
 const ISSUER = 'http://127.0.0.1/test-issuer';
