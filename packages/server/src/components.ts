@@ -21,6 +21,7 @@ import { createIdentityService, type IdentityService } from './identity/identity
 import { createTokenEndpoint, type TokenEndpoint } from './identity/token-endpoint.js';
 import { createTokenServices, type TokenServices } from './identity/token-services.js';
 import { readFile, writeFile } from 'node:fs/promises';
+import { createLogger, type Logger } from './logger.js';
 import { createSecretBox, generateMasterKey, parseMasterKey } from '@verity/identity';
 
 /**
@@ -29,6 +30,8 @@ import { createSecretBox, generateMasterKey, parseMasterKey } from '@verity/iden
  */
 export interface Components {
   config: Readonly<ServerConfig>;
+  /** The structured log (pino); silent unless the caller passes one. */
+  log: Logger;
   store: Store;
   tenants: TenantService;
   /** Reading and checking the audit (the writer is `audit`). */
@@ -73,9 +76,10 @@ async function resolveMasterKey(config: Readonly<ServerConfig>, print: (line: st
 export async function createComponents(
   config: Readonly<ServerConfig>,
   db: Database,
-  options: { onAuditError?: (error: unknown, pending: number) => void; print?: (line: string) => void } = {},
+  options: { onAuditError?: (error: unknown, pending: number) => void; print?: (line: string) => void; log?: Logger } = {},
 ): Promise<Components> {
   const print = options.print ?? (() => {});
+  const log = options.log ?? createLogger({ level: 'silent' });
   const store = await createStore(db);
   // One engine per process (its threads are shared by every server in it, as in tests).
   const engine = sharedCedarEngine();
@@ -87,7 +91,7 @@ export async function createComponents(
   });
   // The feed is started first so the services can publish through it; what it invalidates is
   // looked up when a change arrives (a notification may come before both services exist).
-  const caches: { policies?: PolicyService; entities?: EntityService; identity?: IdentityService } = {};
+  const caches: { policies?: PolicyService; entities?: EntityService; identity?: IdentityService; credentials?: CredentialService } = {};
   const feed = await startChangeFeed(db, {
     onChange: ({ tenant, kind }) => {
       // Settings travel with the active policy (type mapping, routes, request validation) and
@@ -96,10 +100,12 @@ export async function createComponents(
       if (kind === 'entities') caches.entities?.invalidate(tenant);
       if (kind === 'identity' || kind === 'settings') void caches.identity?.onChange(tenant, 'identity');
       if (kind === 'revocation') void caches.identity?.onChange(tenant, 'revocation');
+      if (kind === 'credentials') caches.credentials?.invalidate();
     },
     onResync: () => {
       caches.policies?.invalidateAll();
       caches.entities?.invalidateAll();
+      caches.credentials?.invalidate();
       void caches.identity?.reloadAll();
     },
   });
@@ -107,13 +113,14 @@ export async function createComponents(
   const entities = (caches.entities = createEntityService(store, engine, policies, { publish: feed.publish }));
   const decisions = createDecisionService({ engine, policies, entities, audit });
   const search = createSearchService(store, policies, decisions);
-  const credentials = createCredentialService(store);
+  const credentials = (caches.credentials = createCredentialService(store, { publish: () => feed.publish({ tenant: SYSTEM_TENANT, kind: 'credentials' }) }));
   const tokens = createTokenServices({ store, box: createSecretBox(await resolveMasterKey(config, print)) });
   const identity = (caches.identity = await createIdentityService({ store, audit, publish: feed.publish, tokens }));
   const admin = createAdminAuthorizer(decisions, audit);
   await ensureSystemTenant(store, policies);
   return {
     config,
+    log,
     store,
     engine,
     tenants: createTenantService(store, { publish: feed.publish, systemTenant: SYSTEM_TENANT }),

@@ -3,6 +3,7 @@
  * at `{base}/tenants/{tenant}`, its clients, and the identity source through which Verity
  * verifies the tokens it issued itself.
  */
+import { tenantBaseUrl } from '../public-url.js';
 import { isTenantId, VerityError } from '@verity/core';
 import {
   createSigningKeyRing,
@@ -27,6 +28,8 @@ export interface TokenServicesOptions {
 export interface TokenServices {
   /** Set once the server knows where it is reachable (its public URL, or the address it bound). */
   setBaseUrl(url: string): void;
+  /** The public base URL (see public-url.ts); throws ERR_INTERNAL before the server listens. */
+  baseUrl(): string;
   issuerUrl(tenant: string): string;
   issuer(tenant: string): Promise<TokenIssuer>;
   /** The tenant's signing-key ring (also signs policy bundles). */
@@ -68,7 +71,7 @@ export function createTokenServices(options: TokenServicesOptions): TokenService
     if (baseUrl === null) throw new VerityError('ERR_INTERNAL', 'the token service has no base URL yet');
     return baseUrl;
   };
-  const issuerUrl = (tenant: string) => `${base()}/tenants/${tenant}`;
+  const issuerUrl = (tenant: string) => tenantBaseUrl(base(), tenant);
   const ringFor = (tenant: string) => createSigningKeyRing({ store: keyStore(store, box, tenant, 2 * ROTATE_EVERY_MS), now, rotateEveryMs: ROTATE_EVERY_MS });
 
   function entry(tenant: string) {
@@ -91,6 +94,7 @@ export function createTokenServices(options: TokenServicesOptions): TokenService
       baseUrl = url.replace(/\/$/, '');
       rings.clear();
     },
+    baseUrl: base,
     issuerUrl,
     issuer: async (tenant) => entry(tenant).issuer,
     ring: (tenant) => entry(tenant).ring,
