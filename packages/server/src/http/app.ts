@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyRequest } from 'fastify';
 import { isRequestId, stringifyJson, VerityError } from '@verity/core';
 import { registerJsonBody } from './json-body.js';
-import { toVerityError } from './errors.js';
+import { logFailure, toVerityError } from './errors.js';
 import { authzenMetadata, registerAuthzenRoutes } from './authzen-routes.js';
 import { registerCedarRoutes } from './cedar-routes.js';
 import { registerAdminRoutes } from './admin-routes.js';
@@ -61,11 +61,7 @@ export async function buildApp(c: Components): Promise<FastifyInstance> {
 
   app.setErrorHandler((error, request, reply) => {
     const verityError = toVerityError(error);
-    const where = { method: request.method, path: pathOf(request), code: verityError.code };
-    // Every 5xx with its cause (the client gets only the safe message); refusals are security
-    // events. Neither carries the request's headers or body, so no token reaches the log.
-    if (verityError.status >= 500) request.log.error({ ...where, err: error }, 'request failed');
-    else if (verityError.status === 401 || verityError.status === 403) request.log.warn(where, 'request refused');
+    logFailure(request, verityError, error);
     reply.status(verityError.status).send(verityError.toJSON());
   });
 
