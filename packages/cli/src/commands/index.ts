@@ -14,6 +14,7 @@ import { policyTest } from './policy-test.js';
 import { policyValidate } from './policy-validate.js';
 import { policyVersions } from './policy-versions.js';
 import { serve } from './serve.js';
+import { credentialCreate, credentialList, credentialRevoke, credentialRotate } from './credential.js';
 import { tenantCreate } from './tenant-create.js';
 import { tenantList } from './tenant-list.js';
 import { tenantUpdate } from './tenant-update.js';
@@ -27,6 +28,10 @@ export const commands: readonly Command[] = [
   tenantCreate,
   tenantList,
   tenantUpdate,
+  credentialList,
+  credentialCreate,
+  credentialRevoke,
+  credentialRotate,
   policyValidate,
   policyTest,
   policyPush,
