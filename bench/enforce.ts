@@ -10,6 +10,7 @@
  * `node --import tsx bench/enforce.ts [--json]` runs it alone. With `--pdp` this file is the PDP
  * child process.
  */
+import { randomBytes } from 'node:crypto';
 import { fork, type ChildProcess } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -32,7 +33,7 @@ import { measure, summarize, type Summary } from './stats.js';
 
 const THIS_FILE = fileURLToPath(import.meta.url);
 const TENANT = 'bench';
-const ADMIN_TOKEN = 'vrt_bench_enforce_admin';
+const ADMIN_TOKEN = `vrt_${randomBytes(32).toString('base64url')}`;
 const ISSUER = 'https://issuer.bench.example';
 const AUDIENCE = 'https://api.bench.example';
 const ALG = 'RS256';
@@ -123,7 +124,7 @@ const stderrLog = (line: string) => process.stderr.write(`${line}\n`);
 
 async function runPdp(): Promise<void> {
   const dataDir = await mkdtemp(join(tmpdir(), 'verity-bench-pdp-'));
-  const server = await startServer({ port: 0, host: '127.0.0.1', dataDir, decisionAuth: 'open', adminToken: ADMIN_TOKEN, print: () => {} });
+  const server = await startServer({ port: 0, host: '127.0.0.1', dataDir, decisionAuth: 'open', adminToken: ADMIN_TOKEN, print: () => {}, logLevel: 'warn' });
   let closing = false;
   const close = async () => {
     if (closing) return;

@@ -5,6 +5,7 @@
  * one run, as numbers and ratios (see bench/RESULTS.md). `--json`
  * prints the results as JSON instead of tables.
  */
+import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -67,7 +68,7 @@ async function main(): Promise<void> {
   // 2. Verity in-process: mapping, entity slice (cache hot), engine, audit queueing.
   // A throwaway on-disk store, as `npm start` uses, so audit writes cost what they cost there.
   const dataDir = await mkdtemp(join(tmpdir(), 'verity-bench-'));
-  const server = await startServer({ port: 0, dataDir, demo: true, decisionAuth: 'open', adminToken: 'vrt_bench', print: () => {} });
+  const server = await startServer({ port: 0, dataDir, demo: true, decisionAuth: 'open', adminToken: `vrt_${randomBytes(32).toString('base64url')}`, print: () => {}, logLevel: 'warn' });
   try {
     const { decisions, audit } = server.components;
     const meta = { requestId: null, tier: null };

@@ -71,4 +71,23 @@ describe('verity CLI against a real server', () => {
     expect(refused).toBe(5);
     expect((await verity('authorize', '--tenant', 'nope', '--subject', 'user:x', '--action', 'a', '--resource', 'r:1')).code).toBe(6);
   });
+
+  it('lists, creates, rotates and revokes credentials; a token is printed once, never listed', async () => {
+    const created = JSON.parse((await verity('credential', 'create', '--role', 'pep', '--tenant', 'acme', '--label', 'gateway', '--json')).out) as { id: string; token: string };
+    expect(created.token).toMatch(/^vrt_/);
+    const human = await verity('credential', 'create', '--role', 'policy-author', '--tenant', 'acme');
+    expect(human.code).toBe(0);
+    expect(human.out.trim().split('\n').at(-1)).toMatch(/^vrt_[\w-]{43}$/);
+    const listed = await verity('credential', 'list', '--tenant', 'acme');
+    expect(listed.out).toContain(created.id);
+    expect(listed.out).not.toContain(created.token);
+    expect((await verity('credential', 'list')).out).toContain('bootstrap-admin');
+
+    const rotated = JSON.parse((await verity('credential', 'rotate', created.id, '--tenant', 'acme', '--json')).out) as { token: string };
+    expect(rotated.token).not.toBe(created.token);
+    expect((await verity('credential', 'revoke', created.id)).code).toBe(0);
+    expect((await verity('credential', 'rotate', created.id)).code).toBe(6);
+    expect((await verity('credential', 'revoke', 'bootstrap-admin')).code).toBe(3);
+    expect((await verity('credential', 'create', '--role', 'pep')).code).toBe(2);
+  });
 });

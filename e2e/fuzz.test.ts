@@ -9,6 +9,7 @@
  * Deterministic: set VERITY_FUZZ_SEED to replay a run (the seed is printed on failure);
  * VERITY_FUZZ_PER_ROUTE changes how many bodies each route gets.
  */
+import { randomBytes } from 'node:crypto';
 import { appendFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,13 +17,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ERROR_CODES } from '@verity/core';
 import { startServer, type RunningServer } from '@verity/server';
 import { clone, isPlainObject, mutate, nested, randomJson, RawNumber, Rng, toJsonText, TooLarge, type FuzzValue } from './helpers/random-json.js';
+import { testLogStream } from './helpers/verity.js';
 
 const SEED = Number(process.env.VERITY_FUZZ_SEED ?? 0x5eed_f022);
 const PER_ROUTE = Number(process.env.VERITY_FUZZ_PER_ROUTE ?? 100);
 const CONCURRENCY = 8;
 const LOG = process.env.VERITY_FUZZ_LOG;
 const REQUEST_TIMEOUT_MS = 15_000;
-const ADMIN_TOKEN = 'vrt_fuzz_admin';
+const ADMIN_TOKEN = `vrt_${randomBytes(32).toString('base64url')}`;
 const AUTH = { authorization: `Bearer ${ADMIN_TOKEN}` };
 const MIB = 1024 * 1024;
 /** The body limit of decisions and of admin routes without a larger one (the server's maxBodyBytes). */
@@ -421,7 +423,7 @@ function headersFor(rng: Rng): Record<string, string> {
   const headers: Record<string, string> = {};
   if (rng.chance(0.3)) headers['x-request-id'] = rng.pick(['fuzz-1', 'a'.repeat(129), 'bad id with spaces', '../x', `req-${rng.int(0, 1e9)}`]);
   if (rng.chance(0.1)) headers['x-verity-tier'] = rng.pick(['gateway', 'bad tier!', 'x'.repeat(100)]);
-  if (rng.chance(0.03)) headers.authorization = rng.pick(['', 'Bearer', 'Bearer vrt_wrong', 'Basic abc', `Bearer ${ADMIN_TOKEN} extra`, 'bearer vrt_fuzz_admin']);
+  if (rng.chance(0.03)) headers.authorization = rng.pick(['', 'Bearer', 'Bearer vrt_wrong', 'Basic abc', `Bearer ${ADMIN_TOKEN} extra`, `bearer ${ADMIN_TOKEN}`]);
   return headers;
 }
 
@@ -471,7 +473,7 @@ let before: Snapshot;
 const createdTenants = new Set<string>();
 
 beforeAll(async () => {
-  server = await startServer({ port: 0, dataDir: null, demo: true, decisionAuth: 'required', adminToken: ADMIN_TOKEN, print: () => {} });
+  server = await startServer({ port: 0, dataDir: null, demo: true, decisionAuth: 'required', adminToken: ADMIN_TOKEN, print: () => {}, logStream: testLogStream() });
   before = await snapshot();
 });
 

@@ -37,7 +37,8 @@ const ALLOWED: Record<string, (specifier: string) => boolean> = {
   enforce: (s) => s.startsWith('.') || s.startsWith('node:') || ['@verity/core', '@verity/core/cedar', '@verity/identity'].includes(s),
   identity: (s) => s.startsWith('.') || s.startsWith('node:') || s === '@verity/core' || s === 'jose',
   store: (s) => s.startsWith('.') || s === '@verity/core' || s === '@electric-sql/pglite' || s === 'pg',
-  server: (s) => s.startsWith('.') || s.startsWith('node:') || ['@verity/core', '@verity/core/cedar', '@verity/identity', '@verity/store', 'fastify'].includes(s),
+  // pino is Fastify's own logger: the server builds it first so services log before the app exists.
+  server: (s) => s.startsWith('.') || s.startsWith('node:') || ['@verity/core', '@verity/core/cedar', '@verity/identity', '@verity/store', 'fastify', 'pino'].includes(s),
   // jose, for `verity token inspect` (decoding only, no verification).
   cli: (s) => s.startsWith('.') || s.startsWith('node:') || ['@verity/core', '@verity/core/cedar', '@verity/server', '@verity/server/policy-folder', 'jose'].includes(s),
 };

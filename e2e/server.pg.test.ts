@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createScratchDatabase } from './helpers/postgres.js';
 import { openEventStream } from './helpers/sse.js';
-import { ADMIN_TOKEN, createTenantFromFolder, examplePath, interopPath, readJson, startTestServer } from './helpers/verity.js';
+import { ADMIN_TOKEN, createClient, createTenantFromFolder, examplePath, interopPath, readJson, startTestServer } from './helpers/verity.js';
 
 let database: Awaited<ReturnType<typeof createScratchDatabase>>;
 let replicaA: Awaited<ReturnType<typeof startTestServer>>;
@@ -64,10 +64,22 @@ describe('Verity on PostgreSQL', () => {
 });
 
 describe('bootstrap', () => {
-  it('creates the VERITY_ADMIN_TOKEN credential once when replicas race to', async () => {
-    const token = `vrt_race_${Date.now()}`;
-    const results = await Promise.all([replicaA, replicaB, replicaA, replicaB].map((replica) => replica.components.credentials.bootstrap(token)));
-    expect(results.filter((r) => r.created)).toHaveLength(1);
+  it('keeps one VERITY_ADMIN_TOKEN credential when replicas start with it at once', async () => {
+    const results = await Promise.all([replicaA, replicaB, replicaA, replicaB].map((replica) => replica.components.credentials.bootstrap(ADMIN_TOKEN)));
+    expect(results.map((r) => r.outcome)).toEqual(['unchanged', 'unchanged', 'unchanged', 'unchanged']);
+    const active = (await replicaA.components.store.credentials.list({ tenant: null })).filter((c) => c.revokedAt === null);
+    expect(active.map((c) => c.id)).toEqual(['bootstrap-admin']);
+  });
+});
+
+describe('credential revocation across replicas', () => {
+  it('a credential revoked on one replica is refused by the other within one second', async () => {
+    const created = await replicaA.admin.post('/admin/v1/credentials', { role: 'pep', tenant: 'todo' });
+    const pep = createClient(replicaB.url, created.body.token);
+    // Replica B has looked it up (and cached it) before the revocation.
+    expect((await pep.post('/tenants/todo/access/v1/evaluation', { subject: { type: 'user', id: 'x' }, action: { name: 'can_read_todos' }, resource: { type: 'todo', id: 't' } })).status).toBe(200);
+    expect((await replicaA.admin.post(`/admin/v1/credentials/${created.body.id}/revoke`)).status).toBe(200);
+    await eventually(async () => expect((await pep.post('/tenants/todo/access/v1/evaluation', { subject: { type: 'user', id: 'x' }, action: { name: 'can_read_todos' }, resource: { type: 'todo', id: 't' } })).body.code).toBe('ERR_AUTH_INVALID'), 1000);
   });
 });
 

@@ -1,10 +1,13 @@
 /** Test helpers: a real Verity server on a free port, and a small JSON-over-HTTP client. */
+import { randomBytes } from 'node:crypto';
+import { createWriteStream, mkdirSync, type WriteStream } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { stringifyJson } from '@verity/core';
 import { readPolicyFolder, startServer, type RunningServer, type StartServerOptions } from '@verity/server';
 
-export const ADMIN_TOKEN = 'vrt_e2e_platform_admin_token';
+/** A fresh 256-bit token per test process (a chosen VERITY_ADMIN_TOKEN must be strong). */
+export const ADMIN_TOKEN = `vrt_${randomBytes(32).toString('base64url')}`;
 
 export function examplePath(name: string): string {
   return fileURLToPath(new URL(`../../examples/${name}`, import.meta.url));
@@ -50,9 +53,24 @@ export function createClient(url: string, token: string | null = ADMIN_TOKEN): C
   };
 }
 
+/**
+ * Where test servers log: one file per test process under `.test-logs/`, read after the run by
+ * e2e/helpers/log-check.ts, which fails the run if any log line holds a credential or a JWT.
+ */
+export const TEST_LOG_DIR = fileURLToPath(new URL('../../.test-logs/', import.meta.url));
+let logStream: WriteStream | undefined;
+
+export function testLogStream(): WriteStream {
+  if (!logStream) {
+    mkdirSync(TEST_LOG_DIR, { recursive: true });
+    logStream = createWriteStream(`${TEST_LOG_DIR}${process.pid}-${randomBytes(4).toString('hex')}.log`, { flags: 'a' });
+  }
+  return logStream;
+}
+
 /** A server for tests; its identity sources may use the loopback http issuers tests start (unless told otherwise). */
 export async function startTestServer(options: StartServerOptions = {}): Promise<RunningServer & { admin: Client }> {
-  const server = await startServer({ port: 0, dataDir: null, adminToken: ADMIN_TOKEN, print: () => {}, auditFlushMs: 5, allowInsecureIdentitySources: true, ...options });
+  const server = await startServer({ port: 0, dataDir: null, adminToken: ADMIN_TOKEN, print: () => {}, auditFlushMs: 5, allowInsecureIdentitySources: true, logStream: testLogStream(), ...options });
   return Object.assign(server, { admin: createClient(server.url) });
 }
 

@@ -7,10 +7,13 @@ import type { Database } from '@verity/store';
 
 export const CHANGES_CHANNEL = 'verity_changes';
 
-/** What changed: `settings` is the tenant's settings (they travel with its active policy and bundle). */
-export type ChangeKind = 'policy' | 'entities' | 'identity' | 'revocation' | 'settings';
+/**
+ * What changed: `settings` is the tenant's settings (they travel with its active policy and
+ * bundle); `credentials` is an admin/PEP credential (published on the `_system` tenant).
+ */
+export type ChangeKind = 'policy' | 'entities' | 'identity' | 'revocation' | 'settings' | 'credentials';
 
-const KINDS = new Set<string>(['policy', 'entities', 'identity', 'revocation', 'settings']);
+const KINDS = new Set<string>(['policy', 'entities', 'identity', 'revocation', 'settings', 'credentials']);
 
 export interface Change {
   tenant: string;

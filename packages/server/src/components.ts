@@ -22,6 +22,7 @@ import { createIdentityService, type IdentityService } from './identity/identity
 import { createTokenEndpoint, type TokenEndpoint } from './identity/token-endpoint.js';
 import { createTokenServices, type TokenServices } from './identity/token-services.js';
 import { readFile, writeFile } from 'node:fs/promises';
+import { createLogger, type Logger } from './logger.js';
 import { createSecretBox, createSourceFetch, generateMasterKey, parseMasterKey } from '@verity/identity';
 
 /**
@@ -30,6 +31,8 @@ import { createSecretBox, createSourceFetch, generateMasterKey, parseMasterKey }
  */
 export interface Components {
   config: Readonly<ServerConfig>;
+  /** The structured log (pino); silent unless the caller passes one. */
+  log: Logger;
   store: Store;
   tenants: TenantService;
   /** Reading and checking the audit (the writer is `audit`). */
@@ -76,9 +79,10 @@ async function resolveMasterKey(config: Readonly<ServerConfig>, print: (line: st
 export async function createComponents(
   config: Readonly<ServerConfig>,
   db: Database,
-  options: { onAuditError?: (error: unknown, pending: number) => void; print?: (line: string) => void } = {},
+  options: { onAuditError?: (error: unknown, pending: number) => void; print?: (line: string) => void; log?: Logger } = {},
 ): Promise<Components> {
   const print = options.print ?? (() => {});
+  const log = options.log ?? createLogger({ level: 'silent' });
   const store = await createStore(db);
   // One engine per process (its threads are shared by every server in it, as in tests).
   const engine = sharedCedarEngine();
@@ -90,7 +94,7 @@ export async function createComponents(
   });
   // The feed is started first so the services can publish through it; what it invalidates is
   // looked up when a change arrives (a notification may come before both services exist).
-  const caches: { policies?: PolicyService; entities?: EntityService; identity?: IdentityService } = {};
+  const caches: { policies?: PolicyService; entities?: EntityService; identity?: IdentityService; credentials?: CredentialService } = {};
   const feed = await startChangeFeed(db, {
     onChange: ({ tenant, kind }) => {
       // Settings travel with the active policy (type mapping, routes, request validation) and
@@ -99,10 +103,12 @@ export async function createComponents(
       if (kind === 'entities') caches.entities?.invalidate(tenant);
       if (kind === 'identity' || kind === 'settings') void caches.identity?.onChange(tenant, 'identity');
       if (kind === 'revocation') void caches.identity?.onChange(tenant, 'revocation');
+      if (kind === 'credentials') caches.credentials?.invalidate();
     },
     onResync: () => {
       caches.policies?.invalidateAll();
       caches.entities?.invalidateAll();
+      caches.credentials?.invalidate();
       void caches.identity?.reloadAll();
     },
   });
@@ -110,7 +116,7 @@ export async function createComponents(
   const entities = (caches.entities = createEntityService(store, engine, policies, { publish: feed.publish }));
   const decisions = createDecisionService({ engine, policies, entities, audit });
   const search = createSearchService(store, policies, decisions);
-  const credentials = createCredentialService(store);
+  const credentials = (caches.credentials = createCredentialService(store, { publish: () => feed.publish({ tenant: SYSTEM_TENANT, kind: 'credentials' }) }));
   if (config.allowInsecureIdentitySources) {
     print('verity: WARNING --allow-insecure-identity-sources: identity sources may be fetched over http and from loopback or private addresses (development only)');
   }
@@ -121,6 +127,7 @@ export async function createComponents(
   await ensureSystemTenant(store, policies);
   return {
     config,
+    log,
     store,
     engine,
     tenants: createTenantService(store, { publish: feed.publish, systemTenant: SYSTEM_TENANT }),

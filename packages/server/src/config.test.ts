@@ -4,8 +4,16 @@ import { generateToken } from './admin/credentials.js';
 
 describe('resolveConfig', () => {
   it('takes an admin token only if an Authorization: Bearer header can carry it', () => {
-    for (const token of [generateToken(), 'vrt_chosen-one', 'abc+/~==', 'x'.repeat(512)]) expect(resolveConfig({ adminToken: token }).adminToken).toBe(token);
-    for (const token of ['', 'two words', 'a=b', 'x'.repeat(513), 'é']) expect(() => resolveConfig({ adminToken: token }), token).toThrow(TypeError);
+    for (const token of [generateToken(), 'vrt_chosen-one-Of-32-characters-x', 'abc+/~Abc+/~Abc+/~Abc+/~Abc+/~Ab==', 'x'.repeat(512)]) expect(resolveConfig({ adminToken: token }).adminToken).toBe(token);
+    for (const token of ['', 'two words but long enough to pass the length rule', 'a=b'.repeat(12), 'x'.repeat(513), 'é'.repeat(40)]) expect(() => resolveConfig({ adminToken: token }), token).toThrow(TypeError);
+  });
+
+  it('refuses a weak admin token, naming the rule (32 characters, 128 bits by classes × length)', () => {
+    for (const weak of ['secret', 'vrt_e2e_platform_admin', '1'.repeat(31), '12345678901234567890123456789012345678']) {
+      expect(() => resolveConfig({ adminToken: weak }), weak).toThrow(/at least 32 characters and 128 bits/);
+    }
+    // 39 digits: log2(10) × 39 ≈ 129.6 bits.
+    expect(resolveConfig({ adminToken: '1'.repeat(39) }).adminToken).toBe('1'.repeat(39));
   });
 
   it('refuses unknown options and a default tenant that is not a tenant id', () => {
@@ -17,5 +25,24 @@ describe('resolveConfig', () => {
     expect(resolveConfig().bundleTtlSec).toBe(600);
     expect(resolveConfig({ bundleTtlSec: 60 }).bundleTtlSec).toBe(60);
     for (const bundleTtlSec of [0, 9, 86_401, 1.5, Number.NaN]) expect(() => resolveConfig({ bundleTtlSec }), String(bundleTtlSec)).toThrow(TypeError);
+  });
+
+  it('takes a public URL as an absolute http(s) origin with an optional path, without the trailing slash', () => {
+    expect(resolveConfig({ publicUrl: 'https://pdp.example.com/' }).publicUrl).toBe('https://pdp.example.com');
+    expect(resolveConfig({ publicUrl: 'https://example.com/verity' }).publicUrl).toBe('https://example.com/verity');
+    for (const bad of ['pdp.example.com', 'ftp://x', 'https://x/?q=1', 'https://x/#f', 'https://user:pw@x', 'https://']) {
+      expect(() => resolveConfig({ publicUrl: bad }), bad).toThrow(/publicUrl/);
+    }
+  });
+
+  it('logs at info by default and takes only pino levels', () => {
+    expect(resolveConfig().logLevel).toBe('info');
+    expect(resolveConfig({ logLevel: 'debug' }).logLevel).toBe('debug');
+    expect(() => resolveConfig({ logLevel: 'loud' as never })).toThrow(/logLevel/);
+  });
+
+  it('trusts no proxy headers unless told to', () => {
+    expect(resolveConfig().trustProxy).toBe(false);
+    expect(resolveConfig({ trustProxy: true }).trustProxy).toBe(true);
   });
 });

@@ -45,9 +45,15 @@ export interface ServerConfig {
   masterKey: string | null;
   /** Load the demo tenant (examples/demo) at start when it does not exist yet. */
   demo: boolean;
-  /** Fastify request logging. */
-  logRequests: boolean;
-  /** Public base URL for metadata (defaults to http://host:port). */
+  /**
+   * Structured JSON log level (pino): `info` (default) logs start-up, errors and security
+   * events; one line per request only at `debug`, so the decision path pays nothing at `info`.
+   */
+  logLevel: LogLevel;
+  /**
+   * The URL clients reach this server at (behind a TLS proxy: `https://pdp.example.com`). It is
+   * the base of the AuthZEN metadata and of every issuer. Default: the listen address.
+   */
   publicUrl: string | null;
   /**
    * Lifetime of a signed policy bundle, seconds (default 600). A local-mode PEP refreshes before
@@ -60,6 +66,45 @@ export interface ServerConfig {
    * server call its own network. For development and tests with an issuer on this machine.
    */
   allowInsecureIdentitySources: boolean;
+  /**
+   * Honour `X-Forwarded-Proto/Host/For` from the peer. Off by default: without it, a request's
+   * `Host` never shapes a URL Verity hands out (metadata, issuers). Only turn on behind a proxy
+   * that sets these headers itself.
+   */
+  trustProxy: boolean;
+}
+
+/** pino's levels; `silent` turns logging off (tests). */
+export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+const LOG_LEVELS = new Set<string>(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
+
+/** A chosen admin token must be at least this long and carry at least this many bits. */
+export const MIN_ADMIN_TOKEN_LENGTH = 32;
+export const MIN_ADMIN_TOKEN_BITS = 128;
+
+/**
+ * A cautious entropy estimate: log2(size of the character classes present) × length. Classes:
+ * lowercase (26), uppercase (26), digits (10), the b64token symbols `-._~+/=` (7). It over-rates
+ * patterned strings (`aaaa…`), so it is a floor against short and narrow tokens, not proof.
+ */
+export function estimateTokenBits(token: string): number {
+  const classes: Array<[RegExp, number]> = [[/[a-z]/, 26], [/[A-Z]/, 26], [/[0-9]/, 10], [/[-._~+/=]/, 7]];
+  const alphabet = classes.reduce((size, [pattern, count]) => size + (pattern.test(token) ? count : 0), 0);
+  return alphabet === 0 ? 0 : Math.log2(alphabet) * token.length;
+}
+
+/** `publicUrl` as given, checked: absolute http(s), no credentials, query or fragment; no trailing slash. */
+function normalisePublicUrl(value: string): string {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new TypeError('publicUrl must be an absolute http(s) URL such as https://pdp.example.com');
+  }
+  if ((url.protocol !== 'http:' && url.protocol !== 'https:') || url.username !== '' || url.password !== '' || url.search !== '' || url.hash !== '' || value.includes('?') || value.includes('#')) {
+    throw new TypeError('publicUrl must be an absolute http(s) URL without credentials, query or fragment');
+  }
+  return `${url.origin}${url.pathname}`.replace(/\/+$/, '');
 }
 
 const DEFAULTS: ServerConfig = {
@@ -81,10 +126,11 @@ const DEFAULTS: ServerConfig = {
   adminToken: null,
   masterKey: null,
   demo: false,
-  logRequests: false,
+  logLevel: 'info',
   publicUrl: null,
   bundleTtlSec: BUNDLE_TTL_SEC,
   allowInsecureIdentitySources: false,
+  trustProxy: false,
 };
 
 /** Validate and default a partial config. Unknown keys and wrong types are errors. */
@@ -113,5 +159,13 @@ export function resolveConfig(input: Partial<ServerConfig> = {}): Readonly<Serve
   if (resolved.adminToken !== null && !isCredentialToken(resolved.adminToken)) {
     throw new TypeError('adminToken (VERITY_ADMIN_TOKEN) must be at most 512 letters, digits or - . _ ~ + /, optionally ending in =');
   }
+  if (resolved.adminToken !== null && (resolved.adminToken.length < MIN_ADMIN_TOKEN_LENGTH || estimateTokenBits(resolved.adminToken) < MIN_ADMIN_TOKEN_BITS)) {
+    throw new TypeError(
+      `adminToken (VERITY_ADMIN_TOKEN) is too weak: it must have at least ${MIN_ADMIN_TOKEN_LENGTH} characters and ${MIN_ADMIN_TOKEN_BITS} bits ` +
+        '(log2 of the character classes used × length); generate one with `openssl rand -base64 32`',
+    );
+  }
+  if (!LOG_LEVELS.has(resolved.logLevel)) throw new TypeError(`logLevel must be one of ${[...LOG_LEVELS].join(', ')}`);
+  if (resolved.publicUrl !== null) resolved.publicUrl = normalisePublicUrl(resolved.publicUrl);
   return Object.freeze(resolved);
 }

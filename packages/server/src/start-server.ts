@@ -1,17 +1,25 @@
-/** Start the PDP: open the store, compose services, bootstrap credentials, listen. */
+/** Start the PDP: lock the data folder, open the store, compose services, bootstrap credentials, listen. */
 import type { FastifyInstance } from 'fastify';
+import type { DestinationStream } from 'pino';
 import { resolveConfig, type ServerConfig } from './config.js';
 import { openDatabase } from './open-database.js';
 import { createComponents } from './components.js';
 import { scheduleAuditCheckpoints } from './audit-checkpoints.js';
 import { buildApp } from './http/app.js';
-import { serverBaseUrl } from './tenant-base-url.js';
 import { ensureDemoTenant } from './demo.js';
+import { lockDataFolder, type DataFolderLock } from './data-folder-lock.js';
+import { createLogger, withoutPassword } from './logger.js';
+import { publicBaseUrl } from './public-url.js';
 import type { Components } from './components.js';
+import { buildDecisionRecord } from '@verity/core';
+import { BOOTSTRAP_CREDENTIAL_ID, type BootstrapOutcome } from './admin/credentials.js';
+import { SYSTEM_TENANT } from './admin/system-tenant.js';
 
 export interface StartServerOptions extends Partial<ServerConfig> {
   /** Where to say things an operator must see once (the generated admin token). Default: stdout. */
   print?: (line: string) => void;
+  /** Where the JSON log goes (default stdout); tests pass a stream to read or keep it quiet. */
+  logStream?: DestinationStream;
 }
 
 export interface RunningServer {
@@ -23,17 +31,51 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
+/**
+ * A bootstrap credential created or replaced at start (a new or changed VERITY_ADMIN_TOKEN) is
+ * an admin change made by whoever controls the environment: audited in `_system`, and logged.
+ */
+async function auditBootstrap(c: Components, outcome: BootstrapOutcome): Promise<void> {
+  if (outcome === 'revoked-kept') c.log.warn({ credential: BOOTSTRAP_CREDENTIAL_ID }, 'VERITY_ADMIN_TOKEN names the bootstrap credential, which was revoked: it stays revoked; set a new token to replace it');
+  if (outcome !== 'created' && outcome !== 'replaced' && outcome !== 'generated') return;
+  const message = outcome === 'replaced' ? 'VERITY_ADMIN_TOKEN changed: the bootstrap platform-admin credential now holds the new token; the old one no longer works' : 'created the bootstrap platform-admin credential';
+  (outcome === 'replaced' ? c.log.warn : c.log.info).call(c.log, { credential: BOOTSTRAP_CREDENTIAL_ID, outcome }, message);
+  const backpressure = c.audit.enqueue(
+    buildDecisionRecord({
+      tenant: SYSTEM_TENANT,
+      principal: { type: 'Verity::Credential', id: 'environment' },
+      action: { type: 'Verity::Action', id: outcome === 'replaced' ? 'credential.rotate' : 'credential.create' },
+      resource: { type: 'Verity::Credential', id: BOOTSTRAP_CREDENTIAL_ID },
+      decision: 'allow',
+      reasons: [],
+      errors: [],
+      // No policy decided this: the environment (VERITY_ADMIN_TOKEN) did, at start.
+      policyVersion: 0,
+      meta: { requestId: null, tier: null },
+      time: Date.now(),
+      latencyUs: 0,
+    }),
+  );
+  if (backpressure) await backpressure;
+}
+
 export async function startServer(options: StartServerOptions = {}): Promise<RunningServer> {
-  const { print = (line: string) => process.stdout.write(`${line}\n`), ...input } = options;
+  const { print = (line: string) => process.stdout.write(`${line}\n`), logStream, ...input } = options;
   const config = resolveConfig(input);
-  const db = await openDatabase(config);
+  const log = createLogger({ level: config.logLevel, ...(logStream === undefined ? {} : { stream: logStream }) });
+  // Before the database opens: a second PGlite process on the folder would corrupt it.
+  const lock: DataFolderLock | null = config.databaseUrl === null && config.dataDir !== null ? await lockDataFolder(config.dataDir) : null;
+  let db;
   let app: FastifyInstance | undefined;
   try {
+    db = await openDatabase(config);
     const components = await createComponents(config, db, {
       print,
-      onAuditError: (error, pending) => print(`verity: audit write failed (${pending} records held, will retry): ${(error as Error).message}`),
+      log,
+      onAuditError: (error, pending) => log.error({ err: error, pending }, 'audit write failed; records held, will retry'),
     });
-    const { generatedToken } = await components.credentials.bootstrap(config.adminToken);
+    const { generatedToken, outcome } = await components.credentials.bootstrap(config.adminToken);
+    await auditBootstrap(components, outcome);
     if (generatedToken) {
       print('verity: created the bootstrap platform-admin credential. It is shown once; keep it safe:');
       print(`  VERITY_ADMIN_TOKEN=${generatedToken}`);
@@ -43,12 +85,26 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
     await app.listen({ port: config.port, host: config.host });
     const address = app.server.address();
     const port = typeof address === 'object' && address ? address.port : config.port;
-    const url = serverBaseUrl({ ...config, publicUrl: null }, port);
-    components.tokens.setBaseUrl(serverBaseUrl(config, port));
-    const running = app;
-    const checkpoints = scheduleAuditCheckpoints(components.auditCheckpoints, config.auditCheckpointIntervalMs, (error) =>
-      print(`verity: audit checkpoint failed (will retry): ${(error as Error).message}`),
+    const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
+    components.tokens.setBaseUrl(publicBaseUrl(config, url));
+    log.info(
+      {
+        listen: url,
+        publicUrl: publicBaseUrl(config, url),
+        store: config.databaseUrl !== null ? withoutPassword(config.databaseUrl) : (config.dataDir ?? 'in-memory'),
+        defaultTenant: config.defaultTenant,
+        decisionAuth: config.decisionAuth,
+        trustProxy: config.trustProxy,
+        allowInsecureIdentitySources: config.allowInsecureIdentitySources,
+        // Whether they are configured, never their values.
+        adminTokenFromEnv: config.adminToken !== null,
+        masterKeyFromEnv: config.masterKey !== null,
+      },
+      'verity started',
     );
+    const running = app;
+    const database = db;
+    const checkpoints = scheduleAuditCheckpoints(components.auditCheckpoints, config.auditCheckpointIntervalMs, (error) => log.error({ err: error }, 'audit checkpoint failed (will retry)'));
     return {
       url,
       app: running,
@@ -59,12 +115,15 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
         await checkpoints.stop();
         await components.changes.close();
         await components.audit.close();
-        await db.close();
+        await database.close();
+        await lock?.release();
+        log.info('verity stopped');
       },
     };
   } catch (error) {
     await app?.close();
-    await db.close();
+    await db?.close();
+    await lock?.release();
     throw error;
   }
 }

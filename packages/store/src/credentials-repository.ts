@@ -38,12 +38,29 @@ export function createCredentialsRepository(db: Database): Store['credentials'] 
       const { rows } = await db.query<CredentialRow>(`SELECT ${COLUMNS} FROM credentials WHERE token_hash = $1`, [tokenHash]);
       return rows[0] === undefined ? null : toCredential(rows[0]);
     },
+    async get(id) {
+      const { rows } = await db.query<CredentialRow>(`SELECT ${COLUMNS} FROM credentials WHERE id = $1`, [id]);
+      return rows[0] === undefined ? null : toCredential(rows[0]);
+    },
+    async countActiveAdmins() {
+      const { rows } = await db.query<{ count: unknown }>("SELECT COUNT(*) AS count FROM credentials WHERE role = 'platform-admin' AND revoked_at IS NULL");
+      return toNumber(firstRow(rows).count);
+    },
+    async rotate(id, tokenHash, options = {}) {
+      const { rows } = await db.query<CredentialRow>(
+        `UPDATE credentials SET token_hash = $2, revoked_at = NULL WHERE id = $1 AND ($3 OR revoked_at IS NULL) RETURNING ${COLUMNS}`,
+        [id, tokenHash, options.revive === true],
+      );
+      return rows[0] === undefined ? null : toCredential(rows[0]);
+    },
     async count() {
       const { rows } = await db.query<{ count: unknown }>('SELECT COUNT(*) AS count FROM credentials');
       return toNumber(firstRow(rows).count);
     },
-    async list() {
-      const { rows } = await db.query<CredentialRow>(`SELECT ${COLUMNS} FROM credentials ORDER BY created_at, id`);
+    async list(filter = {}) {
+      const where = filter.tenant === undefined ? '' : filter.tenant === null ? 'WHERE tenant_id IS NULL' : 'WHERE tenant_id = $1';
+      const params = filter.tenant === undefined || filter.tenant === null ? [] : [filter.tenant];
+      const { rows } = await db.query<CredentialRow>(`SELECT ${COLUMNS} FROM credentials ${where} ORDER BY created_at, id`, params);
       return rows.map(toCredential);
     },
     async revoke(id) {

@@ -182,9 +182,18 @@ export interface Store {
   credentials: {
     create(credential: Omit<Credential, 'createdAt' | 'revokedAt'>): Promise<Credential>;
     findByTokenHash(tokenHash: string): Promise<Credential | null>;
+    get(id: string): Promise<Credential | null>;
     count(): Promise<number>;
-    list(): Promise<Credential[]>;
+    /** Active platform-admin credentials (not revoked). */
+    countActiveAdmins(): Promise<number>;
+    /** All credentials, or those of one tenant (`tenant: null`: the platform ones), oldest first. */
+    list(filter?: { tenant?: string | null }): Promise<Credential[]>;
     revoke(id: string): Promise<boolean>;
+    /**
+     * Replace a credential's token hash (the old token stops working). Null when there is no
+     * such credential, or it is revoked and `revive` is not set; `revive` also clears `revokedAt`.
+     */
+    rotate(id: string, tokenHash: string, options?: { revive?: boolean }): Promise<Credential | null>;
   };
   close(): Promise<void>;
 }

@@ -16,6 +16,7 @@ import { policyValidate } from './policy-validate.js';
 import { policyVersions } from './policy-versions.js';
 import { serve } from './serve.js';
 import { tenantBundleKey } from './tenant-bundle-key.js';
+import { credentialCreate, credentialList, credentialRevoke, credentialRotate } from './credential.js';
 import { tenantCreate } from './tenant-create.js';
 import { tenantList } from './tenant-list.js';
 import { tenantUpdate } from './tenant-update.js';
@@ -30,6 +31,10 @@ export const commands: readonly Command[] = [
   tenantList,
   tenantUpdate,
   tenantBundleKey,
+  credentialList,
+  credentialCreate,
+  credentialRevoke,
+  credentialRotate,
   policyValidate,
   policyTest,
   policyPush,

@@ -7,15 +7,18 @@ import { runCli } from '../run-cli.js';
 import { createTestIo } from '../test-helpers.js';
 import { createServeCommand } from './serve.js';
 
-type Started = Omit<StartServerOptions, 'print'>;
+const STRONG = `vrt_${'Ab1-'.repeat(10)}`;
+
+type Started = Omit<StartServerOptions, 'print' | 'logStream'>;
 
 async function serveWith(argv: string[], io: Partial<CommandIo> = {}) {
   const started: Started[] = [];
   let closed = 0;
   const command = createServeCommand(async () => ({
     resolveConfig,
-    startServer: async ({ print, ...options }: StartServerOptions = {}) => {
+    startServer: async ({ print, logStream, ...options }: StartServerOptions = {}) => {
       started.push(options);
+      logStream?.write('{"msg":"log"}\n');
       print?.('notice');
       const running = { url: `http://${options.host}:${options.port}`, bootstrapToken: null, close: async () => void closed++ };
       return running as unknown as RunningServer; // The fake has no Fastify app or components.
@@ -36,17 +39,33 @@ describe('verity serve', () => {
     const result = await serveWith([]);
     expect(result.code).toBe(EXIT.OK);
     expect(result.started).toEqual([{ port: 8181, host: '127.0.0.1', demo: false, decisionAuth: 'required', adminToken: null, masterKey: null, dataDir: '/srv/.verity-data' }]);
-    expect(result.out).toBe('notice\nVerity listening on http://127.0.0.1:8181\n');
+    expect(result.out).toBe('{"msg":"log"}\nnotice\nVerity listening on http://127.0.0.1:8181\n');
     expect(result.err).toBe('Verity stopped\n');
     expect([result.closedBeforeAbort, result.closed]).toEqual([0, 1]);
   });
 
   it('passes every flag on', async () => {
     const argv = ['-p', '9000', '--host', '0.0.0.0', '--data', 'db', '--demo', '--open-decisions', '--default-tenant', 'acme', '--allow-insecure-identity-sources', '--json'];
-    const result = await serveWith(argv, { env: { VERITY_ADMIN_TOKEN: 'vrt_x', VERITY_MASTER_KEY: 'mk' } });
-    expect(result.started).toEqual([{ port: 9000, host: '0.0.0.0', demo: true, decisionAuth: 'open', allowInsecureIdentitySources: true, adminToken: 'vrt_x', masterKey: 'mk', dataDir: '/srv/db', defaultTenant: 'acme' }]);
+    const argvMore = [...argv, '--public-url', 'https://pdp.example.com/', '--trust-proxy', '--log-level', 'debug'];
+    const result = await serveWith(argvMore, { env: { VERITY_ADMIN_TOKEN: STRONG, VERITY_MASTER_KEY: 'mk' } });
+    expect(result.started).toEqual([
+      { port: 9000, host: '0.0.0.0', demo: true, decisionAuth: 'open', allowInsecureIdentitySources: true, adminToken: STRONG, masterKey: 'mk', dataDir: '/srv/db', defaultTenant: 'acme', publicUrl: 'https://pdp.example.com/', trustProxy: true, logLevel: 'debug' },
+    ]);
+    // With --json, stdout holds only the result: notices and the log go to stderr.
     expect(JSON.parse(result.out)).toEqual({ url: 'http://0.0.0.0:9000' });
-    expect(result.err).toContain('notice\n');
+    expect(result.err).toContain('{"msg":"log"}\nnotice\n');
+  });
+
+  it('takes the public URL and log level from VERITY_PUBLIC_URL and VERITY_LOG_LEVEL', async () => {
+    const result = await serveWith([], { env: { VERITY_PUBLIC_URL: 'https://pdp.example.com', VERITY_LOG_LEVEL: 'warn' } });
+    expect(result.started[0]).toMatchObject({ publicUrl: 'https://pdp.example.com', logLevel: 'warn' });
+  });
+
+  it('refuses a weak VERITY_ADMIN_TOKEN with exit 2, naming the rule', async () => {
+    const result = await serveWith([], { env: { VERITY_ADMIN_TOKEN: 'secret' } });
+    expect(result.code).toBe(EXIT.USAGE);
+    expect(result.started).toEqual([]);
+    expect(result.err).toContain('at least 32 characters and 128 bits');
   });
 
   it('uses --database-url, or VERITY_DATABASE_URL / DATABASE_URL, instead of a data dir', async () => {
@@ -57,7 +76,7 @@ describe('verity serve', () => {
     expect(env.started[0]).toMatchObject({ databaseUrl: 'postgres://v/w' });
   });
 
-  it.each([[['--port', 'http']], [['--port', '70000']], [['--default-tenant', 'Not Valid']], [['--data', 'd', '--database-url', 'postgres://a/b']]])('rejects %j with exit 2', async (argv) => {
+  it.each([[['--public-url', 'pdp.example.com']], [['--log-level', 'loud']], [['--port', 'http']], [['--port', '70000']], [['--default-tenant', 'Not Valid']], [['--data', 'd', '--database-url', 'postgres://a/b']]])('rejects %j with exit 2', async (argv) => {
     const result = await serveWith(argv);
     expect(result.code).toBe(EXIT.USAGE);
     expect(result.started).toEqual([]);

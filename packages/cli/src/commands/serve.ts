@@ -12,12 +12,17 @@ export interface ServerModule {
   resolveConfig: typeof resolveConfig;
 }
 
+/** `{key: value}` when the value is given (an empty env var counts as not given). */
+function optional(key: string, value: string | undefined): Record<string, string> {
+  return value === undefined || value === '' ? {} : { [key]: value };
+}
+
 /** Builds the serve command around a server loader (the real one imports '@verity/server' lazily). */
 export function createServeCommand(loadServer: () => Promise<ServerModule>): Command {
   return {
     name: 'serve',
     summary: 'Run the Verity server',
-    usage: '[--port N] [--host H] [--data DIR | --database-url URL] [--demo] [--open-decisions] [--allow-insecure-identity-sources]',
+    usage: '[--port N] [--host H] [--data DIR | --database-url URL] [--public-url URL] [--trust-proxy] [--log-level L] [--demo] [--open-decisions] [--allow-insecure-identity-sources]',
     arguments: [],
     options: {
       port: { type: 'string', short: 'p', valueName: 'N', description: 'port to listen on, 0 for any free one (default 8181)' },
@@ -28,8 +33,11 @@ export function createServeCommand(loadServer: () => Promise<ServerModule>): Com
       'open-decisions': { type: 'boolean', description: 'let decision endpoints answer without a credential' },
       'default-tenant': { type: 'string', valueName: 'T', description: 'tenant served at the root AuthZEN paths (default demo)' },
       'allow-insecure-identity-sources': { type: 'boolean', description: 'let identity sources use http and loopback/private addresses (development only)' },
+      'public-url': { type: 'string', valueName: 'URL', description: 'URL clients reach this server at, e.g. behind a TLS proxy (env VERITY_PUBLIC_URL); base of metadata and issuers' },
+      'trust-proxy': { type: 'boolean', description: 'honour X-Forwarded-Proto/Host/For (only behind a proxy that sets them)' },
+      'log-level': { type: 'string', valueName: 'L', description: 'JSON log level: fatal, error, warn, info (default), debug, trace, silent (env VERITY_LOG_LEVEL)' },
     },
-    details: 'The first start creates a platform-admin credential: VERITY_ADMIN_TOKEN when set,\notherwise a generated one printed once. VERITY_MASTER_KEY (32 bytes, base64url) seals\ntoken-signing keys at rest; without it a key file beside --data is used.\nVERITY_AUDIT_CHECKPOINT_INTERVAL_MS: how often audit chains are checkpointed (default 3600000; 0 = off).\nStops cleanly on SIGINT/SIGTERM.',
+    details: 'The first start creates a platform-admin credential: VERITY_ADMIN_TOKEN when set,\notherwise a generated one printed once. A chosen VERITY_ADMIN_TOKEN needs at least\n32 characters and 128 bits (log2 of the character classes used × length); a changed one\nreplaces the previous bootstrap credential. VERITY_MASTER_KEY (32 bytes, base64url) seals\ntoken-signing keys at rest; without it a key file beside --data is used. Stops cleanly on SIGINT/SIGTERM.\nOne server per --data folder (a lock file beside it); use --database-url for replicas.\nLogs are JSON lines on stdout (stderr with --json); secrets are never logged.',
     async run(args, io) {
       const v = args.values;
       const port = v['port'] === '0' ? 0 : parsePositiveInt((v['port'] as string | undefined) ?? '8181', '--port');
@@ -41,12 +49,15 @@ export function createServeCommand(loadServer: () => Promise<ServerModule>): Com
         demo: v['demo'] === true,
         decisionAuth: v['open-decisions'] === true ? 'open' : 'required',
         ...(v['allow-insecure-identity-sources'] === true ? { allowInsecureIdentitySources: true } : {}),
-        adminToken: io.env['VERITY_ADMIN_TOKEN'] ?? null,
-        masterKey: io.env['VERITY_MASTER_KEY'] ?? null,
+        adminToken: io.env['VERITY_ADMIN_TOKEN'] || null,
+        masterKey: io.env['VERITY_MASTER_KEY'] || null,
         ...(databaseUrl === undefined ? { dataDir: resolve(io.cwd, (v['data'] as string | undefined) ?? '.verity-data') } : { databaseUrl }),
         ...(typeof v['default-tenant'] === 'string' ? { defaultTenant: v['default-tenant'] } : {}),
+        ...optional('publicUrl', (v['public-url'] as string | undefined) ?? io.env['VERITY_PUBLIC_URL']),
+        ...optional('logLevel', (v['log-level'] as string | undefined) ?? io.env['VERITY_LOG_LEVEL']),
+        ...(v['trust-proxy'] === true ? { trustProxy: true } : {}),
         ...checkpointInterval(io.env['VERITY_AUDIT_CHECKPOINT_INTERVAL_MS']),
-      };
+      } as StartServerOptions; // logLevel is a plain string here: resolveConfig (below) checks it.
       const server = await loadServer();
       try {
         server.resolveConfig(options); // Validated here too, so a bad flag is a usage error (exit 2).
@@ -54,9 +65,9 @@ export function createServeCommand(loadServer: () => Promise<ServerModule>): Com
         if (error instanceof TypeError) throw usageError(error.message);
         throw error;
       }
-      // Operator notices (the one-time generated token) keep stdout clean for --json.
+      // Operator notices (the one-time generated token) and the log keep stdout clean for --json.
       const notices = wantsJson(args) ? io.stderr : io.stdout;
-      const running = await server.startServer({ ...options, print: (line) => writeLines(notices, line) });
+      const running = await server.startServer({ ...options, print: (line) => writeLines(notices, line), logStream: notices });
       writeResult(args, io, { url: running.url }, () => writeLines(io.stdout, `Verity listening on ${running.url}`));
       await new Promise<void>((stop) => {
         if (io.signal === undefined || io.signal.aborted) return stop();

@@ -17,6 +17,9 @@ export type AdminAction =
   | 'tenant.create'
   | 'tenant.list'
   | 'credential.create'
+  | 'credential.list'
+  | 'credential.revoke'
+  | 'credential.rotate'
   | 'tenant.read'
   | 'tenant.update'
   | 'policy.read'
@@ -28,7 +31,9 @@ export type AdminAction =
   | 'bundle.read'
   | 'audit.report';
 
-const PLATFORM_ACTIONS = new Set<AdminAction>(['tenant.create', 'tenant.list', 'credential.create']);
+// Credential actions name the tenant when the call is tenant-scoped (the audit shows whose);
+// the shipped policies grant them to platform admins only.
+const PLATFORM_ACTIONS = new Set<AdminAction>(['tenant.create', 'tenant.list']);
 
 /** Create the system tenant, or push a new version when the shipped policies changed. */
 export async function ensureSystemTenant(store: Store, policies: PolicyService): Promise<void> {

@@ -1,5 +1,6 @@
 /** Admin API: tenants, credentials, policy stores. Each call is a Cedar decision in `_system`. */
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { toCredentialView } from '../admin/credentials.js';
 import { isPlainObject, VerityError, type TemplateLink } from '@verity/core';
 import { assertTenantId } from '../tenant-service.js';
 import { requireAdmin, tenantParam, type Components } from './context.js';
@@ -44,6 +45,69 @@ function parsePushBody(b: Record<string, unknown>) {
   };
 }
 
+function credentialIdParam(request: FastifyRequest): string {
+  const id = (request.params as { id?: unknown }).id;
+  if (typeof id !== 'string' || !/^[\w.-]{1,128}$/.test(id)) throw new VerityError('ERR_CREDENTIAL_NOT_FOUND', 'no such credential');
+  return id;
+}
+
+/**
+ * Credentials: platform-wide under /admin/v1/credentials, one tenant's under
+ * /admin/v1/tenants/{t}/credentials. Tokens are shown once (create, rotate), never listed.
+ */
+function registerCredentialRoutes(app: FastifyInstance, c: Components): void {
+  async function create(request: FastifyRequest, reply: FastifyReply, scopeTenant: string | null) {
+    const b = body(request);
+    const role = b.role;
+    if (role !== 'platform-admin' && role !== 'policy-author' && role !== 'pep' && role !== 'pep-local') throw new VerityError('ERR_REQUEST_INVALID', 'role must be platform-admin, policy-author, pep or pep-local');
+    if (scopeTenant !== null && role === 'platform-admin') throw new VerityError('ERR_REQUEST_INVALID', 'a tenant credential is a policy-author, a pep or a pep-local');
+    const tenant = role === 'platform-admin' ? null : (scopeTenant ?? assertTenantId(b.tenant));
+    await requireAdmin(c, request, 'credential.create', scopeTenant);
+    if (tenant !== null) await c.tenants.get(tenant);
+    const { credential, token } = await c.credentials.issue({ role, tenant, label: optionalString(b.label, 'label', 256) ?? '' });
+    reply.code(201);
+    return { ...toCredentialView(credential), token };
+  }
+
+  app.post('/admin/v1/credentials', async (request, reply) => create(request, reply, null));
+  app.get('/admin/v1/credentials', async (request) => {
+    await requireAdmin(c, request, 'credential.list', null);
+    return { credentials: await c.credentials.list(null) };
+  });
+  app.post('/admin/v1/credentials/:id/revoke', async (request) => {
+    const id = credentialIdParam(request);
+    await requireAdmin(c, request, 'credential.revoke', null);
+    return c.credentials.revoke(id, null);
+  });
+  app.post('/admin/v1/credentials/:id/rotate', async (request) => {
+    const id = credentialIdParam(request);
+    await requireAdmin(c, request, 'credential.rotate', null);
+    const { credential, token } = await c.credentials.rotate(id, null);
+    return { ...credential, token };
+  });
+
+  app.post('/admin/v1/tenants/:tenant/credentials', async (request, reply) => create(request, reply, tenantParam(request, { write: true })));
+  app.get('/admin/v1/tenants/:tenant/credentials', async (request) => {
+    const tenant = tenantParam(request, { write: true });
+    await requireAdmin(c, request, 'credential.list', tenant);
+    await c.tenants.get(tenant);
+    return { credentials: await c.credentials.list({ tenant }) };
+  });
+  app.post('/admin/v1/tenants/:tenant/credentials/:id/revoke', async (request) => {
+    const tenant = tenantParam(request, { write: true });
+    const id = credentialIdParam(request);
+    await requireAdmin(c, request, 'credential.revoke', tenant);
+    return c.credentials.revoke(id, { tenant });
+  });
+  app.post('/admin/v1/tenants/:tenant/credentials/:id/rotate', async (request) => {
+    const tenant = tenantParam(request, { write: true });
+    const id = credentialIdParam(request);
+    await requireAdmin(c, request, 'credential.rotate', tenant);
+    const { credential, token } = await c.credentials.rotate(id, { tenant });
+    return { ...credential, token };
+  });
+}
+
 export function registerAdminRoutes(app: FastifyInstance, c: Components): void {
   const admin = { bodyLimit: c.config.maxAdminBodyBytes };
 
@@ -75,19 +139,7 @@ export function registerAdminRoutes(app: FastifyInstance, c: Components): void {
     return c.tenants.updateSettings(tenant, settings);
   });
 
-  app.post('/admin/v1/credentials', async (request, reply) => {
-    const b = body(request);
-    const role = b.role;
-    if (role !== 'platform-admin' && role !== 'policy-author' && role !== 'pep' && role !== 'pep-local') {
-      throw new VerityError('ERR_REQUEST_INVALID', 'role must be platform-admin, policy-author, pep or pep-local');
-    }
-    const tenant = role === 'platform-admin' ? null : assertTenantId(b.tenant);
-    await requireAdmin(c, request, 'credential.create', null);
-    if (tenant !== null) await c.tenants.get(tenant);
-    const { credential, token } = await c.credentials.issue({ role, tenant, label: optionalString(b.label, 'label', 256) ?? '' });
-    reply.code(201);
-    return { id: credential.id, role, tenant, label: credential.label, token };
-  });
+  registerCredentialRoutes(app, c);
 
   app.post('/admin/v1/tenants/:tenant/policies', admin, async (request, reply) => {
     const tenant = tenantParam(request, { write: true });

@@ -1,9 +1,9 @@
 /** The Fastify application: body parsing, request ids, error mapping, and every route. */
 import { randomUUID } from 'node:crypto';
-import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyRequest } from 'fastify';
 import { isRequestId, stringifyJson, VerityError } from '@verity/core';
 import { registerJsonBody } from './json-body.js';
-import { toVerityError } from './errors.js';
+import { logFailure, toVerityError } from './errors.js';
 import { authzenMetadata, registerAuthzenRoutes } from './authzen-routes.js';
 import { registerCedarRoutes } from './cedar-routes.js';
 import { registerAdminRoutes } from './admin-routes.js';
@@ -16,16 +16,29 @@ import { registerPepAuditRoutes } from './pep-audit-routes.js';
 import { registerAuditCheckpointRoutes } from './audit-checkpoint-routes.js';
 import { registerGatewayRoutes } from './gateway-routes.js';
 import { tenantParam, type Components } from './context.js';
+import { tenantBaseUrl } from '../public-url.js';
 
-/** Base URL as the caller reached us (or the configured public URL). */
-function baseUrl(c: Components, request: FastifyRequest): string {
-  if (c.config.publicUrl) return c.config.publicUrl.replace(/\/$/, '');
-  return `${request.protocol}://${request.host}`;
+/**
+ * The base URL metadata names: the configured public URL, else the listen address. A request's
+ * `Host` (or `X-Forwarded-Host`) is used only when `trustProxy` says a proxy sets it.
+ */
+function metadataBaseUrl(c: Components, request: FastifyRequest): string {
+  if (c.config.publicUrl === null && c.config.trustProxy) return `${request.protocol}://${request.host}`;
+  return c.tokens.baseUrl();
+}
+
+/** Path of a request without its query (a query may carry a token). */
+function pathOf(request: FastifyRequest): string {
+  return request.url.split('?')[0] ?? '';
 }
 
 export async function buildApp(c: Components): Promise<FastifyInstance> {
   const app = Fastify({
-    logger: c.config.logRequests ? { redact: ['req.headers.authorization'] } : false,
+    loggerInstance: c.log as FastifyBaseLogger, // pino's Logger is a FastifyBaseLogger with more; Fastify's types want the narrower one.
+    // One line per request only at debug (below): at info the decision path logs nothing.
+    logController: new LogController({ disableRequestLogging: true }),
+    // Off by default: X-Forwarded-* from an untrusted peer would let it pick our URLs.
+    trustProxy: c.config.trustProxy,
     bodyLimit: c.config.maxBodyBytes,
     // The PEP's X-Request-ID is kept (AuthZEN §10) when it is a sane token; otherwise we make one.
     genReqId: (request) => {
@@ -41,9 +54,15 @@ export async function buildApp(c: Components): Promise<FastifyInstance> {
     reply.header('x-request-id', request.id);
   });
 
+  if (c.log.isLevelEnabled('debug')) {
+    app.addHook('onResponse', async (request, reply) => {
+      request.log.debug({ method: request.method, path: pathOf(request), status: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'request');
+    });
+  }
+
   app.setErrorHandler((error, request, reply) => {
     const verityError = toVerityError(error);
-    if (verityError.status >= 500) request.log.error({ err: error }, 'request failed');
+    logFailure(request, verityError, error);
     reply.status(verityError.status).send(verityError.toJSON());
   });
 
@@ -60,11 +79,11 @@ export async function buildApp(c: Components): Promise<FastifyInstance> {
     return reply.code(readiness.ready ? 200 : 503).send(readiness);
   });
 
-  app.get('/.well-known/authzen-configuration', async (request) => authzenMetadata(baseUrl(c, request)));
+  app.get('/.well-known/authzen-configuration', async (request) => authzenMetadata(metadataBaseUrl(c, request)));
   app.get('/.well-known/authzen-configuration/tenants/:tenant', async (request) => {
     const tenant = tenantParam(request, { write: false });
     await c.tenants.get(tenant);
-    return authzenMetadata(`${baseUrl(c, request)}/tenants/${tenant}`);
+    return authzenMetadata(tenantBaseUrl(metadataBaseUrl(c, request), tenant));
   });
 
   registerAuthzenRoutes(app, c, () => c.config.defaultTenant);

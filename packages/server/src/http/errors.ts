@@ -1,5 +1,17 @@
-/** Turns any thrown error into Verity's stable `{code, message}` body and HTTP status. */
+/** Turns any thrown error into Verity's stable `{code, message}` body and HTTP status, and logs it. */
+import type { FastifyRequest } from 'fastify';
 import { VerityError, isVerityError } from '@verity/core';
+
+/**
+ * Log a failed request: every 5xx at error with its cause (the client gets only the safe
+ * message), refusals (401/403) at warn as security events. Neither carries the request's
+ * headers, query or body, so no token reaches the log.
+ */
+export function logFailure(request: FastifyRequest, verityError: VerityError, error: unknown): void {
+  const where = { method: request.method, path: request.url.split('?')[0] ?? '', code: verityError.code };
+  if (verityError.status >= 500) request.log.error({ ...where, err: error }, 'request failed');
+  else if (verityError.status === 401 || verityError.status === 403) request.log.warn(where, 'request refused');
+}
 
 const FASTIFY_CODES: Record<string, VerityError['code']> = {
   FST_ERR_CTP_BODY_TOO_LARGE: 'ERR_REQUEST_TOO_LARGE',

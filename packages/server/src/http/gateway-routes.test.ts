@@ -3,6 +3,7 @@
  * the user's token as the only source of the subject, the gateway's own credential in
  * X-Verity-Credential, and every answer recorded in the tenant's audit with tier `gateway`.
  */
+import { randomBytes } from 'node:crypto';
 import { request } from 'node:http';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -10,7 +11,7 @@ import { exportJWK, generateKeyPair, SignJWT, type CryptoKey } from 'jose';
 import { readPolicyFolder } from '../policy-folder.js';
 import { startServer, type RunningServer } from '../start-server.js';
 
-const ADMIN = 'vrt_gateway_routes_test_admin';
+const ADMIN = `vrt_${randomBytes(32).toString('base64url')}`;
 const AUDIENCE = 'https://shop.example';
 const ISSUER = 'https://idp.shop.example';
 const ROUTES = ['/todos', '/todos/{todoId}', '/users/{userId}', '/users/me'];
@@ -70,7 +71,7 @@ let counter = 0;
 const nextId = () => `gw-${++counter}-${Date.now()}`;
 
 beforeAll(async () => {
-  server = await startServer({ port: 0, dataDir: null, adminToken: ADMIN, print: () => {}, auditFlushMs: 5, decisionAuth: 'required' });
+  server = await startServer({ port: 0, dataDir: null, adminToken: ADMIN, print: () => {}, auditFlushMs: 5, decisionAuth: 'required', logLevel: 'silent' });
   const pair = await generateKeyPair('ES256', { extractable: true });
   key = pair.privateKey;
   const folder = await readPolicyFolder(fileURLToPath(new URL('../../../../examples/gateway', import.meta.url)));

@@ -6,7 +6,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { isVerityError, VerityError, type DecisionMeta, type TenantSettings } from '@verity/core';
 import { parseBearerToken } from '@verity/identity';
-import { tenantBaseUrl } from '../tenant-base-url.js';
 import { tenantParam, type Components, requireAdmin } from './context.js';
 
 /** The original request, as the gateway reports it. */
@@ -64,11 +63,10 @@ function subjectHeader(id: string): string {
  * Never "any audience the tenant's sources accept": a token exchanged for a service behind the
  * gateway (RFC 8693 `audience`) must not pass the gateway as if it were issued for it.
  */
-function gatewayAudience(c: Components, request: FastifyRequest, tenant: string, settings: TenantSettings): string {
+function gatewayAudience(c: Components, tenant: string, settings: TenantSettings): string {
   if (settings.gatewayAudience !== undefined) return settings.gatewayAudience;
-  // The port the server listens on (not the Host header); the configured one before it listens.
-  const address = request.server.server.address();
-  return tenantBaseUrl(c.config, tenant, typeof address === 'object' && address !== null ? address.port : undefined);
+  // The tenant's issuer URL: from --public-url, else the listen address; never the Host header.
+  return c.tokens.issuerUrl(tenant);
 }
 
 /** Decide one forwarded request and answer in the gateways' shared convention. */
@@ -83,7 +81,7 @@ async function decideForwarded(c: Components, request: FastifyRequest, reply: Fa
   const active = await c.policies.active(tenant);
   let verified;
   try {
-    const audience = gatewayAudience(c, request, tenant, active.tenant.settings);
+    const audience = gatewayAudience(c, tenant, active.tenant.settings);
     verified = await c.identity.verifySubjectToken(tenant, parseBearerToken(request.headers.authorization), meta, audience);
   } catch (error) {
     if (isVerityError(error) && error.status === 401) reply.header('www-authenticate', wwwAuthenticate(error));

@@ -7,7 +7,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { VerityError, isPlainObject } from '@verity/core';
 import type { TokenRequest } from '../identity/token-endpoint.js';
 import { registerFormBody } from './form-body.js';
-import { toVerityError } from './errors.js';
+import { logFailure, toVerityError } from './errors.js';
 import { metaOf, tenantParam, type Components } from './context.js';
 
 /** RFC 6749 §5.2 / RFC 8693 §2.2.2 / RFC 7009 §2.2.1 error names, next to Verity's own code. */
@@ -37,7 +37,7 @@ export async function registerOAuthRoutes(app: FastifyInstance, c: Components): 
     registerFormBody(scope);
     scope.setErrorHandler((error, request, reply) => {
       const verityError = toVerityError(error);
-      if (verityError.status >= 500) request.log.error({ err: error }, 'token endpoint failed');
+      logFailure(request, verityError, error);
       const oauth = OAUTH_ERRORS[verityError.code] ?? (verityError.code.startsWith('ERR_TOKEN_') ? 'invalid_request' : undefined);
       reply
         .status(verityError.status)

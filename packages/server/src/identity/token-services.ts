@@ -3,6 +3,7 @@
  * at `{base}/tenants/{tenant}`, its clients, and the identity source through which Verity
  * verifies the tokens it issued itself.
  */
+import { tenantBaseUrl } from '../public-url.js';
 import { isTenantId, VerityError } from '@verity/core';
 import {
   createSigningKeyRing,
@@ -31,6 +32,8 @@ export interface TokenServicesOptions {
 export interface TokenServices {
   /** Set once the server knows where it is reachable (its public URL, or the address it bound). */
   setBaseUrl(url: string): void;
+  /** The public base URL (see public-url.ts); throws ERR_INTERNAL before the server listens. */
+  baseUrl(): string;
   issuerUrl(tenant: string): string;
   issuer(tenant: string): Promise<TokenIssuer>;
   /** The tenant's signing-key ring (access tokens; bundles have a ring of their own). */
@@ -82,7 +85,7 @@ export function createTokenServices(options: TokenServicesOptions): TokenService
     if (baseUrl === null) throw new VerityError('ERR_INTERNAL', 'the token service has no base URL yet');
     return baseUrl;
   };
-  const issuerUrl = (tenant: string) => `${base()}/tenants/${tenant}`;
+  const issuerUrl = (tenant: string) => tenantBaseUrl(base(), tenant);
   const table: SealedKeyTable = { load: (tenant) => store.identity.loadSigningKeys(tenant), save: (tenant, keys) => store.identity.saveSigningKeys(tenant, keys) };
   const ringFor = (tenant: string) => createSigningKeyRing({ store: sealedKeyStore(table, box, tenant, 'signing-key', 2 * ROTATE_EVERY_MS), now, rotateEveryMs: ROTATE_EVERY_MS });
 
@@ -106,6 +109,7 @@ export function createTokenServices(options: TokenServicesOptions): TokenService
       baseUrl = url.replace(/\/$/, '');
       rings.clear();
     },
+    baseUrl: base,
     issuerUrl,
     issuer: async (tenant) => entry(tenant).issuer,
     ring: (tenant) => entry(tenant).ring,

@@ -42,6 +42,31 @@ export function describeCredentialsAndMigrations(makeDatabase: MakeDatabase): vo
       await expect(store.credentials.create({ id: 'cred-2', tokenHash: HASH_B, role: 'root' as never, tenant: null, label: 'x' })).rejects.toThrow();
     });
 
+    it('gets by id, lists one tenant, rotates a token hash and counts active platform admins', async () => {
+      const { store } = handle;
+      await createTenants(store, 'acme', 'globex');
+      await store.credentials.create({ id: 'admin', tokenHash: HASH_A, role: 'platform-admin', tenant: null, label: '' });
+      await store.credentials.create({ id: 'pep-acme', tokenHash: HASH_B, role: 'pep', tenant: 'acme', label: '' });
+      await store.credentials.create({ id: 'pep-globex', tokenHash: 'c'.repeat(64), role: 'pep', tenant: 'globex', label: '' });
+      expect((await store.credentials.get('pep-acme'))?.tokenHash).toBe(HASH_B);
+      expect(await store.credentials.get('missing')).toBeNull();
+      expect((await store.credentials.list({ tenant: 'acme' })).map((c) => c.id)).toEqual(['pep-acme']);
+      expect((await store.credentials.list({ tenant: null })).map((c) => c.id)).toEqual(['admin']);
+      expect(await store.credentials.countActiveAdmins()).toBe(1);
+
+      const rotated = await store.credentials.rotate('pep-acme', 'd'.repeat(64));
+      expect(rotated?.tokenHash).toBe('d'.repeat(64));
+      expect(await store.credentials.findByTokenHash(HASH_B)).toBeNull();
+      expect(await store.credentials.rotate('missing', 'e'.repeat(64))).toBeNull();
+      // A revoked credential stays revoked unless the caller revives it (the bootstrap credential).
+      await store.credentials.revoke('pep-acme');
+      expect(await store.credentials.rotate('pep-acme', 'e'.repeat(64))).toBeNull();
+      const revived = await store.credentials.rotate('pep-acme', 'e'.repeat(64), { revive: true });
+      expect(revived).toMatchObject({ tokenHash: 'e'.repeat(64), revokedAt: null });
+      await store.credentials.revoke('admin');
+      expect(await store.credentials.countActiveAdmins()).toBe(0);
+    });
+
     it('rejects a reused token hash or id, and an unknown tenant', async () => {
       const { store } = handle;
       await store.credentials.create({ id: 'cred-1', tokenHash: HASH_A, role: 'pep', tenant: null, label: 'one' });

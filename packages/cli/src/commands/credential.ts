@@ -1,0 +1,131 @@
+/** `verity credential list|create|revoke|rotate`: admin, policy-author and PEP credentials. */
+import type { Command } from '../command.js';
+import { clientFromArgs, remoteDetails, remoteOptions } from '../client.js';
+import { EXIT, usageError } from '../errors.js';
+import type { ParsedArgs } from '../command.js';
+import { show, writeLines, writeResult, writeTable } from '../output.js';
+
+interface CredentialView {
+  id: string;
+  role: string;
+  tenant: string | null;
+  label: string;
+  createdAt: string;
+  revokedAt: string | null;
+  /** Only in the answers of create and rotate. */
+  token?: string;
+}
+
+const scopeOption = {
+  tenant: { type: 'string', short: 't', valueName: 'T', description: "one tenant's credentials (default: all, platform-wide)" },
+} as const;
+
+const details = [
+  'Credentials are Bearer tokens for the admin and decision APIs. Only their SHA-256 is stored:',
+  'a token is printed once, by create or rotate, and list never shows one. Revoke and rotate take',
+  'effect at once on every replica. Only platform admins may manage credentials; the last active',
+  'platform-admin credential cannot be revoked.',
+  remoteDetails,
+].join('\n');
+
+/** The credentials path: `/admin/v1/credentials`, or a tenant's with --tenant. */
+function basePath(args: ParsedArgs): string {
+  const tenant = args.values['tenant'];
+  if (tenant === undefined) return '/admin/v1/credentials';
+  if (typeof tenant !== 'string' || tenant === '') throw usageError('--tenant must not be empty');
+  return `/admin/v1/tenants/${encodeURIComponent(tenant)}/credentials`;
+}
+
+function idArgument(args: ParsedArgs): string {
+  const id = args.positionals[0] ?? '';
+  if (!/^[\w.-]{1,128}$/.test(id)) throw usageError('ID must be a credential id as `verity credential list` shows it');
+  return id;
+}
+
+/** Print a new token once, on its own line, so scripts can take it (`| tail -1`). */
+function writeToken(io: Parameters<Command['run']>[1], credential: CredentialView, what: string): void {
+  writeLines(io.stdout, `${what} ${credential.role} credential ${credential.id}${credential.tenant ? ` for tenant ${credential.tenant}` : ''}. Its token is shown once; keep it safe:`, credential.token ?? '');
+}
+
+export const credentialList: Command = {
+  name: 'credential list',
+  summary: 'List credentials (never their tokens)',
+  usage: '[--tenant T]',
+  arguments: [],
+  options: { ...scopeOption, ...remoteOptions },
+  details,
+  async run(args, io) {
+    const answer = await clientFromArgs(args, io).request<{ credentials: CredentialView[] }>('GET', basePath(args));
+    writeResult(args, io, answer, () =>
+      writeTable(
+        io.stdout,
+        answer.credentials,
+        [
+          { header: 'ID', cell: (c) => c.id },
+          { header: 'ROLE', cell: (c) => c.role },
+          { header: 'TENANT', cell: (c) => show(c.tenant) },
+          { header: 'LABEL', cell: (c) => show(c.label) },
+          { header: 'CREATED', cell: (c) => c.createdAt },
+          { header: 'REVOKED', cell: (c) => show(c.revokedAt) },
+        ],
+        'no credentials',
+      ),
+    );
+    return EXIT.OK;
+  },
+};
+
+export const credentialCreate: Command = {
+  name: 'credential create',
+  summary: 'Create a credential and print its token once',
+  usage: '--role platform-admin|policy-author|pep|pep-local [--tenant T] [--label TEXT]',
+  arguments: [],
+  options: {
+    role: { type: 'string', valueName: 'ROLE', description: 'platform-admin, policy-author (one tenant) or pep (decisions for one tenant)' },
+    tenant: { type: 'string', short: 't', valueName: 'T', description: 'the tenant of a policy-author or pep credential' },
+    label: { type: 'string', valueName: 'TEXT', description: 'a note for people (who or what uses it)' },
+    ...remoteOptions,
+  },
+  details,
+  async run(args, io) {
+    const role = args.values['role'];
+    if (role !== 'platform-admin' && role !== 'policy-author' && role !== 'pep' && role !== 'pep-local') throw usageError('--role must be platform-admin, policy-author, pep or pep-local');
+    const tenant = args.values['tenant'];
+    if (role !== 'platform-admin' && typeof tenant !== 'string') throw usageError(`a ${role} credential needs --tenant`);
+    if (role === 'platform-admin' && tenant !== undefined) throw usageError('a platform-admin credential has no --tenant');
+    const label = args.values['label'];
+    const answer = await clientFromArgs(args, io).request<CredentialView>('POST', '/admin/v1/credentials', { body: { role, ...(typeof tenant === 'string' ? { tenant } : {}), ...(typeof label === 'string' ? { label } : {}) } });
+    writeResult(args, io, answer, () => writeToken(io, answer, 'created'));
+    return EXIT.OK;
+  },
+};
+
+export const credentialRevoke: Command = {
+  name: 'credential revoke',
+  summary: 'Revoke a credential at once',
+  usage: 'ID [--tenant T]',
+  arguments: ['ID'],
+  options: { ...scopeOption, ...remoteOptions },
+  details,
+  async run(args, io) {
+    const id = idArgument(args);
+    const answer = await clientFromArgs(args, io).request<CredentialView>('POST', `${basePath(args)}/${id}/revoke`);
+    writeResult(args, io, answer, () => writeLines(io.stdout, `revoked credential ${answer.id}`));
+    return EXIT.OK;
+  },
+};
+
+export const credentialRotate: Command = {
+  name: 'credential rotate',
+  summary: 'Give a credential a new token (the old one stops working) and print it once',
+  usage: 'ID [--tenant T]',
+  arguments: ['ID'],
+  options: { ...scopeOption, ...remoteOptions },
+  details,
+  async run(args, io) {
+    const id = idArgument(args);
+    const answer = await clientFromArgs(args, io).request<CredentialView>('POST', `${basePath(args)}/${id}/rotate`);
+    writeResult(args, io, answer, () => writeToken(io, answer, 'rotated'));
+    return EXIT.OK;
+  },
+};
