@@ -198,7 +198,7 @@ describe('@verity/enforce, local decision source against a real PDP', () => {
     const source = localSource({ fetch: tampering, onError: (error) => errors.push(error) });
     await source.ready;
     const good = source.policyVersion as number;
-    const enforcer = createEnforcer({ source, tenant: TENANT, tier: 'orders-local' });
+    const enforcer = createEnforcer({ anyAudience: true, source, tenant: TENANT, tier: 'orders-local' });
     const bobReads = async () => (await enforcer.enforce({ subject: { type: 'User', id: 'bob' }, action: 'read', resource: { type: 'Doc', id: 'd1' } })).status;
     expect(await bobReads()).toBe(403);
 
@@ -211,7 +211,7 @@ describe('@verity/enforce, local decision source against a real PDP', () => {
     const fresh = localSource({ fetch: tampering, follow: false });
     await fresh.ready;
     expect(fresh.policyVersion).toBeNull();
-    const closed = await createEnforcer({ source: fresh, tenant: TENANT, tier: 'orders-local' }).enforce({ subject: { type: 'User', id: 'bob' }, action: 'read', resource: { type: 'Doc', id: 'd1' } });
+    const closed = await createEnforcer({ anyAudience: true, source: fresh, tenant: TENANT, tier: 'orders-local' }).enforce({ subject: { type: 'User', id: 'bob' }, action: 'read', resource: { type: 'Doc', id: 'd1' } });
     expect(closed).toMatchObject({ allowed: false, status: 503, error: { code: 'ERR_ENFORCE_PDP_RESPONSE' } });
     tamper = false;
   });

@@ -137,7 +137,7 @@ describe("a PEP's cache and bundle", () => {
     const follower = createChangeFollower({ url: server.url, tenant: 'plain', credential: ADMIN_TOKEN, initialBackoffMs: 20, onChange: (change) => cache.invalidateTenant(change.tenant) });
     closers.push(() => follower.close());
     await follower.ready;
-    const enforcer = createEnforcer({ source: createRemoteDecisionSource({ url: server.url, credential: ADMIN_TOKEN }), cache, tenant: 'plain', tier: 'docs' });
+    const enforcer = createEnforcer({ anyAudience: true, source: createRemoteDecisionSource({ url: server.url, credential: ADMIN_TOKEN }), cache, tenant: 'plain', tier: 'docs' });
     const input = { subject: { type: 'person', id: 'ann' }, action: 'read', resource: { type: 'Doc', id: 'd1' } };
     expect((await enforcer.enforce(input)).status).toBe(403);
     expect(cache.get({ tenant: 'plain', action: 'read', resource: input.resource, context: {}, subject: input.subject })?.decision).toBe('deny');

@@ -21,13 +21,26 @@ function fakeSource(answer: (request: DecisionRequest) => Decision | Promise<Dec
 
 function enforcer(source: DecisionSource, options: Partial<EnforcerOptions> = {}) {
   const events: DecisionEvent[] = [];
-  return { events, enforcer: createEnforcer({ source, tenant: 'acme', tier: 'orders', onDecision: (event) => events.push(event), ...options }) };
+  return { events, enforcer: createEnforcer({ ...(options.audience === undefined ? { anyAudience: true } : {}), source, tenant: 'acme', tier: 'orders', onDecision: (event) => events.push(event), ...options }) };
 }
 
 const closers: Array<() => void> = [];
 afterEach(() => closers.splice(0).forEach((close) => close()));
 
 describe('enforcer', () => {
+  it('denies every token when it has no audience to bind it to, unless told to take any audience', async () => {
+    const { source, asked } = fakeSource(() => allow);
+    const strict = createEnforcer({ source, tenant: 'acme', tier: 'orders' });
+    const refused = await strict.enforce({ token: TOKEN, action: 'read', resource: RESOURCE });
+    expect(refused).toMatchObject({ allowed: false, status: 401, decision: { decision: 'deny', code: 'ERR_TOKEN_AUDIENCE' } });
+    expect(asked).toHaveLength(0);
+    // A subject (no token) has no audience to bind.
+    expect((await strict.enforce({ subject: { type: 'User', id: 'alice' }, action: 'read', resource: RESOURCE })).allowed).toBe(true);
+    const loose = createEnforcer({ source, tenant: 'acme', tier: 'orders', anyAudience: true });
+    expect((await loose.enforce({ token: TOKEN, action: 'read', resource: RESOURCE })).allowed).toBe(true);
+    expect(() => createEnforcer({ source, tenant: 'acme', tier: 'orders', anyAudience: true, audience: 'x' })).toThrow(TypeError);
+  });
+
   it('allows with 200 and passes the identity on; denies with 403', async () => {
     const { source, asked } = fakeSource((request) => (request.action === 'read' ? allow : deny));
     const { enforcer: e } = enforcer(source, { audience: 'https://api.example' });
@@ -153,7 +166,7 @@ describe('enforcer', () => {
   });
 
   it('a throwing onDecision does not change the answer', async () => {
-    const e = createEnforcer({ source: fakeSource(() => allow).source, tenant: 'acme', tier: 'orders', onDecision: () => { throw new Error('logger down'); } });
+    const e = createEnforcer({ anyAudience: true, source: fakeSource(() => allow).source, tenant: 'acme', tier: 'orders', onDecision: () => { throw new Error('logger down'); } });
     expect((await e.enforce({ token: TOKEN, action: 'read', resource: RESOURCE })).allowed).toBe(true);
   });
 

@@ -79,11 +79,17 @@ export interface EnforcerOptions {
   cache?: DecisionCache;
   tenant: string;
   /**
-   * The audience this service is; tokens issued for another audience are refused. Set it on
-   * every enforcer that takes user tokens: without it a token passes for any audience the
-   * tenant's identity sources accept, e.g. one exchanged for another service (RFC 8693).
+   * The audience this service is; tokens issued for another audience are refused (RFC 7519
+   * §4.1.3). Required for token-in decisions: an enforcer without it denies every token
+   * (`401`, code `ERR_TOKEN_AUDIENCE`), because a token would otherwise pass for any audience
+   * the tenant's identity sources accept, e.g. one exchanged for another service (RFC 8693).
    */
   audience?: string;
+  /**
+   * Accept a token for any audience the tenant's identity sources accept, instead of naming
+   * `audience`. Off by default; only for a service that is every audience its tokens carry.
+   */
+  anyAudience?: boolean;
   /**
    * What happens when no decision can be had (PDP down, timeout, error). `closed` (the default)
    * denies with 503. `open` lets the request through: only for paths whose availability matters
@@ -108,7 +114,7 @@ export interface Enforcer {
   enforce(input: EnforceInput): Promise<EnforceResult>;
 }
 
-const OPTION_KEYS = new Set(['source', 'cache', 'tenant', 'audience', 'failMode', 'observe', 'tier', 'onDecision', 'now']);
+const OPTION_KEYS = new Set(['source', 'cache', 'tenant', 'audience', 'anyAudience', 'failMode', 'observe', 'tier', 'onDecision', 'now']);
 /** The PDP keeps a request id of this shape and replaces any other; we do the same. */
 
 /**
@@ -130,6 +136,8 @@ function validate(options: EnforcerOptions): void {
   if (!isTierLabel(options.tier)) throw new TypeError('createEnforcer: tier must be 1 to 64 letters, digits or ._:/-');
   if (options.failMode !== undefined && options.failMode !== 'closed' && options.failMode !== 'open') throw new TypeError('createEnforcer: failMode must be "closed" or "open"');
   if (options.audience !== undefined && (typeof options.audience !== 'string' || options.audience === '')) throw new TypeError('createEnforcer: audience must be a non-empty string');
+  if (options.anyAudience !== undefined && typeof options.anyAudience !== 'boolean') throw new TypeError('createEnforcer: anyAudience must be a boolean');
+  if (options.anyAudience === true && options.audience !== undefined) throw new TypeError('createEnforcer: give audience or anyAudience, not both');
 }
 
 /**
@@ -197,7 +205,10 @@ export function createEnforcer(options: EnforcerOptions): Enforcer {
         principal === 'none'
           ? // No identity at all: nothing to ask the PDP about.
             { decision: { decision: 'deny', decisionId: null, policyVersion: null, reasons: ['unauthenticated'], code: 'ERR_TOKEN_MISSING' } satisfies Decision, cached: false }
-          : await decide(input, requestId, observing);
+          : principal === 'token' && audience === undefined && options.anyAudience !== true
+            ? // No audience to bind the token to: refuse it rather than take any audience.
+              { decision: { decision: 'deny', decisionId: null, policyVersion: null, reasons: ['unauthenticated'], code: 'ERR_TOKEN_AUDIENCE' } satisfies Decision, cached: false }
+            : await decide(input, requestId, observing);
 
       let status: EnforceResult['status'];
       let failedOpen = false;

@@ -170,7 +170,7 @@ describe('createLocalDecisionSource', () => {
     const errors: unknown[] = [];
     const source = start({ follow: false, onError: (error) => errors.push(error) });
     await expect(source.decide(ask({ subject: { type: 'User', id: 'ann' } }))).rejects.toMatchObject({ code: 'ERR_ENFORCE_PDP_FAILED', pdpStatus: 503 });
-    const enforcer = createEnforcer({ source, tenant: 'acme', tier: 'orders' });
+    const enforcer = createEnforcer({ anyAudience: true, source, tenant: 'acme', tier: 'orders' });
     expect(await enforcer.enforce({ subject: { type: 'User', id: 'ann' }, action: 'read', resource: { type: 'Doc', id: 'd1' } })).toMatchObject({ allowed: false, status: 503 });
     pdp.mode = 'tamper';
     expect(await until(() => pdp.paths.filter((p) => p.endsWith('/bundle')).length >= 3)).toBe(true);
@@ -191,7 +191,7 @@ describe('createLocalDecisionSource', () => {
     let clock = Date.now();
     const source = start({ follow: false, now: () => clock });
     await source.ready;
-    const enforcer = createEnforcer({ source, tenant: 'acme', tier: 'orders' });
+    const enforcer = createEnforcer({ anyAudience: true, source, tenant: 'acme', tier: 'orders' });
     const annReads = () => enforcer.enforce({ subject: { type: 'User', id: 'ann' }, action: 'read', resource: { type: 'Doc', id: 'd1' } });
     expect((await annReads()).status).toBe(200);
     pdp.mode = 'down';

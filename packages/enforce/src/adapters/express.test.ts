@@ -23,7 +23,7 @@ async function serve(mode: 'app' | 'route' | 'router', rule: Parameters<typeof v
   let answer: () => Decision = () => allow;
   const asked: DecisionRequest[] = [];
   const source: DecisionSource = { decide: async (request) => (asked.push(request), answer()) };
-  const guard = verity(createEnforcer({ source, tenant: 'acme', tier: 'todos' }), rule);
+  const guard = verity(createEnforcer({ anyAudience: true, source, tenant: 'acme', tier: 'todos' }), rule);
   const seen: Array<{ verity: VerityRequestIdentity | undefined; headers: Request['headers']; rawHeaders: string[]; body: unknown }> = [];
   const handle = (req: Request, res: express.Response) => {
     seen.push({ verity: req.verity, headers: req.headers, rawHeaders: req.rawHeaders, body: req.body });

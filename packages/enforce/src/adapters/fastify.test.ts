@@ -23,7 +23,7 @@ async function setup(mode: 'plugin' | 'route', rule: Parameters<typeof verityPre
   let answer: () => Decision = () => allow;
   const asked: DecisionRequest[] = [];
   const source: DecisionSource = { decide: async (request) => (asked.push(request), answer()) };
-  const enforcer = createEnforcer({ source, tenant: 'acme', tier: 'todos' });
+  const enforcer = createEnforcer({ anyAudience: true, source, tenant: 'acme', tier: 'todos' });
   const seen: Array<{ verity: VerityRequestIdentity | undefined; headers: FastifyRequest['headers']; rawHeaders: string[]; body: unknown }> = [];
   const app = Fastify();
   apps.push(app);

@@ -19,7 +19,7 @@ function fakeSource(answer: (request: DecisionRequest) => Decision) {
 
 function setup(answer: (request: DecisionRequest) => Decision, rule: Parameters<typeof verityFetch>[1] = { route: '/todos/:id' }, options: Partial<EnforcerOptions> = {}) {
   const { source, asked } = fakeSource(answer);
-  const enforcer = createEnforcer({ source, tenant: 'acme', tier: 'todos', ...options });
+  const enforcer = createEnforcer({ anyAudience: true, source, tenant: 'acme', tier: 'todos', ...options });
   const seen: Array<{ request: Request; verity: VerityRequestIdentity; body: string; env: unknown }> = [];
   const handler = verityFetch(enforcer, rule, async (request, verity, env: unknown) => {
     seen.push({ request, verity, body: await request.text(), env });
@@ -72,7 +72,7 @@ describe('fetch core (no socket)', () => {
 
   it('adds x-request-id to a response whose headers are immutable', async () => {
     const { source } = fakeSource(() => allow);
-    const handler = verityFetch(createEnforcer({ source, tenant: 'acme', tier: 'todos' }), {}, () => Response.redirect('http://svc/elsewhere', 302));
+    const handler = verityFetch(createEnforcer({ anyAudience: true, source, tenant: 'acme', tier: 'todos' }), {}, () => Response.redirect('http://svc/elsewhere', 302));
     const response = await handler(new Request('http://svc/old', { headers: { authorization: 'Bearer a.b.c', 'x-request-id': 'req-2' } }));
     expect(response.status).toBe(302);
     expect(response.headers.get('location')).toBe('http://svc/elsewhere');

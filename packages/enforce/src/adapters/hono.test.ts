@@ -25,7 +25,7 @@ function setup(mode: 'app' | 'route', rule: Parameters<typeof verity>[1] = {}) {
   let answer: () => Decision = () => allow;
   const asked: DecisionRequest[] = [];
   const source: DecisionSource = { decide: async (request) => (asked.push(request), answer()) };
-  const enforcer = createEnforcer({ source, tenant: 'acme', tier: 'todos' });
+  const enforcer = createEnforcer({ anyAudience: true, source, tenant: 'acme', tier: 'todos' });
   const seen: Seen[] = [];
   const app = new Hono<VerityEnv & { Bindings: Partial<HttpBindings> }>();
   const guard = verity(enforcer, rule);

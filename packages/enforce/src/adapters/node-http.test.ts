@@ -12,7 +12,7 @@ afterEach(() => closers.splice(0).forEach((close) => close()));
 async function serve(answer: (request: DecisionRequest) => Decision, options: Partial<EnforcerOptions> = {}, rule: Parameters<typeof withVerity>[1] = { route: '/docs/:id' }) {
   const asked: DecisionRequest[] = [];
   const seen: VerityIncomingMessage[] = [];
-  const enforcer = createEnforcer({ source: { decide: async (request) => (asked.push(request), answer(request)) }, tenant: 'acme', tier: 'docs', ...options });
+  const enforcer = createEnforcer({ anyAudience: true, source: { decide: async (request) => (asked.push(request), answer(request)) }, tenant: 'acme', tier: 'docs', ...options });
   const server = createServer(
     withVerity(enforcer, rule, (request, response) => {
       seen.push(request);
