@@ -122,7 +122,7 @@ export async function createComponents(
   }
   const box = createSecretBox(await resolveMasterKey(config, print));
   const tokens = createTokenServices({ store, box, sourceFetch: createSourceFetch({ allowInsecure: config.allowInsecureIdentitySources }) });
-  const identity = (caches.identity = await createIdentityService({ store, audit, publish: feed.publish, tokens }));
+  const identity = (caches.identity = await createIdentityService({ store, audit, publish: feed.publish, tokens, allowInsecureSources: config.allowInsecureIdentitySources }));
   const admin = createAdminAuthorizer(decisions, audit);
   await ensureSystemTenant(store, policies);
   return {

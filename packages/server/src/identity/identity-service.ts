@@ -4,7 +4,8 @@
  * are persisted, shared between replicas, and checked on every use of a token.
  */
 import { isPlainObject, VerityError } from '@verity/core';
-import { createRevocationList, createTokenAuthenticator, createTokenVerifier, parseIdentitySource, type FetchFunction, type IdentitySource, type Revocation, type VerifiedToken } from '@verity/identity';
+import { isIP } from 'node:net';
+import { createRevocationList, createTokenAuthenticator, createTokenVerifier, isPublicAddress, parseIdentitySource, type FetchFunction, type IdentitySource, type Revocation, type VerifiedToken } from '@verity/identity';
 import type { StoredRevocation, Store } from '@verity/store';
 import type { AuditWriter } from '../audit-writer.js';
 import type { PublishChange } from '../change-feed.js';
@@ -22,6 +23,29 @@ export interface IdentityServiceOptions {
   /** Injected for tests and to freeze time; it replaces the guarded fetch of `tokens`. */
   fetch?: FetchFunction;
   now?: () => number;
+  /**
+   * Accept identity sources on plain http or on loopback/private addresses (the server's
+   * `allowInsecureIdentitySources`, development only). Off: such a source is refused when it is
+   * put, not only when the guarded fetch refuses to reach it.
+   */
+  allowInsecureSources?: boolean;
+}
+
+/**
+ * Refuse a source whose discovery or JWKS URL the guarded fetch would never reach: plain http,
+ * or a host that is a loopback, private or link-local address literal or `localhost`. (A name
+ * that resolves to such an address is refused at fetch time, on the connection itself.)
+ */
+function assertReachableSource(source: IdentitySource): void {
+  const url = new URL(source.keys.kind === 'jwks' ? source.keys.jwksUri : source.issuer);
+  const host = url.hostname.replace(/^\[|\]$/g, '');
+  const local = host === 'localhost' || host.endsWith('.localhost') || (isIP(host) !== 0 && !isPublicAddress(host));
+  if (url.protocol !== 'https:' || local) {
+    throw new VerityError(
+      'ERR_IDENTITY_SOURCE_INVALID',
+      `${source.keys.kind === 'jwks' ? 'keys.jwksUri' : 'issuer'} must be an https URL of a public host (loopback and private addresses need the server's --allow-insecure-identity-sources)`,
+    );
+  }
 }
 
 export type RevokeInput = { subject: string } | { client: string } | { jti: string; exp: number };
@@ -98,6 +122,7 @@ export async function createIdentityService(options: IdentityServiceOptions): Pr
       if (!isPlainObject(config)) throw new VerityError('ERR_IDENTITY_SOURCE_INVALID', 'the identity source must be an object');
       if (id === 'verity-sts') throw new VerityError('ERR_IDENTITY_SOURCE_INVALID', 'the id "verity-sts" is the tenant\'s own token service');
       const source = parseIdentitySource({ ...config, id, tenant });
+      if (options.allowInsecureSources !== true) assertReachableSource(source);
       const { id: _id, tenant: _tenant, ...stored } = source;
       await store.identity.putSource({ tenant, id, config: stored as unknown as Record<string, unknown> });
       await publish({ tenant, kind: 'identity' });
