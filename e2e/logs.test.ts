@@ -64,7 +64,7 @@ describe('the server log', () => {
     secrets.push(pep.token, rotated.token);
     expect((await createClient(server.url, pep.token).post('/tenants/shop/access/v1/evaluation', { subject: { type: 'User', id: 'a' }, action: { name: 'read' }, resource: { type: 'T', id: 't' } })).status).toBe(401);
 
-    const client = (await admin.request('PUT', '/admin/v1/tenants/shop/clients/orders', { principal: { type: 'Client', id: 'orders' }, audiences: ['inventory'], scopes: ['todos:read'], secret: true })).body;
+    const client = (await admin.request('PUT', '/admin/v1/tenants/shop/clients/orders', { principal: { type: 'Client', id: 'orders' }, audiences: ['inventory'], subjectAudiences: [API_AUDIENCE], scopes: ['todos:read'], secret: true })).body;
     secrets.push(client.clientSecret);
     const base = `${server.url}/tenants/shop`;
     const issued = await token(base, 'orders', client.clientSecret, { grant_type: 'client_credentials', audience: 'inventory' });
