@@ -100,32 +100,24 @@ export const credentialCreate: Command = {
   },
 };
 
-export const credentialRevoke: Command = {
-  name: 'credential revoke',
-  summary: 'Revoke a credential at once',
-  usage: 'ID [--tenant T]',
-  arguments: ['ID'],
-  options: { ...scopeOption, ...remoteOptions },
-  details,
-  async run(args, io) {
-    const id = idArgument(args);
-    const answer = await clientFromArgs(args, io).request<CredentialView>('POST', `${basePath(args)}/${id}/revoke`);
-    writeResult(args, io, answer, () => writeLines(io.stdout, `revoked credential ${answer.id}`));
-    return EXIT.OK;
-  },
-};
+/** `credential revoke` and `credential rotate`: POST to the credential's `/{verb}` and report. */
+function credentialAction(verb: 'revoke' | 'rotate', summary: string, report: (io: Parameters<Command['run']>[1], answer: CredentialView) => void): Command {
+  return {
+    name: `credential ${verb}`,
+    summary,
+    usage: 'ID [--tenant T]',
+    arguments: ['ID'],
+    options: { ...scopeOption, ...remoteOptions },
+    details,
+    async run(args, io) {
+      const id = idArgument(args);
+      const answer = await clientFromArgs(args, io).request<CredentialView>('POST', `${basePath(args)}/${id}/${verb}`);
+      writeResult(args, io, answer, () => report(io, answer));
+      return EXIT.OK;
+    },
+  };
+}
 
-export const credentialRotate: Command = {
-  name: 'credential rotate',
-  summary: 'Give a credential a new token (the old one stops working) and print it once',
-  usage: 'ID [--tenant T]',
-  arguments: ['ID'],
-  options: { ...scopeOption, ...remoteOptions },
-  details,
-  async run(args, io) {
-    const id = idArgument(args);
-    const answer = await clientFromArgs(args, io).request<CredentialView>('POST', `${basePath(args)}/${id}/rotate`);
-    writeResult(args, io, answer, () => writeToken(io, answer, 'rotated'));
-    return EXIT.OK;
-  },
-};
+export const credentialRevoke = credentialAction('revoke', 'Revoke a credential at once', (io, answer) => writeLines(io.stdout, `revoked credential ${answer.id}`));
+
+export const credentialRotate = credentialAction('rotate', 'Give a credential a new token (the old one stops working) and print it once', (io, answer) => writeToken(io, answer, 'rotated'));
