@@ -97,6 +97,20 @@ describe('signed checkpoints', () => {
     expect((await pep.client.post('/admin/v1/tenants/cp/audit/checkpoints')).status).toBe(403);
   });
 
+  it('of the first record can be looked up as `verity audit verify --checkpoint` does (after=0)', async () => {
+    await newTenant('first');
+    await decide('first', 1);
+    const made = await server.admin.post('/admin/v1/tenants/first/audit/checkpoints');
+    expect(made.body).toMatchObject({ seq: 1 });
+    // The CLI reads the record at the checkpoint's seq with after = seq - 1.
+    const page = await server.admin.get(`/admin/v1/tenants/first/audit?after=${made.body.seq - 1}&limit=1`);
+    expect(page.status, JSON.stringify(page.body)).toBe(200);
+    expect(page.body.events[0]).toMatchObject({ seq: 1, hash: made.body.hash });
+    const bad = await server.admin.get('/admin/v1/tenants/first/audit?after=-1');
+    expect([bad.status, bad.body.code]).toEqual([400, 'ERR_REQUEST_INVALID']);
+    expect(bad.body.message).toMatch(/^after /);
+  });
+
   it('catch a tail rewritten together with the stored head', async () => {
     await newTenant('rewrite');
     await decide('rewrite', 3);

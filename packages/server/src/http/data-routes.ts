@@ -3,12 +3,15 @@ import type { FastifyInstance } from 'fastify';
 import { isPlainObject, VerityError } from '@verity/core';
 import { requireAdmin, tenantParam, type Components } from './context.js';
 
-function limitOf(value: unknown, fallback: number, max: number): number {
+/** An integer query parameter `name` in [min, max] (`fallback` when absent), else ERR_REQUEST_INVALID naming it. */
+function integerParam(value: unknown, name: string, min: number, max: number, fallback: number): number {
   if (value === undefined) return fallback;
   const n = Number(value);
-  if (!Number.isInteger(n) || n < 1 || n > max) throw new VerityError('ERR_REQUEST_INVALID', `limit must be an integer from 1 to ${max}`);
+  if (value === '' || !Number.isInteger(n) || n < min || n > max) throw new VerityError('ERR_REQUEST_INVALID', `${name} must be an integer from ${min} to ${max}`);
   return n;
 }
+
+const limitOf = (value: unknown, fallback: number, max: number): number => integerParam(value, 'limit', 1, max, fallback);
 
 function uidParam(params: unknown) {
   const { type, id } = params as { type: string; id: string };
@@ -66,7 +69,8 @@ export function registerDataRoutes(app: FastifyInstance, c: Components): void {
     if (decision !== undefined && decision !== 'allow' && decision !== 'deny') throw new VerityError('ERR_REQUEST_INVALID', 'decision must be allow or deny');
     return c.auditLog.query(tenant, {
       limit: limitOf(q.limit, 100, 1000),
-      ...(q.after === undefined ? {} : { after: limitOf(q.after, 0, Number.MAX_SAFE_INTEGER) }),
+      // `after` is a sequence number: 0 (before the first record) lists from the start.
+      ...(q.after === undefined ? {} : { after: integerParam(q.after, 'after', 0, Number.MAX_SAFE_INTEGER, 0) }),
       ...(decision === undefined ? {} : { decision }),
       ...(q.principal === undefined ? {} : { principal: q.principal }),
       ...(q.requestId === undefined ? {} : { requestId: q.requestId }),
