@@ -1,15 +1,19 @@
 /**
  * Bad input never hurts the server. One real server over HTTP gets a few thousand random,
- * mutated, malformed, oversized and deeply nested bodies at every POST/PUT endpoint. Every
- * answer must be a 2xx or a 4xx (never a 5xx, a crash or a hang); every 4xx is
+ * mutated, malformed, oversized and deeply nested bodies at every POST/PUT/PATCH endpoint:
+ * decisions, the admin API (tenants, settings, credentials, policies, entities, identity
+ * sources, clients, revocations, audit checkpoints), the token service (form bodies), the PEP
+ * audit ingest and the gateway endpoints (hostile forwarded headers), each with the credential
+ * it needs. Every answer must be a 2xx or a 4xx (never a 5xx, a crash or a hang); every 4xx is
  * `{code, message}` with a stable code from core's ERROR_CODES and its status; every answer has
- * an `x-request-id`. Rejected writes leave nothing behind: the demo tenant's policy versions,
- * active version and entities, and the tenant list, are compared before and after.
+ * an `x-request-id`. Rejected writes leave nothing behind: the demo and `_system` tenants'
+ * policy versions, active version and entities, demo's identity sources and clients, the tenant
+ * list and the credential list are compared before and after.
  *
  * Deterministic: set VERITY_FUZZ_SEED to replay a run (the seed is printed on failure);
  * VERITY_FUZZ_PER_ROUTE changes how many bodies each route gets.
  */
-import { randomBytes } from 'node:crypto';
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { appendFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -30,6 +34,8 @@ const MIB = 1024 * 1024;
 /** The body limit of decisions and of admin routes without a larger one (the server's maxBodyBytes). */
 const DECISION_LIMIT = 512 * 1024;
 const UNKNOWN_TENANT = 'no-such-tenant';
+/** A tenant the fuzz may change (settings, identity sources, clients, revocations): it is left out of the compared state. */
+const SCRATCH = 'fuzz-scratch';
 const CODE = /^ERR_[A-Z_]+$/;
 
 const RICK = 'CiRmZDA2MTRkMy1jMzlhLTQ3ODEtYjdiZC04Yjk2ZjVhNTEwMGQSBWxvY2Fs';
@@ -83,12 +89,16 @@ const ODD_SCHEMAS = ['entity', 'entity Foo in [Bar];', 'action "x" appliesTo { p
 // ---------------------------------------------------------------------------------------------
 // HTTP
 
+type Method = 'POST' | 'PUT' | 'PATCH';
+
 interface Outgoing {
-  method: 'POST' | 'PUT' | 'GET';
+  method: Method | 'GET';
   path: string;
   contentType: string | null;
   body?: string | Buffer;
   headers?: Record<string, string>;
+  /** Send no admin token unless the headers carry one. */
+  noAdmin?: boolean;
 }
 
 interface Answer {
@@ -101,7 +111,7 @@ interface Answer {
 let server: RunningServer;
 
 async function send(out: Outgoing): Promise<Answer> {
-  const headers: Record<string, string> = { ...AUTH, ...out.headers };
+  const headers: Record<string, string> = out.noAdmin ? { ...out.headers } : { ...AUTH, ...out.headers };
   if (out.contentType !== null) headers['content-type'] = out.contentType;
   // A Buffer body keeps fetch from adding its own content type (a string would get text/plain).
   const body = out.body === undefined ? undefined : typeof out.body === 'string' ? Buffer.from(out.body, 'utf8') : out.body;
@@ -120,14 +130,18 @@ const post = (path: string, body: unknown, headers: Record<string, string> = {})
   send({ method: 'POST', path, contentType: 'application/json', body: JSON.stringify(body), headers });
 const get = (path: string) => send({ method: 'GET', path, contentType: null });
 
-/** What every answer must look like; a list of what is wrong with this one (empty when fine). */
-function problemsOf(answer: Answer, sentRequestId: string | undefined): string[] {
+/**
+ * What every answer must look like; a list of what is wrong with this one (empty when fine).
+ * `gateway`: the gateway endpoints' allow (200) and deny (403) have no body, by convention.
+ */
+function problemsOf(answer: Answer, sentRequestId: string | undefined, gateway = false): string[] {
   const problems: string[] = [];
   const requestId = answer.headers.get('x-request-id');
   if (!requestId) problems.push('no x-request-id header');
   else if (sentRequestId !== undefined && /^[\w.:@/+=-]{1,128}$/.test(sentRequestId) && requestId !== sentRequestId) problems.push(`x-request-id ${requestId} is not the one sent (${sentRequestId})`);
   if (answer.status >= 500) problems.push(`server error ${answer.status}`);
   else if (answer.status < 200 || (answer.status >= 300 && answer.status < 400)) problems.push(`unexpected status ${answer.status}`);
+  if (gateway && (answer.status === 200 || answer.status === 403) && answer.text === '') return problems;
   if (answer.status >= 400) {
     const body = answer.json as { code?: unknown; message?: unknown } | undefined;
     if (!isPlainObject(body)) problems.push('error body is not a JSON object');
@@ -151,12 +165,16 @@ type Effect =
   | 'must-fail'
   /** May create a tenant; created ids are tracked and allowed in the tenant list afterwards. */
   | 'creates-tenant'
-  /** May create a credential (not part of the compared state). */
-  | 'creates-credential';
+  /** May create a credential; created ids are tracked and allowed in the credential list afterwards. */
+  | 'creates-credential'
+  /** May revoke or rotate one of the fuzz's own victim credentials (their `revokedAt` may change). */
+  | 'victim-credential'
+  /** Writes only the scratch tenant (its settings, identity sources, clients, revocations; audit). */
+  | 'scratch';
 
 interface Route {
   name: string;
-  method: 'POST' | 'PUT';
+  method: Method;
   path: string;
   effect: Effect;
   /** The largest body the route accepts (512 KiB decisions, 32 MiB admin writes). */
@@ -164,6 +182,14 @@ interface Route {
   valid(rng: Rng): FuzzValue;
   /** Make a body certain to be refused without changing what kind of body it is. */
   poison?(rng: Rng, body: FuzzValue): FuzzValue;
+  /** The route's own headers (its credential, a gateway's forwarded request); the admin token otherwise. */
+  headers?(rng: Rng): Record<string, string>;
+  /** Bodies are mostly `application/x-www-form-urlencoded` (the OAuth endpoints); `valid` gives the fields. */
+  form?: boolean;
+  /** A gateway endpoint: allow and deny are 200 and 403 without a body. */
+  gateway?: boolean;
+  /** The share of VERITY_FUZZ_PER_ROUTE this route gets (default 1): routes added later get fewer, to keep the run short. */
+  share?: number;
 }
 
 let tenantSerial = 0;
@@ -292,7 +318,117 @@ function routes(): Route[] {
     { name: 'admin put entity of unknown type (demo)', method: 'PUT', path: '/admin/v1/tenants/demo/entities/FuzzUnknownType/x', effect: 'must-fail', limit: ADMIN, valid: entityBody },
     { name: 'admin put entity (unknown tenant)', method: 'PUT', path: `/admin/v1/tenants/${UNKNOWN_TENANT}/entities/user/x`, effect: 'must-fail', limit: ADMIN, valid: entityBody },
   );
+  list.push(...laterRoutes(ADMIN));
   return list;
+}
+
+/** Routes added after the first ones, at a quarter of the bodies each (they are many, the run must stay short). */
+function laterRoutes(ADMIN: number): Route[] {
+  const share = 0.25;
+  const bearer = (token: string) => () => ({ authorization: `Bearer ${token}` });
+  const settingsBody = (rng: Rng): FuzzValue => ({
+    settings: {
+      ...(rng.chance(0.5) ? { typeMapping: { person: 'user' } } : {}),
+      ...(rng.chance(0.5) ? { gatewayRoutes: ['/todos/{id}', '/todos'] } : {}),
+      ...(rng.chance(0.3) ? { validateRequests: rng.chance(0.5) } : {}),
+      ...(rng.chance(0.3) ? { stsPrincipalType: rng.pick(['User', 'Client']) } : {}),
+      ...(rng.chance(0.2) ? { actionType: null } : {}),
+    },
+  });
+  const sourceBody = (): FuzzValue => ({
+    issuer: 'https://idp.fuzz.example',
+    keys: { kind: 'inline', keys: [fx.jwk] },
+    audiences: ['fuzz-api'],
+    algorithms: ['ES256'],
+    claims: { principalType: 'User', groupsClaim: 'groups', groupType: 'Role' },
+  });
+  const clientBody = (rng: Rng): FuzzValue => ({ principal: { type: 'Client', id: 'fuzz-other' }, audiences: ['inventory'], scopes: ['todos:read'], ...(rng.chance(0.3) ? { secret: true } : {}) });
+  const revocationBody = (rng: Rng): FuzzValue => rng.pick<FuzzValue>([{ subject: 'fuzz-subject' }, { client: 'fuzz-other' }, { jti: `jti-${rng.int(0, 1e6)}`, exp: Math.floor(Date.now() / 1000) + 600 }]);
+  const tokenForm = (rng: Rng): FuzzValue => {
+    const auth = { client_id: 'fuzz-client', client_secret: fx.clientSecret };
+    if (rng.chance(0.6)) return { grant_type: 'client_credentials', ...auth, audience: rng.pick([fx.issuer, 'inventory']), ...(rng.chance(0.5) ? { scope: 'todos:read' } : {}) };
+    return { grant_type: 'urn:ietf:params:oauth:grant-type:token-exchange', ...auth, subject_token: fx.userToken, subject_token_type: 'urn:ietf:params:oauth:token-type:access_token', audience: 'inventory' };
+  };
+  const revokeForm = (rng: Rng): FuzzValue => ({ token: rng.pick([fx.revocableToken, 'not-a-token', `${fx.revocableToken.slice(0, -4)}AAAA`]), client_id: 'fuzz-client', client_secret: fx.clientSecret, ...(rng.chance(0.3) ? { token_type_hint: 'access_token' } : {}) });
+  const pepRecords = (rng: Rng): FuzzValue => ({
+    records: Array.from({ length: rng.int(1, 3) }, () => ({
+      decisionId: `fuzz-${rng.int(0, 1e9)}`,
+      time: new Date().toISOString(),
+      tenant: 'demo',
+      requestId: rng.chance(0.5) ? null : `req-${rng.int(0, 1e6)}`,
+      tier: 'fuzz-pep',
+      principal: { type: 'user', id: RICK },
+      action: { type: 'Action', id: 'can_read_todos' },
+      resource: { type: 'todo', id: 't-1' },
+      decision: rng.pick(['allow', 'deny']),
+      reasons: ['policy0'],
+      errors: [],
+      policyVersion: 1,
+      latencyUs: rng.int(1, 500),
+    })),
+  });
+  const credentialBody = (rng: Rng): FuzzValue => ({ role: rng.pick(['pep', 'pep-local', 'policy-author']), label: 'fuzz' });
+  const anyBody = (): FuzzValue => ({});
+  /** Settings: an unknown key makes any patch invalid. */
+  const poisonSettings = (_rng: Rng, body: FuzzValue): FuzzValue => (isPlainObject(body) && isPlainObject(body.settings) ? { ...clone(body), settings: { ...clone(body.settings), fuzzUnknownSetting: 1 } } : body);
+  /** Identity sources: `none` is never an acceptable algorithm. */
+  const poisonSource = (_rng: Rng, body: FuzzValue): FuzzValue => (isPlainObject(body) ? { ...clone(body), algorithms: ['none'] } : body);
+  /** Clients: unknown keys are refused. */
+  const poisonClient = (_rng: Rng, body: FuzzValue): FuzzValue => (isPlainObject(body) ? { ...clone(body), fuzzUnknownKey: true } : body);
+  const gatewayHeaders = (kind: 'nginx' | 'envoy' | 'forward-auth') => (rng: Rng): Record<string, string> => {
+    const headers: Record<string, string> = {
+      'x-verity-credential': rng.chance(0.95) ? `Bearer ${fx.scratchPep}` : rng.pick(['', 'Bearer vrt_wrong', `Bearer ${fx.demoPep}`]),
+      authorization: rng.chance(0.8) ? `Bearer ${fx.userToken}` : rng.pick(['', 'Bearer', 'Bearer a.b.c', `Basic ${fx.userToken}`, `Bearer ${fx.revocableToken}x`, `Bearer ${'x'.repeat(9000)}`]),
+    };
+    const method = rng.pick(['GET', 'POST', 'DELETE', 'get', 'PROPFIND', '', 'G E T', 'x'.repeat(40), 'GET\t']);
+    const uri = rng.pick(['/todos/1', '/todos', '/todos/1?x=1#f', '/todos/%2e%2e/admin', '/todos/%00', '/%E0%A4%A', '//todos//1', '/todos/../../etc', 'todos/1', '*', '', `/todos/${'a'.repeat(5000)}`, '/todos/ü']);
+    if (kind === 'nginx') Object.assign(headers, { 'x-original-method': method, 'x-original-uri': uri });
+    if (kind === 'forward-auth') Object.assign(headers, { 'x-forwarded-method': method, 'x-forwarded-uri': uri });
+    for (const name of Object.keys(headers)) if (headers[name] === '' || rng.chance(0.03)) delete headers[name];
+    return headers;
+  };
+  const S = `/tenants/${SCRATCH}`;
+  const AS = `/admin/v1/tenants/${SCRATCH}`;
+  const U = UNKNOWN_TENANT;
+  const L = DECISION_LIMIT;
+  const routes: Array<Omit<Route, 'share'>> = [
+    // Token service (RFC 6749, RFC 8693, RFC 7009): form bodies.
+    { name: 'oauth2 token (scratch)', method: 'POST', path: `${S}/oauth2/token`, effect: 'scratch', limit: L, valid: tokenForm, form: true, headers: () => ({}) },
+    { name: 'oauth2 token (unknown tenant)', method: 'POST', path: `/tenants/${U}/oauth2/token`, effect: 'must-fail', limit: L, valid: tokenForm, form: true, headers: () => ({}) },
+    { name: 'oauth2 revoke (scratch)', method: 'POST', path: `${S}/oauth2/revoke`, effect: 'scratch', limit: L, valid: revokeForm, form: true, headers: () => ({}) },
+    // Identity admin.
+    { name: 'admin revocations (scratch)', method: 'POST', path: `${AS}/revocations`, effect: 'scratch', limit: L, valid: revocationBody },
+    { name: 'admin revocations (unknown tenant)', method: 'POST', path: `/admin/v1/tenants/${U}/revocations`, effect: 'must-fail', limit: L, valid: revocationBody },
+    { name: 'admin put identity source (scratch)', method: 'PUT', path: `${AS}/identity-sources/fuzz-src`, effect: 'scratch', limit: L, valid: sourceBody },
+    { name: 'admin put identity source (demo)', method: 'PUT', path: '/admin/v1/tenants/demo/identity-sources/fuzz-src', effect: 'must-fail', limit: L, valid: sourceBody, poison: poisonSource },
+    { name: 'admin put client (scratch)', method: 'PUT', path: `${AS}/clients/fuzz-other`, effect: 'scratch', limit: L, valid: clientBody },
+    { name: 'admin put client (demo)', method: 'PUT', path: '/admin/v1/tenants/demo/clients/fuzz-other', effect: 'must-fail', limit: L, valid: clientBody, poison: poisonClient },
+    // Tenant settings.
+    { name: 'admin patch tenant (scratch)', method: 'PATCH', path: AS, effect: 'scratch', limit: ADMIN, valid: settingsBody },
+    { name: 'admin patch tenant (demo)', method: 'PATCH', path: '/admin/v1/tenants/demo', effect: 'must-fail', limit: ADMIN, valid: settingsBody, poison: poisonSettings },
+    { name: 'admin patch tenant (_system)', method: 'PATCH', path: '/admin/v1/tenants/_system', effect: 'must-fail', limit: ADMIN, valid: settingsBody },
+    // Credentials, platform-wide and tenant-scoped.
+    { name: 'admin create credential (demo scope)', method: 'POST', path: '/admin/v1/tenants/demo/credentials', effect: 'creates-credential', limit: L, valid: credentialBody },
+    { name: 'admin create credential (_system scope)', method: 'POST', path: '/admin/v1/tenants/_system/credentials', effect: 'must-fail', limit: L, valid: credentialBody },
+    { name: 'admin revoke credential', method: 'POST', path: `/admin/v1/credentials/${fx.victims.revoke}/revoke`, effect: 'victim-credential', limit: L, valid: anyBody },
+    { name: 'admin revoke last admin credential', method: 'POST', path: `/admin/v1/credentials/${fx.adminId}/revoke`, effect: 'must-fail', limit: L, valid: anyBody },
+    { name: 'admin rotate credential', method: 'POST', path: `/admin/v1/credentials/${fx.victims.rotate}/rotate`, effect: 'victim-credential', limit: L, valid: anyBody },
+    { name: 'admin rotate credential (demo scope)', method: 'POST', path: `/admin/v1/tenants/demo/credentials/${fx.victims.demoRotate}/rotate`, effect: 'victim-credential', limit: L, valid: anyBody },
+    { name: 'admin revoke other tenant credential (demo scope)', method: 'POST', path: `/admin/v1/tenants/demo/credentials/${fx.victims.scratch}/revoke`, effect: 'must-fail', limit: L, valid: anyBody },
+    { name: 'admin rotate other tenant credential (demo scope)', method: 'POST', path: `/admin/v1/tenants/demo/credentials/${fx.victims.scratch}/rotate`, effect: 'must-fail', limit: L, valid: anyBody },
+    // Audit: PEP decision ingest and checkpoints.
+    { name: 'pep audit ingest (demo, pep)', method: 'POST', path: '/tenants/demo/audit/v1/decisions', effect: 'none', limit: L, valid: pepRecords, headers: bearer(fx.demoPep) },
+    { name: 'pep audit ingest (demo, pep-local)', method: 'POST', path: '/tenants/demo/audit/v1/decisions', effect: 'none', limit: L, valid: pepRecords, headers: bearer(fx.demoPepLocal) },
+    { name: 'pep audit ingest (demo, admin)', method: 'POST', path: '/tenants/demo/audit/v1/decisions', effect: 'must-fail', limit: L, valid: pepRecords },
+    { name: 'pep audit ingest (_system, pep)', method: 'POST', path: '/tenants/_system/audit/v1/decisions', effect: 'must-fail', limit: L, valid: pepRecords, headers: bearer(fx.demoPep) },
+    { name: 'admin audit checkpoint (demo)', method: 'POST', path: '/admin/v1/tenants/demo/audit/checkpoints', effect: 'none', limit: L, valid: anyBody },
+    { name: 'admin audit checkpoint (unknown tenant)', method: 'POST', path: `/admin/v1/tenants/${U}/audit/checkpoints`, effect: 'must-fail', limit: L, valid: anyBody },
+    // Gateways: the body is never read; the forwarded headers are the input.
+    { name: 'gateway nginx (scratch)', method: 'POST', path: `${S}/gateway/v1/nginx`, effect: 'scratch', limit: L, valid: anyBody, gateway: true, headers: gatewayHeaders('nginx') },
+    { name: 'gateway envoy (scratch)', method: 'PUT', path: `${S}/gateway/v1/envoy/todos/1`, effect: 'scratch', limit: L, valid: anyBody, gateway: true, headers: gatewayHeaders('envoy') },
+    { name: 'gateway forward-auth (scratch)', method: 'PATCH', path: `${S}/gateway/v1/forward-auth`, effect: 'scratch', limit: L, valid: anyBody, gateway: true, headers: gatewayHeaders('forward-auth') },
+  ];
+  return routes.map((route) => ({ ...route, share }));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -324,7 +460,7 @@ function jsonText(rng: Rng, value: FuzzValue): string {
 function generateCase(rng: Rng, route: Route): Case {
   for (;;) {
     try {
-      return generateAnyCase(rng, route);
+      return route.form ? generateFormCase(rng, route) : generateAnyCase(rng, route);
     } catch (error) {
       if (!(error instanceof TooLarge)) throw error;
     }
@@ -346,6 +482,40 @@ function poisonText(rng: Rng, route: Route, kase: Case): Case {
   }
   if (!isPlainObject(parsed)) return kase;
   return { ...kase, body: toJsonText(route.poison(rng, parsed as FuzzValue)) };
+}
+
+const FORM = 'application/x-www-form-urlencoded';
+const FORM_GARBAGE = ['', '=', '&&&', '%', '%zz', 'a=%E0%A4%A', 'grant_type', 'grant_type=&grant_type=', '=x&=y', 'a=1;b=2', '\u0000=\u0000', 'client_id=%00', '+++=+++', 'grant_type=client_credentials&'.repeat(1000)];
+
+/** Form fields as text: strings stay, anything else is its JSON. */
+function formText(value: FuzzValue): string {
+  const params = new URLSearchParams();
+  if (isPlainObject(value)) for (const [key, field] of Object.entries(value)) params.append(key, typeof field === 'string' ? field : toJsonText(field as FuzzValue));
+  else params.append('body', toJsonText(value));
+  return params.toString();
+}
+
+/** The OAuth endpoints' bodies: valid, mutated, repeated or garbled forms; JSON the rest of the time. */
+function generateFormCase(rng: Rng, route: Route): Case {
+  const roll = rng.next();
+  if (roll < 0.15) return { kind: 'form valid', contentType: FORM, body: formText(route.valid(rng)) };
+  if (roll < 0.5) {
+    let body = route.valid(rng);
+    for (let i = rng.int(1, 3); i > 0; i--) body = mutate(rng, body);
+    return { kind: 'form mutated', contentType: FORM, body: formText(body).slice(0, 200_000) };
+  }
+  if (roll < 0.6) {
+    const text = formText(route.valid(rng));
+    const first = text.split('&')[rng.int(0, text.split('&').length - 1)] ?? '';
+    return { kind: 'form repeated parameter', contentType: FORM, body: `${text}&${first}` };
+  }
+  if (roll < 0.7) return { kind: 'form garbage', contentType: rng.pick([FORM, `${FORM}; charset=utf-8`, 'APPLICATION/X-WWW-FORM-URLENCODED']), body: rng.pick(FORM_GARBAGE) };
+  if (roll < 0.75) {
+    const over = rng.chance(0.3);
+    const size = over ? route.limit + rng.int(1, 4096) : rng.int(64 * 1024, Math.floor(route.limit * 0.9));
+    return { kind: over ? `form over the ${route.limit}-byte limit` : 'form large', contentType: FORM, body: `${formText(route.valid(rng))}&padding=${'x'.repeat(size)}` };
+  }
+  return generateAnyCase(rng, route);
 }
 
 function generateAnyCase(rng: Rng, route: Route): Case {
@@ -453,11 +623,21 @@ async function allEntities(tenant: string): Promise<unknown[]> {
   }
 }
 
+interface Credential {
+  id: string;
+  role: string;
+  tenant: string | null;
+  revokedAt: string | null;
+}
+
 interface Snapshot {
   versions: unknown;
   active: unknown;
   entities: unknown[];
+  system: { versions: unknown; active: unknown; entities: unknown[] };
+  identity: { sources: unknown; clients: unknown };
   tenants: Array<{ id: string }>;
+  credentials: Credential[];
 }
 
 async function snapshot(): Promise<Snapshot> {
@@ -465,16 +645,76 @@ async function snapshot(): Promise<Snapshot> {
     versions: await getJson('/admin/v1/tenants/demo/policies/versions'),
     active: await getJson('/admin/v1/tenants/demo/policies/versions/active'),
     entities: await allEntities('demo'),
+    system: {
+      versions: await getJson('/admin/v1/tenants/_system/policies/versions'),
+      active: await getJson('/admin/v1/tenants/_system/policies/versions/active'),
+      entities: await allEntities('_system'),
+    },
+    identity: { sources: await getJson('/admin/v1/tenants/demo/identity-sources'), clients: await getJson('/admin/v1/tenants/demo/clients') },
     tenants: ((await getJson('/admin/v1/tenants')) as { tenants: Array<{ id: string }> }).tenants,
+    credentials: ((await getJson('/admin/v1/credentials')) as { credentials: Credential[] }).credentials,
   };
 }
 
 let before: Snapshot;
 const createdTenants = new Set<string>();
+const createdCredentials = new Set<string>();
+
+/** What the setup made for the routes that need more than the admin token. */
+const fx = {
+  /** The scratch tenant's token-service issuer, the gateway's default audience. */
+  issuer: '',
+  jwk: {} as FuzzValue,
+  clientSecret: '',
+  /** A client_credentials token for the scratch tenant's own audience (the gateway's user token). */
+  userToken: '',
+  /** A token the RFC 7009 route may revoke. */
+  revocableToken: '',
+  demoPep: '',
+  demoPepLocal: '',
+  scratchPep: '',
+  adminId: '',
+  /** Credentials the credential routes may revoke or rotate, and one of another tenant the demo scope must not reach. */
+  victims: { revoke: '', rotate: '', demoRotate: '', scratch: '' },
+};
+
+async function must(answer: Promise<Answer>, status: number): Promise<Record<string, unknown>> {
+  const got = await answer;
+  if (got.status !== status) throw new Error(`setup: ${got.status} ${got.text.slice(0, 300)}`);
+  return got.json as Record<string, unknown>;
+}
+
+async function credential(body: Record<string, unknown>, path = '/admin/v1/credentials'): Promise<{ id: string; token: string }> {
+  return (await must(post(path, body), 201)) as { id: string; token: string };
+}
+
+async function clientToken(audience: string): Promise<string> {
+  const form = new URLSearchParams({ grant_type: 'client_credentials', client_id: 'fuzz-client', client_secret: fx.clientSecret, audience }).toString();
+  const answer = await must(send({ method: 'POST', path: `/tenants/${SCRATCH}/oauth2/token`, contentType: FORM, body: form, noAdmin: true }), 200);
+  return answer.access_token as string;
+}
 
 beforeAll(async () => {
   server = await startServer({ port: 0, dataDir: null, demo: true, decisionAuth: 'required', adminToken: ADMIN_TOKEN, print: () => {}, logStream: testLogStream() });
+  fx.issuer = `${server.url}/tenants/${SCRATCH}`;
+  fx.jwk = generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ format: 'jwk' }) as FuzzValue;
+  await must(post('/admin/v1/tenants', { id: SCRATCH, name: 'Fuzz scratch', settings: { gatewayRoutes: ['/todos/{id}', '/todos'] } }), 201);
+  await must(post(`/admin/v1/tenants/${SCRATCH}/policies`, { files: { 'p.cedar': 'permit(principal, action, resource);\nforbid(principal, action, resource) when { context has nope };' }, validationMode: 'off' }), 201);
+  const client = await must(send({ method: 'PUT', path: `/admin/v1/tenants/${SCRATCH}/clients/fuzz-client`, contentType: 'application/json', body: JSON.stringify({ principal: { type: 'Client', id: 'fuzz-client' }, audiences: [fx.issuer, 'inventory'], scopes: ['todos:read'], secret: true }) }), 200);
+  fx.clientSecret = client.clientSecret as string;
+  fx.userToken = await clientToken(fx.issuer);
+  fx.revocableToken = await clientToken('inventory');
+  fx.demoPep = (await credential({ role: 'pep', tenant: 'demo', label: 'fuzz pep' })).token;
+  fx.demoPepLocal = (await credential({ role: 'pep-local', tenant: 'demo', label: 'fuzz pep-local' })).token;
+  fx.scratchPep = (await credential({ role: 'pep', tenant: SCRATCH, label: 'fuzz gateway' })).token;
+  fx.victims.revoke = (await credential({ role: 'policy-author', tenant: SCRATCH, label: 'fuzz victim' })).id;
+  fx.victims.rotate = (await credential({ role: 'pep', tenant: SCRATCH, label: 'fuzz victim' })).id;
+  fx.victims.demoRotate = (await credential({ role: 'pep', label: 'fuzz victim' }, '/admin/v1/tenants/demo/credentials')).id;
+  fx.victims.scratch = (await credential({ role: 'pep-local', tenant: SCRATCH, label: 'fuzz other tenant' })).id;
   before = await snapshot();
+  const admins = before.credentials.filter((c) => c.role === 'platform-admin' && c.revokedAt === null);
+  if (admins.length !== 1) throw new Error(`setup: expected one platform admin, found ${admins.length}`);
+  fx.adminId = (admins[0] as Credential).id;
 });
 
 afterAll(async () => {
@@ -603,7 +843,7 @@ describe('bad input: fuzz every POST/PUT endpoint', () => {
     const rng = new Rng(SEED);
     const all = routes();
     const jobs: Route[] = [];
-    for (const route of all) for (let i = 0; i < PER_ROUTE; i++) jobs.push(route);
+    for (const route of all) for (let i = 0; i < Math.max(1, Math.round(PER_ROUTE * (route.share ?? 1))); i++) jobs.push(route);
     // Interleave routes so writes and decisions run side by side.
     for (let i = jobs.length - 1; i > 0; i--) {
       const j = rng.int(0, i);
@@ -619,7 +859,7 @@ describe('bad input: fuzz every POST/PUT endpoint', () => {
         // Bodies are made as they are sent (they can be large), in job order: the run is deterministic.
         const route = jobs[next++] as Route;
         const kase = generateCase(rng, route);
-        const headers = headersFor(rng);
+        const headers = { ...route.headers?.(rng), ...headersFor(rng) };
         const count = counts.get(route.name) ?? { sent: 0, byStatus: {} };
         counts.set(route.name, count);
         count.sent++;
@@ -630,7 +870,7 @@ describe('bad input: fuzz every POST/PUT endpoint', () => {
         const t0 = Date.now();
         if (LOG) appendFileSync(LOG, `start ${index} ${route.name} [${kase.kind}] ${kase.body?.length ?? 0} bytes ${preview(kase.body, 200)}\n`);
         try {
-          answer = await send({ method: route.method, path: route.path, contentType: kase.contentType, ...(kase.body === undefined ? {} : { body: kase.body }), headers });
+          answer = await send({ method: route.method, path: route.path, contentType: kase.contentType, ...(kase.body === undefined ? {} : { body: kase.body }), headers, noAdmin: route.headers !== undefined });
         } catch (error) {
           count.byStatus.error = (count.byStatus.error ?? 0) + 1;
           failures.push(`${describeRequest()}\n    → no answer: ${(error as Error).message} ${(error as { cause?: Error }).cause?.message ?? ''}`);
@@ -638,10 +878,11 @@ describe('bad input: fuzz every POST/PUT endpoint', () => {
         }
         if (LOG) appendFileSync(LOG, `end ${index} ${answer.status} ${Date.now() - t0} ms ${process.memoryUsage().heapUsed >> 20} MiB\n`);
         count.byStatus[answer.status] = (count.byStatus[answer.status] ?? 0) + 1;
-        const problems = problemsOf(answer, headers['x-request-id']);
+        const problems = problemsOf(answer, headers['x-request-id'], route.gateway);
         const ok = answer.status >= 200 && answer.status < 300;
         if (ok && route.effect === 'must-fail') problems.push('a body that must be refused was accepted');
         if (ok && route.effect === 'creates-tenant') createdTenants.add((answer.json as { id: string }).id);
+        if (ok && route.effect === 'creates-credential') createdCredentials.add((answer.json as { id: string }).id);
         if (problems.length > 0) failures.push(`${describeRequest()}\n    → ${answer.status} ${preview(answer.text, 400)}\n    problems: ${problems.join('; ')}`);
       }
     };
@@ -667,7 +908,18 @@ describe('after the fuzzing', () => {
     expect(after.entities).toEqual(before.entities);
     const expectedIds = [...before.tenants.map((t) => t.id), ...createdTenants].sort();
     expect(after.tenants.map((t) => t.id).sort()).toEqual(expectedIds);
-    for (const tenant of before.tenants) expect(after.tenants.find((t) => t.id === tenant.id)).toEqual(tenant);
+    for (const tenant of before.tenants.filter((t) => t.id !== SCRATCH)) expect(after.tenants.find((t) => t.id === tenant.id)).toEqual(tenant);
+  });
+
+  it('left _system, demo\'s identity sources and clients, and the credentials as before', async () => {
+    const after = await snapshot();
+    expect(after.system).toEqual(before.system);
+    expect(after.identity).toEqual(before.identity);
+    // Created credentials are new; the victims may be revoked; nothing else changed.
+    const victims = new Set([fx.victims.revoke]);
+    const unchanged = (list: Credential[]) => list.filter((c) => !createdCredentials.has(c.id)).map((c) => (victims.has(c.id) ? { ...c, revokedAt: null } : c));
+    expect(unchanged(after.credentials)).toEqual(unchanged(before.credentials));
+    expect(after.credentials.filter((c) => createdCredentials.has(c.id)).map((c) => c.id).sort()).toEqual([...createdCredentials].sort());
   });
 
   it('is still healthy and still decides correctly', async () => {

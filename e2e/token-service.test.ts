@@ -170,6 +170,29 @@ describe('token service', () => {
   });
 });
 
+describe('bodies the OAuth endpoints take', () => {
+  // Found by e2e/fuzz.test.ts: a JSON body reached client authentication with an array where a
+  // form parameter is always a string, and the server answered 500.
+  it('refuses a JSON body at the token and revocation endpoints with 400 ERR_STS_INVALID_REQUEST (invalid_request), whatever its fields', async () => {
+    const token = (await tokenEndpoint('orders', { grant_type: 'client_credentials', audience: 'inventory' })).body.access_token as string;
+    const secret = secrets.orders as string;
+    const bodies: Array<[string, Record<string, unknown>]> = [
+      ['revoke', { token: '中文', client_id: 'orders', client_secret: [[[secret]]], token_type_hint: 'access_token' }],
+      ['revoke', { token: [token], client_id: 'orders', client_secret: secret }],
+      ['revoke', { token, client_id: 'orders', client_secret: secret }],
+      ['token', { grant_type: 'client_credentials', client_id: ['orders'], client_secret: secret, audience: 'inventory' }],
+      ['token', { grant_type: 'client_credentials', client_id: 'orders', client_secret: { a: secret }, audience: 'inventory' }],
+      ['token', { grant_type: 'client_credentials', client_id: 'orders', client_secret: secret, audience: 5 }],
+      ['token', { grant_type: 'client_credentials', client_id: 'orders', client_secret: secret, audience: 'inventory' }],
+    ];
+    for (const [endpoint, body] of bodies) {
+      const response = await fetch(`${base}/oauth2/${endpoint}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+      const answer = (await response.json()) as Record<string, unknown>;
+      expect({ endpoint, body, status: response.status, code: answer.code, error: answer.error }).toEqual({ endpoint, body, status: 400, code: 'ERR_STS_INVALID_REQUEST', error: 'invalid_request' });
+    }
+  });
+});
+
 describe('private_key_jwt and token-in batches', () => {
   it('authenticates a client by a signed assertion (RFC 7523) and refuses its replay', async () => {
     const { generateKeyPair, exportJWK, SignJWT } = await import('jose');

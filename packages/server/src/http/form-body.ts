@@ -6,6 +6,9 @@
 import type { FastifyInstance } from 'fastify';
 import { VerityError } from '@verity/core';
 
+/** The bodies parseForm made: only these are forms (every value a string), whatever else a scope parses. */
+const FORMS = new WeakSet<object>();
+
 /** Parse a form body into single-valued parameters. RFC 6749 §3.2: a parameter may appear once. */
 export function parseForm(text: string): Record<string, string> {
   const params = new URLSearchParams(text);
@@ -14,7 +17,18 @@ export function parseForm(text: string): Record<string, string> {
     if (key in form) throw new VerityError('ERR_STS_INVALID_REQUEST', `parameter "${key.slice(0, 64)}" is repeated`);
     form[key] = value;
   }
+  FORMS.add(form);
   return form;
+}
+
+/**
+ * A request body as form parameters: the body parseForm made, or `ERR_STS_INVALID_REQUEST`
+ * (RFC 6749 §3.2, RFC 7009 §2.1: these endpoints take `application/x-www-form-urlencoded` only).
+ * A JSON body never passes for a form: its values need not be strings.
+ */
+export function formOf(body: unknown): Record<string, string> {
+  if (typeof body !== 'object' || body === null || !FORMS.has(body)) throw new VerityError('ERR_STS_INVALID_REQUEST', 'the body must be application/x-www-form-urlencoded');
+  return body as Record<string, string>;
 }
 
 export function registerFormBody(scope: FastifyInstance): void {

@@ -4,9 +4,9 @@
  * token endpoint service's; here are forms in and RFC 6749 §5.2 error bodies out.
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { VerityError, isPlainObject } from '@verity/core';
+import type { VerityError } from '@verity/core';
 import type { TokenRequest } from '../identity/token-endpoint.js';
-import { registerFormBody } from './form-body.js';
+import { formOf, registerFormBody } from './form-body.js';
 import { logFailure, toVerityError } from './errors.js';
 import { metaOf, tenantParam, type Components } from './context.js';
 
@@ -27,9 +27,7 @@ const OAUTH_ERRORS: Partial<Record<VerityError['code'], string>> = {
 };
 
 function tokenRequest(request: FastifyRequest): TokenRequest {
-  const body = request.body;
-  if (!isPlainObject(body)) throw new VerityError('ERR_STS_INVALID_REQUEST', 'the body must be application/x-www-form-urlencoded');
-  return { headers: request.headers, form: body as Record<string, string> };
+  return { headers: request.headers, form: formOf(request.body) };
 }
 
 export async function registerOAuthRoutes(app: FastifyInstance, c: Components): Promise<void> {
