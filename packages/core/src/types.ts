@@ -99,6 +99,12 @@ export interface TenantSettings {
    */
   gatewayAudience?: string;
   /**
+   * Audiences per gateway route: a template of `gatewayRoutes` → the audience a token must be
+   * issued for when the forwarded path matches it (a gateway fronting several APIs). Routes not
+   * named here take `gatewayAudience` (or its default).
+   */
+  gatewayRouteAudiences?: Record<string, string>;
+  /**
    * Validate every decision request against the tenant's schema (Cedar's request validation:
    * principal, resource and context types must match the action's `appliesTo`). Off by
    * default; without a schema it has no effect.

@@ -6,7 +6,7 @@ import { isPlainObject, VerityError, type TenantSettings } from '@verity/core';
 import { routeTemplatesProblem } from './gateway/route-match.js';
 
 /** Every setting a tenant may have (docs/http-api.md, "Tenant settings"). */
-export const SETTING_KEYS: ReadonlySet<string> = new Set(['typeMapping', 'actionType', 'stsPrincipalType', 'gatewayRoutes', 'gatewayAudience', 'validateRequests']);
+export const SETTING_KEYS: ReadonlySet<string> = new Set(['typeMapping', 'actionType', 'stsPrincipalType', 'gatewayRoutes', 'gatewayAudience', 'gatewayRouteAudiences', 'validateRequests']);
 
 /** A settings change: keys to set (each replaces that setting whole) and keys to remove. */
 export interface SettingsChange {
@@ -38,7 +38,7 @@ export function parseTenantSettings(value: unknown): TenantSettings {
   if (value === undefined) return {};
   if (!isPlainObject(value)) throw invalid('settings must be an object');
   unknownKeys(value);
-  const { typeMapping, actionType, stsPrincipalType, gatewayRoutes, gatewayAudience, validateRequests } = value;
+  const { typeMapping, actionType, stsPrincipalType, gatewayRoutes, gatewayAudience, gatewayRouteAudiences, validateRequests } = value;
   const settings: TenantSettings = {};
   if (typeMapping !== undefined) {
     if (!isPlainObject(typeMapping) || Object.values(typeMapping).some((v) => typeof v !== 'string' || v === '')) {
@@ -57,6 +57,17 @@ export function parseTenantSettings(value: unknown): TenantSettings {
     // The same bound as the evaluation API's `audience`.
     if (typeof gatewayAudience !== 'string' || gatewayAudience === '' || gatewayAudience.length > 512) throw invalid('settings.gatewayAudience must be a non-empty string of at most 512 characters');
     settings.gatewayAudience = gatewayAudience;
+  }
+  if (gatewayRouteAudiences !== undefined) {
+    // Keys are route templates, checked as gatewayRoutes are. One that is not in gatewayRoutes
+    // never matches, and a path no route matches is denied anyway.
+    if (!isPlainObject(gatewayRouteAudiences)) throw invalid('settings.gatewayRouteAudiences must map route templates to audiences');
+    const problem = routeTemplatesProblem(Object.keys(gatewayRouteAudiences));
+    if (problem) throw invalid(`settings.gatewayRouteAudiences keys: ${problem}`);
+    for (const audience of Object.values(gatewayRouteAudiences)) {
+      if (typeof audience !== 'string' || audience === '' || audience.length > 512) throw invalid('settings.gatewayRouteAudiences values must be non-empty strings of at most 512 characters');
+    }
+    settings.gatewayRouteAudiences = { ...(gatewayRouteAudiences as Record<string, string>) };
   }
   if (validateRequests !== undefined) {
     if (typeof validateRequests !== 'boolean') throw invalid('settings.validateRequests must be true or false');

@@ -61,7 +61,7 @@ export const tenantUpdate: Command = {
     ...remoteOptions,
   },
   details: [
-    'Settings: typeMapping, actionType, stsPrincipalType, gatewayRoutes, gatewayAudience,',
+    'Settings: typeMapping, actionType, stsPrincipalType, gatewayRoutes, gatewayAudience, gatewayRouteAudiences,',
     'validateRequests',
     '(see docs/http-api.md). A setting given replaces that setting whole; settings not named',
     'stay as they are. The server checks them as at tenant creation: an invalid change alters',

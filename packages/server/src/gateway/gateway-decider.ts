@@ -54,6 +54,17 @@ function routesOf(settings: TenantSettings): RouteTable {
   return table;
 }
 
+/**
+ * The audience a route of the tenant's settings asks for (`gatewayRouteAudiences`), when the
+ * forwarded `uri` matches a template that has one; otherwise undefined (the tenant's
+ * `gatewayAudience`, or its default, applies).
+ */
+export function routeAudienceOf(settings: TenantSettings, uri: string): string | undefined {
+  if (settings.gatewayRouteAudiences === undefined) return undefined;
+  const outcome = routesOf(settings).match(uri);
+  return outcome.kind === 'matched' ? settings.gatewayRouteAudiences[outcome.template] : undefined;
+}
+
 export function createGatewayDecider(options: GatewayDeciderOptions): GatewayDecider {
   const { decisions, policies, audit } = options;
 

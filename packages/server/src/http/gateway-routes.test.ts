@@ -312,6 +312,26 @@ describe('the gateway audience', () => {
     expect((await deleteTodo(await tokenFor('alice'), 'nginx')).statusCode).toBe(200);
   });
 
+  it('takes a route\'s own audience from settings.gatewayRouteAudiences (a gateway fronting several APIs)', async () => {
+    const inventory = await stsToken('inventory');
+    const users = (token: string) => inject({ url: '/tenants/shop/gateway/v1/nginx', headers: { authorization: `Bearer ${token}`, 'x-original-method': 'GET', 'x-original-uri': '/users/u1' } });
+    expect((await users(inventory)).json().code).toBe('ERR_TOKEN_AUDIENCE');
+    expect((await admin('PATCH', '/admin/v1/tenants/shop', { settings: { gatewayRouteAudiences: { '/users/{userId}': 'inventory' } } })).status).toBe(200);
+    try {
+      // The route with its own audience takes only that audience; the others keep the tenant's.
+      expect((await users(inventory)).statusCode).not.toBe(401);
+      expect((await users(await tokenFor('alice'))).json().code).toBe('ERR_TOKEN_AUDIENCE');
+      expect((await deleteTodo(inventory, 'nginx')).json().code).toBe('ERR_TOKEN_AUDIENCE');
+      expect((await deleteTodo(await tokenFor('alice'), 'nginx')).statusCode).toBe(200);
+    } finally {
+      expect((await admin('PATCH', '/admin/v1/tenants/shop', { settings: { gatewayRouteAudiences: null } })).status).toBe(200);
+    }
+    for (const bad of [{ '/users/{userId}': '' }, { 'users': 'x' }, ['x']]) {
+      const answer = await admin('PATCH', '/admin/v1/tenants/shop', { settings: { gatewayRouteAudiences: bad } });
+      expect([answer.status, answer.body.code], JSON.stringify(bad)).toEqual([400, 'ERR_TENANT_INVALID']);
+    }
+  });
+
   it('is validated like any setting', async () => {
     for (const gatewayAudience of ['', 42, ['a'], 'x'.repeat(513)]) {
       const answer = await admin('PATCH', '/admin/v1/tenants/shop', { settings: { gatewayAudience } });

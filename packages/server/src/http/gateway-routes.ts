@@ -7,6 +7,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { isVerityError, VerityError, type DecisionMeta, type TenantSettings } from '@verity/core';
 import { parseBearerToken } from '@verity/identity';
 import { tenantParam, type Components, requireAdmin } from './context.js';
+import { routeAudienceOf } from '../gateway/gateway-decider.js';
 
 /** The original request, as the gateway reports it. */
 interface OriginalRequest {
@@ -59,11 +60,14 @@ function subjectHeader(id: string): string {
 }
 
 /**
- * The audience a token must have here: the tenant's `gatewayAudience`, or its public base URL.
+ * The audience a token must have here: the matched route's `gatewayRouteAudiences` entry, else the
+ * tenant's `gatewayAudience`, else its public base URL.
  * Never "any audience the tenant's sources accept": a token exchanged for a service behind the
  * gateway (RFC 8693 `audience`) must not pass the gateway as if it were issued for it.
  */
-function gatewayAudience(c: Components, tenant: string, settings: TenantSettings): string {
+function gatewayAudience(c: Components, tenant: string, settings: TenantSettings, uri: string): string {
+  const routeAudience = routeAudienceOf(settings, uri);
+  if (routeAudience !== undefined) return routeAudience;
   if (settings.gatewayAudience !== undefined) return settings.gatewayAudience;
   // The tenant's issuer URL: from --public-url, else the listen address; never the Host header.
   return c.tokens.issuerUrl(tenant);
@@ -81,7 +85,7 @@ async function decideForwarded(c: Components, request: FastifyRequest, reply: Fa
   const active = await c.policies.active(tenant);
   let verified;
   try {
-    const audience = gatewayAudience(c, tenant, active.tenant.settings);
+    const audience = gatewayAudience(c, tenant, active.tenant.settings, uri);
     verified = await c.identity.verifySubjectToken(tenant, parseBearerToken(request.headers.authorization), meta, audience);
   } catch (error) {
     if (isVerityError(error) && error.status === 401) reply.header('www-authenticate', wwwAuthenticate(error));
