@@ -12,7 +12,9 @@ const HEARTBEAT_MS = 15_000;
 export function registerChangeStreamRoutes(app: FastifyInstance, c: Components): void {
   // Open streams end when the server closes; otherwise they would hold the close forever.
   const open = new Set<() => void>();
+  let closing = false;
   app.addHook('preClose', async () => {
+    closing = true;
     for (const end of open) end();
   });
 
@@ -20,6 +22,11 @@ export function registerChangeStreamRoutes(app: FastifyInstance, c: Components):
     const tenant = tenantParam(request, { write: false });
     await requireDecide(c, request, tenant);
     await c.tenants.get(tenant);
+    // A stream whose checks finished after the server began closing would be opened after
+    // preClose ended the others, and hold the close forever; one whose client already left
+    // would never see its 'close'.
+    // (The follower reconnects, with backoff, to whichever replica answers next.)
+    if (closing || request.raw.destroyed) return reply.code(503).header('retry-after', '1').send();
     reply.hijack();
     const raw = reply.raw;
     raw.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store', connection: 'keep-alive', 'x-request-id': request.id });
