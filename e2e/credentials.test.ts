@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp, createComponents, resolveConfig, startServer } from '@verity/server';
 import { createPgliteDatabase } from '@verity/store';
 import { ADMIN_TOKEN, createClient, startTestServer, testLogStream } from './helpers/verity.js';
+import { eventually } from './helpers/eventually.js';
 
 let server: Awaited<ReturnType<typeof startTestServer>>;
 
@@ -23,18 +24,6 @@ afterAll(async () => {
   await server?.close();
 });
 
-/** Bounded retry: the check passes within `withinMs`, or its last failure is thrown. */
-async function within(withinMs: number, check: () => Promise<void>): Promise<void> {
-  const deadline = Date.now() + withinMs;
-  for (;;) {
-    try {
-      return await check();
-    } catch (error) {
-      if (Date.now() > deadline) throw error;
-      await new Promise((resolve) => setTimeout(resolve, 20));
-    }
-  }
-}
 
 const decide = (token: string, tenant = 'acme') => createClient(server.url, token).get(`/admin/v1/tenants/${tenant}/credentials`);
 
@@ -113,7 +102,7 @@ describe('credential revocation across replicas', () => {
       expect((await asIt(appB)).statusCode).toBe(200); // Replica B caches it.
       const revoked = await appA.inject({ method: 'POST', url: `/admin/v1/credentials/${credential.id}/revoke`, headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
       expect(revoked.statusCode).toBe(200);
-      await within(1000, async () => expect((await asIt(appB)).statusCode).toBe(401));
+      await eventually(async () => expect((await asIt(appB)).statusCode).toBe(401), 1000);
       await appA.close();
       await appB.close();
     } finally {

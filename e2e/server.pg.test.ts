@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createScratchDatabase } from './helpers/postgres.js';
 import { openEventStream } from './helpers/sse.js';
 import { ADMIN_TOKEN, createClient, createTenantFromFolder, examplePath, interopPath, readJson, startTestServer } from './helpers/verity.js';
+import { eventually } from './helpers/eventually.js';
 
 let database: Awaited<ReturnType<typeof createScratchDatabase>>;
 let replicaA: Awaited<ReturnType<typeof startTestServer>>;
@@ -128,15 +129,3 @@ describe('settings across replicas', () => {
   });
 });
 
-/** Retry an assertion for up to two seconds: NOTIFY reaches the other replica asynchronously. */
-async function eventually(check: () => Promise<void>, withinMs = 2000): Promise<void> {
-  const deadline = Date.now() + withinMs;
-  for (;;) {
-    try {
-      return await check();
-    } catch (error) {
-      if (Date.now() > deadline) throw error;
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
-  }
-}
