@@ -5,11 +5,14 @@ import { eventually } from './helpers/eventually.js';
 import { startFaultProxy, type FaultProxy } from './helpers/fault-proxy.js';
 
 let echo: net.Server;
+const echoSockets = new Set<net.Socket>();
 let echoPort: number;
 let proxy: FaultProxy;
 
 beforeAll(async () => {
   echo = net.createServer((socket) => {
+    echoSockets.add(socket);
+    socket.on('close', () => echoSockets.delete(socket));
     socket.on('error', () => {});
     socket.pipe(socket);
   });
@@ -20,7 +23,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await proxy.close();
-  echo.closeAllConnections?.();
+  for (const socket of echoSockets) socket.destroy();
   await new Promise<void>((resolve) => echo.close(() => resolve()));
 });
 
