@@ -50,7 +50,7 @@ function parseChange(payload: string): Change | null {
 
 export async function startChangeFeed(db: Database, handlers: ChangeHandlers): Promise<ChangeFeed> {
   const listeners = new Set<(change: Change) => void>();
-  const stop = await db.listen(CHANGES_CHANNEL, (payload) => {
+  const listener = await db.listen(CHANGES_CHANNEL, (payload) => {
     const change = parseChange(payload);
     if (change) handlers.onChange(change);
     else handlers.onResync();
@@ -66,6 +66,6 @@ export async function startChangeFeed(db: Database, handlers: ChangeHandlers): P
       handlers.onChange(change);
       await db.query('SELECT pg_notify($1, $2)', [CHANGES_CHANNEL, JSON.stringify(change)]);
     },
-    close: stop,
+    close: () => listener.close(),
   };
 }
