@@ -41,6 +41,12 @@ describe('resolveConfig', () => {
     expect(() => resolveConfig({ logLevel: 'loud' as never })).toThrow(/logLevel/);
   });
 
+  it('bounds PostgreSQL connects and queries at 5 s by default, from 100 ms', () => {
+    expect(resolveConfig().storeTimeoutMs).toBe(5000);
+    expect(resolveConfig({ storeTimeoutMs: 1500 }).storeTimeoutMs).toBe(1500);
+    for (const bad of [0, 99, 1.5, 2 ** 31]) expect(() => resolveConfig({ storeTimeoutMs: bad })).toThrow(/storeTimeoutMs/);
+  });
+
   it('trusts no proxy headers unless told to', () => {
     expect(resolveConfig().trustProxy).toBe(false);
     expect(resolveConfig({ trustProxy: true }).trustProxy).toBe(true);

@@ -11,6 +11,12 @@ export interface ServerConfig {
   dataDir: string | null;
   /** PostgreSQL connection string; when set, PostgreSQL is the store. */
   databaseUrl: string | null;
+  /**
+   * PostgreSQL only: milliseconds allowed to open a connection and for each query's answer
+   * (default 5000). Past it the request fails closed with ERR_STORE_UNAVAILABLE (503) instead of
+   * hanging on a paused network; the connection is dropped and a fresh one opened next time.
+   */
+  storeTimeoutMs: number;
   /** Tenant served at the root AuthZEN paths. */
   defaultTenant: string;
   /**
@@ -112,6 +118,7 @@ const DEFAULTS: ServerConfig = {
   host: '127.0.0.1',
   dataDir: '.verity-data',
   databaseUrl: null,
+  storeTimeoutMs: 5000,
   defaultTenant: 'demo',
   decisionAuth: 'required',
   // 512 KiB: a decision needs far less (the decision estimate refuses a request of more than
@@ -153,6 +160,9 @@ export function resolveConfig(input: Partial<ServerConfig> = {}): Readonly<Serve
   // setTimeout holds at most 2^31-1 ms (about 24.8 days); past that it fires at once.
   if (!Number.isInteger(resolved.auditCheckpointIntervalMs) || resolved.auditCheckpointIntervalMs < 0 || resolved.auditCheckpointIntervalMs > 2 ** 31 - 1) {
     throw new TypeError('auditCheckpointIntervalMs must be 0 (off) or a whole number of milliseconds up to 2147483647');
+  }
+  if (!Number.isInteger(resolved.storeTimeoutMs) || resolved.storeTimeoutMs < 100 || resolved.storeTimeoutMs > 2 ** 31 - 1) {
+    throw new TypeError('storeTimeoutMs must be a whole number of milliseconds from 100 to 2147483647');
   }
   if (!isTenantId(resolved.defaultTenant)) throw new TypeError('defaultTenant is not a valid tenant id');
   // A token no Authorization header could carry would create an admin no one can use.

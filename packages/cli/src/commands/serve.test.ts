@@ -61,6 +61,11 @@ describe('verity serve', () => {
     expect(result.started[0]).toMatchObject({ publicUrl: 'https://pdp.example.com', logLevel: 'warn' });
   });
 
+  it('takes the store timeout from --store-timeout or VERITY_STORE_TIMEOUT_MS', async () => {
+    expect((await serveWith(['--store-timeout', '1500'])).started[0]).toMatchObject({ storeTimeoutMs: 1500 });
+    expect((await serveWith([], { env: { VERITY_STORE_TIMEOUT_MS: '2500' } })).started[0]).toMatchObject({ storeTimeoutMs: 2500 });
+  });
+
   it('refuses a weak VERITY_ADMIN_TOKEN with exit 2, naming the rule', async () => {
     const result = await serveWith([], { env: { VERITY_ADMIN_TOKEN: 'secret' } });
     expect(result.code).toBe(EXIT.USAGE);
@@ -76,7 +81,7 @@ describe('verity serve', () => {
     expect(env.started[0]).toMatchObject({ databaseUrl: 'postgres://v/w' });
   });
 
-  it.each([[['--public-url', 'pdp.example.com']], [['--log-level', 'loud']], [['--port', 'http']], [['--port', '70000']], [['--default-tenant', 'Not Valid']], [['--data', 'd', '--database-url', 'postgres://a/b']]])('rejects %j with exit 2', async (argv) => {
+  it.each([[['--public-url', 'pdp.example.com']], [['--log-level', 'loud']], [['--port', 'http']], [['--port', '70000']], [['--store-timeout', '50']], [['--store-timeout', 'soon']], [['--default-tenant', 'Not Valid']], [['--data', 'd', '--database-url', 'postgres://a/b']]])('rejects %j with exit 2', async (argv) => {
     const result = await serveWith(argv);
     expect(result.code).toBe(EXIT.USAGE);
     expect(result.started).toEqual([]);

@@ -22,7 +22,7 @@ export function createServeCommand(loadServer: () => Promise<ServerModule>): Com
   return {
     name: 'serve',
     summary: 'Run the Verity server',
-    usage: '[--port N] [--host H] [--data DIR | --database-url URL] [--public-url URL] [--trust-proxy] [--log-level L] [--demo] [--open-decisions] [--allow-insecure-identity-sources]',
+    usage: '[--port N] [--host H] [--data DIR | --database-url URL] [--store-timeout MS] [--public-url URL] [--trust-proxy] [--log-level L] [--demo] [--open-decisions] [--allow-insecure-identity-sources]',
     arguments: [],
     options: {
       port: { type: 'string', short: 'p', valueName: 'N', description: 'port to listen on, 0 for any free one (default 8181)' },
@@ -35,6 +35,7 @@ export function createServeCommand(loadServer: () => Promise<ServerModule>): Com
       'allow-insecure-identity-sources': { type: 'boolean', description: 'let identity sources use http and loopback/private addresses (development only)' },
       'public-url': { type: 'string', valueName: 'URL', description: 'URL clients reach this server at, e.g. behind a TLS proxy (env VERITY_PUBLIC_URL); base of metadata and issuers' },
       'trust-proxy': { type: 'boolean', description: 'honour X-Forwarded-Proto/Host/For (only behind a proxy that sets them)' },
+      'store-timeout': { type: 'string', valueName: 'MS', description: 'PostgreSQL connect and per-query timeout, ms (default 5000; env VERITY_STORE_TIMEOUT_MS)' },
       'log-level': { type: 'string', valueName: 'L', description: 'JSON log level: fatal, error, warn, info (default), debug, trace, silent (env VERITY_LOG_LEVEL)' },
     },
     details: 'The first start creates a platform-admin credential: VERITY_ADMIN_TOKEN when set,\notherwise a generated one printed once. A chosen VERITY_ADMIN_TOKEN needs at least\n32 characters and 128 bits (log2 of the character classes used × length); a changed one\nreplaces the previous bootstrap credential. VERITY_MASTER_KEY (32 bytes, base64url) seals\ntoken-signing keys at rest; without it a key file beside --data is used. Stops cleanly on SIGINT/SIGTERM.\nOne server per --data folder (a lock file beside it); use --database-url for replicas.\nLogs are JSON lines on stdout (stderr with --json); secrets are never logged.',
@@ -57,6 +58,7 @@ export function createServeCommand(loadServer: () => Promise<ServerModule>): Com
         ...optional('logLevel', (v['log-level'] as string | undefined) ?? io.env['VERITY_LOG_LEVEL']),
         ...(v['trust-proxy'] === true ? { trustProxy: true } : {}),
         ...checkpointInterval(io.env['VERITY_AUDIT_CHECKPOINT_INTERVAL_MS']),
+        ...storeTimeout((v['store-timeout'] as string | undefined) ?? io.env['VERITY_STORE_TIMEOUT_MS']),
       } as StartServerOptions; // logLevel is a plain string here: resolveConfig (below) checks it.
       const server = await loadServer();
       try {
@@ -87,4 +89,10 @@ function checkpointInterval(text: string | undefined): { auditCheckpointInterval
   if (text === undefined) return {};
   if (!/^[0-9]{1,10}$/.test(text)) throw usageError(`VERITY_AUDIT_CHECKPOINT_INTERVAL_MS must be 0 or a number of milliseconds, got '${text}'`);
   return { auditCheckpointIntervalMs: Number(text) };
+}
+
+/** --store-timeout / VERITY_STORE_TIMEOUT_MS: milliseconds; resolveConfig checks the range. */
+function storeTimeout(text: string | undefined): { storeTimeoutMs?: number } {
+  if (text === undefined || text === '') return {};
+  return { storeTimeoutMs: parsePositiveInt(text, '--store-timeout (VERITY_STORE_TIMEOUT_MS)') };
 }
