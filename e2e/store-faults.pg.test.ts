@@ -4,6 +4,7 @@
  * store timeout instead of hanging; the pool and the LISTEN connection come back by themselves.
  */
 import { execFile } from 'node:child_process';
+import net from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -157,6 +158,38 @@ describe('LISTEN through a faulty link', () => {
       expect(payloads).not.toContain('lost');
     } finally {
       await listener.close();
+    }
+  });
+
+  it('retries with growing delays while the database refuses, not in a tight loop', async () => {
+    // A counting front before the proxy: each reconnect attempt is one accepted connection.
+    let attempts = 0;
+    const front = net.createServer((socket) => {
+      attempts++;
+      const upstream = net.connect(proxy.port, '127.0.0.1');
+      socket.on('error', () => upstream.destroy());
+      upstream.on('error', () => socket.destroy());
+      socket.pipe(upstream).pipe(socket);
+    });
+    await new Promise<void>((resolve) => front.listen(0, '127.0.0.1', resolve));
+    const url = new URL(testDatabaseUrl());
+    url.hostname = '127.0.0.1';
+    url.port = String((front.address() as net.AddressInfo).port);
+    const db = await createPostgresDatabase({ connectionString: url.toString(), max: 1, timeoutMs: TIMEOUT_MS });
+    opened.push(db);
+    const { listener, payloads } = await listenTo(db, 'verity_fault_backoff');
+    try {
+      attempts = 0;
+      proxy.mode('reset');
+      // Delays of about 100, 200, 400, 800, 1600 ms (each 50–100 % of that): 4 to 6 tries in 2 s.
+      await new Promise((resolve) => setTimeout(resolve, 2000));
+      expect(attempts).toBeGreaterThanOrEqual(3);
+      expect(attempts).toBeLessThanOrEqual(7);
+      proxy.mode('pass');
+      await eventually(async () => expect(payloads).toEqual(['']), 10_000, 50);
+    } finally {
+      await listener.close();
+      await new Promise<void>((resolve) => front.close(() => resolve()));
     }
   });
 
