@@ -103,7 +103,13 @@ export async function openAuditSpool(options: OpenAuditSpoolOptions): Promise<Au
     const match = SEGMENT.exec(name);
     if (!match) continue;
     const path = join(dir, name);
-    const { records } = parseSegment(await readFile(path, 'utf8'));
+    const { records, corrupt } = parseSegment(await readFile(path, 'utf8'));
+    if (records.length === 0) {
+      // Created and never written (a crash right after), or only a torn line: nothing to ship.
+      if (corrupt > 0) options.onCorrupt?.(path, corrupt);
+      await unlink(path);
+      continue;
+    }
     sealed.push({ seq: Number(match[1]), path, count: records.length });
     recovered += records.length;
   }
