@@ -206,7 +206,8 @@ export async function openAuditSpool(options: OpenAuditSpoolOptions): Promise<Au
     const done = shipping as NonNullable<typeof shipping>;
     shipping = null;
     sealed.shift();
-    await unlink(done.segment.path);
+    // One that cannot be deleted is shipped again by the next process: the PDP skips its ids.
+    await unlink(done.segment.path).catch(() => undefined);
   }
 
   return {
