@@ -220,6 +220,19 @@ describe('createAuditShipper with a spool (spoolDir)', () => {
     expect(await segments(dir)).toEqual([]);
   });
 
+  it('one spool per directory: a second shipper on it refuses records until the first closes', async () => {
+    const dir = await spoolDir();
+    const first = start({ spoolDir: dir, flushMs: 5 });
+    await first.append(record(1));
+    const second = start({ spoolDir: dir });
+    await expect(second.append(record(2))).rejects.toMatchObject({ code: 'ERR_ENFORCE_AUDIT_SPOOL' });
+    await first.close();
+    const third = start({ spoolDir: dir, flushMs: 5 });
+    await third.append(record(3));
+    await third.flush();
+    expect(pdp.audited.map((r) => r.decisionId)).toEqual(['d-1', 'd-3']);
+  });
+
   it('a spool that cannot be written refuses the record (the decision fails closed)', async () => {
     const dir = await spoolDir();
     const shipper = start({ spoolDir: dir });

@@ -70,6 +70,39 @@ function parseSegment(text: string): { records: DecisionRecord[]; corrupt: numbe
   return { records, corrupt };
 }
 
+/**
+ * Take the directory for this process: `spool.lock` holds the owner's pid. Two writers would ship
+ * (and delete) each other's open segments, losing records; a lock whose process is gone (a crash)
+ * is taken over.
+ */
+async function lockDirectory(dir: string): Promise<() => Promise<void>> {
+  const path = join(dir, 'spool.lock');
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      const handle = await open(path, 'wx', 0o600);
+      await handle.writeFile(`${process.pid}\n`);
+      await handle.close();
+      return () => unlink(path).catch(() => undefined);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+    }
+    const owner = Number((await readFile(path, 'utf8').catch(() => '')).trim());
+    if (Number.isSafeInteger(owner) && owner > 0 && isAlive(owner)) throw new Error(`the audit spool ${dir} is in use by process ${owner}`);
+    await unlink(path).catch(() => undefined);
+  }
+  throw new Error(`the audit spool ${dir} could not be locked`);
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    // EPERM: it exists, under another user.
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
 /** fsync a directory, so a file created in it survives a power loss (not every platform allows it). */
 async function syncDirectory(dir: string): Promise<void> {
   let handle: FileHandle | undefined;
@@ -84,9 +117,31 @@ async function syncDirectory(dir: string): Promise<void> {
   }
 }
 
+/** The segments an earlier process left, oldest first; empty ones (created, never written) are deleted. */
+async function findSegments(dir: string, onCorrupt: OpenAuditSpoolOptions['onCorrupt']): Promise<{ sealed: Segment[]; recovered: number }> {
+  const sealed: Segment[] = [];
+  let recovered = 0;
+  for (const name of (await readdir(dir)).sort()) {
+    const match = SEGMENT.exec(name);
+    if (!match) continue;
+    const path = join(dir, name);
+    const { records, corrupt } = parseSegment(await readFile(path, 'utf8'));
+    if (records.length === 0) {
+      // Created and never written (a crash right after), or only a torn line: nothing to ship.
+      if (corrupt > 0) onCorrupt?.(path, corrupt);
+      await unlink(path);
+      continue;
+    }
+    sealed.push({ seq: Number(match[1]), path, count: records.length });
+    recovered += records.length;
+  }
+  return { sealed, recovered };
+}
+
 /**
  * Open (creating it) the spool in `dir`. Segments already there are kept for shipping first.
- * One process per directory: two writers would interleave their segments.
+ * One spool per directory: it is locked (`spool.lock`) until `close`; opening one that a living
+ * process holds rejects.
  *
  * @example
  * ```ts
@@ -97,22 +152,15 @@ async function syncDirectory(dir: string): Promise<void> {
 export async function openAuditSpool(options: OpenAuditSpoolOptions): Promise<AuditSpool> {
   const { dir, segmentRecords } = options;
   await mkdir(dir, { recursive: true, mode: 0o700 });
-  const sealed: Segment[] = [];
-  let recovered = 0;
-  for (const name of (await readdir(dir)).sort()) {
-    const match = SEGMENT.exec(name);
-    if (!match) continue;
-    const path = join(dir, name);
-    const { records, corrupt } = parseSegment(await readFile(path, 'utf8'));
-    if (records.length === 0) {
-      // Created and never written (a crash right after), or only a torn line: nothing to ship.
-      if (corrupt > 0) options.onCorrupt?.(path, corrupt);
-      await unlink(path);
-      continue;
-    }
-    sealed.push({ seq: Number(match[1]), path, count: records.length });
-    recovered += records.length;
+  const unlock = await lockDirectory(dir);
+  let found: { sealed: Segment[]; recovered: number };
+  try {
+    found = await findSegments(dir, options.onCorrupt);
+  } catch (error) {
+    await unlock();
+    throw error;
   }
+  const { sealed, recovered } = found;
   let nextSeq = (sealed.at(-1)?.seq ?? 0) + 1;
   let active: (Segment & { handle: FileHandle }) | null = null;
   /** The oldest sealed segment's records once read, and how many of them the PDP acknowledged. */
@@ -247,8 +295,10 @@ export async function openAuditSpool(options: OpenAuditSpoolOptions): Promise<Au
 
     close() {
       return writes(async () => {
+        if (closed) return;
         closed = true;
         await sealActive();
+        await unlock();
       });
     },
   };
