@@ -35,8 +35,8 @@ export interface AuditShipperOptions {
   /** Jitter source in [0, 1) (default `Math.random`). */
   random?: () => number;
   /**
-   * Required: where records wait, chosen explicitly. A directory (created, mode 0700; one
-   * process per directory): each record is appended to a JSON-lines segment and fsync'd before
+   * Required: where records wait, chosen explicitly. A directory (created, mode 0700; locked by
+   * one process at a time): each record is appended to a JSON-lines segment and fsync'd before
    * `append` resolves — and the local source answers the decision only then —, concurrent
    * records sharing one fsync; a segment is deleted once the PDP acknowledged all its records,
    * and segments left by a crash are shipped after the restart. Nothing is dropped while the
