@@ -21,9 +21,9 @@ export interface AuditShipperOptions {
   /** How long a record may wait for a batch to fill before it is sent anyway, in ms (default 200). */
   flushMs?: number;
   /**
-   * Records held at most while the PDP cannot take them (default 100 000). Past it, the oldest
-   * are kept and new ones are dropped: counted in `stats().dropped` and reported to `onError`.
-   * This is the only way a record is ever lost while the shipper is open.
+   * Without a spool (`spoolDir: null`): records held at most while the PDP cannot take them
+   * (default 100 000). Past it, the oldest are kept and new ones are dropped: counted in
+   * `stats().dropped` and reported to `onError`. The spool drops nothing while the disk has room.
    */
   maxQueue?: number;
   /** Delay before the first retry, doubled per failure up to `maxMs` (defaults 250 and 30 000), with jitter. */
@@ -296,7 +296,12 @@ export function createAuditShipper(options: AuditShipperOptions): AuditShipper {
     return true;
   }
 
+  /** Records left by an earlier process count too: wait until the spool has counted them. */
   function flush(): Promise<void> {
+    return ready.then(flushTaken);
+  }
+
+  function flushTaken(): Promise<void> {
     const target = accepted;
     if (delivered >= target) return Promise.resolve();
     if (stopped) return Promise.reject(new Error('the audit shipper is closed'));
