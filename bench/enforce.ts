@@ -312,7 +312,7 @@ export async function runEnforceBench(log: (line: string) => void = stderrLog): 
     // request is decided. The admin credential stands in for a PEP's `pep-local` credential, and
     // reads the bundle key's thumbprint to pin as an operator would.
     const localCounts: Counts = { cached: 0, asked: 0 };
-    const shipper = createAuditShipper({ url: pdp.url, tenant: TENANT, credential: ADMIN_TOKEN });
+    const shipper = createAuditShipper({ url: pdp.url, tenant: TENANT, credential: ADMIN_TOKEN, spoolDir: null });
     const keys = (await (await fetch(`${pdp.url}/tenants/${TENANT}/bundle/keys`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })).json()) as { thumbprints: string[] };
     const local = createLocalDecisionSource({ url: pdp.url, tenant: TENANT, credential: ADMIN_TOKEN, shipper, bundleKeyThumbprints: keys.thumbprints });
     closers.push(() => local.close(), () => shipper.close({ timeoutMs: 5000 }));

@@ -60,7 +60,7 @@ function localSource(options: Partial<Parameters<typeof createLocalDecisionSourc
 }
 
 function shipperTo(url: string): AuditShipper {
-  const shipper = createAuditShipper({ url, tenant: TENANT, credential: pepToken, flushMs: 10, retryBackoff: { initialMs: 20, maxMs: 100 } });
+  const shipper = createAuditShipper({ url, tenant: TENANT, credential: pepToken, spoolDir: null, flushMs: 10, retryBackoff: { initialMs: 20, maxMs: 100 } });
   closers.push(() => shipper.close({ timeoutMs: 100 }));
   return shipper;
 }

@@ -1,3 +1,6 @@
+import { appendFile, mkdtemp, open, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { DecisionRecord } from '@verity/core';
 import type { PolicyBundle } from '@verity/identity';
@@ -39,7 +42,7 @@ afterEach(async () => {
 });
 
 function start(options: Partial<AuditShipperOptions> = {}): AuditShipper {
-  const shipper = createAuditShipper({ url: pdp.url, tenant: 'acme', retryBackoff: { initialMs: 10, maxMs: 40 }, onError: (event) => events.push(event), ...options });
+  const shipper = createAuditShipper({ url: pdp.url, tenant: 'acme', spoolDir: null, retryBackoff: { initialMs: 10, maxMs: 40 }, onError: (event) => events.push(event), ...options });
   shippers.push(shipper);
   return shipper;
 }
@@ -130,9 +133,119 @@ describe('createAuditShipper', () => {
     await shipper.flush();
     expect(authorization).toBe('Bearer vrt_pep');
     expect(() => shipper.ship({ ...record(2), tenant: 'globex' })).toThrow(TypeError);
-    expect(() => createAuditShipper({ url: pdp.url, tenant: 'acme', batchSize: 1001 })).toThrow(TypeError);
-    expect(() => createAuditShipper({ url: pdp.url, tenant: 'acme', maxQueue: 0 })).toThrow(TypeError);
-    expect(() => createAuditShipper({ url: pdp.url, tenant: 'acme', retryBackoff: { initialMs: -1 } })).toThrow(TypeError);
-    expect(() => createAuditShipper({ url: pdp.url, tenant: 'acme', queue: 1 } as never)).toThrow(/unknown option "queue"/);
+    expect(() => createAuditShipper({ url: pdp.url, tenant: 'acme', spoolDir: null, batchSize: 1001 })).toThrow(TypeError);
+    expect(() => createAuditShipper({ url: pdp.url, tenant: 'acme', spoolDir: null, maxQueue: 0 })).toThrow(TypeError);
+    expect(() => createAuditShipper({ url: pdp.url, tenant: 'acme', spoolDir: null, retryBackoff: { initialMs: -1 } })).toThrow(TypeError);
+    expect(() => createAuditShipper({ url: pdp.url, tenant: 'acme', spoolDir: null, queue: 1 } as never)).toThrow(/unknown option "queue"/);
+    // The spool is chosen explicitly: a directory, or null for memory only.
+    expect(() => createAuditShipper({ url: pdp.url, tenant: 'acme' } as never)).toThrow(/spoolDir is required/);
+    expect(() => createAuditShipper({ url: pdp.url, tenant: 'acme', spoolDir: '' })).toThrow(TypeError);
+  });
+});
+
+describe('createAuditShipper with a spool (spoolDir)', () => {
+  const dirs: string[] = [];
+  afterEach(async () => {
+    for (const dir of dirs.splice(0)) await rm(dir, { recursive: true, force: true });
+  });
+  async function spoolDir(): Promise<string> {
+    const dir = await mkdtemp(join(tmpdir(), 'verity-spool-'));
+    dirs.push(dir);
+    return join(dir, 'spool');
+  }
+  const segments = async (dir: string) => (await readdir(dir)).filter((name) => name.endsWith('.jsonl'));
+  const spooled = async (dir: string) => {
+    const lines: string[] = [];
+    for (const name of await segments(dir)) lines.push(...(await readFile(join(dir, name), 'utf8')).split('\n').filter(Boolean));
+    return lines.map((line) => (JSON.parse(line) as DecisionRecord).decisionId);
+  };
+
+  it('a record is on disk when append resolves; nothing is dropped past maxQueue; a segment goes once acknowledged', async () => {
+    const dir = await spoolDir();
+    pdp.auditStatus = 503;
+    const shipper = start({ spoolDir: dir, maxQueue: 5, batchSize: 10, flushMs: 5 });
+    await Promise.all(Array.from({ length: 40 }, (_, i) => shipper.append(record(i))));
+    expect((await spooled(dir)).sort()).toEqual(Array.from({ length: 40 }, (_, i) => `d-${i}`).sort());
+    expect(await until(() => shipper.stats().failedAttempts >= 2)).toBe(true);
+    expect(shipper.stats()).toMatchObject({ pending: 40, dropped: 0 });
+    pdp.auditStatus = 200;
+    await shipper.flush();
+    expect(new Set(pdp.audited.map((r) => r.decisionId)).size).toBe(40);
+    expect(await segments(dir)).toEqual([]);
+    expect(shipper.stats()).toMatchObject({ pending: 0, delivered: 40, dropped: 0 });
+  });
+
+  it('concurrent appends share one fsync (group commit)', async () => {
+    const dir = await spoolDir();
+    // Count datasync calls on the FileHandle class the spool uses.
+    const probe = await open(join(dir, '..', 'probe'), 'w');
+    const proto = Object.getPrototypeOf(probe) as { datasync: () => Promise<void> };
+    await probe.close();
+    const original = proto.datasync;
+    let syncs = 0;
+    proto.datasync = function (this: unknown) {
+      syncs += 1;
+      return original.call(this);
+    };
+    try {
+      pdp.auditStatus = 503;
+      const shipper = start({ spoolDir: dir, flushMs: 60_000 });
+      await shipper.ready;
+      await Promise.all(Array.from({ length: 500 }, (_, i) => shipper.append(record(i))));
+      expect((await spooled(dir)).length).toBe(500);
+      expect(syncs).toBeGreaterThan(0);
+      expect(syncs).toBeLessThanOrEqual(5);
+    } finally {
+      proto.datasync = original;
+    }
+  });
+
+  it("ships what an earlier process left in the spool at start, skipping a torn last line", async () => {
+    const dir = await spoolDir();
+    pdp.auditStatus = 503;
+    const first = start({ spoolDir: dir, flushMs: 60_000 });
+    for (let i = 0; i < 3; i++) await first.append(record(i));
+    await first.close({ timeoutMs: 10 });
+    expect(await spooled(dir)).toEqual(['d-0', 'd-1', 'd-2']);
+    // A crash in the middle of a write: half a line, never acknowledged to anyone.
+    const [name] = await segments(dir);
+    await appendFile(join(dir, name as string), '{"decisionId":"d-torn","ten');
+    pdp.auditStatus = 200;
+    const restarted = start({ spoolDir: dir, flushMs: 60_000 });
+    await restarted.ready;
+    expect(restarted.stats().pending).toBe(3);
+    await restarted.flush();
+    expect(pdp.audited.map((r) => r.decisionId)).toEqual(['d-0', 'd-1', 'd-2']);
+    expect(events).toContainEqual({ kind: 'spool', error: expect.objectContaining({ code: 'ERR_ENFORCE_AUDIT_SPOOL' }) });
+    expect(await segments(dir)).toEqual([]);
+  });
+
+  it('one spool per directory: a second shipper on it refuses records until the first closes', async () => {
+    const dir = await spoolDir();
+    const first = start({ spoolDir: dir, flushMs: 5 });
+    await first.append(record(1));
+    const second = start({ spoolDir: dir });
+    await expect(second.append(record(2))).rejects.toMatchObject({ code: 'ERR_ENFORCE_AUDIT_SPOOL' });
+    await first.close();
+    const third = start({ spoolDir: dir, flushMs: 5 });
+    await third.append(record(3));
+    await third.flush();
+    expect(pdp.audited.map((r) => r.decisionId)).toEqual(['d-1', 'd-3']);
+  });
+
+  it('a spool that cannot be written refuses the record (the decision fails closed)', async () => {
+    const dir = await spoolDir();
+    const shipper = start({ spoolDir: dir });
+    await shipper.ready;
+    // The directory goes away under the running shipper: the next segment cannot be created.
+    await rm(dir, { recursive: true, force: true });
+    await writeFile(dir, 'not a directory');
+    await expect(shipper.append(record(1))).rejects.toMatchObject({ code: 'ERR_ENFORCE_AUDIT_SPOOL' });
+
+    const blocked = join(dir, 'below-a-file');
+    const unopenable = start({ spoolDir: blocked });
+    await unopenable.ready;
+    await expect(unopenable.append(record(2))).rejects.toMatchObject({ code: 'ERR_ENFORCE_AUDIT_SPOOL' });
+    expect(events).toContainEqual({ kind: 'spool', error: expect.objectContaining({ code: 'ERR_ENFORCE_AUDIT_SPOOL' }) });
   });
 });

@@ -24,6 +24,11 @@ export interface ChangeFollowerOptions {
   onChange: (change: Change) => void;
   /** Told when the stream fails (for logs and metrics); the follower reconnects by itself. */
   onError?: (error: unknown) => void;
+  /**
+   * Called whenever the PDP was heard from: the stream opened, or anything arrived on it (a
+   * change, or the heartbeat comment the PDP sends every 15 s). Local mode bounds its staleness by it.
+   */
+  onContact?: () => void;
   /** First reconnect delay, doubled on each failure up to `maxBackoffMs` (defaults 250, 10 000). */
   initialBackoffMs?: number;
   maxBackoffMs?: number;
@@ -43,7 +48,7 @@ export interface ChangeFollower {
   close(): void;
 }
 
-const OPTION_KEYS = new Set(['url', 'tenant', 'credential', 'fetch', 'onChange', 'onError', 'initialBackoffMs', 'maxBackoffMs', 'idleTimeoutMs', 'random']);
+const OPTION_KEYS = new Set(['url', 'tenant', 'credential', 'fetch', 'onChange', 'onError', 'onContact', 'initialBackoffMs', 'maxBackoffMs', 'idleTimeoutMs', 'random']);
 const KINDS = new Set<string>(['policy', 'entities', 'identity', 'revocation', 'settings']);
 
 function parseChange(data: string, tenant: string): Change {
@@ -96,6 +101,14 @@ export function createChangeFollower(options: ChangeFollowerOptions): ChangeFoll
     }
   }
 
+  function heard(): void {
+    try {
+      options.onContact?.();
+    } catch {
+      // A failing listener must not stop the follower.
+    }
+  }
+
   /** One connection: resolves when the stream ends, rejects when it cannot be opened or read. */
   async function follow(): Promise<void> {
     const controller = new AbortController();
@@ -117,6 +130,7 @@ export function createChangeFollower(options: ChangeFollowerOptions): ChangeFoll
         throw new Error(`the change stream answered ${response.status}`);
       }
       connected = true;
+      heard();
       // Changes may have been missed while we were not connected.
       onChange({ tenant, kind: 'resync' });
       markReady();
@@ -126,6 +140,7 @@ export function createChangeFollower(options: ChangeFollowerOptions): ChangeFoll
       const decoder = new TextDecoder();
       for await (const chunk of response.body) {
         touch();
+        heard();
         parse(decoder.decode(chunk as Uint8Array, { stream: true }));
       }
     } finally {

@@ -13,7 +13,10 @@ export const ENFORCE_ERROR_CODES = {
   ERR_ENFORCE_PDP_UNREACHABLE: 503,
   /** The PDP did not answer within the time budget. */
   ERR_ENFORCE_PDP_TIMEOUT: 503,
-  /** The PDP answered 5xx (after the retries). */
+  /**
+   * The PDP answered 5xx (after the retries). A 503 is the PDP saying it cannot decide now: its
+   * own code (`ERR_OVERLOADED`, `ERR_DEADLINE_EXCEEDED`, `ERR_POLICY_STALE`, …) is in `pdpCode`.
+   */
   ERR_ENFORCE_PDP_FAILED: 503,
   /** The PDP refused the PEP's request (4xx other than a refused user token): misconfiguration. */
   ERR_ENFORCE_PDP_REFUSED: 503,
@@ -32,6 +35,13 @@ export const ENFORCE_ERROR_CODES = {
   ERR_ENFORCE_BUNDLE_EXPIRED: 503,
   /** Local mode: the state of accepted bundles could not be read or saved (so no bundle is used). */
   ERR_ENFORCE_BUNDLE_STATE: 503,
+  /**
+   * Local mode: no contact with the PDP (bundle, change stream or its heartbeat) for longer than
+   * `maxContactLossMs`; decisions resume once contact is back.
+   */
+  ERR_ENFORCE_PDP_CONTACT_LOST: 503,
+  /** Local mode: the decision's record could not be made durable in the audit spool, so the decision is not answered. */
+  ERR_ENFORCE_AUDIT_SPOOL: 503,
 } as const;
 
 export type EnforceErrorCode = keyof typeof ENFORCE_ERROR_CODES;
@@ -51,14 +61,17 @@ export class EnforceError extends Error {
   /** The PDP's HTTP status and error code, when it answered. */
   readonly pdpStatus: number | undefined;
   readonly pdpCode: string | undefined;
+  /** The PDP's `Retry-After` in seconds, when it sent one (a 503): when to ask again. */
+  readonly retryAfterSec: number | undefined;
 
-  constructor(code: EnforceErrorCode, message: string, options: { pdpStatus?: number; pdpCode?: string; cause?: unknown } = {}) {
+  constructor(code: EnforceErrorCode, message: string, options: { pdpStatus?: number; pdpCode?: string; retryAfterSec?: number; cause?: unknown } = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'EnforceError';
     this.code = code;
     this.status = ENFORCE_ERROR_CODES[code];
     this.pdpStatus = options.pdpStatus;
     this.pdpCode = options.pdpCode;
+    this.retryAfterSec = options.retryAfterSec;
   }
 }
 

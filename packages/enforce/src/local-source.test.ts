@@ -1,3 +1,6 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { exportJWK, generateKeyPair, SignJWT, type CryptoKey } from 'jose';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createLocalDecider, type DecisionRecord } from '@verity/core';
@@ -189,7 +192,8 @@ describe('createLocalDecisionSource', () => {
 
   it('fails closed once the bundle has expired and no new one can be had', async () => {
     let clock = Date.now();
-    const source = start({ follow: false, now: () => clock });
+    // A contact-loss bound past the bundle's life: the bundle's expiry is what stops it here.
+    const source = start({ follow: false, now: () => clock, maxContactLossMs: 3_600_000 });
     await source.ready;
     const enforcer = createEnforcer({ anyAudience: true, source, tenant: 'acme', tier: 'orders' });
     const annReads = () => enforcer.enforce({ subject: { type: 'User', id: 'ann' }, action: 'read', resource: { type: 'Doc', id: 'd1' } });
@@ -205,6 +209,49 @@ describe('createLocalDecisionSource', () => {
     pdp.mode = 'up';
     pdp.signNow = () => clock;
     expect(await until(async () => (await annReads()).status === 200)).toBe(true);
+  });
+
+  describe('bounded staleness: maxContactLossMs of lost contact with the PDP (default 30 s)', () => {
+    it('fails closed past the bound while the PDP is unreachable, and decides again once a bundle load gets through', async () => {
+      let clock = Date.now();
+      const source = start({ follow: false, now: () => clock });
+      await source.ready;
+      const enforcer = createEnforcer({ anyAudience: true, source, tenant: 'acme', tier: 'orders' });
+      const annReads = () => enforcer.enforce({ subject: { type: 'User', id: 'ann' }, action: 'read', resource: { type: 'Doc', id: 'd1' } });
+      pdp.mode = 'down';
+      clock += 30_000;
+      expect((await annReads()).status).toBe(200);
+      clock += 1;
+      expect(source.contactAgeMs).toBe(30_001);
+      expect(await annReads()).toMatchObject({ allowed: false, status: 503, error: { code: 'ERR_ENFORCE_PDP_CONTACT_LOST' } });
+      // The bundle itself is still valid for minutes: it is the lost contact that stops it.
+      expect(source.policyVersion).toBe(3);
+      pdp.mode = 'up';
+      expect(await until(async () => (await annReads()).status === 200)).toBe(true);
+      expect(source.contactAgeMs).toBeLessThan(1000);
+    });
+
+    it("the change stream's heartbeat keeps contact without reloading the bundle; a silent stream loses it", async () => {
+      let clock = Date.now();
+      const source = start({ now: () => clock, maxContactLossMs: 20_000 });
+      await source.ready;
+      expect(await until(() => pdp.paths.some((p) => p.endsWith('/changes')))).toBe(true);
+      const bundleLoads = () => pdp.paths.filter((p) => p.endsWith('/bundle')).length;
+      expect(await until(() => source.contactAgeMs === 0 && bundleLoads() >= 2)).toBe(true);
+      const loadsBefore = bundleLoads();
+      for (let beat = 0; beat < 3; beat++) {
+        clock += 15_000;
+        pdp.heartbeat();
+        expect(await until(() => source.contactAgeMs === 0)).toBe(true);
+        expect((await source.decide(ask({ subject: { type: 'User', id: 'ann' } }))).decision).toBe('allow');
+      }
+      expect(bundleLoads()).toBe(loadsBefore);
+      // A stream that stays open but says nothing (a paused network) is no contact.
+      clock += 20_001;
+      await expect(source.decide(ask({ subject: { type: 'User', id: 'ann' } }))).rejects.toMatchObject({ code: 'ERR_ENFORCE_PDP_CONTACT_LOST' });
+      pdp.heartbeat();
+      expect(await until(async () => (await source.decide(ask({ subject: { type: 'User', id: 'ann' } })).catch(() => null))?.decision === 'allow')).toBe(true);
+    });
   });
 
   it('renews a short-lived bundle before it expires, without a change or the interval', async () => {
@@ -234,7 +281,8 @@ describe('createLocalDecisionSource', () => {
 
   it('ships every decision to the audit with tier, request id and the principal the token proved', async () => {
     const shipped: DecisionRecord[] = [];
-    const shipper: AuditShipper = { tenant: 'acme', ship: (record) => (shipped.push(record), true), flush: async () => undefined, close: async () => undefined, stats: () => ({ pending: 0, delivered: 0, dropped: 0, failedAttempts: 0 }) };
+    const ship = (record: DecisionRecord) => (shipped.push(record), true);
+    const shipper: AuditShipper = { tenant: 'acme', ready: Promise.resolve(), append: async (record) => void ship(record), ship, flush: async () => undefined, close: async () => undefined, stats: () => ({ pending: 0, delivered: 0, dropped: 0, failedAttempts: 0 }) };
     const source = start({ follow: false, shipper });
     const decision = await source.decide(ask({ token: await userToken('bob', { groups: ['staff'] }), audience: 'api', requestId: 'req-42', tier: 'orders' }));
     await source.decide(ask({ subject: { type: 'User', id: 'bob' }, requestId: 'bad id with spaces', tier: 'orders' }));
@@ -258,6 +306,31 @@ describe('createLocalDecisionSource', () => {
     expect(shipped[1]).toMatchObject({ requestId: null, decision: 'deny' });
   });
 
+  it('answers a decision only once its record is in the spool: a spool that cannot be written fails it closed', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'verity-spool-'));
+    try {
+      const good = createAuditShipper({ url: pdp.url, tenant: 'acme', spoolDir: join(dir, 'spool'), flushMs: 5 });
+      const source = start({ follow: false, shipper: good });
+      const decision = await source.decide(ask({ subject: { type: 'User', id: 'ann' } }));
+      await good.flush();
+      expect(pdp.audited.map((r) => r.decisionId)).toEqual([decision.decisionId]);
+      await good.close();
+
+      await writeFile(join(dir, 'file'), '');
+      const broken = createAuditShipper({ url: pdp.url, tenant: 'acme', spoolDir: join(dir, 'file', 'spool') });
+      const refusing = start({ follow: false, shipper: broken });
+      const enforcer = createEnforcer({ anyAudience: true, source: refusing, tenant: 'acme', tier: 'orders' });
+      expect(await enforcer.enforce({ subject: { type: 'User', id: 'ann' }, action: 'read', resource: { type: 'Doc', id: 'd1' } })).toMatchObject({
+        allowed: false,
+        status: 503,
+        error: { code: 'ERR_ENFORCE_AUDIT_SPOOL' },
+      });
+      await broken.close({ timeoutMs: 10 });
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
   it('refuses requests it cannot decide: another tenant, no principal', async () => {
     const source = start({ follow: false });
     await expect(source.decide(ask({ tenant: 'globex', subject: { type: 'User', id: 'ann' } }))).rejects.toMatchObject({ code: 'ERR_ENFORCE_PDP_REFUSED' });
@@ -268,8 +341,9 @@ describe('createLocalDecisionSource', () => {
     const base = { url: pdp.url, tenant: 'acme', bundleKeyThumbprints: pdp.pinned };
     expect(() => createLocalDecisionSource({ ...base, follow: 'yes' as never })).toThrow(TypeError);
     expect(() => createLocalDecisionSource({ ...base, shipper: {} as never })).toThrow(TypeError);
-    expect(() => createLocalDecisionSource({ ...base, shipper: createAuditShipper({ url: pdp.url, tenant: 'globex' }) })).toThrow(/another tenant/);
+    expect(() => createLocalDecisionSource({ ...base, shipper: createAuditShipper({ url: pdp.url, tenant: 'globex', spoolDir: null }) })).toThrow(/another tenant/);
     expect(() => createLocalDecisionSource({ ...base, refreshIntervalMs: -1 })).toThrow(TypeError);
+    expect(() => createLocalDecisionSource({ ...base, maxContactLossMs: 0 })).toThrow(TypeError);
     expect(() => createLocalDecisionSource({ ...base, mode: 'local' } as never)).toThrow(/unknown option "mode"/);
     expect(() => createLocalDecisionSource({ url: pdp.url, tenant: 'acme' })).toThrow(/bundleKeys or bundleKeyThumbprints/);
   });

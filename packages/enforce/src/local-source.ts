@@ -11,7 +11,7 @@ import type { AuditShipper } from './audit-shipper.js';
 import { createBundleDecider, type BundleDecider } from './bundle-decider.js';
 import { createBundleLoader, type BundleLoaderOptions } from './bundle-loader.js';
 import { createChangeFollower, type ChangeFollower } from './change-follower.js';
-import { EnforceError } from './errors.js';
+import { EnforceError, isEnforceError } from './errors.js';
 import { checkCommonOptions, positive } from './pdp-request.js';
 import type { Decision, DecisionSource } from './types.js';
 
@@ -36,7 +36,11 @@ export interface LocalDecisionSourceOptions {
    * Without it the bundle is only reloaded every `refreshIntervalMs`: decisions may lag changes.
    */
   follow?: boolean;
-  /** Where decisions go to be audited by the PDP. Without one, local decisions are not audited. */
+  /**
+   * Where decisions go to be audited by the PDP: each decision is answered only once the shipper
+   * took its record (durably, with a `spoolDir`), else it fails closed. Without one, local
+   * decisions are not audited.
+   */
   shipper?: AuditShipper;
   /** The engine; default the process's shared Cedar engine (`sharedCedarEngine()`). */
   engine?: Engine;
@@ -52,6 +56,15 @@ export interface LocalDecisionSourceOptions {
   retryBackoff?: { initialMs?: number; maxMs?: number };
   /** Told about failed bundle loads and change-stream failures (the source recovers by itself). */
   onError?: (error: unknown) => void;
+  /**
+   * Bounded staleness: decide only while the PDP was heard from within this many ms (default
+   * 30 000) — a bundle loaded, or anything on the change stream, whose heartbeat comes every
+   * 15 s. Past it every decision fails closed (`ERR_ENFORCE_PDP_CONTACT_LOST`) until contact is
+   * back, so a PEP cut off from the PDP does not go on deciding on a policy that may have been
+   * replaced. The bundle's expiry caps it either way. Keep it above 15 s with `follow` on; with
+   * `follow: false` the bundle is reloaded every third of it to keep contact.
+   */
+  maxContactLossMs?: number;
 }
 
 export interface LocalDecisionSource extends DecisionSource {
@@ -59,12 +72,14 @@ export interface LocalDecisionSource extends DecisionSource {
   readonly ready: Promise<void>;
   /** The version of the bundle in use, or null when there is none (then every decision fails closed). */
   readonly policyVersion: number | null;
+  /** Milliseconds since the PDP was last heard from (bundle load or change stream), or null before the first bundle. */
+  readonly contactAgeMs: number | null;
   /** Reload the bundle now; rejects (keeping the old one) when the new one cannot be had or verified. */
   refresh(): Promise<void>;
   close(): Promise<void>;
 }
 
-const OPTION_KEYS = new Set(['url', 'tenant', 'credential', 'bundleKeys', 'bundleKeyThumbprints', 'bundleState', 'fetch', 'now', 'follow', 'shipper', 'engine', 'refreshIntervalMs', 'timeoutMs', 'retryBackoff', 'onError']);
+const OPTION_KEYS = new Set(['url', 'tenant', 'credential', 'bundleKeys', 'bundleKeyThumbprints', 'bundleState', 'fetch', 'now', 'follow', 'shipper', 'engine', 'refreshIntervalMs', 'timeoutMs', 'retryBackoff', 'onError', 'maxContactLossMs']);
 const CALLER = 'createLocalDecisionSource';
 /** Never reload more often than this to renew a bundle (a short-lived bundle halves toward it). */
 const MIN_RENEW_MS = 500;
@@ -82,7 +97,7 @@ function unauthenticated(code: string): Decision {
  * ```ts
  * const url = 'http://verity.internal:8181';
  * const credential = process.env.VERITY_PEP_TOKEN; // a pep-local credential for acme
- * const shipper = createAuditShipper({ url, tenant: 'acme', credential });
+ * const shipper = createAuditShipper({ url, tenant: 'acme', credential, spoolDir: '/var/lib/orders/verity-audit' });
  * const source = createLocalDecisionSource({
  *   url, tenant: 'acme', credential, shipper,
  *   bundleKeyThumbprints: [process.env.VERITY_BUNDLE_KEY!], // from `verity tenant bundle-key acme`
@@ -101,6 +116,9 @@ export function createLocalDecisionSource(options: LocalDecisionSourceOptions): 
   const refreshIntervalMs = positive(options.refreshIntervalMs, 300_000, 'refreshIntervalMs', CALLER);
   const initialMs = positive(options.retryBackoff?.initialMs, 250, 'retryBackoff.initialMs', CALLER);
   const maxMs = positive(options.retryBackoff?.maxMs, 10_000, 'retryBackoff.maxMs', CALLER);
+  const maxContactLossMs = positive(options.maxContactLossMs, 30_000, 'maxContactLossMs', CALLER);
+  // Without the stream, bundle loads are the only contact: often enough to keep it.
+  const reloadEveryMs = options.follow === false ? Math.min(refreshIntervalMs, maxContactLossMs / 3) : refreshIntervalMs;
   const { tenant, credential, shipper } = options;
   const fetchImpl = options.fetch ?? globalThis.fetch;
   const now = options.now ?? Date.now;
@@ -133,6 +151,11 @@ export function createLocalDecisionSource(options: LocalDecisionSourceOptions): 
   let failures = 0;
   let retryTimer: NodeJS.Timeout | undefined;
   let renewTimer: NodeJS.Timeout | undefined;
+  /** When the PDP was last heard from (epoch ms, `now`), or null before the first bundle. */
+  let lastContactAt: number | null = null;
+  const heard = () => {
+    lastContactAt = now();
+  };
 
   /** The decider for the bundle in use, built once per bundle (a failed build is tried again). */
   function deciderFor(bundle: PolicyBundle): Promise<BundleDecider> {
@@ -168,7 +191,7 @@ export function createLocalDecisionSource(options: LocalDecisionSourceOptions): 
     clearTimeout(renewTimer);
     if (closed) return;
     const left = (loader.expiresAt ?? Number.POSITIVE_INFINITY) - now();
-    renewTimer = setTimeout(() => void load().catch(() => undefined), Math.min(refreshIntervalMs, Math.max(MIN_RENEW_MS, left / 2)));
+    renewTimer = setTimeout(() => void load().catch(() => undefined), Math.min(reloadEveryMs, Math.max(MIN_RENEW_MS, left / 2)));
     renewTimer.unref();
   }
 
@@ -176,6 +199,7 @@ export function createLocalDecisionSource(options: LocalDecisionSourceOptions): 
   async function load(): Promise<void> {
     try {
       const bundle = await loader.refresh();
+      heard();
       failures = 0;
       await deciderFor(bundle).catch(report);
     } catch (error) {
@@ -195,6 +219,7 @@ export function createLocalDecisionSource(options: LocalDecisionSourceOptions): 
           tenant,
           fetch: fetchImpl,
           onError: report,
+          onContact: heard,
           // Every change, and every (re)connect (changes may have been missed): load the bundle again.
           onChange: () => void load().catch(() => undefined),
           ...(credential === undefined ? {} : { credential }),
@@ -217,6 +242,12 @@ export function createLocalDecisionSource(options: LocalDecisionSourceOptions): 
         ...(why ? { cause: why } : {}),
       });
     }
+    const silentMs = lastContactAt === null ? 0 : now() - lastContactAt;
+    if (silentMs > maxContactLossMs) {
+      // The bundle may already be replaced at the PDP: decide nothing until we hear from it.
+      scheduleRetry();
+      throw new EnforceError('ERR_ENFORCE_PDP_CONTACT_LOST', `no contact with the PDP for ${Math.round(silentMs)} ms (bound ${maxContactLossMs} ms)`);
+    }
     return deciderFor(bundle);
   }
 
@@ -224,6 +255,9 @@ export function createLocalDecisionSource(options: LocalDecisionSourceOptions): 
     ready,
     get policyVersion() {
       return loader.current()?.version ?? null;
+    },
+    get contactAgeMs() {
+      return lastContactAt === null ? null : now() - lastContactAt;
     },
 
     async decide(request) {
@@ -241,7 +275,8 @@ export function createLocalDecisionSource(options: LocalDecisionSourceOptions): 
         tier: isTierLabel(request.tier) ? request.tier : null,
         ...(request.observe ? { observed: true } : {}),
       });
-      shipper?.ship(record);
+      // Answered only once its record is durable (with a spool): else the decision fails closed.
+      if (shipper) await shipper.append(record).catch((error: unknown) => Promise.reject(isEnforceError(error) ? error : new EnforceError('ERR_ENFORCE_AUDIT_SPOOL', 'the decision record could not be kept', { cause: error })));
       return { decision: record.decision, decisionId: record.decisionId, policyVersion: record.policyVersion, reasons: record.reasons };
     },
 

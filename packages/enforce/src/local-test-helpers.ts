@@ -33,6 +33,8 @@ export interface FakePdp {
   publish(kind: string): void;
   /** Drop every open change stream. */
   dropStreams(): void;
+  /** Send the heartbeat comment the PDP sends every 15 s to every open change stream. */
+  heartbeat(): void;
   close(): Promise<void>;
 }
 
@@ -103,6 +105,9 @@ export async function startFakePdp(bundle: PolicyBundle): Promise<FakePdp> {
     },
     dropStreams() {
       for (const stream of streams) stream.destroy();
+    },
+    heartbeat() {
+      for (const stream of streams) stream.write(': heartbeat\n\n');
     },
     async close() {
       for (const stream of streams) stream.destroy();

@@ -14,11 +14,19 @@ export interface PdpRequestOptions {
   signal?: AbortSignal;
 }
 
-/** What the PDP answered: its status, its JSON body (if any) and its error code (if any). */
+/** What the PDP answered: its status, its JSON body (if any), its error code and `Retry-After` (if any). */
 export interface PdpAnswer {
   status: number;
   body: unknown;
   pdpCode: string | undefined;
+  /** `Retry-After` in seconds (RFC 9110 §10.2.3, delay-seconds form), when sent. */
+  retryAfterSec: number | undefined;
+}
+
+/** `Retry-After` as whole seconds; an HTTP-date or anything else is ignored (Verity sends seconds). */
+function retryAfterOf(value: string | null): number | undefined {
+  if (value === null || !/^\d{1,9}$/.test(value.trim())) return undefined;
+  return Number(value.trim());
 }
 
 /**
@@ -52,12 +60,13 @@ export async function sendPdp(url: string, options: PdpRequestOptions): Promise<
   };
   let status: number;
   let text: string;
+  let retryAfterSec: number | undefined;
   try {
     const exchange = async () => {
       const response = await options.fetch(url, { method: options.method, headers, signal, ...(options.body === undefined ? {} : { body: JSON.stringify(options.body) }) });
-      return { status: response.status, text: await response.text() };
+      return { status: response.status, retryAfterSec: retryAfterOf(response.headers.get('retry-after')), text: await response.text() };
     };
-    ({ status, text } = await withinDeadline(exchange(), signal));
+    ({ status, text, retryAfterSec } = await withinDeadline(exchange(), signal));
   } catch (error) {
     if (signal.aborted) throw new EnforceError('ERR_ENFORCE_PDP_TIMEOUT', `the PDP did not answer within ${options.timeoutMs} ms`, { cause: error });
     throw new EnforceError('ERR_ENFORCE_PDP_UNREACHABLE', 'the PDP could not be reached', { cause: error });
@@ -68,14 +77,22 @@ export async function sendPdp(url: string, options: PdpRequestOptions): Promise<
   } catch {
     body = undefined;
   }
-  return { status, body, pdpCode: isPlainObject(body) && typeof body.code === 'string' ? body.code : undefined };
+  return { status, body, pdpCode: isPlainObject(body) && typeof body.code === 'string' ? body.code : undefined, retryAfterSec };
 }
 
-/** The error for an answer that is not a success: 5xx failed, anything else refused. */
+/**
+ * The error for an answer that is not a success: 5xx failed, anything else refused. The message
+ * names the PDP's status and code (`the PDP failed (503 ERR_OVERLOADED)`): never a decision.
+ */
 export function pdpFailure(answer: PdpAnswer): EnforceError {
-  const detail = { pdpStatus: answer.status, ...(answer.pdpCode === undefined ? {} : { pdpCode: answer.pdpCode }) };
-  if (answer.status >= 500) return new EnforceError('ERR_ENFORCE_PDP_FAILED', `the PDP failed (${answer.status})`, detail);
-  return new EnforceError('ERR_ENFORCE_PDP_REFUSED', `the PDP refused the request (${answer.status}${answer.pdpCode ? ` ${answer.pdpCode}` : ''})`, detail);
+  const detail = {
+    pdpStatus: answer.status,
+    ...(answer.pdpCode === undefined ? {} : { pdpCode: answer.pdpCode }),
+    ...(answer.retryAfterSec === undefined ? {} : { retryAfterSec: answer.retryAfterSec }),
+  };
+  const what = `${answer.status}${answer.pdpCode ? ` ${answer.pdpCode}` : ''}`;
+  if (answer.status >= 500) return new EnforceError('ERR_ENFORCE_PDP_FAILED', `the PDP failed (${what})`, detail);
+  return new EnforceError('ERR_ENFORCE_PDP_REFUSED', `the PDP refused the request (${what})`, detail);
 }
 
 /** Send one request and resolve with its JSON body for a 2xx; reject otherwise (see above). */

@@ -19,10 +19,12 @@ export function refusalBody(result: EnforceResult): { code: string; message: str
 }
 
 /**
- * RFC 6750 §3: a 401 tells the client a bearer token is expected, and whether the one it sent
- * failed. Headers to add to a refusal (none for 403/503).
+ * Headers to add to a refusal. RFC 6750 §3: a 401 tells the client a bearer token is expected,
+ * and whether the one it sent failed. RFC 9110 §10.2.3: a 503 says when to try again — the
+ * PDP's `Retry-After` when it sent one (it was overloaded, stale, …), else 1 second.
  */
-export function bearerChallenge(result: Pick<EnforceResult, 'status' | 'decision'>): Record<string, string> {
+export function refusalHeaders(result: Pick<EnforceResult, 'status' | 'decision' | 'error'>): Record<string, string> {
+  if (result.status === 503) return { 'retry-after': String(Math.max(1, result.error?.retryAfterSec ?? 1)) };
   if (result.status !== 401) return {};
   return { 'www-authenticate': result.decision?.code === 'ERR_TOKEN_MISSING' ? 'Bearer' : 'Bearer error="invalid_token"' };
 }

@@ -1,6 +1,7 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
+import { createDecisionCache } from './decision-cache.js';
 import { createEnforcer } from './enforcer.js';
 import { createRemoteDecisionSource } from './remote-source.js';
 import type { DecisionRequest } from './types.js';
@@ -74,17 +75,88 @@ describe('remote decision source', () => {
     expect(server.seen).toHaveLength(2);
   });
 
-  it('retries a 5xx once by default, and never a 4xx', async () => {
+  it('retries a 5xx twice by default, and never a 4xx', async () => {
     let status = 503;
     const server = await pdp((_request, _body, response) => json(response, status, { code: 'ERR_STORE_UNAVAILABLE', message: 'down' }));
     const source = createRemoteDecisionSource({ url: server.url });
-    await expect(source.decide(REQUEST)).rejects.toMatchObject({ code: 'ERR_ENFORCE_PDP_FAILED', pdpStatus: 503 });
-    expect(server.seen).toHaveLength(2);
+    await expect(source.decide(REQUEST)).rejects.toMatchObject({ code: 'ERR_ENFORCE_PDP_FAILED', pdpStatus: 503, pdpCode: 'ERR_STORE_UNAVAILABLE' });
+    expect(server.seen).toHaveLength(3);
     status = 404;
     await expect(source.decide(REQUEST)).rejects.toMatchObject({ code: 'ERR_ENFORCE_PDP_REFUSED', pdpStatus: 404 });
-    expect(server.seen).toHaveLength(3);
-    await expect(createRemoteDecisionSource({ url: server.url, retries: 3 }).decide({ ...REQUEST })).rejects.toMatchObject({ code: 'ERR_ENFORCE_PDP_REFUSED' });
     expect(server.seen).toHaveLength(4);
+    await expect(createRemoteDecisionSource({ url: server.url, retries: 3 }).decide({ ...REQUEST })).rejects.toMatchObject({ code: 'ERR_ENFORCE_PDP_REFUSED' });
+    expect(server.seen).toHaveLength(5);
+  });
+
+  describe('a PDP that sheds load (503 with a code and Retry-After)', () => {
+    /** A PDP under overload: 503 ERR_OVERLOADED with `Retry-After: retryAfter` for the first `shed` requests, then allow. */
+    async function overloaded(shed: number, retryAfter: string) {
+      const at: number[] = [];
+      const server = await pdp((_request, _body, response) => {
+        at.push(performance.now());
+        if (at.length > shed) return json(response, 200, ALLOW);
+        response.writeHead(503, { 'content-type': 'application/json', 'retry-after': retryAfter });
+        response.end(JSON.stringify({ code: 'ERR_OVERLOADED', message: 'over the in-flight bound' }));
+      });
+      return { ...server, at };
+    }
+    const enforcerOn = (source: ReturnType<typeof createRemoteDecisionSource>, cache = createDecisionCache()) => ({
+      cache,
+      enforcer: createEnforcer({ source, cache, tenant: 'acme', audience: 'https://api.example', tier: 'orders' }),
+    });
+    const read = { token: 'tok.en.sig', action: 'read', resource: { type: 'Doc', id: 'd1' } };
+
+    it('is no decision: retried twice with jitter, then the enforcer fails closed naming the PDP code, and nothing is cached', async () => {
+      const server = await overloaded(Infinity, '0');
+      const { enforcer, cache } = enforcerOn(createRemoteDecisionSource({ url: server.url, retryBackoff: { initialMs: 40, maxMs: 80 }, random: () => 0.99 }));
+      const result = await enforcer.enforce(read);
+      expect(result).toMatchObject({ allowed: false, status: 503, error: { code: 'ERR_ENFORCE_PDP_FAILED', pdpStatus: 503, pdpCode: 'ERR_OVERLOADED', retryAfterSec: 0 } });
+      expect(result.error?.message).toContain('ERR_OVERLOADED');
+      expect(result.identity).toBeUndefined();
+      expect(server.at).toHaveLength(3);
+      // Full jitter with random 0.99: about 40 ms, then about 80 ms (ceiling doubled).
+      const gaps = [(server.at[1] as number) - (server.at[0] as number), (server.at[2] as number) - (server.at[1] as number)];
+      expect(gaps[0]).toBeGreaterThanOrEqual(35);
+      expect(gaps[1]).toBeGreaterThanOrEqual(70);
+      expect(cache.size).toBe(0);
+      expect((await enforcer.enforce(read)).status).toBe(503);
+      expect(server.at).toHaveLength(6);
+    });
+
+    it('with random 0 the retries are immediate (the jitter is full, from zero)', async () => {
+      const server = await overloaded(2, '0');
+      const started = performance.now();
+      expect((await createRemoteDecisionSource({ url: server.url, retryBackoff: { initialMs: 400, maxMs: 400 }, random: () => 0 }).decide(REQUEST)).decision).toBe('allow');
+      expect(performance.now() - started).toBeLessThan(300);
+      expect(server.at).toHaveLength(3);
+    });
+
+    it('waits for Retry-After when it fits in the budget, and the retry can decide', async () => {
+      const server = await overloaded(1, '1');
+      const { enforcer, cache } = enforcerOn(createRemoteDecisionSource({ url: server.url, timeoutMs: 3000, random: () => 0 }));
+      const result = await enforcer.enforce(read);
+      expect(result).toMatchObject({ allowed: true, status: 200, decision: { decision: 'allow', decisionId: 'dec-1' } });
+      expect((server.at[1] as number) - (server.at[0] as number)).toBeGreaterThanOrEqual(990);
+      expect(cache.size).toBe(1);
+    });
+
+    it('fails closed at once when Retry-After is past the budget, rather than waiting or retrying early', async () => {
+      const server = await overloaded(Infinity, '2');
+      const source = createRemoteDecisionSource({ url: server.url, timeoutMs: 1000 });
+      const started = performance.now();
+      await expect(source.decide(REQUEST)).rejects.toMatchObject({ code: 'ERR_ENFORCE_PDP_FAILED', pdpCode: 'ERR_OVERLOADED', retryAfterSec: 2 });
+      expect(performance.now() - started).toBeLessThan(500);
+      expect(server.at).toHaveLength(1);
+    });
+
+    it('never waits past the budget, whatever the backoff says', async () => {
+      const server = await overloaded(Infinity, '0');
+      const started = performance.now();
+      const source = createRemoteDecisionSource({ url: server.url, timeoutMs: 200, retries: 5, retryBackoff: { initialMs: 150, maxMs: 1000 }, random: () => 0.99 });
+      await expect(source.decide(REQUEST)).rejects.toMatchObject({ code: 'ERR_ENFORCE_PDP_FAILED', pdpCode: 'ERR_OVERLOADED' });
+      expect(performance.now() - started).toBeLessThan(250);
+      expect(server.at.length).toBeLessThanOrEqual(2);
+    });
   });
 
   it('a retry after a 5xx can succeed', async () => {
@@ -153,5 +225,6 @@ describe('remote decision source', () => {
     expect(() => createRemoteDecisionSource({ url: 'http://x', timeoutMs: 0 })).toThrow(TypeError);
     expect(() => createRemoteDecisionSource({ url: 'http://x', retries: -1 })).toThrow(TypeError);
     expect(() => createRemoteDecisionSource({ url: 'http://x', timeout: 5 } as never)).toThrow(TypeError);
+    expect(() => createRemoteDecisionSource({ url: 'http://x', retryBackoff: { initialMs: 0 } })).toThrow(TypeError);
   });
 });

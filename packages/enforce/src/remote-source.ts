@@ -1,8 +1,10 @@
 /** The remote decision source: AuthZEN evaluations against the Verity PDP over HTTP. */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { isPlainObject } from '@verity/core';
 import { EnforceError, isEnforceError } from './errors.js';
+import { pdpFailure, positive, sendPdp } from './pdp-request.js';
+import { retryDelayMs } from './retry-delay.js';
 import type { Decision, DecisionRequest, DecisionSource } from './types.js';
-import { pdpFailure, sendPdp } from './pdp-request.js';
 
 export interface RemoteDecisionSourceOptions {
   /** The PDP's base URL, e.g. `https://verity.internal:8181`. */
@@ -16,13 +18,26 @@ export interface RemoteDecisionSourceOptions {
    * runs out the source rejects with `ERR_ENFORCE_PDP_TIMEOUT` and the enforcer fails closed.
    */
   timeoutMs?: number;
-  /** Further attempts after a network error or a 5xx (default 1). A 4xx is never retried. */
+  /**
+   * Further attempts after a network error or a 5xx (default 2). A 4xx is never retried. A 503
+   * is the PDP saying it cannot decide now (overloaded, past its deadline, stale, …): never an
+   * allow, never cached; it is retried after its `Retry-After` only when that fits in `timeoutMs`,
+   * else the enforcer fails closed at once with the PDP's code in `error.pdpCode`.
+   */
   retries?: number;
+  /**
+   * Full-jitter backoff between attempts: the n-th retry waits uniformly in
+   * [0, min(maxMs, initialMs · 2ⁿ)] ms, and at least the PDP's `Retry-After` (defaults 50 and 500).
+   */
+  retryBackoff?: { initialMs?: number; maxMs?: number };
   /** Reuse connections to the PDP (default true); false sends `connection: close`. */
   keepAlive?: boolean;
+  /** Jitter source in [0, 1) (default `Math.random`). */
+  random?: () => number;
 }
 
-const OPTION_KEYS = new Set(['url', 'credential', 'fetch', 'timeoutMs', 'retries', 'keepAlive']);
+const OPTION_KEYS = new Set(['url', 'credential', 'fetch', 'timeoutMs', 'retries', 'retryBackoff', 'keepAlive', 'random']);
+const CALLER = 'createRemoteDecisionSource';
 
 interface ResolvedOptions {
   base: string;
@@ -30,7 +45,10 @@ interface ResolvedOptions {
   fetch: typeof fetch;
   timeoutMs: number;
   retries: number;
+  initialBackoffMs: number;
+  maxBackoffMs: number;
   keepAlive: boolean;
+  random: () => number;
 }
 
 function resolveOptions(options: RemoteDecisionSourceOptions): Readonly<ResolvedOptions> {
@@ -43,17 +61,21 @@ function resolveOptions(options: RemoteDecisionSourceOptions): Readonly<Resolved
   }
   if (base.protocol !== 'http:' && base.protocol !== 'https:') throw new TypeError('createRemoteDecisionSource: url must be http(s)');
   const timeoutMs = options.timeoutMs ?? 1000;
-  const retries = options.retries ?? 1;
+  const retries = options.retries ?? 2;
   if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) throw new TypeError('createRemoteDecisionSource: timeoutMs must be a positive number');
   if (!Number.isInteger(retries) || retries < 0 || retries > 5) throw new TypeError('createRemoteDecisionSource: retries must be an integer from 0 to 5');
   if (options.credential !== undefined && (typeof options.credential !== 'string' || options.credential === '')) throw new TypeError('createRemoteDecisionSource: credential must be a non-empty string');
+  if (options.random !== undefined && typeof options.random !== 'function') throw new TypeError(`${CALLER}: random must be a function`);
   return Object.freeze({
     base: base.href.replace(/\/$/, ''),
     credential: options.credential,
     fetch: options.fetch ?? globalThis.fetch,
     timeoutMs,
     retries,
+    initialBackoffMs: positive(options.retryBackoff?.initialMs, 50, 'retryBackoff.initialMs', CALLER),
+    maxBackoffMs: positive(options.retryBackoff?.maxMs, 500, 'retryBackoff.maxMs', CALLER),
     keepAlive: options.keepAlive ?? true,
+    random: options.random ?? Math.random,
   });
 }
 
@@ -80,7 +102,8 @@ function parseDecision(body: unknown): Decision {
 
 /**
  * A decision source that asks the Verity PDP (`POST {url}/tenants/{tenant}/access/v1/evaluation`).
- * Network errors and 5xx are retried (bounded); a 4xx never is. A user token the PDP refuses
+ * Network errors and 5xx are retried (bounded, with full jitter, after any `Retry-After`, within
+ * `timeoutMs`); a 4xx never is. A user token the PDP refuses
  * (401 `ERR_TOKEN_*`) is a deny with reason `unauthenticated`; any other failure rejects with
  * an {@link EnforceError}, and the enforcer fails closed.
  *
@@ -123,19 +146,28 @@ export function createRemoteDecisionSource(options: RemoteDecisionSourceOptions)
 
   return {
     async decide(request) {
+      const deadline = performance.now() + config.timeoutMs;
       const signal = AbortSignal.timeout(config.timeoutMs);
-      let lastError: EnforceError | undefined;
-      for (let tries = 0; tries <= config.retries; tries++) {
+      for (let tries = 0; ; tries++) {
         try {
           return await attempt(request, signal);
         } catch (error) {
           if (!isEnforceError(error)) throw error;
-          lastError = error;
           const retryable = error.code === 'ERR_ENFORCE_PDP_UNREACHABLE' || error.code === 'ERR_ENFORCE_PDP_FAILED';
-          if (!retryable || signal.aborted) break;
+          if (!retryable || signal.aborted || tries >= config.retries) throw error;
+          const wait = retryDelayMs({
+            attempt: tries,
+            initialMs: config.initialBackoffMs,
+            maxMs: config.maxBackoffMs,
+            retryAfterSec: error.retryAfterSec,
+            remainingMs: deadline - performance.now(),
+            random: config.random,
+          });
+          if (wait === null) throw error;
+          await sleep(wait, undefined, { signal }).catch(() => undefined);
+          if (signal.aborted) throw error;
         }
       }
-      throw lastError as EnforceError;
     },
   };
 }

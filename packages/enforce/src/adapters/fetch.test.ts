@@ -50,14 +50,19 @@ describe('fetch core (no socket)', () => {
     const { handler, seen } = setup(() => answer());
     const call = async (headers: Record<string, string> = { authorization: 'Bearer a.b.c' }) => {
       const response = await handler(new Request('http://svc/todos/42', { headers }), undefined);
-      return { status: response.status, body: await response.json(), challenge: response.headers.get('www-authenticate'), type: response.headers.get('content-type') };
+      return { status: response.status, body: await response.json(), challenge: response.headers.get('www-authenticate'), type: response.headers.get('content-type'), retryAfter: response.headers.get('retry-after') };
     };
     expect(await call()).toMatchObject({ status: 403, body: { code: 'ERR_ENFORCE_DENIED' }, type: 'application/json' });
     expect(await call({})).toMatchObject({ status: 401, body: { code: 'ERR_TOKEN_MISSING' }, challenge: 'Bearer' });
     answer = () => {
       throw new EnforceError('ERR_ENFORCE_PDP_UNREACHABLE', 'down');
     };
-    expect(await call()).toMatchObject({ status: 503, body: { code: 'ERR_ENFORCE_UNAVAILABLE' } });
+    expect(await call()).toMatchObject({ status: 503, body: { code: 'ERR_ENFORCE_UNAVAILABLE' }, retryAfter: '1' });
+    // An overloaded PDP's Retry-After is passed on to the client; its code is not.
+    answer = () => {
+      throw new EnforceError('ERR_ENFORCE_PDP_FAILED', 'the PDP failed (503 ERR_OVERLOADED)', { pdpStatus: 503, pdpCode: 'ERR_OVERLOADED', retryAfterSec: 3 });
+    };
+    expect(await call()).toMatchObject({ status: 503, body: { code: 'ERR_ENFORCE_UNAVAILABLE' }, retryAfter: '3' });
     const broken = setup(() => allow, { resource: () => { throw new Error('bug'); } });
     const response = await broken.handler(new Request('http://svc/todos/42', { headers: { authorization: 'Bearer a.b.c' } }), undefined);
     expect({ status: response.status, body: await response.json() }).toEqual({ status: 500, body: { code: 'ERR_INTERNAL', message: 'the authorization rule failed' } });

@@ -3,7 +3,7 @@ import { requestIdOf, type Enforcer, type EnforceResult } from '../enforcer.js';
 import { isEnforceError } from '../errors.js';
 import { stripSpoofableHeaders } from '../propagation.js';
 export { stripNodeHeaders, type NodeRequestHeaders } from '../propagation.js';
-import { bearerChallenge, refusalBody } from '../refusal.js';
+import { refusalBody, refusalHeaders } from '../refusal.js';
 import { resolveRouteRule, type RequestFacts, type RouteRule } from '../route-rule.js';
 import type { VerityRequestIdentity } from './node-http.js';
 
@@ -58,7 +58,7 @@ export async function enforceRequest<Req>(enforcer: Enforcer, rule: RouteRule<Re
     return refusal(500, requestId, { code: 'ERR_INTERNAL', message: 'the authorization rule failed' });
   }
   if (!result.allowed || !result.identity) {
-    return refusal(result.status as 401 | 403 | 503, result.requestId, refusalBody(result), bearerChallenge(result));
+    return refusal(result.status as 401 | 403 | 503, result.requestId, refusalBody(result), refusalHeaders(result));
   }
   const traceparent = headerOf(facts.headers, 'traceparent');
   const identity: VerityRequestIdentity = {

@@ -59,7 +59,17 @@ describe('node:http adapter (real sockets)', () => {
     answer = () => {
       throw new EnforceError('ERR_ENFORCE_PDP_TIMEOUT', 'slow');
     };
-    expect(await call('/docs/7', { authorization: 'Bearer a.b.c' })).toMatchObject({ status: 503, body: { code: 'ERR_ENFORCE_UNAVAILABLE' } });
+    const unavailable = await call('/docs/7', { authorization: 'Bearer a.b.c' });
+    expect(unavailable).toMatchObject({ status: 503, body: { code: 'ERR_ENFORCE_UNAVAILABLE' } });
+    expect(unavailable.headers.get('retry-after')).toBe('1');
+    // An overloaded PDP's Retry-After reaches the client over the socket; its code does not.
+    answer = () => {
+      throw new EnforceError('ERR_ENFORCE_PDP_FAILED', 'the PDP failed (503 ERR_OVERLOADED)', { pdpStatus: 503, pdpCode: 'ERR_OVERLOADED', retryAfterSec: 2 });
+    };
+    const shed = await call('/docs/7', { authorization: 'Bearer a.b.c' });
+    expect(shed).toMatchObject({ status: 503, body: { code: 'ERR_ENFORCE_UNAVAILABLE' } });
+    expect(shed.headers.get('retry-after')).toBe('2');
+    expect(JSON.stringify(shed.body)).not.toContain('ERR_OVERLOADED');
     expect(seen).toHaveLength(0);
   });
 
