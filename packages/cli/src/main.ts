@@ -19,3 +19,6 @@ process.exitCode = await runCli(process.argv.slice(2), {
   signal: controller.signal,
   stdin: process.stdin,
 });
+// The command is done: a handle it could not close (a stopped server's connection to a
+// black-holed database) must not keep the process alive past a short grace for output.
+setTimeout(() => process.exit(), 1000).unref();
