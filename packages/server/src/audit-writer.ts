@@ -88,7 +88,7 @@ interface Entry {
   record: DecisionRecord;
   at: number;
   /** `durable`: the waiting decision, until it is settled. */
-  waiter?: { resolve: () => void; reject: (error: VerityError) => void; timer: NodeJS.Timeout };
+  waiter?: { resolve: () => void; reject: (error: VerityError) => void; timer: NodeJS.Timeout } | undefined;
 }
 
 const DEFAULT_MAX_WAIT_MS = 2000;
