@@ -141,6 +141,8 @@ describe('audit writer, durable (group commit)', () => {
     const writer = createAuditWriter(faults.store, { flushMs: 60_000, batchSize: 500, maxQueue: 10_000 });
     const release = faults.hold();
     const first = writer.enqueue(record(0));
+    await eventually(async () => expect(faults.appends()).toBe(1));
+    // Decisions arriving while that write is in flight wait for it, then share the next one.
     const rest = Array.from({ length: 200 }, (_, i) => writer.enqueue(record(i + 1)));
     await tick();
     expect(faults.appends()).toBe(1);

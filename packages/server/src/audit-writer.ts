@@ -114,6 +114,7 @@ export function createAuditWriter(store: Store, options: AuditWriterOptions): Au
   let running: Promise<void> | null = null;
   let roomWaiters: Array<() => void> = [];
   let closed = false;
+  let gathering: NodeJS.Immediate | null = null;
 
   function lagMs(): number {
     const oldest = queue[0];
@@ -138,7 +139,8 @@ export function createAuditWriter(store: Store, options: AuditWriterOptions): Au
     else waiter.resolve();
   }
 
-  async function writeAll(): Promise<void> {
+  /** Write queued batches until the queue is empty (or, `once`, one batch). */
+  async function writeAll(once = false): Promise<void> {
     while (queue.length > 0) {
       const batch = queue.slice(0, options.batchSize);
       try {
@@ -161,23 +163,37 @@ export function createAuditWriter(store: Store, options: AuditWriterOptions): Au
       const ready = roomWaiters;
       roomWaiters = [];
       ready.forEach((wake) => wake());
+      if (once) return;
     }
   }
 
   function drain(): Promise<void> {
     if (!running) {
-      running = writeAll()
+      running = writeAll(durable)
         .catch(() => {
           // Keep the records and try again later; backoff grows with consecutive failures.
           schedule(Math.min(MAX_BACKOFF_MS, Math.max(options.flushMs, 10) * 2 ** Math.min(consecutiveFailures, 9)));
         })
         .finally(() => {
           running = null;
-          // Durable: what gathered during the write goes at once (group commit), not on a timer.
-          if (durable && queue.length > 0 && consecutiveFailures === 0 && !closed) void drain();
+          if (durable && queue.length > 0) gather();
         });
     }
     return running;
+  }
+
+  /**
+   * Durable: start the next write once the event loop has taken in what is pending. PGlite runs
+   * on this thread, so requests that arrived during a write are parsed only after it; writing
+   * again at once (in a microtask) would commit one record at a time. One turn of the loop lets
+   * the concurrent decisions join the group (no timer wait).
+   */
+  function gather(): void {
+    if (running || gathering || consecutiveFailures > 0 || closed) return;
+    gathering = setImmediate(() => {
+      gathering = null;
+      void drain();
+    });
   }
 
   function enqueueDurable(record: DecisionRecord): Promise<void> {
@@ -191,7 +207,7 @@ export function createAuditWriter(store: Store, options: AuditWriterOptions): Au
       timeout.unref();
       entry.waiter = { resolve, reject, timer: timeout };
       queue.push(entry);
-      if (!running && consecutiveFailures === 0) void drain();
+      gather();
     });
   }
 
