@@ -78,4 +78,39 @@ describe('a stop while PostgreSQL is black-holed', () => {
     },
     PROCESSES_MS,
   );
+
+  it(
+    'a second signal during the stop exits at once (130); in durable mode no answered decision is lost even so',
+    async () => {
+      const second = await startFaultProxy({ target: { host: new URL(database.url).hostname, port: Number(new URL(database.url).port || 5432) } });
+      try {
+        const serve = await startServeProcess(['--database-url', second.url(database.url), '--audit-spool', join(folder, 'spool-2')]);
+        processes.push(serve);
+        const load = startLoad(serve.url, 8);
+        await answeredAtLeast(load, 200);
+        second.mode('blackhole');
+        await new Promise((resolve) => setTimeout(resolve, 300));
+        serve.child.kill('SIGTERM');
+        await new Promise((resolve) => setTimeout(resolve, 200));
+        const signalledAt = Date.now();
+        serve.child.kill('SIGTERM');
+        const stopped = await serve.exited;
+        await load.stop();
+        expect(stopped.code).toBe(130);
+        // Well before the default 10 s deadline the first signal started.
+        expect(Date.now() - signalledAt).toBeLessThan(3000);
+        await second.close();
+        const restarted = await startServeProcess(['--database-url', database.url, '--audit-spool', join(folder, 'spool-2')]);
+        processes.push(restarted);
+        const audit = await readAudit(restarted.url, 'demo');
+        expect(load.answered.filter((id) => !audit.ids.has(id))).toEqual([]);
+        expect(audit.verified).toBe(true);
+        restarted.child.kill('SIGTERM');
+        expect((await restarted.exited).code).toBe(0);
+      } finally {
+        await second.close();
+      }
+    },
+    PROCESSES_MS,
+  );
 });
