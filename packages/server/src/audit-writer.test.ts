@@ -156,6 +156,21 @@ describe('audit writer, durable (group commit)', () => {
     await writer.close();
   });
 
+  it('never runs two writes at once (a flush while a group write is due chains each record once)', async () => {
+    const real = await realStore();
+    const faults = withOutage(real);
+    const writer = createAuditWriter(faults.store, { flushMs: 5, batchSize: 100, maxQueue: 1000 });
+    const release = faults.hold();
+    const waits = Array.from({ length: 5 }, (_, i) => writer.enqueue(record(i)));
+    const flushed = writer.flush();
+    await tick();
+    release();
+    await Promise.all([flushed, ...waits]);
+    expect(await auditedIds(real)).toEqual(['d-0', 'd-1', 'd-2', 'd-3', 'd-4']);
+    expect(faults.appends()).toBe(1);
+    await writer.close();
+  });
+
   it('fails a decision closed with ERR_AUDIT_UNAVAILABLE past the bound, and still writes its record later', async () => {
     const real = await realStore();
     const faults = withOutage(real);

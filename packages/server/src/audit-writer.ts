@@ -115,6 +115,7 @@ export function createAuditWriter(store: Store, options: AuditWriterOptions): Au
   let roomWaiters: Array<() => void> = [];
   let closed = false;
   let gathering: NodeJS.Immediate | null = null;
+  let lastError: unknown = null;
 
   function lagMs(): number {
     const oldest = queue[0];
@@ -167,10 +168,12 @@ export function createAuditWriter(store: Store, options: AuditWriterOptions): Au
     }
   }
 
+  /** Start a write unless one runs (only one ever does: two would chain the same records twice). */
   function drain(): Promise<void> {
     if (!running) {
       running = writeAll(durable)
-        .catch(() => {
+        .catch((error: unknown) => {
+          lastError = error;
           // Keep the records and try again later; backoff grows with consecutive failures.
           schedule(Math.min(MAX_BACKOFF_MS, Math.max(options.flushMs, 10) * 2 ** Math.min(consecutiveFailures, 9)));
         })
@@ -221,6 +224,25 @@ export function createAuditWriter(store: Store, options: AuditWriterOptions): Au
     return new Promise<void>((resolve) => roomWaiters.push(resolve));
   }
 
+  /** Write everything queued so far, through the one writer; rejects with the store's error when a write fails. */
+  async function flush(): Promise<void> {
+    if (running) await running;
+    while (queue.length > 0) {
+      const failed = failures;
+      await drain();
+      if (failures > failed) throw lastError;
+    }
+  }
+
+  /** No more records, and no more timed or gathered writes (the caller writes what is left). */
+  function refuseNew(): void {
+    closed = true;
+    if (timer) clearTimeout(timer);
+    timer = null;
+    if (gathering) clearImmediate(gathering);
+    gathering = null;
+  }
+
   function refuseAll(entries: readonly Entry[]): void {
     for (const entry of entries) settle(entry, unavailable('the server stopped before the decision\'s audit record was committed'));
   }
@@ -228,16 +250,10 @@ export function createAuditWriter(store: Store, options: AuditWriterOptions): Au
   return {
     enqueue: durable ? enqueueDurable : enqueueBatched,
 
-    async flush() {
-      // Wait for a write in progress, then write what is left; surface persistent failure.
-      if (running) await running;
-      if (queue.length > 0) await writeAll();
-    },
+    flush,
 
     async stop(deadlineMs) {
-      closed = true;
-      if (timer) clearTimeout(timer);
-      timer = null;
+      refuseNew();
       let expired = false;
       let deadline: NodeJS.Timeout | undefined;
       const timeUp = new Promise<void>((resolve) => {
@@ -264,11 +280,8 @@ export function createAuditWriter(store: Store, options: AuditWriterOptions): Au
     },
 
     async close() {
-      closed = true;
-      if (timer) clearTimeout(timer);
-      timer = null;
-      if (running) await running.catch(() => {});
-      if (queue.length > 0) await writeAll();
+      refuseNew();
+      await flush();
     },
 
     health() {
