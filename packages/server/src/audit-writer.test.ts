@@ -86,7 +86,7 @@ describe('audit writer, batched', () => {
     const writer = createAuditWriter(outage.store, { durability: 'batched', flushMs: 5, batchSize: 10, maxQueue: 1000, onError: (_error, pending) => errors.push(pending) });
     outage.setDown(true);
     for (let i = 0; i < 25; i++) writer.enqueue(record(i));
-    await expect(writer.flush()).rejects.toThrow('connection refused');
+    await expect(writer.flush()).rejects.toMatchObject({ code: 'ERR_AUDIT_UNAVAILABLE', status: 503, cause: { message: 'connection refused' } });
     expect(errors.length).toBeGreaterThan(0);
     expect(writer.stats().pending).toBe(25);
     outage.setDown(false);

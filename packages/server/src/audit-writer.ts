@@ -69,7 +69,7 @@ export interface AuditWriter {
    * past `maxLagMs`. A refused record is not kept; one that timed out waiting is.
    */
   enqueue(record: DecisionRecord): Promise<void> | undefined;
-  /** Write everything queued so far; rejects with the store's error when a write fails. */
+  /** Write everything queued so far; rejects with ERR_AUDIT_UNAVAILABLE (the store's error as `cause`) when a write fails. */
   flush(): Promise<void>;
   /**
    * Refuse new records and write what is queued until `deadlineMs` (ms from now) has passed;
@@ -224,13 +224,13 @@ export function createAuditWriter(store: Store, options: AuditWriterOptions): Au
     return new Promise<void>((resolve) => roomWaiters.push(resolve));
   }
 
-  /** Write everything queued so far, through the one writer; rejects with the store's error when a write fails. */
+  /** Write everything queued so far, through the one writer (see {@link AuditWriter.flush}). */
   async function flush(): Promise<void> {
     if (running) await running;
     while (queue.length > 0) {
       const failed = failures;
       await drain();
-      if (failures > failed) throw lastError;
+      if (failures > failed) throw new VerityError('ERR_AUDIT_UNAVAILABLE', 'the audit store is not accepting records', { cause: lastError });
     }
   }
 
