@@ -78,7 +78,7 @@ export interface StartStackOptions {
 export async function startStack(options: StartStackOptions = {}): Promise<Stack> {
   const adminToken = `vrt_${randomBytes(24).toString('base64url')}`;
   const pdp = await startServer({ port: 0, dataDir: null, adminToken, print: () => {}, auditFlushMs: 10, logLevel: 'warn' });
-  const closers: Array<() => Promise<void>> = [() => pdp.close()];
+  const closers: Array<() => Promise<void>> = [async () => void (await pdp.close())];
   try {
     const admin: Stack['admin'] = async (method, path, body) => {
       const response = await fetch(pdp.url + path, {

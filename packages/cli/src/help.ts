@@ -11,13 +11,13 @@ export const sharedOptions: Readonly<Record<string, OptionSpec>> = {
 export const EXIT_CODE_HELP = [
   'Exit codes:',
   '  0    success (authorize: allow)',
-  '  1    a check failed (policy test failures, authorize: deny, audit verify problems)',
+  '  1    a check failed (policy test failures, authorize: deny, audit verify problems, serve: audit records not written at a stop)',
   '  2    usage error (unknown command or flag, missing argument)',
   '  3    invalid input (policy parse or validation error, bad folder or file)',
   '  4    server unreachable or server error (5xx)',
   '  5    authentication or authorization refused (401/403)',
   '  6    not found (404, e.g. unknown tenant or version)',
-  '  130  interrupted (SIGINT/SIGTERM) while waiting for the server',
+  '  130  interrupted (SIGINT/SIGTERM) while waiting for the server; serve: a second signal during the stop',
 ];
 
 function flagLine(name: string, spec: OptionSpec): [string, string] {

@@ -19,3 +19,10 @@ process.exitCode = await runCli(process.argv.slice(2), {
   signal: controller.signal,
   stdin: process.stdin,
 });
+// The command is done: a handle it could not close (a stopped server's connection to a
+// black-holed database) must not keep the process alive. After a short grace, exit once the
+// output is written (a reader that is slow to drain a pipe must still get all of it).
+setTimeout(function exitWhenWritten() {
+  if (process.stdout.writableLength > 0 || process.stderr.writableLength > 0) setTimeout(exitWhenWritten, 100).unref();
+  else process.exit();
+}, 1000).unref();

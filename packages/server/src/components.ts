@@ -87,6 +87,8 @@ export async function createComponents(
   // One engine per process (its threads are shared by every server in it, as in tests).
   const engine = sharedCedarEngine();
   const audit = createAuditWriter(store, {
+    durability: config.auditDurability,
+    maxLagMs: config.maxAuditLagMs,
     flushMs: config.auditFlushMs,
     batchSize: config.auditBatchSize,
     maxQueue: config.auditMaxQueue,
@@ -144,7 +146,7 @@ export async function createComponents(
     clients: createClientService(store, { publish: feed.publish }),
     tokenEndpoint: createTokenEndpoint({ store, tokens, identity, decisions }),
     gateway: createGatewayDecider({ decisions, policies, audit }),
-    readiness: createReadinessCheck(engine, store),
+    readiness: createReadinessCheck(engine, store, audit),
     identity,
     tokens,
     changes: feed,

@@ -1,4 +1,5 @@
 /** Server configuration: validated once, defaulted in one place, frozen. */
+import { resolve as resolvePath } from 'node:path';
 import { isTenantId } from '@verity/core';
 import { BUNDLE_TTL_SEC } from '@verity/identity';
 import { isCredentialToken } from './admin/credentials.js';
@@ -35,6 +36,26 @@ export interface ServerConfig {
   auditBatchSize: number;
   /** Records held in memory before decisions wait for the audit store (backpressure, never drop). */
   auditMaxQueue: number;
+  /**
+   * `durable` (default): a decision is answered only once its audit record is committed (group
+   * commit: concurrent decisions share one write); when the store cannot commit within 2 s the
+   * decision fails closed with ERR_AUDIT_UNAVAILABLE. `batched`: answered first, records written
+   * every `auditFlushMs`, bounded by `maxAuditLagMs` (a crash can lose about that much).
+   */
+  auditDurability: 'durable' | 'batched';
+  /**
+   * `batched` only: when the oldest unwritten record is older than this (ms), new decisions fail
+   * closed with ERR_AUDIT_UNAVAILABLE and `/readyz` fails, until the writer catches up.
+   */
+  maxAuditLagMs: number;
+  /**
+   * Where audit records that could not be written by a stop's deadline are spooled (fsync'd JSON
+   * lines), to be appended at the next start. Default: `<dataDir>.audit-spool` with a PGlite data
+   * folder, `.verity-audit-spool` (cwd) with PostgreSQL, none in memory.
+   */
+  auditSpoolDir: string | null;
+  /** A graceful stop (SIGTERM) finishes requests and writes the audit within this many ms. */
+  shutdownTimeoutMs: number;
   /**
    * How often (ms) the server signs a checkpoint of every tenant's audit chain that moved since
    * its last one; 0 turns the timer off (checkpoints are then made only on request). Default one
@@ -129,6 +150,11 @@ const DEFAULTS: ServerConfig = {
   auditFlushMs: 50,
   auditBatchSize: 500,
   auditMaxQueue: 50_000,
+  auditDurability: 'durable',
+  maxAuditLagMs: 100,
+  // Derived from dataDir / databaseUrl in resolveConfig unless given.
+  auditSpoolDir: null,
+  shutdownTimeoutMs: 10_000,
   auditCheckpointIntervalMs: 60 * 60 * 1000,
   adminToken: null,
   masterKey: null,
@@ -139,6 +165,17 @@ const DEFAULTS: ServerConfig = {
   allowInsecureIdentitySources: false,
   trustProxy: false,
 };
+
+/** Check the audit durability options and default the spool folder from the store's location. */
+function resolveAuditOptions(resolved: ServerConfig, spoolDir: string | null | undefined): void {
+  if (resolved.auditDurability !== 'durable' && resolved.auditDurability !== 'batched') throw new TypeError('auditDurability must be "durable" or "batched"');
+  if (!Number.isInteger(resolved.maxAuditLagMs) || resolved.maxAuditLagMs < 1) throw new TypeError('maxAuditLagMs must be a whole number of milliseconds, at least 1');
+  if (!Number.isInteger(resolved.shutdownTimeoutMs) || resolved.shutdownTimeoutMs < 0 || resolved.shutdownTimeoutMs > 2 ** 31 - 1) throw new TypeError('shutdownTimeoutMs must be a whole number of milliseconds');
+  if (spoolDir !== undefined && spoolDir !== null && (typeof spoolDir !== 'string' || spoolDir === '')) throw new TypeError('auditSpoolDir must be a folder path or null');
+  if (spoolDir !== undefined) resolved.auditSpoolDir = spoolDir === null ? null : resolvePath(spoolDir);
+  else if (resolved.databaseUrl !== null) resolved.auditSpoolDir = resolvePath('.verity-audit-spool');
+  else resolved.auditSpoolDir = resolved.dataDir === null ? null : `${resolvePath(resolved.dataDir)}.audit-spool`;
+}
 
 /** Validate and default a partial config. Unknown keys and wrong types are errors. */
 export function resolveConfig(input: Partial<ServerConfig> = {}): Readonly<ServerConfig> {
@@ -154,6 +191,7 @@ export function resolveConfig(input: Partial<ServerConfig> = {}): Readonly<Serve
     config[key] = value;
   }
   const resolved = config as unknown as ServerConfig;
+  resolveAuditOptions(resolved, input.auditSpoolDir);
   if (resolved.decisionAuth !== 'required' && resolved.decisionAuth !== 'open') throw new TypeError('decisionAuth must be "required" or "open"');
   if (!Number.isInteger(resolved.port) || resolved.port < 0 || resolved.port > 65535) throw new TypeError('port must be 0..65535');
   if (!Number.isInteger(resolved.bundleTtlSec) || resolved.bundleTtlSec < 10 || resolved.bundleTtlSec > 86_400) throw new TypeError('bundleTtlSec must be an integer from 10 to 86400');

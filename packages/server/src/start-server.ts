@@ -14,6 +14,8 @@ import type { Components } from './components.js';
 import { buildDecisionRecord } from '@verity/core';
 import { BOOTSTRAP_CREDENTIAL_ID, type BootstrapOutcome } from './admin/credentials.js';
 import { SYSTEM_TENANT } from './admin/system-tenant.js';
+import { recoverAuditSpool } from './audit-spool.js';
+import { stopWithDeadline, type CloseOptions, type StopOutcome } from './graceful-stop.js';
 
 export interface StartServerOptions extends Partial<ServerConfig> {
   /** Where to say things an operator must see once (the generated admin token). Default: stdout. */
@@ -28,7 +30,12 @@ export interface RunningServer {
   components: Components;
   /** The generated bootstrap token, when this start created one. */
   bootstrapToken: string | null;
-  close(): Promise<void>;
+  /**
+   * Stop within `deadlineMs` (default `shutdownTimeoutMs`): stop accepting, finish in-flight
+   * requests, write the audit, close the store. Never rejects; resolves with the number of audit
+   * records not written to the store and the spool file that holds them (null: none, or lost).
+   */
+  close(options?: CloseOptions): Promise<StopOutcome>;
 }
 
 /**
@@ -74,6 +81,11 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
       log,
       onAuditError: (error, pending) => log.error({ err: error, pending }, 'audit write failed; records held, will retry'),
     });
+    // Audit spool: what the last stop could not write goes in before any decision is answered.
+    if (config.auditSpoolDir !== null) {
+      const recovered = await recoverAuditSpool(config.auditSpoolDir, components.store, config.auditBatchSize);
+      if (recovered.files > 0) log.warn({ ...recovered, dir: config.auditSpoolDir }, 'appended spooled audit records from an earlier stop');
+    }
     const { generatedToken, outcome } = await components.credentials.bootstrap(config.adminToken);
     await auditBootstrap(components, outcome);
     if (generatedToken) {
@@ -110,14 +122,13 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
       app: running,
       components,
       bootstrapToken: generatedToken,
-      async close() {
-        await running.close();
-        await checkpoints.stop();
-        await components.changes.close();
-        await components.audit.close();
-        await database.close();
-        await lock?.release();
-        log.info('verity stopped');
+      async close(options = {}) {
+        const outcome = await stopWithDeadline(
+          { http: running, background: [{ close: () => checkpoints.stop() }, components.changes], audit: components.audit, spoolDir: config.auditSpoolDir, database, lock, log },
+          options.deadlineMs ?? config.shutdownTimeoutMs,
+        );
+        log.info(outcome, 'verity stopped');
+        return outcome;
       },
     };
   } catch (error) {

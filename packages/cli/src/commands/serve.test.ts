@@ -1,5 +1,5 @@
 /** Tests for `serve`: flags and env become startServer options; the server closes on abort. */
-import { resolveConfig, type RunningServer, type StartServerOptions } from '@verity/server';
+import { resolveConfig, type RunningServer, type StartServerOptions, type StopOutcome } from '@verity/server';
 import { describe, expect, it } from 'vitest';
 import type { CommandIo } from '../command.js';
 import { EXIT } from '../errors.js';
@@ -11,7 +11,7 @@ const STRONG = `vrt_${'Ab1-'.repeat(10)}`;
 
 type Started = Omit<StartServerOptions, 'print' | 'logStream'>;
 
-async function serveWith(argv: string[], io: Partial<CommandIo> = {}) {
+async function serveWith(argv: string[], io: Partial<CommandIo> = {}, stopped: StopOutcome = { unwritten: 0, spooled: null }) {
   const started: Started[] = [];
   let closed = 0;
   const command = createServeCommand(async () => ({
@@ -20,7 +20,7 @@ async function serveWith(argv: string[], io: Partial<CommandIo> = {}) {
       started.push(options);
       logStream?.write('{"msg":"log"}\n');
       print?.('notice');
-      const running = { url: `http://${options.host}:${options.port}`, bootstrapToken: null, close: async () => void closed++ };
+      const running = { url: `http://${options.host}:${options.port}`, bootstrapToken: null, close: async () => (closed++, stopped) };
       return running as unknown as RunningServer; // The fake has no Fastify app or components.
     },
   }));
@@ -81,7 +81,23 @@ describe('verity serve', () => {
     expect(env.started[0]).toMatchObject({ databaseUrl: 'postgres://v/w' });
   });
 
-  it.each([[['--public-url', 'pdp.example.com']], [['--log-level', 'loud']], [['--port', 'http']], [['--port', '70000']], [['--store-timeout', '50']], [['--store-timeout', 'soon']], [['--default-tenant', 'Not Valid']], [['--data', 'd', '--database-url', 'postgres://a/b']]])('rejects %j with exit 2', async (argv) => {
+  it('passes the audit durability and stop flags on, or their env vars', async () => {
+    const flags = await serveWith(['--audit-durability', 'batched', '--max-audit-lag', '250', '--audit-spool', 'spool', '--shutdown-timeout', '3000']);
+    expect(flags.started[0]).toMatchObject({ auditDurability: 'batched', maxAuditLagMs: 250, auditSpoolDir: '/srv/spool', shutdownTimeoutMs: 3000 });
+    const env = await serveWith([], { env: { VERITY_AUDIT_DURABILITY: 'batched', VERITY_MAX_AUDIT_LAG_MS: '50', VERITY_AUDIT_SPOOL: '/var/spool/verity', VERITY_SHUTDOWN_TIMEOUT_MS: '0' } });
+    expect(env.started[0]).toMatchObject({ auditDurability: 'batched', maxAuditLagMs: 50, auditSpoolDir: '/var/spool/verity', shutdownTimeoutMs: 0 });
+  });
+
+  it('exits 1 naming the spool when a stop left audit records unwritten', async () => {
+    const spooled = await serveWith([], {}, { unwritten: 3, spooled: '/srv/.verity-data.audit-spool/audit-1.jsonl' });
+    expect(spooled.code).toBe(EXIT.CHECK_FAILED);
+    expect(spooled.err).toBe('verity: stopped with 3 audit records not written to the store; spooled to /srv/.verity-data.audit-spool/audit-1.jsonl\n');
+    const lost = await serveWith(['--database-url', 'postgres://a/b', '--audit-spool', 'x'], {}, { unwritten: 2, spooled: null });
+    expect(lost.code).toBe(EXIT.CHECK_FAILED);
+    expect(lost.err).toBe('verity: stopped with 2 audit records not written to the store; LOST (the spool in /srv/x could not be written)\n');
+  });
+
+  it.each([[['--audit-durability', 'eventual']], [['--max-audit-lag', '0']], [['--max-audit-lag', 'soon']], [['--shutdown-timeout', '-1']], [['--public-url', 'pdp.example.com']], [['--log-level', 'loud']], [['--port', 'http']], [['--port', '70000']], [['--store-timeout', '50']], [['--store-timeout', 'soon']], [['--default-tenant', 'Not Valid']], [['--data', 'd', '--database-url', 'postgres://a/b']]])('rejects %j with exit 2', async (argv) => {
     const result = await serveWith(argv);
     expect(result.code).toBe(EXIT.USAGE);
     expect(result.started).toEqual([]);

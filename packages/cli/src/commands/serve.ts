@@ -22,7 +22,8 @@ export function createServeCommand(loadServer: () => Promise<ServerModule>): Com
   return {
     name: 'serve',
     summary: 'Run the Verity server',
-    usage: '[--port N] [--host H] [--data DIR | --database-url URL] [--store-timeout MS] [--public-url URL] [--trust-proxy] [--log-level L] [--demo] [--open-decisions] [--allow-insecure-identity-sources]',
+    usage:
+      '[--port N] [--host H] [--data DIR | --database-url URL] [--store-timeout MS] [--public-url URL] [--trust-proxy] [--log-level L] [--demo] [--open-decisions] [--allow-insecure-identity-sources] [--audit-durability durable|batched] [--max-audit-lag MS] [--audit-spool DIR] [--shutdown-timeout MS]',
     arguments: [],
     options: {
       port: { type: 'string', short: 'p', valueName: 'N', description: 'port to listen on, 0 for any free one (default 8181)' },
@@ -37,8 +38,12 @@ export function createServeCommand(loadServer: () => Promise<ServerModule>): Com
       'trust-proxy': { type: 'boolean', description: 'honour X-Forwarded-Proto/Host/For (only behind a proxy that sets them)' },
       'store-timeout': { type: 'string', valueName: 'MS', description: 'PostgreSQL connect and per-query timeout, ms (default 5000; env VERITY_STORE_TIMEOUT_MS)' },
       'log-level': { type: 'string', valueName: 'L', description: 'JSON log level: fatal, error, warn, info (default), debug, trace, silent (env VERITY_LOG_LEVEL)' },
+      'audit-durability': { type: 'string', valueName: 'MODE', description: 'durable (default): answer a decision once its audit record is committed; batched: answer first, within --max-audit-lag (env VERITY_AUDIT_DURABILITY)' },
+      'max-audit-lag': { type: 'string', valueName: 'MS', description: 'batched: refuse decisions (503) when the audit is this far behind (default 100; env VERITY_MAX_AUDIT_LAG_MS)' },
+      'audit-spool': { type: 'string', valueName: 'DIR', description: 'where a stop spools audit records it could not write (default DIR.audit-spool beside --data, .verity-audit-spool with PostgreSQL; env VERITY_AUDIT_SPOOL)' },
+      'shutdown-timeout': { type: 'string', valueName: 'MS', description: 'a stop finishes requests and writes the audit within this (default 10000; env VERITY_SHUTDOWN_TIMEOUT_MS)' },
     },
-    details: 'The first start creates a platform-admin credential: VERITY_ADMIN_TOKEN when set,\notherwise a generated one printed once. A chosen VERITY_ADMIN_TOKEN needs at least\n32 characters and 128 bits (log2 of the character classes used × length); a changed one\nreplaces the previous bootstrap credential. VERITY_MASTER_KEY (32 bytes, base64url) seals\ntoken-signing keys at rest; without it a key file beside --data is used. Stops cleanly on SIGINT/SIGTERM.\nOne server per --data folder (a lock file beside it); use --database-url for replicas.\nLogs are JSON lines on stdout (stderr with --json); secrets are never logged.',
+    details: 'The first start creates a platform-admin credential: VERITY_ADMIN_TOKEN when set,\notherwise a generated one printed once. A chosen VERITY_ADMIN_TOKEN needs at least\n32 characters and 128 bits (log2 of the character classes used × length); a changed one\nreplaces the previous bootstrap credential. VERITY_MASTER_KEY (32 bytes, base64url) seals\ntoken-signing keys at rest; without it a key file beside --data is used. On SIGINT/SIGTERM it stops within --shutdown-timeout: exit 0 when every audit record was\nwritten, else exit 1 naming how many were spooled (appended at the next start) or lost;\na second signal exits at once (130).\nOne server per --data folder (a lock file beside it); use --database-url for replicas.\nLogs are JSON lines on stdout (stderr with --json); secrets are never logged.',
     async run(args, io) {
       const v = args.values;
       const port = v['port'] === '0' ? 0 : parsePositiveInt((v['port'] as string | undefined) ?? '8181', '--port');
@@ -59,10 +64,12 @@ export function createServeCommand(loadServer: () => Promise<ServerModule>): Com
         ...(v['trust-proxy'] === true ? { trustProxy: true } : {}),
         ...checkpointInterval(io.env['VERITY_AUDIT_CHECKPOINT_INTERVAL_MS']),
         ...storeTimeout((v['store-timeout'] as string | undefined) ?? io.env['VERITY_STORE_TIMEOUT_MS']),
+        ...auditOptions(v, io.env, io.cwd),
       } as StartServerOptions; // logLevel is a plain string here: resolveConfig (below) checks it.
       const server = await loadServer();
+      let config;
       try {
-        server.resolveConfig(options); // Validated here too, so a bad flag is a usage error (exit 2).
+        config = server.resolveConfig(options); // Validated here too, so a bad flag is a usage error (exit 2).
       } catch (error) {
         if (error instanceof TypeError) throw usageError(error.message);
         throw error;
@@ -75,9 +82,14 @@ export function createServeCommand(loadServer: () => Promise<ServerModule>): Com
         if (io.signal === undefined || io.signal.aborted) return stop();
         io.signal.addEventListener('abort', () => stop(), { once: true });
       });
-      await running.close();
-      writeLines(io.stderr, 'Verity stopped');
-      return EXIT.OK;
+      const stopped = await running.close();
+      if (stopped.unwritten === 0) {
+        writeLines(io.stderr, 'Verity stopped');
+        return EXIT.OK;
+      }
+      const where = stopped.spooled !== null ? `spooled to ${stopped.spooled}` : config.auditSpoolDir === null ? 'LOST (no spool configured)' : `LOST (the spool in ${config.auditSpoolDir} could not be written)`;
+      writeLines(io.stderr, `verity: stopped with ${stopped.unwritten} audit records not written to the store; ${where}`);
+      return EXIT.CHECK_FAILED;
     },
   };
 }
@@ -95,4 +107,28 @@ function checkpointInterval(text: string | undefined): { auditCheckpointInterval
 function storeTimeout(text: string | undefined): { storeTimeoutMs?: number } {
   if (text === undefined || text === '') return {};
   return { storeTimeoutMs: parsePositiveInt(text, '--store-timeout (VERITY_STORE_TIMEOUT_MS)') };
+}
+
+type Values = Readonly<Record<string, string | boolean | readonly string[] | undefined>>;
+
+/** A whole number of milliseconds from a flag or its env var; resolveConfig checks the range. */
+function milliseconds(name: string, text: string | undefined): number | undefined {
+  if (text === undefined || text === '') return undefined;
+  if (!/^[0-9]{1,10}$/.test(text)) throw usageError(`${name} must be a number of milliseconds, got '${text}'`);
+  return Number(text);
+}
+
+/** --audit-durability, --max-audit-lag, --audit-spool, --shutdown-timeout (or their env vars). */
+function auditOptions(v: Values, env: Record<string, string | undefined>, cwd: string): Partial<StartServerOptions> {
+  const durability = (v['audit-durability'] as string | undefined) ?? env['VERITY_AUDIT_DURABILITY'];
+  const lag = milliseconds('--max-audit-lag', (v['max-audit-lag'] as string | undefined) ?? env['VERITY_MAX_AUDIT_LAG_MS']);
+  const spool = (v['audit-spool'] as string | undefined) ?? env['VERITY_AUDIT_SPOOL'];
+  const shutdown = milliseconds('--shutdown-timeout', (v['shutdown-timeout'] as string | undefined) ?? env['VERITY_SHUTDOWN_TIMEOUT_MS']);
+  return {
+    // A plain string here: resolveConfig checks it is durable or batched.
+    ...(durability === undefined || durability === '' ? {} : { auditDurability: durability as 'durable' }),
+    ...(lag === undefined ? {} : { maxAuditLagMs: lag }),
+    ...(spool === undefined || spool === '' ? {} : { auditSpoolDir: resolve(cwd, spool) }),
+    ...(shutdown === undefined ? {} : { shutdownTimeoutMs: shutdown }),
+  };
 }

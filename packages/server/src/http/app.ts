@@ -63,6 +63,8 @@ export async function buildApp(c: Components): Promise<FastifyInstance> {
   app.setErrorHandler((error, request, reply) => {
     const verityError = toVerityError(error);
     logFailure(request, verityError, error);
+    // Every 503 says when to try again (the condition is expected to pass within seconds).
+    if (verityError.status === 503 && !reply.hasHeader('retry-after')) reply.header('retry-after', '1');
     reply.status(verityError.status).send(verityError.toJSON());
   });
 
