@@ -53,7 +53,15 @@ export function wrapPglite(pglite: PGliteInterface): Database {
     transaction: (fn) => pglite.transaction((tx) => fn(toSqlClient(tx))),
     // PGlite delivers NOTIFY to listeners of the same instance: one process, so this only
     // matters for code that shares the instance, but it keeps one mechanism for both drivers.
-    listen: (channel, onPayload) => pglite.listen(channel, onPayload),
+    async listen(channel, onPayload) {
+      const unsubscribe = await pglite.listen(channel, onPayload);
+      return {
+        notify: async (payload) => void (await pglite.query('SELECT pg_notify($1, $2)', [channel, payload])),
+        // One in-process connection: there is no link to lose.
+        reset: () => {},
+        close: unsubscribe,
+      };
+    },
     close: () => pglite.close(),
   };
 }

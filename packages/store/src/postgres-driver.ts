@@ -1,7 +1,7 @@
 /** The server driver: PostgreSQL through a `pg` connection pool. */
 import pg from 'pg';
 import { VerityError } from '@verity/core';
-import type { Database, SqlClient } from './types.js';
+import type { Database, Listener, SqlClient } from './types.js';
 
 /** Options of {@link createPostgresDatabase}. */
 export interface CreatePostgresDatabaseOptions {
@@ -58,47 +58,84 @@ export async function createPostgresDatabase(options: CreatePostgresDatabaseOpti
 
 /**
  * LISTEN on a dedicated connection (a pooled one would be handed to other queries). When it
- * drops, it reconnects with backoff and reports an empty payload, so the listener can treat
- * "notifications may have been missed" like "everything changed".
+ * drops, or `reset()` is called, it reconnects with backoff and reports an empty payload, so
+ * the listener can treat "notifications may have been missed" like "everything changed".
  */
-async function listen(connectionString: string, channel: string, onPayload: (payload: string) => void): Promise<() => Promise<void>> {
+async function listen(connectionString: string, channel: string, onPayload: (payload: string) => void): Promise<Listener> {
   if (!/^[a-z_][a-z0-9_]{0,62}$/.test(channel)) throw new TypeError(`listen: invalid channel name "${channel}"`);
   let client: pg.Client | null = null;
   let stopped = false;
+  let reconnecting = false;
   let delay = 100;
+  // A dropped client's late 'error' must not start another reconnect (two listening connections).
+  const dropped = new WeakSet<pg.Client>();
+  const drop = (target: pg.Client): void => {
+    if (client === target) client = null;
+    dropped.add(target);
+    target.removeAllListeners('notification');
+    // A blackholed socket never finishes a graceful end: destroy it.
+    (target as unknown as { connection?: { stream?: { destroy(): void } } }).connection?.stream?.destroy();
+    target.end().catch(() => {});
+  };
+  const scheduleReconnect = (): void => {
+    if (stopped || reconnecting) return;
+    reconnecting = true;
+    setTimeout(() => void reconnect(), delay).unref();
+    delay = Math.min(delay * 2, 5000);
+  };
   const connect = async (): Promise<void> => {
-    const next = new pg.Client({ connectionString });
+    const next = new pg.Client({ connectionString, connectionTimeoutMillis: 5000 });
     next.on('notification', (message) => {
       if (message.channel === channel) onPayload(message.payload ?? '');
     });
     next.on('error', () => {
-      if (stopped) return;
-      client = null;
-      next.end().catch(() => {});
-      setTimeout(() => void reconnect(), delay).unref();
-      delay = Math.min(delay * 2, 5000);
+      if (dropped.has(next)) return;
+      drop(next);
+      scheduleReconnect();
     });
-    await next.connect();
-    await next.query(`LISTEN ${channel}`);
+    try {
+      await next.connect();
+      await next.query(`LISTEN ${channel}`);
+    } catch (error) {
+      drop(next);
+      throw error;
+    }
+    if (stopped) return drop(next);
     client = next;
     delay = 100;
   };
   const reconnect = async (): Promise<void> => {
+    reconnecting = false;
     if (stopped) return;
     try {
       await connect();
       onPayload('');
     } catch {
-      setTimeout(() => void reconnect(), delay).unref();
-      delay = Math.min(delay * 2, 5000);
+      scheduleReconnect();
     }
   };
   await connect().catch((error: unknown) => {
     throw unavailable(error);
   });
-  return async () => {
-    stopped = true;
-    await (client as pg.Client | null)?.end().catch(() => {});
+  return {
+    async notify(payload) {
+      const current = client;
+      if (current === null) throw new VerityError('ERR_STORE_UNAVAILABLE', 'the change listener is reconnecting');
+      await current.query('SELECT pg_notify($1, $2)', [channel, payload]).catch((error: unknown) => {
+        throw mapConnectionError(error);
+      });
+    },
+    reset() {
+      if (stopped) return;
+      if (client !== null) drop(client);
+      scheduleReconnect();
+    },
+    async close() {
+      stopped = true;
+      const current = client;
+      client = null;
+      if (current !== null) drop(current);
+    },
   };
 }
 

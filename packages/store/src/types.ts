@@ -10,12 +10,23 @@ export interface Database extends SqlClient {
   /** Run `fn` in one transaction; commits when it resolves, rolls back when it throws. */
   transaction<T>(fn: (tx: SqlClient) => Promise<T>): Promise<T>;
   /**
-   * Subscribe to `NOTIFY` on a channel (the change feed between replicas). Resolves to an
-   * unsubscribe function once listening has started.
+   * Subscribe to `NOTIFY` on a channel (the change feed between replicas). Resolves once
+   * listening has started.
    */
-  listen(channel: string, onPayload: (payload: string) => void): Promise<() => Promise<void>>;
+  listen(channel: string, onPayload: (payload: string) => void): Promise<Listener>;
   close(): Promise<void>;
   readonly kind: 'pglite' | 'postgres';
+}
+
+/** A LISTEN subscription (see {@link Database.listen}). */
+export interface Listener {
+  /** NOTIFY on the channel over the listening connection itself (PostgreSQL): a heartbeat that
+   *  comes back proves the listener is alive and has delivered everything committed before it. */
+  notify(payload: string): Promise<void>;
+  /** Drop the listening connection and reconnect with backoff (liveness failed); after the
+   *  reconnect `onPayload('')` is called (resync: notifications may have been missed). */
+  reset(): void;
+  close(): Promise<void>;
 }
 
 export interface CreateVersionInput {
