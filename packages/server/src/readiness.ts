@@ -1,25 +1,44 @@
-/** Whether this replica can decide right now: the engine decides a trivial request and the store answers. */
+/**
+ * Whether this replica can decide right now: the engine decides a trivial request, the store
+ * answers, and its view is within the staleness bound.
+ */
 import type { Engine } from '@verity/core';
 import type { Store } from '@verity/store';
+import type { Freshness, FreshnessReport } from './freshness.js';
 
 /** The answer of `/readyz`: ready only when every check passes. */
 export interface Readiness {
   ready: boolean;
-  checks: { engine: boolean; store: boolean };
+  checks: { engine: boolean; store: boolean; fresh: boolean };
+  /** When every change up to `confirmedAt` is known delivered to this replica, and how long ago. */
+  freshness: Pick<FreshnessReport, 'confirmedAt' | 'ageMs'>;
 }
 
 export type ReadinessCheck = () => Promise<Readiness>;
 
+/** A store that has not answered `SELECT 1` within this many ms is not ready (a paused link never errors). */
+const STORE_CHECK_TIMEOUT_MS = 1000;
+
+function withinTimeout(check: Promise<boolean>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), ms)));
+  return Promise.race([check, timeout]).finally(() => clearTimeout(timer));
+}
+
 /** Create the readiness check; it never rejects (a failing check is `false`). */
-export function createReadinessCheck(engine: Engine, store: Store): ReadinessCheck {
+export function createReadinessCheck(engine: Engine, store: Store, freshness: Freshness): ReadinessCheck {
   return async () => {
     const [engineOk, storeOk] = await Promise.all([
       engine.ready(),
-      store.db.query('SELECT 1').then(
-        () => true,
-        () => false,
+      withinTimeout(
+        store.db.query('SELECT 1').then(
+          () => true,
+          () => false,
+        ),
+        STORE_CHECK_TIMEOUT_MS,
       ),
     ]);
-    return { ready: engineOk && storeOk, checks: { engine: engineOk, store: storeOk } };
+    const { fresh, confirmedAt, ageMs } = freshness.report();
+    return { ready: engineOk && storeOk && fresh, checks: { engine: engineOk, store: storeOk, fresh }, freshness: { confirmedAt, ageMs } };
   };
 }
