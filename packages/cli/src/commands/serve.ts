@@ -22,7 +22,7 @@ export function createServeCommand(loadServer: () => Promise<ServerModule>): Com
   return {
     name: 'serve',
     summary: 'Run the Verity server',
-    usage: '[--port N] [--host H] [--data DIR | --database-url URL] [--public-url URL] [--trust-proxy] [--log-level L] [--demo] [--open-decisions] [--allow-insecure-identity-sources]',
+    usage: '[--port N] [--host H] [--data DIR | --database-url URL] [--public-url URL] [--trust-proxy] [--log-level L] [--max-staleness MS] [--max-inflight N] [--request-timeout MS] [--demo] [--open-decisions] [--allow-insecure-identity-sources]',
     arguments: [],
     options: {
       port: { type: 'string', short: 'p', valueName: 'N', description: 'port to listen on, 0 for any free one (default 8181)' },
@@ -36,6 +36,9 @@ export function createServeCommand(loadServer: () => Promise<ServerModule>): Com
       'public-url': { type: 'string', valueName: 'URL', description: 'URL clients reach this server at, e.g. behind a TLS proxy (env VERITY_PUBLIC_URL); base of metadata and issuers' },
       'trust-proxy': { type: 'boolean', description: 'honour X-Forwarded-Proto/Host/For (only behind a proxy that sets them)' },
       'log-level': { type: 'string', valueName: 'L', description: 'JSON log level: fatal, error, warn, info (default), debug, trace, silent (env VERITY_LOG_LEVEL)' },
+      'max-staleness': { type: 'string', valueName: 'MS', description: 'PostgreSQL replicas: refuse decisions (503) for a tenant whose view is older than this (default 1000; env VERITY_MAX_STALENESS_MS)' },
+      'max-inflight': { type: 'string', valueName: 'N', description: 'requests in flight past which new ones get 503 at once (default 256; env VERITY_MAX_INFLIGHT)' },
+      'request-timeout': { type: 'string', valueName: 'MS', description: 'answer 503 for a decision not made within this many ms (default 5000; env VERITY_REQUEST_TIMEOUT_MS)' },
     },
     details: 'The first start creates a platform-admin credential: VERITY_ADMIN_TOKEN when set,\notherwise a generated one printed once. A chosen VERITY_ADMIN_TOKEN needs at least\n32 characters and 128 bits (log2 of the character classes used × length); a changed one\nreplaces the previous bootstrap credential. VERITY_MASTER_KEY (32 bytes, base64url) seals\ntoken-signing keys at rest; without it a key file beside --data is used. Stops cleanly on SIGINT/SIGTERM.\nOne server per --data folder (a lock file beside it); use --database-url for replicas.\nLogs are JSON lines on stdout (stderr with --json); secrets are never logged.',
     async run(args, io) {
@@ -57,6 +60,9 @@ export function createServeCommand(loadServer: () => Promise<ServerModule>): Com
         ...optional('logLevel', (v['log-level'] as string | undefined) ?? io.env['VERITY_LOG_LEVEL']),
         ...(v['trust-proxy'] === true ? { trustProxy: true } : {}),
         ...checkpointInterval(io.env['VERITY_AUDIT_CHECKPOINT_INTERVAL_MS']),
+        ...positiveIntOption('maxStalenessMs', '--max-staleness', v['max-staleness'], io.env['VERITY_MAX_STALENESS_MS']),
+        ...positiveIntOption('maxInflightRequests', '--max-inflight', v['max-inflight'], io.env['VERITY_MAX_INFLIGHT']),
+        ...positiveIntOption('requestTimeoutMs', '--request-timeout', v['request-timeout'], io.env['VERITY_REQUEST_TIMEOUT_MS']),
       } as StartServerOptions; // logLevel is a plain string here: resolveConfig (below) checks it.
       const server = await loadServer();
       try {
@@ -87,4 +93,10 @@ function checkpointInterval(text: string | undefined): { auditCheckpointInterval
   if (text === undefined) return {};
   if (!/^[0-9]{1,10}$/.test(text)) throw usageError(`VERITY_AUDIT_CHECKPOINT_INTERVAL_MS must be 0 or a number of milliseconds, got '${text}'`);
   return { auditCheckpointIntervalMs: Number(text) };
+}
+
+/** A positive integer from a flag, else its env var (an empty one counts as not given); resolveConfig checks the range. */
+function positiveIntOption(key: string, flag: string, value: unknown, env: string | undefined): Record<string, number> {
+  const text = typeof value === 'string' ? value : env === '' ? undefined : env;
+  return text === undefined ? {} : { [key]: parsePositiveInt(text, flag) };
 }
