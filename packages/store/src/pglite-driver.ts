@@ -53,13 +53,13 @@ export function wrapPglite(pglite: PGliteInterface): Database {
     transaction: (fn) => pglite.transaction((tx) => fn(toSqlClient(tx))),
     // PGlite delivers NOTIFY to listeners of the same instance: one process, so this only
     // matters for code that shares the instance, but it keeps one mechanism for both drivers.
+    // Its one connection cannot drop, so there is nothing to reset.
     async listen(channel, onPayload) {
-      const unsubscribe = await pglite.listen(channel, onPayload);
+      const unlisten = await pglite.listen(channel, onPayload);
       return {
         notify: async (payload) => void (await pglite.query('SELECT pg_notify($1, $2)', [channel, payload])),
-        // One in-process connection: there is no link to lose.
         reset: () => {},
-        close: unsubscribe,
+        close: () => unlisten(),
       };
     },
     close: () => pglite.close(),

@@ -1,7 +1,8 @@
 /** The server driver: PostgreSQL through a `pg` connection pool. */
 import pg from 'pg';
-import { VerityError } from '@verity/core';
-import type { Database, Listener, SqlClient } from './types.js';
+import { asError, destroyClient, isConnectionError, isUnavailable, unavailable, waitAtMost } from './postgres-faults.js';
+import { listenPostgres } from './postgres-listener.js';
+import type { Database, SqlClient } from './types.js';
 
 /** Options of {@link createPostgresDatabase}. */
 export interface CreatePostgresDatabaseOptions {
@@ -9,164 +10,131 @@ export interface CreatePostgresDatabaseOptions {
   connectionString: string;
   /** Maximum pool size (default 10). */
   max?: number;
+  /**
+   * Milliseconds (default 5000) allowed to open a connection and, separately, for each query's
+   * answer; past it the call fails with ERR_STORE_UNAVAILABLE and that connection is closed,
+   * never reused. Also bounds `close()`. Measured on the client: a paused network is caught too.
+   */
+  timeoutMs?: number;
 }
+
+const DEFAULT_TIMEOUT_MS = 5000;
 
 /**
  * Connect a `pg` pool behind the {@link Database} port. `transaction` holds one pooled client
- * for its whole duration (BEGIN … COMMIT, ROLLBACK when `fn` throws). Failures to reach the
- * server become VerityError ERR_STORE_UNAVAILABLE; SQL errors pass through with their SQLSTATE.
+ * for its whole duration (BEGIN … COMMIT, ROLLBACK when `fn` throws). Connection-level faults
+ * (unreachable, reset, terminated, timed out) become VerityError ERR_STORE_UNAVAILABLE and
+ * never reach the process as an unhandled 'error' event; the connection that saw one is
+ * destroyed, and later calls open fresh ones. SQL errors pass through with their SQLSTATE.
  *
  * @example
- * const db = await createPostgresDatabase({ connectionString: process.env.DATABASE_URL! });
+ * const db = await createPostgresDatabase({ connectionString: process.env.DATABASE_URL!, timeoutMs: 5000 });
  */
 export async function createPostgresDatabase(options: CreatePostgresDatabaseOptions): Promise<Database> {
   if (typeof options.connectionString !== 'string' || options.connectionString === '') {
     throw new TypeError('createPostgresDatabase: connectionString is required');
   }
-  const pool = new pg.Pool({ connectionString: options.connectionString, max: options.max ?? 10 });
-  // An idle client losing its connection emits 'error' on the pool; without a listener that
-  // would crash the process. The pool discards that client and the next query reconnects.
+  const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+  if (!Number.isInteger(timeoutMs) || timeoutMs <= 0) throw new TypeError('createPostgresDatabase: timeoutMs must be a positive integer (milliseconds)');
+  const clientConfig: pg.ClientConfig = {
+    connectionString: options.connectionString,
+    connectionTimeoutMillis: timeoutMs,
+    // Client-side, unlike statement_timeout: it also fires when the server or the link is gone.
+    query_timeout: timeoutMs,
+    keepAlive: true,
+  };
+  const pool = new pg.Pool({ ...clientConfig, max: options.max ?? 10 });
+  // An idle client losing its connection emits 'error' on the pool; the pool discards that
+  // client and the next query opens another. Checked-out clients get a listener of their own.
   pool.on('error', () => {});
+  // Every client the pool holds, so that close() can cut the ones whose goodbye is not answered.
+  const clients = new Set<pg.Client>();
+  pool.on('connect', (client) => clients.add(client));
+  pool.on('remove', (client) => clients.delete(client));
   return {
     kind: 'postgres',
-    query: toSqlClient(pool).query,
-    async transaction(fn) {
-      const client = await pool.connect().catch((error: unknown) => {
-        throw unavailable(error);
-      });
-      const tx = toSqlClient(client);
-      let broken: Error | undefined;
+    async query(sql, params) {
+      const lease = await checkOut(pool);
       try {
-        await tx.query('BEGIN');
-        const result = await fn(tx);
-        await tx.query('COMMIT');
+        return await lease.sql.query(sql, params);
+      } finally {
+        lease.release();
+      }
+    },
+    async transaction(fn) {
+      const lease = await checkOut(pool);
+      try {
+        await lease.sql.query('BEGIN');
+        const result = await fn(lease.sql);
+        await lease.sql.query('COMMIT');
         return result;
       } catch (error) {
-        await client.query('ROLLBACK').catch((rollbackError: unknown) => {
-          broken = rollbackError instanceof Error ? rollbackError : new Error(String(rollbackError));
-        });
-        throw error;
+        if (lease.failure() === undefined) await lease.sql.query('ROLLBACK').catch((rollbackError: unknown) => lease.fail(rollbackError));
+        // A transaction whose connection failed did not commit (or, failing in COMMIT, may
+        // have): whatever `fn` made of the fault, the caller learns the store was unavailable.
+        const failure = lease.failure();
+        throw failure === undefined || isUnavailable(error) ? error : unavailable(failure);
       } finally {
-        // Passing an error destroys the client instead of returning a connection in an unknown state.
-        client.release(broken);
+        lease.release();
       }
     },
-    listen: (channel, onPayload) => listen(options.connectionString, channel, onPayload),
-    close: () => pool.end(),
-  };
-}
-
-/**
- * LISTEN on a dedicated connection (a pooled one would be handed to other queries). When it
- * drops, or `reset()` is called, it reconnects with backoff and reports an empty payload, so
- * the listener can treat "notifications may have been missed" like "everything changed".
- */
-async function listen(connectionString: string, channel: string, onPayload: (payload: string) => void): Promise<Listener> {
-  if (!/^[a-z_][a-z0-9_]{0,62}$/.test(channel)) throw new TypeError(`listen: invalid channel name "${channel}"`);
-  let client: pg.Client | null = null;
-  let stopped = false;
-  let reconnecting = false;
-  let delay = 100;
-  // A dropped client's late 'error' must not start another reconnect (two listening connections).
-  const dropped = new WeakSet<pg.Client>();
-  const drop = (target: pg.Client): void => {
-    if (client === target) client = null;
-    dropped.add(target);
-    target.removeAllListeners('notification');
-    // A blackholed socket never finishes a graceful end: destroy it.
-    (target as unknown as { connection?: { stream?: { destroy(): void } } }).connection?.stream?.destroy();
-    target.end().catch(() => {});
-  };
-  const scheduleReconnect = (): void => {
-    if (stopped || reconnecting) return;
-    reconnecting = true;
-    setTimeout(() => void reconnect(), delay).unref();
-    delay = Math.min(delay * 2, 5000);
-  };
-  const connect = async (): Promise<void> => {
-    const next = new pg.Client({ connectionString, connectionTimeoutMillis: 5000 });
-    next.on('notification', (message) => {
-      if (message.channel === channel) onPayload(message.payload ?? '');
-    });
-    next.on('error', () => {
-      if (dropped.has(next)) return;
-      drop(next);
-      scheduleReconnect();
-    });
-    try {
-      await next.connect();
-      await next.query(`LISTEN ${channel}`);
-    } catch (error) {
-      drop(next);
-      throw error;
-    }
-    if (stopped) return drop(next);
-    client = next;
-    delay = 100;
-  };
-  const reconnect = async (): Promise<void> => {
-    reconnecting = false;
-    if (stopped) return;
-    try {
-      await connect();
-      onPayload('');
-    } catch {
-      scheduleReconnect();
-    }
-  };
-  await connect().catch((error: unknown) => {
-    throw unavailable(error);
-  });
-  return {
-    async notify(payload) {
-      const current = client;
-      if (current === null) throw new VerityError('ERR_STORE_UNAVAILABLE', 'the change listener is reconnecting');
-      await current.query('SELECT pg_notify($1, $2)', [channel, payload]).catch((error: unknown) => {
-        throw mapConnectionError(error);
-      });
-    },
-    reset() {
-      if (stopped) return;
-      if (client !== null) drop(client);
-      scheduleReconnect();
-    },
+    listen: (channel, onPayload) => listenPostgres({ clientConfig, timeoutMs, channel, onPayload }),
     async close() {
-      stopped = true;
-      const current = client;
-      client = null;
-      if (current !== null) drop(current);
+      await waitAtMost(pool.end(), timeoutMs);
+      // A client ending over a paused link waits for an answer that never comes.
+      for (const client of clients) destroyClient(client);
+      clients.clear();
     },
   };
 }
 
-function toSqlClient(target: pg.Pool | pg.PoolClient): SqlClient {
-  return {
-    async query<R>(sql: string, params?: readonly unknown[]) {
-      try {
-        const result = await target.query(sql, params === undefined ? undefined : [...params]);
-        return { rows: result.rows as R[] };
-      } catch (error) {
-        throw mapConnectionError(error);
-      }
-    },
-  };
+/** A pooled client while checked out: its queries, its first connection fault, and its return. */
+interface Lease {
+  sql: SqlClient;
+  /** The connection fault this client saw, if any (it is then destroyed on release). */
+  failure(): Error | undefined;
+  /** Mark the client as not reusable. */
+  fail(error: unknown): void;
+  release(): void;
 }
 
-/**
- * Connection-level failures: socket errors (ECONNREFUSED, ECONNRESET, …), SQLSTATE class 08
- * (connection exception) and 57P (operator intervention: shutdown, crash recovery).
- */
-function isConnectionError(error: unknown): boolean {
-  if (error instanceof VerityError) return false;
-  const code = typeof error === 'object' && error !== null ? (error as { code?: unknown }).code : undefined;
-  if (typeof code === 'string') return /^E[A-Z]+$|^EAI_/.test(code) || code.startsWith('08') || code.startsWith('57P');
-  return error instanceof Error && /Connection terminated|timeout exceeded when trying to connect/i.test(error.message);
-}
-
-function mapConnectionError(error: unknown): unknown {
-  return isConnectionError(error) ? unavailable(error) : error;
-}
-
-function unavailable(error: unknown): VerityError {
-  return new VerityError('ERR_STORE_UNAVAILABLE', 'the PostgreSQL store is unavailable', { cause: error });
+async function checkOut(pool: pg.Pool): Promise<Lease> {
+  return new Promise((resolve, reject) => {
+    // The callback form: the pool calls it synchronously when it hands the client over, so the
+    // client is never without an 'error' listener (with the promise form, one tick is).
+    pool.connect((error, client, done) => {
+      if (error || client === undefined) return reject(unavailable(error));
+      let failure: Error | undefined;
+      const fail = (cause: unknown): void => {
+        failure ??= asError(cause);
+      };
+      client.on('error', fail);
+      resolve({
+        sql: {
+          async query<R>(sql: string, params?: readonly unknown[]) {
+            // A client that failed (a timed-out query may still be running on it) takes no more.
+            if (failure !== undefined) throw unavailable(failure);
+            try {
+              const result = await client.query(sql, params === undefined ? undefined : [...params]);
+              return { rows: result.rows as R[] };
+            } catch (queryError) {
+              if (!isConnectionError(queryError)) throw queryError;
+              fail(queryError);
+              throw unavailable(queryError);
+            }
+          },
+        },
+        failure: () => failure,
+        fail,
+        release() {
+          // With an error the pool drops the client instead of handing it out again; the
+          // pool's own idle listener is attached again before ours goes.
+          done(failure);
+          client.off('error', fail);
+          // Cut it too: its goodbye would wait forever on a paused link.
+          if (failure !== undefined) destroyClient(client);
+        },
+      });
+    });
+  });
 }

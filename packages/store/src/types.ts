@@ -11,21 +11,33 @@ export interface Database extends SqlClient {
   transaction<T>(fn: (tx: SqlClient) => Promise<T>): Promise<T>;
   /**
    * Subscribe to `NOTIFY` on a channel (the change feed between replicas). Resolves once
-   * listening has started.
+   * listening has started; rejects with ERR_STORE_UNAVAILABLE when it cannot start. `channel` is
+   * an SQL identifier (`[a-z_][a-z0-9_]*`, TypeError otherwise). Afterwards the listener keeps
+   * itself connected: `onPayload('')` after every reconnect means "notifications may have been
+   * missed, resynchronise". `onPayload` should not throw (PostgreSQL reports a throw as a
+   * process warning and carries on).
    */
   listen(channel: string, onPayload: (payload: string) => void): Promise<Listener>;
+  /** Release every connection; bounded in time even when the database does not answer. */
   close(): Promise<void>;
   readonly kind: 'pglite' | 'postgres';
 }
 
-/** A LISTEN subscription (see {@link Database.listen}). */
+/** A running subscription made by {@link Database.listen}. */
 export interface Listener {
-  /** NOTIFY on the channel over the listening connection itself (PostgreSQL): a heartbeat that
-   *  comes back proves the listener is alive and has delivered everything committed before it. */
+  /**
+   * NOTIFY on the channel over the listening connection itself (PostgreSQL): a heartbeat that
+   * comes back proves the listener is alive and has delivered everything committed before it.
+   * Rejects with ERR_STORE_UNAVAILABLE while the connection is down (it is then reconnecting).
+   */
   notify(payload: string): Promise<void>;
-  /** Drop the listening connection and reconnect with backoff (liveness failed); after the
-   *  reconnect `onPayload('')` is called (resync: notifications may have been missed). */
+  /**
+   * Drop the listening connection and reconnect with backoff (liveness failed); after the
+   * reconnect `onPayload('')` is called (resync: notifications may have been missed). Returns
+   * at once, also when the database does not answer.
+   */
   reset(): void;
+  /** Stop listening and release the connection (bounded in time). */
   close(): Promise<void>;
 }
 
