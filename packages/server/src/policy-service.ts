@@ -42,9 +42,8 @@ export interface PolicyService {
   active(tenantId: string): Promise<ActivePolicy>;
   /**
    * A view at least as new as the state in which version `minVersion` was active (the
-   * consistency token `options.verity_min_version`): the cached view when it is that version
-   * (or was read after this replica saw that version active); otherwise the active version
-   * read from the store now, which also replaces the cached view. ERR_POLICY_VERSION_NOT_FOUND
+   * consistency token `options.verity_min_version`): the cached view when it is that version;
+   * otherwise the active version read from the store now, which also replaces the cached view. ERR_POLICY_VERSION_NOT_FOUND
    * when the tenant never had that version; ERR_STORE_UNAVAILABLE when the store cannot be read.
    */
   activeAtLeast(tenantId: string, minVersion: number): Promise<ActivePolicy>;
@@ -62,9 +61,6 @@ export interface PolicyService {
   invalidateAll(): void;
 }
 
-/** Versions per tenant remembered as seen active before the cached view (the token's fast path). */
-const SEEN_VERSIONS = 64;
-
 export interface PolicyServiceOptions {
   publish?: PublishChange;
   /**
@@ -80,27 +76,6 @@ export function createPolicyService(store: Store, engine: Engine, options: Polic
   const cache = new Map<string, Promise<ActivePolicy>>();
   const publish = options.publish ?? (async ({ tenant }) => void cache.delete(tenant));
   const now = options.now ?? Date.now;
-  /**
-   * Per tenant, the newest view read (its version and read time) and the versions this replica
-   * saw active in older views: a token naming one of those is satisfied by the newest view (a
-   * later state) without a store read.
-   */
-  const newest = new Map<string, { version: number; readAt: number }>();
-  const seenBefore = new Map<string, Set<number>>();
-
-  function remember(tenantId: string, view: ActivePolicy): void {
-    const last = newest.get(tenantId);
-    if (last !== undefined && last.readAt > view.readAt) return; // an older read finishing late
-    if (last !== undefined && last.version !== view.version) {
-      const seen = seenBefore.get(tenantId) ?? new Set<number>();
-      seen.delete(view.version);
-      seen.add(last.version);
-      if (seen.size > SEEN_VERSIONS) seen.delete(seen.values().next().value as number);
-      seenBefore.set(tenantId, seen);
-    }
-    newest.set(tenantId, { version: view.version, readAt: view.readAt });
-  }
-
   async function load(tenantId: string): Promise<ActivePolicy> {
     const readAt = now();
     options.onLoad?.(tenantId);
@@ -116,12 +91,9 @@ export function createPolicyService(store: Store, engine: Engine, options: Polic
   function cacheLoad(tenantId: string): Promise<ActivePolicy> {
     const entry = load(tenantId);
     cache.set(tenantId, entry);
-    entry.then(
-      (view) => remember(tenantId, view),
-      () => {
-        if (cache.get(tenantId) === entry) cache.delete(tenantId);
-      },
-    );
+    entry.catch(() => {
+      if (cache.get(tenantId) === entry) cache.delete(tenantId);
+    });
     return entry;
   }
 
@@ -138,9 +110,10 @@ export function createPolicyService(store: Store, engine: Engine, options: Polic
 
     async activeAtLeast(tenantId, minVersion) {
       const cached = await service.active(tenantId);
+      // Versions are immutable: a cached view of N decides as N does now, even if N was
+      // replaced and activated again meanwhile. Any other version says nothing about order (N
+      // may have been activated again after it), so only the store can answer.
       if (cached.version === minVersion) return cached;
-      const last = newest.get(tenantId);
-      if (last?.readAt === cached.readAt && last.version === cached.version && seenBefore.get(tenantId)?.has(minVersion) === true) return cached;
       // The store is the record: its active version now is at least as new as any state in
       // which `minVersion` was active (read-your-writes for a client holding the token).
       let fresh: ActivePolicy;
