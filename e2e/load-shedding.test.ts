@@ -5,7 +5,8 @@
  */
 import { Agent, request as httpRequest } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createClient, startTestServer, type Client } from './helpers/verity.js';
+import { ADMIN_TOKEN, createClient, startTestServer, type Client } from './helpers/verity.js';
+import { openEventStream } from './helpers/sse.js';
 import { eventually } from './helpers/eventually.js';
 
 const MAX_INFLIGHT = 8;
@@ -150,6 +151,18 @@ describe('load shedding', () => {
     expect(after.status).toBe(200);
     expect(after.body.decision).toBe(true);
   }, 60_000);
+
+  it('does not count change streams PEPs keep open as requests in flight', async () => {
+    const streams = await Promise.all(Array.from({ length: MAX_INFLIGHT + 2 }, () => openEventStream(`${server.url}/tenants/acme/changes`, { authorization: `Bearer ${ADMIN_TOKEN}` })));
+    try {
+      for (const stream of streams) expect(stream.status).toBe(200);
+      const answer = await decide('u3');
+      expect(answer.status).toBe(200);
+      expect(answer.decision).toBe(true);
+    } finally {
+      for (const stream of streams) stream.close();
+    }
+  });
 
   it('answers 503 ERR_DEADLINE_EXCEEDED when a decision cannot finish in time; the late decision is still audited', async () => {
     // A decision that needs an entity not yet cached waits for the held store, as behind a slow verify.

@@ -26,6 +26,8 @@ export interface LoadSheddingOptions {
 }
 
 const PROBES = new Set(['/healthz', '/readyz']);
+/** Streams a PEP keeps open for as long as it runs: not requests in flight in the bound's sense. */
+const STREAMS = new Set(['/tenants/:tenant/changes']);
 
 function isProbe(request: FastifyRequest): boolean {
   return PROBES.has(request.url.split('?')[0] ?? '');
@@ -49,7 +51,7 @@ export async function registerLoadShedding(app: FastifyInstance, options: LoadSh
   let inflight = 0;
   // First hook of all: a shed request costs no body parsing, no credential check, no store.
   app.addHook('onRequest', async (request, reply) => {
-    if (isProbe(request)) return;
+    if (isProbe(request) || STREAMS.has(request.routeOptions.url ?? '')) return;
     if (inflight >= maxInflightRequests) return reply.send(overloaded(reply, 'too many requests in flight'));
     inflight += 1;
     // 'close' fires once whether the answer was sent or the client went away.
