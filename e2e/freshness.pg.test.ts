@@ -8,7 +8,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createScratchDatabase } from './helpers/postgres.js';
 import { startFaultProxy, type FaultProxy } from './helpers/fault-proxy.js';
-import { createClient, startTestServer, type Client } from './helpers/verity.js';
+import { ADMIN_TOKEN, createClient, startTestServer, type Client } from './helpers/verity.js';
+import { openEventStream } from './helpers/sse.js';
 import { eventually } from './helpers/eventually.js';
 
 const MAX_STALENESS_MS = 1000;
@@ -92,6 +93,9 @@ describe('bounded staleness on PostgreSQL', () => {
     await activate(1);
     await eventually(async () => expect((await ask()).body.decision).toBe(true), 5000);
     expect((await pdpA.get('/readyz')).status).toBe(200);
+    // A PEP following A's change stream.
+    const stream = await openEventStream(`${replicaA.url}/tenants/acme/changes`, { authorization: `Bearer ${ADMIN_TOKEN}` });
+    expect(stream.status).toBe(200);
 
     proxy.mode('blackhole');
     const pushed = await activate(2);
@@ -121,6 +125,16 @@ describe('bounded staleness on PostgreSQL', () => {
     expect(ready.body.checks.fresh).toBe(false);
     expect(ready.body.freshness.ageMs).toBeGreaterThan(MAX_STALENESS_MS);
     expect((await pdpA.get('/healthz')).status).toBe(200);
+    // Neither a bundle for local PEPs nor a change stream comes from a stale replica: the stream
+    // that was open has ended, a new one is refused.
+    const bundle = await replicaA.admin.get('/tenants/acme/bundle');
+    expect(bundle.status).toBe(503);
+    // Stale, or (when its credential check reaches the paused store first) unavailable.
+    expect(['ERR_POLICY_STALE', 'ERR_STORE_UNAVAILABLE']).toContain(bundle.body.code);
+    await expect(stream.next('change', 5000)).rejects.toThrow(/ended/);
+    const refused = await replicaA.admin.get('/tenants/acme/changes');
+    expect(refused.status).toBe(503);
+    expect(refused.body.code).toBe('ERR_POLICY_STALE');
 
     // The link returns: A answers again within 10 s, and answers deny.
     proxy.mode('pass');

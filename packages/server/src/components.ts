@@ -150,7 +150,7 @@ export async function createComponents(
     audit,
     auditLog: createAuditService(store, audit),
     auditCheckpoints: createAuditCheckpoints({ store, writer: audit, box }),
-    bundles: createBundleService({ store, policies, identity, tokens, box, ttlSec: config.bundleTtlSec }),
+    bundles: createBundleService({ store, policies, freshness, identity, tokens, box, ttlSec: config.bundleTtlSec }),
     clients: createClientService(store, { publish: feed.publish }),
     tokenEndpoint: createTokenEndpoint({ store, tokens, identity, decisions }),
     gateway: createGatewayDecider({ decisions, policies, audit }),
