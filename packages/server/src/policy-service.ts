@@ -43,8 +43,9 @@ export interface PolicyService {
   /**
    * A view at least as new as the state in which version `minVersion` was active (the
    * consistency token `options.verity_min_version`): the cached view when it is that version;
-   * otherwise the active version read from the store now, which also replaces the cached view. ERR_POLICY_VERSION_NOT_FOUND
-   * when the tenant never had that version; ERR_STORE_UNAVAILABLE when the store cannot be read.
+   * otherwise the active version read from the store now, which also replaces the cached view.
+   * ERR_POLICY_VERSION_NOT_FOUND when the tenant never had that version; ERR_STORE_UNAVAILABLE
+   * when the store cannot be read.
    */
   activeAtLeast(tenantId: string, minVersion: number): Promise<ActivePolicy>;
   /** Check without storing: the same checks a push runs. */
@@ -76,6 +77,7 @@ export function createPolicyService(store: Store, engine: Engine, options: Polic
   const cache = new Map<string, Promise<ActivePolicy>>();
   const publish = options.publish ?? (async ({ tenant }) => void cache.delete(tenant));
   const now = options.now ?? Date.now;
+
   async function load(tenantId: string): Promise<ActivePolicy> {
     const readAt = now();
     options.onLoad?.(tenantId);

@@ -89,9 +89,9 @@ export function registerAuthzenRoutes(app: FastifyInstance, c: Components, tenan
   app.post('/access/v1/evaluations', async (request) => {
     const tenant = tenantOf(request);
     await requireDecide(c, request, tenant);
+    const minVersion = parseMinVersion(request.body);
     // Resolve the tenant before anything else, so an unknown tenant is a 404 even when every
     // item is invalid on its own.
-    const minVersion = parseMinVersion(request.body);
     await c.policies.active(tenant);
     const { body, verified } = await withTokenSubject(c, request, tenant);
     const batch = parseEvaluationsRequest(body);
