@@ -144,6 +144,20 @@ export function parseEvaluationsRequest(body: unknown): AuthzenEvaluationsReques
   return { evaluations, semantic, batch: true };
 }
 
+/**
+ * The consistency token `options.verity_min_version` of an evaluation(s) request: a policy
+ * version (a positive integer) the decision must be at least as new as, or undefined when absent.
+ * Throws ERR_DECISION_INVALID_REQUEST for anything else.
+ */
+export function parseMinVersion(body: unknown): number | undefined {
+  if (!isObject(body)) return undefined;
+  const options = optionalObject(body.options, 'options');
+  if (options === undefined || !('verity_min_version' in options)) return undefined;
+  const value = options.verity_min_version;
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1) throw invalid('options.verity_min_version must be a positive integer (a policy version)');
+  return value;
+}
+
 /** Validate a search request of one kind (AuthZEN §8). */
 export function parseSearchRequest(kind: SearchKind, body: unknown): AuthzenSearchRequest {
   if (!isObject(body)) throw invalid('request must be a JSON object');

@@ -10,6 +10,7 @@ import { bundleKeyThumbprints, createSigningKeyRing, signBundle, type PublishedJ
 import type { Store } from '@verity/store';
 import type { IdentityService } from './identity/identity-service.js';
 import { sealedKeyStore, type SealedKeyTable, type TokenServices } from './identity/token-services.js';
+import type { Freshness } from './freshness.js';
 import type { PolicyService } from './policy-service.js';
 
 /** A bundle carries every entity of the tenant; past this, PEPs must use the remote source. */
@@ -40,6 +41,8 @@ export interface BundleService {
 export interface BundleServiceOptions {
   store: Store;
   policies: PolicyService;
+  /** The staleness bound: a bundle is not signed from a view past it (ERR_POLICY_STALE). */
+  freshness?: Freshness;
   identity: IdentityService;
   tokens: TokenServices;
   /** Seals the bundle keys at rest (the same master key as the token keys). */
@@ -77,6 +80,8 @@ export function createBundleService(options: BundleServiceOptions): BundleServic
   return {
     async build(tenant) {
       const active = await policies.active(tenant);
+      // A local PEP decides on a bundle until it expires: never sign one from a stale view.
+      options.freshness?.assertFresh(tenant, active.readAt);
       const entities = await allEntities(tenant);
       const identitySources = (await store.identity.listSources(tenant)).map((row) => ({ id: row.id, ...row.config }));
       const bundle = {

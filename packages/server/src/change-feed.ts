@@ -1,9 +1,12 @@
 /**
  * The change feed between replicas: after a write, a replica publishes `{tenant, kind}` with
  * NOTIFY; every replica (itself included) drops what it cached for that tenant. PostgreSQL is
- * the store of record, so a dropped cache entry is simply read again.
+ * the store of record, so a dropped cache entry is simply read again. On PostgreSQL the feed
+ * also carries each replica's heartbeat, which bounds how stale the replica may be (freshness.ts).
  */
+import { randomUUID } from 'node:crypto';
 import type { Database } from '@verity/store';
+import type { Freshness } from './freshness.js';
 
 export const CHANGES_CHANNEL = 'verity_changes';
 
@@ -38,34 +41,100 @@ export interface ChangeHandlers {
   onResync(): void;
 }
 
-function parseChange(payload: string): Change | null {
+/** A replica's heartbeat on the feed: `nonce` counts up per replica. */
+interface Heartbeat {
+  heartbeat: number;
+  replica: string;
+}
+
+function parsePayload(payload: string): Change | Heartbeat | null {
   try {
-    const value = JSON.parse(payload) as { tenant?: unknown; kind?: ChangeKind };
+    const value = JSON.parse(payload) as { tenant?: unknown; kind?: ChangeKind; heartbeat?: unknown; replica?: unknown };
     if (typeof value.tenant === 'string' && typeof value.kind === 'string' && KINDS.has(value.kind)) return { tenant: value.tenant, kind: value.kind };
+    if (typeof value.heartbeat === 'number' && typeof value.replica === 'string') return { heartbeat: value.heartbeat, replica: value.replica };
   } catch {
     // Not ours, or damaged: treat as a resync below.
   }
   return null;
 }
 
-export async function startChangeFeed(db: Database, handlers: ChangeHandlers): Promise<ChangeFeed> {
+export interface ChangeFeedOptions {
+  /**
+   * Bounded staleness (PostgreSQL): every `maxStalenessMs / 4` the feed sends a heartbeat over
+   * the listening connection; one coming back confirms (at its send time) that everything
+   * committed before it was delivered, since NOTIFY is delivered in commit order. When none
+   * returns within `2 × maxStalenessMs` the listener is reset (reconnect, then a resync drops
+   * every cache). Absent: no heartbeat (PGlite, one process, is fresh by construction).
+   */
+  freshness?: Freshness;
+  /** Called when liveness failed and the listener was reset (to log it). */
+  onListenerReset?: (silentMs: number) => void;
+  /** Clock in epoch ms (default `Date.now`). */
+  now?: () => number;
+}
+
+export async function startChangeFeed(db: Database, handlers: ChangeHandlers, options: ChangeFeedOptions = {}): Promise<ChangeFeed> {
+  const now = options.now ?? Date.now;
   const listeners = new Set<(change: Change) => void>();
+  const replica = randomUUID();
+  /** Heartbeats sent and not yet back: nonce → send time. */
+  const pending = new Map<number, number>();
+  let lastBack = now();
   const listener = await db.listen(CHANGES_CHANNEL, (payload) => {
-    const change = parseChange(payload);
-    if (change) handlers.onChange(change);
+    const parsed = parsePayload(payload);
+    if (parsed !== null && 'heartbeat' in parsed) {
+      // Another replica's heartbeat says nothing about this one's listener.
+      if (parsed.replica === replica) heartbeatBack(parsed.heartbeat);
+      return;
+    }
+    if (parsed) handlers.onChange(parsed);
     else handlers.onResync();
-    if (change) for (const listener of listeners) listener(change);
+    if (parsed) for (const subscriber of listeners) subscriber(parsed);
   });
+
+  function heartbeatBack(nonce: number): void {
+    const sentAt = pending.get(nonce);
+    if (sentAt === undefined) return;
+    for (const earlier of pending.keys()) if (earlier <= nonce) pending.delete(earlier);
+    lastBack = now();
+    options.freshness?.confirm(sentAt);
+  }
+
+  let nonce = 0;
+  let timer: NodeJS.Timeout | undefined;
+  const bound = options.freshness?.maxStalenessMs ?? Infinity;
+  if (Number.isFinite(bound)) {
+    timer = setInterval(() => {
+      const at = now();
+      if (at - lastBack > 2 * bound) {
+        // Liveness failed: the connection may be half-open (a paused network never errors).
+        options.onListenerReset?.(at - lastBack);
+        pending.clear();
+        lastBack = at;
+        listener.reset();
+      }
+      nonce += 1;
+      pending.set(nonce, at);
+      listener.notify(JSON.stringify({ heartbeat: nonce, replica })).catch(() => {
+        // A heartbeat that cannot be sent is one that does not come back: liveness decides.
+      });
+    }, Math.max(1, Math.floor(bound / 4)));
+    timer.unref();
+  }
+
   return {
-    subscribe(listener) {
-      listeners.add(listener);
-      return () => void listeners.delete(listener);
+    subscribe(subscriber) {
+      listeners.add(subscriber);
+      return () => void listeners.delete(subscriber);
     },
     async publish(change) {
       // Apply locally at once (NOTIFY comes back asynchronously), then tell the others.
       handlers.onChange(change);
       await db.query('SELECT pg_notify($1, $2)', [CHANGES_CHANNEL, JSON.stringify(change)]);
     },
-    close: () => listener.close(),
+    async close() {
+      clearInterval(timer);
+      await listener.close();
+    },
   };
 }

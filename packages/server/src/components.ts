@@ -16,6 +16,7 @@ import { createTenantService, type TenantService } from './tenant-service.js';
 import { createCredentialService, type CredentialService } from './admin/credentials.js';
 import { createAdminAuthorizer, ensureSystemTenant, SYSTEM_TENANT, type AdminAuthorizer } from './admin/system-tenant.js';
 import { startChangeFeed, type ChangeFeed } from './change-feed.js';
+import { createFreshness, type Freshness } from './freshness.js';
 import { createGatewayDecider, type GatewayDecider } from './gateway/gateway-decider.js';
 import { createClientService, type ClientService } from './identity/client-service.js';
 import { createIdentityService, type IdentityService } from './identity/identity-service.js';
@@ -53,6 +54,8 @@ export interface Components {
   admin: AdminAuthorizer;
   audit: AuditWriter;
   changes: ChangeFeed;
+  /** How fresh this replica's view is (the staleness bound decisions and /readyz are held to). */
+  freshness: Freshness;
   identity: IdentityService;
   tokens: TokenServices;
 }
@@ -96,6 +99,10 @@ export async function createComponents(
   });
   // The feed is started first so the services can publish through it; what it invalidates is
   // looked up when a change arrives (a notification may come before both services exist).
+  // PGlite is one process holding the data folder (a lock file): every write goes through this
+  // process and invalidates its caches synchronously, so its view is fresh by construction and
+  // needs no heartbeat. PostgreSQL replicas bound their staleness with the feed's heartbeat.
+  const freshness = createFreshness({ maxStalenessMs: db.kind === 'postgres' ? config.maxStalenessMs : Infinity });
   const caches: { policies?: PolicyService; entities?: EntityService; identity?: IdentityService; credentials?: CredentialService } = {};
   const feed = await startChangeFeed(db, {
     onChange: ({ tenant, kind }) => {
@@ -113,10 +120,13 @@ export async function createComponents(
       caches.credentials?.invalidate();
       void caches.identity?.reloadAll();
     },
+  }, {
+    freshness,
+    onListenerReset: (silentMs) => log.warn({ silentMs }, 'change feed heartbeat did not come back: reconnecting the listener (caches are dropped on reconnect)'),
   });
-  const policies = (caches.policies = createPolicyService(store, engine, { publish: feed.publish }));
+  const policies = (caches.policies = createPolicyService(store, engine, { publish: feed.publish, onLoad: (tenant) => caches.entities?.invalidate(tenant) }));
   const entities = (caches.entities = createEntityService(store, engine, policies, { publish: feed.publish }));
-  const decisions = createDecisionService({ engine, policies, entities, audit });
+  const decisions = createDecisionService({ engine, policies, entities, audit, freshness });
   const search = createSearchService(store, policies, decisions);
   const credentials = (caches.credentials = createCredentialService(store, { publish: () => feed.publish({ tenant: SYSTEM_TENANT, kind: 'credentials' }) }));
   if (config.allowInsecureIdentitySources) {
@@ -142,13 +152,14 @@ export async function createComponents(
     audit,
     auditLog: createAuditService(store, audit),
     auditCheckpoints: createAuditCheckpoints({ store, writer: audit, box }),
-    bundles: createBundleService({ store, policies, identity, tokens, box, ttlSec: config.bundleTtlSec }),
+    bundles: createBundleService({ store, policies, freshness, identity, tokens, box, ttlSec: config.bundleTtlSec }),
     clients: createClientService(store, { publish: feed.publish }),
     tokenEndpoint: createTokenEndpoint({ store, tokens, identity, decisions }),
     gateway: createGatewayDecider({ decisions, policies, audit }),
-    readiness: createReadinessCheck(engine, store, audit),
+    readiness: createReadinessCheck(engine, store, audit, freshness),
     identity,
     tokens,
     changes: feed,
+    freshness,
   };
 }

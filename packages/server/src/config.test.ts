@@ -27,6 +27,14 @@ describe('resolveConfig', () => {
     for (const bundleTtlSec of [0, 9, 86_401, 1.5, Number.NaN]) expect(() => resolveConfig({ bundleTtlSec }), String(bundleTtlSec)).toThrow(TypeError);
   });
 
+  it('bounds staleness, requests in flight and decision time by default, and refuses nonsense', () => {
+    const config = resolveConfig();
+    expect([config.maxStalenessMs, config.maxInflightRequests, config.requestTimeoutMs]).toEqual([1000, 256, 5000]);
+    for (const maxStalenessMs of [0, 99, 1.5, 3_600_001]) expect(() => resolveConfig({ maxStalenessMs }), String(maxStalenessMs)).toThrow(/maxStalenessMs/);
+    for (const maxInflightRequests of [0, -1, 2.5]) expect(() => resolveConfig({ maxInflightRequests }), String(maxInflightRequests)).toThrow(/maxInflightRequests/);
+    for (const requestTimeoutMs of [0, 9, 2 ** 31]) expect(() => resolveConfig({ requestTimeoutMs }), String(requestTimeoutMs)).toThrow(/requestTimeoutMs/);
+  });
+
   it('takes a public URL as an absolute http(s) origin with an optional path, without the trailing slash', () => {
     expect(resolveConfig({ publicUrl: 'https://pdp.example.com/' }).publicUrl).toBe('https://pdp.example.com');
     expect(resolveConfig({ publicUrl: 'https://example.com/verity' }).publicUrl).toBe('https://example.com/verity');

@@ -99,6 +99,16 @@ export interface ServerConfig {
    * that sets these headers itself.
    */
   trustProxy: boolean;
+  /**
+   * How old (ms) this replica's view of a tenant may be before its decisions for that tenant
+   * answer 503 ERR_POLICY_STALE and /readyz fails (PostgreSQL replicas; the change feed's
+   * heartbeat confirms freshness every quarter of it). PGlite is one process: always fresh.
+   */
+  maxStalenessMs: number;
+  /** Requests in flight (health probes excluded) past which new ones get 503 ERR_OVERLOADED at once. */
+  maxInflightRequests: number;
+  /** A decision not answered within this many ms (from arrival) is answered 503 ERR_DEADLINE_EXCEEDED. */
+  requestTimeoutMs: number;
 }
 
 /** pino's levels; `silent` turns logging off (tests). */
@@ -164,6 +174,11 @@ const DEFAULTS: ServerConfig = {
   bundleTtlSec: BUNDLE_TTL_SEC,
   allowInsecureIdentitySources: false,
   trustProxy: false,
+  // About a second: long enough for a heartbeat round trip on a loaded database, short enough
+  // that a cut-off replica stops deciding on a superseded policy before clients notice.
+  maxStalenessMs: 1000,
+  maxInflightRequests: 256,
+  requestTimeoutMs: 5000,
 };
 
 /** Check the audit durability options and default the spool folder from the store's location. */
@@ -202,6 +217,9 @@ export function resolveConfig(input: Partial<ServerConfig> = {}): Readonly<Serve
   if (!Number.isInteger(resolved.storeTimeoutMs) || resolved.storeTimeoutMs < 100 || resolved.storeTimeoutMs > 2 ** 31 - 1) {
     throw new TypeError('storeTimeoutMs must be a whole number of milliseconds from 100 to 2147483647');
   }
+  if (!Number.isInteger(resolved.maxStalenessMs) || resolved.maxStalenessMs < 100 || resolved.maxStalenessMs > 3_600_000) throw new TypeError('maxStalenessMs must be an integer from 100 to 3600000');
+  if (!Number.isInteger(resolved.maxInflightRequests) || resolved.maxInflightRequests < 1 || resolved.maxInflightRequests > 1_000_000) throw new TypeError('maxInflightRequests must be an integer from 1 to 1000000');
+  if (!Number.isInteger(resolved.requestTimeoutMs) || resolved.requestTimeoutMs < 10 || resolved.requestTimeoutMs > 2 ** 31 - 1) throw new TypeError('requestTimeoutMs must be an integer from 10 to 2147483647');
   if (!isTenantId(resolved.defaultTenant)) throw new TypeError('defaultTenant is not a valid tenant id');
   // A token no Authorization header could carry would create an admin no one can use.
   if (resolved.adminToken !== null && !isCredentialToken(resolved.adminToken)) {

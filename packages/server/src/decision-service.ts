@@ -15,6 +15,7 @@ import {
   type EntityUid,
 } from '@verity/core';
 import type { AuditWriter } from './audit-writer.js';
+import type { Freshness } from './freshness.js';
 import type { EntityService } from './entity-service.js';
 import type { PolicyService } from './policy-service.js';
 
@@ -31,7 +32,10 @@ export interface DecideInput {
 }
 
 export interface DecisionService {
-  /** Decide on the tenant's active version and entities; the record is audited per `audit`. */
+  /**
+   * Decide on the tenant's active version and entities; the record is audited per `audit`.
+   * Throws 503 ERR_POLICY_STALE when this replica's view of the tenant is past the staleness bound.
+   */
   decide(input: DecideInput): Promise<DecisionRecord>;
   /** Warm the entity cache for many requests with one store query (batches). */
   prefetch(tenant: string, requests: readonly AuthzenEvaluationRequest[]): Promise<void>;
@@ -42,6 +46,8 @@ export interface DecisionServiceOptions {
   policies: PolicyService;
   entities: EntityService;
   audit: AuditWriter;
+  /** The staleness bound every decision is held to (absent: never stale, as on PGlite). */
+  freshness?: Freshness;
   /** Clock in epoch milliseconds (default `Date.now`). */
   now?: () => number;
 }
@@ -53,6 +59,8 @@ export function createDecisionService(options: DecisionServiceOptions): Decision
   return {
     async decide(input) {
       const active = await policies.active(input.tenant);
+      // Checked per decision, not per request: a long batch does not outlive the bound.
+      options.freshness?.assertFresh(input.tenant, active.readAt);
       const view = { tenant: input.tenant, version: active.version, settings: active.tenant.settings, prepared: active.prepared };
       const record = await pipeline.decide(view, input.request, (uids) => entities.getMany(input.tenant, uids), input.meta, input.budget);
       const mode = input.audit ?? 'always';
@@ -64,7 +72,9 @@ export function createDecisionService(options: DecisionServiceOptions): Decision
     },
 
     async prefetch(tenant, requests) {
-      const settings = (await policies.active(tenant)).tenant.settings;
+      const active = await policies.active(tenant);
+      options.freshness?.assertFresh(tenant, active.readAt);
+      const settings = active.tenant.settings;
       const uids = new Map<string, EntityUid>();
       for (const request of requests) {
         for (const uid of [request.subject, request.resource]) {

@@ -76,11 +76,14 @@ export function createEntityService(store: Store, engine: Engine, policies: Poli
         else if (hit !== null) found.push(hit);
       }
       if (missing.length > 0) {
+        // Keyed by the generation before the read: an invalidation during it makes the result a
+        // miss for later decisions instead of a stale hit.
+        const keys = missing.map((uid) => keyOf(tenantId, uid));
         const loaded = await store.entities.getMany(tenantId, missing);
         const byKey = new Map(loaded.map((e) => [formatEntityUid(e.uid), e]));
-        for (const uid of missing) {
+        for (const [i, uid] of missing.entries()) {
           const entity = byKey.get(formatEntityUid(uid)) ?? null;
-          cache.set(keyOf(tenantId, uid), entity);
+          cache.set(keys[i] as string, entity);
           if (entity) found.push(entity);
         }
       }

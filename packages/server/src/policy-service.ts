@@ -27,6 +27,8 @@ export interface ActivePolicy {
   hash: string;
   content: PolicyStoreContent;
   prepared: PreparedPolicySet;
+  /** Epoch ms just before the store was asked: the view holds everything committed before it. */
+  readAt: number;
 }
 
 export interface PushInput extends PolicyFilesInput {
@@ -38,6 +40,14 @@ export interface PushInput extends PolicyFilesInput {
 export interface PolicyService {
   /** The tenant's active policy, parsed once per (tenant, version). */
   active(tenantId: string): Promise<ActivePolicy>;
+  /**
+   * A view at least as new as the state in which version `minVersion` was active (the
+   * consistency token `options.verity_min_version`): the cached view when it is that version;
+   * otherwise the active version read from the store now, which also replaces the cached view.
+   * ERR_POLICY_VERSION_NOT_FOUND when the tenant never had that version; ERR_STORE_UNAVAILABLE
+   * when the store cannot be read.
+   */
+  activeAtLeast(tenantId: string, minVersion: number): Promise<ActivePolicy>;
   /** Check without storing: the same checks a push runs. */
   validate(input: PolicyFilesInput): Promise<PolicyStoreContent>;
   push(tenantId: string, input: PushInput): Promise<PolicyVersionInfo>;
@@ -52,17 +62,41 @@ export interface PolicyService {
   invalidateAll(): void;
 }
 
-export function createPolicyService(store: Store, engine: Engine, options: { publish?: PublishChange } = {}): PolicyService {
+export interface PolicyServiceOptions {
+  publish?: PublishChange;
+  /**
+   * Called as a tenant's view is about to be read from the store; the entity cache forgets the
+   * tenant then, so no entity older than the view is decided on with it.
+   */
+  onLoad?: (tenantId: string) => void;
+  /** Clock in epoch ms (default `Date.now`). */
+  now?: () => number;
+}
+
+export function createPolicyService(store: Store, engine: Engine, options: PolicyServiceOptions = {}): PolicyService {
   const cache = new Map<string, Promise<ActivePolicy>>();
   const publish = options.publish ?? (async ({ tenant }) => void cache.delete(tenant));
+  const now = options.now ?? Date.now;
 
   async function load(tenantId: string): Promise<ActivePolicy> {
+    const readAt = now();
+    options.onLoad?.(tenantId);
     const tenant = await requireTenant(store, tenantId);
     const version = await store.policies.getActive(tenantId);
     if (!version) throw new VerityError('ERR_POLICY_NO_ACTIVE_VERSION', `tenant "${tenantId}" has no active policy version`);
     // The key names tenant, version and content hash: a re-created tenant never reuses a stale set.
     const prepared = await engine.prepare(`${tenantId}@${version.version}#${version.hash.slice(0, 16)}`, version.content);
-    return { tenant, version: version.version, hash: version.hash, content: version.content, prepared };
+    return { tenant, version: version.version, hash: version.hash, content: version.content, prepared, readAt };
+  }
+
+  /** Start a load and make it the tenant's cached view; a failed load is not cached. */
+  function cacheLoad(tenantId: string): Promise<ActivePolicy> {
+    const entry = load(tenantId);
+    cache.set(tenantId, entry);
+    entry.catch(() => {
+      if (cache.get(tenantId) === entry) cache.delete(tenantId);
+    });
+    return entry;
   }
 
   async function getVersion(tenantId: string, version: number) {
@@ -73,14 +107,28 @@ export function createPolicyService(store: Store, engine: Engine, options: { pub
 
   const service: PolicyService = {
     active(tenantId) {
-      let entry = cache.get(tenantId);
-      if (!entry) {
-        entry = load(tenantId);
-        cache.set(tenantId, entry);
-        // A failed load is not cached: the next request tries again.
-        entry.catch(() => cache.delete(tenantId));
+      return cache.get(tenantId) ?? cacheLoad(tenantId);
+    },
+
+    async activeAtLeast(tenantId, minVersion) {
+      const cached = await service.active(tenantId);
+      // Versions are immutable: a cached view of N decides as N does now, even if N was
+      // replaced and activated again meanwhile. Any other version says nothing about order (N
+      // may have been activated again after it), so only the store can answer.
+      if (cached.version === minVersion) return cached;
+      // The store is the record: its active version now is at least as new as any state in
+      // which `minVersion` was active (read-your-writes for a client holding the token).
+      let fresh: ActivePolicy;
+      try {
+        fresh = await cacheLoad(tenantId);
+      } catch (error) {
+        if (error instanceof VerityError) throw error;
+        throw new VerityError('ERR_STORE_UNAVAILABLE', 'the policy store could not be read', { cause: error });
       }
-      return entry;
+      if (fresh.version !== minVersion && !(await store.policies.getVersion(tenantId, minVersion))) {
+        throw new VerityError('ERR_POLICY_VERSION_NOT_FOUND', `tenant "${tenantId}" has no policy version ${minVersion}`);
+      }
+      return fresh;
     },
 
     validate(input) {

@@ -23,7 +23,7 @@ export function createServeCommand(loadServer: () => Promise<ServerModule>): Com
     name: 'serve',
     summary: 'Run the Verity server',
     usage:
-      '[--port N] [--host H] [--data DIR | --database-url URL] [--store-timeout MS] [--public-url URL] [--trust-proxy] [--log-level L] [--demo] [--open-decisions] [--allow-insecure-identity-sources] [--audit-durability durable|batched] [--max-audit-lag MS] [--audit-spool DIR] [--shutdown-timeout MS]',
+      '[--port N] [--host H] [--data DIR | --database-url URL] [--store-timeout MS] [--public-url URL] [--trust-proxy] [--log-level L] [--demo] [--open-decisions] [--allow-insecure-identity-sources] [--audit-durability durable|batched] [--max-audit-lag MS] [--audit-spool DIR] [--shutdown-timeout MS] [--max-staleness MS] [--max-inflight N] [--request-timeout MS]',
     arguments: [],
     options: {
       port: { type: 'string', short: 'p', valueName: 'N', description: 'port to listen on, 0 for any free one (default 8181)' },
@@ -42,6 +42,9 @@ export function createServeCommand(loadServer: () => Promise<ServerModule>): Com
       'max-audit-lag': { type: 'string', valueName: 'MS', description: 'batched: refuse decisions (503) when the audit is this far behind (default 100; env VERITY_MAX_AUDIT_LAG_MS)' },
       'audit-spool': { type: 'string', valueName: 'DIR', description: 'where a stop spools audit records it could not write (default DIR.audit-spool beside --data, .verity-audit-spool with PostgreSQL; env VERITY_AUDIT_SPOOL)' },
       'shutdown-timeout': { type: 'string', valueName: 'MS', description: 'a stop finishes requests and writes the audit within this (default 10000; env VERITY_SHUTDOWN_TIMEOUT_MS)' },
+      'max-staleness': { type: 'string', valueName: 'MS', description: 'PostgreSQL replicas: refuse decisions (503) for a tenant whose view is older than this (default 1000; env VERITY_MAX_STALENESS_MS)' },
+      'max-inflight': { type: 'string', valueName: 'N', description: 'requests in flight past which new ones get 503 at once (default 256; env VERITY_MAX_INFLIGHT)' },
+      'request-timeout': { type: 'string', valueName: 'MS', description: 'answer 503 for a decision not made within this many ms (default 5000; env VERITY_REQUEST_TIMEOUT_MS)' },
     },
     details: 'The first start creates a platform-admin credential: VERITY_ADMIN_TOKEN when set,\notherwise a generated one printed once. A chosen VERITY_ADMIN_TOKEN needs at least\n32 characters and 128 bits (log2 of the character classes used × length); a changed one\nreplaces the previous bootstrap credential. VERITY_MASTER_KEY (32 bytes, base64url) seals\ntoken-signing keys at rest; without it a key file beside --data is used. On SIGINT/SIGTERM it stops within --shutdown-timeout: exit 0 when every audit record was\nwritten, else exit 1 naming how many were spooled (appended at the next start) or lost;\na second signal exits at once (130).\nOne server per --data folder (a lock file beside it); use --database-url for replicas.\nLogs are JSON lines on stdout (stderr with --json); secrets are never logged.',
     async run(args, io) {
@@ -63,8 +66,11 @@ export function createServeCommand(loadServer: () => Promise<ServerModule>): Com
         ...optional('logLevel', (v['log-level'] as string | undefined) ?? io.env['VERITY_LOG_LEVEL']),
         ...(v['trust-proxy'] === true ? { trustProxy: true } : {}),
         ...checkpointInterval(io.env['VERITY_AUDIT_CHECKPOINT_INTERVAL_MS']),
-        ...storeTimeout((v['store-timeout'] as string | undefined) ?? io.env['VERITY_STORE_TIMEOUT_MS']),
+        ...positiveIntOption('storeTimeoutMs', '--store-timeout', v['store-timeout'], io.env['VERITY_STORE_TIMEOUT_MS']),
         ...auditOptions(v, io.env, io.cwd),
+        ...positiveIntOption('maxStalenessMs', '--max-staleness', v['max-staleness'], io.env['VERITY_MAX_STALENESS_MS']),
+        ...positiveIntOption('maxInflightRequests', '--max-inflight', v['max-inflight'], io.env['VERITY_MAX_INFLIGHT']),
+        ...positiveIntOption('requestTimeoutMs', '--request-timeout', v['request-timeout'], io.env['VERITY_REQUEST_TIMEOUT_MS']),
       } as StartServerOptions; // logLevel is a plain string here: resolveConfig (below) checks it.
       const server = await loadServer();
       let config;
@@ -103,12 +109,6 @@ function checkpointInterval(text: string | undefined): { auditCheckpointInterval
   return { auditCheckpointIntervalMs: Number(text) };
 }
 
-/** --store-timeout / VERITY_STORE_TIMEOUT_MS: milliseconds; resolveConfig checks the range. */
-function storeTimeout(text: string | undefined): { storeTimeoutMs?: number } {
-  if (text === undefined || text === '') return {};
-  return { storeTimeoutMs: parsePositiveInt(text, '--store-timeout (VERITY_STORE_TIMEOUT_MS)') };
-}
-
 type Values = Readonly<Record<string, string | boolean | readonly string[] | undefined>>;
 
 /** A whole number of milliseconds from a flag or its env var; resolveConfig checks the range. */
@@ -131,4 +131,10 @@ function auditOptions(v: Values, env: Record<string, string | undefined>, cwd: s
     ...(spool === undefined || spool === '' ? {} : { auditSpoolDir: resolve(cwd, spool) }),
     ...(shutdown === undefined ? {} : { shutdownTimeoutMs: shutdown }),
   };
+}
+
+/** A positive integer from a flag, else its env var (an empty one counts as not given); resolveConfig checks the range. */
+function positiveIntOption(key: string, flag: string, value: unknown, env: string | undefined): Record<string, number> {
+  const text = typeof value === 'string' ? value : env === '' ? undefined : env;
+  return text === undefined ? {} : { [key]: parsePositiveInt(text, flag) };
 }

@@ -15,6 +15,7 @@ import { registerBundleRoutes } from './bundle-routes.js';
 import { registerPepAuditRoutes } from './pep-audit-routes.js';
 import { registerAuditCheckpointRoutes } from './audit-checkpoint-routes.js';
 import { registerGatewayRoutes } from './gateway-routes.js';
+import { registerLoadShedding, RETRY_AFTER_SEC } from './load-shedding.js';
 import { tenantParam, type Components } from './context.js';
 import { tenantBaseUrl } from '../public-url.js';
 
@@ -46,6 +47,9 @@ export async function buildApp(c: Components): Promise<FastifyInstance> {
       return isRequestId(given) ? given : randomUUID();
     },
   });
+  // Before every other hook and route: shedding must cost next to nothing, and the decision
+  // deadline wraps the decision routes as they are added.
+  await registerLoadShedding(app, { maxInflightRequests: c.config.maxInflightRequests, requestTimeoutMs: c.config.requestTimeoutMs });
   registerJsonBody(app, c.config.maxJsonDepth);
   // Entities may hold integers beyond 2^53 (bigint): written back digit for digit.
   app.setReplySerializer((payload) => stringifyJson(payload));
@@ -63,8 +67,8 @@ export async function buildApp(c: Components): Promise<FastifyInstance> {
   app.setErrorHandler((error, request, reply) => {
     const verityError = toVerityError(error);
     logFailure(request, verityError, error);
-    // Every 503 says when to try again (the condition is expected to pass within seconds).
-    if (verityError.status === 503 && !reply.hasHeader('retry-after')) reply.header('retry-after', '1');
+    // Every 503 is "not now": the client may try again (this replica or another) after a pause.
+    if (verityError.status === 503 && !reply.hasHeader('retry-after')) reply.header('retry-after', String(RETRY_AFTER_SEC));
     reply.status(verityError.status).send(verityError.toJSON());
   });
 
@@ -75,7 +79,8 @@ export async function buildApp(c: Components): Promise<FastifyInstance> {
   // Liveness: the process answers. Never tied to the engine or the store, so an orchestrator
   // does not restart every replica because one tenant's input troubled the engine.
   app.get('/healthz', async () => ({ ok: true }));
-  // Readiness: the engine decides a trivial request and the store answers, right now.
+  // Readiness: the engine decides a trivial request, the store answers, and this replica's view
+  // is within the staleness bound, right now.
   app.get('/readyz', async (_request, reply) => {
     const readiness = await c.readiness();
     return reply.code(readiness.ready ? 200 : 503).send(readiness);

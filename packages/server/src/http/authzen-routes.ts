@@ -6,6 +6,7 @@ import {
   VerityError,
   parseEvaluationRequest,
   parseEvaluationsRequest,
+  parseMinVersion,
   parseSearchRequest,
   type AuthzenEvaluationRequest,
   type DecisionRecord,
@@ -61,6 +62,14 @@ async function withTokenSubject(c: Components, request: FastifyRequest, tenant: 
 }
 
 /**
+ * Hold the decision to the request's consistency token, if any: after this the tenant's cached
+ * view is at least as new as the state in which that version was active.
+ */
+async function honourMinVersion(c: Components, tenant: string, minVersion: number | undefined): Promise<void> {
+  if (minVersion !== undefined) await c.policies.activeAtLeast(tenant, minVersion);
+}
+
+/**
  * Decision routes for one tenant, resolved per request by `tenantOf` (the path parameter, or
  * the configured default tenant for the root paths).
  */
@@ -68,9 +77,11 @@ export function registerAuthzenRoutes(app: FastifyInstance, c: Components, tenan
   app.post('/access/v1/evaluation', async (request) => {
     const tenant = tenantOf(request);
     await requireDecide(c, request, tenant);
+    const minVersion = parseMinVersion(request.body);
     await c.policies.active(tenant);
     const { body, verified } = await withTokenSubject(c, request, tenant);
     const evaluation = parseEvaluationRequest(body);
+    await honourMinVersion(c, tenant, minVersion);
     const record = await c.decisions.decide({ tenant, request: { kind: 'authzen', request: evaluation, ...(verified ? { token: verified } : {}) }, meta: metaOf(request) });
     return { decision: record.decision === 'allow', context: decisionContext(record) };
   });
@@ -78,11 +89,13 @@ export function registerAuthzenRoutes(app: FastifyInstance, c: Components, tenan
   app.post('/access/v1/evaluations', async (request) => {
     const tenant = tenantOf(request);
     await requireDecide(c, request, tenant);
+    const minVersion = parseMinVersion(request.body);
     // Resolve the tenant before anything else, so an unknown tenant is a 404 even when every
     // item is invalid on its own.
     await c.policies.active(tenant);
     const { body, verified } = await withTokenSubject(c, request, tenant);
     const batch = parseEvaluationsRequest(body);
+    await honourMinVersion(c, tenant, minVersion);
     const meta = metaOf(request);
     const options = (body as { options?: { verity_context?: unknown } }).options;
     // All items share one engine-time budget: a batch never holds the engine for seconds.

@@ -20,6 +20,10 @@ export function registerChangeStreamRoutes(app: FastifyInstance, c: Components):
 
   app.get('/tenants/:tenant/changes', async (request, reply) => {
     const tenant = tenantParam(request, { write: false });
+    // A replica whose own feed is stale has nothing trustworthy to forward: the follower should
+    // find another replica (or count the time as lost contact), not wait on this one. First, so
+    // the answer does not wait on a store that may be what is unreachable.
+    c.freshness.assertFresh(tenant, 0);
     await requireDecide(c, request, tenant);
     await c.tenants.get(tenant);
     // A stream whose checks finished after the server began closing would be opened after
@@ -36,7 +40,17 @@ export function registerChangeStreamRoutes(app: FastifyInstance, c: Components):
       if (change.tenant !== tenant) return;
       raw.write(`id: ${++sequence}\nevent: change\ndata: ${JSON.stringify(change)}\n\n`);
     });
-    const heartbeat = setInterval(() => raw.write(': heartbeat\n\n'), HEARTBEAT_MS);
+    // Checked at half the staleness bound (PostgreSQL): a stream from a replica gone stale ends,
+    // so the follower notices within about the bound instead of hearing heartbeats from it.
+    const tickMs = Math.min(HEARTBEAT_MS, Math.max(100, c.freshness.maxStalenessMs / 2));
+    let sinceHeartbeat = 0;
+    const heartbeat = setInterval(() => {
+      if (!c.freshness.report().fresh) return end();
+      sinceHeartbeat += tickMs;
+      if (sinceHeartbeat < HEARTBEAT_MS) return;
+      sinceHeartbeat = 0;
+      raw.write(': heartbeat\n\n');
+    }, tickMs);
     heartbeat.unref();
     const stop = () => {
       clearInterval(heartbeat);
