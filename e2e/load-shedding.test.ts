@@ -4,6 +4,7 @@
  * 503 ERR_DEADLINE_EXCEEDED (the late result is not sent; the work still completes and is audited).
  */
 import { Agent, request as httpRequest } from 'node:http';
+import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ADMIN_TOKEN, createClient, startTestServer, type Client } from './helpers/verity.js';
 import { openEventStream } from './helpers/sse.js';
@@ -187,5 +188,62 @@ describe('load shedding', () => {
       expect(audit.body.events.map((e: { decision: string }) => e.decision)).toEqual(['allow']);
     }, 10_000);
     expect((await pdp.post('/tenants/acme/access/v1/evaluation', question('u71'))).status).toBe(200);
+  });
+
+  it('a stopping server answers what is in flight and refuses what comes next with ERR_SHUTTING_DOWN and Retry-After', async () => {
+    const stopping = await startTestServer({ decisionAuth: 'open' });
+    try {
+      expect((await stopping.admin.post('/admin/v1/tenants', { id: 'acme' })).status).toBe(201);
+      expect((await stopping.admin.post('/admin/v1/tenants/acme/policies', { files: { 'p.cedar': 'permit(principal, action, resource);' } })).status).toBe(201);
+      // One kept-alive connection: its first request is stuck on the held store when the stop
+      // begins; a second one is pipelined behind it once the stop has begun.
+      let release!: () => void;
+      const held = new Promise<void>((resolve) => (release = resolve));
+      let began!: () => void;
+      const begun = new Promise<void>((resolve) => (began = resolve));
+      const transaction = stopping.components.store.db.transaction(async (tx) => {
+        await tx.query('SELECT 1');
+        began();
+        await held;
+      });
+      await begun;
+      const url = new URL(stopping.url);
+      const body = JSON.stringify(question('u1'));
+      const post = `POST /tenants/acme/access/v1/evaluation HTTP/1.1\r\nHost: ${url.host}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
+      const arrived = new Promise<void>((resolve) => stopping.app.server.once('request', () => resolve()));
+      const socket = connect(Number(url.port), url.hostname);
+      let raw = '';
+      socket.setEncoding('utf8');
+      let firstAnswered!: () => void;
+      const answered = new Promise<void>((resolve) => (firstAnswered = resolve));
+      socket.on('data', (chunk: string) => {
+        raw += chunk;
+        if (/\r\n\r\n[^]*\}/.test(raw)) firstAnswered();
+      });
+      const ended = new Promise<void>((resolve) => socket.on('close', () => resolve()));
+      socket.write(post);
+      await arrived;
+      const closing = stopping.close();
+      await new Promise((resolve) => setImmediate(resolve));
+      socket.write(post);
+      release();
+      await transaction;
+      await answered;
+      await ended;
+      await closing;
+      // The answer in flight is given, and says the connection ends; the pipelined request is
+      // refused with ERR_SHUTTING_DOWN or dropped with the connection, never decided.
+      const statuses = [...raw.matchAll(/^HTTP\/1\.1 (\d{3})/gm)].map((m) => m[1]);
+      expect(statuses[0]).toBe('200');
+      expect(raw.slice(0, raw.indexOf('\r\n\r\n'))).toMatch(/^connection: close\r?$/im);
+      if (statuses.length > 1) {
+        expect(statuses).toEqual(['200', '503']);
+        const second = raw.slice(raw.lastIndexOf('HTTP/1.1 503'));
+        expect(second).toMatch(/^retry-after: \d+\r$/im);
+        expect(second).toContain('"ERR_SHUTTING_DOWN"');
+      }
+    } finally {
+      await stopping.close().catch(() => {});
+    }
   });
 });

@@ -41,6 +41,8 @@ export async function buildApp(c: Components): Promise<FastifyInstance> {
     // Off by default: X-Forwarded-* from an untrusted peer would let it pick our URLs.
     trustProxy: c.config.trustProxy,
     bodyLimit: c.config.maxBodyBytes,
+    // A stopping server answers ERR_SHUTTING_DOWN with Retry-After itself (load-shedding.ts).
+    return503OnClosing: false,
     // The PEP's X-Request-ID is kept (AuthZEN §10) when it is a sane token; otherwise we make one.
     genReqId: (request) => {
       const given = request.headers['x-request-id'];

@@ -2,6 +2,7 @@
  * Load shedding: a bound on requests in flight, sustained event-loop delay and heap pressure answer 503
  * ERR_OVERLOADED at once (before the body is read), and a decision not answered within
  * `requestTimeoutMs` of arriving answers 503 ERR_DEADLINE_EXCEEDED. Health probes are never shed.
+ * Once the server is stopping, every new request but /healthz answers 503 ERR_SHUTTING_DOWN.
  */
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { getHeapStatistics } from 'node:v8';
@@ -66,8 +67,24 @@ export async function registerLoadShedding(app: FastifyInstance, options: LoadSh
     clearInterval(sampler);
     delay.disable();
   });
+  // A stopping server answers what is in flight and nothing new: with Fastify's own closing
+  // answer turned off (return503OnClosing: false), new requests on kept-alive connections get
+  // ERR_SHUTTING_DOWN with Retry-After, and /readyz fails so a balancer stops sending here.
+  let closing = false;
+  app.addHook('preClose', async () => {
+    closing = true;
+  });
+  // While stopping, every answer (those in flight too) ends its connection: a client reusing it
+  // would race the server closing it.
+  app.addHook('onSend', async (_request, reply) => {
+    if (closing) reply.header('connection', 'close');
+  });
   // First hook of all: a shed request costs no body parsing, no credential check, no store.
   app.addHook('onRequest', async (request, reply) => {
+    if (closing && (request.url.split('?')[0] ?? '') !== '/healthz') {
+      reply.code(503).header('retry-after', String(RETRY_AFTER_SEC)).header('connection', 'close');
+      return reply.send(new VerityError('ERR_SHUTTING_DOWN', 'the server is stopping; ask another replica or try again shortly').toJSON());
+    }
     if (isProbe(request)) return;
     if (delayedSamples >= DELAYED_SAMPLES_TO_SHED) return reply.send(overloaded(reply, 'event-loop delay'));
     if (STREAMS.has(request.routeOptions.url ?? '')) return;
