@@ -62,16 +62,20 @@ export function createAuditWriter(store: Store, options: AuditWriterOptions): Au
     }
   }
 
+  /**
+   * The one write in progress (a second writer would take the same batch and chain it twice).
+   * Rejects when the write failed; the records stay queued and are retried with backoff.
+   */
   function drain(): Promise<void> {
     if (!running) {
-      running = writeAll()
-        .catch(() => {
-          // Keep the records and try again later; backoff grows with consecutive failures.
-          schedule(Math.min(5000, options.flushMs * 2 ** Math.min(failures, 7)));
-        })
-        .finally(() => {
-          running = null;
-        });
+      const write = writeAll().finally(() => {
+        running = null;
+      });
+      write.catch(() => {
+        // Keep the records and try again later; backoff grows with consecutive failures.
+        schedule(Math.min(5000, options.flushMs * 2 ** Math.min(failures, 7)));
+      });
+      running = write;
     }
     return running;
   }
@@ -87,16 +91,16 @@ export function createAuditWriter(store: Store, options: AuditWriterOptions): Au
 
     async flush() {
       // Wait for a write in progress, then write what is left; surface persistent failure.
-      if (running) await running;
-      if (queue.length > 0) await writeAll();
+      if (running) await running.catch(() => {});
+      if (queue.length > 0) await drain();
     },
 
     async close() {
       closed = true;
       if (timer) clearTimeout(timer);
       timer = null;
-      if (running) await running;
-      if (queue.length > 0) await writeAll();
+      if (running) await running.catch(() => {});
+      if (queue.length > 0) await drain();
     },
 
     stats() {
