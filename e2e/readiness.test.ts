@@ -25,7 +25,7 @@ const ask = () => pdp.post('/tenants/acme/access/v1/evaluation', { subject: { ty
 
 describe('readiness', () => {
   it('is ready when the engine decides and the store answers', async () => {
-    expect((await pdp.get('/readyz')).body).toEqual({ ready: true, checks: { engine: true, store: true } });
+    expect((await pdp.get('/readyz')).body).toEqual({ ready: true, checks: { engine: true, store: true, started: true } });
     expect((await ask()).body.decision).toBe(true);
   });
 
@@ -35,7 +35,7 @@ describe('readiness', () => {
     await sharedCedarEngine().close();
     const ready = await pdp.get('/readyz');
     expect(ready.status).toBe(503);
-    expect(ready.body.checks).toEqual({ engine: false, store: true });
+    expect(ready.body.checks).toEqual({ engine: false, store: true, started: true });
     expect((await pdp.get('/healthz')).status).toBe(200);
     const answer = await ask();
     expect(answer.status).toBe(500);

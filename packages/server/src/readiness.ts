@@ -5,7 +5,8 @@ import type { Store } from '@verity/store';
 /** The answer of `/readyz`: ready only when every check passes. */
 export interface Readiness {
   ready: boolean;
-  checks: { engine: boolean; store: boolean };
+  /** `started` is false only while the server starts (the start-up listener answers then). */
+  checks: { engine: boolean; store: boolean; started: boolean };
 }
 
 export type ReadinessCheck = () => Promise<Readiness>;
@@ -20,6 +21,6 @@ export function createReadinessCheck(engine: Engine, store: Store): ReadinessChe
         () => false,
       ),
     ]);
-    return { ready: engineOk && storeOk, checks: { engine: engineOk, store: storeOk } };
+    return { ready: engineOk && storeOk, checks: { engine: engineOk, store: storeOk, started: true } };
   };
 }
