@@ -5,7 +5,7 @@
  * the whole chain.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,6 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildDecisionRecord } from '@verity/core';
 import { createPgliteDatabase, createStore } from '@verity/store';
+import { startServer } from '@verity/server';
 import { ADMIN_TOKEN } from './helpers/verity.js';
 
 /** The number: verify over this many records must not stall /healthz. */
@@ -169,4 +170,15 @@ describe('long operations on PGlite', () => {
     for (const p of probes) expect(p.status).toBe(200);
     expect(maxMs(probes)).toBeLessThan(HEALTHZ_BOUND_MS);
   }, 120_000);
+
+  it('rejects a start that fails after the port was bound, and frees the port', async () => {
+    const port = await freePort();
+    // A file where the data folder should be: the lock beside it is taken, then PGlite cannot open it.
+    const notAFolder = join(folder, 'not-a-folder');
+    await writeFile(notAFolder, 'x');
+    await expect(startServer({ port, dataDir: notAFolder, adminToken: ADMIN_TOKEN, print: () => {}, logLevel: 'silent' })).rejects.toThrow();
+    const again = createServer();
+    await new Promise<void>((resolve, reject) => again.once('error', reject).listen(port, '127.0.0.1', resolve));
+    await new Promise((done) => again.close(done));
+  }, 60_000);
 });
