@@ -14,7 +14,7 @@ interface WireError {
 }
 
 type Reply = { id: number; ok: true; value?: unknown } | { id: number; ok: false; error: WireError };
-type WorkerMessage = Reply | { type: 'ready'; dump?: ArrayBuffer } | { type: 'failed'; error: WireError } | { type: 'notify'; listener: number; payload: string };
+type WorkerMessage = Reply | { type: 'ready' } | { type: 'notify'; listener: number; payload: string };
 
 /** What `listen` resolves to: callable as the unsubscribe function, and the listener's methods. */
 export type WorkerListener = (() => Promise<void>) & {
@@ -32,44 +32,43 @@ export interface PgliteWorkerDatabase extends Database {
 }
 
 /**
- * The just-initialized data folder of the first in-memory database (a tar, uncompressed), kept
- * per process: later in-memory databases restore it instead of running initdb (seconds of Wasm).
- */
-let fresh: Promise<ArrayBuffer> | undefined;
-
-/**
  * Open (creating when needed) a PGlite database on a worker thread. Same semantics as
  * {@link createPgliteDatabase}: one connection, so a query outside `tx` while a transaction
  * runs waits for it. SQL errors keep their SQLSTATE `code` (and `constraint`, `detail`, …).
  * If the thread dies, every pending and later call rejects with VerityError
  * ERR_STORE_UNAVAILABLE (fail closed; nothing waits forever).
  *
+ * A data folder gets a thread of its own. The in-memory databases of a process share one
+ * thread, which keeps PGlite warm and restores each new one from a fresh copy it made once
+ * (opening one costs what it costs on the caller's thread, as tests start many).
+ *
  * @example
  * const db = await createPgliteWorkerDatabase({ dataDir: './data' });
  * const store = await createStore(db);
  */
 export async function createPgliteWorkerDatabase(options: CreatePgliteDatabaseOptions = {}): Promise<PgliteWorkerDatabase> {
-  if (options.dataDir !== undefined) return spawnPglite({ dataDir: options.dataDir, load: null, dump: false });
-  if (fresh === undefined) {
-    let dumped!: (dump: ArrayBuffer) => void;
-    let failed!: (error: unknown) => void;
-    fresh = new Promise<ArrayBuffer>((resolve, reject) => ((dumped = resolve), (failed = reject)));
-    fresh.catch(() => (fresh = undefined));
+  if (options.dataDir !== undefined) {
+    const host = await startHost();
     try {
-      return await spawnPglite({ dataDir: null, load: null, dump: true }, dumped);
+      return await openOn(host, options.dataDir, { ownsHost: true });
     } catch (error) {
-      failed(error);
+      await host.stop();
       throw error;
     }
   }
-  return spawnPglite({ dataDir: null, load: await fresh, dump: false });
+  if (memoryHost === undefined) {
+    const starting = startHost();
+    memoryHost = starting;
+    starting.then(
+      (host) => host.onDeath(() => void (memoryHost === starting && (memoryHost = undefined))),
+      () => void (memoryHost === starting && (memoryHost = undefined)),
+    );
+  }
+  return openOn(await memoryHost, null, { ownsHost: false });
 }
 
-interface WorkerOptions {
-  dataDir: string | null;
-  load: ArrayBuffer | null;
-  dump: boolean;
-}
+/** The thread of this process's in-memory databases, started with the first one. */
+let memoryHost: Promise<Host> | undefined;
 
 function unavailable(why: string, cause?: unknown): VerityError {
   return new VerityError('ERR_STORE_UNAVAILABLE', `the embedded store is unavailable: ${why}`, cause === undefined ? undefined : { cause });
@@ -82,12 +81,24 @@ function rebuildError(wire: WireError): Error {
   return Object.assign(error, fields);
 }
 
-async function spawnPglite(workerOptions: WorkerOptions, onDump?: (dump: ArrayBuffer) => void): Promise<PgliteWorkerDatabase> {
-  const worker = new Worker(new URL('./pglite-worker.mjs', import.meta.url), { workerData: workerOptions, name: 'verity-pglite' });
+/** One worker thread and the calls waiting on it. */
+interface Host {
+  worker: Worker;
+  call(message: Record<string, unknown>): Promise<unknown>;
+  /** Route NOTIFY payloads of a worker-side listener id. */
+  listeners: Map<number, (payload: string) => void>;
+  /** Run `then` when the thread dies or is stopped (at once when it already has). */
+  onDeath(then: (error: VerityError) => void): void;
+  stop(): Promise<void>;
+}
+
+async function startHost(): Promise<Host> {
+  const worker = new Worker(new URL('./pglite-worker.mjs', import.meta.url), { name: 'verity-pglite' });
   const pending = new Map<number, { resolve: (value: unknown) => void; reject: (error: unknown) => void }>();
   const listeners = new Map<number, (payload: string) => void>();
+  const mourners: Array<(error: VerityError) => void> = [];
   let nextId = 1;
-  /** Set once the thread is gone (or closed): every call fails with it. */
+  /** Set once the thread is gone: every call fails with it. */
   let dead: VerityError | null = null;
 
   const fail = (error: VerityError): void => {
@@ -96,6 +107,7 @@ async function spawnPglite(workerOptions: WorkerOptions, onDump?: (dump: ArrayBu
     for (const { reject } of pending.values()) reject(error);
     pending.clear();
     listeners.clear();
+    for (const mourn of mourners.splice(0)) mourn(error);
   };
 
   const ready = new Promise<void>((resolve, reject) => {
@@ -104,16 +116,14 @@ async function spawnPglite(workerOptions: WorkerOptions, onDump?: (dump: ArrayBu
         const call = pending.get(message.id);
         if (call === undefined) return;
         pending.delete(message.id);
+        // Idle, the thread does not keep the process alive (as PGlite on the main thread would not).
         if (pending.size === 0) worker.unref();
         if (message.ok) call.resolve(message.value);
         else call.reject(rebuildError(message.error));
       } else if (message.type === 'notify') {
         listeners.get(message.listener)?.(message.payload);
-      } else if (message.type === 'ready') {
-        if (message.dump !== undefined) onDump?.(message.dump);
-        resolve();
       } else {
-        reject(rebuildError(message.error));
+        resolve();
       }
     });
     worker.on('error', (error) => {
@@ -125,35 +135,52 @@ async function spawnPglite(workerOptions: WorkerOptions, onDump?: (dump: ArrayBu
       reject(dead);
     });
   });
-  try {
-    await ready;
-  } catch (error) {
-    await worker.terminate();
-    throw error;
-  }
-  // Idle, the thread does not keep the process alive (as PGlite on the main thread would not).
+  await ready;
   worker.unref();
 
-  const call = (message: Record<string, unknown>): Promise<unknown> => {
-    if (dead !== null) return Promise.reject(dead);
-    const id = nextId++;
-    return new Promise((resolve, reject) => {
-      pending.set(id, { resolve, reject });
-      worker.ref();
-      worker.postMessage({ ...message, id });
-    });
+  return {
+    worker,
+    listeners,
+    call(message) {
+      if (dead !== null) return Promise.reject(dead);
+      const id = nextId++;
+      return new Promise((resolve, reject) => {
+        pending.set(id, { resolve, reject });
+        worker.ref();
+        worker.postMessage({ ...message, id });
+      });
+    },
+    onDeath(then) {
+      if (dead !== null) then(dead);
+      else mourners.push(then);
+    },
+    async stop() {
+      fail(unavailable('it is closed'));
+      await worker.terminate();
+    },
   };
+}
 
+let nextDatabase = 1;
+
+async function openOn(host: Host, dataDir: string | null, { ownsHost }: { ownsHost: boolean }): Promise<PgliteWorkerDatabase> {
+  const db = nextDatabase++;
+  await host.call({ op: 'open', db, dataDir });
+  /** Set once this database is closed (or its thread died): every call fails with it. */
+  let closed: VerityError | null = null;
+  host.onDeath((error) => (closed ??= error));
+  const call = (message: Record<string, unknown>): Promise<unknown> => (closed !== null ? Promise.reject(closed) : host.call({ ...message, db }));
   const clientOf = (tx: number | undefined): SqlClient => ({
     async query<R>(sql: string, params?: readonly unknown[]) {
       const rows = (await call({ op: 'query', sql, params: params === undefined ? undefined : [...params], ...(tx === undefined ? {} : { tx }) })) as R[];
       return { rows };
     },
   });
+  const own = new Set<number>();
 
   return {
     kind: 'pglite',
-    worker,
+    worker: host.worker,
     query: clientOf(undefined).query,
     async transaction(fn) {
       const tx = (await call({ op: 'begin' })) as number;
@@ -169,9 +196,11 @@ async function spawnPglite(workerOptions: WorkerOptions, onDump?: (dump: ArrayBu
     },
     async listen(channel, onPayload) {
       const id = (await call({ op: 'listen', channel })) as number;
-      listeners.set(id, onPayload);
+      host.listeners.set(id, onPayload);
+      own.add(id);
       const close = async (): Promise<void> => {
-        if (!listeners.delete(id)) return;
+        if (!own.delete(id)) return;
+        host.listeners.delete(id);
         await call({ op: 'unlisten', listener: id }).catch(() => {});
       };
       const listener: WorkerListener = Object.assign(() => close(), {
@@ -182,12 +211,14 @@ async function spawnPglite(workerOptions: WorkerOptions, onDump?: (dump: ArrayBu
       return listener;
     },
     async close() {
-      if (dead !== null) return;
+      if (closed !== null) return;
+      for (const id of own) host.listeners.delete(id);
+      own.clear();
       try {
         await call({ op: 'close' });
       } finally {
-        fail(unavailable('it is closed'));
-        await worker.terminate();
+        closed = unavailable('it is closed');
+        if (ownsHost) await host.stop();
       }
     },
   };

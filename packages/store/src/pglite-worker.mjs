@@ -1,23 +1,23 @@
 // @ts-check
 /**
- * The thread that holds a PGlite instance for pglite-worker-driver.ts. PGlite runs PostgreSQL
+ * The thread that holds PGlite instances for pglite-worker-driver.ts. PGlite runs PostgreSQL
  * in Wasm synchronously: here, a long query (or opening a data folder) holds this thread, never
  * the server's event loop. It answers the driver's messages and decides nothing itself.
  * Plain JavaScript (as core's cedar-worker.mjs) so it starts without a TypeScript loader.
  *
- * In:  {id, op: 'query', sql, params, tx?} | {id, op: 'begin'} | {id, op: 'end', tx, commit}
- *      | {id, op: 'listen', channel} | {id, op: 'unlisten', listener} | {id, op: 'close'}
- * Out: {type: 'ready', dump?: ArrayBuffer} | {type: 'failed', error}
- *      | {id, ok: true, value} | {id, ok: false, error} | {type: 'notify', listener, payload}
+ * One thread may hold several instances (the in-memory ones of a process share one, whose
+ * Wasm and JIT stay warm and which restores each new database from a fresh copy it keeps).
+ *
+ * In:  {id, op: 'open', db, dataDir} | {id, op: 'query', db, sql, params, tx?} | {id, op: 'begin', db}
+ *      | {id, op: 'end', tx, commit} | {id, op: 'listen', db, channel} | {id, op: 'unlisten', listener}
+ *      | {id, op: 'close', db}
+ * Out: {type: 'ready'} | {id, ok: true, value} | {id, ok: false, error} | {type: 'notify', listener, payload}
  */
-import { parentPort, workerData } from 'node:worker_threads';
+import { parentPort } from 'node:worker_threads';
 import { PGlite } from '@electric-sql/pglite';
 
 if (parentPort === null) throw new Error('pglite-worker.mjs runs only as a worker thread');
 const port = parentPort;
-
-/** @type {{ dataDir: string | null, load: ArrayBuffer | null, dump: boolean }} */
-const options = workerData;
 
 /**
  * An error as it crosses to the main thread: its message and every primitive field (PGlite's
@@ -37,9 +37,36 @@ function serializeError(error) {
 /** Thrown inside a transaction callback to make PGlite roll it back. */
 const ROLLBACK = Symbol('rollback');
 
-/** @type {PGlite} */
-let pglite;
+/** Open instances by the driver's database id. @type {Map<number, PGlite>} */
+const instances = new Map();
 let nextId = 1;
+
+/**
+ * The data folder of a just-initialized in-memory database (a tar): later in-memory databases
+ * restore it instead of running initdb (seconds of Wasm). @type {Promise<Blob> | undefined}
+ */
+let fresh;
+
+/** @param {string | null} dataDir */
+async function open(dataDir) {
+  if (dataDir !== null) return PGlite.create(dataDir);
+  if (fresh === undefined) {
+    const first = PGlite.create();
+    fresh = first.then((pglite) => pglite.dumpDataDir('none'));
+    fresh.catch(() => (fresh = undefined));
+    const pglite = await first;
+    await fresh;
+    return pglite;
+  }
+  return PGlite.create({ loadDataDir: await fresh });
+}
+
+/** @param {number | undefined} db */
+function instance(db) {
+  const pglite = instances.get(/** @type {number} */ (db));
+  if (pglite === undefined) throw new Error('the database is closed');
+  return pglite;
+}
 /** Open transactions: their query handle and how to end them. @type {Map<number, { tx: import('@electric-sql/pglite').Transaction, end: (commit: boolean) => void }>} */
 const transactions = new Map();
 /** The `end` message waiting for each transaction's outcome. @type {Map<number, number>} */
@@ -58,12 +85,15 @@ function answer(id, work) {
   );
 }
 
-/** @param {{ id: number, op: string, sql?: string, params?: unknown[], tx?: number, commit?: boolean, channel?: string, listener?: number }} message */
+/** @param {{ id: number, op: string, db?: number, dataDir?: string | null, sql?: string, params?: unknown[], tx?: number, commit?: boolean, channel?: string, listener?: number }} message */
 function handle(message) {
   const { id } = message;
   switch (message.op) {
+    case 'open':
+      return answer(id, async () => void instances.set(/** @type {number} */ (message.db), await open(message.dataDir ?? null)));
     case 'query': {
-      const target = message.tx === undefined ? pglite : transactions.get(message.tx)?.tx;
+      if (message.tx === undefined) return answer(id, async () => (await instance(message.db).query(/** @type {string} */ (message.sql), message.params)).rows);
+      const target = transactions.get(message.tx)?.tx;
       if (target === undefined) return answer(id, () => Promise.reject(new Error('the transaction has ended')));
       return answer(id, async () => (await target.query(/** @type {string} */ (message.sql), message.params)).rows);
     }
@@ -72,15 +102,17 @@ function handle(message) {
       let begun = false;
       // PGlite serializes transactions and queries itself: this transaction holds the instance
       // until the driver says how it ends, exactly as with PGlite on the caller's thread.
-      pglite
-        .transaction(async (tx) => {
-          /** @type {Promise<boolean>} */
-          const ended = new Promise((end) => transactions.set(txId, { tx, end }));
-          begun = true;
-          port.postMessage({ id, ok: true, value: txId });
-          const commit = await ended;
-          if (!commit) throw ROLLBACK;
-        })
+      Promise.resolve()
+        .then(() =>
+          instance(message.db).transaction(async (tx) => {
+            /** @type {Promise<boolean>} */
+            const ended = new Promise((end) => transactions.set(txId, { tx, end }));
+            begun = true;
+            port.postMessage({ id, ok: true, value: txId });
+            const commit = await ended;
+            if (!commit) throw ROLLBACK;
+          }),
+        )
         .then(
           () => settle(txId, null),
           (error) => {
@@ -92,16 +124,16 @@ function handle(message) {
       return undefined;
     }
     case 'end': {
-      const open = transactions.get(/** @type {number} */ (message.tx));
-      if (open === undefined) return answer(id, () => Promise.reject(new Error('the transaction has ended')));
+      const transaction = transactions.get(/** @type {number} */ (message.tx));
+      if (transaction === undefined) return answer(id, () => Promise.reject(new Error('the transaction has ended')));
       ending.set(/** @type {number} */ (message.tx), id);
-      open.end(message.commit === true);
+      transaction.end(message.commit === true);
       return undefined;
     }
     case 'listen':
       return answer(id, async () => {
         const listenerId = nextId++;
-        const unsubscribe = await pglite.listen(/** @type {string} */ (message.channel), (payload) => port.postMessage({ type: 'notify', listener: listenerId, payload }));
+        const unsubscribe = await instance(message.db).listen(/** @type {string} */ (message.channel), (payload) => port.postMessage({ type: 'notify', listener: listenerId, payload }));
         listeners.set(listenerId, unsubscribe);
         return listenerId;
       });
@@ -112,7 +144,11 @@ function handle(message) {
         await unsubscribe?.();
       });
     case 'close':
-      return answer(id, () => pglite.close());
+      return answer(id, async () => {
+        const pglite = instances.get(/** @type {number} */ (message.db));
+        instances.delete(/** @type {number} */ (message.db));
+        await pglite?.close();
+      });
     default:
       return answer(id, () => Promise.reject(new Error(`unknown operation ${message.op}`)));
   }
@@ -129,16 +165,5 @@ function settle(txId, error) {
   if (id !== undefined) port.postMessage(error === null ? { id, ok: true } : { id, ok: false, error: serializeError(error) });
 }
 
-try {
-  pglite =
-    options.dataDir !== null
-      ? await PGlite.create(options.dataDir)
-      : await PGlite.create(options.load === null ? {} : { loadDataDir: new Blob([options.load]) });
-  // The first in-memory database of a process: hand back a copy of its just-initialized data
-  // folder, so the next ones restore it instead of running initdb again.
-  const dump = options.dump ? await (await pglite.dumpDataDir('none')).arrayBuffer() : undefined;
-  port.on('message', handle);
-  port.postMessage({ type: 'ready', dump }, dump === undefined ? [] : [dump]);
-} catch (error) {
-  port.postMessage({ type: 'failed', error: serializeError(error) });
-}
+port.on('message', handle);
+port.postMessage({ type: 'ready' });
