@@ -87,8 +87,8 @@ interface Host {
   call(message: Record<string, unknown>): Promise<unknown>;
   /** Route NOTIFY payloads of a worker-side listener id. */
   listeners: Map<number, (payload: string) => void>;
-  /** Run `then` when the thread dies or is stopped (at once when it already has). */
-  onDeath(then: (error: VerityError) => void): void;
+  /** Run `then` when the thread dies or is stopped (at once when it already has); returns a function that forgets it. */
+  onDeath(then: (error: VerityError) => void): () => void;
   stop(): Promise<void>;
 }
 
@@ -96,7 +96,7 @@ async function startHost(): Promise<Host> {
   const worker = new Worker(new URL('./pglite-worker.mjs', import.meta.url), { name: 'verity-pglite' });
   const pending = new Map<number, { resolve: (value: unknown) => void; reject: (error: unknown) => void }>();
   const listeners = new Map<number, (payload: string) => void>();
-  const mourners: Array<(error: VerityError) => void> = [];
+  const mourners = new Set<(error: VerityError) => void>();
   let nextId = 1;
   /** Set once the thread is gone: every call fails with it. */
   let dead: VerityError | null = null;
@@ -107,7 +107,8 @@ async function startHost(): Promise<Host> {
     for (const { reject } of pending.values()) reject(error);
     pending.clear();
     listeners.clear();
-    for (const mourn of mourners.splice(0)) mourn(error);
+    for (const mourn of mourners) mourn(error);
+    mourners.clear();
   };
 
   const ready = new Promise<void>((resolve, reject) => {
@@ -152,7 +153,8 @@ async function startHost(): Promise<Host> {
     },
     onDeath(then) {
       if (dead !== null) then(dead);
-      else mourners.push(then);
+      else mourners.add(then);
+      return () => void mourners.delete(then);
     },
     async stop() {
       fail(unavailable('it is closed'));
@@ -168,7 +170,7 @@ async function openOn(host: Host, dataDir: string | null, { ownsHost }: { ownsHo
   await host.call({ op: 'open', db, dataDir });
   /** Set once this database is closed (or its thread died): every call fails with it. */
   let closed: VerityError | null = null;
-  host.onDeath((error) => (closed ??= error));
+  const forget = host.onDeath((error) => (closed ??= error));
   const call = (message: Record<string, unknown>): Promise<unknown> => (closed !== null ? Promise.reject(closed) : host.call({ ...message, db }));
   const clientOf = (tx: number | undefined): SqlClient => ({
     async query<R>(sql: string, params?: readonly unknown[]) {
@@ -218,6 +220,7 @@ async function openOn(host: Host, dataDir: string | null, { ownsHost }: { ownsHo
         await call({ op: 'close' });
       } finally {
         closed = unavailable('it is closed');
+        forget();
         if (ownsHost) await host.stop();
       }
     },
