@@ -26,7 +26,7 @@ const ask = () => pdp.post('/tenants/acme/access/v1/evaluation', { subject: { ty
 describe('readiness', () => {
   it('is ready when the engine decides and the store answers', async () => {
     const ready = (await pdp.get('/readyz')).body;
-    expect(ready).toEqual({ ready: true, checks: { engine: true, store: true, audit: true, fresh: true }, freshness: { confirmedAt: expect.any(String), ageMs: expect.any(Number) } });
+    expect(ready).toEqual({ ready: true, checks: { engine: true, store: true, audit: true, fresh: true, started: true }, freshness: { confirmedAt: expect.any(String), ageMs: expect.any(Number) } });
     // PGlite is one process holding its data folder: always fresh (no heartbeat, age 0).
     expect(ready.freshness.ageMs).toBe(0);
     expect((await ask()).body.decision).toBe(true);
@@ -38,7 +38,7 @@ describe('readiness', () => {
     await sharedCedarEngine().close();
     const ready = await pdp.get('/readyz');
     expect(ready.status).toBe(503);
-    expect(ready.body.checks).toEqual({ engine: false, store: true, audit: true, fresh: true });
+    expect(ready.body.checks).toEqual({ engine: false, store: true, audit: true, fresh: true, started: true });
     expect((await pdp.get('/healthz')).status).toBe(200);
     const answer = await ask();
     expect(answer.status).toBe(500);

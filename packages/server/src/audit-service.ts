@@ -10,8 +10,12 @@ import { findDrift, type RequestDrift } from './audit-drift.js';
 import { parsePepRecords } from './pep-decision-records.js';
 import { requireTenant } from './require-tenant.js';
 
-/** Records the chain is read in, per query. */
+/** Records the chain is read in, per query (keyset on seq, never OFFSET). */
 const CHAIN_PAGE = 1000;
+/** Records hashed between two turns of the event loop (a few milliseconds of work). */
+const HASH_SLICE = 250;
+
+const yieldToEventLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 export interface AuditService {
   /** Events of the tenant after `query.after`, oldest first, and the cursor of the next page (null at the end). */
@@ -79,13 +83,20 @@ export function createAuditService(store: Store, writer: AuditWriter): AuditServ
       const checkpoint = await storedCheckpoint(tenant);
       const verifier = createAuditChainVerifier();
       let atCheckpoint: AuditEvent | undefined;
-      for (let after = 0; after < head.seq; ) {
-        const chunk = (await store.audit.readChain(tenant, after, CHAIN_PAGE)).filter((event) => event.seq <= head.seq);
-        verifier.push(chunk);
+      let reading = head.seq > 0 ? store.audit.readChain(tenant, 0, CHAIN_PAGE) : null;
+      while (reading !== null) {
+        const page = await reading;
+        const last = page.at(-1);
+        // The next page is read (on the store's thread or server) while this one is hashed.
+        reading = last !== undefined && page.length === CHAIN_PAGE && last.seq < head.seq ? store.audit.readChain(tenant, last.seq, CHAIN_PAGE) : null;
+        reading?.catch(() => {}); // Awaited at the next turn; hashing must not leave it unhandled meanwhile.
+        const chunk = page.filter((event) => event.seq <= head.seq);
         atCheckpoint ??= chunk.find((event) => event.seq === checkpoint?.seq);
-        const last = chunk.at(-1);
-        if (!last || chunk.length < CHAIN_PAGE) break;
-        after = last.seq;
+        for (let at = 0; at < chunk.length; at += HASH_SLICE) {
+          verifier.push(chunk.slice(at, at + HASH_SLICE));
+          // A slice hashed, then the event loop runs: a long chain never holds it.
+          await yieldToEventLoop();
+        }
       }
       verifier.end(head);
       const problems = [...verifier.problems];

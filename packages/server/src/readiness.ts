@@ -11,7 +11,8 @@ import type { Freshness, FreshnessReport } from './freshness.js';
 /** The answer of `/readyz`: ready only when every check passes. */
 export interface Readiness {
   ready: boolean;
-  checks: { engine: boolean; store: boolean; audit: boolean; fresh: boolean };
+  /** `started` is false only while the server starts (the start-up listener answers then). */
+  checks: { engine: boolean; store: boolean; audit: boolean; fresh: boolean; started: boolean };
   /** When every change up to `confirmedAt` is known delivered to this replica, and how long ago. */
   freshness: Pick<FreshnessReport, 'confirmedAt' | 'ageMs'>;
 }
@@ -43,6 +44,6 @@ export function createReadinessCheck(engine: Engine, store: Store, audit: Pick<A
       ),
     ]);
     const { fresh, confirmedAt, ageMs } = freshness.report();
-    return { ready: engineOk && storeOk && auditOk && fresh, checks: { engine: engineOk, store: storeOk, audit: auditOk, fresh }, freshness: { confirmedAt, ageMs } };
+    return { ready: engineOk && storeOk && auditOk && fresh, checks: { engine: engineOk, store: storeOk, audit: auditOk, fresh, started: true }, freshness: { confirmedAt, ageMs } };
   };
 }

@@ -1,11 +1,12 @@
 /** Start the PDP: lock the data folder, open the store, compose services, bootstrap credentials, listen. */
-import type { FastifyInstance } from 'fastify';
+import Fastify, { type FastifyInstance } from 'fastify';
 import type { DestinationStream } from 'pino';
 import { resolveConfig, type ServerConfig } from './config.js';
 import { openDatabase } from './open-database.js';
 import { createComponents } from './components.js';
 import { scheduleAuditCheckpoints } from './audit-checkpoints.js';
 import { buildApp } from './http/app.js';
+import { listenWhileStarting, type StartupListener } from './startup-listener.js';
 import { ensureDemoTenant } from './demo.js';
 import { lockDataFolder, type DataFolderLock } from './data-folder-lock.js';
 import { createLogger, withoutPassword } from './logger.js';
@@ -74,7 +75,14 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
   const lock: DataFolderLock | null = config.databaseUrl === null && config.dataDir !== null ? await lockDataFolder(config.dataDir) : null;
   let db;
   let app: FastifyInstance | undefined;
+  let startup: StartupListener | undefined;
   try {
+    // Fastify requires its schema compilers (ajv, …) when an instance is made: ~100 ms of
+    // synchronous loading, paid here before the port answers rather than while it must.
+    await Fastify().close();
+    // The port answers /healthz (and 503 ERR_STARTING) while the store opens, migrates and loads.
+    startup = await listenWhileStarting({ port: config.port, host: config.host });
+    const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${startup.port}`;
     db = await openDatabase(config);
     const components = await createComponents(config, db, {
       print,
@@ -93,12 +101,13 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
       print(`  VERITY_ADMIN_TOKEN=${generatedToken}`);
     }
     if (config.demo && (await ensureDemoTenant(components, config.defaultTenant))) print(`verity: loaded the demo tenant "${config.defaultTenant}"`);
-    app = await buildApp(components);
-    await app.listen({ port: config.port, host: config.host });
-    const address = app.server.address();
-    const port = typeof address === 'object' && address ? address.port : config.port;
-    const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
     components.tokens.setBaseUrl(publicBaseUrl(config, url));
+    app = await buildApp(components, { serverFactory: startup.serverFactory });
+    // Fastify closes a server it was handed only if it listened itself: closing the app closes this one.
+    const listener = startup;
+    app.addHook('onClose', () => listener.close());
+    await app.ready();
+    startup.handOver();
     log.info(
       {
         listen: url,
@@ -133,6 +142,7 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
     };
   } catch (error) {
     await app?.close();
+    await startup?.close();
     await db?.close();
     await lock?.release();
     throw error;

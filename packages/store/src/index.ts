@@ -3,4 +3,5 @@ export * from './types.js';
 export * from './store.js';
 export * from './migrations.js';
 export * from './pglite-driver.js';
+export * from './pglite-worker-driver.js';
 export * from './postgres-driver.js';

@@ -1,6 +1,6 @@
 /** The Fastify application: body parsing, request ids, error mapping, and every route. */
 import { randomUUID } from 'node:crypto';
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyRequest } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyRequest, type FastifyServerFactory } from 'fastify';
 import { isRequestId, stringifyJson, VerityError } from '@verity/core';
 import { registerJsonBody } from './json-body.js';
 import { logFailure, toVerityError } from './errors.js';
@@ -33,8 +33,15 @@ function pathOf(request: FastifyRequest): string {
   return request.url.split('?')[0] ?? '';
 }
 
-export async function buildApp(c: Components): Promise<FastifyInstance> {
+/** Options of {@link buildApp}. */
+export interface BuildAppOptions {
+  /** Build the app on an existing HTTP server (one already answering start-up probes) instead of a new one. */
+  serverFactory?: FastifyServerFactory;
+}
+
+export async function buildApp(c: Components, options: BuildAppOptions = {}): Promise<FastifyInstance> {
   const app = Fastify({
+    ...(options.serverFactory === undefined ? {} : { serverFactory: options.serverFactory }),
     loggerInstance: c.log as FastifyBaseLogger, // pino's Logger is a FastifyBaseLogger with more; Fastify's types want the narrower one.
     // One line per request only at debug (below): at info the decision path logs nothing.
     logController: new LogController({ disableRequestLogging: true }),
@@ -95,20 +102,25 @@ export async function buildApp(c: Components): Promise<FastifyInstance> {
     return authzenMetadata(tenantBaseUrl(metadataBaseUrl(c, request), tenant));
   });
 
-  registerAuthzenRoutes(app, c, () => c.config.defaultTenant);
-  await app.register(
-    async (scope) => registerAuthzenRoutes(scope, c, (request) => tenantParam(request, { write: false })),
-    { prefix: '/tenants/:tenant' },
-  );
-  registerCedarRoutes(app, c);
-  registerAdminRoutes(app, c);
-  registerDataRoutes(app, c);
-  registerIdentityRoutes(app, c);
-  await registerOAuthRoutes(app, c);
-  registerChangeStreamRoutes(app, c);
-  registerBundleRoutes(app, c);
-  registerPepAuditRoutes(app, c);
-  registerAuditCheckpointRoutes(app, c);
-  await registerGatewayRoutes(app, c);
+  // Route groups are registered a turn of the event loop apart: building the router is tens of
+  // milliseconds of synchronous work, and the start-up listener keeps answering /healthz meanwhile.
+  const groups: Array<() => unknown> = [
+    () => registerAuthzenRoutes(app, c, () => c.config.defaultTenant),
+    () => app.register(async (scope) => registerAuthzenRoutes(scope, c, (request) => tenantParam(request, { write: false })), { prefix: '/tenants/:tenant' }),
+    () => registerCedarRoutes(app, c),
+    () => registerAdminRoutes(app, c),
+    () => registerDataRoutes(app, c),
+    () => registerIdentityRoutes(app, c),
+    () => registerOAuthRoutes(app, c),
+    () => registerChangeStreamRoutes(app, c),
+    () => registerBundleRoutes(app, c),
+    () => registerPepAuditRoutes(app, c),
+    () => registerAuditCheckpointRoutes(app, c),
+    () => registerGatewayRoutes(app, c),
+  ];
+  for (const register of groups) {
+    await register();
+    await new Promise((resolve) => setImmediate(resolve));
+  }
   return app;
 }

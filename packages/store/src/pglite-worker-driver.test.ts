@@ -1,0 +1,97 @@
+/**
+ * PGlite on a worker thread: the store conformance suite, SQL errors that keep their SQLSTATE,
+ * transactions serialized as on the caller's thread, notifications, and failing closed (never
+ * hanging) when the thread dies.
+ */
+import { describe, expect, it } from 'vitest';
+import { VerityError } from '@verity/core';
+import { createPgliteWorkerDatabase } from './pglite-worker-driver.js';
+import { isUniqueViolation } from './sql-errors.js';
+import { describeStoreConformance } from '../test/store-conformance.js';
+
+describeStoreConformance('pglite (worker thread)', () => createPgliteWorkerDatabase());
+
+async function withDatabase(run: (db: Awaited<ReturnType<typeof createPgliteWorkerDatabase>>) => Promise<void>): Promise<void> {
+  const db = await createPgliteWorkerDatabase();
+  try {
+    await run(db);
+  } finally {
+    await db.close();
+  }
+}
+
+describe('createPgliteWorkerDatabase', () => {
+  it('rebuilds SQL errors with their SQLSTATE and constraint', () =>
+    withDatabase(async (db) => {
+      await db.query('CREATE TABLE t (id int CONSTRAINT t_pk PRIMARY KEY)');
+      await db.query('INSERT INTO t VALUES (1)');
+      const error = await db.query('INSERT INTO t VALUES (1)').catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(Error);
+      expect(error).toMatchObject({ code: '23505', constraint: 't_pk' });
+      expect(isUniqueViolation(error, 't_pk')).toBe(true);
+    }));
+
+  it('commits a transaction that resolves, rolls back one that throws, and keeps other queries waiting meanwhile', () =>
+    withDatabase(async (db) => {
+      await db.query('CREATE TABLE t (id int)');
+      const order: string[] = [];
+      let outside: Promise<unknown> | undefined;
+      await db.transaction(async (tx) => {
+        await tx.query('INSERT INTO t VALUES (1)');
+        outside = db.query('SELECT count(*)::int AS n FROM t').then((result) => order.push(`outside saw ${(result.rows[0] as { n: number }).n}`));
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        order.push('commit');
+      });
+      await outside;
+      expect(order).toEqual(['commit', 'outside saw 1']);
+      await expect(
+        db.transaction(async (tx) => {
+          await tx.query('INSERT INTO t VALUES (2)');
+          throw new Error('no');
+        }),
+      ).rejects.toThrow('no');
+      expect((await db.query<{ id: number }>('SELECT id FROM t ORDER BY id')).rows).toEqual([{ id: 1 }]);
+    }));
+
+  it('delivers NOTIFY to a listener until it closes; the listener can notify itself', () =>
+    withDatabase(async (db) => {
+      const heard: string[] = [];
+      const listener = (await db.listen('verity_test', (payload) => heard.push(payload))) as unknown as { notify(payload: string): Promise<void>; reset(): void; close(): Promise<void> };
+      await listener.notify('one');
+      await db.query("SELECT pg_notify('verity_test', 'two')");
+      await expect.poll(() => heard).toEqual(['one', 'two']);
+      listener.reset();
+      await listener.close();
+      await db.query("SELECT pg_notify('verity_test', 'three')");
+      await db.query('SELECT 1');
+      expect(heard).toEqual(['one', 'two']);
+    }));
+
+  it('fails every pending and later call with ERR_STORE_UNAVAILABLE when its thread dies', async () => {
+    const db = await createPgliteWorkerDatabase();
+    await db.query('CREATE TABLE t (id int)');
+    // A transaction left open holds the instance: the query behind it waits, then the thread dies.
+    const open = db.transaction(() => new Promise(() => {}));
+    const pending = db.query('SELECT 1');
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    await db.worker.terminate();
+    for (const call of [pending, db.query('SELECT 1'), db.transaction(async () => 1)]) {
+      const error = await call.catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(VerityError);
+      expect((error as VerityError).code).toBe('ERR_STORE_UNAVAILABLE');
+    }
+    void open;
+    await db.close();
+  });
+
+  it('opens the next in-memory database from the first one\'s fresh copy: each empty and its own', async () => {
+    const [a, b] = [await createPgliteWorkerDatabase(), await createPgliteWorkerDatabase()];
+    try {
+      await a.query('CREATE TABLE only_in_a (id int)');
+      const tables = async (db: typeof a) => (await db.query<{ n: number }>("SELECT count(*)::int AS n FROM pg_tables WHERE tablename = 'only_in_a'")).rows[0]?.n;
+      expect([await tables(a), await tables(b)]).toEqual([1, 0]);
+    } finally {
+      await Promise.all([a.close(), b.close()]);
+    }
+  });
+});

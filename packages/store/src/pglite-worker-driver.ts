@@ -1,0 +1,228 @@
+/**
+ * PGlite on its own thread behind the {@link Database} port: opening a data folder, a long
+ * query or a big transaction runs there, so the caller's event loop keeps answering.
+ */
+import { Worker } from 'node:worker_threads';
+import { VerityError } from '@verity/core';
+import type { CreatePgliteDatabaseOptions } from './pglite-driver.js';
+import type { Database, SqlClient } from './types.js';
+
+/** An error as the worker sends it: its message and primitive fields (SQLSTATE `code`, `constraint`, …). */
+interface WireError {
+  message: string;
+  fields: Record<string, string | number | boolean>;
+}
+
+type Reply = { id: number; ok: true; value?: unknown } | { id: number; ok: false; error: WireError };
+type WorkerMessage = Reply | { type: 'ready' } | { type: 'notify'; listener: number; payload: string };
+
+/** What `listen` resolves to: callable as the unsubscribe function, and the listener's methods. */
+export type WorkerListener = (() => Promise<void>) & {
+  /** NOTIFY on the channel (`SELECT pg_notify`). */
+  notify(payload: string): Promise<void>;
+  /** Nothing to reconnect: PGlite is in this process. */
+  reset(): void;
+  close(): Promise<void>;
+};
+
+/** A {@link Database} on a PGlite worker thread. */
+export interface PgliteWorkerDatabase extends Database {
+  /** The thread holding PGlite (diagnostics; terminating it stands for a crash in tests). */
+  readonly worker: Worker;
+}
+
+/**
+ * Open (creating when needed) a PGlite database on a worker thread. Same semantics as
+ * {@link createPgliteDatabase}: one connection, so a query outside `tx` while a transaction
+ * runs waits for it. SQL errors keep their SQLSTATE `code` (and `constraint`, `detail`, …).
+ * If the thread dies, every pending and later call rejects with VerityError
+ * ERR_STORE_UNAVAILABLE (fail closed; nothing waits forever).
+ *
+ * A data folder gets a thread of its own. The in-memory databases of a process share one
+ * thread, which keeps PGlite warm and restores each new one from a fresh copy it made once
+ * (opening one costs what it costs on the caller's thread, as tests start many).
+ *
+ * @example
+ * const db = await createPgliteWorkerDatabase({ dataDir: './data' });
+ * const store = await createStore(db);
+ */
+export async function createPgliteWorkerDatabase(options: CreatePgliteDatabaseOptions = {}): Promise<PgliteWorkerDatabase> {
+  if (options.dataDir !== undefined) {
+    const host = await startHost();
+    try {
+      return await openOn(host, options.dataDir, { ownsHost: true });
+    } catch (error) {
+      await host.stop();
+      throw error;
+    }
+  }
+  if (memoryHost === undefined) {
+    const starting = startHost();
+    memoryHost = starting;
+    starting.then(
+      (host) => host.onDeath(() => void (memoryHost === starting && (memoryHost = undefined))),
+      () => void (memoryHost === starting && (memoryHost = undefined)),
+    );
+  }
+  return openOn(await memoryHost, null, { ownsHost: false });
+}
+
+/** The thread of this process's in-memory databases, started with the first one. */
+let memoryHost: Promise<Host> | undefined;
+
+function unavailable(why: string, cause?: unknown): VerityError {
+  return new VerityError('ERR_STORE_UNAVAILABLE', `the embedded store is unavailable: ${why}`, cause === undefined ? undefined : { cause });
+}
+
+/** Rebuild an error from the worker with the fields callers inspect (sql-errors.ts reads `code`, `constraint`). */
+function rebuildError(wire: WireError): Error {
+  const error = new Error(wire.message);
+  const { message: _message, stack: _stack, ...fields } = wire.fields;
+  return Object.assign(error, fields);
+}
+
+/** One worker thread and the calls waiting on it. */
+interface Host {
+  worker: Worker;
+  call(message: Record<string, unknown>): Promise<unknown>;
+  /** Route NOTIFY payloads of a worker-side listener id. */
+  listeners: Map<number, (payload: string) => void>;
+  /** Run `then` when the thread dies or is stopped (at once when it already has); returns a function that forgets it. */
+  onDeath(then: (error: VerityError) => void): () => void;
+  stop(): Promise<void>;
+}
+
+async function startHost(): Promise<Host> {
+  const worker = new Worker(new URL('./pglite-worker.mjs', import.meta.url), { name: 'verity-pglite' });
+  const pending = new Map<number, { resolve: (value: unknown) => void; reject: (error: unknown) => void }>();
+  const listeners = new Map<number, (payload: string) => void>();
+  const mourners = new Set<(error: VerityError) => void>();
+  let nextId = 1;
+  /** Set once the thread is gone: every call fails with it. */
+  let dead: VerityError | null = null;
+
+  const fail = (error: VerityError): void => {
+    if (dead !== null) return;
+    dead = error;
+    for (const { reject } of pending.values()) reject(error);
+    pending.clear();
+    listeners.clear();
+    for (const mourn of mourners) mourn(error);
+    mourners.clear();
+  };
+
+  const ready = new Promise<void>((resolve, reject) => {
+    worker.on('message', (message: WorkerMessage) => {
+      if ('id' in message) {
+        const call = pending.get(message.id);
+        if (call === undefined) return;
+        pending.delete(message.id);
+        // Idle, the thread does not keep the process alive (as PGlite on the main thread would not).
+        if (pending.size === 0) worker.unref();
+        if (message.ok) call.resolve(message.value);
+        else call.reject(rebuildError(message.error));
+      } else if (message.type === 'notify') {
+        listeners.get(message.listener)?.(message.payload);
+      } else {
+        resolve();
+      }
+    });
+    worker.on('error', (error) => {
+      fail(unavailable('its thread failed', error));
+      reject(dead);
+    });
+    worker.on('exit', (code) => {
+      fail(unavailable(`its thread stopped (exit code ${code})`));
+      reject(dead);
+    });
+  });
+  await ready;
+  worker.unref();
+
+  return {
+    worker,
+    listeners,
+    call(message) {
+      if (dead !== null) return Promise.reject(dead);
+      const id = nextId++;
+      return new Promise((resolve, reject) => {
+        pending.set(id, { resolve, reject });
+        worker.ref();
+        worker.postMessage({ ...message, id });
+      });
+    },
+    onDeath(then) {
+      if (dead !== null) then(dead);
+      else mourners.add(then);
+      return () => void mourners.delete(then);
+    },
+    async stop() {
+      fail(unavailable('it is closed'));
+      await worker.terminate();
+    },
+  };
+}
+
+let nextDatabase = 1;
+
+async function openOn(host: Host, dataDir: string | null, { ownsHost }: { ownsHost: boolean }): Promise<PgliteWorkerDatabase> {
+  const db = nextDatabase++;
+  await host.call({ op: 'open', db, dataDir });
+  /** Set once this database is closed (or its thread died): every call fails with it. */
+  let closed: VerityError | null = null;
+  const forget = host.onDeath((error) => (closed ??= error));
+  const call = (message: Record<string, unknown>): Promise<unknown> => (closed !== null ? Promise.reject(closed) : host.call({ ...message, db }));
+  const clientOf = (tx: number | undefined): SqlClient => ({
+    async query<R>(sql: string, params?: readonly unknown[]) {
+      const rows = (await call({ op: 'query', sql, params: params === undefined ? undefined : [...params], ...(tx === undefined ? {} : { tx }) })) as R[];
+      return { rows };
+    },
+  });
+  const own = new Set<number>();
+
+  return {
+    kind: 'pglite',
+    worker: host.worker,
+    query: clientOf(undefined).query,
+    async transaction(fn) {
+      const tx = (await call({ op: 'begin' })) as number;
+      let result;
+      try {
+        result = await fn(clientOf(tx));
+      } catch (error) {
+        await call({ op: 'end', tx, commit: false }).catch(() => {});
+        throw error;
+      }
+      await call({ op: 'end', tx, commit: true });
+      return result;
+    },
+    async listen(channel, onPayload) {
+      const id = (await call({ op: 'listen', channel })) as number;
+      host.listeners.set(id, onPayload);
+      own.add(id);
+      const close = async (): Promise<void> => {
+        if (!own.delete(id)) return;
+        host.listeners.delete(id);
+        await call({ op: 'unlisten', listener: id }).catch(() => {});
+      };
+      const listener: WorkerListener = Object.assign(() => close(), {
+        notify: async (payload: string) => void (await call({ op: 'query', sql: 'SELECT pg_notify($1, $2)', params: [channel, payload] })),
+        reset: () => {},
+        close,
+      });
+      return listener;
+    },
+    async close() {
+      if (closed !== null) return;
+      for (const id of own) host.listeners.delete(id);
+      own.clear();
+      try {
+        await call({ op: 'close' });
+      } finally {
+        closed = unavailable('it is closed');
+        forget();
+        if (ownsHost) await host.stop();
+      }
+    },
+  };
+}
