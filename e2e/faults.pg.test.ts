@@ -50,8 +50,7 @@ describe('fault injection on PostgreSQL', () => {
     expectAlive(result);
     expect.soft(unexpectedFailures(result), 'only fail-closed 503s with stable codes').toEqual({});
     expect.soft(result.answeredDuringOutage, '200 answers while the database was cut').toBe(0);
-    for (const [name, ms] of Object.entries(result.recoveryMs)) expect.soft(ms, `replica ${name}: ms to its first 200 after the database returned`).not.toBeNull();
-    for (const ms of Object.values(result.recoveryMs)) expect.soft(ms ?? Infinity).toBeLessThanOrEqual(RECOVERY_BOUND_MS);
+    for (const [name, ms] of Object.entries(result.recoveryMs)) expect.soft(ms ?? Infinity, `replica ${name}: ms to its first 200 after the database returned (Infinity: none)`).toBeLessThanOrEqual(RECOVERY_BOUND_MS);
     expectAuditKept(result);
   }, 90_000);
 
@@ -61,7 +60,7 @@ describe('fault injection on PostgreSQL', () => {
     expect.soft(unexpectedFailures(result), 'only fail-closed 503s with stable codes').toEqual({});
     expect.soft(result.maxStallMs, 'longest wait for an answer (ms)').toBeLessThanOrEqual(FAULT_SETTINGS.requestTimeoutMs + BOUND_SLACK_MS + 1000);
     expect.soft(result.answeredDuringOutage, '200 answers while the database was paused').toBe(0);
-    for (const ms of Object.values(result.recoveryMs)) expect.soft(ms ?? Infinity, 'ms to the first 200 after the database returned').toBeLessThanOrEqual(RECOVERY_BOUND_MS);
+    for (const [name, ms] of Object.entries(result.recoveryMs)) expect.soft(ms ?? Infinity, `replica ${name}: ms to its first 200 after the database returned (Infinity: none)`).toBeLessThanOrEqual(RECOVERY_BOUND_MS);
     expectAuditKept(result);
   }, 90_000);
 
@@ -76,8 +75,7 @@ describe('fault injection on PostgreSQL', () => {
   it('SIGTERM under load with the database paused: exits within the shutdown deadline, spools, loses nothing', async () => {
     const result = await terminateWhilePaused(cluster);
     const shutdown = result.details['shutdown'] as ShutdownOutcome;
-    expect.soft(shutdown.exitMs, 'ms from SIGTERM to exit (null: still running after the deadline)').not.toBeNull();
-    expect.soft(shutdown.exitMs ?? Infinity).toBeLessThanOrEqual(FAULT_SETTINGS.shutdownTimeoutMs + SHUTDOWN_SLACK_MS);
+    expect.soft(shutdown.exitMs ?? Infinity, 'ms from SIGTERM to exit (Infinity: still running at the deadline)').toBeLessThanOrEqual(FAULT_SETTINGS.shutdownTimeoutMs + SHUTDOWN_SLACK_MS);
     expect.soft(shutdown.code, 'exit code of a stop that could not write everything').toBe(1);
     expect.soft(shutdown.message ?? '').toMatch(/^verity: stopped with [0-9]+ audit records not written to the store; spooled to \S+/);
     expect.soft(result.recoveryMs['A'], 'the restarted replica answers').not.toBeNull();
@@ -92,8 +90,7 @@ describe('fault injection on PostgreSQL', () => {
     const readyz = result.details['readyzWhileStale'] as number[];
     expect.soft(readyz.length).toBeGreaterThan(0);
     expect.soft(readyz.filter((status) => status !== 503), '/readyz answers of the stale replica other than 503 (0: no answer)').toEqual([]);
-    expect.soft(result.recoveryMs['A'], 'ms from the link returning to the first deny').not.toBeNull();
-    expect.soft(result.recoveryMs['A'] ?? Infinity).toBeLessThanOrEqual(RECOVERY_BOUND_MS);
+    expect.soft(result.recoveryMs['A'] ?? Infinity, 'ms from the link returning to the first deny (Infinity: none)').toBeLessThanOrEqual(RECOVERY_BOUND_MS);
     expectAuditKept(result);
   }, 90_000);
 

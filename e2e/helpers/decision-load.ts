@@ -147,3 +147,19 @@ export function startDecisionLoad(options: DecisionLoadOptions): DecisionLoad {
     },
   };
 }
+
+/**
+ * Run `during` while the load runs; the load is stopped however `during` ends (a failed step
+ * must not leave loops hammering a server after the experiment). Returns every sample and
+ * what `during` returned.
+ */
+export async function runUnderLoad<T>(options: DecisionLoadOptions, during: (load: DecisionLoad) => Promise<T>): Promise<{ samples: DecisionSample[]; value: T }> {
+  const load = startDecisionLoad(options);
+  let value: T;
+  try {
+    value = await during(load);
+  } finally {
+    await load.stop();
+  }
+  return { samples: load.samples as DecisionSample[], value };
+}

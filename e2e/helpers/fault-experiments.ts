@@ -5,7 +5,7 @@
  * them long and tabulates (bench/chaos.ts).
  */
 import { createAuditReader, type VerifyResult } from './audit-check.js';
-import { startDecisionLoad, type DecisionSample } from './decision-load.js';
+import { runUnderLoad, type DecisionSample } from './decision-load.js';
 import {
   DENY_POLICY,
   FAULT_SETTINGS,
@@ -73,6 +73,11 @@ export interface LoadShape {
 
 export const TEST_SHAPE: LoadShape = { concurrency: 6, warmMs: 1500, faultMs: 4000, afterMs: 1000 };
 
+/** Client-side deadline: past the server's request deadline, so a stall is measured, not cut short. */
+function clientTimeout(cluster: PgCluster): number {
+  return (cluster.settings.requestTimeoutMs ?? 5000) + 10_000;
+}
+
 let tenantCounter = 0;
 function freshTenant(prefix: string): string {
   tenantCounter += 1;
@@ -134,18 +139,19 @@ export async function databaseOutage(cluster: PgCluster, mode: 'reset' | 'blackh
   await Promise.all([waitForDecision(A, tenant, true), waitForDecision(B, tenant, true)]);
   const pids = { A: A.pid, B: B.pid };
   const started = Date.now();
-  const load = startDecisionLoad({ targets: [A, B], tenant, concurrency: shape.concurrency, clientTimeoutMs: (cluster.settings.requestTimeoutMs ?? 5000) + 10_000 });
-  await sleep(shape.warmMs);
-  const faultAt = Date.now();
-  cluster.proxies.A.mode(mode);
-  cluster.proxies.B.mode(mode);
-  await sleep(shape.faultMs);
-  const passAt = Date.now();
-  cluster.proxies.A.mode('pass');
-  cluster.proxies.B.mode('pass');
-  await awaitRecovery(load.samples, ['A', 'B'], passAt);
-  await sleep(shape.afterMs);
-  const samples = await load.stop();
+  const { samples, value: { faultAt, passAt } } = await runUnderLoad({ targets: [A, B], tenant, concurrency: shape.concurrency, clientTimeoutMs: clientTimeout(cluster) }, async (load) => {
+    await sleep(shape.warmMs);
+    const faultAt = Date.now();
+    cluster.proxies.A.mode(mode);
+    cluster.proxies.B.mode(mode);
+    await sleep(shape.faultMs);
+    const passAt = Date.now();
+    cluster.proxies.A.mode('pass');
+    cluster.proxies.B.mode('pass');
+    await awaitRecovery(load.samples, ['A', 'B'], passAt);
+    await sleep(shape.afterMs);
+    return { faultAt, passAt };
+  });
   const outageFrom = faultAt + (cluster.settings.maxStalenessMs ?? 1000) + BOUND_SLACK_MS;
   return {
     experiment: mode === 'reset' ? 'database cut mid-transaction (reset)' : 'database paused (blackhole)',
@@ -169,15 +175,16 @@ export async function killReplica(cluster: PgCluster, shape: LoadShape = TEST_SH
   await Promise.all([waitForDecision(A, tenant, true), waitForDecision(B, tenant, true)]);
   const pids = { A: A.pid, B: B.pid };
   const started = Date.now();
-  const load = startDecisionLoad({ targets: [A, B], tenant, concurrency: shape.concurrency });
-  await sleep(shape.warmMs);
-  A.kill('SIGKILL');
-  const killedExit = await A.waitForExit(10_000);
-  const restartAt = Date.now();
-  await A.restart();
-  await awaitRecovery(load.samples, ['A'], restartAt);
-  await sleep(shape.afterMs);
-  const samples = await load.stop();
+  const { samples, value: { killedExit, restartAt } } = await runUnderLoad({ targets: [A, B], tenant, concurrency: shape.concurrency }, async (load) => {
+    await sleep(shape.warmMs);
+    A.kill('SIGKILL');
+    const killedExit = await A.waitForExit(10_000);
+    const restartAt = Date.now();
+    await A.restart();
+    await awaitRecovery(load.samples, ['A'], restartAt);
+    await sleep(shape.afterMs);
+    return { killedExit, restartAt };
+  });
   return {
     experiment: 'kill -9 of a replica (PostgreSQL)',
     durationMs: Date.now() - started,
@@ -223,18 +230,19 @@ export async function terminateWhilePaused(cluster: PgCluster, shape: LoadShape 
   await createTenant(cluster.auditor.admin, tenant);
   await waitForDecision(A, tenant, true);
   const started = Date.now();
-  const load = startDecisionLoad({ targets: [A], tenant, concurrency: shape.concurrency, clientTimeoutMs: (cluster.settings.requestTimeoutMs ?? 5000) + 10_000 });
-  await sleep(shape.warmMs);
-  cluster.proxies.A.mode('blackhole');
-  // Long enough that audit writes are stuck on the paused link, short of any store timeout.
-  await sleep(300);
-  const shutdown = await terminate(A, cluster.settings.shutdownTimeoutMs ?? 10_000);
-  const passAt = Date.now();
-  cluster.proxies.A.mode('pass');
-  await A.restart();
-  await awaitRecovery(load.samples, ['A'], passAt);
-  await sleep(shape.afterMs);
-  const samples = await load.stop();
+  const { samples, value: { shutdown, passAt } } = await runUnderLoad({ targets: [A], tenant, concurrency: shape.concurrency, clientTimeoutMs: clientTimeout(cluster) }, async (load) => {
+    await sleep(shape.warmMs);
+    cluster.proxies.A.mode('blackhole');
+    // Long enough that audit writes are stuck on the paused link, short of any store timeout.
+    await sleep(300);
+    const shutdown = await terminate(A, cluster.settings.shutdownTimeoutMs ?? 10_000);
+    const passAt = Date.now();
+    cluster.proxies.A.mode('pass');
+    await A.restart();
+    await awaitRecovery(load.samples, ['A'], passAt);
+    await sleep(shape.afterMs);
+    return { shutdown, passAt };
+  });
   return {
     experiment: 'SIGTERM with the database paused',
     durationMs: Date.now() - started,
@@ -261,26 +269,27 @@ export async function pushDuringPartition(cluster: PgCluster, shape: LoadShape =
   const pids = { A: A.pid, B: B.pid };
   const maxStalenessMs = cluster.settings.maxStalenessMs ?? 1000;
   const started = Date.now();
-  const load = startDecisionLoad({ targets: [A], tenant, concurrency: shape.concurrency, clientTimeoutMs: (cluster.settings.requestTimeoutMs ?? 5000) + 10_000 });
-  await sleep(shape.warmMs);
-  const partitionAt = Date.now();
-  cluster.proxies.A.mode('blackhole');
-  await sleep(200);
-  const denyVersion = await pushPolicy(B.admin, tenant, DENY_POLICY);
-  const activatedAt = Date.now();
-  // Readiness of A, probed through the partition until the link returns.
-  const readiness: Array<{ at: number; status: number }> = [];
-  const partitionEnds = activatedAt + Math.max(shape.faultMs, maxStalenessMs + 2 * BOUND_SLACK_MS + 1000);
-  while (Date.now() < partitionEnds) {
-    const at = Date.now();
-    readiness.push({ at, status: await readyStatus(A, 1000) });
+  const { samples, value: { partitionAt, denyVersion, activatedAt, readiness, passAt } } = await runUnderLoad({ targets: [A], tenant, concurrency: shape.concurrency, clientTimeoutMs: clientTimeout(cluster) }, async (load) => {
+    await sleep(shape.warmMs);
+    const partitionAt = Date.now();
+    cluster.proxies.A.mode('blackhole');
     await sleep(200);
-  }
-  const passAt = Date.now();
-  cluster.proxies.A.mode('pass');
-  await awaitRecovery(load.samples, ['A'], passAt, (s) => s.decision === false);
-  await sleep(shape.afterMs);
-  const samples = await load.stop();
+    const denyVersion = await pushPolicy(B.admin, tenant, DENY_POLICY);
+    const activatedAt = Date.now();
+    // Readiness of A, probed through the partition until the link returns.
+    const readiness: Array<{ at: number; status: number }> = [];
+    const partitionEnds = activatedAt + Math.max(shape.faultMs, maxStalenessMs + 2 * BOUND_SLACK_MS + 1000);
+    while (Date.now() < partitionEnds) {
+      const at = Date.now();
+      readiness.push({ at, status: await readyStatus(A, 1000) });
+      await sleep(200);
+    }
+    const passAt = Date.now();
+    cluster.proxies.A.mode('pass');
+    await awaitRecovery(load.samples, ['A'], passAt, (s) => s.decision === false);
+    await sleep(shape.afterMs);
+    return { partitionAt, denyVersion, activatedAt, readiness, passAt };
+  });
   const boundAt = activatedAt + maxStalenessMs + BOUND_SLACK_MS;
   const staleFrom = partitionAt + maxStalenessMs + BOUND_SLACK_MS;
   return {
@@ -314,9 +323,7 @@ export async function overload(databaseUrl: string, options: { connections: numb
     await waitForDecision(replica, tenant, true);
     const pid = replica.pid;
     const started = Date.now();
-    const load = startDecisionLoad({ targets: [replica], tenant, concurrency: options.connections, clientTimeoutMs: 30_000 });
-    await sleep(options.durationMs);
-    const samples = await load.stop();
+    const { samples } = await runUnderLoad({ targets: [replica], tenant, concurrency: options.connections, clientTimeoutMs: 30_000 }, () => sleep(options.durationMs));
     const shed = samples.filter((s) => s.status === 503).map((s) => s.answeredAt - s.sentAt).sort((a, b) => a - b);
     const afterAt = Date.now();
     await waitForDecision(replica, tenant, true, 5000).catch(() => {});
@@ -360,16 +367,13 @@ export async function stopPglite(node: PgliteNode, signal: 'SIGKILL' | 'SIGTERM'
   await createTenant(replica.admin, tenant);
   await waitForDecision(replica, tenant, true);
   const started = Date.now();
-  const load = startDecisionLoad({ targets: [replica], tenant, concurrency: shape.concurrency });
-  await sleep(shape.warmMs);
-  let shutdown: ShutdownOutcome | null = null;
-  if (signal === 'SIGKILL') {
+  const { samples, value: shutdown } = await runUnderLoad({ targets: [replica], tenant, concurrency: shape.concurrency }, async () => {
+    await sleep(shape.warmMs);
+    if (signal === 'SIGTERM') return terminate(replica, FAULT_SETTINGS.shutdownTimeoutMs);
     replica.kill('SIGKILL');
     await replica.waitForExit(10_000);
-  } else {
-    shutdown = await terminate(replica, FAULT_SETTINGS.shutdownTimeoutMs);
-  }
-  const samples = await load.stop();
+    return null;
+  });
   const restartAt = Date.now();
   await replica.restart();
   const restartMs = Date.now() - restartAt;

@@ -139,7 +139,12 @@ async function spawnServe(options: ReplicaOptions): Promise<Started> {
     log.write(chunk);
   });
   const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`replica ${options.name} did not print its URL within ${options.startTimeoutMs ?? 60_000} ms; stderr tail: ${started.out.stderr.slice(-2000)}`)), options.startTimeoutMs ?? 60_000);
+    // A server that never says where it listens is killed here, not left for teardown.
+    const failStart = (error: Error) => {
+      child.kill('SIGKILL');
+      reject(error);
+    };
+    const timer = setTimeout(() => failStart(new Error(`replica ${options.name} did not print its URL within ${options.startTimeoutMs ?? 60_000} ms; stderr tail: ${started.out.stderr.slice(-2000)}`)), options.startTimeoutMs ?? 60_000);
     child.stdout?.setEncoding('utf8').on('data', (chunk: string) => {
       started.out.stdout = appendTail(started.out.stdout, chunk);
       // `--json` prints `{"url": "…"}` (pretty-printed) once listening.
@@ -189,7 +194,10 @@ export async function startReplica(options: ReplicaOptions): Promise<Replica> {
     async restart() {
       if (current.exit === null) throw new Error(`replica ${options.name} still runs (pid ${replica.pid}); stop it first`);
       current = await spawnServe(options);
-      await waitUntilReady(replica, options.startTimeoutMs ?? 60_000);
+      await waitUntilReady(replica, options.startTimeoutMs ?? 60_000).catch(async (error: unknown) => {
+        await replica.destroy();
+        throw error;
+      });
     },
     async destroy() {
       if (current.exit !== null) return;
@@ -197,7 +205,10 @@ export async function startReplica(options: ReplicaOptions): Promise<Replica> {
       await current.exited;
     },
   };
-  await waitUntilReady(replica, options.startTimeoutMs ?? 60_000);
+  await waitUntilReady(replica, options.startTimeoutMs ?? 60_000).catch(async (error: unknown) => {
+    await replica.destroy();
+    throw error;
+  });
   return replica;
 }
 
