@@ -8,7 +8,8 @@
  * Flags: --scale N (phase length multiplier, default 8), --concurrency N (loops per replica,
  * default 8), --connections N (overload, default 200), --only a,b (experiment keys below),
  * --database-url URL (default VERITY_TEST_DATABASE_URL or postgres://postgres@127.0.0.1:5432/test;
- * a scratch database is created on it and dropped), --no-write (table on stdout only).
+ * a scratch database is created on it and dropped), --no-write (table on stdout only),
+ * --note TEXT (said with the run in RESULTS.md, e.g. which branch).
  */
 import { readFile, writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
@@ -28,6 +29,7 @@ const { values } = parseArgs({
     only: { type: 'string' },
     'database-url': { type: 'string' },
     'no-write': { type: 'boolean', default: false },
+    note: { type: 'string' },
   },
 });
 
@@ -166,7 +168,7 @@ async function main(): Promise<void> {
       'verify. "Allows after deny + bound": allows sent later than the deny\'s activation +',
       '`maxStalenessMs` + 500 ms. "Recovery": fault end (or restart) to the first 200.',
       '',
-      `Run ${started.toISOString().slice(0, 16).replace('T', ' ')} UTC: \`npm run chaos -- --scale ${scale}\` (load ${shape.concurrency} loops per replica; warm ${shape.warmMs / 1000} s, fault ${shape.faultMs / 1000} s, after ${shape.afterMs / 1000} s), settings \`--max-staleness 1000 --request-timeout 2000 --store-timeout 2000 --shutdown-timeout 3000\`.`,
+      `Run ${started.toISOString().slice(0, 16).replace('T', ' ')} UTC${values.note === undefined ? '' : ` (${values.note})`}: \`npm run chaos -- --scale ${scale}\` (load ${shape.concurrency} loops per replica; warm ${shape.warmMs / 1000} s, fault ${shape.faultMs / 1000} s, after ${shape.afterMs / 1000} s), settings \`--max-staleness 1000 --request-timeout 2000 --store-timeout 2000 --shutdown-timeout 3000\`.`,
       `Machine: ${formatMachine(machineFacts(cedar.getCedarVersion()))}.`,
       '',
       table,
