@@ -24,6 +24,7 @@ function expectAuditKept(result: ExperimentResult): void {
   expect.soft(result.answered, 'the load got decisions at all').toBeGreaterThan(0);
   expect.soft(result.unaudited.length, `answered-but-unaudited decisions of ${result.answered} (first: ${result.unaudited.slice(0, 3).join(', ')})`).toBe(0);
   expect.soft(result.verify.ok, `audit verify: ${JSON.stringify(result.verify.problems.slice(0, 5))}`).toBe(true);
+  expect.soft(result.withoutRetryAfter, '503 answers without Retry-After').toBe(0);
 }
 
 describe('fault injection on PGlite', () => {
