@@ -102,7 +102,7 @@ describe('fault injection on PostgreSQL', () => {
     expect.soft(result.details['shed'], 'requests shed with 503 ERR_OVERLOADED').toBeGreaterThan(0);
     // Measured by a client sharing this process's event loop with 200 callers, so looser than the
     // server's 50 ms goal (npm run chaos reports the max); it proves a 503 is not queued.
-    expect.soft(result.details['shedP99Ms'] as number, 'p99 ms of a 503').toBeLessThanOrEqual(500);
+    expect.soft((result.details['shedP99Ms'] as number | null) ?? Infinity, 'p99 ms of a 503 (Infinity: none)').toBeLessThanOrEqual(500);
     expect.soft(result.maxStallMs, 'longest wait for any answer (ms)').toBeLessThanOrEqual(FAULT_SETTINGS.requestTimeoutMs + BOUND_SLACK_MS + 1000);
     expect.soft(result.recoveryMs['O'], 'answers normally once the load is gone').not.toBeNull();
     expectAuditKept(result);
