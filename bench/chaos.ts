@@ -168,7 +168,7 @@ async function main(): Promise<void> {
       'verify. "Allows after deny + bound": allows sent later than the deny\'s activation +',
       '`maxStalenessMs` + 500 ms. "Recovery": fault end (or restart) to the first 200.',
       '',
-      `Run ${started.toISOString().slice(0, 16).replace('T', ' ')} UTC${values.note === undefined ? '' : ` (${values.note})`}: \`npm run chaos -- --scale ${scale}\` (load ${shape.concurrency} loops per replica; warm ${shape.warmMs / 1000} s, fault ${shape.faultMs / 1000} s, after ${shape.afterMs / 1000} s), settings \`--max-staleness 1000 --request-timeout 2000 --store-timeout 2000 --shutdown-timeout 3000\`.`,
+      `Run ${started.toISOString().slice(0, 16).replace('T', ' ')} UTC${values.note === undefined ? '' : ` (${values.note})`}: \`npm run chaos -- --scale ${scale}\` (load ${shape.concurrency} loops per replica; warm ${shape.warmMs / 1000} s, fault ${shape.faultMs / 1000} s, after ${shape.afterMs / 1000} s), settings \`VERITY_MAX_STALENESS_MS=1000 VERITY_REQUEST_TIMEOUT_MS=2000 VERITY_STORE_TIMEOUT_MS=2000 VERITY_SHUTDOWN_TIMEOUT_MS=3000\` (e2e/helpers/fault-cluster.ts).`,
       `Machine: ${formatMachine(machineFacts(cedar.getCedarVersion()))}.`,
       '',
       table,
