@@ -4,6 +4,9 @@
  * fared. The tests (e2e/faults*.test.ts) run them short and assert; `npm run chaos` runs
  * them long and tabulates (bench/chaos.ts).
  */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createAuditReader, type VerifyResult } from './audit-check.js';
 import { runUnderLoad, type DecisionSample } from './decision-load.js';
 import {
@@ -316,7 +319,11 @@ export async function pushDuringPartition(cluster: PgCluster, shape: LoadShape =
  * answers normally once the load is gone.
  */
 export async function overload(databaseUrl: string, options: { connections: number; maxInflightRequests: number; durationMs: number }): Promise<ExperimentResult> {
-  const replica = await startReplica({ name: 'O', databaseUrl, settings: { ...FAULT_SETTINGS, maxInflightRequests: options.maxInflightRequests } });
+  const spool = await mkdtemp(join(tmpdir(), 'verity-faults-spool-'));
+  const replica = await startReplica({ name: 'O', databaseUrl, settings: { ...FAULT_SETTINGS, maxInflightRequests: options.maxInflightRequests, auditSpoolDir: spool } }).catch(async (error: unknown) => {
+    await rm(spool, { recursive: true, force: true });
+    throw error;
+  });
   try {
     const tenant = freshTenant('overload');
     await createTenant(replica.admin, tenant);
@@ -324,7 +331,7 @@ export async function overload(databaseUrl: string, options: { connections: numb
     const pid = replica.pid;
     const started = Date.now();
     const { samples } = await runUnderLoad({ targets: [replica], tenant, concurrency: options.connections, clientTimeoutMs: 30_000 }, () => sleep(options.durationMs));
-    const shed = samples.filter((s) => s.status === 503).map((s) => s.answeredAt - s.sentAt).sort((a, b) => a - b);
+    const shed = samples.filter((s) => s.status === 503 && s.code === 'ERR_OVERLOADED').map((s) => s.answeredAt - s.sentAt).sort((a, b) => a - b);
     const afterAt = Date.now();
     await waitForDecision(replica, tenant, true, 5000).catch(() => {});
     const recovered = Date.now() - afterAt;
@@ -347,6 +354,7 @@ export async function overload(databaseUrl: string, options: { connections: numb
     };
   } finally {
     await replica.destroy();
+    await rm(spool, { recursive: true, force: true });
   }
 }
 
