@@ -29,8 +29,9 @@ function expectAuditKept(result: ExperimentResult): void {
 
 describe('fault injection on PGlite', () => {
   it('kill -9 under load: after the restart every answered decision is in the audit', async () => {
-    const result = await stopPglite(node, 'SIGKILL');
-    expectAuditKept(result);
+    // A crash loses only what sits in the unflushed window (tens of ms on main): two rounds make
+    // a broken build unlikely to slip through on a lucky moment.
+    for (let round = 0; round < 2; round++) expectAuditKept(await stopPglite(node, 'SIGKILL'));
   }, 120_000);
 
   it('SIGTERM under load: exits 0 within the shutdown deadline and every answered decision is in the audit', async () => {
