@@ -19,8 +19,12 @@ export interface Readiness {
 
 export type ReadinessCheck = () => Promise<Readiness>;
 
-/** A store that has not answered `SELECT 1` within this many ms is not ready (a paused link never errors). */
-const STORE_CHECK_TIMEOUT_MS = 1000;
+/**
+ * A store that has not answered `SELECT 1` within this many ms is not ready (a paused link never
+ * errors). Half of the usual probe timeout (Kubernetes: 1 s), so a paused link reads as "not
+ * ready" rather than as a probe that timed out.
+ */
+const STORE_CHECK_TIMEOUT_MS = 500;
 
 function withinTimeout(check: Promise<boolean>, ms: number): Promise<boolean> {
   let timer: NodeJS.Timeout | undefined;
