@@ -36,9 +36,10 @@ const ALLOWED: Record<string, (specifier: string) => boolean> = {
   // Framework adapters may import their framework's types only (checked below).
   enforce: (s) => s.startsWith('.') || s.startsWith('node:') || ['@verity/core', '@verity/core/cedar', '@verity/identity'].includes(s),
   identity: (s) => s.startsWith('.') || s.startsWith('node:') || s === '@verity/core' || s === 'jose',
-  store: (s) => s.startsWith('.') || s === '@verity/core' || s === '@electric-sql/pglite' || s === 'pg',
-  // pino is Fastify's own logger: the server builds it first so services log before the app exists.
-  server: (s) => s.startsWith('.') || s.startsWith('node:') || ['@verity/core', '@verity/core/cedar', '@verity/identity', '@verity/store', 'fastify', 'pino'].includes(s),
+  // node:worker_threads: the PGlite driver runs the embedded database on its own thread.
+  store: (s) => s.startsWith('.') || ['@verity/core', '@electric-sql/pglite', 'pg', 'node:worker_threads'].includes(s),
+  // pino is Fastify's own logger and @fastify/under-pressure its load-shedding plugin: the server builds it first so services log before the app exists.
+  server: (s) => s.startsWith('.') || s.startsWith('node:') || ['@verity/core', '@verity/core/cedar', '@verity/identity', '@verity/store', 'fastify', '@fastify/under-pressure', 'pino'].includes(s),
   // jose, for `verity token inspect` (decoding only, no verification).
   cli: (s) => s.startsWith('.') || s.startsWith('node:') || ['@verity/core', '@verity/core/cedar', '@verity/server', '@verity/server/policy-folder', 'jose'].includes(s),
 };
