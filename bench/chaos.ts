@@ -16,7 +16,7 @@ import { parseArgs } from 'node:util';
 import * as cedar from '@cedar-policy/cedar-wasm/nodejs';
 import { fileURLToPath } from 'node:url';
 import { startPgCluster, startPgliteNode, type PgCluster, type PgliteNode } from '../e2e/helpers/fault-cluster.js';
-import { databaseOutage, killReplica, overload, pushDuringPartition, stopPglite, terminateWhilePaused, TEST_SHAPE, type ExperimentResult, type LoadShape, type ShutdownOutcome } from '../e2e/helpers/fault-experiments.js';
+import { databaseOutage, killReplica, overload, policyChurn, pushDuringPartition, stopPglite, terminateWhilePaused, TEST_SHAPE, type ExperimentResult, type LoadShape, type ShutdownOutcome } from '../e2e/helpers/fault-experiments.js';
 import { createScratchDatabase } from '../e2e/helpers/postgres.js';
 import { destroyAllReplicas } from '../e2e/helpers/replica.js';
 import { formatMachine, machineFacts } from './report.js';
@@ -60,6 +60,8 @@ const EXPERIMENTS: Record<string, (s: Systems) => Promise<ExperimentResult>> = {
   kill: async (s) => killReplica(await s.pg(), shape),
   'term-paused': async (s) => terminateWhilePaused(await s.pg(), shape),
   partition: async (s) => pushDuringPartition(await s.pg(), shape),
+  // The soak: 200 versions; at the default scale one every 1.2 s (about 4 minutes).
+  churn: async (s) => policyChurn(await s.pg(), { versions: 200, intervalMs: Math.round(150 * scale) }, shape),
   overload: async (s) => overload(await s.databaseUrl(), { connections, maxInflightRequests: 32, durationMs: shape.faultMs * 2 }),
   'pglite-kill': async (s) => stopPglite(await s.pglite(), 'SIGKILL', shape),
   'pglite-term': async (s) => stopPglite(await s.pglite(), 'SIGTERM', shape),
@@ -85,6 +87,7 @@ function row(r: ExperimentResult): string[] {
   const shutdown = r.details['shutdown'] as ShutdownOutcome | null | undefined;
   if (shutdown) notes.push(shutdown.exitMs === null ? 'SIGTERM: still running at the deadline' : `SIGTERM: exit ${shutdown.code} after ${ms(shutdown.exitMs)}`);
   if (r.details['shedMaxMs'] !== undefined) notes.push(`503 p50/p99/max ${ms(r.details['shedP50Ms'] as number | null)}/${ms(r.details['shedP99Ms'] as number | null)}/${ms(r.details['shedMaxMs'] as number | null)}, 200 p99 ${ms(r.details['answeredP99Ms'] as number | null)}`);
+  if (r.details['staleAnswers'] !== undefined) notes.push(`${String(r.details['staleAnswers'])} answers from a version superseded for longer than the bound; longest stale window ${ms(r.details['maxStaleWindowMs'] as number | null)}`);
   if (r.details['readyzWhileStale'] !== undefined) notes.push(`/readyz while stale: ${[...new Set(r.details['readyzWhileStale'] as number[])].join('/') || '-'}`);
   if (r.withoutRetryAfter > 0) notes.push(`${r.withoutRetryAfter} 503s without Retry-After`);
   if (dead.length > 0) notes.push(`died: ${dead.join(', ')}`);

@@ -7,7 +7,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FAIL_CLOSED_CODES, FAULT_SETTINGS, RECOVERY_BOUND_MS, startPgCluster, type PgCluster } from './helpers/fault-cluster.js';
-import { BOUND_SLACK_MS, SHUTDOWN_SLACK_MS, databaseOutage, killReplica, overload, pushDuringPartition, terminateWhilePaused, type ExperimentResult, type ShutdownOutcome } from './helpers/fault-experiments.js';
+import { BOUND_SLACK_MS, SHUTDOWN_SLACK_MS, databaseOutage, killReplica, overload, policyChurn, pushDuringPartition, terminateWhilePaused, type ExperimentResult, type ShutdownOutcome } from './helpers/fault-experiments.js';
 import { createScratchDatabase } from './helpers/postgres.js';
 import { destroyAllReplicas } from './helpers/replica.js';
 
@@ -91,6 +91,17 @@ describe('fault injection on PostgreSQL', () => {
     expect.soft(readyz.length).toBeGreaterThan(0);
     expect.soft(readyz.filter((status) => status !== 503), '/readyz answers of the stale replica other than 503 (0: no answer)').toEqual([]);
     expect.soft(result.recoveryMs['A'] ?? Infinity, 'ms from the link returning to the first deny (Infinity: none)').toBeLessThanOrEqual(RECOVERY_BOUND_MS);
+    expectAuditKept(result);
+  }, 90_000);
+
+  it('policy churn: 20 versions alternating deny/allow through both replicas under load: no answer from a version superseded longer than the bound', async () => {
+    const result = await policyChurn(cluster, { versions: 20, intervalMs: 150 });
+    expectAlive(result);
+    expect.soft(result.allowsAfterBound, 'allows from a deny-superseded version later than the bound').toBe(0);
+    expect.soft(result.details['staleAnswers'], 'answers from a version superseded longer than the bound').toBe(0);
+    expect.soft(result.details['unknownVersion'], 'answers naming a version never pushed').toBe(0);
+    expect.soft(unexpectedFailures(result), 'only fail-closed 503s with stable codes').toEqual({});
+    console.log(`faults: churn: ${result.answered} answered, longest stale window ${String(result.details['maxStaleWindowMs'])} ms`);
     expectAuditKept(result);
   }, 90_000);
 

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { createAuditReader, type VerifyResult } from './audit-check.js';
 import { runUnderLoad, type DecisionSample } from './decision-load.js';
 import {
+  ALLOW_POLICY,
   DENY_POLICY,
   FAULT_SETTINGS,
   RECOVERY_BOUND_MS,
@@ -309,6 +310,64 @@ export async function pushDuringPartition(cluster: PgCluster, shape: LoadShape =
       lastAllowAfterActivateMs: samples.reduce((last, s) => (s.status === 200 && s.decision === true ? Math.max(last, s.sentAt - activatedAt) : last), -Infinity),
       // /readyz answers once A's view is past the staleness bound (not answered counts as not ready: status 0).
       readyzWhileStale: readiness.filter((r) => r.at >= staleFrom).map((r) => r.status),
+    },
+  };
+}
+
+/**
+ * Policy churn (the soak): under load on both replicas, `versions` policy versions alternating
+ * deny/allow are pushed through alternating replicas, one every `intervalMs`. Every 200 carries
+ * the version that decided it; an answer is stale when a later version's push had returned more
+ * than maxStalenessMs (+ slack) before the request was sent. Stale allows are wrong allows.
+ */
+export async function policyChurn(cluster: PgCluster, options: { versions: number; intervalMs: number }, shape: LoadShape = TEST_SHAPE): Promise<ExperimentResult> {
+  await cluster.revive();
+  const { A, B } = cluster.replicas;
+  const tenant = freshTenant('churn');
+  const first = await createTenant(cluster.auditor.admin, tenant);
+  await Promise.all([waitForDecision(A, tenant, true), waitForDecision(B, tenant, true)]);
+  const pids = { A: A.pid, B: B.pid };
+  const maxStalenessMs = cluster.settings.maxStalenessMs ?? 1000;
+  const started = Date.now();
+  const { samples, value: activations } = await runUnderLoad({ targets: [A, B], tenant, concurrency: shape.concurrency, clientTimeoutMs: clientTimeout(cluster) }, async () => {
+    await sleep(shape.warmMs);
+    // Version numbers with the time their push returned (the activation a client could know of).
+    const activations: Array<{ version: number; returnedAt: number }> = [{ version: first, returnedAt: started }];
+    for (let i = 0; i < options.versions; i++) {
+      const through = i % 2 === 0 ? B : A;
+      const version = await pushPolicy(through.admin, tenant, i % 2 === 0 ? DENY_POLICY : ALLOW_POLICY);
+      activations.push({ version, returnedAt: Date.now() });
+      await sleep(options.intervalMs);
+    }
+    await sleep(shape.afterMs);
+    return activations;
+  });
+  const returnedAt = new Map(activations.map((a) => [a.version, a.returnedAt]));
+  /** When the version after `version` was known active (its push returned); Infinity for the last. */
+  const supersededAt = (version: number): number => {
+    const next = activations.find((a) => a.version > version);
+    return next === undefined ? Infinity : next.returnedAt;
+  };
+  const stale = samples.filter((s) => s.status === 200 && s.policyVersion !== null && returnedAt.has(s.policyVersion) && s.sentAt > supersededAt(s.policyVersion) + maxStalenessMs + BOUND_SLACK_MS);
+  const unknownVersion = samples.filter((s) => s.status === 200 && (s.policyVersion === null || !returnedAt.has(s.policyVersion))).length;
+  const windows = samples
+    .filter((s) => s.status === 200 && s.policyVersion !== null && Number.isFinite(supersededAt(s.policyVersion)))
+    .map((s) => s.sentAt - supersededAt(s.policyVersion as number));
+  return {
+    experiment: `policy churn (${options.versions} versions, one every ${options.intervalMs} ms)`,
+    durationMs: Date.now() - started,
+    ...tally(samples),
+    answeredDuringOutage: null,
+    allowsAfterBound: stale.filter((s) => s.decision === true).length,
+    recoveryMs: {},
+    processes: [outcome(A, pids.A), outcome(B, pids.B)],
+    ...(await auditOutcome(cluster.auditor, tenant, samples)),
+    details: {
+      versions: options.versions,
+      staleAnswers: stale.length,
+      unknownVersion,
+      // How long after a newer version's push returned an older version still answered (ms; ≤ 0: never).
+      maxStaleWindowMs: windows.length === 0 ? null : Math.max(...windows),
     },
   };
 }
