@@ -60,12 +60,12 @@ const decide = (id: string) => send('/tenants/acme/access/v1/evaluation', questi
 const p50 = (values: number[]) => [...values].sort((x, y) => x - y)[Math.floor(values.length / 2)] ?? 0;
 
 /** Hold the embedded store in a transaction (PGlite runs one at a time) until `release()`. */
-async function holdStore(): Promise<{ release(): Promise<void> }> {
+async function holdStore(on: Awaited<ReturnType<typeof startTestServer>> = server): Promise<{ release(): Promise<void> }> {
   let release!: () => void;
   const held = new Promise<void>((resolve) => (release = resolve));
   let began!: () => void;
   const begun = new Promise<void>((resolve) => (began = resolve));
-  const transaction = server.components.store.db.transaction(async (tx) => {
+  const transaction = on.components.store.db.transaction(async (tx) => {
     await tx.query('SELECT 1');
     began();
     await held;
@@ -197,16 +197,7 @@ describe('load shedding', () => {
       expect((await stopping.admin.post('/admin/v1/tenants/acme/policies', { files: { 'p.cedar': 'permit(principal, action, resource);' } })).status).toBe(201);
       // One kept-alive connection: its first request is stuck on the held store when the stop
       // begins; a second one is pipelined behind it once the stop has begun.
-      let release!: () => void;
-      const held = new Promise<void>((resolve) => (release = resolve));
-      let began!: () => void;
-      const begun = new Promise<void>((resolve) => (began = resolve));
-      const transaction = stopping.components.store.db.transaction(async (tx) => {
-        await tx.query('SELECT 1');
-        began();
-        await held;
-      });
-      await begun;
+      const store = await holdStore(stopping);
       const url = new URL(stopping.url);
       const body = JSON.stringify(question('u1'));
       const post = `POST /tenants/acme/access/v1/evaluation HTTP/1.1\r\nHost: ${url.host}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
@@ -226,8 +217,7 @@ describe('load shedding', () => {
       const closing = stopping.close();
       await new Promise((resolve) => setImmediate(resolve));
       socket.write(post);
-      release();
-      await transaction;
+      await store.release();
       await answered;
       await ended;
       await closing;
