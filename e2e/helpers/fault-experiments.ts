@@ -367,7 +367,7 @@ export async function policyChurn(cluster: PgCluster, options: { versions: numbe
       staleAnswers: stale.length,
       unknownVersion,
       // How long after a newer version's push returned an older version still answered (ms; ≤ 0: never).
-      maxStaleWindowMs: windows.length === 0 ? null : Math.max(...windows),
+      maxStaleWindowMs: windows.length === 0 ? null : windows.reduce((max, w) => Math.max(max, w), -Infinity),
     },
   };
 }
