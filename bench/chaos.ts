@@ -100,7 +100,7 @@ function row(r: ExperimentResult): string[] {
     r.allowsAfterBound === null ? '-' : String(r.allowsAfterBound),
     ms(r.maxStallMs),
     recovery || '-',
-    r.verify.ok ? 'ok' : `FAILED (${r.verify.problems.length})`,
+    (r.verify.ok ? 'ok' : `FAILED (${r.verify.problems.length})`) + (r.verify.ms === undefined ? '' : ` (${r.verify.checked} in ${ms(r.verify.ms)})`),
     notes.join('; ') || '-',
   ];
 }

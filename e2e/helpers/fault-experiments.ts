@@ -123,7 +123,9 @@ function outcome(replica: Replica, pidBefore: number): ProcessOutcome {
 async function auditOutcome(source: Replica, tenant: string, samples: readonly DecisionSample[]): Promise<Pick<ExperimentResult, 'unaudited' | 'verify'>> {
   const reader = createAuditReader(source, tenant);
   const unaudited = await reader.unaudited(answeredIds(samples), AUDIT_SETTLE_MS);
-  return { unaudited, verify: await reader.verify() };
+  const verifyStarted = Date.now();
+  const verify = await reader.verify();
+  return { unaudited, verify: { ...verify, ms: Date.now() - verifyStarted } };
 }
 
 /** Wait until every named replica has a 200 (accepted) sent after `since`, at most RECOVERY_BOUND_MS. */
