@@ -236,4 +236,52 @@ describe('load shedding', () => {
       await stopping.close().catch(() => {});
     }
   });
+
+  it('a client trickling its request body cannot hold an in-flight slot past the decision deadline', async () => {
+    // MAX_INFLIGHT connections send a decision's headers, then one body byte every 200 ms.
+    const url = new URL(server.url);
+    const body = JSON.stringify(question('u5'));
+    // Every slow request's headers have reached the server (each took a slot) before we go on.
+    let arrived = 0;
+    const countArrivals = () => void (arrived += 1);
+    server.app.server.on('request', countArrivals);
+    const slow = Array.from({ length: MAX_INFLIGHT }, () => {
+      const socket = connect(Number(url.port), url.hostname);
+      let raw = '';
+      socket.setEncoding('utf8');
+      socket.on('data', (chunk: string) => (raw += chunk));
+      socket.on('error', () => {});
+      const closed = new Promise<number>((resolve) => socket.on('close', () => resolve(performance.now())));
+      socket.write(`POST /tenants/acme/access/v1/evaluation HTTP/1.1\r\nHost: ${url.host}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n`);
+      let sent = 0;
+      const trickle = setInterval(() => {
+        if (sent < body.length - 1 && !socket.destroyed) socket.write(body[sent++] ?? '');
+      }, 200);
+      return { socket, closed, raw: () => raw, stop: () => clearInterval(trickle) };
+    });
+    const started = performance.now();
+    try {
+      await eventually(async () => expect(arrived).toBeGreaterThanOrEqual(MAX_INFLIGHT), 5000, 10);
+      server.app.server.off('request', countArrivals);
+      // The slots are taken: a normal decision is shed meanwhile.
+      expectShed(await decide('u1'));
+      // Within the deadline (+ slack) each slow request is answered 503 and its connection closed…
+      const closedAt = await Promise.all(slow.map((s) => s.closed));
+      for (const s of slow) {
+        expect(s.raw()).toMatch(/^HTTP\/1\.1 503/);
+        expect(s.raw()).toContain('"ERR_DEADLINE_EXCEEDED"');
+        expect(s.raw()).toMatch(/^retry-after: \d+\r$/im);
+      }
+      expect(Math.max(...closedAt) - started).toBeLessThan(REQUEST_TIMEOUT_MS + 2000);
+      // …and the server decides again.
+      const after = await decide('u2');
+      expect(after.status).toBe(200);
+      expect(after.decision).toBe(true);
+    } finally {
+      for (const s of slow) {
+        s.stop();
+        s.socket.destroy();
+      }
+    }
+  });
 });

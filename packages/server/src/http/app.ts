@@ -39,6 +39,9 @@ export interface BuildAppOptions {
   serverFactory?: FastifyServerFactory;
 }
 
+/** Longest any request (a 32 MiB policy or entity upload included) may take to arrive, ms. */
+const SLOW_UPLOAD_MS = 60_000;
+
 export async function buildApp(c: Components, options: BuildAppOptions = {}): Promise<FastifyInstance> {
   const app = Fastify({
     ...(options.serverFactory === undefined ? {} : { serverFactory: options.serverFactory }),
@@ -50,6 +53,10 @@ export async function buildApp(c: Components, options: BuildAppOptions = {}): Pr
     bodyLimit: c.config.maxBodyBytes,
     // A stopping server answers ERR_SHUTTING_DOWN with Retry-After itself (load-shedding.ts).
     return503OnClosing: false,
+    // Every request must arrive whole within this (Node answers 408 and closes otherwise): a slow
+    // client cannot hold a connection and an in-flight slot without end. Decisions have their
+    // own, shorter deadline from arrival (load-shedding.ts); this bounds admin uploads too.
+    requestTimeout: Math.max(c.config.requestTimeoutMs, SLOW_UPLOAD_MS),
     // The PEP's X-Request-ID is kept (AuthZEN §10) when it is a sane token; otherwise we make one.
     genReqId: (request) => {
       const given = request.headers['x-request-id'];

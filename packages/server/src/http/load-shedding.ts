@@ -94,6 +94,19 @@ export async function registerLoadShedding(app: FastifyInstance, options: LoadSh
     reply.raw.once('close', () => {
       inflight -= 1;
     });
+    // The decision deadline counts from arrival, body included: a client trickling its body
+    // (slowloris) would otherwise hold its in-flight slot for as long as it likes. Past the
+    // deadline with the body still arriving, it is answered and its connection closed.
+    if (isDecisionRoute(request.routeOptions.url ?? '')) {
+      const timer = setTimeout(() => {
+        if (reply.sent || request.raw.complete) return; // the handler's own deadline covers the rest
+        reply.code(503).header('retry-after', String(RETRY_AFTER_SEC)).header('connection', 'close');
+        void reply.send(new VerityError('ERR_DEADLINE_EXCEEDED', 'the request was not received within the request deadline').toJSON());
+        reply.raw.once('finish', () => request.raw.socket?.destroy());
+      }, requestTimeoutMs);
+      timer.unref();
+      reply.raw.once('close', () => clearTimeout(timer));
+    }
   });
 
   // Heap pressure (sampled every second by the plugin).
