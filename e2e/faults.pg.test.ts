@@ -9,7 +9,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FAIL_CLOSED_CODES, FAULT_SETTINGS, RECOVERY_BOUND_MS, startPgCluster, type PgCluster } from './helpers/fault-cluster.js';
 import { BOUND_SLACK_MS, SHUTDOWN_SLACK_MS, databaseOutage, killReplica, overload, policyChurn, pushDuringPartition, terminateWhilePaused, type ExperimentResult, type ShutdownOutcome } from './helpers/fault-experiments.js';
 import { createScratchDatabase } from './helpers/postgres.js';
-import { destroyAllReplicas } from './helpers/replica.js';
+import { destroyAllReplicas, startReplica } from './helpers/replica.js';
+import { startFaultProxy } from './helpers/fault-proxy.js';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 let database: Awaited<ReturnType<typeof createScratchDatabase>>;
 let cluster: PgCluster;
@@ -103,6 +107,33 @@ describe('fault injection on PostgreSQL', () => {
     expect.soft(unexpectedFailures(result), 'only fail-closed 503s with stable codes').toEqual({});
     console.log(`faults: churn: ${result.answered} answered, longest stale window ${String(result.details['maxStaleWindowMs'])} ms`);
     expectAuditKept(result);
+  }, 90_000);
+
+  it('a replica started while the database is down waits for it (never exits) and is ready within 10 s of its return', async () => {
+    const proxy = await startFaultProxy({ target: { host: new URL(cluster.databaseUrl).hostname, port: Number(new URL(cluster.databaseUrl).port || 5432) } });
+    proxy.mode('refuse');
+    const spool = await mkdtemp(join(tmpdir(), 'verity-faults-start-'));
+    try {
+      const starting = startReplica({ name: 'late', databaseUrl: proxy.url(cluster.databaseUrl), settings: { ...FAULT_SETTINGS, auditSpoolDir: spool } });
+      const outcome = starting.then(
+        (replica) => ({ replica, error: null }),
+        (error: unknown) => ({ replica: null, error }),
+      );
+      // Longer than a refused connect takes to fail (it used to exit with code 4 within ~1 s).
+      const early = await Promise.race([outcome, new Promise<null>((resolve) => setTimeout(() => resolve(null), 4000))]);
+      expect(early, 'the replica exited or became ready while its database was refusing connections').toBeNull();
+      const back = Date.now();
+      proxy.mode('pass');
+      const { replica, error } = await outcome;
+      expect(error).toBeNull();
+      const readyAfterMs = Date.now() - back;
+      console.log(`faults: a replica started during an outage was ready ${readyAfterMs} ms after the database returned`);
+      expect(readyAfterMs).toBeLessThanOrEqual(RECOVERY_BOUND_MS + BOUND_SLACK_MS);
+      await replica?.destroy();
+    } finally {
+      await proxy.close();
+      await rm(spool, { recursive: true, force: true });
+    }
   }, 90_000);
 
   it('overload: 200 connections over a small in-flight bound get 200 or a quick 503 ERR_OVERLOADED; then normal', async () => {

@@ -9,10 +9,11 @@ import { buildApp } from './http/app.js';
 import { listenWhileStarting, type StartupListener } from './startup-listener.js';
 import { ensureDemoTenant } from './demo.js';
 import { lockDataFolder, type DataFolderLock } from './data-folder-lock.js';
-import { createLogger, withoutPassword } from './logger.js';
+import { createLogger, withoutPassword, type Logger } from './logger.js';
 import { publicBaseUrl } from './public-url.js';
 import type { Components } from './components.js';
-import { buildDecisionRecord } from '@verity/core';
+import { buildDecisionRecord, isVerityError } from '@verity/core';
+import type { Database } from '@verity/store';
 import { BOOTSTRAP_CREDENTIAL_ID, type BootstrapOutcome } from './admin/credentials.js';
 import { SYSTEM_TENANT } from './admin/system-tenant.js';
 import { recoverAuditSpool } from './audit-spool.js';
@@ -23,6 +24,38 @@ export interface StartServerOptions extends Partial<ServerConfig> {
   print?: (line: string) => void;
   /** Where the JSON log goes (default stdout); tests pass a stream to read or keep it quiet. */
   logStream?: DestinationStream;
+  /** Aborting it ends a start that is still waiting for the store (SIGTERM during start-up). */
+  signal?: AbortSignal;
+}
+
+/**
+ * How long a start waits for an unreachable store before it gives up (ms): a replica started
+ * during a database outage keeps answering /healthz (and 503 ERR_STARTING) and comes up when
+ * the database returns, instead of exiting into an orchestrator's crash-loop backoff.
+ */
+export const STORE_STARTUP_WAIT_MS = 300_000;
+
+/**
+ * Wait until the store answers, retrying ERR_STORE_UNAVAILABLE with backoff (100 ms doubling to
+ * 5 s) for at most `withinMs`; other errors (a wrong password, a bad database name) fail at once.
+ */
+async function waitForStore(db: Database, log: Logger, withinMs: number, signal: AbortSignal | undefined): Promise<void> {
+  const deadline = Date.now() + withinMs;
+  let delay = 100;
+  for (;;) {
+    try {
+      await db.query('SELECT 1');
+      return;
+    } catch (error) {
+      if (!isVerityError(error) || error.code !== 'ERR_STORE_UNAVAILABLE' || Date.now() + delay > deadline || signal?.aborted === true) throw error;
+      log.warn({ retryInMs: delay }, 'the store is unavailable at start; retrying (meanwhile /healthz answers and everything else 503 ERR_STARTING)');
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, delay);
+        signal?.addEventListener('abort', () => (clearTimeout(timer), resolve()), { once: true });
+      });
+      delay = Math.min(delay * 2, 5000);
+    }
+  }
 }
 
 export interface RunningServer {
@@ -68,7 +101,7 @@ async function auditBootstrap(c: Components, outcome: BootstrapOutcome): Promise
 }
 
 export async function startServer(options: StartServerOptions = {}): Promise<RunningServer> {
-  const { print = (line: string) => process.stdout.write(`${line}\n`), logStream, ...input } = options;
+  const { print = (line: string) => process.stdout.write(`${line}\n`), logStream, signal, ...input } = options;
   const config = resolveConfig(input);
   const log = createLogger({ level: config.logLevel, ...(logStream === undefined ? {} : { stream: logStream }) });
   // Before the database opens: a second PGlite process on the folder would corrupt it.
@@ -84,6 +117,7 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
     startup = await listenWhileStarting({ port: config.port, host: config.host });
     const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${startup.port}`;
     db = await openDatabase(config);
+    await waitForStore(db, log, STORE_STARTUP_WAIT_MS, signal);
     const components = await createComponents(config, db, {
       print,
       log,

@@ -82,7 +82,7 @@ export function createServeCommand(loadServer: () => Promise<ServerModule>): Com
       }
       // Operator notices (the one-time generated token) and the log keep stdout clean for --json.
       const notices = wantsJson(args) ? io.stderr : io.stdout;
-      const running = await server.startServer({ ...options, print: (line) => writeLines(notices, line), logStream: notices });
+      const running = await server.startServer({ ...options, print: (line) => writeLines(notices, line), logStream: notices, ...(io.signal === undefined ? {} : { signal: io.signal }) });
       writeResult(args, io, { url: running.url }, () => writeLines(io.stdout, `Verity listening on ${running.url}`));
       await new Promise<void>((stop) => {
         if (io.signal === undefined || io.signal.aborted) return stop();
