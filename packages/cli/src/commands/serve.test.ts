@@ -16,7 +16,9 @@ async function serveWith(argv: string[], io: Partial<CommandIo> = {}, stopped: S
   let closed = 0;
   const command = createServeCommand(async () => ({
     resolveConfig,
-    startServer: async ({ print, logStream, ...options }: StartServerOptions = {}) => {
+    startServer: async ({ print, logStream, signal, ...options }: StartServerOptions = {}) => {
+      // The abort signal is handed on so a start still waiting for the store can be ended.
+      expect(signal).toBeInstanceOf(AbortSignal);
       started.push(options);
       logStream?.write('{"msg":"log"}\n');
       print?.('notice');
