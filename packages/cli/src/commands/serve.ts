@@ -65,12 +65,12 @@ export function createServeCommand(loadServer: () => Promise<ServerModule>): Com
         ...optional('publicUrl', (v['public-url'] as string | undefined) ?? io.env['VERITY_PUBLIC_URL']),
         ...optional('logLevel', (v['log-level'] as string | undefined) ?? io.env['VERITY_LOG_LEVEL']),
         ...(v['trust-proxy'] === true ? { trustProxy: true } : {}),
-        ...checkpointInterval(io.env['VERITY_AUDIT_CHECKPOINT_INTERVAL_MS']),
-        ...positiveIntOption('storeTimeoutMs', '--store-timeout', v['store-timeout'], io.env['VERITY_STORE_TIMEOUT_MS']),
+        ...wholeNumberOption('auditCheckpointIntervalMs', 'VERITY_AUDIT_CHECKPOINT_INTERVAL_MS', undefined, io.env['VERITY_AUDIT_CHECKPOINT_INTERVAL_MS']),
+        ...wholeNumberOption('storeTimeoutMs', '--store-timeout', v['store-timeout'], io.env['VERITY_STORE_TIMEOUT_MS']),
         ...auditOptions(v, io.env, io.cwd),
-        ...positiveIntOption('maxStalenessMs', '--max-staleness', v['max-staleness'], io.env['VERITY_MAX_STALENESS_MS']),
-        ...positiveIntOption('maxInflightRequests', '--max-inflight', v['max-inflight'], io.env['VERITY_MAX_INFLIGHT']),
-        ...positiveIntOption('requestTimeoutMs', '--request-timeout', v['request-timeout'], io.env['VERITY_REQUEST_TIMEOUT_MS']),
+        ...wholeNumberOption('maxStalenessMs', '--max-staleness', v['max-staleness'], io.env['VERITY_MAX_STALENESS_MS']),
+        ...wholeNumberOption('maxInflightRequests', '--max-inflight', v['max-inflight'], io.env['VERITY_MAX_INFLIGHT']),
+        ...wholeNumberOption('requestTimeoutMs', '--request-timeout', v['request-timeout'], io.env['VERITY_REQUEST_TIMEOUT_MS']),
       } as StartServerOptions; // logLevel is a plain string here: resolveConfig (below) checks it.
       const server = await loadServer();
       let config;
@@ -102,39 +102,28 @@ export function createServeCommand(loadServer: () => Promise<ServerModule>): Com
 
 export const serve: Command = createServeCommand(() => import('@verity/server'));
 
-/** VERITY_AUDIT_CHECKPOINT_INTERVAL_MS: 0 (off) or milliseconds; resolveConfig checks the range. */
-function checkpointInterval(text: string | undefined): { auditCheckpointIntervalMs?: number } {
-  if (text === undefined) return {};
-  if (!/^[0-9]{1,10}$/.test(text)) throw usageError(`VERITY_AUDIT_CHECKPOINT_INTERVAL_MS must be 0 or a number of milliseconds, got '${text}'`);
-  return { auditCheckpointIntervalMs: Number(text) };
-}
-
 type Values = Readonly<Record<string, string | boolean | readonly string[] | undefined>>;
-
-/** A whole number of milliseconds from a flag or its env var; resolveConfig checks the range. */
-function milliseconds(name: string, text: string | undefined): number | undefined {
-  if (text === undefined || text === '') return undefined;
-  if (!/^[0-9]{1,10}$/.test(text)) throw usageError(`${name} must be a number of milliseconds, got '${text}'`);
-  return Number(text);
-}
 
 /** --audit-durability, --max-audit-lag, --audit-spool, --shutdown-timeout (or their env vars). */
 function auditOptions(v: Values, env: Record<string, string | undefined>, cwd: string): Partial<StartServerOptions> {
   const durability = (v['audit-durability'] as string | undefined) ?? env['VERITY_AUDIT_DURABILITY'];
-  const lag = milliseconds('--max-audit-lag', (v['max-audit-lag'] as string | undefined) ?? env['VERITY_MAX_AUDIT_LAG_MS']);
   const spool = (v['audit-spool'] as string | undefined) ?? env['VERITY_AUDIT_SPOOL'];
-  const shutdown = milliseconds('--shutdown-timeout', (v['shutdown-timeout'] as string | undefined) ?? env['VERITY_SHUTDOWN_TIMEOUT_MS']);
   return {
     // A plain string here: resolveConfig checks it is durable or batched.
     ...(durability === undefined || durability === '' ? {} : { auditDurability: durability as 'durable' }),
-    ...(lag === undefined ? {} : { maxAuditLagMs: lag }),
+    ...wholeNumberOption('maxAuditLagMs', '--max-audit-lag', v['max-audit-lag'], env['VERITY_MAX_AUDIT_LAG_MS']),
     ...(spool === undefined || spool === '' ? {} : { auditSpoolDir: resolve(cwd, spool) }),
-    ...(shutdown === undefined ? {} : { shutdownTimeoutMs: shutdown }),
+    ...wholeNumberOption('shutdownTimeoutMs', '--shutdown-timeout', v['shutdown-timeout'], env['VERITY_SHUTDOWN_TIMEOUT_MS']),
   };
 }
 
-/** A positive integer from a flag, else its env var (an empty one counts as not given); resolveConfig checks the range. */
-function positiveIntOption(key: string, flag: string, value: unknown, env: string | undefined): Record<string, number> {
+/**
+ * A whole number (milliseconds, a count) from a flag, else its env var (an empty one counts as
+ * not given); a usage error when it is not digits. resolveConfig checks each key's range.
+ */
+function wholeNumberOption(key: string, flag: string, value: unknown, env: string | undefined): Record<string, number> {
   const text = typeof value === 'string' ? value : env === '' ? undefined : env;
-  return text === undefined ? {} : { [key]: parsePositiveInt(text, flag) };
+  if (text === undefined) return {};
+  if (!/^[0-9]{1,10}$/.test(text)) throw usageError(`${flag} must be a whole number, got '${text}'`);
+  return { [key]: Number(text) };
 }
