@@ -32,9 +32,10 @@ function importsOf(file: string, runtimeOnly = false): string[] {
 const ALLOWED: Record<string, (specifier: string) => boolean> = {
   // Core does no I/O; its Cedar adapter (src/cedar/) runs cedar-wasm on threads of its own.
   core: (s) => s.startsWith('.') || ['node:crypto', 'node:v8', 'node:worker_threads', 'lossless-json'].includes(s),
-  // The PEP SDK: core, and identity for local mode (bundles, in-process token checks).
+  // The PEP SDK: core, and identity for local mode (bundles, in-process token checks); jose to
+  // read a data-tier receipt's expiry (decoding only: the SDK holds no receipt key).
   // Framework adapters may import their framework's types only (checked below).
-  enforce: (s) => s.startsWith('.') || s.startsWith('node:') || ['@verity/core', '@verity/core/cedar', '@verity/identity'].includes(s),
+  enforce: (s) => s.startsWith('.') || s.startsWith('node:') || ['@verity/core', '@verity/core/cedar', '@verity/identity', 'jose'].includes(s),
   identity: (s) => s.startsWith('.') || s.startsWith('node:') || s === '@verity/core' || s === 'jose',
   // node:worker_threads: the PGlite driver runs the embedded database on its own thread.
   store: (s) => s.startsWith('.') || ['@verity/core', '@electric-sql/pglite', 'pg', 'node:worker_threads'].includes(s),

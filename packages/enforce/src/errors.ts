@@ -42,6 +42,12 @@ export const ENFORCE_ERROR_CODES = {
   ERR_ENFORCE_PDP_CONTACT_LOST: 503,
   /** Local mode: the decision's record could not be made durable in the audit spool, so the decision is not answered. */
   ERR_ENFORCE_AUDIT_SPOOL: 503,
+  /**
+   * A data-tier receipt was asked for and the allow came without a usable one: the tenant has no
+   * active receipt key at the PDP (`pdpCode` `ERR_RECEIPT_KEY_MISSING`, a 409), or the PDP's
+   * receipt is not a JWT with a numeric `exp`. The allow is not handed on.
+   */
+  ERR_ENFORCE_RECEIPT_UNAVAILABLE: 503,
 } as const;
 
 export type EnforceErrorCode = keyof typeof ENFORCE_ERROR_CODES;

@@ -25,6 +25,11 @@ export interface DecisionRequest {
   tier: string;
   /** Observe mode: the decision is audited as observed (a deny is recorded, not enforced). */
   observe?: boolean;
+  /**
+   * Ask the PDP for a data-tier receipt with an allow (AuthZEN `options.verity_receipt`). A
+   * source that cannot get one for an allow rejects with `ERR_ENFORCE_RECEIPT_UNAVAILABLE`.
+   */
+  receipt?: boolean;
 }
 
 /**
@@ -42,6 +47,14 @@ export interface Decision {
   reasons: string[];
   /** The PDP's `ERR_TOKEN_*` code for an unauthenticated deny. */
   code?: string;
+  /**
+   * On an allow asked with `receipt`: the PDP's signed receipt (a compact JWS, `typ`
+   * `verity-receipt+jwt`) for the data tier, to bind to a transaction (`withReceipt` in
+   * `@verity/data-tier`). A credential for the data tier: never log it.
+   */
+  receipt?: string;
+  /** When `receipt` expires, in epoch milliseconds (its `exp` claim). */
+  receiptExpiresAt?: number;
 }
 
 /**
