@@ -1,9 +1,11 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { jwtVerify } from 'jose';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createDecisionCache } from './decision-cache.js';
 import { createEnforcer } from './enforcer.js';
 import { createRemoteDecisionSource } from './remote-source.js';
+import { startReceiptPdp } from './receipt-test-helpers.js';
 import type { DecisionRequest } from './types.js';
 
 type Handler = (request: IncomingMessage, body: any, response: ServerResponse) => void;
@@ -226,5 +228,60 @@ describe('remote decision source', () => {
     expect(() => createRemoteDecisionSource({ url: 'http://x', retries: -1 })).toThrow(TypeError);
     expect(() => createRemoteDecisionSource({ url: 'http://x', timeout: 5 } as never)).toThrow(TypeError);
     expect(() => createRemoteDecisionSource({ url: 'http://x', retryBackoff: { initialMs: 0 } })).toThrow(TypeError);
+  });
+});
+
+describe('remote decision source: data-tier receipts', () => {
+  const stopped: Array<() => Promise<void>> = [];
+  afterEach(async () => {
+    await Promise.all(stopped.splice(0).map((stop) => stop()));
+  });
+  async function receiptPdp() {
+    const stand = await startReceiptPdp();
+    stopped.push(() => stand.close());
+    return { stand, source: createRemoteDecisionSource({ url: stand.url, credential: 'vrt_pep' }) };
+  }
+
+  it('sends options.verity_receipt only when asked, and surfaces the receipt and its exp on an allow', async () => {
+    const { stand, source } = await receiptPdp();
+    const plain = await source.decide(REQUEST);
+    expect(plain).toEqual({ decision: 'allow', decisionId: 'dec-1', policyVersion: 3, reasons: ['p1'] });
+    expect(stand.seen[0]).not.toHaveProperty('options');
+
+    const before = Date.now();
+    const decision = await source.decide({ ...REQUEST, receipt: true });
+    expect(stand.seen[1]?.options).toEqual({ verity_receipt: true });
+    expect(decision).toMatchObject({ decision: 'allow', decisionId: 'dec-2', policyVersion: 3 });
+    // The receipt passed on is the PDP's JWS, unchanged: it verifies with the tenant's key.
+    const { protectedHeader: header, payload } = await jwtVerify(decision.receipt as string, stand.key.secret, { typ: 'verity-receipt+jwt', algorithms: ['HS256'] });
+    expect(header).toEqual({ alg: 'HS256', typ: 'verity-receipt+jwt', kid: stand.key.kid });
+    expect(payload).toMatchObject({ tenant: 'acme', action: 'read', resource_type: 'Doc', resource_id: 'd1', decision_id: 'dec-2', jti: 'dec-2' });
+    expect(decision.receiptExpiresAt).toBe((payload.exp as number) * 1000);
+    expect(decision.receiptExpiresAt).toBeGreaterThanOrEqual(Math.floor(before / 1000) * 1000 + 30_000);
+  });
+
+  it('a deny carries no receipt', async () => {
+    const { stand, source } = await receiptPdp();
+    const decision = await source.decide({ ...REQUEST, action: 'write', receipt: true });
+    expect(stand.seen[0]?.options).toEqual({ verity_receipt: true });
+    expect(decision).toEqual({ decision: 'deny', decisionId: 'dec-1', policyVersion: 3, reasons: [] });
+  });
+
+  it('fails closed when the tenant has no receipt key (409 ERR_RECEIPT_KEY_MISSING): no deny that looks like the policy, no retry', async () => {
+    const { stand, source } = await receiptPdp();
+    stand.mode = 'key-missing';
+    const failure = source.decide({ ...REQUEST, receipt: true });
+    await expect(failure).rejects.toMatchObject({ code: 'ERR_ENFORCE_RECEIPT_UNAVAILABLE', status: 503, pdpStatus: 409, pdpCode: 'ERR_RECEIPT_KEY_MISSING' });
+    expect(stand.seen).toHaveLength(1);
+    // Without a receipt the same PDP decides.
+    expect((await source.decide(REQUEST)).decision).toBe('allow');
+  });
+
+  it.each(['garbage', 'no-exp', 'none'] as const)('fails closed on an allow whose receipt is unusable (%s)', async (mode) => {
+    const { stand, source } = await receiptPdp();
+    stand.mode = mode;
+    await expect(source.decide({ ...REQUEST, receipt: true })).rejects.toMatchObject({ code: 'ERR_ENFORCE_RECEIPT_UNAVAILABLE', status: 503 });
+    // Unasked, a receipt is not looked for.
+    expect(await source.decide(REQUEST)).not.toHaveProperty('receipt');
   });
 });

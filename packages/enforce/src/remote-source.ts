@@ -3,6 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { isPlainObject } from '@verity/core';
 import { EnforceError, isEnforceError } from './errors.js';
 import { pdpFailure, positive, sendPdp } from './pdp-request.js';
+import { readReceipt, receiptUnavailable } from './receipt.js';
 import { retryDelayMs } from './retry-delay.js';
 import type { Decision, DecisionRequest, DecisionSource } from './types.js';
 
@@ -79,22 +80,36 @@ function resolveOptions(options: RemoteDecisionSourceOptions): Readonly<Resolved
   });
 }
 
-/** The AuthZEN evaluation body: the token (and the audience we are) or the subject. */
+/** The AuthZEN evaluation body: the token (and the audience we are) or the subject, and Verity's options. */
 function evaluationBody(request: DecisionRequest): Record<string, unknown> {
   const identity =
     request.token !== undefined
       ? { token: request.token, ...(request.audience === undefined ? {} : { audience: request.audience }) }
       : { subject: request.subject };
-  return { ...identity, action: { name: request.action }, resource: request.resource, context: request.context };
+  return {
+    ...identity,
+    action: { name: request.action },
+    resource: request.resource,
+    context: request.context,
+    ...(request.receipt ? { options: { verity_receipt: true } } : {}),
+  };
 }
 
-/** An AuthZEN answer with Verity's decision context (`context.id`, `context.reason_admin`). */
-function parseDecision(body: unknown): Decision {
+/**
+ * An AuthZEN answer with Verity's decision context (`context.id`, `context.reason_admin`, and
+ * `context.verity_receipt` on an allow asked with `receipt`). An allow without a usable receipt
+ * when one was asked is no decision: `ERR_ENFORCE_RECEIPT_UNAVAILABLE`.
+ */
+function parseDecision(body: unknown, wantsReceipt: boolean): Decision {
   if (isPlainObject(body) && typeof body.decision === 'boolean' && isPlainObject(body.context)) {
     const { id, reason_admin: admin } = body.context;
     if (typeof id === 'string' && isPlainObject(admin) && typeof admin.policy_version === 'number') {
       const reasons = Array.isArray(admin.determining_policies) ? admin.determining_policies.filter((r): r is string => typeof r === 'string') : [];
-      return { decision: body.decision ? 'allow' : 'deny', decisionId: id, policyVersion: admin.policy_version, reasons };
+      const decision: Decision = { decision: body.decision ? 'allow' : 'deny', decisionId: id, policyVersion: admin.policy_version, reasons };
+      if (!wantsReceipt || !body.decision) return decision;
+      const receipt = readReceipt(body.context.verity_receipt);
+      if (receipt === undefined) throw receiptUnavailable(body.context.verity_receipt === undefined ? 'the PDP allowed without one' : 'the PDP answered one that is not a JWT with a numeric exp');
+      return { ...decision, ...receipt };
     }
   }
   throw new EnforceError('ERR_ENFORCE_PDP_RESPONSE', 'the PDP answered without a decision, decision id and policy version');
@@ -105,7 +120,10 @@ function parseDecision(body: unknown): Decision {
  * Network errors and 5xx are retried (bounded, with full jitter, after any `Retry-After`, within
  * `timeoutMs`); a 4xx never is. A user token the PDP refuses
  * (401 `ERR_TOKEN_*`) is a deny with reason `unauthenticated`; any other failure rejects with
- * an {@link EnforceError}, and the enforcer fails closed.
+ * an {@link EnforceError}, and the enforcer fails closed. A request with `receipt` sends
+ * `options: { verity_receipt: true }` and an allow carries the PDP's `context.verity_receipt`;
+ * a 409 `ERR_RECEIPT_KEY_MISSING`, or an allow without a decodable receipt, rejects with
+ * `ERR_ENFORCE_RECEIPT_UNAVAILABLE`.
  *
  * @example
  * ```ts
@@ -135,7 +153,9 @@ export function createRemoteDecisionSource(options: RemoteDecisionSourceOptions)
         ...(config.keepAlive ? {} : { connection: 'close' }),
       },
     });
-    if (answer.status === 200) return parseDecision(answer.body);
+    if (answer.status === 200) return parseDecision(answer.body, request.receipt === true);
+    // The tenant has no active receipt key: no receipt can be had, which is not a policy deny.
+    if (answer.status === 409 && answer.pdpCode === 'ERR_RECEIPT_KEY_MISSING') throw receiptUnavailable('the tenant has no active receipt key at the PDP (409 ERR_RECEIPT_KEY_MISSING)', { pdpStatus: 409, pdpCode: answer.pdpCode });
     // The user's token was refused: a deny the adapter answers with 401, not an outage. A 401
     // for the PEP's own credential (ERR_AUTH_*) is a misconfiguration and fails closed.
     if (answer.status === 401 && answer.pdpCode?.startsWith('ERR_TOKEN_')) {
