@@ -109,4 +109,49 @@ describe('decision cache', () => {
     expect(() => createDecisionCache({ ttlMs: -1 })).toThrow(TypeError);
     expect(() => createDecisionCache({ ttl: 5 } as never)).toThrow(TypeError);
   });
+
+  describe('with data-tier receipts', () => {
+    // Clock starts at 1_000_000 ms; this receipt expires 30 s later.
+    const withReceipt = (expiresAt = 1_030_000, id = 'dec-r'): Decision => ({ ...allow(1, id), receipt: `receipt-of-${id}`, receiptExpiresAt: expiresAt });
+
+    it('reuses a cached allow for a receipt request while its receipt has more than 1 s left, then misses', () => {
+      const { cache, put, advance } = setup({ ttlMs: 60_000 });
+      put(request({ receipt: true }), withReceipt());
+      expect(cache.get(request({ receipt: true }))).toEqual(withReceipt());
+      advance(28_999);
+      expect(cache.get(request({ receipt: true }))?.receipt).toBe('receipt-of-dec-r');
+      advance(1);
+      // Exactly 1 s left: not enough.
+      expect(cache.get(request({ receipt: true }))).toBeUndefined();
+      expect(cache.stats).toEqual({ hits: 2, misses: 1 });
+      // The fresh decision replaces the entry, and is reused in turn.
+      put(request({ receipt: true }), withReceipt(1_059_000, 'dec-s'));
+      expect(cache.size).toBe(1);
+      expect(cache.get(request({ receipt: true }))?.receipt).toBe('receipt-of-dec-s');
+    });
+
+    it('does not take an allow cached without a receipt for a receipt request', () => {
+      const { cache, put } = setup();
+      put(request());
+      expect(cache.get(request())).toEqual(allow());
+      expect(cache.get(request({ receipt: true }))).toBeUndefined();
+    });
+
+    it('reuses a cached deny for a receipt request (a deny has no receipt)', () => {
+      const { cache, put } = setup();
+      const deny: Decision = { decision: 'deny', decisionId: 'dec-d', policyVersion: 1, reasons: [] };
+      put(request(), deny);
+      expect(cache.get(request({ receipt: true }))).toEqual(deny);
+    });
+
+    it('answers a request without receipt from a receipt entry, without the receipt, also once it expired', () => {
+      const { cache, put, advance } = setup({ ttlMs: 60_000 });
+      put(request({ receipt: true }), withReceipt());
+      expect(cache.get(request())).toEqual(allow(1, 'dec-r'));
+      advance(45_000);
+      expect(cache.get(request())).toEqual(allow(1, 'dec-r'));
+      expect(cache.get(request({ receipt: true }))).toBeUndefined();
+      expect(cache.stats).toEqual({ hits: 2, misses: 1 });
+    });
+  });
 });

@@ -4,10 +4,14 @@
  */
 import { createHash } from 'node:crypto';
 import { canonicalJson } from '@verity/core';
+import { hasUsableReceipt } from './receipt.js';
 import type { Decision, DecisionRequest } from './types.js';
 
-/** What a decision is cached by: the request without its request id and tier. */
-export type CacheKeyInput = Pick<DecisionRequest, 'tenant' | 'token' | 'subject' | 'action' | 'resource' | 'context' | 'audience'>;
+/**
+ * What a decision is cached by: the request without its request id and tier. `receipt` is not
+ * part of the key: it says whether a hit must carry a receipt that is still valid.
+ */
+export type CacheKeyInput = Pick<DecisionRequest, 'tenant' | 'token' | 'subject' | 'action' | 'resource' | 'context' | 'audience' | 'receipt'>;
 
 export interface DecisionCacheOptions {
   /** Entries kept before the least recently used is dropped (default 10 000). */
@@ -22,7 +26,12 @@ export interface DecisionCacheOptions {
 }
 
 export interface DecisionCache {
-  /** A cached decision for this request under the tenant's current policy version, if any. */
+  /**
+   * A cached decision for this request under the tenant's current policy version, if any. With
+   * `input.receipt`, a cached allow is a hit only while its receipt has more than 1 s left (by
+   * this cache's clock); else it is a miss, and the fresh decision `set` afterwards replaces it.
+   * Without `input.receipt`, a hit never carries a receipt (one cached with it may be expired).
+   */
   get(input: CacheKeyInput): Decision | undefined;
   /**
    * Keep a decision. `epoch` is {@link DecisionCache.epoch} read before asking the source: a
@@ -120,8 +129,14 @@ export function createDecisionCache(options: DecisionCacheOptions = {}): Decisio
       const state = stateOf(input.tenant);
       const key = decisionCacheKey(input, state.epoch, state.version);
       const entry = entries.get(key);
-      if (!entry || entry.expiresAt <= now()) {
+      const at = now();
+      if (!entry || entry.expiresAt <= at) {
         if (entry) entries.delete(key);
+        stats.misses++;
+        return undefined;
+      }
+      // An allow asked with a receipt needs one that is still good; the decision itself may be.
+      if (input.receipt && entry.decision.decision === 'allow' && !hasUsableReceipt(entry.decision, at)) {
         stats.misses++;
         return undefined;
       }
@@ -129,7 +144,9 @@ export function createDecisionCache(options: DecisionCacheOptions = {}): Decisio
       entries.delete(key);
       entries.set(key, entry);
       stats.hits++;
-      return entry.decision;
+      if (input.receipt || entry.decision.receipt === undefined) return entry.decision;
+      const { receipt: _receipt, receiptExpiresAt: _expiresAt, ...decision } = entry.decision;
+      return decision;
     },
     set(input, decision, epoch, expiresAt) {
       if (decision.decisionId === null || decision.policyVersion === null) return;
