@@ -5,6 +5,7 @@ import { createDecisionCache } from './decision-cache.js';
 import { createEnforcer, type DecisionEvent, type EnforcerOptions } from './enforcer.js';
 import { EnforceError } from './errors.js';
 import { createRemoteDecisionSource } from './remote-source.js';
+import { startReceiptPdp, type ReceiptPdp } from './receipt-test-helpers.js';
 import type { Decision, DecisionRequest, DecisionSource } from './types.js';
 
 const TOKEN = 'aaa.bbb.ccc';
@@ -176,5 +177,146 @@ describe('enforcer', () => {
     expect(() => createEnforcer({ source, tenant: 'Not A Tenant', tier: 't' })).toThrow(TypeError);
     expect(() => createEnforcer({ source, tenant: 'acme', tier: 't', failMode: 'maybe' as never })).toThrow(TypeError);
     expect(() => createEnforcer({ source, tenant: 'acme', tier: 't', failOpen: true } as never)).toThrow(TypeError);
+    expect(() => createEnforcer({ source, tenant: 'acme', tier: 't', receipts: 'yes' as never })).toThrow(TypeError);
+  });
+});
+
+describe('enforcer with data-tier receipts (a PDP stand-in minting HS256 receipts)', () => {
+  let stand: ReceiptPdp | undefined;
+  /** The one clock of the PDP (iat/exp) and the cache, epoch ms: frozen, moved by the test. */
+  let clock: number;
+  afterEach(async () => {
+    await stand?.close();
+    stand = undefined;
+  });
+
+  async function setup(options: Partial<EnforcerOptions> = {}) {
+    const started = await startReceiptPdp();
+    stand = started;
+    clock = Date.now();
+    started.now = () => clock;
+    const cache = createDecisionCache({ ttlMs: 120_000, now: () => clock });
+    return { stand: started, cache, ...enforcer(createRemoteDecisionSource({ url: started.url }), { cache, ...options }) };
+  }
+  const read = { subject: { type: 'User', id: 'alice' }, action: 'read', resource: RESOURCE };
+
+  it('hands the receipt of an allow to the result and the identity; a deny gets none', async () => {
+    const { enforcer: e, stand } = await setup({ receipts: true });
+    const allowed = await e.enforce(read);
+    expect(stand.seen[0]?.options).toEqual({ verity_receipt: true });
+    expect(allowed).toMatchObject({ allowed: true, status: 200, identity: { decisionId: 'dec-1' } });
+    expect(allowed.receipt).toMatch(/^ey[\w-]+\.ey[\w-]+\.[\w-]+$/);
+    expect(allowed.identity?.receipt).toBe(allowed.receipt);
+    expect(allowed.decision?.receiptExpiresAt).toBe((Math.floor(clock / 1000) + 30) * 1000);
+
+    const denied = await e.enforce({ ...read, action: 'write' });
+    expect(denied).toMatchObject({ allowed: false, status: 403 });
+    expect(denied).not.toHaveProperty('receipt');
+  });
+
+  it('asks only when told to: per call, or for every decision of the enforcer', async () => {
+    const { enforcer: e, stand } = await setup();
+    const plain = await e.enforce(read);
+    expect(plain.allowed).toBe(true);
+    expect(plain).not.toHaveProperty('receipt');
+    expect(stand.seen[0]).not.toHaveProperty('options');
+    const asked = await e.enforce({ ...read, resource: { type: 'Doc', id: 'd2' }, receipt: true });
+    expect(stand.seen[1]?.options).toEqual({ verity_receipt: true });
+    expect(asked.identity?.receipt).toEqual(expect.any(String));
+  });
+
+  it('reuses a cached allow and its receipt while valid, then gets a fresh decision and receipt', async () => {
+    const { enforcer: e, events, stand } = await setup({ receipts: true });
+    const first = await e.enforce(read);
+    clock += 10_000;
+    const second = await e.enforce(read);
+    expect(stand.seen).toHaveLength(1);
+    expect(second.receipt).toBe(first.receipt);
+    expect(events.map((event) => event.cached)).toEqual([false, true]);
+
+    // 30 s receipt: 29.5 s after it was minted it has less than 1 s left.
+    clock += 19_500;
+    const third = await e.enforce(read);
+    expect(stand.seen).toHaveLength(2);
+    expect(third).toMatchObject({ allowed: true, identity: { decisionId: 'dec-2' } });
+    expect(third.receipt).not.toBe(first.receipt);
+    expect(third.decision?.receiptExpiresAt).toBe((Math.floor(clock / 1000) + 30) * 1000);
+    // The fresh one replaced the entry: reused in turn.
+    expect((await e.enforce(read)).receipt).toBe(third.receipt);
+    expect(stand.seen).toHaveLength(2);
+  });
+
+  it('a request without receipt reuses a receipt-bearing entry, and is handed no receipt', async () => {
+    const { enforcer: e, stand } = await setup();
+    await e.enforce({ ...read, receipt: true });
+    clock += 40_000;
+    const plain = await e.enforce(read);
+    expect(stand.seen).toHaveLength(1);
+    expect(plain).toMatchObject({ allowed: true, identity: { decisionId: 'dec-1' } });
+    expect(plain).not.toHaveProperty('receipt');
+    expect(plain.decision).not.toHaveProperty('receipt');
+    expect(plain.identity).not.toHaveProperty('receipt');
+  });
+
+  it('fails closed when the tenant has no receipt key (409), and caches nothing', async () => {
+    const { enforcer: e, cache, stand } = await setup({ receipts: true });
+    stand.mode = 'key-missing';
+    const result = await e.enforce(read);
+    expect(result).toMatchObject({ allowed: false, status: 503, error: { code: 'ERR_ENFORCE_RECEIPT_UNAVAILABLE', pdpStatus: 409, pdpCode: 'ERR_RECEIPT_KEY_MISSING' } });
+    expect(result.identity).toBeUndefined();
+    expect(cache.size).toBe(0);
+  });
+
+  it('fails closed on an allow with an undecodable receipt', async () => {
+    const { enforcer: e, stand } = await setup({ receipts: true });
+    stand.mode = 'garbage';
+    expect(await e.enforce(read)).toMatchObject({ allowed: false, status: 503, error: { code: 'ERR_ENFORCE_RECEIPT_UNAVAILABLE' } });
+  });
+
+  it('fails closed when any source allows without the receipt it was asked for', async () => {
+    const { source, asked } = fakeSource(() => allow);
+    const { enforcer: e } = enforcer(source, { receipts: true, cache: createDecisionCache() });
+    expect(await e.enforce({ token: TOKEN, action: 'read', resource: RESOURCE })).toMatchObject({ allowed: false, status: 503, error: { code: 'ERR_ENFORCE_RECEIPT_UNAVAILABLE' } });
+    expect(asked[0]?.receipt).toBe(true);
+  });
+
+  it('observe mode: a deny observed as allow carries no receipt; an allow does', async () => {
+    const { enforcer: e } = await setup({ receipts: true, observe: true });
+    const observedDeny = await e.enforce({ ...read, action: 'write' });
+    expect(observedDeny).toMatchObject({ allowed: true, status: 200, observed: true, wouldDeny: true, identity: { decisionId: 'dec-1' } });
+    expect(observedDeny).not.toHaveProperty('receipt');
+    expect(observedDeny.identity).not.toHaveProperty('receipt');
+    const observedAllow = await e.enforce(read);
+    expect(observedAllow.identity?.receipt).toEqual(expect.any(String));
+  });
+
+  it('hands on a receipt only for an allow it asked one for, whatever a source returns', async () => {
+    const withReceipt = (decision: Decision): Decision => ({ ...decision, receipt: 'a.b.c', receiptExpiresAt: Date.now() + 30_000 });
+    const { enforcer: observing } = enforcer(fakeSource(() => withReceipt(deny)).source, { receipts: true, observe: true });
+    const observedDeny = await observing.enforce({ token: TOKEN, action: 'write', resource: RESOURCE });
+    expect(observedDeny).toMatchObject({ allowed: true, wouldDeny: true });
+    expect(observedDeny).not.toHaveProperty('receipt');
+    expect(observedDeny.identity).not.toHaveProperty('receipt');
+    const { enforcer: unasked } = enforcer(fakeSource(() => withReceipt(allow)).source);
+    const plain = await unasked.enforce({ token: TOKEN, action: 'read', resource: RESOURCE });
+    expect(plain.allowed).toBe(true);
+    expect(plain).not.toHaveProperty('receipt');
+    expect(plain.identity).not.toHaveProperty('receipt');
+  });
+
+  it('fail-open passes carry no receipt', async () => {
+    const { enforcer: e, stand } = await setup({ receipts: true, failMode: 'open' });
+    stand.mode = 'key-missing';
+    const result = await e.enforce(read);
+    expect(result).toMatchObject({ allowed: true, status: 200, error: { code: 'ERR_ENFORCE_RECEIPT_UNAVAILABLE' } });
+    expect(result).not.toHaveProperty('receipt');
+    expect(result.identity).not.toHaveProperty('receipt');
+  });
+
+  it('never reports the receipt to onDecision (its expiry only)', async () => {
+    const { enforcer: e, events } = await setup({ receipts: true });
+    const result = await e.enforce(read);
+    expect(events[0]?.decision).toMatchObject({ decision: 'allow', receiptExpiresAt: result.decision?.receiptExpiresAt });
+    expect(JSON.stringify(events[0])).not.toContain(result.receipt as string);
   });
 });

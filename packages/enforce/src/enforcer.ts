@@ -6,6 +6,7 @@ import { randomUUID } from 'node:crypto';
 import { isRequestId, isTenantId, isTierLabel } from '@verity/core';
 import type { DecisionCache } from './decision-cache.js';
 import { EnforceError, isEnforceError } from './errors.js';
+import { receiptUnavailable } from './receipt.js';
 import { tokenExpiry } from './token-expiry.js';
 import type { Decision, DecisionSource, EntityRef } from './types.js';
 
@@ -22,6 +23,8 @@ export interface EnforceInput {
   requestId?: string;
   /** Observe mode for this request (a route's setting); the enforcer's `observe` otherwise. */
   observe?: boolean;
+  /** Ask for a data-tier receipt with this decision (a route's setting); the enforcer's `receipts` otherwise. */
+  receipt?: boolean;
 }
 
 /** Who the caller is, as far as this decision proved it. Attached to the request by adapters. */
@@ -34,6 +37,12 @@ export interface VerifiedIdentity {
   decisionId: string | null;
   policyVersion: number | null;
   requestId: string;
+  /**
+   * The PDP's receipt for this allow, when one was asked (`receipts` / `receipt`): pass it to the
+   * data tier, e.g. `withReceipt(pool, request.verity.receipt, fn)` from `@verity/data-tier`.
+   * Absent when the request passed without an allow (observe mode, fail-open). Never log it.
+   */
+  receipt?: string;
 }
 
 export interface EnforceResult {
@@ -49,9 +58,11 @@ export interface EnforceResult {
   wouldDeny?: boolean;
   /** Why no decision could be had (the 503 case, or a fail-open pass). */
   error?: EnforceError;
+  /** The decision's data-tier receipt: only on an allow asked with a receipt (also in `identity.receipt`). */
+  receipt?: string;
 }
 
-/** Reported once per `enforce` call, for logs and metrics. Never holds the token. */
+/** Reported once per `enforce` call, for logs and metrics. Never holds the token or the receipt (only its expiry). */
 export interface DecisionEvent {
   tenant: string;
   requestId: string;
@@ -101,6 +112,13 @@ export interface EnforcerOptions {
    * enforcing. `onDecision` reports `wouldDeny`.
    */
   observe?: boolean;
+  /**
+   * Ask the PDP for a data-tier receipt with every decision (default false; `EnforceInput.receipt`
+   * overrides it per call). An allow that comes without one fails closed (503,
+   * `ERR_ENFORCE_RECEIPT_UNAVAILABLE`); a cached allow is reused while its receipt has more than
+   * 1 s left. In local mode the receipt, and so the decision, comes from the PDP.
+   */
+  receipts?: boolean;
   /** This tier's label in the PDP's audit, e.g. `gateway` or `orders` (1 to 64 letters, digits or `._:/-`, see `isTierLabel`). */
   tier: string;
   onDecision?: (event: DecisionEvent) => void;
@@ -114,7 +132,7 @@ export interface Enforcer {
   enforce(input: EnforceInput): Promise<EnforceResult>;
 }
 
-const OPTION_KEYS = new Set(['source', 'cache', 'tenant', 'audience', 'anyAudience', 'failMode', 'observe', 'tier', 'onDecision', 'now']);
+const OPTION_KEYS = new Set(['source', 'cache', 'tenant', 'audience', 'anyAudience', 'failMode', 'observe', 'receipts', 'tier', 'onDecision', 'now']);
 /** The PDP keeps a request id of this shape and replaces any other; we do the same. */
 
 /**
@@ -138,6 +156,14 @@ function validate(options: EnforcerOptions): void {
   if (options.audience !== undefined && (typeof options.audience !== 'string' || options.audience === '')) throw new TypeError('createEnforcer: audience must be a non-empty string');
   if (options.anyAudience !== undefined && typeof options.anyAudience !== 'boolean') throw new TypeError('createEnforcer: anyAudience must be a boolean');
   if (options.anyAudience === true && options.audience !== undefined) throw new TypeError('createEnforcer: give audience or anyAudience, not both');
+  if (options.receipts !== undefined && typeof options.receipts !== 'boolean') throw new TypeError('createEnforcer: receipts must be a boolean');
+}
+
+/** The decision as logs may see it: the receipt is a credential for the data tier, its expiry is not. */
+function withoutReceipt(decision: Decision): Decision {
+  if (decision.receipt === undefined) return decision;
+  const { receipt: _receipt, ...rest } = decision;
+  return rest;
 }
 
 /**
@@ -160,6 +186,7 @@ export function createEnforcer(options: EnforcerOptions): Enforcer {
   const { source, cache, tenant, audience, tier, onDecision } = options;
   const failMode = options.failMode ?? 'closed';
   const observe = options.observe ?? false;
+  const receipts = options.receipts ?? false;
   const now = options.now ?? (() => performance.now());
 
   function report(event: DecisionEvent): void {
@@ -171,19 +198,24 @@ export function createEnforcer(options: EnforcerOptions): Enforcer {
   }
 
   /** The decision, from the cache or the source, or the reason there is none. */
-  async function decide(input: EnforceInput, requestId: string, observing: boolean): Promise<{ decision: Decision; cached: boolean } | { error: EnforceError }> {
+  async function decide(input: EnforceInput, requestId: string, observing: boolean, wantsReceipt: boolean): Promise<{ decision: Decision; cached: boolean } | { error: EnforceError }> {
     const key = {
       tenant,
       action: input.action,
       resource: input.resource,
       context: input.context ?? {},
       ...(input.token !== undefined ? { token: input.token, ...(audience === undefined ? {} : { audience }) } : { subject: input.subject as EntityRef }),
+      ...(wantsReceipt ? { receipt: true } : {}),
     };
     const hit = cache?.get(key);
     if (hit) return { decision: hit, cached: true };
     const epoch = cache?.epoch(tenant) ?? 0;
     try {
       const decision = await source.decide({ ...key, requestId, tier, ...(observing ? { observe: true } : {}) });
+      // Whatever the source: an allow asked with a receipt is not handed on without one.
+      if (wantsReceipt && decision.decision === 'allow' && (decision.receipt === undefined || decision.receiptExpiresAt === undefined)) {
+        throw receiptUnavailable('the decision source allowed without one');
+      }
       // An allow for a token must not outlive the token.
       cache?.set(key, decision, epoch, input.token === undefined ? undefined : tokenExpiry(input.token));
       return { decision, cached: false };
@@ -200,6 +232,7 @@ export function createEnforcer(options: EnforcerOptions): Enforcer {
       const requestId = requestIdOf(input.requestId);
       // A route may observe while the rest of the tenant enforces (or the other way round).
       const observing = input.observe ?? observe;
+      const wantsReceipt = input.receipt ?? receipts;
       const principal = input.token !== undefined ? 'token' : input.subject !== undefined ? 'subject' : 'none';
       const outcome =
         principal === 'none'
@@ -208,7 +241,7 @@ export function createEnforcer(options: EnforcerOptions): Enforcer {
           : principal === 'token' && audience === undefined && options.anyAudience !== true
             ? // No audience to bind the token to: refuse it rather than take any audience.
               { decision: { decision: 'deny', decisionId: null, policyVersion: null, reasons: ['unauthenticated'], code: 'ERR_TOKEN_AUDIENCE' } satisfies Decision, cached: false }
-            : await decide(input, requestId, observing);
+            : await decide(input, requestId, observing, wantsReceipt);
 
       let status: EnforceResult['status'];
       let failedOpen = false;
@@ -221,6 +254,8 @@ export function createEnforcer(options: EnforcerOptions): Enforcer {
       const allowed = !wouldDeny || observing;
 
       const decision = 'decision' in outcome ? outcome.decision : undefined;
+      // Only an allow has a receipt: never a deny observed as allow, nor a fail-open pass.
+      const receipt = wantsReceipt && status === 200 ? decision?.receipt : undefined;
       // Whatever passes carries its identity on (observe mode and fail-open included).
       const identity: VerifiedIdentity | undefined = allowed
         ? {
@@ -230,6 +265,7 @@ export function createEnforcer(options: EnforcerOptions): Enforcer {
             policyVersion: decision?.policyVersion ?? null,
             ...(principal === 'subject' && input.subject ? { subject: input.subject } : {}),
             ...(input.token === undefined ? {} : { token: input.token }),
+            ...(receipt === undefined ? {} : { receipt }),
           }
           : undefined;
       const error = 'error' in outcome ? outcome.error : undefined;
@@ -241,6 +277,7 @@ export function createEnforcer(options: EnforcerOptions): Enforcer {
         ...(identity ? { identity } : {}),
         ...(observing ? { observed: true, wouldDeny } : {}),
         ...(error ? { error } : {}),
+        ...(receipt === undefined ? {} : { receipt }),
       };
       report({
         tenant,
@@ -249,7 +286,7 @@ export function createEnforcer(options: EnforcerOptions): Enforcer {
         resource: input.resource,
         ...(principal === 'subject' && input.subject ? { subject: input.subject } : {}),
         principal,
-        ...(decision ? { decision } : {}),
+        ...(decision ? { decision: withoutReceipt(decision) } : {}),
         allowed,
         status: result.status,
         observed: observing,

@@ -52,11 +52,20 @@ export type ReceiptPdpMode =
   /** an allow without any receipt */
   | 'none';
 
+/** The parts of an AuthZEN evaluation body the stand-in reads. */
+export interface EvaluationBody {
+  subject?: { type: string; id: string };
+  action?: { name?: unknown };
+  resource?: { type?: unknown; id?: unknown };
+  options?: { verity_receipt?: unknown };
+  [key: string]: unknown;
+}
+
 export interface ReceiptPdp {
   url: string;
   key: TestReceiptKey;
   /** The evaluation bodies received, in order. */
-  seen: Array<Record<string, any>>;
+  seen: EvaluationBody[];
   mode: ReceiptPdpMode;
   /** Receipt lifetime in seconds (default 30, the PDP's default). */
   ttlSec: number;
@@ -79,7 +88,7 @@ export async function startReceiptPdp(): Promise<ReceiptPdp> {
       const json = (status: number, body: unknown) => response.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
       const tenant = /^\/tenants\/([^/]+)\/access\/v1\/evaluation$/.exec(request.url ?? '')?.[1];
       if (tenant === undefined || request.method !== 'POST') return json(404, { code: 'ERR_REQUEST_NOT_FOUND', message: 'no such route' });
-      const body = JSON.parse(text) as Record<string, any>;
+      const body = JSON.parse(text) as EvaluationBody;
       pdp.seen.push(body);
       const asked = body.options?.verity_receipt === true;
       if (asked && pdp.mode === 'key-missing') return json(409, { code: 'ERR_RECEIPT_KEY_MISSING', message: 'the tenant has no active receipt key' });
@@ -89,13 +98,13 @@ export async function startReceiptPdp(): Promise<ReceiptPdp> {
       const answer = async () => {
         if (!allow || !asked || pdp.mode === 'none') return;
         if (pdp.mode === 'garbage') return void (context.verity_receipt = 'not-a-receipt');
-        const subject = body.subject as { type: string; id: string } | undefined;
+        const subject = body.subject;
         const claims = {
           tenant,
           principal: subject ? `${subject.type}::${JSON.stringify(subject.id)}` : 'User::"alice"',
-          action: String(body.action.name),
-          resource_type: String(body.resource.type),
-          resource_id: String(body.resource.id),
+          action: String(body.action?.name),
+          resource_type: String(body.resource?.type),
+          resource_id: String(body.resource?.id),
           decision_id: id,
           policy_version: 3,
         };

@@ -36,6 +36,8 @@ export interface RouteRule<Req = unknown> {
   route?: string;
   /** Observe this route only: decide and audit (marked observed), never block. */
   observe?: boolean;
+  /** Ask for a data-tier receipt on this route (the handler finds it in `verity.receipt`), or not; the enforcer's `receipts` otherwise. */
+  receipt?: boolean;
 }
 
 function headerOf(headers: RequestFacts['headers'], name: string): string | undefined {
@@ -94,6 +96,7 @@ export function resolveRouteRule<Req>(rule: RouteRule<Req>, request: Req, facts:
   const requestId = headerOf(facts.headers, 'x-request-id');
   return {
     ...(rule.observe === undefined ? {} : { observe: rule.observe }),
+    ...(rule.receipt === undefined ? {} : { receipt: rule.receipt }),
     action,
     resource,
     ...(token === undefined ? {} : { token }),
