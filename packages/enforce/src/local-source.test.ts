@@ -10,6 +10,8 @@ import { createAuditShipper, type AuditShipper } from './audit-shipper.js';
 import { createEnforcer } from './enforcer.js';
 import { startFakePdp, until, type FakePdp } from './local-test-helpers.js';
 import { createLocalDecisionSource, type LocalDecisionSource, type LocalDecisionSourceOptions } from './local-source.js';
+import { createDecisionCache } from './decision-cache.js';
+import { mintTestReceipt, testReceiptKey } from './receipt-test-helpers.js';
 import type { DecisionRequest } from './types.js';
 
 const IDP = 'http://127.0.0.1/idp';
@@ -329,6 +331,69 @@ describe('createLocalDecisionSource', () => {
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
+  });
+
+  describe('data-tier receipts: asked of the PDP, which alone mints them', () => {
+    const key = testReceiptKey();
+    /** The PDP's evaluation endpoint: allow with a receipt when asked (`missing`: 409, no receipt key). */
+    function pdpEvaluates(state: { missing: boolean } = { missing: false }) {
+      let n = 0;
+      pdp.evaluate = async (body) => {
+        const request = body as { subject: { id: string }; action: { name: string }; resource: { type: string; id: string }; options?: { verity_receipt?: boolean } };
+        if (state.missing) return { status: 409, body: { code: 'ERR_RECEIPT_KEY_MISSING', message: 'no active receipt key' } };
+        const id = `pdp-${++n}`;
+        const claims = { tenant: 'acme', principal: `User::"${request.subject.id}"`, action: request.action.name, resource_type: request.resource.type, resource_id: request.resource.id, decision_id: id, policy_version: 3 };
+        const receipt = request.options?.verity_receipt === true ? { verity_receipt: await mintTestReceipt(key, claims, { ttlSec: 30, nowMs: Date.now(), issuer: pdp.issuer }) } : {};
+        return { status: 200, body: { decision: true, context: { id, reason_admin: { policy_version: 3, determining_policies: ['staff-read'], errors: [] }, ...receipt } } };
+      };
+      return state;
+    }
+    const shipping = () => {
+      const shipped: DecisionRecord[] = [];
+      const ship = (record: DecisionRecord) => (shipped.push(record), true);
+      const shipper: AuditShipper = { tenant: 'acme', ready: Promise.resolve(), append: async (record) => void ship(record), ship, flush: async () => undefined, close: async () => undefined, stats: () => ({ pending: 0, delivered: 0, dropped: 0, failedAttempts: 0 }) };
+      return { shipped, shipper };
+    };
+
+    it('decides in-process when no receipt is needed, and asks the PDP (with its credential) when one is', async () => {
+      pdpEvaluates();
+      const { shipped, shipper } = shipping();
+      const source = start({ follow: false, credential: 'vrt_local', shipper });
+      await source.ready;
+      const local = await source.decide(ask({ subject: { type: 'User', id: 'ann' } }));
+      expect(local).toMatchObject({ decision: 'allow', decisionId: expect.stringMatching(UUID), policyVersion: 3 });
+      expect(local).not.toHaveProperty('receipt');
+      expect(pdp.evaluations).toHaveLength(0);
+      expect(shipped).toHaveLength(1);
+
+      const remote = await source.decide(ask({ subject: { type: 'User', id: 'ann' }, receipt: true }));
+      expect(pdp.evaluations).toEqual([
+        { body: { subject: { type: 'User', id: 'ann' }, action: { name: 'read' }, resource: { type: 'Doc', id: 'd1' }, context: {}, options: { verity_receipt: true } }, authorization: 'Bearer vrt_local' },
+      ]);
+      expect(remote).toMatchObject({ decision: 'allow', decisionId: 'pdp-1', policyVersion: 3, reasons: ['staff-read'], receipt: expect.any(String), receiptExpiresAt: expect.any(Number) });
+      // The PDP audited its own decision: nothing shipped for it.
+      expect(shipped).toHaveLength(1);
+    });
+
+    it('through an enforcer and its cache: the receipt is reused while valid, the PDP asked once', async () => {
+      pdpEvaluates();
+      const source = start({ follow: false });
+      const enforcer = createEnforcer({ anyAudience: true, source, cache: createDecisionCache(), receipts: true, tenant: 'acme', tier: 'orders' });
+      const input = { subject: { type: 'User', id: 'ann' }, action: 'read', resource: { type: 'Doc', id: 'd1' } };
+      const first = await enforcer.enforce(input);
+      const second = await enforcer.enforce(input);
+      expect(first).toMatchObject({ allowed: true, identity: { decisionId: 'pdp-1', receipt: expect.any(String) } });
+      expect(second.receipt).toBe(first.receipt);
+      expect(pdp.evaluations).toHaveLength(1);
+    });
+
+    it('fails closed when the PDP has no receipt key for the tenant (409), rather than deciding locally without one', async () => {
+      pdpEvaluates({ missing: true });
+      const source = start({ follow: false });
+      await source.ready;
+      await expect(source.decide(ask({ subject: { type: 'User', id: 'ann' }, receipt: true }))).rejects.toMatchObject({ code: 'ERR_ENFORCE_RECEIPT_UNAVAILABLE', pdpStatus: 409, pdpCode: 'ERR_RECEIPT_KEY_MISSING' });
+      expect(pdp.evaluations).toHaveLength(1);
+    });
   });
 
   it('refuses requests it cannot decide: another tenant, no principal', async () => {

@@ -2,7 +2,8 @@
  * The local decision source: decides in-process with the core engine on the tenant's signed
  * policy bundle (verified with a key pinned out of band), kept current from the PDP's change
  * stream and renewed before it expires, and ships its decisions to the PDP's audit. Without a
- * verified, unexpired bundle it decides nothing (the enforcer fails closed).
+ * verified, unexpired bundle it decides nothing (the enforcer fails closed). A decision that
+ * needs a data-tier receipt is the PDP's: only the PDP holds the keys that mint receipts.
  */
 import { isRequestId, isTierLabel, type Engine, type VerifiedPrincipal } from '@verity/core';
 import { sharedCedarEngine } from '@verity/core/cedar';
@@ -13,6 +14,7 @@ import { createBundleLoader, type BundleLoaderOptions } from './bundle-loader.js
 import { createChangeFollower, type ChangeFollower } from './change-follower.js';
 import { EnforceError, isEnforceError } from './errors.js';
 import { checkCommonOptions, positive } from './pdp-request.js';
+import { createRemoteDecisionSource } from './remote-source.js';
 import type { Decision, DecisionSource } from './types.js';
 
 export interface LocalDecisionSourceOptions {
@@ -91,7 +93,9 @@ function unauthenticated(code: string): Decision {
 /**
  * Create a local decision source for one tenant. It starts loading the bundle at once; until one
  * verified, and once the only one has expired, `decide` rejects with the reason (an
- * {@link EnforceError}) and the enforcer answers 503.
+ * {@link EnforceError}) and the enforcer answers 503. A request with `receipt` is sent to the
+ * PDP's evaluation endpoint instead (with `credential`, as {@link createRemoteDecisionSource}
+ * would: 1 s budget, 2 retries) and answered with the PDP's decision and receipt.
  *
  * @example
  * ```ts
@@ -124,6 +128,9 @@ export function createLocalDecisionSource(options: LocalDecisionSourceOptions): 
   const now = options.now ?? Date.now;
   const engine = options.engine ?? sharedCedarEngine();
   const verifier = createTokenVerifier({ now, fetch: fetchImpl });
+  // Receipts are minted by the PDP alone: a request asking for one is decided there (with the
+  // remote source's budget and retries), never in-process.
+  const pdp = createRemoteDecisionSource({ url: options.url, fetch: fetchImpl, ...(credential === undefined ? {} : { credential }) });
 
   function report(error: unknown): void {
     try {
@@ -262,6 +269,8 @@ export function createLocalDecisionSource(options: LocalDecisionSourceOptions): 
 
     async decide(request) {
       if (request.tenant !== tenant) throw new EnforceError('ERR_ENFORCE_PDP_REFUSED', `this local source decides for tenant "${tenant}" only`);
+      // The PDP audits its own decision: nothing to ship.
+      if (request.receipt) return pdp.decide(request);
       const active = await currentDecider();
       let verified: VerifiedPrincipal | undefined;
       if (request.token !== undefined) {

@@ -1,4 +1,4 @@
-/** Test support for the local mode: a small fake PDP on a real socket (bundle, its keys, JWKS, change stream, audit ingest). */
+/** Test support for the local mode: a small fake PDP on a real socket (bundle, its keys, JWKS, change stream, audit ingest, evaluation). */
 import { createServer, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { DecisionRecord } from '@verity/core';
@@ -29,6 +29,10 @@ export interface FakePdp {
   paths: string[];
   /** Audit records accepted, in order. */
   audited: DecisionRecord[];
+  /** Bodies of `POST {base}/access/v1/evaluation`, in order, with their `authorization` header. */
+  evaluations: Array<{ body: unknown; authorization: string | undefined }>;
+  /** How the evaluation endpoint answers (default 404). */
+  evaluate: (body: unknown) => Promise<{ status: number; body: unknown }>;
   /** Send one change event to every open change stream. */
   publish(kind: string): void;
   /** Drop every open change stream. */
@@ -70,6 +74,17 @@ export async function startFakePdp(bundle: PolicyBundle): Promise<FakePdp> {
       response.on('close', () => streams.delete(response));
       return;
     }
+    if (path === `${base}/access/v1/evaluation` && request.method === 'POST') {
+      let text = '';
+      request.setEncoding('utf8');
+      request.on('data', (chunk: string) => (text += chunk));
+      request.on('end', () => {
+        const body: unknown = JSON.parse(text);
+        pdp.evaluations.push({ body, authorization: request.headers.authorization });
+        void pdp.evaluate(body).then((answer) => json(answer.status, answer.body));
+      });
+      return;
+    }
     if (path === `${base}/audit/v1/decisions` && request.method === 'POST') {
       let text = '';
       request.setEncoding('utf8');
@@ -100,6 +115,8 @@ export async function startFakePdp(bundle: PolicyBundle): Promise<FakePdp> {
     auditStatus: 200,
     paths: [],
     audited: [],
+    evaluations: [],
+    evaluate: async () => ({ status: 404, body: { code: 'ERR_REQUEST_NOT_FOUND', message: 'no such route' } }),
     publish(kind) {
       for (const stream of streams) stream.write(`event: change\ndata: ${JSON.stringify({ tenant: pdp.tenant, kind })}\n\n`);
     },
