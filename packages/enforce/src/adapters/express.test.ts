@@ -1,9 +1,12 @@
 import express, { type Request } from 'express';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { jwtVerify } from 'jose';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createEnforcer } from '../enforcer.js';
 import { EnforceError } from '../errors.js';
+import { startReceiptPdp } from '../receipt-test-helpers.js';
+import { createRemoteDecisionSource } from '../remote-source.js';
 import type { Decision, DecisionRequest, DecisionSource } from '../types.js';
 import { verity, type VerityRequestIdentity } from './express.js';
 
@@ -108,5 +111,39 @@ describe('Express adapter (real sockets)', () => {
     });
     await call('/todos/7', { 'x-api-key': 'k.e.y' }, { method: 'DELETE' });
     expect(asked[0]).toMatchObject({ token: 'k.e.y', action: 'delete', resource: { type: 'Todo', id: '7' } });
+  });
+});
+
+describe('Express adapter: data-tier receipts', () => {
+  it('hands the handler the receipt of its allow in req.verity.receipt when the enforcer asks for receipts', async () => {
+    const stand = await startReceiptPdp();
+    try {
+      const enforcer = createEnforcer({ anyAudience: true, receipts: true, source: createRemoteDecisionSource({ url: stand.url }), tenant: 'acme', tier: 'orders' });
+      const handled: Array<VerityRequestIdentity | undefined> = [];
+      const app = express();
+      app.get('/orders/:id', verity(enforcer, { action: 'read' }), (req, res) => (handled.push(req.verity), res.json({ receipt: req.verity?.receipt ?? null })));
+      app.post('/orders/:id', verity(enforcer, { action: 'write' }), (req, res) => (handled.push(req.verity), res.json({})));
+      const server = await new Promise<Server>((resolve) => {
+        const started = app.listen(0, '127.0.0.1', () => resolve(started));
+      });
+      servers.push(server);
+      const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+
+      const allowed = await fetch(`${base}/orders/7`, { headers: TOKEN });
+      expect(allowed.status).toBe(200);
+      const { receipt } = (await allowed.json()) as { receipt: string };
+      expect(handled[0]?.receipt).toBe(receipt);
+      const { payload } = await jwtVerify(receipt, stand.key.secret, { typ: 'verity-receipt+jwt' });
+      expect(payload).toMatchObject({ tenant: 'acme', action: 'read', resource_type: 'route', resource_id: '/orders/:id', decision_id: handled[0]?.decisionId });
+      expect(stand.seen[0]?.options).toEqual({ verity_receipt: true });
+
+      expect((await fetch(`${base}/orders/7`, { method: 'POST', headers: TOKEN })).status).toBe(403);
+      stand.mode = 'garbage';
+      const unavailable = await fetch(`${base}/orders/8`, { headers: TOKEN });
+      expect({ status: unavailable.status, body: await unavailable.json() }).toMatchObject({ status: 503, body: { code: 'ERR_ENFORCE_UNAVAILABLE' } });
+      expect(handled).toHaveLength(1);
+    } finally {
+      await stand.close();
+    }
   });
 });

@@ -29,7 +29,8 @@ function templateOf(req: Request): string | undefined {
 
 /**
  * Express middleware: enforce the rule, answer 400/401/403/503 with `{code, message}`, or strip
- * identity-claiming headers, set `req.verity` and call `next()`. The resource id defaults to the
+ * identity-claiming headers, set `req.verity` (with the data-tier `receipt` of the allow when
+ * `rule.receipt` or the enforcer's `receipts` asks for one) and call `next()`. The resource id defaults to the
  * route template when used inside a route (`app.get('/todos/:id', verity(enforcer), handler)`).
  * With `app.use(verity(enforcer))` Express has not routed yet, so it is the canonical path as
  * Express will route it: lowercased unless the app sets `case sensitive routing`, without a

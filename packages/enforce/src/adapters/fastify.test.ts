@@ -1,7 +1,10 @@
 import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
+import { jwtVerify } from 'jose';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createEnforcer } from '../enforcer.js';
 import { EnforceError } from '../errors.js';
+import { startReceiptPdp } from '../receipt-test-helpers.js';
+import { createRemoteDecisionSource } from '../remote-source.js';
 import type { Decision, DecisionRequest, DecisionSource } from '../types.js';
 import { verityPlugin, verityPreHandler, type VerityRequestIdentity } from './fastify.js';
 
@@ -115,5 +118,42 @@ describe('Fastify adapter (real socket)', () => {
     const unavailable = await fetch(`${url}/api/todos/42`, { headers: TOKEN });
     expect({ status: unavailable.status, body: await unavailable.json() }).toMatchObject({ status: 503, body: { code: 'ERR_ENFORCE_UNAVAILABLE' } });
     expect(seen).toHaveLength(1);
+  });
+});
+
+describe('Fastify adapter: data-tier receipts', () => {
+  it('hands the route the receipt of its allow in request.verity.receipt, only where the rule asks; a deny runs no handler', async () => {
+    const stand = await startReceiptPdp();
+    try {
+      const enforcer = createEnforcer({ anyAudience: true, source: createRemoteDecisionSource({ url: stand.url }), tenant: 'acme', tier: 'orders' });
+      const app = Fastify();
+      apps.push(app);
+      app.decorateRequest('verity', undefined);
+      const handled: Array<VerityRequestIdentity | undefined> = [];
+      const handler = async (request: FastifyRequest) => (handled.push(request.verity), { receipt: request.verity?.receipt ?? null });
+      app.get('/orders/:id', { preHandler: verityPreHandler(enforcer, { action: 'read', receipt: true }) }, handler);
+      app.post('/orders/:id', { preHandler: verityPreHandler(enforcer, { action: 'write', receipt: true }) }, handler);
+      app.get('/health', { preHandler: verityPreHandler(enforcer, { action: 'read' }) }, handler);
+      const url = await app.listen({ port: 0, host: '127.0.0.1' });
+
+      const allowed = await fetch(`${url}/orders/7`, { headers: TOKEN });
+      expect(allowed.status).toBe(200);
+      const { receipt } = (await allowed.json()) as { receipt: string };
+      expect(handled[0]?.receipt).toBe(receipt);
+      const { payload } = await jwtVerify(receipt, stand.key.secret, { typ: 'verity-receipt+jwt' });
+      expect(payload).toMatchObject({ tenant: 'acme', action: 'read', resource_type: 'route', resource_id: '/orders/:id', decision_id: handled[0]?.decisionId });
+      expect(stand.seen[0]?.options).toEqual({ verity_receipt: true });
+
+      expect(await (await fetch(`${url}/health`, { headers: TOKEN })).json()).toEqual({ receipt: null });
+      expect(stand.seen[1]).not.toHaveProperty('options');
+
+      expect((await fetch(`${url}/orders/7`, { method: 'POST', headers: TOKEN })).status).toBe(403);
+      stand.mode = 'key-missing';
+      const unavailable = await fetch(`${url}/orders/8`, { headers: TOKEN });
+      expect({ status: unavailable.status, body: await unavailable.json() }).toMatchObject({ status: 503, body: { code: 'ERR_ENFORCE_UNAVAILABLE' } });
+      expect(handled).toHaveLength(2);
+    } finally {
+      await stand.close();
+    }
   });
 });

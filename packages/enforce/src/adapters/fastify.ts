@@ -15,7 +15,8 @@ declare module 'fastify' {
 
 /**
  * A Fastify preHandler: enforce the rule, answer 401/403/503 with `{code, message}`, or strip
- * identity-claiming headers, set `request.verity` and go on. The resource id defaults to the
+ * identity-claiming headers, set `request.verity` (with the data-tier `receipt` of the allow
+ * when `rule.receipt` or the enforcer's `receipts` asks for one) and go on. The resource id defaults to the
  * route template (`request.routeOptions.url`, prefix included). Use it per route, or for every
  * route through {@link verityPlugin} (which also declares `request.verity` with `decorateRequest`).
  *
@@ -27,6 +28,9 @@ declare module 'fastify' {
  * const app = Fastify();
  * app.decorateRequest('verity', undefined);
  * app.get('/todos/:id', { preHandler: verityPreHandler(enforcer, { action: 'read' }) }, async (request) => ({ decision: request.verity?.decisionId }));
+ * // With a receipt for the data tier (withReceipt from @verity/data-tier):
+ * app.get('/orders', { preHandler: verityPreHandler(enforcer, { action: 'read', receipt: true }) }, async (request) =>
+ *   withReceipt(pool, request.verity!.receipt!, (client) => client.query('SELECT * FROM orders')).then((result) => result.rows));
  * await app.listen({ port: 8080 });
  * ```
  */

@@ -117,3 +117,13 @@ describe('fetch core (real socket, @hono/node-server)', () => {
     expect(seen).toHaveLength(1);
   });
 });
+
+describe('fetch core: data-tier receipts', () => {
+  it('hands the handler the receipt of its allow in verity.receipt when the enforcer asks for receipts', async () => {
+    const receipt = { receipt: 'ey.receipt.sig', receiptExpiresAt: Date.now() + 30_000 };
+    const { handler, asked, seen } = setup((request) => (request.receipt ? { ...allow, ...receipt } : allow), { route: '/todos/:id' }, { receipts: true });
+    expect((await handler(new Request('http://svc/todos/1', { headers: { authorization: 'Bearer a.b.c' } }), undefined)).status).toBe(200);
+    expect(asked[0]?.receipt).toBe(true);
+    expect(seen[0]?.verity.receipt).toBe('ey.receipt.sig');
+  });
+});

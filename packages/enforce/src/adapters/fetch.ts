@@ -107,7 +107,8 @@ export function withRequestId(response: Response, requestId: string): Response {
  * Wrap a fetch handler (`(Request) => Response`, as in Deno, Bun, Cloudflare Workers or
  * @hono/node-server): enforce the rule, answer 401/403/503 with `{code, message}`, or call the
  * handler with a copy of the request without identity-claiming headers and the verified
- * identity. Arguments after the request (`env`, `ctx`) are passed on. The route template comes
+ * identity (with the data-tier `receipt` of the allow when `rule.receipt` or the enforcer's
+ * `receipts` asks for one). Arguments after the request (`env`, `ctx`) are passed on. The route template comes
  * from `rule.route`; without it the resource id is the canonical path (see `pathResource`;
  * `options.caseSensitive: false` in front of a case-insensitive router), and a path routers
  * would disagree on is refused with 400 `ERR_ENFORCE_PATH_AMBIGUOUS`.

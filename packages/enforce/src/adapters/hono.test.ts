@@ -118,3 +118,13 @@ describe('Hono adapter (real socket, @hono/node-server)', () => {
     expect(seen).toHaveLength(1);
   });
 });
+
+describe('Hono adapter: data-tier receipts', () => {
+  it("hands the handler the receipt of its allow in c.get('verity').receipt, where the rule asks for one", async () => {
+    const { app, asked, seen, answerWith } = setup('route', { receipt: true });
+    answerWith(() => ({ ...allow, receipt: 'ey.receipt.sig', receiptExpiresAt: Date.now() + 30_000 }));
+    expect((await app.request('/todos/1', { headers: TOKEN })).status).toBe(200);
+    expect(asked[0]?.receipt).toBe(true);
+    expect(seen[0]?.verity.receipt).toBe('ey.receipt.sig');
+  });
+});

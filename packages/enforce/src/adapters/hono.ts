@@ -20,7 +20,8 @@ function nodeRequestOf(env: unknown): NodeRequestHeaders | undefined {
 /**
  * Hono middleware: enforce the rule, answer 401/403/503 with `{code, message}`, or strip
  * identity-claiming headers (from `c.req.raw` and, on Node, `c.env.incoming`), set
- * `c.get('verity')` and go on. The resource id defaults to the matched route's template
+ * `c.get('verity')` (with the data-tier `receipt` of the allow when `rule.receipt` or the
+ * enforcer's `receipts` asks for one) and go on. The resource id defaults to the matched route's template
  * (`/todos/:id`), also when the middleware is mounted with `app.use('*', …)`.
  *
  * @example

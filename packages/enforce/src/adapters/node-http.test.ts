@@ -95,3 +95,13 @@ describe('node:http adapter (real sockets)', () => {
     expect(seen).toHaveLength(0);
   });
 });
+
+describe('node:http adapter: data-tier receipts', () => {
+  it('hands the handler the receipt of its allow in request.verity.receipt, where the rule asks for one', async () => {
+    const receipt = { receipt: 'ey.receipt.sig', receiptExpiresAt: Date.now() + 30_000 };
+    const { call, asked, seen } = await serve((request) => (request.receipt ? { ...allow, ...receipt } : allow), {}, { route: '/docs/:id', receipt: true });
+    expect((await call('/docs/7', { authorization: 'Bearer a.b.c' })).status).toBe(200);
+    expect(asked[0]?.receipt).toBe(true);
+    expect(seen[0]?.verity.receipt).toBe('ey.receipt.sig');
+  });
+});

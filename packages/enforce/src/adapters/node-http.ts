@@ -5,7 +5,11 @@ import type { RouteRule } from '../route-rule.js';
 import { stripNodeHeaders } from '../propagation.js';
 import { enforceRequest, type VerityFetchOptions } from './fetch.js';
 
-/** What the handler finds on the request: who the caller is, and how to pass that on. */
+/**
+ * What the handler finds on the request: who the caller is, how to pass that on, and (when the
+ * enforcer or the rule asks for receipts) `receipt`, the PDP's data-tier receipt for this allow,
+ * for `withReceipt(pool, request.verity.receipt, fn)` from `@verity/data-tier`.
+ */
 export interface VerityRequestIdentity extends VerifiedIdentity {
   /** The incoming W3C `traceparent`, for `downstreamHeaders(request.verity)`. */
   traceparent?: string;
@@ -21,7 +25,8 @@ export type WithVerityOptions = VerityFetchOptions;
 
 /**
  * Wrap a `node:http` handler: enforce the rule, answer 400/401/403/503 with `{code, message}`,
- * or strip identity-claiming headers, attach `request.verity` and call the handler. Without
+ * or strip identity-claiming headers, attach `request.verity` (with `receipt` when asked for:
+ * `rule.receipt` or the enforcer's `receipts`) and call the handler. Without
  * `rule.route` the resource id is the canonical path (`options.caseSensitive: false` in front
  * of a case-insensitive router); a path routers would disagree on is 400
  * `ERR_ENFORCE_PATH_AMBIGUOUS`.
