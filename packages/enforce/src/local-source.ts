@@ -22,7 +22,7 @@ export interface LocalDecisionSourceOptions {
   url: string;
   /** The one tenant this source decides for (its bundle holds only that tenant). */
   tenant: string;
-  /** The PEP's Verity credential, a `pep-local` one for the tenant: for the bundle, the change stream and the keys. */
+  /** The PEP's Verity credential, a `pep-local` one for the tenant: for the bundle, the change stream, the keys, and the decisions that need a receipt. */
   credential?: string;
   /** The tenant's bundle keys, configured out of band. Give this or `bundleKeyThumbprints` (see {@link BundleLoaderOptions}). */
   bundleKeys?: BundleLoaderOptions['bundleKeys'];
