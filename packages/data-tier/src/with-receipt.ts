@@ -17,6 +17,9 @@ export interface WithReceiptOptions {
 /** A pg `PoolClient`-like connection checked out of a pool: `release(err)` destroys it. */
 export interface ReceiptPoolClient extends SqlClient {
   release(destroy?: Error | boolean): void;
+  /** pg emits `error` when a checked-out connection dies; unheard, it would crash the process. */
+  on?(event: 'error', listener: (error: Error) => void): unknown;
+  off?(event: 'error', listener: (error: Error) => void): unknown;
 }
 
 /** A pg `Pool`-like: `connect()` checks out a client; told from a client by `totalCount`. */
@@ -37,6 +40,9 @@ export interface ReceiptTransactor<Tx extends SqlClient = SqlClient> {
  * connection in an unknown state never goes back. With a client (not in a transaction), it is
  * used as is and not released.
  *
+ * The callback gets the client as {@link ReceiptPoolClient}; annotate its parameter
+ * (`(client: pg.PoolClient) => …`) for the driver's own type.
+ *
  * @returns what `fn` resolves to.
  * @throws the error of `fn`, or of the database: an invalid receipt fails `verity.bind` with
  *   SQLSTATE 28000, message `verity: receipt rejected: <reason>`.
@@ -54,11 +60,14 @@ export async function withReceipt<T, C extends ReceiptPoolClient = ReceiptPoolCl
   if (!isPool(pool)) return runBound(pool as C, receipt, fn, role);
   const client = await pool.connect();
   let broken: Error | undefined;
+  const markBroken = (error: Error) => {
+    broken ??= error;
+  };
+  client.on?.('error', markBroken);
   try {
-    return await runBound(client, receipt, fn, role, (error) => {
-      broken = error;
-    });
+    return await runBound(client, receipt, fn, role, markBroken);
   } finally {
+    client.off?.('error', markBroken);
     client.release(broken ?? false);
   }
 }

@@ -38,9 +38,10 @@ export function describeDataTier(name: string, makeHarness: () => Promise<DataTi
       h = await makeHarness();
       await h.owner.query('CREATE TABLE orders (id text PRIMARY KEY, tenant_id text NOT NULL, item text NOT NULL)');
       await h.owner.query(`GRANT SELECT, INSERT, UPDATE, DELETE ON orders TO "${h.appRole}"`);
+      // Seeded first: forced row-level security binds the owner too.
+      await h.owner.query("INSERT INTO orders VALUES ('a1', 'tenant-a', 'apple'), ('a2', 'tenant-a', 'apricot'), ('b1', 'tenant-b', 'banana')");
       // Reads by read/list receipts; writes by write receipts only.
       await h.owner.query("SELECT verity.enable_rls('orders', 'tenant_id', ARRAY['read', 'list'], ARRAY['write'])");
-      await h.owner.query("INSERT INTO orders VALUES ('a1', 'tenant-a', 'apple'), ('a2', 'tenant-a', 'apricot'), ('b1', 'tenant-b', 'banana')");
       await syncReceiptKeys(h.owner, 'tenant-a', [keyA.material]);
       await syncReceiptKeys(h.owner, 'tenant-b', [keyB.material]);
     });
