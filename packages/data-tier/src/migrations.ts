@@ -60,19 +60,14 @@ const V1: readonly string[] = [
   `REVOKE ALL ON verity_private.binding_key FROM PUBLIC`,
   `INSERT INTO verity_private.binding_key (secret) VALUES (${PGCRYPTO_SCHEMA}.gen_random_bytes(32))`,
 
-  // RFC 7515 §2 base64url without padding. PostgreSQL's decoder takes standard base64 with
-  // padding; the strict round trip refuses non-canonical encodings (stray low bits).
+  // RFC 7515 §2 base64url without padding; PostgreSQL's decoder takes standard base64 with
+  // padding. A SQL function without SET so it is inlined into verify_receipt (whose search_path
+  // is pinned): a call per segment cost more than the rest of the check. Not canonical-checked:
+  // the signature covers the header and claims as sent; verify_receipt checks the signature's.
   `CREATE FUNCTION verity_private.base64url_decode(segment text) RETURNS bytea
-   LANGUAGE plpgsql IMMUTABLE STRICT ${PINNED} AS $fn$
-   DECLARE
-     decoded bytea := pg_catalog.decode(
-       pg_catalog.rpad(pg_catalog.translate(segment, '-_', '+/'), ((pg_catalog.length(segment) + 3) / 4) * 4, '='), 'base64');
-   BEGIN
-     IF pg_catalog.rtrim(pg_catalog.translate(pg_catalog.replace(pg_catalog.encode(decoded, 'base64'), E'\\n', ''), '+/', '-_'), '=') <> segment THEN
-       RAISE EXCEPTION USING ERRCODE = '22023', MESSAGE = 'non-canonical base64url';
-     END IF;
-     RETURN decoded;
-   END
+   LANGUAGE sql IMMUTABLE STRICT AS $fn$
+     SELECT pg_catalog.decode(pg_catalog.rpad(pg_catalog.translate(segment, '-_', '+/'),
+                                              ((pg_catalog.length(segment) + 3) / 4) * 4, '='), 'base64')
    $fn$`,
 
   // The claims of a valid receipt, or an error (SQLSTATE 28000). A receipt is a compact JWS
@@ -101,6 +96,10 @@ const V1: readonly string[] = [
      EXCEPTION WHEN data_exception THEN
        ${REJECT('malformed')};
      END;
+     -- One encoding per signature: stray low bits in the last character are refused.
+     IF pg_catalog.rtrim(pg_catalog.translate(pg_catalog.encode(signature, 'base64'), '+/', '-_'), '=') <> parts[3] THEN
+       ${REJECT('malformed')};
+     END IF;
      IF pg_catalog.jsonb_typeof(header) <> 'object' OR pg_catalog.jsonb_typeof(claims) <> 'object' THEN
        ${REJECT('malformed')};
      END IF;
@@ -153,11 +152,16 @@ const V1: readonly string[] = [
 
   // pid : transaction start (epoch seconds, independent of TimeZone/DateStyle) : MAC over
   // both and the receipt. Differs in every other transaction and for every other receipt.
+  // PL/pgSQL throughout, not SQL functions: PL/pgSQL keeps its plans for the session, a
+  // non-inlined SQL function plans its body on every call.
   `CREATE FUNCTION verity_private.binding_marker(receipt text) RETURNS text
-   LANGUAGE sql STABLE ${PINNED} AS $fn$
-     SELECT m || ':' || pg_catalog.encode(${PGCRYPTO_SCHEMA}.hmac(pg_catalog.convert_to(m || ':' || receipt, 'UTF8'),
-                                                     (SELECT b.secret FROM verity_private.binding_key b), 'sha256'), 'hex')
-       FROM (SELECT pg_catalog.pg_backend_pid()::text || ':' || EXTRACT(EPOCH FROM pg_catalog.transaction_timestamp())::text AS m) t
+   LANGUAGE plpgsql STABLE ${PINNED} AS $fn$
+   DECLARE
+     txn text := pg_catalog.pg_backend_pid()::text || ':' || EXTRACT(EPOCH FROM pg_catalog.transaction_timestamp())::text;
+   BEGIN
+     RETURN txn || ':' || pg_catalog.encode(${PGCRYPTO_SCHEMA}.hmac(pg_catalog.convert_to(txn || ':' || receipt, 'UTF8'),
+                                                   (SELECT b.secret FROM verity_private.binding_key b), 'sha256'), 'hex');
+   END
    $fn$`,
 
   `REVOKE EXECUTE ON ALL FUNCTIONS IN SCHEMA verity_private FROM PUBLIC`,
@@ -187,20 +191,25 @@ const V1: readonly string[] = [
    $fn$`,
 
   `CREATE FUNCTION verity.current_tenant() RETURNS text
-   LANGUAGE sql STABLE SECURITY DEFINER ${PINNED} AS $fn$ SELECT verity.current_receipt() ->> 'tenant' $fn$`,
+   LANGUAGE plpgsql STABLE SECURITY DEFINER ${PINNED} AS $fn$ BEGIN RETURN verity.current_receipt() ->> 'tenant'; END $fn$`,
   `CREATE FUNCTION verity.current_principal() RETURNS text
-   LANGUAGE sql STABLE SECURITY DEFINER ${PINNED} AS $fn$ SELECT verity.current_receipt() ->> 'principal' $fn$`,
+   LANGUAGE plpgsql STABLE SECURITY DEFINER ${PINNED} AS $fn$ BEGIN RETURN verity.current_receipt() ->> 'principal'; END $fn$`,
   `CREATE FUNCTION verity.current_action() RETURNS text
-   LANGUAGE sql STABLE SECURITY DEFINER ${PINNED} AS $fn$ SELECT verity.current_receipt() ->> 'action' $fn$`,
+   LANGUAGE plpgsql STABLE SECURITY DEFINER ${PINNED} AS $fn$ BEGIN RETURN verity.current_receipt() ->> 'action'; END $fn$`,
   `CREATE FUNCTION verity.current_decision() RETURNS text
-   LANGUAGE sql STABLE SECURITY DEFINER ${PINNED} AS $fn$ SELECT verity.current_receipt() ->> 'decision_id' $fn$`,
+   LANGUAGE plpgsql STABLE SECURITY DEFINER ${PINNED} AS $fn$ BEGIN RETURN verity.current_receipt() ->> 'decision_id'; END $fn$`,
 
   // The tenant of the bound receipt when its action is one of `actions` (NULL: any action).
   `CREATE FUNCTION verity.tenant_for(actions text[]) RETURNS text
-   LANGUAGE sql STABLE SECURITY DEFINER ${PINNED} AS $fn$
-     SELECT r.claims ->> 'tenant'
-       FROM (SELECT verity.current_receipt() AS claims) r
-      WHERE actions IS NULL OR (r.claims ->> 'action') = ANY (actions)
+   LANGUAGE plpgsql STABLE SECURITY DEFINER ${PINNED} AS $fn$
+   DECLARE
+     claims jsonb := verity.current_receipt();
+   BEGIN
+     IF actions IS NULL OR (claims ->> 'action') = ANY (actions) THEN
+       RETURN claims ->> 'tenant';
+     END IF;
+     RETURN NULL;
+   END
    $fn$`,
 
   // Run by the table's owner (SECURITY INVOKER: ALTER TABLE and CREATE POLICY need ownership).

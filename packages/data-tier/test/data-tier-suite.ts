@@ -137,6 +137,14 @@ export function describeDataTier(name: string, makeHarness: () => Promise<DataTi
         await expect(h.asApp(receipt, (c) => selectIds(c))).rejects.toMatchObject(REJECTED('malformed'));
       });
 
+      it('a second encoding of the right signature (stray low bits): malformed', async () => {
+        const receipt = await mintReceipt(keyA);
+        const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+        // 32 bytes = 42 characters and 4 bits: the last character's 2 low bits are unused.
+        const stray = alphabet[alphabet.indexOf(receipt.at(-1) as string) + 1] as string;
+        await expect(h.asApp(receipt.slice(0, -1) + stray, (c) => selectIds(c))).rejects.toMatchObject(REJECTED('malformed'));
+      });
+
       it.each(['iss', 'tenant', 'principal', 'action', 'resource_type', 'resource_id', 'decision_id', 'jti'])('validly signed without the string claim %s', async (claim) => {
         await expect(h.asApp(await mintReceipt(keyA, { claims: { [claim]: undefined } }), (c) => selectIds(c))).rejects.toMatchObject(REJECTED(`claim ${claim} missing or not a string`));
       });
