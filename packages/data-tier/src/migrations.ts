@@ -4,8 +4,9 @@
  *
  * Schemas: `verity` is the public API (app roles get USAGE and EXECUTE on the reading functions
  * only); `verity_private` holds the keys, the migration table and the internals, and no app role
- * has USAGE on it. Every function pins `search_path = pg_catalog, pg_temp` and names Verity's
- * objects and pgcrypto's functions by schema.
+ * has USAGE on it. Every function pins `search_path = pg_catalog, pg_temp` (but the inlined
+ * base64url decoder, which runs inside one that does) and names Verity's objects and pgcrypto's
+ * functions by schema.
  */
 
 /** One migration: statements run in order, in the install transaction. */
