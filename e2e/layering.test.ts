@@ -37,6 +37,8 @@ const ALLOWED: Record<string, (specifier: string) => boolean> = {
   // Framework adapters may import their framework's types only (checked below).
   enforce: (s) => s.startsWith('.') || s.startsWith('node:') || ['@verity/core', '@verity/core/cedar', '@verity/identity', 'jose'].includes(s),
   identity: (s) => s.startsWith('.') || s.startsWith('node:') || s === '@verity/core' || s === 'jose',
+  // The data tier: SQL for the app's database and transaction helpers; pg by type only where it can.
+  'data-tier': (s) => s.startsWith('.') || s.startsWith('node:') || ['@verity/core', 'pg'].includes(s),
   // node:worker_threads: the PGlite driver runs the embedded database on its own thread.
   store: (s) => s.startsWith('.') || ['@verity/core', '@electric-sql/pglite', 'pg', 'node:worker_threads'].includes(s),
   // pino is Fastify's own logger and @fastify/under-pressure its load-shedding plugin: the server builds it first so services log before the app exists.

@@ -1,0 +1,168 @@
+/**
+ * Installing and upgrading the `verity` schemas in an application database, and keeping a
+ * tenant's receipt verification keys there in step with the PDP. Both run with the database
+ * owner's connection (the operator's, via `verity db install` / `verity db rotate`).
+ */
+import { APP_FUNCTIONS, MIGRATIONS, PGCRYPTO_SCHEMA } from './migrations.js';
+import { quoteIdentifier, type SqlClient } from './sql-client.js';
+
+export interface InstallDataTierOptions {
+  /**
+   * Roles the application connects as: granted USAGE on `verity` and EXECUTE on its reading
+   * functions (not `verity.enable_rls`). Each must exist, not be a superuser, not have
+   * BYPASSRLS, and not own (or be a member of a role owning) a table with a Verity policy.
+   */
+  appRoles?: readonly string[];
+}
+
+export interface InstallDataTierResult {
+  /** The schema version before (0: not installed). */
+  fromVersion: number;
+  /** The schema version now installed. */
+  toVersion: number;
+}
+
+/** A tenant's receipt verification key, as the PDP's export gives it. */
+export interface ReceiptKeyMaterial {
+  /** Key id, the receipt header's `kid`: unique across tenants. */
+  kid: string;
+  /** The 32-byte HMAC key, base64url (RFC 4648 §5), no padding. */
+  secret: string;
+  /** ISO 8601 instant after which receipts signed with this key no longer verify; null: no end. */
+  verifyUntil: string | null;
+}
+
+// pg_advisory_xact_lock key of the install ("verity" in ASCII): concurrent installs (two
+// operators, two replicas of a deploy job) take turns instead of both creating the schema.
+const INSTALL_LOCK = 0x766572697479;
+
+/**
+ * Install or upgrade the Verity data tier in the database `owner` is connected to, in one
+ * transaction under an advisory lock, then grant `options.appRoles`. Idempotent.
+ *
+ * `owner` must be able to create schemas in the database and to create the pgcrypto extension
+ * (PostgreSQL ≥ 13: the database owner may; it is a trusted extension). On PGlite, construct the
+ * instance with the extension: `new PGlite({ extensions: { pgcrypto } })`, `pgcrypto` from
+ * `@electric-sql/pglite/contrib/pgcrypto`.
+ *
+ * @throws Error when pgcrypto is unavailable, when the database has a newer schema than this
+ *   package knows, or when an app role does not exist or could bypass row-level security.
+ */
+export async function installDataTier(owner: SqlClient, options: InstallDataTierOptions = {}): Promise<InstallDataTierResult> {
+  const appRoles = [...(options.appRoles ?? [])];
+  for (const role of appRoles) quoteIdentifier(role);
+  return transaction(owner, async () => {
+    await owner.query('SELECT pg_catalog.pg_advisory_xact_lock($1)', [INSTALL_LOCK]);
+    const fromVersion = await installedVersion(owner);
+    const latest = MIGRATIONS.at(-1)?.version ?? 0;
+    if (fromVersion > latest) throw new Error(`verity data tier: the database has schema version ${fromVersion}, newer than this Verity (${latest}); upgrade Verity`);
+    const pending = MIGRATIONS.filter((migration) => migration.version > fromVersion);
+    if (pending.length > 0) {
+      const pgcrypto = quoteIdentifier(await ensurePgcrypto(owner));
+      for (const migration of pending) {
+        for (const statement of migration.statements) await owner.query(statement.replaceAll(PGCRYPTO_SCHEMA, pgcrypto));
+        await owner.query('INSERT INTO verity_private.migrations (version, applied_at) VALUES ($1, pg_catalog.now())', [migration.version]);
+      }
+    }
+    for (const role of appRoles) await grantAppRole(owner, role);
+    return { fromVersion, toVersion: Math.max(fromVersion, latest) };
+  });
+}
+
+/**
+ * Make `tenant`'s verification keys in the database exactly `keys`: insert or update each,
+ * delete the tenant's others. One transaction.
+ *
+ * @throws TypeError for a malformed key (empty kid, secret not 32 bytes of base64url, bad date);
+ *   Error when a kid is already installed for another tenant.
+ */
+export async function syncReceiptKeys(owner: SqlClient, tenant: string, keys: readonly ReceiptKeyMaterial[]): Promise<void> {
+  if (typeof tenant !== 'string' || tenant === '') throw new TypeError('syncReceiptKeys: tenant must be a non-empty string');
+  const rows = keys.map(checkKey);
+  await transaction(owner, async () => {
+    await owner.query(
+      'DELETE FROM verity_private.receipt_keys WHERE tenant = $1 AND NOT (kid = ANY (SELECT pg_catalog.jsonb_array_elements_text($2::jsonb)))',
+      [tenant, JSON.stringify(rows.map((row) => row.kid))],
+    );
+    for (const row of rows) {
+      const result = await owner.query(
+        `INSERT INTO verity_private.receipt_keys AS k (kid, tenant, secret, verify_until)
+         VALUES ($1, $2, pg_catalog.decode($3, 'hex'), $4::timestamptz)
+         ON CONFLICT (kid) DO UPDATE SET secret = EXCLUDED.secret, verify_until = EXCLUDED.verify_until
+         WHERE k.tenant = EXCLUDED.tenant
+         RETURNING kid`,
+        [row.kid, tenant, row.secretHex, row.verifyUntil],
+      );
+      if (result.rows.length === 0) throw new Error('syncReceiptKeys: a key id is already installed for another tenant');
+    }
+  });
+}
+
+function checkKey(key: ReceiptKeyMaterial): { kid: string; secretHex: string; verifyUntil: string | null } {
+  if (typeof key.kid !== 'string' || key.kid === '') throw new TypeError('syncReceiptKeys: kid must be a non-empty string');
+  const secret = typeof key.secret === 'string' && /^[A-Za-z0-9_-]+$/.test(key.secret) ? Buffer.from(key.secret, 'base64url') : undefined;
+  // The message names neither the secret nor its length.
+  if (secret === undefined || secret.length !== 32) throw new TypeError('syncReceiptKeys: secret must be 32 bytes, base64url');
+  if (key.verifyUntil !== null && Number.isNaN(Date.parse(key.verifyUntil))) throw new TypeError('syncReceiptKeys: verifyUntil must be an ISO 8601 instant or null');
+  return { kid: key.kid, secretHex: secret.toString('hex'), verifyUntil: key.verifyUntil === null ? null : new Date(key.verifyUntil).toISOString() };
+}
+
+async function transaction<T>(client: SqlClient, fn: () => Promise<T>): Promise<T> {
+  await client.query('BEGIN');
+  try {
+    const result = await fn();
+    await client.query('COMMIT');
+    return result;
+  } catch (error) {
+    await client.query('ROLLBACK').catch(() => {});
+    throw error;
+  }
+}
+
+async function installedVersion(client: SqlClient): Promise<number> {
+  const { rows } = await client.query("SELECT pg_catalog.to_regclass('verity_private.migrations') IS NOT NULL AS installed");
+  if (rows[0]?.installed !== true) return 0;
+  const max = await client.query('SELECT COALESCE(max(version), 0) AS version FROM verity_private.migrations');
+  return Number(max.rows[0]?.version ?? 0);
+}
+
+/** pgcrypto's schema, creating the extension in verity_private when it is not installed. */
+async function ensurePgcrypto(client: SqlClient): Promise<string> {
+  const schemaOf = async () =>
+    (await client.query("SELECT n.nspname FROM pg_catalog.pg_extension e JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace WHERE e.extname = 'pgcrypto'")).rows[0]?.nspname as string | undefined;
+  const existing = await schemaOf();
+  if (existing !== undefined) return existing;
+  await client.query('CREATE SCHEMA IF NOT EXISTS verity_private');
+  await client.query('SAVEPOINT verity_pgcrypto');
+  try {
+    await client.query('CREATE EXTENSION IF NOT EXISTS pgcrypto SCHEMA verity_private');
+  } catch (error) {
+    await client.query('ROLLBACK TO SAVEPOINT verity_pgcrypto');
+    throw new Error(
+      'verity data tier: the pgcrypto extension is not available (PostgreSQL: install the contrib package; PGlite: construct it with `extensions: { pgcrypto }` from @electric-sql/pglite/contrib/pgcrypto)',
+      { cause: error },
+    );
+  }
+  return (await schemaOf()) as string;
+}
+
+async function grantAppRole(client: SqlClient, role: string): Promise<void> {
+  const { rows } = await client.query(
+    `SELECT r.rolsuper, r.rolbypassrls,
+            EXISTS (SELECT 1 FROM pg_catalog.pg_policy p JOIN pg_catalog.pg_class c ON c.oid = p.polrelid
+                     WHERE p.polname IN ('verity_select', 'verity_insert', 'verity_update', 'verity_delete')
+                       AND pg_catalog.pg_has_role(r.oid, c.relowner, 'MEMBER')) AS owns_protected
+       FROM pg_catalog.pg_roles r WHERE r.rolname = $1`,
+    [role],
+  );
+  const found = rows[0] as { rolsuper: boolean; rolbypassrls: boolean; owns_protected: boolean } | undefined;
+  const refuse = (why: string) => new Error(`verity data tier: app role ${JSON.stringify(role)} ${why}`);
+  if (found === undefined) throw refuse('does not exist');
+  // Row-level security does not bind a superuser, a BYPASSRLS role, or a table's owner.
+  if (found.rolsuper) throw refuse('is a superuser (row-level security does not apply to it)');
+  if (found.rolbypassrls) throw refuse('has BYPASSRLS');
+  if (found.owns_protected) throw refuse('owns, or is a member of a role that owns, a table with Verity row-level security');
+  const quoted = quoteIdentifier(role);
+  await client.query(`GRANT USAGE ON SCHEMA verity TO ${quoted}`);
+  await client.query(`GRANT EXECUTE ON FUNCTION ${APP_FUNCTIONS.join(', ')} TO ${quoted}`);
+}

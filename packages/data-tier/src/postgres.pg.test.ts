@@ -1,0 +1,223 @@
+/**
+ * The data-tier suite on PostgreSQL, in a throwaway database owned by a throwaway non-superuser
+ * owner role, with the app as a LOGIN role connecting as itself; then what only real roles and
+ * real pools show: SET ROLE, role refusals at install, and a pooled connection's next user.
+ */
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { installDataTier, syncReceiptKeys } from './install.js';
+import type { SqlClient } from './sql-client.js';
+import { withReceipt } from './with-receipt.js';
+import { describeDataTier, type DataTierHarness } from '../test/data-tier-suite.js';
+import { makeKey, mintReceipt } from '../test/receipts.js';
+
+const adminUrl = process.env.VERITY_TEST_DATABASE_URL;
+if (adminUrl === undefined || adminUrl === '') {
+  throw new Error('VERITY_TEST_DATABASE_URL is not set: point it at a PostgreSQL database whose user may CREATE DATABASE and CREATE ROLE (e.g. postgres://postgres@127.0.0.1:5432/test)');
+}
+
+interface Scratch {
+  database: string;
+  ownerRole: string;
+  appRole: string;
+  /** A URL of the scratch database as `user`. */
+  url(user?: string): string;
+  /** Roles created besides the owner and app roles, dropped with them. */
+  extraRoles: string[];
+  drop(): Promise<void>;
+}
+
+async function adminQuery(sql: string): Promise<void> {
+  const admin = new pg.Client({ connectionString: adminUrl });
+  await admin.connect();
+  try {
+    await admin.query(sql);
+  } finally {
+    await admin.end();
+  }
+}
+
+/** A database owned by a new owner role, and a new app role; drop() removes all three. */
+async function createScratch(): Promise<Scratch> {
+  const suffix = `${Date.now().toString(36)}_${randomBytes(4).toString('hex')}`;
+  const scratch: Scratch = {
+    database: `verity_dt_${suffix}`,
+    ownerRole: `verity_dt_owner_${suffix}`,
+    appRole: `verity_dt_app_${suffix}`,
+    extraRoles: [],
+    url(user) {
+      const url = new URL(adminUrl as string);
+      url.pathname = `/${this.database}`;
+      if (user !== undefined) url.username = user;
+      return url.toString();
+    },
+    async drop() {
+      await adminQuery(`DROP DATABASE IF EXISTS ${this.database} WITH (FORCE)`);
+      for (const role of [this.appRole, ...this.extraRoles, this.ownerRole]) await adminQuery(`DROP ROLE IF EXISTS ${role}`);
+    },
+  };
+  await adminQuery(`CREATE ROLE ${scratch.ownerRole} LOGIN NOSUPERUSER NOBYPASSRLS`);
+  await adminQuery(`CREATE ROLE ${scratch.appRole} LOGIN NOSUPERUSER NOBYPASSRLS`);
+  await adminQuery(`CREATE DATABASE ${scratch.database} OWNER ${scratch.ownerRole}`);
+  return scratch;
+}
+
+async function connect(url: string): Promise<pg.Client> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  return client;
+}
+
+let scratch: Scratch;
+let owner: pg.Client;
+let superuser: pg.Client;
+let appPool: pg.Pool;
+
+beforeAll(async () => {
+  scratch = await createScratch();
+  owner = await connect(scratch.url(scratch.ownerRole));
+  superuser = await connect(scratch.url());
+  appPool = new pg.Pool({ connectionString: scratch.url(scratch.appRole), max: 4 });
+});
+
+afterAll(async () => {
+  await appPool?.end();
+  await owner?.end();
+  await superuser?.end();
+  await scratch?.drop();
+}, 60_000);
+
+describeDataTier('PostgreSQL', async (): Promise<DataTierHarness> => {
+  // The database owner, not a superuser, installs (pgcrypto is a trusted extension).
+  expect(await installDataTier(owner, { appRoles: [scratch.appRole] })).toEqual({ fromVersion: 0, toVersion: 1 });
+  return {
+    owner,
+    superuser,
+    appRole: scratch.appRole,
+    async asApp(receipt, fn) {
+      if (receipt !== null) return withReceipt(appPool, receipt, fn);
+      const client = await appPool.connect();
+      try {
+        await client.query('BEGIN');
+        const result = await fn(client);
+        await client.query('COMMIT');
+        return result;
+      } catch (error) {
+        await client.query('ROLLBACK');
+        throw error;
+      } finally {
+        client.release();
+      }
+    },
+    async appSession() {
+      const client = await connect(scratch.url(scratch.appRole));
+      return { client, close: () => client.end() };
+    },
+    close: async () => {},
+  };
+});
+
+describe('data tier (PostgreSQL roles and pools)', () => {
+  const key = makeKey('tenant-p');
+  const ids = async (client: SqlClient) => (await client.query("SELECT id FROM pool_orders ORDER BY id")).rows.map((row) => row.id as string);
+
+  beforeAll(async () => {
+    await owner.query('CREATE TABLE pool_orders (id text PRIMARY KEY, tenant_id text NOT NULL)');
+    await owner.query(`GRANT SELECT ON pool_orders TO ${scratch.appRole}`);
+    await owner.query("INSERT INTO pool_orders VALUES ('p1', 'tenant-p'), ('q1', 'tenant-q')");
+    await owner.query("SELECT verity.enable_rls('pool_orders', 'tenant_id')");
+    await syncReceiptKeys(owner, 'tenant-p', [key.material]);
+  });
+
+  it("a pooled connection's next user gets none of the previous transaction's receipt", async () => {
+    const pool = new pg.Pool({ connectionString: scratch.url(scratch.appRole), max: 1 });
+    try {
+      const [bound, firstPid] = await withReceipt(pool, await mintReceipt(key), async (client) => [await ids(client), (await client.query('SELECT pg_backend_pid() AS pid')).rows[0].pid]);
+      expect(bound).toEqual(['p1']);
+      expect((await pool.query('SELECT pg_backend_pid() AS pid')).rows[0].pid).toBe(firstPid);
+      expect(await ids(pool)).toEqual([]);
+      expect((await pool.query('SELECT verity.current_tenant() AS t')).rows[0].t).toBeNull();
+    } finally {
+      await pool.end();
+    }
+  });
+
+  it('a receipt bound session-wide (set_config(…, false)) in an earlier transaction is treated as none', async () => {
+    const pool = new pg.Pool({ connectionString: scratch.url(scratch.appRole), max: 1 });
+    try {
+      const receipt = await mintReceipt(key);
+      const client = await pool.connect();
+      await client.query('BEGIN');
+      await client.query('SELECT verity.bind($1)', [receipt]);
+      await client.query("SELECT set_config('verity.receipt', $1, false), set_config('verity.receipt_txn', current_setting('verity.receipt_txn'), false)", [receipt]);
+      await client.query('COMMIT');
+      client.release();
+      expect((await pool.query("SELECT current_setting('verity.receipt') AS r")).rows[0].r).toBe(receipt);
+      expect(await ids(pool)).toEqual([]);
+    } finally {
+      await pool.end();
+    }
+  });
+
+  it('the app role cannot become the owner or a superuser, nor change the verity schema', async () => {
+    for (const sql of [
+      `SET ROLE ${scratch.ownerRole}`,
+      'SET ROLE postgres',
+      `SET SESSION AUTHORIZATION ${scratch.ownerRole}`,
+      'CREATE FUNCTION verity.shadow() RETURNS int LANGUAGE sql AS $$ SELECT 1 $$',
+      'ALTER FUNCTION verity.tenant_for(text[]) SECURITY INVOKER',
+      "SELECT verity_private.base64url_decode('AA')",
+    ]) {
+      await expect(appPool.query(sql), sql).rejects.toMatchObject({ code: '42501' });
+    }
+  });
+
+  it('installDataTier refuses a BYPASSRLS role and a member of the protected table owner', async () => {
+    const bypass = `${scratch.appRole}_bypass`;
+    const member = `${scratch.appRole}_member`;
+    scratch.extraRoles.push(bypass, member);
+    await superuser.query(`CREATE ROLE ${bypass} NOLOGIN BYPASSRLS`);
+    await superuser.query(`CREATE ROLE ${member} NOLOGIN IN ROLE ${scratch.ownerRole}`);
+    await expect(installDataTier(owner, { appRoles: [bypass] })).rejects.toThrow(/BYPASSRLS/);
+    await expect(installDataTier(owner, { appRoles: [member] })).rejects.toThrow(/owns, or is a member of a role that owns/);
+    // Refused before any grant.
+    expect((await superuser.query(`SELECT has_schema_privilege('${bypass}', 'verity', 'USAGE') AS u`)).rows[0].u).toBe(false);
+  });
+
+  it('withReceipt: a failing callback rolls back and the client goes back; a dead connection is destroyed', async () => {
+    const pool = new pg.Pool({ connectionString: scratch.url(scratch.appRole), max: 1 });
+    try {
+      await expect(withReceipt(pool, await mintReceipt(key), async () => Promise.reject(new Error('callback failed')))).rejects.toThrow('callback failed');
+      expect(pool.totalCount).toBe(1);
+      expect(await ids(pool)).toEqual([]);
+      // The connection dies inside the callback: ROLLBACK fails, the client is not reused.
+      await expect(withReceipt(pool, await mintReceipt(key), (client) => client.query('SELECT pg_terminate_backend(pg_backend_pid())'))).rejects.toThrow();
+      expect(pool.totalCount).toBe(0);
+      expect(await withReceipt(pool, await mintReceipt(key), (client) => ids(client))).toEqual(['p1']);
+    } finally {
+      await pool.end();
+    }
+  });
+
+  it('withReceipt on a checked-out client binds one transaction and leaves the client to its owner', async () => {
+    const client = await appPool.connect();
+    try {
+      // The callback's parameter annotated: the client type is inferred from it.
+      expect(await withReceipt(client, await mintReceipt(key), (c: pg.PoolClient) => ids(c))).toEqual(['p1']);
+      expect(await ids(client)).toEqual([]);
+    } finally {
+      client.release();
+    }
+  });
+
+  it('an invalid receipt fails verity.bind before the callback runs', async () => {
+    let ran = false;
+    await expect(
+      withReceipt(appPool, 'not.a.receipt', async () => {
+        ran = true;
+      }),
+    ).rejects.toMatchObject({ code: '28000', message: 'verity: receipt rejected: malformed' });
+    expect(ran).toBe(false);
+  });
+});

@@ -1,0 +1,117 @@
+/**
+ * Running application queries in a transaction bound to a receipt, for `pg` and PGlite. The
+ * binding is transaction-local (`verity.bind` uses `set_config(…, true)`, the role is `SET
+ * LOCAL`): nothing outlives the transaction, so a pooled connection hands nothing to its next
+ * user.
+ */
+import { quoteIdentifier, type SqlClient } from './sql-client.js';
+
+export interface WithReceiptOptions {
+  /**
+   * Run the transaction as this role (`SET LOCAL ROLE`, quoted): for a connection that logs in
+   * as a role allowed to become the app role. Omit when the connection is the app role.
+   */
+  role?: string;
+}
+
+/** A pg `PoolClient`-like connection checked out of a pool: `release(err)` destroys it. */
+export interface ReceiptPoolClient extends SqlClient {
+  release(destroy?: Error | boolean): void;
+  /** pg emits `error` when a checked-out connection dies; unheard, it would crash the process. */
+  on?(event: 'error', listener: (error: Error) => void): unknown;
+  off?(event: 'error', listener: (error: Error) => void): unknown;
+}
+
+/** A pg `Pool`-like: `connect()` checks out a client; told from a client by `totalCount`. */
+export interface ReceiptPool<C extends ReceiptPoolClient = ReceiptPoolClient> {
+  connect(): Promise<C>;
+  readonly totalCount: number;
+}
+
+/** A PGlite instance (or anything with PGlite's `transaction`). */
+export interface ReceiptTransactor<Tx extends SqlClient = SqlClient> {
+  transaction<T>(fn: (tx: Tx) => Promise<T>): Promise<T>;
+}
+
+/**
+ * Run `fn` in a transaction bound to `receipt` (a compact JWS from the PDP): BEGIN, optional
+ * `SET LOCAL ROLE`, `SELECT verity.bind($1)`, `fn(client)`, COMMIT. With a pool, a client is
+ * checked out and released afterwards; when ROLLBACK fails too, it is released destroyed so a
+ * connection in an unknown state never goes back. With a client (not in a transaction), it is
+ * used as is and not released.
+ *
+ * The callback gets the client as {@link ReceiptPoolClient}; annotate its parameter
+ * (`(client: pg.PoolClient) => …`) for the driver's own type.
+ *
+ * @returns what `fn` resolves to.
+ * @throws the error of `fn`, or of the database: an invalid receipt fails `verity.bind` with
+ *   SQLSTATE 28000, message `verity: receipt rejected: <reason>`.
+ * @example
+ * const orders = await withReceipt(pool, decision.receipt, (client) =>
+ *   client.query('SELECT id, item FROM orders ORDER BY id'));
+ */
+export async function withReceipt<T, C extends ReceiptPoolClient = ReceiptPoolClient>(
+  pool: ReceiptPool<C> | SqlClient,
+  receipt: string,
+  fn: (client: C) => Promise<T>,
+  options: WithReceiptOptions = {},
+): Promise<T> {
+  const role = options.role === undefined ? undefined : quoteIdentifier(options.role);
+  if (!isPool(pool)) return runBound(pool as C, receipt, fn, role);
+  const client = await pool.connect();
+  let broken: Error | undefined;
+  const markBroken = (error: Error) => {
+    broken ??= error;
+  };
+  client.on?.('error', markBroken);
+  try {
+    return await runBound(client, receipt, fn, role, markBroken);
+  } finally {
+    client.off?.('error', markBroken);
+    client.release(broken ?? false);
+  }
+}
+
+/**
+ * Run `fn` in a PGlite transaction bound to `receipt`; see {@link withReceipt}. PGlite runs as
+ * its superuser, which row-level security does not bind: pass `options.role` (an app role) for
+ * the policies to apply.
+ *
+ * @throws as {@link withReceipt}.
+ */
+export async function withPGliteReceipt<T, Tx extends SqlClient>(
+  db: ReceiptTransactor<Tx>,
+  receipt: string,
+  fn: (tx: Tx) => Promise<T>,
+  options: WithReceiptOptions = {},
+): Promise<T> {
+  const role = options.role === undefined ? undefined : quoteIdentifier(options.role);
+  return db.transaction(async (tx) => {
+    if (role !== undefined) await tx.query(`SET LOCAL ROLE ${role}`);
+    await tx.query('SELECT verity.bind($1)', [receipt]);
+    return fn(tx);
+  });
+}
+
+// pg.Client has connect() too (it connects itself); only a pool counts its clients.
+function isPool(candidate: object): candidate is ReceiptPool<ReceiptPoolClient> {
+  return typeof (candidate as Partial<ReceiptPool>).connect === 'function' && typeof (candidate as Partial<ReceiptPool>).totalCount === 'number';
+}
+
+async function runBound<T, C extends SqlClient>(client: C, receipt: string, fn: (client: C) => Promise<T>, role: string | undefined, onBroken?: (error: Error) => void): Promise<T> {
+  await client.query('BEGIN');
+  try {
+    if (role !== undefined) await client.query(`SET LOCAL ROLE ${role}`);
+    await client.query('SELECT verity.bind($1)', [receipt]);
+    const result = await fn(client);
+    await client.query('COMMIT');
+    return result;
+  } catch (error) {
+    try {
+      await client.query('ROLLBACK');
+    } catch (rollbackError) {
+      onBroken?.(rollbackError instanceof Error ? rollbackError : new Error(String(rollbackError)));
+    }
+    throw error;
+  }
+}
