@@ -45,6 +45,8 @@ export const CLI_ERROR_CODES = {
   ERR_CLI_CHECKPOINT_FILE: EXIT.INVALID_INPUT,
   /** The server answered 2xx with something that is not the expected answer. */
   ERR_CLI_BAD_ANSWER: EXIT.SERVER,
+  /** `db install`/`db rotate`: the application database cannot be reached, or refused a statement. */
+  ERR_CLI_DATABASE: EXIT.SERVER,
   /** The server cannot be reached. */
   ERR_CLI_UNREACHABLE: EXIT.SERVER,
   /** Anything unexpected (a bug). */

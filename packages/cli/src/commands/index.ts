@@ -4,6 +4,7 @@ import { auditCheckpoint } from './audit-checkpoint.js';
 import { auditTail } from './audit-tail.js';
 import { auditVerify } from './audit-verify.js';
 import { authorize } from './authorize.js';
+import { dbInstall, dbRotate } from './db.js';
 import { entitiesImport } from './entities-import.js';
 import { identitySourceAdd } from './identity-source-add.js';
 import { identitySourceList } from './identity-source-list.js';
@@ -53,4 +54,6 @@ export const commands: readonly Command[] = [
   tokenExchange,
   tokenRevoke,
   tokenInspect,
+  dbInstall,
+  dbRotate,
 ];

@@ -1,0 +1,199 @@
+/**
+ * `verity db install` and `verity db rotate`: the operator's commands for the data tier. They
+ * hold two connections the PDP never holds together: the application database's owner
+ * connection (`--database-url`) and the PDP's admin API (VERITY_ADMIN_TOKEN). The PDP makes and
+ * keeps the tenants' receipt keys; these commands carry each tenant's verifying set into the
+ * database's `verity_private.receipt_keys`, where only SECURITY DEFINER functions read it.
+ * See docs/data-tier.md.
+ */
+import { installDataTier, syncReceiptKeys, type ReceiptKeyMaterial } from '@verity/data-tier';
+import pg from 'pg';
+import type { Command, CommandIo, ParsedArgs } from '../command.js';
+import { clientFromArgs, remoteDetails, remoteOptions, type VerityClient } from '../client.js';
+import { cliError, EXIT, usageError } from '../errors.js';
+import { writeLines, writeResult } from '../output.js';
+
+/** A receipt key as the admin API lists it (no secret). */
+interface ListedKey {
+  kid: string;
+  state: 'pending' | 'active' | 'retired';
+  verify_until: string | null;
+}
+
+/** A receipt key as the admin API exports it (with its secret, base64url). */
+interface ExportedKey extends ListedKey {
+  secret: string;
+}
+
+const databaseOptions = {
+  'database-url': {
+    type: 'string',
+    valueName: 'URL',
+    description: "the application database, as its owner (env VERITY_APP_DATABASE_URL); never sent to Verity",
+  },
+} as const;
+
+const DATABASE_DETAILS = [
+  'The database URL is a PostgreSQL connection string (postgres://owner@host/db) for the role that',
+  'owns the application tables. Prefer the VERITY_APP_DATABASE_URL environment variable to the flag, so',
+  'the password stays out of shell history. It is never printed and never sent to the PDP.',
+].join('\n');
+
+function databaseUrl(args: ParsedArgs, io: CommandIo): string {
+  const flag = args.values['database-url'];
+  const url = typeof flag === 'string' ? flag : io.env['VERITY_APP_DATABASE_URL'];
+  if (url === undefined || url === '') throw usageError('--database-url (or VERITY_APP_DATABASE_URL) is required');
+  if (!/^postgres(ql)?:\/\//.test(url)) throw usageError('--database-url must be a postgres:// connection string');
+  return url;
+}
+
+function listOf(args: ParsedArgs, name: string): string[] {
+  const value = args.values[name];
+  if (value === undefined) return [];
+  return (Array.isArray(value) ? value : [value]).filter((item): item is string => typeof item === 'string');
+}
+
+/** Runs `fn` with an owner connection to the application database; closes it whatever happens. */
+async function withDatabase<T>(url: string, fn: (db: pg.Client) => Promise<T>): Promise<T> {
+  const db = new pg.Client({ connectionString: url, connectionTimeoutMillis: 10_000 });
+  // A connection dropped while idle emits 'error'; the next query reports it.
+  db.on('error', () => {});
+  try {
+    await db.connect();
+  } catch (error) {
+    // The driver's message names host and port, never the password.
+    throw cliError('ERR_CLI_DATABASE', `cannot connect to the application database (${(error as Error).message})`);
+  }
+  try {
+    return await fn(db);
+  } catch (error) {
+    if (error instanceof pg.DatabaseError) throw cliError('ERR_CLI_DATABASE', `the application database refused: ${error.message}`);
+    throw error;
+  } finally {
+    await db.end().catch(() => {});
+  }
+}
+
+const keysPath = (tenant: string) => `/admin/v1/tenants/${encodeURIComponent(tenant)}/receipt-keys`;
+
+/** The tenant's verifying set from the PDP, written into the database (exactly that set). */
+async function syncTenant(client: VerityClient, db: pg.Client, tenant: string): Promise<ExportedKey[]> {
+  const { keys } = await client.request<{ keys: ExportedKey[] }>('POST', `${keysPath(tenant)}/export`);
+  if (!Array.isArray(keys)) throw cliError('ERR_CLI_BAD_ANSWER', 'the PDP answered the key export without a key list');
+  const material: ReceiptKeyMaterial[] = keys.map((key) => ({ kid: key.kid, secret: key.secret, verifyUntil: key.verify_until }));
+  await syncReceiptKeys(db, tenant, material);
+  return keys;
+}
+
+/** Make a pending key (or reuse one left by an interrupted run), install it, then let the PDP sign with it. */
+async function installThenActivate(client: VerityClient, db: pg.Client, tenant: string, listed: ListedKey[]): Promise<string> {
+  const pending = listed.find((key) => key.state === 'pending') ?? (await client.request<ListedKey>('POST', keysPath(tenant)));
+  // The database must verify the new key before the PDP signs a single receipt with it.
+  await syncTenant(client, db, tenant);
+  await client.request('POST', `${keysPath(tenant)}/${encodeURIComponent(pending.kid)}/activate`);
+  return pending.kid;
+}
+
+interface TenantOutcome {
+  tenant: string;
+  active: string;
+  keys: Array<{ kid: string; state: string; verify_until: string | null }>;
+}
+
+function summarise(tenant: string, keys: ExportedKey[]): TenantOutcome {
+  return { tenant, active: keys.find((key) => key.state === 'active')?.kid ?? '', keys: keys.map(({ kid, state, verify_until }) => ({ kid, state, verify_until })) };
+}
+
+function writeOutcomes(io: CommandIo, outcomes: TenantOutcome[]): void {
+  for (const outcome of outcomes) {
+    writeLines(io.stdout, `tenant ${outcome.tenant}: signing with ${outcome.active}`);
+    for (const key of outcome.keys) writeLines(io.stdout, `  ${key.kid} ${key.state}${key.verify_until ? ` (verifies until ${key.verify_until})` : ''}`);
+  }
+}
+
+export const dbInstall: Command = {
+  name: 'db install',
+  summary: "Install or upgrade the data tier's verity schema in an application database, with the tenants' receipt keys",
+  usage: '--database-url URL [--tenant T ...] [--app-role ROLE ...]',
+  arguments: [],
+  options: {
+    ...databaseOptions,
+    tenant: { type: 'string', short: 't', valueName: 'T', multiple: true, description: "a tenant whose receipts this database verifies (repeatable)" },
+    'app-role': { type: 'string', valueName: 'ROLE', multiple: true, description: 'the application role that may call the verity functions (repeatable)' },
+    ...remoteOptions,
+  },
+  details: [
+    'Runs the pending migrations of the verity schema (one transaction, versioned; running it again',
+    'is harmless), grants each --app-role the public verity functions (refusing a superuser, a role',
+    'with BYPASSRLS or one owning a protected table), and for each --tenant copies the verifying',
+    "receipt keys from the PDP into verity_private. A tenant without an active key gets one: it is",
+    'installed in the database first and only then activated at the PDP, so no receipt is ever',
+    'signed with a key the database does not know. Needs a platform-admin credential.',
+    '',
+    DATABASE_DETAILS,
+    remoteDetails,
+  ].join('\n'),
+  async run(args, io) {
+    const url = databaseUrl(args, io);
+    const tenants = listOf(args, 'tenant');
+    const appRoles = listOf(args, 'app-role');
+    const client = clientFromArgs(args, io);
+    const result = await withDatabase(url, async (db) => {
+      const migrations = await installDataTier(db, { appRoles });
+      const outcomes: TenantOutcome[] = [];
+      for (const tenant of tenants) {
+        const { keys: listed } = await client.request<{ keys: ListedKey[] }>('GET', keysPath(tenant));
+        if (!listed.some((key) => key.state === 'active')) await installThenActivate(client, db, tenant, listed);
+        outcomes.push(summarise(tenant, await syncTenant(client, db, tenant)));
+      }
+      return { schema: { from: migrations.fromVersion, to: migrations.toVersion }, appRoles, tenants: outcomes };
+    });
+    writeResult(args, io, result, () => {
+      writeLines(io.stdout, result.schema.from === result.schema.to ? `verity schema up to date (version ${result.schema.to})` : `verity schema migrated from version ${result.schema.from} to ${result.schema.to}`);
+      if (appRoles.length > 0) writeLines(io.stdout, `granted to: ${appRoles.join(', ')}`);
+      writeOutcomes(io, result.tenants);
+    });
+    return EXIT.OK;
+  },
+};
+
+export const dbRotate: Command = {
+  name: 'db rotate',
+  summary: "Rotate a tenant's receipt key: install the new key in the database, then have the PDP sign with it",
+  usage: '--database-url URL --tenant T [--tenant T ...]',
+  arguments: [],
+  options: {
+    ...databaseOptions,
+    tenant: { type: 'string', short: 't', valueName: 'T', multiple: true, description: 'the tenant whose key to rotate (repeatable; at least one)' },
+    ...remoteOptions,
+  },
+  details: [
+    'For each tenant: the PDP makes a new key (pending); it is written into the database; the PDP',
+    'activates it; the database then receives the retired key with its end date. Receipts signed',
+    'with the old key keep verifying until they expire (the old key verifies for the longest receipt',
+    'lifetime plus a minute after the switch, then is dropped by the next install or rotate). Run',
+    'it against every database that verifies the tenant (a second database: run it again there, or',
+    'run `verity db install` there after). Needs a platform-admin credential.',
+    '',
+    DATABASE_DETAILS,
+    remoteDetails,
+  ].join('\n'),
+  async run(args, io) {
+    const url = databaseUrl(args, io);
+    const tenants = listOf(args, 'tenant');
+    if (tenants.length === 0) throw usageError('--tenant is required');
+    const client = clientFromArgs(args, io);
+    const outcomes = await withDatabase(url, async (db) => {
+      const done: TenantOutcome[] = [];
+      for (const tenant of tenants) {
+        const { keys: listed } = await client.request<{ keys: ListedKey[] }>('GET', keysPath(tenant));
+        // A pending key left by an interrupted rotation is the one to finish with.
+        await installThenActivate(client, db, tenant, listed);
+        done.push(summarise(tenant, await syncTenant(client, db, tenant)));
+      }
+      return done;
+    });
+    writeResult(args, io, { tenants: outcomes }, () => writeOutcomes(io, outcomes));
+    return EXIT.OK;
+  },
+};
