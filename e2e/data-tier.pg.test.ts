@@ -51,7 +51,7 @@ async function receiptFor(tenant: string, user: string, action: string): Promise
   return answer.body.context.verity_receipt as string;
 }
 
-const selectAll = (receipt: string) => withReceipt(appPool, receipt, async (client) => (await client.query<{ id: string; tenant_id: string }>('SELECT id, tenant_id FROM orders ORDER BY id')).rows);
+const selectAll = (receipt: string) => withReceipt(appPool, receipt, async (client: pg.PoolClient) => (await client.query<{ id: string; tenant_id: string }>('SELECT id, tenant_id FROM orders ORDER BY id')).rows);
 
 beforeAll(async () => {
   database = await createScratchDatabase();
@@ -124,7 +124,7 @@ describe('verity db install and db rotate', () => {
   it('the receipt names the decision the PDP audited', async () => {
     const receipt = await receiptFor('acme', 'alice', 'read');
     const claims = decodeJwt(receipt);
-    const decision = await withReceipt(appPool, receipt, async (client) => (await client.query<{ d: string }>('SELECT verity.current_decision() AS d')).rows[0]?.d);
+    const decision = await withReceipt(appPool, receipt, async (client: pg.PoolClient) => (await client.query<{ d: string }>('SELECT verity.current_decision() AS d')).rows[0]?.d);
     expect(decision).toBe(claims.decision_id);
     await server.components.audit.flush();
     const audit = await server.admin.get(`/admin/v1/tenants/acme/audit?limit=50`);
@@ -133,11 +133,11 @@ describe('verity db install and db rotate', () => {
 
   it('a read receipt cannot write; a write receipt writes its own tenant only', async () => {
     const read = await receiptFor('acme', 'alice', 'read');
-    await expect(withReceipt(appPool, read, (client) => client.query("INSERT INTO orders VALUES ('o-a3', 'acme', 'x')"))).rejects.toThrow(/row-level security/);
+    await expect(withReceipt(appPool, read, (client: pg.PoolClient) => client.query("INSERT INTO orders VALUES ('o-a3', 'acme', 'x')"))).rejects.toThrow(/row-level security/);
     const write = await receiptFor('acme', 'walt', 'write');
-    await withReceipt(appPool, write, (client) => client.query("INSERT INTO orders VALUES ('o-a3', 'acme', 'x')"));
-    await expect(withReceipt(appPool, write, (client) => client.query("INSERT INTO orders VALUES ('o-g2', 'globex', 'x')"))).rejects.toThrow(/row-level security/);
-    const moved = await withReceipt(appPool, write, (client) => client.query("UPDATE orders SET item = 'y' WHERE id = 'o-g1'"));
+    await withReceipt(appPool, write, (client: pg.PoolClient) => client.query("INSERT INTO orders VALUES ('o-a3', 'acme', 'x')"));
+    await expect(withReceipt(appPool, write, (client: pg.PoolClient) => client.query("INSERT INTO orders VALUES ('o-g2', 'globex', 'x')"))).rejects.toThrow(/row-level security/);
+    const moved = await withReceipt(appPool, write, (client: pg.PoolClient) => client.query("UPDATE orders SET item = 'y' WHERE id = 'o-g1'"));
     expect(moved.rowCount).toBe(0);
   });
 
