@@ -83,6 +83,28 @@ describe.each(['nginx', 'node'] as const)('three-tier example, %s gateway', (gat
     expect(result('over-scoped-exchange').outcome.body).toMatchObject({ code: 'ERR_STS_INVALID_SCOPE', error: 'invalid_scope' });
   });
 
+  it('the database admits nothing of another tenant to a compromised data-access layer', async () => {
+    expect(result('compromised-service-sets-tenant').outcome.body).toEqual({ rows: [] });
+    expect(result('compromised-service-replays-receipt').outcome.body).toEqual({ rows: [] });
+    expect(result('compromised-service-forges-receipt').outcome.body).toMatchObject({ sqlstate: '28000', message: 'verity: receipt rejected: bad signature' });
+    expect(result('compromised-service-writes-with-read-receipt').outcome.body).toEqual({ deleted: [] });
+    // …and the rows are all still there for the tenant's own receipt.
+    const token = await stack.idp.mint({ sub: 'alice', tenant: 'acme', scope: 'orders:read' });
+    const answer = await call(stack.gateway.url, { tenant: 'acme', path: '/orders', token, requestId: `after-attacks-${gateway}` });
+    expect((answer.body as { orders: Array<{ id: string }> }).orders.map((order) => order.id)).toEqual(['o-a1', 'o-a2']);
+  });
+
+  it('the database took the tenant and the decision from the receipt of the orders-db decision', async () => {
+    const { exchangeToken } = await import('../examples/three-tier/orders-service.js');
+    const exchanged = await exchangeToken({ pdpUrl: stack.pdp.url, tenant: 'acme', clientId: 'orders', clientSecret: stack.stsSecrets.acme, subjectToken: await stack.idp.mint({ sub: 'alice', tenant: 'acme', scope: 'orders:read' }), audience: 'orders-db', scope: 'orders:read', requestId: `receipt-${gateway}` });
+    const answer = await stack.dataTier.select({ token: exchanged.body.access_token, requestId: `receipt-${gateway}` });
+    if (answer.status !== 200) throw new Error(`select failed: ${answer.status}`);
+    expect(answer.tenant).toBe('acme');
+    expect(answer.receiptDecisionId).not.toBeNull();
+    expect(answer.receiptDecisionId).toBe(answer.decisionId);
+    expect(answer.rows.map((row) => row.id)).toEqual(['o-a1', 'o-a2']);
+  });
+
   it('prints the table, and the audit chains verify', async () => {
     const table = formatTable(results);
     for (const entry of results) {

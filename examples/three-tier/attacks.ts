@@ -4,6 +4,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { request as httpRequest } from 'node:http';
+import { decodeProtectedHeader, SignJWT } from 'jose';
 import { hostOf } from './gateway.js';
 import { exchangeToken } from './orders-service.js';
 import type { Stack } from './stack.js';
@@ -179,7 +180,90 @@ export const ATTACKS: readonly Attack[] = [
       return { status: answer.status, body: answer };
     },
   },
+  {
+    id: 'compromised-service-sets-tenant',
+    title: 'a compromised data-access layer skips its check and sets verity.tenant = globex itself',
+    stoppedAt: 'database: no receipt bound, so row-level security admits no row',
+    expect: { status: 404, tiers: {} },
+    async run({ stack }) {
+      const rows = await stack.database.asAppRole(async (query) => {
+        await query("SELECT set_config('verity.tenant', 'globex', true), set_config('verity.receipt', 'globex', true)");
+        return query<{ id: string }>('SELECT id FROM orders');
+      });
+      return { status: rows.length === 0 ? 404 : 200, body: { rows } };
+    },
+  },
+  {
+    id: 'compromised-service-replays-receipt',
+    title: '…with a valid receipt of alice\'s (acme) decision, asking for globex\'s rows',
+    stoppedAt: 'database: the receipt says acme; globex rows stay invisible',
+    expect: { status: 404, tiers: { sts: 'allow', 'orders-db': 'allow' } },
+    async run({ stack, requestId }) {
+      const receipt = await acmeReceipt(stack, requestId);
+      const rows = await stack.database.asAppRole(async (query) => {
+        await query('SELECT verity.bind($1)', [receipt]);
+        await query("SELECT set_config('verity.tenant', 'globex', true)");
+        return query<{ id: string; tenant_id: string }>("SELECT id, tenant_id FROM orders WHERE tenant_id = 'globex'");
+      });
+      return { status: rows.length === 0 ? 404 : 200, body: { rows } };
+    },
+  },
+  {
+    id: 'compromised-service-forges-receipt',
+    title: '…minting its own receipt for globex (it holds no receipt key)',
+    stoppedAt: 'database: verity.bind refuses the signature (SQLSTATE 28000)',
+    expect: { status: 403, tiers: {} },
+    async run({ stack, requestId }) {
+      // The kid of a real receipt, so the check reaches the signature: only the key is missing.
+      const { kid } = decodeProtectedHeader(await acmeReceipt(stack, `${requestId}-setup`));
+      const now = Math.floor(Date.now() / 1000);
+      const forged = await new SignJWT({ tenant: 'globex', principal: 'User::"alice"', action: 'select', resource_type: 'Table', resource_id: 'orders', decision_id: 'forged', policy_version: 1, iss: 'attacker' })
+        .setProtectedHeader({ alg: 'HS256', typ: 'verity-receipt+jwt', kid: String(kid) })
+        .setJti('forged')
+        .setIssuedAt(now)
+        .setExpirationTime(now + 30)
+        .sign(randomBytes(32));
+      try {
+        const rows = await stack.database.asAppRole(async (query) => {
+          await query('SELECT verity.bind($1)', [forged]);
+          return query<{ id: string }>('SELECT id FROM orders');
+        });
+        return { status: 200, body: { rows } };
+      } catch (error) {
+        const { code, message } = error as { code?: string; message: string };
+        return { status: 403, body: { sqlstate: code, message } };
+      }
+    },
+  },
+  {
+    id: 'compromised-service-writes-with-read-receipt',
+    title: '…deleting acme\'s orders with alice\'s select receipt',
+    stoppedAt: 'database: a select receipt never writes (no row deleted)',
+    expect: { status: 404, tiers: { sts: 'allow', 'orders-db': 'allow' } },
+    async run({ stack, requestId }) {
+      const receipt = await acmeReceipt(stack, requestId);
+      const deleted = await stack.database.asAppRole(async (query) => {
+        await query('SELECT verity.bind($1)', [receipt]);
+        return query<{ id: string }>('DELETE FROM orders RETURNING id');
+      });
+      return { status: deleted.length === 0 ? 404 : 200, body: { deleted } };
+    },
+  },
 ];
+
+/**
+ * A receipt of an allow at the database tier for alice (acme): what the data-access layer legitimately
+ * holds after serving her, and what a compromised one would try to misuse. Its decisions (the exchange
+ * and the orders-db decision) are recorded under `requestId`.
+ */
+async function acmeReceipt(stack: Stack, requestId: string): Promise<string> {
+  const exchanged = await exchangeToken({ pdpUrl: stack.pdp.url, tenant: 'acme', clientId: 'orders', clientSecret: stack.stsSecrets.acme, subjectToken: await stack.idp.mint(alice), audience: DB_AUDIENCE, scope: 'orders:read', requestId });
+  const token = exchanged.body.access_token;
+  if (token === undefined) throw new Error(`the exchange failed: ${exchanged.status}`);
+  const result = await stack.dbEnforcers.acme.enforce({ token, requestId, action: 'select', resource: { type: 'Table', id: 'orders' } });
+  if (!result.allowed || result.receipt === undefined) throw new Error(`no receipt for alice: ${result.status}`);
+  return result.receipt;
+}
 
 /**
  * A token of alice's that was used (and its allow cached by the orders service), then revoked

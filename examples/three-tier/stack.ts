@@ -60,6 +60,8 @@ export interface Stack {
   tenancy: Tenancy;
   database: OrdersDatabase;
   dataTier: DataTier;
+  /** The data-access layer's enforcers (tier `orders-db`, receipts on): what a compromised one would hold too. */
+  dbEnforcers: Record<Tenant, Enforcer>;
   orders: OrdersService;
   gateway: RunningGateway;
   compromisedGateway: RunningGateway;
@@ -134,10 +136,23 @@ export async function startStack(options: StartStackOptions = {}): Promise<Stack
     const tenancy = createTenancy(pdp.url);
     const database = await createOrdersDatabase(folder.entities as unknown as OrderEntity[]);
     closers.push(() => database.close());
+    // What `verity db install` does against PostgreSQL: each tenant's receipt key is made at the
+    // PDP, written into the database, and only then used by the PDP to sign.
+    for (const tenant of TENANTS) {
+      const keysPath = `/admin/v1/tenants/${tenant}/receipt-keys`;
+      const created = await must<{ kid: string }>(`receipt key of ${tenant}`, admin('POST', keysPath), 201);
+      const install = async () => {
+        const exported = await must<{ keys: Array<{ kid: string; secret: string; verify_until: string | null }> }>(`receipt keys of ${tenant}`, admin('POST', `${keysPath}/export`), 200);
+        await database.installKeys(tenant, exported.keys.map((key) => ({ kid: key.kid, secret: key.secret, verifyUntil: key.verify_until })));
+      };
+      await install();
+      await must(`activate the receipt key of ${tenant}`, admin('POST', `${keysPath}/${created.kid}/activate`), 200);
+      await install();
+    }
     const dbEnforcers = {} as Record<Tenant, Enforcer>;
     for (const tenant of TENANTS) {
       const source = createRemoteDecisionSource({ url: pdp.url, credential: credentials.db[tenant], timeoutMs: 2000 });
-      dbEnforcers[tenant] = createEnforcer({ source, tenant, audience: DB_AUDIENCE, tier: 'orders-db' });
+      dbEnforcers[tenant] = createEnforcer({ source, tenant, audience: DB_AUDIENCE, tier: 'orders-db', receipts: true });
     }
     const dataTier = createDataTier({ database, enforcers: dbEnforcers, tenancy });
 
@@ -172,6 +187,7 @@ export async function startStack(options: StartStackOptions = {}): Promise<Stack
       tenancy,
       database,
       dataTier,
+      dbEnforcers,
       orders,
       gateway,
       compromisedGateway,
