@@ -69,8 +69,8 @@ describe('receipt service', () => {
   it('retires the previous key for the longest lifetime plus 60 s and exports only keys that still verify', async () => {
     const first = await receipts.create('acme');
     await receipts.activate('acme', first.kid);
-    const second = await receipts.create('acme');
     clock += 1000;
+    const second = await receipts.create('acme');
     await receipts.activate('acme', second.kid);
     const verifyUntil = new Date(clock + 30_000 + 60_000).toISOString();
     expect((await receipts.list('acme')).map((k) => [k.kid, k.state, k.verify_until])).toEqual([
@@ -83,6 +83,19 @@ describe('receipt service', () => {
     ]);
     clock += 90_000; // verify_until reached: the retired key no longer verifies, so it is not exported
     expect((await receipts.exportKeys('acme')).map((k) => k.kid)).toEqual([second.kid]);
+  });
+
+  it('treats a key this master key cannot open as missing: not signing, not exported', async () => {
+    const { kid } = await receipts.create('acme');
+    await receipts.activate('acme', kid);
+    const restarted = createReceiptService({ store, box: createSecretBox(randomBytes(32)), issuerUrl: () => 'https://pdp.example', maxTtlSec: 30, now: () => clock });
+    await expect(restarted.signingKey('acme')).rejects.toMatchObject({ code: 'ERR_RECEIPT_KEY_MISSING' });
+    expect(await restarted.exportKeys('acme')).toEqual([]);
+    // A rotation on the restarted server makes a usable key.
+    const fresh = await restarted.create('acme');
+    await restarted.activate('acme', fresh.kid);
+    expect((await restarted.signingKey('acme')).kid).toBe(fresh.kid);
+    expect((await restarted.exportKeys('acme')).map((k) => k.kid)).toEqual([fresh.kid]);
   });
 
   it('reads another replica\'s activation within the cache time, and at once its own', async () => {

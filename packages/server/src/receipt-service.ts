@@ -29,7 +29,10 @@ export interface ReceiptService {
   list(tenant: string): Promise<ReceiptKeyView[]>;
   /** A new pending key (it signs nothing until activated); the secret is shown here and in `exportKeys` only. ERR_TENANT_NOT_FOUND. */
   create(tenant: string): Promise<{ kid: string; state: 'pending'; secret: string }>;
-  /** The keys the application database must hold to verify: pending, active, and retired ones still within `verify_until`. */
+  /**
+   * The keys the application database must hold to verify: pending, active, and retired ones
+   * still within `verify_until` (a key this master key cannot open is left out).
+   */
   exportKeys(tenant: string): Promise<ReceiptKeyExport[]>;
   /**
    * Make a pending key the signing key; the previous one retires, verifying until now + the
@@ -75,11 +78,23 @@ export function createReceiptService(options: ReceiptServiceOptions): ReceiptSer
   const cache = new Map<string, { key: ReceiptKey | null; loadedAt: number }>();
   // Bound to the tenant: a sealed secret moved to another tenant's row does not open.
   const purpose = (tenant: string) => `receipt-key:${tenant}`;
-  const secretOf = (key: StoredReceiptKey) => box.open(key.sealedSecret, purpose(key.tenant));
+  /**
+   * The key's secret, or null when this master key cannot open it (sealed by a process with
+   * another key, e.g. PostgreSQL without VERITY_MASTER_KEY after a restart): such a key neither
+   * signs nor is exported, so the database stops accepting its receipts; a rotation replaces it.
+   */
+  function secretOf(key: StoredReceiptKey): string | null {
+    try {
+      return box.open(key.sealedSecret, purpose(key.tenant));
+    } catch {
+      return null;
+    }
+  }
 
   async function loadActive(tenant: string): Promise<ReceiptKey | null> {
     const active = await store.receiptKeys.active(tenant);
-    return active === null ? null : { kid: active.kid, secret: new Uint8Array(Buffer.from(secretOf(active), 'base64url')) };
+    const secret = active === null ? null : secretOf(active);
+    return active === null || secret === null ? null : { kid: active.kid, secret: new Uint8Array(Buffer.from(secret, 'base64url')) };
   }
 
   return {
@@ -98,7 +113,10 @@ export function createReceiptService(options: ReceiptServiceOptions): ReceiptSer
       const at = now();
       return (await store.receiptKeys.list(tenant))
         .filter((key) => key.state !== 'retired' || (key.verifyUntilMs !== null && key.verifyUntilMs > at))
-        .map((key) => ({ kid: key.kid, state: key.state, secret: secretOf(key), verify_until: iso(key.verifyUntilMs) }));
+        .flatMap((key) => {
+          const secret = secretOf(key);
+          return secret === null ? [] : [{ kid: key.kid, state: key.state, secret, verify_until: iso(key.verifyUntilMs) }];
+        });
     },
 
     async activate(tenant, kid) {
@@ -115,7 +133,7 @@ export function createReceiptService(options: ReceiptServiceOptions): ReceiptSer
         key = await loadActive(tenant);
         cache.set(tenant, { key, loadedAt: now() });
       }
-      if (key === null) throw new VerityError('ERR_RECEIPT_KEY_MISSING', `tenant "${tenant}" has no active receipt key (verity db install creates one)`);
+      if (key === null) throw new VerityError('ERR_RECEIPT_KEY_MISSING', `tenant "${tenant}" has no usable active receipt key (verity db install creates one; verity db rotate replaces one this server's master key cannot open)`);
       return key;
     },
 
