@@ -158,6 +158,25 @@ export function parseMinVersion(body: unknown): number | undefined {
   return value;
 }
 
+/**
+ * `options.verity_receipt` of an evaluation(s) request: whether a data-tier receipt is asked for,
+ * and its lifetime in seconds. `true` asks for `maxTtlSec` (the server's configured lifetime);
+ * `{ttl: N}` for N seconds, an integer from 1 to `maxTtlSec`. Absent: undefined.
+ * Throws ERR_DECISION_INVALID_REQUEST for anything else.
+ */
+export function parseReceiptOption(body: unknown, maxTtlSec: number): number | undefined {
+  if (!isObject(body)) return undefined;
+  const options = optionalObject(body.options, 'options');
+  const value = options?.verity_receipt;
+  if (value === undefined) return undefined;
+  if (value === true) return maxTtlSec;
+  const message = `options.verity_receipt must be true or {"ttl": N} with N an integer from 1 to ${maxTtlSec} (seconds)`;
+  if (!isObject(value) || Object.keys(value).some((key) => key !== 'ttl')) throw invalid(message);
+  const ttl = value.ttl;
+  if (typeof ttl !== 'number' || !Number.isInteger(ttl) || ttl < 1 || ttl > maxTtlSec) throw invalid(message);
+  return ttl;
+}
+
 /** Validate a search request of one kind (AuthZEN §8). */
 export function parseSearchRequest(kind: SearchKind, body: unknown): AuthzenSearchRequest {
   if (!isObject(body)) throw invalid('request must be a JSON object');

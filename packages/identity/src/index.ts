@@ -5,3 +5,4 @@ export * from './secret-box.js';
 export * from './sts-index.js';
 export * from './policy-bundle.js';
 export * from './audit-checkpoint.js';
+export * from './receipt.js';

@@ -11,6 +11,7 @@ import { createPolicyService, type PolicyService } from './policy-service.js';
 import { createEntityService, type EntityService } from './entity-service.js';
 import { createDecisionService, type DecisionService } from './decision-service.js';
 import { createReadinessCheck, type ReadinessCheck } from './readiness.js';
+import { createReceiptService, type ReceiptService } from './receipt-service.js';
 import { createSearchService, type SearchService } from './search-service.js';
 import { createTenantService, type TenantService } from './tenant-service.js';
 import { createCredentialService, type CredentialService } from './admin/credentials.js';
@@ -58,6 +59,8 @@ export interface Components {
   freshness: Freshness;
   identity: IdentityService;
   tokens: TokenServices;
+  /** Data-tier receipt keys and the minting of receipts on allow. */
+  receipts: ReceiptService;
 }
 
 /** The master key that seals signing keys: configured, else a key file beside the data folder. */
@@ -159,6 +162,7 @@ export async function createComponents(
     readiness: createReadinessCheck(engine, store, audit, freshness),
     identity,
     tokens,
+    receipts: createReceiptService({ store, box, issuerUrl: tokens.issuerUrl, maxTtlSec: config.receiptTtlSec }),
     changes: feed,
     freshness,
   };

@@ -27,6 +27,13 @@ describe('resolveConfig', () => {
     for (const bundleTtlSec of [0, 9, 86_401, 1.5, Number.NaN]) expect(() => resolveConfig({ bundleTtlSec }), String(bundleTtlSec)).toThrow(TypeError);
   });
 
+  it('gives receipts 30 s by default and takes 1 s to an hour', () => {
+    expect(resolveConfig().receiptTtlSec).toBe(30);
+    expect(resolveConfig({ receiptTtlSec: 1 }).receiptTtlSec).toBe(1);
+    expect(resolveConfig({ receiptTtlSec: 3600 }).receiptTtlSec).toBe(3600);
+    for (const receiptTtlSec of [0, -1, 3601, 2.5, Number.NaN]) expect(() => resolveConfig({ receiptTtlSec }), String(receiptTtlSec)).toThrow(/receiptTtlSec/);
+  });
+
   it('bounds staleness, requests in flight and decision time by default, and refuses nonsense', () => {
     const config = resolveConfig();
     expect([config.maxStalenessMs, config.maxInflightRequests, config.requestTimeoutMs]).toEqual([1000, 256, 5000]);

@@ -88,6 +88,13 @@ export interface ServerConfig {
    */
   bundleTtlSec: number;
   /**
+   * Lifetime of a data-tier receipt, seconds (default 30): the default of `options.verity_receipt`
+   * and the most a request may ask for. Short on purpose: a receipt is a bearer credential for
+   * the application's database until it expires. A retired receipt key keeps verifying for this
+   * plus 60 s, so receipts signed just before a rotation keep working to their expiry.
+   */
+  receiptTtlSec: number;
+  /**
    * Let identity sources' discovery and JWKS requests use plain http and reach loopback,
    * private and link-local addresses. Off by default: a policy author could otherwise make the
    * server call its own network. For development and tests with an issuer on this machine.
@@ -110,6 +117,9 @@ export interface ServerConfig {
   /** A decision not answered within this many ms (from arrival) is answered 503 ERR_DEADLINE_EXCEEDED. */
   requestTimeoutMs: number;
 }
+
+/** The longest receipt lifetime a server may be configured with (an hour): receipts are meant to be short. */
+export const MAX_RECEIPT_TTL_SEC = 3600;
 
 /** pino's levels; `silent` turns logging off (tests). */
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
@@ -172,6 +182,7 @@ const DEFAULTS: ServerConfig = {
   logLevel: 'info',
   publicUrl: null,
   bundleTtlSec: BUNDLE_TTL_SEC,
+  receiptTtlSec: 30,
   allowInsecureIdentitySources: false,
   trustProxy: false,
   // About a second: long enough for a heartbeat round trip on a loaded database, short enough
@@ -210,6 +221,7 @@ export function resolveConfig(input: Partial<ServerConfig> = {}): Readonly<Serve
   if (resolved.decisionAuth !== 'required' && resolved.decisionAuth !== 'open') throw new TypeError('decisionAuth must be "required" or "open"');
   if (!Number.isInteger(resolved.port) || resolved.port < 0 || resolved.port > 65535) throw new TypeError('port must be 0..65535');
   if (!Number.isInteger(resolved.bundleTtlSec) || resolved.bundleTtlSec < 10 || resolved.bundleTtlSec > 86_400) throw new TypeError('bundleTtlSec must be an integer from 10 to 86400');
+  if (!Number.isInteger(resolved.receiptTtlSec) || resolved.receiptTtlSec < 1 || resolved.receiptTtlSec > MAX_RECEIPT_TTL_SEC) throw new TypeError(`receiptTtlSec must be an integer from 1 to ${MAX_RECEIPT_TTL_SEC}`);
   // setTimeout holds at most 2^31-1 ms (about 24.8 days); past that it fires at once.
   if (!Number.isInteger(resolved.auditCheckpointIntervalMs) || resolved.auditCheckpointIntervalMs < 0 || resolved.auditCheckpointIntervalMs > 2 ** 31 - 1) {
     throw new TypeError('auditCheckpointIntervalMs must be 0 (off) or a whole number of milliseconds up to 2147483647');

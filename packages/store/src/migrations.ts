@@ -197,6 +197,27 @@ CREATE TABLE audit_checkpoint_keys (
 );
 `,
   },
+  {
+    version: 6,
+    name: 'data tier: receipt-signing keys (pending, active, retired)',
+    sql: `
+-- The keys that sign data-tier receipts (HMAC secrets, sealed with the master key). A kid is
+-- unique across tenants: the application database looks a key up by kid alone.
+CREATE TABLE receipt_keys (
+  kid text COLLATE "C" PRIMARY KEY,
+  tenant_id text COLLATE "C" NOT NULL REFERENCES tenants (id),
+  sealed_secret text NOT NULL,
+  state text NOT NULL CHECK (state IN ('pending', 'active', 'retired')),
+  created_at_ms bigint NOT NULL,
+  activated_at_ms bigint NULL,
+  retired_at_ms bigint NULL,
+  verify_until_ms bigint NULL
+);
+CREATE INDEX receipt_keys_tenant_idx ON receipt_keys (tenant_id, created_at_ms);
+-- At most one signing key per tenant.
+CREATE UNIQUE INDEX receipt_keys_one_active_idx ON receipt_keys (tenant_id) WHERE state = 'active';
+`,
+  },
 ];
 
 /**

@@ -5,6 +5,7 @@ import { createEntitiesRepository } from './entities-repository.js';
 import { createIdentityRepository } from './identity-repository.js';
 import { runMigrations } from './migrations.js';
 import { createPoliciesRepository } from './policies-repository.js';
+import { createReceiptKeysRepository } from './receipt-keys-repository.js';
 import { createTenantsRepository } from './tenants-repository.js';
 import type { Database, Store } from './types.js';
 
@@ -26,6 +27,7 @@ export async function createStore(db: Database): Promise<Store> {
     audit: createAuditRepository(db),
     identity: createIdentityRepository(db),
     credentials: createCredentialsRepository(db),
+    receiptKeys: createReceiptKeysRepository(db),
     close: () => db.close(),
   };
 }

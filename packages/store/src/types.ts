@@ -112,6 +112,24 @@ export interface SealedSigningKey {
   retireAfterMs: number;
 }
 
+/** Where a receipt-signing key is in its life: created, signing (one per tenant), or only verifying. */
+export type ReceiptKeyState = 'pending' | 'active' | 'retired';
+
+/**
+ * A data-tier receipt-signing key (an HMAC secret, sealed by the caller before it reaches the
+ * store). Times are milliseconds since the epoch; `verifyUntilMs` is set when the key retires.
+ */
+export interface StoredReceiptKey {
+  tenant: string;
+  kid: string;
+  sealedSecret: string;
+  state: ReceiptKeyState;
+  createdAtMs: number;
+  activatedAtMs: number | null;
+  retiredAtMs: number | null;
+  verifyUntilMs: number | null;
+}
+
 /**
  * A revocation as stored: `token` rows hold the jti and the token's expiry (seconds), after
  * which the row can go; `subject`/`client` rows hold the issued-before cut-off (seconds).
@@ -201,6 +219,24 @@ export interface Store {
     listRevocations(): Promise<StoredRevocation[]>;
     /** Drop token revocations whose token has expired (nowSec past their expiry). */
     forgetExpiredRevocations(nowSec: number): Promise<number>;
+  };
+  receiptKeys: {
+    /**
+     * Add a pending key (`state`, activation and retirement fields are set by the store).
+     * Throws ERR_TENANT_NOT_FOUND for an unknown tenant.
+     */
+    create(key: Pick<StoredReceiptKey, 'tenant' | 'kid' | 'sealedSecret' | 'createdAtMs'>): Promise<StoredReceiptKey>;
+    /** The tenant's keys in every state, oldest first. */
+    list(tenant: string): Promise<StoredReceiptKey[]>;
+    /** The tenant's active key, or null. */
+    active(tenant: string): Promise<StoredReceiptKey | null>;
+    /**
+     * In one transaction: the pending key `kid` becomes active at `nowMs`; the tenant's previous
+     * active key retires (verifying until `verifyUntilMs`); retired keys whose `verifyUntilMs`
+     * is before `nowMs` are deleted. Throws ERR_TENANT_NOT_FOUND, ERR_RECEIPT_KEY_NOT_FOUND (no
+     * such kid for the tenant) or ERR_RECEIPT_KEY_NOT_PENDING (already active or retired).
+     */
+    activate(tenant: string, kid: string, times: { nowMs: number; verifyUntilMs: number }): Promise<StoredReceiptKey>;
   };
   credentials: {
     create(credential: Omit<Credential, 'createdAt' | 'revokedAt'>): Promise<Credential>;

@@ -5,6 +5,7 @@ import { describeCredentialsAndMigrations } from './conformance/credentials-migr
 import { describeEntities } from './conformance/entities-cases.js';
 import { describeIdentity } from './conformance/identity-cases.js';
 import type { MakeDatabase } from './conformance/fixtures.js';
+import { describeReceiptKeys } from './conformance/receipt-keys-cases.js';
 import { describeTenantsAndPolicies } from './conformance/tenants-policies-cases.js';
 
 export type { MakeDatabase } from './conformance/fixtures.js';
@@ -23,5 +24,6 @@ export function describeStoreConformance(name: string, makeDatabase: MakeDatabas
     describe('audit', () => describeAudit(makeDatabase));
     describe('credentials and migrations', () => describeCredentialsAndMigrations(makeDatabase));
     describe('identity', () => describeIdentity(makeDatabase));
+    describe('receipt keys', () => describeReceiptKeys(makeDatabase));
   });
 }

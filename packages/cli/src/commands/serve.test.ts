@@ -68,6 +68,15 @@ describe('verity serve', () => {
     expect((await serveWith([], { env: { VERITY_STORE_TIMEOUT_MS: '2500' } })).started[0]).toMatchObject({ storeTimeoutMs: 2500 });
   });
 
+  it('takes the receipt lifetime from --receipt-ttl or VERITY_RECEIPT_TTL_SEC, refusing what is not 1 to 3600 with exit 2', async () => {
+    expect((await serveWith(['--receipt-ttl', '45'])).started[0]).toMatchObject({ receiptTtlSec: 45 });
+    expect((await serveWith([], { env: { VERITY_RECEIPT_TTL_SEC: '10' } })).started[0]).toMatchObject({ receiptTtlSec: 10 });
+    for (const bad of ['0', '3601', 'abc', '1.5']) {
+      const result = await serveWith(['--receipt-ttl', bad]);
+      expect([result.code, result.started], bad).toEqual([EXIT.USAGE, []]);
+    }
+  });
+
   it('refuses a weak VERITY_ADMIN_TOKEN with exit 2, naming the rule', async () => {
     const result = await serveWith([], { env: { VERITY_ADMIN_TOKEN: 'secret' } });
     expect(result.code).toBe(EXIT.USAGE);

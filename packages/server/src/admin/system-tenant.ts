@@ -29,7 +29,8 @@ export type AdminAction =
   | 'audit.read'
   | 'decide'
   | 'bundle.read'
-  | 'audit.report';
+  | 'audit.report'
+  | 'receipt-key.manage';
 
 // Credential actions name the tenant when the call is tenant-scoped (the audit shows whose);
 // the shipped policies grant them to platform admins only.

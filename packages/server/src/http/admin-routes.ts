@@ -1,4 +1,4 @@
-/** Admin API: tenants, credentials, policy stores. Each call is a Cedar decision in `_system`. */
+/** Admin API: tenants, credentials, policy stores, receipt keys. Each call is a Cedar decision in `_system`. */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { toCredentialView } from '../admin/credentials.js';
 import { isPlainObject, VerityError, type TemplateLink } from '@verity/core';
@@ -140,6 +140,7 @@ export function registerAdminRoutes(app: FastifyInstance, c: Components): void {
   });
 
   registerCredentialRoutes(app, c);
+  registerReceiptKeyRoutes(app, c);
 
   app.post('/admin/v1/tenants/:tenant/policies', admin, async (request, reply) => {
     const tenant = tenantParam(request, { write: true });
@@ -181,5 +182,37 @@ export function registerAdminRoutes(app: FastifyInstance, c: Components): void {
     const version = versionParam(body(request).version, 'version');
     await requireAdmin(c, request, 'policy.write', tenant);
     return c.policies.activate(tenant, version);
+  });
+}
+
+function receiptKidParam(request: FastifyRequest): string {
+  const kid = (request.params as { kid?: unknown }).kid;
+  if (typeof kid !== 'string' || !/^[\w-]{1,64}$/.test(kid)) throw new VerityError('ERR_RECEIPT_KEY_NOT_FOUND', 'no such receipt key');
+  return kid;
+}
+
+/**
+ * Data-tier receipt keys of a tenant (docs/http-api.md, "Data-tier receipt keys"): platform
+ * admins only. Secrets appear in the create and export answers alone, never in a list or a log.
+ */
+function registerReceiptKeyRoutes(app: FastifyInstance, c: Components): void {
+  const base = '/admin/v1/tenants/:tenant/receipt-keys';
+  async function authorized(request: FastifyRequest): Promise<string> {
+    const tenant = tenantParam(request, { write: true });
+    await requireAdmin(c, request, 'receipt-key.manage', tenant);
+    await c.tenants.get(tenant);
+    return tenant;
+  }
+
+  app.get(base, async (request) => ({ keys: await c.receipts.list(await authorized(request)) }));
+  app.post(base, async (request, reply) => {
+    const created = await c.receipts.create(await authorized(request));
+    reply.code(201);
+    return created;
+  });
+  app.post(`${base}/export`, async (request) => ({ keys: await c.receipts.exportKeys(await authorized(request)) }));
+  app.post(`${base}/:kid/activate`, async (request) => {
+    const kid = receiptKidParam(request);
+    return c.receipts.activate(await authorized(request), kid);
   });
 }

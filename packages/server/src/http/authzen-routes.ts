@@ -7,21 +7,46 @@ import {
   parseEvaluationRequest,
   parseEvaluationsRequest,
   parseMinVersion,
+  parseReceiptOption,
   parseSearchRequest,
   type AuthzenEvaluationRequest,
   type DecisionRecord,
   type SearchKind,
   type VerifiedPrincipal,
 } from '@verity/core';
-import { parseBearerToken } from '@verity/identity';
+import { parseBearerToken, type ReceiptKey } from '@verity/identity';
 import { metaOf, requireDecide, type Components } from './context.js';
 
 /** The decision's identity and provenance, in the response `context` (AuthZEN §6.2). */
-function decisionContext(record: DecisionRecord) {
+function decisionContext(record: DecisionRecord): Record<string, unknown> {
   return {
     id: record.decisionId,
     reason_admin: { policy_version: record.policyVersion, determining_policies: record.reasons, errors: record.errors },
   };
+}
+
+/** A receipt request: the tenant's signing key (looked up before deciding) and the lifetime asked for. */
+interface ReceiptAsk {
+  key: ReceiptKey;
+  ttlSec: number;
+}
+
+/**
+ * `options.verity_receipt`, checked (400) and then held to the tenant's active receipt key (409
+ * ERR_RECEIPT_KEY_MISSING): both before anything is decided, so a refused request leaves no
+ * decision in the audit without the receipt it asked for.
+ */
+async function receiptAsk(c: Components, request: FastifyRequest, tenant: string): Promise<ReceiptAsk | undefined> {
+  const ttlSec = parseReceiptOption(request.body, c.config.receiptTtlSec);
+  if (ttlSec === undefined) return undefined;
+  return { key: await c.receipts.signingKey(tenant), ttlSec };
+}
+
+/** The response `context`: the decision's, plus `verity_receipt` on an allow when one was asked for. */
+async function contextWithReceipt(c: Components, record: DecisionRecord, ask: ReceiptAsk | undefined): Promise<Record<string, unknown>> {
+  const context = decisionContext(record);
+  if (ask !== undefined && record.decision === 'allow') context.verity_receipt = await c.receipts.mint(record, ask.key, ask.ttlSec);
+  return context;
 }
 
 const JWT_SHAPE = /^[\w-]+\.[\w-]+\.[\w-]*$/;
@@ -79,11 +104,12 @@ export function registerAuthzenRoutes(app: FastifyInstance, c: Components, tenan
     await requireDecide(c, request, tenant);
     const minVersion = parseMinVersion(request.body);
     await c.policies.active(tenant);
+    const receipt = await receiptAsk(c, request, tenant);
     const { body, verified } = await withTokenSubject(c, request, tenant);
     const evaluation = parseEvaluationRequest(body);
     await honourMinVersion(c, tenant, minVersion);
     const record = await c.decisions.decide({ tenant, request: { kind: 'authzen', request: evaluation, ...(verified ? { token: verified } : {}) }, meta: metaOf(request) });
-    return { decision: record.decision === 'allow', context: decisionContext(record) };
+    return { decision: record.decision === 'allow', context: await contextWithReceipt(c, record, receipt) };
   });
 
   app.post('/access/v1/evaluations', async (request) => {
@@ -93,6 +119,7 @@ export function registerAuthzenRoutes(app: FastifyInstance, c: Components, tenan
     // Resolve the tenant before anything else, so an unknown tenant is a 404 even when every
     // item is invalid on its own.
     await c.policies.active(tenant);
+    const receipt = await receiptAsk(c, request, tenant);
     const { body, verified } = await withTokenSubject(c, request, tenant);
     const batch = parseEvaluationsRequest(body);
     await honourMinVersion(c, tenant, minVersion);
@@ -104,10 +131,11 @@ export function registerAuthzenRoutes(app: FastifyInstance, c: Components, tenan
     if (!batch.batch) {
       // AuthZEN §7.1: no (or an empty) `evaluations` array is the single Access Evaluation API.
       const record = await decide(batch.evaluations[0] as AuthzenEvaluationRequest);
-      return { decision: record.decision === 'allow', context: decisionContext(record) };
+      return { decision: record.decision === 'allow', context: await contextWithReceipt(c, record, receipt) };
     }
-    // Items carry only `decision` unless asked: the interop harness compares items exactly.
-    const withContext = options?.verity_context === true;
+    // Items carry only `decision` unless asked (a context, or receipts, which travel in it): the
+    // interop harness compares items exactly.
+    const withContext = options?.verity_context === true || receipt !== undefined;
     await c.decisions.prefetch(tenant, batch.evaluations.filter((item): item is AuthzenEvaluationRequest => !isVerityError(item)));
     const evaluations: Array<Record<string, unknown>> = [];
     for (const item of batch.evaluations) {
@@ -124,7 +152,7 @@ export function registerAuthzenRoutes(app: FastifyInstance, c: Components, tenan
         continue;
       }
       const allowed = record.decision === 'allow';
-      evaluations.push(withContext ? { decision: allowed, context: decisionContext(record) } : { decision: allowed });
+      evaluations.push(withContext ? { decision: allowed, context: await contextWithReceipt(c, record, receipt) } : { decision: allowed });
       if ((batch.semantic === 'deny_on_first_deny' && !allowed) || (batch.semantic === 'permit_on_first_permit' && allowed)) break;
     }
     return { evaluations };
