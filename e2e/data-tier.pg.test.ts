@@ -11,7 +11,7 @@ import { decodeJwt, decodeProtectedHeader } from 'jose';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { run } from '../packages/cli/src/test-helpers.js';
-import { createScratchDatabase } from './helpers/postgres.js';
+import { createScratchDatabase, testDatabaseUrl } from './helpers/postgres.js';
 import { ADMIN_TOKEN, startTestServer } from './helpers/verity.js';
 
 const suffix = randomBytes(4).toString('hex');
@@ -86,7 +86,7 @@ afterAll(async () => {
   await server?.close();
   await superuser?.end();
   await database?.drop();
-  const admin = new pg.Client({ connectionString: process.env.VERITY_TEST_DATABASE_URL });
+  const admin = new pg.Client({ connectionString: testDatabaseUrl() });
   await admin.connect();
   await admin.query(`DROP ROLE IF EXISTS ${APP}`);
   await admin.query(`DROP ROLE IF EXISTS ${OWNER}`);
