@@ -201,7 +201,7 @@ export function createAuditWriter(store: Store, options: AuditWriterOptions): Au
 
   function enqueueDurable(record: DecisionRecord): Promise<void> {
     if (closed) return Promise.reject(unavailable('the server is stopping: the decision was not recorded'));
-    if (queue.length >= options.maxQueue || lagMs() > maxWaitMs) {
+    if (queue.length >= options.maxQueue || lagMs() >= maxWaitMs) {
       return Promise.reject(unavailable('the audit store is not accepting records in time: the decision was not answered'));
     }
     return new Promise<void>((resolve, reject) => {
