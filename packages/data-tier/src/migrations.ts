@@ -34,7 +34,12 @@ export const APP_FUNCTIONS: readonly string[] = [
 // is a fixed phrase: never the receipt, the kid or a key.
 const REJECT = (reason: string) => `RAISE EXCEPTION USING ERRCODE = '28000', MESSAGE = 'verity: receipt rejected: ${reason}'`;
 
-const PINNED = 'SET search_path = pg_catalog, pg_temp';
+// Every setting a session may change that could alter how these functions are parsed or what
+// they compare is pinned for their run (and for their compilation: PL/pgSQL compiles a function
+// on its first call in a session, inside these settings). standard_conforming_strings above all:
+// off, a backslash in a string literal is an escape, so a pattern's '\\.' would match any
+// character. The code below uses no backslash escapes at all, and compares NULL-safely, besides.
+const PINNED = 'SET search_path = pg_catalog, pg_temp SET standard_conforming_strings = on';
 
 const V1: readonly string[] = [
   // It may exist already: pgcrypto is created in it when the database has no pgcrypto.
@@ -86,10 +91,13 @@ const V1: readonly string[] = [
      claim      text;
      now_s      numeric := EXTRACT(EPOCH FROM pg_catalog.statement_timestamp());
    BEGIN
-     IF receipt IS NULL OR receipt !~ '^[A-Za-z0-9_-]+\\.[A-Za-z0-9_-]+\\.[A-Za-z0-9_-]+$' THEN
+     IF receipt IS NULL OR receipt !~ '^[A-Za-z0-9_-]+[.][A-Za-z0-9_-]+[.][A-Za-z0-9_-]+$' THEN
        ${REJECT('malformed')};
      END IF;
      parts := pg_catalog.string_to_array(receipt, '.');
+     IF pg_catalog.cardinality(parts) IS DISTINCT FROM 3 THEN
+       ${REJECT('malformed')};
+     END IF;
      BEGIN
        header := pg_catalog.convert_from(verity_private.base64url_decode(parts[1]), 'UTF8')::jsonb;
        claims := pg_catalog.convert_from(verity_private.base64url_decode(parts[2]), 'UTF8')::jsonb;
@@ -98,16 +106,16 @@ const V1: readonly string[] = [
        ${REJECT('malformed')};
      END;
      -- One encoding per signature: stray low bits in the last character are refused.
-     IF pg_catalog.rtrim(pg_catalog.translate(pg_catalog.encode(signature, 'base64'), '+/', '-_'), '=') <> parts[3] THEN
+     IF pg_catalog.rtrim(pg_catalog.translate(pg_catalog.encode(signature, 'base64'), '+/', '-_'), '=') IS DISTINCT FROM parts[3] THEN
        ${REJECT('malformed')};
      END IF;
-     IF pg_catalog.jsonb_typeof(header) <> 'object' OR pg_catalog.jsonb_typeof(claims) <> 'object' THEN
+     IF pg_catalog.jsonb_typeof(header) IS DISTINCT FROM 'object' OR pg_catalog.jsonb_typeof(claims) IS DISTINCT FROM 'object' THEN
        ${REJECT('malformed')};
      END IF;
 
      -- Exactly {alg, typ, kid}: no other algorithm, no crit, no embedded key (RFC 7515 §4.1).
      IF pg_catalog.jsonb_typeof(header -> 'kid') IS DISTINCT FROM 'string'
-        OR (header - 'kid') <> '{"alg": "HS256", "typ": "verity-receipt+jwt"}'::jsonb THEN
+        OR (header - 'kid') IS DISTINCT FROM '{"alg": "HS256", "typ": "verity-receipt+jwt"}'::jsonb THEN
        ${REJECT('unsupported header')};
      END IF;
 
@@ -121,8 +129,8 @@ const V1: readonly string[] = [
 
      -- Compare digests of the MACs, not the MACs: the comparison's timing then says nothing
      -- about how much of a forged MAC was right.
-     IF ${PGCRYPTO_SCHEMA}.digest(${PGCRYPTO_SCHEMA}.hmac(pg_catalog.convert_to(parts[1] || '.' || parts[2], 'UTF8'), key_secret, 'sha256'), 'sha256')
-        <> ${PGCRYPTO_SCHEMA}.digest(signature, 'sha256') THEN
+     IF pg_catalog.sha256(${PGCRYPTO_SCHEMA}.hmac(pg_catalog.convert_to(parts[1] || '.' || parts[2], 'UTF8'), key_secret, 'sha256'::text))
+        IS DISTINCT FROM pg_catalog.sha256(signature) THEN
        ${REJECT('bad signature')};
      END IF;
 
@@ -137,14 +145,14 @@ const V1: readonly string[] = [
        END IF;
      END LOOP;
 
-     IF claims ->> 'tenant' <> key_tenant THEN
+     IF (claims ->> 'tenant') IS DISTINCT FROM key_tenant THEN
        ${REJECT('key of another tenant')};
      END IF;
      -- RFC 7519 §4.1.4: not accepted on or after exp.
-     IF (claims ->> 'exp')::numeric <= now_s THEN
+     IF ((claims ->> 'exp')::numeric > now_s) IS NOT TRUE THEN
        ${REJECT('expired')};
      END IF;
-     IF (claims ->> 'iat')::numeric > now_s + 60 THEN
+     IF ((claims ->> 'iat')::numeric <= now_s + 60) IS NOT TRUE THEN
        ${REJECT('issued in the future')};
      END IF;
      RETURN claims;
@@ -161,7 +169,7 @@ const V1: readonly string[] = [
      txn text := pg_catalog.pg_backend_pid()::text || ':' || EXTRACT(EPOCH FROM pg_catalog.transaction_timestamp())::text;
    BEGIN
      RETURN txn || ':' || pg_catalog.encode(${PGCRYPTO_SCHEMA}.hmac(pg_catalog.convert_to(txn || ':' || receipt, 'UTF8'),
-                                                   (SELECT b.secret FROM verity_private.binding_key b), 'sha256'), 'hex');
+                                                   (SELECT b.secret FROM verity_private.binding_key b), 'sha256'::text), 'hex');
    END
    $fn$`,
 

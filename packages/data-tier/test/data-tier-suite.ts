@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { installDataTier, syncReceiptKeys } from '../src/install.js';
 import type { SqlClient } from '../src/sql-client.js';
-import { CLAIM_CHANGES, makeKey, mintReceipt, tamperClaims } from './receipts.js';
+import { CLAIM_CHANGES, makeKey, mintReceipt, tamperClaims, unsignedReceipt } from './receipts.js';
 
 export interface DataTierHarness {
   /** The database owner's connection (installs, owns the tables, runs enable_rls). */
@@ -219,6 +219,55 @@ export function describeDataTier(name: string, makeHarness: () => Promise<DataTi
           expect(await selectIds(session.client)).toEqual([]);
           expect((await session.client.query('SELECT verity.current_tenant() AS t')).rows[0].t).toBeNull();
         } finally {
+          await session.close();
+        }
+      });
+
+      // Every setting an app role may change for its own session, and which could change how the
+      // verifying functions parse or compare: none may turn a refusal into rows, nor a valid
+      // receipt into another tenant's rows. Each in a session of its own, set before the session
+      // first calls verity.* (PL/pgSQL compiles a function once per session).
+      it.each([
+        'standard_conforming_strings = off',
+        'backslash_quote = on',
+        'escape_string_warning = off',
+        'search_path = pg_temp, public',
+        "DateStyle = 'SQL, DMY'",
+        "TimeZone = 'Pacific/Chatham'",
+        "IntervalStyle = 'sql_standard'",
+        'extra_float_digits = -15',
+        'bytea_output = escape',
+        'array_nulls = off',
+        'enable_indexscan = off',
+      ])('a session with %s: forged, unsigned, tampered and expired receipts stay refused; a valid one reads its tenant only', async (setting) => {
+        const session = await h.appSession();
+        const { client } = session;
+        const inTransaction = async <T>(fn: () => Promise<T>): Promise<T> => {
+          await client.query('BEGIN');
+          try {
+            return await fn();
+          } finally {
+            await client.query('ROLLBACK');
+          }
+        };
+        try {
+          await client.query(`SET ${setting}`);
+          const refusals = [
+            unsignedReceipt(keyB.kid, 'tenant-b'),
+            unsignedReceipt(keyA.kid, 'tenant-a'),
+            await mintReceipt({ ...keyB, secret: makeKey('tenant-b').secret }),
+            tamperClaims(await mintReceipt(keyA), (claims) => ({ ...claims, tenant: 'tenant-b' })),
+            await mintReceipt(keyA, { expiresIn: -5 }),
+          ];
+          for (const receipt of refusals) {
+            await expect(inTransaction(() => client.query('SELECT verity.bind($1)', [receipt])), receipt).rejects.toMatchObject({ code: '28000' });
+            // Set without verity.bind: no rows either.
+            expect(await inTransaction(async () => (await client.query("SELECT set_config('verity.receipt', $1, true)", [receipt]), await selectIds(client)))).toEqual([]);
+          }
+          const valid = await mintReceipt(keyA);
+          expect(await inTransaction(async () => (await client.query('SELECT verity.bind($1)', [valid]), await selectIds(client)))).toEqual(['a1', 'a2']);
+        } finally {
+          await client.query(`RESET ${setting.split(' ')[0]}`).catch(() => {});
           await session.close();
         }
       });

@@ -73,3 +73,19 @@ export const CLAIM_CHANGES: ReadonlyArray<[string, (value: unknown) => unknown]>
   ['iat', (v) => (v as number) - 1],
   ['exp', (v) => (v as number) + 3600],
 ];
+
+/**
+ * An unsigned receipt that a lenient parser could mistake for a signed one: `header.claims=A`,
+ * with the claims' base64url padded to a length of 2 mod 4 so that `claims=A` still decodes. Only
+ * a check that treats `.` in its pattern as "any character" (a backslash escape read with
+ * standard_conforming_strings off) would split it into three parts. The claims say what an
+ * attacker would like: `tenant`, a write action, an expiry that never comes.
+ */
+export function unsignedReceipt(kid: string, tenant: string, action = 'write'): string {
+  const header = Buffer.from(JSON.stringify({ alg: 'HS256', typ: 'verity-receipt+jwt', kid })).toString('base64url');
+  for (let pad = '';; pad += ' ') {
+    const claims = `{"iss":"x","tenant":${JSON.stringify(tenant)},"principal":"User::\\"mallory\\"","action":${JSON.stringify(action)},"resource_type":"Table","resource_id":"orders","decision_id":"forged","jti":"forged","policy_version":1,"iat":1,"exp":99999999999${pad}}`;
+    const encoded = Buffer.from(claims).toString('base64url');
+    if (encoded.length % 4 === 2) return `${header}.${encoded}=A`;
+  }
+}
