@@ -9,8 +9,11 @@ import { quoteIdentifier, type SqlClient } from './sql-client.js';
 export interface InstallDataTierOptions {
   /**
    * Roles the application connects as: granted USAGE on `verity` and EXECUTE on its reading
-   * functions (not `verity.enable_rls`). Each must exist, not be a superuser, not have
-   * BYPASSRLS, and not own (or be a member of a role owning) a table with a Verity policy.
+   * functions (not `verity.enable_rls`). Each must exist and must not be, nor be able to become
+   * (role membership, transitively): a superuser, a BYPASSRLS role, pg_read_all_data or
+   * pg_write_all_data, the installing owner or the owner of the verity schemas, the owner of a
+   * table with a Verity policy; nor may it use verity_private or create objects in pgcrypto's
+   * schema. Checked again on every install: run it after changing role grants.
    */
   appRoles?: readonly string[];
 }
@@ -146,22 +149,44 @@ async function ensurePgcrypto(client: SqlClient): Promise<string> {
   return (await schemaOf()) as string;
 }
 
-async function grantAppRole(client: SqlClient, role: string): Promise<void> {
+/**
+ * Why `role` must not be an app role, or null. Membership counts transitively and whatever its
+ * INHERIT flag (a member can SET ROLE): a role that is, or can become, one that row-level
+ * security does not bind, one that can read the keys, or one that can plant functions next to
+ * pgcrypto's (whose overloads would make every verification fail) is refused.
+ */
+async function appRoleProblem(client: SqlClient, role: string): Promise<string | null> {
   const { rows } = await client.query(
-    `SELECT r.rolsuper, r.rolbypassrls,
-            EXISTS (SELECT 1 FROM pg_catalog.pg_policy p JOIN pg_catalog.pg_class c ON c.oid = p.polrelid
-                     WHERE p.polname IN ('verity_select', 'verity_insert', 'verity_update', 'verity_delete')
-                       AND pg_catalog.pg_has_role(r.oid, c.relowner, 'MEMBER')) AS owns_protected
-       FROM pg_catalog.pg_roles r WHERE r.rolname = $1`,
+    `WITH app AS (SELECT r.oid FROM pg_catalog.pg_roles r WHERE r.rolname = $1),
+          reachable AS (SELECT x.* FROM pg_catalog.pg_roles x, app WHERE pg_catalog.pg_has_role(app.oid, x.oid, 'MEMBER'))
+     SELECT (SELECT count(*) FROM app) AS found,
+            EXISTS (SELECT 1 FROM reachable WHERE rolsuper) AS superuser,
+            EXISTS (SELECT 1 FROM reachable WHERE rolbypassrls) AS bypassrls,
+            EXISTS (SELECT 1 FROM reachable WHERE rolname IN ('pg_read_all_data', 'pg_write_all_data')) AS all_data,
+            EXISTS (SELECT 1 FROM reachable x JOIN pg_catalog.pg_namespace n ON n.nspowner = x.oid
+                     WHERE n.nspname IN ('verity', 'verity_private')) AS owns_verity,
+            EXISTS (SELECT 1 FROM reachable x WHERE x.rolname = current_user) AS installer,
+            EXISTS (SELECT 1 FROM pg_catalog.pg_policy p JOIN pg_catalog.pg_class c ON c.oid = p.polrelid JOIN reachable x ON x.oid = c.relowner
+                     WHERE p.polname IN ('verity_select', 'verity_insert', 'verity_update', 'verity_delete')) AS owns_protected,
+            (SELECT pg_catalog.has_schema_privilege(app.oid, 'verity_private', 'USAGE') FROM app) AS reads_private,
+            (SELECT pg_catalog.has_schema_privilege(app.oid, e.extnamespace, 'CREATE') FROM app, pg_catalog.pg_extension e WHERE e.extname = 'pgcrypto') AS creates_beside_pgcrypto`,
     [role],
   );
-  const found = rows[0] as { rolsuper: boolean; rolbypassrls: boolean; owns_protected: boolean } | undefined;
-  const refuse = (why: string) => new Error(`verity data tier: app role ${JSON.stringify(role)} ${why}`);
-  if (found === undefined) throw refuse('does not exist');
-  // Row-level security does not bind a superuser, a BYPASSRLS role, or a table's owner.
-  if (found.rolsuper) throw refuse('is a superuser (row-level security does not apply to it)');
-  if (found.rolbypassrls) throw refuse('has BYPASSRLS');
-  if (found.owns_protected) throw refuse('owns, or is a member of a role that owns, a table with Verity row-level security');
+  const found = rows[0] as Record<string, unknown> | undefined;
+  if (found === undefined || Number(found.found) === 0) return 'does not exist';
+  // Row-level security binds neither a superuser, nor a BYPASSRLS role, nor a table's owner.
+  if (found.superuser === true) return 'is, or can become, a superuser (row-level security does not apply to it)';
+  if (found.bypassrls === true) return 'has BYPASSRLS, or can become a role that has it';
+  if (found.all_data === true) return 'is a member of pg_read_all_data or pg_write_all_data (it could read the receipt keys)';
+  if (found.owns_verity === true || found.installer === true || found.reads_private === true) return 'is, or can become, the role that owns the verity schemas, or may use verity_private (it could read the receipt keys)';
+  if (found.owns_protected === true) return 'owns, or is a member of a role that owns, a table with Verity row-level security';
+  if (found.creates_beside_pgcrypto === true) return "may create objects in pgcrypto's schema (an overload there would make every verification fail): REVOKE CREATE on that schema, or install pgcrypto elsewhere";
+  return null;
+}
+
+async function grantAppRole(client: SqlClient, role: string): Promise<void> {
+  const problem = await appRoleProblem(client, role);
+  if (problem !== null) throw new Error(`verity data tier: app role ${JSON.stringify(role)} ${problem}`);
   const quoted = quoteIdentifier(role);
   await client.query(`GRANT USAGE ON SCHEMA verity TO ${quoted}`);
   await client.query(`GRANT EXECUTE ON FUNCTION ${APP_FUNCTIONS.join(', ')} TO ${quoted}`);

@@ -180,9 +180,32 @@ describe('data tier (PostgreSQL roles and pools)', () => {
     await superuser.query(`CREATE ROLE ${bypass} NOLOGIN BYPASSRLS`);
     await superuser.query(`CREATE ROLE ${member} NOLOGIN IN ROLE ${scratch.ownerRole}`);
     await expect(installDataTier(owner, { appRoles: [bypass] })).rejects.toThrow(/BYPASSRLS/);
-    await expect(installDataTier(owner, { appRoles: [member] })).rejects.toThrow(/owns, or is a member of a role that owns/);
+    await expect(installDataTier(owner, { appRoles: [member] })).rejects.toThrow(/can become, the role that owns the verity schemas/);
     // Refused before any grant.
     expect((await superuser.query(`SELECT has_schema_privilege('${bypass}', 'verity', 'USAGE') AS u`)).rows[0].u).toBe(false);
+  });
+
+  it('installDataTier refuses a role that can become one RLS does not bind or that can reach the keys (outsider attack F2)', async () => {
+    const via = `${scratch.appRole}_via`;
+    const viaBypass = `${scratch.appRole}_vbyp`;
+    const reader = `${scratch.appRole}_reader`;
+    const creator = `${scratch.appRole}_creator`;
+    scratch.extraRoles.push(via, viaBypass, reader, creator);
+    // Membership of a NOLOGIN BYPASSRLS role: SET ROLE would bypass row-level security.
+    await superuser.query(`CREATE ROLE ${viaBypass} NOLOGIN BYPASSRLS`);
+    await superuser.query(`CREATE ROLE ${via} LOGIN IN ROLE ${viaBypass}`);
+    await expect(installDataTier(owner, { appRoles: [via] })).rejects.toThrow(/BYPASSRLS/);
+    // pg_read_all_data reads verity_private.receipt_keys whatever its grants.
+    await superuser.query(`CREATE ROLE ${reader} LOGIN IN ROLE pg_read_all_data`);
+    await expect(installDataTier(owner, { appRoles: [reader] })).rejects.toThrow(/pg_read_all_data/);
+    // CREATE in pgcrypto's schema: an overload of hmac there breaks every verification.
+    await superuser.query(`CREATE ROLE ${creator} LOGIN`);
+    const { rows } = await superuser.query("SELECT n.nspname FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace WHERE e.extname = 'pgcrypto'");
+    await superuser.query(`GRANT CREATE ON SCHEMA "${rows[0].nspname}" TO ${creator}`);
+    await expect(installDataTier(owner, { appRoles: [creator] })).rejects.toThrow(/pgcrypto's schema/);
+    await superuser.query(`REVOKE CREATE ON SCHEMA "${rows[0].nspname}" FROM ${creator}`);
+    // Refused before any grant.
+    for (const role of [via, reader, creator]) expect((await superuser.query(`SELECT has_function_privilege('${role}', 'verity.bind(text)', 'EXECUTE') AS x`)).rows[0].x, role).toBe(false);
   });
 
   it('withReceipt: a failing callback rolls back and the client goes back; a dead connection is destroyed', async () => {
