@@ -2,7 +2,8 @@
 import { PGlite } from '@electric-sql/pglite';
 import { pgcrypto } from '@electric-sql/pglite/contrib/pgcrypto';
 import { describe, expect, it } from 'vitest';
-import { installDataTier } from './install.js';
+import { installDataTier, syncReceiptKeys } from './install.js';
+import { makeKey, mintReceipt } from '../test/receipts.js';
 import { withPGliteReceipt } from './with-receipt.js';
 import { describeDataTier } from '../test/data-tier-suite.js';
 
@@ -32,6 +33,22 @@ describeDataTier('PGlite', async () => {
 });
 
 describe('PGlite specifics', () => {
+  it('withPGliteReceipt: a transaction kept past its callback runs nothing', async () => {
+    const db = new PGlite({ extensions: { pgcrypto } });
+    try {
+      await installDataTier(db);
+      const key = makeKey('tenant-k');
+      await syncReceiptKeys(db, 'tenant-k', [key.material]);
+      let kept: { query(sql: string): Promise<unknown> } | undefined;
+      await withPGliteReceipt(db, await mintReceipt(key), async (tx) => {
+        kept = tx;
+      });
+      await expect((kept as { query(sql: string): Promise<unknown> }).query("SELECT current_setting('verity.receipt', true)")).rejects.toThrow();
+    } finally {
+      await db.close();
+    }
+  });
+
   it('installDataTier says how to load pgcrypto when PGlite lacks it', async () => {
     const db = new PGlite();
     try {

@@ -208,6 +208,29 @@ describe('data tier (PostgreSQL roles and pools)', () => {
     for (const role of [via, reader, creator]) expect((await superuser.query(`SELECT has_function_privilege('${role}', 'verity.bind(text)', 'EXECUTE') AS x`)).rows[0].x, role).toBe(false);
   });
 
+  it('withReceipt: a client kept past its callback runs nothing, not even inside the next borrower\'s transaction (outsider attack F3)', async () => {
+    const other = makeKey('tenant-q');
+    await syncReceiptKeys(owner, 'tenant-q', [other.material]);
+    const pool = new pg.Pool({ connectionString: scratch.url(scratch.appRole), max: 1 });
+    try {
+      let kept: pg.PoolClient | undefined;
+      await withReceipt(pool, await mintReceipt(key), async (client: pg.PoolClient) => {
+        kept = client;
+        expect(() => client.release()).toThrow(/released by withReceipt/);
+      });
+      // The same connection now serves tenant-q's receipt; the kept client asks meanwhile.
+      const late = await withReceipt(pool, await mintReceipt(other), async (client: pg.PoolClient) => {
+        const leaked = await (kept as pg.PoolClient).query('SELECT id FROM pool_orders').then((r) => r.rows, (error: Error) => error);
+        return { leaked, own: (await client.query('SELECT id FROM pool_orders ORDER BY id')).rows.map((row) => row.id as string) };
+      });
+      expect(late.leaked).toBeInstanceOf(Error);
+      expect(String(late.leaked)).toMatch(/callback, which is over/);
+      expect(late.own).toEqual(['q1']);
+    } finally {
+      await pool.end();
+    }
+  });
+
   it('withReceipt: a failing callback rolls back and the client goes back; a dead connection is destroyed', async () => {
     const pool = new pg.Pool({ connectionString: scratch.url(scratch.appRole), max: 1 });
     try {

@@ -64,12 +64,40 @@ export async function withReceipt<T, C extends ReceiptPoolClient = ReceiptPoolCl
     broken ??= error;
   };
   client.on?.('error', markBroken);
+  const lease = leaseOf(client);
   try {
-    return await runBound(client, receipt, fn, role, markBroken);
+    return await runBound(client, receipt, () => fn(lease.view), role, markBroken);
   } finally {
+    lease.end();
     client.off?.('error', markBroken);
     client.release(broken ?? false);
   }
+}
+
+/**
+ * The client as the callback sees it: the same client, except that it cannot release itself,
+ * and that once the callback is over every query fails. A handler that kept it (a late timer, a
+ * forgotten promise) would otherwise run its queries in the next borrower's transaction, bound to
+ * the next receipt.
+ */
+function leaseOf<C extends ReceiptPoolClient>(client: C): { view: C; end(): void } {
+  let over = false;
+  const refused = (what: string) => new Error(`withReceipt: ${what}`);
+  const view = new Proxy(client, {
+    get(target, property) {
+      if (property === 'release') {
+        return () => {
+          throw refused('the client is released by withReceipt, not by the callback');
+        };
+      }
+      if (property === 'query' && over) {
+        return () => Promise.reject(refused('this client was lent for one callback, which is over; it may be serving another receipt now'));
+      }
+      const value: unknown = Reflect.get(target, property, target);
+      return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+    },
+  });
+  return { view, end: () => void (over = true) };
 }
 
 /**
