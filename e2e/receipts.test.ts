@@ -268,3 +268,30 @@ describe('logs', () => {
     expect(logText).not.toMatch(/eyJhbGciOiJIUzI1NiIsInR5cCI6InZlcml0eS1yZWNlaXB0K2p3dCI/);
   });
 });
+
+describe('with open decisions (--open-decisions)', () => {
+  it('a receipt still takes a credential that may decide for the tenant (outsider attack F5)', async () => {
+    const open = await startTestServer({ decisionAuth: 'open' });
+    try {
+      expect((await open.admin.post('/admin/v1/tenants', { id: 'acme' })).status).toBe(201);
+      expect((await open.admin.post('/admin/v1/tenants/acme/policies', { files: { 'p.cedar': POLICY } })).status).toBe(201);
+      const created = (await open.admin.post('/admin/v1/tenants/acme/receipt-keys', {})).body as { kid: string };
+      expect((await open.admin.post(`/admin/v1/tenants/acme/receipt-keys/${created.kid}/activate`, {})).status).toBe(200);
+      const anonymous = createClient(open.url, null);
+      // The decision itself is open…
+      expect((await anonymous.post('/tenants/acme/access/v1/evaluation', question())).body.decision).toBe(true);
+      // …a receipt is not: 401 without a credential, 403 with another tenant's.
+      const refused = await anonymous.post('/tenants/acme/access/v1/evaluation', { ...question(), options: { verity_receipt: true } });
+      expect(refused.status).toBe(401);
+      expect(JSON.stringify(refused.body)).not.toContain('verity_receipt');
+      const otherPep = createClient(open.url, (await open.admin.post('/admin/v1/tenants', { id: 'globex' }), (await open.admin.post('/admin/v1/tenants/globex/credentials', { role: 'pep' })).body.token));
+      expect((await otherPep.post('/tenants/acme/access/v1/evaluations', { ...question(), options: { verity_receipt: true } })).status).toBe(403);
+      const pep = createClient(open.url, (await open.admin.post('/admin/v1/tenants/acme/credentials', { role: 'pep' })).body.token);
+      const granted = await pep.post('/tenants/acme/access/v1/evaluation', { ...question(), options: { verity_receipt: true } });
+      expect(granted.status).toBe(200);
+      expect(typeof granted.body.context.verity_receipt).toBe('string');
+    } finally {
+      await open.close();
+    }
+  });
+});

@@ -15,7 +15,7 @@ import {
   type VerifiedPrincipal,
 } from '@verity/core';
 import { parseBearerToken, type ReceiptKey } from '@verity/identity';
-import { metaOf, requireDecide, type Components } from './context.js';
+import { metaOf, requireAdmin, requireDecide, type Components } from './context.js';
 
 /** The decision's identity and provenance, in the response `context` (AuthZEN §6.2). */
 function decisionContext(record: DecisionRecord): Record<string, unknown> {
@@ -39,6 +39,9 @@ interface ReceiptAsk {
 async function receiptAsk(c: Components, request: FastifyRequest, tenant: string): Promise<ReceiptAsk | undefined> {
   const ttlSec = parseReceiptOption(request.body, c.config.receiptTtlSec);
   if (ttlSec === undefined) return undefined;
+  // A receipt opens the tenant's rows in its databases: it always takes a credential that may
+  // decide for the tenant, even where decisions themselves are open (--open-decisions).
+  if (c.config.decisionAuth === 'open') await requireAdmin(c, request, 'decide', tenant);
   return { key: await c.receipts.signingKey(tenant), ttlSec };
 }
 
