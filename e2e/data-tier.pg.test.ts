@@ -12,6 +12,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { run } from '../packages/cli/src/test-helpers.js';
 import { createScratchDatabase, testDatabaseUrl } from './helpers/postgres.js';
+import { eventually } from './helpers/eventually.js';
 import { ADMIN_TOKEN, startTestServer } from './helpers/verity.js';
 
 const suffix = randomBytes(4).toString('hex');
@@ -38,13 +39,13 @@ function urlFor(role: string): string {
 
 const verity = (...argv: string[]) => run([...argv, '--url', server.url], { env: { VERITY_ADMIN_TOKEN: ADMIN_TOKEN } });
 
-async function receiptFor(tenant: string, user: string, action: string): Promise<string> {
+async function receiptFor(tenant: string, user: string, action: string, ttl?: number): Promise<string> {
   const answer = await server.admin.post(`/tenants/${tenant}/access/v1/evaluation`, {
     subject: { type: 'User', id: user, properties: { tenant, writer: user.startsWith('w') } },
     action: { name: action },
     resource: { type: 'Table', id: 'orders' },
     context: { tenant },
-    options: { verity_receipt: true },
+    options: { verity_receipt: ttl === undefined ? true : { ttl } },
   });
   expect(answer.status, JSON.stringify(answer.body)).toBe(200);
   expect(answer.body.decision).toBe(true);
@@ -143,6 +144,8 @@ describe('verity db install and db rotate', () => {
 
   it('after a rotation, receipts of the old key keep working until they expire and new ones verify', async () => {
     const before = await receiptFor('acme', 'alice', 'read');
+    // A short-lived one too, to watch it run out after the rotation.
+    const shortLived = await receiptFor('acme', 'alice', 'read', 3);
     const oldKid = decodeProtectedHeader(before).kid;
     const rotated = await verity('db', 'rotate', '--database-url', ownerUrl, '--tenant', 'acme', '--json');
     expect(rotated.code, rotated.err).toBe(0);
@@ -156,6 +159,10 @@ describe('verity db install and db rotate', () => {
     const old = keys.rows.find((row) => row.kid === oldKid);
     expect(old?.verify_until?.getTime()).toBeGreaterThanOrEqual(Number(decodeJwt(before).exp) * 1000);
     expect(keys.rows.find((row) => row.kid === newKid)?.verify_until).toBeNull();
+    // The old key's receipts work until they expire, then not (the key itself still verifies).
+    expect(decodeProtectedHeader(shortLived).kid).toBe(oldKid);
+    await eventually(async () => expect(selectAll(shortLived)).rejects.toMatchObject({ code: '28000', message: 'verity: receipt rejected: expired' }), 15_000, 250);
+    expect((await selectAll(before)).map((r) => r.id)).toEqual(['o-a1', 'o-a2', 'o-a3']);
     // globex was not rotated and still verifies.
     expect((await selectAll(await receiptFor('globex', 'gina', 'read'))).map((r) => r.id)).toEqual(['o-g1']);
   });
