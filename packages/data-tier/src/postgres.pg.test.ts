@@ -226,6 +226,32 @@ describe('data tier (PostgreSQL roles and pools)', () => {
       expect(late.leaked).toBeInstanceOf(Error);
       expect(String(late.leaked)).toMatch(/callback, which is over/);
       expect(late.own).toEqual(['q1']);
+
+      // The method itself kept (read during the callback, called after it), or the wire connection.
+      let keptQuery: pg.PoolClient['query'] | undefined;
+      await withReceipt(pool, await mintReceipt(key), async (client: pg.PoolClient) => {
+        keptQuery = client.query;
+        expect(() => (client as unknown as { connection: unknown }).connection).toThrow(/raw connection/);
+      });
+      const again = await withReceipt(pool, await mintReceipt(other), async () => (keptQuery as (sql: string) => Promise<unknown>)('SELECT id FROM pool_orders').then(() => 'ran', (error: Error) => error.message));
+      expect(again).toMatch(/callback, which is over/);
+    } finally {
+      await pool.end();
+    }
+  });
+
+  it('withReceipt: what an earlier borrower left on the connection (a temporary table, a search_path) never stands in for the tables (outsider attack F5)', async () => {
+    const other = makeKey('tenant-q');
+    await syncReceiptKeys(owner, 'tenant-q', [other.material]);
+    const pool = new pg.Pool({ connectionString: scratch.url(scratch.appRole), max: 1 });
+    try {
+      await withReceipt(pool, await mintReceipt(key), async (client: pg.PoolClient) => {
+        await client.query("CREATE TEMP TABLE pool_orders (id text, tenant_id text); INSERT INTO pool_orders VALUES ('planted', 'tenant-q')");
+        await client.query('SET search_path = pg_temp, public');
+      });
+      // The next borrower, another tenant, reads the real table: its own row, not the planted one.
+      expect(await withReceipt(pool, await mintReceipt(other), (client: pg.PoolClient) => ids(client))).toEqual(['q1']);
+      expect(await withReceipt(pool, await mintReceipt(other), async (client: pg.PoolClient) => (await client.query("SELECT to_regclass('pg_temp.pool_orders') AS t")).rows[0].t)).toBeNull();
     } finally {
       await pool.end();
     }

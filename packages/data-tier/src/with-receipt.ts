@@ -2,7 +2,10 @@
  * Running application queries in a transaction bound to a receipt, for `pg` and PGlite. The
  * binding is transaction-local (`verity.bind` uses `set_config(…, true)`, the role is `SET
  * LOCAL`): nothing outlives the transaction, so a pooled connection hands nothing to its next
- * user.
+ * user. Nor does the transaction start with what an earlier user of the connection left behind:
+ * its session settings are reset to the connection's own (`RESET ALL`) and its temporary objects
+ * dropped (`DISCARD TEMP`) first, so a temporary table or a `search_path` left on the connection
+ * cannot stand in for the application's tables inside the next bound transaction.
  */
 import { quoteIdentifier, type SqlClient } from './sql-client.js';
 
@@ -83,6 +86,7 @@ export async function withReceipt<T, C extends ReceiptPoolClient = ReceiptPoolCl
 function leaseOf<C extends ReceiptPoolClient>(client: C): { view: C; end(): void } {
   let over = false;
   const refused = (what: string) => new Error(`withReceipt: ${what}`);
+  const afterward = () => refused('this client was lent for one callback, which is over; it may be serving another receipt now');
   const view = new Proxy(client, {
     get(target, property) {
       if (property === 'release') {
@@ -90,11 +94,18 @@ function leaseOf<C extends ReceiptPoolClient>(client: C): { view: C; end(): void
           throw refused('the client is released by withReceipt, not by the callback');
         };
       }
-      if (property === 'query' && over) {
-        return () => Promise.reject(refused('this client was lent for one callback, which is over; it may be serving another receipt now'));
-      }
+      // The wire connection underneath would run statements past every check here.
+      if (property === 'connection') throw refused('the raw connection of a lent client is not available');
       const value: unknown = Reflect.get(target, property, target);
-      return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+      if (typeof value !== 'function') return value;
+      // Checked when called, not when read: `const { query } = client` kept for later fails too.
+      return (...args: unknown[]) => {
+        if (over) {
+          if (property === 'query') return Promise.reject(afterward());
+          throw afterward();
+        }
+        return (value as (...args: unknown[]) => unknown).apply(target, args);
+      };
     },
   });
   return { view, end: () => void (over = true) };
@@ -115,6 +126,8 @@ export async function withPGliteReceipt<T, Tx extends SqlClient>(
 ): Promise<T> {
   const role = options.role === undefined ? undefined : quoteIdentifier(options.role);
   return db.transaction(async (tx) => {
+    // PGlite's query() is one statement (extended protocol); in-process, a call is cheap.
+    for (const statement of FRESH_SESSION.split('; ')) await tx.query(statement);
     if (role !== undefined) await tx.query(`SET LOCAL ROLE ${role}`);
     await tx.query('SELECT verity.bind($1)', [receipt]);
     return fn(tx);
@@ -126,8 +139,15 @@ function isPool(candidate: object): candidate is ReceiptPool<ReceiptPoolClient> 
   return typeof (candidate as Partial<ReceiptPool>).connect === 'function' && typeof (candidate as Partial<ReceiptPool>).totalCount === 'number';
 }
 
+/**
+ * What every bound transaction starts with (one round trip, simple query protocol): the session's
+ * settings back to the connection's own (its startup options and role/database defaults), and no
+ * temporary objects. Both are allowed in a transaction, unlike `DISCARD ALL`.
+ */
+const FRESH_SESSION = 'RESET ALL; DISCARD TEMP';
+
 async function runBound<T, C extends SqlClient>(client: C, receipt: string, fn: (client: C) => Promise<T>, role: string | undefined, onBroken?: (error: Error) => void): Promise<T> {
-  await client.query('BEGIN');
+  await client.query(`BEGIN; ${FRESH_SESSION}`);
   try {
     if (role !== undefined) await client.query(`SET LOCAL ROLE ${role}`);
     await client.query('SELECT verity.bind($1)', [receipt]);
