@@ -180,3 +180,71 @@ describe('verity db install and db rotate', () => {
     }
   });
 });
+
+describe('two databases verifying one tenant (second attack F3)', () => {
+  let second: Awaited<ReturnType<typeof createScratchDatabase>>;
+  let secondUrl: string;
+  let secondPool: pg.Pool;
+
+  beforeAll(async () => {
+    second = await createScratchDatabase();
+    const admin = new pg.Client({ connectionString: second.url });
+    await admin.connect();
+    const dbName = new URL(second.url).pathname.slice(1);
+    await admin.query(`GRANT CONNECT, CREATE ON DATABASE ${dbName} TO ${OWNER}`);
+    await admin.query(`GRANT CONNECT ON DATABASE ${dbName} TO ${APP}`);
+    await admin.query(`GRANT CREATE, USAGE ON SCHEMA public TO ${OWNER}`);
+    await admin.end();
+    const url = new URL(second.url);
+    url.username = OWNER;
+    secondUrl = url.toString();
+    const owner = new pg.Client({ connectionString: secondUrl });
+    await owner.connect();
+    await owner.query('CREATE TABLE orders (id text PRIMARY KEY, tenant_id text NOT NULL, item text NOT NULL)');
+    await owner.query("INSERT INTO orders VALUES ('o-a9', 'acme', 'anvil two'), ('o-g9', 'globex', 'laser two')");
+    await owner.query(`GRANT USAGE ON SCHEMA public TO ${APP}`);
+    await owner.query(`GRANT SELECT ON orders TO ${APP}`);
+    await owner.end();
+    const installed = await verity('db', 'install', '--database-url', secondUrl, '--tenant', 'acme', '--app-role', APP);
+    expect(installed.code, installed.err).toBe(0);
+    const again = new pg.Client({ connectionString: secondUrl });
+    await again.connect();
+    await again.query("SELECT verity.enable_rls('orders', 'tenant_id')");
+    await again.end();
+    const app = new URL(second.url);
+    app.username = APP;
+    secondPool = new pg.Pool({ connectionString: app.toString(), max: 1 });
+  });
+
+  afterAll(async () => {
+    await secondPool?.end();
+    await second?.drop();
+  });
+
+  const selectSecond = (receipt: string) => withReceipt(secondPool, receipt, async (client: pg.PoolClient) => (await client.query<{ id: string }>('SELECT id FROM orders ORDER BY id')).rows.map((r) => r.id));
+
+  it('db rotate with both databases: each verifies the new key from the first receipt on', async () => {
+    const rotated = await verity('db', 'rotate', '--database-url', ownerUrl, '--database-url', secondUrl, '--tenant', 'acme');
+    expect(rotated.code, rotated.err).toBe(0);
+    const receipt = await receiptFor('acme', 'alice', 'read');
+    expect(await selectSecond(receipt)).toEqual(['o-a9']);
+    expect((await selectAll(receipt)).map((r) => r.id)).toEqual(['o-a1', 'o-a2', 'o-a3']);
+  });
+
+  it('db rotate --prepare, db install on the other database, then db rotate: no database ever refuses a new receipt', async () => {
+    const prepared = await verity('db', 'rotate', '--database-url', ownerUrl, '--tenant', 'acme', '--prepare', '--json');
+    expect(prepared.code, prepared.err).toBe(0);
+    const pending = (JSON.parse(prepared.out).tenants[0].keys as Array<{ kid: string; state: string }>).find((key) => key.state === 'pending');
+    expect(pending).toBeDefined();
+    // Still signed with the active key; the pending one is not used yet.
+    expect(decodeProtectedHeader(await receiptFor('acme', 'alice', 'read')).kid).not.toBe(pending?.kid);
+    expect((await verity('db', 'install', '--database-url', secondUrl, '--tenant', 'acme')).code).toBe(0);
+    const activated = await verity('db', 'rotate', '--database-url', ownerUrl, '--tenant', 'acme');
+    expect(activated.code, activated.err).toBe(0);
+    const receipt = await receiptFor('acme', 'alice', 'read');
+    expect(decodeProtectedHeader(receipt).kid).toBe(pending?.kid);
+    expect(await selectSecond(receipt)).toEqual(['o-a9']);
+    expect((await selectAll(receipt)).map((r) => r.id)).toEqual(['o-a1', 'o-a2', 'o-a3']);
+  });
+});
+

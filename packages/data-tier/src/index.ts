@@ -4,7 +4,7 @@
  * forced row-level security by a tenant column), and the helpers that run a callback in a
  * transaction bound to a receipt, for `pg` and for PGlite. See docs/data-tier.md.
  */
-export { installDataTier, syncReceiptKeys, type InstallDataTierOptions, type InstallDataTierResult, type ReceiptKeyMaterial } from './install.js';
+export { holdDataTierLock, installDataTier, syncReceiptKeys, type InstallDataTierOptions, type InstallDataTierResult, type ReceiptKeyMaterial } from './install.js';
 export { MIGRATIONS, type Migration } from './migrations.js';
 export type { SqlClient } from './sql-client.js';
 export { withPGliteReceipt, withReceipt, type ReceiptPool, type ReceiptPoolClient, type ReceiptTransactor, type WithReceiptOptions } from './with-receipt.js';

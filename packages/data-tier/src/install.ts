@@ -12,10 +12,12 @@ export interface InstallDataTierOptions {
    * functions (not `verity.enable_rls`). Each must exist and must not be, nor be able to become
    * (role membership, transitively): a superuser, a BYPASSRLS role, pg_read_all_data or
    * pg_write_all_data, the installing owner or the owner of the verity schemas, the owner of a
-   * table with a Verity policy; nor may it use verity_private or create objects in pgcrypto's
-   * schema. Checked again on every install: run it after changing role grants.
+   * table with a Verity policy; nor may it hold TRUNCATE, TRIGGER or REFERENCES on such a table,
+   * use verity_private, or create objects in pgcrypto's schema. Checked again on every install: run it after changing role grants.
    */
   appRoles?: readonly string[];
+  /** How long to wait for a concurrent install (the data tier's advisory lock), ms; default 30 000. */
+  lockWaitMs?: number;
 }
 
 export interface InstallDataTierResult {
@@ -35,9 +37,40 @@ export interface ReceiptKeyMaterial {
   verifyUntil: string | null;
 }
 
-// pg_advisory_xact_lock key of the install ("verity" in ASCII): concurrent installs (two
-// operators, two replicas of a deploy job) take turns instead of both creating the schema.
+// Advisory lock key of the install ("verity" in ASCII): concurrent installs and key syncs (two
+// operators, two replicas of a deploy job) take turns instead of interleaving.
 const INSTALL_LOCK = 0x766572697479;
+/** How long an install waits for that lock by default, ms. */
+const LOCK_WAIT_MS = 30_000;
+
+/**
+ * Take the data tier's advisory lock with `fn` (`pg_try_advisory_xact_lock` or
+ * `pg_try_advisory_lock`), retrying for `waitMs`. Any role may take an advisory lock, the
+ * application's too: a holder that never lets go gets a clear error, not a wait without end.
+ */
+async function acquire(owner: SqlClient, fn: 'pg_try_advisory_xact_lock' | 'pg_try_advisory_lock', waitMs: number): Promise<void> {
+  const deadline = Date.now() + waitMs;
+  for (;;) {
+    const { rows } = await owner.query(`SELECT pg_catalog.${fn}($1) AS locked`, [INSTALL_LOCK]);
+    if (rows[0]?.locked === true) return;
+    if (Date.now() >= deadline) throw new Error(`verity data tier: another session has held the data tier's advisory lock (${INSTALL_LOCK}) for ${waitMs} ms: another install or rotation, or a role holding pg_advisory_lock(${INSTALL_LOCK}); find it in pg_locks`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+/**
+ * Hold the data tier's advisory lock for the session of `owner` until the returned function is
+ * called: `verity db install` and `verity db rotate` hold it for their whole run, so two of them
+ * against one database never interleave their key syncs. Installs under it do not wait for it.
+ *
+ * @throws Error when it cannot be had within `waitMs` (default 30 s).
+ */
+export async function holdDataTierLock(owner: SqlClient, waitMs = LOCK_WAIT_MS): Promise<() => Promise<void>> {
+  await acquire(owner, 'pg_try_advisory_lock', waitMs);
+  return async () => {
+    await owner.query('SELECT pg_catalog.pg_advisory_unlock($1)', [INSTALL_LOCK]);
+  };
+}
 
 /**
  * Install or upgrade the Verity data tier in the database `owner` is connected to, in one
@@ -55,7 +88,7 @@ export async function installDataTier(owner: SqlClient, options: InstallDataTier
   const appRoles = [...(options.appRoles ?? [])];
   for (const role of appRoles) quoteIdentifier(role);
   return transaction(owner, async () => {
-    await owner.query('SELECT pg_catalog.pg_advisory_xact_lock($1)', [INSTALL_LOCK]);
+    await acquire(owner, 'pg_try_advisory_xact_lock', options.lockWaitMs ?? LOCK_WAIT_MS);
     const fromVersion = await installedVersion(owner);
     const latest = MIGRATIONS.at(-1)?.version ?? 0;
     if (fromVersion > latest) throw new Error(`verity data tier: the database has schema version ${fromVersion}, newer than this Verity (${latest}); upgrade Verity`);
@@ -168,6 +201,11 @@ async function appRoleProblem(client: SqlClient, role: string): Promise<string |
             EXISTS (SELECT 1 FROM reachable x WHERE x.rolname = current_user) AS installer,
             EXISTS (SELECT 1 FROM pg_catalog.pg_policy p JOIN pg_catalog.pg_class c ON c.oid = p.polrelid JOIN reachable x ON x.oid = c.relowner
                      WHERE p.polname IN ('verity_select', 'verity_insert', 'verity_update', 'verity_delete')) AS owns_protected,
+            EXISTS (SELECT 1 FROM app, pg_catalog.pg_policy p
+                     WHERE p.polname IN ('verity_select', 'verity_insert', 'verity_update', 'verity_delete')
+                       AND (pg_catalog.has_table_privilege(app.oid, p.polrelid, 'TRUNCATE')
+                            OR pg_catalog.has_table_privilege(app.oid, p.polrelid, 'TRIGGER')
+                            OR pg_catalog.has_table_privilege(app.oid, p.polrelid, 'REFERENCES'))) AS ungoverned,
             (SELECT pg_catalog.has_schema_privilege(app.oid, 'verity_private', 'USAGE') FROM app) AS reads_private,
             (SELECT pg_catalog.has_schema_privilege(app.oid, e.extnamespace, 'CREATE') FROM app, pg_catalog.pg_extension e WHERE e.extname = 'pgcrypto') AS creates_beside_pgcrypto`,
     [role],
@@ -180,6 +218,7 @@ async function appRoleProblem(client: SqlClient, role: string): Promise<string |
   if (found.all_data === true) return 'is a member of pg_read_all_data or pg_write_all_data (it could read the receipt keys)';
   if (found.owns_verity === true || found.installer === true || found.reads_private === true) return 'is, or can become, the role that owns the verity schemas, or may use verity_private (it could read the receipt keys)';
   if (found.owns_protected === true) return 'owns, or is a member of a role that owns, a table with Verity row-level security';
+  if (found.ungoverned === true) return 'holds TRUNCATE, TRIGGER or REFERENCES on a table with Verity row-level security (row-level security does not govern them): REVOKE them';
   if (found.creates_beside_pgcrypto === true) return "may create objects in pgcrypto's schema (an overload there would make every verification fail): REVOKE CREATE on that schema, or install pgcrypto elsewhere";
   return null;
 }

@@ -233,6 +233,8 @@ const V1: readonly string[] = [
      select_actions text[] := CASE WHEN read_actions IS NULL OR write_actions IS NULL THEN NULL ELSE read_actions || write_actions END;
      read_tenant  text := pg_catalog.format('(SELECT verity.tenant_for(%s))', COALESCE(pg_catalog.quote_literal(select_actions) || '::text[]', 'NULL'));
      write_tenant text := pg_catalog.format('(SELECT verity.tenant_for(%s))', COALESCE(pg_catalog.quote_literal(write_actions) || '::text[]', 'NULL'));
+     offending    text;
+     index_name   text;
    BEGIN
      SELECT a.atttypid INTO column_type FROM pg_catalog.pg_attribute a
       WHERE a.attrelid = tbl AND a.attname = tenant_column AND a.attnum > 0 AND NOT a.attisdropped;
@@ -243,6 +245,28 @@ const V1: readonly string[] = [
      IF column_type NOT IN ('text'::regtype, 'character varying'::regtype) THEN
        RAISE EXCEPTION USING ERRCODE = '42804', MESSAGE = pg_catalog.format('verity: tenant column %I of %s must be text or varchar, not %s', tenant_column, tbl, column_type);
      END IF;
+     -- Privileges row-level security does not govern: TRUNCATE empties every tenant's rows;
+     -- TRIGGER runs a function of the grantee's on every tenant's writes; REFERENCES lets a
+     -- foreign key probe which keys exist. None may be held by anyone but the owner.
+     SELECT pg_catalog.string_agg(DISTINCT a.privilege_type || ' to ' || CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE pg_catalog.quote_ident(r.rolname) END, ', ')
+       INTO offending
+       FROM pg_catalog.pg_class c
+       CROSS JOIN LATERAL pg_catalog.aclexplode(c.relacl) a
+       LEFT JOIN pg_catalog.pg_roles r ON r.oid = a.grantee
+      WHERE c.oid = tbl AND a.grantee <> c.relowner AND a.privilege_type IN ('TRUNCATE', 'TRIGGER', 'REFERENCES');
+     IF offending IS NOT NULL THEN
+       RAISE EXCEPTION USING ERRCODE = '42501', MESSAGE = pg_catalog.format('verity: %s grants %s, which row-level security does not govern', tbl, offending),
+         HINT = pg_catalog.format('REVOKE TRUNCATE, TRIGGER, REFERENCES ON %s FROM <role>; then run verity.enable_rls again', tbl);
+     END IF;
+     -- An index whose leading column is not the tenant column lets the planner test a condition
+     -- on it before the tenant policy: EXPLAIN ANALYZE then counts other tenants' matching rows.
+     FOR index_name IN
+       SELECT i.indexrelid::regclass::text FROM pg_catalog.pg_index i
+        WHERE i.indrelid = tbl AND i.indkey[0] IS DISTINCT FROM (SELECT a.attnum FROM pg_catalog.pg_attribute a WHERE a.attrelid = tbl AND a.attname = tenant_column)
+     LOOP
+       RAISE WARNING USING MESSAGE = pg_catalog.format('verity: index %s of %s does not lead with %I: an app role can count other tenants'' rows that match a condition on its columns (EXPLAIN ANALYZE)', index_name, tbl, tenant_column),
+         HINT = pg_catalog.format('index (%I, …) instead, e.g. a primary key of (%I, id)', tenant_column, tenant_column);
+     END LOOP;
      EXECUTE pg_catalog.format('ALTER TABLE %s ENABLE ROW LEVEL SECURITY', tbl);
      EXECUTE pg_catalog.format('ALTER TABLE %s FORCE ROW LEVEL SECURITY', tbl);
      EXECUTE pg_catalog.format('DROP POLICY IF EXISTS verity_select ON %s', tbl);

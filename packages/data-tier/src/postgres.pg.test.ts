@@ -208,6 +208,65 @@ describe('data tier (PostgreSQL roles and pools)', () => {
     for (const role of [via, reader, creator]) expect((await superuser.query(`SELECT has_function_privilege('${role}', 'verity.bind(text)', 'EXECUTE') AS x`)).rows[0].x, role).toBe(false);
   });
 
+  it('enable_rls refuses a table that grants TRUNCATE, TRIGGER or REFERENCES, and install refuses an app role holding them (second attack F2)', async () => {
+    await owner.query('CREATE TABLE ungoverned (id text, tenant_id text NOT NULL)');
+    for (const privilege of ['TRUNCATE', 'TRIGGER', 'REFERENCES']) {
+      await owner.query(`GRANT ${privilege} ON ungoverned TO ${scratch.appRole}`);
+      await expect(owner.query("SELECT verity.enable_rls('ungoverned', 'tenant_id')")).rejects.toMatchObject({ code: '42501', message: expect.stringContaining(privilege) });
+      await owner.query(`REVOKE ${privilege} ON ungoverned FROM ${scratch.appRole}`);
+    }
+    await owner.query("SELECT verity.enable_rls('ungoverned', 'tenant_id')");
+    // Granted after the table was protected: the next install refuses the role.
+    await owner.query(`GRANT TRIGGER ON ungoverned TO ${scratch.appRole}`);
+    await expect(installDataTier(owner, { appRoles: [scratch.appRole] })).rejects.toThrow(/TRUNCATE, TRIGGER or REFERENCES/);
+    await owner.query(`REVOKE TRIGGER ON ungoverned FROM ${scratch.appRole}`);
+    await installDataTier(owner, { appRoles: [scratch.appRole] });
+    await owner.query('DROP TABLE ungoverned');
+  });
+
+  it('enable_rls warns of an index that does not lead with the tenant column; with one that does, EXPLAIN ANALYZE counts no other tenant\'s rows (second attack F1)', async () => {
+    await owner.query('CREATE TABLE indexed (tenant_id text NOT NULL, id text NOT NULL, amount int NOT NULL, PRIMARY KEY (tenant_id, id))');
+    await owner.query(`GRANT SELECT ON indexed TO ${scratch.appRole}`);
+    await owner.query("INSERT INTO indexed SELECT CASE WHEN i % 2 = 0 THEN 'tenant-p' ELSE 'tenant-q' END, 'r' || i, i FROM generate_series(1, 2000) i");
+    await owner.query('CREATE INDEX indexed_amount ON indexed (amount)');
+    const notices: string[] = [];
+    const listen = (notice: { message?: string }) => notices.push(notice.message ?? '');
+    owner.on('notice', listen);
+    await owner.query("SELECT verity.enable_rls('indexed', 'tenant_id')");
+    owner.off('notice', listen);
+    expect(notices.join('\n')).toMatch(/index (public\.)?indexed_amount of (public\.)?indexed does not lead with tenant_id/);
+    expect(notices.join('\n')).not.toMatch(/indexed_pkey/);
+    await owner.query('ANALYZE indexed');
+    const removed = async () => {
+      const client = await connect(scratch.url(scratch.appRole));
+      try {
+        await client.query('SET enable_seqscan = off');
+        await client.query('SET enable_bitmapscan = off');
+        const plan = (await client.query('EXPLAIN (ANALYZE, FORMAT JSON) SELECT * FROM indexed WHERE amount = 1001')).rows[0]['QUERY PLAN'];
+        return JSON.stringify(plan).match(/"Rows Removed by (Filter|Index Recheck)":\s*[1-9]/) !== null;
+      } finally {
+        await client.end();
+      }
+    };
+    // With the index on amount alone, another tenant's matching row is counted (PostgreSQL's side channel).
+    expect(await removed()).toBe(true);
+    await owner.query('DROP INDEX indexed_amount');
+    await owner.query('CREATE INDEX indexed_amount ON indexed (tenant_id, amount)');
+    expect(await removed()).toBe(false);
+    await owner.query('DROP TABLE indexed');
+  });
+
+  it('an app role holding the data tier\'s advisory lock makes install fail with a clear error, not wait for ever (second attack F6)', async () => {
+    const app = await connect(scratch.url(scratch.appRole));
+    try {
+      await app.query('SELECT pg_advisory_lock($1)', [0x766572697479]);
+      await expect(installDataTier(owner, { lockWaitMs: 300 })).rejects.toThrow(/held the data tier's advisory lock/);
+    } finally {
+      await app.end();
+    }
+    await installDataTier(owner);
+  });
+
   it('withReceipt: a client kept past its callback runs nothing, not even inside the next borrower\'s transaction (outsider attack F3)', async () => {
     const other = makeKey('tenant-q');
     await syncReceiptKeys(owner, 'tenant-q', [other.material]);

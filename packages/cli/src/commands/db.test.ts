@@ -43,7 +43,7 @@ describe('verity db', () => {
     for (const argv of [['db', 'install', '--tenant', 'acme'], ['db', 'rotate', '--tenant', 'acme']]) {
       const answer = await run([...argv, '--url', 'http://127.0.0.1:1'], { env: { ...env, VERITY_APP_DATABASE_URL: url } });
       expect(answer.code).toBe(EXIT.SERVER);
-      expect(answer.err).toMatch(/ERR_CLI_DATABASE|cannot connect to the application database/);
+      expect(answer.err).toMatch(/ERR_CLI_DATABASE|cannot connect to application database/);
       expect(answer.out + answer.err).not.toContain('s3cret-pa55');
       expect(answer.out + answer.err).not.toContain('vrt_admin_secret');
     }

@@ -6,7 +6,7 @@
  * database's `verity_private.receipt_keys`, where only SECURITY DEFINER functions read it.
  * See docs/data-tier.md.
  */
-import { installDataTier, syncReceiptKeys, type ReceiptKeyMaterial } from '@verity/data-tier';
+import { holdDataTierLock, installDataTier, syncReceiptKeys, type ReceiptKeyMaterial } from '@verity/data-tier';
 import pg from 'pg';
 import type { Command, CommandIo, ParsedArgs } from '../command.js';
 import { clientFromArgs, remoteDetails, remoteOptions, type VerityClient } from '../client.js';
@@ -29,7 +29,8 @@ const databaseOptions = {
   'database-url': {
     type: 'string',
     valueName: 'URL',
-    description: "the application database, as its owner (env VERITY_APP_DATABASE_URL); never sent to Verity",
+    multiple: true,
+    description: 'an application database, as its owner (repeatable: every database that verifies the tenants; env VERITY_APP_DATABASE_URL); never sent to Verity',
   },
 } as const;
 
@@ -39,12 +40,13 @@ const DATABASE_DETAILS = [
   'the password stays out of shell history. It is never printed and never sent to the PDP.',
 ].join('\n');
 
-function databaseUrl(args: ParsedArgs, io: CommandIo): string {
-  const flag = args.values['database-url'];
-  const url = typeof flag === 'string' ? flag : io.env['VERITY_APP_DATABASE_URL'];
-  if (url === undefined || url === '') throw usageError('--database-url (or VERITY_APP_DATABASE_URL) is required');
-  if (!/^postgres(ql)?:\/\//.test(url)) throw usageError('--database-url must be a postgres:// connection string');
-  return url;
+function databaseUrls(args: ParsedArgs, io: CommandIo): string[] {
+  const given = listOf(args, 'database-url');
+  const env = io.env['VERITY_APP_DATABASE_URL'];
+  const urls = given.length > 0 ? given : env === undefined || env === '' ? [] : [env];
+  if (urls.length === 0) throw usageError('--database-url (or VERITY_APP_DATABASE_URL) is required');
+  for (const url of urls) if (!/^postgres(ql)?:\/\//.test(url)) throw usageError('--database-url must be a postgres:// connection string');
+  return urls;
 }
 
 function listOf(args: ParsedArgs, name: string): string[] {
@@ -53,8 +55,7 @@ function listOf(args: ParsedArgs, name: string): string[] {
   return (Array.isArray(value) ? value : [value]).filter((item): item is string => typeof item === 'string');
 }
 
-/** Runs `fn` with an owner connection to the application database; closes it whatever happens. */
-async function withDatabase<T>(url: string, fn: (db: pg.Client) => Promise<T>): Promise<T> {
+async function connect(url: string, index: number): Promise<pg.Client> {
   const db = new pg.Client({ connectionString: url, connectionTimeoutMillis: 10_000 });
   // A connection dropped while idle emits 'error'; the next query reports it.
   db.on('error', () => {});
@@ -62,34 +63,56 @@ async function withDatabase<T>(url: string, fn: (db: pg.Client) => Promise<T>): 
     await db.connect();
   } catch (error) {
     // The driver's message names host and port, never the password.
-    throw cliError('ERR_CLI_DATABASE', `cannot connect to the application database (${(error as Error).message})`);
+    throw cliError('ERR_CLI_DATABASE', `cannot connect to application database #${index + 1} (${(error as Error).message})`);
   }
+  return db;
+}
+
+/**
+ * Runs `fn` with an owner connection to each application database, holding each one's data-tier
+ * lock (in the order given) so two runs never interleave their key syncs; closes them whatever
+ * happens (which lets go of the locks).
+ */
+async function withDatabases<T>(urls: readonly string[], fn: (dbs: pg.Client[]) => Promise<T>): Promise<T> {
+  const dbs: pg.Client[] = [];
   try {
-    return await fn(db);
+    for (const [index, url] of urls.entries()) {
+      const db = await connect(url, index);
+      dbs.push(db);
+      await holdDataTierLock(db).catch((error: unknown) => {
+        throw cliError('ERR_CLI_DATABASE', `application database #${index + 1}: ${(error as Error).message}`);
+      });
+    }
+    return await fn(dbs);
   } catch (error) {
-    if (error instanceof pg.DatabaseError) throw cliError('ERR_CLI_DATABASE', `the application database refused: ${error.message}`);
+    if (error instanceof pg.DatabaseError) throw cliError('ERR_CLI_DATABASE', `an application database refused: ${error.message}`);
     throw error;
   } finally {
-    await db.end().catch(() => {});
+    for (const db of dbs) await db.end().catch(() => {});
   }
 }
 
 const keysPath = (tenant: string) => `/admin/v1/tenants/${encodeURIComponent(tenant)}/receipt-keys`;
 
-/** The tenant's verifying set from the PDP, written into the database (exactly that set). */
-async function syncTenant(client: VerityClient, db: pg.Client, tenant: string): Promise<ExportedKey[]> {
+/** The tenant's verifying set from the PDP, written into every database (exactly that set). */
+async function syncTenant(client: VerityClient, dbs: readonly pg.Client[], tenant: string): Promise<ExportedKey[]> {
   const { keys } = await client.request<{ keys: ExportedKey[] }>('POST', `${keysPath(tenant)}/export`);
   if (!Array.isArray(keys)) throw cliError('ERR_CLI_BAD_ANSWER', 'the PDP answered the key export without a key list');
   const material: ReceiptKeyMaterial[] = keys.map((key) => ({ kid: key.kid, secret: key.secret, verifyUntil: key.verify_until }));
-  await syncReceiptKeys(db, tenant, material);
+  for (const db of dbs) await syncReceiptKeys(db, tenant, material);
   return keys;
 }
 
-/** Make a pending key (or reuse one left by an interrupted run), install it, then let the PDP sign with it. */
-async function installThenActivate(client: VerityClient, db: pg.Client, tenant: string, listed: ListedKey[]): Promise<string> {
-  const pending = listed.find((key) => key.state === 'pending') ?? (await client.request<ListedKey>('POST', keysPath(tenant)));
-  // The database must verify the new key before the PDP signs a single receipt with it.
-  await syncTenant(client, db, tenant);
+/** A pending key: the one an earlier, unfinished run left, or a new one. */
+async function pendingKey(client: VerityClient, tenant: string, listed: ListedKey[]): Promise<ListedKey> {
+  return listed.find((key) => key.state === 'pending') ?? (await client.request<ListedKey>('POST', keysPath(tenant)));
+}
+
+/** Install a pending key in every database given, then let the PDP sign with it. */
+async function installThenActivate(client: VerityClient, dbs: readonly pg.Client[], tenant: string, listed: ListedKey[]): Promise<string> {
+  const pending = await pendingKey(client, tenant, listed);
+  // Every database must verify the new key before the PDP signs a single receipt with it.
+  await syncTenant(client, dbs, tenant);
   await client.request('POST', `${keysPath(tenant)}/${encodeURIComponent(pending.kid)}/activate`);
   return pending.kid;
 }
@@ -106,7 +129,7 @@ function summarise(tenant: string, keys: ExportedKey[]): TenantOutcome {
 
 function writeOutcomes(io: CommandIo, outcomes: TenantOutcome[]): void {
   for (const outcome of outcomes) {
-    writeLines(io.stdout, `tenant ${outcome.tenant}: signing with ${outcome.active}`);
+    writeLines(io.stdout, `tenant ${outcome.tenant}: signing with ${outcome.active || '(no active key)'}`);
     for (const key of outcome.keys) writeLines(io.stdout, `  ${key.kid} ${key.state}${key.verify_until ? ` (verifies until ${key.verify_until})` : ''}`);
   }
 }
@@ -114,7 +137,7 @@ function writeOutcomes(io: CommandIo, outcomes: TenantOutcome[]): void {
 export const dbInstall: Command = {
   name: 'db install',
   summary: "Install or upgrade the data tier's verity schema in an application database, with the tenants' receipt keys",
-  usage: '--database-url URL [--tenant T ...] [--app-role ROLE ...]',
+  usage: '--database-url URL [--database-url URL ...] [--tenant T ...] [--app-role ROLE ...]',
   arguments: [],
   options: {
     ...databaseOptions,
@@ -134,19 +157,20 @@ export const dbInstall: Command = {
     remoteDetails,
   ].join('\n'),
   async run(args, io) {
-    const url = databaseUrl(args, io);
+    const urls = databaseUrls(args, io);
     const tenants = listOf(args, 'tenant');
     const appRoles = listOf(args, 'app-role');
     const client = clientFromArgs(args, io);
-    const result = await withDatabase(url, async (db) => {
-      const migrations = await installDataTier(db, { appRoles });
+    const result = await withDatabases(urls, async (dbs) => {
+      const schemas: Array<{ fromVersion: number; toVersion: number }> = [];
+      for (const db of dbs) schemas.push(await installDataTier(db, { appRoles }));
       const outcomes: TenantOutcome[] = [];
       for (const tenant of tenants) {
         const { keys: listed } = await client.request<{ keys: ListedKey[] }>('GET', keysPath(tenant));
-        if (!listed.some((key) => key.state === 'active')) await installThenActivate(client, db, tenant, listed);
-        outcomes.push(summarise(tenant, await syncTenant(client, db, tenant)));
+        if (!listed.some((key) => key.state === 'active')) await installThenActivate(client, dbs, tenant, listed);
+        outcomes.push(summarise(tenant, await syncTenant(client, dbs, tenant)));
       }
-      return { schema: { from: migrations.fromVersion, to: migrations.toVersion }, appRoles, tenants: outcomes };
+      return { schema: { from: Math.min(...schemas.map((schema) => schema.fromVersion)), to: Math.max(...schemas.map((schema) => schema.toVersion)) }, appRoles, tenants: outcomes };
     });
     writeResult(args, io, result, () => {
       writeLines(io.stdout, result.schema.from === result.schema.to ? `verity schema up to date (version ${result.schema.to})` : `verity schema migrated from version ${result.schema.from} to ${result.schema.to}`);
@@ -159,37 +183,46 @@ export const dbInstall: Command = {
 
 export const dbRotate: Command = {
   name: 'db rotate',
-  summary: "Rotate a tenant's receipt key: install the new key in the database, then have the PDP sign with it",
-  usage: '--database-url URL --tenant T [--tenant T ...]',
+  summary: "Rotate a tenant's receipt key: install the new key in the databases, then have the PDP sign with it",
+  usage: '--database-url URL [--database-url URL ...] --tenant T [--tenant T ...] [--prepare]',
   arguments: [],
   options: {
     ...databaseOptions,
     tenant: { type: 'string', short: 't', valueName: 'T', multiple: true, description: 'the tenant whose key to rotate (repeatable; at least one)' },
+    prepare: { type: 'boolean', description: 'only make the new key and install it in these databases; a later db rotate activates it' },
     ...remoteOptions,
   },
   details: [
-    'For each tenant: the PDP makes a new key (pending); it is written into the database; the PDP',
-    'activates it; the database then receives the retired key with its end date. Receipts signed',
-    'with the old key keep verifying until they expire (the old key verifies for the longest receipt',
-    'lifetime plus a minute after the switch, then is dropped by the next install or rotate). Run',
-    'it against every database that verifies the tenant (a second database: run it again there, or',
-    'run `verity db install` there after). Needs a platform-admin credential.',
+    'For each tenant: the PDP makes a new key (pending); it is written into every database given;',
+    'the PDP activates it; the databases then receive the retired key with its end date. Receipts',
+    'signed with the old key keep verifying until they expire (the old key verifies for the longest',
+    'receipt lifetime plus a minute after the switch, then is dropped by the next install or rotate).',
+    '',
+    'Give every database that verifies the tenant (repeat --database-url): one left out does not',
+    'know the new key, so it refuses new receipts until `verity db install` runs against it, and it',
+    'keeps trusting the old key with no end date until then. Databases one run cannot reach: run',
+    '`db rotate --prepare` (the pending key goes into the databases given), then `db install`',
+    'against each other database (it installs pending keys too), then `db rotate` to activate, then',
+    "`db install` against the others again (the old key's end date). Needs a platform-admin",
+    'credential.',
     '',
     DATABASE_DETAILS,
     remoteDetails,
   ].join('\n'),
   async run(args, io) {
-    const url = databaseUrl(args, io);
+    const urls = databaseUrls(args, io);
     const tenants = listOf(args, 'tenant');
     if (tenants.length === 0) throw usageError('--tenant is required');
+    const prepare = args.values['prepare'] === true;
     const client = clientFromArgs(args, io);
-    const outcomes = await withDatabase(url, async (db) => {
+    const outcomes = await withDatabases(urls, async (dbs) => {
       const done: TenantOutcome[] = [];
       for (const tenant of tenants) {
         const { keys: listed } = await client.request<{ keys: ListedKey[] }>('GET', keysPath(tenant));
-        // A pending key left by an interrupted rotation is the one to finish with.
-        await installThenActivate(client, db, tenant, listed);
-        done.push(summarise(tenant, await syncTenant(client, db, tenant)));
+        // A pending key left by --prepare or by an interrupted rotation is the one to finish with.
+        if (prepare) await pendingKey(client, tenant, listed);
+        else await installThenActivate(client, dbs, tenant, listed);
+        done.push(summarise(tenant, await syncTenant(client, dbs, tenant)));
       }
       return done;
     });
