@@ -230,7 +230,7 @@ describe('data tier (PostgreSQL roles and pools)', () => {
     await owner.query("INSERT INTO indexed SELECT CASE WHEN i % 2 = 0 THEN 'tenant-p' ELSE 'tenant-q' END, 'r' || i, i FROM generate_series(1, 2000) i");
     await owner.query('CREATE INDEX indexed_amount ON indexed (amount)');
     const notices: string[] = [];
-    const listen = (notice: { message?: string }) => notices.push(notice.message ?? '');
+    const listen = (notice: { message?: string | undefined }) => void notices.push(notice.message ?? '');
     owner.on('notice', listen);
     await owner.query("SELECT verity.enable_rls('indexed', 'tenant_id')");
     owner.off('notice', listen);
