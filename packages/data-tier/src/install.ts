@@ -11,9 +11,11 @@ export interface InstallDataTierOptions {
    * Roles the application connects as: granted USAGE on `verity` and EXECUTE on its reading
    * functions (not `verity.enable_rls`). Each must exist and must not be, nor be able to become
    * (role membership, transitively): a superuser, a BYPASSRLS role, pg_read_all_data or
-   * pg_write_all_data, the installing owner or the owner of the verity schemas, the owner of a
-   * table with a Verity policy; nor may it hold TRUNCATE, TRIGGER or REFERENCES on such a table,
-   * use verity_private, or create objects in pgcrypto's schema. Checked again on every install: run it after changing role grants.
+   * pg_write_all_data, pg_execute_server_program, pg_read_server_files or
+   * pg_write_server_files, the installing owner or the owner of the verity schemas, the owner of
+   * a table with a Verity policy; nor may it hold TRUNCATE, TRIGGER or REFERENCES (a column's
+   * too) on such a table, use verity_private, create schemas or objects in any schema, or own
+   * any schema, table or function. Checked again on every install: run it after changing role grants.
    */
   appRoles?: readonly string[];
   /** How long to wait for a concurrent install (the data tier's advisory lock), ms; default 30 000. */
@@ -191,23 +193,34 @@ async function ensurePgcrypto(client: SqlClient): Promise<string> {
 async function appRoleProblem(client: SqlClient, role: string): Promise<string | null> {
   const { rows } = await client.query(
     `WITH app AS (SELECT r.oid FROM pg_catalog.pg_roles r WHERE r.rolname = $1),
-          reachable AS (SELECT x.* FROM pg_catalog.pg_roles x, app WHERE pg_catalog.pg_has_role(app.oid, x.oid, 'MEMBER'))
+          -- Every role the app role is or can become (SET ROLE works through NOINHERIT too).
+          reachable AS (SELECT x.* FROM pg_catalog.pg_roles x, app WHERE pg_catalog.pg_has_role(app.oid, x.oid, 'MEMBER')),
+          protected AS (SELECT DISTINCT p.polrelid AS oid FROM pg_catalog.pg_policy p
+                         WHERE p.polname IN ('verity_select', 'verity_insert', 'verity_update', 'verity_delete'))
      SELECT (SELECT count(*) FROM app) AS found,
             EXISTS (SELECT 1 FROM reachable WHERE rolsuper) AS superuser,
             EXISTS (SELECT 1 FROM reachable WHERE rolbypassrls) AS bypassrls,
             EXISTS (SELECT 1 FROM reachable WHERE rolname IN ('pg_read_all_data', 'pg_write_all_data')) AS all_data,
+            -- Predefined roles PostgreSQL documents as equal to superuser in effect (files, programs).
+            EXISTS (SELECT 1 FROM reachable WHERE rolname IN ('pg_execute_server_program', 'pg_read_server_files', 'pg_write_server_files')) AS server_files,
             EXISTS (SELECT 1 FROM reachable x JOIN pg_catalog.pg_namespace n ON n.nspowner = x.oid
                      WHERE n.nspname IN ('verity', 'verity_private')) AS owns_verity,
             EXISTS (SELECT 1 FROM reachable x WHERE x.rolname = current_user) AS installer,
-            EXISTS (SELECT 1 FROM pg_catalog.pg_policy p JOIN pg_catalog.pg_class c ON c.oid = p.polrelid JOIN reachable x ON x.oid = c.relowner
-                     WHERE p.polname IN ('verity_select', 'verity_insert', 'verity_update', 'verity_delete')) AS owns_protected,
-            EXISTS (SELECT 1 FROM app, pg_catalog.pg_policy p
-                     WHERE p.polname IN ('verity_select', 'verity_insert', 'verity_update', 'verity_delete')
-                       AND (pg_catalog.has_table_privilege(app.oid, p.polrelid, 'TRUNCATE')
-                            OR pg_catalog.has_table_privilege(app.oid, p.polrelid, 'TRIGGER')
-                            OR pg_catalog.has_table_privilege(app.oid, p.polrelid, 'REFERENCES'))) AS ungoverned,
+            EXISTS (SELECT 1 FROM protected t JOIN pg_catalog.pg_class c ON c.oid = t.oid JOIN reachable x ON x.oid = c.relowner) AS owns_protected,
+            EXISTS (SELECT 1 FROM protected t, reachable x
+                     WHERE pg_catalog.has_table_privilege(x.oid, t.oid, 'TRUNCATE')
+                        OR pg_catalog.has_table_privilege(x.oid, t.oid, 'TRIGGER')
+                        OR pg_catalog.has_any_column_privilege(x.oid, t.oid, 'REFERENCES')) AS ungoverned,
             (SELECT pg_catalog.has_schema_privilege(app.oid, 'verity_private', 'USAGE') FROM app) AS reads_private,
-            (SELECT pg_catalog.has_schema_privilege(app.oid, e.extnamespace, 'CREATE') FROM app, pg_catalog.pg_extension e WHERE e.extname = 'pgcrypto') AS creates_beside_pgcrypto`,
+            -- Creating or owning anything lets it stand in for what other requests' queries name
+            -- (a schema first on the search_path, a view, an overload): an app role does neither.
+            EXISTS (SELECT 1 FROM reachable x WHERE pg_catalog.has_database_privilege(x.oid, pg_catalog.current_database(), 'CREATE')) AS creates_schemas,
+            (SELECT pg_catalog.string_agg(DISTINCT n.nspname, ', ') FROM reachable x, pg_catalog.pg_namespace n
+              WHERE n.nspname !~ '^pg_(toast_)?temp_' AND pg_catalog.has_schema_privilege(x.oid, n.oid, 'CREATE')) AS creates_in,
+            EXISTS (SELECT 1 FROM reachable x
+                     WHERE EXISTS (SELECT 1 FROM pg_catalog.pg_namespace n WHERE n.nspowner = x.oid AND n.nspname !~ '^pg_(toast_)?temp_')
+                        OR EXISTS (SELECT 1 FROM pg_catalog.pg_class c WHERE c.relowner = x.oid AND c.relpersistence <> 't')
+                        OR EXISTS (SELECT 1 FROM pg_catalog.pg_proc f WHERE f.proowner = x.oid)) AS owns_objects`,
     [role],
   );
   const found = rows[0] as Record<string, unknown> | undefined;
@@ -216,10 +229,13 @@ async function appRoleProblem(client: SqlClient, role: string): Promise<string |
   if (found.superuser === true) return 'is, or can become, a superuser (row-level security does not apply to it)';
   if (found.bypassrls === true) return 'has BYPASSRLS, or can become a role that has it';
   if (found.all_data === true) return 'is a member of pg_read_all_data or pg_write_all_data (it could read the receipt keys)';
+  if (found.server_files === true) return 'is a member of pg_execute_server_program, pg_read_server_files or pg_write_server_files (superuser in effect: it could read the receipt keys from disk)';
   if (found.owns_verity === true || found.installer === true || found.reads_private === true) return 'is, or can become, the role that owns the verity schemas, or may use verity_private (it could read the receipt keys)';
   if (found.owns_protected === true) return 'owns, or is a member of a role that owns, a table with Verity row-level security';
-  if (found.ungoverned === true) return 'holds TRUNCATE, TRIGGER or REFERENCES on a table with Verity row-level security (row-level security does not govern them): REVOKE them';
-  if (found.creates_beside_pgcrypto === true) return "may create objects in pgcrypto's schema (an overload there would make every verification fail): REVOKE CREATE on that schema, or install pgcrypto elsewhere";
+  if (found.ungoverned === true) return 'holds (or can become a role holding) TRUNCATE, TRIGGER or REFERENCES on a table with Verity row-level security (row-level security does not govern them): REVOKE them';
+  if (found.creates_schemas === true) return 'may create schemas in this database (REVOKE CREATE ON DATABASE): an app role creates nothing';
+  if (typeof found.creates_in === 'string') return `may create objects in schema(s) ${found.creates_in} (REVOKE CREATE ON SCHEMA …): an app role creates nothing`;
+  if (found.owns_objects === true) return 'owns, or can become a role that owns, schemas, tables or functions: an app role owns nothing';
   return null;
 }
 

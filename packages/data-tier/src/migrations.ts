@@ -155,6 +155,11 @@ const V1: readonly string[] = [
      IF ((claims ->> 'iat')::numeric <= now_s + 60) IS NOT TRUE THEN
        ${REJECT('issued in the future')};
      END IF;
+     -- The PDP mints receipts of at most an hour (--receipt-ttl's upper bound): a longer one
+     -- comes from nowhere Verity knows.
+     IF ((claims ->> 'exp')::numeric - (claims ->> 'iat')::numeric <= 3600) IS NOT TRUE THEN
+       ${REJECT('lifetime too long')};
+     END IF;
      RETURN claims;
    END
    $fn$`,
@@ -254,6 +259,15 @@ const V1: readonly string[] = [
        CROSS JOIN LATERAL pg_catalog.aclexplode(c.relacl) a
        LEFT JOIN pg_catalog.pg_roles r ON r.oid = a.grantee
       WHERE c.oid = tbl AND a.grantee <> c.relowner AND a.privilege_type IN ('TRUNCATE', 'TRIGGER', 'REFERENCES');
+     -- REFERENCES can be granted on columns too.
+     SELECT pg_catalog.concat_ws(', ', offending, pg_catalog.string_agg(DISTINCT 'REFERENCES (' || pg_catalog.quote_ident(att.attname) || ') to ' || CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE pg_catalog.quote_ident(r.rolname) END, ', '))
+       INTO offending
+       FROM pg_catalog.pg_attribute att
+       CROSS JOIN LATERAL pg_catalog.aclexplode(att.attacl) a
+       LEFT JOIN pg_catalog.pg_roles r ON r.oid = a.grantee
+      WHERE att.attrelid = tbl AND a.privilege_type = 'REFERENCES'
+        AND a.grantee <> (SELECT c.relowner FROM pg_catalog.pg_class c WHERE c.oid = tbl);
+     offending := NULLIF(offending, '');
      IF offending IS NOT NULL THEN
        RAISE EXCEPTION USING ERRCODE = '42501', MESSAGE = pg_catalog.format('verity: %s grants %s, which row-level security does not govern', tbl, offending),
          HINT = pg_catalog.format('REVOKE TRUNCATE, TRIGGER, REFERENCES ON %s FROM <role>; then run verity.enable_rls again', tbl);

@@ -202,7 +202,7 @@ describe('data tier (PostgreSQL roles and pools)', () => {
     await superuser.query(`CREATE ROLE ${creator} LOGIN`);
     const { rows } = await superuser.query("SELECT n.nspname FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace WHERE e.extname = 'pgcrypto'");
     await superuser.query(`GRANT CREATE ON SCHEMA "${rows[0].nspname}" TO ${creator}`);
-    await expect(installDataTier(owner, { appRoles: [creator] })).rejects.toThrow(/pgcrypto's schema/);
+    await expect(installDataTier(owner, { appRoles: [creator] })).rejects.toThrow(/may create objects in schema/);
     await superuser.query(`REVOKE CREATE ON SCHEMA "${rows[0].nspname}" FROM ${creator}`);
     // Refused before any grant.
     for (const role of [via, reader, creator]) expect((await superuser.query(`SELECT has_function_privilege('${role}', 'verity.bind(text)', 'EXECUTE') AS x`)).rows[0].x, role).toBe(false);
@@ -265,6 +265,74 @@ describe('data tier (PostgreSQL roles and pools)', () => {
       await app.end();
     }
     await installDataTier(owner);
+  });
+
+  it('installDataTier refuses an app role that can create or own anything, or run server programs (third attack F1, F2, F5)', async () => {
+    const dbName = new URL(scratch.url()).pathname.slice(1);
+    const cases: Array<{ role: string; setup: string[]; undo: string[]; refusal: RegExp }> = [];
+    const add = (name: string, setup: (role: string) => string[], undo: (role: string) => string[], refusal: RegExp) => {
+      const role = `${scratch.appRole}_${name}`;
+      scratch.extraRoles.push(role);
+      cases.push({ role, setup: [`CREATE ROLE ${role} LOGIN`, ...setup(role)], undo: undo(role), refusal });
+    };
+    add('cdb', (r) => [`GRANT CREATE ON DATABASE ${dbName} TO ${r}`], (r) => [`REVOKE CREATE ON DATABASE ${dbName} FROM ${r}`], /may create schemas/);
+    add('cpub', (r) => [`GRANT CREATE ON SCHEMA public TO ${r}`], (r) => [`REVOKE CREATE ON SCHEMA public FROM ${r}`], /may create objects in schema\(s\) public/);
+    add('own', (r) => [`CREATE SCHEMA ${r}_s AUTHORIZATION ${r}`], (r) => [`DROP SCHEMA ${r}_s`], /owns nothing|may create objects in schema/);
+    add('prog', (r) => [`GRANT pg_execute_server_program TO ${r}`], (r) => [`REVOKE pg_execute_server_program FROM ${r}`], /pg_execute_server_program/);
+    // TRUNCATE held through a NOINHERIT membership: SET ROLE reaches it all the same.
+    add('noinh', (r) => [`ALTER ROLE ${r} NOINHERIT`, `CREATE ROLE ${r}_g NOLOGIN`, `GRANT TRUNCATE ON pool_orders TO ${r}_g`, `GRANT ${r}_g TO ${r}`], (r) => [`REVOKE TRUNCATE ON pool_orders FROM ${r}_g`, `DROP ROLE ${r}_g`], /TRUNCATE, TRIGGER or REFERENCES/);
+    // REFERENCES on a column: a foreign key would probe other tenants' keys.
+    add('colref', (r) => [`GRANT REFERENCES (id) ON pool_orders TO ${r}`], (r) => [`REVOKE REFERENCES (id) ON pool_orders FROM ${r}`], /TRUNCATE, TRIGGER or REFERENCES/);
+    for (const { role, setup, undo, refusal } of cases) {
+      for (const sql of setup) await (sql.includes('pool_orders') ? owner : superuser).query(sql);
+      try {
+        await expect(installDataTier(owner, { appRoles: [role] }), role).rejects.toThrow(refusal);
+        expect((await superuser.query(`SELECT has_function_privilege('${role}', 'verity.bind(text)', 'EXECUTE') AS x`)).rows[0].x, role).toBe(false);
+      } finally {
+        for (const sql of undo) await (sql.includes('pool_orders') ? owner : superuser).query(sql);
+      }
+    }
+  });
+
+  it('enable_rls refuses a column-level REFERENCES grant (third attack F7)', async () => {
+    await owner.query(`GRANT REFERENCES (tenant_id) ON pool_orders TO ${scratch.appRole}`);
+    try {
+      await expect(owner.query("SELECT verity.enable_rls('pool_orders', 'tenant_id')")).rejects.toMatchObject({ code: '42501', message: expect.stringContaining('REFERENCES (tenant_id)') });
+    } finally {
+      await owner.query(`REVOKE REFERENCES (tenant_id) ON pool_orders FROM ${scratch.appRole}`);
+    }
+    await owner.query("SELECT verity.enable_rls('pool_orders', 'tenant_id')");
+  });
+
+  it('withReceipt: a SET ROLE or a re-prepared statement left by the previous borrower does not carry over; the lent client cannot be changed (third attack F3, F4, F6)', async () => {
+    const other = makeKey('tenant-q');
+    await syncReceiptKeys(owner, 'tenant-q', [other.material]);
+    const group = `${scratch.appRole}_grp`;
+    scratch.extraRoles.push(group);
+    await superuser.query(`CREATE ROLE ${group} NOLOGIN`);
+    await superuser.query(`GRANT ${group} TO ${scratch.appRole}`);
+    const pool = new pg.Pool({ connectionString: scratch.url(scratch.appRole), max: 1 });
+    const named = { name: 'pool-orders-by-id', text: 'SELECT id FROM pool_orders WHERE id = $1', values: ['q1'] };
+    try {
+      // The application's own named statement, prepared once on the connection.
+      expect((await withReceipt(pool, await mintReceipt(other), (client: pg.PoolClient) => client.query(named))).rows).toEqual([{ id: 'q1' }]);
+      await withReceipt(pool, await mintReceipt(key), async (client: pg.PoolClient) => {
+        // (withReceipt deallocated it already at BEGIN; an attacker would drop it first otherwise.)
+        if ((await client.query("SELECT 1 FROM pg_prepared_statements WHERE name = 'pool-orders-by-id'")).rows.length > 0) await client.query('DEALLOCATE "pool-orders-by-id"');
+        await client.query(`PREPARE "pool-orders-by-id"(text) AS SELECT 'planted'::text AS id WHERE $1 IS NOT NULL`);
+        await client.query(`SET ROLE ${group}`);
+        expect(() => Object.assign(client, { query: () => Promise.resolve({ rows: [] }) })).toThrow(/cannot be changed/);
+      });
+      const next = await withReceipt(pool, await mintReceipt(other), async (client: pg.PoolClient) => ({
+        rows: (await client.query(named)).rows,
+        user: (await client.query('SELECT current_user AS u')).rows[0].u as string,
+      }));
+      expect(next.rows).toEqual([{ id: 'q1' }]);
+      expect(next.user).toBe(scratch.appRole);
+    } finally {
+      await pool.end();
+      await superuser.query(`REVOKE ${group} FROM ${scratch.appRole}`);
+    }
   });
 
   it('withReceipt: a client kept past its callback runs nothing, not even inside the next borrower\'s transaction (outsider attack F3)', async () => {

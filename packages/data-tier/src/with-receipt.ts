@@ -3,9 +3,13 @@
  * binding is transaction-local (`verity.bind` uses `set_config(…, true)`, the role is `SET
  * LOCAL`): nothing outlives the transaction, so a pooled connection hands nothing to its next
  * user. Nor does the transaction start with what an earlier user of the connection left behind:
- * its session settings are reset to the connection's own (`RESET ALL`) and its temporary objects
- * dropped (`DISCARD TEMP`) first, so a temporary table or a `search_path` left on the connection
- * cannot stand in for the application's tables inside the next bound transaction.
+ * settings and role are reset to the connection's own, temporary objects dropped and prepared
+ * statements deallocated first, so nothing left on the connection (a temporary table, a
+ * `search_path`, a `SET ROLE`, a re-prepared statement) can stand in for the application's own
+ * inside the next bound transaction. The callback's client is a lease: it cannot be changed or
+ * released, and it runs nothing once the callback is over. This guards against a handler that
+ * keeps or misuses the client by mistake; code that is compromised inside the process holds the
+ * pool and every receipt that passes through it, and no library can fence it in.
  */
 import { quoteIdentifier, type SqlClient } from './sql-client.js';
 
@@ -107,6 +111,16 @@ function leaseOf<C extends ReceiptPoolClient>(client: C): { view: C; end(): void
         return (value as (...args: unknown[]) => unknown).apply(target, args);
       };
     },
+    // Nor may the callback plant anything on the client for its next borrower (a replaced method).
+    set() {
+      throw refused('a lent client cannot be changed');
+    },
+    defineProperty() {
+      throw refused('a lent client cannot be changed');
+    },
+    deleteProperty() {
+      throw refused('a lent client cannot be changed');
+    },
   });
   return { view, end: () => void (over = true) };
 }
@@ -127,7 +141,7 @@ export async function withPGliteReceipt<T, Tx extends SqlClient>(
   const role = options.role === undefined ? undefined : quoteIdentifier(options.role);
   return db.transaction(async (tx) => {
     // PGlite's query() is one statement (extended protocol); in-process, a call is cheap.
-    for (const statement of FRESH_SESSION.split('; ')) await tx.query(statement);
+    for (const statement of FRESH_SESSION) await tx.query(statement);
     if (role !== undefined) await tx.query(`SET LOCAL ROLE ${role}`);
     await tx.query('SELECT verity.bind($1)', [receipt]);
     return fn(tx);
@@ -140,14 +154,29 @@ function isPool(candidate: object): candidate is ReceiptPool<ReceiptPoolClient> 
 }
 
 /**
- * What every bound transaction starts with (one round trip, simple query protocol): the session's
- * settings back to the connection's own (its startup options and role/database defaults), and no
- * temporary objects. Both are allowed in a transaction, unlike `DISCARD ALL`.
+ * What every bound transaction starts with: the session as the connection made it. Settings
+ * back to the connection's own (its startup options and role/database defaults), the role too
+ * (`RESET ALL` leaves `SET ROLE` alone), no temporary objects, no prepared statements (one the
+ * previous user re-prepared under a name the application uses would otherwise run in its
+ * place). All are allowed in a transaction, unlike `DISCARD ALL`.
  */
-const FRESH_SESSION = 'RESET ALL; DISCARD TEMP';
+const FRESH_SESSION = ['RESET ALL', 'RESET ROLE', 'DISCARD TEMP', 'DEALLOCATE ALL'];
+
+/**
+ * node-postgres remembers which named statements it prepared on a connection and does not
+ * prepare them again; after `DEALLOCATE ALL` it must forget them too. Other clients: nothing
+ * to forget.
+ */
+function forgetPreparedStatements(client: object): void {
+  const connection = (client as { connection?: { parsedStatements?: Record<string, unknown> } }).connection;
+  const parsed = connection?.parsedStatements;
+  if (parsed !== undefined && parsed !== null && typeof parsed === 'object') for (const name of Object.keys(parsed)) delete parsed[name];
+}
 
 async function runBound<T, C extends SqlClient>(client: C, receipt: string, fn: (client: C) => Promise<T>, role: string | undefined, onBroken?: (error: Error) => void): Promise<T> {
-  await client.query(`BEGIN; ${FRESH_SESSION}`);
+  // One round trip (the simple query protocol takes several statements).
+  await client.query(['BEGIN', ...FRESH_SESSION].join('; '));
+  forgetPreparedStatements(client);
   try {
     if (role !== undefined) await client.query(`SET LOCAL ROLE ${role}`);
     await client.query('SELECT verity.bind($1)', [receipt]);

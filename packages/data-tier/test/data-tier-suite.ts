@@ -157,6 +157,9 @@ export function describeDataTier(name: string, makeHarness: () => Promise<DataTi
         await expect(h.asApp(await mintReceipt(keyA, { expiresIn: -1 }), (c) => selectIds(c))).rejects.toMatchObject(REJECTED('expired'));
         await expect(h.asApp(await mintReceipt(keyA, { issuedIn: 120, expiresIn: 150 }), (c) => selectIds(c))).rejects.toMatchObject(REJECTED('issued in the future'));
         expect(await h.asApp(await mintReceipt(keyA, { issuedIn: 30, expiresIn: 60 }), (c) => selectIds(c))).toEqual(['a1', 'a2']);
+        // At most an hour from iat to exp, the PDP's own upper bound; more is no receipt of its.
+        expect(await h.asApp(await mintReceipt(keyA, { expiresIn: 3600 }), (c) => selectIds(c))).toEqual(['a1', 'a2']);
+        await expect(h.asApp(await mintReceipt(keyA, { issuedIn: -10, expiresIn: 3600 }), (c) => selectIds(c))).rejects.toMatchObject(REJECTED('lifetime too long'));
       });
 
       it("claims of tenant A signed with tenant B's key", async () => {
