@@ -147,8 +147,9 @@ export const dbInstall: Command = {
   },
   details: [
     'Runs the pending migrations of the verity schema (one transaction, versioned; running it again',
-    'is harmless), grants each --app-role the public verity functions (refusing a superuser, a role',
-    'with BYPASSRLS or one owning a protected table), and for each --tenant copies the verifying',
+    'is harmless), grants each --app-role the public verity functions (refusing a role that is or',
+    'can become one row-level security does not bind, that could read the keys, or that may create',
+    'or owns anything: docs/data-tier.md), and for each --tenant copies the verifying',
     "receipt keys from the PDP into verity_private. A tenant without an active key gets one: it is",
     'installed in the database first and only then activated at the PDP, so no receipt is ever',
     'signed with a key the database does not know. Needs a platform-admin credential.',
