@@ -89,7 +89,11 @@ const V1: readonly string[] = [
      key_tenant text;
      key_secret bytea;
      claim      text;
-     now_s      numeric := EXTRACT(EPOCH FROM pg_catalog.statement_timestamp());
+     -- The wall clock, not statement_timestamp(): inside one DO block or function every query
+     -- has the block's start as its statement time, and a receipt must run out all the same. A
+     -- single query still checks once, when its InitPlan runs.
+     now_at     timestamptz := pg_catalog.clock_timestamp();
+     now_s      numeric := EXTRACT(EPOCH FROM now_at);
    BEGIN
      IF receipt IS NULL OR receipt !~ '^[A-Za-z0-9_-]+[.][A-Za-z0-9_-]+[.][A-Za-z0-9_-]+$' THEN
        ${REJECT('malformed')};
@@ -122,7 +126,7 @@ const V1: readonly string[] = [
      SELECT k.tenant, k.secret INTO key_tenant, key_secret
        FROM verity_private.receipt_keys k
       WHERE k.kid = header ->> 'kid'
-        AND (k.verify_until IS NULL OR k.verify_until > pg_catalog.statement_timestamp());
+        AND (k.verify_until IS NULL OR k.verify_until > now_at);
      IF NOT FOUND THEN
        ${REJECT('unknown key')};
      END IF;

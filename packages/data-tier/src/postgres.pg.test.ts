@@ -335,6 +335,22 @@ describe('data tier (PostgreSQL roles and pools)', () => {
     }
   });
 
+  it('a receipt runs out inside one long DO block too, and so does a key retired meanwhile (fourth attack F1)', async () => {
+    // Every query in a DO block has the block's start as statement_timestamp(): the check uses the wall clock.
+    const shortLived = await mintReceipt(key, { expiresIn: 2 });
+    const loop = 'DO $$ DECLARE n int; BEGIN PERFORM pg_sleep(3); SELECT count(*) INTO n FROM pool_orders; END $$';
+    await expect(withReceipt(appPool, shortLived, (client: pg.PoolClient) => client.query(loop))).rejects.toMatchObject({ code: '28000', message: 'verity: receipt rejected: expired' });
+
+    const other = makeKey('tenant-r');
+    await syncReceiptKeys(owner, 'tenant-r', [other.material]);
+    const running = withReceipt(appPool, await mintReceipt(other, { expiresIn: 60 }), (client: pg.PoolClient) => client.query(loop));
+    const settled = running.then(() => null, (error: unknown) => error);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    // What db rotate does to the old key: an end date, here now — after the block began, before its query.
+    await syncReceiptKeys(owner, 'tenant-r', [{ ...other.material, verifyUntil: new Date().toISOString() }]);
+    expect(await settled).toMatchObject({ code: '28000', message: 'verity: receipt rejected: unknown key' });
+  });
+
   it('withReceipt: a client kept past its callback runs nothing, not even inside the next borrower\'s transaction (outsider attack F3)', async () => {
     const other = makeKey('tenant-q');
     await syncReceiptKeys(owner, 'tenant-q', [other.material]);

@@ -49,6 +49,14 @@ describe('verity db', () => {
     }
   });
 
+  it('the PDP must be reached over https unless it is on this machine (receipt keys travel on that link)', async () => {
+    const answer = await run(['db', 'install', '--database-url', 'postgres://owner@127.0.0.1/app', '--url', 'http://pdp.internal:8181'], { env });
+    expect(answer.code).toBe(EXIT.USAGE);
+    expect(answer.err).toMatch(/must be reached over https/);
+    const rotate = await run(['db', 'rotate', '--database-url', 'postgres://owner@127.0.0.1/app', '--tenant', 'acme', '--url', 'http://10.0.0.5'], { env });
+    expect(rotate.code).toBe(EXIT.USAGE);
+  });
+
   it('both are listed in verity --help', async () => {
     const help = await run(['--help']);
     expect(help.out).toMatch(/db install/);

@@ -92,6 +92,19 @@ async function withDatabases<T>(urls: readonly string[], fn: (dbs: pg.Client[]) 
   }
 }
 
+/**
+ * The PDP client, over TLS unless the PDP is on this machine: these commands carry the
+ * platform-admin credential out and receipt-key secrets back, and a key a man in the middle
+ * swapped in would let him mint receipts.
+ */
+function pdpClient(args: ParsedArgs, io: CommandIo): VerityClient {
+  const client = clientFromArgs(args, io);
+  const { protocol, hostname } = new URL(client.url);
+  const loopback = hostname === 'localhost' || hostname === '[::1]' || /^127\.\d+\.\d+\.\d+$/.test(hostname);
+  if (protocol !== 'https:' && !loopback) throw usageError(`the PDP must be reached over https (receipt keys travel on this link); ${client.url} is not`);
+  return client;
+}
+
 const keysPath = (tenant: string) => `/admin/v1/tenants/${encodeURIComponent(tenant)}/receipt-keys`;
 
 /** The tenant's verifying set from the PDP, written into every database (exactly that set). */
@@ -161,7 +174,7 @@ export const dbInstall: Command = {
     const urls = databaseUrls(args, io);
     const tenants = listOf(args, 'tenant');
     const appRoles = listOf(args, 'app-role');
-    const client = clientFromArgs(args, io);
+    const client = pdpClient(args, io);
     const result = await withDatabases(urls, async (dbs) => {
       const schemas: Array<{ fromVersion: number; toVersion: number }> = [];
       for (const db of dbs) schemas.push(await installDataTier(db, { appRoles }));
@@ -215,7 +228,7 @@ export const dbRotate: Command = {
     const tenants = listOf(args, 'tenant');
     if (tenants.length === 0) throw usageError('--tenant is required');
     const prepare = args.values['prepare'] === true;
-    const client = clientFromArgs(args, io);
+    const client = pdpClient(args, io);
     const outcomes = await withDatabases(urls, async (dbs) => {
       const done: TenantOutcome[] = [];
       for (const tenant of tenants) {

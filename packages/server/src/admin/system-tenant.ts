@@ -30,7 +30,10 @@ export type AdminAction =
   | 'decide'
   | 'bundle.read'
   | 'audit.report'
-  | 'receipt-key.manage';
+  | 'receipt-key.list'
+  | 'receipt-key.create'
+  | 'receipt-key.export'
+  | 'receipt-key.activate';
 
 // Credential actions name the tenant when the call is tenant-scoped (the audit shows whose);
 // the shipped policies grant them to platform admins only.

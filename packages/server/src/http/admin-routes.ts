@@ -197,22 +197,22 @@ function receiptKidParam(request: FastifyRequest): string {
  */
 function registerReceiptKeyRoutes(app: FastifyInstance, c: Components): void {
   const base = '/admin/v1/tenants/:tenant/receipt-keys';
-  async function authorized(request: FastifyRequest): Promise<string> {
+  async function authorized(request: FastifyRequest, action: 'receipt-key.list' | 'receipt-key.create' | 'receipt-key.export' | 'receipt-key.activate'): Promise<string> {
     const tenant = tenantParam(request, { write: true });
-    await requireAdmin(c, request, 'receipt-key.manage', tenant);
+    await requireAdmin(c, request, action, tenant);
     await c.tenants.get(tenant);
     return tenant;
   }
 
-  app.get(base, async (request) => ({ keys: await c.receipts.list(await authorized(request)) }));
+  app.get(base, async (request) => ({ keys: await c.receipts.list(await authorized(request, 'receipt-key.list')) }));
   app.post(base, async (request, reply) => {
-    const created = await c.receipts.create(await authorized(request));
+    const created = await c.receipts.create(await authorized(request, 'receipt-key.create'));
     reply.code(201);
     return created;
   });
-  app.post(`${base}/export`, async (request) => ({ keys: await c.receipts.exportKeys(await authorized(request)) }));
+  app.post(`${base}/export`, async (request) => ({ keys: await c.receipts.exportKeys(await authorized(request, 'receipt-key.export')) }));
   app.post(`${base}/:kid/activate`, async (request) => {
     const kid = receiptKidParam(request);
-    return c.receipts.activate(await authorized(request), kid);
+    return c.receipts.activate(await authorized(request, 'receipt-key.activate'), kid);
   });
 }
