@@ -1,0 +1,2 @@
+/** @verity/workload: SPIFFE workload identity for Verity (see docs/workload-identity.md). */
+export {};
