@@ -22,6 +22,12 @@ export interface DecisionMeta {
   tier: string | null;
   /** The PEP enforces in observe mode: its denies are recorded but not enforced. */
   observed?: boolean;
+  /** The calling workload's SPIFFE id, as the PEP verified it (audited as `caller`). */
+  caller?: string;
+  /** The verified Txn-Token's `txn` (audited as `txn`: one id per call chain across tiers). */
+  txn?: string;
+  /** Who acts for the principal, outermost first (audited as `actors`). */
+  actors?: readonly string[];
 }
 
 /**
@@ -163,6 +169,9 @@ export function buildDecisionRecord(fields: DecisionRecordFields): DecisionRecor
     policyVersion: fields.policyVersion,
     latencyUs: fields.latencyUs,
     ...(fields.meta.observed ? { observed: true as const } : {}),
+    ...(fields.meta.caller === undefined ? {} : { caller: storableText(fields.meta.caller) }),
+    ...(fields.meta.txn === undefined ? {} : { txn: storableText(fields.meta.txn) }),
+    ...(fields.meta.actors === undefined || fields.meta.actors.length === 0 ? {} : { actors: fields.meta.actors.map(storableText) }),
   };
 }
 

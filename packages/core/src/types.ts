@@ -155,6 +155,22 @@ export interface DecisionRecord {
    * id of the PEP credential that sent them. Absent on decisions the PDP made itself.
    */
   reportedBy?: string;
+  /**
+   * The calling workload's SPIFFE id (`spiffe://…`), as the PEP verified it on the connection
+   * (mTLS peer, or a trusted proxy's `x-forwarded-client-cert`). Absent when no workload was
+   * proven: a user calling directly, or a permissive-mode caller without a certificate.
+   */
+  caller?: string;
+  /**
+   * The transaction id (`txn`) of the verified Txn-Token the request carried
+   * (draft-ietf-oauth-transaction-tokens §4): the join key of one call chain across tiers.
+   */
+  txn?: string;
+  /**
+   * The delegation chain: who acts for the principal, outermost first (RFC 8693 §4.1 `act`, and
+   * the workloads a Txn-Token passed through). Absent when nobody acted for anyone.
+   */
+  actors?: string[];
 }
 
 /** One stored audit event: a decision record in its tenant's hash chain. */

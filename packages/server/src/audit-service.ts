@@ -4,7 +4,7 @@
  */
 import { checkAuditCheckpoint, createAuditChainVerifier, VerityError, type AuditEvent, type AuditProblem } from '@verity/core';
 import { verifyAuditCheckpoint, type CheckpointKey } from '@verity/identity';
-import type { AuditQuery, Store } from '@verity/store';
+import type { AuditQuery, Store, WorkloadCall } from '@verity/store';
 import type { AuditWriter } from './audit-writer.js';
 import { findDrift, type RequestDrift } from './audit-drift.js';
 import { parsePepRecords } from './pep-decision-records.js';
@@ -37,6 +37,8 @@ export interface AuditService {
    * holds is skipped.
    */
   ingest(tenant: string, records: unknown, reporter: { id: string }): Promise<{ accepted: number }>;
+  /** Who calls whom (the migration inventory): caller SPIFFE id → callee tier → action, with counts and when last seen. */
+  workloadCalls(tenant: string, limit: number): Promise<{ calls: WorkloadCall[] }>;
 }
 
 export function createAuditService(store: Store, writer: AuditWriter): AuditService {
@@ -118,6 +120,11 @@ export function createAuditService(store: Store, writer: AuditWriter): AuditServ
       await writer.flush();
       await store.audit.append(parsed, { skipExisting: true });
       return { accepted: parsed.length };
+    },
+
+    async workloadCalls(tenant, limit) {
+      await requireTenant(store, tenant);
+      return { calls: await store.audit.workloadCalls(tenant, limit) };
     },
   };
 }

@@ -4,6 +4,11 @@ import { isPlainObject, isRequestId, isTierLabel, VerityError, type DecisionReco
 /** The most records one shipment may hold. */
 export const MAX_PEP_RECORDS = 1000;
 
+/** A SPIFFE id's outline (scheme, bounded length, no whitespace); the PEP verified the peer itself. */
+function isSpiffeIdText(value: unknown): value is string {
+  return typeof value === 'string' && value.length <= 2048 && /^spiffe:\/\/[a-z0-9._-]+(\/[A-Za-z0-9._-]+)*$/.test(value);
+}
+
 function invalid(message: string): VerityError {
   return new VerityError('ERR_REQUEST_INVALID', message);
 }
@@ -32,6 +37,10 @@ function parseRecord(value: unknown, tenant: string, reportedBy: string, i: numb
     if (!valid(v)) throw invalid(`${path}.${name} must be a short token`);
     return v;
   };
+  const caller = optional(r.caller, 'caller', isSpiffeIdText);
+  const txn = optional(r.txn, 'txn', isRequestId);
+  const actors = r.actors ?? [];
+  if (!Array.isArray(actors) || actors.length > 16 || actors.some((a) => typeof a !== 'string' || a === '' || a.length > 2048)) throw invalid(`${path}.actors must be at most 16 ids`);
   const reasons = r.reasons ?? [];
   if (!Array.isArray(reasons) || reasons.some((x) => typeof x !== 'string' || x.length > 256)) throw invalid(`${path}.reasons must be policy ids`);
   const errors = r.errors ?? [];
@@ -51,6 +60,9 @@ function parseRecord(value: unknown, tenant: string, reportedBy: string, i: numb
     policyVersion: r.policyVersion,
     latencyUs: r.latencyUs,
     ...(r.observed === true ? { observed: true as const } : {}),
+    ...(caller === null ? {} : { caller }),
+    ...(txn === null ? {} : { txn }),
+    ...(actors.length === 0 ? {} : { actors: actors as string[] }),
     reportedBy,
   };
 }

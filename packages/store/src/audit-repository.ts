@@ -23,25 +23,28 @@ interface AuditRow {
   latency_us: unknown;
   observed: boolean | null;
   reported_by: string | null;
+  caller?: string | null;
+  txn?: string | null;
+  actors?: unknown;
   prev_hash: string;
   hash: string;
 }
 
 const COLUMNS = `tenant_id, seq, decision_id, time, request_id, tier, principal_json, action_json, resource_json,
-  decision, reasons, errors, policy_version, latency_us, prev_hash, hash, observed, reported_by`;
+  decision, reasons, errors, policy_version, latency_us, prev_hash, hash, observed, reported_by, caller, txn, actors`;
 
 /**
  * One jsonb parameter carries the whole batch: one INSERT per transaction, any batch size. The
  * `principal`, `action` and `resource` text columns are generated from the hashed JSON.
  */
 const INSERT_BATCH = `INSERT INTO audit_events (tenant_id, seq, decision_id, time, request_id, tier, principal_json,
-    action_json, resource_json, decision, reasons, errors, policy_version, latency_us, prev_hash, hash, observed, reported_by)
+    action_json, resource_json, decision, reasons, errors, policy_version, latency_us, prev_hash, hash, observed, reported_by, caller, txn, actors)
   SELECT $1, e.seq, e.decision_id, e.time, e.request_id, e.tier, e.principal_json, e.action_json,
-    e.resource_json, e.decision, e.reasons, e.errors, e.policy_version, e.latency_us, e.prev_hash, e.hash, COALESCE(e.observed, false), e.reported_by
+    e.resource_json, e.decision, e.reasons, e.errors, e.policy_version, e.latency_us, e.prev_hash, e.hash, COALESCE(e.observed, false), e.reported_by, e.caller, e.txn, e.actors
   FROM jsonb_to_recordset($2::jsonb) AS e(seq bigint, decision_id text, time text, request_id text, tier text,
     principal_json jsonb, action_json jsonb, resource_json jsonb,
     decision text, reasons jsonb, errors jsonb, policy_version integer, latency_us double precision,
-    prev_hash text, hash text, observed boolean, reported_by text)`;
+    prev_hash text, hash text, observed boolean, reported_by text, caller text, txn text, actors jsonb)`;
 
 /** The `audit` repository of a {@link Store}. */
 export function createAuditRepository(db: Database): Store['audit'] {
@@ -60,6 +63,24 @@ export function createAuditRepository(db: Database): Store['audit'] {
         params,
       );
       return rows.map(toEvent);
+    },
+    async workloadCalls(tenant, limit) {
+      const { rows } = await db.query<{ caller: string; tier: string | null; action_type: string; action_id: string; allowed: unknown; denied: unknown; last_seen: string }>(
+        `SELECT caller, tier, action_json->>'type' AS action_type, action_json->>'id' AS action_id,
+           count(*) FILTER (WHERE decision = 'allow') AS allowed, count(*) FILTER (WHERE decision = 'deny') AS denied, max(time) AS last_seen
+         FROM audit_events WHERE tenant_id = $1 AND caller IS NOT NULL
+         GROUP BY caller, tier, action_json->>'type', action_json->>'id'
+         ORDER BY last_seen DESC, caller, tier, action_type, action_id LIMIT $2`,
+        [tenant, limit],
+      );
+      return rows.map((row) => ({
+        caller: row.caller,
+        callee: row.tier,
+        action: `${row.action_type}::${JSON.stringify(row.action_id)}`,
+        allowed: toNumber(row.allowed),
+        denied: toNumber(row.denied),
+        lastSeen: row.last_seen,
+      }));
     },
     async readChain(tenant, afterSeq, limit) {
       const { rows } = await db.query<AuditRow>(
@@ -178,6 +199,9 @@ function normalizeRecord(record: DecisionRecord): DecisionRecord {
     latencyUs: record.latencyUs,
     ...(record.observed === true ? { observed: true as const } : {}),
     ...(record.reportedBy === undefined ? {} : { reportedBy: record.reportedBy }),
+    ...(record.caller === undefined ? {} : { caller: record.caller }),
+    ...(record.txn === undefined ? {} : { txn: record.txn }),
+    ...(record.actors === undefined || record.actors.length === 0 ? {} : { actors: [...record.actors] }),
   };
 }
 
@@ -202,6 +226,9 @@ function toInsertRow(record: DecisionRecord, seq: number, prevHash: string, hash
     latency_us: record.latencyUs,
     observed: record.observed === true,
     reported_by: record.reportedBy ?? null,
+    caller: record.caller ?? null,
+    txn: record.txn ?? null,
+    actors: record.actors ?? null,
     prev_hash: prevHash,
     hash,
   };
@@ -219,6 +246,8 @@ function buildFilter(tenant: string, query: AuditQuery): { where: string; params
   if (query.decision !== undefined) add('decision = ?', query.decision);
   if (query.principal !== undefined) add('principal = ?', query.principal);
   if (query.requestId !== undefined) add('request_id = ?', query.requestId);
+  if (query.txn !== undefined) add('txn = ?', query.txn);
+  if (query.caller !== undefined) add('caller = ?', query.caller);
   return { where: clauses.join(' AND '), params };
 }
 
@@ -239,6 +268,9 @@ function toEvent(row: AuditRow): AuditEvent {
     latencyUs: toNumber(row.latency_us),
     ...(row.observed === true ? { observed: true as const } : {}),
     ...(row.reported_by === null ? {} : { reportedBy: row.reported_by }),
+    ...(row.caller === null || row.caller === undefined ? {} : { caller: row.caller }),
+    ...(row.txn === null || row.txn === undefined ? {} : { txn: row.txn }),
+    ...(row.actors === null || row.actors === undefined ? {} : { actors: fromJson<string[]>(row.actors) }),
     seq: toNumber(row.seq),
     prevHash: row.prev_hash,
     hash: row.hash,

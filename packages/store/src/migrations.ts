@@ -218,6 +218,19 @@ CREATE INDEX receipt_keys_tenant_idx ON receipt_keys (tenant_id, created_at_ms);
 CREATE UNIQUE INDEX receipt_keys_one_active_idx ON receipt_keys (tenant_id) WHERE state = 'active';
 `,
   },
+  {
+    version: 7,
+    name: 'audit: the calling workload, the transaction id and the delegation chain of each decision',
+    sql: `
+-- caller: the calling workload's SPIFFE id; txn: the Txn-Token's transaction id (one call chain
+-- across tiers); actors: who acted for the principal. All optional: records before them hash as before.
+ALTER TABLE audit_events ADD COLUMN caller text NULL;
+ALTER TABLE audit_events ADD COLUMN txn text NULL;
+ALTER TABLE audit_events ADD COLUMN actors jsonb NULL;
+CREATE INDEX audit_events_txn ON audit_events (tenant_id, txn) WHERE txn IS NOT NULL;
+CREATE INDEX audit_events_caller ON audit_events (tenant_id, caller, seq) WHERE caller IS NOT NULL;
+`,
+  },
 ];
 
 /**

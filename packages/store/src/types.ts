@@ -70,6 +70,24 @@ export interface AuditQuery {
   /** `Type::"id"` string form, compared exactly. */
   principal?: string;
   requestId?: string;
+  /** A Txn-Token's transaction id: every tier's record of one call chain. */
+  txn?: string;
+  /** A calling workload's SPIFFE id, compared exactly. */
+  caller?: string;
+}
+
+/** One edge of the who-calls-whom inventory: decisions with a calling workload, grouped. */
+export interface WorkloadCall {
+  /** The calling workload's SPIFFE id. */
+  caller: string;
+  /** The tier that asked (the called service's PEP label), or null. */
+  callee: string | null;
+  /** The action, `Type::"id"`. */
+  action: string;
+  allowed: number;
+  denied: number;
+  /** ISO-8601 time of the latest decision. */
+  lastSeen: string;
 }
 
 /** A signed audit checkpoint as stored: the tenant's chain head at a moment, and its JWS. */
@@ -186,6 +204,8 @@ export interface Store {
     query(tenant: string, query: AuditQuery): Promise<AuditEvent[]>;
     /** Events in seq order starting after `afterSeq`, for verification. */
     readChain(tenant: string, afterSeq: number, limit: number): Promise<AuditEvent[]>;
+    /** Who calls whom: decisions that carry a calling workload, grouped by caller, callee tier and action (at most `limit` edges, most recent first). */
+    workloadCalls(tenant: string, limit: number): Promise<WorkloadCall[]>;
     /** Where the tenant's chain ends, as recorded apart from its events (seq 0 and the genesis hash before any). */
     head(tenant: string): Promise<AuditChainHead>;
     /** Keep a signed checkpoint; one already kept for that tenant and seq stays. Throws ERR_TENANT_NOT_FOUND. */

@@ -74,7 +74,18 @@ export function registerDataRoutes(app: FastifyInstance, c: Components): void {
       ...(decision === undefined ? {} : { decision }),
       ...(q.principal === undefined ? {} : { principal: q.principal }),
       ...(q.requestId === undefined ? {} : { requestId: q.requestId }),
+      ...(q.txn === undefined ? {} : { txn: q.txn }),
+      ...(q.caller === undefined ? {} : { caller: q.caller }),
     });
+  });
+
+  // The inventory of who calls whom, read from the audit (the migration path's map).
+  app.get('/admin/v1/tenants/:tenant/workload-calls', async (request) => {
+    const tenant = tenantParam(request, { write: false });
+    await requireAdmin(c, request, 'audit.read', tenant);
+    const q = request.query as Record<string, string | undefined>;
+    const { calls } = await c.auditLog.workloadCalls(tenant, limitOf(q.limit, 1000, 10000));
+    return { calls: calls.map((call) => ({ caller: call.caller, callee: call.callee, action: call.action, allowed: call.allowed, denied: call.denied, count: call.allowed + call.denied, last_seen: call.lastSeen })) };
   });
 
   app.get('/admin/v1/tenants/:tenant/audit/verify', async (request) => {

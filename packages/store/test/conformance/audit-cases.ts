@@ -37,6 +37,9 @@ const COLUMN_EDITS: Array<[string, string]> = [
   ['latency_us', 'latency_us = 1'],
   ['observed', 'observed = true'],
   ['reported_by', "reported_by = 'cred_forged'"],
+  ['caller', "caller = 'spiffe://verity.internal/forged'"],
+  ['txn', "txn = 'txn-forged'"],
+  ['actors', `actors = '["spiffe://verity.internal/forged"]'`],
   ['prev_hash', `prev_hash = '${'f'.repeat(64)}'`],
   ['hash', `hash = '${'f'.repeat(64)}'`],
 ];
@@ -59,16 +62,17 @@ export function describeAudit(makeDatabase: MakeDatabase): void {
         [decision('a'), decision('a', { requestId: null, tier: null, decision: 'deny', reasons: [] })],
         [decision('a', { errors: [{ policyId: 'p-2', message: 'attribute "x" missing' }], latencyUs: 0.1 + 0.2, policyVersion: 7 })],
         [decision('a', { time: '2025-01-01T00:00:00Z' }), decision('a', { principal: { type: 'App::User', id: 'quote"and\\slash' } }), decision('a')],
+        [decision('a', { caller: 'spiffe://verity.internal/orders', txn: 'txn-1', actors: ['spiffe://verity.internal/gateway', 'User::"alice"'] })],
       ];
       for (const batch of batches) await store.audit.append(batch);
       const events = await readAll(store, 'a');
-      expect(events.map((event) => event.seq)).toEqual([1, 2, 3, 4, 5, 6]);
+      expect(events.map((event) => event.seq)).toEqual([1, 2, 3, 4, 5, 6, 7]);
       expect(events.map(recordOf)).toEqual(batches.flat());
       expect(events[0]?.prevHash).toBe(GENESIS_HASH);
       expect(events.slice(1).map((event) => event.prevHash)).toEqual(events.slice(0, -1).map((event) => event.hash));
-      expect(verifyAuditChain(events)).toEqual({ ok: true, checked: 6, problems: [] });
-      expect((await store.audit.readChain('a', 4, 10)).map((event) => event.seq)).toEqual([5, 6]);
-      expect(await store.audit.readChain('a', 6, 10)).toEqual([]);
+      expect(verifyAuditChain(events)).toEqual({ ok: true, checked: 7, problems: [] });
+      expect((await store.audit.readChain('a', 4, 10)).map((event) => event.seq)).toEqual([5, 6, 7]);
+      expect(await store.audit.readChain('a', 7, 10)).toEqual([]);
     });
 
     it('chains each tenant separately within one append and never shows one tenant another’s events', async () => {
@@ -154,7 +158,7 @@ export function describeAudit(makeDatabase: MakeDatabase): void {
       const { store } = handle;
       await createTenants(store, 'a');
       // Every row carries reportedBy so that editing reported_by changes a value, not adds one.
-      await store.audit.append(Array.from({ length: COLUMN_EDITS.length + 1 }, () => decision('a', { reportedBy: 'cred_pep' })));
+      await store.audit.append(Array.from({ length: COLUMN_EDITS.length + 1 }, () => decision('a', { reportedBy: 'cred_pep', caller: 'spiffe://verity.internal/orders', txn: 'txn-1', actors: ['spiffe://verity.internal/gateway'] })));
       expect((await verifyStored(store, 'a')).ok).toBe(true);
       for (const [index, [, assignment]] of COLUMN_EDITS.entries()) {
         await store.db.query(`UPDATE audit_events SET ${assignment} WHERE tenant_id = $1 AND seq = $2`, ['a', index + 1]);
@@ -162,6 +166,26 @@ export function describeAudit(makeDatabase: MakeDatabase): void {
       const found = new Set((await verifyStored(store, 'a')).problems.map((problem) => problem.seq));
       const missed = COLUMN_EDITS.filter((_, index) => !found.has(index + 1)).map(([column]) => column);
       expect(missed).toEqual([]);
+    });
+
+    it('lists who calls whom from the records that carry a calling workload, and finds one call chain by its txn', async () => {
+      const { store } = handle;
+      await createTenants(store, 'a', 'b');
+      const orders = 'spiffe://verity.internal/orders';
+      const read = { type: 'Action', id: 'read' };
+      await store.audit.append([
+        decision('a', { caller: orders, tier: 'inventory', action: read, time: '2026-01-01T00:00:01.000Z', txn: 't-1' }),
+        decision('a', { caller: orders, tier: 'inventory', action: read, decision: 'deny', time: '2026-01-01T00:00:02.000Z', txn: 't-2' }),
+        decision('a', { caller: 'spiffe://verity.internal/billing', tier: 'inventory', action: read, time: '2026-01-01T00:00:00.500Z' }),
+        decision('a', { tier: 'gateway', txn: 't-1' }),
+        decision('b', { caller: orders, tier: 'inventory', action: read }),
+      ]);
+      expect(await store.audit.workloadCalls('a', 10)).toEqual([
+        { caller: orders, callee: 'inventory', action: 'Action::"read"', allowed: 1, denied: 1, lastSeen: '2026-01-01T00:00:02.000Z' },
+        { caller: 'spiffe://verity.internal/billing', callee: 'inventory', action: 'Action::"read"', allowed: 1, denied: 0, lastSeen: '2026-01-01T00:00:00.500Z' },
+      ]);
+      expect((await store.audit.query('a', { limit: 10, txn: 't-1' })).map((e) => e.tier)).toEqual(['inventory', 'gateway']);
+      expect(await store.audit.query('a', { limit: 10, caller: 'spiffe://verity.internal/billing' })).toHaveLength(1);
     });
 
     it('derives the principal, action and resource columns queries filter on from the hashed JSON', async () => {
