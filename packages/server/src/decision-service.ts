@@ -18,6 +18,7 @@ import type { AuditWriter } from './audit-writer.js';
 import type { Freshness } from './freshness.js';
 import type { EntityService } from './entity-service.js';
 import type { PolicyService } from './policy-service.js';
+import { callerOf, refuseDeregistered, type WorkloadDenyList } from './workload-gate.js';
 
 /** Which decisions go to the audit: all (default), only denies (hot-path permission checks), none (search). */
 export type AuditMode = 'always' | 'deny-only' | 'never';
@@ -50,6 +51,8 @@ export interface DecisionServiceOptions {
   freshness?: Freshness;
   /** Clock in epoch milliseconds (default `Date.now`). */
   now?: () => number;
+  /** Deregistered workloads: a decision with one as caller or principal is a deny. */
+  workloads?: WorkloadDenyList;
 }
 
 export function createDecisionService(options: DecisionServiceOptions): DecisionService {
@@ -62,7 +65,10 @@ export function createDecisionService(options: DecisionServiceOptions): Decision
       // Checked per decision, not per request: a long batch does not outlive the bound.
       options.freshness?.assertFresh(input.tenant, active.readAt);
       const view = { tenant: input.tenant, version: active.version, settings: active.tenant.settings, prepared: active.prepared };
-      const record = await pipeline.decide(view, input.request, (uids) => entities.getMany(input.tenant, uids), input.meta, input.budget);
+      const caller = callerOf(input.request);
+      const meta = caller === undefined ? input.meta : { ...input.meta, caller };
+      const decided = await pipeline.decide(view, input.request, (uids) => entities.getMany(input.tenant, uids), meta, input.budget);
+      const record = refuseDeregistered(decided, options.workloads, (options.now ?? Date.now)());
       const mode = input.audit ?? 'always';
       if (mode === 'always' || (mode === 'deny-only' && record.decision === 'deny')) {
         const backpressure = audit.enqueue(record);

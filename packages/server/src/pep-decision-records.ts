@@ -1,13 +1,9 @@
 /** Decisions a PEP made in-process and shipped to the PDP's audit, checked field by field. */
 import { isPlainObject, isRequestId, isTierLabel, VerityError, type DecisionRecord, type EntityUid } from '@verity/core';
+import { isSpiffeIdText } from './workload-gate.js';
 
 /** The most records one shipment may hold. */
 export const MAX_PEP_RECORDS = 1000;
-
-/** A SPIFFE id's outline (scheme, bounded length, no whitespace); the PEP verified the peer itself. */
-function isSpiffeIdText(value: unknown): value is string {
-  return typeof value === 'string' && value.length <= 2048 && /^spiffe:\/\/[a-z0-9._-]+(\/[A-Za-z0-9._-]+)*$/.test(value);
-}
 
 function invalid(message: string): VerityError {
   return new VerityError('ERR_REQUEST_INVALID', message);

@@ -1,0 +1,62 @@
+import { describe, expect, it } from 'vitest';
+import { buildDecisionRecord, type DecisionRequest } from '@verity/core';
+import { callerOf, refuseDeregistered } from './workload-gate.js';
+
+const authzen = (context: Record<string, unknown>): DecisionRequest => ({
+  kind: 'authzen',
+  request: { subject: { type: 'Workload', id: 'spiffe://td/orders' }, action: { name: 'read' }, resource: { type: 'Item', id: '1' }, context },
+});
+
+const record = (fields: { principal?: string; caller?: string; decision?: 'allow' | 'deny' }) =>
+  buildDecisionRecord({
+    tenant: 'acme',
+    principal: { type: fields.principal === undefined ? 'User' : 'Workload', id: fields.principal ?? 'alice' },
+    action: { type: 'Action', id: 'read' },
+    resource: { type: 'Item', id: '1' },
+    decision: fields.decision ?? 'allow',
+    reasons: ['p1'],
+    errors: [],
+    policyVersion: 3,
+    meta: { requestId: 'r-1', tier: 'inventory', ...(fields.caller ? { caller: fields.caller } : {}), txn: 't-1' },
+    time: 0,
+    latencyUs: 5,
+  });
+
+describe('callerOf', () => {
+  it('takes a SPIFFE id, and treats absent or null as no proven caller', () => {
+    expect(callerOf(authzen({ caller: 'spiffe://td/ns/a/sa/b' }))).toBe('spiffe://td/ns/a/sa/b');
+    expect(callerOf(authzen({}))).toBeUndefined();
+    expect(callerOf(authzen({ caller: null }))).toBeUndefined();
+  });
+
+  it.each([['orders'], [''], ['spiffe://TD/x'], ['spiffe://td/a/../b'], ['spiffe://td/a?x'], [42], [{ id: 'spiffe://td/a' }], ['spiffe://td/' + 'a'.repeat(2100)]])(
+    'refuses %j as a caller (ERR_REQUEST_INVALID)',
+    (caller) => {
+      expect(() => callerOf(authzen({ caller }))).toThrow(expect.objectContaining({ code: 'ERR_REQUEST_INVALID' }));
+    },
+  );
+});
+
+describe('refuseDeregistered', () => {
+  const denyList = { isDenied: (tenant: string, id: string) => tenant === 'acme' && id === 'spiffe://td/gone' };
+
+  it('keeps a decision whose caller and principal are live', () => {
+    const kept = record({ principal: 'spiffe://td/live', caller: 'spiffe://td/live' });
+    expect(refuseDeregistered(kept, denyList, 1)).toBe(kept);
+  });
+
+  it('turns an allow into a deny when the caller is deregistered, keeping caller and txn for the audit', () => {
+    const refused = refuseDeregistered(record({ caller: 'spiffe://td/gone' }), denyList, 1);
+    expect(refused).toMatchObject({ decision: 'deny', reasons: [], caller: 'spiffe://td/gone', txn: 't-1', policyVersion: 3, tier: 'inventory', requestId: 'r-1' });
+    expect(refused.errors).toEqual([{ policyId: 'verity:workload', message: expect.stringContaining('deregistered') }]);
+  });
+
+  it('turns an allow into a deny when the Workload principal is deregistered', () => {
+    expect(refuseDeregistered(record({ principal: 'spiffe://td/gone' }), denyList, 1).decision).toBe('deny');
+  });
+
+  it('does nothing without a deny list', () => {
+    const kept = record({ caller: 'spiffe://td/gone' });
+    expect(refuseDeregistered(kept, undefined, 1)).toBe(kept);
+  });
+});
