@@ -5,3 +5,5 @@ export * from './client-auth.js';
 export * from './token-exchange.js';
 export * from './revocation-list.js';
 export * from './sts-source.js';
+export * from './txn-token.js';
+export * from './txn-token-grant.js';

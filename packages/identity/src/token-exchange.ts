@@ -4,14 +4,13 @@ import { VerityError } from '@verity/core';
 import type { StsClient, VerifiedToken } from './types.js';
 import { readFormParam, type StsForm } from './client-auth.js';
 import { GRANT_TYPE_TOKEN_EXCHANGE, type ActorClaim, type IssuedToken, type TokenIssuer } from './token-issuer.js';
+import { grantScopes, parseScope } from './scope.js';
 
 export const TOKEN_TYPE_ACCESS_TOKEN = 'urn:ietf:params:oauth:token-type:access_token';
 export const TOKEN_TYPE_JWT = 'urn:ietf:params:oauth:token-type:jwt';
 const SUBJECT_TOKEN_TYPES: ReadonlySet<string> = new Set([TOKEN_TYPE_ACCESS_TOKEN, TOKEN_TYPE_JWT]);
 /** Longest delegation chain we mint; a deeper `act` nesting is refused rather than truncated. */
 export const MAX_ACTOR_CHAIN = 8;
-// RFC 6749 §3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E ).
-const SCOPE_TOKEN = /^[\x21\x23-\x5B\x5D-\x7E]+$/;
 
 /** What the exchange decision is asked (a Cedar request built by the caller). */
 export interface ExchangeAuthorizationRequest {
@@ -182,29 +181,6 @@ function readTarget(form: StsForm): string {
 
 function checkAudience(client: StsClient, audience: string): void {
   if (!client.audiences.includes(audience)) throw new VerityError('ERR_STS_INVALID_TARGET', 'The client may not request tokens for this audience');
-}
-
-function parseScope(scope: string | undefined): string[] | undefined {
-  if (scope === undefined) return undefined;
-  const tokens = scope.split(' ');
-  if (tokens.some((token) => !SCOPE_TOKEN.test(token))) throw new VerityError('ERR_STS_INVALID_SCOPE', 'The scope is malformed');
-  return [...new Set(tokens)];
-}
-
-/**
- * Requested scopes must lie inside every allowed set; with none requested, the intersection of
- * them all is granted. An empty grant is refused: it would carry identity without any purpose.
- */
-function grantScopes(requested: string[] | undefined, allowedSets: readonly string[][]): string[] {
-  const allowed = allowedSets.map((set) => new Set(set));
-  const inAll = (scope: string): boolean => allowed.every((set) => set.has(scope));
-  if (requested !== undefined) {
-    if (!requested.every(inAll)) throw new VerityError('ERR_STS_INVALID_SCOPE', 'The requested scope exceeds what may be granted');
-    return requested;
-  }
-  const granted = [...new Set(allowedSets[0] ?? [])].filter(inAll);
-  if (granted.length === 0) throw new VerityError('ERR_STS_INVALID_SCOPE', 'No scope can be granted');
-  return granted;
 }
 
 function audiencesOf(token: VerifiedToken): string[] {
