@@ -157,7 +157,7 @@ export async function createComponents(
     auditCheckpoints: createAuditCheckpoints({ store, writer: audit, box }),
     bundles: createBundleService({ store, policies, freshness, identity, tokens, box, ttlSec: config.bundleTtlSec }),
     clients: createClientService(store, { publish: feed.publish }),
-    tokenEndpoint: createTokenEndpoint({ store, tokens, identity, decisions }),
+    tokenEndpoint: createTokenEndpoint({ store, tokens, identity, decisions, audit }),
     gateway: createGatewayDecider({ decisions, policies, audit }),
     readiness: createReadinessCheck(engine, store, audit, freshness),
     identity,

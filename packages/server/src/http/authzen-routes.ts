@@ -10,11 +10,12 @@ import {
   parseReceiptOption,
   parseSearchRequest,
   type AuthzenEvaluationRequest,
+  type DecisionMeta,
   type DecisionRecord,
   type SearchKind,
   type VerifiedPrincipal,
 } from '@verity/core';
-import { parseBearerToken, type ReceiptKey } from '@verity/identity';
+import { MAX_TXN_TOKEN_LENGTH, parseBearerToken, type ReceiptKey } from '@verity/identity';
 import { metaOf, requireAdmin, requireDecide, type Components } from './context.js';
 
 /** The decision's identity and provenance, in the response `context` (AuthZEN §6.2). */
@@ -89,6 +90,37 @@ async function withTokenSubject(c: Components, request: FastifyRequest, tenant: 
   return { body, verified: { principal: verified.principal, context: verified.context } };
 }
 
+const isObject = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value);
+
+/** Whether a request (or any of its items) names `context.txn`: that entry is the PDP's alone. */
+function namesTxnContext(body: Record<string, unknown>): boolean {
+  const items = Array.isArray(body.evaluations) ? body.evaluations : [];
+  return [body, ...items].some((part) => isObject(part) && isObject(part.context) && Object.hasOwn(part.context, 'txn'));
+}
+
+/**
+ * The Txn-Token a PEP forwards with a decision (`options.verity_txn_token`, draft-ietf-oauth-
+ * transaction-tokens), verified (401 ERR_TXN_TOKEN_INVALID, nothing decided) and put into the
+ * Cedar context as `context.txn` of the request and of every item with its own context; its
+ * `txn` and call chain go to the audit. A request without one may not name `context.txn`.
+ */
+async function withTxnToken(c: Components, tenant: string, body: unknown, meta: DecisionMeta): Promise<{ body: unknown; meta: DecisionMeta }> {
+  if (!isObject(body)) return { body, meta };
+  const token = isObject(body.options) ? body.options.verity_txn_token : undefined;
+  if (token === undefined) {
+    if (namesTxnContext(body)) throw new VerityError('ERR_DECISION_INVALID_REQUEST', 'context.txn is set by the PDP from a verified Txn-Token (options.verity_txn_token), never by the request');
+    return { body, meta };
+  }
+  if (typeof token !== 'string' || token === '' || token.length > MAX_TXN_TOKEN_LENGTH) throw new VerityError('ERR_DECISION_INVALID_REQUEST', 'options.verity_txn_token must be a Txn-Token (a compact JWT)');
+  if (namesTxnContext(body)) throw new VerityError('ERR_DECISION_INVALID_REQUEST', 'context.txn is set by the PDP from the Txn-Token, never by the request');
+  const verified = await c.tokenEndpoint.verifyTxnToken(tenant, token, meta);
+  const txn = { id: verified.txn, sub: verified.sub, scope: verified.scope, req_wl: verified.reqWl };
+  const withTxn = (part: Record<string, unknown>) => (isObject(part.context) ? { ...part, context: { ...part.context, txn } } : part);
+  const next: Record<string, unknown> = { ...body, context: isObject(body.context) ? { ...body.context, txn } : body.context === undefined ? { txn } : body.context };
+  if (Array.isArray(body.evaluations)) next.evaluations = body.evaluations.map((item: unknown) => (isObject(item) ? withTxn(item) : item));
+  return { body: next, meta: { ...meta, txn: verified.txn, actors: [...verified.callChain].reverse() } };
+}
+
 /**
  * Hold the decision to the request's consistency token, if any: after this the tenant's cached
  * view is at least as new as the state in which that version was active.
@@ -108,10 +140,12 @@ export function registerAuthzenRoutes(app: FastifyInstance, c: Components, tenan
     const minVersion = parseMinVersion(request.body);
     await c.policies.active(tenant);
     const receipt = await receiptAsk(c, request, tenant);
-    const { body, verified } = await withTokenSubject(c, request, tenant);
+    const subject = await withTokenSubject(c, request, tenant);
+    const { body, meta } = await withTxnToken(c, tenant, subject.body, metaOf(request));
+    const { verified } = subject;
     const evaluation = parseEvaluationRequest(body);
     await honourMinVersion(c, tenant, minVersion);
-    const record = await c.decisions.decide({ tenant, request: { kind: 'authzen', request: evaluation, ...(verified ? { token: verified } : {}) }, meta: metaOf(request) });
+    const record = await c.decisions.decide({ tenant, request: { kind: 'authzen', request: evaluation, ...(verified ? { token: verified } : {}) }, meta });
     return { decision: record.decision === 'allow', context: await contextWithReceipt(c, record, receipt) };
   });
 
@@ -123,10 +157,11 @@ export function registerAuthzenRoutes(app: FastifyInstance, c: Components, tenan
     // item is invalid on its own.
     await c.policies.active(tenant);
     const receipt = await receiptAsk(c, request, tenant);
-    const { body, verified } = await withTokenSubject(c, request, tenant);
+    const subject = await withTokenSubject(c, request, tenant);
+    const { body, meta } = await withTxnToken(c, tenant, subject.body, metaOf(request));
+    const { verified } = subject;
     const batch = parseEvaluationsRequest(body);
     await honourMinVersion(c, tenant, minVersion);
-    const meta = metaOf(request);
     const options = (body as { options?: { verity_context?: unknown } }).options;
     // All items share one engine-time budget: a batch never holds the engine for seconds.
     const budget = createEngineBudget();

@@ -5,7 +5,7 @@
  */
 import { isPlainObject, VerityError } from '@verity/core';
 import { isIP } from 'node:net';
-import { createRevocationList, createTokenAuthenticator, createTokenVerifier, isPublicAddress, parseIdentitySource, type FetchFunction, type IdentitySource, type Revocation, type VerifiedToken } from '@verity/identity';
+import { createRevocationList, createTokenAuthenticator, createTokenVerifier, isPublicAddress, parseIdentitySource, type FetchFunction, type IdentitySource, type Revocation, type RevocationCheck, type VerifiedToken } from '@verity/identity';
 import type { StoredRevocation, Store } from '@verity/store';
 import type { AuditWriter } from '../audit-writer.js';
 import type { PublishChange } from '../change-feed.js';
@@ -64,6 +64,8 @@ export interface IdentityService {
   revoke(tenant: string, input: RevokeInput): Promise<void>;
   /** The tenant's live revocations (for policy bundles). */
   revocationsOf(tenant: string): Revocation[];
+  /** Whether the tenant's revocations cover a token (e.g. a Txn-Token's subject, revoked after its `iat`). */
+  isRevoked(check: RevocationCheck): boolean;
   /** A change notification: reload what changed. */
   onChange(tenant: string, kind: 'identity' | 'revocation'): Promise<void>;
   reloadAll(): Promise<void>;
@@ -170,6 +172,8 @@ export async function createIdentityService(options: IdentityServiceOptions): Pr
     revocationsOf(tenant) {
       return revocations.snapshot().filter((revocation) => revocation.tenant === tenant);
     },
+
+    isRevoked: (check) => revocations.isRevoked(check),
 
     async onChange(tenant, kind) {
       if (kind === 'identity') sourcesByTenant.delete(tenant);

@@ -1,12 +1,13 @@
 /**
  * The work behind each tenant's token service endpoints: OIDC discovery, the JWKS, the token
- * endpoint (client_credentials and RFC 8693 token exchange, whose permission is the tenant's
- * own Cedar decision) and RFC 7009 revocation. The HTTP layer only reads forms and writes
- * OAuth error bodies.
+ * endpoint (client_credentials, RFC 8693 token exchange, and Txn-Tokens for workloads, each
+ * permitted by the tenant's own Cedar decision), RFC 7009 revocation, and the verification of
+ * the Txn-Tokens it issued. The HTTP layer only reads forms and writes OAuth error bodies.
  */
 import { isVerityError, VerityError, type DecisionMeta } from '@verity/core';
 import {
   authenticateClient,
+  createKeyResolver,
   createMemorySeenJtiSet,
   exchangeToken,
   issueForClient,
@@ -18,10 +19,12 @@ import {
   type StsClient,
 } from '@verity/identity';
 import type { Store } from '@verity/store';
+import type { AuditWriter } from '../audit-writer.js';
 import type { DecisionService } from '../decision-service.js';
 import { requireTenant } from '../require-tenant.js';
 import type { IdentityService } from './identity-service.js';
 import type { TokenServices } from './token-services.js';
+import { createTxnTokenService, type TxnTokenService, type VerifyWorkloadAssertion } from './txn-token-service.js';
 
 /** A token-endpoint request: its headers (client authentication) and its form fields. */
 export interface TokenRequest {
@@ -40,6 +43,12 @@ export interface TokenEndpoint {
    * refused with `ERR_STS_UNAUTHORIZED_CLIENT` and stays valid (§2.1, §2.2.1).
    */
   revoke(tenant: string, request: TokenRequest): Promise<void>;
+  /**
+   * A Txn-Token this tenant's token service issued, verified for the tenant's trust domain and
+   * its subject checked against revocation; a refusal is audited (a security event) and thrown
+   * as 401 `ERR_TXN_TOKEN_INVALID`.
+   */
+  verifyTxnToken: TxnTokenService['verify'];
 }
 
 export interface TokenEndpointOptions {
@@ -47,10 +56,32 @@ export interface TokenEndpointOptions {
   tokens: TokenServices;
   identity: IdentityService;
   decisions: DecisionService;
+  /** Where refused workload assertions and Txn-Tokens are recorded (security events). */
+  audit: AuditWriter;
+  /**
+   * Verifies the JWT-SVID a workload authenticates with when it asks for a Txn-Token (RFC 7523
+   * client assertion, `aud` the token endpoint URL) and returns its SPIFFE id. Without it no
+   * Txn-Token is issued (`invalid_client`).
+   */
+  verifyWorkloadAssertion?: VerifyWorkloadAssertion;
+  /** The tenant's trust domain (default: its `trust_domain` setting, else `verity.internal`). */
+  trustDomainOf?: (tenant: string) => Promise<string>;
+  /** Clock in milliseconds (default `Date.now`). */
+  now?: () => number;
 }
 
 export function createTokenEndpoint(options: TokenEndpointOptions): TokenEndpoint {
   const { store, tokens, identity, decisions } = options;
+  const txnTokens: TxnTokenService = createTxnTokenService({
+    tokens,
+    identity,
+    decisions,
+    audit: options.audit,
+    keys: createKeyResolver({ fetch: tokens.fetch, ...(options.now === undefined ? {} : { now: options.now }) }),
+    trustDomainOf: options.trustDomainOf ?? (async (tenant) => trustDomainSetting((await requireTenant(store, tenant)).settings)),
+    ...(options.verifyWorkloadAssertion === undefined ? {} : { verifyWorkloadAssertion: options.verifyWorkloadAssertion }),
+    ...(options.now === undefined ? {} : { now: options.now }),
+  });
   // Replay protection for private_key_jwt assertions; per process (see docs/design-notes.md).
   const seenJti = createMemorySeenJtiSet();
 
@@ -121,6 +152,8 @@ export function createTokenEndpoint(options: TokenEndpointOptions): TokenEndpoin
 
     async token(tenant, request, meta) {
       await requireTenant(store, tenant);
+      // A Txn-Token is only for a workload that proves itself with its JWT-SVID, never a client.
+      if (txnTokens.isRequest(request.form)) return txnTokens.issue(tenant, request, meta);
       const client = await authenticate(tenant, request);
       const grantType = readFormParam(request.form, 'grant_type');
       if (grantType === GRANT_TYPE_CLIENT_CREDENTIALS) {
@@ -146,5 +179,17 @@ export function createTokenEndpoint(options: TokenEndpointOptions): TokenEndpoin
       if (verified.clientId !== client.id) throw new VerityError('ERR_STS_UNAUTHORIZED_CLIENT', 'the token was not issued to this client');
       await identity.revoke(tenant, { jti: verified.tokenId, exp: verified.expiresAt });
     },
+
+    verifyTxnToken: (tenant, token, meta) => txnTokens.verify(tenant, token, meta),
   };
+}
+
+/** The SPIFFE trust domain default of every tenant without a `trust_domain` setting. */
+const DEFAULT_TRUST_DOMAIN = 'verity.internal';
+
+/** The tenant's `trust_domain` setting, when it has one. */
+function trustDomainSetting(settings: object): string {
+  // The setting is read untyped until the tenant settings hold it; the composition root passes the server's resolver.
+  const value = (settings as Record<string, unknown>).trust_domain;
+  return typeof value === 'string' && value !== '' ? value : DEFAULT_TRUST_DOMAIN;
 }
