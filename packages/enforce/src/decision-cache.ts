@@ -1,6 +1,6 @@
 /**
- * The decision cache: LRU with TTL, keyed by tenant, policy version, principal, action,
- * resource and canonical context. A token is keyed by its SHA-256, never by its text.
+ * The decision cache: LRU with TTL, keyed by tenant, policy version, principal, calling workload,
+ * Txn-Token, action, resource and canonical context. A token is keyed by its SHA-256, never by its text.
  */
 import { createHash } from 'node:crypto';
 import { canonicalJson } from '@verity/core';
@@ -8,10 +8,14 @@ import { hasUsableReceipt } from './receipt.js';
 import type { Decision, DecisionRequest } from './types.js';
 
 /**
- * What a decision is cached by: the request without its request id and tier. `receipt` is not
- * part of the key: it says whether a hit must carry a receipt that is still valid.
+ * What a decision is cached by: the request without its request id and tier, and the calling
+ * workload. `receipt` is not part of the key: it says whether a hit must carry a receipt that is
+ * still valid.
  */
-export type CacheKeyInput = Pick<DecisionRequest, 'tenant' | 'token' | 'subject' | 'action' | 'resource' | 'context' | 'audience' | 'receipt'>;
+export type CacheKeyInput = Pick<DecisionRequest, 'tenant' | 'token' | 'subject' | 'action' | 'resource' | 'context' | 'audience' | 'receipt' | 'txnToken'> & {
+  /** The calling workload's SPIFFE id (null: not authenticated): a decision for one caller is never served to another. */
+  caller?: string | null;
+};
 
 export interface DecisionCacheOptions {
   /** Entries kept before the least recently used is dropped (default 10 000). */
@@ -77,7 +81,8 @@ export function tokenFingerprint(token: string): string {
  */
 export function decisionCacheKey(input: CacheKeyInput, epoch: number, version: number | null): string {
   const principal = input.token !== undefined ? { token: tokenFingerprint(input.token), audience: input.audience ?? null } : { subject: input.subject ?? null };
-  return canonicalJson([input.tenant, epoch, version, principal, input.action, input.resource, input.context]);
+  const call = { caller: input.caller ?? null, txn: input.txnToken === undefined ? null : tokenFingerprint(input.txnToken) };
+  return canonicalJson([input.tenant, epoch, version, principal, call, input.action, input.resource, input.context]);
 }
 
 const DEFAULTS = { maxEntries: 10_000, ttlMs: 30_000 };

@@ -47,7 +47,7 @@ describe('enforcer', () => {
     const { enforcer: e } = enforcer(source, { audience: 'https://api.example' });
     const allowed = await e.enforce({ token: TOKEN, action: 'read', resource: RESOURCE, requestId: 'req-1' });
     expect(allowed).toMatchObject({ allowed: true, status: 200, requestId: 'req-1', decision: allow, identity: { tenant: 'acme', token: TOKEN, decisionId: 'dec-1', policyVersion: 1, requestId: 'req-1' } });
-    expect(asked[0]).toEqual({ tenant: 'acme', token: TOKEN, audience: 'https://api.example', action: 'read', resource: RESOURCE, context: {}, requestId: 'req-1', tier: 'orders' });
+    expect(asked[0]).toEqual({ tenant: 'acme', token: TOKEN, audience: 'https://api.example', action: 'read', resource: RESOURCE, context: { caller: null }, requestId: 'req-1', tier: 'orders' });
     const denied = await e.enforce({ token: TOKEN, action: 'write', resource: RESOURCE });
     expect(denied).toMatchObject({ allowed: false, status: 403, decision: deny });
     expect(denied.identity).toBeUndefined();
@@ -318,5 +318,99 @@ describe('enforcer with data-tier receipts (a PDP stand-in minting HS256 receipt
     const result = await e.enforce(read);
     expect(events[0]?.decision).toMatchObject({ decision: 'allow', receiptExpiresAt: result.decision?.receiptExpiresAt });
     expect(JSON.stringify(events[0])).not.toContain(result.receipt as string);
+  });
+});
+
+describe('workload callers and Txn-Tokens', () => {
+  const ORDERS = { spiffeId: 'spiffe://acme.internal/orders', authenticated: true, via: 'mtls' } as const;
+  const BILLING = { spiffeId: 'spiffe://acme.internal/billing', authenticated: true, via: 'mtls' } as const;
+  const ANONYMOUS = { spiffeId: null, authenticated: false, via: 'none' } as const;
+  /** A Txn-Token as the PDP would be sent it (the enforcer never verifies it, only forwards it). */
+  const txnToken = (txn: string, exp = Math.floor(Date.now() / 1000) + 300) =>
+    `${Buffer.from('{"alg":"ES256","typ":"txntoken+jwt"}').toString('base64url')}.${Buffer.from(JSON.stringify({ txn, exp })).toString('base64url')}.sig`;
+
+  it('puts the verified caller into every decision as context.caller, or null, whatever context says', async () => {
+    const { source, asked } = fakeSource(() => allow);
+    const { enforcer: e } = enforcer(source);
+    const verified = await e.enforce({ token: TOKEN, caller: ORDERS, action: 'read', resource: RESOURCE, context: { caller: 'spiffe://acme.internal/admin', x: 1 } });
+    await e.enforce({ token: TOKEN, action: 'read', resource: RESOURCE });
+    await e.enforce({ token: TOKEN, caller: ANONYMOUS, action: 'read', resource: RESOURCE });
+    // authenticated: false is never a caller, whatever id it names.
+    await e.enforce({ token: TOKEN, caller: { spiffeId: 'spiffe://acme.internal/orders', authenticated: false, via: 'xfcc' }, action: 'read', resource: RESOURCE });
+    expect(asked.map((request) => request.context)).toEqual([{ caller: ORDERS.spiffeId, x: 1 }, { caller: null }, { caller: null }, { caller: null }]);
+    expect(verified.identity).toMatchObject({ caller: ORDERS.spiffeId, token: TOKEN });
+  });
+
+  it('never serves one caller the decision cached for another', async () => {
+    const { source, asked } = fakeSource((request) => (request.context.caller === ORDERS.spiffeId ? allow : deny));
+    const { enforcer: e, events } = enforcer(source, { cache: createDecisionCache() });
+    const ask = (caller: typeof ORDERS | typeof BILLING | undefined) => e.enforce({ token: TOKEN, ...(caller ? { caller } : {}), action: 'read', resource: RESOURCE });
+    expect((await ask(ORDERS)).status).toBe(200);
+    expect((await ask(BILLING)).status).toBe(403);
+    expect((await ask(undefined)).status).toBe(403);
+    expect((await ask(ORDERS)).status).toBe(200);
+    expect((await ask(BILLING)).status).toBe(403);
+    expect(asked).toHaveLength(3);
+    expect(events.map((event) => event.cached)).toEqual([false, false, false, true, true]);
+  });
+
+  it('keys the cache by Txn-Token and never keeps an allow past its exp', async () => {
+    let now = Date.UTC(2030, 0, 1);
+    const { source, asked } = fakeSource(() => allow);
+    const { enforcer: e } = enforcer(source, { cache: createDecisionCache({ now: () => now }) });
+    const first = txnToken('tx-1', now / 1000 + 10);
+    const ask = (token: string) => e.enforce({ token: TOKEN, txnToken: token, action: 'read', resource: RESOURCE });
+    await ask(first);
+    await ask(first);
+    await ask(txnToken('tx-2', now / 1000 + 300));
+    expect(asked).toHaveLength(2);
+    now += 11_000;
+    await ask(first);
+    expect(asked).toHaveLength(3);
+  });
+
+  it('forwards the Txn-Token and hands it, and its txn, to the handler on an allow', async () => {
+    const { source, asked } = fakeSource(() => allow);
+    const { enforcer: e } = enforcer(source);
+    const token = txnToken('tx-9');
+    const result = await e.enforce({ token: TOKEN, txnToken: token, action: 'read', resource: RESOURCE });
+    expect(asked[0]?.txnToken).toBe(token);
+    expect(result.identity).toMatchObject({ txnToken: token, txn: 'tx-9' });
+  });
+
+  it('requireTxnToken: a request without one is 401 without asking the PDP', async () => {
+    const { source, asked } = fakeSource(() => allow);
+    const { enforcer: e } = enforcer(source, { requireTxnToken: true });
+    expect(await e.enforce({ token: TOKEN, action: 'read', resource: RESOURCE })).toMatchObject({ allowed: false, status: 401, decision: { code: 'ERR_ENFORCE_TXN_TOKEN_MISSING' } });
+    expect(asked).toHaveLength(0);
+    expect((await e.enforce({ token: TOKEN, txnToken: txnToken('tx-1'), action: 'read', resource: RESOURCE })).status).toBe(200);
+  });
+
+  it('a Txn-Token the PDP refuses is a 401 with its code', async () => {
+    const { source } = fakeSource(() => ({ decision: 'deny', decisionId: null, policyVersion: null, reasons: ['unauthenticated'], code: 'ERR_TXN_TOKEN_INVALID' }));
+    const { enforcer: e } = enforcer(source);
+    expect(await e.enforce({ token: TOKEN, txnToken: 'forged.txn.token', action: 'read', resource: RESOURCE })).toMatchObject({ allowed: false, status: 401, decision: { code: 'ERR_TXN_TOKEN_INVALID' } });
+  });
+
+  it('workloadPrincipal: the caller is the principal; an unauthenticated one is 401 without asking the PDP', async () => {
+    const { source, asked } = fakeSource(() => allow);
+    const { enforcer: e, events } = enforcer(source, { workloadPrincipal: true });
+    for (const caller of [undefined, ANONYMOUS]) {
+      const refused = await e.enforce({ token: TOKEN, ...(caller ? { caller } : {}), action: 'read', resource: RESOURCE });
+      expect(refused).toMatchObject({ allowed: false, status: 401, decision: { decision: 'deny', reasons: ['unauthenticated'], code: 'ERR_ENFORCE_CALLER_UNAUTHENTICATED' } });
+    }
+    expect(asked).toHaveLength(0);
+    const allowed = await e.enforce({ token: TOKEN, caller: ORDERS, subject: { type: 'User', id: 'root' }, action: 'read', resource: RESOURCE });
+    expect(allowed).toMatchObject({ status: 200, identity: { caller: ORDERS.spiffeId, subject: { type: 'Workload', id: ORDERS.spiffeId } } });
+    // The principal is the workload: neither a bearer token nor a named subject is sent.
+    expect(asked[0]).toMatchObject({ subject: { type: 'Workload', id: ORDERS.spiffeId }, context: { caller: ORDERS.spiffeId } });
+    expect(asked[0]).not.toHaveProperty('token');
+    expect(allowed.identity).not.toHaveProperty('token');
+    expect(events.at(-1)).toMatchObject({ principal: 'subject', subject: { type: 'Workload', id: ORDERS.spiffeId } });
+  });
+
+  it('refuses non-boolean workloadPrincipal and requireTxnToken at construction', () => {
+    const { source } = fakeSource(() => allow);
+    for (const name of ['workloadPrincipal', 'requireTxnToken']) expect(() => createEnforcer({ source, tenant: 'acme', tier: 'orders', [name]: 'yes' } as unknown as EnforcerOptions)).toThrow(TypeError);
   });
 });

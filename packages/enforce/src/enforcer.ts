@@ -8,7 +8,7 @@ import type { DecisionCache } from './decision-cache.js';
 import { EnforceError, isEnforceError } from './errors.js';
 import { receiptUnavailable } from './receipt.js';
 import { tokenExpiry } from './token-expiry.js';
-import type { Decision, DecisionSource, EntityRef } from './types.js';
+import type { Decision, DecisionSource, EntityRef, PeerIdentity } from './types.js';
 
 /** What to decide: who (a token, or a subject), the action, the resource. */
 export interface EnforceInput {
@@ -25,6 +25,13 @@ export interface EnforceInput {
   observe?: boolean;
   /** Ask for a data-tier receipt with this decision (a route's setting); the enforcer's `receipts` otherwise. */
   receipt?: boolean;
+  /**
+   * The verified TLS peer (the mTLS helper's `peerOf`). Its SPIFFE id goes to every decision as
+   * `context.caller` (null when not authenticated), whatever `context` says.
+   */
+  caller?: PeerIdentity;
+  /** The request's Txn-Token (the `Txn-Token` header): forwarded to the PDP, which verifies it. */
+  txnToken?: string;
 }
 
 /** Who the caller is, as far as this decision proved it. Attached to the request by adapters. */
@@ -34,6 +41,12 @@ export interface VerifiedIdentity {
   subject?: EntityRef;
   /** The caller's token, to pass on downstream (never log it). */
   token?: string;
+  /** The calling workload's SPIFFE id, as the mTLS helper verified it, or null when not authenticated. */
+  caller: string | null;
+  /** The transaction id (`txn`) of the Txn-Token the PDP accepted with this decision. */
+  txn?: string;
+  /** The Txn-Token, to pass on unchanged downstream (draft §9.2; never log it). */
+  txnToken?: string;
   decisionId: string | null;
   policyVersion: number | null;
   requestId: string;
@@ -119,6 +132,18 @@ export interface EnforcerOptions {
    * 1 s left. In local mode the receipt, and so the decision, comes from the PDP.
    */
   receipts?: boolean;
+  /**
+   * Service-to-service: the principal of every decision is `Workload::"<caller's SPIFFE id>"`
+   * (a user's bearer token is not used), and a caller without a verified workload identity is
+   * refused with 401 `ERR_ENFORCE_CALLER_UNAUTHENTICATED` before the PDP is asked.
+   */
+  workloadPrincipal?: boolean;
+  /**
+   * Every request must carry a Txn-Token (`Txn-Token` header): one without is refused with 401
+   * `ERR_ENFORCE_TXN_TOKEN_MISSING` before the PDP is asked. Default false (a Txn-Token, when
+   * present, is still forwarded and verified).
+   */
+  requireTxnToken?: boolean;
   /** This tier's label in the PDP's audit, e.g. `gateway` or `orders` (1 to 64 letters, digits or `._:/-`, see `isTierLabel`). */
   tier: string;
   onDecision?: (event: DecisionEvent) => void;
@@ -132,7 +157,9 @@ export interface Enforcer {
   enforce(input: EnforceInput): Promise<EnforceResult>;
 }
 
-const OPTION_KEYS = new Set(['source', 'cache', 'tenant', 'audience', 'anyAudience', 'failMode', 'observe', 'receipts', 'tier', 'onDecision', 'now']);
+const OPTION_KEYS = new Set(['source', 'cache', 'tenant', 'audience', 'anyAudience', 'failMode', 'observe', 'receipts', 'workloadPrincipal', 'requireTxnToken', 'tier', 'onDecision', 'now']);
+/** The Cedar entity type of a workload principal (`Workload::"spiffe://…"`), as the PDP knows it. */
+const WORKLOAD_TYPE = 'Workload';
 /** The PDP keeps a request id of this shape and replaces any other; we do the same. */
 
 /**
@@ -156,7 +183,29 @@ function validate(options: EnforcerOptions): void {
   if (options.audience !== undefined && (typeof options.audience !== 'string' || options.audience === '')) throw new TypeError('createEnforcer: audience must be a non-empty string');
   if (options.anyAudience !== undefined && typeof options.anyAudience !== 'boolean') throw new TypeError('createEnforcer: anyAudience must be a boolean');
   if (options.anyAudience === true && options.audience !== undefined) throw new TypeError('createEnforcer: give audience or anyAudience, not both');
-  if (options.receipts !== undefined && typeof options.receipts !== 'boolean') throw new TypeError('createEnforcer: receipts must be a boolean');
+  for (const name of ['receipts', 'workloadPrincipal', 'requireTxnToken'] as const) {
+    if (options[name] !== undefined && typeof options[name] !== 'boolean') throw new TypeError(`createEnforcer: ${name} must be a boolean`);
+  }
+}
+
+/** The caller's SPIFFE id when the peer was verified, else null: what `context.caller` says. */
+function callerOf(peer: PeerIdentity | undefined): string | null {
+  return peer?.authenticated === true && typeof peer.spiffeId === 'string' && peer.spiffeId !== '' ? peer.spiffeId : null;
+}
+
+/** A deny decided here, without the PDP: who is asking was not proven. */
+function unauthenticated(code: string): Decision {
+  return { decision: 'deny', decisionId: null, policyVersion: null, reasons: ['unauthenticated'], code };
+}
+
+/** The `txn` of a Txn-Token the PDP accepted (read after the allow, never trusted before it). */
+function txnOf(token: string): string | undefined {
+  try {
+    const payload = JSON.parse(Buffer.from(token.split('.')[1] ?? '', 'base64url').toString('utf8')) as { txn?: unknown };
+    return typeof payload.txn === 'string' ? payload.txn : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** The decision as logs may see it: the receipt is a credential for the data tier, its expiry is not. */
@@ -187,6 +236,7 @@ export function createEnforcer(options: EnforcerOptions): Enforcer {
   const failMode = options.failMode ?? 'closed';
   const observe = options.observe ?? false;
   const receipts = options.receipts ?? false;
+  const workloadPrincipal = options.workloadPrincipal ?? false;
   const now = options.now ?? (() => performance.now());
 
   function report(event: DecisionEvent): void {
@@ -198,26 +248,38 @@ export function createEnforcer(options: EnforcerOptions): Enforcer {
   }
 
   /** The decision, from the cache or the source, or the reason there is none. */
-  async function decide(input: EnforceInput, requestId: string, observing: boolean, wantsReceipt: boolean): Promise<{ decision: Decision; cached: boolean } | { error: EnforceError }> {
-    const key = {
+  async function decide(input: EnforceInput, caller: string | null, requestId: string, observing: boolean, wantsReceipt: boolean): Promise<{ decision: Decision; cached: boolean } | { error: EnforceError }> {
+    const principal = workloadPrincipal
+      ? { subject: { type: WORKLOAD_TYPE, id: caller as string } }
+      : input.token !== undefined
+        ? { token: input.token, ...(audience === undefined ? {} : { audience }) }
+        : { subject: input.subject as EntityRef };
+    const request = {
       tenant,
       action: input.action,
       resource: input.resource,
-      context: input.context ?? {},
-      ...(input.token !== undefined ? { token: input.token, ...(audience === undefined ? {} : { audience }) } : { subject: input.subject as EntityRef }),
+      context: { ...input.context, caller },
+      ...principal,
+      ...(input.txnToken === undefined ? {} : { txnToken: input.txnToken }),
       ...(wantsReceipt ? { receipt: true } : {}),
     };
+    // The caller and the Txn-Token are part of the key: one caller's decision is never another's.
+    const key = { ...request, caller };
     const hit = cache?.get(key);
     if (hit) return { decision: hit, cached: true };
     const epoch = cache?.epoch(tenant) ?? 0;
     try {
-      const decision = await source.decide({ ...key, requestId, tier, ...(observing ? { observe: true } : {}) });
+      const decision = await source.decide({ ...request, requestId, tier, ...(observing ? { observe: true } : {}) });
       // Whatever the source: an allow asked with a receipt is not handed on without one.
       if (wantsReceipt && decision.decision === 'allow' && (decision.receipt === undefined || decision.receiptExpiresAt === undefined)) {
         throw receiptUnavailable('the decision source allowed without one');
       }
-      // An allow for a token must not outlive the token.
-      cache?.set(key, decision, epoch, input.token === undefined ? undefined : tokenExpiry(input.token));
+      // An allow for a token must not outlive the token, nor the Txn-Token it came with.
+      const expiries = ['token' in principal ? principal.token : undefined, input.txnToken].flatMap((token) => {
+        const exp = token === undefined ? undefined : tokenExpiry(token);
+        return exp === undefined ? [] : [exp];
+      });
+      cache?.set(key, decision, epoch, expiries.length === 0 ? undefined : Math.min(...expiries));
       return { decision, cached: false };
     } catch (error) {
       return { error: isEnforceError(error) ? error : new EnforceError('ERR_ENFORCE_UNAVAILABLE', 'the decision source failed', { cause: error }) };
@@ -233,15 +295,21 @@ export function createEnforcer(options: EnforcerOptions): Enforcer {
       // A route may observe while the rest of the tenant enforces (or the other way round).
       const observing = input.observe ?? observe;
       const wantsReceipt = input.receipt ?? receipts;
-      const principal = input.token !== undefined ? 'token' : input.subject !== undefined ? 'subject' : 'none';
-      const outcome =
-        principal === 'none'
-          ? // No identity at all: nothing to ask the PDP about.
-            { decision: { decision: 'deny', decisionId: null, policyVersion: null, reasons: ['unauthenticated'], code: 'ERR_TOKEN_MISSING' } satisfies Decision, cached: false }
-          : principal === 'token' && audience === undefined && options.anyAudience !== true
-            ? // No audience to bind the token to: refuse it rather than take any audience.
-              { decision: { decision: 'deny', decisionId: null, policyVersion: null, reasons: ['unauthenticated'], code: 'ERR_TOKEN_AUDIENCE' } satisfies Decision, cached: false }
-            : await decide(input, requestId, observing, wantsReceipt);
+      const caller = callerOf(input.caller);
+      const principal = workloadPrincipal ? (caller === null ? 'none' : 'subject') : input.token !== undefined ? 'token' : input.subject !== undefined ? 'subject' : 'none';
+      // Refusals decided here, before the PDP: who is asking (or for which transaction) is not proven.
+      const refused =
+        workloadPrincipal && caller === null
+          ? 'ERR_ENFORCE_CALLER_UNAUTHENTICATED'
+          : principal === 'none'
+            ? 'ERR_TOKEN_MISSING'
+            : options.requireTxnToken === true && input.txnToken === undefined
+              ? 'ERR_ENFORCE_TXN_TOKEN_MISSING'
+              : // No audience to bind the token to: refuse it rather than take any audience.
+                principal === 'token' && audience === undefined && options.anyAudience !== true
+                ? 'ERR_TOKEN_AUDIENCE'
+                : undefined;
+      const outcome = refused !== undefined ? { decision: unauthenticated(refused), cached: false } : await decide(input, caller, requestId, observing, wantsReceipt);
 
       let status: EnforceResult['status'];
       let failedOpen = false;
@@ -257,14 +325,19 @@ export function createEnforcer(options: EnforcerOptions): Enforcer {
       // Only an allow has a receipt: never a deny observed as allow, nor a fail-open pass.
       const receipt = wantsReceipt && status === 200 ? decision?.receipt : undefined;
       // Whatever passes carries its identity on (observe mode and fail-open included).
+      const subject = workloadPrincipal ? (caller === null ? undefined : { type: WORKLOAD_TYPE, id: caller }) : principal === 'subject' ? input.subject : undefined;
+      const txn = status === 200 && input.txnToken !== undefined ? txnOf(input.txnToken) : undefined;
       const identity: VerifiedIdentity | undefined = allowed
         ? {
             tenant,
             requestId,
+            caller,
             decisionId: decision?.decisionId ?? null,
             policyVersion: decision?.policyVersion ?? null,
-            ...(principal === 'subject' && input.subject ? { subject: input.subject } : {}),
-            ...(input.token === undefined ? {} : { token: input.token }),
+            ...(subject === undefined ? {} : { subject }),
+            ...(input.token === undefined || workloadPrincipal ? {} : { token: input.token }),
+            ...(input.txnToken === undefined ? {} : { txnToken: input.txnToken }),
+            ...(txn === undefined ? {} : { txn }),
             ...(receipt === undefined ? {} : { receipt }),
           }
           : undefined;
@@ -284,7 +357,7 @@ export function createEnforcer(options: EnforcerOptions): Enforcer {
         requestId,
         action: input.action,
         resource: input.resource,
-        ...(principal === 'subject' && input.subject ? { subject: input.subject } : {}),
+        ...(subject === undefined ? {} : { subject }),
         principal,
         ...(decision ? { decision: withoutReceipt(decision) } : {}),
         allowed,

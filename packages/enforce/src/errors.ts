@@ -48,6 +48,14 @@ export const ENFORCE_ERROR_CODES = {
    * receipt is not a JWT with a numeric `exp`. The allow is not handed on.
    */
   ERR_ENFORCE_RECEIPT_UNAVAILABLE: 503,
+  /**
+   * A service-to-service route (`workloadPrincipal`) was called without a verified workload
+   * identity (no client certificate, or one the mTLS helper did not accept): refused without
+   * asking the PDP.
+   */
+  ERR_ENFORCE_CALLER_UNAUTHENTICATED: 401,
+  /** The enforcer requires a Txn-Token (`requireTxnToken`) and the request has no `Txn-Token` header: refused without asking the PDP. */
+  ERR_ENFORCE_TXN_TOKEN_MISSING: 401,
 } as const;
 
 export type EnforceErrorCode = keyof typeof ENFORCE_ERROR_CODES;

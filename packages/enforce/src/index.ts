@@ -1,5 +1,5 @@
 /** @verity/enforce: the policy enforcement point — decision sources, cache, enforcer, propagation. */
-export type { Decision, DecisionRequest, DecisionSource, EntityRef } from './types.js';
+export type { Decision, DecisionRequest, DecisionSource, EntityRef, PeerIdentity } from './types.js';
 export { ENFORCE_ERROR_CODES, EnforceError, isEnforceError, type EnforceErrorCode } from './errors.js';
 export { createRemoteDecisionSource, type RemoteDecisionSourceOptions } from './remote-source.js';
 export { createDecisionCache, tokenFingerprint, type CacheKeyInput, type DecisionCache, type DecisionCacheOptions } from './decision-cache.js';

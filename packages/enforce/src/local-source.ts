@@ -3,7 +3,8 @@
  * policy bundle (verified with a key pinned out of band), kept current from the PDP's change
  * stream and renewed before it expires, and ships its decisions to the PDP's audit. Without a
  * verified, unexpired bundle it decides nothing (the enforcer fails closed). A decision that
- * needs a data-tier receipt is the PDP's: only the PDP holds the keys that mint receipts.
+ * needs a data-tier receipt is the PDP's: only the PDP holds the keys that mint receipts; so is
+ * one that carries a Txn-Token (the PDP verifies it).
  */
 import { isRequestId, isTierLabel, type Engine, type VerifiedPrincipal } from '@verity/core';
 import { sharedCedarEngine } from '@verity/core/cedar';
@@ -79,6 +80,11 @@ export interface LocalDecisionSource extends DecisionSource {
   /** Reload the bundle now; rejects (keeping the old one) when the new one cannot be had or verified. */
   refresh(): Promise<void>;
   close(): Promise<void>;
+}
+
+/** A SPIFFE id's outline, as the PDP checks a shipped record's caller (the mTLS helper parsed it fully). */
+function isSpiffeIdText(value: unknown): value is string {
+  return typeof value === 'string' && value.length <= 2048 && /^spiffe:\/\/[a-z0-9._-]+(\/(?!\.\.?(?:\/|$))[A-Za-z0-9._-]+)*$/.test(value);
 }
 
 const OPTION_KEYS = new Set(['url', 'tenant', 'credential', 'bundleKeys', 'bundleKeyThumbprints', 'bundleState', 'fetch', 'now', 'follow', 'shipper', 'engine', 'refreshIntervalMs', 'timeoutMs', 'retryBackoff', 'onError', 'maxContactLossMs']);
@@ -269,8 +275,12 @@ export function createLocalDecisionSource(options: LocalDecisionSourceOptions): 
 
     async decide(request) {
       if (request.tenant !== tenant) throw new EnforceError('ERR_ENFORCE_PDP_REFUSED', `this local source decides for tenant "${tenant}" only`);
-      // The PDP audits its own decision: nothing to ship.
-      if (request.receipt) return pdp.decide(request);
+      // The PDP audits its own decision: nothing to ship. A Txn-Token is verified by the PDP,
+      // which holds the token service's keys and the tenant's trust domain.
+      if (request.receipt || request.txnToken !== undefined) return pdp.decide(request);
+      const caller = request.context.caller;
+      // The PDP refuses a shipped record whose caller is not a SPIFFE id: refuse it here instead.
+      if (caller !== undefined && caller !== null && !isSpiffeIdText(caller)) throw new EnforceError('ERR_ENFORCE_PDP_REFUSED', 'context.caller must be a SPIFFE id or null');
       const active = await currentDecider();
       let verified: VerifiedPrincipal | undefined;
       if (request.token !== undefined) {
@@ -283,6 +293,7 @@ export function createLocalDecisionSource(options: LocalDecisionSourceOptions): 
         requestId: isRequestId(request.requestId) ? request.requestId : null,
         tier: isTierLabel(request.tier) ? request.tier : null,
         ...(request.observe ? { observed: true } : {}),
+        ...(typeof caller === 'string' ? { caller } : {}),
       });
       // Answered only once its record is durable (with a spool): else the decision fails closed.
       if (shipper) await shipper.append(record).catch((error: unknown) => Promise.reject(isEnforceError(error) ? error : new EnforceError('ERR_ENFORCE_AUDIT_SPOOL', 'the decision record could not be kept', { cause: error })));

@@ -23,6 +23,12 @@ describe('identity propagation', () => {
     // A future version with extra fields keeps its trace id (W3C §3.2.2.1).
     expect(nextTraceparent(`01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-ab`)).toContain('4bf92f3577b34da6a3ce929d0e0e4736');
     expect(downstreamHeaders({ requestId: 'r' }).authorization).toBeUndefined();
+    expect(downstreamHeaders({ requestId: 'r' })).not.toHaveProperty('txn-token');
+  });
+
+  it('passes the Txn-Token on unchanged', () => {
+    const headers = downstreamHeaders({ token: 'a.b.c', txnToken: 'txn.tok.en', requestId: 'req-1' });
+    expect(headers).toMatchObject({ authorization: 'Bearer a.b.c', 'txn-token': 'txn.tok.en' });
   });
 
   it('strips identity-claiming headers, whatever their case, from records and Headers', () => {

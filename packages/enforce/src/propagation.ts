@@ -1,12 +1,14 @@
 /**
- * Identity propagation to the next tier: the caller's token, the request id and the W3C trace
- * context — never a bare tenant or user header, and incoming ones are stripped.
+ * Identity propagation to the next tier: the caller's token, the Txn-Token, the request id and
+ * the W3C trace context — never a bare tenant or user header, and incoming ones are stripped.
  */
 import { randomBytes } from 'node:crypto';
 
 export interface DownstreamIdentity {
   /** The caller's token (or one exchanged for the next audience). */
   token?: string;
+  /** The Txn-Token, passed on unchanged as `Txn-Token` (draft-ietf-oauth-transaction-tokens §9.2). */
+  txnToken?: string;
   requestId: string;
   /** The incoming `traceparent`, if any. */
   traceparent?: string;
@@ -48,6 +50,7 @@ export function nextTraceparent(incoming: string | undefined): string {
 export function downstreamHeaders(identity: DownstreamIdentity): Record<string, string> {
   return {
     ...(identity.token === undefined ? {} : { authorization: `Bearer ${identity.token}` }),
+    ...(identity.txnToken === undefined ? {} : { 'txn-token': identity.txnToken }),
     'x-request-id': identity.requestId,
     traceparent: nextTraceparent(identity.traceparent),
   };

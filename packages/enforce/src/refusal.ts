@@ -1,6 +1,13 @@
 /** The `{code, message}` a PEP answers a refused request with, the same for every adapter. */
 import type { EnforceResult } from './enforcer.js';
 
+/** What a 401 says when it is not the bearer token that failed. */
+const UNAUTHENTICATED: Readonly<Record<string, string>> = {
+  ERR_ENFORCE_CALLER_UNAUTHENTICATED: 'an authenticated workload (mTLS client certificate) is required',
+  ERR_ENFORCE_TXN_TOKEN_MISSING: 'a Txn-Token is required',
+  ERR_TXN_TOKEN_INVALID: 'a valid Txn-Token is required',
+};
+
 /**
  * The body for a 401, 403 or 503. A refused token keeps the PDP's `ERR_TOKEN_*` code (the
  * client can act on "expired"); a PDP outage is only ever `ERR_ENFORCE_UNAVAILABLE`, with no
@@ -13,7 +20,10 @@ import type { EnforceResult } from './enforcer.js';
  * ```
  */
 export function refusalBody(result: EnforceResult): { code: string; message: string } {
-  if (result.status === 401) return { code: result.decision?.code ?? 'ERR_TOKEN_MISSING', message: 'a valid bearer token is required' };
+  if (result.status === 401) {
+    const code = result.decision?.code ?? 'ERR_TOKEN_MISSING';
+    return { code, message: UNAUTHENTICATED[code] ?? 'a valid bearer token is required' };
+  }
   if (result.status === 403) return { code: 'ERR_ENFORCE_DENIED', message: 'the policy does not permit this request' };
   return { code: 'ERR_ENFORCE_UNAVAILABLE', message: 'authorization is unavailable; the request was not allowed' };
 }

@@ -67,6 +67,18 @@ describe('remote decision source', () => {
     expect(server.seen[0]?.headers.connection).toBe('close');
   });
 
+  it('sends the Txn-Token as options.verity_txn_token (beside a receipt request); one the PDP refuses is an unauthenticated deny', async () => {
+    let refuse = false;
+    const server = await pdp((_request, _body, response) => (refuse ? json(response, 401, { code: 'ERR_TXN_TOKEN_INVALID', message: 'no' }) : json(response, 200, { ...ALLOW, decision: false })));
+    const source = createRemoteDecisionSource({ url: server.url });
+    await source.decide({ ...REQUEST, txnToken: 'txn.tok.en' });
+    expect(server.seen[0]?.body).toMatchObject({ options: { verity_txn_token: 'txn.tok.en' } });
+    await source.decide({ ...REQUEST, txnToken: 'txn.tok.en', receipt: true });
+    expect(server.seen[1]?.body.options).toEqual({ verity_receipt: true, verity_txn_token: 'txn.tok.en' });
+    refuse = true;
+    expect(await source.decide({ ...REQUEST, txnToken: 'forged' })).toEqual({ decision: 'deny', decisionId: null, policyVersion: null, reasons: ['unauthenticated'], code: 'ERR_TXN_TOKEN_INVALID' });
+  });
+
   it('a refused user token is a deny with reason unauthenticated; a refused PEP credential is an error', async () => {
     let code = 'ERR_TOKEN_EXPIRED';
     const server = await pdp((_request, _body, response) => json(response, 401, { code, message: 'no' }));

@@ -80,18 +80,22 @@ function resolveOptions(options: RemoteDecisionSourceOptions): Readonly<Resolved
   });
 }
 
-/** The AuthZEN evaluation body: the token (and the audience we are) or the subject, and Verity's options. */
+/** The AuthZEN evaluation body: the token (and the audience we are) or the subject, and Verity's options (receipt, Txn-Token). */
 function evaluationBody(request: DecisionRequest): Record<string, unknown> {
   const identity =
     request.token !== undefined
       ? { token: request.token, ...(request.audience === undefined ? {} : { audience: request.audience }) }
       : { subject: request.subject };
+  const options = {
+    ...(request.receipt ? { verity_receipt: true } : {}),
+    ...(request.txnToken === undefined ? {} : { verity_txn_token: request.txnToken }),
+  };
   return {
     ...identity,
     action: { name: request.action },
     resource: request.resource,
     context: request.context,
-    ...(request.receipt ? { options: { verity_receipt: true } } : {}),
+    ...(Object.keys(options).length === 0 ? {} : { options }),
   };
 }
 
@@ -120,7 +124,9 @@ function parseDecision(body: unknown, wantsReceipt: boolean): Decision {
  * Network errors and 5xx are retried (bounded, with full jitter, after any `Retry-After`, within
  * `timeoutMs`); a 4xx never is. A user token the PDP refuses
  * (401 `ERR_TOKEN_*`) is a deny with reason `unauthenticated`; any other failure rejects with
- * an {@link EnforceError}, and the enforcer fails closed. A request with `receipt` sends
+ * an {@link EnforceError}, and the enforcer fails closed. A `txnToken` goes as
+ * `options.verity_txn_token`; one the PDP refuses (401 `ERR_TXN_TOKEN_INVALID`) is such a deny too.
+ * A request with `receipt` sends
  * `options: { verity_receipt: true }` and an allow carries the PDP's `context.verity_receipt`;
  * a 409 `ERR_RECEIPT_KEY_MISSING`, or an allow without a decodable receipt, rejects with
  * `ERR_ENFORCE_RECEIPT_UNAVAILABLE`.
@@ -156,9 +162,9 @@ export function createRemoteDecisionSource(options: RemoteDecisionSourceOptions)
     if (answer.status === 200) return parseDecision(answer.body, request.receipt === true);
     // The tenant has no active receipt key: no receipt can be had, which is not a policy deny.
     if (answer.status === 409 && answer.pdpCode === 'ERR_RECEIPT_KEY_MISSING') throw receiptUnavailable('the tenant has no active receipt key at the PDP (409 ERR_RECEIPT_KEY_MISSING)', { pdpStatus: 409, pdpCode: answer.pdpCode });
-    // The user's token was refused: a deny the adapter answers with 401, not an outage. A 401
-    // for the PEP's own credential (ERR_AUTH_*) is a misconfiguration and fails closed.
-    if (answer.status === 401 && answer.pdpCode?.startsWith('ERR_TOKEN_')) {
+    // The user's token or the Txn-Token was refused: a deny the adapter answers with 401, not an
+    // outage. A 401 for the PEP's own credential (ERR_AUTH_*) is a misconfiguration and fails closed.
+    if (answer.status === 401 && (answer.pdpCode?.startsWith('ERR_TOKEN_') || answer.pdpCode === 'ERR_TXN_TOKEN_INVALID')) {
       return { decision: 'deny', decisionId: null, policyVersion: null, reasons: ['unauthenticated'], code: answer.pdpCode };
     }
     throw pdpFailure(answer);

@@ -23,12 +23,14 @@ export interface RequestFacts {
 /**
  * How one route is enforced. Every part is optional: the action defaults to the HTTP method,
  * the resource to `{type: 'route', id: <route template or canonical path>}`, the token to the
- * `Authorization: Bearer` credential.
+ * `Authorization: Bearer` credential, the Txn-Token to the `Txn-Token` header.
  */
 export interface RouteRule<Req = unknown> {
   action?: string | ((request: Req) => string);
   resource?: (request: Req) => EntityRef;
   token?: (request: Req) => string | undefined;
+  /** The request's Txn-Token (default: the `Txn-Token` header, draft-ietf-oauth-transaction-tokens §9.1). */
+  txnToken?: (request: Req) => string | undefined;
   /** The principal, for routes whose caller is established without a token (e.g. mTLS). */
   subject?: (request: Req) => EntityRef | undefined;
   context?: (request: Req) => Record<string, unknown>;
@@ -93,6 +95,7 @@ export function resolveRouteRule<Req>(rule: RouteRule<Req>, request: Req, facts:
   const token = rule.token ? rule.token(request) : bearerToken(facts.headers);
   const subject = token === undefined ? rule.subject?.(request) : undefined;
   const context = rule.context?.(request);
+  const txnToken = rule.txnToken ? rule.txnToken(request) : headerOf(facts.headers, 'txn-token');
   const requestId = headerOf(facts.headers, 'x-request-id');
   return {
     ...(rule.observe === undefined ? {} : { observe: rule.observe }),
@@ -102,6 +105,7 @@ export function resolveRouteRule<Req>(rule: RouteRule<Req>, request: Req, facts:
     ...(token === undefined ? {} : { token }),
     ...(subject === undefined ? {} : { subject }),
     ...(context === undefined ? {} : { context }),
+    ...(txnToken === undefined || txnToken === '' ? {} : { txnToken }),
     ...(requestId === undefined ? {} : { requestId }),
   };
 }

@@ -7,6 +7,17 @@ export interface EntityRef {
   properties?: Record<string, unknown>;
 }
 
+/**
+ * The verified TLS peer of a request, as the mTLS helpers of `@verity/workload` report it
+ * (`peerOf`): the caller's SPIFFE id when its X.509-SVID was verified, on the connection (`mtls`)
+ * or by a trusted proxy (`xfcc`). A structural copy, so the enforcer needs no X.509 code.
+ */
+export interface PeerIdentity {
+  spiffeId: string | null;
+  authenticated: boolean;
+  via: 'mtls' | 'xfcc' | 'none';
+}
+
 /** One question to a decision source. Send a `token` (token-in) or a `subject`, not both. */
 export interface DecisionRequest {
   tenant: string;
@@ -19,6 +30,12 @@ export interface DecisionRequest {
   context: Record<string, unknown>;
   /** The audience this service is: a token issued for another service is refused. */
   audience?: string;
+  /**
+   * The request's Txn-Token (header `Txn-Token`), sent to the PDP as `options.verity_txn_token`:
+   * verified there, its claims in `context.txn`; a refused one is a deny with reason
+   * `unauthenticated` and code `ERR_TXN_TOKEN_INVALID`.
+   */
+  txnToken?: string;
   /** Echoed by the PDP and recorded in its audit (`X-Request-ID`). */
   requestId: string;
   /** The calling tier's label in the audit (`X-Verity-Tier`). */
@@ -45,7 +62,7 @@ export interface Decision {
   policyVersion: number | null;
   /** Determining policy ids, or `['unauthenticated']`. */
   reasons: string[];
-  /** The PDP's `ERR_TOKEN_*` code for an unauthenticated deny. */
+  /** Why an unauthenticated deny: the PDP's `ERR_TOKEN_*` / `ERR_TXN_TOKEN_INVALID`, or the enforcer's own `ERR_ENFORCE_*`. */
   code?: string;
   /**
    * On an allow asked with `receipt`: the PDP's signed receipt (a compact JWS, `typ`

@@ -60,7 +60,7 @@ describe('Express adapter (real sockets)', () => {
     expect(answer).toMatchObject({ status: 200, body: { id: '42' } });
     expect(answer.headers.get('x-request-id')).toBe('req-1');
     expect(asked[0]).toMatchObject({ tenant: 'acme', token: 'a.b.c', action: 'POST', resource: { type: 'route', id: '/todos/:id' }, requestId: 'req-1' });
-    expect(seen[0]?.verity).toEqual({ tenant: 'acme', token: 'a.b.c', decisionId: 'dec-1', policyVersion: 4, requestId: 'req-1' });
+    expect(seen[0]?.verity).toEqual({ tenant: 'acme', token: 'a.b.c', caller: null, decisionId: 'dec-1', policyVersion: 4, requestId: 'req-1' });
     expect(seen[0]?.body).toEqual({ done: true });
     for (const name of Object.keys(SPOOFED)) {
       expect(seen[0]?.headers[name]).toBeUndefined();
@@ -145,5 +145,22 @@ describe('Express adapter: data-tier receipts', () => {
     } finally {
       await stand.close();
     }
+  });
+});
+
+describe('Express adapter: workload callers', () => {
+  it('asks peer about the request and exposes caller and Txn-Token on req.verity', async () => {
+    const asked: DecisionRequest[] = [];
+    const enforcer = createEnforcer({ anyAudience: true, source: { decide: async (request) => (asked.push(request), allow) }, tenant: 'acme', tier: 'todos' });
+    const peer = (req: Request) => ({ spiffeId: req.socket.remoteAddress === undefined ? null : 'spiffe://acme.internal/web', authenticated: true, via: 'mtls' as const });
+    const app = express();
+    app.get('/todos/:id', verity(enforcer, {}, { peer }), (req, res) => res.json({ caller: req.verity?.caller, txnToken: req.verity?.txnToken }));
+    const server = await new Promise<Server>((resolve) => {
+      const started = app.listen(0, '127.0.0.1', () => resolve(started));
+    });
+    servers.push(server);
+    const response = await fetch(`http://127.0.0.1:${(server.address() as AddressInfo).port}/todos/1`, { headers: { ...TOKEN, 'txn-token': 'txn.tok.en' } });
+    expect(await response.json()).toEqual({ caller: 'spiffe://acme.internal/web', txnToken: 'txn.tok.en' });
+    expect(asked[0]).toMatchObject({ txnToken: 'txn.tok.en', context: { caller: 'spiffe://acme.internal/web' } });
   });
 });

@@ -49,7 +49,8 @@ function templateOf(req: Request): string | undefined {
  * app.listen(8080);
  * ```
  */
-export function verity(enforcer: Enforcer, rule: RouteRule<Request> = {}, options: WithVerityOptions = {}): RequestHandler {
+export function verity(enforcer: Enforcer, rule: RouteRule<Request> = {}, options: WithVerityOptions<Request> = {}): RequestHandler {
+  const { peer } = options;
   return async (req, res, next) => {
     const route = templateOf(req);
     const facts = {
@@ -60,7 +61,7 @@ export function verity(enforcer: Enforcer, rule: RouteRule<Request> = {}, option
       caseSensitive: options.caseSensitive ?? Boolean(req.app.get('case sensitive routing')),
       ...(route === undefined ? {} : { route }),
     };
-    const outcome = await enforceRequest(enforcer, rule, req, facts);
+    const outcome = await enforceRequest(enforcer, rule, req, facts, peer && (() => peer(req)));
     if (!outcome.allowed) {
       res.writeHead(outcome.status, outcome.headers).end(JSON.stringify(outcome.body));
       return;

@@ -53,7 +53,7 @@ describe('Fastify adapter (inject)', () => {
     expect(response.json()).toEqual({ id: '42' });
     expect(response.headers['x-request-id']).toBe('req-1');
     expect(asked[0]).toMatchObject({ tenant: 'acme', token: 'a.b.c', action: 'POST', resource: { type: 'route', id: '/todos/:id' }, requestId: 'req-1' });
-    expect(seen[0]?.verity).toEqual({ tenant: 'acme', token: 'a.b.c', decisionId: 'dec-1', policyVersion: 4, requestId: 'req-1' });
+    expect(seen[0]?.verity).toEqual({ tenant: 'acme', token: 'a.b.c', caller: null, decisionId: 'dec-1', policyVersion: 4, requestId: 'req-1' });
     expect(seen[0]?.body).toEqual({ done: true });
     for (const name of Object.keys(SPOOFED)) {
       expect(seen[0]?.headers[name]).toBeUndefined();
@@ -155,5 +155,22 @@ describe('Fastify adapter: data-tier receipts', () => {
     } finally {
       await stand.close();
     }
+  });
+});
+
+describe('Fastify adapter: workload callers', () => {
+  it('gives peer the node request, and the decision and request.verity the caller and Txn-Token', async () => {
+    const asked: DecisionRequest[] = [];
+    const enforcer = createEnforcer({ anyAudience: true, source: { decide: async (request) => (asked.push(request), allow) }, tenant: 'acme', tier: 'todos' });
+    const peers: unknown[] = [];
+    const app = Fastify();
+    apps.push(app);
+    app.decorateRequest('verity', undefined);
+    const peer = (raw: import('node:http').IncomingMessage) => (peers.push(raw), { spiffeId: 'spiffe://acme.internal/orders', authenticated: true, via: 'mtls' as const });
+    app.get('/todos/:id', { preHandler: verityPreHandler(enforcer, {}, { peer }) }, async (request) => ({ caller: request.verity?.caller, txnToken: request.verity?.txnToken }));
+    const answer = await app.inject({ url: '/todos/1', headers: { ...TOKEN, 'txn-token': 'txn.tok.en' } });
+    expect(answer.json()).toEqual({ caller: 'spiffe://acme.internal/orders', txnToken: 'txn.tok.en' });
+    expect(asked[0]).toMatchObject({ txnToken: 'txn.tok.en', context: { caller: 'spiffe://acme.internal/orders' } });
+    expect(peers[0]).toHaveProperty('socket');
   });
 });

@@ -1,10 +1,14 @@
 /** The Fastify 5 adapter: a preHandler hook (and a plugin installing it) on the framework-neutral core. */
+import type { IncomingMessage } from 'node:http';
 import type { FastifyPluginCallback, FastifyReply, FastifyRequest } from 'fastify';
 import type { Enforcer } from '../enforcer.js';
 import type { RouteRule } from '../route-rule.js';
 import { enforceRequest, stripNodeHeaders, type VerityFetchOptions, type VerityRequestIdentity } from './fetch.js';
 
 export type { VerityRequestIdentity } from './fetch.js';
+
+/** The adapter's options; `peer` is given the node request (`request.raw`), as `peerOf` expects. */
+export type VerityFastifyOptions = VerityFetchOptions<IncomingMessage>;
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -34,11 +38,14 @@ declare module 'fastify' {
  * await app.listen({ port: 8080 });
  * ```
  */
-export function verityPreHandler(enforcer: Enforcer, rule: RouteRule<FastifyRequest> = {}, options: VerityFetchOptions = {}) {
+export function verityPreHandler(enforcer: Enforcer, rule: RouteRule<FastifyRequest> = {}, options: VerityFastifyOptions = {}) {
+  const { peer } = options;
   return async (request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply | undefined> => {
     const path = request.url.split('?')[0] ?? '/';
     const route = request.routeOptions.url;
-    const outcome = await enforceRequest(enforcer, rule, request, { method: request.method, path, headers: request.headers, ...(route === undefined ? {} : { route }) });
+    const facts = { method: request.method, path, headers: request.headers, ...(route === undefined ? {} : { route }) };
+    // The peer is read from the node request, so the mTLS helper's `peerOf` fits every node adapter.
+    const outcome = await enforceRequest(enforcer, rule, request, facts, peer && (() => peer(request.raw)));
     if (!outcome.allowed) return reply.code(outcome.status).headers(outcome.headers).send(outcome.body);
     // `request.headers` reads the node request's, so stripping those covers both.
     stripNodeHeaders(request.raw, options);
@@ -62,7 +69,7 @@ export function verityPreHandler(enforcer: Enforcer, rule: RouteRule<FastifyRequ
  * app.get('/todos/:id', async (request) => ({ decision: request.verity?.decisionId }));
  * ```
  */
-export function verityPlugin(enforcer: Enforcer, rule: RouteRule<FastifyRequest> = {}, options: VerityFetchOptions = {}): FastifyPluginCallback {
+export function verityPlugin(enforcer: Enforcer, rule: RouteRule<FastifyRequest> = {}, options: VerityFastifyOptions = {}): FastifyPluginCallback {
   const plugin: FastifyPluginCallback = (fastify, _options, done) => {
     if (!fastify.hasRequestDecorator('verity')) fastify.decorateRequest('verity', undefined);
     fastify.addHook('preHandler', verityPreHandler(enforcer, rule, options));

@@ -38,7 +38,7 @@ describe('fetch core (no socket)', () => {
     expect(response.status).toBe(200);
     expect(response.headers.get('x-request-id')).toBe('req-1');
     expect(asked[0]).toMatchObject({ tenant: 'acme', token: 'a.b.c', action: 'POST', resource: { type: 'route', id: '/todos/:id' }, requestId: 'req-1' });
-    expect(seen[0]?.verity).toEqual({ tenant: 'acme', token: 'a.b.c', decisionId: 'dec-1', policyVersion: 4, requestId: 'req-1' });
+    expect(seen[0]?.verity).toEqual({ tenant: 'acme', token: 'a.b.c', caller: null, decisionId: 'dec-1', policyVersion: 4, requestId: 'req-1' });
     expect(seen[0]?.body).toBe('hello');
     expect(seen[0]?.env).toEqual({ binding: 1 });
     for (const name of Object.keys(SPOOFED)) expect(seen[0]?.request.headers.has(name)).toBe(false);
@@ -125,5 +125,19 @@ describe('fetch core: data-tier receipts', () => {
     expect((await handler(new Request('http://svc/todos/1', { headers: { authorization: 'Bearer a.b.c' } }), undefined)).status).toBe(200);
     expect(asked[0]?.receipt).toBe(true);
     expect(seen[0]?.verity.receipt).toBe('ey.receipt.sig');
+  });
+});
+
+describe('fetch core: workload callers', () => {
+  it('asks peer about the request and forwards the Txn-Token header', async () => {
+    const { source, asked } = fakeSource(() => allow);
+    const enforcer = createEnforcer({ anyAudience: true, source, tenant: 'acme', tier: 'todos' });
+    const seen: VerityRequestIdentity[] = [];
+    const handler = verityFetch(enforcer, { route: '/todos/:id' }, async (_request, verity) => (seen.push(verity), Response.json({ ok: true })), {
+      peer: (request) => ({ spiffeId: request.headers.get('x-test-peer'), authenticated: request.headers.has('x-test-peer'), via: 'xfcc' }),
+    });
+    await handler(new Request('http://svc/todos/1', { headers: { authorization: 'Bearer a.b.c', 'txn-token': 'txn.tok.en', 'x-test-peer': 'spiffe://acme.internal/web' } }));
+    expect(asked[0]).toMatchObject({ txnToken: 'txn.tok.en', context: { caller: 'spiffe://acme.internal/web' } });
+    expect(seen[0]).toMatchObject({ caller: 'spiffe://acme.internal/web', txnToken: 'txn.tok.en' });
   });
 });

@@ -5,11 +5,18 @@ import { stripSpoofableHeaders } from '../propagation.js';
 export { stripNodeHeaders, type NodeRequestHeaders } from '../propagation.js';
 import { refusalBody, refusalHeaders } from '../refusal.js';
 import { resolveRouteRule, type RequestFacts, type RouteRule } from '../route-rule.js';
+import type { PeerIdentity } from '../types.js';
 import type { VerityRequestIdentity } from './node-http.js';
 
 export type { VerityRequestIdentity } from './node-http.js';
 
-export interface VerityFetchOptions {
+export interface VerityFetchOptions<Req = Request> {
+  /**
+   * The verified TLS peer of a request (node adapters: `peerOf` from `@verity/workload`'s mTLS
+   * helpers). Its SPIFFE id is `context.caller` of the decision and `verity.caller`; without
+   * it every caller is unauthenticated (`caller: null`).
+   */
+  peer?: (request: Req) => PeerIdentity;
   /** Further headers to strip before the handler runs (the defaults always are). */
   stripHeaders?: readonly string[];
   /**
@@ -36,7 +43,8 @@ function refusal(status: 400 | 401 | 403 | 500 | 503, requestId: string, body: {
 }
 
 /**
- * Enforce `rule` on one request: the framework-neutral step every adapter takes. Never throws:
+ * Enforce `rule` on one request, with the TLS peer `peer` reports (the adapter's `peer` option):
+ * the framework-neutral step every adapter takes. Never throws:
  * a path that cannot be decided on is a 400 (`ERR_ENFORCE_PATH_AMBIGUOUS`), a rule function
  * that throws is a 500 (`ERR_INTERNAL`), and in either case the handler must not run.
  *
@@ -47,10 +55,13 @@ function refusal(status: 400 | 401 | 403 | 500 | 503, requestId: string, body: {
  * request.verity = outcome.identity;
  * ```
  */
-export async function enforceRequest<Req>(enforcer: Enforcer, rule: RouteRule<Req>, request: Req, facts: RequestFacts): Promise<VerityOutcome> {
+export async function enforceRequest<Req>(enforcer: Enforcer, rule: RouteRule<Req>, request: Req, facts: RequestFacts, peer?: () => PeerIdentity): Promise<VerityOutcome> {
   let result: EnforceResult;
   try {
-    result = await enforcer.enforce(resolveRouteRule(rule, request, facts));
+    const input = resolveRouteRule(rule, request, facts);
+    // A peer function that throws is a bug, like a rule that throws: the handler does not run.
+    if (peer !== undefined) input.caller = peer();
+    result = await enforcer.enforce(input);
   } catch (error) {
     const requestId = requestIdOf(headerOf(facts.headers, 'x-request-id'));
     if (isEnforceError(error) && error.code === 'ERR_ENFORCE_PATH_AMBIGUOUS') return refusal(400, requestId, { code: error.code, message: error.message });
@@ -86,7 +97,7 @@ export function requestFacts(request: Request, route?: string, options: Pick<Ver
 }
 
 /** A new `Request` (headers are often immutable) with the same body and no identity-claiming header. */
-export function stripRequest(request: Request, options: VerityFetchOptions = {}): Request {
+export function stripRequest(request: Request, options: Pick<VerityFetchOptions, 'stripHeaders'> = {}): Request {
   return new Request(request, { headers: stripSpoofableHeaders(request.headers, options.stripHeaders ? { also: options.stripHeaders } : {}) });
 }
 
@@ -131,8 +142,9 @@ export function verityFetch<Rest extends unknown[] = []>(
   handler: (request: Request, verity: VerityRequestIdentity, ...rest: Rest) => Response | Promise<Response>,
   options: VerityFetchOptions = {},
 ): (request: Request, ...rest: Rest) => Promise<Response> {
+  const { peer } = options;
   return async (request, ...rest) => {
-    const outcome = await enforceRequest(enforcer, rule, request, requestFacts(request, undefined, options));
+    const outcome = await enforceRequest(enforcer, rule, request, requestFacts(request, undefined, options), peer && (() => peer(request)));
     if (!outcome.allowed) return refusalResponse(outcome);
     return withRequestId(await handler(stripRequest(request, options), outcome.identity, ...rest), outcome.requestId);
   };

@@ -52,7 +52,7 @@ describe('Hono adapter (app.request / app.fetch)', () => {
       expect(await response.json()).toEqual({ id: '42', body: null });
       expect(response.headers.get('x-request-id')).toBe('req-1');
       expect(asked[0]).toMatchObject({ token: 'a.b.c', action: 'GET', resource: { type: 'route', id: '/todos/:id' }, requestId: 'req-1' });
-      expect(seen[0]?.verity).toEqual({ tenant: 'acme', token: 'a.b.c', decisionId: 'dec-1', policyVersion: 4, requestId: 'req-1' });
+      expect(seen[0]?.verity).toEqual({ tenant: 'acme', token: 'a.b.c', caller: null, decisionId: 'dec-1', policyVersion: 4, requestId: 'req-1' });
       for (const name of Object.keys(SPOOFED)) expect(seen[0]?.headers[name]).toBeUndefined();
       expect(seen[0]?.headers.authorization).toBe('Bearer a.b.c');
     });
@@ -126,5 +126,18 @@ describe('Hono adapter: data-tier receipts', () => {
     expect((await app.request('/todos/1', { headers: TOKEN })).status).toBe(200);
     expect(asked[0]?.receipt).toBe(true);
     expect(seen[0]?.verity.receipt).toBe('ey.receipt.sig');
+  });
+});
+
+describe('Hono adapter: workload callers', () => {
+  it('asks peer about the context and forwards the Txn-Token header', async () => {
+    const asked: DecisionRequest[] = [];
+    const enforcer = createEnforcer({ anyAudience: true, source: { decide: async (request) => (asked.push(request), allow) }, tenant: 'acme', tier: 'todos' });
+    const app = new Hono<VerityEnv>();
+    const peer = (c: Context) => ({ spiffeId: c.req.header('x-test-peer') ?? null, authenticated: c.req.header('x-test-peer') !== undefined, via: 'xfcc' as const });
+    app.get('/todos/:id', verity(enforcer, {}, { peer }), (c) => c.json({ caller: c.get('verity').caller, txnToken: c.get('verity').txnToken }));
+    const answer = await app.request('/todos/1', { headers: { ...TOKEN, 'txn-token': 'txn.tok.en', 'x-test-peer': 'spiffe://acme.internal/web' } });
+    expect(await answer.json()).toEqual({ caller: 'spiffe://acme.internal/web', txnToken: 'txn.tok.en' });
+    expect(asked[0]).toMatchObject({ txnToken: 'txn.tok.en', context: { caller: 'spiffe://acme.internal/web' } });
   });
 });

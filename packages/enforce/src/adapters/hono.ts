@@ -35,11 +35,12 @@ function nodeRequestOf(env: unknown): NodeRequestHeaders | undefined {
  * export default app; // or serve({ fetch: app.fetch }) from @hono/node-server
  * ```
  */
-export function verity(enforcer: Enforcer, rule: RouteRule<Context> = {}, options: VerityFetchOptions = {}): MiddlewareHandler<VerityEnv> {
+export function verity(enforcer: Enforcer, rule: RouteRule<Context> = {}, options: VerityFetchOptions<Context> = {}): MiddlewareHandler<VerityEnv> {
+  const { peer } = options;
   return async (c, next) => {
     // The last matched route is the handler's (`routePath` alone is `*` in `app.use('*', …)`).
     const route = c.req.matchedRoutes.at(-1)?.path ?? c.req.routePath;
-    const outcome = await enforceRequest(enforcer, rule, c, requestFacts(c.req.raw, route));
+    const outcome = await enforceRequest(enforcer, rule, c, requestFacts(c.req.raw, route), peer && (() => peer(c)));
     if (!outcome.allowed) return refusalResponse(outcome);
     c.req.raw = stripRequest(c.req.raw, options);
     const incoming = nodeRequestOf(c.env);

@@ -9,7 +9,7 @@ import { withVerity, type VerityIncomingMessage } from './node-http.js';
 const closers: Array<() => void> = [];
 afterEach(() => closers.splice(0).forEach((close) => close()));
 
-async function serve(answer: (request: DecisionRequest) => Decision, options: Partial<EnforcerOptions> = {}, rule: Parameters<typeof withVerity>[1] = { route: '/docs/:id' }) {
+async function serve(answer: (request: DecisionRequest) => Decision, options: Partial<EnforcerOptions> = {}, rule: Parameters<typeof withVerity>[1] = { route: '/docs/:id' }, adapterOptions: Parameters<typeof withVerity>[3] = {}) {
   const asked: DecisionRequest[] = [];
   const seen: VerityIncomingMessage[] = [];
   const enforcer = createEnforcer({ anyAudience: true, source: { decide: async (request) => (asked.push(request), answer(request)) }, tenant: 'acme', tier: 'docs', ...options });
@@ -17,7 +17,7 @@ async function serve(answer: (request: DecisionRequest) => Decision, options: Pa
     withVerity(enforcer, rule, (request, response) => {
       seen.push(request);
       response.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ ok: true }));
-    }),
+    }, adapterOptions),
   );
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   closers.push(() => server.close());
@@ -38,11 +38,38 @@ describe('node:http adapter (real sockets)', () => {
     expect(answer).toMatchObject({ status: 200, body: { ok: true } });
     expect(answer.headers.get('x-request-id')).toBe('req-9');
     expect(asked[0]).toMatchObject({ token: 'a.b.c', action: 'GET', resource: { type: 'route', id: '/docs/:id' }, requestId: 'req-9' });
-    expect(seen[0]?.verity).toEqual({ tenant: 'acme', token: 'a.b.c', decisionId: 'dec-1', policyVersion: 4, requestId: 'req-9', traceparent: '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01' });
+    expect(seen[0]?.verity).toEqual({ tenant: 'acme', token: 'a.b.c', caller: null, decisionId: 'dec-1', policyVersion: 4, requestId: 'req-9', traceparent: '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01' });
     expect(seen[0]?.headers['x-tenant-id']).toBeUndefined();
     expect(seen[0]?.headers['x-user-id']).toBeUndefined();
     expect(seen[0]?.rawHeaders.map((name) => name.toLowerCase())).not.toContain('x-tenant-id');
     expect(seen[0]?.rawHeaders.map((name) => name.toLowerCase())).toContain('authorization');
+  });
+
+  it('reads the peer and the Txn-Token header: context.caller, request.verity.caller and txnToken', async () => {
+    // A stand-in for the mTLS helper's peerOf: here the test names the caller per request.
+    const peer = (request: IncomingMessage) => {
+      const id = request.headers['x-test-peer'];
+      return typeof id === 'string' ? { spiffeId: id, authenticated: true, via: 'mtls' as const } : { spiffeId: null, authenticated: false, via: 'none' as const };
+    };
+    const { call, asked, seen } = await serve(() => allow, {}, { route: '/docs/:id' }, { peer });
+    expect((await call('/docs/7', { authorization: 'Bearer a.b.c', 'txn-token': 'txn.tok.en', 'x-test-peer': 'spiffe://acme.internal/orders' })).status).toBe(200);
+    expect(asked[0]).toMatchObject({ txnToken: 'txn.tok.en', context: { caller: 'spiffe://acme.internal/orders' } });
+    expect(seen[0]?.verity).toMatchObject({ caller: 'spiffe://acme.internal/orders', txnToken: 'txn.tok.en' });
+    await call('/docs/7', { authorization: 'Bearer a.b.c' });
+    expect(asked[1]?.context).toEqual({ caller: null });
+    expect(asked[1]).not.toHaveProperty('txnToken');
+  });
+
+  it('refuses a service-to-service route to an unauthenticated caller without asking the PDP', async () => {
+    const { call, asked } = await serve(() => allow, { workloadPrincipal: true }, { route: '/docs/:id' }, { peer: () => ({ spiffeId: null, authenticated: false, via: 'none' }) });
+    expect(await call('/docs/7', { authorization: 'Bearer a.b.c' })).toMatchObject({ status: 401, body: { code: 'ERR_ENFORCE_CALLER_UNAUTHENTICATED' } });
+    expect(asked).toHaveLength(0);
+  });
+
+  it('a peer function that throws is a 500 and the handler does not run', async () => {
+    const { call, seen } = await serve(() => allow, {}, { route: '/docs/:id' }, { peer: () => { throw new Error('bug'); } });
+    expect(await call('/docs/7', { authorization: 'Bearer a.b.c' })).toMatchObject({ status: 500, body: { code: 'ERR_INTERNAL' } });
+    expect(seen).toHaveLength(0);
   });
 
   it('answers 401 with a bearer challenge, 403 and 503 with {code, message}, never running the handler', async () => {

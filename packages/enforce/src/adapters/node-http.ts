@@ -20,8 +20,8 @@ export interface VerityRequestIdentity extends VerifiedIdentity {
 
 export type VerityIncomingMessage = IncomingMessage & { verity: VerityRequestIdentity };
 
-/** Headers to strip, and how the router behind routes (`caseSensitive`, see `VerityFetchOptions`). */
-export type WithVerityOptions = VerityFetchOptions;
+/** The TLS peer (`peer: peerOf`), headers to strip, and how the router behind routes (`caseSensitive`, see `VerityFetchOptions`). */
+export type WithVerityOptions<Req extends IncomingMessage = IncomingMessage> = VerityFetchOptions<Req>;
 
 /**
  * Wrap a `node:http` handler: enforce the rule, answer 400/401/403/503 with `{code, message}`,
@@ -46,12 +46,13 @@ export function withVerity<Req extends IncomingMessage = IncomingMessage>(
   enforcer: Enforcer,
   rule: RouteRule<Req>,
   handler: (request: Req & { verity: VerityRequestIdentity }, response: ServerResponse) => unknown,
-  options: WithVerityOptions = {},
+  options: WithVerityOptions<Req> = {},
 ): (request: Req, response: ServerResponse) => Promise<void> {
+  const { peer } = options;
   return async (request, response) => {
     const path = (request.url ?? '/').split('?')[0] ?? '/';
     const facts = { method: request.method ?? 'GET', path, headers: request.headers, ...(options.caseSensitive === undefined ? {} : { caseSensitive: options.caseSensitive }) };
-    const outcome = await enforceRequest(enforcer, rule, request, facts);
+    const outcome = await enforceRequest(enforcer, rule, request, facts, peer && (() => peer(request)));
     if (!outcome.allowed) {
       response.writeHead(outcome.status, outcome.headers);
       response.end(JSON.stringify(outcome.body));
