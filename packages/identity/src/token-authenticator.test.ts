@@ -2,6 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRevocationList } from './revocation-list.js';
 import { createTokenAuthenticator } from './token-authenticator.js';
 import { createTokenVerifier } from './token-verifier.js';
+import { createMemorySigningKeyStore, createSigningKeyRing } from './signing-keys.js';
+import { issueTxnToken, txnTokenRefusalReason } from './txn-token.js';
 import { createTestKey, NOW, NOW_MS, signToken, startTestIssuer, testSource, type TestIssuer, type TestKey } from './verify-test-helpers.js';
 
 const now = () => NOW_MS;
@@ -65,5 +67,21 @@ describe('token authenticator', () => {
     expect(await codeOf(tokens.authenticate('not.a.jwt', { tenant: 'acme', sources }))).toBe('ERR_TOKEN_MALFORMED');
     const token = await signToken(key, idp.issuer, { aud: 'api://other' });
     expect(await codeOf(tokens.authenticate(token, { tenant: 'acme', sources, audience: 'api://verity' }))).toBe('ERR_TOKEN_AUDIENCE');
+  });
+
+  it('refuses a Txn-Token whose subject was revoked after it was issued, in its tenant only', async () => {
+    const revocations = createRevocationList({ now });
+    const tokens = createTokenAuthenticator({ verifier: createTokenVerifier({ now }), revocations });
+    const keyRing = createSigningKeyRing({ store: createMemorySigningKeyStore(), now });
+    const issuer = 'https://pdp.example.com/tenants/acme';
+    const { token } = await issueTxnToken({ keyRing, issuer, trustDomain: 'acme.internal', subject: 'alice', scopes: ['read'], requestingWorkload: 'spiffe://acme.internal/gw', now: () => NOW_MS - 60_000 });
+    const options = { tenant: 'acme', keys: await keyRing.jwks(), issuer, trustDomain: 'acme.internal', now };
+    expect((await tokens.authenticateTxnToken(token, options)).sub).toBe('alice');
+    revocations.add({ kind: 'subject', tenant: 'globex', subject: 'alice', issuedBefore: NOW });
+    expect((await tokens.authenticateTxnToken(token, options)).sub).toBe('alice');
+    revocations.add({ kind: 'subject', tenant: 'acme', subject: 'alice', issuedBefore: NOW });
+    const refused = await tokens.authenticateTxnToken(token, options).catch((error: { code: string }) => error);
+    expect(refused).toMatchObject({ code: 'ERR_TXN_TOKEN_INVALID' });
+    expect(txnTokenRefusalReason(refused)).toBe('ERR_TOKEN_REVOKED');
   });
 });

@@ -1,11 +1,12 @@
 /**
- * Every use of a user token, at the PDP and in the SDK's local mode: verify it against the
- * tenant's identity sources, then check it against the tenant's revocations — on every use,
- * since a verification may come from the verifier's cache.
+ * Every use of a user token (or of a Txn-Token), at the PDP and in the SDK's local mode: verify
+ * it against the tenant's identity sources, then check it against the tenant's revocations — on
+ * every use, since a verification may come from the verifier's cache.
  */
 import { VerityError } from '@verity/core';
 import type { RevocationCheck, RevocationList } from './revocation-list.js';
 import type { TokenVerifier } from './token-verifier.js';
+import { txnTokenError, verifyTxnToken, type VerifiedTxnToken, type VerifyTxnTokenOptions } from './txn-token.js';
 import type { IdentitySource, VerifiedToken } from './types.js';
 
 /** Options for {@link createTokenAuthenticator}. */
@@ -30,6 +31,12 @@ export interface TokenAuthenticator {
    * other `ERR_TOKEN_*` (including `ERR_TOKEN_REVOKED`), or `ERR_IDENTITY_SOURCE_UNAVAILABLE`.
    */
   authenticate(token: unknown, options: AuthenticateTokenOptions): Promise<VerifiedToken>;
+  /**
+   * A Txn-Token, verified ({@link verifyTxnToken}) and its subject checked against the tenant's
+   * revocations: a subject revoked after the Txn-Token was issued ends the transaction too.
+   * Rejects with `ERR_TXN_TOKEN_INVALID` (reason `ERR_TOKEN_REVOKED` on `cause`).
+   */
+  authenticateTxnToken(token: unknown, options: VerifyTxnTokenOptions & { tenant: string }): Promise<VerifiedTxnToken>;
 }
 
 /**
@@ -55,6 +62,13 @@ export function createTokenAuthenticator(options: TokenAuthenticatorOptions): To
       if (typeof token !== 'string' || token === '') throw new VerityError('ERR_TOKEN_MISSING', 'a subject token is required');
       const verified = await verifier.verify(token, sources, audience === undefined ? {} : { audience });
       if (revocations.isRevoked(revocationCheck(tenant, verified))) throw new VerityError('ERR_TOKEN_REVOKED', 'the token has been revoked');
+      return verified;
+    },
+    async authenticateTxnToken(token: unknown, { tenant, ...options }: VerifyTxnTokenOptions & { tenant: string }) {
+      const verified = await verifyTxnToken(token, options);
+      // A Txn-Token has no jti or client of its own: its subject (the principal id) and `iat` are what a revocation can name.
+      const check = { tenant, tokenId: null, subject: verified.sub, clientId: null, issuedAt: verified.iat, clockToleranceSec: options.clockToleranceSec ?? 30 };
+      if (revocations.isRevoked(check)) throw txnTokenError('ERR_TOKEN_REVOKED');
       return verified;
     },
   });

@@ -12,3 +12,4 @@ export type { PolicyFolder } from './policy-folder.js';
 export { hashToken, generateToken } from './admin/credentials.js';
 export { SYSTEM_TENANT } from './admin/system-tenant.js';
 export { verifyAuditCheckpoint, type AuditCheckpoint } from '@verity/identity';
+export { createTokenEndpoint, type TokenEndpoint, type TokenEndpointOptions } from './identity/token-endpoint.js';

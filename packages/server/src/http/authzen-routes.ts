@@ -2,6 +2,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import {
   createEngineBudget,
+  isPlainObject,
   isVerityError,
   VerityError,
   parseEvaluationRequest,
@@ -90,12 +91,10 @@ async function withTokenSubject(c: Components, request: FastifyRequest, tenant: 
   return { body, verified: { principal: verified.principal, context: verified.context } };
 }
 
-const isObject = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value);
-
 /** Whether a request (or any of its items) names `context.txn`: that entry is the PDP's alone. */
 function namesTxnContext(body: Record<string, unknown>): boolean {
   const items = Array.isArray(body.evaluations) ? body.evaluations : [];
-  return [body, ...items].some((part) => isObject(part) && isObject(part.context) && Object.hasOwn(part.context, 'txn'));
+  return [body, ...items].some((part) => isPlainObject(part) && isPlainObject(part.context) && Object.hasOwn(part.context, 'txn'));
 }
 
 /**
@@ -105,8 +104,8 @@ function namesTxnContext(body: Record<string, unknown>): boolean {
  * `txn` and call chain go to the audit. A request without one may not name `context.txn`.
  */
 async function withTxnToken(c: Components, tenant: string, body: unknown, meta: DecisionMeta): Promise<{ body: unknown; meta: DecisionMeta }> {
-  if (!isObject(body)) return { body, meta };
-  const token = isObject(body.options) ? body.options.verity_txn_token : undefined;
+  if (!isPlainObject(body)) return { body, meta };
+  const token = isPlainObject(body.options) ? body.options.verity_txn_token : undefined;
   if (token === undefined) {
     if (namesTxnContext(body)) throw new VerityError('ERR_DECISION_INVALID_REQUEST', 'context.txn is set by the PDP from a verified Txn-Token (options.verity_txn_token), never by the request');
     return { body, meta };
@@ -115,9 +114,9 @@ async function withTxnToken(c: Components, tenant: string, body: unknown, meta: 
   if (namesTxnContext(body)) throw new VerityError('ERR_DECISION_INVALID_REQUEST', 'context.txn is set by the PDP from the Txn-Token, never by the request');
   const verified = await c.tokenEndpoint.verifyTxnToken(tenant, token, meta);
   const txn = { id: verified.txn, sub: verified.sub, scope: verified.scope, req_wl: verified.reqWl };
-  const withTxn = (part: Record<string, unknown>) => (isObject(part.context) ? { ...part, context: { ...part.context, txn } } : part);
-  const next: Record<string, unknown> = { ...body, context: isObject(body.context) ? { ...body.context, txn } : body.context === undefined ? { txn } : body.context };
-  if (Array.isArray(body.evaluations)) next.evaluations = body.evaluations.map((item: unknown) => (isObject(item) ? withTxn(item) : item));
+  const withTxn = (part: Record<string, unknown>) => (isPlainObject(part.context) ? { ...part, context: { ...part.context, txn } } : part);
+  const next: Record<string, unknown> = { ...body, context: isPlainObject(body.context) ? { ...body.context, txn } : body.context === undefined ? { txn } : body.context };
+  if (Array.isArray(body.evaluations)) next.evaluations = body.evaluations.map((item: unknown) => (isPlainObject(item) ? withTxn(item) : item));
   return { body: next, meta: { ...meta, txn: verified.txn, actors: [...verified.callChain].reverse() } };
 }
 

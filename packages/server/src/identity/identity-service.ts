@@ -5,7 +5,7 @@
  */
 import { isPlainObject, VerityError } from '@verity/core';
 import { isIP } from 'node:net';
-import { createRevocationList, createTokenAuthenticator, createTokenVerifier, isPublicAddress, parseIdentitySource, type FetchFunction, type IdentitySource, type Revocation, type RevocationCheck, type VerifiedToken } from '@verity/identity';
+import { createRevocationList, createTokenAuthenticator, createTokenVerifier, isPublicAddress, parseIdentitySource, type FetchFunction, type IdentitySource, type Revocation, type VerifiedToken, type VerifiedTxnToken, type VerifyTxnTokenOptions } from '@verity/identity';
 import type { StoredRevocation, Store } from '@verity/store';
 import type { AuditWriter } from '../audit-writer.js';
 import type { PublishChange } from '../change-feed.js';
@@ -64,8 +64,11 @@ export interface IdentityService {
   revoke(tenant: string, input: RevokeInput): Promise<void>;
   /** The tenant's live revocations (for policy bundles). */
   revocationsOf(tenant: string): Revocation[];
-  /** Whether the tenant's revocations cover a token (e.g. a Txn-Token's subject, revoked after its `iat`). */
-  isRevoked(check: RevocationCheck): boolean;
+  /**
+   * A Txn-Token of this tenant, verified and its subject checked against the tenant's
+   * revocations; rejects with `ERR_TXN_TOKEN_INVALID` (the caller audits the refusal).
+   */
+  verifyTxnToken(tenant: string, token: unknown, options: Omit<VerifyTxnTokenOptions, 'now'>): Promise<VerifiedTxnToken>;
   /** A change notification: reload what changed. */
   onChange(tenant: string, kind: 'identity' | 'revocation'): Promise<void>;
   reloadAll(): Promise<void>;
@@ -173,7 +176,7 @@ export async function createIdentityService(options: IdentityServiceOptions): Pr
       return revocations.snapshot().filter((revocation) => revocation.tenant === tenant);
     },
 
-    isRevoked: (check) => revocations.isRevoked(check),
+    verifyTxnToken: (tenant, token, verifyOptions) => tokens.authenticateTxnToken(token, { ...verifyOptions, tenant, now }),
 
     async onChange(tenant, kind) {
       if (kind === 'identity') sourcesByTenant.delete(tenant);

@@ -12,9 +12,7 @@ import {
   parseTxnTokenRequest,
   readFormParam,
   stsIdentitySource,
-  txnTokenError,
   txnTokenRefusalReason,
-  verifyTxnToken,
   type IdentitySource,
   type KeyResolver,
   type StsForm,
@@ -145,10 +143,8 @@ export function createTxnTokenService(options: TxnTokenServiceOptions): TxnToken
       sources.set(key, source);
     }
     try {
-      const verified = await verifyTxnToken(token, { keys: options.keys.keysFor(source), issuer, trustDomain, now, clockToleranceSec: CLOCK_TOLERANCE_SEC });
-      // A subject revoked after the Txn-Token was issued (its sessions ended) ends the transaction too.
-      if (identity.isRevoked({ tenant, tokenId: null, subject: verified.sub, clientId: null, issuedAt: verified.iat, clockToleranceSec: CLOCK_TOLERANCE_SEC })) throw txnTokenError('ERR_TOKEN_REVOKED');
-      return verified;
+      // Verified, and refused when its subject was revoked after it was issued (the sessions ended).
+      return await identity.verifyTxnToken(tenant, token, { keys: options.keys.keysFor(source), issuer, trustDomain, clockToleranceSec: CLOCK_TOLERANCE_SEC });
     } catch (error) {
       const reason = txnTokenRefusalReason(error);
       // Our own keys could not be read: a failure of this server, not a refused token.
