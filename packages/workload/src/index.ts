@@ -6,3 +6,7 @@ export * from './x509-svid.js';
 export * from './svid-proof.js';
 export * from './jwt-svid.js';
 export * from './svid-source.js';
+export * from './peer-identity.js';
+export * from './mtls-server.js';
+export * from './mtls-client.js';
+export * from './xfcc.js';
