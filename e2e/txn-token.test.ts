@@ -5,12 +5,30 @@
  * transaction; the PDP verifies a forwarded Txn-Token and a Cedar policy reads `context.txn`;
  * forged, expired, foreign and revoked ones are 401; the SDK forwards the Txn-Token header.
  */
+import { createServer, type Server } from 'node:https';
+import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeJwt, decodeProtectedHeader, SignJWT } from 'jose';
+import { Agent, fetch as undiciFetch } from 'undici';
 import { createTokenEndpoint } from '@verity/server';
-import { createEnforcer, createRemoteDecisionSource } from '@verity/enforce';
+import { createEnforcer, createRemoteDecisionSource, downstreamHeaders } from '@verity/enforce';
+import { withVerity } from '@verity/enforce/node-http';
 import { createMemorySigningKeyStore, createSigningKeyRing, issueTxnToken, TOKEN_TYPE_TXN_TOKEN } from '@verity/identity';
-import { generateJwtAuthority, issueJwtSvid, verifyJwtSvid, type JwtAuthority, type TrustBundle } from '@verity/workload';
+import {
+  createMtlsAgent,
+  createMtlsContext,
+  createStaticSvidSource,
+  generateCaAuthority,
+  generateJwtAuthority,
+  generateSvidKey,
+  issueJwtSvid,
+  issueX509Svid,
+  verifyJwtSvid,
+  type CaAuthority,
+  type JwtAuthority,
+  type TrustBundle,
+  type X509Svid,
+} from '@verity/workload';
 import { createClient, startTestServer, type Client } from './helpers/verity.js';
 import { eventually } from './helpers/eventually.js';
 import { API_AUDIENCE, startTestIssuer, type TestIssuer } from './helpers/oidc-issuer.js';
@@ -26,7 +44,9 @@ const JWT_BEARER = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
 const POLICIES = `@id("gateway-txn") permit(principal == Workload::"${GATEWAY}", action == Action::"txn_token", resource == TrustDomain::"${TD}") when { !context.replacement };
 @id("orders-replaces") permit(principal == Workload::"${ORDERS}", action == Action::"txn_token", resource == TrustDomain::"${TD}") when { context.replacement };
 @id("orders-for-alice") permit(principal == Workload::"${ORDERS}", action == Action::"read", resource is Order)
-  when { context has txn && context.txn.sub == "alice" && context.txn.scope.contains("orders:read") && context.txn.req_wl == "${GATEWAY}" };`;
+  when { context has txn && context.txn.sub == "alice" && context.txn.scope.contains("orders:read") && context.txn.req_wl == "${GATEWAY}" };
+@id("gateway-calls-orders") permit(principal == Workload::"${GATEWAY}", action == Action::"read", resource is Order)
+  when { context has caller && context.caller == "${GATEWAY}" && context has txn && context.txn.sub == "alice" };`;
 
 let idp: TestIssuer;
 let server: Awaited<ReturnType<typeof startTestServer>>;
@@ -62,11 +82,14 @@ async function requestTxnToken(workload: string, subjectToken: string, extra: Re
   });
 }
 
-/** Alice's access token from the IdP (we hold its key). */
-async function aliceToken(scope = 'orders:read orders:write', ttlSec = 600): Promise<string> {
+/** A user's access token from the IdP (we hold its key). */
+async function userToken(sub: string, scope = 'orders:read orders:write', ttlSec = 600): Promise<string> {
   const now = Math.floor(Date.now() / 1000);
-  return new SignJWT({ iss: idp.issuer, aud: API_AUDIENCE, sub: 'alice', scope, iat: now, exp: now + ttlSec, jti: crypto.randomUUID() }).setProtectedHeader({ alg: 'RS256', kid: idp.kid }).sign(idp.privateKey);
+  return new SignJWT({ iss: idp.issuer, aud: API_AUDIENCE, sub, scope, iat: now, exp: now + ttlSec, jti: crypto.randomUUID() }).setProtectedHeader({ alg: 'RS256', kid: idp.kid }).sign(idp.privateKey);
 }
+
+/** Alice's access token from the IdP. */
+const aliceToken = (scope?: string, ttlSec?: number) => userToken('alice', scope, ttlSec);
 
 /** The orders service's decision, as its PEP asks it: its workload as principal, the Txn-Token in options. */
 const decide = (txnToken: string | undefined, context: Record<string, unknown> = {}) =>
@@ -236,8 +259,60 @@ describe('Txn-Tokens at the PDP', () => {
   });
 
   it('refuses a Txn-Token whose subject was revoked after it was issued', async () => {
+    const carols = (await requestTxnToken(GATEWAY, await userToken('carol'), { scope: 'orders:read' })).body.access_token as string;
+    // Decided (carol is not alice: a deny), so the token itself was accepted.
+    expect(await decide(carols)).toMatchObject({ status: 200, body: { decision: false } });
+    expect((await server.admin.post('/admin/v1/tenants/shop/revocations', { subject: 'carol' })).status).toBe(201);
+    await eventually(async () => expect(await decide(carols)).toMatchObject({ status: 401, body: { code: 'ERR_TXN_TOKEN_INVALID' } }));
     expect((await decide(txnToken)).body.decision).toBe(true);
-    expect((await server.admin.post('/admin/v1/tenants/shop/revocations', { subject: 'alice' })).status).toBe(201);
-    await eventually(async () => expect(await decide(txnToken)).toMatchObject({ status: 401, body: { code: 'ERR_TXN_TOKEN_INVALID' } }));
+  });
+});
+
+describe('Txn-Tokens between workloads over mTLS', () => {
+  let ca: CaAuthority;
+  let bundle: TrustBundle;
+  let url: string;
+  let https: Server;
+  const svidFor = async (spiffeId: string): Promise<X509Svid> => {
+    const { privateKeyPem, publicKeyPem } = await generateSvidKey();
+    const issued = await issueX509Svid({ authority: ca, spiffeId, publicKeyPem, ttlSec: 600 });
+    return { spiffeId, certChainPem: issued.certChainPem, privateKeyPem, expiresAtMs: issued.expiresAtMs, issuedAtMs: issued.issuedAtMs };
+  };
+
+  beforeAll(async () => {
+    ca = await generateCaAuthority({ trustDomain: TD });
+    bundle = { trustDomain: TD, x509Authorities: [ca.rootPem], jwtAuthorities: [], sequence: 1, refreshHintSec: 300 };
+    // The orders service: permissive mTLS (a caller without a certificate gets through TLS), a
+    // service-to-service enforcer that wants a Txn-Token, the mTLS helper's peerOf as the peer.
+    const mtls = createMtlsContext({ source: createStaticSvidSource({ svid: await svidFor(ORDERS), bundle }), mode: 'permissive' });
+    const enforcer = createEnforcer({ source: createRemoteDecisionSource({ url: server.url }), tenant: 'shop', tier: 'orders', workloadPrincipal: true, requireTxnToken: true });
+    const handler = withVerity(enforcer, { route: '/orders/:id', action: 'read', resource: (request) => ({ type: 'Order', id: (request.url ?? '').split('/')[2] ?? '' }) }, (request, response) => {
+      const next = downstreamHeaders(request.verity);
+      response.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ caller: request.verity.caller, txn: request.verity.txn, forwards: next['txn-token'] === request.verity.txnToken }));
+    }, { peer: mtls.peerOf });
+    https = createServer(mtls.serverOptions(), handler);
+    mtls.attach(https);
+    await new Promise<void>((resolve) => https.listen(0, '127.0.0.1', resolve));
+    url = `https://127.0.0.1:${(https.address() as AddressInfo).port}`;
+  });
+  afterAll(() => new Promise<void>((resolve) => (https.closeAllConnections(), https.close(() => resolve()))));
+
+  it('the gateway calls orders with its SVID and the Txn-Token: the PEP decides for Workload::gateway with context.txn, and passes the token on', async () => {
+    const bobsTxn = (await requestTxnToken(GATEWAY, await userToken('bob'), { scope: 'orders:read' })).body.access_token as string;
+    const aliceTxn = (await requestTxnToken(GATEWAY, await userToken('alice'), { scope: 'orders:read' })).body.access_token as string;
+    const gateway = createMtlsAgent({ source: createStaticSvidSource({ svid: await svidFor(GATEWAY), bundle }), expectServerId: ORDERS });
+    const call = async (dispatcher: Agent, headers: Record<string, string>) => {
+      const response = await undiciFetch(`${url}/orders/o-1`, { dispatcher, headers });
+      return { status: response.status, body: (await response.json()) as Record<string, unknown> };
+    };
+    expect(await call(gateway, { 'txn-token': aliceTxn })).toEqual({ status: 200, body: { caller: GATEWAY, txn: decodeJwt(aliceTxn).txn, forwards: true } });
+    // Another user's transaction: the policy reads context.txn.sub and denies.
+    expect(await call(gateway, { 'txn-token': bobsTxn })).toMatchObject({ status: 403, body: { code: 'ERR_ENFORCE_DENIED' } });
+    expect(await call(gateway, {})).toMatchObject({ status: 401, body: { code: 'ERR_ENFORCE_TXN_TOKEN_MISSING' } });
+    expect(await call(gateway, { 'txn-token': `${aliceTxn.slice(0, -4)}AAAA` })).toMatchObject({ status: 401, body: { code: 'ERR_TXN_TOKEN_INVALID' } });
+    // No client certificate: TLS lets it through (permissive), the enforcer does not.
+    const anonymous = new Agent({ connect: { ca: [ca.rootPem], checkServerIdentity: () => undefined } });
+    expect(await call(anonymous, { 'txn-token': aliceTxn })).toMatchObject({ status: 401, body: { code: 'ERR_ENFORCE_CALLER_UNAUTHENTICATED' } });
+    await Promise.all([gateway.close(), anonymous.close()]);
   });
 });

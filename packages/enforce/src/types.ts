@@ -10,13 +10,9 @@ export interface EntityRef {
 /**
  * The verified TLS peer of a request, as the mTLS helpers of `@verity/workload` report it
  * (`peerOf`): the caller's SPIFFE id when its X.509-SVID was verified, on the connection (`mtls`)
- * or by a trusted proxy (`xfcc`). A structural copy, so the enforcer needs no X.509 code.
+ * or by a trusted proxy (`xfcc`). Imported as a type only: the enforcer loads no X.509 code.
  */
-export interface PeerIdentity {
-  spiffeId: string | null;
-  authenticated: boolean;
-  via: 'mtls' | 'xfcc' | 'none';
-}
+export type { PeerIdentity } from '@verity/workload';
 
 /** One question to a decision source. Send a `token` (token-in) or a `subject`, not both. */
 export interface DecisionRequest {
