@@ -35,7 +35,7 @@ const ALLOWED: Record<string, (specifier: string) => boolean> = {
   // The PEP SDK: core, and identity for local mode (bundles, in-process token checks); jose to
   // read a data-tier receipt's expiry (decoding only: the SDK holds no receipt key).
   // Framework adapters may import their framework's types only (checked below).
-  enforce: (s) => s.startsWith('.') || s.startsWith('node:') || ['@verity/core', '@verity/core/cedar', '@verity/identity', 'jose'].includes(s),
+  enforce: (s) => s.startsWith('.') || s.startsWith('node:') || ['@verity/core', '@verity/core/cedar', '@verity/identity', '@verity/workload', 'jose'].includes(s),
   identity: (s) => s.startsWith('.') || s.startsWith('node:') || s === '@verity/core' || s === 'jose',
   // The data tier: SQL for the app's database and transaction helpers; pg by type only where it can.
   'data-tier': (s) => s.startsWith('.') || s.startsWith('node:') || ['@verity/core', 'pg'].includes(s),
