@@ -36,6 +36,9 @@ const ALLOWED: Record<string, (specifier: string) => boolean> = {
   // read a data-tier receipt's expiry (decoding only: the SDK holds no receipt key).
   // Framework adapters may import their framework's types only (checked below).
   enforce: (s) => s.startsWith('.') || s.startsWith('node:') || ['@verity/core', '@verity/core/cedar', '@verity/identity', 'jose'].includes(s),
+  // Workload identity: X.509 through @peculiar/x509 (which needs reflect-metadata), JWT/JWS through
+  // jose, mTLS clients through undici, the Istio importer's YAML through yaml.
+  workload: (s) => s.startsWith('.') || s.startsWith('node:') || ['@verity/core', '@verity/identity', 'jose', '@peculiar/x509', 'reflect-metadata', 'undici', 'yaml'].includes(s),
   identity: (s) => s.startsWith('.') || s.startsWith('node:') || s === '@verity/core' || s === 'jose',
   // The data tier: SQL for the app's database and transaction helpers; pg by type only where it can.
   'data-tier': (s) => s.startsWith('.') || s.startsWith('node:') || ['@verity/core', 'pg'].includes(s),
