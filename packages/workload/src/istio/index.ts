@@ -1,0 +1,3 @@
+/** The Istio importer: AuthorizationPolicy and PeerAuthentication YAML to Cedar and mTLS modes. */
+export { importIstioPolicies } from './import-istio.js';
+export type { IstioImportOptions, IstioImportResult, IstioMtlsMode, IstioPeerAuthentication } from './istio-types.js';
