@@ -94,7 +94,7 @@ export const istioImport: Command = {
     if (stringFlag(args, 'out') === undefined) io.stdout.write(result.policies);
     // stdout carries the Cedar unless it went to a file.
     const notes = stringFlag(args, 'out') === undefined ? io.stderr : io.stdout;
-    writeLines(notes, `${ids.length} Cedar policies from Istio`, ...written, ...result.peerAuthentication.map(describeMtls));
+    writeLines(notes, `${ids.length} Cedar ${ids.length === 1 ? 'policy' : 'policies'} from Istio`, ...written, ...result.peerAuthentication.map(describeMtls));
     writeLines(io.stderr, ...result.warnings.map((warning) => `warning: ${warning}`));
     return EXIT.OK;
   },

@@ -88,9 +88,9 @@ export function translateAuthorizationPolicy(object: IstioObject, settings: Tran
   const translator = new RuleTranslator(shape, idBase, action, settings, warn);
   const selector = shape.record(spec['selector'], 'spec.selector');
   const matchLabels = shape.labels(selector['matchLabels'], 'spec.selector.matchLabels') ?? {};
-  for (const key of Object.keys(selector)) if (key !== 'matchLabels') translator.unsupported(`spec.selector.${key}`);
   let labels = matchLabels;
   let rulesUsable: CedarExpr = TRUE;
+  for (const key of Object.keys(selector)) if (key !== 'matchLabels') rulesUsable = and(rulesUsable, translator.unsupported(`spec.selector.${key}`));
   for (const key of Object.keys(spec)) {
     if (key === 'targetRef' || key === 'targetRefs') {
       // The gateway or service it names is not something Verity's requests carry: the policy

@@ -230,6 +230,12 @@ describe('importIstioPolicies: what Verity cannot express fails closed', () => {
     ]);
   });
 
+  it('an unknown selector field makes ALLOW rules match nothing', () => {
+    const result = importIstioPolicies(policy('  rules: [{}]\n').replace('    matchLabels:', '    matchExpressions: []\n    matchLabels:'));
+    expect(result.warnings).toEqual(['istio:foo/p: spec.selector.matchExpressions is not supported; read as never matching (the rule allows less)']);
+    expect(decide(result.policies, { method: 'GET' })).toBe('deny');
+  });
+
   it('skips CUSTOM and dry-run policies with a warning', () => {
     const custom = importIstioPolicies(policy('  action: CUSTOM\n  provider: {name: ext}\n  rules: [{}]\n'));
     expect(custom.warnings).toEqual(['istio:foo/p: action CUSTOM delegates to an external authorizer: skipped']);
