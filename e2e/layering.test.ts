@@ -48,7 +48,7 @@ const ALLOWED: Record<string, (specifier: string) => boolean> = {
   server: (s) => s.startsWith('.') || s.startsWith('node:') || ['@verity/core', '@verity/core/cedar', '@verity/identity', '@verity/store', 'fastify', '@fastify/under-pressure', 'pino'].includes(s),
   // jose, for `verity token inspect` (decoding only, no verification); the data tier and pg for
   // `verity db install/rotate`, which connect to the application database as its owner.
-  cli: (s) => s.startsWith('.') || s.startsWith('node:') || ['@verity/core', '@verity/core/cedar', '@verity/server', '@verity/server/policy-folder', '@verity/data-tier', 'jose', 'pg'].includes(s),
+  cli: (s) => s.startsWith('.') || s.startsWith('node:') || ['@verity/core', '@verity/core/cedar', '@verity/server', '@verity/server/policy-folder', '@verity/data-tier', '@verity/workload', 'jose', 'pg'].includes(s),
 };
 
 describe('layering', () => {
