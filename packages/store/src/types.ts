@@ -320,9 +320,15 @@ export interface Store {
     /**
      * In one transaction: the active authorities start retiring, trusted until the latest expiry
      * of what they signed (or `nowMs`, if later) plus `graceMs`; retiring ones past their
-     * `retireAfterMs` go; the new ones become active. Throws ERR_TENANT_NOT_FOUND.
+     * `retireAfterMs` go; the new ones become active. With `replacing`, only while the active
+     * X.509 authority is that one (otherwise nothing changes and `rotated` is false: replicas
+     * racing to rotate an ageing CA rotate it once). Throws ERR_TENANT_NOT_FOUND.
      */
-    rotateAuthorities(tenant: string, authorities: { x509: StoredCaAuthority; jwt: StoredJwtAuthority }, times: { nowMs: number; graceMs: number }): Promise<{ sequence: number }>;
+    rotateAuthorities(
+      tenant: string,
+      authorities: { x509: StoredCaAuthority; jwt: StoredJwtAuthority },
+      times: { nowMs: number; graceMs: number; replacing?: string },
+    ): Promise<{ rotated: boolean; sequence: number }>;
     /** Drop retiring authorities past their `retireAfterMs`; true (and the sequence raised) when any went. */
     pruneAuthorities(tenant: string, nowMs: number): Promise<boolean>;
     /**

@@ -157,15 +157,19 @@ export function createWorkloadsRepository(db: Database): Store['workloads'] {
       });
     },
 
-    rotateAuthorities(tenant, authorities, { nowMs, graceMs }) {
+    rotateAuthorities(tenant, authorities, { nowMs, graceMs, replacing }) {
       return db.transaction(async (tx) => {
         await lockTenant(tx, tenant);
+        if (replacing !== undefined) {
+          const { rows } = await tx.query<{ id: string }>(`SELECT id FROM workload_ca_authorities WHERE tenant_id = $1 AND state = 'active'`, [tenant]);
+          if (rows[0]?.id !== replacing) return { rotated: false, sequence: await sequence(tx, tenant) };
+        }
         await deleteLapsedAuthorities(tx, tenant, nowMs);
         for (const table of ['workload_ca_authorities', 'workload_jwt_authorities']) {
           await tx.query(`UPDATE ${table} SET state = 'retiring', retire_after_ms = GREATEST(issued_until_ms, $2::bigint) + $3::bigint WHERE tenant_id = $1 AND state = 'active'`, [tenant, nowMs, graceMs]);
         }
         await insertAuthorities(tx, tenant, authorities);
-        return { sequence: await raiseSequence(tx, tenant) };
+        return { rotated: true, sequence: await raiseSequence(tx, tenant) };
       });
     },
 

@@ -51,7 +51,9 @@ export function describeWorkloads(makeDatabase: MakeDatabase): void {
       await store.workloads.createRegistration(registration('acme', 'w1', 'spiffe://acme.example/api'), 1000);
       expect(await store.workloads.recordIssued('acme', { registrationId: 'w1', authority: { x509: 'a1' }, expiresAtMs: 50_000 })).toBe('recorded');
       expect(await store.workloads.recordIssued('acme', { registrationId: 'w1', authority: { jwt: 'kid-a1' }, expiresAtMs: 3_000 })).toBe('recorded');
-      expect(await store.workloads.rotateAuthorities('acme', authorities('acme', 'a2', 2000), { nowMs: 10_000, graceMs: 60 })).toEqual({ sequence: 3 });
+      // A rotation of an authority that is no longer the active one changes nothing.
+      expect(await store.workloads.rotateAuthorities('acme', authorities('acme', 'a2', 2000), { nowMs: 10_000, graceMs: 60, replacing: 'a0' })).toEqual({ rotated: false, sequence: 2 });
+      expect(await store.workloads.rotateAuthorities('acme', authorities('acme', 'a2', 2000), { nowMs: 10_000, graceMs: 60, replacing: 'a1' })).toEqual({ rotated: true, sequence: 3 });
       const after = await store.workloads.authorities('acme');
       expect(after.x509.map((a) => [a.id, a.state, a.retireAfterMs, a.issuedUntilMs])).toEqual([
         ['a1', 'retiring', 50_060, 50_000],
