@@ -1,2 +1,8 @@
 /** @verity/workload: SPIFFE workload identity for Verity (see docs/workload-identity.md). */
-export {};
+export * from './spiffe-id.js';
+export * from './trust-bundle.js';
+export * from './x509-ca.js';
+export * from './x509-svid.js';
+export * from './svid-proof.js';
+export * from './jwt-svid.js';
+export * from './svid-source.js';
