@@ -49,7 +49,10 @@ export interface CaServiceOptions {
 
 /** After the last SVID or JWT-SVID an authority signed has expired, it stays trusted this much longer (clock skew). */
 export const RETIRE_GRACE_MS = 60_000;
-/** An active CA this close to its end is replaced at its next use (SVIDs it signs are cut at its end). */
+/**
+ * An active CA this close to its end (or within a quarter of its lifetime, when shorter) is
+ * replaced at its next use: SVIDs it signs are cut at its end.
+ */
 export const ROTATE_BEFORE_END_MS = 30 * 24 * 3600 * 1000;
 /** The bundle's `spiffe_refresh_hint`: PEPs also refetch on every `workload` change. */
 export const BUNDLE_REFRESH_HINT_SEC = 300;
@@ -75,6 +78,7 @@ export function createCaService(options: CaServiceOptions): CaService {
   const now = options.now ?? Date.now;
   const lifetimeSec = options.caLifetimeSec ?? DEFAULT_CA_LIFETIME_SEC;
   if (!Number.isSafeInteger(lifetimeSec) || lifetimeSec < 3600) throw new TypeError('caLifetimeSec must be a whole number of seconds, at least 3600');
+  const rotateBeforeEndMs = Math.min(ROTATE_BEFORE_END_MS, (lifetimeSec * 1000) / 4);
   const cache = new Map<string, Promise<TenantCa>>();
 
   /** New authorities for `trustDomain`, sealed for the store. */
@@ -117,7 +121,7 @@ export function createCaService(options: CaServiceOptions): CaService {
         if ((await store.workloads.createAuthorities(tenant, await generate(tenant, trustDomain))).installed) await changed(tenant);
         continue;
       }
-      if (active.trustDomain !== trustDomain || active.notAfterMs - time < ROTATE_BEFORE_END_MS) {
+      if (active.trustDomain !== trustDomain || active.notAfterMs - time < rotateBeforeEndMs) {
         const { rotated } = await store.workloads.rotateAuthorities(tenant, await generate(tenant, trustDomain), { nowMs: time, graceMs: RETIRE_GRACE_MS, replacing: active.id });
         if (rotated) await changed(tenant);
         continue;
