@@ -134,7 +134,11 @@ export async function createComponents(
   });
   const policies = (caches.policies = createPolicyService(store, engine, { publish: feed.publish, onLoad: (tenant) => caches.entities?.invalidate(tenant) }));
   const entities = (caches.entities = createEntityService(store, engine, policies, { publish: feed.publish }));
-  const decisions = createDecisionService({ engine, policies, entities, audit, freshness });
+  // A SPIFFE id is registered (and so denied) only by the tenant that owns its trust domain, so a
+  // decision of any tenant refuses a caller its owner deregistered (a platform workload calling
+  // into tenants' services included). Until the workload service exists nothing is denied yet.
+  const denyList = { isDenied: (_tenant: string, spiffeId: string) => caches.workloads?.registry.isDeniedAnywhere(spiffeId) ?? false };
+  const decisions = createDecisionService({ engine, policies, entities, audit, freshness, workloads: denyList });
   const search = createSearchService(store, policies, decisions);
   const credentials = (caches.credentials = createCredentialService(store, { publish: () => feed.publish({ tenant: SYSTEM_TENANT, kind: 'credentials' }) }));
   if (config.allowInsecureIdentitySources) {
@@ -161,7 +165,7 @@ export async function createComponents(
     log,
     store,
     engine,
-    tenants: createTenantService(store, { publish: feed.publish, systemTenant: SYSTEM_TENANT }),
+    tenants: createTenantService(store, { publish: feed.publish, systemTenant: SYSTEM_TENANT, deploymentTrustDomain: config.trustDomain }),
     policies,
     entities,
     decisions,

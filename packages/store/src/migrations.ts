@@ -322,6 +322,15 @@ CREATE TABLE workload_proof_jtis (
 CREATE INDEX workload_proof_jtis_expiry_idx ON workload_proof_jtis (exp_ms);
 `,
   },
+  {
+    version: 9,
+    name: 'workload identity: a trust domain a tenant sets for itself belongs to that tenant alone',
+    sql: `
+-- A SPIFFE id names one workload only if its trust domain has one owner: two tenants may not set
+-- the same trust_domain (the default names, <tenant>.<deployment trust domain>, are unique already).
+CREATE UNIQUE INDEX tenants_trust_domain_idx ON tenants ((settings->>'trust_domain')) WHERE settings ? 'trust_domain';
+`,
+  },
 ];
 
 /**

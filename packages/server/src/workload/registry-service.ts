@@ -43,6 +43,11 @@ export interface RegistryService {
   createJoinToken(tenant: string, id: string, body: unknown): Promise<{ token: string; expiresAtMs: number }>;
   /** Whether the SPIFFE id is denied in the tenant right now. Synchronous: it reads memory only. */
   isDenied(tenant: string, spiffeId: string): boolean;
+  /**
+   * Whether any tenant denies the SPIFFE id. Only the tenant owning a trust domain registers ids
+   * in it, so this is its owner's answer, for decisions of every tenant (synchronous, from memory).
+   */
+  isDeniedAnywhere(spiffeId: string): boolean;
   /** The tenant's denied SPIFFE ids right now, from memory. */
   denied(tenant: string): DeniedEntry[];
   /** Read every tenant's deny list (at start, and after a resync). */
@@ -160,6 +165,15 @@ export function createRegistryService(options: RegistryServiceOptions): Registry
     isDenied(tenant, spiffeId) {
       const until = deny.get(tenant)?.get(spiffeId);
       return until !== undefined && until > now();
+    },
+
+    isDeniedAnywhere(spiffeId) {
+      const time = now();
+      for (const ids of deny.values()) {
+        const until = ids.get(spiffeId);
+        if (until !== undefined && until > time) return true;
+      }
+      return false;
     },
 
     denied(tenant) {

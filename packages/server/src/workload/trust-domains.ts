@@ -1,4 +1,10 @@
-/** Each tenant's SPIFFE trust domain name: its `trust_domain` setting, else the server's `trustDomain`. */
+/**
+ * Each tenant's SPIFFE trust domain name: its `trust_domain` setting, else `<tenant>.<trustDomain>`
+ * under the deployment's trust domain. Every name has one owner (tenant ids are unique, a set
+ * name is unique by index and may not sit under the deployment's), so a SPIFFE id names one
+ * workload of one tenant.
+ */
+import { VerityError } from '@verity/core';
 import type { Store } from '@verity/store';
 import { requireTenant } from '../require-tenant.js';
 
@@ -8,6 +14,23 @@ export interface TrustDomains {
   /** Forget a tenant's (its settings changed). */
   invalidate(tenant: string): void;
   invalidateAll(): void;
+}
+
+/** The trust domain of a tenant that sets none: `<tenant>.<deployment trust domain>`. */
+export function defaultTrustDomainOf(tenant: string, deploymentTrustDomain: string): string {
+  return `${tenant}.${deploymentTrustDomain}`;
+}
+
+/**
+ * Refuse a `trust_domain` setting another tenant could own: the deployment's own name, or one
+ * under it other than the tenant's default (ERR_TENANT_INVALID). Uniqueness among set names is
+ * the store's unique index.
+ */
+export function assertOwnTrustDomain(tenant: string, trustDomain: string | undefined, deploymentTrustDomain: string): void {
+  if (trustDomain === undefined || trustDomain === defaultTrustDomainOf(tenant, deploymentTrustDomain)) return;
+  if (trustDomain === deploymentTrustDomain || trustDomain.endsWith(`.${deploymentTrustDomain}`)) {
+    throw new VerityError('ERR_TENANT_INVALID', `settings.trust_domain may not be ${deploymentTrustDomain} or a name under it (those are the tenants' default trust domains)`);
+  }
 }
 
 /** Tenants whose trust domain is remembered at once; the oldest is forgotten beyond this. */
@@ -22,7 +45,7 @@ export function createTrustDomains(store: Store, defaultTrustDomain: string): Tr
       const cached = cache.get(tenant);
       if (cached !== undefined) return cached;
       const started = generation;
-      const name = (await requireTenant(store, tenant)).settings.trust_domain ?? defaultTrustDomain;
+      const name = (await requireTenant(store, tenant)).settings.trust_domain ?? defaultTrustDomainOf(tenant, defaultTrustDomain);
       if (started === generation) {
         cache.set(tenant, name);
         if (cache.size > MAX_CACHED) cache.delete(cache.keys().next().value as string);
