@@ -36,16 +36,19 @@ const ALLOWED: Record<string, (specifier: string) => boolean> = {
   // read a data-tier receipt's expiry (decoding only: the SDK holds no receipt key).
   // Framework adapters may import their framework's types only (checked below).
   enforce: (s) => s.startsWith('.') || s.startsWith('node:') || ['@verity/core', '@verity/core/cedar', '@verity/identity', '@verity/workload', 'jose'].includes(s),
+  // Workload identity: X.509 through @peculiar/x509 (which needs reflect-metadata), JWT/JWS through
+  // jose, mTLS clients through undici, the Istio importer's YAML through yaml.
+  workload: (s) => s.startsWith('.') || s.startsWith('node:') || ['@verity/core', '@verity/identity', 'jose', '@peculiar/x509', 'reflect-metadata', 'undici', 'yaml'].includes(s),
   identity: (s) => s.startsWith('.') || s.startsWith('node:') || s === '@verity/core' || s === 'jose',
   // The data tier: SQL for the app's database and transaction helpers; pg by type only where it can.
   'data-tier': (s) => s.startsWith('.') || s.startsWith('node:') || ['@verity/core', 'pg'].includes(s),
   // node:worker_threads: the PGlite driver runs the embedded database on its own thread.
   store: (s) => s.startsWith('.') || ['@verity/core', '@electric-sql/pglite', 'pg', 'node:worker_threads'].includes(s),
   // pino is Fastify's own logger and @fastify/under-pressure its load-shedding plugin: the server builds it first so services log before the app exists.
-  server: (s) => s.startsWith('.') || s.startsWith('node:') || ['@verity/core', '@verity/core/cedar', '@verity/identity', '@verity/store', 'fastify', '@fastify/under-pressure', 'pino'].includes(s),
+  server: (s) => s.startsWith('.') || s.startsWith('node:') || ['@verity/core', '@verity/core/cedar', '@verity/identity', '@verity/store', '@verity/workload', 'fastify', '@fastify/under-pressure', 'pino'].includes(s),
   // jose, for `verity token inspect` (decoding only, no verification); the data tier and pg for
   // `verity db install/rotate`, which connect to the application database as its owner.
-  cli: (s) => s.startsWith('.') || s.startsWith('node:') || ['@verity/core', '@verity/core/cedar', '@verity/server', '@verity/server/policy-folder', '@verity/data-tier', 'jose', 'pg'].includes(s),
+  cli: (s) => s.startsWith('.') || s.startsWith('node:') || ['@verity/core', '@verity/core/cedar', '@verity/server', '@verity/server/policy-folder', '@verity/data-tier', '@verity/workload', 'jose', 'pg'].includes(s),
 };
 
 describe('layering', () => {

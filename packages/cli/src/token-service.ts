@@ -48,13 +48,14 @@ export async function postAsClient<T>(args: ParsedArgs, io: CommandIo, endpoint:
   return clientFromArgs(args, io, 'none').request<T>('POST', path, { form, headers: { authorization } });
 }
 
-async function readStdin(io: CommandIo): Promise<string> {
+/** Standard input as text, read until `limit` characters are passed (the caller then refuses it). */
+export async function readStdin(io: CommandIo, limit = MAX_TOKEN_INPUT): Promise<string> {
   if (!io.stdin) throw usageError('standard input is not available; pass a file instead of -');
   const decoder = new TextDecoder();
   let text = '';
   for await (const chunk of io.stdin) {
     text += typeof chunk === 'string' ? chunk : decoder.decode(chunk, { stream: true });
-    if (text.length > MAX_TOKEN_INPUT) break;
+    if (text.length > limit) break;
   }
   return text + decoder.decode();
 }

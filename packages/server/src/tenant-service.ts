@@ -8,6 +8,7 @@ import type { Store } from '@verity/store';
 import type { PublishChange } from './change-feed.js';
 import { requireTenant } from './require-tenant.js';
 import { parseSettingsChange, parseTenantSettings } from './tenant-settings.js';
+import { assertOwnTrustDomain } from './workload/trust-domains.js';
 
 /** A tenant to create, as a client sent it (checked here). */
 export interface CreateTenantInput {
@@ -36,6 +37,8 @@ export interface TenantServiceOptions {
   publish: PublishChange;
   /** The reserved tenant `list` leaves out. */
   systemTenant: string;
+  /** The deployment's SPIFFE trust domain: tenants' default trust domains are named under it. */
+  deploymentTrustDomain: string;
 }
 
 /** A tenant id from a request, or ERR_TENANT_INVALID. `_system` is reserved and never one. */
@@ -60,7 +63,9 @@ export function createTenantService(store: Store, options: TenantServiceOptions)
 
     async create(input) {
       const id = assertTenantId(input.id);
-      return store.tenants.create({ id, name: nameOf(input.name, id), settings: parseTenantSettings(input.settings) });
+      const settings = parseTenantSettings(input.settings);
+      assertOwnTrustDomain(id, settings.trust_domain, options.deploymentTrustDomain);
+      return store.tenants.create({ id, name: nameOf(input.name, id), settings });
     },
 
     async list() {
@@ -69,6 +74,7 @@ export function createTenantService(store: Store, options: TenantServiceOptions)
 
     async updateSettings(id, change) {
       const { set, remove } = parseSettingsChange(change);
+      assertOwnTrustDomain(id, set.trust_domain, options.deploymentTrustDomain);
       const tenant = await store.tenants.updateSettings(id, { set, remove });
       if (!tenant) throw new VerityError('ERR_TENANT_NOT_FOUND', `no tenant "${id}"`);
       await options.publish({ tenant: id, kind: 'settings' });

@@ -15,6 +15,11 @@ interface TenantRow {
 
 const COLUMNS = 'id, name, settings, active_version, created_at';
 
+/** The unique index that gives each `trust_domain` setting one tenant (migration 9). */
+const TRUST_DOMAIN_INDEX = 'tenants_trust_domain_idx';
+
+const trustDomainTaken = (cause: unknown) => new VerityError('ERR_TENANT_INVALID', 'settings.trust_domain is already the trust domain of another tenant', { cause });
+
 /** The `tenants` repository of a {@link Store}. */
 export function createTenantsRepository(db: Database): Store['tenants'] {
   return {
@@ -26,6 +31,7 @@ export function createTenantsRepository(db: Database): Store['tenants'] {
         );
         return toTenant(firstRow(rows));
       } catch (error) {
+        if (isUniqueViolation(error, TRUST_DOMAIN_INDEX)) throw trustDomainTaken(error);
         if (isUniqueViolation(error)) {
           throw new VerityError('ERR_TENANT_EXISTS', `tenant "${input.id}" already exists`, { cause: error });
         }
@@ -50,6 +56,7 @@ export function createTenantsRepository(db: Database): Store['tenants'] {
         );
         return rows[0] === undefined ? null : toTenant(rows[0]);
       } catch (error) {
+        if (isUniqueViolation(error, TRUST_DOMAIN_INDEX)) throw trustDomainTaken(error);
         if (isUnstorableText(error)) throw new VerityError('ERR_TENANT_INVALID', `the settings ${UNSTORABLE_TEXT_MESSAGE}`, { cause: error });
         throw error;
       }

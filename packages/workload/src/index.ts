@@ -10,3 +10,4 @@ export * from './peer-identity.js';
 export * from './mtls-server.js';
 export * from './mtls-client.js';
 export * from './xfcc.js';
+export * from './istio/index.js';

@@ -4,11 +4,14 @@ import { auditCheckpoint } from './audit-checkpoint.js';
 import { auditTail } from './audit-tail.js';
 import { auditVerify } from './audit-verify.js';
 import { authorize } from './authorize.js';
+import { caRotate } from './ca-rotate.js';
+import { caShow } from './ca-show.js';
 import { dbInstall, dbRotate } from './db.js';
 import { entitiesImport } from './entities-import.js';
 import { identitySourceAdd } from './identity-source-add.js';
 import { identitySourceList } from './identity-source-list.js';
 import { identitySourceRemove } from './identity-source-remove.js';
+import { istioImport } from './istio-import.js';
 import { policyActivate } from './policy-activate.js';
 import { policyDiff } from './policy-diff.js';
 import { policyPush } from './policy-push.js';
@@ -25,6 +28,10 @@ import { tokenExchange } from './token-exchange.js';
 import { tokenInspect } from './token-inspect.js';
 import { tokenIssue } from './token-issue.js';
 import { tokenRevoke } from './token-revoke.js';
+import { workloadJoinToken } from './workload-join-token.js';
+import { workloadList } from './workload-list.js';
+import { workloadRegister } from './workload-register.js';
+import { workloadRemove } from './workload-remove.js';
 
 export const commands: readonly Command[] = [
   serve,
@@ -54,6 +61,13 @@ export const commands: readonly Command[] = [
   tokenExchange,
   tokenRevoke,
   tokenInspect,
+  workloadRegister,
+  workloadList,
+  workloadRemove,
+  workloadJoinToken,
+  caShow,
+  caRotate,
+  istioImport,
   dbInstall,
   dbRotate,
 ];
