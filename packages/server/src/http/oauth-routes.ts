@@ -1,7 +1,8 @@
 /**
  * Each tenant's token service over HTTP: OIDC discovery, JWKS, the token endpoint
- * (client_credentials and RFC 8693 token exchange) and RFC 7009 revocation. The work is the
- * token endpoint service's; here are forms in and RFC 6749 §5.2 error bodies out.
+ * (client_credentials, RFC 8693 token exchange, and Txn-Tokens for workloads authenticated by a
+ * JWT-SVID) and RFC 7009 revocation. The work is the token endpoint service's; here are forms in
+ * and RFC 6749 §5.2 error bodies out.
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { VerityError } from '@verity/core';

@@ -78,7 +78,8 @@ export function createTokenEndpoint(options: TokenEndpointOptions): TokenEndpoin
     decisions,
     audit: options.audit,
     keys: createKeyResolver({ fetch: tokens.fetch, ...(options.now === undefined ? {} : { now: options.now }) }),
-    trustDomainOf: options.trustDomainOf ?? (async (tenant) => trustDomainSetting((await requireTenant(store, tenant)).settings)),
+    // The composition root passes the workload service's (cached, with the server's --trust-domain).
+    trustDomainOf: options.trustDomainOf ?? (async (tenant) => (await requireTenant(store, tenant)).settings.trust_domain ?? DEFAULT_TRUST_DOMAIN),
     ...(options.verifyWorkloadAssertion === undefined ? {} : { verifyWorkloadAssertion: options.verifyWorkloadAssertion }),
     ...(options.now === undefined ? {} : { now: options.now }),
   });
@@ -184,12 +185,5 @@ export function createTokenEndpoint(options: TokenEndpointOptions): TokenEndpoin
   };
 }
 
-/** The SPIFFE trust domain default of every tenant without a `trust_domain` setting. */
+/** The SPIFFE trust domain of a tenant without a `trust_domain` setting, when no resolver is given. */
 const DEFAULT_TRUST_DOMAIN = 'verity.internal';
-
-/** The tenant's `trust_domain` setting, when it has one. */
-function trustDomainSetting(settings: object): string {
-  // The setting is read untyped until the tenant settings hold it; the composition root passes the server's resolver.
-  const value = (settings as Record<string, unknown>).trust_domain;
-  return typeof value === 'string' && value !== '' ? value : DEFAULT_TRUST_DOMAIN;
-}
