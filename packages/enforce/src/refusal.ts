@@ -36,5 +36,7 @@ export function refusalBody(result: EnforceResult): { code: string; message: str
 export function refusalHeaders(result: Pick<EnforceResult, 'status' | 'decision' | 'error'>): Record<string, string> {
   if (result.status === 503) return { 'retry-after': String(Math.max(1, result.error?.retryAfterSec ?? 1)) };
   if (result.status !== 401) return {};
-  return { 'www-authenticate': result.decision?.code === 'ERR_TOKEN_MISSING' ? 'Bearer' : 'Bearer error="invalid_token"' };
+  // Only a bearer token the PDP refused is `invalid_token`; a missing workload identity or Txn-Token is not the bearer's fault.
+  const code = result.decision?.code ?? 'ERR_TOKEN_MISSING';
+  return { 'www-authenticate': code.startsWith('ERR_TOKEN_') && code !== 'ERR_TOKEN_MISSING' ? 'Bearer error="invalid_token"' : 'Bearer' };
 }

@@ -62,7 +62,9 @@ describe('node:http adapter (real sockets)', () => {
 
   it('refuses a service-to-service route to an unauthenticated caller without asking the PDP', async () => {
     const { call, asked } = await serve(() => allow, { workloadPrincipal: true }, { route: '/docs/:id' }, { peer: () => ({ spiffeId: null, authenticated: false, via: 'none' }) });
-    expect(await call('/docs/7', { authorization: 'Bearer a.b.c' })).toMatchObject({ status: 401, body: { code: 'ERR_ENFORCE_CALLER_UNAUTHENTICATED' } });
+    const refused = await call('/docs/7', { authorization: 'Bearer a.b.c' });
+    expect(refused).toMatchObject({ status: 401, body: { code: 'ERR_ENFORCE_CALLER_UNAUTHENTICATED', message: expect.stringContaining('workload') } });
+    expect(refused.headers.get('www-authenticate')).toBe('Bearer');
     expect(asked).toHaveLength(0);
   });
 
