@@ -25,6 +25,8 @@ import { tokenExchange } from './token-exchange.js';
 import { tokenInspect } from './token-inspect.js';
 import { tokenIssue } from './token-issue.js';
 import { tokenRevoke } from './token-revoke.js';
+import { workloadAgent } from './workload-agent.js';
+import { workloadSvid } from './workload-svid.js';
 
 export const commands: readonly Command[] = [
   serve,
@@ -56,4 +58,6 @@ export const commands: readonly Command[] = [
   tokenInspect,
   dbInstall,
   dbRotate,
+  workloadAgent,
+  workloadSvid,
 ];
