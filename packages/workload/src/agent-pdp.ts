@@ -82,8 +82,8 @@ function answerError(status: number, name: string, body: unknown): PdpCallError 
 }
 
 function badAnswer(what: string): PdpCallError {
-  // Not retriable at once: the same PDP will likely answer the same; the caller's backoff retries.
-  return new PdpCallError('ERR_SVID_INVALID', `the PDP's answer is not a valid ${what}`, true);
+  // Not retried by an attestation: the PDP has taken the join token already. Renewals retry anything.
+  return new PdpCallError('ERR_SVID_INVALID', `the PDP's answer is not a valid ${what}`, false);
 }
 
 /** A bundle from its SPIFFE JSON, with the PDP's sequence when it sent one apart from it. */
