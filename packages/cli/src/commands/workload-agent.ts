@@ -83,6 +83,7 @@ export function createWorkloadAgentCommand(load: () => Promise<WorkloadAgentModu
           pdpUrl,
           tenant,
           attestation,
+          fetch: io.fetch,
           onError: report,
           ...(pepCredential === undefined ? {} : { pepCredential }),
           ...(poll === undefined ? {} : { pollIntervalMs: Number(poll) }),
