@@ -110,6 +110,16 @@ export interface TenantSettings {
    * default; without a schema it has no effect.
    */
   validateRequests?: boolean;
+  /**
+   * The SPIFFE trust domain of the tenant's workloads (the name in their `spiffe://` ids). Default:
+   * the server's `trustDomain`. Each tenant has its own CA whatever the name.
+   */
+  trust_domain?: string;
+  /**
+   * The Kubernetes cluster whose projected service-account tokens attest the tenant's workloads
+   * (attestor `k8s_psat`): the tokens' issuer (its OIDC discovery gives the keys) and audience.
+   */
+  k8s_psat?: { issuer: string; audience: string };
 }
 
 /** A Cedar authorization request, as the engine sees it. */

@@ -12,11 +12,13 @@ export const CHANGES_CHANNEL = 'verity_changes';
 
 /**
  * What changed: `settings` is the tenant's settings (they travel with its active policy and
- * bundle); `credentials` is an admin/PEP credential (published on the `_system` tenant).
+ * bundle); `credentials` is an admin/PEP credential (published on the `_system` tenant);
+ * `workload` is the tenant's workload identity: registrations, the deny list or the CA (PEPs
+ * fetch `/denied` and `/bundle` again).
  */
-export type ChangeKind = 'policy' | 'entities' | 'identity' | 'revocation' | 'settings' | 'credentials';
+export type ChangeKind = 'policy' | 'entities' | 'identity' | 'revocation' | 'settings' | 'credentials' | 'workload';
 
-const KINDS = new Set<string>(['policy', 'entities', 'identity', 'revocation', 'settings', 'credentials']);
+const KINDS = new Set<string>(['policy', 'entities', 'identity', 'revocation', 'settings', 'credentials', 'workload']);
 
 export interface Change {
   tenant: string;

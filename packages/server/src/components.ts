@@ -25,6 +25,7 @@ import { createTokenEndpoint, type TokenEndpoint } from './identity/token-endpoi
 import { createTokenServices, type TokenServices } from './identity/token-services.js';
 import { readFile, writeFile } from 'node:fs/promises';
 import { createLogger, type Logger } from './logger.js';
+import { createWorkloadService, type WorkloadService } from './workload/workload-service.js';
 import { createSecretBox, createSourceFetch, generateMasterKey, parseMasterKey } from '@verity/identity';
 
 /**
@@ -61,6 +62,8 @@ export interface Components {
   tokens: TokenServices;
   /** Data-tier receipt keys and the minting of receipts on allow. */
   receipts: ReceiptService;
+  /** Workload identity: each tenant's CA and trust bundle, registrations, the deny list, SVIDs. */
+  workloads: WorkloadService;
 }
 
 /** The master key that seals signing keys: configured, else a key file beside the data folder. */
@@ -106,7 +109,7 @@ export async function createComponents(
   // process and invalidates its caches synchronously, so its view is fresh by construction and
   // needs no heartbeat. PostgreSQL replicas bound their staleness with the feed's heartbeat.
   const freshness = createFreshness({ maxStalenessMs: db.kind === 'postgres' ? config.maxStalenessMs : Infinity });
-  const caches: { policies?: PolicyService; entities?: EntityService; identity?: IdentityService; credentials?: CredentialService } = {};
+  const caches: { policies?: PolicyService; entities?: EntityService; identity?: IdentityService; credentials?: CredentialService; workloads?: WorkloadService } = {};
   const feed = await startChangeFeed(db, {
     onChange: ({ tenant, kind }) => {
       // Settings travel with the active policy (type mapping, routes, request validation) and
@@ -116,12 +119,14 @@ export async function createComponents(
       if (kind === 'identity' || kind === 'settings') void caches.identity?.onChange(tenant, 'identity');
       if (kind === 'revocation') void caches.identity?.onChange(tenant, 'revocation');
       if (kind === 'credentials') caches.credentials?.invalidate();
+      if (kind === 'workload' || kind === 'settings') caches.workloads?.onChange(tenant, kind);
     },
     onResync: () => {
       caches.policies?.invalidateAll();
       caches.entities?.invalidateAll();
       caches.credentials?.invalidate();
       void caches.identity?.reloadAll();
+      caches.workloads?.onResync();
     },
   }, {
     freshness,
@@ -136,8 +141,19 @@ export async function createComponents(
     print('verity: WARNING --allow-insecure-identity-sources: identity sources may be fetched over http and from loopback or private addresses (development only)');
   }
   const box = createSecretBox(await resolveMasterKey(config, print));
-  const tokens = createTokenServices({ store, box, sourceFetch: createSourceFetch({ allowInsecure: config.allowInsecureIdentitySources }) });
+  const sourceFetch = createSourceFetch({ allowInsecure: config.allowInsecureIdentitySources });
+  const tokens = createTokenServices({ store, box, sourceFetch });
   const identity = (caches.identity = await createIdentityService({ store, audit, publish: feed.publish, tokens, allowInsecureSources: config.allowInsecureIdentitySources }));
+  const workloads = (caches.workloads = await createWorkloadService({
+    store,
+    box,
+    audit,
+    publish: feed.publish,
+    sourceFetch,
+    baseUrl: () => tokens.baseUrl(),
+    defaultTrustDomain: config.trustDomain,
+    onReloadError: (error) => log.error({ err: error }, 'a workload deny list could not be read again (retried at the next change)'),
+  }));
   const admin = createAdminAuthorizer(decisions, audit);
   await ensureSystemTenant(store, policies);
   return {
@@ -165,5 +181,6 @@ export async function createComponents(
     receipts: createReceiptService({ store, box, issuerUrl: tokens.issuerUrl, maxTtlSec: config.receiptTtlSec }),
     changes: feed,
     freshness,
+    workloads,
   };
 }

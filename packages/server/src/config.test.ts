@@ -27,6 +27,12 @@ describe('resolveConfig', () => {
     for (const bundleTtlSec of [0, 9, 86_401, 1.5, Number.NaN]) expect(() => resolveConfig({ bundleTtlSec }), String(bundleTtlSec)).toThrow(TypeError);
   });
 
+  it('names workloads of tenants without a trust_domain setting verity.internal by default, and checks a chosen name', () => {
+    expect(resolveConfig().trustDomain).toBe('verity.internal');
+    expect(resolveConfig({ trustDomain: 'prod.example.com' }).trustDomain).toBe('prod.example.com');
+    for (const trustDomain of ['', 'Prod.Example', 'spiffe://td', 'td:8080', 'a'.repeat(256)]) expect(() => resolveConfig({ trustDomain }), trustDomain).toThrow(/trustDomain/);
+  });
+
   it('gives receipts 30 s by default and takes 1 s to an hour', () => {
     expect(resolveConfig().receiptTtlSec).toBe(30);
     expect(resolveConfig({ receiptTtlSec: 1 }).receiptTtlSec).toBe(1);

@@ -2,6 +2,7 @@
 import { resolve as resolvePath } from 'node:path';
 import { isTenantId } from '@verity/core';
 import { BUNDLE_TTL_SEC } from '@verity/identity';
+import { assertTrustDomain } from '@verity/workload';
 import { isCredentialToken } from './admin/credentials.js';
 
 export interface ServerConfig {
@@ -116,6 +117,11 @@ export interface ServerConfig {
   maxInflightRequests: number;
   /** A decision not answered within this many ms (from arrival) is answered 503 ERR_DEADLINE_EXCEEDED. */
   requestTimeoutMs: number;
+  /**
+   * The SPIFFE trust domain of workloads of tenants that do not set their own (tenant setting
+   * `trust_domain`). Default `verity.internal`. A name only: every tenant has its own CA.
+   */
+  trustDomain: string;
 }
 
 /** The longest receipt lifetime a server may be configured with (an hour): receipts are meant to be short. */
@@ -138,6 +144,15 @@ export function estimateTokenBits(token: string): number {
   const classes: Array<[RegExp, number]> = [[/[a-z]/, 26], [/[A-Z]/, 26], [/[0-9]/, 10], [/[-._~+/=]/, 7]];
   const alphabet = classes.reduce((size, [pattern, count]) => size + (pattern.test(token) ? count : 0), 0);
   return alphabet === 0 ? 0 : Math.log2(alphabet) * token.length;
+}
+
+function isTrustDomain(name: string): boolean {
+  try {
+    assertTrustDomain(name);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** `publicUrl` as given, checked: absolute http(s), no credentials, query or fragment; no trailing slash. */
@@ -190,6 +205,7 @@ const DEFAULTS: ServerConfig = {
   maxStalenessMs: 1000,
   maxInflightRequests: 256,
   requestTimeoutMs: 5000,
+  trustDomain: 'verity.internal',
 };
 
 /** Check the audit durability options and default the spool folder from the store's location. */
@@ -245,5 +261,6 @@ export function resolveConfig(input: Partial<ServerConfig> = {}): Readonly<Serve
   }
   if (!LOG_LEVELS.has(resolved.logLevel)) throw new TypeError(`logLevel must be one of ${[...LOG_LEVELS].join(', ')}`);
   if (resolved.publicUrl !== null) resolved.publicUrl = normalisePublicUrl(resolved.publicUrl);
+  if (!isTrustDomain(resolved.trustDomain)) throw new TypeError('trustDomain (VERITY_TRUST_DOMAIN) must be a SPIFFE trust domain name: lower-case letters, digits, ".", "-" and "_", at most 255 characters');
   return Object.freeze(resolved);
 }

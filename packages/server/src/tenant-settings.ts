@@ -3,10 +3,12 @@
  * setting means the same thing however it was given. Unknown keys are errors.
  */
 import { isPlainObject, VerityError, type TenantSettings } from '@verity/core';
+import { validateSourceUrl } from '@verity/identity';
+import { assertTrustDomain } from '@verity/workload';
 import { routeTemplatesProblem } from './gateway/route-match.js';
 
 /** Every setting a tenant may have (docs/http-api.md, "Tenant settings"). */
-export const SETTING_KEYS: ReadonlySet<string> = new Set(['typeMapping', 'actionType', 'stsPrincipalType', 'gatewayRoutes', 'gatewayAudience', 'gatewayRouteAudiences', 'validateRequests']);
+export const SETTING_KEYS: ReadonlySet<string> = new Set(['typeMapping', 'actionType', 'stsPrincipalType', 'gatewayRoutes', 'gatewayAudience', 'gatewayRouteAudiences', 'validateRequests', 'trust_domain', 'k8s_psat']);
 
 /** A settings change: keys to set (each replaces that setting whole) and keys to remove. */
 export interface SettingsChange {
@@ -38,7 +40,7 @@ export function parseTenantSettings(value: unknown): TenantSettings {
   if (value === undefined) return {};
   if (!isPlainObject(value)) throw invalid('settings must be an object');
   unknownKeys(value);
-  const { typeMapping, actionType, stsPrincipalType, gatewayRoutes, gatewayAudience, gatewayRouteAudiences, validateRequests } = value;
+  const { typeMapping, actionType, stsPrincipalType, gatewayRoutes, gatewayAudience, gatewayRouteAudiences, validateRequests, trust_domain, k8s_psat } = value;
   const settings: TenantSettings = {};
   if (typeMapping !== undefined) {
     if (!isPlainObject(typeMapping) || Object.values(typeMapping).some((v) => typeof v !== 'string' || v === '')) {
@@ -73,7 +75,29 @@ export function parseTenantSettings(value: unknown): TenantSettings {
     if (typeof validateRequests !== 'boolean') throw invalid('settings.validateRequests must be true or false');
     settings.validateRequests = validateRequests;
   }
+  if (trust_domain !== undefined) {
+    try {
+      settings.trust_domain = assertTrustDomain(trust_domain);
+    } catch {
+      throw invalid('settings.trust_domain must be a SPIFFE trust domain name: lower-case letters, digits, ".", "-" and "_", at most 255 characters');
+    }
+  }
+  if (k8s_psat !== undefined) settings.k8s_psat = parseK8sPsat(k8s_psat);
   return settings;
+}
+
+/** `k8s_psat`: `{issuer, audience}`, the issuer an https URL (http on loopback only) whose discovery names its keys. */
+function parseK8sPsat(value: unknown): { issuer: string; audience: string } {
+  if (!isPlainObject(value) || Object.keys(value).some((key) => key !== 'issuer' && key !== 'audience')) throw invalid('settings.k8s_psat must be {issuer, audience}');
+  const { issuer, audience } = value;
+  try {
+    if (typeof issuer !== 'string' || issuer.length > 1024) throw new Error('too long');
+    validateSourceUrl(issuer, 'issuer');
+  } catch {
+    throw invalid('settings.k8s_psat.issuer must be an https URL of at most 1024 characters (http only on loopback), without credentials or fragment');
+  }
+  if (typeof audience !== 'string' || audience === '' || audience.length > 512) throw invalid('settings.k8s_psat.audience must be a non-empty string of at most 512 characters');
+  return { issuer, audience };
 }
 
 /**

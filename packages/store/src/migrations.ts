@@ -218,6 +218,97 @@ CREATE INDEX receipt_keys_tenant_idx ON receipt_keys (tenant_id, created_at_ms);
 CREATE UNIQUE INDEX receipt_keys_one_active_idx ON receipt_keys (tenant_id) WHERE state = 'active';
 `,
   },
+  {
+    version: 8,
+    name: 'workload identity: per-tenant CA and JWT-SVID authorities, registrations, join tokens, deny list, proof jtis',
+    sql: `
+-- One counter per tenant, raised by every workload change (CA, registrations, deny list): the
+-- trust bundle's and the deny list's sequence. Its row also serializes a tenant's CA writers.
+CREATE TABLE workload_sequences (
+  tenant_id text COLLATE "C" PRIMARY KEY REFERENCES tenants (id),
+  sequence bigint NOT NULL
+);
+
+-- X.509 CA authorities: root and intermediate certificates in the clear, the intermediate's
+-- private key sealed with the master key (the root's key is not kept: a rotation makes a new
+-- root). A retiring authority stays in the bundle until retire_after_ms; issued_until_ms is the
+-- latest expiry of an SVID it signed.
+CREATE TABLE workload_ca_authorities (
+  tenant_id text COLLATE "C" NOT NULL REFERENCES tenants (id),
+  id text COLLATE "C" NOT NULL,
+  state text NOT NULL CHECK (state IN ('active', 'retiring')),
+  trust_domain text NOT NULL,
+  root_pem text NOT NULL,
+  intermediate_pem text NOT NULL,
+  sealed_key text NOT NULL,
+  not_after_ms bigint NOT NULL,
+  created_at_ms bigint NOT NULL,
+  retire_after_ms bigint NULL,
+  issued_until_ms bigint NOT NULL DEFAULT 0,
+  PRIMARY KEY (tenant_id, id)
+);
+CREATE UNIQUE INDEX workload_ca_one_active_idx ON workload_ca_authorities (tenant_id) WHERE state = 'active';
+
+-- JWT-SVID signing keys: the public JWK in the clear, the private JWK sealed.
+CREATE TABLE workload_jwt_authorities (
+  tenant_id text COLLATE "C" NOT NULL REFERENCES tenants (id),
+  kid text COLLATE "C" NOT NULL,
+  state text NOT NULL CHECK (state IN ('active', 'retiring')),
+  public_jwk jsonb NOT NULL,
+  sealed_key text NOT NULL,
+  created_at_ms bigint NOT NULL,
+  retire_after_ms bigint NULL,
+  issued_until_ms bigint NOT NULL DEFAULT 0,
+  PRIMARY KEY (tenant_id, kid)
+);
+CREATE UNIQUE INDEX workload_jwt_one_active_idx ON workload_jwt_authorities (tenant_id) WHERE state = 'active';
+
+-- Registered workloads; issued_until_ms is the latest expiry of any SVID issued to one, which
+-- is how long its SPIFFE id stays denied after it is removed.
+CREATE TABLE workload_registrations (
+  tenant_id text COLLATE "C" NOT NULL REFERENCES tenants (id),
+  id text COLLATE "C" NOT NULL,
+  spiffe_id text COLLATE "C" NOT NULL,
+  selectors jsonb NOT NULL,
+  attestor text NOT NULL CHECK (attestor IN ('join_token', 'k8s_psat')),
+  x509_ttl_sec integer NOT NULL CHECK (x509_ttl_sec > 0),
+  jwt_ttl_sec integer NOT NULL CHECK (jwt_ttl_sec > 0),
+  issued_until_ms bigint NOT NULL DEFAULT 0,
+  created_at timestamptz NOT NULL DEFAULT now(),
+  PRIMARY KEY (tenant_id, id),
+  CONSTRAINT workload_registrations_spiffe_id_key UNIQUE (tenant_id, spiffe_id)
+);
+
+-- One-time join tokens, stored as the sha256 (hex) of the token only.
+CREATE TABLE workload_join_tokens (
+  token_hash text COLLATE "C" PRIMARY KEY,
+  tenant_id text COLLATE "C" NOT NULL,
+  registration_id text COLLATE "C" NOT NULL,
+  created_at_ms bigint NOT NULL,
+  expires_at_ms bigint NOT NULL,
+  used_at_ms bigint NULL,
+  FOREIGN KEY (tenant_id, registration_id) REFERENCES workload_registrations (tenant_id, id) ON DELETE CASCADE
+);
+CREATE INDEX workload_join_tokens_expiry_idx ON workload_join_tokens (expires_at_ms);
+
+-- SPIFFE ids of removed workloads, refused until every SVID issued to them has expired.
+CREATE TABLE workload_denied (
+  tenant_id text COLLATE "C" NOT NULL REFERENCES tenants (id),
+  spiffe_id text COLLATE "C" NOT NULL,
+  until_ms bigint NOT NULL,
+  PRIMARY KEY (tenant_id, spiffe_id)
+);
+
+-- Proof ids (jti) already used for renew / jwt-svid, kept until the proof could no longer verify.
+CREATE TABLE workload_proof_jtis (
+  tenant_id text COLLATE "C" NOT NULL REFERENCES tenants (id),
+  jti text COLLATE "C" NOT NULL,
+  exp_ms bigint NOT NULL,
+  PRIMARY KEY (tenant_id, jti)
+);
+CREATE INDEX workload_proof_jtis_expiry_idx ON workload_proof_jtis (exp_ms);
+`,
+  },
 ];
 
 /**

@@ -7,6 +7,7 @@ import { runMigrations } from './migrations.js';
 import { createPoliciesRepository } from './policies-repository.js';
 import { createReceiptKeysRepository } from './receipt-keys-repository.js';
 import { createTenantsRepository } from './tenants-repository.js';
+import { createWorkloadsRepository } from './workloads-repository.js';
 import type { Database, Store } from './types.js';
 
 /**
@@ -28,6 +29,7 @@ export async function createStore(db: Database): Promise<Store> {
     identity: createIdentityRepository(db),
     credentials: createCredentialsRepository(db),
     receiptKeys: createReceiptKeysRepository(db),
+    workloads: createWorkloadsRepository(db),
     close: () => db.close(),
   };
 }

@@ -141,6 +141,72 @@ export interface StoredRevocation {
   atSec: number;
 }
 
+/** Where a workload CA or JWT-SVID authority is in its life: signing, or only trusted (until `retireAfterMs`). */
+export type WorkloadAuthorityState = 'active' | 'retiring';
+
+/**
+ * A tenant's X.509 CA authority: the root and intermediate certificates (PEM) in the clear, the
+ * intermediate's private key sealed by the caller. Times are milliseconds since the epoch.
+ */
+export interface StoredCaAuthority {
+  tenant: string;
+  id: string;
+  state: WorkloadAuthorityState;
+  /** The trust domain its root names (`spiffe://<trustDomain>`). */
+  trustDomain: string;
+  rootPem: string;
+  intermediatePem: string;
+  sealedKey: string;
+  notAfterMs: number;
+  createdAtMs: number;
+  /** Set when it starts retiring: it stays in the trust bundle until then. */
+  retireAfterMs: number | null;
+  /** The latest expiry of an SVID it signed (0 before the first). */
+  issuedUntilMs: number;
+}
+
+/** A tenant's JWT-SVID signing key: the public JWK in the clear, the private JWK sealed by the caller. */
+export interface StoredJwtAuthority {
+  tenant: string;
+  kid: string;
+  state: WorkloadAuthorityState;
+  publicJwk: Record<string, unknown>;
+  sealedKey: string;
+  createdAtMs: number;
+  retireAfterMs: number | null;
+  /** The latest expiry of a JWT-SVID it signed (0 before the first). */
+  issuedUntilMs: number;
+}
+
+/** The attestors a workload registration may name. */
+export type WorkloadAttestor = 'join_token' | 'k8s_psat';
+
+/** A registered workload. */
+export interface StoredWorkload {
+  tenant: string;
+  id: string;
+  spiffeId: string;
+  /** `type:value` selectors (`k8s:ns:payments`), in the order given. */
+  selectors: string[];
+  attestor: WorkloadAttestor;
+  x509TtlSec: number;
+  jwtTtlSec: number;
+  /** ISO-8601. */
+  createdAt: string;
+  /** The latest expiry of any SVID issued to it (0 before the first), ms. */
+  issuedUntilMs: number;
+}
+
+/** A removed workload's SPIFFE id, refused until `untilMs`. */
+export interface DeniedWorkload {
+  tenant: string;
+  spiffeId: string;
+  untilMs: number;
+}
+
+/** What {@link Store.workloads} `recordIssued` found: issued and recorded, or why not. */
+export type RecordIssuedOutcome = 'recorded' | 'registration-gone' | 'authority-changed';
+
 export interface Store {
   readonly db: Database;
   tenants: {
@@ -237,6 +303,70 @@ export interface Store {
      * such kid for the tenant) or ERR_RECEIPT_KEY_NOT_PENDING (already active or retired).
      */
     activate(tenant: string, kid: string, times: { nowMs: number; verifyUntilMs: number }): Promise<StoredReceiptKey>;
+  };
+  /**
+   * Workload identity: the CA and JWT-SVID authorities, registrations, join tokens, the deny list
+   * and used proof ids. Every change raises the tenant's workload sequence in the same
+   * transaction. Times are milliseconds since the epoch, passed in by the caller (its clock).
+   */
+  workloads: {
+    /** The tenant's authorities (oldest first) and its workload sequence (0 before any change). */
+    authorities(tenant: string): Promise<{ sequence: number; x509: StoredCaAuthority[]; jwt: StoredJwtAuthority[] }>;
+    /**
+     * Install the tenant's first active authorities, unless another writer (a replica) got there
+     * first: then nothing changes and `installed` is false. Throws ERR_TENANT_NOT_FOUND.
+     */
+    createAuthorities(tenant: string, authorities: { x509: StoredCaAuthority; jwt: StoredJwtAuthority }): Promise<{ installed: boolean; sequence: number }>;
+    /**
+     * In one transaction: the active authorities start retiring, trusted until the latest expiry
+     * of what they signed (or `nowMs`, if later) plus `graceMs`; retiring ones past their
+     * `retireAfterMs` go; the new ones become active. With `replacing`, only while the active
+     * X.509 authority is that one (otherwise nothing changes and `rotated` is false: replicas
+     * racing to rotate an ageing CA rotate it once). Throws ERR_TENANT_NOT_FOUND.
+     */
+    rotateAuthorities(
+      tenant: string,
+      authorities: { x509: StoredCaAuthority; jwt: StoredJwtAuthority },
+      times: { nowMs: number; graceMs: number; replacing?: string },
+    ): Promise<{ rotated: boolean; sequence: number }>;
+    /** Drop retiring authorities past their `retireAfterMs`; true (and the sequence raised) when any went. */
+    pruneAuthorities(tenant: string, nowMs: number): Promise<boolean>;
+    /**
+     * Note an SVID issued to a registration under an authority (an X.509 CA id or a JWT kid):
+     * raises both high-waters to `expiresAtMs`. `registration-gone` when the workload was
+     * removed, `authority-changed` when the authority is no longer active (a rotation won the
+     * race): the caller must not hand out that SVID.
+     */
+    recordIssued(tenant: string, issued: { registrationId: string; authority: { x509: string } | { jwt: string }; expiresAtMs: number }): Promise<RecordIssuedOutcome>;
+    /**
+     * Register a workload. Throws ERR_WORKLOAD_EXISTS when its SPIFFE id is registered or still
+     * denied (at `nowMs`), ERR_TENANT_NOT_FOUND for an unknown tenant.
+     */
+    createRegistration(workload: Omit<StoredWorkload, 'createdAt' | 'issuedUntilMs'>, nowMs: number): Promise<StoredWorkload>;
+    getRegistration(tenant: string, id: string): Promise<StoredWorkload | null>;
+    findRegistration(tenant: string, spiffeId: string): Promise<StoredWorkload | null>;
+    /** Oldest first. */
+    listRegistrations(tenant: string): Promise<StoredWorkload[]>;
+    /**
+     * Remove a registration (its join tokens go with it) and deny its SPIFFE id until the
+     * latest expiry of what was issued to it (at least `nowMs`). Null when there is none.
+     */
+    removeRegistration(tenant: string, id: string, nowMs: number): Promise<DeniedWorkload | null>;
+    /** Keep a join token's hash. Throws ERR_WORKLOAD_NOT_FOUND when the registration does not exist. */
+    createJoinToken(token: { tenant: string; registrationId: string; tokenHash: string; createdAtMs: number; expiresAtMs: number }): Promise<void>;
+    /**
+     * Use a join token, atomically: the registration id when the hash names an unused token of
+     * the tenant not expired at `nowMs` (it is marked used), null otherwise.
+     */
+    consumeJoinToken(tenant: string, tokenHash: string, nowMs: number): Promise<string | null>;
+    /** Denied SPIFFE ids whose `untilMs` is after `nowMs`: one tenant's, or (null) every tenant's. */
+    listDenied(tenant: string | null, nowMs: number): Promise<DeniedWorkload[]>;
+    /** The tenant's workload sequence (0 before any change). */
+    sequence(tenant: string): Promise<number>;
+    /** Record a used proof id; false when it was already used (a replay). */
+    useProofJti(tenant: string, jti: string, expMs: number): Promise<boolean>;
+    /** Forget expired join tokens, used proof ids past their expiry and lapsed deny entries. */
+    pruneExpired(nowMs: number): Promise<void>;
   };
   credentials: {
     create(credential: Omit<Credential, 'createdAt' | 'revokedAt'>): Promise<Credential>;

@@ -7,6 +7,7 @@ import { describeIdentity } from './conformance/identity-cases.js';
 import type { MakeDatabase } from './conformance/fixtures.js';
 import { describeReceiptKeys } from './conformance/receipt-keys-cases.js';
 import { describeTenantsAndPolicies } from './conformance/tenants-policies-cases.js';
+import { describeWorkloads } from './conformance/workloads-cases.js';
 
 export type { MakeDatabase } from './conformance/fixtures.js';
 
@@ -25,5 +26,6 @@ export function describeStoreConformance(name: string, makeDatabase: MakeDatabas
     describe('credentials and migrations', () => describeCredentialsAndMigrations(makeDatabase));
     describe('identity', () => describeIdentity(makeDatabase));
     describe('receipt keys', () => describeReceiptKeys(makeDatabase));
+    describe('workloads', () => describeWorkloads(makeDatabase));
   });
 }

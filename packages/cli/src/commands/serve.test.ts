@@ -77,6 +77,13 @@ describe('verity serve', () => {
     }
   });
 
+  it('takes the workloads\' default trust domain from --trust-domain or VERITY_TRUST_DOMAIN, refusing a bad name with exit 2', async () => {
+    expect((await serveWith(['--trust-domain', 'prod.example.com'])).started[0]).toMatchObject({ trustDomain: 'prod.example.com' });
+    expect((await serveWith([], { env: { VERITY_TRUST_DOMAIN: 'staging.example' } })).started[0]).toMatchObject({ trustDomain: 'staging.example' });
+    const bad = await serveWith(['--trust-domain', 'spiffe://Prod']);
+    expect([bad.code, bad.started]).toEqual([EXIT.USAGE, []]);
+  });
+
   it('refuses a weak VERITY_ADMIN_TOKEN with exit 2, naming the rule', async () => {
     const result = await serveWith([], { env: { VERITY_ADMIN_TOKEN: 'secret' } });
     expect(result.code).toBe(EXIT.USAGE);

@@ -23,7 +23,7 @@ export function createServeCommand(loadServer: () => Promise<ServerModule>): Com
     name: 'serve',
     summary: 'Run the Verity server',
     usage:
-      '[--port N] [--host H] [--data DIR | --database-url URL] [--store-timeout MS] [--public-url URL] [--trust-proxy] [--log-level L] [--demo] [--open-decisions] [--allow-insecure-identity-sources] [--audit-durability durable|batched] [--max-audit-lag MS] [--audit-spool DIR] [--shutdown-timeout MS] [--max-staleness MS] [--max-inflight N] [--request-timeout MS] [--receipt-ttl SEC]',
+      '[--port N] [--host H] [--data DIR | --database-url URL] [--store-timeout MS] [--public-url URL] [--trust-proxy] [--log-level L] [--demo] [--open-decisions] [--allow-insecure-identity-sources] [--audit-durability durable|batched] [--max-audit-lag MS] [--audit-spool DIR] [--shutdown-timeout MS] [--max-staleness MS] [--max-inflight N] [--request-timeout MS] [--receipt-ttl SEC] [--trust-domain TD]',
     arguments: [],
     options: {
       port: { type: 'string', short: 'p', valueName: 'N', description: 'port to listen on, 0 for any free one (default 8181)' },
@@ -45,6 +45,7 @@ export function createServeCommand(loadServer: () => Promise<ServerModule>): Com
       'max-staleness': { type: 'string', valueName: 'MS', description: 'PostgreSQL replicas: refuse decisions (503) for a tenant whose view is older than this (default 1000; env VERITY_MAX_STALENESS_MS)' },
       'max-inflight': { type: 'string', valueName: 'N', description: 'requests in flight past which new ones get 503 at once (default 256; env VERITY_MAX_INFLIGHT)' },
       'request-timeout': { type: 'string', valueName: 'MS', description: 'answer 503 for a decision not made within this many ms (default 5000; env VERITY_REQUEST_TIMEOUT_MS)' },
+      'trust-domain': { type: 'string', valueName: 'TD', description: 'SPIFFE trust domain of workloads of tenants that set none (default verity.internal; env VERITY_TRUST_DOMAIN)' },
       'receipt-ttl': { type: 'string', valueName: 'SEC', description: 'lifetime of a data-tier receipt (options.verity_receipt), seconds: the default and the most a request may ask (default 30, at most 3600; env VERITY_RECEIPT_TTL_SEC)' },
     },
     details: 'The first start creates a platform-admin credential: VERITY_ADMIN_TOKEN when set,\notherwise a generated one printed once. A chosen VERITY_ADMIN_TOKEN needs at least\n32 characters and 128 bits (log2 of the character classes used × length); a changed one\nreplaces the previous bootstrap credential. VERITY_MASTER_KEY (32 bytes, base64url) seals\ntoken-signing keys at rest; without it a key file beside --data is used. On SIGINT/SIGTERM it stops within --shutdown-timeout: exit 0 when every audit record was\nwritten, else exit 1 naming how many were spooled (appended at the next start) or lost;\na second signal exits at once (130).\nOne server per --data folder (a lock file beside it); use --database-url for replicas.\nLogs are JSON lines on stdout (stderr with --json); secrets are never logged.',
@@ -65,6 +66,7 @@ export function createServeCommand(loadServer: () => Promise<ServerModule>): Com
         ...(typeof v['default-tenant'] === 'string' ? { defaultTenant: v['default-tenant'] } : {}),
         ...optional('publicUrl', (v['public-url'] as string | undefined) ?? io.env['VERITY_PUBLIC_URL']),
         ...optional('logLevel', (v['log-level'] as string | undefined) ?? io.env['VERITY_LOG_LEVEL']),
+        ...optional('trustDomain', (v['trust-domain'] as string | undefined) ?? io.env['VERITY_TRUST_DOMAIN']),
         ...(v['trust-proxy'] === true ? { trustProxy: true } : {}),
         ...wholeNumberOption('auditCheckpointIntervalMs', 'VERITY_AUDIT_CHECKPOINT_INTERVAL_MS', undefined, io.env['VERITY_AUDIT_CHECKPOINT_INTERVAL_MS']),
         ...wholeNumberOption('storeTimeoutMs', '--store-timeout', v['store-timeout'], io.env['VERITY_STORE_TIMEOUT_MS']),

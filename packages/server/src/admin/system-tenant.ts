@@ -33,7 +33,10 @@ export type AdminAction =
   | 'receipt-key.list'
   | 'receipt-key.create'
   | 'receipt-key.export'
-  | 'receipt-key.activate';
+  | 'receipt-key.activate'
+  | 'workload.read'
+  | 'workload.manage'
+  | 'ca.manage';
 
 // Credential actions name the tenant when the call is tenant-scoped (the audit shows whose);
 // the shipped policies grant them to platform admins only.

@@ -15,6 +15,7 @@ import { registerBundleRoutes } from './bundle-routes.js';
 import { registerPepAuditRoutes } from './pep-audit-routes.js';
 import { registerAuditCheckpointRoutes } from './audit-checkpoint-routes.js';
 import { registerGatewayRoutes } from './gateway-routes.js';
+import { registerWorkloadRoutes } from './workload-routes.js';
 import { registerLoadShedding, RETRY_AFTER_SEC } from './load-shedding.js';
 import { tenantParam, type Components } from './context.js';
 import { tenantBaseUrl } from '../public-url.js';
@@ -124,6 +125,7 @@ export async function buildApp(c: Components, options: BuildAppOptions = {}): Pr
     () => registerPepAuditRoutes(app, c),
     () => registerAuditCheckpointRoutes(app, c),
     () => registerGatewayRoutes(app, c),
+    () => registerWorkloadRoutes(app, c),
   ];
   for (const register of groups) {
     await register();

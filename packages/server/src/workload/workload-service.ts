@@ -1,0 +1,106 @@
+/**
+ * Workload identity at the PDP, composed: each tenant's CA and trust bundle, registrations and
+ * the deny list, attestation and SVID issuance, and what the decision path asks of them.
+ */
+import { VerityError } from '@verity/core';
+import type { FetchFunction, SecretBox } from '@verity/identity';
+import type { Store } from '@verity/store';
+import { verifyJwtSvid, type TrustBundle } from '@verity/workload';
+import type { AuditWriter } from '../audit-writer.js';
+import type { ChangeKind, PublishChange } from '../change-feed.js';
+import { createJoinTokenAttestor } from './attestor.js';
+import { createCaService, type CaService } from './ca-service.js';
+import { createK8sPsatAttestor } from './k8s-psat-attestor.js';
+import { createRegistryService, type DeniedEntry, type RegistryService } from './registry-service.js';
+import { createSvidService, type SvidService } from './svid-service.js';
+import { createTrustDomains } from './trust-domains.js';
+
+export interface WorkloadService {
+  /** The tenant's trust bundle (its CA is created on first use). */
+  bundle(tenant: string): Promise<TrustBundle>;
+  /** Whether a SPIFFE id is denied in the tenant (a removed workload): synchronous, from memory. */
+  isDenied(tenant: string, spiffeId: string): boolean;
+  /** The tenant's denied SPIFFE ids now, from memory. */
+  denied(tenant: string): DeniedEntry[];
+  /** The deny list as the store has it now, with the tenant's workload sequence (the `/denied` endpoint). */
+  deniedList(tenant: string): Promise<{ denied: DeniedEntry[]; sequence: number }>;
+  /**
+   * Verify a JWT-SVID of the tenant for `audience` against its bundle; a denied SPIFFE id is
+   * refused too. Throws ERR_SVID_INVALID, ERR_SVID_EXPIRED, ERR_SVID_UNTRUSTED or ERR_SVID_REVOKED.
+   */
+  verifyJwtSvid(tenant: string, token: unknown, audience: string): Promise<{ spiffeId: string }>;
+  /** The tenant's trust domain name (setting `trust_domain`, else the server's `trustDomain`). */
+  trustDomainOf(tenant: string): Promise<string>;
+  ca: CaService;
+  registry: RegistryService;
+  svids: SvidService;
+  /** A change arrived on the feed (any replica): drop what it makes stale. */
+  onChange(tenant: string, kind: ChangeKind): void;
+  /** Notifications may have been missed: drop everything, read the deny lists again. */
+  onResync(): void;
+}
+
+export interface WorkloadServiceOptions {
+  store: Store;
+  box: SecretBox;
+  audit: AuditWriter;
+  publish: PublishChange;
+  /** The guarded fetch of identity sources (the Kubernetes issuers' discovery and keys). */
+  sourceFetch: FetchFunction;
+  /** The server's public base URL (known once it listens). */
+  baseUrl: () => string;
+  /** The server's `trustDomain`. */
+  defaultTrustDomain: string;
+  /** Where a deny list that could not be read again is reported (it is retried at the next change). */
+  onReloadError?: (error: unknown) => void;
+  now?: () => number;
+}
+
+/** Compose the workload services and read every tenant's deny list. */
+export async function createWorkloadService(options: WorkloadServiceOptions): Promise<WorkloadService> {
+  const { store, publish } = options;
+  const now = options.now ?? Date.now;
+  const trustDomains = createTrustDomains(store, options.defaultTrustDomain);
+  const ca = createCaService({ store, box: options.box, trustDomains, publish, now });
+  const registry = createRegistryService({ store, trustDomains, publish, now });
+  const attestors = [createJoinTokenAttestor({ store, now }), createK8sPsatAttestor({ store, fetch: options.sourceFetch, now })];
+  const svids = createSvidService({ store, ca, registry, attestors, audit: options.audit, baseUrl: options.baseUrl, now });
+  const reported = (promise: Promise<void>) => void promise.catch((error: unknown) => options.onReloadError?.(error));
+  await registry.reloadAll();
+
+  return {
+    bundle: (tenant) => ca.bundle(tenant),
+    isDenied: (tenant, spiffeId) => registry.isDenied(tenant, spiffeId),
+    denied: (tenant) => registry.denied(tenant),
+    async deniedList(tenant) {
+      // The sequence first: the list read after it is at least as new as the number says.
+      const sequence = await store.workloads.sequence(tenant);
+      const denied = await store.workloads.listDenied(tenant, now());
+      return { denied: denied.map(({ spiffeId, untilMs }) => ({ spiffeId, untilMs })), sequence };
+    },
+    async verifyJwtSvid(tenant, token, audience) {
+      const { spiffeId } = await verifyJwtSvid(token, { bundle: await ca.bundle(tenant), audience, now });
+      if (registry.isDenied(tenant, spiffeId)) throw new VerityError('ERR_SVID_REVOKED', 'this workload is no longer registered');
+      return { spiffeId };
+    },
+    trustDomainOf: (tenant) => trustDomains.of(tenant),
+    ca,
+    registry,
+    svids,
+    onChange(tenant, kind) {
+      if (kind === 'settings') {
+        trustDomains.invalidate(tenant);
+        ca.invalidate(tenant);
+      }
+      if (kind === 'workload') {
+        ca.invalidate(tenant);
+        reported(registry.reload(tenant));
+      }
+    },
+    onResync() {
+      trustDomains.invalidateAll();
+      ca.invalidateAll();
+      reported(registry.reloadAll());
+    },
+  };
+}
