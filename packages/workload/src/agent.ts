@@ -151,7 +151,7 @@ export function createWorkloadAgent(options: WorkloadAgentOptions): WorkloadAgen
   function schedule(name: 'renew' | 'poll' | 'expiry' | 'switch', delayMs: number, run: () => void): void {
     clearTimeout(timers.get(name));
     if (closed) return;
-    // setTimeout holds at most 2^31 − 1 ms; a longer wait is re-armed when it fires.
+    // setTimeout holds at most 2^31 − 1 ms (~24 days); SVIDs live at most a day, so this never cuts a wait short.
     const timer = setTimeout(run, Math.min(Math.max(0, delayMs), 2 ** 31 - 1));
     timer.unref();
     timers.set(name, timer);
