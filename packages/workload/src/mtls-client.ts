@@ -1,0 +1,73 @@
+/**
+ * mTLS for outgoing requests with undici: an `Agent` that presents the workload's current SVID
+ * and accepts a server only by its SPIFFE id (host names play no part: SPIFFE X509-SVID §5).
+ */
+import type { PeerCertificate } from 'node:tls';
+import { Agent, buildConnector } from 'undici';
+import { isVerityError, VerityError } from '@verity/core';
+import { chainOfPeerCertificate } from './peer-identity.js';
+import type { SvidSource } from './svid-source.js';
+import { verifyX509Svid } from './x509-svid.js';
+import { MIN_TLS_VERSION } from './mtls-server.js';
+
+/** Options of {@link createMtlsAgent}. */
+export interface MtlsAgentOptions {
+  source: SvidSource;
+  /**
+   * Which server to accept: an exact SPIFFE id, or a predicate. Default: any workload of the
+   * bundle's trust domain (every SVID verified against the bundle is in it).
+   */
+  expectServerId?: string | ((spiffeId: string) => boolean);
+  /** Clock, epoch ms. Default `Date.now`. */
+  now?: () => number;
+  /** Other undici Agent options (pool sizes, timeouts); `connect` is this module's. */
+  agentOptions?: Omit<Agent.Options, 'connect'>;
+}
+
+/**
+ * An undici `Agent` for mTLS between workloads. Each new connection takes the source's current
+ * SVID and roots (so rotation applies to new connections; live ones continue); TLS ≥ 1.2; no
+ * session resumption (a resumed session would skip the SPIFFE check). The server's chain must
+ * verify with {@link verifyX509Svid} against the current bundle, not be deny-listed, and match
+ * `expectServerId`; otherwise the connection fails with a VerityError (`ERR_SVID_UNTRUSTED`,
+ * `ERR_SVID_REVOKED`, or the chain's code) as the fetch error's cause.
+ * @example
+ * const agent = createMtlsAgent({ source, expectServerId: 'spiffe://acme.internal/orders' });
+ * await fetch('https://orders:8443/v1/x', { dispatcher: agent });
+ * @throws TypeError for bad options.
+ */
+export function createMtlsAgent(options: MtlsAgentOptions): Agent {
+  const { source, expectServerId } = options;
+  if (typeof source?.current !== 'function') throw new TypeError('createMtlsAgent: source must be an SvidSource');
+  if (expectServerId !== undefined && typeof expectServerId !== 'string' && typeof expectServerId !== 'function') {
+    throw new TypeError('createMtlsAgent: expectServerId must be a SPIFFE id or a function');
+  }
+  const accepts = (id: string): boolean => (expectServerId === undefined ? true : typeof expectServerId === 'string' ? id === expectServerId : expectServerId(id));
+
+  const connect: buildConnector.connector = (connectOptions, callback) => {
+    const state = source.current();
+    // node calls this after OpenSSL verified the chain to `ca`, with getPeerCertificate(true): the
+    // detailed certificate linked to its issuers. The host name is ignored on purpose.
+    const checkServerIdentity = (_host: string, cert: PeerCertificate): Error | undefined => {
+      try {
+        const { spiffeId } = verifyX509Svid(chainOfPeerCertificate(cert), state.bundle, options.now === undefined ? {} : { now: options.now });
+        if (state.denied.has(spiffeId)) return new VerityError('ERR_SVID_REVOKED', 'the server\'s SPIFFE id is deny-listed');
+        if (!accepts(spiffeId)) return new VerityError('ERR_SVID_UNTRUSTED', 'the server is not the expected workload');
+        return undefined;
+      } catch (error) {
+        return isVerityError(error) ? error : new VerityError('ERR_SVID_INVALID', 'the server certificate could not be checked');
+      }
+    };
+    const connector = buildConnector({
+      cert: state.svid.certChainPem.join(''),
+      key: state.svid.privateKeyPem,
+      ca: [...state.bundle.x509Authorities],
+      minVersion: MIN_TLS_VERSION,
+      rejectUnauthorized: true,
+      checkServerIdentity,
+      maxCachedSessions: 0,
+    });
+    connector(connectOptions, callback);
+  };
+  return new Agent({ ...options.agentOptions, connect });
+}
