@@ -63,6 +63,8 @@ export function createWorkloadAgentCommand(load: () => Promise<WorkloadAgentModu
       'Access boundary: the socket file permissions (default 0600) and its directory. Unlike SPIRE, the',
       'agent does not attest the calling process: anyone who can open the socket gets the SVID and its',
       'key. Run one agent per workload user and put the socket in a directory only that user can enter.',
+      'The Workload API (JSON over HTTP on the socket, header workload.spiffe.io: true): GET /v1/x509-svid',
+      '(?watch=1: NDJSON, one document per change), POST /v1/jwt-svid {audience}, GET /v1/bundle.',
       'Failures (a renewal retried, an SVID that expired) are reported on stderr.',
     ].join('\n'),
     async run(args, io) {
