@@ -99,5 +99,15 @@ describe('JWT-SVID', () => {
     expect((await verifyJwtSvid(token, { bundle: withRsa, audience: AUD })).spiffeId).toBe(ID);
     const mismatch = await signWith(privateKey, { alg: 'RS256', kid: authority.kid }, claims);
     expect(await codeOf(() => verifyJwtSvid(mismatch, { bundle: withRsa, audience: AUD }))).toBe('ERR_SVID_INVALID');
+    // the key declares PS256: an RS256 token under it is refused even though the signature is valid
+    const declaredPs = { ...bundle, jwtAuthorities: [{ ...rsaJwk, alg: 'PS256' }] };
+    expect(await codeOf(() => verifyJwtSvid(token, { bundle: declaredPs, audience: AUD }))).toBe('ERR_SVID_INVALID');
+  });
+
+  it('refuses EdDSA even from a key of the bundle (the JWT-SVID spec does not allow it)', async () => {
+    const { privateKey, publicKey } = await generateKeyPair('EdDSA', { extractable: true });
+    const edBundle = { ...bundle, jwtAuthorities: [{ ...(await exportJWK(publicKey)), kid: 'ed-1', use: 'jwt-svid' }] };
+    const token = await signWith(privateKey, { alg: 'EdDSA', kid: 'ed-1' }, { sub: ID, aud: [AUD], exp: t() + 60 });
+    expect(await codeOf(() => verifyJwtSvid(token, { bundle: edBundle, audience: AUD }))).toBe('ERR_SVID_INVALID');
   });
 });

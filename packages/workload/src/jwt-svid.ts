@@ -119,7 +119,7 @@ export async function verifyJwtSvid(token: unknown, options: VerifyJwtSvidOption
   try {
     const key = await importJWK(jwk as JWK, alg);
     ({ payload } = await jwtVerify(token, key, {
-      algorithms: [alg],
+      algorithms: [...JWT_SVID_ALGORITHMS],
       audience: options.audience,
       currentDate: new Date((options.now ?? Date.now)()),
       requiredClaims: ['sub', 'aud', 'exp'],

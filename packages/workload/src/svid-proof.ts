@@ -102,7 +102,6 @@ export async function verifySvidProof(
   } catch {
     throw proofInvalid('malformed');
   }
-  if (header.typ !== SVID_PROOF_TYPE) throw proofInvalid('wrong typ');
   if (header.alg !== 'ES256' && header.alg !== 'RS256') throw proofInvalid('alg must be ES256 or RS256');
   const x5c = header.x5c;
   if (!Array.isArray(x5c) || x5c.length === 0) throw proofInvalid('x5c is missing');

@@ -192,6 +192,8 @@ describe('verifyX509Svid', () => {
   it('refuses a leaf that is a CA, or may sign certificates', async () => {
     const caLeaf = await buildCert({ issuer: intermediate, ca: true, uris: [ID] });
     expect(code(() => verifyX509Svid([caLeaf.pem, intermediate.pem], bundle))).toBe('ERR_SVID_INVALID');
+    const caLeafSigningOnly = await buildCert({ issuer: intermediate, ca: true, uris: [ID], keyUsage: x509.KeyUsageFlags.digitalSignature });
+    expect(code(() => verifyX509Svid([caLeafSigningOnly.pem, intermediate.pem], bundle))).toBe('ERR_SVID_INVALID');
     const signer = await buildCert({ issuer: intermediate, uris: [ID], keyUsage: x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyCertSign });
     expect(code(() => verifyX509Svid([signer.pem, intermediate.pem], bundle))).toBe('ERR_SVID_INVALID');
     const noDigitalSignature = await buildCert({ issuer: intermediate, uris: [ID], keyUsage: x509.KeyUsageFlags.keyEncipherment });
@@ -230,9 +232,12 @@ describe('verifyX509Svid', () => {
     expect(code(() => verifyX509Svid([...svid.certChainPem, authority.rootPem, authority.rootPem], bundle))).toBe('ERR_SVID_INVALID');
   });
 
-  it('refuses an unknown critical extension', async () => {
+  it('refuses an unknown critical extension and a repeated extension', async () => {
     const leaf = await buildCert({ issuer: intermediate, uris: [ID], extraExtensions: [new x509.Extension('1.2.3.4.5', true, new Uint8Array([5, 0]))] });
     expect(code(() => verifyX509Svid([leaf.pem, intermediate.pem], bundle))).toBe('ERR_SVID_INVALID');
+    const eku = (): x509.Extension => new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.clientAuth]);
+    const twice = await buildCert({ issuer: intermediate, uris: [ID], extraExtensions: [eku(), eku()] });
+    expect(code(() => verifyX509Svid([twice.pem, intermediate.pem], bundle))).toBe('ERR_SVID_INVALID');
   });
 
   it('refuses garbage', async () => {
