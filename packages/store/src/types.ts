@@ -310,7 +310,7 @@ export interface Store {
    * transaction. Times are milliseconds since the epoch, passed in by the caller (its clock).
    */
   workloads: {
-    /** The tenant's authorities (oldest first) and its workload sequence (0 before any change). */
+    /** The tenant's authorities (oldest first, the active one last) and its workload sequence (0 before any change). */
     authorities(tenant: string): Promise<{ sequence: number; x509: StoredCaAuthority[]; jwt: StoredJwtAuthority[] }>;
     /**
      * Install the tenant's first active authorities, unless another writer (a replica) got there

@@ -138,11 +138,12 @@ export function createWorkloadsRepository(db: Database): Store['workloads'] {
 
   return {
     authorities(tenant) {
-      // One transaction: the sequence and the authorities are read as of the same commit.
+      // One transaction: the sequence and the authorities are read as of the same commit. The
+      // active one (always the newest) comes last, also when the clock gave two the same time.
       return db.transaction(async (tx) => {
         const seq = await sequence(tx, tenant);
-        const ca = await tx.query<CaRow>(`SELECT ${CA_COLUMNS} FROM workload_ca_authorities WHERE tenant_id = $1 ORDER BY created_at_ms, id`, [tenant]);
-        const jwt = await tx.query<JwtRow>(`SELECT ${JWT_COLUMNS} FROM workload_jwt_authorities WHERE tenant_id = $1 ORDER BY created_at_ms, kid`, [tenant]);
+        const ca = await tx.query<CaRow>(`SELECT ${CA_COLUMNS} FROM workload_ca_authorities WHERE tenant_id = $1 ORDER BY state = 'active', created_at_ms, id`, [tenant]);
+        const jwt = await tx.query<JwtRow>(`SELECT ${JWT_COLUMNS} FROM workload_jwt_authorities WHERE tenant_id = $1 ORDER BY state = 'active', created_at_ms, kid`, [tenant]);
         return { sequence: seq, x509: ca.rows.map(toCa), jwt: jwt.rows.map(toJwt) };
       });
     },

@@ -1,6 +1,6 @@
 /**
  * The server-sent change stream a PEP follows: one `change` event per policy, entity,
- * identity, revocation or settings change of the tenant, from whichever replica made it. A PEP that
+ * identity, revocation, settings or workload change of the tenant, from whichever replica made it. A PEP that
  * caches decisions drops what the event names (and, for revocations, denies the token).
  */
 import type { FastifyInstance } from 'fastify';

@@ -137,20 +137,29 @@ export function createSvidService(options: SvidServiceOptions): SvidService {
   }
 
   /**
-   * Check a renew / jwt-svid proof: its chain against the tenant's bundle, its audience, its age;
-   * then that the SPIFFE id is still registered and not denied, and the jti was never used.
+   * Check a renew / jwt-svid proof: its chain against the tenant's bundle, its audience and age,
+   * for a renewal that it names this CSR; then that the SPIFFE id is still registered and not
+   * denied, and (last, so a refused proof does not burn it) that its jti was never used.
    */
-  async function proven(tenant: string, proof: string, endpoint: 'renew' | 'jwt-svid', onId: (id: string) => void): Promise<{ registration: StoredWorkload; csrSha256?: string }> {
+  async function proven(tenant: string, proof: string, endpoint: 'renew' | 'jwt-svid', onId: (id: string) => void, csrDer?: Uint8Array): Promise<StoredWorkload> {
     const audience = `${options.baseUrl()}/workload/v1/tenants/${tenant}/${endpoint}`;
     const verified = await verifySvidProof(proof, { bundle: await ca.bundle(tenant), audience, now });
     onId(verified.spiffeId);
+    if (csrDer !== undefined) {
+      // The proof must name this very CSR: a proof seen in transit cannot renew another key.
+      const expected = csrSha256(csrDer);
+      const named = verified.csrSha256;
+      if (named === undefined || named.length !== expected.length || !timingSafeEqual(Buffer.from(named), Buffer.from(expected))) {
+        throw new VerityError('ERR_SVID_INVALID', 'SVID proof refused: csr_sha256 does not match the CSR');
+      }
+    }
     if (registry.isDenied(tenant, verified.spiffeId)) throw revoked();
     const registration = await registry.find(tenant, verified.spiffeId);
     if (registration === null) throw revoked();
     if (!(await store.workloads.useProofJti(tenant, jtiKey(verified.spiffeId, verified.jti), now() + JTI_MEMORY_MS))) {
       throw new VerityError('ERR_SVID_INVALID', 'SVID proof refused: already used');
     }
-    return verified.csrSha256 === undefined ? { registration } : { registration, csrSha256: verified.csrSha256 };
+    return registration;
   }
 
   return {
@@ -173,12 +182,7 @@ export function createSvidService(options: SvidServiceOptions): SvidService {
       let who = 'unauthenticated';
       return audited(tenant, 'workload.renew', meta, () => who, async () => {
         const csr = await verifyCsr(request.csr);
-        const { registration, csrSha256: named } = await proven(tenant, request.proof, 'renew', (id) => (who = id));
-        // The proof must name this very CSR: a proof seen in transit cannot renew another key.
-        const expected = csrSha256(csr.der);
-        if (named === undefined || named.length !== expected.length || !timingSafeEqual(Buffer.from(named), Buffer.from(expected))) {
-          throw new VerityError('ERR_SVID_INVALID', 'SVID proof refused: csr_sha256 does not match the CSR');
-        }
+        const registration = await proven(tenant, request.proof, 'renew', (id) => (who = id), csr.der);
         return issue(tenant, registration, csr.publicKeyPem, revoked);
       });
     },
@@ -186,7 +190,7 @@ export function createSvidService(options: SvidServiceOptions): SvidService {
     jwtSvid(tenant, request, meta) {
       let who = 'unauthenticated';
       return audited(tenant, 'workload.jwt-svid', meta, () => who, async () => {
-        const { registration } = await proven(tenant, request.proof, 'jwt-svid', (id) => (who = id));
+        const registration = await proven(tenant, request.proof, 'jwt-svid', (id) => (who = id));
         const issued = await signRecorded(
           tenant,
           registration,

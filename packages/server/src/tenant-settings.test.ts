@@ -1,0 +1,32 @@
+/** Tenant settings of workload identity: `trust_domain` and `k8s_psat`, checked like every other setting. */
+import { describe, expect, it } from 'vitest';
+import { parseSettingsChange, parseTenantSettings } from './tenant-settings.js';
+
+const INVALID = { code: 'ERR_TENANT_INVALID' };
+
+describe('workload settings', () => {
+  it('takes a SPIFFE trust domain name and nothing else', () => {
+    expect(parseTenantSettings({ trust_domain: 'prod.example.com' })).toEqual({ trust_domain: 'prod.example.com' });
+    for (const trust_domain of ['', 'Prod.example', 'spiffe://prod', 'prod:443', 'a b', 'a'.repeat(256), 7]) {
+      expect(() => parseTenantSettings({ trust_domain }), String(trust_domain)).toThrow(expect.objectContaining(INVALID));
+    }
+    expect(parseSettingsChange({ trust_domain: null })).toEqual({ set: {}, remove: ['trust_domain'] });
+  });
+
+  it('takes a Kubernetes issuer (https, or http on loopback) and audience, and refuses anything more', () => {
+    const k8s_psat = { issuer: 'https://oidc.eks.eu-west-1.amazonaws.com/id/ABC', audience: 'verity' };
+    expect(parseTenantSettings({ k8s_psat })).toEqual({ k8s_psat });
+    expect(parseTenantSettings({ k8s_psat: { issuer: 'http://127.0.0.1:6443', audience: 'verity' } }).k8s_psat?.issuer).toBe('http://127.0.0.1:6443');
+    for (const bad of [
+      { issuer: 'http://kubernetes.default.svc', audience: 'verity' },
+      { issuer: 'https://user:pw@k8s.example', audience: 'verity' },
+      { issuer: 'https://k8s.example#x', audience: 'verity' },
+      { issuer: 'https://k8s.example', audience: '' },
+      { issuer: 'https://k8s.example' },
+      { issuer: 'https://k8s.example', audience: 'verity', extra: true },
+      'https://k8s.example',
+    ]) {
+      expect(() => parseTenantSettings({ k8s_psat: bad }), JSON.stringify(bad)).toThrow(expect.objectContaining(INVALID));
+    }
+  });
+});
