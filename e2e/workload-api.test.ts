@@ -1,7 +1,8 @@
 /**
  * Workload identity over HTTP against a real server: registration, join tokens, attestation with
  * a CSR, renewal and JWT-SVIDs with proofs, removal and the deny list, CA rotation, tenant
- * isolation, and Kubernetes service-account attestation against a local issuer.
+ * isolation, one owning tenant per trust domain (and so per SPIFFE id, at every tenant's PDP), and
+ * Kubernetes service-account attestation against a local issuer.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Change } from '../packages/server/src/change-feed.js';
@@ -17,7 +18,8 @@ const peps: Record<string, Client> = {};
 let anonymous: Client;
 const changes: Change[] = [];
 
-const TD = { acme: 'acme.example', globex: 'verity.internal' } as const;
+/** acme sets its trust domain; globex sets none, so it has `<tenant>.<deployment trust domain>`. */
+const TD = { acme: 'acme.example', globex: 'globex.verity.internal' } as const;
 const wl = (tenant: string, path: string) => `/workload/v1/tenants/${tenant}/${path}`;
 const admin$ = (tenant: string, path: string) => `/admin/v1/tenants/${tenant}/${path}`;
 
@@ -131,7 +133,7 @@ describe('the workload lifecycle', () => {
   });
 
   it('refuses an SVID of another tenant\'s CA on renew, and an expired join token', async () => {
-    const foreign = await enrol('globex', 'spiffe://verity.internal/api');
+    const foreign = await enrol('globex', 'spiffe://globex.verity.internal/api');
     const { answer } = await renew('acme', foreign.svid);
     expect([answer.status, answer.body.code]).toEqual([401, 'ERR_SVID_UNTRUSTED']);
 
@@ -208,15 +210,25 @@ describe('the workload lifecycle', () => {
 
 describe('tenant isolation and input checks', () => {
   it('refuses another tenant\'s admin, an id outside the trust domain, unknown keys and oversized CSRs', async () => {
-    const foreign = await authors.acme?.post(admin$('globex', 'workloads'), { spiffe_id: 'spiffe://verity.internal/x' });
+    const foreign = await authors.acme?.post(admin$('globex', 'workloads'), { spiffe_id: 'spiffe://globex.verity.internal/x' });
     expect([foreign?.status, foreign?.body.code]).toEqual([403, 'ERR_AUTH_FORBIDDEN']);
     expect((await authors.acme?.get(admin$('globex', 'workloads')))?.status).toBe(403);
     expect((await authors.acme?.post(admin$('globex', 'ca/rotate')))?.status).toBe(403);
     expect((await peps.acme?.post(admin$('acme', 'workloads'), { spiffe_id: 'spiffe://acme.example/x' }))?.status).toBe(403);
     expect((await anonymous.post(admin$('acme', 'workloads'), { spiffe_id: 'spiffe://acme.example/x' })).status).toBe(401);
 
-    const outside = await authors.acme?.post(admin$('acme', 'workloads'), { spiffe_id: 'spiffe://verity.internal/x' });
-    expect([outside?.status, outside?.body.code]).toEqual([400, 'ERR_WORKLOAD_INVALID']);
+    // Outside acme's trust domain: the deployment's own name (no tenant's), globex's, and the
+    // default name acme would have had without its setting.
+    for (const [tenant, spiffeId] of [
+      ['acme', 'spiffe://verity.internal/x'],
+      ['acme', 'spiffe://globex.verity.internal/x'],
+      ['acme', 'spiffe://acme.verity.internal/x'],
+      ['globex', 'spiffe://verity.internal/x'],
+      ['globex', 'spiffe://acme.example/x'],
+    ] as const) {
+      const outside = await authors[tenant]?.post(admin$(tenant, 'workloads'), { spiffe_id: spiffeId });
+      expect([outside?.status, outside?.body.code], `${tenant} ${spiffeId}`).toEqual([400, 'ERR_WORKLOAD_INVALID']);
+    }
     const malformed = await authors.acme?.post(admin$('acme', 'workloads'), { spiffe_id: 'spiffe://acme.example/../x' });
     expect(malformed?.body.code).toBe('ERR_SPIFFE_ID_INVALID');
     expect((await authors.acme?.post(admin$('acme', 'workloads'), { spiffe_id: 'spiffe://acme.example/x', admin: true }))?.body.code).toBe('ERR_WORKLOAD_INVALID');
@@ -231,6 +243,69 @@ describe('tenant isolation and input checks', () => {
     expect(nine.body.code).toBe('ERR_REQUEST_INVALID');
     expect((await anonymous.post(wl('nope', 'attest'), { attestor: 'join_token', join_token: 'vjt_x', csr: 'x' })).body.code).toBe('ERR_TENANT_NOT_FOUND');
     expect((await anonymous.get(wl('_system', 'bundle'))).status).toBe(403);
+  });
+});
+
+describe('one owning tenant per trust domain', () => {
+  const patch = (tenant: string, settings: Record<string, unknown>) => admin.request('PATCH', `/admin/v1/tenants/${tenant}`, { settings });
+  const settingsOf = async (tenant: string) => (await admin.get(`/admin/v1/tenants/${tenant}`)).body.settings;
+
+  it('refuses a trust_domain another tenant holds, or the deployment\'s name or one under it but the tenant\'s own; a refusal changes nothing', async () => {
+    const tenantsBefore = (await admin.get('/admin/v1/tenants')).body;
+    for (const trustDomain of [TD.acme, 'verity.internal', 'globex.verity.internal']) {
+      const created = await admin.post('/admin/v1/tenants', { id: 'initech', settings: { trust_domain: trustDomain } });
+      expect([created.status, created.body.code], trustDomain).toEqual([400, 'ERR_TENANT_INVALID']);
+    }
+    expect((await admin.get('/admin/v1/tenants/initech')).status).toBe(404);
+    expect((await admin.get('/admin/v1/tenants')).body).toEqual(tenantsBefore);
+
+    const globexBefore = await settingsOf('globex');
+    expect(globexBefore.trust_domain).toBeUndefined();
+    for (const trustDomain of ['verity.internal', 'acme.verity.internal', TD.acme]) {
+      const refused = await patch('globex', { trust_domain: trustDomain });
+      expect([refused.status, refused.body.code], trustDomain).toEqual([400, 'ERR_TENANT_INVALID']);
+      expect(await settingsOf('globex')).toEqual(globexBefore);
+    }
+    expect(await settingsOf('acme')).toMatchObject({ trust_domain: TD.acme });
+    expect((await bundleOf('acme')).trustDomain).toBe(TD.acme);
+    expect((await bundleOf('globex')).trustDomain).toBe(TD.globex);
+
+    // Its own default name, set explicitly, is its own: accepted, and its trust domain is unchanged.
+    const own = await patch('globex', { trust_domain: TD.globex });
+    expect(own.status, JSON.stringify(own.body)).toBe(200);
+    expect(own.body.settings).toMatchObject({ trust_domain: TD.globex });
+    expect((await bundleOf('globex')).trustDomain).toBe(TD.globex);
+    expect((await patch('globex', { trust_domain: null })).status).toBe(200);
+    expect(await settingsOf('globex')).toEqual(globexBefore);
+  });
+
+  it('a decision in another tenant is denied (verity:workload) once the caller\'s owner removes it; a malformed caller is refused', async () => {
+    const orders = await enrol('acme', 'spiffe://acme.example/orders');
+    const pushed = await authors.globex?.post(admin$('globex', 'policies'), { files: { 'p.cedar': `@id("orders-reads") permit(principal, action == Action::"read", resource) when { context has caller && context.caller == "${orders.svid.spiffeId}" };` } });
+    expect(pushed?.status, JSON.stringify(pushed?.body)).toBe(201);
+    const pep = peps.globex as Client;
+    const decide = (caller: unknown) => pep.post('/tenants/globex/access/v1/evaluation', { subject: { type: 'User', id: 'ann' }, action: { name: 'read' }, resource: { type: 'Doc', id: 'd1' }, context: { caller } });
+
+    const before = await decide(orders.svid.spiffeId);
+    expect(before.status, JSON.stringify(before.body)).toBe(200);
+    expect(before.body.decision).toBe(true);
+    expect(before.body.context.reason_admin).toMatchObject({ determining_policies: ['orders-reads'], errors: [] });
+    // Another caller is not the one the policy names.
+    expect((await decide('spiffe://acme.example/web')).body.decision).toBe(false);
+
+    const removed = await authors.acme?.request('DELETE', admin$('acme', `workloads/${orders.id}`));
+    expect(removed?.status).toBe(200);
+    // Only acme, its trust domain's owner, registered (and so denies) the id; globex's decisions hear it.
+    expect(server.components.workloads.isDenied('acme', orders.svid.spiffeId)).toBe(true);
+    expect(server.components.workloads.isDenied('globex', orders.svid.spiffeId)).toBe(false);
+
+    const after = await decide(orders.svid.spiffeId);
+    expect(after.status, JSON.stringify(after.body)).toBe(200);
+    expect(after.body.decision).toBe(false);
+    expect(after.body.context.reason_admin).toMatchObject({ determining_policies: [], errors: [{ policyId: 'verity:workload', message: expect.stringContaining(orders.svid.spiffeId) }] });
+
+    const malformed = await decide('orders');
+    expect([malformed.status, malformed.body.code]).toEqual([400, 'ERR_REQUEST_INVALID']);
   });
 });
 

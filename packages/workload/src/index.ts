@@ -11,3 +11,6 @@ export * from './mtls-server.js';
 export * from './mtls-client.js';
 export * from './xfcc.js';
 export * from './istio/index.js';
+export * from './agent.js';
+export * from './workload-api-server.js';
+export * from './workload-api-client.js';

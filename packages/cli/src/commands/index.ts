@@ -32,6 +32,8 @@ import { workloadJoinToken } from './workload-join-token.js';
 import { workloadList } from './workload-list.js';
 import { workloadRegister } from './workload-register.js';
 import { workloadRemove } from './workload-remove.js';
+import { workloadAgent } from './workload-agent.js';
+import { workloadSvid } from './workload-svid.js';
 
 export const commands: readonly Command[] = [
   serve,
@@ -70,4 +72,6 @@ export const commands: readonly Command[] = [
   istioImport,
   dbInstall,
   dbRotate,
+  workloadAgent,
+  workloadSvid,
 ];

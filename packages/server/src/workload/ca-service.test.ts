@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateSvidKey, issueX509Svid, verifyX509Svid } from '@verity/workload';
 import { createCaService, RETIRE_GRACE_MS, type CaService } from './ca-service.js';
 import { createTrustDomains } from './trust-domains.js';
-import { createWorkloadFixture, type WorkloadFixture } from './test-fixtures.js';
+import { createWorkloadFixture, defaultDomainOf, DEPLOYMENT_TRUST_DOMAIN, idIn, type WorkloadFixture } from './test-fixtures.js';
 
 let fx: WorkloadFixture;
 beforeAll(async () => {
@@ -14,7 +14,7 @@ afterAll(async () => {
 });
 
 function replica(options: { caLifetimeSec?: number } = {}): CaService {
-  return createCaService({ store: fx.store, box: fx.box, trustDomains: createTrustDomains(fx.store, 'verity.internal'), publish: fx.publish, now: fx.now, ...options });
+  return createCaService({ store: fx.store, box: fx.box, trustDomains: createTrustDomains(fx.store, DEPLOYMENT_TRUST_DOMAIN), publish: fx.publish, now: fx.now, ...options });
 }
 
 /** An SVID signed by the tenant's active authority and recorded, as the SVID service does. */
@@ -50,16 +50,18 @@ describe('workload CA', () => {
     expect(() => fx.box.open(x509?.sealedKey as string, `workload-ca:other:${x509?.id}`)).toThrow();
     // The root's key is not kept at all.
     expect(signers.x509.rootKeyPem).toBe('');
-    expect(signers.x509.trustDomain).toBe('verity.internal');
-    const leaf = await issueX509Svid({ authority: signers.x509, spiffeId: 'spiffe://verity.internal/api', publicKeyPem: (await generateSvidKey()).publicKeyPem, ttlSec: 60, now: fx.now });
-    expect(verifyX509Svid(leaf.certChainPem, await ca.bundle(tenant), { now: fx.now }).spiffeId).toBe('spiffe://verity.internal/api');
+    expect(signers.x509.trustDomain).toBe(defaultDomainOf(tenant));
+    const api = idIn(tenant, 'api');
+    const leaf = await issueX509Svid({ authority: signers.x509, spiffeId: api, publicKeyPem: (await generateSvidKey()).publicKeyPem, ttlSec: 60, now: fx.now });
+    expect(verifyX509Svid(leaf.certChainPem, await ca.bundle(tenant), { now: fx.now }).spiffeId).toBe(api);
   });
 
   it('rotates: both roots trusted until what the old one signed has expired, then the old one goes', async () => {
     const tenant = await fx.tenant();
     const ca = replica();
-    await fx.store.workloads.createRegistration({ tenant, id: 'w1', spiffeId: 'spiffe://verity.internal/api', selectors: [], attestor: 'join_token', x509TtlSec: 3600, jwtTtlSec: 300 }, fx.now());
-    const old = await issue(ca, tenant, 'w1', 'spiffe://verity.internal/api', 7200);
+    const api = idIn(tenant, 'api');
+    await fx.store.workloads.createRegistration({ tenant, id: 'w1', spiffeId: api, selectors: [], attestor: 'join_token', x509TtlSec: 3600, jwtTtlSec: 300 }, fx.now());
+    const old = await issue(ca, tenant, 'w1', api, 7200);
     const before = await ca.bundle(tenant);
     const oldSigners = await ca.signers(tenant);
 
@@ -72,8 +74,8 @@ describe('workload CA', () => {
     expect(during.x509Authorities).toHaveLength(2);
     expect(during.jwtAuthorities).toHaveLength(2);
     expect(during.sequence).toBeGreaterThan(before.sequence);
-    expect(verifyX509Svid(old.certChainPem, during, { now: fx.now }).spiffeId).toBe('spiffe://verity.internal/api');
-    const fresh = await issue(ca, tenant, 'w1', 'spiffe://verity.internal/api');
+    expect(verifyX509Svid(old.certChainPem, during, { now: fx.now }).spiffeId).toBe(api);
+    const fresh = await issue(ca, tenant, 'w1', api);
     expect((await ca.signers(tenant)).x509.id).not.toBe(oldSigners.x509.id);
     expect(fresh.certChainPem[1]).not.toBe(old.certChainPem[1]);
 
@@ -90,11 +92,12 @@ describe('workload CA', () => {
     const tenant = await fx.tenant();
     const ca = replica({ caLifetimeSec: 4 * 3600 });
     const first = await ca.signers(tenant);
+    expect(first.x509.trustDomain).toBe(defaultDomainOf(tenant));
     await fx.store.tenants.updateSettings(tenant, { set: { trust_domain: 'renamed.example' }, remove: [] });
     await fx.publish({ tenant, kind: 'settings' });
     // This replica is not composed into the fixture's feed: it is told directly.
     ca.invalidate(tenant);
-    const renamed = createCaService({ store: fx.store, box: fx.box, trustDomains: createTrustDomains(fx.store, 'verity.internal'), publish: fx.publish, now: fx.now, caLifetimeSec: 4 * 3600 });
+    const renamed = createCaService({ store: fx.store, box: fx.box, trustDomains: createTrustDomains(fx.store, DEPLOYMENT_TRUST_DOMAIN), publish: fx.publish, now: fx.now, caLifetimeSec: 4 * 3600 });
     const second = await renamed.signers(tenant);
     expect(second.x509.trustDomain).toBe('renamed.example');
     expect(second.x509.id).not.toBe(first.x509.id);

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createSourceFetch } from '@verity/identity';
 import { startK8sIssuer, type K8sIssuer } from '../../../../e2e/helpers/k8s-issuer.js';
 import { createK8sPsatAttestor } from './k8s-psat-attestor.js';
-import { createWorkloadFixture, newKeyAndCsr, type WorkloadFixture } from './test-fixtures.js';
+import { createWorkloadFixture, idIn, newKeyAndCsr, type WorkloadFixture } from './test-fixtures.js';
 
 let fx: WorkloadFixture;
 let k8s: K8sIssuer;
@@ -23,7 +23,7 @@ const FAILED = { code: 'ERR_ATTESTATION_FAILED' };
 async function cluster(extra: { selectors?: string[] } = {}) {
   const tenant = await fx.tenant({ k8s_psat: { issuer: k8s.issuer, audience: 'verity' } });
   const wl = await fx.workloads();
-  const { id } = await wl.registry.register(tenant, { spiffe_id: 'spiffe://verity.internal/ns/payments/sa/api', attestor: 'k8s_psat', selectors: extra.selectors ?? ['k8s:ns:payments', 'k8s:sa:api'] });
+  const { id } = await wl.registry.register(tenant, { spiffe_id: idIn(tenant, 'ns/payments/sa/api'), attestor: 'k8s_psat', selectors: extra.selectors ?? ['k8s:ns:payments', 'k8s:sa:api'] });
   const attestor = createK8sPsatAttestor({ store: fx.store, fetch: createSourceFetch({ allowInsecure: true }), now: fx.now });
   return { tenant, wl, id, attestor };
 }
@@ -35,7 +35,7 @@ describe('k8s_psat attestor', () => {
     expect(k8s.requests()).toContain('/.well-known/openid-configuration');
     expect(k8s.requests()).toContain('/openid/v1/jwks');
     const issued = await wl.svids.attest(tenant, { attestor: 'k8s_psat', evidence: { token: await k8s.token({ pod: 'api-2' }) }, csr: (await newKeyAndCsr()).csr }, { requestId: null, tier: null });
-    expect(issued.spiffeId).toBe('spiffe://verity.internal/ns/payments/sa/api');
+    expect(issued.spiffeId).toBe(idIn(tenant, 'ns/payments/sa/api'));
   });
 
   it('refuses another namespace or service account, a wrong audience, issuer or signature, an expired token and a lying sub', async () => {
@@ -62,7 +62,7 @@ describe('k8s_psat attestor', () => {
     const { tenant, wl, attestor } = await cluster({ selectors: ['k8s:ns:payments', 'k8s:sa:api', 'k8s:pod-name:api-1'] });
     await expect(attestor.attest(tenant, { token: await k8s.token({ pod: 'api-2' }) })).rejects.toMatchObject(FAILED);
     expect(await attestor.attest(tenant, { token: await k8s.token({ pod: 'api-1' }) })).toMatchObject({ registrationId: expect.any(String) });
-    await wl.registry.register(tenant, { spiffe_id: 'spiffe://verity.internal/api-any-pod', attestor: 'k8s_psat', selectors: ['k8s:ns:payments', 'k8s:sa:api'] });
+    await wl.registry.register(tenant, { spiffe_id: idIn(tenant, 'api-any-pod'), attestor: 'k8s_psat', selectors: ['k8s:ns:payments', 'k8s:sa:api'] });
     await expect(attestor.attest(tenant, { token: await k8s.token({ pod: 'api-1' }) })).rejects.toMatchObject(FAILED);
   });
 

@@ -1,7 +1,7 @@
 /** Attest, renew and JWT-SVIDs: what is issued verifies, every refusal has its code and is audited. */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createSvidProof, verifyX509Svid, type X509Svid } from '@verity/workload';
-import { BASE_URL, createWorkloadFixture, heldSvid, newKeyAndCsr, renewRequest, type WorkloadFixture } from './test-fixtures.js';
+import { BASE_URL, createWorkloadFixture, heldSvid, idIn, newKeyAndCsr, renewRequest, type WorkloadFixture } from './test-fixtures.js';
 import type { WorkloadService } from './workload-service.js';
 
 let fx: WorkloadFixture;
@@ -15,10 +15,11 @@ afterAll(async () => {
 });
 
 const META = { requestId: 'req-1', tier: null };
-const API = 'spiffe://verity.internal/api';
+/** The api workload in the default trust domain of `tenant` (one without a `trust_domain` setting). */
+const apiIn = (tenant: string) => idIn(tenant, 'api');
 
 /** A registered workload that attested with a join token: what it holds. */
-async function attested(tenant: string, spiffeId = API, body: Record<string, unknown> = {}): Promise<{ id: string; svid: X509Svid }> {
+async function attested(tenant: string, spiffeId = apiIn(tenant), body: Record<string, unknown> = {}): Promise<{ id: string; svid: X509Svid }> {
   const { id } = await wl.registry.register(tenant, { spiffe_id: spiffeId, ...body });
   const { token } = await wl.registry.createJoinToken(tenant, id, {});
   const key = await newKeyAndCsr();
@@ -33,6 +34,7 @@ function refusalsOf(tenant: string) {
 describe('attest', () => {
   it('issues an X.509-SVID for the join token\'s registration that verifies against the bundle', async () => {
     const tenant = await fx.tenant();
+    const API = apiIn(tenant);
     const { id } = await wl.registry.register(tenant, { spiffe_id: API, x509_ttl_sec: 600 });
     const { token } = await wl.registry.createJoinToken(tenant, id, {});
     const key = await newKeyAndCsr();
@@ -48,6 +50,7 @@ describe('attest', () => {
 
   it('refuses a bad CSR without using up the token, then a reused token, and audits the refusals', async () => {
     const tenant = await fx.tenant();
+    const API = apiIn(tenant);
     const { id } = await wl.registry.register(tenant, { spiffe_id: API });
     const { token } = await wl.registry.createJoinToken(tenant, id, {});
     const request = (csr: string) => wl.svids.attest(tenant, { attestor: 'join_token', evidence: { join_token: token }, csr }, META);
@@ -62,6 +65,7 @@ describe('attest', () => {
 
   it('refuses a token attested under the other attestor and an unknown attestor', async () => {
     const tenant = await fx.tenant();
+    const API = apiIn(tenant);
     const { id } = await wl.registry.register(tenant, { spiffe_id: API });
     const { token } = await wl.registry.createJoinToken(tenant, id, {});
     const { csr } = await newKeyAndCsr();
@@ -73,6 +77,7 @@ describe('attest', () => {
 describe('renew', () => {
   it('issues a new SVID for a proof of the current one and the CSR it names, once per proof', async () => {
     const tenant = await fx.tenant();
+    const API = apiIn(tenant);
     const { svid } = await attested(tenant);
     fx.clock.now += 60_000;
     const { request, next } = await renewRequest(tenant, svid, fx.now);
@@ -90,6 +95,7 @@ describe('renew', () => {
 
   it('refuses another CSR than the proof names, another audience, an old proof and an expired SVID', async () => {
     const tenant = await fx.tenant();
+    const API = apiIn(tenant);
     const { svid } = await attested(tenant, API, { x509_ttl_sec: 600 });
     const { request } = await renewRequest(tenant, svid, fx.now);
     const other = await newKeyAndCsr();
@@ -110,6 +116,7 @@ describe('renew', () => {
 
   it('refuses a removed workload (ERR_SVID_REVOKED) and an SVID of another tenant\'s CA (ERR_SVID_UNTRUSTED)', async () => {
     const tenant = await fx.tenant();
+    const API = apiIn(tenant);
     const neighbour = await fx.tenant();
     const { id, svid } = await attested(tenant);
     const foreign = await attested(neighbour);
@@ -126,9 +133,10 @@ describe('renew', () => {
 describe('JWT-SVIDs', () => {
   it('issues one for the proof\'s SPIFFE id that verifies for its audience, until the workload is removed', async () => {
     const tenant = await fx.tenant();
+    const API = apiIn(tenant);
     const { id, svid } = await attested(tenant, API, { jwt_ttl_sec: 120 });
     const audience = `${BASE_URL}/workload/v1/tenants/${tenant}/jwt-svid`;
-    const issued = await wl.svids.jwtSvid(tenant, { proof: await createSvidProof({ svid, audience, now: fx.now }), audience: ['https://orders.example', 'spiffe://verity.internal/db'] }, META);
+    const issued = await wl.svids.jwtSvid(tenant, { proof: await createSvidProof({ svid, audience, now: fx.now }), audience: ['https://orders.example', idIn(tenant, 'db')] }, META);
     expect(issued.expiresAtMs).toBe(Math.floor(fx.now() / 1000) * 1000 + 120_000);
     expect(await wl.verifyJwtSvid(tenant, issued.token, 'https://orders.example')).toEqual({ spiffeId: API });
     await expect(wl.verifyJwtSvid(tenant, issued.token, 'https://other.example')).rejects.toMatchObject({ code: expect.stringMatching(/^ERR_SVID_/) });

@@ -14,6 +14,15 @@ import type { IssuedSvid } from './svid-service.js';
 
 export const BASE_URL = 'https://pdp.example';
 
+/** The deployment's trust domain in these tests (the workload service's `defaultTrustDomain`). */
+export const DEPLOYMENT_TRUST_DOMAIN = 'verity.internal';
+
+/** The trust domain of a tenant without a `trust_domain` setting: `<tenant>.verity.internal`. */
+export const defaultDomainOf = (tenant: string) => `${tenant}.${DEPLOYMENT_TRUST_DOMAIN}`;
+
+/** A SPIFFE id in the default trust domain of `tenant` (one without a `trust_domain` setting). */
+export const idIn = (tenant: string, path: string) => `spiffe://${defaultDomainOf(tenant)}/${path}`;
+
 export interface WorkloadFixture {
   store: Store;
   box: SecretBox;
@@ -72,7 +81,7 @@ export async function createWorkloadFixture(): Promise<WorkloadFixture> {
         publish,
         sourceFetch: options.fetch ?? createSourceFetch({ allowInsecure: true }),
         baseUrl: () => BASE_URL,
-        defaultTrustDomain: 'verity.internal',
+        defaultTrustDomain: DEPLOYMENT_TRUST_DOMAIN,
         now,
       });
       services = [...services, service];
