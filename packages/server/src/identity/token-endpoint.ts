@@ -25,6 +25,7 @@ import { requireTenant } from '../require-tenant.js';
 import type { IdentityService } from './identity-service.js';
 import type { TokenServices } from './token-services.js';
 import { createTxnTokenService, type TxnTokenService, type VerifyWorkloadAssertion } from './txn-token-service.js';
+import { defaultTrustDomainOf } from '../workload/trust-domains.js';
 
 /** A token-endpoint request: its headers (client authentication) and its form fields. */
 export interface TokenRequest {
@@ -64,7 +65,7 @@ export interface TokenEndpointOptions {
    * Txn-Token is issued (`invalid_client`).
    */
   verifyWorkloadAssertion?: VerifyWorkloadAssertion;
-  /** The tenant's trust domain (default: its `trust_domain` setting, else `verity.internal`). */
+  /** The tenant's trust domain (default: its `trust_domain` setting, else `<tenant>.verity.internal`; the composition root passes the workload service's). */
   trustDomainOf?: (tenant: string) => Promise<string>;
   /** Clock in milliseconds (default `Date.now`). */
   now?: () => number;
@@ -79,7 +80,7 @@ export function createTokenEndpoint(options: TokenEndpointOptions): TokenEndpoin
     audit: options.audit,
     keys: createKeyResolver({ fetch: tokens.fetch, ...(options.now === undefined ? {} : { now: options.now }) }),
     // The composition root passes the workload service's (cached, with the server's --trust-domain).
-    trustDomainOf: options.trustDomainOf ?? (async (tenant) => (await requireTenant(store, tenant)).settings.trust_domain ?? DEFAULT_TRUST_DOMAIN),
+    trustDomainOf: options.trustDomainOf ?? (async (tenant) => (await requireTenant(store, tenant)).settings.trust_domain ?? defaultTrustDomainOf(tenant, DEFAULT_TRUST_DOMAIN)),
     ...(options.verifyWorkloadAssertion === undefined ? {} : { verifyWorkloadAssertion: options.verifyWorkloadAssertion }),
     ...(options.now === undefined ? {} : { now: options.now }),
   });
@@ -185,5 +186,5 @@ export function createTokenEndpoint(options: TokenEndpointOptions): TokenEndpoin
   };
 }
 
-/** The SPIFFE trust domain of a tenant without a `trust_domain` setting, when no resolver is given. */
+/** The deployment's trust domain when no resolver is given (a tenant without a `trust_domain` setting is `<tenant>.verity.internal`). */
 const DEFAULT_TRUST_DOMAIN = 'verity.internal';
