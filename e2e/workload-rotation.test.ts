@@ -14,7 +14,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TLSSocket } from 'node:tls';
-import { request, type Agent } from 'undici';
+import { request, type Dispatcher } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   createMtlsAgent,
@@ -30,8 +30,8 @@ import { eventually } from './helpers/eventually.js';
 import { startTestServer } from './helpers/verity.js';
 
 const TENANT = 'rotation';
-const SERVER_ID = 'spiffe://verity.internal/orders';
-const CLIENT_ID = 'spiffe://verity.internal/checkout';
+const SERVER_ID = 'spiffe://rotation.verity.internal/orders';
+const CLIENT_ID = 'spiffe://rotation.verity.internal/checkout';
 /** Short enough for two rotations (at half-life) in the stream; the PDP's minimum must allow it. */
 const X509_TTL_SEC = 8;
 const STREAM_MS = 24_000;
@@ -82,29 +82,13 @@ function trackSerials(source: WorkloadApiSource): string[] {
 }
 
 /**
- * The client's dispatcher: a new mTLS agent whenever the client's SVID rotates, the old one
- * closed gracefully (requests on it finish). Connections thus never outlive the SVID they
- * presented, which the server re-checks on every request.
+ * The client's dispatcher as the SDK gives it: createMtlsAgent moves to a new connection pool
+ * whenever the SVID or the bundle changes and closes the old one gracefully, so no kept-alive
+ * connection outlives the SVID it presented (the server re-checks the peer on every request).
  */
-function rotatingDispatcher(source: WorkloadApiSource): { current(): Agent; close(): Promise<void> } {
-  const make = () => createMtlsAgent({ source, expectServerId: SERVER_ID });
-  let dispatcher = make();
-  let key = source.current().svid.privateKeyPem;
-  const retired: Array<Promise<void>> = [];
-  source.subscribe(() => {
-    let next: string;
-    try {
-      next = source.current().svid.privateKeyPem;
-    } catch {
-      return;
-    }
-    if (next === key) return;
-    key = next;
-    const old = dispatcher;
-    dispatcher = make();
-    retired.push(old.close());
-  });
-  return { current: () => dispatcher, close: async () => void (await Promise.all([...retired, dispatcher.close()])) };
+function mtlsDispatcher(source: WorkloadApiSource): { current(): Dispatcher; close(): Promise<void> } {
+  const dispatcher = createMtlsAgent({ source, expectServerId: SERVER_ID });
+  return { current: () => dispatcher, close: () => dispatcher.close() };
 }
 
 beforeAll(async () => {
@@ -151,8 +135,8 @@ describe('workload identity: rotation without drops', () => {
     const url = `https://127.0.0.1:${(httpsServer.address() as AddressInfo).port}/orders`;
 
     // Separate pools, so the back-to-back stream keeps its one connection between client rotations.
-    const keptAliveDispatcher = rotatingDispatcher(clientSource);
-    const freshDispatcher = rotatingDispatcher(clientSource);
+    const keptAliveDispatcher = mtlsDispatcher(clientSource);
+    const freshDispatcher = mtlsDispatcher(clientSource);
     const failures: string[] = [];
     const servers = new Set<string>();
     let ok = 0;

@@ -3,7 +3,7 @@
  * and accepts a server only by its SPIFFE id (host names play no part: SPIFFE X509-SVID §5).
  */
 import type { PeerCertificate } from 'node:tls';
-import { Agent, buildConnector } from 'undici';
+import { Agent, buildConnector, Dispatcher } from 'undici';
 import { isVerityError, VerityError } from '@verity/core';
 import { chainOfPeerCertificate } from './peer-identity.js';
 import type { SvidSource } from './svid-source.js';
@@ -36,7 +36,7 @@ export interface MtlsAgentOptions {
  * await fetch('https://orders:8443/v1/x', { dispatcher: agent });
  * @throws TypeError for bad options.
  */
-export function createMtlsAgent(options: MtlsAgentOptions): Agent {
+export function createMtlsAgent(options: MtlsAgentOptions): Dispatcher {
   const { source, expectServerId } = options;
   if (typeof source?.current !== 'function') throw new TypeError('createMtlsAgent: source must be an SvidSource');
   if (expectServerId !== undefined && typeof expectServerId !== 'string' && typeof expectServerId !== 'function') {
@@ -69,5 +69,70 @@ export function createMtlsAgent(options: MtlsAgentOptions): Agent {
     });
     connector(connectOptions, callback);
   };
-  return new Agent({ ...options.agentOptions, connect });
+  return new RotatingDispatcher(source, () => new Agent({ ...options.agentOptions, connect }));
+}
+
+/** What makes a connection's credentials stale: the SVID presented, and the roots it was checked against. */
+function credentialsOf(source: SvidSource): string | undefined {
+  try {
+    const { svid, bundle } = source.current();
+    return `${svid.privateKeyPem}\n${bundle.sequence}\n${bundle.x509Authorities.join('')}`;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * An undici dispatcher over one `Agent` per SVID: when the source rotates the SVID or swaps the
+ * bundle, new requests go to a new Agent and the old one closes gracefully (its in-flight
+ * requests finish; its idle kept-alive connections close). So no connection outlives the SVID it
+ * presented: a strict server re-checks the peer on every request and would refuse an expired one.
+ */
+class RotatingDispatcher extends Dispatcher {
+  #current: Agent;
+  #credentials: string | undefined;
+  readonly #retiring = new Set<Promise<void>>();
+  readonly #unsubscribe: () => void;
+
+  constructor(source: SvidSource, make: () => Agent) {
+    super();
+    this.#current = make();
+    this.#credentials = credentialsOf(source);
+    this.#unsubscribe = source.subscribe(() => {
+      const next = credentialsOf(source);
+      if (next === undefined || next === this.#credentials) return;
+      this.#credentials = next;
+      const old = this.#current;
+      this.#current = make();
+      const closing = old.close().catch(() => {});
+      this.#retiring.add(closing);
+      void closing.finally(() => this.#retiring.delete(closing));
+    });
+  }
+
+  override dispatch(options: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler): boolean {
+    return this.#current.dispatch(options, handler);
+  }
+
+  override close(callback: () => void): void;
+  override close(): Promise<void>;
+  override close(callback?: () => void): Promise<void> | void {
+    this.#unsubscribe();
+    const done = Promise.all([...this.#retiring, this.#current.close()]).then(() => undefined);
+    if (callback === undefined) return done;
+    void done.then(callback, callback);
+  }
+
+  override destroy(err: Error | null, callback: () => void): void;
+  override destroy(callback: () => void): void;
+  override destroy(err: Error | null): Promise<void>;
+  override destroy(): Promise<void>;
+  override destroy(errOrCallback?: Error | null | (() => void), callback?: () => void): Promise<void> | void {
+    this.#unsubscribe();
+    const err = typeof errOrCallback === 'function' ? null : (errOrCallback ?? null);
+    const cb = typeof errOrCallback === 'function' ? errOrCallback : callback;
+    const done = this.#current.destroy(err).then(() => undefined);
+    if (cb === undefined) return done;
+    void done.then(cb, cb);
+  }
 }

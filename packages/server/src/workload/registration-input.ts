@@ -15,8 +15,11 @@ export interface RegistrationInput {
 
 export const DEFAULT_X509_TTL_SEC = 3600;
 export const DEFAULT_JWT_TTL_SEC = 300;
-/** An X.509-SVID shorter-lived than this leaves its workload no time to renew. */
-export const MIN_X509_TTL_SEC = 60;
+/**
+ * An X.509-SVID shorter-lived than this leaves its workload no time to renew (renewal is at half
+ * the lifetime). Short lifetimes are for tests and drills; production keeps the hour default.
+ */
+export const MIN_X509_TTL_SEC = 5;
 export const MIN_JWT_TTL_SEC = 10;
 export const MAX_SELECTORS = 32;
 /** A join token's lifetime: default and bounds, seconds. */
