@@ -9,7 +9,7 @@ import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeJwt, decodeProtectedHeader, SignJWT } from 'jose';
-import { Agent, fetch as undiciFetch } from 'undici';
+import { Agent, fetch as undiciFetch, type Dispatcher } from 'undici';
 import { createTokenEndpoint } from '@verity/server';
 import { createEnforcer, createRemoteDecisionSource, downstreamHeaders } from '@verity/enforce';
 import { withVerity } from '@verity/enforce/node-http';
@@ -301,7 +301,7 @@ describe('Txn-Tokens between workloads over mTLS', () => {
     const bobsTxn = (await requestTxnToken(GATEWAY, await userToken('bob'), { scope: 'orders:read' })).body.access_token as string;
     const aliceTxn = (await requestTxnToken(GATEWAY, await userToken('alice'), { scope: 'orders:read' })).body.access_token as string;
     const gateway = createMtlsAgent({ source: createStaticSvidSource({ svid: await svidFor(GATEWAY), bundle }), expectServerId: ORDERS });
-    const call = async (dispatcher: Agent, headers: Record<string, string>) => {
+    const call = async (dispatcher: Dispatcher, headers: Record<string, string>) => {
       const response = await undiciFetch(`${url}/orders/o-1`, { dispatcher, headers });
       return { status: response.status, body: (await response.json()) as Record<string, unknown> };
     };
