@@ -177,7 +177,16 @@ export async function createComponents(
     auditCheckpoints: createAuditCheckpoints({ store, writer: audit, box }),
     bundles: createBundleService({ store, policies, freshness, identity, tokens, box, ttlSec: config.bundleTtlSec }),
     clients: createClientService(store, { publish: feed.publish }),
-    tokenEndpoint: createTokenEndpoint({ store, tokens, identity, decisions, audit }),
+    tokenEndpoint: createTokenEndpoint({
+      store,
+      tokens,
+      identity,
+      decisions,
+      audit,
+      // Txn-Tokens go only to workloads that prove themselves with a JWT-SVID of the tenant.
+      verifyWorkloadAssertion: (tenant, assertion, audience) => workloads.verifyJwtSvid(tenant, assertion, audience),
+      trustDomainOf: (tenant) => workloads.trustDomainOf(tenant),
+    }),
     gateway: createGatewayDecider({ decisions, policies, audit }),
     readiness: createReadinessCheck(engine, store, audit, freshness),
     identity,
