@@ -341,6 +341,14 @@ describe('workload callers and Txn-Tokens', () => {
     expect(verified.identity).toMatchObject({ caller: ORDERS.spiffeId, token: TOKEN });
   });
 
+  it('reports a forged caller header to the PDP (context.caller_forged), keeping the immediate peer as caller', async () => {
+    const { source, asked } = fakeSource(() => deny);
+    const { enforcer: e } = enforcer(source);
+    const result = await e.enforce({ token: TOKEN, caller: { ...ORDERS, forged: true }, action: 'read', resource: RESOURCE });
+    expect(asked.map((request) => request.context)).toEqual([{ caller: ORDERS.spiffeId, caller_forged: true }]);
+    expect(result.status).toBe(403);
+  });
+
   it('never serves one caller the decision cached for another', async () => {
     const { source, asked } = fakeSource((request) => (request.context.caller === ORDERS.spiffeId ? allow : deny));
     const { enforcer: e, events } = enforcer(source, { cache: createDecisionCache() });

@@ -27,9 +27,11 @@ export interface EnforceInput {
   receipt?: boolean;
   /**
    * The verified TLS peer (the mTLS helper's `peerOf`). Its SPIFFE id goes to every decision as
-   * `context.caller` (null when not authenticated), whatever `context` says.
+   * `context.caller` (null when not authenticated), whatever `context` says. `forged: true`
+   * (from `peerFromXfcc`: a caller header sent by a peer that is not a trusted proxy) makes the
+   * PDP deny the request and audit the attempt.
    */
-  caller?: PeerIdentity;
+  caller?: PeerIdentity & { forged?: true };
   /** The request's Txn-Token (the `Txn-Token` header): forwarded to the PDP, which verifies it. */
   txnToken?: string;
 }
@@ -258,7 +260,9 @@ export function createEnforcer(options: EnforcerOptions): Enforcer {
       tenant,
       action: input.action,
       resource: input.resource,
-      context: { ...input.context, caller },
+      // A caller header from an untrusted peer (peerFromXfcc's `forged`) is ignored but reported:
+      // the PDP denies the request and its audit shows the attempt.
+      context: { ...input.context, caller, ...(input.caller?.forged === true ? { caller_forged: true } : {}) },
       ...principal,
       ...(input.txnToken === undefined ? {} : { txnToken: input.txnToken }),
       ...(wantsReceipt ? { receipt: true } : {}),

@@ -65,10 +65,10 @@ export function createDecisionService(options: DecisionServiceOptions): Decision
       // Checked per decision, not per request: a long batch does not outlive the bound.
       options.freshness?.assertFresh(input.tenant, active.readAt);
       const view = { tenant: input.tenant, version: active.version, settings: active.tenant.settings, prepared: active.prepared };
-      const caller = callerOf(input.request);
+      const { caller, forged } = callerOf(input.request);
       const meta = caller === undefined ? input.meta : { ...input.meta, caller };
       const decided = await pipeline.decide(view, input.request, (uids) => entities.getMany(input.tenant, uids), meta, input.budget);
-      const record = refuseDeregistered(decided, options.workloads, (options.now ?? Date.now)());
+      const record = refuseDeregistered(decided, options.workloads, (options.now ?? Date.now)(), forged);
       const mode = input.audit ?? 'always';
       if (mode === 'always' || (mode === 'deny-only' && record.decision === 'deny')) {
         const backpressure = audit.enqueue(record);

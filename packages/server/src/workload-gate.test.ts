@@ -24,9 +24,10 @@ const record = (fields: { principal?: string; caller?: string; decision?: 'allow
 
 describe('callerOf', () => {
   it('takes a SPIFFE id, and treats absent or null as no proven caller', () => {
-    expect(callerOf(authzen({ caller: 'spiffe://td/ns/a/sa/b' }))).toBe('spiffe://td/ns/a/sa/b');
-    expect(callerOf(authzen({}))).toBeUndefined();
-    expect(callerOf(authzen({ caller: null }))).toBeUndefined();
+    expect(callerOf(authzen({ caller: 'spiffe://td/ns/a/sa/b' }))).toEqual({ caller: 'spiffe://td/ns/a/sa/b', forged: false });
+    expect(callerOf(authzen({}))).toEqual({ caller: undefined, forged: false });
+    expect(callerOf(authzen({ caller: null, caller_forged: true }))).toEqual({ caller: undefined, forged: true });
+    expect(() => callerOf(authzen({ caller_forged: 'yes' }))).toThrow(expect.objectContaining({ code: 'ERR_REQUEST_INVALID' }));
   });
 
   it.each([['orders'], [''], ['spiffe://TD/x'], ['spiffe://td/a/../b'], ['spiffe://td/a?x'], [42], [{ id: 'spiffe://td/a' }], ['spiffe://td/' + 'a'.repeat(2100)]])(
@@ -53,6 +54,12 @@ describe('refuseDeregistered', () => {
 
   it('turns an allow into a deny when the Workload principal is deregistered', () => {
     expect(refuseDeregistered(record({ principal: 'spiffe://td/gone' }), denyList, 1).decision).toBe('deny');
+  });
+
+  it('turns an allow into a deny when the PEP reports a forged caller header', () => {
+    const refused = refuseDeregistered(record({ caller: 'spiffe://td/live' }), denyList, 1, true);
+    expect(refused).toMatchObject({ decision: 'deny', caller: 'spiffe://td/live' });
+    expect(refused.errors[0]?.message).toContain('not a trusted proxy');
   });
 
   it('does nothing without a deny list', () => {

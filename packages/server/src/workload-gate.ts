@@ -24,30 +24,46 @@ export function isSpiffeIdText(value: unknown): value is string {
   return typeof value === 'string' && value.length <= 2048 && /^spiffe:\/\/[a-z0-9._-]+(\/(?!\.\.?(?:\/|$))[A-Za-z0-9._-]+)*$/.test(value);
 }
 
+/** What a PEP said about the calling workload: its SPIFFE id, and whether a caller header was forged. */
+export interface CallerClaim {
+  /** The verified peer's SPIFFE id; undefined when absent or null (an unauthenticated caller). */
+  caller: string | undefined;
+  /**
+   * `context.caller_forged: true`: the request carried a caller header (`x-forwarded-client-cert`)
+   * from a peer that is not a trusted proxy. The PEP ignored the header; the decision is a deny.
+   */
+  forged: boolean;
+}
+
 /**
- * The request's `context.caller`: a SPIFFE id string, or undefined when absent or null (an
- * unauthenticated caller). Throws ERR_REQUEST_INVALID for anything else, so a malformed caller
- * never reaches the policies as if it were proven.
+ * The request's `context.caller` (a SPIFFE id string, null or absent) and `context.caller_forged`
+ * (a boolean or absent). Throws ERR_REQUEST_INVALID for anything else, so a malformed caller never
+ * reaches the policies as if it were proven.
  */
-export function callerOf(request: DecisionRequest): string | undefined {
+export function callerOf(request: DecisionRequest): CallerClaim {
   const context = request.request.context as Record<string, unknown> | undefined;
   const caller = context?.caller;
-  if (caller === undefined || caller === null) return undefined;
+  const forged = context?.caller_forged;
+  if (forged !== undefined && typeof forged !== 'boolean') throw new VerityError('ERR_REQUEST_INVALID', 'context.caller_forged must be a boolean');
+  if (caller === undefined || caller === null) return { caller: undefined, forged: forged === true };
   if (!isSpiffeIdText(caller)) {
     throw new VerityError('ERR_REQUEST_INVALID', 'context.caller must be the calling workload\'s SPIFFE id (spiffe://trust-domain/path) or null');
   }
-  return caller;
+  return { caller, forged: forged === true };
 }
 
 /**
  * The record as decided, or a deny in its place when its caller or its `Workload` principal is
- * deregistered: reasons empty, the refusal as an error of the pseudo-policy `verity:workload`.
+ * deregistered, or a caller header was forged: reasons empty, the refusal as an error of the
+ * pseudo-policy `verity:workload`.
  */
-export function refuseDeregistered(record: DecisionRecord, denyList: WorkloadDenyList | undefined, time: number): DecisionRecord {
-  if (denyList === undefined) return record;
+export function refuseDeregistered(record: DecisionRecord, denyList: WorkloadDenyList | undefined, time: number, forged = false): DecisionRecord {
   const principal = record.principal.type === WORKLOAD_TYPE ? record.principal.id : undefined;
-  const denied = [record.caller, principal].find((id) => id !== undefined && denyList.isDenied(record.tenant, id));
-  if (denied === undefined) return record;
+  const denied = denyList === undefined ? undefined : [record.caller, principal].find((id) => id !== undefined && denyList.isDenied(record.tenant, id));
+  if (denied === undefined && !forged) return record;
+  const message = forged
+    ? 'a caller header (x-forwarded-client-cert) came from a peer that is not a trusted proxy'
+    : `the workload ${(denied as string).slice(0, 300)} is deregistered: its SVIDs are refused`;
   const refused = buildDecisionRecord({
     tenant: record.tenant,
     principal: record.principal,
@@ -55,7 +71,7 @@ export function refuseDeregistered(record: DecisionRecord, denyList: WorkloadDen
     resource: record.resource,
     decision: 'deny',
     reasons: [],
-    errors: [{ policyId: 'verity:workload', message: `the workload ${denied.slice(0, 300)} is deregistered: its SVIDs are refused` }],
+    errors: [{ policyId: 'verity:workload', message }],
     policyVersion: record.policyVersion,
     meta: {
       requestId: record.requestId,
