@@ -140,7 +140,7 @@ describe("a PEP's cache and bundle", () => {
     const enforcer = createEnforcer({ anyAudience: true, source: createRemoteDecisionSource({ url: server.url, credential: ADMIN_TOKEN }), cache, tenant: 'plain', tier: 'docs' });
     const input = { subject: { type: 'person', id: 'ann' }, action: 'read', resource: { type: 'Doc', id: 'd1' } };
     expect((await enforcer.enforce(input)).status).toBe(403);
-    expect(cache.get({ tenant: 'plain', action: 'read', resource: input.resource, context: {}, subject: input.subject })?.decision).toBe('deny');
+    expect(cache.get({ tenant: 'plain', action: 'read', resource: input.resource, context: { caller: null }, subject: input.subject, caller: null })?.decision).toBe('deny');
     await patch(admin, 'plain', { settings: { typeMapping: { person: 'User' } } });
     expect(await until(async () => (await enforcer.enforce(input)).status === 200)).toBe(true);
   });

@@ -41,7 +41,7 @@ describe('registrations', () => {
     await refused({ spiffe_id: 'spiffe://prod.example/api', extra: 1 });
     await refused({ spiffe_id: 'spiffe://prod.example/api', attestor: 'aws_iid' });
     await refused({ spiffe_id: 'spiffe://prod.example/api', x509_ttl_sec: 86_401 });
-    await refused({ spiffe_id: 'spiffe://prod.example/api', x509_ttl_sec: 59 });
+    await refused({ spiffe_id: 'spiffe://prod.example/api', x509_ttl_sec: 4 });
     await refused({ spiffe_id: 'spiffe://prod.example/api', jwt_ttl_sec: 3601 });
     await refused({ spiffe_id: 'spiffe://prod.example/api', jwt_ttl_sec: 1.5 });
     await refused({ spiffe_id: 'spiffe://prod.example/api', selectors: ['no-colon'] });
