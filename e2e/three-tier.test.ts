@@ -1,16 +1,27 @@
 /**
  * The three-tier example (examples/three-tier) run in-process: gateway (the real nginx, and the
- * Node gateway on the SDK) → orders service (Fastify + SDK) → data-access layer (PGlite with
- * row-level security), against a real Verity PDP. Each attack of the script is stopped where the
- * example says, and the PDP's audit holds exactly one record per tier that decided, under the
- * attack's own request id.
+ * Node gateway on the SDK) → orders service (Fastify + SDK, strict mTLS with SVIDs from the
+ * Workload API) → data-access layer (PGlite with row-level security), against a real Verity PDP.
+ * Each attack of the script is stopped where the example says, and the PDP's audit holds exactly
+ * one record per tier that decided, under the attack's own request id.
  */
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ATTACKS, call, formatTable, runAttacks, verifyAudit, type AttackResult, type Tier } from '../examples/three-tier/attacks.js';
 import { findNginx } from '../examples/three-tier/gateway.js';
 import { startStack, type Stack } from '../examples/three-tier/stack.js';
+import { GATEWAY_ID, REPORTS_ID } from '../examples/three-tier/workloads.js';
 
 const ALL_TIERS: readonly Tier[] = ['gateway', 'orders', 'sts', 'orders-db'];
+
+it('the example\'s policy tests pass (`verity policy test examples/three-tier/policy`)', () => {
+  const cli = fileURLToPath(new URL('../packages/cli/bin/verity.mjs', import.meta.url));
+  const run = spawnSync(process.execPath, [cli, 'policy', 'test', fileURLToPath(new URL('../examples/three-tier/policy', import.meta.url))], { encoding: 'utf8' });
+  expect(run.status, run.stdout + run.stderr).toBe(0);
+  expect(run.stdout).toContain('the reports workload may not call the orders service');
+  expect(run.stdout).toMatch(/\b0 failed\b/);
+});
 
 describe.each(['nginx', 'node'] as const)('three-tier example, %s gateway', (gateway) => {
   let stack: Stack;
@@ -103,6 +114,38 @@ describe.each(['nginx', 'node'] as const)('three-tier example, %s gateway', (gat
     expect(answer.receiptDecisionId).not.toBeNull();
     expect(answer.receiptDecisionId).toBe(answer.decisionId);
     expect(answer.rows.map((row) => row.id)).toEqual(['o-a1', 'o-a2']);
+  });
+
+  it('the gateway calls the orders service over mTLS as its workload: every orders record names it', () => {
+    expect(stack.orders.url).toMatch(/^https:/);
+    for (const id of ['baseline', 'forged-tenant-header', 'other-tenants-order']) {
+      const records = result(id).records.filter((record) => record.tier === 'orders');
+      expect(records.map((record) => record.caller), id).toEqual([GATEWAY_ID]);
+    }
+    // The tiers that are not called over mTLS name no caller.
+    expect(result('baseline').records.filter((record) => record.tier !== 'orders').map((record) => record.caller ?? null)).toEqual([null, null, null]);
+  });
+
+  it('a workload the policy does not allow is denied at the orders tier, and the audit names it', async () => {
+    expect(result('workload-not-allowed').outcome.body).toMatchObject({ code: 'ERR_ENFORCE_DENIED' });
+    const [record] = result('workload-not-allowed').records;
+    expect(record).toMatchObject({ tier: 'orders', decision: 'deny', caller: REPORTS_ID, principal: { type: 'User', id: 'alice' }, action: { id: 'read' }, resource: { type: 'Order', id: 'o-a1' }, errors: [] });
+    // The audit by caller finds it too.
+    const byCaller = await stack.admin<{ events: Array<{ requestId: string; caller: string; decision: string }> }>('GET', `/admin/v1/tenants/acme/audit?caller=${encodeURIComponent(REPORTS_ID)}&limit=100`);
+    expect(byCaller.status).toBe(200);
+    expect(byCaller.body.events.every((event) => event.caller === REPORTS_ID && event.decision === 'deny')).toBe(true);
+    expect(byCaller.body.events.map((event) => event.requestId)).toContain(result('workload-not-allowed').requestId);
+  });
+
+  it('a forged caller header is denied by the PDP (verity:workload); the caller stays the mTLS peer', () => {
+    const [record] = result('forged-caller-header').records;
+    expect(record).toMatchObject({ tier: 'orders', decision: 'deny', caller: REPORTS_ID, errors: [{ policyId: 'verity:workload' }] });
+    expect(record?.errors[0]?.message).toContain('x-forwarded-client-cert');
+  });
+
+  it('a caller without a client certificate cannot connect to the orders service (strict mTLS)', () => {
+    expect(result('no-client-certificate').outcome).toMatchObject({ status: 0, body: { error: expect.any(String) } });
+    expect(result('no-client-certificate').records).toEqual([]);
   });
 
   it('prints the table, and the audit chains verify', async () => {

@@ -5,10 +5,12 @@
 import { randomBytes } from 'node:crypto';
 import { request as httpRequest } from 'node:http';
 import { decodeProtectedHeader, SignJWT } from 'jose';
+import { Agent, request as undiciRequest, type Dispatcher } from 'undici';
 import { hostOf } from './gateway.js';
 import { exchangeToken } from './orders-service.js';
 import type { Stack } from './stack.js';
 import { DB_AUDIENCE, type Tenant } from './tenancy.js';
+import { GATEWAY_ID, ORDERS_ID, REPORTS_ID } from './workloads.js';
 
 export type Tier = 'gateway' | 'orders' | 'sts' | 'orders-db';
 export const TIERS: readonly Tier[] = ['gateway', 'orders', 'sts', 'orders-db'];
@@ -24,6 +26,8 @@ export interface AuditRecord {
   action: { type: string; id: string };
   resource: { type: string; id: string };
   errors: Array<{ policyId: string; message: string }>;
+  /** The calling workload's SPIFFE id, as the PEP verified it (absent or null: none). */
+  caller?: string | null;
 }
 
 export interface AttackOutcome {
@@ -37,8 +41,11 @@ export interface Attack {
   title: string;
   /** Where it is expected to be stopped, for the table. */
   stoppedAt: string;
-  /** The answer status and, per tier, the one decision it records (absent: no record). */
-  expect: { status: number; tiers: Partial<Record<Tier, 'allow' | 'deny'>> };
+  /**
+   * The answer status (0: no connection) and, per tier, the one decision it records (absent: no
+   * record); `caller`: the calling workload every record names.
+   */
+  expect: { status: number; tiers: Partial<Record<Tier, 'allow' | 'deny'>>; caller?: string };
   run(context: AttackContext): Promise<AttackOutcome>;
 }
 
@@ -56,8 +63,11 @@ export interface AttackResult {
   ok: boolean;
 }
 
-/** One HTTP request, sent byte for byte (fetch would not let us choose the Host). */
-export function call(baseUrl: string, input: { path: string; tenant?: Tenant; token?: string; requestId: string; headers?: Record<string, string> }): Promise<{ status: number; body: unknown }> {
+/**
+ * One HTTP request, sent byte for byte (fetch would not let us choose the Host). With a
+ * `dispatcher` (an https URL: the orders service), over that dispatcher's (m)TLS connections.
+ */
+export async function call(baseUrl: string, input: { path: string; tenant?: Tenant; token?: string; requestId: string; headers?: Record<string, string>; dispatcher?: Dispatcher }): Promise<{ status: number; body: unknown }> {
   const url = new URL(baseUrl);
   const headers: Record<string, string> = {
     'x-request-id': input.requestId,
@@ -65,6 +75,11 @@ export function call(baseUrl: string, input: { path: string; tenant?: Tenant; to
     ...(input.token === undefined ? {} : { authorization: `Bearer ${input.token}` }),
     ...input.headers,
   };
+  if (input.dispatcher !== undefined) {
+    const answer = await undiciRequest(new URL(input.path, url), { method: 'GET', headers, dispatcher: input.dispatcher });
+    const text = await answer.body.text();
+    return { status: answer.statusCode, body: text === '' ? undefined : (JSON.parse(text) as unknown) };
+  }
   return new Promise((resolve, reject) => {
     const outgoing = httpRequest({ host: url.hostname, port: url.port, method: 'GET', path: input.path, headers }, (response) => {
       let text = '';
@@ -106,17 +121,17 @@ export const ATTACKS: readonly Attack[] = [
   },
   {
     id: 'direct-no-token',
-    title: 'direct call to the service, no token, forged x-verity-subject: alice',
+    title: 'direct call to the service (from the reports workload), no token, forged x-verity-subject: alice',
     stoppedAt: 'orders (tier 2): 401, no token, nothing to decide; gateway bypassed',
     expect: { status: 401, tiers: {} },
-    run: ({ stack, requestId }) => call(stack.orders.url, { path: '/orders/o-a1', requestId, headers: { 'x-verity-subject': 'alice', 'x-tenant-id': 'acme' } }),
+    run: ({ stack, requestId }) => call(stack.orders.url, { path: '/orders/o-a1', requestId, headers: { 'x-verity-subject': 'alice', 'x-tenant-id': 'acme' }, dispatcher: stack.reportsDispatcher }),
   },
   {
     id: 'direct-with-token',
-    title: 'direct call to the service with bob\'s token (no orders:read)',
+    title: 'direct call to the service (from the reports workload) with bob\'s token (no orders:read)',
     stoppedAt: 'orders (tier 2) decides; no gateway record: bypassed',
     expect: { status: 403, tiers: { orders: 'deny' } },
-    run: async ({ stack, requestId }) => call(stack.orders.url, { path: '/orders/o-a1', token: await stack.idp.mint(bob), requestId }),
+    run: async ({ stack, requestId }) => call(stack.orders.url, { path: '/orders/o-a1', token: await stack.idp.mint(bob), requestId, dispatcher: stack.reportsDispatcher }),
   },
   {
     id: 'compromised-gateway',
@@ -135,10 +150,11 @@ export const ATTACKS: readonly Attack[] = [
   },
   {
     id: 'revoked-direct',
-    title: 'the same revoked token straight to the service',
+    title: 'the same revoked token straight to the service (the compromised gateway forwards it)',
     stoppedAt: 'orders (tier 2): its cached allow was dropped by the change stream',
     expect: { status: 401, tiers: { orders: 'deny' } },
-    run: async ({ stack, requestId }) => call(stack.orders.url, { path: '/orders/o-a1', token: await revokedToken(stack), requestId }),
+    // Through the compromised gateway: the same caller (the gateway's SVID) as the cached allow.
+    run: async ({ stack, requestId }) => call(stack.compromisedGateway.url, { path: '/orders/o-a1', token: await revokedToken(stack), requestId }),
   },
   {
     id: 'other-tenants-order',
@@ -249,6 +265,45 @@ export const ATTACKS: readonly Attack[] = [
       return { status: deleted.length === 0 ? 404 : 200, body: { deleted } };
     },
   },
+  {
+    id: 'workload-not-allowed',
+    title: 'the reports workload (its own valid SVID) reads alice\'s order with her valid token',
+    stoppedAt: 'orders (tier 2): the policy admits only the gateway as caller (audit: caller reports)',
+    expect: { status: 403, tiers: { orders: 'deny' }, caller: REPORTS_ID },
+    run: async ({ stack, requestId }) => call(stack.orders.url, { path: '/orders/o-a1', token: await stack.idp.mint(alice), requestId, dispatcher: stack.reportsDispatcher }),
+  },
+  {
+    id: 'forged-caller-header',
+    title: '…claiming to be the gateway with a forged x-forwarded-client-cert',
+    stoppedAt: 'orders (tier 2): no trusted proxy, so the header is forged; the PDP denies (verity:workload)',
+    expect: { status: 403, tiers: { orders: 'deny' }, caller: REPORTS_ID },
+    run: async ({ stack, requestId }) =>
+      call(stack.orders.url, {
+        path: '/orders/o-a1',
+        token: await stack.idp.mint(alice),
+        requestId,
+        headers: { 'x-forwarded-client-cert': `By=${ORDERS_ID};URI=${GATEWAY_ID}` },
+        dispatcher: stack.reportsDispatcher,
+      }),
+  },
+  {
+    id: 'no-client-certificate',
+    title: 'a caller without an SVID (plain TLS, no client certificate) calls the orders service',
+    stoppedAt: 'orders (tier 2): strict mTLS refuses the connection; nothing reaches a decision',
+    expect: { status: 0, tiers: {} },
+    async run({ stack, requestId }) {
+      // It does not even check the server: it has nothing to present either way.
+      const plain = new Agent({ connect: { rejectUnauthorized: false } });
+      try {
+        return await call(stack.orders.url, { path: '/orders/o-a1', token: await stack.idp.mint(alice), requestId, dispatcher: plain });
+      } catch (error) {
+        const { code, message } = error as { code?: string; message?: string };
+        return { status: 0, body: { error: code ?? 'ERR_CONNECTION', message: message ?? String(error) } };
+      } finally {
+        await plain.destroy();
+      }
+    },
+  },
 ];
 
 /**
@@ -299,6 +354,7 @@ function matches(attack: Attack, outcome: AttackOutcome, records: AuditRecord[])
   if (outcome.status !== attack.expect.status) return false;
   const expected = Object.entries(attack.expect.tiers).sort(([a], [b]) => a.localeCompare(b));
   const got = records.map((record) => [record.tier ?? '', record.decision] as const).sort(([a], [b]) => a.localeCompare(b));
+  if (attack.expect.caller !== undefined && records.some((record) => record.caller !== attack.expect.caller)) return false;
   return JSON.stringify(got) === JSON.stringify(expected);
 }
 
@@ -335,14 +391,14 @@ export function formatTable(results: readonly AttackResult[]): string {
   const rows = results.map((result, index) => ({
     attack: `${index}. ${result.attack.title}`,
     stopped: result.attack.stoppedAt,
-    status: `${result.outcome.status}${result.ok ? '' : ' (!)'}`,
+    status: `${result.outcome.status === 0 ? 'no TLS' : result.outcome.status}${result.ok ? '' : ' (!)'}`,
     decisions:
       result.records.length === 0
         ? ['— none: nothing reached a decision']
         : TIERS.flatMap((tier) =>
             result.records
               .filter((record) => record.tier === tier)
-              .map((record) => `${tier.padEnd(9)} ${record.decision.padEnd(5)} ${record.decisionId}${record.errors[0] ? ` ${record.errors[0].message}` : ''}`),
+              .map((record) => `${tier.padEnd(9)} ${record.decision.padEnd(5)} ${record.decisionId}${record.caller ? ` caller ${record.caller}` : ''}${record.errors[0] ? ` ${record.errors[0].message}` : ''}`),
           ),
   }));
   const widths = {

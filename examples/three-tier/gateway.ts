@@ -7,16 +7,24 @@
  *   when nginx is installed: `nginxConfig` writes its config, `startNginxGateway` runs it;
  * - a Node gateway doing the same with the enforcement SDK, when nginx is absent;
  * - a compromised gateway that forwards everything without asking (for the attack script).
+ *
+ * Every gateway calls the orders service over mTLS as the workload
+ * `spiffe://platform.verity.internal/gateway`, with the SVID its Workload API gives it (the
+ * compromised one too: it is the gateway, compromised). The Node gateways use `createMtlsAgent`,
+ * which accepts only the orders service's SPIFFE id; nginx presents the SVID from files.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { connect, type AddressInfo } from 'node:net';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
+import { request as undiciRequest, type Dispatcher } from 'undici';
 import { bearerToken, createEnforcer, createRemoteDecisionSource, downstreamHeaders, refusalBody, requestIdOf, type Enforcer } from '@verity/enforce';
+import type { WorkloadApiSource } from '@verity/workload';
 import { ORDERS_AUDIENCE, TENANTS, type Tenant } from './tenancy.js';
+import { ordersDispatcher } from './workloads.js';
 
 /** The public routes, as the tenants' `settings.gatewayRoutes` list them. */
 export const GATEWAY_ROUTES = ['/orders', '/orders/{orderId}'];
@@ -35,6 +43,8 @@ export interface GatewayOptions {
   upstreamUrl: string;
   /** Each tenant's `pep` credential for the gateway. */
   credentials: Record<Tenant, string>;
+  /** The gateway workload's Workload API: the SVID it presents to the orders service. */
+  source: WorkloadApiSource;
 }
 
 // ---------------------------------------------------------------- nginx
@@ -59,7 +69,7 @@ export function findNginx(): string | undefined {
  * the host's tenant (auth_request), identity headers come only from Verity's answer, a client's
  * tenant header never passes, and one request id runs through nginx, Verity and the service.
  */
-export function nginxConfig(options: { port: number; pdpUrl: string; upstreamUrl: string; credentials: Record<Tenant, string> }): string {
+export function nginxConfig(options: { port: number; pdpUrl: string; upstreamUrl: string; credentials: Record<Tenant, string>; svidDir: string }): string {
   const hostPort = (url: string) => new URL(url).host;
   return `
   map $host $verity_tenant {
@@ -91,7 +101,19 @@ ${TENANTS.map((tenant) => `    ${tenant} "Bearer ${options.credentials[tenant]}"
       proxy_set_header X-Tenant-Id "";
       proxy_set_header X-User-Id "";
       proxy_set_header X-Request-ID $rid;
-      proxy_pass http://orders;
+      # A client's caller header never passes (the orders service would deny it as forged).
+      proxy_set_header X-Forwarded-Client-Cert "";
+      # mTLS to the orders service with the gateway's X.509-SVID, from its Workload API.
+      proxy_pass https://orders;
+      proxy_ssl_certificate     ${options.svidDir}/svid.pem;
+      proxy_ssl_certificate_key ${options.svidDir}/key.pem;
+      proxy_ssl_trusted_certificate ${options.svidDir}/bundle.pem;
+      # nginx can check the chain but not a SPIFFE id (a URI SAN), so it does not verify the
+      # server here; the orders service verifies nginx's SVID strictly
+      # (docs/workload-identity.md, "nginx as a client").
+      proxy_ssl_verify off;
+      proxy_ssl_protocols TLSv1.2 TLSv1.3;
+      proxy_ssl_session_reuse off;
     }
 
     location = /_verity {
@@ -126,9 +148,27 @@ function canConnect(port: number): Promise<boolean> {
   });
 }
 
-/** nginx in the foreground, its config, logs and temp files in a temporary folder. */
+/**
+ * The gateway's SVID as files for nginx, like `verity workload svid --out DIR`: `svid.pem` (the
+ * chain), `key.pem` (0600), `bundle.pem` (the trust bundle's roots). Each written whole, then renamed.
+ */
+async function writeSvidFiles(source: WorkloadApiSource, dir: string): Promise<void> {
+  const { svid, bundle } = source.current();
+  const put = async (name: string, text: string) => {
+    const temporary = join(dir, `.${name}.tmp`);
+    await writeFile(temporary, text, { mode: 0o600 });
+    await chmod(temporary, 0o600);
+    await rename(temporary, join(dir, name));
+  };
+  await put('key.pem', svid.privateKeyPem);
+  await put('svid.pem', svid.certChainPem.join('\n'));
+  await put('bundle.pem', bundle.x509Authorities.join('\n'));
+}
+
+/** nginx in the foreground, its config, logs, temp files and SVID files in a temporary folder. */
 export async function startNginxGateway(binary: string, options: GatewayOptions): Promise<RunningGateway> {
   const dir = await mkdtemp(join(tmpdir(), 'verity-three-tier-nginx-'));
+  await writeSvidFiles(options.source, dir);
   const port = await freePort();
   const config = join(dir, 'nginx.conf');
   await writeFile(
@@ -145,7 +185,7 @@ http {
   fastcgi_temp_path ${dir}/fastcgi;
   uwsgi_temp_path ${dir}/uwsgi;
   scgi_temp_path ${dir}/scgi;
-${nginxConfig({ port, ...options })}
+${nginxConfig({ port, ...options, svidDir: dir })}
 }
 `,
   );
@@ -161,11 +201,19 @@ ${nginxConfig({ port, ...options })}
     }
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
+  // A renewed SVID (at half-life) or a new bundle: rewrite the files, then reload nginx (SIGHUP),
+  // as SPIRE's spiffe-helper does; the old workers finish their requests.
+  let writing = Promise.resolve();
+  const unsubscribe = options.source.subscribe(() => {
+    writing = writing.then(() => writeSvidFiles(options.source, dir)).then(() => void child.kill('SIGHUP')).catch(() => {});
+  });
   return {
     kind: 'nginx',
     url: `http://127.0.0.1:${port}`,
     port,
     async close() {
+      unsubscribe();
+      await writing;
       if (child.exitCode === null && child.signalCode === null) {
         const exited = new Promise((resolve) => child.once('exit', resolve));
         child.kill('SIGTERM');
@@ -194,18 +242,18 @@ function send(response: ServerResponse, status: number, body: unknown, headers: 
   response.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store', ...headers }).end(JSON.stringify(body));
 }
 
-/** Forward to the upstream with `headers`, and relay its answer. */
-async function forward(request: IncomingMessage, response: ServerResponse, upstreamUrl: string, headers: Record<string, string>): Promise<void> {
-  const answer = await fetch(upstreamUrl + (request.url ?? '/'), { method: request.method ?? 'GET', headers });
+/** Forward to the upstream over mTLS (`dispatcher`) with `headers`, and relay its answer. */
+async function forward(request: IncomingMessage, response: ServerResponse, upstreamUrl: string, dispatcher: Dispatcher, headers: Record<string, string>): Promise<void> {
+  const answer = await undiciRequest(upstreamUrl + (request.url ?? '/'), { method: (request.method ?? 'GET') as Dispatcher.HttpMethod, headers, dispatcher });
   const relayed: Record<string, string> = {};
   for (const name of ['content-type', 'www-authenticate', 'x-request-id']) {
-    const value = answer.headers.get(name);
-    if (value !== null) relayed[name] = value;
+    const value = answer.headers[name];
+    if (typeof value === 'string') relayed[name] = value;
   }
-  response.writeHead(answer.status, relayed).end(Buffer.from(await answer.arrayBuffer()));
+  response.writeHead(answer.statusCode, relayed).end(Buffer.from(await answer.body.arrayBuffer()));
 }
 
-async function listen(kind: RunningGateway['kind'], handler: (request: IncomingMessage, response: ServerResponse) => Promise<void>): Promise<RunningGateway> {
+async function listen(kind: RunningGateway['kind'], handler: (request: IncomingMessage, response: ServerResponse) => Promise<void>, dispatcher: Dispatcher): Promise<RunningGateway> {
   const server: Server = createServer((request, response) => {
     handler(request, response).catch(() => {
       if (!response.headersSent) send(response, 502, { code: 'ERR_GATEWAY', message: 'the upstream failed' });
@@ -217,7 +265,10 @@ async function listen(kind: RunningGateway['kind'], handler: (request: IncomingM
     kind,
     url: `http://127.0.0.1:${port}`,
     port,
-    close: () => new Promise<void>((resolve) => (server.closeAllConnections(), server.close(() => resolve()))),
+    async close() {
+      await new Promise<void>((resolve) => (server.closeAllConnections(), server.close(() => resolve())));
+      await dispatcher.destroy();
+    },
   };
 }
 
@@ -233,6 +284,7 @@ export function startNodeGateway(options: GatewayOptions): Promise<RunningGatewa
     // The audience nginx's gateway endpoint binds too (the tenants' settings.gatewayAudience).
     enforcers[tenant] = createEnforcer({ source, tenant, audience: ORDERS_AUDIENCE, tier: 'gateway' });
   }
+  const dispatcher = ordersDispatcher(options.source);
   return listen('node', async (request, response) => {
     const tenant = tenantOfHost(request);
     const requestId = requestIdOf(typeof request.headers['x-request-id'] === 'string' ? request.headers['x-request-id'] : undefined);
@@ -255,20 +307,23 @@ export function startNodeGateway(options: GatewayOptions): Promise<RunningGatewa
     }
     const traceparent = typeof request.headers.traceparent === 'string' ? request.headers.traceparent : undefined;
     // The next tier gets the caller's own token and the request id: it decides again itself.
-    await forward(request, response, options.upstreamUrl, { accept: 'application/json', ...downstreamHeaders({ ...(token === undefined ? {} : { token }), requestId, ...(traceparent === undefined ? {} : { traceparent }) }) });
-  });
+    await forward(request, response, options.upstreamUrl, dispatcher, { accept: 'application/json', ...downstreamHeaders({ ...(token === undefined ? {} : { token }), requestId, ...(traceparent === undefined ? {} : { traceparent }) }) });
+  }, dispatcher);
 }
 
 /**
  * Tier 1 compromised: forwards every request with every header the client sent, forged ones
- * included, without asking anyone. What it lets through is the next tier's problem.
+ * included, without asking anyone. It holds the gateway's SVID (an attacker who owns the gateway
+ * has its Workload API), so the orders service sees the gateway as its caller; what it lets
+ * through is the next tier's problem.
  */
-export function startCompromisedGateway(options: { upstreamUrl: string }): Promise<RunningGateway> {
+export function startCompromisedGateway(options: { upstreamUrl: string; source: WorkloadApiSource }): Promise<RunningGateway> {
+  const dispatcher = ordersDispatcher(options.source);
   return listen('compromised', async (request, response) => {
     const headers: Record<string, string> = {};
     for (const [name, value] of Object.entries(request.headers)) if (typeof value === 'string' && name !== 'host' && name !== 'connection') headers[name] = value;
-    await forward(request, response, options.upstreamUrl, headers);
-  });
+    await forward(request, response, options.upstreamUrl, dispatcher, headers);
+  }, dispatcher);
 }
 
 /** nginx when installed (unless `prefer` is `node`), else the Node gateway. */

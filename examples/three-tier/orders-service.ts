@@ -5,6 +5,12 @@
  * order's tenant is the PDP's stored attribute. To read the database it exchanges the caller's
  * token at its tenant's token service (RFC 8693) for one with audience `orders-db` and only the
  * `orders:read` scope, and the database layer decides again with that token.
+ *
+ * It listens with strict mTLS: a caller must present an X.509-SVID of the platform's trust
+ * domain (from its Workload API), and every decision names that caller (`context.caller`): the
+ * policies let only the gateway's SPIFFE id call this tier. There is no trusted proxy in front
+ * of it, so an `x-forwarded-client-cert` header is forged whoever sends it: the caller stays the
+ * connection's peer and the PDP denies (`context.caller_forged`).
  */
 import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify';
 import type { AddressInfo } from 'node:net';
@@ -21,8 +27,10 @@ import {
   type EnforceInput,
   type Enforcer,
 } from '@verity/enforce';
+import { createMtlsContext, peerFromXfcc, type WorkloadApiSource } from '@verity/workload';
 import type { DataTier } from './db.js';
 import { DB_AUDIENCE, ORDERS_AUDIENCE, TENANTS, type Tenancy, type Tenant } from './tenancy.js';
+import { TRUST_DOMAIN } from './workloads.js';
 
 const TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';
 const ACCESS_TOKEN = 'urn:ietf:params:oauth:token-type:access_token';
@@ -54,6 +62,8 @@ export interface OrdersServiceOptions {
   /** Each tenant's secret of the token-service client `orders`. */
   stsSecrets: Record<Tenant, string>;
   dataTier: DataTier;
+  /** The orders workload's Workload API: its SVID (the server certificate) and the trust bundle. */
+  source: WorkloadApiSource;
   /** Every change event the PDP sends (policy, entities, identity, revocation). */
   onChange?: (change: Change) => void;
 }
@@ -95,6 +105,8 @@ export async function startOrdersService(options: OrdersServiceOptions): Promise
     );
   }
   const callers = new WeakMap<FastifyRequest, Caller>();
+  // Strict mTLS: no SVID of the bundle, no connection; a peer deny-listed later is cut off.
+  const mtls = createMtlsContext({ source: options.source, mode: 'strict' });
 
   /** The SDK's decision for one route; `rule` builds the question once the tenant is known. */
   function verify(rule: (request: FastifyRequest, tenant: Tenant) => Omit<EnforceInput, 'token' | 'requestId'>) {
@@ -107,7 +119,10 @@ export async function startOrdersService(options: OrdersServiceOptions): Promise
         const code = token === undefined ? 'ERR_TOKEN_MISSING' : 'ERR_TOKEN_ISSUER';
         return reply.code(401).header('www-authenticate', 'Bearer').send({ code, message: 'a valid bearer token is required' });
       }
-      const result = await enforcers[tenant].enforce({ ...rule(request, tenant), token, ...(requestId === undefined ? {} : { requestId }) });
+      // The calling workload, as the handshake proved it. No proxy is trusted to name another
+      // one, so an x-forwarded-client-cert header is reported as forged (the PDP then denies).
+      const caller = peerFromXfcc(request.headers['x-forwarded-client-cert'], { immediatePeer: mtls.peerOf(request.raw), trustedProxies: [], trustDomain: TRUST_DOMAIN });
+      const result = await enforcers[tenant].enforce({ ...rule(request, tenant), token, caller, ...(requestId === undefined ? {} : { requestId }) });
       reply.header('x-request-id', result.requestId);
       if (!result.allowed) {
         if (result.status === 401) reply.header('www-authenticate', 'Bearer error="invalid_token"');
@@ -138,7 +153,9 @@ export async function startOrdersService(options: OrdersServiceOptions): Promise
     return { status: 200 as const, body: { tenant: answer.tenant, orders: answer.rows } };
   }
 
-  const app = Fastify({ logger: false });
+  const app = Fastify({ logger: false, https: mtls.serverOptions() });
+  // SVID rotation and bundle changes: new handshakes get the new certificate and roots.
+  mtls.attach(app.server);
 
   app.get<{ Params: { orderId: string } }>(
     '/orders/:orderId',
@@ -164,7 +181,7 @@ export async function startOrdersService(options: OrdersServiceOptions): Promise
   await app.listen({ port: 0, host: '127.0.0.1' });
   const { port } = app.server.address() as AddressInfo;
   return {
-    url: `http://127.0.0.1:${port}`,
+    url: `https://127.0.0.1:${port}`,
     ready: Promise.all(followers.map((follower) => follower.ready)).then(() => undefined),
     async close() {
       for (const follower of followers) follower.close();

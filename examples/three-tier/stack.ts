@@ -3,10 +3,14 @@
  * Verity PDP on an in-memory store with the tenants `acme` and `globex` (one shared policy
  * folder), the users' identity provider (a signing key the PDP knows as an inline-keys identity
  * source), the orders database and its data-access layer, the orders service, the gateway, and a
- * compromised gateway for the attacks.
+ * compromised gateway for the attacks. The services' own identities belong to the tenant
+ * `platform` (trust domain `platform.verity.internal`): one workload agent and Workload API socket
+ * each for the gateway, the orders service and a reports service (workloads.ts); the gateway →
+ * orders hop is mTLS with those SVIDs.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
+import type { Dispatcher } from 'undici';
 import { exportJWK, generateKeyPair, SignJWT, type CryptoKey } from 'jose';
 import { createEnforcer, createRemoteDecisionSource, type Change, type Enforcer } from '@verity/enforce';
 import { readPolicyFolder, startServer, type RunningServer } from '@verity/server';
@@ -14,6 +18,7 @@ import { createDataTier, createOrdersDatabase, type DataTier, type OrderEntity, 
 import { GATEWAY_ROUTES, startCompromisedGateway, startGateway, type RunningGateway } from './gateway.js';
 import { startOrdersService, type OrdersService } from './orders-service.js';
 import { createTenancy, DB_AUDIENCE, idpIssuer, ORDERS_AUDIENCE, TENANTS, type Tenancy, type Tenant } from './tenancy.js';
+import { ordersDispatcher, startWorkloads, type Workloads } from './workloads.js';
 
 export const POLICY_FOLDER = fileURLToPath(new URL('./policy', import.meta.url));
 
@@ -65,6 +70,13 @@ export interface Stack {
   orders: OrdersService;
   gateway: RunningGateway;
   compromisedGateway: RunningGateway;
+  /** The platform's workloads (gateway, orders, reports): their Workload API sources. */
+  workloads: Workloads;
+  /**
+   * mTLS to the orders service as the `reports` workload: a valid SVID of the platform, but not
+   * a caller the policies allow at the orders tier.
+   */
+  reportsDispatcher: Dispatcher;
   /** Each tenant's secret of the token-service client `orders`. */
   stsSecrets: Record<Tenant, string>;
   /** Resolves on the next change event the orders service receives for `tenant` of `kind`. */
@@ -133,6 +145,9 @@ export async function startStack(options: StartStackOptions = {}): Promise<Stack
       }
     }
 
+    const workloads = await startWorkloads(pdp.url, admin);
+    closers.push(() => workloads.close());
+
     const tenancy = createTenancy(pdp.url);
     const database = await createOrdersDatabase(folder.entities as unknown as OrderEntity[]);
     closers.push(() => database.close());
@@ -163,6 +178,7 @@ export async function startStack(options: StartStackOptions = {}): Promise<Stack
       credentials: credentials.orders,
       stsSecrets,
       dataTier,
+      source: workloads.sources.orders,
       onChange: (change) => {
         for (const waiter of waiting) {
           if (waiter.tenant === change.tenant && waiter.kind === change.kind) {
@@ -174,10 +190,12 @@ export async function startStack(options: StartStackOptions = {}): Promise<Stack
     });
     closers.push(() => orders.close());
     await orders.ready;
-    const gateway = await startGateway({ pdpUrl: pdp.url, upstreamUrl: orders.url, credentials: credentials.gateway, ...(options.gateway ? { prefer: options.gateway } : {}) });
+    const gateway = await startGateway({ pdpUrl: pdp.url, upstreamUrl: orders.url, credentials: credentials.gateway, source: workloads.sources.gateway, ...(options.gateway ? { prefer: options.gateway } : {}) });
     closers.push(() => gateway.close());
-    const compromisedGateway = await startCompromisedGateway({ upstreamUrl: orders.url });
+    const compromisedGateway = await startCompromisedGateway({ upstreamUrl: orders.url, source: workloads.sources.gateway });
     closers.push(() => compromisedGateway.close());
+    const reportsDispatcher = ordersDispatcher(workloads.sources.reports);
+    closers.push(() => reportsDispatcher.destroy());
 
     return {
       pdp,
@@ -191,6 +209,8 @@ export async function startStack(options: StartStackOptions = {}): Promise<Stack
       orders,
       gateway,
       compromisedGateway,
+      workloads,
+      reportsDispatcher,
       stsSecrets,
       nextChange: (tenant, kind) => new Promise<void>((resolve) => waiting.add({ tenant, kind, resolve })),
       close: () => closeAll(closers),
