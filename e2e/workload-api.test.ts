@@ -306,6 +306,12 @@ describe('one owning tenant per trust domain', () => {
 
     const malformed = await decide('orders');
     expect([malformed.status, malformed.body.code]).toEqual([400, 'ERR_REQUEST_INVALID']);
+    // A refused subject token is audited with the caller that presented it.
+    const badToken = await pep.post('/tenants/globex/access/v1/evaluation', { token: 'e30.e30.sig', action: { name: 'read' }, resource: { type: 'Doc', id: 'd1' }, context: { caller: 'spiffe://acme.example/web' } });
+    expect(badToken.status).toBe(401);
+    await server.components.audit.flush();
+    const refusals = await authors.globex?.get(`${admin$('globex', 'audit')}?caller=${encodeURIComponent('spiffe://acme.example/web')}&decision=deny`);
+    expect(refusals?.body.events.map((e: { principal: { type: string } }) => e.principal.type)).toContain('Verity::Token');
   });
 });
 

@@ -17,6 +17,7 @@ import {
   type VerifiedPrincipal,
 } from '@verity/core';
 import { MAX_TXN_TOKEN_LENGTH, parseBearerToken, type ReceiptKey } from '@verity/identity';
+import { isSpiffeIdText } from '../workload-gate.js';
 import { metaOf, requireAdmin, requireDecide, type Components } from './context.js';
 
 /** The decision's identity and provenance, in the response `context` (AuthZEN §6.2). */
@@ -69,6 +70,18 @@ function subjectTokenOf(c: Components, request: FastifyRequest): unknown {
 }
 
 /**
+ * The meta of a refusal made before the decision (a subject token refused): with the calling
+ * workload the PEP named, so the audit shows who presented the bad token. The decision path
+ * checks `context.caller` itself; a malformed one is simply left out here.
+ */
+function refusalMetaOf(request: FastifyRequest): DecisionMeta {
+  const meta = metaOf(request);
+  const body = request.body;
+  const caller = isPlainObject(body) && isPlainObject(body.context) ? body.context.caller : undefined;
+  return isSpiffeIdText(caller) ? { ...meta, caller } : meta;
+}
+
+/**
  * Verify the request's subject token, if it has one, and put its principal in as the subject.
  * A request may name a subject or carry a token, not both: the token is who is asking.
  */
@@ -79,7 +92,7 @@ async function withTokenSubject(c: Components, request: FastifyRequest, tenant: 
   // The PEP says which audience it is: a token issued for another service is refused here.
   const audience = body.audience;
   if (audience !== undefined && (typeof audience !== 'string' || audience === '' || audience.length > 512)) throw new VerityError('ERR_DECISION_INVALID_REQUEST', 'audience must be a non-empty string');
-  const verified = await c.identity.verifySubjectToken(tenant, token, metaOf(request), audience);
+  const verified = await c.identity.verifySubjectToken(tenant, token, refusalMetaOf(request), audience);
   delete body.audience;
   if (body.subject !== undefined) throw new VerityError('ERR_DECISION_INVALID_REQUEST', 'send a subject or a token, not both');
   const items = body.evaluations;
