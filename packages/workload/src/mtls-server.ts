@@ -35,7 +35,9 @@ export interface MtlsContext {
    * Follow the source: on every change, `server.setSecureContext` with the new SVID and roots
    * (new handshakes use them; live connections continue); in strict mode, also close connections
    * whose peer no longer passes (deny-listed, root removed) and refuse such peers at handshake.
-   * Returns a function that detaches.
+   * Every request is gated before any handler runs: as {@link requireAuthorizedPeer} (401 for a
+   * peer without a valid, non-denied SVID in strict mode; 403 when `authorizePeer` refuses it),
+   * so no handler ever sees a refused peer's request. Returns a function that detaches.
    */
   attach(server: TlsServer): () => void;
   /** The caller's identity, re-verified against the current bundle and deny list. */
@@ -82,7 +84,7 @@ export function createMtlsContext(options: MtlsContextOptions): MtlsContext {
   const clock = options.now === undefined ? {} : { now: options.now };
   const check = (socket: Socket): PeerCheck => checkPeerOfSocket(socket, source.current(), clock);
 
-  return {
+  const context: MtlsContext = {
     serverOptions() {
       return { ...secureContextOptions(source.current()), requestCert: true, rejectUnauthorized: mode === 'strict' };
     },
@@ -102,10 +104,29 @@ export function createMtlsContext(options: MtlsContextOptions): MtlsContext {
         server.setSecureContext(secureContextOptions(source.current()));
         for (const socket of live) if (check(socket).refusal !== undefined) socket.destroy();
       });
-      server.on('secureConnection', onSecure);
+      // Before the HTTP server's own listener: a refused peer's socket is gone before it is parsed.
+      server.prependListener('secureConnection', onSecure);
+      // The gate no handler can skip: OpenSSL checked only the chain in the handshake, and a
+      // client may send its request in the same flight, so every request (and upgrade) is checked
+      // against the current bundle, deny list and `authorizePeer` before any listener sees it.
+      const emit = server.emit as (this: TlsServer, event: string | symbol, ...rest: unknown[]) => boolean;
+      const gated = function (this: TlsServer, event: string | symbol, ...args: unknown[]): boolean {
+        if (event === 'request' || event === 'checkContinue' || event === 'checkExpectation') {
+          if (context.requireAuthorizedPeer(args[0] as IncomingMessage, args[1] as ServerResponse) === null) return true;
+        } else if (event === 'upgrade' || event === 'connect') {
+          const socket = args[1] as Socket;
+          if (mode === 'strict' && check((args[0] as IncomingMessage).socket).refusal !== undefined) {
+            socket.destroy();
+            return true;
+          }
+        }
+        return emit.call(this, event, ...args);
+      };
+      server.emit = gated as TlsServer['emit'];
       return () => {
         unsubscribe();
         server.off('secureConnection', onSecure);
+        if (server.emit === (gated as TlsServer['emit'])) server.emit = emit as TlsServer['emit'];
         live.clear();
       };
     },
@@ -131,4 +152,5 @@ export function createMtlsContext(options: MtlsContextOptions): MtlsContext {
       return identity;
     },
   };
+  return context;
 }

@@ -185,6 +185,35 @@ describe('mTLS between workloads (node:https + undici)', () => {
     expect(await failure(get(srv.url, fresh.agent))).not.toBe('no failure');
   });
 
+  it('strict: no handler ever runs for a refused peer, even one that does not call requireAuthorizedPeer', async () => {
+    const source = createStaticSvidSource({ svid: serverSvid, bundle });
+    const ctx = createMtlsContext({ source, mode: 'strict', authorizePeer: (id) => id === CLIENT_ID });
+    const handled: string[] = [];
+    // A handler that trusts the transport and checks nothing itself (the attack: a side effect).
+    const server = createServer(ctx.serverOptions(), (req, res) => {
+      handled.push(`${req.method} ${req.url}`);
+      res.end('done');
+    });
+    const detach = ctx.attach(server);
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const url = `https://127.0.0.1:${(server.address() as AddressInfo).port}/transfer`;
+    cleanups.push(() => {
+      detach();
+      server.closeAllConnections();
+      return new Promise((resolve) => server.close(resolve));
+    });
+    expect((await get(url, agentFor(clientSvid, { expectServerId: SERVER_ID }).agent)).status).toBe(200);
+    expect(handled).toEqual(['GET /transfer']);
+    // Another workload of the trust domain: the chain is fine, authorizePeer says no (403).
+    const other = await makeSvid(authority, 'spiffe://acme.internal/other');
+    expect((await get(url, agentFor(other, { expectServerId: SERVER_ID }).agent)).status).toBe(403);
+    // The client is deny-listed: its SVID still chains, so the handshake passes; the request must not.
+    source.update({ denied: new Set([CLIENT_ID]) });
+    expect(await failure(get(url, agentFor(clientSvid, { expectServerId: SERVER_ID }).agent).then((r) => (r.status === 401 ? Promise.reject(new Error('401')) : r)))).not.toBe('no failure');
+    expect(handled).toEqual(['GET /transfer']);
+  });
+
   it('peerIdentityOfSocket: a plain socket is unauthenticated', async () => {
     expect(peerIdentityOfSocket(new Socket(), { svid: serverSvid, bundle, denied: new Set() })).toEqual({ spiffeId: null, authenticated: false, via: 'none' });
   });
