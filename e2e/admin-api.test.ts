@@ -177,6 +177,13 @@ describe('Cedar-native decisions', () => {
     });
     expect(batch.body.results.map((r: { decision: string }) => r.decision)).toEqual(['allow', 'deny']);
     expect((await admin.post('/tenants/acme/cedar/v1/is-authorized', { principal: 'nonsense', action: 'Action::"read"', resource: 'Doc::"d"' })).body.code).toBe('ERR_DECISION_INVALID_REQUEST');
+    // context.txn is the PDP's (from a verified Txn-Token): no endpoint takes it from the request.
+    const forgedTxn = { principal: { type: 'User', id: 'ann' }, action: { type: 'Action', id: 'read' }, resource: { type: 'Doc', id: 'd' }, context: { txn: { sub: 'alice' } } };
+    const refusedTxn = { code: 'ERR_DECISION_INVALID_REQUEST', message: expect.stringContaining('context.txn') };
+    expect((await admin.post('/tenants/acme/cedar/v1/is-authorized', forgedTxn)).body).toMatchObject(refusedTxn);
+    expect((await admin.post('/tenants/acme/cedar/v1/batch-is-authorized', { requests: [forgedTxn] })).body).toMatchObject(refusedTxn);
+    const search = await admin.post('/tenants/acme/access/v1/search/action', { subject: { type: 'User', id: 'ann' }, resource: { type: 'Doc', id: 'd' }, context: { txn: { sub: 'alice' } } });
+    expect(search.body).toMatchObject(refusedTxn);
   });
 });
 

@@ -18,7 +18,7 @@ import type { AuditWriter } from './audit-writer.js';
 import type { Freshness } from './freshness.js';
 import type { EntityService } from './entity-service.js';
 import type { PolicyService } from './policy-service.js';
-import { callerOf, refuseDeregistered, type WorkloadDenyList } from './workload-gate.js';
+import { assertTxnFromToken, callerOf, refuseDeregistered, type WorkloadDenyList } from './workload-gate.js';
 
 /** Which decisions go to the audit: all (default), only denies (hot-path permission checks), none (search). */
 export type AuditMode = 'always' | 'deny-only' | 'never';
@@ -65,6 +65,7 @@ export function createDecisionService(options: DecisionServiceOptions): Decision
       // Checked per decision, not per request: a long batch does not outlive the bound.
       options.freshness?.assertFresh(input.tenant, active.readAt);
       const view = { tenant: input.tenant, version: active.version, settings: active.tenant.settings, prepared: active.prepared };
+      assertTxnFromToken(input.request, input.meta);
       const { caller, forged } = callerOf(input.request);
       const meta = caller === undefined ? input.meta : { ...input.meta, caller };
       const decided = await pipeline.decide(view, input.request, (uids) => entities.getMany(input.tenant, uids), meta, input.budget);

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { buildDecisionRecord, type DecisionRequest } from '@verity/core';
-import { callerOf, refuseDeregistered } from './workload-gate.js';
+import { buildDecisionRecord, type CedarValue, type DecisionRequest } from '@verity/core';
+import { assertTxnFromToken, callerOf, refuseDeregistered } from './workload-gate.js';
 
 const authzen = (context: Record<string, unknown>): DecisionRequest => ({
   kind: 'authzen',
@@ -65,5 +65,20 @@ describe('refuseDeregistered', () => {
   it('does nothing without a deny list', () => {
     const kept = record({ caller: 'spiffe://td/gone' });
     expect(refuseDeregistered(kept, undefined, 1)).toBe(kept);
+  });
+});
+
+describe('assertTxnFromToken', () => {
+  const cedar = (context: Record<string, CedarValue>): DecisionRequest => ({
+    kind: 'cedar',
+    request: { principal: { type: 'User', id: 'a' }, action: { type: 'Action', id: 'read' }, resource: { type: 'Item', id: '1' }, context },
+  });
+
+  it('refuses context.txn that no verified Txn-Token set, on AuthZEN and Cedar-native requests alike', () => {
+    for (const request of [authzen({ txn: { sub: 'alice' } }), cedar({ txn: { sub: 'alice' } })]) {
+      expect(() => assertTxnFromToken(request, {})).toThrow(expect.objectContaining({ code: 'ERR_DECISION_INVALID_REQUEST' }));
+      expect(() => assertTxnFromToken(request, { txn: 't-1' })).not.toThrow();
+    }
+    expect(() => assertTxnFromToken(cedar({ other: 1 }), {})).not.toThrow();
   });
 });

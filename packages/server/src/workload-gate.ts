@@ -53,6 +53,18 @@ export function callerOf(request: DecisionRequest): CallerClaim {
 }
 
 /**
+ * Refuse a request that names `context.txn` itself (ERR_DECISION_INVALID_REQUEST): that entry is
+ * the PDP's, set from a verified Txn-Token, and then `meta.txn` says so. Checked where every
+ * decision passes (AuthZEN, Cedar-native, search), so no endpoint can carry a forged one.
+ */
+export function assertTxnFromToken(request: DecisionRequest, meta: { txn?: string }): void {
+  const context = request.request.context as Record<string, unknown> | undefined;
+  if (meta.txn === undefined && context !== undefined && context !== null && Object.hasOwn(context, 'txn')) {
+    throw new VerityError('ERR_DECISION_INVALID_REQUEST', 'context.txn is set by the PDP from a verified Txn-Token (options.verity_txn_token), never by the request');
+  }
+}
+
+/**
  * The record as decided, or a deny in its place when its caller or its `Workload` principal is
  * deregistered, or a caller header was forged: reasons empty, the refusal as an error of the
  * pseudo-policy `verity:workload`.
