@@ -102,6 +102,8 @@ describe('Txn-Token requests', () => {
       expect(parse({ grant_type: 'client_credentials' })).resolves.toBe('ERR_STS_UNSUPPORTED_GRANT_TYPE'),
       expect(parse({ request_details: '[1]' })).resolves.toBe('ERR_STS_INVALID_REQUEST'),
       expect(parse({ request_context: '{nope' })).resolves.toBe('ERR_STS_INVALID_REQUEST'),
+      expect(parse({ request_context: '{"__proto__":{"req_ip":"6.6.6.6"}}' })).resolves.toBe('ERR_STS_INVALID_REQUEST'),
+      expect(parse({ request_details: '{"a":[{"constructor":1}]}' })).resolves.toBe('ERR_STS_INVALID_REQUEST'),
       expect(parse({ request_context: JSON.stringify({ pad: 'x'.repeat(3000) }) })).resolves.toBe('ERR_STS_INVALID_REQUEST'),
       expect(parse({ request_details: JSON.stringify({ decision_id: 7 }) })).resolves.toBe('ERR_STS_INVALID_REQUEST'),
       expect(parse({ request_details: JSON.stringify({ policy_version: 0 }) })).resolves.toBe('ERR_STS_INVALID_REQUEST'),

@@ -206,7 +206,16 @@ function jsonObjectParam(value: string | undefined, name: string): Record<string
     throw invalidRequest(`${name} must be a JSON object`);
   }
   if (!isPlainObject(parsed)) throw invalidRequest(`${name} must be a JSON object`);
+  // Signed into every Txn-Token of the chain and merged by every tier: no key that means
+  // something to a JavaScript object (prototype pollution in a consumer that merges naively).
+  if (hasPrototypeKey(parsed)) throw invalidRequest(`${name} may not use the keys __proto__, constructor or prototype`);
   return parsed;
+}
+
+function hasPrototypeKey(value: unknown): boolean {
+  if (Array.isArray(value)) return value.some(hasPrototypeKey);
+  if (value === null || typeof value !== 'object') return false;
+  return Object.keys(value).some((key) => key === '__proto__' || key === 'constructor' || key === 'prototype' || hasPrototypeKey((value as Record<string, unknown>)[key]));
 }
 
 /** The gateway's decision, when `request_details` names it: its id and the policy version that made it. */

@@ -33,10 +33,10 @@ describe('trust domains', () => {
   });
 
   it('refuses a setting of the deployment\'s name or one under it other than the tenant\'s own default', () => {
-    for (const name of ['verity.internal', 'globex.verity.internal', 'a.acme.verity.internal']) {
+    for (const name of ['verity.internal', 'globex.verity.internal', 'a.acme.verity.internal', 'acme.verity.internal.', 'verity.internal.', 'verity.internal..', '..', '-', '_', 'acme..example', '.acme.example', 'acme-.example']) {
       expect(() => assertOwnTrustDomain('acme', name, 'verity.internal'), name).toThrow(INVALID);
     }
-    for (const name of [undefined, 'acme.verity.internal', 'acme.example', 'verity.internal.example', 'notverity.internal']) {
+    for (const name of [undefined, 'acme.verity.internal', 'acme.example', 'verity.internal.example', 'notverity.internal', 'localhost', 'prod_1.acme-corp.example']) {
       expect(() => assertOwnTrustDomain('acme', name, 'verity.internal'), String(name)).not.toThrow();
     }
   });

@@ -28,6 +28,11 @@ export function defaultTrustDomainOf(tenant: string, deploymentTrustDomain: stri
  */
 export function assertOwnTrustDomain(tenant: string, trustDomain: string | undefined, deploymentTrustDomain: string): void {
   if (trustDomain === undefined || trustDomain === defaultTrustDomainOf(tenant, deploymentTrustDomain)) return;
+  // A host name's shape: no empty label, no leading or trailing dot or dash (`acme.example.` would
+  // be another spelling of `acme.example`, `..` or `-` no name at all).
+  if (!/^[a-z0-9](?:[a-z0-9_-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9_-]*[a-z0-9])?)*$/.test(trustDomain)) {
+    throw new VerityError('ERR_TENANT_INVALID', 'settings.trust_domain must be a host name: dot-separated labels of lower-case letters, digits, "-" and "_", each starting and ending with a letter or digit');
+  }
   if (trustDomain === deploymentTrustDomain || trustDomain.endsWith(`.${deploymentTrustDomain}`)) {
     throw new VerityError('ERR_TENANT_INVALID', `settings.trust_domain may not be ${deploymentTrustDomain} or a name under it (those are the tenants' default trust domains)`);
   }
