@@ -6,7 +6,7 @@ import { readFile } from 'node:fs/promises';
 import { VerityError } from '@verity/core';
 import { checkPdpUrl, createPdpClient, readBundle, readDenied, readIssued, readJwtSvid, type PdpClient } from './agent-pdp.js';
 import { createSvidProof } from './svid-proof.js';
-import type { SvidSource, X509Svid } from './svid-source.js';
+import { createSourceListeners, type SvidSource, type X509Svid } from './svid-source.js';
 import type { TrustBundle } from './trust-bundle.js';
 import { createCsr, generateSvidKey, verifyCsr } from './x509-svid.js';
 
@@ -127,7 +127,7 @@ export function createWorkloadAgent(options: WorkloadAgentOptions): WorkloadAgen
   let started: Promise<void> | undefined;
   let closed = false;
   const timers = new Map<'renew' | 'poll' | 'expiry' | 'switch', NodeJS.Timeout>();
-  const listeners = new Set<() => void>();
+  const listeners = createSourceListeners((failure) => report(failure));
   const jwtCache = new Map<string, { token: string; expiresAtMs: number; halfLifeAt: number }>();
 
   function report(failure: unknown): void {
@@ -138,15 +138,7 @@ export function createWorkloadAgent(options: WorkloadAgentOptions): WorkloadAgen
     }
   }
 
-  function notify(): void {
-    for (const listener of [...listeners]) {
-      try {
-        listener();
-      } catch (failure) {
-        report(failure);
-      }
-    }
-  }
+  const notify = (): void => listeners.notify();
 
   function schedule(name: 'renew' | 'poll' | 'expiry' | 'switch', delayMs: number, run: () => void): void {
     clearTimeout(timers.get(name));
@@ -327,10 +319,7 @@ export function createWorkloadAgent(options: WorkloadAgentOptions): WorkloadAgen
       return { svid, bundle, denied, error };
     },
     current,
-    subscribe(listener) {
-      listeners.add(listener);
-      return () => listeners.delete(listener);
-    },
+    subscribe: listeners.subscribe,
     async jwtSvid(audience) {
       if (!Array.isArray(audience) || audience.length === 0 || !audience.every((aud) => typeof aud === 'string' && aud !== '')) {
         throw new VerityError('ERR_REQUEST_INVALID', 'audience must be a non-empty array of non-empty strings');

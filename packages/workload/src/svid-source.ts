@@ -58,31 +58,59 @@ function checkState(state: SvidSourceState): void {
  * `current` still answers and listeners are dropped.
  * @throws TypeError for a malformed state.
  */
-export function createStaticSvidSource(state: { svid: X509Svid; bundle: TrustBundle; denied?: ReadonlySet<string> }): StaticSvidSource {
-  let current: SvidSourceState = Object.freeze({ svid: state.svid, bundle: state.bundle, denied: state.denied ?? new Set<string>() });
-  checkState(current);
+/**
+ * The subscribers of an {@link SvidSource}: `notify` calls each (a throwing one is reported to
+ * `onError`, and the others still hear the change); `subscribe` returns the unsubscribe.
+ */
+export interface SourceListeners {
+  subscribe(listener: () => void): () => void;
+  notify(): void;
+  clear(): void;
+}
+
+/** The one listener set every SvidSource (static, agent, Workload API client) uses. */
+export function createSourceListeners(onError: (failure: unknown) => void = () => {}): SourceListeners {
   const listeners = new Set<() => void>();
   return {
-    current: () => current,
     subscribe(listener) {
       if (typeof listener !== 'function') throw new TypeError('subscribe: listener must be a function');
+      // A wrapper per call: subscribing one function twice gives two independent subscriptions.
       const entry = (): void => listener();
       listeners.add(entry);
       return () => {
         listeners.delete(entry);
       };
     },
+    notify() {
+      for (const listener of [...listeners]) {
+        try {
+          listener();
+        } catch (failure) {
+          // A failing listener must not keep the others from seeing the change.
+          try {
+            onError(failure);
+          } catch {
+            // Nor may a failing error reporter.
+          }
+        }
+      }
+    },
+    clear: () => listeners.clear(),
+  };
+}
+
+export function createStaticSvidSource(state: { svid: X509Svid; bundle: TrustBundle; denied?: ReadonlySet<string> }): StaticSvidSource {
+  let current: SvidSourceState = Object.freeze({ svid: state.svid, bundle: state.bundle, denied: state.denied ?? new Set<string>() });
+  checkState(current);
+  const listeners = createSourceListeners();
+  return {
+    current: () => current,
+    subscribe: listeners.subscribe,
     update(next) {
       const merged = Object.freeze({ ...current, ...next });
       checkState(merged);
       current = merged;
-      for (const listener of [...listeners]) {
-        try {
-          listener();
-        } catch {
-          // A failing listener must not keep the others from seeing the change.
-        }
-      }
+      listeners.notify();
     },
     async close() {
       listeners.clear();

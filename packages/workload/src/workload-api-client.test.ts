@@ -11,6 +11,10 @@ import type { TrustBundle } from './trust-bundle.js';
 import { createWorkloadApiClient, createWorkloadApiSource, type WorkloadApiSource } from './workload-api-client.js';
 import { serveWorkloadApi, type WorkloadApiServer } from './workload-api-server.js';
 
+// Short-lived SVIDs renewing in real time: on a loaded machine a renewal can take seconds, so
+// every wait is a bounded retry of up to 30 s, inside a test budget that allows for it.
+vi.setConfig({ testTimeout: 60_000 });
+
 const ID = 'spiffe://acme.test/billing';
 let bundle: TrustBundle;
 let svid: X509Svid;
@@ -99,7 +103,7 @@ describe('createWorkloadApiSource', () => {
     expect(src.current().svid.privateKeyPem).toBe(svid.privateKeyPem);
     agent = createFakeAgent({ svid: renewed, bundle });
     await serve();
-    await vi.waitFor(() => expect(src.current().svid.privateKeyPem).toBe(renewed.privateKeyPem), { timeout: 5000 });
+    await vi.waitFor(() => expect(src.current().svid.privateKeyPem).toBe(renewed.privateKeyPem), { timeout: 20_000 });
   });
 
   it('drops the SVID when the agent says it has none, and never serves an expired one', async () => {

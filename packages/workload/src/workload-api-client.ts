@@ -6,7 +6,7 @@ import { Agent, request } from 'undici';
 import { ERROR_CODES, VerityError, type ErrorCode } from '@verity/core';
 import { readBundle, readJwtSvid } from './agent-pdp.js';
 import { parseSpiffeId } from './spiffe-id.js';
-import type { SvidSource, X509Svid } from './svid-source.js';
+import { createSourceListeners, type SvidSource, type X509Svid } from './svid-source.js';
 import type { TrustBundle } from './trust-bundle.js';
 import { WORKLOAD_API_HEADER } from './workload-api-server.js';
 
@@ -154,7 +154,7 @@ export function createWorkloadApiSource(options: WorkloadApiSourceOptions): Work
   let closed = false;
   let stream: AbortController | undefined;
   let wake: (() => void) | undefined;
-  const listeners = new Set<() => void>();
+  const listeners = createSourceListeners((failure) => report(failure));
   let markReady!: () => void;
   let failReady!: (error: unknown) => void;
   const ready = new Promise<void>((resolve, reject) => ((markReady = resolve), (failReady = reject)));
@@ -168,15 +168,7 @@ export function createWorkloadApiSource(options: WorkloadApiSourceOptions): Work
     }
   }
 
-  function notify(): void {
-    for (const listener of [...listeners]) {
-      try {
-        listener();
-      } catch (failure) {
-        report(failure);
-      }
-    }
-  }
+  const notify = (): void => listeners.notify();
 
   function apply(line: string): void {
     let document: unknown;
@@ -260,10 +252,7 @@ export function createWorkloadApiSource(options: WorkloadApiSourceOptions): Work
       if (state === null) throw error;
       return state;
     },
-    subscribe(listener) {
-      listeners.add(listener);
-      return () => listeners.delete(listener);
-    },
+    subscribe: listeners.subscribe,
     jwtSvid: (audience) => client.jwtSvid(audience),
     async close() {
       closed = true;
