@@ -345,7 +345,14 @@ describe('workload callers and Txn-Tokens', () => {
     const { source, asked } = fakeSource(() => deny);
     const { enforcer: e } = enforcer(source);
     const result = await e.enforce({ token: TOKEN, caller: { ...ORDERS, forged: true }, action: 'read', resource: RESOURCE });
-    expect(asked.map((request) => request.context)).toEqual([{ caller: ORDERS.spiffeId, caller_forged: true }]);
+    // A hand-built caller: any forged marker counts, and only mtls/xfcc proofs name a caller.
+    await e.enforce({ token: TOKEN, caller: { ...ORDERS, forged: 'yes' } as never, action: 'read', resource: RESOURCE });
+    await e.enforce({ token: TOKEN, caller: { spiffeId: ORDERS.spiffeId, authenticated: true, via: 'none' }, action: 'read', resource: RESOURCE });
+    expect(asked.map((request) => request.context)).toEqual([
+      { caller: ORDERS.spiffeId, caller_forged: true },
+      { caller: ORDERS.spiffeId, caller_forged: true },
+      { caller: null },
+    ]);
     expect(result.status).toBe(403);
   });
 

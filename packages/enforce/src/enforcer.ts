@@ -192,7 +192,14 @@ function validate(options: EnforcerOptions): void {
 
 /** The caller's SPIFFE id when the peer was verified, else null: what `context.caller` says. */
 function callerOf(peer: PeerIdentity | undefined): string | null {
-  return peer?.authenticated === true && typeof peer.spiffeId === 'string' && peer.spiffeId !== '' ? peer.spiffeId : null;
+  // Only what the mTLS helpers produce counts as proven: a verified peer, directly or through a trusted proxy.
+  const proven = peer?.authenticated === true && (peer.via === 'mtls' || peer.via === 'xfcc');
+  return proven && typeof peer.spiffeId === 'string' && peer.spiffeId !== '' ? peer.spiffeId : null;
+}
+
+/** A caller header was forged: any `forged` other than absent or false counts (fail closed). */
+function forgedOf(peer: (PeerIdentity & { forged?: unknown }) | undefined): boolean {
+  return peer !== undefined && peer.forged !== undefined && peer.forged !== false;
 }
 
 /** A deny decided here, without the PDP: who is asking was not proven. */
@@ -262,7 +269,7 @@ export function createEnforcer(options: EnforcerOptions): Enforcer {
       resource: input.resource,
       // A caller header from an untrusted peer (peerFromXfcc's `forged`) is ignored but reported:
       // the PDP denies the request and its audit shows the attempt.
-      context: { ...input.context, caller, ...(input.caller?.forged === true ? { caller_forged: true } : {}) },
+      context: { ...input.context, caller, ...(forgedOf(input.caller) ? { caller_forged: true } : {}) },
       ...principal,
       ...(input.txnToken === undefined ? {} : { txnToken: input.txnToken }),
       ...(wantsReceipt ? { receipt: true } : {}),

@@ -205,8 +205,10 @@ function normalizeRecord(record: DecisionRecord): DecisionRecord {
   };
 }
 
-function uid(value: EntityUid): EntityUid {
-  return { type: value.type, id: value.id };
+/** `{type, id}` of a uid; anything else (an edited row) keeps whatever it holds, so its hash fails. */
+function uid(value: unknown): EntityUid {
+  const v = (value !== null && typeof value === 'object' ? value : {}) as Partial<EntityUid>;
+  return { type: v.type as string, id: v.id as string };
 }
 
 function toInsertRow(record: DecisionRecord, seq: number, prevHash: string, hash: string): Record<string, unknown> {
@@ -251,6 +253,12 @@ function buildFilter(tenant: string, query: AuditQuery): { where: string; params
   return { where: clauses.join(' AND '), params };
 }
 
+/**
+ * A stored event as read. The jsonb columns come parsed by the driver and are taken as they are,
+ * never parsed again: a value edited into the database (a JSON string where a list was, a null
+ * uid) reads back as that value, its hash no longer matches, and verification reports the row
+ * as edited instead of failing on it.
+ */
 function toEvent(row: AuditRow): AuditEvent {
   return {
     decisionId: row.decision_id,
@@ -258,19 +266,19 @@ function toEvent(row: AuditRow): AuditEvent {
     tenant: row.tenant_id,
     requestId: row.request_id,
     tier: row.tier,
-    principal: uid(fromJson<EntityUid>(row.principal_json)),
-    action: uid(fromJson<EntityUid>(row.action_json)),
-    resource: uid(fromJson<EntityUid>(row.resource_json)),
+    principal: uid(row.principal_json),
+    action: uid(row.action_json),
+    resource: uid(row.resource_json),
     decision: row.decision,
-    reasons: fromJson<string[]>(row.reasons),
-    errors: fromJson<Array<{ policyId: string; message: string }>>(row.errors),
+    reasons: row.reasons as string[],
+    errors: row.errors as Array<{ policyId: string; message: string }>,
     policyVersion: toNumber(row.policy_version),
     latencyUs: toNumber(row.latency_us),
     ...(row.observed === true ? { observed: true as const } : {}),
     ...(row.reported_by === null ? {} : { reportedBy: row.reported_by }),
     ...(row.caller === null || row.caller === undefined ? {} : { caller: row.caller }),
     ...(row.txn === null || row.txn === undefined ? {} : { txn: row.txn }),
-    ...(row.actors === null || row.actors === undefined ? {} : { actors: fromJson<string[]>(row.actors) }),
+    ...(row.actors === null || row.actors === undefined ? {} : { actors: row.actors as string[] }),
     seq: toNumber(row.seq),
     prevHash: row.prev_hash,
     hash: row.hash,

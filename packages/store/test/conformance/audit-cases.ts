@@ -188,6 +188,21 @@ export function describeAudit(makeDatabase: MakeDatabase): void {
       expect(await store.audit.query('a', { limit: 10, caller: 'spiffe://verity.internal/billing' })).toHaveLength(1);
     });
 
+    it('reports a jsonb column edited to another JSON type as edited, never failing to read it', async () => {
+      const { store } = handle;
+      await createTenants(store, 'a');
+      await store.audit.append([decision('a', { actors: ['spiffe://verity.internal/gw'] }), decision('a'), decision('a')]);
+      await store.db.query(`UPDATE audit_events SET actors = '"spiffe://verity.internal/gw"'::jsonb WHERE tenant_id = $1 AND seq = 1`, ['a']);
+      await store.db.query(`UPDATE audit_events SET reasons = '"not json: {"'::jsonb WHERE tenant_id = $1 AND seq = 2`, ['a']);
+      await store.db.query(`UPDATE audit_events SET errors = 'null'::jsonb WHERE tenant_id = $1 AND seq = 3`, ['a']);
+      expect(await store.audit.query('a', { limit: 10 })).toHaveLength(3);
+      expect((await verifyStored(store, 'a')).problems).toEqual([
+        { seq: 1, kind: 'edited' },
+        { seq: 2, kind: 'edited' },
+        { seq: 3, kind: 'edited' },
+      ]);
+    });
+
     it('derives the principal, action and resource columns queries filter on from the hashed JSON', async () => {
       const { store } = handle;
       await createTenants(store, 'a');
