@@ -45,7 +45,7 @@ const ALLOWED: Record<string, (specifier: string) => boolean> = {
   // node:worker_threads: the PGlite driver runs the embedded database on its own thread.
   store: (s) => s.startsWith('.') || ['@verity/core', '@electric-sql/pglite', 'pg', 'node:worker_threads'].includes(s),
   // pino is Fastify's own logger and @fastify/under-pressure its load-shedding plugin: the server builds it first so services log before the app exists.
-  server: (s) => s.startsWith('.') || s.startsWith('node:') || ['@verity/core', '@verity/core/cedar', '@verity/identity', '@verity/store', '@verity/workload', 'fastify', '@fastify/under-pressure', 'pino'].includes(s),
+  server: (s) => s.startsWith('.') || s.startsWith('node:') || ['@verity/core', '@verity/core/cedar', '@verity/identity', '@verity/store', '@verity/workload/core', 'fastify', '@fastify/under-pressure', 'pino'].includes(s),
   // jose, for `verity token inspect` (decoding only, no verification); the data tier and pg for
   // `verity db install/rotate`, which connect to the application database as its owner; the
   // workload package for `verity workload agent/svid`.

@@ -2,7 +2,7 @@
 import { resolve as resolvePath } from 'node:path';
 import { isTenantId } from '@verity/core';
 import { BUNDLE_TTL_SEC } from '@verity/identity';
-import { assertTrustDomain } from '@verity/workload';
+import { assertTrustDomain } from '@verity/workload/core';
 import { isCredentialToken } from './admin/credentials.js';
 
 export interface ServerConfig {

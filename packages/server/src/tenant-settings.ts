@@ -4,7 +4,7 @@
  */
 import { isPlainObject, VerityError, type TenantSettings } from '@verity/core';
 import { validateSourceUrl } from '@verity/identity';
-import { assertTrustDomain } from '@verity/workload';
+import { assertTrustDomain } from '@verity/workload/core';
 import { routeTemplatesProblem } from './gateway/route-match.js';
 
 /** Every setting a tenant may have (docs/http-api.md, "Tenant settings"). */

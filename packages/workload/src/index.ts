@@ -1,11 +1,5 @@
 /** @verity/workload: SPIFFE workload identity for Verity (see docs/workload-identity.md). */
-export * from './spiffe-id.js';
-export * from './trust-bundle.js';
-export * from './x509-ca.js';
-export * from './x509-svid.js';
-export * from './svid-proof.js';
-export * from './jwt-svid.js';
-export * from './svid-source.js';
+export * from './core.js';
 export * from './peer-identity.js';
 export * from './mtls-server.js';
 export * from './mtls-client.js';

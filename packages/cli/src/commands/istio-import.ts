@@ -3,7 +3,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { buildPolicyStoreContent } from '@verity/core';
 import { sharedCedarEngine } from '@verity/core/cedar';
-import { importIstioPolicies, MAX_ISTIO_YAML_LENGTH, type IstioImportResult, type IstioPeerAuthentication } from '@verity/workload';
+import type { IstioImportResult, IstioPeerAuthentication } from '@verity/workload';
 import type { Command, CommandIo, ParsedArgs } from '../command.js';
 import { EXIT, withSources } from '../errors.js';
 import { writeJson, writeLines, wantsJson } from '../output.js';
@@ -76,6 +76,8 @@ export const istioImport: Command = {
     '(--json: peerAuthentication). Exits 3 on invalid YAML or policy shape.',
   ].join('\n'),
   async run(args, io) {
+    // Loaded here, not at the top: every other `verity` command starts without X.509, undici and YAML.
+    const { importIstioPolicies, MAX_ISTIO_YAML_LENGTH } = await import('@verity/workload');
     const file = args.positionals[0] ?? '';
     const text = file === '-' ? await readStdin(io, MAX_ISTIO_YAML_LENGTH) : await readFile(resolve(io.cwd, file), 'utf8');
     const trustDomain = stringFlag(args, 'trust-domain');

@@ -6,7 +6,7 @@
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { VerityError } from '@verity/core';
-import { toSpiffeBundleJson } from '@verity/workload';
+import { toSpiffeBundleJson } from '@verity/workload/core';
 import type { IssuedSvid } from '../workload/svid-service.js';
 import { parseAttestRequest, parseJwtSvidRequest, parseRenewRequest } from '../workload/svid-requests.js';
 import { metaOf, requireAdmin, requireDecide, tenantParam, type Components } from './context.js';

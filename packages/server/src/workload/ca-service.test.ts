@@ -1,6 +1,6 @@
 /** The tenant CA: lazy creation (once, across replicas), sealing at rest, rotation and retirement, trust-domain changes. */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { generateSvidKey, issueX509Svid, verifyX509Svid } from '@verity/workload';
+import { generateSvidKey, issueX509Svid, verifyX509Svid } from '@verity/workload/core';
 import { createCaService, RETIRE_GRACE_MS, type CaService } from './ca-service.js';
 import { createTrustDomains } from './trust-domains.js';
 import { createWorkloadFixture, defaultDomainOf, DEPLOYMENT_TRUST_DOMAIN, idIn, type WorkloadFixture } from './test-fixtures.js';

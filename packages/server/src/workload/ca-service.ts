@@ -7,7 +7,7 @@
 import { VerityError } from '@verity/core';
 import type { SecretBox } from '@verity/identity';
 import type { Store, StoredCaAuthority, StoredJwtAuthority } from '@verity/store';
-import { generateCaAuthority, generateJwtAuthority, type CaAuthority, type JwtAuthority, type TrustBundle } from '@verity/workload';
+import { generateCaAuthority, generateJwtAuthority, type CaAuthority, type JwtAuthority, type TrustBundle } from '@verity/workload/core';
 import type { PublishChange } from '../change-feed.js';
 import type { TrustDomains } from './trust-domains.js';
 

@@ -1,7 +1,7 @@
 /** Workload registration and join-token requests from untrusted JSON, checked once here. Unknown keys are errors. */
 import { isPlainObject, VerityError } from '@verity/core';
 import type { WorkloadAttestor } from '@verity/store';
-import { MAX_JWT_SVID_TTL_SEC, MAX_X509_SVID_TTL_SEC, parseWorkloadSpiffeId } from '@verity/workload';
+import { MAX_JWT_SVID_TTL_SEC, MAX_X509_SVID_TTL_SEC, parseWorkloadSpiffeId } from '@verity/workload/core';
 
 /** A registration as asked for, checked (the trust domain is checked by the caller, which knows it). */
 export interface RegistrationInput {

@@ -1,6 +1,6 @@
 /** Attest, renew and JWT-SVIDs: what is issued verifies, every refusal has its code and is audited. */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createSvidProof, verifyX509Svid, type X509Svid } from '@verity/workload';
+import { createSvidProof, verifyX509Svid, type X509Svid } from '@verity/workload/core';
 import { BASE_URL, createWorkloadFixture, heldSvid, idIn, newKeyAndCsr, renewRequest, type WorkloadFixture } from './test-fixtures.js';
 import type { WorkloadService } from './workload-service.js';
 

@@ -7,7 +7,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { isVerityError, VerityError, type DecisionMeta } from '@verity/core';
 import type { Store, StoredWorkload } from '@verity/store';
-import { csrSha256, issueJwtSvid, issueX509Svid, parseWorkloadSpiffeId, verifyCsr, verifySvidProof, type TrustBundle } from '@verity/workload';
+import { csrSha256, issueJwtSvid, issueX509Svid, parseWorkloadSpiffeId, verifyCsr, verifySvidProof, type TrustBundle } from '@verity/workload/core';
 import type { AuditWriter } from '../audit-writer.js';
 import { recordSecurityEvent } from '../security-event.js';
 import type { Attestor } from './attestor.js';

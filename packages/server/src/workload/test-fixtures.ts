@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto';
 import type { DecisionRecord, TenantSettings } from '@verity/core';
 import { createSecretBox, createSourceFetch, type FetchFunction, type SecretBox } from '@verity/identity';
 import { createPgliteDatabase, createStore, type Store } from '@verity/store';
-import { createCsr, createSvidProof, generateSvidKey, verifyCsr, type X509Svid } from '@verity/workload';
+import { createCsr, createSvidProof, generateSvidKey, verifyCsr, type X509Svid } from '@verity/workload/core';
 import type { AuditWriter } from '../audit-writer.js';
 import type { Change, PublishChange } from '../change-feed.js';
 import { createWorkloadService, type WorkloadService } from './workload-service.js';

@@ -5,7 +5,7 @@
 import { VerityError } from '@verity/core';
 import type { FetchFunction, SecretBox } from '@verity/identity';
 import type { Store } from '@verity/store';
-import { verifyJwtSvid, type TrustBundle } from '@verity/workload';
+import { verifyJwtSvid, type TrustBundle } from '@verity/workload/core';
 import type { AuditWriter } from '../audit-writer.js';
 import type { ChangeKind, PublishChange } from '../change-feed.js';
 import { createJoinTokenAttestor } from './attestor.js';
