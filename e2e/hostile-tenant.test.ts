@@ -95,7 +95,13 @@ describe('a hostile tenant next to a calm one', () => {
       let rounds = 0;
       while (!stop) {
         const answers = await Promise.all(hostileRequests.map((r) => pdp.post('/tenants/hostile/access/v1/evaluation', r.body)));
-        answers.forEach((answer, i) => expect(answer.status, JSON.stringify(answer.body).slice(0, 200)).toBe(hostileRequests[i]?.expect));
+        // Each hostile request gets its answer, or, when the loaded machine cannot finish it within
+        // the request deadline, a fail-closed 503 with its stable code: never another status, and
+        // never a decision on part of the entities (the calm tenant's checks below stay exact).
+        answers.forEach((answer, i) => {
+          const failedClosed = answer.status === 503 && ['ERR_DEADLINE_EXCEEDED', 'ERR_OVERLOADED'].includes(answer.body?.code);
+          if (!failedClosed) expect(answer.status, JSON.stringify(answer.body).slice(0, 200)).toBe(hostileRequests[i]?.expect);
+        });
         rounds++;
       }
       return rounds;
