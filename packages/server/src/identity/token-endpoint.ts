@@ -4,6 +4,7 @@
  * permitted by the tenant's own Cedar decision), RFC 7009 revocation, and the verification of
  * the Txn-Tokens it issued. The HTTP layer only reads forms and writes OAuth error bodies.
  */
+import { policyAllows } from './policy-allows.js';
 import { isVerityError, VerityError, type DecisionMeta } from '@verity/core';
 import {
   authenticateClient,
@@ -97,22 +98,18 @@ export function createTokenEndpoint(options: TokenEndpointOptions): TokenEndpoin
 
   /** Whether this client may exchange at all is the tenant's own Cedar policy. */
   function authorizeExchange(tenant: string, meta: DecisionMeta) {
-    return async (ask: ExchangeAuthorizationRequest) => {
-      const record = await decisions.decide({
+    return (ask: ExchangeAuthorizationRequest) =>
+      policyAllows(
+        decisions,
         tenant,
-        request: {
-          kind: 'cedar',
-          request: {
-            principal: ask.principal,
-            action: { type: 'Action', id: 'exchange' },
-            resource: { type: 'Audience', id: ask.resource.audience },
-            context: { subject: ask.context.subject, scopes: ask.context.scopes, actors: ask.context.actors },
-          },
+        {
+          principal: ask.principal,
+          action: { type: 'Action', id: 'exchange' },
+          resource: { type: 'Audience', id: ask.resource.audience },
+          context: { subject: ask.context.subject, scopes: ask.context.scopes, actors: ask.context.actors },
         },
         meta,
-      });
-      return record.decision === 'allow';
-    };
+      );
   }
 
   async function exchange(tenant: string, client: StsClient, form: Record<string, string>, meta: DecisionMeta) {

@@ -4,6 +4,7 @@
  * holds or a Txn-Token it replaces, as the tenant's Cedar policy permits; and verified for the
  * PDP's decisions. Refused credentials are audited as security events.
  */
+import { policyAllows } from './policy-allows.js';
 import { isVerityError, VerityError, type DecisionMeta } from '@verity/core';
 import {
   CLIENT_ASSERTION_TYPE_JWT_BEARER,
@@ -115,22 +116,13 @@ export function createTxnTokenService(options: TxnTokenServiceOptions): TxnToken
 
   /** May this workload have this Txn-Token? The tenant's own Cedar policy says. */
   function authorize(tenant: string, meta: DecisionMeta) {
-    return async (ask: TxnTokenAuthorizationRequest) => {
-      const record = await decisions.decide({
+    return (ask: TxnTokenAuthorizationRequest) =>
+      policyAllows(
+        decisions,
         tenant,
-        request: {
-          kind: 'cedar',
-          request: {
-            principal: ask.principal,
-            action: { type: 'Action', id: ask.action },
-            resource: { type: 'TrustDomain', id: ask.resource.trustDomain },
-            context: { ...ask.context },
-          },
-        },
+        { principal: ask.principal, action: { type: 'Action', id: ask.action }, resource: { type: 'TrustDomain', id: ask.resource.trustDomain }, context: { ...ask.context } },
         meta,
-      });
-      return record.decision === 'allow';
-    };
+      );
   }
 
   async function verify(tenant: string, token: unknown, meta: DecisionMeta): Promise<VerifiedTxnToken> {
