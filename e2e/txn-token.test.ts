@@ -116,7 +116,7 @@ beforeAll(async () => {
     decisions: c.decisions,
     audit: c.audit,
     trustDomainOf: async () => TD,
-    verifyWorkloadAssertion: async (_tenant, assertion, audience) => verifyJwtSvid(assertion, { bundle: bundleOf([authority]), audience }),
+    verifyWorkloadAssertion: async (_tenant, assertion, audience) => ({ ...(await verifyJwtSvid(assertion, { bundle: bundleOf([authority]), audience })), trustDomain: TD }),
   });
   await server.admin.post('/admin/v1/tenants', { id: 'shop' });
   await server.admin.post('/admin/v1/tenants/shop/policies', { files: { 'p.cedar': POLICIES } });

@@ -127,7 +127,7 @@ describe('the workload lifecycle', () => {
     expect(jwt.status, JSON.stringify(jwt.body)).toBe(200);
     expect(Object.keys(jwt.body).sort()).toEqual(['expires_at', 'token']);
     expect(await verifyJwtSvid(jwt.body.token, { bundle: await bundleOf('acme'), audience: 'https://orders.acme.example' })).toMatchObject({ spiffeId: 'spiffe://acme.example/api' });
-    expect(await server.components.workloads.verifyJwtSvid('acme', jwt.body.token, 'https://orders.acme.example')).toEqual({ spiffeId: 'spiffe://acme.example/api' });
+    expect(await server.components.workloads.verifyJwtSvid('acme', jwt.body.token, 'https://orders.acme.example')).toEqual({ spiffeId: 'spiffe://acme.example/api', trustDomain: 'acme.example' });
     const replay = await anonymous.post(wl('acme', 'jwt-svid'), { proof, audience: ['https://orders.acme.example'] });
     expect([replay.status, replay.body.code]).toEqual([401, 'ERR_SVID_INVALID']);
   });

@@ -18,7 +18,7 @@ import type { AuditWriter } from './audit-writer.js';
 import type { Freshness } from './freshness.js';
 import type { EntityService } from './entity-service.js';
 import type { PolicyService } from './policy-service.js';
-import { assertTxnFromToken, callerOf, refuseDeregistered, type WorkloadDenyList } from './workload-gate.js';
+import { assertTxnFromToken, callerOf, refuseUnproven, txnSubjectOf, type WorkloadDenyList } from './workload-gate.js';
 
 /** Which decisions go to the audit: all (default), only denies (hot-path permission checks), none (search). */
 export type AuditMode = 'always' | 'deny-only' | 'never';
@@ -69,7 +69,8 @@ export function createDecisionService(options: DecisionServiceOptions): Decision
       const { caller, forged } = callerOf(input.request);
       const meta = caller === undefined ? input.meta : { ...input.meta, caller };
       const decided = await pipeline.decide(view, input.request, (uids) => entities.getMany(input.tenant, uids), meta, input.budget);
-      const record = refuseDeregistered(decided, options.workloads, (options.now ?? Date.now)(), forged);
+      const txnSubject = txnSubjectOf(input.request, input.meta);
+      const record = refuseUnproven(decided, { denyList: options.workloads, time: (options.now ?? Date.now)(), forged, ...(txnSubject === undefined ? {} : { txnSubject }) });
       const mode = input.audit ?? 'always';
       if (mode === 'always' || (mode === 'deny-only' && record.decision === 'deny')) {
         const backpressure = audit.enqueue(record);

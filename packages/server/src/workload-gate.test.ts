@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { buildDecisionRecord, type CedarValue, type DecisionRequest } from '@verity/core';
-import { assertTxnFromToken, callerOf, refuseDeregistered } from './workload-gate.js';
+import { assertTxnFromToken, callerOf, refuseUnproven } from './workload-gate.js';
 
 const authzen = (context: Record<string, unknown>): DecisionRequest => ({
   kind: 'authzen',
@@ -38,33 +38,44 @@ describe('callerOf', () => {
   );
 });
 
-describe('refuseDeregistered', () => {
+describe('refuseUnproven', () => {
   const denyList = { isDenied: (tenant: string, id: string) => tenant === 'acme' && id === 'spiffe://td/gone' };
 
   it('keeps a decision whose caller and principal are live', () => {
     const kept = record({ principal: 'spiffe://td/live', caller: 'spiffe://td/live' });
-    expect(refuseDeregistered(kept, denyList, 1)).toBe(kept);
+    expect(refuseUnproven(kept, { denyList, time: 1 })).toBe(kept);
   });
 
   it('turns an allow into a deny when the caller is deregistered, keeping caller and txn for the audit', () => {
-    const refused = refuseDeregistered(record({ caller: 'spiffe://td/gone' }), denyList, 1);
+    const refused = refuseUnproven(record({ caller: 'spiffe://td/gone' }), { denyList, time: 1 });
     expect(refused).toMatchObject({ decision: 'deny', reasons: [], caller: 'spiffe://td/gone', txn: 't-1', policyVersion: 3, tier: 'inventory', requestId: 'r-1' });
     expect(refused.errors).toEqual([{ policyId: 'verity:workload', message: expect.stringContaining('deregistered') }]);
   });
 
   it('turns an allow into a deny when the Workload principal is deregistered', () => {
-    expect(refuseDeregistered(record({ principal: 'spiffe://td/gone' }), denyList, 1).decision).toBe('deny');
+    expect(refuseUnproven(record({ principal: 'spiffe://td/gone' }), { denyList, time: 1 }).decision).toBe('deny');
   });
 
   it('turns an allow into a deny when the PEP reports a forged caller header', () => {
-    const refused = refuseDeregistered(record({ caller: 'spiffe://td/live' }), denyList, 1, true);
+    const refused = refuseUnproven(record({ caller: 'spiffe://td/live' }), { denyList, time: 1, forged: true });
     expect(refused).toMatchObject({ decision: 'deny', caller: 'spiffe://td/live' });
     expect(refused.errors[0]?.message).toContain('not a trusted proxy');
   });
 
+  it('turns an allow into a deny when the Txn-Token names another subject than a non-Workload principal', () => {
+    const refused = refuseUnproven(record({ caller: 'spiffe://td/live' }), { denyList, time: 1, txnSubject: 'bob' });
+    expect(refused).toMatchObject({ decision: 'deny', reasons: [], txn: 't-1', caller: 'spiffe://td/live' });
+    expect(refused.errors).toEqual([{ policyId: 'verity:txn', message: expect.stringContaining('another subject') }]);
+    const same = record({ caller: 'spiffe://td/live' });
+    expect(refuseUnproven(same, { denyList, time: 1, txnSubject: 'alice' })).toBe(same);
+    // A Workload principal acts on behalf of the Txn-Token's subject: no match is asked of it.
+    const workload = record({ principal: 'spiffe://td/live' });
+    expect(refuseUnproven(workload, { denyList, time: 1, txnSubject: 'alice' })).toBe(workload);
+  });
+
   it('does nothing without a deny list', () => {
     const kept = record({ caller: 'spiffe://td/gone' });
-    expect(refuseDeregistered(kept, undefined, 1)).toBe(kept);
+    expect(refuseUnproven(kept, { denyList: undefined, time: 1 })).toBe(kept);
   });
 });
 

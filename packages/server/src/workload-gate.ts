@@ -64,26 +64,43 @@ export function assertTxnFromToken(request: DecisionRequest, meta: { txn?: strin
   }
 }
 
+/** What the gate checks a decided record against. */
+export interface GateFacts {
+  denyList: WorkloadDenyList | undefined;
+  /** Epoch milliseconds, for the record that replaces a refused one. */
+  time: number;
+  /** The PEP reported a forged caller header (`context.caller_forged`). */
+  forged?: boolean;
+  /**
+   * The verified Txn-Token's `sub` (`context.txn.sub`), when the request carried one: a principal
+   * other than a `Workload` must be that subject, or the Txn-Token belongs to another call chain.
+   */
+  txnSubject?: string;
+}
+
 /**
  * The record as decided, or a deny in its place when its caller or its `Workload` principal is
- * deregistered, or a caller header was forged: reasons empty, the refusal as an error of the
- * pseudo-policy `verity:workload`.
+ * deregistered, a caller header was forged (errors of the pseudo-policy `verity:workload`), or
+ * the Txn-Token names another subject than the principal (`verity:txn`); reasons empty.
  */
-export function refuseDeregistered(record: DecisionRecord, denyList: WorkloadDenyList | undefined, time: number, forged = false): DecisionRecord {
+export function refuseUnproven(record: DecisionRecord, facts: GateFacts): DecisionRecord {
+  const { denyList } = facts;
   const principal = record.principal.type === WORKLOAD_TYPE ? record.principal.id : undefined;
   const denied = denyList === undefined ? undefined : [record.caller, principal].find((id) => id !== undefined && denyList.isDenied(record.tenant, id));
-  if (denied === undefined && !forged) return record;
-  const message = forged
-    ? 'a caller header (x-forwarded-client-cert) came from a peer that is not a trusted proxy'
-    : `the workload ${(denied as string).slice(0, 300)} is deregistered: its SVIDs are refused`;
-  const refused = buildDecisionRecord({
+  const otherSubject = facts.txnSubject !== undefined && principal === undefined && record.principal.id !== facts.txnSubject;
+  let error: { policyId: string; message: string };
+  if (facts.forged === true) error = { policyId: 'verity:workload', message: 'a caller header (x-forwarded-client-cert) came from a peer that is not a trusted proxy' };
+  else if (denied !== undefined) error = { policyId: 'verity:workload', message: `the workload ${denied.slice(0, 300)} is deregistered: its SVIDs are refused` };
+  else if (otherSubject) error = { policyId: 'verity:txn', message: 'the Txn-Token is for another subject than the principal' };
+  else return record;
+  return buildDecisionRecord({
     tenant: record.tenant,
     principal: record.principal,
     action: record.action,
     resource: record.resource,
     decision: 'deny',
     reasons: [],
-    errors: [{ policyId: 'verity:workload', message }],
+    errors: [error],
     policyVersion: record.policyVersion,
     meta: {
       requestId: record.requestId,
@@ -93,8 +110,15 @@ export function refuseDeregistered(record: DecisionRecord, denyList: WorkloadDen
       ...(record.txn === undefined ? {} : { txn: record.txn }),
       ...(record.actors === undefined ? {} : { actors: record.actors }),
     },
-    time,
+    time: facts.time,
     latencyUs: record.latencyUs,
   });
-  return refused;
+}
+
+/** The verified Txn-Token's `sub` the PDP put in `context.txn` (only when `meta.txn` says one was verified). */
+export function txnSubjectOf(request: DecisionRequest, meta: { txn?: string }): string | undefined {
+  if (meta.txn === undefined) return undefined;
+  const txn = (request.request.context as Record<string, unknown> | undefined)?.txn;
+  const sub = typeof txn === 'object' && txn !== null ? (txn as Record<string, unknown>).sub : undefined;
+  return typeof sub === 'string' ? sub : undefined;
 }

@@ -2,7 +2,7 @@
  * JWT-SVIDs (SPIFFE JWT-SVID specification): short-lived JWTs whose `sub` is a SPIFFE id, signed
  * by the trust domain's JWT key and verified against the `jwt-svid` keys of its bundle.
  */
-import { calculateJwkThumbprint, decodeProtectedHeader, errors, exportJWK, generateKeyPair, importJWK, jwtVerify, SignJWT, type JWK } from 'jose';
+import { calculateJwkThumbprint, decodeJwt, decodeProtectedHeader, errors, exportJWK, generateKeyPair, importJWK, jwtVerify, SignJWT, type JWK } from 'jose';
 import { VerityError } from '@verity/core';
 import { parseWorkloadSpiffeId } from './spiffe-id.js';
 import type { TrustBundle } from './trust-bundle.js';
@@ -139,4 +139,20 @@ export async function verifyJwtSvid(token: unknown, options: VerifyJwtSvidOption
   }
   const audience = Array.isArray(payload.aud) ? (payload.aud as string[]) : [payload.aud as string];
   return { spiffeId, audience, expiresAtMs: (payload.exp as number) * 1000 };
+}
+
+/**
+ * The trust domain a JWT-SVID's `sub` names, read WITHOUT verifying anything: only to pick which
+ * trust bundle to verify it against (a relying party that federates with several domains), after
+ * which {@link verifyJwtSvid} requires `sub` to be in that bundle's domain. Undefined when the
+ * token is not a JWT with a workload SPIFFE id as `sub`.
+ */
+export function claimedTrustDomainOf(token: unknown): string | undefined {
+  if (typeof token !== 'string' || token.length > MAX_TOKEN_CHARS) return undefined;
+  try {
+    const { sub } = decodeJwt(token);
+    return typeof sub === 'string' ? parseWorkloadSpiffeId(sub).trustDomain : undefined;
+  } catch {
+    return undefined;
+  }
 }

@@ -94,8 +94,27 @@ async function decideForwarded(c: Components, request: FastifyRequest, reply: Fa
   const record = await c.gateway.decide({ tenant, method, uri, verified, meta });
   reply.header('x-verity-decision-id', record.decisionId).header('x-verity-policy-version', String(record.policyVersion));
   if (record.decision !== 'allow') return reply.code(403).send();
+  const assertion = headerOf(request, CLIENT_ASSERTION_HEADER);
+  if (assertion !== undefined) {
+    // The edge's Txn-Token (draft-ietf-oauth-transaction-tokens §7): asked for, so the request
+    // does not pass without one. A refusal was audited; the gateway answers 403 (fail closed).
+    try {
+      const txn = await c.tokenEndpoint.issueTxnTokenForGateway(tenant, { assertion, subject: verified, decisionId: record.decisionId, policyVersion: record.policyVersion }, { requestId: request.id, tier: 'sts' });
+      reply.header('txn-token', txn.access_token);
+    } catch (error) {
+      if (!isVerityError(error) || error.status >= 500) throw error;
+      return reply.header('x-verity-error', error.code).code(403).send();
+    }
+  }
   return reply.header('x-verity-subject', subjectHeader(verified.principal.uid.id)).code(200).send();
 }
+
+/**
+ * The gateway workload's JWT-SVID (`aud` the tenant's token endpoint URL), sent on the
+ * gateway's request to this endpoint when it wants a Txn-Token for the allowed request; the
+ * answer then carries it in `Txn-Token`.
+ */
+const CLIENT_ASSERTION_HEADER = 'x-verity-client-assertion';
 
 /**
  * `/tenants/{t}/gateway/v1/nginx` (X-Original-Method, X-Original-URI),

@@ -51,6 +51,8 @@ export interface TokenEndpoint {
    * as 401 `ERR_TXN_TOKEN_INVALID`.
    */
   verifyTxnToken: TxnTokenService['verify'];
+  /** A Txn-Token for a request the tenant's gateway endpoint allowed (the edge's request, draft §7). */
+  issueTxnTokenForGateway: TxnTokenService['issueForGateway'];
 }
 
 export interface TokenEndpointOptions {
@@ -180,6 +182,7 @@ export function createTokenEndpoint(options: TokenEndpointOptions): TokenEndpoin
     },
 
     verifyTxnToken: (tenant, token, meta) => txnTokens.verify(tenant, token, meta),
+    issueTxnTokenForGateway: (tenant, input, meta) => txnTokens.issueForGateway(tenant, input, meta),
   };
 }
 

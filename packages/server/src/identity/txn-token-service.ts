@@ -19,6 +19,7 @@ import {
   type StsForm,
   type TxnTokenAuthorizationRequest,
   type TxnTokenResponse,
+  type VerifiedToken,
   type VerifiedTxnToken,
 } from '@verity/identity';
 import type { AuditWriter } from '../audit-writer.js';
@@ -29,10 +30,11 @@ import type { TokenRequest } from './token-endpoint.js';
 import type { TokenServices } from './token-services.js';
 
 /**
- * Verifies a workload's JWT-SVID for `audience` (the token endpoint URL) against the tenant's
- * trust bundle and returns its SPIFFE id; rejects (`ERR_SVID_*`) otherwise.
+ * Verifies a workload's JWT-SVID for `audience` (the token endpoint URL) against the bundle of
+ * the tenant's trust domain or of one it federates with, and returns its SPIFFE id and that
+ * trust domain; rejects (`ERR_SVID_*`) otherwise.
  */
-export type VerifyWorkloadAssertion = (tenant: string, assertion: string, audience: string) => Promise<{ spiffeId: string }>;
+export type VerifyWorkloadAssertion = (tenant: string, assertion: string, audience: string) => Promise<{ spiffeId: string; trustDomain: string }>;
 
 export interface TxnTokenServiceOptions {
   tokens: TokenServices;
@@ -51,6 +53,14 @@ export interface TxnTokenService {
   isRequest(form: StsForm): boolean;
   /** The Txn-Token Response for an authenticated workload's request (RFC 6749 §5.2 errors otherwise). */
   issue(tenant: string, request: TokenRequest, meta: DecisionMeta): Promise<TxnTokenResponse>;
+  /**
+   * A Txn-Token for a request a gateway endpoint has just allowed (draft §7, issued at the edge):
+   * the gateway workload authenticates with a JWT-SVID for this token endpoint (`assertion`, as
+   * in the token-endpoint profile), the subject is the user's token the gateway verified, scope
+   * all of its scopes, `tctx` the gateway's decision id and policy version. The issuance is the
+   * tenant's Cedar decision as at the token endpoint. Throws as {@link TxnTokenService.issue}.
+   */
+  issueForGateway(tenant: string, input: { assertion: string; subject: VerifiedToken; decisionId: string; policyVersion: number }, meta: DecisionMeta): Promise<TxnTokenResponse>;
   verify(tenant: string, token: unknown, meta: DecisionMeta): Promise<VerifiedTxnToken>;
 }
 
@@ -77,12 +87,33 @@ export function createTxnTokenService(options: TxnTokenServiceOptions): TxnToken
       now: now(),
     });
 
+  const refusal = async (tenant: string, meta: DecisionMeta, reason: string, code = 'ERR_STS_INVALID_CLIENT'): Promise<never> => {
+    await securityEvent(tenant, code, 'workload', meta);
+    throw new VerityError('ERR_STS_INVALID_CLIENT', 'Client authentication failed', { cause: { reason } });
+  };
+
+  /**
+   * The SPIFFE id a JWT-SVID client assertion proves (RFC 7523 §2.2) for this tenant's token
+   * endpoint: of the tenant's trust domain or one it federates with; refused and audited otherwise.
+   */
+  async function authenticateAssertion(tenant: string, assertion: string, clientId: string | undefined, meta: DecisionMeta): Promise<string> {
+    if (assertion.length > MAX_ASSERTION_LENGTH) return refusal(tenant, meta, 'malformed');
+    if (options.verifyWorkloadAssertion === undefined) return refusal(tenant, meta, 'workload_authentication_unavailable');
+    let verified: { spiffeId: string; trustDomain: string };
+    try {
+      verified = await options.verifyWorkloadAssertion(tenant, assertion, `${tokens.issuerUrl(tenant)}/oauth2/token`);
+    } catch (error) {
+      if (!isVerityError(error) || error.status >= 500) throw error;
+      return refusal(tenant, meta, 'assertion_invalid', error.code);
+    }
+    // The verifier checked `sub` against the bundle it used; checked again, cheaply.
+    if (typeof verified.spiffeId !== 'string' || !verified.spiffeId.startsWith(`spiffe://${verified.trustDomain}/`)) return refusal(tenant, meta, 'other_trust_domain');
+    if (clientId !== undefined && clientId !== verified.spiffeId) return refusal(tenant, meta, 'malformed');
+    return verified.spiffeId;
+  }
+
   /** The requesting workload's SPIFFE id, proven by its JWT-SVID for this token endpoint (draft §7.5). */
-  async function authenticateWorkload(tenant: string, request: TokenRequest, trustDomain: string, meta: DecisionMeta): Promise<string> {
-    const refuse = async (reason: string, code = 'ERR_STS_INVALID_CLIENT'): Promise<never> => {
-      await securityEvent(tenant, code, 'workload', meta);
-      throw new VerityError('ERR_STS_INVALID_CLIENT', 'Client authentication failed', { cause: { reason } });
-    };
+  async function authenticateWorkload(tenant: string, request: TokenRequest, meta: DecisionMeta): Promise<string> {
     let assertion: string | undefined;
     let assertionType: string | undefined;
     let clientId: string | undefined;
@@ -93,25 +124,13 @@ export function createTxnTokenService(options: TxnTokenServiceOptions): TxnToken
       clientId = readFormParam(request.form, 'client_id');
       secret = readFormParam(request.form, 'client_secret');
     } catch {
-      return refuse('malformed');
+      return refusal(tenant, meta, 'malformed');
     }
     // Exactly one method (RFC 6749 §2.3): a client secret alongside the SVID is refused, not ignored.
     const hasAuthorization = Object.keys(request.headers).some((name) => name.toLowerCase() === 'authorization');
-    if (hasAuthorization || secret !== undefined) return refuse('not_a_workload');
-    if (assertion === undefined || assertionType !== CLIENT_ASSERTION_TYPE_JWT_BEARER) return refuse('no_credentials');
-    if (assertion.length > MAX_ASSERTION_LENGTH) return refuse('malformed');
-    if (options.verifyWorkloadAssertion === undefined) return refuse('workload_authentication_unavailable');
-    let spiffeId: string;
-    try {
-      ({ spiffeId } = await options.verifyWorkloadAssertion(tenant, assertion, `${tokens.issuerUrl(tenant)}/oauth2/token`));
-    } catch (error) {
-      if (!isVerityError(error) || error.status >= 500) throw error;
-      return refuse('assertion_invalid', error.code);
-    }
-    // The bundle is the tenant's, so its SVIDs name its trust domain; checked again, cheaply.
-    if (typeof spiffeId !== 'string' || !spiffeId.startsWith(`spiffe://${trustDomain}/`)) return refuse('other_trust_domain');
-    if (clientId !== undefined && clientId !== spiffeId) return refuse('malformed');
-    return spiffeId;
+    if (hasAuthorization || secret !== undefined) return refusal(tenant, meta, 'not_a_workload');
+    if (assertion === undefined || assertionType !== CLIENT_ASSERTION_TYPE_JWT_BEARER) return refusal(tenant, meta, 'no_credentials');
+    return authenticateAssertion(tenant, assertion, clientId, meta);
   }
 
   /** May this workload have this Txn-Token? The tenant's own Cedar policy says. */
@@ -150,9 +169,24 @@ export function createTxnTokenService(options: TxnTokenServiceOptions): TxnToken
     isRequest: isTxnTokenRequest,
     verify,
 
+    async issueForGateway(tenant, input, meta) {
+      const trustDomain = await options.trustDomainOf(tenant);
+      const requester = await authenticateAssertion(tenant, input.assertion, undefined, meta);
+      return issueTxnTokenForRequest({
+        request: { subject: 'token', details: { decision_id: input.decisionId, policy_version: input.policyVersion } },
+        requester,
+        subject: { token: input.subject },
+        keyRing: tokens.ring(tenant),
+        issuer: tokens.issuerUrl(tenant),
+        trustDomain,
+        authorize: authorize(tenant, { ...meta, caller: requester }),
+        now,
+      });
+    },
+
     async issue(tenant, request, meta) {
       const trustDomain = await options.trustDomainOf(tenant);
-      const requester = await authenticateWorkload(tenant, request, trustDomain, meta);
+      const requester = await authenticateWorkload(tenant, request, meta);
       const parsed = parseTxnTokenRequest(request.form, trustDomain);
       const subjectToken = readFormParam(request.form, 'subject_token');
       const workloadMeta: DecisionMeta = { ...meta, caller: requester };

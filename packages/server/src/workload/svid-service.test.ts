@@ -138,7 +138,7 @@ describe('JWT-SVIDs', () => {
     const audience = `${BASE_URL}/workload/v1/tenants/${tenant}/jwt-svid`;
     const issued = await wl.svids.jwtSvid(tenant, { proof: await createSvidProof({ svid, audience, now: fx.now }), audience: ['https://orders.example', idIn(tenant, 'db')] }, META);
     expect(issued.expiresAtMs).toBe(Math.floor(fx.now() / 1000) * 1000 + 120_000);
-    expect(await wl.verifyJwtSvid(tenant, issued.token, 'https://orders.example')).toEqual({ spiffeId: API });
+    expect(await wl.verifyJwtSvid(tenant, issued.token, 'https://orders.example')).toEqual({ spiffeId: API, trustDomain: API.split('/')[2] });
     await expect(wl.verifyJwtSvid(tenant, issued.token, 'https://other.example')).rejects.toMatchObject({ code: expect.stringMatching(/^ERR_SVID_/) });
     const neighbour = await fx.tenant();
     await expect(wl.verifyJwtSvid(neighbour, issued.token, 'https://orders.example')).rejects.toMatchObject({ code: expect.stringMatching(/^ERR_SVID_/) });

@@ -11,6 +11,11 @@ import { requireTenant } from '../require-tenant.js';
 export interface TrustDomains {
   /** The tenant's trust domain; ERR_TENANT_NOT_FOUND for an unknown tenant. */
   of(tenant: string): Promise<string>;
+  /**
+   * The tenant of this deployment whose trust domain is `name` (its `trust_domain` setting, or
+   * the default name of a tenant that sets none), or undefined when none is.
+   */
+  ownerOf(name: string): Promise<string | undefined>;
   /** Forget a tenant's (its settings changed). */
   invalidate(tenant: string): void;
   invalidateAll(): void;
@@ -43,6 +48,7 @@ const MAX_CACHED = 10_000;
 
 export function createTrustDomains(store: Store, defaultTrustDomain: string): TrustDomains {
   const cache = new Map<string, string>();
+  const owners = new Map<string, string | undefined>();
   // Raised by every invalidation: a read that began before one is not cached (it may be older).
   let generation = 0;
   return {
@@ -57,13 +63,32 @@ export function createTrustDomains(store: Store, defaultTrustDomain: string): Tr
       }
       return name;
     },
+    async ownerOf(name) {
+      if (owners.has(name)) return owners.get(name);
+      const started = generation;
+      let owner = (await store.tenants.byTrustDomain(name))?.id;
+      const suffix = `.${defaultTrustDomain}`;
+      if (owner === undefined && name.endsWith(suffix)) {
+        // A default name is its tenant's only while that tenant sets no name of its own.
+        const candidate = await store.tenants.get(name.slice(0, -suffix.length));
+        if (candidate !== null && candidate.settings.trust_domain === undefined) owner = candidate.id;
+      }
+      if (started === generation) {
+        owners.set(name, owner);
+        if (owners.size > MAX_CACHED) owners.delete(owners.keys().next().value as string);
+      }
+      return owner;
+    },
     invalidate(tenant) {
       generation += 1;
       cache.delete(tenant);
+      // Any tenant's settings can give a name to it or take one from it.
+      owners.clear();
     },
     invalidateAll() {
       generation += 1;
       cache.clear();
+      owners.clear();
     },
   };
 }

@@ -5,7 +5,8 @@
 import { VerityError } from '@verity/core';
 import type { FetchFunction, SecretBox } from '@verity/identity';
 import type { Store } from '@verity/store';
-import { verifyJwtSvid, type TrustBundle } from '@verity/workload/core';
+import { claimedTrustDomainOf, verifyJwtSvid, type TrustBundle } from '@verity/workload/core';
+import { requireTenant } from '../require-tenant.js';
 import type { AuditWriter } from '../audit-writer.js';
 import type { ChangeKind, PublishChange } from '../change-feed.js';
 import { createJoinTokenAttestor } from './attestor.js';
@@ -25,10 +26,13 @@ export interface WorkloadService {
   /** The deny list as the store has it now, with the tenant's workload sequence (the `/denied` endpoint). */
   deniedList(tenant: string): Promise<{ denied: DeniedEntry[]; sequence: number }>;
   /**
-   * Verify a JWT-SVID of the tenant for `audience` against its bundle; a denied SPIFFE id is
-   * refused too. Throws ERR_SVID_INVALID, ERR_SVID_EXPIRED, ERR_SVID_UNTRUSTED or ERR_SVID_REVOKED.
+   * Verify a JWT-SVID for `audience` that the tenant trusts: one of its own trust domain, against
+   * its bundle, or one of a trust domain it federates with (setting `federates_with`), against the
+   * bundle of the tenant that owns that domain. A SPIFFE id on its owner's deny list is refused.
+   * Returns the SPIFFE id and its trust domain. Throws ERR_SVID_INVALID, ERR_SVID_EXPIRED,
+   * ERR_SVID_UNTRUSTED (another trust domain, or a federated one no tenant owns) or ERR_SVID_REVOKED.
    */
-  verifyJwtSvid(tenant: string, token: unknown, audience: string): Promise<{ spiffeId: string }>;
+  verifyJwtSvid(tenant: string, token: unknown, audience: string): Promise<{ spiffeId: string; trustDomain: string }>;
   /** The tenant's trust domain name (setting `trust_domain`, else the server's `trustDomain`). */
   trustDomainOf(tenant: string): Promise<string>;
   ca: CaService;
@@ -79,9 +83,22 @@ export async function createWorkloadService(options: WorkloadServiceOptions): Pr
       return { denied: denied.map(({ spiffeId, untilMs }) => ({ spiffeId, untilMs })), sequence };
     },
     async verifyJwtSvid(tenant, token, audience) {
-      const { spiffeId } = await verifyJwtSvid(token, { bundle: await ca.bundle(tenant), audience, now });
-      if (registry.isDenied(tenant, spiffeId)) throw new VerityError('ERR_SVID_REVOKED', 'this workload is no longer registered');
-      return { spiffeId };
+      const own = await trustDomains.of(tenant);
+      const claimed = claimedTrustDomainOf(token);
+      let owner = tenant;
+      if (claimed !== undefined && claimed !== own) {
+        // SPIFFE federation, one way: this tenant names the domains it trusts; their owners' bundles decide.
+        if (!((await requireTenant(store, tenant)).settings.federates_with ?? []).includes(claimed)) {
+          throw new VerityError('ERR_SVID_UNTRUSTED', 'JWT-SVID refused: its trust domain is neither this tenant\'s nor one it federates with');
+        }
+        const found = await trustDomains.ownerOf(claimed);
+        if (found === undefined) throw new VerityError('ERR_SVID_UNTRUSTED', 'JWT-SVID refused: no tenant of this deployment owns its trust domain');
+        owner = found;
+      }
+      const bundle = await ca.bundle(owner);
+      const { spiffeId } = await verifyJwtSvid(token, { bundle, audience, now });
+      if (registry.isDenied(owner, spiffeId)) throw new VerityError('ERR_SVID_REVOKED', 'this workload is no longer registered');
+      return { spiffeId, trustDomain: bundle.trustDomain };
     },
     trustDomainOf: (tenant) => trustDomains.of(tenant),
     ca,
