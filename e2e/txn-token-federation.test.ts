@@ -9,6 +9,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeJwt, SignJWT } from 'jose';
+import { createTxnTokenRequester } from '@verity/enforce';
 import { TOKEN_TYPE_TXN_TOKEN } from '@verity/identity';
 import { createCsr, createSvidProof, generateJwtAuthority, generateSvidKey, issueJwtSvid, verifyCsr, type X509Svid } from '@verity/workload';
 import { createClient, startTestServer, type Client } from './helpers/verity.js';
@@ -151,6 +152,22 @@ describe('federates_with: a tenant trusts another tenant\'s trust domain for Txn
     const answer = await requestTxnToken('shop', SHOP_TD, assertion, await userToken('alice'));
     expect(answer.status).toBe(401);
     expect(answer.body.error).toBe('invalid_client');
+  });
+});
+
+describe('the SDK\'s Txn-Token requester (createTxnTokenRequester)', () => {
+  it('asks with the workload\'s JWT-SVID: a Txn-Token with the edge\'s details, and a replacement keeps its txn', async () => {
+    const requester = createTxnTokenRequester({ url: server.url, tenant: 'shop', trustDomain: SHOP_TD, jwtSvid: (audience) => jwtSvid(GATEWAY, audience) });
+    expect(requester.endpoint).toBe(tokenEndpoint('shop'));
+    const first = await requester.request(await userToken('alice'), { details: { decision_id: 'd-1', policy_version: 1 }, context: { req_ip: '203.0.113.9' }, requestId: 'sdk-txn-1' });
+    const claims = decodeJwt(first);
+    expect(claims).toMatchObject({ aud: SHOP_TD, sub: 'alice', req_wl: GATEWAY, tctx: { decision_id: 'd-1', policy_version: 1 }, rctx: { req_ip: '203.0.113.9' } });
+    expect((await auditOf('shop', 'sdk-txn-1')).map((record) => record.action.id)).toEqual(['txn_token']);
+    const replaced = decodeJwt(await requester.request(first, { replace: true, scope: 'orders:read' }));
+    expect(replaced).toMatchObject({ txn: claims.txn, sub: 'alice', aud: SHOP_TD, tctx: claims.tctx });
+    await expect(requester.request(await userToken('alice'), { scope: 'orders:write' })).rejects.toMatchObject({ code: 'ERR_STS_INVALID_SCOPE', status: 400 });
+    const stranger = createTxnTokenRequester({ url: server.url, tenant: 'loner', trustDomain: 'loner.verity.internal', jwtSvid: (audience) => jwtSvid(GATEWAY, audience) });
+    await expect(stranger.request(await userToken('alice'))).rejects.toMatchObject({ code: 'ERR_STS_INVALID_CLIENT', status: 401 });
   });
 });
 

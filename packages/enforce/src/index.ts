@@ -12,3 +12,4 @@ export { createLocalDecisionSource, type LocalDecisionSource, type LocalDecision
 export { createBundleLoader, type BundleLoader, type BundleLoaderOptions, type BundleState, type BundleStateStore } from './bundle-loader.js';
 export { createAuditShipper, type AuditShipper, type AuditShipperEvent, type AuditShipperOptions, type AuditShipperStats } from './audit-shipper.js';
 export { createTokenExchanger, type TokenExchangeError, type TokenExchanger, type TokenExchangerOptions } from './token-exchanger.js';
+export { createTxnTokenRequester, type TxnTokenRequest, type TxnTokenRequester, type TxnTokenRequesterOptions } from './txn-token-requester.js';

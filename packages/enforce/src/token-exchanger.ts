@@ -3,10 +3,9 @@
  * the next service's audience (RFC 8693, at the tenant's token service), with narrowed scope,
  * so the next tier gets a token it alone accepts and no more than it needs.
  */
-import { setTimeout as sleep } from 'node:timers/promises';
 import { tokenFingerprint } from './decision-cache.js';
-import { retryDelayMs } from './retry-delay.js';
 import { tokenExpiry } from './token-expiry.js';
+import { checkTokenRequestOptions, postTokenRequest } from './token-request.js';
 
 export interface TokenExchangerOptions {
   /** The PDP's base URL; the token service is `{url}/tenants/{tenant}/oauth2/token`. */
@@ -32,16 +31,7 @@ export interface TokenExchangerOptions {
   random?: () => number;
 }
 
-/** Why an exchange failed: the token service's code (or `ERR_ENFORCE_PDP_*`), its status and `Retry-After`. */
-export interface TokenExchangeError extends Error {
-  code: string;
-  status: number;
-  retryAfterSec?: number;
-}
-
-function exchangeError(message: string, code: string, status: number, retryAfterSec?: number): TokenExchangeError {
-  return Object.assign(new Error(message), { code, status, ...(retryAfterSec === undefined ? {} : { retryAfterSec }) });
-}
+export type { TokenExchangeError } from './token-request.js';
 
 export interface TokenExchanger {
   /**
@@ -72,8 +62,7 @@ export function createTokenExchanger(options: TokenExchangerOptions): TokenExcha
   const timeoutMs = options.timeoutMs ?? 5000;
   const retries = options.retries ?? 2;
   const random = options.random ?? Math.random;
-  if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) throw new TypeError('createTokenExchanger: timeoutMs must be a positive number');
-  if (!Number.isInteger(retries) || retries < 0 || retries > 5) throw new TypeError('createTokenExchanger: retries must be an integer from 0 to 5');
+  checkTokenRequestOptions('createTokenExchanger', timeoutMs, retries);
   const endpoint = `${options.url.replace(/\/$/, '')}/tenants/${encodeURIComponent(options.tenant)}/oauth2/token`;
   // RFC 6749 §2.3.1: id and secret are form-urlencoded before the Basic encoding.
   const basic = Buffer.from(`${encodeURIComponent(options.clientId)}:${encodeURIComponent(options.clientSecret)}`).toString('base64');
@@ -86,38 +75,7 @@ export function createTokenExchanger(options: TokenExchangerOptions): TokenExcha
       const hit = cache.get(key);
       if (hit && hit.expiresAtMs - margin > now()) return hit.token;
       const form = new URLSearchParams({ grant_type: EXCHANGE, subject_token: token, subject_token_type: ACCESS_TOKEN, audience, ...(scope ? { scope } : {}) }).toString();
-      const signal = AbortSignal.timeout(timeoutMs);
-      const deadline = performance.now() + timeoutMs;
-      /** One request: the token, or the failure (`retryable` for a 5xx or a network error). */
-      const attempt = async (): Promise<string> => {
-        let response: Response;
-        let body: { access_token?: unknown; code?: unknown };
-        try {
-          response = await fetchImpl(endpoint, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: `Basic ${basic}` }, body: form, signal });
-          body = (await response.json().catch(() => ({}))) as typeof body;
-        } catch {
-          if (signal.aborted) throw exchangeError(`the token service did not answer within ${timeoutMs} ms`, 'ERR_ENFORCE_PDP_TIMEOUT', 503);
-          throw exchangeError('the token service could not be reached', 'ERR_ENFORCE_PDP_UNREACHABLE', 503);
-        }
-        if (response.ok && typeof body.access_token === 'string') return body.access_token;
-        const code = typeof body.code === 'string' ? body.code : 'ERR_ENFORCE_PDP_FAILED';
-        const retryAfter = /^\d{1,9}$/.test(response.headers.get('retry-after') ?? '') ? Number(response.headers.get('retry-after')) : undefined;
-        throw exchangeError(`the token service refused the exchange (${typeof body.code === 'string' ? body.code : response.status})`, code, response.status, retryAfter);
-      };
-      let exchanged: string;
-      for (let tries = 0; ; tries++) {
-        try {
-          exchanged = await attempt();
-          break;
-        } catch (error) {
-          const failure = error as TokenExchangeError;
-          if (failure.status < 500 || signal.aborted || tries >= retries) throw failure;
-          const wait = retryDelayMs({ attempt: tries, initialMs: 50, maxMs: 500, retryAfterSec: failure.retryAfterSec, remainingMs: deadline - performance.now(), random });
-          if (wait === null) throw failure;
-          await sleep(wait, undefined, { signal }).catch(() => undefined);
-          if (signal.aborted) throw failure;
-        }
-      }
+      const exchanged = await postTokenRequest(endpoint, { authorization: `Basic ${basic}` }, form, 'exchange', { fetch: fetchImpl, timeoutMs, retries, random });
       const expiresAtMs = tokenExpiry(exchanged) ?? 0;
       if (cache.size >= max) cache.delete(cache.keys().next().value as string);
       cache.set(key, { token: exchanged, expiresAtMs });
