@@ -157,12 +157,12 @@ describe('federates_with: a tenant trusts another tenant\'s trust domain for Txn
 
 describe('the SDK\'s Txn-Token requester (createTxnTokenRequester)', () => {
   it('asks with the workload\'s JWT-SVID: a Txn-Token with the edge\'s details, and a replacement keeps its txn', async () => {
-    const requester = createTxnTokenRequester({ url: server.url, tenant: 'shop', trustDomain: SHOP_TD, jwtSvid: (audience) => jwtSvid(GATEWAY, audience) });
+    const requester = createTxnTokenRequester({ url: server.url, tenant: 'shop', trustDomain: SHOP_TD, tier: 'edge', jwtSvid: (audience) => jwtSvid(GATEWAY, audience) });
     expect(requester.endpoint).toBe(tokenEndpoint('shop'));
     const first = await requester.request(await userToken('alice'), { details: { decision_id: 'd-1', policy_version: 1 }, context: { req_ip: '203.0.113.9' }, requestId: 'sdk-txn-1' });
     const claims = decodeJwt(first);
     expect(claims).toMatchObject({ aud: SHOP_TD, sub: 'alice', req_wl: GATEWAY, tctx: { decision_id: 'd-1', policy_version: 1 }, rctx: { req_ip: '203.0.113.9' } });
-    expect((await auditOf('shop', 'sdk-txn-1')).map((record) => record.action.id)).toEqual(['txn_token']);
+    expect((await auditOf('shop', 'sdk-txn-1')).map((record) => [record.action.id, record.tier, record.txn])).toEqual([['txn_token', 'edge', claims.txn]]);
     const replaced = decodeJwt(await requester.request(first, { replace: true, scope: 'orders:read' }));
     expect(replaced).toMatchObject({ txn: claims.txn, sub: 'alice', aud: SHOP_TD, tctx: claims.tctx });
     await expect(requester.request(await userToken('alice'), { scope: 'orders:write' })).rejects.toMatchObject({ code: 'ERR_STS_INVALID_SCOPE', status: 400 });
@@ -190,6 +190,8 @@ describe('the gateway endpoint mints the edge\'s Txn-Token', () => {
     // Two records under the request id: the gateway's allow, and the token service's issuance (its Cedar decision).
     const records = await auditOf('shop', requestId);
     expect(records.map((record) => [record.tier, record.action.id, record.decision]).sort()).toEqual([['gateway', 'GET', 'allow'], ['sts', 'txn_token', 'allow']]);
+    // The issuance is audited under the transaction it opened.
+    expect(records.find((record) => record.tier === 'sts').txn).toBe(claims.txn);
 
     // The next tier's decision with that Txn-Token names its txn; with another user's token it is a deny.
     const decide = (token: string) =>

@@ -25,6 +25,8 @@ export interface TxnTokenRequesterOptions {
   retries?: number;
   /** Jitter source in [0, 1) (default `Math.random`). */
   random?: () => number;
+  /** Sent as `X-Verity-Tier`: the tier label of the token service's issuance decision in the audit (default none). */
+  tier?: string;
 }
 
 export interface TxnTokenRequest {
@@ -91,7 +93,7 @@ export function createTxnTokenRequester(options: TxnTokenRequesterOptions): TxnT
         ...(request.details === undefined ? {} : { request_details: JSON.stringify(request.details) }),
         ...(request.context === undefined ? {} : { request_context: JSON.stringify(request.context) }),
       }).toString();
-      const headers = request.requestId === undefined ? {} : { 'x-request-id': request.requestId };
+      const headers = { ...(request.requestId === undefined ? {} : { 'x-request-id': request.requestId }), ...(options.tier === undefined ? {} : { 'x-verity-tier': options.tier }) };
       return postTokenRequest(endpoint, headers, form, 'Txn-Token request', { fetch: fetchImpl, timeoutMs, retries, random });
     },
   };

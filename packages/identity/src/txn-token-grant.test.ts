@@ -69,7 +69,9 @@ describe('Txn-Token requests', () => {
     const authorize = vi.fn(async (_: TxnTokenAuthorizationRequest) => true);
     const response = await issue({ scope: 'orders:read', request_details: JSON.stringify({ decision_id: 'd-1', policy_version: 4 }), request_context: JSON.stringify({ req_ip: '203.0.113.9' }) }, { authorize });
     expect(response).toEqual({ access_token: expect.any(String), issued_token_type: TOKEN_TYPE_TXN_TOKEN, token_type: 'N_A', expires_in: 300, scope: 'orders:read' });
-    expect(authorize).toHaveBeenCalledWith({ principal: { type: 'Workload', id: GATEWAY }, action: 'txn_token', resource: { trustDomain: TD }, context: { subject: 'alice', scopes: ['orders:read'], replacement: false } });
+    expect(authorize).toHaveBeenCalledWith({ principal: { type: 'Workload', id: GATEWAY }, action: 'txn_token', resource: { trustDomain: TD }, txn: expect.any(String), context: { subject: 'alice', scopes: ['orders:read'], replacement: false } });
+    // The decision is asked under the transaction id the token then carries.
+    expect((await verify(response.access_token)).txn).toBe(authorize.mock.calls[0]?.[0].txn);
     expect(await verify(response.access_token)).toMatchObject({ sub: 'alice', scope: ['orders:read'], reqWl: GATEWAY, callChain: [GATEWAY], tctx: { decision_id: 'd-1', policy_version: 4 }, rctx: { req_ip: '203.0.113.9' } });
   });
 

@@ -4,6 +4,7 @@
  * for a Txn-Token of the tenant's trust domain. Scope only narrows, lifetime never extends, and
  * a replacement keeps the transaction, its subject and its context.
  */
+import { randomUUID } from 'node:crypto';
 import { canonicalJson, isPlainObject, VerityError } from '@verity/core';
 import { readFormParam, type StsForm } from './client-auth.js';
 import { grantScopes, parseScope } from './scope.js';
@@ -22,6 +23,8 @@ export interface TxnTokenAuthorizationRequest {
   principal: { type: 'Workload'; id: string };
   action: 'txn_token';
   resource: { trustDomain: string };
+  /** The transaction id the Txn-Token will carry (new, or the replaced token's): the decision's audit join key. */
+  txn: string;
   context: {
     /** The transaction's principal (the subject token's principal id). */
     subject: string;
@@ -132,11 +135,12 @@ export async function issueTxnTokenForRequest(options: IssueTxnTokenForRequestOp
   const { request, requester, subject } = options;
   const replaced = 'txnToken' in subject ? subject.txnToken : undefined;
   if ((replaced !== undefined) !== (request.subject === 'txn_token')) throw new TypeError('issueTxnTokenForRequest: the verified subject does not match subject_token_type');
-  let fields: { sub: string; scopes: string[]; notAfter: number; txn?: string; previous: string[]; tctx?: Record<string, unknown>; rctx?: Record<string, unknown> };
+  let fields: { sub: string; scopes: string[]; notAfter: number; txn: string; previous: string[]; tctx?: Record<string, unknown>; rctx?: Record<string, unknown> };
   if (replaced === undefined) {
     const token = (subject as { token: VerifiedToken }).token;
     // draft §10.8: scopes never exceed the subject token's; a token without any grants none.
-    fields = { sub: token.principal.uid.id, scopes: grantScopes(request.scopes, [token.scopes]), notAfter: token.expiresAt, previous: [], ...withContext(request) };
+    // The transaction id is made here, so the issuance decision is audited under it too.
+    fields = { sub: token.principal.uid.id, txn: randomUUID(), scopes: grantScopes(request.scopes, [token.scopes]), notAfter: token.expiresAt, previous: [], ...withContext(request) };
   } else {
     if (replaced.callChain.length >= MAX_TXN_CALL_CHAIN) throw invalidSubject('the Txn-Token has been replaced too often');
     fields = {
@@ -154,6 +158,7 @@ export async function issueTxnTokenForRequest(options: IssueTxnTokenForRequestOp
     principal: { type: 'Workload', id: requester },
     action: 'txn_token',
     resource: { trustDomain: options.trustDomain },
+    txn: fields.txn,
     context: { subject: fields.sub, scopes: fields.scopes, replacement: replaced !== undefined },
   });
   if (allowed !== true) throw new VerityError('ERR_STS_EXCHANGE_DENIED', 'The Txn-Token request is not permitted');
@@ -167,7 +172,7 @@ export async function issueTxnTokenForRequest(options: IssueTxnTokenForRequestOp
     requestingWorkload: requester,
     previousWorkloads: fields.previous,
     notAfter: fields.notAfter,
-    ...(fields.txn === undefined ? {} : { txn: fields.txn }),
+    txn: fields.txn,
     ...(fields.tctx === undefined ? {} : { tctx: fields.tctx }),
     ...(fields.rctx === undefined ? {} : { rctx: fields.rctx }),
     ...(options.ttlSec === undefined ? {} : { ttlSec: options.ttlSec }),

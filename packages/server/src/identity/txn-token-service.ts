@@ -140,7 +140,8 @@ export function createTxnTokenService(options: TxnTokenServiceOptions): TxnToken
         decisions,
         tenant,
         { principal: ask.principal, action: { type: 'Action', id: ask.action }, resource: { type: 'TrustDomain', id: ask.resource.trustDomain }, context: { ...ask.context } },
-        meta,
+        // Audited under the transaction it opens (or continues): one id for the whole call chain.
+        { ...meta, txn: ask.txn },
       );
   }
 
