@@ -9,7 +9,8 @@ import { Agent, request as undiciRequest, type Dispatcher } from 'undici';
 import { hostOf } from './gateway.js';
 import { exchangeToken } from './orders-service.js';
 import type { Stack } from './stack.js';
-import { DB_AUDIENCE, type Tenant } from './tenancy.js';
+import { createTxnTokenRequester } from '@verity/enforce';
+import { DB_AUDIENCE, trustDomainOf, type Tenant } from './tenancy.js';
 import { GATEWAY_ID, ORDERS_ID, REPORTS_ID } from './workloads.js';
 
 export type Tier = 'gateway' | 'orders' | 'sts' | 'orders-db';
@@ -28,7 +29,11 @@ export interface AuditRecord {
   errors: Array<{ policyId: string; message: string }>;
   /** The calling workload's SPIFFE id, as the PEP verified it (absent or null: none). */
   caller?: string | null;
+  /** The Txn-Token's transaction id: one id for the call chain across tiers (absent or null: none). */
+  txn?: string | null;
 }
+
+type Decision = 'allow' | 'deny';
 
 export interface AttackOutcome {
   status: number;
@@ -42,10 +47,11 @@ export interface Attack {
   /** Where it is expected to be stopped, for the table. */
   stoppedAt: string;
   /**
-   * The answer status (0: no connection) and, per tier, the one decision it records (absent: no
-   * record); `caller`: the calling workload every record names.
+   * The answer status (0: no connection) and, per tier, the decision it records, or its decisions
+   * when it records several (the token service: the edge's Txn-Token, then the exchange; absent:
+   * no record); `caller`: the calling workload every record names.
    */
-  expect: { status: number; tiers: Partial<Record<Tier, 'allow' | 'deny'>>; caller?: string };
+  expect: { status: number; tiers: Partial<Record<Tier, Decision | readonly Decision[]>>; caller?: string };
   run(context: AttackContext): Promise<AttackOutcome>;
 }
 
@@ -103,20 +109,29 @@ export async function call(baseUrl: string, input: { path: string; tenant?: Tena
 const alice = { sub: 'alice', tenant: 'acme', scope: 'orders:read' } as const;
 const bob = { sub: 'bob', tenant: 'acme', scope: 'profile' } as const;
 
+/** The decisions expected of one tier, as a sorted list. */
+export const expectedOf = (attack: Attack, tier: Tier): Decision[] => {
+  const expected = attack.expect.tiers[tier];
+  return expected === undefined ? [] : typeof expected === 'string' ? [expected] : [...expected].sort();
+};
+
+/** Through the honest gateway: its decision, the edge's Txn-Token and the exchange at the token service, orders, the database. */
+const ALL_ALLOW = { gateway: 'allow', sts: ['allow', 'allow'], orders: 'allow', 'orders-db': 'allow' } as const;
+
 /** The script, in order. The first row is not an attack: the legitimate request, for contrast. */
 export const ATTACKS: readonly Attack[] = [
   {
     id: 'baseline',
     title: 'alice (acme) reads her own order o-a1 (not an attack)',
     stoppedAt: '— allowed at every tier',
-    expect: { status: 200, tiers: { gateway: 'allow', orders: 'allow', sts: 'allow', 'orders-db': 'allow' } },
+    expect: { status: 200, tiers: ALL_ALLOW },
     run: async ({ stack, requestId }) => call(stack.gateway.url, { tenant: 'acme', path: '/orders/o-a1', token: await stack.idp.mint(alice), requestId }),
   },
   {
     id: 'forged-tenant-header',
     title: 'forged x-tenant-id: globex on alice\'s order list',
     stoppedAt: 'gateway drops the header; orders uses the token\'s tenant: acme rows only',
-    expect: { status: 200, tiers: { gateway: 'allow', orders: 'allow', sts: 'allow', 'orders-db': 'allow' } },
+    expect: { status: 200, tiers: ALL_ALLOW },
     run: async ({ stack, requestId }) => call(stack.gateway.url, { tenant: 'acme', path: '/orders', token: await stack.idp.mint(alice), requestId, headers: { 'x-tenant-id': 'globex' } }),
   },
   {
@@ -146,21 +161,25 @@ export const ATTACKS: readonly Attack[] = [
     title: 'alice\'s revoked token replayed through the gateway',
     stoppedAt: 'gateway (tier 1): ERR_TOKEN_REVOKED',
     expect: { status: 401, tiers: { gateway: 'deny' } },
-    run: async ({ stack, requestId }) => call(stack.gateway.url, { tenant: 'acme', path: '/orders/o-a1', token: await revokedToken(stack), requestId }),
+    run: async ({ stack, requestId }) => call(stack.gateway.url, { tenant: 'acme', path: '/orders/o-a1', token: (await revokedToken(stack)).token, requestId }),
   },
   {
     id: 'revoked-direct',
     title: 'the same revoked token straight to the service (the compromised gateway forwards it)',
     stoppedAt: 'orders (tier 2): its cached allow was dropped by the change stream',
     expect: { status: 401, tiers: { orders: 'deny' } },
-    // Through the compromised gateway: the same caller (the gateway's SVID) as the cached allow.
-    run: async ({ stack, requestId }) => call(stack.compromisedGateway.url, { path: '/orders/o-a1', token: await revokedToken(stack), requestId }),
+    // Through the compromised gateway with the Txn-Token it had for that token: the same caller
+    // (the gateway's SVID), token and Txn-Token as the allow the orders service cached.
+    async run({ stack, requestId }) {
+      const { token, txnToken } = await revokedToken(stack);
+      return call(stack.compromisedGateway.url, { path: '/orders/o-a1', token, requestId, headers: { 'txn-token': txnToken } });
+    },
   },
   {
     id: 'other-tenants-order',
     title: 'alice (acme) asks for globex\'s order o-g1',
     stoppedAt: 'orders (tier 2): the order\'s stored tenant is globex',
-    expect: { status: 403, tiers: { gateway: 'allow', orders: 'deny' } },
+    expect: { status: 403, tiers: { gateway: 'allow', sts: 'allow', orders: 'deny' } },
     run: async ({ stack, requestId }) => call(stack.gateway.url, { tenant: 'acme', path: '/orders/o-g1', token: await stack.idp.mint(alice), requestId }),
   },
   {
@@ -287,6 +306,23 @@ export const ATTACKS: readonly Attack[] = [
       }),
   },
   {
+    id: 'no-txn-token',
+    title: 'the compromised gateway forwards alice\'s valid token without asking, so without a Txn-Token',
+    stoppedAt: 'orders (tier 2): the policy requires the Txn-Token the gateway gets for an allowed request',
+    expect: { status: 403, tiers: { orders: 'deny' }, caller: GATEWAY_ID },
+    run: async ({ stack, requestId }) => call(stack.compromisedGateway.url, { path: '/orders/o-a1', token: await stack.idp.mint(alice), requestId }),
+  },
+  {
+    id: 'other-subjects-txn-token',
+    title: '…with a Txn-Token it got for bob (it holds the gateway\'s Workload API) beside alice\'s token',
+    stoppedAt: 'orders (tier 2): the Txn-Token is another subject\'s; the PDP denies (verity:txn)',
+    expect: { status: 403, tiers: { sts: 'allow', orders: 'deny' } },
+    async run({ stack, requestId }) {
+      const bobs = await gatewayTxnToken(stack, await stack.idp.mint(bob), requestId);
+      return call(stack.compromisedGateway.url, { path: '/orders/o-a1', token: await stack.idp.mint(alice), requestId, headers: { 'txn-token': bobs } });
+    },
+  },
+  {
     id: 'no-client-certificate',
     title: 'a caller without an SVID (plain TLS, no client certificate) calls the orders service',
     stoppedAt: 'orders (tier 2): strict mTLS refuses the connection; nothing reaches a decision',
@@ -321,27 +357,40 @@ async function acmeReceipt(stack: Stack, requestId: string): Promise<string> {
 }
 
 /**
- * A token of alice's that was used (and its allow cached by the orders service), then revoked
- * by its id; resolves once the orders service heard of the revocation. Made once per stack.
+ * A Txn-Token of acme for `subjectToken`, asked with the gateway's JWT-SVID: what the gateway
+ * does for every allowed request, and what an attacker holding its Workload API can do for any
+ * user token it sees. Its issuance is audited under `requestId`.
  */
-const revoked = new WeakMap<Stack, Promise<string>>();
-function revokedToken(stack: Stack): Promise<string> {
-  let token = revoked.get(stack);
-  if (!token) {
-    token = (async () => {
-      const value = await stack.idp.mint(alice);
-      const used = await call(stack.gateway.url, { tenant: 'acme', path: '/orders/o-a1', token: value, requestId: `setup-${randomBytes(4).toString('hex')}` });
+function gatewayTxnToken(stack: Stack, subjectToken: string, requestId: string): Promise<string> {
+  const requester = createTxnTokenRequester({ url: stack.pdp.url, tenant: 'acme', trustDomain: trustDomainOf('acme'), tier: 'sts', jwtSvid: async (audience) => (await stack.workloads.sources.gateway.jwtSvid([audience])).token });
+  return requester.request(subjectToken, { requestId });
+}
+
+/**
+ * A token of alice's, with a Txn-Token for it, that was used through the compromised gateway
+ * (its allow cached by the orders service), then revoked by its id; resolves once the orders
+ * service heard of the revocation. Made once per stack.
+ */
+const revoked = new WeakMap<Stack, Promise<{ token: string; txnToken: string }>>();
+function revokedToken(stack: Stack): Promise<{ token: string; txnToken: string }> {
+  let held = revoked.get(stack);
+  if (!held) {
+    held = (async () => {
+      const token = await stack.idp.mint(alice);
+      const requestId = `setup-${randomBytes(4).toString('hex')}`;
+      const txnToken = await gatewayTxnToken(stack, token, requestId);
+      const used = await call(stack.compromisedGateway.url, { path: '/orders/o-a1', token, requestId, headers: { 'txn-token': txnToken } });
       if (used.status !== 200) throw new Error(`the token to revoke did not work first: ${used.status}`);
-      const claims = JSON.parse(Buffer.from(value.split('.')[1] as string, 'base64url').toString('utf8')) as { jti: string; exp: number };
+      const claims = JSON.parse(Buffer.from(token.split('.')[1] as string, 'base64url').toString('utf8')) as { jti: string; exp: number };
       const heard = stack.nextChange('acme', 'revocation');
       const answer = await stack.admin('POST', '/admin/v1/tenants/acme/revocations', { jti: claims.jti, exp: claims.exp });
       if (answer.status !== 201) throw new Error(`revocation failed: ${answer.status}`);
       await heard;
-      return value;
+      return { token, txnToken };
     })();
-    revoked.set(stack, token);
+    revoked.set(stack, held);
   }
-  return token;
+  return held;
 }
 
 /** The tenant's audit records of one request id. */
@@ -352,8 +401,9 @@ export async function auditOf(stack: Stack, tenant: Tenant, requestId: string): 
 
 function matches(attack: Attack, outcome: AttackOutcome, records: AuditRecord[]): boolean {
   if (outcome.status !== attack.expect.status) return false;
-  const expected = Object.entries(attack.expect.tiers).sort(([a], [b]) => a.localeCompare(b));
-  const got = records.map((record) => [record.tier ?? '', record.decision] as const).sort(([a], [b]) => a.localeCompare(b));
+  const expected = TIERS.flatMap((tier) => expectedOf(attack, tier).map((decision) => `${tier} ${decision}`));
+  const got = TIERS.flatMap((tier) => records.filter((record) => record.tier === tier).map((record) => record.decision).sort().map((decision) => `${tier} ${decision}`));
+  if (records.some((record) => !TIERS.includes(record.tier as Tier))) return false;
   if (attack.expect.caller !== undefined && records.some((record) => record.caller !== attack.expect.caller)) return false;
   return JSON.stringify(got) === JSON.stringify(expected);
 }
@@ -395,11 +445,10 @@ export function formatTable(results: readonly AttackResult[]): string {
     decisions:
       result.records.length === 0
         ? ['— none: nothing reached a decision']
-        : TIERS.flatMap((tier) =>
-            result.records
-              .filter((record) => record.tier === tier)
-              .map((record) => `${tier.padEnd(9)} ${record.decision.padEnd(5)} ${record.decisionId}${record.caller ? ` caller ${record.caller}` : ''}${record.errors[0] ? ` ${record.errors[0].message}` : ''}`),
-          ),
+        : // In the order they were decided.
+          [...result.records]
+            .sort((a, b) => a.seq - b.seq)
+            .map((record) => `${(record.tier ?? '').padEnd(9)} ${record.decision.padEnd(5)} ${record.decisionId}${record.txn ? ` txn ${record.txn}` : ''}${record.caller ? ` caller ${record.caller}` : ''}${record.errors[0] ? ` ${record.errors[0].message}` : ''}`),
   }));
   const widths = {
     attack: Math.max(6, ...rows.map((row) => row.attack.length)),

@@ -99,7 +99,8 @@ export type DataTierAnswer =
 
 export interface DataTier {
   /** Select orders with a delegated token (audience `orders-db`), under RLS bound to the decision's receipt. */
-  select(input: { token: string | undefined; requestId: string; orderId?: string }): Promise<DataTierAnswer>;
+  /** `txnToken`: the call chain's Txn-Token, verified by the PDP with the decision (its `txn` joins the audit records). */
+  select(input: { token: string | undefined; requestId: string; orderId?: string; txnToken?: string }): Promise<DataTierAnswer>;
 }
 
 /**
@@ -109,10 +110,10 @@ export interface DataTier {
 export function createDataTier(options: { database: OrdersDatabase; enforcers: Record<Tenant, Enforcer>; tenancy: Tenancy }): DataTier {
   const { database, enforcers, tenancy } = options;
   return {
-    async select({ token, requestId, orderId }) {
+    async select({ token, requestId, orderId, txnToken }) {
       const tenant = tenancy.tenantToAsk(token);
       if (token === undefined || tenant === undefined) return { status: 401, code: 'ERR_TOKEN_MISSING' };
-      const result = await enforcers[tenant].enforce({ token, requestId, action: 'select', resource: { type: 'Table', id: 'orders' } });
+      const result = await enforcers[tenant].enforce({ token, requestId, action: 'select', resource: { type: 'Table', id: 'orders' }, ...(txnToken === undefined ? {} : { txnToken }) });
       if (!result.allowed) return { status: result.status as 401 | 403 | 503, code: refusalBody(result).code };
       if (result.receipt === undefined) return { status: 503, code: 'ERR_ENFORCE_RECEIPT_UNAVAILABLE' };
       // The database is told nothing but the receipt: it verifies the PDP's signature and takes

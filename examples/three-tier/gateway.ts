@@ -12,6 +12,12 @@
  * `spiffe://platform.verity.internal/gateway`, with the SVID its Workload API gives it (the
  * compromised one too: it is the gateway, compromised). The Node gateways use `createMtlsAgent`,
  * which accepts only the orders service's SPIFFE id; nginx presents the SVID from files.
+ *
+ * The two honest gateways send the allowed request on with the edge's Txn-Token
+ * (draft-ietf-oauth-transaction-tokens): nginx gets it in the answer of Verity's gateway endpoint
+ * (it sends the gateway's JWT-SVID as `X-Verity-Client-Assertion`), the Node gateway asks the
+ * tenant's token service itself (`createTxnTokenRequester`). Its `tctx` names the gateway's
+ * decision; every tier behind verifies it and is audited under its `txn`.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
@@ -21,9 +27,9 @@ import { connect, type AddressInfo } from 'node:net';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { request as undiciRequest, type Dispatcher } from 'undici';
-import { bearerToken, createEnforcer, createRemoteDecisionSource, downstreamHeaders, refusalBody, requestIdOf, type Enforcer } from '@verity/enforce';
+import { bearerToken, createEnforcer, createRemoteDecisionSource, createTxnTokenRequester, downstreamHeaders, refusalBody, requestIdOf, type Enforcer, type TokenExchangeError, type TxnTokenRequester } from '@verity/enforce';
 import type { WorkloadApiSource } from '@verity/workload';
-import { ORDERS_AUDIENCE, TENANTS, type Tenant } from './tenancy.js';
+import { ORDERS_AUDIENCE, TENANTS, trustDomainOf, type Tenant } from './tenancy.js';
 import { ordersDispatcher } from './workloads.js';
 
 /** The public routes, as the tenants' `settings.gatewayRoutes` list them. */
@@ -72,6 +78,9 @@ export function findNginx(): string | undefined {
 export function nginxConfig(options: { port: number; pdpUrl: string; upstreamUrl: string; credentials: Record<Tenant, string>; svidDir: string }): string {
   const hostPort = (url: string) => new URL(url).host;
   return `
+  # $verity_assertion: the gateway's JWT-SVID for the host tenant's token endpoint, rewritten
+  # (and nginx reloaded) before it expires.
+  include ${options.svidDir}/assertions.conf;
   map $host $verity_tenant {
     default "";
 ${TENANTS.map((tenant) => `    ${hostOf(tenant)} ${tenant};`).join('\n')}
@@ -96,8 +105,11 @@ ${TENANTS.map((tenant) => `    ${tenant} "Bearer ${options.credentials[tenant]}"
       auth_request /_verity;
       auth_request_set $verity_subject  $upstream_http_x_verity_subject;
       auth_request_set $verity_decision $upstream_http_x_verity_decision_id;
+      # The edge's Txn-Token, from Verity's answer; a client's own Txn-Token header never passes.
+      auth_request_set $verity_txn_token $upstream_http_txn_token;
       proxy_set_header X-Verity-Subject     $verity_subject;
       proxy_set_header X-Verity-Decision-Id $verity_decision;
+      proxy_set_header Txn-Token            $verity_txn_token;
       proxy_set_header X-Tenant-Id "";
       proxy_set_header X-User-Id "";
       proxy_set_header X-Request-ID $rid;
@@ -125,6 +137,8 @@ ${TENANTS.map((tenant) => `    ${tenant} "Bearer ${options.credentials[tenant]}"
       proxy_set_header X-Original-URI    $request_uri;
       proxy_set_header X-Request-ID      $rid;
       proxy_set_header X-Verity-Credential $verity_credential;
+      # The gateway workload asks for the edge's Txn-Token with its JWT-SVID.
+      proxy_set_header X-Verity-Client-Assertion $verity_assertion;
     }
   }`;
 }
@@ -165,10 +179,33 @@ async function writeSvidFiles(source: WorkloadApiSource, dir: string): Promise<v
   await put('bundle.pem', bundle.x509Authorities.join('\n'));
 }
 
+/** The tenant's token endpoint: the audience of the JWT-SVID the gateway asks for its Txn-Token with. */
+const tokenEndpointOf = (pdpUrl: string, tenant: Tenant) => `${pdpUrl}/tenants/${tenant}/oauth2/token`;
+
+/**
+ * `assertions.conf`: a map from the host's tenant to a fresh JWT-SVID of the gateway for that
+ * tenant's token endpoint (one audience each), written whole, then renamed. Returns when the
+ * soonest of them expires (epoch ms).
+ */
+async function writeAssertions(source: WorkloadApiSource, dir: string, pdpUrl: string): Promise<number> {
+  const entries: string[] = [];
+  let expiresAtMs = Infinity;
+  for (const tenant of TENANTS) {
+    const svid = await source.jwtSvid([tokenEndpointOf(pdpUrl, tenant)]);
+    expiresAtMs = Math.min(expiresAtMs, svid.expiresAtMs);
+    entries.push(`    ${tenant} "${svid.token}";`);
+  }
+  const temporary = join(dir, '.assertions.conf.tmp');
+  await writeFile(temporary, `map $verity_tenant $verity_assertion {\n    default "";\n${entries.join('\n')}\n}\n`, { mode: 0o600 });
+  await rename(temporary, join(dir, 'assertions.conf'));
+  return expiresAtMs;
+}
+
 /** nginx in the foreground, its config, logs, temp files and SVID files in a temporary folder. */
 export async function startNginxGateway(binary: string, options: GatewayOptions): Promise<RunningGateway> {
   const dir = await mkdtemp(join(tmpdir(), 'verity-three-tier-nginx-'));
   await writeSvidFiles(options.source, dir);
+  let assertionsExpireAtMs = await writeAssertions(options.source, dir, options.pdpUrl);
   const port = await freePort();
   const config = join(dir, 'nginx.conf');
   await writeFile(
@@ -207,13 +244,30 @@ ${nginxConfig({ port, ...options, svidDir: dir })}
   const unsubscribe = options.source.subscribe(() => {
     writing = writing.then(() => writeSvidFiles(options.source, dir)).then(() => void child.kill('SIGHUP')).catch(() => {});
   });
+  // The JWT-SVIDs (five minutes by default) likewise, at half their remaining life.
+  let refresh: NodeJS.Timeout | undefined;
+  const scheduleAssertions = () => {
+    refresh = setTimeout(() => {
+      writing = writing
+        .then(async () => {
+          assertionsExpireAtMs = await writeAssertions(options.source, dir, options.pdpUrl);
+          child.kill('SIGHUP');
+        })
+        .catch(() => {})
+        .finally(scheduleAssertions);
+    }, Math.max(1000, (assertionsExpireAtMs - Date.now()) / 2));
+    refresh.unref();
+  };
+  scheduleAssertions();
   return {
     kind: 'nginx',
     url: `http://127.0.0.1:${port}`,
     port,
     async close() {
       unsubscribe();
+      clearTimeout(refresh);
       await writing;
+      clearTimeout(refresh);
       if (child.exitCode === null && child.signalCode === null) {
         const exited = new Promise((resolve) => child.once('exit', resolve));
         child.kill('SIGTERM');
@@ -279,10 +333,20 @@ async function listen(kind: RunningGateway['kind'], handler: (request: IncomingM
  */
 export function startNodeGateway(options: GatewayOptions): Promise<RunningGateway> {
   const enforcers = {} as Record<Tenant, Enforcer>;
+  const txnTokens = {} as Record<Tenant, TxnTokenRequester>;
   for (const tenant of TENANTS) {
     const source = createRemoteDecisionSource({ url: options.pdpUrl, credential: options.credentials[tenant], timeoutMs: 2000 });
     // The audience nginx's gateway endpoint binds too (the tenants' settings.gatewayAudience).
     enforcers[tenant] = createEnforcer({ source, tenant, audience: ORDERS_AUDIENCE, tier: 'gateway' });
+    // The edge's Txn-Token, asked with the gateway's JWT-SVID (as Verity's gateway endpoint mints it for nginx).
+    txnTokens[tenant] = createTxnTokenRequester({
+      url: options.pdpUrl,
+      tenant,
+      trustDomain: trustDomainOf(tenant),
+      tier: 'sts',
+      timeoutMs: 2000,
+      jwtSvid: async (audience) => (await options.source.jwtSvid([audience])).token,
+    });
   }
   const dispatcher = ordersDispatcher(options.source);
   return listen('node', async (request, response) => {
@@ -306,8 +370,18 @@ export function startNodeGateway(options: GatewayOptions): Promise<RunningGatewa
       return send(response, result.status, refusalBody(result), { 'x-request-id': requestId, ...challenge });
     }
     const traceparent = typeof request.headers.traceparent === 'string' ? request.headers.traceparent : undefined;
-    // The next tier gets the caller's own token and the request id: it decides again itself.
-    await forward(request, response, options.upstreamUrl, dispatcher, { accept: 'application/json', ...downstreamHeaders({ ...(token === undefined ? {} : { token }), requestId, ...(traceparent === undefined ? {} : { traceparent }) }) });
+    let txnToken: string;
+    try {
+      const decided = result.decision;
+      const details = decided?.decisionId && decided.policyVersion ? { decision_id: decided.decisionId, policy_version: decided.policyVersion } : {};
+      txnToken = await txnTokens[tenant].request(token as string, { requestId, details });
+    } catch (error) {
+      // No Txn-Token, no call: the request does not go on without its transaction (fail closed).
+      const failure = error as TokenExchangeError;
+      return send(response, 403, { code: failure.code, message: 'no Txn-Token for this request' }, { 'x-request-id': requestId });
+    }
+    // The next tier gets the caller's own token, the Txn-Token and the request id: it decides again itself.
+    await forward(request, response, options.upstreamUrl, dispatcher, { accept: 'application/json', ...downstreamHeaders({ ...(token === undefined ? {} : { token }), txnToken, requestId, ...(traceparent === undefined ? {} : { traceparent }) }) });
   }, dispatcher);
 }
 

@@ -80,6 +80,8 @@ interface Caller {
   tenant: Tenant;
   token: string;
   requestId: string;
+  /** The call chain's Txn-Token (the `Txn-Token` header), passed on to the database tier. */
+  txnToken?: string;
 }
 
 export async function startOrdersService(options: OrdersServiceOptions): Promise<OrdersService> {
@@ -122,7 +124,11 @@ export async function startOrdersService(options: OrdersServiceOptions): Promise
       // The calling workload, as the handshake proved it. No proxy is trusted to name another
       // one, so an x-forwarded-client-cert header is reported as forged (the PDP then denies).
       const caller = peerFromXfcc(request.headers['x-forwarded-client-cert'], { immediatePeer: mtls.peerOf(request.raw), trustedProxies: [], trustDomain: TRUST_DOMAIN });
-      const result = await enforcers[tenant].enforce({ ...rule(request, tenant), token, caller, ...(requestId === undefined ? {} : { requestId }) });
+      // The Txn-Token the gateway got for this user: the PDP verifies it (signature, aud = the
+      // tenant's trust domain, exp) and puts its claims in context.txn; the policies require it.
+      const header = request.headers['txn-token'];
+      const txnToken = typeof header === 'string' && header !== '' ? header : undefined;
+      const result = await enforcers[tenant].enforce({ ...rule(request, tenant), token, caller, ...(txnToken === undefined ? {} : { txnToken }), ...(requestId === undefined ? {} : { requestId }) });
       reply.header('x-request-id', result.requestId);
       if (!result.allowed) {
         if (result.status === 401) reply.header('www-authenticate', 'Bearer error="invalid_token"');
@@ -130,7 +136,7 @@ export async function startOrdersService(options: OrdersServiceOptions): Promise
       }
       // Whatever the tier before claimed about the caller is gone before the handler runs.
       request.raw.headers = stripSpoofableHeaders(request.raw.headers);
-      callers.set(request, { tenant, token, requestId: result.requestId });
+      callers.set(request, { tenant, token, requestId: result.requestId, ...(txnToken === undefined ? {} : { txnToken }) });
       return undefined;
     };
   }
@@ -148,7 +154,7 @@ export async function startOrdersService(options: OrdersServiceOptions): Promise
       requestId: caller.requestId,
     });
     if (exchanged.status !== 200 || exchanged.body.access_token === undefined) return { status: 502 as const, body: { code: 'ERR_DELEGATION', message: `the token service refused: ${exchanged.body.code ?? exchanged.status}` } };
-    const answer = await dataTier.select({ token: exchanged.body.access_token, requestId: caller.requestId, ...(orderId === undefined ? {} : { orderId }) });
+    const answer = await dataTier.select({ token: exchanged.body.access_token, requestId: caller.requestId, ...(orderId === undefined ? {} : { orderId }), ...(caller.txnToken === undefined ? {} : { txnToken: caller.txnToken }) });
     if (answer.status !== 200) return { status: answer.status, body: { code: answer.code, message: 'the database layer refused' } };
     return { status: 200 as const, body: { tenant: answer.tenant, orders: answer.rows } };
   }

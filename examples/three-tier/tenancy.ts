@@ -19,6 +19,12 @@ export const idpIssuer = (tenant: Tenant): string => `${IDP_ISSUER_BASE}/${tenan
 /** The audience of user tokens (the public orders API) and of delegated database tokens. */
 export const ORDERS_AUDIENCE = 'orders-api';
 export const DB_AUDIENCE = 'orders-db';
+/**
+ * A tenant's SPIFFE trust domain (the PDP's default, `<tenant>.<--trust-domain>`): the audience
+ * of its Txn-Tokens. Its services' identities are the platform's (workloads.ts), which each
+ * tenant federates with (`settings.federates_with`).
+ */
+export const trustDomainOf = (tenant: Tenant): string => `${tenant}.verity.internal`;
 
 /**
  * Maps trusted issuers to tenants. `pdpUrl` is the Verity PDP, whose token service issues
