@@ -22,3 +22,4 @@ export * from './source-position.js';
 export * from './policy-text-limits.js';
 export * from './wire-format.js';
 export * from './request-path.js';
+export * from './risk.js';

@@ -1,0 +1,173 @@
+/**
+ * The risk engine's scoring: signals about one request (authentication age, device posture,
+ * travel, behaviour, IP reputation) into `context.risk = {score, level, factors}` for Cedar
+ * policies. The default configuration reproduces the `ContinuousVerifier` of the seed
+ * (`shared/seeds/003`): the same weights, the same thresholds (25 / 50 / 80), so a score can be
+ * compared with it; every number is tenant configuration (`settings.risk`).
+ *
+ * Pure: the signals are gathered elsewhere (each from its own source); this only weighs them.
+ */
+import { VerityError } from './errors.js';
+import { isPlainObject } from './wire-format.js';
+
+export type RiskLevel = 'low' | 'medium' | 'high' | 'critical';
+
+/** What is known about one request, each signal from its own source; absent means "not measured". */
+export interface RiskSignals {
+  /** Seconds since the subject authenticated (the token's `auth_time`); absent: the token says nothing. */
+  authAgeSec?: number;
+  /**
+   * The device the request is bound to: `unknown` when none is bound or the bound one is not
+   * registered (the seed's `get_compliance_status` returning None); `known` with its posture.
+   */
+  device?: { state: 'unknown' } | { state: 'known'; compliant: boolean; issues: readonly string[] };
+  /** The subject could not have travelled from its last location since its last request. */
+  impossibleTravel?: boolean;
+  /** Behavioural anomaly in [0, 1] (request rate against the subject's baseline, first use). */
+  anomalyScore?: number;
+  /** The client IP is on an imported threat list (the list's source). */
+  maliciousIp?: { source: string };
+}
+
+/** One reason the score went up: its name, the weight it added, and a detail for the audit. */
+export interface RiskFactor {
+  name: string;
+  weight: number;
+  detail?: string;
+}
+
+/** `context.risk` as policies read it (factor names only), plus the weighted factors for the audit. */
+export interface RiskAssessment {
+  score: number;
+  level: RiskLevel;
+  factors: RiskFactor[];
+}
+
+/** Every weight and threshold of the scoring (settings.risk; snake_case like the other settings). */
+export interface RiskConfig {
+  weights: {
+    stale_authentication: number;
+    aging_authentication: number;
+    unknown_device: number;
+    device_noncompliant: number;
+    impossible_travel: number;
+    high_behavioral_anomaly: number;
+    moderate_behavioral_anomaly: number;
+    known_malicious_ip: number;
+  };
+  /** Authentication older than `stale_after_sec` is stale, older than `aging_after_sec` aging. */
+  auth_age: { stale_after_sec: number; aging_after_sec: number };
+  /** Anomaly scores above `high` and `moderate` (exclusive, as the seed compares). */
+  anomaly: { high: number; moderate: number };
+  /** A score at or above each is that level (the seed: 25, 50, 80). */
+  thresholds: { medium: number; high: number; critical: number };
+}
+
+/** The seed's `ContinuousVerifier`, number for number. */
+export const DEFAULT_RISK_CONFIG: RiskConfig = Object.freeze({
+  weights: Object.freeze({
+    stale_authentication: 30,
+    aging_authentication: 10,
+    unknown_device: 40,
+    device_noncompliant: 25,
+    impossible_travel: 50,
+    high_behavioral_anomaly: 35,
+    moderate_behavioral_anomaly: 15,
+    known_malicious_ip: 60,
+  }),
+  auth_age: Object.freeze({ stale_after_sec: 12 * 3600, aging_after_sec: 4 * 3600 }),
+  anomaly: Object.freeze({ high: 0.8, moderate: 0.5 }),
+  thresholds: Object.freeze({ medium: 25, high: 50, critical: 80 }),
+}) as RiskConfig;
+
+/** The level of a score under `thresholds` (at or above each). */
+export function riskLevelOf(score: number, thresholds: RiskConfig['thresholds']): RiskLevel {
+  if (score >= thresholds.critical) return 'critical';
+  if (score >= thresholds.high) return 'high';
+  if (score >= thresholds.medium) return 'medium';
+  return 'low';
+}
+
+/**
+ * Weigh the signals. Factors come in the seed's order (authentication, device, travel,
+ * behaviour, IP); a signal that was not measured adds nothing — except the device, which the
+ * seed counts as unknown when none is bound, so `device: {state: 'unknown'}` must be passed
+ * for that (the caller decides whether device trust is in use).
+ *
+ * @example
+ * scoreRisk({ authAgeSec: 13 * 3600, device: { state: 'unknown' } });
+ * // { score: 70, level: 'high', factors: [{name: 'stale_authentication', weight: 30, …}, {name: 'unknown_device', weight: 40}] }
+ */
+export function scoreRisk(signals: RiskSignals, config: RiskConfig = DEFAULT_RISK_CONFIG): RiskAssessment {
+  const { weights } = config;
+  const factors: RiskFactor[] = [];
+  const add = (name: keyof RiskConfig['weights'], detail?: string) => factors.push({ name, weight: weights[name], ...(detail === undefined ? {} : { detail }) });
+  const age = signals.authAgeSec;
+  if (age !== undefined) {
+    if (age > config.auth_age.stale_after_sec) add('stale_authentication', `${Math.floor(age)} s`);
+    else if (age > config.auth_age.aging_after_sec) add('aging_authentication', `${Math.floor(age)} s`);
+  }
+  const device = signals.device;
+  if (device?.state === 'unknown') add('unknown_device');
+  else if (device?.state === 'known' && !device.compliant) add('device_noncompliant', device.issues.join(', ').slice(0, 200));
+  if (signals.impossibleTravel === true) add('impossible_travel');
+  const anomaly = signals.anomalyScore;
+  if (anomaly !== undefined) {
+    if (anomaly > config.anomaly.high) add('high_behavioral_anomaly', anomaly.toFixed(2));
+    else if (anomaly > config.anomaly.moderate) add('moderate_behavioral_anomaly', anomaly.toFixed(2));
+  }
+  if (signals.maliciousIp !== undefined) add('known_malicious_ip', signals.maliciousIp.source.slice(0, 100));
+  const score = factors.reduce((sum, factor) => sum + factor.weight, 0);
+  return { score, level: riskLevelOf(score, config.thresholds), factors };
+}
+
+/** `context.risk` for Cedar: `{score, level, factors: [names]}` (Long, String, Set<String>). */
+export function riskContextOf(assessment: RiskAssessment): { score: number; level: RiskLevel; factors: string[] } {
+  return { score: assessment.score, level: assessment.level, factors: assessment.factors.map((factor) => factor.name) };
+}
+
+const invalid = (message: string) => new VerityError('ERR_TENANT_INVALID', `settings.risk ${message}`);
+
+/** A whole number in [0, max]. */
+function bounded(value: unknown, name: string, max: number): number {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0 || value > max) throw invalid(`${name} must be a whole number from 0 to ${max}`);
+  return value;
+}
+
+/**
+ * `settings.risk`: a partial {@link RiskConfig} over the defaults (each group merged key by key),
+ * checked: weights 0–1000, ages in seconds up to a year with aging ≤ stale, anomaly bounds in
+ * [0, 1] with moderate ≤ high, thresholds ascending. Unknown keys are refused. Throws
+ * ERR_TENANT_INVALID.
+ */
+export function parseRiskConfig(value: unknown): RiskConfig {
+  if (!isPlainObject(value)) throw invalid('must be an object');
+  const groups = ['weights', 'auth_age', 'anomaly', 'thresholds'] as const;
+  for (const key of Object.keys(value)) if (!(groups as readonly string[]).includes(key)) throw invalid(`has an unknown key: ${key.slice(0, 40)}`);
+  const group = <K extends (typeof groups)[number]>(name: K, check: (key: keyof RiskConfig[K] & string, v: unknown) => number): RiskConfig[K] => {
+    const given = value[name];
+    const base = DEFAULT_RISK_CONFIG[name] as unknown as Record<string, number>;
+    if (given === undefined) return { ...base } as unknown as RiskConfig[K];
+    if (!isPlainObject(given)) throw invalid(`.${name} must be an object`);
+    const out: Record<string, number> = { ...base };
+    for (const [key, v] of Object.entries(given)) {
+      if (!Object.hasOwn(base, key)) throw invalid(`.${name} has an unknown key: ${key.slice(0, 40)}`);
+      out[key] = check(key as keyof RiskConfig[K] & string, v);
+    }
+    return out as unknown as RiskConfig[K];
+  };
+  const config: RiskConfig = {
+    weights: group('weights', (key, v) => bounded(v, `.weights.${key}`, 1000)),
+    auth_age: group('auth_age', (key, v) => bounded(v, `.auth_age.${key}`, 365 * 86_400)),
+    anomaly: group('anomaly', (key, v) => {
+      if (typeof v !== 'number' || !Number.isFinite(v) || v < 0 || v > 1) throw invalid(`.anomaly.${key} must be a number from 0 to 1`);
+      return v;
+    }),
+    thresholds: group('thresholds', (key, v) => bounded(v, `.thresholds.${key}`, 100_000)),
+  };
+  if (config.auth_age.aging_after_sec > config.auth_age.stale_after_sec) throw invalid('.auth_age.aging_after_sec must not exceed stale_after_sec');
+  if (config.anomaly.moderate > config.anomaly.high) throw invalid('.anomaly.moderate must not exceed high');
+  const { medium, high, critical } = config.thresholds;
+  if (!(medium <= high && high <= critical)) throw invalid('.thresholds must ascend: medium ≤ high ≤ critical');
+  return config;
+}
