@@ -1,9 +1,9 @@
 /**
  * Txn-Tokens across trust domains and at the edge, on a real server with its real workload CA:
- * a tenant that federates with the platform's trust domain (`federates_with`) issues Txn-Tokens
- * to the platform's gateway workload, verified against the platform tenant's bundle and deny
- * list; a tenant that does not, a domain no tenant owns, a forged or deregistered SVID are
- * refused and audited. The gateway endpoint mints the edge's Txn-Token for an allowed request
+ * a tenant that federates with the platform tenant (`federated_tenants`) issues Txn-Tokens to
+ * the platform's gateway workload, verified against the platform tenant's bundle and deny list;
+ * a tenant that does not, any other trust domain (one another tenant claims included), a forged
+ * or deregistered SVID are refused and audited. The gateway endpoint mints the edge's Txn-Token for an allowed request
  * (`X-Verity-Client-Assertion` → `Txn-Token`, `tctx` naming its decision), and a decision whose
  * Txn-Token names another subject than its principal is a deny.
  */
@@ -26,6 +26,7 @@ const JWT_BEARER = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
 const POLICIES = `@id("gateway-txn") permit(principal == Workload::"${GATEWAY}", action == Action::"txn_token", resource == TrustDomain::"${SHOP_TD}");
 @id("reports-txn") permit(principal == Workload::"${REPORTS}", action == Action::"txn_token", resource);
 @id("routes") permit(principal is User, action == Action::"GET", resource is route) when { context has scopes && context.scopes.contains("orders:read") };
+@id("public") permit(principal is User, action == Action::"GET", resource == route::"/public/{id}");
 @id("orders") permit(principal is User, action == Action::"read", resource is Order) when { context has txn && context.txn.req_wl == "${GATEWAY}" };`;
 
 let idp: TestIssuer;
@@ -87,7 +88,7 @@ beforeAll(async () => {
   anonymous = createClient(server.url, null);
   const source = { issuer: idp.issuer, keys: { kind: 'discovery' }, audiences: [API_AUDIENCE], claims: { principalType: 'User', clientPrincipalType: 'User', context: { scopes: 'scope' } } };
   expect((await admin.post('/admin/v1/tenants', { id: 'platform' })).status).toBe(201);
-  const shop = await admin.post('/admin/v1/tenants', { id: 'shop', settings: { federates_with: [PLATFORM_TD, 'ghost.example'], gatewayRoutes: ['/orders/{id}'], gatewayAudience: API_AUDIENCE } });
+  const shop = await admin.post('/admin/v1/tenants', { id: 'shop', settings: { federated_tenants: ['platform'], gatewayRoutes: ['/orders/{id}', '/public/{id}'], gatewayAudience: API_AUDIENCE } });
   expect(shop.status, JSON.stringify(shop.body)).toBe(201);
   expect((await admin.post('/admin/v1/tenants', { id: 'loner' })).status).toBe(201);
   for (const tenant of ['shop', 'loner']) {
@@ -105,14 +106,14 @@ afterAll(async () => {
   await idp?.close();
 });
 
-describe('federates_with: a tenant trusts another tenant\'s trust domain for Txn-Token requests', () => {
-  it('validates the setting: distinct trust domain names, at most 32', async () => {
-    for (const federates_with of ['platform.verity.internal', ['Platform.example'], ['a.example', 'a.example'], Array.from({ length: 33 }, (_, i) => `d${i}.example`), [42]]) {
-      const answer = await admin.request('PATCH', '/admin/v1/tenants/loner', { settings: { federates_with } });
-      expect(answer.status, JSON.stringify(federates_with)).toBe(400);
+describe('federated_tenants: a tenant trusts another tenant\'s workloads for Txn-Token requests', () => {
+  it('validates the setting: distinct tenant ids, at most 32', async () => {
+    for (const federated_tenants of ['platform', ['Platform'], ['platform.verity.internal'], ['a', 'a'], Array.from({ length: 33 }, (_, i) => `t${i}`), [42]]) {
+      const answer = await admin.request('PATCH', '/admin/v1/tenants/loner', { settings: { federated_tenants } });
+      expect(answer.status, JSON.stringify(federated_tenants)).toBe(400);
       expect(answer.body.code).toBe('ERR_TENANT_INVALID');
     }
-    expect((await admin.get('/admin/v1/tenants/loner')).body.settings.federates_with).toBeUndefined();
+    expect((await admin.get('/admin/v1/tenants/loner')).body.settings.federated_tenants).toBeUndefined();
   });
 
   it('issues the platform gateway a Txn-Token of the federating tenant: aud its trust domain, req_wl the gateway', async () => {
@@ -135,7 +136,7 @@ describe('federates_with: a tenant trusts another tenant\'s trust domain for Txn
     expect(events.map((event) => event.errors.map((error: { message: string }) => error.message)).flat()).toContain('ERR_SVID_UNTRUSTED');
   });
 
-  it('refuses a federated domain no tenant owns, and an SVID of the platform\'s domain signed by another key', async () => {
+  it('refuses a trust domain no federated tenant has, and an SVID of the platform\'s domain signed by another key', async () => {
     const outsider = await generateJwtAuthority();
     for (const spiffeId of ['spiffe://ghost.example/gateway', GATEWAY]) {
       const forged = (await issueJwtSvid({ authority: outsider, spiffeId, audience: [tokenEndpoint('shop')], ttlSec: 300 })).token;
@@ -152,6 +153,40 @@ describe('federates_with: a tenant trusts another tenant\'s trust domain for Txn
     const answer = await requestTxnToken('shop', SHOP_TD, assertion, await userToken('alice'));
     expect(answer.status).toBe(401);
     expect(answer.body.error).toBe('invalid_client');
+  });
+});
+
+describe('federation follows the tenant, never a name another tenant can claim', () => {
+  it('a name the platform held and gave up is not trusted once another tenant claims it; the platform is, under its current name', async () => {
+    // A tenant that is not federated claims a name first: its workload is refused at shop.
+    expect((await admin.post('/admin/v1/tenants', { id: 'squatter', settings: { trust_domain: 'platform-next.example' } })).status).toBe(201);
+    const created = await admin.post('/admin/v1/tenants/squatter/workloads', { spiffe_id: 'spiffe://platform-next.example/gateway' });
+    expect(created.status).toBe(201);
+    const authority = await generateJwtAuthority();
+    const outsider = (await issueJwtSvid({ authority, spiffeId: 'spiffe://platform-next.example/gateway', audience: [tokenEndpoint('shop')], ttlSec: 300 })).token;
+    expect((await requestTxnToken('shop', SHOP_TD, outsider, await userToken('alice'))).status).toBe(401);
+
+    // The platform takes a name of its own for a while; no other tenant may take its default name meanwhile.
+    expect((await admin.request('PATCH', '/admin/v1/tenants/platform', { settings: { trust_domain: 'platform.example' } })).status).toBe(200);
+    expect((await admin.request('PATCH', '/admin/v1/tenants/squatter', { settings: { trust_domain: PLATFORM_TD } })).status).toBe(400);
+    // The squatter takes the platform's new name once the platform gives it up: shop does not follow the name.
+    expect((await admin.request('PATCH', '/admin/v1/tenants/platform', { settings: { trust_domain: null } })).status).toBe(200);
+    expect((await admin.request('PATCH', '/admin/v1/tenants/squatter', { settings: { trust_domain: 'platform.example' } })).status).toBe(200);
+    const squatted = await admin.post('/admin/v1/tenants/squatter/workloads', { spiffe_id: 'spiffe://platform.example/gateway' });
+    expect(squatted.status).toBe(201);
+    const minted = await admin.post(`/admin/v1/tenants/squatter/workloads/${squatted.body.id}/join-tokens`, {});
+    const { privateKeyPem } = await generateSvidKey();
+    const attested = await anonymous.post('/workload/v1/tenants/squatter/attest', { attestor: 'join_token', join_token: minted.body.join_token, csr: await createCsr(privateKeyPem) });
+    expect(attested.status, JSON.stringify(attested.body)).toBe(200);
+    const svid: X509Svid = { spiffeId: 'spiffe://platform.example/gateway', certChainPem: attested.body.x509_svid, privateKeyPem, expiresAtMs: Date.parse(attested.body.expires_at), issuedAtMs: Date.now() };
+    const proof = await createSvidProof({ svid, audience: `${server.url}/workload/v1/tenants/squatter/jwt-svid` });
+    const jwt = await anonymous.post('/workload/v1/tenants/squatter/jwt-svid', { proof, audience: [tokenEndpoint('shop')] });
+    expect(jwt.status).toBe(200);
+    const refused = await requestTxnToken('shop', SHOP_TD, jwt.body.token, await userToken('alice'));
+    expect(refused.status).toBe(401);
+    expect(refused.body.error).toBe('invalid_client');
+    // The platform is back on its default name, and its gateway is trusted again.
+    expect((await requestTxnToken('shop', SHOP_TD, await jwtSvid(GATEWAY, tokenEndpoint('shop')), await userToken('alice'))).status).toBe(200);
   });
 });
 
@@ -172,10 +207,10 @@ describe('the SDK\'s Txn-Token requester (createTxnTokenRequester)', () => {
 });
 
 describe('the gateway endpoint mints the edge\'s Txn-Token', () => {
-  const gatewayCall = async (headers: Record<string, string>) => {
+  const gatewayCall = async (headers: Record<string, string>, uri = '/orders/o-1') => {
     const requestId = `edge-${crypto.randomUUID()}`;
     const response = await fetch(`${server.url}/tenants/shop/gateway/v1/nginx`, {
-      headers: { 'x-original-method': 'GET', 'x-original-uri': '/orders/o-1', 'x-request-id': requestId, 'x-verity-credential': `Bearer ${pepCredential}`, ...headers },
+      headers: { 'x-original-method': 'GET', 'x-original-uri': uri, 'x-request-id': requestId, 'x-verity-credential': `Bearer ${pepCredential}`, ...headers },
     });
     return { response, requestId };
   };
@@ -221,5 +256,15 @@ describe('the gateway endpoint mints the edge\'s Txn-Token', () => {
     expect(wrongAudience.response.headers.get('x-verity-error')).toBe('ERR_STS_INVALID_CLIENT');
     const records = await auditOf('shop', wrongAudience.requestId);
     expect(records.map((record) => record.errors.map((error: { message: string }) => error.message)).flat()).toContain('ERR_SVID_INVALID');
+
+    // A token without scope passes the public route, but gets no Txn-Token: 403, and the refusal is in the audit beside the gateway's allow.
+    const unscoped = await gatewayCall({ authorization: `Bearer ${await userToken('alice', '')}`, 'x-verity-client-assertion': await jwtSvid(GATEWAY, tokenEndpoint('shop')) }, '/public/p-1');
+    expect(unscoped.response.status).toBe(403);
+    expect(unscoped.response.headers.get('x-verity-error')).toBe('ERR_STS_INVALID_SCOPE');
+    const unscopedRecords = await auditOf('shop', unscoped.requestId);
+    expect(unscopedRecords.map((record) => [record.tier, record.decision, record.caller ?? null, record.errors.map((error: { message: string }) => error.message)]).sort()).toEqual([
+      ['gateway', 'allow', null, []],
+      ['sts', 'deny', GATEWAY, ['ERR_STS_INVALID_SCOPE']],
+    ]);
   });
 });

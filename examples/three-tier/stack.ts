@@ -18,7 +18,7 @@ import { createDataTier, createOrdersDatabase, type DataTier, type OrderEntity, 
 import { GATEWAY_ROUTES, startCompromisedGateway, startGateway, type RunningGateway } from './gateway.js';
 import { startOrdersService, type OrdersService } from './orders-service.js';
 import { createTenancy, DB_AUDIENCE, idpIssuer, ORDERS_AUDIENCE, TENANTS, type Tenancy, type Tenant } from './tenancy.js';
-import { ordersDispatcher, startWorkloads, TRUST_DOMAIN, type Workloads } from './workloads.js';
+import { ordersDispatcher, PLATFORM_TENANT, startWorkloads, type Workloads } from './workloads.js';
 
 export const POLICY_FOLDER = fileURLToPath(new URL('./policy', import.meta.url));
 
@@ -114,8 +114,8 @@ export async function startStack(options: StartStackOptions = {}): Promise<Stack
     const stsSecrets = {} as Record<Tenant, string>;
     const credentials = { gateway: {}, orders: {}, db: {} } as Record<'gateway' | 'orders' | 'db', Record<Tenant, string>>;
     for (const tenant of TENANTS) {
-      // federates_with: the platform's workloads (the gateway) may ask this tenant's token service for Txn-Tokens.
-      await must(`create ${tenant}`, admin('POST', '/admin/v1/tenants', { id: tenant, settings: { gatewayRoutes: GATEWAY_ROUTES, gatewayAudience: ORDERS_AUDIENCE, federates_with: [TRUST_DOMAIN] } }), 201);
+      // federated_tenants: the platform's workloads (the gateway) may ask this tenant's token service for Txn-Tokens.
+      await must(`create ${tenant}`, admin('POST', '/admin/v1/tenants', { id: tenant, settings: { gatewayRoutes: GATEWAY_ROUTES, gatewayAudience: ORDERS_AUDIENCE, federated_tenants: [PLATFORM_TENANT] } }), 201);
       await must(`policies of ${tenant}`, admin('POST', `/admin/v1/tenants/${tenant}/policies`, { files: folder.files, links: folder.links, validationMode: folder.validationMode, message: 'three-tier example' }), 201);
       await must(`entities of ${tenant}`, admin('PUT', `/admin/v1/tenants/${tenant}/entities`, { entities: folder.entities, mode: 'replace' }), 200);
       // The tenant's users: tokens of its own issuer, signed with the provider's key.

@@ -22,7 +22,7 @@ export const DB_AUDIENCE = 'orders-db';
 /**
  * A tenant's SPIFFE trust domain (the PDP's default, `<tenant>.<--trust-domain>`): the audience
  * of its Txn-Tokens. Its services' identities are the platform's (workloads.ts), which each
- * tenant federates with (`settings.federates_with`).
+ * tenant federates with (`settings.federated_tenants`).
  */
 export const trustDomainOf = (tenant: Tenant): string => `${tenant}.verity.internal`;
 

@@ -116,12 +116,12 @@ export interface TenantSettings {
    */
   trust_domain?: string;
   /**
-   * Trust domains of this deployment whose workloads this tenant trusts besides its own (SPIFFE
-   * federation, one way): their JWT-SVIDs authenticate at this tenant's token service (a Txn-Token
-   * request), verified against the owning tenant's trust bundle and deny list. Each names a tenant
-   * of this deployment (its `trust_domain` setting, or its default name) when used.
+   * Tenants of this deployment whose workloads this tenant trusts besides its own (federation,
+   * one way): a JWT-SVID of such a tenant's trust domain (whatever it is now) authenticates at
+   * this tenant's token service (a Txn-Token request), verified against that tenant's trust
+   * bundle and deny list. Tenant ids, never names another tenant could claim.
    */
-  federates_with?: string[];
+  federated_tenants?: string[];
   /**
    * The Kubernetes cluster whose projected service-account tokens attest the tenant's workloads
    * (attestor `k8s_psat`): the tokens' issuer (its OIDC discovery gives the keys) and audience.

@@ -2,13 +2,13 @@
  * Tenant settings from untrusted JSON: one validator for creation and for updates, so a
  * setting means the same thing however it was given. Unknown keys are errors.
  */
-import { isPlainObject, VerityError, type TenantSettings } from '@verity/core';
+import { isPlainObject, isTenantId, VerityError, type TenantSettings } from '@verity/core';
 import { validateSourceUrl } from '@verity/identity';
 import { assertTrustDomain } from '@verity/workload/core';
 import { routeTemplatesProblem } from './gateway/route-match.js';
 
 /** Every setting a tenant may have (docs/http-api.md, "Tenant settings"). */
-export const SETTING_KEYS: ReadonlySet<string> = new Set(['typeMapping', 'actionType', 'stsPrincipalType', 'gatewayRoutes', 'gatewayAudience', 'gatewayRouteAudiences', 'validateRequests', 'trust_domain', 'federates_with', 'k8s_psat']);
+export const SETTING_KEYS: ReadonlySet<string> = new Set(['typeMapping', 'actionType', 'stsPrincipalType', 'gatewayRoutes', 'gatewayAudience', 'gatewayRouteAudiences', 'validateRequests', 'trust_domain', 'federated_tenants', 'k8s_psat']);
 
 /** A settings change: keys to set (each replaces that setting whole) and keys to remove. */
 export interface SettingsChange {
@@ -40,7 +40,7 @@ export function parseTenantSettings(value: unknown): TenantSettings {
   if (value === undefined) return {};
   if (!isPlainObject(value)) throw invalid('settings must be an object');
   unknownKeys(value);
-  const { typeMapping, actionType, stsPrincipalType, gatewayRoutes, gatewayAudience, gatewayRouteAudiences, validateRequests, trust_domain, federates_with, k8s_psat } = value;
+  const { typeMapping, actionType, stsPrincipalType, gatewayRoutes, gatewayAudience, gatewayRouteAudiences, validateRequests, trust_domain, federated_tenants, k8s_psat } = value;
   const settings: TenantSettings = {};
   if (typeMapping !== undefined) {
     if (!isPlainObject(typeMapping) || Object.values(typeMapping).some((v) => typeof v !== 'string' || v === '')) {
@@ -82,7 +82,7 @@ export function parseTenantSettings(value: unknown): TenantSettings {
       throw invalid('settings.trust_domain must be a SPIFFE trust domain name: lower-case letters, digits, ".", "-" and "_", at most 255 characters');
     }
   }
-  if (federates_with !== undefined) settings.federates_with = parseFederatesWith(federates_with);
+  if (federated_tenants !== undefined) settings.federated_tenants = parseFederatedTenants(federated_tenants);
   if (k8s_psat !== undefined) settings.k8s_psat = parseK8sPsat(k8s_psat);
   return settings;
 }
@@ -90,19 +90,11 @@ export function parseTenantSettings(value: unknown): TenantSettings {
 /** The most trust domains one tenant federates with. */
 const MAX_FEDERATED = 32;
 
-/** `federates_with`: distinct SPIFFE trust domain names, at most {@link MAX_FEDERATED}. */
-function parseFederatesWith(value: unknown): string[] {
-  const message = `settings.federates_with must be a list of at most ${MAX_FEDERATED} distinct SPIFFE trust domain names (lower-case letters, digits, ".", "-" and "_")`;
-  if (!Array.isArray(value) || value.length > MAX_FEDERATED) throw invalid(message);
-  const names = value.map((name: unknown) => {
-    try {
-      return assertTrustDomain(name);
-    } catch {
-      throw invalid(message);
-    }
-  });
-  if (new Set(names).size !== names.length) throw invalid(message);
-  return names;
+/** `federated_tenants`: distinct tenant ids, at most {@link MAX_FEDERATED}. */
+function parseFederatedTenants(value: unknown): string[] {
+  const message = `settings.federated_tenants must be a list of at most ${MAX_FEDERATED} distinct tenant ids`;
+  if (!Array.isArray(value) || value.length > MAX_FEDERATED || !value.every(isTenantId) || new Set(value).size !== value.length) throw invalid(message);
+  return [...(value as string[])];
 }
 
 /** `k8s_psat`: `{issuer, audience}`, the issuer an https URL (http on loopback only) whose discovery names its keys. */

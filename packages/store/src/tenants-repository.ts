@@ -47,10 +47,6 @@ export function createTenantsRepository(db: Database): Store['tenants'] {
       const { rows } = await db.query<TenantRow>(`SELECT ${COLUMNS} FROM tenants ORDER BY id`);
       return rows.map(toTenant);
     },
-    async byTrustDomain(name) {
-      const { rows } = await db.query<TenantRow>(`SELECT ${COLUMNS} FROM tenants WHERE settings ? 'trust_domain' AND settings->>'trust_domain' = $1`, [name]);
-      return rows[0] === undefined ? null : toTenant(rows[0]);
-    },
     async updateSettings(id, change) {
       // One statement: concurrent updates of different keys both land, and none is half-applied.
       try {

@@ -232,8 +232,6 @@ export interface Store {
     create(input: { id: string; name: string; settings: TenantSettings }): Promise<Tenant>;
     get(id: string): Promise<Tenant | null>;
     list(): Promise<Tenant[]>;
-    /** The tenant whose `trust_domain` setting is `name` (unique by index), or null. */
-    byTrustDomain(name: string): Promise<Tenant | null>;
     /**
      * Change a tenant's settings in one statement: the keys of `set` replace (or add) those
      * settings whole, the keys in `remove` go, every other setting stays. Null when there is

@@ -173,16 +173,34 @@ export function createTxnTokenService(options: TxnTokenServiceOptions): TxnToken
     async issueForGateway(tenant, input, meta) {
       const trustDomain = await options.trustDomainOf(tenant);
       const requester = await authenticateAssertion(tenant, input.assertion, undefined, meta);
-      return issueTxnTokenForRequest({
-        request: { subject: 'token', details: { decision_id: input.decisionId, policy_version: input.policyVersion } },
-        requester,
-        subject: { token: input.subject },
-        keyRing: tokens.ring(tenant),
-        issuer: tokens.issuerUrl(tenant),
-        trustDomain,
-        authorize: authorize(tenant, { ...meta, caller: requester }),
-        now,
-      });
+      try {
+        return await issueTxnTokenForRequest({
+          request: { subject: 'token', details: { decision_id: input.decisionId, policy_version: input.policyVersion } },
+          requester,
+          subject: { token: input.subject },
+          keyRing: tokens.ring(tenant),
+          issuer: tokens.issuerUrl(tenant),
+          trustDomain,
+          authorize: authorize(tenant, { ...meta, caller: requester }),
+          now,
+        });
+      } catch (error) {
+        // The gateway's allow now answers 403: every reason is in the audit. A policy deny is its
+        // own decision record; a refusal before it (no scope, an expired token) is recorded here.
+        if (isVerityError(error) && error.status < 500 && error.code !== 'ERR_STS_EXCHANGE_DENIED') {
+          await recordSecurityEvent(audit, {
+            tenant,
+            principal: { type: 'Verity::Workload', id: requester },
+            action: { type: 'Verity::Action', id: 'txn_token' },
+            resource: { type: 'Verity::Tenant', id: tenant },
+            code: error.code,
+            check: 'txn_token',
+            meta: { ...meta, caller: requester },
+            now: now(),
+          });
+        }
+        throw error;
+      }
     },
 
     async issue(tenant, request, meta) {

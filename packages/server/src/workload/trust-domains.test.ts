@@ -53,25 +53,11 @@ describe('trust domains', () => {
     expect((await fx.store.tenants.updateSettings(other, { set: { trust_domain: 'owned.example' }, remove: [] }))?.settings.trust_domain).toBe('owned.example');
   });
 
-  it('finds the one tenant that owns a trust domain: a set name, a default name only while its tenant sets none, nothing else', async () => {
-    const domains = createTrustDomains(fx.store, DEPLOYMENT_TRUST_DOMAIN);
-    const named = await fx.tenant({ trust_domain: 'owner-of.example' });
-    const bare = await fx.tenant();
-    expect(await domains.ownerOf('owner-of.example')).toBe(named);
-    expect(await domains.ownerOf(`${bare}.verity.internal`)).toBe(bare);
-    // A tenant with a name of its own does not own its default name; unknown names have no owner.
-    expect(await domains.ownerOf(`${named}.verity.internal`)).toBeUndefined();
-    for (const name of ['nobody.example', 'verity.internal', `x.${bare}.verity.internal`, `${bare}.verity.internal.example`, 'no-such-tenant.verity.internal']) {
-      expect(await domains.ownerOf(name), name).toBeUndefined();
-    }
-    // Ownership follows settings once invalidated (any tenant's change clears every owner).
-    await fx.store.tenants.updateSettings(bare, { set: { trust_domain: 'moved.example' }, remove: [] });
-    domains.invalidate(bare);
-    expect(await domains.ownerOf(`${bare}.verity.internal`)).toBeUndefined();
-    expect(await domains.ownerOf('moved.example')).toBe(bare);
-    await fx.store.tenants.updateSettings(named, { set: {}, remove: ['trust_domain'] });
-    domains.invalidate(named);
-    expect(await domains.ownerOf('owner-of.example')).toBeUndefined();
-    expect(await domains.ownerOf(`${named}.verity.internal`)).toBe(named);
+  it('refuses a set name that a later deployment trust domain covers, where it could be another tenant\'s default name', async () => {
+    const squatter = await fx.tenant({ trust_domain: 'victim.corp.example' });
+    // The deployment's trust domain changes (a restart with --trust-domain corp.example).
+    const later = createTrustDomains(fx.store, 'corp.example');
+    await expect(later.of(squatter)).rejects.toMatchObject({ code: 'ERR_TENANT_INVALID' });
+    expect(await createTrustDomains(fx.store, DEPLOYMENT_TRUST_DOMAIN).of(squatter)).toBe('victim.corp.example');
   });
 });

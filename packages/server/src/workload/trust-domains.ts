@@ -9,13 +9,11 @@ import type { Store } from '@verity/store';
 import { requireTenant } from '../require-tenant.js';
 
 export interface TrustDomains {
-  /** The tenant's trust domain; ERR_TENANT_NOT_FOUND for an unknown tenant. */
-  of(tenant: string): Promise<string>;
   /**
-   * The tenant of this deployment whose trust domain is `name` (its `trust_domain` setting, or
-   * the default name of a tenant that sets none), or undefined when none is.
+   * The tenant's trust domain; ERR_TENANT_NOT_FOUND for an unknown tenant, ERR_TENANT_INVALID when
+   * its `trust_domain` setting is (now) the deployment's name or under it.
    */
-  ownerOf(name: string): Promise<string | undefined>;
+  of(tenant: string): Promise<string>;
   /** Forget a tenant's (its settings changed). */
   invalidate(tenant: string): void;
   invalidateAll(): void;
@@ -48,7 +46,6 @@ const MAX_CACHED = 10_000;
 
 export function createTrustDomains(store: Store, defaultTrustDomain: string): TrustDomains {
   const cache = new Map<string, string>();
-  const owners = new Map<string, string | undefined>();
   // Raised by every invalidation: a read that began before one is not cached (it may be older).
   let generation = 0;
   return {
@@ -56,39 +53,24 @@ export function createTrustDomains(store: Store, defaultTrustDomain: string): Tr
       const cached = cache.get(tenant);
       if (cached !== undefined) return cached;
       const started = generation;
-      const name = (await requireTenant(store, tenant)).settings.trust_domain ?? defaultTrustDomainOf(tenant, defaultTrustDomain);
+      const set = (await requireTenant(store, tenant)).settings.trust_domain;
+      // A name set while the deployment had another trust domain may now be under this one, where
+      // it could be another tenant's default name: refused (fail closed) until the tenant sets another.
+      if (set !== undefined) assertOwnTrustDomain(tenant, set, defaultTrustDomain);
+      const name = set ?? defaultTrustDomainOf(tenant, defaultTrustDomain);
       if (started === generation) {
         cache.set(tenant, name);
         if (cache.size > MAX_CACHED) cache.delete(cache.keys().next().value as string);
       }
       return name;
     },
-    async ownerOf(name) {
-      if (owners.has(name)) return owners.get(name);
-      const started = generation;
-      let owner = (await store.tenants.byTrustDomain(name))?.id;
-      const suffix = `.${defaultTrustDomain}`;
-      if (owner === undefined && name.endsWith(suffix)) {
-        // A default name is its tenant's only while that tenant sets no name of its own.
-        const candidate = await store.tenants.get(name.slice(0, -suffix.length));
-        if (candidate !== null && candidate.settings.trust_domain === undefined) owner = candidate.id;
-      }
-      if (started === generation) {
-        owners.set(name, owner);
-        if (owners.size > MAX_CACHED) owners.delete(owners.keys().next().value as string);
-      }
-      return owner;
-    },
     invalidate(tenant) {
       generation += 1;
       cache.delete(tenant);
-      // Any tenant's settings can give a name to it or take one from it.
-      owners.clear();
     },
     invalidateAll() {
       generation += 1;
       cache.clear();
-      owners.clear();
     },
   };
 }

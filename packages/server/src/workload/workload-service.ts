@@ -27,10 +27,10 @@ export interface WorkloadService {
   deniedList(tenant: string): Promise<{ denied: DeniedEntry[]; sequence: number }>;
   /**
    * Verify a JWT-SVID for `audience` that the tenant trusts: one of its own trust domain, against
-   * its bundle, or one of a trust domain it federates with (setting `federates_with`), against the
-   * bundle of the tenant that owns that domain. A SPIFFE id on its owner's deny list is refused.
-   * Returns the SPIFFE id and its trust domain. Throws ERR_SVID_INVALID, ERR_SVID_EXPIRED,
-   * ERR_SVID_UNTRUSTED (another trust domain, or a federated one no tenant owns) or ERR_SVID_REVOKED.
+   * its bundle, or one of the trust domain of a tenant it federates with (setting
+   * `federated_tenants`), against that tenant's bundle. A SPIFFE id on its tenant's deny list is
+   * refused. Returns the SPIFFE id and its trust domain. Throws ERR_SVID_INVALID,
+   * ERR_SVID_EXPIRED, ERR_SVID_UNTRUSTED (any other trust domain) or ERR_SVID_REVOKED.
    */
   verifyJwtSvid(tenant: string, token: unknown, audience: string): Promise<{ spiffeId: string; trustDomain: string }>;
   /** The tenant's trust domain name (setting `trust_domain`, else the server's `trustDomain`). */
@@ -87,12 +87,13 @@ export async function createWorkloadService(options: WorkloadServiceOptions): Pr
       const claimed = claimedTrustDomainOf(token);
       let owner = tenant;
       if (claimed !== undefined && claimed !== own) {
-        // SPIFFE federation, one way: this tenant names the domains it trusts; their owners' bundles decide.
-        if (!((await requireTenant(store, tenant)).settings.federates_with ?? []).includes(claimed)) {
-          throw new VerityError('ERR_SVID_UNTRUSTED', 'JWT-SVID refused: its trust domain is neither this tenant\'s nor one it federates with');
+        // Federation, one way: this tenant names the tenants it trusts (never a name another
+        // tenant could claim); the SVID must be of one's trust domain as it is now.
+        let found: string | undefined;
+        for (const other of (await requireTenant(store, tenant)).settings.federated_tenants ?? []) {
+          if ((await trustDomains.of(other).catch(() => undefined)) === claimed) found = other;
         }
-        const found = await trustDomains.ownerOf(claimed);
-        if (found === undefined) throw new VerityError('ERR_SVID_UNTRUSTED', 'JWT-SVID refused: no tenant of this deployment owns its trust domain');
+        if (found === undefined) throw new VerityError('ERR_SVID_UNTRUSTED', 'JWT-SVID refused: its trust domain is neither this tenant\'s nor that of a tenant it federates with');
         owner = found;
       }
       const bundle = await ca.bundle(owner);
