@@ -17,8 +17,18 @@ export function tokenRequestError(message: string, code: string, status: number,
   return Object.assign(new Error(message), { code, status, ...(retryAfterSec === undefined ? {} : { retryAfterSec }) });
 }
 
+/** An answer that is no token to use (a redirect, the wrong token type): a fault, never retried. */
+const RESPONSE_REFUSED = 'ERR_ENFORCE_PDP_RESPONSE';
+/** What a stable error code looks like. */
+const ERROR_CODE = /^[A-Z][A-Z0-9_]{0,63}$/;
+
 export interface TokenRequestOptions {
   fetch: typeof globalThis.fetch;
+  /**
+   * Checks a 2xx answer beyond its `access_token` (e.g. `issued_token_type`); a string is why it
+   * is not acceptable (thrown as ERR_ENFORCE_PDP_RESPONSE, never retried).
+   */
+  check?: (body: Record<string, unknown>) => string | undefined;
   /** The whole budget, retries included, in ms. */
   timeoutMs: number;
   /** Further attempts after a 5xx or a network error (0–5). */
@@ -45,25 +55,34 @@ export async function postTokenRequest(endpoint: string, headers: Record<string,
   /** One request: the token, or the failure (`retryable` for a 5xx or a network error). */
   const attempt = async (): Promise<string> => {
     let response: Response;
-    let body: { access_token?: unknown; code?: unknown };
+    let body: Record<string, unknown>;
     try {
-      response = await options.fetch(endpoint, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers }, body: form, signal });
-      body = (await response.json().catch(() => ({}))) as typeof body;
+      // A redirect is never followed: the form holds the caller's token (and an assertion).
+      response = await options.fetch(endpoint, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers }, body: form, signal, redirect: 'manual' });
+      body = (await response.json().catch(() => ({}))) as Record<string, unknown>;
     } catch {
       if (signal.aborted) throw tokenRequestError(`the token service did not answer within ${timeoutMs} ms`, 'ERR_ENFORCE_PDP_TIMEOUT', 503);
       throw tokenRequestError('the token service could not be reached', 'ERR_ENFORCE_PDP_UNREACHABLE', 503);
     }
-    if (response.ok && typeof body.access_token === 'string') return body.access_token;
-    const code = typeof body.code === 'string' ? body.code : 'ERR_ENFORCE_PDP_FAILED';
+    if (response.type === 'opaqueredirect' || (response.status >= 300 && response.status < 400)) {
+      throw tokenRequestError(`the token service answered a redirect (${response.status}), which is never followed`, RESPONSE_REFUSED, 502);
+    }
+    if (response.ok && typeof body.access_token === 'string') {
+      const problem = options.check?.(body);
+      if (problem !== undefined) throw tokenRequestError(`the token service's answer is not acceptable: ${problem}`, RESPONSE_REFUSED, 502);
+      return body.access_token;
+    }
+    // The service's own code when it looks like one; never its text at any length.
+    const code = typeof body.code === 'string' && ERROR_CODE.test(body.code) ? body.code : 'ERR_ENFORCE_PDP_FAILED';
     const retryAfter = /^\d{1,9}$/.test(response.headers.get('retry-after') ?? '') ? Number(response.headers.get('retry-after')) : undefined;
-    throw tokenRequestError(`the token service refused the ${what} (${typeof body.code === 'string' ? body.code : response.status})`, code, response.status, retryAfter);
+    throw tokenRequestError(`the token service refused the ${what} (${code === 'ERR_ENFORCE_PDP_FAILED' ? response.status : code})`, code, response.status, retryAfter);
   };
   for (let tries = 0; ; tries++) {
     try {
       return await attempt();
     } catch (error) {
       const failure = error as TokenExchangeError;
-      if (failure.status < 500 || signal.aborted || tries >= retries) throw failure;
+      if (failure.status < 500 || failure.code === RESPONSE_REFUSED || signal.aborted || tries >= retries) throw failure;
       const wait = retryDelayMs({ attempt: tries, initialMs: 50, maxMs: 500, retryAfterSec: failure.retryAfterSec, remainingMs: deadline - performance.now(), random: options.random });
       if (wait === null) throw failure;
       await sleep(wait, undefined, { signal }).catch(() => undefined);

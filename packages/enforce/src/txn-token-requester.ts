@@ -5,7 +5,7 @@
  * on in the `Txn-Token` header (`downstreamHeaders({ txnToken })`). A deeper tier may replace
  * one (draft §10.10), never widening its scope.
  */
-import { checkTokenRequestOptions, postTokenRequest, type TokenExchangeError } from './token-request.js';
+import { checkTokenRequestOptions, postTokenRequest, tokenRequestError, type TokenExchangeError } from './token-request.js';
 
 export interface TxnTokenRequesterOptions {
   /** The PDP's base URL; the token service is `{url}/tenants/{tenant}/oauth2/token`. */
@@ -49,8 +49,9 @@ export interface TxnTokenRequester {
    * A Txn-Token for `subjectToken` (the caller's access token, or a Txn-Token with `replace`).
    * Never cached: every transaction gets its own `txn`. Throws a {@link TokenExchangeError} with
    * the token service's code (`ERR_STS_INVALID_CLIENT` for a refused SVID, `ERR_STS_INVALID_SCOPE`,
-   * `ERR_STS_EXCHANGE_DENIED`, `ERR_STS_INVALID_SUBJECT_TOKEN`, …), or `ERR_ENFORCE_PDP_TIMEOUT` /
-   * `ERR_ENFORCE_PDP_UNREACHABLE`.
+   * `ERR_STS_EXCHANGE_DENIED`, `ERR_STS_INVALID_SUBJECT_TOKEN`, …), `ERR_ENFORCE_PDP_TIMEOUT` /
+   * `ERR_ENFORCE_PDP_UNREACHABLE`, `ERR_ENFORCE_PDP_RESPONSE` (a redirect, which is never
+   * followed, or an answer that is not a Txn-Token), `ERR_ENFORCE_SVID_UNAVAILABLE` (`jwtSvid` failed).
    */
   request(subjectToken: string, request?: TxnTokenRequest): Promise<string>;
 }
@@ -59,6 +60,13 @@ const EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';
 const ACCESS_TOKEN = 'urn:ietf:params:oauth:token-type:access_token';
 const TXN_TOKEN = 'urn:ietf:params:oauth:token-type:txn_token';
 const JWT_BEARER = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
+
+/** draft-ietf-oauth-transaction-tokens §7.4: the answer is a Txn-Token, not an access token to pass on. */
+function checkTxnTokenResponse(body: Record<string, unknown>): string | undefined {
+  if (body.issued_token_type !== TXN_TOKEN) return 'issued_token_type is not the Txn-Token type';
+  if (body.token_type !== 'N_A') return 'token_type is not N_A';
+  return undefined;
+}
 
 /**
  * @example
@@ -80,7 +88,13 @@ export function createTxnTokenRequester(options: TxnTokenRequesterOptions): TxnT
   return {
     endpoint,
     async request(subjectToken, request = {}) {
-      const assertion = await options.jwtSvid(endpoint);
+      if (request.requestId !== undefined && !/^[\x21-\x7e]{1,200}$/.test(request.requestId)) throw new TypeError('createTxnTokenRequester: requestId must be 1–200 visible ASCII characters');
+      let assertion: string;
+      try {
+        assertion = await options.jwtSvid(endpoint);
+      } catch (error) {
+        throw Object.assign(tokenRequestError('this workload\'s JWT-SVID could not be had', 'ERR_ENFORCE_SVID_UNAVAILABLE', 503), { cause: error });
+      }
       const form = new URLSearchParams({
         grant_type: EXCHANGE,
         requested_token_type: TXN_TOKEN,
@@ -94,7 +108,7 @@ export function createTxnTokenRequester(options: TxnTokenRequesterOptions): TxnT
         ...(request.context === undefined ? {} : { request_context: JSON.stringify(request.context) }),
       }).toString();
       const headers = { ...(request.requestId === undefined ? {} : { 'x-request-id': request.requestId }), ...(options.tier === undefined ? {} : { 'x-verity-tier': options.tier }) };
-      return postTokenRequest(endpoint, headers, form, 'Txn-Token request', { fetch: fetchImpl, timeoutMs, retries, random });
+      return postTokenRequest(endpoint, headers, form, 'Txn-Token request', { fetch: fetchImpl, timeoutMs, retries, random, check: checkTxnTokenResponse });
     },
   };
 }
