@@ -10,7 +10,7 @@ export const GENESIS_HASH = '0'.repeat(64);
  * covered, so editing any of them, removing an event (seq gap, prevHash mismatch) or
  * reordering events (prevHash mismatch) is detected by {@link verifyAuditChain}.
  *
- * Fields added after the first release (`observed`, `reportedBy`, `caller`, `txn`, `actors`) join the hashed record only
+ * Fields added after the first release (`observed`, `reportedBy`, `caller`, `txn`, `actors`, `risk`) join the hashed record only
  * when set: canonical JSON drops absent keys, so a record written before they existed hashes
  * exactly as it did then and old chains verify unchanged, while a record that has one cannot
  * lose it without its hash changing.
@@ -18,11 +18,11 @@ export const GENESIS_HASH = '0'.repeat(64);
 export function computeAuditHash(record: DecisionRecord, seq: number, prevHash: string): string {
   const { decisionId, time, tenant, requestId, tier, principal, action, resource, decision, reasons, errors, policyVersion, latencyUs } = record;
   const observed = record.observed === true ? true : undefined;
-  const { reportedBy, caller, txn, actors } = record;
+  const { reportedBy, caller, txn, actors, risk } = record;
   return hashCanonical({
     seq,
     prevHash,
-    record: { decisionId, time, tenant, requestId, tier, principal, action, resource, decision, reasons, errors, policyVersion, latencyUs, observed, reportedBy, caller, txn, actors },
+    record: { decisionId, time, tenant, requestId, tier, principal, action, resource, decision, reasons, errors, policyVersion, latencyUs, observed, reportedBy, caller, txn, actors, risk },
   });
 }
 

@@ -6,7 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import { VerityError } from './errors.js';
 import type { Engine, PreparedPolicySet } from './engine.js';
-import type { CedarRequest, CedarValue, DecisionRecord, Entity, EntityUid, TenantSettings } from './types.js';
+import type { CedarRequest, CedarValue, DecisionRecord, Entity, EntityUid, RecordedRisk, TenantSettings } from './types.js';
 import { mapEvaluationRequest, type AuthzenEvaluationRequest } from './authzen.js';
 import { formatEntityUid } from './entity-uid.js';
 import { assertValueDepth, scanValues, sliceEntities, type Slice, type ValueScan } from './entity-slice.js';
@@ -28,6 +28,8 @@ export interface DecisionMeta {
   txn?: string;
   /** Who acts for the principal, outermost first (audited as `actors`). */
   actors?: readonly string[];
+  /** The risk engine's assessment put in `context.risk` (audited as `risk`). */
+  risk?: RecordedRisk;
 }
 
 /**
@@ -37,6 +39,15 @@ export interface DecisionMeta {
 export interface VerifiedPrincipal {
   principal: Entity;
   context: Record<string, CedarValue>;
+  /** How and when the subject authenticated, from the token (OIDC Core §2 `auth_time`, `acr`, `amr`): the risk engine's signal. */
+  authentication?: AuthenticationFacts;
+}
+
+/** OIDC Core §2: `auth_time` (epoch seconds), `acr`, `amr`, each null or empty when the token does not say. */
+export interface AuthenticationFacts {
+  authTime: number | null;
+  acr: string | null;
+  amr: string[];
 }
 
 /** What a decision runs on: one tenant's active policy version, prepared. */
@@ -172,6 +183,9 @@ export function buildDecisionRecord(fields: DecisionRecordFields): DecisionRecor
     ...(fields.meta.caller === undefined ? {} : { caller: storableText(fields.meta.caller) }),
     ...(fields.meta.txn === undefined ? {} : { txn: storableText(fields.meta.txn) }),
     ...(fields.meta.actors === undefined || fields.meta.actors.length === 0 ? {} : { actors: fields.meta.actors.map(storableText) }),
+    ...(fields.meta.risk === undefined
+      ? {}
+      : { risk: { score: fields.meta.risk.score, level: storableText(fields.meta.risk.level), factors: fields.meta.risk.factors.map((f) => ({ name: storableText(f.name), weight: f.weight, ...(f.detail === undefined ? {} : { detail: storableText(f.detail) }) })) } }),
   };
 }
 

@@ -1,4 +1,5 @@
 /** The data model shared by every Verity package: entities, policy stores, decisions, audit. */
+import type { RiskConfig } from './risk.js';
 
 /** A Cedar entity uid (`Type::"id"`). */
 export interface EntityUid {
@@ -123,6 +124,12 @@ export interface TenantSettings {
    */
   federated_tenants?: string[];
   /**
+   * The risk engine (docs/continuous-verification.md): when `enabled`, every decision gets
+   * `context.risk = {score, level, factors}` from the signals, weighed with this configuration
+   * (the seed's defaults for what is not set), and its record the weighted factors. Off when absent.
+   */
+  risk?: { enabled: boolean } & RiskConfig;
+  /**
    * The Kubernetes cluster whose projected service-account tokens attest the tenant's workloads
    * (attestor `k8s_psat`): the tokens' issuer (its OIDC discovery gives the keys) and audience.
    */
@@ -188,6 +195,18 @@ export interface DecisionRecord {
    * the workloads a Txn-Token passed through). Absent when nobody acted for anyone.
    */
   actors?: string[];
+  /**
+   * The risk engine's assessment the decision was made with (`context.risk`), its factors with
+   * their weights. Absent when the tenant's risk engine is off.
+   */
+  risk?: RecordedRisk;
+}
+
+/** A decision's risk as audited: score, level and the weighted factors. */
+export interface RecordedRisk {
+  score: number;
+  level: string;
+  factors: Array<{ name: string; weight: number; detail?: string }>;
 }
 
 /** One stored audit event: a decision record in its tenant's hash chain. */

@@ -3,6 +3,7 @@ import { decodeJwt, decodeProtectedHeader, jwtVerify, type JWTPayload, type Prot
 import { mapClaims } from './claim-mapping.js';
 import { tokenError, toTokenError } from './jwt-errors.js';
 import { createKeyResolver, type FetchFunction } from './key-resolver.js';
+import type { AuthenticationFacts } from '@verity/core';
 import type { IdentitySource, VerifiedToken } from './types.js';
 import { createVerifiedTokenCache, tokenCacheKey, type VerifiedTokenCacheStats } from './verified-token-cache.js';
 
@@ -130,7 +131,19 @@ function toVerifiedToken(claims: JWTPayload, source: IdentitySource): VerifiedTo
     principal: mapped.principal,
     parents: mapped.parents,
     context: mapped.context,
+    authentication: authenticationOf(claims),
     claims,
+  };
+}
+
+/** OIDC Core §2 `auth_time` (a whole number of seconds), `acr` (a string), `amr` (strings); anything else counts as absent. */
+export function authenticationOf(claims: JWTPayload): AuthenticationFacts {
+  const authTime = claims.auth_time;
+  const amr = claims.amr;
+  return {
+    authTime: typeof authTime === 'number' && Number.isSafeInteger(authTime) && authTime >= 0 ? authTime : null,
+    acr: typeof claims.acr === 'string' && claims.acr.length <= 256 ? claims.acr : null,
+    amr: Array.isArray(amr) ? amr.filter((value): value is string => typeof value === 'string' && value.length <= 64).slice(0, 16) : [],
   };
 }
 

@@ -1,5 +1,5 @@
 /** The identity data model: identity sources, verified tokens, revocations, token-service clients. */
-import type { CedarValue, Entity, EntityUid } from '@verity/core';
+import type { AuthenticationFacts, CedarValue, Entity, EntityUid } from '@verity/core';
 
 /** Signature algorithms an identity source may allow. `none` and HMAC are never accepted. */
 export type AsymmetricAlgorithm = 'RS256' | 'RS384' | 'RS512' | 'PS256' | 'PS384' | 'PS512' | 'ES256' | 'ES384' | 'ES512' | 'EdDSA';
@@ -77,6 +77,8 @@ export interface VerifiedToken {
   parents: Entity[];
   /** Context entries from claims. */
   context: Record<string, CedarValue>;
+  /** `auth_time`, `acr` and `amr` as the token states them (OIDC Core §2); a malformed one counts as absent. */
+  authentication?: AuthenticationFacts;
   /** All claims, for callers that need more (never logged). */
   claims: Record<string, unknown>;
 }

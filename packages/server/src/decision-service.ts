@@ -18,6 +18,7 @@ import type { AuditWriter } from './audit-writer.js';
 import type { Freshness } from './freshness.js';
 import type { EntityService } from './entity-service.js';
 import type { PolicyService } from './policy-service.js';
+import { withRisk } from './risk-context.js';
 import { assertTxnFromToken, callerOf, refuseUnproven, txnSubjectOf, type WorkloadDenyList } from './workload-gate.js';
 
 /** Which decisions go to the audit: all (default), only denies (hot-path permission checks), none (search). */
@@ -67,8 +68,10 @@ export function createDecisionService(options: DecisionServiceOptions): Decision
       const view = { tenant: input.tenant, version: active.version, settings: active.tenant.settings, prepared: active.prepared };
       assertTxnFromToken(input.request, input.meta);
       const { caller, forged } = callerOf(input.request);
-      const meta = caller === undefined ? input.meta : { ...input.meta, caller };
-      const decided = await pipeline.decide(view, input.request, (uids) => entities.getMany(input.tenant, uids), meta, input.budget);
+      const now = (options.now ?? Date.now)();
+      const { request, risk } = withRisk(active.tenant.settings, input.request, now);
+      const meta = { ...input.meta, ...(caller === undefined ? {} : { caller }), ...(risk === undefined ? {} : { risk }) };
+      const decided = await pipeline.decide(view, request, (uids) => entities.getMany(input.tenant, uids), meta, input.budget);
       const txnSubject = txnSubjectOf(input.request, input.meta);
       const record = refuseUnproven(decided, { denyList: options.workloads, time: (options.now ?? Date.now)(), forged, ...(txnSubject === undefined ? {} : { txnSubject }) });
       const mode = input.audit ?? 'always';

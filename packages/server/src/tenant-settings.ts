@@ -2,13 +2,13 @@
  * Tenant settings from untrusted JSON: one validator for creation and for updates, so a
  * setting means the same thing however it was given. Unknown keys are errors.
  */
-import { isPlainObject, isTenantId, VerityError, type TenantSettings } from '@verity/core';
+import { isPlainObject, isTenantId, parseRiskConfig, VerityError, type RiskConfig, type TenantSettings } from '@verity/core';
 import { validateSourceUrl } from '@verity/identity';
 import { assertTrustDomain } from '@verity/workload/core';
 import { routeTemplatesProblem } from './gateway/route-match.js';
 
 /** Every setting a tenant may have (docs/http-api.md, "Tenant settings"). */
-export const SETTING_KEYS: ReadonlySet<string> = new Set(['typeMapping', 'actionType', 'stsPrincipalType', 'gatewayRoutes', 'gatewayAudience', 'gatewayRouteAudiences', 'validateRequests', 'trust_domain', 'federated_tenants', 'k8s_psat']);
+export const SETTING_KEYS: ReadonlySet<string> = new Set(['typeMapping', 'actionType', 'stsPrincipalType', 'gatewayRoutes', 'gatewayAudience', 'gatewayRouteAudiences', 'validateRequests', 'trust_domain', 'federated_tenants', 'k8s_psat', 'risk']);
 
 /** A settings change: keys to set (each replaces that setting whole) and keys to remove. */
 export interface SettingsChange {
@@ -40,7 +40,7 @@ export function parseTenantSettings(value: unknown): TenantSettings {
   if (value === undefined) return {};
   if (!isPlainObject(value)) throw invalid('settings must be an object');
   unknownKeys(value);
-  const { typeMapping, actionType, stsPrincipalType, gatewayRoutes, gatewayAudience, gatewayRouteAudiences, validateRequests, trust_domain, federated_tenants, k8s_psat } = value;
+  const { typeMapping, actionType, stsPrincipalType, gatewayRoutes, gatewayAudience, gatewayRouteAudiences, validateRequests, trust_domain, federated_tenants, k8s_psat, risk } = value;
   const settings: TenantSettings = {};
   if (typeMapping !== undefined) {
     if (!isPlainObject(typeMapping) || Object.values(typeMapping).some((v) => typeof v !== 'string' || v === '')) {
@@ -84,6 +84,7 @@ export function parseTenantSettings(value: unknown): TenantSettings {
   }
   if (federated_tenants !== undefined) settings.federated_tenants = parseFederatedTenants(federated_tenants);
   if (k8s_psat !== undefined) settings.k8s_psat = parseK8sPsat(k8s_psat);
+  if (risk !== undefined) settings.risk = parseRiskSettings(risk);
   return settings;
 }
 
@@ -95,6 +96,14 @@ function parseFederatedTenants(value: unknown): string[] {
   const message = `settings.federated_tenants must be a list of at most ${MAX_FEDERATED} distinct tenant ids`;
   if (!Array.isArray(value) || value.length > MAX_FEDERATED || !value.every(isTenantId) || new Set(value).size !== value.length) throw invalid(message);
   return [...(value as string[])];
+}
+
+/** `risk`: `{enabled, …RiskConfig}`, the configuration checked and completed with the defaults. */
+function parseRiskSettings(value: unknown): { enabled: boolean } & RiskConfig {
+  if (!isPlainObject(value)) throw invalid('settings.risk must be an object');
+  const { enabled, ...config } = value;
+  if (typeof enabled !== 'boolean') throw invalid('settings.risk.enabled must be true or false');
+  return { enabled, ...parseRiskConfig(config) };
 }
 
 /** `k8s_psat`: `{issuer, audience}`, the issuer an https URL (http on loopback only) whose discovery names its keys. */

@@ -109,6 +109,7 @@ export function refuseUnproven(record: DecisionRecord, facts: GateFacts): Decisi
       ...(record.caller === undefined ? {} : { caller: record.caller }),
       ...(record.txn === undefined ? {} : { txn: record.txn }),
       ...(record.actors === undefined ? {} : { actors: record.actors }),
+      ...(record.risk === undefined ? {} : { risk: record.risk }),
     },
     time: facts.time,
     latencyUs: record.latencyUs,

@@ -1,6 +1,6 @@
 /** The audit log: per-tenant hash-chained decision records, appended under a chain-head row lock. */
 import { GENESIS_HASH, computeAuditHash } from '@verity/core';
-import type { AuditEvent, DecisionRecord, EntityUid } from '@verity/core';
+import type { AuditEvent, DecisionRecord, EntityUid, RecordedRisk } from '@verity/core';
 import { firstRow, fromJson, toJsonParam, toNumber } from './sql-values.js';
 import { isForeignKeyViolation } from './sql-errors.js';
 import { requireTenant, tenantNotFound } from './tenant-guard.js';
@@ -26,25 +26,26 @@ interface AuditRow {
   caller?: string | null;
   txn?: string | null;
   actors?: unknown;
+  risk?: unknown;
   prev_hash: string;
   hash: string;
 }
 
 const COLUMNS = `tenant_id, seq, decision_id, time, request_id, tier, principal_json, action_json, resource_json,
-  decision, reasons, errors, policy_version, latency_us, prev_hash, hash, observed, reported_by, caller, txn, actors`;
+  decision, reasons, errors, policy_version, latency_us, prev_hash, hash, observed, reported_by, caller, txn, actors, risk`;
 
 /**
  * One jsonb parameter carries the whole batch: one INSERT per transaction, any batch size. The
  * `principal`, `action` and `resource` text columns are generated from the hashed JSON.
  */
 const INSERT_BATCH = `INSERT INTO audit_events (tenant_id, seq, decision_id, time, request_id, tier, principal_json,
-    action_json, resource_json, decision, reasons, errors, policy_version, latency_us, prev_hash, hash, observed, reported_by, caller, txn, actors)
+    action_json, resource_json, decision, reasons, errors, policy_version, latency_us, prev_hash, hash, observed, reported_by, caller, txn, actors, risk)
   SELECT $1, e.seq, e.decision_id, e.time, e.request_id, e.tier, e.principal_json, e.action_json,
-    e.resource_json, e.decision, e.reasons, e.errors, e.policy_version, e.latency_us, e.prev_hash, e.hash, COALESCE(e.observed, false), e.reported_by, e.caller, e.txn, e.actors
+    e.resource_json, e.decision, e.reasons, e.errors, e.policy_version, e.latency_us, e.prev_hash, e.hash, COALESCE(e.observed, false), e.reported_by, e.caller, e.txn, e.actors, e.risk
   FROM jsonb_to_recordset($2::jsonb) AS e(seq bigint, decision_id text, time text, request_id text, tier text,
     principal_json jsonb, action_json jsonb, resource_json jsonb,
     decision text, reasons jsonb, errors jsonb, policy_version integer, latency_us double precision,
-    prev_hash text, hash text, observed boolean, reported_by text, caller text, txn text, actors jsonb)`;
+    prev_hash text, hash text, observed boolean, reported_by text, caller text, txn text, actors jsonb, risk jsonb)`;
 
 /** The `audit` repository of a {@link Store}. */
 export function createAuditRepository(db: Database): Store['audit'] {
@@ -202,6 +203,7 @@ function normalizeRecord(record: DecisionRecord): DecisionRecord {
     ...(record.caller === undefined ? {} : { caller: record.caller }),
     ...(record.txn === undefined ? {} : { txn: record.txn }),
     ...(record.actors === undefined || record.actors.length === 0 ? {} : { actors: [...record.actors] }),
+    ...(record.risk === undefined ? {} : { risk: { score: record.risk.score, level: record.risk.level, factors: record.risk.factors.map((f) => ({ ...f })) } }),
   };
 }
 
@@ -231,6 +233,7 @@ function toInsertRow(record: DecisionRecord, seq: number, prevHash: string, hash
     caller: record.caller ?? null,
     txn: record.txn ?? null,
     actors: record.actors ?? null,
+    risk: record.risk ?? null,
     prev_hash: prevHash,
     hash,
   };
@@ -279,6 +282,7 @@ function toEvent(row: AuditRow): AuditEvent {
     ...(row.caller === null || row.caller === undefined ? {} : { caller: row.caller }),
     ...(row.txn === null || row.txn === undefined ? {} : { txn: row.txn }),
     ...(row.actors === null || row.actors === undefined ? {} : { actors: row.actors as string[] }),
+    ...(row.risk === null || row.risk === undefined ? {} : { risk: row.risk as RecordedRisk }),
     seq: toNumber(row.seq),
     prevHash: row.prev_hash,
     hash: row.hash,

@@ -331,6 +331,15 @@ CREATE INDEX workload_proof_jtis_expiry_idx ON workload_proof_jtis (exp_ms);
 CREATE UNIQUE INDEX tenants_trust_domain_idx ON tenants ((settings->>'trust_domain')) WHERE settings ? 'trust_domain';
 `,
   },
+  {
+    version: 10,
+    name: 'continuous verification: the risk a decision was made with',
+    sql: `
+-- risk: the risk engine's {score, level, factors} the decision saw as context.risk. Optional:
+-- records without it hash as before.
+ALTER TABLE audit_events ADD COLUMN risk jsonb NULL;
+`,
+  },
 ];
 
 /**

@@ -40,6 +40,7 @@ const COLUMN_EDITS: Array<[string, string]> = [
   ['caller', "caller = 'spiffe://verity.internal/forged'"],
   ['txn', "txn = 'txn-forged'"],
   ['actors', `actors = '["spiffe://verity.internal/forged"]'`],
+  ['risk', `risk = '{"score":0,"level":"low","factors":[]}'`],
   ['prev_hash', `prev_hash = '${'f'.repeat(64)}'`],
   ['hash', `hash = '${'f'.repeat(64)}'`],
 ];
@@ -63,16 +64,17 @@ export function describeAudit(makeDatabase: MakeDatabase): void {
         [decision('a', { errors: [{ policyId: 'p-2', message: 'attribute "x" missing' }], latencyUs: 0.1 + 0.2, policyVersion: 7 })],
         [decision('a', { time: '2025-01-01T00:00:00Z' }), decision('a', { principal: { type: 'App::User', id: 'quote"and\\slash' } }), decision('a')],
         [decision('a', { caller: 'spiffe://verity.internal/orders', txn: 'txn-1', actors: ['spiffe://verity.internal/gateway', 'User::"alice"'] })],
+        [decision('a', { risk: { score: 55, level: 'high', factors: [{ name: 'stale_authentication', weight: 30, detail: '46800 s' }, { name: 'device_noncompliant', weight: 25, detail: 'disk_encryption' }] } })],
       ];
       for (const batch of batches) await store.audit.append(batch);
       const events = await readAll(store, 'a');
-      expect(events.map((event) => event.seq)).toEqual([1, 2, 3, 4, 5, 6, 7]);
+      expect(events.map((event) => event.seq)).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
       expect(events.map(recordOf)).toEqual(batches.flat());
       expect(events[0]?.prevHash).toBe(GENESIS_HASH);
       expect(events.slice(1).map((event) => event.prevHash)).toEqual(events.slice(0, -1).map((event) => event.hash));
-      expect(verifyAuditChain(events)).toEqual({ ok: true, checked: 7, problems: [] });
-      expect((await store.audit.readChain('a', 4, 10)).map((event) => event.seq)).toEqual([5, 6, 7]);
-      expect(await store.audit.readChain('a', 7, 10)).toEqual([]);
+      expect(verifyAuditChain(events)).toEqual({ ok: true, checked: 8, problems: [] });
+      expect((await store.audit.readChain('a', 4, 10)).map((event) => event.seq)).toEqual([5, 6, 7, 8]);
+      expect(await store.audit.readChain('a', 8, 10)).toEqual([]);
     });
 
     it('chains each tenant separately within one append and never shows one tenant another’s events', async () => {
@@ -158,7 +160,7 @@ export function describeAudit(makeDatabase: MakeDatabase): void {
       const { store } = handle;
       await createTenants(store, 'a');
       // Every row carries reportedBy so that editing reported_by changes a value, not adds one.
-      await store.audit.append(Array.from({ length: COLUMN_EDITS.length + 1 }, () => decision('a', { reportedBy: 'cred_pep', caller: 'spiffe://verity.internal/orders', txn: 'txn-1', actors: ['spiffe://verity.internal/gateway'] })));
+      await store.audit.append(Array.from({ length: COLUMN_EDITS.length + 1 }, () => decision('a', { reportedBy: 'cred_pep', caller: 'spiffe://verity.internal/orders', txn: 'txn-1', actors: ['spiffe://verity.internal/gateway'], risk: { score: 40, level: 'medium', factors: [{ name: 'unknown_device', weight: 40 }] } })));
       expect((await verifyStored(store, 'a')).ok).toBe(true);
       for (const [index, [, assignment]] of COLUMN_EDITS.entries()) {
         await store.db.query(`UPDATE audit_events SET ${assignment} WHERE tenant_id = $1 AND seq = $2`, ['a', index + 1]);
@@ -191,15 +193,17 @@ export function describeAudit(makeDatabase: MakeDatabase): void {
     it('reports a jsonb column edited to another JSON type as edited, never failing to read it', async () => {
       const { store } = handle;
       await createTenants(store, 'a');
-      await store.audit.append([decision('a', { actors: ['spiffe://verity.internal/gw'] }), decision('a'), decision('a')]);
+      await store.audit.append([decision('a', { actors: ['spiffe://verity.internal/gw'] }), decision('a'), decision('a'), decision('a', { risk: { score: 40, level: 'medium', factors: [{ name: 'unknown_device', weight: 40 }] } })]);
       await store.db.query(`UPDATE audit_events SET actors = '"spiffe://verity.internal/gw"'::jsonb WHERE tenant_id = $1 AND seq = 1`, ['a']);
+      await store.db.query(`UPDATE audit_events SET risk = '"low"'::jsonb WHERE tenant_id = $1 AND seq = 4`, ['a']);
       await store.db.query(`UPDATE audit_events SET reasons = '"not json: {"'::jsonb WHERE tenant_id = $1 AND seq = 2`, ['a']);
       await store.db.query(`UPDATE audit_events SET errors = 'null'::jsonb WHERE tenant_id = $1 AND seq = 3`, ['a']);
-      expect(await store.audit.query('a', { limit: 10 })).toHaveLength(3);
+      expect(await store.audit.query('a', { limit: 10 })).toHaveLength(4);
       expect((await verifyStored(store, 'a')).problems).toEqual([
         { seq: 1, kind: 'edited' },
         { seq: 2, kind: 'edited' },
         { seq: 3, kind: 'edited' },
+        { seq: 4, kind: 'edited' },
       ]);
     });
 
