@@ -16,6 +16,7 @@ import { registerPepAuditRoutes } from './pep-audit-routes.js';
 import { registerAuditCheckpointRoutes } from './audit-checkpoint-routes.js';
 import { registerGatewayRoutes } from './gateway-routes.js';
 import { registerWorkloadRoutes } from './workload-routes.js';
+import { registerDeviceRoutes } from './device-routes.js';
 import { registerLoadShedding, RETRY_AFTER_SEC } from './load-shedding.js';
 import { tenantParam, type Components } from './context.js';
 import { tenantBaseUrl } from '../public-url.js';
@@ -126,6 +127,7 @@ export async function buildApp(c: Components, options: BuildAppOptions = {}): Pr
     () => registerAuditCheckpointRoutes(app, c),
     () => registerGatewayRoutes(app, c),
     () => registerWorkloadRoutes(app, c),
+    () => registerDeviceRoutes(app, c),
   ];
   for (const register of groups) {
     await register();
