@@ -7,7 +7,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SignJWT } from 'jose';
-import { startTestServer, type Client } from './helpers/verity.js';
+import { createClient, startTestServer, type Client } from './helpers/verity.js';
 import { API_AUDIENCE, startTestIssuer, type TestIssuer } from './helpers/oidc-issuer.js';
 
 const TENANT = 'devices';
@@ -88,6 +88,20 @@ describe('device trust', () => {
     }
     const refused = await admin.request('PATCH', `/admin/v1/tenants/${TENANT}`, { settings: { risk: { enabled: true, devices: { max_patch_age_days: 0 } } } });
     expect([refused.status, refused.body.code]).toEqual([400, 'ERR_TENANT_INVALID']);
+  });
+
+  it("is the tenant's authors' and platform admins' only: a PEP, or another tenant's author, is refused", async () => {
+    expect((await admin.post('/admin/v1/tenants', { id: 'neighbour' })).status).toBe(201);
+    const credential = async (tenant: string, role: string) => createClient(server.url, (await admin.post(`/admin/v1/tenants/${tenant}/credentials`, { role })).body.token as string);
+    const author = await credential(TENANT, 'policy-author');
+    expect((await author.request('PUT', devices$('/author-made'))).status).toBe(201);
+    expect((await author.post(devices$('/author-made/posture'), GOOD)).status).toBe(200);
+    expect((await author.get(devices$())).status).toBe(200);
+    for (const outsider of [await credential(TENANT, 'pep'), await credential('neighbour', 'policy-author')]) {
+      for (const answer of [await outsider.request('PUT', devices$('/x')), await outsider.post(devices$('/author-made/posture'), GOOD), await outsider.get(devices$()), await outsider.request('DELETE', devices$('/author-made'))]) {
+        expect([answer.status, answer.body.code]).toEqual([403, 'ERR_AUTH_FORBIDDEN']);
+      }
+    }
   });
 
   it('allows on a compliant device; the MDM reports it non-compliant and the very next decision is a deny', async () => {
