@@ -110,4 +110,29 @@ describe('device service', () => {
     b.onResync();
     await until(async () => (await b.signal(t, 'laptop-1', at())).state === 'unknown');
   });
+
+  it('never lets a read begun before its own write replace that write', async () => {
+    const t = await tenant();
+    let gate: Promise<void> | undefined;
+    // A store whose device list answers late: the rows as of the read, handed over when the gate opens.
+    const slow = { ...store, devices: { ...store.devices, list: async (id: string) => {
+      const rows = await store.devices.list(id);
+      await gate;
+      return rows;
+    } } };
+    const service: DeviceService = createDeviceService({ store: slow, now: () => clock.now, publish: async (change) => service.onChange(change.tenant) });
+    await service.register(t, 'laptop-1', undefined);
+    await service.report(t, 'laptop-1', GOOD);
+    expect(await service.signal(t, 'laptop-1', at())).toMatchObject({ compliant: true });
+    let open = () => {};
+    gate = new Promise((resolve) => (open = resolve));
+    service.onChange(t); // another replica's change: a reload that will answer with the rows of now
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    await service.report(t, 'laptop-1', { ...GOOD, screen_lock: false });
+    expect(await service.signal(t, 'laptop-1', at())).toMatchObject({ compliant: false });
+    gate = undefined;
+    open();
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(await service.signal(t, 'laptop-1', at())).toMatchObject({ compliant: false, issues: ['screen_lock'] });
+  });
 });

@@ -76,60 +76,60 @@ function toView(device: StoredDevice): DeviceView {
 export function createDeviceService(options: DeviceServiceOptions): DeviceService {
   const { store, publish } = options;
   const now = options.now ?? Date.now;
-  /** Tenants this replica holds: the map once read, the read while it runs. */
-  const views = new Map<string, Promise<TenantDevices>>();
-  /** Reloads in flight; `again` asks for one more read once the current one ends. */
-  const reloading = new Map<string, { again: boolean }>();
+  /** Tenants this replica holds, read whole. */
+  const held = new Map<string, TenantDevices>();
+  /** Reads in flight (a first read or a reload); `again`: a change came meanwhile, read once more. */
+  const reading = new Map<string, { again: boolean; done: Promise<TenantDevices> }>();
 
   const read = async (tenant: string): Promise<TenantDevices> => new Map((await store.devices.list(tenant)).map((device) => [device.id, device.posture as DevicePosture]));
 
-  function view(tenant: string): Promise<TenantDevices> {
-    let held = views.get(tenant);
-    if (held === undefined) {
-      held = read(tenant);
-      views.set(tenant, held);
-      // A failed first read is not kept: the next decision tries again.
-      held.catch(() => views.get(tenant) === held && views.delete(tenant));
-    }
-    return held;
-  }
-
-  function reload(tenant: string): void {
-    if (!views.has(tenant)) return;
-    const running = reloading.get(tenant);
+  /**
+   * Read the tenant's devices and hold them. A read under way may have begun before the latest
+   * change committed: it reads once more, and only a read begun after the last change is held
+   * (never an older one over a newer).
+   */
+  function refresh(tenant: string): Promise<TenantDevices> {
+    const running = reading.get(tenant);
     if (running !== undefined) {
-      // The read under way may have begun before this change committed: read once more, and
-      // install only a read that began after the last change (never an older one over a newer).
       running.again = true;
-      return;
+      return running.done;
     }
-    const state = { again: false };
-    reloading.set(tenant, state);
-    void (async () => {
+    const state = { again: false, done: Promise.resolve(new Map() as TenantDevices) };
+    state.done = (async () => {
       try {
         let fresh: TenantDevices;
         do {
           state.again = false;
           fresh = await read(tenant);
         } while (state.again);
-        if (views.has(tenant)) views.set(tenant, Promise.resolve(fresh));
-      } catch (error) {
-        views.delete(tenant);
-        options.onReloadError?.(error);
+        held.set(tenant, fresh);
+        return fresh;
       } finally {
-        reloading.delete(tenant);
+        reading.delete(tenant);
       }
     })();
+    reading.set(tenant, state);
+    return state.done;
   }
 
-  /** Apply this replica's own write to its view at once (the feed's reload follows). */
-  async function apply(tenant: string, id: string, posture: DevicePosture | null): Promise<void> {
-    const held = views.get(tenant);
-    if (held === undefined) return;
-    const devices = await held.catch(() => null);
-    if (devices === null) return;
-    if (posture === null) devices.delete(id);
-    else devices.set(id, posture);
+  function reload(tenant: string): void {
+    if (!held.has(tenant) && !reading.has(tenant)) return;
+    refresh(tenant).catch((error: unknown) => {
+      // Not held stale: the tenant's next decision reads it again (and fails while the store does).
+      held.delete(tenant);
+      options.onReloadError?.(error);
+    });
+  }
+
+  /**
+   * This replica's own write, applied to what it holds before anything else can run, then
+   * published (every replica, this one too, reads again; a read under way reads once more).
+   */
+  async function applyAndPublish(tenant: string, id: string, posture: DevicePosture | null): Promise<void> {
+    const devices = held.get(tenant);
+    if (posture === null) devices?.delete(id);
+    else devices?.set(id, posture);
+    await publish({ tenant, kind: 'device' });
   }
 
   async function maxPatchAgeDaysOf(tenant: string): Promise<number> {
@@ -154,8 +154,7 @@ export function createDeviceService(options: DeviceServiceOptions): DeviceServic
       const nowMs = now();
       const { device, created } = await store.devices.put(tenant, await verdictOf(tenant, id, {}, nowMs), nowMs);
       if (created) {
-        await apply(tenant, id, {});
-        await publish({ tenant, kind: 'device' });
+        await applyAndPublish(tenant, id, {});
       }
       return { device: toView(device), created };
     },
@@ -166,8 +165,7 @@ export function createDeviceService(options: DeviceServiceOptions): DeviceServic
       const posture = parseDevicePosture(body, nowMs);
       const device = await store.devices.report(tenant, await verdictOf(tenant, id, posture, nowMs), nowMs);
       if (device === null) throw notFound();
-      await apply(tenant, id, posture);
-      await publish({ tenant, kind: 'device' });
+      await applyAndPublish(tenant, id, posture);
       return toView(device);
     },
 
@@ -175,13 +173,12 @@ export function createDeviceService(options: DeviceServiceOptions): DeviceServic
 
     async remove(tenant, id) {
       if (!isDeviceId(id) || !(await store.devices.remove(tenant, id))) throw notFound();
-      await apply(tenant, id, null);
-      await publish({ tenant, kind: 'device' });
+      await applyAndPublish(tenant, id, null);
     },
 
     async signal(tenant, id, at) {
       if (id === null) return { state: 'unknown' };
-      const posture = (await view(tenant)).get(id);
+      const posture = (held.get(tenant) ?? (await refresh(tenant))).get(id);
       if (posture === undefined) return { state: 'unknown' };
       const issues = deviceIssues(posture, at);
       return { state: 'known', compliant: issues.length === 0, issues };
@@ -189,7 +186,7 @@ export function createDeviceService(options: DeviceServiceOptions): DeviceServic
 
     onChange: reload,
     onResync() {
-      for (const tenant of views.keys()) reload(tenant);
+      for (const tenant of new Set([...held.keys(), ...reading.keys()])) reload(tenant);
     },
   };
 }
