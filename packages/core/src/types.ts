@@ -127,6 +127,7 @@ export interface TenantSettings {
    * The risk engine (docs/continuous-verification.md): when `enabled`, every decision gets
    * `context.risk = {score, level, factors}` from the signals, weighed with this configuration
    * (the seed's defaults for what is not set), and its record the weighted factors. Off when absent.
+   * With `devices`, the device the verified token names is weighed too (device trust).
    */
   risk?: { enabled: boolean; devices?: DeviceTrustSettings } & RiskConfig;
   /**
