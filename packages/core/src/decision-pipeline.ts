@@ -41,6 +41,12 @@ export interface VerifiedPrincipal {
   context: Record<string, CedarValue>;
   /** How and when the subject authenticated, from the token (OIDC Core §2 `auth_time`, `acr`, `amr`): the risk engine's signal. */
   authentication?: AuthenticationFacts;
+  /**
+   * Every claim of the verified token, for the PDP's own signals (the device claim of device
+   * trust). Never put into the Cedar request, never logged: the claim mapping decides what
+   * policies see.
+   */
+  claims?: Readonly<Record<string, unknown>>;
 }
 
 /** OIDC Core §2: `auth_time` (epoch seconds), `acr`, `amr`, each null or empty when the token does not say. */

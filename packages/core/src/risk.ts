@@ -63,6 +63,20 @@ export interface RiskConfig {
   thresholds: { medium: number; high: number; critical: number };
 }
 
+/**
+ * Device trust (`settings.risk.devices`): which claim of the verified token names the device, and
+ * how old its last OS patch may be. Absent: devices are not measured.
+ */
+export interface DeviceTrustSettings {
+  /** The token claim holding the device id (default `device_id`). */
+  claim: string;
+  /** A device whose last OS patch is older than this many days has the `patch_level` issue (default 30). */
+  max_patch_age_days: number;
+}
+
+/** Device trust's defaults: the `device_id` claim, patches at most 30 days old. */
+export const DEFAULT_DEVICE_TRUST: DeviceTrustSettings = Object.freeze({ claim: 'device_id', max_patch_age_days: 30 });
+
 /** The seed's `ContinuousVerifier`, number for number. */
 export const DEFAULT_RISK_CONFIG: RiskConfig = Object.freeze({
   weights: Object.freeze({
@@ -170,4 +184,19 @@ export function parseRiskConfig(value: unknown): RiskConfig {
   const { medium, high, critical } = config.thresholds;
   if (!(medium <= high && high <= critical)) throw invalid('.thresholds must ascend: medium ≤ high ≤ critical');
   return config;
+}
+
+/**
+ * `settings.risk.devices`: `{claim?, max_patch_age_days?}` over {@link DEFAULT_DEVICE_TRUST}. The
+ * claim is a name of 1–256 characters; the age whole days from 1 to 3650. Unknown keys are
+ * refused. Throws ERR_TENANT_INVALID.
+ */
+export function parseDeviceTrustSettings(value: unknown): DeviceTrustSettings {
+  if (!isPlainObject(value)) throw invalid('.devices must be an object');
+  const unknown = Object.keys(value).find((key) => key !== 'claim' && key !== 'max_patch_age_days');
+  if (unknown !== undefined) throw invalid(`.devices has an unknown key: ${unknown.slice(0, 40)}`);
+  const { claim = DEFAULT_DEVICE_TRUST.claim, max_patch_age_days = DEFAULT_DEVICE_TRUST.max_patch_age_days } = value;
+  if (typeof claim !== 'string' || claim === '' || claim.length > 256) throw invalid('.devices.claim must be a claim name of 1 to 256 characters');
+  if (bounded(max_patch_age_days, '.devices.max_patch_age_days', 3650) < 1) throw invalid('.devices.max_patch_age_days must be a whole number from 1 to 3650');
+  return { claim, max_patch_age_days: max_patch_age_days as number };
 }

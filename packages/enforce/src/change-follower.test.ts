@@ -49,9 +49,10 @@ describe('change follower', () => {
     pdp.send('{"tenant":"acme","kind":"policy"}');
     pdp.send('{"tenant":"acme","kind":"revocation"}');
     pdp.send('{"tenant":"acme","kind":"settings"}');
+    pdp.send('{"tenant":"acme","kind":"device"}');
     pdp.send('not json');
-    await until(() => changes.length === 5);
-    expect(changes.map((change) => change.kind)).toEqual(['resync', 'policy', 'revocation', 'settings', 'resync']);
+    await until(() => changes.length === 6);
+    expect(changes.map((change) => change.kind)).toEqual(['resync', 'policy', 'revocation', 'settings', 'device', 'resync']);
     expect(pdp.state.authorization).toEqual(['Bearer vrt_pep']);
   });
 

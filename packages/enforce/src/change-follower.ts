@@ -5,8 +5,11 @@
  */
 import { createSseParser } from './sse.js';
 
-/** `policy`, `entities`, `identity`, `revocation`, `settings` from the PDP, or `resync` after a (re)connect. */
-export type ChangeKind = 'policy' | 'entities' | 'identity' | 'revocation' | 'settings' | 'resync';
+/**
+ * `policy`, `entities`, `identity`, `revocation`, `settings`, `device` (a device's registration or
+ * posture: decisions that weighed it are stale) from the PDP, or `resync` after a (re)connect.
+ */
+export type ChangeKind = 'policy' | 'entities' | 'identity' | 'revocation' | 'settings' | 'device' | 'resync';
 
 export interface Change {
   tenant: string;
@@ -49,7 +52,7 @@ export interface ChangeFollower {
 }
 
 const OPTION_KEYS = new Set(['url', 'tenant', 'credential', 'fetch', 'onChange', 'onError', 'onContact', 'initialBackoffMs', 'maxBackoffMs', 'idleTimeoutMs', 'random']);
-const KINDS = new Set<string>(['policy', 'entities', 'identity', 'revocation', 'settings']);
+const KINDS = new Set<string>(['policy', 'entities', 'identity', 'revocation', 'settings', 'device']);
 
 function parseChange(data: string, tenant: string): Change {
   try {

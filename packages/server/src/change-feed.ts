@@ -14,11 +14,12 @@ export const CHANGES_CHANNEL = 'verity_changes';
  * What changed: `settings` is the tenant's settings (they travel with its active policy and
  * bundle); `credentials` is an admin/PEP credential (published on the `_system` tenant);
  * `workload` is the tenant's workload identity: registrations, the deny list or the CA (PEPs
- * fetch `/denied` and `/bundle` again).
+ * fetch `/denied` and `/bundle` again); `device` is a registered device or its posture (device
+ * trust: every replica reads the tenant's devices again).
  */
-export type ChangeKind = 'policy' | 'entities' | 'identity' | 'revocation' | 'settings' | 'credentials' | 'workload';
+export type ChangeKind = 'policy' | 'entities' | 'identity' | 'revocation' | 'settings' | 'credentials' | 'workload' | 'device';
 
-const KINDS = new Set<string>(['policy', 'entities', 'identity', 'revocation', 'settings', 'credentials', 'workload']);
+const KINDS = new Set<string>(['policy', 'entities', 'identity', 'revocation', 'settings', 'credentials', 'workload', 'device']);
 
 export interface Change {
   tenant: string;

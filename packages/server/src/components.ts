@@ -26,6 +26,7 @@ import { createTokenServices, type TokenServices } from './identity/token-servic
 import { readFile, writeFile } from 'node:fs/promises';
 import { createLogger, type Logger } from './logger.js';
 import { createWorkloadService, type WorkloadService } from './workload/workload-service.js';
+import { createDeviceService, type DeviceService } from './device/device-service.js';
 import { createSecretBox, createSourceFetch, generateMasterKey, parseMasterKey } from '@verity/identity';
 
 /**
@@ -64,6 +65,8 @@ export interface Components {
   receipts: ReceiptService;
   /** Workload identity: each tenant's CA and trust bundle, registrations, the deny list, SVIDs. */
   workloads: WorkloadService;
+  /** Device trust: registered devices, their posture, and the risk engine's device signal. */
+  devices: DeviceService;
 }
 
 /** The master key that seals signing keys: configured, else a key file beside the data folder. */
@@ -109,7 +112,7 @@ export async function createComponents(
   // process and invalidates its caches synchronously, so its view is fresh by construction and
   // needs no heartbeat. PostgreSQL replicas bound their staleness with the feed's heartbeat.
   const freshness = createFreshness({ maxStalenessMs: db.kind === 'postgres' ? config.maxStalenessMs : Infinity });
-  const caches: { policies?: PolicyService; entities?: EntityService; identity?: IdentityService; credentials?: CredentialService; workloads?: WorkloadService } = {};
+  const caches: { policies?: PolicyService; entities?: EntityService; identity?: IdentityService; credentials?: CredentialService; workloads?: WorkloadService; devices?: DeviceService } = {};
   const feed = await startChangeFeed(db, {
     onChange: ({ tenant, kind }) => {
       // Settings travel with the active policy (type mapping, routes, request validation) and
@@ -120,6 +123,7 @@ export async function createComponents(
       if (kind === 'revocation') void caches.identity?.onChange(tenant, 'revocation');
       if (kind === 'credentials') caches.credentials?.invalidate();
       if (kind === 'workload' || kind === 'settings') caches.workloads?.onChange(tenant, kind);
+      if (kind === 'device') caches.devices?.onChange(tenant);
     },
     onResync: () => {
       caches.policies?.invalidateAll();
@@ -127,6 +131,7 @@ export async function createComponents(
       caches.credentials?.invalidate();
       void caches.identity?.reloadAll();
       caches.workloads?.onResync();
+      caches.devices?.onResync();
     },
   }, {
     freshness,
@@ -138,7 +143,12 @@ export async function createComponents(
   // decision of any tenant refuses a caller its owner deregistered (a platform workload calling
   // into tenants' services included). Until the workload service exists nothing is denied yet.
   const denyList = { isDenied: (_tenant: string, spiffeId: string) => caches.workloads?.registry.isDeniedAnywhere(spiffeId) ?? false };
-  const decisions = createDecisionService({ engine, policies, entities, audit, freshness, workloads: denyList });
+  const devices = (caches.devices = createDeviceService({
+    store,
+    publish: feed.publish,
+    onReloadError: (error) => log.error({ err: error }, "a tenant's devices could not be read again (read at its next decision)"),
+  }));
+  const decisions = createDecisionService({ engine, policies, entities, audit, freshness, workloads: denyList, devices });
   const search = createSearchService(store, policies, decisions);
   const credentials = (caches.credentials = createCredentialService(store, { publish: () => feed.publish({ tenant: SYSTEM_TENANT, kind: 'credentials' }) }));
   if (config.allowInsecureIdentitySources) {
@@ -195,5 +205,6 @@ export async function createComponents(
     changes: feed,
     freshness,
     workloads,
+    devices,
   };
 }

@@ -18,6 +18,7 @@ import type { AuditWriter } from './audit-writer.js';
 import type { Freshness } from './freshness.js';
 import type { EntityService } from './entity-service.js';
 import type { PolicyService } from './policy-service.js';
+import type { DeviceService } from './device/device-service.js';
 import { withRisk } from './risk-context.js';
 import { assertTxnFromToken, callerOf, refuseUnproven, txnSubjectOf, type WorkloadDenyList } from './workload-gate.js';
 
@@ -54,6 +55,8 @@ export interface DecisionServiceOptions {
   now?: () => number;
   /** Deregistered workloads: a decision with one as caller or principal is a deny. */
   workloads?: WorkloadDenyList;
+  /** Device trust's signal (from memory); absent: every device is unknown to a tenant that measures them. */
+  devices?: Pick<DeviceService, 'signal'>;
 }
 
 export function createDecisionService(options: DecisionServiceOptions): DecisionService {
@@ -69,7 +72,11 @@ export function createDecisionService(options: DecisionServiceOptions): Decision
       assertTxnFromToken(input.request, input.meta);
       const { caller, forged } = callerOf(input.request);
       const now = (options.now ?? Date.now)();
-      const { request, risk } = withRisk(active.tenant.settings, input.request, now);
+      const devices = options.devices;
+      const { request, risk } = await withRisk(active.tenant.settings, input.request, {
+        nowMs: now,
+        ...(devices === undefined ? {} : { devices: (id: string | null, maxPatchAgeDays: number) => devices.signal(input.tenant, id, { nowMs: now, maxPatchAgeDays }) }),
+      });
       const meta = { ...input.meta, ...(caller === undefined ? {} : { caller }), ...(risk === undefined ? {} : { risk }) };
       const decided = await pipeline.decide(view, request, (uids) => entities.getMany(input.tenant, uids), meta, input.budget);
       const txnSubject = txnSubjectOf(input.request, input.meta);

@@ -4,16 +4,36 @@
  * (`scoreRisk`) into `context.risk = {score, level, factors}` for the policies, and the weighted
  * factors go to the decision's audit record. The context entry is the PDP's alone.
  *
- * Signals measured so far: authentication age from the verified token's `auth_time`. The others
- * (device posture, location and travel, IP reputation, behaviour) are not measured yet and add
- * nothing (docs/continuous-verification.md says what is built).
+ * Signals measured so far: authentication age from the verified token's `auth_time`, and (when
+ * the tenant sets `settings.risk.devices`) device trust: the device the token's claim names, as
+ * its MDM last reported it. The others (location and travel, IP reputation, behaviour) are not
+ * measured yet and add nothing (docs/continuous-verification.md says what is built).
  */
 import { riskContextOf, scoreRisk, VerityError, type DecisionRequest, type RecordedRisk, type RiskSignals, type TenantSettings } from '@verity/core';
+import { isDeviceId } from './device/posture.js';
+
+/** The device signal of a tenant's device id (null: none bound), at the tenant's patch-age limit. */
+export type DeviceSignalLookup = (id: string | null, maxPatchAgeDays: number) => Promise<NonNullable<RiskSignals['device']>>;
+
+/** The device id the verified token's `claim` names, or null (no token, no claim, or not a device id). */
+export function deviceIdOf(request: DecisionRequest, claim: string): string | null {
+  const claims = request.kind === 'authzen' ? request.token?.claims : undefined;
+  const value = claims !== undefined && Object.hasOwn(claims, claim) ? claims[claim] : undefined;
+  return isDeviceId(value) ? value : null;
+}
 
 /** The signals of one request that this PDP can measure now. */
-export function riskSignalsOf(request: DecisionRequest, nowMs: number): RiskSignals {
+export async function riskSignalsOf(settings: TenantSettings, request: DecisionRequest, at: { nowMs: number; devices?: DeviceSignalLookup }): Promise<RiskSignals> {
+  const signals: RiskSignals = {};
   const authTime = request.kind === 'authzen' ? request.token?.authentication?.authTime : undefined;
-  return authTime === undefined || authTime === null ? {} : { authAgeSec: Math.max(0, Math.floor(nowMs / 1000) - authTime) };
+  if (authTime !== undefined && authTime !== null) signals.authAgeSec = Math.max(0, Math.floor(at.nowMs / 1000) - authTime);
+  const devices = settings.risk?.devices;
+  if (devices !== undefined) {
+    // Device trust on: no bound device, or one nobody registered, is an unknown device (the seed's rule).
+    const id = deviceIdOf(request, devices.claim);
+    signals.device = at.devices === undefined ? { state: 'unknown' } : await at.devices(id, devices.max_patch_age_days);
+  }
+  return signals;
 }
 
 /**
@@ -21,14 +41,14 @@ export function riskSignalsOf(request: DecisionRequest, nowMs: number): RiskSign
  * the tenant's risk engine is off. A request that names `context.risk` itself while the engine is
  * on is refused (ERR_DECISION_INVALID_REQUEST): a caller never says how risky it is.
  */
-export function withRisk(settings: TenantSettings, request: DecisionRequest, nowMs: number): { request: DecisionRequest; risk?: RecordedRisk } {
+export async function withRisk(settings: TenantSettings, request: DecisionRequest, at: { nowMs: number; devices?: DeviceSignalLookup }): Promise<{ request: DecisionRequest; risk?: RecordedRisk }> {
   const config = settings.risk;
   if (config === undefined || !config.enabled) return { request };
   const context = request.request.context as Record<string, unknown> | undefined;
   if (context !== undefined && context !== null && Object.hasOwn(context, 'risk')) {
     throw new VerityError('ERR_DECISION_INVALID_REQUEST', 'context.risk is set by the PDP\'s risk engine, never by the request');
   }
-  const assessment = scoreRisk(riskSignalsOf(request, nowMs), config);
+  const assessment = scoreRisk(await riskSignalsOf(settings, request, at), config);
   const risk = riskContextOf(assessment);
   if (request.kind === 'cedar') return { request: { ...request, request: { ...request.request, context: { ...request.request.context, risk } } }, risk: assessment };
   // With a token, its claim-mapped context wins over the request's: the risk entry wins over both.

@@ -30,3 +30,14 @@ describe('workload settings', () => {
     }
   });
 });
+
+describe('risk settings: device trust', () => {
+  it('completes settings.risk.devices with the defaults and refuses bad values', () => {
+    expect(parseTenantSettings({ risk: { enabled: true, devices: {} } }).risk?.devices).toEqual({ claim: 'device_id', max_patch_age_days: 30 });
+    expect(parseTenantSettings({ risk: { enabled: true, devices: { claim: 'did', max_patch_age_days: 7 } } }).risk?.devices).toEqual({ claim: 'did', max_patch_age_days: 7 });
+    expect(parseTenantSettings({ risk: { enabled: true } }).risk?.devices).toBeUndefined();
+    for (const devices of [null, [], 'on', { claim: '' }, { claim: 7 }, { claim: 'x'.repeat(257) }, { max_patch_age_days: 0 }, { max_patch_age_days: 1.5 }, { max_patch_age_days: 3651 }, { max_patch_age_days: '30' }, { extra: 1 }]) {
+      expect(() => parseTenantSettings({ risk: { enabled: true, devices } }), JSON.stringify(devices)).toThrow(expect.objectContaining(INVALID));
+    }
+  });
+});

@@ -340,6 +340,25 @@ CREATE UNIQUE INDEX tenants_trust_domain_idx ON tenants ((settings->>'trust_doma
 ALTER TABLE audit_events ADD COLUMN risk jsonb NULL;
 `,
   },
+  {
+    version: 11,
+    name: 'continuous verification: device trust (registered devices and their reported posture)',
+    sql: `
+-- One row per device a tenant registered. posture: the MDM's last report as given (patch level,
+-- disk encryption, screen lock, its own verdict); compliant and issues: the verdict derived from
+-- it when it was reported. Nothing about the device's user is kept here.
+CREATE TABLE devices (
+  tenant_id text COLLATE "C" NOT NULL REFERENCES tenants (id),
+  id text COLLATE "C" NOT NULL,
+  posture jsonb NOT NULL,
+  compliant boolean NOT NULL,
+  issues jsonb NOT NULL,
+  registered_at_ms bigint NOT NULL,
+  updated_at_ms bigint NOT NULL,
+  PRIMARY KEY (tenant_id, id)
+);
+`,
+  },
 ];
 
 /**

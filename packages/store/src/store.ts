@@ -1,6 +1,7 @@
 /** The composition of the storage port: migrate, then hand out the repositories over one database. */
 import { createAuditRepository } from './audit-repository.js';
 import { createCredentialsRepository } from './credentials-repository.js';
+import { createDevicesRepository } from './devices-repository.js';
 import { createEntitiesRepository } from './entities-repository.js';
 import { createIdentityRepository } from './identity-repository.js';
 import { runMigrations } from './migrations.js';
@@ -30,6 +31,7 @@ export async function createStore(db: Database): Promise<Store> {
     credentials: createCredentialsRepository(db),
     receiptKeys: createReceiptKeysRepository(db),
     workloads: createWorkloadsRepository(db),
+    devices: createDevicesRepository(db),
     close: () => db.close(),
   };
 }

@@ -225,6 +225,24 @@ export interface DeniedWorkload {
 /** What {@link Store.workloads} `recordIssued` found: issued and recorded, or why not. */
 export type RecordIssuedOutcome = 'recorded' | 'registration-gone' | 'authority-changed';
 
+/**
+ * A registered device and the posture its MDM last reported (opaque to the store: the server
+ * checks it), with the verdict derived when it was reported. Times are ms since the epoch.
+ */
+export interface StoredDevice {
+  tenant: string;
+  id: string;
+  posture: Record<string, unknown>;
+  compliant: boolean;
+  issues: string[];
+  registeredAtMs: number;
+  /** When it was registered or last reported. */
+  updatedAtMs: number;
+}
+
+/** What a registration or a posture report writes. */
+export type DeviceWrite = Pick<StoredDevice, 'id' | 'posture' | 'compliant' | 'issues'>;
+
 export interface Store {
   readonly db: Database;
   tenants: {
@@ -387,6 +405,20 @@ export interface Store {
     useProofJti(tenant: string, jti: string, expMs: number): Promise<boolean>;
     /** Forget expired join tokens, used proof ids past their expiry and lapsed deny entries. */
     pruneExpired(nowMs: number): Promise<void>;
+  };
+  /** Device trust: registered devices and their last posture. Times are passed in by the caller. */
+  devices: {
+    /**
+     * Register a device with its initial posture; a device already registered stays as it is
+     * (idempotent: `created` is false and the stored one is returned). Throws ERR_TENANT_NOT_FOUND.
+     */
+    put(tenant: string, device: DeviceWrite, nowMs: number): Promise<{ device: StoredDevice; created: boolean }>;
+    /** Replace a registered device's posture and verdict; null when it is not registered. */
+    report(tenant: string, device: DeviceWrite, nowMs: number): Promise<StoredDevice | null>;
+    /** The tenant's devices, by id. */
+    list(tenant: string): Promise<StoredDevice[]>;
+    /** False when it was not registered. */
+    remove(tenant: string, id: string): Promise<boolean>;
   };
   credentials: {
     create(credential: Omit<Credential, 'createdAt' | 'revokedAt'>): Promise<Credential>;

@@ -1,6 +1,7 @@
 /** The one conformance suite every Database driver must pass (the Cerbos store-suite habit). */
 import { describe } from 'vitest';
 import { describeAudit } from './conformance/audit-cases.js';
+import { describeDevices } from './conformance/devices-cases.js';
 import { describeCredentialsAndMigrations } from './conformance/credentials-migrations-cases.js';
 import { describeEntities } from './conformance/entities-cases.js';
 import { describeIdentity } from './conformance/identity-cases.js';
@@ -27,5 +28,6 @@ export function describeStoreConformance(name: string, makeDatabase: MakeDatabas
     describe('identity', () => describeIdentity(makeDatabase));
     describe('receipt keys', () => describeReceiptKeys(makeDatabase));
     describe('workloads', () => describeWorkloads(makeDatabase));
+    describe('devices', () => describeDevices(makeDatabase));
   });
 }

@@ -36,7 +36,9 @@ export type AdminAction =
   | 'receipt-key.activate'
   | 'workload.read'
   | 'workload.manage'
-  | 'ca.manage';
+  | 'ca.manage'
+  | 'device.read'
+  | 'device.manage';
 
 // Credential actions name the tenant when the call is tenant-scoped (the audit shows whose);
 // the shipped policies grant them to platform admins only.

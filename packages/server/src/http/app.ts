@@ -16,6 +16,7 @@ import { registerPepAuditRoutes } from './pep-audit-routes.js';
 import { registerAuditCheckpointRoutes } from './audit-checkpoint-routes.js';
 import { registerGatewayRoutes } from './gateway-routes.js';
 import { registerWorkloadRoutes } from './workload-routes.js';
+import { registerDeviceRoutes } from './device-routes.js';
 import { registerLoadShedding, RETRY_AFTER_SEC } from './load-shedding.js';
 import { tenantParam, type Components } from './context.js';
 import { tenantBaseUrl } from '../public-url.js';
@@ -52,6 +53,9 @@ export async function buildApp(c: Components, options: BuildAppOptions = {}): Pr
     // Off by default: X-Forwarded-* from an untrusted peer would let it pick our URLs.
     trustProxy: c.config.trustProxy,
     bodyLimit: c.config.maxBodyBytes,
+    // Fastify refuses a path parameter over 100 characters (414); device ids may have 128. Each
+    // parameter is still checked by its own route (tenant ids, device ids).
+    maxParamLength: 256,
     // A stopping server answers ERR_SHUTTING_DOWN with Retry-After itself (load-shedding.ts).
     return503OnClosing: false,
     // Every request must arrive whole within this (Node answers 408 and closes otherwise): a slow
@@ -126,6 +130,7 @@ export async function buildApp(c: Components, options: BuildAppOptions = {}): Pr
     () => registerAuditCheckpointRoutes(app, c),
     () => registerGatewayRoutes(app, c),
     () => registerWorkloadRoutes(app, c),
+    () => registerDeviceRoutes(app, c),
   ];
   for (const register of groups) {
     await register();

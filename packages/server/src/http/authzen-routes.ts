@@ -101,7 +101,7 @@ async function withTokenSubject(c: Components, request: FastifyRequest, tenant: 
   }
   delete body.token;
   body.subject = { type: verified.principal.uid.type, id: verified.principal.uid.id };
-  return { body, verified: { principal: verified.principal, context: verified.context, ...(verified.authentication === undefined ? {} : { authentication: verified.authentication }) } };
+  return { body, verified: { principal: verified.principal, context: verified.context, claims: verified.claims, ...(verified.authentication === undefined ? {} : { authentication: verified.authentication }) } };
 }
 
 /** Whether a request (or any of its items) names `context.txn`: that entry is the PDP's alone. */

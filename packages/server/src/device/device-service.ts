@@ -1,0 +1,192 @@
+/**
+ * Device trust: registered devices and the posture their MDM pushes, and the device signal of the
+ * risk engine. Each replica holds a tenant's devices in memory (read on the tenant's first
+ * decision that measures devices), so a decision never waits on the store for a device; this
+ * replica's own writes apply at once, every replica reads the tenant again on its `device` change
+ * (the change feed: within a second) and on a resync.
+ */
+import { DEFAULT_DEVICE_TRUST, VerityError, type RiskSignals } from '@verity/core';
+import type { DeviceWrite, Store, StoredDevice } from '@verity/store';
+import type { PublishChange } from '../change-feed.js';
+import { deviceIssues, isDeviceId, parseDevicePosture, type DevicePosture } from './posture.js';
+
+/** A device as the admin API shows it. */
+export interface DeviceView {
+  id: string;
+  tenant: string;
+  posture: DevicePosture;
+  compliant: boolean;
+  issues: string[];
+  registered_at: string;
+  updated_at: string;
+}
+
+/** When the device signal is read: the clock and the tenant's patch-age limit. */
+export interface DeviceSignalAt {
+  nowMs: number;
+  maxPatchAgeDays: number;
+}
+
+export interface DeviceService {
+  /** Register (idempotent: `created` is false when it was registered already). ERR_DEVICE_INVALID, ERR_TENANT_NOT_FOUND. */
+  register(tenant: string, id: string, body: unknown): Promise<{ device: DeviceView; created: boolean }>;
+  /** An MDM's posture push. ERR_DEVICE_INVALID, ERR_DEVICE_NOT_FOUND. */
+  report(tenant: string, id: string, body: unknown): Promise<DeviceView>;
+  list(tenant: string): Promise<DeviceView[]>;
+  /** ERR_DEVICE_NOT_FOUND when it is not registered. */
+  remove(tenant: string, id: string): Promise<void>;
+  /**
+   * The risk engine's device signal: `unknown` for no id or an unregistered one, else `known`
+   * with the issues derived at `at` (the patch level ages between reports). Reads memory once the
+   * tenant's devices are loaded.
+   */
+  signal(tenant: string, id: string | null, at: DeviceSignalAt): Promise<NonNullable<RiskSignals['device']>>;
+  /** The tenant's `device` change arrived: read its devices again (if this replica holds them). */
+  onChange(tenant: string): void;
+  /** Notifications may have been missed: read every tenant held again. */
+  onResync(): void;
+}
+
+export interface DeviceServiceOptions {
+  store: Store;
+  publish: PublishChange;
+  /** Clock in epoch ms (default `Date.now`). */
+  now?: () => number;
+  /** A reload after a change failed (the tenant's view is dropped and read at its next decision). */
+  onReloadError?: (error: unknown) => void;
+}
+
+/** Devices of one tenant, by id: the posture only (the verdict is derived at each decision). */
+type TenantDevices = Map<string, DevicePosture>;
+
+const notFound = () => new VerityError('ERR_DEVICE_NOT_FOUND', 'no such registered device');
+
+function toView(device: StoredDevice): DeviceView {
+  return {
+    id: device.id,
+    tenant: device.tenant,
+    posture: device.posture as DevicePosture,
+    compliant: device.compliant,
+    issues: device.issues,
+    registered_at: new Date(device.registeredAtMs).toISOString(),
+    updated_at: new Date(device.updatedAtMs).toISOString(),
+  };
+}
+
+export function createDeviceService(options: DeviceServiceOptions): DeviceService {
+  const { store, publish } = options;
+  const now = options.now ?? Date.now;
+  /** Tenants this replica holds, read whole. */
+  const held = new Map<string, TenantDevices>();
+  /** Reads in flight (a first read or a reload); `again`: a change came meanwhile, read once more. */
+  const reading = new Map<string, { again: boolean; done: Promise<TenantDevices> }>();
+
+  const read = async (tenant: string): Promise<TenantDevices> => new Map((await store.devices.list(tenant)).map((device) => [device.id, device.posture as DevicePosture]));
+
+  /**
+   * Read the tenant's devices and hold them. A read under way may have begun before the latest
+   * change committed: it reads once more, and only a read begun after the last change is held
+   * (never an older one over a newer).
+   */
+  function refresh(tenant: string): Promise<TenantDevices> {
+    const running = reading.get(tenant);
+    if (running !== undefined) {
+      running.again = true;
+      return running.done;
+    }
+    const state = { again: false, done: Promise.resolve(new Map() as TenantDevices) };
+    state.done = (async () => {
+      try {
+        let fresh: TenantDevices;
+        do {
+          state.again = false;
+          fresh = await read(tenant);
+        } while (state.again);
+        held.set(tenant, fresh);
+        return fresh;
+      } finally {
+        reading.delete(tenant);
+      }
+    })();
+    reading.set(tenant, state);
+    return state.done;
+  }
+
+  function reload(tenant: string): void {
+    if (!held.has(tenant) && !reading.has(tenant)) return;
+    refresh(tenant).catch((error: unknown) => {
+      // Not held stale: the tenant's next decision reads it again (and fails while the store does).
+      held.delete(tenant);
+      options.onReloadError?.(error);
+    });
+  }
+
+  /**
+   * This replica's own write, applied to what it holds before anything else can run, then
+   * published (every replica, this one too, reads again; a read under way reads once more).
+   */
+  async function applyAndPublish(tenant: string, id: string, posture: DevicePosture | null): Promise<void> {
+    const devices = held.get(tenant);
+    if (posture === null) devices?.delete(id);
+    else devices?.set(id, posture);
+    await publish({ tenant, kind: 'device' });
+  }
+
+  async function maxPatchAgeDaysOf(tenant: string): Promise<number> {
+    const found = await store.tenants.get(tenant);
+    if (found === null) throw new VerityError('ERR_TENANT_NOT_FOUND', `tenant "${tenant}" does not exist`);
+    return found.settings.risk?.devices?.max_patch_age_days ?? DEFAULT_DEVICE_TRUST.max_patch_age_days;
+  }
+
+  /** The verdict on `posture` now, under the tenant's patch-age limit (ERR_TENANT_NOT_FOUND). */
+  async function verdictOf(tenant: string, id: string, posture: DevicePosture, nowMs: number): Promise<DeviceWrite> {
+    const issues = deviceIssues(posture, { nowMs, maxPatchAgeDays: await maxPatchAgeDaysOf(tenant) });
+    return { id, posture: { ...posture }, compliant: issues.length === 0, issues };
+  }
+
+  return {
+    async register(tenant, id, body) {
+      if (!isDeviceId(id)) throw new VerityError('ERR_DEVICE_INVALID', 'a device id is 1–128 characters of A–Z, a–z, 0–9, ".", "_", ":" and "-"');
+      if (body !== undefined && body !== null && !(typeof body === 'object' && !Array.isArray(body) && Object.keys(body).length === 0)) {
+        throw new VerityError('ERR_DEVICE_INVALID', 'a registration has no body (the posture is reported by POST …/posture)');
+      }
+      // Until its MDM reports, a device has no posture: every issue that absence implies.
+      const nowMs = now();
+      const { device, created } = await store.devices.put(tenant, await verdictOf(tenant, id, {}, nowMs), nowMs);
+      if (created) {
+        await applyAndPublish(tenant, id, {});
+      }
+      return { device: toView(device), created };
+    },
+
+    async report(tenant, id, body) {
+      if (!isDeviceId(id)) throw notFound();
+      const nowMs = now();
+      const posture = parseDevicePosture(body, nowMs);
+      const device = await store.devices.report(tenant, await verdictOf(tenant, id, posture, nowMs), nowMs);
+      if (device === null) throw notFound();
+      await applyAndPublish(tenant, id, posture);
+      return toView(device);
+    },
+
+    list: async (tenant) => (await store.devices.list(tenant)).map(toView),
+
+    async remove(tenant, id) {
+      if (!isDeviceId(id) || !(await store.devices.remove(tenant, id))) throw notFound();
+      await applyAndPublish(tenant, id, null);
+    },
+
+    async signal(tenant, id, at) {
+      if (id === null) return { state: 'unknown' };
+      const posture = (held.get(tenant) ?? (await refresh(tenant))).get(id);
+      if (posture === undefined) return { state: 'unknown' };
+      const issues = deviceIssues(posture, at);
+      return { state: 'known', compliant: issues.length === 0, issues };
+    },
+
+    onChange: reload,
+    onResync() {
+      for (const tenant of new Set([...held.keys(), ...reading.keys()])) reload(tenant);
+    },
+  };
+}
