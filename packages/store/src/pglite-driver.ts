@@ -1,4 +1,5 @@
 /** The embedded driver: PGlite (PostgreSQL compiled to WebAssembly), in memory or in a data folder. */
+import { readFile, writeFile } from 'node:fs/promises';
 import { PGlite } from '@electric-sql/pglite';
 import type { PGliteInterface } from '@electric-sql/pglite';
 import type { Database, SqlClient } from './types.js';
@@ -20,6 +21,13 @@ export interface CreatePgliteDatabaseOptions {
  */
 export async function createPgliteDatabase(options: CreatePgliteDatabaseOptions = {}): Promise<Database> {
   if (options.dataDir !== undefined) return wrapPglite(await PGlite.create(options.dataDir));
+  const file = process.env[PGLITE_FRESH_COPY_ENV];
+  if (fresh === undefined && file !== undefined && file !== '') {
+    fresh = readFile(file).then((bytes) => new Blob([bytes]));
+    fresh.catch(() => {
+      fresh = undefined;
+    });
+  }
   if (fresh === undefined) {
     // The first in-memory database of the process: initialize it, and keep a copy of its
     // data folder before anyone writes to it.
@@ -41,6 +49,26 @@ export async function createPgliteDatabase(options: CreatePgliteDatabaseOptions 
  * restoring this copy takes a fraction of that. In-memory databases only.
  */
 let fresh: Promise<Blob> | undefined;
+
+/**
+ * The environment variable naming a file that holds such a copy, as
+ * {@link writePgliteFreshCopy} writes it. When it is set, in-memory databases (of this driver and
+ * of the worker-thread driver, and in child processes that inherit it) restore that copy and no
+ * process runs initdb for them. For test runs, which start a process per test file: the suite
+ * writes one file per run (e2e/helpers/pglite-fresh-copy.ts). A file that cannot be read fails
+ * the open.
+ */
+export const PGLITE_FRESH_COPY_ENV = 'VERITY_PGLITE_FRESH_COPY';
+
+/** Write to `path` the data folder of a just-initialized, never written in-memory PGlite database (a tar). */
+export async function writePgliteFreshCopy(path: string): Promise<void> {
+  const pglite = await PGlite.create();
+  try {
+    await writeFile(path, new Uint8Array(await (await pglite.dumpDataDir('none')).arrayBuffer()));
+  } finally {
+    await pglite.close();
+  }
+}
 
 /**
  * Put an already open PGlite instance (for example one made with extensions, or a `clone()`)

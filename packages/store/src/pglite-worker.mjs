@@ -13,6 +13,7 @@
  *      | {id, op: 'close', db}
  * Out: {type: 'ready'} | {id, ok: true, value} | {id, ok: false, error} | {type: 'notify', listener, payload}
  */
+import { readFile } from 'node:fs/promises';
 import { parentPort } from 'node:worker_threads';
 import { PGlite } from '@electric-sql/pglite';
 
@@ -50,6 +51,12 @@ let fresh;
 /** @param {string | null} dataDir */
 async function open(dataDir) {
   if (dataDir !== null) return PGlite.create(dataDir);
+  // A copy made once for many processes (PGLITE_FRESH_COPY_ENV in pglite-driver.ts): every database restores it.
+  const file = process.env.VERITY_PGLITE_FRESH_COPY;
+  if (fresh === undefined && file !== undefined && file !== '') {
+    fresh = readFile(file).then((bytes) => new Blob([bytes]));
+    fresh.catch(() => (fresh = undefined));
+  }
   if (fresh === undefined) {
     const first = PGlite.create();
     fresh = first.then((pglite) => pglite.dumpDataDir('none'));
