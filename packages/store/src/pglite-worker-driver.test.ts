@@ -129,4 +129,28 @@ describe('createPgliteWorkerDatabase', () => {
       await rm(scratch, { recursive: true, force: true });
     }
   });
+
+  it('starts a new data folder from the copy named by VERITY_PGLITE_FRESH_COPY on its thread, and reopens it as it is', async () => {
+    const scratch = await mkdtemp(join(tmpdir(), 'verity-pglite-copies-'));
+    try {
+      const copy = join(scratch, 'marked.tar');
+      await writeMarkedCopy(copy, 'from_the_copy');
+      const dataDir = join(scratch, 'data');
+      await withFreshCopyEnv(copy, async () => {
+        const first = await createPgliteWorkerDatabase({ dataDir });
+        expect(await publicTables(first)).toEqual(['from_the_copy']);
+        await first.query('CREATE TABLE written (id int)');
+        await first.close();
+        // The folder holds a database now: it opens as it is (the copy would have no "written").
+        const reopened = await createPgliteWorkerDatabase({ dataDir });
+        try {
+          expect(await publicTables(reopened)).toEqual(['from_the_copy', 'written']);
+        } finally {
+          await reopened.close();
+        }
+      });
+    } finally {
+      await rm(scratch, { recursive: true, force: true });
+    }
+  });
 });

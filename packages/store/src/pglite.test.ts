@@ -66,7 +66,8 @@ describe('pglite data folder', () => {
   it('keeps tenants, versions and the audit chain across a reopen', async () => {
     const dataDir = await mkdtemp(join(tmpdir(), 'verity-pglite-'));
     try {
-      const first = await createStore(await createPgliteDatabase({ dataDir }));
+      // Without a copy from outside: the new folder is initialized by initdb.
+      const first = await createStore(await withFreshCopyEnv(undefined, () => createPgliteDatabase({ dataDir })));
       await first.tenants.create({ id: 'acme', name: 'Acme', settings: {} });
       await first.policies.createVersion('acme', {
         content: { validationMode: 'off', policies: { p: 'permit (principal, action, resource);' }, templates: {}, links: [] },
@@ -86,6 +87,30 @@ describe('pglite data folder', () => {
       }
     } finally {
       await rm(dataDir, { recursive: true, force: true });
+    }
+  });
+
+  it('starts a new folder from the copy named by VERITY_PGLITE_FRESH_COPY, and reopens it as it is', async () => {
+    const scratch = await mkdtemp(join(tmpdir(), 'verity-pglite-'));
+    try {
+      const copy = join(scratch, 'marked.tar');
+      await writeMarkedCopy(copy, 'from_the_copy');
+      const dataDir = join(scratch, 'data');
+      await withFreshCopyEnv(copy, async () => {
+        const first = await createPgliteDatabase({ dataDir });
+        expect(await publicTables(first)).toEqual(['from_the_copy']);
+        await first.query('CREATE TABLE written (id int)');
+        await first.close();
+        // The folder holds a database now: it opens as it is (the copy would have no "written").
+        const reopened = await createPgliteDatabase({ dataDir });
+        try {
+          expect(await publicTables(reopened)).toEqual(['from_the_copy', 'written']);
+        } finally {
+          await reopened.close();
+        }
+      });
+    } finally {
+      await rm(scratch, { recursive: true, force: true });
     }
   });
 });
