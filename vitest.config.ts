@@ -13,7 +13,9 @@ export default defineConfig({
     // Reports requests slower than VERITY_SLOW_REQUEST_MS when that is set; does nothing otherwise.
     setupFiles: ['e2e/helpers/slow-requests.ts'],
     // After the run, fails it if any test server logged a credential, client secret or JWT.
-    globalSetup: ['e2e/helpers/log-check.ts'],
+    // Before it, initializes one PGlite database whose copy every test process restores (initdb
+    // once per run instead of once per test file).
+    globalSetup: ['e2e/helpers/log-check.ts', 'e2e/helpers/pglite-fresh-copy.ts'],
     // In CI, also write machine-readable results; .ci/run prints the closing "N passed, N failed".
     reporters: process.env.CI ? ['default', 'json'] : ['default'],
     outputFile: { json: '.ci-results/unit.json' },

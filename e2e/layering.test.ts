@@ -43,7 +43,9 @@ const ALLOWED: Record<string, (specifier: string) => boolean> = {
   // The data tier: SQL for the app's database and transaction helpers; pg by type only where it can.
   'data-tier': (s) => s.startsWith('.') || s.startsWith('node:') || ['@verity/core', 'pg'].includes(s),
   // node:worker_threads: the PGlite driver runs the embedded database on its own thread.
-  store: (s) => s.startsWith('.') || ['@verity/core', '@electric-sql/pglite', 'pg', 'node:worker_threads'].includes(s),
+  // node:fs/promises: it reads (and writes) the fresh copy of an initialized PGlite data folder
+  // that VERITY_PGLITE_FRESH_COPY names (one initdb per test run; pglite-driver.ts).
+  store: (s) => s.startsWith('.') || ['@verity/core', '@electric-sql/pglite', 'pg', 'node:worker_threads', 'node:fs/promises'].includes(s),
   // pino is Fastify's own logger and @fastify/under-pressure its load-shedding plugin: the server builds it first so services log before the app exists.
   server: (s) => s.startsWith('.') || s.startsWith('node:') || ['@verity/core', '@verity/core/cedar', '@verity/identity', '@verity/store', '@verity/workload/core', 'fastify', '@fastify/under-pressure', 'pino'].includes(s),
   // jose, for `verity token inspect` (decoding only, no verification); the data tier and pg for

@@ -1,4 +1,5 @@
 /** The embedded driver: PGlite (PostgreSQL compiled to WebAssembly), in memory or in a data folder. */
+import { access, readFile, writeFile } from 'node:fs/promises';
 import { PGlite } from '@electric-sql/pglite';
 import type { PGliteInterface } from '@electric-sql/pglite';
 import type { Database, SqlClient } from './types.js';
@@ -19,7 +20,19 @@ export interface CreatePgliteDatabaseOptions {
  * const store = await createStore(db);
  */
 export async function createPgliteDatabase(options: CreatePgliteDatabaseOptions = {}): Promise<Database> {
-  if (options.dataDir !== undefined) return wrapPglite(await PGlite.create(options.dataDir));
+  const copy = freshCopyFromEnv();
+  if (options.dataDir !== undefined) {
+    // A new folder starts from the copy when there is one (no initdb); an existing one opens as it is.
+    const seed = copy !== undefined && !(await isInitialized(options.dataDir)) ? await copy : undefined;
+    return wrapPglite(await PGlite.create(options.dataDir, seed === undefined ? {} : { loadDataDir: seed }));
+  }
+  if (fresh === undefined && copy !== undefined) {
+    const fromFile = copy;
+    fresh = fromFile;
+    fromFile.catch(() => {
+      if (fresh === fromFile) fresh = undefined;
+    });
+  }
   if (fresh === undefined) {
     // The first in-memory database of the process: initialize it, and keep a copy of its
     // data folder before anyone writes to it.
@@ -41,6 +54,50 @@ export async function createPgliteDatabase(options: CreatePgliteDatabaseOptions 
  * restoring this copy takes a fraction of that. In-memory databases only.
  */
 let fresh: Promise<Blob> | undefined;
+
+/**
+ * The environment variable naming a file that holds such a copy, as
+ * {@link writePgliteFreshCopy} writes it. When it is set, in-memory databases and new data
+ * folders (of this driver and of the worker-thread driver, and in child processes that inherit
+ * it) start from that copy and no process runs initdb for them; a folder that holds a database
+ * already opens as it is. For test runs, which start a process per test file: the suite writes
+ * one file per run (e2e/helpers/pglite-fresh-copy.ts). A file that cannot be read fails the open.
+ */
+export const PGLITE_FRESH_COPY_ENV = 'VERITY_PGLITE_FRESH_COPY';
+
+/** The copy PGLITE_FRESH_COPY_ENV names, read once per file; undefined when it is not set. */
+function freshCopyFromEnv(): Promise<Blob> | undefined {
+  const file = process.env[PGLITE_FRESH_COPY_ENV];
+  if (file === undefined || file === '') return undefined;
+  if (fromEnv?.file !== file) {
+    const blob = readFile(file).then((bytes) => new Blob([bytes]));
+    fromEnv = { file, blob };
+    blob.catch(() => {
+      if (fromEnv?.blob === blob) fromEnv = undefined;
+    });
+  }
+  return fromEnv.blob;
+}
+
+let fromEnv: { file: string; blob: Promise<Blob> } | undefined;
+
+/** Whether `dataDir` holds a database already (PGlite refuses to load a copy over one). */
+function isInitialized(dataDir: string): Promise<boolean> {
+  return access(`${dataDir.replace(/\/+$/, '')}/PG_VERSION`).then(
+    () => true,
+    () => false,
+  );
+}
+
+/** Write to `path` the data folder of a just-initialized, never written in-memory PGlite database (a tar). */
+export async function writePgliteFreshCopy(path: string): Promise<void> {
+  const pglite = await PGlite.create();
+  try {
+    await writeFile(path, new Uint8Array(await (await pglite.dumpDataDir('none')).arrayBuffer()));
+  } finally {
+    await pglite.close();
+  }
+}
 
 /**
  * Put an already open PGlite instance (for example one made with extensions, or a `clone()`)

@@ -3,13 +3,20 @@
  * transactions serialized as on the caller's thread, notifications, and failing closed (never
  * hanging) when the thread dies.
  */
-import { describe, expect, it } from 'vitest';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it, vi } from 'vitest';
 import { VerityError } from '@verity/core';
 import { createPgliteWorkerDatabase } from './pglite-worker-driver.js';
 import { isUniqueViolation } from './sql-errors.js';
+import { publicTables, withFreshCopyEnv, writeMarkedCopy } from '../test/fresh-copies.js';
 import { describeStoreConformance } from '../test/store-conformance.js';
 
-describeStoreConformance('pglite (worker thread)', () => createPgliteWorkerDatabase());
+// Opening an in-memory database restores a PGlite instance on the worker (seconds on a loaded
+// machine): the cases share one whose schema is emptied before each; the migration cases still
+// open their own.
+describeStoreConformance('pglite (worker thread)', () => createPgliteWorkerDatabase(), { reuseDatabase: true });
 
 async function withDatabase(run: (db: Awaited<ReturnType<typeof createPgliteWorkerDatabase>>) => Promise<void>): Promise<void> {
   const db = await createPgliteWorkerDatabase();
@@ -84,14 +91,66 @@ describe('createPgliteWorkerDatabase', () => {
     await db.close();
   });
 
+  /** The driver as a process loads it first: no thread for in-memory databases yet, so the next open starts one. */
+  async function newDriver(): Promise<typeof import('./pglite-worker-driver.js')> {
+    vi.resetModules();
+    return import('./pglite-worker-driver.js');
+  }
+
   it('opens the next in-memory database from the first one\'s fresh copy: each empty and its own', async () => {
-    const [a, b] = [await createPgliteWorkerDatabase(), await createPgliteWorkerDatabase()];
+    // A new thread with no copy from outside: it initializes its first database itself.
+    const driver = await newDriver();
+    const [a, b] = await withFreshCopyEnv(undefined, async () => [await driver.createPgliteWorkerDatabase(), await driver.createPgliteWorkerDatabase()]);
     try {
       await a.query('CREATE TABLE only_in_a (id int)');
       const tables = async (db: typeof a) => (await db.query<{ n: number }>("SELECT count(*)::int AS n FROM pg_tables WHERE tablename = 'only_in_a'")).rows[0]?.n;
       expect([await tables(a), await tables(b)]).toEqual([1, 0]);
     } finally {
       await Promise.all([a.close(), b.close()]);
+    }
+  });
+
+  it('restores the copy named by VERITY_PGLITE_FRESH_COPY on its thread instead of running initdb', async () => {
+    const scratch = await mkdtemp(join(tmpdir(), 'verity-pglite-copies-'));
+    try {
+      const copy = join(scratch, 'marked.tar');
+      await writeMarkedCopy(copy, 'from_the_copy');
+      const driver = await newDriver();
+      // The thread reads the variable when it opens its first in-memory database.
+      const [a, b] = await withFreshCopyEnv(copy, async () => [await driver.createPgliteWorkerDatabase(), await driver.createPgliteWorkerDatabase()]);
+      try {
+        expect(await publicTables(a)).toEqual(['from_the_copy']);
+        await a.query('CREATE TABLE only_in_a (id int)');
+        expect(await publicTables(b)).toEqual(['from_the_copy']);
+      } finally {
+        await Promise.all([a.close(), b.close()]);
+      }
+    } finally {
+      await rm(scratch, { recursive: true, force: true });
+    }
+  });
+
+  it('starts a new data folder from the copy named by VERITY_PGLITE_FRESH_COPY on its thread, and reopens it as it is', async () => {
+    const scratch = await mkdtemp(join(tmpdir(), 'verity-pglite-copies-'));
+    try {
+      const copy = join(scratch, 'marked.tar');
+      await writeMarkedCopy(copy, 'from_the_copy');
+      const dataDir = join(scratch, 'data');
+      await withFreshCopyEnv(copy, async () => {
+        const first = await createPgliteWorkerDatabase({ dataDir });
+        expect(await publicTables(first)).toEqual(['from_the_copy']);
+        await first.query('CREATE TABLE written (id int)');
+        await first.close();
+        // The folder holds a database now: it opens as it is (the copy would have no "written").
+        const reopened = await createPgliteWorkerDatabase({ dataDir });
+        try {
+          expect(await publicTables(reopened)).toEqual(['from_the_copy', 'written']);
+        } finally {
+          await reopened.close();
+        }
+      });
+    } finally {
+      await rm(scratch, { recursive: true, force: true });
     }
   });
 });

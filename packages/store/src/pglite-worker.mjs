@@ -13,6 +13,7 @@
  *      | {id, op: 'close', db}
  * Out: {type: 'ready'} | {id, ok: true, value} | {id, ok: false, error} | {type: 'notify', listener, payload}
  */
+import { access, readFile } from 'node:fs/promises';
 import { parentPort } from 'node:worker_threads';
 import { PGlite } from '@electric-sql/pglite';
 
@@ -47,9 +48,43 @@ let nextId = 1;
  */
 let fresh;
 
+/**
+ * The copy made once for many processes that VERITY_PGLITE_FRESH_COPY names (PGLITE_FRESH_COPY_ENV
+ * in pglite-driver.ts), read once; undefined when it is not set.
+ * @type {{ file: string, blob: Promise<Blob> } | undefined}
+ */
+let fromEnv;
+
+function freshCopyFromEnv() {
+  const file = process.env.VERITY_PGLITE_FRESH_COPY;
+  if (file === undefined || file === '') return undefined;
+  if (fromEnv?.file !== file) {
+    const blob = readFile(file).then((bytes) => new Blob([bytes]));
+    fromEnv = { file, blob };
+    blob.catch(() => {
+      if (fromEnv?.blob === blob) fromEnv = undefined;
+    });
+  }
+  return fromEnv.blob;
+}
+
 /** @param {string | null} dataDir */
 async function open(dataDir) {
-  if (dataDir !== null) return PGlite.create(dataDir);
+  const copy = freshCopyFromEnv();
+  if (dataDir !== null) {
+    // A new folder starts from the copy when there is one (no initdb); an existing one opens as it is.
+    const initialized = await access(`${dataDir.replace(/\/+$/, '')}/PG_VERSION`).then(
+      () => true,
+      () => false,
+    );
+    return PGlite.create(dataDir, copy === undefined || initialized ? {} : { loadDataDir: await copy });
+  }
+  if (fresh === undefined && copy !== undefined) {
+    fresh = copy;
+    copy.catch(() => {
+      if (fresh === copy) fresh = undefined;
+    });
+  }
   if (fresh === undefined) {
     const first = PGlite.create();
     fresh = first.then((pglite) => pglite.dumpDataDir('none'));

@@ -1,33 +1,51 @@
 /** The one conformance suite every Database driver must pass (the Cerbos store-suite habit). */
-import { describe } from 'vitest';
+import { afterAll, describe } from 'vitest';
 import { describeAudit } from './conformance/audit-cases.js';
 import { describeDevices } from './conformance/devices-cases.js';
 import { describeCredentialsAndMigrations } from './conformance/credentials-migrations-cases.js';
 import { describeEntities } from './conformance/entities-cases.js';
 import { describeIdentity } from './conformance/identity-cases.js';
-import type { MakeDatabase } from './conformance/fixtures.js';
+import { reusedDatabase, type ConformanceDatabases, type MakeDatabase } from './conformance/fixtures.js';
 import { describeReceiptKeys } from './conformance/receipt-keys-cases.js';
 import { describeTenantsAndPolicies } from './conformance/tenants-policies-cases.js';
 import { describeWorkloads } from './conformance/workloads-cases.js';
 
 export type { MakeDatabase } from './conformance/fixtures.js';
 
+/** Options of {@link describeStoreConformance}. */
+export interface StoreConformanceOptions {
+  /**
+   * Give the cases one database from `makeDatabase`, its schema dropped and created again
+   * before each case (see reusedDatabase), instead of a new database per case. For drivers
+   * where a new database costs seconds; the cases that migrate two processes' way into a new
+   * database still get one from `makeDatabase`. Default false.
+   */
+  reuseDatabase?: boolean;
+}
+
 /**
  * Define the vitest cases covering every Store method against databases from `makeDatabase`.
- * Each test gets a fresh, empty database and closes it when done.
+ * Each test gets an empty database (a fresh one, or with `reuseDatabase` a reused one whose
+ * schema was emptied) and closes it when done.
  *
  * @example
  * describeStoreConformance('pglite', () => createPgliteDatabase());
  */
-export function describeStoreConformance(name: string, makeDatabase: MakeDatabase): void {
+export function describeStoreConformance(name: string, makeDatabase: MakeDatabase, options: StoreConformanceOptions = {}): void {
   describe(`store conformance: ${name}`, () => {
-    describe('tenants and policies', () => describeTenantsAndPolicies(makeDatabase));
-    describe('entities', () => describeEntities(makeDatabase));
-    describe('audit', () => describeAudit(makeDatabase));
-    describe('credentials and migrations', () => describeCredentialsAndMigrations(makeDatabase));
-    describe('identity', () => describeIdentity(makeDatabase));
-    describe('receipt keys', () => describeReceiptKeys(makeDatabase));
-    describe('workloads', () => describeWorkloads(makeDatabase));
-    describe('devices', () => describeDevices(makeDatabase));
+    let databases: ConformanceDatabases = { fresh: makeDatabase, empty: makeDatabase };
+    if (options.reuseDatabase === true) {
+      const reused = reusedDatabase(makeDatabase);
+      databases = { fresh: makeDatabase, empty: reused.empty };
+      afterAll(() => reused.close());
+    }
+    describe('tenants and policies', () => describeTenantsAndPolicies(databases));
+    describe('entities', () => describeEntities(databases));
+    describe('audit', () => describeAudit(databases));
+    describe('credentials and migrations', () => describeCredentialsAndMigrations(databases));
+    describe('identity', () => describeIdentity(databases));
+    describe('receipt keys', () => describeReceiptKeys(databases));
+    describe('workloads', () => describeWorkloads(databases));
+    describe('devices', () => describeDevices(databases));
   });
 }

@@ -4,7 +4,7 @@ import { GENESIS_HASH, computeAuditHash, verifyAuditChain } from '@verity/core';
 import type { AuditEvent, DecisionRecord } from '@verity/core';
 import type { Store } from '../../src/types.js';
 import { createTenants, decision, expectVerityError, useFreshStore } from './fixtures.js';
-import type { MakeDatabase } from './fixtures.js';
+import type { ConformanceDatabases } from './fixtures.js';
 
 /** The tenant's whole chain, read in small pages the way a verifier does. */
 async function readAll(store: Store, tenant: string): Promise<AuditEvent[]> {
@@ -52,8 +52,8 @@ function recordOf(event: AuditEvent): DecisionRecord {
 }
 
 /** Register the audit cases. */
-export function describeAudit(makeDatabase: MakeDatabase): void {
-  const handle = useFreshStore(makeDatabase);
+export function describeAudit(databases: ConformanceDatabases): void {
+  const handle = useFreshStore(databases);
 
   describe('audit', () => {
     it('chains several appends into one valid chain that round-trips every field', async () => {

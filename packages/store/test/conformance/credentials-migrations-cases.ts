@@ -3,14 +3,14 @@ import { describe, expect, it } from 'vitest';
 import { MIGRATIONS } from '../../src/migrations.js';
 import { createStore } from '../../src/store.js';
 import { ISO_TIME, createTenants, expectVerityError, useFreshStore, versionInput } from './fixtures.js';
-import type { MakeDatabase } from './fixtures.js';
+import type { ConformanceDatabases } from './fixtures.js';
 
 const HASH_A = 'a'.repeat(64);
 const HASH_B = 'b'.repeat(64);
 
 /** Register the credentials and migrations cases. */
-export function describeCredentialsAndMigrations(makeDatabase: MakeDatabase): void {
-  const handle = useFreshStore(makeDatabase);
+export function describeCredentialsAndMigrations(databases: ConformanceDatabases): void {
+  const handle = useFreshStore(databases);
 
   describe('credentials', () => {
     it('creates, finds by token hash, counts, lists and revokes', async () => {
@@ -89,7 +89,7 @@ export function describeCredentialsAndMigrations(makeDatabase: MakeDatabase): vo
     });
 
     it('are safe when two processes migrate the same fresh database at once', async () => {
-      const db = await makeDatabase();
+      const db = await databases.fresh();
       try {
         const [first, second] = await Promise.all([createStore(db), createStore(db)]);
         await first.tenants.create({ id: 'x', name: 'X', settings: {} });

@@ -1,14 +1,14 @@
 /** Conformance cases for the devices repository: idempotent registration, posture reports, per tenant. */
 import { describe, expect, it } from 'vitest';
 import { createTenants, expectVerityError, useFreshStore } from './fixtures.js';
-import type { MakeDatabase } from './fixtures.js';
+import type { ConformanceDatabases } from './fixtures.js';
 
 const FRESH = { id: 'laptop-1', posture: {}, compliant: false, issues: ['disk_encryption', 'screen_lock', 'patch_level'] };
 const GOOD = { patch_level: '2026-11-20', disk_encryption: true, screen_lock: true, compliant: true };
 
 /** Register the device cases. */
-export function describeDevices(makeDatabase: MakeDatabase): void {
-  const handle = useFreshStore(makeDatabase);
+export function describeDevices(databases: ConformanceDatabases): void {
+  const handle = useFreshStore(databases);
 
   describe('devices', () => {
     it('registers a device once: a second registration keeps the first, with its posture and time', async () => {

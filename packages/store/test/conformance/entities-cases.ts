@@ -2,11 +2,11 @@
 import { describe, expect, it } from 'vitest';
 import type { Entity } from '@verity/core';
 import { createTenants, expectVerityError, useFreshStore, user } from './fixtures.js';
-import type { MakeDatabase } from './fixtures.js';
+import type { ConformanceDatabases } from './fixtures.js';
 
 /** Register the entities cases. */
-export function describeEntities(makeDatabase: MakeDatabase): void {
-  const handle = useFreshStore(makeDatabase);
+export function describeEntities(databases: ConformanceDatabases): void {
+  const handle = useFreshStore(databases);
 
   describe('entities', () => {
     it('upserts, reads back exactly (tags included) and replaces on a second upsert', async () => {

@@ -1,11 +1,11 @@
 /** Conformance cases for the identity repository: sources, clients, signing keys, revocations. */
 import { describe, expect, it } from 'vitest';
 import { createTenants, expectVerityError, useFreshStore } from './fixtures.js';
-import type { MakeDatabase } from './fixtures.js';
+import type { ConformanceDatabases } from './fixtures.js';
 
 /** Register the identity cases. */
-export function describeIdentity(makeDatabase: MakeDatabase): void {
-  const handle = useFreshStore(makeDatabase);
+export function describeIdentity(databases: ConformanceDatabases): void {
+  const handle = useFreshStore(databases);
 
   describe('identity sources and clients', () => {
     it('puts, replaces, lists and deletes per tenant, isolated between tenants', async () => {

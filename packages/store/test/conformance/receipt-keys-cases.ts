@@ -1,11 +1,11 @@
 /** Conformance cases for the receipt-keys repository: pending → active → retired, per tenant. */
 import { describe, expect, it } from 'vitest';
 import { createTenants, expectVerityError, useFreshStore } from './fixtures.js';
-import type { MakeDatabase } from './fixtures.js';
+import type { ConformanceDatabases } from './fixtures.js';
 
 /** Register the receipt-key cases. */
-export function describeReceiptKeys(makeDatabase: MakeDatabase): void {
-  const handle = useFreshStore(makeDatabase);
+export function describeReceiptKeys(databases: ConformanceDatabases): void {
+  const handle = useFreshStore(databases);
   const pending = (tenant: string, kid: string, createdAtMs: number) => handle.store.receiptKeys.create({ tenant, kid, sealedSecret: `sealed-${kid}`, createdAtMs });
 
   describe('receipt keys', () => {

@@ -1,11 +1,11 @@
 /** Conformance cases for the tenants and policies repositories. */
 import { describe, expect, it } from 'vitest';
 import { ISO_TIME, createTenants, expectVerityError, policyContent, useFreshStore, versionInput } from './fixtures.js';
-import type { MakeDatabase } from './fixtures.js';
+import type { ConformanceDatabases } from './fixtures.js';
 
 /** Register the tenants and policies cases. */
-export function describeTenantsAndPolicies(makeDatabase: MakeDatabase): void {
-  const handle = useFreshStore(makeDatabase);
+export function describeTenantsAndPolicies(databases: ConformanceDatabases): void {
+  const handle = useFreshStore(databases);
 
   describe('tenants', () => {
     it('creates, gets and lists tenants with their settings', async () => {

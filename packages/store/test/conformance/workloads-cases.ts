@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import type { StoredCaAuthority, StoredJwtAuthority } from '../../src/types.js';
 import { createTenants, expectVerityError, ISO_TIME, useFreshStore } from './fixtures.js';
-import type { MakeDatabase } from './fixtures.js';
+import type { ConformanceDatabases } from './fixtures.js';
 
 function authorities(tenant: string, id: string, createdAtMs: number): { x509: StoredCaAuthority; jwt: StoredJwtAuthority } {
   return {
@@ -26,8 +26,8 @@ function authorities(tenant: string, id: string, createdAtMs: number): { x509: S
 const registration = (tenant: string, id: string, spiffeId: string) => ({ tenant, id, spiffeId, selectors: ['unix:uid:1000', 'k8s:ns:pay'], attestor: 'join_token' as const, x509TtlSec: 3600, jwtTtlSec: 300 });
 
 /** Register the workload cases. */
-export function describeWorkloads(makeDatabase: MakeDatabase): void {
-  const handle = useFreshStore(makeDatabase);
+export function describeWorkloads(databases: ConformanceDatabases): void {
+  const handle = useFreshStore(databases);
 
   describe('workload authorities', () => {
     it('installs the first authorities once, raising the sequence; a second writer finds them', async () => {
