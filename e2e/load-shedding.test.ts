@@ -128,7 +128,7 @@ describe('load shedding', () => {
     for (const answer of await Promise.all(stuck)) expect(answer.decision).toBe(true);
   });
 
-  it(`answers ${CONNECTIONS} concurrent connections (${ROUNDS} decisions each) with 200 or 503 ERR_OVERLOADED, nothing left unanswered; normal after`, async () => {
+  it(`answers ${CONNECTIONS} concurrent connections (${ROUNDS} decisions each) with 200 or 503 (ERR_OVERLOADED, or ERR_DEADLINE_EXCEEDED under load), nothing left unanswered; normal after`, async () => {
     const answers: Answer[] = [];
     const caller = async (n: number) => {
       for (let round = 0; round < ROUNDS; round++) answers.push(await decide(`u${n % 100}`));
@@ -138,8 +138,13 @@ describe('load shedding', () => {
     const ok = answers.filter((a) => a.status === 200);
     const shed = answers.filter((a) => a.status !== 200);
     for (const a of ok) expect(a.decision).toBe(true);
-    shed.forEach(expectShed);
-    expect(shed.length).toBeGreaterThan(0);
+    // Shed at the door (ERR_OVERLOADED), or admitted and then past its deadline on a loaded
+    // machine (ERR_DEADLINE_EXCEEDED): both refuse closed; some must have been shed.
+    for (const a of shed) {
+      if (a.code === 'ERR_DEADLINE_EXCEEDED') expect(a.status).toBe(503);
+      else expectShed(a);
+    }
+    expect(shed.filter((a) => a.code === 'ERR_OVERLOADED').length).toBeGreaterThan(0);
     expect(ok.length).toBeGreaterThan(0);
     // Reported, not asserted: here the callers, the server and its embedded store's writes share
     // one event loop on a shared machine (the bound is asserted on the saturated case above).

@@ -55,7 +55,7 @@ export async function buildApp(c: Components, options: BuildAppOptions = {}): Pr
     bodyLimit: c.config.maxBodyBytes,
     // Fastify refuses a path parameter over 100 characters (414); device ids may have 128. Each
     // parameter is still checked by its own route (tenant ids, device ids).
-    maxParamLength: 256,
+    routerOptions: { maxParamLength: 256 },
     // A stopping server answers ERR_SHUTTING_DOWN with Retry-After itself (load-shedding.ts).
     return503OnClosing: false,
     // Every request must arrive whole within this (Node answers 408 and closes otherwise): a slow
