@@ -13,6 +13,9 @@ import { isUniqueViolation } from './sql-errors.js';
 import { publicTables, withFreshCopyEnv, writeMarkedCopy } from '../test/fresh-copies.js';
 import { describeStoreConformance } from '../test/store-conformance.js';
 
+/** For tests that start PGlite instances of their own (initdb, restores): seconds each, more under load. */
+const PGLITE_MS = 120_000;
+
 // Opening an in-memory database restores a PGlite instance on the worker (seconds on a loaded
 // machine): the cases share one whose schema is emptied before each; the migration cases still
 // open their own.
@@ -97,7 +100,7 @@ describe('createPgliteWorkerDatabase', () => {
     return import('./pglite-worker-driver.js');
   }
 
-  it('opens the next in-memory database from the first one\'s fresh copy: each empty and its own', async () => {
+  it('opens the next in-memory database from the first one\'s fresh copy: each empty and its own', { timeout: PGLITE_MS }, async () => {
     // A new thread with no copy from outside: it initializes its first database itself.
     const driver = await newDriver();
     const [a, b] = await withFreshCopyEnv(undefined, async () => [await driver.createPgliteWorkerDatabase(), await driver.createPgliteWorkerDatabase()]);
@@ -110,7 +113,7 @@ describe('createPgliteWorkerDatabase', () => {
     }
   });
 
-  it('restores the copy named by VERITY_PGLITE_FRESH_COPY on its thread instead of running initdb', async () => {
+  it('restores the copy named by VERITY_PGLITE_FRESH_COPY on its thread instead of running initdb', { timeout: PGLITE_MS }, async () => {
     const scratch = await mkdtemp(join(tmpdir(), 'verity-pglite-copies-'));
     try {
       const copy = join(scratch, 'marked.tar');
@@ -130,7 +133,7 @@ describe('createPgliteWorkerDatabase', () => {
     }
   });
 
-  it('starts a new data folder from the copy named by VERITY_PGLITE_FRESH_COPY on its thread, and reopens it as it is', async () => {
+  it('starts a new data folder from the copy named by VERITY_PGLITE_FRESH_COPY on its thread, and reopens it as it is', { timeout: PGLITE_MS }, async () => {
     const scratch = await mkdtemp(join(tmpdir(), 'verity-pglite-copies-'));
     try {
       const copy = join(scratch, 'marked.tar');

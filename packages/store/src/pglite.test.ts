@@ -8,6 +8,9 @@ import { createStore } from './store.js';
 import { publicTables, withFreshCopyEnv, writeMarkedCopy } from '../test/fresh-copies.js';
 import { describeStoreConformance } from '../test/store-conformance.js';
 
+/** For tests that start PGlite instances of their own (initdb, restores): seconds each, more under load. */
+const PGLITE_MS = 120_000;
+
 // A new in-memory database restores a fresh copy of an initialized one (about 1.5 s on this
 // machine, against 0.1 s for the migrations), so the cases share one database whose schema is
 // emptied before each (reuseDatabase); the migration cases still get new ones.
@@ -28,7 +31,7 @@ describe('createPgliteDatabase', () => {
     await rm(scratch, { recursive: true, force: true });
   });
 
-  it('opens an empty in-memory database: the first of a process by initdb, the next from its fresh copy, each its own', async () => {
+  it('opens an empty in-memory database: the first of a process by initdb, the next from its fresh copy, each its own', { timeout: PGLITE_MS }, async () => {
     const driver = await newDriver();
     // No copy from outside: this process initializes its first database itself.
     const [a, b] = await withFreshCopyEnv(undefined, async () => [await driver.createPgliteDatabase(), await driver.createPgliteDatabase()]);
@@ -43,7 +46,7 @@ describe('createPgliteDatabase', () => {
     }
   });
 
-  it('restores the copy named by VERITY_PGLITE_FRESH_COPY instead of running initdb, and fails the open when it cannot read it', async () => {
+  it('restores the copy named by VERITY_PGLITE_FRESH_COPY instead of running initdb, and fails the open when it cannot read it', { timeout: PGLITE_MS }, async () => {
     const copy = join(scratch, 'marked.tar');
     await writeMarkedCopy(copy, 'from_the_copy');
     const driver = await newDriver();
@@ -63,7 +66,7 @@ describe('createPgliteDatabase', () => {
 });
 
 describe('pglite data folder', () => {
-  it('keeps tenants, versions and the audit chain across a reopen', async () => {
+  it('keeps tenants, versions and the audit chain across a reopen', { timeout: PGLITE_MS }, async () => {
     const dataDir = await mkdtemp(join(tmpdir(), 'verity-pglite-'));
     try {
       // Without a copy from outside: the new folder is initialized by initdb.
@@ -90,7 +93,7 @@ describe('pglite data folder', () => {
     }
   });
 
-  it('starts a new folder from the copy named by VERITY_PGLITE_FRESH_COPY, and reopens it as it is', async () => {
+  it('starts a new folder from the copy named by VERITY_PGLITE_FRESH_COPY, and reopens it as it is', { timeout: PGLITE_MS }, async () => {
     const scratch = await mkdtemp(join(tmpdir(), 'verity-pglite-'));
     try {
       const copy = join(scratch, 'marked.tar');
