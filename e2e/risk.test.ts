@@ -72,6 +72,19 @@ describe('the risk engine (authentication age)', () => {
     expect(record.reasons).toEqual(allowed ? ['fresh-enough'] : []);
   });
 
+  it('tells the PEP when the risk changes by itself (verity_cache_until), and says nothing when it never will', async () => {
+    const before = Date.now();
+    const fresh = await decide('watchful', 3600);
+    const after = Date.now();
+    // auth_time = now − 3600 s (whole seconds); the age passes 4 h one second after 4 h.
+    const until = fresh.body.context.verity_cache_until as number;
+    expect(until).toBeGreaterThanOrEqual(Math.floor(before / 1000) * 1000 + (3 * 3600 + 1) * 1000);
+    expect(until).toBeLessThanOrEqual(Math.floor(after / 1000) * 1000 + (3 * 3600 + 1) * 1000);
+    expect((await decide('watchful', 13 * 3600)).body.context).not.toHaveProperty('verity_cache_until');
+    expect((await decide('watchful', undefined)).body.context).not.toHaveProperty('verity_cache_until');
+    expect((await decide('calm', 3600)).body.context).not.toHaveProperty('verity_cache_until');
+  });
+
   it('uses the tenant\'s own weights and thresholds, and refuses a bad configuration whole', async () => {
     expect((await admin.request('PATCH', '/admin/v1/tenants/watchful', { settings: { risk: { enabled: true, weights: { stale_authentication: 5 } } } })).status).toBe(200);
     const answer = await decide('watchful', 13 * 3600);

@@ -18,9 +18,11 @@ export interface RiskSignals {
   authAgeSec?: number;
   /**
    * The device the request is bound to: `unknown` when none is bound or the bound one is not
-   * registered (the seed's `get_compliance_status` returning None); `known` with its posture.
+   * registered (the seed's `get_compliance_status` returning None); `known` with its posture,
+   * and `validUntilMs` (epoch ms) when the verdict will change by itself (the last patch ages past
+   * the tenant's limit then).
    */
-  device?: { state: 'unknown' } | { state: 'known'; compliant: boolean; issues: readonly string[] };
+  device?: { state: 'unknown' } | { state: 'known'; compliant: boolean; issues: readonly string[]; validUntilMs?: number };
   /** The subject could not have travelled from its last location since its last request. */
   impossibleTravel?: boolean;
   /** Behavioural anomaly in [0, 1] (request rate against the subject's baseline, first use). */

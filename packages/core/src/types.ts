@@ -201,6 +201,12 @@ export interface DecisionRecord {
    * their weights. Absent when the tenant's risk engine is off.
    */
   risk?: RecordedRisk;
+  /**
+   * Not audited: the earliest time (epoch ms) the signals this decision read change by
+   * themselves (an authentication ageing past a threshold, a device's patch level ageing out). A
+   * PEP reuses the decision only until then. Absent: nothing it read ages.
+   */
+  validUntilMs?: number;
 }
 
 /** A decision's risk as audited: score, level and the weighted factors. */

@@ -84,6 +84,27 @@ describe('enforcer', () => {
     expect(asked).toHaveLength(2);
   });
 
+  it('reuses a decision only until the PDP\'s cacheUntil (the risk signals it read age then)', async () => {
+    let clock = 1_000_000;
+    const { source, asked } = fakeSource(() => ({ ...allow, cacheUntil: 1_005_000 }));
+    const cache = createDecisionCache({ ttlMs: 60_000, now: () => clock });
+    const { enforcer: e, events } = enforcer(source, { cache });
+    const ask = () => e.enforce({ subject: { type: 'User', id: 'alice' }, action: 'read', resource: RESOURCE });
+    await ask();
+    clock = 1_004_999;
+    await ask();
+    expect(asked).toHaveLength(1);
+    clock = 1_005_000;
+    await ask();
+    expect(asked).toHaveLength(2);
+    expect(events.map((event) => event.cached)).toEqual([false, true, false]);
+    // Already past: never kept.
+    clock = 1_006_000;
+    await ask();
+    await ask();
+    expect(asked).toHaveLength(4);
+  });
+
   it('reports every decision without the token', async () => {
     const { source } = fakeSource(() => allow);
     const { enforcer: e, events } = enforcer(source);

@@ -285,11 +285,13 @@ export function createEnforcer(options: EnforcerOptions): Enforcer {
       if (wantsReceipt && decision.decision === 'allow' && (decision.receipt === undefined || decision.receiptExpiresAt === undefined)) {
         throw receiptUnavailable('the decision source allowed without one');
       }
-      // An allow for a token must not outlive the token, nor the Txn-Token it came with.
+      // A decision for a token must not outlive the token, nor the Txn-Token it came with.
       const expiries = ['token' in principal ? principal.token : undefined, input.txnToken].flatMap((token) => {
         const exp = token === undefined ? undefined : tokenExpiry(token);
         return exp === undefined ? [] : [exp];
       });
+      // Nor the risk signals it read (the PDP says when they change by themselves).
+      if (decision.cacheUntil !== undefined) expiries.push(decision.cacheUntil);
       cache?.set(key, decision, epoch, expiries.length === 0 ? undefined : Math.min(...expiries));
       return { decision, cached: false };
     } catch (error) {

@@ -100,8 +100,9 @@ function evaluationBody(request: DecisionRequest): Record<string, unknown> {
 }
 
 /**
- * An AuthZEN answer with Verity's decision context (`context.id`, `context.reason_admin`, and
- * `context.verity_receipt` on an allow asked with `receipt`). An allow without a usable receipt
+ * An AuthZEN answer with Verity's decision context (`context.id`, `context.reason_admin`,
+ * `context.verity_cache_until` when the risk it read ages, and `context.verity_receipt` on an
+ * allow asked with `receipt`). An allow without a usable receipt
  * when one was asked is no decision: `ERR_ENFORCE_RECEIPT_UNAVAILABLE`.
  */
 function parseDecision(body: unknown, wantsReceipt: boolean): Decision {
@@ -109,7 +110,14 @@ function parseDecision(body: unknown, wantsReceipt: boolean): Decision {
     const { id, reason_admin: admin } = body.context;
     if (typeof id === 'string' && isPlainObject(admin) && typeof admin.policy_version === 'number') {
       const reasons = Array.isArray(admin.determining_policies) ? admin.determining_policies.filter((r): r is string => typeof r === 'string') : [];
-      const decision: Decision = { decision: body.decision ? 'allow' : 'deny', decisionId: id, policyVersion: admin.policy_version, reasons };
+      const until = body.context.verity_cache_until;
+      const decision: Decision = {
+        decision: body.decision ? 'allow' : 'deny',
+        decisionId: id,
+        policyVersion: admin.policy_version,
+        reasons,
+        ...(typeof until === 'number' && Number.isFinite(until) ? { cacheUntil: until } : {}),
+      };
       if (!wantsReceipt || !body.decision) return decision;
       const receipt = readReceipt(body.context.verity_receipt);
       if (receipt === undefined) throw receiptUnavailable(body.context.verity_receipt === undefined ? 'the PDP allowed without one' : 'the PDP answered one that is not a JWT with a numeric exp');

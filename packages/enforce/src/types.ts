@@ -68,6 +68,12 @@ export interface Decision {
   receipt?: string;
   /** When `receipt` expires, in epoch milliseconds (its `exp` claim). */
   receiptExpiresAt?: number;
+  /**
+   * The PDP's `context.verity_cache_until` (epoch ms): the risk signals this decision read change
+   * by themselves then (an authentication ageing past a threshold, a device patch ageing out),
+   * so it is not reused past it. Absent: only the cache's TTL and the change stream bound it.
+   */
+  cacheUntil?: number;
 }
 
 /**

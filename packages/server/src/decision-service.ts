@@ -73,7 +73,7 @@ export function createDecisionService(options: DecisionServiceOptions): Decision
       const { caller, forged } = callerOf(input.request);
       const now = (options.now ?? Date.now)();
       const devices = options.devices;
-      const { request, risk } = await withRisk(active.tenant.settings, input.request, {
+      const { request, risk, validUntilMs } = await withRisk(active.tenant.settings, input.request, {
         nowMs: now,
         ...(devices === undefined ? {} : { devices: (id: string | null, maxPatchAgeDays: number) => devices.signal(input.tenant, id, { nowMs: now, maxPatchAgeDays }) }),
       });
@@ -86,7 +86,8 @@ export function createDecisionService(options: DecisionServiceOptions): Decision
         const backpressure = audit.enqueue(record);
         if (backpressure) await backpressure;
       }
-      return record;
+      // After the audit took the record: how long it may be reused is not part of what is audited.
+      return validUntilMs === undefined ? record : { ...record, validUntilMs };
     },
 
     async prefetch(tenant, requests) {

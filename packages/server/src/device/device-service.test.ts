@@ -8,6 +8,8 @@ let store: Store;
 const clock = { now: Date.UTC(2026, 11, 1, 12) };
 const at = () => ({ nowMs: clock.now, maxPatchAgeDays: 30 });
 const GOOD = { patch_level: '2026-11-20', disk_encryption: true, screen_lock: true };
+/** When GOOD's patch level is older than 30 days: the first millisecond past the limit. */
+const PATCH_AGES_OUT = Date.parse('2026-12-20T00:00:00.001Z');
 let count = 0;
 
 beforeAll(async () => {
@@ -85,10 +87,10 @@ describe('device service', () => {
     await a.report(t, 'laptop-1', GOOD);
     expect(await a.signal(t, null, at())).toEqual({ state: 'unknown' });
     expect(await a.signal(t, 'stranger', at())).toEqual({ state: 'unknown' });
-    expect(await a.signal(t, 'laptop-1', at())).toEqual({ state: 'known', compliant: true, issues: [] });
+    expect(await a.signal(t, 'laptop-1', at())).toEqual({ state: 'known', compliant: true, issues: [], validUntilMs: PATCH_AGES_OUT });
     // The store is no longer read: a row changed behind the service's back is not seen...
     await store.devices.report(t, { id: 'laptop-1', posture: {}, compliant: false, issues: [] }, clock.now);
-    expect(await a.signal(t, 'laptop-1', at())).toEqual({ state: 'known', compliant: true, issues: [] });
+    expect(await a.signal(t, 'laptop-1', at())).toEqual({ state: 'known', compliant: true, issues: [], validUntilMs: PATCH_AGES_OUT });
     // ...and the patch level ages with the clock, without a new report.
     expect(await a.signal(t, 'laptop-1', { nowMs: clock.now + 30 * 86_400_000, maxPatchAgeDays: 30 })).toEqual({ state: 'known', compliant: false, issues: ['patch_level'] });
   });

@@ -8,7 +8,7 @@
 import { DEFAULT_DEVICE_TRUST, VerityError, type RiskSignals } from '@verity/core';
 import type { DeviceWrite, Store, StoredDevice } from '@verity/store';
 import type { PublishChange } from '../change-feed.js';
-import { deviceIssues, isDeviceId, parseDevicePosture, type DevicePosture } from './posture.js';
+import { deviceIssues, isDeviceId, parseDevicePosture, patchAgesOutAtMs, type DevicePosture } from './posture.js';
 
 /** A device as the admin API shows it. */
 export interface DeviceView {
@@ -37,8 +37,9 @@ export interface DeviceService {
   remove(tenant: string, id: string): Promise<void>;
   /**
    * The risk engine's device signal: `unknown` for no id or an unregistered one, else `known`
-   * with the issues derived at `at` (the patch level ages between reports). Reads memory once the
-   * tenant's devices are loaded.
+   * with the issues derived at `at` (the patch level ages between reports) and, while the patch
+   * level is within the limit, `validUntilMs`: when it ages out. Reads memory once the tenant's
+   * devices are loaded.
    */
   signal(tenant: string, id: string | null, at: DeviceSignalAt): Promise<NonNullable<RiskSignals['device']>>;
   /** The tenant's `device` change arrived: read its devices again (if this replica holds them). */
@@ -181,7 +182,8 @@ export function createDeviceService(options: DeviceServiceOptions): DeviceServic
       const posture = (held.get(tenant) ?? (await refresh(tenant))).get(id);
       if (posture === undefined) return { state: 'unknown' };
       const issues = deviceIssues(posture, at);
-      return { state: 'known', compliant: issues.length === 0, issues };
+      const validUntilMs = patchAgesOutAtMs(posture, at);
+      return { state: 'known', compliant: issues.length === 0, issues, ...(validUntilMs === undefined ? {} : { validUntilMs }) };
     },
 
     onChange: reload,

@@ -70,6 +70,19 @@ export function parseDevicePosture(body: unknown, nowMs: number): DevicePosture 
 }
 
 /**
+ * When (epoch ms) the device's patch level ages past `maxPatchAgeDays`, if that is after `nowMs`:
+ * the time its verdict changes without a new report. Undefined when the patch level is not
+ * reported or has aged out already.
+ */
+export function patchAgesOutAtMs(posture: DevicePosture, at: { nowMs: number; maxPatchAgeDays: number }): number | undefined {
+  const patchedAt = posture.patch_level === undefined ? null : patchTimeOf(posture.patch_level);
+  if (patchedAt === null) return undefined;
+  // deviceIssues counts it from the first millisecond past the limit.
+  const agesOut = patchedAt + at.maxPatchAgeDays * DAY_MS + 1;
+  return agesOut > at.nowMs ? agesOut : undefined;
+}
+
+/**
  * What makes the device non-compliant at `nowMs`: encryption or screen lock off or not reported,
  * the MDM's own verdict negative, the last patch older than `maxPatchAgeDays` or not reported.
  * Compliant means no issues.

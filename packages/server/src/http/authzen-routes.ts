@@ -20,11 +20,16 @@ import { MAX_TXN_TOKEN_LENGTH, parseBearerToken, type ReceiptKey } from '@verity
 import { isSpiffeIdText } from '../workload-gate.js';
 import { metaOf, requireAdmin, requireDecide, type Components } from './context.js';
 
-/** The decision's identity and provenance, in the response `context` (AuthZEN §6.2). */
+/**
+ * The decision's identity and provenance, in the response `context` (AuthZEN §6.2), and
+ * `verity_cache_until` (epoch ms) when the risk it read changes by itself then: a PEP must not
+ * reuse it past that time.
+ */
 function decisionContext(record: DecisionRecord): Record<string, unknown> {
   return {
     id: record.decisionId,
     reason_admin: { policy_version: record.policyVersion, determining_policies: record.reasons, errors: record.errors },
+    ...(record.validUntilMs === undefined ? {} : { verity_cache_until: record.validUntilMs }),
   };
 }
 
