@@ -58,6 +58,16 @@ describe.each(['nginx', 'node'] as const)('three-tier example, %s gateway', (gat
     expect(result(id).ok).toBe(true);
   });
 
+  it('a device that falls out of compliance mid-session is refused at every tier, on the risk the PDP measured', () => {
+    for (const id of ['noncompliant-device-via-gateway', 'noncompliant-device-direct', 'noncompliant-device-database']) {
+      const { records } = result(id);
+      expect(records).toHaveLength(1);
+      expect(records[0]?.decision).toBe('deny');
+      expect(records[0]?.reasons, id).toEqual(['device.noncompliant']);
+      expect(records[0]?.risk?.factors, id).toContainEqual({ name: 'device_noncompliant', weight: 25, detail: 'disk_encryption' });
+    }
+  });
+
   it('the legitimate request reads its order through all three tiers', () => {
     expect(result('baseline').outcome.body).toMatchObject({ tenant: 'acme', orders: [{ id: 'o-a1', tenant_id: 'acme' }] });
   });

@@ -26,7 +26,11 @@ export interface AuditRecord {
   principal: { type: string; id: string };
   action: { type: string; id: string };
   resource: { type: string; id: string };
+  /** The determining policies' ids. */
+  reasons: string[];
   errors: Array<{ policyId: string; message: string }>;
+  /** The risk engine's assessment (the tenants measure devices): its weighted factors. */
+  risk?: { score: number; level: string; factors: Array<{ name: string; weight: number; detail?: string }> };
   /** The calling workload's SPIFFE id, as the PEP verified it (absent or null: none). */
   caller?: string | null;
   /** The Txn-Token's transaction id: one id for the call chain across tiers (absent or null: none). */
@@ -340,6 +344,33 @@ export const ATTACKS: readonly Attack[] = [
       }
     },
   },
+  {
+    id: 'noncompliant-device-via-gateway',
+    title: 'alice\'s laptop falls out of compliance mid-session (MDM: disk encryption off); her next request',
+    stoppedAt: 'gateway (tier 1): the device\'s new posture, within the change feed\'s delay',
+    expect: { status: 403, tiers: { gateway: 'deny' } },
+    run: async ({ stack, requestId }) => call(stack.gateway.url, { tenant: 'acme', path: '/orders/o-a1', token: (await noncompliantSession(stack)).token, requestId }),
+  },
+  {
+    id: 'noncompliant-device-direct',
+    title: '…the same session straight to the service (the compromised gateway forwards it, with its Txn-Token)',
+    stoppedAt: 'orders (tier 2): its cached allow was dropped by the device change',
+    expect: { status: 403, tiers: { orders: 'deny' } },
+    async run({ stack, requestId }) {
+      const { token, txnToken } = await noncompliantSession(stack);
+      return call(stack.compromisedGateway.url, { path: '/orders/o-a1', token, requestId, headers: { 'txn-token': txnToken } });
+    },
+  },
+  {
+    id: 'noncompliant-device-database',
+    title: '…and the database token the orders service had already exchanged for that session',
+    stoppedAt: 'orders-db (tier 3): the delegated token carries the device; its posture denies',
+    expect: { status: 403, tiers: { 'orders-db': 'deny' } },
+    async run({ stack, requestId }) {
+      const answer = await stack.dataTier.select({ token: (await noncompliantSession(stack)).dbToken, requestId });
+      return { status: answer.status, body: answer };
+    },
+  },
 ];
 
 /**
@@ -389,6 +420,46 @@ function revokedToken(stack: Stack): Promise<{ token: string; txnToken: string }
       return { token, txnToken };
     })();
     revoked.set(stack, held);
+  }
+  return held;
+}
+
+/** The device alice signs in on: registered with acme's device registry, its posture pushed as an MDM would. */
+export const ALICE_DEVICE = 'alice-laptop';
+
+/**
+ * A session of alice's on her laptop that worked at every tier while the laptop was compliant (the
+ * orders service cached its allow; the orders service exchanged a database token for it), and
+ * then the laptop's MDM reported it out of compliance; resolves once the orders service heard of
+ * the change. Made once per stack.
+ */
+const noncompliant = new WeakMap<Stack, Promise<{ token: string; txnToken: string; dbToken: string }>>();
+function noncompliantSession(stack: Stack): Promise<{ token: string; txnToken: string; dbToken: string }> {
+  let held = noncompliant.get(stack);
+  if (!held) {
+    held = (async () => {
+      const device = `/admin/v1/tenants/acme/devices/${ALICE_DEVICE}`;
+      const registered = await stack.admin('PUT', device);
+      if (registered.status !== 200 && registered.status !== 201) throw new Error(`device registration failed: ${registered.status}`);
+      const today = new Date().toISOString().slice(0, 10);
+      const posture = (compliant: boolean) => stack.admin('POST', `${device}/posture`, { patch_level: today, disk_encryption: compliant, screen_lock: true });
+      if ((await posture(true)).status !== 200) throw new Error('the compliant posture was refused');
+      const token = await stack.idp.mint({ ...alice, device_id: ALICE_DEVICE });
+      const requestId = `setup-${randomBytes(4).toString('hex')}`;
+      const txnToken = await gatewayTxnToken(stack, token, requestId);
+      const used = await call(stack.compromisedGateway.url, { path: '/orders/o-a1', token, requestId, headers: { 'txn-token': txnToken } });
+      if (used.status !== 200) throw new Error(`the session did not work while compliant: ${used.status}`);
+      const exchanged = await exchangeToken({ pdpUrl: stack.pdp.url, tenant: 'acme', clientId: 'orders', clientSecret: stack.stsSecrets.acme, subjectToken: token, audience: DB_AUDIENCE, scope: 'orders:read', requestId });
+      const dbToken = exchanged.body.access_token;
+      if (dbToken === undefined) throw new Error(`the exchange failed: ${exchanged.status}`);
+      const selected = await stack.dataTier.select({ token: dbToken, requestId });
+      if (selected.status !== 200) throw new Error(`the database refused the session while compliant: ${selected.status}`);
+      const heard = stack.nextChange('acme', 'device');
+      if ((await posture(false)).status !== 200) throw new Error('the non-compliant posture was refused');
+      await heard;
+      return { token, txnToken, dbToken };
+    })();
+    noncompliant.set(stack, held);
   }
   return held;
 }

@@ -26,6 +26,8 @@ export interface TokenClaims {
   sub: string;
   tenant: Tenant;
   scope: string;
+  /** The device the user signed in on, as the identity provider binds it (the tenant's device claim). */
+  device_id?: string;
 }
 
 /** The users' identity provider: mints ES256 access tokens for `orders-api`. */
@@ -39,8 +41,8 @@ async function createIdentityProvider() {
   const trusted = await generateKeyPair('ES256', { extractable: true });
   const attacker = await generateKeyPair('ES256');
   const kid = 'three-tier-idp-1';
-  const sign = (key: CryptoKey, { sub, tenant, scope }: TokenClaims) =>
-    new SignJWT({ tenant, scope })
+  const sign = (key: CryptoKey, { sub, tenant, scope, device_id }: TokenClaims) =>
+    new SignJWT({ tenant, scope, ...(device_id === undefined ? {} : { device_id }) })
       .setProtectedHeader({ alg: 'ES256', kid, typ: 'at+jwt' })
       .setIssuer(idpIssuer(tenant))
       .setAudience(ORDERS_AUDIENCE)
@@ -115,7 +117,9 @@ export async function startStack(options: StartStackOptions = {}): Promise<Stack
     const credentials = { gateway: {}, orders: {}, db: {} } as Record<'gateway' | 'orders' | 'db', Record<Tenant, string>>;
     for (const tenant of TENANTS) {
       // federated_tenants: the platform's workloads (the gateway) may ask this tenant's token service for Txn-Tokens.
-      await must(`create ${tenant}`, admin('POST', '/admin/v1/tenants', { id: tenant, settings: { gatewayRoutes: GATEWAY_ROUTES, gatewayAudience: ORDERS_AUDIENCE, federated_tenants: [PLATFORM_TENANT] } }), 201);
+      // risk: every decision weighs the device the user's token names (`device_id`), as its MDM last reported it.
+      const settings = { gatewayRoutes: GATEWAY_ROUTES, gatewayAudience: ORDERS_AUDIENCE, federated_tenants: [PLATFORM_TENANT], risk: { enabled: true, devices: { claim: 'device_id' } } };
+      await must(`create ${tenant}`, admin('POST', '/admin/v1/tenants', { id: tenant, settings }), 201);
       await must(`policies of ${tenant}`, admin('POST', `/admin/v1/tenants/${tenant}/policies`, { files: folder.files, links: folder.links, validationMode: folder.validationMode, message: 'three-tier example' }), 201);
       await must(`entities of ${tenant}`, admin('PUT', `/admin/v1/tenants/${tenant}/entities`, { entities: folder.entities, mode: 'replace' }), 200);
       // The tenant's users: tokens of its own issuer, signed with the provider's key.

@@ -52,6 +52,31 @@ export interface ExchangeTokenOptions {
   authorize: (request: ExchangeAuthorizationRequest) => Promise<boolean>;
   /** Lifetime of the new token (default the issuer's); it never outlives the subject token. */
   ttlSec?: number;
+  /**
+   * More claims of the subject token the new token carries when present (the tenant's device
+   * claim: a delegated token stays bound to the device the user signed in on). Registered claims
+   * and `may_act` are never carried.
+   */
+  carryClaims?: readonly string[];
+}
+
+/**
+ * The subject's authentication facts (RFC 9068 §2.2.1: `auth_time`, `acr`, `amr`), which every
+ * exchanged token keeps so each tier weighs the same login.
+ */
+const AUTHENTICATION_CLAIMS = ['auth_time', 'acr', 'amr'] as const;
+/** Never carried from a subject token: what the token service sets itself, and delegation rules. */
+const NOT_CARRIED: ReadonlySet<string> = new Set(['iss', 'sub', 'aud', 'exp', 'iat', 'nbf', 'jti', 'scope', 'client_id', 'act', 'principal_type', 'may_act', 'cnf']);
+
+/** The subject token's claims an exchanged token keeps (RFC 9068 §2.2.1 and `carry`). */
+function carriedClaims(subject: VerifiedToken, carry: readonly string[]): Record<string, unknown> {
+  const carried: Record<string, unknown> = {};
+  for (const name of [...AUTHENTICATION_CLAIMS, ...carry]) {
+    if (NOT_CARRIED.has(name) || !Object.hasOwn(subject.claims, name)) continue;
+    const value = subject.claims[name];
+    if (value !== undefined && value !== null) carried[name] = value;
+  }
+  return carried;
 }
 
 export interface IssueForClientOptions {
@@ -66,7 +91,8 @@ export interface IssueForClientOptions {
 
 /**
  * RFC 8693 token exchange: a new access token for the subject's principal, for one audience,
- * with the authenticated client recorded as the newest actor in `act`. The actor is always the
+ * with the authenticated client recorded as the newest actor in `act`, keeping the subject's
+ * authentication facts (RFC 9068 §2.2.1 `auth_time`, `acr`, `amr`) and `carryClaims`. The actor is always the
  * client: an `actor_token` is accepted only as the client's own token (proof, not a new actor).
  *
  * @throws VerityError `ERR_STS_INVALID_REQUEST` (malformed form), `ERR_STS_INVALID_SUBJECT_TOKEN`
@@ -124,8 +150,9 @@ export async function exchangeToken(options: ExchangeTokenOptions): Promise<Toke
     scopes,
     clientId: client.id,
     act: toActorClaim(actors),
-    // The new token never outlives the one it was exchanged for.
+    // The new token never outlives the one it was exchanged for, and keeps its login and device.
     notAfter: subject.expiresAt,
+    extraClaims: carriedClaims(subject, options.carryClaims ?? []),
     ...(options.ttlSec === undefined ? {} : { ttlSec: options.ttlSec }),
   }).catch((error: unknown) => {
     // The issuer refuses a token that would already be expired: the subject token expired within

@@ -130,6 +130,8 @@ export function createTokenEndpoint(options: TokenEndpointOptions): TokenEndpoin
     if (actorToken !== undefined && actorToken === subjectToken) throw new VerityError('ERR_STS_INVALID_ACTOR_TOKEN', 'the actor token may not be the subject token');
     const verifiedSubject = await verifyGrant(subjectToken, 'ERR_STS_INVALID_SUBJECT_TOKEN');
     const verifiedActor = actorToken === undefined ? undefined : await verifyGrant(actorToken, 'ERR_STS_INVALID_ACTOR_TOKEN');
+    // A delegated token stays bound to the user's device (the tenant's device claim), so every tier weighs it.
+    const deviceClaim = (await store.tenants.get(tenant))?.settings.risk?.devices?.claim;
     return exchangeToken({
       form,
       client,
@@ -137,6 +139,7 @@ export function createTokenEndpoint(options: TokenEndpointOptions): TokenEndpoin
       ...(verifiedActor ? { verifiedActor } : {}),
       issuer: await tokens.issuer(tenant),
       authorize: authorizeExchange(tenant, meta),
+      ...(deviceClaim === undefined ? {} : { carryClaims: [deviceClaim] }),
     });
   }
 
