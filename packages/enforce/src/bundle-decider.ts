@@ -4,10 +4,18 @@
  * slice and engine. Built once per bundle; the engine keeps one prepared set per version.
  */
 import {
+  assessRisk,
+  authAgeOf,
   createDecisionPipeline,
+  deviceIdOf,
+  deviceSignalOf,
   formatEntityUid,
   isVerityError,
   parseEvaluationRequest,
+  refuseCallerRisk,
+  riskEnabled,
+  type DecisionRequest as CoreDecisionRequest,
+  type RiskSignals,
   type DecisionMeta,
   type DecisionRecord,
   type Engine,
@@ -15,7 +23,7 @@ import {
   type PolicyView,
   type VerifiedPrincipal,
 } from '@verity/core';
-import { createRevocationList, createTokenAuthenticator, parseIdentitySource, stsIdentitySource, type IdentitySource, type PolicyBundle, type TokenVerifier } from '@verity/identity';
+import { createRevocationList, createTokenAuthenticator, parseIdentitySource, stsIdentitySource, verifiedPrincipalOf, type IdentitySource, type PolicyBundle, type TokenVerifier } from '@verity/identity';
 import { EnforceError } from './errors.js';
 import type { DecisionRequest } from './types.js';
 
@@ -96,6 +104,24 @@ export async function createBundleDecider(options: BundleDeciderOptions): Promis
     return list;
   };
 
+  const devices = new Map((bundle.devices ?? []).map((device) => [device.id, device.posture]));
+  /**
+   * The signals a PEP can measure from its bundle: the login's age from the token, the device
+   * its claim names. What only the PDP's replicas see (docs/continuous-verification.md, "Local
+   * mode") is not measured here.
+   */
+  const localRiskSignals = (request: CoreDecisionRequest, nowMs: number): RiskSignals => {
+    const signals: RiskSignals = {};
+    const authAgeSec = authAgeOf(request, nowMs);
+    if (authAgeSec !== undefined) signals.authAgeSec = authAgeSec;
+    const trust = bundle.settings.risk?.devices;
+    if (trust !== undefined) {
+      const id = deviceIdOf(request, trust.claim);
+      signals.device = deviceSignalOf(id === null ? undefined : devices.get(id), { nowMs, maxPatchAgeDays: trust.max_patch_age_days });
+    }
+    return signals;
+  };
+
   return {
     bundle,
     skippedSources,
@@ -103,7 +129,7 @@ export async function createBundleDecider(options: BundleDeciderOptions): Promis
     async authenticate(token, audience) {
       try {
         const verified = await tokens.authenticate(token, { tenant: bundle.tenant, sources: sourcesFor(audience), ...(audience === undefined ? {} : { audience }) });
-        return { principal: verified.principal, context: verified.context };
+        return verifiedPrincipalOf(verified);
       } catch (error) {
         if (isVerityError(error) && error.code.startsWith('ERR_TOKEN_')) return { code: error.code };
         // An issuer whose keys cannot be fetched: no decision, as at the PDP (503).
@@ -115,7 +141,14 @@ export async function createBundleDecider(options: BundleDeciderOptions): Promis
       try {
         const subject = verified ? { type: verified.principal.uid.type, id: verified.principal.uid.id } : request.subject;
         const evaluation = parseEvaluationRequest({ subject, action: { name: request.action }, resource: request.resource, context: request.context });
-        return await pipeline.decide(view, { kind: 'authzen', request: evaluation, ...(verified ? { token: verified } : {}) }, lookup, meta);
+        const asked: CoreDecisionRequest = { kind: 'authzen', request: evaluation, ...(verified ? { token: verified } : {}) };
+        if (!riskEnabled(bundle.settings)) return await pipeline.decide(view, asked, lookup, meta);
+        // The risk engine, as the PDP runs it, on the signals the bundle carries.
+        refuseCallerRisk(asked);
+        const nowMs = options.now();
+        const { request: weighed, risk, validUntilMs } = assessRisk(bundle.settings, asked, localRiskSignals(asked, nowMs), nowMs);
+        const record = await pipeline.decide(view, weighed, lookup, { ...meta, ...(risk === undefined ? {} : { risk }) });
+        return validUntilMs === undefined ? record : { ...record, validUntilMs };
       } catch (error) {
         throw asEnforceError(error);
       }

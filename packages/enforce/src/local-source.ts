@@ -297,7 +297,13 @@ export function createLocalDecisionSource(options: LocalDecisionSourceOptions): 
       });
       // Answered only once its record is durable (with a spool): else the decision fails closed.
       if (shipper) await shipper.append(record).catch((error: unknown) => Promise.reject(isEnforceError(error) ? error : new EnforceError('ERR_ENFORCE_AUDIT_SPOOL', 'the decision record could not be kept', { cause: error })));
-      return { decision: record.decision, decisionId: record.decisionId, policyVersion: record.policyVersion, reasons: record.reasons };
+      return {
+        decision: record.decision,
+        decisionId: record.decisionId,
+        policyVersion: record.policyVersion,
+        reasons: record.reasons,
+        ...(record.validUntilMs === undefined ? {} : { cacheUntil: record.validUntilMs }),
+      };
     },
 
     refresh: load,

@@ -5,7 +5,7 @@
  * only keys it was given out of band (a JWKS, or RFC 7638 thumbprints), never the channel alone.
  */
 import { calculateJwkThumbprint, createLocalJWKSet, jwtVerify, SignJWT, type JSONWebKeySet, type JWK } from 'jose';
-import { parseJson, stringifyJson, VerityError, type Entity, type PolicyStoreContent, type TenantSettings } from '@verity/core';
+import { parseJson, stringifyJson, VerityError, type DevicePosture, type Entity, type PolicyStoreContent, type TenantSettings } from '@verity/core';
 import type { Revocation } from './types.js';
 import type { SigningKeyRing } from './signing-keys.js';
 
@@ -26,6 +26,12 @@ export interface PolicyBundle {
   /** Identity source configurations (public: issuers, key locations, audiences, claim mapping). */
   identitySources: Array<Record<string, unknown>>;
   revocations: Revocation[];
+  /**
+   * The tenant's registered devices and their last reported posture, when its risk engine
+   * measures devices (`settings.risk.devices`): a PEP deciding in-process weighs the device as
+   * the PDP does. Absent otherwise.
+   */
+  devices?: Array<{ id: string; posture: DevicePosture }>;
 }
 
 export interface SignBundleOptions {

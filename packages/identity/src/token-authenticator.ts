@@ -3,7 +3,7 @@
  * it against the tenant's identity sources, then check it against the tenant's revocations — on
  * every use, since a verification may come from the verifier's cache.
  */
-import { VerityError } from '@verity/core';
+import { VerityError, type VerifiedPrincipal } from '@verity/core';
 import type { RevocationCheck, RevocationList } from './revocation-list.js';
 import type { TokenVerifier } from './token-verifier.js';
 import { txnTokenError, verifyTxnToken, type VerifiedTxnToken, type VerifyTxnTokenOptions } from './txn-token.js';
@@ -46,6 +46,15 @@ export interface TokenAuthenticator {
 export function revocationCheck(tenant: string, verified: VerifiedToken): RevocationCheck {
   const { tokenId, clientId, issuedAt, clockToleranceSec } = verified;
   return { tenant, tokenId, subject: verified.principal.uid.id, clientId, issuedAt, clockToleranceSec };
+}
+
+/**
+ * What a decision takes from a verified token: the principal, the claim-mapped context, the
+ * login (`auth_time`/`acr`/`amr`) and the claims for the risk engine's signals. The PDP and a PEP
+ * deciding from its bundle pass the same.
+ */
+export function verifiedPrincipalOf(verified: VerifiedToken): VerifiedPrincipal {
+  return { principal: verified.principal, context: verified.context, claims: verified.claims, ...(verified.authentication === undefined ? {} : { authentication: verified.authentication }) };
 }
 
 /**

@@ -1,12 +1,12 @@
 /**
  * Signed policy bundles for PEPs that decide in-process: the tenant's active version, settings,
- * entities, identity sources and revocations, signed with the tenant's bundle key. That key is a
+ * entities, identity sources, revocations and (when its risk engine measures them) devices, signed with the tenant's bundle key. That key is a
  * ring of its own (not the token service's, which rotates daily): PEPs pin its RFC 7638
  * thumbprint, given to them out of band (`verity tenant bundle-key`), and refresh the bundle
  * before it expires (`bundleTtlSec`, default 10 minutes).
  */
-import { VerityError, type Entity } from '@verity/core';
-import { bundleKeyThumbprints, createSigningKeyRing, signBundle, type PublishedJwk, type SecretBox, type SigningKeyRing } from '@verity/identity';
+import { riskEnabled, VerityError, type DevicePosture, type Entity, type TenantSettings } from '@verity/core';
+import { bundleKeyThumbprints, createSigningKeyRing, signBundle, type PolicyBundle, type PublishedJwk, type SecretBox, type SigningKeyRing } from '@verity/identity';
 import type { Store } from '@verity/store';
 import type { IdentityService } from './identity/identity-service.js';
 import { sealedKeyStore, type SealedKeyTable, type TokenServices } from './identity/token-services.js';
@@ -77,6 +77,12 @@ export function createBundleService(options: BundleServiceOptions): BundleServic
     }
   }
 
+  /** The devices a PEP needs to weigh them as the PDP does: only when the tenant's risk engine measures devices. */
+  async function devicesOf(tenant: string, settings: TenantSettings): Promise<Pick<PolicyBundle, 'devices'>> {
+    if (!riskEnabled(settings) || settings.risk?.devices === undefined) return {};
+    return { devices: (await store.devices.list(tenant)).map((device) => ({ id: device.id, posture: device.posture as DevicePosture })) };
+  }
+
   return {
     async build(tenant) {
       const active = await policies.active(tenant);
@@ -93,6 +99,7 @@ export function createBundleService(options: BundleServiceOptions): BundleServic
         entities,
         identitySources,
         revocations: identity.revocationsOf(tenant),
+        ...(await devicesOf(tenant, active.tenant.settings)),
       };
       const token = await signBundle(ringFor(tenant), { issuer: tokens.issuerUrl(tenant), bundle, ttlSec, ...(options.now ? { now: options.now } : {}) });
       return { tenant, version: active.version, hash: active.hash, bundle: token };

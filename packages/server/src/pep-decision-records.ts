@@ -1,5 +1,5 @@
 /** Decisions a PEP made in-process and shipped to the PDP's audit, checked field by field. */
-import { isPlainObject, isRequestId, isTierLabel, VerityError, type DecisionRecord, type EntityUid } from '@verity/core';
+import { isPlainObject, isRequestId, isTierLabel, VerityError, type DecisionRecord, type EntityUid, type RecordedRisk } from '@verity/core';
 import { isSpiffeIdText } from './workload-gate.js';
 
 /** The most records one shipment may hold. */
@@ -41,6 +41,7 @@ function parseRecord(value: unknown, tenant: string, reportedBy: string, i: numb
   if (!Array.isArray(reasons) || reasons.some((x) => typeof x !== 'string' || x.length > 256)) throw invalid(`${path}.reasons must be policy ids`);
   const errors = r.errors ?? [];
   if (!Array.isArray(errors) || errors.some((e) => typeof e?.policyId !== 'string' || typeof e?.message !== 'string')) throw invalid(`${path}.errors must be [{policyId, message}]`);
+  const risk = r.risk === undefined || r.risk === null ? undefined : parseRisk(r.risk, path);
   return {
     decisionId: r.decisionId,
     time: r.time,
@@ -59,8 +60,21 @@ function parseRecord(value: unknown, tenant: string, reportedBy: string, i: numb
     ...(caller === null ? {} : { caller }),
     ...(txn === null ? {} : { txn }),
     ...(actors.length === 0 ? {} : { actors: actors as string[] }),
+    ...(risk === undefined ? {} : { risk }),
     reportedBy,
   };
+}
+
+/** A PEP's risk assessment (its bundle's risk engine): `{score, level, factors: [{name, weight, detail?}]}`, bounded. */
+function parseRisk(value: unknown, path: string): RecordedRisk {
+  const bad = () => invalid(`${path}.risk must be {score, level, factors: [{name, weight, detail?}]}`);
+  if (!isPlainObject(value) || typeof value.score !== 'number' || !Number.isFinite(value.score) || typeof value.level !== 'string' || value.level.length > 16 || !Array.isArray(value.factors) || value.factors.length > 32) throw bad();
+  const factors = value.factors.map((factor: unknown) => {
+    if (!isPlainObject(factor) || typeof factor.name !== 'string' || factor.name === '' || factor.name.length > 64 || typeof factor.weight !== 'number' || !Number.isFinite(factor.weight)) throw bad();
+    if (factor.detail !== undefined && (typeof factor.detail !== 'string' || factor.detail.length > 256)) throw bad();
+    return { name: factor.name, weight: factor.weight, ...(factor.detail === undefined ? {} : { detail: factor.detail as string }) };
+  });
+  return { score: value.score, level: value.level, factors };
 }
 
 /**

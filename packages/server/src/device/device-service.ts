@@ -5,10 +5,9 @@
  * replica's own writes apply at once, every replica reads the tenant again on its `device` change
  * (the change feed: within a second) and on a resync.
  */
-import { DEFAULT_DEVICE_TRUST, VerityError, type RiskSignals } from '@verity/core';
+import { DEFAULT_DEVICE_TRUST, deviceIssues, deviceSignalOf, isDeviceId, parseDevicePosture, VerityError, type DevicePosture, type RiskSignals } from '@verity/core';
 import type { DeviceWrite, Store, StoredDevice } from '@verity/store';
 import type { PublishChange } from '../change-feed.js';
-import { deviceIssues, isDeviceId, parseDevicePosture, patchAgesOutAtMs, type DevicePosture } from './posture.js';
 
 /** A device as the admin API shows it. */
 export interface DeviceView {
@@ -179,11 +178,7 @@ export function createDeviceService(options: DeviceServiceOptions): DeviceServic
 
     async signal(tenant, id, at) {
       if (id === null) return { state: 'unknown' };
-      const posture = (held.get(tenant) ?? (await refresh(tenant))).get(id);
-      if (posture === undefined) return { state: 'unknown' };
-      const issues = deviceIssues(posture, at);
-      const validUntilMs = patchAgesOutAtMs(posture, at);
-      return { state: 'known', compliant: issues.length === 0, issues, ...(validUntilMs === undefined ? {} : { validUntilMs }) };
+      return deviceSignalOf((held.get(tenant) ?? (await refresh(tenant))).get(id), at);
     },
 
     onChange: reload,

@@ -16,7 +16,7 @@ import {
   type SearchKind,
   type VerifiedPrincipal,
 } from '@verity/core';
-import { MAX_TXN_TOKEN_LENGTH, parseBearerToken, type ReceiptKey } from '@verity/identity';
+import { MAX_TXN_TOKEN_LENGTH, parseBearerToken, verifiedPrincipalOf, type ReceiptKey } from '@verity/identity';
 import { isSpiffeIdText } from '../workload-gate.js';
 import { metaOf, requireAdmin, requireDecide, type Components } from './context.js';
 
@@ -106,7 +106,7 @@ async function withTokenSubject(c: Components, request: FastifyRequest, tenant: 
   }
   delete body.token;
   body.subject = { type: verified.principal.uid.type, id: verified.principal.uid.id };
-  return { body, verified: { principal: verified.principal, context: verified.context, claims: verified.claims, ...(verified.authentication === undefined ? {} : { authentication: verified.authentication }) } };
+  return { body, verified: verifiedPrincipalOf(verified) };
 }
 
 /** Whether a request (or any of its items) names `context.txn`: that entry is the PDP's alone. */

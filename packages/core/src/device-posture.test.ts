@@ -1,6 +1,6 @@
 /** Posture reports checked, and the issues derived from them at a fixed time. */
 import { describe, expect, it } from 'vitest';
-import { deviceIssues, isDeviceId, parseDevicePosture } from './posture.js';
+import { deviceIssues, isDeviceId, parseDevicePosture } from './device-posture.js';
 
 const NOW = Date.UTC(2026, 11, 1, 12);
 const at = { nowMs: NOW, maxPatchAgeDays: 30 };

@@ -1,6 +1,6 @@
-import { DEFAULT_RISK_CONFIG } from '@verity/core';
+import { DEFAULT_RISK_CONFIG } from './risk.js';
 import { describe, expect, it } from 'vitest';
-import { validUntilOf } from './risk-context.js';
+import { validUntilOf } from './risk-assessment.js';
 
 const NOW = Date.parse('2026-12-01T12:00:00.000Z');
 const HOUR = 3600;

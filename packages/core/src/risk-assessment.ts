@@ -1,0 +1,87 @@
+/**
+ * The risk engine's one pass over a decision request, shared by the PDP and a PEP deciding from
+ * its bundle: the signals gathered (each where it lives) are weighed ({@link scoreRisk}) into
+ * `context.risk`, which only this sets, and into the assessment the audit records.
+ */
+import { VerityError } from './errors.js';
+import { isDeviceId } from './device-posture.js';
+import { riskContextOf, scoreRisk, type RiskConfig, type RiskSignals } from './risk.js';
+import type { DecisionRequest } from './decision-pipeline.js';
+import type { RecordedRisk, TenantSettings } from './types.js';
+
+/** A request with `context.risk` set, the assessment to audit, and how long it holds. */
+export interface RiskOutcome {
+  request: DecisionRequest;
+  /** Absent when the tenant's risk engine is off. */
+  risk?: RecordedRisk;
+  /** Epoch ms: the risk changes by itself then ({@link validUntilOf}); absent when nothing ages. */
+  validUntilMs?: number;
+}
+
+/** Whether the tenant's risk engine is on (`settings.risk.enabled`). */
+export function riskEnabled(settings: TenantSettings): boolean {
+  return settings.risk?.enabled === true;
+}
+
+/**
+ * Refuse a request that names `context.risk` itself (ERR_DECISION_INVALID_REQUEST): how risky a
+ * request is, is never the caller's to say. Only for tenants whose risk engine is on.
+ */
+export function refuseCallerRisk(request: DecisionRequest): void {
+  const context = request.request.context as Record<string, unknown> | undefined;
+  if (context !== undefined && context !== null && Object.hasOwn(context, 'risk')) {
+    throw new VerityError('ERR_DECISION_INVALID_REQUEST', 'context.risk is set by the PDP\'s risk engine, never by the request');
+  }
+}
+
+/** The device id the verified token's `claim` names, or null (no token, no claim, or not a device id). */
+export function deviceIdOf(request: DecisionRequest, claim: string): string | null {
+  const claims = request.kind === 'authzen' ? request.token?.claims : undefined;
+  const value = claims !== undefined && Object.hasOwn(claims, claim) ? claims[claim] : undefined;
+  return isDeviceId(value) ? value : null;
+}
+
+/** Seconds since the verified token's `auth_time` (OIDC Core §2), or undefined when it has none. */
+export function authAgeOf(request: DecisionRequest, nowMs: number): number | undefined {
+  const authTime = request.kind === 'authzen' ? request.token?.authentication?.authTime : undefined;
+  return authTime === undefined || authTime === null ? undefined : Math.max(0, Math.floor(nowMs / 1000) - authTime);
+}
+
+/**
+ * The earliest time (epoch ms) the risk of this request changes by itself: the authentication
+ * age crossing the next threshold, a device's patch level ageing out. Changes pushed by someone
+ * (a posture report, a revocation) are not counted here: they invalidate caches through the
+ * change feed. Undefined when nothing measured ages.
+ */
+export function validUntilOf(signals: RiskSignals, config: Pick<RiskConfig, 'auth_age'>, nowMs: number): number | undefined {
+  const candidates: number[] = [];
+  const age = signals.authAgeSec;
+  if (age !== undefined) {
+    // scoreRisk counts an age strictly over a threshold: it changes at threshold + 1 s.
+    const authTimeSec = Math.floor(nowMs / 1000) - age;
+    for (const threshold of [config.auth_age.aging_after_sec, config.auth_age.stale_after_sec]) {
+      if (age <= threshold) candidates.push((authTimeSec + threshold + 1) * 1000);
+    }
+  }
+  if (signals.device?.state === 'known' && signals.device.validUntilMs !== undefined) candidates.push(signals.device.validUntilMs);
+  return candidates.length === 0 ? undefined : Math.min(...candidates);
+}
+
+/**
+ * Weigh `signals` under the tenant's configuration and put the result in the request's context:
+ * `context.risk = {score, level, factors}`. With a token, its claim-mapped context wins over the
+ * request's, and the risk entry wins over both. The request unchanged when the engine is off.
+ * Call {@link refuseCallerRisk} first (before gathering signals).
+ */
+export function assessRisk(settings: TenantSettings, request: DecisionRequest, signals: RiskSignals, nowMs: number): RiskOutcome {
+  const config = settings.risk;
+  if (config === undefined || !config.enabled) return { request };
+  const assessment = scoreRisk(signals, config);
+  const risk = riskContextOf(assessment);
+  const validUntil = validUntilOf(signals, config, nowMs);
+  const valid = validUntil === undefined ? {} : { validUntilMs: validUntil };
+  if (request.kind === 'cedar') return { request: { ...request, request: { ...request.request, context: { ...request.request.context, risk } } }, risk: assessment, ...valid };
+  const context = request.request.context as Record<string, unknown> | undefined;
+  const withContext = request.token === undefined ? request : { ...request, token: { ...request.token, context: { ...request.token.context, risk } } };
+  return { request: { ...withContext, request: { ...request.request, context: { ...(context ?? {}), risk } } }, risk: assessment, ...valid };
+}
