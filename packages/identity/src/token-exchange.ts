@@ -5,6 +5,7 @@ import type { StsClient, VerifiedToken } from './types.js';
 import { readFormParam, type StsForm } from './client-auth.js';
 import { GRANT_TYPE_TOKEN_EXCHANGE, type ActorClaim, type IssuedToken, type TokenIssuer } from './token-issuer.js';
 import { grantScopes, parseScope } from './scope.js';
+import { isJobId, JOB_ID_PARAM } from './job-id.js';
 
 export const TOKEN_TYPE_ACCESS_TOKEN = 'urn:ietf:params:oauth:token-type:access_token';
 export const TOKEN_TYPE_JWT = 'urn:ietf:params:oauth:token-type:jwt';
@@ -68,11 +69,14 @@ export interface IssueForClientOptions {
  * RFC 8693 token exchange: a new access token for the subject's principal, for one audience,
  * with the authenticated client recorded as the newest actor in `act`. The actor is always the
  * client: an `actor_token` is accepted only as the client's own token (proof, not a new actor).
+ * A `job_id` parameter (an RFC 8693 §2.1 extension) tags the new token with a `job` claim; a
+ * subject token that has a job passes it on, and cannot be exchanged into another job.
  *
  * @throws VerityError `ERR_STS_INVALID_REQUEST` (malformed form), `ERR_STS_INVALID_SUBJECT_TOKEN`
  *   / `ERR_STS_INVALID_ACTOR_TOKEN` (RFC 8693 §2.2.2 `invalid_request`: not for this client,
  *   `may_act` names another actor, chain too long, expired), `ERR_STS_INVALID_TARGET`,
- *   `ERR_STS_INVALID_SCOPE`, `ERR_STS_EXCHANGE_DENIED` (the Cedar decision; `invalid_target`).
+ *   `ERR_STS_INVALID_SCOPE`, `ERR_STS_EXCHANGE_DENIED` (the Cedar decision; `invalid_target`),
+ *   `ERR_STS_INVALID_JOB` (a malformed `job_id`, or one other than the subject token's job).
  *
  * @example
  * const response = await exchangeToken({ form, client, verifiedSubject, issuer, authorize });
@@ -100,6 +104,7 @@ export async function exchangeToken(options: ExchangeTokenOptions): Promise<Toke
   checkAudience(client, audience);
   const requested = parseScope(param('scope'));
   const scopes = grantScopes(requested, [subject.scopes, client.scopes]);
+  const job = jobOfExchange(param(JOB_ID_PARAM), subject);
 
   checkSubjectToken(subject, client, issuer.issuer);
   if (verifiedActor !== undefined) checkActorToken(verifiedActor, subject, client, issuer.issuer);
@@ -124,6 +129,7 @@ export async function exchangeToken(options: ExchangeTokenOptions): Promise<Toke
     scopes,
     clientId: client.id,
     act: toActorClaim(actors),
+    ...(job === undefined ? {} : { job }),
     // The new token never outlives the one it was exchanged for.
     notAfter: subject.expiresAt,
     ...(options.ttlSec === undefined ? {} : { ttlSec: options.ttlSec }),
@@ -162,6 +168,16 @@ export async function issueForClient(options: IssueForClientOptions): Promise<To
     ...(options.ttlSec === undefined ? {} : { ttlSec: options.ttlSec }),
   });
   return toTokenResponse(issued);
+}
+
+/**
+ * The new token's job: the subject token's, which it can never leave (no laundering a job's
+ * token into one a job revocation would not reach), else the requested `job_id`, else none.
+ */
+function jobOfExchange(requested: string | undefined, subject: VerifiedToken): string | undefined {
+  if (requested !== undefined && !isJobId(requested)) throw new VerityError('ERR_STS_INVALID_JOB', 'job_id must be 1-128 letters, digits, ".", "_", ":" or "-"');
+  if (subject.job !== undefined && requested !== undefined && requested !== subject.job) throw new VerityError('ERR_STS_INVALID_JOB', "a job's token cannot be exchanged for another job");
+  return subject.job ?? requested;
 }
 
 /** Exactly one target: one `audience` or one `resource` (an absolute URI without fragment, RFC 8707 §2). */
