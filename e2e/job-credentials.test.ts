@@ -4,10 +4,13 @@
  * out of its job; revoking the job (admin API, `{job}` or `/jobs/{id}/revoke`) refuses all its
  * tokens at once — at the PDP, as a subject token of a further exchange, and at a PEP deciding
  * locally within a second — while another job's tokens keep working. The SDK's `runJob` revokes
- * the job when its function settles, on success and on a thrown error.
+ * the job when its function settles, on success and on a thrown error; the CLI's `job revoke`,
+ * `token revoke --job` and `token exchange --job-id` do the same against the real server.
  */
+import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeJwt } from 'jose';
+import { runCli } from '@verity/cli';
 import { createEnforcer, createLocalDecisionSource, createTokenExchanger, runJob, type LocalDecisionSource } from '@verity/enforce';
 import { ADMIN_TOKEN, createClient, startTestServer, type Client } from './helpers/verity.js';
 
@@ -227,5 +230,44 @@ describe('runJob (@verity/enforce)', () => {
     expect(JSON.stringify(reported) + String((reported[0] as Error).message)).not.toContain('vrt_not-a-credential');
     // A job id the server would refuse is refused before any exchange.
     await expect(runJob({ exchanger: exchanger(), subjectToken: 'unused', jobId: 'a b', grants, revoke: revoke() }, async () => 'never')).rejects.toMatchObject({ code: 'ERR_ENFORCE_JOB_INVALID' });
+  });
+});
+
+describe('verity CLI: job-scoped tokens', () => {
+  async function verity(argv: string[], stdin?: string): Promise<{ code: number; out: string; err: string }> {
+    let out = '';
+    let err = '';
+    const code = await runCli(argv, {
+      stdout: { write: (s: string) => (out += s) },
+      stderr: { write: (s: string) => (err += s) },
+      env: { VERITY_URL: server.url, VERITY_ADMIN_TOKEN: ADMIN_TOKEN, VERITY_CLIENT_ID: 'nightly', VERITY_CLIENT_SECRET: secret },
+      fetch: globalThis.fetch,
+      cwd: process.cwd(),
+      ...(stdin === undefined ? {} : { stdin: Readable.from([Buffer.from(stdin)]) }),
+    });
+    return { code, out, err };
+  }
+
+  it('token exchange --job-id tags the token; job revoke ID and token revoke --job end the job', async () => {
+    const exchanged = await verity(['token', 'exchange', '--tenant', TENANT, '--audience', 'orders', '--scope', 'orders:read', '--job-id', 'cli-1', '--subject-token-file', '-'], await ownToken());
+    expect(exchanged.code, exchanged.err).toBe(0);
+    const token = exchanged.out.trim();
+    expect(decodeJwt(token).job).toBe('cli-1');
+    expect(await canRead(token)).toBe(true);
+    expect(await verity(['job', 'revoke', 'cli-1', '--tenant', TENANT])).toMatchObject({ code: 0, out: 'revoked every token of job cli-1 issued until now\n' });
+    expect(await canRead(token)).toBe('ERR_TOKEN_REVOKED');
+
+    const second = await jobToken(await ownToken(), 'orders', 'orders:read', 'cli-2');
+    const byFlag = await verity(['token', 'revoke', '--tenant', TENANT, '--job', 'cli-2', '--json']);
+    expect([byFlag.code, JSON.parse(byFlag.out)]).toEqual([0, { revoked: { job: 'cli-2' } }]);
+    expect(await canRead(second)).toBe('ERR_TOKEN_REVOKED');
+  });
+
+  it('refuses a malformed job id before asking the server (exit 2), and reports an unknown tenant', async () => {
+    expect((await verity(['job', 'revoke', 'a/b', '--tenant', TENANT])).code).toBe(2);
+    expect((await verity(['token', 'revoke', '--tenant', TENANT, '--job', 'a b'])).code).toBe(2);
+    expect((await verity(['token', 'exchange', '--tenant', TENANT, '--audience', 'orders', '--job-id', 'a b', '--subject-token-file', '-'], 'x')).code).toBe(2);
+    const unknown = await verity(['job', 'revoke', 'cli-3', '--tenant', 'nope']);
+    expect([unknown.code, unknown.err]).toEqual([6, 'verity: no tenant "nope"\n']);
   });
 });
