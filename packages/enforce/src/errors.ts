@@ -56,6 +56,13 @@ export const ENFORCE_ERROR_CODES = {
   ERR_ENFORCE_CALLER_UNAUTHENTICATED: 401,
   /** The enforcer requires a Txn-Token (`requireTxnToken`) and the request has no `Txn-Token` header: refused without asking the PDP. */
   ERR_ENFORCE_TXN_TOKEN_MISSING: 401,
+  /**
+   * `runJob`: the job's revocation was not confirmed by the PDP (unreachable, timed out, or
+   * refused: `pdpCode`); the job's tokens may stay valid until they expire.
+   */
+  ERR_ENFORCE_JOB_REVOKE_FAILED: 503,
+  /** `runJob`: a job id that is not 1-128 of `[A-Za-z0-9._:-]`. */
+  ERR_ENFORCE_JOB_INVALID: 400,
 } as const;
 
 export type EnforceErrorCode = keyof typeof ENFORCE_ERROR_CODES;

@@ -11,5 +11,6 @@ export { refusalBody } from './refusal.js';
 export { createLocalDecisionSource, type LocalDecisionSource, type LocalDecisionSourceOptions } from './local-source.js';
 export { createBundleLoader, type BundleLoader, type BundleLoaderOptions, type BundleState, type BundleStateStore } from './bundle-loader.js';
 export { createAuditShipper, type AuditShipper, type AuditShipperEvent, type AuditShipperOptions, type AuditShipperStats } from './audit-shipper.js';
-export { createTokenExchanger, type TokenExchangeError, type TokenExchanger, type TokenExchangerOptions } from './token-exchanger.js';
+export { createTokenExchanger, type ExchangeOptions, type TokenExchangeError, type TokenExchanger, type TokenExchangerOptions } from './token-exchanger.js';
+export { revokeJob, runJob, type JobCredentials, type JobGrant, type JobRevokeOptions, type RunJobOptions } from './run-job.js';
 export { createTxnTokenRequester, type TxnTokenRequest, type TxnTokenRequester, type TxnTokenRequesterOptions } from './txn-token-requester.js';

@@ -40,7 +40,16 @@ export interface TokenExchanger {
    * ERR_OVERLOADED after the retries) when it refuses, `ERR_ENFORCE_PDP_UNREACHABLE` or
    * `ERR_ENFORCE_PDP_TIMEOUT` when it cannot be asked. A failure is never remembered.
    */
-  exchange(token: string, audience: string, scope?: string): Promise<string>;
+  exchange(token: string, audience: string, scope?: string, options?: ExchangeOptions): Promise<string>;
+}
+
+/** More of one exchange. */
+export interface ExchangeOptions {
+  /**
+   * Tag the token with this job (`job_id`, 1-128 of `[A-Za-z0-9._:-]`): revoking the job ends it.
+   * A job's tokens are never remembered, so one is never handed out after its job was revoked.
+   */
+  jobId?: string;
 }
 
 const EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';
@@ -70,12 +79,14 @@ export function createTokenExchanger(options: TokenExchangerOptions): TokenExcha
   const cache = new Map<string, { token: string; expiresAtMs: number }>();
 
   return {
-    async exchange(token, audience, scope) {
+    async exchange(token, audience, scope, exchangeOptions = {}) {
+      const { jobId } = exchangeOptions;
       const key = `${tokenFingerprint(token)}\u0000${audience}\u0000${scope ?? ''}`;
-      const hit = cache.get(key);
+      const hit = jobId === undefined ? cache.get(key) : undefined;
       if (hit && hit.expiresAtMs - margin > now()) return hit.token;
-      const form = new URLSearchParams({ grant_type: EXCHANGE, subject_token: token, subject_token_type: ACCESS_TOKEN, audience, ...(scope ? { scope } : {}) }).toString();
+      const form = new URLSearchParams({ grant_type: EXCHANGE, subject_token: token, subject_token_type: ACCESS_TOKEN, audience, ...(scope ? { scope } : {}), ...(jobId === undefined ? {} : { job_id: jobId }) }).toString();
       const exchanged = await postTokenRequest(endpoint, { authorization: `Basic ${basic}` }, form, 'exchange', { fetch: fetchImpl, timeoutMs, retries, random });
+      if (jobId !== undefined) return exchanged;
       const expiresAtMs = tokenExpiry(exchanged) ?? 0;
       if (cache.size >= max) cache.delete(cache.keys().next().value as string);
       cache.set(key, { token: exchanged, expiresAtMs });

@@ -1,4 +1,4 @@
-/** Revoked tokens, subjects and clients per tenant, checked in O(1) on every verified token. */
+/** Revoked tokens, subjects, clients and jobs per tenant, checked in O(1) on every verified token. */
 import type { Revocation } from './types.js';
 
 /** The facts about a token that revocation looks at (a `VerifiedToken` has them all). */
@@ -8,7 +8,9 @@ export interface RevocationCheck {
   /** The principal id the identity source mapped the token to (not the raw `sub`). */
   subject: string;
   clientId: string | null;
-  /** Seconds; a token without `iat` cannot prove it postdates a subject/client revocation, so it counts as revoked. */
+  /** The token's job (`VerifiedToken.job`), when it was exchanged for one (revocation by job). */
+  job?: string;
+  /** Seconds; a token without `iat` cannot prove it postdates a subject/client/job revocation, so it counts as revoked. */
   issuedAt: number | null;
   /**
    * How far the issuer's clock may run ahead of ours (the source's tolerance, default 0). A token
@@ -53,6 +55,8 @@ interface TenantEntries {
   subjects: Map<string, number>;
   /** client id → issuedBefore */
   clients: Map<string, number>;
+  /** job id → issuedBefore */
+  jobs: Map<string, number>;
 }
 
 const OPTION_KEYS: ReadonlySet<string> = new Set(['now', 'graceSec', 'maxTokenLifetimeSec']);
@@ -78,7 +82,7 @@ export function createRevocationList(options: RevocationListOptions = {}): Revoc
   const entriesOf = (tenant: string): TenantEntries => {
     let entries = tenants.get(tenant);
     if (entries === undefined) {
-      entries = { tokens: new Map(), subjects: new Map(), clients: new Map() };
+      entries = { tokens: new Map(), subjects: new Map(), clients: new Map(), jobs: new Map() };
       tenants.set(tenant, entries);
     }
     return entries;
@@ -103,6 +107,9 @@ export function createRevocationList(options: RevocationListOptions = {}): Revoc
       case 'client':
         if (cutoffLive(revocation.issuedBefore, at)) keepMax(entriesOf(revocation.tenant).clients, revocation.clientId, revocation.issuedBefore);
         return;
+      case 'job':
+        if (cutoffLive(revocation.issuedBefore, at)) keepMax(entriesOf(revocation.tenant).jobs, revocation.job, revocation.issuedBefore);
+        return;
     }
   }
 
@@ -114,6 +121,7 @@ export function createRevocationList(options: RevocationListOptions = {}): Revoc
     const skew = token.clockToleranceSec ?? 0;
     const revokedByCutoff = (cutoff: number | undefined): boolean => cutoff !== undefined && (token.issuedAt === null || token.issuedAt <= cutoff + skew);
     if (revokedByCutoff(entries.subjects.get(token.subject))) return true;
+    if (token.job !== undefined && revokedByCutoff(entries.jobs.get(token.job))) return true;
     return token.clientId !== null && revokedByCutoff(entries.clients.get(token.clientId));
   }
 
@@ -132,7 +140,8 @@ export function createRevocationList(options: RevocationListOptions = {}): Revoc
       sweep(entries.tokens, (expiresAt) => tokenLive(expiresAt, at));
       sweep(entries.subjects, (cutoff) => cutoffLive(cutoff, at));
       sweep(entries.clients, (cutoff) => cutoffLive(cutoff, at));
-      if (entries.tokens.size + entries.subjects.size + entries.clients.size === 0) tenants.delete(tenant);
+      sweep(entries.jobs, (cutoff) => cutoffLive(cutoff, at));
+      if (entries.tokens.size + entries.subjects.size + entries.clients.size + entries.jobs.size === 0) tenants.delete(tenant);
     }
     return dropped;
   }
@@ -143,6 +152,7 @@ export function createRevocationList(options: RevocationListOptions = {}): Revoc
       for (const [tokenId, expiresAt] of entries.tokens) result.push({ kind: 'token', tenant, tokenId, expiresAt });
       for (const [subject, issuedBefore] of entries.subjects) result.push({ kind: 'subject', tenant, subject, issuedBefore });
       for (const [clientId, issuedBefore] of entries.clients) result.push({ kind: 'client', tenant, clientId, issuedBefore });
+      for (const [job, issuedBefore] of entries.jobs) result.push({ kind: 'job', tenant, job, issuedBefore });
     }
     return result;
   }
@@ -173,6 +183,7 @@ function checkRevocation(revocation: Revocation): void {
     text(revocation.tenant) &&
     ((revocation.kind === 'token' && text(revocation.tokenId) && time(revocation.expiresAt)) ||
       (revocation.kind === 'subject' && text(revocation.subject) && time(revocation.issuedBefore)) ||
-      (revocation.kind === 'client' && text(revocation.clientId) && time(revocation.issuedBefore)));
+      (revocation.kind === 'client' && text(revocation.clientId) && time(revocation.issuedBefore)) ||
+      (revocation.kind === 'job' && text(revocation.job) && time(revocation.issuedBefore)));
   if (!ok) throw new TypeError('revocation list: malformed revocation');
 }

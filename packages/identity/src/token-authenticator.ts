@@ -41,11 +41,12 @@ export interface TokenAuthenticator {
 
 /**
  * What revocation compares: the principal id the source mapped (a subject revocation names the
- * principal, whichever claim it comes from) and the `iat` the verifier bounded by the tolerance.
+ * principal, whichever claim it comes from), the token's job, and the `iat` the verifier bounded
+ * by the tolerance.
  */
 export function revocationCheck(tenant: string, verified: VerifiedToken): RevocationCheck {
-  const { tokenId, clientId, issuedAt, clockToleranceSec } = verified;
-  return { tenant, tokenId, subject: verified.principal.uid.id, clientId, issuedAt, clockToleranceSec };
+  const { tokenId, clientId, issuedAt, clockToleranceSec, job } = verified;
+  return { tenant, tokenId, subject: verified.principal.uid.id, clientId, issuedAt, clockToleranceSec, ...(job === undefined ? {} : { job }) };
 }
 
 /**

@@ -70,12 +70,13 @@ describe('exchangeToken', () => {
   });
 
   it('keeps the login (RFC 9068 §2.2.1 auth_time, acr, amr) and the claims it is told to carry, never a registered one', async () => {
-    const claims = { sub: 'alice', aud: 'https://svc1.example.com', auth_time: NOW - 600, acr: 'urn:example:mfa', amr: ['pwd', 'otp'], device_id: 'laptop-1', may_act: { sub: 'svc1' }, other: 'x' };
+    const claims = { sub: 'alice', aud: 'https://svc1.example.com', auth_time: NOW - 600, acr: 'urn:example:mfa', amr: ['pwd', 'otp'], device_id: 'laptop-1', may_act: { sub: 'svc1' }, job: 'not-carried', other: 'x' };
     const subject = verified('alice', ['orders:read'], { claims });
-    const carried = await exchange({ verifiedSubject: subject, carryClaims: ['device_id', 'iss', 'sub', 'may_act', 'scope', 'missing'] });
+    const carried = await exchange({ verifiedSubject: subject, carryClaims: ['device_id', 'iss', 'sub', 'may_act', 'scope', 'job', 'missing'] });
     const { payload } = await verifyOurs(carried.access_token, 'https://svc2.example.com');
     expect(payload).toMatchObject({ sub: 'alice', iss: ISSUER, scope: 'orders:read', auth_time: NOW - 600, acr: 'urn:example:mfa', amr: ['pwd', 'otp'], device_id: 'laptop-1' });
     expect(payload).not.toHaveProperty('may_act');
+    expect(payload).not.toHaveProperty('job');
     expect(payload).not.toHaveProperty('other');
     expect(payload).not.toHaveProperty('missing');
     // Without carryClaims: the login only.

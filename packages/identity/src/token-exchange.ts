@@ -3,8 +3,9 @@ import type { EntityUid } from '@verity/core';
 import { VerityError } from '@verity/core';
 import type { StsClient, VerifiedToken } from './types.js';
 import { readFormParam, type StsForm } from './client-auth.js';
-import { GRANT_TYPE_TOKEN_EXCHANGE, type ActorClaim, type IssuedToken, type TokenIssuer } from './token-issuer.js';
+import { GRANT_TYPE_TOKEN_EXCHANGE, REGISTERED_CLAIMS, type ActorClaim, type IssuedToken, type TokenIssuer } from './token-issuer.js';
 import { grantScopes, parseScope } from './scope.js';
+import { isJobId, JOB_ID_PARAM } from './job-id.js';
 
 export const TOKEN_TYPE_ACCESS_TOKEN = 'urn:ietf:params:oauth:token-type:access_token';
 export const TOKEN_TYPE_JWT = 'urn:ietf:params:oauth:token-type:jwt';
@@ -66,7 +67,7 @@ export interface ExchangeTokenOptions {
  */
 const AUTHENTICATION_CLAIMS = ['auth_time', 'acr', 'amr'] as const;
 /** Never carried from a subject token: what the token service sets itself, and delegation rules. */
-const NOT_CARRIED: ReadonlySet<string> = new Set(['iss', 'sub', 'aud', 'exp', 'iat', 'nbf', 'jti', 'scope', 'client_id', 'act', 'principal_type', 'may_act', 'cnf']);
+const NOT_CARRIED: ReadonlySet<string> = new Set([...REGISTERED_CLAIMS, 'may_act', 'cnf']);
 
 /** The subject token's claims an exchanged token keeps (RFC 9068 §2.2.1 and `carry`). */
 function carriedClaims(subject: VerifiedToken, carry: readonly string[]): Record<string, unknown> {
@@ -94,11 +95,14 @@ export interface IssueForClientOptions {
  * with the authenticated client recorded as the newest actor in `act`, keeping the subject's
  * authentication facts (RFC 9068 §2.2.1 `auth_time`, `acr`, `amr`) and `carryClaims`. The actor is always the
  * client: an `actor_token` is accepted only as the client's own token (proof, not a new actor).
+ * A `job_id` parameter (an RFC 8693 §2.1 extension) tags the new token with a `job` claim; a
+ * subject token that has a job passes it on, and cannot be exchanged into another job.
  *
  * @throws VerityError `ERR_STS_INVALID_REQUEST` (malformed form), `ERR_STS_INVALID_SUBJECT_TOKEN`
  *   / `ERR_STS_INVALID_ACTOR_TOKEN` (RFC 8693 §2.2.2 `invalid_request`: not for this client,
  *   `may_act` names another actor, chain too long, expired), `ERR_STS_INVALID_TARGET`,
- *   `ERR_STS_INVALID_SCOPE`, `ERR_STS_EXCHANGE_DENIED` (the Cedar decision; `invalid_target`).
+ *   `ERR_STS_INVALID_SCOPE`, `ERR_STS_EXCHANGE_DENIED` (the Cedar decision; `invalid_target`),
+ *   `ERR_STS_INVALID_JOB` (a malformed `job_id`, or one other than the subject token's job).
  *
  * @example
  * const response = await exchangeToken({ form, client, verifiedSubject, issuer, authorize });
@@ -126,6 +130,7 @@ export async function exchangeToken(options: ExchangeTokenOptions): Promise<Toke
   checkAudience(client, audience);
   const requested = parseScope(param('scope'));
   const scopes = grantScopes(requested, [subject.scopes, client.scopes]);
+  const job = jobOfExchange(param(JOB_ID_PARAM), subject);
 
   checkSubjectToken(subject, client, issuer.issuer);
   if (verifiedActor !== undefined) checkActorToken(verifiedActor, subject, client, issuer.issuer);
@@ -150,6 +155,7 @@ export async function exchangeToken(options: ExchangeTokenOptions): Promise<Toke
     scopes,
     clientId: client.id,
     act: toActorClaim(actors),
+    ...(job === undefined ? {} : { job }),
     // The new token never outlives the one it was exchanged for, and keeps its login and device.
     notAfter: subject.expiresAt,
     extraClaims: carriedClaims(subject, options.carryClaims ?? []),
@@ -189,6 +195,16 @@ export async function issueForClient(options: IssueForClientOptions): Promise<To
     ...(options.ttlSec === undefined ? {} : { ttlSec: options.ttlSec }),
   });
   return toTokenResponse(issued);
+}
+
+/**
+ * The new token's job: the subject token's, which it can never leave (no laundering a job's
+ * token into one a job revocation would not reach), else the requested `job_id`, else none.
+ */
+function jobOfExchange(requested: string | undefined, subject: VerifiedToken): string | undefined {
+  if (requested !== undefined && !isJobId(requested)) throw new VerityError('ERR_STS_INVALID_JOB', 'job_id must be 1-128 letters, digits, ".", "_", ":" or "-"');
+  if (subject.job !== undefined && requested !== undefined && requested !== subject.job) throw new VerityError('ERR_STS_INVALID_JOB', "a job's token cannot be exchanged for another job");
+  return subject.job ?? requested;
 }
 
 /** Exactly one target: one `audience` or one `resource` (an absolute URI without fragment, RFC 8707 §2). */

@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { SignJWT } from 'jose';
 import { VerityError } from '@verity/core';
 import type { SigningKeyRing } from './signing-keys.js';
+import { isJobId, JOB_CLAIM } from './job-id.js';
 
 /** RFC 8693 §4.1 `act`: the current actor, with the prior actor nested inside. */
 export interface ActorClaim {
@@ -23,6 +24,8 @@ export interface AccessTokenClaims {
   scope: string;
   client_id?: string;
   act?: ActorClaim;
+  /** The job the token was exchanged for (see `job-id.ts`). */
+  job?: string;
   [claim: string]: unknown;
 }
 
@@ -37,6 +40,8 @@ export interface IssueTokenRequest {
   scopes: string[];
   clientId?: string;
   act?: ActorClaim;
+  /** The job the token belongs to (`job` claim): a job revocation ends it. A well-formed job id. */
+  job?: string;
   /** Lifetime in seconds (default the issuer's `defaultTtlSec`; at most the key ring's `maxTokenTtlSec`). */
   ttlSec?: number;
   /** Seconds since the epoch the token must not outlive (e.g. the exchanged subject token's `exp`). */
@@ -85,7 +90,8 @@ export const GRANT_TYPE_CLIENT_CREDENTIALS = 'client_credentials';
 /** Algorithms accepted on `private_key_jwt` client assertions. */
 export const CLIENT_ASSERTION_ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA'] as const;
 
-const REGISTERED_CLAIMS: ReadonlySet<string> = new Set(['iss', 'sub', 'aud', 'exp', 'iat', 'nbf', 'jti', 'scope', 'client_id', 'act', 'principal_type']);
+/** Claims the issuer sets itself: `extraClaims` may not name them. */
+export const REGISTERED_CLAIMS: ReadonlySet<string> = new Set(['iss', 'sub', 'aud', 'exp', 'iat', 'nbf', 'jti', 'scope', 'client_id', 'act', 'principal_type', JOB_CLAIM]);
 const OPTION_KEYS: ReadonlySet<string> = new Set(['issuer', 'keyRing', 'now', 'defaultTtlSec']);
 
 /**
@@ -114,6 +120,7 @@ export function createTokenIssuer(options: TokenIssuerOptions): TokenIssuer {
     const iat = Math.floor(now() / 1000);
     const exp = request.notAfter === undefined ? iat + ttlSec : Math.min(iat + ttlSec, Math.floor(request.notAfter));
     // Never mint a token that is born expired (e.g. the subject token expired within the verifier's skew).
+    if (request.job !== undefined && !isJobId(request.job)) throw new TypeError('token issuer: job must be a job id');
     if (exp <= iat) throw new VerityError('ERR_STS_INVALID_GRANT', 'The presented token has expired');
 
     const claims: AccessTokenClaims = {
@@ -129,6 +136,7 @@ export function createTokenIssuer(options: TokenIssuerOptions): TokenIssuer {
       ...(request.clientId === undefined ? {} : { client_id: request.clientId }),
       ...(request.principalType === undefined ? {} : { [PRINCIPAL_TYPE_CLAIM]: request.principalType }),
       ...(request.act === undefined ? {} : { act: request.act }),
+      ...(request.job === undefined ? {} : { [JOB_CLAIM]: request.job }),
     };
     const signingKey = await keyRing.current();
     // RFC 9068 §2.1: `typ: at+jwt` keeps access tokens from being confused with ID tokens.

@@ -6,6 +6,8 @@ import { createKeyResolver, type FetchFunction } from './key-resolver.js';
 import type { AuthenticationFacts } from '@verity/core';
 import type { IdentitySource, VerifiedToken } from './types.js';
 import { createVerifiedTokenCache, tokenCacheKey, type VerifiedTokenCacheStats } from './verified-token-cache.js';
+import { STS_SOURCE_ID } from './sts-source.js';
+import { isJobId, JOB_CLAIM } from './job-id.js';
 
 /** Tokens above this many characters are refused before any parsing (a JWT is ASCII, so also bytes). */
 export const MAX_TOKEN_LENGTH = 16 * 1024;
@@ -116,6 +118,7 @@ function toVerifiedToken(claims: JWTPayload, source: IdentitySource): VerifiedTo
   if (typeof claims.sub !== 'string' || claims.sub === '') throw tokenError('ERR_TOKEN_CLAIMS', 'the "sub" claim must be a non-empty string');
   const mapped = mapClaims(claims, source.claims);
   const clientId = optionalString(claims, 'client_id') ?? optionalString(claims, 'azp');
+  const job = jobOf(claims, source);
   return {
     sourceId: source.id,
     issuer: source.issuer,
@@ -126,6 +129,7 @@ function toVerifiedToken(claims: JWTPayload, source: IdentitySource): VerifiedTo
     // jwtVerify has required exp and checked it is a number.
     expiresAt: claims.exp as number,
     clientId,
+    ...(job === undefined ? {} : { job }),
     scopes: mapped.scopes,
     actors: mapped.actors,
     principal: mapped.principal,
@@ -134,6 +138,17 @@ function toVerifiedToken(claims: JWTPayload, source: IdentitySource): VerifiedTo
     authentication: authenticationOf(claims),
     claims,
   };
+}
+
+/**
+ * The `job` claim of a token the tenant's own token service issued. A malformed one is refused
+ * (fail closed: a job revocation could not name it); other issuers' `job` claims are not ours.
+ */
+function jobOf(claims: JWTPayload, source: IdentitySource): string | undefined {
+  if (source.id !== STS_SOURCE_ID || claims[JOB_CLAIM] === undefined) return undefined;
+  const job = claims[JOB_CLAIM];
+  if (!isJobId(job)) throw tokenError('ERR_TOKEN_CLAIMS', `the "${JOB_CLAIM}" claim is not a job id`);
+  return job;
 }
 
 /** OIDC Core §2 `auth_time` (a whole number of seconds), `acr` (a string), `amr` (strings); anything else counts as absent. */

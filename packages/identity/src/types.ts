@@ -69,6 +69,11 @@ export interface VerifiedToken {
   expiresAt: number;
   /** `client_id` or `azp`, when present (revocation by client). */
   clientId: string | null;
+  /**
+   * The job the token was exchanged for (the `job` claim), only on tokens of the tenant's own
+   * token service (source `verity-sts`): another issuer's `job` claim means something else.
+   */
+  job?: string;
   scopes: string[];
   /** RFC 8693 `act` chain, outermost actor first. */
   actors: string[];
@@ -94,7 +99,9 @@ export type Revocation =
       /** seconds; tokens issued at or before this are revoked */
       issuedBefore: number;
     }
-  | { kind: 'client'; tenant: string; clientId: string; issuedBefore: number };
+  | { kind: 'client'; tenant: string; clientId: string; issuedBefore: number }
+  /** Every token of the job (its `job` claim) issued at or before `issuedBefore` (seconds). */
+  | { kind: 'job'; tenant: string; job: string; issuedBefore: number };
 
 /** A token-service client (a service that exchanges tokens or asks for its own). */
 export interface StsClient {

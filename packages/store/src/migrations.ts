@@ -359,6 +359,16 @@ CREATE TABLE devices (
 );
 `,
   },
+  {
+    version: 15,
+    name: 'continuous verification: job-scoped credentials (revocation by job)',
+    sql: `
+-- kind 'job': value is the job id, at_sec the cut-off; every token of the job (its job claim)
+-- issued at or before it is revoked. The column's CHECK is the one migration 2 declared inline.
+ALTER TABLE revocations DROP CONSTRAINT revocations_kind_check;
+ALTER TABLE revocations ADD CONSTRAINT revocations_kind_check CHECK (kind IN ('token', 'subject', 'client', 'job'));
+`,
+  },
 ];
 
 /**

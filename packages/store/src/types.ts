@@ -150,11 +150,11 @@ export interface StoredReceiptKey {
 
 /**
  * A revocation as stored: `token` rows hold the jti and the token's expiry (seconds), after
- * which the row can go; `subject`/`client` rows hold the issued-before cut-off (seconds).
+ * which the row can go; `subject`/`client`/`job` rows hold the issued-before cut-off (seconds).
  */
 export interface StoredRevocation {
   tenant: string;
-  kind: 'token' | 'subject' | 'client';
+  kind: 'token' | 'subject' | 'client' | 'job';
   value: string;
   atSec: number;
 }

@@ -12,6 +12,7 @@ import { identitySourceAdd } from './identity-source-add.js';
 import { identitySourceList } from './identity-source-list.js';
 import { identitySourceRemove } from './identity-source-remove.js';
 import { istioImport } from './istio-import.js';
+import { jobRevoke } from './job-revoke.js';
 import { policyActivate } from './policy-activate.js';
 import { policyDiff } from './policy-diff.js';
 import { policyPush } from './policy-push.js';
@@ -63,6 +64,7 @@ export const commands: readonly Command[] = [
   tokenExchange,
   tokenRevoke,
   tokenInspect,
+  jobRevoke,
   workloadRegister,
   workloadList,
   workloadRemove,

@@ -25,6 +25,8 @@ const OAUTH_ERRORS: Partial<Record<VerityError['code'], string>> = {
   ERR_STS_INVALID_SUBJECT_TOKEN: 'invalid_request',
   ERR_STS_INVALID_ACTOR_TOKEN: 'invalid_request',
   ERR_STS_UNAUTHORIZED_CLIENT: 'unauthorized_client',
+  // A malformed job_id, or a job's token asked for another job.
+  ERR_STS_INVALID_JOB: 'invalid_request',
 };
 
 function tokenRequest(request: FastifyRequest): TokenRequest {

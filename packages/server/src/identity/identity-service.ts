@@ -48,7 +48,8 @@ function assertReachableSource(source: IdentitySource): void {
   }
 }
 
-export type RevokeInput = { subject: string } | { client: string } | { jti: string; exp: number };
+/** What a revocation names: a subject, a client, a job (each: every token issued until now), or one token. */
+export type RevokeInput = { subject: string } | { client: string } | { job: string } | { jti: string; exp: number };
 
 export interface IdentityService {
   listSources(tenant: string): Promise<IdentitySource[]>;
@@ -61,6 +62,10 @@ export interface IdentityService {
   verifySubjectToken(tenant: string, token: unknown, meta: DecisionMeta, audience?: string): Promise<VerifiedToken>;
   /** A token this tenant's own token service issued, verified (signature, expiry), or null. */
   verifyOwnToken(tenant: string, token: string): Promise<VerifiedToken | null>;
+  /**
+   * Persist a revocation and tell every replica (change kind `revocation`); subject, client and
+   * job revocations cut off every token issued up to now (seconds). The store refuses an unknown tenant.
+   */
   revoke(tenant: string, input: RevokeInput): Promise<void>;
   /** The tenant's live revocations (for policy bundles). */
   revocationsOf(tenant: string): Revocation[];
@@ -77,6 +82,7 @@ export interface IdentityService {
 function fromStored(row: StoredRevocation): Revocation {
   if (row.kind === 'token') return { kind: 'token', tenant: row.tenant, tokenId: row.value, expiresAt: row.atSec };
   if (row.kind === 'subject') return { kind: 'subject', tenant: row.tenant, subject: row.value, issuedBefore: row.atSec };
+  if (row.kind === 'job') return { kind: 'job', tenant: row.tenant, job: row.value, issuedBefore: row.atSec };
   return { kind: 'client', tenant: row.tenant, clientId: row.value, issuedBefore: row.atSec };
 }
 
@@ -167,7 +173,9 @@ export async function createIdentityService(options: IdentityServiceOptions): Pr
           ? { tenant, kind: 'subject', value: input.subject, atSec: nowSec }
           : 'client' in input
             ? { tenant, kind: 'client', value: input.client, atSec: nowSec }
-            : { tenant, kind: 'token', value: input.jti, atSec: input.exp };
+            : 'job' in input
+              ? { tenant, kind: 'job', value: input.job, atSec: nowSec }
+              : { tenant, kind: 'token', value: input.jti, atSec: input.exp };
       await store.identity.addRevocation(stored);
       await publish({ tenant, kind: 'revocation' });
     },

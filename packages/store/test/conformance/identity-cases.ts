@@ -71,5 +71,18 @@ export function describeIdentity(databases: ConformanceDatabases): void {
       expect((await store.identity.listRevocations()).map((r) => r.value)).toEqual(['alice', 'jti-2']);
       await expectVerityError(store.identity.addRevocation({ tenant: 'nope', kind: 'token', value: 'x', atSec: 1 }), 'ERR_TENANT_NOT_FOUND');
     });
+
+    it('stores job cut-offs (migration 15), keeps the latest and never forgets them as expired tokens', async () => {
+      const { store } = handle;
+      await createTenants(store, 'acme');
+      await store.identity.addRevocation({ tenant: 'acme', kind: 'job', value: 'nightly:2026-12-01', atSec: 300 });
+      await store.identity.addRevocation({ tenant: 'acme', kind: 'job', value: 'nightly:2026-12-01', atSec: 200 });
+      await store.identity.addRevocation({ tenant: 'acme', kind: 'client', value: 'nightly:2026-12-01', atSec: 100 });
+      expect(await store.identity.forgetExpiredRevocations(1000)).toBe(0);
+      expect(await store.identity.listRevocations()).toEqual([
+        { tenant: 'acme', kind: 'client', value: 'nightly:2026-12-01', atSec: 100 },
+        { tenant: 'acme', kind: 'job', value: 'nightly:2026-12-01', atSec: 300 },
+      ]);
+    });
   });
 }
