@@ -23,3 +23,4 @@ export * from './policy-text-limits.js';
 export * from './wire-format.js';
 export * from './request-path.js';
 export * from './risk.js';
+export * from './policy-annotations.js';
