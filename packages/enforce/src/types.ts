@@ -68,6 +68,18 @@ export interface Decision {
   receipt?: string;
   /** When `receipt` expires, in epoch milliseconds (its `exp` claim). */
   receiptExpiresAt?: number;
+  /**
+   * On a deny a stronger authentication would lift: the PDP's `context.step_up` (RFC 9470 §3
+   * `acr_values`, and `max_age` in seconds). The enforcer answers it with 401 and a
+   * `WWW-Authenticate: Bearer error="insufficient_user_authentication"` challenge.
+   */
+  stepUp?: StepUp;
+}
+
+/** What a step-up challenge asks for (RFC 9470 §3): authentication context class values, and the most seconds since authentication. */
+export interface StepUp {
+  acrValues: string;
+  maxAge?: number;
 }
 
 /**
