@@ -100,6 +100,8 @@ describe('step-up authentication (RFC 9470)', () => {
     const records = await auditOf(answer.requestId);
     expect(records).toHaveLength(1);
     expect(records[0]).toMatchObject({ decision: 'deny', reasons: [], risk: { stepUp: { acr: MFA, maxAgeSec: 300 } } });
+    // The step-up is part of the hashed record: the chain still verifies once it is stored.
+    expect((await pdp.admin.get(`/admin/v1/tenants/${TENANT}/audit/verify`)).body).toMatchObject({ ok: true });
   });
 
   it('asks an MFA session that is too old to authenticate again (the same level, max_age)', async () => {
