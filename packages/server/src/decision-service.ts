@@ -44,7 +44,8 @@ export interface DecisionService {
   /**
    * `decide`, with what the answer says beyond allow or deny: a deny's reasons and step-up level
    * from the policies' annotations (step-up.ts). The step-up is also noted in the one audit
-   * record (`risk.stepUp`); its re-evaluations are never audited.
+   * record (`risk.stepUp`); its re-evaluations are never audited. Only this searches for a
+   * step-up (`decide` does not: its callers, e.g. the gateway, do not answer one).
    */
   decideExplained(input: DecideInput): Promise<{ record: DecisionRecord; explanation: DecisionExplanation }>;
   /** Warm the entity cache for many requests with one store query (batches). */
@@ -70,7 +71,8 @@ export function createDecisionService(options: DecisionServiceOptions): Decision
   const { policies, entities, audit } = options;
   const pipeline = createDecisionPipeline({ engine: options.engine, ...(options.now ? { now: options.now } : {}) });
 
-  async function decideExplained(input: DecideInput): Promise<{ record: DecisionRecord; explanation: DecisionExplanation }> {
+  /** One decision, audited; with `explain`, a deny's step-up is searched for (only callers that answer it pay). */
+  async function decideWith(input: DecideInput, explain: boolean): Promise<{ record: DecisionRecord; explanation: DecisionExplanation }> {
     const active = await policies.active(input.tenant);
     // Checked per decision, not per request: a long batch does not outlive the bound.
     options.freshness?.assertFresh(input.tenant, active.readAt);
@@ -83,7 +85,11 @@ export function createDecisionService(options: DecisionServiceOptions): Decision
     const lookup = (uids: EntityUid[]) => entities.getMany(input.tenant, uids);
     const txnSubject = txnSubjectOf(input.request, input.meta);
     const gate = { denyList: options.workloads, forged, ...(txnSubject === undefined ? {} : { txnSubject }) };
-    /** One decision of `original` (or of a stepped-up form of it), through the pipeline and the workload gate. */
+    /**
+     * One decision of `original` (or of a stepped-up form of it), through the pipeline and the
+     * workload gate. An assurance override (SSF `assurance-level-change`, `withRisk`'s
+     * `assurance`) belongs to the original request only: a stepped-up one's acr is the level asked.
+     */
     const decideOne = async (original: DecisionRequest) => {
       const { request, risk } = await withRisk(settings, original, {
         nowMs: now,
@@ -95,7 +101,7 @@ export function createDecisionService(options: DecisionServiceOptions): Decision
     };
     let record = await decideOne(input.request);
     // Only denies pay for step-up: at most MAX_STEP_UP_LEVELS more evaluations, none audited.
-    const stepUp = await findStepUp(record, input.request, { settings, annotations: active.prepared.annotations, nowMs: now }, decideOne);
+    const stepUp = explain ? await findStepUp(record, input.request, { settings, annotations: active.prepared.annotations, nowMs: now }, decideOne) : undefined;
     if (stepUp !== undefined && record.risk !== undefined) record = { ...record, risk: { ...record.risk, stepUp } };
     const mode = input.audit ?? 'always';
     if (mode === 'always' || (mode === 'deny-only' && record.decision === 'deny')) {
@@ -107,10 +113,10 @@ export function createDecisionService(options: DecisionServiceOptions): Decision
 
   return {
     async decide(input) {
-      return (await decideExplained(input)).record;
+      return (await decideWith(input, false)).record;
     },
 
-    decideExplained,
+    decideExplained: (input) => decideWith(input, true),
 
     async prefetch(tenant, requests) {
       const active = await policies.active(tenant);
