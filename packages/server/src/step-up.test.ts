@@ -9,9 +9,10 @@ function record(decision: 'allow' | 'deny', reasons: string[] = []): DecisionRec
   return buildDecisionRecord({ tenant: 't', principal: uid('User', 'alice'), action: uid('Action', 'write'), resource: uid('Doc', 'd'), decision, reasons, errors: [], policyVersion: 1, meta: { requestId: null, tier: null }, time: NOW_MS, latencyUs: 1 });
 }
 
+const EVALUATION = { subject: uid('User', 'alice'), action: { name: 'write' }, resource: uid('Doc', 'd') };
 const REQUEST: DecisionRequest = {
   kind: 'authzen',
-  request: { subject: uid('User', 'alice'), action: { name: 'write' }, resource: uid('Doc', 'd') },
+  request: EVALUATION,
   token: { principal: { uid: uid('User', 'alice'), attrs: {}, parents: [] }, context: {}, authentication: { authTime: NOW_MS / 1000 - 7200, acr: 'urn:acr:pwd', amr: ['pwd'] } },
 };
 const FACTS = (stepUps: PolicyAnnotationFacts['stepUps']) => ({ settings: { risk: { enabled: true } } as never, annotations: { reasons: new Map(), stepUps }, nowMs: NOW_MS });
@@ -24,7 +25,7 @@ describe('the stepped-up request', () => {
   });
 
   it('does not exist without a token that says how its subject authenticated', () => {
-    expect(steppedUpRequest({ kind: 'authzen', request: (REQUEST as { request: never }).request }, { acr: 'x' }, NOW_MS)).toBeUndefined();
+    expect(steppedUpRequest({ kind: 'authzen', request: EVALUATION }, { acr: 'x' }, NOW_MS)).toBeUndefined();
     expect(steppedUpRequest({ kind: 'cedar', request: { principal: uid('User', 'a'), action: uid('Action', 'r'), resource: uid('Doc', 'd'), context: {} } }, { acr: 'x' }, NOW_MS)).toBeUndefined();
   });
 });
