@@ -202,7 +202,7 @@ const sortedKeys = (xs: Array<Uid | { name: string }>): string[] =>
 
 // ---------------------------------------------------------------- tests
 
-const STORES = ['todo', 'gateway', 'search', 'demo'] as const;
+const STORES = ['todo', 'gateway', 'search', 'demo', 'continuous'] as const;
 
 describe.each(STORES)('examples/%s', (name) => {
   const store = loadStore(name);

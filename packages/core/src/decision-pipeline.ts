@@ -165,6 +165,13 @@ export interface DecisionRecordFields {
 
 const storableUid = (uid: EntityUid): EntityUid => ({ type: storableText(uid.type), id: storableText(uid.id) });
 
+const storableRisk = (risk: RecordedRisk): RecordedRisk => ({
+  score: risk.score,
+  level: storableText(risk.level),
+  factors: risk.factors.map((f) => ({ name: storableText(f.name), weight: f.weight, ...(f.detail === undefined ? {} : { detail: storableText(f.detail) }) })),
+  ...(risk.stepUp === undefined ? {} : { stepUp: { acr: storableText(risk.stepUp.acr), ...(risk.stepUp.maxAgeSec === undefined ? {} : { maxAgeSec: risk.stepUp.maxAgeSec }) } }),
+});
+
 /**
  * The one place a decision record is put together (decisions, refusals, unmatched routes). Its
  * text is storable: a NUL or an unpaired surrogate (a Cedar error quoting a policy, an id from
@@ -191,7 +198,7 @@ export function buildDecisionRecord(fields: DecisionRecordFields): DecisionRecor
     ...(fields.meta.actors === undefined || fields.meta.actors.length === 0 ? {} : { actors: fields.meta.actors.map(storableText) }),
     ...(fields.meta.risk === undefined
       ? {}
-      : { risk: { score: fields.meta.risk.score, level: storableText(fields.meta.risk.level), factors: fields.meta.risk.factors.map((f) => ({ name: storableText(f.name), weight: f.weight, ...(f.detail === undefined ? {} : { detail: storableText(f.detail) }) })) } }),
+      : { risk: storableRisk(fields.meta.risk) }),
   };
 }
 

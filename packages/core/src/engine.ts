@@ -2,6 +2,7 @@
 import type { CedarRequest, Entity, EngineResult, EntityUid, PolicyStoreContent } from './types.js';
 import type { Diagnostic } from './errors.js';
 import type { CedarPolicyJson, PolicySetAnalysis } from './policy-analysis.js';
+import type { PolicyAnnotationFacts } from './policy-annotations.js';
 
 /** One policy or template split out of a policy file. */
 export interface ParsedPolicyText {
@@ -46,6 +47,8 @@ export interface PreparedPolicySet {
   readonly schema: SchemaFacts | null;
   /** Structure of the policies: observed entities and `like` work. */
   readonly analysis: PolicySetAnalysis;
+  /** Reason texts and step-up levels from the policies' annotations (policy-annotations.ts). */
+  readonly annotations: PolicyAnnotationFacts;
 }
 
 /** Per-call options of {@link Engine.authorize}. */

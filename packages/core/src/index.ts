@@ -25,3 +25,4 @@ export * from './request-path.js';
 export * from './risk.js';
 export * from './device-posture.js';
 export * from './risk-assessment.js';
+export * from './policy-annotations.js';

@@ -6,7 +6,7 @@
 import { VerityError } from './errors.js';
 import { isDeviceId } from './device-posture.js';
 import { riskContextOf, scoreRisk, type RiskConfig, type RiskSignals } from './risk.js';
-import type { DecisionRequest } from './decision-pipeline.js';
+import type { AuthenticationFacts, DecisionRequest } from './decision-pipeline.js';
 import type { RecordedRisk, TenantSettings } from './types.js';
 
 /** A request with `context.risk` set, the assessment to audit, and how long it holds. */
@@ -16,6 +16,37 @@ export interface RiskOutcome {
   risk?: RecordedRisk;
   /** Epoch ms: the risk changes by itself then ({@link validUntilOf}); absent when nothing ages. */
   validUntilMs?: number;
+}
+
+/** An assurance level reported after the token was issued (an SSF `assurance-level-change` event), at epoch ms `atMs`. */
+export interface AssuranceOverride {
+  acr: string;
+  atMs: number;
+}
+
+/** `context.risk.authentication` for Cedar: `{acr?: String, amr: Set<String>, age_sec?: Long}` (a type, so it is a Cedar record value). */
+export type AuthenticationContext = {
+  acr?: string;
+  amr: string[];
+  age_sec?: number;
+};
+
+/**
+ * How the subject authenticated, as policies see it (`context.risk.authentication`): the
+ * token's `acr` and `amr` (OIDC Core §2) and the seconds since its `auth_time` at `nowMs`
+ * (never negative). An `override` newer than the token's `auth_time` (or any, when the token
+ * gives none) replaces the `acr`: the identity provider has since said the session's assurance
+ * changed. Absent facts stay absent (`acr`, `age_sec`); `amr` is always a set, maybe empty.
+ */
+export function authenticationContextOf(authentication: AuthenticationFacts, nowMs: number, override?: AssuranceOverride): AuthenticationContext {
+  const { authTime } = authentication;
+  const overrides = override !== undefined && (authTime === null || override.atMs > authTime * 1000);
+  const acr = overrides ? override.acr : authentication.acr;
+  return {
+    ...(acr === null || acr === '' ? {} : { acr }),
+    amr: [...new Set(authentication.amr)].sort(),
+    ...(authTime === null ? {} : { age_sec: Math.max(0, Math.floor(nowMs / 1000) - authTime) }),
+  };
 }
 
 /** Whether the tenant's risk engine is on (`settings.risk.enabled`). */
@@ -69,15 +100,18 @@ export function validUntilOf(signals: RiskSignals, config: Pick<RiskConfig, 'aut
 
 /**
  * Weigh `signals` under the tenant's configuration and put the result in the request's context:
- * `context.risk = {score, level, factors}`. With a token, its claim-mapped context wins over the
- * request's, and the risk entry wins over both. The request unchanged when the engine is off.
- * Call {@link refuseCallerRisk} first (before gathering signals).
+ * `context.risk = {score, level, factors}`, with `authentication` when a verified token says how
+ * its subject authenticated ({@link authenticationContextOf}; `assurance`: a later assurance level
+ * for the subject). With a token, its claim-mapped context wins over the request's, and the risk
+ * entry wins over both. The request unchanged when the engine is off. Call
+ * {@link refuseCallerRisk} first (before gathering signals).
  */
-export function assessRisk(settings: TenantSettings, request: DecisionRequest, signals: RiskSignals, nowMs: number): RiskOutcome {
+export function assessRisk(settings: TenantSettings, request: DecisionRequest, signals: RiskSignals, nowMs: number, assurance?: AssuranceOverride): RiskOutcome {
   const config = settings.risk;
   if (config === undefined || !config.enabled) return { request };
   const assessment = scoreRisk(signals, config);
-  const risk = riskContextOf(assessment);
+  const authentication = request.kind === 'authzen' ? request.token?.authentication : undefined;
+  const risk = { ...riskContextOf(assessment), ...(authentication === undefined ? {} : { authentication: authenticationContextOf(authentication, nowMs, assurance) }) };
   const validUntil = validUntilOf(signals, config, nowMs);
   const valid = validUntil === undefined ? {} : { validUntilMs: validUntil };
   if (request.kind === 'cedar') return { request: { ...request, request: { ...request.request, context: { ...request.request.context, risk } } }, risk: assessment, ...valid };

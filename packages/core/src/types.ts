@@ -131,6 +131,12 @@ export interface TenantSettings {
    */
   risk?: { enabled: boolean; devices?: DeviceTrustSettings } & RiskConfig;
   /**
+   * The reasons a deny that no policy determined gives (AuthZEN `reason_user` / `reason_admin`,
+   * docs/continuous-verification.md "Reasons"); a determined deny takes its forbid policies'
+   * `@reason_user` / `@reason_admin` annotations instead. Absent: such a deny says no reason.
+   */
+  reasons?: { default_user?: string; default_admin?: string };
+  /**
    * The Kubernetes cluster whose projected service-account tokens attest the tenant's workloads
    * (attestor `k8s_psat`): the tokens' issuer (its OIDC discovery gives the keys) and audience.
    */
@@ -214,6 +220,11 @@ export interface RecordedRisk {
   score: number;
   level: string;
   factors: Array<{ name: string; weight: number; detail?: string }>;
+  /**
+   * On a deny a stronger authentication would lift (step-up, RFC 9470): the level the answer
+   * asked for (`acr`, and `maxAgeSec` in seconds). Absent otherwise.
+   */
+  stepUp?: { acr: string; maxAgeSec?: number };
 }
 
 /** One stored audit event: a decision record in its tenant's hash chain. */

@@ -63,7 +63,7 @@ export interface VerifiedIdentity {
 export interface EnforceResult {
   /** Whether the handler may run: the decision's allow, or true in observe mode. */
   allowed: boolean;
-  /** 200 allowed, 401 no or refused token, 403 denied, 503 no decision (fail closed). */
+  /** 200 allowed, 401 no or refused token or a step-up is needed (`decision.stepUp`), 403 denied, 503 no decision (fail closed). */
   status: 200 | 401 | 403 | 503;
   requestId: string;
   decision?: Decision;
@@ -330,7 +330,8 @@ export function createEnforcer(options: EnforcerOptions): Enforcer {
         status = 503;
         failedOpen = failMode === 'open';
       } else if (outcome.decision.decision === 'allow') status = 200;
-      else status = outcome.decision.reasons.includes('unauthenticated') ? 401 : 403;
+      // A deny a stronger authentication would lift is the token's shortfall (RFC 9470 §3): 401.
+      else status = outcome.decision.reasons.includes('unauthenticated') || outcome.decision.stepUp !== undefined ? 401 : 403;
       const wouldDeny = status !== 200 && !failedOpen;
       const allowed = !wouldDeny || observing;
 

@@ -7,6 +7,8 @@
 export const ENFORCE_ERROR_CODES = {
   /** The policy denies the request. */
   ERR_ENFORCE_DENIED: 403,
+  /** The policy denies the request as authenticated, and would allow it after a stronger authentication (RFC 9470). */
+  ERR_ENFORCE_STEP_UP_REQUIRED: 401,
   /** No decision could be had, and the PEP fails closed. */
   ERR_ENFORCE_UNAVAILABLE: 503,
   /** The PDP could not be reached (connection refused, reset, DNS). */

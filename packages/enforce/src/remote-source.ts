@@ -5,7 +5,7 @@ import { EnforceError, isEnforceError } from './errors.js';
 import { pdpFailure, positive, sendPdp } from './pdp-request.js';
 import { readReceipt, receiptUnavailable } from './receipt.js';
 import { retryDelayMs } from './retry-delay.js';
-import type { Decision, DecisionRequest, DecisionSource } from './types.js';
+import type { Decision, DecisionRequest, DecisionSource, StepUp } from './types.js';
 
 export interface RemoteDecisionSourceOptions {
   /** The PDP's base URL, e.g. `https://verity.internal:8181`. */
@@ -99,10 +99,24 @@ function evaluationBody(request: DecisionRequest): Record<string, unknown> {
   };
 }
 
+/** Printable ASCII without `"` and `\\`: safe inside an HTTP quoted-string (RFC 9110 §5.6.4), as RFC 9470 acr values are. */
+const CHALLENGE_TEXT = /^[\x20\x21\x23-\x5b\x5d-\x7e]{1,500}$/;
+
+/**
+ * The PDP's `context.step_up` (`{acr_values, max_age?}`), or undefined when absent or not
+ * usable in a challenge header: such a deny stays a plain 403.
+ */
+function readStepUp(value: unknown): StepUp | undefined {
+  if (!isPlainObject(value) || typeof value.acr_values !== 'string' || !CHALLENGE_TEXT.test(value.acr_values)) return undefined;
+  const maxAge = value.max_age;
+  if (maxAge === undefined) return { acrValues: value.acr_values };
+  return typeof maxAge === 'number' && Number.isSafeInteger(maxAge) && maxAge >= 0 ? { acrValues: value.acr_values, maxAge } : undefined;
+}
+
 /**
  * An AuthZEN answer with Verity's decision context (`context.id`, `context.reason_admin`,
- * `context.verity_cache_until` when the risk it read ages, and `context.verity_receipt` on an
- * allow asked with `receipt`). An allow without a usable receipt
+ * `context.verity_cache_until` when the risk it read ages, `context.verity_receipt` on an allow
+ * asked with `receipt`, `context.step_up` on a deny). An allow without a usable receipt
  * when one was asked is no decision: `ERR_ENFORCE_RECEIPT_UNAVAILABLE`.
  */
 function parseDecision(body: unknown, wantsReceipt: boolean): Decision {
@@ -118,7 +132,11 @@ function parseDecision(body: unknown, wantsReceipt: boolean): Decision {
         reasons,
         ...(typeof until === 'number' && Number.isFinite(until) ? { cacheUntil: until } : {}),
       };
-      if (!wantsReceipt || !body.decision) return decision;
+      if (!body.decision) {
+        const stepUp = readStepUp(body.context.step_up);
+        return stepUp === undefined ? decision : { ...decision, stepUp };
+      }
+      if (!wantsReceipt) return decision;
       const receipt = readReceipt(body.context.verity_receipt);
       if (receipt === undefined) throw receiptUnavailable(body.context.verity_receipt === undefined ? 'the PDP allowed without one' : 'the PDP answered one that is not a JWT with a numeric exp');
       return { ...decision, ...receipt };

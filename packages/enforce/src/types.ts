@@ -74,6 +74,18 @@ export interface Decision {
    * so it is not reused past it. Absent: only the cache's TTL and the change stream bound it.
    */
   cacheUntil?: number;
+  /**
+   * On a deny a stronger authentication would lift: the PDP's `context.step_up` (RFC 9470 §3
+   * `acr_values`, and `max_age` in seconds). The enforcer answers it with 401 and a
+   * `WWW-Authenticate: Bearer error="insufficient_user_authentication"` challenge.
+   */
+  stepUp?: StepUp;
+}
+
+/** What a step-up challenge asks for (RFC 9470 §3): authentication context class values, and the most seconds since authentication. */
+export interface StepUp {
+  acrValues: string;
+  maxAge?: number;
 }
 
 /**

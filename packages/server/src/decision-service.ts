@@ -20,6 +20,7 @@ import type { EntityService } from './entity-service.js';
 import type { PolicyService } from './policy-service.js';
 import type { DeviceService } from './device/device-service.js';
 import { withRisk } from './risk-context.js';
+import { findStepUp, reasonsOf, type DecisionExplanation } from './step-up.js';
 import { assertTxnFromToken, callerOf, refuseUnproven, txnSubjectOf, type WorkloadDenyList } from './workload-gate.js';
 
 /** Which decisions go to the audit: all (default), only denies (hot-path permission checks), none (search). */
@@ -40,6 +41,13 @@ export interface DecisionService {
    * Throws 503 ERR_POLICY_STALE when this replica's view of the tenant is past the staleness bound.
    */
   decide(input: DecideInput): Promise<DecisionRecord>;
+  /**
+   * `decide`, with what the answer says beyond allow or deny: a deny's reasons and step-up level
+   * from the policies' annotations (step-up.ts). The step-up is also noted in the one audit
+   * record (`risk.stepUp`); its re-evaluations are never audited. Only this searches for a
+   * step-up (`decide` does not: its callers, e.g. the gateway, do not answer one).
+   */
+  decideExplained(input: DecideInput): Promise<{ record: DecisionRecord; explanation: DecisionExplanation }>;
   /** Warm the entity cache for many requests with one store query (batches). */
   prefetch(tenant: string, requests: readonly AuthzenEvaluationRequest[]): Promise<void>;
 }
@@ -63,32 +71,56 @@ export function createDecisionService(options: DecisionServiceOptions): Decision
   const { policies, entities, audit } = options;
   const pipeline = createDecisionPipeline({ engine: options.engine, ...(options.now ? { now: options.now } : {}) });
 
-  return {
-    async decide(input) {
-      const active = await policies.active(input.tenant);
-      // Checked per decision, not per request: a long batch does not outlive the bound.
-      options.freshness?.assertFresh(input.tenant, active.readAt);
-      const view = { tenant: input.tenant, version: active.version, settings: active.tenant.settings, prepared: active.prepared };
-      assertTxnFromToken(input.request, input.meta);
-      const { caller, forged } = callerOf(input.request);
-      const now = (options.now ?? Date.now)();
-      const devices = options.devices;
-      const { request, risk, validUntilMs } = await withRisk(active.tenant.settings, input.request, {
+  /** One decision, audited; with `explain`, a deny's step-up is searched for (only callers that answer it pay). */
+  async function decideWith(input: DecideInput, explain: boolean): Promise<{ record: DecisionRecord; explanation: DecisionExplanation }> {
+    const active = await policies.active(input.tenant);
+    // Checked per decision, not per request: a long batch does not outlive the bound.
+    options.freshness?.assertFresh(input.tenant, active.readAt);
+    const settings = active.tenant.settings;
+    const view = { tenant: input.tenant, version: active.version, settings, prepared: active.prepared };
+    assertTxnFromToken(input.request, input.meta);
+    const { caller, forged } = callerOf(input.request);
+    const now = (options.now ?? Date.now)();
+    const devices = options.devices;
+    const lookup = (uids: EntityUid[]) => entities.getMany(input.tenant, uids);
+    const txnSubject = txnSubjectOf(input.request, input.meta);
+    const gate = { denyList: options.workloads, forged, ...(txnSubject === undefined ? {} : { txnSubject }) };
+    /**
+     * One decision of `original` (or of a stepped-up form of it), through the pipeline and the
+     * workload gate. An assurance override (SSF `assurance-level-change`, `withRisk`'s
+     * `assurance`) belongs to the original request only: a stepped-up one's acr is the level asked.
+     */
+    const decideOne = async (original: DecisionRequest): Promise<{ record: DecisionRecord; validUntilMs?: number }> => {
+      const { request, risk, validUntilMs } = await withRisk(settings, original, {
         nowMs: now,
         ...(devices === undefined ? {} : { devices: (id: string | null, maxPatchAgeDays: number) => devices.signal(input.tenant, id, { nowMs: now, maxPatchAgeDays }) }),
       });
       const meta = { ...input.meta, ...(caller === undefined ? {} : { caller }), ...(risk === undefined ? {} : { risk }) };
-      const decided = await pipeline.decide(view, request, (uids) => entities.getMany(input.tenant, uids), meta, input.budget);
-      const txnSubject = txnSubjectOf(input.request, input.meta);
-      const record = refuseUnproven(decided, { denyList: options.workloads, time: (options.now ?? Date.now)(), forged, ...(txnSubject === undefined ? {} : { txnSubject }) });
-      const mode = input.audit ?? 'always';
-      if (mode === 'always' || (mode === 'deny-only' && record.decision === 'deny')) {
-        const backpressure = audit.enqueue(record);
-        if (backpressure) await backpressure;
-      }
-      // After the audit took the record: how long it may be reused is not part of what is audited.
-      return validUntilMs === undefined ? record : { ...record, validUntilMs };
+      const decided = await pipeline.decide(view, request, lookup, meta, input.budget);
+      const record = refuseUnproven(decided, { ...gate, time: (options.now ?? Date.now)() });
+      return validUntilMs === undefined ? { record } : { record, validUntilMs };
+    };
+    const first = await decideOne(input.request);
+    let record = first.record;
+    // Only denies pay for step-up: at most MAX_STEP_UP_LEVELS more evaluations, none audited.
+    const stepUp = explain ? await findStepUp(record, input.request, { settings, annotations: active.prepared.annotations, nowMs: now }, async (stepped) => (await decideOne(stepped)).record) : undefined;
+    if (stepUp !== undefined && record.risk !== undefined) record = { ...record, risk: { ...record.risk, stepUp } };
+    const mode = input.audit ?? 'always';
+    if (mode === 'always' || (mode === 'deny-only' && record.decision === 'deny')) {
+      const backpressure = audit.enqueue(record);
+      if (backpressure) await backpressure;
+    }
+    const explanation = { ...reasonsOf(record, active.prepared.annotations, settings), ...(stepUp === undefined ? {} : { stepUp }) };
+    // After the audit took the record: how long it may be reused is not part of what is audited.
+    return { record: first.validUntilMs === undefined ? record : { ...record, validUntilMs: first.validUntilMs }, explanation };
+  }
+
+  return {
+    async decide(input) {
+      return (await decideWith(input, false)).record;
     },
+
+    decideExplained: (input) => decideWith(input, true),
 
     async prefetch(tenant, requests) {
       const active = await policies.active(tenant);

@@ -6,9 +6,9 @@
  *
  * Signals measured so far: authentication age from the verified token's `auth_time`, and (when
  * the tenant sets `settings.risk.devices`) device trust: the device the token's claim names, as
- * its MDM last reported it.
+ * its MDM last reported it. `context.risk.authentication` says how the subject authenticated.
  */
-import { assessRisk, authAgeOf, deviceIdOf, refuseCallerRisk, riskEnabled, type DecisionRequest, type RiskOutcome, type RiskSignals, type TenantSettings } from '@verity/core';
+import { assessRisk, authAgeOf, deviceIdOf, refuseCallerRisk, riskEnabled, type AssuranceOverride, type DecisionRequest, type RiskOutcome, type RiskSignals, type TenantSettings } from '@verity/core';
 
 /** The device signal of a tenant's device id (null: none bound), at the tenant's patch-age limit. */
 export type DeviceSignalLookup = (id: string | null, maxPatchAgeDays: number) => Promise<NonNullable<RiskSignals['device']>>;
@@ -17,6 +17,8 @@ export type DeviceSignalLookup = (id: string | null, maxPatchAgeDays: number) =>
 export interface RiskLookups {
   nowMs: number;
   devices?: DeviceSignalLookup;
+  /** A later assurance level of the request's subject (SSF), which replaces its token's `acr`. */
+  assurance?: AssuranceOverride;
 }
 
 /** The signals of one request that this PDP can measure now. */
@@ -42,5 +44,5 @@ export async function riskSignalsOf(settings: TenantSettings, request: DecisionR
 export async function withRisk(settings: TenantSettings, request: DecisionRequest, at: RiskLookups): Promise<RiskOutcome> {
   if (!riskEnabled(settings)) return { request };
   refuseCallerRisk(request);
-  return assessRisk(settings, request, await riskSignalsOf(settings, request, at), at.nowMs);
+  return assessRisk(settings, request, await riskSignalsOf(settings, request, at), at.nowMs, at.assurance);
 }

@@ -8,7 +8,7 @@ import { assertTrustDomain } from '@verity/workload/core';
 import { routeTemplatesProblem } from './gateway/route-match.js';
 
 /** Every setting a tenant may have (docs/http-api.md, "Tenant settings"). */
-export const SETTING_KEYS: ReadonlySet<string> = new Set(['typeMapping', 'actionType', 'stsPrincipalType', 'gatewayRoutes', 'gatewayAudience', 'gatewayRouteAudiences', 'validateRequests', 'trust_domain', 'federated_tenants', 'k8s_psat', 'risk']);
+export const SETTING_KEYS: ReadonlySet<string> = new Set(['typeMapping', 'actionType', 'stsPrincipalType', 'gatewayRoutes', 'gatewayAudience', 'gatewayRouteAudiences', 'validateRequests', 'trust_domain', 'federated_tenants', 'k8s_psat', 'risk', 'reasons']);
 
 /** A settings change: keys to set (each replaces that setting whole) and keys to remove. */
 export interface SettingsChange {
@@ -40,7 +40,7 @@ export function parseTenantSettings(value: unknown): TenantSettings {
   if (value === undefined) return {};
   if (!isPlainObject(value)) throw invalid('settings must be an object');
   unknownKeys(value);
-  const { typeMapping, actionType, stsPrincipalType, gatewayRoutes, gatewayAudience, gatewayRouteAudiences, validateRequests, trust_domain, federated_tenants, k8s_psat, risk } = value;
+  const { typeMapping, actionType, stsPrincipalType, gatewayRoutes, gatewayAudience, gatewayRouteAudiences, validateRequests, trust_domain, federated_tenants, k8s_psat, risk, reasons } = value;
   const settings: TenantSettings = {};
   if (typeMapping !== undefined) {
     if (!isPlainObject(typeMapping) || Object.values(typeMapping).some((v) => typeof v !== 'string' || v === '')) {
@@ -85,6 +85,7 @@ export function parseTenantSettings(value: unknown): TenantSettings {
   if (federated_tenants !== undefined) settings.federated_tenants = parseFederatedTenants(federated_tenants);
   if (k8s_psat !== undefined) settings.k8s_psat = parseK8sPsat(k8s_psat);
   if (risk !== undefined) settings.risk = parseRiskSettings(risk);
+  if (reasons !== undefined) settings.reasons = parseReasonSettings(reasons);
   return settings;
 }
 
@@ -96,6 +97,21 @@ function parseFederatedTenants(value: unknown): string[] {
   const message = `settings.federated_tenants must be a list of at most ${MAX_FEDERATED} distinct tenant ids`;
   if (!Array.isArray(value) || value.length > MAX_FEDERATED || !value.every(isTenantId) || new Set(value).size !== value.length) throw invalid(message);
   return [...(value as string[])];
+}
+
+/** The longest default reason text, in characters. */
+const MAX_REASON_TEXT = 500;
+
+/** `reasons`: `{default_user?, default_admin?}`, each a non-empty text of at most {@link MAX_REASON_TEXT} characters. */
+function parseReasonSettings(value: unknown): NonNullable<TenantSettings['reasons']> {
+  if (!isPlainObject(value)) throw invalid('settings.reasons must be an object');
+  const reasons: NonNullable<TenantSettings['reasons']> = {};
+  for (const [key, text] of Object.entries(value)) {
+    if (key !== 'default_user' && key !== 'default_admin') throw invalid(`settings.reasons has an unknown key: ${key.slice(0, 40)}`);
+    if (typeof text !== 'string' || text.trim() === '' || text.length > MAX_REASON_TEXT) throw invalid(`settings.reasons.${key} must be a non-empty text of at most ${MAX_REASON_TEXT} characters`);
+    reasons[key] = text.trim();
+  }
+  return reasons;
 }
 
 /** `risk`: `{enabled, devices?, …RiskConfig}`, the configuration checked and completed with the defaults. */

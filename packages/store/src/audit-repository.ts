@@ -203,7 +203,7 @@ function normalizeRecord(record: DecisionRecord): DecisionRecord {
     ...(record.caller === undefined ? {} : { caller: record.caller }),
     ...(record.txn === undefined ? {} : { txn: record.txn }),
     ...(record.actors === undefined || record.actors.length === 0 ? {} : { actors: [...record.actors] }),
-    ...(record.risk === undefined ? {} : { risk: { score: record.risk.score, level: record.risk.level, factors: record.risk.factors.map((f) => ({ ...f })) } }),
+    ...(record.risk === undefined ? {} : { risk: { score: record.risk.score, level: record.risk.level, factors: record.risk.factors.map((f) => ({ ...f })), ...(record.risk.stepUp === undefined ? {} : { stepUp: { ...record.risk.stepUp } }) } }),
   };
 }
 

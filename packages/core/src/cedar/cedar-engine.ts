@@ -10,6 +10,7 @@ import type { CedarRequest, EngineResult, Entity, EntityUid, PolicyStoreContent 
 import { positionIn } from '../source-position.js';
 import { assertPolicyTextWithinLimits } from '../policy-text-limits.js';
 import { analyzePolicySet, assertWithinPolicyLimits, templateInstances, type CedarPolicyJson } from '../policy-analysis.js';
+import { annotationFactsOf } from '../policy-annotations.js';
 import { ENGINE_CALL_TIMEOUT_MS, MAX_POLICIES } from '../limits.js';
 import { formatEntityUid } from '../entity-uid.js';
 import { createEngineHost, type CedarCall, type Preparation } from './engine-host.js';
@@ -224,6 +225,7 @@ export function createCedarEngine(options: CedarEngineOptions = {}): Engine {
       entityTypes: schema?.entityTypes ?? null,
       schema,
       analysis,
+      annotations: annotationFactsOf(json, content.links),
     };
     // Preparse on the deciding instance now, so a set that does not prepare fails here.
     await decide.run(laneOf(key), [], preparationOf(set));

@@ -19,16 +19,32 @@ import {
 import { MAX_TXN_TOKEN_LENGTH, parseBearerToken, verifiedPrincipalOf, type ReceiptKey } from '@verity/identity';
 import { isSpiffeIdText } from '../workload-gate.js';
 import { metaOf, requireAdmin, requireDecide, type Components } from './context.js';
+import type { DecisionExplanation } from '../step-up.js';
+
+/** A decision and what its answer says beyond allow or deny. */
+interface Explained {
+  record: DecisionRecord;
+  explanation: DecisionExplanation;
+}
+
+/** The language key of reason texts (AuthZEN's examples give reasons as language maps). */
+const REASON_LANGUAGE = 'en';
 
 /**
- * The decision's identity and provenance, in the response `context` (AuthZEN §6.2), and
+ * The decision's identity and provenance, in the response `context` (AuthZEN §6.2): `id`,
+ * `reason_admin` (policy version, determining policies, errors, and a deny's admin text under
+ * `en`), and on a deny `reason_user` (`{en: text}`) and `step_up` (`{acr_values, max_age?}`,
+ * RFC 9470 §3) when the policies' annotations give them (docs/continuous-verification.md); and
  * `verity_cache_until` (epoch ms) when the risk it read changes by itself then: a PEP must not
  * reuse it past that time.
  */
-function decisionContext(record: DecisionRecord): Record<string, unknown> {
+function decisionContext(record: DecisionRecord, explanation: DecisionExplanation = {}): Record<string, unknown> {
+  const { reasonUser, reasonAdmin, stepUp } = explanation;
   return {
     id: record.decisionId,
-    reason_admin: { policy_version: record.policyVersion, determining_policies: record.reasons, errors: record.errors },
+    reason_admin: { policy_version: record.policyVersion, determining_policies: record.reasons, errors: record.errors, ...(reasonAdmin === undefined ? {} : { [REASON_LANGUAGE]: reasonAdmin }) },
+    ...(reasonUser === undefined ? {} : { reason_user: { [REASON_LANGUAGE]: reasonUser } }),
+    ...(stepUp === undefined ? {} : { step_up: { acr_values: stepUp.acr, ...(stepUp.maxAgeSec === undefined ? {} : { max_age: stepUp.maxAgeSec }) } }),
     ...(record.validUntilMs === undefined ? {} : { verity_cache_until: record.validUntilMs }),
   };
 }
@@ -54,8 +70,8 @@ async function receiptAsk(c: Components, request: FastifyRequest, tenant: string
 }
 
 /** The response `context`: the decision's, plus `verity_receipt` on an allow when one was asked for. */
-async function contextWithReceipt(c: Components, record: DecisionRecord, ask: ReceiptAsk | undefined): Promise<Record<string, unknown>> {
-  const context = decisionContext(record);
+async function contextWithReceipt(c: Components, { record, explanation }: Explained, ask: ReceiptAsk | undefined): Promise<Record<string, unknown>> {
+  const context = decisionContext(record, explanation);
   if (ask !== undefined && record.decision === 'allow') context.verity_receipt = await c.receipts.mint(record, ask.key, ask.ttlSec);
   return context;
 }
@@ -162,8 +178,8 @@ export function registerAuthzenRoutes(app: FastifyInstance, c: Components, tenan
     const { verified } = subject;
     const evaluation = parseEvaluationRequest(body);
     await honourMinVersion(c, tenant, minVersion);
-    const record = await c.decisions.decide({ tenant, request: { kind: 'authzen', request: evaluation, ...(verified ? { token: verified } : {}) }, meta });
-    return { decision: record.decision === 'allow', context: await contextWithReceipt(c, record, receipt) };
+    const explained = await c.decisions.decideExplained({ tenant, request: { kind: 'authzen', request: evaluation, ...(verified ? { token: verified } : {}) }, meta });
+    return { decision: explained.record.decision === 'allow', context: await contextWithReceipt(c, explained, receipt) };
   });
 
   app.post('/access/v1/evaluations', async (request) => {
@@ -182,11 +198,11 @@ export function registerAuthzenRoutes(app: FastifyInstance, c: Components, tenan
     const options = (body as { options?: { verity_context?: unknown } }).options;
     // All items share one engine-time budget: a batch never holds the engine for seconds.
     const budget = createEngineBudget();
-    const decide = (item: AuthzenEvaluationRequest) => c.decisions.decide({ tenant, request: { kind: 'authzen', request: item, ...(verified ? { token: verified } : {}) }, meta, budget });
+    const decide = (item: AuthzenEvaluationRequest) => c.decisions.decideExplained({ tenant, request: { kind: 'authzen', request: item, ...(verified ? { token: verified } : {}) }, meta, budget });
     if (!batch.batch) {
       // AuthZEN §7.1: no (or an empty) `evaluations` array is the single Access Evaluation API.
-      const record = await decide(batch.evaluations[0] as AuthzenEvaluationRequest);
-      return { decision: record.decision === 'allow', context: await contextWithReceipt(c, record, receipt) };
+      const explained = await decide(batch.evaluations[0] as AuthzenEvaluationRequest);
+      return { decision: explained.record.decision === 'allow', context: await contextWithReceipt(c, explained, receipt) };
     }
     // Items carry only `decision` unless asked (a context, or receipts, which travel in it): the
     // interop harness compares items exactly.
@@ -197,17 +213,17 @@ export function registerAuthzenRoutes(app: FastifyInstance, c: Components, tenan
       // An item that cannot be decided as asked (invalid, or past a limit such as the batch's
       // budget) is answered in place as not permitted, with its error; a server failure fails
       // the whole request.
-      const record = isVerityError(item) ? item : await decide(item).catch((error: unknown) => {
+      const explained = isVerityError(item) ? item : await decide(item).catch((error: unknown) => {
         if (isVerityError(error) && error.status < 500) return error;
         throw error;
       });
-      if (isVerityError(record)) {
-        evaluations.push({ decision: false, context: { error: { status: record.status, code: record.code, message: record.message } } });
+      if (isVerityError(explained)) {
+        evaluations.push({ decision: false, context: { error: { status: explained.status, code: explained.code, message: explained.message } } });
         if (batch.semantic === 'deny_on_first_deny') break;
         continue;
       }
-      const allowed = record.decision === 'allow';
-      evaluations.push(withContext ? { decision: allowed, context: await contextWithReceipt(c, record, receipt) } : { decision: allowed });
+      const allowed = explained.record.decision === 'allow';
+      evaluations.push(withContext ? { decision: allowed, context: await contextWithReceipt(c, explained, receipt) } : { decision: allowed });
       if ((batch.semantic === 'deny_on_first_deny' && !allowed) || (batch.semantic === 'permit_on_first_permit' && allowed)) break;
     }
     return { evaluations };

@@ -64,7 +64,7 @@ export function describeAudit(databases: ConformanceDatabases): void {
         [decision('a', { errors: [{ policyId: 'p-2', message: 'attribute "x" missing' }], latencyUs: 0.1 + 0.2, policyVersion: 7 })],
         [decision('a', { time: '2025-01-01T00:00:00Z' }), decision('a', { principal: { type: 'App::User', id: 'quote"and\\slash' } }), decision('a')],
         [decision('a', { caller: 'spiffe://verity.internal/orders', txn: 'txn-1', actors: ['spiffe://verity.internal/gateway', 'User::"alice"'] })],
-        [decision('a', { risk: { score: 55, level: 'high', factors: [{ name: 'stale_authentication', weight: 30, detail: '46800 s' }, { name: 'device_noncompliant', weight: 25, detail: 'disk_encryption' }] } })],
+        [decision('a', { decision: 'deny', reasons: [], risk: { score: 55, level: 'high', factors: [{ name: 'stale_authentication', weight: 30, detail: '46800 s' }, { name: 'device_noncompliant', weight: 25, detail: 'disk_encryption' }], stepUp: { acr: 'urn:verity:acr:mfa', maxAgeSec: 300 } } })],
       ];
       for (const batch of batches) await store.audit.append(batch);
       const events = await readAll(store, 'a');
