@@ -137,7 +137,10 @@ export function createSsfRepository(db: Database): Store['ssf'] {
       }),
 
     async listAssurance(tenant) {
-      const { rows } = await db.query<AssuranceRow>('SELECT tenant_id, subject, acr, at_ms FROM ssf_assurance WHERE tenant_id = $1 ORDER BY subject', [tenant]);
+      const { rows } =
+        tenant === null
+          ? await db.query<AssuranceRow>('SELECT tenant_id, subject, acr, at_ms FROM ssf_assurance ORDER BY tenant_id, subject')
+          : await db.query<AssuranceRow>('SELECT tenant_id, subject, acr, at_ms FROM ssf_assurance WHERE tenant_id = $1 ORDER BY subject', [tenant]);
       return rows.map((row): StoredAssurance => ({ tenant: row.tenant_id, subject: row.subject, acr: row.acr, atMs: toNumber(row.at_ms) }));
     },
   };

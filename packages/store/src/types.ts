@@ -477,8 +477,8 @@ export interface Store {
      * was written. Throws ERR_TENANT_NOT_FOUND.
      */
     setAssurance(assurance: StoredAssurance): Promise<boolean>;
-    /** The tenant's assurance levels, by subject. */
-    listAssurance(tenant: string): Promise<StoredAssurance[]>;
+    /** The assurance levels of one tenant, or (null) of every tenant, by tenant and subject. */
+    listAssurance(tenant: string | null): Promise<StoredAssurance[]>;
   };
   credentials: {
     create(credential: Omit<Credential, 'createdAt' | 'revokedAt'>): Promise<Credential>;

@@ -70,6 +70,8 @@ export function describeSsf(databases: ConformanceDatabases): void {
         { tenant: 'acme', subject: 'bob', acr: 'aal2', atMs: 1000 },
       ]);
       expect(await store.ssf.listAssurance('globex')).toEqual([]);
+      await store.ssf.setAssurance({ tenant: 'globex', subject: 'alice', acr: 'aal3', atMs: 500 });
+      expect((await store.ssf.listAssurance(null)).map((a) => [a.tenant, a.subject, a.acr])).toEqual([['acme', 'alice', 'aal1'], ['acme', 'bob', 'aal2'], ['globex', 'alice', 'aal3']]);
       await expectVerityError(store.ssf.setAssurance({ tenant: 'nope', subject: 'a', acr: 'x', atMs: 1 }), 'ERR_TENANT_NOT_FOUND');
     });
   });
