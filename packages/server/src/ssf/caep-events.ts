@@ -4,7 +4,7 @@
  * SSF 1.0 complex subjects), mapped to principals by the receiver.
  */
 import { isPlainObject } from '@verity/core';
-import { setError, type VerifiedSet } from './set-verifier.js';
+import { setError, type VerifiedSet } from '@verity/identity';
 
 const CAEP_EVENT = 'https://schemas.openid.net/secevent/caep/event-type/';
 /** CAEP 1.0 §3.1. */

@@ -6,6 +6,7 @@
  * replica and every PEP within a second. Every refusal is a security event in the tenant's audit.
  */
 import { VerityError, type DecisionMeta } from '@verity/core';
+import { setError, verifySecurityEventToken, type VerifiedSet } from '@verity/identity';
 import type { Store, StoredSsfTransmitter } from '@verity/store';
 import type { AuditWriter } from '../audit-writer.js';
 import type { DeviceService } from '../device/device-service.js';
@@ -14,7 +15,6 @@ import { recordSecurityEvent } from '../security-event.js';
 import type { AssuranceService } from './assurance-service.js';
 import { caepEffectsOf, type CaepEffect, type UserSubject } from './caep-events.js';
 import { parseTransmitterConfig, isSsfId } from './ssf-config.js';
-import { setError, verifySet, type VerifiedSet } from './set-verifier.js';
 
 /** A transmitter as the admin API shows it. */
 export interface TransmitterView {
@@ -180,7 +180,7 @@ export function createSsfReceiver(options: SsfReceiverOptions): SsfReceiver {
       const transmitters = (await store.ssf.listTransmitters(tenant)).map((row) => ({ ...row, audience: row.audience ?? defaultAudience(tenant) }));
       let set: VerifiedSet;
       try {
-        set = await verifySet(token, transmitters, { nowMs: now(), maxAgeSec, clockSkewSec });
+        set = await verifySecurityEventToken(token, transmitters, { nowMs: now(), maxAgeSec, clockSkewSec });
       } catch (error) {
         return refuse(tenant, error, meta, 'rejected');
       }

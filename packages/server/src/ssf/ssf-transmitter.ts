@@ -4,15 +4,12 @@
  * receivers the tenant registered. In the background, with bounded retries: a revocation never
  * waits on a receiver. Only the replica that took the revocation sends.
  */
-import { randomUUID } from 'node:crypto';
 import { VerityError } from '@verity/core';
-import type { FetchFunction, SigningKeyRing } from '@verity/identity';
+import { signSecurityEventToken, type FetchFunction, type SigningKeyRing } from '@verity/identity';
 import type { Store, StoredSsfReceiver } from '@verity/store';
-import { SignJWT } from 'jose';
 import type { RevokeInput } from '../identity/identity-service.js';
 import { SESSION_REVOKED } from './caep-events.js';
 import { isSsfId, parseReceiverConfig } from './ssf-config.js';
-import { SET_TYP } from './set-verifier.js';
 
 /** A receiver as the admin API shows it. */
 export interface ReceiverView {
@@ -95,16 +92,14 @@ export function createSsfTransmitter(options: SsfTransmitterOptions): SsfTransmi
   async function sign(tenant: string, audience: string, input: RevokeInput): Promise<string> {
     const key = await options.ring(tenant).current();
     const nowSec = Math.floor(now() / 1000);
-    return new SignJWT({
-      sub_id: revocationSubject(input),
+    return signSecurityEventToken({
+      key,
+      issuer: options.issuerUrl(tenant),
+      audience,
+      iatSec: nowSec,
+      subId: revocationSubject(input),
       events: { [SESSION_REVOKED]: { event_timestamp: nowSec, initiating_entity: 'admin', reason_admin: { en: 'revoked by an administrator of the tenant' } } },
-    })
-      .setProtectedHeader({ alg: key.alg, kid: key.kid, typ: SET_TYP })
-      .setIssuer(options.issuerUrl(tenant))
-      .setAudience(audience)
-      .setIssuedAt(nowSec)
-      .setJti(randomUUID())
-      .sign(key.key);
+    });
   }
 
   /** RFC 8935 §2: POST the SET; 202 (or any 2xx) is delivered, a 4xx other than 429 is final. */

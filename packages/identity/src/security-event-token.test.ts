@@ -1,15 +1,16 @@
-/** SET verification (RFC 8417, RFC 8935): real jose keys, a frozen clock, every refusal by code. */
+/** SET verification and signing (RFC 8417, RFC 8935): real jose keys, a frozen clock, every refusal by code. */
 import { beforeAll, describe, expect, it } from 'vitest';
 import { exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JWK } from 'jose';
 import { VerityError } from '@verity/core';
-import { SET_TYP, verifySet, type SetTransmitter } from './set-verifier.js';
-import { caepEffectsOf, DEVICE_COMPLIANCE_CHANGE, SESSION_REVOKED, ASSURANCE_LEVEL_CHANGE } from './caep-events.js';
+import { SET_TYP, signSecurityEventToken, verifySecurityEventToken, type SetTransmitter } from './security-event-token.js';
+import type { ActiveSigningKey } from './signing-keys.js';
 
 const NOW_MS = Date.UTC(2026, 11, 1, 12);
 const NOW = NOW_MS / 1000;
 const ISSUER = 'https://idp.example.com';
 const AUDIENCE = 'https://verity.example.com/ssf/v1/tenants/acme';
 const OPTIONS = { nowMs: NOW_MS, maxAgeSec: 3600, clockSkewSec: 60 };
+const SESSION_REVOKED = 'https://schemas.openid.net/secevent/caep/event-type/session-revoked';
 const EVENTS = { [SESSION_REVOKED]: { event_timestamp: NOW - 5 } };
 
 let privateKey: CryptoKey;
@@ -47,7 +48,7 @@ function unsigned(): string {
 
 async function refusal(token: string | Promise<string>): Promise<string> {
   try {
-    await verifySet(await token, [transmitter], OPTIONS);
+    await verifySecurityEventToken(await token, [transmitter], OPTIONS);
   } catch (error) {
     expect(error).toBeInstanceOf(VerityError);
     expect((error as VerityError).message).not.toContain(await token);
@@ -56,9 +57,9 @@ async function refusal(token: string | Promise<string>): Promise<string> {
   throw new Error('the SET was accepted');
 }
 
-describe('verifySet', () => {
+describe('verifySecurityEventToken', () => {
   it('accepts a SET signed by the transmitter, with its issuer, audience, typ and a fresh iat', async () => {
-    const set = await verifySet(await makeSet(), [transmitter], OPTIONS);
+    const set = await verifySecurityEventToken(await makeSet(), [transmitter], OPTIONS);
     expect(set).toEqual({ transmitter: 'idp', issuer: ISSUER, jti: 'set-1', iat: NOW - 10, toe: null, subId: { format: 'opaque', id: 'alice' }, events: EVENTS });
   });
 
@@ -93,51 +94,17 @@ describe('verifySet', () => {
 
   it('refuses a stale iat (older than the window), an iat in the future beyond the skew, and an expired exp', async () => {
     expect(await refusal(makeSet({ claims: { iat: NOW - 3601 } }))).toBe('ERR_SSF_SET_INVALID');
-    await expect(verifySet(await makeSet({ claims: { iat: NOW - 3599 } }), [transmitter], OPTIONS)).resolves.toMatchObject({ jti: 'set-1' });
+    await expect(verifySecurityEventToken(await makeSet({ claims: { iat: NOW - 3599 } }), [transmitter], OPTIONS)).resolves.toMatchObject({ jti: 'set-1' });
     expect(await refusal(makeSet({ claims: { iat: NOW + 61 } }))).toBe('ERR_SSF_SET_INVALID');
     expect(await refusal(makeSet({ claims: { exp: NOW - 120 } }))).toBe('ERR_SSF_SET_INVALID');
   });
-});
 
-describe('caepEffectsOf', () => {
-  const base = { transmitter: 'idp', issuer: ISSUER, jti: 'j', iat: NOW - 10, toe: null, subId: null };
-
-  it('reads the four CAEP events, their subjects (simple and complex) and times, and lists the others as ignored', () => {
-    const set = {
-      ...base,
-      subId: { user: { format: 'iss_sub', iss: ISSUER, sub: 'u-1' }, device: { format: 'opaque', id: 'laptop-1' } },
-      events: {
-        [SESSION_REVOKED]: { event_timestamp: NOW - 20 },
-        [DEVICE_COMPLIANCE_CHANGE]: { current_status: 'not-compliant', previous_status: 'compliant' },
-        [ASSURANCE_LEVEL_CHANGE]: { namespace: 'nist-aal', current_level: 'aal1', previous_level: 'aal2', change_direction: 'decrease', subject: { format: 'email', email: 'a@example.com' } },
-        'https://schemas.openid.net/secevent/caep/event-type/token-claims-change': { claims: {} },
-      },
-    };
-    expect(caepEffectsOf(set, NOW + 60)).toEqual({
-      effects: [
-        { kind: 'revoke', event: SESSION_REVOKED, subject: { format: 'iss_sub', iss: ISSUER, sub: 'u-1' }, atSec: NOW - 20 },
-        { kind: 'device', deviceId: 'laptop-1', compliant: false, atSec: NOW - 10 },
-        { kind: 'assurance', subject: { format: 'email', email: 'a@example.com' }, acr: 'aal1', atSec: NOW - 10 },
-      ],
-      ignored: ['https://schemas.openid.net/secevent/caep/event-type/token-claims-change'],
-    });
-  });
-
-  it('refuses subjects it cannot map and known events of the wrong form', () => {
-    const code = (events: Record<string, Record<string, unknown>>, subId: Record<string, unknown> | null) => {
-      try {
-        caepEffectsOf({ ...base, subId, events }, NOW + 60);
-        return 'accepted';
-      } catch (error) {
-        return (error as VerityError).code;
-      }
-    };
-    expect(code({ [SESSION_REVOKED]: {} }, null)).toBe('ERR_SSF_SUBJECT_UNSUPPORTED');
-    expect(code({ [SESSION_REVOKED]: {} }, { format: 'phone_number', phone_number: '+1' })).toBe('ERR_SSF_SUBJECT_UNSUPPORTED');
-    expect(code({ [DEVICE_COMPLIANCE_CHANGE]: { current_status: 'compliant' } }, { format: 'opaque', id: 'laptop-1' })).toBe('ERR_SSF_SUBJECT_UNSUPPORTED');
-    expect(code({ [DEVICE_COMPLIANCE_CHANGE]: { current_status: 'broken' } }, { device: { format: 'opaque', id: 'laptop-1' } })).toBe('ERR_SSF_SET_INVALID');
-    expect(code({ [ASSURANCE_LEVEL_CHANGE]: { namespace: 'nist-aal' } }, { format: 'opaque', id: 'alice' })).toBe('ERR_SSF_SET_INVALID');
-    expect(code({ [SESSION_REVOKED]: { event_timestamp: NOW + 3600 } }, { format: 'opaque', id: 'alice' })).toBe('ERR_SSF_SET_INVALID');
-    expect(code({ [SESSION_REVOKED]: {} }, { format: 'opaque', id: 'alice' })).toBe('accepted');
+  it('verifies what signSecurityEventToken signs (typ secevent+jwt, kid, a fresh jti each time)', async () => {
+    const key: ActiveSigningKey = { kid: 'k1', alg: 'ES256', key: privateKey };
+    const options = { key, issuer: ISSUER, audience: AUDIENCE, iatSec: NOW, subId: { format: 'opaque', id: 'alice' }, events: EVENTS };
+    const first = await verifySecurityEventToken(await signSecurityEventToken(options), [transmitter], OPTIONS);
+    const second = await verifySecurityEventToken(await signSecurityEventToken(options), [transmitter], OPTIONS);
+    expect(first).toMatchObject({ issuer: ISSUER, iat: NOW, subId: { format: 'opaque', id: 'alice' }, events: EVENTS });
+    expect(first.jti).not.toBe(second.jti);
   });
 });

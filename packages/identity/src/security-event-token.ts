@@ -1,11 +1,15 @@
 /**
- * Verification of a pushed Security Event Token (RFC 8417) against the tenant's registered
- * transmitters: the signature (asymmetric only), `typ`, `iss`, `aud`, `iat` within a bounded
- * window, `jti` and `events` present. Replay is checked by the caller (it needs the store).
+ * Security Event Tokens (RFC 8417) for Shared Signals: verifying a pushed SET against a tenant's
+ * registered transmitters (the signature, asymmetric only; `typ`, `iss`, `aud`, `iat` within a
+ * bounded window, `jti` and `events` present; replay is checked by the caller, it needs the
+ * store), and signing Verity's own.
  */
+import { randomUUID } from 'node:crypto';
 import { VerityError, isPlainObject, type ErrorCode } from '@verity/core';
-import { ASYMMETRIC_ALGORITHMS, jwtErrorCode } from '@verity/identity';
-import { createLocalJWKSet, decodeJwt, decodeProtectedHeader, jwtVerify, type JSONWebKeySet } from 'jose';
+import { createLocalJWKSet, decodeJwt, decodeProtectedHeader, jwtVerify, SignJWT, type JSONWebKeySet } from 'jose';
+import { ASYMMETRIC_ALGORITHMS } from './identity-source.js';
+import { jwtErrorCode } from './jwt-errors.js';
+import type { ActiveSigningKey } from './signing-keys.js';
 
 /** A transmitter as the verifier needs it: the `iss` of its SETs, its public keys, the audience. */
 export interface SetTransmitter {
@@ -30,7 +34,7 @@ export interface VerifiedSet {
   events: Record<string, Record<string, unknown>>;
 }
 
-/** Bounds of {@link verifySet}. */
+/** Bounds of {@link verifySecurityEventToken}. */
 export interface VerifySetOptions {
   /** Now, ms since the epoch. */
   nowMs: number;
@@ -77,7 +81,7 @@ const isNumericDate = (value: unknown): value is number => typeof value === 'num
  *   the window), ERR_SSF_SET_KEY (`alg: none`, HMAC, a signature that does not verify),
  *   ERR_SSF_SET_ISSUER, ERR_SSF_SET_AUDIENCE. Messages never quote the token.
  */
-export async function verifySet(token: string, transmitters: readonly SetTransmitter[], options: VerifySetOptions): Promise<VerifiedSet> {
+export async function verifySecurityEventToken(token: string, transmitters: readonly SetTransmitter[], options: VerifySetOptions): Promise<VerifiedSet> {
   if (token.length === 0 || token.length > MAX_SET_CHARS) throw setError('ERR_SSF_SET_INVALID');
   let alg: unknown;
   let iss: unknown;
@@ -130,4 +134,33 @@ export async function verifySet(token: string, transmitters: readonly SetTransmi
     subId: subId ?? null,
     events: events as Record<string, Record<string, unknown>>,
   };
+}
+
+/** What {@link signSecurityEventToken} puts in a SET besides `iss`, `aud`, `iat` and a fresh `jti`. */
+export interface SignSetOptions {
+  key: ActiveSigningKey;
+  issuer: string;
+  audience: string;
+  /** Seconds since the epoch. */
+  iatSec: number;
+  /** SSF 1.0 §3 subject of the events. */
+  subId: Record<string, unknown>;
+  /** Event type URI → payload (RFC 8417 §2.2). */
+  events: Record<string, Record<string, unknown>>;
+}
+
+/**
+ * Sign a SET (RFC 8417: `typ: secevent+jwt`, a fresh `jti`) with `key` (its `kid` in the header).
+ *
+ * @example
+ * const set = await signSecurityEventToken({ key: await ring.current(), issuer, audience, iatSec, subId: { format: 'opaque', id: 'alice' }, events });
+ */
+export function signSecurityEventToken(options: SignSetOptions): Promise<string> {
+  return new SignJWT({ sub_id: options.subId, events: options.events })
+    .setProtectedHeader({ alg: options.key.alg, kid: options.key.kid, typ: SET_TYP })
+    .setIssuer(options.issuer)
+    .setAudience(options.audience)
+    .setIssuedAt(options.iatSec)
+    .setJti(randomUUID())
+    .sign(options.key.key);
 }
