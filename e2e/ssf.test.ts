@@ -194,6 +194,10 @@ describe('SSF receiver', () => {
     expect([json.status, json.body.err]).toEqual([400, 'invalid_request']);
     const text = await push(replayed, 'text/plain');
     expect([text.status, text.body.err]).toEqual([400, 'invalid_request']);
+    const huge = await push('x'.repeat(70 * 1024));
+    expect([huge.status, huge.body.code]).toEqual([413, 'ERR_REQUEST_TOO_LARGE']);
+    const nowhere = await fetch(`${server.url}/ssf/v1/tenants/no-such-tenant/events`, { method: 'POST', headers: { 'content-type': 'application/secevent+jwt' }, body: replayed });
+    expect([nowhere.status, ((await nowhere.json()) as { code: string }).code]).toEqual([404, 'ERR_TENANT_NOT_FOUND']);
     // Only the first (accepted) SET revoked gina.
     expect((await decide('gina')).status).toBe(401);
   });

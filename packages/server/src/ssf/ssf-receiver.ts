@@ -70,6 +70,8 @@ export interface SsfReceiverOptions {
 }
 
 const notFound = () => new VerityError('ERR_SSF_TRANSMITTER_NOT_FOUND', 'no such SSF transmitter');
+/** How often a push also forgets used SET ids past their window. */
+const SWEEP_EVERY_MS = 60_000;
 
 /** A device event's new posture: the last report with the transmitter's verdict in place of the MDM's. */
 async function applyDevice(devices: SsfReceiverOptions['devices'], tenant: string, effect: Extract<CaepEffect, { kind: 'device' }>): Promise<boolean> {
@@ -98,6 +100,15 @@ export function createSsfReceiver(options: SsfReceiverOptions): SsfReceiver {
   const maxAgeSec = options.maxAgeSec ?? 3600;
   const clockSkewSec = options.clockSkewSec ?? 60;
   const defaultAudience = (tenant: string) => `${options.baseUrl()}/ssf/v1/tenants/${tenant}`;
+  let lastSweep = -Infinity;
+
+  function sweep(): void {
+    const time = now();
+    if (time - lastSweep < SWEEP_EVERY_MS) return;
+    lastSweep = time;
+    // Housekeeping only: useJti takes over an expired entry itself, so a failed sweep changes no answer.
+    store.ssf.pruneJtis(time).catch(() => {});
+  }
 
   const toView = (row: StoredSsfTransmitter): TransmitterView => ({
     id: row.id,
@@ -177,6 +188,7 @@ export function createSsfReceiver(options: SsfReceiverOptions): SsfReceiver {
 
     async receive(tenant, token, meta) {
       await requireTenant(tenant);
+      sweep();
       const transmitters = (await store.ssf.listTransmitters(tenant)).map((row) => ({ ...row, audience: row.audience ?? defaultAudience(tenant) }));
       let set: VerifiedSet;
       try {
