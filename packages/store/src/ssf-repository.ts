@@ -121,6 +121,10 @@ export function createSsfRepository(db: Database): Store['ssf'] {
         return rows.length > 0;
       }),
 
+    async forgetJti(tenant, issuer, jti) {
+      await db.query('DELETE FROM ssf_used_jtis WHERE tenant_id = $1 AND issuer = $2 AND jti = $3', [tenant, issuer, jti]);
+    },
+
     async pruneJtis(nowMs) {
       await db.query('DELETE FROM ssf_used_jtis WHERE exp_ms <= $1', [nowMs]);
     },

@@ -470,6 +470,8 @@ export interface Store {
      * past its `expMs` at `nowMs` (a replay). An expired entry is taken over. Throws ERR_TENANT_NOT_FOUND.
      */
     useJti(tenant: string, used: { issuer: string; jti: string; expMs: number }, nowMs: number): Promise<boolean>;
+    /** Forget one recorded SET id (its effect could not be applied: the transmitter may send it again). */
+    forgetJti(tenant: string, issuer: string, jti: string): Promise<void>;
     /** Forget SET ids past their expiry. */
     pruneJtis(nowMs: number): Promise<void>;
     /**

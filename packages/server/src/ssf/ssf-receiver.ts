@@ -205,11 +205,17 @@ export function createSsfReceiver(options: SsfReceiverOptions): SsfReceiver {
       } catch (error) {
         return refuse(tenant, error, meta, set.transmitter);
       }
-      for (const { effect, principal } of plan.resolved) {
-        if (effect.kind === 'device') await applyDevice(options.devices, tenant, effect);
-        // The revocation's cutoff is now (≥ the event time): a token issued since is refused too.
-        else if (effect.kind === 'revoke') await identity.revoke(tenant, { subject: principal as string });
-        else await options.assurance.set(tenant, principal as string, { acr: effect.acr, atMs: effect.atSec * 1000 });
+      try {
+        for (const { effect, principal } of plan.resolved) {
+          if (effect.kind === 'device') await applyDevice(options.devices, tenant, effect);
+          // The revocation's cutoff is now (≥ the event time): a token issued since is refused too.
+          else if (effect.kind === 'revoke') await identity.revoke(tenant, { subject: principal as string });
+          else await options.assurance.set(tenant, principal as string, { acr: effect.acr, atMs: effect.atSec * 1000 });
+        }
+      } catch (error) {
+        // Not applied (the store failed): the SET may come again. Its effects are idempotent.
+        await store.ssf.forgetJti(tenant, set.issuer, set.jti).catch(() => {});
+        throw error;
       }
       const outcome = { jti: set.jti, applied: plan.resolved.length, ignored: plan.ignored };
       options.onAccepted?.(tenant, { ...outcome, transmitter: set.transmitter });

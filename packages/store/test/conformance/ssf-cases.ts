@@ -55,6 +55,12 @@ export function describeSsf(databases: ConformanceDatabases): void {
       expect(await store.ssf.useJti('acme', used, 6000)).toBe(false);
       await store.ssf.pruneJtis(9000);
       expect(await store.ssf.useJti('acme', used, 9000)).toBe(true);
+      // A forgotten id (its effect failed) may be taken again; other issuers' ids stay.
+      const mdm = { issuer: 'https://mdm', jti: 'set-1', expMs: 20_000 };
+      expect(await store.ssf.useJti('acme', mdm, 9000)).toBe(true);
+      await store.ssf.forgetJti('acme', 'https://idp', 'set-1');
+      expect(await store.ssf.useJti('acme', used, 9000)).toBe(true);
+      expect(await store.ssf.useJti('acme', mdm, 9001)).toBe(false);
       await expectVerityError(store.ssf.useJti('nope', used, 1000), 'ERR_TENANT_NOT_FOUND');
     });
 
