@@ -101,6 +101,9 @@ describe('SSF receiver', () => {
       ['/bad', { issuer: TRANSMITTER_ISS, jwks: { keys: [publicJwk] } }],
       ['/bad', { issuer: 'https://x.example.com', jwks: { keys: [publicJwk] }, extra: 1 }],
       ['/bad%20id', { issuer: 'https://x.example.com', jwks: { keys: [publicJwk] } }],
+      ['/bad', { issuer: 'https://x.example.com' }],
+      ['/bad', { issuer: 'https://x.example.com', jwks: { keys: [publicJwk] }, jwks_uri: 'https://x.example.com/jwks' }],
+      ['/bad', { issuer: 'https://x.example.com', jwks_uri: 'ftp://x.example.com/jwks' }],
     ] as const) {
       const answer = await admin.request('PUT', path(id), body);
       expect([answer.status, answer.body.code], JSON.stringify(body)).toEqual([400, 'ERR_SSF_TRANSMITTER_INVALID']);
@@ -156,6 +159,29 @@ describe('SSF receiver', () => {
     expect(held?.acr).toBe('aal1');
     expect(held?.atMs).toBeGreaterThanOrEqual(Math.floor(before / 1000) * 1000 - 1000);
     expect(server.components.assurance.of(TENANT, 'erin')).toBeUndefined();
+  });
+
+  it('verifies SETs of a transmitter registered by jwks_uri, fetching its keys (through the guarded fetch)', async () => {
+    const pair = await generateKeyPair('ES256');
+    let served = 0;
+    const jwksServer = createServer((_request, response) => {
+      served += 1;
+      void exportJWK(pair.publicKey).then((jwk) => response.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ keys: [{ ...jwk, kid: 'mdm-1', alg: 'ES256' }] })));
+    });
+    await new Promise<void>((resolve) => jwksServer.listen(0, '127.0.0.1', resolve));
+    try {
+      const jwksUri = `http://127.0.0.1:${(jwksServer.address() as { port: number }).port}/jwks.json`;
+      const registered = await admin.request('PUT', `/admin/v1/tenants/${TENANT}/ssf/transmitters/mdm`, { issuer: 'https://mdm.example.com', jwks_uri: jwksUri });
+      expect([registered.status, registered.body.jwks, registered.body.jwks_uri]).toEqual([201, null, jwksUri]);
+      const byMdm = (key: CryptoKey) => set({ [`${CAEP}device-compliance-change`]: { current_status: 'compliant' } }, { device: { format: 'opaque', id: 'laptop-1' } }, { claims: { iss: 'https://mdm.example.com' }, header: { kid: 'mdm-1' }, key });
+      expect((await push(await byMdm(pair.privateKey))).status).toBe(202);
+      expect(served).toBe(1);
+      const forged = await push(await byMdm((await generateKeyPair('ES256')).privateKey));
+      expect([forged.status, forged.body.err]).toEqual([400, 'invalid_key']);
+    } finally {
+      await new Promise((resolve) => jwksServer.close(resolve));
+      await admin.request('DELETE', `/admin/v1/tenants/${TENANT}/ssf/transmitters/mdm`);
+    }
   });
 
   it('acknowledges and ignores event types it does not act on (RFC 8935 §2.2)', async () => {

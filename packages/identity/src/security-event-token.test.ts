@@ -22,7 +22,7 @@ beforeAll(async () => {
   privateKey = pair.privateKey;
   otherKey = (await generateKeyPair('ES256')).privateKey;
   const jwk: JWK = { ...(await exportJWK(pair.publicKey)), kid: 'k1', alg: 'ES256' };
-  transmitter = { id: 'idp', issuer: ISSUER, jwks: { keys: [jwk as Record<string, unknown>] }, audience: AUDIENCE };
+  transmitter = { id: 'idp', issuer: ISSUER, jwks: { keys: [jwk as Record<string, unknown>] }, jwksUri: null, audience: AUDIENCE };
 });
 
 interface SetParts {

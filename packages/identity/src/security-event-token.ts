@@ -6,16 +6,20 @@
  */
 import { randomUUID } from 'node:crypto';
 import { VerityError, isPlainObject, type ErrorCode } from '@verity/core';
-import { createLocalJWKSet, decodeJwt, decodeProtectedHeader, jwtVerify, SignJWT, type JSONWebKeySet } from 'jose';
+import { createLocalJWKSet, decodeJwt, decodeProtectedHeader, jwtVerify, SignJWT, type JSONWebKeySet, type JWTVerifyGetKey } from 'jose';
 import { ASYMMETRIC_ALGORITHMS } from './identity-source.js';
 import { jwtErrorCode } from './jwt-errors.js';
+import type { KeyResolver } from './key-resolver.js';
 import type { ActiveSigningKey } from './signing-keys.js';
 
 /** A transmitter as the verifier needs it: the `iss` of its SETs, its public keys, the audience. */
 export interface SetTransmitter {
   id: string;
   issuer: string;
-  jwks: { keys: Array<Record<string, unknown>> };
+  /** Its public keys inline, or null when `jwksUri` names them. */
+  jwks: { keys: Array<Record<string, unknown>> } | null;
+  /** Where its JWKS is fetched (through {@link VerifySetOptions.resolver}), or null. */
+  jwksUri: string | null;
   /** The `aud` its SETs must carry. */
   audience: string;
 }
@@ -42,6 +46,8 @@ export interface VerifySetOptions {
   maxAgeSec: number;
   /** How far a transmitter's clock may run ahead (an `iat` up to this far in the future), seconds. */
   clockSkewSec: number;
+  /** Fetches and caches the JWKS of a transmitter registered by `jwksUri` (the guarded fetch). */
+  resolver?: Pick<KeyResolver, 'keysForUri'>;
 }
 
 /** RFC 8417 §2.3: the media type of a SET, as `typ` (jose compares it without `application/`). */
@@ -97,9 +103,13 @@ export async function verifySecurityEventToken(token: string, transmitters: read
   const transmitter = typeof iss === 'string' ? transmitters.find((candidate) => candidate.issuer === iss) : undefined;
   if (transmitter === undefined) throw setError('ERR_SSF_SET_ISSUER');
 
+  let keys: JWTVerifyGetKey;
+  if (transmitter.jwks !== null) keys = createLocalJWKSet(transmitter.jwks as JSONWebKeySet);
+  else if (transmitter.jwksUri !== null && options.resolver !== undefined) keys = options.resolver.keysForUri(transmitter.jwksUri);
+  else throw new TypeError('verifySecurityEventToken: a transmitter with a jwksUri needs options.resolver');
   let payload: Record<string, unknown>;
   try {
-    ({ payload } = await jwtVerify(token, createLocalJWKSet(transmitter.jwks as JSONWebKeySet), {
+    ({ payload } = await jwtVerify(token, keys, {
       issuer: transmitter.issuer,
       audience: transmitter.audience,
       algorithms: [...ASYMMETRIC_ALGORITHMS],
@@ -108,6 +118,8 @@ export async function verifySecurityEventToken(token: string, transmitters: read
       clockTolerance: options.clockSkewSec,
     }));
   } catch (error) {
+    // The transmitter's JWKS URL did not answer: not the SET's fault, so a 503 the transmitter retries.
+    if (transmitter.jwksUri !== null && error instanceof VerityError && error.code === 'ERR_IDENTITY_SOURCE_UNAVAILABLE') throw error;
     const code = setErrorCode(error);
     if (code === 'ERR_INTERNAL') throw new VerityError('ERR_INTERNAL', 'SET verification failed unexpectedly', { cause: error });
     throw setError(code);

@@ -30,7 +30,7 @@ import { createDeviceService, type DeviceService } from './device/device-service
 import { createAssuranceService, type AssuranceService } from './ssf/assurance-service.js';
 import { createSsfReceiver, type SsfReceiver } from './ssf/ssf-receiver.js';
 import { createSsfTransmitter, type SsfTransmitter } from './ssf/ssf-transmitter.js';
-import { createSecretBox, createSourceFetch, generateMasterKey, parseMasterKey } from '@verity/identity';
+import { createKeyResolver, createSecretBox, createSourceFetch, generateMasterKey, parseMasterKey } from '@verity/identity';
 
 /**
  * Every service, composed once (createComponents). Routes call services only: `store` is here for
@@ -203,6 +203,8 @@ export async function createComponents(
     audit,
     baseUrl: () => tokens.baseUrl(),
     issuerUrl: (tenant) => tokens.issuerUrl(tenant),
+    keys: createKeyResolver({ fetch: sourceFetch }),
+    allowInsecure: config.allowInsecureIdentitySources,
   });
   const workloads = (caches.workloads = await createWorkloadService({
     store,

@@ -364,16 +364,18 @@ CREATE TABLE devices (
     name: 'continuous verification: Shared Signals (SSF/CAEP) transmitters, receivers, used SET ids, assurance levels',
     sql: `
 -- Transmitters whose Security Event Tokens (RFC 8417) a tenant accepts: the SET's iss, the public
--- keys that verify it (a JWKS, public members only) and the audience it must name (null: the
--- tenant's default receiver URL).
+-- keys that verify it (an inline JWKS, public members only, or the URL of one) and the audience
+-- it must name (null: the tenant's default receiver URL).
 CREATE TABLE ssf_transmitters (
   tenant_id text COLLATE "C" NOT NULL REFERENCES tenants (id),
   id text COLLATE "C" NOT NULL,
   issuer text NOT NULL,
-  jwks jsonb NOT NULL,
+  jwks jsonb NULL,
+  jwks_uri text NULL,
   audience text NULL,
   updated_at_ms bigint NOT NULL,
-  PRIMARY KEY (tenant_id, id)
+  PRIMARY KEY (tenant_id, id),
+  CHECK ((jwks IS NULL) <> (jwks_uri IS NULL))
 );
 -- Receivers Verity pushes its own SETs to (RFC 8935): where, and the aud they expect.
 CREATE TABLE ssf_receivers (

@@ -9,6 +9,7 @@ interface TransmitterRow {
   id: string;
   issuer: string;
   jwks: unknown;
+  jwks_uri: string | null;
   audience: string | null;
   updated_at_ms: unknown;
   created?: boolean;
@@ -30,14 +31,15 @@ interface AssuranceRow {
   at_ms: unknown;
 }
 
-const TRANSMITTER_COLUMNS = 'tenant_id, id, issuer, jwks, audience, updated_at_ms';
+const TRANSMITTER_COLUMNS = 'tenant_id, id, issuer, jwks, jwks_uri, audience, updated_at_ms';
 const RECEIVER_COLUMNS = 'tenant_id, id, endpoint, audience, updated_at_ms';
 
 const toTransmitter = (row: TransmitterRow): StoredSsfTransmitter => ({
   tenant: row.tenant_id,
   id: row.id,
   issuer: row.issuer,
-  jwks: fromJson<StoredSsfTransmitter['jwks']>(row.jwks),
+  jwks: row.jwks === null ? null : fromJson<StoredSsfTransmitter['jwks']>(row.jwks),
+  jwksUri: row.jwks_uri,
   audience: row.audience,
   updatedAtMs: toNumber(row.updated_at_ms),
 });
@@ -67,10 +69,10 @@ export function createSsfRepository(db: Database): Store['ssf'] {
       guarded(t.tenant, async () => {
         // xmax is 0 for a row this statement inserted, not for one it updated.
         const { rows } = await db.query<TransmitterRow>(
-          `INSERT INTO ssf_transmitters (${TRANSMITTER_COLUMNS}) VALUES ($1, $2, $3, $4::jsonb, $5, $6)
-           ON CONFLICT (tenant_id, id) DO UPDATE SET issuer = EXCLUDED.issuer, jwks = EXCLUDED.jwks, audience = EXCLUDED.audience, updated_at_ms = EXCLUDED.updated_at_ms
+          `INSERT INTO ssf_transmitters (${TRANSMITTER_COLUMNS}) VALUES ($1, $2, $3, $4::jsonb, $5, $6, $7)
+           ON CONFLICT (tenant_id, id) DO UPDATE SET issuer = EXCLUDED.issuer, jwks = EXCLUDED.jwks, jwks_uri = EXCLUDED.jwks_uri, audience = EXCLUDED.audience, updated_at_ms = EXCLUDED.updated_at_ms
            RETURNING ${TRANSMITTER_COLUMNS}, (xmax = 0) AS created`,
-          [t.tenant, t.id, t.issuer, toJsonParam(t.jwks), t.audience, t.updatedAtMs],
+          [t.tenant, t.id, t.issuer, t.jwks === null ? null : toJsonParam(t.jwks), t.jwksUri, t.audience, t.updatedAtMs],
         );
         const row = rows[0] as TransmitterRow;
         return { transmitter: toTransmitter(row), created: row.created === true };

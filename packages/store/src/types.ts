@@ -249,8 +249,10 @@ export interface StoredSsfTransmitter {
   id: string;
   /** The `iss` of its SETs. */
   issuer: string;
-  /** Its public keys, `{keys: [...]}` (checked by the server). */
-  jwks: { keys: Array<Record<string, unknown>> };
+  /** Its public keys, `{keys: [...]}` (checked by the server); null when `jwksUri` names them. */
+  jwks: { keys: Array<Record<string, unknown>> } | null;
+  /** Where its JWKS is fetched from; null when `jwks` holds the keys. Exactly one of the two is set. */
+  jwksUri: string | null;
   /** The `aud` its SETs must carry; null: the tenant's default receiver URL. */
   audience: string | null;
   updatedAtMs: number;

@@ -6,7 +6,7 @@
  * replica and every PEP within a second. Every refusal is a security event in the tenant's audit.
  */
 import { VerityError, type DecisionMeta } from '@verity/core';
-import { setError, verifySecurityEventToken, type VerifiedSet } from '@verity/identity';
+import { setError, verifySecurityEventToken, type KeyResolver, type VerifiedSet } from '@verity/identity';
 import type { Store, StoredSsfTransmitter } from '@verity/store';
 import type { AuditWriter } from '../audit-writer.js';
 import type { DeviceService } from '../device/device-service.js';
@@ -21,7 +21,9 @@ export interface TransmitterView {
   id: string;
   tenant: string;
   issuer: string;
-  jwks: { keys: Array<Record<string, unknown>> };
+  /** Its keys inline, or null when `jwks_uri` names them. */
+  jwks: { keys: Array<Record<string, unknown>> } | null;
+  jwks_uri: string | null;
   /** The `aud` its SETs must carry (the tenant's default receiver audience when none was given). */
   audience: string;
   updated_at: string;
@@ -59,6 +61,10 @@ export interface SsfReceiverOptions {
   /** The public base URL (public-url.ts) and the tenant's own issuer (its tokens map `sub`). */
   baseUrl: () => string;
   issuerUrl: (tenant: string) => string;
+  /** Fetches the JWKS of a transmitter registered by `jwks_uri` (through the guarded fetch). */
+  keys: Pick<KeyResolver, 'keysForUri'>;
+  /** Accept a `jwks_uri` on http or a loopback/private host (the server's `allowInsecureIdentitySources`). */
+  allowInsecure: boolean;
   /** Clock, epoch ms (default `Date.now`). */
   now?: () => number;
   /** Oldest SET accepted, by `iat` (default 3600 s); its `jti` is remembered that long. */
@@ -115,6 +121,7 @@ export function createSsfReceiver(options: SsfReceiverOptions): SsfReceiver {
     tenant: row.tenant,
     issuer: row.issuer,
     jwks: row.jwks,
+    jwks_uri: row.jwksUri,
     audience: row.audience ?? defaultAudience(row.tenant),
     updated_at: new Date(row.updatedAtMs).toISOString(),
   });
@@ -168,7 +175,7 @@ export function createSsfReceiver(options: SsfReceiverOptions): SsfReceiver {
   return {
     async putTransmitter(tenant, id, body) {
       if (!isSsfId(id)) throw new VerityError('ERR_SSF_TRANSMITTER_INVALID', 'a transmitter id is 1–128 letters, digits, ".", "_" or "-"');
-      const config = parseTransmitterConfig(body);
+      const config = parseTransmitterConfig(body, options.allowInsecure);
       await requireTenant(tenant);
       // One transmitter per issuer: the SET's iss picks the keys that verify it.
       const clash = (await store.ssf.listTransmitters(tenant)).find((other) => other.issuer === config.issuer && other.id !== id);
@@ -192,7 +199,7 @@ export function createSsfReceiver(options: SsfReceiverOptions): SsfReceiver {
       const transmitters = (await store.ssf.listTransmitters(tenant)).map((row) => ({ ...row, audience: row.audience ?? defaultAudience(tenant) }));
       let set: VerifiedSet;
       try {
-        set = await verifySecurityEventToken(token, transmitters, { nowMs: now(), maxAgeSec, clockSkewSec });
+        set = await verifySecurityEventToken(token, transmitters, { nowMs: now(), maxAgeSec, clockSkewSec, resolver: options.keys });
       } catch (error) {
         return refuse(tenant, error, meta, 'rejected');
       }

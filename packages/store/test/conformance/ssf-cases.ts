@@ -13,17 +13,21 @@ export function describeSsf(databases: ConformanceDatabases): void {
     it('creates, replaces, lists by id and removes transmitters, per tenant', async () => {
       const { store } = handle;
       await createTenants(store, 'acme', 'globex');
-      const first = await store.ssf.putTransmitter({ tenant: 'acme', id: 'idp', issuer: 'https://idp.example', jwks: JWKS, audience: null, updatedAtMs: 1000 });
-      expect(first).toEqual({ created: true, transmitter: { tenant: 'acme', id: 'idp', issuer: 'https://idp.example', jwks: JWKS, audience: null, updatedAtMs: 1000 } });
-      const replaced = await store.ssf.putTransmitter({ tenant: 'acme', id: 'idp', issuer: 'https://idp2.example', jwks: { keys: [] }, audience: 'https://rp', updatedAtMs: 2000 });
-      expect(replaced).toEqual({ created: false, transmitter: { tenant: 'acme', id: 'idp', issuer: 'https://idp2.example', jwks: { keys: [] }, audience: 'https://rp', updatedAtMs: 2000 } });
-      await store.ssf.putTransmitter({ tenant: 'acme', id: 'a-mdm', issuer: 'https://mdm', jwks: JWKS, audience: null, updatedAtMs: 1000 });
-      await store.ssf.putTransmitter({ tenant: 'globex', id: 'idp', issuer: 'https://other', jwks: JWKS, audience: null, updatedAtMs: 1000 });
+      const first = await store.ssf.putTransmitter({ tenant: 'acme', id: 'idp', issuer: 'https://idp.example', jwks: JWKS, jwksUri: null, audience: null, updatedAtMs: 1000 });
+      expect(first).toEqual({ created: true, transmitter: { tenant: 'acme', id: 'idp', issuer: 'https://idp.example', jwks: JWKS, jwksUri: null, audience: null, updatedAtMs: 1000 } });
+      const replaced = await store.ssf.putTransmitter({ tenant: 'acme', id: 'idp', issuer: 'https://idp2.example', jwks: { keys: [] }, jwksUri: null, audience: 'https://rp', updatedAtMs: 2000 });
+      expect(replaced).toEqual({ created: false, transmitter: { tenant: 'acme', id: 'idp', issuer: 'https://idp2.example', jwks: { keys: [] }, jwksUri: null, audience: 'https://rp', updatedAtMs: 2000 } });
+      const byUri = await store.ssf.putTransmitter({ tenant: 'acme', id: 'a-mdm', issuer: 'https://mdm', jwks: null, jwksUri: 'https://mdm/jwks.json', audience: null, updatedAtMs: 1000 });
+      expect(byUri.transmitter).toMatchObject({ jwks: null, jwksUri: 'https://mdm/jwks.json' });
+      // Exactly one of jwks and jwksUri.
+      await expect(store.ssf.putTransmitter({ tenant: 'acme', id: 'both', issuer: 'https://both', jwks: JWKS, jwksUri: 'https://both/jwks', audience: null, updatedAtMs: 1 })).rejects.toThrow();
+      await expect(store.ssf.putTransmitter({ tenant: 'acme', id: 'none', issuer: 'https://none', jwks: null, jwksUri: null, audience: null, updatedAtMs: 1 })).rejects.toThrow();
+      await store.ssf.putTransmitter({ tenant: 'globex', id: 'idp', issuer: 'https://other', jwks: JWKS, jwksUri: null, audience: null, updatedAtMs: 1000 });
       expect((await store.ssf.listTransmitters('acme')).map((t) => [t.id, t.issuer])).toEqual([['a-mdm', 'https://mdm'], ['idp', 'https://idp2.example']]);
       expect(await store.ssf.removeTransmitter('acme', 'idp')).toBe(true);
       expect(await store.ssf.removeTransmitter('acme', 'idp')).toBe(false);
       expect((await store.ssf.listTransmitters('globex')).map((t) => t.issuer)).toEqual(['https://other']);
-      await expectVerityError(store.ssf.putTransmitter({ tenant: 'nope', id: 'idp', issuer: 'https://x', jwks: JWKS, audience: null, updatedAtMs: 1 }), 'ERR_TENANT_NOT_FOUND');
+      await expectVerityError(store.ssf.putTransmitter({ tenant: 'nope', id: 'idp', issuer: 'https://x', jwks: JWKS, jwksUri: null, audience: null, updatedAtMs: 1 }), 'ERR_TENANT_NOT_FOUND');
     });
 
     it('creates, replaces, lists and removes receivers, per tenant', async () => {
