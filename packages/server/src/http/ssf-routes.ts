@@ -43,7 +43,7 @@ export function registerSsfRoutes(app: FastifyInstance, c: Components): void {
       const tenant = tenantParam(request, { write: true });
       if (!(request.body instanceof SetBody)) throw new VerityError('ERR_SSF_SET_INVALID', 'the body must be a SET (Content-Type: application/secevent+jwt)');
       const outcome = await c.ssf.receive(tenant, request.body.token, metaOf(request));
-      request.log.info({ tenant, jti: outcome.jti, applied: outcome.applied, ignored: outcome.ignored }, 'SSF event accepted');
+      request.log.info({ tenant, transmitter: outcome.transmitter, jti: outcome.jti, applied: outcome.applied, ignored: outcome.ignored }, 'SSF event accepted');
       // RFC 8935 §2.2: 202 Accepted, no body (an event of a type Verity ignores too).
       return reply.code(202).send();
     });

@@ -31,6 +31,8 @@ export interface TransmitterView {
 
 /** What a push did: every known event applied (`applied`), the event types ignored. */
 export interface ReceiveOutcome {
+  /** The id of the transmitter that sent it. */
+  transmitter: string;
   jti: string;
   applied: number;
   ignored: string[];
@@ -71,8 +73,6 @@ export interface SsfReceiverOptions {
   maxAgeSec?: number;
   /** A transmitter's clock may run this far ahead (default 60 s). */
   clockSkewSec?: number;
-  /** An accepted SET (for the operator's log; never the token). */
-  onAccepted?: (tenant: string, outcome: ReceiveOutcome & { transmitter: string }) => void;
 }
 
 const notFound = () => new VerityError('ERR_SSF_TRANSMITTER_NOT_FOUND', 'no such SSF transmitter');
@@ -97,7 +97,7 @@ async function applyDevice(devices: SsfReceiverOptions['devices'], tenant: strin
  * Create the receiver.
  *
  * @example
- * const ssf = createSsfReceiver({ store, identity, devices, assurance, audit, baseUrl: tokens.baseUrl, issuerUrl: tokens.issuerUrl });
+ * const ssf = createSsfReceiver({ store, identity, devices, assurance, audit, baseUrl: tokens.baseUrl, issuerUrl: tokens.issuerUrl, keys: createKeyResolver(), allowInsecure: false });
  * await ssf.receive('acme', setFromBody, { requestId: 'r-1', tier: null });
  */
 export function createSsfReceiver(options: SsfReceiverOptions): SsfReceiver {
@@ -224,9 +224,7 @@ export function createSsfReceiver(options: SsfReceiverOptions): SsfReceiver {
         await store.ssf.forgetJti(tenant, set.issuer, set.jti).catch(() => {});
         throw error;
       }
-      const outcome = { jti: set.jti, applied: plan.resolved.length, ignored: plan.ignored };
-      options.onAccepted?.(tenant, { ...outcome, transmitter: set.transmitter });
-      return outcome;
+      return { transmitter: set.transmitter, jti: set.jti, applied: plan.resolved.length, ignored: plan.ignored };
     },
 
     defaultAudience,
