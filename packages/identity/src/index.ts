@@ -6,3 +6,4 @@ export * from './sts-index.js';
 export * from './policy-bundle.js';
 export * from './audit-checkpoint.js';
 export * from './receipt.js';
+export * from './security-event-token.js';

@@ -38,6 +38,8 @@ export interface KeyResolverStats {
 export interface KeyResolver {
   /** The key function for `jwtVerify`. Fetch failures surface as `ERR_IDENTITY_SOURCE_UNAVAILABLE`. */
   keysFor(source: IdentitySource): JWTVerifyGetKey;
+  /** The key function of a JWKS URL (a Shared Signals transmitter's `jwks_uri`), cached like a source's. */
+  keysForUri(jwksUri: string): JWTVerifyGetKey;
   stats(): KeyResolverStats;
 }
 
@@ -235,6 +237,7 @@ export function createKeyResolver(options: KeyResolverOptions = {}): KeyResolver
       }
       return keys;
     },
+    keysForUri: remoteSet,
     stats: () => ({ ...counts }),
   };
 }

@@ -168,7 +168,8 @@ export function createSourceFetch(options: SourceFetchOptions = {}): FetchFuncti
       });
       if (init.signal?.aborted === true) return onAbort();
       init.signal?.addEventListener('abort', onAbort, { once: true });
-      request.end();
+      // A string body is sent as given (RFC 8935 pushes a SET this way); other bodies are not used here.
+      request.end(typeof init.body === 'string' ? init.body : undefined);
     });
   };
 }

@@ -27,7 +27,10 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { createLogger, type Logger } from './logger.js';
 import { createWorkloadService, type WorkloadService } from './workload/workload-service.js';
 import { createDeviceService, type DeviceService } from './device/device-service.js';
-import { createSecretBox, createSourceFetch, generateMasterKey, parseMasterKey } from '@verity/identity';
+import { createAssuranceService, type AssuranceService } from './ssf/assurance-service.js';
+import { createSsfReceiver, type SsfReceiver } from './ssf/ssf-receiver.js';
+import { createSsfTransmitter, type SsfTransmitter } from './ssf/ssf-transmitter.js';
+import { createKeyResolver, createSecretBox, createSourceFetch, generateMasterKey, parseMasterKey } from '@verity/identity';
 
 /**
  * Every service, composed once (createComponents). Routes call services only: `store` is here for
@@ -67,6 +70,12 @@ export interface Components {
   workloads: WorkloadService;
   /** Device trust: registered devices, their posture, and the risk engine's device signal. */
   devices: DeviceService;
+  /** Shared Signals receiver (SSF/CAEP): the tenant's transmitters and their pushed SETs. */
+  ssf: SsfReceiver;
+  /** Shared Signals transmitter: the tenant's receivers, sent its revocations as SETs. */
+  ssfTransmitter: SsfTransmitter;
+  /** Assurance levels from CAEP assurance-level-change events, per (tenant, subject), in memory. */
+  assurance: AssuranceService;
 }
 
 /** The master key that seals signing keys: configured, else a key file beside the data folder. */
@@ -112,7 +121,7 @@ export async function createComponents(
   // process and invalidates its caches synchronously, so its view is fresh by construction and
   // needs no heartbeat. PostgreSQL replicas bound their staleness with the feed's heartbeat.
   const freshness = createFreshness({ maxStalenessMs: db.kind === 'postgres' ? config.maxStalenessMs : Infinity });
-  const caches: { policies?: PolicyService; entities?: EntityService; identity?: IdentityService; credentials?: CredentialService; workloads?: WorkloadService; devices?: DeviceService } = {};
+  const caches: { policies?: PolicyService; entities?: EntityService; identity?: IdentityService; credentials?: CredentialService; workloads?: WorkloadService; devices?: DeviceService; assurance?: AssuranceService } = {};
   const feed = await startChangeFeed(db, {
     onChange: ({ tenant, kind }) => {
       // Settings travel with the active policy (type mapping, routes, request validation) and
@@ -124,6 +133,7 @@ export async function createComponents(
       if (kind === 'credentials') caches.credentials?.invalidate();
       if (kind === 'workload' || kind === 'settings') caches.workloads?.onChange(tenant, kind);
       if (kind === 'device') caches.devices?.onChange(tenant);
+      if (kind === 'assurance') caches.assurance?.onChange(tenant);
     },
     onResync: () => {
       caches.policies?.invalidateAll();
@@ -132,6 +142,7 @@ export async function createComponents(
       void caches.identity?.reloadAll();
       caches.workloads?.onResync();
       caches.devices?.onResync();
+      caches.assurance?.onResync();
     },
   }, {
     freshness,
@@ -148,7 +159,12 @@ export async function createComponents(
     publish: feed.publish,
     onReloadError: (error) => log.error({ err: error }, "a tenant's devices could not be read again (read at its next decision)"),
   }));
-  const decisions = createDecisionService({ engine, policies, entities, audit, freshness, workloads: denyList, devices });
+  const assurance = (caches.assurance = await createAssuranceService({
+    store,
+    publish: feed.publish,
+    onReloadError: (error) => log.error({ err: error }, "a tenant's assurance levels could not be read again (read at the next change)"),
+  }));
+  const decisions = createDecisionService({ engine, policies, entities, audit, freshness, workloads: denyList, devices, assurance });
   const search = createSearchService(store, policies, decisions);
   const credentials = (caches.credentials = createCredentialService(store, { publish: () => feed.publish({ tenant: SYSTEM_TENANT, kind: 'credentials' }) }));
   if (config.allowInsecureIdentitySources) {
@@ -157,7 +173,39 @@ export async function createComponents(
   const box = createSecretBox(await resolveMasterKey(config, print));
   const sourceFetch = createSourceFetch({ allowInsecure: config.allowInsecureIdentitySources });
   const tokens = createTokenServices({ store, box, sourceFetch });
-  const identity = (caches.identity = await createIdentityService({ store, audit, publish: feed.publish, tokens, allowInsecureSources: config.allowInsecureIdentitySources }));
+  const ownIdentity = (caches.identity = await createIdentityService({ store, audit, publish: feed.publish, tokens, allowInsecureSources: config.allowInsecureIdentitySources }));
+  const ssfTransmitter = createSsfTransmitter({
+    store,
+    ring: (tenant) => tokens.ring(tenant),
+    issuerUrl: (tenant) => tokens.issuerUrl(tenant),
+    fetch: sourceFetch,
+    allowInsecure: config.allowInsecureIdentitySources,
+    onDelivery: (report) => {
+      if (report.outcome === 'delivered') log.debug(report, 'SSF event delivered');
+      else log.warn(report, 'SSF event not delivered');
+    },
+  });
+  // A revocation made through this replica (admin API, OAuth revocation) is sent to the tenant's
+  // SSF receivers by this replica alone; one received as a SET is not echoed (the SSF receiver
+  // revokes through ownIdentity).
+  const identity: IdentityService = {
+    ...ownIdentity,
+    async revoke(tenant, input) {
+      await ownIdentity.revoke(tenant, input);
+      ssfTransmitter.emitRevocation(tenant, input);
+    },
+  };
+  const ssf = createSsfReceiver({
+    store,
+    identity: ownIdentity,
+    devices,
+    assurance,
+    audit,
+    baseUrl: () => tokens.baseUrl(),
+    issuerUrl: (tenant) => tokens.issuerUrl(tenant),
+    keys: createKeyResolver({ fetch: sourceFetch }),
+    allowInsecure: config.allowInsecureIdentitySources,
+  });
   const workloads = (caches.workloads = await createWorkloadService({
     store,
     box,
@@ -206,5 +254,8 @@ export async function createComponents(
     freshness,
     workloads,
     devices,
+    ssf,
+    ssfTransmitter,
+    assurance,
   };
 }

@@ -19,6 +19,7 @@ import type { Freshness } from './freshness.js';
 import type { EntityService } from './entity-service.js';
 import type { PolicyService } from './policy-service.js';
 import type { DeviceService } from './device/device-service.js';
+import type { AssuranceService } from './ssf/assurance-service.js';
 import { withRisk } from './risk-context.js';
 import { findStepUp, reasonsOf, type DecisionExplanation } from './step-up.js';
 import { assertTxnFromToken, callerOf, refuseUnproven, txnSubjectOf, type WorkloadDenyList } from './workload-gate.js';
@@ -65,11 +66,17 @@ export interface DecisionServiceOptions {
   workloads?: WorkloadDenyList;
   /** Device trust's signal (from memory); absent: every device is unknown to a tenant that measures them. */
   devices?: Pick<DeviceService, 'signal'>;
+  /** Assurance levels reported after login (SSF `assurance-level-change`), per subject; absent: none. */
+  assurance?: Pick<AssuranceService, 'of'>;
 }
 
 export function createDecisionService(options: DecisionServiceOptions): DecisionService {
   const { policies, entities, audit } = options;
   const pipeline = createDecisionPipeline({ engine: options.engine, ...(options.now ? { now: options.now } : {}) });
+
+  /** The subject's later assurance level (SSF), for a request that carries a verified token. */
+  const assuranceOf = (tenant: string, request: DecisionRequest) =>
+    request.kind === 'authzen' && request.token !== undefined ? options.assurance?.of(tenant, request.token.principal.uid.id) : undefined;
 
   /** One decision, audited; with `explain`, a deny's step-up is searched for (only callers that answer it pay). */
   async function decideWith(input: DecideInput, explain: boolean): Promise<{ record: DecisionRecord; explanation: DecisionExplanation }> {
@@ -91,9 +98,11 @@ export function createDecisionService(options: DecisionServiceOptions): Decision
      * `assurance`) belongs to the original request only: a stepped-up one's acr is the level asked.
      */
     const decideOne = async (original: DecisionRequest): Promise<{ record: DecisionRecord; validUntilMs?: number }> => {
+      const assurance = original === input.request ? assuranceOf(input.tenant, original) : undefined;
       const { request, risk, validUntilMs } = await withRisk(settings, original, {
         nowMs: now,
         ...(devices === undefined ? {} : { devices: (id: string | null, maxPatchAgeDays: number) => devices.signal(input.tenant, id, { nowMs: now, maxPatchAgeDays }) }),
+        ...(assurance === undefined ? {} : { assurance }),
       });
       const meta = { ...input.meta, ...(caller === undefined ? {} : { caller }), ...(risk === undefined ? {} : { risk }) };
       const decided = await pipeline.decide(view, request, lookup, meta, input.budget);

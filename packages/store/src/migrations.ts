@@ -360,6 +360,54 @@ CREATE TABLE devices (
 `,
   },
   {
+    version: 14,
+    name: 'continuous verification: Shared Signals (SSF/CAEP) transmitters, receivers, used SET ids, assurance levels',
+    sql: `
+-- Transmitters whose Security Event Tokens (RFC 8417) a tenant accepts: the SET's iss, the public
+-- keys that verify it (an inline JWKS, public members only, or the URL of one) and the audience
+-- it must name (null: the tenant's default receiver URL).
+CREATE TABLE ssf_transmitters (
+  tenant_id text COLLATE "C" NOT NULL REFERENCES tenants (id),
+  id text COLLATE "C" NOT NULL,
+  issuer text NOT NULL,
+  jwks jsonb NULL,
+  jwks_uri text NULL,
+  audience text NULL,
+  updated_at_ms bigint NOT NULL,
+  PRIMARY KEY (tenant_id, id),
+  CHECK ((jwks IS NULL) <> (jwks_uri IS NULL))
+);
+-- Receivers Verity pushes its own SETs to (RFC 8935): where, and the aud they expect.
+CREATE TABLE ssf_receivers (
+  tenant_id text COLLATE "C" NOT NULL REFERENCES tenants (id),
+  id text COLLATE "C" NOT NULL,
+  endpoint text NOT NULL,
+  audience text NOT NULL,
+  updated_at_ms bigint NOT NULL,
+  PRIMARY KEY (tenant_id, id)
+);
+-- SET ids already accepted, per tenant and issuer, until the accepted age window has passed
+-- (a SET older than that is refused anyway, so its jti need not be kept longer).
+CREATE TABLE ssf_used_jtis (
+  tenant_id text COLLATE "C" NOT NULL REFERENCES tenants (id),
+  issuer text COLLATE "C" NOT NULL,
+  jti text COLLATE "C" NOT NULL,
+  exp_ms bigint NOT NULL,
+  PRIMARY KEY (tenant_id, issuer, jti)
+);
+CREATE INDEX ssf_used_jtis_expiry_idx ON ssf_used_jtis (exp_ms);
+-- The latest CAEP assurance-level-change per subject (the mapped principal id): its
+-- current_level and the event time (ms).
+CREATE TABLE ssf_assurance (
+  tenant_id text COLLATE "C" NOT NULL REFERENCES tenants (id),
+  subject text COLLATE "C" NOT NULL,
+  acr text NOT NULL,
+  at_ms bigint NOT NULL,
+  PRIMARY KEY (tenant_id, subject)
+);
+`,
+  },
+  {
     version: 15,
     name: 'continuous verification: job-scoped credentials (revocation by job)',
     sql: `

@@ -243,6 +243,39 @@ export interface StoredDevice {
 /** What a registration or a posture report writes. */
 export type DeviceWrite = Pick<StoredDevice, 'id' | 'posture' | 'compliant' | 'issues'>;
 
+/** A Shared Signals transmitter a tenant accepts SETs from. Times are ms since the epoch. */
+export interface StoredSsfTransmitter {
+  tenant: string;
+  id: string;
+  /** The `iss` of its SETs. */
+  issuer: string;
+  /** Its public keys, `{keys: [...]}` (checked by the server); null when `jwksUri` names them. */
+  jwks: { keys: Array<Record<string, unknown>> } | null;
+  /** Where its JWKS is fetched from; null when `jwks` holds the keys. Exactly one of the two is set. */
+  jwksUri: string | null;
+  /** The `aud` its SETs must carry; null: the tenant's default receiver URL. */
+  audience: string | null;
+  updatedAtMs: number;
+}
+
+/** A Shared Signals receiver Verity pushes its own SETs to. */
+export interface StoredSsfReceiver {
+  tenant: string;
+  id: string;
+  endpoint: string;
+  audience: string;
+  updatedAtMs: number;
+}
+
+/** The latest assurance level a transmitter reported for a subject (CAEP assurance-level-change). */
+export interface StoredAssurance {
+  tenant: string;
+  subject: string;
+  acr: string;
+  /** When the change happened (the event time), ms. */
+  atMs: number;
+}
+
 export interface Store {
   readonly db: Database;
   tenants: {
@@ -419,6 +452,37 @@ export interface Store {
     list(tenant: string): Promise<StoredDevice[]>;
     /** False when it was not registered. */
     remove(tenant: string, id: string): Promise<boolean>;
+  };
+  /** Shared Signals (SSF/CAEP): transmitters, receivers, used SET ids, assurance levels. */
+  ssf: {
+    /** Create or replace a transmitter (`created`: it was new). Throws ERR_TENANT_NOT_FOUND. */
+    putTransmitter(transmitter: StoredSsfTransmitter): Promise<{ transmitter: StoredSsfTransmitter; created: boolean }>;
+    /** The tenant's transmitters, by id. */
+    listTransmitters(tenant: string): Promise<StoredSsfTransmitter[]>;
+    /** False when there was none. */
+    removeTransmitter(tenant: string, id: string): Promise<boolean>;
+    /** Create or replace a receiver (`created`: it was new). Throws ERR_TENANT_NOT_FOUND. */
+    putReceiver(receiver: StoredSsfReceiver): Promise<{ receiver: StoredSsfReceiver; created: boolean }>;
+    /** The tenant's receivers, by id. */
+    listReceivers(tenant: string): Promise<StoredSsfReceiver[]>;
+    /** False when there was none. */
+    removeReceiver(tenant: string, id: string): Promise<boolean>;
+    /**
+     * Record a SET id of `issuer`, atomically; false when it was recorded already and not yet
+     * past its `expMs` at `nowMs` (a replay). An expired entry is taken over. Throws ERR_TENANT_NOT_FOUND.
+     */
+    useJti(tenant: string, used: { issuer: string; jti: string; expMs: number }, nowMs: number): Promise<boolean>;
+    /** Forget one recorded SET id (its effect could not be applied: the transmitter may send it again). */
+    forgetJti(tenant: string, issuer: string, jti: string): Promise<void>;
+    /** Forget SET ids past their expiry. */
+    pruneJtis(nowMs: number): Promise<void>;
+    /**
+     * Keep a subject's assurance level unless a later one (`atMs`) is kept already; true when it
+     * was written. Throws ERR_TENANT_NOT_FOUND.
+     */
+    setAssurance(assurance: StoredAssurance): Promise<boolean>;
+    /** The assurance levels of one tenant, or (null) of every tenant, by tenant and subject. */
+    listAssurance(tenant: string | null): Promise<StoredAssurance[]>;
   };
   credentials: {
     create(credential: Omit<Credential, 'createdAt' | 'revokedAt'>): Promise<Credential>;

@@ -7,6 +7,7 @@ import { describeEntities } from './conformance/entities-cases.js';
 import { describeIdentity } from './conformance/identity-cases.js';
 import { reusedDatabase, type ConformanceDatabases, type MakeDatabase } from './conformance/fixtures.js';
 import { describeReceiptKeys } from './conformance/receipt-keys-cases.js';
+import { describeSsf } from './conformance/ssf-cases.js';
 import { describeTenantsAndPolicies } from './conformance/tenants-policies-cases.js';
 import { describeWorkloads } from './conformance/workloads-cases.js';
 
@@ -47,5 +48,6 @@ export function describeStoreConformance(name: string, makeDatabase: MakeDatabas
     describe('receipt keys', () => describeReceiptKeys(databases));
     describe('workloads', () => describeWorkloads(databases));
     describe('devices', () => describeDevices(databases));
+    describe('ssf', () => describeSsf(databases));
   });
 }
