@@ -8,6 +8,7 @@ import { runMigrations } from './migrations.js';
 import { createPoliciesRepository } from './policies-repository.js';
 import { createReceiptKeysRepository } from './receipt-keys-repository.js';
 import { createTenantsRepository } from './tenants-repository.js';
+import { createThreatListsRepository } from './threat-lists-repository.js';
 import { createWorkloadsRepository } from './workloads-repository.js';
 import type { Database, Store } from './types.js';
 
@@ -32,6 +33,7 @@ export async function createStore(db: Database): Promise<Store> {
     receiptKeys: createReceiptKeysRepository(db),
     workloads: createWorkloadsRepository(db),
     devices: createDevicesRepository(db),
+    threatLists: createThreatListsRepository(db),
     close: () => db.close(),
   };
 }

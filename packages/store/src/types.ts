@@ -243,6 +243,24 @@ export interface StoredDevice {
 /** What a registration or a posture report writes. */
 export type DeviceWrite = Pick<StoredDevice, 'id' | 'posture' | 'compliant' | 'issues'>;
 
+/** An imported threat list without its entries (times in ms since the epoch). */
+export interface ThreatListSummary {
+  tenant: string;
+  source: string;
+  entryCount: number;
+  /** From then on the list is ignored; null: it does not expire. */
+  expiresAtMs: number | null;
+  importedAtMs: number;
+}
+
+/** An imported threat list with its CIDR ranges (canonical text, as the server wrote them). */
+export interface StoredThreatList extends ThreatListSummary {
+  entries: string[];
+}
+
+/** What an import writes. */
+export type ThreatListWrite = Pick<StoredThreatList, 'source' | 'entries' | 'expiresAtMs'>;
+
 export interface Store {
   readonly db: Database;
   tenants: {
@@ -419,6 +437,17 @@ export interface Store {
     list(tenant: string): Promise<StoredDevice[]>;
     /** False when it was not registered. */
     remove(tenant: string, id: string): Promise<boolean>;
+  };
+  /** IP reputation: threat-intelligence lists by source. Times are passed in by the caller. */
+  threatLists: {
+    /** Import a list, replacing the source's list whole (one statement). Throws ERR_TENANT_NOT_FOUND. */
+    put(tenant: string, list: ThreatListWrite, nowMs: number): Promise<ThreatListSummary>;
+    /** The tenant's lists without entries, by source (expired ones too). */
+    list(tenant: string): Promise<ThreatListSummary[]>;
+    /** The tenant's lists with their entries, by source (expired ones too: the reader filters). */
+    load(tenant: string): Promise<StoredThreatList[]>;
+    /** False when there was no list of that source. */
+    remove(tenant: string, source: string): Promise<boolean>;
   };
   credentials: {
     create(credential: Omit<Credential, 'createdAt' | 'revokedAt'>): Promise<Credential>;

@@ -8,6 +8,7 @@ import { describeIdentity } from './conformance/identity-cases.js';
 import { reusedDatabase, type ConformanceDatabases, type MakeDatabase } from './conformance/fixtures.js';
 import { describeReceiptKeys } from './conformance/receipt-keys-cases.js';
 import { describeTenantsAndPolicies } from './conformance/tenants-policies-cases.js';
+import { describeThreatLists } from './conformance/threat-lists-cases.js';
 import { describeWorkloads } from './conformance/workloads-cases.js';
 
 export type { MakeDatabase } from './conformance/fixtures.js';
@@ -47,5 +48,6 @@ export function describeStoreConformance(name: string, makeDatabase: MakeDatabas
     describe('receipt keys', () => describeReceiptKeys(databases));
     describe('workloads', () => describeWorkloads(databases));
     describe('devices', () => describeDevices(databases));
+    describe('threat lists', () => describeThreatLists(databases));
   });
 }
