@@ -69,11 +69,21 @@ export function parseCidr(text: unknown): CidrRange | null {
   return { family: address.family, network: address.value & maskOf(address.family, prefix), prefix };
 }
 
+/** The bytes of a `family` number, most significant first. */
+function bytesOf(family: 4 | 6, value: bigint): number[] {
+  const bytes: number[] = [];
+  for (let shift = WIDTH[family] - 8; shift >= 0; shift -= 8) bytes.push(Number((value >> BigInt(shift)) & 0xffn));
+  return bytes;
+}
+
+/** The canonical text of an address (`203.0.113.9`, `2001:db8::1`; RFC 5952 for IPv6). */
+export function formatIpAddress(address: IpAddress): string {
+  return ipaddr.fromByteArray(bytesOf(address.family, address.value)).toString();
+}
+
 /** The canonical text of a range (`203.0.113.0/24`, `2001:db8::/32`). */
 export function formatCidr(range: CidrRange): string {
-  const bytes: number[] = [];
-  for (let shift = WIDTH[range.family] - 8; shift >= 0; shift -= 8) bytes.push(Number((range.network >> BigInt(shift)) & 0xffn));
-  return `${ipaddr.fromByteArray(bytes).toString()}/${range.prefix}`;
+  return `${formatIpAddress({ family: range.family, value: range.network })}/${range.prefix}`;
 }
 
 /** Finds the value of the longest range holding an address. */

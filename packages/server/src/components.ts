@@ -27,6 +27,8 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { createLogger, type Logger } from './logger.js';
 import { createWorkloadService, type WorkloadService } from './workload/workload-service.js';
 import { createDeviceService, type DeviceService } from './device/device-service.js';
+import { openMaxmindResolver } from './network/maxmind-resolver.js';
+import { createThreatListService, type ThreatListService } from './network/threat-list-service.js';
 import { createSecretBox, createSourceFetch, generateMasterKey, parseMasterKey } from '@verity/identity';
 
 /**
@@ -67,6 +69,8 @@ export interface Components {
   workloads: WorkloadService;
   /** Device trust: registered devices, their posture, and the risk engine's device signal. */
   devices: DeviceService;
+  /** IP reputation: the tenants' imported threat lists, and the risk engine's `maliciousIp` signal. */
+  threatLists: ThreatListService;
 }
 
 /** The master key that seals signing keys: configured, else a key file beside the data folder. */
@@ -112,7 +116,7 @@ export async function createComponents(
   // process and invalidates its caches synchronously, so its view is fresh by construction and
   // needs no heartbeat. PostgreSQL replicas bound their staleness with the feed's heartbeat.
   const freshness = createFreshness({ maxStalenessMs: db.kind === 'postgres' ? config.maxStalenessMs : Infinity });
-  const caches: { policies?: PolicyService; entities?: EntityService; identity?: IdentityService; credentials?: CredentialService; workloads?: WorkloadService; devices?: DeviceService } = {};
+  const caches: { policies?: PolicyService; entities?: EntityService; identity?: IdentityService; credentials?: CredentialService; workloads?: WorkloadService; devices?: DeviceService; threatLists?: ThreatListService } = {};
   const feed = await startChangeFeed(db, {
     onChange: ({ tenant, kind }) => {
       // Settings travel with the active policy (type mapping, routes, request validation) and
@@ -124,6 +128,7 @@ export async function createComponents(
       if (kind === 'credentials') caches.credentials?.invalidate();
       if (kind === 'workload' || kind === 'settings') caches.workloads?.onChange(tenant, kind);
       if (kind === 'device') caches.devices?.onChange(tenant);
+      if (kind === 'threat') caches.threatLists?.onChange(tenant);
     },
     onResync: () => {
       caches.policies?.invalidateAll();
@@ -132,6 +137,7 @@ export async function createComponents(
       void caches.identity?.reloadAll();
       caches.workloads?.onResync();
       caches.devices?.onResync();
+      caches.threatLists?.onResync();
     },
   }, {
     freshness,
@@ -148,7 +154,15 @@ export async function createComponents(
     publish: feed.publish,
     onReloadError: (error) => log.error({ err: error }, "a tenant's devices could not be read again (read at its next decision)"),
   }));
-  const decisions = createDecisionService({ engine, policies, entities, audit, freshness, workloads: denyList, devices });
+  const threatLists = (caches.threatLists = createThreatListService({
+    store,
+    publish: feed.publish,
+    onReloadError: (error) => log.error({ err: error }, "a tenant's threat lists could not be read again (read at its next decision)"),
+  }));
+  // The operator's MaxMind database, read once now (a start-up error when it is not one).
+  const geoip = config.geoipDb === null ? undefined : openMaxmindResolver(config.geoipDb);
+  if (geoip !== undefined) log.info({ databaseType: geoip.databaseType }, 'locating client IPs with the MaxMind database');
+  const decisions = createDecisionService({ engine, policies, entities, audit, freshness, workloads: denyList, devices, threats: threatLists, ...(geoip === undefined ? {} : { locate: (address) => geoip.locate(address) }) });
   const search = createSearchService(store, policies, decisions);
   const credentials = (caches.credentials = createCredentialService(store, { publish: () => feed.publish({ tenant: SYSTEM_TENANT, kind: 'credentials' }) }));
   if (config.allowInsecureIdentitySources) {
@@ -206,5 +220,6 @@ export async function createComponents(
     freshness,
     workloads,
     devices,
+    threatLists,
   };
 }

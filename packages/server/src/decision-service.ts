@@ -19,7 +19,8 @@ import type { Freshness } from './freshness.js';
 import type { EntityService } from './entity-service.js';
 import type { PolicyService } from './policy-service.js';
 import type { DeviceService } from './device/device-service.js';
-import { withRisk } from './risk-context.js';
+import type { ThreatListService } from './network/threat-list-service.js';
+import { withRisk, type LocationLookup } from './risk-context.js';
 import { assertTxnFromToken, callerOf, refuseUnproven, txnSubjectOf, type WorkloadDenyList } from './workload-gate.js';
 
 /** Which decisions go to the audit: all (default), only denies (hot-path permission checks), none (search). */
@@ -57,6 +58,10 @@ export interface DecisionServiceOptions {
   workloads?: WorkloadDenyList;
   /** Device trust's signal (from memory); absent: every device is unknown to a tenant that measures them. */
   devices?: Pick<DeviceService, 'signal'>;
+  /** The server's IP → location resolver (MaxMind database); absent: only tenants' tables locate. */
+  locate?: LocationLookup;
+  /** IP reputation from the tenant's threat lists (from memory); absent: not measured. */
+  threats?: Pick<ThreatListService, 'match'>;
 }
 
 export function createDecisionService(options: DecisionServiceOptions): DecisionService {
@@ -72,10 +77,12 @@ export function createDecisionService(options: DecisionServiceOptions): Decision
       assertTxnFromToken(input.request, input.meta);
       const { caller, forged } = callerOf(input.request);
       const now = (options.now ?? Date.now)();
-      const devices = options.devices;
+      const { devices, locate, threats } = options;
       const { request, risk } = await withRisk(active.tenant.settings, input.request, {
         nowMs: now,
         ...(devices === undefined ? {} : { devices: (id: string | null, maxPatchAgeDays: number) => devices.signal(input.tenant, id, { nowMs: now, maxPatchAgeDays }) }),
+        ...(locate === undefined ? {} : { locate }),
+        ...(threats === undefined ? {} : { threats: (address) => threats.match(input.tenant, address, now) }),
       });
       const meta = { ...input.meta, ...(caller === undefined ? {} : { caller }), ...(risk === undefined ? {} : { risk }) };
       const decided = await pipeline.decide(view, request, (uids) => entities.getMany(input.tenant, uids), meta, input.budget);
