@@ -117,6 +117,21 @@ describe('location and IP reputation in decisions', () => {
     expect((await decide(undefined)).body.decision).toBe(false);
   });
 
+  it('reads context.client_ip of Cedar-native requests and of each evaluation of a batch', async () => {
+    const cedar = (clientIp: string) => admin.request('POST', `/tenants/${TENANT}/cedar/v1/is-authorized`, {
+      principal: { type: 'User', id: 'alice' }, action: { type: 'Action', id: 'read' }, resource: { type: 'Doc', id: 'd-1' }, context: { client_ip: clientIp },
+    });
+    expect((await cedar('198.51.100.7')).body.decision).toBe('allow');
+    expect((await cedar('203.0.113.9')).body.decision).toBe('deny');
+    const batch = await admin.request('POST', `/tenants/${TENANT}/access/v1/evaluations`, {
+      subject: { type: 'User', id: 'alice' },
+      action: { name: 'read' },
+      evaluations: ['198.51.100.7', '198.51.100.66', '203.0.113.9'].map((clientIp) => ({ resource: { type: 'Doc', id: 'd-1' }, context: { client_ip: clientIp } })),
+    });
+    expect(batch.status, JSON.stringify(batch.body)).toBe(200);
+    expect(batch.body.evaluations.map((evaluation: { decision: boolean }) => evaluation.decision)).toEqual([true, false, false]);
+  });
+
   it('a VPN exit is forbidden by the policy reading context.risk.location.vpn', async () => {
     const vpn = await decide({ client_ip: '2001:db8:5::1' });
     expect(vpn.body.decision).toBe(false);
