@@ -9,6 +9,7 @@
 import { createCidrMatcher, formatCidr, isPlainObject, parseCidr, VerityError, type CidrMatcher, type CidrRange, type IpAddress } from '@verity/core';
 import type { Store, ThreatListSummary } from '@verity/store';
 import type { PublishChange } from '../change-feed.js';
+import { createTenantViews } from '../tenant-views.js';
 
 /** The most entries one import may hold. */
 export const MAX_THREAT_LIST_ENTRIES = 100_000;
@@ -117,10 +118,6 @@ const sorted = (lists: TenantLists): TenantLists => new Map([...lists.entries()]
 export function createThreatListService(options: ThreatListServiceOptions): ThreatListService {
   const { store, publish } = options;
   const now = options.now ?? Date.now;
-  /** Tenants this replica holds, read whole. */
-  const held = new Map<string, TenantLists>();
-  /** Reads in flight; `again`: a change came meanwhile, read once more. */
-  const reading = new Map<string, { again: boolean; done: Promise<TenantLists> }>();
 
   async function read(tenant: string): Promise<TenantLists> {
     const lists = await store.threatLists.load(tenant);
@@ -128,47 +125,16 @@ export function createThreatListService(options: ThreatListServiceOptions): Thre
     return sorted(new Map(lists.map((list) => [list.source, hold(list.source, list.entries.flatMap((entry) => parseCidr(entry) ?? []), list.expiresAtMs)])));
   }
 
-  /** Read the tenant's lists and hold them; only a read begun after the last change is held (as device-service does). */
-  function refresh(tenant: string): Promise<TenantLists> {
-    const running = reading.get(tenant);
-    if (running !== undefined) {
-      running.again = true;
-      return running.done;
-    }
-    const state = { again: false, done: Promise.resolve(new Map() as TenantLists) };
-    state.done = (async () => {
-      try {
-        let fresh: TenantLists;
-        do {
-          state.again = false;
-          fresh = await read(tenant);
-        } while (state.again);
-        held.set(tenant, fresh);
-        return fresh;
-      } finally {
-        reading.delete(tenant);
-      }
-    })();
-    reading.set(tenant, state);
-    return state.done;
-  }
-
-  function reload(tenant: string): void {
-    if (!held.has(tenant) && !reading.has(tenant)) return;
-    refresh(tenant).catch((error: unknown) => {
-      held.delete(tenant);
-      options.onReloadError?.(error);
-    });
-  }
+  const views = createTenantViews({ read, ...(options.onReloadError === undefined ? {} : { onReloadError: options.onReloadError }) });
 
   /** This replica's own write, applied to what it holds at once, then published to every replica. */
   async function applyAndPublish(tenant: string, source: string, list: HeldList | null): Promise<void> {
-    const lists = held.get(tenant);
-    if (lists !== undefined) {
-      if (list === null) lists.delete(source);
-      else lists.set(source, list);
-      held.set(tenant, sorted(lists));
-    }
+    views.update(tenant, (lists) => {
+      const next = new Map(lists);
+      if (list === null) next.delete(source);
+      else next.set(source, list);
+      return sorted(next);
+    });
     await publish({ tenant, kind: 'threat' });
   }
 
@@ -193,7 +159,7 @@ export function createThreatListService(options: ThreatListServiceOptions): Thre
     },
 
     async match(tenant, address, nowMs) {
-      const lists = held.get(tenant) ?? (await refresh(tenant));
+      const lists = await views.get(tenant);
       let found: ThreatMatch | null = null;
       for (const list of lists.values()) {
         if (list.expiresAtMs !== null && list.expiresAtMs <= nowMs) continue;
@@ -204,9 +170,7 @@ export function createThreatListService(options: ThreatListServiceOptions): Thre
       return found;
     },
 
-    onChange: reload,
-    onResync() {
-      for (const tenant of new Set([...held.keys(), ...reading.keys()])) reload(tenant);
-    },
+    onChange: (tenant) => views.reload(tenant),
+    onResync: () => views.reloadAll(),
   };
 }
