@@ -56,9 +56,12 @@ export interface RiskSignalSources {
  * not an IPv4/IPv6 literal throws ERR_DECISION_INVALID_REQUEST (fail closed: not "no IP").
  */
 export function clientIpOf(request: DecisionRequest): IpAddress | null {
-  const context = request.request.context as Record<string, unknown> | undefined | null;
-  const given = request.kind === 'authzen' && request.clientIp !== undefined ? request.clientIp : context !== undefined && context !== null && Object.hasOwn(context, 'client_ip') ? context['client_ip'] : undefined;
-  if (given === undefined) return null;
+  let given: unknown = request.kind === 'authzen' ? request.clientIp : undefined;
+  if (given === undefined) {
+    const context = request.request.context as Record<string, unknown> | undefined | null;
+    if (context === undefined || context === null || !Object.hasOwn(context, 'client_ip')) return null;
+    given = context['client_ip'];
+  }
   const address = parseIpAddress(given);
   if (address === null) throw new VerityError('ERR_DECISION_INVALID_REQUEST', 'context.client_ip must be an IPv4 or IPv6 address literal (no port, no zone)');
   return address;
@@ -89,7 +92,10 @@ export async function riskSignalsOf(settings: TenantSettings, request: DecisionR
 /**
  * The request with `context.risk` set, and the assessment to audit; the request unchanged when
  * the tenant's risk engine is off. A request that names `context.risk` itself while the engine is
- * on is refused (ERR_DECISION_INVALID_REQUEST): a caller never says how risky it is.
+ * on is refused (ERR_DECISION_INVALID_REQUEST): a caller never says how risky it is; so is a
+ * client IP that is no address literal ({@link clientIpOf}). `signalsExpireAtMs`: the earliest
+ * expiry (epoch ms) of a signal the assessment used (a matched threat list); a decision that read
+ * `context.risk` is good only until then. Absent: no signal used expires.
  */
 export async function withRisk(settings: TenantSettings, request: DecisionRequest, at: RiskSignalSources): Promise<{ request: DecisionRequest; risk?: RecordedRisk; signalsExpireAtMs?: number }> {
   const config = settings.risk;
