@@ -7,9 +7,10 @@ import { createSseParser } from './sse.js';
 
 /**
  * `policy`, `entities`, `identity`, `revocation`, `settings`, `device` (a device's registration or
- * posture: decisions that weighed it are stale) from the PDP, or `resync` after a (re)connect.
+ * posture: decisions that weighed it are stale), `threat` (an imported threat list: decisions that
+ * weighed a client IP are stale) from the PDP, or `resync` after a (re)connect.
  */
-export type ChangeKind = 'policy' | 'entities' | 'identity' | 'revocation' | 'settings' | 'device' | 'resync';
+export type ChangeKind = 'policy' | 'entities' | 'identity' | 'revocation' | 'settings' | 'device' | 'threat' | 'resync';
 
 export interface Change {
   tenant: string;
@@ -52,7 +53,7 @@ export interface ChangeFollower {
 }
 
 const OPTION_KEYS = new Set(['url', 'tenant', 'credential', 'fetch', 'onChange', 'onError', 'onContact', 'initialBackoffMs', 'maxBackoffMs', 'idleTimeoutMs', 'random']);
-const KINDS = new Set<string>(['policy', 'entities', 'identity', 'revocation', 'settings', 'device']);
+const KINDS = new Set<string>(['policy', 'entities', 'identity', 'revocation', 'settings', 'device', 'threat']);
 
 function parseChange(data: string, tenant: string): Change {
   try {
