@@ -94,6 +94,13 @@ describe('threat lists (admin API)', () => {
       expect(answer.body.code).toBe(code);
     }
     expect((await createClient(server.url, null).get(lists$())).status).toBe(401);
+    // The tenant's feed importer holds a policy-author credential; a PEP credential may not import.
+    const author = createClient(server.url, (await admin.post('/admin/v1/credentials', { role: 'policy-author', tenant: TENANT })).body.token);
+    expect((await author.request('PUT', lists$('/by-author'), { entries: ['192.0.2.0/30'] })).status).toBe(200);
+    expect((await author.request('DELETE', lists$('/by-author'))).status).toBe(200);
+    const pep = createClient(server.url, (await admin.post('/admin/v1/credentials', { role: 'pep', tenant: TENANT })).body.token);
+    expect((await pep.request('PUT', lists$('/by-pep'), { entries: [] })).status).toBe(403);
+    expect((await pep.get(lists$())).status).toBe(403);
     expect((await admin.request('PUT', '/admin/v1/tenants/nope/threat-lists/x', { entries: [] })).status).toBe(404);
   });
 });
