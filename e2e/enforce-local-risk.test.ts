@@ -1,6 +1,7 @@
 /**
- * Local mode with the risk engine on: a PEP deciding from its bundle weighs the login's age and
- * the device exactly as the PDP does (the bundle carries the tenant's devices), refuses a request
+ * Local mode with the risk engine on: a PEP deciding from its bundle weighs the login's age, the
+ * device and the client IP exactly as the PDP does (the bundle carries the tenant's devices and
+ * threat lists; the location table is in its settings), refuses a request
  * that names `context.risk` itself as the PDP does, sees a posture push through the change
  * stream, and ships the risk it measured to the PDP's audit.
  */
@@ -15,7 +16,10 @@ const AUDIENCE = 'api';
 const POLICIES = `@id("low-risk-read") permit(principal, action == Action::"read", resource) when { context.risk.level == "low" };
 @id("any-write") permit(principal, action == Action::"write", resource);
 @id("risky-write") forbid(principal, action == Action::"write", resource) when { context.risk.score >= 40 };
-@id("bad-device") forbid(principal, action, resource) when { context.risk.factors.contains("device_noncompliant") };`;
+@id("bad-device") forbid(principal, action, resource) when { context.risk.factors.contains("device_noncompliant") };
+@id("bad-ip") forbid(principal, action, resource) when { context.risk.factors.contains("known_malicious_ip") };
+@id("no-writes-from-xx") forbid(principal, action == Action::"write", resource) when { context.risk has location && context.risk.location has country && context.risk.location.country == "XX" };`;
+const LOCATIONS = [{ cidr: '198.51.100.0/24', lat: 10, lon: 10, country: 'XX' }, { cidr: '192.0.2.0/24', lat: 48.85, lon: 2.35, country: 'FR' }];
 const TODAY = new Date().toISOString().slice(0, 10);
 const GOOD = { patch_level: TODAY, disk_encryption: true, screen_lock: true };
 
@@ -53,7 +57,8 @@ beforeAll(async () => {
   const { privateKey, publicKey } = await generateKeyPair('ES256');
   idpKey = privateKey;
   pdp = await startTestServer();
-  expect((await pdp.admin.post('/admin/v1/tenants', { id: TENANT, settings: { risk: { enabled: true, devices: {} } } })).status).toBe(201);
+  expect((await pdp.admin.post('/admin/v1/tenants', { id: TENANT, settings: { risk: { enabled: true, devices: {}, locations: LOCATIONS } } })).status).toBe(201);
+  expect((await pdp.admin.request('PUT', `/admin/v1/tenants/${TENANT}/threat-lists/feed-a`, { entries: ['203.0.113.0/24'], expires_at: new Date(Date.now() + 3_600_000).toISOString() })).status).toBe(200);
   expect((await pdp.admin.post(`/admin/v1/tenants/${TENANT}/policies`, { files: { 'p.cedar': POLICIES } })).status).toBe(201);
   const source = { issuer: ISSUER, keys: { kind: 'inline', keys: [{ ...(await exportJWK(publicKey)), kid: 'k1', alg: 'ES256' }] }, audiences: [AUDIENCE], claims: { principalType: 'User' } };
   expect((await pdp.admin.request('PUT', `/admin/v1/tenants/${TENANT}/identity-sources/corp`, source)).status).toBe(200);
@@ -72,18 +77,19 @@ afterAll(async () => {
 });
 
 describe('local mode with the risk engine on', () => {
-  it('decides exactly as the PDP does over login ages and devices (registered, non-compliant, unknown, none)', async () => {
+  it('decides exactly as the PDP does over login ages, devices (registered, non-compliant, unknown, none) and client IPs (listed, located, neither, none)', async () => {
     const source = localSource({ follow: false });
     await source.ready;
     const outcomes = new Set<string>();
     for (const ageSec of [600, 5 * 3600, 13 * 3600, undefined]) {
       for (const device of ['good-laptop', 'bad-laptop', 'stranger', undefined]) {
-        for (const action of ['read', 'write']) {
+        for (const [action, ip] of [['read', undefined], ['write', undefined], ['read', '203.0.113.9'], ['write', '198.51.100.7'], ['write', '192.0.2.1']] as const) {
           const token = await userToken('ann', ageSec, device);
-          const local = await source.decide(ask({ token, action }));
-          const remote = await pdp.admin.post(`/tenants/${TENANT}/access/v1/evaluation`, { token, audience: AUDIENCE, action: { name: action }, resource: { type: 'Doc', id: 'd1' }, context: {} });
+          const context = ip === undefined ? {} : { client_ip: ip };
+          const local = await source.decide(ask({ token, action, context }));
+          const remote = await pdp.admin.post(`/tenants/${TENANT}/access/v1/evaluation`, { token, audience: AUDIENCE, action: { name: action }, resource: { type: 'Doc', id: 'd1' }, context });
           expect(remote.status).toBe(200);
-          const what = `${action} ${ageSec} ${device}`;
+          const what = `${action} ${ageSec} ${device} ${ip}`;
           expect({ allow: local.decision === 'allow', reasons: [...local.reasons].sort() }, what).toEqual({ allow: remote.body.decision, reasons: [...remote.body.context.reason_admin.determining_policies].sort() });
           expect(local.cacheUntil, what).toBe(remote.body.context.verity_cache_until);
           outcomes.add(`${action}:${local.decision}`);

@@ -31,7 +31,8 @@ function importsOf(file: string, runtimeOnly = false): string[] {
 
 const ALLOWED: Record<string, (specifier: string) => boolean> = {
   // Core does no I/O; its Cedar adapter (src/cedar/) runs cedar-wasm on threads of its own.
-  core: (s) => s.startsWith('.') || ['node:crypto', 'node:v8', 'node:worker_threads', 'lossless-json'].includes(s),
+  // ipaddr.js parses IP literals and CIDR ranges (cidr.ts): pure, no I/O.
+  core: (s) => s.startsWith('.') || ['node:crypto', 'node:v8', 'node:worker_threads', 'lossless-json', 'ipaddr.js'].includes(s),
   // The PEP SDK: core, and identity for local mode (bundles, in-process token checks); jose to
   // read a data-tier receipt's expiry (decoding only: the SDK holds no receipt key).
   // Framework adapters may import their framework's types only (checked below).
@@ -47,7 +48,9 @@ const ALLOWED: Record<string, (specifier: string) => boolean> = {
   // that VERITY_PGLITE_FRESH_COPY names (one initdb per test run; pglite-driver.ts).
   store: (s) => s.startsWith('.') || ['@verity/core', '@electric-sql/pglite', 'pg', 'node:worker_threads', 'node:fs/promises'].includes(s),
   // pino is Fastify's own logger and @fastify/under-pressure its load-shedding plugin: the server builds it first so services log before the app exists.
-  server: (s) => s.startsWith('.') || s.startsWith('node:') || ['@verity/core', '@verity/core/cedar', '@verity/identity', '@verity/store', '@verity/workload/core', 'fastify', '@fastify/under-pressure', 'pino'].includes(s),
+  // maxmind reads the operator's geo database in one file (network/maxmind-resolver.ts), until the
+  // risk signals get the package of their own DESIGN.md proposes (packages/risk).
+  server: (s) => s.startsWith('.') || s.startsWith('node:') || ['@verity/core', '@verity/core/cedar', '@verity/identity', '@verity/store', '@verity/workload/core', 'fastify', '@fastify/under-pressure', 'pino', 'maxmind'].includes(s),
   // jose, for `verity token inspect` (decoding only, no verification); the data tier and pg for
   // `verity db install/rotate`, which connect to the application database as its owner; the
   // workload package for `verity workload agent/svid`.

@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
-# Real peers the tests run: Debian's nginx (the gateway end-to-end test). Installs it when it is
-# missing and we may (root, apt-get); otherwise says exactly what to install. Idempotent.
+# Real peers the tests run: Debian's nginx (the gateway end-to-end test) and MaxMind's database
+# writer, libmaxmind-db-writer-perl (the location tests build a small .mmdb with it). Installs what
+# is missing when we may (root, apt-get); otherwise says exactly what to install. Idempotent.
 set -euo pipefail
 PATH="$PATH:/usr/sbin"
-if command -v nginx >/dev/null 2>&1; then exit 0; fi
+missing=()
+command -v nginx >/dev/null 2>&1 || missing+=(nginx)
+perl -MMaxMind::DB::Writer::Tree -e 1 >/dev/null 2>&1 || missing+=(libmaxmind-db-writer-perl)
+if [ "${#missing[@]}" -eq 0 ]; then exit 0; fi
 if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
-  echo "installing nginx (Debian package) for the gateway tests…" >&2
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nginx >/dev/null
+  echo "installing ${missing[*]} (Debian packages) for the tests…" >&2
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
   exit 0
 fi
-echo "The tests need nginx (e2e/gateway-nginx.test.ts runs it): sudo apt-get install nginx" >&2
+echo "The tests need ${missing[*]} (e2e/gateway-nginx.test.ts runs nginx; the location tests build a MaxMind database): sudo apt-get install ${missing[*]}" >&2
 exit 1

@@ -69,8 +69,11 @@ export type EntityLookup = (uids: EntityUid[]) => Promise<Entity[]> | Entity[];
 
 /** A decision request in either wire form. */
 export type DecisionRequest =
-  /** AuthZEN 1.0 evaluation; with `token`, its subject is the token's principal. */
-  | { kind: 'authzen'; request: AuthzenEvaluationRequest; token?: VerifiedPrincipal }
+  /**
+   * AuthZEN 1.0 evaluation; with `token`, its subject is the token's principal. `clientIp`: the
+   * client address a gateway reported (`X-Real-IP`), for the risk engine's network signals.
+   */
+  | { kind: 'authzen'; request: AuthzenEvaluationRequest; token?: VerifiedPrincipal; clientIp?: string }
   /** Cedar-native (Verified Permissions' IsAuthorized shape), with request-time entities. */
   | { kind: 'cedar'; request: CedarRequest; entities?: readonly Entity[] };
 

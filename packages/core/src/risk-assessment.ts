@@ -3,9 +3,11 @@
  * its bundle: the signals gathered (each where it lives) are weighed ({@link scoreRisk}) into
  * `context.risk`, which only this sets, and into the assessment the audit records.
  */
+import { parseIpAddress, type IpAddress } from './cidr.js';
 import { VerityError } from './errors.js';
+import { locationTableResolver, type LocationEntry, type LocationResolver } from './location-table.js';
 import { isDeviceId } from './device-posture.js';
-import { riskContextOf, scoreRisk, type RiskConfig, type RiskSignals } from './risk.js';
+import { riskContextOf, scoreRisk, type GeoLocation, type RiskConfig, type RiskSignals } from './risk.js';
 import type { AuthenticationFacts, DecisionRequest } from './decision-pipeline.js';
 import type { RecordedRisk, TenantSettings } from './types.js';
 
@@ -72,6 +74,44 @@ export function deviceIdOf(request: DecisionRequest, claim: string): string | nu
   return isDeviceId(value) ? value : null;
 }
 
+/**
+ * The client IP of a request, parsed: a gateway's `X-Real-IP` (`clientIp`), else the request's
+ * `context.client_ip` (as the PEP saw the connection). Null when neither is given. One that is
+ * not an IPv4/IPv6 literal throws ERR_DECISION_INVALID_REQUEST (fail closed: not "no IP").
+ */
+export function clientIpOf(request: DecisionRequest): IpAddress | null {
+  let given: unknown = request.kind === 'authzen' ? request.clientIp : undefined;
+  if (given === undefined) {
+    const context = request.request.context as Record<string, unknown> | undefined | null;
+    if (context === undefined || context === null || !Object.hasOwn(context, 'client_ip')) return null;
+    given = context['client_ip'];
+  }
+  const address = parseIpAddress(given);
+  if (address === null) throw new VerityError('ERR_DECISION_INVALID_REQUEST', 'context.client_ip must be an IPv4 or IPv6 address literal (no port, no zone)');
+  return address;
+}
+
+/** Each tenant table's resolver, built once per settings object (a table holds up to 10,000 ranges). */
+const tableResolvers = new WeakMap<readonly LocationEntry[], LocationResolver>();
+
+/** Where the tenant's own location table (`settings.risk.locations`) puts an address, or null. */
+export function tableLocationOf(settings: TenantSettings, address: IpAddress): GeoLocation | null {
+  const table = settings.risk?.locations;
+  if (table === undefined) return null;
+  let resolver = tableResolvers.get(table);
+  if (resolver === undefined) tableResolvers.set(table, (resolver = locationTableResolver(table)));
+  return resolver.locate(address);
+}
+
+/** `context.risk.location`: `{country?, city?, vpn?}` of a location (no coordinates: the travel check has them, not Cedar). */
+function placeOf(location: GeoLocation): { country?: string; city?: string; vpn?: boolean } {
+  return {
+    ...(location.country === undefined ? {} : { country: location.country }),
+    ...(location.city === undefined ? {} : { city: location.city }),
+    ...(location.vpn === undefined ? {} : { vpn: location.vpn }),
+  };
+}
+
 /** Seconds since the verified token's `auth_time` (OIDC Core §2), or undefined when it has none. */
 export function authAgeOf(request: DecisionRequest, nowMs: number): number | undefined {
   const authTime = request.kind === 'authzen' ? request.token?.authentication?.authTime : undefined;
@@ -80,7 +120,8 @@ export function authAgeOf(request: DecisionRequest, nowMs: number): number | und
 
 /**
  * The earliest time (epoch ms) the risk of this request changes by itself: the authentication
- * age crossing the next threshold, a device's patch level ageing out. Changes pushed by someone
+ * age crossing the next threshold, a device's patch level ageing out, a matched threat list
+ * expiring. Changes pushed by someone
  * (a posture report, a revocation) are not counted here: they invalidate caches through the
  * change feed. Undefined when nothing measured ages.
  */
@@ -95,13 +136,15 @@ export function validUntilOf(signals: RiskSignals, config: Pick<RiskConfig, 'aut
     }
   }
   if (signals.device?.state === 'known' && signals.device.validUntilMs !== undefined) candidates.push(signals.device.validUntilMs);
+  if (signals.maliciousIp?.expiresAtMs !== undefined) candidates.push(signals.maliciousIp.expiresAtMs);
   return candidates.length === 0 ? undefined : Math.min(...candidates);
 }
 
 /**
  * Weigh `signals` under the tenant's configuration and put the result in the request's context:
- * `context.risk = {score, level, factors}`, with `authentication` when a verified token says how
- * its subject authenticated ({@link authenticationContextOf}; `assurance`: a later assurance level
+ * `context.risk = {score, level, factors}`, with `location` (`{country?, city?, vpn?}`) when the
+ * client IP was located and `authentication` when a verified token says how its subject
+ * authenticated ({@link authenticationContextOf}; `assurance`: a later assurance level
  * for the subject). With a token, its claim-mapped context wins over the request's, and the risk
  * entry wins over both. The request unchanged when the engine is off. Call
  * {@link refuseCallerRisk} first (before gathering signals).
@@ -111,7 +154,11 @@ export function assessRisk(settings: TenantSettings, request: DecisionRequest, s
   if (config === undefined || !config.enabled) return { request };
   const assessment = scoreRisk(signals, config);
   const authentication = request.kind === 'authzen' ? request.token?.authentication : undefined;
-  const risk = { ...riskContextOf(assessment), ...(authentication === undefined ? {} : { authentication: authenticationContextOf(authentication, nowMs, assurance) }) };
+  const risk = {
+    ...riskContextOf(assessment),
+    ...(authentication === undefined ? {} : { authentication: authenticationContextOf(authentication, nowMs, assurance) }),
+    ...(signals.location === undefined ? {} : { location: placeOf(signals.location) }),
+  };
   const validUntil = validUntilOf(signals, config, nowMs);
   const valid = validUntil === undefined ? {} : { validUntilMs: validUntil };
   if (request.kind === 'cedar') return { request: { ...request, request: { ...request.request, context: { ...request.request.context, risk } } }, risk: assessment, ...valid };

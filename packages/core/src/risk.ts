@@ -12,6 +12,18 @@ import { isPlainObject } from './wire-format.js';
 
 export type RiskLevel = 'low' | 'medium' | 'high' | 'critical';
 
+/**
+ * Where a client IP is (a `LocationResolver`'s answer, location-table.ts): coordinates in degrees for the
+ * travel check; country (ISO 3166-1 alpha-2), city and whether it is a VPN exit for policies.
+ */
+export interface GeoLocation {
+  lat: number;
+  lon: number;
+  country?: string;
+  city?: string;
+  vpn?: boolean;
+}
+
 /** What is known about one request, each signal from its own source; absent means "not measured". */
 export interface RiskSignals {
   /** Seconds since the subject authenticated (the token's `auth_time`); absent: the token says nothing. */
@@ -27,8 +39,13 @@ export interface RiskSignals {
   impossibleTravel?: boolean;
   /** Behavioural anomaly in [0, 1] (request rate against the subject's baseline, first use). */
   anomalyScore?: number;
-  /** The client IP is on an imported threat list (the list's source). */
-  maliciousIp?: { source: string };
+  /**
+   * The client IP is on an imported threat list (the list's source); `expiresAtMs`: the earliest
+   * expiry of the lists that matched (absent: none expires), after which the signal may change.
+   */
+  maliciousIp?: { source: string; expiresAtMs?: number };
+  /** Where the client IP is (the tenant's location table, else the server's MaxMind database). */
+  location?: GeoLocation;
 }
 
 /** One reason the score went up: its name, the weight it added, and a detail for the audit. */

@@ -1,5 +1,6 @@
 /** The data model shared by every Verity package: entities, policy stores, decisions, audit. */
 import type { DeviceTrustSettings, RiskConfig } from './risk.js';
+import type { LocationEntry } from './location-table.js';
 
 /** A Cedar entity uid (`Type::"id"`). */
 export interface EntityUid {
@@ -127,9 +128,10 @@ export interface TenantSettings {
    * The risk engine (docs/continuous-verification.md): when `enabled`, every decision gets
    * `context.risk = {score, level, factors}` from the signals, weighed with this configuration
    * (the seed's defaults for what is not set), and its record the weighted factors. Off when absent.
-   * With `devices`, the device the verified token names is weighed too (device trust).
+   * With `devices`, the device the verified token names is weighed too (device trust); with
+   * `locations`, the client IP is located by this table before the server's MaxMind database.
    */
-  risk?: { enabled: boolean; devices?: DeviceTrustSettings } & RiskConfig;
+  risk?: { enabled: boolean; devices?: DeviceTrustSettings; locations?: LocationEntry[] } & RiskConfig;
   /**
    * The reasons a deny that no policy determined gives (AuthZEN `reason_user` / `reason_admin`,
    * docs/continuous-verification.md "Reasons"); a determined deny takes its forbid policies'

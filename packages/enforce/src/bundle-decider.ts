@@ -6,14 +6,18 @@
 import {
   assessRisk,
   authAgeOf,
+  clientIpOf,
   createDecisionPipeline,
   deviceIdOf,
   deviceSignalOf,
   formatEntityUid,
+  holdThreatLists,
   isVerityError,
+  matchThreatLists,
   parseEvaluationRequest,
   refuseCallerRisk,
   riskEnabled,
+  tableLocationOf,
   type DecisionRequest as CoreDecisionRequest,
   type RiskSignals,
   type DecisionMeta,
@@ -105,13 +109,22 @@ export async function createBundleDecider(options: BundleDeciderOptions): Promis
   };
 
   const devices = new Map((bundle.devices ?? []).map((device) => [device.id, device.posture]));
+  const threatLists = holdThreatLists(bundle.threatLists ?? []);
   /**
-   * The signals a PEP can measure from its bundle: the login's age from the token, the device
-   * its claim names. What only the PDP's replicas see (docs/continuous-verification.md, "Local
-   * mode") is not measured here.
+   * The signals a PEP can measure from its bundle: the client IP's location (the tenant's table)
+   * and reputation (its threat lists), the login's age from the token, the device its claim
+   * names. What only the PDP's replicas see (docs/continuous-verification.md, "Local mode") is
+   * not measured here.
    */
   const localRiskSignals = (request: CoreDecisionRequest, nowMs: number): RiskSignals => {
     const signals: RiskSignals = {};
+    const address = clientIpOf(request);
+    if (address !== null) {
+      const location = tableLocationOf(bundle.settings, address);
+      if (location !== null) signals.location = location;
+      const threat = matchThreatLists(threatLists, address, nowMs);
+      if (threat !== null) signals.maliciousIp = threat;
+    }
     const authAgeSec = authAgeOf(request, nowMs);
     if (authAgeSec !== undefined) signals.authAgeSec = authAgeSec;
     const trust = bundle.settings.risk?.devices;

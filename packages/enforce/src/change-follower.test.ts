@@ -50,9 +50,10 @@ describe('change follower', () => {
     pdp.send('{"tenant":"acme","kind":"revocation"}');
     pdp.send('{"tenant":"acme","kind":"settings"}');
     pdp.send('{"tenant":"acme","kind":"device"}');
+    pdp.send('{"tenant":"acme","kind":"threat"}');
     pdp.send('not json');
-    await until(() => changes.length === 6);
-    expect(changes.map((change) => change.kind)).toEqual(['resync', 'policy', 'revocation', 'settings', 'device', 'resync']);
+    await until(() => changes.length === 7);
+    expect(changes.map((change) => change.kind)).toEqual(['resync', 'policy', 'revocation', 'settings', 'device', 'threat', 'resync']);
     expect(pdp.state.authorization).toEqual(['Bearer vrt_pep']);
   });
 

@@ -8,9 +8,10 @@ import { createSseParser } from './sse.js';
 /**
  * `policy`, `entities`, `identity`, `revocation`, `settings`, `device` (a device's registration or
  * posture: decisions that weighed it are stale), `assurance` (a subject's assurance level from a
- * CAEP event) from the PDP, or `resync` after a (re)connect.
+ * CAEP event), `threat` (an imported threat list: decisions that weighed a client IP are stale)
+ * from the PDP, or `resync` after a (re)connect.
  */
-export type ChangeKind = 'policy' | 'entities' | 'identity' | 'revocation' | 'settings' | 'device' | 'assurance' | 'resync';
+export type ChangeKind = 'policy' | 'entities' | 'identity' | 'revocation' | 'settings' | 'device' | 'assurance' | 'threat' | 'resync';
 
 export interface Change {
   tenant: string;
@@ -53,7 +54,7 @@ export interface ChangeFollower {
 }
 
 const OPTION_KEYS = new Set(['url', 'tenant', 'credential', 'fetch', 'onChange', 'onError', 'onContact', 'initialBackoffMs', 'maxBackoffMs', 'idleTimeoutMs', 'random']);
-const KINDS = new Set<string>(['policy', 'entities', 'identity', 'revocation', 'settings', 'device', 'assurance']);
+const KINDS = new Set<string>(['policy', 'entities', 'identity', 'revocation', 'settings', 'device', 'assurance', 'threat']);
 
 function parseChange(data: string, tenant: string): Change {
   try {

@@ -32,6 +32,11 @@ export interface PolicyBundle {
    * the PDP does. Absent otherwise.
    */
   devices?: Array<{ id: string; posture: DevicePosture }>;
+  /**
+   * The tenant's imported threat lists (CIDR text, expiry in epoch ms or null), when its risk
+   * engine is on: a PEP weighs a client IP's reputation as the PDP does. Absent otherwise.
+   */
+  threatLists?: Array<{ source: string; entries: string[]; expiresAtMs: number | null }>;
 }
 
 export interface SignBundleOptions {

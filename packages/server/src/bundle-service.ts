@@ -1,6 +1,6 @@
 /**
  * Signed policy bundles for PEPs that decide in-process: the tenant's active version, settings,
- * entities, identity sources, revocations and (when its risk engine measures them) devices, signed with the tenant's bundle key. That key is a
+ * entities, identity sources, revocations and (when its risk engine is on) threat lists and devices, signed with the tenant's bundle key. That key is a
  * ring of its own (not the token service's, which rotates daily): PEPs pin its RFC 7638
  * thumbprint, given to them out of band (`verity tenant bundle-key`), and refresh the bundle
  * before it expires (`bundleTtlSec`, default 10 minutes).
@@ -77,10 +77,15 @@ export function createBundleService(options: BundleServiceOptions): BundleServic
     }
   }
 
-  /** The devices a PEP needs to weigh them as the PDP does: only when the tenant's risk engine measures devices. */
-  async function devicesOf(tenant: string, settings: TenantSettings): Promise<Pick<PolicyBundle, 'devices'>> {
-    if (!riskEnabled(settings) || settings.risk?.devices === undefined) return {};
-    return { devices: (await store.devices.list(tenant)).map((device) => ({ id: device.id, posture: device.posture as DevicePosture })) };
+  /**
+   * The signals a PEP needs to weigh a request as the PDP does, only when the tenant's risk engine
+   * is on: its threat lists, and its devices when it measures them.
+   */
+  async function riskSignalsOf(tenant: string, settings: TenantSettings): Promise<Pick<PolicyBundle, 'devices' | 'threatLists'>> {
+    if (!riskEnabled(settings)) return {};
+    const threatLists = (await store.threatLists.load(tenant)).map((list) => ({ source: list.source, entries: list.entries, expiresAtMs: list.expiresAtMs }));
+    if (settings.risk?.devices === undefined) return { threatLists };
+    return { threatLists, devices: (await store.devices.list(tenant)).map((device) => ({ id: device.id, posture: device.posture as DevicePosture })) };
   }
 
   return {
@@ -99,7 +104,7 @@ export function createBundleService(options: BundleServiceOptions): BundleServic
         entities,
         identitySources,
         revocations: identity.revocationsOf(tenant),
-        ...(await devicesOf(tenant, active.tenant.settings)),
+        ...(await riskSignalsOf(tenant, active.tenant.settings)),
       };
       const token = await signBundle(ringFor(tenant), { issuer: tokens.issuerUrl(tenant), bundle, ttlSec, ...(options.now ? { now: options.now } : {}) });
       return { tenant, version: active.version, hash: active.hash, bundle: token };

@@ -16,11 +16,12 @@ export const CHANGES_CHANNEL = 'verity_changes';
  * `workload` is the tenant's workload identity: registrations, the deny list or the CA (PEPs
  * fetch `/denied` and `/bundle` again); `device` is a registered device or its posture (device
  * trust: every replica reads the tenant's devices again); `assurance` is a subject's assurance
- * level from a CAEP assurance-level-change (every replica reads the tenant's levels again).
+ * level from a CAEP assurance-level-change (every replica reads the tenant's levels again);
+ * `threat` is an imported threat list (IP reputation: every replica reads the tenant's lists again).
  */
-export type ChangeKind = 'policy' | 'entities' | 'identity' | 'revocation' | 'settings' | 'credentials' | 'workload' | 'device' | 'assurance';
+export type ChangeKind = 'policy' | 'entities' | 'identity' | 'revocation' | 'settings' | 'credentials' | 'workload' | 'device' | 'assurance' | 'threat';
 
-const KINDS = new Set<string>(['policy', 'entities', 'identity', 'revocation', 'settings', 'credentials', 'workload', 'device', 'assurance']);
+const KINDS = new Set<string>(['policy', 'entities', 'identity', 'revocation', 'settings', 'credentials', 'workload', 'device', 'assurance', 'threat']);
 
 export interface Change {
   tenant: string;

@@ -30,6 +30,8 @@ import { createDeviceService, type DeviceService } from './device/device-service
 import { createAssuranceService, type AssuranceService } from './ssf/assurance-service.js';
 import { createSsfReceiver, type SsfReceiver } from './ssf/ssf-receiver.js';
 import { createSsfTransmitter, type SsfTransmitter } from './ssf/ssf-transmitter.js';
+import { openMaxmindResolver } from './network/maxmind-resolver.js';
+import { createThreatListService, type ThreatListService } from './network/threat-list-service.js';
 import { createKeyResolver, createSecretBox, createSourceFetch, generateMasterKey, parseMasterKey } from '@verity/identity';
 
 /**
@@ -76,6 +78,8 @@ export interface Components {
   ssfTransmitter: SsfTransmitter;
   /** Assurance levels from CAEP assurance-level-change events, per (tenant, subject), in memory. */
   assurance: AssuranceService;
+  /** IP reputation: the tenants' imported threat lists, and the risk engine's `maliciousIp` signal. */
+  threatLists: ThreatListService;
 }
 
 /** The master key that seals signing keys: configured, else a key file beside the data folder. */
@@ -121,7 +125,7 @@ export async function createComponents(
   // process and invalidates its caches synchronously, so its view is fresh by construction and
   // needs no heartbeat. PostgreSQL replicas bound their staleness with the feed's heartbeat.
   const freshness = createFreshness({ maxStalenessMs: db.kind === 'postgres' ? config.maxStalenessMs : Infinity });
-  const caches: { policies?: PolicyService; entities?: EntityService; identity?: IdentityService; credentials?: CredentialService; workloads?: WorkloadService; devices?: DeviceService; assurance?: AssuranceService } = {};
+  const caches: { policies?: PolicyService; entities?: EntityService; identity?: IdentityService; credentials?: CredentialService; workloads?: WorkloadService; devices?: DeviceService; assurance?: AssuranceService; threatLists?: ThreatListService } = {};
   const feed = await startChangeFeed(db, {
     onChange: ({ tenant, kind }) => {
       // Settings travel with the active policy (type mapping, routes, request validation) and
@@ -134,6 +138,7 @@ export async function createComponents(
       if (kind === 'workload' || kind === 'settings') caches.workloads?.onChange(tenant, kind);
       if (kind === 'device') caches.devices?.onChange(tenant);
       if (kind === 'assurance') caches.assurance?.onChange(tenant);
+      if (kind === 'threat') caches.threatLists?.onChange(tenant);
     },
     onResync: () => {
       caches.policies?.invalidateAll();
@@ -143,6 +148,7 @@ export async function createComponents(
       caches.workloads?.onResync();
       caches.devices?.onResync();
       caches.assurance?.onResync();
+      caches.threatLists?.onResync();
     },
   }, {
     freshness,
@@ -164,7 +170,15 @@ export async function createComponents(
     publish: feed.publish,
     onReloadError: (error) => log.error({ err: error }, "a tenant's assurance levels could not be read again (read at the next change)"),
   }));
-  const decisions = createDecisionService({ engine, policies, entities, audit, freshness, workloads: denyList, devices, assurance });
+  const threatLists = (caches.threatLists = createThreatListService({
+    store,
+    publish: feed.publish,
+    onReloadError: (error) => log.error({ err: error }, "a tenant's threat lists could not be read again (read at its next decision)"),
+  }));
+  // The operator's MaxMind database, read once now (a start-up error when it is not one).
+  const geoip = config.geoipDb === null ? undefined : openMaxmindResolver(config.geoipDb);
+  if (geoip !== undefined) log.info({ databaseType: geoip.databaseType }, 'locating client IPs with the MaxMind database');
+  const decisions = createDecisionService({ engine, policies, entities, audit, freshness, workloads: denyList, devices, assurance, threats: threatLists, ...(geoip === undefined ? {} : { locate: (address) => geoip.locate(address) }) });
   const search = createSearchService(store, policies, decisions);
   const credentials = (caches.credentials = createCredentialService(store, { publish: () => feed.publish({ tenant: SYSTEM_TENANT, kind: 'credentials' }) }));
   if (config.allowInsecureIdentitySources) {
@@ -257,5 +271,6 @@ export async function createComponents(
     ssf,
     ssfTransmitter,
     assurance,
+    threatLists,
   };
 }

@@ -33,6 +33,13 @@ describe('resolveConfig', () => {
     for (const trustDomain of ['', 'Prod.Example', 'spiffe://td', 'td:8080', 'a'.repeat(256)]) expect(() => resolveConfig({ trustDomain }), trustDomain).toThrow(/trustDomain/);
   });
 
+  it('has no MaxMind database by default, resolves a given path, and refuses an empty one', () => {
+    expect(resolveConfig().geoipDb).toBeNull();
+    expect(resolveConfig({ geoipDb: '/data/city.mmdb' }).geoipDb).toBe('/data/city.mmdb');
+    expect(resolveConfig({ geoipDb: 'city.mmdb' }).geoipDb).toBe(`${process.cwd()}/city.mmdb`);
+    expect(() => resolveConfig({ geoipDb: '' })).toThrow(/geoipDb/);
+  });
+
   it('gives receipts 30 s by default and takes 1 s to an hour', () => {
     expect(resolveConfig().receiptTtlSec).toBe(30);
     expect(resolveConfig({ receiptTtlSec: 1 }).receiptTtlSec).toBe(1);

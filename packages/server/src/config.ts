@@ -122,6 +122,11 @@ export interface ServerConfig {
    * `trust_domain`). Default `verity.internal`. A name only: every tenant has its own CA.
    */
   trustDomain: string;
+  /**
+   * A MaxMind database (GeoLite2/GeoIP2 City format) that locates client IPs for the risk engine,
+   * after each tenant's own `settings.risk.locations`. Read once at start; null (default): none.
+   */
+  geoipDb: string | null;
 }
 
 /** The longest receipt lifetime a server may be configured with (an hour): receipts are meant to be short. */
@@ -206,6 +211,7 @@ const DEFAULTS: ServerConfig = {
   maxInflightRequests: 256,
   requestTimeoutMs: 5000,
   trustDomain: 'verity.internal',
+  geoipDb: null,
 };
 
 /** Check the audit durability options and default the spool folder from the store's location. */
@@ -261,6 +267,10 @@ export function resolveConfig(input: Partial<ServerConfig> = {}): Readonly<Serve
   }
   if (!LOG_LEVELS.has(resolved.logLevel)) throw new TypeError(`logLevel must be one of ${[...LOG_LEVELS].join(', ')}`);
   if (resolved.publicUrl !== null) resolved.publicUrl = normalisePublicUrl(resolved.publicUrl);
+  if (resolved.geoipDb !== null) {
+    if (resolved.geoipDb === '') throw new TypeError('geoipDb (VERITY_GEOIP_DB) must be the path of a MaxMind database or null');
+    resolved.geoipDb = resolvePath(resolved.geoipDb);
+  }
   if (!isTrustDomain(resolved.trustDomain)) throw new TypeError('trustDomain (VERITY_TRUST_DOMAIN) must be a SPIFFE trust domain name: lower-case letters, digits, ".", "-" and "_", at most 255 characters');
   return Object.freeze(resolved);
 }

@@ -13,6 +13,7 @@ import {
   type Engine,
   type EngineBudget,
   type EntityUid,
+  type IpAddress,
 } from '@verity/core';
 import type { AuditWriter } from './audit-writer.js';
 import type { Freshness } from './freshness.js';
@@ -20,7 +21,8 @@ import type { EntityService } from './entity-service.js';
 import type { PolicyService } from './policy-service.js';
 import type { DeviceService } from './device/device-service.js';
 import type { AssuranceService } from './ssf/assurance-service.js';
-import { withRisk } from './risk-context.js';
+import type { ThreatListService } from './network/threat-list-service.js';
+import { withRisk, type LocationLookup } from './risk-context.js';
 import { findStepUp, reasonsOf, type DecisionExplanation } from './step-up.js';
 import { assertTxnFromToken, callerOf, refuseUnproven, txnSubjectOf, type WorkloadDenyList } from './workload-gate.js';
 
@@ -68,6 +70,10 @@ export interface DecisionServiceOptions {
   devices?: Pick<DeviceService, 'signal'>;
   /** Assurance levels reported after login (SSF `assurance-level-change`), per subject; absent: none. */
   assurance?: Pick<AssuranceService, 'of'>;
+  /** The server's IP → location resolver (MaxMind database); absent: only tenants' tables locate. */
+  locate?: LocationLookup;
+  /** IP reputation from the tenant's threat lists (from memory); absent: not measured. */
+  threats?: Pick<ThreatListService, 'match'>;
 }
 
 export function createDecisionService(options: DecisionServiceOptions): DecisionService {
@@ -88,7 +94,7 @@ export function createDecisionService(options: DecisionServiceOptions): Decision
     assertTxnFromToken(input.request, input.meta);
     const { caller, forged } = callerOf(input.request);
     const now = (options.now ?? Date.now)();
-    const devices = options.devices;
+    const { devices, locate, threats } = options;
     const lookup = (uids: EntityUid[]) => entities.getMany(input.tenant, uids);
     const txnSubject = txnSubjectOf(input.request, input.meta);
     const gate = { denyList: options.workloads, forged, ...(txnSubject === undefined ? {} : { txnSubject }) };
@@ -102,6 +108,8 @@ export function createDecisionService(options: DecisionServiceOptions): Decision
       const { request, risk, validUntilMs } = await withRisk(settings, original, {
         nowMs: now,
         ...(devices === undefined ? {} : { devices: (id: string | null, maxPatchAgeDays: number) => devices.signal(input.tenant, id, { nowMs: now, maxPatchAgeDays }) }),
+        ...(locate === undefined ? {} : { locate }),
+        ...(threats === undefined ? {} : { threats: (address: IpAddress) => threats.match(input.tenant, address, now) }),
         ...(assurance === undefined ? {} : { assurance }),
       });
       const meta = { ...input.meta, ...(caller === undefined ? {} : { caller }), ...(risk === undefined ? {} : { risk }) };

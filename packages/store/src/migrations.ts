@@ -360,6 +360,24 @@ CREATE TABLE devices (
 `,
   },
   {
+    version: 12,
+    name: 'continuous verification: imported threat-intelligence lists (IP reputation)',
+    sql: `
+-- One row per list a tenant imported, by its source: an import replaces the row whole.
+-- entries: the CIDR ranges in canonical text (a JSON array); expires_at_ms: from then on the
+-- list is ignored (NULL: never). No client IP of any request is stored here or anywhere else.
+CREATE TABLE threat_lists (
+  tenant_id text COLLATE "C" NOT NULL REFERENCES tenants (id),
+  source text COLLATE "C" NOT NULL,
+  entries jsonb NOT NULL,
+  entry_count integer NOT NULL,
+  expires_at_ms bigint NULL,
+  imported_at_ms bigint NOT NULL,
+  PRIMARY KEY (tenant_id, source)
+);
+`,
+  },
+  {
     version: 14,
     name: 'continuous verification: Shared Signals (SSF/CAEP) transmitters, receivers, used SET ids, assurance levels',
     sql: `

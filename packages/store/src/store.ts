@@ -9,6 +9,7 @@ import { createPoliciesRepository } from './policies-repository.js';
 import { createReceiptKeysRepository } from './receipt-keys-repository.js';
 import { createSsfRepository } from './ssf-repository.js';
 import { createTenantsRepository } from './tenants-repository.js';
+import { createThreatListsRepository } from './threat-lists-repository.js';
 import { createWorkloadsRepository } from './workloads-repository.js';
 import type { Database, Store } from './types.js';
 
@@ -34,6 +35,7 @@ export async function createStore(db: Database): Promise<Store> {
     workloads: createWorkloadsRepository(db),
     devices: createDevicesRepository(db),
     ssf: createSsfRepository(db),
+    threatLists: createThreatListsRepository(db),
     close: () => db.close(),
   };
 }

@@ -275,6 +275,23 @@ export interface StoredAssurance {
   /** When the change happened (the event time), ms. */
   atMs: number;
 }
+/** An imported threat list without its entries (times in ms since the epoch). */
+export interface ThreatListSummary {
+  tenant: string;
+  source: string;
+  entryCount: number;
+  /** From then on the list is ignored; null: it does not expire. */
+  expiresAtMs: number | null;
+  importedAtMs: number;
+}
+
+/** An imported threat list with its CIDR ranges (canonical text, as the server wrote them). */
+export interface StoredThreatList extends ThreatListSummary {
+  entries: string[];
+}
+
+/** What an import writes. */
+export type ThreatListWrite = Pick<StoredThreatList, 'source' | 'entries' | 'expiresAtMs'>;
 
 export interface Store {
   readonly db: Database;
@@ -483,6 +500,17 @@ export interface Store {
     setAssurance(assurance: StoredAssurance): Promise<boolean>;
     /** The assurance levels of one tenant, or (null) of every tenant, by tenant and subject. */
     listAssurance(tenant: string | null): Promise<StoredAssurance[]>;
+  };
+  /** IP reputation: threat-intelligence lists by source. Times are passed in by the caller. */
+  threatLists: {
+    /** Import a list, replacing the source's list whole (one statement). Throws ERR_TENANT_NOT_FOUND. */
+    put(tenant: string, list: ThreatListWrite, nowMs: number): Promise<ThreatListSummary>;
+    /** The tenant's lists without entries, by source (expired ones too). */
+    list(tenant: string): Promise<ThreatListSummary[]>;
+    /** The tenant's lists with their entries, by source (expired ones too: the reader filters). */
+    load(tenant: string): Promise<StoredThreatList[]>;
+    /** False when there was no list of that source. */
+    remove(tenant: string, source: string): Promise<boolean>;
   };
   credentials: {
     create(credential: Omit<Credential, 'createdAt' | 'revokedAt'>): Promise<Credential>;

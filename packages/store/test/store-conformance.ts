@@ -9,6 +9,7 @@ import { reusedDatabase, type ConformanceDatabases, type MakeDatabase } from './
 import { describeReceiptKeys } from './conformance/receipt-keys-cases.js';
 import { describeSsf } from './conformance/ssf-cases.js';
 import { describeTenantsAndPolicies } from './conformance/tenants-policies-cases.js';
+import { describeThreatLists } from './conformance/threat-lists-cases.js';
 import { describeWorkloads } from './conformance/workloads-cases.js';
 
 export type { MakeDatabase } from './conformance/fixtures.js';
@@ -49,5 +50,6 @@ export function describeStoreConformance(name: string, makeDatabase: MakeDatabas
     describe('workloads', () => describeWorkloads(databases));
     describe('devices', () => describeDevices(databases));
     describe('ssf', () => describeSsf(databases));
+    describe('threat lists', () => describeThreatLists(databases));
   });
 }

@@ -84,6 +84,12 @@ describe('verity serve', () => {
     expect([bad.code, bad.started]).toEqual([EXIT.USAGE, []]);
   });
 
+  it('takes the MaxMind database from --geoip-db or VERITY_GEOIP_DB, relative to the working folder', async () => {
+    expect((await serveWith(['--geoip-db', 'geo/city.mmdb'])).started[0]).toMatchObject({ geoipDb: '/srv/geo/city.mmdb' });
+    expect((await serveWith([], { env: { VERITY_GEOIP_DB: '/data/GeoLite2-City.mmdb' } })).started[0]).toMatchObject({ geoipDb: '/data/GeoLite2-City.mmdb' });
+    expect((await serveWith([], { env: { VERITY_GEOIP_DB: '' } })).started[0]).not.toHaveProperty('geoipDb');
+  });
+
   it('refuses a weak VERITY_ADMIN_TOKEN with exit 2, naming the rule', async () => {
     const result = await serveWith([], { env: { VERITY_ADMIN_TOKEN: 'secret' } });
     expect(result.code).toBe(EXIT.USAGE);

@@ -46,6 +46,7 @@ export function createServeCommand(loadServer: () => Promise<ServerModule>): Com
       'max-inflight': { type: 'string', valueName: 'N', description: 'requests in flight past which new ones get 503 at once (default 256; env VERITY_MAX_INFLIGHT)' },
       'request-timeout': { type: 'string', valueName: 'MS', description: 'answer 503 for a decision not made within this many ms (default 5000; env VERITY_REQUEST_TIMEOUT_MS)' },
       'trust-domain': { type: 'string', valueName: 'TD', description: 'SPIFFE trust domain of workloads of tenants that set none (default verity.internal; env VERITY_TRUST_DOMAIN)' },
+      'geoip-db': { type: 'string', valueName: 'FILE', description: 'a MaxMind database (GeoLite2/GeoIP2 City) that locates client IPs for the risk engine, after each tenant\'s settings.risk.locations (env VERITY_GEOIP_DB)' },
       'receipt-ttl': { type: 'string', valueName: 'SEC', description: 'lifetime of a data-tier receipt (options.verity_receipt), seconds: the default and the most a request may ask (default 30, at most 3600; env VERITY_RECEIPT_TTL_SEC)' },
     },
     details: 'The first start creates a platform-admin credential: VERITY_ADMIN_TOKEN when set,\notherwise a generated one printed once. A chosen VERITY_ADMIN_TOKEN needs at least\n32 characters and 128 bits (log2 of the character classes used × length); a changed one\nreplaces the previous bootstrap credential. VERITY_MASTER_KEY (32 bytes, base64url) seals\ntoken-signing keys at rest; without it a key file beside --data is used. On SIGINT/SIGTERM it stops within --shutdown-timeout: exit 0 when every audit record was\nwritten, else exit 1 naming how many were spooled (appended at the next start) or lost;\na second signal exits at once (130).\nOne server per --data folder (a lock file beside it); use --database-url for replicas.\nLogs are JSON lines on stdout (stderr with --json); secrets are never logged.',
@@ -54,6 +55,7 @@ export function createServeCommand(loadServer: () => Promise<ServerModule>): Com
       const port = v['port'] === '0' ? 0 : parsePositiveInt((v['port'] as string | undefined) ?? '8181', '--port');
       const databaseUrl = (v['database-url'] as string | undefined) ?? io.env['VERITY_DATABASE_URL'] ?? io.env['DATABASE_URL'];
       if (databaseUrl !== undefined && v['data'] !== undefined) throw usageError('use either --data or --database-url, not both');
+      const geoipDb = (v['geoip-db'] as string | undefined) ?? io.env['VERITY_GEOIP_DB'];
       const options: StartServerOptions = {
         port,
         host: (v['host'] as string | undefined) ?? '127.0.0.1',
@@ -68,6 +70,7 @@ export function createServeCommand(loadServer: () => Promise<ServerModule>): Com
         ...optional('logLevel', (v['log-level'] as string | undefined) ?? io.env['VERITY_LOG_LEVEL']),
         ...optional('trustDomain', (v['trust-domain'] as string | undefined) ?? io.env['VERITY_TRUST_DOMAIN']),
         ...(v['trust-proxy'] === true ? { trustProxy: true } : {}),
+        ...(geoipDb === undefined || geoipDb === '' ? {} : { geoipDb: resolve(io.cwd, geoipDb) }),
         ...wholeNumberOption('auditCheckpointIntervalMs', 'VERITY_AUDIT_CHECKPOINT_INTERVAL_MS', undefined, io.env['VERITY_AUDIT_CHECKPOINT_INTERVAL_MS']),
         ...wholeNumberOption('storeTimeoutMs', '--store-timeout', v['store-timeout'], io.env['VERITY_STORE_TIMEOUT_MS']),
         ...auditOptions(v, io.env, io.cwd),

@@ -38,7 +38,9 @@ export type AdminAction =
   | 'workload.manage'
   | 'ca.manage'
   | 'device.read'
-  | 'device.manage';
+  | 'device.manage'
+  | 'threat-list.read'
+  | 'threat-list.manage';
 
 // Credential actions name the tenant when the call is tenant-scoped (the audit shows whose);
 // the shipped policies grant them to platform admins only.

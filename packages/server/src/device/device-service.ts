@@ -8,6 +8,7 @@
 import { DEFAULT_DEVICE_TRUST, deviceIssues, deviceSignalOf, isDeviceId, parseDevicePosture, VerityError, type DevicePosture, type RiskSignals } from '@verity/core';
 import type { DeviceWrite, Store, StoredDevice } from '@verity/store';
 import type { PublishChange } from '../change-feed.js';
+import { createTenantViews } from '../tenant-views.js';
 
 /** A device as the admin API shows it. */
 export interface DeviceView {
@@ -76,59 +77,19 @@ function toView(device: StoredDevice): DeviceView {
 export function createDeviceService(options: DeviceServiceOptions): DeviceService {
   const { store, publish } = options;
   const now = options.now ?? Date.now;
-  /** Tenants this replica holds, read whole. */
-  const held = new Map<string, TenantDevices>();
-  /** Reads in flight (a first read or a reload); `again`: a change came meanwhile, read once more. */
-  const reading = new Map<string, { again: boolean; done: Promise<TenantDevices> }>();
-
   const read = async (tenant: string): Promise<TenantDevices> => new Map((await store.devices.list(tenant)).map((device) => [device.id, device.posture as DevicePosture]));
-
-  /**
-   * Read the tenant's devices and hold them. A read under way may have begun before the latest
-   * change committed: it reads once more, and only a read begun after the last change is held
-   * (never an older one over a newer).
-   */
-  function refresh(tenant: string): Promise<TenantDevices> {
-    const running = reading.get(tenant);
-    if (running !== undefined) {
-      running.again = true;
-      return running.done;
-    }
-    const state = { again: false, done: Promise.resolve(new Map() as TenantDevices) };
-    state.done = (async () => {
-      try {
-        let fresh: TenantDevices;
-        do {
-          state.again = false;
-          fresh = await read(tenant);
-        } while (state.again);
-        held.set(tenant, fresh);
-        return fresh;
-      } finally {
-        reading.delete(tenant);
-      }
-    })();
-    reading.set(tenant, state);
-    return state.done;
-  }
-
-  function reload(tenant: string): void {
-    if (!held.has(tenant) && !reading.has(tenant)) return;
-    refresh(tenant).catch((error: unknown) => {
-      // Not held stale: the tenant's next decision reads it again (and fails while the store does).
-      held.delete(tenant);
-      options.onReloadError?.(error);
-    });
-  }
+  const views = createTenantViews({ read, ...(options.onReloadError === undefined ? {} : { onReloadError: options.onReloadError }) });
 
   /**
    * This replica's own write, applied to what it holds before anything else can run, then
    * published (every replica, this one too, reads again; a read under way reads once more).
    */
   async function applyAndPublish(tenant: string, id: string, posture: DevicePosture | null): Promise<void> {
-    const devices = held.get(tenant);
-    if (posture === null) devices?.delete(id);
-    else devices?.set(id, posture);
+    views.update(tenant, (devices) => {
+      if (posture === null) devices.delete(id);
+      else devices.set(id, posture);
+      return devices;
+    });
     await publish({ tenant, kind: 'device' });
   }
 
@@ -178,12 +139,10 @@ export function createDeviceService(options: DeviceServiceOptions): DeviceServic
 
     async signal(tenant, id, at) {
       if (id === null) return { state: 'unknown' };
-      return deviceSignalOf((held.get(tenant) ?? (await refresh(tenant))).get(id), at);
+      return deviceSignalOf((await views.get(tenant)).get(id), at);
     },
 
-    onChange: reload,
-    onResync() {
-      for (const tenant of new Set([...held.keys(), ...reading.keys()])) reload(tenant);
-    },
+    onChange: (tenant) => views.reload(tenant),
+    onResync: () => views.reloadAll(),
   };
 }

@@ -29,6 +29,8 @@ export interface ForwardedRequest {
   uri: string;
   verified: VerifiedPrincipal;
   meta: DecisionMeta;
+  /** The client's address as the gateway saw the connection (`X-Real-IP`), as given. */
+  clientIp?: string;
 }
 
 export interface GatewayDecider {
@@ -96,9 +98,10 @@ export function createGatewayDecider(options: GatewayDeciderOptions): GatewayDec
   }
 
   /** A matched route, decided; a request the pipeline refuses with a 4xx is a recorded deny. */
-  async function decideMatched(active: ActivePolicy, evaluation: AuthzenEvaluationRequest, verified: VerifiedPrincipal, meta: DecisionMeta): Promise<DecisionRecord> {
+  async function decideMatched(active: ActivePolicy, evaluation: AuthzenEvaluationRequest, verified: VerifiedPrincipal, meta: DecisionMeta, clientIp: string | undefined): Promise<DecisionRecord> {
     try {
-      return await decisions.decide({ tenant: active.tenant.id, request: { kind: 'authzen', request: evaluation, token: verified }, meta });
+      const request = { kind: 'authzen' as const, request: evaluation, token: verified, ...(clientIp === undefined ? {} : { clientIp }) };
+      return await decisions.decide({ tenant: active.tenant.id, request, meta });
     } catch (error) {
       if (!isVerityError(error) || error.status >= 500 || error.status === 401) throw error;
       return recordDeny(active, evaluation, verified, { policyId: 'gateway-refused', message: error.code }, meta);
@@ -106,7 +109,7 @@ export function createGatewayDecider(options: GatewayDeciderOptions): GatewayDec
   }
 
   return {
-    async decide({ tenant, method, uri, verified, meta }) {
+    async decide({ tenant, method, uri, verified, meta, clientIp }) {
       const active = await policies.active(tenant);
       const subject = { type: verified.principal.uid.type, id: verified.principal.uid.id };
       const outcome = routesOf(active.tenant.settings).match(uri);
@@ -114,7 +117,7 @@ export function createGatewayDecider(options: GatewayDeciderOptions): GatewayDec
       const context = outcome.kind === 'matched' ? { path: outcome.path, params: outcome.params } : {};
       // Parsed like any AuthZEN request: the same checks on ids and context values (NUL, surrogates).
       const evaluation = parseEvaluationRequest({ subject, action: { name: method }, resource: { type: 'route', id: resourceId }, context });
-      if (outcome.kind === 'matched') return decideMatched(active, evaluation, verified, meta);
+      if (outcome.kind === 'matched') return decideMatched(active, evaluation, verified, meta, clientIp);
       const message = outcome.kind === 'unmatched' ? 'no route template matches the path' : `the path is ${outcome.reason}`;
       return recordDeny(active, evaluation, verified, { policyId: 'gateway-route', message }, meta);
     },

@@ -18,6 +18,7 @@ import { registerGatewayRoutes } from './gateway-routes.js';
 import { registerWorkloadRoutes } from './workload-routes.js';
 import { registerDeviceRoutes } from './device-routes.js';
 import { registerSsfRoutes } from './ssf-routes.js';
+import { registerThreatListRoutes } from './threat-list-routes.js';
 import { registerLoadShedding, RETRY_AFTER_SEC } from './load-shedding.js';
 import { tenantParam, type Components } from './context.js';
 import { tenantBaseUrl } from '../public-url.js';
@@ -133,6 +134,7 @@ export async function buildApp(c: Components, options: BuildAppOptions = {}): Pr
     () => registerWorkloadRoutes(app, c),
     () => registerDeviceRoutes(app, c),
     () => registerSsfRoutes(app, c),
+    () => registerThreatListRoutes(app, c),
   ];
   for (const register of groups) {
     await register();

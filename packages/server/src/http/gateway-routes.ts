@@ -91,7 +91,10 @@ async function decideForwarded(c: Components, request: FastifyRequest, reply: Fa
     if (isVerityError(error) && error.status === 401) reply.header('www-authenticate', wwwAuthenticate(error));
     throw error;
   }
-  const record = await c.gateway.decide({ tenant, method, uri, verified, meta });
+  // The gateway's own view of the connection (nginx `proxy_set_header X-Real-IP $remote_addr;`,
+  // Caddy `header_up X-Real-IP {remote_host}`): the risk engine's network signals read it.
+  const clientIp = headerOf(request, 'x-real-ip');
+  const record = await c.gateway.decide({ tenant, method, uri, verified, meta, ...(clientIp === undefined ? {} : { clientIp }) });
   reply.header('x-verity-decision-id', record.decisionId).header('x-verity-policy-version', String(record.policyVersion));
   if (record.decision !== 'allow') return reply.code(403).send();
   const assertion = headerOf(request, CLIENT_ASSERTION_HEADER);

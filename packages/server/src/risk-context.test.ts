@@ -1,0 +1,72 @@
+/** The network signals in withRisk: the client IP's sources, location into context, a matched threat list's expiry bounding the decision. */
+import { describe, expect, it } from 'vitest';
+import { clientIpOf, DEFAULT_RISK_CONFIG, formatIpAddress, isVerityError, type DecisionRequest, type TenantSettings } from '@verity/core';
+import { withRisk, type RiskLookups } from './risk-context.js';
+
+const SETTINGS: TenantSettings = {
+  risk: { enabled: true, ...DEFAULT_RISK_CONFIG, locations: [{ cidr: '198.51.100.0/24', lat: 52.52, lon: 13.405, country: 'DE', city: 'Berlin' }] },
+};
+const NOW = Date.UTC(2026, 11, 1, 12);
+
+const authzen = (context?: Record<string, unknown>, clientIp?: string): DecisionRequest => ({
+  kind: 'authzen',
+  request: { subject: { type: 'User', id: 'alice' }, action: { name: 'read' }, resource: { type: 'Doc', id: 'd-1' }, ...(context === undefined ? {} : { context }) },
+  ...(clientIp === undefined ? {} : { clientIp }),
+});
+
+/** Sources that record the addresses they were asked about. */
+function sources(threat: { source: string; expiresAtMs?: number } | null): RiskLookups & { asked: string[] } {
+  const asked: string[] = [];
+  return {
+    nowMs: NOW,
+    asked,
+    locate: (address) => (asked.push(`locate ${formatIpAddress(address)}`), { lat: 1.29, lon: 103.85, country: 'SG', vpn: true }),
+    threats: async (address) => (asked.push(`threats ${formatIpAddress(address)}`), threat),
+  };
+}
+
+describe('clientIpOf', () => {
+  it("takes a gateway's X-Real-IP over context.client_ip, and refuses a malformed one", () => {
+    expect(clientIpOf(authzen({ client_ip: '198.51.100.7' }))).toEqual({ family: 4, value: 0xc6336407n });
+    expect(clientIpOf(authzen({ client_ip: '198.51.100.7' }, '203.0.113.1'))).toEqual({ family: 4, value: 0xcb007101n });
+    expect(clientIpOf(authzen({}))).toBeNull();
+    expect(clientIpOf(authzen(undefined))).toBeNull();
+    for (const bad of [authzen({ client_ip: '198.51.100.7:80' }), authzen({}, 'unknown'), authzen({ client_ip: null })]) {
+      let code: string | undefined;
+      try {
+        clientIpOf(bad);
+      } catch (error) {
+        code = isVerityError(error) ? error.code : 'other';
+      }
+      expect(code).toBe('ERR_DECISION_INVALID_REQUEST');
+    }
+  });
+});
+
+describe('withRisk (network signals)', () => {
+  it('locates by the tenant table first: context.risk.location without coordinates, and the threat list as a factor with its expiry', async () => {
+    const at = sources({ source: 'feed-a', expiresAtMs: NOW + 60_000 });
+    const { request, risk, validUntilMs } = await withRisk(SETTINGS, authzen({ client_ip: '198.51.100.7' }), at);
+    expect(request.request.context?.['risk']).toEqual({ score: 60, level: 'high', factors: ['known_malicious_ip'], location: { country: 'DE', city: 'Berlin' } });
+    expect(risk?.factors).toEqual([{ name: 'known_malicious_ip', weight: 60, detail: 'feed-a' }]);
+    // The decision is good only until the matched list expires.
+    expect(validUntilMs).toBe(NOW + 60_000);
+    expect(at.asked).toEqual(['threats 198.51.100.7']);
+  });
+
+  it("falls back to the server's resolver, and adds nothing when no list matches", async () => {
+    const at = sources(null);
+    const result = await withRisk(SETTINGS, authzen({ client_ip: '2001:db8::1' }), at);
+    expect(result.request.request.context?.['risk']).toEqual({ score: 0, level: 'low', factors: [], location: { country: 'SG', vpn: true } });
+    expect(result).not.toHaveProperty('validUntilMs');
+    expect(at.asked).toEqual(['locate 2001:db8::1', 'threats 2001:db8::1']);
+  });
+
+  it('measures nothing without a client IP, and nothing at all with the engine off', async () => {
+    const at = sources({ source: 'feed-a' });
+    expect((await withRisk(SETTINGS, authzen({}), at)).request.request.context?.['risk']).toEqual({ score: 0, level: 'low', factors: [] });
+    const off = await withRisk({ risk: { ...SETTINGS.risk!, enabled: false } }, authzen({ client_ip: 'not an ip' }), at);
+    expect(off.request.request.context).toEqual({ client_ip: 'not an ip' });
+    expect(at.asked).toEqual([]);
+  });
+});
