@@ -23,3 +23,5 @@ export * from './policy-text-limits.js';
 export * from './wire-format.js';
 export * from './request-path.js';
 export * from './risk.js';
+export * from './activity.js';
+export * from './activity-state.js';

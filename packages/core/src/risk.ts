@@ -12,6 +12,12 @@ import { isPlainObject } from './wire-format.js';
 
 export type RiskLevel = 'low' | 'medium' | 'high' | 'critical';
 
+/** A point on the earth: latitude and longitude in decimal degrees (WGS 84; lat −90..90, lon −180..180). */
+export interface GeoPoint {
+  lat: number;
+  lon: number;
+}
+
 /** What is known about one request, each signal from its own source; absent means "not measured". */
 export interface RiskSignals {
   /** Seconds since the subject authenticated (the token's `auth_time`); absent: the token says nothing. */

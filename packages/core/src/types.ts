@@ -1,5 +1,6 @@
 /** The data model shared by every Verity package: entities, policy stores, decisions, audit. */
 import type { DeviceTrustSettings, RiskConfig } from './risk.js';
+import type { ActivitySettings } from './activity.js';
 
 /** A Cedar entity uid (`Type::"id"`). */
 export interface EntityUid {
@@ -127,9 +128,10 @@ export interface TenantSettings {
    * The risk engine (docs/continuous-verification.md): when `enabled`, every decision gets
    * `context.risk = {score, level, factors}` from the signals, weighed with this configuration
    * (the seed's defaults for what is not set), and its record the weighted factors. Off when absent.
-   * With `devices`, the device the verified token names is weighed too (device trust).
+   * With `devices`, the device the verified token names is weighed too (device trust); with
+   * `activity`, the per-subject signals (impossible travel, rate and behaviour).
    */
-  risk?: { enabled: boolean; devices?: DeviceTrustSettings } & RiskConfig;
+  risk?: { enabled: boolean; devices?: DeviceTrustSettings; activity?: ActivitySettings } & RiskConfig;
   /**
    * The Kubernetes cluster whose projected service-account tokens attest the tenant's workloads
    * (attestor `k8s_psat`): the tokens' issuer (its OIDC discovery gives the keys) and audience.

@@ -2,7 +2,7 @@
  * Tenant settings from untrusted JSON: one validator for creation and for updates, so a
  * setting means the same thing however it was given. Unknown keys are errors.
  */
-import { isPlainObject, isTenantId, parseDeviceTrustSettings, parseRiskConfig, VerityError, type TenantSettings } from '@verity/core';
+import { isPlainObject, isTenantId, parseActivitySettings, parseDeviceTrustSettings, parseRiskConfig, VerityError, type TenantSettings } from '@verity/core';
 import { validateSourceUrl } from '@verity/identity';
 import { assertTrustDomain } from '@verity/workload/core';
 import { routeTemplatesProblem } from './gateway/route-match.js';
@@ -98,12 +98,17 @@ function parseFederatedTenants(value: unknown): string[] {
   return [...(value as string[])];
 }
 
-/** `risk`: `{enabled, devices?, …RiskConfig}`, the configuration checked and completed with the defaults. */
+/** `risk`: `{enabled, devices?, activity?, …RiskConfig}`, the configuration checked and completed with the defaults. */
 function parseRiskSettings(value: unknown): NonNullable<TenantSettings['risk']> {
   if (!isPlainObject(value)) throw invalid('settings.risk must be an object');
-  const { enabled, devices, ...config } = value;
+  const { enabled, devices, activity, ...config } = value;
   if (typeof enabled !== 'boolean') throw invalid('settings.risk.enabled must be true or false');
-  return { enabled, ...parseRiskConfig(config), ...(devices === undefined ? {} : { devices: parseDeviceTrustSettings(devices) }) };
+  return {
+    enabled,
+    ...parseRiskConfig(config),
+    ...(devices === undefined ? {} : { devices: parseDeviceTrustSettings(devices) }),
+    ...(activity === undefined ? {} : { activity: parseActivitySettings(activity) }),
+  };
 }
 
 /** `k8s_psat`: `{issuer, audience}`, the issuer an https URL (http on loopback only) whose discovery names its keys. */
