@@ -1,5 +1,6 @@
 /** The one conformance suite every Database driver must pass (the Cerbos store-suite habit). */
 import { afterAll, describe } from 'vitest';
+import { describeActivity } from './conformance/activity-cases.js';
 import { describeAudit } from './conformance/audit-cases.js';
 import { describeDevices } from './conformance/devices-cases.js';
 import { describeCredentialsAndMigrations } from './conformance/credentials-migrations-cases.js';
@@ -47,5 +48,6 @@ export function describeStoreConformance(name: string, makeDatabase: MakeDatabas
     describe('receipt keys', () => describeReceiptKeys(databases));
     describe('workloads', () => describeWorkloads(databases));
     describe('devices', () => describeDevices(databases));
+    describe('activity', () => describeActivity(databases));
   });
 }
