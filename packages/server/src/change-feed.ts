@@ -15,11 +15,12 @@ export const CHANGES_CHANNEL = 'verity_changes';
  * bundle); `credentials` is an admin/PEP credential (published on the `_system` tenant);
  * `workload` is the tenant's workload identity: registrations, the deny list or the CA (PEPs
  * fetch `/denied` and `/bundle` again); `device` is a registered device or its posture (device
- * trust: every replica reads the tenant's devices again).
+ * trust: every replica reads the tenant's devices again); `activity` is per-subject activity a
+ * replica wrote (every replica re-reads the subjects it holds that were written since).
  */
-export type ChangeKind = 'policy' | 'entities' | 'identity' | 'revocation' | 'settings' | 'credentials' | 'workload' | 'device';
+export type ChangeKind = 'policy' | 'entities' | 'identity' | 'revocation' | 'settings' | 'credentials' | 'workload' | 'device' | 'activity';
 
-const KINDS = new Set<string>(['policy', 'entities', 'identity', 'revocation', 'settings', 'credentials', 'workload', 'device']);
+const KINDS = new Set<string>(['policy', 'entities', 'identity', 'revocation', 'settings', 'credentials', 'workload', 'device', 'activity']);
 
 export interface Change {
   tenant: string;

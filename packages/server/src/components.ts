@@ -27,6 +27,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { createLogger, type Logger } from './logger.js';
 import { createWorkloadService, type WorkloadService } from './workload/workload-service.js';
 import { createDeviceService, type DeviceService } from './device/device-service.js';
+import { createActivityService, type ActivityService } from './risk/activity-service.js';
 import { createSecretBox, createSourceFetch, generateMasterKey, parseMasterKey } from '@verity/identity';
 
 /**
@@ -67,6 +68,8 @@ export interface Components {
   workloads: WorkloadService;
   /** Device trust: registered devices, their posture, and the risk engine's device signal. */
   devices: DeviceService;
+  /** Per-subject signals (impossible travel, rate and behaviour): memory per replica, flushed to the store. */
+  activity: ActivityService;
 }
 
 /** The master key that seals signing keys: configured, else a key file beside the data folder. */
@@ -112,7 +115,7 @@ export async function createComponents(
   // process and invalidates its caches synchronously, so its view is fresh by construction and
   // needs no heartbeat. PostgreSQL replicas bound their staleness with the feed's heartbeat.
   const freshness = createFreshness({ maxStalenessMs: db.kind === 'postgres' ? config.maxStalenessMs : Infinity });
-  const caches: { policies?: PolicyService; entities?: EntityService; identity?: IdentityService; credentials?: CredentialService; workloads?: WorkloadService; devices?: DeviceService } = {};
+  const caches: { policies?: PolicyService; entities?: EntityService; identity?: IdentityService; credentials?: CredentialService; workloads?: WorkloadService; devices?: DeviceService; activity?: ActivityService } = {};
   const feed = await startChangeFeed(db, {
     onChange: ({ tenant, kind }) => {
       // Settings travel with the active policy (type mapping, routes, request validation) and
@@ -124,6 +127,7 @@ export async function createComponents(
       if (kind === 'credentials') caches.credentials?.invalidate();
       if (kind === 'workload' || kind === 'settings') caches.workloads?.onChange(tenant, kind);
       if (kind === 'device') caches.devices?.onChange(tenant);
+      if (kind === 'activity') caches.activity?.onChange(tenant);
     },
     onResync: () => {
       caches.policies?.invalidateAll();
@@ -132,6 +136,7 @@ export async function createComponents(
       void caches.identity?.reloadAll();
       caches.workloads?.onResync();
       caches.devices?.onResync();
+      caches.activity?.onResync();
     },
   }, {
     freshness,
@@ -148,7 +153,12 @@ export async function createComponents(
     publish: feed.publish,
     onReloadError: (error) => log.error({ err: error }, "a tenant's devices could not be read again (read at its next decision)"),
   }));
-  const decisions = createDecisionService({ engine, policies, entities, audit, freshness, workloads: denyList, devices });
+  const activity = (caches.activity = createActivityService({
+    store,
+    publish: feed.publish,
+    onError: (error) => log.error({ err: error }, 'per-subject activity could not be written, read again or swept (the signals are best effort)'),
+  }));
+  const decisions = createDecisionService({ engine, policies, entities, audit, freshness, workloads: denyList, devices, activity });
   const search = createSearchService(store, policies, decisions);
   const credentials = (caches.credentials = createCredentialService(store, { publish: () => feed.publish({ tenant: SYSTEM_TENANT, kind: 'credentials' }) }));
   if (config.allowInsecureIdentitySources) {
@@ -206,5 +216,6 @@ export async function createComponents(
     freshness,
     workloads,
     devices,
+    activity,
   };
 }

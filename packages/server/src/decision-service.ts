@@ -7,6 +7,7 @@ import {
   formatEntityUid,
   mapEntityType,
   type AuthzenEvaluationRequest,
+  type ActivitySettings,
   type DecisionMeta,
   type DecisionRecord,
   type DecisionRequest,
@@ -19,7 +20,8 @@ import type { Freshness } from './freshness.js';
 import type { EntityService } from './entity-service.js';
 import type { PolicyService } from './policy-service.js';
 import type { DeviceService } from './device/device-service.js';
-import { withRisk } from './risk-context.js';
+import type { ActivityService } from './risk/activity-service.js';
+import { withRisk, type ActivityKey } from './risk-context.js';
 import { assertTxnFromToken, callerOf, refuseUnproven, txnSubjectOf, type WorkloadDenyList } from './workload-gate.js';
 
 /** Which decisions go to the audit: all (default), only denies (hot-path permission checks), none (search). */
@@ -57,6 +59,8 @@ export interface DecisionServiceOptions {
   workloads?: WorkloadDenyList;
   /** Device trust's signal (from memory); absent: every device is unknown to a tenant that measures them. */
   devices?: Pick<DeviceService, 'signal'>;
+  /** Per-subject signals (from memory; each decision is observed after it is made); absent: not measured. */
+  activity?: Pick<ActivityService, 'signal' | 'observe'>;
 }
 
 export function createDecisionService(options: DecisionServiceOptions): DecisionService {
@@ -72,15 +76,27 @@ export function createDecisionService(options: DecisionServiceOptions): Decision
       assertTxnFromToken(input.request, input.meta);
       const { caller, forged } = callerOf(input.request);
       const now = (options.now ?? Date.now)();
-      const devices = options.devices;
+      const { devices, activity } = options;
+      /** The request as the per-subject signals saw it: observed once decided. */
+      let measured: { key: ActivityKey; settings: ActivitySettings } | undefined;
       const { request, risk } = await withRisk(active.tenant.settings, input.request, {
         nowMs: now,
         ...(devices === undefined ? {} : { devices: (id: string | null, maxPatchAgeDays: number) => devices.signal(input.tenant, id, { nowMs: now, maxPatchAgeDays }) }),
+        ...(activity === undefined
+          ? {}
+          : {
+              activity: (key: ActivityKey, settings: ActivitySettings) => {
+                measured = { key, settings };
+                return activity.signal(input.tenant, { ...key, nowMs: now }, settings);
+              },
+            }),
       });
       const meta = { ...input.meta, ...(caller === undefined ? {} : { caller }), ...(risk === undefined ? {} : { risk }) };
       const decided = await pipeline.decide(view, request, (uids) => entities.getMany(input.tenant, uids), meta, input.budget);
       const txnSubject = txnSubjectOf(input.request, input.meta);
       const record = refuseUnproven(decided, { denyList: options.workloads, time: (options.now ?? Date.now)(), forged, ...(txnSubject === undefined ? {} : { txnSubject }) });
+      // Memory only (the store write is queued): the answer does not wait on it.
+      if (measured !== undefined) activity?.observe(input.tenant, { ...measured.key, nowMs: now }, measured.settings);
       const mode = input.audit ?? 'always';
       if (mode === 'always' || (mode === 'deny-only' && record.decision === 'deny')) {
         const backpressure = audit.enqueue(record);
