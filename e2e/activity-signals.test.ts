@@ -1,0 +1,98 @@
+/**
+ * Per-subject signals (issue 12) through a real server: a tenant with `settings.risk.activity`
+ * scores each subject against its own history. After a few calm rate windows, a first use of an
+ * action is a moderate behavioural anomaly, and a burst of requests from the subject raises
+ * `high_behavioral_anomaly` (a policy forbids on it), both in the audit's risk factors. The rate
+ * window is one second here so the test need not wait minutes.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openEventStream } from './helpers/sse.js';
+import { startTestServer, type Client } from './helpers/verity.js';
+
+const TENANT = 'activity';
+const POLICIES = '@id("calm") permit(principal is User, action, resource) when { context has risk && !context.risk.factors.contains("high_behavioral_anomaly") };';
+const ACTIVITY = { rate_window_sec: 1, baseline_windows: 30, min_history_windows: 3, burst_ratio: 3 };
+
+let server: Awaited<ReturnType<typeof startTestServer>>;
+let admin: Client;
+
+/** Decide for `subject` doing `action` on a Doc; the decision and its audit record. */
+async function decide(subject: string, action = 'read') {
+  const requestId = `activity-${crypto.randomUUID()}`;
+  const answer = await admin.request('POST', `/tenants/${TENANT}/access/v1/evaluation`, { subject: { type: 'User', id: subject }, action: { name: action }, resource: { type: 'Doc', id: 'd-1' } }, { 'x-request-id': requestId });
+  expect(answer.status, JSON.stringify(answer.body)).toBe(200);
+  return { allowed: answer.body.decision as boolean, record: () => recordOf(requestId) };
+}
+
+async function recordOf(requestId: string) {
+  for (let tries = 0; tries < 100; tries++) {
+    const [event] = (await admin.get(`/admin/v1/tenants/${TENANT}/audit?requestId=${requestId}`)).body.events as any[];
+    if (event !== undefined) return event;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  throw new Error(`no audit record for ${requestId}`);
+}
+
+/** Wait for the start of the next one-second rate window. */
+const nextWindow = () => new Promise((resolve) => setTimeout(resolve, 1000 - (Date.now() % 1000) + 5));
+
+beforeAll(async () => {
+  server = await startTestServer({ decisionAuth: 'open' });
+  admin = server.admin;
+  expect((await admin.post('/admin/v1/tenants', { id: TENANT, settings: { risk: { enabled: true, activity: ACTIVITY } } })).status).toBe(201);
+  expect((await admin.post(`/admin/v1/tenants/${TENANT}/policies`, { files: { 'p.cedar': POLICIES } })).status).toBe(201);
+});
+
+afterAll(async () => {
+  await server?.close();
+});
+
+describe('per-subject signals', () => {
+  it('refuses bad activity settings', async () => {
+    for (const activity of [{ retention_days: 0 }, { retention_days: 3651 }, { max_travel_kmh: 'fast' }, { unknown: 1 }]) {
+      const answer = await admin.request('PATCH', `/admin/v1/tenants/${TENANT}`, { settings: { risk: { enabled: true, activity } } });
+      expect([answer.status, answer.body.code], JSON.stringify(activity)).toEqual([400, 'ERR_TENANT_INVALID']);
+    }
+  });
+
+  it('scores a first use as a moderate anomaly and a burst as a high one, against the subject’s own history', async () => {
+    // No history: nothing to compare with, even for a new action.
+    const first = await decide('alice', 'export');
+    expect(first.allowed).toBe(true);
+    expect((await first.record()).risk).toEqual({ score: 0, level: 'low', factors: [] });
+    // Calm windows: one read each (three active windows make a baseline of 1 per window).
+    for (let i = 0; i < 3; i++) {
+      await nextWindow();
+      expect((await decide('alice')).allowed).toBe(true);
+    }
+    // A first use (an action not used before): moderate, 0.60.
+    await nextWindow();
+    const write = await decide('alice', 'write');
+    expect(write.allowed).toBe(true);
+    expect((await write.record()).risk).toEqual({ score: 15, level: 'low', factors: [{ name: 'moderate_behavioral_anomaly', weight: 15, detail: '0.60' }] });
+    // A burst in one window: past 3^0.8 ≈ 2.4 times the baseline (burst_ratio 3) it is a high anomaly.
+    await nextWindow();
+    let denied: Awaited<ReturnType<typeof decide>> | undefined;
+    for (let i = 0; i < 60 && denied === undefined; i++) {
+      const answer = await decide('alice');
+      if (!answer.allowed) denied = answer;
+    }
+    expect(denied, 'no request of the burst was denied').toBeDefined();
+    const risk = (await denied?.record()).risk;
+    expect(risk).toMatchObject({ score: 35, level: 'medium' });
+    expect(risk.factors).toEqual([{ name: 'high_behavioral_anomaly', weight: 35, detail: expect.stringMatching(/^(0\.8[1-9]|0\.9\d|1\.00)$/) }]);
+    // Another subject is measured against its own history: none yet.
+    expect((await (await decide('bob')).record()).risk).toEqual({ score: 0, level: 'low', factors: [] });
+  });
+
+  it('keeps the replicas\' activity changes off the PEPs\' change stream', async () => {
+    const stream = await openEventStream(`${server.url}/tenants/${TENANT}/changes`);
+    expect(stream.status).toBe(200);
+    expect((await decide('carol')).allowed).toBe(true);
+    // The decision's activity is flushed (and published between replicas) within 250 ms.
+    await new Promise((resolve) => setTimeout(resolve, 600));
+    expect((await admin.request('PATCH', `/admin/v1/tenants/${TENANT}`, { settings: { validateRequests: false } })).status).toBe(200);
+    expect(await stream.next('change', 2000)).toEqual({ tenant: TENANT, kind: 'settings' });
+    stream.close();
+  });
+});
