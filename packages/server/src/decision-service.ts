@@ -95,9 +95,10 @@ export function createDecisionService(options: DecisionServiceOptions): Decision
       const decided = await pipeline.decide(view, request, (uids) => entities.getMany(input.tenant, uids), meta, input.budget);
       const txnSubject = txnSubjectOf(input.request, input.meta);
       const record = refuseUnproven(decided, { denyList: options.workloads, time: (options.now ?? Date.now)(), forged, ...(txnSubject === undefined ? {} : { txnSubject }) });
-      // Memory only (the store write is queued): the answer does not wait on it.
-      if (measured !== undefined) activity?.observe(input.tenant, { ...measured.key, nowMs: now }, measured.settings);
+      // Memory only (the store write is queued): the answer does not wait on it. Decisions not
+      // audited at all are search's candidate checks, not accesses: they are not the subject's activity.
       const mode = input.audit ?? 'always';
+      if (measured !== undefined && mode !== 'never') activity?.observe(input.tenant, { ...measured.key, nowMs: now }, measured.settings);
       if (mode === 'always' || (mode === 'deny-only' && record.decision === 'deny')) {
         const backpressure = audit.enqueue(record);
         if (backpressure) await backpressure;
