@@ -7,7 +7,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openEventStream } from './helpers/sse.js';
-import { startTestServer, type Client } from './helpers/verity.js';
+import { createClient, startTestServer, type Client } from './helpers/verity.js';
 
 const TENANT = 'activity';
 const POLICIES = '@id("calm") permit(principal is User, action, resource) when { context has risk && !context.risk.factors.contains("high_behavioral_anomaly") };';
@@ -94,5 +94,24 @@ describe('per-subject signals', () => {
     expect((await admin.request('PATCH', `/admin/v1/tenants/${TENANT}`, { settings: { validateRequests: false } })).status).toBe(200);
     expect(await stream.next('change', 2000)).toEqual({ tenant: TENANT, kind: 'settings' });
     stream.close();
+  });
+
+  it("erases what is kept of a subject (an author's or admin's call): its next request has no history", async () => {
+    const erase = (client: Client, query: string) => client.request('DELETE', `/admin/v1/tenants/${TENANT}/activity${query}`);
+    const alice = `?subject=${encodeURIComponent('User::"alice"')}`;
+    const pep = createClient(server.url, (await admin.post(`/admin/v1/tenants/${TENANT}/credentials`, { role: 'pep' })).body.token as string);
+    const refused = await erase(pep, alice);
+    expect([refused.status, refused.body.code]).toEqual([403, 'ERR_AUTH_FORBIDDEN']);
+    for (const query of ['', '?subject=', `?subject=${'x'.repeat(2049)}`]) {
+      const answer = await erase(admin, query);
+      expect([answer.status, answer.body.code], query).toEqual([400, 'ERR_ACTIVITY_INVALID']);
+    }
+    const erased = await erase(admin, alice);
+    expect([erased.status, erased.body]).toEqual([200, { erased: true }]);
+    const again = await erase(admin, alice);
+    expect([again.status, again.body.code]).toEqual([404, 'ERR_ACTIVITY_NOT_FOUND']);
+    // A new action right after: no history any more, so no first use (and no burst).
+    const next = await decide('alice', 'archive');
+    expect((await next.record()).risk).toEqual({ score: 0, level: 'low', factors: [] });
   });
 });

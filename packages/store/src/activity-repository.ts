@@ -104,8 +104,14 @@ export function createActivityRepository(db: Database): Store['activity'] {
       return rows.length;
     },
 
-    async remove(tenant, subject) {
-      const { rows } = await db.query('DELETE FROM subject_activity WHERE tenant_id = $1 AND subject = $2 RETURNING subject', [tenant, subject]);
+    async erase(tenant, subject) {
+      // Emptied, not deleted: replicas re-read it by seq and drop what they hold; the next prune deletes it.
+      const empty: ActivityState = { location: null, windowSec: 0, windows: [], actions: [], resourceTypes: [] };
+      const { rows } = await db.query(
+        `UPDATE subject_activity SET last_seen_ms = 0, state = $3::jsonb, seq = nextval('subject_activity_seq')
+         WHERE tenant_id = $1 AND subject = $2 AND last_seen_ms > 0 RETURNING subject`,
+        [tenant, subject, toJsonParam(empty)],
+      );
       return rows.length > 0;
     },
 

@@ -443,8 +443,12 @@ export interface Store {
     record(tenant: string, deltas: readonly SubjectActivity[], bounds: ActivityBounds): Promise<StoredActivity[]>;
     /** Delete the tenant's subjects whose last request was before `beforeMs`; how many. */
     prune(tenant: string, beforeMs: number): Promise<number>;
-    /** Delete one subject's activity; false when there was none. */
-    remove(tenant: string, subject: string): Promise<boolean>;
+    /**
+     * Erase one subject's activity at once: the row is emptied (last seen 0, no location, counts
+     * or names) under a new seq, so replicas re-reading it drop what they hold, and the next
+     * prune deletes it. False when there was none (or it is erased already).
+     */
+    erase(tenant: string, subject: string): Promise<boolean>;
     /** The tenants with any activity stored, by id. */
     tenants(): Promise<string[]>;
   };

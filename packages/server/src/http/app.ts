@@ -17,6 +17,7 @@ import { registerAuditCheckpointRoutes } from './audit-checkpoint-routes.js';
 import { registerGatewayRoutes } from './gateway-routes.js';
 import { registerWorkloadRoutes } from './workload-routes.js';
 import { registerDeviceRoutes } from './device-routes.js';
+import { registerActivityRoutes } from './activity-routes.js';
 import { registerLoadShedding, RETRY_AFTER_SEC } from './load-shedding.js';
 import { tenantParam, type Components } from './context.js';
 import { tenantBaseUrl } from '../public-url.js';
@@ -131,6 +132,7 @@ export async function buildApp(c: Components, options: BuildAppOptions = {}): Pr
     () => registerGatewayRoutes(app, c),
     () => registerWorkloadRoutes(app, c),
     () => registerDeviceRoutes(app, c),
+    () => registerActivityRoutes(app, c),
   ];
   for (const register of groups) {
     await register();

@@ -142,4 +142,25 @@ describe('activity service', () => {
     await until(async () => (await store.activity.get(id, ALICE))?.windows[0]?.[1] === 2);
     await timed.stop();
   });
+
+  it('erases a subject on request: the store row at once, every replica\'s memory at the change', async () => {
+    const id = await tenant();
+    const changes: Change[] = [];
+    const { service: a } = replica(changes);
+    const { service: b } = replica(changes);
+    for (const minute of [0, 1, 2]) a.observe(id, request(T0 + minute * 60_000, { location: LONDON }), SETTINGS);
+    await a.flush();
+    const later = request(T0 + 3 * 60_000, { location: SYDNEY, action: 'Action::"delete"' });
+    expect(await b.signal(id, later, SETTINGS)).toMatchObject({ impossibleTravel: true, firstUseScore: 0.6 });
+    // Queued on a, not written yet: the erasure writes it first, then empties the row.
+    a.observe(id, request(T0 + 3 * 60_000), SETTINGS);
+    expect(await a.erase(id, ALICE)).toBe(true);
+    expect(await store.activity.get(id, ALICE)).toMatchObject({ lastSeenMs: 0, location: null, windows: [], actions: [] });
+    expect(await a.signal(id, later, SETTINGS)).toEqual({ impossibleTravel: false, anomalyScore: 0, rateScore: 0, firstUseScore: 0 });
+    b.onChange(id);
+    await until(async () => (await b.signal(id, later, SETTINGS)).impossibleTravel === false);
+    expect(await b.signal(id, later, SETTINGS)).toEqual({ impossibleTravel: false, anomalyScore: 0, rateScore: 0, firstUseScore: 0 });
+    expect(await a.erase(id, ALICE)).toBe(false);
+    for (const bad of ['', 'x'.repeat(2049), undefined, ['User::"alice"']]) await expect(a.erase(id, bad as string)).rejects.toMatchObject({ code: 'ERR_ACTIVITY_INVALID' });
+  });
 });

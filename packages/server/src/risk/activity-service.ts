@@ -16,6 +16,7 @@ import {
   type ActivitySettings,
   type ActivitySignal,
   type SubjectActivity,
+  VerityError,
 } from '@verity/core';
 import type { Store } from '@verity/store';
 import type { PublishChange } from '../change-feed.js';
@@ -38,6 +39,13 @@ export interface ActivityService {
   flush(): Promise<void>;
   /** Delete, in the store and memory, every subject past its tenant's retention (every `sweepMs`). */
   sweep(): Promise<void>;
+  /**
+   * Erase what is kept of a subject (its row emptied at once, deleted by the next sweep; every
+   * replica drops what it holds at the `activity` change). This replica's queue is written first,
+   * so nothing decided before the call here survives it. False when nothing was kept.
+   * ERR_ACTIVITY_INVALID for a subject that is not 1–2048 characters.
+   */
+  erase(tenant: string, subject: string): Promise<boolean>;
   /** The tenant's `activity` change arrived: re-read the subjects held that were written since. */
   onChange(tenant: string): void;
   /** Notifications may have been missed: re-read every subject held. */
@@ -224,6 +232,16 @@ export function createActivityService(options: ActivityServiceOptions): Activity
         for (const [subject, view] of subjects ?? []) if (view === null || view.lastSeenMs < cutoff) subjects?.delete(subject);
         if (settings === undefined) queue.delete(tenant);
       }
+    },
+
+    async erase(tenant, subject) {
+      if (typeof subject !== 'string' || subject === '' || subject.length > 2048) throw new VerityError('ERR_ACTIVITY_INVALID', 'a subject is the Cedar uid text of a principal (User::"alice"), 1–2048 characters');
+      await service.flush();
+      const erased = await store.activity.erase(tenant, subject);
+      const subjects = held.get(tenant)?.subjects;
+      if (subjects?.has(subject) === true) subjects.set(subject, null);
+      if (erased) await publish({ tenant, kind: 'activity' });
+      return erased;
     },
 
     onChange(tenant) {

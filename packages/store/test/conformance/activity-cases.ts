@@ -58,7 +58,7 @@ export function describeActivity(databases: ConformanceDatabases): void {
       expect(await store.activity.tenants()).toEqual(['acme', 'globex']);
     });
 
-    it('deletes the subjects whose last request is older than the cut-off, and one subject on request', async () => {
+    it('deletes the subjects whose last request is older than the cut-off, and erases one subject on request', async () => {
       const { store } = handle;
       await createTenants(store, 'acme', 'globex');
       const day = 86_400_000;
@@ -69,8 +69,17 @@ export function describeActivity(databases: ConformanceDatabases): void {
       expect(await store.activity.get('acme', ALICE)).toBeNull();
       expect((await store.activity.get('acme', BOB))?.lastSeenMs).toBe(20 * day);
       expect((await store.activity.get('globex', ALICE))?.lastSeenMs).toBe(day);
-      expect(await store.activity.remove('acme', BOB)).toBe(true);
-      expect(await store.activity.remove('acme', BOB)).toBe(false);
+      const before = (await store.activity.get('acme', BOB))?.seq ?? Infinity;
+      expect(await store.activity.erase('acme', BOB)).toBe(true);
+      const erased = await store.activity.get('acme', BOB);
+      expect(erased).toEqual({ tenant: 'acme', subject: BOB, lastSeenMs: 0, location: null, windowSec: 0, windows: [], actions: [], resourceTypes: [], seq: erased?.seq });
+      expect(erased?.seq).toBeGreaterThan(before);
+      expect(await store.activity.erase('acme', BOB)).toBe(false);
+      expect(await store.activity.erase('acme', 'User::"nobody"')).toBe(false);
+      // A new request after the erasure starts afresh.
+      expect(await store.activity.record('acme', [at(BOB, 21 * day)], OPEN)).toMatchObject([{ lastSeenMs: 21 * day, windows: [[21 * 1440, 1]], actions: [['read', 21 * day]] }]);
+      expect(await store.activity.erase('acme', BOB)).toBe(true);
+      expect(await store.activity.prune('acme', 1)).toBe(1);
       expect(await store.activity.tenants()).toEqual(['globex']);
     });
   });
