@@ -163,6 +163,34 @@ export function createActivityService(options: ActivityServiceOptions): Activity
     state.previousSeq = startedAt;
   }
 
+  /** Re-reads under way per tenant; a change arriving meanwhile makes it read once more (never two at once). */
+  const rereading = new Map<string, { again: boolean; fromStart: boolean }>();
+
+  function scheduleReread(tenant: string, fromStart: boolean): void {
+    const running = rereading.get(tenant);
+    if (running !== undefined) {
+      running.again = true;
+      running.fromStart ||= fromStart;
+      return;
+    }
+    const state = { again: false, fromStart };
+    rereading.set(tenant, state);
+    void (async () => {
+      try {
+        do {
+          const all = state.fromStart;
+          state.again = false;
+          state.fromStart = false;
+          await reread(tenant, all);
+        } while (state.again);
+      } catch (error) {
+        report(error);
+      } finally {
+        rereading.delete(tenant);
+      }
+    })();
+  }
+
   async function flushNow(): Promise<void> {
     const taken = queue;
     queue = new Map();
@@ -245,11 +273,11 @@ export function createActivityService(options: ActivityServiceOptions): Activity
     },
 
     onChange(tenant) {
-      reread(tenant, false).catch(report);
+      scheduleReread(tenant, false);
     },
 
     onResync() {
-      for (const tenant of held.keys()) reread(tenant, true).catch(report);
+      for (const tenant of held.keys()) scheduleReread(tenant, true);
     },
 
     async stop() {
