@@ -36,13 +36,20 @@ export interface ActivityBounds {
   seenSinceMs: number;
 }
 
-/** The delta of one request: seen now, once in its window, its action and resource type used now. */
+/** Whether `point` is a finite latitude in [−90, 90] and longitude in [−180, 180]. */
+export function isGeoPoint(point: unknown): point is GeoPoint {
+  if (typeof point !== 'object' || point === null) return false;
+  const { lat, lon } = point as Record<string, unknown>;
+  return typeof lat === 'number' && typeof lon === 'number' && Math.abs(lat) <= 90 && Math.abs(lon) <= 180;
+}
+
+/** The delta of one request (a location that is not a valid point is not kept): seen now, once in its window, its action and resource type used now. */
 export function requestActivity(input: { subject: string; nowMs: number; windowSec: number; location: GeoPoint | null; action: string; resourceType: string }): SubjectActivity {
   const { subject, nowMs, windowSec } = input;
   return {
     subject,
     lastSeenMs: nowMs,
-    location: input.location === null ? null : { lat: input.location.lat, lon: input.location.lon, atMs: nowMs },
+    location: isGeoPoint(input.location) ? { lat: input.location.lat, lon: input.location.lon, atMs: nowMs } : null,
     windowSec,
     windows: [[windowIndexOf(nowMs, windowSec), 1]],
     actions: [[input.action.slice(0, MAX_SEEN_NAME_LENGTH), nowMs]],

@@ -1,7 +1,7 @@
 /** Per-subject signals: haversine against known distances, the seed's travel rule at its boundary, the anomaly formula. */
 import { describe, expect, it } from 'vitest';
-import { activitySignal, DEFAULT_ACTIVITY_SETTINGS, haversineKm, isGeoPoint, isImpossibleTravel, parseActivitySettings, type ActivitySettings } from './activity.js';
-import { MAX_SEEN_PER_SUBJECT, mergeActivity, requestActivity, windowIndexOf, type SubjectActivity } from './activity-state.js';
+import { activitySignal, DEFAULT_ACTIVITY_SETTINGS, haversineKm, isImpossibleTravel, parseActivitySettings, type ActivitySettings } from './activity.js';
+import { isGeoPoint, MAX_SEEN_PER_SUBJECT, mergeActivity, requestActivity, windowIndexOf, type SubjectActivity } from './activity-state.js';
 
 const LONDON = { lat: 51.5074, lon: -0.1278 };
 const PARIS = { lat: 48.8566, lon: 2.3522 };
@@ -123,8 +123,11 @@ describe('anomaly score', () => {
     expect(activitySignal(state, { ...READ, location: SYDNEY }, settings).impossibleTravel).toBe(true);
   });
 
-  it('does not measure travel for a request without a location', () => {
+  it('does not measure travel for a request without a valid location, nor keeps one', () => {
     expect(activitySignal(history([1, 1, 1]), READ, DEFAULT_ACTIVITY_SETTINGS)).not.toHaveProperty('impossibleTravel');
+    const bad = { lat: 200, lon: 0 };
+    expect(activitySignal(history([1, 1, 1]), { ...READ, location: bad }, DEFAULT_ACTIVITY_SETTINGS)).not.toHaveProperty('impossibleTravel');
+    expect(requestActivity({ subject: 's', nowMs: T0, windowSec: 60, location: bad, action: 'read', resourceType: 'Doc' }).location).toBeNull();
   });
 });
 

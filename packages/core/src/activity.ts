@@ -6,7 +6,7 @@
  */
 import { VerityError } from './errors.js';
 import { isPlainObject } from './wire-format.js';
-import { MAX_SEEN_NAME_LENGTH, windowIndexOf, type ActivityBounds, type SubjectActivity } from './activity-state.js';
+import { isGeoPoint, MAX_SEEN_NAME_LENGTH, windowIndexOf, type ActivityBounds, type SubjectActivity } from './activity-state.js';
 import type { GeoPoint } from './risk.js';
 
 /** `settings.risk.activity`: the per-subject signals' configuration (absent: they are not measured). */
@@ -80,13 +80,6 @@ export function parseActivitySettings(value: unknown): ActivitySettings {
 /** The mean earth radius the seed's haversine uses (km). */
 const EARTH_RADIUS_KM = 6371;
 
-/** Whether `point` is a finite latitude in [−90, 90] and longitude in [−180, 180]. */
-export function isGeoPoint(point: unknown): point is GeoPoint {
-  if (typeof point !== 'object' || point === null) return false;
-  const { lat, lon } = point as Record<string, unknown>;
-  return typeof lat === 'number' && typeof lon === 'number' && Math.abs(lat) <= 90 && Math.abs(lon) <= 180;
-}
-
 /** The great-circle distance between two points, km (haversine on a sphere of radius 6371 km). */
 export function haversineKm(a: GeoPoint, b: GeoPoint): number {
   const rad = Math.PI / 180;
@@ -111,7 +104,7 @@ export function isImpossibleTravel(last: (GeoPoint & { atMs: number }) | null, c
 /** One request as the per-subject signals see it. */
 export interface ActivityRequest {
   nowMs: number;
-  /** Where it comes from; null: not located (travel is not measured). */
+  /** Where it comes from; null (or not a valid point): not located (travel is not measured). */
   location: GeoPoint | null;
   action: string;
   resourceType: string;
@@ -150,7 +143,7 @@ export function activitySignal(state: SubjectActivity | null, request: ActivityR
   const retainedSince = request.nowMs - settings.retention_days * 86_400_000;
   const known = state !== null && state.lastSeenMs >= retainedSince ? state : null;
   const signal: ActivitySignal = { anomalyScore: 0, rateScore: 0, firstUseScore: 0 };
-  if (request.location !== null) {
+  if (isGeoPoint(request.location)) {
     const last = known?.location ?? null;
     signal.impossibleTravel = isImpossibleTravel(last !== null && last.atMs >= retainedSince ? last : null, { ...request.location, atMs: request.nowMs }, { maxSpeedKmh: settings.max_travel_kmh, buffer: settings.travel_buffer });
   }
