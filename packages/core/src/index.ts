@@ -29,3 +29,5 @@ export * from './policy-annotations.js';
 export * from './cidr.js';
 export * from './location-table.js';
 export * from './threat-lists.js';
+export * from './activity.js';
+export * from './activity-state.js';

@@ -12,13 +12,17 @@ import { isPlainObject } from './wire-format.js';
 
 export type RiskLevel = 'low' | 'medium' | 'high' | 'critical';
 
+/** A point on the earth: latitude and longitude in decimal degrees (WGS 84; lat −90..90, lon −180..180). */
+export interface GeoPoint {
+  lat: number;
+  lon: number;
+}
+
 /**
  * Where a client IP is (a `LocationResolver`'s answer, location-table.ts): coordinates in degrees for the
  * travel check; country (ISO 3166-1 alpha-2), city and whether it is a VPN exit for policies.
  */
-export interface GeoLocation {
-  lat: number;
-  lon: number;
+export interface GeoLocation extends GeoPoint {
   country?: string;
   city?: string;
   vpn?: boolean;

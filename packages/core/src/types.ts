@@ -1,6 +1,7 @@
 /** The data model shared by every Verity package: entities, policy stores, decisions, audit. */
 import type { DeviceTrustSettings, RiskConfig } from './risk.js';
 import type { LocationEntry } from './location-table.js';
+import type { ActivitySettings } from './activity.js';
 
 /** A Cedar entity uid (`Type::"id"`). */
 export interface EntityUid {
@@ -129,9 +130,10 @@ export interface TenantSettings {
    * `context.risk = {score, level, factors}` from the signals, weighed with this configuration
    * (the seed's defaults for what is not set), and its record the weighted factors. Off when absent.
    * With `devices`, the device the verified token names is weighed too (device trust); with
-   * `locations`, the client IP is located by this table before the server's MaxMind database.
+   * `locations`, the client IP is located by this table before the server's MaxMind database. With
+   * `activity`, the per-subject signals (impossible travel, rate and behaviour).
    */
-  risk?: { enabled: boolean; devices?: DeviceTrustSettings; locations?: LocationEntry[] } & RiskConfig;
+  risk?: { enabled: boolean; devices?: DeviceTrustSettings; locations?: LocationEntry[]; activity?: ActivitySettings } & RiskConfig;
   /**
    * The reasons a deny that no policy determined gives (AuthZEN `reason_user` / `reason_admin`,
    * docs/continuous-verification.md "Reasons"); a determined deny takes its forbid policies'

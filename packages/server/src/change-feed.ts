@@ -17,11 +17,13 @@ export const CHANGES_CHANNEL = 'verity_changes';
  * fetch `/denied` and `/bundle` again); `device` is a registered device or its posture (device
  * trust: every replica reads the tenant's devices again); `assurance` is a subject's assurance
  * level from a CAEP assurance-level-change (every replica reads the tenant's levels again);
- * `threat` is an imported threat list (IP reputation: every replica reads the tenant's lists again).
+ * `threat` is an imported threat list (IP reputation: every replica reads the tenant's lists
+ * again); `activity` is per-subject activity a replica wrote (every replica re-reads the subjects
+ * it holds that were written since).
  */
-export type ChangeKind = 'policy' | 'entities' | 'identity' | 'revocation' | 'settings' | 'credentials' | 'workload' | 'device' | 'assurance' | 'threat';
+export type ChangeKind = 'policy' | 'entities' | 'identity' | 'revocation' | 'settings' | 'credentials' | 'workload' | 'device' | 'assurance' | 'threat' | 'activity';
 
-const KINDS = new Set<string>(['policy', 'entities', 'identity', 'revocation', 'settings', 'credentials', 'workload', 'device', 'assurance', 'threat']);
+const KINDS = new Set<string>(['policy', 'entities', 'identity', 'revocation', 'settings', 'credentials', 'workload', 'device', 'assurance', 'threat', 'activity']);
 
 export interface Change {
   tenant: string;

@@ -32,6 +32,7 @@ import { createSsfReceiver, type SsfReceiver } from './ssf/ssf-receiver.js';
 import { createSsfTransmitter, type SsfTransmitter } from './ssf/ssf-transmitter.js';
 import { openMaxmindResolver } from './network/maxmind-resolver.js';
 import { createThreatListService, type ThreatListService } from './network/threat-list-service.js';
+import { createActivityService, type ActivityService } from './risk/activity-service.js';
 import { createKeyResolver, createSecretBox, createSourceFetch, generateMasterKey, parseMasterKey } from '@verity/identity';
 
 /**
@@ -80,6 +81,8 @@ export interface Components {
   assurance: AssuranceService;
   /** IP reputation: the tenants' imported threat lists, and the risk engine's `maliciousIp` signal. */
   threatLists: ThreatListService;
+  /** Per-subject signals (impossible travel, rate and behaviour): memory per replica, flushed to the store. */
+  activity: ActivityService;
 }
 
 /** The master key that seals signing keys: configured, else a key file beside the data folder. */
@@ -125,7 +128,7 @@ export async function createComponents(
   // process and invalidates its caches synchronously, so its view is fresh by construction and
   // needs no heartbeat. PostgreSQL replicas bound their staleness with the feed's heartbeat.
   const freshness = createFreshness({ maxStalenessMs: db.kind === 'postgres' ? config.maxStalenessMs : Infinity });
-  const caches: { policies?: PolicyService; entities?: EntityService; identity?: IdentityService; credentials?: CredentialService; workloads?: WorkloadService; devices?: DeviceService; assurance?: AssuranceService; threatLists?: ThreatListService } = {};
+  const caches: { policies?: PolicyService; entities?: EntityService; identity?: IdentityService; credentials?: CredentialService; workloads?: WorkloadService; devices?: DeviceService; assurance?: AssuranceService; threatLists?: ThreatListService; activity?: ActivityService } = {};
   const feed = await startChangeFeed(db, {
     onChange: ({ tenant, kind }) => {
       // Settings travel with the active policy (type mapping, routes, request validation) and
@@ -139,6 +142,7 @@ export async function createComponents(
       if (kind === 'device') caches.devices?.onChange(tenant);
       if (kind === 'assurance') caches.assurance?.onChange(tenant);
       if (kind === 'threat') caches.threatLists?.onChange(tenant);
+      if (kind === 'activity') caches.activity?.onChange(tenant);
     },
     onResync: () => {
       caches.policies?.invalidateAll();
@@ -149,6 +153,7 @@ export async function createComponents(
       caches.devices?.onResync();
       caches.assurance?.onResync();
       caches.threatLists?.onResync();
+      caches.activity?.onResync();
     },
   }, {
     freshness,
@@ -178,7 +183,12 @@ export async function createComponents(
   // The operator's MaxMind database, read once now (a start-up error when it is not one).
   const geoip = config.geoipDb === null ? undefined : openMaxmindResolver(config.geoipDb);
   if (geoip !== undefined) log.info({ databaseType: geoip.databaseType }, 'locating client IPs with the MaxMind database');
-  const decisions = createDecisionService({ engine, policies, entities, audit, freshness, workloads: denyList, devices, assurance, threats: threatLists, ...(geoip === undefined ? {} : { locate: (address) => geoip.locate(address) }) });
+  const activity = (caches.activity = createActivityService({
+    store,
+    publish: feed.publish,
+    onError: (error) => log.error({ err: error }, 'per-subject activity could not be written, read again or swept (the signals are best effort)'),
+  }));
+  const decisions = createDecisionService({ engine, policies, entities, audit, freshness, workloads: denyList, devices, assurance, threats: threatLists, activity, ...(geoip === undefined ? {} : { locate: (address) => geoip.locate(address) }) });
   const search = createSearchService(store, policies, decisions);
   const credentials = (caches.credentials = createCredentialService(store, { publish: () => feed.publish({ tenant: SYSTEM_TENANT, kind: 'credentials' }) }));
   if (config.allowInsecureIdentitySources) {
@@ -272,5 +282,6 @@ export async function createComponents(
     ssfTransmitter,
     assurance,
     threatLists,
+    activity,
   };
 }

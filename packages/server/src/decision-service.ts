@@ -7,6 +7,8 @@ import {
   formatEntityUid,
   mapEntityType,
   type AuthzenEvaluationRequest,
+  type ActivitySettings,
+  type ActivitySignal,
   type DecisionMeta,
   type DecisionRecord,
   type DecisionRequest,
@@ -22,7 +24,8 @@ import type { PolicyService } from './policy-service.js';
 import type { DeviceService } from './device/device-service.js';
 import type { AssuranceService } from './ssf/assurance-service.js';
 import type { ThreatListService } from './network/threat-list-service.js';
-import { withRisk, type LocationLookup } from './risk-context.js';
+import type { ActivityService } from './risk/activity-service.js';
+import { withRisk, type ActivityKey, type LocationLookup } from './risk-context.js';
 import { findStepUp, reasonsOf, type DecisionExplanation } from './step-up.js';
 import { assertTxnFromToken, callerOf, refuseUnproven, txnSubjectOf, type WorkloadDenyList } from './workload-gate.js';
 
@@ -74,6 +77,8 @@ export interface DecisionServiceOptions {
   locate?: LocationLookup;
   /** IP reputation from the tenant's threat lists (from memory); absent: not measured. */
   threats?: Pick<ThreatListService, 'match'>;
+  /** Per-subject signals (from memory; each decision is observed after it is made); absent: not measured. */
+  activity?: Pick<ActivityService, 'signal' | 'observe'>;
 }
 
 export function createDecisionService(options: DecisionServiceOptions): DecisionService {
@@ -94,7 +99,9 @@ export function createDecisionService(options: DecisionServiceOptions): Decision
     assertTxnFromToken(input.request, input.meta);
     const { caller, forged } = callerOf(input.request);
     const now = (options.now ?? Date.now)();
-    const { devices, locate, threats } = options;
+    const { devices, locate, threats, activity } = options;
+    /** The request as the per-subject signals saw it: observed once decided (the original request only). */
+    let measured: { key: ActivityKey; settings: ActivitySettings; signal: Promise<ActivitySignal> } | undefined;
     const lookup = (uids: EntityUid[]) => entities.getMany(input.tenant, uids);
     const txnSubject = txnSubjectOf(input.request, input.meta);
     const gate = { denyList: options.workloads, forged, ...(txnSubject === undefined ? {} : { txnSubject }) };
@@ -111,6 +118,16 @@ export function createDecisionService(options: DecisionServiceOptions): Decision
         ...(locate === undefined ? {} : { locate }),
         ...(threats === undefined ? {} : { threats: (address: IpAddress) => threats.match(input.tenant, address, now) }),
         ...(assurance === undefined ? {} : { assurance }),
+        ...(activity === undefined
+          ? {}
+          : {
+              // Measured once, for the original request; a stepped-up form weighs the same behaviour.
+              activity: (key: ActivityKey, activitySettings: ActivitySettings) => {
+                if (measured !== undefined) return measured.signal;
+                measured = { key, settings: activitySettings, signal: activity.signal(input.tenant, { ...key, nowMs: now }, activitySettings) };
+                return measured.signal;
+              },
+            }),
       });
       const meta = { ...input.meta, ...(caller === undefined ? {} : { caller }), ...(risk === undefined ? {} : { risk }) };
       const decided = await pipeline.decide(view, request, lookup, meta, input.budget);
@@ -123,6 +140,9 @@ export function createDecisionService(options: DecisionServiceOptions): Decision
     const stepUp = explain ? await findStepUp(record, input.request, { settings, annotations: active.prepared.annotations, nowMs: now }, async (stepped) => (await decideOne(stepped)).record) : undefined;
     if (stepUp !== undefined && record.risk !== undefined) record = { ...record, risk: { ...record.risk, stepUp } };
     const mode = input.audit ?? 'always';
+    // Memory only (the store write is queued): the answer does not wait on it. Decisions not
+    // audited at all are search's candidate checks, not accesses: they are not the subject's activity.
+    if (measured !== undefined && mode !== 'never') activity?.observe(input.tenant, { ...measured.key, nowMs: now }, measured.settings);
     if (mode === 'always' || (mode === 'deny-only' && record.decision === 'deny')) {
       const backpressure = audit.enqueue(record);
       if (backpressure) await backpressure;

@@ -1,7 +1,10 @@
-/** The network signals in withRisk: the client IP's sources, location into context, a matched threat list's expiry bounding the decision. */
+/**
+ * The network signals in withRisk (the client IP's sources, location into context, a matched
+ * threat list's expiry bounding the decision), and the per-subject key of a decision request.
+ */
 import { describe, expect, it } from 'vitest';
 import { clientIpOf, DEFAULT_RISK_CONFIG, formatIpAddress, isVerityError, type DecisionRequest, type TenantSettings } from '@verity/core';
-import { withRisk, type RiskLookups } from './risk-context.js';
+import { activityKeyOf, withRisk, type RiskLookups } from './risk-context.js';
 
 const SETTINGS: TenantSettings = {
   risk: { enabled: true, ...DEFAULT_RISK_CONFIG, locations: [{ cidr: '198.51.100.0/24', lat: 52.52, lon: 13.405, country: 'DE', city: 'Berlin' }] },
@@ -68,5 +71,22 @@ describe('withRisk (network signals)', () => {
     const off = await withRisk({ risk: { ...SETTINGS.risk!, enabled: false } }, authzen({ client_ip: 'not an ip' }), at);
     expect(off.request.request.context).toEqual({ client_ip: 'not an ip' });
     expect(at.asked).toEqual([]);
+  });
+});
+
+const MAPPED = { typeMapping: { user: 'Corp::User', doc: 'Corp::Doc' }, actionType: 'Corp::Action' };
+
+describe('activityKeyOf', () => {
+  it("keys an AuthZEN request by the token's principal when there is one, else by the mapped subject", () => {
+    const request = { subject: { type: 'user', id: 'claimed' }, action: { name: 'read' }, resource: { type: 'doc', id: 'd-1' } };
+    expect(activityKeyOf({ kind: 'authzen', request }, MAPPED, null)).toEqual({ subject: 'Corp::User::"claimed"', action: 'Corp::Action::"read"', resourceType: 'Corp::Doc', location: null });
+    const token = { principal: { uid: { type: 'User', id: 'alice' }, attrs: {}, parents: [] }, context: {} };
+    const withToken = { kind: 'authzen', request, token } as DecisionRequest;
+    expect(activityKeyOf(withToken, {}, { lat: 1, lon: 2 })).toEqual({ subject: 'User::"alice"', action: 'Action::"read"', resourceType: 'doc', location: { lat: 1, lon: 2 } });
+  });
+
+  it('keys a Cedar-native request by its own uids, unmapped', () => {
+    const request = { principal: { type: 'User', id: 'bob' }, action: { type: 'Action', id: 'write' }, resource: { type: 'Doc', id: 'd-2' }, context: {} };
+    expect(activityKeyOf({ kind: 'cedar', request }, MAPPED, null)).toEqual({ subject: 'User::"bob"', action: 'Action::"write"', resourceType: 'Doc', location: null });
   });
 });

@@ -8,20 +8,26 @@
  * the tenant sets `settings.risk.devices`) device trust: the device the token's claim names, as
  * its MDM last reported it. With a client IP (`context.client_ip`, or a gateway's `X-Real-IP`):
  * its location (the tenant's `settings.risk.locations`, else the server's MaxMind database) and
- * its reputation (the tenant's imported threat lists). `context.risk.authentication` says how
- * the subject authenticated.
+ * its reputation (the tenant's imported threat lists); with `settings.risk.activity`, the
+ * per-subject signals: travel from the subject's last location, and its behaviour (rate against
+ * its baseline, first use). `context.risk.authentication` says how the subject authenticated.
  */
 import {
   assessRisk,
   authAgeOf,
   clientIpOf,
   deviceIdOf,
+  formatEntityUid,
+  mapEntityType,
   refuseCallerRisk,
   riskEnabled,
   tableLocationOf,
+  type ActivitySettings,
+  type ActivitySignal,
   type AssuranceOverride,
   type DecisionRequest,
   type GeoLocation,
+  type GeoPoint,
   type IpAddress,
   type RiskOutcome,
   type RiskSignals,
@@ -37,12 +43,45 @@ export type LocationLookup = (address: IpAddress) => GeoLocation | null;
 /** The tenant's threat lists holding an address (first source, earliest expiry in ms), or null. */
 export type ThreatLookup = (address: IpAddress) => Promise<{ source: string; expiresAtMs?: number } | null>;
 
+/** One request as the per-subject signals see it. */
+export interface ActivityKey {
+  /** The principal's uid text (`User::"alice"`): the token's principal, else the type-mapped subject. */
+  subject: string;
+  /** The action's uid text (`Action::"read"`). */
+  action: string;
+  /** The resource's (type-mapped) entity type. */
+  resourceType: string;
+  /** Where the request comes from; null when it is not located. */
+  location: GeoPoint | null;
+}
+
+/** The per-subject signals of one request (from memory), under the tenant's activity settings. */
+export type ActivitySignalLookup = (key: ActivityKey, settings: ActivitySettings) => Promise<ActivitySignal>;
+
+/** The subject, action and resource type of a request as the decision will see them (the pipeline's mapping). */
+export function activityKeyOf(request: DecisionRequest, settings: TenantSettings, location: GeoPoint | null): ActivityKey {
+  if (request.kind === 'cedar') {
+    const { principal, action, resource } = request.request;
+    return { subject: formatEntityUid(principal), action: formatEntityUid(action), resourceType: resource.type, location };
+  }
+  const { subject, action, resource } = request.request;
+  const principal = request.token?.principal.uid ?? { type: mapEntityType(subject.type, settings), id: subject.id };
+  return {
+    subject: formatEntityUid(principal),
+    action: formatEntityUid({ type: settings.actionType ?? 'Action', id: action.name }),
+    resourceType: mapEntityType(resource.type, settings),
+    location,
+  };
+}
+
 /** Where this replica keeps the signals (absent: not measured), and the clock. */
 export interface RiskLookups {
   nowMs: number;
   devices?: DeviceSignalLookup;
   locate?: LocationLookup;
   threats?: ThreatLookup;
+  /** Per-subject signals; absent: not measured even when the tenant sets `settings.risk.activity`. */
+  activity?: ActivitySignalLookup;
   /** A later assurance level of the request's subject (SSF), which replaces its token's `acr`. */
   assurance?: AssuranceOverride;
 }
@@ -65,12 +104,19 @@ export async function riskSignalsOf(settings: TenantSettings, request: DecisionR
     const id = deviceIdOf(request, devices.claim);
     signals.device = at.devices === undefined ? { state: 'unknown' } : await at.devices(id, devices.max_patch_age_days);
   }
+  const activity = settings.risk?.activity;
+  if (activity !== undefined && at.activity !== undefined) {
+    const measured = await at.activity(activityKeyOf(request, settings, signals.location ?? null), activity);
+    if (measured.impossibleTravel !== undefined) signals.impossibleTravel = measured.impossibleTravel;
+    signals.anomalyScore = measured.anomalyScore;
+  }
   return signals;
 }
 
 /**
  * The request with `context.risk` set, the assessment to audit, and `validUntilMs` (a PEP may
- * not reuse the decision past it); the request unchanged when the tenant's risk engine is off. A
+ * not reuse the decision past it; now, when the per-subject signals were measured: each request
+ * must reach them); the request unchanged when the tenant's risk engine is off. A
  * request that names `context.risk` itself while the engine is on is refused
  * (ERR_DECISION_INVALID_REQUEST), before any signal is read; so is a client IP that is no
  * address literal (core's `clientIpOf`).
@@ -78,5 +124,8 @@ export async function riskSignalsOf(settings: TenantSettings, request: DecisionR
 export async function withRisk(settings: TenantSettings, request: DecisionRequest, at: RiskLookups): Promise<RiskOutcome> {
   if (!riskEnabled(settings)) return { request };
   refuseCallerRisk(request);
-  return assessRisk(settings, request, await riskSignalsOf(settings, request, at), at.nowMs, at.assurance);
+  const signals = await riskSignalsOf(settings, request, at);
+  const outcome = assessRisk(settings, request, signals, at.nowMs, at.assurance);
+  // The per-subject signals change with every request, and each must be seen: not reusable.
+  return settings.risk?.activity === undefined || at.activity === undefined ? outcome : { ...outcome, validUntilMs: at.nowMs };
 }

@@ -167,7 +167,7 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
       bootstrapToken: generatedToken,
       async close(options = {}) {
         const outcome = await stopWithDeadline(
-          { http: running, background: [{ close: () => checkpoints.stop() }, components.changes], audit: components.audit, spoolDir: config.auditSpoolDir, database, lock, log },
+          { http: running, background: [{ close: () => checkpoints.stop() }, { close: () => components.activity.stop() }, components.changes], audit: components.audit, spoolDir: config.auditSpoolDir, database, lock, log },
           options.deadlineMs ?? config.shutdownTimeoutMs,
         );
         log.info(outcome, 'verity stopped');

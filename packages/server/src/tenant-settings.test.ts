@@ -41,3 +41,13 @@ describe('risk settings: device trust', () => {
     }
   });
 });
+
+describe('risk settings: per-subject activity', () => {
+  it('completes settings.risk.activity with the defaults, keeps it absent when not given, and refuses bad values', () => {
+    expect(parseTenantSettings({ risk: { enabled: true, activity: { retention_days: 7 } } }).risk?.activity).toMatchObject({ retention_days: 7, max_travel_kmh: 900, travel_buffer: 1.2 });
+    expect(parseTenantSettings({ risk: { enabled: true } }).risk?.activity).toBeUndefined();
+    for (const activity of [null, 'on', { retention_days: 0 }, { retention_days: 3651 }, { rate_window_sec: 0.5 }, { extra: 1 }]) {
+      expect(() => parseTenantSettings({ risk: { enabled: true, activity } }), JSON.stringify(activity)).toThrow(expect.objectContaining(INVALID));
+    }
+  });
+});

@@ -2,7 +2,7 @@
  * Tenant settings from untrusted JSON: one validator for creation and for updates, so a
  * setting means the same thing however it was given. Unknown keys are errors.
  */
-import { isPlainObject, isTenantId, parseDeviceTrustSettings, parseLocationTable, parseRiskConfig, VerityError, type TenantSettings } from '@verity/core';
+import { isPlainObject, isTenantId, parseActivitySettings, parseDeviceTrustSettings, parseLocationTable, parseRiskConfig, VerityError, type TenantSettings } from '@verity/core';
 import { validateSourceUrl } from '@verity/identity';
 import { assertTrustDomain } from '@verity/workload/core';
 import { routeTemplatesProblem } from './gateway/route-match.js';
@@ -114,16 +114,17 @@ function parseReasonSettings(value: unknown): NonNullable<TenantSettings['reason
   return reasons;
 }
 
-/** `risk`: `{enabled, devices?, locations?, …RiskConfig}`, the configuration checked and completed with the defaults. */
+/** `risk`: `{enabled, devices?, locations?, activity?, …RiskConfig}`, the configuration checked and completed with the defaults. */
 function parseRiskSettings(value: unknown): NonNullable<TenantSettings['risk']> {
   if (!isPlainObject(value)) throw invalid('settings.risk must be an object');
-  const { enabled, devices, locations, ...config } = value;
+  const { enabled, devices, locations, activity, ...config } = value;
   if (typeof enabled !== 'boolean') throw invalid('settings.risk.enabled must be true or false');
   return {
     enabled,
     ...parseRiskConfig(config),
     ...(devices === undefined ? {} : { devices: parseDeviceTrustSettings(devices) }),
     ...(locations === undefined ? {} : { locations: parseLocationTable(locations) }),
+    ...(activity === undefined ? {} : { activity: parseActivitySettings(activity) }),
   };
 }
 

@@ -378,6 +378,28 @@ CREATE TABLE threat_lists (
 `,
   },
   {
+    version: 13,
+    name: 'continuous verification: per-subject activity (last location, request rate, actions and resource types used)',
+    sql: `
+-- One row per subject (the decision's principal, Cedar uid text) a tenant with
+-- settings.risk.activity decided for: its last request, where its last located request came from
+-- and when, its request counts per rate window, the actions and resource types it used (state:
+-- core's SubjectActivity, bounded). Deleted once the subject's last request is older than the
+-- tenant's retention window. seq: a replica re-reads the subjects written since the last it saw.
+CREATE SEQUENCE subject_activity_seq;
+CREATE TABLE subject_activity (
+  tenant_id text COLLATE "C" NOT NULL REFERENCES tenants (id),
+  subject text COLLATE "C" NOT NULL,
+  last_seen_ms bigint NOT NULL,
+  state jsonb NOT NULL,
+  seq bigint NOT NULL DEFAULT nextval('subject_activity_seq'),
+  PRIMARY KEY (tenant_id, subject)
+);
+CREATE INDEX subject_activity_seq_idx ON subject_activity (tenant_id, seq);
+CREATE INDEX subject_activity_last_seen_idx ON subject_activity (tenant_id, last_seen_ms);
+`,
+  },
+  {
     version: 14,
     name: 'continuous verification: Shared Signals (SSF/CAEP) transmitters, receivers, used SET ids, assurance levels',
     sql: `

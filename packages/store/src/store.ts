@@ -1,4 +1,5 @@
 /** The composition of the storage port: migrate, then hand out the repositories over one database. */
+import { createActivityRepository } from './activity-repository.js';
 import { createAuditRepository } from './audit-repository.js';
 import { createCredentialsRepository } from './credentials-repository.js';
 import { createDevicesRepository } from './devices-repository.js';
@@ -36,6 +37,7 @@ export async function createStore(db: Database): Promise<Store> {
     devices: createDevicesRepository(db),
     ssf: createSsfRepository(db),
     threatLists: createThreatListsRepository(db),
+    activity: createActivityRepository(db),
     close: () => db.close(),
   };
 }

@@ -1,5 +1,5 @@
 /** The storage port: repositories the server uses, implemented once in SQL over two drivers. */
-import type { AuditChainHead, AuditEvent, DecisionRecord, Entity, EntityUid, PolicyStoreContent, PolicyVersion, PolicyVersionInfo, Tenant, TenantSettings } from '@verity/core';
+import type { ActivityBounds, AuditChainHead, AuditEvent, DecisionRecord, Entity, EntityUid, PolicyStoreContent, PolicyVersion, PolicyVersionInfo, SubjectActivity, Tenant, TenantSettings } from '@verity/core';
 
 /** The minimal SQL driver port. PGlite and `pg` both implement it. Placeholders are $1, $2, … */
 export interface SqlClient {
@@ -238,6 +238,13 @@ export interface StoredDevice {
   registeredAtMs: number;
   /** When it was registered or last reported. */
   updatedAtMs: number;
+}
+
+/** A subject's stored activity (core's SubjectActivity) with its tenant and write sequence number. */
+export interface StoredActivity extends SubjectActivity {
+  tenant: string;
+  /** Grows with every write of any subject (a database sequence): what a replica re-reads after. */
+  seq: number;
 }
 
 /** What a registration or a posture report writes. */
@@ -511,6 +518,31 @@ export interface Store {
     load(tenant: string): Promise<StoredThreatList[]>;
     /** False when there was no list of that source. */
     remove(tenant: string, source: string): Promise<boolean>;
+  };
+  /**
+   * Per-subject activity (the risk engine's travel and behaviour signals). Times are passed in by
+   * the caller; merging is core's mergeActivity, so replicas each add their own requests.
+   */
+  activity: {
+    /** The subject's activity, or null. */
+    get(tenant: string, subject: string): Promise<StoredActivity | null>;
+    /** Those of `subjects` written after `afterSeq`, by seq. */
+    listSince(tenant: string, afterSeq: number, subjects: readonly string[]): Promise<StoredActivity[]>;
+    /**
+     * Merge each delta into its subject's row (created when absent) under `bounds`, in one
+     * transaction; the rows as merged, by subject. Throws ERR_TENANT_NOT_FOUND.
+     */
+    record(tenant: string, deltas: readonly SubjectActivity[], bounds: ActivityBounds): Promise<StoredActivity[]>;
+    /** Delete the tenant's subjects whose last request was before `beforeMs`; how many. */
+    prune(tenant: string, beforeMs: number): Promise<number>;
+    /**
+     * Erase one subject's activity at once: the row is emptied (last seen 0, no location, counts
+     * or names) under a new seq, so replicas re-reading it drop what they hold, and the next
+     * prune deletes it. False when there was none (or it is erased already).
+     */
+    erase(tenant: string, subject: string): Promise<boolean>;
+    /** The tenants with any activity stored, by id. */
+    tenants(): Promise<string[]>;
   };
   credentials: {
     create(credential: Omit<Credential, 'createdAt' | 'revokedAt'>): Promise<Credential>;

@@ -1,5 +1,6 @@
 /** The one conformance suite every Database driver must pass (the Cerbos store-suite habit). */
 import { afterAll, describe } from 'vitest';
+import { describeActivity } from './conformance/activity-cases.js';
 import { describeAudit } from './conformance/audit-cases.js';
 import { describeDevices } from './conformance/devices-cases.js';
 import { describeCredentialsAndMigrations } from './conformance/credentials-migrations-cases.js';
@@ -51,5 +52,6 @@ export function describeStoreConformance(name: string, makeDatabase: MakeDatabas
     describe('devices', () => describeDevices(databases));
     describe('ssf', () => describeSsf(databases));
     describe('threat lists', () => describeThreatLists(databases));
+    describe('activity', () => describeActivity(databases));
   });
 }

@@ -19,6 +19,7 @@ import { registerWorkloadRoutes } from './workload-routes.js';
 import { registerDeviceRoutes } from './device-routes.js';
 import { registerSsfRoutes } from './ssf-routes.js';
 import { registerThreatListRoutes } from './threat-list-routes.js';
+import { registerActivityRoutes } from './activity-routes.js';
 import { registerLoadShedding, RETRY_AFTER_SEC } from './load-shedding.js';
 import { tenantParam, type Components } from './context.js';
 import { tenantBaseUrl } from '../public-url.js';
@@ -135,6 +136,7 @@ export async function buildApp(c: Components, options: BuildAppOptions = {}): Pr
     () => registerDeviceRoutes(app, c),
     () => registerSsfRoutes(app, c),
     () => registerThreatListRoutes(app, c),
+    () => registerActivityRoutes(app, c),
   ];
   for (const register of groups) {
     await register();

@@ -37,7 +37,8 @@ export function registerChangeStreamRoutes(app: FastifyInstance, c: Components):
     raw.write(`: verity change stream for ${tenant}\n\n`);
     let sequence = 0;
     const unsubscribe = c.changes.subscribe((change) => {
-      if (change.tenant !== tenant) return;
+      // `activity` is between replicas only (every few hundred ms while subjects are active): PEPs cache nothing it changes.
+      if (change.tenant !== tenant || change.kind === 'activity') return;
       raw.write(`id: ${++sequence}\nevent: change\ndata: ${JSON.stringify(change)}\n\n`);
     });
     // Checked at half the staleness bound (PostgreSQL): a stream from a replica gone stale ends,
