@@ -2,12 +2,15 @@
  * `node --import tsx bench/risk.ts [--json]`: what the risk engine adds to a decision
  * (bench/RESULTS.md; issue 12's goal: under 10 % over the decision alone).
  *
- * The PDP in-process (`components.decisions.decide`, PGlite in memory, batched audit), two tenants
- * with the same policy and entities: `plain` without the risk engine, `risky` with
+ * The PDP in-process (`components.decisions.decide`, PGlite in memory, batched audit), three
+ * tenants with the same policy and entities: `plain` without the risk engine; `risky` with
  * `settings.risk.enabled` (the seed's scoring, the authentication-age signal from the token's
- * `auth_time`, `context.risk` in the request, the factors in the audit record). The request carries
- * a verified token principal authenticated five hours ago, so the aging factor is counted and
- * audited. The scenarios alternate (plain, risky, plain, risky) in the same run; read the ratio.
+ * `auth_time`, `context.risk` in the request, the factors in the audit record); `full` with every
+ * signal measured: device trust (a registered, compliant device named by the token's claim), the
+ * client IP located by the tenant's table and matched against a 10,000-range threat list, and the
+ * per-subject signals (travel and behaviour, observed and flushed in the background). The request
+ * carries a verified token principal authenticated five hours ago, so the aging factor is counted
+ * and audited. The scenarios alternate (plain, risky, full, twice) in the same run; read the ratios.
  */
 import { randomBytes } from 'node:crypto';
 import { startServer } from '@verity/server';
@@ -26,11 +29,18 @@ try {
     fetch(server.url + path, { method, headers: { authorization: `Bearer ${adminToken}`, 'content-type': 'application/json' }, body: JSON.stringify(body) }).then(async (r) => {
       if (r.status >= 300) throw new Error(`${method} ${path}: ${r.status} ${await r.text()}`);
     });
-  for (const [tenant, settings] of [['plain', {}], ['risky', { risk: { enabled: true } }]] as const) {
+  const locations = [{ cidr: '198.51.100.0/24', lat: 52.52, lon: 13.405, country: 'DE', city: 'Berlin' }];
+  const full = { risk: { enabled: true, devices: {}, locations, activity: {} } };
+  for (const [tenant, settings] of [['plain', {}], ['risky', { risk: { enabled: true } }], ['full', full]] as const) {
     await admin('POST', '/admin/v1/tenants', { id: tenant, settings });
     await admin('POST', `/admin/v1/tenants/${tenant}/policies`, { files: { 'policies.cedar': POLICIES }, message: 'bench' });
     await admin('PUT', `/admin/v1/tenants/${tenant}/entities`, { mode: 'replace', entities: [{ uid: { type: 'Item', id: 'i1' }, attrs: { owner: { __entity: { type: 'User', id: 'alice' } } }, parents: [] }] });
   }
+  await admin('PUT', '/admin/v1/tenants/full/devices/laptop-1', {});
+  await admin('POST', '/admin/v1/tenants/full/devices/laptop-1/posture', { patch_level: new Date().toISOString().slice(0, 10), disk_encryption: true, screen_lock: true });
+  // 10,000 /32 ranges in 10.0.0.0/8, none holding the client IP: every decision searches the list.
+  const entries = Array.from({ length: 10_000 }, (_, i) => `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}/32`);
+  await admin('PUT', '/admin/v1/tenants/full/threat-lists/feed', { entries });
   const { decisions } = server.components;
   const meta = { requestId: null, tier: 'bench' };
   const authTime = Math.floor(Date.now() / 1000) - 5 * 3600;
@@ -39,28 +49,41 @@ try {
     request: { subject: { type: 'User', id: 'alice' }, action: { name: 'read' }, resource: { type: 'Item', id: 'i1' }, context: {} },
     token: { principal: { uid: { type: 'User', id: 'alice' }, attrs: {}, parents: [] }, context: {}, authentication: { authTime, acr: null, amr: [] } },
   };
-  for (const tenant of ['plain', 'risky']) {
-    const record = await decisions.decide({ tenant, request, meta });
+  const fullRequest: DecisionRequest = {
+    kind: 'authzen',
+    request: { subject: { type: 'User', id: 'alice' }, action: { name: 'read' }, resource: { type: 'Item', id: 'i1' }, context: { client_ip: '198.51.100.7' } },
+    token: { principal: { uid: { type: 'User', id: 'alice' }, attrs: {}, parents: [] }, context: {}, authentication: { authTime, acr: null, amr: [] }, claims: { device_id: 'laptop-1' } },
+  };
+  const requestOf = (tenant: string) => (tenant === 'full' ? fullRequest : request);
+  for (const tenant of ['plain', 'risky', 'full']) {
+    const record = await decisions.decide({ tenant, request: requestOf(tenant), meta });
     if (record.decision !== 'allow') throw new Error(`bench setup: ${tenant} denied: ${JSON.stringify(record.errors)}`);
-    if ((tenant === 'risky') !== (record.risk !== undefined)) throw new Error(`bench setup: ${tenant} risk ${JSON.stringify(record.risk)}`);
+    if ((tenant !== 'plain') !== (record.risk !== undefined)) throw new Error(`bench setup: ${tenant} risk ${JSON.stringify(record.risk)}`);
   }
   const samples: Record<string, { samples: number[]; wallNs: number }> = {};
   for (const round of [1, 2]) {
-    for (const tenant of ['plain', 'risky']) {
+    for (const tenant of ['plain', 'risky', 'full']) {
       log(`decisions, ${tenant} (round ${round})…`);
-      const m = await measure(() => decisions.decide({ tenant, request, meta }), { warmup: 2000, n: 20_000, budgetMs: 5000 });
+      const asked = requestOf(tenant);
+      const m = await measure(() => decisions.decide({ tenant, request: asked, meta }), { warmup: 2000, n: 20_000, budgetMs: 5000 });
       const kept = samples[tenant] ?? { samples: [], wallNs: 0 };
       samples[tenant] = { samples: [...kept.samples, ...m.samples], wallNs: kept.wallNs + m.wallNs };
     }
   }
   summaries.push(summarize('decision, risk engine off', samples.plain?.samples ?? [], samples.plain?.wallNs ?? 0));
   summaries.push(summarize('decision, risk engine on (auth age, audited factors)', samples.risky?.samples ?? [], samples.risky?.wallNs ?? 0));
+  summaries.push(summarize('decision, every signal (device, location, 10k threat list, travel and behaviour)', samples.full?.samples ?? [], samples.full?.wallNs ?? 0));
 } finally {
   await server.close();
 }
 
-const [off, on] = summaries as [Summary, Summary];
-const ratios = { 'risk on / off (p50)': on.p50Us / off.p50Us, 'risk on / off (ops/s)': off.opsPerSec / on.opsPerSec };
+const [off, on, all] = summaries as [Summary, Summary, Summary];
+const ratios = {
+  'risk on / off (p50)': on.p50Us / off.p50Us,
+  'risk on / off (ops/s)': off.opsPerSec / on.opsPerSec,
+  'every signal / off (p50)': all.p50Us / off.p50Us,
+  'every signal / off (ops/s)': off.opsPerSec / all.opsPerSec,
+};
 if (json) {
   process.stdout.write(`${JSON.stringify({ summaries, ratios }, null, 2)}\n`);
 } else {
