@@ -7,6 +7,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openEventStream } from './helpers/sse.js';
+import { auditRecordOf } from './helpers/audit-record.js';
 import { createClient, startTestServer, type Client } from './helpers/verity.js';
 
 const TENANT = 'activity';
@@ -21,17 +22,9 @@ async function decide(subject: string, action = 'read') {
   const requestId = `activity-${crypto.randomUUID()}`;
   const answer = await admin.request('POST', `/tenants/${TENANT}/access/v1/evaluation`, { subject: { type: 'User', id: subject }, action: { name: action }, resource: { type: 'Doc', id: 'd-1' } }, { 'x-request-id': requestId });
   expect(answer.status, JSON.stringify(answer.body)).toBe(200);
-  return { allowed: answer.body.decision as boolean, record: () => recordOf(requestId) };
+  return { allowed: answer.body.decision as boolean, record: () => auditRecordOf(admin, TENANT, requestId) };
 }
 
-async function recordOf(requestId: string) {
-  for (let tries = 0; tries < 100; tries++) {
-    const [event] = (await admin.get(`/admin/v1/tenants/${TENANT}/audit?requestId=${requestId}`)).body.events as any[];
-    if (event !== undefined) return event;
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-  throw new Error(`no audit record for ${requestId}`);
-}
 
 /** Wait for the start of the next one-second rate window. */
 const nextWindow = () => new Promise((resolve) => setTimeout(resolve, 1000 - (Date.now() % 1000) + 5));
@@ -63,19 +56,11 @@ describe('per-subject signals', () => {
       expect(answer.status, JSON.stringify(answer.body)).toBe(200);
       return { allowed: answer.body.decision as boolean, requestId };
     };
-    const recordIn = async (requestId: string) => {
-      for (let tries = 0; tries < 100; tries++) {
-        const [event] = (await admin.get(`/admin/v1/tenants/${TRAVEL}/audit?requestId=${requestId}`)).body.events as any[];
-        if (event !== undefined) return event;
-        await new Promise((resolve) => setTimeout(resolve, 20));
-      }
-      throw new Error(`no audit record for ${requestId}`);
-    };
     // Berlin, then Singapore (≈ 9,900 km) seconds later: nobody flies that fast.
     expect((await from('mia', '198.51.100.20')).allowed).toBe(true);
     const far = await from('mia', '203.0.113.5');
     expect(far.allowed).toBe(false);
-    expect((await recordIn(far.requestId)).risk.factors).toContainEqual({ name: 'impossible_travel', weight: 50 });
+    expect((await auditRecordOf(admin, TRAVEL, far.requestId)).risk.factors).toContainEqual({ name: 'impossible_travel', weight: 50 });
     // Another subject's first located request has no last location: nothing to compare.
     expect((await from('noah', '203.0.113.5')).allowed).toBe(true);
     // Berlin, then Amsterdam (≈ 580 km) seconds later is still impossible at 900 km/h × 1.2 …

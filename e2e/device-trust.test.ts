@@ -8,6 +8,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SignJWT } from 'jose';
 import { createClient, startTestServer, type Client } from './helpers/verity.js';
+import { auditRecordOf } from './helpers/audit-record.js';
 import { API_AUDIENCE, startTestIssuer, type TestIssuer } from './helpers/oidc-issuer.js';
 
 const TENANT = 'devices';
@@ -31,17 +32,9 @@ async function decide(deviceId: string | undefined) {
   const requestId = `device-${crypto.randomUUID()}`;
   const answer = await admin.request('POST', `/tenants/${TENANT}/access/v1/evaluation`, { token: await token(deviceId), audience: API_AUDIENCE, action: { name: 'read' }, resource: { type: 'Doc', id: 'd-1' } }, { 'x-request-id': requestId });
   expect(answer.status, JSON.stringify(answer.body)).toBe(200);
-  return { allowed: answer.body.decision as boolean, record: () => recordOf(requestId) };
+  return { allowed: answer.body.decision as boolean, record: () => auditRecordOf(admin, TENANT, requestId) };
 }
 
-async function recordOf(requestId: string) {
-  for (let tries = 0; tries < 100; tries++) {
-    const [event] = (await admin.get(`/admin/v1/tenants/${TENANT}/audit?requestId=${requestId}`)).body.events as any[];
-    if (event !== undefined) return event;
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-  throw new Error(`no audit record for ${requestId}`);
-}
 
 const devices$ = (path = '') => `/admin/v1/tenants/${TENANT}/devices${path}`;
 

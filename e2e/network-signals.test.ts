@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { exportJWK, generateKeyPair, SignJWT, type CryptoKey } from 'jose';
 import { buildTestMmdb } from '../packages/server/src/network/test-helpers.js';
 import { createClient, startTestServer, type Client } from './helpers/verity.js';
+import { auditRecordOf } from './helpers/audit-record.js';
 import { eventually } from './helpers/eventually.js';
 
 const TENANT = 'netsig';
@@ -36,17 +37,9 @@ async function decide(context: Record<string, unknown> | undefined, tenant = TEN
   const requestId = `net-${crypto.randomUUID()}`;
   const body = { subject: { type: 'User', id: 'alice' }, action: { name: 'read' }, resource: { type: 'Doc', id: 'd-1' }, ...(context === undefined ? {} : { context }) };
   const answer = await admin.request('POST', `/tenants/${tenant}/access/v1/evaluation`, body, { 'x-request-id': requestId });
-  return { ...answer, record: () => recordOf(tenant, requestId) };
+  return { ...answer, record: () => auditRecordOf(admin, tenant, requestId) };
 }
 
-async function recordOf(tenant: string, requestId: string) {
-  let found: any;
-  await eventually(async () => {
-    [found] = (await admin.get(`/admin/v1/tenants/${tenant}/audit?requestId=${requestId}`)).body.events as any[];
-    expect(found).toBeDefined();
-  });
-  return found;
-}
 
 const lists$ = (path = '') => `/admin/v1/tenants/${TENANT}/threat-lists${path}`;
 

@@ -8,6 +8,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SignJWT } from 'jose';
 import { startTestServer, type Client } from './helpers/verity.js';
+import { auditRecordOf } from './helpers/audit-record.js';
 import { API_AUDIENCE, startTestIssuer, type TestIssuer } from './helpers/oidc-issuer.js';
 
 const POLICIES = `@id("fresh-enough") permit(principal is User, action == Action::"read", resource) when { context has risk && context.risk.level == "low" };
@@ -31,14 +32,6 @@ async function decide(tenant: string, ageSec: number | undefined, extra: Record<
   return { ...answer, requestId };
 }
 
-async function recordOf(tenant: string, requestId: string) {
-  for (let tries = 0; tries < 100; tries++) {
-    const [event] = (await admin.get(`/admin/v1/tenants/${tenant}/audit?requestId=${requestId}`)).body.events as any[];
-    if (event !== undefined) return event;
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-  throw new Error(`no audit record for ${requestId}`);
-}
 
 beforeAll(async () => {
   idp = await startTestIssuer();
@@ -67,7 +60,7 @@ describe('the risk engine (authentication age)', () => {
     const answer = await decide('watchful', ageSec);
     expect(answer.status, JSON.stringify(answer.body)).toBe(200);
     expect(answer.body.decision).toBe(allowed);
-    const record = await recordOf('watchful', answer.requestId);
+    const record = await auditRecordOf(admin, 'watchful', answer.requestId);
     expect(record.risk).toEqual(risk);
     expect(record.reasons).toEqual(allowed ? ['fresh-enough'] : []);
   });
@@ -89,7 +82,7 @@ describe('the risk engine (authentication age)', () => {
     expect((await admin.request('PATCH', '/admin/v1/tenants/watchful', { settings: { risk: { enabled: true, weights: { stale_authentication: 5 } } } })).status).toBe(200);
     const answer = await decide('watchful', 13 * 3600);
     expect(answer.body.decision).toBe(true);
-    expect((await recordOf('watchful', answer.requestId)).risk).toMatchObject({ score: 5, level: 'low' });
+    expect((await auditRecordOf(admin, 'watchful', answer.requestId)).risk).toMatchObject({ score: 5, level: 'low' });
     for (const risk of [{ weights: {} }, { enabled: 'yes' }, { enabled: true, thresholds: { medium: 90 } }, { enabled: true, weights: { nope: 1 } }]) {
       const refused = await admin.request('PATCH', '/admin/v1/tenants/watchful', { settings: { risk } });
       expect(refused.status, JSON.stringify(risk)).toBe(400);
@@ -119,7 +112,7 @@ describe('the risk engine (authentication age)', () => {
   it('leaves a tenant that has not turned it on exactly as before: no context.risk, nothing in the audit', async () => {
     const answer = await decide('calm', 13 * 3600);
     expect(answer.body.decision).toBe(true);
-    const record = await recordOf('calm', answer.requestId);
+    const record = await auditRecordOf(admin, 'calm', answer.requestId);
     expect(record.risk).toBeUndefined();
     expect(record.reasons).toEqual(['calm']);
   });

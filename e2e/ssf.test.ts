@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRemoteJWKSet, exportJWK, generateKeyPair, jwtVerify, SignJWT, type CryptoKey } from 'jose';
 import { createChangeFollower, type Change } from '@verity/enforce';
 import { createClient, startTestServer, type Client } from './helpers/verity.js';
+import { auditRecordOf } from './helpers/audit-record.js';
 import { API_AUDIENCE, startTestIssuer, type TestIssuer } from './helpers/oidc-issuer.js';
 
 const TENANT = 'signals';
@@ -40,14 +41,6 @@ async function decide(sub: string, deviceId?: string) {
   return { status: answer.status, body: answer.body, requestId };
 }
 
-async function recordOf(requestId: string) {
-  for (let tries = 0; tries < 100; tries++) {
-    const [event] = (await admin.get(`/admin/v1/tenants/${TENANT}/audit?requestId=${requestId}`)).body.events as any[];
-    if (event !== undefined) return event;
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-  throw new Error(`no audit record for ${requestId}`);
-}
 
 /** A SET signed by the registered transmitter (or `key`), with `header`/`claims` overrides. */
 function set(events: Record<string, unknown>, subId: unknown, options: { claims?: Record<string, unknown>; header?: Record<string, unknown>; key?: CryptoKey } = {}): Promise<string> {
@@ -144,7 +137,7 @@ describe('SSF receiver', () => {
     expect((await push(await set({ [`${CAEP}device-compliance-change`]: { current_status: 'not-compliant', previous_status: 'compliant' } }, device))).status).toBe(202);
     const denied = await decide('carol');
     expect(denied.body.decision).toBe(false);
-    expect((await recordOf(denied.requestId)).risk.factors).toEqual([{ name: 'device_noncompliant', weight: 25, detail: 'mdm_noncompliant' }]);
+    expect((await auditRecordOf(admin, TENANT, denied.requestId)).risk.factors).toEqual([{ name: 'device_noncompliant', weight: 25, detail: 'mdm_noncompliant' }]);
     // The rest of the posture is kept as last reported.
     const listed = (await admin.get(`/admin/v1/tenants/${TENANT}/devices`)).body.devices.find((d: { id: string }) => d.id === 'laptop-1');
     expect(listed).toMatchObject({ posture: { ...GOOD, compliant: false }, compliant: false, issues: ['mdm_noncompliant'] });
@@ -225,7 +218,7 @@ describe('SSF receiver', () => {
       const requestId = `ssf-refused-${crypto.randomUUID()}`;
       const response = await fetch(`${server.url}/ssf/v1/tenants/${TENANT}/events`, { method: 'POST', headers: { 'content-type': 'application/secevent+jwt', 'x-request-id': requestId }, body: await body });
       expect([response.status, await response.json()], name).toEqual([400, { err, description: expect.any(String), code }]);
-      const record = await recordOf(requestId);
+      const record = await auditRecordOf(admin, TENANT, requestId);
       expect([record.decision, record.errors], name).toEqual(['deny', [{ policyId: 'ssf', message: code }]]);
     }
     const json = await push(JSON.stringify({ set: replayed }), 'application/json');
