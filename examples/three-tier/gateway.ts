@@ -136,6 +136,7 @@ ${TENANTS.map((tenant) => `    ${tenant} "Bearer ${options.credentials[tenant]}"
       proxy_set_header X-Original-Method $request_method;
       proxy_set_header X-Original-URI    $request_uri;
       proxy_set_header X-Request-ID      $rid;
+      proxy_set_header X-Real-IP         $remote_addr;
       proxy_set_header X-Verity-Credential $verity_credential;
       # The gateway workload asks for the edge's Txn-Token with its JWT-SVID.
       proxy_set_header X-Verity-Client-Assertion $verity_assertion;
