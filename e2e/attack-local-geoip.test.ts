@@ -1,9 +1,9 @@
 /**
- * Attack: local mode must decide exactly as the PDP (docs/continuous-verification.md "Location":
+ * From an outsider's attack (issue 12): local mode must decide exactly as the PDP (docs/continuous-verification.md "Location":
  * the client IP is located by the tenant's table first, then by the server's MaxMind database).
  * A PDP started with --geoip-db locates 192.0.2.5 in KP and 100.64.1.1 as a VPN exit and denies
  * (forbid on country / vpn); a local-mode PEP deciding from the tenant's bundle does not locate
- * them at all and ALLOWS the same requests.
+ * them at all: it must not allow them (it refuses: only the PDP places them).
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -67,11 +67,17 @@ it('a local PEP denies what the PDP denies by the MaxMind location (country, VPN
       let local: string;
       try {
         local = (await source.decide(request)).decision;
-      } catch {
-        local = 'error'; // failing closed would also be acceptable
+      } catch (error) {
+        local = (error as { code?: string }).code ?? 'error';
       }
-      expect(local, `local PEP for ${ip} (the PDP denies)`).not.toBe('allow');
+      // Only the PDP's database places it: the local PEP refuses to decide (fails closed).
+      expect(local, `local PEP for ${ip} (the PDP denies)`).toBe('ERR_ENFORCE_LOCAL_UNSUPPORTED');
     }
+    // A request without a client IP is still decided locally, as the PDP decides it.
+    const token = await userToken('ann');
+    const plain = { tenant: T, action: 'read', resource: { type: 'Doc', id: 'd1' }, context: {}, requestId: 'geo-none', tier: 't', audience: AUD, token } as DecisionRequest;
+    const remote = await pdp.admin.post(`/tenants/${T}/access/v1/evaluation`, { token, audience: AUD, action: { name: 'read' }, resource: { type: 'Doc', id: 'd1' }, context: {} });
+    expect((await source.decide(plain)).decision).toBe(remote.body.decision ? 'allow' : 'deny');
   } finally {
     await source.close();
   }

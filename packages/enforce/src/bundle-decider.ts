@@ -110,17 +110,23 @@ export async function createBundleDecider(options: BundleDeciderOptions): Promis
 
   const devices = new Map((bundle.devices ?? []).map((device) => [device.id, device.posture]));
   const threatLists = holdThreatLists(bundle.threatLists ?? []);
+  const assurance = new Map((bundle.assurance ?? []).map((level) => [level.subject, { acr: level.acr, atMs: level.atMs }]));
+  /** Refuse what only the PDP can weigh: failing closed, never deciding on part of the risk. */
+  const pdpOnly = (why: string) => new EnforceError('ERR_ENFORCE_LOCAL_UNSUPPORTED', `not decided locally: ${why}; decide this tenant's requests remotely`);
   /**
    * The signals a PEP can measure from its bundle: the client IP's location (the tenant's table)
    * and reputation (its threat lists), the login's age from the token, the device its claim
-   * names. What only the PDP's replicas see (docs/continuous-verification.md, "Local mode") is
-   * not measured here.
+   * names. A request that needs what only the PDP's replicas see (per-subject activity, the PDP's
+   * location database) is refused with ERR_ENFORCE_LOCAL_UNSUPPORTED (docs/continuous-verification.md,
+   * "Local mode").
    */
   const localRiskSignals = (request: CoreDecisionRequest, nowMs: number): RiskSignals => {
     const signals: RiskSignals = {};
+    if (bundle.settings.risk?.activity !== undefined) throw pdpOnly('the risk engine weighs per-subject activity, which only the PDP keeps');
     const address = clientIpOf(request);
     if (address !== null) {
       const location = tableLocationOf(bundle.settings, address);
+      if (location === null && bundle.pdpLocatesIps === true) throw pdpOnly('the client IP is placed only by the PDP\'s location database');
       if (location !== null) signals.location = location;
       const threat = matchThreatLists(threatLists, address, nowMs);
       if (threat !== null) signals.maliciousIp = threat;
@@ -159,7 +165,8 @@ export async function createBundleDecider(options: BundleDeciderOptions): Promis
         // The risk engine, as the PDP runs it, on the signals the bundle carries.
         refuseCallerRisk(asked);
         const nowMs = options.now();
-        const { request: weighed, risk, validUntilMs } = assessRisk(bundle.settings, asked, localRiskSignals(asked, nowMs), nowMs);
+        const later = verified === undefined ? undefined : assurance.get(verified.principal.uid.id);
+        const { request: weighed, risk, validUntilMs } = assessRisk(bundle.settings, asked, localRiskSignals(asked, nowMs), nowMs, later);
         const record = await pipeline.decide(view, weighed, lookup, { ...meta, ...(risk === undefined ? {} : { risk }) });
         return validUntilMs === undefined ? record : { ...record, validUntilMs };
       } catch (error) {

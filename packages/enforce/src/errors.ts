@@ -42,6 +42,12 @@ export const ENFORCE_ERROR_CODES = {
    * `maxContactLossMs`; decisions resume once contact is back.
    */
   ERR_ENFORCE_PDP_CONTACT_LOST: 503,
+  /**
+   * Local mode: the tenant's risk engine weighs a signal only the PDP has (per-subject activity;
+   * a client IP only the PDP's location database places), so this request is not decided
+   * locally: decide it remotely (docs/continuous-verification.md "Local mode").
+   */
+  ERR_ENFORCE_LOCAL_UNSUPPORTED: 503,
   /** Local mode: the decision's record could not be made durable in the audit spool, so the decision is not answered. */
   ERR_ENFORCE_AUDIT_SPOOL: 503,
   /**

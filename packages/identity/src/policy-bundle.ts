@@ -37,6 +37,17 @@ export interface PolicyBundle {
    * engine is on: a PEP weighs a client IP's reputation as the PDP does. Absent otherwise.
    */
   threatLists?: Array<{ source: string; entries: string[]; expiresAtMs: number | null }>;
+  /**
+   * Assurance levels reported for the tenant's subjects after their login (SSF
+   * `assurance-level-change`: the principal id, the level, the event time in epoch ms), when its
+   * risk engine is on: a later one replaces a token's `acr` here as at the PDP.
+   */
+  assurance?: Array<{ subject: string; acr: string; atMs: number }>;
+  /**
+   * The PDP locates client IPs with a database of its own (`--geoip-db`) after the tenant's table:
+   * a client IP the table does not locate cannot be weighed locally, so a PEP refuses to decide it.
+   */
+  pdpLocatesIps?: true;
 }
 
 export interface SignBundleOptions {

@@ -49,6 +49,8 @@ export interface BundleServiceOptions {
   box: SecretBox;
   /** Lifetime of a bundle, seconds. */
   ttlSec: number;
+  /** The PDP locates client IPs with its own database (`--geoip-db`), which PEPs do not have. */
+  pdpLocatesIps?: boolean;
   now?: () => number;
 }
 
@@ -79,13 +81,16 @@ export function createBundleService(options: BundleServiceOptions): BundleServic
 
   /**
    * The signals a PEP needs to weigh a request as the PDP does, only when the tenant's risk engine
-   * is on: its threat lists, and its devices when it measures them.
+   * is on: its threat lists, its subjects' reported assurance levels, whether the PDP locates IPs
+   * with a database of its own, and its devices when it measures them.
    */
-  async function riskSignalsOf(tenant: string, settings: TenantSettings): Promise<Pick<PolicyBundle, 'devices' | 'threatLists'>> {
+  async function riskSignalsOf(tenant: string, settings: TenantSettings): Promise<Pick<PolicyBundle, 'devices' | 'threatLists' | 'assurance' | 'pdpLocatesIps'>> {
     if (!riskEnabled(settings)) return {};
     const threatLists = (await store.threatLists.load(tenant)).map((list) => ({ source: list.source, entries: list.entries, expiresAtMs: list.expiresAtMs }));
-    if (settings.risk?.devices === undefined) return { threatLists };
-    return { threatLists, devices: (await store.devices.list(tenant)).map((device) => ({ id: device.id, posture: device.posture as DevicePosture })) };
+    const assurance = (await store.ssf.listAssurance(tenant)).map((level) => ({ subject: level.subject, acr: level.acr, atMs: level.atMs }));
+    const signals = { threatLists, assurance, ...(options.pdpLocatesIps === true ? { pdpLocatesIps: true as const } : {}) };
+    if (settings.risk?.devices === undefined) return signals;
+    return { ...signals, devices: (await store.devices.list(tenant)).map((device) => ({ id: device.id, posture: device.posture as DevicePosture })) };
   }
 
   return {

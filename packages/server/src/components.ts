@@ -257,7 +257,7 @@ export async function createComponents(
     audit,
     auditLog: createAuditService(store, audit),
     auditCheckpoints: createAuditCheckpoints({ store, writer: audit, box }),
-    bundles: createBundleService({ store, policies, freshness, identity, tokens, box, ttlSec: config.bundleTtlSec }),
+    bundles: createBundleService({ store, policies, freshness, identity, tokens, box, ttlSec: config.bundleTtlSec, pdpLocatesIps: geoip !== undefined }),
     clients: createClientService(store, { publish: feed.publish }),
     tokenEndpoint: createTokenEndpoint({
       store,
