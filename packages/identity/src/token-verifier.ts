@@ -98,12 +98,20 @@ function checkHeader(header: ProtectedHeaderParameters, source: IdentitySource):
 
 /**
  * jose checks only that `iat` is a number. An `iat` later than now plus the source's clock
- * tolerance is a broken or lying issuer clock; within the tolerance it is the issue time
+ * tolerance is a broken or lying issuer clock, and so is an `auth_time` later than the `iat` (or
+ * now); within the tolerance it is the issue time
  * revocation compares with (see RevocationCheck.clockToleranceSec).
  */
 function checkIssuedAt(claims: JWTPayload, source: IdentitySource, nowMs: number): void {
   if (typeof claims.iat === 'number' && claims.iat > nowMs / 1000 + source.clockToleranceSec) {
     throw tokenError('ERR_TOKEN_NOT_YET_VALID', 'the token was issued in the future (beyond the clock tolerance)');
+  }
+  // OIDC Core §2: auth_time is when the user authenticated, which is never after the token was
+  // issued, nor after now. One in the future would count as a fresh login for ever.
+  const authTime = claims.auth_time;
+  if (typeof authTime === 'number') {
+    const latest = Math.min(nowMs / 1000, typeof claims.iat === 'number' ? claims.iat : Number.POSITIVE_INFINITY) + source.clockToleranceSec;
+    if (authTime > latest) throw tokenError('ERR_TOKEN_CLAIMS', 'the "auth_time" claim is after the token was issued (beyond the clock tolerance)');
   }
 }
 
