@@ -34,7 +34,8 @@ describe('parseLocationTable', () => {
     const cases: Array<[unknown, string]> = [
       [{}, 'must be an array'],
       [[{ cidr: '198.51.100.0/33', lat: 0, lon: 0 }], '[0].cidr'],
-      [[TABLE[0], { cidr: '198.51.100.0/24', lat: 91, lon: 0 }], '[1].lat'],
+      [[TABLE[0], { cidr: '192.0.2.0/24', lat: 91, lon: 0 }], '[1].lat'],
+      [[TABLE[0], { ...TABLE[0], country: 'KP' }], '[1].cidr is the range of [0] already'],
       [[{ cidr: '198.51.100.0/24', lat: 0, lon: -180.5 }], '[0].lon'],
       [[{ cidr: '198.51.100.0/24', lat: 0, lon: Number.NaN }], '[0].lon'],
       [[{ cidr: '198.51.100.0/24', lat: 0, lon: 0, country: 'de' }], '[0].country'],

@@ -3,7 +3,7 @@
  * built-in IP → location resolver for tests and small deployments (docs/continuous-verification.md,
  * "Location"). Checked once when the settings are written; matched in memory per decision.
  */
-import { createCidrMatcher, parseCidr, type CidrMatcher, type IpAddress } from './cidr.js';
+import { createCidrMatcher, formatCidr, parseCidr, type CidrMatcher, type IpAddress } from './cidr.js';
 import { VerityError } from './errors.js';
 import type { GeoLocation } from './risk.js';
 import { isPlainObject } from './wire-format.js';
@@ -43,18 +43,25 @@ function coordinate(value: unknown, where: string, limit: number): number {
  * `settings.risk.locations`: an array of at most {@link MAX_LOCATION_ENTRIES}
  * `{cidr, lat, lon, country?, city?, vpn?}`: `cidr` an IPv4/IPv6 range or address, `lat`/`lon`
  * degrees, `country` two upper-case letters (ISO 3166-1 alpha-2), `city` 1–100 characters, `vpn`
- * true or false. Unknown keys are refused. Throws ERR_TENANT_INVALID.
+ * true or false; each range in one row only (two rows for one range would leave one unused).
+ * Unknown keys are refused. Throws ERR_TENANT_INVALID.
  */
 export function parseLocationTable(value: unknown): LocationEntry[] {
   if (!Array.isArray(value)) throw invalid(' must be an array');
   if (value.length > MAX_LOCATION_ENTRIES) throw invalid(` may hold at most ${MAX_LOCATION_ENTRIES} entries`);
+  /** Each range once (canonical text): two rows for one range would leave one of them unused. */
+  const seen = new Map<string, number>();
   return value.map((row: unknown, index) => {
     const where = `[${index}]`;
     if (!isPlainObject(row)) throw invalid(`${where} must be an object`);
     const unknown = Object.keys(row).find((key) => !KEYS.has(key));
     if (unknown !== undefined) throw invalid(`${where} has an unknown key: ${unknown.slice(0, 40)}`);
     const { cidr, country, city, vpn } = row;
-    if (typeof cidr !== 'string' || parseCidr(cidr) === null) throw invalid(`${where}.cidr must be an IPv4 or IPv6 range such as 203.0.113.0/24`);
+    const range = typeof cidr === 'string' ? parseCidr(cidr) : null;
+    if (typeof cidr !== 'string' || range === null) throw invalid(`${where}.cidr must be an IPv4 or IPv6 range such as 203.0.113.0/24`);
+    const earlier = seen.get(formatCidr(range));
+    if (earlier !== undefined) throw invalid(`${where}.cidr is the range of [${earlier}] already: one row per range`);
+    seen.set(formatCidr(range), index);
     const entry: LocationEntry = { cidr, lat: coordinate(row.lat, `${where}.lat`, 90), lon: coordinate(row.lon, `${where}.lon`, 180) };
     if (country !== undefined) {
       if (typeof country !== 'string' || !/^[A-Z]{2}$/.test(country)) throw invalid(`${where}.country must be an ISO 3166-1 alpha-2 code such as DE`);
