@@ -1,5 +1,5 @@
 /**
- * Attack: docs/continuous-verification.md "Shared Signals": a subject Verity cannot map is
+ * From an outsider's attack (issue 12): docs/continuous-verification.md "Shared Signals": a subject Verity cannot map is
  * "ERR_SSF_SUBJECT_UNSUPPORTED: refused rather than silently dropped, so the transmitter learns
  * the revocation did not land", and "Device events need a device subject {format: "opaque", id},
  * the device id as registered". A device-compliance-change saying a device is now NOT compliant,

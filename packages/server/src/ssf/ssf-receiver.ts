@@ -82,7 +82,7 @@ const SWEEP_EVERY_MS = 60_000;
 /** A device event's new posture: the last report with the transmitter's verdict in place of the MDM's. */
 async function applyDevice(devices: SsfReceiverOptions['devices'], tenant: string, effect: Extract<CaepEffect, { kind: 'device' }>): Promise<boolean> {
   const device = (await devices.list(tenant)).find((candidate) => candidate.id === effect.deviceId);
-  // A device the registry does not know has nothing to change (it is `unknown` to the risk engine already).
+  // Checked before the SET was taken; removed since: nothing to change (it is `unknown` to the risk engine now).
   if (device === undefined) return false;
   try {
     await devices.report(tenant, device.id, { ...device.posture, compliant: effect.compliant });
@@ -163,11 +163,21 @@ export function createSsfReceiver(options: SsfReceiverOptions): SsfReceiver {
     throw error;
   }
 
-  /** Every effect with its subject mapped (before the jti is spent: a refusal leaves it unused). */
+  /**
+   * Every effect with its subject mapped (before the jti is spent: a refusal leaves it unused). A
+   * device event names a registered device of the tenant, else the SET is refused
+   * (ERR_SSF_SUBJECT_UNSUPPORTED): acknowledging it would tell the MDM a signal landed that
+   * changed nothing.
+   */
   async function resolve(tenant: string, set: VerifiedSet) {
     const { effects, ignored } = caepEffectsOf(set, now() / 1000 + clockSkewSec);
+    const registered = effects.some((effect) => effect.kind === 'device') ? new Set((await options.devices.list(tenant)).map((device) => device.id)) : new Set<string>();
     const resolved = await Promise.all(
-      effects.map(async (effect) => (effect.kind === 'device' ? { effect, principal: null } : { effect, principal: await principalOf(tenant, effect.subject) })),
+      effects.map(async (effect) => {
+        if (effect.kind !== 'device') return { effect, principal: await principalOf(tenant, effect.subject) };
+        if (!registered.has(effect.deviceId)) throw setError('ERR_SSF_SUBJECT_UNSUPPORTED', 'the device is not registered in this tenant');
+        return { effect, principal: null };
+      }),
     );
     return { resolved, ignored };
   }
