@@ -1,5 +1,5 @@
 /**
- * Attack: "security failures audited". A request that tries to set its own `context.risk` (the
+ * From an outsider's attack (issue 12): "security failures audited". A request that tries to set its own `context.risk` (the
  * one thing docs/continuous-verification.md says is "never the caller's to say") is refused with
  * 400 — but leaves no trace in the tenant's audit, so an admin never learns that a PEP (or
  * whoever holds its credential) tried to lower its own risk. The gateway endpoints record every

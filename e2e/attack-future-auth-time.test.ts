@@ -1,5 +1,5 @@
 /**
- * Attack: authentication age (docs/continuous-verification.md "Authentication age" / step-up
+ * From an outsider's attack (issue 12): authentication age (docs/continuous-verification.md "Authentication age" / step-up
  * max_age). A verified token whose `auth_time` lies in the future (an hour, a year, the year
  * 33658) is treated as a *fresh* login: `context.risk.authentication.age_sec` comes out negative,
  * so "MFA within the last 5 minutes" (`age_sec <= 300`) holds for ever and the token never ages

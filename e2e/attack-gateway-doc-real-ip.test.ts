@@ -1,5 +1,5 @@
 /**
- * Attack: client-IP spoofing through the documented gateway config. docs/continuous-verification.md
+ * From an outsider's attack (issue 12): client-IP spoofing through the documented gateway config. docs/continuous-verification.md
  * says the gateway endpoints read `X-Real-IP` and "the gateway must set the header itself,
  * replacing a client's". But the nginx config of docs/gateways.md (§3, the one operators copy)
  * does not set it in `location = /_verity`, and nginx's auth_request subrequest passes the

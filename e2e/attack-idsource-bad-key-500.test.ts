@@ -1,5 +1,5 @@
 /**
- * Attack: bad input → 4xx with a stable code, never a 5xx. An identity source whose inline JWK is
+ * From an outsider's attack (issue 12): bad input → 4xx with a stable code, never a 5xx. An identity source whose inline JWK is
  * an EC point off its curve is accepted at registration, and every user token then presented for
  * it makes the decision endpoint answer `500 ERR_INTERNAL "token verification failed
  * unexpectedly"` (a risk-engine decision with a user token goes through this path). The

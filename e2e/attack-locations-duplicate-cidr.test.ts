@@ -1,5 +1,5 @@
 /**
- * Attack: `settings.risk.locations` accepts two rows for the same range that disagree
+ * From an outsider's attack (issue 12): `settings.risk.locations` accepts two rows for the same range that disagree
  * (198.51.100.0/24 is FR in one row and KP in the next). "The longest range holding the address
  * wins" says nothing about a tie; in fact the first row wins and the second is silently ignored, so
  * an admin who appends a row to mark a range as KP (forbidden by policy) is told 200 and the

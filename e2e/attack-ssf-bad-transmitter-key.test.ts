@@ -1,5 +1,5 @@
 /**
- * Attack: bad input must be a 4xx with a stable code, never a 5xx. A transmitter registered with
+ * From an outsider's attack (issue 12): bad input must be a 4xx with a stable code, never a 5xx. A transmitter registered with
  * a public key that is no usable key (an EC point off its curve, truncated EC coordinates, a
  * 512-bit RSA key) is accepted (201), and every SET pushed for it then answers
  * `500 ERR_INTERNAL "SET verification failed unexpectedly"` — which RFC 8935 transmitters

@@ -1,5 +1,5 @@
 /**
- * Attack: a step-up hint that would NOT lift the deny. The policy needs acr "mfa" within the
+ * From an outsider's attack (issue 12): a step-up hint that would NOT lift the deny. The policy needs acr "mfa" within the
  * last 5 minutes but is annotated with `@step_up_acr("mfa")` only (no `@step_up_max_age`). A
  * token that already has acr "mfa", authenticated an hour ago, is denied with
  * `step_up: {acr_values: "mfa"}` and no max_age — the PDP's re-evaluation assumed the new login

@@ -17,13 +17,18 @@ export interface DecisionExplanation {
 }
 
 /**
- * The request as if its subject had just authenticated at `level`: the token's `acr` is the
- * level's, its `auth_time` now (epoch seconds of `nowMs`), its `amr` unchanged. Undefined when
- * the request has no verified token that says how its subject authenticated.
+ * The request as if its subject had authenticated at `level`: the token's `acr` is the level's,
+ * its `amr` unchanged, and its `auth_time` now (epoch seconds of `nowMs`) only when the level
+ * asks for a fresh login (`max_age`, RFC 9470 §3). A level without `max_age` promises only the
+ * `acr`: the identity provider may answer from its session with the same `auth_time`, so the
+ * token's stays (a hint that a fresh login alone would lift is never given without `max_age`,
+ * else the client would loop). Undefined when the request has no verified token that says how
+ * its subject authenticated.
  */
 export function steppedUpRequest(request: DecisionRequest, level: StepUpLevel, nowMs: number): DecisionRequest | undefined {
   if (request.kind !== 'authzen' || request.token?.authentication === undefined) return undefined;
-  const authentication = { authTime: Math.floor(nowMs / 1000), acr: level.acr, amr: request.token.authentication.amr };
+  const { authTime, amr } = request.token.authentication;
+  const authentication = { authTime: level.maxAgeSec === undefined ? authTime : Math.floor(nowMs / 1000), acr: level.acr, amr };
   return { ...request, token: { ...request.token, authentication } };
 }
 
