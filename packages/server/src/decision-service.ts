@@ -6,6 +6,8 @@ import {
   createDecisionPipeline,
   formatEntityUid,
   mapEntityType,
+  refuseCallerRisk,
+  riskEnabled,
   type AuthzenEvaluationRequest,
   type ActivitySettings,
   type ActivitySignal,
@@ -16,6 +18,7 @@ import {
   type EngineBudget,
   type EntityUid,
   type IpAddress,
+  type TenantSettings,
 } from '@verity/core';
 import type { AuditWriter } from './audit-writer.js';
 import type { Freshness } from './freshness.js';
@@ -27,6 +30,7 @@ import type { ThreatListService } from './network/threat-list-service.js';
 import type { ActivityService } from './risk/activity-service.js';
 import { withRisk, type ActivityKey, type LocationLookup } from './risk-context.js';
 import { findStepUp, reasonsOf, type DecisionExplanation } from './step-up.js';
+import { recordSecurityEvent } from './security-event.js';
 import { assertTxnFromToken, callerOf, refuseUnproven, txnSubjectOf, type WorkloadDenyList } from './workload-gate.js';
 
 /** Which decisions go to the audit: all (default), only denies (hot-path permission checks), none (search). */
@@ -85,6 +89,17 @@ export function createDecisionService(options: DecisionServiceOptions): Decision
   const { policies, entities, audit } = options;
   const pipeline = createDecisionPipeline({ engine: options.engine, ...(options.now ? { now: options.now } : {}) });
 
+  /** The principal, action and resource of a request as its decision would record them. */
+  const uidsOf = (request: DecisionRequest, settings: TenantSettings): { principal: EntityUid; action: EntityUid; resource: EntityUid } => {
+    if (request.kind === 'cedar') return { principal: request.request.principal, action: request.request.action, resource: request.request.resource };
+    const { subject, action, resource } = request.request;
+    return {
+      principal: request.token?.principal.uid ?? { type: mapEntityType(subject.type, settings), id: subject.id },
+      action: { type: settings.actionType ?? 'Action', id: action.name },
+      resource: { type: mapEntityType(resource.type, settings), id: resource.id },
+    };
+  };
+
   /** The subject's later assurance level (SSF), for a request that carries a verified token. */
   const assuranceOf = (tenant: string, request: DecisionRequest) =>
     request.kind === 'authzen' && request.token !== undefined ? options.assurance?.of(tenant, request.token.principal.uid.id) : undefined;
@@ -134,6 +149,15 @@ export function createDecisionService(options: DecisionServiceOptions): Decision
       const record = refuseUnproven(decided, { ...gate, time: (options.now ?? Date.now)() });
       return validUntilMs === undefined ? { record } : { record, validUntilMs };
     };
+    if (riskEnabled(settings)) {
+      try {
+        refuseCallerRisk(input.request);
+      } catch (error) {
+        // A caller naming its own risk is a security failure, audited like a refused token.
+        await recordSecurityEvent(audit, { tenant: input.tenant, ...uidsOf(input.request, settings), code: 'ERR_DECISION_INVALID_REQUEST', check: 'risk', meta: input.meta, now });
+        throw error;
+      }
+    }
     const first = await decideOne(input.request);
     let record = first.record;
     // Only denies pay for step-up: at most MAX_STEP_UP_LEVELS more evaluations, none audited.
