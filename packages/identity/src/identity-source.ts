@@ -1,5 +1,6 @@
 /** Parses an identity source configuration from untrusted JSON into a validated, frozen IdentitySource. */
 import { isPlainObject, VerityError } from '@verity/core';
+import { createPublicKey, type JsonWebKeyInput, type KeyObject } from 'node:crypto';
 import { createLocalJWKSet } from 'jose';
 import type { AsymmetricAlgorithm, ClaimMapping, IdentitySource, KeySource } from './types.js';
 
@@ -30,6 +31,28 @@ const IDENTITY_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 const LOOPBACK_HOSTS = new Set(['127.0.0.1', 'localhost', '[::1]']);
 /** JWK members that only private or symmetric keys have: a key Verity is given to verify with must be public. */
 export const PRIVATE_JWK_MEMBERS: readonly string[] = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k'];
+
+/** The smallest RSA modulus a verification key may have (jose refuses RSA keys below it). */
+const MIN_RSA_BITS = 2048;
+
+/**
+ * Why a JWK cannot verify signatures here, or null when it can: it must be a public key (no
+ * private or symmetric members) that Node's crypto imports (an EC point on its curve, a known
+ * OKP curve, well-formed RSA members), and an RSA key has at least 2048 bits. Registration checks
+ * every key with this, so an unusable key is a 400 when it is given, never a 500 at each use.
+ */
+export function publicJwkProblem(jwk: Record<string, unknown>): string | null {
+  if (PRIVATE_JWK_MEMBERS.some((member) => member in jwk)) return 'it has private or symmetric key members: give the public key only';
+  let imported: KeyObject;
+  try {
+    imported = createPublicKey({ key: jwk as JsonWebKeyInput['key'], format: 'jwk' });
+  } catch {
+    return 'it is not a usable public key (an EC point off its curve, an unknown curve, malformed members)';
+  }
+  const bits = imported.asymmetricKeyDetails?.modulusLength;
+  if (imported.asymmetricKeyType === 'rsa' && (bits === undefined || bits < MIN_RSA_BITS)) return `an RSA key needs at least ${MIN_RSA_BITS} bits`;
+  return null;
+}
 
 /**
  * Whether `value` is an identity source or token-service client id: 1-128 letters, digits,
@@ -112,6 +135,8 @@ function parseInlineKeys(value: unknown): Array<Record<string, unknown>> {
     if (!isPlainObject(jwk)) throw invalid(`keys.keys[${i}] must be a JWK object`);
     if (typeof jwk.kty !== 'string' || !PUBLIC_KEY_TYPES.has(jwk.kty)) throw invalid(`keys.keys[${i}].kty must be RSA, EC or OKP`);
     if (PRIVATE_JWK_MEMBERS.some((member) => member in jwk)) throw invalid(`keys.keys[${i}] must be a public key`);
+    const problem = publicJwkProblem(jwk);
+    if (problem !== null) throw invalid(`keys.keys[${i}]: ${problem}`);
     if (jwk.kid !== undefined && typeof jwk.kid !== 'string') throw invalid(`keys.keys[${i}].kid must be a string`);
     return structuredClone(jwk);
   });

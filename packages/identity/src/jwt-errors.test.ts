@@ -22,6 +22,17 @@ describe('jwt error mapping', () => {
     expect(jwtErrorCode(error)).toBe(code);
   });
 
+  it('takes a published key that cannot verify (off its curve, RSA under 2048 bits) as no usable key, not an internal error', async () => {
+    const { createLocalJWKSet, generateKeyPair, jwtVerify, SignJWT } = await import('jose');
+    const { privateKey } = await generateKeyPair('ES256');
+    const token = await new SignJWT({ sub: 'a' }).setProtectedHeader({ alg: 'ES256', kid: 'k' }).sign(privateKey);
+    const offCurve = { kty: 'EC', crv: 'P-256', kid: 'k', x: 'AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA', y: 'AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA' };
+    const thrown = await jwtVerify(token, createLocalJWKSet({ keys: [offCurve] })).then(() => undefined, (error: unknown) => error);
+    expect(jwtErrorCode(thrown)).toBe('ERR_TOKEN_UNKNOWN_KEY');
+    expect(jwtErrorCode(new TypeError('RS256 requires key modulusLength to be 2048 bits or larger'))).toBe('ERR_TOKEN_UNKNOWN_KEY');
+    expect(jwtErrorCode(new TypeError('something else'))).toBe('ERR_INTERNAL');
+  });
+
   it('keeps VerityErrors and drops claim-bearing causes', () => {
     const own = new VerityError('ERR_TOKEN_HEADER', 'h');
     expect(toTokenError(own)).toBe(own);

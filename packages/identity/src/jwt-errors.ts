@@ -58,6 +58,10 @@ export function jwtErrorCode(error: unknown): ErrorCode {
   // jose throws JOSENotSupported both for an unrecognized `crit` extension and for an algorithm or
   // key type it cannot use; the verifier rejects `crit` itself first, so what is left is algorithm.
   if (error instanceof errors.JOSENotSupported) return 'ERR_TOKEN_ALGORITHM';
+  // A published key WebCrypto cannot import (an EC point off its curve), or one jose will not
+  // verify with (an RSA key under 2048 bits): no usable key verifies the token.
+  if (error instanceof DOMException && (error.name === 'DataError' || error.name === 'NotSupportedError')) return 'ERR_TOKEN_UNKNOWN_KEY';
+  if (error instanceof TypeError && /requires key modulusLength to be \d+ bits or larger/.test(error.message)) return 'ERR_TOKEN_UNKNOWN_KEY';
   if (error instanceof errors.JWSInvalid || error instanceof errors.JWTInvalid) return 'ERR_TOKEN_MALFORMED';
   return 'ERR_INTERNAL';
 }

@@ -4,7 +4,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { isPlainObject, VerityError, type EntityUid } from '@verity/core';
-import { PRIVATE_JWK_MEMBERS } from '@verity/identity';
+import { PRIVATE_JWK_MEMBERS, publicJwkProblem } from '@verity/identity';
 import type { Store } from '@verity/store';
 import { hashToken } from '../admin/credentials.js';
 import type { PublishChange } from '../change-feed.js';
@@ -57,7 +57,7 @@ function parseClientBody(body: unknown) {
   if (typeof p?.type !== 'string' || typeof p.id !== 'string' || p.type === '' || p.id === '') throw invalidClient('principal must be {type, id}');
   let keys: Array<Record<string, unknown>> | null = null;
   if (jwks !== undefined) {
-    if (!Array.isArray(jwks) || jwks.length === 0 || jwks.length > 8 || jwks.some((k) => !isPlainObject(k) || PRIVATE_JWK_MEMBERS.some((m) => m in k))) {
+    if (!Array.isArray(jwks) || jwks.length === 0 || jwks.length > 8 || jwks.some((k) => !isPlainObject(k) || PRIVATE_JWK_MEMBERS.some((m) => m in k) || publicJwkProblem(k) !== null)) {
       throw invalidClient('jwks must be 1 to 8 public JWKs');
     }
     keys = jwks as Array<Record<string, unknown>>;

@@ -1,7 +1,7 @@
 /** Shared Signals registrations as an admin sends them (transmitters, receivers), checked once here. */
 import { isIP } from 'node:net';
 import { isPlainObject, VerityError, type ErrorCode } from '@verity/core';
-import { isPublicAddress, PRIVATE_JWK_MEMBERS } from '@verity/identity';
+import { isPublicAddress, PRIVATE_JWK_MEMBERS, publicJwkProblem } from '@verity/identity';
 
 /** A transmitter registration: `{issuer, jwks: {keys} | jwks_uri, audience?}`. */
 export interface TransmitterConfig {
@@ -85,6 +85,8 @@ export function parseTransmitterConfig(body: unknown, allowInsecure: boolean): T
   const keys = jwks.keys.map((key: unknown, index) => {
     if (!isPlainObject(key) || typeof key.kty !== 'string' || !KEY_TYPES.has(key.kty)) throw invalid(`jwks.keys[${index}] must be an EC, RSA or OKP public key`);
     if (PRIVATE_JWK_MEMBERS.some((member) => member in key)) throw invalid(`jwks.keys[${index}] has private key members: send the public key only`);
+    const problem = publicJwkProblem(key);
+    if (problem !== null) throw invalid(`jwks.keys[${index}]: ${problem}`);
     return { ...key };
   });
   return { ...config, jwks: { keys }, jwksUri: null };
