@@ -10,6 +10,7 @@ import { SignJWT } from 'jose';
 import { createClient, startTestServer, type Client } from './helpers/verity.js';
 import { auditRecordOf } from './helpers/audit-record.js';
 import { API_AUDIENCE, startTestIssuer, type TestIssuer } from './helpers/oidc-issuer.js';
+import { buildCert } from '../packages/workload/src/test-helpers.js';
 
 const TENANT = 'devices';
 const POLICIES = '@id("low-risk") permit(principal is User, action == Action::"read", resource) when { context.risk.level == "low" };';
@@ -108,6 +109,41 @@ describe('device trust', () => {
     const after = await decide('laptop-1');
     expect(after.allowed).toBe(false);
     expect((await after.record()).risk).toEqual({ score: 25, level: 'medium', factors: [{ name: 'device_noncompliant', weight: 25, detail: 'disk_encryption' }] });
+  });
+
+  it('binds the device only by a certificate the PEP\'s handshake verified once the tenant names its device CA', async () => {
+    const root = await buildCert({ ca: true, subject: 'CN=MDM Root, O=Devices' });
+    const stranger = await buildCert({ ca: true, subject: 'CN=MDM Root, O=Devices' });
+    const leaf = await buildCert({ issuer: root, subject: 'CN=cert-laptop, O=Devices' });
+    const forged = await buildCert({ issuer: stranger, subject: 'CN=cert-laptop, O=Devices' });
+    expect((await admin.request('PUT', devices$('/cert-laptop'))).status).toBe(201);
+    expect((await admin.post(devices$('/cert-laptop/posture'), GOOD)).status).toBe(200);
+    // Without authorities a certificate binds nothing: the claim (a device nobody registered) counts.
+    const ask = async (certificate: string) => {
+      const requestId = `device-cert-${crypto.randomUUID()}`;
+      const answer = await admin.request('POST', `/tenants/${TENANT}/access/v1/evaluation`, { token: await token('stranger-box'), audience: API_AUDIENCE, action: { name: 'read' }, resource: { type: 'Doc', id: 'd-1' }, context: { device_certificate: certificate } }, { 'x-request-id': requestId });
+      return { status: answer.status, body: answer.body, record: () => auditRecordOf(admin, TENANT, requestId) };
+    };
+    expect((await ask(leaf.pem)).body.decision).toBe(false);
+    const settings = (authorities: string[] | undefined) => admin.request('PATCH', `/admin/v1/tenants/${TENANT}`, { settings: { risk: { enabled: true, devices: authorities === undefined ? {} : { certificate_authorities: authorities } } } });
+    expect((await settings([leaf.pem])).body.code).toBe('ERR_TENANT_INVALID');
+    expect((await settings(['not a certificate'])).body.code).toBe('ERR_TENANT_INVALID');
+    expect((await settings([root.pem])).status).toBe(200);
+    try {
+      // The certificate chains to the tenant's CA: the device is the one it names, registered and compliant.
+      const bound = await ask(leaf.pem);
+      expect(bound.body.decision, JSON.stringify(bound.body)).toBe(true);
+      expect((await bound.record()).risk).toEqual({ score: 0, level: 'low', factors: [] });
+      // One that does not chain binds no device at all (not even the claim's): unknown, and why.
+      const refused = await ask(forged.pem);
+      expect(refused.body.decision).toBe(false);
+      expect((await refused.record()).risk.factors).toEqual([{ name: 'unknown_device', weight: 40, detail: expect.stringContaining('device certificate refused') }]);
+      // Not PEM: the request is refused, not decided without the certificate.
+      const malformed = await ask('MIIB…');
+      expect([malformed.status, malformed.body.code]).toEqual([400, 'ERR_DECISION_INVALID_REQUEST']);
+    } finally {
+      expect((await settings(undefined)).status).toBe(200);
+    }
   });
 
   it('counts a device nobody registered, and a token that names none, as unknown', async () => {

@@ -9,6 +9,7 @@ import { exportJWK, generateKeyPair, SignJWT, type CryptoKey } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createAuditShipper, createEnforcer, createLocalDecisionSource, type DecisionRequest, type LocalDecisionSource } from '@verity/enforce';
 import { startTestServer } from './helpers/verity.js';
+import { buildCert } from '../packages/workload/src/test-helpers.js';
 
 const TENANT = 'watchful-local';
 const ISSUER = 'http://127.0.0.1/risk-issuer';
@@ -28,6 +29,8 @@ let idpKey: CryptoKey;
 let pinned: string[];
 let pepLocal: string;
 let pepToken: string;
+/** The tenants' identity source (the test's own issuer). */
+let identitySource: Record<string, unknown>;
 const closers: Array<() => Promise<unknown> | void> = [];
 
 /** A user token authenticated `ageSec` ago (no auth_time when undefined), bound to `device` (none when undefined). */
@@ -60,8 +63,8 @@ beforeAll(async () => {
   expect((await pdp.admin.post('/admin/v1/tenants', { id: TENANT, settings: { risk: { enabled: true, devices: {}, locations: LOCATIONS } } })).status).toBe(201);
   expect((await pdp.admin.request('PUT', `/admin/v1/tenants/${TENANT}/threat-lists/feed-a`, { entries: ['203.0.113.0/24'], expires_at: new Date(Date.now() + 3_600_000).toISOString() })).status).toBe(200);
   expect((await pdp.admin.post(`/admin/v1/tenants/${TENANT}/policies`, { files: { 'p.cedar': POLICIES } })).status).toBe(201);
-  const source = { issuer: ISSUER, keys: { kind: 'inline', keys: [{ ...(await exportJWK(publicKey)), kid: 'k1', alg: 'ES256' }] }, audiences: [AUDIENCE], claims: { principalType: 'User' } };
-  expect((await pdp.admin.request('PUT', `/admin/v1/tenants/${TENANT}/identity-sources/corp`, source)).status).toBe(200);
+  identitySource = { issuer: ISSUER, keys: { kind: 'inline', keys: [{ ...(await exportJWK(publicKey)), kid: 'k1', alg: 'ES256' }] }, audiences: [AUDIENCE], claims: { principalType: 'User' } };
+  expect((await pdp.admin.request('PUT', `/admin/v1/tenants/${TENANT}/identity-sources/corp`, identitySource)).status).toBe(200);
   for (const [id, posture] of [['good-laptop', GOOD], ['bad-laptop', { ...GOOD, disk_encryption: false }]] as const) {
     expect((await pdp.admin.request('PUT', `/admin/v1/tenants/${TENANT}/devices/${id}`)).status).toBe(201);
     expect((await pdp.admin.post(`/admin/v1/tenants/${TENANT}/devices/${id}/posture`, posture)).status).toBe(200);
@@ -98,6 +101,40 @@ describe('local mode with the risk engine on', () => {
     }
     // Both answers of both actions occurred: the grid exercises every rule.
     expect([...outcomes].sort()).toEqual(['read:allow', 'read:deny', 'write:allow', 'write:deny']);
+  });
+
+  it('binds a device by certificate as the PDP does when the tenant names its device CA (verified, forged, none, malformed)', async () => {
+    const CERT_TENANT = 'watchful-certs';
+    const root = await buildCert({ ca: true, subject: 'CN=MDM Root' });
+    const stranger = await buildCert({ ca: true, subject: 'CN=MDM Root' });
+    const leaf = await buildCert({ issuer: root, subject: 'CN=good-laptop' });
+    const forged = await buildCert({ issuer: stranger, subject: 'CN=good-laptop' });
+    expect((await pdp.admin.post('/admin/v1/tenants', { id: CERT_TENANT, settings: { risk: { enabled: true, devices: { certificate_authorities: [root.pem] } } } })).status).toBe(201);
+    expect((await pdp.admin.post(`/admin/v1/tenants/${CERT_TENANT}/policies`, { files: { 'p.cedar': POLICIES } })).status).toBe(201);
+    expect((await pdp.admin.request('PUT', `/admin/v1/tenants/${CERT_TENANT}/identity-sources/corp`, identitySource)).status).toBe(200);
+    expect((await pdp.admin.request('PUT', `/admin/v1/tenants/${CERT_TENANT}/devices/good-laptop`)).status).toBe(201);
+    expect((await pdp.admin.post(`/admin/v1/tenants/${CERT_TENANT}/devices/good-laptop/posture`, GOOD)).status).toBe(200);
+    const pinnedKeys = (await pdp.admin.get(`/tenants/${CERT_TENANT}/bundle/keys`)).body.thumbprints;
+    const credential = (await pdp.admin.post('/admin/v1/credentials', { role: 'pep-local', tenant: CERT_TENANT })).body.token;
+    const source$ = localSource({ tenant: CERT_TENANT, credential, bundleKeyThumbprints: pinnedKeys, follow: false });
+    await source$.ready;
+    const outcomes: string[] = [];
+    for (const certificate of [leaf.pem, forged.pem, undefined, 'not pem']) {
+      const token = await userToken('ann', 600, 'good-laptop');
+      const context = certificate === undefined ? {} : { device_certificate: certificate };
+      const remote = await pdp.admin.post(`/tenants/${CERT_TENANT}/access/v1/evaluation`, { token, audience: AUDIENCE, action: { name: 'write' }, resource: { type: 'Doc', id: 'd1' }, context });
+      let local: string;
+      try {
+        local = (await source$.decide(ask({ tenant: CERT_TENANT, token, action: 'write', context }))).decision;
+      } catch (error) {
+        local = `refused ${(error as { pdpCode?: string }).pdpCode}`;
+      }
+      const pdpSays = remote.status === 200 ? (remote.body.decision ? 'allow' : 'deny') : `refused ${remote.body.code}`;
+      expect(local, String(certificate).slice(0, 30)).toBe(pdpSays);
+      outcomes.push(local);
+    }
+    // The verified certificate binds the compliant laptop; the rest bind none (the claim does not count).
+    expect(outcomes).toEqual(['allow', 'deny', 'deny', 'refused ERR_DECISION_INVALID_REQUEST']);
   });
 
   it('refuses a request that names context.risk itself, as the PDP does (400), so a caller cannot lower its own risk', async () => {

@@ -71,9 +71,11 @@ export type EntityLookup = (uids: EntityUid[]) => Promise<Entity[]> | Entity[];
 export type DecisionRequest =
   /**
    * AuthZEN 1.0 evaluation; with `token`, its subject is the token's principal. `clientIp`: the
-   * client address a gateway reported (`X-Real-IP`), for the risk engine's network signals.
+   * client address a gateway reported (`X-Real-IP`), for the risk engine's network signals;
+   * `deviceCertificate`: the PEM chain its TLS handshake verified (`X-Client-Certificate`), for
+   * device trust.
    */
-  | { kind: 'authzen'; request: AuthzenEvaluationRequest; token?: VerifiedPrincipal; clientIp?: string }
+  | { kind: 'authzen'; request: AuthzenEvaluationRequest; token?: VerifiedPrincipal; clientIp?: string; deviceCertificate?: string }
   /** Cedar-native (Verified Permissions' IsAuthorized shape), with request-time entities. */
   | { kind: 'cedar'; request: CedarRequest; entities?: readonly Entity[] };
 

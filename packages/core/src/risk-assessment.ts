@@ -7,7 +7,7 @@ import { parseIpAddress, type IpAddress } from './cidr.js';
 import { VerityError } from './errors.js';
 import { locationTableResolver, type LocationEntry, type LocationResolver } from './location-table.js';
 import { isDeviceId } from './device-posture.js';
-import { riskContextOf, scoreRisk, type GeoLocation, type RiskConfig, type RiskSignals } from './risk.js';
+import { riskContextOf, scoreRisk, type DeviceTrustSettings, type GeoLocation, type RiskConfig, type RiskSignals } from './risk.js';
 import type { AuthenticationFacts, DecisionRequest } from './decision-pipeline.js';
 import type { RecordedRisk, TenantSettings } from './types.js';
 
@@ -110,6 +110,49 @@ function placeOf(location: GeoLocation): { country?: string; city?: string; vpn?
     ...(location.city === undefined ? {} : { city: location.city }),
     ...(location.vpn === undefined ? {} : { vpn: location.vpn }),
   };
+}
+
+/** Most certificates in a device certificate chain a PEP forwards (leaf and intermediates). */
+const MAX_DEVICE_CHAIN = 3;
+
+/**
+ * The device certificate chain a PEP's TLS handshake presented (PEM, leaf first): a gateway's
+ * `X-Client-Certificate` (`deviceCertificate`), else the request's `context.device_certificate`.
+ * Null when neither is given. One that is not 1–3 PEM certificates (at most 32 KiB) throws
+ * ERR_DECISION_INVALID_REQUEST (fail closed: not "no certificate").
+ */
+export function deviceCertificateOf(request: DecisionRequest): string[] | null {
+  let given: unknown = request.kind === 'authzen' ? request.deviceCertificate : undefined;
+  if (given === undefined) {
+    const context = request.request.context as Record<string, unknown> | undefined | null;
+    if (context === undefined || context === null || !Object.hasOwn(context, 'device_certificate')) return null;
+    given = context['device_certificate'];
+  }
+  const blocks = typeof given === 'string' && given.length <= 32_768 ? (given.match(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g) ?? []) : [];
+  if (blocks.length === 0 || blocks.length > MAX_DEVICE_CHAIN) throw new VerityError('ERR_DECISION_INVALID_REQUEST', `context.device_certificate must be 1 to ${MAX_DEVICE_CHAIN} PEM certificates, the leaf first`);
+  return blocks;
+}
+
+/** Checks a device certificate chain against a tenant's authorities: the device id, or a throw. */
+export type DeviceCertificateVerifier = (chain: readonly string[], authorities: readonly string[], nowMs: number) => { deviceId: string };
+
+/**
+ * The device a request is bound to under the tenant's device trust. A tenant that names
+ * `certificate_authorities` binds devices by certificate only (a device proves it holds its key
+ * in the PEP's TLS handshake; a token's claim proves nothing of the kind): a chain the PEP
+ * forwarded that verifies names the device (its Subject CN); one that does not verify binds none
+ * (`refused`, why); no certificate binds none. Otherwise the token's claim names it.
+ */
+export function boundDeviceOf(request: DecisionRequest, trust: DeviceTrustSettings, nowMs: number, verify?: DeviceCertificateVerifier): { id: string | null; refused?: string } {
+  const chain = deviceCertificateOf(request);
+  if (trust.certificate_authorities === undefined) return { id: deviceIdOf(request, trust.claim) };
+  if (chain === null) return { id: null };
+  if (verify === undefined) return { id: null, refused: 'device certificates are not checked here' };
+  try {
+    return { id: verify(chain, trust.certificate_authorities, nowMs).deviceId };
+  } catch (error) {
+    return { id: null, refused: error instanceof Error ? error.message.slice(0, 120) : 'device certificate refused' };
+  }
 }
 
 /** Seconds since the verified token's `auth_time` (OIDC Core §2), or undefined when it has none. */

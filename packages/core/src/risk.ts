@@ -34,11 +34,12 @@ export interface RiskSignals {
   authAgeSec?: number;
   /**
    * The device the request is bound to: `unknown` when none is bound or the bound one is not
-   * registered (the seed's `get_compliance_status` returning None); `known` with its posture,
+   * registered (the seed's `get_compliance_status` returning None; `refused`: a device
+   * certificate was presented and did not verify, why); `known` with its posture,
    * and `validUntilMs` (epoch ms) when the verdict will change by itself (the last patch ages past
    * the tenant's limit then).
    */
-  device?: { state: 'unknown' } | { state: 'known'; compliant: boolean; issues: readonly string[]; validUntilMs?: number };
+  device?: { state: 'unknown'; refused?: string } | { state: 'known'; compliant: boolean; issues: readonly string[]; validUntilMs?: number };
   /** The subject could not have travelled from its last location since its last request. */
   impossibleTravel?: boolean;
   /** Behavioural anomaly in [0, 1] (request rate against the subject's baseline, first use). */
@@ -95,6 +96,12 @@ export interface DeviceTrustSettings {
   claim: string;
   /** A device whose last OS patch is older than this many days has the `patch_level` issue (default 30). */
   max_patch_age_days: number;
+  /**
+   * CA certificates (PEM) of the tenant's device certificates: devices are then bound only by a
+   * certificate the PEP's handshake verified and forwarded, chaining to one of them (the device
+   * its Subject CN names), never by the token's claim. Absent: devices are bound by the claim.
+   */
+  certificate_authorities?: string[];
 }
 
 /** Device trust's defaults: the `device_id` claim, patches at most 30 days old. */
@@ -145,7 +152,7 @@ export function scoreRisk(signals: RiskSignals, config: RiskConfig = DEFAULT_RIS
     else if (age > config.auth_age.aging_after_sec) add('aging_authentication', `${Math.floor(age)} s`);
   }
   const device = signals.device;
-  if (device?.state === 'unknown') add('unknown_device');
+  if (device?.state === 'unknown') add('unknown_device', device.refused);
   else if (device?.state === 'known' && !device.compliant) add('device_noncompliant', device.issues.join(', ').slice(0, 200));
   if (signals.impossibleTravel === true) add('impossible_travel');
   const anomaly = signals.anomalyScore;
@@ -210,16 +217,22 @@ export function parseRiskConfig(value: unknown): RiskConfig {
 }
 
 /**
- * `settings.risk.devices`: `{claim?, max_patch_age_days?}` over {@link DEFAULT_DEVICE_TRUST}. The
- * claim is a name of 1–256 characters; the age whole days from 1 to 3650. Unknown keys are
+ * `settings.risk.devices`: `{claim?, max_patch_age_days?, certificate_authorities?}` over
+ * {@link DEFAULT_DEVICE_TRUST}. The claim is a name of 1–256 characters; the age whole days from
+ * 1 to 3650; the authorities 1–8 PEM certificates. Unknown keys are
  * refused. Throws ERR_TENANT_INVALID.
  */
 export function parseDeviceTrustSettings(value: unknown): DeviceTrustSettings {
   if (!isPlainObject(value)) throw invalid('.devices must be an object');
-  const unknown = Object.keys(value).find((key) => key !== 'claim' && key !== 'max_patch_age_days');
+  const unknown = Object.keys(value).find((key) => key !== 'claim' && key !== 'max_patch_age_days' && key !== 'certificate_authorities');
   if (unknown !== undefined) throw invalid(`.devices has an unknown key: ${unknown.slice(0, 40)}`);
-  const { claim = DEFAULT_DEVICE_TRUST.claim, max_patch_age_days = DEFAULT_DEVICE_TRUST.max_patch_age_days } = value;
+  const { claim = DEFAULT_DEVICE_TRUST.claim, max_patch_age_days = DEFAULT_DEVICE_TRUST.max_patch_age_days, certificate_authorities: authorities } = value;
   if (typeof claim !== 'string' || claim === '' || claim.length > 256) throw invalid('.devices.claim must be a claim name of 1 to 256 characters');
   if (bounded(max_patch_age_days, '.devices.max_patch_age_days', 3650) < 1) throw invalid('.devices.max_patch_age_days must be a whole number from 1 to 3650');
-  return { claim, max_patch_age_days: max_patch_age_days as number };
+  if (authorities === undefined) return { claim, max_patch_age_days: max_patch_age_days as number };
+  // The shape here; that each is a CA certificate, the server checks (core parses no X.509).
+  if (!Array.isArray(authorities) || authorities.length === 0 || authorities.length > 8 || authorities.some((pem) => typeof pem !== 'string' || pem.length > 16_384 || !pem.includes('-----BEGIN CERTIFICATE-----'))) {
+    throw invalid('.devices.certificate_authorities must be 1 to 8 PEM CA certificates of at most 16 KiB each');
+  }
+  return { claim, max_patch_age_days: max_patch_age_days as number, certificate_authorities: [...(authorities as string[])] };
 }

@@ -6,9 +6,9 @@
 import {
   assessRisk,
   authAgeOf,
+  boundDeviceOf,
   clientIpOf,
   createDecisionPipeline,
-  deviceIdOf,
   deviceSignalOf,
   formatEntityUid,
   holdThreatLists,
@@ -28,6 +28,7 @@ import {
   type VerifiedPrincipal,
 } from '@verity/core';
 import { createRevocationList, createTokenAuthenticator, parseIdentitySource, stsIdentitySource, verifiedPrincipalOf, type IdentitySource, type PolicyBundle, type TokenVerifier } from '@verity/identity';
+import { verifyDeviceCertificate } from '@verity/workload';
 import { EnforceError } from './errors.js';
 import type { DecisionRequest } from './types.js';
 
@@ -135,8 +136,8 @@ export async function createBundleDecider(options: BundleDeciderOptions): Promis
     if (authAgeSec !== undefined) signals.authAgeSec = authAgeSec;
     const trust = bundle.settings.risk?.devices;
     if (trust !== undefined) {
-      const id = deviceIdOf(request, trust.claim);
-      signals.device = deviceSignalOf(id === null ? undefined : devices.get(id), { nowMs, maxPatchAgeDays: trust.max_patch_age_days });
+      const bound = boundDeviceOf(request, trust, nowMs, verifyDeviceCertificate);
+      signals.device = bound.refused !== undefined ? { state: 'unknown', refused: bound.refused } : deviceSignalOf(bound.id === null ? undefined : devices.get(bound.id), { nowMs, maxPatchAgeDays: trust.max_patch_age_days });
     }
     return signals;
   };

@@ -15,8 +15,8 @@
 import {
   assessRisk,
   authAgeOf,
+  boundDeviceOf,
   clientIpOf,
-  deviceIdOf,
   formatEntityUid,
   mapEntityType,
   refuseCallerRisk,
@@ -33,6 +33,7 @@ import {
   type RiskSignals,
   type TenantSettings,
 } from '@verity/core';
+import { verifyDeviceCertificate } from '@verity/workload/core';
 
 /** The device signal of a tenant's device id (null: none bound), at the tenant's patch-age limit. */
 export type DeviceSignalLookup = (id: string | null, maxPatchAgeDays: number) => Promise<NonNullable<RiskSignals['device']>>;
@@ -101,8 +102,8 @@ export async function riskSignalsOf(settings: TenantSettings, request: DecisionR
   const devices = settings.risk?.devices;
   if (devices !== undefined) {
     // Device trust on: no bound device, or one nobody registered, is an unknown device (the seed's rule).
-    const id = deviceIdOf(request, devices.claim);
-    signals.device = at.devices === undefined ? { state: 'unknown' } : await at.devices(id, devices.max_patch_age_days);
+    const bound = boundDeviceOf(request, devices, at.nowMs, verifyDeviceCertificate);
+    signals.device = bound.refused !== undefined ? { state: 'unknown', refused: bound.refused } : at.devices === undefined ? { state: 'unknown' } : await at.devices(bound.id, devices.max_patch_age_days);
   }
   const activity = settings.risk?.activity;
   if (activity !== undefined && at.activity !== undefined) {

@@ -4,7 +4,7 @@
  */
 import { isPlainObject, isTenantId, parseActivitySettings, parseDeviceTrustSettings, parseLocationTable, parseRiskConfig, VerityError, type TenantSettings } from '@verity/core';
 import { validateSourceUrl } from '@verity/identity';
-import { assertTrustDomain } from '@verity/workload/core';
+import { assertTrustDomain, deviceAuthoritiesProblem } from '@verity/workload/core';
 import { routeTemplatesProblem } from './gateway/route-match.js';
 
 /** Every setting a tenant may have (docs/http-api.md, "Tenant settings"). */
@@ -99,6 +99,14 @@ function parseFederatedTenants(value: unknown): string[] {
   return [...(value as string[])];
 }
 
+/** `risk.devices`, with each device certificate authority checked to be one CA certificate. */
+function parseDevices(value: unknown): ReturnType<typeof parseDeviceTrustSettings> {
+  const devices = parseDeviceTrustSettings(value);
+  const problem = devices.certificate_authorities === undefined ? null : deviceAuthoritiesProblem(devices.certificate_authorities);
+  if (problem !== null) throw invalid(`settings.risk.devices.certificate_authorities: ${problem}`);
+  return devices;
+}
+
 /** The longest default reason text, in characters. */
 const MAX_REASON_TEXT = 500;
 
@@ -122,7 +130,7 @@ function parseRiskSettings(value: unknown): NonNullable<TenantSettings['risk']> 
   return {
     enabled,
     ...parseRiskConfig(config),
-    ...(devices === undefined ? {} : { devices: parseDeviceTrustSettings(devices) }),
+    ...(devices === undefined ? {} : { devices: parseDevices(devices) }),
     ...(locations === undefined ? {} : { locations: parseLocationTable(locations) }),
     ...(activity === undefined ? {} : { activity: parseActivitySettings(activity) }),
   };

@@ -57,6 +57,8 @@ export interface BuildCertOptions {
   notAfter?: Date;
   extraExtensions?: x509.Extension[];
   keys?: CryptoKeyPair;
+  /** The subject name (default `O=Test`), e.g. `CN=laptop-1, O=Test` for a device certificate. */
+  subject?: string;
 }
 
 /** A certificate built exactly as told (P-256, ES256). */
@@ -78,8 +80,8 @@ export async function buildCert(options: BuildCertOptions): Promise<TestCert> {
     extensions,
   };
   const cert = options.issuer
-    ? await x509.X509CertificateGenerator.create({ ...common, subject: 'O=Test', issuer: options.issuer.cert.subjectName, publicKey: keys.publicKey, signingKey: options.issuer.keys.privateKey })
-    : await x509.X509CertificateGenerator.createSelfSigned({ ...common, name: 'O=Test', keys });
+    ? await x509.X509CertificateGenerator.create({ ...common, subject: options.subject ?? 'O=Test', issuer: options.issuer.cert.subjectName, publicKey: keys.publicKey, signingKey: options.issuer.keys.privateKey })
+    : await x509.X509CertificateGenerator.createSelfSigned({ ...common, name: options.subject ?? 'O=Test', keys });
   const keyPem = toPem(await crypto.subtle.exportKey('pkcs8', keys.privateKey), 'PRIVATE KEY');
   return { pem: cert.toString('pem') + '\n', der: new Uint8Array(cert.rawData), keys, keyPem, cert };
 }

@@ -246,43 +246,109 @@ export function verifyX509Svid(
   bundle: TrustBundle,
   options: VerifyX509SvidOptions = {},
 ): { spiffeId: string; serial: string; expiresAtMs: number } {
-  if (!Array.isArray(chain) || chain.length === 0 || chain.length > MAX_CHAIN_LENGTH) {
-    throw svidError('ERR_SVID_INVALID', `the chain must hold 1 to ${MAX_CHAIN_LENGTH} certificates`);
-  }
-  const certs = chain.map(parseCertificate);
-  if (certs.some((c) => c === null)) throw svidError('ERR_SVID_INVALID', 'a chain element is not one DER or PEM certificate');
-  const parsed = certs as Parsed[];
-  if (parsed.some(hasUnknownCriticalExtension)) throw svidError('ERR_SVID_INVALID', 'a certificate has an unknown critical or repeated extension');
+  const parsed = parseChain(chain, svidError);
   const leaf = parsed[0] as Parsed;
   const spiffeId = leafSpiffeId(leaf);
   if (parseWorkloadSpiffeId(spiffeId).trustDomain !== bundle.trustDomain) throw svidError('ERR_SVID_UNTRUSTED', 'the SPIFFE id is not in the trust domain');
+  verifyPath(parsed, rootsOf(bundle), (options.now ?? Date.now)(), svidError);
+  return { spiffeId, serial: leaf.cert.serialNumber.toLowerCase(), expiresAtMs: leaf.cert.notAfter.getTime() };
+}
 
+/** How a path check names its refusal: malformed, not chaining to a root, past its validity. */
+type PathError = (code: 'ERR_SVID_INVALID' | 'ERR_SVID_UNTRUSTED' | 'ERR_SVID_EXPIRED', why: string) => VerityError;
+
+/** 1–{@link MAX_CHAIN_LENGTH} certificates, parsed, none with an unknown critical or repeated extension. */
+function parseChain(chain: readonly (string | Uint8Array)[], fail: PathError): Parsed[] {
+  if (!Array.isArray(chain) || chain.length === 0 || chain.length > MAX_CHAIN_LENGTH) {
+    throw fail('ERR_SVID_INVALID', `the chain must hold 1 to ${MAX_CHAIN_LENGTH} certificates`);
+  }
+  const certs = chain.map(parseCertificate);
+  if (certs.some((c) => c === null)) throw fail('ERR_SVID_INVALID', 'a chain element is not one DER or PEM certificate');
+  const parsed = certs as Parsed[];
+  if (parsed.some(hasUnknownCriticalExtension)) throw fail('ERR_SVID_INVALID', 'a certificate has an unknown critical or repeated extension');
+  return parsed;
+}
+
+/**
+ * The path from the leaf (`parsed[0]`) to one of `roots` (RFC 5280 §6, the subset above): each
+ * next certificate a CA that names and signs the previous one, path lengths obeyed, the last one
+ * a root or signed by one, every certificate (the root included) valid at `nowMs`.
+ */
+function verifyPath(parsed: readonly Parsed[], roots: readonly Parsed[], nowMs: number, fail: PathError): void {
+  const leaf = parsed[0] as Parsed;
   for (let i = 1; i < parsed.length; i++) {
     const issuer = parsed[i] as Parsed;
     const bc = issuer.cert.getExtension(x509.BasicConstraintsExtension);
     const ku = issuer.cert.getExtension(x509.KeyUsagesExtension);
     if (bc?.ca !== true || (ku !== null && (ku.usages & x509.KeyUsageFlags.keyCertSign) === 0)) {
-      throw svidError('ERR_SVID_UNTRUSTED', 'an intermediate is not a CA certificate');
+      throw fail('ERR_SVID_UNTRUSTED', 'an intermediate is not a CA certificate');
     }
     // pathLen counts the intermediates below this one (RFC 5280 §4.2.1.9).
-    if (bc.pathLength !== undefined && i - 1 > bc.pathLength) throw svidError('ERR_SVID_UNTRUSTED', 'the path length constraint is exceeded');
-    if (!issuedBy(parsed[i - 1] as Parsed, issuer)) throw svidError('ERR_SVID_UNTRUSTED', 'the chain is broken');
+    if (bc.pathLength !== undefined && i - 1 > bc.pathLength) throw fail('ERR_SVID_UNTRUSTED', 'the path length constraint is exceeded');
+    if (!issuedBy(parsed[i - 1] as Parsed, issuer)) throw fail('ERR_SVID_UNTRUSTED', 'the chain is broken');
   }
 
   const top = parsed[parsed.length - 1] as Parsed;
-  const roots = rootsOf(bundle);
   // The chain may end with the root itself; a leaf can never be one (it is not a CA).
   const topIsRoot = top !== leaf && roots.some((r) => r.node.raw.equals(top.node.raw));
   const anchor = topIsRoot ? top : roots.find((r) => issuedBy(top, r));
   const intermediates = topIsRoot ? parsed.length - 2 : parsed.length - 1;
-  if (anchor === undefined) throw svidError('ERR_SVID_UNTRUSTED', 'the chain does not end at a root of the trust bundle');
+  if (anchor === undefined) throw fail('ERR_SVID_UNTRUSTED', 'the chain does not end at a trusted root');
   const rootPathLength = anchor.cert.getExtension(x509.BasicConstraintsExtension)?.pathLength;
-  if (rootPathLength !== undefined && intermediates > rootPathLength) throw svidError('ERR_SVID_UNTRUSTED', 'the path length constraint is exceeded');
+  if (rootPathLength !== undefined && intermediates > rootPathLength) throw fail('ERR_SVID_UNTRUSTED', 'the path length constraint is exceeded');
 
-  const nowMs = (options.now ?? Date.now)();
   for (const p of topIsRoot ? parsed : [...parsed, anchor]) {
-    if (nowMs < p.cert.notBefore.getTime()) throw svidError('ERR_SVID_INVALID', 'a certificate is not valid yet');
-    if (nowMs > p.cert.notAfter.getTime()) throw svidError('ERR_SVID_EXPIRED', 'a certificate has expired');
+    if (nowMs < p.cert.notBefore.getTime()) throw fail('ERR_SVID_INVALID', 'a certificate is not valid yet');
+    if (nowMs > p.cert.notAfter.getTime()) throw fail('ERR_SVID_EXPIRED', 'a certificate has expired');
   }
-  return { spiffeId, serial: leaf.cert.serialNumber.toLowerCase(), expiresAtMs: leaf.cert.notAfter.getTime() };
+}
+
+/** The most device certificate authorities a tenant may name. */
+export const MAX_DEVICE_AUTHORITIES = 8;
+
+const deviceRootCache = new WeakMap<readonly string[], Parsed[]>();
+
+/** Parsed CA certificates of a tenant's device trust (`settings.risk.devices.certificate_authorities`). */
+function deviceRootsOf(authorities: readonly string[]): Parsed[] {
+  let roots = deviceRootCache.get(authorities);
+  if (roots === undefined) {
+    roots = authorities.map(parseCertificate).filter((r): r is Parsed => r !== null && r.cert.getExtension(x509.BasicConstraintsExtension)?.ca === true);
+    deviceRootCache.set(authorities, roots);
+  }
+  return roots;
+}
+
+/**
+ * Check a tenant's device certificate authorities (PEM, 1–{@link MAX_DEVICE_AUTHORITIES}): each
+ * must be one CA certificate (basicConstraints cA). Returns the reason one is not, or null.
+ */
+export function deviceAuthoritiesProblem(authorities: readonly string[]): string | null {
+  if (authorities.length === 0 || authorities.length > MAX_DEVICE_AUTHORITIES) return `1 to ${MAX_DEVICE_AUTHORITIES} certificate authorities`;
+  for (const [index, pem] of authorities.entries()) {
+    const parsed = parseCertificate(pem);
+    if (parsed === null) return `[${index}] is not one PEM certificate`;
+    if (parsed.cert.getExtension(x509.BasicConstraintsExtension)?.ca !== true) return `[${index}] is not a CA certificate (basicConstraints cA)`;
+  }
+  return null;
+}
+
+/**
+ * Verify a device certificate chain a PEP's TLS handshake presented (leaf first, then
+ * intermediates; PEM) against the tenant's device certificate authorities, with the path rules
+ * of {@link verifyX509Svid}; the leaf must not be a CA, and its Subject common name is the device
+ * id (as the MDM that enrolled it named it).
+ * @returns the device id (the leaf's CN) and the leaf's notAfter (epoch ms).
+ * @throws VerityError `ERR_DEVICE_CERTIFICATE` with the reason (malformed, untrusted, expired,
+ *   no usable common name).
+ */
+export function verifyDeviceCertificate(chain: readonly string[], authorities: readonly string[], nowMs: number): { deviceId: string; expiresAtMs: number } {
+  const fail: PathError = (_code, why) => new VerityError('ERR_DEVICE_CERTIFICATE', `device certificate refused: ${why}`);
+  const parsed = parseChain(chain, fail);
+  const leaf = parsed[0] as Parsed;
+  if (leaf.cert.getExtension(x509.BasicConstraintsExtension)?.ca === true || leaf.node.ca) throw fail('ERR_SVID_INVALID', 'the leaf is a CA certificate');
+  const names = leaf.cert.subjectName.getField('CN');
+  const deviceId = names.length === 1 ? names[0] : undefined;
+  if (deviceId === undefined || !/^[A-Za-z0-9._:-]{1,128}$/.test(deviceId)) throw fail('ERR_SVID_INVALID', 'the subject must have one common name that is a device id');
+  verifyPath(parsed, deviceRootsOf(authorities), nowMs, fail);
+  return { deviceId, expiresAtMs: leaf.cert.notAfter.getTime() };
 }

@@ -31,6 +31,8 @@ export interface ForwardedRequest {
   meta: DecisionMeta;
   /** The client's address as the gateway saw the connection (`X-Real-IP`), as given. */
   clientIp?: string;
+  /** The device certificate chain the gateway's TLS handshake verified (`X-Client-Certificate`, PEM). */
+  deviceCertificate?: string;
 }
 
 export interface GatewayDecider {
@@ -98,9 +100,10 @@ export function createGatewayDecider(options: GatewayDeciderOptions): GatewayDec
   }
 
   /** A matched route, decided; a request the pipeline refuses with a 4xx is a recorded deny. */
-  async function decideMatched(active: ActivePolicy, evaluation: AuthzenEvaluationRequest, verified: VerifiedPrincipal, meta: DecisionMeta, clientIp: string | undefined): Promise<DecisionRecord> {
+  async function decideMatched(active: ActivePolicy, evaluation: AuthzenEvaluationRequest, verified: VerifiedPrincipal, meta: DecisionMeta, connection: Pick<ForwardedRequest, 'clientIp' | 'deviceCertificate'>): Promise<DecisionRecord> {
     try {
-      const request = { kind: 'authzen' as const, request: evaluation, token: verified, ...(clientIp === undefined ? {} : { clientIp }) };
+      const { clientIp, deviceCertificate } = connection;
+      const request = { kind: 'authzen' as const, request: evaluation, token: verified, ...(clientIp === undefined ? {} : { clientIp }), ...(deviceCertificate === undefined ? {} : { deviceCertificate }) };
       return await decisions.decide({ tenant: active.tenant.id, request, meta });
     } catch (error) {
       if (!isVerityError(error) || error.status >= 500 || error.status === 401) throw error;
@@ -109,7 +112,7 @@ export function createGatewayDecider(options: GatewayDeciderOptions): GatewayDec
   }
 
   return {
-    async decide({ tenant, method, uri, verified, meta, clientIp }) {
+    async decide({ tenant, method, uri, verified, meta, clientIp, deviceCertificate }) {
       const active = await policies.active(tenant);
       const subject = { type: verified.principal.uid.type, id: verified.principal.uid.id };
       const outcome = routesOf(active.tenant.settings).match(uri);
@@ -117,7 +120,7 @@ export function createGatewayDecider(options: GatewayDeciderOptions): GatewayDec
       const context = outcome.kind === 'matched' ? { path: outcome.path, params: outcome.params } : {};
       // Parsed like any AuthZEN request: the same checks on ids and context values (NUL, surrogates).
       const evaluation = parseEvaluationRequest({ subject, action: { name: method }, resource: { type: 'route', id: resourceId }, context });
-      if (outcome.kind === 'matched') return decideMatched(active, evaluation, verified, meta, clientIp);
+      if (outcome.kind === 'matched') return decideMatched(active, evaluation, verified, meta, { ...(clientIp === undefined ? {} : { clientIp }), ...(deviceCertificate === undefined ? {} : { deviceCertificate }) });
       const message = outcome.kind === 'unmatched' ? 'no route template matches the path' : `the path is ${outcome.reason}`;
       return recordDeny(active, evaluation, verified, { policyId: 'gateway-route', message }, meta);
     },

@@ -73,6 +73,15 @@ function gatewayAudience(c: Components, tenant: string, settings: TenantSettings
   return c.tokens.issuerUrl(tenant);
 }
 
+/** A URL-escaped PEM (nginx `$ssl_client_escaped_cert`); one that does not unescape is kept as sent (and refused as not PEM). */
+function unescapeCertificate(escaped: string): string {
+  try {
+    return decodeURIComponent(escaped);
+  } catch {
+    return escaped;
+  }
+}
+
 /** Decide one forwarded request and answer in the gateways' shared convention. */
 async function decideForwarded(c: Components, request: FastifyRequest, reply: FastifyReply, original: () => OriginalRequest): Promise<FastifyReply> {
   const tenant = tenantParam(request, { write: false });
@@ -94,7 +103,11 @@ async function decideForwarded(c: Components, request: FastifyRequest, reply: Fa
   // The gateway's own view of the connection (nginx `proxy_set_header X-Real-IP $remote_addr;`,
   // Caddy `header_up X-Real-IP {remote_host}`): the risk engine's network signals read it.
   const clientIp = headerOf(request, 'x-real-ip');
-  const record = await c.gateway.decide({ tenant, method, uri, verified, meta, ...(clientIp === undefined ? {} : { clientIp }) });
+  // The client's device certificate, as the gateway's TLS handshake verified it (nginx
+  // `proxy_set_header X-Client-Certificate $ssl_client_escaped_cert;`): URL-escaped PEM.
+  const escaped = headerOf(request, 'x-client-certificate');
+  const deviceCertificate = escaped === undefined || escaped === '' ? undefined : unescapeCertificate(escaped);
+  const record = await c.gateway.decide({ tenant, method, uri, verified, meta, ...(clientIp === undefined ? {} : { clientIp }), ...(deviceCertificate === undefined ? {} : { deviceCertificate }) });
   reply.header('x-verity-decision-id', record.decisionId).header('x-verity-policy-version', String(record.policyVersion));
   if (record.decision !== 'allow') return reply.code(403).send();
   const assertion = headerOf(request, CLIENT_ASSERTION_HEADER);
