@@ -1,7 +1,7 @@
 /** Devices registered and reported through the service, and the in-memory view the decisions read. */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPgliteDatabase, createStore, type Store } from '@verity/store';
-import type { Change } from '../change-feed.js';
+import { twoReplicas } from '../replica-test-helpers.js';
 import { createDeviceService, type DeviceService } from './device-service.js';
 
 let store: Store;
@@ -19,32 +19,8 @@ afterAll(async () => {
   await store.close();
 });
 
-/** Two replicas over one store, hearing every change as the feed would deliver it. */
-function replicas(): { a: DeviceService; b: DeviceService; changes: Change[]; deliver: () => void } {
-  const changes: Change[] = [];
-  let pending: Change[] = [];
-  const services: DeviceService[] = [];
-  // Like the feed: the writer hears its own change at once, the other replica when delivered.
-  const make = () => {
-    const service = createDeviceService({
-      store,
-      now: () => clock.now,
-      publish: async (change) => {
-        changes.push(change);
-        service.onChange(change.tenant);
-        pending.push(change);
-      },
-    });
-    services.push(service);
-    return service;
-  };
-  const a = make();
-  const b = make();
-  return { a, b, changes, deliver: () => {
-    for (const change of pending) for (const service of services) service.onChange(change.tenant);
-    pending = [];
-  } };
-}
+/** Two replicas over one store: the writer hears its own change at once, the other when delivered. */
+const replicas = () => twoReplicas((publish) => createDeviceService({ store, now: () => clock.now, publish }));
 
 async function tenant(): Promise<string> {
   const id = `dev-${++count}`;

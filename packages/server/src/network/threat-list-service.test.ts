@@ -2,8 +2,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isVerityError, parseIpAddress, type IpAddress } from '@verity/core';
 import { createPgliteDatabase, createStore, type Store } from '@verity/store';
-import type { Change } from '../change-feed.js';
-import { createThreatListService, MAX_THREAT_LIST_ENTRIES, type ThreatListService } from './threat-list-service.js';
+import { twoReplicas } from '../replica-test-helpers.js';
+import { createThreatListService, MAX_THREAT_LIST_ENTRIES } from './threat-list-service.js';
 
 let store: Store;
 const clock = { now: Date.UTC(2026, 11, 1, 12) };
@@ -25,30 +25,7 @@ afterAll(async () => {
 });
 
 /** Two replicas over one store: the writer hears its own change at once, the other when delivered. */
-function replicas(): { a: ThreatListService; b: ThreatListService; changes: Change[]; deliver: () => void } {
-  const changes: Change[] = [];
-  let pending: Change[] = [];
-  const services: ThreatListService[] = [];
-  const make = () => {
-    const service = createThreatListService({
-      store,
-      now: () => clock.now,
-      publish: async (change) => {
-        changes.push(change);
-        service.onChange(change.tenant);
-        pending.push(change);
-      },
-    });
-    services.push(service);
-    return service;
-  };
-  const a = make();
-  const b = make();
-  return { a, b, changes, deliver: () => {
-    for (const change of pending) for (const service of services) service.onChange(change.tenant);
-    pending = [];
-  } };
-}
+const replicas = () => twoReplicas((publish) => createThreatListService({ store, now: () => clock.now, publish }));
 
 async function tenant(): Promise<string> {
   const id = `threat-${++count}`;
