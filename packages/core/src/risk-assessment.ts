@@ -114,6 +114,8 @@ function placeOf(location: GeoLocation): { country?: string; city?: string; vpn?
 
 /** Most certificates in a device certificate chain a PEP forwards (leaf and intermediates). */
 const MAX_DEVICE_CHAIN = 3;
+/** One PEM certificate block, base64 and line breaks inside. */
+const PEM_CERTIFICATE = /-----BEGIN CERTIFICATE-----[A-Za-z0-9+/=\s]*?-----END CERTIFICATE-----/g;
 
 /**
  * The device certificate chain a PEP's TLS handshake presented (PEM, leaf first): a gateway's
@@ -128,31 +130,49 @@ export function deviceCertificateOf(request: DecisionRequest): string[] | null {
     if (context === undefined || context === null || !Object.hasOwn(context, 'device_certificate')) return null;
     given = context['device_certificate'];
   }
-  const blocks = typeof given === 'string' && given.length <= 32_768 ? (given.match(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g) ?? []) : [];
-  if (blocks.length === 0 || blocks.length > MAX_DEVICE_CHAIN) throw new VerityError('ERR_DECISION_INVALID_REQUEST', `context.device_certificate must be 1 to ${MAX_DEVICE_CHAIN} PEM certificates, the leaf first`);
+  const pem = typeof given === 'string' && given.length <= 32_768 ? given : '';
+  const blocks = pem.match(PEM_CERTIFICATE) ?? [];
+  // Certificates and the whitespace between them, nothing else (no text, no key, no other block).
+  const onlyCertificates = pem.replace(PEM_CERTIFICATE, '').trim() === '';
+  if (blocks.length === 0 || blocks.length > MAX_DEVICE_CHAIN || !onlyCertificates) {
+    throw new VerityError('ERR_DECISION_INVALID_REQUEST', `context.device_certificate must be 1 to ${MAX_DEVICE_CHAIN} PEM certificates and nothing else, the leaf first`);
+  }
   return blocks;
 }
 
 /** Checks a device certificate chain against a tenant's authorities: the device id, or a throw. */
-export type DeviceCertificateVerifier = (chain: readonly string[], authorities: readonly string[], nowMs: number) => { deviceId: string };
+export type DeviceCertificateVerifier = (chain: readonly string[], authorities: readonly string[], nowMs: number) => { deviceId: string; expiresAtMs: number };
 
 /**
  * The device a request is bound to under the tenant's device trust. A tenant that names
  * `certificate_authorities` binds devices by certificate only (a device proves it holds its key
  * in the PEP's TLS handshake; a token's claim proves nothing of the kind): a chain the PEP
  * forwarded that verifies names the device (its Subject CN); one that does not verify binds none
- * (`refused`, why); no certificate binds none. Otherwise the token's claim names it.
+ * (`refused`, why); no certificate binds none; `validUntilMs`: the binding lapses then (the
+ * chain's earliest notAfter). Otherwise the token's claim names it.
  */
-export function boundDeviceOf(request: DecisionRequest, trust: DeviceTrustSettings, nowMs: number, verify?: DeviceCertificateVerifier): { id: string | null; refused?: string } {
+export function boundDeviceOf(request: DecisionRequest, trust: DeviceTrustSettings, nowMs: number, verify?: DeviceCertificateVerifier): { id: string | null; refused?: string; validUntilMs?: number } {
   const chain = deviceCertificateOf(request);
   if (trust.certificate_authorities === undefined) return { id: deviceIdOf(request, trust.claim) };
   if (chain === null) return { id: null };
   if (verify === undefined) return { id: null, refused: 'device certificates are not checked here' };
   try {
-    return { id: verify(chain, trust.certificate_authorities, nowMs).deviceId };
+    const verified = verify(chain, trust.certificate_authorities, nowMs);
+    // The binding ends with the chain's validity: a decision on it is not reused past that.
+    return { id: verified.deviceId, validUntilMs: verified.expiresAtMs };
   } catch (error) {
     return { id: null, refused: error instanceof Error ? error.message.slice(0, 120) : 'device certificate refused' };
   }
+}
+
+/**
+ * The device signal of a bound device: `unknown` when a certificate was refused, else `signal`
+ * (what the registry says of the bound id), its reuse bounded by the certificate's validity too.
+ */
+export function certifiedDeviceSignal(bound: ReturnType<typeof boundDeviceOf>, signal: NonNullable<RiskSignals['device']>): NonNullable<RiskSignals['device']> {
+  if (bound.refused !== undefined) return { state: 'unknown', refused: bound.refused };
+  if (signal.state !== 'known' || bound.validUntilMs === undefined) return signal;
+  return { ...signal, validUntilMs: Math.min(signal.validUntilMs ?? Number.POSITIVE_INFINITY, bound.validUntilMs) };
 }
 
 /** Seconds since the verified token's `auth_time` (OIDC Core §2), or undefined when it has none. */

@@ -7,6 +7,7 @@ import {
   assessRisk,
   authAgeOf,
   boundDeviceOf,
+  certifiedDeviceSignal,
   clientIpOf,
   createDecisionPipeline,
   deviceSignalOf,
@@ -137,7 +138,7 @@ export async function createBundleDecider(options: BundleDeciderOptions): Promis
     const trust = bundle.settings.risk?.devices;
     if (trust !== undefined) {
       const bound = boundDeviceOf(request, trust, nowMs, verifyDeviceCertificate);
-      signals.device = bound.refused !== undefined ? { state: 'unknown', refused: bound.refused } : deviceSignalOf(bound.id === null ? undefined : devices.get(bound.id), { nowMs, maxPatchAgeDays: trust.max_patch_age_days });
+      signals.device = certifiedDeviceSignal(bound, deviceSignalOf(bound.id === null ? undefined : devices.get(bound.id), { nowMs, maxPatchAgeDays: trust.max_patch_age_days }));
     }
     return signals;
   };

@@ -17,6 +17,7 @@ import {
   authAgeOf,
   boundDeviceOf,
   clientIpOf,
+  certifiedDeviceSignal,
   formatEntityUid,
   mapEntityType,
   refuseCallerRisk,
@@ -103,7 +104,8 @@ export async function riskSignalsOf(settings: TenantSettings, request: DecisionR
   if (devices !== undefined) {
     // Device trust on: no bound device, or one nobody registered, is an unknown device (the seed's rule).
     const bound = boundDeviceOf(request, devices, at.nowMs, verifyDeviceCertificate);
-    signals.device = bound.refused !== undefined ? { state: 'unknown', refused: bound.refused } : at.devices === undefined ? { state: 'unknown' } : await at.devices(bound.id, devices.max_patch_age_days);
+    const registered = bound.refused !== undefined || at.devices === undefined ? { state: 'unknown' as const } : await at.devices(bound.id, devices.max_patch_age_days);
+    signals.device = certifiedDeviceSignal(bound, registered);
   }
   const activity = settings.risk?.activity;
   if (activity !== undefined && at.activity !== undefined) {

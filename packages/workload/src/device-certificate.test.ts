@@ -37,12 +37,16 @@ describe('verifyDeviceCertificate', () => {
     }
   });
 
-  it('takes only CA certificates as a tenant\'s authorities', async () => {
+  it('takes only CA certificates, able to sign and in their validity period, as a tenant\'s authorities', async () => {
     const root = await buildCert({ ca: true, subject: 'CN=MDM Root' });
     const leaf = await buildCert({ issuer: root, subject: 'CN=laptop-1' });
     expect(deviceAuthoritiesProblem([root.pem])).toBeNull();
     expect(deviceAuthoritiesProblem([leaf.pem])).toMatch(/not a CA/);
     expect(deviceAuthoritiesProblem(['garbage'])).toMatch(/not one PEM/);
     expect(deviceAuthoritiesProblem([])).toMatch(/1 to 8/);
+    const expired = await buildCert({ ca: true, subject: 'CN=Old Root', notBefore: new Date(NOW - 7200_000), notAfter: new Date(NOW - 3600_000) });
+    const noSigning = await buildCert({ ca: true, subject: 'CN=No Signing', keyUsage: 0x80 });
+    expect(deviceAuthoritiesProblem([expired.pem])).toMatch(/validity/);
+    expect(deviceAuthoritiesProblem([noSigning.pem])).toMatch(/keyCertSign/);
   });
 });

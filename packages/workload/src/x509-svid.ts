@@ -272,9 +272,10 @@ function parseChain(chain: readonly (string | Uint8Array)[], fail: PathError): P
 /**
  * The path from the leaf (`parsed[0]`) to one of `roots` (RFC 5280 §6, the subset above): each
  * next certificate a CA that names and signs the previous one, path lengths obeyed, the last one
- * a root or signed by one, every certificate (the root included) valid at `nowMs`.
+ * a root or signed by one, every certificate (the root included) valid at `nowMs`. Returns the
+ * path's earliest notAfter (epoch ms).
  */
-function verifyPath(parsed: readonly Parsed[], roots: readonly Parsed[], nowMs: number, fail: PathError): void {
+function verifyPath(parsed: readonly Parsed[], roots: readonly Parsed[], nowMs: number, fail: PathError): number {
   const leaf = parsed[0] as Parsed;
   for (let i = 1; i < parsed.length; i++) {
     const issuer = parsed[i] as Parsed;
@@ -297,10 +298,13 @@ function verifyPath(parsed: readonly Parsed[], roots: readonly Parsed[], nowMs: 
   const rootPathLength = anchor.cert.getExtension(x509.BasicConstraintsExtension)?.pathLength;
   if (rootPathLength !== undefined && intermediates > rootPathLength) throw fail('ERR_SVID_UNTRUSTED', 'the path length constraint is exceeded');
 
-  for (const p of topIsRoot ? parsed : [...parsed, anchor]) {
+  const path = topIsRoot ? parsed : [...parsed, anchor];
+  for (const p of path) {
     if (nowMs < p.cert.notBefore.getTime()) throw fail('ERR_SVID_INVALID', 'a certificate is not valid yet');
     if (nowMs > p.cert.notAfter.getTime()) throw fail('ERR_SVID_EXPIRED', 'a certificate has expired');
   }
+  // When the path stops being valid: its earliest notAfter (epoch ms).
+  return Math.min(...path.map((p) => p.cert.notAfter.getTime()));
 }
 
 /** The most device certificate authorities a tenant may name. */
@@ -320,14 +324,19 @@ function deviceRootsOf(authorities: readonly string[]): Parsed[] {
 
 /**
  * Check a tenant's device certificate authorities (PEM, 1–{@link MAX_DEVICE_AUTHORITIES}): each
- * must be one CA certificate (basicConstraints cA). Returns the reason one is not, or null.
+ * must be one CA certificate (basicConstraints cA, keyCertSign when keyUsage is present, no
+ * unknown critical extension) valid at `nowMs`. Returns the reason one is not, or null.
  */
-export function deviceAuthoritiesProblem(authorities: readonly string[]): string | null {
+export function deviceAuthoritiesProblem(authorities: readonly string[], nowMs: number = Date.now()): string | null {
   if (authorities.length === 0 || authorities.length > MAX_DEVICE_AUTHORITIES) return `1 to ${MAX_DEVICE_AUTHORITIES} certificate authorities`;
   for (const [index, pem] of authorities.entries()) {
     const parsed = parseCertificate(pem);
     if (parsed === null) return `[${index}] is not one PEM certificate`;
     if (parsed.cert.getExtension(x509.BasicConstraintsExtension)?.ca !== true) return `[${index}] is not a CA certificate (basicConstraints cA)`;
+    const ku = parsed.cert.getExtension(x509.KeyUsagesExtension);
+    if (ku !== null && (ku.usages & x509.KeyUsageFlags.keyCertSign) === 0) return `[${index}] may not sign certificates (keyUsage without keyCertSign)`;
+    if (hasUnknownCriticalExtension(parsed)) return `[${index}] has an unknown critical or repeated extension`;
+    if (nowMs < parsed.cert.notBefore.getTime() || nowMs > parsed.cert.notAfter.getTime()) return `[${index}] is not within its validity period`;
   }
   return null;
 }
@@ -337,7 +346,8 @@ export function deviceAuthoritiesProblem(authorities: readonly string[]): string
  * intermediates; PEM) against the tenant's device certificate authorities, with the path rules
  * of {@link verifyX509Svid}; the leaf must not be a CA, and its Subject common name is the device
  * id (as the MDM that enrolled it named it).
- * @returns the device id (the leaf's CN) and the leaf's notAfter (epoch ms).
+ * @returns the device id (the leaf's CN) and when the chain stops being valid: its earliest
+ *   notAfter, the root's included (epoch ms).
  * @throws VerityError `ERR_DEVICE_CERTIFICATE` with the reason (malformed, untrusted, expired,
  *   no usable common name).
  */
@@ -349,6 +359,5 @@ export function verifyDeviceCertificate(chain: readonly string[], authorities: r
   const names = leaf.cert.subjectName.getField('CN');
   const deviceId = names.length === 1 ? names[0] : undefined;
   if (deviceId === undefined || !/^[A-Za-z0-9._:-]{1,128}$/.test(deviceId)) throw fail('ERR_SVID_INVALID', 'the subject must have one common name that is a device id');
-  verifyPath(parsed, deviceRootsOf(authorities), nowMs, fail);
-  return { deviceId, expiresAtMs: leaf.cert.notAfter.getTime() };
+  return { deviceId, expiresAtMs: verifyPath(parsed, deviceRootsOf(authorities), nowMs, fail) };
 }
