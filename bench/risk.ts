@@ -15,7 +15,7 @@
 import { randomBytes } from 'node:crypto';
 import { startServer } from '@verity/server';
 import type { DecisionRequest } from '@verity/core';
-import { measure, summarize, type Summary } from './stats.js';
+import { measure, printReport, summarize, type Summary } from './stats.js';
 
 const json = process.argv.includes('--json');
 const log = (line: string) => process.stderr.write(`${line}\n`);
@@ -84,12 +84,4 @@ const ratios = {
   'every signal / off (p50)': all.p50Us / off.p50Us,
   'every signal / off (ops/s)': off.opsPerSec / all.opsPerSec,
 };
-if (json) {
-  process.stdout.write(`${JSON.stringify({ summaries, ratios }, null, 2)}\n`);
-} else {
-  const f = (n: number) => (n >= 100 ? n.toFixed(0) : n.toFixed(1));
-  process.stdout.write('| scenario | n | p50 µs | p99 µs | ops/s |\n|---|---:|---:|---:|---:|\n');
-  for (const s of summaries) process.stdout.write(`| ${s.scenario} | ${s.n} | ${f(s.p50Us)} | ${f(s.p99Us)} | ${f(s.opsPerSec)} |\n`);
-  process.stdout.write('\n');
-  for (const [name, value] of Object.entries(ratios)) process.stdout.write(`${name}: ${value.toFixed(2)}×\n`);
-}
+printReport(summaries, ratios, json);

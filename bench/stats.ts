@@ -55,3 +55,19 @@ export async function measure(fn: () => unknown, options: { warmup: number; n: n
   }
   return { samples, wallNs: Number(now - started) };
 }
+
+/**
+ * Print a bench's result: JSON (`{summaries, ratios}`) with `json`, else the Markdown table
+ * RESULTS.md quotes (scenario, n, p50 µs, p99 µs, ops/s) and one line per ratio.
+ */
+export function printReport(summaries: readonly Summary[], ratios: Record<string, number>, json: boolean): void {
+  if (json) {
+    process.stdout.write(`${JSON.stringify({ summaries, ratios }, null, 2)}\n`);
+    return;
+  }
+  const f = (n: number) => (n >= 100 ? n.toFixed(0) : n.toFixed(1));
+  process.stdout.write('| scenario | n | p50 µs | p99 µs | ops/s |\n|---|---:|---:|---:|---:|\n');
+  for (const s of summaries) process.stdout.write(`| ${s.scenario} | ${s.n} | ${f(s.p50Us)} | ${f(s.p99Us)} | ${f(s.opsPerSec)} |\n`);
+  process.stdout.write('\n');
+  for (const [name, value] of Object.entries(ratios)) process.stdout.write(`${name}: ${value.toFixed(2)}×\n`);
+}

@@ -18,7 +18,7 @@ import { connect, createServer, type Server } from 'node:tls';
 import type { AddressInfo } from 'node:net';
 import { startServer } from '@verity/server';
 import { createCsr, generateCaAuthority, generateSvidKey, issueX509Svid, verifyCsr, type CaAuthority } from '@verity/workload';
-import { measure, summarize, type Summary } from './stats.js';
+import { measure, printReport, summarize, type Summary } from './stats.js';
 
 const json = process.argv.includes('--json');
 const log = (line: string) => process.stderr.write(`${line}\n`);
@@ -132,12 +132,4 @@ const ratios = {
   'mTLS / plain TLS handshake (p50)': by('TLS 1.3 handshake, mTLS (both SVIDs)').p50Us / by('TLS 1.3 handshake, server SVID only').p50Us,
   'Workload / User decision (p50)': by('decision, Workload principal + caller').p50Us / by('decision, User principal').p50Us,
 };
-if (json) {
-  process.stdout.write(`${JSON.stringify({ summaries, ratios }, null, 2)}\n`);
-} else {
-  const f = (n: number) => (n >= 100 ? n.toFixed(0) : n.toFixed(1));
-  process.stdout.write('| scenario | n | p50 µs | p99 µs | ops/s |\n|---|---:|---:|---:|---:|\n');
-  for (const s of summaries) process.stdout.write(`| ${s.scenario} | ${s.n} | ${f(s.p50Us)} | ${f(s.p99Us)} | ${f(s.opsPerSec)} |\n`);
-  process.stdout.write('\n');
-  for (const [name, value] of Object.entries(ratios)) process.stdout.write(`${name}: ${value.toFixed(2)}×\n`);
-}
+printReport(summaries, ratios, json);

@@ -10,12 +10,10 @@
  */
 import { createServer, request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { readFile } from 'node:fs/promises';
-import { fileURLToPath } from 'node:url';
 import { exportJWK, generateKeyPair, SignJWT, type CryptoKey } from 'jose';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { startTestServer } from './helpers/verity.js';
-import { startNginx, type RunningNginx } from './helpers/nginx.js';
+import { documentedNginxConfig, startNginx, type RunningNginx } from './helpers/nginx.js';
 
 const T = 'acme';
 const ISSUER = 'https://idp.acme.example';
@@ -26,16 +24,6 @@ let nginx: RunningNginx;
 let upstream: Server;
 let key: CryptoKey;
 
-/** The nginx block of docs/gateways.md §3, pointed at this test's servers. */
-async function documentedNginx(verityPort: number, upstreamPort: number, credential: string) {
-  const doc = await readFile(fileURLToPath(new URL('../docs/gateways.md', import.meta.url)), 'utf8');
-  const section = doc.slice(doc.indexOf('## 3. nginx'));
-  const block = section.slice(section.indexOf('```nginx') + '```nginx'.length, section.indexOf('```', section.indexOf('```nginx') + 8));
-  const server = block.slice(block.indexOf('server {'));
-  return (port: number) => `upstream verity { server 127.0.0.1:${verityPort}; }
-upstream app { server 127.0.0.1:${upstreamPort}; }
-${server.replace('listen 80;', `listen 127.0.0.1:${port};`).replace('Bearer vrt_…', `Bearer ${credential}`)}`;
-}
 
 beforeAll(async () => {
   server = await startTestServer();
@@ -51,7 +39,7 @@ beforeAll(async () => {
   const gatewayCredential = (await admin.post('/admin/v1/credentials', { role: 'pep', tenant: T })).body.token as string;
   upstream = createServer((_request, response) => response.writeHead(200).end('upstream'));
   await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve));
-  nginx = await startNginx({ http: await documentedNginx(Number(new URL(server.url).port), (upstream.address() as AddressInfo).port, gatewayCredential) });
+  nginx = await startNginx({ http: await documentedNginxConfig(Number(new URL(server.url).port), (upstream.address() as AddressInfo).port, gatewayCredential) });
 }, 60_000);
 
 afterAll(async () => {

@@ -9,6 +9,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer, connect } from 'node:net';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 const CANDIDATES = ['/usr/sbin/nginx', '/usr/local/sbin/nginx', '/usr/bin/nginx'];
 
@@ -131,4 +132,18 @@ export async function startNginx(options: StartNginxOptions): Promise<RunningNgi
       await rm(dir, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * The nginx `server` block docs/gateways.md §3 gives operators, pointed at a test's Verity and
+ * upstream (its `listen` and credential replaced): tests run what the docs tell people to run.
+ */
+export async function documentedNginxConfig(verityPort: number, upstreamPort: number, credential: string): Promise<(port: number) => string> {
+  const doc = await readFile(fileURLToPath(new URL('../../docs/gateways.md', import.meta.url)), 'utf8');
+  const section = doc.slice(doc.indexOf('## 3. nginx'));
+  const block = section.slice(section.indexOf('```nginx') + '```nginx'.length, section.indexOf('```', section.indexOf('```nginx') + 8));
+  const server = block.slice(block.indexOf('server {'));
+  return (port: number) => `upstream verity { server 127.0.0.1:${verityPort}; }
+upstream app { server 127.0.0.1:${upstreamPort}; }
+${server.replace('listen 80;', `listen 127.0.0.1:${port};`).replace('Bearer vrt_…', `Bearer ${credential}`)}`;
 }

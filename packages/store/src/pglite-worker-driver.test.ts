@@ -10,7 +10,7 @@ import { describe, expect, it, vi } from 'vitest';
 import { VerityError } from '@verity/core';
 import { createPgliteWorkerDatabase } from './pglite-worker-driver.js';
 import { isUniqueViolation } from './sql-errors.js';
-import { publicTables, withFreshCopyEnv, writeMarkedCopy } from '../test/fresh-copies.js';
+import { expectNewFolderFromCopyThenReopened, publicTables, withFreshCopyEnv, writeMarkedCopy } from '../test/fresh-copies.js';
 import { describeStoreConformance } from '../test/store-conformance.js';
 
 /** For tests that start PGlite instances of their own (initdb, restores): seconds each, more under load. */
@@ -133,27 +133,5 @@ describe('createPgliteWorkerDatabase', () => {
     }
   });
 
-  it('starts a new data folder from the copy named by VERITY_PGLITE_FRESH_COPY on its thread, and reopens it as it is', { timeout: PGLITE_MS }, async () => {
-    const scratch = await mkdtemp(join(tmpdir(), 'verity-pglite-copies-'));
-    try {
-      const copy = join(scratch, 'marked.tar');
-      await writeMarkedCopy(copy, 'from_the_copy');
-      const dataDir = join(scratch, 'data');
-      await withFreshCopyEnv(copy, async () => {
-        const first = await createPgliteWorkerDatabase({ dataDir });
-        expect(await publicTables(first)).toEqual(['from_the_copy']);
-        await first.query('CREATE TABLE written (id int)');
-        await first.close();
-        // The folder holds a database now: it opens as it is (the copy would have no "written").
-        const reopened = await createPgliteWorkerDatabase({ dataDir });
-        try {
-          expect(await publicTables(reopened)).toEqual(['from_the_copy', 'written']);
-        } finally {
-          await reopened.close();
-        }
-      });
-    } finally {
-      await rm(scratch, { recursive: true, force: true });
-    }
-  });
+  it('starts a new data folder from the copy named by VERITY_PGLITE_FRESH_COPY on its thread, and reopens it as it is', { timeout: PGLITE_MS }, () => expectNewFolderFromCopyThenReopened((dataDir) => createPgliteWorkerDatabase({ dataDir })));
 });
