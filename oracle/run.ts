@@ -21,6 +21,7 @@ import { generatedStores, splitStore } from './fixtures.js';
 import { emptyTally, formatTally, mergeTallies, type Tally } from './judge.js';
 import type { OracleStore } from './model.js';
 import { runStore } from './paths.js';
+import { sharedCedarEngine } from '@verity/core/cedar';
 
 const { values } = parseArgs({
   options: {
@@ -143,15 +144,21 @@ try {
 }
 const auditLine = `PDP audit writer: ${auditTotals.written} records written, ${auditTotals.failures} failed batch writes; the PDP was restarted ${auditTotals.restarts} times because its audit queue was blocked${auditTotals.poisonedWhile.length > 0 ? ` (first while deciding ${auditTotals.poisonedWhile[0]?.join(', ')})` : ''}`;
 
+// Every path in this process decides on the shared engine: which evaluator made its decisions.
+const engineStats = sharedCedarEngine().stats();
+const delegatedTotal = Object.values(engineStats.delegated).reduce((a, b) => a + b, 0);
+const engineLine = `engine: ${engineStats.compiledDecisions} decisions by the compiled evaluator, ${engineStats.wasmDecisions} by cedar-wasm (${delegatedTotal} delegated by compiled sets: ${JSON.stringify(engineStats.delegated)}); sets: ${engineStats.compiledSets} compiled, on cedar-wasm: ${JSON.stringify(engineStats.wasmSets)}`;
+
 const total = emptyTally();
 for (const t of Object.values(tallies)) mergeTallies(total, t);
 const mismatches = mismatchesOf(total);
 if (values.json) {
-  process.stdout.write(`${JSON.stringify({ cedarWasm: cedarVersion(), seconds: (Date.now() - started) / 1000, audit: auditTotals, ...tallies }, (_, v) => (typeof v === 'bigint' ? v.toString() : v), 2)}\n`);
+  process.stdout.write(`${JSON.stringify({ cedarWasm: cedarVersion(), engine: engineStats, seconds: (Date.now() - started) / 1000, audit: auditTotals, ...tallies }, (_, v) => (typeof v === 'bigint' ? v.toString() : v), 2)}\n`);
 } else {
   for (const [name, tally] of Object.entries(tallies)) if (tally.stores > 0) process.stdout.write(`${formatTally(name, tally, 40)}\n\n`);
   process.stdout.write(`${formatTally('total', { ...total, mismatches: [] })}\n`);
   process.stdout.write(`${auditLine}\n`);
+  process.stdout.write(`${engineLine}\n`);
   process.stdout.write(`${mismatches === 0 ? 'no mismatches' : `${mismatches} MISMATCHES`}; took ${elapsed()}\n`);
 }
 process.exitCode = mismatches === 0 ? 0 : 1;

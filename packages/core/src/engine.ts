@@ -49,7 +49,28 @@ export interface PreparedPolicySet {
   readonly analysis: PolicySetAnalysis;
   /** Reason texts and step-up levels from the policies' annotations (policy-annotations.ts). */
   readonly annotations: PolicyAnnotationFacts;
+  /**
+   * Which evaluator decides this set: the compiled one, or cedar-wasm with the reason the
+   * compiler did not take the set (a construct it does not compile).
+   */
+  readonly evaluator: PolicySetEvaluator;
 }
+
+/** Counts since the engine started (see {@link Engine.stats}). */
+export interface EngineStats {
+  /** Decisions the compiled evaluator made. */
+  compiledDecisions: number;
+  /** Decisions cedar-wasm made (sets the compiler did not take, delegated requests, request validation). */
+  wasmDecisions: number;
+  /** Requests of compiled sets handed to cedar-wasm, by reason (Cedar refuses them, or Verity is unsure). */
+  delegated: Record<string, number>;
+  /** Policy sets prepared on each evaluator, and why sets went to cedar-wasm. */
+  compiledSets: number;
+  wasmSets: Record<string, number>;
+}
+
+/** See {@link PreparedPolicySet.evaluator}. */
+export type PolicySetEvaluator = { kind: 'compiled' } | { kind: 'cedar-wasm'; reason: string };
 
 /** Per-call options of {@link Engine.authorize}. */
 export interface AuthorizeOptions {
@@ -81,6 +102,8 @@ export interface Engine {
    * when the engine could not evaluate (its instance is then replaced).
    */
   authorize(set: PreparedPolicySet, request: CedarRequest, entities: readonly Entity[], options?: AuthorizeOptions): Promise<EngineResult>;
+  /** What decided so far, for metrics and the oracle's report. */
+  stats(): EngineStats;
   /** True when the engine answers a trivial decision now (for readiness probes). */
   ready(): Promise<boolean>;
   /** Stop the engine's threads. */

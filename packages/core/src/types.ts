@@ -162,6 +162,8 @@ export interface EngineResult {
   reasons: string[];
   /** Policies that errored during evaluation (they were skipped, per Cedar semantics). */
   errors: Array<{ policyId: string; message: string }>;
+  /** Which evaluator decided: the compiled one, or cedar-wasm (a set or request it does not take). */
+  evaluator?: 'compiled' | 'cedar-wasm';
 }
 
 /** A recorded decision, as returned to callers and written to the audit log. */

@@ -159,7 +159,13 @@ export async function createComponents(
     freshness,
     onListenerReset: (silentMs) => log.warn({ silentMs }, 'change feed heartbeat did not come back: reconnecting the listener (caches are dropped on reconnect)'),
   });
-  const policies = (caches.policies = createPolicyService(store, engine, { publish: feed.publish, onLoad: (tenant) => caches.entities?.invalidate(tenant) }));
+  const policies = (caches.policies = createPolicyService(store, engine, {
+    publish: feed.publish,
+    onLoad: (tenant) => caches.entities?.invalidate(tenant),
+    onPrepared: (tenant, version, evaluator) => {
+      if (evaluator.kind === 'cedar-wasm') log.info({ tenant, version, reason: evaluator.reason }, 'this policy version is decided by cedar-wasm: the compiled evaluator does not take it');
+    },
+  }));
   const entities = (caches.entities = createEntityService(store, engine, policies, { publish: feed.publish }));
   // A SPIFFE id is registered (and so denied) only by the tenant that owns its trust domain, so a
   // decision of any tenant refuses a caller its owner deregistered (a platform workload calling

@@ -14,6 +14,7 @@ import {
   type PolicyStoreContent,
   type PolicyVersion,
   type PolicyVersionInfo,
+  type PolicySetEvaluator,
   type PreparedPolicySet,
   type Tenant,
 } from '@verity/core';
@@ -71,6 +72,8 @@ export interface PolicyServiceOptions {
   onLoad?: (tenantId: string) => void;
   /** Clock in epoch ms (default `Date.now`). */
   now?: () => number;
+  /** Called when a tenant's version is prepared, with the evaluator that will decide it (for the log). */
+  onPrepared?: (tenantId: string, version: number, evaluator: PolicySetEvaluator) => void;
 }
 
 export function createPolicyService(store: Store, engine: Engine, options: PolicyServiceOptions = {}): PolicyService {
@@ -86,6 +89,7 @@ export function createPolicyService(store: Store, engine: Engine, options: Polic
     if (!version) throw new VerityError('ERR_POLICY_NO_ACTIVE_VERSION', `tenant "${tenantId}" has no active policy version`);
     // The key names tenant, version and content hash: a re-created tenant never reuses a stale set.
     const prepared = await engine.prepare(`${tenantId}@${version.version}#${version.hash.slice(0, 16)}`, version.content);
+    options.onPrepared?.(tenantId, version.version, prepared.evaluator);
     return { tenant, version: version.version, hash: version.hash, content: version.content, prepared, readAt };
   }
 

@@ -15,11 +15,14 @@ export const policyValidate: Command = {
   details: [
     'DIR holds *.cedar policies, and optionally schema.cedarschema, links.json, entities.json,',
     'verity.json ({"validationMode": "off"}) and tests/*.json. With a schema, policies are',
-    'validated against it (strict) unless verity.json turns validation off.',
+    'validated against it (strict) unless verity.json turns validation off. Also says which',
+    'evaluator decides the set: compiled, or cedar-wasm with the construct that keeps it there.',
   ].join('\n'),
   async run(args, io) {
     const { folder, engine, content } = await loadLocalStore(args.positionals[0] ?? '', io);
     const { warnings } = await engine.check(content);
+    // Which evaluator will decide this set: compiled, or cedar-wasm with the construct that keeps it there.
+    const { evaluator } = await engine.prepare(`__validate@${Date.now()}`, content);
     const summary = {
       valid: true,
       policies: Object.keys(content.policies),
@@ -29,6 +32,7 @@ export const policyValidate: Command = {
       validationMode: content.validationMode,
       entities: folder.entities.length,
       tests: folder.tests.length,
+      evaluator,
       warnings,
     };
     writeResult(args, io, summary, () => {
@@ -36,6 +40,7 @@ export const policyValidate: Command = {
       writeLines(
         io.stdout,
         `ok: ${summary.policies.length} policies, ${summary.templates.length} templates, ${summary.links.length} links (${validated})`,
+        evaluator.kind === 'compiled' ? 'evaluator: compiled' : `evaluator: cedar-wasm (${evaluator.reason})`,
         ...formatDiagnostics(warnings, folder.files).map((line) => `warning: ${line}`),
       );
     });

@@ -5,7 +5,7 @@
  */
 import { setFlagsFromString } from 'node:v8';
 import { VerityError, type Diagnostic } from '../errors.js';
-import type { AuthorizeOptions, ContentCheck, Engine, ParsedPolicyText, PreparedPolicySet, SchemaFacts } from '../engine.js';
+import type { AuthorizeOptions, ContentCheck, Engine, EngineStats, ParsedPolicyText, PreparedPolicySet, SchemaFacts } from '../engine.js';
 import type { CedarRequest, EngineResult, Entity, EntityUid, PolicyStoreContent } from '../types.js';
 import { positionIn } from '../source-position.js';
 import { assertPolicyTextWithinLimits } from '../policy-text-limits.js';
@@ -14,6 +14,7 @@ import { annotationFactsOf } from '../policy-annotations.js';
 import { ENGINE_CALL_TIMEOUT_MS, MAX_POLICIES } from '../limits.js';
 import { formatEntityUid } from '../entity-uid.js';
 import { createEngineHost, type CedarCall, type Preparation } from './engine-host.js';
+import { compilePolicySet, Delegate, type CompiledPolicySet } from './compiled/policy-set.js';
 
 // Node 20's V8 crashes the process ("Fatal error: unreachable code" in
 // Deoptimizer::DoComputeBuiltinContinuation) when TurboFan has inlined a JS-to-Wasm call into a
@@ -32,6 +33,12 @@ export interface CedarEngineOptions {
    * (default 10,000). cedar-wasm never frees a preparsed set; replacing the instance does.
    */
   maxPrepared?: number;
+  /**
+   * `compiled` (default): decide on the compiled evaluator (compiled/*.ts) on the caller's
+   * thread, with cedar-wasm for the sets and requests it does not take. `cedar-wasm`: always
+   * cedar-wasm (the reference, and the baseline of the differential tests).
+   */
+  evaluator?: 'compiled' | 'cedar-wasm';
 }
 
 /** cedar-wasm's error shape (`DetailedError`), the part we read. */
@@ -139,6 +146,8 @@ function codePositions(text: string): Uint8Array {
   return code;
 }
 
+const withSchemaOf = (set: PreparedPolicySet) => set.content.schema !== undefined;
+
 /** The tenant a prepared key belongs to (`tenant@version#hash`): decisions take tenants in turn. */
 function laneOf(key: string): string {
   const at = key.indexOf('@');
@@ -160,6 +169,16 @@ export function createCedarEngine(options: CedarEngineOptions = {}): Engine {
   const parse = createEngineHost({ name: 'parse', callTimeoutMs, stackSizeMb, maxPreparations: maxPrepared, quarantine: false });
   const prepared = new Map<string, Promise<PreparedPolicySet>>();
   const preparations = new WeakMap<PreparedPolicySet, Preparation>();
+  const compiledSets = new WeakMap<PreparedPolicySet, CompiledPolicySet>();
+  /** After close() nothing decides, on either evaluator. */
+  let closed = false;
+  const useCompiled = (options.evaluator ?? 'compiled') === 'compiled';
+  const stats: EngineStats = { compiledDecisions: 0, wasmDecisions: 0, delegated: {}, compiledSets: 0, wasmSets: {} };
+  const count = (map: Record<string, number>, reason: string) => {
+    // Reasons are a short fixed vocabulary (no request data), but bound the map all the same.
+    const key = Object.keys(map).length < 100 || reason in map ? reason : 'other';
+    map[key] = (map[key] ?? 0) + 1;
+  };
 
   /**
    * Parse untrusted input on the parsing thread. If Cedar cannot (its instance trapped or ran
@@ -202,7 +221,7 @@ export function createCedarEngine(options: CedarEngineOptions = {}): Engine {
       ...Object.values(content.policies).map((text): CedarCall => ['policyToJson', text]),
       ...Object.values(content.templates).map((text): CedarCall => ['templateToJson', text]),
     ];
-    if (content.schema !== undefined) calls.push(['schemaToJson', content.schema]);
+    if (content.schema !== undefined) calls.push(['schemaToJsonWithResolvedTypes', content.schema]);
     const results = await runParse(calls);
     const json = new Map<string, CedarPolicyJson>();
     ids.forEach((id, i) => {
@@ -213,11 +232,23 @@ export function createCedarEngine(options: CedarEngineOptions = {}): Engine {
     const { analysis, problems } = analyzePolicySet(json, templateInstances(Object.keys(content.templates), content.links));
     assertWithinPolicyLimits(problems);
     let schema: SchemaFacts | null = null;
+    let schemaJson: SchemaJson | null = null;
     if (content.schema !== undefined) {
       const answer = results[ids.length] as JsonAnswer<SchemaJson>;
       if (answer.type !== 'success') throw new VerityError('ERR_POLICY_SCHEMA_PARSE', 'Cedar could not parse the schema', { diagnostics: toDiagnostics(answer.errors, content.schema, 'schema.cedarschema') });
+      schemaJson = answer.json;
       schema = schemaFactsOf(answer.json);
     }
+    const staticCount = Object.keys(content.policies).length;
+    const compilation = useCompiled
+      ? compilePolicySet({
+          policies: new Map(ids.slice(0, staticCount).map((id) => [id, json.get(id) as CedarPolicyJson])),
+          templates: new Map(ids.slice(staticCount).map((id) => [id, json.get(id) as CedarPolicyJson])),
+          links: content.links,
+          schema: schemaJson,
+          actionAncestors: schema?.actionAncestors ?? null,
+        })
+      : ({ ok: false, reason: 'the engine was created with evaluator cedar-wasm' } as const);
     const set: PreparedPolicySet = {
       key,
       content,
@@ -226,9 +257,20 @@ export function createCedarEngine(options: CedarEngineOptions = {}): Engine {
       schema,
       analysis,
       annotations: annotationFactsOf(json, content.links),
+      evaluator: compilation.ok ? { kind: 'compiled' } : { kind: 'cedar-wasm', reason: compilation.reason },
     };
-    // Preparse on the deciding instance now, so a set that does not prepare fails here.
-    await decide.run(laneOf(key), [], preparationOf(set));
+    if (compilation.ok) {
+      // Cedar checks the whole set (ids, links) on the parsing thread; the deciding instance
+      // preparses it only if a request ever needs cedar-wasm, so compiled sets cost it nothing.
+      const [whole] = (await runParse([['checkParsePolicySet', policySetOf(content)]])) as [CheckAnswer];
+      if (whole.type !== 'success') throw new VerityError('ERR_POLICY_PARSE', 'Cedar could not parse the policy set', { diagnostics: toDiagnostics(whole.errors, undefined) });
+      compiledSets.set(set, compilation.set);
+      stats.compiledSets++;
+    } else {
+      count(stats.wasmSets, compilation.reason);
+      // Preparse on the deciding instance now, so a set that does not prepare fails here.
+      await decide.run(laneOf(key), [], preparationOf(set));
+    }
     return set;
   }
 
@@ -327,6 +369,19 @@ export function createCedarEngine(options: CedarEngineOptions = {}): Engine {
     },
 
     async authorize(set, request: CedarRequest, entities: readonly Entity[], callOptions: AuthorizeOptions = {}): Promise<EngineResult> {
+      if (closed) throw new VerityError('ERR_DECISION_FAILED', 'the engine is closed');
+      const compiled = compiledSets.get(set);
+      if (compiled !== undefined && (callOptions.validateRequest !== true || withSchemaOf(set))) {
+        try {
+          const result: EngineResult = { ...compiled.authorize(request, entities, callOptions.validateRequest === true), evaluator: 'compiled' };
+          stats.compiledDecisions++;
+          return result;
+        } catch (error) {
+          // Not certain to answer as Cedar would (or Cedar refuses the input): cedar-wasm decides.
+          if (!(error instanceof Delegate)) throw error;
+          count(stats.delegated, error.reason);
+        }
+      }
       const withSchema = set.content.schema !== undefined;
       const [answer] = (await decide.run(
         laneOf(set.key),
@@ -352,12 +407,16 @@ export function createCedarEngine(options: CedarEngineOptions = {}): Engine {
         throw new VerityError('ERR_DECISION_INVALID_REQUEST', answer.errors.map((e) => e.message).join('; ').slice(0, 2000));
       }
       const { decision, diagnostics } = answer.response;
+      stats.wasmDecisions++;
       return {
         decision,
         reasons: diagnostics.reason,
         errors: diagnostics.errors.map((e) => ({ policyId: e.policyId, message: e.error.message })),
+        evaluator: 'cedar-wasm',
       };
     },
+
+    stats: () => structuredClone(stats),
 
     async ready() {
       try {
@@ -375,6 +434,7 @@ export function createCedarEngine(options: CedarEngineOptions = {}): Engine {
     },
 
     async close() {
+      closed = true;
       prepared.clear();
       await Promise.all([decide.close(), parse.close()]);
     },
