@@ -116,11 +116,22 @@ export function assertValueDepth(depth: number, what: string): void {
  * count passes `max`. Ancestors include parents that are not in the slice, as Cedar counts them.
  */
 function countAncestorPairs(entities: readonly Entity[], max: number): number {
-  const byKey = new Map(entities.map((e) => [formatEntityUid(e.uid), e]));
+  // Fast path: no entity's parent is in the slice, so each entity's ancestors are its parents.
+  const keys = new Set(entities.map((e) => factsOf(e).key));
+  let direct = 0;
+  let nested = false;
+  for (const entity of entities) {
+    const parents = factsOf(entity).parentKeys;
+    direct += parents.size;
+    for (const parent of parents) if (keys.has(parent)) nested = true;
+    if (nested) break;
+  }
+  if (!nested) return direct;
+  const byKey = new Map(entities.map((e) => [factsOf(e).key, e]));
   const ancestors = new Map<string, Set<string>>();
   let total = 0;
   for (const entity of entities) {
-    const root = formatEntityUid(entity.uid);
+    const root = factsOf(entity).key;
     if (ancestors.has(root)) continue;
     // Iterative post-order over the parent graph (it may be deep, or even cyclic).
     const stack: Array<{ key: string; expanded: boolean }> = [{ key: root, expanded: false }];
@@ -132,7 +143,7 @@ function countAncestorPairs(entities: readonly Entity[], max: number): number {
         continue;
       }
       const node = byKey.get(top.key);
-      const parents = (node?.parents ?? []).map(formatEntityUid);
+      const parents = node === undefined ? [] : [...factsOf(node).parentKeys];
       if (!top.expanded) {
         top.expanded = true;
         onPath.add(top.key);
@@ -155,6 +166,30 @@ function countAncestorPairs(entities: readonly Entity[], max: number): number {
     }
   }
   return total;
+}
+
+/** What the slice needs of one entity, computed once per entity object (stored entities are shared and never changed in place). */
+interface EntityFacts {
+  key: string;
+  /** Its parents' keys, each once. */
+  parentKeys: ReadonlySet<string>;
+  /** The scan of its attributes and tags. */
+  scan: ValueScan;
+}
+
+const entityFacts = new WeakMap<Entity, EntityFacts>();
+
+function factsOf(entity: Entity): EntityFacts {
+  let facts = entityFacts.get(entity);
+  if (facts === undefined) {
+    facts = {
+      key: formatEntityUid(entity.uid),
+      parentKeys: new Set(entity.parents.map(formatEntityUid)),
+      scan: scanValues([...Object.values(entity.attrs), ...Object.values(entity.tags ?? {})]),
+    };
+    entityFacts.set(entity, facts);
+  }
+  return facts;
 }
 
 /**
@@ -185,11 +220,13 @@ function* walk(roots: readonly EntityUid[], limits: SliceLimits): Generator<Enti
     for (const entity of found) {
       entities.push(entity);
       if (entities.length > maxEntities) throw limit(`the decision needs more than ${maxEntities} entities (MAX_SLICE_ENTITIES); it is refused rather than decided on part of them`);
-      scan.references = [];
-      scanValues([...Object.values(entity.attrs), ...Object.values(entity.tags ?? {})], scan);
-      assertValueDepth(scan.depth, `entity ${formatEntityUid(entity.uid)}`);
+      const own = factsOf(entity).scan;
+      scan.values += own.values;
+      scan.referenceCount += own.referenceCount;
+      if (own.longestString > scan.longestString) scan.longestString = own.longestString;
+      assertValueDepth(own.depth, `entity ${formatEntityUid(entity.uid)}`);
       for (const uid of entity.parents) admit(uid, frontier);
-      for (const uid of scan.references) admit(uid, frontier);
+      for (const uid of own.references) admit(uid, frontier);
     }
   }
   const pairs = countAncestorPairs(entities, maxPairs);
