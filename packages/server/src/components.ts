@@ -246,7 +246,7 @@ export async function createComponents(
     defaultTrustDomain: config.trustDomain,
     onReloadError: (error) => log.error({ err: error }, 'a workload deny list could not be read again (retried at the next change)'),
   }));
-  const admin = createAdminAuthorizer(decisions, audit);
+  const admin = createAdminAuthorizer({ decisions, audit, policies, freshness });
   await ensureSystemTenant(store, policies);
   return {
     config,

@@ -3,13 +3,14 @@
  * audit chain records every admin decision and refused credential.
  */
 import { readFile } from 'node:fs/promises';
-import { hashPolicyContent, VerityError, type DecisionRecord } from '@verity/core';
+import { hashPolicyContent, VerityError } from '@verity/core';
 import type { Credential, Store } from '@verity/store';
 import type { AuditWriter } from '../audit-writer.js';
 import { recordSecurityEvent } from '../security-event.js';
 import type { DecisionMeta } from '@verity/core';
 import type { AuditMode, DecisionService } from '../decision-service.js';
-import type { PolicyService } from '../policy-service.js';
+import type { ActivePolicy, PolicyService } from '../policy-service.js';
+import type { Freshness } from '../freshness.js';
 
 export const SYSTEM_TENANT = '_system';
 
@@ -66,21 +67,48 @@ export async function ensureSystemTenant(store: Store, policies: PolicyService):
 }
 
 export interface AdminAuthorizer {
-  /** Throws ERR_AUTH_FORBIDDEN unless the system policies permit `action` on the tenant (or the platform). */
-  require(credential: Credential, action: AdminAction, tenant: string | null, meta: DecisionMeta): Promise<DecisionRecord>;
+  /**
+   * Throws ERR_AUTH_FORBIDDEN unless the system policies permit `action` on the tenant (or the
+   * platform). The checks made on every PEP call (`decide`, `audit.report`), whose allows are not
+   * audited, remember their allow for the active system policy version: a new version (or a
+   * stale view, ERR_POLICY_STALE) ends it; the credential itself is authenticated every call.
+   */
+  require(credential: Credential, action: AdminAction, tenant: string | null, meta: DecisionMeta): Promise<void>;
   /** Record a refused credential (bad or missing token) in the system audit. */
   recordAuthFailure(code: string, meta: DecisionMeta): Promise<void>;
 }
 
-export function createAdminAuthorizer(decisions: DecisionService, audit: AuditWriter): AdminAuthorizer {
+export interface AdminAuthorizerOptions {
+  decisions: DecisionService;
+  audit: AuditWriter;
+  policies: PolicyService;
+  freshness?: Freshness;
+}
+
+export function createAdminAuthorizer({ decisions, audit, policies, freshness }: AdminAuthorizerOptions): AdminAuthorizer {
+  /** Allows of unaudited checks, per view of the system policies (a new view starts empty). */
+  const allowed = new WeakMap<ActivePolicy, Set<string>>();
   return {
     async require(credential, action, tenant, meta) {
+      // `decide` and `audit.report` are checked on every PEP call: audit only their refusals there, all admin actions otherwise.
+      const auditMode: AuditMode = action === 'decide' || action === 'audit.report' ? 'deny-only' : 'always';
+      let remember: (() => void) | undefined;
+      if (auditMode === 'deny-only') {
+        const view = await policies.active(SYSTEM_TENANT);
+        freshness?.assertFresh(SYSTEM_TENANT, view.readAt);
+        // The decision reads only this: the credential's id, role and tenant, the action, the resource.
+        const key = JSON.stringify([credential.id, credential.role, credential.tenant, action, tenant]);
+        let known = allowed.get(view);
+        if (known?.has(key)) return;
+        remember = () => {
+          if (known === undefined) allowed.set(view, (known = new Set()));
+          if (known.size < 10_000) known.add(key);
+        };
+      }
       const principal = { type: 'Verity::Credential', id: credential.id };
       const resource = PLATFORM_ACTIONS.has(action) || tenant === null ? { type: 'Verity::Platform', id: 'verity' } : { type: 'Verity::Tenant', id: tenant };
       const attrs: Record<string, unknown> = { role: credential.role };
       if (credential.tenant !== null) attrs.tenant = { __entity: { type: 'Verity::Tenant', id: credential.tenant } };
-      // `decide` and `audit.report` are checked on every PEP call: audit only their refusals there, all admin actions otherwise.
-      const auditMode: AuditMode = action === 'decide' || action === 'audit.report' ? 'deny-only' : 'always';
       const record = await decisions.decide({
         tenant: SYSTEM_TENANT,
         request: {
@@ -92,7 +120,7 @@ export function createAdminAuthorizer(decisions: DecisionService, audit: AuditWr
         audit: auditMode,
       });
       if (record.decision !== 'allow') throw new VerityError('ERR_AUTH_FORBIDDEN', `this credential may not ${action}${tenant ? ` on tenant "${tenant}"` : ''}`);
-      return record;
+      remember?.();
     },
 
     async recordAuthFailure(code, meta) {
