@@ -154,6 +154,9 @@ function laneOf(key: string): string {
   return at < 0 ? key : key.slice(0, at);
 }
 
+/** Versions of one tenant the engine keeps prepared (see `prepare`). */
+const MAX_PREPARED_PER_TENANT = 4;
+
 const CANARY_CONTENT: PolicyStoreContent = { validationMode: 'off', policies: { canary: 'permit(principal, action, resource);' }, templates: {}, links: [] };
 
 export function createCedarEngine(options: CedarEngineOptions = {}): Engine {
@@ -353,9 +356,18 @@ export function createCedarEngine(options: CedarEngineOptions = {}): Engine {
 
     prepare(key, content) {
       let entry = prepared.get(key);
-      if (!entry) {
+      if (entry) {
+        // Most recently used last: eviction takes the set unused longest.
+        prepared.delete(key);
+        prepared.set(key, entry);
+      } else {
         entry = prepareNow(key, content);
         if (prepared.size >= maxPrepared) prepared.delete(prepared.keys().next().value as string);
+        // A tenant keeps at most MAX_PREPARED_PER_TENANT versions here (its active one, one being
+        // pushed or rolled back to, …): older ones are forgotten, and freed once no view holds them.
+        const lane = laneOf(key);
+        const ofLane = [...prepared.keys()].filter((other) => laneOf(other) === lane);
+        for (const old of ofLane.slice(0, Math.max(0, ofLane.length - (MAX_PREPARED_PER_TENANT - 1)))) prepared.delete(old);
         prepared.set(key, entry);
         // A failed preparation is not remembered: the next call tries again.
         entry.catch(() => prepared.delete(key));

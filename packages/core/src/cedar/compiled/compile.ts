@@ -479,10 +479,10 @@ export function compileExpr(json: unknown): Fn {
       const type = node.entity_type;
       if (node.in === undefined) return (env) => asEntity(left(env)).type === type;
       const right = compileExpr(node.in);
+      // `e is T in X` is `e is T && e in X`: X is evaluated only when e is a T.
       return (env) => {
         const uid = asEntity(left(env));
-        const target = right(env);
-        return uid.type === type && inOperator(uid, target, env);
+        return uid.type === type && inOperator(uid, right(env), env);
       };
     }
     case 'Set': {

@@ -228,10 +228,20 @@ interface ReadEntity extends StoredEntity {
   uid: Uid;
 }
 
+/** An entity type Cedar treats as actions (`Action`, `NS::Action`). */
+const isActionType = (type: string) => type === 'Action' || type.endsWith('::Action');
+
 function readEntity(entity: Entity, schema: SchemaModel | null): ReadEntity {
+  // Cedar's entity JSON: exactly uid, attrs (a record), parents (a list), and optional tags (a record).
+  if (!isPlainObject(entity) || !isPlainObject(entity.attrs) || !Array.isArray(entity.parents) || (entity.tags !== undefined && !isPlainObject(entity.tags))) {
+    throw new Delegate('an entity in an unusual form');
+  }
+  for (const key of Object.keys(entity)) if (key !== 'uid' && key !== 'attrs' && key !== 'parents' && key !== 'tags') throw new Delegate('an entity in an unusual form');
   const uid = uidOf(entity.uid, 'an entity');
   const where = `entity ${uid.key.slice(0, 100)}`;
   const parents = entity.parents.map((parent) => uidOf(parent, where));
+  // Cedar refuses an action whose parent is not an action; the other way round, let Cedar say.
+  if (parents.some((parent) => isActionType(parent.type) !== isActionType(uid.type))) throw new Delegate('an action and a non-action in one hierarchy', where);
   if (schema === null) {
     return { uid, attrs: readMap(entity.attrs, where), tags: entity.tags === undefined ? null : readMap(entity.tags, where), parents };
   }

@@ -41,36 +41,67 @@ export class Uid {
 }
 
 export class CedarSet {
-  /** Built on first membership test of a large set: primitives, uid keys, and the rest listed. */
-  private index: { primitives: Set<unknown>; uids: Set<string>; others: Value[] } | undefined;
+  /** Canonical keys of the elements (see {@link valueKey}), built on first use by a large set. */
+  private keys: Set<string> | undefined;
 
   constructor(readonly items: readonly Value[]) {}
 
-  /** Cedar set membership (`==` on each element), in O(1) for primitives and uids. */
+  /** The distinct elements' canonical keys. */
+  keySet(): Set<string> {
+    if (this.keys === undefined) {
+      const keys = new Set<string>();
+      for (const item of this.items) keys.add(valueKey(item));
+      this.keys = keys;
+    }
+    return this.keys;
+  }
+
+  /**
+   * Cedar set membership (`==` on each element). Small sets compare directly; larger ones by
+   * canonical key, so `contains`, `containsAll`, `containsAny` and set `==` stay near-linear in
+   * the values' size for every element type (records, sets and extension values included).
+   */
   has(value: Value): boolean {
     if (this.items.length <= 8) {
       for (const item of this.items) if (valueEquals(item, value)) return true;
       return false;
     }
-    if (this.index === undefined) {
-      const index = { primitives: new Set<unknown>(), uids: new Set<string>(), others: [] as Value[] };
-      // A Long is never both a number and a bigint, so primitive identity is Cedar equality.
-      for (const item of this.items) {
-        if (typeof item !== 'object') index.primitives.add(item);
-        else if (item instanceof Uid) index.uids.add(item.key);
-        else index.others.push(item);
-      }
-      this.index = index;
-    }
-    if (typeof value !== 'object') return this.index.primitives.has(value);
-    if (value instanceof Uid) return this.index.uids.has(value.key);
-    for (const item of this.index.others) if (valueEquals(item, value)) return true;
-    return false;
+    return this.keySet().has(valueKey(value));
   }
 }
 
 export class CedarRecord {
+  /** Its canonical key, once computed (records are immutable). */
+  key: string | undefined;
   constructor(readonly fields: ReadonlyMap<string, Value>) {}
+}
+
+/**
+ * A canonical key: two values have the same key exactly when Cedar's `==` holds between them
+ * (strings and record keys are JSON-quoted, set elements sorted and deduplicated, record fields
+ * sorted; a Long is either a number or a bigint, never both).
+ */
+export function valueKey(value: Value): string {
+  switch (typeof value) {
+    case 'boolean':
+      return value ? 'T' : 'F';
+    case 'number':
+    case 'bigint':
+      return `n${value}`;
+    case 'string':
+      return `s${JSON.stringify(value)}`;
+    default:
+      if (value instanceof Uid) return `u${value.key}`;
+      if (value instanceof CedarSet) return `[${[...value.keySet()].sort().join(',')}]`;
+      if (value instanceof CedarRecord) {
+        value.key ??= `{${[...value.fields].map(([name, field]) => `${JSON.stringify(name)}:${valueKey(field)}`).sort().join(',')}}`;
+        return value.key;
+      }
+      if (value instanceof Decimal) return `d${value.units}`;
+      if (value instanceof IpAddr) return `i${value.v6 ? 6 : 4}/${value.addr}/${value.prefix}`;
+      if (value instanceof DateTime) return `t${value.ms}`;
+      return `D${value.ms}`;
+  }
 }
 
 /** Cedar `decimal`: an i64 count of 1/10,000. */
@@ -139,7 +170,11 @@ export function valueEquals(a: Value, b: Value): boolean {
   if (a instanceof Uid) return b instanceof Uid && a.key === b.key;
   if (a instanceof CedarSet) {
     if (!(b instanceof CedarSet)) return false;
-    return a.items.every((x) => setHas(b, x)) && b.items.every((y) => setHas(a, y));
+    if (a.items.length <= 8 && b.items.length <= 8) return a.items.every((x) => setHas(b, x)) && b.items.every((y) => setHas(a, y));
+    const [x, y] = [a.keySet(), b.keySet()];
+    if (x.size !== y.size) return false;
+    for (const key of x) if (!y.has(key)) return false;
+    return true;
   }
   if (a instanceof CedarRecord) {
     if (!(b instanceof CedarRecord) || a.fields.size !== b.fields.size) return false;
