@@ -45,6 +45,14 @@ describe('verity policy validate', () => {
     expect(out).toContain('ok: 2 policies, 0 templates, 0 links (no schema)');
   });
 
+  it('says which evaluator decides the set, and why cedar-wasm when it does', async () => {
+    expect((await run(['policy', 'validate', dir])).out).toContain('evaluator: compiled');
+    await put('big.cedar', 'permit(principal, action, resource) when { principal.n == 9223372036854775807 };\n');
+    const { code, out } = await run(['policy', 'validate', dir, '--json']);
+    expect(code).toBe(EXIT.OK);
+    expect(JSON.parse(out).evaluator).toEqual({ kind: 'cedar-wasm', reason: expect.stringContaining('beyond ±2^53') });
+  });
+
   it('resolves DIR against cwd and reports ids with --json', async () => {
     const { code, out } = await run(['policy', 'validate', '.', '--json'], { cwd: dir });
     expect(code).toBe(EXIT.OK);
