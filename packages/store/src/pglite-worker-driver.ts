@@ -196,6 +196,10 @@ async function openOn(host: Host, dataDir: string | null, { ownsHost }: { ownsHo
       await call({ op: 'end', tx, commit: true });
       return result;
     },
+    // One message per batch: the records are chained and inserted on the thread (audit-append.mjs).
+    async appendAudit(records, { skipExisting }) {
+      await call({ op: 'auditAppend', records, skipExisting });
+    },
     async listen(channel, onPayload) {
       const id = (await call({ op: 'listen', channel })) as number;
       host.listeners.set(id, onPayload);
