@@ -8,8 +8,7 @@
  * (PDP decisions, security events, PEP-shipped records, the spool at start).
  * Types: audit-append.d.mts.
  */
-import { GENESIS_HASH, computeAuditHash } from '@verity/core/audit-hash';
-import { stringify as stringifyLossless } from 'lossless-json';
+import { GENESIS_HASH, canonicalJson, computeAuditHash } from '@verity/core/audit-hash';
 
 /**
  * One jsonb parameter carries the whole batch: one INSERT per transaction, any batch size. The
@@ -92,7 +91,7 @@ async function appendToChain(tx, tenant, input, skipExisting) {
 
 /**
  * JSON text for a jsonb parameter; a bigint (which JSON.stringify refuses) is written digit for
- * digit, as sql-values.ts toJsonParam does.
+ * digit, as sql-values.ts toJsonParam does (canonical JSON: jsonb keeps no key order anyway).
  * @param {unknown} value
  * @returns {string}
  */
@@ -101,7 +100,7 @@ function jsonParam(value) {
     return JSON.stringify(value);
   } catch (error) {
     if (!(error instanceof TypeError) || !/BigInt/i.test(error.message)) throw error;
-    return /** @type {string} */ (stringifyLossless(value));
+    return canonicalJson(value);
   }
 }
 
