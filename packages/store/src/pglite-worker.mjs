@@ -17,24 +17,10 @@ import { access, readFile } from 'node:fs/promises';
 import { parentPort } from 'node:worker_threads';
 import { PGlite } from '@electric-sql/pglite';
 import { appendAuditRecords } from './audit-append.mjs';
+import { serializeError } from './worker-wire.mjs';
 
 if (parentPort === null) throw new Error('pglite-worker.mjs runs only as a worker thread');
 const port = parentPort;
-
-/**
- * An error as it crosses to the main thread: its message and every primitive field (PGlite's
- * DatabaseError carries SQLSTATE `code`, `constraint`, `detail`, `table`, … as fields).
- * @param {unknown} error
- */
-function serializeError(error) {
-  if (!(error instanceof Error)) return { message: String(error), fields: {} };
-  /** @type {Record<string, string | number | boolean>} */
-  const fields = {};
-  for (const [key, value] of Object.entries(error)) {
-    if (typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean') fields[key] = value;
-  }
-  return { message: error.message, fields };
-}
 
 /** Thrown inside a transaction callback to make PGlite roll it back. */
 const ROLLBACK = Symbol('rollback');
