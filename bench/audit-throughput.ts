@@ -20,6 +20,11 @@
  * `--database-url URL` adds the same runs on PostgreSQL (tenants `bench-<run>-t<n>` are created
  * in that database and left there).
  *
+ * `--breakdown` only measures where a record's CPU time goes on PGlite, in this thread on a
+ * throwaway in-memory database (process CPU time per record): the hash alone, the append as
+ * shipped, the batch's JSON parsed by PostgreSQL alone, and the append without the table's six
+ * secondary indexes.
+ *
  * `--compare` adds the same runs with the records chained on the calling thread (the store
  * without the driver's `appendAudit`: canonical JSON, SHA-256 and one worker round trip per
  * statement on the deciding thread, as before issue 13).
@@ -45,6 +50,7 @@ const { values: args } = parseArgs({
     compare: { type: 'boolean', default: false },
     only: { type: 'string' },
     'database-url': { type: 'string' },
+    breakdown: { type: 'boolean', default: false },
   },
 });
 const RECORDS = Number(args.records);
@@ -231,7 +237,52 @@ async function check(store: Store): Promise<{ stored: number; chainOk: boolean }
   return { stored, chainOk: ok };
 }
 
+/** `--breakdown`: process CPU µs per record of each part, PGlite on this thread. */
+async function breakdown(): Promise<void> {
+  const { PGlite } = await import('@electric-sql/pglite');
+  const { wrapPglite } = await import('@verity/store');
+  const { computeAuditHash } = await import('@verity/core');
+  const { appendAuditRecords } = await import('../packages/store/src/audit-append.mjs');
+  const cpuUs = (): number => {
+    const usage = process.cpuUsage();
+    return usage.user + usage.system;
+  };
+  const pglite = await PGlite.create();
+  await createStore(wrapPglite(pglite));
+  runId = 'breakdown';
+  await pglite.query('INSERT INTO tenants (id, name) VALUES ($1, $1)', [tenantId(0)]);
+  const n = Math.min(RECORDS, 40_000);
+  let next = 0;
+  const batches = (): DecisionRecord[][] => Array.from({ length: Math.ceil(n / BATCH) }, () => Array.from({ length: BATCH }, () => record(TENANTS * next++)));
+  const report = (part: string, us: number): void => void process.stdout.write(`| ${part} | ${us.toFixed(1)} |\n`);
+  process.stdout.write(`PGlite on this thread, ${n} records per part, batches of ${BATCH}\n\n| part | CPU µs per record |\n|---|---:|\n`);
+  const sample = batches().flat();
+  let at = cpuUs();
+  let hash = '';
+  for (let i = 0; i < sample.length; i++) hash = computeAuditHash(sample[i] as DecisionRecord, i + 1, hash);
+  report('computeAuditHash alone (canonical JSON + SHA-256)', (cpuUs() - at) / sample.length);
+  const append = async (part: string): Promise<void> => {
+    const work = batches();
+    at = cpuUs();
+    for (const batch of work) await appendAuditRecords((run) => pglite.transaction((tx) => run(tx)), batch, false);
+    report(part, (cpuUs() - at) / (work.length * BATCH));
+  };
+  await append('append as shipped (hash, JSON, BEGIN … 5 statements … COMMIT)');
+  const json = batches().map((batch) => JSON.stringify(batch.map((r, i) => ({ seq: i, decision_id: r.decisionId, time: r.time, request_id: r.requestId, principal_json: r.principal, action_json: r.action, resource_json: r.resource, decision: r.decision, reasons: r.reasons, errors: r.errors, policy_version: r.policyVersion, latency_us: r.latencyUs, prev_hash: hash, hash }))));
+  at = cpuUs();
+  for (const text of json) await pglite.query('SELECT count(*) FROM jsonb_to_recordset($1::jsonb) AS e(seq bigint, decision_id text, time text, request_id text, principal_json jsonb, action_json jsonb, resource_json jsonb, decision text, reasons jsonb, errors jsonb, policy_version integer, latency_us double precision, prev_hash text, hash text)', [text]);
+  report('of which: PostgreSQL parsing the batch (jsonb_to_recordset alone)', (cpuUs() - at) / (json.length * BATCH));
+  const indexes = (await pglite.query<{ indexname: string }>("SELECT indexname FROM pg_indexes WHERE tablename = 'audit_events' AND indexname NOT LIKE '%pkey'")).rows.map((row) => row.indexname);
+  for (const index of indexes) await pglite.exec(`DROP INDEX ${index}`);
+  await append(`append without the ${indexes.length} secondary indexes`);
+  await pglite.close();
+}
+
 const rows: Row[] = [];
+if (args.breakdown) {
+  await breakdown();
+  process.exit(0);
+}
 const kinds = ([...(['memory', 'data folder'] as const), ...(args['database-url'] === undefined ? [] : (['postgres'] as const))] as Kind[]).filter(
   (kind) => args.only === undefined || kind.startsWith(args.only),
 );
