@@ -101,6 +101,10 @@ describe('createPgliteWorkerDatabase', () => {
         expect(verifyAuditChain(events, await store.audit.head(tenant)).ok).toBe(true);
         expect(events).toHaveLength(tenant === 't' ? 201 : 100);
       }
+      // The hash the thread stores is the one chained before issue 13 (core's golden hashes).
+      await store.tenants.create({ id: 'acme', name: 'Acme', settings: {} });
+      await store.audit.append([{ decisionId: 'd-1', time: '2026-12-01T00:00:00.000Z', tenant: 'acme', requestId: null, tier: null, principal: { type: 'User', id: 'alice' }, action: { type: 'Action', id: 'read' }, resource: { type: 'Doc', id: '1' }, decision: 'allow', reasons: ['policy0'], errors: [], policyVersion: 1, latencyUs: 12.5 }]);
+      expect((await store.audit.readChain('acme', 0, 1))[0]?.hash).toBe('205f9faa9ffc249bd3dceb22712048e42a63482652477c44db6359d28826ed8b');
     }));
 
   it('fails every pending and later call with ERR_STORE_UNAVAILABLE when its thread dies', async () => {
