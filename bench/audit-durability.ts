@@ -1,5 +1,5 @@
 /**
- * `node --import tsx bench/audit-durability.ts [--json]`: decisions/s and latency over HTTP with
+ * `node --import tsx bench/audit-durability.ts [--json] [--compare]`: decisions/s and latency over HTTP with
  * each audit durability — `durable` (default: answered once the record is committed, group
  * commit), `batched` with the 100 ms lag bound, and `batched` without a bound (the behaviour
  * before issue 9: answered first, records held in memory) as the baseline — on a PGlite data
@@ -16,6 +16,8 @@ import { MIX } from './requests.js';
 import { summarize } from './stats.js';
 
 const json = process.argv.includes('--json');
+/** `--compare`: each variant also with the audit chained on the server's thread (the store without the driver's appendAudit, as before issue 13). */
+const compare = process.argv.includes('--compare');
 const log = (line: string) => process.stderr.write(`${line}\n`);
 const BUDGET_MS = Number(process.env.BENCH_BUDGET_MS ?? 8000);
 
@@ -49,9 +51,11 @@ interface Row {
   written: number;
 }
 
-async function measureVariant(name: string, options: Partial<StartServerOptions>): Promise<Row[]> {
+async function measureVariant(name: string, options: Partial<StartServerOptions>, chainedHere = false): Promise<Row[]> {
   const dataDir = await mkdtemp(join(tmpdir(), 'verity-bench-audit-'));
   const server = await startServer({ port: 0, dataDir, demo: true, decisionAuth: 'open', adminToken: `vrt_${randomBytes(32).toString('base64url')}`, print: () => {}, logLevel: 'fatal', ...options });
+  // The store's audit.append then chains on this thread over the driver's transactions.
+  if (chainedHere) delete (server.components.store.db as { appendAudit?: unknown }).appendAudit;
   const rows: Row[] = [];
   try {
     for (const workers of [1, 16, 64]) {
@@ -72,7 +76,10 @@ async function measureVariant(name: string, options: Partial<StartServerOptions>
 
 async function main(): Promise<void> {
   const rows: Row[] = [];
-  for (const variant of VARIANTS) rows.push(...(await measureVariant(variant.name, variant.options)));
+  for (const variant of VARIANTS) {
+    rows.push(...(await measureVariant(variant.name, variant.options)));
+    if (compare) rows.push(...(await measureVariant(`${variant.name}, chained on the server's thread (before issue 13)`, variant.options, true)));
+  }
   if (json) {
     process.stdout.write(`${JSON.stringify({ command: 'node --import tsx bench/audit-durability.ts', budgetMs: BUDGET_MS, rows }, null, 2)}\n`);
     return;

@@ -106,6 +106,30 @@ describe('chain head', () => {
   });
 });
 
+/** A record with no optional field, and one with every field set (and text JSON escapes differently), for the golden hashes. */
+const GOLDEN_MINIMAL: DecisionRecord = { decisionId: 'd-1', time: '2026-12-01T00:00:00.000Z', tenant: 'acme', requestId: null, tier: null, principal: { type: 'User', id: 'alice' }, action: { type: 'Action', id: 'read' }, resource: { type: 'Doc', id: '1' }, decision: 'allow', reasons: ['policy0'], errors: [], policyVersion: 1, latencyUs: 12.5 };
+const GOLDEN_FULL: DecisionRecord = {
+  decisionId: 'd-2',
+  time: '2026-12-01T00:00:01.000Z',
+  tenant: 'acme',
+  requestId: 'req-é',
+  tier: 'gateway',
+  principal: { type: 'Acme::User', id: 'bob "the" \\ builder ✓' },
+  action: { type: 'Action', id: 'write' },
+  resource: { type: 'Doc', id: '\u2028x' },
+  decision: 'deny',
+  reasons: [],
+  errors: [{ policyId: 'policy1', message: 'record does not have the attribute `a\uFFFDb`' }],
+  policyVersion: 7,
+  latencyUs: 0.1,
+  observed: true,
+  reportedBy: 'cred_pep',
+  caller: 'spiffe://verity.internal/orders',
+  txn: 'txn-1',
+  actors: ['spiffe://verity.internal/gw'],
+  risk: { score: 40, level: 'medium', factors: [{ name: 'unknown_device', weight: 40, detail: 'new' }], stepUp: { acr: 'mfa', maxAgeSec: 300 } },
+};
+
 describe('hashed fields', () => {
   const [first] = chain(1);
   const { seq, prevHash, hash, ...record } = first!;
@@ -144,5 +168,15 @@ describe('checkpoints', () => {
     expect(checkAuditCheckpoint(undefined, checkpoint)).toEqual({ seq: 2, kind: 'checkpoint-mismatch' });
     expect(checkAuditCheckpoint({ seq: 2, hash: 'f'.repeat(64) }, checkpoint)).toEqual({ seq: 2, kind: 'checkpoint-mismatch' });
     expect(checkAuditCheckpoint(undefined, { seq: 0, hash: GENESIS_HASH })).toBeNull();
+  });
+});
+
+describe('golden hashes', () => {
+  // Computed by the code before the hash moved to audit-hash.mjs (issue 13, at e857661): chains
+  // written before and after hash alike, whichever thread computes them.
+  it('are those of the records as chained before', () => {
+    const h1 = computeAuditHash(GOLDEN_MINIMAL, 1, GENESIS_HASH);
+    expect(h1).toBe('205f9faa9ffc249bd3dceb22712048e42a63482652477c44db6359d28826ed8b');
+    expect(computeAuditHash(GOLDEN_FULL, 2, h1)).toBe('7eebab9d2fd00d265688b5369c4b7b09f2b61b177a27194bb24703e133fa52b0');
   });
 });

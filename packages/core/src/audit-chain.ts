@@ -1,30 +1,14 @@
 /** The per-tenant audit hash chain: how an event's hash is computed and how a chain is checked. */
-import { hashCanonical } from './canonical-json.js';
-import type { AuditEvent, DecisionRecord } from './types.js';
-
-/** The hash the first event of every tenant's chain links to. */
-export const GENESIS_HASH = '0'.repeat(64);
+import { GENESIS_HASH, computeAuditHash } from './audit-hash.mjs';
+import type { AuditEvent } from './types.js';
 
 /**
- * hash = sha256(canonical JSON of {seq, prevHash, record}). Every field of the record is
- * covered, so editing any of them, removing an event (seq gap, prevHash mismatch) or
- * reordering events (prevHash mismatch) is detected by {@link verifyAuditChain}.
- *
- * Fields added after the first release (`observed`, `reportedBy`, `caller`, `txn`, `actors`, `risk`) join the hashed record only
- * when set: canonical JSON drops absent keys, so a record written before they existed hashes
- * exactly as it did then and old chains verify unchanged, while a record that has one cannot
- * lose it without its hash changing.
+ * The hash of an event (`computeAuditHash`: sha256 of the canonical JSON of {seq, prevHash,
+ * record}) and {@link GENESIS_HASH} live in audit-hash.mjs, plain JavaScript, so the threads
+ * that chain and write audit records (the store drivers' workers) run the very code that
+ * verification runs here.
  */
-export function computeAuditHash(record: DecisionRecord, seq: number, prevHash: string): string {
-  const { decisionId, time, tenant, requestId, tier, principal, action, resource, decision, reasons, errors, policyVersion, latencyUs } = record;
-  const observed = record.observed === true ? true : undefined;
-  const { reportedBy, caller, txn, actors, risk } = record;
-  return hashCanonical({
-    seq,
-    prevHash,
-    record: { decisionId, time, tenant, requestId, tier, principal, action, resource, decision, reasons, errors, policyVersion, latencyUs, observed, reportedBy, caller, txn, actors, risk },
-  });
-}
+export { GENESIS_HASH, computeAuditHash } from './audit-hash.mjs';
 
 /**
  * - `edited`: the event's hash is not the hash of its content.

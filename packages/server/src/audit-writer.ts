@@ -14,6 +14,12 @@
  *
  * Nothing queued is dropped: a failed write keeps its records and is retried with backoff, and
  * `stop` hands back whatever it could not write by its deadline (the caller spools it).
+ *
+ * This thread (the one that decides) only queues records and settles the waiting decisions. A
+ * write is `store.audit.append` of one batch, which the driver hands to its own thread in one
+ * message (PGlite's worker; PostgreSQL's audit thread): canonical JSON, the SHA-256 chain and
+ * the inserts run there (`@verity/store` audit-append.mjs). One write is in flight at a time, so
+ * each record is chained once and in queue order.
  */
 import { VerityError, type DecisionRecord } from '@verity/core';
 import type { Store } from '@verity/store';
@@ -186,10 +192,10 @@ export function createAuditWriter(store: Store, options: AuditWriterOptions): Au
   }
 
   /**
-   * Durable: start the next write once the event loop has taken in what is pending. PGlite runs
-   * on this thread, so requests that arrived during a write are parsed only after it; writing
-   * again at once (in a microtask) would commit one record at a time. One turn of the loop lets
-   * the concurrent decisions join the group (no timer wait).
+   * Durable: start the next write once the event loop has taken in what is pending. Requests
+   * that arrived during a write are parsed only when this thread gets to them; writing again at
+   * once (in a microtask) would commit one record at a time. One turn of the loop lets the
+   * concurrent decisions join the group (no timer wait).
    */
   function gather(): void {
     if (running || gathering || consecutiveFailures > 0 || closed) return;

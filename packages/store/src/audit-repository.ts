@@ -1,10 +1,11 @@
 /** The audit log: per-tenant hash-chained decision records, appended under a chain-head row lock. */
-import { GENESIS_HASH, computeAuditHash } from '@verity/core';
-import type { AuditEvent, DecisionRecord, EntityUid, RecordedRisk } from '@verity/core';
-import { firstRow, fromJson, toJsonParam, toNumber } from './sql-values.js';
+import { GENESIS_HASH } from '@verity/core';
+import type { AuditEvent, RecordedRisk } from '@verity/core';
+import { TENANT_NOT_FOUND, appendAuditRecords, uid } from './audit-append.mjs';
+import { fromJson, toJsonParam, toNumber } from './sql-values.js';
 import { isForeignKeyViolation } from './sql-errors.js';
-import { requireTenant, tenantNotFound } from './tenant-guard.js';
-import type { AuditQuery, Database, SealedCheckpointKey, SqlClient, Store, StoredAuditCheckpoint } from './types.js';
+import { tenantNotFound } from './tenant-guard.js';
+import type { AuditQuery, Database, SealedCheckpointKey, Store, StoredAuditCheckpoint } from './types.js';
 
 interface AuditRow {
   tenant_id: string;
@@ -34,26 +35,21 @@ interface AuditRow {
 const COLUMNS = `tenant_id, seq, decision_id, time, request_id, tier, principal_json, action_json, resource_json,
   decision, reasons, errors, policy_version, latency_us, prev_hash, hash, observed, reported_by, caller, txn, actors, risk`;
 
-/**
- * One jsonb parameter carries the whole batch: one INSERT per transaction, any batch size. The
- * `principal`, `action` and `resource` text columns are generated from the hashed JSON.
- */
-const INSERT_BATCH = `INSERT INTO audit_events (tenant_id, seq, decision_id, time, request_id, tier, principal_json,
-    action_json, resource_json, decision, reasons, errors, policy_version, latency_us, prev_hash, hash, observed, reported_by, caller, txn, actors, risk)
-  SELECT $1, e.seq, e.decision_id, e.time, e.request_id, e.tier, e.principal_json, e.action_json,
-    e.resource_json, e.decision, e.reasons, e.errors, e.policy_version, e.latency_us, e.prev_hash, e.hash, COALESCE(e.observed, false), e.reported_by, e.caller, e.txn, e.actors, e.risk
-  FROM jsonb_to_recordset($2::jsonb) AS e(seq bigint, decision_id text, time text, request_id text, tier text,
-    principal_json jsonb, action_json jsonb, resource_json jsonb,
-    decision text, reasons jsonb, errors jsonb, policy_version integer, latency_us double precision,
-    prev_hash text, hash text, observed boolean, reported_by text, caller text, txn text, actors jsonb, risk jsonb)`;
-
 /** The `audit` repository of a {@link Store}. */
 export function createAuditRepository(db: Database): Store['audit'] {
   return {
     async append(records, options = {}) {
-      // Tenants are chained one transaction each, so no transaction ever holds two head locks.
-      for (const [tenant, batch] of groupByTenant(records)) {
-        await db.transaction((tx) => appendToChain(tx, tenant, batch, options.skipExisting === true));
+      if (records.length === 0) return;
+      const skipExisting = options.skipExisting === true;
+      try {
+        // Chaining (canonical JSON, SHA-256) and the inserts run where the driver says: on its
+        // own thread (PGlite worker, PostgreSQL audit thread), else here (audit-append.mjs).
+        if (db.appendAudit !== undefined) await db.appendAudit(records, { skipExisting });
+        else await appendAuditRecords((work) => db.transaction((tx) => work({ query: (sql, params) => tx.query(sql, params) })), records, skipExisting);
+      } catch (error) {
+        const e = error as { code?: unknown; tenant?: unknown } | null;
+        if (e?.code === TENANT_NOT_FOUND && typeof e.tenant === 'string') throw tenantNotFound(e.tenant);
+        throw error;
       }
     },
     async query(tenant, query) {
@@ -131,111 +127,6 @@ export function createAuditRepository(db: Database): Store['audit'] {
       );
       return rows.map((row): SealedCheckpointKey => ({ kid: row.kid, sealedKey: row.sealed_key, publicJwk: fromJson<Record<string, unknown>>(row.public_jwk), createdAtMs: toNumber(row.created_at_ms) }));
     },
-  };
-}
-
-async function appendToChain(tx: SqlClient, tenant: string, input: readonly DecisionRecord[], skipExisting: boolean): Promise<void> {
-  await requireTenant(tx, tenant);
-  let records = input;
-  await tx.query('INSERT INTO audit_heads (tenant_id, seq, hash) VALUES ($1, 0, $2) ON CONFLICT (tenant_id) DO NOTHING', [
-    tenant,
-    GENESIS_HASH,
-  ]);
-  // The head row lock is what keeps concurrent appenders (other replicas) from forking the chain.
-  const head = firstRow(
-    (await tx.query<{ seq: unknown; hash: string }>('SELECT seq, hash FROM audit_heads WHERE tenant_id = $1 FOR UPDATE', [tenant]))
-      .rows,
-  );
-  if (skipExisting) {
-    // Under the head lock, so a batch delivered twice (at-least-once shipping) chains once.
-    const ids = [...new Set(records.map((record) => record.decisionId))];
-    const { rows: existing } = await tx.query<{ decision_id: string }>('SELECT decision_id FROM audit_events WHERE tenant_id = $1 AND decision_id = ANY($2::text[])', [tenant, ids]);
-    const seen = new Set(existing.map((row) => row.decision_id));
-    records = records.filter((record) => (seen.has(record.decisionId) ? false : (seen.add(record.decisionId), true)));
-    if (records.length === 0) return;
-  }
-  let seq = toNumber(head.seq);
-  let prevHash = head.hash;
-  const rows = records.map((input) => {
-    const record = normalizeRecord(input);
-    seq += 1;
-    const hash = computeAuditHash(record, seq, prevHash);
-    const row = toInsertRow(record, seq, prevHash, hash);
-    prevHash = hash;
-    return row;
-  });
-  await tx.query(INSERT_BATCH, [tenant, toJsonParam(rows)]);
-  await tx.query('UPDATE audit_heads SET seq = $2, hash = $3 WHERE tenant_id = $1', [tenant, seq, prevHash]);
-}
-
-function groupByTenant(records: readonly DecisionRecord[]): Map<string, DecisionRecord[]> {
-  const groups = new Map<string, DecisionRecord[]>();
-  for (const record of records) {
-    const group = groups.get(record.tenant);
-    if (group === undefined) groups.set(record.tenant, [record]);
-    else group.push(record);
-  }
-  return groups;
-}
-
-/**
- * Exactly the fields that are stored, in the shapes they read back as. The hash is computed
- * over this copy so that what verification recomputes from a row always matches (an absent
- * requestId, or an extra property on a uid, would otherwise hash differently than it reads).
- */
-function normalizeRecord(record: DecisionRecord): DecisionRecord {
-  return {
-    decisionId: record.decisionId,
-    time: record.time,
-    tenant: record.tenant,
-    requestId: record.requestId ?? null,
-    tier: record.tier ?? null,
-    principal: uid(record.principal),
-    action: uid(record.action),
-    resource: uid(record.resource),
-    decision: record.decision,
-    reasons: [...record.reasons],
-    errors: record.errors.map((error) => ({ policyId: error.policyId, message: error.message })),
-    policyVersion: record.policyVersion,
-    latencyUs: record.latencyUs,
-    ...(record.observed === true ? { observed: true as const } : {}),
-    ...(record.reportedBy === undefined ? {} : { reportedBy: record.reportedBy }),
-    ...(record.caller === undefined ? {} : { caller: record.caller }),
-    ...(record.txn === undefined ? {} : { txn: record.txn }),
-    ...(record.actors === undefined || record.actors.length === 0 ? {} : { actors: [...record.actors] }),
-    ...(record.risk === undefined ? {} : { risk: { score: record.risk.score, level: record.risk.level, factors: record.risk.factors.map((f) => ({ ...f })), ...(record.risk.stepUp === undefined ? {} : { stepUp: { ...record.risk.stepUp } }) } }),
-  };
-}
-
-/** `{type, id}` of a uid; anything else (an edited row) keeps whatever it holds, so its hash fails. */
-function uid(value: unknown): EntityUid {
-  const v = (value !== null && typeof value === 'object' ? value : {}) as Partial<EntityUid>;
-  return { type: v.type as string, id: v.id as string };
-}
-
-function toInsertRow(record: DecisionRecord, seq: number, prevHash: string, hash: string): Record<string, unknown> {
-  return {
-    seq,
-    decision_id: record.decisionId,
-    time: record.time,
-    request_id: record.requestId,
-    tier: record.tier,
-    principal_json: record.principal,
-    action_json: record.action,
-    resource_json: record.resource,
-    decision: record.decision,
-    reasons: record.reasons,
-    errors: record.errors,
-    policy_version: record.policyVersion,
-    latency_us: record.latencyUs,
-    observed: record.observed === true,
-    reported_by: record.reportedBy ?? null,
-    caller: record.caller ?? null,
-    txn: record.txn ?? null,
-    actors: record.actors ?? null,
-    risk: record.risk ?? null,
-    prev_hash: prevHash,
-    hash,
   };
 }
 

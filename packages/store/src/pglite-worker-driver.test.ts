@@ -7,9 +7,10 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it, vi } from 'vitest';
-import { VerityError } from '@verity/core';
+import { VerityError, verifyAuditChain, type DecisionRecord } from '@verity/core';
 import { createPgliteWorkerDatabase } from './pglite-worker-driver.js';
 import { isUniqueViolation } from './sql-errors.js';
+import { createStore } from './store.js';
 import { expectNewFolderFromCopyThenReopened, publicTables, withFreshCopyEnv, writeMarkedCopy } from '../test/fresh-copies.js';
 import { describeStoreConformance } from '../test/store-conformance.js';
 
@@ -75,6 +76,35 @@ describe('createPgliteWorkerDatabase', () => {
       await db.query("SELECT pg_notify('verity_test', 'three')");
       await db.query('SELECT 1');
       expect(heard).toEqual(['one', 'two']);
+    }));
+
+  it('chains and inserts audit records on its thread: one message per batch, no transaction from the caller', () =>
+    withDatabase(async (db) => {
+      const store = await createStore(db);
+      await store.tenants.create({ id: 't', name: 'T', settings: {} });
+      await store.tenants.create({ id: 'u', name: 'U', settings: {} });
+      const record = (i: number, tenant: string): DecisionRecord => ({ decisionId: `d-${i}`, time: new Date(1_700_000_000_000 + i).toISOString(), tenant, requestId: null, tier: null, principal: { type: 'User', id: 'a' }, action: { type: 'Action', id: 'read' }, resource: { type: 'Doc', id: String(i) }, decision: 'allow', reasons: [], errors: [], policyVersion: 1, latencyUs: 5 });
+      // Were the chain built here, it would need the caller's transactions.
+      const transaction = db.transaction;
+      db.transaction = () => Promise.reject(new Error('the audit must not use a transaction of the caller'));
+      const posted = vi.spyOn(db.worker, 'postMessage');
+      try {
+        await store.audit.append(Array.from({ length: 300 }, (_, i) => record(i, i % 3 === 0 ? 'u' : 't')));
+        await store.audit.append([record(1, 't'), record(300, 't')], { skipExisting: true });
+        await expect(store.audit.append([record(301, 'nobody')])).rejects.toMatchObject({ code: 'ERR_TENANT_NOT_FOUND' });
+      } finally {
+        db.transaction = transaction;
+      }
+      expect(posted.mock.calls.map(([message]) => (message as { op: string }).op)).toEqual(['auditAppend', 'auditAppend', 'auditAppend']);
+      for (const tenant of ['t', 'u']) {
+        const events = await store.audit.readChain(tenant, 0, 1000);
+        expect(verifyAuditChain(events, await store.audit.head(tenant)).ok).toBe(true);
+        expect(events).toHaveLength(tenant === 't' ? 201 : 100);
+      }
+      // The hash the thread stores is the one chained before issue 13 (core's golden hashes).
+      await store.tenants.create({ id: 'acme', name: 'Acme', settings: {} });
+      await store.audit.append([{ decisionId: 'd-1', time: '2026-12-01T00:00:00.000Z', tenant: 'acme', requestId: null, tier: null, principal: { type: 'User', id: 'alice' }, action: { type: 'Action', id: 'read' }, resource: { type: 'Doc', id: '1' }, decision: 'allow', reasons: ['policy0'], errors: [], policyVersion: 1, latencyUs: 12.5 }]);
+      expect((await store.audit.readChain('acme', 0, 1))[0]?.hash).toBe('205f9faa9ffc249bd3dceb22712048e42a63482652477c44db6359d28826ed8b');
     }));
 
   it('fails every pending and later call with ERR_STORE_UNAVAILABLE when its thread dies', async () => {

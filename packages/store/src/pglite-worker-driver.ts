@@ -2,19 +2,11 @@
  * PGlite on its own thread behind the {@link Database} port: opening a data folder, a long
  * query or a big transaction runs there, so the caller's event loop keeps answering.
  */
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import { VerityError } from '@verity/core';
 import type { CreatePgliteDatabaseOptions } from './pglite-driver.js';
 import type { Database, SqlClient } from './types.js';
-
-/** An error as the worker sends it: its message and primitive fields (SQLSTATE `code`, `constraint`, …). */
-interface WireError {
-  message: string;
-  fields: Record<string, string | number | boolean>;
-}
-
-type Reply = { id: number; ok: true; value?: unknown } | { id: number; ok: false; error: WireError };
-type WorkerMessage = Reply | { type: 'ready' } | { type: 'notify'; listener: number; payload: string };
+import { startWorkerHost, type WorkerHost } from './worker-host.js';
 
 /** What `listen` resolves to: callable as the unsubscribe function, and the listener's methods. */
 export type WorkerListener = (() => Promise<void>) & {
@@ -68,104 +60,20 @@ export async function createPgliteWorkerDatabase(options: CreatePgliteDatabaseOp
 }
 
 /** The thread of this process's in-memory databases, started with the first one. */
-let memoryHost: Promise<Host> | undefined;
+let memoryHost: Promise<WorkerHost> | undefined;
+
+/** A thread running pglite-worker.mjs. */
+function startHost(): Promise<WorkerHost> {
+  return startWorkerHost(new URL('./pglite-worker.mjs', import.meta.url), { name: 'verity-pglite', unavailable });
+}
 
 function unavailable(why: string, cause?: unknown): VerityError {
   return new VerityError('ERR_STORE_UNAVAILABLE', `the embedded store is unavailable: ${why}`, cause === undefined ? undefined : { cause });
 }
 
-/** Rebuild an error from the worker with the fields callers inspect (sql-errors.ts reads `code`, `constraint`). */
-function rebuildError(wire: WireError): Error {
-  const error = new Error(wire.message);
-  const { message: _message, stack: _stack, ...fields } = wire.fields;
-  return Object.assign(error, fields);
-}
-
-/** One worker thread and the calls waiting on it. */
-interface Host {
-  worker: Worker;
-  call(message: Record<string, unknown>): Promise<unknown>;
-  /** Route NOTIFY payloads of a worker-side listener id. */
-  listeners: Map<number, (payload: string) => void>;
-  /** Run `then` when the thread dies or is stopped (at once when it already has); returns a function that forgets it. */
-  onDeath(then: (error: VerityError) => void): () => void;
-  stop(): Promise<void>;
-}
-
-async function startHost(): Promise<Host> {
-  const worker = new Worker(new URL('./pglite-worker.mjs', import.meta.url), { name: 'verity-pglite' });
-  const pending = new Map<number, { resolve: (value: unknown) => void; reject: (error: unknown) => void }>();
-  const listeners = new Map<number, (payload: string) => void>();
-  const mourners = new Set<(error: VerityError) => void>();
-  let nextId = 1;
-  /** Set once the thread is gone: every call fails with it. */
-  let dead: VerityError | null = null;
-
-  const fail = (error: VerityError): void => {
-    if (dead !== null) return;
-    dead = error;
-    for (const { reject } of pending.values()) reject(error);
-    pending.clear();
-    listeners.clear();
-    for (const mourn of mourners) mourn(error);
-    mourners.clear();
-  };
-
-  const ready = new Promise<void>((resolve, reject) => {
-    worker.on('message', (message: WorkerMessage) => {
-      if ('id' in message) {
-        const call = pending.get(message.id);
-        if (call === undefined) return;
-        pending.delete(message.id);
-        // Idle, the thread does not keep the process alive (as PGlite on the main thread would not).
-        if (pending.size === 0) worker.unref();
-        if (message.ok) call.resolve(message.value);
-        else call.reject(rebuildError(message.error));
-      } else if (message.type === 'notify') {
-        listeners.get(message.listener)?.(message.payload);
-      } else {
-        resolve();
-      }
-    });
-    worker.on('error', (error) => {
-      fail(unavailable('its thread failed', error));
-      reject(dead);
-    });
-    worker.on('exit', (code) => {
-      fail(unavailable(`its thread stopped (exit code ${code})`));
-      reject(dead);
-    });
-  });
-  await ready;
-  worker.unref();
-
-  return {
-    worker,
-    listeners,
-    call(message) {
-      if (dead !== null) return Promise.reject(dead);
-      const id = nextId++;
-      return new Promise((resolve, reject) => {
-        pending.set(id, { resolve, reject });
-        worker.ref();
-        worker.postMessage({ ...message, id });
-      });
-    },
-    onDeath(then) {
-      if (dead !== null) then(dead);
-      else mourners.add(then);
-      return () => void mourners.delete(then);
-    },
-    async stop() {
-      fail(unavailable('it is closed'));
-      await worker.terminate();
-    },
-  };
-}
-
 let nextDatabase = 1;
 
-async function openOn(host: Host, dataDir: string | null, { ownsHost }: { ownsHost: boolean }): Promise<PgliteWorkerDatabase> {
+async function openOn(host: WorkerHost, dataDir: string | null, { ownsHost }: { ownsHost: boolean }): Promise<PgliteWorkerDatabase> {
   const db = nextDatabase++;
   await host.call({ op: 'open', db, dataDir });
   /** Set once this database is closed (or its thread died): every call fails with it. */
@@ -195,6 +103,10 @@ async function openOn(host: Host, dataDir: string | null, { ownsHost }: { ownsHo
       }
       await call({ op: 'end', tx, commit: true });
       return result;
+    },
+    // One message per batch: the records are chained and inserted on the thread (audit-append.mjs).
+    async appendAudit(records, { skipExisting }) {
+      await call({ op: 'auditAppend', records, skipExisting });
     },
     async listen(channel, onPayload) {
       const id = (await call({ op: 'listen', channel })) as number;

@@ -10,30 +10,17 @@
  *
  * In:  {id, op: 'open', db, dataDir} | {id, op: 'query', db, sql, params, tx?} | {id, op: 'begin', db}
  *      | {id, op: 'end', tx, commit} | {id, op: 'listen', db, channel} | {id, op: 'unlisten', listener}
- *      | {id, op: 'close', db}
+ *      | {id, op: 'auditAppend', db, records, skipExisting} | {id, op: 'close', db}
  * Out: {type: 'ready'} | {id, ok: true, value} | {id, ok: false, error} | {type: 'notify', listener, payload}
  */
 import { access, readFile } from 'node:fs/promises';
 import { parentPort } from 'node:worker_threads';
 import { PGlite } from '@electric-sql/pglite';
+import { appendAuditRecords } from './audit-append.mjs';
+import { serializeError } from './worker-wire.mjs';
 
 if (parentPort === null) throw new Error('pglite-worker.mjs runs only as a worker thread');
 const port = parentPort;
-
-/**
- * An error as it crosses to the main thread: its message and every primitive field (PGlite's
- * DatabaseError carries SQLSTATE `code`, `constraint`, `detail`, `table`, … as fields).
- * @param {unknown} error
- */
-function serializeError(error) {
-  if (!(error instanceof Error)) return { message: String(error), fields: {} };
-  /** @type {Record<string, string | number | boolean>} */
-  const fields = {};
-  for (const [key, value] of Object.entries(error)) {
-    if (typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean') fields[key] = value;
-  }
-  return { message: error.message, fields };
-}
 
 /** Thrown inside a transaction callback to make PGlite roll it back. */
 const ROLLBACK = Symbol('rollback');
@@ -120,7 +107,7 @@ function answer(id, work) {
   );
 }
 
-/** @param {{ id: number, op: string, db?: number, dataDir?: string | null, sql?: string, params?: unknown[], tx?: number, commit?: boolean, channel?: string, listener?: number }} message */
+/** @param {{ id: number, op: string, db?: number, dataDir?: string | null, sql?: string, params?: unknown[], tx?: number, commit?: boolean, channel?: string, listener?: number, records?: unknown[], skipExisting?: boolean }} message */
 function handle(message) {
   const { id } = message;
   switch (message.op) {
@@ -165,6 +152,14 @@ function handle(message) {
       transaction.end(message.commit === true);
       return undefined;
     }
+    case 'auditAppend':
+      // The audit chain is hashed and written here, off the server's thread (audit-append.mjs):
+      // the caller posts one message per batch. PGlite's own queue orders it with the
+      // driver's transactions.
+      return answer(id, async () => {
+        const pglite = instance(message.db);
+        await appendAuditRecords((work) => pglite.transaction((tx) => work(tx)), /** @type {any[]} */ (message.records), message.skipExisting === true);
+      });
     case 'listen':
       return answer(id, async () => {
         const listenerId = nextId++;

@@ -3,6 +3,7 @@ import pg from 'pg';
 import { asError, destroyClient, isConnectionError, isUnavailable, unavailable, waitAtMost } from './postgres-faults.js';
 import { listenPostgres } from './postgres-listener.js';
 import type { Database, SqlClient } from './types.js';
+import { startWorkerHost, type WorkerHost } from './worker-host.js';
 
 /** Options of {@link createPostgresDatabase}. */
 export interface CreatePostgresDatabaseOptions {
@@ -51,6 +52,7 @@ export async function createPostgresDatabase(options: CreatePostgresDatabaseOpti
   const clients = new Set<pg.Client>();
   pool.on('connect', (client) => clients.add(client));
   pool.on('remove', (client) => clients.delete(client));
+  const audit = createAuditThread(clientConfig, timeoutMs);
   return {
     kind: 'postgres',
     async query(sql, params) {
@@ -79,8 +81,9 @@ export async function createPostgresDatabase(options: CreatePostgresDatabaseOpti
       }
     },
     listen: (channel, onPayload) => listenPostgres({ clientConfig, timeoutMs, channel, onPayload }),
+    appendAudit: audit.append,
     async close() {
-      await waitAtMost(pool.end(), timeoutMs);
+      await Promise.all([waitAtMost(pool.end(), timeoutMs), audit.close()]);
       // A client ending over a paused link waits for an answer that never comes.
       for (const client of clients) destroyClient(client);
       clients.clear();
@@ -137,4 +140,49 @@ async function checkOut(pool: pg.Pool): Promise<Lease> {
       });
     });
   });
+}
+
+/**
+ * The audit thread (postgres-audit-worker.mjs): chains and inserts audit records on a
+ * connection of its own, so canonical JSON, hashing and the inserts never run on the caller's
+ * thread; a batch costs the caller one message. Started with the first append; a thread that
+ * died is started again by the next one (the writer retries its batch).
+ */
+function createAuditThread(clientConfig: pg.ClientConfig, timeoutMs: number): { append: NonNullable<Database['appendAudit']>; close(): Promise<void> } {
+  let host: Promise<WorkerHost> | null = null;
+  let closed = false;
+  const start = (): Promise<WorkerHost> => {
+    if (host === null) {
+      const starting = startWorkerHost(new URL('./postgres-audit-worker.mjs', import.meta.url), {
+        name: 'verity-postgres-audit',
+        workerData: { clientConfig },
+        unavailable: (why, cause) => unavailable(cause ?? new Error(`the audit thread: ${why}`)),
+      });
+      host = starting;
+      const forget = (): void => void (host === starting && (host = null));
+      starting.then((started) => started.onDeath(forget), forget);
+    }
+    return host;
+  };
+  return {
+    async append(records, { skipExisting }) {
+      if (closed) throw unavailable(new Error('the database is closed'));
+      try {
+        await (await start()).call({ op: 'append', records, skipExisting });
+      } catch (error) {
+        // The thread's verdict: the connection failed (the batch did not commit, or may have).
+        throw (error as { storeUnavailable?: unknown }).storeUnavailable === true ? unavailable(error) : error;
+      }
+    },
+    async close() {
+      closed = true;
+      const running = host;
+      host = null;
+      if (running === null) return;
+      const thread = await running.catch(() => null);
+      if (thread === null) return;
+      await waitAtMost(thread.call({ op: 'close' }), timeoutMs);
+      await thread.stop();
+    },
+  };
 }

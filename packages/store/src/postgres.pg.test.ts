@@ -2,6 +2,8 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
+import { verifyAuditChain, type DecisionRecord } from '@verity/core';
+import { startFaultProxy } from '../../../e2e/helpers/fault-proxy.js';
 import { createPostgresDatabase } from './postgres-driver.js';
 import { createStore } from './store.js';
 import { describeStoreConformance } from '../test/store-conformance.js';
@@ -34,6 +36,10 @@ afterAll(async () => {
 
 describeStoreConformance('postgres', makeDatabase);
 
+function auditRecord(i: number): DecisionRecord {
+  return { decisionId: `d-${i}`, time: new Date(1_700_000_000_000 + i).toISOString(), tenant: 't', requestId: null, tier: null, principal: { type: 'User', id: 'u' }, action: { type: 'Action', id: 'read' }, resource: { type: 'Doc', id: String(i) }, decision: 'allow', reasons: [], errors: [], policyVersion: 1, latencyUs: 5 };
+}
+
 describe('postgres driver', () => {
   it('rolls back a failed transaction and keeps the pool usable', async () => {
     const store = await createStore(await makeDatabase());
@@ -56,8 +62,39 @@ describe('postgres driver', () => {
     try {
       await expect(db.query('SELECT 1')).rejects.toMatchObject({ code: 'ERR_STORE_UNAVAILABLE' });
       await expect(db.transaction(async (tx) => tx.query('SELECT 1'))).rejects.toMatchObject({ code: 'ERR_STORE_UNAVAILABLE' });
+      // The audit thread's own connection too.
+      await expect(db.appendAudit?.([auditRecord(1)], { skipExisting: false })).rejects.toMatchObject({ code: 'ERR_STORE_UNAVAILABLE' });
     } finally {
       await db.close();
+    }
+  });
+
+  it('chains audit records on its audit thread: a connection reset fails the append with ERR_STORE_UNAVAILABLE, the next one reconnects, and the chain verifies', async () => {
+    const direct = await makeDatabase();
+    const target = new URL(adminUrl as string);
+    const proxy = await startFaultProxy({ target: { host: target.hostname, port: Number(target.port || 5432) } });
+    // The same database through the proxy, so only the audit thread's connection is cut.
+    const url = new URL(adminUrl as string);
+    url.pathname = (await direct.query<{ db: string }>('SELECT current_database() AS db')).rows[0]?.db ?? '';
+    const store = await createStore(direct);
+    const db = await createPostgresDatabase({ connectionString: proxy.url(url.toString()), timeoutMs: 2000 });
+    try {
+      await store.tenants.create({ id: 't', name: 'T', settings: {} });
+      await db.appendAudit?.([auditRecord(1), auditRecord(2)], { skipExisting: false });
+      proxy.mode('reset');
+      await expect(db.appendAudit?.([auditRecord(3)], { skipExisting: false })).rejects.toMatchObject({ code: 'ERR_STORE_UNAVAILABLE' });
+      proxy.mode('pass');
+      await db.appendAudit?.([auditRecord(3), auditRecord(4)], { skipExisting: true });
+      await db.appendAudit?.([auditRecord(5)], { skipExisting: false });
+      // An unknown tenant is the caller's error, not the store's: ERR_TENANT_NOT_FOUND.
+      await expect(store.audit.append([{ ...auditRecord(6), tenant: 'nobody' }])).rejects.toMatchObject({ code: 'ERR_TENANT_NOT_FOUND', status: 404 });
+      const events = await store.audit.readChain('t', 0, 100);
+      expect(events.map((e) => e.decisionId)).toEqual(['d-1', 'd-2', 'd-3', 'd-4', 'd-5']);
+      expect(verifyAuditChain(events, await store.audit.head('t')).ok).toBe(true);
+    } finally {
+      await db.close();
+      await store.close();
+      await proxy.close();
     }
   });
 });

@@ -18,6 +18,14 @@ export interface Database extends SqlClient {
    * process warning and carries on).
    */
   listen(channel: string, onPayload: (payload: string) => void): Promise<Listener>;
+  /**
+   * Chain and insert audit records off the caller's thread (audit-append.mjs run by the
+   * driver's own thread): the store's `audit.append` uses it when present, else runs the same
+   * code over {@link Database.transaction}. Same contract as `audit.append`: each tenant's
+   * records in one transaction under its chain-head lock; an unknown tenant fails with an error
+   * whose `code` is ERR_TENANT_NOT_FOUND and `tenant` names it.
+   */
+  appendAudit?(records: readonly DecisionRecord[], options: { skipExisting: boolean }): Promise<void>;
   /** Release every connection; bounded in time even when the database does not answer. */
   close(): Promise<void>;
   readonly kind: 'pglite' | 'postgres';

@@ -1,0 +1,14 @@
+/** Types of audit-hash.mjs (plain JavaScript, shared with the store's audit writer threads). */
+import type { DecisionRecord } from './types.js';
+
+/** The hash the first event of every tenant's chain links to. */
+export declare const GENESIS_HASH: string;
+/** Serialize `value` with object keys sorted at every depth. */
+export declare function canonicalJson(value: unknown): string;
+/** sha256 of the canonical JSON of `value`, hex. */
+export declare function hashCanonical(value: unknown): string;
+/**
+ * hash = sha256(canonical JSON of {seq, prevHash, record}); see audit-hash.mjs for which fields
+ * are covered and how fields added later keep old chains verifying.
+ */
+export declare function computeAuditHash(record: DecisionRecord, seq: number, prevHash: string): string;
