@@ -18,6 +18,10 @@ export interface HttpJob {
   sequential: { warmup: number; n: number; budgetMs: number };
   batch: { warmup: number; n: number; budgetMs: number };
   concurrent: { workers: number; n: number; budgetMs: number };
+  /** Sent as `Authorization` on every request (a PEP credential), when set. */
+  authorization?: string;
+  /** Only the concurrent phase, with no decision check (a bare server that answers one fixed body). */
+  throughputOnly?: boolean;
 }
 
 export interface HttpRun {
@@ -40,6 +44,7 @@ const agent = new Agent({ keepAlive: true, maxSockets: job.concurrent.workers })
 function send(method: 'GET' | 'POST', path: string, body?: string): Promise<string> {
   return new Promise((resolve, reject) => {
     const headers: Record<string, string | number> = body === undefined ? {} : { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) };
+    if (job.authorization !== undefined) headers.authorization = job.authorization;
     const req = request({ host: base.hostname, port: base.port, method, path, agent, headers }, (res) => {
       let text = '';
       res.setEncoding('utf8');
@@ -92,6 +97,10 @@ async function concurrent(): Promise<HttpRun> {
 }
 
 async function main(): Promise<HttpResults> {
+  if (job.throughputOnly) {
+    const none = { samples: [], wallNs: 0 };
+    return { healthz: none, evaluation: none, evaluations: none, concurrent: await concurrent() };
+  }
   await verify();
   const healthz = await measure(() => send('GET', '/healthz'), job.sequential);
   const evaluation = await measure(roundRobin(), job.sequential);

@@ -10,6 +10,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
+import { createServer as createHttpServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import * as cedar from '@cedar-policy/cedar-wasm/nodejs';
 import { startServer } from '@verity/server';
@@ -112,6 +114,43 @@ async function main(): Promise<void> {
       summarize(`HTTP POST evaluations ×${BATCH}, per decision`, http.evaluations.samples, http.evaluations.wallNs, BATCH),
       summarize('HTTP POST evaluation, concurrency 16', http.concurrent.samples, http.concurrent.wallNs),
     );
+    // 4b. Throughput at 32 connections: a bare node:http server answering the same JSON, then
+    // Verity as `verity serve` runs it (durable audit) with a PEP credential on every request.
+    log('HTTP throughput, 32 connections: bare node:http, then Verity with a PEP credential…');
+    const throughputJob = (url: string, authorization?: string): HttpJob => ({
+      url,
+      bodies: MIX.map((entry) => JSON.stringify(entry.request)),
+      expected: [],
+      batchBody: '',
+      batchExpected: [],
+      sequential: { warmup: 0, n: 0, budgetMs: 0 },
+      batch: { warmup: 0, n: 0, budgetMs: 0 },
+      concurrent: { workers: 32, n: 100_000, budgetMs: 8000 },
+      throughputOnly: true,
+      ...(authorization === undefined ? {} : { authorization }),
+    });
+    const bare = createHttpServer((req, res) => {
+      req.resume();
+      req.on('end', () => {
+        const body = '{"decision":true}';
+        res.writeHead(200, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body) });
+        res.end(body);
+      });
+    });
+    await new Promise<void>((resolve) => bare.listen(0, '127.0.0.1', resolve));
+    const bareRun = await runHttp(throughputJob(`http://127.0.0.1:${(bare.address() as AddressInfo).port}`));
+    await new Promise<void>((resolve) => bare.close(() => resolve()));
+    await server.close();
+    server = await startServer({ ...serverOptions, decisionAuth: 'required' });
+    audit = server.components.audit;
+    const pep = await server.components.credentials.issue({ role: 'pep', tenant: TENANT, label: 'bench' });
+    const verityRun = await runHttp(throughputJob(server.url, `Bearer ${pep.token}`));
+    await audit.flush();
+    summaries.push(
+      summarize('bare node:http, same JSON, 32 connections', bareRun.concurrent.samples, bareRun.concurrent.wallNs),
+      summarize('HTTP POST evaluation, PEP credential, durable audit, 32 connections', verityRun.concurrent.samples, verityRun.concurrent.wallNs),
+    );
+
     auditStats = audit.stats();
     const baselineP50 = summaries[1]?.p50Us ?? Number.NaN;
     rows = withRatios(summaries, baselineP50);
