@@ -322,10 +322,26 @@ export class EntityReader {
 export class EntityStore {
   private readonly ancestors = new Map<string, ReadonlySet<string>>();
 
+  /** True when no entity's parent is in the store: each entity's ancestors are its parents. */
+  private readonly flat: boolean;
+
   constructor(
     private readonly entities: ReadonlyMap<string, ReadEntity>,
     private readonly schema: SchemaModel | null,
   ) {
+    let flat = true;
+    for (const entity of this.entities.values()) {
+      for (const parent of entity.parents) {
+        if (this.entities.has(parent.key)) {
+          flat = false;
+          break;
+        }
+      }
+      if (!flat) break;
+    }
+    this.flat = flat;
+    // A flat hierarchy has no cycle (a self-parent is in the store) and needs no closure.
+    if (flat) return;
     // Cedar computes the closure when it reads the entities, and refuses a cycle.
     const visiting = new Set<string>();
     const visit = (key: string): ReadonlySet<string> => {
@@ -359,6 +375,10 @@ export class EntityStore {
   /** Cedar `in` on entities: equal, or an ancestor. */
   isIn(a: Uid, b: Uid): boolean {
     if (a.key === b.key) return true;
+    if (this.flat) {
+      const entity = this.entities.get(a.key);
+      if (entity !== undefined) return entity.parents.some((parent) => parent.key === b.key);
+    }
     const closure = this.ancestors.get(a.key) ?? (this.schema === null ? undefined : this.schema.actionAncestors.get(a.key));
     return closure !== undefined && closure.has(b.key);
   }
