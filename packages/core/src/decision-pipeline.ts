@@ -287,7 +287,8 @@ export function createDecisionPipeline(options: DecisionPipelineOptions): Decisi
       ];
       const slice = await sliceEntities(roots, resolveWithRequestEntities(mapped, lookup), schema ? { skipTypes: schema.actionTypes } : {});
 
-      const longest = Math.max(slice.longestString, contextScan.longestString);
+      // `like` may match a string of the request, of the entities, or a literal of the policies.
+      const longest = Math.max(slice.longestString, contextScan.longestString, prepared.analysis.longestLiteral);
       const likeWork = prepared.analysis.patternElements * longest;
       if (likeWork > MAX_LIKE_WORK) {
         throw new VerityError(

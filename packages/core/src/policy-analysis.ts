@@ -4,7 +4,7 @@
  * `like` work it can ask for, and which entities it names in a way that reads their data.
  */
 import { VerityError, type Diagnostic } from './errors.js';
-import { ENGINE_COST_US, MAX_EXPRESSION_DEPTH, MAX_PATTERN_LENGTH, MAX_PATTERN_TOTAL, MAX_POLICIES, MAX_VERSION_ESTIMATE_MS } from './limits.js';
+import { ENGINE_COST_US, MAX_EXPRESSION_DEPTH, MAX_LIKE_WORK, MAX_PATTERN_LENGTH, MAX_PATTERN_TOTAL, MAX_POLICIES, MAX_VERSION_ESTIMATE_MS } from './limits.js';
 import { formatEntityUid } from './entity-uid.js';
 import type { EntityUid } from './types.js';
 
@@ -51,6 +51,8 @@ export interface PolicySetAnalysis {
   actions: EntityUid[];
   /** Estimated engine time of the policies alone, per decision, in µs (see ENGINE_COST_US). */
   costUs: number;
+  /** Length of the longest string literal in the policies: a `like` may match it too. */
+  longestLiteral: number;
 }
 
 /** One policy's limit problem, before it is anchored to a file position. */
@@ -96,6 +98,7 @@ interface WalkResult {
   nodes: number;
   patterns: number[];
   observed: EntityUid[];
+  longestLiteral: number;
 }
 
 /**
@@ -103,7 +106,7 @@ interface WalkResult {
  * value is only compared, never read: an entity literal there needs no load.
  */
 function walkExpression(root: unknown): WalkResult {
-  const result: WalkResult = { depth: 0, nodes: 0, patterns: [], observed: [] };
+  const result: WalkResult = { depth: 0, nodes: 0, patterns: [], observed: [], longestLiteral: 0 };
   const stack: Array<{ node: unknown; depth: number; free: boolean }> = [{ node: root, depth: 1, free: false }];
   while (stack.length > 0) {
     const { node, depth, free } = stack.pop() as { node: unknown; depth: number; free: boolean };
@@ -113,6 +116,7 @@ function walkExpression(root: unknown): WalkResult {
     const push = (child: unknown, childFree: boolean) => stack.push({ node: child, depth: depth + 1, free: childFree });
     for (const [op, body] of Object.entries(node)) {
       if (op === 'Value') {
+        if (typeof body === 'string' && body.length > result.longestLiteral) result.longestLiteral = body.length;
         if (!free) collectLiteralEntities(body, result.observed);
       } else if (op === 'Var' || op === 'Slot') {
         // Variables are the request's own entities: roots of the slice already.
@@ -173,6 +177,7 @@ export function analyzePolicySet(policies: ReadonlyMap<string, CedarPolicyJson>,
   const actions = new Map<string, EntityUid>();
   let patternElements = 0;
   let costUs = 0;
+  let longestLiteral = 0;
   for (const [policyId, policy] of policies) {
     const instances = links.get(policyId) ?? 1;
     for (const uid of scopeActions(policy.action)?.uids ?? []) actions.set(formatEntityUid(uid), uid);
@@ -189,6 +194,7 @@ export function analyzePolicySet(policies: ReadonlyMap<string, CedarPolicyJson>,
         if (length > MAX_PATTERN_LENGTH) problems.push({ policyId, message: `a like pattern has ${length} elements; at most ${MAX_PATTERN_LENGTH} are allowed (MAX_PATTERN_LENGTH)` });
       }
       for (const uid of walked.observed) uids.set(formatEntityUid(uid), uid);
+      longestLiteral = Math.max(longestLiteral, walked.longestLiteral);
     }
     costUs += instances * (ENGINE_COST_US.perPolicy + nodes * ENGINE_COST_US.perConditionNode);
     if (depth > MAX_EXPRESSION_DEPTH) {
@@ -201,13 +207,19 @@ export function analyzePolicySet(policies: ReadonlyMap<string, CedarPolicyJson>,
   if (patternElements > MAX_PATTERN_TOTAL) {
     problems.push({ policyId: '', message: `the like patterns of this version have ${patternElements} elements together; at most ${MAX_PATTERN_TOTAL} are allowed (MAX_PATTERN_TOTAL)` });
   }
+  if (patternElements * longestLiteral > MAX_LIKE_WORK) {
+    problems.push({
+      policyId: '',
+      message: `a string literal of ${longestLiteral} characters against this version's ${patternElements} like-pattern elements is past the like work limit (MAX_LIKE_WORK ${MAX_LIKE_WORK}): a decision could spend seconds matching them`,
+    });
+  }
   if (costUs / 1000 > MAX_VERSION_ESTIMATE_MS) {
     problems.push({
       policyId: '',
       message: `evaluating this version would take about ${(costUs / 1000).toFixed(0)} ms of engine time per decision; at most ${MAX_VERSION_ESTIMATE_MS} ms are allowed (MAX_VERSION_ESTIMATE_MS): fewer or smaller policies, or templates with scopes that rule them out`,
     });
   }
-  return { analysis: { patternElements, observed, actions: [...actions.values()], costUs }, problems };
+  return { analysis: { patternElements, observed, actions: [...actions.values()], costUs, longestLiteral }, problems };
 }
 
 /** How many links instantiate each template (0 for one nobody links): the `links` of {@link analyzePolicySet}. */

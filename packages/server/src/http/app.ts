@@ -1,7 +1,7 @@
 /** The Fastify application: body parsing, request ids, error mapping, and every route. */
 import { randomUUID } from 'node:crypto';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyRequest, type FastifyServerFactory } from 'fastify';
-import { isRequestId, stringifyJson, VerityError } from '@verity/core';
+import { isRequestId, isVerityError, stringifyJson, VerityError } from '@verity/core';
 import { registerJsonBody } from './json-body.js';
 import { logFailure, toVerityError } from './errors.js';
 import { authzenMetadata, registerAuthzenRoutes } from './authzen-routes.js';
@@ -21,7 +21,7 @@ import { registerSsfRoutes } from './ssf-routes.js';
 import { registerThreatListRoutes } from './threat-list-routes.js';
 import { registerActivityRoutes } from './activity-routes.js';
 import { registerLoadShedding, RETRY_AFTER_SEC } from './load-shedding.js';
-import { tenantParam, type Components } from './context.js';
+import { metaOf, tenantParam, type Components } from './context.js';
 import { tenantBaseUrl } from '../public-url.js';
 
 /**
@@ -46,6 +46,9 @@ export interface BuildAppOptions {
 
 /** Longest any request (a 32 MiB policy or entity upload included) may take to arrive, ms. */
 const SLOW_UPLOAD_MS = 60_000;
+
+/** Admin bodies larger than this (bytes) are read only once their credential is authenticated. */
+const UNAUTHENTICATED_BODY_BYTES = 64 * 1024;
 
 export async function buildApp(c: Components, options: BuildAppOptions = {}): Promise<FastifyInstance> {
   const app = Fastify({
@@ -80,6 +83,18 @@ export async function buildApp(c: Components, options: BuildAppOptions = {}): Pr
 
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id);
+    // An admin write with a large body is authenticated before its body is read and parsed: a
+    // caller without a credential cannot make the server parse megabytes of JSON. (Every route
+    // still authenticates and authorizes the call itself; the lookup is cached.)
+    if (request.url.startsWith('/admin/') && Number(request.headers['content-length'] ?? 0) > UNAUTHENTICATED_BODY_BYTES) {
+      const value = request.headers.authorization;
+      try {
+        await c.credentials.authenticate(typeof value === 'string' ? value : undefined);
+      } catch (error) {
+        if (isVerityError(error)) await c.admin.recordAuthFailure(error.code, metaOf(request));
+        throw error;
+      }
+    }
   });
 
   if (c.log.isLevelEnabled('debug')) {

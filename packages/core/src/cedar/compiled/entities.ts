@@ -72,6 +72,7 @@ interface JsonNamespace {
 }
 
 const EXTENSIONS: Record<string, 'ip' | 'decimal' | 'datetime' | 'duration'> = { ipaddr: 'ip', decimal: 'decimal', datetime: 'datetime', duration: 'duration' };
+const BUILTIN_NAMES = new Set(['Long', 'String', 'Bool', 'Boolean', 'Set', 'Record', 'Entity', 'Extension', 'EntityOrCommon', ...Object.keys(EXTENSIONS)]);
 const EMPTY_RECORD: Extract<SchemaType, { k: 'Record' }> = { k: 'Record', attrs: new Map(), open: false };
 
 /**
@@ -94,7 +95,24 @@ export function schemaModelOf(json: Record<string, JsonNamespace>, actionAncesto
       }
     }
   }
+  // A type declared under a builtin's or an extension's name (`type ipaddr = String;`, legal in
+  // the empty namespace) is written in the resolved JSON exactly like the builtin: which one it
+  // means is Cedar's to say, so such a schema stays on cedar-wasm.
+  for (const name of [...common.keys(), ...declared]) {
+    if (BUILTIN_NAMES.has(name)) throw new UnsupportedPolicy('a schema type named like a builtin or extension type');
+  }
   const entityType = (name: string): SchemaType => ({ k: 'Entity', name, enum: enums.get(name) ?? null });
+  // Each common type is resolved once and shared: a schema whose types nest by reference costs
+  // its size, never the size of its expansion.
+  const resolvedCommon = new Map<string, SchemaType>();
+  const commonType = (name: string, depth: number): SchemaType => {
+    let found = resolvedCommon.get(name);
+    if (found === undefined) {
+      found = resolve(common.get(name), depth + 1);
+      resolvedCommon.set(name, found);
+    }
+    return found;
+  };
   const resolve = (type: JsonType | undefined, depth = 0): SchemaType => {
     if (type === undefined || depth > 64) throw new UnsupportedPolicy('a schema type it cannot resolve');
     const written = type.type ?? '';
@@ -123,14 +141,14 @@ export function schemaModelOf(json: Record<string, JsonNamespace>, actionAncesto
       }
       case 'EntityOrCommon': {
         const target = type.name ?? '';
-        if (common.has(target)) return resolve(common.get(target), depth + 1);
+        if (common.has(target)) return commonType(target, depth);
         if (declared.has(target)) return entityType(target);
         if (EXTENSIONS[target]) return { k: 'Extension', fn: EXTENSIONS[target] };
         throw new UnsupportedPolicy(`the schema type ${target}`);
       }
       default: {
         if (EXTENSIONS[name]) return { k: 'Extension', fn: EXTENSIONS[name] };
-        if (common.has(name)) return resolve(common.get(name), depth + 1);
+        if (common.has(name)) return commonType(name, depth);
         if (declared.has(name)) return entityType(name);
         throw new UnsupportedPolicy(`the schema type ${name}`);
       }

@@ -62,7 +62,7 @@ export class CedarSet {
    * the values' size for every element type (records, sets and extension values included).
    */
   has(value: Value): boolean {
-    if (this.items.length <= 8) {
+    if (this.items.length <= 8 && isFlat(value)) {
       for (const item of this.items) if (valueEquals(item, value)) return true;
       return false;
     }
@@ -170,7 +170,9 @@ export function valueEquals(a: Value, b: Value): boolean {
   if (a instanceof Uid) return b instanceof Uid && a.key === b.key;
   if (a instanceof CedarSet) {
     if (!(b instanceof CedarSet)) return false;
-    if (a.items.length <= 8 && b.items.length <= 8) return a.items.every((x) => setHas(b, x)) && b.items.every((y) => setHas(a, y));
+    // Small sets of primitives compare directly; anything else by canonical keys, computed once
+    // per set (comparing nested sets element by element both ways would cost 2^depth).
+    if (a.items.length <= 8 && b.items.length <= 8 && a.items.every(isFlat) && b.items.every(isFlat)) return a.items.every((x) => setHas(b, x)) && b.items.every((y) => setHas(a, y));
     const [x, y] = [a.keySet(), b.keySet()];
     if (x.size !== y.size) return false;
     for (const key of x) if (!y.has(key)) return false;
@@ -190,6 +192,9 @@ export function valueEquals(a: Value, b: Value): boolean {
   if (a instanceof Duration) return b instanceof Duration && a.ms === b.ms;
   return false;
 }
+
+/** A primitive or a uid: compared in constant time. */
+const isFlat = (value: Value) => typeof value !== 'object' || value instanceof Uid;
 
 export function setHas(set: CedarSet, value: Value): boolean {
   return set.has(value);
