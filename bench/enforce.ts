@@ -33,7 +33,8 @@ import { measure, summarize, type Summary } from './stats.js';
 
 const THIS_FILE = fileURLToPath(import.meta.url);
 const TENANT = 'bench';
-const ADMIN_TOKEN = `vrt_${randomBytes(32).toString('base64url')}`;
+// The forked PDP (this file with --pdp) must hold the same admin token: it comes through the environment.
+const ADMIN_TOKEN = process.env.BENCH_ADMIN_TOKEN ?? `vrt_${randomBytes(32).toString('base64url')}`;
 const ISSUER = 'https://issuer.bench.example';
 const AUDIENCE = 'https://api.bench.example';
 const ALG = 'RS256';
@@ -150,7 +151,7 @@ interface Pdp {
 function startPdp(): Promise<Pdp> {
   return new Promise((resolve, reject) => {
     // The child loads tsx itself, as the bench does (`node --import tsx`).
-    const child: ChildProcess = fork(THIS_FILE, ['--pdp'], { execArgv: ['--import', import.meta.resolve('tsx')], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    const child: ChildProcess = fork(THIS_FILE, ['--pdp'], { execArgv: ['--import', import.meta.resolve('tsx')], env: { ...process.env, BENCH_ADMIN_TOKEN: ADMIN_TOKEN }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     const exited = new Promise<void>((done) => child.once('exit', () => done()));
     child.once('error', reject);
     child.once('exit', (code) => reject(new Error(`the PDP child exited (${code}) before it listened`)));
@@ -309,12 +310,16 @@ export async function runEnforceBench(log: (line: string) => void = stderrLog): 
     const missEnforcer = createEnforcer({ source: remote('sdkMiss'), tenant: TENANT, audience: AUDIENCE, tier: 'bench-miss', onDecision: counted(missCounts) });
     // The local source: the tenant's signed bundle from the PDP, decided in-process (Cedar engine
     // and token check), every decision shipped to the PDP's audit. No cache either, so every
-    // request is decided. The admin credential stands in for a PEP's `pep-local` credential, and
-    // reads the bundle key's thumbprint to pin as an operator would.
+    // request is decided. It holds the tenant's `pep-local` credential (only a PEP of the tenant
+    // may report its decisions); the admin credential reads the bundle key's thumbprint to pin,
+    // as an operator would.
     const localCounts: Counts = { cached: 0, asked: 0 };
-    const shipper = createAuditShipper({ url: pdp.url, tenant: TENANT, credential: ADMIN_TOKEN, spoolDir: null });
+    const issued = await fetch(`${pdp.url}/admin/v1/credentials`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${ADMIN_TOKEN}` }, body: JSON.stringify({ role: 'pep-local', tenant: TENANT, label: 'bench local PEP' }) });
+    if (issued.status !== 201) throw new Error(`PDP POST /admin/v1/credentials: HTTP ${issued.status} ${await issued.text()}`);
+    const pepLocal = ((await issued.json()) as { token: string }).token;
+    const shipper = createAuditShipper({ url: pdp.url, tenant: TENANT, credential: pepLocal, spoolDir: null });
     const keys = (await (await fetch(`${pdp.url}/tenants/${TENANT}/bundle/keys`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })).json()) as { thumbprints: string[] };
-    const local = createLocalDecisionSource({ url: pdp.url, tenant: TENANT, credential: ADMIN_TOKEN, shipper, bundleKeyThumbprints: keys.thumbprints });
+    const local = createLocalDecisionSource({ url: pdp.url, tenant: TENANT, credential: pepLocal, shipper, bundleKeyThumbprints: keys.thumbprints });
     closers.push(() => local.close(), () => shipper.close({ timeoutMs: 5000 }));
     await local.ready;
     if (local.policyVersion === null) throw new Error('the local decision source has no bundle');

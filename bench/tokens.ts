@@ -153,7 +153,8 @@ async function benchAlgorithm(p: Prepared, jwksUrl: string, log: (line: string) 
     return stats;
   };
   await firstSeen('inline keys', createTokenVerifier({ cacheSize: FIRST_SEEN_CACHE }), [source(alg, { kind: 'inline', keys: [p.jwk] })]);
-  const remote = createTokenVerifier({ cacheSize: FIRST_SEEN_CACHE });
+  // The bench's JWKS is served over plain HTTP on 127.0.0.1, which a verifier refuses unless told it may.
+  const remote = createTokenVerifier({ cacheSize: FIRST_SEEN_CACHE, allowInsecureSources: true });
   const remoteSources = [source(alg, { kind: 'jwks', jwksUri: jwksUrl })];
   // The first call fetches the JWKS, outside the timing: this row is "after the first fetch".
   // Its verification is then purged, so no pool token can hit the cache later.

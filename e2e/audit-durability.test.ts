@@ -78,6 +78,32 @@ describe('answered decisions survive a crash and a stop (PGlite, real processes)
   );
 });
 
+describe('a batch is answered once every record it decided is audited (in process)', () => {
+  it('100 AuthZEN evaluations and 100 Cedar requests: every decision id the client got is in the audit at once', async () => {
+    const server = await startTestServer({ decisionAuth: 'open' });
+    try {
+      await server.admin.post('/admin/v1/tenants', { id: 'acme' });
+      await server.admin.post('/admin/v1/tenants/acme/policies', { files: { 'p.cedar': 'permit(principal, action, resource) when { resource.id != "d7" };' } });
+      const pdp = createClient(server.url, null);
+      const evaluations = Array.from({ length: 100 }, (_, i) => ({ subject: { type: 'User', id: `u${i}` }, action: { name: 'read' }, resource: { type: 'Doc', id: `d${i % 10}` } }));
+      const answer = await pdp.post('/tenants/acme/access/v1/evaluations', { evaluations, options: { verity_context: true } });
+      expect(answer.status).toBe(200);
+      const ids = (answer.body.evaluations as Array<{ context: { id: string } }>).map((item) => item.context.id);
+      expect(ids).toHaveLength(100);
+      const audited = await readAudit(server.url, 'acme');
+      expect(missing(ids, audited.ids)).toEqual([]);
+      expect(audited.verified).toBe(true);
+      const cedar = await pdp.post('/tenants/acme/cedar/v1/batch-is-authorized', {
+        requests: Array.from({ length: 100 }, (_, i) => ({ principal: { type: 'User', id: `c${i}` }, action: { type: 'Action', id: 'read' }, resource: { type: 'Doc', id: 'd1' } })),
+      });
+      expect(cedar.status).toBe(200);
+      expect((await readAudit(server.url, 'acme')).ids.size).toBe(200);
+    } finally {
+      await server.close();
+    }
+  });
+});
+
 describe('decisions fail closed when the audit cannot be written (in process)', () => {
   it('answers 503 ERR_AUDIT_UNAVAILABLE with Retry-After, fails readiness, records the refused decisions later', async () => {
     const server = await startTestServer({ decisionAuth: 'open' });

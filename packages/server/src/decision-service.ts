@@ -43,6 +43,23 @@ export interface DecideInput {
   audit?: AuditMode;
   /** The engine-time budget the request's decisions share (batches: `createEngineBudget()`). */
   budget?: EngineBudget;
+  /**
+   * Where a batch collects its audit waits: the record's commit is added here instead of
+   * awaited, and the caller awaits them all before it answers (one group commit for the
+   * batch, not one per item). Absent: the decision waits for its own record.
+   */
+  auditWaits?: Array<Promise<void>>;
+}
+
+/**
+ * Wait for a batch's audit waits (`DecideInput.auditWaits`); rejects with the first failure
+ * (ERR_AUDIT_UNAVAILABLE) once all have settled, so the batch is answered only when every
+ * record it decided is audited.
+ */
+export async function settleAuditWaits(waits: ReadonlyArray<Promise<void>>): Promise<void> {
+  const settled = await Promise.allSettled(waits);
+  const failed = settled.find((result): result is PromiseRejectedResult => result.status === 'rejected');
+  if (failed) throw failed.reason;
 }
 
 export interface DecisionService {
@@ -169,7 +186,10 @@ export function createDecisionService(options: DecisionServiceOptions): Decision
     if (measured !== undefined && mode !== 'never') activity?.observe(input.tenant, { ...measured.key, nowMs: now }, measured.settings);
     if (mode === 'always' || (mode === 'deny-only' && record.decision === 'deny')) {
       const backpressure = audit.enqueue(record);
-      if (backpressure) await backpressure;
+      if (backpressure) {
+        if (input.auditWaits) input.auditWaits.push(backpressure);
+        else await backpressure;
+      }
     }
     const explanation = { ...reasonsOf(record, active.prepared.annotations, settings), ...(stepUp === undefined ? {} : { stepUp }) };
     // After the audit took the record: how long it may be reused is not part of what is audited.

@@ -18,6 +18,7 @@ import {
 } from '@verity/core';
 import { MAX_TXN_TOKEN_LENGTH, parseBearerToken, verifiedPrincipalOf, type ReceiptKey } from '@verity/identity';
 import { isSpiffeIdText } from '../workload-gate.js';
+import { settleAuditWaits } from '../decision-service.js';
 import { metaOf, requireAdmin, requireDecide, type Components } from './context.js';
 import type { DecisionExplanation } from '../step-up.js';
 
@@ -198,7 +199,10 @@ export function registerAuthzenRoutes(app: FastifyInstance, c: Components, tenan
     const options = (body as { options?: { verity_context?: unknown } }).options;
     // All items share one engine-time budget: a batch never holds the engine for seconds.
     const budget = createEngineBudget();
-    const decide = (item: AuthzenEvaluationRequest) => c.decisions.decideExplained({ tenant, request: { kind: 'authzen', request: item, ...(verified ? { token: verified } : {}) }, meta, budget });
+    // A batch's records are committed together: the items do not wait one by one.
+    const auditWaits: Array<Promise<void>> = [];
+    const decide = (item: AuthzenEvaluationRequest) =>
+      c.decisions.decideExplained({ tenant, request: { kind: 'authzen', request: item, ...(verified ? { token: verified } : {}) }, meta, budget, ...(batch.batch ? { auditWaits } : {}) });
     if (!batch.batch) {
       // AuthZEN §7.1: no (or an empty) `evaluations` array is the single Access Evaluation API.
       const explained = await decide(batch.evaluations[0] as AuthzenEvaluationRequest);
@@ -226,6 +230,8 @@ export function registerAuthzenRoutes(app: FastifyInstance, c: Components, tenan
       evaluations.push(withContext ? { decision: allowed, context: await contextWithReceipt(c, explained, receipt) } : { decision: allowed });
       if ((batch.semantic === 'deny_on_first_deny' && !allowed) || (batch.semantic === 'permit_on_first_permit' && allowed)) break;
     }
+    // Answered only once every item's record is audited (durable mode): one failure fails it all.
+    await settleAuditWaits(auditWaits);
     return { evaluations };
   });
 

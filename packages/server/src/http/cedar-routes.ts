@@ -2,6 +2,7 @@
 import type { FastifyInstance } from 'fastify';
 import { assertNoDuplicateEntities, createEngineBudget, isPlainObject, parseEntityUid, toCedarRecord, VerityError, type CedarRequest, type DecisionRecord, type EntityUid } from '@verity/core';
 import { parseEntities } from '../entity-service.js';
+import { settleAuditWaits } from '../decision-service.js';
 import { metaOf, requireDecide, tenantParam, type Components } from './context.js';
 
 const MAX_BATCH = 100;
@@ -64,7 +65,10 @@ export function registerCedarRoutes(app: FastifyInstance, c: Components): void {
     // refused with ERR_DECISION_LIMIT (Cedar's batch answer has no per-request error).
     const budget = createEngineBudget();
     const results = [];
-    for (const cedar of requests) results.push(resultOf(await c.decisions.decide({ tenant, request: { kind: 'cedar', request: cedar, entities: provided }, meta, budget })));
+    // The records are committed together, and the answer waits for all of them.
+    const auditWaits: Array<Promise<void>> = [];
+    for (const cedar of requests) results.push(resultOf(await c.decisions.decide({ tenant, request: { kind: 'cedar', request: cedar, entities: provided }, meta, budget, auditWaits })));
+    await settleAuditWaits(auditWaits);
     return { results };
   });
 }
