@@ -12,21 +12,13 @@
  */
 import { parse as parseLossless, stringify as stringifyLossless } from 'lossless-json';
 import type { CedarValue, EntityUid, TemplateLink } from '@verity/core';
+import { prng as mulberry32 } from '../fixtures.js';
 
 // ---------------------------------------------------------------------------------------------
 // Randomness
 
-/** mulberry32: a small, fast seeded PRNG. */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** mulberry32: a small, fast seeded PRNG (the oracle fixtures' own). */
+export { mulberry32 };
 
 /** A seed for group `index` of run `seed` (independent streams, so any group regenerates alone). */
 function mixSeed(seed: number, index: number): number {
