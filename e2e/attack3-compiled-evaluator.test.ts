@@ -87,6 +87,16 @@ describe('a schema type named like a builtin is read as Cedar reads it', () => {
   });
 });
 
+describe('a schema type named like a builtin, on an entity attribute', () => {
+  it('`type decimal = String` read from the entity data: the forbid applies', async () => {
+    const schema = 'type decimal = String; entity User { level: decimal }; entity Doc; action view appliesTo { principal: User, resource: Doc };';
+    const policies = { allow: 'permit(principal, action, resource);', deny: 'forbid(principal, action, resource) when { principal.level == "1.5" };' };
+    const { verity, truth } = await both(policies, [{ uid: { type: 'User', id: 'mallory' }, attrs: { level: '1.5' }, parents: [] }], { schema, action: 'view', resource: 'd' });
+    expect(truth).toMatchObject({ decision: 'deny', reasons: ['deny'] });
+    expect(verity).toEqual(truth);
+  });
+});
+
 describe('no input makes a decision cost more than its size', () => {
   it('equal sets nested 40 deep (2^40 pairwise steps) compare in linear time, as Cedar does', async () => {
     const nest = (depth: number): unknown => (depth === 0 ? 'x' : [nest(depth - 1)]);

@@ -38,6 +38,19 @@ describe("the PEP credential check is not repeated per request", () => {
     expect(decisions() - before).toBe(10);
   });
 
+  it('a remembered allow is for its tenant only, and a rotated token is refused at once', async () => {
+    const other = await server.admin.post('/admin/v1/tenants', { id: 'other' });
+    expect(other.status).toBe(201);
+    expect((await ask()).status).toBe(200);
+    const elsewhere = await pep.post('/tenants/other/access/v1/evaluation', { subject: { type: 'user', id: 'x' }, action: { name: 'can_read_todos' }, resource: { type: 'todo', id: 't' } });
+    expect(elsewhere.body.code).toBe('ERR_AUTH_FORBIDDEN');
+    const rotated = await server.admin.post(`/admin/v1/credentials/${pepId}/rotate`, {});
+    expect(rotated.status).toBe(200);
+    expect((await ask()).body.code).toBe('ERR_AUTH_INVALID');
+    pep = createClient(server.url, rotated.body.token);
+    expect((await ask()).status).toBe(200);
+  });
+
   it('still refuses the credential at once when it is revoked', async () => {
     expect((await ask()).status).toBe(200);
     const revoked = await server.admin.post(`/admin/v1/credentials/${pepId}/revoke`, {});
