@@ -1,5 +1,5 @@
 /**
- * `node --import tsx bench/audit-durability.ts [--json] [--compare]`: decisions/s and latency over HTTP with
+ * `node --import @verity/cli/loader bench/audit-durability.ts [--json] [--compare]`: decisions/s and latency over HTTP with
  * each audit durability — `durable` (default: answered once the record is committed, group
  * commit), `batched` with the 100 ms lag bound, and `batched` without a bound (the behaviour
  * before issue 9: answered first, records held in memory) as the baseline — on a PGlite data
@@ -81,7 +81,7 @@ async function main(): Promise<void> {
     if (compare) rows.push(...(await measureVariant(`${variant.name}, chained on the server's thread (before issue 13)`, variant.options, true)));
   }
   if (json) {
-    process.stdout.write(`${JSON.stringify({ command: 'node --import tsx bench/audit-durability.ts', budgetMs: BUDGET_MS, rows }, null, 2)}\n`);
+    process.stdout.write(`${JSON.stringify({ command: 'node --import @verity/cli/loader bench/audit-durability.ts', budgetMs: BUDGET_MS, rows }, null, 2)}\n`);
     return;
   }
   const fixed = (n: number, d = 0) => (Number.isFinite(n) ? n.toFixed(d) : '-');

@@ -1,5 +1,5 @@
 /**
- * `node --import tsx bench/audit-throughput.ts [--records N] [--tenants T] [--batch B] [--window W] [--compare] [--database-url URL] [--only memory|data|postgres] [--json]`:
+ * `node --import @verity/cli/loader bench/audit-throughput.ts [--records N] [--tenants T] [--batch B] [--window W] [--compare] [--database-url URL] [--only memory|data|postgres] [--json]`:
  * sustained audit throughput through the server's audit writer (`createAuditWriter`) on embedded
  * PGlite (in memory and in a data folder, on its worker thread as `verity serve` opens it), for
  * each durability:

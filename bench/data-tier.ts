@@ -1,5 +1,5 @@
 /**
- * `node --import tsx bench/data-tier.ts [--json]`: what a receipt-checked row-level security
+ * `node --import @verity/cli/loader bench/data-tier.ts [--json]`: what a receipt-checked row-level security
  * policy (`tenant_id = (SELECT verity.tenant_for(…))`, the receipt verified in SQL) costs per
  * query against plain RLS on a tenant setting (`tenant_id = current_setting('verity.tenant',
  * true)`), returning 1 and 10,000 rows of the tenant, on PostgreSQL (BENCH_DATABASE_URL or
@@ -220,7 +220,7 @@ async function main(): Promise<void> {
     }
   }
   if (json) {
-    process.stdout.write(`${JSON.stringify({ command: 'node --import tsx bench/data-tier.ts', budgetMs: BUDGET_MS, rows: results, plans }, null, 2)}\n`);
+    process.stdout.write(`${JSON.stringify({ command: 'node --import @verity/cli/loader bench/data-tier.ts', budgetMs: BUDGET_MS, rows: results, plans }, null, 2)}\n`);
     return;
   }
   const fixed = (x: number, d = 0) => (Number.isFinite(x) ? x.toFixed(d) : '-');

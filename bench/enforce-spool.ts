@@ -3,7 +3,7 @@
  * `enforcer.enforce` on a local decision source whose shipper keeps records in memory
  * (`spoolDir: null`) or in the fsync'd spool (`spoolDir`), at 1 and 32 decisions in flight.
  * The PDP runs in a child process (in-memory store), so the PEP's event loop is its own.
- * Run: node --import tsx bench/enforce-spool.ts [--seconds 5]
+ * Run: node --import @verity/cli/loader bench/enforce-spool.ts [--seconds 5]
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';

@@ -7,7 +7,7 @@
  * policy through the Cedar team's Express middleware (`@cedar-policy/authorization-for-expressjs`)
  * and an equivalent casbin RBAC model in a Fastify preHandler. Every request goes over real HTTP
  * from a worker thread (bench/enforce-client.ts). `npm run bench` runs this as its third section;
- * `node --import tsx bench/enforce.ts [--json]` runs it alone. With `--pdp` this file is the PDP
+ * `node --import @verity/cli/loader bench/enforce.ts [--json]` runs it alone. With `--pdp` this file is the PDP
  * child process.
  */
 import { randomBytes } from 'node:crypto';
@@ -150,7 +150,7 @@ interface Pdp {
 
 function startPdp(): Promise<Pdp> {
   return new Promise((resolve, reject) => {
-    // The child loads tsx itself, as the bench does (`node --import tsx`).
+    // The child loads tsx itself, as the bench does (`node --import @verity/cli/loader`).
     const child: ChildProcess = fork(THIS_FILE, ['--pdp'], { execArgv: ['--import', import.meta.resolve('tsx')], env: { ...process.env, BENCH_ADMIN_TOKEN: ADMIN_TOKEN }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     const exited = new Promise<void>((done) => child.once('exit', () => done()));
     child.once('error', reject);
@@ -507,7 +507,7 @@ if (process.argv[1] === THIS_FILE) {
     runEnforceBench()
       .then((results) => {
         const machine = machineFacts(cedar.getCedarVersion());
-        if (process.argv.includes('--json')) process.stdout.write(`${JSON.stringify({ machine, enforce: { ...results, command: 'node --import tsx bench/enforce.ts' } }, null, 2)}\n`);
+        if (process.argv.includes('--json')) process.stdout.write(`${JSON.stringify({ machine, enforce: { ...results, command: 'node --import @verity/cli/loader bench/enforce.ts' } }, null, 2)}\n`);
         else process.stdout.write(`\nmachine: ${formatMachine(machine)}\n\n${formatEnforceSection(results)}\n`);
       })
       .catch((error: unknown) => {

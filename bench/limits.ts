@@ -2,7 +2,7 @@
  * Engine time at the edge of every documented limit (docs/security.md): the worst a tenant may
  * push and ask within the limits, decided through core's pipeline on the Cedar engine thread.
  * The claim it checks: any accepted policy plus any request within the limits is decided in
- * well under 50 ms of engine time. Run alone with `node --import tsx bench/limits.ts`, or as
+ * well under 50 ms of engine time. Run alone with `node --import @verity/cli/loader bench/limits.ts`, or as
  * part of `npm run bench`.
  */
 import {

@@ -1,5 +1,5 @@
 /**
- * `node --import tsx bench/memory.ts [--tenants 10000] [--json]`: resident memory of one engine
+ * `node --import @verity/cli/loader bench/memory.ts [--tenants 10000] [--json]`: resident memory of one engine
  * holding many tenants' active versions (20 policies each, a schema-less RBAC-and-attributes
  * store whose ids differ per tenant), each prepared and asked one decision, as the PDP does on
  * first use. Prints RSS and heap before and after, per tenant, and the engine's stats.

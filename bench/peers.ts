@@ -1,5 +1,5 @@
 /**
- * `node --import tsx bench/peers.ts [--json]`: Verity's engine against the engines a user would
+ * `node --import @verity/cli/loader bench/peers.ts [--json]`: Verity's engine against the engines a user would
  * pick instead of it, on equivalent policies, in one process and one run (bench/RESULTS.md,
  * "Peer engines").
  *

@@ -1,5 +1,5 @@
 /**
- * `node --import tsx bench/policy-scale.ts [--json] [--max 100000]`: does a decision's cost
+ * `node --import @verity/cli/loader bench/policy-scale.ts [--json] [--max 100000]`: does a decision's cost
  * depend on how many policies the tenant has? One tenant-shaped policy set at 10, 1,000,
  * 10,000 and 100,000 policies (one per user, `principal == User::"uN"`, plus role policies and
  * a forbid that apply to everyone), the same request, decided by the compiled evaluator (its

@@ -1,5 +1,5 @@
 /**
- * `node --import tsx bench/risk.ts [--json]`: what the risk engine adds to a decision
+ * `node --import @verity/cli/loader bench/risk.ts [--json]`: what the risk engine adds to a decision
  * (bench/RESULTS.md; issue 12's goal: under 10 % over the decision alone).
  *
  * The PDP in-process (`components.decisions.decide`, PGlite in memory, batched audit), three

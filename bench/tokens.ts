@@ -2,7 +2,7 @@
  * Token verification latency, ES256 and RS256: Node's `crypto.verify` alone (the floor),
  * `jose.jwtVerify` alone, and Verity's verifier on a first-seen and on a cached token — in one
  * run, as numbers and ratios (see bench/RESULTS.md). `npm run bench` runs it as its second
- * section; `node --import tsx bench/tokens.ts [--json]` runs it alone.
+ * section; `node --import @verity/cli/loader bench/tokens.ts [--json]` runs it alone.
  */
 import { KeyObject, verify as cryptoVerify, webcrypto } from 'node:crypto';
 import { createServer } from 'node:http';
@@ -225,7 +225,7 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const log = (line: string) => process.stderr.write(`${line}\n`);
   runTokenBench(log)
     .then((tokens) => {
-      if (process.argv.includes('--json')) process.stdout.write(`${JSON.stringify({ command: 'node --import tsx bench/tokens.ts', tokens }, null, 2)}\n`);
+      if (process.argv.includes('--json')) process.stdout.write(`${JSON.stringify({ command: 'node --import @verity/cli/loader bench/tokens.ts', tokens }, null, 2)}\n`);
       else process.stdout.write(`\n${formatTokenSection(tokens)}\n`);
     })
     .catch((error: unknown) => {

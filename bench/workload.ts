@@ -1,5 +1,5 @@
 /**
- * `node --import tsx bench/workload.ts [--json]`: what workload identity costs (bench/RESULTS.md).
+ * `node --import @verity/cli/loader bench/workload.ts [--json]`: what workload identity costs (bench/RESULTS.md).
  *
  * 1. SVID issuance: `issueX509Svid` alone (the CA's signature), and what the PDP does per attest
  *    or renew before its store write: `verifyCsr` (the CSR's proof of possession) then issue.

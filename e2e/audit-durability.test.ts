@@ -13,7 +13,7 @@ import { eventually } from './helpers/eventually.js';
 import { answeredAtLeast, killAll, readAudit, startLoad, startServeProcess, type ServeProcess } from './helpers/serve-process.js';
 import { createClient, startTestServer } from './helpers/verity.js';
 
-// Real processes (tsx, a PGlite data folder) on a busy machine: generous, bounded limits.
+// Real processes (the TypeScript loader, a PGlite data folder) on a busy machine: generous, bounded limits.
 const PROCESSES_MS = 150_000;
 const CLIENTS = 16;
 

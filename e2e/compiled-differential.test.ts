@@ -6,7 +6,7 @@
  * isAuthorized with the same policies, schema and complete entity list. Every case must agree
  * (both refuse, or the same decision, determining and erroring policies), and the compiled
  * evaluator must decide most cases itself, so the agreement is not just cedar-wasm agreeing
- * with itself. Long runs: `node --import tsx oracle/differential/run.ts --cases 1000000 --seed 1`.
+ * with itself. Long runs: `node --import @verity/cli/loader oracle/differential/run.ts --cases 1000000 --seed 1`.
  *
  * Cases that once disagreed live in oracle/differential/regressions.json (a full case each,
  * as run.ts writes them under `case` in oracle/differential/failures/).
@@ -54,7 +54,7 @@ describe('the compiled Cedar evaluator against cedar-wasm', () => {
   it('agrees on every generated case', () => {
     expect(tally.cases).toBe(SEEDS.length * GROUPS_PER_SEED * REQUESTS_PER_GROUP);
     // The first one in full, ready for regressions.json; case ids are <seed>-<group>-<request>:
-    // `node --import tsx oracle/differential/run.ts --seed S --group G` writes them minimized.
+    // `node --import @verity/cli/loader oracle/differential/run.ts --seed S --group G` writes them minimized.
     const shown = disagreements.slice(0, 1).map(({ outcome, group, index }) => `${outcome.id}: ${outcome.why}\n${caseToJson(caseOf(group, index))}`);
     expect(disagreements.length, `${disagreements.length} disagreement(s):\n${disagreements.map((d) => `${d.outcome.id}: ${d.outcome.why}`).slice(0, 30).join('\n')}\n\n${shown.join('\n\n')}`).toBe(0);
   });

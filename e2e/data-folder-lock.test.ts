@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-// Each test starts real `verity serve` processes (tsx and a PGlite first start each): slow on a
+// Each test starts real `verity serve` processes (the TypeScript loader and a PGlite first start each): slow on a
 // busy machine, so a generous limit; nothing here waits for time to pass.
 const PROCESSES_MS = 180_000;
 

@@ -126,7 +126,7 @@ describe('local mode, PDP unreachable: bounded staleness', () => {
 
 describe('local mode, PEP killed with SIGKILL under load: no answered decision is lost', () => {
   function runChild(mode: 'decide' | 'ship', spool: string, auditUrl: string = pepUrl): { child: ChildProcess; lines: string[]; exited: Promise<number | null> } {
-    const child = spawn(process.execPath, ['--import', 'tsx', CHILD, mode], {
+    const child = spawn(process.execPath, ['--import', '@verity/cli/loader', CHILD, mode], {
       cwd: ROOT,
       stdio: ['ignore', 'pipe', 'pipe'],
       env: {

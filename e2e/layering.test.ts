@@ -122,7 +122,7 @@ describe('layering', () => {
       "const loaded = Object.keys(createRequire(import.meta.url).cache).filter((path) => path.includes('cedar-wasm'));",
       'process.stdout.write(JSON.stringify(loaded));',
     ].join('\n');
-    const output = execFileSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { cwd: ROOT, encoding: 'utf8' });
+    const output = execFileSync(process.execPath, ['--import', '@verity/cli/loader', '--input-type=module', '-e', script], { cwd: ROOT, encoding: 'utf8' });
     expect(JSON.parse(output)).toEqual([]);
   });
 });

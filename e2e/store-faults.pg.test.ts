@@ -57,7 +57,7 @@ describe('a connection reset never ends the process', () => {
   // Each case runs in a child process: an unhandled 'error' event kills the process it happens in.
   for (const scenario of ['in-transaction', 'between-queries', 'idle-in-pool']) {
     it(`${scenario}: the caller gets ERR_STORE_UNAVAILABLE, the process lives on and reconnects`, async () => {
-      const outcome = await promisify(execFile)(process.execPath, ['--import', 'tsx', CHILD, scenario], { cwd: ROOT, env: process.env, timeout: 60_000 }).then(
+      const outcome = await promisify(execFile)(process.execPath, ['--import', '@verity/cli/loader', CHILD, scenario], { cwd: ROOT, env: process.env, timeout: 60_000 }).then(
         ({ stdout }) => ({ exitCode: 0, stdout, stderr: '' }),
         (error: { code?: number; stdout?: string; stderr?: string }) => ({ exitCode: error.code, stdout: error.stdout ?? '', stderr: error.stderr ?? '' }),
       );

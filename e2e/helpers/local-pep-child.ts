@@ -3,7 +3,7 @@
  * a durable audit spool and prints each answered decision id on its own line (stdout is a pipe:
  * written synchronously, so every id the parent read was answered); `ship` only ships what the
  * spool holds, prints `shipped N` and exits. Settings come from the environment, never argv.
- * Run: node --import tsx e2e/helpers/local-pep-child.ts decide|ship
+ * Run: node --import @verity/cli/loader e2e/helpers/local-pep-child.ts decide|ship
  */
 import { createAuditShipper, createEnforcer, createLocalDecisionSource } from '@verity/enforce';
 

@@ -4,7 +4,7 @@
  * the driver answered. An unhandled 'error' event exits the child with a non-zero code instead,
  * which is what the test looks for: a crash cannot be caught from inside the crashing process.
  *
- * Usage: node --import tsx e2e/helpers/store-fault-child.ts <in-transaction|between-queries|idle-in-pool>
+ * Usage: node --import @verity/cli/loader e2e/helpers/store-fault-child.ts <in-transaction|between-queries|idle-in-pool>
  */
 import pg from 'pg';
 import { createPostgresDatabase, type Database } from '@verity/store';

@@ -2,8 +2,8 @@
  * The long differential run: Verity's compiled Cedar evaluator against cedar-wasm's
  * isAuthorized on generated cases, until `--cases` cases or `--minutes` minutes.
  *
- *   node --import tsx oracle/differential/run.ts --cases 1000000 --seed 1 [--minutes 60] [--requests 30]
- *   node --import tsx oracle/differential/run.ts --seed 1 --group 91     (one policy set again: case ids are <seed>-<group>-<request>)
+ *   node --import @verity/cli/loader oracle/differential/run.ts --cases 1000000 --seed 1 [--minutes 60] [--requests 30]
+ *   node --import @verity/cli/loader oracle/differential/run.ts --seed 1 --group 91     (one policy set again: case ids are <seed>-<group>-<request>)
  *
  * Progress goes to stderr; at the end the tally (cases, disagreements, compiled vs cedar-wasm
  * fallback, cases/s) goes to stdout. Each disagreement is written, minimized when that is

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// The `verity` executable: runs the TypeScript sources through tsx (no build step).
-import { register } from 'tsx/esm/api';
-register();
+// The `verity` executable: runs the TypeScript sources through Verity's loader (esbuild, no build step).
+import '../loader/register.mjs';
+
 await import('../src/main.ts');
