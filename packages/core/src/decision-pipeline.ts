@@ -170,12 +170,13 @@ export interface DecisionRecordFields {
 
 const storableUid = (uid: EntityUid): EntityUid => ({ type: storableText(uid.type), id: storableText(uid.id) });
 
-const storableRisk = (risk: RecordedRisk): RecordedRisk => ({
-  score: risk.score,
-  level: storableText(risk.level),
-  factors: risk.factors.map((f) => ({ name: storableText(f.name), weight: f.weight, ...(f.detail === undefined ? {} : { detail: storableText(f.detail) }) })),
-  ...(risk.stepUp === undefined ? {} : { stepUp: { acr: storableText(risk.stepUp.acr), ...(risk.stepUp.maxAgeSec === undefined ? {} : { maxAgeSec: risk.stepUp.maxAgeSec }) } }),
-});
+function storableRisk(risk: RecordedRisk): RecordedRisk {
+  const factors: RecordedRisk['factors'] = [];
+  for (const f of risk.factors) factors.push(f.detail === undefined ? { name: storableText(f.name), weight: f.weight } : { name: storableText(f.name), weight: f.weight, detail: storableText(f.detail) });
+  const stored: RecordedRisk = { score: risk.score, level: storableText(risk.level), factors };
+  if (risk.stepUp !== undefined) stored.stepUp = risk.stepUp.maxAgeSec === undefined ? { acr: storableText(risk.stepUp.acr) } : { acr: storableText(risk.stepUp.acr), maxAgeSec: risk.stepUp.maxAgeSec };
+  return stored;
+}
 
 /**
  * The one place a decision record is put together (decisions, refusals, unmatched routes). Its
@@ -183,28 +184,29 @@ const storableRisk = (risk: RecordedRisk): RecordedRisk => ({
  * a token) becomes U+FFFD, so no record can stop the audit writer that every tenant shares.
  */
 export function buildDecisionRecord(fields: DecisionRecordFields): DecisionRecord {
-  return {
+  const { meta } = fields;
+  // Optional fields set one by one (no spreads): this runs on every decision.
+  const record: DecisionRecord = {
     decisionId: randomUUID(),
     time: new Date(fields.time).toISOString(),
     tenant: fields.tenant,
-    requestId: fields.meta.requestId === null ? null : storableText(fields.meta.requestId),
-    tier: fields.meta.tier === null ? null : storableText(fields.meta.tier),
+    requestId: meta.requestId === null ? null : storableText(meta.requestId),
+    tier: meta.tier === null ? null : storableText(meta.tier),
     principal: storableUid(fields.principal),
     action: storableUid(fields.action),
     resource: storableUid(fields.resource),
     decision: fields.decision,
     reasons: fields.reasons.map(storableText),
-    errors: fields.errors.map((e) => ({ policyId: storableText(e.policyId), message: storableText(e.message) })),
+    errors: fields.errors.length === 0 ? [] : fields.errors.map((e) => ({ policyId: storableText(e.policyId), message: storableText(e.message) })),
     policyVersion: fields.policyVersion,
     latencyUs: fields.latencyUs,
-    ...(fields.meta.observed ? { observed: true as const } : {}),
-    ...(fields.meta.caller === undefined ? {} : { caller: storableText(fields.meta.caller) }),
-    ...(fields.meta.txn === undefined ? {} : { txn: storableText(fields.meta.txn) }),
-    ...(fields.meta.actors === undefined || fields.meta.actors.length === 0 ? {} : { actors: fields.meta.actors.map(storableText) }),
-    ...(fields.meta.risk === undefined
-      ? {}
-      : { risk: storableRisk(fields.meta.risk) }),
   };
+  if (meta.observed) record.observed = true;
+  if (meta.caller !== undefined) record.caller = storableText(meta.caller);
+  if (meta.txn !== undefined) record.txn = storableText(meta.txn);
+  if (meta.actors !== undefined && meta.actors.length > 0) record.actors = meta.actors.map(storableText);
+  if (meta.risk !== undefined) record.risk = storableRisk(meta.risk);
+  return record;
 }
 
 /**

@@ -9,7 +9,7 @@ import { locationTableResolver, type LocationEntry, type LocationResolver } from
 import { isDeviceId } from './device-posture.js';
 import { riskContextOf, scoreRisk, type DeviceTrustSettings, type GeoLocation, type RiskConfig, type RiskSignals } from './risk.js';
 import type { AuthenticationFacts, DecisionRequest } from './decision-pipeline.js';
-import type { RecordedRisk, TenantSettings } from './types.js';
+import type { CedarValue, RecordedRisk, TenantSettings } from './types.js';
 
 /** A request with `context.risk` set, the assessment to audit, and how long it holds. */
 export interface RiskOutcome {
@@ -44,11 +44,11 @@ export function authenticationContextOf(authentication: AuthenticationFacts, now
   const { authTime } = authentication;
   const overrides = override !== undefined && (authTime === null || override.atMs > authTime * 1000);
   const acr = overrides ? override.acr : authentication.acr;
-  return {
-    ...(acr === null || acr === '' ? {} : { acr }),
-    amr: [...new Set(authentication.amr)].sort(),
-    ...(authTime === null ? {} : { age_sec: Math.max(0, Math.floor(nowMs / 1000) - authTime) }),
-  };
+  // Property by property, no spreads: this runs on every decision of a tenant with the engine on.
+  const context: AuthenticationContext = { amr: authentication.amr.length === 0 ? [] : [...new Set(authentication.amr)].sort() };
+  if (acr !== null && acr !== '') context.acr = acr;
+  if (authTime !== null) context.age_sec = Math.max(0, Math.floor(nowMs / 1000) - authTime);
+  return context;
 }
 
 /** Whether the tenant's risk engine is on (`settings.risk.enabled`). */
@@ -105,11 +105,11 @@ export function tableLocationOf(settings: TenantSettings, address: IpAddress): G
 
 /** `context.risk.location`: `{country?, city?, vpn?}` of a location (no coordinates: the travel check has them, not Cedar). */
 function placeOf(location: GeoLocation): { country?: string; city?: string; vpn?: boolean } {
-  return {
-    ...(location.country === undefined ? {} : { country: location.country }),
-    ...(location.city === undefined ? {} : { city: location.city }),
-    ...(location.vpn === undefined ? {} : { vpn: location.vpn }),
-  };
+  const place: { country?: string; city?: string; vpn?: boolean } = {};
+  if (location.country !== undefined) place.country = location.country;
+  if (location.city !== undefined) place.city = location.city;
+  if (location.vpn !== undefined) place.vpn = location.vpn;
+  return place;
 }
 
 /** Most certificates in a device certificate chain a PEP forwards (leaf and intermediates). */
@@ -189,18 +189,18 @@ export function authAgeOf(request: DecisionRequest, nowMs: number): number | und
  * change feed. Undefined when nothing measured ages.
  */
 export function validUntilOf(signals: RiskSignals, config: Pick<RiskConfig, 'auth_age'>, nowMs: number): number | undefined {
-  const candidates: number[] = [];
+  let earliest = Number.POSITIVE_INFINITY;
   const age = signals.authAgeSec;
   if (age !== undefined) {
     // scoreRisk counts an age strictly over a threshold: it changes at threshold + 1 s.
     const authTimeSec = Math.floor(nowMs / 1000) - age;
-    for (const threshold of [config.auth_age.aging_after_sec, config.auth_age.stale_after_sec]) {
-      if (age <= threshold) candidates.push((authTimeSec + threshold + 1) * 1000);
-    }
+    const { aging_after_sec: aging, stale_after_sec: stale } = config.auth_age;
+    if (age <= aging) earliest = Math.min(earliest, (authTimeSec + aging + 1) * 1000);
+    if (age <= stale) earliest = Math.min(earliest, (authTimeSec + stale + 1) * 1000);
   }
-  if (signals.device?.state === 'known' && signals.device.validUntilMs !== undefined) candidates.push(signals.device.validUntilMs);
-  if (signals.maliciousIp?.expiresAtMs !== undefined) candidates.push(signals.maliciousIp.expiresAtMs);
-  return candidates.length === 0 ? undefined : Math.min(...candidates);
+  if (signals.device?.state === 'known' && signals.device.validUntilMs !== undefined) earliest = Math.min(earliest, signals.device.validUntilMs);
+  if (signals.maliciousIp?.expiresAtMs !== undefined) earliest = Math.min(earliest, signals.maliciousIp.expiresAtMs);
+  return earliest === Number.POSITIVE_INFINITY ? undefined : earliest;
 }
 
 /**
@@ -217,15 +217,22 @@ export function assessRisk(settings: TenantSettings, request: DecisionRequest, s
   if (config === undefined || !config.enabled) return { request };
   const assessment = scoreRisk(signals, config);
   const authentication = request.kind === 'authzen' ? request.token?.authentication : undefined;
-  const risk = {
-    ...riskContextOf(assessment),
-    ...(authentication === undefined ? {} : { authentication: authenticationContextOf(authentication, nowMs, assurance) }),
-    ...(signals.location === undefined ? {} : { location: placeOf(signals.location) }),
-  };
+  const risk: { [key: string]: CedarValue } = riskContextOf(assessment);
+  if (authentication !== undefined) risk['authentication'] = authenticationContextOf(authentication, nowMs, assurance) as { [key: string]: CedarValue };
+  if (signals.location !== undefined) risk['location'] = placeOf(signals.location) as { [key: string]: CedarValue };
   const validUntil = validUntilOf(signals, config, nowMs);
-  const valid = validUntil === undefined ? {} : { validUntilMs: validUntil };
-  if (request.kind === 'cedar') return { request: { ...request, request: { ...request.request, context: { ...request.request.context, risk } } }, risk: assessment, ...valid };
-  const context = request.request.context as Record<string, unknown> | undefined;
-  const withContext = request.token === undefined ? request : { ...request, token: { ...request.token, context: { ...request.token.context, risk } } };
-  return { request: { ...withContext, request: { ...request.request, context: { ...(context ?? {}), risk } } }, risk: assessment, ...valid };
+  let assessed: DecisionRequest;
+  if (request.kind === 'cedar') {
+    assessed = { ...request, request: { ...request.request, context: withEntry<CedarValue>(request.request.context, 'risk', risk) } };
+  } else {
+    const context = request.request.context as Record<string, unknown> | undefined;
+    const token = request.token === undefined ? undefined : { ...request.token, context: withEntry<CedarValue>(request.token.context, 'risk', risk) };
+    assessed = { ...request, ...(token === undefined ? {} : { token }), request: { ...request.request, context: withEntry<unknown>(context ?? {}, 'risk', risk) } };
+  }
+  return validUntil === undefined ? { request: assessed, risk: assessment } : { request: assessed, risk: assessment, validUntilMs: validUntil };
+}
+
+/** A copy of `record` with `key` set to `value` (a spread: an own `__proto__` key stays a plain key). */
+function withEntry<T>(record: Readonly<Record<string, T>>, key: string, value: T): Record<string, T> {
+  return { ...record, [key]: value };
 }

@@ -132,6 +132,12 @@ export function riskLevelOf(score: number, thresholds: RiskConfig['thresholds'])
   return 'low';
 }
 
+/** One weighed factor, its `detail` only when there is one. */
+function addFactor(factors: RiskFactor[], config: RiskConfig, name: keyof RiskConfig['weights'], detail: string | undefined): void {
+  const weight = config.weights[name];
+  factors.push(detail === undefined ? { name, weight } : { name, weight, detail });
+}
+
 /**
  * Weigh the signals. Factors come in the seed's order (authentication, device, travel,
  * behaviour, IP); a signal that was not measured adds nothing — except the device, which the
@@ -143,25 +149,25 @@ export function riskLevelOf(score: number, thresholds: RiskConfig['thresholds'])
  * // { score: 70, level: 'high', factors: [{name: 'stale_authentication', weight: 30, …}, {name: 'unknown_device', weight: 40}] }
  */
 export function scoreRisk(signals: RiskSignals, config: RiskConfig = DEFAULT_RISK_CONFIG): RiskAssessment {
-  const { weights } = config;
+  // No closures or spreads: this runs on every decision (and tsx wraps each closure made in `__name`).
   const factors: RiskFactor[] = [];
-  const add = (name: keyof RiskConfig['weights'], detail?: string) => factors.push({ name, weight: weights[name], ...(detail === undefined ? {} : { detail }) });
   const age = signals.authAgeSec;
   if (age !== undefined) {
-    if (age > config.auth_age.stale_after_sec) add('stale_authentication', `${Math.floor(age)} s`);
-    else if (age > config.auth_age.aging_after_sec) add('aging_authentication', `${Math.floor(age)} s`);
+    if (age > config.auth_age.stale_after_sec) addFactor(factors, config, 'stale_authentication', `${Math.floor(age)} s`);
+    else if (age > config.auth_age.aging_after_sec) addFactor(factors, config, 'aging_authentication', `${Math.floor(age)} s`);
   }
   const device = signals.device;
-  if (device?.state === 'unknown') add('unknown_device', device.refused);
-  else if (device?.state === 'known' && !device.compliant) add('device_noncompliant', device.issues.join(', ').slice(0, 200));
-  if (signals.impossibleTravel === true) add('impossible_travel');
+  if (device?.state === 'unknown') addFactor(factors, config, 'unknown_device', device.refused);
+  else if (device?.state === 'known' && !device.compliant) addFactor(factors, config, 'device_noncompliant', device.issues.join(', ').slice(0, 200));
+  if (signals.impossibleTravel === true) addFactor(factors, config, 'impossible_travel', undefined);
   const anomaly = signals.anomalyScore;
   if (anomaly !== undefined) {
-    if (anomaly > config.anomaly.high) add('high_behavioral_anomaly', anomaly.toFixed(2));
-    else if (anomaly > config.anomaly.moderate) add('moderate_behavioral_anomaly', anomaly.toFixed(2));
+    if (anomaly > config.anomaly.high) addFactor(factors, config, 'high_behavioral_anomaly', anomaly.toFixed(2));
+    else if (anomaly > config.anomaly.moderate) addFactor(factors, config, 'moderate_behavioral_anomaly', anomaly.toFixed(2));
   }
-  if (signals.maliciousIp !== undefined) add('known_malicious_ip', signals.maliciousIp.source.slice(0, 100));
-  const score = factors.reduce((sum, factor) => sum + factor.weight, 0);
+  if (signals.maliciousIp !== undefined) addFactor(factors, config, 'known_malicious_ip', signals.maliciousIp.source.slice(0, 100));
+  let score = 0;
+  for (const factor of factors) score += factor.weight;
   return { score, level: riskLevelOf(score, config.thresholds), factors };
 }
 

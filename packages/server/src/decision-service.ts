@@ -3,6 +3,7 @@
  * pipeline, and the record it returns queued for the tenant's audit.
  */
 import {
+  type AssuranceOverride,
   createDecisionPipeline,
   formatEntityUid,
   mapEntityType,
@@ -28,7 +29,7 @@ import type { DeviceService } from './device/device-service.js';
 import type { AssuranceService } from './ssf/assurance-service.js';
 import type { ThreatListService } from './network/threat-list-service.js';
 import type { ActivityService } from './risk/activity-service.js';
-import { withRisk, type ActivityKey, type LocationLookup } from './risk-context.js';
+import { withRisk, type ActivityKey, type LocationLookup, type RiskLookups } from './risk-context.js';
 import { findStepUp, reasonsOf, type DecisionExplanation } from './step-up.js';
 import { recordSecurityEvent } from './security-event.js';
 import { assertTxnFromToken, callerOf, refuseUnproven, txnSubjectOf, type WorkloadDenyList } from './workload-gate.js';
@@ -102,6 +103,9 @@ export interface DecisionServiceOptions {
   activity?: Pick<ActivityService, 'signal' | 'observe'>;
 }
 
+/** What {@link DecisionService.decide} (which answers no reasons) leaves unexplained. */
+const NO_EXPLANATION: DecisionExplanation = Object.freeze({});
+
 export function createDecisionService(options: DecisionServiceOptions): DecisionService {
   const { policies, entities, audit } = options;
   const pipeline = createDecisionPipeline({ engine: options.engine, ...(options.now ? { now: options.now } : {}) });
@@ -142,26 +146,35 @@ export function createDecisionService(options: DecisionServiceOptions): Decision
      * workload gate. An assurance override (SSF `assurance-level-change`, `withRisk`'s
      * `assurance`) belongs to the original request only: a stepped-up one's acr is the level asked.
      */
+    /** Where the risk engine reads this decision's signals (made only when the tenant's engine is on). */
+    const lookupsFor = (assurance: AssuranceOverride | undefined): RiskLookups => {
+      const at: RiskLookups = { nowMs: now };
+      if (devices !== undefined) at.devices = (id: string | null, maxPatchAgeDays: number) => devices.signal(input.tenant, id, { nowMs: now, maxPatchAgeDays });
+      if (locate !== undefined) at.locate = locate;
+      if (threats !== undefined) at.threats = (address: IpAddress) => threats.match(input.tenant, address, now);
+      if (assurance !== undefined) at.assurance = assurance;
+      if (activity !== undefined) {
+        // Measured once, for the original request; a stepped-up form weighs the same behaviour.
+        at.activity = (key: ActivityKey, activitySettings: ActivitySettings) => {
+          if (measured !== undefined) return measured.signal;
+          measured = { key, settings: activitySettings, signal: activity.signal(input.tenant, { ...key, nowMs: now }, activitySettings) };
+          return measured.signal;
+        };
+      }
+      return at;
+    };
     const decideOne = async (original: DecisionRequest): Promise<{ record: DecisionRecord; validUntilMs?: number }> => {
-      const assurance = original === input.request ? assuranceOf(input.tenant, original) : undefined;
-      const { request, risk, validUntilMs } = await withRisk(settings, original, {
-        nowMs: now,
-        ...(devices === undefined ? {} : { devices: (id: string | null, maxPatchAgeDays: number) => devices.signal(input.tenant, id, { nowMs: now, maxPatchAgeDays }) }),
-        ...(locate === undefined ? {} : { locate }),
-        ...(threats === undefined ? {} : { threats: (address: IpAddress) => threats.match(input.tenant, address, now) }),
-        ...(assurance === undefined ? {} : { assurance }),
-        ...(activity === undefined
-          ? {}
-          : {
-              // Measured once, for the original request; a stepped-up form weighs the same behaviour.
-              activity: (key: ActivityKey, activitySettings: ActivitySettings) => {
-                if (measured !== undefined) return measured.signal;
-                measured = { key, settings: activitySettings, signal: activity.signal(input.tenant, { ...key, nowMs: now }, activitySettings) };
-                return measured.signal;
-              },
-            }),
-      });
-      const meta = { ...input.meta, ...(caller === undefined ? {} : { caller }), ...(risk === undefined ? {} : { risk }) };
+      let request = original;
+      let meta = input.meta;
+      let validUntilMs: number | undefined;
+      if (riskEnabled(settings)) {
+        const assurance = original === input.request ? assuranceOf(input.tenant, original) : undefined;
+        const outcome = await withRisk(settings, original, lookupsFor(assurance));
+        request = outcome.request;
+        validUntilMs = outcome.validUntilMs;
+        if (outcome.risk !== undefined) meta = { ...meta, risk: outcome.risk };
+      }
+      if (caller !== undefined) meta = { ...meta, caller };
       const decided = await pipeline.decide(view, request, lookup, meta, input.budget);
       const record = refuseUnproven(decided, { ...gate, time: (options.now ?? Date.now)() });
       return validUntilMs === undefined ? { record } : { record, validUntilMs };
@@ -180,6 +193,9 @@ export function createDecisionService(options: DecisionServiceOptions): Decision
     // Only denies pay for step-up: at most MAX_STEP_UP_LEVELS more evaluations, none audited.
     const stepUp = explain ? await findStepUp(record, input.request, { settings, annotations: active.prepared.annotations, nowMs: now }, async (stepped) => (await decideOne(stepped)).record) : undefined;
     if (stepUp !== undefined && record.risk !== undefined) record = { ...record, risk: { ...record.risk, stepUp } };
+    // How long the decision may be reused: on the record the caller gets. Not audited: the store
+    // keeps exactly the audited fields (audit-append's normalizeRecord), so it is set here, once.
+    if (first.validUntilMs !== undefined) record.validUntilMs = first.validUntilMs;
     const mode = input.audit ?? 'always';
     // Memory only (the store write is queued): the answer does not wait on it. Decisions not
     // audited at all are search's candidate checks, not accesses: they are not the subject's activity.
@@ -191,9 +207,9 @@ export function createDecisionService(options: DecisionServiceOptions): Decision
         else await backpressure;
       }
     }
-    const explanation = { ...reasonsOf(record, active.prepared.annotations, settings), ...(stepUp === undefined ? {} : { stepUp }) };
-    // After the audit took the record: how long it may be reused is not part of what is audited.
-    return { record: first.validUntilMs === undefined ? record : { ...record, validUntilMs: first.validUntilMs }, explanation };
+    // Only callers that answer reasons (decideExplained) pay for them.
+    const explanation = explain ? { ...reasonsOf(record, active.prepared.annotations, settings), ...(stepUp === undefined ? {} : { stepUp }) } : NO_EXPLANATION;
+    return { record, explanation };
   }
 
   return {
