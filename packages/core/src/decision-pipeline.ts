@@ -178,6 +178,10 @@ function storableRisk(risk: RecordedRisk): RecordedRisk {
   return stored;
 }
 
+/** The last record time (epoch ms) and its ISO 8601 text: decisions in the same millisecond share it. */
+let lastTime = Number.NaN;
+let lastIso = '';
+
 /**
  * The one place a decision record is put together (decisions, refusals, unmatched routes). Its
  * text is storable: a NUL or an unpaired surrogate (a Cedar error quoting a policy, an id from
@@ -185,10 +189,14 @@ function storableRisk(risk: RecordedRisk): RecordedRisk {
  */
 export function buildDecisionRecord(fields: DecisionRecordFields): DecisionRecord {
   const { meta } = fields;
+  if (fields.time !== lastTime) {
+    lastTime = fields.time;
+    lastIso = new Date(fields.time).toISOString();
+  }
   // Optional fields set one by one (no spreads): this runs on every decision.
   const record: DecisionRecord = {
     decisionId: randomUUID(),
-    time: new Date(fields.time).toISOString(),
+    time: lastIso,
     tenant: fields.tenant,
     requestId: meta.requestId === null ? null : storableText(meta.requestId),
     tier: meta.tier === null ? null : storableText(meta.tier),

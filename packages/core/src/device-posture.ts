@@ -71,13 +71,26 @@ export function parseDevicePosture(body: unknown, nowMs: number): DevicePosture 
   return posture;
 }
 
+/** Each posture's patch time, parsed once (postures are replaced whole by a report, never edited). */
+const patchTimes = new WeakMap<DevicePosture, number | null>();
+
+/** {@link patchTimeOf} of a posture's `patch_level` (null when absent or not a date), memoized per posture object. */
+function patchedAtOf(posture: DevicePosture): number | null {
+  let at = patchTimes.get(posture);
+  if (at === undefined) {
+    at = posture.patch_level === undefined ? null : patchTimeOf(posture.patch_level);
+    patchTimes.set(posture, at);
+  }
+  return at;
+}
+
 /**
  * When (epoch ms) the device's patch level ages past `maxPatchAgeDays`, if that is after `nowMs`:
  * the time its verdict changes without a new report. Undefined when the patch level is not
  * reported or has aged out already.
  */
 export function patchAgesOutAtMs(posture: DevicePosture, at: { nowMs: number; maxPatchAgeDays: number }): number | undefined {
-  const patchedAt = posture.patch_level === undefined ? null : patchTimeOf(posture.patch_level);
+  const patchedAt = patchedAtOf(posture);
   if (patchedAt === null) return undefined;
   // deviceIssues counts it from the first millisecond past the limit.
   const agesOut = patchedAt + at.maxPatchAgeDays * DAY_MS + 1;
@@ -98,7 +111,7 @@ export function deviceIssues(posture: DevicePosture, at: { nowMs: number; maxPat
   if (posture.disk_encryption !== true) issues.push('disk_encryption');
   if (posture.screen_lock !== true) issues.push('screen_lock');
   if (posture.compliant === false) issues.push('mdm_noncompliant');
-  const patchedAt = posture.patch_level === undefined ? null : patchTimeOf(posture.patch_level);
+  const patchedAt = patchedAtOf(posture);
   if (patchedAt === null || at.nowMs - patchedAt > at.maxPatchAgeDays * DAY_MS) issues.push('patch_level');
   return issues;
 }

@@ -174,7 +174,7 @@ export function createDecisionService(options: DecisionServiceOptions): Decision
         validUntilMs = outcome.validUntilMs;
         if (outcome.risk !== undefined) meta = { ...meta, risk: outcome.risk };
       }
-      if (caller !== undefined) meta = { ...meta, caller };
+      if (caller !== undefined) meta = meta === input.meta ? { ...meta, caller } : Object.assign(meta, { caller });
       const decided = await pipeline.decide(view, request, lookup, meta, input.budget);
       const record = refuseUnproven(decided, { ...gate, time: (options.now ?? Date.now)() });
       return validUntilMs === undefined ? { record } : { record, validUntilMs };
