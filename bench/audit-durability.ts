@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Worker } from 'node:worker_threads';
+import { startTsWorker } from './ts-worker.js';
 import { startServer, type StartServerOptions } from '@verity/server';
 import type { DurabilityJob, DurabilityRun } from './audit-durability-client.js';
 import { MIX } from './requests.js';
@@ -29,9 +29,7 @@ const VARIANTS: Array<{ name: string; options: Partial<StartServerOptions> }> = 
 
 function runClient(job: DurabilityJob): Promise<DurabilityRun> {
   return new Promise((resolve, reject) => {
-    // Module hooks do not reach worker threads on Node 20, so the worker registers tsx itself.
-    const boot = `import(${JSON.stringify(import.meta.resolve('tsx/esm/api'))}).then((tsx) => { tsx.register(); return import(${JSON.stringify(new URL('./audit-durability-client.ts', import.meta.url).href)}); });`;
-    const worker = new Worker(boot, { eval: true, workerData: job });
+    const worker = startTsWorker(new URL('./audit-durability-client.ts', import.meta.url), job);
     worker.once('message', (message: { ok: true; results: DurabilityRun } | { ok: false; error: string }) => {
       void worker.terminate();
       if (message.ok) resolve(message.results);

@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createAuditShipper, createEnforcer, createLocalDecisionSource } from '@verity/enforce';
 import { startServer } from '@verity/server';
+import { LOADER_EXEC_ARGV } from './ts-worker.js';
 
 const TENANT = 'bench';
 // The PDP child gets the parent's token through its environment (never argv or a log).
@@ -30,7 +31,7 @@ async function runPdp(): Promise<void> {
 
 function startPdp(): Promise<{ url: string; child: ChildProcess }> {
   return new Promise((resolve, reject) => {
-    const child = fork(THIS_FILE, ['--pdp'], { execArgv: ['--import', import.meta.resolve('tsx')], env: { ...process.env, BENCH_ADMIN_TOKEN: ADMIN_TOKEN }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    const child = fork(THIS_FILE, ['--pdp'], { execArgv: [...LOADER_EXEC_ARGV], env: { ...process.env, BENCH_ADMIN_TOKEN: ADMIN_TOKEN }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     child.once('error', reject);
     child.once('message', (message: { url: string }) => resolve({ url: message.url, child }));
   });

@@ -18,7 +18,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Worker } from 'node:worker_threads';
+import { LOADER_EXEC_ARGV, startTsWorker } from './ts-worker.js';
 import * as cedar from '@cedar-policy/cedar-wasm/nodejs';
 import { CedarInlineAuthorizationEngine, ExpressAuthorizationMiddleware } from '@cedar-policy/authorization-for-expressjs';
 import { newEnforcer as newCasbinEnforcer, newModelFromString, StringAdapter } from 'casbin';
@@ -150,8 +150,8 @@ interface Pdp {
 
 function startPdp(): Promise<Pdp> {
   return new Promise((resolve, reject) => {
-    // The child loads tsx itself, as the bench does (`node --import @verity/cli/loader`).
-    const child: ChildProcess = fork(THIS_FILE, ['--pdp'], { execArgv: ['--import', import.meta.resolve('tsx')], env: { ...process.env, BENCH_ADMIN_TOKEN: ADMIN_TOKEN }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    // The child loads the same TypeScript loader as the bench (`node --import @verity/cli/loader`).
+    const child: ChildProcess = fork(THIS_FILE, ['--pdp'], { execArgv: [...LOADER_EXEC_ARGV], env: { ...process.env, BENCH_ADMIN_TOKEN: ADMIN_TOKEN }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     const exited = new Promise<void>((done) => child.once('exit', () => done()));
     child.once('error', reject);
     child.once('exit', (code) => reject(new Error(`the PDP child exited (${code}) before it listened`)));
@@ -258,9 +258,7 @@ export interface EnforceBenchResults {
 
 function runClient(job: EnforceClientJob, log: (line: string) => void): Promise<EnforceClientResults> {
   return new Promise((resolve, reject) => {
-    // Module hooks do not reach worker threads on Node 20, so the worker registers tsx itself.
-    const boot = `import(${JSON.stringify(import.meta.resolve('tsx/esm/api'))}).then((tsx) => { tsx.register(); return import(${JSON.stringify(new URL('./enforce-client.ts', import.meta.url).href)}); });`;
-    const worker = new Worker(boot, { eval: true, workerData: job });
+    const worker = startTsWorker(new URL('./enforce-client.ts', import.meta.url), job);
     worker.on('message', (message: EnforceClientMessage) => {
       if (message.kind === 'progress') return log(`enforce: ${message.line}…`);
       void worker.terminate();

@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Worker } from 'node:worker_threads';
+import { startTsWorker } from './ts-worker.js';
 import { createServer as createHttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
@@ -35,9 +35,7 @@ const HTTP_BATCH = Array.from({ length: 100 }, (_, i) => MIX[i % MIX.length] as 
 
 function runHttp(job: HttpJob): Promise<HttpResults> {
   return new Promise((resolve, reject) => {
-    // Module hooks do not reach worker threads on Node 20, so the worker registers tsx itself.
-    const boot = `import(${JSON.stringify(import.meta.resolve('tsx/esm/api'))}).then((tsx) => { tsx.register(); return import(${JSON.stringify(new URL('./http-client.ts', import.meta.url).href)}); });`;
-    const worker = new Worker(boot, { eval: true, workerData: job });
+    const worker = startTsWorker(new URL('./http-client.ts', import.meta.url), job);
     worker.once('message', (message: { ok: true; results: HttpResults } | { ok: false; error: string }) => {
       void worker.terminate();
       if (message.ok) resolve(message.results);
