@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { canonicalJson } from '@verity/core';
 import { createDecisionCache, decisionCacheKey, tokenFingerprint, type CacheKeyInput } from './decision-cache.js';
 import type { Decision } from './types.js';
 
@@ -33,6 +34,32 @@ describe('decision cache', () => {
     for (const part of TOKEN.split('.')) expect(key).not.toContain(part);
     expect(key).toContain(tokenFingerprint(TOKEN));
     expect(decisionCacheKey(alice(), 0, 1)).toContain('"alice"');
+  });
+
+  it('is the canonical JSON of the request\'s parts, written directly: every shape gives the same key as canonicalJson', () => {
+    /** The key's definition, slowly: canonicalJson of the whole tuple. */
+    const reference = (input: CacheKeyInput, epoch: number, version: number | null) =>
+      canonicalJson([
+        input.tenant,
+        epoch,
+        version,
+        input.token !== undefined ? { token: tokenFingerprint(input.token), audience: input.audience ?? null } : { subject: input.subject ?? null },
+        { caller: input.caller ?? null, txn: input.txnToken === undefined ? null : tokenFingerprint(input.txnToken) },
+        input.action,
+        input.resource,
+        input.context,
+      ]);
+    const inputs: CacheKeyInput[] = [
+      request(),
+      request({ audience: 'api://orders', caller: 'spiffe://td/ns/a/sa/b', txnToken: `${TOKEN}.txn` }),
+      request({ context: undefined as never, resource: { type: 'Doc', id: 'd"1\\', properties: { z: 1, a: { y: [true, null, 'é\u2028'] } } } as never }),
+      alice(),
+      { ...alice(), subject: { type: 'User', id: 'ann', properties: { b: 2, a: 1 } } as never, caller: null },
+      { tenant: 't\u0000', subject: undefined as never, action: { name: 'x' } as never, resource: { type: 'R', id: '' }, context: { '': [], ' ': {} } },
+    ];
+    for (const input of inputs) {
+      for (const [epoch, version] of [[0, null], [7, 3]] as const) expect(decisionCacheKey(input, epoch, version)).toBe(reference(input, epoch, version));
+    }
   });
 
   it('keeps a subject and a token apart even when they look alike', () => {

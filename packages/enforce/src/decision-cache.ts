@@ -80,9 +80,14 @@ export function tokenFingerprint(token: string): string {
  * the token's SHA-256, never the token.
  */
 export function decisionCacheKey(input: CacheKeyInput, epoch: number, version: number | null): string {
-  const principal = input.token !== undefined ? { token: tokenFingerprint(input.token), audience: input.audience ?? null } : { subject: input.subject ?? null };
-  const call = { caller: input.caller ?? null, txn: input.txnToken === undefined ? null : tokenFingerprint(input.txnToken) };
-  return canonicalJson([input.tenant, epoch, version, principal, call, input.action, input.resource, input.context]);
+  // canonicalJson([tenant, epoch, version, principal, call, action, resource, context]), its
+  // fixed-shape parts written directly (keys in sorted order) and only what the caller gave
+  // (action, resource, context) sorted generically: this runs on every cache look-up.
+  const json = JSON.stringify;
+  const principal =
+    input.token !== undefined ? `{"audience":${json(input.audience ?? null)},"token":${json(tokenFingerprint(input.token))}}` : `{"subject":${canonicalJson(input.subject ?? null)}}`;
+  const call = `{"caller":${json(input.caller ?? null)},"txn":${input.txnToken === undefined ? 'null' : json(tokenFingerprint(input.txnToken))}}`;
+  return `[${json(input.tenant)},${json(epoch)},${json(version)},${principal},${call},${canonicalJson(input.action)},${canonicalJson(input.resource)},${canonicalJson(input.context)}]`;
 }
 
 const DEFAULTS = { maxEntries: 10_000, ttlMs: 30_000 };

@@ -141,7 +141,9 @@ describe('enforcer', () => {
       const server = createServer((_request, response) => response.writeHead(500, { 'content-type': 'application/json' }).end('{"code":"ERR_INTERNAL","message":"bug"}'));
       await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
       closers.push(() => server.close());
-      const result = await pep(`http://127.0.0.1:${(server.address() as AddressInfo).port}`).enforcer.enforce({ token: TOKEN, action: 'read', resource: RESOURCE });
+      // A budget no loaded machine runs out of: the answer (a 5xx, after the retries), not the clock, decides.
+      const source = createRemoteDecisionSource({ url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, timeoutMs: 30_000, retryBackoff: { initialMs: 1, maxMs: 5 } });
+      const result = await enforcer(source).enforcer.enforce({ token: TOKEN, action: 'read', resource: RESOURCE });
       expect(result).toMatchObject({ allowed: false, status: 503, error: { code: 'ERR_ENFORCE_PDP_FAILED' } });
     });
 

@@ -4,11 +4,11 @@
  */
 import { randomUUID } from 'node:crypto';
 import { isRequestId, isTenantId, isTierLabel } from '@verity/core';
-import type { DecisionCache } from './decision-cache.js';
+import type { CacheKeyInput, DecisionCache } from './decision-cache.js';
 import { EnforceError, isEnforceError } from './errors.js';
 import { receiptUnavailable } from './receipt.js';
 import { tokenExpiry } from './token-expiry.js';
-import type { Decision, DecisionSource, EntityRef, PeerIdentity } from './types.js';
+import type { Decision, DecisionRequest, DecisionSource, EntityRef, PeerIdentity } from './types.js';
 
 /** What to decide: who (a token, or a subject), the action, the resource. */
 export interface EnforceInput {
@@ -258,36 +258,39 @@ export function createEnforcer(options: EnforcerOptions): Enforcer {
 
   /** The decision, from the cache or the source, or the reason there is none. */
   async function decide(input: EnforceInput, caller: string | null, requestId: string, observing: boolean, wantsReceipt: boolean): Promise<{ decision: Decision; cached: boolean } | { error: EnforceError }> {
-    const principal = workloadPrincipal
-      ? { subject: { type: WORKLOAD_TYPE, id: caller as string } }
-      : input.token !== undefined
-        ? { token: input.token, ...(audience === undefined ? {} : { audience }) }
-        : { subject: input.subject as EntityRef };
-    const request = {
-      tenant,
-      action: input.action,
-      resource: input.resource,
-      // A caller header from an untrusted peer (peerFromXfcc's `forged`) is ignored but reported:
-      // the PDP denies the request and its audit shows the attempt.
-      context: { ...input.context, caller, ...(forgedOf(input.caller) ? { caller_forged: true } : {}) },
-      ...principal,
-      ...(input.txnToken === undefined ? {} : { txnToken: input.txnToken }),
-      ...(wantsReceipt ? { receipt: true } : {}),
-    };
+    // A caller header from an untrusted peer (peerFromXfcc's `forged`) is ignored but reported:
+    // the PDP denies the request and its audit shows the attempt.
+    const context: Record<string, unknown> = { ...input.context, caller };
+    if (forgedOf(input.caller)) context['caller_forged'] = true;
+    // Built field by field (no spreads): the cache look-up below is the whole of a hit's work.
+    const request: Omit<DecisionRequest, 'requestId' | 'tier'> = { tenant, action: input.action, resource: input.resource, context };
+    const token = workloadPrincipal ? undefined : input.token;
+    if (workloadPrincipal) request.subject = { type: WORKLOAD_TYPE, id: caller as string };
+    else if (token !== undefined) {
+      request.token = token;
+      if (audience !== undefined) request.audience = audience;
+    } else request.subject = input.subject as EntityRef;
+    if (input.txnToken !== undefined) request.txnToken = input.txnToken;
+    if (wantsReceipt) request.receipt = true;
     // The caller and the Txn-Token are part of the key: one caller's decision is never another's.
-    const key = { ...request, caller };
+    const key: CacheKeyInput = { tenant, action: input.action, resource: input.resource, context, caller };
+    if (request.subject !== undefined) key.subject = request.subject;
+    if (token !== undefined) key.token = token;
+    if (request.audience !== undefined) key.audience = request.audience;
+    if (input.txnToken !== undefined) key.txnToken = input.txnToken;
+    if (wantsReceipt) key.receipt = true;
     const hit = cache?.get(key);
     if (hit) return { decision: hit, cached: true };
     const epoch = cache?.epoch(tenant) ?? 0;
     try {
-      const decision = await source.decide({ ...request, requestId, tier, ...(observing ? { observe: true } : {}) });
+      const decision = await source.decide(observing ? { ...request, requestId, tier, observe: true } : { ...request, requestId, tier });
       // Whatever the source: an allow asked with a receipt is not handed on without one.
       if (wantsReceipt && decision.decision === 'allow' && (decision.receipt === undefined || decision.receiptExpiresAt === undefined)) {
         throw receiptUnavailable('the decision source allowed without one');
       }
       // A decision for a token must not outlive the token, nor the Txn-Token it came with.
-      const expiries = ['token' in principal ? principal.token : undefined, input.txnToken].flatMap((token) => {
-        const exp = token === undefined ? undefined : tokenExpiry(token);
+      const expiries = [token, input.txnToken].flatMap((given) => {
+        const exp = given === undefined ? undefined : tokenExpiry(given);
         return exp === undefined ? [] : [exp];
       });
       // Nor the risk signals it read (the PDP says when they change by themselves).
