@@ -10,7 +10,8 @@
  * client IP located by the tenant's table and matched against a 10,000-range threat list, and the
  * per-subject signals (travel and behaviour, observed and flushed in the background). The request
  * carries a verified token principal authenticated five hours ago, so the aging factor is counted
- * and audited. The scenarios alternate (plain, risky, full, twice) in the same run; read the ratios.
+ * and audited. The scenarios alternate (plain, risky, full; audited, then with audit mode `never`
+ * as a diagnostic; twice) in the same run; read the ratios.
  */
 import { randomBytes } from 'node:crypto';
 import { startServer } from '@verity/server';
@@ -61,27 +62,39 @@ try {
     if ((tenant !== 'plain') !== (record.risk !== undefined)) throw new Error(`bench setup: ${tenant} risk ${JSON.stringify(record.risk)}`);
   }
   const samples: Record<string, { samples: number[]; wallNs: number }> = {};
+  // Audited as `verity serve` does, and (diagnostic) with audit mode `never`: on this 2-core box
+  // the audit worker and PGlite's thread compete with the deciding thread for a core, so the
+  // second pair shows the decision thread's own cost.
   for (const round of [1, 2]) {
-    for (const tenant of ['plain', 'risky', 'full']) {
-      log(`decisions, ${tenant} (round ${round})…`);
-      const asked = requestOf(tenant);
-      const m = await measure(() => decisions.decide({ tenant, request: asked, meta }), { warmup: 2000, n: 20_000, budgetMs: 5000 });
-      const kept = samples[tenant] ?? { samples: [], wallNs: 0 };
-      samples[tenant] = { samples: [...kept.samples, ...m.samples], wallNs: kept.wallNs + m.wallNs };
+    for (const audit of ['always', 'never'] as const) {
+      for (const tenant of ['plain', 'risky', 'full']) {
+        const name = `${tenant}/${audit}`;
+        log(`decisions, ${name} (round ${round})…`);
+        const asked = requestOf(tenant);
+        const m = await measure(() => decisions.decide({ tenant, request: asked, meta, audit }), { warmup: 2000, n: 20_000, budgetMs: 5000 });
+        const kept = samples[name] ?? { samples: [], wallNs: 0 };
+        samples[name] = { samples: [...kept.samples, ...m.samples], wallNs: kept.wallNs + m.wallNs };
+      }
     }
   }
-  summaries.push(summarize('decision, risk engine off', samples.plain?.samples ?? [], samples.plain?.wallNs ?? 0));
-  summaries.push(summarize('decision, risk engine on (auth age, audited factors)', samples.risky?.samples ?? [], samples.risky?.wallNs ?? 0));
-  summaries.push(summarize('decision, every signal (device, location, 10k threat list, travel and behaviour)', samples.full?.samples ?? [], samples.full?.wallNs ?? 0));
+  const row = (name: string, label: string) => summaries.push(summarize(label, samples[name]?.samples ?? [], samples[name]?.wallNs ?? 0));
+  row('plain/always', 'decision, risk engine off');
+  row('risky/always', 'decision, risk engine on (auth age, audited factors)');
+  row('full/always', 'decision, every signal (device, location, 10k threat list, travel and behaviour)');
+  row('plain/never', 'audit off (diagnostic): risk engine off');
+  row('risky/never', 'audit off (diagnostic): risk engine on');
+  row('full/never', 'audit off (diagnostic): every signal');
 } finally {
   await server.close();
 }
 
-const [off, on, all] = summaries as [Summary, Summary, Summary];
+const [off, on, all, offQuiet, onQuiet, allQuiet] = summaries as [Summary, Summary, Summary, Summary, Summary, Summary];
 const ratios = {
   'risk on / off (p50)': on.p50Us / off.p50Us,
   'risk on / off (ops/s)': off.opsPerSec / on.opsPerSec,
   'every signal / off (p50)': all.p50Us / off.p50Us,
   'every signal / off (ops/s)': off.opsPerSec / all.opsPerSec,
+  'audit off: risk on / off (p50)': onQuiet.p50Us / offQuiet.p50Us,
+  'audit off: every signal / off (p50)': allQuiet.p50Us / offQuiet.p50Us,
 };
 printReport(summaries, ratios, json);
