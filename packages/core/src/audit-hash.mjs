@@ -11,26 +11,63 @@ import { createHash } from 'node:crypto';
 export const GENESIS_HASH = '0'.repeat(64);
 
 /**
- * Serialize `value` with object keys sorted at every depth.
+ * Serialize `value` as `JSON.stringify` does (ECMA-262 §25.5.2.2 SerializeJSONProperty: `toJSON`,
+ * boxed primitives unwrapped, non-finite numbers as null, `undefined`, functions and symbols
+ * left out of objects and null in arrays), with object keys sorted at every depth, and a bigint
+ * (a Long beyond 2^53, see json.ts) written as the JSON number it is. So the text is the
+ * canonical form of exactly what `JSON.stringify` would send: a key made from it cannot tell
+ * apart two values the wire carries alike, nor take alike two it carries differently.
  * @param {unknown} value
  * @returns {string}
  */
 export function canonicalJson(value) {
-  // A Long beyond 2^53 (see json.ts) is written as the JSON number it is.
-  if (typeof value === 'bigint') return value.toString();
-  if (value === null || typeof value !== 'object') return JSON.stringify(value) ?? 'null';
+  return canonicalValue(value, '') ?? 'null';
+}
+
+/**
+ * @param {unknown} given
+ * @param {string} key the property name or array index `toJSON` is called with
+ * @returns {string | undefined} undefined: left out (as JSON.stringify leaves it out)
+ */
+function canonicalValue(given, key) {
+  let value = given;
+  if (value !== null && (typeof value === 'object' || typeof value === 'bigint')) {
+    const toJSON = /** @type {{ toJSON?: unknown }} */ (value).toJSON;
+    if (typeof toJSON === 'function') value = toJSON.call(value, key);
+  }
+  if (value !== null && typeof value === 'object') {
+    if (value instanceof Number) value = Number(value);
+    else if (value instanceof String) value = String(value);
+    else if (value instanceof Boolean || value instanceof BigInt) value = value.valueOf();
+  }
+  if (value === null) return 'null';
+  switch (typeof value) {
+    case 'boolean':
+      return value ? 'true' : 'false';
+    case 'string':
+      return JSON.stringify(value);
+    case 'number':
+      return Number.isFinite(value) ? JSON.stringify(value) : 'null';
+    case 'bigint':
+      return value.toString();
+    case 'object':
+      break;
+    default:
+      // undefined, a function, a symbol
+      return undefined;
+  }
   if (Array.isArray(value)) {
     let out = '[';
-    for (let i = 0; i < value.length; i++) out += (i === 0 ? '' : ',') + canonicalJson(value[i]);
+    for (let i = 0; i < value.length; i++) out += (i === 0 ? '' : ',') + (canonicalValue(value[i], String(i)) ?? 'null');
     return `${out}]`;
   }
   // Default sort compares UTF-16 code units: the same order on every platform.
   const record = /** @type {Record<string, unknown>} */ (value);
   let out = '{';
-  for (const key of Object.keys(record).sort()) {
-    const item = record[key];
+  for (const name of Object.keys(record).sort()) {
+    const item = canonicalValue(record[name], name);
     if (item === undefined) continue;
-    out += `${out.length === 1 ? '' : ','}${JSON.stringify(key)}:${canonicalJson(item)}`;
+    out += `${out.length === 1 ? '' : ','}${JSON.stringify(name)}:${item}`;
   }
   return `${out}}`;
 }

@@ -9,4 +9,32 @@ describe('canonical JSON', () => {
     expect(hashCanonical({ x: 1, y: [2, { z: 3, w: 4 }] })).toBe(hashCanonical({ y: [2, { w: 4, z: 3 }], x: 1 }));
     expect(hashCanonical({ x: 1 })).not.toBe(hashCanonical({ x: 2 }));
   });
+  it('is the canonical form of exactly what JSON.stringify writes: toJSON, boxed primitives, non-finite numbers, functions and symbols', () => {
+    const when = new Date(Date.UTC(2030, 0, 1));
+    const custom = { toJSON: (key: string) => `custom at ${key}` };
+    const values: unknown[] = [
+      when,
+      { at: when, list: [when, custom], custom },
+      [new Number(10), new String('s'), new Boolean(false), Object(Symbol('x'))],
+      { n: Number.NaN, i: Number.POSITIVE_INFINITY, z: -0, big: 1e21, small: 5e-324 },
+      { f: () => 1, s: Symbol('s'), u: undefined, keep: 1, arr: [() => 1, Symbol('t'), undefined] },
+      { nested: { toJSON: () => ({ b: 2, a: 1 }) } },
+      { toJSON: () => undefined },
+      'plain',
+      null,
+    ];
+    for (const value of values) {
+      const wire = JSON.stringify(value);
+      // What JSON.stringify sends, read back and put in canonical form, is what canonicalJson writes.
+      expect(canonicalJson(value)).toBe(wire === undefined ? 'null' : canonicalJson(JSON.parse(wire)));
+    }
+    // Two values the wire carries differently are never one key; two it carries alike are.
+    expect(canonicalJson({ at: new Date(0) })).not.toBe(canonicalJson({ at: new Date(1) }));
+    expect(canonicalJson({ amount: new Number(10) })).not.toBe(canonicalJson({ amount: new Number(1_000_000) }));
+    expect(canonicalJson({ on: new Boolean(true) })).not.toBe(canonicalJson({ on: new Boolean(false) }));
+    expect(canonicalJson({ at: new Date(0) })).toBe(canonicalJson({ at: '1970-01-01T00:00:00.000Z' }));
+  });
+  it('writes a bigint (a Long beyond 2^53) as the number it is, boxed or not', () => {
+    expect(canonicalJson({ big: 2n ** 64n, boxed: Object(7n) })).toBe('{"big":18446744073709551616,"boxed":7}');
+  });
 });

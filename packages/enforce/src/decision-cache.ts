@@ -140,7 +140,8 @@ export function createDecisionCache(options: DecisionCacheOptions = {}): Decisio
       const key = decisionCacheKey(input, state.epoch, state.version);
       const entry = entries.get(key);
       const at = now();
-      if (!entry || entry.expiresAt <= at) {
+      // `!(… > at)`, not `… <= at`: an entry whose expiry is not a number is expired, never immortal.
+      if (!entry || !(entry.expiresAt > at)) {
         if (entry) entries.delete(key);
         stats.misses++;
         return undefined;
@@ -169,7 +170,8 @@ export function createDecisionCache(options: DecisionCacheOptions = {}): Decisio
       }
       const key = decisionCacheKey(input, state.epoch, state.version);
       const until = Math.min(now() + ttlMs, expiresAt ?? Number.POSITIVE_INFINITY);
-      if (until <= now()) return;
+      // Not kept when already past, or when a source's bound is not a number (NaN would never expire).
+      if (!(until > now())) return;
       entries.delete(key);
       entries.set(key, { decision, expiresAt: until });
       if (entries.size > maxEntries) entries.delete(entries.keys().next().value as string);

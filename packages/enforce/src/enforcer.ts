@@ -172,6 +172,17 @@ const WORKLOAD_TYPE = 'Workload';
  * const requestId = requestIdOf(request.headers['x-request-id'] as string | undefined);
  * ```
  */
+/**
+ * A private copy of what the caller gave (action, resource, context, subject) as `JSON.stringify` writes
+ * it (`toJSON` applied, `Date`s as text, non-finite numbers as null): the request a decision
+ * source is asked and its cache entry is filed under. Throws what `JSON.stringify` throws (a
+ * cycle, a bigint): the enforcer then answers ERR_ENFORCE_UNAVAILABLE, failing closed.
+ */
+function snapshotOf<T extends { action: string; resource: EntityRef; context: Record<string, unknown>; subject?: EntityRef }>(request: T): T {
+  const { action, resource, context, subject } = JSON.parse(JSON.stringify({ action: request.action, resource: request.resource, context: request.context, subject: request.subject })) as Pick<T, 'action' | 'resource' | 'context' | 'subject'>;
+  return subject === undefined ? { ...request, action, resource, context } : { ...request, action, resource, context, subject };
+}
+
 export function requestIdOf(given: string | undefined): string {
   return isRequestId(given) ? given : randomUUID();
 }
@@ -283,7 +294,13 @@ export function createEnforcer(options: EnforcerOptions): Enforcer {
     if (hit) return { decision: hit, cached: true };
     const epoch = cache?.epoch(tenant) ?? 0;
     try {
-      const decision = await source.decide(observing ? { ...request, requestId, tier, observe: true } : { ...request, requestId, tier });
+      // What the source is asked, and what its answer is filed under, is one snapshot made now, in
+      // the JSON form the wire carries: a caller's object changed while the decision is pending
+      // cannot make the answer stand for another request, and the source sees what the key says.
+      const asked = snapshotOf(request);
+      const askedKey: CacheKeyInput = { ...key, action: asked.action, resource: asked.resource, context: asked.context };
+      if (asked.subject !== undefined) askedKey.subject = asked.subject;
+      const decision = await source.decide(observing ? { ...asked, requestId, tier, observe: true } : { ...asked, requestId, tier });
       // Whatever the source: an allow asked with a receipt is not handed on without one.
       if (wantsReceipt && decision.decision === 'allow' && (decision.receipt === undefined || decision.receiptExpiresAt === undefined)) {
         throw receiptUnavailable('the decision source allowed without one');
@@ -295,7 +312,7 @@ export function createEnforcer(options: EnforcerOptions): Enforcer {
       });
       // Nor the risk signals it read (the PDP says when they change by themselves).
       if (decision.cacheUntil !== undefined) expiries.push(decision.cacheUntil);
-      cache?.set(key, decision, epoch, expiries.length === 0 ? undefined : Math.min(...expiries));
+      cache?.set(askedKey, decision, epoch, expiries.length === 0 ? undefined : Math.min(...expiries));
       return { decision, cached: false };
     } catch (error) {
       return { error: isEnforceError(error) ? error : new EnforceError('ERR_ENFORCE_UNAVAILABLE', 'the decision source failed', { cause: error }) };
