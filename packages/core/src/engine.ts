@@ -97,6 +97,14 @@ export interface Engine {
    */
   prepare(key: string, content: PolicyStoreContent): Promise<PreparedPolicySet>;
   /**
+   * Check a content about to be pushed for `tenant`: the evaluator it would run on, or a
+   * rejection with ERR_POLICY_FALLBACK_LIMIT (409) when it would run on cedar-wasm (the reason
+   * in the message) while the engine already holds cedar-wasm sets of `maxFallbackTenants`
+   * (default MAX_FALLBACK_TENANTS) other tenants. The tenant's own sets are not counted: a
+   * tenant that falls back may push again. Remembers nothing. Also rejects as `prepare` does.
+   */
+  admit(tenant: string, content: PolicyStoreContent): Promise<PolicySetEvaluator>;
+  /**
    * Decide one request against a prepared set with exactly these entities. Deny is a value;
    * rejects with ERR_DECISION_INVALID_REQUEST when Cedar refuses the input, ERR_DECISION_FAILED
    * when the engine could not evaluate (its instance is then replaced).

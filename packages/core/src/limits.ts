@@ -8,6 +8,15 @@
 export const MAX_POLICIES = 10_000;
 
 /**
+ * Most tenants whose policy sets one engine runs on cedar-wasm because the compiled evaluator
+ * does not take them (a construct it does not support; `verity policy validate` names it).
+ * cedar-wasm keeps every preparsed set until its instance is replaced, so these sets are what
+ * grows its memory; a push of such a set by another tenant past this many is refused
+ * (ERR_POLICY_FALLBACK_LIMIT). Compiled sets are not counted: they are evicted when inactive.
+ */
+export const MAX_FALLBACK_TENANTS = 1_000;
+
+/**
  * Deepest expression nesting of one policy, counted on Cedar's own parsed form (every
  * operator, access, call and literal is one level). cedar-wasm evaluates by recursion on a
  * 1 MiB stack in Wasm memory that overflows near 370 levels and then breaks the instance; 128

@@ -142,6 +142,9 @@ export function createPolicyService(store: Store, engine: Engine, options: Polic
     async push(tenantId, input) {
       await requireTenant(store, tenantId);
       const content = await buildPolicyStoreContent(engine, input);
+      // A set the compiled evaluator does not take runs on cedar-wasm, which never frees it: past
+      // MAX_FALLBACK_TENANTS other tenants doing so, the push is refused before anything is stored.
+      await engine.admit(tenantId, content);
       const info = await store.policies.createVersion(tenantId, {
         content,
         hash: hashPolicyContent(content),

@@ -11,7 +11,7 @@ import { positionIn } from '../source-position.js';
 import { assertPolicyTextWithinLimits } from '../policy-text-limits.js';
 import { analyzePolicySet, assertWithinPolicyLimits, templateInstances, type CedarPolicyJson } from '../policy-analysis.js';
 import { annotationFactsOf } from '../policy-annotations.js';
-import { ENGINE_CALL_TIMEOUT_MS, MAX_POLICIES } from '../limits.js';
+import { ENGINE_CALL_TIMEOUT_MS, MAX_FALLBACK_TENANTS, MAX_POLICIES } from '../limits.js';
 import { formatEntityUid } from '../entity-uid.js';
 import { createEngineHost, type CedarCall, type Preparation } from './engine-host.js';
 import { compilePolicySet, Delegate, type CompiledPolicySet } from './compiled/policy-set.js';
@@ -39,6 +39,8 @@ export interface CedarEngineOptions {
    * cedar-wasm (the reference, and the baseline of the differential tests).
    */
   evaluator?: 'compiled' | 'cedar-wasm';
+  /** Most other tenants with sets on cedar-wasm before {@link Engine.admit} refuses one more (default MAX_FALLBACK_TENANTS). */
+  maxFallbackTenants?: number;
 }
 
 /** cedar-wasm's error shape (`DetailedError`), the part we read. */
@@ -171,6 +173,14 @@ export function createCedarEngine(options: CedarEngineOptions = {}): Engine {
   // cannot parse gets its own 4xx and never locks the others out of pushing.
   const parse = createEngineHost({ name: 'parse', callTimeoutMs, stackSizeMb, maxPreparations: maxPrepared, quarantine: false });
   const prepared = new Map<string, Promise<PreparedPolicySet>>();
+  /** The keys in `prepared` whose sets run on cedar-wasm (what {@link Engine.admit} counts, by tenant). */
+  const fallbackKeys = new Set<string>();
+  const maxFallbackTenants = options.maxFallbackTenants ?? MAX_FALLBACK_TENANTS;
+  /** Forget a prepared set (freed once no view holds it). */
+  const forget = (key: string) => {
+    prepared.delete(key);
+    fallbackKeys.delete(key);
+  };
   const preparations = new WeakMap<PreparedPolicySet, Preparation>();
   const compiledSets = new WeakMap<PreparedPolicySet, CompiledPolicySet>();
   /** After close() nothing decides, on either evaluator. */
@@ -217,7 +227,8 @@ export function createCedarEngine(options: CedarEngineOptions = {}): Engine {
     return found;
   }
 
-  async function prepareNow(key: string, content: PolicyStoreContent): Promise<PreparedPolicySet> {
+  /** Parse a content on the parsing thread and compile it (nothing remembered). */
+  async function compileContent(content: PolicyStoreContent) {
     assertContentWithinLimits(content);
     const ids = [...Object.keys(content.policies), ...Object.keys(content.templates)];
     const calls: CedarCall[] = [
@@ -252,6 +263,11 @@ export function createCedarEngine(options: CedarEngineOptions = {}): Engine {
           actionAncestors: schema?.actionAncestors ?? null,
         })
       : ({ ok: false, reason: 'the engine was created with evaluator cedar-wasm' } as const);
+    return { json, analysis, schema, compilation };
+  }
+
+  async function prepareNow(key: string, content: PolicyStoreContent): Promise<PreparedPolicySet> {
+    const { json, analysis, schema, compilation } = await compileContent(content);
     const set: PreparedPolicySet = {
       key,
       content,
@@ -273,6 +289,8 @@ export function createCedarEngine(options: CedarEngineOptions = {}): Engine {
       count(stats.wasmSets, compilation.reason);
       // Preparse on the deciding instance now, so a set that does not prepare fails here.
       await decide.run(laneOf(key), [], preparationOf(set));
+      // Counted while it is remembered (it may have been evicted while it was being prepared).
+      if (prepared.has(key)) fallbackKeys.add(key);
     }
     return set;
   }
@@ -362,17 +380,33 @@ export function createCedarEngine(options: CedarEngineOptions = {}): Engine {
         prepared.set(key, entry);
       } else {
         entry = prepareNow(key, content);
-        if (prepared.size >= maxPrepared) prepared.delete(prepared.keys().next().value as string);
+        if (prepared.size >= maxPrepared) forget(prepared.keys().next().value as string);
         // A tenant keeps at most MAX_PREPARED_PER_TENANT versions here (its active one, one being
         // pushed or rolled back to, …): older ones are forgotten, and freed once no view holds them.
         const lane = laneOf(key);
         const ofLane = [...prepared.keys()].filter((other) => laneOf(other) === lane);
-        for (const old of ofLane.slice(0, Math.max(0, ofLane.length - (MAX_PREPARED_PER_TENANT - 1)))) prepared.delete(old);
+        for (const old of ofLane.slice(0, Math.max(0, ofLane.length - (MAX_PREPARED_PER_TENANT - 1)))) forget(old);
         prepared.set(key, entry);
         // A failed preparation is not remembered: the next call tries again.
-        entry.catch(() => prepared.delete(key));
+        entry.catch(() => {
+          if (prepared.get(key) === entry) forget(key);
+        });
       }
       return entry;
+    },
+
+    async admit(tenant, content) {
+      const { compilation } = await compileContent(content);
+      if (compilation.ok) return { kind: 'compiled' };
+      const others = new Set<string>();
+      for (const key of fallbackKeys) if (laneOf(key) !== tenant) others.add(laneOf(key));
+      if (others.size >= maxFallbackTenants) {
+        throw new VerityError(
+          'ERR_POLICY_FALLBACK_LIMIT',
+          `these policies would run on cedar-wasm, not the compiled evaluator (${compilation.reason}), and this server already runs the policies of ${others.size} other tenants there (at most ${maxFallbackTenants}, MAX_FALLBACK_TENANTS): change what the reason names`,
+        );
+      }
+      return { kind: 'cedar-wasm', reason: compilation.reason };
     },
 
     async checkEntities(entities, schema) {
