@@ -97,13 +97,15 @@ export interface Engine {
    */
   prepare(key: string, content: PolicyStoreContent): Promise<PreparedPolicySet>;
   /**
-   * Check a content about to be pushed for `tenant`: the evaluator it would run on, or a
-   * rejection with ERR_POLICY_FALLBACK_LIMIT (409) when it would run on cedar-wasm (the reason
-   * in the message) while the engine already holds cedar-wasm sets of `maxFallbackTenants`
-   * (default MAX_FALLBACK_TENANTS) other tenants. The tenant's own sets are not counted: a
-   * tenant that falls back may push again. Remembers nothing. Also rejects as `prepare` does.
+   * Check a content about to be pushed for `tenant`: rejects with ERR_POLICY_FALLBACK_LIMIT (409)
+   * when it would run on cedar-wasm (the reason in the message) while the engine already holds
+   * cedar-wasm sets of `maxFallbackTenants` (default MAX_FALLBACK_TENANTS) other tenants. The
+   * tenant's own sets are not counted: a tenant that falls back may push again. Below the cap it
+   * resolves at once without parsing (pushes in flight together may pass the cap by their
+   * number); at the cap it parses and compiles the content, and rejects as `prepare` does for
+   * what does not parse. Remembers nothing.
    */
-  admit(tenant: string, content: PolicyStoreContent): Promise<PolicySetEvaluator>;
+  admit(tenant: string, content: PolicyStoreContent): Promise<void>;
   /**
    * Decide one request against a prepared set with exactly these entities. Deny is a value;
    * rejects with ERR_DECISION_INVALID_REQUEST when Cedar refuses the input, ERR_DECISION_FAILED
