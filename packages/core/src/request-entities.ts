@@ -49,6 +49,8 @@ function merge(base: Entity | undefined, uid: EntityUid, overlay: EntityOverlay)
 export function resolveWithRequestEntities(request: RequestEntities, lookup: (uids: EntityUid[]) => Promise<Entity[]> | Entity[]): (uids: EntityUid[]) => Promise<Entity[]> {
   const provided = new Map(request.provided.map((e) => [formatEntityUid(e.uid), e]));
   const overlays = new Map(request.overlays.map((o) => [formatEntityUid(o.uid), o]));
+  // Nothing described or provided (most requests): the store's answer is the answer.
+  if (provided.size === 0 && overlays.size === 0) return async (uids) => (uids.length === 0 ? [] : lookup(uids));
   return async (uids) => {
     const stored = uids.length === 0 ? [] : await lookup(uids);
     const byKey = new Map(stored.map((e) => [formatEntityUid(e.uid), e]));
