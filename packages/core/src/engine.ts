@@ -97,15 +97,13 @@ export interface Engine {
    */
   prepare(key: string, content: PolicyStoreContent): Promise<PreparedPolicySet>;
   /**
-   * Check a content about to be pushed for `tenant`: rejects with ERR_POLICY_FALLBACK_LIMIT (409)
-   * when it would run on cedar-wasm (the reason in the message) while the engine already holds
-   * cedar-wasm sets of `maxFallbackTenants` (default MAX_FALLBACK_TENANTS) other tenants. The
-   * tenant's own sets are not counted: a tenant that falls back may push again. Below the cap it
-   * resolves at once without parsing (pushes in flight together may pass the cap by their
-   * number); at the cap it parses and compiles the content, and rejects as `prepare` does for
-   * what does not parse. Remembers nothing.
+   * Prepare a content about to be pushed, as {@link Engine.prepare} does under `key` (the tenant
+   * is the part before `@`), and refuse it with ERR_POLICY_FALLBACK_LIMIT (409; nothing of it
+   * kept) when it runs on cedar-wasm (the reason in the message) while `maxFallbackTenants`
+   * (default MAX_FALLBACK_TENANTS) other tenants' sets last prepared here do too. A tenant's own
+   * sets are not counted: a tenant that falls back may push again. Rejects as `prepare` does.
    */
-  admit(tenant: string, content: PolicyStoreContent): Promise<void>;
+  admit(key: string, content: PolicyStoreContent): Promise<PreparedPolicySet>;
   /**
    * Decide one request against a prepared set with exactly these entities. Deny is a value;
    * rejects with ERR_DECISION_INVALID_REQUEST when Cedar refuses the input, ERR_DECISION_FAILED

@@ -76,6 +76,15 @@ export interface PolicyServiceOptions {
   onPrepared?: (tenantId: string, version: number, evaluator: PolicySetEvaluator) => void;
 }
 
+/**
+ * The engine key of a tenant's policy content: the tenant and the content's hash. Versions with
+ * the same content share one prepared set; a re-created tenant with other content never
+ * reuses a stale one.
+ */
+function preparedKeyOf(tenantId: string, hash: string): string {
+  return `${tenantId}@${hash.slice(0, 16)}`;
+}
+
 export function createPolicyService(store: Store, engine: Engine, options: PolicyServiceOptions = {}): PolicyService {
   const cache = new Map<string, Promise<ActivePolicy>>();
   const publish = options.publish ?? (async ({ tenant }) => void cache.delete(tenant));
@@ -87,8 +96,7 @@ export function createPolicyService(store: Store, engine: Engine, options: Polic
     const tenant = await requireTenant(store, tenantId);
     const version = await store.policies.getActive(tenantId);
     if (!version) throw new VerityError('ERR_POLICY_NO_ACTIVE_VERSION', `tenant "${tenantId}" has no active policy version`);
-    // The key names tenant, version and content hash: a re-created tenant never reuses a stale set.
-    const prepared = await engine.prepare(`${tenantId}@${version.version}#${version.hash.slice(0, 16)}`, version.content);
+    const prepared = await engine.prepare(preparedKeyOf(tenantId, version.hash), version.content);
     options.onPrepared?.(tenantId, version.version, prepared.evaluator);
     return { tenant, version: version.version, hash: version.hash, content: version.content, prepared, readAt };
   }
@@ -142,12 +150,14 @@ export function createPolicyService(store: Store, engine: Engine, options: Polic
     async push(tenantId, input) {
       await requireTenant(store, tenantId);
       const content = await buildPolicyStoreContent(engine, input);
-      // A set the compiled evaluator does not take runs on cedar-wasm, which never frees it: past
-      // MAX_FALLBACK_TENANTS other tenants doing so, the push is refused before anything is stored.
-      await engine.admit(tenantId, content);
+      const hash = hashPolicyContent(content);
+      // Prepared now, under the key its first decision will use. A set the compiled evaluator does
+      // not take runs on cedar-wasm, which never frees it: past MAX_FALLBACK_TENANTS other tenants
+      // doing so, the push is refused before anything is stored.
+      await engine.admit(preparedKeyOf(tenantId, hash), content);
       const info = await store.policies.createVersion(tenantId, {
         content,
-        hash: hashPolicyContent(content),
+        hash,
         createdBy: input.createdBy,
         message: input.message ?? '',
         activate: input.activate ?? true,

@@ -62,23 +62,26 @@ describe('the cap on tenants whose sets run on cedar-wasm (MAX_FALLBACK_TENANTS)
   const fallback = content({ p: 'permit(principal, action, resource) when { context.n == 9007199254740993 };' });
   const compiled = content({ p: 'permit(principal, action, resource) when { context.n == 1 };' });
 
-  it('refuses another tenant\'s push that would fall back once the cap is reached, counts only remembered sets, and never the tenant itself', async () => {
-    const capped = createCedarEngine({ maxFallbackTenants: 2 });
+  it('refuses another tenant\'s set that would fall back once the cap is reached, keeps nothing of it, never counts the tenant itself, and keeps counting an evicted set', async () => {
+    const capped = createCedarEngine({ maxFallbackTenants: 2, maxPrepared: 4 });
     try {
-      await capped.admit('a', fallback);
-      expect((await capped.prepare('a@1#x', fallback)).evaluator.kind).toBe('cedar-wasm');
-      expect((await capped.prepare('b@1#x', fallback)).evaluator.kind).toBe('cedar-wasm');
-      // Two other tenants hold cedar-wasm sets: a third may not add one, with the reason and the cap in the message…
-      await expect(capped.admit('c', fallback)).rejects.toMatchObject({ code: 'ERR_POLICY_FALLBACK_LIMIT', status: 409, message: expect.stringMatching(/2\^53.*2 other tenants.*at most 2/) });
-      // …but may push what compiles, and a tenant already falling back may push again.
-      await capped.admit('c', compiled);
-      await capped.admit('a', fallback);
-      // A tenant's older versions are forgotten past four: replaced by compiled ones, they stop counting.
-      for (let version = 2; version <= 5; version++) expect((await capped.prepare(`b@${version}#x`, compiled)).evaluator.kind).toBe('compiled');
-      await capped.admit('c', fallback);
-      // At the cap, what does not parse is refused as prepare refuses it.
-      expect((await capped.prepare('c@1#x', fallback)).evaluator.kind).toBe('cedar-wasm');
-      await expect(capped.admit('d', content({ p: 'permit(principal, action, resource' }))).rejects.toMatchObject({ code: 'ERR_POLICY_PARSE' });
+      expect((await capped.admit('a@1', fallback)).evaluator).toMatchObject({ kind: 'cedar-wasm', reason: expect.stringContaining('2^53') });
+      expect((await capped.admit('b@1', fallback)).evaluator.kind).toBe('cedar-wasm');
+      // Two other tenants run on cedar-wasm: a third may not, with the reason and the cap in the message…
+      await expect(capped.admit('c@1', fallback)).rejects.toMatchObject({ code: 'ERR_POLICY_FALLBACK_LIMIT', status: 409, message: expect.stringMatching(/2\^53.*2 other tenants.*at most 2/) });
+      // …and its refused set is neither kept nor counted: c may push what compiles, and is not on cedar-wasm.
+      expect((await capped.admit('c@2', compiled)).evaluator.kind).toBe('compiled');
+      await expect(capped.admit('d@1', fallback)).rejects.toMatchObject({ code: 'ERR_POLICY_FALLBACK_LIMIT' });
+      // A tenant already falling back may push again, even once its set was evicted by others'.
+      for (const t of ['e', 'f', 'g', 'h']) await capped.admit(`${t}@1`, compiled);
+      expect((await capped.admit('a@2', content({ p: 'permit(principal, action, resource) when { context.n == 9007199254740995 };' }))).evaluator.kind).toBe('cedar-wasm');
+      // Eviction does not free a place: b's set is gone from memory, but b still decides on it.
+      await expect(capped.admit('d@2', fallback)).rejects.toMatchObject({ code: 'ERR_POLICY_FALLBACK_LIMIT' });
+      // A tenant whose next set compiles stops counting.
+      await capped.admit('b@2', compiled);
+      expect((await capped.admit('d@3', fallback)).evaluator.kind).toBe('cedar-wasm');
+      // What does not parse is refused as prepare refuses it.
+      await expect(capped.admit('x@1', content({ p: 'permit(principal, action, resource' }))).rejects.toMatchObject({ code: 'ERR_POLICY_PARSE' });
     } finally {
       await capped.close();
     }

@@ -173,13 +173,16 @@ export function createCedarEngine(options: CedarEngineOptions = {}): Engine {
   // cannot parse gets its own 4xx and never locks the others out of pushing.
   const parse = createEngineHost({ name: 'parse', callTimeoutMs, stackSizeMb, maxPreparations: maxPrepared, quarantine: false });
   const prepared = new Map<string, Promise<PreparedPolicySet>>();
-  /** The keys in `prepared` whose sets run on cedar-wasm (what {@link Engine.admit} counts, by tenant). */
-  const fallbackKeys = new Set<string>();
+  /**
+   * Per tenant (lane): whether the set last prepared for it runs on cedar-wasm — what
+   * {@link Engine.admit} counts. Kept when the set itself is evicted from `prepared`: the
+   * tenant's cached view still decides with it.
+   */
+  const onWasm = new Map<string, boolean>();
   const maxFallbackTenants = options.maxFallbackTenants ?? MAX_FALLBACK_TENANTS;
   /** Forget a prepared set (freed once no view holds it). */
   const forget = (key: string) => {
     prepared.delete(key);
-    fallbackKeys.delete(key);
   };
   const preparations = new WeakMap<PreparedPolicySet, Preparation>();
   const compiledSets = new WeakMap<PreparedPolicySet, CompiledPolicySet>();
@@ -289,9 +292,9 @@ export function createCedarEngine(options: CedarEngineOptions = {}): Engine {
       count(stats.wasmSets, compilation.reason);
       // Preparse on the deciding instance now, so a set that does not prepare fails here.
       await decide.run(laneOf(key), [], preparationOf(set));
-      // Counted while it is remembered (it may have been evicted while it was being prepared).
-      if (prepared.has(key)) fallbackKeys.add(key);
+
     }
+    onWasm.set(laneOf(key), !compilation.ok);
     return set;
   }
 
@@ -395,16 +398,24 @@ export function createCedarEngine(options: CedarEngineOptions = {}): Engine {
       return entry;
     },
 
-    async admit(tenant, content) {
-      const others = new Set<string>();
-      for (const key of fallbackKeys) if (laneOf(key) !== tenant) others.add(laneOf(key));
-      // Room left: nothing to check (the common case costs no parse).
-      if (others.size < maxFallbackTenants) return;
-      const { compilation } = await compileContent(content);
-      if (compilation.ok) return;
+    async admit(key, content) {
+      const lane = laneOf(key);
+      const known = prepared.has(key);
+      const before = onWasm.get(lane);
+      const set = await engine.prepare(key, content);
+      if (set.evaluator.kind === 'compiled') return set;
+      let others = 0;
+      for (const [other, wasm] of onWasm) if (wasm && other !== lane) others++;
+      if (others < maxFallbackTenants) return set;
+      // Refused: nothing of it stays counted or prepared (a set prepared before this call stays).
+      if (!known) {
+        forget(key);
+        if (before === undefined) onWasm.delete(lane);
+        else onWasm.set(lane, before);
+      }
       throw new VerityError(
         'ERR_POLICY_FALLBACK_LIMIT',
-        `these policies would run on cedar-wasm, not the compiled evaluator (${compilation.reason}), and this server already runs the policies of ${others.size} other tenants there (at most ${maxFallbackTenants}, MAX_FALLBACK_TENANTS): change what the reason names`,
+        `these policies would run on cedar-wasm, not the compiled evaluator (${set.evaluator.reason}), and this server already runs the policies of ${others} other tenants there (at most ${maxFallbackTenants}, MAX_FALLBACK_TENANTS): change what the reason names`,
       );
     },
 
