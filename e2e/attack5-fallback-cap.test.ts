@@ -8,11 +8,12 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createCedarEngine } from '@verity/core/cedar';
-import type { Engine } from '@verity/core';
+import type { Engine, PolicyStoreContent } from '@verity/core';
 import { createPgliteDatabase, createStore, type Store } from '@verity/store';
 import { createPolicyService } from '../packages/server/src/policy-service.js';
 
 const FALLBACK = 'permit(principal, action, resource) when { context.n == 9007199254740993 };';
+const content = (p: string): PolicyStoreContent => ({ validationMode: 'off', policies: { p }, templates: {}, links: [] });
 const COMPILED = 'permit(principal, action, resource) when { context.n == 1 };';
 
 let store: Store;
@@ -106,4 +107,37 @@ describe('attack 5: the cedar-wasm fallback cap', () => {
   });
 
 
+
+  it('a refused push stores nothing, and the tenant\'s next accepted push is version 1 (regression)', async () => {
+    const engine = newEngine({ maxFallbackTenants: 1 });
+    const policies = createPolicyService(store, engine);
+    const [a, b] = await tenants(2);
+    await policies.push(a!, { files: { 'p.cedar': FALLBACK }, createdBy: 'x' });
+    await policies.active(a!);
+    await expect(policies.push(b!, { files: { 'p.cedar': FALLBACK }, createdBy: 'x' }, )).rejects.toMatchObject({ code: 'ERR_POLICY_FALLBACK_LIMIT', status: 409 });
+    await expect(policies.push(b!, { files: { 'p.cedar': FALLBACK }, createdBy: 'x', activate: false })).rejects.toMatchObject({ code: 'ERR_POLICY_FALLBACK_LIMIT' });
+    expect(await store.policies.listVersions(b!)).toEqual([]);
+    expect((await policies.push(b!, { files: { 'p.cedar': COMPILED }, createdBy: 'x' })).version).toBe(1);
+    expect((await policies.active(b!)).prepared.evaluator.kind).toBe('compiled');
+  });
+
+  it('at the cap, bad input to admit is a 4xx, never a crash or a 5xx (regression)', async () => {
+    const engine = newEngine({ maxFallbackTenants: 1 });
+    await engine.prepare('z1@1#x', content(FALLBACK));
+    const bad: PolicyStoreContent[] = [
+      content('permit(principal, action, resource'),
+      content('permit(principal, action, resource) when { ' + '('.repeat(5000) + 'true' + ')'.repeat(5000) + ' };'),
+      { validationMode: 'off', policies: {}, templates: { t: 'permit(principal == ?principal, action, resource);' }, links: [{ id: 'l', templateId: 'missing', values: { '?principal': { type: 'User', id: 'u' } } }] },
+      { validationMode: 'strict', schema: 'entity User; action a appliesTo { principal: [User], resource: [Nope] };', policies: { p: FALLBACK }, templates: {}, links: [] },
+      { validationMode: 'off', policies: { p: FALLBACK }, templates: { t: 'permit(principal == ?principal, action, resource);' }, links: [{ id: 'l', templateId: 't', values: { '?resource': { type: 'User', id: 'u' } } }] },
+    ];
+    for (const c of bad) {
+      const outcome = await engine.admit('z2', c).then(() => null, (error: unknown) => error as { status?: number; code?: string });
+      // Every one of these is refused now (admit prepares what it admits), as a 4xx.
+      expect(outcome?.status, `${outcome?.code}`).toBeGreaterThanOrEqual(400);
+      expect(outcome?.status).toBeLessThan(500);
+    }
+    // The engine still works.
+    expect(await engine.ready()).toBe(true);
+  });
 });
