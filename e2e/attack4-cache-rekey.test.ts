@@ -36,6 +36,32 @@ describe('attack4: the decision is filed under the request it was made for', () 
     expect(second.allowed).toBe(false);
   });
 
+  it('a subject changed while pending, read by a source only after it awaited: the source decides what the key says', async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    let n = 0;
+    const seen: string[] = [];
+    const source = {
+      async decide(request: DecisionRequest): Promise<Decision> {
+        await gate;
+        // Read late, as a source that first fetches a bundle or a credential would.
+        const id = request.subject?.id ?? '';
+        seen.push(id);
+        return { decision: id === 'alice' ? 'allow' : 'deny', decisionId: `d-${n++}`, policyVersion: 1, reasons: [] };
+      },
+    };
+    const enforcer = createEnforcer({ source, cache: createDecisionCache(), tenant: 'acme', tier: 'orders' });
+    const subject = { type: 'User', id: 'alice' };
+    const pending = enforcer.enforce({ subject, action: 'read', resource: { type: 'Doc', id: 'd1' } });
+    subject.id = 'mallory';
+    release();
+    // Asked about alice (the snapshot), allowed, and filed under alice.
+    expect((await pending).allowed).toBe(true);
+    expect(seen).toEqual(['alice']);
+    expect((await enforcer.enforce({ subject: { type: 'User', id: 'mallory' }, action: 'read', resource: { type: 'Doc', id: 'd1' } })).allowed).toBe(false);
+    expect(seen).toEqual(['alice', 'mallory']);
+  });
+
   it('a nested context value changed while pending', async () => {
     let release!: () => void;
     const gate = new Promise<void>((resolve) => (release = resolve));
