@@ -180,10 +180,6 @@ export function createCedarEngine(options: CedarEngineOptions = {}): Engine {
    */
   const onWasm = new Map<string, boolean>();
   const maxFallbackTenants = options.maxFallbackTenants ?? MAX_FALLBACK_TENANTS;
-  /** Forget a prepared set (freed once no view holds it). */
-  const forget = (key: string) => {
-    prepared.delete(key);
-  };
   const preparations = new WeakMap<PreparedPolicySet, Preparation>();
   const compiledSets = new WeakMap<PreparedPolicySet, CompiledPolicySet>();
   /** After close() nothing decides, on either evaluator. */
@@ -383,16 +379,16 @@ export function createCedarEngine(options: CedarEngineOptions = {}): Engine {
         prepared.set(key, entry);
       } else {
         entry = prepareNow(key, content);
-        if (prepared.size >= maxPrepared) forget(prepared.keys().next().value as string);
+        if (prepared.size >= maxPrepared) prepared.delete(prepared.keys().next().value as string);
         // A tenant keeps at most MAX_PREPARED_PER_TENANT versions here (its active one, one being
         // pushed or rolled back to, …): older ones are forgotten, and freed once no view holds them.
         const lane = laneOf(key);
         const ofLane = [...prepared.keys()].filter((other) => laneOf(other) === lane);
-        for (const old of ofLane.slice(0, Math.max(0, ofLane.length - (MAX_PREPARED_PER_TENANT - 1)))) forget(old);
+        for (const old of ofLane.slice(0, Math.max(0, ofLane.length - (MAX_PREPARED_PER_TENANT - 1)))) prepared.delete(old);
         prepared.set(key, entry);
         // A failed preparation is not remembered: the next call tries again.
         entry.catch(() => {
-          if (prepared.get(key) === entry) forget(key);
+          if (prepared.get(key) === entry) prepared.delete(key);
         });
       }
       return entry;
@@ -409,7 +405,7 @@ export function createCedarEngine(options: CedarEngineOptions = {}): Engine {
       if (others < maxFallbackTenants) return set;
       // Refused: nothing of it stays counted or prepared (a set prepared before this call stays).
       if (!known) {
-        forget(key);
+        prepared.delete(key);
         if (before === undefined) onWasm.delete(lane);
         else onWasm.set(lane, before);
       }
