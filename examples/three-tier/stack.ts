@@ -97,13 +97,21 @@ export async function startStack(options: StartStackOptions = {}): Promise<Stack
   const closers: Array<() => Promise<void>> = [async () => void (await pdp.close())];
   try {
     const admin: Stack['admin'] = async (method, path, body) => {
-      const response = await fetch(pdp.url + path, {
-        method,
-        headers: { authorization: `Bearer ${adminToken}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-      });
-      const text = await response.text();
-      return { status: response.status, body: (text === '' ? undefined : JSON.parse(text)) as never };
+      // A busy server sheds a request before reading it (503 ERR_OVERLOADED, "try again shortly"):
+      // asked again after its Retry-After, a bounded number of times, as a client should.
+      for (let attempt = 1; ; attempt++) {
+        const response = await fetch(pdp.url + path, {
+          method,
+          headers: { authorization: `Bearer ${adminToken}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+          ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+        });
+        const text = await response.text();
+        const parsed = (text === '' ? undefined : JSON.parse(text)) as never;
+        const shed = response.status === 503 && (parsed as { code?: string } | undefined)?.code === 'ERR_OVERLOADED';
+        if (!shed || attempt >= 20) return { status: response.status, body: parsed };
+        const after = Number(response.headers.get('retry-after'));
+        await new Promise((resolve) => setTimeout(resolve, Number.isFinite(after) && after > 0 ? Math.min(after, 5) * 1000 : 250));
+      }
     };
     const must = async <T>(what: string, answer: Promise<{ status: number; body: T }>, status: number): Promise<T> => {
       const { status: got, body } = await answer;
