@@ -43,9 +43,12 @@ export function isGeoPoint(point: unknown): point is GeoPoint {
   return typeof lat === 'number' && typeof lon === 'number' && Math.abs(lat) <= 90 && Math.abs(lon) <= 180;
 }
 
-/** The delta of one request (a location that is not a valid point is not kept): seen now, once in its window, its action and resource type used now. */
-export function requestActivity(input: { subject: string; nowMs: number; windowSec: number; location: GeoPoint | null; action: string; resourceType: string }): SubjectActivity {
-  const { subject, nowMs, windowSec } = input;
+/**
+ * The delta of one request (a location that is not a valid point is not kept): seen now, once
+ * in its rate window of `windowSec` seconds, its action and resource type used now.
+ */
+export function requestActivity(input: { subject: string; nowMs: number; location: GeoPoint | null; action: string; resourceType: string }, windowSec: number): SubjectActivity {
+  const { subject, nowMs } = input;
   return {
     subject,
     lastSeenMs: nowMs,

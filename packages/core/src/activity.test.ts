@@ -127,7 +127,7 @@ describe('anomaly score', () => {
     expect(activitySignal(history([1, 1, 1]), READ, DEFAULT_ACTIVITY_SETTINGS)).not.toHaveProperty('impossibleTravel');
     const bad = { lat: 200, lon: 0 };
     expect(activitySignal(history([1, 1, 1]), { ...READ, location: bad }, DEFAULT_ACTIVITY_SETTINGS)).not.toHaveProperty('impossibleTravel');
-    expect(requestActivity({ subject: 's', nowMs: T0, windowSec: 60, location: bad, action: 'read', resourceType: 'Doc' }).location).toBeNull();
+    expect(requestActivity({ subject: 's', nowMs: T0, location: bad, action: 'read', resourceType: 'Doc' }, 60).location).toBeNull();
   });
 });
 
@@ -135,8 +135,8 @@ describe('activity merge', () => {
   const bounds = { windowFloor: 0, seenSinceMs: 0 };
 
   it('sums window counts, keeps the latest location and use, and is the same either way round', () => {
-    const a = requestActivity({ subject: 's', nowMs: 60_000, windowSec: 60, location: LONDON, action: 'read', resourceType: 'Doc' });
-    const b = requestActivity({ subject: 's', nowMs: 90_000, windowSec: 60, location: PARIS, action: 'write', resourceType: 'Doc' });
+    const a = requestActivity({ subject: 's', nowMs: 60_000, location: LONDON, action: 'read', resourceType: 'Doc' }, 60);
+    const b = requestActivity({ subject: 's', nowMs: 90_000, location: PARIS, action: 'write', resourceType: 'Doc' }, 60);
     const merged = mergeActivity(a, b, bounds);
     expect(merged).toEqual({
       subject: 's',
@@ -151,12 +151,12 @@ describe('activity merge', () => {
   });
 
   it('drops windows below the floor, names past the retention, counts of another window length, and caps the names', () => {
-    const old = requestActivity({ subject: 's', nowMs: 1000, windowSec: 1, location: null, action: 'old', resourceType: 'Doc' });
-    const now = requestActivity({ subject: 's', nowMs: 10_000, windowSec: 1, location: null, action: 'new', resourceType: 'Doc' });
+    const old = requestActivity({ subject: 's', nowMs: 1000, location: null, action: 'old', resourceType: 'Doc' }, 1);
+    const now = requestActivity({ subject: 's', nowMs: 10_000, location: null, action: 'new', resourceType: 'Doc' }, 1);
     expect(mergeActivity(old, now, { windowFloor: 5, seenSinceMs: 5000 })).toMatchObject({ windows: [[10, 1]], actions: [['new', 10_000]] });
     expect(mergeActivity(old, { ...now, windowSec: 60, windows: [[0, 1]] }, bounds).windows).toEqual([[0, 1]]);
     let many: SubjectActivity | null = null;
-    for (let i = 0; i < MAX_SEEN_PER_SUBJECT + 10; i++) many = mergeActivity(many, requestActivity({ subject: 's', nowMs: 1000 + i, windowSec: 60, location: null, action: `a${String(i).padStart(3, '0')}`, resourceType: 'Doc' }), bounds);
+    for (let i = 0; i < MAX_SEEN_PER_SUBJECT + 10; i++) many = mergeActivity(many, requestActivity({ subject: 's', nowMs: 1000 + i, location: null, action: `a${String(i).padStart(3, '0')}`, resourceType: 'Doc' }, 60), bounds);
     expect(many?.actions).toHaveLength(MAX_SEEN_PER_SUBJECT);
     expect(many?.actions[0]).toEqual(['a010', 1010]);
   });

@@ -145,7 +145,7 @@ export function activitySignal(state: SubjectActivity | null, request: ActivityR
   const signal: ActivitySignal = { anomalyScore: 0, rateScore: 0, firstUseScore: 0 };
   if (isGeoPoint(request.location)) {
     const last = known?.location ?? null;
-    signal.impossibleTravel = isImpossibleTravel(last !== null && last.atMs >= retainedSince ? last : null, { ...request.location, atMs: request.nowMs }, { maxSpeedKmh: settings.max_travel_kmh, buffer: settings.travel_buffer });
+    signal.impossibleTravel = isImpossibleTravel(last !== null && last.atMs >= retainedSince ? last : null, { lat: request.location.lat, lon: request.location.lon, atMs: request.nowMs }, { maxSpeedKmh: settings.max_travel_kmh, buffer: settings.travel_buffer });
   }
   if (known === null || known.windowSec !== settings.rate_window_sec) return signal;
   const currentWindow = windowIndexOf(request.nowMs, settings.rate_window_sec);

@@ -13,6 +13,7 @@ import { assertValueDepth, scanValues, sliceEntities, type Slice, type ValueScan
 import { assertNoDuplicateEntities, resolveWithRequestEntities, type EntityOverlay } from './request-entities.js';
 import { observedEntitiesFor } from './policy-analysis.js';
 import { storableText } from './wire-format.js';
+import { mergeRecords, withEntry } from './records.js';
 import { ENGINE_COST_US, MAX_BATCH_ESTIMATE_MS, MAX_DECISION_ESTIMATE_MS, MAX_LIKE_WORK } from './limits.js';
 
 /** Who asked, for the audit. */
@@ -28,7 +29,11 @@ export interface DecisionMeta {
   txn?: string;
   /** Who acts for the principal, outermost first (audited as `actors`). */
   actors?: readonly string[];
-  /** The risk engine's assessment put in `context.risk` (audited as `risk`). */
+  /**
+   * The risk engine's assessment put in `context.risk` (audited as `risk`), as scoreRisk made it:
+   * its names and levels are Verity's own and its details storable, so the record takes it as
+   * it is (shared, not copied; nothing changes it afterwards).
+   */
   risk?: RecordedRisk;
 }
 
@@ -75,9 +80,16 @@ export type DecisionRequest =
    * `deviceCertificate`: the PEM chain its TLS handshake verified (`X-Client-Certificate`), for
    * device trust.
    */
-  | { kind: 'authzen'; request: AuthzenEvaluationRequest; token?: VerifiedPrincipal; clientIp?: string; deviceCertificate?: string }
+  | { kind: 'authzen'; request: AuthzenEvaluationRequest; token?: VerifiedPrincipal; clientIp?: string; deviceCertificate?: string; risk?: RiskContext }
   /** Cedar-native (Verified Permissions' IsAuthorized shape), with request-time entities. */
-  | { kind: 'cedar'; request: CedarRequest; entities?: readonly Entity[] };
+  | { kind: 'cedar'; request: CedarRequest; entities?: readonly Entity[]; risk?: RiskContext };
+
+/**
+ * `context.risk` as the risk engine set it ({@link assessRisk}): Cedar values already, put in
+ * the Cedar context after the caller's and the token's entries (it wins over both). Only the
+ * risk pass sets it; a caller's own `context.risk` is refused before (refuseCallerRisk).
+ */
+export type RiskContext = Readonly<Record<string, CedarValue>>;
 
 export interface DecisionPipelineOptions {
   engine: Engine;
@@ -133,7 +145,8 @@ function mapAuthzen(request: AuthzenEvaluationRequest, settings: TenantSettings,
   }
   const overlays: EntityOverlay[] = [...mapped.overlays, { uid: principal, attrs: token.principal.attrs, parents: token.principal.parents }];
   // Context entries from the token's claims are verified: they win over the caller's.
-  return { cedar: { ...mapped.cedar, principal, context: { ...mapped.cedar.context, ...token.context } }, overlays, provided: [] };
+  const { action, resource, context } = mapped.cedar;
+  return { cedar: { principal, action, resource, context: mergeRecords(context, token.context) }, overlays, provided: [] };
 }
 
 /** Cedar-native: entities naming the principal or resource describe them; others must be new. */
@@ -170,14 +183,6 @@ export interface DecisionRecordFields {
 
 const storableUid = (uid: EntityUid): EntityUid => ({ type: storableText(uid.type), id: storableText(uid.id) });
 
-function storableRisk(risk: RecordedRisk): RecordedRisk {
-  const factors: RecordedRisk['factors'] = [];
-  for (const f of risk.factors) factors.push(f.detail === undefined ? { name: storableText(f.name), weight: f.weight } : { name: storableText(f.name), weight: f.weight, detail: storableText(f.detail) });
-  const stored: RecordedRisk = { score: risk.score, level: storableText(risk.level), factors };
-  if (risk.stepUp !== undefined) stored.stepUp = risk.stepUp.maxAgeSec === undefined ? { acr: storableText(risk.stepUp.acr) } : { acr: storableText(risk.stepUp.acr), maxAgeSec: risk.stepUp.maxAgeSec };
-  return stored;
-}
-
 /** The last record time (epoch ms) and its ISO 8601 text: decisions in the same millisecond share it. */
 let lastTime = Number.NaN;
 let lastIso = '';
@@ -213,7 +218,7 @@ export function buildDecisionRecord(fields: DecisionRecordFields): DecisionRecor
   if (meta.caller !== undefined) record.caller = storableText(meta.caller);
   if (meta.txn !== undefined) record.txn = storableText(meta.txn);
   if (meta.actors !== undefined && meta.actors.length > 0) record.actors = meta.actors.map(storableText);
-  if (meta.risk !== undefined) record.risk = storableRisk(meta.risk);
+  if (meta.risk !== undefined) record.risk = meta.risk;
   return record;
 }
 
@@ -254,6 +259,11 @@ export function createDecisionPipeline(options: DecisionPipelineOptions): Decisi
       const started = performance.now();
       const { prepared, settings } = policy;
       const mapped = request.kind === 'authzen' ? mapAuthzen(request.request, settings, request.token) : mapCedar(request.request, request.entities ?? []);
+      if (request.risk !== undefined) {
+        // The risk engine's entry wins over the caller's and the token's (see RiskContext).
+        const { principal, action, resource, context } = mapped.cedar;
+        mapped.cedar = { principal, action, resource, context: withEntry(context, 'risk', request.risk as Record<string, CedarValue>) };
+      }
       const { principal, action, resource, context } = mapped.cedar;
 
       const types = prepared.entityTypes;
@@ -315,7 +325,9 @@ export function createDecisionPipeline(options: DecisionPipelineOptions): Decisi
         principal,
         action,
         resource,
-        ...result,
+        decision: result.decision,
+        reasons: result.reasons,
+        errors: result.errors,
         policyVersion: policy.version,
         meta,
         time: now(),

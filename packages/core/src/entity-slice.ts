@@ -53,10 +53,12 @@ function isRecord(value: unknown): value is Record<string, unknown> {
 export function entityReferenceOf(value: unknown): EntityUid | null {
   if (!isRecord(value)) return null;
   const inner = isRecord(value.__entity) ? value.__entity : value;
+  // The cheap tests first: most records on the decision path are no reference at all.
+  const { type, id } = inner;
+  if (typeof type !== 'string' || typeof id !== 'string') return null;
   if (inner !== value && Object.keys(value).length !== 1) return null;
-  const keys = Object.keys(inner);
-  if (keys.length !== 2 || typeof inner.type !== 'string' || typeof inner.id !== 'string') return null;
-  return { type: inner.type, id: inner.id };
+  if (Object.keys(inner).length !== 2) return null;
+  return { type, id };
 }
 
 /** What a walk over values found: references, the longest string, the deepest nesting, and how many values. */
@@ -71,10 +73,16 @@ export interface ValueScan {
 
 /** Scan values (iteratively) for entity references, string lengths and nesting depth. */
 export function scanValues(values: Iterable<CedarValue | undefined>, into: ValueScan = emptyScan()): ValueScan {
-  const stack: Array<[unknown, number]> = [];
-  for (const value of values) stack.push([value, 1]);
+  // Two stacks, not one of [value, depth] pairs: no allocation per value (this runs on every decision).
+  const stack: unknown[] = [];
+  const depths: number[] = [];
+  for (const value of values) {
+    stack.push(value);
+    depths.push(1);
+  }
   while (stack.length > 0) {
-    const [value, depth] = stack.pop() as [unknown, number];
+    const value = stack.pop();
+    const depth = depths.pop() as number;
     into.values++;
     if (typeof value === 'string') {
       if (value.length > into.longestString) into.longestString = value.length;
@@ -90,7 +98,10 @@ export function scanValues(values: Iterable<CedarValue | undefined>, into: Value
     }
     const record = value as Record<string, unknown>;
     // An extension value (`{__extn: {fn, arg}}`) holds strings, not references.
-    for (const child of Array.isArray(value) ? value : Object.values(record)) stack.push([child, depth + 1]);
+    for (const child of Array.isArray(value) ? value : Object.values(record)) {
+      stack.push(child);
+      depths.push(depth + 1);
+    }
   }
   return into;
 }

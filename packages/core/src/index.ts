@@ -8,6 +8,7 @@ export * from './limits.js';
 export * from './engine.js';
 export * from './canonical-json.js';
 export * from './json.js';
+export * from './records.js';
 export * from './audit-chain.js';
 export * from './authzen.js';
 export * from './cedar-value.js';

@@ -77,7 +77,12 @@ export function annotationFactsOf(policies: ReadonlyMap<string, CedarPolicyJson>
     const annotations = (policies.get(id) as CedarPolicyJson).annotations;
     const user = textOf(annotations, REASON_USER_ANNOTATION);
     const admin = textOf(annotations, REASON_ADMIN_ANNOTATION);
-    if (user !== undefined || admin !== undefined) reasons.set(id, { ...(user === undefined ? {} : { user }), ...(admin === undefined ? {} : { admin }) });
+    if (user !== undefined || admin !== undefined) {
+      const texts: PolicyReasons = {};
+      if (user !== undefined) texts.user = user;
+      if (admin !== undefined) texts.admin = admin;
+      reasons.set(id, texts);
+    }
     const level = stepUpOf(annotations);
     const key = level === undefined ? undefined : `${level.acr}\u0000${level.maxAgeSec ?? ''}`;
     if (level !== undefined && key !== undefined && !levels.has(key)) levels.set(key, level);
@@ -101,5 +106,8 @@ export function reasonTextsOf(facts: PolicyAnnotationFacts, policyIds: readonly 
     if (found?.user !== undefined) user.add(found.user);
     if (found?.admin !== undefined) admin.add(found.admin);
   }
-  return { ...(user.size === 0 ? {} : { user: [...user].join(' ') }), ...(admin.size === 0 ? {} : { admin: [...admin].join(' ') }) };
+  const texts: PolicyReasons = {};
+  if (user.size > 0) texts.user = [...user].join(' ');
+  if (admin.size > 0) texts.admin = [...admin].join(' ');
+  return texts;
 }

@@ -8,6 +8,9 @@
 import { VerityError } from './errors.js';
 import type { CedarValue, Entity, EntityUid } from './types.js';
 import { formatEntityUid } from './entity-uid.js';
+import { mergeRecords } from './records.js';
+
+const NO_TAGS: Readonly<Record<string, CedarValue>> = Object.freeze({});
 
 /** What the request says about one entity, laid over the stored one. */
 export interface EntityOverlay {
@@ -35,8 +38,8 @@ function merge(base: Entity | undefined, uid: EntityUid, overlay: EntityOverlay)
       parents.push(parent);
     }
   }
-  const entity: Entity = { uid, attrs: { ...base?.attrs, ...overlay.attrs }, parents };
-  const tags = base?.tags || overlay.tags ? { ...base?.tags, ...overlay.tags } : undefined;
+  const entity: Entity = { uid, attrs: base === undefined ? { ...overlay.attrs } : mergeRecords(base.attrs, overlay.attrs), parents };
+  const tags = base?.tags || overlay.tags ? mergeRecords(base?.tags ?? NO_TAGS, overlay.tags ?? NO_TAGS) : undefined;
   if (tags !== undefined) entity.tags = tags;
   return entity;
 }

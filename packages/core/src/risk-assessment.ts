@@ -7,11 +7,12 @@ import { parseIpAddress, type IpAddress } from './cidr.js';
 import { VerityError } from './errors.js';
 import { locationTableResolver, type LocationEntry, type LocationResolver } from './location-table.js';
 import { isDeviceId } from './device-posture.js';
+import { withEntry } from './records.js';
 import { riskContextOf, scoreRisk, type DeviceTrustSettings, type GeoLocation, type RiskConfig, type RiskSignals } from './risk.js';
 import type { AuthenticationFacts, DecisionRequest } from './decision-pipeline.js';
 import type { CedarValue, RecordedRisk, TenantSettings } from './types.js';
 
-/** A request with `context.risk` set, the assessment to audit, and how long it holds. */
+/** A request with its risk entry set (`request.risk`, the pipeline's `context.risk`), the assessment to audit, and how long it holds. */
 export interface RiskOutcome {
   request: DecisionRequest;
   /** Absent when the tenant's risk engine is off. */
@@ -172,7 +173,7 @@ export function boundDeviceOf(request: DecisionRequest, trust: DeviceTrustSettin
 export function certifiedDeviceSignal(bound: ReturnType<typeof boundDeviceOf>, signal: NonNullable<RiskSignals['device']>): NonNullable<RiskSignals['device']> {
   if (bound.refused !== undefined) return { state: 'unknown', refused: bound.refused };
   if (signal.state !== 'known' || bound.validUntilMs === undefined) return signal;
-  return { ...signal, validUntilMs: Math.min(signal.validUntilMs ?? Number.POSITIVE_INFINITY, bound.validUntilMs) };
+  return withEntry(signal, 'validUntilMs', Math.min(signal.validUntilMs ?? Number.POSITIVE_INFINITY, bound.validUntilMs));
 }
 
 /** Seconds since the verified token's `auth_time` (OIDC Core §2), or undefined when it has none. */
@@ -204,13 +205,13 @@ export function validUntilOf(signals: RiskSignals, config: Pick<RiskConfig, 'aut
 }
 
 /**
- * Weigh `signals` under the tenant's configuration and put the result in the request's context:
- * `context.risk = {score, level, factors}`, with `location` (`{country?, city?, vpn?}`) when the
- * client IP was located and `authentication` when a verified token says how its subject
- * authenticated ({@link authenticationContextOf}; `assurance`: a later assurance level
- * for the subject). With a token, its claim-mapped context wins over the request's, and the risk
- * entry wins over both. The request unchanged when the engine is off. Call
- * {@link refuseCallerRisk} first (before gathering signals).
+ * Weigh `signals` under the tenant's configuration into the request's risk entry (`request.risk`,
+ * which the pipeline puts in the Cedar context as `context.risk = {score, level, factors}`),
+ * with `location` (`{country?, city?, vpn?}`) when the client IP was located and
+ * `authentication` when a verified token says how its subject authenticated
+ * ({@link authenticationContextOf}; `assurance`: a later assurance level for the subject). The
+ * risk entry wins over the request's context and the token's claim-mapped entries. The request
+ * unchanged when the engine is off. Call {@link refuseCallerRisk} first (before gathering signals).
  */
 export function assessRisk(settings: TenantSettings, request: DecisionRequest, signals: RiskSignals, nowMs: number, assurance?: AssuranceOverride): RiskOutcome {
   const config = settings.risk;
@@ -221,18 +222,7 @@ export function assessRisk(settings: TenantSettings, request: DecisionRequest, s
   if (authentication !== undefined) risk['authentication'] = authenticationContextOf(authentication, nowMs, assurance) as { [key: string]: CedarValue };
   if (signals.location !== undefined) risk['location'] = placeOf(signals.location) as { [key: string]: CedarValue };
   const validUntil = validUntilOf(signals, config, nowMs);
-  let assessed: DecisionRequest;
-  if (request.kind === 'cedar') {
-    assessed = { ...request, request: { ...request.request, context: withEntry<CedarValue>(request.request.context, 'risk', risk) } };
-  } else {
-    const context = request.request.context as Record<string, unknown> | undefined;
-    const token = request.token === undefined ? undefined : { ...request.token, context: withEntry<CedarValue>(request.token.context, 'risk', risk) };
-    assessed = { ...request, ...(token === undefined ? {} : { token }), request: { ...request.request, context: withEntry<unknown>(context ?? {}, 'risk', risk) } };
-  }
+  const assessed = withEntry(request, 'risk', risk);
   return validUntil === undefined ? { request: assessed, risk: assessment } : { request: assessed, risk: assessment, validUntilMs: validUntil };
 }
 
-/** A copy of `record` with `key` set to `value` (a spread: an own `__proto__` key stays a plain key). */
-function withEntry<T>(record: Readonly<Record<string, T>>, key: string, value: T): Record<string, T> {
-  return { ...record, [key]: value };
-}

@@ -8,7 +8,7 @@
  * Pure: the signals are gathered elsewhere (each from its own source); this only weighs them.
  */
 import { VerityError } from './errors.js';
-import { isPlainObject } from './wire-format.js';
+import { isPlainObject, storableText } from './wire-format.js';
 
 export type RiskLevel = 'low' | 'medium' | 'high' | 'critical';
 
@@ -132,10 +132,13 @@ export function riskLevelOf(score: number, thresholds: RiskConfig['thresholds'])
   return 'low';
 }
 
-/** One weighed factor, its `detail` only when there is one. */
+/**
+ * One weighed factor, its `detail` only when there is one, made storable here (a threat list's
+ * source, a device's issues): the assessment goes into the audit record as it is.
+ */
 function addFactor(factors: RiskFactor[], config: RiskConfig, name: keyof RiskConfig['weights'], detail: string | undefined): void {
   const weight = config.weights[name];
-  factors.push(detail === undefined ? { name, weight } : { name, weight, detail });
+  factors.push(detail === undefined ? { name, weight } : { name, weight, detail: storableText(detail) });
 }
 
 /**

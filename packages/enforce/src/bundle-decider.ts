@@ -27,6 +27,7 @@ import {
   type Entity,
   type PolicyView,
   type VerifiedPrincipal,
+  withEntry,
 } from '@verity/core';
 import { createRevocationList, createTokenAuthenticator, parseIdentitySource, stsIdentitySource, verifiedPrincipalOf, type IdentitySource, type PolicyBundle, type TokenVerifier } from '@verity/identity';
 import { verifyDeviceCertificate } from '@verity/workload';
@@ -90,7 +91,7 @@ export async function createBundleDecider(options: BundleDeciderOptions): Promis
   const sources: IdentitySource[] = [];
   for (const config of bundle.identitySources) {
     try {
-      sources.push(parseIdentitySource({ ...config, tenant: bundle.tenant }));
+      sources.push(parseIdentitySource(withEntry(config as Record<string, unknown>, 'tenant', bundle.tenant)));
     } catch {
       // The PDP validated it when it was stored; one that no longer parses verifies nothing.
       skippedSources.push(typeof config.id === 'string' ? config.id : '(unnamed)');
@@ -169,8 +170,8 @@ export async function createBundleDecider(options: BundleDeciderOptions): Promis
         const nowMs = options.now();
         const later = verified === undefined ? undefined : assurance.get(verified.principal.uid.id);
         const { request: weighed, risk, validUntilMs } = assessRisk(bundle.settings, asked, localRiskSignals(asked, nowMs), nowMs, later);
-        const record = await pipeline.decide(view, weighed, lookup, { ...meta, ...(risk === undefined ? {} : { risk }) });
-        return validUntilMs === undefined ? record : { ...record, validUntilMs };
+        const record = await pipeline.decide(view, weighed, lookup, risk === undefined ? meta : withEntry(meta, 'risk', risk));
+        return validUntilMs === undefined ? record : withEntry(record, 'validUntilMs', validUntilMs);
       } catch (error) {
         throw asEnforceError(error);
       }

@@ -3,7 +3,7 @@
  * closed when no decision can be had, or only observing in observe mode.
  */
 import { randomUUID } from 'node:crypto';
-import { isRequestId, isTenantId, isTierLabel } from '@verity/core';
+import { isRequestId, isTenantId, isTierLabel, withEntry } from '@verity/core';
 import type { CacheKeyInput, DecisionCache } from './decision-cache.js';
 import { EnforceError, isEnforceError } from './errors.js';
 import { receiptUnavailable } from './receipt.js';
@@ -180,7 +180,12 @@ const WORKLOAD_TYPE = 'Workload';
  */
 function snapshotOf<T extends { action: string; resource: EntityRef; context: Record<string, unknown>; subject?: EntityRef }>(request: T): T {
   const { action, resource, context, subject } = JSON.parse(JSON.stringify({ action: request.action, resource: request.resource, context: request.context, subject: request.subject })) as Pick<T, 'action' | 'resource' | 'context' | 'subject'>;
-  return subject === undefined ? { ...request, action, resource, context } : { ...request, action, resource, context, subject };
+  // A copy set field by field (no spread: see core's records.ts).
+  const snapshot = withEntry(request, 'action', action);
+  snapshot.resource = resource;
+  snapshot.context = context;
+  if (subject !== undefined) snapshot.subject = subject;
+  return snapshot;
 }
 
 export function requestIdOf(given: string | undefined): string {
@@ -271,10 +276,10 @@ export function createEnforcer(options: EnforcerOptions): Enforcer {
   async function decide(input: EnforceInput, caller: string | null, requestId: string, observing: boolean, wantsReceipt: boolean): Promise<{ decision: Decision; cached: boolean } | { error: EnforceError }> {
     // A caller header from an untrusted peer (peerFromXfcc's `forged`) is ignored but reported:
     // the PDP denies the request and its audit shows the attempt.
-    const context: Record<string, unknown> = { ...input.context, caller };
+    const context: Record<string, unknown> = input.context === undefined ? { caller } : withEntry(input.context, 'caller', caller);
     if (forgedOf(input.caller)) context['caller_forged'] = true;
     // Built field by field (no spreads): the cache look-up below is the whole of a hit's work.
-    const request: Omit<DecisionRequest, 'requestId' | 'tier'> = { tenant, action: input.action, resource: input.resource, context };
+    const request: DecisionRequest = { tenant, action: input.action, resource: input.resource, context, requestId, tier };
     const token = workloadPrincipal ? undefined : input.token;
     if (workloadPrincipal) request.subject = { type: WORKLOAD_TYPE, id: caller as string };
     else if (token !== undefined) {
@@ -298,9 +303,11 @@ export function createEnforcer(options: EnforcerOptions): Enforcer {
       // the JSON form the wire carries: a caller's object changed while the decision is pending
       // cannot make the answer stand for another request, and the source sees what the key says.
       const asked = snapshotOf(request);
-      const askedKey: CacheKeyInput = { ...key, action: asked.action, resource: asked.resource, context: asked.context };
+      const askedKey = withEntry(key, 'action', asked.action);
+      askedKey.resource = asked.resource;
+      askedKey.context = asked.context;
       if (asked.subject !== undefined) askedKey.subject = asked.subject;
-      const decision = await source.decide(observing ? { ...asked, requestId, tier, observe: true } : { ...asked, requestId, tier });
+      const decision = await source.decide(observing ? withEntry(asked, 'observe', true) : asked);
       // Whatever the source: an allow asked with a receipt is not handed on without one.
       if (wantsReceipt && decision.decision === 'allow' && (decision.receipt === undefined || decision.receiptExpiresAt === undefined)) {
         throw receiptUnavailable('the decision source allowed without one');

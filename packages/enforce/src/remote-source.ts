@@ -1,6 +1,6 @@
 /** The remote decision source: AuthZEN evaluations against the Verity PDP over HTTP. */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { isPlainObject } from '@verity/core';
+import { isPlainObject, withEntry } from '@verity/core';
 import { EnforceError, isEnforceError } from './errors.js';
 import { pdpFailure, positive, sendPdp } from './pdp-request.js';
 import { readReceipt, receiptUnavailable } from './receipt.js';
@@ -82,21 +82,21 @@ function resolveOptions(options: RemoteDecisionSourceOptions): Readonly<Resolved
 
 /** The AuthZEN evaluation body: the token (and the audience we are) or the subject, and Verity's options (receipt, Txn-Token). */
 function evaluationBody(request: DecisionRequest): Record<string, unknown> {
-  const identity =
-    request.token !== undefined
-      ? { token: request.token, ...(request.audience === undefined ? {} : { audience: request.audience }) }
-      : { subject: request.subject };
-  const options = {
-    ...(request.receipt ? { verity_receipt: true } : {}),
-    ...(request.txnToken === undefined ? {} : { verity_txn_token: request.txnToken }),
-  };
-  return {
-    ...identity,
-    action: { name: request.action },
-    resource: request.resource,
-    context: request.context,
-    ...(Object.keys(options).length === 0 ? {} : { options }),
-  };
+  const body: Record<string, unknown> = {};
+  if (request.token !== undefined) {
+    body.token = request.token;
+    if (request.audience !== undefined) body.audience = request.audience;
+  } else body.subject = request.subject;
+  body.action = { name: request.action };
+  body.resource = request.resource;
+  body.context = request.context;
+  if (request.receipt || request.txnToken !== undefined) {
+    const options: Record<string, unknown> = {};
+    if (request.receipt) options.verity_receipt = true;
+    if (request.txnToken !== undefined) options.verity_txn_token = request.txnToken;
+    body.options = options;
+  }
+  return body;
 }
 
 /** Printable ASCII without `"` and `\\`: safe inside an HTTP quoted-string (RFC 9110 §5.6.4), as RFC 9470 acr values are. */
@@ -134,12 +134,14 @@ function parseDecision(body: unknown, wantsReceipt: boolean): Decision {
       };
       if (!body.decision) {
         const stepUp = readStepUp(body.context.step_up);
-        return stepUp === undefined ? decision : { ...decision, stepUp };
+        return stepUp === undefined ? decision : withEntry(decision, 'stepUp', stepUp);
       }
       if (!wantsReceipt) return decision;
       const receipt = readReceipt(body.context.verity_receipt);
       if (receipt === undefined) throw receiptUnavailable(body.context.verity_receipt === undefined ? 'the PDP allowed without one' : 'the PDP answered one that is not a JWT with a numeric exp');
-      return { ...decision, ...receipt };
+      const withReceipt = withEntry(decision, 'receipt', receipt.receipt);
+      if (receipt.receiptExpiresAt !== undefined) withReceipt.receiptExpiresAt = receipt.receiptExpiresAt;
+      return withReceipt;
     }
   }
   throw new EnforceError('ERR_ENFORCE_PDP_RESPONSE', 'the PDP answered without a decision, decision id and policy version');

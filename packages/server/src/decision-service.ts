@@ -20,6 +20,7 @@ import {
   type EntityUid,
   type IpAddress,
   type TenantSettings,
+  withEntry,
 } from '@verity/core';
 import type { AuditWriter } from './audit-writer.js';
 import type { Freshness } from './freshness.js';
@@ -28,11 +29,11 @@ import type { PolicyService } from './policy-service.js';
 import type { DeviceService } from './device/device-service.js';
 import type { AssuranceService } from './ssf/assurance-service.js';
 import type { ThreatListService } from './network/threat-list-service.js';
-import type { ActivityService } from './risk/activity-service.js';
+import type { ActivityService, SubjectRequest } from './risk/activity-service.js';
 import { withRisk, type ActivityKey, type LocationLookup, type RiskLookups } from './risk-context.js';
 import { findStepUp, reasonsOf, type DecisionExplanation } from './step-up.js';
 import { recordSecurityEvent } from './security-event.js';
-import { assertTxnFromToken, callerOf, refuseUnproven, txnSubjectOf, type WorkloadDenyList } from './workload-gate.js';
+import { assertTxnFromToken, callerOf, refuseUnproven, txnSubjectOf, type GateFacts, type WorkloadDenyList } from './workload-gate.js';
 
 /** Which decisions go to the audit: all (default), only denies (hot-path permission checks), none (search). */
 export type AuditMode = 'always' | 'deny-only' | 'never';
@@ -137,10 +138,11 @@ export function createDecisionService(options: DecisionServiceOptions): Decision
     const now = (options.now ?? Date.now)();
     const { devices, locate, threats, activity } = options;
     /** The request as the per-subject signals saw it: observed once decided (the original request only). */
-    let measured: { key: ActivityKey; settings: ActivitySettings; signal: Promise<ActivitySignal> } | undefined;
+    let measured: { request: SubjectRequest; settings: ActivitySettings; signal: Promise<ActivitySignal> } | undefined;
     const lookup = (uids: EntityUid[]) => entities.getMany(input.tenant, uids);
     const txnSubject = txnSubjectOf(input.request, input.meta);
-    const gate = { denyList: options.workloads, forged, ...(txnSubject === undefined ? {} : { txnSubject }) };
+    const gate: GateFacts = { denyList: options.workloads, now: options.now ?? Date.now, forged };
+    if (txnSubject !== undefined) gate.txnSubject = txnSubject;
     /**
      * One decision of `original` (or of a stepped-up form of it), through the pipeline and the
      * workload gate. An assurance override (SSF `assurance-level-change`, `withRisk`'s
@@ -157,7 +159,8 @@ export function createDecisionService(options: DecisionServiceOptions): Decision
         // Measured once, for the original request; a stepped-up form weighs the same behaviour.
         at.activity = (key: ActivityKey, activitySettings: ActivitySettings) => {
           if (measured !== undefined) return measured.signal;
-          measured = { key, settings: activitySettings, signal: activity.signal(input.tenant, { ...key, nowMs: now }, activitySettings) };
+          const request: SubjectRequest = { subject: key.subject, action: key.action, resourceType: key.resourceType, location: key.location, nowMs: now };
+          measured = { request, settings: activitySettings, signal: activity.signal(input.tenant, request, activitySettings) };
           return measured.signal;
         };
       }
@@ -169,14 +172,15 @@ export function createDecisionService(options: DecisionServiceOptions): Decision
       let validUntilMs: number | undefined;
       if (riskEnabled(settings)) {
         const assurance = original === input.request ? assuranceOf(input.tenant, original) : undefined;
-        const outcome = await withRisk(settings, original, lookupsFor(assurance));
+        const assessed = withRisk(settings, original, lookupsFor(assurance));
+        const outcome = assessed instanceof Promise ? await assessed : assessed;
         request = outcome.request;
         validUntilMs = outcome.validUntilMs;
-        if (outcome.risk !== undefined) meta = { ...meta, risk: outcome.risk };
+        if (outcome.risk !== undefined) meta = withEntry(meta, 'risk', outcome.risk);
       }
-      if (caller !== undefined) meta = meta === input.meta ? { ...meta, caller } : Object.assign(meta, { caller });
+      if (caller !== undefined) meta = withEntry(meta, 'caller', caller);
       const decided = await pipeline.decide(view, request, lookup, meta, input.budget);
-      const record = refuseUnproven(decided, { ...gate, time: (options.now ?? Date.now)() });
+      const record = refuseUnproven(decided, gate);
       return validUntilMs === undefined ? { record } : { record, validUntilMs };
     };
     if (riskEnabled(settings)) {
@@ -192,14 +196,14 @@ export function createDecisionService(options: DecisionServiceOptions): Decision
     let record = first.record;
     // Only denies pay for step-up: at most MAX_STEP_UP_LEVELS more evaluations, none audited.
     const stepUp = explain ? await findStepUp(record, input.request, { settings, annotations: active.prepared.annotations, nowMs: now }, async (stepped) => (await decideOne(stepped)).record) : undefined;
-    if (stepUp !== undefined && record.risk !== undefined) record = { ...record, risk: { ...record.risk, stepUp } };
+    if (stepUp !== undefined && record.risk !== undefined) record = withEntry(record, 'risk', withEntry(record.risk, 'stepUp', stepUp));
     // How long the decision may be reused: on the record the caller gets. Not audited: the store
     // keeps exactly the audited fields (audit-append's normalizeRecord), so it is set here, once.
     if (first.validUntilMs !== undefined) record.validUntilMs = first.validUntilMs;
     const mode = input.audit ?? 'always';
     // Memory only (the store write is queued): the answer does not wait on it. Decisions not
     // audited at all are search's candidate checks, not accesses: they are not the subject's activity.
-    if (measured !== undefined && mode !== 'never') activity?.observe(input.tenant, { ...measured.key, nowMs: now }, measured.settings);
+    if (measured !== undefined && mode !== 'never') activity?.observe(input.tenant, measured.request, measured.settings);
     if (mode === 'always' || (mode === 'deny-only' && record.decision === 'deny')) {
       const backpressure = audit.enqueue(record);
       if (backpressure) {
@@ -208,7 +212,9 @@ export function createDecisionService(options: DecisionServiceOptions): Decision
       }
     }
     // Only callers that answer reasons (decideExplained) pay for them.
-    const explanation = explain ? { ...reasonsOf(record, active.prepared.annotations, settings), ...(stepUp === undefined ? {} : { stepUp }) } : NO_EXPLANATION;
+    if (!explain) return { record, explanation: NO_EXPLANATION };
+    const explanation: DecisionExplanation = reasonsOf(record, active.prepared.annotations, settings);
+    if (stepUp !== undefined) explanation.stepUp = stepUp;
     return { record, explanation };
   }
 

@@ -33,6 +33,7 @@ import {
   type RiskOutcome,
   type RiskSignals,
   type TenantSettings,
+  withEntry,
 } from '@verity/core';
 import { verifyDeviceCertificate } from '@verity/workload/core';
 
@@ -88,18 +89,30 @@ export interface RiskLookups {
   assurance?: AssuranceOverride;
 }
 
-/** The signals of one request that this PDP can measure now. */
-export async function riskSignalsOf(settings: TenantSettings, request: DecisionRequest, at: RiskLookups): Promise<RiskSignals> {
+/**
+ * The signals of one request that this PDP can measure now. Without a promise when none needs a
+ * look-up (no client IP, no device trust, no per-subject signals): the token's authentication
+ * age is all there is, and most decisions of a risk-on tenant are answered without waiting.
+ */
+export function riskSignalsOf(settings: TenantSettings, request: DecisionRequest, at: RiskLookups): RiskSignals | Promise<RiskSignals> {
   const signals: RiskSignals = {};
+  const authAgeSec = authAgeOf(request, at.nowMs);
+  if (authAgeSec !== undefined) signals.authAgeSec = authAgeSec;
   const address = clientIpOf(request);
+  const devices = settings.risk?.devices;
+  const activity = at.activity === undefined ? undefined : settings.risk?.activity;
+  if (address === null && devices === undefined && activity === undefined) return signals;
+  return lookUpSignals(signals, settings, request, at, address);
+}
+
+/** {@link riskSignalsOf}'s look-ups, in order: location and reputation, device, per-subject. */
+async function lookUpSignals(signals: RiskSignals, settings: TenantSettings, request: DecisionRequest, at: RiskLookups, address: IpAddress | null): Promise<RiskSignals> {
   if (address !== null) {
     const location = tableLocationOf(settings, address) ?? at.locate?.(address) ?? null;
     if (location !== null) signals.location = location;
     const threat = await at.threats?.(address);
     if (threat !== undefined && threat !== null) signals.maliciousIp = threat;
   }
-  const authAgeSec = authAgeOf(request, at.nowMs);
-  if (authAgeSec !== undefined) signals.authAgeSec = authAgeSec;
   const devices = settings.risk?.devices;
   if (devices !== undefined) {
     // Device trust on: no bound device, or one nobody registered, is an unknown device (the seed's rule).
@@ -117,18 +130,23 @@ export async function riskSignalsOf(settings: TenantSettings, request: DecisionR
 }
 
 /**
- * The request with `context.risk` set, the assessment to audit, and `validUntilMs` (a PEP may
- * not reuse the decision past it; now, when the per-subject signals were measured: each request
- * must reach them); the request unchanged when the tenant's risk engine is off. A
- * request that names `context.risk` itself while the engine is on is refused
- * (ERR_DECISION_INVALID_REQUEST), before any signal is read; so is a client IP that is no
- * address literal (core's `clientIpOf`).
+ * The request with its risk entry set (`request.risk`, the decision's `context.risk`), the
+ * assessment to audit, and `validUntilMs` (a PEP may not reuse the decision past it; now, when
+ * the per-subject signals were measured: each request must reach them); the request unchanged
+ * when the tenant's risk engine is off. A promise only when a signal needed a look-up
+ * ({@link riskSignalsOf}). A request that names `context.risk` itself while the engine is on is
+ * refused (throws ERR_DECISION_INVALID_REQUEST), before any signal is read; so is a client IP
+ * that is no address literal (core's `clientIpOf`).
  */
-export async function withRisk(settings: TenantSettings, request: DecisionRequest, at: RiskLookups): Promise<RiskOutcome> {
+export function withRisk(settings: TenantSettings, request: DecisionRequest, at: RiskLookups): RiskOutcome | Promise<RiskOutcome> {
   if (!riskEnabled(settings)) return { request };
   refuseCallerRisk(request);
-  const signals = await riskSignalsOf(settings, request, at);
+  const signals = riskSignalsOf(settings, request, at);
+  return signals instanceof Promise ? signals.then((measured) => outcomeOf(settings, request, measured, at)) : outcomeOf(settings, request, signals, at);
+}
+
+function outcomeOf(settings: TenantSettings, request: DecisionRequest, signals: RiskSignals, at: RiskLookups): RiskOutcome {
   const outcome = assessRisk(settings, request, signals, at.nowMs, at.assurance);
   // The per-subject signals change with every request, and each must be seen: not reusable.
-  return settings.risk?.activity === undefined || at.activity === undefined ? outcome : { ...outcome, validUntilMs: at.nowMs };
+  return settings.risk?.activity === undefined || at.activity === undefined ? outcome : withEntry(outcome, 'validUntilMs', at.nowMs);
 }

@@ -4,7 +4,7 @@
  * permitted ones in pages. Transitive membership comes for free: each candidate is a full
  * Cedar decision over its ancestors.
  */
-import { hashCanonical, mapEntityType, MAX_SEARCH_CANDIDATES_PER_PAGE, SEARCH_CANDIDATE_BATCH, SEARCH_PAGE_BUDGET_MS, unmapEntityType, VerityError, type AuthzenSearchRequest, type DecisionMeta } from '@verity/core';
+import { hashCanonical, mapEntityType, MAX_SEARCH_CANDIDATES_PER_PAGE, SEARCH_CANDIDATE_BATCH, SEARCH_PAGE_BUDGET_MS, unmapEntityType, VerityError, type AuthzenEvaluationRequest, type AuthzenSearchRequest, type DecisionMeta, withEntry } from '@verity/core';
 import type { Store } from '@verity/store';
 import type { DecisionService } from './decision-service.js';
 import type { PolicyService } from './policy-service.js';
@@ -48,7 +48,7 @@ export function createSearchService(store: Store, policies: PolicyService, decis
       // The token binds everything that defines the result set: the tenant, the request, its
       // page size and the policy version (AuthZEN §8: a token is only valid for the search it
       // came from).
-      const requestHash = hashCanonical({ t: tenant, r: { ...request, page: { limit: page.limit } }, v: active.version }).slice(0, 24);
+      const requestHash = hashCanonical({ t: tenant, r: withEntry(request, 'page', { limit: page.limit }), v: active.version }).slice(0, 24);
       let index = page.token === undefined ? 0 : decodeToken(page.token, requestHash);
 
       const actionType = settings.actionType ?? 'Action';
@@ -62,9 +62,9 @@ export function createSearchService(store: Store, policies: PolicyService, decis
       const started = performance.now();
       const decideCandidate = async (candidate: string): Promise<SearchResult['results'][number] | undefined> => {
         const evaluation = {
-          subject: { ...request.subject, id: request.kind === 'subject' ? candidate : (request.subject.id as string) },
+          subject: withEntry(request.subject, 'id', request.kind === 'subject' ? candidate : (request.subject.id as string)) as AuthzenEvaluationRequest['subject'],
           action: request.kind === 'action' ? { name: candidate } : (request.action as { name: string }),
-          resource: { ...request.resource, id: request.kind === 'resource' ? candidate : (request.resource.id as string) },
+          resource: withEntry(request.resource, 'id', request.kind === 'resource' ? candidate : (request.resource.id as string)) as AuthzenEvaluationRequest['resource'],
           ...(request.context ? { context: request.context } : {}),
         };
         let decision;

@@ -4,7 +4,7 @@
  * decided again, through the same pipeline, as if the user had just re-authenticated at each
  * level a policy names (`@step_up_acr`); the first level that allows is the answer's `step_up`.
  */
-import { reasonTextsOf, type DecisionRecord, type DecisionRequest, type PolicyAnnotationFacts, type StepUpLevel, type TenantSettings } from '@verity/core';
+import { reasonTextsOf, type DecisionRecord, type DecisionRequest, type PolicyAnnotationFacts, type StepUpLevel, type TenantSettings, withEntry } from '@verity/core';
 
 /** What a decision's answer says beyond allow or deny (the AuthZEN response context). */
 export interface DecisionExplanation {
@@ -29,7 +29,7 @@ export function steppedUpRequest(request: DecisionRequest, level: StepUpLevel, n
   if (request.kind !== 'authzen' || request.token?.authentication === undefined) return undefined;
   const { authTime, amr } = request.token.authentication;
   const authentication = { authTime: level.maxAgeSec === undefined ? authTime : Math.floor(nowMs / 1000), acr: level.acr, amr };
-  return { ...request, token: { ...request.token, authentication } };
+  return withEntry(request, 'token', withEntry(request.token, 'authentication', authentication));
 }
 
 /**
@@ -68,5 +68,8 @@ export function reasonsOf(record: DecisionRecord, annotations: PolicyAnnotationF
   const texts = reasonTextsOf(annotations, record.reasons);
   const user = texts.user ?? settings.reasons?.default_user;
   const admin = texts.admin ?? settings.reasons?.default_admin;
-  return { ...(user === undefined ? {} : { reasonUser: user }), ...(admin === undefined ? {} : { reasonAdmin: admin }) };
+  const reasons: Pick<DecisionExplanation, 'reasonUser' | 'reasonAdmin'> = {};
+  if (user !== undefined) reasons.reasonUser = user;
+  if (admin !== undefined) reasons.reasonAdmin = admin;
+  return reasons;
 }

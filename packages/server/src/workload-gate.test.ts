@@ -43,39 +43,39 @@ describe('refuseUnproven', () => {
 
   it('keeps a decision whose caller and principal are live', () => {
     const kept = record({ principal: 'spiffe://td/live', caller: 'spiffe://td/live' });
-    expect(refuseUnproven(kept, { denyList, time: 1 })).toBe(kept);
+    expect(refuseUnproven(kept, { denyList, now: () => 1 })).toBe(kept);
   });
 
   it('turns an allow into a deny when the caller is deregistered, keeping caller and txn for the audit', () => {
-    const refused = refuseUnproven(record({ caller: 'spiffe://td/gone' }), { denyList, time: 1 });
+    const refused = refuseUnproven(record({ caller: 'spiffe://td/gone' }), { denyList, now: () => 1 });
     expect(refused).toMatchObject({ decision: 'deny', reasons: [], caller: 'spiffe://td/gone', txn: 't-1', policyVersion: 3, tier: 'inventory', requestId: 'r-1' });
     expect(refused.errors).toEqual([{ policyId: 'verity:workload', message: expect.stringContaining('deregistered') }]);
   });
 
   it('turns an allow into a deny when the Workload principal is deregistered', () => {
-    expect(refuseUnproven(record({ principal: 'spiffe://td/gone' }), { denyList, time: 1 }).decision).toBe('deny');
+    expect(refuseUnproven(record({ principal: 'spiffe://td/gone' }), { denyList, now: () => 1 }).decision).toBe('deny');
   });
 
   it('turns an allow into a deny when the PEP reports a forged caller header', () => {
-    const refused = refuseUnproven(record({ caller: 'spiffe://td/live' }), { denyList, time: 1, forged: true });
+    const refused = refuseUnproven(record({ caller: 'spiffe://td/live' }), { denyList, now: () => 1, forged: true });
     expect(refused).toMatchObject({ decision: 'deny', caller: 'spiffe://td/live' });
     expect(refused.errors[0]?.message).toContain('not a trusted proxy');
   });
 
   it('turns an allow into a deny when the Txn-Token names another subject than a non-Workload principal', () => {
-    const refused = refuseUnproven(record({ caller: 'spiffe://td/live' }), { denyList, time: 1, txnSubject: 'bob' });
+    const refused = refuseUnproven(record({ caller: 'spiffe://td/live' }), { denyList, now: () => 1, txnSubject: 'bob' });
     expect(refused).toMatchObject({ decision: 'deny', reasons: [], txn: 't-1', caller: 'spiffe://td/live' });
     expect(refused.errors).toEqual([{ policyId: 'verity:txn', message: expect.stringContaining('another subject') }]);
     const same = record({ caller: 'spiffe://td/live' });
-    expect(refuseUnproven(same, { denyList, time: 1, txnSubject: 'alice' })).toBe(same);
+    expect(refuseUnproven(same, { denyList, now: () => 1, txnSubject: 'alice' })).toBe(same);
     // A Workload principal acts on behalf of the Txn-Token's subject: no match is asked of it.
     const workload = record({ principal: 'spiffe://td/live' });
-    expect(refuseUnproven(workload, { denyList, time: 1, txnSubject: 'alice' })).toBe(workload);
+    expect(refuseUnproven(workload, { denyList, now: () => 1, txnSubject: 'alice' })).toBe(workload);
   });
 
   it('does nothing without a deny list', () => {
     const kept = record({ caller: 'spiffe://td/gone' });
-    expect(refuseUnproven(kept, { denyList: undefined, time: 1 })).toBe(kept);
+    expect(refuseUnproven(kept, { denyList: undefined, now: () => 1 })).toBe(kept);
   });
 });
 

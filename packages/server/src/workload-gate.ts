@@ -67,8 +67,8 @@ export function assertTxnFromToken(request: DecisionRequest, meta: { txn?: strin
 /** What the gate checks a decided record against. */
 export interface GateFacts {
   denyList: WorkloadDenyList | undefined;
-  /** Epoch milliseconds, for the record that replaces a refused one. */
-  time: number;
+  /** The clock (epoch milliseconds), read only for the record that replaces a refused one. */
+  now: () => number;
   /** The PEP reported a forged caller header (`context.caller_forged`). */
   forged?: boolean;
   /**
@@ -111,7 +111,7 @@ export function refuseUnproven(record: DecisionRecord, facts: GateFacts): Decisi
       ...(record.actors === undefined ? {} : { actors: record.actors }),
       ...(record.risk === undefined ? {} : { risk: record.risk }),
     },
-    time: facts.time,
+    time: facts.now(),
     latencyUs: record.latencyUs,
   });
 }

@@ -68,7 +68,7 @@ function toDiagnostics(errors: readonly CedarError[], text: string | undefined, 
     if (error.help) diagnostic.help = error.help;
     if (policyId !== undefined) diagnostic.policyId = policyId;
     if (text !== undefined && error.sourceLocations?.length) {
-      diagnostic.positions = error.sourceLocations.map((loc) => positionIn(text, loc.start, loc.end, { ...(source === undefined ? {} : { source }), label: loc.label ?? null }));
+      diagnostic.positions = error.sourceLocations.map((loc) => positionIn(text, loc.start, loc.end, source === undefined ? { label: loc.label ?? null } : { source, label: loc.label ?? null }));
     }
     return diagnostic;
   });
@@ -425,7 +425,8 @@ export function createCedarEngine(options: CedarEngineOptions = {}): Engine {
       const compiled = compiledSets.get(set);
       if (compiled !== undefined && (callOptions.validateRequest !== true || withSchemaOf(set))) {
         try {
-          const result: EngineResult = { ...compiled.authorize(request, entities, callOptions.validateRequest === true), evaluator: 'compiled' };
+          const answer = compiled.authorize(request, entities, callOptions.validateRequest === true);
+          const result: EngineResult = { decision: answer.decision, reasons: answer.reasons, errors: answer.errors, evaluator: 'compiled' };
           stats.compiledDecisions++;
           return result;
         } catch (error) {

@@ -120,7 +120,12 @@ export function createGatewayDecider(options: GatewayDeciderOptions): GatewayDec
       const context = outcome.kind === 'matched' ? { path: outcome.path, params: outcome.params } : {};
       // Parsed like any AuthZEN request: the same checks on ids and context values (NUL, surrogates).
       const evaluation = parseEvaluationRequest({ subject, action: { name: method }, resource: { type: 'route', id: resourceId }, context });
-      if (outcome.kind === 'matched') return decideMatched(active, evaluation, verified, meta, { ...(clientIp === undefined ? {} : { clientIp }), ...(deviceCertificate === undefined ? {} : { deviceCertificate }) });
+      if (outcome.kind === 'matched') {
+        const network: { clientIp?: string; deviceCertificate?: string } = {};
+        if (clientIp !== undefined) network.clientIp = clientIp;
+        if (deviceCertificate !== undefined) network.deviceCertificate = deviceCertificate;
+        return decideMatched(active, evaluation, verified, meta, network);
+      }
       const message = outcome.kind === 'unmatched' ? 'no route template matches the path' : `the path is ${outcome.reason}`;
       return recordDeny(active, evaluation, verified, { policyId: 'gateway-route', message }, meta);
     },

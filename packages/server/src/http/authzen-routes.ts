@@ -15,6 +15,7 @@ import {
   type DecisionRecord,
   type SearchKind,
   type VerifiedPrincipal,
+  withEntry,
 } from '@verity/core';
 import { MAX_TXN_TOKEN_LENGTH, parseBearerToken, verifiedPrincipalOf, type ReceiptKey } from '@verity/identity';
 import { isSpiffeIdText } from '../workload-gate.js';
@@ -100,7 +101,7 @@ function refusalMetaOf(request: FastifyRequest): DecisionMeta {
   const meta = metaOf(request);
   const body = request.body;
   const caller = isPlainObject(body) && isPlainObject(body.context) ? body.context.caller : undefined;
-  return isSpiffeIdText(caller) ? { ...meta, caller } : meta;
+  return isSpiffeIdText(caller) ? withEntry(meta, 'caller', caller) : meta;
 }
 
 /**
@@ -110,19 +111,21 @@ function refusalMetaOf(request: FastifyRequest): DecisionMeta {
 async function withTokenSubject(c: Components, request: FastifyRequest, tenant: string): Promise<{ body: unknown; verified?: VerifiedPrincipal }> {
   const token = subjectTokenOf(c, request);
   if (token === undefined) return { body: request.body };
-  const body = { ...(request.body as Record<string, unknown>) };
+  const given = request.body as Record<string, unknown>;
   // The PEP says which audience it is: a token issued for another service is refused here.
-  const audience = body.audience;
+  const audience = given.audience;
   if (audience !== undefined && (typeof audience !== 'string' || audience === '' || audience.length > 512)) throw new VerityError('ERR_DECISION_INVALID_REQUEST', 'audience must be a non-empty string');
   const verified = await c.identity.verifySubjectToken(tenant, token, refusalMetaOf(request), audience);
-  delete body.audience;
-  if (body.subject !== undefined) throw new VerityError('ERR_DECISION_INVALID_REQUEST', 'send a subject or a token, not both');
-  const items = body.evaluations;
+  if (given.subject !== undefined) throw new VerityError('ERR_DECISION_INVALID_REQUEST', 'send a subject or a token, not both');
+  const items = given.evaluations;
   if (Array.isArray(items) && items.some((item) => typeof item === 'object' && item !== null && 'subject' in item)) {
     throw new VerityError('ERR_DECISION_INVALID_REQUEST', 'with a token, evaluations may not name their own subject');
   }
+  // The body as the evaluation parser takes it: the token's principal as its subject, without
+  // `audience` and `token` (a copy, no spread: see core's records.ts).
+  const body = withEntry(given, 'subject', { type: verified.principal.uid.type, id: verified.principal.uid.id });
+  delete body.audience;
   delete body.token;
-  body.subject = { type: verified.principal.uid.type, id: verified.principal.uid.id };
   return { body, verified: verifiedPrincipalOf(verified) };
 }
 
@@ -149,10 +152,13 @@ async function withTxnToken(c: Components, tenant: string, body: unknown, meta: 
   if (namesTxnContext(body)) throw new VerityError('ERR_DECISION_INVALID_REQUEST', 'context.txn is set by the PDP from the Txn-Token, never by the request');
   const verified = await c.tokenEndpoint.verifyTxnToken(tenant, token, meta);
   const txn = { id: verified.txn, sub: verified.sub, scope: verified.scope, req_wl: verified.reqWl };
-  const withTxn = (part: Record<string, unknown>) => (isPlainObject(part.context) ? { ...part, context: { ...part.context, txn } } : part);
-  const next: Record<string, unknown> = { ...body, context: isPlainObject(body.context) ? { ...body.context, txn } : body.context === undefined ? { txn } : body.context };
+  // Copies with one entry set (no spreads: see core's records.ts).
+  const withTxn = (part: Record<string, unknown>) => (isPlainObject(part.context) ? withEntry(part, 'context', withEntry(part.context, 'txn', txn)) : part);
+  const next = withEntry(body, 'context', isPlainObject(body.context) ? withEntry(body.context, 'txn', txn) : body.context === undefined ? { txn } : body.context);
   if (Array.isArray(body.evaluations)) next.evaluations = body.evaluations.map((item: unknown) => (isPlainObject(item) ? withTxn(item) : item));
-  return { body: next, meta: { ...meta, txn: verified.txn, actors: [...verified.callChain].reverse() } };
+  const withChain = withEntry(meta, 'txn', verified.txn);
+  withChain.actors = [...verified.callChain].reverse();
+  return { body: next, meta: withChain };
 }
 
 /**

@@ -233,7 +233,7 @@ export function createActivityService(options: ActivityServiceOptions): Activity
 
     observe(tenant, request, settings) {
       if (stopped) return;
-      const delta = requestActivity({ ...request, windowSec: settings.rate_window_sec });
+      const delta = requestActivity(request, settings.rate_window_sec);
       const bounds = activityBounds(settings, request.nowMs);
       let queued = queue.get(tenant);
       if (queued === undefined) queue.set(tenant, (queued = { deltas: new Map(), bounds }));

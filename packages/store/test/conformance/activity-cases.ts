@@ -8,7 +8,7 @@ const ALICE = 'User::"alice"';
 const BOB = 'User::"bob"';
 const OPEN = { windowFloor: 0, seenSinceMs: 0 };
 const at = (subject: string, nowMs: number, action = 'read', location: { lat: number; lon: number } | null = null) =>
-  requestActivity({ subject, nowMs, windowSec: 60, location, action, resourceType: 'Doc' });
+  requestActivity({ subject, nowMs, location, action, resourceType: 'Doc' }, 60);
 
 /** Register the activity cases. */
 export function describeActivity(databases: ConformanceDatabases): void {

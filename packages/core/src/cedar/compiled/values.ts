@@ -415,17 +415,22 @@ export function readValue(json: unknown, where: string): Value {
     }
     case 'object': {
       if (json === null) throw new Delegate('null', where);
-      if (Array.isArray(json)) return new CedarSet(json.map((item) => readValue(item, where)));
-      const entries = Object.entries(json);
-      if (entries.length === 1) {
-        const [key, inner] = entries[0] as [string, unknown];
-        if (key === '__entity') return uidOf(inner, where);
-        if (key === '__extn') return readExtension(inner, where);
+      // Loops over keys and indexes, no entry pairs or closures: every context is read here.
+      if (Array.isArray(json)) {
+        const items: Value[] = new Array<Value>(json.length);
+        for (let i = 0; i < json.length; i++) items[i] = readValue(json[i], where);
+        return new CedarSet(items);
+      }
+      const record = json as Record<string, unknown>;
+      const keys = Object.keys(record);
+      if (keys.length === 1) {
+        if (keys[0] === '__entity') return uidOf(record.__entity, where);
+        if (keys[0] === '__extn') return readExtension(record.__extn, where);
       }
       const fields = new Map<string, Value>();
-      for (const [key, inner] of entries) {
+      for (const key of keys) {
         if (key.startsWith('__')) throw new Delegate('a record key starting with __', where);
-        fields.set(key, readValue(inner, where));
+        fields.set(key, readValue(record[key], where));
       }
       return new CedarRecord(fields);
     }
