@@ -128,49 +128,65 @@ export function assertValueDepth(depth: number, what: string): void {
  */
 function countAncestorPairs(entities: readonly Entity[], max: number): number {
   // Fast path: no entity's parent is in the slice, so each entity's ancestors are its parents.
-  const keys = new Set(entities.map((e) => factsOf(e).key));
+  const byKey = new Map<string, EntityFacts>();
+  for (const entity of entities) {
+    const facts = factsOf(entity);
+    byKey.set(facts.key, facts);
+  }
   let direct = 0;
   let nested = false;
   for (const entity of entities) {
     const parents = factsOf(entity).parentKeys;
     direct += parents.size;
-    for (const parent of parents) if (keys.has(parent)) nested = true;
+    for (const parent of parents) if (byKey.has(parent)) nested = true;
     if (nested) break;
   }
   if (!nested) return direct;
-  const byKey = new Map(entities.map((e) => [factsOf(e).key, e]));
   const ancestors = new Map<string, Set<string>>();
   let total = 0;
+  // Iterative post-order over the parent graph (it may be deep, or even cyclic), on two
+  // parallel stacks: no object or array made per step (this runs on every decision whose
+  // slice holds a hierarchy).
+  const keys: string[] = [];
+  const expanded: boolean[] = [];
+  const onPath = new Set<string>();
   for (const entity of entities) {
     const root = factsOf(entity).key;
     if (ancestors.has(root)) continue;
-    // Iterative post-order over the parent graph (it may be deep, or even cyclic).
-    const stack: Array<{ key: string; expanded: boolean }> = [{ key: root, expanded: false }];
-    const onPath = new Set<string>();
-    while (stack.length > 0) {
-      const top = stack[stack.length - 1] as { key: string; expanded: boolean };
-      if (ancestors.has(top.key)) {
-        stack.pop();
+    keys.push(root);
+    expanded.push(false);
+    while (keys.length > 0) {
+      const top = keys.length - 1;
+      const key = keys[top] as string;
+      if (ancestors.has(key)) {
+        keys.pop();
+        expanded.pop();
         continue;
       }
-      const node = byKey.get(top.key);
-      const parents = node === undefined ? [] : [...factsOf(node).parentKeys];
-      if (!top.expanded) {
-        top.expanded = true;
-        onPath.add(top.key);
-        for (const parent of parents) if (!ancestors.has(parent) && !onPath.has(parent) && byKey.has(parent)) stack.push({ key: parent, expanded: false });
+      const parents = byKey.get(key)?.parentKeys ?? NO_KEYS;
+      if (!expanded[top]) {
+        expanded[top] = true;
+        onPath.add(key);
+        for (const parent of parents) {
+          if (!ancestors.has(parent) && !onPath.has(parent) && byKey.has(parent)) {
+            keys.push(parent);
+            expanded.push(false);
+          }
+        }
         continue;
       }
-      stack.pop();
-      onPath.delete(top.key);
+      keys.pop();
+      expanded.pop();
+      onPath.delete(key);
       const set = new Set<string>();
       for (const parent of parents) {
         set.add(parent);
-        for (const above of ancestors.get(parent) ?? []) set.add(above);
+        const above = ancestors.get(parent);
+        if (above !== undefined) for (const next of above) set.add(next);
       }
-      set.delete(top.key);
-      ancestors.set(top.key, set);
-      if (byKey.has(top.key)) {
+      set.delete(key);
+      ancestors.set(key, set);
+      if (byKey.has(key)) {
         total += set.size;
         if (total > max) return total;
       }
@@ -178,6 +194,8 @@ function countAncestorPairs(entities: readonly Entity[], max: number): number {
   }
   return total;
 }
+
+const NO_KEYS: ReadonlySet<string> = new Set();
 
 /** What the slice needs of one entity, computed once per entity object (stored entities are shared and never changed in place). */
 interface EntityFacts {

@@ -56,8 +56,12 @@ export function resolveWithRequestEntities(request: RequestEntities, lookup: (ui
   if (provided.size === 0 && overlays.size === 0) return async (uids) => (uids.length === 0 ? [] : lookup(uids));
   return async (uids) => {
     const stored = uids.length === 0 ? [] : await lookup(uids);
-    const byKey = new Map(stored.map((e) => [formatEntityUid(e.uid), e]));
-    return uids.flatMap((uid) => {
+    // Loops, not map/flatMap with closures: this runs for every frontier of every decision
+    // whose request describes an entity.
+    const byKey = new Map<string, Entity>();
+    for (const entity of stored) byKey.set(formatEntityUid(entity.uid), entity);
+    const found: Entity[] = [];
+    for (const uid of uids) {
       const key = formatEntityUid(uid);
       const base = byKey.get(key);
       const given = provided.get(key);
@@ -65,9 +69,10 @@ export function resolveWithRequestEntities(request: RequestEntities, lookup: (ui
         throw new VerityError('ERR_DECISION_INVALID_REQUEST', `the request describes ${key.slice(0, 200)}, which the tenant's entity store holds: a request may describe only its principal and resource, and entities the store does not hold`);
       }
       const overlay = overlays.get(key);
-      if (overlay) return merge(base, uid, overlay);
-      return given ?? base ?? [];
-    });
+      const entity = overlay ? merge(base, uid, overlay) : (given ?? base);
+      if (entity !== undefined) found.push(entity);
+    }
+    return found;
   };
 }
 
