@@ -3,6 +3,8 @@ import type { DecisionRecord } from './types.js';
 
 /** The hash the first event of every tenant's chain links to. */
 export declare const GENESIS_HASH: string;
+/** `JSON.stringify(text)`, exactly, without the serializer for a string that needs no escaping. */
+export declare function quoteJson(text: string): string;
 /** Serialize `value` with object keys sorted at every depth. */
 export declare function canonicalJson(value: unknown): string;
 /** sha256 of the canonical JSON of `value`, hex. */

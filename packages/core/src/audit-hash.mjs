@@ -10,6 +10,20 @@ import { createHash } from 'node:crypto';
 /** The hash the first event of every tenant's chain links to. */
 export const GENESIS_HASH = '0'.repeat(64);
 
+/** Strings JSON.stringify writes as they are, between quotes: no quote, backslash, control character or surrogate. */
+const PLAIN_STRING = /^[^"\\\u0000-\u001f\ud800-\udfff]*$/;
+
+/**
+ * `JSON.stringify(text)`, exactly (ECMA-262 §25.5.2.3 QuoteJSONString), with the common string
+ * that needs no escaping written without the serializer: about half its cost, and keys are made
+ * of such strings on every decision (the SDK's cache key, the entity uid key).
+ * @param {string} text
+ * @returns {string}
+ */
+export function quoteJson(text) {
+  return PLAIN_STRING.test(text) ? `"${text}"` : JSON.stringify(text);
+}
+
 /**
  * Serialize `value` as `JSON.stringify` does (ECMA-262 §25.5.2.2 SerializeJSONProperty: `toJSON`,
  * boxed primitives unwrapped, non-finite numbers as null, `undefined`, functions and symbols
@@ -45,7 +59,7 @@ function canonicalValue(given, key) {
     case 'boolean':
       return value ? 'true' : 'false';
     case 'string':
-      return JSON.stringify(value);
+      return quoteJson(value);
     case 'number':
       return Number.isFinite(value) ? JSON.stringify(value) : 'null';
     case 'bigint':
@@ -67,7 +81,7 @@ function canonicalValue(given, key) {
   for (const name of Object.keys(record).sort()) {
     const item = canonicalValue(record[name], name);
     if (item === undefined) continue;
-    out += `${out.length === 1 ? '' : ','}${JSON.stringify(name)}:${item}`;
+    out += `${out.length === 1 ? '' : ','}${quoteJson(name)}:${item}`;
   }
   return `${out}}`;
 }

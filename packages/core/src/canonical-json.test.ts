@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { canonicalJson, hashCanonical } from './canonical-json.js';
+import { canonicalJson, hashCanonical, quoteJson } from './canonical-json.js';
 
 describe('canonical JSON', () => {
   it('sorts keys at every depth, drops undefined members and keeps array order', () => {
@@ -36,5 +36,20 @@ describe('canonical JSON', () => {
   });
   it('writes a bigint (a Long beyond 2^53) as the number it is, boxed or not', () => {
     expect(canonicalJson({ big: 2n ** 64n, boxed: Object(7n) })).toBe('{"big":18446744073709551616,"boxed":7}');
+  });
+});
+
+describe('quoteJson', () => {
+  it('writes exactly what JSON.stringify writes, for 20,000 strings over quotes, backslashes, controls, surrogates (paired and lone) and the rest', () => {
+    const alphabet = ['a', 'Z', '0', ' ', '"', '\\', '/', '\u0000', '\u0007', '\n', '\u001f', '\u007f', '\u2028', '\u00e9', '\ud83d\ude00', '\ud800', '\udfff', '::'];
+    let seed = 7;
+    const next = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+    for (let i = 0; i < 20_000; i++) {
+      let text = '';
+      const length = Math.floor(next() * 12);
+      for (let j = 0; j < length; j++) text += alphabet[Math.floor(next() * alphabet.length)];
+      expect(quoteJson(text), JSON.stringify(text)).toBe(JSON.stringify(text));
+    }
+    expect(quoteJson('')).toBe('""');
   });
 });

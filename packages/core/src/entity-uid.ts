@@ -1,13 +1,10 @@
 /** Entity uid helpers: the `Type::"id"` form used as a key and in the audit. */
 import type { EntityUid } from './types.js';
-
-/** Ids JSON.stringify writes as they are: no quote, backslash, control character or surrogate. */
-const PLAIN_ID = /^[^"\\\u0000-\u001f\ud800-\udfff]*$/;
+import { quoteJson } from './audit-hash.mjs';
 
 /** `Type::"id"`, with the id JSON-escaped, as Cedar writes it. Unambiguous, so usable as a key. */
 export function formatEntityUid(uid: EntityUid): string {
-  // The common id needs no escaping: skip the serializer (this runs many times per decision).
-  return PLAIN_ID.test(uid.id) ? `${uid.type}::"${uid.id}"` : `${uid.type}::${JSON.stringify(uid.id)}`;
+  return `${uid.type}::${quoteJson(uid.id)}`;
 }
 
 /** Parse `Type::"id"` (as formatted above) or the CLI shorthand `Type:id`. Null when neither. */

@@ -3,7 +3,7 @@
  * Txn-Token, action, resource and canonical context. A token is keyed by its SHA-256, never by its text.
  */
 import { createHash } from 'node:crypto';
-import { canonicalJson } from '@verity/core';
+import { canonicalJson, quoteJson } from '@verity/core';
 import { hasUsableReceipt } from './receipt.js';
 import type { Decision, DecisionRequest } from './types.js';
 
@@ -83,11 +83,13 @@ export function decisionCacheKey(input: CacheKeyInput, epoch: number, version: n
   // canonicalJson([tenant, epoch, version, principal, call, action, resource, context]), its
   // fixed-shape parts written directly (keys in sorted order) and only what the caller gave
   // (action, resource, context) sorted generically: this runs on every cache look-up.
-  const json = JSON.stringify;
+  // Strings through quoteJson (JSON.stringify's text, without the serializer when nothing needs
+  // escaping); the epoch and version are whole numbers (or null), which String writes as JSON does.
+  const text = (value: string | null | undefined) => (value === undefined || value === null ? 'null' : quoteJson(value));
   const principal =
-    input.token !== undefined ? `{"audience":${json(input.audience ?? null)},"token":${json(tokenFingerprint(input.token))}}` : `{"subject":${canonicalJson(input.subject ?? null)}}`;
-  const call = `{"caller":${json(input.caller ?? null)},"txn":${input.txnToken === undefined ? 'null' : json(tokenFingerprint(input.txnToken))}}`;
-  return `[${json(input.tenant)},${json(epoch)},${json(version)},${principal},${call},${canonicalJson(input.action)},${canonicalJson(input.resource)},${canonicalJson(input.context)}]`;
+    input.token !== undefined ? `{"audience":${text(input.audience)},"token":"${tokenFingerprint(input.token)}"}` : `{"subject":${canonicalJson(input.subject ?? null)}}`;
+  const call = `{"caller":${text(input.caller)},"txn":${input.txnToken === undefined ? 'null' : `"${tokenFingerprint(input.txnToken)}"`}}`;
+  return `[${quoteJson(input.tenant)},${String(epoch)},${version === null ? 'null' : String(version)},${principal},${call},${canonicalJson(input.action)},${canonicalJson(input.resource)},${canonicalJson(input.context)}]`;
 }
 
 const DEFAULTS = { maxEntries: 10_000, ttlMs: 30_000 };
