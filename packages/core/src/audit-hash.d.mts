@@ -3,6 +3,10 @@ import type { DecisionRecord } from './types.js';
 
 /** The hash the first event of every tenant's chain links to. */
 export declare const GENESIS_HASH: string;
+/** Whether `text` can be stored: no NUL and no unpaired UTF-16 surrogate. */
+export declare function isStorableText(text: string): boolean;
+/** `text` with every character isStorableText refuses replaced by U+FFFD. */
+export declare function storableText(text: string): string;
 /** `JSON.stringify(text)`, exactly, without the serializer for a string that needs no escaping. */
 export declare function quoteJson(text: string): string;
 /** Serialize `value` with object keys sorted at every depth. */

@@ -10,6 +10,30 @@ import { createHash } from 'node:crypto';
 /** The hash the first event of every tenant's chain links to. */
 export const GENESIS_HASH = '0'.repeat(64);
 
+/** NUL, or a UTF-16 surrogate without its pair: text neither PostgreSQL nor UTF-8 can hold. */
+const UNSTORABLE = /\u0000|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+const UNSTORABLE_ALL = new RegExp(UNSTORABLE.source, 'g');
+
+/**
+ * Whether `text` can be stored: no NUL and no unpaired UTF-16 surrogate (PostgreSQL refuses
+ * the first, UTF-8 cannot encode the second).
+ * @param {string} text
+ * @returns {boolean}
+ */
+export function isStorableText(text) {
+  return !UNSTORABLE.test(text);
+}
+
+/**
+ * `text` with every character {@link isStorableText} refuses replaced by U+FFFD, for records
+ * that must be written whatever they quote (an audit record quoting a Cedar error message).
+ * @param {string} text
+ * @returns {string}
+ */
+export function storableText(text) {
+  return UNSTORABLE.test(text) ? text.replace(UNSTORABLE_ALL, '\uFFFD') : text;
+}
+
 /** Strings JSON.stringify writes as they are, between quotes: no quote, backslash, control character or surrogate. */
 const PLAIN_STRING = /^[^"\\\u0000-\u001f\ud800-\udfff]*$/;
 

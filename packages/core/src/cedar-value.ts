@@ -1,6 +1,7 @@
 /** Converts request JSON (AuthZEN properties and context) into Cedar values. */
 import { VerityError } from './errors.js';
 import type { CedarValue } from './types.js';
+import { setEntry } from './records.js';
 
 const DECIMAL = /^-?\d{1,15}(\.\d{1,4})?$/;
 
@@ -42,7 +43,7 @@ export function toCedarRecord(record: Record<string, unknown>, path: string): Re
   const out: Record<string, CedarValue> = {};
   for (const [key, item] of Object.entries(record)) {
     const converted = toCedarValue(item, `${path}.${key}`);
-    if (converted !== undefined) out[key] = converted;
+    if (converted !== undefined) setEntry(out, key, converted);
   }
   return out;
 }

@@ -52,13 +52,25 @@ function textOf(annotations: Record<string, string | null> | undefined, name: st
   return trimmed === '' ? undefined : trimmed.slice(0, MAX_ANNOTATION_TEXT);
 }
 
+const STEP_UP_ACR = /^[\x20\x21\x23-\x5b\x5d-\x7e]{1,500}$/;
+
 /**
- * The step-up level a policy names, or undefined. A `@step_up_max_age` that is not a whole
- * number of seconds from 0 to 86400 drops the level (fail closed: no step-up hint, a plain deny).
+ * Whether `text` can be an `acr_values` of a step-up challenge: 1 to 500 printable ASCII
+ * characters without `"` and `\`, so it travels unchanged inside the `WWW-Authenticate` quoted
+ * string (RFC 9110 §5.6.4) that RFC 9470 §3 answers with (and can be stored in the audit).
+ */
+export function isStepUpAcr(text: unknown): text is string {
+  return typeof text === 'string' && STEP_UP_ACR.test(text);
+}
+
+/**
+ * The step-up level a policy names, or undefined. A `@step_up_acr` that is no challenge text
+ * ({@link isStepUpAcr}), or a `@step_up_max_age` that is not a whole number of seconds from 0 to
+ * 86400, drops the level (fail closed: no step-up hint, a plain deny).
  */
 function stepUpOf(annotations: Record<string, string | null> | undefined): StepUpLevel | undefined {
   const acr = textOf(annotations, STEP_UP_ACR_ANNOTATION);
-  if (acr === undefined) return undefined;
+  if (acr === undefined || !isStepUpAcr(acr)) return undefined;
   const maxAge = textOf(annotations, STEP_UP_MAX_AGE_ANNOTATION);
   if (maxAge === undefined) return { acr };
   if (!/^\d{1,5}$/.test(maxAge) || Number(maxAge) > MAX_STEP_UP_MAX_AGE_SEC) return undefined;

@@ -13,10 +13,18 @@
  * (CreateDataProperty, ECMA-262 §7.3.5), never the prototype setter.
  */
 
-function put(record: object, key: string, value: unknown): void {
+/**
+ * `record[key] = value` as a data property, whatever `key` is: `__proto__` (a key JSON.parse
+ * gives as any other) becomes an own key instead of setting the prototype, which would drop the
+ * entry (CreateDataProperty, ECMA-262 §7.3.5). Use it wherever a key comes from data: a
+ * request's context, a token's claims, a configured mapping, a form.
+ */
+export function setEntry<T>(record: Record<string, T>, key: string, value: T): void {
   if (key === '__proto__') Object.defineProperty(record, key, { value, enumerable: true, writable: true, configurable: true });
-  else (record as Record<string, unknown>)[key] = value;
+  else record[key] = value;
 }
+
+const put = setEntry as (record: object, key: string, value: unknown) => void;
 
 /**
  * `{...a, ...b}`: a new plain object with `a`'s own enumerable string keys, then `b`'s (which

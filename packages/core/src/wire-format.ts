@@ -60,29 +60,15 @@ export function isPlainObject(value: unknown): value is Record<string, unknown> 
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
-/** NUL, or a UTF-16 surrogate without its pair: text neither PostgreSQL nor UTF-8 can hold. */
-const UNSTORABLE = /\u0000|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
-const UNSTORABLE_ALL = new RegExp(UNSTORABLE.source, 'g');
-
 /**
- * Whether `text` can be stored: no NUL and no unpaired UTF-16 surrogate (PostgreSQL refuses
- * the first, UTF-8 cannot encode the second).
+ * `isStorableText(text)`: no NUL and no unpaired UTF-16 surrogate (PostgreSQL refuses the first,
+ * UTF-8 cannot encode the second). `storableText(text)`: those characters replaced by U+FFFD,
+ * for records that must be written whatever they quote (an audit record quoting a Cedar error
+ * message). In audit-hash.mjs, plain JavaScript, so the audit writer's threads make every record
+ * storable with the same code.
  *
  * @example
- * isStorableText('ok'); // true
  * isStorableText('a\u0000b'); // false
- */
-export function isStorableText(text: string): boolean {
-  return !UNSTORABLE.test(text);
-}
-
-/**
- * `text` with every character {@link isStorableText} refuses replaced by U+FFFD, for records
- * that must be written whatever they quote (an audit record quoting a Cedar error message).
- *
- * @example
  * storableText('a\u0000b'); // 'a\uFFFDb'
  */
-export function storableText(text: string): string {
-  return UNSTORABLE.test(text) ? text.replace(UNSTORABLE_ALL, '\uFFFD') : text;
-}
+export { isStorableText, storableText } from './audit-hash.mjs';

@@ -276,7 +276,8 @@ export function createEnforcer(options: EnforcerOptions): Enforcer {
   async function decide(input: EnforceInput, caller: string | null, requestId: string, observing: boolean, wantsReceipt: boolean): Promise<{ decision: Decision; cached: boolean } | { error: EnforceError }> {
     // A caller header from an untrusted peer (peerFromXfcc's `forged`) is ignored but reported:
     // the PDP denies the request and its audit shows the attempt.
-    const context: Record<string, unknown> = input.context === undefined ? { caller } : withEntry(input.context, 'caller', caller);
+    // No context (undefined or null, which a route's context function may return) is an empty one.
+    const context: Record<string, unknown> = input.context === undefined || input.context === null ? { caller } : withEntry(input.context, 'caller', caller);
     if (forgedOf(input.caller)) context['caller_forged'] = true;
     // Built field by field (no spreads): the cache look-up below is the whole of a hit's work.
     const request: DecisionRequest = { tenant, action: input.action, resource: input.resource, context, requestId, tier };

@@ -1,6 +1,6 @@
 /** The remote decision source: AuthZEN evaluations against the Verity PDP over HTTP. */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { isPlainObject, withEntry } from '@verity/core';
+import { isPlainObject, isStepUpAcr, withEntry } from '@verity/core';
 import { EnforceError, isEnforceError } from './errors.js';
 import { pdpFailure, positive, sendPdp } from './pdp-request.js';
 import { readReceipt, receiptUnavailable } from './receipt.js';
@@ -99,15 +99,12 @@ function evaluationBody(request: DecisionRequest): Record<string, unknown> {
   return body;
 }
 
-/** Printable ASCII without `"` and `\\`: safe inside an HTTP quoted-string (RFC 9110 §5.6.4), as RFC 9470 acr values are. */
-const CHALLENGE_TEXT = /^[\x20\x21\x23-\x5b\x5d-\x7e]{1,500}$/;
-
 /**
  * The PDP's `context.step_up` (`{acr_values, max_age?}`), or undefined when absent or not
  * usable in a challenge header: such a deny stays a plain 403.
  */
 function readStepUp(value: unknown): StepUp | undefined {
-  if (!isPlainObject(value) || typeof value.acr_values !== 'string' || !CHALLENGE_TEXT.test(value.acr_values)) return undefined;
+  if (!isPlainObject(value) || !isStepUpAcr(value.acr_values)) return undefined;
   const maxAge = value.max_age;
   if (maxAge === undefined) return { acrValues: value.acr_values };
   return typeof maxAge === 'number' && Number.isSafeInteger(maxAge) && maxAge >= 0 ? { acrValues: value.acr_values, maxAge } : undefined;

@@ -1,5 +1,5 @@
 /** Maps a verified token's claims to a Cedar principal, its group parents, context, scopes and actors. */
-import { isPlainObject, toCedarValue, type CedarValue, type Entity } from '@verity/core';
+import { isPlainObject, setEntry, toCedarValue, type CedarValue, type Entity } from '@verity/core';
 import { tokenError } from './jwt-errors.js';
 import type { ClaimMapping } from './types.js';
 
@@ -134,12 +134,12 @@ export function mapClaims(claims: Claims, mapping: ClaimMapping): MappedClaims {
   const attrs: Record<string, CedarValue> = {};
   for (const [name, claim] of Object.entries(mapping.attributes)) {
     const value = claimValue(claims[claim], claim);
-    if (value !== undefined) attrs[name] = value;
+    if (value !== undefined) setEntry(attrs, name, value);
   }
   const context: Record<string, CedarValue> = {};
   for (const [key, claim] of Object.entries(mapping.context)) {
     const value = SCOPE_CLAIMS.has(claim) ? (claims[claim] === undefined ? undefined : scopes) : claimValue(claims[claim], claim);
-    if (value !== undefined) context[key] = value;
+    if (value !== undefined) setEntry(context, key, value);
   }
   return {
     principal: { uid: { type: principalTypeOf(claims, mapping), id }, attrs, parents: parents.map((parent) => parent.uid) },

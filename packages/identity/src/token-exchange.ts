@@ -1,6 +1,6 @@
 /** The token service's grants: RFC 8693 token exchange and the client_credentials grant, both narrowing, never widening. */
 import type { EntityUid } from '@verity/core';
-import { VerityError } from '@verity/core';
+import { setEntry, VerityError } from '@verity/core';
 import type { StsClient, VerifiedToken } from './types.js';
 import { readFormParam, type StsForm } from './client-auth.js';
 import { GRANT_TYPE_TOKEN_EXCHANGE, REGISTERED_CLAIMS, type ActorClaim, type IssuedToken, type TokenIssuer } from './token-issuer.js';
@@ -75,7 +75,7 @@ function carriedClaims(subject: VerifiedToken, carry: readonly string[]): Record
   for (const name of [...AUTHENTICATION_CLAIMS, ...carry]) {
     if (NOT_CARRIED.has(name) || !Object.hasOwn(subject.claims, name)) continue;
     const value = subject.claims[name];
-    if (value !== undefined && value !== null) carried[name] = value;
+    if (value !== undefined && value !== null) setEntry(carried, name, value);
   }
   return carried;
 }

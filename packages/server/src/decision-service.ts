@@ -79,6 +79,12 @@ export interface DecisionService {
   decideExplained(input: DecideInput): Promise<{ record: DecisionRecord; explanation: DecisionExplanation }>;
   /** Warm the entity cache for many requests with one store query (batches). */
   prefetch(tenant: string, requests: readonly AuthzenEvaluationRequest[]): Promise<void>;
+  /**
+   * What every decision checks first, for callers that may make none (a search with no
+   * candidate): a request naming `context.risk` itself while the tenant's risk engine is on is
+   * audited as a security event and rejected with ERR_DECISION_INVALID_REQUEST (400).
+   */
+  screen(tenant: string, request: DecisionRequest, meta: DecisionMeta): Promise<void>;
 }
 
 export interface DecisionServiceOptions {
@@ -121,6 +127,17 @@ export function createDecisionService(options: DecisionServiceOptions): Decision
       resource: { type: mapEntityType(resource.type, settings), id: resource.id },
     };
   };
+
+  /** A caller naming its own risk is a security failure, audited like a refused token (see `screen`). */
+  async function screenRisk(tenant: string, settings: TenantSettings, request: DecisionRequest, meta: DecisionMeta, now: number): Promise<void> {
+    if (!riskEnabled(settings)) return;
+    try {
+      refuseCallerRisk(request);
+    } catch (error) {
+      await recordSecurityEvent(audit, { tenant, ...uidsOf(request, settings), code: 'ERR_DECISION_INVALID_REQUEST', check: 'risk', meta, now });
+      throw error;
+    }
+  }
 
   /** The subject's later assurance level (SSF), for a request that carries a verified token. */
   const assuranceOf = (tenant: string, request: DecisionRequest) =>
@@ -183,15 +200,7 @@ export function createDecisionService(options: DecisionServiceOptions): Decision
       const record = refuseUnproven(decided, gate);
       return validUntilMs === undefined ? { record } : { record, validUntilMs };
     };
-    if (riskEnabled(settings)) {
-      try {
-        refuseCallerRisk(input.request);
-      } catch (error) {
-        // A caller naming its own risk is a security failure, audited like a refused token.
-        await recordSecurityEvent(audit, { tenant: input.tenant, ...uidsOf(input.request, settings), code: 'ERR_DECISION_INVALID_REQUEST', check: 'risk', meta: input.meta, now });
-        throw error;
-      }
-    }
+    await screenRisk(input.tenant, settings, input.request, input.meta, now);
     const first = await decideOne(input.request);
     let record = first.record;
     // Only denies pay for step-up: at most MAX_STEP_UP_LEVELS more evaluations, none audited.
@@ -224,6 +233,11 @@ export function createDecisionService(options: DecisionServiceOptions): Decision
     },
 
     decideExplained: (input) => decideWith(input, true),
+
+    async screen(tenant, request, meta) {
+      const active = await policies.active(tenant);
+      await screenRisk(tenant, active.tenant.settings, request, meta, (options.now ?? Date.now)());
+    },
 
     async prefetch(tenant, requests) {
       const active = await policies.active(tenant);

@@ -51,6 +51,16 @@ export function createSearchService(store: Store, policies: PolicyService, decis
       const requestHash = hashCanonical({ t: tenant, r: withEntry(request, 'page', { limit: page.limit }), v: active.version }).slice(0, 24);
       let index = page.token === undefined ? 0 : decodeToken(page.token, requestHash);
 
+      // What every candidate's decision checks first, checked once: a search with no candidate
+      // is refused (and audited) as its decisions would be. The searched side has no id yet.
+      const asked: AuthzenEvaluationRequest = {
+        subject: { type: request.subject.type, id: request.kind === 'subject' ? '' : (request.subject.id as string) },
+        action: { name: request.kind === 'action' ? '' : (request.action as { name: string }).name },
+        resource: { type: request.resource.type, id: request.kind === 'resource' ? '' : (request.resource.id as string) },
+      };
+      if (request.context !== undefined) asked.context = request.context;
+      await decisions.screen(tenant, { kind: 'authzen', request: asked }, meta);
+
       const actionType = settings.actionType ?? 'Action';
       const candidates =
         request.kind === 'action'

@@ -8,7 +8,7 @@
  * (PDP decisions, security events, PEP-shipped records, the spool at start).
  * Types: audit-append.d.mts.
  */
-import { GENESIS_HASH, canonicalJson, computeAuditHash } from '@verity/core/audit-hash';
+import { GENESIS_HASH, canonicalJson, computeAuditHash, storableText } from '@verity/core/audit-hash';
 
 /**
  * One jsonb parameter carries the whole batch: one INSERT per transaction, any batch size. The
@@ -120,34 +120,65 @@ function groupByTenant(records) {
 }
 
 /**
- * Exactly the fields that are stored, in the shapes they read back as. The hash is computed
- * over this copy so that what verification recomputes from a row always matches (an absent
- * requestId, or an extra property on a uid, would otherwise hash differently than it reads).
+ * Exactly the fields that are stored, in the shapes they read back as, every text storable. The
+ * hash is computed over this copy so that what verification recomputes from a row always
+ * matches (an absent requestId, or an extra property on a uid, would otherwise hash differently
+ * than it reads). Text is made storable here, where every record passes (a NUL or an unpaired
+ * surrogate becomes U+FFFD), whoever built the record: one that slipped past its builder's
+ * `storableText` cannot make the store refuse the batch, which would stop the audit, and so the
+ * decisions, of every tenant.
  * @param {DecisionRecord} record
  * @returns {DecisionRecord}
  */
 function normalizeRecord(record) {
+  const risk = record.risk;
   return {
-    decisionId: record.decisionId,
-    time: record.time,
-    tenant: record.tenant,
-    requestId: record.requestId ?? null,
-    tier: record.tier ?? null,
+    decisionId: text(record.decisionId),
+    time: text(record.time),
+    tenant: text(record.tenant),
+    requestId: optionalText(record.requestId),
+    tier: optionalText(record.tier),
     principal: uid(record.principal),
     action: uid(record.action),
     resource: uid(record.resource),
     decision: record.decision,
-    reasons: [...record.reasons],
-    errors: record.errors.map((error) => ({ policyId: error.policyId, message: error.message })),
+    reasons: record.reasons.map(text),
+    errors: record.errors.map((error) => ({ policyId: text(error.policyId), message: text(error.message) })),
     policyVersion: record.policyVersion,
     latencyUs: record.latencyUs,
     ...(record.observed === true ? { observed: /** @type {const} */ (true) } : {}),
-    ...(record.reportedBy === undefined ? {} : { reportedBy: record.reportedBy }),
-    ...(record.caller === undefined ? {} : { caller: record.caller }),
-    ...(record.txn === undefined ? {} : { txn: record.txn }),
-    ...(record.actors === undefined || record.actors.length === 0 ? {} : { actors: [...record.actors] }),
-    ...(record.risk === undefined ? {} : { risk: { score: record.risk.score, level: record.risk.level, factors: record.risk.factors.map((f) => ({ ...f })), ...(record.risk.stepUp === undefined ? {} : { stepUp: { ...record.risk.stepUp } }) } }),
+    ...(record.reportedBy === undefined ? {} : { reportedBy: text(record.reportedBy) }),
+    ...(record.caller === undefined ? {} : { caller: text(record.caller) }),
+    ...(record.txn === undefined ? {} : { txn: text(record.txn) }),
+    ...(record.actors === undefined || record.actors.length === 0 ? {} : { actors: record.actors.map(text) }),
+    ...(risk === undefined
+      ? {}
+      : {
+          risk: {
+            score: risk.score,
+            level: text(risk.level),
+            factors: risk.factors.map((f) => (f.detail === undefined ? { name: text(f.name), weight: f.weight } : { name: text(f.name), weight: f.weight, detail: text(f.detail) })),
+            ...(risk.stepUp === undefined ? {} : { stepUp: risk.stepUp.maxAgeSec === undefined ? { acr: text(risk.stepUp.acr) } : { acr: text(risk.stepUp.acr), maxAgeSec: risk.stepUp.maxAgeSec } }),
+          },
+        }),
   };
+}
+
+/**
+ * A string made storable; anything else as it is (an edited row keeps what it holds, so its hash fails).
+ * @param {unknown} value
+ * @returns {string}
+ */
+function text(value) {
+  return /** @type {string} */ (typeof value === 'string' ? storableText(value) : value);
+}
+
+/**
+ * @param {string | null | undefined} value
+ * @returns {string | null}
+ */
+function optionalText(value) {
+  return value === undefined || value === null ? null : text(value);
 }
 
 /**
@@ -157,7 +188,7 @@ function normalizeRecord(record) {
  */
 export function uid(value) {
   const v = /** @type {Partial<EntityUid>} */ (value !== null && typeof value === 'object' ? value : {});
-  return { type: /** @type {string} */ (v.type), id: /** @type {string} */ (v.id) };
+  return { type: text(v.type), id: text(v.id) };
 }
 
 /**

@@ -4,7 +4,7 @@
  * answers a form body with ERR_REQUEST_CONTENT_TYPE.
  */
 import type { FastifyInstance } from 'fastify';
-import { VerityError } from '@verity/core';
+import { setEntry, VerityError } from '@verity/core';
 
 /** The bodies parseForm made: only these are forms (every value a string), whatever else a scope parses. */
 const FORMS = new WeakSet<object>();
@@ -14,8 +14,8 @@ export function parseForm(text: string): Record<string, string> {
   const params = new URLSearchParams(text);
   const form: Record<string, string> = {};
   for (const [key, value] of params) {
-    if (key in form) throw new VerityError('ERR_STS_INVALID_REQUEST', `parameter "${key.slice(0, 64)}" is repeated`);
-    form[key] = value;
+    if (Object.hasOwn(form, key)) throw new VerityError('ERR_STS_INVALID_REQUEST', `parameter "${key.slice(0, 64)}" is repeated`);
+    setEntry(form, key, value);
   }
   FORMS.add(form);
   return form;

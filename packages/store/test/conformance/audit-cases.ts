@@ -242,6 +242,50 @@ export function describeAudit(databases: ConformanceDatabases): void {
       expect((await verifyStored(store, 'a')).problems).toEqual([{ seq: 3, kind: 'head-mismatch' }]);
     });
 
+    it('stores a record whose text no builder made storable (NUL, lone surrogates in every text field), as U+FFFD, and the chain verifies: one bad record never stops the audit', async () => {
+      const { store } = handle;
+      await createTenants(store, 'a');
+      const bad = 'x\u0000y\ud800z\udc00';
+      const good = 'x\ufffdy\ufffdz\ufffd';
+      const record = decision('a', {
+        requestId: bad,
+        tier: bad,
+        principal: { type: 'User', id: bad },
+        resource: { type: 'Document', id: bad },
+        decision: 'deny',
+        reasons: [bad],
+        errors: [{ policyId: bad, message: bad }],
+        reportedBy: bad,
+        caller: bad,
+        txn: bad,
+        actors: [bad],
+        risk: { score: 1, level: bad, factors: [{ name: bad, weight: 1, detail: bad }], stepUp: { acr: bad, maxAgeSec: 60 } },
+      });
+      const after = decision('a');
+      await store.audit.append([record]);
+      await store.audit.append([after]);
+      const events = await readAll(store, 'a');
+      expect(events.map(recordOf)).toEqual([
+        decision('a', {
+          decisionId: record.decisionId,
+          requestId: good,
+          tier: good,
+          principal: { type: 'User', id: good },
+          resource: { type: 'Document', id: good },
+          decision: 'deny',
+          reasons: [good],
+          errors: [{ policyId: good, message: good }],
+          reportedBy: good,
+          caller: good,
+          txn: good,
+          actors: [good],
+          risk: { score: 1, level: good, factors: [{ name: good, weight: 1, detail: good }], stepUp: { acr: good, maxAgeSec: 60 } },
+        }),
+        after,
+      ]);
+      expect((await verifyStored(store, 'a')).ok).toBe(true);
+    });
+
     it('round-trips reportedBy and chains it', async () => {
       const { store } = handle;
       await createTenants(store, 'a');
