@@ -68,6 +68,9 @@ describe('parseIdentitySource', () => {
     ['private inline key', { ...base, keys: { kind: 'inline', keys: [{ kty: 'EC', crv: 'P-256', x: 'a', y: 'b', d: 'c' }] } }],
     ['broken inline key set', { ...base, keys: { kind: 'inline', keys: [] } }],
     ['not an object', 'corp'],
+    ['a claim mapped onto the verified Txn-Token entry', { ...base, claims: { principalType: 'User', context: { txn: 'txn' } } }],
+    ['a claim mapped onto the verified calling workload', { ...base, claims: { principalType: 'User', context: { caller: 'azp' } } }],
+    ['a claim mapped onto the forged-caller mark', { ...base, claims: { principalType: 'User', context: { caller_forged: 'x' } } }],
   ])('rejects %s', (_name, input) => {
     expect(code(input)).toBe('ERR_IDENTITY_SOURCE_INVALID');
   });

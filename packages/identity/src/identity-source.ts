@@ -167,6 +167,9 @@ function parseKeySource(value: unknown): KeySource {
   }
 }
 
+/** Context entries only verified credentials set: `txn` (a Txn-Token), `caller` and `caller_forged` (the PEP's peer). */
+const VERIFIED_CONTEXT_KEYS: ReadonlySet<string> = new Set(['txn', 'caller', 'caller_forged']);
+
 function parseClaimMapping(value: unknown): ClaimMapping {
   const claims = record(value, 'claims', ['principalType', 'clientPrincipalType', 'principalTypeClaim', 'idClaim', 'groupsClaim', 'groupType', 'attributes', 'context']);
   const principalType = string(claims.principalType, 'claims.principalType');
@@ -183,6 +186,11 @@ function parseClaimMapping(value: unknown): ClaimMapping {
     attributes: stringMap(claims.attributes, 'claims.attributes'),
     context: stringMap(claims.context, 'claims.context'),
   };
+  // Entries verified by the PDP or the PEP (a Txn-Token's claims, the calling workload): a claim
+  // of the user's token must never stand in for them (token entries win over the request's).
+  for (const key of Object.keys(mapping.context)) {
+    if (VERIFIED_CONTEXT_KEYS.has(key)) throw invalid(`claims.context may not map onto "${key}": the PDP sets it from what it verified`);
+  }
   if (claims.groupsClaim !== undefined) mapping.groupsClaim = string(claims.groupsClaim, 'claims.groupsClaim');
   if (claims.principalTypeClaim !== undefined) mapping.principalTypeClaim = string(claims.principalTypeClaim, 'claims.principalTypeClaim');
   return mapping;
