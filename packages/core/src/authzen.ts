@@ -196,7 +196,9 @@ export function parseSearchRequest(kind: SearchKind, body: unknown): AuthzenSear
 
 /** The AuthZEN type of an entity mapped to its Cedar entity type (identity by default). */
 export function mapEntityType(type: string, settings: TenantSettings): string {
-  return settings.typeMapping?.[type] ?? type;
+  // Own keys only: a type named `toString` or `__proto__` is a type, never Object.prototype's.
+  const mapping = settings.typeMapping;
+  return mapping !== undefined && Object.hasOwn(mapping, type) ? (mapping[type] as string) : type;
 }
 
 /** The reverse of {@link mapEntityType}, for search results. */

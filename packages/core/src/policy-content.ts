@@ -4,6 +4,7 @@ import type { Engine } from './engine.js';
 import type { PolicyStoreContent, TemplateLink, ValidationMode } from './types.js';
 import { hashCanonical } from './canonical-json.js';
 import { positionIn } from './source-position.js';
+import { setEntry } from './records.js';
 import { analyzePolicySet, assertWithinPolicyLimits, templateInstances, type CedarPolicyJson } from './policy-analysis.js';
 
 export interface PolicyFilesInput {
@@ -42,7 +43,7 @@ export async function buildPolicyStoreContent(engine: Engine, input: PolicyFiles
       }
       origin.set(id, { file, offset, fileText, length: part.text.length });
       parsed.set(id, part.json);
-      (part.kind === 'policy' ? policies : templates)[id] = part.text;
+      setEntry(part.kind === 'policy' ? policies : templates, id, part.text);
     });
   }
   if (duplicates.length > 0) throw new VerityError('ERR_POLICY_PARSE', 'policy ids must be unique and well formed', { diagnostics: duplicates });
@@ -88,8 +89,8 @@ function checkLinks(links: TemplateLink[], templates: Record<string, string>, po
   const seen = new Set<string>();
   for (const link of links) {
     if (!ID_PATTERN.test(link.id)) problems.push({ message: `link id "${String(link.id).slice(0, 140)}" must match ${ID_PATTERN.source}` });
-    else if (seen.has(link.id) || link.id in policies || link.id in templates) problems.push({ message: `link id "${link.id}" is already used`, policyId: link.id });
-    if (!(link.templateId in templates)) problems.push({ message: `link "${link.id}" names unknown template "${link.templateId}"`, policyId: link.id });
+    else if (seen.has(link.id) || Object.hasOwn(policies, link.id) || Object.hasOwn(templates, link.id)) problems.push({ message: `link id "${link.id}" is already used`, policyId: link.id });
+    if (!Object.hasOwn(templates, link.templateId)) problems.push({ message: `link "${link.id}" names unknown template "${link.templateId}"`, policyId: link.id });
     seen.add(link.id);
   }
   return problems;

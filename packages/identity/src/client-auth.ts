@@ -1,7 +1,7 @@
 /** Token-endpoint client authentication: client_secret_basic, client_secret_post and private_key_jwt (RFC 6749 §2.3, RFC 7523). */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { createLocalJWKSet, decodeJwt, jwtVerify, type JSONWebKeySet } from 'jose';
-import { VerityError } from '@verity/core';
+import { isStorableText, VerityError } from '@verity/core';
 import type { StsClient } from './types.js';
 import { CLIENT_ASSERTION_ALGORITHMS } from './token-issuer.js';
 
@@ -199,7 +199,8 @@ function parseBasic(header: string): [string, string] {
   try {
     const id = formDecode(decoded.slice(0, colon));
     const secret = formDecode(decoded.slice(colon + 1));
-    if (id === '' || secret === '') throw fail('malformed');
+    // A NUL or an unpaired surrogate names no client the store can hold.
+    if (id === '' || secret === '' || !isStorableText(id) || !isStorableText(secret)) throw fail('malformed');
     return [id, secret];
   } catch {
     throw fail('malformed');

@@ -236,7 +236,15 @@ export function createEngineHost(options: EngineHostOptions): EngineHost {
       if (inFlight.length === 0) headStartedAt = Date.now();
       inFlight.push(sent);
       worker.ref();
-      worker.postMessage({ id: sent.id, calls });
+      try {
+        worker.postMessage({ id: sent.id, calls });
+      } catch (error) {
+        // Data a worker cannot receive (a DataCloneError): this job fails, nothing else. Thrown
+        // from a timer or an exit handler (a restart re-sending it), it would end the process.
+        inFlight.pop();
+        job.reject(failure('the request holds a value the engine cannot receive', error));
+        continue;
+      }
       if (inFlight.length === 1) armWatchdog();
     }
     // Idle: let the process exit if nothing else keeps it alive.

@@ -1,7 +1,7 @@
 /** The Fastify application: body parsing, request ids, error mapping, and every route. */
 import { randomUUID } from 'node:crypto';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyRequest, type FastifyServerFactory } from 'fastify';
-import { isRequestId, isVerityError, stringifyJson, VerityError } from '@verity/core';
+import { isRequestId, isStorableText, isVerityError, storableText, stringifyJson, VerityError } from '@verity/core';
 import { registerJsonBody } from './json-body.js';
 import { logFailure, toVerityError } from './errors.js';
 import { authzenMetadata, registerAuthzenRoutes } from './authzen-routes.js';
@@ -36,6 +36,16 @@ function metadataBaseUrl(c: Components, request: FastifyRequest): string {
 /** Path of a request without its query (a query may carry a token). */
 function pathOf(request: FastifyRequest): string {
   return request.url.split('?')[0] ?? '';
+}
+
+/** The name of the first query parameter (name or value) with unstorable text, or undefined. */
+function unstorableQueryParameter(query: unknown): string | undefined {
+  if (typeof query !== 'object' || query === null) return undefined;
+  for (const [name, value] of Object.entries(query)) {
+    if (!isStorableText(name)) return name;
+    for (const item of Array.isArray(value) ? value : [value]) if (typeof item === 'string' && !isStorableText(item)) return name;
+  }
+  return undefined;
 }
 
 /** Options of {@link buildApp}. */
@@ -78,6 +88,13 @@ export async function buildApp(c: Components, options: BuildAppOptions = {}): Pr
   // deadline wraps the decision routes as they are added.
   await registerLoadShedding(app, { maxInflightRequests: c.config.maxInflightRequests, requestTimeoutMs: c.config.requestTimeoutMs });
   registerJsonBody(app, c.config.maxJsonDepth);
+  // Query parameters reach the store (audit filters, erasure) as JSON bodies do: one holding
+  // text neither PostgreSQL nor UTF-8 can hold (a NUL, an unpaired surrogate) is refused here,
+  // as the JSON body parser refuses it in a body.
+  app.addHook('preValidation', (request, _reply, done) => {
+    const problem = unstorableQueryParameter(request.query);
+    done(problem === undefined ? undefined : new VerityError('ERR_REQUEST_INVALID', `query parameter "${storableText(problem).slice(0, 64)}" holds a NUL or an unpaired surrogate`));
+  });
   // Entities may hold integers beyond 2^53 (bigint): written back digit for digit.
   app.setReplySerializer((payload) => stringifyJson(payload));
 

@@ -4,7 +4,7 @@
  * answers a form body with ERR_REQUEST_CONTENT_TYPE.
  */
 import type { FastifyInstance } from 'fastify';
-import { setEntry, VerityError } from '@verity/core';
+import { isStorableText, setEntry, VerityError } from '@verity/core';
 
 /** The bodies parseForm made: only these are forms (every value a string), whatever else a scope parses. */
 const FORMS = new WeakSet<object>();
@@ -14,6 +14,8 @@ export function parseForm(text: string): Record<string, string> {
   const params = new URLSearchParams(text);
   const form: Record<string, string> = {};
   for (const [key, value] of params) {
+    // Neither PostgreSQL nor UTF-8 can hold a NUL or an unpaired surrogate: no parameter has one.
+    if (!isStorableText(key) || !isStorableText(value)) throw new VerityError('ERR_STS_INVALID_REQUEST', 'a parameter holds a NUL or an unpaired surrogate');
     if (Object.hasOwn(form, key)) throw new VerityError('ERR_STS_INVALID_REQUEST', `parameter "${key.slice(0, 64)}" is repeated`);
     setEntry(form, key, value);
   }

@@ -5,7 +5,7 @@
  * effects travel on the change feed (`revocation`, `device`, `assurance`), so they reach every
  * replica and every PEP within a second. Every refusal is a security event in the tenant's audit.
  */
-import { VerityError, type DecisionMeta } from '@verity/core';
+import { isStorableText, VerityError, type DecisionMeta } from '@verity/core';
 import { setError, verifySecurityEventToken, type KeyResolver, type VerifiedSet } from '@verity/identity';
 import type { Store, StoredSsfTransmitter } from '@verity/store';
 import type { AuditWriter } from '../audit-writer.js';
@@ -76,6 +76,25 @@ export interface SsfReceiverOptions {
 }
 
 const notFound = () => new VerityError('ERR_SSF_TRANSMITTER_NOT_FOUND', 'no such SSF transmitter');
+
+/** Whether any string in `value` (keys included, at any depth) has a NUL or an unpaired surrogate. */
+function holdsUnstorableText(value: unknown): boolean {
+  const stack: unknown[] = [value];
+  while (stack.length > 0) {
+    const item = stack.pop();
+    if (typeof item === 'string') {
+      if (!isStorableText(item)) return true;
+    } else if (Array.isArray(item)) {
+      for (const element of item) stack.push(element);
+    } else if (typeof item === 'object' && item !== null) {
+      for (const [key, element] of Object.entries(item)) {
+        if (!isStorableText(key)) return true;
+        stack.push(element);
+      }
+    }
+  }
+  return false;
+}
 /** How often a push also forgets used SET ids past their window. */
 const SWEEP_EVERY_MS = 60_000;
 
@@ -215,6 +234,9 @@ export function createSsfReceiver(options: SsfReceiverOptions): SsfReceiver {
       }
       let plan: Awaited<ReturnType<typeof resolve>>;
       try {
+        // What a SET says is stored (revocations, device posture, assurance, its jti): text
+        // neither PostgreSQL nor UTF-8 can hold is refused, as in a JSON body.
+        if (holdsUnstorableText(set)) throw setError('ERR_SSF_SET_INVALID', 'the SET holds a NUL or an unpaired surrogate');
         plan = await resolve(tenant, set);
         // Remembered until the SET would be refused as too old anyway.
         const expMs = (set.iat + maxAgeSec + clockSkewSec) * 1000;
