@@ -6,9 +6,9 @@
  * into aging/stale. The exchange at the tenant's token service copies the claim on, too.
  * An auth_time ahead of now (beyond the clock tolerance) must not count as a recent login.
  */
-import { exportJWK, generateKeyPair, SignJWT, type CryptoKey } from 'jose';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { startTestServer } from './helpers/verity.js';
+import { createInlineIdp, type InlineIdp } from './helpers/inline-idp.js';
 
 const T = 'future-auth';
 const ISSUER = 'http://127.0.0.1/atk-issuer';
@@ -16,15 +16,14 @@ const AUD = 'api';
 const POLICIES = `@id("recent-mfa") @step_up_acr("mfa") @step_up_max_age("300")
 permit(principal, action == Action::"pay", resource) when { context.risk has authentication && context.risk.authentication has acr && context.risk.authentication.acr == "mfa" && context.risk.authentication has age_sec && context.risk.authentication.age_sec <= 300 };`;
 let pdp: Awaited<ReturnType<typeof startTestServer>>;
-let idpKey: CryptoKey;
+let idp: InlineIdp;
 
 beforeAll(async () => {
-  const { privateKey, publicKey } = await generateKeyPair('ES256');
-  idpKey = privateKey;
+  idp = await createInlineIdp({ issuer: ISSUER, audience: AUD });
   pdp = await startTestServer({ decisionAuth: 'open' });
   expect((await pdp.admin.post('/admin/v1/tenants', { id: T, settings: { risk: { enabled: true } } })).status).toBe(201);
   expect((await pdp.admin.post(`/admin/v1/tenants/${T}/policies`, { files: { 'p.cedar': POLICIES } })).status).toBe(201);
-  const source = { issuer: ISSUER, keys: { kind: 'inline', keys: [{ ...(await exportJWK(publicKey)), kid: 'k1', alg: 'ES256' }] }, audiences: [AUD], claims: { principalType: 'User' } };
+  const source = idp.source();
   expect((await pdp.admin.request('PUT', `/admin/v1/tenants/${T}/identity-sources/corp`, source)).status).toBe(200);
 }, 60_000);
 afterAll(async () => { await pdp?.close(); });
@@ -33,7 +32,7 @@ it('a token whose auth_time is in the future is not a login within the last 5 mi
   const now = Math.floor(Date.now() / 1000);
   // Sanity: a real recent MFA login is allowed, an hour-old one is not.
   const pay = async (authTime: number) => {
-    const token = await new SignJWT({ acr: 'mfa', auth_time: authTime }).setProtectedHeader({ alg: 'ES256', kid: 'k1' }).setIssuer(ISSUER).setAudience(AUD).setSubject('alice').setIssuedAt(now).setExpirationTime(now + 300).sign(idpKey);
+    const token = await idp.token({ acr: 'mfa', auth_time: authTime });
     const answer = await pdp.admin.post(`/tenants/${T}/access/v1/evaluation`, { token, audience: AUD, action: { name: 'pay' }, resource: { type: 'Doc', id: 'd' } });
     return answer.status === 200 ? answer.body.decision : answer.body.code;
   };

@@ -7,9 +7,9 @@
  * answered (not 5xx), and the audit stay writable — for this tenant and for every other one (a
  * policy author bound to one tenant must not be able to stop every tenant's decisions).
  */
-import { exportJWK, generateKeyPair, SignJWT, type CryptoKey } from 'jose';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { startTestServer } from './helpers/verity.js';
+import { createInlineIdp, type InlineIdp } from './helpers/inline-idp.js';
 
 const T = 'a6-stepup-nul';
 const ISSUER = 'http://127.0.0.1/a6-issuer';
@@ -18,16 +18,15 @@ const POLICIES = String.raw`@id("mfa-pay") @step_up_acr("mfa\0x")
 permit(principal, action == Action::"pay", resource) when { context.risk has authentication && context.risk.authentication has acr && context.risk.authentication.acr == "mfa\0x" };
 @id("read") permit(principal, action == Action::"read", resource);`;
 let pdp: Awaited<ReturnType<typeof startTestServer>>;
-let idpKey: CryptoKey;
+let idp: InlineIdp;
 
 beforeAll(async () => {
-  const { privateKey, publicKey } = await generateKeyPair('ES256');
-  idpKey = privateKey;
+  idp = await createInlineIdp({ issuer: ISSUER, audience: AUD });
   pdp = await startTestServer({ decisionAuth: 'open' });
   expect((await pdp.admin.post('/admin/v1/tenants', { id: T, settings: { risk: { enabled: true } } })).status).toBe(201);
   const pushed = await pdp.admin.post(`/admin/v1/tenants/${T}/policies`, { files: { 'p.cedar': POLICIES } });
   expect(pushed.status, JSON.stringify(pushed.body)).toBe(201);
-  const source = { issuer: ISSUER, keys: { kind: 'inline', keys: [{ ...(await exportJWK(publicKey)), kid: 'k1', alg: 'ES256' }] }, audiences: [AUD], claims: { principalType: 'User' } };
+  const source = idp.source();
   expect((await pdp.admin.request('PUT', `/admin/v1/tenants/${T}/identity-sources/corp`, source)).status).toBe(200);
   expect((await pdp.admin.post('/admin/v1/tenants', { id: `${T}-other` })).status).toBe(201);
   expect((await pdp.admin.post(`/admin/v1/tenants/${T}-other/policies`, { files: { 'p.cedar': 'permit(principal, action, resource);' } })).status).toBe(201);
@@ -36,7 +35,7 @@ afterAll(async () => { await pdp?.close(); });
 
 async function ask(action: string) {
   const now = Math.floor(Date.now() / 1000);
-  const token = await new SignJWT({ acr: 'pwd', auth_time: now - 60 }).setProtectedHeader({ alg: 'ES256', kid: 'k1' }).setIssuer(ISSUER).setAudience(AUD).setSubject('alice').setIssuedAt(now).setExpirationTime(now + 300).sign(idpKey);
+  const token = await idp.token({ acr: 'pwd', auth_time: now - 60 });
   const requestId = `a6-${crypto.randomUUID()}`;
   const answer = await pdp.admin.post(`/tenants/${T}/access/v1/evaluation`, { token, audience: AUD, action: { name: action }, resource: { type: 'Doc', id: 'd' } }, { 'x-request-id': requestId });
   return { answer, requestId };

@@ -5,9 +5,9 @@
  * entry never beats a token entry of the same name; a caller context that is empty or holds
  * only keys the token also sets still gets every token entry.
  */
-import { exportJWK, generateKeyPair, SignJWT, type CryptoKey } from 'jose';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { startTestServer } from './helpers/verity.js';
+import { createInlineIdp, type InlineIdp } from './helpers/inline-idp.js';
 
 const ISSUER = 'http://127.0.0.1/a6-tok';
 const AUD = 'api';
@@ -15,13 +15,12 @@ const POLICIES = `@id("low") permit(principal, action == Action::"pay", resource
 @id("dept") permit(principal, action == Action::"read", resource) when { context has dept && context.dept == "finance" };
 @id("no-caller-dept") forbid(principal, action == Action::"read", resource) when { context has dept && context.dept == "caller" };`;
 let pdp: Awaited<ReturnType<typeof startTestServer>>;
-let idpKey: CryptoKey;
+let idp: InlineIdp;
 
 beforeAll(async () => {
-  const { privateKey, publicKey } = await generateKeyPair('ES256');
-  idpKey = privateKey;
+  idp = await createInlineIdp({ issuer: ISSUER, audience: AUD });
   pdp = await startTestServer({ decisionAuth: 'open' });
-  const source = { issuer: ISSUER, keys: { kind: 'inline', keys: [{ ...(await exportJWK(publicKey)), kid: 'k1', alg: 'ES256' }] }, audiences: [AUD], claims: { principalType: 'User', context: { risk: 'rk', dept: 'department' } } };
+  const source = idp.source({ principalType: 'User', context: { risk: 'rk', dept: 'department' } });
   for (const [t, settings] of [['a6t-on', { risk: { enabled: true } }], ['a6t-off', {}]] as const) {
     expect((await pdp.admin.post('/admin/v1/tenants', { id: t, settings })).status).toBe(201);
     expect((await pdp.admin.post(`/admin/v1/tenants/${t}/policies`, { files: { 'p.cedar': POLICIES } })).status).toBe(201);
@@ -33,7 +32,7 @@ afterAll(async () => { await pdp?.close(); });
 
 async function token(claims: Record<string, unknown>, ageSec: number): Promise<string> {
   const now = Math.floor(Date.now() / 1000);
-  return new SignJWT({ auth_time: now - ageSec, ...claims }).setProtectedHeader({ alg: 'ES256', kid: 'k1' }).setIssuer(ISSUER).setAudience(AUD).setSubject('alice').setIssuedAt(now).setExpirationTime(now + 300).sign(idpKey);
+  return idp.token({ auth_time: now - ageSec, ...claims });
 }
 
 async function ask(t: string, body: Record<string, unknown>) {

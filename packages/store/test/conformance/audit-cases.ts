@@ -247,42 +247,27 @@ export function describeAudit(databases: ConformanceDatabases): void {
       await createTenants(store, 'a');
       const bad = 'x\u0000y\ud800z\udc00';
       const good = 'x\ufffdy\ufffdz\ufffd';
-      const record = decision('a', {
-        requestId: bad,
-        tier: bad,
-        principal: { type: 'User', id: bad },
-        resource: { type: 'Document', id: bad },
+      // Every text field of a record, holding `text`.
+      const texts = (text: string): Partial<DecisionRecord> => ({
+        requestId: text,
+        tier: text,
+        principal: { type: 'User', id: text },
+        resource: { type: 'Document', id: text },
         decision: 'deny',
-        reasons: [bad],
-        errors: [{ policyId: bad, message: bad }],
-        reportedBy: bad,
-        caller: bad,
-        txn: bad,
-        actors: [bad],
-        risk: { score: 1, level: bad, factors: [{ name: bad, weight: 1, detail: bad }], stepUp: { acr: bad, maxAgeSec: 60 } },
+        reasons: [text],
+        errors: [{ policyId: text, message: text }],
+        reportedBy: text,
+        caller: text,
+        txn: text,
+        actors: [text],
+        risk: { score: 1, level: text, factors: [{ name: text, weight: 1, detail: text }], stepUp: { acr: text, maxAgeSec: 60 } },
       });
+      const record = decision('a', texts(bad));
       const after = decision('a');
       await store.audit.append([record]);
       await store.audit.append([after]);
       const events = await readAll(store, 'a');
-      expect(events.map(recordOf)).toEqual([
-        decision('a', {
-          decisionId: record.decisionId,
-          requestId: good,
-          tier: good,
-          principal: { type: 'User', id: good },
-          resource: { type: 'Document', id: good },
-          decision: 'deny',
-          reasons: [good],
-          errors: [{ policyId: good, message: good }],
-          reportedBy: good,
-          caller: good,
-          txn: good,
-          actors: [good],
-          risk: { score: 1, level: good, factors: [{ name: good, weight: 1, detail: good }], stepUp: { acr: good, maxAgeSec: 60 } },
-        }),
-        after,
-      ]);
+      expect(events.map(recordOf)).toEqual([{ ...record, ...texts(good) }, after]);
       expect((await verifyStored(store, 'a')).ok).toBe(true);
     });
 
