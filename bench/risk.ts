@@ -11,7 +11,7 @@
  * per-subject signals (travel and behaviour, observed and flushed in the background). The request
  * carries a verified token principal authenticated five hours ago, so the aging factor is counted
  * and audited. The scenarios alternate (plain, risky, full; audited, then with audit mode `never`
- * as a diagnostic; twice) in the same run; read the ratios.
+ * as a diagnostic) in short blocks, 20 rounds, in the same run; read the ratios.
  */
 import { randomBytes } from 'node:crypto';
 import { startServer } from '@verity/server';
@@ -19,12 +19,18 @@ import type { DecisionRequest } from '@verity/core';
 import { measure, printReport, summarize, type Summary } from './stats.js';
 
 const json = process.argv.includes('--json');
+const median = (values: readonly number[]) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted.length === 0 ? Number.NaN : (sorted[(sorted.length - 1) >> 1] as number);
+};
 const log = (line: string) => process.stderr.write(`${line}\n`);
 const POLICIES = `permit(principal is User, action == Action::"read", resource is Item) when { resource.owner == principal && (!(context has risk) || context.risk.level == "low") };`;
 
 const adminToken = `vrt_${randomBytes(24).toString('base64url')}`;
 const server = await startServer({ port: 0, dataDir: null, adminToken, print: () => {}, logLevel: 'warn', auditDurability: 'batched', maxAuditLagMs: 2 ** 31 - 1 });
 const summaries: Summary[] = [];
+/** Each block's p50 (ns), per scenario, in round order: for the paired ratios. */
+const blockP50s: Record<string, number[]> = {};
 try {
   const admin = (method: string, path: string, body: unknown) =>
     fetch(server.url + path, { method, headers: { authorization: `Bearer ${adminToken}`, 'content-type': 'application/json' }, body: JSON.stringify(body) }).then(async (r) => {
@@ -65,15 +71,19 @@ try {
   // Audited as `verity serve` does, and (diagnostic) with audit mode `never`: on this 2-core box
   // the audit worker and PGlite's thread compete with the deciding thread for a core, so the
   // second pair shows the decision thread's own cost.
-  for (const round of [1, 2]) {
+  // Short blocks, interleaved (20 rounds of 2,000 per scenario): this shared box drifts over
+  // seconds, and each scenario must see the same drift as the others it is compared with.
+  const ROUNDS = 20;
+  for (let round = 1; round <= ROUNDS; round++) {
+    if (round % 5 === 1) log(`decisions, rounds ${round}–${round + 4} of ${ROUNDS}…`);
     for (const audit of ['always', 'never'] as const) {
       for (const tenant of ['plain', 'risky', 'full']) {
         const name = `${tenant}/${audit}`;
-        log(`decisions, ${name} (round ${round})…`);
         const asked = requestOf(tenant);
-        const m = await measure(() => decisions.decide({ tenant, request: asked, meta, audit }), { warmup: 2000, n: 20_000, budgetMs: 5000 });
+        const m = await measure(() => decisions.decide({ tenant, request: asked, meta, audit }), { warmup: round === 1 ? 2000 : 200, n: 2000, budgetMs: 2000 });
         const kept = samples[name] ?? { samples: [], wallNs: 0 };
         samples[name] = { samples: [...kept.samples, ...m.samples], wallNs: kept.wallNs + m.wallNs };
+        (blockP50s[name] ??= []).push(median(m.samples));
       }
     }
   }
@@ -89,7 +99,13 @@ try {
 }
 
 const [off, on, all, offQuiet, onQuiet, allQuiet] = summaries as [Summary, Summary, Summary, Summary, Summary, Summary];
+/** The median over rounds of one scenario's block p50 over another's in the same round: the drift of the box cancels. */
+const paired = (a: string, b: string) => median((blockP50s[a] ?? []).map((ns, i) => ns / (blockP50s[b]?.[i] ?? Number.NaN)));
 const ratios = {
+  'risk on / off (paired: median of per-round p50 ratios)': paired('risky/always', 'plain/always'),
+  'every signal / off (paired)': paired('full/always', 'plain/always'),
+  'audit off: risk on / off (paired)': paired('risky/never', 'plain/never'),
+  'audit off: every signal / off (paired)': paired('full/never', 'plain/never'),
   'risk on / off (p50)': on.p50Us / off.p50Us,
   'risk on / off (ops/s)': off.opsPerSec / on.opsPerSec,
   'every signal / off (p50)': all.p50Us / off.p50Us,

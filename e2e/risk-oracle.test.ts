@@ -72,10 +72,11 @@ it('decides as cedar-wasm does on the context the risk pass builds (2,000 genera
     };
     const token = { principal: { uid: { type: 'User', id: 'alice' }, attrs: {}, parents: [] }, context: {}, authentication: { authTime, acr: pick([null, 'pwd', 'mfa']), amr: pick([[], ['pwd'], ['pwd', 'otp']]) } };
     const asked: DecisionRequest = { kind: 'authzen', request: parseEvaluationRequest({ subject: { type: 'User', id: 'alice' }, action: { name: pick(['read', 'write']) }, resource: { type: 'Doc', id: 'd1' } }), token };
-    const { request, risk } = assessRisk(SETTINGS, asked, signals, NOW);
-    const record = await pipeline.decide(view, request, lookup, { requestId: null, tier: null, ...(risk === undefined ? {} : { risk }) });
+    const risk = assessRisk(SETTINGS, asked, signals, NOW);
+    const request = asked;
+    const record = await pipeline.decide(view, request, lookup, { requestId: null, tier: null }, { risk });
     // The Cedar context the pipeline decides on: the request's, with the risk pass's entry (which wins).
-    const context = { ...((request.kind === 'authzen' ? request.request.context : undefined) ?? {}), risk: request.risk };
+    const context = { ...((request.kind === 'authzen' ? request.request.context : undefined) ?? {}), risk: risk.context };
     const answer = oracleIsAuthorized({
       principal: { type: 'User', id: 'alice' },
       action: { type: 'Action', id: request.kind === 'authzen' ? request.request.action.name : '' },

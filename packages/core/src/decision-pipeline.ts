@@ -6,14 +6,14 @@
 import { randomUUID } from 'node:crypto';
 import { VerityError } from './errors.js';
 import type { Engine, PreparedPolicySet } from './engine.js';
-import type { CedarRequest, CedarValue, DecisionRecord, Entity, EntityUid, RecordedRisk, TenantSettings } from './types.js';
+import type { CedarRequest, CedarValue, DecisionRecord, Entity, EntityUid, RecordedRisk, RiskOutcome, TenantSettings } from './types.js';
 import { mapEvaluationRequest, type AuthzenEvaluationRequest } from './authzen.js';
 import { formatEntityUid } from './entity-uid.js';
-import { assertValueDepth, scanValues, sliceEntities, type Slice, type ValueScan } from './entity-slice.js';
+import { addSharedScan, assertValueDepth, scanValues, sliceEntities, type Slice, type ValueScan } from './entity-slice.js';
 import { assertNoDuplicateEntities, resolveWithRequestEntities, type EntityOverlay } from './request-entities.js';
 import { observedEntitiesFor } from './policy-analysis.js';
 import { storableText } from './wire-format.js';
-import { mergeRecords, withEntry } from './records.js';
+import { mergeRecords } from './records.js';
 import { ENGINE_COST_US, MAX_BATCH_ESTIMATE_MS, MAX_DECISION_ESTIMATE_MS, MAX_LIKE_WORK } from './limits.js';
 
 /** Who asked, for the audit. */
@@ -29,12 +29,6 @@ export interface DecisionMeta {
   txn?: string;
   /** Who acts for the principal, outermost first (audited as `actors`). */
   actors?: readonly string[];
-  /**
-   * The risk engine's assessment put in `context.risk` (audited as `risk`), as scoreRisk made it:
-   * its names and levels are Verity's own and its details storable, so the record takes it as
-   * it is (shared, not copied; nothing changes it afterwards).
-   */
-  risk?: RecordedRisk;
 }
 
 /**
@@ -80,16 +74,9 @@ export type DecisionRequest =
    * `deviceCertificate`: the PEM chain its TLS handshake verified (`X-Client-Certificate`), for
    * device trust.
    */
-  | { kind: 'authzen'; request: AuthzenEvaluationRequest; token?: VerifiedPrincipal; clientIp?: string; deviceCertificate?: string; risk?: RiskContext }
+  | { kind: 'authzen'; request: AuthzenEvaluationRequest; token?: VerifiedPrincipal; clientIp?: string; deviceCertificate?: string }
   /** Cedar-native (Verified Permissions' IsAuthorized shape), with request-time entities. */
-  | { kind: 'cedar'; request: CedarRequest; entities?: readonly Entity[]; risk?: RiskContext };
-
-/**
- * `context.risk` as the risk engine set it ({@link assessRisk}): Cedar values already, put in
- * the Cedar context after the caller's and the token's entries (it wins over both). Only the
- * risk pass sets it; a caller's own `context.risk` is refused before (refuseCallerRisk).
- */
-export type RiskContext = Readonly<Record<string, CedarValue>>;
+  | { kind: 'cedar'; request: CedarRequest; entities?: readonly Entity[] };
 
 export interface DecisionPipelineOptions {
   engine: Engine;
@@ -103,8 +90,22 @@ export interface DecisionPipeline {
    * request that cannot be decided as asked: 4xx for the request's fault (invalid, past a
    * limit), 5xx when the engine could not evaluate.
    */
-  decide(policy: PolicyView, request: DecisionRequest, lookup: EntityLookup, meta: DecisionMeta, budget?: EngineBudget): Promise<DecisionRecord>;
+  decide(policy: PolicyView, request: DecisionRequest, lookup: EntityLookup, meta: DecisionMeta, options?: DecideOptions): Promise<DecisionRecord>;
 }
+
+/** What one decision adds to its request. */
+export interface DecideOptions {
+  /** The engine time the request's decisions share (a batch's). */
+  budget?: EngineBudget;
+  /**
+   * The risk engine's outcome for this request ({@link assessRisk}): its `context` is the
+   * decision's `context.risk` (handed to the engine beside the request's context, never copied
+   * into it), its `assessment` the record's `risk`.
+   */
+  risk?: RiskOutcome;
+}
+
+const NO_OPTIONS: DecideOptions = Object.freeze({});
 
 /** Estimated engine time one request may still spend over its decisions (microseconds). */
 export interface EngineBudget {
@@ -176,6 +177,12 @@ export interface DecisionRecordFields {
   /** 0 when no policy version decided (a refusal before the policies were asked). */
   policyVersion: number;
   meta: DecisionMeta;
+  /**
+   * The risk engine's assessment (audited as `risk`), as scoreRisk made it: its names and levels
+   * are Verity's own and its details storable, so the record takes it as it is (shared, not
+   * copied; nothing changes it afterwards).
+   */
+  risk?: RecordedRisk | undefined;
   /** Epoch milliseconds. */
   time: number;
   latencyUs: number;
@@ -218,7 +225,7 @@ export function buildDecisionRecord(fields: DecisionRecordFields): DecisionRecor
   if (meta.caller !== undefined) record.caller = storableText(meta.caller);
   if (meta.txn !== undefined) record.txn = storableText(meta.txn);
   if (meta.actors !== undefined && meta.actors.length > 0) record.actors = meta.actors.map(storableText);
-  if (meta.risk !== undefined) record.risk = meta.risk;
+  if (fields.risk !== undefined) record.risk = fields.risk;
   return record;
 }
 
@@ -255,16 +262,15 @@ export function createDecisionPipeline(options: DecisionPipelineOptions): Decisi
   const now = options.now ?? Date.now;
 
   return {
-    async decide(policy, request, lookup, meta, budget) {
+    async decide(policy, request, lookup, meta, options = NO_OPTIONS) {
       const started = performance.now();
+      const { budget, risk } = options;
       const { prepared, settings } = policy;
       const mapped = request.kind === 'authzen' ? mapAuthzen(request.request, settings, request.token) : mapCedar(request.request, request.entities ?? []);
-      if (request.risk !== undefined) {
-        // The risk engine's entry wins over the caller's and the token's (see RiskContext).
-        const { principal, action, resource, context } = mapped.cedar;
-        mapped.cedar = { principal, action, resource, context: withEntry(context, 'risk', request.risk as Record<string, CedarValue>) };
-      }
       const { principal, action, resource, context } = mapped.cedar;
+      // `context.risk` (which wins over the request's and the token's entries) goes to the engine
+      // beside the context: an interned value whose scan and compiled form are made once.
+      const riskContext = risk?.context;
 
       const types = prepared.entityTypes;
       if (types) {
@@ -287,12 +293,14 @@ export function createDecisionPipeline(options: DecisionPipelineOptions): Decisi
           errors: [{ policyId: 'schema', message: `action ${formatEntityUid(action).slice(0, 200)} is not declared in the tenant's schema` }],
           policyVersion: policy.version,
           meta,
+          risk: risk?.assessment,
           time: now(),
           latencyUs: Math.round((performance.now() - started) * 1000),
         });
       }
 
       const contextScan = scanValues(Object.values(context));
+      if (riskContext !== undefined) addSharedScan(contextScan, riskContext);
       assertValueDepth(contextScan.depth, 'the context');
       const actionAncestors = schema ? (schema.actionAncestors.get(formatEntityUid(action)) ?? new Set<string>()) : null;
       // Every entity the decision can observe: the request's own, what its context names,
@@ -319,7 +327,7 @@ export function createDecisionPipeline(options: DecisionPipelineOptions): Decisi
       assertWithinEngineBudget(prepared.analysis.costUs, slice, contextScan, likeWork, budget);
 
       const validateRequest = settings.validateRequests === true && schema !== null;
-      const result = await engine.authorize(prepared, mapped.cedar, slice.entities, { validateRequest });
+      const result = await engine.authorize(prepared, mapped.cedar, slice.entities, riskContext === undefined ? { validateRequest } : { validateRequest, risk: riskContext });
       return buildDecisionRecord({
         tenant: policy.tenant,
         principal,
@@ -330,6 +338,7 @@ export function createDecisionPipeline(options: DecisionPipelineOptions): Decisi
         errors: result.errors,
         policyVersion: policy.version,
         meta,
+        risk: risk?.assessment,
         time: now(),
         latencyUs: Math.round((performance.now() - started) * 1000),
       });

@@ -1,5 +1,5 @@
 /** The engine port: what Verity needs from a policy engine. The Cedar adapter (`@verity/core/cedar`) implements it. */
-import type { CedarRequest, Entity, EngineResult, EntityUid, PolicyStoreContent } from './types.js';
+import type { CedarRequest, Entity, EngineResult, EntityUid, PolicyStoreContent, RiskContext } from './types.js';
 import type { Diagnostic } from './errors.js';
 import type { CedarPolicyJson, PolicySetAnalysis } from './policy-analysis.js';
 import type { PolicyAnnotationFacts } from './policy-annotations.js';
@@ -76,6 +76,12 @@ export type PolicySetEvaluator = { kind: 'compiled' } | { kind: 'cedar-wasm'; re
 export interface AuthorizeOptions {
   /** Validate the request against the schema (Cedar's `validateRequest`); needs a schema. */
   validateRequest?: boolean;
+  /**
+   * `context.risk` as the risk engine set it: decided as an entry of the request's context that
+   * wins over the context's own. Frozen and shared between decisions (see {@link RiskContext}):
+   * the engine may keep what it derives from it, per object.
+   */
+  risk?: RiskContext;
 }
 
 /**

@@ -106,6 +106,32 @@ export function scanValues(values: Iterable<CedarValue | undefined>, into: Value
   return into;
 }
 
+/** Scans of values the PDP made and shares between decisions, per object (they are frozen). */
+const sharedScans = new WeakMap<object, ValueScan>();
+
+/**
+ * Add to `into` the scan of `value` as one more top-level value (as if it were another entry of
+ * the scanned record): for a frozen value shared between decisions (`context.risk`, interned by
+ * the risk engine), scanned once per object.
+ */
+export function addSharedScan(into: ValueScan, value: Readonly<Record<string, CedarValue>>): void {
+  // Only a frozen value can be remembered: one that may still change is scanned each time.
+  if (!Object.isFrozen(value)) {
+    scanValues([value as CedarValue], into);
+    return;
+  }
+  let scan = sharedScans.get(value);
+  if (scan === undefined) {
+    scan = scanValues([value as CedarValue]);
+    sharedScans.set(value, scan);
+  }
+  into.values += scan.values;
+  into.referenceCount += scan.referenceCount;
+  for (const reference of scan.references) into.references.push(reference);
+  if (scan.longestString > into.longestString) into.longestString = scan.longestString;
+  if (scan.depth > into.depth) into.depth = scan.depth;
+}
+
 /** A scan with nothing seen yet. */
 export function emptyScan(): ValueScan {
   return { references: [], longestString: 0, depth: 0, values: 0, referenceCount: 0 };

@@ -8,18 +8,9 @@ import { VerityError } from './errors.js';
 import { locationTableResolver, type LocationEntry, type LocationResolver } from './location-table.js';
 import { isDeviceId } from './device-posture.js';
 import { withEntry } from './records.js';
-import { riskContextOf, scoreRisk, type DeviceTrustSettings, type GeoLocation, type RiskConfig, type RiskSignals } from './risk.js';
+import { scoreRisk, type DeviceTrustSettings, type GeoLocation, type RiskAssessment, type RiskConfig, type RiskFactor, type RiskSignals } from './risk.js';
 import type { AuthenticationFacts, DecisionRequest } from './decision-pipeline.js';
-import type { CedarValue, RecordedRisk, TenantSettings } from './types.js';
-
-/** A request with its risk entry set (`request.risk`, the pipeline's `context.risk`), the assessment to audit, and how long it holds. */
-export interface RiskOutcome {
-  request: DecisionRequest;
-  /** Absent when the tenant's risk engine is off. */
-  risk?: RecordedRisk;
-  /** Epoch ms: the risk changes by itself then ({@link validUntilOf}); absent when nothing ages. */
-  validUntilMs?: number;
-}
+import type { CedarValue, RiskContext, RiskOutcome, TenantSettings } from './types.js';
 
 /** An assurance level reported after the token was issued (an SSF `assurance-level-change` event), at epoch ms `atMs`. */
 export interface AssuranceOverride {
@@ -43,13 +34,18 @@ export type AuthenticationContext = {
  */
 export function authenticationContextOf(authentication: AuthenticationFacts, nowMs: number, override?: AssuranceOverride): AuthenticationContext {
   const { authTime } = authentication;
-  const overrides = override !== undefined && (authTime === null || override.atMs > authTime * 1000);
-  const acr = overrides ? override.acr : authentication.acr;
+  const acr = acrInForce(authentication, override);
   // Property by property, no spreads: this runs on every decision of a tenant with the engine on.
   const context: AuthenticationContext = { amr: authentication.amr.length === 0 ? [] : [...new Set(authentication.amr)].sort() };
   if (acr !== null && acr !== '') context.acr = acr;
   if (authTime !== null) context.age_sec = Math.max(0, Math.floor(nowMs / 1000) - authTime);
   return context;
+}
+
+/** The token's `acr`, or a later assurance level that replaces it (see {@link authenticationContextOf}). */
+function acrInForce(authentication: AuthenticationFacts, override: AssuranceOverride | undefined): string | null {
+  const { authTime } = authentication;
+  return override !== undefined && (authTime === null || override.atMs > authTime * 1000) ? override.acr : authentication.acr;
 }
 
 /** Whether the tenant's risk engine is on (`settings.risk.enabled`). */
@@ -205,24 +201,142 @@ export function validUntilOf(signals: RiskSignals, config: Pick<RiskConfig, 'aut
 }
 
 /**
- * Weigh `signals` under the tenant's configuration into the request's risk entry (`request.risk`,
- * which the pipeline puts in the Cedar context as `context.risk = {score, level, factors}`),
- * with `location` (`{country?, city?, vpn?}`) when the client IP was located and
- * `authentication` when a verified token says how its subject authenticated
- * ({@link authenticationContextOf}; `assurance`: a later assurance level for the subject). The
- * risk entry wins over the request's context and the token's claim-mapped entries. The request
- * unchanged when the engine is off. Call {@link refuseCallerRisk} first (before gathering signals).
+ * Weigh `signals` under the tenant's configuration into the decision's `context.risk`
+ * (`{score, level, factors}`, which wins over the request's context and the token's
+ * claim-mapped entries), with `location` (`{country?, city?, vpn?}`) when the client IP was
+ * located and `authentication` when a verified token says how its subject authenticated
+ * ({@link authenticationContextOf}; `assurance`: a later assurance level for the subject); and
+ * into the assessment the audit records. Empty when the engine is off. Call
+ * {@link refuseCallerRisk} first (before gathering signals).
+ *
+ * The `context.risk` entries are interned ({@link RiskContext}): frozen, and the same object for
+ * the same configuration, factors, authentication facts (the same verified token's, in the same
+ * second, under the same acr) and location. When the token's authentication is the only signal,
+ * the whole outcome is: the decisions of one token in one second share it, assessment included
+ * (frozen: a record takes it as its `risk`, and nothing may change it).
  */
 export function assessRisk(settings: TenantSettings, request: DecisionRequest, signals: RiskSignals, nowMs: number, assurance?: AssuranceOverride): RiskOutcome {
   const config = settings.risk;
-  if (config === undefined || !config.enabled) return { request };
-  const assessment = scoreRisk(signals, config);
+  if (config === undefined || !config.enabled) return {};
   const authentication = request.kind === 'authzen' ? request.token?.authentication : undefined;
-  const risk: { [key: string]: CedarValue } = riskContextOf(assessment);
-  if (authentication !== undefined) risk['authentication'] = authenticationContextOf(authentication, nowMs, assurance) as { [key: string]: CedarValue };
-  if (signals.location !== undefined) risk['location'] = placeOf(signals.location) as { [key: string]: CedarValue };
-  const validUntil = validUntilOf(signals, config, nowMs);
-  const assessed = withEntry(request, 'risk', risk);
-  return validUntil === undefined ? { request: assessed, risk: assessment } : { request: assessed, risk: assessment, validUntilMs: validUntil };
+  // The token's authentication alone (most decisions): the whole outcome follows from the
+  // configuration, the token's facts, the second and the acr in force, so it is made once per
+  // second for a token and shared (frozen) by its decisions.
+  const tokenOnly = authentication !== undefined && signals.device === undefined && signals.location === undefined && signals.maliciousIp === undefined && signals.impossibleTravel === undefined && signals.anomalyScore === undefined;
+  if (!tokenOnly) return weigh(config, signals, authentication, nowMs, assurance);
+  const second = Math.floor(nowMs / 1000);
+  const acr = acrInForce(authentication, assurance);
+  const known = tokenOutcomes.get(authentication);
+  if (known !== undefined && known.config === config && known.second === second && known.acr === acr && known.authAgeSec === signals.authAgeSec) return known.outcome;
+  const outcome = freezeOutcome(weigh(config, signals, authentication, nowMs, assurance));
+  tokenOutcomes.set(authentication, { config, second, acr, authAgeSec: signals.authAgeSec, outcome });
+  return outcome;
 }
 
+/** The last outcome made for one verified token's facts from its authentication alone, and what it was made of. */
+interface TokenOutcome {
+  config: RiskConfig;
+  second: number;
+  acr: string | null;
+  authAgeSec: number | undefined;
+  outcome: RiskOutcome;
+}
+
+const tokenOutcomes = new WeakMap<AuthenticationFacts, TokenOutcome>();
+
+/** An outcome shared by decisions: its assessment frozen through (records share it as their `risk`). */
+function freezeOutcome(outcome: RiskOutcome): RiskOutcome {
+  const assessment = outcome.assessment;
+  if (assessment !== undefined) {
+    for (const factor of assessment.factors) Object.freeze(factor);
+    Object.freeze(assessment.factors);
+    Object.freeze(assessment);
+  }
+  return Object.freeze(outcome);
+}
+
+/** {@link assessRisk}'s weighing, for an enabled configuration. */
+function weigh(config: RiskConfig, signals: RiskSignals, authentication: AuthenticationFacts | undefined, nowMs: number, assurance: AssuranceOverride | undefined): RiskOutcome {
+  const assessment = scoreRisk(signals, config);
+  const context = internedRiskContext(
+    internedBase(config, assessment),
+    authentication === undefined ? NONE : internedAuthentication(authentication, nowMs, assurance),
+    signals.location === undefined ? NONE : internedPlace(signals.location),
+  );
+  const validUntil = validUntilOf(signals, config, nowMs);
+  return validUntil === undefined ? { context, assessment } : { context, assessment, validUntilMs: validUntil };
+}
+
+// ---- interned `context.risk` entries --------------------------------------------------------------
+
+/** Stands for a part an entry does not have (no token, no location). */
+const NONE: Readonly<Record<string, CedarValue>> = Object.freeze({});
+
+/** `{score, level, factors}` of one configuration and factor list, and the entries made of it. */
+interface RiskBase {
+  score: number;
+  level: string;
+  factors: readonly string[];
+  /** Entries by authentication part, then by location part (NONE when absent). */
+  entries: WeakMap<object, WeakMap<object, RiskContext>>;
+}
+
+const bases = new WeakMap<RiskConfig, Map<string, RiskBase>>();
+
+/** The base of an assessment: per configuration object, by its factor names (score and level follow from them; compared anyway). */
+function internedBase(config: RiskConfig, assessment: RiskAssessment): RiskBase {
+  let byFactors = bases.get(config);
+  if (byFactors === undefined) bases.set(config, (byFactors = new Map()));
+  const { factors } = assessment;
+  // Factor names are scoreRisk's own identifiers (no commas).
+  const key = factors.length === 0 ? '' : factors.length === 1 ? (factors[0] as RiskFactor).name : factors.map((factor) => factor.name).join(',');
+  let base = byFactors.get(key);
+  if (base === undefined || base.score !== assessment.score || base.level !== assessment.level) {
+    base = { score: assessment.score, level: assessment.level, factors: Object.freeze(factors.map((factor) => factor.name)), entries: new WeakMap() };
+    byFactors.set(key, base);
+  }
+  return base;
+}
+
+/** The last `authentication` part made of one verified token's facts: its second and acr. */
+interface AuthenticationPart {
+  second: number;
+  acr: string | null;
+  value: Readonly<Record<string, CedarValue>>;
+}
+
+const authenticationParts = new WeakMap<AuthenticationFacts, AuthenticationPart>();
+
+function internedAuthentication(authentication: AuthenticationFacts, nowMs: number, assurance: AssuranceOverride | undefined): Readonly<Record<string, CedarValue>> {
+  const second = Math.floor(nowMs / 1000);
+  const acr = acrInForce(authentication, assurance);
+  const known = authenticationParts.get(authentication);
+  if (known !== undefined && known.second === second && known.acr === acr) return known.value;
+  const made = authenticationContextOf(authentication, nowMs, assurance);
+  Object.freeze(made.amr);
+  const value = Object.freeze(made) as Readonly<Record<string, CedarValue>>;
+  authenticationParts.set(authentication, { second, acr, value });
+  return value;
+}
+
+const places = new WeakMap<GeoLocation, Readonly<Record<string, CedarValue>>>();
+
+function internedPlace(location: GeoLocation): Readonly<Record<string, CedarValue>> {
+  let place = places.get(location);
+  if (place === undefined) places.set(location, (place = Object.freeze(placeOf(location))));
+  return place;
+}
+
+/** The one entry of a base, authentication part and location part (each NONE when absent). */
+function internedRiskContext(base: RiskBase, authentication: Readonly<Record<string, CedarValue>>, place: Readonly<Record<string, CedarValue>>): RiskContext {
+  let byPlace = base.entries.get(authentication);
+  if (byPlace === undefined) base.entries.set(authentication, (byPlace = new WeakMap()));
+  let entry = byPlace.get(place);
+  if (entry === undefined) {
+    const made: Record<string, CedarValue> = { score: base.score, level: base.level, factors: base.factors as string[] };
+    if (authentication !== NONE) made['authentication'] = authentication as Record<string, CedarValue>;
+    if (place !== NONE) made['location'] = place as Record<string, CedarValue>;
+    byPlace.set(place, (entry = Object.freeze(made)));
+  }
+  return entry;
+}

@@ -174,11 +174,6 @@ export function scoreRisk(signals: RiskSignals, config: RiskConfig = DEFAULT_RIS
   return { score, level: riskLevelOf(score, config.thresholds), factors };
 }
 
-/** `context.risk` for Cedar: `{score, level, factors: [names]}` (Long, String, Set<String>). */
-export function riskContextOf(assessment: RiskAssessment): { score: number; level: RiskLevel; factors: string[] } {
-  return { score: assessment.score, level: assessment.level, factors: assessment.factors.map((factor) => factor.name) };
-}
-
 const invalid = (message: string) => new VerityError('ERR_TENANT_INVALID', `settings.risk ${message}`);
 
 /** A whole number in [0, max]. */

@@ -221,6 +221,25 @@ export interface DecisionRecord {
   validUntilMs?: number;
 }
 
+/**
+ * `context.risk` as the risk engine set it (core's `assessRisk`): Cedar values already, put in
+ * the Cedar context after the caller's and the token's entries (it wins over both). Only the
+ * risk pass sets it; a caller's own `context.risk` is refused before (`refuseCallerRisk`).
+ * Frozen and interned: equal inputs give the same object, so what a decision derives from it
+ * (its scan for the limits, the compiled evaluator's value) is derived once per object.
+ */
+export type RiskContext = Readonly<Record<string, CedarValue>>;
+
+/** What the risk engine made of one request (`assessRisk`); empty when the tenant's engine is off. */
+export interface RiskOutcome {
+  /** `context.risk` for the policies; present exactly when `assessment` is. */
+  context?: RiskContext;
+  /** The assessment the audit records (the record's `risk`). */
+  assessment?: RecordedRisk;
+  /** Epoch ms: the risk changes by itself then (see `validUntilOf`); absent when nothing ages. */
+  validUntilMs?: number;
+}
+
 /** A decision's risk as audited: score, level and the weighted factors. */
 export interface RecordedRisk {
   score: number;

@@ -169,9 +169,10 @@ export async function createBundleDecider(options: BundleDeciderOptions): Promis
         refuseCallerRisk(asked);
         const nowMs = options.now();
         const later = verified === undefined ? undefined : assurance.get(verified.principal.uid.id);
-        const { request: weighed, risk, validUntilMs } = assessRisk(bundle.settings, asked, localRiskSignals(asked, nowMs), nowMs, later);
-        const record = await pipeline.decide(view, weighed, lookup, risk === undefined ? meta : withEntry(meta, 'risk', risk));
-        return validUntilMs === undefined ? record : withEntry(record, 'validUntilMs', validUntilMs);
+        const risk = assessRisk(bundle.settings, asked, localRiskSignals(asked, nowMs), nowMs, later);
+        const record = await pipeline.decide(view, asked, lookup, meta, { risk });
+        if (risk.validUntilMs !== undefined) record.validUntilMs = risk.validUntilMs;
+        return record;
       } catch (error) {
         throw asEnforceError(error);
       }

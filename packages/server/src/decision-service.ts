@@ -12,6 +12,7 @@ import {
   type AuthzenEvaluationRequest,
   type ActivitySettings,
   type ActivitySignal,
+  type DecideOptions,
   type DecisionMeta,
   type DecisionRecord,
   type DecisionRequest,
@@ -183,21 +184,16 @@ export function createDecisionService(options: DecisionServiceOptions): Decision
       }
       return at;
     };
-    const decideOne = async (original: DecisionRequest): Promise<{ record: DecisionRecord; validUntilMs?: number }> => {
-      let request = original;
-      let meta = input.meta;
-      let validUntilMs: number | undefined;
+    const meta = caller === undefined ? input.meta : withEntry(input.meta, 'caller', caller);
+    const decideOne = async (request: DecisionRequest): Promise<{ record: DecisionRecord; validUntilMs?: number }> => {
+      const options: DecideOptions = input.budget === undefined ? {} : { budget: input.budget };
       if (riskEnabled(settings)) {
-        const assurance = original === input.request ? assuranceOf(input.tenant, original) : undefined;
-        const assessed = withRisk(settings, original, lookupsFor(assurance));
-        const outcome = assessed instanceof Promise ? await assessed : assessed;
-        request = outcome.request;
-        validUntilMs = outcome.validUntilMs;
-        if (outcome.risk !== undefined) meta = withEntry(meta, 'risk', outcome.risk);
+        const assurance = request === input.request ? assuranceOf(input.tenant, request) : undefined;
+        const assessed = withRisk(settings, request, lookupsFor(assurance));
+        options.risk = assessed instanceof Promise ? await assessed : assessed;
       }
-      if (caller !== undefined) meta = withEntry(meta, 'caller', caller);
-      const decided = await pipeline.decide(view, request, lookup, meta, input.budget);
-      const record = refuseUnproven(decided, gate);
+      const record = refuseUnproven(await pipeline.decide(view, request, lookup, meta, options), gate);
+      const validUntilMs = options.risk?.validUntilMs;
       return validUntilMs === undefined ? { record } : { record, validUntilMs };
     };
     await screenRisk(input.tenant, settings, input.request, input.meta, now);

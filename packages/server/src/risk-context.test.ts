@@ -49,9 +49,9 @@ describe('clientIpOf', () => {
 describe('withRisk (network signals)', () => {
   it('locates by the tenant table first: context.risk.location without coordinates, and the threat list as a factor with its expiry', async () => {
     const at = sources({ source: 'feed-a', expiresAtMs: NOW + 60_000 });
-    const { request, risk, validUntilMs } = await withRisk(SETTINGS, authzen({ client_ip: '198.51.100.7' }), at);
-    expect(request.risk).toEqual({ score: 60, level: 'high', factors: ['known_malicious_ip'], location: { country: 'DE', city: 'Berlin' } });
-    expect(risk?.factors).toEqual([{ name: 'known_malicious_ip', weight: 60, detail: 'feed-a' }]);
+    const { context, assessment, validUntilMs } = await withRisk(SETTINGS, authzen({ client_ip: '198.51.100.7' }), at);
+    expect(context).toEqual({ score: 60, level: 'high', factors: ['known_malicious_ip'], location: { country: 'DE', city: 'Berlin' } });
+    expect(assessment?.factors).toEqual([{ name: 'known_malicious_ip', weight: 60, detail: 'feed-a' }]);
     // The decision is good only until the matched list expires.
     expect(validUntilMs).toBe(NOW + 60_000);
     expect(at.asked).toEqual(['threats 198.51.100.7']);
@@ -60,17 +60,16 @@ describe('withRisk (network signals)', () => {
   it("falls back to the server's resolver, and adds nothing when no list matches", async () => {
     const at = sources(null);
     const result = await withRisk(SETTINGS, authzen({ client_ip: '2001:db8::1' }), at);
-    expect(result.request.risk).toEqual({ score: 0, level: 'low', factors: [], location: { country: 'SG', vpn: true } });
+    expect(result.context).toEqual({ score: 0, level: 'low', factors: [], location: { country: 'SG', vpn: true } });
     expect(result).not.toHaveProperty('validUntilMs');
     expect(at.asked).toEqual(['locate 2001:db8::1', 'threats 2001:db8::1']);
   });
 
   it('measures nothing without a client IP, and nothing at all with the engine off', async () => {
     const at = sources({ source: 'feed-a' });
-    expect((await withRisk(SETTINGS, authzen({}), at)).request.risk).toEqual({ score: 0, level: 'low', factors: [] });
+    expect((await withRisk(SETTINGS, authzen({}), at)).context).toEqual({ score: 0, level: 'low', factors: [] });
     const off = await withRisk({ risk: { ...SETTINGS.risk!, enabled: false } }, authzen({ client_ip: 'not an ip' }), at);
-    expect(off.request.request.context).toEqual({ client_ip: 'not an ip' });
-    expect(off.request).not.toHaveProperty('risk');
+    expect(off).toEqual({});
     expect(at.asked).toEqual([]);
   });
 });

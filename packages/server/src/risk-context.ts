@@ -129,17 +129,20 @@ async function lookUpSignals(signals: RiskSignals, settings: TenantSettings, req
   return signals;
 }
 
+/** The outcome of a tenant whose risk engine is off. */
+const NO_RISK: RiskOutcome = Object.freeze({});
+
 /**
- * The request with its risk entry set (`request.risk`, the decision's `context.risk`), the
- * assessment to audit, and `validUntilMs` (a PEP may not reuse the decision past it; now, when
- * the per-subject signals were measured: each request must reach them); the request unchanged
- * when the tenant's risk engine is off. A promise only when a signal needed a look-up
+ * What the risk engine makes of the request ({@link RiskOutcome}): the decision's `context.risk`,
+ * the assessment to audit, and `validUntilMs` (a PEP may not reuse the decision past it; now, when
+ * the per-subject signals were measured: each request must reach them); empty when the tenant's
+ * risk engine is off. A promise only when a signal needed a look-up
  * ({@link riskSignalsOf}). A request that names `context.risk` itself while the engine is on is
  * refused (throws ERR_DECISION_INVALID_REQUEST), before any signal is read; so is a client IP
  * that is no address literal (core's `clientIpOf`).
  */
 export function withRisk(settings: TenantSettings, request: DecisionRequest, at: RiskLookups): RiskOutcome | Promise<RiskOutcome> {
-  if (!riskEnabled(settings)) return { request };
+  if (!riskEnabled(settings)) return NO_RISK;
   refuseCallerRisk(request);
   const signals = riskSignalsOf(settings, request, at);
   return signals instanceof Promise ? signals.then((measured) => outcomeOf(settings, request, measured, at)) : outcomeOf(settings, request, signals, at);

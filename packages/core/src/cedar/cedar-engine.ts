@@ -7,6 +7,7 @@ import { setFlagsFromString } from 'node:v8';
 import { VerityError, type Diagnostic } from '../errors.js';
 import type { AuthorizeOptions, ContentCheck, Engine, EngineStats, ParsedPolicyText, PreparedPolicySet, SchemaFacts } from '../engine.js';
 import type { CedarRequest, EngineResult, Entity, EntityUid, PolicyStoreContent } from '../types.js';
+import { withEntry } from '../records.js';
 import { positionIn } from '../source-position.js';
 import { assertPolicyTextWithinLimits } from '../policy-text-limits.js';
 import { analyzePolicySet, assertWithinPolicyLimits, templateInstances, type CedarPolicyJson } from '../policy-analysis.js';
@@ -425,7 +426,7 @@ export function createCedarEngine(options: CedarEngineOptions = {}): Engine {
       const compiled = compiledSets.get(set);
       if (compiled !== undefined && (callOptions.validateRequest !== true || withSchemaOf(set))) {
         try {
-          const answer = compiled.authorize(request, entities, callOptions.validateRequest === true);
+          const answer = compiled.authorize(request, entities, callOptions.validateRequest === true, callOptions.risk);
           const result: EngineResult = { decision: answer.decision, reasons: answer.reasons, errors: answer.errors, evaluator: 'compiled' };
           stats.compiledDecisions++;
           return result;
@@ -445,7 +446,7 @@ export function createCedarEngine(options: CedarEngineOptions = {}): Engine {
               principal: request.principal,
               action: request.action,
               resource: request.resource,
-              context: request.context,
+              context: callOptions.risk === undefined ? request.context : withEntry(request.context, 'risk', callOptions.risk as CedarRequest['context'][string]),
               preparsedPolicySetId: set.key,
               ...(withSchema ? { preparsedSchemaName: set.key, validateRequest: callOptions.validateRequest === true } : {}),
               entities,

@@ -303,6 +303,60 @@ describe('compiled evaluator vs cedar-wasm isAuthorized', () => {
     expect(result.reasons).toHaveLength(10);
   });
 
+  it("decides `context.risk` handed beside the context as Cedar decides the context holding it, with and without a schema, the same entry again and again", async () => {
+    const deepFreeze = <T>(value: T): T => {
+      if (typeof value === 'object' && value !== null) for (const inner of Object.values(value)) deepFreeze(inner);
+      return Object.freeze(value);
+    };
+    const entries = [
+      { score: 0, level: 'low', factors: [] },
+      { score: 30, level: 'medium', factors: ['aging_authentication'], authentication: { amr: ['otp', 'pwd'], acr: 'mfa', age_sec: 18_000 } },
+      { score: 80, level: 'critical', factors: ['known_malicious_ip', 'unknown_device'], authentication: { amr: [] }, location: { country: 'DE', vpn: true } },
+    ].map((entry) => deepFreeze(entry) as unknown as Readonly<Record<string, CedarValue>>);
+    const policies = {
+      low: 'permit(principal, action, resource) when { context.risk.level == "low" };',
+      mfa: 'permit(principal, action, resource) when { context.risk has authentication && context.risk.authentication has acr && context.risk.authentication.acr == "mfa" && context.risk.authentication.age_sec < 43200 };',
+      ip: 'forbid(principal, action, resource) when { context.risk.factors.contains("known_malicious_ip") };',
+      vpn: 'permit(principal, action, resource) when { context.risk has location && context.risk.location has vpn && context.risk.location.vpn };',
+      mine: 'permit(principal, action, resource) when { context has n && context.n == 1 && context.risk.score > 10 };',
+    };
+    const riskType = `{ score: Long, level: String, factors: Set<String>, authentication?: { acr?: String, amr: Set<String>, age_sec?: Long }, location?: { country?: String, city?: String, vpn?: Bool } }`;
+    const schema = `entity User; entity Doc;
+      action read appliesTo { principal: User, resource: Doc, context: { n?: Long, risk: ${riskType} } };
+      action list appliesTo { principal: User, resource: Doc, context: { risk: { score: Long, level: String, factors: Set<String> } } };`;
+    const contents: Array<[string, PolicyStoreContent]> = [
+      ['no schema', { validationMode: 'off', policies, templates: {}, links: [] }],
+      ['schema', { validationMode: 'off', policies, templates: {}, links: [], schema }],
+    ];
+    let decided = 0;
+    let compiled = 0;
+    for (const [label, content] of contents) {
+      const set = await engine.prepare(`risk-${label}@1`, content);
+      for (const action of ['read', 'list']) {
+        // The caller's own `risk` (the PDP refuses it before; the engine lets the risk engine's win).
+        for (const context of [{}, { n: 1 }, { n: 1, risk: 'the caller says' }] as Array<Record<string, CedarValue>>) {
+          for (const risk of [...entries, ...entries]) {
+            const request = { principal: { type: 'User', id: 'a' }, action: { type: 'Action', id: action }, resource: { type: 'Doc', id: 'd' }, context };
+            const c: Case = { name: label, policies, context: { ...context, risk } as Record<string, CedarValue>, action: request.action, ...(content.schema ? { schema: content.schema } : {}) };
+            const expected = await oracleOf(c, content);
+            const what = JSON.stringify({ label, action, context, risk });
+            try {
+              const result = await engine.authorize(set, request, [], { risk });
+              if (result.evaluator === 'compiled') compiled++;
+              expect({ decision: result.decision, reasons: [...result.reasons].sort(), errors: result.errors.map((e) => e.policyId).sort() }, what).toEqual(expected);
+              decided++;
+            } catch (error) {
+              expect((error as { code?: string }).code, what).toBe('ERR_DECISION_INVALID_REQUEST');
+              expect(expected, what).toEqual({ refused: true });
+            }
+          }
+        }
+      }
+    }
+    expect(decided).toBeGreaterThan(40);
+    expect(compiled).toBeGreaterThan(40);
+  });
+
   it('an engine created for cedar-wasm never compiles', async () => {
     const reference = createCedarEngine({ evaluator: 'cedar-wasm' });
     try {

@@ -7,7 +7,7 @@
  * that does not conform to the schema) or Verity is unsure how Cedar reads a value, reading
  * throws {@link Delegate}: cedar-wasm then answers or refuses the request exactly.
  */
-import type { CedarValue, Entity } from '../../types.js';
+import type { CedarValue, Entity, RiskContext } from '../../types.js';
 import { isPlainObject } from '../../wire-format.js';
 import { CedarRecord, CedarSet, Delegate, Uid, constructExtension, EvalError, isCertainTypeName, longOf, readValue, uidOf, type Value } from './values.js';
 import { UnsupportedPolicy } from './compile.js';
@@ -222,13 +222,22 @@ function readTyped(json: unknown, type: SchemaType, where: string): Value {
   }
 }
 
-function readRecord(json: unknown, type: Extract<SchemaType, { k: 'Record' }>, where: string): CedarRecord {
+/**
+ * Read a record the schema types. `risk`: the context's `risk` entry, set after the record's own
+ * (it wins), read as its declared type by the caller (which remembers it per object).
+ */
+function readRecord(json: unknown, type: Extract<SchemaType, { k: 'Record' }>, where: string, risk?: (declared: SchemaType) => Value): CedarRecord {
   if (!isPlainObject(json)) throw new Delegate('a record that does not plainly conform to the schema', where);
   const fields = new Map<string, Value>();
   for (const [key, inner] of Object.entries(json)) {
     const declared = type.attrs.get(key);
     if (declared === undefined) throw new Delegate('an attribute the schema does not declare', where);
     fields.set(key, readTyped(inner, declared.type, where));
+  }
+  if (risk !== undefined) {
+    const declared = type.attrs.get('risk');
+    if (declared === undefined) throw new Delegate('an attribute the schema does not declare', where);
+    fields.set('risk', risk(declared.type));
   }
   for (const [key, declared] of type.attrs) if (declared.required && !fields.has(key)) throw new Delegate('a required attribute is missing', where);
   return new CedarRecord(fields);
@@ -290,17 +299,34 @@ export class EntityReader {
 
   constructor(readonly schema: SchemaModel | null) {}
 
-  /** The request's context record. */
-  context(context: Record<string, CedarValue>, action: Uid): CedarRecord {
+  /** Values of `context.risk` entries read so far, per (frozen, interned) entry: with the schema type they were read as. */
+  private readonly riskValues = new WeakMap<RiskContext, { type: SchemaType | null; value: Value }>();
+
+  /**
+   * The request's context record, with `risk` (the risk engine's `context.risk`) set after the
+   * context's own entries, as Cedar would read the context holding it.
+   */
+  context(context: Record<string, CedarValue>, action: Uid, risk?: RiskContext): CedarRecord {
     if (!isPlainObject(context)) throw new Delegate('a context that is not a record');
     if (this.schema === null) {
       const value = readValue(context, 'the context');
       if (!(value instanceof CedarRecord)) throw new Delegate('a context that is not a record');
+      // readValue made this record now, for this request: it is still ours to complete.
+      if (risk !== undefined) (value.fields as Map<string, Value>).set('risk', this.riskValue(risk, null));
       return value;
     }
     const declared = this.schema.actions.get(action.key);
     if (declared === undefined) throw new Delegate('an action the schema does not declare');
-    return readRecord(context, declared.context, 'the context');
+    return readRecord(context, declared.context, 'the context', risk === undefined ? undefined : (type) => this.riskValue(risk, type));
+  }
+
+  /** `context.risk` read (as `type`, or without a schema): once per frozen entry and type. */
+  private riskValue(risk: RiskContext, type: SchemaType | null): Value {
+    const known = this.riskValues.get(risk);
+    if (known !== undefined && known.type === type) return known.value;
+    const value = type === null ? readValue(risk, 'the context') : readTyped(risk, type, 'the context');
+    if (Object.isFrozen(risk)) this.riskValues.set(risk, { type, value });
+    return value;
   }
 
   /**

@@ -5,7 +5,7 @@
  * evaluation errs does not apply and is reported with its id).
  */
 import type { CedarPolicyJson } from '../../policy-analysis.js';
-import type { CedarRequest, EngineResult, Entity, TemplateLink } from '../../types.js';
+import type { CedarRequest, EngineResult, Entity, RiskContext, TemplateLink } from '../../types.js';
 import { compilePolicy, UnsupportedPolicy, type CompiledPolicy, type Env, type ScopeKey, type SlotValues } from './compile.js';
 import { EntityReader, schemaModelOf, type SchemaModel } from './entities.js';
 import { Delegate, EvalError, Uid, uidOf } from './values.js';
@@ -77,7 +77,7 @@ export class CompiledPolicySet {
    * Decide one request with exactly these entities. Throws {@link Delegate} when it cannot be
    * sure to answer as Cedar would (the caller then asks cedar-wasm).
    */
-  authorize(request: CedarRequest, entities: readonly Entity[], validateRequest = false): EngineResult {
+  authorize(request: CedarRequest, entities: readonly Entity[], validateRequest = false, risk?: RiskContext): EngineResult {
     const action = uidOf(request.action, 'the action');
     const principal = uidOf(request.principal, 'the principal');
     const resource = uidOf(request.resource, 'the resource');
@@ -88,7 +88,7 @@ export class CompiledPolicySet {
       principal,
       action,
       resource,
-      context: this.reader.context(request.context, action),
+      context: this.reader.context(request.context, action, risk),
       entities: this.reader.store(entities),
     };
     const forbids: string[] = [];
