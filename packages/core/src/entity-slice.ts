@@ -7,7 +7,7 @@
  */
 import { VerityError } from './errors.js';
 import type { CedarValue, Entity, EntityUid } from './types.js';
-import { formatEntityUid } from './entity-uid.js';
+import { formatEntityUid, UidMap } from './entity-uid.js';
 import { MAX_ANCESTOR_PAIRS, MAX_SLICE_ENTITIES, MAX_VALUE_DEPTH } from './limits.js';
 
 export interface SliceLimits {
@@ -256,14 +256,14 @@ function* walk(roots: readonly EntityUid[], limits: SliceLimits): Generator<Enti
   const maxPairs = limits.maxAncestorPairs ?? MAX_ANCESTOR_PAIRS;
   const maxLookups = maxEntities * MAX_LOOKUPS_PER_ENTITY;
   const skip = limits.skipTypes;
-  const seen = new Set<string>();
+  // By type and id, not by `Type::"id"` text: no key string is made per uid.
+  const seen = new UidMap<true>();
   const entities: Entity[] = [];
   const scan = emptyScan();
   const admit = (uid: EntityUid, into: EntityUid[]) => {
     if (skip?.has(uid.type)) return;
-    const key = formatEntityUid(uid);
-    if (seen.has(key)) return;
-    seen.add(key);
+    if (seen.has(uid)) return;
+    seen.set(uid, true);
     into.push(uid);
   };
   let frontier: EntityUid[] = [];

@@ -7,7 +7,7 @@
  */
 import { VerityError } from './errors.js';
 import type { CedarValue, Entity, EntityUid } from './types.js';
-import { formatEntityUid } from './entity-uid.js';
+import { formatEntityUid, UidMap } from './entity-uid.js';
 import { mergeRecords } from './records.js';
 
 const NO_TAGS: Readonly<Record<string, CedarValue>> = Object.freeze({});
@@ -30,12 +30,15 @@ export interface RequestEntities {
 
 function merge(base: Entity | undefined, uid: EntityUid, overlay: EntityOverlay): Entity {
   const parents = [...(base?.parents ?? [])];
-  const keys = new Set(parents.map(formatEntityUid));
-  for (const parent of overlay.parents ?? []) {
-    const key = formatEntityUid(parent);
-    if (!keys.has(key)) {
-      keys.add(key);
-      parents.push(parent);
+  const added = overlay.parents ?? [];
+  if (added.length > 0) {
+    const known = new UidMap<true>();
+    for (const parent of parents) known.set(parent, true);
+    for (const parent of added) {
+      if (!known.has(parent)) {
+        known.set(parent, true);
+        parents.push(parent);
+      }
     }
   }
   const entity: Entity = { uid, attrs: base === undefined ? { ...overlay.attrs } : mergeRecords(base.attrs, overlay.attrs), parents };
@@ -50,25 +53,27 @@ function merge(base: Entity | undefined, uid: EntityUid, overlay: EntityOverlay)
  * not rewrite what the tenant stored).
  */
 export function resolveWithRequestEntities(request: RequestEntities, lookup: (uids: EntityUid[]) => Promise<Entity[]> | Entity[]): (uids: EntityUid[]) => Promise<Entity[]> {
-  const provided = new Map(request.provided.map((e) => [formatEntityUid(e.uid), e]));
-  const overlays = new Map(request.overlays.map((o) => [formatEntityUid(o.uid), o]));
+  // By type and id (UidMap), not by `Type::"id"` text: no key string is made per uid.
+  const provided = new UidMap<Entity>();
+  for (const entity of request.provided) provided.set(entity.uid, entity);
+  const overlays = new UidMap<EntityOverlay>();
+  for (const overlay of request.overlays) overlays.set(overlay.uid, overlay);
   // Nothing described or provided (most requests): the store's answer is the answer.
   if (provided.size === 0 && overlays.size === 0) return async (uids) => (uids.length === 0 ? [] : lookup(uids));
   return async (uids) => {
     const stored = uids.length === 0 ? [] : await lookup(uids);
     // Loops, not map/flatMap with closures: this runs for every frontier of every decision
     // whose request describes an entity.
-    const byKey = new Map<string, Entity>();
-    for (const entity of stored) byKey.set(formatEntityUid(entity.uid), entity);
+    const byUid = new UidMap<Entity>();
+    for (const entity of stored) byUid.set(entity.uid, entity);
     const found: Entity[] = [];
     for (const uid of uids) {
-      const key = formatEntityUid(uid);
-      const base = byKey.get(key);
-      const given = provided.get(key);
+      const base = byUid.get(uid);
+      const given = provided.get(uid);
       if (given && base) {
-        throw new VerityError('ERR_DECISION_INVALID_REQUEST', `the request describes ${key.slice(0, 200)}, which the tenant's entity store holds: a request may describe only its principal and resource, and entities the store does not hold`);
+        throw new VerityError('ERR_DECISION_INVALID_REQUEST', `the request describes ${formatEntityUid(uid).slice(0, 200)}, which the tenant's entity store holds: a request may describe only its principal and resource, and entities the store does not hold`);
       }
-      const overlay = overlays.get(key);
+      const overlay = overlays.get(uid);
       const entity = overlay ? merge(base, uid, overlay) : (given ?? base);
       if (entity !== undefined) found.push(entity);
     }

@@ -1,8 +1,8 @@
 /** Tenants' entity stores (the PIP): validated writes, and a cache for the decision path. */
 import { requireTenant } from './require-tenant.js';
-import { formatEntityUid, isPlainObject, VerityError, type Engine, type Entity, type EntityUid } from '@verity/core';
+import { formatEntityUid, isPlainObject, UidMap, VerityError, type Engine, type Entity, type EntityUid } from '@verity/core';
 import type { EntityPage, Store } from '@verity/store';
-import { Lru } from './lru.js';
+import { EntityCache } from './entity-cache.js';
 import type { PolicyService } from './policy-service.js';
 import type { PublishChange } from './change-feed.js';
 
@@ -49,12 +49,9 @@ export function parseEntities(value: unknown): Entity[] {
 }
 
 export function createEntityService(store: Store, engine: Engine, policies: PolicyService, options: { cacheSize?: number; publish?: PublishChange } = {}): EntityService {
-  // Keys carry a per-tenant generation, bumped on every write, so a write invalidates at once.
-  const generation = new Map<string, number>();
-  const cache = new Lru<string, Entity | null>(options.cacheSize ?? 100_000);
-  const keyOf = (tenantId: string, uid: EntityUid) => `${tenantId}\u0000${generation.get(tenantId) ?? 0}\u0000${formatEntityUid(uid)}`;
-  const bump = (tenantId: string) => generation.set(tenantId, (generation.get(tenantId) ?? 0) + 1);
-  const publish = options.publish ?? (async ({ tenant }) => void bump(tenant));
+  // A write replaces the tenant's cached view at once (entity-cache.ts).
+  const cache = new EntityCache(options.cacheSize ?? 100_000);
+  const publish = options.publish ?? (async ({ tenant }) => cache.invalidate(tenant));
 
   async function schemaOf(tenantId: string): Promise<{ schema?: string; types: ReadonlySet<string> | null }> {
     try {
@@ -68,22 +65,23 @@ export function createEntityService(store: Store, engine: Engine, policies: Poli
 
   return {
     async getMany(tenantId, uids) {
+      // The view before the read: an invalidation during it makes the result a miss for later
+      // decisions instead of a stale hit.
+      const view = cache.view(tenantId);
       const found: Entity[] = [];
       const missing: EntityUid[] = [];
       for (const uid of uids) {
-        const hit = cache.get(keyOf(tenantId, uid));
+        const hit = cache.get(view, uid);
         if (hit === undefined) missing.push(uid);
         else if (hit !== null) found.push(hit);
       }
       if (missing.length > 0) {
-        // Keyed by the generation before the read: an invalidation during it makes the result a
-        // miss for later decisions instead of a stale hit.
-        const keys = missing.map((uid) => keyOf(tenantId, uid));
         const loaded = await store.entities.getMany(tenantId, missing);
-        const byKey = new Map(loaded.map((e) => [formatEntityUid(e.uid), e]));
-        for (const [i, uid] of missing.entries()) {
-          const entity = byKey.get(formatEntityUid(uid)) ?? null;
-          cache.set(keys[i] as string, entity);
+        const byUid = new UidMap<Entity>();
+        for (const entity of loaded) byUid.set(entity.uid, entity);
+        for (const uid of missing) {
+          const entity = byUid.get(uid) ?? null;
+          cache.set(view, uid, entity);
           if (entity) found.push(entity);
         }
       }
@@ -124,7 +122,7 @@ export function createEntityService(store: Store, engine: Engine, policies: Poli
     },
 
     invalidate(tenantId) {
-      bump(tenantId);
+      cache.invalidate(tenantId);
     },
 
     invalidateAll() {
