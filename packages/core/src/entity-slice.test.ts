@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { entityReferenceOf, sliceEntities } from './entity-slice.js';
+import { countAncestorPairs, entityReferenceOf, sliceEntities } from './entity-slice.js';
 import { formatEntityUid } from './entity-uid.js';
 import { MAX_ANCESTOR_PAIRS, MAX_SLICE_ENTITIES, MAX_VALUE_DEPTH } from './limits.js';
 import type { CedarValue, Entity, EntityUid } from './types.js';
@@ -73,5 +73,38 @@ describe('entity references', () => {
     expect(entityReferenceOf({ type: 'A', id: 'x', extra: 1 })).toBeNull();
     expect(entityReferenceOf({ __extn: { fn: 'ip', arg: '1.2.3.4' } })).toBeNull();
     expect(entityReferenceOf('User::"x"')).toBeNull();
+  });
+});
+
+describe('countAncestorPairs', () => {
+  it('counts what a closure over the parent graph counts, on 3,000 random slices: small and large, cycles, self-loops, parents outside the slice', () => {
+    let seed = 7;
+    const next = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+    for (let round = 0; round < 3000; round++) {
+      const n = 1 + Math.floor(next() * (round % 3 === 0 ? 45 : 16));
+      const pool = n + Math.floor(next() * 20);
+      const uid = (i: number): EntityUid => ({ type: i % 3 === 0 ? 'Role' : 'User', id: `e${i}` });
+      const entities: Entity[] = Array.from({ length: n }, (_, i) => ({
+        uid: uid(i),
+        attrs: {},
+        parents: Array.from({ length: Math.floor(next() * 4) }, () => uid(Math.floor(next() * pool))),
+      }));
+      const byKey = new Map(entities.map((e) => [formatEntityUid(e.uid), e]));
+      let expected = 0;
+      for (const entity of entities) {
+        const self = formatEntityUid(entity.uid);
+        const seen = new Set<string>();
+        const stack = [...entity.parents];
+        while (stack.length > 0) {
+          const key = formatEntityUid(stack.pop() as EntityUid);
+          if (seen.has(key)) continue;
+          seen.add(key);
+          stack.push(...(byKey.get(key)?.parents ?? []));
+        }
+        seen.delete(self);
+        expected += seen.size;
+      }
+      expect(countAncestorPairs(entities, Number.MAX_SAFE_INTEGER), JSON.stringify(entities)).toBe(expected);
+    }
   });
 });

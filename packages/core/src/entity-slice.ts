@@ -151,8 +151,9 @@ export function assertValueDepth(depth: number, what: string): void {
 /**
  * Count (entity, ancestor) pairs of the slice's transitive closure, stopping as soon as the
  * count passes `max`. Ancestors include parents that are not in the slice, as Cedar counts them.
+ * Exported for its test (the small and the large count agree).
  */
-function countAncestorPairs(entities: readonly Entity[], max: number): number {
+export function countAncestorPairs(entities: readonly Entity[], max: number): number {
   // Fast path: no entity's parent is in the slice, so each entity's ancestors are its parents.
   const byKey = new Map<string, EntityFacts>();
   for (const entity of entities) {
@@ -168,60 +169,89 @@ function countAncestorPairs(entities: readonly Entity[], max: number): number {
     if (nested) break;
   }
   if (!nested) return direct;
-  const ancestors = new Map<string, Set<string>>();
+  // A small hierarchy (most decisions: a user, its groups or roles, a resource): bit masks.
+  const small = byKey.size === entities.length ? countSmallAncestorPairs(entities) : undefined;
+  if (small !== undefined) return small;
+  return countLargeAncestorPairs(entities, byKey, max);
+}
+
+/** Most distinct uids (slice entities and the parents outside it) the bit-mask count takes: a 30-bit mask. */
+const SMALL_UIDS = 30;
+
+/**
+ * {@link countAncestorPairs} for a slice of distinct entities whose uids and parents' uids
+ * number at most SMALL_UIDS: each entity's ancestors as a bit mask (slice entities first, then
+ * the parents outside it), closed under "a parent's ancestors" until nothing grows; no set or
+ * map per entity. Undefined when the uids do not fit.
+ */
+function countSmallAncestorPairs(entities: readonly Entity[]): number | undefined {
+  const n = entities.length;
+  if (n > SMALL_UIDS) return undefined;
+  const index = new Map<string, number>();
+  for (let i = 0; i < n; i++) index.set(factsOf(entities[i] as Entity).key, i);
+  const masks = new Int32Array(n);
+  let next = n;
+  for (let i = 0; i < n; i++) {
+    let mask = 0;
+    for (const parent of factsOf(entities[i] as Entity).parentKeys) {
+      let j = index.get(parent);
+      if (j === undefined) {
+        if (next >= SMALL_UIDS) return undefined;
+        j = next++;
+        index.set(parent, j);
+      }
+      mask |= 1 << j;
+    }
+    masks[i] = mask;
+  }
+  const inSlice = n === 30 ? 0x3fffffff : (1 << n) - 1;
+  for (let changed = true; changed; ) {
+    changed = false;
+    for (let i = 0; i < n; i++) {
+      const before = masks[i] as number;
+      let mask = before;
+      for (let rest = before & inSlice; rest !== 0; rest &= rest - 1) mask |= masks[31 - Math.clz32(rest & -rest)] as number;
+      if (mask !== before) {
+        masks[i] = mask;
+        changed = true;
+      }
+    }
+  }
   let total = 0;
-  // Iterative post-order over the parent graph (it may be deep, or even cyclic), on two
-  // parallel stacks: no object or array made per step (this runs on every decision whose
-  // slice holds a hierarchy).
-  const keys: string[] = [];
-  const expanded: boolean[] = [];
-  const onPath = new Set<string>();
+  // An entity is never its own ancestor, even on a cycle.
+  for (let i = 0; i < n; i++) for (let mask = (masks[i] as number) & ~(1 << i); mask !== 0; mask &= mask - 1) total++;
+  return total;
+}
+
+/**
+ * {@link countAncestorPairs} for any slice: each entity's ancestors found by a walk up its
+ * parents (exact on cycles too, which Cedar refuses but must not be under-counted on the way),
+ * stopping as soon as the count passes `max`: each step adds one pair, so the work is bounded
+ * by `max` and the parents' count.
+ */
+function countLargeAncestorPairs(entities: readonly Entity[], byKey: ReadonlyMap<string, EntityFacts>, max: number): number {
+  let total = 0;
+  const counted = new Set<string>();
+  const seen = new Set<string>();
+  const stack: string[] = [];
   for (const entity of entities) {
-    const root = factsOf(entity).key;
-    if (ancestors.has(root)) continue;
-    keys.push(root);
-    expanded.push(false);
-    while (keys.length > 0) {
-      const top = keys.length - 1;
-      const key = keys[top] as string;
-      if (ancestors.has(key)) {
-        keys.pop();
-        expanded.pop();
-        continue;
-      }
-      const parents = byKey.get(key)?.parentKeys ?? NO_KEYS;
-      if (!expanded[top]) {
-        expanded[top] = true;
-        onPath.add(key);
-        for (const parent of parents) {
-          if (!ancestors.has(parent) && !onPath.has(parent) && byKey.has(parent)) {
-            keys.push(parent);
-            expanded.push(false);
-          }
-        }
-        continue;
-      }
-      keys.pop();
-      expanded.pop();
-      onPath.delete(key);
-      const set = new Set<string>();
-      for (const parent of parents) {
-        set.add(parent);
-        const above = ancestors.get(parent);
-        if (above !== undefined) for (const next of above) set.add(next);
-      }
-      set.delete(key);
-      ancestors.set(key, set);
-      if (byKey.has(key)) {
-        total += set.size;
-        if (total > max) return total;
-      }
+    const facts = factsOf(entity);
+    // A uid the slice holds twice counts once, as Cedar holds it once.
+    if (counted.has(facts.key)) continue;
+    counted.add(facts.key);
+    seen.clear();
+    for (const parent of facts.parentKeys) stack.push(parent);
+    while (stack.length > 0) {
+      const key = stack.pop() as string;
+      if (seen.has(key)) continue;
+      seen.add(key);
+      if (key !== facts.key && ++total > max) return total;
+      const above = byKey.get(key);
+      if (above !== undefined) for (const parent of above.parentKeys) if (!seen.has(parent)) stack.push(parent);
     }
   }
   return total;
 }
-
-const NO_KEYS: ReadonlySet<string> = new Set();
 
 /** What the slice needs of one entity, computed once per entity object (stored entities are shared and never changed in place). */
 interface EntityFacts {
