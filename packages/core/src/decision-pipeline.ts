@@ -8,7 +8,7 @@ import { VerityError } from './errors.js';
 import type { Engine, PreparedPolicySet } from './engine.js';
 import type { CedarRequest, CedarValue, DecisionRecord, Entity, EntityUid, RecordedRisk, RiskOutcome, TenantSettings } from './types.js';
 import { mapEvaluationRequest, type AuthzenEvaluationRequest } from './authzen.js';
-import { formatEntityUid } from './entity-uid.js';
+import { formatEntityUid, UidMap } from './entity-uid.js';
 import { addSharedScan, assertValueDepth, scanValues, sliceEntities, type Slice, type ValueScan } from './entity-slice.js';
 import { assertNoDuplicateEntities, resolveWithRequestEntities, type EntityOverlay } from './request-entities.js';
 import { observedEntitiesFor } from './policy-analysis.js';
@@ -122,6 +122,22 @@ function invalid(message: string): VerityError {
 }
 
 const sameUid = (a: EntityUid, b: EntityUid) => a.type === b.type && a.id === b.id;
+
+/** An action no schema group holds. */
+const NO_GROUPS: ReadonlySet<string> = new Set();
+
+/** Actions' `Type::"id"` keys by uid, each made once (requests name few actions; bounded all the same). */
+const actionKeys = new UidMap<string>();
+
+function actionKeyOf(action: EntityUid): string {
+  let key = actionKeys.get(action);
+  if (key === undefined) {
+    if (actionKeys.size >= 10_000) actionKeys.clear();
+    key = formatEntityUid(action);
+    actionKeys.set(action, key);
+  }
+  return key;
+}
 
 interface Mapped {
   cedar: CedarRequest;
@@ -280,7 +296,8 @@ export function createDecisionPipeline(options: DecisionPipelineOptions): Decisi
       }
 
       const schema = prepared.schema;
-      if (schema && !schema.actionAncestors.has(formatEntityUid(action))) {
+      const actionKey = actionKeyOf(action);
+      if (schema && !schema.actionAncestors.has(actionKey)) {
         // Cedar refuses a request for an action its schema does not declare; for AuthZEN
         // that is simply not permitted: a deny no policy determined, with the reason.
         return buildDecisionRecord({
@@ -302,7 +319,7 @@ export function createDecisionPipeline(options: DecisionPipelineOptions): Decisi
       const contextScan = scanValues(Object.values(context));
       if (riskContext !== undefined) addSharedScan(contextScan, riskContext);
       assertValueDepth(contextScan.depth, 'the context');
-      const actionAncestors = schema ? (schema.actionAncestors.get(formatEntityUid(action)) ?? new Set<string>()) : null;
+      const actionAncestors = schema ? (schema.actionAncestors.get(actionKey) ?? NO_GROUPS) : null;
       // Every entity the decision can observe: the request's own, what its context names,
       // what request-time entities add, and what the policies that may apply read.
       const roots: EntityUid[] = [
@@ -311,7 +328,7 @@ export function createDecisionPipeline(options: DecisionPipelineOptions): Decisi
         resource,
         ...contextScan.references,
         ...mapped.provided.map((e) => e.uid),
-        ...observedEntitiesFor(prepared.analysis, mapped.cedar, actionAncestors),
+        ...observedEntitiesFor(prepared.analysis, mapped.cedar, actionKey, actionAncestors),
       ];
       const slice = await sliceEntities(roots, resolveWithRequestEntities(mapped, lookup), schema ? { skipTypes: schema.actionTypes } : {});
 

@@ -56,7 +56,7 @@ describe('entities a policy reads', () => {
       ),
     );
     const request = { principal: { type: 'User', id: 'a' }, action: { type: 'Action', id: 'read' }, resource: { type: 'Doc', id: 'y' } };
-    const ids = (ancestors: ReadonlySet<string> | null) => observedEntitiesFor(analysis, request, ancestors).map((uid) => uid.id).sort();
+    const ids = (ancestors: ReadonlySet<string> | null) => observedEntitiesFor(analysis, request, 'Action::"read"', ancestors).map((uid) => uid.id).sort();
     // Without an action hierarchy, an `in` action scope might match: kept.
     expect(ids(null)).toEqual(['a', 'd']);
     // With the schema's hierarchy, `read` in `readAll` is known.

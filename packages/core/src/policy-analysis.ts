@@ -35,8 +35,8 @@ export type ScopeSummary = { kind: 'any' } | { kind: 'eq'; uid: EntityUid } | { 
 export interface ObservedEntities {
   policyId: string;
   principal: ScopeSummary;
-  /** The action scope: one action (`==`), actions or their groups (`in`), or null for any. */
-  actions: { op: '==' | 'in'; uids: EntityUid[] } | null;
+  /** The action scope: one action (`==`), actions or their groups (`in`), or null for any; `keys`: the uids as `Type::"id"`. */
+  actions: { op: '==' | 'in'; uids: EntityUid[]; keys: string[] } | null;
   resource: ScopeSummary;
   uids: EntityUid[];
 }
@@ -81,7 +81,7 @@ function summarize(scope: CedarScopeJson): ScopeSummary {
   return { kind: 'any' };
 }
 
-function scopeActions(scope: CedarScopeJson): ObservedEntities['actions'] {
+function scopeActions(scope: CedarScopeJson): { op: '==' | 'in'; uids: EntityUid[] } | null {
   if (scope.op === '==') return { op: '==', uids: [uidOf(scope.entity)].filter((uid): uid is EntityUid => uid !== null) };
   if (scope.op === 'in') return { op: 'in', uids: (scope.entities ?? [scope.entity]).map(uidOf).filter((uid): uid is EntityUid => uid !== null) };
   return null;
@@ -201,7 +201,14 @@ export function analyzePolicySet(policies: ReadonlyMap<string, CedarPolicyJson>,
       problems.push({ policyId, message: `the condition nests ${depth} levels deep; at most ${MAX_EXPRESSION_DEPTH} are allowed (MAX_EXPRESSION_DEPTH): split it into several policies` });
     }
     if (uids.size > 0) {
-      observed.push({ policyId, principal: summarize(policy.principal), actions: scopeActions(policy.action), resource: summarize(policy.resource), uids: [...uids.values()] });
+      const actions = scopeActions(policy.action);
+      observed.push({
+        policyId,
+        principal: summarize(policy.principal),
+        actions: actions === null ? null : { op: actions.op, uids: actions.uids, keys: actions.uids.map(formatEntityUid) },
+        resource: summarize(policy.resource),
+        uids: [...uids.values()],
+      });
     }
   }
   if (patternElements > MAX_PATTERN_TOTAL) {
@@ -247,19 +254,20 @@ function scopeMayMatch(scope: ScopeSummary, uid: EntityUid): boolean {
 /**
  * The entities the policies that may apply to this request read the data of. A policy whose
  * scope cannot match (another principal, type or action) is never evaluated past its scope, so
- * its entities are not needed. `actionAncestors` are the request action's groups, when known.
+ * its entities are not needed. `action`: the request action's `Type::"id"`; `actionAncestors`
+ * are its groups, when known.
  */
 export function observedEntitiesFor(
   analysis: PolicySetAnalysis,
-  request: { principal: EntityUid; action: EntityUid; resource: EntityUid },
+  request: { principal: EntityUid; resource: EntityUid },
+  action: string,
   actionAncestors: ReadonlySet<string> | null,
 ): EntityUid[] {
   const found: EntityUid[] = [];
-  const action = formatEntityUid(request.action);
   for (const entry of analysis.observed) {
     if (!scopeMayMatch(entry.principal, request.principal) || !scopeMayMatch(entry.resource, request.resource)) continue;
     if (entry.actions !== null) {
-      const named = entry.actions.uids.map(formatEntityUid);
+      const named = entry.actions.keys;
       // `==` needs no hierarchy; `in` can be ruled out only when the action's groups are known.
       if (entry.actions.op === '==' && !named.includes(action)) continue;
       if (entry.actions.op === 'in' && actionAncestors !== null && !named.some((key) => key === action || actionAncestors.has(key))) continue;
