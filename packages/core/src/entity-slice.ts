@@ -309,7 +309,7 @@ function* walk(roots: readonly EntityUid[], limits: SliceLimits): Generator<Enti
       scan.values += own.values;
       scan.referenceCount += own.referenceCount;
       if (own.longestString > scan.longestString) scan.longestString = own.longestString;
-      assertValueDepth(own.depth, `entity ${formatEntityUid(entity.uid)}`);
+      if (own.depth > MAX_VALUE_DEPTH) assertValueDepth(own.depth, `entity ${formatEntityUid(entity.uid)}`);
       for (const uid of entity.parents) admit(uid, frontier);
       for (const uid of own.references) admit(uid, frontier);
     }
