@@ -8,7 +8,6 @@
 import { VerityError } from './errors.js';
 import type { CedarValue, Entity, EntityUid } from './types.js';
 import { formatEntityUid, UidMap } from './entity-uid.js';
-import { bitCount, hierarchyMasks } from './hierarchy-masks.js';
 import { MAX_ANCESTOR_PAIRS, MAX_SLICE_ENTITIES, MAX_VALUE_DEPTH } from './limits.js';
 
 export interface SliceLimits {
@@ -176,20 +175,51 @@ export function countAncestorPairs(entities: readonly Entity[], max: number): nu
   return countLargeAncestorPairs(entities, byKey, max);
 }
 
+/** Most distinct uids (slice entities and the parents outside it) the bit-mask count takes: a 30-bit mask. */
+const SMALL_UIDS = 30;
+
 /**
- * {@link countAncestorPairs} for a slice of distinct entities whose uids and parents' uids fit
- * a bit mask ({@link hierarchyMasks}): no set or map per entity. Undefined when they do not fit.
+ * {@link countAncestorPairs} for a slice of distinct entities whose uids and parents' uids
+ * number at most SMALL_UIDS: each entity's ancestors as a bit mask (slice entities first, then
+ * the parents outside it), closed under "a parent's ancestors" until nothing grows; no set or
+ * map per entity. Undefined when the uids do not fit.
  */
 function countSmallAncestorPairs(entities: readonly Entity[]): number | undefined {
-  const closed = hierarchyMasks(
-    entities.length,
-    (i) => factsOf(entities[i] as Entity).key,
-    (i) => factsOf(entities[i] as Entity).parentKeys,
-  );
-  if (closed === undefined) return undefined;
+  const n = entities.length;
+  if (n > SMALL_UIDS) return undefined;
+  const index = new Map<string, number>();
+  for (let i = 0; i < n; i++) index.set(factsOf(entities[i] as Entity).key, i);
+  const masks = new Int32Array(n);
+  let next = n;
+  for (let i = 0; i < n; i++) {
+    let mask = 0;
+    for (const parent of factsOf(entities[i] as Entity).parentKeys) {
+      let j = index.get(parent);
+      if (j === undefined) {
+        if (next >= SMALL_UIDS) return undefined;
+        j = next++;
+        index.set(parent, j);
+      }
+      mask |= 1 << j;
+    }
+    masks[i] = mask;
+  }
+  const inSlice = n === 30 ? 0x3fffffff : (1 << n) - 1;
+  for (let changed = true; changed; ) {
+    changed = false;
+    for (let i = 0; i < n; i++) {
+      const before = masks[i] as number;
+      let mask = before;
+      for (let rest = before & inSlice; rest !== 0; rest &= rest - 1) mask |= masks[31 - Math.clz32(rest & -rest)] as number;
+      if (mask !== before) {
+        masks[i] = mask;
+        changed = true;
+      }
+    }
+  }
   let total = 0;
   // An entity is never its own ancestor, even on a cycle.
-  for (let i = 0; i < entities.length; i++) total += bitCount((closed.masks[i] as number) & ~(1 << i));
+  for (let i = 0; i < n; i++) for (let mask = (masks[i] as number) & ~(1 << i); mask !== 0; mask &= mask - 1) total++;
   return total;
 }
 

@@ -11,7 +11,6 @@ import type { CedarValue, Entity, RiskContext } from '../../types.js';
 import { isPlainObject } from '../../wire-format.js';
 import { CedarRecord, CedarSet, Delegate, Uid, constructExtension, EvalError, isCertainTypeName, longOf, readValue, uidOf, type Value } from './values.js';
 import { UnsupportedPolicy } from './compile.js';
-import { hierarchyMasks, type HierarchyMasks } from '../../hierarchy-masks.js';
 
 export interface StoredEntity {
   readonly attrs: ReadonlyMap<string, Value>;
@@ -254,8 +253,6 @@ function readMap(values: Record<string, CedarValue>, where: string): Map<string,
 
 interface ReadEntity extends StoredEntity {
   uid: Uid;
-  /** Its parents' keys (read once with the entity, for the hierarchy's closure). */
-  parentKeys: readonly string[];
 }
 
 /** An entity type Cedar treats as actions (`Action`, `NS::Action`). */
@@ -273,7 +270,7 @@ function readEntity(entity: Entity, schema: SchemaModel | null): ReadEntity {
   // Cedar refuses an action whose parent is not an action; the other way round, let Cedar say.
   if (parents.some((parent) => isActionType(parent.type) !== isActionType(uid.type))) throw new Delegate('an action and a non-action in one hierarchy', where);
   if (schema === null) {
-    return { uid, attrs: readMap(entity.attrs, where), tags: entity.tags === undefined ? null : readMap(entity.tags, where), parents, parentKeys: parents.map(keyOfUid) };
+    return { uid, attrs: readMap(entity.attrs, where), tags: entity.tags === undefined ? null : readMap(entity.tags, where), parents };
   }
   const declared = schema.entityTypes.get(uid.type);
   if (declared === undefined) throw new Delegate('a type the schema does not declare (or an action)', where);
@@ -292,7 +289,7 @@ function readEntity(entity: Entity, schema: SchemaModel | null): ReadEntity {
   } else if (declared.tags !== null) {
     tags = new Map();
   }
-  return { uid, attrs, tags, parents, parentKeys: parents.map(keyOfUid) };
+  return { uid, attrs, tags, parents };
 }
 
 /** Reads entities and contexts for one compiled policy set (one schema or none). */
@@ -365,17 +362,12 @@ export class EntityReader {
   }
 }
 
-const keyOfUid = (uid: Uid) => uid.key;
-
 /** The entities of one request and their hierarchy's transitive closure. */
 export class EntityStore {
   private readonly ancestors = new Map<string, ReadonlySet<string>>();
 
   /** True when no entity's parent is in the store: each entity's ancestors are its parents. */
   private readonly flat: boolean;
-
-  /** A small nested hierarchy's closure as bit masks (entities are bits 0..size-1), else undefined. */
-  private readonly closed: HierarchyMasks | undefined;
 
   constructor(
     private readonly entities: ReadonlyMap<string, ReadEntity>,
@@ -392,16 +384,8 @@ export class EntityStore {
       if (!flat) break;
     }
     this.flat = flat;
-    this.closed = undefined;
     // A flat hierarchy has no cycle (a self-parent is in the store) and needs no closure.
     if (flat) return;
-    const list = [...this.entities.values()];
-    this.closed = hierarchyMasks(list.length, (i) => (list[i] as ReadEntity).uid.key, (i) => (list[i] as ReadEntity).parentKeys);
-    if (this.closed !== undefined) {
-      // Cedar refuses a cycle: an entity among its own ancestors.
-      for (let i = 0; i < list.length; i++) if ((((this.closed.masks[i] as number) >> i) & 1) === 1) throw new Delegate('a cycle in the entity hierarchy');
-      return;
-    }
     // Cedar computes the closure when it reads the entities, and refuses a cycle.
     const visiting = new Set<string>();
     const visit = (key: string): ReadonlySet<string> => {
@@ -438,14 +422,6 @@ export class EntityStore {
     if (this.flat) {
       const entity = this.entities.get(a.key);
       if (entity !== undefined) return entity.parents.some((parent) => parent.key === b.key);
-    }
-    if (this.closed !== undefined) {
-      const i = this.closed.index.get(a.key);
-      const mask = i === undefined || i >= this.closed.masks.length ? 0 : (this.closed.masks[i] as number);
-      if (mask !== 0) {
-        const j = this.closed.index.get(b.key);
-        return j !== undefined && ((mask >> j) & 1) === 1;
-      }
     }
     const closure = this.ancestors.get(a.key) ?? (this.schema === null ? undefined : this.schema.actionAncestors.get(a.key));
     return closure !== undefined && closure.has(b.key);
