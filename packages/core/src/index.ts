@@ -13,6 +13,7 @@ export * from './audit-chain.js';
 export * from './authzen.js';
 export * from './cedar-value.js';
 export * from './entity-uid.js';
+export * from './hierarchy-cycles.js';
 export * from './entity-slice.js';
 export * from './request-entities.js';
 export * from './policy-analysis.js';

@@ -1,6 +1,6 @@
 /** Tenants' entity stores (the PIP): validated writes, and a cache for the decision path. */
 import { requireTenant } from './require-tenant.js';
-import { formatEntityUid, isPlainObject, UidMap, VerityError, type Engine, type Entity, type EntityUid } from '@verity/core';
+import { assertNoHierarchyCycle, formatEntityUid, isPlainObject, UidMap, VerityError, type Engine, type Entity, type EntityUid } from '@verity/core';
 import type { EntityPage, Store } from '@verity/store';
 import { EntityCache } from './entity-cache.js';
 import type { PolicyService } from './policy-service.js';
@@ -110,7 +110,13 @@ export function createEntityService(store: Store, engine: Engine, policies: Poli
       }
       const diagnostics = await engine.checkEntities(entities, schema);
       if (diagnostics.length > 0) throw new VerityError('ERR_ENTITY_INVALID', 'the entities are not valid Cedar entities', { diagnostics });
-      const count = mode === 'replace' ? await store.entities.replaceAll(tenantId, entities) : await store.entities.upsert(tenantId, entities);
+      // Replace: Cedar checked the whole set (a cycle included). Merge: the written entities
+      // laid over the stored ones must not close a parent cycle either (checked in the write's
+      // transaction, against the store as it is then).
+      const count =
+        mode === 'replace'
+          ? await store.entities.replaceAll(tenantId, entities)
+          : await store.entities.upsert(tenantId, entities, (getMany) => assertNoHierarchyCycle(entities, getMany));
       await publish({ tenant: tenantId, kind: 'entities' });
       return count;
     },

@@ -28,10 +28,12 @@ const INSERT_BATCH = `INSERT INTO entities (tenant_id, type, id, attrs, parents,
 /** The `entities` repository of a {@link Store}. */
 export function createEntitiesRepository(db: Database): Store['entities'] {
   return {
-    async upsert(tenant, entities) {
+    async upsert(tenant, entities, check) {
       const unique = dedupe(entities);
       await db.transaction(async (tx) => {
-        await requireTenant(tx, tenant);
+        // With a check: locked as replaceAll locks, so it sees every write before it and none after.
+        await requireTenant(tx, tenant, check === undefined ? undefined : 'no-key-update');
+        if (check !== undefined) await check((uids) => getManyWith(tx, tenant, uids));
         await insertBatch(
           tx,
           tenant,
@@ -65,18 +67,7 @@ export function createEntitiesRepository(db: Database): Store['entities'] {
       await requireTenant(db, tenant);
       return false;
     },
-    async getMany(tenant, uids) {
-      // A uid the store cannot hold (a policy may name `User::"a\0b"`) is simply not there.
-      uids = uids.filter(storable);
-      if (uids.length === 0) return [];
-      const { rows } = await db.query<EntityRow>(
-        `SELECT ${COLUMNS} FROM entities WHERE tenant_id = $1 AND (type, id) IN
-           (SELECT u.type, u.id FROM jsonb_to_recordset($2::jsonb) AS u(type text, id text))
-         ORDER BY type, id`,
-        [tenant, toJsonParam(uids.map((uid) => ({ type: uid.type, id: uid.id })))],
-      );
-      return rows.map(toEntity);
-    },
+    getMany: (tenant, uids) => getManyWith(db, tenant, uids),
     async list(tenant, options) {
       if (!Number.isInteger(options.limit) || options.limit < 1) throw new TypeError('entities.list: limit must be a positive integer');
       const after = options.after === undefined ? null : decodeCursor(options.after);
@@ -99,6 +90,20 @@ export function createEntitiesRepository(db: Database): Store['entities'] {
       return rows.map((row) => row.id);
     },
   };
+}
+
+/** The stored entities among `uids`, read through `client` (the store, or a transaction). */
+async function getManyWith(client: SqlClient, tenant: string, uids: readonly EntityUid[]): Promise<Entity[]> {
+  // A uid the store cannot hold (a policy may name `User::"a\0b"`) is simply not there.
+  const held = uids.filter(storable);
+  if (held.length === 0) return [];
+  const { rows } = await client.query<EntityRow>(
+    `SELECT ${COLUMNS} FROM entities WHERE tenant_id = $1 AND (type, id) IN
+       (SELECT u.type, u.id FROM jsonb_to_recordset($2::jsonb) AS u(type text, id text))
+     ORDER BY type, id`,
+    [tenant, toJsonParam(held.map((uid) => ({ type: uid.type, id: uid.id })))],
+  );
+  return rows.map(toEntity);
 }
 
 async function insertBatch(tx: SqlClient, tenant: string, entities: readonly Entity[], onConflict: string): Promise<void> {

@@ -332,8 +332,13 @@ export interface Store {
     activate(tenant: string, version: number): Promise<PolicyVersionInfo>;
   };
   entities: {
-    /** Create or replace each entity, all in one transaction. */
-    upsert(tenant: string, entities: readonly Entity[]): Promise<number>;
+    /**
+     * Create or replace each entity, all in one transaction. `check`, when given, runs in that
+     * transaction before the write, with the tenant's entity writes locked (concurrent upserts
+     * and replaces wait) and a reader of the stored entities as they are; what it throws
+     * aborts the write.
+     */
+    upsert(tenant: string, entities: readonly Entity[], check?: (getMany: (uids: EntityUid[]) => Promise<Entity[]>) => Promise<void>): Promise<number>;
     /** Replace the tenant's whole entity set in one transaction. */
     replaceAll(tenant: string, entities: readonly Entity[]): Promise<number>;
     delete(tenant: string, uid: EntityUid): Promise<boolean>;

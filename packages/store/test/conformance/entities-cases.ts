@@ -27,6 +27,17 @@ export function describeEntities(databases: ConformanceDatabases): void {
       expect(await store.entities.getMany('a', [])).toEqual([]);
     });
 
+    it('runs an upsert check in the write transaction, against the stored entities, and writes nothing when it throws', async () => {
+      const { store } = handle;
+      await createTenants(store, 'a');
+      await store.entities.upsert('a', [user('alice', { parents: [{ type: 'Group', id: 'g' }] })]);
+      const seen: Entity[][] = [];
+      expect(await store.entities.upsert('a', [user('bob')], async (getMany) => void seen.push(await getMany([{ type: 'User', id: 'alice' }, { type: 'User', id: 'ghost' }])))).toBe(1);
+      expect(seen).toEqual([[user('alice', { parents: [{ type: 'Group', id: 'g' }] })]]);
+      await expect(store.entities.upsert('a', [user('carol')], async () => Promise.reject(new Error('refused by the check')))).rejects.toThrow('refused by the check');
+      expect(await store.entities.getMany('a', [{ type: 'User', id: 'carol' }, { type: 'User', id: 'bob' }])).toEqual([user('bob')]);
+    });
+
     it('applies duplicates within one batch in order (last wins)', async () => {
       const { store } = handle;
       await createTenants(store, 'a');
