@@ -7,6 +7,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { startTestServer } from './helpers/verity.js';
 import { auditRecordOf } from './helpers/audit-record.js';
 import { createInlineIdp, type InlineIdp } from './helpers/inline-idp.js';
+import { atSecondStart } from './helpers/risk-harness.js';
 
 const AUD = 'api';
 const POLICIES = `@id("low") permit(principal, action == Action::"read", resource) when { context.risk.level == "low" };
@@ -15,7 +16,6 @@ const POLICIES = `@id("low") permit(principal, action == Action::"read", resourc
 let pdp: Awaited<ReturnType<typeof startTestServer>>;
 let idp: InlineIdp; let idp2: InlineIdp;
 
-async function atSecondStart() { while (Date.now() % 1000 > 30) await new Promise((r) => setTimeout(r, 3)); }
 async function decide(tenant: string, token: string, action = 'read', context: Record<string, unknown> = {}) {
   const requestId = `a8-${crypto.randomUUID()}`;
   const answer = await pdp.admin.post(`/tenants/${tenant}/access/v1/evaluation`, { token, audience: AUD, action: { name: action }, resource: { type: 'Doc', id: 'd1' }, context }, { 'x-request-id': requestId });

@@ -5,10 +5,9 @@
  * the acr (acr mfa in force, but the login still an hour old).
  */
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { exportJWK, generateKeyPair, SignJWT, type CryptoKey as JoseCryptoKey } from 'jose';
-import { startTestServer } from './helpers/verity.js';
-import { auditRecordOf } from './helpers/audit-record.js';
-import { createInlineIdp, type InlineIdp } from './helpers/inline-idp.js';
+import { SignJWT, type CryptoKey } from 'jose';
+import type { InlineIdp } from './helpers/inline-idp.js';
+import { atSecondStart, startRiskHarness, type RiskHarness } from './helpers/risk-harness.js';
 
 const AUD = 'api';
 const ISSUER = 'https://idp.example.com';
@@ -23,40 +22,27 @@ const POLICIES = `@id("low") permit(principal, action == Action::"read", resourc
 permit(principal, action == Action::"pay", resource) when { context.risk has authentication && context.risk.authentication has acr && context.risk.authentication.acr == "urn:verity:acr:mfa" && context.risk.authentication has age_sec && context.risk.authentication.age_sec <= 300 };
 @id("mfa-any-age") permit(principal, action == Action::"view", resource) when { context.risk has authentication && context.risk.authentication has acr && context.risk.authentication.acr == "urn:verity:acr:mfa" };`;
 const GOOD = { patch_level: new Date(Date.now() - 3 * 86_400_000).toISOString().slice(0, 10), disk_encryption: true, screen_lock: true, compliant: true };
-let pdp: Awaited<ReturnType<typeof startTestServer>>;
+let h: RiskHarness;
+let pdp: RiskHarness['pdp'];
 let idp: InlineIdp;
-let txKey: JoseCryptoKey;
-
-async function atSecondStart() { while (Date.now() % 1000 > 30) await new Promise((r) => setTimeout(r, 3)); }
-
-async function decide(tenant: string, token: string, action = 'read', context: Record<string, unknown> = {}) {
-  const requestId = `a8-${crypto.randomUUID()}`;
-  const answer = await pdp.admin.post(`/tenants/${tenant}/access/v1/evaluation`, { token, audience: AUD, action: { name: action }, resource: { type: 'Doc', id: 'd1' }, context }, { 'x-request-id': requestId });
-  return { status: answer.status, body: answer.body, decision: answer.body?.decision, record: () => auditRecordOf(pdp.admin, tenant, requestId) };
-}
-async function tenant(id: string, risk: Record<string, unknown>) {
-  expect((await pdp.admin.post('/admin/v1/tenants', { id, settings: { risk } })).status).toBe(201);
-  expect((await pdp.admin.post(`/admin/v1/tenants/${id}/policies`, { files: { 'p.cedar': POLICIES } })).status).toBe(201);
-  expect((await pdp.admin.request('PUT', `/admin/v1/tenants/${id}/identity-sources/corp`, idp.source())).status).toBe(200);
-}
+let txKey: CryptoKey;
+const decide = (...args: Parameters<RiskHarness['decide']>) => h.decide(...args);
 const LOCATIONS = [{ cidr: '198.51.100.0/24', lat: 52.52, lon: 13.405, country: 'DE', city: 'Berlin' }, { cidr: '198.51.100.7/32', lat: 52.52, lon: 13.405, country: 'DE', city: 'Berlin', vpn: true }];
 
 beforeAll(async () => {
-  pdp = await startTestServer({ decisionAuth: 'open' });
-  idp = await createInlineIdp({ issuer: ISSUER, audience: AUD });
-  const tx = await generateKeyPair('ES256', { extractable: true });
-  txKey = tx.privateKey;
-  await tenant('threat', { enabled: true });
-  await tenant('threat2', { enabled: true });
-  await tenant('dev', { enabled: true, devices: {} });
-  await tenant('loc', { enabled: true, locations: LOCATIONS });
-  await tenant('step', { enabled: true });
-  expect((await pdp.admin.request('PUT', `/admin/v1/tenants/step/ssf/transmitters/tx`, { issuer: TX, jwks: { keys: [{ ...(await exportJWK(tx.publicKey)), kid: 'tx1', alg: 'ES256' }] } })).status).toBe(201);
+  h = await startRiskHarness({ issuer: ISSUER, audience: AUD, policies: POLICIES });
+  ({ pdp, idp, txKey } = h);
+  await h.tenant('threat', { enabled: true });
+  await h.tenant('threat2', { enabled: true });
+  await h.tenant('dev', { enabled: true, devices: {} });
+  await h.tenant('loc', { enabled: true, locations: LOCATIONS });
+  await h.tenant('step', { enabled: true });
+  await h.transmitter('step', TX);
   expect((await pdp.admin.request('PUT', '/admin/v1/tenants/threat2/threat-lists/feed', { entries: ['203.0.113.0/24'] })).status).toBe(200);
   expect((await pdp.admin.request('PUT', '/admin/v1/tenants/dev/devices/dev1')).status).toBe(201);
   expect((await pdp.admin.post('/admin/v1/tenants/dev/devices/dev1/posture', GOOD)).status).toBe(200);
 }, 60_000);
-afterAll(async () => { await pdp?.close(); });
+afterAll(async () => { await h?.close(); });
 
 it('threat list imported within the second', async () => {
   const token = await idp.token({ auth_time: Math.floor(Date.now() / 1000) - 60 });

@@ -5,10 +5,9 @@
  * once; two tenants with different weights never share one outcome.
  */
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { exportJWK, generateKeyPair, SignJWT, type CryptoKey as JoseCryptoKey } from 'jose';
-import { startTestServer } from './helpers/verity.js';
-import { auditRecordOf } from './helpers/audit-record.js';
-import { createInlineIdp, type InlineIdp } from './helpers/inline-idp.js';
+import { SignJWT, type CryptoKey } from 'jose';
+import type { InlineIdp } from './helpers/inline-idp.js';
+import { atSecondStart, startRiskHarness, type RiskHarness } from './helpers/risk-harness.js';
 
 const AUD = 'api';
 const ISSUER = 'https://idp.example.com';
@@ -16,37 +15,23 @@ const CAEP = 'https://schemas.openid.net/secevent/caep/event-type/';
 const TX = 'https://tx.example.com';
 const POLICIES = `@id("low") permit(principal, action == Action::"read", resource) when { context.risk.level == "low" };
 @id("aal2") permit(principal, action == Action::"approve", resource) when { context.risk has authentication && context.risk.authentication has acr && context.risk.authentication.acr == "aal2" };`;
-let pdp: Awaited<ReturnType<typeof startTestServer>>;
+let h: RiskHarness;
+let pdp: RiskHarness['pdp'];
 let idp: InlineIdp;
-let txKey: JoseCryptoKey;
-
-async function atSecondStart() { while (Date.now() % 1000 > 50) await new Promise((r) => setTimeout(r, 5)); }
-
-async function decide(tenant: string, token: string, action = 'read', context: Record<string, unknown> = {}) {
-  const requestId = `a8-${crypto.randomUUID()}`;
-  const answer = await pdp.admin.post(`/tenants/${tenant}/access/v1/evaluation`, { token, audience: AUD, action: { name: action }, resource: { type: 'Doc', id: 'd1' }, context }, { 'x-request-id': requestId });
-  return { status: answer.status, body: answer.body, decision: answer.body?.decision, record: () => auditRecordOf(pdp.admin, tenant, requestId) };
-}
-
-async function tenant(id: string, risk: Record<string, unknown>) {
-  expect((await pdp.admin.post('/admin/v1/tenants', { id, settings: { risk } })).status).toBe(201);
-  expect((await pdp.admin.post(`/admin/v1/tenants/${id}/policies`, { files: { 'p.cedar': POLICIES } })).status).toBe(201);
-  expect((await pdp.admin.request('PUT', `/admin/v1/tenants/${id}/identity-sources/corp`, idp.source())).status).toBe(200);
-}
+let txKey: CryptoKey;
+const decide = (...args: Parameters<RiskHarness['decide']>) => h.decide(...args);
 
 beforeAll(async () => {
-  pdp = await startTestServer({ decisionAuth: 'open' });
-  idp = await createInlineIdp({ issuer: ISSUER, audience: AUD });
-  const tx = await generateKeyPair('ES256', { extractable: true });
-  txKey = tx.privateKey;
-  await tenant('lenient', { enabled: true, weights: { stale_authentication: 5 } });
-  await tenant('strict', { enabled: true });
-  await tenant('settings', { enabled: true });
-  await tenant('devs', { enabled: true });
-  await tenant('ssf', { enabled: true });
-  expect((await pdp.admin.request('PUT', `/admin/v1/tenants/ssf/ssf/transmitters/tx`, { issuer: TX, jwks: { keys: [{ ...(await exportJWK(tx.publicKey)), kid: 'tx1', alg: 'ES256' }] } })).status).toBe(201);
+  h = await startRiskHarness({ issuer: ISSUER, audience: AUD, policies: POLICIES });
+  ({ pdp, idp, txKey } = h);
+  await h.tenant('lenient', { enabled: true, weights: { stale_authentication: 5 } });
+  await h.tenant('strict', { enabled: true });
+  await h.tenant('settings', { enabled: true });
+  await h.tenant('devs', { enabled: true });
+  await h.tenant('ssf', { enabled: true });
+  await h.transmitter('ssf', TX);
 }, 60_000);
-afterAll(async () => { await pdp?.close(); });
+afterAll(async () => { await h?.close(); });
 
 it('two tenants, same token, different weights', async () => {
   const now = Math.floor(Date.now() / 1000);

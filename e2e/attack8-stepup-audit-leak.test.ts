@@ -6,6 +6,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { startTestServer } from './helpers/verity.js';
 import { auditRecordOf } from './helpers/audit-record.js';
 import { createInlineIdp, type InlineIdp } from './helpers/inline-idp.js';
+import { atSecondStart } from './helpers/risk-harness.js';
 
 const AUD = 'api';
 const MFA = 'urn:verity:acr:mfa';
@@ -19,7 +20,6 @@ permit(principal, action == Action::"pay", resource) when { context.risk has aut
 permit(principal, action == Action::"sign", resource) when { context.risk has authentication && context.risk.authentication has acr && context.risk.authentication.acr == "urn:verity:acr:hw" };`;
 let pdp: Awaited<ReturnType<typeof startTestServer>>;
 let idp: InlineIdp;
-async function atSecondStart() { while (Date.now() % 1000 > 30) await new Promise((r) => setTimeout(r, 3)); }
 async function decide(token: string, action: string) {
   const requestId = `a8-${crypto.randomUUID()}`;
   const answer = await pdp.admin.post(`/tenants/s/access/v1/evaluation`, { token, audience: AUD, action: { name: action }, resource: { type: 'Doc', id: 'd1' } }, { 'x-request-id': requestId });

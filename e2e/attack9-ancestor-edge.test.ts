@@ -4,15 +4,14 @@
  * pairs are few are allowed; full chains around the 30/31/32-uid size decide.
  */
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { startTestServer } from './helpers/verity.js';
+import { createTenantWithPolicies, startTestServer } from './helpers/verity.js';
 
 const T = 'a9-probe4';
 let pdp: Awaited<ReturnType<typeof startTestServer>>;
 const POL = `@id("p") permit(principal in Group::"top", action, resource);`;
 beforeAll(async () => {
   pdp = await startTestServer({ decisionAuth: 'open' });
-  expect((await pdp.admin.post('/admin/v1/tenants', { id: T })).status).toBe(201);
-  expect((await pdp.admin.post(`/admin/v1/tenants/${T}/policies`, { files: { 'p.cedar': POL } })).status).toBe(201);
+  await createTenantWithPolicies(pdp.admin, T, POL);
 }, 60_000);
 afterAll(async () => { await pdp?.close(); });
 const e = (type: string, id: string, parents: any[] = []) => ({ uid: { type, id }, attrs: {}, parents });

@@ -9,7 +9,7 @@
  */
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import * as cedar from '@cedar-policy/cedar-wasm/nodejs';
-import { startTestServer } from './helpers/verity.js';
+import { createTenantWithPolicies, startTestServer } from './helpers/verity.js';
 
 const T = 'a9-cycle-writes';
 const POL = '@id("p") permit(principal in Group::"top", action, resource);';
@@ -19,8 +19,7 @@ const g = (id: string) => ({ type: 'Group', id });
 
 beforeAll(async () => {
   pdp = await startTestServer({ decisionAuth: 'open' });
-  expect((await pdp.admin.post('/admin/v1/tenants', { id: T })).status).toBe(201);
-  expect((await pdp.admin.post(`/admin/v1/tenants/${T}/policies`, { files: { 'p.cedar': POL } })).status).toBe(201);
+  await createTenantWithPolicies(pdp.admin, T, POL);
 }, 60_000);
 afterAll(async () => { await pdp?.close(); });
 

@@ -89,3 +89,11 @@ export async function createTenantFromFolder(admin: Client, tenant: string, fold
   const imported = await admin.request('PUT', `/admin/v1/tenants/${tenant}/entities`, { entities: policyFolder.entities, mode: 'replace' });
   if (imported.status !== 200) throw new Error(`entities ${tenant}: ${imported.status} ${JSON.stringify(imported.body)}`);
 }
+
+/** Create a tenant whose policy store is one file of Cedar `policies`, over the admin API. */
+export async function createTenantWithPolicies(admin: Client, tenant: string, policies: string): Promise<void> {
+  const created = await admin.post('/admin/v1/tenants', { id: tenant });
+  if (created.status !== 201) throw new Error(`tenant ${tenant}: ${created.status} ${JSON.stringify(created.body)}`);
+  const pushed = await admin.post(`/admin/v1/tenants/${tenant}/policies`, { files: { 'policies.cedar': policies } });
+  if (pushed.status !== 201) throw new Error(`push ${tenant}: ${pushed.status} ${JSON.stringify(pushed.body)}`);
+}
