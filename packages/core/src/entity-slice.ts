@@ -323,6 +323,10 @@ function* walk(roots: readonly EntityUid[], limits: SliceLimits): Generator<Enti
 export async function sliceEntities(roots: readonly EntityUid[], fetchMany: (uids: EntityUid[]) => Promise<Entity[]> | Entity[], limits: SliceLimits = {}): Promise<Slice> {
   const steps = walk(roots, limits);
   let step = steps.next([]);
-  while (!step.done) step = steps.next(await fetchMany(step.value));
+  while (!step.done) {
+    // A look-up answered from a cache needs no turn of the event loop.
+    const found = fetchMany(step.value);
+    step = steps.next(found instanceof Promise ? await found : found);
+  }
   return step.value;
 }

@@ -52,33 +52,39 @@ function merge(base: Entity | undefined, uid: EntityUid, overlay: EntityOverlay)
  * ERR_DECISION_INVALID_REQUEST when a provided entity is one the store holds (the request may
  * not rewrite what the tenant stored).
  */
-export function resolveWithRequestEntities(request: RequestEntities, lookup: (uids: EntityUid[]) => Promise<Entity[]> | Entity[]): (uids: EntityUid[]) => Promise<Entity[]> {
+export function resolveWithRequestEntities(request: RequestEntities, lookup: (uids: EntityUid[]) => Promise<Entity[]> | Entity[]): (uids: EntityUid[]) => Promise<Entity[]> | Entity[] {
   // By type and id (UidMap), not by `Type::"id"` text: no key string is made per uid.
   const provided = new UidMap<Entity>();
   for (const entity of request.provided) provided.set(entity.uid, entity);
   const overlays = new UidMap<EntityOverlay>();
   for (const overlay of request.overlays) overlays.set(overlay.uid, overlay);
   // Nothing described or provided (most requests): the store's answer is the answer.
-  if (provided.size === 0 && overlays.size === 0) return async (uids) => (uids.length === 0 ? [] : lookup(uids));
-  return async (uids) => {
-    const stored = uids.length === 0 ? [] : await lookup(uids);
-    // Loops, not map/flatMap with closures: this runs for every frontier of every decision
-    // whose request describes an entity.
-    const byUid = new UidMap<Entity>();
-    for (const entity of stored) byUid.set(entity.uid, entity);
-    const found: Entity[] = [];
-    for (const uid of uids) {
-      const base = byUid.get(uid);
-      const given = provided.get(uid);
-      if (given && base) {
-        throw new VerityError('ERR_DECISION_INVALID_REQUEST', `the request describes ${formatEntityUid(uid).slice(0, 200)}, which the tenant's entity store holds: a request may describe only its principal and resource, and entities the store does not hold`);
-      }
-      const overlay = overlays.get(uid);
-      const entity = overlay ? merge(base, uid, overlay) : (given ?? base);
-      if (entity !== undefined) found.push(entity);
-    }
-    return found;
+  if (provided.size === 0 && overlays.size === 0) return (uids) => (uids.length === 0 ? [] : lookup(uids));
+  // Without a promise when the store answers without one (from its cache).
+  return (uids) => {
+    const stored = uids.length === 0 ? [] : lookup(uids);
+    return stored instanceof Promise ? stored.then((found) => laidOver(uids, found, provided, overlays)) : laidOver(uids, stored, provided, overlays);
   };
+}
+
+/** The entities of `uids`: the stored ones with the request's descriptions laid over, and the ones it provides. */
+function laidOver(uids: readonly EntityUid[], stored: readonly Entity[], provided: UidMap<Entity>, overlays: UidMap<EntityOverlay>): Entity[] {
+  // Loops, not map/flatMap with closures: this runs for every frontier of every decision
+  // whose request describes an entity.
+  const byUid = new UidMap<Entity>();
+  for (const entity of stored) byUid.set(entity.uid, entity);
+  const found: Entity[] = [];
+  for (const uid of uids) {
+    const base = byUid.get(uid);
+    const given = provided.get(uid);
+    if (given && base) {
+      throw new VerityError('ERR_DECISION_INVALID_REQUEST', `the request describes ${formatEntityUid(uid).slice(0, 200)}, which the tenant's entity store holds: a request may describe only its principal and resource, and entities the store does not hold`);
+    }
+    const overlay = overlays.get(uid);
+    const entity = overlay ? merge(base, uid, overlay) : (given ?? base);
+    if (entity !== undefined) found.push(entity);
+  }
+  return found;
 }
 
 /** Refuse a list that names one entity twice (Cedar refuses it too: which one would count?). */

@@ -196,7 +196,7 @@ export function createDecisionService(options: DecisionServiceOptions): Decision
       const validUntilMs = options.risk?.validUntilMs;
       return validUntilMs === undefined ? { record } : { record, validUntilMs };
     };
-    await screenRisk(input.tenant, settings, input.request, input.meta, now);
+    if (riskEnabled(settings)) await screenRisk(input.tenant, settings, input.request, input.meta, now);
     const first = await decideOne(input.request);
     let record = first.record;
     // Only denies pay for step-up: at most MAX_STEP_UP_LEVELS more evaluations, none audited.
