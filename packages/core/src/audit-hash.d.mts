@@ -11,6 +11,8 @@ export declare function storableText(text: string): string;
 export declare function quoteJson(text: string): string;
 /** Serialize `value` with object keys sorted at every depth. */
 export declare function canonicalJson(value: unknown): string;
+/** SHA-256 of `text` (UTF-8), hex (Node's one-shot `crypto.hash` where it exists). */
+export declare function sha256Hex(text: string): string;
 /** sha256 of the canonical JSON of `value`, hex. */
 export declare function hashCanonical(value: unknown): string;
 /**

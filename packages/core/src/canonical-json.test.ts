@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { canonicalJson, hashCanonical, quoteJson } from './canonical-json.js';
+import { createHash } from 'node:crypto';
+import { canonicalJson, hashCanonical, quoteJson, sha256Hex } from './canonical-json.js';
 
 describe('canonical JSON', () => {
   it('sorts keys at every depth, drops undefined members and keeps array order', () => {
@@ -51,5 +52,12 @@ describe('quoteJson', () => {
       expect(quoteJson(text), JSON.stringify(text)).toBe(JSON.stringify(text));
     }
     expect(quoteJson('')).toBe('""');
+  });
+});
+
+describe('sha256Hex', () => {
+  it('is the hex SHA-256 createHash gives, for ASCII, non-ASCII, lone surrogates and long text', () => {
+    const texts = ['', 'a', 'é', '😀', '\ud800', 'x\udc00y', 'tok.'.repeat(500), String.fromCharCode(...Array.from({ length: 2000 }, (_, i) => (i * 7919) % 0xffff))];
+    for (const text of texts) expect(sha256Hex(text)).toBe(createHash('sha256').update(text).digest('hex'));
   });
 });

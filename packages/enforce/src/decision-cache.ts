@@ -2,8 +2,7 @@
  * The decision cache: LRU with TTL, keyed by tenant, policy version, principal, calling workload,
  * Txn-Token, action, resource and canonical context. A token is keyed by its SHA-256, never by its text.
  */
-import { createHash } from 'node:crypto';
-import { canonicalJson, quoteJson } from '@verity/core';
+import { canonicalJson, quoteJson, sha256Hex } from '@verity/core';
 import { hasUsableReceipt } from './receipt.js';
 import type { Decision, DecisionRequest } from './types.js';
 
@@ -72,7 +71,7 @@ interface Entry {
  * ```
  */
 export function tokenFingerprint(token: string): string {
-  return createHash('sha256').update(token).digest('hex');
+  return sha256Hex(token);
 }
 
 /**

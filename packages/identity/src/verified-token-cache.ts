@@ -1,5 +1,5 @@
 /** A bounded LRU of verified tokens, keyed by the token's sha256, each entry living until the token's exp. */
-import { createHash } from 'node:crypto';
+import { sha256Hex } from '@verity/core';
 import type { VerifiedToken } from './types.js';
 
 /** One cached verification and what it was verified against. */
@@ -35,7 +35,7 @@ export interface VerifiedTokenCache {
 
 /** The cache key of a token: sha256 hex, so the cache never holds a usable token. */
 export function tokenCacheKey(token: string): string {
-  return createHash('sha256').update(token).digest('hex');
+  return sha256Hex(token);
 }
 
 /**
