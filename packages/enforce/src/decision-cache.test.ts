@@ -83,6 +83,18 @@ describe('decision cache', () => {
     expect(cache.size).toBe(0);
   });
 
+  it('never drops an entry hit at least once per maxEntries / 2 insertions, and holds at most maxEntries', () => {
+    const { cache, put } = setup({ maxEntries: 100 });
+    put(request({ action: 'hot' }));
+    for (let i = 0; i < 2000; i++) {
+      put(request({ action: `cold-${i}` }));
+      if (i % 50 === 0) expect(cache.get(request({ action: 'hot' })), `after ${i}`).toBeDefined();
+      expect(cache.size).toBeLessThanOrEqual(100);
+    }
+    expect(cache.get(request({ action: 'cold-1999' }))).toBeDefined();
+    expect(cache.get(request({ action: 'cold-0' }))).toBeUndefined();
+  });
+
   it('drops the least recently used entry beyond maxEntries', () => {
     const { cache, put } = setup({ maxEntries: 2 });
     put(request({ action: 'a' }));

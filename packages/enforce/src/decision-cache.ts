@@ -60,6 +60,8 @@ interface TenantState {
 interface Entry {
   decision: Decision;
   expiresAt: number;
+  /** The placement count when it was last put at the newest end (see `get`). */
+  placedAt: number;
 }
 
 /**
@@ -113,6 +115,8 @@ export function createDecisionCache(options: DecisionCacheOptions = {}): Decisio
   if (!Number.isFinite(ttlMs) || ttlMs <= 0) throw new TypeError('createDecisionCache: ttlMs must be a positive number');
 
   const entries = new Map<string, Entry>();
+  /** Counts placements (insertions and moves to the newest end). */
+  let clock = 0;
   const tenants = new Map<string, TenantState>();
   const stats = { hits: 0, misses: 0 };
 
@@ -152,9 +156,15 @@ export function createDecisionCache(options: DecisionCacheOptions = {}): Decisio
         stats.misses++;
         return undefined;
       }
-      // Most recently used last: Map keeps insertion order.
-      entries.delete(key);
-      entries.set(key, entry);
+      // Most recently used last (Map keeps insertion order), approximately: a hit moves its entry
+      // only once half the capacity was placed after it, so a hot entry is not deleted and
+      // re-inserted on every hit, and one hit at least once per maxEntries / 2 placements is
+      // never the one dropped.
+      if (clock - entry.placedAt >= maxEntries / 2) {
+        entries.delete(key);
+        entries.set(key, entry);
+        entry.placedAt = ++clock;
+      }
       stats.hits++;
       if (input.receipt || entry.decision.receipt === undefined) return entry.decision;
       const { receipt: _receipt, receiptExpiresAt: _expiresAt, ...decision } = entry.decision;
@@ -174,7 +184,7 @@ export function createDecisionCache(options: DecisionCacheOptions = {}): Decisio
       // Not kept when already past, or when a source's bound is not a number (NaN would never expire).
       if (!(until > now())) return;
       entries.delete(key);
-      entries.set(key, { decision, expiresAt: until });
+      entries.set(key, { decision, expiresAt: until, placedAt: ++clock });
       if (entries.size > maxEntries) entries.delete(entries.keys().next().value as string);
     },
     epoch: (tenant) => stateOf(tenant).epoch,
