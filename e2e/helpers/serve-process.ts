@@ -8,8 +8,8 @@ const BIN = fileURLToPath(new URL('../../packages/cli/bin/verity.mjs', import.me
 export interface ServeProcess {
   child: ChildProcess;
   url: string;
-  /** Resolves when the process ends, with its exit code (null when killed by a signal) and stderr. */
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string }>;
+  /** Resolves when the process ends, with its exit code (null when killed by a signal), stderr and stdout (the JSON log). */
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string; stdout: string }>;
 }
 
 /**
@@ -24,7 +24,7 @@ export function startServeProcess(args: string[], env: Record<string, string> = 
   let stdout = '';
   let stderr = '';
   child.stderr?.on('data', (chunk: Buffer) => void (stderr += chunk.toString()));
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string }>((done) => child.once('exit', (code, signal) => done({ code, signal, stderr })));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string; stdout: string }>((done) => child.once('exit', (code, signal) => done({ code, signal, stderr, stdout })));
   return new Promise((resolve, reject) => {
     child.stdout?.on('data', (chunk: Buffer) => {
       stdout += chunk.toString();

@@ -138,6 +138,8 @@ export async function startChangeFeed(db: Database, handlers: ChangeHandlers, op
       // Apply locally at once (NOTIFY comes back asynchronously), then tell the others.
       handlers.onChange(change);
       await db.query('SELECT pg_notify($1, $2)', [CHANGES_CHANNEL, JSON.stringify(change)]);
+      // Workers of one server sharing the database: the write returns once all of them dropped the old copy.
+      await db.barrier?.();
     },
     async close() {
       clearInterval(timer);

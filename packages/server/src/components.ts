@@ -126,8 +126,9 @@ export async function createComponents(
   // looked up when a change arrives (a notification may come before both services exist).
   // PGlite is one process holding the data folder (a lock file): every write goes through this
   // process and invalidates its caches synchronously, so its view is fresh by construction and
-  // needs no heartbeat. PostgreSQL replicas bound their staleness with the feed's heartbeat.
-  const freshness = createFreshness({ maxStalenessMs: db.kind === 'postgres' ? config.maxStalenessMs : Infinity });
+  // needs no heartbeat. PostgreSQL replicas, and the worker processes of one server sharing its
+  // PGlite through the primary (`db.shared`), bound their staleness with the feed's heartbeat.
+  const freshness = createFreshness({ maxStalenessMs: db.kind === 'postgres' || db.shared === true ? config.maxStalenessMs : Infinity });
   const caches: { policies?: PolicyService; entities?: EntityService; identity?: IdentityService; credentials?: CredentialService; workloads?: WorkloadService; devices?: DeviceService; assurance?: AssuranceService; threatLists?: ThreatListService; activity?: ActivityService } = {};
   const feed = await startChangeFeed(db, {
     onChange: ({ tenant, kind }) => {

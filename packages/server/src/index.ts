@@ -1,5 +1,6 @@
 /** @verity/server: the Verity PDP service. */
 export { startServer, type RunningServer, type StartServerOptions } from './start-server.js';
+export { startCluster, type RunningCluster, type StartClusterOptions } from './cluster.js';
 export type { CloseOptions, StopOutcome } from './graceful-stop.js';
 export { resolveConfig, type ServerConfig } from './config.js';
 export { createComponents } from './components.js';

@@ -26,6 +26,12 @@ export interface StartServerOptions extends Partial<ServerConfig> {
   logStream?: DestinationStream;
   /** Aborting it ends a start that is still waiting for the store (SIGTERM during start-up). */
   signal?: AbortSignal;
+  /**
+   * A database opened by the caller (a worker of `verity serve --workers N` reaching the
+   * primary's, shared-database.ts): used instead of opening one from the configuration, and no
+   * data-folder lock is taken (the primary holds it). Closed with the server.
+   */
+  database?: Database;
 }
 
 /**
@@ -101,11 +107,11 @@ async function auditBootstrap(c: Components, outcome: BootstrapOutcome): Promise
 }
 
 export async function startServer(options: StartServerOptions = {}): Promise<RunningServer> {
-  const { print = (line: string) => process.stdout.write(`${line}\n`), logStream, signal, ...input } = options;
+  const { print = (line: string) => process.stdout.write(`${line}\n`), logStream, signal, database: given, ...input } = options;
   const config = resolveConfig(input);
   const log = createLogger({ level: config.logLevel, ...(logStream === undefined ? {} : { stream: logStream }) });
   // Before the database opens: a second PGlite process on the folder would corrupt it.
-  const lock: DataFolderLock | null = config.databaseUrl === null && config.dataDir !== null ? await lockDataFolder(config.dataDir) : null;
+  const lock: DataFolderLock | null = given === undefined && config.databaseUrl === null && config.dataDir !== null ? await lockDataFolder(config.dataDir) : null;
   let db;
   let app: FastifyInstance | undefined;
   let startup: StartupListener | undefined;
@@ -116,7 +122,7 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
     // The port answers /healthz (and 503 ERR_STARTING) while the store opens, migrates and loads.
     startup = await listenWhileStarting({ port: config.port, host: config.host });
     const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${startup.port}`;
-    db = await openDatabase(config);
+    db = given ?? (await openDatabase(config));
     await waitForStore(db, log, STORE_STARTUP_WAIT_MS, signal);
     const components = await createComponents(config, db, {
       print,

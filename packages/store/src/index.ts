@@ -5,3 +5,4 @@ export * from './migrations.js';
 export * from './pglite-driver.js';
 export * from './pglite-worker-driver.js';
 export * from './postgres-driver.js';
+export * from './shared-database.js';

@@ -29,6 +29,18 @@ export interface Database extends SqlClient {
   /** Release every connection; bounded in time even when the database does not answer. */
   close(): Promise<void>;
   readonly kind: 'pglite' | 'postgres';
+  /**
+   * Set when other processes reach this same database through the one that holds it (the
+   * workers of `verity serve --workers N` on PGlite, shared-database.ts): caches then follow the
+   * change feed with bounded staleness, as PostgreSQL replicas do.
+   */
+  readonly shared?: boolean;
+  /**
+   * Shared databases: resolve once every other process has handled the notifications published
+   * before this call (bounded in time). The change feed awaits it after a publish, so a write
+   * that returned is seen by every worker's next decision.
+   */
+  barrier?(): Promise<void>;
 }
 
 /** A running subscription made by {@link Database.listen}. */

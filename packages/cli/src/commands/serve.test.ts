@@ -1,5 +1,6 @@
 /** Tests for `serve`: flags and env become startServer options; the server closes on abort. */
-import { resolveConfig, type RunningServer, type StartServerOptions, type StopOutcome } from '@verity/server';
+import { availableParallelism } from 'node:os';
+import { resolveConfig, type RunningCluster, type RunningServer, type StartClusterOptions, type StartServerOptions, type StopOutcome } from '@verity/server';
 import { describe, expect, it } from 'vitest';
 import type { CommandIo } from '../command.js';
 import { EXIT } from '../errors.js';
@@ -13,6 +14,7 @@ type Started = Omit<StartServerOptions, 'print' | 'logStream'>;
 
 async function serveWith(argv: string[], io: Partial<CommandIo> = {}, stopped: StopOutcome = { unwritten: 0, spooled: null }) {
   const started: Started[] = [];
+  const clustered: Array<Omit<StartClusterOptions, 'signal'>> = [];
   let closed = 0;
   const command = createServeCommand(async () => ({
     resolveConfig,
@@ -25,6 +27,12 @@ async function serveWith(argv: string[], io: Partial<CommandIo> = {}, stopped: S
       const running = { url: `http://${options.host}:${options.port}`, bootstrapToken: null, close: async () => (closed++, stopped) };
       return running as unknown as RunningServer; // The fake has no Fastify app or components.
     },
+    startCluster: async ({ signal, ...options }: StartClusterOptions) => {
+      expect(signal).toBeInstanceOf(AbortSignal);
+      clustered.push(options);
+      const running: RunningCluster = { url: `http://${options.host}:${options.port}`, pids: () => [], close: async () => (closed++, stopped) };
+      return running;
+    },
   }));
   const controller = new AbortController();
   const testIo = createTestIo({ cwd: '/srv', signal: controller.signal, ...io });
@@ -33,10 +41,32 @@ async function serveWith(argv: string[], io: Partial<CommandIo> = {}, stopped: S
   const closedBeforeAbort = closed;
   controller.abort();
   const code = await pending;
-  return { code, started, closedBeforeAbort, closed, out: testIo.out(), err: testIo.err() };
+  return { code, started, clustered, closedBeforeAbort, closed, out: testIo.out(), err: testIo.err() };
 }
 
 describe('verity serve', () => {
+  it('--workers N (or VERITY_WORKERS, or auto) runs a cluster with the loader for its workers; one process without it', async () => {
+    const two = await serveWith(['--workers', '2', '--data', 'd']);
+    expect(two.code).toBe(EXIT.OK);
+    expect(two.started).toEqual([]);
+    expect(two.clustered).toHaveLength(1);
+    expect(two.clustered[0]).toMatchObject({ workers: 2, dataDir: '/srv/d', logTo: 'stdout' });
+    expect(two.clustered[0]?.execArgv?.[0]).toBe('--import');
+    expect(two.clustered[0]?.execArgv?.[1]).toMatch(/loader[/\\]register\.mjs$/);
+    expect(two.closed).toBe(1);
+    expect((await serveWith([], { env: { VERITY_WORKERS: '3' } })).clustered[0]?.workers).toBe(3);
+    expect((await serveWith(['--workers', 'auto'])).clustered[0]?.workers).toBe(availableParallelism());
+    const json = await serveWith(['--workers', '1', '--json']);
+    expect(json.clustered[0]).toMatchObject({ workers: 1, logTo: 'stderr' });
+    expect((await serveWith([])).clustered).toEqual([]);
+    for (const bad of ['0', 'many', '2.5', '5000']) {
+      const refused = await serveWith(['--workers', bad]);
+      expect(refused.code).toBe(EXIT.USAGE);
+      expect(refused.err).toContain('--workers must be auto or a whole number');
+      expect(refused.clustered).toEqual([]);
+    }
+  });
+
   it('starts with defaults and closes on abort', async () => {
     const result = await serveWith([]);
     expect(result.code).toBe(EXIT.OK);

@@ -1,6 +1,8 @@
 /** `verity serve`: run a Verity server until SIGINT/SIGTERM. */
+import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
-import type { resolveConfig, startServer, StartServerOptions } from '@verity/server';
+import { fileURLToPath } from 'node:url';
+import type { resolveConfig, startCluster, startServer, StartServerOptions } from '@verity/server';
 import { parsePositiveInt } from '../arguments.js';
 import type { Command } from '../command.js';
 import { EXIT, usageError } from '../errors.js';
@@ -9,7 +11,19 @@ import { wantsJson, writeLines, writeResult } from '../output.js';
 /** What `serve` needs from '@verity/server'; injectable so tests need no real server. */
 export interface ServerModule {
   startServer: typeof startServer;
+  startCluster: typeof startCluster;
   resolveConfig: typeof resolveConfig;
+}
+
+/** This CLI's TypeScript loader, which the worker processes of `--workers` need too. */
+const LOADER = fileURLToPath(new URL('../../loader/register.mjs', import.meta.url));
+
+/** `--workers N|auto` (env VERITY_WORKERS): null when not given (one process). */
+function parseWorkers(value: string | undefined): number | null {
+  if (value === undefined || value === '') return null;
+  if (value === 'auto') return availableParallelism();
+  if (!/^[0-9]{1,4}$/.test(value) || Number(value) < 1 || Number(value) > 1024) throw usageError(`--workers must be auto or a whole number from 1 to 1024, got '${value}'`);
+  return Number(value);
 }
 
 /** `{key: value}` when the value is given (an empty env var counts as not given). */
@@ -23,7 +37,7 @@ export function createServeCommand(loadServer: () => Promise<ServerModule>): Com
     name: 'serve',
     summary: 'Run the Verity server',
     usage:
-      '[--port N] [--host H] [--data DIR | --database-url URL] [--store-timeout MS] [--public-url URL] [--trust-proxy] [--log-level L] [--demo] [--open-decisions] [--allow-insecure-identity-sources] [--audit-durability durable|batched] [--max-audit-lag MS] [--audit-spool DIR] [--shutdown-timeout MS] [--max-staleness MS] [--max-inflight N] [--request-timeout MS] [--receipt-ttl SEC] [--trust-domain TD]',
+      '[--port N] [--host H] [--data DIR | --database-url URL] [--store-timeout MS] [--public-url URL] [--trust-proxy] [--log-level L] [--demo] [--open-decisions] [--allow-insecure-identity-sources] [--audit-durability durable|batched] [--max-audit-lag MS] [--audit-spool DIR] [--shutdown-timeout MS] [--max-staleness MS] [--max-inflight N] [--request-timeout MS] [--receipt-ttl SEC] [--trust-domain TD] [--workers N|auto]',
     arguments: [],
     options: {
       port: { type: 'string', short: 'p', valueName: 'N', description: 'port to listen on, 0 for any free one (default 8181)' },
@@ -47,6 +61,7 @@ export function createServeCommand(loadServer: () => Promise<ServerModule>): Com
       'request-timeout': { type: 'string', valueName: 'MS', description: 'answer 503 for a decision not made within this many ms (default 5000; env VERITY_REQUEST_TIMEOUT_MS)' },
       'trust-domain': { type: 'string', valueName: 'TD', description: 'SPIFFE trust domain of workloads of tenants that set none (default verity.internal; env VERITY_TRUST_DOMAIN)' },
       'geoip-db': { type: 'string', valueName: 'FILE', description: 'a MaxMind database (GeoLite2/GeoIP2 City) that locates client IPs for the risk engine, after each tenant\'s settings.risk.locations (env VERITY_GEOIP_DB)' },
+      workers: { type: 'string', valueName: 'N', description: 'worker processes sharing the port, or auto for one per core; the primary holds the store (default: one process; env VERITY_WORKERS)' },
       'receipt-ttl': { type: 'string', valueName: 'SEC', description: 'lifetime of a data-tier receipt (options.verity_receipt), seconds: the default and the most a request may ask (default 30, at most 3600; env VERITY_RECEIPT_TTL_SEC)' },
     },
     details: 'The first start creates a platform-admin credential: VERITY_ADMIN_TOKEN when set,\notherwise a generated one printed once. A chosen VERITY_ADMIN_TOKEN needs at least\n32 characters and 128 bits (log2 of the character classes used × length); a changed one\nreplaces the previous bootstrap credential. VERITY_MASTER_KEY (32 bytes, base64url) seals\ntoken-signing keys at rest; without it a key file beside --data is used. On SIGINT/SIGTERM it stops within --shutdown-timeout: exit 0 when every audit record was\nwritten, else exit 1 naming how many were spooled (appended at the next start) or lost;\na second signal exits at once (130).\nOne server per --data folder (a lock file beside it); use --database-url for replicas.\nLogs are JSON lines on stdout (stderr with --json); secrets are never logged.',
@@ -79,6 +94,7 @@ export function createServeCommand(loadServer: () => Promise<ServerModule>): Com
         ...wholeNumberOption('requestTimeoutMs', '--request-timeout', v['request-timeout'], io.env['VERITY_REQUEST_TIMEOUT_MS']),
         ...wholeNumberOption('receiptTtlSec', '--receipt-ttl', v['receipt-ttl'], io.env['VERITY_RECEIPT_TTL_SEC']),
       } as StartServerOptions; // logLevel is a plain string here: resolveConfig (below) checks it.
+      const workers = parseWorkers((v['workers'] as string | undefined) ?? io.env['VERITY_WORKERS']);
       const server = await loadServer();
       let config;
       try {
@@ -89,7 +105,11 @@ export function createServeCommand(loadServer: () => Promise<ServerModule>): Com
       }
       // Operator notices (the one-time generated token) and the log keep stdout clean for --json.
       const notices = wantsJson(args) ? io.stderr : io.stdout;
-      const running = await server.startServer({ ...options, print: (line) => writeLines(notices, line), logStream: notices, ...(io.signal === undefined ? {} : { signal: io.signal }) });
+      const signal = io.signal === undefined ? {} : { signal: io.signal };
+      const running =
+        workers === null
+          ? await server.startServer({ ...options, print: (line) => writeLines(notices, line), logStream: notices, ...signal })
+          : await server.startCluster({ ...options, workers, execArgv: ['--import', LOADER], logTo: notices === io.stderr ? 'stderr' : 'stdout', ...signal });
       writeResult(args, io, { url: running.url }, () => writeLines(io.stdout, `Verity listening on ${running.url}`));
       await new Promise<void>((stop) => {
         if (io.signal === undefined || io.signal.aborted) return stop();
