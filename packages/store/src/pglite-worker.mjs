@@ -27,6 +27,26 @@ const ROLLBACK = Symbol('rollback');
 
 /** Open instances by the driver's database id. @type {Map<number, PGlite>} */
 const instances = new Map();
+
+/**
+ * Each database's audit chain heads as this thread last wrote them (audit-append.mjs): every
+ * append runs here, so the next is one checked statement. Forgotten with the database.
+ * @type {Map<number, import('./audit-append.mjs').AuditHeads>}
+ */
+const auditHeads = new Map();
+
+/**
+ * @param {number} db
+ * @param {PGlite} pglite
+ */
+function knownHeads(db, pglite) {
+  let known = auditHeads.get(db);
+  if (known === undefined) {
+    known = { query: (sql, params) => pglite.query(sql, params), heads: new Map() };
+    auditHeads.set(db, known);
+  }
+  return known;
+}
 let nextId = 1;
 
 /**
@@ -158,7 +178,7 @@ function handle(message) {
       // driver's transactions.
       return answer(id, async () => {
         const pglite = instance(message.db);
-        await appendAuditRecords((work) => pglite.transaction((tx) => work(tx)), /** @type {any[]} */ (message.records), message.skipExisting === true);
+        await appendAuditRecords((work) => pglite.transaction((tx) => work(tx)), /** @type {any[]} */ (message.records), message.skipExisting === true, knownHeads(/** @type {number} */ (message.db), pglite));
       });
     case 'listen':
       return answer(id, async () => {
@@ -177,6 +197,7 @@ function handle(message) {
       return answer(id, async () => {
         const pglite = instances.get(/** @type {number} */ (message.db));
         instances.delete(/** @type {number} */ (message.db));
+        auditHeads.delete(/** @type {number} */ (message.db));
         await pglite?.close();
       });
     default:

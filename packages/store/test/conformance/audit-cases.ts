@@ -2,6 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { GENESIS_HASH, computeAuditHash, verifyAuditChain } from '@verity/core';
 import type { AuditEvent, DecisionRecord } from '@verity/core';
+import { appendAuditRecords } from '../../src/audit-append.mjs';
 import type { Store } from '../../src/types.js';
 import { createTenants, decision, expectVerityError, useFreshStore } from './fixtures.js';
 import type { ConformanceDatabases } from './fixtures.js';
@@ -320,6 +321,23 @@ export function describeAudit(databases: ConformanceDatabases): void {
       expect(verifyAuditChain(a)).toMatchObject({ ok: true, checked: 30 });
       expect(verifyAuditChain(b)).toMatchObject({ ok: true, checked: 20 });
       expect(new Set(a.map((event) => event.decisionId)).size).toBe(30);
+    });
+
+    it('chains after the real head when another writer moved it since this store last appended (another replica, a restored copy)', async () => {
+      const { store } = handle;
+      await createTenants(store, 'a');
+      await store.audit.append([decision('a'), decision('a')]);
+      // Another writer appends through the locking path, behind this store's back.
+      await appendAuditRecords((work) => store.db.transaction((tx) => work({ query: (sql, params) => tx.query(sql, params) })), [decision('a')], false);
+      await store.audit.append([decision('a')]);
+      expect((await readAll(store, 'a')).map((event) => event.seq)).toEqual([1, 2, 3, 4]);
+      expect(await verifyStored(store, 'a')).toMatchObject({ ok: true, checked: 4 });
+      // The chain cut back to its first event (an older copy restored), head and all.
+      await store.db.query("DELETE FROM audit_events WHERE tenant_id = 'a' AND seq > 1");
+      await store.db.query("UPDATE audit_heads SET seq = 1, hash = (SELECT hash FROM audit_events WHERE tenant_id = 'a' AND seq = 1) WHERE tenant_id = 'a'");
+      await store.audit.append([decision('a'), decision('a')]);
+      expect((await readAll(store, 'a')).map((event) => event.seq)).toEqual([1, 2, 3]);
+      expect(await verifyStored(store, 'a')).toMatchObject({ ok: true, checked: 3 });
     });
 
     it('rejects records of an unknown tenant with ERR_TENANT_NOT_FOUND', async () => {

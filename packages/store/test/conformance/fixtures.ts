@@ -72,6 +72,8 @@ export function reusedDatabase(makeDatabase: MakeDatabase): { empty: MakeDatabas
         query: async <R>(sql: string, params?: readonly unknown[]) => open().query<R>(sql, params),
         transaction: async <T>(fn: (tx: SqlClient) => Promise<T>) => open().transaction(fn),
         listen: async (channel, onPayload) => open().listen(channel, onPayload),
+        // The driver's own audit path (its thread chains and inserts), not the fallback over `transaction`.
+        ...(db.appendAudit === undefined ? {} : { appendAudit: async (records, options) => void (await open().appendAudit?.(records, options)) }),
         close: async () => void (loan.closed = true),
       };
     },
