@@ -6,7 +6,8 @@
  * message a structured clone delivered on a later turn, as IPC does.
  */
 import { describe, expect, it } from 'vitest';
-import { isVerityError } from '@verity/core';
+import { isVerityError, verifyAuditChain, type DecisionRecord } from '@verity/core';
+import { createStore } from './store.js';
 import { createPgliteWorkerDatabase } from './pglite-worker-driver.js';
 import { BARRIER_WAIT_MS, connectSharedDatabase, createDatabaseRelay, type DatabaseRelay, type ProcessChannel, type SharedDatabase } from './shared-database.js';
 import { describeStoreConformance } from '../test/store-conformance.js';
@@ -168,6 +169,50 @@ describe('the shared database', () => {
       expect((await b.query<{ n: number }>('SELECT count(*)::int AS n FROM t')).rows).toEqual([{ n: 1 }]);
     } finally {
       await primary.close();
+    }
+  });
+
+  it('commits the audit batches of several workers together, and answers each batch of a failed group on its own', async () => {
+    const primaryDb = await createPgliteWorkerDatabase();
+    try {
+      const store = await createStore(primaryDb);
+      await store.tenants.create({ id: 'acme', name: 'acme', settings: {} });
+      const commits: number[] = [];
+      const counted = Object.assign(Object.create(primaryDb) as Database, {
+        appendAudit: async (records: readonly DecisionRecord[], options: { skipExisting: boolean }) => (commits.push(records.length), primaryDb.appendAudit?.(records, options)),
+      });
+      const relay = createDatabaseRelay(counted);
+      const workers = Array.from({ length: 4 }, () => {
+        const pair = channelPair();
+        relay.attach(pair.primary);
+        return connectSharedDatabase(pair.worker, 'pglite');
+      });
+      let n = 0;
+      const record = (tenant: string): DecisionRecord => ({ decisionId: `d${++n}`, time: new Date(1_800_000_000_000 + n).toISOString(), tenant, requestId: null, tier: null, principal: { type: 'User', id: 'u' }, action: { type: 'Action', id: 'a' }, resource: { type: 'Doc', id: 'r' }, decision: 'allow', reasons: [], errors: [], policyVersion: 1, latencyUs: 1 });
+      // Each worker sends 5 batches, one after another (as its writer does), all workers at once.
+      await Promise.all(workers.map(async (worker) => {
+        for (let i = 0; i < 5; i++) await worker.appendAudit([record('acme'), record('acme')], { skipExisting: false });
+      }));
+      const events = await store.audit.readChain('acme', 0, 1000);
+      expect(events).toHaveLength(40);
+      expect(new Set(events.map((event) => event.decisionId)).size).toBe(40);
+      expect(verifyAuditChain(events)).toMatchObject({ ok: true, checked: 40 });
+      // Fewer commits than batches: those that arrived during a commit went in the next, together.
+      expect(commits.length).toBeLessThan(20);
+      // A group with a batch the store refuses: the others are still written, once.
+      commits.length = 0;
+      const [good, bad] = await Promise.allSettled([
+        workers[0]?.appendAudit([record('acme')], { skipExisting: false }),
+        workers[1]?.appendAudit([record('nobody')], { skipExisting: false }),
+        workers[2]?.appendAudit([record('acme')], { skipExisting: false }),
+      ]);
+      expect(good?.status).toBe('fulfilled');
+      expect(bad).toMatchObject({ status: 'rejected', reason: { code: 'ERR_TENANT_NOT_FOUND' } });
+      const after = await store.audit.readChain('acme', 0, 1000);
+      expect(after).toHaveLength(42);
+      expect(verifyAuditChain(after)).toMatchObject({ ok: true, checked: 42 });
+    } finally {
+      await primaryDb.close();
     }
   });
 

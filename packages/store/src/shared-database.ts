@@ -68,6 +68,7 @@ export interface DatabaseRelay {
 export function createDatabaseRelay(db: Database): DatabaseRelay {
   const attached = new Set<{ channel: ProcessChannel; pings: Map<number, () => void> }>();
   let nextPing = 1;
+  const appendAudit = groupAppends(db);
 
   const barrier = (from: ProcessChannel): Promise<void> =>
     Promise.all(
@@ -159,8 +160,7 @@ export function createDatabaseRelay(db: Database): DatabaseRelay {
             return undefined;
           }
           case 'appendAudit':
-            if (db.appendAudit !== undefined) await db.appendAudit(call.records, { skipExisting: call.skipExisting });
-            else throw new VerityError('ERR_STORE_UNAVAILABLE', 'the shared store cannot append audit records itself');
+            await appendAudit(call.records, call.skipExisting);
             return undefined;
           case 'listen': {
             const id = nextListener++;
@@ -217,6 +217,49 @@ export function createDatabaseRelay(db: Database): DatabaseRelay {
       };
     },
   };
+}
+
+/**
+ * Group commit across workers: the audit batches that arrive while one append runs go in the
+ * next, together (each worker's writer has at most one batch in flight, so each worker's
+ * records keep their order). One commit costs the same whatever it holds, so without this two
+ * workers would pay twice the commits of one. When a group fails, each batch in it is tried on
+ * its own (skipping what the group may already have committed), so each worker gets its own
+ * batch's answer.
+ */
+function groupAppends(db: Database): (records: DecisionRecord[], skipExisting: boolean) => Promise<void> {
+  const waiting: Array<{ records: DecisionRecord[]; skipExisting: boolean; resolve: () => void; reject: (error: unknown) => void }> = [];
+  let running = false;
+  const append = async (records: DecisionRecord[], skipExisting: boolean): Promise<void> => {
+    if (db.appendAudit === undefined) throw new VerityError('ERR_STORE_UNAVAILABLE', 'the shared store cannot append audit records itself');
+    await db.appendAudit(records, { skipExisting });
+  };
+  const run = async (): Promise<void> => {
+    running = true;
+    while (waiting.length > 0) {
+      const group = waiting.splice(0);
+      try {
+        await append(
+          group.length === 1 ? (group[0] as (typeof group)[0]).records : group.flatMap((batch) => batch.records),
+          group.some((batch) => batch.skipExisting),
+        );
+        for (const batch of group) batch.resolve();
+      } catch (error) {
+        if (group.length === 1) (group[0] as (typeof group)[0]).reject(error);
+        else {
+          for (const batch of group) {
+            await append(batch.records, true).then(batch.resolve, batch.reject);
+          }
+        }
+      }
+    }
+    running = false;
+  };
+  return (records, skipExisting) =>
+    new Promise<void>((resolve, reject) => {
+      waiting.push({ records, skipExisting, resolve, reject });
+      if (!running) void run();
+    });
 }
 
 /** A {@link Database} reached through the primary: what a worker process of `verity serve --workers N` uses. */
