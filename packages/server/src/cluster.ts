@@ -12,6 +12,7 @@
  * transactions rolled back, its listeners dropped) and started again, with backoff.
  */
 import cluster, { type Worker } from 'node:cluster';
+import { createServer as createNetServer, type AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { createDatabaseRelay, type Database, type DatabaseRelay } from '@verity/store';
 import { resolveConfig } from './config.js';
@@ -81,6 +82,9 @@ export async function startCluster(options: StartClusterOptions): Promise<Runnin
   try {
     db = config.databaseUrl === null ? await openDatabase(config) : null;
     const relay = db === null ? null : createDatabaseRelay(db);
+    // Port 0: one free port for every worker, chosen now. Node's cluster closes the shared
+    // listening socket with the last worker; workers started after all had died must bind the same port.
+    if (config.port === 0) serverOptions.port = await freePort(config.host);
     cluster.setupPrimary({ exec: WORKER_ENTRY, execArgv: [...process.execArgv, ...execArgv], serialization: 'advanced' });
     const supervisor = createSupervisor({ relay, kind: db?.kind ?? null, options: { ...serverOptions, logTo }, log });
     const aborted = (): void => void supervisor.stop(config.shutdownTimeoutMs);
@@ -114,9 +118,21 @@ export async function startCluster(options: StartClusterOptions): Promise<Runnin
   }
 }
 
+/** A port free on `host` now (the kernel's pick for port 0). */
+function freePort(host: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = createNetServer();
+    probe.once('error', reject);
+    probe.listen({ port: 0, host }, () => {
+      const { port } = probe.address() as AddressInfo;
+      probe.close(() => resolve(port));
+    });
+  });
+}
+
 interface Supervisor {
   /** Fork a worker; resolves with its URL once it listens, rejects if it fails or dies first. */
-  add(): Promise<string>;
+  add(replacement?: boolean): Promise<string>;
   pids(): number[];
   stop(deadlineMs: number): Promise<StopOutcome>;
 }
@@ -128,10 +144,15 @@ function createSupervisor(setup: { relay: DatabaseRelay | null; kind: Database['
   let stopping: Promise<StopOutcome> | null = null;
   let stopDeadlineMs = 0;
   let restartDelay = RESTART_MIN_MS;
+  /** Restarts waiting out their backoff. They keep the primary alive meanwhile (every worker may be gone); a stop cancels them. */
+  const restarts = new Set<NodeJS.Timeout>();
 
-  const add = (): Promise<string> =>
+  /** `replacement`: started in place of one that died; if it dies too, even before it listens, another follows. */
+  const add = (replacement = false): Promise<string> =>
     new Promise<string>((resolve, reject) => {
       const worker = cluster.fork();
+      // A message to a worker that just died fails with EPIPE as an event: its 'exit' handles the death.
+      worker.on('error', (error) => log.debug({ err: error, pid: worker.process.pid }, 'a message to a worker failed'));
       const startedAt = Date.now();
       let ready = false;
       const detach = relay?.attach({
@@ -155,6 +176,7 @@ function createSupervisor(setup: { relay: DatabaseRelay | null; kind: Database['
           worker.send(command as never);
         } else if (message.verityCluster === 'ready') {
           ready = true;
+
           resolve(message.url);
         } else if (message.verityCluster === 'failed') {
           reject(new Error(message.message));
@@ -168,15 +190,19 @@ function createSupervisor(setup: { relay: DatabaseRelay | null; kind: Database['
         // A worker gone without reporting: what it held in memory is not known to be written.
         if (stopping !== null && code !== 0) log.warn({ pid: worker.process.pid, code, signal }, 'a worker exited while stopping');
         reportStopped({ unwritten: code === 0 ? 0 : -1, spooled: null });
-        if (!ready) return reject(new Error(`a worker exited (${signal ?? code}) before it listened`));
-        if (stopping !== null) return;
+        if (!ready) reject(new Error(`a worker exited (${signal ?? code}) before it listened`));
+        // A first worker that fails to start fails the start (startCluster reports it); a stop ends it all.
+        if (stopping !== null || (!ready && !replacement)) return;
         if (Date.now() - startedAt > RESTART_RESET_AFTER_MS) restartDelay = RESTART_MIN_MS;
-        log.error({ pid: worker.process.pid, code, signal, restartInMs: restartDelay }, 'a worker process died; starting another');
+        log.error({ pid: worker.process.pid, code, signal, restartInMs: restartDelay }, ready ? 'a worker process died; starting another' : 'a restarted worker died before it listened; starting another');
         const delay = restartDelay;
         restartDelay = Math.min(restartDelay * 2, RESTART_MAX_MS);
-        setTimeout(() => {
-          if (stopping === null) add().catch((error: unknown) => void (stopping === null && log.error({ err: error }, 'a restarted worker failed to start')));
-        }, delay).unref();
+        const timer = setTimeout(() => {
+          restarts.delete(timer);
+          // Its own exit, if it dies too, schedules the next.
+          if (stopping === null) add(true).catch(() => {});
+        }, delay);
+        restarts.add(timer);
       });
     });
 
@@ -185,6 +211,8 @@ function createSupervisor(setup: { relay: DatabaseRelay | null; kind: Database['
     pids: () => [...live.keys()].map((worker) => worker.process.pid ?? 0),
     stop(deadlineMs) {
       if (stopping === null) stopDeadlineMs = deadlineMs;
+      for (const timer of restarts) clearTimeout(timer);
+      restarts.clear();
       stopping ??= (async () => {
         const workers = [...live.entries()];
         for (const [worker, { greeted }] of workers) {

@@ -1,0 +1,185 @@
+/**
+ * attack10: after an admin write returns, does every worker of `verity serve --workers 3` (PGlite)
+ * decide on it? Every check fires many fresh connections right after the write returned, after
+ * warming every worker's caches with the old state.
+ */
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { request as httpRequest } from 'node:http';
+import { afterAll, describe, expect, it } from 'vitest';
+import { createInlineIdp } from './helpers/inline-idp.js';
+import { killAll, startServeProcess, type ServeProcess } from './helpers/serve-process.js';
+import { createClient } from './helpers/verity.js';
+
+const processes: ServeProcess[] = [];
+afterAll(() => killAll(processes));
+
+const N = 24;
+
+function fresh(url: string, method: string, path: string, body?: unknown, token?: string): Promise<{ status: number; body: any }> {
+  return new Promise((resolve, reject) => {
+    const text = body === undefined ? '' : JSON.stringify(body);
+    const req = httpRequest(
+      `${url}${path}`,
+      { method, agent: false, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), connection: 'close', ...(token === undefined ? {} : { authorization: `Bearer ${token}` }) } },
+      (res) => {
+        let data = '';
+        res.setEncoding('utf8');
+        res.on('data', (c: string) => (data += c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: data === '' ? undefined : JSON.parse(data) }));
+      },
+    );
+    req.on('error', reject);
+    req.end(text);
+  });
+}
+
+const ASK = { subject: { type: 'User', id: 'alice' }, action: { name: 'view' }, resource: { type: 'Doc', id: 'd1' } };
+
+async function outcomes(url: string, ask: unknown = ASK, token?: string): Promise<unknown[]> {
+  const answers = await Promise.all(Array.from({ length: N }, () => fresh(url, 'POST', '/tenants/acme/access/v1/evaluation', ask, token)));
+  return answers.map((a) => (a.status === 200 ? a.body.decision : `${a.status}:${a.body?.code}`));
+}
+
+const POLICY = 'permit(principal in Group::"g", action, resource) when { resource.open == true };';
+const ENTITIES = [
+  { uid: { type: 'Doc', id: 'd1' }, attrs: { open: true }, parents: [] },
+  { uid: { type: 'User', id: 'alice' }, attrs: {}, parents: [{ type: 'Group', id: 'g' }] },
+];
+
+describe('attack10: stale allow after a write returned (--workers 3, PGlite)', () => {
+  it('every write kind is seen by every worker at once', async () => {
+    const data = join(mkdtempSync(join(tmpdir(), 'attack10-')), 'data');
+    const server = await startServeProcess(['--workers', '3', '--data', data]);
+    processes.push(server);
+    const url = server.url;
+    const admin = createClient(url);
+    const failures: string[] = [];
+    const check = async (label: string, expected: unknown, ask?: unknown, token?: string) => {
+      const got = await outcomes(url, ask, token);
+      const bad = got.filter((g) => g !== expected);
+      if (bad.length > 0) failures.push(`${label}: expected ${String(expected)}, got ${JSON.stringify(got)}`);
+    };
+    expect((await admin.post('/admin/v1/tenants', { id: 'acme' })).status).toBe(201);
+    const v1 = await admin.post('/admin/v1/tenants/acme/policies', { files: { 'p.cedar': POLICY } });
+    expect(v1.status).toBe(201);
+    const reset = async () => {
+      expect((await admin.request('PUT', '/admin/v1/tenants/acme/entities', { entities: ENTITIES, mode: 'replace' })).status).toBe(200);
+      // Warm every worker with the allowing state.
+      for (let i = 0; i < 3; i++) expect(await outcomes(url)).toEqual(Array(N).fill(true));
+    };
+
+    for (let trial = 0; trial < 1; trial++) {
+      await reset();
+      expect((await admin.request('PUT', '/admin/v1/tenants/acme/entities/Doc/d1', { attrs: { open: false } })).status).toBe(200);
+      await check(`entity PUT attr (trial ${trial})`, false);
+
+      await reset();
+      expect((await admin.request('DELETE', '/admin/v1/tenants/acme/entities/Doc/d1')).status).toBeLessThan(300);
+      await check(`entity DELETE resource (trial ${trial})`, false);
+
+      await reset();
+      expect((await admin.request('PUT', '/admin/v1/tenants/acme/entities/User/alice', { attrs: {}, parents: [] })).status).toBe(200);
+      await check(`entity PUT parents removed (trial ${trial})`, false);
+
+      await reset();
+      expect((await admin.request('DELETE', '/admin/v1/tenants/acme/entities/User/alice')).status).toBeLessThan(300);
+      await check(`entity DELETE principal (trial ${trial})`, false);
+
+      await reset();
+      expect((await admin.request('PUT', '/admin/v1/tenants/acme/entities', { entities: [{ uid: { type: 'User', id: 'alice' }, attrs: {}, parents: [] }], mode: 'merge' })).status).toBe(200);
+      await check(`bulk merge parents removed (trial ${trial})`, false);
+
+      await reset();
+      expect((await admin.request('PUT', '/admin/v1/tenants/acme/entities', { entities: [ENTITIES[0]], mode: 'replace' })).status).toBe(200);
+      await check(`bulk replace drops principal (trial ${trial})`, false);
+
+      // Policy: push a forbid, then roll back to v1 by activate, then push a forbid without activate + activate.
+      await reset();
+      const forbid = await admin.post('/admin/v1/tenants/acme/policies', { files: { 'p.cedar': 'forbid(principal, action, resource);' } });
+      expect(forbid.status).toBe(201);
+      await check(`policy push forbid (trial ${trial})`, false);
+      const back = await admin.post('/admin/v1/tenants/acme/policies/activate', { version: v1.body.version });
+      expect(back.status).toBe(200);
+      for (let i = 0; i < 3; i++) await check(`warm after rollback (trial ${trial})`, true);
+      const again = await admin.post('/admin/v1/tenants/acme/policies/activate', { version: forbid.body.version });
+      expect(again.status).toBe(200);
+      await check(`policy activate forbid version (trial ${trial})`, false);
+      expect((await admin.post('/admin/v1/tenants/acme/policies/activate', { version: v1.body.version })).status).toBe(200);
+
+      // Settings: typeMapping person->User gives allow; removing it denies.
+      await reset();
+      expect((await admin.request('PATCH', '/admin/v1/tenants/acme', { settings: { typeMapping: { person: 'User' } } })).status).toBe(200);
+      const personAsk = { ...ASK, subject: { type: 'person', id: 'alice' } };
+      for (let i = 0; i < 3; i++) await check(`warm typeMapping (trial ${trial})`, true, personAsk);
+      expect((await admin.request('PATCH', '/admin/v1/tenants/acme', { settings: { typeMapping: null } })).status).toBe(200);
+      await check(`settings typeMapping removed (trial ${trial})`, false, personAsk);
+    }
+    expect(failures).toEqual([]);
+  }, 120_000);
+
+  it('credentials, identity sources and token revocations are seen by every worker at once', async () => {
+    const data = join(mkdtempSync(join(tmpdir(), 'attack10-')), 'data');
+    const server = await startServeProcess([...(process.env.A10_SINGLE ? [] : ['--workers', '3']), '--data', data, '--allow-insecure-identity-sources']);
+    processes.push(server);
+    const url = server.url;
+    const admin = createClient(url);
+    const failures: string[] = [];
+    expect((await admin.post('/admin/v1/tenants', { id: 'acme' })).status).toBe(201);
+    expect((await admin.post('/admin/v1/tenants/acme/policies', { files: { 'p.cedar': 'permit(principal, action, resource);' } })).status).toBe(201);
+
+    // Credentials: rotate and revoke of a tenant policy-author credential, used on admin reads.
+    for (let trial = 0; trial < 1; trial++) {
+      const cred = await admin.post('/admin/v1/tenants/acme/credentials', { role: 'policy-author', label: `a10-${trial}` });
+      expect(cred.status).toBe(201);
+      const use = async (token: string) => (await Promise.all(Array.from({ length: N }, () => fresh(url, 'GET', '/admin/v1/tenants/acme/entities', undefined, token)))).map((a) => a.status);
+      for (let i = 0; i < 2; i++) expect(await use(cred.body.token)).toEqual(Array(N).fill(200));
+      const rotated = await admin.post(`/admin/v1/tenants/acme/credentials/${cred.body.id}/rotate`);
+      expect(rotated.status).toBe(200);
+      const old = await use(cred.body.token);
+      if (old.some((s) => s !== 401)) failures.push(`rotate: old token answered ${JSON.stringify(old)}`);
+      for (let i = 0; i < 2; i++) expect(await use(rotated.body.token)).toEqual(Array(N).fill(200));
+      expect((await admin.post(`/admin/v1/tenants/acme/credentials/${cred.body.id}/revoke`)).status).toBe(200);
+      const revoked = await use(rotated.body.token);
+      if (revoked.some((s) => s !== 401)) failures.push(`tenant credential revoke: ${JSON.stringify(revoked)}`);
+    }
+
+    // Identity: token-in decisions.
+    const issuer = 'https://idp.attack10.example';
+    for (let trial = 0; trial < 1; trial++) {
+      const idp = await createInlineIdp({ issuer, audience: 'a10' });
+      expect((await admin.request('PUT', '/admin/v1/tenants/acme/identity-sources/idp', idp.source())).status).toBe(200);
+      const token = await idp.token({ sub: `alice${trial}` });
+      const ask = { action: { name: 'view' }, resource: { type: 'Doc', id: 'd1' }, token };
+      for (let i = 0; i < 3; i++) {
+        const got = await outcomes(url, ask);
+        expect(got).toEqual(Array(N).fill(true));
+      }
+      // Replace the source's keys: the old key's tokens must stop verifying everywhere.
+      const other = await createInlineIdp({ issuer, audience: 'a10' });
+      expect((await admin.request('PUT', '/admin/v1/tenants/acme/identity-sources/idp', other.source())).status).toBe(200);
+      const afterKey = await outcomes(url, ask);
+      if (afterKey.some((d) => d === true)) failures.push(`identity source key replaced (trial ${trial}): ${JSON.stringify(afterKey)}`);
+
+      const token2 = await other.token({ sub: `alice${trial}` });
+      const ask2 = { ...ask, token: token2 };
+      for (let i = 0; i < 3; i++) expect(await outcomes(url, ask2)).toEqual(Array(N).fill(true));
+      const rev = await admin.post('/admin/v1/tenants/acme/revocations', { subject: `alice${trial}` });
+      expect(rev.status).toBe(201);
+      const afterRev = await outcomes(url, ask2);
+      console.log('trial', trial, 'revoked ok');
+      if (afterRev.some((d) => d === true)) failures.push(`subject revocation (trial ${trial}): ${JSON.stringify(afterRev)}`);
+
+      // A fresh token (iat after the cut-off) then source DELETE.
+      
+      const token3 = await other.token({ sub: `bob${trial}` });
+      const ask3 = { ...ask, token: token3 };
+      for (let i = 0; i < 3; i++) expect(await outcomes(url, ask3)).toEqual(Array(N).fill(true));
+      expect((await admin.request('DELETE', '/admin/v1/tenants/acme/identity-sources/idp')).status).toBe(204);
+      const afterDel = await outcomes(url, ask3);
+      if (afterDel.some((d) => d === true)) failures.push(`identity source DELETE (trial ${trial}): ${JSON.stringify(afterDel)}`);
+    }
+    expect(failures).toEqual([]);
+  }, 120_000);
+});
