@@ -3,7 +3,7 @@
  * exits at once naming the folder and the holder; a crashed holder does not block a restart.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -98,5 +98,18 @@ describe('one server per data folder', () => {
     const refused = await serve(dataDir).outcome;
     expect(refused.code).toBe(4);
     expect(refused.stderr).toContain('on elsewhere.example');
+  }, PROCESSES_MS);
+
+  it('a symlink to a folder in use is the same folder: refused with its holder named (found by attack10)', async () => {
+    const dataDir = join(folder, 'linked');
+    await mkdir(dataDir, { recursive: true });
+    const link = join(folder, 'the-link');
+    await symlink(dataDir, link);
+    await writeFile(`${dataDir}.lock`, JSON.stringify({ pid: process.pid, host: hostname(), startedAt: new Date(0).toISOString() }));
+    const refused = await serve(link).outcome;
+    expect(refused.code).toBe(4);
+    expect(refused.stderr).toContain(`by process ${process.pid}`);
+    expect(refused.stderr).toContain(`${dataDir}.lock`);
+    await rm(`${dataDir}.lock`);
   }, PROCESSES_MS);
 });

@@ -4,7 +4,7 @@
  * and audit records. A lock file beside the folder (`<folder>.lock`) says who holds it.
  */
 import { randomBytes } from 'node:crypto';
-import { link, mkdir, readFile, unlink, writeFile } from 'node:fs/promises';
+import { link, mkdir, readFile, realpath, unlink, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { hostname } from 'node:os';
 import { VerityError } from '@verity/core';
@@ -61,7 +61,10 @@ function isStale(holder: LockHolder | null): boolean {
  * this host) is replaced.
  */
 export async function lockDataFolder(dataDir: string): Promise<DataFolderLock> {
-  const path = `${dataDir.replace(/\/+$/, '')}.lock`;
+  // One lock per folder however it is named: a symlink to a folder in use (or a path through
+  // one) takes the folder's own lock, and is refused with its holder named.
+  const folder = await realpath(dataDir).catch(() => dataDir);
+  const path = `${folder.replace(/\/+$/, '')}.lock`;
   const mine: LockHolder = { pid: process.pid, host: hostname(), startedAt: new Date().toISOString() };
   const text = `${JSON.stringify(mine)}\n`;
   const temporary = `${path}.${randomBytes(6).toString('hex')}`;
