@@ -68,6 +68,13 @@ export function canonicalJson(value) {
  * @returns {string | undefined} undefined: left out (as JSON.stringify leaves it out)
  */
 function canonicalValue(given, key) {
+  // A plain object or array with no own toJSON (the common case: every key the SDK's cache
+  // makes, every audit record): none of JSON.stringify's conversions apply to it itself.
+  if (given !== null && typeof given === 'object') {
+    const proto = Object.getPrototypeOf(given);
+    if ((proto === Object.prototype || proto === null) && typeof (/** @type {{ toJSON?: unknown }} */ (given).toJSON) !== 'function') return objectText(/** @type {Record<string, unknown>} */ (given));
+    if (proto === Array.prototype && typeof (/** @type {{ toJSON?: unknown }} */ (given).toJSON) !== 'function') return arrayText(/** @type {unknown[]} */ (given));
+  }
   let value = given;
   if (value !== null && (typeof value === 'object' || typeof value === 'bigint')) {
     const toJSON = /** @type {{ toJSON?: unknown }} */ (value).toJSON;
@@ -94,18 +101,54 @@ function canonicalValue(given, key) {
       // undefined, a function, a symbol
       return undefined;
   }
-  if (Array.isArray(value)) {
-    let out = '[';
-    for (let i = 0; i < value.length; i++) out += (i === 0 ? '' : ',') + (canonicalValue(value[i], String(i)) ?? 'null');
-    return `${out}]`;
+  if (Array.isArray(value)) return arrayText(value);
+  return objectText(/** @type {Record<string, unknown>} */ (value));
+}
+
+/**
+ * @param {unknown[]} array
+ * @returns {string}
+ */
+function arrayText(array) {
+  let out = '[';
+  for (let i = 0; i < array.length; i++) out += (i === 0 ? '' : ',') + (element(array[i], i) ?? 'null');
+  return `${out}]`;
+}
+
+/**
+ * An array element: its index is made into text (the key `toJSON` is called with) only when it
+ * has a `toJSON`, which is rare.
+ * @param {unknown} item
+ * @param {number} index
+ * @returns {string | undefined}
+ */
+function element(item, index) {
+  switch (typeof item) {
+    case 'string':
+      return quoteJson(item);
+    case 'boolean':
+      return item ? 'true' : 'false';
+    case 'number':
+      return Number.isFinite(item) ? JSON.stringify(item) : 'null';
+    default:
+      return canonicalValue(item, String(index));
   }
+}
+
+/**
+ * @param {Record<string, unknown>} record
+ * @returns {string}
+ */
+function objectText(record) {
+  const names = Object.keys(record);
   // Default sort compares UTF-16 code units: the same order on every platform.
-  const record = /** @type {Record<string, unknown>} */ (value);
+  if (names.length > 1) names.sort();
   let out = '{';
-  for (const name of Object.keys(record).sort()) {
-    const item = canonicalValue(record[name], name);
-    if (item === undefined) continue;
-    out += `${out.length === 1 ? '' : ','}${quoteJson(name)}:${item}`;
+  for (const name of names) {
+    const item = record[name];
+    const text = typeof item === 'string' ? quoteJson(item) : canonicalValue(item, name);
+    if (text === undefined) continue;
+    out += `${out.length === 1 ? '' : ','}${quoteJson(name)}:${text}`;
   }
   return `${out}}`;
 }

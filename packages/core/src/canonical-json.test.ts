@@ -2,7 +2,83 @@ import { describe, expect, it } from 'vitest';
 import { createHash } from 'node:crypto';
 import { canonicalJson, hashCanonical, quoteJson, sha256Hex } from './canonical-json.js';
 
+/** The canonical form as first written (one generic path for every value): the oracle for the fast paths. */
+function reference(value: unknown): string {
+  const walk = (given: unknown, key: string): string | undefined => {
+    let v = given;
+    if (v !== null && (typeof v === 'object' || typeof v === 'bigint')) {
+      const toJSON = (v as { toJSON?: unknown }).toJSON;
+      if (typeof toJSON === 'function') v = toJSON.call(v, key);
+    }
+    if (v !== null && typeof v === 'object') {
+      if (v instanceof Number) v = Number(v);
+      else if (v instanceof String) v = String(v);
+      else if (v instanceof Boolean || v instanceof BigInt) v = v.valueOf();
+    }
+    if (v === null) return 'null';
+    switch (typeof v) {
+      case 'boolean':
+        return v ? 'true' : 'false';
+      case 'string':
+        return JSON.stringify(v);
+      case 'number':
+        return Number.isFinite(v) ? JSON.stringify(v) : 'null';
+      case 'bigint':
+        return v.toString();
+      case 'object':
+        break;
+      default:
+        return undefined;
+    }
+    if (Array.isArray(v)) return `[${v.map((item, i) => walk(item, String(i)) ?? 'null').join(',')}]`;
+    const record = v as Record<string, unknown>;
+    const parts: string[] = [];
+    for (const name of Object.keys(record).sort()) {
+      const item = walk(record[name], name);
+      if (item !== undefined) parts.push(`${JSON.stringify(name)}:${item}`);
+    }
+    return `{${parts.join(',')}}`;
+  };
+  return walk(value, '') ?? 'null';
+}
+
+/** A random value of every kind JSON.stringify treats apart (seeded: a failure is reproducible). */
+function randomValue(next: () => number, depth: number): unknown {
+  const pick = <T,>(items: readonly T[]): T => items[Math.floor(next() * items.length)] as T;
+  const leaf = (): unknown =>
+    pick<() => unknown>([
+      () => pick(['', 'a', 'é', '"q"', '\\', '\u0000', '\ud800', '10', 'toJSON', '__proto__']),
+      () => pick([0, -0, 1.5, -7, 1e21, 5e-324, Number.NaN, Number.POSITIVE_INFINITY]),
+      () => pick([true, false, null, undefined]),
+      () => pick([10n, -(2n ** 70n)]),
+      () => pick([() => 1, Symbol('s')]),
+      () => pick([new Number(3), new String('s'), new Boolean(false), new Date(Date.UTC(2030, 0, 1))]),
+    ])();
+  if (depth === 0 || next() < 0.3) return leaf();
+  const size = Math.floor(next() * 4);
+  const kind = next();
+  if (kind < 0.35) {
+    const array: unknown[] = Array.from({ length: size }, () => randomValue(next, depth - 1));
+    if (next() < 0.1) Object.defineProperty(array, 'toJSON', { value: () => ({ wrapped: array.length }) });
+    return array;
+  }
+  const record: Record<string, unknown> = next() < 0.15 ? (Object.create(null) as Record<string, unknown>) : {};
+  for (let i = 0; i < size; i++) record[pick(['b', 'a', 'B', 'é', '2', '10', '1', 'x y', ''])] = randomValue(next, depth - 1);
+  if (next() < 0.1) record['toJSON'] = next() < 0.5 ? (key: string) => ({ at: key }) : 'not a function';
+  if (next() < 0.05) return Object.assign(Object.create({ inherited: 1 }) as object, record);
+  return record;
+}
+
 describe('canonical JSON', () => {
+  it('writes exactly what the first, generic serializer wrote, over 3,000 random values of every kind', () => {
+    let seed = 12345;
+    const next = (): number => ((seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648);
+    for (let i = 0; i < 3000; i++) {
+      const value = randomValue(next, 4);
+      expect(canonicalJson(value), `case ${i}`).toBe(reference(value));
+    }
+  });
+
   it('sorts keys at every depth, drops undefined members and keeps array order', () => {
     expect(canonicalJson({ b: 1, a: [1, { d: undefined, c: 'x' }, undefined], é: null, A: true })).toBe('{"A":true,"a":[1,{"c":"x"},null],"b":1,"é":null}');
   });
