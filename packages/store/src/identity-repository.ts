@@ -114,5 +114,18 @@ export function createIdentityRepository(db: Database): Store['identity'] {
       const { rows } = await db.query(`DELETE FROM revocations WHERE kind = 'token' AND at_sec < $1 RETURNING value`, [nowSec]);
       return rows.length;
     },
+    async useAssertionJti(tenant, keyHash, expSec) {
+      try {
+        const { rows } = await db.query('INSERT INTO client_assertion_jtis (tenant_id, key_hash, exp_sec) VALUES ($1, $2, $3) ON CONFLICT (tenant_id, key_hash) DO NOTHING RETURNING key_hash', [tenant, keyHash, expSec]);
+        return rows.length > 0;
+      } catch (error) {
+        if (isForeignKeyViolation(error)) throw tenantNotFound(tenant);
+        throw error;
+      }
+    },
+    async forgetExpiredAssertionJtis(nowSec) {
+      const { rows } = await db.query('DELETE FROM client_assertion_jtis WHERE exp_sec < $1 RETURNING key_hash', [nowSec]);
+      return rows.length;
+    },
   };
 }

@@ -457,6 +457,20 @@ ALTER TABLE revocations DROP CONSTRAINT revocations_kind_check;
 ALTER TABLE revocations ADD CONSTRAINT revocations_kind_check CHECK (kind IN ('token', 'subject', 'client', 'job'));
 `,
   },
+  {
+    version: 16,
+    name: 'identity: private_key_jwt assertion ids seen, shared by every replica and worker (replay protection)',
+    sql: `
+-- key_hash: SHA-256 (hex) of the client and the assertion's jti; exp_sec: the assertion's exp.
+CREATE TABLE client_assertion_jtis (
+  tenant_id text COLLATE "C" NOT NULL REFERENCES tenants (id),
+  key_hash text COLLATE "C" NOT NULL,
+  exp_sec bigint NOT NULL,
+  PRIMARY KEY (tenant_id, key_hash)
+);
+CREATE INDEX client_assertion_jtis_expiry_idx ON client_assertion_jtis (exp_sec);
+`,
+  },
 ];
 
 /**

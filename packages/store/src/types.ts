@@ -405,6 +405,14 @@ export interface Store {
     listRevocations(): Promise<StoredRevocation[]>;
     /** Drop token revocations whose token has expired (nowSec past their expiry). */
     forgetExpiredRevocations(nowSec: number): Promise<number>;
+    /**
+     * Record a client assertion's id (`keyHash`: SHA-256 hex of the client and its `jti`) until
+     * `expSec`; false when it was already recorded: a replay (RFC 7523 §3 item 7), on whichever
+     * replica or worker it was first used. Throws ERR_TENANT_NOT_FOUND for an unknown tenant.
+     */
+    useAssertionJti(tenant: string, keyHash: string, expSec: number): Promise<boolean>;
+    /** Forget assertion ids whose assertion has expired (nowSec past their `exp`). */
+    forgetExpiredAssertionJtis(nowSec: number): Promise<number>;
   };
   receiptKeys: {
     /**

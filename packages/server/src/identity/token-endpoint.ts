@@ -5,11 +5,10 @@
  * the Txn-Tokens it issued. The HTTP layer only reads forms and writes OAuth error bodies.
  */
 import { policyAllows } from './policy-allows.js';
-import { isVerityError, VerityError, type DecisionMeta } from '@verity/core';
+import { isVerityError, sha256Hex, VerityError, type DecisionMeta } from '@verity/core';
 import {
   authenticateClient,
   createKeyResolver,
-  createMemorySeenJtiSet,
   exchangeToken,
   issueForClient,
   readFormParam,
@@ -87,13 +86,26 @@ export function createTokenEndpoint(options: TokenEndpointOptions): TokenEndpoin
     ...(options.verifyWorkloadAssertion === undefined ? {} : { verifyWorkloadAssertion: options.verifyWorkloadAssertion }),
     ...(options.now === undefined ? {} : { now: options.now }),
   });
-  // Replay protection for private_key_jwt assertions; per process (see docs/design-notes.md).
-  const seenJti = createMemorySeenJtiSet();
+  // Replay protection for private_key_jwt assertions, in the store: an assertion used on one
+  // replica or worker is a replay on every other. Expired ids are forgotten at most once a minute.
+  const now = options.now ?? Date.now;
+  let nextSweepMs = 0;
+  const seenJti = {
+    addIfAbsent(tenant: string, key: string, expSec: number): Promise<boolean> {
+      const at = now();
+      if (at >= nextSweepMs) {
+        nextSweepMs = at + 60_000;
+        // Housekeeping only: an expired assertion is refused by its exp before its id is looked at.
+        store.identity.forgetExpiredAssertionJtis(Math.floor(at / 1000)).catch(() => {});
+      }
+      return store.identity.useAssertionJti(tenant, sha256Hex(key), expSec);
+    },
+  };
 
   async function authenticate(tenant: string, request: TokenRequest): Promise<StsClient> {
     const result = await authenticateClient({ headers: request.headers as Record<string, string>, form: request.form }, (id) => tokens.client(tenant, id), {
       tokenEndpointUrl: `${tokens.issuerUrl(tenant)}/oauth2/token`,
-      seenJti: { addIfAbsent: (key, exp) => seenJti.addIfAbsent(`${tenant}\u0000${key}`, exp) },
+      seenJti: { addIfAbsent: (key, exp) => seenJti.addIfAbsent(tenant, key, exp) },
     });
     return result.client;
   }

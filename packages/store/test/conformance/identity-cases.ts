@@ -84,5 +84,19 @@ export function describeIdentity(databases: ConformanceDatabases): void {
         { tenant: 'acme', kind: 'job', value: 'nightly:2026-12-01', atSec: 300 },
       ]);
     });
+
+    it('records a client assertion id once per tenant (migration 16), refuses it again, forgets it once expired', async () => {
+      const { store } = handle;
+      await createTenants(store, 'acme', 'other');
+      const key = 'a'.repeat(64);
+      expect(await store.identity.useAssertionJti('acme', key, 200)).toBe(true);
+      expect(await store.identity.useAssertionJti('acme', key, 200)).toBe(false);
+      expect(await Promise.all([store.identity.useAssertionJti('acme', 'b'.repeat(64), 100), store.identity.useAssertionJti('acme', 'b'.repeat(64), 100)])).toEqual(expect.arrayContaining([true, false]));
+      expect(await store.identity.useAssertionJti('other', key, 200)).toBe(true);
+      await expectVerityError(store.identity.useAssertionJti('nobody', key, 200), 'ERR_TENANT_NOT_FOUND');
+      expect(await store.identity.forgetExpiredAssertionJtis(150)).toBe(1);
+      expect(await store.identity.useAssertionJti('acme', 'b'.repeat(64), 300)).toBe(true);
+      expect(await store.identity.useAssertionJti('acme', key, 200)).toBe(false);
+    });
   });
 }
