@@ -47,6 +47,20 @@ function postFresh(url: string, path: string, body: unknown, token?: string): Pr
   });
 }
 
+/** GET on a new connection. */
+function getFresh(url: string, path: string): Promise<{ status: number; body: any }> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest(`${url}${path}`, { agent: false, headers: { connection: 'close' } }, (res) => {
+      let data = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => (data += chunk));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: data === '' ? undefined : JSON.parse(data) }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
 const ASK = { subject: { type: 'User', id: 'alice' }, action: { name: 'view' }, resource: { type: 'Doc', id: 'd1' } };
 
 /** The decisions of CONNECTIONS fresh connections for tenant `tenant`. */
@@ -79,6 +93,10 @@ export async function runClusterScenario({ storeArgs, consistency, processes }: 
 
   // Policy versions: each push answers, then every connection decides on the new version.
   await createTenantWithPolicies(admin, 'acme', 'permit(principal, action, resource);');
+  // One token-signing key ring for every worker (sealed under one master key): the same JWKS from each.
+  const jwks = await Promise.all(Array.from({ length: CONNECTIONS }, () => getFresh(server.url, '/tenants/acme/.well-known/jwks.json')));
+  expect(jwks.map((answer) => answer.status)).toEqual(Array(CONNECTIONS).fill(200));
+  expect(new Set(jwks.map((answer) => JSON.stringify(answer.body))).size).toBe(1);
   expect(await decisions(server.url, 'acme')).toEqual(Array(CONNECTIONS).fill(true));
   for (const [policies, expected] of [
     ['forbid(principal, action, resource);', false],

@@ -112,6 +112,30 @@ describe('createSigningKeyRing', () => {
     expect(b.kid).toBe(a.kid);
   });
 
+  it('instances sharing a store that create the first key at once all take the one saved (found with verity serve --workers)', async () => {
+    const store = createMemorySigningKeyStore();
+    // Every instance loads the empty ring before any saves: each makes a key, one save wins.
+    let loads = 0;
+    let release!: () => void;
+    const allLoaded = new Promise<void>((resolve) => (release = resolve));
+    const racing: SigningKeyStore = {
+      load: async () => {
+        const keys = await store.load();
+        if (++loads === 4) release();
+        if (loads <= 4) await allLoaded;
+        return keys;
+      },
+      save: (keys, replacing) => store.save(keys, replacing),
+    };
+    const rings = Array.from({ length: 4 }, () => createSigningKeyRing({ store: racing }));
+    const current = await Promise.all(rings.map((ring) => ring.current()));
+    const stored = await store.load();
+    expect(stored).toHaveLength(1);
+    expect(new Set(current.map((key) => key.kid))).toEqual(new Set([stored[0]?.kid]));
+    const published = await Promise.all(rings.map((ring) => ring.jwks()));
+    expect(new Set(published.map((jwks) => JSON.stringify(jwks))).size).toBe(1);
+  });
+
   it('rotate() retires the current key at once, keeping it published for the overlap', async () => {
     const c = clock();
     const ring = createSigningKeyRing({ store: createMemorySigningKeyStore(), now: c.now });

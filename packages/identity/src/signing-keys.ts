@@ -15,7 +15,11 @@ export interface StoredSigningKey {
 /** Where the ring keeps its keys. `save` receives the complete list (the ring prunes what it no longer publishes). */
 export interface SigningKeyStore {
   load(): Promise<StoredSigningKey[]>;
-  save(keys: StoredSigningKey[]): Promise<void>;
+  /**
+   * Replace the ring with `keys` if it still is `replacing` (what was loaded): false, nothing
+   * written, when another instance sharing the store changed it meanwhile (its ring wins).
+   */
+  save(keys: StoredSigningKey[], replacing: StoredSigningKey[]): Promise<boolean>;
 }
 
 /** The key that signs right now. `key` is a non-extractable private key: its material cannot be exported from it. */
@@ -138,8 +142,10 @@ export function createSigningKeyRing(options: SigningKeyRingOptions): SigningKey
       // Reload before rotating: another instance sharing the store may have rotated already.
       let list = await store.load();
       if (force || needsRotation(list, time)) {
-        list = await addKey(list, time);
-        await store.save(list);
+        const next = await addKey(list, time);
+        // Another instance (replica, worker) saved a ring since the load: take theirs, so that
+        // every instance signs with and publishes the same keys.
+        list = (await store.save(next, list)) ? next : await store.load();
       }
       keys = list;
       for (const kid of imported.keys()) if (!list.some((k) => k.kid === kid)) imported.delete(kid);
@@ -176,8 +182,11 @@ export function createMemorySigningKeyStore(initial: StoredSigningKey[] = []): S
   let saved = structuredClone(initial);
   return {
     load: async () => structuredClone(saved),
-    save: async (keys) => {
+    save: async (keys, replacing) => {
+      const kids = new Set(saved.map((key) => key.kid));
+      if (kids.size !== replacing.length || !replacing.every((key) => kids.has(key.kid))) return false;
       saved = structuredClone(keys);
+      return true;
     },
   };
 }

@@ -62,7 +62,7 @@ const NEVER_MS = 100 * 365 * 24 * 60 * 60 * 1000;
 
 export function createBundleService(options: BundleServiceOptions): BundleService {
   const { store, policies, identity, tokens, box, ttlSec } = options;
-  const table: SealedKeyTable = { load: (tenant) => store.identity.loadBundleKeys(tenant), save: (tenant, keys) => store.identity.saveBundleKeys(tenant, keys) };
+  const table: SealedKeyTable = { load: (tenant) => store.identity.loadBundleKeys(tenant), save: (tenant, keys, expectedKids) => store.identity.saveBundleKeys(tenant, keys, expectedKids) };
   // A fresh ring per use reads the store: every replica signs with, and publishes, the stored key
   // (if two replicas created one at once, the one saved last wins everywhere from then on).
   const ringFor = (tenant: string): SigningKeyRing =>

@@ -14,6 +14,7 @@
 import cluster, { type Worker } from 'node:cluster';
 import { createServer as createNetServer, type AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
+import { generateMasterKey } from '@verity/identity';
 import { createDatabaseRelay, type Database, type DatabaseRelay } from '@verity/store';
 import { resolveConfig } from './config.js';
 import { lockDataFolder, type DataFolderLock } from './data-folder-lock.js';
@@ -82,6 +83,13 @@ export async function startCluster(options: StartClusterOptions): Promise<Runnin
   try {
     db = config.databaseUrl === null ? await openDatabase(config) : null;
     const relay = db === null ? null : createDatabaseRelay(db);
+    // One master key for every worker: without one configured and no data folder to keep its key
+    // file beside, each worker would seal the token-signing keys under a key of its own, and
+    // none could open another's (500s on its JWKS). Replaced at every restart, as for one process.
+    if (config.masterKey === null && (config.databaseUrl !== null || config.dataDir === null)) {
+      if (config.databaseUrl !== null) log.warn('no VERITY_MASTER_KEY: token-signing keys are sealed with a key of this start, shared by its workers, and replaced at every restart');
+      serverOptions.masterKey = generateMasterKey();
+    }
     // Port 0: one free port for every worker, chosen now. Node's cluster closes the shared
     // listening socket with the last worker; workers started after all had died must bind the same port.
     if (config.port === 0) serverOptions.port = await freePort(config.host);

@@ -28,9 +28,15 @@ const toClient = (row: ConfigRow) => ({ ...toRecord(row), secretHash: row.secret
 type KeyTable = 'signing_keys' | 'bundle_signing_keys';
 
 /** Replace the tenant's whole key ring in `table` in one transaction. */
-function saveKeys(db: Database, table: KeyTable, tenant: string, keys: readonly SealedSigningKey[]): Promise<void> {
+function saveKeys(db: Database, table: KeyTable, tenant: string, keys: readonly SealedSigningKey[], expectedKids?: readonly string[]): Promise<boolean> {
   return db.transaction(async (tx) => {
     await requireTenant(tx, tenant, 'no-key-update');
+    if (expectedKids !== undefined) {
+      // Under the tenant's lock: another replica or worker that changed the ring since it was read wins.
+      const { rows } = await tx.query<{ kid: string }>(`SELECT kid FROM ${table} WHERE tenant_id = $1`, [tenant]);
+      const stored = new Set(rows.map((row) => row.kid));
+      if (stored.size !== new Set(expectedKids).size || !expectedKids.every((kid) => stored.has(kid))) return false;
+    }
     await tx.query(`DELETE FROM ${table} WHERE tenant_id = $1`, [tenant]);
     for (const key of keys) {
       await tx.query(`INSERT INTO ${table} (tenant_id, kid, sealed_key, created_at_ms, retire_after_ms) VALUES ($1, $2, $3, $4, $5)`, [
@@ -41,6 +47,7 @@ function saveKeys(db: Database, table: KeyTable, tenant: string, keys: readonly 
         key.retireAfterMs,
       ]);
     }
+    return true;
   });
 }
 
@@ -91,9 +98,9 @@ export function createIdentityRepository(db: Database): Store['identity'] {
       const { rows } = await db.query('DELETE FROM sts_clients WHERE tenant_id = $1 AND id = $2 RETURNING id', [tenant, id]);
       return rows.length > 0;
     },
-    saveSigningKeys: (tenant, keys) => saveKeys(db, 'signing_keys', tenant, keys),
+    saveSigningKeys: (tenant, keys, expectedKids) => saveKeys(db, 'signing_keys', tenant, keys, expectedKids),
     loadSigningKeys: (tenant) => loadKeys(db, 'signing_keys', tenant),
-    saveBundleKeys: (tenant, keys) => saveKeys(db, 'bundle_signing_keys', tenant, keys),
+    saveBundleKeys: (tenant, keys, expectedKids) => saveKeys(db, 'bundle_signing_keys', tenant, keys, expectedKids),
     loadBundleKeys: (tenant) => loadKeys(db, 'bundle_signing_keys', tenant),
     addRevocation: (revocation) =>
       forTenant(revocation.tenant, async () => {

@@ -393,11 +393,15 @@ export interface Store {
     getClient(tenant: string, id: string): Promise<(IdentityRecord & { secretHash: string | null }) | null>;
     listClients(tenant: string): Promise<Array<IdentityRecord & { secretHash: string | null }>>;
     deleteClient(tenant: string, id: string): Promise<boolean>;
-    /** Replace the tenant's whole key ring in one transaction. */
-    saveSigningKeys(tenant: string, keys: readonly SealedSigningKey[]): Promise<void>;
+    /**
+     * Replace the tenant's whole key ring in one transaction. With `expectedKids` (the kids of
+     * the ring as it was read), only if the stored ring still holds exactly those: false, and
+     * nothing written, when another replica or worker changed it meanwhile. True when written.
+     */
+    saveSigningKeys(tenant: string, keys: readonly SealedSigningKey[], expectedKids?: readonly string[]): Promise<boolean>;
     loadSigningKeys(tenant: string): Promise<SealedSigningKey[]>;
     /** The tenant's policy-bundle signing keys: a ring of their own, pinned by PEPs (same shape). */
-    saveBundleKeys(tenant: string, keys: readonly SealedSigningKey[]): Promise<void>;
+    saveBundleKeys(tenant: string, keys: readonly SealedSigningKey[], expectedKids?: readonly string[]): Promise<boolean>;
     loadBundleKeys(tenant: string): Promise<SealedSigningKey[]>;
     /** Record a revocation; a later one of the same subject/client moves the cut-off forward only. */
     addRevocation(revocation: StoredRevocation): Promise<void>;

@@ -50,7 +50,8 @@ export interface TokenServices {
 /** Where a sealed key ring lives: the token keys or the bundle keys of one tenant. */
 export interface SealedKeyTable {
   load(tenant: string): Promise<SealedSigningKey[]>;
-  save(tenant: string, keys: readonly SealedSigningKey[]): Promise<void>;
+  /** False (nothing written) when the stored ring no longer holds exactly `expectedKids`. */
+  save(tenant: string, keys: readonly SealedSigningKey[], expectedKids: readonly string[]): Promise<boolean>;
 }
 
 /**
@@ -63,10 +64,11 @@ export function sealedKeyStore(table: SealedKeyTable, box: SecretBox, tenant: st
     async load() {
       return (await table.load(tenant)).map((row) => JSON.parse(box.open(row.sealedKey, boundTo)) as StoredSigningKey);
     },
-    async save(keys) {
-      await table.save(
+    save(keys, replacing) {
+      return table.save(
         tenant,
         keys.map((key) => ({ kid: key.kid, sealedKey: box.seal(JSON.stringify(key), boundTo), createdAtMs: key.createdAt, retireAfterMs: key.createdAt + maxAgeMs })),
+        replacing.map((key) => key.kid),
       );
     },
   };
@@ -86,7 +88,7 @@ export function createTokenServices(options: TokenServicesOptions): TokenService
     return baseUrl;
   };
   const issuerUrl = (tenant: string) => tenantBaseUrl(base(), tenant);
-  const table: SealedKeyTable = { load: (tenant) => store.identity.loadSigningKeys(tenant), save: (tenant, keys) => store.identity.saveSigningKeys(tenant, keys) };
+  const table: SealedKeyTable = { load: (tenant) => store.identity.loadSigningKeys(tenant), save: (tenant, keys, expectedKids) => store.identity.saveSigningKeys(tenant, keys, expectedKids) };
   const ringFor = (tenant: string) => createSigningKeyRing({ store: sealedKeyStore(table, box, tenant, 'signing-key', 2 * ROTATE_EVERY_MS), now, rotateEveryMs: ROTATE_EVERY_MS });
 
   function entry(tenant: string) {

@@ -42,6 +42,21 @@ export function describeIdentity(databases: ConformanceDatabases): void {
       await expectVerityError(store.identity.saveSigningKeys('nope', []), 'ERR_TENANT_NOT_FOUND');
     });
 
+    it('replaces a key ring only if it still holds the kids it was read with, when asked', async () => {
+      const { store } = handle;
+      await createTenants(store, 'acme');
+      const key = (kid: string) => ({ kid, sealedKey: `sealed-${kid}`, createdAtMs: 1000, retireAfterMs: 5000 });
+      expect(await store.identity.saveSigningKeys('acme', [key('k1')], [])).toBe(true);
+      // Another instance read the empty ring too: its save loses, nothing written.
+      expect(await store.identity.saveSigningKeys('acme', [key('k2')], [])).toBe(false);
+      expect((await store.identity.loadSigningKeys('acme')).map((k) => k.kid)).toEqual(['k1']);
+      expect(await store.identity.saveSigningKeys('acme', [key('k2'), key('k1')], ['k1'])).toBe(true);
+      expect(await store.identity.saveBundleKeys('acme', [key('b1')], ['nope'])).toBe(false);
+      expect(await store.identity.loadBundleKeys('acme')).toEqual([]);
+      expect(await store.identity.saveSigningKeys('acme', [key('k3')])).toBe(true);
+      expect((await store.identity.loadSigningKeys('acme')).map((k) => k.kid)).toEqual(['k3']);
+    });
+
     it('keeps the bundle keys apart from the token keys', async () => {
       const { store } = handle;
       await createTenants(store, 'acme');
