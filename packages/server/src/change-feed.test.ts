@@ -30,7 +30,7 @@ describe('change feed heartbeat', () => {
     const started = freshness.confirmedAt();
     let resyncs = 0;
     const changes: Change[] = [];
-    const feed = await startChangeFeed(db, { onChange: (change) => changes.push(change), onResync: () => resyncs++ }, { freshness });
+    const feed = await startChangeFeed(db, { onChange: (change) => void changes.push(change), onResync: () => resyncs++ }, { freshness });
     const heard: Change[] = [];
     const unsubscribe = feed.subscribe((change) => heard.push(change));
     try {

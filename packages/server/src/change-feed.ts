@@ -43,7 +43,11 @@ export interface ChangeFeed {
 }
 
 export interface ChangeHandlers {
-  onChange(change: Change): void;
+  /**
+   * Apply a change: drop or read again what it makes stale. Returns once it is applied (views
+   * read again): a publish, and a barrier on a shared database, wait for that.
+   */
+  onChange(change: Change): void | Promise<unknown>;
   /** Notifications may have been missed (the listener reconnected): forget everything. */
   onResync(): void;
 }
@@ -87,6 +91,23 @@ export async function startChangeFeed(db: Database, handlers: ChangeHandlers, op
   /** Heartbeats sent and not yet back: nonce → send time. */
   const pending = new Map<number, number>();
   let lastBack = now();
+  /** Changes heard and not yet applied (their views still being read again). */
+  const applying = new Set<Promise<unknown>>();
+  const apply = (change: Change): Promise<unknown> => {
+    // At once (what a handler drops, it drops before anything else runs); its reads settle later.
+    let result: unknown;
+    try {
+      result = handlers.onChange(change);
+    } catch {
+      result = undefined;
+    }
+    const applied = Promise.resolve(result).catch(() => undefined);
+    applying.add(applied);
+    void applied.then(() => applying.delete(applied));
+    return applied;
+  };
+  // Workers sharing one database: a barrier returns once this worker has applied every change it heard.
+  db.holdBarrier?.(() => Promise.all(applying).then(() => undefined));
   const listener = await db.listen(CHANGES_CHANNEL, (payload) => {
     const parsed = parsePayload(payload);
     if (parsed !== null && 'heartbeat' in parsed) {
@@ -94,7 +115,7 @@ export async function startChangeFeed(db: Database, handlers: ChangeHandlers, op
       if (parsed.replica === replica) heartbeatBack(parsed.heartbeat);
       return;
     }
-    if (parsed) handlers.onChange(parsed);
+    if (parsed) void apply(parsed);
     else handlers.onResync();
     if (parsed) for (const subscriber of listeners) subscriber(parsed);
   });
@@ -135,8 +156,8 @@ export async function startChangeFeed(db: Database, handlers: ChangeHandlers, op
       return () => void listeners.delete(subscriber);
     },
     async publish(change) {
-      // Apply locally at once (NOTIFY comes back asynchronously), then tell the others.
-      handlers.onChange(change);
+      // Apply locally (NOTIFY comes back asynchronously), then tell the others.
+      await apply(change);
       await db.query('SELECT pg_notify($1, $2)', [CHANGES_CHANNEL, JSON.stringify(change)]);
       // Workers of one server sharing the database: the write returns once all of them dropped the old copy.
       await db.barrier?.();

@@ -131,19 +131,23 @@ export async function createComponents(
   const freshness = createFreshness({ maxStalenessMs: db.kind === 'postgres' || db.shared === true ? config.maxStalenessMs : Infinity });
   const caches: { policies?: PolicyService; entities?: EntityService; identity?: IdentityService; credentials?: CredentialService; workloads?: WorkloadService; devices?: DeviceService; assurance?: AssuranceService; threatLists?: ThreatListService; activity?: ActivityService } = {};
   const feed = await startChangeFeed(db, {
+    // Returns once the change is applied: what it makes stale is dropped at once, and the
+    // views read again are held (a publish, and a barrier between workers, wait for that).
     onChange: ({ tenant, kind }) => {
       // Settings travel with the active policy (type mapping, routes, request validation) and
       // feed the tenant's own token-service source (its principal type).
       if (kind === 'policy' || kind === 'settings') caches.policies?.invalidate(tenant);
       if (kind === 'entities') caches.entities?.invalidate(tenant);
-      if (kind === 'identity' || kind === 'settings') void caches.identity?.onChange(tenant, 'identity');
-      if (kind === 'revocation') void caches.identity?.onChange(tenant, 'revocation');
       if (kind === 'credentials') caches.credentials?.invalidate();
-      if (kind === 'workload' || kind === 'settings') caches.workloads?.onChange(tenant, kind);
-      if (kind === 'device') caches.devices?.onChange(tenant);
-      if (kind === 'assurance') caches.assurance?.onChange(tenant);
-      if (kind === 'threat') caches.threatLists?.onChange(tenant);
       if (kind === 'activity') caches.activity?.onChange(tenant);
+      return Promise.all([
+        kind === 'identity' || kind === 'settings' ? caches.identity?.onChange(tenant, 'identity') : undefined,
+        kind === 'revocation' ? caches.identity?.onChange(tenant, 'revocation') : undefined,
+        kind === 'workload' || kind === 'settings' ? caches.workloads?.onChange(tenant, kind) : undefined,
+        kind === 'device' ? caches.devices?.onChange(tenant) : undefined,
+        kind === 'assurance' ? caches.assurance?.onChange(tenant) : undefined,
+        kind === 'threat' ? caches.threatLists?.onChange(tenant) : undefined,
+      ]);
     },
     onResync: () => {
       caches.policies?.invalidateAll();

@@ -41,10 +41,28 @@ describe('createTenantViews', () => {
     const views = createTenantViews({ read: store.read });
     const first = views.get('acme');
     store.bump();
-    views.reload('acme');
+    void views.reload('acme');
     await store.finishAll();
     expect(await first).toBe(1);
     expect(await views.get('acme')).toBe(1);
+    expect(store.reads).toEqual(['acme@0', 'acme@1']);
+  });
+
+  it('a use after a change waits for the new read, never answering from the view the change made stale; reload resolves once it is held', async () => {
+    const store = slowStore();
+    const views = createTenantViews({ read: store.read });
+    const first = views.get('acme');
+    await store.finishAll();
+    expect(await first).toBe(0);
+    store.bump();
+    let reloaded = false;
+    const reload = views.reload('acme').then(() => (reloaded = true));
+    const during = views.get('acme');
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(reloaded).toBe(false);
+    await store.finishAll();
+    await reload;
+    expect(await during).toBe(1);
     expect(store.reads).toEqual(['acme@0', 'acme@1']);
   });
 
@@ -56,7 +74,7 @@ describe('createTenantViews', () => {
       if (fail) throw new Error('store down');
       return value;
     }, onReloadError: (error) => errors.push(error) });
-    views.reload('never-read');
+    void views.reload('never-read');
     views.update('never-read', () => 99);
     expect(await views.get('never-read')).toBe(10);
     views.update('never-read', (v) => v + 1);

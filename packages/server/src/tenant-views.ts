@@ -10,8 +10,13 @@ export interface TenantViews<T> {
   get(tenant: string): Promise<T>;
   /** Change the held view in place (this replica's own write), when the tenant is held. */
   update(tenant: string, change: (view: T) => T): void;
-  /** The tenant changed: read it again, if this replica holds it (a failed read drops it). */
-  reload(tenant: string): void;
+  /**
+   * The tenant changed: read it again, if this replica holds it. The held view is dropped at
+   * once, so a use meanwhile waits for the new read instead of deciding on the old view (a
+   * failed read leaves it dropped: the next use reads again, and fails while the store does).
+   * Resolves once the new view is held (or the read failed).
+   */
+  reload(tenant: string): Promise<void>;
   /** Notifications may have been missed: read every tenant held again. */
   reloadAll(): void;
 }
@@ -59,13 +64,17 @@ export function createTenantViews<T>(options: TenantViewsOptions<T>): TenantView
     return state.done;
   }
 
-  function reload(tenant: string): void {
-    if (!held.has(tenant) && !reading.has(tenant)) return;
-    refresh(tenant, true).catch((error: unknown) => {
-      // Not held stale: the tenant's next use reads it again (and fails while the store does).
-      held.delete(tenant);
-      options.onReloadError?.(error);
-    });
+  function reload(tenant: string): Promise<void> {
+    if (!held.has(tenant) && !reading.has(tenant)) return Promise.resolve();
+    // Not held stale: a use from now on joins the read.
+    held.delete(tenant);
+    return refresh(tenant, true).then(
+      () => undefined,
+      (error: unknown) => {
+        held.delete(tenant);
+        options.onReloadError?.(error);
+      },
+    );
   }
 
   return {
@@ -76,7 +85,7 @@ export function createTenantViews<T>(options: TenantViewsOptions<T>): TenantView
     },
     reload,
     reloadAll() {
-      for (const tenant of new Set([...held.keys(), ...reading.keys()])) reload(tenant);
+      for (const tenant of new Set([...held.keys(), ...reading.keys()])) void reload(tenant);
     },
   };
 }

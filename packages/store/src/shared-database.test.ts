@@ -134,6 +134,26 @@ describe('the shared database', () => {
     }
   });
 
+  it('a barrier waits for what the other worker holds it for (its changes heard and not yet applied)', async () => {
+    const primary = await startPrimary();
+    try {
+      const a = primary.connect();
+      const b = primary.connect();
+      let applied!: () => void;
+      const applying = new Promise<void>((resolve) => (applied = resolve));
+      b.db.holdBarrier(() => applying);
+      let passed = false;
+      const barrier = a.db.barrier().then(() => (passed = true));
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      expect(passed).toBe(false);
+      applied();
+      await barrier;
+      expect(passed).toBe(true);
+    } finally {
+      await primary.close();
+    }
+  });
+
   it(`a barrier is bounded: a worker that never answers holds it ${BARRIER_WAIT_MS} ms at most`, async () => {
     const primary = await startPrimary();
     try {

@@ -266,6 +266,7 @@ function groupAppends(db: Database): (records: DecisionRecord[], skipExisting: b
 export interface SharedDatabase extends Database {
   /** Other processes use this database too: caches follow the change feed, with bounded staleness. */
   readonly shared: true;
+  holdBarrier(until: () => Promise<void>): void;
   /** Always present: the primary's driver chains and inserts the records on its own thread. */
   appendAudit(records: readonly DecisionRecord[], options: { skipExisting: boolean }): Promise<void>;
   /**
@@ -291,6 +292,7 @@ function rebuild(wire: WireError): Error {
 export function connectSharedDatabase(channel: ProcessChannel, kind: Database['kind'], closed?: Promise<void>): SharedDatabase {
   const pending = new Map<number, { resolve: (value: unknown) => void; reject: (error: unknown) => void }>();
   const listeners = new Map<number, (payload: string) => void>();
+  let hold: () => Promise<void> = () => Promise.resolve();
   let nextId = 1;
   let dead: VerityError | null = null;
   const unavailable = (why: string): VerityError => new VerityError('ERR_STORE_UNAVAILABLE', `the shared store is unavailable: ${why}`);
@@ -306,7 +308,11 @@ export function connectSharedDatabase(channel: ProcessChannel, kind: Database['k
     } else if (message.verityDb === 'notify') {
       listeners.get(message['listener'] as number)?.(message['payload'] as string);
     } else if (message.verityDb === 'ping') {
-      channel.send({ verityDb: 'pong', id: message.id });
+      // What was heard before the ping is applied before the pong (`holdBarrier`).
+      const id = message.id;
+      void hold()
+        .catch(() => undefined)
+        .then(() => channel.send({ verityDb: 'pong', id }));
     }
   });
   void closed?.then(() => {
@@ -364,6 +370,9 @@ export function connectSharedDatabase(channel: ProcessChannel, kind: Database['k
       return { notify: async (payload: string) => void (await call({ op: 'notify', listener: id, payload })), reset: () => {}, close };
     },
     barrier: () => call({ op: 'barrier' }).then(() => undefined),
+    holdBarrier(until) {
+      hold = until;
+    },
     async close() {
       for (const id of [...listeners.keys()]) {
         listeners.delete(id);

@@ -41,6 +41,11 @@ export interface Database extends SqlClient {
    * that returned is seen by every worker's next decision.
    */
   barrier?(): Promise<void>;
+  /**
+   * Shared databases: `until` is awaited before this process answers another's barrier (the
+   * change feed's changes heard and not yet applied), so a barrier means "applied", not "heard".
+   */
+  holdBarrier?(until: () => Promise<void>): void;
 }
 
 /** A running subscription made by {@link Database.listen}. */

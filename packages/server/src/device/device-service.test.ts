@@ -104,13 +104,19 @@ describe('device service', () => {
     expect(await service.signal(t, 'laptop-1', at())).toMatchObject({ compliant: true });
     let open = () => {};
     gate = new Promise((resolve) => (open = resolve));
-    service.onChange(t); // another replica's change: a reload that will answer with the rows of now
+    void service.onChange(t); // another replica's change: a reload that will answer with the rows of now
     await new Promise((resolve) => setTimeout(resolve, 20));
-    await service.report(t, 'laptop-1', { ...GOOD, screen_lock: false });
-    expect(await service.signal(t, 'laptop-1', at())).toMatchObject({ compliant: false });
+    // The write returns once its change is applied: the view read again after it (the read under
+    // way, begun before the write, reads once more). Meanwhile no signal answers from the old view.
+    let reported = false;
+    const reporting = service.report(t, 'laptop-1', { ...GOOD, screen_lock: false }).then(() => (reported = true));
+    const during = service.signal(t, 'laptop-1', at());
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(reported).toBe(false);
     gate = undefined;
     open();
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    await reporting;
+    expect(await during).toMatchObject({ compliant: false, issues: ['screen_lock'] });
     expect(await service.signal(t, 'laptop-1', at())).toMatchObject({ compliant: false, issues: ['screen_lock'] });
   });
 });

@@ -43,7 +43,8 @@ export interface DeviceService {
    */
   signal(tenant: string, id: string | null, at: DeviceSignalAt): Promise<NonNullable<RiskSignals['device']>>;
   /** The tenant's `device` change arrived: read its devices again (if this replica holds them). */
-  onChange(tenant: string): void;
+  /** Resolves once the tenant's new view is held (decisions meanwhile wait for it). */
+  onChange(tenant: string): Promise<void>;
   /** Notifications may have been missed: read every tenant held again. */
   onResync(): void;
 }

@@ -96,6 +96,18 @@ export async function createIdentityService(options: IdentityServiceOptions): Pr
 
   const loadRevocations = async () => revocations.load((await store.identity.listRevocations()).map(fromStored));
   await loadRevocations();
+  /**
+   * The revocation list as of the last change heard: a token is checked only once it is read
+   * (a decision during the read waits for it; one after a failed read reads again, and fails
+   * closed while the store does). Reads run one after another, so the last begins after the
+   * last change.
+   */
+  let current: Promise<void> = Promise.resolve();
+  const reloadRevocations = (): Promise<void> => {
+    current = current.catch(() => undefined).then(loadRevocations);
+    return current;
+  };
+  const revocationsRead = (): Promise<void> => current.catch(() => reloadRevocations());
 
   function sources(tenant: string): Promise<IdentitySource[]> {
     let entry = sourcesByTenant.get(tenant);
@@ -148,6 +160,7 @@ export async function createIdentityService(options: IdentityServiceOptions): Pr
 
     async verifySubjectToken(tenant, token, meta, audience) {
       try {
+        await revocationsRead();
         return await tokens.authenticate(token, { tenant, sources: await sources(tenant), ...(audience === undefined ? {} : { audience }) });
       } catch (error) {
         if (error instanceof VerityError && error.code.startsWith('ERR_TOKEN_')) await recordRejection(tenant, error.code, meta);
@@ -184,19 +197,22 @@ export async function createIdentityService(options: IdentityServiceOptions): Pr
       return revocations.snapshot().filter((revocation) => revocation.tenant === tenant);
     },
 
-    verifyTxnToken: (tenant, token, verifyOptions) => tokens.authenticateTxnToken(token, { ...verifyOptions, tenant, now }),
+    verifyTxnToken: async (tenant, token, verifyOptions) => {
+      await revocationsRead();
+      return tokens.authenticateTxnToken(token, { ...verifyOptions, tenant, now });
+    },
 
     async onChange(tenant, kind) {
-      if (kind === 'identity') sourcesByTenant.delete(tenant);
-      else await loadRevocations();
       // Verified tokens stay cached only as long as nothing about their tenant changed.
       verifier.purge(() => true);
+      if (kind === 'identity') sourcesByTenant.delete(tenant);
+      else await reloadRevocations().catch(() => undefined);
     },
 
     async reloadAll() {
       sourcesByTenant.clear();
       verifier.purge(() => true);
-      await loadRevocations();
+      await reloadRevocations();
     },
   };
 }

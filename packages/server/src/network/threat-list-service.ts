@@ -34,7 +34,8 @@ export interface ThreatListService {
   /** The risk engine's signal: the lists, unexpired at `nowMs`, holding `address`; null when none. Reads memory once loaded. */
   match(tenant: string, address: IpAddress, nowMs: number): Promise<ThreatMatch | null>;
   /** The tenant's `threat` change arrived: read its lists again (if this replica holds them). */
-  onChange(tenant: string): void;
+  /** Resolves once the tenant's new view is held (decisions meanwhile wait for it). */
+  onChange(tenant: string): Promise<void>;
   /** Notifications may have been missed: read every tenant held again. */
   onResync(): void;
 }

@@ -21,7 +21,8 @@ export interface AssuranceService {
   /** Record a change (kept only if newer than the one held) and tell every replica. */
   set(tenant: string, subject: string, assurance: Assurance): Promise<void>;
   /** The tenant's `assurance` change arrived: read it again. */
-  onChange(tenant: string): void;
+  /** Resolves once the tenant's levels are read again (or the read failed, reported). */
+  onChange(tenant: string): Promise<void>;
   /** Notifications may have been missed: read everything again. */
   onResync(): void;
 }
@@ -99,7 +100,7 @@ export async function createAssuranceService(options: AssuranceServiceOptions): 
       }
     },
 
-    onChange: (tenant) => void readTenant(tenant).catch(report),
+    onChange: (tenant) => readTenant(tenant).catch(report),
     onResync: () => void readAll().catch(report),
   };
 }

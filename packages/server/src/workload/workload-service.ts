@@ -39,7 +39,8 @@ export interface WorkloadService {
   registry: RegistryService;
   svids: SvidService;
   /** A change arrived on the feed (any replica): drop what it makes stale. */
-  onChange(tenant: string, kind: ChangeKind): void;
+  /** Resolves once the change is applied (the tenant's deny list read again). */
+  onChange(tenant: string, kind: ChangeKind): Promise<void>;
   /** Notifications may have been missed: drop everything, read the deny lists again. */
   onResync(): void;
 }
@@ -69,7 +70,7 @@ export async function createWorkloadService(options: WorkloadServiceOptions): Pr
   const registry = createRegistryService({ store, trustDomains, publish, now });
   const attestors = [createJoinTokenAttestor({ store, now }), createK8sPsatAttestor({ store, fetch: options.sourceFetch, now })];
   const svids = createSvidService({ store, ca, registry, attestors, audit: options.audit, baseUrl: options.baseUrl, now });
-  const reported = (promise: Promise<void>) => void promise.catch((error: unknown) => options.onReloadError?.(error));
+  const reported = (promise: Promise<void>): Promise<void> => promise.catch((error: unknown) => options.onReloadError?.(error));
   await registry.reloadAll();
 
   return {
@@ -105,20 +106,20 @@ export async function createWorkloadService(options: WorkloadServiceOptions): Pr
     ca,
     registry,
     svids,
-    onChange(tenant, kind) {
+    async onChange(tenant, kind) {
       if (kind === 'settings') {
         trustDomains.invalidate(tenant);
         ca.invalidate(tenant);
       }
       if (kind === 'workload') {
         ca.invalidate(tenant);
-        reported(registry.reload(tenant));
+        await reported(registry.reload(tenant));
       }
     },
     onResync() {
       trustDomains.invalidateAll();
       ca.invalidateAll();
-      reported(registry.reloadAll());
+      void reported(registry.reloadAll());
     },
   };
 }
