@@ -8,7 +8,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { request as httpRequest } from 'node:http';
 import { afterAll, describe, expect, it } from 'vitest';
-import { createInlineIdp } from './helpers/inline-idp.js';
 import { killAll, startServeProcess, type ServeProcess } from './helpers/serve-process.js';
 import { createClient } from './helpers/verity.js';
 
@@ -48,10 +47,10 @@ const ENTITIES = [
   { uid: { type: 'User', id: 'alice' }, attrs: {}, parents: [{ type: 'Group', id: 'g' }] },
 ];
 
-describe('attack10: stale allow after a write returned (--workers 3, PGlite)', () => {
+describe('attack10: stale allow after a write returned (--workers 2, PGlite)', () => {
   it('every write kind is seen by every worker at once', async () => {
     const data = join(mkdtempSync(join(tmpdir(), 'attack10-')), 'data');
-    const server = await startServeProcess(['--workers', '3', '--data', data]);
+    const server = await startServeProcess(['--workers', '2', '--data', data]);
     processes.push(server);
     const url = server.url;
     const admin = createClient(url);
@@ -118,68 +117,5 @@ describe('attack10: stale allow after a write returned (--workers 3, PGlite)', (
     }
     expect(failures).toEqual([]);
   }, 120_000);
-
-  it('credentials, identity sources and token revocations are seen by every worker at once', async () => {
-    const data = join(mkdtempSync(join(tmpdir(), 'attack10-')), 'data');
-    const server = await startServeProcess([...(process.env.A10_SINGLE ? [] : ['--workers', '3']), '--data', data, '--allow-insecure-identity-sources']);
-    processes.push(server);
-    const url = server.url;
-    const admin = createClient(url);
-    const failures: string[] = [];
-    expect((await admin.post('/admin/v1/tenants', { id: 'acme' })).status).toBe(201);
-    expect((await admin.post('/admin/v1/tenants/acme/policies', { files: { 'p.cedar': 'permit(principal, action, resource);' } })).status).toBe(201);
-
-    // Credentials: rotate and revoke of a tenant policy-author credential, used on admin reads.
-    for (let trial = 0; trial < 1; trial++) {
-      const cred = await admin.post('/admin/v1/tenants/acme/credentials', { role: 'policy-author', label: `a10-${trial}` });
-      expect(cred.status).toBe(201);
-      const use = async (token: string) => (await Promise.all(Array.from({ length: N }, () => fresh(url, 'GET', '/admin/v1/tenants/acme/entities', undefined, token)))).map((a) => a.status);
-      for (let i = 0; i < 2; i++) expect(await use(cred.body.token)).toEqual(Array(N).fill(200));
-      const rotated = await admin.post(`/admin/v1/tenants/acme/credentials/${cred.body.id}/rotate`);
-      expect(rotated.status).toBe(200);
-      const old = await use(cred.body.token);
-      if (old.some((s) => s !== 401)) failures.push(`rotate: old token answered ${JSON.stringify(old)}`);
-      for (let i = 0; i < 2; i++) expect(await use(rotated.body.token)).toEqual(Array(N).fill(200));
-      expect((await admin.post(`/admin/v1/tenants/acme/credentials/${cred.body.id}/revoke`)).status).toBe(200);
-      const revoked = await use(rotated.body.token);
-      if (revoked.some((s) => s !== 401)) failures.push(`tenant credential revoke: ${JSON.stringify(revoked)}`);
-    }
-
-    // Identity: token-in decisions.
-    const issuer = 'https://idp.attack10.example';
-    for (let trial = 0; trial < 1; trial++) {
-      const idp = await createInlineIdp({ issuer, audience: 'a10' });
-      expect((await admin.request('PUT', '/admin/v1/tenants/acme/identity-sources/idp', idp.source())).status).toBe(200);
-      const token = await idp.token({ sub: `alice${trial}` });
-      const ask = { action: { name: 'view' }, resource: { type: 'Doc', id: 'd1' }, token };
-      for (let i = 0; i < 3; i++) {
-        const got = await outcomes(url, ask);
-        expect(got).toEqual(Array(N).fill(true));
-      }
-      // Replace the source's keys: the old key's tokens must stop verifying everywhere.
-      const other = await createInlineIdp({ issuer, audience: 'a10' });
-      expect((await admin.request('PUT', '/admin/v1/tenants/acme/identity-sources/idp', other.source())).status).toBe(200);
-      const afterKey = await outcomes(url, ask);
-      if (afterKey.some((d) => d === true)) failures.push(`identity source key replaced (trial ${trial}): ${JSON.stringify(afterKey)}`);
-
-      const token2 = await other.token({ sub: `alice${trial}` });
-      const ask2 = { ...ask, token: token2 };
-      for (let i = 0; i < 3; i++) expect(await outcomes(url, ask2)).toEqual(Array(N).fill(true));
-      const rev = await admin.post('/admin/v1/tenants/acme/revocations', { subject: `alice${trial}` });
-      expect(rev.status).toBe(201);
-      const afterRev = await outcomes(url, ask2);
-      console.log('trial', trial, 'revoked ok');
-      if (afterRev.some((d) => d === true)) failures.push(`subject revocation (trial ${trial}): ${JSON.stringify(afterRev)}`);
-
-      // A fresh token (iat after the cut-off) then source DELETE.
-      
-      const token3 = await other.token({ sub: `bob${trial}` });
-      const ask3 = { ...ask, token: token3 };
-      for (let i = 0; i < 3; i++) expect(await outcomes(url, ask3)).toEqual(Array(N).fill(true));
-      expect((await admin.request('DELETE', '/admin/v1/tenants/acme/identity-sources/idp')).status).toBe(204);
-      const afterDel = await outcomes(url, ask3);
-      if (afterDel.some((d) => d === true)) failures.push(`identity source DELETE (trial ${trial}): ${JSON.stringify(afterDel)}`);
-    }
-    expect(failures).toEqual([]);
-  }, 120_000);
+  // Credentials, identity sources and token revocations across workers: e2e/cluster.test.ts and e2e/attack11-revocation.test.ts.
 });
