@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startTsWorker } from './ts-worker.js';
+import { runHttp, throughputJob } from './ts-worker.js';
 import { createServer as createHttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
@@ -17,7 +17,6 @@ import * as cedar from '@cedar-policy/cedar-wasm/nodejs';
 import { startServer } from '@verity/server';
 import { buildCedarBaseline, decisionOf } from './cedar-baseline.js';
 import { formatEnforceSection, runEnforceBench } from './enforce.js';
-import type { HttpJob, HttpResults } from './http-client.js';
 import { formatMachine, formatTable, machineFacts, withRatios, type Row } from './report.js';
 import { batchBody, MIX } from './requests.js';
 import { measure, summarize, type Summary } from './stats.js';
@@ -33,17 +32,6 @@ const BATCH = MIX.length;
 /** The HTTP batch: the mix ten times over, 100 evaluations in one request. */
 const HTTP_BATCH = Array.from({ length: 100 }, (_, i) => MIX[i % MIX.length] as (typeof MIX)[number]);
 
-function runHttp(job: HttpJob): Promise<HttpResults> {
-  return new Promise((resolve, reject) => {
-    const worker = startTsWorker(new URL('./http-client.ts', import.meta.url), job);
-    worker.once('message', (message: { ok: true; results: HttpResults } | { ok: false; error: string }) => {
-      void worker.terminate();
-      if (message.ok) resolve(message.results);
-      else reject(new Error(`HTTP client: ${message.error}`));
-    });
-    worker.once('error', reject);
-  });
-}
 
 async function main(): Promise<void> {
   const machine = machineFacts(cedar.getCedarVersion());
@@ -117,18 +105,7 @@ async function main(): Promise<void> {
     // 4b. Throughput at 32 connections: a bare node:http server answering the same JSON, then
     // Verity as `verity serve` runs it (durable audit) with a PEP credential on every request.
     log('HTTP throughput, 32 connections: bare node:http, then Verity with a PEP credential…');
-    const throughputJob = (url: string, authorization?: string): HttpJob => ({
-      url,
-      bodies: MIX.map((entry) => JSON.stringify(entry.request)),
-      expected: [],
-      batchBody: '',
-      batchExpected: [],
-      sequential: { warmup: 0, n: 0, budgetMs: 0 },
-      batch: { warmup: 0, n: 0, budgetMs: 0 },
-      concurrent: { workers: 32, n: 100_000, budgetMs: 8000 },
-      throughputOnly: true,
-      ...(authorization === undefined ? {} : { authorization }),
-    });
+    const job = (url: string, authorization?: string) => throughputJob(url, { n: 100_000, budgetMs: 8000, ...(authorization === undefined ? {} : { authorization }) });
     const bare = createHttpServer((req, res) => {
       req.resume();
       req.on('end', () => {
@@ -138,13 +115,13 @@ async function main(): Promise<void> {
       });
     });
     await new Promise<void>((resolve) => bare.listen(0, '127.0.0.1', resolve));
-    const bareRun = await runHttp(throughputJob(`http://127.0.0.1:${(bare.address() as AddressInfo).port}`));
+    const bareRun = await runHttp(job(`http://127.0.0.1:${(bare.address() as AddressInfo).port}`));
     await new Promise<void>((resolve) => bare.close(() => resolve()));
     await server.close();
     server = await startServer({ ...serverOptions, decisionAuth: 'required' });
     audit = server.components.audit;
     const pep = await server.components.credentials.issue({ role: 'pep', tenant: TENANT, label: 'bench' });
-    const verityRun = await runHttp(throughputJob(server.url, `Bearer ${pep.token}`));
+    const verityRun = await runHttp(job(server.url, `Bearer ${pep.token}`));
     await audit.flush();
     summaries.push(
       summarize('bare node:http, same JSON, 32 connections', bareRun.concurrent.samples, bareRun.concurrent.wallNs),

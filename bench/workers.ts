@@ -18,10 +18,8 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { HttpJob, HttpResults } from './http-client.js';
-import { MIX } from './requests.js';
 import { summarize } from './stats.js';
-import { startTsWorker } from './ts-worker.js';
+import { runHttp, throughputJob } from './ts-worker.js';
 
 const BIN = fileURLToPath(new URL('../packages/cli/bin/verity.mjs', import.meta.url));
 const dashes = process.argv.indexOf('--');
@@ -110,17 +108,6 @@ async function treeCpuUs(pid: number): Promise<number> {
   return total * 1e6;
 }
 
-function runHttp(job: HttpJob): Promise<HttpResults> {
-  return new Promise((resolve, reject) => {
-    const worker = startTsWorker(new URL('./http-client.ts', import.meta.url), job);
-    worker.once('message', (message: { ok: true; results: HttpResults } | { ok: false; error: string }) => {
-      void worker.terminate();
-      if (message.ok) resolve(message.results);
-      else reject(new Error(`HTTP client: ${message.error}`));
-    });
-    worker.once('error', reject);
-  });
-}
 
 interface Run {
   workers: number;
@@ -132,18 +119,7 @@ interface Run {
 }
 
 async function load(served: Served, round: number): Promise<Run> {
-  const job: HttpJob = {
-    url: served.url,
-    bodies: MIX.map((entry) => JSON.stringify(entry.request)),
-    expected: [],
-    batchBody: '',
-    batchExpected: [],
-    sequential: { warmup: 0, n: 0, budgetMs: 0 },
-    batch: { warmup: 0, n: 0, budgetMs: 0 },
-    concurrent: { workers: 32, n: 1_000_000, budgetMs: SECONDS * 1000 },
-    throughputOnly: true,
-    authorization: `Bearer ${served.pep}`,
-  };
+  const job = throughputJob(served.url, { n: 1_000_000, budgetMs: SECONDS * 1000, authorization: `Bearer ${served.pep}` });
   const pid = served.child.pid as number;
   const cpuBefore = await treeCpuUs(pid);
   const results = await runHttp(job);

@@ -2,26 +2,17 @@
  * attack10: when every worker of `verity serve --workers N` dies at once (N = 1: the one worker),
  * the primary must start new ones, not exit. Observed: it logs "starting another" and exits 13.
  */
-import { execFileSync } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { eventually } from './helpers/eventually.js';
+import { workerPids } from './helpers/cluster-scenario.js';
 import { killAll, startServeProcess, type ServeProcess } from './helpers/serve-process.js';
 
 const processes: ServeProcess[] = [];
 afterAll(() => killAll(processes));
 
-function workerPids(primary: number): number[] {
-  let out = '';
-  try {
-    out = execFileSync('ps', ['-o', 'pid=,args=', '--ppid', String(primary)], { encoding: 'utf8' });
-  } catch {
-    return [];
-  }
-  return out.split('\n').filter((l) => l.includes('cluster-worker')).map((l) => Number(l.trim().split(/\s+/)[0]));
-}
 
 describe('attack10: every worker killed at once', () => {
   it('--workers 2: a replacement killed before it listened is started again; every worker killed at once is replaced, the primary stays up', async () => {

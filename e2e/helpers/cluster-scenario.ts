@@ -15,7 +15,7 @@ import { createClient, createTenantWithPolicies } from './verity.js';
 const CONNECTIONS = 12;
 
 /** The worker processes of a `verity serve --workers` primary. */
-function workerPids(primary: number): number[] {
+export function workerPids(primary: number): number[] {
   let out = '';
   try {
     out = execFileSync('ps', ['-o', 'pid=,args=', '--ppid', String(primary)], { encoding: 'utf8' });

@@ -6,7 +6,7 @@ import type { Worker } from 'node:worker_threads';
 import { VerityError } from '@verity/core';
 import type { CreatePgliteDatabaseOptions } from './pglite-driver.js';
 import type { Database, SqlClient } from './types.js';
-import { startWorkerHost, type WorkerHost } from './worker-host.js';
+import { startWorkerHost, transactionOverCalls, type WorkerHost } from './worker-host.js';
 
 /** What `listen` resolves to: callable as the unsubscribe function, and the listener's methods. */
 export type WorkerListener = (() => Promise<void>) & {
@@ -92,18 +92,7 @@ async function openOn(host: WorkerHost, dataDir: string | null, { ownsHost }: { 
     kind: 'pglite',
     worker: host.worker,
     query: clientOf(undefined).query,
-    async transaction(fn) {
-      const tx = (await call({ op: 'begin' })) as number;
-      let result;
-      try {
-        result = await fn(clientOf(tx));
-      } catch (error) {
-        await call({ op: 'end', tx, commit: false }).catch(() => {});
-        throw error;
-      }
-      await call({ op: 'end', tx, commit: true });
-      return result;
-    },
+    transaction: (fn) => transactionOverCalls(call, clientOf, fn),
     // One message per batch: the records are chained and inserted on the thread (audit-append.mjs).
     async appendAudit(records, { skipExisting }) {
       await call({ op: 'auditAppend', records, skipExisting });

@@ -17,7 +17,7 @@
 import { ERROR_CODES, VerityError, type ErrorCode } from '@verity/core';
 import type { DecisionRecord } from '@verity/core';
 import type { Database, Listener, SqlClient } from './types.js';
-import { rebuildError, type WireError } from './worker-host.js';
+import { rebuildError, transactionOverCalls, type WireError } from './worker-host.js';
 import { serializeError } from './worker-wire.mjs';
 
 /** A message channel to one other process: a `cluster` worker seen from the primary, or `process` in the worker. */
@@ -345,18 +345,7 @@ export function connectSharedDatabase(channel: ProcessChannel, kind: Database['k
     kind,
     shared: true,
     query: clientOf(undefined).query,
-    async transaction(fn) {
-      const tx = (await call({ op: 'begin' })) as number;
-      let result;
-      try {
-        result = await fn(clientOf(tx));
-      } catch (error) {
-        await call({ op: 'end', tx, commit: false }).catch(() => {});
-        throw error;
-      }
-      await call({ op: 'end', tx, commit: true });
-      return result;
-    },
+    transaction: (fn) => transactionOverCalls(call, clientOf, fn),
     async appendAudit(records, { skipExisting }) {
       await call({ op: 'appendAudit', records: [...records], skipExisting });
     },

@@ -6,6 +6,7 @@
  */
 import { Worker } from 'node:worker_threads';
 import type { VerityError } from '@verity/core';
+import type { SqlClient } from './types.js';
 
 /** An error as the worker sends it: its message and primitive fields (SQLSTATE `code`, `constraint`, …). */
 export interface WireError {
@@ -21,6 +22,24 @@ export function rebuildError(wire: WireError): Error {
   const error = new Error(wire.message);
   const { message: _message, stack: _stack, ...fields } = wire.fields;
   return Object.assign(error, fields);
+}
+
+/**
+ * {@link Database.transaction} over numbered calls (`begin` answers a transaction id, `end`
+ * commits or rolls it back): the PGlite thread's driver and a worker process's shared database.
+ * `fn` runs on `clientOf(tx)`; it commits when `fn` resolves, rolls back when it throws.
+ */
+export async function transactionOverCalls<T>(call: (message: { op: 'begin' } | { op: 'end'; tx: number; commit: boolean }) => Promise<unknown>, clientOf: (tx: number) => SqlClient, fn: (tx: SqlClient) => Promise<T>): Promise<T> {
+  const tx = (await call({ op: 'begin' })) as number;
+  let result: T;
+  try {
+    result = await fn(clientOf(tx));
+  } catch (error) {
+    await call({ op: 'end', tx, commit: false }).catch(() => {});
+    throw error;
+  }
+  await call({ op: 'end', tx, commit: true });
+  return result;
 }
 
 /** One worker thread and the calls waiting on it. */
