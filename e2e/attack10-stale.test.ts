@@ -6,7 +6,7 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { request as httpRequest } from 'node:http';
+import { fresh } from './helpers/fresh-request.js';
 import { afterAll, describe, expect, it } from 'vitest';
 import { killAll, startServeProcess, type ServeProcess } from './helpers/serve-process.js';
 import { createClient } from './helpers/verity.js';
@@ -16,28 +16,11 @@ afterAll(() => killAll(processes));
 
 const N = 24;
 
-function fresh(url: string, method: string, path: string, body?: unknown, token?: string): Promise<{ status: number; body: any }> {
-  return new Promise((resolve, reject) => {
-    const text = body === undefined ? '' : JSON.stringify(body);
-    const req = httpRequest(
-      `${url}${path}`,
-      { method, agent: false, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), connection: 'close', ...(token === undefined ? {} : { authorization: `Bearer ${token}` }) } },
-      (res) => {
-        let data = '';
-        res.setEncoding('utf8');
-        res.on('data', (c: string) => (data += c));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: data === '' ? undefined : JSON.parse(data) }));
-      },
-    );
-    req.on('error', reject);
-    req.end(text);
-  });
-}
 
 const ASK = { subject: { type: 'User', id: 'alice' }, action: { name: 'view' }, resource: { type: 'Doc', id: 'd1' } };
 
 async function outcomes(url: string, ask: unknown = ASK, token?: string): Promise<unknown[]> {
-  const answers = await Promise.all(Array.from({ length: N }, () => fresh(url, 'POST', '/tenants/acme/access/v1/evaluation', ask, token)));
+  const answers = await Promise.all(Array.from({ length: N }, () => fresh(url, 'POST', '/tenants/acme/access/v1/evaluation', { body: ask, token: token ?? null })));
   return answers.map((a) => (a.status === 200 ? a.body.decision : `${a.status}:${a.body?.code}`));
 }
 

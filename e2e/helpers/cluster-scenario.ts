@@ -5,7 +5,7 @@
  * decision in the audit.
  */
 import { execFileSync } from 'node:child_process';
-import { request as httpRequest } from 'node:http';
+import { fresh } from './fresh-request.js';
 import { expect } from 'vitest';
 import { eventually } from './eventually.js';
 import { answeredAtLeast, readAudit, startLoad, startServeProcess, type ServeProcess } from './serve-process.js';
@@ -28,44 +28,13 @@ export function workerPids(primary: number): number[] {
     .map((line) => Number(line.trim().split(/\s+/)[0]));
 }
 
-/** POST on a new connection (no keep-alive pool): each goes to the next worker. */
-function postFresh(url: string, path: string, body: unknown, token?: string): Promise<{ status: number; body: any }> {
-  return new Promise((resolve, reject) => {
-    const text = JSON.stringify(body);
-    const req = httpRequest(
-      `${url}${path}`,
-      { method: 'POST', agent: false, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), connection: 'close', ...(token === undefined ? {} : { authorization: `Bearer ${token}` }) } },
-      (res) => {
-        let data = '';
-        res.setEncoding('utf8');
-        res.on('data', (chunk: string) => (data += chunk));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: data === '' ? undefined : JSON.parse(data) }));
-      },
-    );
-    req.on('error', reject);
-    req.end(text);
-  });
-}
 
-/** GET on a new connection. */
-function getFresh(url: string, path: string): Promise<{ status: number; body: any }> {
-  return new Promise((resolve, reject) => {
-    const req = httpRequest(`${url}${path}`, { agent: false, headers: { connection: 'close' } }, (res) => {
-      let data = '';
-      res.setEncoding('utf8');
-      res.on('data', (chunk: string) => (data += chunk));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: data === '' ? undefined : JSON.parse(data) }));
-    });
-    req.on('error', reject);
-    req.end();
-  });
-}
 
 const ASK = { subject: { type: 'User', id: 'alice' }, action: { name: 'view' }, resource: { type: 'Doc', id: 'd1' } };
 
 /** The decisions of CONNECTIONS fresh connections for tenant `tenant`. */
 async function decisions(url: string, tenant: string, token?: string): Promise<unknown[]> {
-  const answers = await Promise.all(Array.from({ length: CONNECTIONS }, () => postFresh(url, `/tenants/${tenant}/access/v1/evaluation`, ASK, token)));
+  const answers = await Promise.all(Array.from({ length: CONNECTIONS }, () => fresh(url, 'POST', `/tenants/${tenant}/access/v1/evaluation`, { body: ASK, token: token ?? null })));
   return answers.map((answer) => (answer.status === 200 ? answer.body.decision : answer.status));
 }
 
@@ -94,7 +63,7 @@ export async function runClusterScenario({ storeArgs, consistency, processes }: 
   // Policy versions: each push answers, then every connection decides on the new version.
   await createTenantWithPolicies(admin, 'acme', 'permit(principal, action, resource);');
   // One token-signing key ring for every worker (sealed under one master key): the same JWKS from each.
-  const jwks = await Promise.all(Array.from({ length: CONNECTIONS }, () => getFresh(server.url, '/tenants/acme/.well-known/jwks.json')));
+  const jwks = await Promise.all(Array.from({ length: CONNECTIONS }, () => fresh(server.url, 'GET', '/tenants/acme/.well-known/jwks.json', { token: null })));
   expect(jwks.map((answer) => answer.status)).toEqual(Array(CONNECTIONS).fill(200));
   expect(new Set(jwks.map((answer) => JSON.stringify(answer.body))).size).toBe(1);
   expect(await decisions(server.url, 'acme')).toEqual(Array(CONNECTIONS).fill(true));
@@ -115,11 +84,11 @@ export async function runClusterScenario({ storeArgs, consistency, processes }: 
   // A revoked credential is refused by every worker once the revoke returns.
   const created = await admin.post('/admin/v1/credentials', { role: 'platform-admin', label: 'cluster-test' });
   expect(created.status).toBe(201);
-  const listing = await Promise.all(Array.from({ length: CONNECTIONS }, () => postFresh(server.url, '/admin/v1/tenants', { id: `t${Math.random().toString(36).slice(2, 10)}` }, created.body.token)));
+  const listing = await Promise.all(Array.from({ length: CONNECTIONS }, () => fresh(server.url, 'POST', '/admin/v1/tenants', { body: { id: `t${Math.random().toString(36).slice(2, 10)}` }, token: created.body.token })));
   expect(listing.map((answer) => answer.status)).toEqual(Array(CONNECTIONS).fill(201));
   expect((await admin.post(`/admin/v1/credentials/${created.body.id}/revoke`)).status).toBe(200);
   await settled(async () => {
-    const refused = await Promise.all(Array.from({ length: CONNECTIONS }, () => postFresh(server.url, '/admin/v1/tenants', { id: `t${Math.random().toString(36).slice(2, 10)}` }, created.body.token)));
+    const refused = await Promise.all(Array.from({ length: CONNECTIONS }, () => fresh(server.url, 'POST', '/admin/v1/tenants', { body: { id: `t${Math.random().toString(36).slice(2, 10)}` }, token: created.body.token })));
     expect(refused.map((answer) => answer.status)).toEqual(Array(CONNECTIONS).fill(401));
   });
 
