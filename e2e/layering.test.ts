@@ -50,11 +50,13 @@ const ALLOWED: Record<string, (specifier: string) => boolean> = {
   // pino is Fastify's own logger and @fastify/under-pressure its load-shedding plugin: the server builds it first so services log before the app exists.
   // maxmind reads the operator's geo database in one file (network/maxmind-resolver.ts), until the
   // risk signals get the package of their own DESIGN.md proposes (packages/risk).
-  server: (s) => s.startsWith('.') || s.startsWith('node:') || ['@verity/core', '@verity/core/cedar', '@verity/identity', '@verity/store', '@verity/workload/core', 'fastify', '@fastify/under-pressure', 'pino', 'maxmind'].includes(s),
+  // prom-client renders /metrics (metrics.ts) and adds up the workers' metrics under --workers.
+  server: (s) => s.startsWith('.') || s.startsWith('node:') || ['@verity/core', '@verity/core/cedar', '@verity/identity', '@verity/store', '@verity/workload/core', 'fastify', '@fastify/under-pressure', 'pino', 'maxmind', 'prom-client'].includes(s),
   // jose, for `verity token inspect` (decoding only, no verification); the data tier and pg for
   // `verity db install/rotate`, which connect to the application database as its owner; the
-  // workload package for `verity workload agent/svid`.
-  cli: (s) => s.startsWith('.') || s.startsWith('node:') || ['@verity/core', '@verity/core/cedar', '@verity/server', '@verity/server/policy-folder', '@verity/data-tier', '@verity/workload', 'jose', 'pg'].includes(s),
+  // workload package for `verity workload agent/svid`; yaml and ajv read and check `serve --config`'s
+  // file; the credential roles come from their own small module of the server.
+  cli: (s) => s.startsWith('.') || s.startsWith('node:') || ['@verity/core', '@verity/core/cedar', '@verity/server', '@verity/server/policy-folder', '@verity/server/credential-roles', '@verity/data-tier', '@verity/workload', 'jose', 'pg', 'yaml', 'ajv'].includes(s),
 };
 
 describe('layering', () => {

@@ -8,6 +8,7 @@ import { execFileSync } from 'node:child_process';
 import { fresh } from './fresh-request.js';
 import { expect } from 'vitest';
 import { eventually } from './eventually.js';
+import { parseScrape } from './prometheus-text.js';
 import { answeredAtLeast, readAudit, startLoad, startServeProcess, type ServeProcess } from './serve-process.js';
 import { createClient, createTenantWithPolicies } from './verity.js';
 
@@ -76,6 +77,15 @@ export async function runClusterScenario({ storeArgs, consistency, processes }: 
     expect(pushed.status).toBe(201);
     await settled(async () => void expect(await decisions(server.url, 'acme')).toEqual(Array(CONNECTIONS).fill(expected)));
   }
+  // Metrics: a scrape reaching any worker answers every worker's counts added up. The 4 rounds of
+  // CONNECTIONS decisions above went to both workers; each scrape sees all of them.
+  const scrapes = await Promise.all(Array.from({ length: CONNECTIONS }, () => fresh(server.url, 'GET', '/metrics')));
+  expect(scrapes.map((answer) => answer.status)).toEqual(Array(CONNECTIONS).fill(200));
+  const acmeDecisions = scrapes.map((answer) => {
+    const decisions = parseScrape(answer.text).family('verity_decisions_total');
+    return decisions.samples.filter((sample) => sample.labels.tenant === 'acme').reduce((sum, sample) => sum + sample.value, 0);
+  });
+  expect(acmeDecisions).toEqual(Array(CONNECTIONS).fill(4 * CONNECTIONS));
   // Entities: written through one worker, read by every one.
   const put = await admin.request('PUT', '/admin/v1/tenants/acme/entities/Doc/d1', { attrs: { open: true } });
   expect(put.status).toBe(200);

@@ -2,7 +2,7 @@
  * Reading and checking tenants' audit: queries, chain verification, drift between the tiers
  * of a request, and decisions PEPs made in-process and shipped here (at least once).
  */
-import { checkAuditCheckpoint, createAuditChainVerifier, VerityError, type AuditEvent, type AuditProblem } from '@verity/core';
+import { checkAuditCheckpoint, createAuditChainVerifier, VerityError, type AuditEvent, type AuditProblem, type DecisionRecord } from '@verity/core';
 import { verifyAuditCheckpoint, type CheckpointKey } from '@verity/identity';
 import type { AuditQuery, Store, WorkloadCall } from '@verity/store';
 import type { AuditWriter } from './audit-writer.js';
@@ -41,7 +41,13 @@ export interface AuditService {
   workloadCalls(tenant: string, limit: number): Promise<{ calls: WorkloadCall[] }>;
 }
 
-export function createAuditService(store: Store, writer: AuditWriter): AuditService {
+/** Options of {@link createAuditService}. */
+export interface AuditServiceOptions {
+  /** Told of the records a PEP reported, once stored (metrics). */
+  onIngested?: (records: readonly DecisionRecord[]) => void;
+}
+
+export function createAuditService(store: Store, writer: AuditWriter, options: AuditServiceOptions = {}): AuditService {
   /**
    * What the tenant's latest stored checkpoint states. One whose signature verifies with no
    * stored key was not made by Verity: it is reported as a mismatch at its seq.
@@ -119,6 +125,7 @@ export function createAuditService(store: Store, writer: AuditWriter): AuditServ
       const parsed = parsePepRecords(records, tenant, reporter.id);
       await writer.flush();
       await store.audit.append(parsed, { skipExisting: true });
+      options.onIngested?.(parsed);
       return { accepted: parsed.length };
     },
 

@@ -29,6 +29,20 @@ const disconnected = new Promise<void>((resolve) => process.once('disconnect', (
 for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => {});
 
 let running: Promise<RunningServer | null> | null = null;
+/** Scrapes that reached this worker, waiting for the primary's sum of every worker's metrics. */
+const scrapes = new Map<number, (text: string) => void>();
+let nextScrape = 0;
+/** Every worker's metrics added up by the primary (a scrape answers the whole server, not one worker). */
+const clusterMetrics = (): Promise<string> =>
+  new Promise<string>((resolve, reject) => {
+    const id = ++nextScrape;
+    scrapes.set(id, resolve);
+    report({ verityCluster: 'metrics-request', id }).catch(reject);
+    // The primary answers within its collection bound; past twice that it is gone or stuck.
+    setTimeout(() => {
+      if (scrapes.delete(id)) reject(new Error('the primary did not answer with the workers\' metrics'));
+    }, 5000).unref();
+  });
 let stopping: Promise<StopOutcome> | null = null;
 let defaultDeadlineMs = 10_000;
 
@@ -54,6 +68,7 @@ process.on('message', (message: ClusterCommand) => {
       ...(toStderr ? { logStream: process.stderr, print: (line: string) => void process.stderr.write(`${line}\n`) } : {}),
     }).then(
       (server) => {
+        server.components.metrics.renderBy(clusterMetrics);
         void report({ verityCluster: 'ready', url: server.url });
         return server;
       },
@@ -64,6 +79,14 @@ process.on('message', (message: ClusterCommand) => {
         return null;
       },
     );
+  } else if (message?.verityCluster === 'metrics-collect') {
+    void running?.then(async (server) => {
+      if (server) await report({ verityCluster: 'metrics', id: message.id, snapshot: await server.components.metrics.snapshot() });
+    });
+  } else if (message?.verityCluster === 'metrics-answer') {
+    const resolve = scrapes.get(message.id);
+    scrapes.delete(message.id);
+    resolve?.(message.text);
   } else if (message?.verityCluster === 'stop') {
     void stop(message.deadlineMs).then((outcome) => {
       process.exitCode = outcome.unwritten === 0 ? 0 : 1;

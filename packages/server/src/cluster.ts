@@ -18,6 +18,7 @@ import { generateMasterKey } from '@verity/identity';
 import { createDatabaseRelay, type Database, type DatabaseRelay } from '@verity/store';
 import { resolveConfig } from './config.js';
 import { lockDataFolder, type DataFolderLock } from './data-folder-lock.js';
+import { renderAggregate, type MetricSnapshot } from './metrics.js';
 import type { StopOutcome } from './graceful-stop.js';
 import { createLogger, type Logger } from './logger.js';
 import { openDatabase } from './open-database.js';
@@ -58,9 +59,28 @@ export interface RunningCluster {
 export type WorkerOptions = Omit<StartClusterOptions, 'workers' | 'execArgv' | 'signal'>;
 
 /** Primary → worker. */
-export type ClusterCommand = { verityCluster: 'start'; options: WorkerOptions; kind: Database['kind'] | null } | { verityCluster: 'stop'; deadlineMs: number };
+export type ClusterCommand =
+  | { verityCluster: 'start'; options: WorkerOptions; kind: Database['kind'] | null }
+  | { verityCluster: 'stop'; deadlineMs: number }
+  /** Send this worker's metrics snapshot back under `id`. */
+  | { verityCluster: 'metrics-collect'; id: number }
+  /** Every worker's metrics added up, for the worker's request `id`. */
+  | { verityCluster: 'metrics-answer'; id: number; text: string };
 /** Worker → primary. */
-export type ClusterReport = { verityCluster: 'waiting' } | { verityCluster: 'ready'; url: string } | { verityCluster: 'failed'; message: string } | { verityCluster: 'stopped'; outcome: StopOutcome };
+export type ClusterReport =
+  | { verityCluster: 'waiting' }
+  | { verityCluster: 'ready'; url: string }
+  | { verityCluster: 'failed'; message: string }
+  | { verityCluster: 'stopped'; outcome: StopOutcome }
+  /** A scrape reached this worker: answer every worker's metrics added up. */
+  | { verityCluster: 'metrics-request'; id: number }
+  | { verityCluster: 'metrics'; id: number; snapshot: MetricSnapshot };
+
+/**
+ * How long the primary waits for the workers' metrics snapshots (ms); a worker that has not
+ * answered by then (busy, or dying) is left out of that scrape's sum.
+ */
+const METRICS_COLLECT_MS = 2000;
 
 function isReport(message: unknown): message is ClusterReport {
   return typeof message === 'object' && message !== null && typeof (message as { verityCluster?: unknown }).verityCluster === 'string';
@@ -148,7 +168,35 @@ interface Supervisor {
 function createSupervisor(setup: { relay: DatabaseRelay | null; kind: Database['kind'] | null; options: WorkerOptions; log: Logger }): Supervisor {
   const { relay, kind, options, log } = setup;
   /** `greeted`: the worker listens for commands (one sent before is lost). */
-  const live = new Map<Worker, { outcome: Promise<StopOutcome>; greeted: boolean }>();
+  const live = new Map<Worker, { outcome: Promise<StopOutcome>; greeted: boolean; ready: boolean }>();
+  /** Scrapes being added up: what each ready worker sent, by collection id. */
+  const collections = new Map<number, (snapshot: MetricSnapshot) => void>();
+  let nextCollection = 0;
+  /** Ask every ready worker for its metrics and add them up (a scrape reached one of them). */
+  const aggregateMetrics = async (): Promise<string> => {
+    const workers = [...live.entries()].filter(([, entry]) => entry.ready).map(([worker]) => worker);
+    const id = ++nextCollection;
+    const snapshots: MetricSnapshot[] = [];
+    await new Promise<void>((done) => {
+      const timer = setTimeout(done, METRICS_COLLECT_MS);
+      collections.set(id, (snapshot) => {
+        snapshots.push(snapshot);
+        if (snapshots.length === workers.length) {
+          clearTimeout(timer);
+          done();
+        }
+      });
+      for (const worker of workers) {
+        try {
+          worker.send({ verityCluster: 'metrics-collect', id } satisfies ClusterCommand as never);
+        } catch {
+          // Gone: left out of this scrape.
+        }
+      }
+    });
+    collections.delete(id);
+    return renderAggregate(snapshots);
+  };
   let stopping: Promise<StopOutcome> | null = null;
   let stopDeadlineMs = 0;
   let restartDelay = RESTART_MIN_MS;
@@ -172,7 +220,7 @@ function createSupervisor(setup: { relay: DatabaseRelay | null; kind: Database['
       });
       let reportStopped: (outcome: StopOutcome) => void = () => {};
       const outcome = new Promise<StopOutcome>((done) => (reportStopped = done));
-      const entry = { outcome, greeted: false };
+      const entry = { outcome, greeted: false, ready: false };
       live.set(worker, entry);
       worker.on('message', (message: unknown) => {
         if (!isReport(message)) return;
@@ -183,11 +231,20 @@ function createSupervisor(setup: { relay: DatabaseRelay | null; kind: Database['
           const command: ClusterCommand = stopping === null ? { verityCluster: 'start', options, kind } : { verityCluster: 'stop', deadlineMs: stopDeadlineMs };
           worker.send(command as never);
         } else if (message.verityCluster === 'ready') {
-          ready = true;
+          ready = entry.ready = true;
 
           resolve(message.url);
         } else if (message.verityCluster === 'failed') {
           reject(new Error(message.message));
+        } else if (message.verityCluster === 'metrics') {
+          collections.get(message.id)?.(message.snapshot);
+        } else if (message.verityCluster === 'metrics-request') {
+          void aggregateMetrics().then(
+            (text) => {
+              if (worker.isConnected()) worker.send({ verityCluster: 'metrics-answer', id: message.id, text } satisfies ClusterCommand as never);
+            },
+            (error: unknown) => log.error({ err: error }, 'the workers\' metrics could not be added up'),
+          );
         } else {
           reportStopped(message.outcome);
         }

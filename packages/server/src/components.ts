@@ -25,6 +25,7 @@ import { createTokenEndpoint, type TokenEndpoint } from './identity/token-endpoi
 import { createTokenServices, type TokenServices } from './identity/token-services.js';
 import { readFile, writeFile } from 'node:fs/promises';
 import { createLogger, type Logger } from './logger.js';
+import { createMetrics, timedDatabase, type Metrics } from './metrics.js';
 import { createWorkloadService, type WorkloadService } from './workload/workload-service.js';
 import { createDeviceService, type DeviceService } from './device/device-service.js';
 import { createAssuranceService, type AssuranceService } from './ssf/assurance-service.js';
@@ -83,6 +84,8 @@ export interface Components {
   threatLists: ThreatListService;
   /** Per-subject signals (impossible travel, rate and behaviour): memory per replica, flushed to the store. */
   activity: ActivityService;
+  /** Prometheus metrics of this server (`GET /metrics`). */
+  metrics: Metrics;
 }
 
 /** The master key that seals signing keys: configured, else a key file beside the data folder. */
@@ -111,10 +114,12 @@ export async function createComponents(
 ): Promise<Components> {
   const print = options.print ?? (() => {});
   const log = options.log ?? createLogger({ level: 'silent' });
-  const store = await createStore(db);
+  const metrics = createMetrics();
+  // The change feed below keeps `db` itself: its listener is not an operation to time.
+  const store = await createStore(timedDatabase(db, metrics.storeOperation));
   // One engine per process (its threads are shared by every server in it, as in tests).
   const engine = sharedCedarEngine();
-  const audit = createAuditWriter(store, {
+  const writer = createAuditWriter(store, {
     durability: config.auditDurability,
     maxLagMs: config.maxAuditLagMs,
     flushMs: config.auditFlushMs,
@@ -122,6 +127,15 @@ export async function createComponents(
     maxQueue: config.auditMaxQueue,
     ...(options.onAuditError ? { onError: options.onAuditError } : {}),
   });
+  // Every decision this server makes (PDP, gateway, admin, refused credentials) is enqueued here:
+  // the one place to count them.
+  const audit: AuditWriter = {
+    ...writer,
+    enqueue(record) {
+      metrics.decision(record, 'pdp');
+      return writer.enqueue(record);
+    },
+  };
   // The feed is started first so the services can publish through it; what it invalidates is
   // looked up when a change arrives (a notification may come before both services exist).
   // PGlite is one process holding the data folder (a lock file): every write goes through this
@@ -208,7 +222,7 @@ export async function createComponents(
   const box = createSecretBox(await resolveMasterKey(config, print));
   const sourceFetch = createSourceFetch({ allowInsecure: config.allowInsecureIdentitySources });
   const tokens = createTokenServices({ store, box, sourceFetch });
-  const ownIdentity = (caches.identity = await createIdentityService({ store, audit, publish: feed.publish, tokens, allowInsecureSources: config.allowInsecureIdentitySources }));
+  const ownIdentity = (caches.identity = await createIdentityService({ store, audit, publish: feed.publish, tokens, allowInsecureSources: config.allowInsecureIdentitySources, onTokenVerified: metrics.tokenVerification }));
   const ssfTransmitter = createSsfTransmitter({
     store,
     ring: (tenant) => tokens.ring(tenant),
@@ -253,6 +267,12 @@ export async function createComponents(
   }));
   const admin = createAdminAuthorizer({ decisions, audit, policies, freshness });
   await ensureSystemTenant(store, policies);
+  metrics.watch({
+    audit,
+    freshness,
+    engine,
+    caches: { token: () => ownIdentity.tokenCacheStats(), credential: () => credentials.cacheStats(), entity: () => entities.cacheStats() },
+  });
   return {
     config,
     log,
@@ -266,7 +286,7 @@ export async function createComponents(
     credentials,
     admin,
     audit,
-    auditLog: createAuditService(store, audit),
+    auditLog: createAuditService(store, audit, { onIngested: (records) => records.forEach((record) => metrics.decision(record, 'pep')) }),
     auditCheckpoints: createAuditCheckpoints({ store, writer: audit, box }),
     bundles: createBundleService({ store, policies, freshness, identity, tokens, box, ttlSec: config.bundleTtlSec, pdpLocatesIps: geoip !== undefined }),
     clients: createClientService(store, { publish: feed.publish }),
@@ -294,5 +314,6 @@ export async function createComponents(
     assurance,
     threatLists,
     activity,
+    metrics,
   };
 }

@@ -3,6 +3,7 @@ import { requireTenant } from './require-tenant.js';
 import { assertNoHierarchyCycle, formatEntityUid, isPlainObject, UidMap, VerityError, type Engine, type Entity, type EntityUid } from '@verity/core';
 import type { EntityPage, Store } from '@verity/store';
 import { EntityCache } from './entity-cache.js';
+import type { CacheStats } from './metrics.js';
 import type { PolicyService } from './policy-service.js';
 import type { PublishChange } from './change-feed.js';
 
@@ -19,6 +20,8 @@ export interface EntityService {
   /** Forget cached entities of a tenant (after a change made elsewhere). */
   invalidate(tenantId: string): void;
   invalidateAll(): void;
+  /** Entity look-ups of decisions answered from the cache, and read from the store, since start. */
+  cacheStats(): CacheStats;
 }
 
 /** An entity uid: a non-empty type and any id (Cedar allows the empty string as an id). */
@@ -66,7 +69,11 @@ export function createEntityService(store: Store, engine: Engine, policies: Poli
     }
   }
 
+  const counts: CacheStats = { hits: 0, misses: 0 };
+
   return {
+    cacheStats: () => ({ ...counts }),
+
     getMany(tenantId, uids) {
       // The view before the read: an invalidation during it makes the result a miss for later
       // decisions instead of a stale hit.
@@ -78,6 +85,8 @@ export function createEntityService(store: Store, engine: Engine, policies: Poli
         if (hit === undefined) missing.push(uid);
         else if (hit !== null) found.push(hit);
       }
+      counts.hits += uids.length - missing.length;
+      counts.misses += missing.length;
       if (missing.length === 0) return found;
       return store.entities.getMany(tenantId, missing).then((loaded) => {
         const byUid = new UidMap<Entity>();

@@ -471,6 +471,14 @@ CREATE TABLE client_assertion_jtis (
 CREATE INDEX client_assertion_jtis_expiry_idx ON client_assertion_jtis (exp_sec);
 `,
   },
+  {
+    version: 17,
+    name: 'credentials: the monitor role (reads /metrics, nothing else)',
+    sql: `
+ALTER TABLE credentials DROP CONSTRAINT credentials_role_check;
+ALTER TABLE credentials ADD CONSTRAINT credentials_role_check CHECK (role IN ('platform-admin', 'policy-author', 'pep', 'pep-local', 'monitor'));
+`,
+  },
 ];
 
 /**

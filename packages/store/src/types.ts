@@ -79,8 +79,8 @@ export interface Credential {
   id: string;
   /** sha256 hex of the token. The token itself is never stored. */
   tokenHash: string;
-  /** `pep` decides; `pep-local` also reads the tenant's bundle (a PEP deciding in-process). */
-  role: 'platform-admin' | 'policy-author' | 'pep' | 'pep-local';
+  /** `pep` decides; `pep-local` also reads the tenant's bundle (a PEP deciding in-process); `monitor` reads `/metrics` only. */
+  role: 'platform-admin' | 'policy-author' | 'pep' | 'pep-local' | 'monitor';
   tenant: string | null;
   label: string;
   createdAt: string;

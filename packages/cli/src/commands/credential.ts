@@ -1,4 +1,5 @@
 /** `verity credential list|create|revoke|rotate`: admin, policy-author and PEP credentials. */
+import { CREDENTIAL_ROLES, CREDENTIAL_ROLE_LIST, isCredentialRole } from '@verity/server/credential-roles';
 import type { Command } from '../command.js';
 import { clientFromArgs, remoteDetails, remoteOptions } from '../client.js';
 import { EXIT, usageError } from '../errors.js';
@@ -78,10 +79,10 @@ export const credentialList: Command = {
 export const credentialCreate: Command = {
   name: 'credential create',
   summary: 'Create a credential and print its token once',
-  usage: '--role platform-admin|policy-author|pep|pep-local [--tenant T] [--label TEXT]',
+  usage: '--role platform-admin|monitor|policy-author|pep|pep-local [--tenant T] [--label TEXT]',
   arguments: [],
   options: {
-    role: { type: 'string', valueName: 'ROLE', description: 'platform-admin, policy-author (one tenant) or pep (decisions for one tenant)' },
+    role: { type: 'string', valueName: 'ROLE', description: 'platform-admin, monitor (reads /metrics), policy-author (one tenant), pep (decisions for one tenant) or pep-local (also its bundle)' },
     tenant: { type: 'string', short: 't', valueName: 'T', description: 'the tenant of a policy-author or pep credential' },
     label: { type: 'string', valueName: 'TEXT', description: 'a note for people (who or what uses it)' },
     ...remoteOptions,
@@ -89,10 +90,11 @@ export const credentialCreate: Command = {
   details,
   async run(args, io) {
     const role = args.values['role'];
-    if (role !== 'platform-admin' && role !== 'policy-author' && role !== 'pep' && role !== 'pep-local') throw usageError('--role must be platform-admin, policy-author, pep or pep-local');
+    if (!isCredentialRole(role)) throw usageError(`--role must be ${CREDENTIAL_ROLE_LIST}`);
     const tenant = args.values['tenant'];
-    if (role !== 'platform-admin' && typeof tenant !== 'string') throw usageError(`a ${role} credential needs --tenant`);
-    if (role === 'platform-admin' && tenant !== undefined) throw usageError('a platform-admin credential has no --tenant');
+    const platformWide = CREDENTIAL_ROLES[role] === 'platform';
+    if (!platformWide && typeof tenant !== 'string') throw usageError(`a ${role} credential needs --tenant`);
+    if (platformWide && tenant !== undefined) throw usageError(`a ${role} credential has no --tenant`);
     const label = args.values['label'];
     const answer = await clientFromArgs(args, io).request<CredentialView>('POST', '/admin/v1/credentials', { body: { role, ...(typeof tenant === 'string' ? { tenant } : {}), ...(typeof label === 'string' ? { label } : {}) } });
     writeResult(args, io, answer, () => writeToken(io, answer, 'created'));

@@ -6,6 +6,8 @@ import type { Credential, Store } from '@verity/store';
 
 export type { Credential } from '@verity/store';
 import { Lru } from '../lru.js';
+import type { CacheStats } from '../metrics.js';
+export { CREDENTIAL_ROLES, CREDENTIAL_ROLE_LIST, isCredentialRole } from './credential-roles.js';
 
 const TOKEN_PREFIX = 'vrt_';
 /** Generated credentials are 47 characters; a chosen VERITY_ADMIN_TOKEN may be longer, up to this. */
@@ -69,6 +71,8 @@ export interface CredentialService {
    * was generated now.
    */
   bootstrap(adminToken: string | null): Promise<{ generatedToken: string | null; outcome: BootstrapOutcome }>;
+  /** Credential look-ups answered from the cache (fresh), and read from the store, since start. */
+  cacheStats(): CacheStats;
   /** Forget cached lookups (another replica changed a credential). */
   invalidate(): void;
 }
@@ -106,15 +110,22 @@ export function createCredentialService(store: Store, options: CredentialService
     await publish();
   }
 
+  const counts: CacheStats = { hits: 0, misses: 0 };
+
   async function lookup(hash: string): Promise<Credential | null> {
     const hit = cache.get(hash);
-    if (hit && now() - hit.at < cacheMs) return hit.credential;
+    if (hit && now() - hit.at < cacheMs) {
+      counts.hits += 1;
+      return hit.credential;
+    }
+    counts.misses += 1;
     const credential = await store.credentials.findByTokenHash(hash);
     cache.set(hash, { credential, at: now() });
     return credential;
   }
 
   return {
+    cacheStats: () => ({ ...counts }),
     async authenticate(authorization) {
       if (!authorization) throw new VerityError('ERR_AUTH_MISSING', 'an Authorization: Bearer credential is required');
       // Stricter than RFC 6750 alone: a credential is never longer than this.

@@ -17,6 +17,7 @@ export const SYSTEM_TENANT = '_system';
 export type AdminAction =
   | 'tenant.create'
   | 'tenant.list'
+  | 'metrics.read'
   | 'credential.create'
   | 'credential.list'
   | 'credential.revoke'
@@ -45,7 +46,7 @@ export type AdminAction =
 
 // Credential actions name the tenant when the call is tenant-scoped (the audit shows whose);
 // the shipped policies grant them to platform admins only.
-const PLATFORM_ACTIONS = new Set<AdminAction>(['tenant.create', 'tenant.list']);
+const PLATFORM_ACTIONS = new Set<AdminAction>(['tenant.create', 'tenant.list', 'metrics.read']);
 
 /** Create the system tenant, or push a new version when the shipped policies changed. */
 export async function ensureSystemTenant(store: Store, policies: PolicyService): Promise<void> {

@@ -1,6 +1,6 @@
 /** Admin API: tenants, credentials, policy stores, receipt keys. Each call is a Cedar decision in `_system`. */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { toCredentialView } from '../admin/credentials.js';
+import { CREDENTIAL_ROLES, CREDENTIAL_ROLE_LIST, isCredentialRole, toCredentialView } from '../admin/credentials.js';
 import { isPlainObject, VerityError, type TemplateLink } from '@verity/core';
 import { assertTenantId } from '../tenant-service.js';
 import { requireAdmin, tenantParam, type Components } from './context.js';
@@ -59,9 +59,10 @@ function registerCredentialRoutes(app: FastifyInstance, c: Components): void {
   async function create(request: FastifyRequest, reply: FastifyReply, scopeTenant: string | null) {
     const b = body(request);
     const role = b.role;
-    if (role !== 'platform-admin' && role !== 'policy-author' && role !== 'pep' && role !== 'pep-local') throw new VerityError('ERR_REQUEST_INVALID', 'role must be platform-admin, policy-author, pep or pep-local');
-    if (scopeTenant !== null && role === 'platform-admin') throw new VerityError('ERR_REQUEST_INVALID', 'a tenant credential is a policy-author, a pep or a pep-local');
-    const tenant = role === 'platform-admin' ? null : (scopeTenant ?? assertTenantId(b.tenant));
+    if (!isCredentialRole(role)) throw new VerityError('ERR_REQUEST_INVALID', `role must be ${CREDENTIAL_ROLE_LIST}`);
+    const platformWide = CREDENTIAL_ROLES[role] === 'platform';
+    if (scopeTenant !== null && platformWide) throw new VerityError('ERR_REQUEST_INVALID', 'a tenant credential is a policy-author, a pep or a pep-local');
+    const tenant = platformWide ? null : (scopeTenant ?? assertTenantId(b.tenant));
     await requireAdmin(c, request, 'credential.create', scopeTenant);
     if (tenant !== null) await c.tenants.get(tenant);
     const { credential, token } = await c.credentials.issue({ role, tenant, label: optionalString(b.label, 'label', 256) ?? '' });

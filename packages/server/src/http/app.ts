@@ -21,7 +21,7 @@ import { registerSsfRoutes } from './ssf-routes.js';
 import { registerThreatListRoutes } from './threat-list-routes.js';
 import { registerActivityRoutes } from './activity-routes.js';
 import { registerLoadShedding, RETRY_AFTER_SEC } from './load-shedding.js';
-import { metaOf, tenantParam, type Components } from './context.js';
+import { metaOf, requireAdmin, tenantParam, type Components } from './context.js';
 import { tenantBaseUrl } from '../public-url.js';
 
 /**
@@ -140,6 +140,14 @@ export async function buildApp(c: Components, options: BuildAppOptions = {}): Pr
   app.get('/readyz', async (_request, reply) => {
     const readiness = await c.readiness();
     return reply.code(readiness.ready ? 200 : 503).send(readiness);
+  });
+
+  // Prometheus metrics: platform-wide counts that name tenants, so a credential allowed
+  // `metrics.read` (a `monitor` or a platform admin) is required; each scrape is an audited
+  // decision in `_system` like every admin call.
+  app.get('/metrics', async (request, reply) => {
+    await requireAdmin(c, request, 'metrics.read', null);
+    return reply.type(c.metrics.contentType).send(await c.metrics.render());
   });
 
   app.get('/.well-known/authzen-configuration', async (request) => authzenMetadata(metadataBaseUrl(c, request)));

@@ -4,6 +4,7 @@
  * are persisted, shared between replicas, and checked on every use of a token.
  */
 import { isPlainObject, VerityError } from '@verity/core';
+import type { CacheStats } from '../metrics.js';
 import { isIP } from 'node:net';
 import { createRevocationList, createTokenAuthenticator, createTokenVerifier, isPublicAddress, parseIdentitySource, type FetchFunction, type IdentitySource, type Revocation, type VerifiedToken, type VerifiedTxnToken, type VerifyTxnTokenOptions } from '@verity/identity';
 import type { StoredRevocation, Store } from '@verity/store';
@@ -29,6 +30,8 @@ export interface IdentityServiceOptions {
    * put, not only when the guarded fetch refuses to reach it.
    */
   allowInsecureSources?: boolean;
+  /** Told of every subject-token verification: its duration (seconds) and outcome (metrics). */
+  onTokenVerified?: (seconds: number, outcome: 'valid' | 'rejected') => void;
 }
 
 /**
@@ -76,6 +79,8 @@ export interface IdentityService {
   verifyTxnToken(tenant: string, token: unknown, options: Omit<VerifyTxnTokenOptions, 'now'>): Promise<VerifiedTxnToken>;
   /** A change notification: reload what changed. */
   onChange(tenant: string, kind: 'identity' | 'revocation'): Promise<void>;
+  /** The verified-token cache's hits and misses since start. */
+  tokenCacheStats(): CacheStats;
   reloadAll(): Promise<void>;
 }
 
@@ -159,13 +164,22 @@ export async function createIdentityService(options: IdentityServiceOptions): Pr
     },
 
     async verifySubjectToken(tenant, token, meta, audience) {
+      const start = performance.now();
       try {
         await revocationsRead();
-        return await tokens.authenticate(token, { tenant, sources: await sources(tenant), ...(audience === undefined ? {} : { audience }) });
+        const verified = await tokens.authenticate(token, { tenant, sources: await sources(tenant), ...(audience === undefined ? {} : { audience }) });
+        options.onTokenVerified?.((performance.now() - start) / 1000, 'valid');
+        return verified;
       } catch (error) {
+        options.onTokenVerified?.((performance.now() - start) / 1000, 'rejected');
         if (error instanceof VerityError && error.code.startsWith('ERR_TOKEN_')) await recordRejection(tenant, error.code, meta);
         throw error;
       }
+    },
+
+    tokenCacheStats() {
+      const { hits, misses } = verifier.stats().cache;
+      return { hits, misses };
     },
 
     async verifyOwnToken(tenant, token) {
