@@ -31,6 +31,8 @@ export type ExitCode = (typeof EXIT)[keyof typeof EXIT];
 export const CLI_ERROR_CODES = {
   /** Unknown command or flag, missing or extra argument, a flag value of the wrong form. */
   ERR_CLI_USAGE: EXIT.USAGE,
+  /** `serve --config`: the file cannot be read, is not YAML or JSON, or holds an unknown key or a bad value. */
+  ERR_CLI_CONFIG_FILE: EXIT.USAGE,
   /** A file or folder that cannot be read. */
   ERR_CLI_FILE: EXIT.INVALID_INPUT,
   /** `identity-source add --keys`: not a JWKS, or a private key. */

@@ -47,6 +47,7 @@ export function listHelp(commands: readonly Command[], group?: string): string {
   const lines = [title, '', 'Commands:', ...columns(rows), '', `Run 'verity <command> --help' for a command's flags.`];
   if (!group) {
     lines.push(
+      `'verity --version' (or 'verity version') prints the CLI's version and Node.js's.`,
       '',
       'Remote commands talk to --url (env VERITY_URL, default http://127.0.0.1:8181) and',
       'authenticate with VERITY_ADMIN_TOKEN; token issue, token exchange and token revoke',

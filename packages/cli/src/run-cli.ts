@@ -52,10 +52,12 @@ function report(error: CliError, json: boolean, io: CommandIo): number {
 }
 
 /**
- * Runs `verity` with `argv` (without the node and script paths) and resolves to the exit code.
+ * Runs `verity` with `given` (without the node and script paths; a leading `--version` is the
+ * `version` command) and resolves to the exit code.
  * Never throws: every failure is printed and mapped to an exit code (see `EXIT`).
  */
-export async function runCli(argv: readonly string[], io: CommandIo, commands: readonly Command[] = allCommands): Promise<number> {
+export async function runCli(given: readonly string[], io: CommandIo, commands: readonly Command[] = allCommands): Promise<number> {
+  const argv = given[0] === '--version' ? ['version', ...given.slice(1)] : given;
   const [first, second] = argv;
   if (first === undefined || isHelp(first)) {
     (first === undefined ? io.stderr : io.stdout).write(listHelp(commands));

@@ -29,6 +29,7 @@ import { tokenExchange } from './token-exchange.js';
 import { tokenInspect } from './token-inspect.js';
 import { tokenIssue } from './token-issue.js';
 import { tokenRevoke } from './token-revoke.js';
+import { version } from './version.js';
 import { workloadJoinToken } from './workload-join-token.js';
 import { workloadList } from './workload-list.js';
 import { workloadRegister } from './workload-register.js';
@@ -76,4 +77,5 @@ export const commands: readonly Command[] = [
   dbRotate,
   workloadAgent,
   workloadSvid,
+  version,
 ];

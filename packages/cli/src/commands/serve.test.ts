@@ -1,7 +1,10 @@
 /** Tests for `serve`: flags and env become startServer options; the server closes on abort. */
-import { availableParallelism } from 'node:os';
+import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { availableParallelism, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { resolveConfig, type RunningCluster, type RunningServer, type StartClusterOptions, type StartServerOptions, type StopOutcome } from '@verity/server';
-import { describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CommandIo } from '../command.js';
 import { EXIT } from '../errors.js';
 import { runCli } from '../run-cli.js';
@@ -24,13 +27,16 @@ async function serveWith(argv: string[], io: Partial<CommandIo> = {}, stopped: S
       started.push(options);
       logStream?.write('{"msg":"log"}\n');
       print?.('notice');
-      const running = { url: `http://${options.host}:${options.port}`, bootstrapToken: null, close: async () => (closed++, stopped) };
+      const config = resolveConfig(options);
+      const running = { url: `http://${config.host}:${config.port}`, bootstrapToken: null, close: async () => (closed++, stopped) };
       return running as unknown as RunningServer; // The fake has no Fastify app or components.
     },
     startCluster: async ({ signal, ...options }: StartClusterOptions) => {
       expect(signal).toBeInstanceOf(AbortSignal);
       clustered.push(options);
-      const running: RunningCluster = { url: `http://${options.host}:${options.port}`, pids: () => [], close: async () => (closed++, stopped) };
+      const { workers: _workers, execArgv: _execArgv, logTo: _logTo, ...serverOptions } = options;
+      const config = resolveConfig(serverOptions);
+      const running: RunningCluster = { url: `http://${config.host}:${config.port}`, pids: () => [], close: async () => (closed++, stopped) };
       return running;
     },
   }));
@@ -70,7 +76,8 @@ describe('verity serve', () => {
   it('starts with defaults and closes on abort', async () => {
     const result = await serveWith([]);
     expect(result.code).toBe(EXIT.OK);
-    expect(result.started).toEqual([{ port: 8181, host: '127.0.0.1', demo: false, decisionAuth: 'required', adminToken: null, masterKey: null, dataDir: '/srv/.verity-data' }]);
+    // Only what was given, and the data folder in the working folder: resolveConfig defaults the rest.
+    expect(result.started).toEqual([{ dataDir: '/srv/.verity-data' }]);
     expect(result.out).toBe('{"msg":"log"}\nnotice\nVerity listening on http://127.0.0.1:8181\n');
     expect(result.err).toBe('Verity stopped\n');
     expect([result.closedBeforeAbort, result.closed]).toEqual([0, 1]);
@@ -155,5 +162,116 @@ describe('verity serve', () => {
     const result = await serveWith(argv);
     expect(result.code).toBe(EXIT.USAGE);
     expect(result.started).toEqual([]);
+  });
+});
+
+describe('verity serve --config', () => {
+  let dir: string;
+  const EXAMPLE = fileURLToPath(new URL('../../../../examples/verity.yaml', import.meta.url));
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'verity-config-'));
+  });
+  afterAll(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  /** Writes a config file (owner-only unless `mode` says otherwise) and returns its path. */
+  async function config(name: string, text: string, mode = 0o600): Promise<string> {
+    const path = join(dir, name);
+    await writeFile(path, text);
+    await chmod(path, mode);
+    return path;
+  }
+
+  it('takes settings from a YAML file, paths relative to its folder', async () => {
+    const file = await config('a.yaml', 'port: 9100\nhost: 0.0.0.0\ndataDir: data\ntrustProxy: true\nlogLevel: warn\nmaxStalenessMs: 2500\n');
+    const result = await serveWith(['--config', file]);
+    expect(result.code).toBe(EXIT.OK);
+    expect(result.started).toEqual([{ port: 9100, host: '0.0.0.0', dataDir: join(dir, 'data'), trustProxy: true, logLevel: 'warn', maxStalenessMs: 2500 }]);
+    expect(result.out).toContain('Verity listening on http://0.0.0.0:9100');
+  });
+
+  it('takes a JSON file, named by VERITY_CONFIG too; workers runs a cluster', async () => {
+    const file = await config('b.json', JSON.stringify({ databaseUrl: 'postgres://pdp@db/verity', decisionAuth: 'open', auditDurability: 'batched', workers: 2 }));
+    const result = await serveWith([], { env: { VERITY_CONFIG: file } });
+    expect(result.code).toBe(EXIT.OK);
+    expect(result.clustered[0]).toMatchObject({ workers: 2, databaseUrl: 'postgres://pdp@db/verity', decisionAuth: 'open', auditDurability: 'batched' });
+    expect(result.clustered[0]).not.toHaveProperty('dataDir');
+  });
+
+  it('loads examples/verity.yaml', async () => {
+    const result = await serveWith(['--config', EXAMPLE]);
+    expect(result.code).toBe(EXIT.OK);
+    expect(result.err).toBe('Verity stopped\n'); // No warning: it holds no secret.
+    expect(result.clustered[0]).toMatchObject({ workers: availableParallelism(), host: '0.0.0.0', publicUrl: 'https://pdp.example.com', dataDir: '/var/lib/verity/data', decisionAuth: 'required' });
+  });
+
+  it('flags win over env vars, env vars over the file, the file over defaults', async () => {
+    const file = await config('layers.yaml', 'port: 9001\nlogLevel: warn\nmaxStalenessMs: 3000\nrequestTimeoutMs: 700\n');
+    const env = { VERITY_LOG_LEVEL: 'error', VERITY_MAX_STALENESS_MS: '2000' };
+    const all = await serveWith(['--config', file, '--port', '9002', '--log-level', 'debug'], { env });
+    expect(all.started[0]).toMatchObject({ port: 9002, logLevel: 'debug', maxStalenessMs: 2000, requestTimeoutMs: 700 });
+    const envOverFile = await serveWith(['--config', file], { env });
+    expect(envOverFile.started[0]).toMatchObject({ port: 9001, logLevel: 'error', maxStalenessMs: 2000 });
+    const fileOnly = await serveWith(['--config', file]);
+    expect(fileOnly.started[0]).toMatchObject({ port: 9001, logLevel: 'warn', maxStalenessMs: 3000 });
+    const defaults = await serveWith([]);
+    expect(defaults.started[0]).not.toHaveProperty('logLevel');
+    expect(defaults.out).toContain('http://127.0.0.1:8181');
+    // --config wins over VERITY_CONFIG, as any flag over its env var.
+    const other = await config('other.yaml', 'port: 9003\n');
+    expect((await serveWith(['--config', other], { env: { VERITY_CONFIG: file } })).started[0]).toEqual({ port: 9003, dataDir: '/srv/.verity-data' });
+  });
+
+  it.each([
+    ['unknown.yaml', 'port: 8181\nprot: 8182\n', 'prot: not a setting'],
+    ['nested.yaml', 'audit:\n  durability: batched\n', 'audit: not a setting'],
+    ['type.yaml', 'port: "8181"\n', 'port: must be a whole number'],
+    ['range.yaml', 'maxStalenessMs: 5\n', 'maxStalenessMs must be an integer from 100 to 3600000'],
+    ['workers.yaml', 'workers: 5000\n', 'workers must be auto or a whole number from 1 to 1024'],
+    ['store.yaml', 'dataDir: d\ndatabaseUrl: postgres://db/v\n', 'use either --data or --database-url'],
+  ])('refuses a bad file (%s) with exit 2 naming the file and the key, and starts nothing', async (name, text, message) => {
+    const file = await config(name, text);
+    const result = await serveWith(['--config', file, '--json']);
+    expect(result.code).toBe(EXIT.USAGE);
+    expect([result.started, result.clustered]).toEqual([[], []]);
+    const { error } = JSON.parse(result.out) as { error: { code: string; message: string } };
+    expect(error.code).toBe('ERR_CLI_CONFIG_FILE');
+    expect(error.message).toContain(file);
+    expect(error.message).toContain(message);
+  });
+
+  it('checks the file whole, also a value a flag overrides', async () => {
+    const file = await config('overridden.yaml', 'maxStalenessMs: 5\n');
+    const result = await serveWith(['--config', file, '--max-staleness', '2000']);
+    expect([result.code, result.started]).toEqual([EXIT.USAGE, []]);
+    expect(result.err).toContain(`${file}: maxStalenessMs must be`);
+  });
+
+  it('refuses a store given by the file and another by the environment, naming both', async () => {
+    const file = await config('store-file.yaml', 'dataDir: /var/lib/verity\n');
+    const result = await serveWith(['--config', file], { env: { DATABASE_URL: 'postgres://db/app' } });
+    expect([result.code, result.started]).toEqual([EXIT.USAGE, []]);
+    expect(result.err).toContain(`given as ${file}: dataDir and DATABASE_URL`);
+  });
+
+  it('warns when a file that holds a secret can be read by others, never printing it', async () => {
+    const open = await config('open.yaml', `adminToken: ${STRONG}\n`, 0o644);
+    const warned = await serveWith(['--config', open]);
+    expect(warned.code).toBe(EXIT.OK);
+    expect(warned.started[0]).toMatchObject({ adminToken: STRONG });
+    expect(warned.err).toContain(`verity: warning: ${open} holds adminToken and can be read by other users`);
+    expect(warned.err + warned.out).not.toContain(STRONG);
+    const closed = await config('closed.yaml', `adminToken: ${STRONG}\n`);
+    expect((await serveWith(['--config', closed])).err).not.toContain('warning');
+  });
+
+  it('refuses a weak admin token in the file without printing it', async () => {
+    const file = await config('weak.yaml', 'adminToken: hunter2hunter2\n');
+    const result = await serveWith(['--config', file]);
+    expect(result.code).toBe(EXIT.USAGE);
+    expect(result.err).toContain(`${file}: adminToken (VERITY_ADMIN_TOKEN) is too weak`);
+    expect(result.err).not.toContain('hunter2');
   });
 });
