@@ -77,6 +77,8 @@ export interface Tenant {
   createdAt: string;
   activeVersion: number | null;
   settings: TenantSettings;
+  /** Set on a deleted tenant (read only where deleted ones are asked for: its kept audit). */
+  deletedAt?: string;
 }
 
 export interface TenantSettings {

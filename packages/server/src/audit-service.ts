@@ -67,8 +67,9 @@ export function createAuditService(store: Store, writer: AuditWriter, options: A
   }
 
   /** Read your own writes: what this replica decided is written before it is read. */
+  /** A tenant's audit, once written so far: also a deleted tenant's, which is kept. */
   async function settled(tenant: string): Promise<void> {
-    await requireTenant(store, tenant);
+    if (!(await store.tenants.get(tenant, { includeDeleted: true }))) throw new VerityError('ERR_TENANT_NOT_FOUND', `no tenant "${tenant}"`);
     await writer.flush();
   }
 

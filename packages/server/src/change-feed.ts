@@ -21,9 +21,10 @@ export const CHANGES_CHANNEL = 'verity_changes';
  * again); `activity` is per-subject activity a replica wrote (every replica re-reads the subjects
  * it holds that were written since).
  */
-export type ChangeKind = 'policy' | 'entities' | 'identity' | 'revocation' | 'settings' | 'credentials' | 'workload' | 'device' | 'assurance' | 'threat' | 'activity';
+/** `tenant`: the tenant was deleted; every view of it goes. */
+export type ChangeKind = 'policy' | 'entities' | 'identity' | 'revocation' | 'settings' | 'credentials' | 'workload' | 'device' | 'assurance' | 'threat' | 'activity' | 'tenant';
 
-const KINDS = new Set<string>(['policy', 'entities', 'identity', 'revocation', 'settings', 'credentials', 'workload', 'device', 'assurance', 'threat', 'activity']);
+const KINDS = new Set<string>(['policy', 'entities', 'identity', 'revocation', 'settings', 'credentials', 'workload', 'device', 'assurance', 'threat', 'activity', 'tenant']);
 
 export interface Change {
   tenant: string;

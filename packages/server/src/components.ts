@@ -148,19 +148,21 @@ export async function createComponents(
     // Returns once the change is applied: what it makes stale is dropped at once, and the
     // views read again are held (a publish, and a barrier between workers, wait for that).
     onChange: ({ tenant, kind }) => {
+      // A deleted tenant: every view of it goes (the kinds below, all at once).
+      const deleted = kind === 'tenant';
       // Settings travel with the active policy (type mapping, routes, request validation) and
       // feed the tenant's own token-service source (its principal type).
-      if (kind === 'policy' || kind === 'settings') caches.policies?.invalidate(tenant);
-      if (kind === 'entities') caches.entities?.invalidate(tenant);
-      if (kind === 'credentials') caches.credentials?.invalidate();
-      if (kind === 'activity') caches.activity?.onChange(tenant);
+      if (kind === 'policy' || kind === 'settings' || deleted) caches.policies?.invalidate(tenant);
+      if (kind === 'entities' || deleted) caches.entities?.invalidate(tenant);
+      if (kind === 'credentials' || deleted) caches.credentials?.invalidate();
+      if (kind === 'activity' || deleted) caches.activity?.onChange(tenant);
       return Promise.all([
-        kind === 'identity' || kind === 'settings' ? caches.identity?.onChange(tenant, 'identity') : undefined,
-        kind === 'revocation' ? caches.identity?.onChange(tenant, 'revocation') : undefined,
-        kind === 'workload' || kind === 'settings' ? caches.workloads?.onChange(tenant, kind) : undefined,
-        kind === 'device' ? caches.devices?.onChange(tenant) : undefined,
-        kind === 'assurance' ? caches.assurance?.onChange(tenant) : undefined,
-        kind === 'threat' ? caches.threatLists?.onChange(tenant) : undefined,
+        kind === 'identity' || kind === 'settings' || deleted ? caches.identity?.onChange(tenant, 'identity') : undefined,
+        kind === 'revocation' || deleted ? caches.identity?.onChange(tenant, 'revocation') : undefined,
+        kind === 'workload' || kind === 'settings' || deleted ? caches.workloads?.onChange(tenant, deleted ? 'workload' : kind) : undefined,
+        kind === 'device' || deleted ? caches.devices?.onChange(tenant) : undefined,
+        kind === 'assurance' || deleted ? caches.assurance?.onChange(tenant) : undefined,
+        kind === 'threat' || deleted ? caches.threatLists?.onChange(tenant) : undefined,
       ]);
     },
     onResync: () => {

@@ -1,5 +1,5 @@
 /**
- * Tenants: creation, listing, lookup and settings updates. A settings change is published on
+ * Tenants: creation, listing, lookup, settings updates and deletion. A settings change is published on
  * the change feed, so every replica drops the tenant's cached state and every PEP its
  * decisions (and, in local mode, reloads its bundle, which carries the settings).
  */
@@ -31,6 +31,13 @@ export interface TenantService {
    * publish a `settings` change. An invalid change alters nothing.
    */
   updateSettings(id: string, change: unknown): Promise<Tenant>;
+  /**
+   * Delete a tenant: its policy store, entities, identity sources, clients, keys, credentials,
+   * workloads, devices and every other row, in one transaction; its audit is kept (readable by
+   * platform admins) and its id is never used again. Then a `tenant` change drops what every
+   * replica, worker and PEP holds of it. ERR_TENANT_NOT_FOUND when there is no such tenant.
+   */
+  delete(id: string): Promise<{ id: string; deleted: true; auditKept: true }>;
 }
 
 export interface TenantServiceOptions {
@@ -79,6 +86,12 @@ export function createTenantService(store: Store, options: TenantServiceOptions)
       if (!tenant) throw new VerityError('ERR_TENANT_NOT_FOUND', `no tenant "${id}"`);
       await options.publish({ tenant: id, kind: 'settings' });
       return tenant;
+    },
+
+    async delete(id) {
+      if (!(await store.tenants.delete(id))) throw new VerityError('ERR_TENANT_NOT_FOUND', `no tenant "${id}"`);
+      await options.publish({ tenant: id, kind: 'tenant' });
+      return { id, deleted: true, auditKept: true };
     },
   };
 }

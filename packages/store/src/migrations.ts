@@ -479,6 +479,13 @@ ALTER TABLE credentials DROP CONSTRAINT credentials_role_check;
 ALTER TABLE credentials ADD CONSTRAINT credentials_role_check CHECK (role IN ('platform-admin', 'policy-author', 'pep', 'pep-local', 'monitor'));
 `,
   },
+  {
+    version: 18,
+    name: 'tenants: deletion leaves a tombstone (the id is not reused; the audit is kept)',
+    sql: `
+ALTER TABLE tenants ADD COLUMN deleted_at timestamptz NULL;
+`,
+  },
 ];
 
 /**

@@ -12,7 +12,7 @@ export type TenantLock = 'none' | 'no-key-update';
  */
 export async function requireTenant(tx: SqlClient, tenant: string, lock: TenantLock = 'none'): Promise<void> {
   const suffix = lock === 'no-key-update' ? ' FOR NO KEY UPDATE' : '';
-  const { rows } = await tx.query('SELECT 1 FROM tenants WHERE id = $1' + suffix, [tenant]);
+  const { rows } = await tx.query('SELECT 1 FROM tenants WHERE id = $1 AND deleted_at IS NULL' + suffix, [tenant]);
   if (rows.length === 0) throw tenantNotFound(tenant);
 }
 

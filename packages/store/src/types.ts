@@ -330,8 +330,19 @@ export interface Store {
   tenants: {
     /** Throws VerityError ERR_TENANT_EXISTS when the id is taken. */
     create(input: { id: string; name: string; settings: TenantSettings }): Promise<Tenant>;
-    get(id: string): Promise<Tenant | null>;
+    /** A live tenant; with `includeDeleted`, also a deleted one (its audit is kept and readable). */
+    get(id: string, options?: { includeDeleted?: boolean }): Promise<Tenant | null>;
+    /** The live tenants. */
     list(): Promise<Tenant[]>;
+    /**
+     * Delete a live tenant in one transaction: every row of every table that references the
+     * tenant (found in the catalog, so a table added later is covered too) except its audit
+     * (`audit_events`, `audit_heads`, `audit_checkpoints`), which is kept. The tenant's row stays
+     * as a tombstone (`deleted_at` set, settings emptied): its id is not taken again, and a
+     * decision answered just before still reaches its audit chain. False when no live tenant
+     * has the id.
+     */
+    delete(id: string): Promise<boolean>;
     /**
      * Change a tenant's settings in one statement: the keys of `set` replace (or add) those
      * settings whole, the keys in `remove` go, every other setting stays. Null when there is

@@ -25,6 +25,7 @@ import { credentialCreate, credentialList, credentialRevoke, credentialRotate } 
 import { tenantCreate } from './tenant-create.js';
 import { tenantList } from './tenant-list.js';
 import { tenantUpdate } from './tenant-update.js';
+import { tenantDelete } from './tenant-delete.js';
 import { tokenExchange } from './token-exchange.js';
 import { tokenInspect } from './token-inspect.js';
 import { tokenIssue } from './token-issue.js';
@@ -42,6 +43,7 @@ export const commands: readonly Command[] = [
   tenantCreate,
   tenantList,
   tenantUpdate,
+  tenantDelete,
   tenantBundleKey,
   credentialList,
   credentialCreate,

@@ -1,4 +1,4 @@
-/** Tests for `tenant create`, `tenant list`, `tenant update` and `tenant bundle-key` against a recording server. */
+/** Tests for `tenant create`, `tenant list`, `tenant update`, `tenant delete` and `tenant bundle-key` against a recording server. */
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -41,6 +41,18 @@ describe('verity tenant', () => {
     expect(lines[2]).toMatch(/^globex\s+Acme Corp\s+-\s+/);
     const json = await run(['tenant', 'list', '--json', '--url', server.url]);
     expect(JSON.parse(json.out)).toEqual({ tenants: [acme, { ...acme, id: 'globex', activeVersion: null }] });
+  });
+
+  it('delete needs --yes (exit 2, nothing sent), then sends DELETE and says the audit is kept', async () => {
+    server = await startFakeServer({ 'DELETE /admin/v1/tenants/acme': { status: 200, body: { id: 'acme', deleted: true, auditKept: true } } });
+    const refused = await run(['tenant', 'delete', 'acme', '--url', server.url]);
+    expect(refused.code).toBe(EXIT.USAGE);
+    expect(refused.err).toContain('--yes');
+    expect(server.requests).toHaveLength(0);
+    const { code, out } = await run(['tenant', 'delete', 'acme', '--yes', '--url', server.url]);
+    expect(code).toBe(EXIT.OK);
+    expect(out).toBe('deleted tenant acme; its audit is kept\n');
+    expect(server.requests[0]?.method).toBe('DELETE');
   });
 
   it('bundle-key prints the thumbprints to pin, one a line, and the keys with --json', async () => {

@@ -24,6 +24,7 @@ export type AdminAction =
   | 'credential.rotate'
   | 'tenant.read'
   | 'tenant.update'
+  | 'tenant.delete'
   | 'policy.read'
   | 'policy.write'
   | 'entity.read'

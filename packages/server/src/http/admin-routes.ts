@@ -140,6 +140,13 @@ export function registerAdminRoutes(app: FastifyInstance, c: Components): void {
     return c.tenants.updateSettings(tenant, settings);
   });
 
+  // Platform admins only (the shipped policies): everything of the tenant but its audit goes.
+  app.delete('/admin/v1/tenants/:tenant', async (request) => {
+    const tenant = tenantParam(request, { write: true });
+    await requireAdmin(c, request, 'tenant.delete', tenant);
+    return c.tenants.delete(tenant);
+  });
+
   registerCredentialRoutes(app, c);
   registerReceiptKeyRoutes(app, c);
 

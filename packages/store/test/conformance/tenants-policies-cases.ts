@@ -1,6 +1,6 @@
 /** Conformance cases for the tenants and policies repositories. */
 import { describe, expect, it } from 'vitest';
-import { ISO_TIME, createTenants, expectVerityError, policyContent, useFreshStore, versionInput } from './fixtures.js';
+import { ISO_TIME, createTenants, decision, expectVerityError, policyContent, useFreshStore, user, versionInput } from './fixtures.js';
 import type { ConformanceDatabases } from './fixtures.js';
 
 /** Register the tenants and policies cases. */
@@ -46,6 +46,53 @@ export function describeTenantsAndPolicies(databases: ConformanceDatabases): voi
       await createTenants(handle.store, 'acme');
       await expectVerityError(handle.store.tenants.create({ id: 'acme', name: 'Again', settings: {} }), 'ERR_TENANT_EXISTS');
       expect(await handle.store.tenants.list()).toHaveLength(1);
+    });
+
+    it('deletes a tenant: every row of every table that references it goes but its audit; the id stays taken; other tenants untouched', async () => {
+      const { store } = handle;
+      await createTenants(store, 'acme', 'globex');
+      for (const tenant of ['acme', 'globex']) {
+        await store.policies.createVersion(tenant, versionInput('v1'));
+        await store.entities.upsert(tenant, [user('alice')]);
+        await store.identity.putSource({ tenant, id: 'okta', config: { issuer: 'https://a.example' } });
+        await store.credentials.create({ id: `pep-${tenant}`, tokenHash: `${tenant}-hash`.padEnd(64, '0'), role: 'pep', tenant, label: '' });
+        await store.audit.append([decision(tenant), decision(tenant)], { skipExisting: false });
+      }
+      // Rows in every table that references tenants, per table, for one tenant.
+      const { rows: tables } = await store.db.query<{ table_name: string; column_name: string }>(
+        `SELECT c.conrelid::regclass::text AS table_name, quote_ident(a.attname) AS column_name FROM pg_constraint c
+         JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = c.conkey[1]
+         WHERE c.contype = 'f' AND c.confrelid = 'tenants'::regclass AND c.conrelid <> 'tenants'::regclass`,
+      );
+      expect(tables.length).toBeGreaterThan(20);
+      const rowsOf = async (tenant: string) => {
+        const counts: Record<string, number> = {};
+        for (const { table_name: table, column_name: column } of tables) {
+          const { rows } = await store.db.query<{ n: unknown }>(`SELECT count(*) AS n FROM ${table} WHERE ${column} = $1`, [tenant]);
+          if (Number(rows[0]?.n) > 0) counts[table] = Number(rows[0]?.n);
+        }
+        return counts;
+      };
+      const globexBefore = await rowsOf('globex');
+      expect(Object.keys(globexBefore)).toEqual(expect.arrayContaining(['policy_versions', 'entities', 'identity_sources', 'credentials', 'audit_events', 'audit_heads']));
+
+      expect(await store.tenants.delete('acme')).toBe(true);
+      expect(await rowsOf('acme')).toEqual({ audit_events: 2, audit_heads: 1 });
+      expect(await rowsOf('globex')).toEqual(globexBefore);
+      expect(await store.tenants.get('acme')).toBeNull();
+      expect((await store.tenants.list()).map((tenant) => tenant.id)).toEqual(['globex']);
+      const tombstone = await store.tenants.get('acme', { includeDeleted: true });
+      expect(tombstone).toMatchObject({ id: 'acme', activeVersion: null, settings: {} });
+      expect(tombstone?.deletedAt).toMatch(ISO_TIME);
+      // The audit stays readable and chained; a decision answered just before the deletion still lands.
+      await store.audit.append([decision('acme')], { skipExisting: false });
+      expect(await store.audit.query('acme', { limit: 10 })).toHaveLength(3);
+      // Gone for every write; the id is not taken again; deleting twice finds nothing.
+      expect(await store.tenants.updateSettings('acme', { set: { validateRequests: true }, remove: [] })).toBeNull();
+      await expectVerityError(store.policies.createVersion('acme', versionInput('v2')), 'ERR_TENANT_NOT_FOUND');
+      await expectVerityError(store.tenants.create({ id: 'acme', name: 'Again', settings: {} }), 'ERR_TENANT_EXISTS');
+      expect(await store.tenants.delete('acme')).toBe(false);
+      expect(await store.tenants.delete('missing')).toBe(false);
     });
 
     it('refuses a tenant holding text the store cannot hold with ERR_TENANT_INVALID', async () => {
