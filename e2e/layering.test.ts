@@ -36,7 +36,8 @@ const ALLOWED: Record<string, (specifier: string) => boolean> = {
   // The PEP SDK: core, and identity for local mode (bundles, in-process token checks); jose to
   // read a data-tier receipt's expiry (decoding only: the SDK holds no receipt key).
   // Framework adapters may import their framework's types only (checked below).
-  enforce: (s) => s.startsWith('.') || s.startsWith('node:') || ['@verity/core', '@verity/core/cedar', '@verity/identity', '@verity/workload', 'jose'].includes(s),
+  // @opentelemetry/api injects the app's trace context into PDP calls (a no-op without an SDK).
+  enforce: (s) => s.startsWith('.') || s.startsWith('node:') || ['@verity/core', '@verity/core/cedar', '@verity/identity', '@verity/workload', 'jose', '@opentelemetry/api'].includes(s),
   // Workload identity: X.509 through @peculiar/x509 (which needs reflect-metadata), JWT/JWS through
   // jose, mTLS clients through undici, the Istio importer's YAML through yaml.
   workload: (s) => s.startsWith('.') || s.startsWith('node:') || ['@verity/core', '@verity/identity', 'jose', '@peculiar/x509', 'reflect-metadata', 'undici', 'yaml'].includes(s),
@@ -50,8 +51,9 @@ const ALLOWED: Record<string, (specifier: string) => boolean> = {
   // pino is Fastify's own logger and @fastify/under-pressure its load-shedding plugin: the server builds it first so services log before the app exists.
   // maxmind reads the operator's geo database in one file (network/maxmind-resolver.ts), until the
   // risk signals get the package of their own DESIGN.md proposes (packages/risk).
-  // prom-client renders /metrics (metrics.ts) and adds up the workers' metrics under --workers.
-  server: (s) => s.startsWith('.') || s.startsWith('node:') || ['@verity/core', '@verity/core/cedar', '@verity/identity', '@verity/store', '@verity/workload/core', 'fastify', '@fastify/under-pressure', 'pino', 'maxmind', 'prom-client'].includes(s),
+  // prom-client renders /metrics (metrics.ts) and adds up the workers' metrics under --workers;
+  // OpenTelemetry's API, SDK, OTLP exporter and Fastify's own instrumentation trace (tracing.ts).
+  server: (s) => s.startsWith('.') || s.startsWith('node:') || ['@verity/core', '@verity/core/cedar', '@verity/identity', '@verity/store', '@verity/workload/core', 'fastify', '@fastify/under-pressure', 'pino', 'maxmind', 'prom-client', '@fastify/otel'].includes(s) || s.startsWith('@opentelemetry/'),
   // jose, for `verity token inspect` (decoding only, no verification); the data tier and pg for
   // `verity db install/rotate`, which connect to the application database as its owner; the
   // workload package for `verity workload agent/svid`; yaml and ajv read and check `serve --config`'s

@@ -1,4 +1,5 @@
 /** The remote decision source: AuthZEN evaluations against the Verity PDP over HTTP. */
+import { context, propagation } from '@opentelemetry/api';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { isPlainObject, isStepUpAcr, withEntry } from '@verity/core';
 import { EnforceError, isEnforceError } from './errors.js';
@@ -145,6 +146,16 @@ function parseDecision(body: unknown, wantsReceipt: boolean): Decision {
 }
 
 /**
+ * `headers` with the active OpenTelemetry context injected (W3C `traceparent`, `tracestate`),
+ * so the PDP's spans continue the PEP's trace. The app's own OpenTelemetry SDK sets the
+ * propagator; without one, `@opentelemetry/api` injects nothing.
+ */
+function traceHeaders(headers: Record<string, string>): Record<string, string> {
+  propagation.inject(context.active(), headers);
+  return headers;
+}
+
+/**
  * A decision source that asks the Verity PDP (`POST {url}/tenants/{tenant}/access/v1/evaluation`).
  * Network errors and 5xx are retried (bounded, with full jitter, after any `Retry-After`, within
  * `timeoutMs`); a 4xx never is. A user token the PDP refuses
@@ -177,12 +188,12 @@ export function createRemoteDecisionSource(options: RemoteDecisionSourceOptions)
       timeoutMs: config.timeoutMs,
       signal,
       body: evaluationBody(request),
-      headers: {
+      headers: traceHeaders({
         'x-request-id': request.requestId,
         'x-verity-tier': request.tier,
         ...(request.observe ? { 'x-verity-observe': 'true' } : {}),
         ...(config.keepAlive ? {} : { connection: 'close' }),
-      },
+      }),
     });
     if (answer.status === 200) return parseDecision(answer.body, request.receipt === true);
     // The tenant has no active receipt key: no receipt can be had, which is not a policy deny.

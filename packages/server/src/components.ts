@@ -26,6 +26,7 @@ import { createTokenServices, type TokenServices } from './identity/token-servic
 import { readFile, writeFile } from 'node:fs/promises';
 import { createLogger, type Logger } from './logger.js';
 import { createMetrics, timedDatabase, type Metrics } from './metrics.js';
+import { traceDecision } from './tracing.js';
 import { createWorkloadService, type WorkloadService } from './workload/workload-service.js';
 import { createDeviceService, type DeviceService } from './device/device-service.js';
 import { createAssuranceService, type AssuranceService } from './ssf/assurance-service.js';
@@ -133,6 +134,7 @@ export async function createComponents(
     ...writer,
     enqueue(record) {
       metrics.decision(record, 'pdp');
+      traceDecision(record);
       return writer.enqueue(record);
     },
   };

@@ -5,6 +5,7 @@ import { resolveConfig, type ServerConfig } from './config.js';
 import { openDatabase } from './open-database.js';
 import { createComponents } from './components.js';
 import { scheduleAuditCheckpoints } from './audit-checkpoints.js';
+import { startTracing } from './tracing.js';
 import { buildApp } from './http/app.js';
 import { listenWhileStarting, type StartupListener } from './startup-listener.js';
 import { ensureDemoTenant } from './demo.js';
@@ -142,7 +143,8 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
     }
     if (config.demo && (await ensureDemoTenant(components, config.defaultTenant))) print(`verity: loaded the demo tenant "${config.defaultTenant}"`);
     components.tokens.setBaseUrl(publicBaseUrl(config, url));
-    app = await buildApp(components, { serverFactory: startup.serverFactory });
+    const tracing = startTracing();
+    app = await buildApp(components, { serverFactory: startup.serverFactory, tracing });
     // Fastify closes a server it was handed only if it listened itself: closing the app closes this one.
     const listener = startup;
     app.addHook('onClose', () => listener.close());
@@ -177,6 +179,7 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
           options.deadlineMs ?? config.shutdownTimeoutMs,
         );
         log.info(outcome, 'verity stopped');
+        await tracing.flush().catch((error: unknown) => log.warn({ err: error }, 'traces could not be exported at the stop'));
         return outcome;
       },
     };

@@ -23,6 +23,7 @@ import { registerActivityRoutes } from './activity-routes.js';
 import { registerLoadShedding, RETRY_AFTER_SEC } from './load-shedding.js';
 import { metaOf, requireAdmin, tenantParam, type Components } from './context.js';
 import { tenantBaseUrl } from '../public-url.js';
+import type { Tracing } from '../tracing.js';
 
 /**
  * The base URL metadata names: the configured public URL, else the listen address. A request's
@@ -52,6 +53,8 @@ function unstorableQueryParameter(query: unknown): string | undefined {
 export interface BuildAppOptions {
   /** Build the app on an existing HTTP server (one already answering start-up probes) instead of a new one. */
   serverFactory?: FastifyServerFactory;
+  /** OpenTelemetry (tracing.ts): its Fastify instrumentation goes in first when it is on. */
+  tracing?: Tracing;
 }
 
 /** Longest any request (a 32 MiB policy or entity upload included) may take to arrive, ms. */
@@ -84,6 +87,10 @@ export async function buildApp(c: Components, options: BuildAppOptions = {}): Pr
       return isRequestId(given) ? given : randomUUID();
     },
   });
+  // Fastify's own instrumentation must see every route as it is added (a span per request,
+  // continuing the caller's traceparent).
+  const otel = options.tracing?.fastifyPlugin();
+  if (otel !== undefined) await app.register(otel);
   // Before every other hook and route: shedding must cost next to nothing, and the decision
   // deadline wraps the decision routes as they are added.
   await registerLoadShedding(app, { maxInflightRequests: c.config.maxInflightRequests, requestTimeoutMs: c.config.requestTimeoutMs });
