@@ -3,53 +3,25 @@
  * asking Verity before it forwards (`auth_request`), with user tokens from a real OpenID
  * provider. The upstream must see only what Verity verified, and only for allowed requests.
  */
-import { createServer, request, type IncomingHttpHeaders, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SignJWT } from 'jose';
 import { readPolicyFolder } from '@verity/server';
 import { createClient, examplePath, startTestServer, type Client } from './helpers/verity.js';
 import { API_AUDIENCE, startTestIssuer, type TestIssuer } from './helpers/oidc-issuer.js';
 import { startNginx, type RunningNginx } from './helpers/nginx.js';
+import { createGatewayClient, startRecordingServer, type GatewayClient, type RecordingServer, type Seen } from './helpers/gateway-ends.js';
 
 const TENANT = 'shop';
 const ROUTES = ['/todos', '/todos/{todoId}', '/users/{userId}'];
 
-interface Seen {
-  method: string;
-  url: string;
-  headers: IncomingHttpHeaders;
-  body: string;
-}
-
-interface Answer {
-  status: number;
-  headers: IncomingHttpHeaders;
-  body: string;
-}
-
 let idp: TestIssuer;
 let server: Awaited<ReturnType<typeof startTestServer>>;
 let nginx: RunningNginx;
-let upstream: Server;
-const seen: Seen[] = [];
-/** Every request sent through nginx, by request id, with the decision we expect for it. */
-const sent = new Map<string, 'allow' | 'deny'>();
-let appToken: string;
-
 /** The upstream service: answers with what it received. */
-function startUpstream(): Promise<Server> {
-  const service = createServer((req, res) => {
-    let body = '';
-    req.on('data', (chunk) => (body += chunk));
-    req.on('end', () => {
-      const entry = { method: req.method ?? '', url: req.url ?? '', headers: req.headers, body };
-      seen.push(entry);
-      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(entry));
-    });
-  });
-  return new Promise((resolve) => service.listen(0, '127.0.0.1', () => resolve(service)));
-}
+let upstream: RecordingServer;
+/** Every request sent through nginx, each with its own request id. */
+let client: GatewayClient;
+let appToken: string;
 
 /** The nginx config of docs/gateways.md, keeping the client's X-Request-ID to find each request in the audit. */
 function nginxHttp(verityPort: number, upstreamPort: number) {
@@ -78,23 +50,6 @@ function nginxHttp(verityPort: number, upstreamPort: number) {
   }`;
 }
 
-/** One request through nginx, the path sent byte for byte (fetch would normalise `..`). */
-function send(method: string, path: string, headers: Record<string, string> = {}, body?: string): Promise<Answer> {
-  const requestId = `gw-nginx-${sent.size}-${Date.now()}`;
-  return new Promise((resolve, reject) => {
-    const outgoing = request({ host: '127.0.0.1', port: nginx.port, method, path, headers: { 'x-request-id': requestId, ...headers } }, (response) => {
-      let text = '';
-      response.on('data', (chunk) => (text += chunk));
-      response.on('end', () => {
-        sent.set(requestId, response.statusCode === 200 ? 'allow' : 'deny');
-        resolve({ status: response.statusCode ?? 0, headers: response.headers, body: text });
-      });
-    });
-    outgoing.on('error', reject);
-    outgoing.end(body);
-  });
-}
-
 /** A token "from the issuer" for another subject (we hold the issuer's key). */
 async function tokenFor(sub: string): Promise<string> {
   return new SignJWT({ sub, scope: 'todos:read' })
@@ -108,13 +63,6 @@ async function tokenFor(sub: string): Promise<string> {
 
 async function auditFor(requestId: string) {
   return (await server.admin.get(`/admin/v1/tenants/${TENANT}/audit?requestId=${requestId}`)).body.events as any[];
-}
-
-/** Run `action`, and report whether the upstream was reached meanwhile. */
-async function reachedUpstream(action: () => Promise<Answer>): Promise<{ answer: Answer; reached: Seen[] }> {
-  const before = seen.length;
-  const answer = await action();
-  return { answer, reached: seen.slice(before) };
 }
 
 beforeAll(async () => {
@@ -132,15 +80,15 @@ beforeAll(async () => {
   expect((await admin.request('PUT', `/admin/v1/tenants/${TENANT}/entities`, { entities: [...folder.entities, ...people], mode: 'replace' })).status).toBe(200);
   const source = { issuer: idp.issuer, keys: { kind: 'discovery' }, audiences: [API_AUDIENCE], claims: { principalType: 'identity', clientPrincipalType: 'identity' } };
   expect((await admin.request('PUT', `/admin/v1/tenants/${TENANT}/identity-sources/corp`, source)).status).toBe(200);
-  upstream = await startUpstream();
-  const verityPort = Number(new URL(server.url).port);
-  nginx = await startNginx({ http: nginxHttp(verityPort, (upstream.address() as AddressInfo).port) });
+  upstream = await startRecordingServer();
+  nginx = await startNginx({ http: nginxHttp(Number(new URL(server.url).port), upstream.port) });
+  client = createGatewayClient(nginx.port, 'gw-nginx');
   appToken = await idp.accessToken('todos:read');
 });
 
 afterAll(async () => {
   await nginx?.close();
-  await new Promise<void>((resolve) => (upstream ? upstream.close(() => resolve()) : resolve()));
+  await upstream?.close();
   await server?.close();
   await idp?.close();
 });
@@ -151,7 +99,7 @@ describe('nginx auth_request in front of a service', () => {
   });
 
   it('forwards an allowed request with the verified subject and the decision id', async () => {
-    const { answer, reached } = await reachedUpstream(() => send('GET', '/todos/42?expand=owner', { authorization: `Bearer ${appToken}` }));
+    const { answer, reached } = await upstream.during(() => client.send('GET', '/todos/42?expand=owner', { authorization: `Bearer ${appToken}` }));
     expect(answer.status).toBe(200);
     expect(reached).toHaveLength(1);
     const echoed = JSON.parse(answer.body) as Seen;
@@ -171,14 +119,14 @@ describe('nginx auth_request in front of a service', () => {
 
   it('passes the original body on once the request is allowed', async () => {
     const body = JSON.stringify({ title: 'buy milk' });
-    const answer = await send('POST', '/todos', { authorization: `Bearer ${appToken}`, 'content-type': 'application/json' }, body);
+    const answer = await client.send('POST', '/todos', { authorization: `Bearer ${appToken}`, 'content-type': 'application/json' }, body);
     expect(answer.status).toBe(200);
     expect(JSON.parse(answer.body)).toMatchObject({ method: 'POST', url: '/todos', body });
   });
 
   it('overwrites a forged X-Verity-Subject and drops a forged x-tenant-id', async () => {
     const forged = { 'x-verity-subject': 'admin', 'x-tenant-id': 'other-tenant', 'x-verity-tier': 'trusted' };
-    const { answer, reached } = await reachedUpstream(() => send('GET', '/todos', { authorization: `Bearer ${appToken}`, ...forged }));
+    const { answer, reached } = await upstream.during(() => client.send('GET', '/todos', { authorization: `Bearer ${appToken}`, ...forged }));
     expect(answer.status).toBe(200);
     expect(reached).toHaveLength(1);
     expect(reached[0]?.headers['x-verity-subject']).toBe('app');
@@ -188,21 +136,21 @@ describe('nginx auth_request in front of a service', () => {
   });
 
   it('answers 403 for a denied method, and the upstream never sees the request', async () => {
-    const patch = await reachedUpstream(() => send('PATCH', '/todos/42', { authorization: `Bearer ${appToken}` }, '{}'));
+    const patch = await upstream.during(() => client.send('PATCH', '/todos/42', { authorization: `Bearer ${appToken}` }, '{}'));
     expect(patch.answer.status).toBe(403);
     expect(patch.reached).toEqual([]);
     const viewer = await tokenFor('viewer-1');
-    const write = await reachedUpstream(() => send('POST', '/todos', { authorization: `Bearer ${viewer}`, 'content-type': 'application/json' }, '{}'));
+    const write = await upstream.during(() => client.send('POST', '/todos', { authorization: `Bearer ${viewer}`, 'content-type': 'application/json' }, '{}'));
     expect(write.answer.status).toBe(403);
     expect(write.reached).toEqual([]);
-    const read = await reachedUpstream(() => send('GET', '/todos', { authorization: `Bearer ${viewer}` }));
+    const read = await upstream.during(() => client.send('GET', '/todos', { authorization: `Bearer ${viewer}` }));
     expect(read.answer.status).toBe(200);
     expect(read.reached[0]?.headers['x-verity-subject']).toBe('viewer-1');
   });
 
   it('answers 401 with WWW-Authenticate without a valid token, forged subject or not', async () => {
     for (const headers of [{}, { 'x-verity-subject': 'app' }, { authorization: 'Bearer not.a.token' }]) {
-      const { answer, reached } = await reachedUpstream(() => send('GET', '/todos', headers));
+      const { answer, reached } = await upstream.during(() => client.send('GET', '/todos', headers));
       expect(answer.status).toBe(401);
       expect(answer.headers['www-authenticate']).toMatch(/^Bearer/);
       expect(reached).toEqual([]);
@@ -211,15 +159,16 @@ describe('nginx auth_request in front of a service', () => {
 
   it('denies paths that match no template or are not in normal form', async () => {
     for (const path of ['/admin', '/todos/42/comments', '/todos/../admin', '/todos/%2e%2e/admin', '/todos//42', '/users/a%2Fb']) {
-      const { answer, reached } = await reachedUpstream(() => send('GET', path, { authorization: `Bearer ${appToken}` }));
+      const { answer, reached } = await upstream.during(() => client.send('GET', path, { authorization: `Bearer ${appToken}` }));
       expect(answer.status, path).toBe(403);
       expect(reached, path).toEqual([]);
     }
   });
 
   it('has every decision in the tenant audit, with tier gateway', async () => {
-    expect(sent.size).toBeGreaterThan(10);
-    for (const [requestId, expected] of sent) {
+    expect(client.sent.length).toBeGreaterThan(10);
+    for (const { requestId, answer } of client.sent) {
+      const expected = answer.status === 200 ? 'allow' : 'deny';
       const events = await auditFor(requestId);
       expect(events, requestId).toHaveLength(1);
       expect(events[0], requestId).toMatchObject({ decision: expected, tier: 'gateway', tenant: TENANT });

@@ -3,41 +3,15 @@
  * process on a free loopback port, with its config, logs, temp files and pid in a temporary
  * folder. Never skips: without nginx it fails and says how to install it.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { accessSync, constants } from 'node:fs';
+import { spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { createServer, connect } from 'node:net';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { gatewayDocBlock, substitute } from './gateway-doc.js';
+import { findProgram, freePort, runProgram, stopProgram, waitUntilListening } from './local-program.js';
 
+/** Where Debian (and builds from source) put nginx. */
 const CANDIDATES = ['/usr/sbin/nginx', '/usr/local/sbin/nginx', '/usr/bin/nginx'];
-
-/** The nginx binary, or an error that says how to get one (`.ci/run` installs it). */
-export function findNginx(): string {
-  for (const path of CANDIDATES) {
-    try {
-      accessSync(path, constants.X_OK);
-      return path;
-    } catch {
-      // not here; try the next place
-    }
-  }
-  throw new Error('nginx is not installed: apt-get install -y --no-install-recommends nginx (.ci/run does this)');
-}
-
-/** A port that was free a moment ago (nginx cannot take port 0 and report it back). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 export interface RunningNginx {
   url: string;
@@ -71,55 +45,23 @@ ${http}
 `;
 }
 
-function run(binary: string, args: string[]): Promise<{ code: number | null; output: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(binary, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    let output = '';
-    child.stdout.on('data', (chunk) => (output += chunk));
-    child.stderr.on('data', (chunk) => (output += chunk));
-    child.on('close', (code) => resolve({ code, output }));
-  });
-}
-
-function canConnect(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = connect(port, '127.0.0.1');
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once('error', () => resolve(false));
-  });
-}
-
-function exited(child: ChildProcess): Promise<void> {
-  return child.exitCode !== null || child.signalCode !== null ? Promise.resolve() : new Promise((resolve) => child.once('exit', () => resolve()));
-}
-
 /** Start nginx in the foreground (`daemon off`) and wait until it accepts connections. */
 export async function startNginx(options: StartNginxOptions): Promise<RunningNginx> {
-  const binary = findNginx();
-  const version = (await run(binary, ['-v'])).output.trim();
+  const binary = findProgram('nginx', CANDIDATES);
+  const version = (await runProgram(binary, ['-v'])).output.trim();
   const dir = await mkdtemp(join(tmpdir(), 'verity-nginx-'));
   const config = join(dir, 'nginx.conf');
   const port = await freePort();
   await writeFile(config, mainConfig(dir, options.http(port)));
   // -e: the error log before the config is read (the compiled-in default is under /var/log).
   const args = ['-p', dir, '-c', config, '-e', join(dir, 'error.log'), '-g', 'daemon off;'];
-  const checked = await run(binary, ['-t', ...args.slice(0, 6)]);
+  const checked = await runProgram(binary, ['-t', ...args.slice(0, 6)]);
   if (checked.code !== 0) throw new Error(`nginx -t refused the config:\n${checked.output}`);
   const child = spawn(binary, args, { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr?.on('data', (chunk) => (stderr += chunk));
   const errorLog = () => readFile(join(dir, 'error.log'), 'utf8').catch(() => '');
-  const deadline = Date.now() + 10_000;
-  while (!(await canConnect(port))) {
-    if (child.exitCode !== null || Date.now() > deadline) {
-      child.kill('SIGKILL');
-      throw new Error(`nginx did not start (${version}): ${stderr}\n${await errorLog()}`);
-    }
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
+  await waitUntilListening(child, [port], async () => `${version}: ${stderr}\n${await errorLog()}`);
   return {
     url: `http://127.0.0.1:${port}`,
     port,
@@ -127,8 +69,7 @@ export async function startNginx(options: StartNginxOptions): Promise<RunningNgi
     errorLog,
     async close() {
       // SIGTERM is nginx's fast shutdown: the master stops its workers, then exits.
-      child.kill('SIGTERM');
-      await exited(child);
+      await stopProgram(child);
       await rm(dir, { recursive: true, force: true });
     },
   };
@@ -139,11 +80,9 @@ export async function startNginx(options: StartNginxOptions): Promise<RunningNgi
  * upstream (its `listen` and credential replaced): tests run what the docs tell people to run.
  */
 export async function documentedNginxConfig(verityPort: number, upstreamPort: number, credential: string): Promise<(port: number) => string> {
-  const doc = await readFile(fileURLToPath(new URL('../../docs/gateways.md', import.meta.url)), 'utf8');
-  const section = doc.slice(doc.indexOf('## 3. nginx'));
-  const block = section.slice(section.indexOf('```nginx') + '```nginx'.length, section.indexOf('```', section.indexOf('```nginx') + 8));
+  const block = await gatewayDocBlock('3. nginx', 'nginx');
   const server = block.slice(block.indexOf('server {'));
   return (port: number) => `upstream verity { server 127.0.0.1:${verityPort}; }
 upstream app { server 127.0.0.1:${upstreamPort}; }
-${server.replace('listen 80;', `listen 127.0.0.1:${port};`).replace('Bearer vrt_…', `Bearer ${credential}`)}`;
+${substitute(server, [['listen 80;', `listen 127.0.0.1:${port};`], ['Bearer vrt_…', `Bearer ${credential}`]])}`;
 }
