@@ -5,6 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sharedCedarEngine } from '@verity/core/cedar';
+import { SCHEMA_VERSION } from '@verity/store';
 import { createClient, startTestServer, type Client } from './helpers/verity.js';
 
 let server: Awaited<ReturnType<typeof startTestServer>>;
@@ -26,10 +27,30 @@ const ask = () => pdp.post('/tenants/acme/access/v1/evaluation', { subject: { ty
 describe('readiness', () => {
   it('is ready when the engine decides and the store answers', async () => {
     const ready = (await pdp.get('/readyz')).body;
-    expect(ready).toEqual({ ready: true, checks: { engine: true, store: true, audit: true, fresh: true, started: true }, freshness: { confirmedAt: expect.any(String), ageMs: expect.any(Number) } });
+    expect(ready).toEqual({ ready: true, checks: { engine: true, store: true, migrations: true, audit: true, fresh: true, started: true }, freshness: { confirmedAt: expect.any(String), ageMs: expect.any(Number) } });
     // PGlite is one process holding its data folder: always fresh (no heartbeat, age 0).
     expect(ready.freshness.ageMs).toBe(0);
     expect((await ask()).body.decision).toBe(true);
+  });
+
+  it('is not ready while the database lacks a migration this code needs; a newer schema (a newer replica migrated it) is ready', async () => {
+    const db = server.components.store.db;
+    const [latest] = (await db.query<{ version: number; name: string }>('SELECT version, name FROM schema_migrations WHERE version = $1', [SCHEMA_VERSION])).rows;
+    expect(latest).toBeDefined();
+    await db.query('DELETE FROM schema_migrations WHERE version = $1', [SCHEMA_VERSION]);
+    try {
+      const behind = await pdp.get('/readyz');
+      expect(behind.status).toBe(503);
+      expect(behind.body.checks).toMatchObject({ store: true, migrations: false });
+    } finally {
+      await db.query('INSERT INTO schema_migrations (version, name) VALUES ($1, $2)', [latest!.version, latest!.name]);
+    }
+    await db.query('INSERT INTO schema_migrations (version, name) VALUES ($1, $2)', [SCHEMA_VERSION + 1, 'from a newer Verity']);
+    try {
+      expect((await pdp.get('/readyz')).body).toMatchObject({ ready: true, checks: { migrations: true } });
+    } finally {
+      await db.query('DELETE FROM schema_migrations WHERE version = $1', [SCHEMA_VERSION + 1]);
+    }
   });
 
   it('fails readiness, not liveness, while the engine cannot decide; decisions fail closed', async () => {
@@ -38,7 +59,7 @@ describe('readiness', () => {
     await sharedCedarEngine().close();
     const ready = await pdp.get('/readyz');
     expect(ready.status).toBe(503);
-    expect(ready.body.checks).toEqual({ engine: false, store: true, audit: true, fresh: true, started: true });
+    expect(ready.body.checks).toEqual({ engine: false, store: true, migrations: true, audit: true, fresh: true, started: true });
     expect((await pdp.get('/healthz')).status).toBe(200);
     const answer = await ask();
     expect(answer.status).toBe(500);

@@ -1,10 +1,11 @@
 /**
  * Whether this replica can decide right now: the engine decides a trivial request, the store
- * answers, the audit writer keeps its promise (not failing, not lagging past its bound), and
- * this replica's view is within the staleness bound.
+ * answers and holds at least the schema this code needs (migrations current), the audit writer
+ * keeps its promise (not failing, not lagging past its bound), and this replica's view is within
+ * the staleness bound.
  */
 import type { Engine } from '@verity/core';
-import type { Store } from '@verity/store';
+import { SCHEMA_VERSION, type Store } from '@verity/store';
 import type { AuditWriter } from './audit-writer.js';
 import type { Freshness, FreshnessReport } from './freshness.js';
 
@@ -12,7 +13,12 @@ import type { Freshness, FreshnessReport } from './freshness.js';
 export interface Readiness {
   ready: boolean;
   /** `started` is false only while the server starts (the start-up listener answers then). */
-  checks: { engine: boolean; store: boolean; audit: boolean; fresh: boolean; started: boolean };
+  /**
+   * `migrations`: the database's schema is at least the version this code needs
+   * (`schema_migrations`; a newer one, migrated by a newer replica during a rolling upgrade, is
+   * ready: migrations only add). False also while the store does not answer.
+   */
+  checks: { engine: boolean; store: boolean; migrations: boolean; audit: boolean; fresh: boolean; started: boolean };
   /** When every change up to `confirmedAt` is known delivered to this replica, and how long ago. */
   freshness: Pick<FreshnessReport, 'confirmedAt' | 'ageMs'>;
 }
@@ -26,9 +32,9 @@ export type ReadinessCheck = () => Promise<Readiness>;
  */
 const STORE_CHECK_TIMEOUT_MS = 500;
 
-function withinTimeout(check: Promise<boolean>, ms: number): Promise<boolean> {
+function withinTimeout<T>(check: Promise<T | false>, ms: number): Promise<T | false> {
   let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), ms)));
+  const timeout = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), ms)));
   return Promise.race([check, timeout]).finally(() => clearTimeout(timer));
 }
 
@@ -37,17 +43,23 @@ export function createReadinessCheck(engine: Engine, store: Store, audit: Pick<A
   return async () => {
     // Decisions fail closed with ERR_AUDIT_UNAVAILABLE while the writer is past its bounds.
     const auditOk = audit.health().ok;
-    const [engineOk, storeOk] = await Promise.all([
+    const [engineOk, schemaVersion] = await Promise.all([
       engine.ready(),
       withinTimeout(
-        store.db.query('SELECT 1').then(
-          () => true,
-          () => false,
+        store.db.query<{ version: unknown }>('SELECT max(version) AS version FROM schema_migrations').then(
+          ({ rows }) => Number(rows[0]?.version ?? 0),
+          () => false as const,
         ),
         STORE_CHECK_TIMEOUT_MS,
       ),
     ]);
+    const storeOk = schemaVersion !== false;
+    const migrationsOk = storeOk && schemaVersion >= SCHEMA_VERSION;
     const { fresh, confirmedAt, ageMs } = freshness.report();
-    return { ready: engineOk && storeOk && auditOk && fresh, checks: { engine: engineOk, store: storeOk, audit: auditOk, fresh, started: true }, freshness: { confirmedAt, ageMs } };
+    return {
+      ready: engineOk && storeOk && migrationsOk && auditOk && fresh,
+      checks: { engine: engineOk, store: storeOk, migrations: migrationsOk, audit: auditOk, fresh, started: true },
+      freshness: { confirmedAt, ageMs },
+    };
   };
 }

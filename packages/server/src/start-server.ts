@@ -143,7 +143,7 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
     }
     if (config.demo && (await ensureDemoTenant(components, config.defaultTenant))) print(`verity: loaded the demo tenant "${config.defaultTenant}"`);
     components.tokens.setBaseUrl(publicBaseUrl(config, url));
-    const tracing = startTracing();
+    const tracing = await startTracing();
     app = await buildApp(components, { serverFactory: startup.serverFactory, tracing });
     // Fastify closes a server it was handed only if it listened itself: closing the app closes this one.
     const listener = startup;

@@ -35,7 +35,7 @@ function send(response: ServerResponse, status: number, body: unknown): void {
 const answerWhileStarting: Handler = (request, response) => {
   const path = (request.url ?? '').split('?')[0];
   if (path === '/healthz') return send(response, 200, { ok: true });
-  if (path === '/readyz') return send(response, 503, { ready: false, checks: { engine: false, store: false, audit: false, fresh: false, started: false } });
+  if (path === '/readyz') return send(response, 503, { ready: false, checks: { engine: false, store: false, migrations: false, audit: false, fresh: false, started: false } });
   send(response, 503, new VerityError('ERR_STARTING', 'the server is starting; try again shortly').toJSON());
 };
 

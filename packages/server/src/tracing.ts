@@ -12,10 +12,7 @@
  * attributes. Off, a decision pays one boolean check.
  */
 import { context, SpanKind, trace, type Tracer } from '@opentelemetry/api';
-import { FastifyOtelInstrumentation } from '@fastify/otel';
-import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
-import { defaultResource, detectResources, envDetector, resourceFromAttributes } from '@opentelemetry/resources';
-import { BatchSpanProcessor, ConsoleSpanExporter, NodeTracerProvider, SimpleSpanProcessor, type SpanProcessor } from '@opentelemetry/sdk-trace-node';
+import type { SpanProcessor } from '@opentelemetry/sdk-trace-node';
 import type { DecisionRecord } from '@verity/core';
 import type { FastifyPluginCallback } from 'fastify';
 
@@ -46,15 +43,23 @@ export function tracesExporterOf(env: NodeJS.ProcessEnv): 'otlp' | 'console' | n
 
 /**
  * Start tracing as the environment says, once per process (later calls return the first).
- * Throws TypeError for an OTEL_TRACES_EXPORTER it does not know.
+ * The SDK, the exporter and the instrumentation are loaded only when tracing is on. Rejects
+ * with TypeError for an OTEL_TRACES_EXPORTER it does not know.
  */
-export function startTracing(env: NodeJS.ProcessEnv = process.env): Tracing {
+export async function startTracing(env: NodeJS.ProcessEnv = process.env): Promise<Tracing> {
   if (running !== undefined) return running;
   const exporter = tracesExporterOf(env);
   if (exporter === null) {
     running = { enabled: false, fastifyPlugin: () => undefined, flush: async () => {} };
     return running;
   }
+  const [{ FastifyOtelInstrumentation }, { OTLPTraceExporter }, { defaultResource, detectResources, envDetector, resourceFromAttributes }, { BatchSpanProcessor, ConsoleSpanExporter, NodeTracerProvider, SimpleSpanProcessor }] = await Promise.all([
+    import('@fastify/otel'),
+    import('@opentelemetry/exporter-trace-otlp-http'),
+    import('@opentelemetry/resources'),
+    import('@opentelemetry/sdk-trace-node'),
+  ]);
+  if (running !== undefined) return running;
   // OTEL_RESOURCE_ATTRIBUTES and OTEL_SERVICE_NAME (envDetector) over Verity's own default name.
   const resource = defaultResource().merge(resourceFromAttributes({ 'service.name': 'verity' })).merge(detectResources({ detectors: [envDetector] }));
   const processor: SpanProcessor = exporter === 'otlp' ? new BatchSpanProcessor(new OTLPTraceExporter()) : new SimpleSpanProcessor(new ConsoleSpanExporter());

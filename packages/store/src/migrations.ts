@@ -488,6 +488,9 @@ ALTER TABLE tenants ADD COLUMN deleted_at timestamptz NULL;
   },
 ];
 
+/** The schema version this code needs: the last migration's. */
+export const SCHEMA_VERSION: number = MIGRATIONS.at(-1)?.version ?? 0;
+
 /**
  * Any constant key works as long as every Verity process uses the same one: it serializes
  * concurrent migrators (several replicas starting at once) on one database.
