@@ -8,7 +8,7 @@ import { SignJWT } from 'jose';
 import { readPolicyFolder } from '@verity/server';
 import { createClient, examplePath, startTestServer, type Client } from './helpers/verity.js';
 import { API_AUDIENCE, startTestIssuer, type TestIssuer } from './helpers/oidc-issuer.js';
-import { startNginx, type RunningNginx } from './helpers/nginx.js';
+import { documentedNginxConfig, startNginx, type RunningNginx } from './helpers/nginx.js';
 import { createGatewayClient, startRecordingServer, type GatewayClient, type RecordingServer, type Seen } from './helpers/gateway-ends.js';
 
 const TENANT = 'shop';
@@ -23,31 +23,19 @@ let upstream: RecordingServer;
 let client: GatewayClient;
 let appToken: string;
 
-/** The nginx config of docs/gateways.md, keeping the client's X-Request-ID to find each request in the audit. */
-function nginxHttp(verityPort: number, upstreamPort: number) {
-  return (port: number) => `
-  upstream verity { server 127.0.0.1:${verityPort}; }
-  upstream app { server 127.0.0.1:${upstreamPort}; }
-  server {
-    listen 127.0.0.1:${port};
-    location / {
-      auth_request /_verity;
-      auth_request_set $verity_subject $upstream_http_x_verity_subject;
-      auth_request_set $verity_decision $upstream_http_x_verity_decision_id;
-      proxy_set_header X-Verity-Subject $verity_subject;
-      proxy_set_header X-Verity-Decision-Id $verity_decision;
-      proxy_set_header X-Tenant-Id "";
-      proxy_pass http://app;
-    }
-    location = /_verity {
-      internal;
-      proxy_pass http://verity/tenants/${TENANT}/gateway/v1/nginx;
-      proxy_pass_request_body off;
-      proxy_set_header Content-Length "";
-      proxy_set_header X-Original-Method $request_method;
-      proxy_set_header X-Original-URI $request_uri;
-    }
-  }`;
+/**
+ * The nginx config docs/gateways.md §3 gives operators (documentedNginxConfig), for this test's
+ * tenant, except that it keeps the client's X-Request-ID, by which each test finds its request
+ * in the audit.
+ */
+async function nginxHttp(verityPort: number, upstreamPort: number, credential: string) {
+  const documented = await documentedNginxConfig(verityPort, upstreamPort, credential);
+  return (port: number) => {
+    const config = documented(port);
+    const kept = config.replaceAll(/proxy_set_header X-Request-ID +\$request_id;/g, 'proxy_set_header X-Request-ID $http_x_request_id;').replace('/tenants/acme/', `/tenants/${TENANT}/`);
+    if (/\$request_id;/.test(kept) || !kept.includes(`/tenants/${TENANT}/`)) throw new Error('docs/gateways.md §3 no longer sets X-Request-ID $request_id or names tenant acme: update this test');
+    return kept;
+  };
 }
 
 /** A token "from the issuer" for another subject (we hold the issuer's key). */
@@ -81,7 +69,8 @@ beforeAll(async () => {
   const source = { issuer: idp.issuer, keys: { kind: 'discovery' }, audiences: [API_AUDIENCE], claims: { principalType: 'identity', clientPrincipalType: 'identity' } };
   expect((await admin.request('PUT', `/admin/v1/tenants/${TENANT}/identity-sources/corp`, source)).status).toBe(200);
   upstream = await startRecordingServer();
-  nginx = await startNginx({ http: nginxHttp(Number(new URL(server.url).port), upstream.port) });
+  const pep = await admin.post('/admin/v1/credentials', { role: 'pep', tenant: TENANT });
+  nginx = await startNginx({ http: await nginxHttp(Number(new URL(server.url).port), upstream.port, pep.body.token) });
   client = createGatewayClient(nginx.port, 'gw-nginx');
   appToken = await idp.accessToken('todos:read');
 });
@@ -124,15 +113,27 @@ describe('nginx auth_request in front of a service', () => {
     expect(JSON.parse(answer.body)).toMatchObject({ method: 'POST', url: '/todos', body });
   });
 
-  it('overwrites a forged X-Verity-Subject and drops a forged x-tenant-id', async () => {
-    const forged = { 'x-verity-subject': 'admin', 'x-tenant-id': 'other-tenant', 'x-verity-tier': 'trusted' };
+  it('overwrites or drops every header the upstream trusts from the gateway when a client forges it', async () => {
+    const forged = {
+      'x-verity-subject': 'admin',
+      'x-verity-decision-id': 'forged-decision',
+      'x-verity-policy-version': '999',
+      'txn-token': 'forged.txn.token',
+      'x-client-certificate': 'forged-certificate',
+      'x-verity-credential': 'Bearer vrt_forged',
+      'x-tenant-id': 'other-tenant',
+      'x-verity-tier': 'trusted',
+    };
     const { answer, reached } = await upstream.during(() => client.send('GET', '/todos', { authorization: `Bearer ${appToken}`, ...forged }));
     expect(answer.status).toBe(200);
     expect(reached).toHaveLength(1);
-    expect(reached[0]?.headers['x-verity-subject']).toBe('app');
-    expect(reached[0]?.headers['x-tenant-id']).toBeUndefined();
-    const [event] = await auditFor(reached[0]?.headers['x-request-id'] as string);
+    const headers = reached[0]!.headers;
+    expect(headers['x-verity-subject']).toBe('app');
+    const [event] = await auditFor(headers['x-request-id'] as string);
     expect(event).toMatchObject({ tenant: TENANT, tier: 'gateway', principal: { id: 'app' } });
+    expect(headers['x-verity-decision-id']).toBe(event.decisionId);
+    expect(headers['x-verity-policy-version']).toBe(String(event.policyVersion));
+    for (const name of ['txn-token', 'x-client-certificate', 'x-verity-credential', 'x-tenant-id']) expect(headers[name], name).toBeUndefined();
   });
 
   it('answers 403 for a denied method, and the upstream never sees the request', async () => {
