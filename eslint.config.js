@@ -37,7 +37,7 @@ export const HOT_PATH_FILES = [
 ];
 
 export default tseslint.config(
-  { ignores: ['**/node_modules/**', '.verity-data/**'] },
+  { ignores: ['**/node_modules/**', '.verity-data/**', 'packages/*/dist/**'] },
   ...tseslint.configs.recommended,
   {
     rules: {

@@ -1,7 +1,22 @@
 import { defineConfig } from 'vitest/config';
 
+/**
+ * Tests run on the TypeScript sources: each `@verity/*` package exports them under the
+ * `verity-source` condition (its `dist` is the default). The list replaces Vite's server
+ * defaults, so they are repeated. `ssr` is where test files resolve, and vitest hands the same
+ * conditions to its forks as `--conditions`, so worker threads and child processes started
+ * there resolve to the sources too; `__vitest__` is where setup and global-setup files resolve,
+ * which `ssr` does not reach (vitest-dev/vitest#9429).
+ */
+const SOURCE_CONDITIONS = ['verity-source', 'node', 'development|production'];
+export const sourceResolution = {
+  ssr: { resolve: { conditions: SOURCE_CONDITIONS } },
+  environments: { __vitest__: { resolve: { conditions: SOURCE_CONDITIONS } } },
+};
+
 // The default suite: everything except the PostgreSQL-backed tests (vitest.pg.config.ts).
 export default defineConfig({
+  ...sourceResolution,
   test: {
     include: ['packages/*/src/**/*.test.ts', 'e2e/**/*.test.ts', 'examples/**/*.test.ts'],
     exclude: ['**/node_modules/**', '**/*.pg.test.ts'],

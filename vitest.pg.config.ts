@@ -1,7 +1,9 @@
 import { defineConfig } from 'vitest/config';
+import { sourceResolution } from './vitest.config.js';
 
 // The PostgreSQL-backed suite. Needs VERITY_TEST_DATABASE_URL; fails (never skips) without it.
 export default defineConfig({
+  ...sourceResolution,
   test: {
     include: ['packages/*/src/**/*.pg.test.ts', 'e2e/**/*.pg.test.ts'],
     exclude: ['**/node_modules/**'],

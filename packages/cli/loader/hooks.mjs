@@ -8,7 +8,9 @@
  * bench/RESULTS.md). This loader gives the code exactly as written.
  *
  * Resolution: a relative `./x.js` that does not exist, imported from a `.ts` file, is `./x.ts`
- * (TypeScript's NodeNext convention); everything else resolves as Node.js resolves it.
+ * (TypeScript's NodeNext convention); everything else resolves as Node.js resolves it, with the
+ * export condition `verity-source` added, so `@verity/*` packages resolve to their `src` rather
+ * than their built `dist` (each package.json's `exports`; docs/design-notes.md).
  */
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
@@ -16,6 +18,9 @@ import { fileURLToPath } from 'node:url';
 import { transform } from 'esbuild';
 
 const TS = /\.(?:ts|mts)$/;
+
+/** The export condition under which each `@verity/*` package exports its TypeScript sources. */
+const SOURCE_CONDITION = 'verity-source';
 
 /** The options of every transform: the repository's tsconfig semantics (ES2023, verbatim imports). */
 const OPTIONS = {
@@ -29,11 +34,12 @@ const OPTIONS = {
 
 export async function resolve(specifier, context, nextResolve) {
   const parent = context.parentURL;
+  const sourceContext = context.conditions.includes(SOURCE_CONDITION) ? context : { ...context, conditions: [...context.conditions, SOURCE_CONDITION] };
   if (parent !== undefined && TS.test(parent) && /^\.{1,2}\/.*\.js$/.test(specifier)) {
     const asJs = new URL(specifier, parent);
-    if (asJs.protocol === 'file:' && !existsSync(fileURLToPath(asJs))) return nextResolve(specifier.replace(/\.js$/, '.ts'), context);
+    if (asJs.protocol === 'file:' && !existsSync(fileURLToPath(asJs))) return nextResolve(specifier.replace(/\.js$/, '.ts'), sourceContext);
   }
-  return nextResolve(specifier, context);
+  return nextResolve(specifier, sourceContext);
 }
 
 export async function load(url, context, nextLoad) {

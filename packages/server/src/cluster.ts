@@ -13,6 +13,7 @@
  */
 import cluster, { type Worker } from 'node:cluster';
 import { createServer as createNetServer, type AddressInfo } from 'node:net';
+import { extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { generateMasterKey } from '@verity/identity';
 import { createDatabaseRelay, type Database, type DatabaseRelay } from '@verity/store';
@@ -24,8 +25,8 @@ import { createLogger, type Logger } from './logger.js';
 import { openDatabase } from './open-database.js';
 import type { StartServerOptions } from './start-server.js';
 
-/** The worker process's entry (it runs startServer over the shared database). */
-const WORKER_ENTRY = fileURLToPath(new URL('./cluster-worker.ts', import.meta.url));
+/** The worker process's entry (it runs startServer over the shared database): `.ts` beside the sources, `.js` built. */
+const WORKER_ENTRY = fileURLToPath(new URL(`./cluster-worker${extname(import.meta.url)}`, import.meta.url));
 
 /** First restart delay of a worker that died (ms), doubling per quick death up to RESTART_MAX_MS. */
 const RESTART_MIN_MS = 500;

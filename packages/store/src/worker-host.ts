@@ -54,6 +54,17 @@ export interface WorkerHost {
 }
 
 /**
+ * The worker's Node flags when this module runs from its TypeScript sources: this thread's, and
+ * the `verity-source` export condition, so the worker's `@verity/*` imports (the audit chain's
+ * hash, `@verity/core/audit-hash`) load the same sources as this thread, never a build. A
+ * worker does not inherit module hooks registered in code (the `verity` bin's loader), only
+ * flags. Built, the worker inherits this thread's flags and loads the build.
+ */
+function workerExecArgv(): string[] | undefined {
+  return import.meta.url.endsWith('.ts') ? [...process.execArgv, '--conditions=verity-source'] : undefined;
+}
+
+/**
  * Start the worker at `url` and wait for its `{type: 'ready'}`. `unavailable(why, cause)` makes
  * the error calls fail with once the thread is gone. Idle, the thread does not keep the process
  * alive.
@@ -63,7 +74,12 @@ export async function startWorkerHost(
   options: { name: string; workerData?: unknown; unavailable: (why: string, cause?: unknown) => VerityError },
 ): Promise<WorkerHost> {
   const { unavailable } = options;
-  const worker = new Worker(url, { name: options.name, ...(options.workerData === undefined ? {} : { workerData: options.workerData }) });
+  const execArgv = workerExecArgv();
+  const worker = new Worker(url, {
+    name: options.name,
+    ...(execArgv === undefined ? {} : { execArgv }),
+    ...(options.workerData === undefined ? {} : { workerData: options.workerData }),
+  });
   const pending = new Map<number, { resolve: (value: unknown) => void; reject: (error: unknown) => void }>();
   const listeners = new Map<number, (payload: string) => void>();
   const mourners = new Set<(error: VerityError) => void>();

@@ -14,8 +14,11 @@ export interface ServerModule {
   resolveConfig: typeof resolveConfig;
 }
 
-/** This CLI's TypeScript loader, which the worker processes of `--workers` need too. */
-const LOADER = fileURLToPath(new URL('../../loader/register.mjs', import.meta.url));
+/**
+ * Node flags the worker processes of `--workers` need: this CLI's TypeScript loader when it runs
+ * from its sources; none when it runs built (the workers then run the build too).
+ */
+const WORKER_EXEC_ARGV = import.meta.url.endsWith('.ts') ? ['--import', fileURLToPath(new URL('../../loader/register.mjs', import.meta.url))] : [];
 
 /** resolveConfig, with its TypeError (a bad value) as a usage error (exit 2). */
 function checkConfig(server: ServerModule, options: StartServerOptions) {
@@ -82,7 +85,7 @@ export function createServeCommand(loadServer: () => Promise<ServerModule>): Com
       const running =
         workers === null
           ? await server.startServer({ ...options, print: (line) => writeLines(notices, line), logStream: notices, ...signal })
-          : await server.startCluster({ ...options, workers, execArgv: ['--import', LOADER], logTo: notices === io.stderr ? 'stderr' : 'stdout', ...signal });
+          : await server.startCluster({ ...options, workers, execArgv: WORKER_EXEC_ARGV, logTo: notices === io.stderr ? 'stderr' : 'stdout', ...signal });
       writeResult(args, io, { url: running.url }, () => writeLines(io.stdout, `Verity listening on ${running.url}`));
       await new Promise<void>((stop) => {
         if (io.signal === undefined || io.signal.aborted) return stop();
