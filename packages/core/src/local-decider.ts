@@ -1,10 +1,10 @@
-/** Decisions in memory from one content and entity set: `verity policy test` and embedded use. */
+/** Decisions in memory from one content and entity set: `verity policy test`, `verity eval` and embedded use. */
 import type { Engine, PreparedPolicySet } from './engine.js';
 import type { DecisionRecord, Entity, PolicyStoreContent, TenantSettings } from './types.js';
 import type { AuthzenEvaluationRequest } from './authzen.js';
 import { formatEntityUid } from './entity-uid.js';
 import { hashPolicyContent } from './policy-content.js';
-import { createDecisionPipeline } from './decision-pipeline.js';
+import { createDecisionPipeline, type DecisionRequest } from './decision-pipeline.js';
 import { assertNoDuplicateEntities } from './request-entities.js';
 
 export interface LocalDeciderOptions {
@@ -20,6 +20,8 @@ export interface LocalDecider {
   readonly prepared: PreparedPolicySet;
   /** Decide one AuthZEN request through the same pipeline the PDP uses. */
   evaluate(request: AuthzenEvaluationRequest): Promise<DecisionRecord>;
+  /** Decide one request in either wire form (Cedar-native with its request entities, as `is-authorized` takes them). */
+  decide(request: DecisionRequest): Promise<DecisionRecord>;
 }
 
 /**
@@ -34,8 +36,10 @@ export async function createLocalDecider(options: LocalDeciderOptions): Promise<
   const lookup = (uids: Entity['uid'][]) => uids.flatMap((uid) => byUid.get(formatEntityUid(uid)) ?? []);
   const pipeline = createDecisionPipeline({ engine });
   const view = { tenant: options.tenant ?? 'local', version: 0, settings, prepared };
+  const meta = { requestId: null, tier: null };
   return {
     prepared,
-    evaluate: (request) => pipeline.decide(view, { kind: 'authzen', request }, lookup, { requestId: null, tier: null }),
+    evaluate: (request) => pipeline.decide(view, { kind: 'authzen', request }, lookup, meta),
+    decide: (request) => pipeline.decide(view, request, lookup, meta),
   };
 }

@@ -1,6 +1,6 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { createCedarEngine } from './cedar/cedar-engine.js';
-import { buildPolicyStoreContent, diffPolicyContents, hashPolicyContent } from './policy-content.js';
+import { buildPolicyStoreContent, diffPolicyContents, hashPolicyContent, splitPolicyFiles } from './policy-content.js';
 import { isVerityError, type VerityError } from './errors.js';
 
 const engine = createCedarEngine();
@@ -16,6 +16,21 @@ async function failure(fn: () => Promise<unknown>): Promise<VerityError> {
   }
   throw new Error('expected a VerityError');
 }
+
+describe('splitPolicyFiles', () => {
+  it('gives each policy and template its id, kind, file and 1-based line, files in name order', async () => {
+    const sources = await splitPolicyFiles(engine, {
+      'b.cedar': '// a comment: permit(principal, action, resource);\n\n@id("x")\npermit(principal, action, resource);\r\npermit(principal == ?principal, action, resource);\n\n\nforbid(principal, action, resource);',
+      'a.cedar': 'permit(principal, action, resource);',
+    });
+    expect(sources.map((s) => [s.id, s.kind, s.file, s.line])).toEqual([
+      ['a.0', 'policy', 'a.cedar', 1],
+      ['x', 'policy', 'b.cedar', 3],
+      ['b.1', 'template', 'b.cedar', 5],
+      ['b.2', 'policy', 'b.cedar', 8],
+    ]);
+  });
+});
 
 describe('buildPolicyStoreContent', () => {
   it('names policies by @id or by file and position, and keeps templates apart', async () => {

@@ -1,6 +1,6 @@
 /** Builds a policy-store version's content from files, and compares and hashes contents. */
 import { VerityError, type Diagnostic } from './errors.js';
-import type { Engine } from './engine.js';
+import type { Engine, ParsedPolicyText } from './engine.js';
 import type { PolicyStoreContent, TemplateLink, ValidationMode } from './types.js';
 import { hashCanonical } from './canonical-json.js';
 import { positionIn } from './source-position.js';
@@ -18,6 +18,36 @@ export interface PolicyFilesInput {
 
 const ID_PATTERN = /^[A-Za-z0-9_.:@/-]{1,128}$/;
 
+/** One policy or template of a policy file, under the id the store gives it. */
+export interface PolicySource extends ParsedPolicyText {
+  /** The `@id` annotation, else `<file stem>.<n>` (n counts the file's policies and templates from 0). */
+  id: string;
+  /** The file it stands in (`docs.cedar`). */
+  file: string;
+  /** 1-based line of its first character in the file. */
+  line: number;
+}
+
+/**
+ * Split policy files into their policies and templates, each with the id the store gives it
+ * (the one home of that rule), files in name order and each file in source order. Ids are not
+ * checked here: {@link buildPolicyStoreContent} refuses malformed and repeated ones.
+ */
+export async function splitPolicyFiles(engine: Engine, files: Readonly<Record<string, string>>): Promise<PolicySource[]> {
+  const sources: PolicySource[] = [];
+  for (const [file, fileText] of Object.entries(files).sort(([a], [b]) => a.localeCompare(b))) {
+    const stem = file.replace(/\.cedar$/, '');
+    // Parts come in source order: count the lines between them once (a push may hold 10,000 policies).
+    let line = 1;
+    let counted = 0;
+    (await engine.splitPolicyText(fileText, file)).forEach((part, index) => {
+      for (; counted < part.offset; counted++) if (fileText.charCodeAt(counted) === 10) line++;
+      sources.push({ ...part, id: part.annotatedId ?? `${stem}.${index}`, file, line });
+    });
+  }
+  return sources;
+}
+
 /**
  * Split the files into policies and templates with stable ids (the `@id` annotation, else
  * `<file stem>.<n>`), check the structural limits on Cedar's parsed form (docs/security.md),
@@ -31,20 +61,17 @@ export async function buildPolicyStoreContent(engine: Engine, input: PolicyFiles
   const origin = new Map<string, { file: string; offset: number; fileText: string; length: number }>();
   const parsed = new Map<string, CedarPolicyJson>();
   const duplicates: Diagnostic[] = [];
-  for (const [file, fileText] of Object.entries(input.files).sort(([a], [b]) => a.localeCompare(b))) {
-    const stem = file.replace(/\.cedar$/, '');
-    (await engine.splitPolicyText(fileText, file)).forEach((part, index) => {
-      const id = part.annotatedId ?? `${stem}.${index}`;
-      const offset = part.offset;
-      if (!ID_PATTERN.test(id)) {
-        duplicates.push({ message: `policy id "${id.slice(0, 140)}" must match ${ID_PATTERN.source}`, positions: [positionIn(fileText, offset, offset + part.text.length, { source: file })] });
-      } else if (origin.has(id)) {
-        duplicates.push({ message: `policy id "${id}" is used twice`, policyId: id, positions: [positionIn(fileText, offset, offset + part.text.length, { source: file })] });
-      }
-      origin.set(id, { file, offset, fileText, length: part.text.length });
-      parsed.set(id, part.json);
-      setEntry(part.kind === 'policy' ? policies : templates, id, part.text);
-    });
+  for (const part of await splitPolicyFiles(engine, input.files)) {
+    const { id, file, offset } = part;
+    const fileText = input.files[file] ?? '';
+    if (!ID_PATTERN.test(id)) {
+      duplicates.push({ message: `policy id "${id.slice(0, 140)}" must match ${ID_PATTERN.source}`, positions: [positionIn(fileText, offset, offset + part.text.length, { source: file })] });
+    } else if (origin.has(id)) {
+      duplicates.push({ message: `policy id "${id}" is used twice`, policyId: id, positions: [positionIn(fileText, offset, offset + part.text.length, { source: file })] });
+    }
+    origin.set(id, { file, offset, fileText, length: part.text.length });
+    parsed.set(id, part.json);
+    setEntry(part.kind === 'policy' ? policies : templates, id, part.text);
   }
   if (duplicates.length > 0) throw new VerityError('ERR_POLICY_PARSE', 'policy ids must be unique and well formed', { diagnostics: duplicates });
   assertWithinPolicyLimits(analyzePolicySet(parsed, templateInstances(Object.keys(templates), input.links ?? [])).problems, (problem) => {

@@ -78,7 +78,11 @@ function checkEntity(value: Json, file: string, index: number): Entity {
  * ERR_REQUEST_INVALID naming `file` when the text is not JSON or an entity is malformed.
  */
 export function parseEntitiesJson(text: string, file: string): Entity[] {
-  const json = parseJson(text, file);
+  return checkEntities(parseJson(text, file), file);
+}
+
+/** {@link parseEntitiesJson} on JSON already parsed (exactly: Longs beyond 2^53 as bigint), e.g. a request's `entities`. */
+export function checkEntities(json: unknown, file: string): Entity[] {
   const list = isPlainObject(json) ? json['entities'] : json;
   if (!Array.isArray(list)) throw invalid(file, 'must be an array of entities or {"entities": [...]}');
   return list.map((entity, i) => checkEntity(entity, file, i));
