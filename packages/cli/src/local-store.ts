@@ -1,8 +1,11 @@
-/** Loads a policy-store folder and builds its content with the local engine, for commands without a server. */
+/**
+ * Loads a policy-store folder and decides against it with the local engine: the one home of
+ * what `policy validate`, `policy test` and `eval` load and how they decide.
+ */
 import { resolve } from 'node:path';
-import { buildPolicyStoreContent } from '@verity/core';
+import { buildPolicyStoreContent, createLocalDecider, isVerityError, splitPolicyFiles } from '@verity/core';
 import { sharedCedarEngine } from '@verity/core/cedar';
-import type { Engine, PolicyStoreContent } from '@verity/core';
+import type { DecisionRequest, Engine, Entity, EntityUid, PolicySource, PolicyStoreContent, TenantSettings } from '@verity/core';
 import type { CommandIo } from './command.js';
 import { withSources } from './errors.js';
 import { readPolicyFolder, type PolicyFolder } from './policy-folder.js';
@@ -31,4 +34,55 @@ export async function loadLocalStore(dir: string, io: CommandIo): Promise<LocalS
     }),
   );
   return { folder, engine, content };
+}
+
+/** Where each policy and template of a folder stands, by id (a second split of the files: only coverage asks). */
+export async function locatePolicies(store: LocalStore): Promise<Map<string, PolicySource>> {
+  const sources = await withSources(store.folder.files, () => splitPolicyFiles(store.engine, store.folder.files));
+  return new Map(sources.map((source) => [source.id, source]));
+}
+
+/**
+ * One request's answer: the engine's decision with its determining and erroring policies, or
+ * `error` for a request Verity refuses to decide (its code and message in `errors`).
+ */
+export interface DecisionOutcome {
+  decision: 'allow' | 'deny' | 'error';
+  /** The Cedar request as decided (AuthZEN mapped by the settings); absent when refused. */
+  request?: { principal: EntityUid; action: EntityUid; resource: EntityUid };
+  determiningPolicies: string[];
+  errors: Array<{ policyId?: string; message: string }>;
+}
+
+/** What a decision runs on: a content, the entities it reads and the tenant settings. */
+export interface DecisionStore {
+  content: PolicyStoreContent;
+  entities: readonly Entity[];
+  settings: TenantSettings;
+}
+
+export type OutcomeDecider = (request: DecisionRequest) => Promise<DecisionOutcome>;
+
+/**
+ * Decide requests against `store` exactly as the PDP would (core's pipeline and engine): a
+ * refusal is an `error` outcome, not a throw. Rejects (exit 3) when the entities name one
+ * entity twice.
+ */
+export async function createOutcomeDecider(engine: Engine, store: DecisionStore): Promise<OutcomeDecider> {
+  const decider = await withSources({}, () => createLocalDecider({ engine, content: store.content, entities: store.entities, settings: store.settings }));
+  return async (request) => {
+    try {
+      const record = await decider.decide(request);
+      const { principal, action, resource } = record;
+      return { decision: record.decision, request: { principal, action, resource }, determiningPolicies: record.reasons, errors: record.errors };
+    } catch (error) {
+      if (!isVerityError(error)) throw error;
+      return { decision: 'error', determiningPolicies: [], errors: [{ message: `${error.code}: ${error.message}` }] };
+    }
+  };
+}
+
+/** The store a folder decides with: its content, entities.json (plus `extra`) and verity.json's settings. */
+export function folderDecisionStore(store: LocalStore, extra: readonly Entity[] = []): DecisionStore {
+  return { content: store.content, entities: [...store.folder.entities, ...extra], settings: store.folder.settings };
 }

@@ -8,6 +8,7 @@ import { caRotate } from './ca-rotate.js';
 import { caShow } from './ca-show.js';
 import { dbInstall, dbRotate } from './db.js';
 import { entitiesImport } from './entities-import.js';
+import { evaluate } from './eval.js';
 import { identitySourceAdd } from './identity-source-add.js';
 import { identitySourceList } from './identity-source-list.js';
 import { identitySourceRemove } from './identity-source-remove.js';
@@ -57,6 +58,7 @@ export const commands: readonly Command[] = [
   policyDiff,
   entitiesImport,
   authorize,
+  evaluate,
   auditTail,
   auditVerify,
   auditCheckpoint,

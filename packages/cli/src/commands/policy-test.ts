@@ -1,18 +1,18 @@
 /** `verity policy test DIR`: run a folder's tests/*.json cases against its policies locally, like `opa test`. */
-import { createLocalDecider, isVerityError } from '@verity/core';
 import type { Command } from '../command.js';
-import { EXIT, withSources } from '../errors.js';
-import { loadLocalStore } from '../local-store.js';
+import { EXIT, usageError } from '../errors.js';
+import { createOutcomeDecider, folderDecisionStore, loadLocalStore, locatePolicies, type DecisionOutcome } from '../local-store.js';
 import { writeLines, writeResult } from '../output.js';
+import { formatCoverage, isBelowCoverage, measureCoverage, type CoverageReport } from '../policy-coverage.js';
 
 interface CaseResult {
   file: string;
   name: string;
   ok: boolean;
   expect: 'allow' | 'deny';
-  got: 'allow' | 'deny' | 'error';
+  got: DecisionOutcome['decision'];
   reasons: string[];
-  errors: Array<{ policyId?: string; message: string }>;
+  errors: DecisionOutcome['errors'];
 }
 
 function describeFailure(r: CaseResult): string {
@@ -21,43 +21,61 @@ function describeFailure(r: CaseResult): string {
   return `FAIL ${r.file}: ${r.name}: ${why}`;
 }
 
-/** Exit 0 when every case passes, 1 on any failure, 3 when the policies do not build. */
+/** `--coverage-min PCT`: a percentage from 0 to 100. */
+function coverageMin(value: unknown): number | undefined {
+  if (value === undefined) return undefined;
+  const text = String(value);
+  const pct = Number(text);
+  if (!/^\d+(\.\d+)?$/.test(text) || pct > 100) throw usageError(`--coverage-min must be a percentage from 0 to 100, got '${text}'`);
+  return pct;
+}
+
+/** Exit 0 when every case passes (and coverage reaches --coverage-min), 1 otherwise, 3 when the policies do not build. */
 export const policyTest: Command = {
   name: 'policy test',
   summary: 'Run the tests/*.json cases of a policy-store folder locally (no server)',
-  usage: 'DIR',
+  usage: 'DIR [--coverage] [--coverage-min PCT]',
   arguments: ['DIR'],
-  options: {},
+  options: {
+    coverage: { type: 'boolean', description: 'report which policies and templates the tests exercised, per file' },
+    'coverage-min': { type: 'string', valueName: 'PCT', description: 'exit 1 when coverage is below PCT percent (implies --coverage)' },
+  },
   details: [
     'Each tests/*.json file holds one case or an array of cases:',
     '  {"name": "...", "request": {AuthZEN evaluation request}, "expect": "allow" | "deny"}',
     'Requests are decided against the folder\'s policies and entities.json, mapped the way the',
     'server maps AuthZEN requests, with the tenant settings in verity.json\'s "settings" (e.g.',
     '{"settings": {"validateRequests": true, "actionType": "Acme::Action"}}). Exits 1 if any case fails.',
+    'Coverage is per policy: a policy (a template: one of its links) counts as covered when it was',
+    'determining or erroring for at least one test request. Cedar does not say which when/unless',
+    'conditions it evaluated, so there is no per-condition coverage (docs/policy-rollout.md).',
   ].join('\n'),
   async run(args, io) {
-    const { folder, engine, content } = await loadLocalStore(args.positionals[0] ?? '', io);
-    const decider = await withSources({}, () => createLocalDecider({ engine, content, entities: folder.entities, settings: folder.settings }));
+    const min = coverageMin(args.values['coverage-min']);
+    const wantsCoverage = args.values['coverage'] === true || min !== undefined;
+    const store = await loadLocalStore(args.positionals[0] ?? '', io);
+    const decide = await createOutcomeDecider(store.engine, folderDecisionStore(store));
+    const outcomes: DecisionOutcome[] = [];
     const results: CaseResult[] = [];
-    for (const test of folder.tests) {
-      const base = { file: test.file, name: test.name, expect: test.expect };
-      try {
-        const result = await decider.evaluate(test.request);
-        results.push({ ...base, ok: result.decision === test.expect, got: result.decision, reasons: result.reasons, errors: result.errors });
-      } catch (error) {
-        if (!isVerityError(error)) throw error;
-        results.push({ ...base, ok: false, got: 'error', reasons: [], errors: [{ message: `${error.code}: ${error.message}` }] });
-      }
+    for (const test of store.folder.tests) {
+      const outcome = await decide({ kind: 'authzen', request: test.request });
+      outcomes.push(outcome);
+      results.push({ file: test.file, name: test.name, expect: test.expect, ok: outcome.decision === test.expect, got: outcome.decision, reasons: outcome.determiningPolicies, errors: outcome.errors });
     }
+    const coverage: CoverageReport | undefined = wantsCoverage ? measureCoverage((await locatePolicies(store)).values(), store.content.links, outcomes) : undefined;
     const passed = results.filter((r) => r.ok).length;
     const failed = results.length - passed;
-    writeResult(args, io, { passed, failed, results }, () => {
+    const belowMin = coverage !== undefined && min !== undefined && isBelowCoverage(coverage, min);
+    const report = coverage === undefined ? { passed, failed, results } : { passed, failed, results, coverage: { ...coverage, ...(min === undefined ? {} : { min, belowMin }) } };
+    writeResult(args, io, report, () => {
       for (const r of results) {
         writeLines(io.stdout, r.ok ? `ok   ${r.file}: ${r.name}` : describeFailure(r));
         for (const e of r.errors) writeLines(io.stdout, `     error${e.policyId ? ` in ${e.policyId}` : ''}: ${e.message}`);
       }
       writeLines(io.stdout, `${passed} passed, ${failed} failed`);
+      if (coverage !== undefined) writeLines(io.stdout, ...formatCoverage(coverage));
+      if (belowMin) writeLines(io.stdout, `FAIL coverage ${coverage.percent.toFixed(1)}% is below --coverage-min ${min}%`);
     });
-    return failed > 0 ? EXIT.CHECK_FAILED : EXIT.OK;
+    return failed > 0 || belowMin ? EXIT.CHECK_FAILED : EXIT.OK;
   },
 };
