@@ -53,8 +53,9 @@ export function listHelp(commands: readonly Command[], group?: string): string {
       'authenticate with VERITY_ADMIN_TOKEN; token issue, token exchange and token revoke',
       '--token-file authenticate as a token-service client with VERITY_CLIENT_ID and',
       'VERITY_CLIENT_SECRET. Every command takes --json and --help. Credentials and tokens are',
-      'never printed, except the token that token issue or token exchange was asked for and the',
-      'new token of credential create or credential rotate (shown once).',
+      'never printed, except the token that token issue, token exchange or dev token was asked for',
+      'and the new token of credential create or credential rotate (shown once). The dev commands',
+      '(dev idp, dev token) are a local token issuer for development only.',
       '',
       ...EXIT_CODE_HELP,
     );

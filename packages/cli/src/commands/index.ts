@@ -7,6 +7,8 @@ import { authorize } from './authorize.js';
 import { caRotate } from './ca-rotate.js';
 import { caShow } from './ca-show.js';
 import { dbInstall, dbRotate } from './db.js';
+import { devIdp } from './dev-idp.js';
+import { devToken } from './dev-token.js';
 import { entitiesImport } from './entities-import.js';
 import { evaluate } from './eval.js';
 import { identitySourceAdd } from './identity-source-add.js';
@@ -81,5 +83,7 @@ export const commands: readonly Command[] = [
   dbRotate,
   workloadAgent,
   workloadSvid,
+  devIdp,
+  devToken,
   version,
 ];
