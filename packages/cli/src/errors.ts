@@ -43,7 +43,7 @@ export const CLI_ERROR_CODES = {
   ERR_CLI_TOKEN_EMPTY: EXIT.INVALID_INPUT,
   /** A token file that does not hold exactly one JWT. */
   ERR_CLI_TOKEN_MALFORMED: EXIT.INVALID_INPUT,
-  /** `eval --request`: not JSON or JSON lines of requests, or a malformed request. */
+  /** `eval --request`, `policy diff --requests`: not JSON or JSON lines of requests, or a malformed request. */
   ERR_CLI_REQUEST_FILE: EXIT.INVALID_INPUT,
   /** `audit verify --checkpoint`: not a checkpoint file, or one of another tenant. */
   ERR_CLI_CHECKPOINT_FILE: EXIT.INVALID_INPUT,

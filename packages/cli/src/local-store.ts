@@ -1,6 +1,6 @@
 /**
  * Loads a policy-store folder and decides against it with the local engine: the one home of
- * what `policy validate`, `policy test` and `eval` load and how they decide.
+ * what `policy validate`, `policy test`, `policy diff` and `eval` load and how they decide.
  */
 import { resolve } from 'node:path';
 import { buildPolicyStoreContent, createLocalDecider, isVerityError, splitPolicyFiles } from '@verity/core';
@@ -36,7 +36,7 @@ export async function loadLocalStore(dir: string, io: CommandIo): Promise<LocalS
   return { folder, engine, content };
 }
 
-/** Where each policy and template of a folder stands, by id (a second split of the files: only coverage asks). */
+/** Where each policy and template of a folder stands, by id (a second split of the files: only coverage and diff ask). */
 export async function locatePolicies(store: LocalStore): Promise<Map<string, PolicySource>> {
   const sources = await withSources(store.folder.files, () => splitPolicyFiles(store.engine, store.folder.files));
   return new Map(sources.map((source) => [source.id, source]));

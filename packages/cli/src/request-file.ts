@@ -1,4 +1,4 @@
-/** Reads decision requests from a file (`eval --request`): one, an array, or JSON lines. */
+/** Reads decision requests from a file (`eval --request`, `policy diff --requests`): one, an array, or JSON lines. */
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { formatEntityUid, isPlainObject, isVerityError, parseEntityUid, parseEvaluationRequest, parseJson, toCedarRecord } from '@verity/core';

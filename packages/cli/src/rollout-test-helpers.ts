@@ -1,5 +1,5 @@
 /**
- * Test helpers for `eval` and `policy test --coverage`: a small policy folder
+ * Test helpers for `eval`, `policy test --coverage` and `policy diff`: a small policy folder
  * (static policies, a template with a link, a policy that errors), every request over its
  * entities, and cedar-wasm's own `isAuthorized` as the oracle those commands must agree with.
  */
@@ -58,7 +58,7 @@ export function fixtureFiles(extra: Readonly<Record<string, string>> = {}): Reco
   return { 'docs.cedar': DOCS_CEDAR, 'admin.cedar': ADMIN_CEDAR, 'links.json': JSON.stringify(LINKS), 'entities.json': JSON.stringify(ENTITIES), ...extra };
 }
 
-/** A Cedar-native request as `eval --request` takes it. */
+/** A Cedar-native request as `eval --request` and `policy diff --requests` take it. */
 export interface CedarCase {
   name: string;
   principal: EntityUid;

@@ -1,23 +1,25 @@
-/** `verity policy diff --tenant T A B`: what changed between two stored versions, by policy id. */
-import type { Command } from '../command.js';
-import { adminTenantPath, clientFromArgs, remoteDetails, remoteOptions, tenantOption } from '../client.js';
+/**
+ * `verity policy diff A B`: what changed between two policy folders, or two stored versions of a
+ * tenant (`--tenant`): per policy, its text as a unified diff; with `--requests`, the decisions
+ * that differ between the two sides.
+ */
+import type { Entity, PolicyStoreContent, TenantSettings } from '@verity/core';
+import { sharedCedarEngine } from '@verity/core/cedar';
+import type { Command, CommandIo, ParsedArgs } from '../command.js';
+import { adminTenantPath, clientFromArgs, remoteDetails, remoteOptions, tenantOption, type VerityClient } from '../client.js';
 import { parsePositiveInt } from '../arguments.js';
-import { EXIT } from '../errors.js';
+import { EXIT, usageError } from '../errors.js';
+import { createOutcomeDecider, folderDecisionStore, loadLocalStore, locatePolicies, type DecisionOutcome, type DecisionStore } from '../local-store.js';
 import { writeLines, writeResult } from '../output.js';
+import { compareContents, formatChanges, type ContentSide, type PolicyPlace } from '../policy-changes.js';
+import { describeCedarRequest, readRequestFile, type RequestItem } from '../request-file.js';
 
-interface IdDiff {
-  added?: string[];
-  removed?: string[];
-  changed?: string[];
-}
-
-interface DiffAnswer {
-  from: number;
-  to: number;
-  policies?: IdDiff;
-  templates?: IdDiff;
-  links?: IdDiff;
-  schemaChanged?: boolean;
+/** One side: what `from`/`to` print, its content and places, and what it decides with (read only for --requests). */
+interface Side extends ContentSide {
+  /** A folder path, or a version number. */
+  name: string | number;
+  label: string;
+  store: () => Promise<DecisionStore>;
 }
 
 function versionArg(text: string, what: string): string {
@@ -25,31 +27,116 @@ function versionArg(text: string, what: string): string {
   return String(parsePositiveInt(text, what));
 }
 
-function diffLines(kind: string, diff: IdDiff | undefined): string[] {
-  return [
-    ...(diff?.added ?? []).map((id) => `+ ${kind} ${id}`),
-    ...(diff?.removed ?? []).map((id) => `- ${kind} ${id}`),
-    ...(diff?.changed ?? []).map((id) => `~ ${kind} ${id}`),
-  ];
+async function folderSide(dir: string, io: CommandIo): Promise<Side> {
+  const store = await loadLocalStore(dir, io);
+  const places = new Map<string, PolicyPlace>([...(await locatePolicies(store))].map(([id, s]) => [id, { file: s.file, line: s.line }]));
+  return { name: dir, label: dir, content: store.content, places, store: async () => folderDecisionStore(store) };
 }
 
+/** Every entity of the tenant, page by page (the PDP decides with all of them). */
+async function tenantEntities(client: VerityClient, path: string): Promise<Entity[]> {
+  const entities: Entity[] = [];
+  let after: string | undefined;
+  do {
+    const page = await client.request<{ entities: Entity[]; next: string | null }>('GET', `${path}/entities`, { query: { limit: '1000', after } });
+    entities.push(...page.entities);
+    after = page.next ?? undefined;
+  } while (after !== undefined);
+  return entities;
+}
+
+async function versionSides(args: ParsedArgs, io: CommandIo): Promise<[Side, Side]> {
+  const versions = [versionArg(args.positionals[0] ?? '', 'A'), versionArg(args.positionals[1] ?? '', 'B')];
+  const path = adminTenantPath(args);
+  const client = clientFromArgs(args, io);
+  // Entities and settings are the tenant's, not a version's: read once, and only for --requests.
+  let tenant: Promise<{ entities: Entity[]; settings: TenantSettings }> | undefined;
+  const tenantState = () =>
+    (tenant ??= Promise.all([tenantEntities(client, path), client.request<{ settings?: TenantSettings }>('GET', path)]).then(([entities, t]) => ({ entities, settings: t.settings ?? {} })));
+  const sides = await Promise.all(
+    versions.map(async (v): Promise<Side> => {
+      const stored = await client.request<{ version: number; content: PolicyStoreContent }>('GET', `${path}/policies/versions/${v}`);
+      return { name: stored.version, label: `version ${stored.version}`, content: stored.content, store: async () => ({ content: stored.content, ...(await tenantState()) }) };
+    }),
+  );
+  return [sides[0] as Side, sides[1] as Side];
+}
+
+interface DecisionChange {
+  name: string;
+  from: DecisionOutcome;
+  to: DecisionOutcome;
+}
+
+/** Decide every request on both sides; the ones whose decision differs. */
+async function compareDecisions(items: readonly RequestItem[], from: Side, to: Side): Promise<DecisionChange[]> {
+  const engine = sharedCedarEngine();
+  const decideFrom = await createOutcomeDecider(engine, await from.store());
+  const decideTo = await createOutcomeDecider(engine, await to.store());
+  const changes: DecisionChange[] = [];
+  for (const item of items) {
+    const [a, b] = [await decideFrom(item.request), await decideTo(item.request)];
+    if (a.decision !== b.decision) changes.push({ name: item.name, from: a, to: b });
+  }
+  return changes;
+}
+
+function outcomeLine(outcome: DecisionOutcome): string {
+  if (outcome.decision === 'error') return `error  ${outcome.errors.map((e) => e.message).join('; ')}`;
+  const by = outcome.determiningPolicies.length > 0 ? `determined by ${outcome.determiningPolicies.join(', ')}` : 'no policy applied';
+  const errors = outcome.errors.map((e) => `; error in ${e.policyId ?? '-'}: ${e.message}`).join('');
+  return `${outcome.decision.padEnd(5)}  ${by}${errors}`;
+}
+
+function decisionLines(change: DecisionChange): string[] {
+  const decided = change.from.request ?? change.to.request;
+  const what = decided === undefined || change.name.startsWith(describeCedarRequest(decided)) ? change.name : `${change.name} (${describeCedarRequest(decided)})`;
+  return [`~ decision ${what}`, `    from: ${outcomeLine(change.from)}`, `    to:   ${outcomeLine(change.to)}`];
+}
+
+/** Exit 0; with --requests and --exit-code, 1 when a decision differs. */
 export const policyDiff: Command = {
   name: 'policy diff',
-  summary: 'Show what changed between two policy versions',
-  usage: '--tenant T A B',
+  summary: 'Show what changed between two policy folders or stored versions, and which decisions it changes',
+  usage: 'A B [--requests FILE [--exit-code]] | --tenant T A B [--requests FILE [--exit-code]]',
   arguments: ['A', 'B'],
-  options: { ...tenantOption, ...remoteOptions },
-  details: `A and B are version numbers or 'active'. Lines read + added, - removed, ~ changed.\n${remoteDetails}`,
+  options: {
+    requests: { type: 'string', valueName: 'FILE', description: 'decide these requests (JSON, array or JSON lines; - for stdin) on both sides and show those that differ' },
+    'exit-code': { type: 'boolean', description: 'exit 1 when a decision of --requests differs (as git diff --exit-code)' },
+    ...tenantOption,
+    ...remoteOptions,
+  },
+  details: [
+    'A and B are policy-store folders, or with --tenant stored version numbers or `active`.',
+    'Lines read + added, - removed, ~ changed, each with its text as a unified diff (numbered by',
+    "file line for folders). With --requests, each request (as `eval --request` takes them) is",
+    "decided on both sides by the local engine, each folder with its own entities.json and settings,",
+    "a tenant's versions with its current entities and settings; a changed decision prints both",
+    'answers and their determining policies. --exit-code makes a changed decision exit 1, for CI.',
+    `With --tenant: ${remoteDetails}`,
+  ].join('\n'),
   async run(args, io) {
-    const from = versionArg(args.positionals[0] ?? '', 'A');
-    const to = versionArg(args.positionals[1] ?? '', 'B');
-    const path = `${adminTenantPath(args)}/policies/diff`;
-    const diff = await clientFromArgs(args, io).request<DiffAnswer>('GET', path, { query: { from, to } });
-    writeResult(args, io, diff, () => {
-      const lines = [...diffLines('policy', diff.policies), ...diffLines('template', diff.templates), ...diffLines('link', diff.links)];
-      if (diff.schemaChanged) lines.push('~ schema');
-      writeLines(io.stdout, `version ${diff.from} -> ${diff.to}`, ...(lines.length > 0 ? lines : ['no changes']));
+    const exitCode = args.values['exit-code'] === true;
+    if (exitCode && args.values['requests'] === undefined) throw usageError('--exit-code needs --requests FILE');
+    const requests = typeof args.values['requests'] === 'string' ? await readRequestFile(args.values['requests'], io) : undefined;
+    const [from, to] = args.values['tenant'] === undefined ? await Promise.all([folderSide(args.positionals[0] ?? '', io), folderSide(args.positionals[1] ?? '', io)]) : await versionSides(args, io);
+    const changes = compareContents(from, to);
+    const decisions = requests === undefined ? undefined : await compareDecisions(requests.items, from, to);
+    const { changes: textChanges, ...ids } = changes;
+    const report = {
+      from: from.name,
+      to: to.name,
+      ...ids,
+      changes: textChanges,
+      ...(decisions === undefined || requests === undefined ? {} : { requests: { total: requests.items.length, differing: decisions.length, changes: decisions } }),
+    };
+    writeResult(args, io, report, () => {
+      const lines = formatChanges(changes, from, to);
+      writeLines(io.stdout, `${from.label} -> ${to.label}`, ...(lines.length > 0 ? lines : ['no changes']));
+      if (decisions === undefined || requests === undefined) return;
+      writeLines(io.stdout, `${requests.items.length} requests: ${decisions.length} decision${decisions.length === 1 ? '' : 's'} differ${decisions.length === 1 ? 's' : ''}`);
+      for (const change of decisions) writeLines(io.stdout, ...decisionLines(change));
     });
-    return EXIT.OK;
+    return exitCode && decisions !== undefined && decisions.length > 0 ? EXIT.CHECK_FAILED : EXIT.OK;
   },
 };

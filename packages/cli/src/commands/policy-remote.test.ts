@@ -84,13 +84,82 @@ describe('verity policy versions / activate / diff', () => {
     expect((await run(['policy', 'activate', '-t', 'acme co', 'two', '--url', server.url])).code).toBe(EXIT.USAGE);
   });
 
-  it('diff asks from/to and prints +/-/~ lines', async () => {
-    const diff = { from: 1, to: 3, policies: { added: ['new'], removed: ['old'], changed: ['edited'] }, templates: { added: [], removed: [], changed: [] }, links: { added: ['l1'], removed: [], changed: [] }, schemaChanged: true };
-    server = await startFakeServer({ [`GET ${base}/diff`]: { status: 200, body: diff } });
+  it('diff reads both versions and prints +/-/~ lines with each text change', async () => {
+    const v1 = { validationMode: 'off', policies: { edited: 'permit(principal, action, resource)\nwhen { context.a };', old: 'forbid(principal, action, resource);' }, templates: {}, links: [] };
+    const v3 = { ...v1, schema: 'entity User;\n', policies: { edited: 'permit(principal, action, resource)\nwhen { context.b };', new: 'permit(principal, action, resource);' }, links: [{ id: 'l1', templateId: 't', values: {} }], templates: { t: 'permit(principal == ?principal, action, resource);' } };
+    server = await startFakeServer({
+      [`GET ${base}/versions/1`]: { status: 200, body: { ...info(1, false), content: v1 } },
+      [`GET ${base}/versions/active`]: { status: 200, body: { ...info(3, true), content: v3 } },
+    });
     const { code, out } = await run(['policy', 'diff', '-t', 'acme co', '1', 'active', '--url', server.url]);
     expect(code).toBe(EXIT.OK);
-    expect(server.requests[0]?.query).toEqual({ from: '1', to: 'active' });
-    expect(out).toBe(['version 1 -> 3', '+ policy new', '- policy old', '~ policy edited', '+ link l1', '~ schema', ''].join('\n'));
+    expect(server.requests.map((r) => r.path).sort()).toEqual([`${base}/versions/1`, `${base}/versions/active`]);
+    expect(out).toBe(
+      [
+        'version 1 -> version 3',
+        '+ policy new',
+        '    @@ -0,0 +1,1 @@',
+        '    +permit(principal, action, resource);',
+        '- policy old',
+        '    @@ -1,1 +0,0 @@',
+        '    -forbid(principal, action, resource);',
+        '~ policy edited',
+        '    @@ -1,2 +1,2 @@',
+        '     permit(principal, action, resource)',
+        '    -when { context.a };',
+        '    +when { context.b };',
+        '+ template t',
+        '    @@ -0,0 +1,1 @@',
+        '    +permit(principal == ?principal, action, resource);',
+        '+ link l1',
+        '    @@ -0,0 +1,5 @@',
+        '    +{',
+        '    +  "id": "l1",',
+        '    +  "templateId": "t",',
+        '    +  "values": {}',
+        '    +}',
+        '+ schema',
+        '    @@ -0,0 +1,1 @@',
+        '    +entity User;',
+        '',
+      ].join('\n'),
+    );
+    const json = JSON.parse((await run(['policy', 'diff', '-t', 'acme co', '1', 'active', '--url', server.url, '--json'])).out);
+    expect(json).toMatchObject({ from: 1, to: 3, policies: { added: ['new'], removed: ['old'], changed: ['edited'] }, schemaChanged: true });
     expect((await run(['policy', 'diff', '-t', 'acme co', '1', 'latest', '--url', server.url])).code).toBe(EXIT.USAGE);
+    expect((await run(['policy', 'diff', '-t', 'acme co', '1', '9', '--url', server.url])).code).toBe(EXIT.NOT_FOUND);
+  });
+
+  it('diff --requests decides on both versions with the tenant\'s entities (every page) and settings', async () => {
+    const content = (group: string) => ({ validationMode: 'off', policies: { readers: `permit(principal, action == Acme::Action::"read", resource) when { principal in Group::"${group}" };` }, templates: {}, links: [] });
+    const tenant = '/admin/v1/tenants/acme%20co';
+    server = await startFakeServer({
+      [`GET ${base}/versions/1`]: { status: 200, body: { ...info(1, false), content: content('staff') } },
+      [`GET ${base}/versions/2`]: { status: 200, body: { ...info(2, true), content: content('admins') } },
+      [`GET ${tenant}`]: { status: 200, body: { id: 'acme co', name: 'acme co', settings: { actionType: 'Acme::Action' } } },
+      [`GET ${tenant}/entities`]: ({ query }) =>
+        query['after'] === 'p2'
+          ? { status: 200, body: { entities: [{ uid: { type: 'User', id: 'carol' }, attrs: {}, parents: [{ type: 'Group', id: 'admins' }] }], next: null } }
+          : { status: 200, body: { entities: [{ uid: { type: 'User', id: 'bob' }, attrs: {}, parents: [{ type: 'Group', id: 'staff' }] }], next: 'p2' } },
+    });
+    const ask = (who: string) => ({ name: `${who} reads`, request: { subject: { type: 'User', id: who }, action: { name: 'read' }, resource: { type: 'Doc', id: 'd' } } });
+    await writeFile(join(dir, 'requests.json'), JSON.stringify([ask('bob'), ask('carol'), ask('dave')]));
+    const { code, out } = await run(['policy', 'diff', '-t', 'acme co', '1', '2', '--requests', 'requests.json', '--exit-code', '--url', server.url], { cwd: dir });
+    expect(code).toBe(EXIT.CHECK_FAILED);
+    expect(out).toContain(
+      [
+        '3 requests: 2 decisions differ',
+        '~ decision bob reads (User::"bob" Acme::Action::"read" Doc::"d")',
+        '    from: allow  determined by readers',
+        '    to:   deny   no policy applied',
+        '~ decision carol reads (User::"carol" Acme::Action::"read" Doc::"d")',
+        '    from: deny   no policy applied',
+        '    to:   allow  determined by readers',
+        '',
+      ].join('\n'),
+    );
+    // The tenant's entities and settings are read once for both versions.
+    expect(server.requests.filter((r) => r.path === `${tenant}/entities`)).toHaveLength(2);
+    expect(server.requests.filter((r) => r.path === tenant)).toHaveLength(1);
   });
 });
