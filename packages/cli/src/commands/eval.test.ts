@@ -9,6 +9,10 @@ import { run } from '../test-helpers.js';
 
 let dir: string;
 
+async function* chunks(...parts: string[]): AsyncIterable<string> {
+  yield* parts;
+}
+
 beforeEach(async () => {
   dir = await mkdtemp(join(tmpdir(), 'verity-eval-'));
   await writeFolder(dir, fixtureFiles());
@@ -72,7 +76,7 @@ describe('verity eval', () => {
     const { code, out } = await run(['eval', dir, '--request', 'many.jsonl'], { cwd: dir });
     expect(code).toBe(EXIT.CHECK_FAILED);
     expect(out).toBe('allow  owner reads\n       determined by: owner-any\ndeny   authzen form\n');
-    const json = await run(['eval', dir, '--request', '-', '--json'], { cwd: dir, stdin: [lines] });
+    const json = await run(['eval', dir, '--request', '-', '--json'], { cwd: dir, stdin: chunks(lines) });
     expect(JSON.parse(json.out).results.map((r: { decision: string }) => r.decision)).toEqual(['allow', 'deny']);
   });
 
