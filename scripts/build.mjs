@@ -4,21 +4,23 @@
  * (`tsc -b tsconfig.build.json`, incremental: about a second when nothing changed), then the files
  * tsc does not emit that the code loads at run time (the `.mjs` worker and audit-hash modules with
  * their `.d.mts` types, the shipped Cedar policies and schema), then the stamp the `verity` bin
- * reads (packages/cli/bin/verity.mjs: it runs `dist` only while no source is newer than the stamp).
+ * reads (packages/cli/bin/current-build.mjs: it runs `dist` only while no source is newer).
  *
  * The stamp carries the time the build started, so a source edited while tsc ran still counts
- * as newer than the build. A failed build writes no stamp.
+ * as newer than the build. A failed build writes no stamp. `--if-stale` (what `npm start` runs)
+ * does nothing when the build is current by that same test; other arguments go to tsc.
  */
 import { spawnSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, readdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { BUILD_STAMP as STAMP_URL, isBuildCurrent } from '../packages/cli/bin/current-build.mjs';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const PACKAGES = join(ROOT, 'packages');
 /** Written last by a successful build; its mtime is when the build started. */
-const BUILD_STAMP = join(PACKAGES, 'cli', 'dist', '.build-stamp');
+const BUILD_STAMP = fileURLToPath(STAMP_URL);
 /** Source files that are not TypeScript to compile but are read or imported at run time. */
 const ASSET = /\.(?:mjs|d\.mts|cedar|cedarschema)$/;
 
@@ -53,10 +55,12 @@ function copyAssets() {
   }
 }
 
+const args = process.argv.slice(2);
+if (args.includes('--if-stale') && isBuildCurrent()) process.exit(0);
 const started = new Date();
 rmSync(BUILD_STAMP, { force: true });
 const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');
-const build = spawnSync(process.execPath, [tsc, '-b', join(ROOT, 'tsconfig.build.json'), ...process.argv.slice(2)], { stdio: 'inherit' });
+const build = spawnSync(process.execPath, [tsc, '-b', join(ROOT, 'tsconfig.build.json'), ...args.filter((arg) => arg !== '--if-stale')], { stdio: 'inherit' });
 if (build.status !== 0) {
   process.stderr.write(`build: tsc -b failed; ${relative(ROOT, BUILD_STAMP)} not written, so \`verity\` runs the sources\n`);
   process.exit(build.status ?? 1);

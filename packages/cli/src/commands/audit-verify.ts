@@ -2,7 +2,6 @@
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { checkAuditCheckpoint, isPlainObject, isVerityError, type AuditEvent, type AuditProblem } from '@verity/core';
-import { verifyAuditCheckpoint } from '@verity/server';
 import type { Command, CommandIo, ParsedArgs } from '../command.js';
 import { adminTenantPath, clientFromArgs, remoteDetails, remoteOptions, tenantOption, type VerityClient } from '../client.js';
 import { cliError, EXIT } from '../errors.js';
@@ -36,6 +35,9 @@ async function readCheckpointFile(io: CommandIo, file: string): Promise<{ jws: s
 async function checkpointProblem(args: ParsedArgs, io: CommandIo, client: VerityClient, path: string, tenant: string): Promise<AuditProblem | { seq: number; kind: 'checkpoint-signature' } | null> {
   const file = args.values['checkpoint'] as string;
   const { jws, publicKey } = await readCheckpointFile(io, file);
+  // '@verity/server' loads Fastify and the database drivers: only when a checkpoint is checked,
+  // not at every `verity` start.
+  const { verifyAuditCheckpoint } = await import('@verity/server');
   let stated;
   try {
     stated = await verifyAuditCheckpoint(jws, publicKey);
