@@ -42,7 +42,7 @@ async function devToken(...argv: string[]): Promise<string> {
 }
 
 describe('verity dev idp (serving) and dev token', () => {
-  it('serves discovery and a JWKS that verifies the tokens dev token mints, from a 0600 key file kept across restarts', async () => {
+  it('serves discovery and a JWKS that verifies the tokens dev token mints, from a 0600 key file, git-ignored and kept across restarts', async () => {
     const idp = await startIdp();
     try {
       expect(idp.out()).toMatch(/DEVELOPMENT ONLY/);
@@ -57,6 +57,7 @@ describe('verity dev idp (serving) and dev token', () => {
       expect(protectedHeader.alg).toBe('ES256');
       expect((await stat(join(dir, '.verity-dev-idp/key.json'))).mode & 0o777).toBe(0o600);
       expect((await stat(join(dir, '.verity-dev-idp'))).mode & 0o777).toBe(0o700);
+      expect(await readFile(join(dir, '.verity-dev-idp/.gitignore'), 'utf8')).toBe('*\n');
     } finally {
       expect(await idp.stop()).toBe(EXIT.OK);
     }

@@ -87,6 +87,8 @@ async function loadOrCreate(file: string, dir: string, issuer: string): Promise<
     if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
   }
   await mkdir(dir, { recursive: true, mode: 0o700 });
+  // The folder often sits in a repository's working tree: keep the private key out of commits.
+  await writeFile(join(dir, '.gitignore'), '*\n', { flag: 'w' });
   const content = await createContent(issuer);
   try {
     await writeFile(file, serialize(content), { mode: 0o600, flag: 'wx' });
