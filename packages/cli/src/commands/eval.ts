@@ -4,7 +4,7 @@ import { resolve } from 'node:path';
 import { toCedarRecord } from '@verity/core';
 import type { Entity } from '@verity/core';
 import { parseJsonObjectFlag, parseUidFlag } from '../arguments.js';
-import type { Command, ParsedArgs } from '../command.js';
+import type { Command, CommandIo, ParsedArgs } from '../command.js';
 import { EXIT, usageError, withSources } from '../errors.js';
 import { createOutcomeDecider, folderDecisionStore, loadLocalStore, type DecisionOutcome } from '../local-store.js';
 import { writeLines, writeResult } from '../output.js';
@@ -14,7 +14,7 @@ import { describeCedarRequest, readRequestFile, type RequestFile } from '../requ
 const REQUEST_FLAGS = ['principal', 'action', 'resource', 'context'] as const;
 
 /** The request from --principal/--action/--resource/--context, or the items of --request FILE. */
-async function requestsOf(args: ParsedArgs, io: Parameters<Command['run']>[1]): Promise<RequestFile> {
+async function requestsOf(args: ParsedArgs, io: CommandIo): Promise<RequestFile> {
   const file = args.values['request'];
   const flags = REQUEST_FLAGS.filter((flag) => args.values[flag] !== undefined);
   if (typeof file === 'string') {
@@ -29,7 +29,7 @@ async function requestsOf(args: ParsedArgs, io: Parameters<Command['run']>[1]): 
   return { items: [{ name: describeCedarRequest(request), request: { kind: 'cedar', request, entities: [] } }], single: true };
 }
 
-async function extraEntities(args: ParsedArgs, io: Parameters<Command['run']>[1]): Promise<Entity[]> {
+async function extraEntities(args: ParsedArgs, io: CommandIo): Promise<Entity[]> {
   const file = args.values['entities'];
   if (typeof file !== 'string') return [];
   const text = await withSources({}, () => readFile(resolve(io.cwd, file), 'utf8'));

@@ -121,22 +121,23 @@ export const policyDiff: Command = {
     const requests = typeof args.values['requests'] === 'string' ? await readRequestFile(args.values['requests'], io) : undefined;
     const [from, to] = args.values['tenant'] === undefined ? await Promise.all([folderSide(args.positionals[0] ?? '', io), folderSide(args.positionals[1] ?? '', io)]) : await versionSides(args, io);
     const changes = compareContents(from, to);
-    const decisions = requests === undefined ? undefined : await compareDecisions(requests.items, from, to);
+    const decided = requests === undefined ? undefined : { total: requests.items.length, changes: await compareDecisions(requests.items, from, to) };
     const { changes: textChanges, ...ids } = changes;
     const report = {
       from: from.name,
       to: to.name,
       ...ids,
       changes: textChanges,
-      ...(decisions === undefined || requests === undefined ? {} : { requests: { total: requests.items.length, differing: decisions.length, changes: decisions } }),
+      ...(decided === undefined ? {} : { requests: { total: decided.total, differing: decided.changes.length, changes: decided.changes } }),
     };
     writeResult(args, io, report, () => {
       const lines = formatChanges(changes, from, to);
       writeLines(io.stdout, `${from.label} -> ${to.label}`, ...(lines.length > 0 ? lines : ['no changes']));
-      if (decisions === undefined || requests === undefined) return;
-      writeLines(io.stdout, `${requests.items.length} requests: ${decisions.length} decision${decisions.length === 1 ? '' : 's'} differ${decisions.length === 1 ? 's' : ''}`);
-      for (const change of decisions) writeLines(io.stdout, ...decisionLines(change));
+      if (decided === undefined) return;
+      const n = decided.changes.length;
+      writeLines(io.stdout, `${decided.total} requests: ${n} decision${n === 1 ? ' differs' : 's differ'}`);
+      for (const change of decided.changes) writeLines(io.stdout, ...decisionLines(change));
     });
-    return exitCode && decisions !== undefined && decisions.length > 0 ? EXIT.CHECK_FAILED : EXIT.OK;
+    return exitCode && decided !== undefined && decided.changes.length > 0 ? EXIT.CHECK_FAILED : EXIT.OK;
   },
 };
