@@ -7,7 +7,7 @@ import { VerityError } from '@verity/core';
 import { generateCheckpointKey, signAuditCheckpoint, type CheckpointKey, type SecretBox } from '@verity/identity';
 import type { Store, StoredAuditCheckpoint } from '@verity/store';
 import type { AuditWriter } from './audit-writer.js';
-import { requireTenant } from './require-tenant.js';
+import { requireAuditedTenant } from './require-tenant.js';
 
 /** The sealing purpose of checkpoint keys: a sealed token-signing key cannot pass for one. */
 const PURPOSE = 'audit-checkpoint-key';
@@ -83,14 +83,15 @@ export function createAuditCheckpoints(options: AuditCheckpointsOptions): AuditC
   }
 
   return {
+    // A deleted tenant's kept audit too: its signed head can still be made and read.
     async make(tenant) {
-      await requireTenant(store, tenant);
+      await requireAuditedTenant(store, tenant);
       await writer.flush();
       return sign(tenant);
     },
 
     async latest(tenant) {
-      await requireTenant(store, tenant);
+      await requireAuditedTenant(store, tenant);
       const stored = await store.audit.latestCheckpoint(tenant);
       if (!stored) throw new VerityError('ERR_REQUEST_NOT_FOUND', `no audit checkpoint of tenant "${tenant}" yet`);
       return { ...stored, publicKey: await publicKeyOf(stored.jws) };

@@ -8,7 +8,7 @@ import type { AuditQuery, Store, WorkloadCall } from '@verity/store';
 import type { AuditWriter } from './audit-writer.js';
 import { findDrift, type RequestDrift } from './audit-drift.js';
 import { parsePepRecords } from './pep-decision-records.js';
-import { requireTenant } from './require-tenant.js';
+import { requireAuditedTenant, requireTenant } from './require-tenant.js';
 
 /** Records the chain is read in, per query (keyset on seq, never OFFSET). */
 const CHAIN_PAGE = 1000;
@@ -69,7 +69,7 @@ export function createAuditService(store: Store, writer: AuditWriter, options: A
   /** Read your own writes: what this replica decided is written before it is read. */
   /** A tenant's audit, once written so far: also a deleted tenant's, which is kept. */
   async function settled(tenant: string): Promise<void> {
-    if (!(await store.tenants.get(tenant, { includeDeleted: true }))) throw new VerityError('ERR_TENANT_NOT_FOUND', `no tenant "${tenant}"`);
+    await requireAuditedTenant(store, tenant);
     await writer.flush();
   }
 

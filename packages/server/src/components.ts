@@ -161,7 +161,7 @@ export async function createComponents(
       return Promise.all([
         kind === 'identity' || kind === 'settings' || deleted ? caches.identity?.onChange(tenant, 'identity') : undefined,
         kind === 'revocation' || deleted ? caches.identity?.onChange(tenant, 'revocation') : undefined,
-        kind === 'workload' || kind === 'settings' || deleted ? caches.workloads?.onChange(tenant, deleted ? 'workload' : kind) : undefined,
+        kind === 'workload' || kind === 'settings' || deleted ? caches.workloads?.onChange(tenant, kind) : undefined,
         kind === 'device' || deleted ? caches.devices?.onChange(tenant) : undefined,
         kind === 'assurance' || deleted ? caches.assurance?.onChange(tenant) : undefined,
         kind === 'threat' || deleted ? caches.threatLists?.onChange(tenant) : undefined,

@@ -486,6 +486,18 @@ ALTER TABLE credentials ADD CONSTRAINT credentials_role_check CHECK (role IN ('p
 ALTER TABLE tenants ADD COLUMN deleted_at timestamptz NULL;
 `,
   },
+  {
+    version: 19,
+    name: 'tenants: no row is written for a deleted tenant (its tombstone satisfies the foreign keys, this trigger does not)',
+    // One trigger on every table that references tenants, found in the catalog, except what a
+    // deletion keeps and may still grow: the audit (decisions answered just before the deletion)
+    // and its checkpoints. It raises foreign_key_violation, which every repository already reads
+    // as ERR_TENANT_NOT_FOUND. (Bodies on one line: the migration runner splits at line-end `;`.)
+    sql: `
+CREATE FUNCTION verity_refuse_deleted_tenant() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN IF EXISTS (SELECT 1 FROM tenants WHERE id = NEW.tenant_id AND deleted_at IS NOT NULL) THEN RAISE EXCEPTION 'tenant "%" was deleted', NEW.tenant_id USING ERRCODE = 'foreign_key_violation'; END IF; RETURN NEW; END $$;
+DO $$ DECLARE r record; BEGIN FOR r IN SELECT c.conrelid::regclass AS tbl FROM pg_constraint c WHERE c.contype = 'f' AND c.confrelid = 'tenants'::regclass AND c.conrelid <> 'tenants'::regclass AND c.conrelid::regclass::text NOT IN ('audit_events', 'audit_heads', 'audit_checkpoints') LOOP EXECUTE format('CREATE TRIGGER refuse_deleted_tenant BEFORE INSERT ON %s FOR EACH ROW EXECUTE FUNCTION verity_refuse_deleted_tenant()', r.tbl); END LOOP; END $$;
+`,
+  },
 ];
 
 /** The schema version this code needs: the last migration's. */

@@ -16,8 +16,13 @@ interface TenantRow {
 
 const COLUMNS = 'id, name, settings, active_version, created_at, deleted_at';
 
-/** What a deletion keeps: the tenant's audit (and its row, as a tombstone). */
-const KEPT_ON_DELETE = new Set(['audit_events', 'audit_heads', 'audit_checkpoints']);
+/**
+ * What a deletion keeps (with the tenant's row, as a tombstone): its audit, and the deny list of
+ * its removed workloads, which every tenant consults until their SVIDs expire (a deletion must
+ * not lift it). The tombstone also keeps a chosen `trust_domain`, so no new tenant can take the
+ * name and issue SVIDs for ids still denied or still live in others' caches.
+ */
+const KEPT_ON_DELETE = new Set(['audit_events', 'audit_heads', 'audit_checkpoints', 'workload_denied']);
 
 /** Every table with a foreign key to `tenants`, and its column, from the catalog (quoted identifiers). */
 const TENANT_REFERENCES = `
@@ -70,7 +75,10 @@ export function createTenantsRepository(db: Database): Store['tenants'] {
         for (const { table_name: table, column_name: column } of references) {
           if (!KEPT_ON_DELETE.has(table)) await tx.query(`DELETE FROM ${table} WHERE ${column} = $1`, [id]);
         }
-        await tx.query(`UPDATE tenants SET deleted_at = now(), settings = '{}'::jsonb WHERE id = $1`, [id]);
+        await tx.query(
+          `UPDATE tenants SET deleted_at = now(), settings = CASE WHEN settings ? 'trust_domain' THEN jsonb_build_object('trust_domain', settings->'trust_domain') ELSE '{}'::jsonb END WHERE id = $1`,
+          [id],
+        );
         return true;
       });
     },

@@ -107,11 +107,12 @@ export async function createWorkloadService(options: WorkloadServiceOptions): Pr
     registry,
     svids,
     async onChange(tenant, kind) {
-      if (kind === 'settings') {
+      // A deleted tenant: its trust domain and CA go; its deny list is kept and read again.
+      if (kind === 'settings' || kind === 'tenant') {
         trustDomains.invalidate(tenant);
         ca.invalidate(tenant);
       }
-      if (kind === 'workload') {
+      if (kind === 'workload' || kind === 'tenant') {
         ca.invalidate(tenant);
         await reported(registry.reload(tenant));
       }

@@ -93,6 +93,15 @@ export function describeTenantsAndPolicies(databases: ConformanceDatabases): voi
       await expectVerityError(store.tenants.create({ id: 'acme', name: 'Again', settings: {} }), 'ERR_TENANT_EXISTS');
       expect(await store.tenants.delete('acme')).toBe(false);
       expect(await store.tenants.delete('missing')).toBe(false);
+      // The tombstone satisfies every foreign key, so a trigger refuses rows for a deleted tenant
+      // on every table that references tenants (found in the catalog), but the audit's.
+      await expectVerityError(store.entities.upsert('acme', [user('late')]), 'ERR_TENANT_NOT_FOUND');
+      await expectVerityError(store.identity.putSource({ tenant: 'acme', id: 'late', config: { issuer: 'https://a.example' } }), 'ERR_TENANT_NOT_FOUND');
+      const { rows: guarded } = await store.db.query<{ table_name: string }>(
+        `SELECT c.relname AS table_name FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid WHERE t.tgname = 'refuse_deleted_tenant'`,
+      );
+      const unguarded = tables.map((t) => t.table_name).filter((t) => !guarded.some((g) => g.table_name === t));
+      expect(unguarded.sort()).toEqual(['audit_checkpoints', 'audit_events', 'audit_heads']);
     });
 
     it('refuses a tenant holding text the store cannot hold with ERR_TENANT_INVALID', async () => {
