@@ -1,5 +1,8 @@
 /** A real `verity serve` child process, decision load from concurrent clients, and the audit read back. */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ADMIN_TOKEN, createClient } from './verity.js';
 
@@ -13,11 +16,15 @@ export interface ServeProcess {
 }
 
 /**
- * Start `verity serve <args>` (port 0, open decisions, the demo tenant, the test admin token) and
+ * Start `verity serve <args>` (port 0, open decisions, the demo tenant, the test admin token, a
+ * fresh data folder unless `args` name a store) and
  * resolve once it listens; rejects with its stderr when it exits first.
  */
 export function startServeProcess(args: string[], env: Record<string, string> = {}): Promise<ServeProcess> {
-  const child = spawn(process.execPath, [BIN, 'serve', '--port', '0', '--demo', '--open-decisions', '--log-level', 'warn', ...args], {
+  // A data folder of its own unless the caller names a store: the default (`./.verity-data`) is
+  // one folder for every test file running at once, and its lock lets only one serve.
+  const store = args.includes('--data') || args.includes('--database-url') ? [] : ['--data', join(mkdtempSync(join(tmpdir(), 'verity-serve-')), 'data')];
+  const child = spawn(process.execPath, [BIN, 'serve', '--port', '0', '--demo', '--open-decisions', '--log-level', 'warn', ...store, ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, VERITY_ADMIN_TOKEN: ADMIN_TOKEN, ...env },
   });

@@ -67,7 +67,12 @@ export async function startTracing(env: NodeJS.ProcessEnv = process.env): Promis
   // The global provider, W3C trace-context and baggage propagators, and an AsyncLocalStorage
   // context manager (a decision's span finds its request's span).
   provider.register();
-  const instrumentation = new FastifyOtelInstrumentation({ ignorePaths: (route: { url: string }) => UNTRACED_PATHS.has(route.url) });
+  const instrumentation = new FastifyOtelInstrumentation({
+    ignorePaths: (route: { url: string }) => UNTRACED_PATHS.has(route.url),
+    // `url.path` without the query: a query may carry a token (a gateway's forwarded URI, an
+    // OAuth callback), and no query string is logged or exported (docs/security.md).
+    requestHook: (span, request) => span.setAttribute('url.path', request.url.split('?')[0] ?? ''),
+  });
   instrumentation.setTracerProvider(provider);
   tracer = trace.getTracer('verity');
   running = {
