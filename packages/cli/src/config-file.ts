@@ -77,7 +77,12 @@ function parseText(text: string, file: string): unknown {
   const [error] = document.errors;
   // The first line only: the rest quotes the file, and a value may be a secret.
   if (error !== undefined) throw configError(file, `not valid YAML or JSON: ${error.message.split('\n')[0]?.replace(/:$/, '')}`);
-  return document.toJS({ maxAliasCount: 100 }) ?? {};
+  try {
+    return document.toJS({ maxAliasCount: 100 }) ?? {};
+  } catch (error) {
+    // An alias with no anchor, or past the alias bound: the document parsed but has no value.
+    throw configError(file, `not valid YAML or JSON: ${(error as Error).message.split('\n')[0]?.replace(/:.*$/, '')}`);
+  }
 }
 
 /** A key holds a credential: the admin token, the master key, or a database URL with a password. */

@@ -1,7 +1,7 @@
 /** Server configuration: validated once, defaulted in one place, frozen. */
 import { resolve as resolvePath } from 'node:path';
 import { isTenantId } from '@verity/core';
-import { BUNDLE_TTL_SEC } from '@verity/identity';
+import { BUNDLE_TTL_SEC, parseMasterKey } from '@verity/identity';
 import { assertTrustDomain } from '@verity/workload/core';
 import { isCredentialToken } from './admin/credentials.js';
 
@@ -256,6 +256,15 @@ export function resolveConfig(input: Partial<ServerConfig> = {}): Readonly<Serve
   if (!Number.isInteger(resolved.requestTimeoutMs) || resolved.requestTimeoutMs < 10 || resolved.requestTimeoutMs > 2 ** 31 - 1) throw new TypeError('requestTimeoutMs must be an integer from 10 to 2147483647');
   if (!isTenantId(resolved.defaultTenant)) throw new TypeError('defaultTenant is not a valid tenant id');
   // A token no Authorization header could carry would create an admin no one can use.
+  // Checked here, not first when the key seals something: a bad key must stop the start before
+  // the store is opened (and before a data folder is made).
+  if (resolved.masterKey !== null) {
+    try {
+      parseMasterKey(resolved.masterKey);
+    } catch {
+      throw new TypeError('masterKey (VERITY_MASTER_KEY) must be 32 bytes, base64url-encoded (verity makes one with: node -e "console.log(require(\'crypto\').randomBytes(32).toString(\'base64url\'))")');
+    }
+  }
   if (resolved.adminToken !== null && !isCredentialToken(resolved.adminToken)) {
     throw new TypeError('adminToken (VERITY_ADMIN_TOKEN) must be at most 512 letters, digits or - . _ ~ + /, optionally ending in =');
   }

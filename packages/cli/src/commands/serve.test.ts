@@ -50,6 +50,9 @@ async function serveWith(argv: string[], io: Partial<CommandIo> = {}, stopped: S
   return { code, started, clustered, closedBeforeAbort, closed, out: testIo.out(), err: testIo.err() };
 }
 
+/** A well-formed master key (32 bytes, base64url): the config refuses any other. */
+const MASTER_KEY = Buffer.alloc(32, 7).toString('base64url');
+
 describe('verity serve', () => {
   it('--workers N (or VERITY_WORKERS, or auto) runs a cluster with the loader for its workers; one process without it', async () => {
     const two = await serveWith(['--workers', '2', '--data', 'd']);
@@ -86,9 +89,9 @@ describe('verity serve', () => {
   it('passes every flag on', async () => {
     const argv = ['-p', '9000', '--host', '0.0.0.0', '--data', 'db', '--demo', '--open-decisions', '--default-tenant', 'acme', '--allow-insecure-identity-sources', '--json'];
     const argvMore = [...argv, '--public-url', 'https://pdp.example.com/', '--trust-proxy', '--log-level', 'debug'];
-    const result = await serveWith(argvMore, { env: { VERITY_ADMIN_TOKEN: STRONG, VERITY_MASTER_KEY: 'mk' } });
+    const result = await serveWith(argvMore, { env: { VERITY_ADMIN_TOKEN: STRONG, VERITY_MASTER_KEY: MASTER_KEY } });
     expect(result.started).toEqual([
-      { port: 9000, host: '0.0.0.0', demo: true, decisionAuth: 'open', allowInsecureIdentitySources: true, adminToken: STRONG, masterKey: 'mk', dataDir: '/srv/db', defaultTenant: 'acme', publicUrl: 'https://pdp.example.com/', trustProxy: true, logLevel: 'debug' },
+      { port: 9000, host: '0.0.0.0', demo: true, decisionAuth: 'open', allowInsecureIdentitySources: true, adminToken: STRONG, masterKey: MASTER_KEY, dataDir: '/srv/db', defaultTenant: 'acme', publicUrl: 'https://pdp.example.com/', trustProxy: true, logLevel: 'debug' },
     ]);
     // With --json, stdout holds only the result: notices and the log go to stderr.
     expect(JSON.parse(result.out)).toEqual({ url: 'http://0.0.0.0:9000' });
