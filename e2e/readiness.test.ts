@@ -33,7 +33,7 @@ describe('readiness', () => {
     expect((await ask()).body.decision).toBe(true);
   });
 
-  it('is not ready while the database lacks a migration this code needs; a newer schema (a newer replica migrated it) is ready', async () => {
+  it('is not ready while the database lacks a migration this code needs, nor on a newer schema it does not know', async () => {
     const db = server.components.store.db;
     const [latest] = (await db.query<{ version: number; name: string }>('SELECT version, name FROM schema_migrations WHERE version = $1', [SCHEMA_VERSION])).rows;
     expect(latest).toBeDefined();
@@ -47,7 +47,9 @@ describe('readiness', () => {
     }
     await db.query('INSERT INTO schema_migrations (version, name) VALUES ($1, $2)', [SCHEMA_VERSION + 1, 'from a newer Verity']);
     try {
-      expect((await pdp.get('/readyz')).body).toMatchObject({ ready: true, checks: { migrations: true } });
+      const ahead = await pdp.get('/readyz');
+      expect(ahead.status).toBe(503);
+      expect(ahead.body.checks).toMatchObject({ store: true, migrations: false });
     } finally {
       await db.query('DELETE FROM schema_migrations WHERE version = $1', [SCHEMA_VERSION + 1]);
     }

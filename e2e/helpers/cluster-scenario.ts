@@ -8,6 +8,7 @@ import { execFileSync } from 'node:child_process';
 import { fresh } from './fresh-request.js';
 import { expect } from 'vitest';
 import { eventually } from './eventually.js';
+import { MAX_TIER_LABELS, OTHER_LABEL } from '@verity/server';
 import { parseScrape } from './prometheus-text.js';
 import { answeredAtLeast, readAudit, startLoad, startServeProcess, type ServeProcess } from './serve-process.js';
 import { createClient, createTenantWithPolicies } from './verity.js';
@@ -86,6 +87,15 @@ export async function runClusterScenario({ storeArgs, consistency, processes }: 
     return decisions.samples.filter((sample) => sample.labels.tenant === 'acme').reduce((sum, sample) => sum + sample.value, 0);
   });
   expect(acmeDecisions).toEqual(Array(CONNECTIONS).fill(4 * CONNECTIONS));
+  // Caller-chosen tiers are bounded per worker (found by attack12): 80 distinct tiers spread over
+  // both workers give at most 2 × 32 series of their own; the rest are counted as _other.
+  const tiered = await Promise.all(Array.from({ length: 80 }, (_, i) => fresh(server.url, 'POST', '/tenants/acme/access/v1/evaluation', { body: ASK, headers: { 'x-verity-tier': `tier-${i}` } })));
+  expect(tiered.every((answer) => answer.status === 200)).toBe(true);
+  const tiers = parseScrape((await fresh(server.url, 'GET', '/metrics')).text).family('verity_decisions_total').samples.filter((sample) => sample.labels.tenant === 'acme');
+  const own = new Set(tiers.map((sample) => sample.labels.tier).filter((tier) => tier !== 'none' && tier !== OTHER_LABEL));
+  expect(own.size).toBeLessThanOrEqual(2 * MAX_TIER_LABELS);
+  expect(own.size).toBeGreaterThan(MAX_TIER_LABELS);
+  expect(tiers.filter((sample) => sample.labels.tier === OTHER_LABEL).reduce((sum, sample) => sum + sample.value, 0)).toBe(80 - own.size);
   // Entities: written through one worker, read by every one.
   const put = await admin.request('PUT', '/admin/v1/tenants/acme/entities/Doc/d1', { attrs: { open: true } });
   expect(put.status).toBe(200);

@@ -1,6 +1,6 @@
 /**
  * Whether this replica can decide right now: the engine decides a trivial request, the store
- * answers and holds at least the schema this code needs (migrations current), the audit writer
+ * answers and holds the schema this code knows (migrations current), the audit writer
  * keeps its promise (not failing, not lagging past its bound), and this replica's view is within
  * the staleness bound.
  */
@@ -14,9 +14,11 @@ export interface Readiness {
   ready: boolean;
   /** `started` is false only while the server starts (the start-up listener answers then). */
   /**
-   * `migrations`: the database's schema is at least the version this code needs
-   * (`schema_migrations`; a newer one, migrated by a newer replica during a rolling upgrade, is
-   * ready: migrations only add). False also while the store does not answer.
+   * `migrations`: the database's schema is exactly the version this code knows
+   * (`schema_migrations`). Older: a migration is missing. Newer (a newer replica migrated it
+   * during a rolling upgrade): this code may not know what a later migration means (a deleted
+   * tenant's tombstone, migration 18, reads as a live tenant to older code), so it stops taking
+   * traffic and the newer replicas carry it. False also while the store does not answer.
    */
   checks: { engine: boolean; store: boolean; migrations: boolean; audit: boolean; fresh: boolean; started: boolean };
   /** When every change up to `confirmedAt` is known delivered to this replica, and how long ago. */
@@ -54,7 +56,7 @@ export function createReadinessCheck(engine: Engine, store: Store, audit: Pick<A
       ),
     ]);
     const storeOk = schemaVersion !== false;
-    const migrationsOk = storeOk && schemaVersion >= SCHEMA_VERSION;
+    const migrationsOk = storeOk && schemaVersion === SCHEMA_VERSION;
     const { fresh, confirmedAt, ageMs } = freshness.report();
     return {
       ready: engineOk && storeOk && migrationsOk && auditOk && fresh,
