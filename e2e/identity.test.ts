@@ -209,6 +209,16 @@ describe('identity-source requests (SSRF guard)', () => {
         expect(JSON.stringify(answer.body)).not.toMatch(/secret|127\.0\.0\.1|localhost/);
       }
       expect(seen).toEqual([]);
+      // Inline keys are fetched from nowhere: any issuer name is accepted (a development issuer on
+      // loopback, `verity dev idp --source`), and its tokens verify.
+      const { privateKey, publicKey } = await generateKeyPair('ES256');
+      const local = `http://127.0.0.1:${port}`;
+      const inline = await guarded.admin.request('PUT', '/admin/v1/tenants/acme/identity-sources/dev', { ...source(local), keys: { kind: 'inline', keys: [{ ...(await exportJWK(publicKey)), kid: 'dev', alg: 'ES256' }] } });
+      expect(inline.status).toBe(200);
+      const devToken = await new SignJWT({ sub: 'alice' }).setProtectedHeader({ alg: 'ES256', kid: 'dev' }).setIssuer(local).setAudience(API_AUDIENCE).setIssuedAt().setExpirationTime('5m').sign(privateKey);
+      const decided = await client.post('/tenants/acme/access/v1/evaluation', { token: devToken, action: { name: 'read' }, resource: { type: 'Todo', id: 't1' } });
+      expect(decided.status).toBe(200);
+      expect(seen).toEqual([]);
     } finally {
       await new Promise<void>((resolve) => internal.close(() => resolve()));
       await guarded.close();

@@ -256,3 +256,25 @@ describe('the SDK exchanges for the next tier', () => {
     await expect(exchanger.exchange(await idp.accessToken('todos:read'), 'inventory', 'todos:write')).rejects.toMatchObject({ code: 'ERR_STS_INVALID_SCOPE' });
   });
 });
+
+describe('token endpoint errors', () => {
+  it("answers an exchange its tenant's policies cannot decide (the schema lacks Client) with invalid_target saying why, never without the OAuth error", async () => {
+    await server.admin.post('/admin/v1/tenants', { id: 'strict' });
+    const pushed = await server.admin.post('/admin/v1/tenants/strict/policies', {
+      files: { 'p.cedar': 'permit(principal, action == Action::"read", resource);' },
+      schema: 'entity User; entity Doc; action "read" appliesTo { principal: User, resource: Doc };',
+    });
+    expect(pushed.status).toBe(201);
+    await server.admin.request('PUT', '/admin/v1/tenants/strict/identity-sources/corp', { issuer: idp.issuer, keys: { kind: 'discovery' }, audiences: [API_AUDIENCE], claims: { principalType: 'User' } });
+    const client = await server.admin.request('PUT', '/admin/v1/tenants/strict/clients/orders', { principal: { type: 'Client', id: 'orders' }, audiences: ['inventory'], subjectAudiences: [API_AUDIENCE], scopes: ['todos:read'], secret: true });
+    const response = await fetch(`${server.url}/tenants/strict/oauth2/token`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: `Basic ${Buffer.from(`orders:${client.body.clientSecret}`).toString('base64')}` },
+      body: new URLSearchParams({ grant_type: EXCHANGE, subject_token: await idp.accessToken('todos:read'), subject_token_type: ACCESS_TOKEN, audience: 'inventory', scope: 'todos:read' }).toString(),
+    });
+    const body = (await response.json()) as Record<string, string>;
+    expect(response.status).toBe(400);
+    expect(body).toMatchObject({ code: 'ERR_STS_EXCHANGE_DENIED', error: 'invalid_target' });
+    expect(body.error_description).toContain('Client');
+  });
+});

@@ -29,6 +29,20 @@ const OAUTH_ERRORS: Partial<Record<VerityError['code'], string>> = {
   ERR_STS_INVALID_JOB: 'invalid_request',
 };
 
+/**
+ * The RFC 6749 §5.2 `error` of every answer that is not a success: the table above, else by
+ * status (a refused credential `invalid_client`, an outage `temporarily_unavailable`, a fault
+ * `server_error`, any other 4xx `invalid_request`), so a client always finds the field.
+ */
+function oauthErrorOf(error: VerityError): string {
+  const named = OAUTH_ERRORS[error.code];
+  if (named !== undefined) return named;
+  if (error.status === 401) return 'invalid_client';
+  if (error.status === 503) return 'temporarily_unavailable';
+  if (error.status >= 500) return 'server_error';
+  return 'invalid_request';
+}
+
 function tokenRequest(request: FastifyRequest): TokenRequest {
   return { headers: request.headers, form: formOf(request.body) };
 }
@@ -39,11 +53,10 @@ export async function registerOAuthRoutes(app: FastifyInstance, c: Components): 
     scope.setErrorHandler((error, request, reply) => {
       const verityError = toVerityError(error);
       logFailure(request, verityError, error);
-      const oauth = OAUTH_ERRORS[verityError.code] ?? (verityError.code.startsWith('ERR_TOKEN_') ? 'invalid_request' : undefined);
       reply
         .status(verityError.status)
         .header('cache-control', 'no-store')
-        .send({ ...verityError.toJSON(), ...(oauth ? { error: oauth, error_description: verityError.message } : {}) });
+        .send({ ...verityError.toJSON(), error: oauthErrorOf(verityError), error_description: verityError.message });
     });
 
     scope.get('/tenants/:tenant/.well-known/openid-configuration', async (request) => c.tokenEndpoint.discovery(tenantParam(request, { write: false })));

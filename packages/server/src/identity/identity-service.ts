@@ -40,6 +40,8 @@ export interface IdentityServiceOptions {
  * that resolves to such an address is refused at fetch time, on the connection itself.)
  */
 function assertReachableSource(source: IdentitySource): void {
+  // Inline keys: nothing is fetched, and the issuer is only a name a token's `iss` must match.
+  if (source.keys.kind === 'inline') return;
   const url = new URL(source.keys.kind === 'jwks' ? source.keys.jwksUri : source.issuer);
   const host = url.hostname.replace(/^\[|\]$/g, '');
   const local = host === 'localhost' || host.endsWith('.localhost') || (isIP(host) !== 0 && !isPublicAddress(host));
