@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import ts from 'typescript';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse, parseAllDocuments } from 'yaml';
 import { readConfigFile } from '../packages/cli/src/config-file.js';
@@ -147,6 +148,11 @@ describe('npm pack', () => {
     if (scratch !== undefined) await rm(scratch, { recursive: true, force: true });
   });
 
+  it('builds every package: each has a tsconfig.build.json in the solution npm run build builds', () => {
+    const solution: Json = ts.readConfigFile(join(ROOT, 'tsconfig.build.json'), ts.sys.readFile).config;
+    expect(solution.references.map((reference: Json) => reference.path).sort()).toEqual(PACKAGES.map((name) => `packages/${name}/tsconfig.build.json`).sort());
+  });
+
   it('packs every package, with the version its siblings depend on', () => {
     const manifests = new Map(PACKAGES.map((name) => [name, JSON.parse(read(`packages/${name}/package.json`)) as Json]));
     expect(packed.map((p) => p.name).sort()).toEqual([...manifests.values()].map((m) => m.name).sort());
@@ -172,7 +178,7 @@ describe('npm pack', () => {
       for (const file of files) {
         expect(file, manifest.name).not.toMatch(/^src\/|\.test\.|test-helpers|test-fixtures|\.tsbuildinfo$|\.build-stamp$/);
       }
-      const assets = readdirSync(join(ROOT, 'packages', name, 'src'), { recursive: true, encoding: 'utf8' }).filter((path) => ASSET.test(path) && !path.includes('testdata'));
+      const assets = readdirSync(join(ROOT, 'packages', name, 'src'), { recursive: true, encoding: 'utf8' }).filter((path) => ASSET.test(path) && !path.includes('testdata') && !path.includes('.test.'));
       for (const asset of assets) expect(files, `${manifest.name}: ${asset}`).toContain(`dist/${asset}`);
     }
   });

@@ -1,8 +1,8 @@
 /**
  * Whether the repository's build (`npm run build`: each package's `dist`) is current: every
- * package with sources has a finished build (tsc's `dist/.tsbuildinfo`), and the stamp scripts/build.mjs writes last (dated when
- * that build started) is newer than every source file. The `verity` bin runs the build only
- * then; `npm start` rebuilds only when it is not.
+ * package with sources has a finished build (tsc's `dist/.tsbuildinfo`), and the stamp that
+ * scripts/build.mjs writes last (dated when that build started) is newer than every source file.
+ * The `verity` bin runs the build only then; `npm start` rebuilds only when it is not.
  */
 import { readdirSync, statSync } from 'node:fs';
 

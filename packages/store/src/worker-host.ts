@@ -4,7 +4,7 @@
  * thread dies, every pending and later call rejects with the driver's unavailable error (fail
  * closed; nothing waits forever).
  */
-import { Worker } from 'node:worker_threads';
+import { Worker, type WorkerOptions } from 'node:worker_threads';
 import type { VerityError } from '@verity/core';
 import type { SqlClient } from './types.js';
 
@@ -53,15 +53,25 @@ export interface WorkerHost {
   stop(): Promise<void>;
 }
 
+/** The flag for the export condition under which each `@verity/*` package exports its sources (package.json `exports`). */
+const SOURCE_CONDITION = '--conditions=verity-source';
+
 /**
- * The worker's Node flags when this module runs from its TypeScript sources: this thread's, and
- * the `verity-source` export condition, so the worker's `@verity/*` imports (the audit chain's
- * hash, `@verity/core/audit-hash`) load the same sources as this thread, never a build. A
- * worker does not inherit module hooks registered in code (the `verity` bin's loader), only
- * flags. Built, the worker inherits this thread's flags and loads the build.
+ * A worker thread for `url`. Run from the TypeScript sources, this module gives the worker the
+ * `verity-source` export condition, so its `@verity/*` imports (`@verity/core/audit-hash`) load the
+ * same sources as this thread, never a build: a worker inherits flags, not the module hooks that
+ * the `verity` bin registers in code. This thread's flags go along as they would by default,
+ * unless the worker refuses one (V8 and process-wide flags such as `--max-old-space-size`, which
+ * Node has no list of), and then it gets the condition alone. Built, the worker inherits as usual.
  */
-function workerExecArgv(): string[] | undefined {
-  return import.meta.url.endsWith('.ts') ? [...process.execArgv, '--conditions=verity-source'] : undefined;
+function createWorker(url: URL, options: WorkerOptions): Worker {
+  if (!import.meta.url.endsWith('.ts')) return new Worker(url, options);
+  try {
+    return new Worker(url, { ...options, execArgv: [...process.execArgv, SOURCE_CONDITION] });
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ERR_WORKER_INVALID_EXEC_ARGV') throw error;
+    return new Worker(url, { ...options, execArgv: [SOURCE_CONDITION] });
+  }
 }
 
 /**
@@ -74,12 +84,7 @@ export async function startWorkerHost(
   options: { name: string; workerData?: unknown; unavailable: (why: string, cause?: unknown) => VerityError },
 ): Promise<WorkerHost> {
   const { unavailable } = options;
-  const execArgv = workerExecArgv();
-  const worker = new Worker(url, {
-    name: options.name,
-    ...(execArgv === undefined ? {} : { execArgv }),
-    ...(options.workerData === undefined ? {} : { workerData: options.workerData }),
-  });
+  const worker = createWorker(url, { name: options.name, ...(options.workerData === undefined ? {} : { workerData: options.workerData }) });
   const pending = new Map<number, { resolve: (value: unknown) => void; reject: (error: unknown) => void }>();
   const listeners = new Map<number, (payload: string) => void>();
   const mourners = new Set<(error: VerityError) => void>();
