@@ -15,8 +15,9 @@ function sourceFiles(dir: string, extensions: readonly string[] = ['.ts']): stri
   return readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
     const path = join(dir, entry.name);
     if (entry.isDirectory()) return sourceFiles(path, extensions);
-    // Tests may import vitest; shared test suites live outside src (packages/store/test/).
-    return extensions.some((ext) => entry.name.endsWith(ext)) && !entry.name.endsWith('.test.ts') ? [path] : [];
+    // Tests and their helpers (never built into dist) may import vitest and the oracle; shared
+    // test suites live outside src (packages/store/test/).
+    return extensions.some((ext) => entry.name.endsWith(ext)) && !/(\.test|test-helpers|test-fixtures)\.ts$/.test(entry.name) ? [path] : [];
   });
 }
 
@@ -57,8 +58,9 @@ const ALLOWED: Record<string, (specifier: string) => boolean> = {
   // jose, for `verity token inspect` (decoding only, no verification); the data tier and pg for
   // `verity db install/rotate`, which connect to the application database as its owner; the
   // workload package for `verity workload agent/svid`; yaml and ajv read and check `serve --config`'s
-  // file; the credential roles come from their own small module of the server.
-  cli: (s) => s.startsWith('.') || s.startsWith('node:') || ['@verity/core', '@verity/core/cedar', '@verity/server', '@verity/server/policy-folder', '@verity/server/credential-roles', '@verity/data-tier', '@verity/workload', 'jose', 'pg', 'yaml', 'ajv'].includes(s),
+  // file; the credential roles come from their own small module of the server; diff (jsdiff)
+  // shows a changed policy's text in `verity policy diff`.
+  cli: (s) => s.startsWith('.') || s.startsWith('node:') || ['@verity/core', '@verity/core/cedar', '@verity/server', '@verity/server/policy-folder', '@verity/server/credential-roles', '@verity/data-tier', '@verity/workload', 'jose', 'pg', 'yaml', 'ajv', 'diff'].includes(s),
 };
 
 describe('layering', () => {
