@@ -4,6 +4,8 @@
  * its audit stays readable and verifiable, and its id is never handed out again.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { generateKeyPair, SignJWT } from 'jose';
+import { createCsr, generateSvidKey } from '@verity/workload';
 import { createInlineIdp } from './helpers/inline-idp.js';
 import { createClient, createTenantWithPolicies, startTestServer, type Client } from './helpers/verity.js';
 
@@ -72,5 +74,82 @@ describe('DELETE /admin/v1/tenants/{t}', () => {
     expect(again.status).toBe(409);
     expect(again.body.message).toContain('was deleted');
     expect((await server.admin.request('DELETE', '/admin/v1/tenants/acme')).status).toBe(404);
+  });
+});
+
+// Found by attack12: what a deletion must keep, and what must not come back after it.
+
+const CALLER = 'spiffe://owner.verity.internal/gateway';
+const askShop = () => server.admin.post('/tenants/shop/access/v1/evaluation', { subject: { type: 'User', id: 'alice' }, action: { name: 'read' }, resource: { type: 'Doc', id: 'd' }, context: { caller: CALLER } });
+
+
+describe('DELETE /admin/v1/tenants/{t} and the deny list of its removed workloads', () => {
+  it('a removed workload whose SVID is still live stays refused as caller after its tenant is deleted', async () => {
+    expect((await server.admin.post('/admin/v1/tenants', { id: 'owner' })).status).toBe(201);
+    expect((await server.admin.post('/admin/v1/tenants', { id: 'shop' })).status).toBe(201);
+    expect((await server.admin.post('/admin/v1/tenants/shop/policies', { files: { 'p.cedar': 'permit(principal, action, resource);' } })).status).toBe(201);
+    // The owner's workload gets an X.509-SVID (valid 1 h), then is removed (compromised).
+    const workload = await server.admin.post('/admin/v1/tenants/owner/workloads', { spiffe_id: CALLER });
+    const joinToken = await server.admin.post(`/admin/v1/tenants/owner/workloads/${workload.body.id}/join-tokens`, {});
+    const csr = await createCsr((await generateSvidKey()).privateKeyPem);
+    expect((await createClient(server.url, null).post('/workload/v1/tenants/owner/attest', { attestor: 'join_token', join_token: joinToken.body.join_token, csr })).status).toBe(200);
+    const removed = await server.admin.request('DELETE', `/admin/v1/tenants/owner/workloads/${workload.body.id}`);
+    expect(Date.parse(removed.body.denied_until)).toBeGreaterThan(Date.now() + 30 * 60_000);
+    expect((await askShop()).body.decision).toBe(false);
+
+    expect((await server.admin.request('DELETE', '/admin/v1/tenants/owner')).status).toBe(200);
+    // Its SVID is still live (denied_until is ahead), but the deny list went with the tenant.
+    expect(Date.parse(removed.body.denied_until)).toBeGreaterThan(Date.now());
+    const after = await askShop();
+    expect(after.body.decision, JSON.stringify(after.body)).toBe(false);
+  });
+});
+
+describe('DELETE /admin/v1/tenants/{t} and its workload CA', () => {
+  it('no request brings back a CA of the deleted tenant', async () => {
+    expect((await server.admin.post('/admin/v1/tenants', { id: 'platform' })).status).toBe(201);
+    expect((await server.admin.post('/admin/v1/tenants', { id: 'shop2', settings: { federated_tenants: ['platform'] } })).status).toBe(201);
+    expect((await server.admin.get('/admin/v1/tenants/platform/ca')).status).toBe(200); // the CA exists, its trust domain is looked up
+    expect((await server.admin.request('DELETE', '/admin/v1/tenants/platform')).status).toBe(200);
+    expect((await server.components.store.workloads.authorities('platform')).x509).toHaveLength(0);
+
+    // Anyone: a self-signed "JWT-SVID" of the deleted tenant's trust domain at the federating tenant's token endpoint.
+    const { privateKey } = await generateKeyPair('ES256');
+    const now = Math.floor(Date.now() / 1000);
+    const assertion = await new SignJWT({ sub: 'spiffe://platform.verity.internal/gw', aud: `${server.url}/tenants/shop2/oauth2/token`, iat: now, exp: now + 60 }).setProtectedHeader({ alg: 'ES256', typ: 'JWT' }).sign(privateKey);
+    const answer = await fetch(`${server.url}/tenants/shop2/oauth2/token`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ grant_type: 'urn:ietf:params:oauth:grant-type:token-exchange', requested_token_type: 'urn:ietf:params:oauth:token-type:txn_token', audience: 'shop2.verity.internal', subject_token: 'x', subject_token_type: 'urn:ietf:params:oauth:token-type:access_token', client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer', client_assertion: assertion }).toString(),
+    });
+    expect(answer.status).toBe(401);
+    const stored = await server.components.store.workloads.authorities('platform');
+    expect(stored.x509.length + stored.jwt.length, 'CA rows of the deleted tenant').toBe(0);
+  });
+});
+
+describe('DELETE /admin/v1/tenants/{t} and its audit checkpoints', () => {
+  it('the latest checkpoint stays readable with the rest of the kept audit', async () => {
+    expect((await server.admin.post('/admin/v1/tenants', { id: 'gone' })).status).toBe(201);
+    expect((await server.admin.post('/admin/v1/tenants/gone/policies', { files: { 'p.cedar': 'permit(principal, action, resource);' } })).status).toBe(201);
+    await server.admin.post('/tenants/gone/access/v1/evaluation', { subject: { type: 'User', id: 'a' }, action: { name: 'read' }, resource: { type: 'Doc', id: 'd' } });
+    const made = await server.admin.post('/admin/v1/tenants/gone/audit/checkpoints', {});
+    expect(made.status).toBe(201);
+    expect((await server.admin.request('DELETE', '/admin/v1/tenants/gone')).status).toBe(200);
+    expect((await server.admin.get('/admin/v1/tenants/gone/audit/verify')).body.ok).toBe(true); // the audit itself is kept
+    const latest = await server.admin.get('/admin/v1/tenants/gone/audit/checkpoints/latest');
+    expect([latest.status, latest.body.jws], JSON.stringify(latest.body)).toEqual([200, made.body.jws]);
+  });
+});
+
+describe('DELETE /admin/v1/tenants/{t} and per-subject activity', () => {
+  it('leaves no activity of the deleted tenant behind', async () => {
+    expect((await server.admin.post('/admin/v1/tenants', { id: 'watched', settings: { risk: { enabled: true, activity: {} } } })).status).toBe(201);
+    expect((await server.admin.post('/admin/v1/tenants/watched/policies', { files: { 'p.cedar': 'permit(principal, action, resource);' } })).status).toBe(201);
+    const answer = await server.admin.post('/tenants/watched/access/v1/evaluation', { subject: { type: 'User', id: 'alice' }, action: { name: 'read' }, resource: { type: 'Doc', id: 'd' } });
+    expect(answer.body.decision).toBe(true);
+    expect((await server.admin.request('DELETE', '/admin/v1/tenants/watched')).status).toBe(200);
+    await new Promise((wait) => setTimeout(wait, 800)); // past the 250 ms flush
+    expect(await server.components.store.activity.tenants()).not.toContain('watched');
   });
 });

@@ -106,6 +106,16 @@ describe('OpenTelemetry traces', () => {
     expect(spans.some((span) => span.attributes.some((a) => a.value.stringValue?.includes('/healthz')))).toBe(false);
   });
 
+  it("never exports a request's query string (a token may be in it; found by attack12)", async () => {
+    const server = processes[0]!;
+    const secret = `tok_${randomBytes(12).toString('hex')}`;
+    // What Caddy's forward_auth sends for GET /todos?access_token=… (docs/gateways.md §5: the query stays on uri).
+    await (await fetch(`${server.url}/tenants/demo/gateway/v1/forward-auth?access_token=${secret}`, { headers: { 'x-forwarded-method': 'GET', 'x-forwarded-uri': '/todos' } })).text();
+    const forwardAuth = () => spans.find((span) => attribute(span, 'url.path') === '/tenants/demo/gateway/v1/forward-auth');
+    await eventually(async () => void expect(forwardAuth()).toBeDefined(), 20_000);
+    expect(JSON.stringify(spans)).not.toContain(secret);
+  });
+
   it("the SDK's remote source sends the PEP's active trace context: the PDP's spans join the PEP's trace", async () => {
     const server = processes[0]!;
     // What a PEP app's own OpenTelemetry setup does: a context manager and the W3C propagator.
