@@ -4,7 +4,7 @@
  */
 import { checkAuditCheckpoint, createAuditChainVerifier, VerityError, type AuditEvent, type AuditProblem, type DecisionRecord } from '@verity/core';
 import { verifyAuditCheckpoint, type CheckpointKey } from '@verity/identity';
-import type { AuditQuery, Store, WorkloadCall } from '@verity/store';
+import type { AuditQuery, ObservedDenials, Store, WorkloadCall } from '@verity/store';
 import type { AuditWriter } from './audit-writer.js';
 import { findDrift, type RequestDrift } from './audit-drift.js';
 import { parsePepRecords } from './pep-decision-records.js';
@@ -39,6 +39,11 @@ export interface AuditService {
   ingest(tenant: string, records: unknown, reporter: { id: string }): Promise<{ accepted: number }>;
   /** Who calls whom (the migration inventory): caller SPIFFE id → callee tier → action, with counts and when last seen. */
   workloadCalls(tenant: string, limit: number): Promise<{ calls: WorkloadCall[] }>;
+  /**
+   * The observe report: what PEPs in observe mode recorded as denies (not enforced) since
+   * `since` (epoch ms), grouped by tier, action and resource, largest first (docs/policy-rollout.md).
+   */
+  observeReport(tenant: string, options: { since: number; limit: number }): Promise<{ since: string; groups: ObservedDenials[] }>;
 }
 
 /** Options of {@link createAuditService}. */
@@ -128,6 +133,12 @@ export function createAuditService(store: Store, writer: AuditWriter, options: A
       await store.audit.append(parsed, { skipExisting: true });
       options.onIngested?.(parsed);
       return { accepted: parsed.length };
+    },
+
+    async observeReport(tenant, { since, limit }) {
+      await settled(tenant);
+      const from = new Date(since).toISOString();
+      return { since: from, groups: await store.audit.observedDenials(tenant, from, limit) };
     },
 
     async workloadCalls(tenant, limit) {

@@ -79,6 +79,30 @@ export function createAuditRepository(db: Database): Store['audit'] {
         lastSeen: row.last_seen,
       }));
     },
+    async observedDenials(tenant, since, limit) {
+      const { rows } = await db.query<{ tier: string | null; action: string; resource: string; denied: unknown; principals: unknown; sample_principals: string[]; policies: string[]; first_seen: string; last_seen: string }>(
+        `SELECT e.tier, e.action, e.resource, count(DISTINCT e.seq) AS denied, count(DISTINCT e.principal) AS principals,
+           (array_agg(DISTINCT e.principal))[1:10] AS sample_principals,
+           array_remove(array_agg(DISTINCT r.policy), NULL) AS policies,
+           min(e.time) AS first_seen, max(e.time) AS last_seen
+         FROM audit_events e LEFT JOIN LATERAL jsonb_array_elements_text(e.reasons) AS r(policy) ON true
+         WHERE e.tenant_id = $1 AND e.observed AND e.decision = 'deny' AND e.time >= $2
+         GROUP BY e.tier, e.action, e.resource
+         ORDER BY denied DESC, last_seen DESC, e.action, e.resource LIMIT $3`,
+        [tenant, since, limit],
+      );
+      return rows.map((row) => ({
+        tier: row.tier,
+        action: row.action,
+        resource: row.resource,
+        denied: toNumber(row.denied),
+        principals: toNumber(row.principals),
+        samplePrincipals: row.sample_principals,
+        policies: row.policies,
+        firstSeen: row.first_seen,
+        lastSeen: row.last_seen,
+      }));
+    },
     async readChain(tenant, afterSeq, limit) {
       const { rows } = await db.query<AuditRow>(
         `SELECT ${COLUMNS} FROM audit_events WHERE tenant_id = $1 AND seq > $2 ORDER BY seq LIMIT $3`,

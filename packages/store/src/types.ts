@@ -101,6 +101,31 @@ export interface AuditQuery {
   caller?: string;
 }
 
+/**
+ * One row of the observe report: the decisions a PEP recorded in observe mode (`observed`) that
+ * were denies (recorded, not enforced), grouped by the asking tier, the action and the resource
+ * (a gateway's route template).
+ */
+export interface ObservedDenials {
+  /** The tier that asked (`X-Verity-Tier`, a PEP's label), or null. */
+  tier: string | null;
+  /** `Type::"id"`. */
+  action: string;
+  /** `Type::"id"`: for a gateway, `route::"/todos/{id}"`. */
+  resource: string;
+  /** How many would have been denied. */
+  denied: number;
+  /** How many distinct principals. */
+  principals: number;
+  /** Up to 10 of them, `Type::"id"`, in sort order. */
+  samplePrincipals: string[];
+  /** The policies that determined the denies (forbids); empty: no permit applied (the default deny). */
+  policies: string[];
+  /** ISO-8601 times of the first and the latest. */
+  firstSeen: string;
+  lastSeen: string;
+}
+
 /** One edge of the who-calls-whom inventory: decisions with a calling workload, grouped. */
 export interface WorkloadCall {
   /** The calling workload's SPIFFE id. */
@@ -388,6 +413,8 @@ export interface Store {
     readChain(tenant: string, afterSeq: number, limit: number): Promise<AuditEvent[]>;
     /** Who calls whom: decisions that carry a calling workload, grouped by caller, callee tier and action (at most `limit` edges, most recent first). */
     workloadCalls(tenant: string, limit: number): Promise<WorkloadCall[]>;
+    /** The observe report since `since` (ISO-8601), largest groups first, at most `limit` groups. */
+    observedDenials(tenant: string, since: string, limit: number): Promise<ObservedDenials[]>;
     /** Where the tenant's chain ends, as recorded apart from its events (seq 0 and the genesis hash before any). */
     head(tenant: string): Promise<AuditChainHead>;
     /** Keep a signed checkpoint; one already kept for that tenant and seq stays. Throws ERR_TENANT_NOT_FOUND. */

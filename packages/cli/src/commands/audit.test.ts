@@ -157,3 +157,27 @@ describe('verity audit checkpoint and verify --checkpoint', () => {
     expect(other).toMatchObject({ code: EXIT.INVALID_INPUT });
   });
 });
+
+describe('verity audit observe-report', () => {
+  const group = { tier: 'gateway', action: 'Action::"write"', resource: 'route::"/todos"', denied: 3, principals: 4, samplePrincipals: ['User::"a"', 'User::"b"', 'User::"c"', 'User::"d"'], policies: [], firstSeen: '2026-12-02T10:00:00.000Z', lastSeen: '2026-12-02T10:05:00.000Z' };
+
+  it('asks for the window and limit given, and prints one row per group (no permit applied when no policy decided)', async () => {
+    server = await startFakeServer({ 'GET /admin/v1/tenants/acme/audit/observe-report': { status: 200, body: { since: '2026-12-01T10:00:00.000Z', groups: [group, { ...group, action: 'Action::"delete"', denied: 1, principals: 1, samplePrincipals: ['User::"a"'], policies: ['no-delete'] }] } } });
+    const { code, out } = await run(['audit', 'observe-report', '--tenant', 'acme', '--since', '7d', '--limit', '5', '--url', server.url]);
+    expect(code).toBe(EXIT.OK);
+    expect(server.requests[0]?.query).toMatchObject({ since: '7d', limit: '5' });
+    const lines = out.trimEnd().split('\n');
+    expect(lines[0]).toBe('observed denies since 2026-12-01T10:00:00.000Z:');
+    expect(lines[1]).toMatch(/^DENIED\s+TIER\s+ACTION\s+RESOURCE\s+PRINCIPALS\s+POLICIES\s+LAST$/);
+    expect(lines[2]).toMatch(/^3\s+gateway\s+Action::"write"\s+route::"\/todos"\s+4 \(User::"a", User::"b", User::"c", …\)\s+\(no permit applied\)/);
+    expect(lines[3]).toMatch(/^1\s+gateway\s+Action::"delete".*\s1 \(User::"a"\)\s+no-delete\s/);
+  });
+
+  it('defaults to the last 24 hours', async () => {
+    server = await startFakeServer({ 'GET /admin/v1/tenants/acme/audit/observe-report': { status: 200, body: { since: 'x', groups: [] } } });
+    const { code, out } = await run(['audit', 'observe-report', '--tenant', 'acme', '--url', server.url]);
+    expect(code).toBe(EXIT.OK);
+    expect(server.requests[0]?.query).toMatchObject({ since: '24h', limit: '100' });
+    expect(out).toContain('nothing observe mode would have denied');
+  });
+});

@@ -2,6 +2,7 @@
 import type { Command } from '../command.js';
 import { auditCheckpoint } from './audit-checkpoint.js';
 import { auditTail } from './audit-tail.js';
+import { auditObserveReport } from './audit-observe-report.js';
 import { auditVerify } from './audit-verify.js';
 import { authorize } from './authorize.js';
 import { caRotate } from './ca-rotate.js';
@@ -62,6 +63,7 @@ export const commands: readonly Command[] = [
   authorize,
   evaluate,
   auditTail,
+  auditObserveReport,
   auditVerify,
   auditCheckpoint,
   identitySourceAdd,

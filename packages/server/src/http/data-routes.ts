@@ -13,6 +13,21 @@ function integerParam(value: unknown, name: string, min: number, max: number, fa
 
 const limitOf = (value: unknown, fallback: number, max: number): number => integerParam(value, 'limit', 1, max, fallback);
 
+const DURATION_MS: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/**
+ * `since`: a duration back from now (`90s`, `30m`, `24h`, `7d`; default 24h) or an ISO-8601
+ * time; epoch ms. ERR_REQUEST_INVALID otherwise.
+ */
+function sinceOf(value: string | undefined): number {
+  const text = value ?? '24h';
+  const duration = /^(\d{1,9})([smhd])$/.exec(text);
+  if (duration) return Date.now() - Number(duration[1]) * (DURATION_MS[duration[2]!] ?? 0);
+  const at = /^\d{4}-\d{2}-\d{2}(T[\d:.]+(Z|[+-]\d{2}:\d{2})?)?$/.test(text) ? Date.parse(text) : Number.NaN;
+  if (Number.isNaN(at)) throw new VerityError('ERR_REQUEST_INVALID', 'since must be a duration (90s, 30m, 24h, 7d) or an ISO-8601 time');
+  return at;
+}
+
 function uidParam(params: unknown) {
   const { type, id } = params as { type: string; id: string };
   if (!type || !id) throw new VerityError('ERR_ENTITY_INVALID', 'entity type and id are required');
@@ -86,6 +101,14 @@ export function registerDataRoutes(app: FastifyInstance, c: Components): void {
     const q = request.query as Record<string, string | undefined>;
     const { calls } = await c.auditLog.workloadCalls(tenant, limitOf(q.limit, 1000, 10000));
     return { calls: calls.map((call) => ({ caller: call.caller, callee: call.callee, action: call.action, allowed: call.allowed, denied: call.denied, count: call.allowed + call.denied, last_seen: call.lastSeen })) };
+  });
+
+  // Observe mode's report: the denies PEPs recorded without enforcing them, by route.
+  app.get('/admin/v1/tenants/:tenant/audit/observe-report', async (request) => {
+    const tenant = tenantParam(request, { write: false });
+    await requireAdmin(c, request, 'audit.read', tenant);
+    const q = request.query as Record<string, string | undefined>;
+    return c.auditLog.observeReport(tenant, { since: sinceOf(q.since), limit: limitOf(q.limit, 100, 1000) });
   });
 
   app.get('/admin/v1/tenants/:tenant/audit/verify', async (request) => {
