@@ -16,3 +16,4 @@ export { verifyAuditCheckpoint, type AuditCheckpoint } from '@verity/identity';
 export { createTokenEndpoint, type TokenEndpoint, type TokenEndpointOptions } from './identity/token-endpoint.js';
 export { createMetrics, MAX_TENANT_LABELS, MAX_TIER_LABELS, OTHER_LABEL, type Metrics, type MetricSources, type CacheStats } from './metrics.js';
 export { startTracing, traceDecision, tracesExporterOf, type Tracing } from './tracing.js';
+export type { ObservedDenials } from '@verity/store';

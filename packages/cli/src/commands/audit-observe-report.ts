@@ -1,22 +1,10 @@
 /** `verity audit observe-report --tenant T [--since 24h]`: what observe mode would have denied, by route. */
+import type { ObservedDenials } from '@verity/server';
 import { parsePositiveInt } from '../arguments.js';
 import type { Command } from '../command.js';
 import { adminTenantPath, clientFromArgs, remoteDetails, remoteOptions, tenantOption } from '../client.js';
 import { EXIT } from '../errors.js';
 import { writeLines, writeResult, writeTable } from '../output.js';
-
-/** One group of the report, as `GET /admin/v1/tenants/{t}/audit/observe-report` answers it. */
-interface ObservedDenials {
-  tier: string | null;
-  action: string;
-  resource: string;
-  denied: number;
-  principals: number;
-  samplePrincipals: string[];
-  policies: string[];
-  firstSeen: string;
-  lastSeen: string;
-}
 
 export const auditObserveReport: Command = {
   name: 'audit observe-report',
