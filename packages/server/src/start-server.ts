@@ -107,13 +107,6 @@ async function auditBootstrap(c: Components, outcome: BootstrapOutcome): Promise
   if (backpressure) await backpressure;
 }
 
-/** `promise`'s value, or false when it has not settled within `ms`. */
-function withinMs(promise: Promise<boolean>, ms: number): Promise<boolean> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), ms)));
-  return Promise.race([promise, late]).finally(() => clearTimeout(timer));
-}
-
 export async function startServer(options: StartServerOptions = {}): Promise<RunningServer> {
   const { print = (line: string) => process.stdout.write(`${line}\n`), logStream, signal, database: given, ...input } = options;
   const config = resolveConfig(input);
@@ -181,17 +174,21 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
       components,
       bootstrapToken: generatedToken,
       async close(options = {}) {
-        const deadlineMs = options.deadlineMs ?? config.shutdownTimeoutMs;
-        const stopAt = Date.now() + deadlineMs;
+        // The spans' export is background work of the stop, bounded by its deadline like the
+        // rest: a collector that does not answer cannot hold the stop (unexported spans are dropped).
         const outcome = await stopWithDeadline(
-          { http: running, background: [{ close: () => checkpoints.stop() }, { close: () => components.activity.stop() }, components.changes], audit: components.audit, spoolDir: config.auditSpoolDir, database, lock, log },
-          deadlineMs,
+          {
+            http: running,
+            background: [{ close: () => checkpoints.stop() }, { close: () => components.activity.stop() }, components.changes, { close: () => tracing.flush() }],
+            audit: components.audit,
+            spoolDir: config.auditSpoolDir,
+            database,
+            lock,
+            log,
+          },
+          options.deadlineMs ?? config.shutdownTimeoutMs,
         );
         log.info(outcome, 'verity stopped');
-        // The spans ended so far, within what is left of the deadline: a collector that does not
-        // answer must not hold the stop past it (the audit is written by now; spans are not kept).
-        const flushed = await withinMs(tracing.flush().then(() => true, () => false), Math.max(0, stopAt - Date.now()));
-        if (!flushed && tracing.enabled) log.warn('traces not exported by the shutdown deadline: dropped');
         return outcome;
       },
     };
