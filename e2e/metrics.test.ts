@@ -5,7 +5,7 @@
  * the engine and the process.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createMetrics, MAX_TIER_LABELS, OTHER_LABEL } from '@verity/server';
+import { createMetrics, MAX_TENANT_LABELS, MAX_TIER_LABELS, OTHER_LABEL } from '@verity/server';
 import { createInlineIdp } from './helpers/inline-idp.js';
 import { parseScrape } from './helpers/prometheus-text.js';
 import { ADMIN_TOKEN, createClient, startTestServer, type Client } from './helpers/verity.js';
@@ -127,5 +127,14 @@ describe('label bounds', () => {
     expect(new Set(tiers).size).toBe(MAX_TIER_LABELS + 1);
     expect(scraped.value('verity_decisions_total', { tier: OTHER_LABEL })).toBe(10);
     expect(scraped.value('verity_decisions_total', { tier: 'tier-0' })).toBe(2);
+  });
+
+  it('counts tenants past the bound as _other as well', async () => {
+    const metrics = createMetrics();
+    const record = (tenant: string) => ({ decisionId: tenant, time: '', tenant, requestId: null, tier: null, principal: { type: 'U', id: 'u' }, action: { type: 'A', id: 'a' }, resource: { type: 'R', id: 'r' }, decision: 'deny' as const, reasons: [], errors: [], policyVersion: 1, latencyUs: 1 });
+    for (let i = 0; i < MAX_TENANT_LABELS + 5; i++) metrics.decision(record(`t${i}`), 'pep');
+    const scraped = parseScrape(await metrics.render());
+    expect(new Set(scraped.family('verity_decisions_total').samples.map((m) => m.labels.tenant)).size).toBe(MAX_TENANT_LABELS + 1);
+    expect(scraped.value('verity_decisions_total', { tenant: OTHER_LABEL })).toBe(5);
   });
 });

@@ -16,6 +16,19 @@ describe('resolveConfig', () => {
     expect(resolveConfig({ adminToken: '1'.repeat(39) }).adminToken).toBe('1'.repeat(39));
   });
 
+  it('refuses a master key that is not 32 bytes of base64url, from any source (file, env or flag all meet here), without echoing it', () => {
+    const key = Buffer.alloc(32, 9).toString('base64url');
+    expect(resolveConfig({ masterKey: key }).masterKey).toBe(key);
+    for (const bad of ['not-32-bytes', Buffer.alloc(31).toString('base64url'), Buffer.alloc(33).toString('base64url')]) {
+      expect(() => resolveConfig({ masterKey: bad }), bad).toThrow(/masterKey \(VERITY_MASTER_KEY\) must be 32 bytes/);
+      try {
+        resolveConfig({ masterKey: bad });
+      } catch (error) {
+        expect((error as Error).message).not.toContain(bad);
+      }
+    }
+  });
+
   it('refuses unknown options and a default tenant that is not a tenant id', () => {
     expect(() => resolveConfig({ nope: 1 } as never)).toThrow(/unknown server option "nope"/);
     expect(() => resolveConfig({ defaultTenant: '_system' })).toThrow(TypeError);
