@@ -2,6 +2,8 @@
  * The observe report (`GET /admin/v1/tenants/{t}/audit/observe-report`): the denies PEPs in
  * observe mode recorded without enforcing them, grouped by tier, action and resource, with their
  * principals and the policies that determined them. Enforced decisions and allows are not in it.
+ * With it, on the same server, the other rollout reads an admin makes before enforcing: the
+ * playground (draft policies decided, nothing stored or audited) and explain.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createClient, startTestServer, type Client } from './helpers/verity.js';
@@ -17,7 +19,8 @@ const ask = (user: string, action: string, headers: Record<string, string>) =>
   pdp.post('/tenants/shop/access/v1/evaluation', { subject: { type: 'User', id: user }, action: { name: action }, resource: { type: 'Doc', id: 'd1' } }, headers);
 
 beforeAll(async () => {
-  server = await startTestServer({ decisionAuth: 'open' });
+  // A small admin body limit, so the playground's oversized body is cheap to send.
+  server = await startTestServer({ decisionAuth: 'open', maxAdminBodyBytes: 256 * 1024 });
   pdp = createClient(server.url, null);
   await server.admin.post('/admin/v1/tenants', { id: 'shop' });
   expect((await server.admin.post('/admin/v1/tenants/shop/policies', { files: { 'p.cedar': POLICIES } })).status).toBe(201);
@@ -51,5 +54,84 @@ describe('observe report', () => {
     expect((await server.admin.get('/admin/v1/tenants/shop/audit/observe-report?since=yesterday')).body.code).toBe('ERR_REQUEST_INVALID');
     const pep = await server.admin.post('/admin/v1/credentials', { role: 'pep', tenant: 'shop' });
     expect((await createClient(server.url, pep.body.token).get('/admin/v1/tenants/shop/audit/observe-report')).status).toBe(403);
+  });
+});
+
+const LAB_SCHEMA = `entity User = { level: Long };
+entity Doc = { owner: User };
+action read, edit appliesTo { principal: User, resource: Doc };`;
+
+describe('playground', () => {
+  const lab = '/admin/v1/tenants/lab';
+  const draft = `@id("owner-edits") permit(principal, action == Action::"edit", resource) when { resource.owner == principal };
+permit(principal, action == Action::"read", resource) when { principal.level > 2 };
+@id("no-juniors") forbid(principal, action, resource) when { principal.level < 1 };`;
+  const ask = (user: string, action: string) => ({ subject: { type: 'User', id: user }, action: { name: action }, resource: { type: 'Doc', id: 'd1' } });
+  const play = (body: unknown, client: Client = server.admin) => client.post(`${lab}/playground`, body);
+
+  beforeAll(async () => {
+    await server.admin.post('/admin/v1/tenants', { id: 'lab' });
+    const pushed = await server.admin.post(`${lab}/policies`, { files: { 'p.cedar': 'permit(principal, action == Action::"read", resource);' }, schema: LAB_SCHEMA });
+    expect(pushed.status).toBe(201);
+    const entities = [
+      { uid: { type: 'User', id: 'alice' }, attrs: { level: 3 }, parents: [] },
+      { uid: { type: 'User', id: 'bob' }, attrs: { level: 0 }, parents: [] },
+      { uid: { type: 'Doc', id: 'd1' }, attrs: { owner: { __entity: { type: 'User', id: 'alice' } } }, parents: [] },
+    ];
+    expect((await server.admin.request('PUT', `${lab}/entities`, { entities })).status).toBe(200);
+  });
+
+  it('decides draft policies on the stored entities, with the tenant schema, and stores and audits nothing', async () => {
+    const before = (await server.admin.get(`${lab}/audit?limit=1000`)).body.events.length;
+    const allowed = await play({ policies: draft, request: ask('alice', 'edit') });
+    expect(allowed.status).toBe(200);
+    expect(allowed.body).toMatchObject({ decision: 'allow', determining: ['owner-edits'], errors: [] });
+    expect('explanation' in allowed.body).toBe(true);
+    // Unnamed policies are `playground.<n>`, counted in the text from 0.
+    expect((await play({ policies: draft, request: ask('alice', 'read') })).body).toMatchObject({ decision: 'allow', determining: ['playground.1'] });
+    expect((await play({ policies: draft, request: ask('bob', 'read') })).body).toMatchObject({ decision: 'deny', determining: ['no-juniors'] });
+    // The active version (read for everyone) still decides the real requests.
+    expect((await server.admin.post('/tenants/lab/access/v1/evaluation', ask('bob', 'read'))).body.decision).toBe(true);
+    expect((await server.admin.get(`${lab}/policies/versions`)).body.versions).toHaveLength(1);
+    // Only the real evaluation above reached the tenant's audit.
+    expect((await server.admin.get(`${lab}/audit?limit=1000`)).body.events.length).toBe(before + 1);
+  });
+
+  it('lays the given entities over the stored ones, and reports errors as Cedar does', async () => {
+    const overlay = [{ uid: { type: 'Doc', id: 'd1' }, attrs: { owner: { __entity: { type: 'User', id: 'bob' } } }, parents: [] }];
+    expect((await play({ policies: draft, request: ask('alice', 'edit'), entities: overlay })).body).toMatchObject({ decision: 'deny', determining: [] });
+    const erroring = await play({ policies: '@id("odd") permit(principal, action, resource) when { principal.level * 9223372036854775807 > 0 };', request: ask('alice', 'read'), entities: [] });
+    expect(erroring.body).toMatchObject({ decision: 'deny', determining: [], errors: [{ policyId: 'odd', message: expect.stringContaining('overflow') }] });
+    const undeclared = await play({ policies: '@id("ghost") permit(principal, action, resource) when { context.x == 1 };', request: ask('alice', 'read') });
+    // As a push answers: 422 with the same code and diagnostics.
+    expect(undeclared.status).toBe(422);
+    expect(undeclared.body.code).toBe('ERR_POLICY_VALIDATION');
+  });
+
+  it('refuses bad input with stable codes: syntax errors, malformed and oversized bodies, other tenants', async () => {
+    const broken = await play({ policies: 'permit(principal, action, resource', request: ask('alice', 'read') });
+    expect(broken.status).toBe(422);
+    expect(broken.body.code).toBe('ERR_POLICY_PARSE');
+    expect((await play({ policies: draft })).body.code).toBe('ERR_DECISION_INVALID_REQUEST');
+    expect((await play({ policies: 7, request: ask('alice', 'read') })).body.code).toBe('ERR_REQUEST_INVALID');
+    expect((await play({ policies: draft, request: ask('alice', 'read'), extra: 1 })).body.code).toBe('ERR_REQUEST_INVALID');
+    expect((await play({ policies: draft, request: ask('alice', 'read'), entities: [{ uid: 'User::"x"' }] })).body.code).toBe('ERR_ENTITY_INVALID');
+    const dup = { uid: { type: 'User', id: 'x' }, attrs: { level: 1 } };
+    expect((await play({ policies: draft, request: ask('alice', 'read'), entities: [dup, dup] })).body.code).toBe('ERR_DECISION_DUPLICATE_ENTITY');
+    const big = await play({ policies: `// ${'x'.repeat(300 * 1024)}\n${draft}`, request: ask('alice', 'read') });
+    expect(big.status).toBe(413);
+    expect(big.body.code).toBe('ERR_REQUEST_TOO_LARGE');
+    const notJson = await server.admin.request('POST', `${lab}/playground`, undefined, { 'content-type': 'application/json' });
+    expect(notJson.status).toBeGreaterThanOrEqual(400);
+    expect(notJson.status).toBeLessThan(500);
+
+    const shopAuthor = await server.admin.post('/admin/v1/credentials', { role: 'policy-author', tenant: 'shop' });
+    const author = createClient(server.url, shopAuthor.body.token);
+    expect((await play({ policies: draft, request: ask('alice', 'read') }, author)).status).toBe(403);
+    expect((await author.post('/admin/v1/tenants/shop/playground', { policies: POLICIES, request: { subject: { type: 'User', id: 'a' }, action: { name: 'read' }, resource: { type: 'Doc', id: 'd1' } } })).body).toMatchObject({ decision: 'allow', determining: ['read'] });
+    const pep = await server.admin.post('/admin/v1/credentials', { role: 'pep', tenant: 'lab' });
+    expect((await play({ policies: draft, request: ask('alice', 'read') }, createClient(server.url, pep.body.token))).status).toBe(403);
+    expect((await play({ policies: draft, request: ask('alice', 'read') }, createClient(server.url, null))).status).toBe(401);
+    expect((await server.admin.post('/admin/v1/tenants/nowhere/playground', { policies: draft, request: ask('alice', 'read') })).body.code).toBe('ERR_TENANT_NOT_FOUND');
   });
 });

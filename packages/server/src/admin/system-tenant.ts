@@ -27,6 +27,7 @@ export type AdminAction =
   | 'tenant.delete'
   | 'policy.read'
   | 'policy.write'
+  | 'policy.test'
   | 'entity.read'
   | 'entity.write'
   | 'audit.read'

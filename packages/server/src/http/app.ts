@@ -20,6 +20,7 @@ import { registerDeviceRoutes } from './device-routes.js';
 import { registerSsfRoutes } from './ssf-routes.js';
 import { registerThreatListRoutes } from './threat-list-routes.js';
 import { registerActivityRoutes } from './activity-routes.js';
+import { registerPlaygroundRoutes } from './playground-routes.js';
 import { registerLoadShedding, RETRY_AFTER_SEC } from './load-shedding.js';
 import { metaOf, requireAdmin, tenantParam, type Components } from './context.js';
 import { tenantBaseUrl } from '../public-url.js';
@@ -184,6 +185,7 @@ export async function buildApp(c: Components, options: BuildAppOptions = {}): Pr
     () => registerSsfRoutes(app, c),
     () => registerThreatListRoutes(app, c),
     () => registerActivityRoutes(app, c),
+    () => registerPlaygroundRoutes(app, c),
   ];
   for (const register of groups) {
     await register();

@@ -1,0 +1,38 @@
+/**
+ * The policy playground (issue 14): draft policies decided on a request, with the tenant's schema,
+ * settings and entities, nothing stored or audited as a decision. An admin call (`policy.test`
+ * in `_system`, audited there like every admin call): its answer shows policy internals and
+ * what the stored entities hold, so it is never open to PEP credentials.
+ */
+import type { FastifyInstance } from 'fastify';
+import { isPlainObject, parseEvaluationRequest, VerityError } from '@verity/core';
+import { parseEntities } from '../entity-service.js';
+import { createPlaygroundService } from '../playground-service.js';
+import { metaOf, requireAdmin, tenantParam, type Components } from './context.js';
+
+const PLAYGROUND_KEYS = new Set(['policies', 'request', 'entities']);
+
+/** `{policies, request, entities?}`, checked for shape; Cedar and the pipeline check the rest. */
+function parsePlaygroundBody(body: unknown) {
+  if (!isPlainObject(body)) throw new VerityError('ERR_REQUEST_INVALID', 'the body must be a JSON object {policies, request, entities?}');
+  const unknown = Object.keys(body).find((key) => !PLAYGROUND_KEYS.has(key));
+  if (unknown !== undefined) throw new VerityError('ERR_REQUEST_INVALID', `unknown key "${unknown.slice(0, 64)}": the body is {policies, request, entities?}`);
+  if (typeof body.policies !== 'string') throw new VerityError('ERR_REQUEST_INVALID', 'policies must be Cedar policy text (a string)');
+  return {
+    policies: body.policies,
+    request: parseEvaluationRequest(body.request, 'request'),
+    entities: body.entities === undefined ? [] : parseEntities(body.entities),
+  };
+}
+
+export function registerPlaygroundRoutes(app: FastifyInstance, c: Components): void {
+  const playground = createPlaygroundService({ engine: c.engine, tenants: c.tenants, policies: c.policies, entities: c.entities });
+  const admin = { bodyLimit: c.config.maxAdminBodyBytes };
+
+  app.post('/admin/v1/tenants/:tenant/playground', admin, async (request) => {
+    const tenant = tenantParam(request, { write: false });
+    await requireAdmin(c, request, 'policy.test', tenant);
+    const input = parsePlaygroundBody(request.body);
+    return playground.playground(tenant, { ...input, meta: metaOf(request) });
+  });
+}

@@ -1,0 +1,123 @@
+/**
+ * The policy playground and the admin explain (issue 14, docs/explain.md): a request decided on
+ * DRAFT policies, or on the tenant's active version, through core's one decision pipeline and
+ * never recorded as a decision — it is an admin's question about the policies, not an access.
+ */
+import {
+  assertNoDuplicateEntities,
+  buildPolicyStoreContent,
+  createDecisionPipeline,
+  hashPolicyContent,
+  UidMap,
+  VerityError,
+  type AuthzenEvaluationRequest,
+  type DecisionMeta,
+  type DecisionRecord,
+  type Engine,
+  type Entity,
+  type EntityLookup,
+  type PolicyStoreContent,
+  type PolicyView,
+  type TenantSettings,
+} from '@verity/core';
+import type { EntityService } from './entity-service.js';
+import type { PolicyService } from './policy-service.js';
+import type { TenantService } from './tenant-service.js';
+
+/** The file name draft policy text is split under: ids are `@id` annotations, else `playground.<n>`. */
+export const PLAYGROUND_FILE = 'playground.cedar';
+
+/** What the playground and explain answer (docs/http-api.md, "Playground and explain"). */
+export interface PlaygroundAnswer {
+  decision: 'allow' | 'deny';
+  /** The determining policies' ids (Cedar's `reason`). */
+  determining: string[];
+  /** Policies that errored while evaluated (skipped, as Cedar does). */
+  errors: Array<{ policyId: string; message: string }>;
+  /** Advisory: why (docs/explain.md). Null when it could not be made; never changes `decision`. */
+  explanation: null;
+}
+
+export interface PlaygroundInput {
+  /** Draft Cedar policy text (any number of policies and templates). */
+  policies: string;
+  request: AuthzenEvaluationRequest;
+  /** Cedar entities laid over the tenant's stored ones (same uid: the given one wins). */
+  entities: readonly Entity[];
+  meta: DecisionMeta;
+}
+
+export interface PlaygroundService {
+  /**
+   * Decide `input.request` on the draft policies with the tenant's active schema, validation
+   * mode and settings, and its stored entities under `input.entities`. Stores, activates and
+   * audits nothing. Rejects as a push does for policies that do not parse or validate
+   * (ERR_POLICY_PARSE, ERR_POLICY_VALIDATION, ERR_POLICY_TOO_COMPLEX: 400), as a decision does
+   * for a request that cannot be decided (ERR_DECISION_INVALID_REQUEST, ERR_ENTITY_UNKNOWN_TYPE,
+   * ERR_DECISION_LIMIT), ERR_ENTITY_INVALID for malformed or repeated entities, and
+   * ERR_TENANT_NOT_FOUND.
+   */
+  playground(tenant: string, input: PlaygroundInput): Promise<PlaygroundAnswer>;
+}
+
+export interface PlaygroundServiceOptions {
+  engine: Engine;
+  tenants: Pick<TenantService, 'get'>;
+  policies: Pick<PolicyService, 'active'>;
+  entities: Pick<EntityService, 'getMany'>;
+}
+
+/** The tenant's schema and validation mode (none without an active version) and its settings. */
+async function groundOf(options: PlaygroundServiceOptions, tenant: string): Promise<{ settings: TenantSettings; base: Pick<PolicyStoreContent, 'schema' | 'validationMode'> | null }> {
+  try {
+    const active = await options.policies.active(tenant);
+    return { settings: active.tenant.settings, base: active.content };
+  } catch (error) {
+    if (!(error instanceof VerityError && error.code === 'ERR_POLICY_NO_ACTIVE_VERSION')) throw error;
+    return { settings: (await options.tenants.get(tenant)).settings, base: null };
+  }
+}
+
+/** Stored entities with `overlay` laid over them, by uid. */
+function overlaid(stored: EntityLookup, overlay: readonly Entity[]): EntityLookup {
+  if (overlay.length === 0) return stored;
+  const given = new UidMap<Entity>();
+  for (const entity of overlay) given.set(entity.uid, entity);
+  return async (uids) => {
+    const rest = uids.filter((uid) => !given.has(uid));
+    const found = rest.length === 0 ? [] : await stored(rest);
+    return [...uids.flatMap((uid) => given.get(uid) ?? []), ...found];
+  };
+}
+
+const answerOf = (record: DecisionRecord, explanation: null): PlaygroundAnswer => ({
+  decision: record.decision,
+  determining: record.reasons,
+  errors: record.errors,
+  explanation,
+});
+
+export function createPlaygroundService(options: PlaygroundServiceOptions): PlaygroundService {
+  const { engine } = options;
+  const pipeline = createDecisionPipeline({ engine });
+
+  return {
+    async playground(tenant, input) {
+      const { settings, base } = await groundOf(options, tenant);
+      const content = await buildPolicyStoreContent(engine, {
+        files: { [PLAYGROUND_FILE]: input.policies },
+        ...(base?.schema === undefined ? {} : { schema: base.schema }),
+        ...(base === null ? {} : { validationMode: base.validationMode }),
+      });
+      // Its own engine lane (`<tenant>~draft`): drafts never evict or share the tenant's active
+      // set, and a draft that trips the engine strikes only the tenant's playground.
+      const prepared = await engine.prepare(`${tenant}~draft@${hashPolicyContent(content).slice(0, 16)}`, content);
+      const view: PolicyView = { tenant, version: 0, settings, prepared };
+      assertNoDuplicateEntities(input.entities, 'entities');
+      const lookup = overlaid((uids) => options.entities.getMany(tenant, uids), input.entities);
+      const request = { kind: 'authzen', request: input.request } as const;
+      const record = await pipeline.decide(view, request, lookup, input.meta);
+      return answerOf(record, null);
+    },
+  };
+}
