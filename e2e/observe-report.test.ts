@@ -65,7 +65,7 @@ describe('playground', () => {
   const lab = '/admin/v1/tenants/lab';
   const draft = `@id("owner-edits") permit(principal, action == Action::"edit", resource) when { resource.owner == principal };
 permit(principal, action == Action::"read", resource) when { principal.level > 2 };
-@id("no-juniors") forbid(principal, action, resource) when { principal.level < 1 };`;
+@id("no-juniors") @reason_user("juniors wait") forbid(principal, action, resource) when { principal.level < 1 };`;
   const ask = (user: string, action: string) => ({ subject: { type: 'User', id: user }, action: { name: action }, resource: { type: 'Doc', id: 'd1' } });
   const play = (body: unknown, client: Client = server.admin) => client.post(`${lab}/playground`, body);
 
@@ -86,10 +86,22 @@ permit(principal, action == Action::"read", resource) when { principal.level > 2
     const allowed = await play({ policies: draft, request: ask('alice', 'edit') });
     expect(allowed.status).toBe(200);
     expect(allowed.body).toMatchObject({ decision: 'allow', determining: ['owner-edits'], errors: [] });
-    expect('explanation' in allowed.body).toBe(true);
+    expect(allowed.body.explanation).toMatchObject({ decision: 'allow', permits: [{ policyId: 'owner-edits', applies: true, distance: 0 }], forbids: [], notes: [] });
     // Unnamed policies are `playground.<n>`, counted in the text from 0.
     expect((await play({ policies: draft, request: ask('alice', 'read') })).body).toMatchObject({ decision: 'allow', determining: ['playground.1'] });
-    expect((await play({ policies: draft, request: ask('bob', 'read') })).body).toMatchObject({ decision: 'deny', determining: ['no-juniors'] });
+    const junior = await play({ policies: draft, request: ask('bob', 'read') });
+    expect(junior.body).toMatchObject({ decision: 'deny', determining: ['no-juniors'] });
+    // The closest permits and why each did not apply; the forbid that did, with its reason.
+    expect(junior.body.explanation).toEqual({
+      decision: 'deny',
+      permits: [
+        { policyId: 'playground.1', applies: false, distance: 1, unmatchedScope: [], clauses: 1, failed: [{ index: 0, kind: 'when', text: 'principal.level > 2' }], errored: [] },
+        { policyId: 'owner-edits', applies: false, distance: 1001, unmatchedScope: ['action'], clauses: 1, failed: [], errored: [] },
+      ],
+      morePermits: 0,
+      forbids: [{ policyId: 'no-juniors', reasonUser: 'juniors wait' }],
+      notes: [],
+    });
     // The active version (read for everyone) still decides the real requests.
     expect((await server.admin.post('/tenants/lab/access/v1/evaluation', ask('bob', 'read'))).body.decision).toBe(true);
     expect((await server.admin.get(`${lab}/policies/versions`)).body.versions).toHaveLength(1);
@@ -133,5 +145,42 @@ permit(principal, action == Action::"read", resource) when { principal.level > 2
     expect((await play({ policies: draft, request: ask('alice', 'read') }, createClient(server.url, pep.body.token))).status).toBe(403);
     expect((await play({ policies: draft, request: ask('alice', 'read') }, createClient(server.url, null))).status).toBe(401);
     expect((await server.admin.post('/admin/v1/tenants/nowhere/playground', { policies: draft, request: ask('alice', 'read') })).body.code).toBe('ERR_TENANT_NOT_FOUND');
+  });
+});
+
+describe('explain', () => {
+  const explain = (body: unknown, client: Client = server.admin) => client.post('/admin/v1/tenants/lab/explain', body);
+  const ask = (user: string, action: string) => ({ subject: { type: 'User', id: user }, action: { name: action }, resource: { type: 'Doc', id: 'd1' } });
+
+  it("answers the decision the PDP would make on the active version, with why, and audits no decision", async () => {
+    const before = (await server.admin.get('/admin/v1/tenants/lab/audit?limit=1000')).body.events.length;
+    const denied = await explain(ask('bob', 'edit'));
+    expect(denied.status).toBe(200);
+    expect(denied.body).toEqual({
+      decision: 'deny',
+      determining: [],
+      errors: [],
+      policyVersion: 1,
+      explanation: { decision: 'deny', permits: [{ policyId: 'p.0', applies: false, distance: 1001, unmatchedScope: ['action'], clauses: 0, failed: [], errored: [] }], morePermits: 0, forbids: [], notes: [] },
+    });
+    expect((await explain(ask('bob', 'read'))).body).toMatchObject({ decision: 'allow', determining: ['p.0'], explanation: { permits: [{ policyId: 'p.0', applies: true }] } });
+    expect((await server.admin.get('/admin/v1/tenants/lab/audit?limit=1000')).body.events.length).toBe(before);
+    // The public AuthZEN answer never carries an explanation.
+    const pdp = await server.admin.post('/tenants/lab/access/v1/evaluation', ask('bob', 'edit'));
+    expect(JSON.stringify(pdp.body)).not.toContain('explanation');
+    expect(JSON.stringify(pdp.body)).not.toContain('unmatchedScope');
+  });
+
+  it('is for admins of the tenant only, and refuses a malformed request', async () => {
+    const pep = await server.admin.post('/admin/v1/tenants/lab/credentials', { role: 'pep' });
+    expect((await explain(ask('bob', 'edit'), createClient(server.url, pep.body.token))).status).toBe(403);
+    const shopAuthor = await server.admin.post('/admin/v1/tenants/shop/credentials', { role: 'policy-author' });
+    expect((await explain(ask('bob', 'edit'), createClient(server.url, shopAuthor.body.token))).status).toBe(403);
+    const labAuthor = await server.admin.post('/admin/v1/tenants/lab/credentials', { role: 'policy-author' });
+    expect((await explain(ask('bob', 'edit'), createClient(server.url, labAuthor.body.token))).status).toBe(200);
+    const bad = await explain({ subject: { type: 'User' }, action: { name: 'edit' } });
+    expect(bad.status).toBe(400);
+    expect(bad.body.code).toBe('ERR_DECISION_INVALID_REQUEST');
+    expect((await explain({ ...ask('bob', 'edit'), resource: { type: 'Nope', id: 'x' } })).body.code).toBe('ERR_ENTITY_UNKNOWN_TYPE');
   });
 });

@@ -28,6 +28,7 @@ export * from './risk.js';
 export * from './device-posture.js';
 export * from './risk-assessment.js';
 export * from './policy-annotations.js';
+export * from './explain.js';
 export * from './cidr.js';
 export * from './location-table.js';
 export * from './threat-lists.js';

@@ -7,11 +7,14 @@ import {
   assertNoDuplicateEntities,
   buildPolicyStoreContent,
   createDecisionPipeline,
+  explainDecision,
+  riskEnabled,
   hashPolicyContent,
   UidMap,
   VerityError,
   type AuthzenEvaluationRequest,
   type DecisionMeta,
+  type PolicyExplanation,
   type DecisionRecord,
   type Engine,
   type Entity,
@@ -23,6 +26,7 @@ import {
 import type { EntityService } from './entity-service.js';
 import type { PolicyService } from './policy-service.js';
 import type { TenantService } from './tenant-service.js';
+import type { DecisionService } from './decision-service.js';
 
 /** The file name draft policy text is split under: ids are `@id` annotations, else `playground.<n>`. */
 export const PLAYGROUND_FILE = 'playground.cedar';
@@ -34,8 +38,8 @@ export interface PlaygroundAnswer {
   determining: string[];
   /** Policies that errored while evaluated (skipped, as Cedar does). */
   errors: Array<{ policyId: string; message: string }>;
-  /** Advisory: why (docs/explain.md). Null when it could not be made; never changes `decision`. */
-  explanation: null;
+  /** Advisory: why (core's explain.ts, docs/explain.md); never changes `decision`. */
+  explanation: PolicyExplanation;
 }
 
 export interface PlaygroundInput {
@@ -58,6 +62,12 @@ export interface PlaygroundService {
    * ERR_TENANT_NOT_FOUND.
    */
   playground(tenant: string, input: PlaygroundInput): Promise<PlaygroundAnswer>;
+  /**
+   * The decision the PDP would make on the tenant's active version now (its risk engine,
+   * workload gate and staleness bound included), not audited, with its explanation. Rejects as
+   * a decision does (ERR_DECISION_INVALID_REQUEST, ERR_POLICY_NO_ACTIVE_VERSION, …).
+   */
+  explain(tenant: string, request: AuthzenEvaluationRequest, meta: DecisionMeta): Promise<PlaygroundAnswer & { policyVersion: number }>;
 }
 
 export interface PlaygroundServiceOptions {
@@ -65,6 +75,7 @@ export interface PlaygroundServiceOptions {
   tenants: Pick<TenantService, 'get'>;
   policies: Pick<PolicyService, 'active'>;
   entities: Pick<EntityService, 'getMany'>;
+  decisions: Pick<DecisionService, 'decide'>;
 }
 
 /** The tenant's schema and validation mode (none without an active version) and its settings. */
@@ -90,7 +101,7 @@ function overlaid(stored: EntityLookup, overlay: readonly Entity[]): EntityLooku
   };
 }
 
-const answerOf = (record: DecisionRecord, explanation: null): PlaygroundAnswer => ({
+const answerOf = (record: DecisionRecord, explanation: PolicyExplanation): PlaygroundAnswer => ({
   decision: record.decision,
   determining: record.reasons,
   errors: record.errors,
@@ -117,7 +128,20 @@ export function createPlaygroundService(options: PlaygroundServiceOptions): Play
       const lookup = overlaid((uids) => options.entities.getMany(tenant, uids), input.entities);
       const request = { kind: 'authzen', request: input.request } as const;
       const record = await pipeline.decide(view, request, lookup, input.meta);
-      return answerOf(record, null);
+      return answerOf(record, await explainDecision({ engine, pipeline, view, request, lookup, record }));
+    },
+
+    async explain(tenant, evaluation, meta) {
+      const request = { kind: 'authzen', request: evaluation } as const;
+      // The decision is the PDP's own, made as for a PEP but not audited (it is an admin's question).
+      const record = await options.decisions.decide({ tenant, request, meta, audit: 'never' });
+      const active = await options.policies.active(tenant);
+      const view: PolicyView = { tenant, version: active.version, settings: active.tenant.settings, prepared: active.prepared };
+      const lookup: EntityLookup = (uids) => options.entities.getMany(tenant, uids);
+      const explanation = await explainDecision({ engine, pipeline, view, request, lookup, record });
+      if (active.version !== record.policyVersion) explanation.notes.push(`version ${active.version} became active after the decision on version ${record.policyVersion}: the explanation is of version ${active.version}`);
+      if (riskEnabled(active.tenant.settings)) explanation.notes.push("the tenant's risk engine is on: its context.risk was not part of the explanation's evaluations");
+      return { ...answerOf(record, explanation), policyVersion: record.policyVersion };
     },
   };
 }

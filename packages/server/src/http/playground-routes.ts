@@ -1,8 +1,9 @@
 /**
- * The policy playground (issue 14): draft policies decided on a request, with the tenant's schema,
- * settings and entities, nothing stored or audited as a decision. An admin call (`policy.test`
- * in `_system`, audited there like every admin call): its answer shows policy internals and
- * what the stored entities hold, so it is never open to PEP credentials.
+ * The policy playground and explain (issue 14, docs/explain.md): draft policies decided on a
+ * request with the tenant's schema, settings and entities, or a request decided on the active
+ * version, each with why; nothing stored or audited as a decision. Admin calls (`policy.test` in
+ * `_system`, audited there like every admin call): the answers show policy internals and what the
+ * stored entities hold, so they are never open to PEP credentials.
  */
 import type { FastifyInstance } from 'fastify';
 import { isPlainObject, parseEvaluationRequest, VerityError } from '@verity/core';
@@ -26,7 +27,7 @@ function parsePlaygroundBody(body: unknown) {
 }
 
 export function registerPlaygroundRoutes(app: FastifyInstance, c: Components): void {
-  const playground = createPlaygroundService({ engine: c.engine, tenants: c.tenants, policies: c.policies, entities: c.entities });
+  const playground = createPlaygroundService({ engine: c.engine, tenants: c.tenants, policies: c.policies, entities: c.entities, decisions: c.decisions });
   const admin = { bodyLimit: c.config.maxAdminBodyBytes };
 
   app.post('/admin/v1/tenants/:tenant/playground', admin, async (request) => {
@@ -34,5 +35,12 @@ export function registerPlaygroundRoutes(app: FastifyInstance, c: Components): v
     await requireAdmin(c, request, 'policy.test', tenant);
     const input = parsePlaygroundBody(request.body);
     return playground.playground(tenant, { ...input, meta: metaOf(request) });
+  });
+
+  // The decision the PDP would make now, on the active version, explained; not audited as a decision.
+  app.post('/admin/v1/tenants/:tenant/explain', async (request) => {
+    const tenant = tenantParam(request, { write: false });
+    await requireAdmin(c, request, 'policy.test', tenant);
+    return playground.explain(tenant, parseEvaluationRequest(request.body, 'request'), metaOf(request));
   });
 }
