@@ -25,7 +25,7 @@ const read = (path: string): string => readFileSync(join(ROOT, path), 'utf8');
 /** Every workspace package's folder name (packages/*). */
 const PACKAGES = readdirSync(join(ROOT, 'packages')).filter((name) => existsSync(join(ROOT, 'packages', name, 'package.json')));
 /** The files the build copies beside the JavaScript (scripts/build.mjs). */
-const ASSET = /\.(?:mjs|d\.mts|cedar|cedarschema)$/;
+const ASSET = /\.(?:mjs|d\.mts|cedar|cedarschema|html|css)$/;
 /** Settings whose values are secrets: never a literal value in a manifest. */
 const SECRET_ENV = /TOKEN|KEY|PASSWORD|SECRET|DATABASE_URL/;
 

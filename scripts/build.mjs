@@ -3,7 +3,8 @@
  * `npm run build`: every package's `src` to JavaScript, declarations and source maps in its `dist`
  * (`tsc -b tsconfig.build.json`, incremental: about a second when nothing changed), then the files
  * tsc does not emit that the code loads at run time (the `.mjs` worker and audit-hash modules with
- * their `.d.mts` types, the shipped Cedar policies and schema), then the stamp the `verity` bin
+ * their `.d.mts` types, the shipped Cedar policies and schema, the web console's HTML, CSS and
+ * browser modules), then the stamp the `verity` bin
  * reads (packages/cli/bin/current-build.mjs: it runs `dist` only while no source is newer).
  *
  * The stamp carries the time the build started, so a source edited while tsc ran still counts
@@ -22,7 +23,7 @@ const PACKAGES = join(ROOT, 'packages');
 /** Written last by a successful build; its mtime is when the build started. */
 const BUILD_STAMP = fileURLToPath(STAMP_URL);
 /** Source files that are not TypeScript to compile but are read or imported at run time. */
-const ASSET = /\.(?:mjs|d\.mts|cedar|cedarschema)$/;
+const ASSET = /\.(?:mjs|d\.mts|cedar|cedarschema|html|css)$/;
 
 /** Every asset under a package's src, as paths relative to it (tests and test data left out). */
 function assetsOf(srcDir, sub = '') {

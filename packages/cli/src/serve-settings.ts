@@ -18,8 +18,11 @@ export interface SettingFlag {
   valueName?: string;
   /** The help line, without the default and env vars (added from the row). */
   description: string;
-  /** A boolean flag that sets a string setting to this (`--open-decisions`: decisionAuth `open`). */
-  sets?: string;
+  /**
+   * A boolean flag that sets the setting to this: a string setting's value (`--open-decisions`:
+   * decisionAuth `open`), or `false` for a flag that turns a setting on by default off (`--no-console`).
+   */
+  sets?: string | boolean;
 }
 
 export interface ServeSetting {
@@ -118,6 +121,7 @@ export const SERVE_SETTINGS: readonly ServeSetting[] = [
     env: ['VERITY_WORKERS'],
     flag: { name: 'workers', valueName: 'N|auto', description: 'worker processes sharing the port, or auto for one per core; the primary holds the store' },
   },
+  { key: 'console', type: 'boolean', default: 'true', env: ['VERITY_CONSOLE'], flag: { name: 'no-console', sets: false, description: 'do not serve the web console at /console/ (console: false)' } },
   { key: 'adminToken', type: 'string', secret: true, default: 'generated, printed once', env: ['VERITY_ADMIN_TOKEN'] },
   { key: 'masterKey', type: 'string', secret: true, default: 'a key file beside --data', env: ['VERITY_MASTER_KEY'] },
 ];
@@ -150,8 +154,12 @@ export interface GivenSetting {
 export type GivenSettings = Map<string, GivenSetting>;
 
 /** Text from a flag or env var, as the setting's type; a usage error naming `from` when it is not. */
-function parseText(setting: ServeSetting, text: string, from: string, cwd: string): string | number {
+function parseText(setting: ServeSetting, text: string, from: string, cwd: string): string | number | boolean {
   if (setting.type === 'path') return resolve(cwd, text);
+  if (setting.type === 'boolean') {
+    if (text !== 'true' && text !== 'false') throw usageError(`${from} must be true or false, got '${text}'`);
+    return text === 'true';
+  }
   if (setting.type === 'integer' || (setting.type === 'workers' && text !== 'auto')) {
     if (!/^[0-9]{1,10}$/.test(text)) throw usageError(setting.type === 'workers' ? workersMessage(from, text) : `${from} must be a whole number, got '${text}'`);
     return Number(text);

@@ -127,6 +127,12 @@ export interface ServerConfig {
    * after each tenant's own `settings.risk.locations`. Read once at start; null (default): none.
    */
   geoipDb: string | null;
+  /**
+   * Serve the web console at `/console/` (docs/console.md). On by default: its pages hold no
+   * secret and call the admin API with the credential the user types, authorized like any other
+   * caller's. `false` (`verity serve --no-console`): `/console/` answers 404.
+   */
+  console: boolean;
 }
 
 /** The longest receipt lifetime a server may be configured with (an hour): receipts are meant to be short. */
@@ -212,6 +218,7 @@ const DEFAULTS: ServerConfig = {
   requestTimeoutMs: 5000,
   trustDomain: 'verity.internal',
   geoipDb: null,
+  console: true,
 };
 
 /** Check the audit durability options and default the spool folder from the store's location. */

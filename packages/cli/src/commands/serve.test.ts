@@ -130,6 +130,16 @@ describe('verity serve', () => {
     expect((await serveWith([], { env: { VERITY_GEOIP_DB: '' } })).started[0]).not.toHaveProperty('geoipDb');
   });
 
+  it('turns the web console off with --no-console or VERITY_CONSOLE=false; VERITY_CONSOLE must be true or false', async () => {
+    expect((await serveWith(['--no-console'])).started[0]).toMatchObject({ console: false });
+    expect((await serveWith([], { env: { VERITY_CONSOLE: 'false' } })).started[0]).toMatchObject({ console: false });
+    expect((await serveWith([], { env: { VERITY_CONSOLE: 'true' } })).started[0]).toMatchObject({ console: true });
+    expect((await serveWith([])).started[0]).not.toHaveProperty('console');
+    const bad = await serveWith([], { env: { VERITY_CONSOLE: 'off' } });
+    expect([bad.code, bad.started]).toEqual([EXIT.USAGE, []]);
+    expect(bad.err).toContain("VERITY_CONSOLE must be true or false, got 'off'");
+  });
+
   it('refuses a weak VERITY_ADMIN_TOKEN with exit 2, naming the rule', async () => {
     const result = await serveWith([], { env: { VERITY_ADMIN_TOKEN: 'secret' } });
     expect(result.code).toBe(EXIT.USAGE);

@@ -21,6 +21,7 @@ import { registerSsfRoutes } from './ssf-routes.js';
 import { registerThreatListRoutes } from './threat-list-routes.js';
 import { registerActivityRoutes } from './activity-routes.js';
 import { registerPlaygroundRoutes } from './playground-routes.js';
+import { registerConsoleRoutes } from '../console/console-routes.js';
 import { registerLoadShedding, RETRY_AFTER_SEC } from './load-shedding.js';
 import { metaOf, requireAdmin, tenantParam, type Components } from './context.js';
 import { tenantBaseUrl } from '../public-url.js';
@@ -186,6 +187,8 @@ export async function buildApp(c: Components, options: BuildAppOptions = {}): Pr
     () => registerThreatListRoutes(app, c),
     () => registerActivityRoutes(app, c),
     () => registerPlaygroundRoutes(app, c),
+    // The web console's static pages (docs/console.md); `--no-console` leaves them out (404).
+    () => (c.config.console ? registerConsoleRoutes(app) : undefined),
   ];
   for (const register of groups) {
     await register();
