@@ -121,7 +121,7 @@ export const SERVE_SETTINGS: readonly ServeSetting[] = [
     env: ['VERITY_WORKERS'],
     flag: { name: 'workers', valueName: 'N|auto', description: 'worker processes sharing the port, or auto for one per core; the primary holds the store' },
   },
-  { key: 'console', type: 'boolean', default: 'true', env: ['VERITY_CONSOLE'], flag: { name: 'no-console', sets: false, description: 'do not serve the web console at /console/ (console: false)' } },
+  { key: 'console', type: 'boolean', default: 'true', env: ['VERITY_CONSOLE'], flag: { name: 'no-console', sets: false, description: 'do not serve the web console at /console/ (as VERITY_CONSOLE=false)' } },
   { key: 'adminToken', type: 'string', secret: true, default: 'generated, printed once', env: ['VERITY_ADMIN_TOKEN'] },
   { key: 'masterKey', type: 'string', secret: true, default: 'a key file beside --data', env: ['VERITY_MASTER_KEY'] },
 ];
