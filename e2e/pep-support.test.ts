@@ -159,6 +159,15 @@ describe('decisions shipped by PEPs, and drift', () => {
     expect(events.filter((e) => e.decisionId === 'pep-1')).toHaveLength(1);
     expect((await server.admin.get('/admin/v1/tenants/acme/audit/verify')).body.ok).toBe(true);
     expect((await pep.post('/tenants/acme/audit/v1/decisions', { records: [record('pep-3', { tenant: 'globex' })] })).body.code).toBe('ERR_REQUEST_INVALID');
+    // What the PEP decided on (for replay) is kept as sent when it is a bounded version-1 input, and hashed with the rest.
+    const input = JSON.stringify({ v: 1, context: { mfa: true }, overlays: [], provided: [] });
+    expect((await pep.post('/tenants/acme/audit/v1/decisions', { records: [record('pep-4', { input })] })).body).toEqual({ accepted: 1 });
+    const kept = (await server.admin.get('/admin/v1/tenants/acme/audit?limit=1000')).body.events.find((e: { decisionId: string }) => e.decisionId === 'pep-4');
+    expect(kept.input).toBe(input);
+    expect((await server.admin.get('/admin/v1/tenants/acme/audit/verify')).body.ok).toBe(true);
+    for (const bad of [42, 'not json', JSON.stringify({ v: 2 }), JSON.stringify({ v: 1, context: 'x'.repeat(20_000) })]) {
+      expect((await pep.post('/tenants/acme/audit/v1/decisions', { records: [record('pep-5', { input: bad })] })).body.code).toBe('ERR_REQUEST_INVALID');
+    }
   });
 
   it('flags tiers of one request that enforced different policy versions or decisions', async () => {

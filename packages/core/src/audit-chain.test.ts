@@ -149,6 +149,7 @@ describe('hashed fields', () => {
     ['latencyUs', { latencyUs: 11 }],
     ['observed', { observed: true }],
     ['reportedBy', { reportedBy: 'cred_pep' }],
+    ['input', { input: '{"context":{},"overlays":[],"provided":[],"v":1}' }],
   ];
   it.each(changes)('covers %s', (_name, change) => {
     expect(computeAuditHash(record, seq, prevHash)).toBe(hash);

@@ -178,7 +178,7 @@ export function hashCanonical(value) {
  * covered, so editing any of them, removing an event (seq gap, prevHash mismatch) or
  * reordering events (prevHash mismatch) is detected by verifyAuditChain (audit-chain.ts).
  *
- * Fields added after the first release (`observed`, `reportedBy`, `caller`, `txn`, `actors`, `risk`) join the hashed record only
+ * Fields added after the first release (`observed`, `reportedBy`, `caller`, `txn`, `actors`, `risk`, `input`) join the hashed record only
  * when set: canonical JSON drops absent keys, so a record written before they existed hashes
  * exactly as it did then and old chains verify unchanged, while a record that has one cannot
  * lose it without its hash changing.
@@ -190,10 +190,10 @@ export function hashCanonical(value) {
 export function computeAuditHash(record, seq, prevHash) {
   const { decisionId, time, tenant, requestId, tier, principal, action, resource, decision, reasons, errors, policyVersion, latencyUs } = record;
   const observed = record.observed === true ? true : undefined;
-  const { reportedBy, caller, txn, actors, risk } = record;
+  const { reportedBy, caller, txn, actors, risk, input } = record;
   return hashCanonical({
     seq,
     prevHash,
-    record: { decisionId, time, tenant, requestId, tier, principal, action, resource, decision, reasons, errors, policyVersion, latencyUs, observed, reportedBy, caller, txn, actors, risk },
+    record: { decisionId, time, tenant, requestId, tier, principal, action, resource, decision, reasons, errors, policyVersion, latencyUs, observed, reportedBy, caller, txn, actors, risk, input },
   });
 }

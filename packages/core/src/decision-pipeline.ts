@@ -14,6 +14,7 @@ import { assertNoDuplicateEntities, resolveWithRequestEntities, type EntityOverl
 import { observedEntitiesFor } from './policy-analysis.js';
 import { storableText } from './wire-format.js';
 import { mergeRecords } from './records.js';
+import { encodeDecisionInput, type RecordedDecisionInput } from './decision-input.js';
 import { ENGINE_COST_US, MAX_BATCH_ESTIMATE_MS, MAX_DECISION_ESTIMATE_MS, MAX_LIKE_WORK } from './limits.js';
 
 /** Who asked, for the audit. */
@@ -78,6 +79,19 @@ export type DecisionRequest =
   /** Cedar-native (Verified Permissions' IsAuthorized shape), with request-time entities. */
   | { kind: 'cedar'; request: CedarRequest; entities?: readonly Entity[] };
 
+/**
+ * A recorded decision made again (replay): its principal, action and resource, and the input
+ * its audit record kept ({@link parseDecisionInput}), `context.risk` included. Decided with the
+ * entities the lookup holds now.
+ */
+export interface RecordedDecisionRequest {
+  kind: 'recorded';
+  principal: EntityUid;
+  action: EntityUid;
+  resource: EntityUid;
+  input: RecordedDecisionInput;
+}
+
 export interface DecisionPipelineOptions {
   engine: Engine;
   /** Clock in epoch milliseconds (default `Date.now`): the record's time. */
@@ -90,7 +104,7 @@ export interface DecisionPipeline {
    * request that cannot be decided as asked: 4xx for the request's fault (invalid, past a
    * limit), 5xx when the engine could not evaluate.
    */
-  decide(policy: PolicyView, request: DecisionRequest, lookup: EntityLookup, meta: DecisionMeta, options?: DecideOptions): Promise<DecisionRecord>;
+  decide(policy: PolicyView, request: DecisionRequest | RecordedDecisionRequest, lookup: EntityLookup, meta: DecisionMeta, options?: DecideOptions): Promise<DecisionRecord>;
 }
 
 /** What one decision adds to its request. */
@@ -181,6 +195,12 @@ function mapCedar(request: CedarRequest, entities: readonly Entity[]): Mapped {
   return { cedar: request, overlays, provided };
 }
 
+/** A recorded input as the pipeline's mapped request. */
+function mapRecorded(request: RecordedDecisionRequest): Mapped {
+  const { principal, action, resource, input } = request;
+  return { cedar: { principal, action, resource, context: input.context }, overlays: input.overlays, provided: input.provided };
+}
+
 /** The fields of a {@link DecisionRecord} that vary; ids and the observe mark are filled in. */
 export interface DecisionRecordFields {
   tenant: string;
@@ -202,6 +222,8 @@ export interface DecisionRecordFields {
   /** Epoch milliseconds. */
   time: number;
   latencyUs: number;
+  /** What the decision was made on besides stored entities ({@link encodeDecisionInput}); absent for a refusal before the request was mapped. */
+  input?: string | undefined;
 }
 
 const storableUid = (uid: EntityUid): EntityUid => ({ type: storableText(uid.type), id: storableText(uid.id) });
@@ -242,6 +264,7 @@ export function buildDecisionRecord(fields: DecisionRecordFields): DecisionRecor
   if (meta.txn !== undefined) record.txn = storableText(meta.txn);
   if (meta.actors !== undefined && meta.actors.length > 0) record.actors = meta.actors.map(storableText);
   if (fields.risk !== undefined) record.risk = fields.risk;
+  if (fields.input !== undefined) record.input = fields.input;
   return record;
 }
 
@@ -282,11 +305,15 @@ export function createDecisionPipeline(options: DecisionPipelineOptions): Decisi
       const started = performance.now();
       const { budget, risk } = options;
       const { prepared, settings } = policy;
-      const mapped = request.kind === 'authzen' ? mapAuthzen(request.request, settings, request.token) : mapCedar(request.request, request.entities ?? []);
+      const mapped =
+        request.kind === 'authzen' ? mapAuthzen(request.request, settings, request.token) : request.kind === 'cedar' ? mapCedar(request.request, request.entities ?? []) : mapRecorded(request);
       const { principal, action, resource, context } = mapped.cedar;
       // `context.risk` (which wins over the request's and the token's entries) goes to the engine
       // beside the context: an interned value whose scan and compiled form are made once.
-      const riskContext = risk?.context;
+      const riskContext = request.kind === 'recorded' ? request.input.risk : risk?.context;
+      // The audit keeps what the engine is given besides stored entities, so the decision can be
+      // replayed against another policy version (decision-input.ts).
+      const input = encodeDecisionInput({ context, overlays: mapped.overlays, provided: mapped.provided, risk: riskContext });
 
       const types = prepared.entityTypes;
       if (types) {
@@ -313,6 +340,7 @@ export function createDecisionPipeline(options: DecisionPipelineOptions): Decisi
           risk: risk?.assessment,
           time: now(),
           latencyUs: Math.round((performance.now() - started) * 1000),
+          input,
         });
       }
 
@@ -358,6 +386,7 @@ export function createDecisionPipeline(options: DecisionPipelineOptions): Decisi
         risk: risk?.assessment,
         time: now(),
         latencyUs: Math.round((performance.now() - started) * 1000),
+        input,
       });
     },
   };

@@ -19,6 +19,7 @@ export * from './request-entities.js';
 export * from './policy-analysis.js';
 export * from './policy-content.js';
 export * from './decision-pipeline.js';
+export * from './decision-input.js';
 export * from './local-decider.js';
 export * from './source-position.js';
 export * from './policy-text-limits.js';

@@ -304,7 +304,10 @@ describe('createLocalDecisionSource', () => {
       errors: [],
       policyVersion: 3,
       latencyUs: expect.any(Number),
+      input: expect.any(String),
     });
+    // What it was decided on, for replay: the principal as the token proved it (its groups).
+    expect(JSON.parse(shipped[0]!.input!).overlays).toEqual([{ uid: { type: 'User', id: 'bob' }, attrs: expect.any(Object), parents: [{ type: 'Group', id: 'staff' }] }]);
     expect(shipped[1]).toMatchObject({ requestId: null, decision: 'deny' });
   });
 

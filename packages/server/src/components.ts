@@ -8,6 +8,7 @@ import { createAuditService, type AuditService } from './audit-service.js';
 import { createAuditCheckpoints, type AuditCheckpoints } from './audit-checkpoints.js';
 import { createBundleService, type BundleService } from './bundle-service.js';
 import { createPolicyService, type PolicyService } from './policy-service.js';
+import { createReplayService, type ReplayService } from './replay-service.js';
 import { createEntityService, type EntityService } from './entity-service.js';
 import { createDecisionService, type DecisionService } from './decision-service.js';
 import { createReadinessCheck, type ReadinessCheck } from './readiness.js';
@@ -49,6 +50,8 @@ export interface Components {
   tenants: TenantService;
   /** Reading and checking the audit (the writer is `audit`). */
   auditLog: AuditService;
+  /** A candidate policy version decided again on the recorded decisions (nothing audited). */
+  replay: ReplayService;
   /** Signed checkpoints of the audit chains (made on request and every `auditCheckpointIntervalMs`). */
   auditCheckpoints: AuditCheckpoints;
   bundles: BundleService;
@@ -277,6 +280,7 @@ export async function createComponents(
     engine,
     caches: { token: () => ownIdentity.tokenCacheStats(), credential: () => credentials.cacheStats(), entity: () => entities.cacheStats() },
   });
+  const auditLog = createAuditService(store, audit, { onIngested: (records) => records.forEach((record) => metrics.decision(record, 'pep')) });
   return {
     config,
     log,
@@ -290,7 +294,8 @@ export async function createComponents(
     credentials,
     admin,
     audit,
-    auditLog: createAuditService(store, audit, { onIngested: (records) => records.forEach((record) => metrics.decision(record, 'pep')) }),
+    auditLog,
+    replay: createReplayService({ engine, policies, entities, auditLog }),
     auditCheckpoints: createAuditCheckpoints({ store, writer: audit, box }),
     bundles: createBundleService({ store, policies, freshness, identity, tokens, box, ttlSec: config.bundleTtlSec, pdpLocatesIps: geoip !== undefined }),
     clients: createClientService(store, { publish: feed.publish }),

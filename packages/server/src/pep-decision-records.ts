@@ -1,5 +1,5 @@
 /** Decisions a PEP made in-process and shipped to the PDP's audit, checked field by field. */
-import { isPlainObject, isRequestId, isTierLabel, VerityError, type DecisionRecord, type EntityUid, type RecordedRisk } from '@verity/core';
+import { isDecisionInputText, isPlainObject, isRequestId, isTierLabel, MAX_DECISION_INPUT_CHARS, VerityError, type DecisionRecord, type EntityUid, type RecordedRisk } from '@verity/core';
 import { isSpiffeIdText } from './workload-gate.js';
 
 /** The most records one shipment may hold. */
@@ -42,6 +42,9 @@ function parseRecord(value: unknown, tenant: string, reportedBy: string, i: numb
   const errors = r.errors ?? [];
   if (!Array.isArray(errors) || errors.some((e) => typeof e?.policyId !== 'string' || typeof e?.message !== 'string')) throw invalid(`${path}.errors must be [{policyId, message}]`);
   const risk = r.risk === undefined || r.risk === null ? undefined : parseRisk(r.risk, path);
+  // What the PEP decided on (its pipeline's decision-input text), for replay: kept as sent once
+  // it is a bounded version-1 input; replay checks it again as it checks any request.
+  if (r.input !== undefined && r.input !== null && !isDecisionInputText(r.input)) throw invalid(`${path}.input must be a decision input (JSON text, version 1, at most ${MAX_DECISION_INPUT_CHARS} characters)`);
   return {
     decisionId: r.decisionId,
     time: r.time,
@@ -61,6 +64,7 @@ function parseRecord(value: unknown, tenant: string, reportedBy: string, i: numb
     ...(txn === null ? {} : { txn }),
     ...(actors.length === 0 ? {} : { actors: actors as string[] }),
     ...(risk === undefined ? {} : { risk }),
+    ...(typeof r.input === 'string' ? { input: r.input } : {}),
     reportedBy,
   };
 }

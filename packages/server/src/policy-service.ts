@@ -58,6 +58,12 @@ export interface PolicyService {
   versions(tenantId: string): Promise<PolicyVersionInfo[]>;
   /** One stored version with its content, or the active one; ERR_POLICY_VERSION_NOT_FOUND when there is none. */
   version(tenantId: string, version: number | 'active'): Promise<PolicyVersion>;
+  /**
+   * A stored version, active or not, prepared under the engine key its decisions use (one
+   * prepared set for every version with the same content): what replay decides on.
+   * ERR_POLICY_VERSION_NOT_FOUND when the tenant has no such version.
+   */
+  prepared(tenantId: string, version: number): Promise<{ version: number; hash: string; content: PolicyStoreContent; prepared: PreparedPolicySet }>;
   /** Forget cached state of a tenant (after a change made elsewhere). */
   invalidate(tenantId: string): void;
   invalidateAll(): void;
@@ -189,6 +195,11 @@ export function createPolicyService(store: Store, engine: Engine, options: Polic
       const active = await store.policies.getActive(tenantId);
       if (!active) throw new VerityError('ERR_POLICY_VERSION_NOT_FOUND', `tenant "${tenantId}" has no active policy version`);
       return active;
+    },
+
+    async prepared(tenantId, version) {
+      const found = await getVersion(tenantId, version);
+      return { version, hash: found.hash, content: found.content, prepared: await engine.prepare(preparedKeyOf(tenantId, found.hash), found.content) };
     },
 
     invalidate(tenantId) {

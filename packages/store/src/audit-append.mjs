@@ -15,13 +15,13 @@ import { GENESIS_HASH, canonicalJson, computeAuditHash, storableText } from '@ve
  * `principal`, `action` and `resource` text columns are generated from the hashed JSON.
  */
 const INSERT_BATCH = `INSERT INTO audit_events (tenant_id, seq, decision_id, time, request_id, tier, principal_json,
-    action_json, resource_json, decision, reasons, errors, policy_version, latency_us, prev_hash, hash, observed, reported_by, caller, txn, actors, risk)
+    action_json, resource_json, decision, reasons, errors, policy_version, latency_us, prev_hash, hash, observed, reported_by, caller, txn, actors, risk, input)
   SELECT $1, e.seq, e.decision_id, e.time, e.request_id, e.tier, e.principal_json, e.action_json,
-    e.resource_json, e.decision, e.reasons, e.errors, e.policy_version, e.latency_us, e.prev_hash, e.hash, COALESCE(e.observed, false), e.reported_by, e.caller, e.txn, e.actors, e.risk
+    e.resource_json, e.decision, e.reasons, e.errors, e.policy_version, e.latency_us, e.prev_hash, e.hash, COALESCE(e.observed, false), e.reported_by, e.caller, e.txn, e.actors, e.risk, e.input
   FROM jsonb_to_recordset($2::jsonb) AS e(seq bigint, decision_id text, time text, request_id text, tier text,
     principal_json jsonb, action_json jsonb, resource_json jsonb,
     decision text, reasons jsonb, errors jsonb, policy_version integer, latency_us double precision,
-    prev_hash text, hash text, observed boolean, reported_by text, caller text, txn text, actors jsonb, risk jsonb)`;
+    prev_hash text, hash text, observed boolean, reported_by text, caller text, txn text, actors jsonb, risk jsonb, input text)`;
 
 /**
  * The one-statement append of a driver that knows its chain heads (see {@link AuditHeads}): the
@@ -214,6 +214,7 @@ function normalizeRecord(record) {
             ...(risk.stepUp === undefined ? {} : { stepUp: risk.stepUp.maxAgeSec === undefined ? { acr: text(risk.stepUp.acr) } : { acr: text(risk.stepUp.acr), maxAgeSec: risk.stepUp.maxAgeSec } }),
           },
         }),
+    ...(record.input === undefined ? {} : { input: text(record.input) }),
   };
 }
 
@@ -271,6 +272,7 @@ function toInsertRow(record, seq, prevHash, hash) {
     txn: record.txn ?? null,
     actors: record.actors ?? null,
     risk: record.risk ?? null,
+    input: record.input ?? null,
     prev_hash: prevHash,
     hash,
   };

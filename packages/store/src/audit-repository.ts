@@ -28,12 +28,13 @@ interface AuditRow {
   txn?: string | null;
   actors?: unknown;
   risk?: unknown;
+  input?: string | null;
   prev_hash: string;
   hash: string;
 }
 
 const COLUMNS = `tenant_id, seq, decision_id, time, request_id, tier, principal_json, action_json, resource_json,
-  decision, reasons, errors, policy_version, latency_us, prev_hash, hash, observed, reported_by, caller, txn, actors, risk`;
+  decision, reasons, errors, policy_version, latency_us, prev_hash, hash, observed, reported_by, caller, txn, actors, risk, input`;
 
 /** The `audit` repository of a {@link Store}. */
 export function createAuditRepository(db: Database): Store['audit'] {
@@ -163,6 +164,7 @@ function buildFilter(tenant: string, query: AuditQuery): { where: string; params
     clauses.push(clause.replace('?', `$${params.length}`));
   };
   if (query.after !== undefined) add('seq > ?', query.after);
+  if (query.since !== undefined) add('time >= ?', query.since);
   if (query.decision !== undefined) add('decision = ?', query.decision);
   if (query.principal !== undefined) add('principal = ?', query.principal);
   if (query.requestId !== undefined) add('request_id = ?', query.requestId);
@@ -198,6 +200,7 @@ function toEvent(row: AuditRow): AuditEvent {
     ...(row.txn === null || row.txn === undefined ? {} : { txn: row.txn }),
     ...(row.actors === null || row.actors === undefined ? {} : { actors: row.actors as string[] }),
     ...(row.risk === null || row.risk === undefined ? {} : { risk: row.risk as RecordedRisk }),
+    ...(row.input === null || row.input === undefined ? {} : { input: row.input }),
     seq: toNumber(row.seq),
     prevHash: row.prev_hash,
     hash: row.hash,

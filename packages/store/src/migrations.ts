@@ -498,6 +498,16 @@ CREATE FUNCTION verity_refuse_deleted_tenant() RETURNS trigger LANGUAGE plpgsql 
 DO $$ DECLARE r record; BEGIN FOR r IN SELECT c.conrelid::regclass AS tbl FROM pg_constraint c WHERE c.contype = 'f' AND c.confrelid = 'tenants'::regclass AND c.conrelid <> 'tenants'::regclass AND c.conrelid::regclass::text NOT IN ('audit_events', 'audit_heads', 'audit_checkpoints') LOOP EXECUTE format('CREATE TRIGGER refuse_deleted_tenant BEFORE INSERT ON %s FOR EACH ROW EXECUTE FUNCTION verity_refuse_deleted_tenant()', r.tbl); END LOOP; END $$;
 `,
   },
+  {
+    version: 20,
+    name: 'audit: each decision records what it was decided on besides stored entities (for replay)',
+    sql: `
+-- input: the canonical JSON text of core's DecisionInput (context, request-time entities,
+-- context.risk), hashed into the chain as that text; NULL on records made before or without it.
+-- Text, not jsonb: jsonb would renumber a Long past 2^53 and the hash would no longer match.
+ALTER TABLE audit_events ADD COLUMN input text NULL;
+`,
+  },
 ];
 
 /** The schema version this code needs: the last migration's. */

@@ -90,6 +90,8 @@ export interface Credential {
 export interface AuditQuery {
   /** Only events with seq greater than this. */
   after?: number;
+  /** Only events recorded at or after this ISO-8601 time (the record's `time`, compared as text). */
+  since?: string;
   limit: number;
   decision?: 'allow' | 'deny';
   /** `Type::"id"` string form, compared exactly. */

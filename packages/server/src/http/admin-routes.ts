@@ -4,6 +4,8 @@ import { CREDENTIAL_ROLES, CREDENTIAL_ROLE_LIST, isCredentialRole, toCredentialV
 import { isPlainObject, VerityError, type TemplateLink } from '@verity/core';
 import { assertTenantId } from '../tenant-service.js';
 import { requireAdmin, tenantParam, type Components } from './context.js';
+import { integerParam, sinceOf } from './data-routes.js';
+import { DEFAULT_REPLAY_LIMIT, MAX_REPLAY_LIMIT } from '../replay-service.js';
 
 function body(request: { body: unknown }): Record<string, unknown> {
   if (!isPlainObject(request.body)) throw new VerityError('ERR_REQUEST_INVALID', 'the body must be a JSON object');
@@ -183,6 +185,20 @@ export function registerAdminRoutes(app: FastifyInstance, c: Components): void {
     await requireAdmin(c, request, 'policy.read', tenant);
     const q = request.query as Record<string, unknown>;
     return c.policies.diff(tenant, versionParam(q.from, 'from'), versionParam(q.to, 'to'));
+  });
+
+  // Replay: a candidate (a stored version, or files as a push sends them) decided again on the
+  // decisions recorded since a time; it reads the audit, so it needs `audit.read` too.
+  app.post('/admin/v1/tenants/:tenant/policies/replay', admin, async (request) => {
+    const tenant = tenantParam(request, { write: false });
+    const b = body(request);
+    const candidate = b.version !== undefined ? { version: versionParam(b.version, 'version') } : isPlainObject(b.candidate) ? { files: parsePushBody(b.candidate) } : undefined;
+    if (candidate === undefined) throw new VerityError('ERR_REQUEST_INVALID', 'give the candidate: version (a stored version) or candidate ({files, schema?, links?, validationMode?}, as a push)');
+    const since = sinceOf(optionalString(b.since, 'since', 64));
+    const limit = integerParam(b.limit, 'limit', 1, MAX_REPLAY_LIMIT, DEFAULT_REPLAY_LIMIT);
+    await requireAdmin(c, request, 'policy.test', tenant);
+    await requireAdmin(c, request, 'audit.read', tenant);
+    return c.replay.replay(tenant, { since, limit, candidate });
   });
 
   app.post('/admin/v1/tenants/:tenant/policies/activate', async (request) => {

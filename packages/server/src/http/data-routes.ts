@@ -4,7 +4,7 @@ import { isPlainObject, VerityError } from '@verity/core';
 import { requireAdmin, tenantParam, type Components } from './context.js';
 
 /** An integer query parameter `name` in [min, max] (`fallback` when absent), else ERR_REQUEST_INVALID naming it. */
-function integerParam(value: unknown, name: string, min: number, max: number, fallback: number): number {
+export function integerParam(value: unknown, name: string, min: number, max: number, fallback: number): number {
   if (value === undefined) return fallback;
   const n = Number(value);
   if (value === '' || !Number.isInteger(n) || n < min || n > max) throw new VerityError('ERR_REQUEST_INVALID', `${name} must be an integer from ${min} to ${max}`);
@@ -19,7 +19,7 @@ const DURATION_MS: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000, 
  * `since`: a duration back from now (`90s`, `30m`, `24h`, `7d`; default 24h) or an ISO-8601
  * time; epoch ms. ERR_REQUEST_INVALID otherwise.
  */
-function sinceOf(value: string | undefined): number {
+export function sinceOf(value: string | undefined): number {
   const text = value ?? '24h';
   const duration = /^(\d{1,9})([smhd])$/.exec(text);
   if (duration) return Date.now() - Number(duration[1]) * (DURATION_MS[duration[2]!] ?? 0);

@@ -42,6 +42,7 @@ const COLUMN_EDITS: Array<[string, string]> = [
   ['txn', "txn = 'txn-forged'"],
   ['actors', `actors = '["spiffe://verity.internal/forged"]'`],
   ['risk', `risk = '{"score":0,"level":"low","factors":[]}'`],
+  ['input', `input = '{"context":{},"overlays":[],"provided":[],"v":1}'`],
   ['prev_hash', `prev_hash = '${'f'.repeat(64)}'`],
   ['hash', `hash = '${'f'.repeat(64)}'`],
 ];
@@ -65,17 +66,19 @@ export function describeAudit(databases: ConformanceDatabases): void {
         [decision('a', { errors: [{ policyId: 'p-2', message: 'attribute "x" missing' }], latencyUs: 0.1 + 0.2, policyVersion: 7 })],
         [decision('a', { time: '2025-01-01T00:00:00Z' }), decision('a', { principal: { type: 'App::User', id: 'quote"and\\slash' } }), decision('a')],
         [decision('a', { caller: 'spiffe://verity.internal/orders', txn: 'txn-1', actors: ['spiffe://verity.internal/gateway', 'User::"alice"'] })],
+        // The decision input is canonical JSON text: kept character for character (a Long past 2^53, escapes).
+        [decision('a', { input: '{"context":{"big":9007199254740993,"s":"\\u0000\\ud800"},"overlays":[],"provided":[],"v":1}' })],
         [decision('a', { decision: 'deny', reasons: [], risk: { score: 55, level: 'high', factors: [{ name: 'stale_authentication', weight: 30, detail: '46800 s' }, { name: 'device_noncompliant', weight: 25, detail: 'disk_encryption' }], stepUp: { acr: 'urn:verity:acr:mfa', maxAgeSec: 300 } } })],
       ];
       for (const batch of batches) await store.audit.append(batch);
       const events = await readAll(store, 'a');
-      expect(events.map((event) => event.seq)).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
+      expect(events.map((event) => event.seq)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9]);
       expect(events.map(recordOf)).toEqual(batches.flat());
       expect(events[0]?.prevHash).toBe(GENESIS_HASH);
       expect(events.slice(1).map((event) => event.prevHash)).toEqual(events.slice(0, -1).map((event) => event.hash));
-      expect(verifyAuditChain(events)).toEqual({ ok: true, checked: 8, problems: [] });
-      expect((await store.audit.readChain('a', 4, 10)).map((event) => event.seq)).toEqual([5, 6, 7, 8]);
-      expect(await store.audit.readChain('a', 8, 10)).toEqual([]);
+      expect(verifyAuditChain(events)).toEqual({ ok: true, checked: 9, problems: [] });
+      expect((await store.audit.readChain('a', 4, 10)).map((event) => event.seq)).toEqual([5, 6, 7, 8, 9]);
+      expect(await store.audit.readChain('a', 9, 10)).toEqual([]);
     });
 
     it('chains each tenant separately within one append and never shows one tenant another’s events', async () => {
@@ -161,7 +164,7 @@ export function describeAudit(databases: ConformanceDatabases): void {
       const { store } = handle;
       await createTenants(store, 'a');
       // Every row carries reportedBy so that editing reported_by changes a value, not adds one.
-      await store.audit.append(Array.from({ length: COLUMN_EDITS.length + 1 }, () => decision('a', { reportedBy: 'cred_pep', caller: 'spiffe://verity.internal/orders', txn: 'txn-1', actors: ['spiffe://verity.internal/gateway'], risk: { score: 40, level: 'medium', factors: [{ name: 'unknown_device', weight: 40 }] } })));
+      await store.audit.append(Array.from({ length: COLUMN_EDITS.length + 1 }, () => decision('a', { reportedBy: 'cred_pep', caller: 'spiffe://verity.internal/orders', txn: 'txn-1', actors: ['spiffe://verity.internal/gateway'], risk: { score: 40, level: 'medium', factors: [{ name: 'unknown_device', weight: 40 }] }, input: '{"context":{"n":1},"overlays":[],"provided":[],"v":1}' })));
       expect((await verifyStored(store, 'a')).ok).toBe(true);
       for (const [index, [, assignment]] of COLUMN_EDITS.entries()) {
         await store.db.query(`UPDATE audit_events SET ${assignment} WHERE tenant_id = $1 AND seq = $2`, ['a', index + 1]);

@@ -1,0 +1,179 @@
+/**
+ * Replay (`POST /admin/v1/tenants/{t}/policies/replay`): a candidate policy version decided again
+ * on the decisions the audit recorded, from the input each record kept. cedar-wasm's
+ * `isAuthorized` is the oracle: on the same entities and context, a decision flips exactly when
+ * the oracle decides the candidate otherwise than the recorded version.
+ */
+import * as cedar from '@cedar-policy/cedar-wasm/nodejs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createClient, startTestServer } from './helpers/verity.js';
+
+let server: Awaited<ReturnType<typeof startTestServer>>;
+const base = '/admin/v1/tenants/rp';
+
+const V1 = `@id("read-public") permit(principal, action == Action::"read", resource) when { resource.classification == "public" };
+@id("read-eng") permit(principal, action == Action::"read", resource) when { principal.department == "eng" && principal.level >= 2 };
+@id("write-owner") permit(principal, action == Action::"write", resource) when { resource.owner == principal && context.mfa };
+@id("no-night") forbid(principal, action == Action::"write", resource) when { context.hour < 6 };`;
+
+const V2 = `@id("read-public") permit(principal, action == Action::"read", resource) when { resource.classification == "public" };
+@id("read-eng") permit(principal, action == Action::"read", resource) when { principal.department == "eng" && principal.level >= 3 };
+@id("write-owner") permit(principal, action == Action::"write", resource) when { resource.owner == principal };
+@id("no-night") forbid(principal, action == Action::"write", resource) when { context.hour < 7 };
+@id("ops-write") permit(principal, action == Action::"write", resource) when { principal.department == "ops" && context.mfa };`;
+
+interface Case {
+  user: string;
+  properties: { department: string; level: number };
+  action: string;
+  doc: string;
+  context: { mfa: boolean; hour: number };
+}
+
+/** A small seeded generator: the same cases every run. */
+function makeCases(n: number): Case[] {
+  // mulberry32
+  let seed = 14;
+  const next = (k: number) => {
+    seed = (seed + 0x6d2b79f5) | 0;
+    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return (((t ^ (t >>> 14)) >>> 0) % k);
+  };
+  return Array.from({ length: n }, () => ({
+    user: `u${next(4)}`,
+    properties: { department: ['eng', 'ops', 'sales'][next(3)]!, level: next(5) },
+    action: ['read', 'write'][next(2)]!,
+    doc: `d${next(5)}`,
+    context: { mfa: next(2) === 1, hour: next(24) },
+  }));
+}
+
+const docs = (owner0: string) =>
+  Array.from({ length: 5 }, (_, i) => ({
+    uid: { type: 'Doc', id: `d${i}` },
+    attrs: { owner: { __entity: { type: 'User', id: i === 0 ? owner0 : `u${i}` } }, classification: i % 2 === 0 ? 'public' : 'secret' },
+    parents: [],
+  }));
+
+function oracle(policies: string, entities: unknown[], c: Case): 'allow' | 'deny' {
+  const answer = cedar.isAuthorized({
+    principal: { type: 'User', id: c.user },
+    action: { type: 'Action', id: c.action },
+    resource: { type: 'Doc', id: c.doc },
+    context: c.context,
+    policies: { staticPolicies: policies },
+    entities: [...entities, { uid: { type: 'User', id: c.user }, attrs: c.properties, parents: [] }] as never,
+  });
+  if (answer.type !== 'success') throw new Error(answer.errors.map((e) => e.message).join('; '));
+  return answer.response.decision;
+}
+
+const CASES = makeCases(400);
+/** The audit seq of each case's record, in case order. */
+let seqs: number[] = [];
+let v2: number;
+
+beforeAll(async () => {
+  server = await startTestServer({ decisionAuth: 'open' });
+  expect((await server.admin.post('/admin/v1/tenants', { id: 'rp' })).status).toBe(201);
+  expect((await server.admin.post(`${base}/policies`, { files: { 'p.cedar': V1 } })).status).toBe(201);
+  expect((await server.admin.request('PUT', `${base}/entities`, { entities: docs('u0'), mode: 'replace' })).status).toBe(200);
+  const pdp = createClient(server.url, null);
+  for (let i = 0; i < CASES.length; i += 50) {
+    const evaluations = CASES.slice(i, i + 50).map((c) => ({ subject: { type: 'User', id: c.user, properties: c.properties }, action: { name: c.action }, resource: { type: 'Doc', id: c.doc }, context: c.context }));
+    const answer = await pdp.post('/tenants/rp/access/v1/evaluations', { evaluations });
+    expect(answer.status).toBe(200);
+    // The PDP decided as the oracle does on the active version.
+    expect(answer.body.evaluations.map((e: { decision: boolean }) => (e.decision ? 'allow' : 'deny'))).toEqual(CASES.slice(i, i + 50).map((c) => oracle(V1, docs('u0'), c)));
+  }
+  // The candidate, stored but not activated.
+  const pushed = await server.admin.post(`${base}/policies`, { files: { 'p.cedar': V2 }, activate: false });
+  expect(pushed.status).toBe(201);
+  v2 = pushed.body.version;
+  const events = [];
+  for (let after = 0; ; ) {
+    const page = await server.admin.get(`${base}/audit?limit=1000&after=${after}`);
+    events.push(...page.body.events);
+    if (page.body.next === null) break;
+    after = page.body.next;
+  }
+  expect(events).toHaveLength(CASES.length);
+  seqs = events.map((e: { seq: number }) => e.seq);
+}, 120_000);
+
+afterAll(async () => {
+  await server?.close();
+});
+
+const expectedFlips = (entities: unknown[]) => CASES.flatMap((c, i) => (oracle(V1, entities, c) !== oracle(V2, entities, c) ? [seqs[i]] : []));
+
+describe('replay', () => {
+  it('lists exactly the decisions the candidate flips, as cedar-wasm decides them, with both answers', async () => {
+    const report = await server.admin.post(`${base}/policies/replay`, { version: v2, since: '1h' });
+    expect(report.status).toBe(200);
+    const expected = expectedFlips(docs('u0'));
+    expect(expected.length).toBeGreaterThan(10);
+    expect(report.body).toMatchObject({ tenant: 'rp', candidate: { version: v2 }, examined: CASES.length, replayed: CASES.length, skipped: 0, unreproducible: 0, flipped: expected.length, truncated: false });
+    expect(report.body.flips.map((f: { seq: number }) => f.seq)).toEqual(expected);
+    const first = report.body.flips[0];
+    const c = CASES[seqs.indexOf(first.seq)]!;
+    expect(first).toMatchObject({ principal: `User::"${c.user}"`, action: `Action::"${c.action}"`, resource: `Doc::"${c.doc}"`, recorded: { decision: oracle(V1, docs('u0'), c), policyVersion: 1 } });
+    expect(first.candidate.decision).toBe(oracle(V2, docs('u0'), c));
+    // The candidate was not activated, and replay recorded nothing.
+    expect((await server.admin.get(`${base}/policies/versions/active`)).body.version).toBe(1);
+    expect((await server.admin.get(`${base}/audit?limit=1000`)).body.events).toHaveLength(CASES.length);
+  });
+
+  it('replays files that are not stored, and the candidate equal to the recorded version flips nothing', async () => {
+    const files = await server.admin.post(`${base}/policies/replay`, { candidate: { files: { 'p.cedar': V2 } } });
+    expect(files.status).toBe(200);
+    expect(files.body.candidate.version).toBeNull();
+    expect(files.body.flipped).toBe(expectedFlips(docs('u0')).length);
+    const same = await server.admin.post(`${base}/policies/replay`, { version: 1 });
+    expect(same.body).toMatchObject({ replayed: CASES.length, flipped: 0, flips: [] });
+  });
+
+  it('stops at the limit and says so', async () => {
+    const report = await server.admin.post(`${base}/policies/replay`, { version: v2, limit: 100 });
+    expect(report.body).toMatchObject({ examined: 100, truncated: true });
+    expect(report.body.flips.every((f: { seq: number }) => f.seq <= seqs[99]!)).toBe(true);
+  });
+
+  it('counts as unreproducible, never as flips, the decisions the stored entities no longer reproduce', async () => {
+    // d0 changes owner: the recorded version would now decide some of d0's writes otherwise.
+    expect((await server.admin.request('PUT', `${base}/entities`, { entities: docs('u5'), mode: 'replace' })).status).toBe(200);
+    try {
+      const report = await server.admin.post(`${base}/policies/replay`, { version: v2 });
+      const changed = CASES.filter((c) => oracle(V1, docs('u0'), c) !== oracle(V1, docs('u5'), c));
+      expect(changed.length).toBeGreaterThan(0);
+      expect(report.body.unreproducible).toBe(changed.length);
+      const expected = CASES.flatMap((c, i) =>
+        oracle(V1, docs('u0'), c) === oracle(V1, docs('u5'), c) && oracle(V2, docs('u5'), c) !== oracle(V1, docs('u0'), c) ? [seqs[i]] : [],
+      );
+      expect(report.body.flips.map((f: { seq: number }) => f.seq)).toEqual(expected);
+    } finally {
+      await server.admin.request('PUT', `${base}/entities`, { entities: docs('u0'), mode: 'replace' });
+    }
+  });
+
+  it('keeps the audit chain verifiable with the inputs in it', async () => {
+    const verified = await server.admin.get(`${base}/audit/verify`);
+    expect(verified.body).toMatchObject({ ok: true, checked: CASES.length, problems: [] });
+    const events = (await server.admin.get(`${base}/audit?limit=1`)).body.events;
+    expect(JSON.parse(events[0].input)).toMatchObject({ v: 1, context: CASES[0]!.context, overlays: [{ uid: { type: 'User', id: CASES[0]!.user }, attrs: CASES[0]!.properties }] });
+  });
+
+  it('refuses bad requests with stable codes, and callers without policy.test and audit.read', async () => {
+    expect((await server.admin.post(`${base}/policies/replay`, {})).body.code).toBe('ERR_REQUEST_INVALID');
+    expect((await server.admin.post(`${base}/policies/replay`, { version: 1, since: 'yesterday' })).body.code).toBe('ERR_REQUEST_INVALID');
+    expect((await server.admin.post(`${base}/policies/replay`, { version: 1, limit: 0 })).body.code).toBe('ERR_REQUEST_INVALID');
+    expect((await server.admin.post(`${base}/policies/replay`, { version: 99 })).body.code).toBe('ERR_POLICY_VERSION_NOT_FOUND');
+    const broken = await server.admin.post(`${base}/policies/replay`, { candidate: { files: { 'p.cedar': 'permit(' } } });
+    expect(broken.status).toBe(422);
+    expect(broken.body.code).toMatch(/^ERR_POLICY_/);
+    expect((await server.admin.post('/admin/v1/tenants/nobody/policies/replay', { version: 1 })).body.code).toBe('ERR_TENANT_NOT_FOUND');
+    const pep = await server.admin.post('/admin/v1/credentials', { role: 'pep', tenant: 'rp' });
+    expect((await createClient(server.url, pep.body.token).post(`${base}/policies/replay`, { version: 1 })).status).toBe(403);
+  });
+});

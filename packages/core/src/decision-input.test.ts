@@ -1,0 +1,33 @@
+import { describe, expect, it } from 'vitest';
+import { encodeDecisionInput, isDecisionInputText, MAX_DECISION_INPUT_CHARS, parseDecisionInput } from './decision-input.js';
+
+describe('decision input', () => {
+  const parts = {
+    context: { big: 9_007_199_254_740_993n, when: { __extn: { fn: 'datetime', arg: '2026-12-02' } }, s: 'nul\u0000 and \ud800' },
+    overlays: [{ uid: { type: 'User', id: 'alice' }, attrs: { level: 3 }, parents: [{ type: 'Group', id: 'staff' }] }],
+    provided: [{ uid: { type: 'Device', id: 'd1' }, attrs: {}, parents: [] }],
+    risk: { score: 40, level: 'medium' },
+  };
+
+  it('is canonical text that reads back exactly: Longs past 2^53, NUL and lone surrogates escaped', () => {
+    const text = encodeDecisionInput(parts);
+    expect(text).toContain('9007199254740993');
+    expect(text).not.toMatch(/\u0000|[\ud800-\udfff]/);
+    expect(parseDecisionInput(text)).toEqual({ v: 1, ...parts });
+    expect(encodeDecisionInput({ ...parts, context: { s: parts.context.s, when: parts.context.when, big: parts.context.big } })).toBe(text);
+  });
+
+  it('records an input past the bound as omitted, which replay skips', () => {
+    const text = encodeDecisionInput({ ...parts, context: { blob: 'x'.repeat(MAX_DECISION_INPUT_CHARS) } });
+    expect(JSON.parse(text)).toEqual({ v: 1, omitted: 'too-large', chars: expect.any(Number) });
+    expect(parseDecisionInput(text)).toBeNull();
+    expect(isDecisionInputText(text)).toBe(true);
+  });
+
+  it('reads only inputs of the shape it writes', () => {
+    for (const bad of [undefined, 'not json', '[]', '{"v":2}', '{"v":1,"context":[],"overlays":[],"provided":[]}', '{"v":1,"context":{},"overlays":[{"uid":"User::\\"a\\""}],"provided":[]}', '{"v":1,"context":{},"overlays":[],"provided":[{"uid":{"type":"A","id":"b"}}]}']) {
+      expect(parseDecisionInput(bad)).toBeNull();
+    }
+    expect(isDecisionInputText('x'.repeat(MAX_DECISION_INPUT_CHARS + 1))).toBe(false);
+  });
+});
