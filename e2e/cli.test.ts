@@ -48,6 +48,14 @@ describe('verity CLI against a real server', () => {
     expect((await verity('entities', 'import', '--tenant', 'acme', examplePath('todo'))).code).toBe(0);
     expect((await verity('authorize', '--tenant', 'acme', '--subject', `user:${MORTY}`, '--action', 'can_create_todo', '--resource', 'todo:t1')).code).toBe(0);
     expect((await verity('authorize', '--tenant', 'acme', '--subject', `user:${BETH}`, '--action', 'can_create_todo', '--resource', 'todo:t1')).code).toBe(1);
+    // --explain: why, not audited (the audit tail below sees the two decisions above only).
+    const why = await verity('authorize', '--tenant', 'acme', '--subject', `user:${BETH}`, '--action', 'can_create_todo', '--resource', 'todo:t1', '--explain');
+    expect(why.code).toBe(1);
+    expect(why.out).toMatch(/^deny\npolicy version: 1\nclosest permits:\n {2}todo\.editor-create-todo {2}scope did not match: principal\n/);
+    expect(why.out).toContain('forbids that applied: none\n');
+    const allowed = await verity('authorize', '--tenant', 'acme', '--subject', `user:${MORTY}`, '--action', 'can_create_todo', '--resource', 'todo:t1', '--explain', '--json');
+    expect(allowed.code).toBe(0);
+    expect(JSON.parse(allowed.out)).toMatchObject({ decision: 'allow', determining: ['todo.editor-create-todo'], explanation: { permits: [{ policyId: 'todo.editor-create-todo', applies: true }] } });
   });
 
   it('lists, diffs and rolls back versions', async () => {
