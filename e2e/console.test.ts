@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp } from '@verity/server';
+import { eventually } from './helpers/eventually.js';
 import { ADMIN_TOKEN, createClient, startTestServer, type Client } from './helpers/verity.js';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -203,12 +204,12 @@ describe('web console', () => {
 
     await page.selectOption('#filter-decision', 'deny');
     await page.click('#audit-filters button');
-    await page.waitForFunction("document.querySelectorAll('#audit-events tbody tr').length === 2");
+    await eventually(async () => expect(await page.locator('#audit-events tbody tr').count()).toBe(2), 10_000);
     expect(await principals()).toEqual(['User::"bob"', 'User::"carol"']);
     await page.selectOption('#filter-decision', '');
     await page.fill('#filter-principal', 'User::"alice"');
     await page.click('#audit-filters button');
-    await page.waitForFunction("document.querySelectorAll('#audit-events tbody tr').length === 1");
+    await eventually(async () => expect(await page.locator('#audit-events tbody tr').count()).toBe(1), 10_000);
     expect(await principals()).toEqual(['User::"alice"']);
     await shot('decision-log-filtered');
   });
