@@ -3,7 +3,7 @@
  * into a fresh section; an API error a page does not handle itself is shown in its place, and a
  * 401 (a bad, revoked or rotated credential) drops the credential and asks for one again.
  */
-import { api, ApiError, credential } from './api.mjs';
+import { api, ApiError, credential, tenantPath } from './api.mjs';
 import { add, errorBox, field, h, put, tenantHref } from './dom.mjs';
 import { tenantsPage } from './tenants.mjs';
 import { versionsPage } from './versions.mjs';
@@ -41,7 +41,8 @@ function route() {
 
 function renderNav(current) {
   const link = (href, label, active) => h('a', { href, 'aria-current': active ? 'page' : null }, label);
-  put(nav,
+  put(
+    nav,
     link('#/tenants', 'Tenants', current.page === 'tenants'),
     current.tenant === undefined
       ? null
@@ -81,7 +82,7 @@ async function signIn(token, tenant) {
   if (token === '') return;
   credential.set(token);
   try {
-    if (tenant !== '') await api('GET', `/admin/v1/tenants/${encodeURIComponent(tenant)}`);
+    if (tenant !== '') await api('GET', tenantPath(tenant));
     else await api('GET', '/admin/v1/tenants').catch((error) => {
       if (!(error instanceof ApiError && error.status === 403)) throw error;
     });

@@ -38,7 +38,8 @@ export async function auditPage(view, tenant) {
 
 async function showChain(chain, tenant) {
   const report = await api('GET', tenantPath(tenant, '/audit/verify'));
-  put(chain,
+  put(
+    chain,
     report.ok
       ? h('p', { id: 'audit-chain-status' }, badge('intact', 'ok'), ` ${report.checked} records checked: every record's hash and link holds.`)
       : h('p', { id: 'audit-chain-status' }, badge('broken'), ` ${report.problems.length} problem(s) in ${report.checked} records checked.`),

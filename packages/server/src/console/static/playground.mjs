@@ -47,7 +47,8 @@ export async function playgroundPage(view, tenant) {
       renderAnswer(result, await api('POST', tenantPath(tenant, '/playground'), { body }));
     });
   });
-  add(view,
+  add(
+    view,
     h('h1', {}, 'Playground'),
     h(
       'p',
@@ -76,7 +77,8 @@ function list(id, items, empty) {
 }
 
 function renderAnswer(result, answer) {
-  put(result,
+  put(
+    result,
     h('h2', {}, 'Decision ', h('span', { id: 'playground-decision', class: `badge decision ${answer.decision}` }, answer.decision)),
     h('h3', {}, 'Determining policies'),
     list('playground-determining', answer.determining, answer.decision === 'deny' ? 'None: no permit applied, so the default deny.' : 'None.'),

@@ -16,7 +16,8 @@ export async function observePage(view, tenant) {
     event.preventDefault();
     void showing(result, () => showReport(result, tenant, since.value.trim()));
   });
-  add(view,
+  add(
+    view,
     h('h1', {}, 'Observe report'),
     h('p', { class: 'muted' }, 'The denies PEPs in observe mode recorded without enforcing them, by tier, action and resource: what enforcing would refuse.'),
     form,
@@ -27,7 +28,8 @@ export async function observePage(view, tenant) {
 
 async function showReport(result, tenant, since) {
   const report = await api('GET', tenantPath(tenant, '/audit/observe-report'), { query: { since } });
-  put(result,
+  put(
+    result,
     h('p', { class: 'muted' }, 'Since ', time(report.since), '.'),
     report.groups.length === 0
       ? h('p', { class: 'muted', id: 'observe-empty' }, 'No unenforced denies in this window.')
@@ -71,9 +73,11 @@ export async function replayPage(view, tenant) {
 }
 
 function showReplay(result, tenant, version, answer) {
-  const counts = `${answer.examined} examined, ${answer.replayed} replayed, ${answer.unreproducible} not reproducible, ${answer.skipped} skipped`;
-  put(result,
-    h('p', { id: 'replay-summary' }, `${answer.flips.length} would flip on version ${version}. ${counts}.`),
+  const counts = `${answer.examined} examined, ${answer.replayed} replayed, ${answer.unreproducible} not reproducible (the entities changed since), ${answer.skipped} skipped`;
+  const flipped = answer.flipped ?? answer.flips.length;
+  put(
+    result,
+    h('p', { id: 'replay-summary' }, `${flipped} would flip on version ${version}${flipped > answer.flips.length ? ` (the first ${answer.flips.length} listed)` : ''}. ${counts}.`),
     answer.truncated ? h('p', { class: 'error' }, 'Truncated: more decisions were recorded in this window than a replay examines; narrow it.') : null,
     answer.flips.length === 0
       ? h('p', { class: 'muted', id: 'replay-none' }, 'No recorded decision would change.')
@@ -85,7 +89,11 @@ function showReplay(result, tenant, version, answer) {
             h('span', { class: 'mono' }, flip.action),
             h('span', { class: 'mono' }, flip.resource),
             [badge(flip.recorded.decision), ` version ${flip.recorded.policyVersion}`],
-            [badge(flip.candidate.decision), flip.candidate.reasons.length === 0 ? null : h('span', { class: 'mono' }, ` ${flip.candidate.reasons.join(', ')}`)],
+            [
+              badge(flip.candidate.decision),
+              flip.candidate.reasons.length === 0 ? null : h('span', { class: 'mono' }, ` ${flip.candidate.reasons.join(', ')}`),
+              flip.candidate.error === undefined ? null : h('span', { class: 'muted' }, ` (${flip.candidate.error})`),
+            ],
           ]),
           { id: 'replay-flips' },
         ),

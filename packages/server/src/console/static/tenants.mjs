@@ -6,7 +6,8 @@ export async function tenantsPage(view) {
   add(view, h('h1', {}, 'Tenants'));
   try {
     const { tenants } = await api('GET', '/admin/v1/tenants');
-    add(view,
+    add(
+      view,
       tenants.length === 0
         ? h('p', { class: 'muted' }, 'No tenants yet: create one with `verity tenant create`.')
         : table(

@@ -59,7 +59,8 @@ async function showVersion(detail, tenant, number) {
   const { policies, templates, links, schema, validationMode } = version.content;
   const texts = (title, byId) =>
     Object.keys(byId).length === 0 ? null : [h('h3', {}, title), Object.entries(byId).map(([id, text]) => h('div', { class: 'policy' }, h('h4', { class: 'mono' }, id), h('pre', {}, text)))];
-  put(detail,
+  put(
+    detail,
     h('h2', {}, `Version ${version.version}`),
     h('p', { class: 'muted' }, `${version.message || 'no message'} · by ${version.createdBy} · validation ${validationMode}`),
     texts('Policies', policies),
