@@ -171,6 +171,13 @@ describe('explain', () => {
     expect(JSON.stringify(pdp.body)).not.toContain('unmatchedScope');
   });
 
+  it("explains on what the decision saw, the risk engine's context.risk included", async () => {
+    await server.admin.post('/admin/v1/tenants', { id: 'risky', settings: { risk: { enabled: true } } });
+    await server.admin.post('/admin/v1/tenants/risky/policies', { files: { 'p.cedar': '@id("assessed") permit(principal, action, resource) when { context has risk };' } });
+    const answer = await server.admin.post('/admin/v1/tenants/risky/explain', ask('bob', 'read'));
+    expect(answer.body).toMatchObject({ decision: 'allow', determining: ['assessed'], explanation: { permits: [{ policyId: 'assessed', applies: true }], notes: [] } });
+  });
+
   it('is for admins of the tenant only, and refuses a malformed request', async () => {
     const pep = await server.admin.post('/admin/v1/tenants/lab/credentials', { role: 'pep' });
     expect((await explain(ask('bob', 'edit'), createClient(server.url, pep.body.token))).status).toBe(403);

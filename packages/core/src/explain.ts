@@ -185,6 +185,11 @@ export async function explainDecision(options: ExplainOptions): Promise<PolicyEx
       const closest = options.closest ?? 3;
       explanation.permits = explained.slice(0, closest);
       explanation.morePermits = Math.max(0, explained.length - closest);
+      // A permit held and no forbid did: what denied was not a policy (a refused workload, a
+      // Txn-Token for someone else), which the errors name.
+      if (record.reasons.length === 0 && explained.some((p) => p.applies)) {
+        explanation.notes.push(`a permit applies, yet the decision is a deny: it was refused outside the policies (${record.errors.map((e) => e.policyId).join(', ') || 'no error named'})`);
+      }
     }
   } catch (error) {
     if (!(error instanceof VerityError)) throw error;

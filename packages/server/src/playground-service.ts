@@ -10,6 +10,7 @@ import {
   explainDecision,
   riskEnabled,
   hashPolicyContent,
+  parseDecisionInput,
   UidMap,
   VerityError,
   type AuthzenEvaluationRequest,
@@ -138,9 +139,13 @@ export function createPlaygroundService(options: PlaygroundServiceOptions): Play
       const active = await options.policies.active(tenant);
       const view: PolicyView = { tenant, version: active.version, settings: active.tenant.settings, prepared: active.prepared };
       const lookup: EntityLookup = (uids) => options.entities.getMany(tenant, uids);
-      const explanation = await explainDecision({ engine, pipeline, view, request, lookup, record });
+      // Explained on what the decision was made on (its recorded input: the context with
+      // `context.risk`, the request's own entities), so the variants see what the decision saw.
+      const input = parseDecisionInput(record.input);
+      const { principal, action, resource } = record;
+      const explanation = await explainDecision({ engine, pipeline, view, request: input === null ? request : { kind: 'recorded', principal, action, resource, input }, lookup, record });
       if (active.version !== record.policyVersion) explanation.notes.push(`version ${active.version} became active after the decision on version ${record.policyVersion}: the explanation is of version ${active.version}`);
-      if (riskEnabled(active.tenant.settings)) explanation.notes.push("the tenant's risk engine is on: its context.risk was not part of the explanation's evaluations");
+      if (input === null && riskEnabled(active.tenant.settings)) explanation.notes.push("the decision's input was too large to keep: the explanation's evaluations did not see its context.risk");
       return { ...answerOf(record, explanation), policyVersion: record.policyVersion };
     },
   };
