@@ -4,9 +4,13 @@
  * `isAuthorized` is the oracle: on the same entities and context, a decision flips exactly when
  * the oracle decides the candidate otherwise than the recorded version.
  */
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import * as cedar from '@cedar-policy/cedar-wasm/nodejs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createClient, startTestServer } from './helpers/verity.js';
+import { runCli } from '@verity/cli';
+import { ADMIN_TOKEN, createClient, startTestServer } from './helpers/verity.js';
 
 let server: Awaited<ReturnType<typeof startTestServer>>;
 const base = '/admin/v1/tenants/rp';
@@ -134,6 +138,16 @@ describe('replay', () => {
     expect(same.body).toMatchObject({ replayed: CASES.length, flipped: 0, flips: [] });
   });
 
+  it('compares two versions on the recorded inputs when given a baseline (policy diff --replay)', async () => {
+    const reversed = await server.admin.post(`${base}/policies/replay`, { version: 1, baseline: v2 });
+    expect(reversed.body).toMatchObject({ baseline: { version: v2 }, candidate: { version: 1 }, flipped: expectedFlips(docs('u0')).length });
+    const flip = reversed.body.flips[0];
+    const c = CASES[seqs.indexOf(flip.seq)]!;
+    expect(flip.baseline.decision).toBe(oracle(V2, docs('u0'), c));
+    expect(flip.candidate.decision).toBe(oracle(V1, docs('u0'), c));
+    expect((await server.admin.post(`${base}/policies/replay`, { version: v2, baseline: v2 })).body.flipped).toBe(0);
+  });
+
   it('stops at the limit and says so', async () => {
     const report = await server.admin.post(`${base}/policies/replay`, { version: v2, limit: 100 });
     expect(report.body).toMatchObject({ examined: 100, truncated: true });
@@ -175,5 +189,53 @@ describe('replay', () => {
     expect((await server.admin.post('/admin/v1/tenants/nobody/policies/replay', { version: 1 })).body.code).toBe('ERR_TENANT_NOT_FOUND');
     const pep = await server.admin.post('/admin/v1/credentials', { role: 'pep', tenant: 'rp' });
     expect((await createClient(server.url, pep.body.token).post(`${base}/policies/replay`, { version: 1 })).status).toBe(403);
+  });
+});
+
+describe('verity policy replay and policy diff --replay', () => {
+  async function verity(argv: string[]): Promise<{ code: number; out: string; err: string }> {
+    let out = '';
+    let err = '';
+    const code = await runCli(argv, {
+      stdout: { write: (text: string) => (out += text) },
+      stderr: { write: (text: string) => (err += text) },
+      env: { VERITY_URL: server.url, VERITY_ADMIN_TOKEN: ADMIN_TOKEN },
+      fetch: globalThis.fetch,
+      cwd: process.cwd(),
+    });
+    return { code, out, err };
+  }
+
+  it('replays a folder or a stored version, prints each flip with both answers, and --exit-code fails on a flip', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'verity-replay-'));
+    try {
+      await writeFile(join(dir, 'p.cedar'), V2);
+      const flips = expectedFlips(docs('u0')).length;
+      const folder = await verity(['policy', 'replay', '--tenant', 'rp', dir, '--since', '1h']);
+      expect(folder.code, folder.err).toBe(0);
+      expect(folder.out).toContain(`replayed ${CASES.length} of ${CASES.length} decisions recorded since`);
+      expect(folder.out).toContain(`: ${flips} would flip`);
+      const c = CASES[seqs.indexOf(expectedFlips(docs('u0'))[0]!)]!;
+      expect(folder.out).toContain(`~ `);
+      expect(folder.out).toContain(`User::"${c.user}" Action::"${c.action}" Doc::"${c.doc}"`);
+      expect(folder.out).toContain(`    recorded (version 1): ${oracle(V1, docs('u0'), c)}`);
+      expect(folder.out).toContain(`    ${dir}: ${oracle(V2, docs('u0'), c)}`);
+      expect((await verity(['policy', 'replay', '--tenant', 'rp', '--version', String(v2), '--exit-code'])).code).toBe(1);
+      const json = JSON.parse((await verity(['policy', 'replay', '--tenant', 'rp', '--version', '1', '--json', '--exit-code'])).out);
+      expect(json).toMatchObject({ flipped: 0, replayed: CASES.length });
+      expect((await verity(['policy', 'replay', '--tenant', 'rp'])).code).toBe(2);
+      expect((await verity(['policy', 'replay', '--tenant', 'rp', dir, '--version', '1'])).code).toBe(2);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('policy diff --tenant A B --replay shows the text changes and the recorded decisions that differ', async () => {
+    const diff = await verity(['policy', 'diff', '--tenant', 'rp', '1', String(v2), '--replay', '--since', '1h', '--exit-code']);
+    expect(diff.code, diff.err).toBe(1);
+    expect(diff.out).toMatch(/~ policy read-eng/);
+    expect(diff.out).toContain(`: ${expectedFlips(docs('u0')).length} would flip`);
+    expect(diff.out).toContain('    baseline: ');
+    expect((await verity(['policy', 'diff', 'a', 'b', '--replay'])).code).toBe(2);
   });
 });

@@ -17,3 +17,4 @@ export { createTokenEndpoint, type TokenEndpoint, type TokenEndpointOptions } fr
 export { createMetrics, MAX_TENANT_LABELS, MAX_TIER_LABELS, OTHER_LABEL, type Metrics, type MetricSources, type CacheStats } from './metrics.js';
 export { startTracing, traceDecision, tracesExporterOf, type Tracing } from './tracing.js';
 export type { ObservedDenials } from '@verity/store';
+export type { ReplayAnswer, ReplayFlip, ReplayReport } from './replay-service.js';

@@ -49,6 +49,12 @@ export interface ReplayRequest {
   /** The most recorded decisions to read (1..{@link MAX_REPLAY_LIMIT}). */
   limit: number;
   candidate: ReplayCandidate;
+  /**
+   * Compare the candidate with this stored version instead of with what was recorded
+   * (`verity policy diff --replay A B`): a flip is then a decision the two versions make
+   * differently on a recorded input the recording version still reproduces.
+   */
+  baseline?: { version: number };
 }
 
 /** One answer of a replayed decision. `error`: the request could not be decided as asked (a refusal: the caller gets no allow). */
@@ -70,6 +76,8 @@ export interface ReplayFlip {
   action: string;
   resource: string;
   recorded: { decision: 'allow' | 'deny'; policyVersion: number; reasons: string[] };
+  /** The baseline version's answer, when the replay has a baseline. */
+  baseline?: ReplayAnswer;
   candidate: ReplayAnswer;
 }
 
@@ -80,6 +88,8 @@ export interface ReplayReport {
   since: string;
   /** The candidate: a stored version's number, or null for policies not stored; its content hash. */
   candidate: { version: number | null; hash: string };
+  /** The version the candidate is compared with; null: with what was recorded. */
+  baseline: { version: number; hash: string } | null;
   /** Recorded decisions read. */
   examined: number;
   /** Decided again on both versions (the rest were skipped or unreproducible). */
@@ -138,6 +148,8 @@ export function createReplayService(options: ReplayServiceOptions): ReplayServic
       const since = new Date(request.since).toISOString();
       const settings = stored.settings;
       const candidateView: PolicyView = { tenant, version: candidate.version ?? 0, settings, prepared: candidate.prepared };
+      const baseline = request.baseline === undefined ? null : await options.policies.prepared(tenant, request.baseline.version);
+      const baselineView: PolicyView | null = baseline === null ? null : { tenant, version: baseline.version, settings, prepared: baseline.prepared };
       const recordedViews = new Map<number, Promise<PolicyView>>();
       const recordedView = (version: number): Promise<PolicyView> => {
         let view = recordedViews.get(version);
@@ -159,7 +171,12 @@ export function createReplayService(options: ReplayServiceOptions): ReplayServic
         }
       };
 
-      const report: ReplayReport = { tenant, since, candidate: { version: candidate.version, hash: candidate.hash }, examined: 0, replayed: 0, skipped: 0, unreproducible: 0, flipped: 0, flips: [], truncated: false };
+      const report: ReplayReport = {
+        tenant,
+        since,
+        candidate: { version: candidate.version, hash: candidate.hash },
+        baseline: baseline === null ? null : { version: baseline.version, hash: baseline.hash },
+        examined: 0, replayed: 0, skipped: 0, unreproducible: 0, flipped: 0, flips: [], truncated: false };
       let after = 0;
       let sinceYield = 0;
       for (;;) {
@@ -188,15 +205,16 @@ export function createReplayService(options: ReplayServiceOptions): ReplayServic
             }
             throw error;
           }
-          const baseline = await decideOn(view, event, input);
-          if (baseline.error !== undefined || baseline.decision !== event.decision) {
+          const reproduced = await decideOn(view, event, input);
+          if (reproduced.error !== undefined || reproduced.decision !== event.decision) {
             report.unreproducible += 1;
           } else {
             report.replayed += 1;
+            const before = baselineView === null ? undefined : await decideOn(baselineView, event, input);
             const answer = await decideOn(candidateView, event, input);
-            if (answer.decision !== event.decision) {
+            if (answer.decision !== (before?.decision ?? event.decision)) {
               report.flipped += 1;
-              if (report.flips.length < MAX_REPLAY_FLIPS) report.flips.push(flipOf(event, answer));
+              if (report.flips.length < MAX_REPLAY_FLIPS) report.flips.push(flipOf(event, answer, before));
             }
           }
           if (++sinceYield === SLICE) {
@@ -210,8 +228,8 @@ export function createReplayService(options: ReplayServiceOptions): ReplayServic
   };
 }
 
-function flipOf(event: AuditEvent, candidate: ReplayAnswer): ReplayFlip {
-  return {
+function flipOf(event: AuditEvent, candidate: ReplayAnswer, baseline: ReplayAnswer | undefined): ReplayFlip {
+  const flip: ReplayFlip = {
     decisionId: event.decisionId,
     seq: event.seq,
     time: event.time,
@@ -222,4 +240,6 @@ function flipOf(event: AuditEvent, candidate: ReplayAnswer): ReplayFlip {
     recorded: { decision: event.decision, policyVersion: event.policyVersion, reasons: event.reasons },
     candidate,
   };
+  if (baseline !== undefined) flip.baseline = baseline;
+  return flip;
 }

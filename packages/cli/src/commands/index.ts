@@ -20,6 +20,7 @@ import { jobRevoke } from './job-revoke.js';
 import { policyActivate } from './policy-activate.js';
 import { policyDiff } from './policy-diff.js';
 import { policyPush } from './policy-push.js';
+import { policyReplay } from './policy-replay.js';
 import { policyTest } from './policy-test.js';
 import { policyValidate } from './policy-validate.js';
 import { policyVersions } from './policy-versions.js';
@@ -59,6 +60,7 @@ export const commands: readonly Command[] = [
   policyVersions,
   policyActivate,
   policyDiff,
+  policyReplay,
   entitiesImport,
   authorize,
   evaluate,

@@ -13,6 +13,7 @@ import { createOutcomeDecider, folderDecisionStore, loadLocalStore, locatePolici
 import { writeLines, writeResult } from '../output.js';
 import { compareContents, formatChanges, type ContentSide, type PolicyPlace } from '../policy-changes.js';
 import { describeCedarRequest, readRequestFile, type RequestItem } from '../request-file.js';
+import { replayLines, replayWindowOptions, requestReplay } from './policy-replay.js';
 
 /** One side: what `from`/`to` print, its content and places, and what it decides with (read only for --requests). */
 interface Side extends ContentSide {
@@ -98,11 +99,13 @@ function decisionLines(change: DecisionChange): string[] {
 export const policyDiff: Command = {
   name: 'policy diff',
   summary: 'Show what changed between two policy folders or stored versions, and which decisions it changes',
-  usage: 'A B [--requests FILE [--exit-code]] | --tenant T A B [--requests FILE [--exit-code]]',
+  usage: 'A B [--requests FILE [--exit-code]] | --tenant T A B [--requests FILE] [--replay [--since 24h]] [--exit-code]',
   arguments: ['A', 'B'],
   options: {
     requests: { type: 'string', valueName: 'FILE', description: 'decide these requests (JSON, array or JSON lines; - for stdin) on both sides and show those that differ' },
-    'exit-code': { type: 'boolean', description: 'exit 1 when a decision of --requests differs (as git diff --exit-code)' },
+    replay: { type: 'boolean', description: "with --tenant: decide the tenant's recorded decisions on both versions and show those that differ" },
+    ...replayWindowOptions,
+    'exit-code': { type: 'boolean', description: 'exit 1 when a decision of --requests or --replay differs (as git diff --exit-code)' },
     ...tenantOption,
     ...remoteOptions,
   },
@@ -112,16 +115,22 @@ export const policyDiff: Command = {
     "file line for folders). With --requests, each request (as `eval --request` takes them) is",
     "decided on both sides by the local engine, each folder with its own entities.json and settings,",
     "a tenant's versions with its current entities and settings; a changed decision prints both",
-    'answers and their determining policies. --exit-code makes a changed decision exit 1, for CI.',
+    'answers and their determining policies. With --tenant and --replay, the server decides the',
+    "decisions its audit recorded since --since on A and on B, from each record's input (see",
+    '`verity policy replay`), and lists those that differ. --exit-code makes a changed decision',
+    'exit 1, for CI.',
     `With --tenant: ${remoteDetails}`,
   ].join('\n'),
   async run(args, io) {
     const exitCode = args.values['exit-code'] === true;
-    if (exitCode && args.values['requests'] === undefined) throw usageError('--exit-code needs --requests FILE');
+    const replay = args.values['replay'] === true;
+    if (exitCode && args.values['requests'] === undefined && !replay) throw usageError('--exit-code needs --requests FILE or --replay');
+    if (replay && args.values['tenant'] === undefined) throw usageError('--replay needs --tenant: it replays the decisions a tenant recorded');
     const requests = typeof args.values['requests'] === 'string' ? await readRequestFile(args.values['requests'], io) : undefined;
     const [from, to] = args.values['tenant'] === undefined ? await Promise.all([folderSide(args.positionals[0] ?? '', io), folderSide(args.positionals[1] ?? '', io)]) : await versionSides(args, io);
     const changes = compareContents(from, to);
     const decided = requests === undefined ? undefined : { total: requests.items.length, changes: await compareDecisions(requests.items, from, to) };
+    const replayed = replay ? await requestReplay(args, io, { version: to.name, baseline: from.name }) : undefined;
     const { changes: textChanges, ...ids } = changes;
     const report = {
       from: from.name,
@@ -129,15 +138,19 @@ export const policyDiff: Command = {
       ...ids,
       changes: textChanges,
       ...(decided === undefined ? {} : { requests: { total: decided.total, differing: decided.changes.length, changes: decided.changes } }),
+      ...(replayed === undefined ? {} : { replay: replayed }),
     };
     writeResult(args, io, report, () => {
       const lines = formatChanges(changes, from, to);
       writeLines(io.stdout, `${from.label} -> ${to.label}`, ...(lines.length > 0 ? lines : ['no changes']));
-      if (decided === undefined) return;
-      const n = decided.changes.length;
-      writeLines(io.stdout, `${decided.total} requests: ${n} decision${n === 1 ? ' differs' : 's differ'}`);
-      for (const change of decided.changes) writeLines(io.stdout, ...decisionLines(change));
+      if (decided !== undefined) {
+        const n = decided.changes.length;
+        writeLines(io.stdout, `${decided.total} requests: ${n} decision${n === 1 ? ' differs' : 's differ'}`);
+        for (const change of decided.changes) writeLines(io.stdout, ...decisionLines(change));
+      }
+      if (replayed !== undefined) writeLines(io.stdout, ...replayLines(replayed, to.label));
     });
-    return exitCode && decided !== undefined && decided.changes.length > 0 ? EXIT.CHECK_FAILED : EXIT.OK;
+    const differs = (decided?.changes.length ?? 0) > 0 || (replayed?.flipped ?? 0) > 0;
+    return exitCode && differs ? EXIT.CHECK_FAILED : EXIT.OK;
   },
 };

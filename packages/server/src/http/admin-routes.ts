@@ -196,9 +196,10 @@ export function registerAdminRoutes(app: FastifyInstance, c: Components): void {
     if (candidate === undefined) throw new VerityError('ERR_REQUEST_INVALID', 'give the candidate: version (a stored version) or candidate ({files, schema?, links?, validationMode?}, as a push)');
     const since = sinceOf(optionalString(b.since, 'since', 64));
     const limit = integerParam(b.limit, 'limit', 1, MAX_REPLAY_LIMIT, DEFAULT_REPLAY_LIMIT);
+    const baseline = b.baseline === undefined ? undefined : { version: versionParam(b.baseline, 'baseline') };
     await requireAdmin(c, request, 'policy.test', tenant);
     await requireAdmin(c, request, 'audit.read', tenant);
-    return c.replay.replay(tenant, { since, limit, candidate });
+    return c.replay.replay(tenant, { since, limit, candidate, ...(baseline === undefined ? {} : { baseline }) });
   });
 
   app.post('/admin/v1/tenants/:tenant/policies/activate', async (request) => {
