@@ -1,14 +1,16 @@
 /**
- * README's "A tour of the CLI" and docs/identity.md's walkthrough, run as written: each document's
- * ```sh blocks, in order, as one bash script (`set -e`, so the first command that fails ends it
- * and is named), from a fresh folder holding the repository's `examples/`, against a fresh
- * `verity serve --demo --open-decisions` (what `npm start` runs) on a temporary data folder.
- * `npx verity` is the repository's CLI; `$VERITY`, `VERITY_URL` and `VERITY_ADMIN_TOKEN` are this
- * server's. The docs' `curl -s` exits 0 on an HTTP error; here curl fails on one, so an error
- * answer fails the walkthrough too. What is not run is marked in the Markdown
+ * README's "A tour of the CLI" and the walkthroughs of docs/identity.md and docs/gateways.md, run
+ * as written: each document's ```sh blocks, in order, as one bash script (`set -e`, so the first
+ * command that fails ends it and is named), from a fresh folder holding the repository's
+ * `examples/`, against a fresh `verity serve --demo --open-decisions` (what `npm start` runs) on a
+ * temporary data folder. `npx verity` is the repository's CLI; `$VERITY`, `VERITY_URL` and
+ * `VERITY_ADMIN_TOKEN` are this server's. The docs' `curl -s` exits 0 on an HTTP error; here curl
+ * fails on one, so an error answer fails the walkthrough too, unless the command states what it
+ * prints (`# → 403`, as docs/gateways.md does for its refusals): then it must print that, and an
+ * error status is what it says. What is not run is marked in the Markdown
  * (e2e/helpers/markdown-blocks.ts), printed, and counted below.
  */
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -31,7 +33,10 @@ npx() {
   shift
   "$WALK_NODE" "$WALK_BIN" "$@"
 }
-curl() { command curl --fail-with-body --show-error "$@"; }
+curl() {
+  if [ -n "\${WALK_EXPECTING-}" ]; then command curl --show-error "$@"; else command curl --fail-with-body --show-error "$@"; fi
+}
+walk_differs() { echo "walkthrough: $WALK_AT printed the above; the document says it prints: $1" >&2; return 1; }
 WALK_AT='the prelude'
 trap 'code=$?; [ $code -eq 0 ] || echo "walkthrough: FAILED with exit code $code at $WALK_AT" >&2' EXIT
 `;
@@ -47,8 +52,25 @@ function walkthrough(doc: string, heading?: string): Walkthrough {
   return { doc, commands: shellBlocks(markdown, range).flatMap((block) => block.commands) };
 }
 
+/** `text` as one bash word, unexpanded. */
+function quoted(text: string): string {
+  return `'${text.replace(/'/g, `'\\''`)}'`;
+}
+
+/**
+ * The command, or for one that states what it prints: its output, checked against that (a bash
+ * pattern, its literal parts quoted, each `…` a `*`). It runs in `$(…)`, curl not failing on an
+ * error status; the closing parenthesis on a line of its own, after the command's comment.
+ */
+function stepOf(doc: string, c: ShellCommand): string {
+  const at = `WALK_AT='${doc}:${c.line}'`;
+  if (c.expect === undefined) return `${at}\n${c.text}`;
+  const pattern = c.expect.split('…').map(quoted).join('*');
+  return `${at}\nWALK_OUT=$(WALK_EXPECTING=1\n${c.text}\n)\nprintf '%s\\n' "$WALK_OUT"\n[[ $WALK_OUT == ${pattern} ]] || walk_differs ${quoted(c.expect)}`;
+}
+
 function scriptOf({ doc, commands }: Walkthrough): string {
-  const steps = commands.filter((c) => c.skipped === undefined).map((c) => `WALK_AT='${doc}:${c.line}'\n${c.text}`);
+  const steps = commands.filter((c) => c.skipped === undefined).map((c) => stepOf(doc, c));
   return `${PRELUDE}\n${steps.join('\n')}\necho '${DONE}' >&2\n`;
 }
 
@@ -90,6 +112,7 @@ function reportSkipped({ doc, commands }: Walkthrough): ShellCommand[] {
 const WALKTHROUGHS = [
   { walk: walkthrough('README.md', '## A tour of the CLI'), skipped: 10 },
   { walk: walkthrough('docs/identity.md'), skipped: 2 },
+  { walk: walkthrough('docs/gateways.md'), skipped: 0 },
 ] as const;
 
 const servers: ServeProcess[] = [];
@@ -98,7 +121,7 @@ const dataDirs: string[] = [];
 beforeAll(async () => {
   for (const _ of WALKTHROUGHS) dataDirs.push(mkdtempSync(join(tmpdir(), 'verity-walkthrough-data-')));
   servers.push(...(await Promise.all(dataDirs.map((dir) => startServeProcess(['--data', dir])))));
-}, 60_000);
+}, 120_000);
 
 afterAll(async () => {
   await killAll(servers);
@@ -110,10 +133,11 @@ describe('the documentation runs as written', () => {
     it.concurrent(`${walk.doc}: every command exits 0`, async () => {
       expect(reportSkipped(walk)).toHaveLength(skipped);
       const server = servers[index] as ServeProcess;
-      const { code, output } = await run(walk, server, 150_000);
+      // Minutes, not seconds: on a loaded machine the README's tour (some 45 CLI calls) has taken 150 s.
+      const { code, output } = await run(walk, server, 240_000);
       expect(code, tail(output)).toBe(0);
       expect(output).toContain(DONE);
-    }, 180_000);
+    }, 270_000);
   });
 });
 
@@ -136,6 +160,34 @@ describe('markdown-blocks', () => {
       { line: 15, text: 'echo "one\ntwo" # done' },
       { line: 17, text: 'c | \\\n  d' },
     ]);
+  });
+
+  it('reads what a command states it prints from the `# →` comment of its last line, and only there', () => {
+    const code = [
+      "curl -s -w '%{http_code}' \\",
+      "  -H 'x: # → 1'   # → 403",
+      "echo '# → 2'   # prints # → 2",
+      '# → 200',
+      'a   # → {"code":"E",…} 401',
+    ].join('\n');
+    expect(splitShellCommands(code)).toEqual([
+      { line: 1, text: "curl -s -w '%{http_code}' \\\n  -H 'x: # → 1'   # → 403", expect: '403' },
+      { line: 3, text: "echo '# → 2'   # prints # → 2" },
+      { line: 5, text: 'a   # → {"code":"E",…} 401', expect: '{"code":"E",…} 401' },
+    ]);
+  });
+
+  it('checks what a command prints against its `# →` text, literally but for `…`', () => {
+    const ran = (text: string, expected: string) =>
+      spawnSync('bash', ['-c', scriptOf({ doc: 'doc.md', commands: [{ line: 7, text, expect: expected }] })], { encoding: 'utf8' });
+    expect(ran(`echo '{"a":[1]} 401'`, '{"a":[1]} 401').status).toBe(0);
+    expect(ran(`echo 'abc 401'`, 'a… 401').status).toBe(0);
+    expect(ran(`echo 'xy'`, 'x[y]').status).not.toBe(0); // [y] is no pattern here
+    expect(ran(`echo 'x1'`, 'x?').status).not.toBe(0);
+    const differs = ran(`echo 'abc 403'`, 'a… 401');
+    expect(differs.status).not.toBe(0);
+    expect(differs.stderr).toContain('doc.md:7 printed the above; the document says it prints: a… 401');
+    expect(ran(`false`, '').status).not.toBe(0);
   });
 
   it('applies skip markers to a block or to the commands they name, and refuses stale or stray ones', () => {

@@ -9,6 +9,12 @@
  *
  * A reason is required, a marker that is not right above a block or whose PREFIX matches no
  * command is an error: a reader can trust that what is marked is all that is left out.
+ *
+ * A command whose last line ends in a comment starting with `→` states what it prints:
+ *
+ *   curl -s -o /dev/null -w '%{http_code}\n' $VERITY/…   # → 403
+ *
+ * The walkthrough checks its output against that text, where `…` stands for any text.
  */
 
 /** One command: a line and its continuations (`\`, an open quote or parenthesis, a trailing `|`, `&&`, `||`). */
@@ -16,6 +22,8 @@ export interface ShellCommand {
   /** 1-based line of the document where it starts. */
   line: number;
   text: string;
+  /** What it prints, when its last line ends in `# → TEXT` (`…` in TEXT: any text). */
+  expect?: string;
   /** Why it is not run, when a marker says so. */
   skipped?: string;
 }
@@ -35,6 +43,7 @@ interface Marker {
 const FENCE = /^```(\S*)\s*$/;
 const MARKER = /^<!--\s*walkthrough:(.*?)-->\s*$/;
 const SKIP = /^\s*skip(?:\s+`([^`]+)`)?\s*(?:[—:-]\s*)?(.*?)\s*$/;
+const EXPECT = /^#\s*→\s*(.*?)\s*$/;
 
 function parseMarker(body: string, line: number): Marker {
   const skip = SKIP.exec(body);
@@ -53,8 +62,8 @@ export function sectionLines(markdown: string, heading: string): { from: number;
 }
 
 /** Splits shell source into commands, tracking quotes, `$(…)`/`(…)` and comments so a JSON body over several lines stays one command. */
-export function splitShellCommands(code: string, firstLine = 1): Array<{ line: number; text: string }> {
-  const commands: Array<{ line: number; text: string }> = [];
+export function splitShellCommands(code: string, firstLine = 1): ShellCommand[] {
+  const commands: ShellCommand[] = [];
   let current: string[] = [];
   let start = firstLine;
   let quote: "'" | '"' | null = null;
@@ -64,6 +73,7 @@ export function splitShellCommands(code: string, firstLine = 1): Array<{ line: n
     if (current.length === 0) start = firstLine + index;
     current.push(text);
     let scanned = '';
+    let comment = '';
     for (let i = 0; i < text.length; i++) {
       const c = text[i] as string;
       if (quote === "'") {
@@ -75,6 +85,7 @@ export function splitShellCommands(code: string, firstLine = 1): Array<{ line: n
       } else if (c === "'" || c === '"') {
         quote = c;
       } else if (c === '#' && (i === 0 || /[\s;&|(]/.test(text[i - 1] as string))) {
+        comment = text.slice(i);
         break; // a comment: the rest of the line is not code
       } else if (c === '(') {
         depth++;
@@ -85,7 +96,8 @@ export function splitShellCommands(code: string, firstLine = 1): Array<{ line: n
     }
     const open = quote !== null || depth > 0 || /(?:\\|\||&&)\s*$/.test(scanned);
     if (open) return;
-    if (!/^\s*#/.test(current.join('\n')) || current.length > 1) commands.push({ line: start, text: current.join('\n') });
+    const expected = EXPECT.exec(comment)?.[1];
+    if (!/^\s*#/.test(current.join('\n')) || current.length > 1) commands.push({ line: start, text: current.join('\n'), ...(expected === undefined ? {} : { expect: expected }) });
     current = [];
   });
   if (current.length > 0) throw new Error(`line ${start}: a command is not closed at the end of its block (quote or parenthesis)`);
@@ -126,7 +138,7 @@ export function shellBlocks(markdown: string, options: { lang?: string; from?: n
   return blocks;
 }
 
-function applyMarkers(commands: Array<{ line: number; text: string }>, markers: readonly Marker[]): ShellCommand[] {
+function applyMarkers(commands: readonly ShellCommand[], markers: readonly Marker[]): ShellCommand[] {
   const result: ShellCommand[] = commands.map((command) => ({ ...command }));
   for (const marker of markers) {
     const hits = result.filter((command) => marker.prefix === undefined || command.text.startsWith(marker.prefix));
