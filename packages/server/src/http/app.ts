@@ -1,6 +1,6 @@
 /** The Fastify application: body parsing, request ids, error mapping, and every route. */
 import { randomUUID } from 'node:crypto';
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyRequest, type FastifyServerFactory } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerFactory } from 'fastify';
 import { isRequestId, isStorableText, isVerityError, storableText, stringifyJson, VerityError } from '@verity/core';
 import { registerJsonBody } from './json-body.js';
 import { logFailure, toVerityError } from './errors.js';
@@ -83,6 +83,14 @@ export async function buildApp(c: Components, options: BuildAppOptions = {}): Pr
     // client cannot hold a connection and an in-flight slot without end. Decisions have their
     // own, shorter deadline from arrival (load-shedding.ts); this bounds admin uploads too.
     requestTimeout: Math.max(c.config.requestTimeoutMs, SLOW_UPLOAD_MS),
+    // Errors Fastify meets before any route runs (a path that is not valid percent-encoding,
+    // RFC 3986 §2.1): Verity's error shape, never cached. For a gateway (Envoy sends the
+    // original path as its own) that is a refusal, as any non-2xx answer is.
+    frameworkErrors: (error, _request, reply) => {
+      const refused = new VerityError('ERR_REQUEST_INVALID', error.code === 'FST_ERR_BAD_URL' ? 'the request path is not valid percent-encoding (RFC 3986 §2.1)' : 'the request could not be read');
+      // Fastify types this reply by route generics no route has yet; it is a plain reply.
+      void (reply as unknown as FastifyReply).status(refused.status).header('cache-control', 'no-store').send(refused.toJSON());
+    },
     // The PEP's X-Request-ID is kept (AuthZEN §10) when it is a sane token; otherwise we make one.
     genReqId: (request) => {
       const given = request.headers['x-request-id'];

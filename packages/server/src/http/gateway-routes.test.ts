@@ -166,6 +166,15 @@ describe('Envoy ext_authz HTTP service (original method, path after the prefix)'
     const [event] = await auditOf(requestId);
     expect(event).toMatchObject({ decision: 'deny', tier: 'gateway', resource: { type: 'route', id: '(unmatched)' }, errors: [{ policyId: 'gateway-route', message: 'the path is ambiguous' }] });
   });
+
+  it('refuses a path that is not valid percent-encoding with a Verity error (never an allow, never cached), on every route', async () => {
+    for (const url of ['/tenants/shop/gateway/v1/envoy/todos/%zz', '/admin/v1/tenants/%E0%A4%A']) {
+      const answer = await inject({ url, headers: await bearer('alice') });
+      expect(answer.statusCode).toBe(400);
+      expect(answer.headers['cache-control']).toBe('no-store');
+      expect(answer.json()).toMatchObject({ code: 'ERR_REQUEST_INVALID' });
+    }
+  });
 });
 
 describe('Caddy forward_auth (X-Forwarded-Method, X-Forwarded-Uri)', () => {
