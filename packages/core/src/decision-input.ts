@@ -5,12 +5,13 @@
  * candidate policy version can be replayed against recorded decisions (`verity policy replay`)
  * through the same pipeline, with the same request, as the decision that was made.
  *
- * Recorded as the canonical JSON text of a {@link DecisionInput}: text keeps a Long past 2^53
- * and any string exactly (JSON escapes NUL and lone surrogates, so the text is always storable),
- * and the audit hash covers it as that text.
+ * Recorded as the JSON text of a {@link DecisionInput}: text keeps a Long past 2^53 and any
+ * string exactly (JSON escapes NUL and lone surrogates, so the text is always storable), and the
+ * audit hash covers it as that text. Plain `JSON.stringify` order, not canonical: the text is
+ * hashed as the string it is, so nothing needs its keys sorted, and sorting would cost every
+ * decision about as much again.
  */
-import { canonicalJson } from './canonical-json.js';
-import { parseJson } from './json.js';
+import { parseJson, stringifyJson } from './json.js';
 import { isPlainObject } from './wire-format.js';
 import type { EntityOverlay } from './request-entities.js';
 import type { CedarValue, Entity, EntityUid } from './types.js';
@@ -49,12 +50,12 @@ export interface DecisionInputParts {
   risk?: Readonly<Record<string, CedarValue>> | undefined;
 }
 
-/** The record's `input` text: canonical JSON of the input, or of an omission past the bound. */
+/** The record's `input` text: JSON of the input, or of an omission past the bound. */
 export function encodeDecisionInput(parts: DecisionInputParts): string {
   const input: Record<string, unknown> = { v: 1, context: parts.context, overlays: parts.overlays, provided: parts.provided };
   if (parts.risk !== undefined) input.risk = parts.risk;
-  const text = canonicalJson(input);
-  return text.length <= MAX_DECISION_INPUT_CHARS ? text : canonicalJson({ v: 1, omitted: 'too-large', chars: text.length } satisfies OmittedDecisionInput);
+  const text = stringifyJson(input);
+  return text.length <= MAX_DECISION_INPUT_CHARS ? text : stringifyJson({ v: 1, omitted: 'too-large', chars: text.length } satisfies OmittedDecisionInput);
 }
 
 const isUid = (value: unknown): value is EntityUid => isPlainObject(value) && typeof value.type === 'string' && typeof value.id === 'string';

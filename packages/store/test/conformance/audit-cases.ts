@@ -66,7 +66,7 @@ export function describeAudit(databases: ConformanceDatabases): void {
         [decision('a', { errors: [{ policyId: 'p-2', message: 'attribute "x" missing' }], latencyUs: 0.1 + 0.2, policyVersion: 7 })],
         [decision('a', { time: '2025-01-01T00:00:00Z' }), decision('a', { principal: { type: 'App::User', id: 'quote"and\\slash' } }), decision('a')],
         [decision('a', { caller: 'spiffe://verity.internal/orders', txn: 'txn-1', actors: ['spiffe://verity.internal/gateway', 'User::"alice"'] })],
-        // The decision input is canonical JSON text: kept character for character (a Long past 2^53, escapes).
+        // The decision input is JSON text: kept character for character (a Long past 2^53, escapes).
         [decision('a', { input: '{"context":{"big":9007199254740993,"s":"\\u0000\\ud800"},"overlays":[],"provided":[],"v":1}' })],
         [decision('a', { decision: 'deny', reasons: [], risk: { score: 55, level: 'high', factors: [{ name: 'stale_authentication', weight: 30, detail: '46800 s' }, { name: 'device_noncompliant', weight: 25, detail: 'disk_encryption' }], stepUp: { acr: 'urn:verity:acr:mfa', maxAgeSec: 300 } } })],
       ];
