@@ -217,7 +217,7 @@ export interface DecisionRecord {
   risk?: RecordedRisk;
   /**
    * What the decision was made on besides the tenant's stored entities and policies: the
-   * canonical JSON text of core's `DecisionInput` (context, request-time entities,
+   * JSON text of core's `DecisionInput` (context, request-time entities,
    * `context.risk`), or of its omission past MAX_DECISION_INPUT_CHARS. Hashed into the audit
    * chain as this text; replay (`verity policy replay`) decides from it again. Absent on
    * refusals made before the request was mapped, and on records written before it existed.

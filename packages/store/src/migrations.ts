@@ -502,7 +502,7 @@ DO $$ DECLARE r record; BEGIN FOR r IN SELECT c.conrelid::regclass AS tbl FROM p
     version: 20,
     name: 'audit: each decision records what it was decided on besides stored entities (for replay)',
     sql: `
--- input: the canonical JSON text of core's DecisionInput (context, request-time entities,
+-- input: the JSON text of core's DecisionInput (context, request-time entities,
 -- context.risk), hashed into the chain as that text; NULL on records made before or without it.
 -- Text, not jsonb: jsonb would renumber a Long past 2^53 and the hash would no longer match.
 ALTER TABLE audit_events ADD COLUMN input text NULL;
