@@ -1,22 +1,11 @@
 /** The `verity` CLI against a real server: the README's tour, with its exit codes. */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runCli } from '@verity/cli';
-import { ADMIN_TOKEN, examplePath, startTestServer } from './helpers/verity.js';
+import { runVerity } from './helpers/cli-run.js';
+import { examplePath, startTestServer } from './helpers/verity.js';
 
 let server: Awaited<ReturnType<typeof startTestServer>>;
 
-async function verity(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const code = await runCli(argv, {
-    stdout: { write: (s: string) => (out += s) },
-    stderr: { write: (s: string) => (err += s) },
-    env: { VERITY_URL: server.url, VERITY_ADMIN_TOKEN: ADMIN_TOKEN },
-    fetch: globalThis.fetch,
-    cwd: process.cwd(),
-  });
-  return { code, out, err };
-}
+const verity = (...argv: string[]) => runVerity(argv, { url: server.url });
 
 const MORTY = 'CiRmZDE2MTRkMy1jMzlhLTQ3ODEtYjdiZC04Yjk2ZjVhNTEwMGQSBWxvY2Fs';
 const BETH = 'CiRmZDM2MTRkMy1jMzlhLTQ3ODEtYjdiZC04Yjk2ZjVhNTEwMGQSBWxvY2Fs';
@@ -75,7 +64,7 @@ describe('verity CLI against a real server', () => {
     await server.components.store.db.query(`UPDATE audit_events SET decision = 'allow' WHERE tenant_id = 'acme' AND decision = 'deny'`);
     expect((await verity('audit', 'verify', '--tenant', 'acme')).code).toBe(1);
     expect((await verity('tenant', 'list', '--url', server.url, '--json')).code).toBe(0);
-    const refused = await runCli(['tenant', 'list'], { stdout: { write: () => true }, stderr: { write: () => true }, env: { VERITY_URL: server.url, VERITY_ADMIN_TOKEN: 'vrt_wrong' }, fetch: globalThis.fetch, cwd: process.cwd() });
+    const refused = (await runVerity(['tenant', 'list'], { url: server.url, env: { VERITY_ADMIN_TOKEN: 'vrt_wrong' } })).code;
     expect(refused).toBe(5);
     expect((await verity('authorize', '--tenant', 'nope', '--subject', 'user:x', '--action', 'a', '--resource', 'r:1')).code).toBe(6);
   });

@@ -8,8 +8,8 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runCli } from '@verity/cli';
-import { ADMIN_TOKEN, startTestServer } from './helpers/verity.js';
+import { runVerity } from './helpers/cli-run.js';
+import { startTestServer } from './helpers/verity.js';
 
 /** The Istio part of seed 003 (the Zero Trust article), as written there. */
 const SEED = `apiVersion: security.istio.io/v1beta1
@@ -70,18 +70,7 @@ spec:
 let server: Awaited<ReturnType<typeof startTestServer>>;
 let dir: string;
 
-async function verity(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const code = await runCli(argv, {
-    stdout: { write: (s: string) => (out += s) },
-    stderr: { write: (s: string) => (err += s) },
-    env: { VERITY_URL: server.url, VERITY_ADMIN_TOKEN: ADMIN_TOKEN },
-    fetch: globalThis.fetch,
-    cwd: dir,
-  });
-  return { code, out, err };
-}
+const verity = (...argv: string[]) => runVerity(argv, { url: server.url, cwd: dir });
 
 const TD = 'payments.example';
 const spiffe = (namespace: string, account: string) => `spiffe://${TD}/ns/${namespace}/sa/${account}`;

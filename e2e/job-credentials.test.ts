@@ -7,11 +7,10 @@
  * the job when its function settles, on success and on a thrown error; the CLI's `job revoke`,
  * `token revoke --job` and `token exchange --job-id` do the same against the real server.
  */
-import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeJwt } from 'jose';
-import { runCli } from '@verity/cli';
 import { createEnforcer, createLocalDecisionSource, createTokenExchanger, runJob, type LocalDecisionSource } from '@verity/enforce';
+import { runVerity } from './helpers/cli-run.js';
 import { ADMIN_TOKEN, createClient, startTestServer, type Client } from './helpers/verity.js';
 
 const TENANT = 'batch';
@@ -234,19 +233,7 @@ describe('runJob (@verity/enforce)', () => {
 });
 
 describe('verity CLI: job-scoped tokens', () => {
-  async function verity(argv: string[], stdin?: string): Promise<{ code: number; out: string; err: string }> {
-    let out = '';
-    let err = '';
-    const code = await runCli(argv, {
-      stdout: { write: (s: string) => (out += s) },
-      stderr: { write: (s: string) => (err += s) },
-      env: { VERITY_URL: server.url, VERITY_ADMIN_TOKEN: ADMIN_TOKEN, VERITY_CLIENT_ID: 'nightly', VERITY_CLIENT_SECRET: secret },
-      fetch: globalThis.fetch,
-      cwd: process.cwd(),
-      ...(stdin === undefined ? {} : { stdin: Readable.from([Buffer.from(stdin)]) }),
-    });
-    return { code, out, err };
-  }
+  const verity = (argv: string[], stdin?: string) => runVerity(argv, { url: server.url, env: { VERITY_CLIENT_ID: 'nightly', VERITY_CLIENT_SECRET: secret }, ...(stdin === undefined ? {} : { stdin }) });
 
   it('token exchange --job-id tags the token; job revoke ID and token revoke --job end the job', async () => {
     const exchanged = await verity(['token', 'exchange', '--tenant', TENANT, '--audience', 'orders', '--scope', 'orders:read', '--job-id', 'cli-1', '--subject-token-file', '-'], await ownToken());

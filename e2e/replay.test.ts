@@ -9,8 +9,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as cedar from '@cedar-policy/cedar-wasm/nodejs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runCli } from '@verity/cli';
-import { ADMIN_TOKEN, createClient, startTestServer } from './helpers/verity.js';
+import { runVerity } from './helpers/cli-run.js';
+import { createClient, startTestServer } from './helpers/verity.js';
 
 let server: Awaited<ReturnType<typeof startTestServer>>;
 const base = '/admin/v1/tenants/rp';
@@ -193,18 +193,7 @@ describe('replay', () => {
 });
 
 describe('verity policy replay and policy diff --replay', () => {
-  async function verity(argv: string[]): Promise<{ code: number; out: string; err: string }> {
-    let out = '';
-    let err = '';
-    const code = await runCli(argv, {
-      stdout: { write: (text: string) => (out += text) },
-      stderr: { write: (text: string) => (err += text) },
-      env: { VERITY_URL: server.url, VERITY_ADMIN_TOKEN: ADMIN_TOKEN },
-      fetch: globalThis.fetch,
-      cwd: process.cwd(),
-    });
-    return { code, out, err };
-  }
+  const verity = (argv: string[]) => runVerity(argv, { url: server.url });
 
   it('replays a folder or a stored version, prints each flip with both answers, and --exit-code fails on a flip', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'verity-replay-'));
