@@ -178,6 +178,14 @@ describe('replay', () => {
     expect(JSON.parse(events[0].input)).toMatchObject({ v: 1, context: CASES[0]!.context, overlays: [{ uid: { type: 'User', id: CASES[0]!.user }, attrs: CASES[0]!.properties }] });
   });
 
+  it('runs one replay per tenant at a time: a second is refused (503 ERR_OVERLOADED) while the first runs, then runs', async () => {
+    const request = { since: Date.now() - 3_600_000, limit: 50, candidate: { version: v2 } };
+    const first = server.components.replay.replay('rp', request);
+    await expect(server.components.replay.replay('rp', request)).rejects.toMatchObject({ code: 'ERR_OVERLOADED', status: 503 });
+    expect((await first).examined).toBe(50);
+    expect((await server.components.replay.replay('rp', request)).examined).toBe(50);
+  });
+
   it('refuses bad requests with stable codes, and callers without policy.test and audit.read', async () => {
     expect((await server.admin.post(`${base}/policies/replay`, {})).body.code).toBe('ERR_REQUEST_INVALID');
     expect((await server.admin.post(`${base}/policies/replay`, { version: 1, since: 'yesterday' })).body.code).toBe('ERR_REQUEST_INVALID');

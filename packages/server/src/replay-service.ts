@@ -18,6 +18,7 @@ import {
   hashPolicyContent,
   isVerityError,
   parseDecisionInput,
+  VerityError,
   type AuditEvent,
   type DecisionMeta,
   type Engine,
@@ -35,6 +36,8 @@ export const MAX_REPLAY_LIMIT = 100_000;
 export const DEFAULT_REPLAY_LIMIT = 10_000;
 /** The most flips a report lists (all are counted). */
 export const MAX_REPLAY_FLIPS = 1_000;
+/** Replays one process runs at once (one per tenant): replay is CPU work beside live decisions, and no tenant may take more of it. */
+export const MAX_CONCURRENT_REPLAYS = 2;
 /** Audit rows read per page. */
 const PAGE = 500;
 /** Decisions made between two yields to the event loop: a replay never holds up live decisions for long. */
@@ -110,7 +113,9 @@ export interface ReplayService {
    * Replay the tenant's decisions recorded since `request.since` on the candidate. Throws
    * ERR_TENANT_NOT_FOUND, ERR_POLICY_VERSION_NOT_FOUND (a candidate version the tenant does not
    * have), the push's errors for candidate files that do not parse or validate
-   * (ERR_POLICY_PARSE, ERR_POLICY_VALIDATION: 400), ERR_STORE_UNAVAILABLE.
+   * (ERR_POLICY_PARSE, ERR_POLICY_VALIDATION: 422), ERR_STORE_UNAVAILABLE, and ERR_OVERLOADED
+   * (503) while the tenant's last replay is still running here or {@link MAX_CONCURRENT_REPLAYS}
+   * are.
    */
   replay(tenant: string, request: ReplayRequest): Promise<ReplayReport>;
 }
@@ -140,92 +145,108 @@ export function createReplayService(options: ReplayServiceOptions): ReplayServic
     return { version: null, hash, prepared: await engine.prepare(`${tenant}~replay@${hash.slice(0, 16)}`, content) };
   }
 
+  /** The tenants whose replay is running in this process. */
+  const running = new Set<string>();
+
   return {
     async replay(tenant, request) {
-      // The tenant's settings (type mapping, request validation) as they are now: both sides use them.
-      const { tenant: stored } = await options.policies.active(tenant);
-      const candidate = await candidateOf(tenant, request.candidate);
-      const since = new Date(request.since).toISOString();
-      const settings = stored.settings;
-      const candidateView: PolicyView = { tenant, version: candidate.version ?? 0, settings, prepared: candidate.prepared };
-      const baseline = request.baseline === undefined ? null : await options.policies.prepared(tenant, request.baseline.version);
-      const baselineView: PolicyView | null = baseline === null ? null : { tenant, version: baseline.version, settings, prepared: baseline.prepared };
-      const recordedViews = new Map<number, Promise<PolicyView>>();
-      const recordedView = (version: number): Promise<PolicyView> => {
-        let view = recordedViews.get(version);
-        if (view === undefined) {
-          view = options.policies.prepared(tenant, version).then((found) => ({ tenant, version, settings, prepared: found.prepared }));
-          recordedViews.set(version, view);
-        }
-        return view;
-      };
-      const lookup = (uids: Parameters<EntityService['getMany']>[1]) => options.entities.getMany(tenant, uids);
-      const decideOn = async (view: PolicyView, event: AuditEvent, input: RecordedDecisionInput): Promise<ReplayAnswer> => {
-        try {
-          const record = await pipeline.decide(view, { kind: 'recorded', principal: event.principal, action: event.action, resource: event.resource, input }, lookup, REPLAY_META);
-          return { decision: record.decision, reasons: record.reasons, errors: record.errors };
-        } catch (error) {
-          // A request the version refuses (a type it does not declare, a limit): no allow.
-          if (isVerityError(error) && error.status < 500) return { decision: 'deny', reasons: [], errors: [], error: error.code };
-          throw error;
-        }
-      };
-
-      const report: ReplayReport = {
-        tenant,
-        since,
-        candidate: { version: candidate.version, hash: candidate.hash },
-        baseline: baseline === null ? null : { version: baseline.version, hash: baseline.hash },
-        examined: 0, replayed: 0, skipped: 0, unreproducible: 0, flipped: 0, flips: [], truncated: false };
-      let after = 0;
-      let sinceYield = 0;
-      for (;;) {
-        // One more than the limit leaves, to tell a window that ends there from one cut short.
-        const want = Math.min(PAGE, request.limit - report.examined + 1);
-        const { events: page } = await options.auditLog.query(tenant, { after, since, limit: want });
-        for (const event of page) {
-          if (report.examined === request.limit) {
-            report.truncated = true;
-            return report;
-          }
-          report.examined += 1;
-          after = event.seq;
-          const input = event.policyVersion > 0 ? parseDecisionInput(event.input) : null;
-          if (input === null) {
-            report.skipped += 1;
-            continue;
-          }
-          let view: PolicyView;
-          try {
-            view = await recordedView(event.policyVersion);
-          } catch (error) {
-            if (isVerityError(error) && error.code === 'ERR_POLICY_VERSION_NOT_FOUND') {
-              report.skipped += 1;
-              continue;
-            }
-            throw error;
-          }
-          const reproduced = await decideOn(view, event, input);
-          if (reproduced.error !== undefined || reproduced.decision !== event.decision) {
-            report.unreproducible += 1;
-          } else {
-            report.replayed += 1;
-            const before = baselineView === null ? undefined : await decideOn(baselineView, event, input);
-            const answer = await decideOn(candidateView, event, input);
-            if (answer.decision !== (before?.decision ?? event.decision)) {
-              report.flipped += 1;
-              if (report.flips.length < MAX_REPLAY_FLIPS) report.flips.push(flipOf(event, answer, before));
-            }
-          }
-          if (++sinceYield === SLICE) {
-            sinceYield = 0;
-            await yieldToEvents();
-          }
-        }
-        if (page.length < want) return report;
+      // Taken before anything is awaited: a second call, however soon, sees the first.
+      if (running.has(tenant) || running.size >= MAX_CONCURRENT_REPLAYS) {
+        throw new VerityError('ERR_OVERLOADED', running.has(tenant) ? `a replay of tenant "${tenant}" is already running: try again when it ends` : `${MAX_CONCURRENT_REPLAYS} replays are running: try again later`);
+      }
+      running.add(tenant);
+      try {
+        return await replayOnce(tenant, request);
+      } finally {
+        running.delete(tenant);
       }
     },
   };
+
+  async function replayOnce(tenant: string, request: ReplayRequest): Promise<ReplayReport> {
+    // The tenant's settings (type mapping, request validation) as they are now: both sides use them.
+    const { tenant: stored } = await options.policies.active(tenant);
+    const candidate = await candidateOf(tenant, request.candidate);
+    const since = new Date(request.since).toISOString();
+    const settings = stored.settings;
+    const candidateView: PolicyView = { tenant, version: candidate.version ?? 0, settings, prepared: candidate.prepared };
+    const baseline = request.baseline === undefined ? null : await options.policies.prepared(tenant, request.baseline.version);
+    const baselineView: PolicyView | null = baseline === null ? null : { tenant, version: baseline.version, settings, prepared: baseline.prepared };
+    const recordedViews = new Map<number, Promise<PolicyView>>();
+    const recordedView = (version: number): Promise<PolicyView> => {
+      let view = recordedViews.get(version);
+      if (view === undefined) {
+        view = options.policies.prepared(tenant, version).then((found) => ({ tenant, version, settings, prepared: found.prepared }));
+        recordedViews.set(version, view);
+      }
+      return view;
+    };
+    const lookup = (uids: Parameters<EntityService['getMany']>[1]) => options.entities.getMany(tenant, uids);
+    const decideOn = async (view: PolicyView, event: AuditEvent, input: RecordedDecisionInput): Promise<ReplayAnswer> => {
+      try {
+        const record = await pipeline.decide(view, { kind: 'recorded', principal: event.principal, action: event.action, resource: event.resource, input }, lookup, REPLAY_META);
+        return { decision: record.decision, reasons: record.reasons, errors: record.errors };
+      } catch (error) {
+        // A request the version refuses (a type it does not declare, a limit): no allow.
+        if (isVerityError(error) && error.status < 500) return { decision: 'deny', reasons: [], errors: [], error: error.code };
+        throw error;
+      }
+    };
+
+    const report: ReplayReport = {
+      tenant,
+      since,
+      candidate: { version: candidate.version, hash: candidate.hash },
+      baseline: baseline === null ? null : { version: baseline.version, hash: baseline.hash },
+      examined: 0, replayed: 0, skipped: 0, unreproducible: 0, flipped: 0, flips: [], truncated: false };
+    let after = 0;
+    let sinceYield = 0;
+    for (;;) {
+      // One more than the limit leaves, to tell a window that ends there from one cut short.
+      const want = Math.min(PAGE, request.limit - report.examined + 1);
+      const { events: page } = await options.auditLog.query(tenant, { after, since, limit: want });
+      for (const event of page) {
+        if (report.examined === request.limit) {
+          report.truncated = true;
+          return report;
+        }
+        report.examined += 1;
+        after = event.seq;
+        const input = event.policyVersion > 0 ? parseDecisionInput(event.input) : null;
+        if (input === null) {
+          report.skipped += 1;
+          continue;
+        }
+        let view: PolicyView;
+        try {
+          view = await recordedView(event.policyVersion);
+        } catch (error) {
+          if (isVerityError(error) && error.code === 'ERR_POLICY_VERSION_NOT_FOUND') {
+            report.skipped += 1;
+            continue;
+          }
+          throw error;
+        }
+        const reproduced = await decideOn(view, event, input);
+        if (reproduced.error !== undefined || reproduced.decision !== event.decision) {
+          report.unreproducible += 1;
+        } else {
+          report.replayed += 1;
+          const before = baselineView === null ? undefined : await decideOn(baselineView, event, input);
+          const answer = await decideOn(candidateView, event, input);
+          if (answer.decision !== (before?.decision ?? event.decision)) {
+            report.flipped += 1;
+            if (report.flips.length < MAX_REPLAY_FLIPS) report.flips.push(flipOf(event, answer, before));
+          }
+        }
+        if (++sinceYield === SLICE) {
+          sinceYield = 0;
+          await yieldToEvents();
+        }
+      }
+      if (page.length < want) return report;
+    }
+  }
 }
 
 function flipOf(event: AuditEvent, candidate: ReplayAnswer, baseline: ReplayAnswer | undefined): ReplayFlip {
