@@ -126,6 +126,10 @@ describe('settings across replicas', () => {
     expect(await stream.next('change', 1000)).toEqual({ tenant: 'cfg', kind: 'settings' });
     stream.close();
     await eventually(async () => expect((await onB()).body.code).toBe('ERR_DECISION_INVALID_REQUEST'), 1000);
+    // A rollback (a new settings version equal to version 1) reaches the other replica the same way.
+    expect((await replicaA.admin.post('/admin/v1/tenants/cfg/settings/rollback', { version: 1 })).body.settingsVersion).toBe(3);
+    await eventually(async () => expect((await onB()).body.decision).toBe(false), 1000);
+    expect((await replicaB.admin.get('/admin/v1/tenants/cfg/settings/versions')).body.versions.map((v: { version: number }) => v.version)).toEqual([1, 2, 3]);
   });
 });
 

@@ -86,6 +86,13 @@ export const SERVE_SETTINGS: readonly ServeSetting[] = [
   { key: 'shutdownTimeoutMs', type: 'integer', default: '10000', env: ['VERITY_SHUTDOWN_TIMEOUT_MS'], flag: { name: 'shutdown-timeout', valueName: 'MS', description: 'a stop finishes requests and writes the audit within this' } },
   { key: 'auditCheckpointIntervalMs', type: 'integer', default: '3600000', env: ['VERITY_AUDIT_CHECKPOINT_INTERVAL_MS'] },
   {
+    key: 'tenantDeletionAudit',
+    type: 'string',
+    default: 'keep',
+    env: ['VERITY_TENANT_DELETION_AUDIT'],
+    flag: { name: 'tenant-deletion-audit', valueName: 'keep|export', description: "keep: a deleted tenant's audit stays in the store for good; export: a platform admin may remove it once exported" },
+  },
+  {
     key: 'maxStalenessMs',
     type: 'integer',
     default: '1000',
@@ -237,6 +244,6 @@ export function serverOptions(given: GivenSettings, cwd: string): { options: Sta
   if (data !== undefined && url !== undefined) throw usageError(`use either --data or --database-url (dataDir or databaseUrl), not both; given as ${data.from} and ${url.from}`);
   const options: Record<string, unknown> = data === undefined && url === undefined ? { dataDir: resolve(cwd, '.verity-data') } : {};
   for (const [key, { value }] of given) if (key !== 'workers') options[key] = value;
-  // Strings where ServerConfig has unions (logLevel, auditDurability, decisionAuth): resolveConfig checks them.
+  // Strings where ServerConfig has unions (logLevel, auditDurability, decisionAuth, tenantDeletionAudit): resolveConfig checks them.
   return { options: options as StartServerOptions, workers: workerCount(given.get('workers')) };
 }

@@ -77,8 +77,31 @@ export interface Tenant {
   createdAt: string;
   activeVersion: number | null;
   settings: TenantSettings;
+  /** The version of `settings` (1 at creation; every change makes the next; docs/http-api.md, "Tenant settings versions"). */
+  settingsVersion: number;
   /** Set on a deleted tenant (read only where deleted ones are asked for: its kept audit). */
   deletedAt?: string;
+}
+
+/** One stored version of a tenant's settings, without them: who made it, when and why. */
+export interface TenantSettingsVersionInfo {
+  tenant: string;
+  /** 1 at creation, then one more per change (a rollback too). */
+  version: number;
+  createdAt: string;
+  /** The label (else the id) of the credential that made it; `verity` for Verity itself. */
+  createdBy: string;
+  /** Empty when none was given. */
+  message: string;
+  /** A rollback: the version whose settings this one restored; null otherwise. */
+  restoredFrom: number | null;
+  /** Whether these are the tenant's settings now (the newest version). */
+  current: boolean;
+}
+
+/** A stored version of a tenant's settings, with them. */
+export interface TenantSettingsVersion extends TenantSettingsVersionInfo {
+  settings: TenantSettings;
 }
 
 export interface TenantSettings {

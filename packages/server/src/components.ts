@@ -286,7 +286,7 @@ export async function createComponents(
     log,
     store,
     engine,
-    tenants: createTenantService(store, { publish: feed.publish, systemTenant: SYSTEM_TENANT, deploymentTrustDomain: config.trustDomain }),
+    tenants: createTenantService(store, { publish: feed.publish, audit, systemTenant: SYSTEM_TENANT, deploymentTrustDomain: config.trustDomain, deletionAudit: config.tenantDeletionAudit }),
     policies,
     entities,
     decisions,

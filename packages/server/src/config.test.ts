@@ -92,4 +92,10 @@ describe('resolveConfig', () => {
     expect(resolveConfig().trustProxy).toBe(false);
     expect(resolveConfig({ trustProxy: true }).trustProxy).toBe(true);
   });
+
+  it("keeps deleted tenants' audits by default; export is the one other choice", () => {
+    expect(resolveConfig().tenantDeletionAudit).toBe('keep');
+    expect(resolveConfig({ tenantDeletionAudit: 'export' }).tenantDeletionAudit).toBe('export');
+    expect(() => resolveConfig({ tenantDeletionAudit: 'remove' as 'keep' })).toThrow(/tenantDeletionAudit/);
+  });
 });

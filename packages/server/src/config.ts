@@ -133,6 +133,14 @@ export interface ServerConfig {
    * caller's. `false` (`verity serve --no-console`): `/console/` answers 404.
    */
   console: boolean;
+  /**
+   * What becomes of a deleted tenant's audit. `keep` (default): it stays in the store for good,
+   * readable and verifiable by platform admins; no API call removes it, so an admin credential
+   * alone cannot destroy evidence. `export`: a platform admin may remove it once exported, by
+   * naming the chain head the export reached (`DELETE /admin/v1/tenants/{t}/audit`,
+   * `verity tenant delete --export-audit FILE`); docs/operations.md, "Tenant lifecycle".
+   */
+  tenantDeletionAudit: 'keep' | 'export';
 }
 
 /** The longest receipt lifetime a server may be configured with (an hour): receipts are meant to be short. */
@@ -219,6 +227,7 @@ const DEFAULTS: ServerConfig = {
   trustDomain: 'verity.internal',
   geoipDb: null,
   console: true,
+  tenantDeletionAudit: 'keep',
 };
 
 /** Check the audit durability options and default the spool folder from the store's location. */
@@ -248,6 +257,7 @@ export function resolveConfig(input: Partial<ServerConfig> = {}): Readonly<Serve
   const resolved = config as unknown as ServerConfig;
   resolveAuditOptions(resolved, input.auditSpoolDir);
   if (resolved.decisionAuth !== 'required' && resolved.decisionAuth !== 'open') throw new TypeError('decisionAuth must be "required" or "open"');
+  if (resolved.tenantDeletionAudit !== 'keep' && resolved.tenantDeletionAudit !== 'export') throw new TypeError('tenantDeletionAudit must be "keep" or "export"');
   if (!Number.isInteger(resolved.port) || resolved.port < 0 || resolved.port > 65535) throw new TypeError('port must be 0..65535');
   if (!Number.isInteger(resolved.bundleTtlSec) || resolved.bundleTtlSec < 10 || resolved.bundleTtlSec > 86_400) throw new TypeError('bundleTtlSec must be an integer from 10 to 86400');
   if (!Number.isInteger(resolved.receiptTtlSec) || resolved.receiptTtlSec < 1 || resolved.receiptTtlSec > MAX_RECEIPT_TTL_SEC) throw new TypeError(`receiptTtlSec must be an integer from 1 to ${MAX_RECEIPT_TTL_SEC}`);

@@ -18,3 +18,5 @@ export { createMetrics, MAX_TENANT_LABELS, MAX_TIER_LABELS, OTHER_LABEL, type Me
 export { startTracing, traceDecision, tracesExporterOf, type Tracing } from './tracing.js';
 export type { ObservedDenials } from '@verity/store';
 export type { ReplayAnswer, ReplayFlip, ReplayReport } from './replay-service.js';
+export type { AuditRemoval, SettingsDiff, TenantDeletionAudit } from './tenant-service.js';
+export type { SettingsChangeEntry } from './tenant-settings.js';

@@ -1,6 +1,6 @@
-/** Tenant settings of workload identity: `trust_domain` and `k8s_psat`, checked like every other setting. */
+/** Tenant settings of workload identity: `trust_domain` and `k8s_psat`, checked like every other setting; and the diff of two versions. */
 import { describe, expect, it } from 'vitest';
-import { parseSettingsChange, parseTenantSettings } from './tenant-settings.js';
+import { diffSettings, parseSettingsChange, parseTenantSettings } from './tenant-settings.js';
 
 const INVALID = { code: 'ERR_TENANT_INVALID' };
 
@@ -49,5 +49,24 @@ describe('risk settings: per-subject activity', () => {
     for (const activity of [null, 'on', { retention_days: 0 }, { retention_days: 3651 }, { rate_window_sec: 0.5 }, { extra: 1 }]) {
       expect(() => parseTenantSettings({ risk: { enabled: true, activity } }), JSON.stringify(activity)).toThrow(expect.objectContaining(INVALID));
     }
+  });
+});
+
+describe('diffSettings', () => {
+  it('names each setting added, removed or changed, by key, with its whole value on each side', () => {
+    const before = { actionType: 'A::Action', typeMapping: { user: 'User', doc: 'Doc' }, gatewayRoutes: ['/a'], validateRequests: false };
+    const after = { typeMapping: { doc: 'Doc', user: 'App::User' }, gatewayRoutes: ['/a'], validateRequests: true, stsPrincipalType: 'Member' };
+    expect(diffSettings(before, after)).toEqual([
+      { key: 'actionType', kind: 'removed', before: 'A::Action' },
+      { key: 'stsPrincipalType', kind: 'added', after: 'Member' },
+      { key: 'typeMapping', kind: 'changed', before: { user: 'User', doc: 'Doc' }, after: { doc: 'Doc', user: 'App::User' } },
+      { key: 'validateRequests', kind: 'changed', before: false, after: true },
+    ]);
+  });
+
+  it('counts neither key order inside a value nor an unchanged value as a change', () => {
+    expect(diffSettings({ typeMapping: { a: 'A', b: 'B' }, gatewayRoutes: ['/x', '/y'] }, { gatewayRoutes: ['/x', '/y'], typeMapping: { b: 'B', a: 'A' } })).toEqual([]);
+    expect(diffSettings({ gatewayRoutes: ['/x', '/y'] }, { gatewayRoutes: ['/y', '/x'] })).toHaveLength(1);
+    expect(diffSettings({}, {})).toEqual([]);
   });
 });

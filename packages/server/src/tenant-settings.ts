@@ -1,8 +1,9 @@
 /**
  * Tenant settings from untrusted JSON: one validator for creation and for updates, so a
- * setting means the same thing however it was given. Unknown keys are errors.
+ * setting means the same thing however it was given. Unknown keys are errors. And what
+ * changed between two versions of them.
  */
-import { isPlainObject, isTenantId, parseActivitySettings, parseDeviceTrustSettings, parseLocationTable, parseRiskConfig, VerityError, type TenantSettings } from '@verity/core';
+import { canonicalJson, isPlainObject, isTenantId, parseActivitySettings, parseDeviceTrustSettings, parseLocationTable, parseRiskConfig, VerityError, type TenantSettings } from '@verity/core';
 import { validateSourceUrl } from '@verity/identity';
 import { assertTrustDomain, deviceAuthoritiesProblem } from '@verity/workload/core';
 import { routeTemplatesProblem } from './gateway/route-match.js';
@@ -165,4 +166,38 @@ export function parseSettingsChange(value: unknown): SettingsChange {
   const remove = Object.keys(value).filter((key) => value[key] === null);
   const given = Object.fromEntries(Object.entries(value).filter(([, v]) => v !== null));
   return { set: parseTenantSettings(given), remove };
+}
+
+/** One setting that differs between two versions of a tenant's settings. */
+export interface SettingsChangeEntry {
+  key: string;
+  kind: 'added' | 'removed' | 'changed';
+  /** The value in the older version (absent when `added`). */
+  before?: unknown;
+  /** The value in the newer version (absent when `removed`). */
+  after?: unknown;
+}
+
+/**
+ * The settings that differ from `before` to `after`, by key (sorted): each whole value on both
+ * sides, as settings are replaced whole. Values are compared as canonical JSON, so key order
+ * inside a value does not count as a change.
+ *
+ * @example
+ * diffSettings({ validateRequests: false, actionType: 'A' }, { validateRequests: true });
+ * // [{ key: 'actionType', kind: 'removed', before: 'A' },
+ * //  { key: 'validateRequests', kind: 'changed', before: false, after: true }]
+ */
+export function diffSettings(before: TenantSettings, after: TenantSettings): SettingsChangeEntry[] {
+  const old = before as Record<string, unknown>;
+  const now = after as Record<string, unknown>;
+  const keys = [...new Set([...Object.keys(old), ...Object.keys(now)])].sort();
+  const changes: SettingsChangeEntry[] = [];
+  for (const key of keys) {
+    const [was, is] = [old[key], now[key]];
+    if (was === undefined) changes.push({ key, kind: 'added', after: is });
+    else if (is === undefined) changes.push({ key, kind: 'removed', before: was });
+    else if (canonicalJson(was) !== canonicalJson(is)) changes.push({ key, kind: 'changed', before: was, after: is });
+  }
+  return changes;
 }

@@ -508,6 +508,31 @@ DO $$ DECLARE r record; BEGIN FOR r IN SELECT c.conrelid::regclass AS tbl FROM p
 ALTER TABLE audit_events ADD COLUMN input text NULL;
 `,
   },
+  {
+    version: 21,
+    name: 'tenants: every settings change is an immutable version (who, when, why, the settings)',
+    // tenants.settings stays the settings every reader uses; settings_version numbers it, bumped
+    // in the statement that changes it (under the row lock, so concurrent changes get distinct
+    // numbers) and copied here in the same transaction. Live tenants start at version 1: their
+    // settings now (earlier changes were not kept). Migration 19's trigger was made from the
+    // catalog then, so this table gets its own.
+    sql: `
+ALTER TABLE tenants ADD COLUMN settings_version integer NOT NULL DEFAULT 1;
+CREATE TABLE tenant_settings_versions (
+  tenant_id text COLLATE "C" NOT NULL REFERENCES tenants (id),
+  version integer NOT NULL CHECK (version > 0),
+  settings jsonb NOT NULL,
+  created_by text NOT NULL,
+  message text NOT NULL,
+  restored_from integer NULL,
+  created_at timestamptz NOT NULL DEFAULT now(),
+  PRIMARY KEY (tenant_id, version)
+);
+INSERT INTO tenant_settings_versions (tenant_id, version, settings, created_by, message)
+  SELECT id, 1, settings, 'verity', 'the settings when versioning began (migration 21)' FROM tenants WHERE deleted_at IS NULL;
+CREATE TRIGGER refuse_deleted_tenant BEFORE INSERT ON tenant_settings_versions FOR EACH ROW EXECUTE FUNCTION verity_refuse_deleted_tenant();
+`,
+  },
 ];
 
 /** The schema version this code needs: the last migration's. */

@@ -1,5 +1,5 @@
 /** The storage port: repositories the server uses, implemented once in SQL over two drivers. */
-import type { ActivityBounds, AuditChainHead, AuditEvent, DecisionRecord, Entity, EntityUid, PolicyStoreContent, PolicyVersion, PolicyVersionInfo, SubjectActivity, Tenant, TenantSettings } from '@verity/core';
+import type { ActivityBounds, AuditChainHead, AuditEvent, DecisionRecord, Entity, EntityUid, PolicyStoreContent, PolicyVersion, PolicyVersionInfo, SubjectActivity, Tenant, TenantSettings, TenantSettingsVersion, TenantSettingsVersionInfo } from '@verity/core';
 
 /** The minimal SQL driver port. PGlite and `pg` both implement it. Placeholders are $1, $2, … */
 export interface SqlClient {
@@ -352,11 +352,31 @@ export interface StoredThreatList extends ThreatListSummary {
 /** What an import writes. */
 export type ThreatListWrite = Pick<StoredThreatList, 'source' | 'entries' | 'expiresAtMs'>;
 
+/** Who changes a tenant's settings, and why: recorded with the settings version it makes. */
+export interface SettingsAuthor {
+  /** The credential's label, else its id. Default `verity` (Verity itself: the system tenant, the demo). */
+  createdBy?: string;
+  /** Default empty. */
+  message?: string;
+}
+
+/** A settings change as stored: a one-level merge patch, or a whole replacement (a rollback). */
+export type StoredSettingsChange = { set: TenantSettings; remove: readonly string[] } | { replace: TenantSettings; restoredFrom: number };
+
+/** Options of `tenants.updateSettings`. */
+export interface SettingsWriteOptions extends SettingsAuthor {
+  /** Change only while this is the current settings version (an HTTP `If-Match`). */
+  ifVersion?: number;
+}
+
 export interface Store {
   readonly db: Database;
   tenants: {
-    /** Throws VerityError ERR_TENANT_EXISTS when the id is taken. */
-    create(input: { id: string; name: string; settings: TenantSettings }): Promise<Tenant>;
+    /**
+     * Create a tenant and version 1 of its settings, in one transaction. Throws VerityError
+     * ERR_TENANT_EXISTS when the id is taken (also by a deleted tenant).
+     */
+    create(input: { id: string; name: string; settings: TenantSettings } & SettingsAuthor): Promise<Tenant>;
     /** A live tenant; with `includeDeleted`, also a deleted one (its audit is kept and readable). */
     get(id: string, options?: { includeDeleted?: boolean }): Promise<Tenant | null>;
     /** The live tenants. */
@@ -371,11 +391,29 @@ export interface Store {
      */
     delete(id: string): Promise<boolean>;
     /**
-     * Change a tenant's settings in one statement: the keys of `set` replace (or add) those
-     * settings whole, the keys in `remove` go, every other setting stays. Null when there is
-     * no such tenant. Throws ERR_TENANT_INVALID for text the store cannot hold.
+     * Change a tenant's settings and store the result as its next settings version, in one
+     * transaction. `{set, remove}`: the keys of `set` replace (or add) those settings whole, the
+     * keys in `remove` go, every other setting stays, merged in one statement under the tenant's
+     * row lock, so concurrent changes of different keys both land, each as a version of its own
+     * with a distinct number. `{replace}`: the settings become exactly these (a rollback).
+     * Null when there is no such tenant. Throws ERR_TENANT_SETTINGS_CONFLICT when
+     * `options.ifVersion` is given and is not the current version (nothing changes), and
+     * ERR_TENANT_INVALID for text the store cannot hold.
      */
-    updateSettings(id: string, change: { set: TenantSettings; remove: readonly string[] }): Promise<Tenant | null>;
+    updateSettings(id: string, change: StoredSettingsChange, options?: SettingsWriteOptions): Promise<Tenant | null>;
+    /** The tenant's settings versions, oldest first, without the settings; empty for a tenant that does not exist. */
+    listSettingsVersions(id: string): Promise<TenantSettingsVersionInfo[]>;
+    /** One settings version with its settings, or null (no such tenant or version). */
+    getSettingsVersion(id: string, version: number): Promise<TenantSettingsVersion | null>;
+    /**
+     * Remove the kept audit of a DELETED tenant (its events, chain head and signed checkpoints),
+     * in one transaction holding its chain-head row lock (appenders wait), and only when the
+     * head is still `exportedThrough`: nothing recorded after an export is removed with it. The
+     * tombstone stays (the id is never reused). Records appended later start a new chain.
+     * Throws ERR_TENANT_NOT_FOUND (no such tenant, live or deleted), ERR_AUDIT_TENANT_LIVE (not
+     * deleted) or ERR_AUDIT_NOT_EXPORTED (the head is elsewhere; the message names it).
+     */
+    removeAudit(id: string, exportedThrough: AuditChainHead): Promise<{ removed: number }>;
   };
   policies: {
     /** Appends version max+1 atomically (and activates it when asked). */

@@ -7,7 +7,7 @@ import { hashPolicyContent, VerityError } from '@verity/core';
 import type { Credential, Store } from '@verity/store';
 import type { AuditWriter } from '../audit-writer.js';
 import { recordSecurityEvent } from '../security-event.js';
-import type { DecisionMeta } from '@verity/core';
+import type { CedarValue, DecisionMeta } from '@verity/core';
 import type { AuditMode, DecisionService } from '../decision-service.js';
 import type { ActivePolicy, PolicyService } from '../policy-service.js';
 import type { Freshness } from '../freshness.js';
@@ -25,6 +25,7 @@ export type AdminAction =
   | 'tenant.read'
   | 'tenant.update'
   | 'tenant.delete'
+  | 'audit.remove'
   | 'policy.read'
   | 'policy.write'
   | 'policy.test'
@@ -75,8 +76,10 @@ export interface AdminAuthorizer {
    * platform). The checks made on every PEP call (`decide`, `audit.report`), whose allows are not
    * audited, remember their allow for the active system policy version: a new version (or a
    * stale view, ERR_POLICY_STALE) ends it; the credential itself is authenticated every call.
+   * `context` (default empty) is the request's Cedar context, recorded with the decision: what
+   * an irreversible action was asked to do (`audit.remove`: the head the export reached).
    */
-  require(credential: Credential, action: AdminAction, tenant: string | null, meta: DecisionMeta): Promise<void>;
+  require(credential: Credential, action: AdminAction, tenant: string | null, meta: DecisionMeta, context?: Record<string, CedarValue>): Promise<void>;
   /** Record a refused credential (bad or missing token) in the system audit. */
   recordAuthFailure(code: string, meta: DecisionMeta): Promise<void>;
 }
@@ -92,7 +95,7 @@ export function createAdminAuthorizer({ decisions, audit, policies, freshness }:
   /** Allows of unaudited checks, per view of the system policies (a new view starts empty). */
   const allowed = new WeakMap<ActivePolicy, Set<string>>();
   return {
-    async require(credential, action, tenant, meta) {
+    async require(credential, action, tenant, meta, context = {}) {
       // `decide` and `audit.report` are checked on every PEP call: audit only their refusals there, all admin actions otherwise.
       const auditMode: AuditMode = action === 'decide' || action === 'audit.report' ? 'deny-only' : 'always';
       let remember: (() => void) | undefined;
@@ -116,7 +119,7 @@ export function createAdminAuthorizer({ decisions, audit, policies, freshness }:
         tenant: SYSTEM_TENANT,
         request: {
           kind: 'cedar',
-          request: { principal, action: { type: 'Verity::Action', id: action }, resource, context: {} },
+          request: { principal, action: { type: 'Verity::Action', id: action }, resource, context },
           entities: [{ uid: principal, attrs: attrs as never, parents: [] }],
         },
         meta,

@@ -1,4 +1,4 @@
-/** Admin API: tenants, credentials, policy stores, receipt keys. Each call is a Cedar decision in `_system`. */
+/** Admin API: credentials, policy stores, receipt keys (tenants: tenant-routes.ts). Each call is a Cedar decision in `_system`. */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { CREDENTIAL_ROLES, CREDENTIAL_ROLE_LIST, isCredentialRole, toCredentialView } from '../admin/credentials.js';
 import { isPlainObject, VerityError, type TemplateLink } from '@verity/core';
@@ -7,18 +7,18 @@ import { requireAdmin, tenantParam, type Components } from './context.js';
 import { integerParam, sinceOf } from './data-routes.js';
 import { DEFAULT_REPLAY_LIMIT, MAX_REPLAY_LIMIT } from '../replay-service.js';
 
-function body(request: { body: unknown }): Record<string, unknown> {
+export function body(request: { body: unknown }): Record<string, unknown> {
   if (!isPlainObject(request.body)) throw new VerityError('ERR_REQUEST_INVALID', 'the body must be a JSON object');
   return request.body;
 }
 
-function optionalString(value: unknown, name: string, max = 4096): string | undefined {
+export function optionalString(value: unknown, name: string, max = 4096): string | undefined {
   if (value === undefined) return undefined;
   if (typeof value !== 'string' || value.length > max) throw new VerityError('ERR_REQUEST_INVALID', `${name} must be a string of at most ${max} characters`);
   return value;
 }
 
-function versionParam(value: unknown, name: string): number {
+export function versionParam(value: unknown, name: string): number {
   const n = typeof value === 'number' ? value : typeof value === 'string' && /^\d{1,9}$/.test(value) ? Number(value) : NaN;
   if (!Number.isInteger(n) || n < 1) throw new VerityError('ERR_REQUEST_INVALID', `${name} must be a positive version number`);
   return n;
@@ -113,41 +113,6 @@ function registerCredentialRoutes(app: FastifyInstance, c: Components): void {
 
 export function registerAdminRoutes(app: FastifyInstance, c: Components): void {
   const admin = { bodyLimit: c.config.maxAdminBodyBytes };
-
-  app.post('/admin/v1/tenants', admin, async (request, reply) => {
-    const b = body(request);
-    await requireAdmin(c, request, 'tenant.create', null);
-    const tenant = await c.tenants.create({ id: b.id, name: b.name, settings: b.settings });
-    reply.code(201);
-    return tenant;
-  });
-
-  app.get('/admin/v1/tenants', async (request) => {
-    await requireAdmin(c, request, 'tenant.list', null);
-    return { tenants: await c.tenants.list() };
-  });
-
-  app.get('/admin/v1/tenants/:tenant', async (request) => {
-    const tenant = tenantParam(request, { write: false });
-    await requireAdmin(c, request, 'tenant.read', tenant);
-    return c.tenants.get(tenant);
-  });
-
-  // A merge patch of the settings, one level deep (docs/http-api.md, "Tenant settings").
-  app.patch('/admin/v1/tenants/:tenant', admin, async (request) => {
-    const tenant = tenantParam(request, { write: true });
-    const { settings, ...rest } = body(request);
-    if (Object.keys(rest).length > 0 || settings === undefined) throw new VerityError('ERR_REQUEST_INVALID', 'the body must be {settings: {...}}');
-    await requireAdmin(c, request, 'tenant.update', tenant);
-    return c.tenants.updateSettings(tenant, settings);
-  });
-
-  // Platform admins only (the shipped policies): everything of the tenant but its audit goes.
-  app.delete('/admin/v1/tenants/:tenant', async (request) => {
-    const tenant = tenantParam(request, { write: true });
-    await requireAdmin(c, request, 'tenant.delete', tenant);
-    return c.tenants.delete(tenant);
-  });
 
   registerCredentialRoutes(app, c);
   registerReceiptKeyRoutes(app, c);

@@ -7,6 +7,7 @@ import { logFailure, toVerityError } from './errors.js';
 import { authzenMetadata, registerAuthzenRoutes } from './authzen-routes.js';
 import { registerCedarRoutes } from './cedar-routes.js';
 import { registerAdminRoutes } from './admin-routes.js';
+import { registerTenantRoutes } from './tenant-routes.js';
 import { registerDataRoutes } from './data-routes.js';
 import { registerIdentityRoutes } from './identity-routes.js';
 import { registerOAuthRoutes } from './oauth-routes.js';
@@ -180,6 +181,7 @@ export async function buildApp(c: Components, options: BuildAppOptions = {}): Pr
     () => registerAuthzenRoutes(app, c, () => c.config.defaultTenant),
     () => app.register(async (scope) => registerAuthzenRoutes(scope, c, (request) => tenantParam(request, { write: false })), { prefix: '/tenants/:tenant' }),
     () => registerCedarRoutes(app, c),
+    () => registerTenantRoutes(app, c),
     () => registerAdminRoutes(app, c),
     () => registerDataRoutes(app, c),
     () => registerIdentityRoutes(app, c),

@@ -1,6 +1,6 @@
 /** What every route handler needs: the composed services, and per-request helpers. */
 import type { FastifyRequest } from 'fastify';
-import { VerityError, isTenantId, isTierLabel, isVerityError, type DecisionMeta } from '@verity/core';
+import { VerityError, isTenantId, isTierLabel, isVerityError, type CedarValue, type DecisionMeta } from '@verity/core';
 import { SYSTEM_TENANT, type AdminAction } from '../admin/system-tenant.js';
 import type { Credential } from '../admin/credentials.js';
 import type { Components } from '../components.js';
@@ -14,12 +14,20 @@ export function metaOf(request: FastifyRequest): DecisionMeta {
   return { requestId: request.id, tier: isTierLabel(tier) ? tier : null, ...(observed ? { observed } : {}) };
 }
 
+/** Options of {@link requireAdmin}. */
+export interface RequireAdminOptions {
+  /** Where the credential is (default `authorization`). */
+  header?: string;
+  /** The Cedar context of the check, recorded with it in `_system`'s audit (default empty). */
+  context?: Record<string, CedarValue>;
+}
+
 /**
  * Authenticate the caller and check `action` with the system policies. Failures are audited.
  * The credential is read from `Authorization`, or from another header where `Authorization`
  * carries the user's token (gateways send theirs in `X-Verity-Credential`).
  */
-export async function requireAdmin(c: Components, request: FastifyRequest, action: AdminAction, tenant: string | null, header = 'authorization'): Promise<Credential> {
+export async function requireAdmin(c: Components, request: FastifyRequest, action: AdminAction, tenant: string | null, { header = 'authorization', context }: RequireAdminOptions = {}): Promise<Credential> {
   const meta = metaOf(request);
   let credential: Credential;
   try {
@@ -29,7 +37,7 @@ export async function requireAdmin(c: Components, request: FastifyRequest, actio
     if (isVerityError(error)) await c.admin.recordAuthFailure(error.code, meta);
     throw error;
   }
-  await c.admin.require(credential, action, tenant, meta);
+  await c.admin.require(credential, action, tenant, meta, context);
   return credential;
 }
 

@@ -43,7 +43,7 @@ function originalFromEnvoy(request: FastifyRequest): OriginalRequest {
 /** The gateway's own Verity credential, in `X-Verity-Credential` (its `Authorization` is the user's). */
 async function requireGatewayCredential(c: Components, request: FastifyRequest, tenant: string): Promise<void> {
   if (c.config.decisionAuth === 'open') return;
-  await requireAdmin(c, request, 'decide', tenant, 'x-verity-credential');
+  await requireAdmin(c, request, 'decide', tenant, { header: 'x-verity-credential' });
 }
 
 /** RFC 6750 §3: no error code when no token was sent, `invalid_token` when one was refused. */

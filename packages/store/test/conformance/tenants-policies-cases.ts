@@ -2,6 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { ISO_TIME, createTenants, decision, expectVerityError, policyContent, useFreshStore, user, versionInput } from './fixtures.js';
 import type { ConformanceDatabases } from './fixtures.js';
+import { describeTenantLifecycle } from './tenant-lifecycle-cases.js';
 
 /** Register the tenants and policies cases. */
 export function describeTenantsAndPolicies(databases: ConformanceDatabases): void {
@@ -12,7 +13,7 @@ export function describeTenantsAndPolicies(databases: ConformanceDatabases): voi
       const { store } = handle;
       const created = await store.tenants.create({ id: 'beta', name: 'Beta', settings: { typeMapping: { user: 'App::User' } } });
       await store.tenants.create({ id: 'alpha', name: 'Alpha', settings: {} });
-      expect(created).toEqual({ id: 'beta', name: 'Beta', createdAt: created.createdAt, activeVersion: null, settings: { typeMapping: { user: 'App::User' } } });
+      expect(created).toEqual({ id: 'beta', name: 'Beta', createdAt: created.createdAt, activeVersion: null, settings: { typeMapping: { user: 'App::User' } }, settingsVersion: 1 });
       expect(created.createdAt).toMatch(ISO_TIME);
       expect(await store.tenants.get('beta')).toEqual(created);
       expect(await store.tenants.get('missing')).toBeNull();
@@ -23,7 +24,7 @@ export function describeTenantsAndPolicies(databases: ConformanceDatabases): voi
       const { store } = handle;
       const created = await store.tenants.create({ id: 'acme', name: 'Acme', settings: { typeMapping: { user: 'User', doc: 'Doc' }, actionType: 'App::Action' } });
       const updated = await store.tenants.updateSettings('acme', { set: { typeMapping: { user: 'App::User' }, validateRequests: true }, remove: ['actionType', 'gatewayRoutes'] });
-      expect(updated).toEqual({ ...created, settings: { typeMapping: { user: 'App::User' }, validateRequests: true } });
+      expect(updated).toEqual({ ...created, settings: { typeMapping: { user: 'App::User' }, validateRequests: true }, settingsVersion: 2 });
       expect(await store.tenants.get('acme')).toEqual(updated);
       expect(await store.tenants.updateSettings('missing', { set: { validateRequests: true }, remove: [] })).toBeNull();
     });
@@ -74,7 +75,7 @@ export function describeTenantsAndPolicies(databases: ConformanceDatabases): voi
         return counts;
       };
       const globexBefore = await rowsOf('globex');
-      expect(Object.keys(globexBefore)).toEqual(expect.arrayContaining(['policy_versions', 'entities', 'identity_sources', 'credentials', 'audit_events', 'audit_heads']));
+      expect(Object.keys(globexBefore)).toEqual(expect.arrayContaining(['policy_versions', 'entities', 'identity_sources', 'credentials', 'audit_events', 'audit_heads', 'tenant_settings_versions']));
 
       expect(await store.tenants.delete('acme')).toBe(true);
       expect(await rowsOf('acme')).toEqual({ audit_events: 2, audit_heads: 1 });
@@ -110,6 +111,8 @@ export function describeTenantsAndPolicies(databases: ConformanceDatabases): voi
       expect(await handle.store.tenants.list()).toEqual([]);
     });
   });
+
+  describeTenantLifecycle(handle);
 
   describe('policies', () => {
     it('numbers versions 1, 2, 3 per tenant, independently of other tenants', async () => {
