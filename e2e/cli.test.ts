@@ -1,4 +1,7 @@
 /** The `verity` CLI against a real server: the README's tour, with its exit codes. */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runVerity } from './helpers/cli-run.js';
 import { examplePath, startTestServer } from './helpers/verity.js';
@@ -28,6 +31,27 @@ describe('verity CLI against a real server', () => {
     expect((await verity('tenant', 'update', 'settings-cli', '--unset', 'stsPrincipalType')).code).toBe(0);
     const tenants = JSON.parse((await verity('tenant', 'list', '--json')).out).tenants;
     expect(tenants.find((t: { id: string }) => t.id === 'settings-cli').settings).toEqual({ validateRequests: true });
+    // Each change is a settings version; a rollback restores one as the next.
+    expect((await verity('tenant', 'versions', 'settings-cli')).out).toMatch(/^VERSION[^\n]*\n1 [^\n]*\n2 [^\n]*\n3 \*/);
+    expect((await verity('tenant', 'diff', 'settings-cli', '1', '3')).out).toBe('+ validateRequests: true\n');
+    expect((await verity('tenant', 'rollback', 'settings-cli', '2', '-m', 'back', '--if-version', '3')).code).toBe(0);
+    expect(JSON.parse((await verity('tenant', 'versions', 'settings-cli', '--version', '4', '--json')).out)).toMatchObject({ restoredFrom: 2, message: 'back', settings: { validateRequests: true, stsPrincipalType: 'Member' } });
+    expect((await verity('tenant', 'rollback', 'settings-cli', '1', '--if-version', '3')).code).toBe(3);
+  });
+
+  it("tenant delete --export-audit on a server that keeps deleted tenants' audits (the default): exported, and kept", async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'verity-keep-'));
+    try {
+      expect((await verity('tenant', 'create', 'kept-audit')).code).toBe(0);
+      expect((await verity('tenant', 'update', 'kept-audit', '--set', 'validateRequests=true')).code).toBe(0); // an admin decision in _system, not this tenant's
+      const deleted = await runVerity(['tenant', 'delete', 'kept-audit', '--yes', '--export-audit', 'kept.jsonl', '--json'], { url: server.url, cwd: dir });
+      expect(deleted.code, deleted.err).toBe(0);
+      expect(JSON.parse(deleted.out)).toMatchObject({ auditKept: true, auditExported: { removed: false } });
+      const removal = await server.admin.request('DELETE', `/admin/v1/tenants/kept-audit/audit?exportedThrough=0:${'0'.repeat(64)}`);
+      expect([removal.status, removal.body.code]).toEqual([409, 'ERR_AUDIT_REMOVAL_DISABLED']);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   it('creates a tenant, pushes a folder, imports entities and decides', async () => {

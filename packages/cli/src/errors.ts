@@ -47,6 +47,10 @@ export const CLI_ERROR_CODES = {
   ERR_CLI_REQUEST_FILE: EXIT.INVALID_INPUT,
   /** `audit verify --checkpoint`: not a checkpoint file, or one of another tenant. */
   ERR_CLI_CHECKPOINT_FILE: EXIT.INVALID_INPUT,
+  /** `audit verify --file`: a line that is not an audit event, or an event of another tenant. */
+  ERR_CLI_AUDIT_FILE: EXIT.INVALID_INPUT,
+  /** `tenant delete --export-audit`: the audit exported does not verify, so it is not removed from the store. */
+  ERR_CLI_AUDIT_CHAIN: EXIT.CHECK_FAILED,
   /** The server answered 2xx with something that is not the expected answer. */
   ERR_CLI_BAD_ANSWER: EXIT.SERVER,
   /** `db install`/`db rotate`: the application database cannot be reached, or refused a statement. */

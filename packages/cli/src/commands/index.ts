@@ -31,6 +31,9 @@ import { tenantCreate } from './tenant-create.js';
 import { tenantList } from './tenant-list.js';
 import { tenantUpdate } from './tenant-update.js';
 import { tenantDelete } from './tenant-delete.js';
+import { tenantDiff } from './tenant-diff.js';
+import { tenantRollback } from './tenant-rollback.js';
+import { tenantVersions } from './tenant-versions.js';
 import { tokenExchange } from './token-exchange.js';
 import { tokenInspect } from './token-inspect.js';
 import { tokenIssue } from './token-issue.js';
@@ -48,6 +51,9 @@ export const commands: readonly Command[] = [
   tenantCreate,
   tenantList,
   tenantUpdate,
+  tenantVersions,
+  tenantDiff,
+  tenantRollback,
   tenantDelete,
   tenantBundleKey,
   credentialList,

@@ -3,7 +3,8 @@ import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { isPlainObject, type Tenant } from '@verity/core';
 import type { Command, ParsedArgs } from '../command.js';
-import { clientFromArgs, remoteDetails, remoteOptions } from '../client.js';
+import { clientFromArgs, remoteDetails, remoteOptions, type RequestOptions } from '../client.js';
+import { parsePositiveInt } from '../arguments.js';
 import { cliError, EXIT, usageError } from '../errors.js';
 import { writeJson, writeLines, writeResult } from '../output.js';
 
@@ -49,15 +50,36 @@ async function settingsPatch(args: ParsedArgs, cwd: string): Promise<Record<stri
   return patch;
 }
 
+/**
+ * The message and `If-Match` of a settings change (`tenant update`, `tenant rollback`): the
+ * change is stored as a new settings version with the message, and with --if-version only while
+ * the settings are still at that version.
+ */
+export function settingsChangeRequest(args: ParsedArgs, body: Record<string, unknown>): RequestOptions {
+  const message = args.values['message'];
+  const ifVersion = args.values['if-version'];
+  return {
+    body: typeof message === 'string' ? { ...body, message } : body,
+    ...(typeof ifVersion === 'string' ? { headers: { 'if-match': `"${parsePositiveInt(ifVersion, '--if-version')}"` } } : {}),
+  };
+}
+
+/** The flags of {@link settingsChangeRequest}. */
+export const settingsChangeOptions = {
+  message: { type: 'string', short: 'm', valueName: 'M', description: 'a message kept with the settings version this makes' },
+  'if-version': { type: 'string', valueName: 'N', description: 'change only while the settings are at version N (else exit 3, nothing changed)' },
+} as const;
+
 export const tenantUpdate: Command = {
   name: 'tenant update',
   summary: "Change a tenant's settings",
-  usage: 'ID [--settings-file FILE] [--set KEY=VALUE…] [--unset KEY…]',
+  usage: 'ID [--settings-file FILE] [--set KEY=VALUE…] [--unset KEY…] [-m MESSAGE] [--if-version N]',
   arguments: ['ID'],
   options: {
     'settings-file': { type: 'string', valueName: 'FILE', description: 'a JSON object of settings to set (null removes one)' },
     set: { type: 'string', valueName: 'KEY=VALUE', multiple: true, description: 'set one setting; VALUE is JSON, or else a string' },
     unset: { type: 'string', valueName: 'KEY', multiple: true, description: 'remove one setting' },
+    ...settingsChangeOptions,
     ...remoteOptions,
   },
   details: [
@@ -65,7 +87,8 @@ export const tenantUpdate: Command = {
     'validateRequests',
     '(see docs/http-api.md). A setting given replaces that setting whole; settings not named',
     'stay as they are. The server checks them as at tenant creation: an invalid change alters',
-    'nothing (exit 3).',
+    'nothing (exit 3). Each change is kept as a new settings version, with who made it and the',
+    'message (`verity tenant versions`, `tenant diff`, `tenant rollback`).',
     '',
     "Example: verity tenant update acme --set validateRequests=true --set 'gatewayRoutes=[\"/todos/{id}\"]'",
     remoteDetails,
@@ -73,9 +96,9 @@ export const tenantUpdate: Command = {
   async run(args, io) {
     const id = args.positionals[0] ?? '';
     const settings = await settingsPatch(args, io.cwd);
-    const tenant = await clientFromArgs(args, io).request<Tenant>('PATCH', `/admin/v1/tenants/${encodeURIComponent(id)}`, { body: { settings } });
+    const tenant = await clientFromArgs(args, io).request<Tenant>('PATCH', `/admin/v1/tenants/${encodeURIComponent(id)}`, settingsChangeRequest(args, { settings }));
     writeResult(args, io, tenant, () => {
-      writeLines(io.stdout, `updated tenant ${tenant.id}; its settings are now:`);
+      writeLines(io.stdout, `updated tenant ${tenant.id}; its settings are now version ${tenant.settingsVersion}:`);
       writeJson(io.stdout, tenant.settings);
     });
     return EXIT.OK;
