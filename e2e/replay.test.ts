@@ -4,6 +4,7 @@
  * `isAuthorized` is the oracle: on the same entities and context, a decision flips exactly when
  * the oracle decides the candidate otherwise than the recorded version.
  */
+import { randomUUID } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -234,5 +235,78 @@ describe('verity policy replay and policy diff --replay', () => {
     expect(diff.out).toContain(`: ${expectedFlips(docs('u0')).length} would flip`);
     expect(diff.out).toContain('    baseline: ');
     expect((await verity(['policy', 'diff', 'a', 'b', '--replay'])).code).toBe(2);
+  });
+});
+
+describe('hostile inputs a PEP reports (attack 14)', () => {
+  const T = 'rhostile';
+  // The Long past 2^53 sends the set to cedar-wasm (the compiled evaluator does not take it).
+  const POLICIES = `@id("read") permit(principal, action == Action::"read", resource);
+@id("n") permit(principal, action == Action::"write", resource) when { context.n == 9007199254740993 };`;
+  const deep = '['.repeat(7900) + ']'.repeat(7900);
+  const HOSTILE = [
+    // Text a live request cannot carry (the body parser refuses unpaired surrogates), escaped into the input.
+    String.raw`{"v":1,"context":{"x":{"__entity":{"type":"","id":"\ud800"}}},"overlays":[],"provided":[]}`,
+    String.raw`{"v":1,"context":{},"overlays":[],"provided":[{"uid":{"type":"a b","id":"\udc00"},"attrs":{},"parents":[]}]}`,
+    String.raw`{"v":1,"context":{},"overlays":[],"provided":[{"uid":{"type":"D","id":"d"},"attrs":{},"parents":[{"type":"","id":"\ud800"}]}]}`,
+    String.raw`{"v":1,"context":{"\u0000":1},"overlays":[],"provided":[]}`,
+    // Nested far past MAX_VALUE_DEPTH, in each place a value goes.
+    `{"v":1,"context":{"x":${deep}},"overlays":[],"provided":[]}`,
+    `{"v":1,"context":{},"overlays":[],"provided":[],"risk":{"x":${deep}}}`,
+    `{"v":1,"context":{},"overlays":[{"uid":{"type":"User","id":"alice"},"attrs":{"x":${deep}}}],"provided":[]}`,
+  ];
+  const record = (input: string, time = new Date().toISOString()) => ({
+    decisionId: randomUUID(),
+    time,
+    tenant: T,
+    decision: 'deny',
+    policyVersion: 1,
+    latencyUs: 1,
+    principal: { type: 'User', id: 'alice' },
+    action: { type: 'Action', id: 'write' },
+    resource: { type: 'Doc', id: 'd1' },
+    reasons: [],
+    errors: [],
+    input,
+  });
+  const live = { subject: { type: 'User', id: 'alice' }, action: { name: 'read' }, resource: { type: 'Doc', id: 'd1' } };
+  let pep: ReturnType<typeof createClient>;
+
+  beforeAll(async () => {
+    expect((await server.admin.post('/admin/v1/tenants', { id: T })).status).toBe(201);
+    expect((await server.admin.post(`/admin/v1/tenants/${T}/policies`, { files: { 'p.cedar': POLICIES } })).status).toBe(201);
+    pep = createClient(server.url, (await server.admin.post(`/admin/v1/tenants/${T}/credentials`, { role: 'pep' })).body.token);
+  });
+
+  it('skips inputs a live request could not carry, answers every replay, and never touches the live decisions', async () => {
+    for (const input of HOSTILE) expect(input.length).toBeLessThanOrEqual(16_384);
+    expect((await pep.post(`/tenants/${T}/audit/v1/decisions`, { records: HOSTILE.map((input) => record(input)) })).status).toBe(200);
+    for (let i = 0; i < 3; i++) {
+      const replay = await server.admin.post(`/admin/v1/tenants/${T}/policies/replay`, { version: 1, since: '1h' });
+      expect(replay.status, JSON.stringify(replay.body)).toBe(200);
+      expect(replay.body).toMatchObject({ examined: HOSTILE.length, skipped: HOSTILE.length, replayed: 0 });
+    }
+    const after = await createClient(server.url, null).post(`/tenants/${T}/access/v1/evaluation`, live);
+    expect(after.status, JSON.stringify(after.body)).toBe(200);
+    expect(after.body.decision).toBe(true);
+  });
+
+  it('refuses a reported time that is not ISO 8601 UTC, and the CLI prints no control character a server sends', async () => {
+    // V8's legacy date form with a comment: Date.parse takes it; as text it sorts after every ISO time.
+    const time = `${new Date().toDateString()}(\u001b[2J\n0 would flip)`;
+    expect(Number.isNaN(Date.parse(time))).toBe(false);
+    const refused = await pep.post(`/tenants/${T}/audit/v1/decisions`, { records: [record('{"v":1,"context":{},"overlays":[],"provided":[]}', time)] });
+    expect(refused.body.code).toBe('ERR_REQUEST_INVALID');
+    // A policy id is any text a PEP reports: shown as a visible escape, never as a terminal escape.
+    const reported = { ...record('{"v":1,"context":{},"overlays":[],"provided":[]}'), decision: 'allow', action: { type: 'Action', id: 'read' }, reasons: ['read\u001b[2J\r'] };
+    expect((await pep.post(`/tenants/${T}/audit/v1/decisions`, { records: [reported] })).status).toBe(200);
+    const out = (await runVerity(['audit', 'tail', '--tenant', T, '--limit', '1'], { url: server.url })).out;
+    expect(out).toContain('read\\u{1b}[2J\\u{d}');
+    expect(out).not.toMatch(/[\u0000-\u0008\u000b-\u001f]/);
+  });
+
+  it('refuses a since before the earliest time a Date holds (400, not 500)', async () => {
+    expect((await server.admin.get(`/admin/v1/tenants/${T}/audit/observe-report?since=200000000d`)).body.code).toBe('ERR_REQUEST_INVALID');
+    expect((await server.admin.post(`/admin/v1/tenants/${T}/policies/replay`, { version: 1, since: '999999999d' })).body.code).toBe('ERR_REQUEST_INVALID');
   });
 });

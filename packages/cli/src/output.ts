@@ -13,7 +13,20 @@ export function writeJson(out: Writer, value: unknown): void {
 
 /** Writes lines, each newline-terminated. */
 export function writeLines(out: Writer, ...lines: string[]): void {
-  for (const line of lines) out.write(`${line}\n`);
+  for (const line of lines) out.write(`${visibleText(line)}\n`);
+}
+
+/** C0 and C1 control characters but tab and newline (ESC, CR, BEL, backspace, CSI…). */
+const CONTROL = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g;
+
+/**
+ * `text` with every control character but tab and newline written as a visible `\u{…}`
+ * escape. Human output prints what servers, PEPs and files say (ids, reasons, times, policy
+ * text); none of it may move the cursor, rewrite a line or drive the terminal (ANSI escapes)
+ * of the admin or CI log reading it. `--json` output is JSON, escaped already.
+ */
+export function visibleText(text: string): string {
+  return text.replace(CONTROL, (c) => `\\u{${c.charCodeAt(0).toString(16)}}`);
 }
 
 /** A table column: header and how to read the cell from a row. */

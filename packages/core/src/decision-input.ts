@@ -12,7 +12,8 @@
  * decision about as much again.
  */
 import { parseJson, stringifyJson } from './json.js';
-import { isPlainObject } from './wire-format.js';
+import { MAX_VALUE_DEPTH } from './limits.js';
+import { isPlainObject, isStorableText } from './wire-format.js';
 import type { EntityOverlay } from './request-entities.js';
 import type { CedarValue, Entity, EntityUid } from './types.js';
 
@@ -63,11 +64,38 @@ const isUid = (value: unknown): value is EntityUid => isPlainObject(value) && ty
 const isEntity = (value: unknown): boolean =>
   isPlainObject(value) && isUid(value.uid) && isPlainObject(value.attrs) && (value.parents === undefined || (Array.isArray(value.parents) && value.parents.every(isUid))) && (value.tags === undefined || isPlainObject(value.tags));
 
+/** How deep the input's own structure goes above a value (input → overlays → overlay → attrs). */
+const INPUT_FRAME_DEPTH = 4;
+
+/**
+ * Whether a parsed input holds only what a live request could: no deeper than MAX_VALUE_DEPTH
+ * under its frame, and no text neither PostgreSQL nor UTF-8 (nor Cedar) can hold (a NUL, an
+ * unpaired surrogate: the body parser refuses them in a request, but JSON escapes carry them
+ * into a reported input). Walked without recursion: a reported input may nest thousands deep.
+ */
+function isHoldable(root: unknown): boolean {
+  const stack: Array<[unknown, number]> = [[root, 0]];
+  while (stack.length > 0) {
+    const [value, depth] = stack.pop()!;
+    if (typeof value === 'string') {
+      if (!isStorableText(value)) return false;
+    } else if (value !== null && typeof value === 'object') {
+      if (depth > MAX_VALUE_DEPTH + INPUT_FRAME_DEPTH) return false;
+      for (const [key, item] of Object.entries(value)) {
+        if (!isStorableText(key)) return false;
+        stack.push([item, depth + 1]);
+      }
+    }
+  }
+  return true;
+}
+
 /**
  * Read a record's `input` text back. Null when it is not one this code can replay: absent,
  * omitted, not JSON, or not of the shape {@link encodeDecisionInput} writes (a PEP-reported
- * record carries what the PEP sent). The values inside are taken as Cedar values: the pipeline
- * checks them as it checks any request.
+ * record carries what the PEP sent), nested past MAX_VALUE_DEPTH, or holding text a request
+ * could not (NUL, unpaired surrogates). The values inside are taken as Cedar values: the
+ * pipeline checks them as it checks any request.
  */
 export function parseDecisionInput(text: string | undefined): RecordedDecisionInput | null {
   if (text === undefined) return null;
@@ -77,7 +105,7 @@ export function parseDecisionInput(text: string | undefined): RecordedDecisionIn
   } catch {
     return null;
   }
-  if (!isPlainObject(value) || value.v !== 1 || 'omitted' in value) return null;
+  if (!isPlainObject(value) || value.v !== 1 || 'omitted' in value || !isHoldable(value)) return null;
   const { context, overlays, provided, risk } = value;
   if (!isPlainObject(context) || !Array.isArray(overlays) || !Array.isArray(provided)) return null;
   if (!overlays.every((o) => isPlainObject(o) && isUid(o.uid) && isPlainObject(o.attrs) && (o.parents === undefined || (Array.isArray(o.parents) && o.parents.every(isUid))))) return null;

@@ -2,6 +2,13 @@
 import { isDecisionInputText, isPlainObject, isRequestId, isTierLabel, MAX_DECISION_INPUT_CHARS, VerityError, type DecisionRecord, type EntityUid, type RecordedRisk } from '@verity/core';
 import { isSpiffeIdText } from './workload-gate.js';
 
+/**
+ * A record's time as every Verity writer makes it (`Date.prototype.toISOString`, RFC 3339 in
+ * UTC): the audit compares times as text (the `since` windows), so only this one form sorts
+ * right, and Date.parse alone also takes V8's free-text forms (a comment holding anything).
+ */
+const ISO_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?Z$/;
+
 /** The most records one shipment may hold. */
 export const MAX_PEP_RECORDS = 1000;
 
@@ -23,7 +30,7 @@ function parseRecord(value: unknown, tenant: string, reportedBy: string, i: numb
   const r = isPlainObject(value) ? value : {};
   const path = `records[${i}]`;
   if (!isRequestId(r.decisionId)) throw invalid(`${path}.decisionId must be an id`);
-  if (typeof r.time !== 'string' || Number.isNaN(Date.parse(r.time)) || r.time.length > 40) throw invalid(`${path}.time must be an ISO time`);
+  if (typeof r.time !== 'string' || !ISO_TIME.test(r.time) || Number.isNaN(Date.parse(r.time))) throw invalid(`${path}.time must be an ISO 8601 UTC time (2026-12-02T10:00:00.000Z)`);
   if (r.tenant !== tenant) throw invalid(`${path}.tenant must be "${tenant}"`);
   if (r.decision !== 'allow' && r.decision !== 'deny') throw invalid(`${path}.decision must be allow or deny`);
   if (typeof r.policyVersion !== 'number' || !Number.isInteger(r.policyVersion) || r.policyVersion < 0) throw invalid(`${path}.policyVersion must be a version number`);

@@ -60,10 +60,12 @@ export interface PolicyService {
   version(tenantId: string, version: number | 'active'): Promise<PolicyVersion>;
   /**
    * A stored version, active or not, prepared under the engine key its decisions use (one
-   * prepared set for every version with the same content): what replay decides on.
+   * prepared set for every version with the same content), or with `lane` under a key of its
+   * own (`<tenant>~<lane>@<hash>`): what replay decides on, in its lane, so that a failure
+   * there never strikes the lane the tenant's live decisions run in.
    * ERR_POLICY_VERSION_NOT_FOUND when the tenant has no such version.
    */
-  prepared(tenantId: string, version: number): Promise<{ version: number; hash: string; content: PolicyStoreContent; prepared: PreparedPolicySet }>;
+  prepared(tenantId: string, version: number, lane?: string): Promise<{ version: number; hash: string; content: PolicyStoreContent; prepared: PreparedPolicySet }>;
   /** Forget cached state of a tenant (after a change made elsewhere). */
   invalidate(tenantId: string): void;
   invalidateAll(): void;
@@ -197,9 +199,10 @@ export function createPolicyService(store: Store, engine: Engine, options: Polic
       return active;
     },
 
-    async prepared(tenantId, version) {
+    async prepared(tenantId, version, lane) {
       const found = await getVersion(tenantId, version);
-      return { version, hash: found.hash, content: found.content, prepared: await engine.prepare(preparedKeyOf(tenantId, found.hash), found.content) };
+      const key = lane === undefined ? preparedKeyOf(tenantId, found.hash) : `${tenantId}~${lane}@${found.hash.slice(0, 16)}`;
+      return { version, hash: found.hash, content: found.content, prepared: await engine.prepare(key, found.content) };
     },
 
     invalidate(tenantId) {

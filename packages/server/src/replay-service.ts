@@ -40,8 +40,12 @@ export const MAX_REPLAY_FLIPS = 1_000;
 export const MAX_CONCURRENT_REPLAYS = 2;
 /** Audit rows read per page. */
 const PAGE = 500;
-/** Decisions made between two yields to the event loop: a replay never holds up live decisions for long. */
+/**
+ * Records handled (decided, skipped or read) between two yields to the event loop, at most, and
+ * the longest a run between yields may take (ms): a replay never holds up live decisions for long.
+ */
 const SLICE = 25;
+const SLICE_MS = 5;
 
 /** Which policies the recorded decisions are replayed on. */
 export type ReplayCandidate = { version: number } | { files: PolicyFilesInput };
@@ -127,6 +131,12 @@ export interface ReplayServiceOptions {
   auditLog: Pick<AuditService, 'query'>;
 }
 
+/**
+ * The engine lane replay prepares every version in (`<tenant>~replay@<hash>`): a recorded input
+ * that trips the engine strikes this lane, never the one the tenant's live decisions run in.
+ */
+const REPLAY_LANE = 'replay';
+
 /** Replays are no one's access: their records are never audited, and carry no request id or tier. */
 const REPLAY_META: DecisionMeta = Object.freeze({ requestId: null, tier: null });
 
@@ -136,13 +146,13 @@ export function createReplayService(options: ReplayServiceOptions): ReplayServic
 
   async function candidateOf(tenant: string, candidate: ReplayCandidate): Promise<{ version: number | null; hash: string; prepared: PreparedPolicySet }> {
     if ('version' in candidate) {
-      const found = await options.policies.prepared(tenant, candidate.version);
+      const found = await options.policies.prepared(tenant, candidate.version, REPLAY_LANE);
       return { version: found.version, hash: found.hash, prepared: found.prepared };
     }
     const content = await buildPolicyStoreContent(engine, candidate.files);
     const hash = hashPolicyContent(content);
     // Its own engine lane, as the playground's drafts: a candidate never evicts the active set.
-    return { version: null, hash, prepared: await engine.prepare(`${tenant}~replay@${hash.slice(0, 16)}`, content) };
+    return { version: null, hash, prepared: await engine.prepare(`${tenant}~${REPLAY_LANE}@${hash.slice(0, 16)}`, content) };
   }
 
   /** The tenants whose replay is running in this process. */
@@ -170,13 +180,13 @@ export function createReplayService(options: ReplayServiceOptions): ReplayServic
     const since = new Date(request.since).toISOString();
     const settings = stored.settings;
     const candidateView: PolicyView = { tenant, version: candidate.version ?? 0, settings, prepared: candidate.prepared };
-    const baseline = request.baseline === undefined ? null : await options.policies.prepared(tenant, request.baseline.version);
+    const baseline = request.baseline === undefined ? null : await options.policies.prepared(tenant, request.baseline.version, REPLAY_LANE);
     const baselineView: PolicyView | null = baseline === null ? null : { tenant, version: baseline.version, settings, prepared: baseline.prepared };
     const recordedViews = new Map<number, Promise<PolicyView>>();
     const recordedView = (version: number): Promise<PolicyView> => {
       let view = recordedViews.get(version);
       if (view === undefined) {
-        view = options.policies.prepared(tenant, version).then((found) => ({ tenant, version, settings, prepared: found.prepared }));
+        view = options.policies.prepared(tenant, version, REPLAY_LANE).then((found) => ({ tenant, version, settings, prepared: found.prepared }));
         recordedViews.set(version, view);
       }
       return view;
@@ -198,14 +208,28 @@ export function createReplayService(options: ReplayServiceOptions): ReplayServic
       since,
       candidate: { version: candidate.version, hash: candidate.hash },
       baseline: baseline === null ? null : { version: baseline.version, hash: baseline.hash },
-      examined: 0, replayed: 0, skipped: 0, unreproducible: 0, flipped: 0, flips: [], truncated: false };
+      examined: 0,
+      replayed: 0,
+      skipped: 0,
+      unreproducible: 0,
+      flipped: 0,
+      flips: [],
+      truncated: false,
+    };
     let after = 0;
     let sinceYield = 0;
+    let lastYield = performance.now();
     for (;;) {
       // One more than the limit leaves, to tell a window that ends there from one cut short.
       const want = Math.min(PAGE, request.limit - report.examined + 1);
       const { events: page } = await options.auditLog.query(tenant, { after, since, limit: want });
       for (const event of page) {
+        // Every record counts, skipped ones too (reading an input is work), and so does time.
+        if (++sinceYield === SLICE || performance.now() - lastYield > SLICE_MS) {
+          sinceYield = 0;
+          await yieldToEvents();
+          lastYield = performance.now();
+        }
         if (report.examined === request.limit) {
           report.truncated = true;
           return report;
@@ -238,10 +262,6 @@ export function createReplayService(options: ReplayServiceOptions): ReplayServic
             report.flipped += 1;
             if (report.flips.length < MAX_REPLAY_FLIPS) report.flips.push(flipOf(event, answer, before));
           }
-        }
-        if (++sinceYield === SLICE) {
-          sinceYield = 0;
-          await yieldToEvents();
         }
       }
       if (page.length < want) return report;

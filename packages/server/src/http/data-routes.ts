@@ -22,9 +22,13 @@ const DURATION_MS: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000, 
 export function sinceOf(value: string | undefined): number {
   const text = value ?? '24h';
   const duration = /^(\d{1,9})([smhd])$/.exec(text);
-  if (duration) return Date.now() - Number(duration[1]) * (DURATION_MS[duration[2]!] ?? 0);
-  const at = /^\d{4}-\d{2}-\d{2}(T[\d:.]+(Z|[+-]\d{2}:\d{2})?)?$/.test(text) ? Date.parse(text) : Number.NaN;
-  if (Number.isNaN(at)) throw new VerityError('ERR_REQUEST_INVALID', 'since must be a duration (90s, 30m, 24h, 7d) or an ISO-8601 time');
+  const at = duration
+    ? Date.now() - Number(duration[1]) * (DURATION_MS[duration[2]!] ?? 0)
+    : /^\d{4}-\d{2}-\d{2}(T[\d:.]+(Z|[+-]\d{2}:\d{2})?)?$/.test(text)
+      ? Date.parse(text)
+      : Number.NaN;
+  // A duration reaching past the earliest time a Date holds (ECMA-262 §21.4.1.1, ±8.64e15 ms) is no time either.
+  if (Number.isNaN(new Date(at).getTime())) throw new VerityError('ERR_REQUEST_INVALID', 'since must be a duration (90s, 30m, 24h, 7d) or an ISO-8601 time');
   return at;
 }
 
