@@ -1,5 +1,7 @@
 /** The Fastify application: body parsing, request ids, error mapping, and every route. */
 import { randomUUID } from 'node:crypto';
+import { STATUS_CODES } from 'node:http';
+import type { Duplex } from 'node:stream';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerFactory } from 'fastify';
 import { isRequestId, isStorableText, isVerityError, storableText, stringifyJson, VerityError } from '@verity/core';
 import { registerJsonBody } from './json-body.js';
@@ -52,6 +54,22 @@ function unstorableQueryParameter(query: unknown): string | undefined {
   return undefined;
 }
 
+/** Node's `clientError`: Verity's `{code, message}` on the socket where it can still be written. */
+function answerClientError(error: NodeJS.ErrnoException, socket: Duplex): void {
+  if (error.code === 'ECONNRESET' || socket.destroyed) return;
+  const refused =
+    error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+      ? new VerityError('ERR_REQUEST_TIMEOUT', 'the request did not arrive whole in time')
+      : error.code === 'HPE_HEADER_OVERFLOW'
+        ? new VerityError('ERR_REQUEST_HEADERS_TOO_LARGE', 'the request headers are over the size limit')
+        : new VerityError('ERR_REQUEST_INVALID', 'the request is not valid HTTP/1.1 (RFC 9112)');
+  if (socket.writable) {
+    const body = JSON.stringify(refused.toJSON());
+    socket.write(`HTTP/1.1 ${refused.status} ${STATUS_CODES[refused.status] ?? ''}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n${body}`);
+  }
+  socket.destroy(error);
+}
+
 /** Options of {@link buildApp}. */
 export interface BuildAppOptions {
   /** Build the app on an existing HTTP server (one already answering start-up probes) instead of a new one. */
@@ -87,11 +105,16 @@ export async function buildApp(c: Components, options: BuildAppOptions = {}): Pr
     // Errors Fastify meets before any route runs (a path that is not valid percent-encoding,
     // RFC 3986 §2.1): Verity's error shape, never cached. For a gateway (Envoy sends the
     // original path as its own) that is a refusal, as any non-2xx answer is.
-    frameworkErrors: (error, _request, reply) => {
+    frameworkErrors: (error, request, reply) => {
       const refused = new VerityError('ERR_REQUEST_INVALID', error.code === 'FST_ERR_BAD_URL' ? 'the request path is not valid percent-encoding (RFC 3986 §2.1)' : 'the request could not be read');
       // Fastify types this reply by route generics no route has yet; it is a plain reply.
-      void (reply as unknown as FastifyReply).status(refused.status).header('cache-control', 'no-store').send(refused.toJSON());
+      void (reply as unknown as FastifyReply).status(refused.status).header('cache-control', 'no-store').header('x-request-id', request.id).send(refused.toJSON());
     },
+    // What Node's HTTP parser refuses before Fastify sees a request (a header with a control
+    // character, a header block over the limit, Content-Length with Transfer-Encoding, a bad
+    // method) or a request that did not arrive in time: Verity's shape too, then the connection
+    // is closed, as Node does.
+    clientErrorHandler: answerClientError,
     // The PEP's X-Request-ID is kept (AuthZEN §10) when it is a sane token; otherwise we make one.
     genReqId: (request) => {
       const given = request.headers['x-request-id'];

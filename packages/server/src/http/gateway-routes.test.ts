@@ -5,6 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { request } from 'node:http';
+import { connect } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { exportJWK, generateKeyPair, SignJWT, type CryptoKey } from 'jose';
@@ -29,6 +30,24 @@ async function inject(options: InjectOptions, credential: string | null = pep) {
     url: options.url,
     headers: { ...(credential ? { 'x-verity-credential': `Bearer ${credential}` } : {}), ...options.headers },
     ...(options.payload === undefined ? {} : { payload: options.payload }),
+  });
+}
+
+/** Raw bytes to the server; the answer's status, headers (lower-cased names) and body. */
+function rawExchange(text: string): Promise<{ status: number; headers: Record<string, string>; body: string }> {
+  const { port } = new URL(server.url);
+  return new Promise((resolve, reject) => {
+    const socket = connect(Number(port), '127.0.0.1', () => socket.write(text));
+    let out = '';
+    socket.setEncoding('latin1');
+    socket.on('data', (chunk) => (out += chunk));
+    socket.on('error', reject);
+    socket.on('close', () => {
+      const [head = '', ...rest] = out.split('\r\n\r\n');
+      const [statusLine = '', ...lines] = head.split('\r\n');
+      const headers = Object.fromEntries(lines.map((l) => [l.slice(0, l.indexOf(':')).toLowerCase(), l.slice(l.indexOf(':') + 1).trim()]));
+      resolve({ status: Number(statusLine.split(' ')[1]), headers, body: rest.join('\r\n\r\n') });
+    });
   });
 }
 
@@ -165,6 +184,23 @@ describe('Envoy ext_authz HTTP service (original method, path after the prefix)'
     expect(status).toBe(403);
     const [event] = await auditOf(requestId);
     expect(event).toMatchObject({ decision: 'deny', tier: 'gateway', resource: { type: 'route', id: '(unmatched)' }, errors: [{ policyId: 'gateway-route', message: 'the path is ambiguous' }] });
+  });
+
+  it('answers what Node\'s HTTP parser refuses, and a bad path, in Verity\'s error shape, with the request id', async () => {
+    const bad = await rawExchange('GET /tenants/shop/gateway/v1/envoy/todos/%zz HTTP/1.1\r\nHost: x\r\nX-Request-ID: req-bad-path\r\nConnection: close\r\n\r\n');
+    expect(bad).toMatchObject({ status: 400, headers: { 'x-request-id': 'req-bad-path', 'cache-control': 'no-store' } });
+    expect(JSON.parse(bad.body).code).toBe('ERR_REQUEST_INVALID');
+    for (const [text, status, code] of [
+      ['GET /healthz HTTP/1.1\r\nHost: x\r\nX-A: a\x01b\r\nConnection: close\r\n\r\n', 400, 'ERR_REQUEST_INVALID'],
+      [`GET /healthz HTTP/1.1\r\nHost: x\r\nX-A: ${'a'.repeat(20_000)}\r\nConnection: close\r\n\r\n`, 431, 'ERR_REQUEST_HEADERS_TOO_LARGE'],
+      ['POST /access/v1/evaluation HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 2x\r\nConnection: close\r\n\r\n{}', 400, 'ERR_REQUEST_INVALID'],
+      ['POST /access/v1/evaluation HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n2\r\n{}\r\n0\r\n\r\n', 400, 'ERR_REQUEST_INVALID'],
+      ['FOO /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n', 400, 'ERR_REQUEST_INVALID'],
+    ] as const) {
+      const answer = await rawExchange(text);
+      expect(answer.status).toBe(status);
+      expect(JSON.parse(answer.body)).toMatchObject({ code, message: expect.any(String) });
+    }
   });
 
   it('refuses a path that is not valid percent-encoding with a Verity error (never an allow, never cached), on every route', async () => {
