@@ -120,6 +120,17 @@ permit(principal, action == Action::"read", resource) when { principal.level > 2
     expect(undeclared.body.code).toBe('ERR_POLICY_VALIDATION');
   });
 
+  it('explains a long scope with many clauses without repeating the scope per clause (attack 14)', async () => {
+    // 200 KB of comment inside the scope, 500 clauses: 100 MB of variant text if each clause's
+    // variant carried the scope; the full-size draft (0.9 MB, 8,000 clauses) took the server down.
+    const policies = `@id("wide") permit(principal, action, resource\n// ${'A'.repeat(200_000)}\n)${' when { true }'.repeat(499)} when { principal.level > 5 };`;
+    const started = Date.now();
+    const answer = await play({ policies, request: ask('alice', 'read') });
+    expect(answer.status, JSON.stringify(answer.body).slice(0, 500)).toBe(200);
+    expect(answer.body).toMatchObject({ decision: 'deny', explanation: { permits: [{ policyId: 'wide', clauses: 500, distance: 1, failed: [{ index: 499, text: 'principal.level > 5' }] }], notes: [] } });
+    expect(Date.now() - started).toBeLessThan(5_000);
+  });
+
   it('refuses bad input with stable codes: syntax errors, malformed and oversized bodies, other tenants', async () => {
     const broken = await play({ policies: 'permit(principal, action, resource', request: ask('alice', 'read') });
     expect(broken.status).toBe(422);

@@ -8,7 +8,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import * as cedar from '@cedar-policy/cedar-wasm/nodejs';
 import { createCedarEngine } from './cedar/index.js';
 import { createDecisionPipeline, type PolicyView } from './decision-pipeline.js';
-import { explainDecision, SCOPE_MISS_DISTANCE, type PolicyExplanation } from './explain.js';
+import { explainDecision, MAX_EXPLAIN_TEXT, SCOPE_MISS_DISTANCE, type PolicyExplanation } from './explain.js';
+import type { Engine } from './engine.js';
 import { cedarStringLiteral, dissectPolicy, fillSlots } from './explain-text.js';
 import type { CedarRequest, Entity, EntityUid, PolicyStoreContent } from './types.js';
 
@@ -234,5 +235,53 @@ describe('explainDecision against cedar-wasm', () => {
     const record = await pipeline.decide(view, request, () => [], meta);
     const explanation = await explainDecision({ engine, pipeline, view, request, lookup: () => [], record });
     expect(explanation).toMatchObject({ decision: 'deny', permits: [], notes: [expect.stringContaining('not declared')] });
+  });
+
+  describe('the text it builds is bounded (MAX_EXPLAIN_TEXT), not only the number of variants', () => {
+    /** The engine, counting the characters of every variant set it is asked to prepare. */
+    function measuring(): { engine: Engine; built: () => number } {
+      let chars = 0;
+      const measured: Engine = Object.create(engine) as Engine;
+      measured.prepare = (key, content) => {
+        if (key.includes('~explain@')) chars += [...Object.values(content.policies), ...Object.values(content.templates)].reduce((sum, text) => sum + text.length, 0);
+        return engine.prepare(key, content);
+      };
+      return { engine: measured, built: () => chars };
+    }
+
+    async function explainBounded(key: string, content: PolicyStoreContent): Promise<{ explanation: PolicyExplanation; built: number; ms: number }> {
+      const view = await viewOf(key, content);
+      const request = { kind: 'cedar', request: { principal: uid('User', 'alice'), action: uid('Action', 'read'), resource: uid('Doc', 'd1'), context: {} } } as const;
+      const record = await pipeline.decide(view, request, lookup, { requestId: null, tier: null });
+      const { engine: measured, built } = measuring();
+      const started = performance.now();
+      const explanation = await explainDecision({ engine: measured, pipeline, view, request, lookup, record });
+      return { explanation, built: built(), ms: performance.now() - started };
+    }
+
+    it('a long scope (a comment, an entity list) times many clauses: every clause explained, the scope not repeated per clause', async () => {
+      // 100 KB of scope, 500 clauses: 50 MB of variants if each repeated the scope (the attack's draft: 6.4 GB).
+      const text = `@id("big") permit(principal, action, resource\n// ${'A'.repeat(100_000)}\n)${' when { true }'.repeat(499)} when { false };`;
+      const { explanation, built, ms } = await explainBounded('long-comment', { validationMode: 'off', policies: { big: text }, templates: {}, links: [] });
+      expect(built).toBeLessThan(3 * text.length);
+      expect(explanation).toMatchObject({ decision: 'deny', permits: [{ policyId: 'big', clauses: 500, applies: false, distance: 1, failed: [{ index: 499, kind: 'when', text: 'false' }] }], notes: [] });
+      const actions = Array.from({ length: 2_000 }, (_, i) => `Action::"a${i}"`).join(', ');
+      const listed = `@id("listed") permit(principal, action in [Action::"read", ${actions}], resource)${' when { true }'.repeat(500)};`;
+      const long = await explainBounded('long-list', { validationMode: 'off', policies: { listed }, templates: {}, links: [] });
+      expect(long.built).toBeLessThan(3 * listed.length);
+      expect(long.explanation).toMatchObject({ decision: 'allow', permits: [{ policyId: 'listed', clauses: 500, applies: true }], notes: [] });
+      expect(ms + long.ms).toBeLessThan(5_000);
+    });
+
+    it('a long template scope linked many times: the links past the bound are left out, with a note', async () => {
+      // A 100 KB template scope and 100 links: each link's filled scope is new text (10 MB).
+      const template = `permit(principal == ?principal, action, resource\n// ${'B'.repeat(100_000)}\n);`;
+      const links = Array.from({ length: 100 }, (_, i) => ({ id: `l${i}`, templateId: 't', values: { '?principal': uid('User', `u${i}`) } }));
+      const { explanation, built, ms } = await explainBounded('long-template', { validationMode: 'off', policies: {}, templates: { t: template }, links });
+      expect(built).toBeLessThanOrEqual(MAX_EXPLAIN_TEXT);
+      expect(explanation.decision).toBe('deny');
+      expect(explanation.notes).toEqual(expect.arrayContaining([expect.stringMatching(/^\d+ template link\(s\) not explained \(l\d+, .*MAX_EXPLAIN_TEXT/)]));
+      expect(ms).toBeLessThan(5_000);
+    });
   });
 });

@@ -6,7 +6,7 @@
  *
  * Advisory only: the decision is always the one the normal evaluation made (the record passed
  * in), never changed here. Each permit is taken apart into variants — its scope alone, each
- * constrained scope part alone, its scope with each clause alone — which are decided as one
+ * constrained scope part alone, and (once the scope matched) each clause alone — which are decided as one
  * policy set through the same decision pipeline, request and entity lookup as the decision: a
  * variant in the answer's reasons held, one in its errors errored. A clause that fails alone
  * fails in the whole policy (a policy is its scope and all its clauses), and a permit whose
@@ -18,6 +18,7 @@ import type { DecideOptions, DecisionPipeline, EntityLookup, PolicyView } from '
 import type { DecisionRecord, PolicyStoreContent } from './types.js';
 import { hashPolicyContent } from './policy-content.js';
 import { MAX_POLICIES } from './limits.js';
+import { MAX_TEXT_LENGTH } from './policy-text-limits.js';
 import { clauseSummary, dissectPolicy, fillSlots, type PolicyParts } from './explain-text.js';
 
 /** The scope parts of a policy, in order. */
@@ -99,6 +100,30 @@ export interface ExplainOptions {
 /** Where a scope that did not match starts in {@link ExplainedPermit.distance}. */
 export const SCOPE_MISS_DISTANCE = 1000;
 
+/**
+ * At most this many characters of policy text are built for one explanation (template links'
+ * filled scopes and every variant, all stages): 2 MiB, twice a policy file's text limit (Cedar
+ * parses it on the engine's thread: about a second for 2 MiB of long entity lists). Clause
+ * variants do not repeat the scope, but template links do (a long scope linked 10,000 times),
+ * as do the scope variants. Past it, what is left is not explained and a note says so; the
+ * decision is not affected.
+ */
+export const MAX_EXPLAIN_TEXT = 2 * MAX_TEXT_LENGTH;
+
+const TEXT_BOUND = `${MAX_EXPLAIN_TEXT / (1024 * 1024)} MiB of variant text, MAX_EXPLAIN_TEXT`;
+
+/** What is left of an explanation's {@link MAX_EXPLAIN_TEXT}. */
+interface TextBudget {
+  left: number;
+}
+
+/** Take `chars` from the budget; false (nothing taken) when it does not hold that many. */
+function take(budget: TextBudget, chars: number): boolean {
+  if (chars > budget.left) return false;
+  budget.left -= chars;
+  return true;
+}
+
 /** One policy (static, or a template link with its slots filled) taken apart. */
 interface Dissected {
   policyId: string;
@@ -111,16 +136,24 @@ interface Stage {
   meaning: Map<string, { permit: number; what: 'scope' | ScopePart | number }>;
 }
 
+/** The length of {@link variantText} at most: its parts and the syntax around them. */
+const variantLength = (scope: readonly string[], clause?: PolicyParts['clauses'][number]): number =>
+  scope.reduce((sum, part) => sum + part.length, 0) + (clause?.body.length ?? 0) + 32;
+
 /** A permit's text rebuilt from parts, one per line (a part may end in a `//` comment). */
 function variantText(scope: readonly string[], clause?: PolicyParts['clauses'][number]): string {
   const head = `permit(\n${scope.join('\n,\n')}\n)`;
   return clause === undefined ? `${head};` : `${head} ${clause.kind} {\n${clause.body}\n};`;
 }
 
-/** The static policies and template links of a content, taken apart; the ids of those that could not be. */
-function dissectContent(content: PolicyStoreContent): { policies: Dissected[]; unread: string[] } {
+/**
+ * The static policies and template links of a content, taken apart; the ids of those that could
+ * not be, and of the links left out because their filled scopes would pass the budget.
+ */
+function dissectContent(content: PolicyStoreContent, budget: TextBudget): { policies: Dissected[]; unread: string[]; overBudget: string[] } {
   const policies: Dissected[] = [];
   const unread: string[] = [];
+  const overBudget: string[] = [];
   for (const [policyId, text] of Object.entries(content.policies)) {
     const parts = dissectPolicy(text);
     if (parts === null) unread.push(policyId);
@@ -129,11 +162,16 @@ function dissectContent(content: PolicyStoreContent): { policies: Dissected[]; u
   for (const link of content.links) {
     const template = content.templates[link.templateId];
     const parts = template === undefined ? null : dissectPolicy(template);
+    // A filled scope is new text (a link per template can repeat a long scope 10,000 times).
+    if (parts !== null && !take(budget, variantLength(parts.scope))) {
+      overBudget.push(link.id);
+      continue;
+    }
     const scope = parts?.scope.map((constraint) => fillSlots(constraint, link.values));
     if (parts === null || scope === undefined || scope.some((s) => s === null)) unread.push(link.id);
     else policies.push({ policyId: link.id, parts: { ...parts, scope: scope as PolicyParts['scope'] } });
   }
-  return { policies, unread };
+  return { policies, unread, overBudget };
 }
 
 /** Decide a stage's variants; which held and which errored (with Cedar's message). */
@@ -172,11 +210,13 @@ export async function explainDecision(options: ExplainOptions): Promise<PolicyEx
   const { record, view } = options;
   const explanation: PolicyExplanation = { decision: record.decision, permits: [], morePermits: 0, forbids: [], notes: [] };
   if (record.decision === 'deny') explanation.forbids = record.reasons.map((policyId) => ({ policyId, ...reasonsOf(view, policyId) }));
-  const { policies, unread } = dissectContent(view.prepared.content);
+  const budget: TextBudget = { left: MAX_EXPLAIN_TEXT };
+  const { policies, unread, overBudget } = dissectContent(view.prepared.content, budget);
   for (const id of unread) explanation.notes.push(`policy ${id}: its text could not be taken apart, so it is not explained`);
+  if (overBudget.length > 0) explanation.notes.push(`${overBudget.length} template link(s) not explained (${overBudget.slice(0, 5).join(', ')}${overBudget.length > 5 ? ', …' : ''}): past the explanation's bound of ${TEXT_BOUND}`);
   const permits = policies.filter((p) => p.parts.effect === 'permit');
   try {
-    const explained = await explainPermits(options, permits, explanation.notes);
+    const explained = await explainPermits(options, permits, explanation.notes, budget);
     if (record.decision === 'allow') {
       const determining = new Set(record.reasons);
       explanation.permits = explained.filter((p) => determining.has(p.policyId));
@@ -199,11 +239,13 @@ export async function explainDecision(options: ExplainOptions): Promise<PolicyEx
 }
 
 /** Every permit explained, closest first. */
-async function explainPermits(options: ExplainOptions, permits: readonly Dissected[], notes: string[]): Promise<ExplainedPermit[]> {
+async function explainPermits(options: ExplainOptions, permits: readonly Dissected[], notes: string[], budget: TextBudget): Promise<ExplainedPermit[]> {
   if (permits.length === 0) return [];
   // Stage 1: each permit's scope, and each constrained part of it alone.
   const scopes: Stage = { policies: {}, meaning: new Map() };
   permits.forEach(({ parts }, n) => {
+    // Its scope, and at most each part of it alone: not more than twice its length.
+    if (!take(budget, 2 * variantLength(parts.scope) + 128)) throw new VerityError('ERR_POLICY_TOO_COMPLEX', `the permits' scopes pass the explanation's bound of ${TEXT_BOUND}`);
     scopes.policies[`v${n}s`] = variantText(parts.scope);
     scopes.meaning.set(`v${n}s`, { permit: n, what: 'scope' });
     parts.scope.forEach((constraint, k) => {
@@ -220,13 +262,19 @@ async function explainPermits(options: ExplainOptions, permits: readonly Dissect
     notes.push(...first.foreign.map((m) => m.slice(0, 500)));
     return [];
   }
-  // Stage 2: the clauses of the permits whose scope matched, each alone with the scope.
+  // Stage 2: the clauses of the permits whose scope matched, each alone under an open scope: for
+  // this request the scope holds (stage 1) and a scope never errors, so `scope && clause` is
+  // `clause`, and the scope's text (a long entity list, a comment) is not repeated per clause.
+  // Each repeats its permit's scope: past MAX_POLICIES variants or the text budget, the rest are
+  // left unevaluated (counted in each permit's distance, and noted).
   const clauses: Stage = { policies: {}, meaning: new Map() };
+  let full = false;
   permits.forEach(({ parts }, n) => {
     if (!first.held.has(`v${n}s`)) return;
     parts.clauses.forEach((clause, i) => {
-      if (clauses.meaning.size >= MAX_POLICIES) return;
-      clauses.policies[`v${n}c${i}`] = variantText(parts.scope, clause);
+      full ||= clauses.meaning.size >= MAX_POLICIES || !take(budget, variantLength(SCOPE_PARTS, clause));
+      if (full) return;
+      clauses.policies[`v${n}c${i}`] = variantText(SCOPE_PARTS, clause);
       clauses.meaning.set(`v${n}c${i}`, { permit: n, what: i });
     });
   });
@@ -249,7 +297,7 @@ async function explainPermits(options: ExplainOptions, permits: readonly Dissect
         else if (!second.held.has(id)) explained.failed.push(shown);
       });
       const unevaluated = parts.clauses.length - parts.clauses.filter((_, i) => clauses.meaning.has(`v${n}c${i}`)).length;
-      if (unevaluated > 0) notes.push(`policy ${policyId}: ${unevaluated} clause(s) not evaluated (MAX_POLICIES variants per explanation)`);
+      if (unevaluated > 0) notes.push(`policy ${policyId}: ${unevaluated} clause(s) not evaluated (the explanation's bounds: MAX_POLICIES variants, ${TEXT_BOUND})`);
       explained.distance = explained.failed.length + explained.errored.length + unevaluated;
       explained.applies = explained.distance === 0;
       return explained;
