@@ -189,6 +189,29 @@ describe('explain', () => {
     expect(answer.body).toMatchObject({ decision: 'allow', determining: ['assessed'], explanation: { permits: [{ policyId: 'assessed', applies: true }], notes: [] } });
   });
 
+  it('refuses, naming it, what a PEP body carries that explain does not honour: never an allow the PDP would refuse (attack 14)', async () => {
+    const withTxn = { ...ask('bob', 'read'), options: { verity_txn_token: 'not-a-txn-token' } };
+    const withToken = { ...ask('bob', 'read'), token: 'eyJhbGciOiJub25lIn0.eyJzdWIiOiJib2IifQ.' };
+    for (const body of [withTxn, withToken]) expect((await pdp.post('/tenants/lab/access/v1/evaluation', body)).status).toBeGreaterThanOrEqual(400);
+    const { subject: _subject, ...tokenOnly } = withToken;
+    const cases: Array<[unknown, string]> = [
+      [withTxn, 'options.verity_txn_token'],
+      [withToken, 'token'],
+      [tokenOnly, 'token'],
+      [{ ...ask('bob', 'read'), audience: 'api' }, 'audience'],
+      [{ ...ask('bob', 'read'), options: { verity_min_version: 1 } }, 'options.verity_min_version'],
+      [{ ...ask('bob', 'read'), options: { verity_receipt: true } }, 'options.verity_receipt'],
+    ];
+    for (const [body, field] of cases) {
+      const answer = await explain(body);
+      expect([answer.status, answer.body.code, answer.body.message], field).toEqual([400, 'ERR_REQUEST_INVALID', expect.stringContaining(`${field} is not taken by explain`)]);
+    }
+    // The PDP's own refusal of a request-set context.txn holds for explain too.
+    expect((await explain({ ...ask('bob', 'read'), context: { txn: { sub: 'bob' } } })).body.code).toBe('ERR_DECISION_INVALID_REQUEST');
+    // Options explain has no use for, as the PDP, are ignored.
+    expect((await explain({ ...ask('bob', 'read'), options: { evaluations_semantic: 'execute_all' } })).body.decision).toBe('allow');
+  });
+
   it('is for admins of the tenant only, and refuses a malformed request', async () => {
     const pep = await server.admin.post('/admin/v1/tenants/lab/credentials', { role: 'pep' });
     expect((await explain(ask('bob', 'edit'), createClient(server.url, pep.body.token))).status).toBe(403);

@@ -26,6 +26,31 @@ function parsePlaygroundBody(body: unknown) {
   };
 }
 
+/**
+ * What a PEP's evaluation body may carry that changes the PDP's answer but that explain does not
+ * honour, with why: refused (400 ERR_REQUEST_INVALID naming it), never dropped, so explain never
+ * answers allow for a body the PDP would refuse (docs/explain.md).
+ */
+const NOT_EXPLAINED: ReadonlyArray<[path: string, why: string]> = [
+  ['token', 'explain verifies no subject token: give the principal it proves as the subject'],
+  ['audience', 'explain verifies no subject token: give the principal it proves as the subject'],
+  ['options.verity_txn_token', 'explain verifies no Txn-Token'],
+  ['options.verity_min_version', 'explain decides on the active version as it is now (the answer names it: policyVersion)'],
+  ['options.verity_receipt', 'explain mints no receipt'],
+];
+
+/** An evaluation body for explain: {subject, action, resource, context?}, refusing what explain does not honour. */
+function parseExplainBody(body: unknown) {
+  if (isPlainObject(body)) {
+    for (const [path, why] of NOT_EXPLAINED) {
+      const [first, second] = path.split('.') as [string, string | undefined];
+      const holder = second === undefined ? body : body[first];
+      if (isPlainObject(holder) && Object.hasOwn(holder, second ?? first)) throw new VerityError('ERR_REQUEST_INVALID', `${path} is not taken by explain: ${why}`);
+    }
+  }
+  return parseEvaluationRequest(body, 'request');
+}
+
 export function registerPlaygroundRoutes(app: FastifyInstance, c: Components): void {
   const playground = createPlaygroundService({ engine: c.engine, tenants: c.tenants, policies: c.policies, entities: c.entities, decisions: c.decisions });
   const admin = { bodyLimit: c.config.maxAdminBodyBytes };
@@ -41,6 +66,6 @@ export function registerPlaygroundRoutes(app: FastifyInstance, c: Components): v
   app.post('/admin/v1/tenants/:tenant/explain', async (request) => {
     const tenant = tenantParam(request, { write: false });
     await requireAdmin(c, request, 'policy.test', tenant);
-    return playground.explain(tenant, parseEvaluationRequest(request.body, 'request'), metaOf(request));
+    return playground.explain(tenant, parseExplainBody(request.body), metaOf(request));
   });
 }
