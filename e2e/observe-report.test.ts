@@ -187,6 +187,12 @@ describe('explain', () => {
     await server.admin.post('/admin/v1/tenants/risky/policies', { files: { 'p.cedar': '@id("assessed") permit(principal, action, resource) when { context has risk };' } });
     const answer = await server.admin.post('/admin/v1/tenants/risky/explain', ask('bob', 'read'));
     expect(answer.body).toMatchObject({ decision: 'allow', determining: ['assessed'], explanation: { permits: [{ policyId: 'assessed', applies: true }], notes: [] } });
+    // A request naming its own context.risk is refused as the PDP refuses it, but an admin's
+    // explain is not the principal's attempt: nothing goes into the tenant's audit (attack 14).
+    const forged = await server.admin.post('/admin/v1/tenants/risky/explain', { ...ask('mallory', 'read'), context: { risk: { score: 10 } } });
+    expect([forged.status, forged.body.code]).toEqual([400, 'ERR_DECISION_INVALID_REQUEST']);
+    await new Promise((resolve) => setTimeout(resolve, 100)); // the audit writer flushes every 5 ms in tests
+    expect((await server.admin.get('/admin/v1/tenants/risky/audit?limit=1000')).body.events).toEqual([]);
   });
 
   it('refuses, naming it, what a PEP body carries that explain does not honour: never an allow the PDP would refuse (attack 14)', async () => {

@@ -36,7 +36,7 @@ import { findStepUp, reasonsOf, type DecisionExplanation } from './step-up.js';
 import { recordSecurityEvent } from './security-event.js';
 import { assertTxnFromToken, callerOf, refuseUnproven, txnSubjectOf, type GateFacts, type WorkloadDenyList } from './workload-gate.js';
 
-/** Which decisions go to the audit: all (default), only denies (hot-path permission checks), none (search). */
+/** Which decisions go to the audit: all (default), only denies (hot-path permission checks), none (search, explain: not even a refusal's security event). */
 export type AuditMode = 'always' | 'deny-only' | 'never';
 
 export interface DecideInput {
@@ -129,13 +129,17 @@ export function createDecisionService(options: DecisionServiceOptions): Decision
     };
   };
 
-  /** A caller naming its own risk is a security failure, audited like a refused token (see `screen`). */
-  async function screenRisk(tenant: string, settings: TenantSettings, request: DecisionRequest, meta: DecisionMeta, now: number): Promise<void> {
+  /**
+   * A caller naming its own risk is a security failure, audited like a refused token (see
+   * `screen`) unless `audited` is false: a decision not audited at all (audit mode `never`: an
+   * admin's explain, search's candidates, screened once before) is refused without a record.
+   */
+  async function screenRisk(tenant: string, settings: TenantSettings, request: DecisionRequest, meta: DecisionMeta, now: number, audited = true): Promise<void> {
     if (!riskEnabled(settings)) return;
     try {
       refuseCallerRisk(request);
     } catch (error) {
-      await recordSecurityEvent(audit, { tenant, ...uidsOf(request, settings), code: 'ERR_DECISION_INVALID_REQUEST', check: 'risk', meta, now });
+      if (audited) await recordSecurityEvent(audit, { tenant, ...uidsOf(request, settings), code: 'ERR_DECISION_INVALID_REQUEST', check: 'risk', meta, now });
       throw error;
     }
   }
@@ -196,7 +200,8 @@ export function createDecisionService(options: DecisionServiceOptions): Decision
       const validUntilMs = options.risk?.validUntilMs;
       return validUntilMs === undefined ? { record } : { record, validUntilMs };
     };
-    if (riskEnabled(settings)) await screenRisk(input.tenant, settings, input.request, input.meta, now);
+    const mode = input.audit ?? 'always';
+    if (riskEnabled(settings)) await screenRisk(input.tenant, settings, input.request, input.meta, now, mode !== 'never');
     const first = await decideOne(input.request);
     let record = first.record;
     // Only denies pay for step-up: at most MAX_STEP_UP_LEVELS more evaluations, none audited.
@@ -205,7 +210,6 @@ export function createDecisionService(options: DecisionServiceOptions): Decision
     // How long the decision may be reused: on the record the caller gets. Not audited: the store
     // keeps exactly the audited fields (audit-append's normalizeRecord), so it is set here, once.
     if (first.validUntilMs !== undefined) record.validUntilMs = first.validUntilMs;
-    const mode = input.audit ?? 'always';
     // Memory only (the store write is queued): the answer does not wait on it. Decisions not
     // audited at all are search's candidate checks, not accesses: they are not the subject's activity.
     if (measured !== undefined && mode !== 'never') activity?.observe(input.tenant, measured.request, measured.settings);
