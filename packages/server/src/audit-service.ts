@@ -11,9 +11,9 @@ import { parsePepRecords } from './pep-decision-records.js';
 import { requireAuditedTenant, requireTenant } from './require-tenant.js';
 
 /** Records the chain is read in, per query (keyset on seq, never OFFSET). */
-const CHAIN_PAGE = 1000;
+const CHAIN_PAGE = 250;
 /** Records hashed between two turns of the event loop (a few milliseconds of work). */
-const HASH_SLICE = 250;
+const HASH_SLICE = 50;
 
 const yieldToEventLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
