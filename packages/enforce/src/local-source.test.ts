@@ -194,6 +194,9 @@ describe('createLocalDecisionSource', () => {
 
   it('fails closed once the bundle has expired and no new one can be had', async () => {
     let clock = Date.now();
+    // The bundle is signed on the test's clock too: signed on the real one, a second boundary
+    // crossed between reading `clock` and signing put its expiry a second later (a flake under load).
+    pdp.signNow = () => clock;
     // A contact-loss bound past the bundle's life: the bundle's expiry is what stops it here.
     const source = start({ follow: false, now: () => clock, maxContactLossMs: 3_600_000 });
     await source.ready;
