@@ -1,5 +1,7 @@
 /** Output helpers: human-readable lines and tables, or one JSON document with `--json`. */
 import type { CommandIo, ParsedArgs, Writer } from './command.js';
+import { formatDiagnostics } from './diagnostics.js';
+import type { CliError } from './errors.js';
 
 /** True when the command was asked for machine-readable output. */
 export function wantsJson(args: ParsedArgs): boolean {
@@ -59,4 +61,19 @@ export function writeResult(args: ParsedArgs, io: CommandIo, value: unknown, hum
 export function show(value: unknown): string {
   if (value === undefined || value === null) return '-';
   return typeof value === 'string' ? value : JSON.stringify(value);
+}
+
+/**
+ * Prints a command's error: `{error: {code, message, exitCode, diagnostics}}` on stdout with
+ * `--json`, else `verity: MESSAGE` and its diagnostics (`file:line:col: …`) on stderr. Returns
+ * the exit code it ends the command with.
+ */
+export function writeError(io: CommandIo, error: CliError, json: boolean): number {
+  if (json) {
+    const body = { code: error.code, message: error.message, exitCode: error.exitCode, diagnostics: error.diagnostics };
+    writeJson(io.stdout, { error: body });
+  } else {
+    writeLines(io.stderr, `verity: ${error.message}`, ...formatDiagnostics(error.diagnostics, error.sources));
+  }
+  return error.exitCode;
 }

@@ -2,10 +2,9 @@
 import { parseArgs } from 'node:util';
 import type { Command, CommandIo, ParsedArgs } from './command.js';
 import { commands as allCommands } from './commands/index.js';
-import { formatDiagnostics } from './diagnostics.js';
-import { CliError, EXIT, toCliError, usageError } from './errors.js';
+import { EXIT, toCliError, usageError } from './errors.js';
 import { commandHelp, listHelp, sharedOptions } from './help.js';
-import { writeJson, writeLines } from './output.js';
+import { writeError } from './output.js';
 
 const isHelp = (arg: string | undefined): boolean => arg === '--help' || arg === '-h' || arg === 'help';
 
@@ -41,16 +40,6 @@ function parse(command: Command, rest: string[]): ParsedArgs {
   return { values: parsed.values as ParsedArgs['values'], positionals: parsed.positionals };
 }
 
-function report(error: CliError, json: boolean, io: CommandIo): number {
-  if (json) {
-    const body = { code: error.code, message: error.message, exitCode: error.exitCode, diagnostics: error.diagnostics };
-    writeJson(io.stdout, { error: body });
-  } else {
-    writeLines(io.stderr, `verity: ${error.message}`, ...formatDiagnostics(error.diagnostics, error.sources));
-  }
-  return error.exitCode;
-}
-
 /**
  * Runs `verity` with `given` (without the node and script paths; a leading `--version` is the
  * `version` command) and resolves to the exit code.
@@ -72,7 +61,7 @@ export async function runCli(given: readonly string[], io: CommandIo, commands: 
       return second === undefined ? EXIT.USAGE : EXIT.OK;
     }
     const what = group.length > 0 ? `unknown command 'verity ${first} ${second ?? ''}'` : `unknown command '${first}'`;
-    return report(usageError(`${what.trimEnd()}; run 'verity --help' for the list`), json, io);
+    return writeError(io, usageError(`${what.trimEnd()}; run 'verity --help' for the list`), json);
   }
   const { command, rest } = found;
   const end = rest.indexOf('--');
@@ -83,6 +72,6 @@ export async function runCli(given: readonly string[], io: CommandIo, commands: 
   try {
     return await command.run(parse(command, rest), io);
   } catch (error) {
-    return report(toCliError(error), json, io);
+    return writeError(io, toCliError(error), json);
   }
 }

@@ -1,9 +1,10 @@
 /** `verity policy test DIR`: run a folder's tests/*.json cases against its policies locally, like `opa test`. */
-import type { Command } from '../command.js';
+import type { Command, CommandIo, ParsedArgs } from '../command.js';
 import { EXIT, usageError } from '../errors.js';
 import { createOutcomeDecider, folderDecisionStore, loadLocalStore, locatePolicies, type DecisionOutcome } from '../local-store.js';
-import { writeLines, writeResult } from '../output.js';
+import { wantsJson, writeLines, writeResult } from '../output.js';
 import { formatCoverage, isBelowCoverage, measureCoverage, type CoverageReport } from '../policy-coverage.js';
+import { watchFolder } from '../watch.js';
 
 interface CaseResult {
   file: string;
@@ -34,11 +35,12 @@ function coverageMin(value: unknown): number | undefined {
 export const policyTest: Command = {
   name: 'policy test',
   summary: 'Run the tests/*.json cases of a policy-store folder locally (no server)',
-  usage: 'DIR [--coverage] [--coverage-min PCT]',
+  usage: 'DIR [--coverage] [--coverage-min PCT] [--watch]',
   arguments: ['DIR'],
   options: {
     coverage: { type: 'boolean', description: 'report which policies and templates the tests exercised, per file' },
     'coverage-min': { type: 'string', valueName: 'PCT', description: 'exit 1 when coverage is below PCT percent (implies --coverage)' },
+    watch: { type: 'boolean', description: 'run again whenever a file under DIR changes, until Ctrl-C' },
   },
   details: [
     'Each tests/*.json file holds one case or an array of cases:',
@@ -49,33 +51,42 @@ export const policyTest: Command = {
     'Coverage is per policy: a policy (a template: one of its links) counts as covered when it was',
     'determining or erroring for at least one test request. Cedar does not say which when/unless',
     'conditions it evaluated, so there is no per-condition coverage (docs/policy-rollout.md).',
+    'With --watch, every change under DIR runs the tests again; a policy that does not parse is',
+    'reported and the watch goes on. Ctrl-C ends it, with the exit code of the last run.',
   ].join('\n'),
   async run(args, io) {
     const min = coverageMin(args.values['coverage-min']);
     const wantsCoverage = args.values['coverage'] === true || min !== undefined;
-    const store = await loadLocalStore(args.positionals[0] ?? '', io);
-    const decide = await createOutcomeDecider(store.engine, folderDecisionStore(store));
-    const outcomes: DecisionOutcome[] = [];
-    const results: CaseResult[] = [];
-    for (const test of store.folder.tests) {
-      const outcome = await decide({ kind: 'authzen', request: test.request });
-      outcomes.push(outcome);
-      results.push({ file: test.file, name: test.name, expect: test.expect, ok: outcome.decision === test.expect, got: outcome.decision, reasons: outcome.determiningPolicies, errors: outcome.errors });
-    }
-    const coverage: CoverageReport | undefined = wantsCoverage ? measureCoverage((await locatePolicies(store)).values(), store.content.links, outcomes) : undefined;
-    const passed = results.filter((r) => r.ok).length;
-    const failed = results.length - passed;
-    const belowMin = coverage !== undefined && min !== undefined && isBelowCoverage(coverage, min);
-    const report = coverage === undefined ? { passed, failed, results } : { passed, failed, results, coverage: { ...coverage, ...(min === undefined ? {} : { min, belowMin }) } };
-    writeResult(args, io, report, () => {
-      for (const r of results) {
-        writeLines(io.stdout, r.ok ? `ok   ${r.file}: ${r.name}` : describeFailure(r));
-        for (const e of r.errors) writeLines(io.stdout, `     error${e.policyId ? ` in ${e.policyId}` : ''}: ${e.message}`);
-      }
-      writeLines(io.stdout, `${passed} passed, ${failed} failed`);
-      if (coverage !== undefined) writeLines(io.stdout, ...formatCoverage(coverage));
-      if (belowMin) writeLines(io.stdout, `FAIL coverage ${coverage.percent.toFixed(1)}% is below --coverage-min ${min}%`);
-    });
-    return failed > 0 || belowMin ? EXIT.CHECK_FAILED : EXIT.OK;
+    const dir = args.positionals[0] ?? '';
+    if (args.values['watch'] === true) return watchFolder(dir, io, wantsJson(args), () => runTests(args, io, dir, wantsCoverage, min));
+    return runTests(args, io, dir, wantsCoverage, min);
   },
 };
+
+/** One run of the folder's tests: prints the report, resolves to the exit code. */
+async function runTests(args: ParsedArgs, io: CommandIo, dir: string, wantsCoverage: boolean, min: number | undefined): Promise<number> {
+  const store = await loadLocalStore(dir, io);
+  const decide = await createOutcomeDecider(store.engine, folderDecisionStore(store));
+  const outcomes: DecisionOutcome[] = [];
+  const results: CaseResult[] = [];
+  for (const test of store.folder.tests) {
+    const outcome = await decide({ kind: 'authzen', request: test.request });
+    outcomes.push(outcome);
+    results.push({ file: test.file, name: test.name, expect: test.expect, ok: outcome.decision === test.expect, got: outcome.decision, reasons: outcome.determiningPolicies, errors: outcome.errors });
+  }
+  const coverage: CoverageReport | undefined = wantsCoverage ? measureCoverage((await locatePolicies(store)).values(), store.content.links, outcomes) : undefined;
+  const passed = results.filter((r) => r.ok).length;
+  const failed = results.length - passed;
+  const belowMin = coverage !== undefined && min !== undefined && isBelowCoverage(coverage, min);
+  const report = coverage === undefined ? { passed, failed, results } : { passed, failed, results, coverage: { ...coverage, ...(min === undefined ? {} : { min, belowMin }) } };
+  writeResult(args, io, report, () => {
+    for (const r of results) {
+      writeLines(io.stdout, r.ok ? `ok   ${r.file}: ${r.name}` : describeFailure(r));
+      for (const e of r.errors) writeLines(io.stdout, `     error${e.policyId ? ` in ${e.policyId}` : ''}: ${e.message}`);
+    }
+    writeLines(io.stdout, `${passed} passed, ${failed} failed`);
+    if (coverage !== undefined) writeLines(io.stdout, ...formatCoverage(coverage));
+    if (belowMin) writeLines(io.stdout, `FAIL coverage ${coverage.percent.toFixed(1)}% is below --coverage-min ${min}%`);
+  });
+  return failed > 0 || belowMin ? EXIT.CHECK_FAILED : EXIT.OK;
+}
