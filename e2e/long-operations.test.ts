@@ -2,7 +2,7 @@
  * Long operations and start-up do not hold the event loop: a real `verity serve` on a PGlite
  * data folder with 100,000 audit records answers /healthz within 200 ms from the moment its port
  * is bound (every other route says 503 ERR_STARTING until it has started), and while it verifies
- * the whole chain.
+ * the whole chain. Run by `npm run test:alone` (vitest.alone.config.ts), one file at a time.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -23,8 +23,9 @@ const APPEND_BATCH = 5_000;
 const HEALTHZ_BOUND_MS = 200;
 /**
  * What a stall looks like, as opposed to the scheduler of a loaded 2-core box pausing a probe
- * (this file shares it with another test file): any answer past 1 s, or more than 1 % of the
- * answers past HEALTHZ_BOUND_MS (a held event loop delays every probe sent meanwhile).
+ * (this file runs alone, `npm run test:alone`, but the box is shared): any answer past 1 s, or
+ * more than 1 % of the answers past HEALTHZ_BOUND_MS (a held event loop delays every probe sent
+ * meanwhile).
  */
 const STALL_MS = 1000;
 function expectNoStall(probes: ReadonlyArray<{ ms: number | null }>): void {
