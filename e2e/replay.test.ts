@@ -310,3 +310,32 @@ describe('hostile inputs a PEP reports (attack 14)', () => {
     expect((await server.admin.post(`/admin/v1/tenants/${T}/policies/replay`, { version: 1, since: '999999999d' })).body.code).toBe('ERR_REQUEST_INVALID');
   });
 });
+
+describe('a tenant that records no decision inputs (settings.recordDecisionInputs: false)', () => {
+  const T = 'rnoinput';
+  const decide = () => createClient(server.url, null).post(`/tenants/${T}/access/v1/evaluation`, { subject: { type: 'User', id: 'alice', properties: { department: 'eng', level: 3 } }, action: { name: 'read' }, resource: { type: 'Doc', id: 'd1' }, context: { mfa: true, hour: 9 } });
+  const events = async () => (await server.admin.get(`/admin/v1/tenants/${T}/audit?limit=100`)).body.events as Array<{ input?: string | null; principal: { id: string } }>;
+
+  it('keeps no input in the audit, from the PDP or from a PEP report, and replay counts those decisions as skipped; turned on again, it records', async () => {
+    expect((await server.admin.post('/admin/v1/tenants', { id: T, settings: { recordDecisionInputs: false } })).status).toBe(201);
+    expect((await server.admin.post(`/admin/v1/tenants/${T}/policies`, { files: { 'p.cedar': V1 } })).status).toBe(201);
+    expect((await decide()).status).toBe(200);
+    // A PEP that still sends an input (its bundle predates the setting): dropped at ingest.
+    const pep = createClient(server.url, (await server.admin.post(`/admin/v1/tenants/${T}/credentials`, { role: 'pep' })).body.token);
+    const reported = { decisionId: randomUUID(), time: new Date().toISOString(), tenant: T, decision: 'deny', policyVersion: 1, latencyUs: 1, principal: { type: 'User', id: 'pep-bob' }, action: { type: 'Action', id: 'read' }, resource: { type: 'Doc', id: 'd1' }, reasons: [], errors: [], input: '{"v":1,"context":{"secret":"x"},"overlays":[],"provided":[]}' };
+    expect((await pep.post(`/tenants/${T}/audit/v1/decisions`, { records: [reported] })).status).toBe(200);
+    const recorded = await events();
+    expect(recorded).toHaveLength(2);
+    for (const event of recorded) expect(event.input ?? null).toBeNull();
+    expect((await server.admin.post(`/admin/v1/tenants/${T}/policies/replay`, { version: 1, since: '1h' })).body).toMatchObject({ examined: 2, skipped: 2, replayed: 0 });
+
+    expect((await server.admin.request('PATCH', `/admin/v1/tenants/${T}`, { settings: { recordDecisionInputs: true } })).status).toBe(200);
+    expect((await decide()).status).toBe(200);
+    const last = (await events()).at(-1)!;
+    expect(JSON.parse(last.input!)).toMatchObject({ v: 1, context: { mfa: true, hour: 9 } });
+    expect((await server.admin.post(`/admin/v1/tenants/${T}/policies/replay`, { version: 1, since: '1h' })).body).toMatchObject({ examined: 3, skipped: 2, replayed: 1 });
+    expect((await server.admin.get(`/admin/v1/tenants/${T}/audit/verify`)).body).toMatchObject({ ok: true });
+    // Not a boolean: refused, nothing changed.
+    expect((await server.admin.request('PATCH', `/admin/v1/tenants/${T}`, { settings: { recordDecisionInputs: 'no' } })).body.code).toBe('ERR_TENANT_INVALID');
+  });
+});

@@ -312,8 +312,8 @@ export function createDecisionPipeline(options: DecisionPipelineOptions): Decisi
       // beside the context: an interned value whose scan and compiled form are made once.
       const riskContext = request.kind === 'recorded' ? request.input.risk : risk?.context;
       // The audit keeps what the engine is given besides stored entities, so the decision can be
-      // replayed against another policy version (decision-input.ts).
-      const input = encodeDecisionInput({ context, overlays: mapped.overlays, provided: mapped.provided, risk: riskContext });
+      // replayed against another policy version (decision-input.ts); unless the tenant says not to.
+      const input = settings.recordDecisionInputs === false ? undefined : encodeDecisionInput({ context, overlays: mapped.overlays, provided: mapped.provided, risk: riskContext });
 
       const types = prepared.entityTypes;
       if (types) {

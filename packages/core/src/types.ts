@@ -139,6 +139,13 @@ export interface TenantSettings {
    */
   validateRequests?: boolean;
   /**
+   * Keep each decision's input (its context, request-given properties and risk context) in its
+   * audit record, so `policy replay` can decide it again (docs/policy-rollout.md). On by default;
+   * `false` records none, at the PDP, in the SDK's local mode and from PEP reports, and replay
+   * counts the decisions made meanwhile as skipped.
+   */
+  recordDecisionInputs?: boolean;
+  /**
    * The SPIFFE trust domain of the tenant's workloads (the name in their `spiffe://` ids). Default:
    * the server's `trustDomain`. Each tenant has its own CA whatever the name.
    */

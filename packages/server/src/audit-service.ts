@@ -127,8 +127,10 @@ export function createAuditService(store: Store, writer: AuditWriter, options: A
     },
 
     async ingest(tenant, records, reporter) {
-      await requireTenant(store, tenant);
+      const { settings } = await requireTenant(store, tenant);
       const parsed = parsePepRecords(records, tenant, reporter.id);
+      // A PEP that has not yet seen the tenant stop recording inputs does not record them either.
+      if (settings.recordDecisionInputs === false) for (const record of parsed) delete record.input;
       await writer.flush();
       await store.audit.append(parsed, { skipExisting: true });
       options.onIngested?.(parsed);

@@ -9,7 +9,7 @@ import { assertTrustDomain, deviceAuthoritiesProblem } from '@verity/workload/co
 import { routeTemplatesProblem } from './gateway/route-match.js';
 
 /** Every setting a tenant may have (docs/http-api.md, "Tenant settings"). */
-export const SETTING_KEYS: ReadonlySet<string> = new Set(['typeMapping', 'actionType', 'stsPrincipalType', 'gatewayRoutes', 'gatewayAudience', 'gatewayRouteAudiences', 'validateRequests', 'trust_domain', 'federated_tenants', 'k8s_psat', 'risk', 'reasons']);
+export const SETTING_KEYS: ReadonlySet<string> = new Set(['typeMapping', 'actionType', 'stsPrincipalType', 'gatewayRoutes', 'gatewayAudience', 'gatewayRouteAudiences', 'validateRequests', 'recordDecisionInputs', 'trust_domain', 'federated_tenants', 'k8s_psat', 'risk', 'reasons']);
 
 /** A settings change: keys to set (each replaces that setting whole) and keys to remove. */
 export interface SettingsChange {
@@ -41,7 +41,7 @@ export function parseTenantSettings(value: unknown): TenantSettings {
   if (value === undefined) return {};
   if (!isPlainObject(value)) throw invalid('settings must be an object');
   unknownKeys(value);
-  const { typeMapping, actionType, stsPrincipalType, gatewayRoutes, gatewayAudience, gatewayRouteAudiences, validateRequests, trust_domain, federated_tenants, k8s_psat, risk, reasons } = value;
+  const { typeMapping, actionType, stsPrincipalType, gatewayRoutes, gatewayAudience, gatewayRouteAudiences, validateRequests, recordDecisionInputs, trust_domain, federated_tenants, k8s_psat, risk, reasons } = value;
   const settings: TenantSettings = {};
   if (typeMapping !== undefined) {
     if (!isPlainObject(typeMapping) || Object.values(typeMapping).some((v) => typeof v !== 'string' || v === '')) {
@@ -75,6 +75,10 @@ export function parseTenantSettings(value: unknown): TenantSettings {
   if (validateRequests !== undefined) {
     if (typeof validateRequests !== 'boolean') throw invalid('settings.validateRequests must be true or false');
     settings.validateRequests = validateRequests;
+  }
+  if (recordDecisionInputs !== undefined) {
+    if (typeof recordDecisionInputs !== 'boolean') throw invalid('settings.recordDecisionInputs must be true or false');
+    settings.recordDecisionInputs = recordDecisionInputs;
   }
   if (trust_domain !== undefined) {
     try {
