@@ -4,11 +4,19 @@
  */
 import { resolve } from 'node:path';
 import { buildPolicyStoreContent, createLocalDecider, isVerityError, splitPolicyFiles } from '@verity/core';
-import { sharedCedarEngine } from '@verity/core/cedar';
 import type { DecisionRequest, Engine, Entity, EntityUid, PolicySource, PolicyStoreContent, TenantSettings } from '@verity/core';
 import type { CommandIo } from './command.js';
 import { withSources } from './errors.js';
 import { readPolicyFolder, type PolicyFolder } from './policy-folder.js';
+
+/**
+ * The process's Cedar engine (cedar-wasm on engine threads), imported on first use: only the
+ * commands that build or decide policies locally load it, not `verity --help` or the remote ones.
+ */
+export async function localEngine(): Promise<Engine> {
+  const { sharedCedarEngine } = await import('@verity/core/cedar');
+  return sharedCedarEngine();
+}
 
 export interface LocalStore {
   folder: PolicyFolder;
@@ -24,7 +32,7 @@ export async function loadLocalStore(dir: string, io: CommandIo): Promise<LocalS
   const folder = await withSources({}, () => readPolicyFolder(resolve(io.cwd, dir)));
   const sources: Record<string, string> = { ...folder.files };
   if (folder.schema !== undefined) sources['schema.cedarschema'] = folder.schema;
-  const engine = sharedCedarEngine();
+  const engine = await localEngine();
   const content = await withSources(sources, () =>
     buildPolicyStoreContent(engine, {
       files: folder.files,

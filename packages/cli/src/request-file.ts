@@ -38,7 +38,7 @@ function uidOf(value: unknown, where: string): EntityUid {
 }
 
 /** A request JSON value: a policy-test case `{name?, request: AuthZEN, expect?}` or Cedar-native `{principal, action, resource, context?, entities?}`. */
-function itemOf(value: unknown, where: string, position: number): RequestItem {
+async function itemOf(value: unknown, where: string, position: number): Promise<RequestItem> {
   if (!isPlainObject(value)) throw bad(where, 'must be an object');
   const name = value['name'];
   if (name !== undefined && typeof name !== 'string') throw bad(where, '"name" must be a string');
@@ -56,7 +56,7 @@ function itemOf(value: unknown, where: string, position: number): RequestItem {
       resource: uidOf(value['resource'], `${where}: resource`),
       context: toCedarRecord(context, 'context'),
     };
-    const entities = value['entities'] === undefined ? [] : checkEntities(value['entities'], `${where}: entities`);
+    const entities = value['entities'] === undefined ? [] : await checkEntities(value['entities'], `${where}: entities`);
     return { name: label, request: { kind: 'cedar', request, entities } };
   } catch (error) {
     // The request's own validation (AuthZEN shape, context values), reported against the file.
@@ -87,11 +87,14 @@ function parseText(text: string, file: string): { values: unknown[]; single: boo
   return { values, single: false, where: (i) => `${file}:${lines[i] ?? 0}` };
 }
 
-/** Parse a request file's text; throws CliError ERR_CLI_REQUEST_FILE (exit 3) naming the file and the request. */
-export function parseRequestFile(text: string, file: string): RequestFile {
+/** Parse a request file's text; rejects with CliError ERR_CLI_REQUEST_FILE (exit 3) naming the file and the request. */
+export async function parseRequestFile(text: string, file: string): Promise<RequestFile> {
   const { values, single, where } = parseText(text, file);
   if (values.length === 0) throw bad(file, 'holds no request');
-  return { items: values.map((value, i) => itemOf(value, where(i), i + 1)), single };
+  const items: RequestItem[] = [];
+  // One at a time: the first bad request in the file is the one reported.
+  for (const [i, value] of values.entries()) items.push(await itemOf(value, where(i), i + 1));
+  return { items, single };
 }
 
 /** Read and parse a request file (relative to the command's cwd), or standard input for `-`. */

@@ -7,7 +7,7 @@
  * See docs/data-tier.md.
  */
 import { holdDataTierLock, installDataTier, syncReceiptKeys, type ReceiptKeyMaterial } from '@verity/data-tier';
-import pg from 'pg';
+import type pg from 'pg';
 import type { Command, CommandIo, ParsedArgs } from '../command.js';
 import { clientFromArgs, remoteDetails, remoteOptions, type VerityClient } from '../client.js';
 import { cliError, EXIT, usageError } from '../errors.js';
@@ -55,8 +55,8 @@ function listOf(args: ParsedArgs, name: string): string[] {
   return (Array.isArray(value) ? value : [value]).filter((item): item is string => typeof item === 'string');
 }
 
-async function connect(url: string, index: number): Promise<pg.Client> {
-  const db = new pg.Client({ connectionString: url, connectionTimeoutMillis: 10_000 });
+async function connect(driver: typeof pg, url: string, index: number): Promise<pg.Client> {
+  const db = new driver.Client({ connectionString: url, connectionTimeoutMillis: 10_000 });
   // A connection dropped while idle emits 'error'; the next query reports it.
   db.on('error', () => {});
   try {
@@ -74,10 +74,11 @@ async function connect(url: string, index: number): Promise<pg.Client> {
  * happens (which lets go of the locks).
  */
 async function withDatabases<T>(urls: readonly string[], fn: (dbs: pg.Client[]) => Promise<T>): Promise<T> {
+  const { default: driver } = await import('pg'); // pg loads here, not at start-up.
   const dbs: pg.Client[] = [];
   try {
     for (const [index, url] of urls.entries()) {
-      const db = await connect(url, index);
+      const db = await connect(driver, url, index);
       dbs.push(db);
       await holdDataTierLock(db).catch((error: unknown) => {
         throw cliError('ERR_CLI_DATABASE', `application database #${index + 1}: ${(error as Error).message}`);
@@ -85,7 +86,7 @@ async function withDatabases<T>(urls: readonly string[], fn: (dbs: pg.Client[]) 
     }
     return await fn(dbs);
   } catch (error) {
-    if (error instanceof pg.DatabaseError) throw cliError('ERR_CLI_DATABASE', `an application database refused: ${error.message}`);
+    if (error instanceof driver.DatabaseError) throw cliError('ERR_CLI_DATABASE', `an application database refused: ${error.message}`);
     throw error;
   } finally {
     for (const db of dbs) await db.end().catch(() => {});

@@ -1,7 +1,8 @@
 /** The development issuer's signing key and issuer URL, in one file that `dev idp` and `dev token` share. */
 import { mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { calculateJwkThumbprint, exportJWK, generateKeyPair, importJWK, type CryptoKey, type JWK } from 'jose';
+// jose is imported where a key is made or read, not at start-up: `verity --help` and most commands never need it.
+import type { CryptoKey, JWK } from 'jose';
 import { isPlainObject } from '@verity/core';
 import { cliError, usageError } from '../errors.js';
 
@@ -47,6 +48,7 @@ function publicPart(key: JWK): JWK {
 }
 
 async function createContent(issuer: string): Promise<KeyFileContent> {
+  const { calculateJwkThumbprint, exportJWK, generateKeyPair } = await import('jose');
   const { privateKey } = await generateKeyPair(DEV_ALGORITHM, { extractable: true });
   const key = await exportJWK(privateKey);
   key.kid = await calculateJwkThumbprint(key);
@@ -111,6 +113,7 @@ export async function openDevIssuer(dir: string, issuer?: string): Promise<DevIs
     content = { ...content, issuer };
     await replaceContent(file, content);
   }
+  const { importJWK } = await import('jose');
   let privateKey: CryptoKey;
   try {
     privateKey = (await importJWK(content.key, DEV_ALGORITHM)) as CryptoKey;

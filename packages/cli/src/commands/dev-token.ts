@@ -1,6 +1,5 @@
 /** `verity dev token --sub S`: a user token signed by the development issuer's key, printed alone on stdout. */
 import { randomUUID } from 'node:crypto';
-import { SignJWT } from 'jose';
 import { parseJsonObjectFlag } from '../arguments.js';
 import type { Command } from '../command.js';
 import { EXIT, usageError } from '../errors.js';
@@ -58,6 +57,7 @@ export const devToken: Command = {
     if (typeof aud !== 'string' || aud === '') throw usageError('--aud must not be empty');
     const ttl = parseTtl(args.values['ttl']);
     const issuer = await openDevIssuer(devDir(args.values['dir'], io.cwd));
+    const { SignJWT } = await import('jose'); // jose loads here, not at start-up.
     const now = Math.floor(Date.now() / 1000);
     const token = await new SignJWT({ ...claims, sub })
       .setProtectedHeader({ alg: DEV_ALGORITHM, kid: issuer.kid, typ: 'JWT' })

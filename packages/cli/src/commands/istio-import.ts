@@ -2,10 +2,10 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { buildPolicyStoreContent } from '@verity/core';
-import { sharedCedarEngine } from '@verity/core/cedar';
 import type { IstioImportResult, IstioPeerAuthentication } from '@verity/workload';
 import type { Command, CommandIo, ParsedArgs } from '../command.js';
 import { EXIT, withSources } from '../errors.js';
+import { localEngine } from '../local-store.js';
 import { writeJson, writeLines, wantsJson } from '../output.js';
 import { readStdin } from '../token-service.js';
 
@@ -23,9 +23,10 @@ function stringFlag(args: ParsedArgs, name: string): string | undefined {
  */
 async function checkWithEngine(result: IstioImportResult): Promise<string[]> {
   const schema = result.schema === undefined ? {} : { schema: result.schema };
-  const content = await withSources({ [POLICY_FILE]: result.policies }, () => buildPolicyStoreContent(sharedCedarEngine(), { files: { [POLICY_FILE]: result.policies }, ...schema }));
+  const engine = await localEngine();
+  const content = await withSources({ [POLICY_FILE]: result.policies }, () => buildPolicyStoreContent(engine, { files: { [POLICY_FILE]: result.policies }, ...schema }));
   if (result.auditPolicies !== '') {
-    await withSources({ 'istio-audit.cedar': result.auditPolicies }, () => buildPolicyStoreContent(sharedCedarEngine(), { files: { 'istio-audit.cedar': result.auditPolicies }, ...schema }));
+    await withSources({ 'istio-audit.cedar': result.auditPolicies }, () => buildPolicyStoreContent(engine, { files: { 'istio-audit.cedar': result.auditPolicies }, ...schema }));
   }
   return Object.keys(content.policies);
 }

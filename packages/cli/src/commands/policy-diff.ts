@@ -4,14 +4,13 @@
  * that differ between the two sides.
  */
 import type { Entity, PolicyStoreContent, TenantSettings } from '@verity/core';
-import { sharedCedarEngine } from '@verity/core/cedar';
 import type { Command, CommandIo, ParsedArgs } from '../command.js';
 import { adminTenantPath, clientFromArgs, remoteDetails, remoteOptions, tenantOption, type VerityClient } from '../client.js';
 import { parsePositiveInt } from '../arguments.js';
 import { EXIT, usageError } from '../errors.js';
-import { createOutcomeDecider, folderDecisionStore, loadLocalStore, locatePolicies, type DecisionOutcome, type DecisionStore } from '../local-store.js';
+import { createOutcomeDecider, folderDecisionStore, loadLocalStore, localEngine, locatePolicies, type DecisionOutcome, type DecisionStore } from '../local-store.js';
 import { writeLines, writeResult } from '../output.js';
-import { compareContents, formatChanges, type ContentSide, type PolicyPlace } from '../policy-changes.js';
+import type { ContentSide, PolicyPlace } from '../policy-changes.js';
 import { describeCedarRequest, readRequestFile, type RequestItem } from '../request-file.js';
 import { replayLines, replayWindowOptions, requestReplay } from './policy-replay.js';
 
@@ -71,7 +70,7 @@ interface DecisionChange {
 
 /** Decide every request on both sides; the ones whose decision differs. */
 async function compareDecisions(items: readonly RequestItem[], from: Side, to: Side): Promise<DecisionChange[]> {
-  const engine = sharedCedarEngine();
+  const engine = await localEngine();
   const decideFrom = await createOutcomeDecider(engine, await from.store());
   const decideTo = await createOutcomeDecider(engine, await to.store());
   const changes: DecisionChange[] = [];
@@ -128,6 +127,7 @@ export const policyDiff: Command = {
     if (replay && args.values['tenant'] === undefined) throw usageError('--replay needs --tenant: it replays the decisions a tenant recorded');
     const requests = typeof args.values['requests'] === 'string' ? await readRequestFile(args.values['requests'], io) : undefined;
     const [from, to] = args.values['tenant'] === undefined ? await Promise.all([folderSide(args.positionals[0] ?? '', io), folderSide(args.positionals[1] ?? '', io)]) : await versionSides(args, io);
+    const { compareContents, formatChanges } = await import('../policy-changes.js'); // The text diff (diff) loads here, not at start-up.
     const changes = compareContents(from, to);
     const decided = requests === undefined ? undefined : { total: requests.items.length, changes: await compareDecisions(requests.items, from, to) };
     const replayed = replay ? await requestReplay(args, io, { version: to.name, baseline: from.name }) : undefined;

@@ -1,5 +1,4 @@
 /** `verity token inspect [FILE|-]`: decode a JWT's header and claims locally, without verifying it. */
-import { decodeJwt, decodeProtectedHeader } from 'jose';
 import type { Command } from '../command.js';
 import { cliError, EXIT } from '../errors.js';
 import { show, writeJson, writeLines } from '../output.js';
@@ -9,7 +8,8 @@ import { readToken } from '../token-service.js';
 const TIME_CLAIMS = new Set(['exp', 'nbf', 'iat', 'auth_time']);
 const UNVERIFIED = 'signature: NOT verified (decoded locally; anyone can forge these claims)';
 
-function decode(token: string): { header: Record<string, unknown>; claims: Record<string, unknown> } {
+async function decode(token: string): Promise<{ header: Record<string, unknown>; claims: Record<string, unknown> }> {
+  const { decodeJwt, decodeProtectedHeader } = await import('jose'); // jose loads here, not at start-up.
   // jose's messages are fixed texts, but ours are too: nothing of the token may reach a message.
   let header: Record<string, unknown>;
   try {
@@ -49,7 +49,7 @@ export const tokenInspect: Command = {
   ].join('\n'),
   async run(args, io) {
     const token = await readToken(args.positionals[0] ?? '-', io);
-    const decoded = decode(token);
+    const decoded = await decode(token);
     if (args.values['json'] === true) {
       writeLines(io.stderr, UNVERIFIED);
       writeJson(io.stdout, decoded);
