@@ -68,6 +68,22 @@ describe('verity policy test --watch', () => {
     expect(runs(once.out())).toHaveLength(1);
   });
 
+  it('a folder removed is reported and the watch goes on; made again, it is watched again', async () => {
+    const controller = new AbortController();
+    const io = createTestIo({ signal: controller.signal });
+    let ended = false;
+    const done = runCli(['policy', 'test', dir, '--watch'], io).finally(() => (ended = true));
+    await eventually(async () => expect(runs(io.out())).toHaveLength(1), WITHIN_MS);
+    await rm(dir, { recursive: true, force: true });
+    await eventually(async () => expect(io.err()).toContain('verity: '), WITHIN_MS);
+    expect(ended).toBe(false);
+    await writeFolder(dir, fixtureFiles({ 'tests/alice.json': cases('allow') }));
+    await eventually(async () => expect(runs(io.out()).length).toBeGreaterThan(1), WITHIN_MS);
+    expect(runs(io.out()).at(-1)).toBe('1 passed, 0 failed');
+    controller.abort();
+    expect(await done).toBe(EXIT.OK);
+  });
+
   it('a folder that cannot be read is reported like any run, and the watch ends on the signal', async () => {
     const controller = new AbortController();
     const io = createTestIo({ signal: controller.signal });

@@ -84,7 +84,7 @@ export const tenantUpdate: Command = {
   },
   details: [
     'Settings: typeMapping, actionType, stsPrincipalType, gatewayRoutes, gatewayAudience, gatewayRouteAudiences,',
-    'validateRequests',
+    'validateRequests, recordDecisionInputs, trust_domain, federated_tenants, k8s_psat, risk, reasons',
     '(see docs/http-api.md). A setting given replaces that setting whole; settings not named',
     'stay as they are. The server checks them as at tenant creation: an invalid change alters',
     'nothing (exit 3). Each change is kept as a new settings version, with who made it and the',

@@ -8,7 +8,9 @@ import { join } from 'node:path';
 import { computeAuditHash, GENESIS_HASH, type AuditEvent } from '@verity/core';
 import { CompactSign, exportJWK, generateKeyPair } from 'jose';
 import { afterEach, describe, expect, it } from 'vitest';
+import { SETTING_KEYS } from '../../../server/src/tenant-settings.js';
 import { EXIT } from '../errors.js';
+import { tenantUpdate } from './tenant-update.js';
 import { run, startFakeServer, type FakeServer, type RecordedRequest } from '../test-helpers.js';
 
 let server: FakeServer | undefined;
@@ -288,5 +290,12 @@ describe('verity tenant delete --export-audit, and audit verify --file', () => {
     expect(server.requests.map((r) => r.method)).toEqual(['DELETE', 'POST']);
     await expect(readFile(join(dir, 'none.jsonl'))).rejects.toMatchObject({ code: 'ENOENT' });
     await expect(readFile(join(dir, 'none.jsonl.checkpoint.json'))).rejects.toMatchObject({ code: 'ENOENT' });
+  });
+});
+
+describe('verity tenant update --help', () => {
+  it('names every setting the server takes', () => {
+    const listed = /Settings: ([^(]*)\(/.exec(tenantUpdate.details ?? '')?.[1]?.split(/[\s,]+/).filter((key) => key !== '');
+    expect(new Set(listed)).toEqual(new Set(SETTING_KEYS));
   });
 });
