@@ -32,8 +32,9 @@ export default defineConfig({
     exclude: ['**/node_modules/**', '**/*.pg.test.ts', ...ALONE],
     testTimeout: 30_000,
     // Two test files at once on this 2-core box (vitest's default is cores − 1, i.e. one): the
-    // per-file start-up (a fork, imports) overlaps the other file's tests. Measured: 545 s → 355–370 s,
-    // every test green in both runs; the suite is built to pass on a loaded machine.
+    // per-file start-up (a fork, imports) overlaps the other file's tests. Measured when chosen:
+    // 545 s → 355–370 s, every test green in both runs; the suite is built to pass on a loaded
+    // machine. Today's wall time: bench/RESULTS.md, "The test suites' wall time".
     maxWorkers: 2,
     // Reports requests slower than VERITY_SLOW_REQUEST_MS when that is set; does nothing otherwise.
     setupFiles: ['e2e/helpers/slow-requests.ts'],
