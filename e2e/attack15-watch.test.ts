@@ -68,7 +68,7 @@ const settle = () => new Promise((r) => setTimeout(r, 1500));
 
 async function stop(w: Watch): Promise<number | null> {
   w.child.kill('SIGINT');
-  return Promise.race([w.exit, new Promise<'hang'>((r) => setTimeout(() => r('hang'), 5000))]) as Promise<number | null>;
+  return Promise.race([w.exit, new Promise<'hang'>((r) => setTimeout(() => r('hang'), 30_000))]) as Promise<number | null>;
 }
 
 const FAILING_TEST = JSON.stringify([{ name: 'attack15 fails', request: { subject: { type: 'user', id: 'nobody' }, action: { name: 'can_read_todos' }, resource: { type: 'todo', id: 'todo-1' } }, expect: 'allow' }]);
