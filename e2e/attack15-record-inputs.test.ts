@@ -112,12 +112,13 @@ async function decideEverywhere(tag: string): Promise<void> {
     await shipper.flush?.();
   } finally {
     await source.close();
-    await shipper.close({ timeoutMs: 2000 });
+    await shipper.close({ timeoutMs: 10_000 });
   }
   await waitFor(async () => (await server.admin.get(`${base}/audit?requestId=local-${tag}`)).body.events.length === 1);
 }
 
-async function waitFor(check: () => Promise<boolean>, ms = 5000): Promise<void> {
+/** Bounded wait, sized for a loaded box. */
+async function waitFor(check: () => Promise<boolean>, ms = 20_000): Promise<void> {
   const deadline = Date.now() + ms;
   while (!(await check())) {
     if (Date.now() > deadline) throw new Error('timed out');
