@@ -16,6 +16,8 @@ const cases = (expect: 'allow' | 'deny') => JSON.stringify([{ name: 'alice reads
 const runs = (out: string): string[] => out.split('\n').filter((line) => /^\d+ passed, \d+ failed$/.test(line));
 /** Bounded wait for a watch reaction: file events and a re-run take milliseconds, a loaded box seconds. */
 const WITHIN_MS = 20_000;
+/** Each test waits for several reactions. */
+const TEST_MS = 120_000;
 
 beforeEach(async () => {
   dir = await mkdtemp(join(tmpdir(), 'verity-watch-'));
@@ -52,7 +54,7 @@ describe('verity policy test --watch', () => {
 
     controller.abort();
     expect(await done).toBe(EXIT.OK);
-  });
+  }, TEST_MS);
 
   it('ends with exit 1 when the last run failed, and runs once without a signal to end it', async () => {
     await writeFile(join(dir, 'tests', 'alice.json'), cases('deny'));
@@ -66,7 +68,7 @@ describe('verity policy test --watch', () => {
     const once = createTestIo();
     expect(await runCli(['policy', 'test', dir, '--watch'], once)).toBe(EXIT.CHECK_FAILED);
     expect(runs(once.out())).toHaveLength(1);
-  });
+  }, TEST_MS);
 
   it('a folder removed is reported and the watch goes on; made again, it is watched again', async () => {
     const controller = new AbortController();
@@ -82,7 +84,7 @@ describe('verity policy test --watch', () => {
     expect(runs(io.out()).at(-1)).toBe('1 passed, 0 failed');
     controller.abort();
     expect(await done).toBe(EXIT.OK);
-  });
+  }, TEST_MS);
 
   it('a folder that cannot be read is reported like any run, and the watch ends on the signal', async () => {
     const controller = new AbortController();
