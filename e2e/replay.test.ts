@@ -313,7 +313,13 @@ describe('hostile inputs a PEP reports (attack 14)', () => {
 
 describe('a tenant that records no decision inputs (settings.recordDecisionInputs: false)', () => {
   const T = 'rnoinput';
-  const decide = () => createClient(server.url, null).post(`/tenants/${T}/access/v1/evaluation`, { subject: { type: 'User', id: 'alice', properties: { department: 'eng', level: 3 } }, action: { name: 'read' }, resource: { type: 'Doc', id: 'd1' }, context: { mfa: true, hour: 9 } });
+  const asked: Case = { user: 'alice', properties: { department: 'eng', level: 3 }, action: 'read', doc: 'd1', context: { mfa: true, hour: 9 } };
+  /** One decision, checked against cedar-wasm's: recording no input changes no answer. */
+  const decide = async () => {
+    const answer = await createClient(server.url, null).post(`/tenants/${T}/access/v1/evaluation`, { subject: { type: 'User', id: asked.user, properties: asked.properties }, action: { name: asked.action }, resource: { type: 'Doc', id: asked.doc }, context: asked.context });
+    expect(answer.body.decision ? 'allow' : 'deny').toBe(oracle(V1, [], asked));
+    return answer;
+  };
   const events = async () => (await server.admin.get(`/admin/v1/tenants/${T}/audit?limit=100`)).body.events as Array<{ input?: string | null; principal: { id: string } }>;
 
   it('keeps no input in the audit, from the PDP or from a PEP report, and replay counts those decisions as skipped; turned on again, it records', async () => {
